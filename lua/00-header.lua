@@ -1,0 +1,210 @@
+#!lua name=llmb
+--[[
+The llmb function library: every transition of queue state is one of the
+functions registered below, and nothing else writes queue state. This file
+holds what they share: the library version, time, key names, events,
+counters and the end-of-task bookkeeping. The other files in lua/ add one
+transition each; the build concatenates them in file-name order.
+
+Keys. Every function is called with exactly one key, the queue's base key
+`<prefix>:{<queue>}`. Every key it touches is that base plus a suffix, so
+all of them share the queue's hash tag and live in one Cluster slot. See
+docs/data-model.md for the full layout.
+]]
+
+local LLMB_LIB_VERSION = 1
+
+local TWO32 = 4294967296
+local MAX_ERROR_BYTES = 4096
+local MAX_RESULT_BYTES_DEFAULT = 1048576
+local EVENTS_MAXLEN_DEFAULT = 10000
+local RETENTION_S_DEFAULT = 604800
+local DEAD_MAX_DEFAULT = 10000
+local BACKOFF_CAP_MS = 3600000
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function job_key(base, id) return base .. ':j:' .. id end
+local function tasks_key(base, id) return base .. ':t:' .. id end
+local function leases_key(base, worker) return base .. ':wl:' .. worker end
+
+-- The queue name is what stands between the braces of the base key.
+local function queue_of(base)
+    return string.match(base, '{([^}]*)}$')
+end
+
+-- A task reference is "<job id>:<task index>"; job ids never hold ':'.
+local function ref_split(ref)
+    local id, idx = string.match(ref, '^(.*):(%d+)$')
+    return id, idx
+end
+
+-- Score in the pending set: higher priority first, FIFO within one by the
+-- queue's sequence number.
+local function pending_score(priority, seq)
+    return -priority * TWO32 + (seq % TWO32)
+end
+
+-- Per-queue settings written by the coordinator or by hand (HSET
+-- <base>:conf retention_s 86400); each has a built-in default.
+local function conf_num(base, field, default)
+    local v = tonumber(redis.call('HGET', base .. ':conf', field))
+    if v == nil then return default end
+    return v
+end
+
+local function emit(base, ...)
+    local maxlen = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT)
+    redis.call('XADD', base .. ':events', 'MAXLEN', '~', maxlen, '*', ...)
+end
+
+local function wake(base, n)
+    local key = base .. ':wake'
+    if redis.call('LLEN', key) < 64 then
+        local args = {}
+        for i = 1, math.min(n, 64) do args[i] = '1' end
+        redis.call('LPUSH', key, unpack(args))
+    end
+end
+
+local function clip(s, n)
+    if #s > n then return string.sub(s, 1, n) end
+    return s
+end
+
+-- Retry delay with "equal jitter": half the exponential step plus a random
+-- share of the other half, capped. The same formula as llmb_backoff_ms.
+local function backoff_ms(attempt, base_ms)
+    local d = base_ms * (2 ^ math.min(attempt - 1, 40))
+    if d > BACKOFF_CAP_MS then d = BACKOFF_CAP_MS end
+    return math.floor(d / 2 + math.random() * d / 2)
+end
+
+-- Ends a job whose last task just ended: final state, hand-off to the
+-- coordinator for aggregation, event, retention and the dead set.
+local function job_finish(base, id, now)
+    local jk = job_key(base, id)
+    local f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
+        'expired')
+    local tasks = tonumber(f[2]) or 0
+    local failed = tonumber(f[3]) or 0
+    local cancelled = tonumber(f[4]) or 0
+    local state = 'completed'
+    if f[5] == '1' then
+        state = 'failed'
+    elseif f[1] == 'cancelled' then
+        state = 'cancelled'
+    elseif failed > 0 then
+        state = 'failed'
+    end
+    redis.call('HSET', jk, 'state', state, 'finished_ms', now,
+        'ok', tasks - failed - cancelled)
+    redis.call('LPUSH', base .. ':done', id)
+    if state == 'failed' then
+        local dk = base .. ':dead'
+        redis.call('ZADD', dk, now, id)
+        local cap = conf_num(base, 'dead_max', DEAD_MAX_DEFAULT)
+        if redis.call('ZCARD', dk) > cap then
+            redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
+        end
+    end
+    local ttl = conf_num(base, 'retention_s', RETENTION_S_DEFAULT)
+    if ttl > 0 then
+        redis.call('EXPIRE', jk, ttl)
+        redis.call('EXPIRE', tasks_key(base, id), ttl)
+    end
+    emit(base, 'event', 'finished', 'job', id, 'state', state)
+end
+
+-- Counts one task of job `id` as ended with `outcome` (ok, failed or
+-- cancelled); finishes the job when it was the last one. Emits a progress
+-- event about every hundredth of a fan-out job.
+local function task_ended(base, id, outcome, now)
+    local jk = job_key(base, id)
+    if outcome == 'failed' then
+        redis.call('HINCRBY', jk, 'failed', 1)
+    elseif outcome == 'cancelled' then
+        redis.call('HINCRBY', jk, 'cancelled', 1)
+    end
+    local left = redis.call('HINCRBY', jk, 'left', -1)
+    if left <= 0 then
+        job_finish(base, id, now)
+        return
+    end
+    local tasks = tonumber(redis.call('HGET', jk, 'tasks')) or 1
+    local step = math.max(1, math.floor(tasks / 100))
+    if (tasks - left) % step == 0 then
+        emit(base, 'event', 'progress', 'job', id, 'done', tasks - left,
+            'tasks', tasks)
+    end
+end
+
+-- Drops the lease of task `ref` held by `worker`: out of the running set
+-- and the worker's lease hash. The caller decides what happens next.
+local function lease_drop(base, worker, ref)
+    redis.call('ZREM', base .. ':running', ref)
+    redis.call('HDEL', leases_key(base, worker), ref)
+end
+
+-- True when `worker` holds task `ref` under lease token `tok`.
+local function lease_held(base, worker, ref, tok)
+    return redis.call('HGET', leases_key(base, worker), ref) == tok
+end
+
+-- A task that ran and did not succeed: schedule the next attempt, or fail
+-- it for good when its attempts are used up, the failure is fatal or the
+-- job was cancelled. `kind` is error, timeout, fatal or lost. Returns 1 when
+-- retried, 2 when failed for good.
+local function task_failed(base, ref, kind, err, now)
+    local id, idx = ref_split(ref)
+    local jk = job_key(base, id)
+    local tk = tasks_key(base, id)
+    local j = redis.call('HMGET', jk, 'max_retries', 'backoff_ms', 'state',
+        'priority')
+    if j[3] == false then
+        return 2 -- the job hash is gone (deleted by hand): nothing to update
+    end
+    local attempt = tonumber(redis.call('HGET', tk, idx .. ':attempt')) or 1
+    redis.call('HSET', tk, idx .. ':error', clip(err, MAX_ERROR_BYTES))
+    if kind == 'timeout' then
+        redis.call('HINCRBY', jk, 'timeouts', 1)
+    elseif kind == 'lost' then
+        redis.call('HINCRBY', jk, 'lost', 1)
+    end
+    local max_retries = tonumber(j[1]) or 0
+    if kind ~= 'fatal' and j[3] ~= 'cancelled' and attempt <= max_retries then
+        redis.call('HINCRBY', jk, 'retried', 1)
+        if kind == 'lost' then
+            -- The task did not fail: its worker went away. Run it again now.
+            local seq = redis.call('INCR', base .. ':seq')
+            redis.call('ZADD', base .. ':pending',
+                pending_score(tonumber(j[4]) or 0, seq), ref)
+            redis.call('HSET', tk, idx .. ':state', 'pending')
+            wake(base, 1)
+        else
+            local due = now + backoff_ms(attempt, tonumber(j[2]) or 1000)
+            redis.call('ZADD', base .. ':delayed', due, ref)
+            redis.call('HSET', tk, idx .. ':state', 'delayed')
+        end
+        return 1
+    end
+    if j[3] == 'cancelled' then
+        redis.call('HSET', tk, idx .. ':state', 'cancelled')
+        task_ended(base, id, 'cancelled', now)
+        return 2
+    end
+    redis.call('HSET', tk, idx .. ':state', 'failed')
+    redis.call('HSETNX', jk, 'error',
+        clip('task ' .. idx .. ': ' .. err, MAX_ERROR_BYTES))
+    task_ended(base, id, 'failed', now)
+    return 2
+end
+
+redis.register_function{
+    function_name = 'llmb_version',
+    callback = function() return LLMB_LIB_VERSION end,
+    flags = {'no-writes'},
+}

@@ -1,0 +1,204 @@
+--[[
+Job documents: validation of the JSON a caller pushes, with one specific
+message per mistake. The payload is stored as the exact text the caller
+sent (cjson would re-encode numbers with 14 digits and turn [] into {}),
+so a small scanner finds the raw text of each top-level field of a
+document that cjson has already accepted as valid JSON.
+]]
+
+local MAX_PAYLOAD_DEFAULT = 1048576
+local MAX_TASKS_DEFAULT = 100000
+local MAX_PRIORITY = 1000000
+
+local function skip_ws(s, i)
+    return string.find(s, '[^ \t\r\n]', i)
+end
+
+-- Index of the quote that closes the string opening at s[i].
+local function scan_string(s, i)
+    local j = i + 1
+    while true do
+        local k = string.find(s, '["\\]', j)
+        if k == nil then return #s end
+        if string.byte(s, k) == 92 then j = k + 2 else return k end
+    end
+end
+
+-- Index of the last byte of the JSON value starting at s[i].
+local function scan_value(s, i)
+    local c = string.byte(s, i)
+    if c == 34 then return scan_string(s, i) end
+    if c == 123 or c == 91 then
+        local depth, j = 0, i
+        while true do
+            local k = string.find(s, '[%[%]{}"]', j)
+            if k == nil then return #s end
+            local b = string.byte(s, k)
+            if b == 34 then
+                j = scan_string(s, k) + 1
+            elseif b == 123 or b == 91 then
+                depth = depth + 1
+                j = k + 1
+            else
+                depth = depth - 1
+                if depth == 0 then return k end
+                j = k + 1
+            end
+        end
+    end
+    local k = string.find(s, '[,}%]%s]', i)
+    return (k or (#s + 1)) - 1
+end
+
+-- Raw text of every top-level field of a valid JSON object document.
+local function raw_fields(s)
+    local out = {}
+    local i = skip_ws(s, skip_ws(s, 1) + 1)
+    if string.byte(s, i) == 125 then return out end
+    while true do
+        local ke = scan_string(s, i)
+        local key = string.sub(s, i + 1, ke - 1)
+        if string.find(key, '\\', 1, true) then
+            key = cjson.decode(string.sub(s, i, ke))
+        end
+        local vs = skip_ws(s, skip_ws(s, ke + 1) + 1)
+        local ve = scan_value(s, vs)
+        out[key] = string.sub(s, vs, ve)
+        i = skip_ws(s, ve + 1)
+        if string.byte(s, i) ~= 44 then return out end
+        i = skip_ws(s, i + 1)
+    end
+end
+
+-- Position of the first byte that is not valid UTF-8, or nil.
+local function utf8_invalid_at(s)
+    local i = string.find(s, '[\128-\255]')
+    while i do
+        local c = string.byte(s, i)
+        local len
+        if c >= 0xC2 and c <= 0xDF then len = 2
+        elseif c >= 0xE0 and c <= 0xEF then len = 3
+        elseif c >= 0xF0 and c <= 0xF4 then len = 4
+        else return i end
+        for k = 1, len - 1 do
+            local cc = string.byte(s, i + k)
+            if cc == nil or cc < 0x80 or cc > 0xBF then return i end
+        end
+        local c2 = string.byte(s, i + 1)
+        if (c == 0xE0 and c2 < 0xA0) or (c == 0xED and c2 > 0x9F)
+            or (c == 0xF0 and c2 < 0x90) or (c == 0xF4 and c2 > 0x8F) then
+            return i
+        end
+        i = string.find(s, '[\128-\255]', i + len)
+    end
+    return nil
+end
+
+local KNOWN_FIELDS = {
+    type = true, queue = true, payload = true, priority = true, tasks = true,
+    timeout_s = true, max_retries = true, delay_s = true, id = true,
+    backoff_ms = true, deadline_s = true,
+}
+local KNOWN_LIST = 'type, queue, payload, priority, tasks, timeout_s, '
+    .. 'max_retries, delay_s, id, backoff_ms, deadline_s'
+
+local function shown(raw)
+    if #raw > 40 then raw = string.sub(raw, 1, 37) .. '...' end
+    return raw
+end
+
+-- Checks field `name` of decoded document `obj`: a number within
+-- [min, max], whole when `whole`. Returns the value, or nil and a message.
+local function doc_number(obj, raw, name, whole, min, max, default)
+    local v = obj[name]
+    if v == nil then return default end
+    local what = whole and 'an integer' or 'a number'
+    if type(v) ~= 'number' or v ~= v or (whole and v ~= math.floor(v))
+        or v < min or v > max then
+        return nil, string.format('job field "%s" must be %s from %s to %s, got %s',
+            name, what, tostring(min), tostring(max), shown(raw[name]))
+    end
+    return v
+end
+
+local function doc_name(obj, raw, name, maxlen, pattern, default)
+    local v = obj[name]
+    if v == nil then return default end
+    if type(v) ~= 'string' or #v == 0 or #v > maxlen
+        or not string.find(v, pattern) then
+        return nil, string.format('job field "%s" must be a string of 1 to %d '
+            .. 'characters from [A-Za-z0-9_.-%s], got %s', name, maxlen,
+            name == 'type' and ':/' or '', shown(raw[name]))
+    end
+    return v
+end
+
+local function fmt_num(v)
+    if v == math.floor(v) then return string.format('%d', v) end
+    return tostring(v)
+end
+
+-- Validates one job document for queue `queue`. Returns a table of the
+-- job's fields (strings and numbers, payload as the caller's raw text), or
+-- nil and the message the caller will read.
+local function doc_parse(doc, queue, max_payload, max_tasks)
+    if #doc > max_payload + 65536 then
+        return nil, string.format('job document is %d bytes; the limit is %d '
+            .. '(payload limit %d plus 64 KiB)', #doc, max_payload + 65536,
+            max_payload)
+    end
+    local bad = utf8_invalid_at(doc)
+    if bad then
+        return nil, string.format('job document is not valid UTF-8 (byte %d)', bad)
+    end
+    local ok, obj = pcall(cjson.decode, doc)
+    if not ok then
+        local msg = string.gsub(tostring(obj), '^.-: ', '')
+        return nil, 'job document is not valid JSON: ' .. msg
+    end
+    local first = skip_ws(doc, 1)
+    if type(obj) ~= 'table' or string.byte(doc, first) ~= 123 then
+        return nil, 'job document must be a JSON object'
+    end
+    local raw = raw_fields(doc)
+    for k in pairs(raw) do
+        if not KNOWN_FIELDS[k] then
+            return nil, string.format('job field "%s" is not known (known '
+                .. 'fields: %s)', shown(k), KNOWN_LIST)
+        end
+    end
+    local j, err = {}, nil
+    if obj.type == nil then return nil, 'job field "type" is required' end
+    j.type, err = doc_name(obj, raw, 'type', 128, '^[%w_.:/%-]+$', nil)
+    if err then return nil, err end
+    j.queue, err = doc_name(obj, raw, 'queue', 64, '^[%w_.%-]+$', queue)
+    if err then return nil, err end
+    if j.queue ~= queue then
+        return nil, string.format('job field "queue" is "%s" but the job was '
+            .. 'pushed to queue "%s"', j.queue, queue)
+    end
+    j.id, err = doc_name(obj, raw, 'id', 128, '^[%w_.%-]+$', nil)
+    if err then return nil, err end
+    j.priority, err = doc_number(obj, raw, 'priority', true, -MAX_PRIORITY,
+        MAX_PRIORITY, 0)
+    if err then return nil, err end
+    j.tasks, err = doc_number(obj, raw, 'tasks', true, 1, max_tasks, 1)
+    if err then return nil, err end
+    j.timeout_s, err = doc_number(obj, raw, 'timeout_s', false, 0.001, 604800, 600)
+    if err then return nil, err end
+    j.max_retries, err = doc_number(obj, raw, 'max_retries', true, 0, 100, 3)
+    if err then return nil, err end
+    j.delay_s, err = doc_number(obj, raw, 'delay_s', false, 0, 31536000, 0)
+    if err then return nil, err end
+    j.backoff_ms, err = doc_number(obj, raw, 'backoff_ms', true, 1, 3600000, 1000)
+    if err then return nil, err end
+    j.deadline_s, err = doc_number(obj, raw, 'deadline_s', false, 0, 31536000, 0)
+    if err then return nil, err end
+    local payload = raw.payload or '{}'
+    if #payload > max_payload then
+        return nil, string.format('job field "payload" is %d bytes; the limit '
+            .. 'is %d', #payload, max_payload)
+    end
+    j.payload = payload
+    return j
+end

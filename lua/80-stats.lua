@@ -1,0 +1,36 @@
+--[[
+stats: a read-only summary of one queue for the CLI, the coordinator's
+metrics and anyone with redis-cli. Constant work: counts of sets and the
+age of the task at the head of the queue.
+
+Reply: flat field/value pairs.
+]]
+
+local function stats(keys)
+    local base = keys[1]
+    local now = now_ms()
+    local head_age = 0
+    local head = redis.call('ZRANGE', base .. ':pending', 0, 0)
+    if #head > 0 then
+        local id = ref_split(head[1])
+        local created = tonumber(redis.call('HGET', job_key(base, id), 'created_ms'))
+        if created then head_age = now - created end
+    end
+    return {
+        'pending', redis.call('ZCARD', base .. ':pending'),
+        'delayed', redis.call('ZCARD', base .. ':delayed'),
+        'running', redis.call('ZCARD', base .. ':running'),
+        'jobs', redis.call('ZCARD', base .. ':jobs'),
+        'dead', redis.call('ZCARD', base .. ':dead'),
+        'to_aggregate', redis.call('LLEN', base .. ':done')
+            + redis.call('ZCARD', base .. ':aggr'),
+        'head_age_ms', head_age,
+        'now_ms', now,
+    }
+end
+
+redis.register_function{
+    function_name = 'llmb_stats',
+    callback = stats,
+    flags = {'no-writes'},
+}
