@@ -38,6 +38,9 @@ local function enqueue(base, id, j, now)
             redis.call('ZADD', base .. ':delayed', unpack(args))
             i = last + 1
         end
+        -- An idle worker sleeps until the earliest due time it knows of;
+        -- wake one so it learns of this one.
+        wake(base, 1)
         return
     end
     local seq = redis.call('INCRBY', base .. ':seq', n) - n + 1
