@@ -127,7 +127,7 @@ local function doc_name(obj, raw, name, maxlen, pattern, default)
     if type(v) ~= 'string' or #v == 0 or #v > maxlen
         or not string.find(v, pattern) then
         return nil, string.format('job field "%s" must be a string of 1 to %d '
-            .. 'characters from [A-Za-z0-9_.-%s], got %s', name, maxlen,
+            .. 'characters from [A-Za-z0-9_.%s-], got %s', name, maxlen,
             name == 'type' and ':/' or '', shown(raw[name]))
     end
     return v

@@ -1,0 +1,46 @@
+/*
+ * Job documents on the client side: llmb-push builds the JSON document of
+ * the job contract from its flags and checks each value before anything is
+ * sent. The server (lua/10-document.lua) validates every document again,
+ * whoever sent it; the limits below are the same as its built-in ones.
+ */
+#ifndef LLMB_JOB_H
+#define LLMB_JOB_H
+
+#include <llmb/util.h>
+
+#define LLMB_JOB_PRIORITY_MAX 1000000LL
+#define LLMB_JOB_TASKS_MAX 100000LL
+#define LLMB_JOB_TIMEOUT_S_MAX 604800.0
+#define LLMB_JOB_RETRIES_MAX 100LL
+#define LLMB_JOB_DELAY_S_MAX 31536000.0
+#define LLMB_JOB_BACKOFF_MS_MAX 3600000LL
+#define LLMB_JOB_TYPE_MAX 128
+
+/* The fields of one job as the user typed them. NULL leaves a field out of
+ * the document, so the server's default applies. */
+struct llmb_job_args {
+    const char *type;        /* required: [A-Za-z0-9_.:/-], 1..128 */
+    const char *queue;       /* queue name */
+    const char *payload;     /* any JSON text, kept byte for byte */
+    const char *priority;    /* integer, -1000000..1000000 */
+    const char *tasks;       /* integer, 1..100000 */
+    const char *timeout_s;   /* number, 0.001..604800 */
+    const char *max_retries; /* integer, 0..100 */
+    const char *delay_s;     /* number, 0..31536000 */
+    const char *id;          /* job id: [A-Za-z0-9_.-], 1..128 */
+    const char *backoff_ms;  /* integer, 1..3600000 */
+    const char *deadline_s;  /* number, 0..31536000 */
+};
+
+/* True when s is a valid job type. */
+int llmb_job_type_ok(const char *s);
+
+/* Appends the JSON document for a to out. Returns 0, or LLMB_EINVAL with a
+ * malloc'd message in *errstr naming the flag and the value, e.g.
+ * `--priority must be an integer from -1000000 to 1000000, got "high"`;
+ * out is then unchanged. */
+int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
+                       char **errstr);
+
+#endif

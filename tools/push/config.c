@@ -1,0 +1,71 @@
+/*
+ * llmb-push's option table: defaults, environment, config file, flags,
+ * --help and --dump-config all come from it.
+ */
+#include <stddef.h>
+
+#include "push.h"
+
+#define OPT_STR(name, env, def, meta, help, field)                          \
+    {name, 0, env, LLMB_OPT_STR, def, meta, help,                           \
+     offsetof(struct push_config, field), 0, 0, false}
+
+static const struct llmb_opt push_opts[] = {
+    {"queue", 'q', "LLMB_QUEUE", LLMB_OPT_STR, "default", "Q",
+     "Queue to push to (jobs in NDJSON may name their own).",
+     offsetof(struct push_config, queue), 0, 0, false},
+    OPT_STR("priority", NULL, NULL, "N",
+            "Job priority, -1000000..1000000; higher runs first (default 0).",
+            priority),
+    OPT_STR("tasks", NULL, NULL, "N",
+            "Fan out into N tasks, indexes 0..N-1 (default 1).", tasks),
+    OPT_STR("timeout", NULL, NULL, "S",
+            "Limit of one attempt of one task in seconds (default 600).",
+            timeout),
+    OPT_STR("retries", NULL, NULL, "N",
+            "Retries after the first attempt (default 3).", retries),
+    OPT_STR("delay", NULL, NULL, "S", "Start no sooner than S seconds from now.",
+            delay),
+    OPT_STR("id", NULL, NULL, "ID",
+            "Job id; pushing an existing id returns that job (default a UUID).",
+            id),
+    OPT_STR("backoff-ms", NULL, NULL, "MS",
+            "First retry delay; doubles each attempt (default 1000).",
+            backoff_ms),
+    OPT_STR("deadline", NULL, NULL, "S",
+            "Fail what is left of the job S seconds after the push.", deadline),
+    {"batch", 'b', NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Read NDJSON job documents from FILE (or stdin) and push them pipelined.",
+     offsetof(struct push_config, batch), 0, 0, false},
+    {"batch-size", 0, "LLMB_PUSH_BATCH_SIZE", LLMB_OPT_INT, "200", "N",
+     "Job documents per call with --batch.",
+     offsetof(struct push_config, batch_size), 1, 1000, false},
+    {"pipeline", 0, "LLMB_PUSH_PIPELINE", LLMB_OPT_INT, "16", "N",
+     "Calls in flight at once with --batch.",
+     offsetof(struct push_config, pipeline), 1, 1024, false},
+    {"wait", 'w', NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Follow the job to its end; print it as JSON; exit 0 completed, "
+     "1 failed or cancelled, 2 timed out.",
+     offsetof(struct push_config, wait), 0, 0, false},
+    {"wait-timeout", 0, NULL, LLMB_OPT_INT, "0", "S",
+     "Give up waiting after S seconds (0 = never).",
+     offsetof(struct push_config, wait_timeout), 0, 31536000, false},
+    {"json", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
+     "With --wait, print only the raw job JSON (no summary table).",
+     offsetof(struct push_config, json), 0, 0, false},
+    {"progress", 0, NULL, LLMB_OPT_BOOL, "true", NULL,
+     "With --wait on a terminal, draw a progress bar on stderr.",
+     offsetof(struct push_config, progress), 0, 0, false},
+};
+
+const struct llmb_opt_set push_opt_set = {
+    "llmb-push",
+    "[OPTIONS] TYPE [PAYLOAD_JSON]\n       llmb-push --batch [OPTIONS] [FILE|-]",
+    "Pushes a job to an llmb queue and prints its id. PAYLOAD_JSON is any "
+    "JSON (default {}); \"-\" reads it from stdin. With --batch, reads one "
+    "job document per line (the job contract of docs/data-model.md), "
+    "pushes them pipelined and prints one id per accepted line; a rejected "
+    "line is reported with its number on stderr and the others go on.",
+    push_opts,
+    sizeof(push_opts) / sizeof(push_opts[0]),
+};
