@@ -1,0 +1,252 @@
+/*
+ * The helpers below sit under everything else in libllmb: allocation that
+ * aborts instead of returning NULL (so callers never check), the always-on
+ * assert, clocks, strict integer parsing, llmb_buf and llmb_strlist.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <llmb/err.h>
+#include <llmb/util.h>
+
+static void oom(size_t size) LLMB_NORETURN;
+
+static void oom(size_t size)
+{
+    fprintf(stderr, "llmb: out of memory allocating %zu bytes\n", size);
+    fflush(stderr);
+    abort();
+}
+
+void *llmb_xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (p == NULL)
+        oom(size);
+    return p;
+}
+
+void *llmb_xcalloc(size_t nmemb, size_t size)
+{
+    void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+    if (p == NULL)
+        oom(nmemb * size);
+    return p;
+}
+
+void *llmb_xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    if (p == NULL)
+        oom(size);
+    return p;
+}
+
+char *llmb_xstrdup(const char *s)
+{
+    return llmb_xstrndup(s, strlen(s));
+}
+
+char *llmb_xstrndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = llmb_xmalloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *llmb_xvasprintf(const char *fmt, va_list ap)
+{
+    struct llmb_buf b;
+    llmb_buf_init(&b);
+    llmb_buf_vappendf(&b, fmt, ap);
+    return llmb_buf_steal(&b);
+}
+
+char *llmb_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    s = llmb_xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void llmb_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+    fflush(stderr);
+    abort();
+}
+
+static int64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + (int64_t)ts.tv_nsec / 1000;
+}
+
+int64_t llmb_now_ms(void)
+{
+    return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+int64_t llmb_mono_ms(void)
+{
+    return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t llmb_mono_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
+}
+
+int llmb_parse_ll(const char *s, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    long long v;
+
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+        return LLMB_EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return LLMB_EINVAL;
+    if (v < min || v > max)
+        return LLMB_EINVAL;
+    *out = v;
+    return LLMB_OK;
+}
+
+#define BUF_INITIAL 64
+
+void llmb_buf_init(struct llmb_buf *b)
+{
+    b->cap = BUF_INITIAL;
+    b->data = llmb_xmalloc(b->cap);
+    b->data[0] = '\0';
+    b->len = 0;
+}
+
+void llmb_buf_fini(struct llmb_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void llmb_buf_reset(struct llmb_buf *b)
+{
+    b->len = 0;
+    b->data[0] = '\0';
+}
+
+/* Makes room for len more bytes plus the NUL. */
+static void buf_reserve(struct llmb_buf *b, size_t len)
+{
+    size_t need = b->len + len + 1;
+    size_t cap = b->cap ? b->cap : BUF_INITIAL;
+
+    llmb_assert(need > b->len);
+    if (need <= b->cap)
+        return;
+    while (cap < need) {
+        llmb_assert(cap <= SIZE_MAX / 2);
+        cap *= 2;
+    }
+    b->data = llmb_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void llmb_buf_append(struct llmb_buf *b, const void *data, size_t len)
+{
+    buf_reserve(b, len);
+    if (len > 0)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void llmb_buf_vappendf(struct llmb_buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    int n;
+
+    buf_reserve(b, 0);
+    va_copy(cp, ap);
+    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, cp);
+    va_end(cp);
+    llmb_assert(n >= 0);
+    if ((size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n);
+        va_copy(cp, ap);
+        n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, cp);
+        va_end(cp);
+        llmb_assert(n >= 0 && (size_t)n < b->cap - b->len);
+    }
+    b->len += (size_t)n;
+}
+
+void llmb_buf_appendf(struct llmb_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    llmb_buf_vappendf(b, fmt, ap);
+    va_end(ap);
+}
+
+char *llmb_buf_steal(struct llmb_buf *b)
+{
+    char *s = b->data;
+    llmb_buf_init(b);
+    return s;
+}
+
+void llmb_strlist_push(struct llmb_strlist *l, const char *s)
+{
+    l->v = llmb_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n++] = llmb_xstrdup(s);
+}
+
+void llmb_strlist_clear(struct llmb_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+int llmb_strlist_split(struct llmb_strlist *l, const char *s, char sep)
+{
+    int added = 0;
+    const char *p = s;
+
+    for (;;) {
+        const char *end = strchr(p, sep);
+        const char *stop = end ? end : p + strlen(p);
+        const char *a = p, *z = stop;
+
+        while (a < z && isspace((unsigned char)*a))
+            a++;
+        while (z > a && isspace((unsigned char)z[-1]))
+            z--;
+        if (z > a) {
+            char *piece = llmb_xstrndup(a, (size_t)(z - a));
+            l->v = llmb_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+            l->v[l->n++] = piece;
+            added++;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return added;
+}

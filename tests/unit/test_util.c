@@ -1,0 +1,182 @@
+/*
+ * Unit tests of lib/util.c: llmb_buf growth and NUL-termination,
+ * llmb_strlist splitting, strict integer parsing and the clocks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/util.h>
+
+static void test_buf_append_grows_and_terminates(void **state)
+{
+    struct llmb_buf b;
+    char big[1000];
+    (void)state;
+
+    llmb_buf_init(&b);
+    assert_non_null(b.data);
+    assert_string_equal(b.data, "");
+    assert_int_equal(b.len, 0);
+
+    llmb_buf_append(&b, "abc", 3);
+    assert_int_equal(b.len, 3);
+    assert_string_equal(b.data, "abc");
+
+    memset(big, 'x', sizeof(big));
+    llmb_buf_append(&b, big, sizeof(big));
+    assert_int_equal(b.len, 1003);
+    assert_true(b.cap > b.len);
+    assert_int_equal(b.data[1003], '\0');
+    assert_memory_equal(b.data + 3, big, sizeof(big));
+
+    llmb_buf_append(&b, "", 0);
+    assert_int_equal(b.len, 1003);
+
+    llmb_buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    llmb_buf_fini(&b);
+    assert_null(b.data);
+}
+
+static void test_buf_appendf(void **state)
+{
+    struct llmb_buf b;
+    char *s;
+    (void)state;
+
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "n=%d q=%s", 3, "default");
+    assert_string_equal(b.data, "n=3 q=default");
+    /* Longer than the initial capacity: takes the second vsnprintf. */
+    llmb_buf_appendf(&b, " %0200d", 7);
+    assert_int_equal(b.len, strlen("n=3 q=default") + 201);
+    assert_int_equal(b.data[b.len - 1], '7');
+    assert_int_equal(b.data[b.len], '\0');
+
+    s = llmb_buf_steal(&b);
+    assert_int_equal(strncmp(s, "n=3 q=default 000", 17), 0);
+    assert_string_equal(b.data, "");
+    assert_int_equal(b.len, 0);
+    free(s);
+    llmb_buf_fini(&b);
+}
+
+static void test_xasprintf_and_strndup(void **state)
+{
+    char *s;
+    (void)state;
+
+    s = llmb_xasprintf("%s-%lld", "job", 42LL);
+    assert_string_equal(s, "job-42");
+    free(s);
+
+    s = llmb_xstrndup("abcdef", 3);
+    assert_string_equal(s, "abc");
+    free(s);
+    s = llmb_xstrndup("ab", 10);
+    assert_string_equal(s, "ab");
+    free(s);
+}
+
+static void test_strlist_split(void **state)
+{
+    struct llmb_strlist l = {0};
+    (void)state;
+
+    assert_int_equal(llmb_strlist_split(&l, " a , b,,c ,", ','), 3);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.v[0], "a");
+    assert_string_equal(l.v[1], "b");
+    assert_string_equal(l.v[2], "c");
+
+    /* Appends to what is there. */
+    assert_int_equal(llmb_strlist_split(&l, "d e", ' '), 2);
+    assert_int_equal(l.n, 5);
+    assert_string_equal(l.v[4], "e");
+
+    assert_int_equal(llmb_strlist_split(&l, "", ','), 0);
+    assert_int_equal(llmb_strlist_split(&l, " , \t,", ','), 0);
+    assert_int_equal(l.n, 5);
+
+    llmb_strlist_push(&l, " kept as is ");
+    assert_string_equal(l.v[5], " kept as is ");
+
+    llmb_strlist_clear(&l);
+    assert_int_equal(l.n, 0);
+    assert_null(l.v);
+}
+
+static void test_parse_ll(void **state)
+{
+    long long v = 99;
+    (void)state;
+
+    assert_int_equal(llmb_parse_ll("42", 0, 100, &v), LLMB_OK);
+    assert_int_equal(v, 42);
+    assert_int_equal(llmb_parse_ll("-7", -10, 10, &v), LLMB_OK);
+    assert_int_equal(v, -7);
+    assert_int_equal(llmb_parse_ll("9223372036854775807", LLONG_MIN,
+                                   LLONG_MAX, &v), LLMB_OK);
+    assert_true(v == LLONG_MAX);
+
+    v = 99;
+    assert_int_equal(llmb_parse_ll("", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll(NULL, 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll("12x", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll(" 12", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll("12 ", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll("0x10", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll("101", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll("-1", 0, 100, &v), LLMB_EINVAL);
+    assert_int_equal(llmb_parse_ll("99999999999999999999", LLONG_MIN,
+                                   LLONG_MAX, &v), LLMB_EINVAL);
+    assert_int_equal(v, 99); /* untouched on error */
+}
+
+static void test_clocks(void **state)
+{
+    int64_t now = llmb_now_ms();
+    int64_t m1 = llmb_mono_ms(), u1 = llmb_mono_us();
+    int64_t m2, u2;
+    (void)state;
+
+    /* After 2020-01-01 and before 2100-01-01. */
+    assert_true(now > 1577836800000LL);
+    assert_true(now < 4102444800000LL);
+    m2 = llmb_mono_ms();
+    u2 = llmb_mono_us();
+    assert_true(m2 >= m1);
+    assert_true(u2 >= u1);
+    assert_true(u1 / 1000 - m1 <= 1);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    assert_string_equal(llmb_strerror(LLMB_OK), "success");
+    assert_string_equal(llmb_strerror(LLMB_ECONFIG), "configuration error");
+    assert_string_equal(llmb_strerror(-1000), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_append_grows_and_terminates),
+        cmocka_unit_test(test_buf_appendf),
+        cmocka_unit_test(test_xasprintf_and_strndup),
+        cmocka_unit_test(test_strlist_split),
+        cmocka_unit_test(test_parse_ll),
+        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
