@@ -1,0 +1,39 @@
+/*
+ * Redis URLs, the one way every llmb program is told where Redis is:
+ *   redis://[[user]:password@]host[:port][/db]   (IPv6 as [::1])
+ *   unix:///path/to/redis.sock[?db=N][&user=U][&password=P]
+ * Defaults: host 127.0.0.1, port 6379, db 0. User and password are
+ * percent-decoded (write "@" as %40, ":" in a user as %3A).
+ */
+#ifndef LLMB_URL_H
+#define LLMB_URL_H
+
+/* A parsed URL. Strings are owned; llmb_redis_url_fini() frees them. */
+struct llmb_redis_url {
+    char *host;        /* host name or address (no brackets); NULL for unix */
+    int port;          /* 1..65535; 0 for unix */
+    char *user;        /* ACL user, or NULL for the default user */
+    char *password;    /* or NULL: no AUTH */
+    int db;            /* SELECT index, >= 0 */
+    char *socket_path; /* absolute path for unix://, else NULL */
+};
+
+/* Parses s into *out. Returns 0, or LLMB_EINVAL with *out zeroed and, if
+ * errstr is not NULL, a malloc'd message for the user in *errstr, such as
+ *   redis URL "x" must start with redis:// or unix://
+ * Messages show the URL with its password masked. */
+int llmb_redis_url_parse(const char *s, struct llmb_redis_url *out,
+                         char **errstr);
+
+/* Frees the strings of u and zeroes it; accepts a zeroed struct. */
+void llmb_redis_url_fini(struct llmb_redis_url *u);
+
+/* Returns a malloc'd copy of s with any password replaced by "***", for
+ * logs and --dump-config; works on malformed URLs too. */
+char *llmb_redis_url_redacted(const char *s);
+
+/* Returns a malloc'd "host:port", "[v6]:port" or "unix:/path" naming the
+ * server of u, for messages. */
+char *llmb_redis_url_address(const struct llmb_redis_url *u);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * Parsing of Redis URLs (--redis, LLMB_REDIS_URL) into host, port, user,
+ * password, db or socket path. The connection code (conn.c, and the async
+ * connection) only ever sees a parsed struct llmb_redis_url. Every error
+ * says what is wrong in words a user can act on, and never shows the
+ * password.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llmb/err.h>
+#include <llmb/url.h>
+#include <llmb/util.h>
+
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_PORT 6379
+
+/* Sets *errstr (when wanted) to: redis URL "<s, redacted>"<formatted>. */
+static void url_error(char **errstr, const char *s, const char *fmt, ...)
+    LLMB_PRINTF(3, 4);
+
+static void url_error(char **errstr, const char *s, const char *fmt, ...)
+{
+    struct llmb_buf b;
+    char *shown;
+    va_list ap;
+
+    if (errstr == NULL)
+        return;
+    shown = llmb_redis_url_redacted(s);
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "redis URL \"%s\"", shown);
+    va_start(ap, fmt);
+    llmb_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    free(shown);
+    *errstr = llmb_buf_steal(&b);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the n bytes at s into a new string in *out (NULL when n
+ * is 0). Returns 0, or -1 on a malformed escape or an escaped NUL. */
+static int pct_decode(const char *s, size_t n, char **out)
+{
+    char *d, *p;
+
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    d = p = llmb_xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            *p++ = s[i];
+            continue;
+        }
+        if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
+            (s[i + 1] == '0' && s[i + 2] == '0')) {
+            free(d);
+            return -1;
+        }
+        *p++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        i += 2;
+    }
+    *p = '\0';
+    *out = d;
+    return 0;
+}
+
+static bool host_char_ok(char c, bool bracketed)
+{
+    if (isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_')
+        return true;
+    return bracketed && (c == ':' || c == '%');
+}
+
+/* Parses a port or db number given as the n bytes at s. */
+static int parse_num(const char *s, size_t n, long long min, long long max,
+                     int *out)
+{
+    char *tmp = llmb_xstrndup(s, n);
+    long long v = 0;
+    int rc = llmb_parse_ll(tmp, min, max, &v);
+
+    free(tmp);
+    if (rc == 0)
+        *out = (int)v;
+    return rc;
+}
+
+/* Parses "[user]:password" (the n bytes at s) into out. */
+static int parse_userinfo(const char *url, const char *s, size_t n,
+                          struct llmb_redis_url *out, char **errstr)
+{
+    const char *colon = memchr(s, ':', n);
+
+    if (colon == NULL) {
+        url_error(errstr, url, ": \"%.*s@\" has no password; write "
+                  "redis://:PASSWORD@host or redis://USER:PASSWORD@host",
+                  (int)n, s);
+        return LLMB_EINVAL;
+    }
+    if (pct_decode(s, (size_t)(colon - s), &out->user) != 0) {
+        url_error(errstr, url, ": bad %%-escape in the user name");
+        return LLMB_EINVAL;
+    }
+    if (pct_decode(colon + 1, (size_t)(s + n - colon - 1), &out->password)) {
+        url_error(errstr, url, ": bad %%-escape in the password");
+        return LLMB_EINVAL;
+    }
+    if (out->user != NULL && out->password == NULL) {
+        url_error(errstr, url, ": user \"%s\" has an empty password",
+                  out->user);
+        return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+/* Parses the part after "redis://". */
+static int parse_tcp(const char *url, const char *rest,
+                     struct llmb_redis_url *out, char **errstr)
+{
+    const char *at = strrchr(rest, '@');
+    const char *hp = at ? at + 1 : rest;
+    size_t hplen = strcspn(hp, "/?#");
+    const char *tail = hp + hplen;
+    const char *host = hp, *port = NULL;
+    size_t hostlen = hplen, portlen = 0;
+    bool bracketed = false;
+
+    if (at != NULL &&
+        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
+        return LLMB_EINVAL;
+
+    if (hplen > 0 && hp[0] == '[') {
+        const char *close = memchr(hp, ']', hplen);
+        if (close == NULL) {
+            url_error(errstr, url, ": missing \"]\" after the IPv6 address");
+            return LLMB_EINVAL;
+        }
+        bracketed = true;
+        host = hp + 1;
+        hostlen = (size_t)(close - host);
+        if (close + 1 < tail) {
+            if (close[1] != ':') {
+                url_error(errstr, url, ": unexpected \"%.*s\" after the IPv6 "
+                          "address", (int)(tail - close - 1), close + 1);
+                return LLMB_EINVAL;
+            }
+            port = close + 2;
+            portlen = (size_t)(tail - port);
+        } else if (close + 1 == tail && hostlen == 0) {
+            url_error(errstr, url, ": empty IPv6 address \"[]\"");
+            return LLMB_EINVAL;
+        }
+    } else {
+        const char *colon = memchr(hp, ':', hplen);
+        if (colon != NULL) {
+            if (memchr(colon + 1, ':', (size_t)(tail - colon - 1)) != NULL) {
+                url_error(errstr, url, ": IPv6 addresses must be in "
+                          "brackets, like redis://[::1]:6379");
+                return LLMB_EINVAL;
+            }
+            hostlen = (size_t)(colon - hp);
+            port = colon + 1;
+            portlen = (size_t)(tail - port);
+        }
+    }
+
+    for (size_t i = 0; i < hostlen; i++) {
+        if (!host_char_ok(host[i], bracketed)) {
+            url_error(errstr, url, ": bad host \"%.*s\"", (int)hostlen, host);
+            return LLMB_EINVAL;
+        }
+    }
+    out->host = hostlen ? llmb_xstrndup(host, hostlen)
+                        : llmb_xstrdup(DEFAULT_HOST);
+
+    out->port = DEFAULT_PORT;
+    if (port != NULL &&
+        parse_num(port, portlen, 1, 65535, &out->port) != 0) {
+        url_error(errstr, url, ": port must be an integer from 1 to 65535, "
+                  "got \"%.*s\"", (int)portlen, port);
+        return LLMB_EINVAL;
+    }
+
+    if (*tail == '/') {
+        const char *db = tail + 1;
+        size_t dblen = strcspn(db, "?#");
+        if (dblen > 0 && parse_num(db, dblen, 0, INT_MAX, &out->db) != 0) {
+            url_error(errstr, url, ": database must be an integer >= 0, "
+                      "got \"%.*s\"", (int)dblen, db);
+            return LLMB_EINVAL;
+        }
+        tail = db + dblen;
+    }
+    if (*tail != '\0') {
+        url_error(errstr, url, ": unexpected \"%s\" at the end (only "
+                  "redis://[[user]:password@]host[:port][/db] is accepted)",
+                  tail);
+        return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+/* Parses one "name=value" query parameter of a unix:// URL. */
+static int parse_param(const char *url, const char *p, size_t n,
+                       struct llmb_redis_url *out, char **errstr)
+{
+    const char *eq = memchr(p, '=', n);
+    size_t namelen = eq ? (size_t)(eq - p) : n;
+    const char *val = eq ? eq + 1 : p + n;
+    size_t vallen = (size_t)(p + n - val);
+    char **dst = NULL;
+
+    if (namelen == 2 && strncmp(p, "db", 2) == 0) {
+        if (parse_num(val, vallen, 0, INT_MAX, &out->db) != 0) {
+            url_error(errstr, url, ": database must be an integer >= 0, "
+                      "got \"%.*s\"", (int)vallen, val);
+            return LLMB_EINVAL;
+        }
+        return LLMB_OK;
+    }
+    if (namelen == 4 && strncmp(p, "user", 4) == 0)
+        dst = &out->user;
+    else if (namelen == 8 && strncmp(p, "password", 8) == 0)
+        dst = &out->password;
+    if (dst == NULL) {
+        url_error(errstr, url, ": unknown parameter \"%.*s\" (known: db, "
+                  "user, password)", (int)namelen, p);
+        return LLMB_EINVAL;
+    }
+    free(*dst);
+    if (pct_decode(val, vallen, dst) != 0) {
+        url_error(errstr, url, ": bad %%-escape in parameter \"%.*s\"",
+                  (int)namelen, p);
+        return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+/* Parses the part after "unix://". */
+static int parse_unix(const char *url, const char *rest,
+                      struct llmb_redis_url *out, char **errstr)
+{
+    size_t pathlen = strcspn(rest, "?#");
+    const char *q = rest + pathlen;
+
+    if (pathlen == 0 || rest[0] != '/') {
+        url_error(errstr, url, ": the socket path must be absolute, like "
+                  "unix:///run/redis/redis.sock");
+        return LLMB_EINVAL;
+    }
+    if (pct_decode(rest, pathlen, &out->socket_path) != 0) {
+        url_error(errstr, url, ": bad %%-escape in the socket path");
+        return LLMB_EINVAL;
+    }
+    if (*q == '#') {
+        url_error(errstr, url, ": unexpected \"%s\" at the end", q);
+        return LLMB_EINVAL;
+    }
+    while (*q == '?' || *q == '&') {
+        const char *p = q + 1;
+        size_t n = strcspn(p, "&#");
+        if (n > 0 && parse_param(url, p, n, out, errstr) != 0)
+            return LLMB_EINVAL;
+        q = p + n;
+        if (*q == '#') {
+            url_error(errstr, url, ": unexpected \"%s\" at the end", q);
+            return LLMB_EINVAL;
+        }
+    }
+    if (out->user != NULL && out->password == NULL) {
+        url_error(errstr, url, ": user \"%s\" has no password", out->user);
+        return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+int llmb_redis_url_parse(const char *s, struct llmb_redis_url *out,
+                         char **errstr)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (errstr != NULL)
+        *errstr = NULL;
+    if (s == NULL || *s == '\0') {
+        if (errstr != NULL)
+            *errstr = llmb_xstrdup("redis URL is empty; expected "
+                                   "redis://host:port or unix:///path");
+        return LLMB_EINVAL;
+    }
+    if (strncasecmp(s, "redis://", 8) == 0) {
+        rc = parse_tcp(s, s + 8, out, errstr);
+    } else if (strncasecmp(s, "unix://", 7) == 0) {
+        rc = parse_unix(s, s + 7, out, errstr);
+    } else if (strncasecmp(s, "rediss://", 9) == 0) {
+        url_error(errstr, s, ": TLS (rediss://) is not supported by this "
+                  "build; use redis:// or unix://");
+        rc = LLMB_EINVAL;
+    } else {
+        url_error(errstr, s, " must start with redis:// or unix://");
+        rc = LLMB_EINVAL;
+    }
+    if (rc != 0)
+        llmb_redis_url_fini(out);
+    return rc;
+}
+
+void llmb_redis_url_fini(struct llmb_redis_url *u)
+{
+    free(u->host);
+    free(u->user);
+    free(u->password);
+    free(u->socket_path);
+    memset(u, 0, sizeof(*u));
+}
+
+char *llmb_redis_url_redacted(const char *s)
+{
+    struct llmb_buf b;
+    const char *start, *at, *colon, *q;
+
+    if (s == NULL)
+        return llmb_xstrdup("");
+    llmb_buf_init(&b);
+    start = strstr(s, "://");
+    start = start ? start + 3 : s;
+
+    /* user:password@ -- the password runs from the first ':' to the last
+     * '@', so unescaped '@' or '/' in it are hidden too. */
+    at = strrchr(start, '@');
+    colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+    if (colon != NULL && at > colon + 1) {
+        llmb_buf_append(&b, s, (size_t)(colon + 1 - s));
+        llmb_buf_append(&b, "***", 3);
+        s = at;
+    }
+
+    /* password=... query parameters (unix:// URLs). */
+    q = strchr(s, '?');
+    while (q != NULL) {
+        const char *name = q + 1;
+        const char *next = strchr(name, '&');
+        if (strncmp(name, "password=", 9) == 0) {
+            llmb_buf_append(&b, s, (size_t)(name + 9 - s));
+            llmb_buf_append(&b, "***", 3);
+            s = next ? next : name + strlen(name);
+        }
+        q = next;
+    }
+    llmb_buf_append(&b, s, strlen(s));
+    return llmb_buf_steal(&b);
+}
+
+char *llmb_redis_url_address(const struct llmb_redis_url *u)
+{
+    if (u->socket_path != NULL)
+        return llmb_xasprintf("unix:%s", u->socket_path);
+    if (u->host != NULL && strchr(u->host, ':') != NULL)
+        return llmb_xasprintf("[%s]:%d", u->host, u->port);
+    return llmb_xasprintf("%s:%d", u->host ? u->host : "?", u->port);
+}

@@ -1,0 +1,344 @@
+/*
+ * Unit tests of lib/url.c: every accepted form of a Redis URL, every error
+ * message, and password redaction.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/url.h>
+
+/* Parses s, which must succeed. */
+static void ok(const char *s, struct llmb_redis_url *u)
+{
+    char *err = NULL;
+    int rc = llmb_redis_url_parse(s, u, &err);
+    if (rc != 0)
+        fail_msg("%s: %s", s, err ? err : "(no message)");
+    assert_null(err);
+}
+
+/* Parses s, which must fail with exactly the message want. */
+static void bad(const char *s, const char *want)
+{
+    struct llmb_redis_url u;
+    char *err = NULL;
+
+    assert_int_equal(llmb_redis_url_parse(s, &u, &err), LLMB_EINVAL);
+    assert_non_null(err);
+    assert_string_equal(err, want);
+    assert_null(u.host);
+    assert_null(u.password);
+    free(err);
+    /* Without errstr too. */
+    assert_int_equal(llmb_redis_url_parse(s, &u, NULL), LLMB_EINVAL);
+}
+
+static void test_host_only(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis://cache.internal", &u);
+    assert_string_equal(u.host, "cache.internal");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_null(u.user);
+    assert_null(u.password);
+    assert_null(u.socket_path);
+    llmb_redis_url_fini(&u);
+    assert_null(u.host);
+}
+
+static void test_defaults(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis://", &u);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6379);
+    llmb_redis_url_fini(&u);
+
+    ok("redis://:6380", &u);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6380);
+    llmb_redis_url_fini(&u);
+
+    ok("REDIS://h/", &u);
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.db, 0);
+    llmb_redis_url_fini(&u);
+}
+
+static void test_host_port_db(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis://10.0.0.5:7000", &u);
+    assert_string_equal(u.host, "10.0.0.5");
+    assert_int_equal(u.port, 7000);
+    llmb_redis_url_fini(&u);
+
+    ok("redis://h:1/15", &u);
+    assert_int_equal(u.port, 1);
+    assert_int_equal(u.db, 15);
+    llmb_redis_url_fini(&u);
+
+    ok("redis://h:65535/0", &u);
+    assert_int_equal(u.port, 65535);
+    llmb_redis_url_fini(&u);
+}
+
+static void test_user_password(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis://alice:s3cret@h:6390/2", &u);
+    assert_string_equal(u.user, "alice");
+    assert_string_equal(u.password, "s3cret");
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 6390);
+    assert_int_equal(u.db, 2);
+    llmb_redis_url_fini(&u);
+
+    ok("redis://:onlypass@h", &u);
+    assert_null(u.user);
+    assert_string_equal(u.password, "onlypass");
+    assert_int_equal(u.port, 6379);
+    llmb_redis_url_fini(&u);
+
+    /* Empty user and password: no AUTH. */
+    ok("redis://:@h", &u);
+    assert_null(u.user);
+    assert_null(u.password);
+    llmb_redis_url_fini(&u);
+}
+
+static void test_percent_decoding(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis://us%3Aer:p%40ss%2Fw%25rd@h", &u);
+    assert_string_equal(u.user, "us:er");
+    assert_string_equal(u.password, "p@ss/w%rd");
+    llmb_redis_url_fini(&u);
+
+    /* Unescaped '@', '/' and ':' in a password still work: the password
+     * runs from the first ':' to the last '@'. */
+    ok("redis://:a@b/c:d@h:7/1", &u);
+    assert_string_equal(u.password, "a@b/c:d");
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 7);
+    assert_int_equal(u.db, 1);
+    llmb_redis_url_fini(&u);
+}
+
+static void test_ipv6(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis://[::1]:6379", &u);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 6379);
+    llmb_redis_url_fini(&u);
+
+    ok("redis://:pw@[fe80::1%25eth0]:6400/3", &u);
+    assert_string_equal(u.host, "fe80::1%25eth0");
+    assert_int_equal(u.port, 6400);
+    assert_int_equal(u.db, 3);
+    assert_string_equal(u.password, "pw");
+    llmb_redis_url_fini(&u);
+
+    ok("redis://[2001:db8::7]", &u);
+    assert_string_equal(u.host, "2001:db8::7");
+    assert_int_equal(u.port, 6379);
+    llmb_redis_url_fini(&u);
+}
+
+static void test_unix(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("unix:///run/redis/redis.sock", &u);
+    assert_string_equal(u.socket_path, "/run/redis/redis.sock");
+    assert_null(u.host);
+    assert_int_equal(u.port, 0);
+    assert_int_equal(u.db, 0);
+    llmb_redis_url_fini(&u);
+
+    ok("unix:///tmp/r.sock?db=4", &u);
+    assert_string_equal(u.socket_path, "/tmp/r.sock");
+    assert_int_equal(u.db, 4);
+    llmb_redis_url_fini(&u);
+
+    ok("unix:///tmp/my%20r.sock?db=1&user=bob&password=p%26w", &u);
+    assert_string_equal(u.socket_path, "/tmp/my r.sock");
+    assert_int_equal(u.db, 1);
+    assert_string_equal(u.user, "bob");
+    assert_string_equal(u.password, "p&w");
+    llmb_redis_url_fini(&u);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    bad("", "redis URL is empty; expected redis://host:port or "
+            "unix:///path");
+    bad(NULL, "redis URL is empty; expected redis://host:port or "
+              "unix:///path");
+    bad("localhost:6379",
+        "redis URL \"localhost:6379\" must start with redis:// or unix://");
+    bad("http://h", "redis URL \"http://h\" must start with redis:// or "
+                    "unix://");
+    bad("rediss://h:6380", "redis URL \"rediss://h:6380\": TLS (rediss://) "
+                           "is not supported by this build; use redis:// "
+                           "or unix://");
+    bad("redis://h:0", "redis URL \"redis://h:0\": port must be an integer "
+                       "from 1 to 65535, got \"0\"");
+    bad("redis://h:65536", "redis URL \"redis://h:65536\": port must be an "
+                           "integer from 1 to 65535, got \"65536\"");
+    bad("redis://h:", "redis URL \"redis://h:\": port must be an integer "
+                      "from 1 to 65535, got \"\"");
+    bad("redis://h:abc", "redis URL \"redis://h:abc\": port must be an "
+                         "integer from 1 to 65535, got \"abc\"");
+    bad("redis://h/x", "redis URL \"redis://h/x\": database must be an "
+                       "integer >= 0, got \"x\"");
+    bad("redis://h/-1", "redis URL \"redis://h/-1\": database must be an "
+                        "integer >= 0, got \"-1\"");
+    bad("redis://h/0/1", "redis URL \"redis://h/0/1\": database must be an "
+                         "integer >= 0, got \"0/1\"");
+    bad("redis://h?db=1", "redis URL \"redis://h?db=1\": unexpected "
+                          "\"?db=1\" at the end (only "
+                          "redis://[[user]:password@]host[:port][/db] is "
+                          "accepted)");
+    bad("redis://::1:6379", "redis URL \"redis://::1:6379\": IPv6 addresses "
+                            "must be in brackets, like "
+                            "redis://[::1]:6379");
+    bad("redis://[::1:6379", "redis URL \"redis://[::1:6379\": missing "
+                             "\"]\" after the IPv6 address");
+    bad("redis://[::1]x", "redis URL \"redis://[::1]x\": unexpected \"x\" "
+                          "after the IPv6 address");
+    bad("redis://[]", "redis URL \"redis://[]\": empty IPv6 address \"[]\"");
+    bad("redis://bad host", "redis URL \"redis://bad host\": bad host "
+                            "\"bad host\"");
+    bad("redis://alice@h", "redis URL \"redis://alice@h\": \"alice@\" has "
+                           "no password; write redis://:PASSWORD@host or "
+                           "redis://USER:PASSWORD@host");
+    bad("redis://alice:@h", "redis URL \"redis://alice:@h\": user "
+                            "\"alice\" has an empty password");
+    bad("redis://:p%4@h", "redis URL \"redis://:***@h\": bad %-escape in "
+                          "the password");
+    bad("redis://:p%00x@h", "redis URL \"redis://:***@h\": bad %-escape in "
+                            "the password");
+    bad("redis://u%zz:p@h", "redis URL \"redis://u%zz:***@h\": bad "
+                            "%-escape in the user name");
+    bad("unix://run/redis.sock", "redis URL \"unix://run/redis.sock\": the "
+                                 "socket path must be absolute, like "
+                                 "unix:///run/redis/redis.sock");
+    bad("unix://", "redis URL \"unix://\": the socket path must be "
+                   "absolute, like unix:///run/redis/redis.sock");
+    bad("unix:///s?db=x", "redis URL \"unix:///s?db=x\": database must be "
+                          "an integer >= 0, got \"x\"");
+    bad("unix:///s?timeout=3", "redis URL \"unix:///s?timeout=3\": unknown "
+                               "parameter \"timeout\" (known: db, user, "
+                               "password)");
+    bad("unix:///s?user=bob", "redis URL \"unix:///s?user=bob\": user "
+                              "\"bob\" has no password");
+    bad("unix:///s?password=%zz", "redis URL \"unix:///s?password=***\": "
+                                  "bad %-escape in parameter \"password\"");
+    bad("unix:///s#x", "redis URL \"unix:///s#x\": unexpected \"#x\" at the "
+                       "end");
+}
+
+static void test_errors_never_show_the_password(void **state)
+{
+    struct llmb_redis_url u;
+    char *err = NULL;
+    (void)state;
+
+    assert_int_equal(llmb_redis_url_parse("redis://bob:hunter2@h:99999", &u,
+                                          &err), LLMB_EINVAL);
+    assert_null(strstr(err, "hunter2"));
+    assert_non_null(strstr(err, "redis://bob:***@h:99999"));
+    free(err);
+}
+
+static void test_redacted(void **state)
+{
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"redis://h:6379", "redis://h:6379"},
+        {"redis://:pw@h:6379/1", "redis://:***@h:6379/1"},
+        {"redis://alice:pw@h", "redis://alice:***@h"},
+        {"redis://:a@b/c@h", "redis://:***@h"},
+        {"redis://alice@h", "redis://alice@h"},
+        {"redis://:@h", "redis://:@h"},
+        {"unix:///s?db=1&password=x&user=u", "unix:///s?db=1&password=***&user=u"},
+        {"unix:///s?password=x", "unix:///s?password=***"},
+        {"garbage", "garbage"},
+        {"", ""},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *r = llmb_redis_url_redacted(cases[i].in);
+        assert_string_equal(r, cases[i].out);
+        free(r);
+    }
+}
+
+static void test_address(void **state)
+{
+    struct llmb_redis_url u;
+    char *a;
+    (void)state;
+
+    ok("redis://:pw@h:7", &u);
+    a = llmb_redis_url_address(&u);
+    assert_string_equal(a, "h:7");
+    free(a);
+    llmb_redis_url_fini(&u);
+
+    ok("redis://[::1]:8", &u);
+    a = llmb_redis_url_address(&u);
+    assert_string_equal(a, "[::1]:8");
+    free(a);
+    llmb_redis_url_fini(&u);
+
+    ok("unix:///tmp/r.sock", &u);
+    a = llmb_redis_url_address(&u);
+    assert_string_equal(a, "unix:/tmp/r.sock");
+    free(a);
+    llmb_redis_url_fini(&u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_only),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_host_port_db),
+        cmocka_unit_test(test_user_password),
+        cmocka_unit_test(test_percent_decoding),
+        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors_never_show_the_password),
+        cmocka_unit_test(test_redacted),
+        cmocka_unit_test(test_address),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
