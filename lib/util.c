@@ -145,7 +145,8 @@ void llmb_buf_fini(struct llmb_buf *b)
 void llmb_buf_reset(struct llmb_buf *b)
 {
     b->len = 0;
-    b->data[0] = '\0';
+    if (b->data != NULL)
+        b->data[0] = '\0';
 }
 
 /* Makes room for len more bytes plus the NUL. */
@@ -205,7 +206,11 @@ void llmb_buf_appendf(struct llmb_buf *b, const char *fmt, ...)
 char *llmb_buf_steal(struct llmb_buf *b)
 {
     char *s = b->data;
-    llmb_buf_init(b);
+    if (s == NULL)
+        s = llmb_xstrdup("");
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
     return s;
 }
 

@@ -49,7 +49,8 @@ int llmb_parse_ll(const char *s, long long min, long long max, long long *out);
  * A growable byte buffer. llmb_buf_init() gives an empty buffer whose data
  * is "" (allocated); every append keeps data NUL-terminated, so data can be
  * used as a C string when no NUL bytes were appended. llmb_buf_fini() frees
- * it; llmb_buf_steal() hands data to the caller instead.
+ * it; llmb_buf_steal() hands data to the caller instead. After either, data
+ * is NULL until the next append or llmb_buf_init().
  */
 struct llmb_buf {
     char *data; /* len bytes + a NUL; owned by the buffer */
@@ -65,7 +66,8 @@ void llmb_buf_append(struct llmb_buf *b, const void *data, size_t len);
 void llmb_buf_appendf(struct llmb_buf *b, const char *fmt, ...) LLMB_PRINTF(2, 3);
 void llmb_buf_vappendf(struct llmb_buf *b, const char *fmt, va_list ap)
     LLMB_PRINTF(2, 0);
-/* Returns data (the caller frees it) and leaves b freshly initialised. */
+/* Returns data (never NULL; the caller frees it) and leaves b empty with
+ * no memory, as after llmb_buf_fini(). */
 char *llmb_buf_steal(struct llmb_buf *b);
 
 /*

@@ -64,8 +64,19 @@ static void test_buf_appendf(void **state)
 
     s = llmb_buf_steal(&b);
     assert_int_equal(strncmp(s, "n=3 q=default 000", 17), 0);
-    assert_string_equal(b.data, "");
+    assert_null(b.data);
     assert_int_equal(b.len, 0);
+    free(s);
+
+    /* A stolen-from buffer can be appended to again. */
+    llmb_buf_appendf(&b, "%s", "again");
+    assert_string_equal(b.data, "again");
+    llmb_buf_reset(&b);
+    s = llmb_buf_steal(&b);
+    assert_string_equal(s, "");
+    free(s);
+    s = llmb_buf_steal(&b); /* nothing left: still a string */
+    assert_string_equal(s, "");
     free(s);
     llmb_buf_fini(&b);
 }
