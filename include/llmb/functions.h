@@ -1,0 +1,39 @@
+/*
+ * The llmb Redis function library: its source, embedded at build time from
+ * the lua/ files (cmake/EmbedLua.cmake), and the check that makes sure the
+ * server runs it. Every connection calls llmb_functions_ensure() once
+ * connected, and again when FCALL answers "ERR Function not found".
+ */
+#ifndef LLMB_FUNCTIONS_H
+#define LLMB_FUNCTIONS_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+/* The bundle: lua/00-header.lua (starting "#!lua name=llmb") and the other
+ * .lua files of lua/ in file-name order; NUL-terminated, len without NUL. */
+extern const char llmb_lua_source[];
+extern const size_t llmb_lua_source_len;
+/* LLMB_LIB_VERSION from lua/00-header.lua. */
+extern const long long llmb_lua_version;
+
+/*
+ * Makes sure the server has the llmb library at version llmb_lua_version or
+ * newer: loads it (FUNCTION LOAD REPLACE) when it is missing, older, or of
+ * the same version but different code; keeps a newer one with a warning in
+ * the log. Safe to run from many processes at once. Returns 0;
+ * LLMB_EVERSION when the server predates Redis 7 (no FUNCTION command);
+ * LLMB_EREDIS when Redis refuses (e.g. the Lua does not compile); LLMB_EIO
+ * when the connection fails. On error *errstr (if not NULL) gets a
+ * malloc'd message.
+ */
+int llmb_functions_ensure(redisContext *c, char **errstr);
+
+/* Reads the version of the llmb library loaded in the server into *out:
+ * 0 when there is none. Returns 0, LLMB_EREDIS or LLMB_EIO (with *errstr
+ * as above). */
+int llmb_functions_loaded_version(redisContext *c, long long *out,
+                                  char **errstr);
+
+#endif
