@@ -1,0 +1,803 @@
+/*
+ * The configuration engine behind every llmb program's main(): one table of
+ * struct llmb_opt per program, plus the common options below, drives the
+ * defaults, the config file, the LLMB_* environment, the flags, --help,
+ * --dump-config and the docs table (like Redis' static_configs[] and tmux's
+ * options-table.c). Sources are applied in rising precedence -- defaults,
+ * file, environment, flags -- into the program's config struct, each value
+ * written through the option's offset.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llmb/config.h>
+#include <llmb/err.h>
+#include <llmb/functions.h>
+#include <llmb/log.h>
+#include <llmb/url.h>
+#include <llmb/util.h>
+
+#ifndef LLMB_VERSION_STRING
+#define LLMB_VERSION_STRING "0.0.0"
+#endif
+
+#define ENV_CONFIG "LLMB_CONFIG"
+
+static const struct llmb_opt common_opts[] = {
+    {"redis", 0, "LLMB_REDIS_URL", LLMB_OPT_STR, "redis://127.0.0.1:6379",
+     "URL",
+     "Redis server: redis://[[user]:password@]host[:port][/db] or "
+     "unix:///path/redis.sock[?db=N].",
+     offsetof(struct llmb_common, redis_url), 0, 0, true},
+    {"prefix", 0, "LLMB_PREFIX", LLMB_OPT_STR, "llmb", "PREFIX",
+     "Prefix of every Redis key llmb uses (letters, digits and _ . : -).",
+     offsetof(struct llmb_common, prefix), 0, 0, false},
+    {"log-level", 0, "LLMB_LOG_LEVEL", LLMB_OPT_STR, "info", "LEVEL",
+     "Least severe log lines to print: debug, info, warn or error.",
+     offsetof(struct llmb_common, log_level), 0, 0, false},
+    {"config", 0, ENV_CONFIG, LLMB_OPT_STR, NULL, "FILE",
+     "Config file of \"key = value\" lines, keys named like the long flags.",
+     offsetof(struct llmb_common, config_file), 0, 0, false},
+};
+#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
+/* Indexes into common_opts. */
+#define OPT_REDIS 0
+#define OPT_PREFIX 1
+#define OPT_LOG_LEVEL 2
+#define OPT_CONFIG 3
+
+/* Flags that do something instead of setting a field. */
+enum action { ACT_NONE, ACT_HELP, ACT_DUMP, ACT_VERSION };
+
+static const struct {
+    const char *name;
+    char short_name;
+    enum action act;
+    const char *help;
+} actions[] = {
+    {"help", 'h', ACT_HELP, "Print this help and exit."},
+    {"dump-config", 0, ACT_DUMP,
+     "Print the effective configuration as a config file and exit."},
+    {"version", 0, ACT_VERSION, "Print the version and exit."},
+};
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+
+/* Where a value came from, in rising precedence. */
+enum layer { LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAG };
+
+/* One option set on the command line, applied after file and env. */
+struct flag_value {
+    size_t opt;
+    const char *value;
+};
+
+/* The working state of one llmb_config_load() call. */
+struct loader {
+    const struct llmb_opt_set *set;
+    void *cfg;
+    size_t n;              /* options: common ones, then the program's */
+    enum layer *layer;     /* per option: the source of its value */
+    char **label;          /* per option: how to name it in messages */
+    struct flag_value *fv; /* flags in argv order */
+    size_t nfv;
+    enum action act;
+    char *err;             /* first error message */
+};
+
+static const struct llmb_opt *opt_at(const struct llmb_opt_set *set, size_t i)
+{
+    return i < NCOMMON ? &common_opts[i] : &set->opts[i - NCOMMON];
+}
+
+static size_t opt_count(const struct llmb_opt_set *set)
+{
+    return NCOMMON + set->nopts;
+}
+
+static void *field(void *cfg, const struct llmb_opt *o)
+{
+    return (char *)cfg + o->offset;
+}
+
+static const void *cfield(const void *cfg, const struct llmb_opt *o)
+{
+    return (const char *)cfg + o->offset;
+}
+
+static int fail(struct loader *l, const char *fmt, ...) LLMB_PRINTF(2, 3);
+
+/* Records the first error; returns LLMB_ECONFIG for "return fail(...)". */
+static int fail(struct loader *l, const char *fmt, ...)
+{
+    va_list ap;
+    if (l->err == NULL) {
+        va_start(ap, fmt);
+        l->err = llmb_xvasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return LLMB_ECONFIG;
+}
+
+static const char *metavar(const struct llmb_opt *o)
+{
+    if (o->metavar != NULL)
+        return o->metavar;
+    switch (o->type) {
+    case LLMB_OPT_INT: return "N";
+    case LLMB_OPT_LIST: return "A,B";
+    case LLMB_OPT_BOOL: return "";
+    case LLMB_OPT_STR: break;
+    }
+    return "VALUE";
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Writes "must be an integer ..." for option o into l. */
+static int int_error(struct loader *l, const char *label,
+                     const struct llmb_opt *o, const char *text)
+{
+    if (o->min == 0 && o->max == 0)
+        return fail(l, "%s must be an integer, got \"%s\"", label, text);
+    if (o->max == LLONG_MAX)
+        return fail(l, "%s must be an integer >= %lld, got \"%s\"", label,
+                    o->min, text);
+    return fail(l, "%s must be an integer from %lld to %lld, got \"%s\"",
+                label, o->min, o->max, text);
+}
+
+/* Stores text as the value of option i, coming from layer `layer`; label
+ * names the source in error messages. Returns 0 or LLMB_ECONFIG. */
+static int apply(struct loader *l, size_t i, enum layer layer,
+                 const char *label, const char *text)
+{
+    const struct llmb_opt *o = opt_at(l->set, i);
+    void *p = field(l->cfg, o);
+
+    switch (o->type) {
+    case LLMB_OPT_STR: {
+        char **s = p;
+        free(*s);
+        *s = llmb_xstrdup(text);
+        break;
+    }
+    case LLMB_OPT_INT: {
+        long long min = o->min, max = o->max, v = 0;
+        if (min == 0 && max == 0) {
+            min = LLONG_MIN;
+            max = LLONG_MAX;
+        }
+        if (llmb_parse_ll(text, min, max, &v) != 0)
+            return int_error(l, label, o, text);
+        *(long long *)p = v;
+        break;
+    }
+    case LLMB_OPT_BOOL:
+        if (parse_bool(text, (bool *)p) != 0)
+            return fail(l, "%s must be true or false, got \"%s\"", label,
+                        text);
+        break;
+    case LLMB_OPT_LIST: {
+        struct llmb_strlist *list = p;
+        if (l->layer[i] != layer)
+            llmb_strlist_clear(list);
+        llmb_strlist_split(list, text, ',');
+        break;
+    }
+    }
+    l->layer[i] = layer;
+    free(l->label[i]);
+    l->label[i] = llmb_xstrdup(label);
+    return 0;
+}
+
+/* Sets every option to its default. Fields are overwritten, not freed. */
+static void apply_defaults(struct loader *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct llmb_opt *o = opt_at(l->set, i);
+        void *p = field(l->cfg, o);
+        int rc = 0;
+
+        switch (o->type) {
+        case LLMB_OPT_STR:
+            *(char **)p = NULL;
+            break;
+        case LLMB_OPT_INT:
+            *(long long *)p = 0;
+            break;
+        case LLMB_OPT_BOOL:
+            *(bool *)p = false;
+            break;
+        case LLMB_OPT_LIST:
+            memset(p, 0, sizeof(struct llmb_strlist));
+            break;
+        }
+        l->layer[i] = LAYER_DEFAULT;
+        l->label[i] = llmb_xasprintf("--%s", o->name);
+        if (o->def != NULL) {
+            char *label = llmb_xstrdup(l->label[i]);
+            rc = apply(l, i, LAYER_DEFAULT, label, o->def);
+            free(label);
+        }
+        /* A default that does not parse is a bug in the table. */
+        llmb_assert(rc == 0);
+    }
+}
+
+static size_t find_long(const struct loader *l, const char *name, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const char *n = opt_at(l->set, i)->name;
+        if (strlen(n) == len && strncmp(n, name, len) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+static size_t find_short(const struct loader *l, char c)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (opt_at(l->set, i)->short_name == c)
+            return i;
+    return SIZE_MAX;
+}
+
+static enum action find_action(const char *name, size_t len, char c)
+{
+    for (size_t i = 0; i < NACTIONS; i++) {
+        if (c != 0 ? actions[i].short_name == c
+                   : (strlen(actions[i].name) == len &&
+                      strncmp(actions[i].name, name, len) == 0))
+            return actions[i].act;
+    }
+    return ACT_NONE;
+}
+
+static void push_flag(struct loader *l, size_t opt, const char *value)
+{
+    l->fv = llmb_xrealloc(l->fv, (l->nfv + 1) * sizeof(*l->fv));
+    l->fv[l->nfv].opt = opt;
+    l->fv[l->nfv].value = value;
+    l->nfv++;
+}
+
+/* Parses "--name[=value]" (arg without the dashes) at argv[*k]. */
+static int parse_long(struct loader *l, const char *arg, int argc,
+                      char **argv, int *k)
+{
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    size_t i = find_long(l, arg, len);
+    enum action act = find_action(arg, len, 0);
+
+    if (act != ACT_NONE) {
+        if (eq != NULL)
+            return fail(l, "--%.*s takes no value", (int)len, arg);
+        if (l->act == ACT_NONE)
+            l->act = act;
+        return 0;
+    }
+    if (i == SIZE_MAX && len > 3 && strncmp(arg, "no-", 3) == 0) {
+        size_t j = find_long(l, arg + 3, len - 3);
+        if (j != SIZE_MAX && opt_at(l->set, j)->type == LLMB_OPT_BOOL) {
+            if (eq != NULL)
+                return fail(l, "--%.*s takes no value", (int)len, arg);
+            push_flag(l, j, "false");
+            return 0;
+        }
+    }
+    if (i == SIZE_MAX)
+        return fail(l, "unknown option \"--%.*s\"; see %s --help", (int)len,
+                    arg, l->set->prog);
+    if (eq != NULL) {
+        push_flag(l, i, eq + 1);
+    } else if (opt_at(l->set, i)->type == LLMB_OPT_BOOL) {
+        push_flag(l, i, "true");
+    } else {
+        if (*k + 1 >= argc)
+            return fail(l, "--%s needs a value (%s)", arg,
+                        metavar(opt_at(l->set, i)));
+        push_flag(l, i, argv[++*k]);
+    }
+    return 0;
+}
+
+/* Parses "-x", "-x value" or "-xvalue" (arg without the dash). */
+static int parse_short(struct loader *l, const char *arg, int argc,
+                       char **argv, int *k)
+{
+    size_t i = find_short(l, arg[0]);
+    enum action act = find_action(NULL, 0, arg[0]);
+
+    if (act != ACT_NONE && arg[1] == '\0') {
+        if (l->act == ACT_NONE)
+            l->act = act;
+        return 0;
+    }
+    if (i == SIZE_MAX || act != ACT_NONE)
+        return fail(l, "unknown option \"-%s\"; see %s --help", arg,
+                    l->set->prog);
+    if (opt_at(l->set, i)->type == LLMB_OPT_BOOL) {
+        if (arg[1] != '\0')
+            return fail(l, "-%c takes no value, got \"-%s\"", arg[0], arg);
+        push_flag(l, i, "true");
+    } else if (arg[1] != '\0') {
+        push_flag(l, i, arg + 1);
+    } else {
+        if (*k + 1 >= argc)
+            return fail(l, "-%c needs a value (%s)", arg[0],
+                        metavar(opt_at(l->set, i)));
+        push_flag(l, i, argv[++*k]);
+    }
+    return 0;
+}
+
+/* Sorts argv[1..] into flags (l->fv, unapplied) and positionals. Stops at
+ * the first --help or --version, which need nothing else. */
+static int parse_argv(struct loader *l, int argc, char **argv,
+                      struct llmb_strlist *positional)
+{
+    bool options_done = false;
+
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k];
+        int rc = 0;
+
+        if (options_done || a[0] != '-' || a[1] == '\0') {
+            if (positional == NULL)
+                return fail(l, "unexpected argument \"%s\"; see %s --help", a,
+                            l->set->prog);
+            llmb_strlist_push(positional, a);
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (a[1] == '-')
+            rc = parse_long(l, a + 2, argc, argv, &k);
+        else
+            rc = parse_short(l, a + 1, argc, argv, &k);
+        if (rc != 0)
+            return rc;
+        if (l->act == ACT_HELP || l->act == ACT_VERSION)
+            return 0;
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+                       end[-1] == '\r' || end[-1] == '\n'))
+        *--end = '\0';
+    return s;
+}
+
+/* Reads the config file at path into the FILE layer. */
+static int load_file(struct loader *l, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+
+    if (f == NULL)
+        return fail(l, "cannot read config file %s: %s", path,
+                    strerror(errno));
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        char *s = trim(line), *eq, *key, *val, *label;
+        size_t i, vlen;
+
+        lineno++;
+        if (*s == '\0' || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            rc = fail(l, "config file %s:%d: expected \"key = value\", got "
+                      "\"%s\"", path, lineno, s);
+            break;
+        }
+        *eq = '\0';
+        key = trim(s);
+        val = trim(eq + 1);
+        vlen = strlen(val);
+        if (vlen >= 2 && val[0] == '"' && val[vlen - 1] == '"') {
+            val[vlen - 1] = '\0';
+            val++;
+        }
+        i = find_long(l, key, strlen(key));
+        if (i == SIZE_MAX) {
+            rc = fail(l, "config file %s:%d: unknown key \"%s\"", path, lineno,
+                      key);
+            break;
+        }
+        if (i == OPT_CONFIG) {
+            rc = fail(l, "config file %s:%d: \"config\" cannot be set in a "
+                      "config file", path, lineno);
+            break;
+        }
+        label = llmb_xasprintf("config file %s:%d: %s", path, lineno, key);
+        rc = apply(l, i, LAYER_FILE, label, val);
+        free(label);
+    }
+    if (rc == 0 && ferror(f))
+        rc = fail(l, "cannot read config file %s: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+static int load_env(struct loader *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct llmb_opt *o = opt_at(l->set, i);
+        const char *v = o->env ? getenv(o->env) : NULL;
+        if (v != NULL && *v != '\0' && apply(l, i, LAYER_ENV, o->env, v) != 0)
+            return LLMB_ECONFIG;
+    }
+    return 0;
+}
+
+static int load_flags(struct loader *l)
+{
+    for (size_t k = 0; k < l->nfv; k++) {
+        const struct llmb_opt *o = opt_at(l->set, l->fv[k].opt);
+        char *label = llmb_xasprintf("--%s", o->name);
+        int rc = apply(l, l->fv[k].opt, LAYER_FLAG, label, l->fv[k].value);
+        free(label);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Checks the common options that have a shape beyond their type. */
+static int check_common(struct loader *l)
+{
+    const struct llmb_common *c = l->cfg;
+    struct llmb_redis_url url;
+    enum llmb_log_level level;
+    char *uerr = NULL;
+
+    if (c->prefix == NULL || *c->prefix == '\0' ||
+        strspn(c->prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                          "0123456789_.:-") != strlen(c->prefix))
+        return fail(l, "%s must be letters, digits and _ . : - only, got "
+                    "\"%s\"", l->label[OPT_PREFIX], c->prefix ? c->prefix : "");
+    if (llmb_log_level_parse(c->log_level, &level) != 0)
+        return fail(l, "%s must be debug, info, warn or error, got \"%s\"",
+                    l->label[OPT_LOG_LEVEL], c->log_level ? c->log_level : "");
+    if (llmb_redis_url_parse(c->redis_url, &url, &uerr) != 0) {
+        fail(l, "%s: %s", l->label[OPT_REDIS], uerr);
+        free(uerr);
+        return LLMB_ECONFIG;
+    }
+    llmb_redis_url_fini(&url);
+    return 0;
+}
+
+/* Programmer errors in a table: duplicate names or shorts. */
+static void check_table(const struct loader *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct llmb_opt *o = opt_at(l->set, i);
+        llmb_assert(o->name != NULL && o->help != NULL);
+        llmb_assert(find_long(l, o->name, strlen(o->name)) == i);
+        llmb_assert(find_action(o->name, strlen(o->name), 0) == ACT_NONE);
+        if (o->short_name != 0) {
+            llmb_assert(find_short(l, o->short_name) == i);
+            llmb_assert(find_action(NULL, 0, o->short_name) == ACT_NONE);
+        }
+    }
+}
+
+int llmb_config_load(const struct llmb_opt_set *set, void *cfg, int argc,
+                     char **argv, struct llmb_strlist *positional,
+                     char **errstr)
+{
+    struct loader l;
+    const char *path = NULL;
+    int rc = 0;
+
+    memset(&l, 0, sizeof(l));
+    l.set = set;
+    l.cfg = cfg;
+    l.n = opt_count(set);
+    l.layer = llmb_xcalloc(l.n, sizeof(*l.layer));
+    l.label = llmb_xcalloc(l.n, sizeof(*l.label));
+    if (errstr != NULL)
+        *errstr = NULL;
+
+    check_table(&l);
+    apply_defaults(&l);
+
+    rc = parse_argv(&l, argc, argv, positional);
+    if (rc != 0)
+        goto out;
+    if (l.act == ACT_HELP) {
+        llmb_config_help(set, stdout);
+        rc = 1;
+        goto out;
+    }
+    if (l.act == ACT_VERSION) {
+        printf("%s %s (lua library %lld)\n", set->prog, LLMB_VERSION_STRING,
+               llmb_lua_version);
+        rc = 1;
+        goto out;
+    }
+
+    /* The file's own path comes from the flags, else the environment. */
+    for (size_t k = 0; k < l.nfv; k++)
+        if (l.fv[k].opt == OPT_CONFIG)
+            path = l.fv[k].value;
+    if (path == NULL && getenv(ENV_CONFIG) != NULL && *getenv(ENV_CONFIG))
+        path = getenv(ENV_CONFIG);
+    if (path == NULL)
+        path = common_opts[OPT_CONFIG].def;
+
+    if ((path != NULL && (rc = load_file(&l, path)) != 0) ||
+        (rc = load_env(&l)) != 0 || (rc = load_flags(&l)) != 0 ||
+        (rc = check_common(&l)) != 0)
+        goto out;
+
+    if (l.act == ACT_DUMP) {
+        llmb_config_dump(set, cfg, stdout);
+        rc = 1;
+    }
+
+out:
+    if (rc < 0 && errstr != NULL)
+        *errstr = l.err ? l.err : llmb_xstrdup("bad configuration");
+    else
+        free(l.err);
+    if (rc == 1)
+        fflush(stdout);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.label[i]);
+    free(l.label);
+    free(l.layer);
+    free(l.fv);
+    return rc;
+}
+
+void llmb_config_free(const struct llmb_opt_set *set, void *cfg)
+{
+    for (size_t i = 0; i < opt_count(set); i++) {
+        const struct llmb_opt *o = opt_at(set, i);
+        void *p = field(cfg, o);
+        if (o->type == LLMB_OPT_STR) {
+            free(*(char **)p);
+            *(char **)p = NULL;
+        } else if (o->type == LLMB_OPT_LIST) {
+            llmb_strlist_clear(p);
+        }
+    }
+}
+
+/* Prints text wrapped at 78 columns, each line indented by `indent`. */
+static void wrap(FILE *out, const char *text, int indent)
+{
+    const int width = 78;
+    int col = 0;
+    const char *p = text;
+
+    while (*p != '\0') {
+        size_t w = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)w > width) {
+            fputc('\n', out);
+            col = 0;
+        }
+        if (col == 0) {
+            fprintf(out, "%*s", indent, "");
+            col = indent;
+        } else {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(p, 1, w, out);
+        col += (int)w;
+        p += w;
+        while (*p == ' ')
+            p++;
+    }
+    if (col > 0)
+        fputc('\n', out);
+}
+
+/* Prints one option of --help: the flag line, then the wrapped text. */
+static void help_opt(FILE *out, const struct llmb_opt *o, struct llmb_buf *b)
+{
+    char shortbuf[8] = "    ";
+
+    if (o->short_name != 0)
+        snprintf(shortbuf, sizeof(shortbuf), "-%c, ", o->short_name);
+    if (o->type == LLMB_OPT_BOOL)
+        fprintf(out, "  %s--[no-]%s\n", shortbuf, o->name);
+    else
+        fprintf(out, "  %s--%s %s\n", shortbuf, o->name, metavar(o));
+
+    llmb_buf_reset(b);
+    llmb_buf_appendf(b, "%s", o->help);
+    if (o->type == LLMB_OPT_LIST)
+        llmb_buf_appendf(b, " Comma-separated; the flag may repeat.");
+    if (o->env != NULL)
+        llmb_buf_appendf(b, " [env: %s]", o->env);
+    if (o->def != NULL && *o->def != '\0')
+        llmb_buf_appendf(b, " [default: %s]", o->def);
+    wrap(out, b->data, 8);
+}
+
+void llmb_config_help(const struct llmb_opt_set *set, FILE *out)
+{
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
+    fprintf(out, "Usage: %s %s\n", set->prog,
+            set->usage ? set->usage : "[OPTIONS]");
+    if (set->summary != NULL) {
+        fputc('\n', out);
+        wrap(out, set->summary, 0);
+    }
+    if (set->nopts > 0) {
+        fprintf(out, "\nOptions:\n");
+        for (size_t i = 0; i < set->nopts; i++)
+            help_opt(out, &set->opts[i], &b);
+    }
+    fprintf(out, "\nCommon options:\n");
+    for (size_t i = 0; i < NCOMMON; i++)
+        help_opt(out, &common_opts[i], &b);
+    for (size_t i = 0; i < NACTIONS; i++) {
+        if (actions[i].short_name != 0)
+            fprintf(out, "  -%c, --%s\n", actions[i].short_name,
+                    actions[i].name);
+        else
+            fprintf(out, "      --%s\n", actions[i].name);
+        wrap(out, actions[i].help, 8);
+    }
+    fprintf(out, "\nPrecedence: flags > environment > config file > "
+                 "defaults.\n");
+    llmb_buf_fini(&b);
+}
+
+/* Appends the value of o in cfg as config-file text (unquoted). Returns
+ * false when the option is unset. */
+static bool value_text(const struct llmb_opt *o, const void *cfg,
+                       struct llmb_buf *b)
+{
+    const void *p = cfield(cfg, o);
+
+    switch (o->type) {
+    case LLMB_OPT_STR: {
+        const char *s = *(char *const *)p;
+        if (s == NULL)
+            return false;
+        if (o->secret && strstr(s, "://") != NULL) {
+            char *r = llmb_redis_url_redacted(s);
+            llmb_buf_appendf(b, "%s", r);
+            free(r);
+        } else if (o->secret && *s != '\0') {
+            llmb_buf_appendf(b, "***");
+        } else {
+            llmb_buf_appendf(b, "%s", s);
+        }
+        return true;
+    }
+    case LLMB_OPT_INT:
+        llmb_buf_appendf(b, "%lld", *(const long long *)p);
+        return true;
+    case LLMB_OPT_BOOL:
+        llmb_buf_appendf(b, "%s", *(const bool *)p ? "true" : "false");
+        return true;
+    case LLMB_OPT_LIST: {
+        const struct llmb_strlist *list = p;
+        for (size_t k = 0; k < list->n; k++)
+            llmb_buf_appendf(b, "%s%s", k ? "," : "", list->v[k]);
+        return true;
+    }
+    }
+    return false;
+}
+
+void llmb_config_dump(const struct llmb_opt_set *set, const void *cfg,
+                      FILE *out)
+{
+    const struct llmb_common *c = cfg;
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
+    fprintf(out, "# %s configuration", set->prog);
+    if (c->config_file != NULL)
+        fprintf(out, " (config file: %s)", c->config_file);
+    fprintf(out, "\n# precedence: flags > environment > config file > "
+                 "defaults\n");
+    for (size_t i = 0; i < opt_count(set); i++) {
+        const struct llmb_opt *o = opt_at(set, i);
+        bool has_value;
+
+        if (i == OPT_CONFIG)
+            continue;
+        fprintf(out, "\n# %s\n", o->help);
+        llmb_buf_reset(&b);
+        has_value = value_text(o, cfg, &b);
+        if (!has_value)
+            fprintf(out, "# %s =\n", o->name);
+        else if (b.len > 0 && (b.data[0] == ' ' || b.data[0] == '"' ||
+                               b.data[b.len - 1] == ' '))
+            fprintf(out, "%s = \"%s\"\n", o->name, b.data);
+        else
+            fprintf(out, "%s = %s\n", o->name, b.data);
+    }
+    llmb_buf_fini(&b);
+}
+
+/* Writes s with the characters markdown tables care about escaped. */
+static void md_text(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void llmb_config_markdown(const struct llmb_opt_set *set, FILE *out)
+{
+    fprintf(out, "| flag | env | default | meaning |\n");
+    fprintf(out, "| --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < opt_count(set); i++) {
+        const struct llmb_opt *o = opt_at(set, i);
+
+        fputs("| ", out);
+        if (o->short_name != 0)
+            fprintf(out, "`-%c`, ", o->short_name);
+        if (o->type == LLMB_OPT_BOOL)
+            fprintf(out, "`--[no-]%s`", o->name);
+        else
+            fprintf(out, "`--%s %s`", o->name, metavar(o));
+        fprintf(out, " | %s%s%s | ", o->env ? "`" : "", o->env ? o->env : "",
+                o->env ? "`" : "");
+        if (o->def != NULL && *o->def != '\0') {
+            fputc('`', out);
+            md_text(out, o->def);
+            fputc('`', out);
+        }
+        fputs(" | ", out);
+        md_text(out, o->help);
+        if (o->type == LLMB_OPT_LIST)
+            fputs(" Comma-separated; the flag may repeat.", out);
+        fputs(" |\n", out);
+    }
+    for (size_t i = 0; i < NACTIONS; i++) {
+        fputs("| ", out);
+        if (actions[i].short_name != 0)
+            fprintf(out, "`-%c`, ", actions[i].short_name);
+        fprintf(out, "`--%s` |  |  | %s |\n", actions[i].name,
+                actions[i].help);
+    }
+}
