@@ -1,0 +1,357 @@
+/*
+ * The synchronous Redis connection used by the tools and the tests: a
+ * hiredis blocking context plus what it takes to get it ready (AUTH,
+ * SELECT, CLIENT SETNAME, the function library) and to get it back after a
+ * dropped connection or a FUNCTION FLUSH. Each command is retried at most
+ * once per cause; anything beyond that is the caller's decision.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <llmb/conn.h>
+#include <llmb/err.h>
+#include <llmb/functions.h>
+#include <llmb/log.h>
+#include <llmb/url.h>
+#include <llmb/util.h>
+
+/* Lifecycle: llmb_conn_new() parses the URL; llmb_conn_connect() (or the
+ * first command) opens ctx; a failed command drops ctx and the next one
+ * reopens it; llmb_conn_free() closes everything. */
+struct llmb_conn {
+    struct llmb_redis_url url;
+    char *url_err;     /* URL parse error, reported on connect; or NULL */
+    char *address;     /* "host:port" or "unix:/path", for messages */
+    char *client_name; /* or NULL */
+    int timeout_ms;    /* 0 = none */
+    redisContext *ctx; /* NULL while not connected */
+    char *err;         /* last error message, or NULL */
+};
+
+/* A command to send: printf-style (fmt, ap) or argv. */
+struct cmd {
+    const char *fmt;
+    va_list *ap;
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+};
+
+static void set_err(struct llmb_conn *c, char *msg)
+{
+    free(c->err);
+    c->err = msg;
+}
+
+static void drop(struct llmb_conn *c)
+{
+    if (c->ctx != NULL)
+        redisFree(c->ctx);
+    c->ctx = NULL;
+}
+
+/* Describes the I/O error of the context for a user. */
+static char *ctx_error(struct llmb_conn *c, const char *doing)
+{
+    const char *why = c->ctx && c->ctx->errstr[0] ? c->ctx->errstr
+                                                  : "connection closed";
+    if (c->timeout_ms > 0 && c->ctx != NULL && c->ctx->err == REDIS_ERR_IO &&
+        strstr(why, "temporarily unavailable") != NULL)
+        return llmb_xasprintf("%s redis %s: no answer within %d ms", doing,
+                              c->address, c->timeout_ms);
+    return llmb_xasprintf("%s redis %s: %s", doing, c->address, why);
+}
+
+struct llmb_conn *llmb_conn_new(const char *url, const char *client_name,
+                                int timeout_ms)
+{
+    struct llmb_conn *c = llmb_xcalloc(1, sizeof(*c));
+    struct sigaction sa;
+
+    if (llmb_redis_url_parse(url, &c->url, &c->url_err) == 0)
+        c->address = llmb_redis_url_address(&c->url);
+    else
+        c->address = llmb_redis_url_redacted(url);
+    c->client_name = client_name ? llmb_xstrdup(client_name) : NULL;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    return c;
+}
+
+/* Runs one setup command; returns its reply, or NULL on an I/O error with
+ * the message stored. NOAUTH answers become a message about the URL. */
+static redisReply *setup_cmd(struct llmb_conn *c, int argc, const char **argv,
+                             int *rc)
+{
+    redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
+
+    if (r == NULL) {
+        set_err(c, ctx_error(c, "lost the connection to"));
+        *rc = LLMB_EIO;
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+        set_err(c, llmb_xasprintf("redis %s requires a password; put it in "
+                                  "the URL: redis://:PASSWORD@host:port "
+                                  "(%s)", c->address, r->str));
+        freeReplyObject(r);
+        *rc = LLMB_EREDIS;
+        return NULL;
+    }
+    return r;
+}
+
+/* Everything after the socket is open. Returns 0 or an llmb_err. */
+static int handshake(struct llmb_conn *c)
+{
+    redisReply *r = NULL;
+    char dbtext[16];
+    char *ferr = NULL;
+    int rc = 0;
+
+    if (c->url.password != NULL) {
+        const char *argv[3] = {"AUTH", NULL, NULL};
+        int argc = 2;
+        if (c->url.user != NULL) {
+            argv[1] = c->url.user;
+            argv[2] = c->url.password;
+            argc = 3;
+        } else {
+            argv[1] = c->url.password;
+        }
+        if ((r = setup_cmd(c, argc, argv, &rc)) == NULL)
+            return rc;
+        if (r->type == REDIS_REPLY_ERROR) {
+            set_err(c, llmb_xasprintf("redis AUTH failed: %s", r->str));
+            freeReplyObject(r);
+            return LLMB_EREDIS;
+        }
+        freeReplyObject(r);
+    }
+
+    if (c->url.db != 0) {
+        const char *argv[2] = {"SELECT", dbtext};
+        snprintf(dbtext, sizeof(dbtext), "%d", c->url.db);
+        if ((r = setup_cmd(c, 2, argv, &rc)) == NULL)
+            return rc;
+        if (r->type == REDIS_REPLY_ERROR) {
+            set_err(c, llmb_xasprintf("redis SELECT %d failed: %s", c->url.db,
+                                      r->str));
+            freeReplyObject(r);
+            return LLMB_EREDIS;
+        }
+        freeReplyObject(r);
+    }
+
+    if (c->client_name != NULL) {
+        const char *argv[3] = {"CLIENT", "SETNAME", c->client_name};
+        if ((r = setup_cmd(c, 3, argv, &rc)) == NULL)
+            return rc;
+        if (r->type == REDIS_REPLY_ERROR) {
+            set_err(c, llmb_xasprintf("redis CLIENT SETNAME \"%s\" failed: %s",
+                                      c->client_name, r->str));
+            freeReplyObject(r);
+            return LLMB_EREDIS;
+        }
+        freeReplyObject(r);
+    }
+
+    rc = llmb_functions_ensure(c->ctx, &ferr);
+    if (rc != 0) {
+        if (ferr != NULL && strstr(ferr, "NOAUTH") != NULL) {
+            set_err(c, llmb_xasprintf("redis %s requires a password; put it "
+                                      "in the URL: redis://:PASSWORD@host:port"
+                                      " (%s)", c->address, ferr));
+            free(ferr);
+        } else {
+            set_err(c, ferr ? ferr : llmb_xstrdup(llmb_strerror(rc)));
+        }
+    }
+    return rc;
+}
+
+int llmb_conn_connect(struct llmb_conn *c, char **errstr)
+{
+    struct timeval tv;
+    int rc = 0;
+
+    drop(c);
+    if (errstr != NULL)
+        *errstr = NULL;
+    if (c->url_err != NULL) {
+        set_err(c, llmb_xstrdup(c->url_err));
+        rc = LLMB_ECONFIG;
+        goto out;
+    }
+
+    tv.tv_sec = c->timeout_ms / 1000;
+    tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+    if (c->url.socket_path != NULL)
+        c->ctx = c->timeout_ms ? redisConnectUnixWithTimeout(c->url.socket_path, tv)
+                               : redisConnectUnix(c->url.socket_path);
+    else
+        c->ctx = c->timeout_ms ? redisConnectWithTimeout(c->url.host, c->url.port, tv)
+                               : redisConnect(c->url.host, c->url.port);
+    if (c->ctx == NULL || c->ctx->err) {
+        set_err(c, ctx_error(c, "cannot connect to"));
+        rc = LLMB_EIO;
+        goto out;
+    }
+    if (c->timeout_ms && redisSetTimeout(c->ctx, tv) != REDIS_OK) {
+        set_err(c, ctx_error(c, "cannot set a timeout on the connection to"));
+        rc = LLMB_EIO;
+        goto out;
+    }
+    rc = handshake(c);
+
+out:
+    if (rc != 0) {
+        drop(c);
+        if (errstr != NULL)
+            *errstr = llmb_xstrdup(c->err);
+    }
+    return rc;
+}
+
+redisContext *llmb_conn_ctx(struct llmb_conn *c)
+{
+    return c->ctx;
+}
+
+static redisReply *send_cmd(struct llmb_conn *c, const struct cmd *cmd)
+{
+    if (cmd->fmt != NULL) {
+        va_list ap;
+        redisReply *r;
+        va_copy(ap, *cmd->ap);
+        r = redisvCommand(c->ctx, cmd->fmt, ap);
+        va_end(ap);
+        return r;
+    }
+    return redisCommandArgv(c->ctx, cmd->argc, cmd->argv, cmd->argvlen);
+}
+
+/* Sends cmd with the retry rules of llmb_conn_command(). */
+static redisReply *run(struct llmb_conn *c, const struct cmd *cmd)
+{
+    bool reconnected = false, reloaded = false;
+
+    if (c->ctx == NULL && llmb_conn_connect(c, NULL) != 0)
+        return NULL;
+    for (;;) {
+        redisReply *r = send_cmd(c, cmd);
+
+        if (r == NULL) {
+            set_err(c, ctx_error(c, "lost the connection to"));
+            drop(c);
+            if (reconnected)
+                return NULL;
+            reconnected = true;
+            llmb_warn("%s; reconnecting", c->err);
+            if (llmb_conn_connect(c, NULL) != 0)
+                return NULL;
+            continue;
+        }
+        if (!reloaded && r->type == REDIS_REPLY_ERROR &&
+            strncmp(r->str, "ERR Function not found", 22) == 0) {
+            char *ferr = NULL;
+            reloaded = true;
+            llmb_warn("redis answered \"Function not found\"; checking the "
+                      "llmb function library");
+            if (llmb_functions_ensure(c->ctx, &ferr) != 0) {
+                llmb_warn("cannot reload the llmb function library: %s",
+                          ferr ? ferr : "?");
+                free(ferr);
+                if (c->ctx->err) {
+                    set_err(c, ctx_error(c, "lost the connection to"));
+                    drop(c);
+                }
+                return r;
+            }
+            freeReplyObject(r);
+            continue;
+        }
+        return r;
+    }
+}
+
+redisReply *llmb_conn_command(struct llmb_conn *c, const char *fmt, ...)
+{
+    struct cmd cmd;
+    va_list ap;
+    redisReply *r;
+
+    memset(&cmd, 0, sizeof(cmd));
+    va_start(ap, fmt);
+    cmd.fmt = fmt;
+    cmd.ap = &ap;
+    r = run(c, &cmd);
+    va_end(ap);
+    return r;
+}
+
+redisReply *llmb_conn_commandargv(struct llmb_conn *c, int argc,
+                                  const char **argv, const size_t *argvlen)
+{
+    struct cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.argc = argc;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+    return run(c, &cmd);
+}
+
+int llmb_conn_append_argv(struct llmb_conn *c, int argc, const char **argv,
+                          const size_t *argvlen)
+{
+    if (c->ctx == NULL && llmb_conn_connect(c, NULL) != 0)
+        return LLMB_EIO;
+    if (redisAppendCommandArgv(c->ctx, argc, argv, argvlen) != REDIS_OK) {
+        set_err(c, ctx_error(c, "cannot queue a command for"));
+        return LLMB_EIO;
+    }
+    return 0;
+}
+
+redisReply *llmb_conn_get_reply(struct llmb_conn *c)
+{
+    void *reply = NULL;
+
+    if (c->ctx == NULL) {
+        set_err(c, llmb_xasprintf("not connected to redis %s", c->address));
+        return NULL;
+    }
+    if (redisGetReply(c->ctx, &reply) != REDIS_OK) {
+        set_err(c, ctx_error(c, "lost the connection to"));
+        drop(c);
+        return NULL;
+    }
+    return reply;
+}
+
+const char *llmb_conn_errstr(struct llmb_conn *c)
+{
+    return c->err ? c->err : "";
+}
+
+void llmb_conn_free(struct llmb_conn *c)
+{
+    if (c == NULL)
+        return;
+    drop(c);
+    llmb_redis_url_fini(&c->url);
+    free(c->url_err);
+    free(c->address);
+    free(c->client_name);
+    free(c->err);
+    free(c);
+}
