@@ -1,0 +1,28 @@
+/*
+ * Helpers for tests that need Redis: the private redis-server that the ctest
+ * "redis" fixture started (tests/support/redis-fixture.sh), a connection to
+ * it, and a key prefix per test so tests can share the server.
+ */
+#ifndef LLMB_TEST_FIXTURE_H
+#define LLMB_TEST_FIXTURE_H
+
+#include <hiredis/hiredis.h>
+
+/* URL of the test server: the contents of the file named by
+ * LLMB_TEST_REDIS_URL_FILE, else LLMB_TEST_REDIS_URL. NULL (and a message
+ * on stderr) when neither is set. Static storage. */
+const char *llmb_test_redis_url(void);
+
+/* A new key prefix for this test in this process, "t<pid>-<name>" with
+ * characters outside [A-Za-z0-9_.:-] turned into '_'. free() it. */
+char *llmb_test_prefix(const char *name);
+
+/* A plain connected hiredis context to the test server (no AUTH, no
+ * library loading); aborts with a message when it cannot connect. Free
+ * with redisFree(). */
+redisContext *llmb_test_redis(void);
+
+/* Deletes every key whose name contains prefix (SCAN + UNLINK). */
+void llmb_test_redis_del_prefix(redisContext *c, const char *prefix);
+
+#endif
