@@ -15,7 +15,8 @@
 #      "local LLMB_LIB_VERSION = <integer>" of 00-header.lua.
 #
 # Pure CMake, so the build needs no xxd. Editing, adding or removing a .lua
-# file regenerates the bundle (the glob is re-checked at build time).
+# file regenerates the bundle (the glob is re-checked at build time, and the
+# file list is an input of the step).
 
 set(LLMB_LUA_HEADER_NAME "00-header.lua")
 
@@ -124,6 +125,13 @@ set(LLMB_LUA_SOURCE_C "${CMAKE_BINARY_DIR}/generated/lua_source.c")
 # compiled into the target that calls this.
 function(llmb_embed_lua out_var)
   file(GLOB lua_files CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/lua/*.lua")
+  # The list of files, rewritten only when it changes: removing a .lua file
+  # leaves every remaining input older than the bundle, so the list itself
+  # must be an input too.
+  list(SORT lua_files)
+  string(JOIN "\n" lua_list ${lua_files})
+  set(lua_list_file "${CMAKE_BINARY_DIR}/generated/lua_files.txt")
+  file(CONFIGURE OUTPUT "${lua_list_file}" CONTENT "${lua_list}\n" @ONLY)
   add_custom_command(
     OUTPUT "${LLMB_LUA_SOURCE_C}" "${LLMB_LUA_BUNDLE}"
     COMMAND "${CMAKE_COMMAND}"
@@ -131,8 +139,9 @@ function(llmb_embed_lua out_var)
             -DOUT_BUNDLE=${LLMB_LUA_BUNDLE}
             -DOUT_C=${LLMB_LUA_SOURCE_C}
             -P "${CMAKE_SOURCE_DIR}/cmake/EmbedLua.cmake"
-    DEPENDS ${lua_files} "${CMAKE_SOURCE_DIR}/cmake/EmbedLua.cmake"
-    COMMENT "Embedding lua/*.lua into lua_source.c"
+    DEPENDS ${lua_files} "${lua_list_file}"
+            "${CMAKE_SOURCE_DIR}/cmake/EmbedLua.cmake"
+    COMMENT "Embedding lua/*.lua into generated/lua_source.c"
     VERBATIM)
   set(${out_var} "${LLMB_LUA_SOURCE_C}" PARENT_SCOPE)
 endfunction()
