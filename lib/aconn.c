@@ -1,0 +1,597 @@
+/*
+ * The asynchronous Redis connection (include/llmb/aconn.h): hiredis 0.14's
+ * async API on libev, with the sharp edges filed off in this one file, the
+ * only one that includes <hiredis/async.h>.
+ *
+ * Flow. connect_start() makes a hiredis context and queues the setup
+ * (AUTH, SELECT, CLIENT SETNAME, a PING that closes the setup). When the
+ * PING answers and nothing failed, the function library is checked with a
+ * short-lived synchronous connection (only for connections made with
+ * `functions`), the connection becomes ready and on_ready runs. Any failure
+ * (connect error, error reply during setup, disconnect, watchdog) ends in
+ * ctx_gone(), which calls on_lost if the connection was ready and arms the
+ * reconnect timer with capped backoff.
+ *
+ * Every command travels with a struct pending: the caller's callback and
+ * data, its deadline for the watchdog, and for FCALL a copy of its
+ * arguments so that it can be sent again once after the library was
+ * reloaded. Pendings sit in a list in send order; the watchdog timer fires
+ * at the earliest deadline and drops the connection if anything is late.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis/async.h>
+#include <hiredis/adapters/libev.h>
+
+#include <llmb/aconn.h>
+#include <llmb/backoff.h>
+#include <llmb/err.h>
+#include <llmb/functions.h>
+#include <llmb/log.h>
+#include <llmb/url.h>
+#include <llmb/util.h>
+
+#define SYNC_TIMEOUT_MS 5000
+
+/* One command in flight. Owned by the list of its connection until its
+ * hiredis callback ran. */
+struct pending {
+    struct llmb_aconn *ac;
+    llmb_aconn_reply_fn *cb;   /* user callback, or NULL */
+    void *priv;
+    int64_t deadline_ms;       /* monotonic */
+    int setup;                 /* part of the connection setup */
+    int retried;               /* already sent again after a reload */
+    int argc;                  /* copy of argv for FCALL, else 0 */
+    char **argv;
+    size_t *argvlen;
+    int64_t block_ms;
+    struct pending *prev, *next;
+};
+
+/*
+ * A connection. ctx is the current hiredis context (NULL between a loss
+ * and the next connect). gen counts contexts, so that setup replies of an
+ * old context cannot be mistaken for the current one.
+ */
+struct llmb_aconn {
+    struct ev_loop *loop;
+    struct llmb_redis_url url;
+    char *name;                /* CLIENT SETNAME value or NULL */
+    char *what;                /* for logs */
+    char *url_text;            /* for the synchronous library check */
+    bool functions;
+    int64_t timeout_ms, backoff_base_ms, backoff_cap_ms;
+    llmb_aconn_event_fn *on_ready, *on_lost;
+    void *priv;
+
+    redisAsyncContext *ctx;
+    bool ready;                /* setup done, commands accepted */
+    bool up;                   /* on_ready ran; on_lost is owed */
+    bool setup_failed;         /* an error reply during setup */
+    bool freeing;              /* llmb_aconn_free() is running */
+    bool drop_requested;
+    unsigned attempt;          /* reconnects since the last ready */
+    unsigned gen;
+
+    struct pending *head, *tail; /* commands in flight, oldest first */
+    size_t npending;
+
+    ev_timer reconnect;        /* backoff before the next connect */
+    ev_timer watchdog;         /* at the earliest deadline of a pending */
+    ev_timer dropper;          /* zero-delay: drops outside of callbacks */
+};
+
+static void connect_start(struct llmb_aconn *ac);
+
+static void pending_unlink(struct llmb_aconn *ac, struct pending *p)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        ac->head = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    else
+        ac->tail = p->prev;
+    p->prev = p->next = NULL;
+    ac->npending--;
+}
+
+static void pending_free(struct pending *p)
+{
+    for (int i = 0; i < p->argc; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    free(p->argvlen);
+    free(p);
+}
+
+/* Arms the watchdog for deadline_ms unless it already fires earlier. */
+static void watchdog_arm(struct llmb_aconn *ac, int64_t deadline_ms)
+{
+    ev_tstamp at = (ev_tstamp)(deadline_ms - llmb_mono_ms()) / 1000.0;
+
+    if (at < 0.001)
+        at = 0.001;
+    if (ev_is_active(&ac->watchdog)) {
+        if (ev_timer_remaining(ac->loop, &ac->watchdog) <= at)
+            return;
+        ev_timer_stop(ac->loop, &ac->watchdog);
+    }
+    ev_timer_set(&ac->watchdog, at, 0.0);
+    ev_timer_start(ac->loop, &ac->watchdog);
+}
+
+/* Ends the current context now: hiredis calls every pending callback with
+ * NULL and then disconnect_cb(), which schedules the reconnect. Only
+ * outside of hiredis callbacks. */
+static void ctx_gone(struct llmb_aconn *ac);
+
+static void ctx_kill(struct llmb_aconn *ac)
+{
+    redisAsyncContext *c = ac->ctx;
+
+    if (c == NULL)
+        return;
+    ac->ready = false;
+    redisAsyncFree(c);
+    /* hiredis calls disconnect_cb() only for a context that had connected;
+     * one still connecting is gone without a word. */
+    if (ac->ctx == c)
+        ctx_gone(ac);
+}
+
+/* The context is gone (freed by hiredis after this returns). Tells the
+ * user if it was ready and schedules a reconnect unless freeing. */
+static void ctx_gone(struct llmb_aconn *ac)
+{
+    bool was_up = ac->up;
+
+    ac->ctx = NULL;
+    ac->ready = false;
+    ac->up = false;
+    ac->drop_requested = false;
+    ev_timer_stop(ac->loop, &ac->dropper);
+    if (ac->head == NULL)
+        ev_timer_stop(ac->loop, &ac->watchdog);
+    if (ac->freeing)
+        return;
+    if (was_up && ac->on_lost != NULL)
+        ac->on_lost(ac, ac->priv);
+    if (ac->ctx != NULL || ac->freeing)
+        return; /* on_lost reconnected or freed it */
+    int64_t d = llmb_backoff_ms(ac->attempt, ac->backoff_base_ms,
+                                ac->backoff_cap_ms, drand48());
+    if (ac->attempt < 30)
+        ac->attempt++;
+    ev_timer_stop(ac->loop, &ac->reconnect);
+    ev_timer_set(&ac->reconnect, (ev_tstamp)d / 1000.0, 0.0);
+    ev_timer_start(ac->loop, &ac->reconnect);
+}
+
+static void connect_cb(const redisAsyncContext *c, int status)
+{
+    struct llmb_aconn *ac = c->data;
+
+    if (status == REDIS_OK)
+        return; /* the setup commands are on their way */
+    if (ac->attempt <= 1 || llmb_log_threshold == LLMB_LOG_DEBUG)
+        llmb_warn("cannot connect to redis conn=%s: %s (retrying)", ac->what,
+                  c->errstr);
+    else
+        llmb_debug("cannot connect to redis conn=%s: %s", ac->what, c->errstr);
+    ctx_gone(ac); /* hiredis frees c after this */
+}
+
+static void disconnect_cb(const redisAsyncContext *c, int status)
+{
+    struct llmb_aconn *ac = c->data;
+
+    if (ac->ctx != c)
+        return;
+    if (!ac->freeing)
+        llmb_warn("lost the connection to redis conn=%s: %s (reconnecting)",
+                  ac->what,
+                  status == REDIS_OK ? "closed" :
+                  (c->errstr[0] ? c->errstr : "connection closed"));
+    ctx_gone(ac);
+}
+
+static void drop_now_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_aconn *ac = w->data;
+
+    (void)loop;
+    (void)revents;
+    ac->drop_requested = false;
+    ctx_kill(ac);
+}
+
+void llmb_aconn_drop(struct llmb_aconn *ac)
+{
+    if (ac == NULL || ac->ctx == NULL || ac->drop_requested)
+        return;
+    ac->drop_requested = true;
+    ac->ready = false;
+    /* No new commands from here on; the drop itself waits for the next
+     * loop iteration so that it never runs inside a hiredis callback. */
+    ev_timer_set(&ac->dropper, 0.0, 0.0);
+    ev_timer_start(ac->loop, &ac->dropper);
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_aconn *ac = w->data;
+    int64_t now = llmb_mono_ms();
+    int64_t next = INT64_MAX;
+
+    (void)loop;
+    (void)revents;
+    for (struct pending *p = ac->head; p != NULL; p = p->next) {
+        if (p->deadline_ms <= now) {
+            llmb_warn("redis did not answer within %lld ms conn=%s "
+                      "(dropping the connection)",
+                      (long long)(ac->timeout_ms + p->block_ms), ac->what);
+            ctx_kill(ac);
+            return;
+        }
+        if (p->deadline_ms < next)
+            next = p->deadline_ms;
+    }
+    if (next != INT64_MAX)
+        watchdog_arm(ac, next);
+}
+
+/* True when r is the error FCALL gives for a function the server lacks. */
+static bool is_function_missing(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           strncmp(r->str, "ERR Function not found", 22) == 0;
+}
+
+/*
+ * Loads the function library if needed, over a short synchronous
+ * connection named like this one (the coordinator counts connection names,
+ * so every connection carries it). Blocks the loop for one or two round
+ * trips; it runs only after a connect and when a function went missing.
+ * Returns 0 or a negative llmb_err with the reason logged.
+ */
+static int functions_ensure_sync(struct llmb_aconn *ac)
+{
+    struct timeval tv = {SYNC_TIMEOUT_MS / 1000, (SYNC_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    char *err = NULL;
+    int rc = LLMB_EIO;
+
+    if (ac->url.socket_path != NULL)
+        c = redisConnectUnixWithTimeout(ac->url.socket_path, tv);
+    else
+        c = redisConnectWithTimeout(ac->url.host, ac->url.port, tv);
+    if (c == NULL || c->err) {
+        llmb_warn("cannot connect to redis to load functions conn=%s: %s",
+                  ac->what, c != NULL ? c->errstr : "out of memory");
+        goto out;
+    }
+    redisSetTimeout(c, tv);
+    if (ac->url.password != NULL) {
+        if (ac->url.user != NULL)
+            r = redisCommand(c, "AUTH %s %s", ac->url.user, ac->url.password);
+        else
+            r = redisCommand(c, "AUTH %s", ac->url.password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR)
+            goto reply_err;
+        freeReplyObject(r);
+    }
+    if (ac->name != NULL) {
+        r = redisCommand(c, "CLIENT SETNAME %s", ac->name);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR)
+            goto reply_err;
+        freeReplyObject(r);
+    }
+    r = NULL;
+    rc = llmb_functions_ensure(c, &err);
+    if (rc != 0)
+        llmb_error("cannot load the llmb function library conn=%s: %s",
+                   ac->what, err != NULL ? err : llmb_strerror(rc));
+    goto out;
+
+reply_err:
+    llmb_warn("redis refused the setup of a connection conn=%s: %s", ac->what,
+              r != NULL ? r->str : c->errstr);
+    rc = r != NULL ? LLMB_EREDIS : LLMB_EIO;
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    if (c != NULL)
+        redisFree(c);
+    free(err);
+    return rc;
+}
+
+static int send_pending(struct llmb_aconn *ac, struct pending *p, int argc,
+                        const char **argv, const size_t *argvlen);
+
+/*
+ * The hiredis callback of every command. Runs the user callback once
+ * (reply or NULL), except for an FCALL answered "Function not found" the
+ * first time: then the library is reloaded and the same command is sent
+ * again with the same callback.
+ */
+static void pending_reply_cb(redisAsyncContext *c, void *r, void *data)
+{
+    struct pending *p = data;
+    struct llmb_aconn *ac = p->ac;
+    redisReply *reply = r;
+
+    (void)c;
+    pending_unlink(ac, p);
+    if (reply == NULL)
+        ac->ready = false; /* the context is going: refuse new commands */
+    if (ac->head == NULL)
+        ev_timer_stop(ac->loop, &ac->watchdog);
+
+    if (is_function_missing(reply) && p->argc > 0 && !p->retried &&
+        ac->functions && ac->ready && !ac->freeing) {
+        llmb_warn("the llmb functions are missing in redis conn=%s "
+                  "(loading them)", ac->what);
+        if (functions_ensure_sync(ac) == 0) {
+            p->retried = 1;
+            if (send_pending(ac, p, p->argc, (const char **)p->argv,
+                             p->argvlen) == 0)
+                return;
+        }
+    }
+    if (p->cb != NULL)
+        p->cb(ac, reply, p->priv);
+    pending_free(p);
+}
+
+/* Queues p's command on the current context and links p. Returns 0, or
+ * LLMB_EIO (p is not linked, still the caller's). */
+static int send_pending(struct llmb_aconn *ac, struct pending *p, int argc,
+                        const char **argv, const size_t *argvlen)
+{
+    if (ac->ctx == NULL ||
+        redisAsyncCommandArgv(ac->ctx, pending_reply_cb, p, argc, argv,
+                              argvlen) != REDIS_OK)
+        return LLMB_EIO;
+    p->deadline_ms = llmb_mono_ms() + ac->timeout_ms + p->block_ms;
+    p->prev = ac->tail;
+    p->next = NULL;
+    if (ac->tail != NULL)
+        ac->tail->next = p;
+    else
+        ac->head = p;
+    ac->tail = p;
+    ac->npending++;
+    watchdog_arm(ac, p->deadline_ms);
+    return 0;
+}
+
+static void ready_set(struct llmb_aconn *ac)
+{
+    if (ac->functions && functions_ensure_sync(ac) != 0) {
+        llmb_aconn_drop(ac);
+        return;
+    }
+    ac->ready = true;
+    ac->up = true;
+    ac->attempt = 0;
+    llmb_info("connected to redis conn=%s", ac->what);
+    if (ac->on_ready != NULL)
+        ac->on_ready(ac, ac->priv);
+}
+
+/* Reply of one setup command; the last one (PING) decides. */
+static void setup_reply(struct llmb_aconn *ac, const redisReply *r,
+                        void *priv)
+{
+    const char *step = priv;
+
+    if (r == NULL)
+        return; /* the connection failed; ctx_gone() handles it */
+    if (r->type == REDIS_REPLY_ERROR) {
+        llmb_error("redis refused %s conn=%s: %s", step, ac->what, r->str);
+        ac->setup_failed = true;
+    }
+    if (strcmp(step, "PING") != 0)
+        return;
+    if (ac->setup_failed) {
+        llmb_aconn_drop(ac);
+        return;
+    }
+    ready_set(ac);
+}
+
+static int setup_send(struct llmb_aconn *ac, const char *step, int argc,
+                      const char **argv)
+{
+    struct pending *p = llmb_xcalloc(1, sizeof(*p));
+
+    p->ac = ac;
+    p->cb = setup_reply;
+    p->priv = (void *)step;
+    p->setup = 1;
+    if (send_pending(ac, p, argc, argv, NULL) != 0) {
+        free(p);
+        return LLMB_EIO;
+    }
+    return 0;
+}
+
+/* Makes a new context and queues the setup commands. */
+static void connect_start(struct llmb_aconn *ac)
+{
+    redisAsyncContext *c = NULL;
+
+    ac->gen++;
+    ac->setup_failed = false;
+    if (ac->url.socket_path != NULL)
+        c = redisAsyncConnectUnix(ac->url.socket_path);
+    else
+        c = redisAsyncConnect(ac->url.host, ac->url.port);
+    if (c == NULL || c->err) {
+        llmb_debug("cannot connect to redis conn=%s: %s", ac->what,
+                   c != NULL ? c->errstr : "out of memory");
+        if (c != NULL)
+            redisAsyncFree(c);
+        ac->ctx = NULL;
+        /* Schedule the next try as if the context had gone. */
+        ctx_gone(ac);
+        return;
+    }
+    c->data = ac;
+    ac->ctx = c;
+    redisLibevAttach(ac->loop, c);
+    redisAsyncSetConnectCallback(c, connect_cb);
+    redisAsyncSetDisconnectCallback(c, disconnect_cb);
+
+    int rc = 0;
+    if (ac->url.password != NULL) {
+        if (ac->url.user != NULL) {
+            const char *argv[] = {"AUTH", ac->url.user, ac->url.password};
+            rc |= setup_send(ac, "AUTH", 3, argv);
+        } else {
+            const char *argv[] = {"AUTH", ac->url.password};
+            rc |= setup_send(ac, "AUTH", 2, argv);
+        }
+    }
+    if (ac->url.db != 0) {
+        char db[24];
+        snprintf(db, sizeof(db), "%d", ac->url.db);
+        const char *argv[] = {"SELECT", db};
+        rc |= setup_send(ac, "SELECT", 2, argv);
+    }
+    if (ac->name != NULL) {
+        const char *argv[] = {"CLIENT", "SETNAME", ac->name};
+        rc |= setup_send(ac, "CLIENT SETNAME", 3, argv);
+    }
+    const char *ping[] = {"PING"};
+    rc |= setup_send(ac, "PING", 1, ping);
+    if (rc != 0)
+        llmb_aconn_drop(ac);
+}
+
+static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_aconn *ac = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (ac->ctx == NULL && !ac->freeing)
+        connect_start(ac);
+}
+
+struct llmb_aconn *llmb_aconn_new(struct ev_loop *loop,
+                                  const struct llmb_aconn_opts *o,
+                                  char **errstr)
+{
+    struct llmb_aconn *ac = llmb_xcalloc(1, sizeof(*ac));
+
+    if (llmb_redis_url_parse(o->url, &ac->url, errstr) != 0) {
+        free(ac);
+        return NULL;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ac->loop = loop;
+    ac->name = o->name != NULL ? llmb_xstrdup(o->name) : NULL;
+    ac->what = llmb_xstrdup(o->what != NULL ? o->what : "redis");
+    ac->url_text = llmb_xstrdup(o->url);
+    ac->functions = o->functions;
+    ac->timeout_ms = o->command_timeout_ms > 0 ? o->command_timeout_ms : 10000;
+    ac->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 100;
+    ac->backoff_cap_ms = o->backoff_cap_ms > 0 ? o->backoff_cap_ms : 5000;
+    ac->on_ready = o->on_ready;
+    ac->on_lost = o->on_lost;
+    ac->priv = o->priv;
+    ev_timer_init(&ac->reconnect, reconnect_cb, 0.0, 0.0);
+    ac->reconnect.data = ac;
+    ev_timer_init(&ac->watchdog, watchdog_cb, 0.0, 0.0);
+    ac->watchdog.data = ac;
+    ev_timer_init(&ac->dropper, drop_now_cb, 0.0, 0.0);
+    ac->dropper.data = ac;
+    connect_start(ac);
+    return ac;
+}
+
+void llmb_aconn_free(struct llmb_aconn *ac)
+{
+    if (ac == NULL)
+        return;
+    ac->freeing = true;
+    ev_timer_stop(ac->loop, &ac->reconnect);
+    ev_timer_stop(ac->loop, &ac->dropper);
+    if (ac->ctx != NULL)
+        redisAsyncFree(ac->ctx); /* pending callbacks get NULL */
+    ac->ctx = NULL;
+    ev_timer_stop(ac->loop, &ac->watchdog);
+    llmb_redis_url_fini(&ac->url);
+    free(ac->name);
+    free(ac->what);
+    free(ac->url_text);
+    free(ac);
+}
+
+bool llmb_aconn_ready(const struct llmb_aconn *ac)
+{
+    return ac != NULL && ac->ready;
+}
+
+size_t llmb_aconn_pending(const struct llmb_aconn *ac)
+{
+    return ac != NULL ? ac->npending : 0;
+}
+
+static int command_send(struct llmb_aconn *ac, int64_t block_ms,
+                        llmb_aconn_reply_fn *cb, void *priv, int argc,
+                        const char **argv, const size_t *argvlen)
+{
+    struct pending *p = NULL;
+
+    if (!llmb_aconn_ready(ac) || ac->freeing || argc < 1)
+        return LLMB_EIO;
+    p = llmb_xcalloc(1, sizeof(*p));
+    p->ac = ac;
+    p->cb = cb;
+    p->priv = priv;
+    p->block_ms = block_ms;
+    if (ac->functions && (strcasecmp(argv[0], "FCALL") == 0 ||
+                          strcasecmp(argv[0], "FCALL_RO") == 0)) {
+        /* Kept to send again once if the library went missing. */
+        p->argc = argc;
+        p->argv = llmb_xmalloc((size_t)argc * sizeof(*p->argv));
+        p->argvlen = llmb_xmalloc((size_t)argc * sizeof(*p->argvlen));
+        for (int i = 0; i < argc; i++) {
+            size_t n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+            p->argv[i] = llmb_xmalloc(n + 1);
+            memcpy(p->argv[i], argv[i], n);
+            p->argv[i][n] = '\0';
+            p->argvlen[i] = n;
+        }
+    }
+    if (send_pending(ac, p, argc, argv, argvlen) != 0) {
+        pending_free(p);
+        return LLMB_EIO;
+    }
+    return 0;
+}
+
+int llmb_aconn_command_argv(struct llmb_aconn *ac, llmb_aconn_reply_fn *cb,
+                            void *priv, int argc, const char **argv,
+                            const size_t *argvlen)
+{
+    return command_send(ac, 0, cb, priv, argc, argv, argvlen);
+}
+
+int llmb_aconn_block_argv(struct llmb_aconn *ac, int64_t block_ms,
+                          llmb_aconn_reply_fn *cb, void *priv, int argc,
+                          const char **argv, const size_t *argvlen)
+{
+    return command_send(ac, block_ms > 0 ? block_ms : 0, cb, priv, argc, argv,
+                        argvlen);
+}
