@@ -1,0 +1,209 @@
+/*
+ * Pulling work. While the worker has free slots it claims tasks with
+ * FCALL llmb_claim, up to min(free, 1000) per call, from its queues in the
+ * configured order: a full batch starts the round again from the first
+ * queue, a short one moves on to the next queue, and a round that ends
+ * with slots still free means every queue is empty. Then the worker blocks
+ * on the queues' wake-up lists (BLPOP on its own connection) until a push
+ * wakes it or the earliest delayed task is due, clamped to [10 ms, 5 s]:
+ * an idle worker makes no calls in between.
+ *
+ * One claim and one BLPOP at most are in flight; the worker's step sends
+ * the next claim at the end of the loop iteration, so it travels in the
+ * same write as the outcomes that freed its slots.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/log.h>
+#include <llmb/util.h>
+
+#include "core.h"
+
+#define CLAIM_MAX 1000
+#define CLAIM_FIELDS 8
+#define BLOCK_MIN_MS 10
+#define BLOCK_MAX_MS 5000
+
+/* Reads an integer from an integer or string element. */
+static bool elem_ll(const redisReply *e, long long *out)
+{
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *out = e->integer;
+        return true;
+    }
+    if (e->type == REDIS_REPLY_STRING)
+        return llmb_parse_ll(e->str, INT64_MIN, INT64_MAX, out) == 0;
+    return false;
+}
+
+/* Text of a string or integer element into buf. */
+static const char *elem_str(const redisReply *e, char *buf, size_t len,
+                            size_t *n)
+{
+    if (e->type == REDIS_REPLY_STRING) {
+        *n = e->len;
+        return e->str;
+    }
+    if (e->type == REDIS_REPLY_INTEGER) {
+        int k = snprintf(buf, len, "%lld", e->integer);
+        *n = (size_t)k;
+        return buf;
+    }
+    return NULL;
+}
+
+/* Starts the tasks of one claim reply. Returns how many it held, or -1
+ * when the reply is malformed. */
+static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
+                       const redisReply *r)
+{
+    long long now, due, count;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        !elem_ll(r->element[0], &now) || !elem_ll(r->element[1], &due) ||
+        !elem_ll(r->element[2], &count) || count < 0 ||
+        r->elements != 3 + (size_t)count * CLAIM_FIELDS)
+        return -1;
+    q->due_mono_ms = due >= 0 ? llmb_mono_ms() + (due - now) : INT64_MAX;
+    for (long long i = 0; i < count; i++) {
+        redisReply **f = r->element + 3 + i * CLAIM_FIELDS;
+        long long index, attempt, tasks = 1;
+        char tokbuf[32], tbuf[64];
+        size_t toklen = 0, tlen = 0;
+        const char *tok = elem_str(f[2], tokbuf, sizeof(tokbuf), &toklen);
+        const char *timeout = elem_str(f[6], tbuf, sizeof(tbuf), &tlen);
+        if (f[0]->type != REDIS_REPLY_STRING || !elem_ll(f[1], &index) ||
+            tok == NULL || !elem_ll(f[3], &attempt) ||
+            f[4]->type != REDIS_REPLY_STRING ||
+            f[5]->type != REDIS_REPLY_STRING) {
+            llmb_error("malformed task in the claim reply (skipped) "
+                       "queue=%s", q->name);
+            continue;
+        }
+        elem_ll(f[7], &tasks);
+        char tokz[32];
+        snprintf(tokz, sizeof(tokz), "%.*s", (int)toklen, tok);
+        double timeout_s = 0;
+        if (timeout != NULL) {
+            char tz[64];
+            snprintf(tz, sizeof(tz), "%.*s", (int)tlen, timeout);
+            timeout_s = strtod(tz, NULL);
+        }
+        llmb_task_start(w, q, f[0]->str, (long)index, tokz, (long)attempt,
+                        f[4]->str, f[5]->str, f[5]->len, timeout_s,
+                        (long)tasks);
+    }
+    return (long)count;
+}
+
+static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
+                        void *priv)
+{
+    struct llmb_worker *w = priv;
+    struct llmb_wqueue *q = &w->q[w->claim_qi];
+
+    (void)ac;
+    w->claim_inflight = false;
+    if (r == NULL)
+        return; /* connection lost: claim again when it is back */
+    if (r->type == REDIS_REPLY_ERROR) {
+        llmb_error("redis refused llmb_claim: %s queue=%s", r->str, q->name);
+        llmb_worker_hold(w, 1000);
+        return;
+    }
+    long got = claim_take(w, q, r);
+    if (got < 0) {
+        llmb_error("unexpected reply to llmb_claim (type %d) queue=%s",
+                   r->type, q->name);
+        llmb_worker_hold(w, 1000);
+        return;
+    }
+    if (got > 0)
+        llmb_debug("claimed tasks n=%ld queue=%s", got, q->name);
+    if (got >= w->claim_n) {
+        w->claim_qi = 0; /* more may wait: start again at the first queue */
+    } else if (w->claim_qi + 1 < w->nq) {
+        w->claim_qi++;
+    } else {
+        w->claim_qi = 0;
+        w->queues_empty = true;
+    }
+}
+
+static void claim_send(struct llmb_worker *w)
+{
+    struct llmb_wqueue *q = &w->q[w->claim_qi];
+    long n = llmb_worker_free_slots(w);
+    char nbuf[24], lease[24];
+
+    if (n > CLAIM_MAX)
+        n = CLAIM_MAX;
+    snprintf(nbuf, sizeof(nbuf), "%ld", n);
+    snprintf(lease, sizeof(lease), "%lld", w->cfg->lease_ms);
+    const char *argv[] = {"FCALL", "llmb_claim", "1", q->base, w->id, nbuf,
+                          lease};
+    if (llmb_aconn_command_argv(w->cmd, claim_reply, w, 7, argv, NULL) != 0)
+        return;
+    w->claim_n = n;
+    w->claim_inflight = true;
+}
+
+static void blpop_reply(struct llmb_aconn *ac, const redisReply *r,
+                        void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    w->blpop_inflight = false;
+    if (r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        llmb_error("redis refused BLPOP: %s", r->str);
+        llmb_worker_hold(w, 1000);
+    }
+    /* Woken by a push, or the earliest due time came: claim again. */
+    w->queues_empty = false;
+    w->claim_qi = 0;
+}
+
+static void blpop_send(struct llmb_worker *w)
+{
+    int64_t now = llmb_mono_ms(), due = INT64_MAX;
+    size_t argc = w->nq + 2;
+    const char **argv = llmb_xmalloc(argc * sizeof(*argv));
+    char tbuf[32];
+
+    for (size_t i = 0; i < w->nq; i++)
+        if (w->q[i].due_mono_ms < due)
+            due = w->q[i].due_mono_ms;
+    int64_t ms = due == INT64_MAX ? BLOCK_MAX_MS : due - now;
+    if (ms < BLOCK_MIN_MS)
+        ms = BLOCK_MIN_MS;
+    if (ms > BLOCK_MAX_MS)
+        ms = BLOCK_MAX_MS;
+    snprintf(tbuf, sizeof(tbuf), "%.3f", (double)ms / 1000.0);
+    argv[0] = "BLPOP";
+    for (size_t i = 0; i < w->nq; i++)
+        argv[i + 1] = w->q[i].wake;
+    argv[argc - 1] = tbuf;
+    if (llmb_aconn_block_argv(w->blk, ms, blpop_reply, w, (int)argc, argv,
+                              NULL) == 0)
+        w->blpop_inflight = true;
+    free(argv);
+}
+
+void llmb_claim_step(struct llmb_worker *w)
+{
+    if (w->state != LLMB_WORKER_RUNNING || llmb_worker_free_slots(w) <= 0 ||
+        llmb_mono_ms() < w->hold_until_mono_ms)
+        return;
+    if (!w->queues_empty) {
+        if (!w->claim_inflight && llmb_aconn_ready(w->cmd))
+            claim_send(w);
+    } else if (!w->blpop_inflight && llmb_aconn_ready(w->blk)) {
+        blpop_send(w);
+    }
+}

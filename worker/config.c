@@ -1,0 +1,145 @@
+/*
+ * llmb-worker's option table. One row per option drives defaults, the
+ * config file, LLMB_* environment variables, flags, --help and
+ * --dump-config (lib/config.c); this file adds the checks that span
+ * options and the default worker id.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "config.h"
+
+#define OPT(name, env, type, def, meta, help, field, min, max)              \
+    {name, 0, env, type, def, meta, help,                                   \
+     offsetof(struct llmb_worker_config, field), min, max, false}
+
+static const struct llmb_opt worker_opts[] = {
+    OPT("queues", "LLMB_QUEUES", LLMB_OPT_LIST, "default", "Q1,Q2",
+        "Queues to serve, highest precedence first.", queues, 0, 0),
+    OPT("capacity", "LLMB_CAPACITY", LLMB_OPT_INT, "0", "N",
+        "Most tasks run at once (0 = the number of CPUs).", capacity, 0,
+        100000),
+    OPT("id", "LLMB_WORKER_ID", LLMB_OPT_STR, NULL, "ID",
+        "Worker id, [A-Za-z0-9_.-] (default host-pid-random).", id, 0, 0),
+    OPT("tags", "LLMB_TAGS", LLMB_OPT_LIST, NULL, "T1,T2",
+        "Free-form labels shown in the worker registry.", tags, 0, 0),
+    OPT("heartbeat-ms", "LLMB_HEARTBEAT_MS", LLMB_OPT_INT, "5000", "MS",
+        "Interval of lease renewals and registry updates.", heartbeat_ms,
+        50, 3600000),
+    OPT("lease-ms", "LLMB_LEASE_MS", LLMB_OPT_INT, "30000", "MS",
+        "Lease of a claimed task; a worker silent this long loses it.",
+        lease_ms, 100, 86400000),
+    OPT("grace", "LLMB_GRACE", LLMB_OPT_INT, "30", "S",
+        "On SIGTERM, seconds to let running tasks finish before releasing "
+        "them.", grace_s, 0, 86400),
+    OPT("handler", "LLMB_HANDLERS", LLMB_OPT_LIST,
+        "noop=noop,sleep=sleep,echo=echo,fail=fail", "TYPE=SPEC",
+        "Handler of a job type (* = any): noop, sleep, echo, fail, "
+        "exec:PROGRAM ARGS or plugin:/path/lib.so [CONFIG]; repeatable. "
+        "See docs/executors.md.", handlers, 0, 0),
+    OPT("max-output-bytes", "LLMB_MAX_OUTPUT_BYTES", LLMB_OPT_INT, "1048576",
+        "BYTES", "Largest stdout of an exec handler; more fails the task.",
+        max_output_bytes, 2, 1073741824),
+    OPT("kill-grace-ms", "LLMB_KILL_GRACE_MS", LLMB_OPT_INT, "2000", "MS",
+        "Time between SIGTERM and SIGKILL when an exec task is stopped.",
+        kill_grace_ms, 0, 600000),
+    OPT("command-timeout-ms", "LLMB_COMMAND_TIMEOUT_MS", LLMB_OPT_INT,
+        "10000", "MS",
+        "A Redis command unanswered this long drops the connection.",
+        command_timeout_ms, 100, 3600000),
+};
+
+const struct llmb_opt_set llmb_worker_opt_set = {
+    "llmb-worker",
+    "[OPTIONS]",
+    "Serves llmb queues: claims tasks while it has free capacity, runs each "
+    "with the handler configured for its job type, renews their leases and "
+    "reports results to Redis. SIGTERM or SIGINT drains: no new tasks, "
+    "running ones get --grace seconds, the rest go back to their queues; a "
+    "second signal releases them at once.",
+    worker_opts,
+    sizeof(worker_opts) / sizeof(worker_opts[0]),
+};
+
+static bool id_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+bool llmb_worker_id_ok(const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+
+    if (n == 0 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!id_char_ok(id[i]))
+            return false;
+    return true;
+}
+
+char *llmb_worker_id_default(void)
+{
+    char host[256] = "";
+    unsigned char rnd[3] = {0, 0, 0};
+
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+        strcpy(host, "worker");
+    host[64] = '\0';
+    for (char *p = host; *p != '\0'; p++)
+        if (!id_char_ok(*p))
+            *p = '-';
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        long r = random();
+        rnd[0] = (unsigned char)r;
+        rnd[1] = (unsigned char)(r >> 8);
+        rnd[2] = (unsigned char)(r >> 16);
+    }
+    return llmb_xasprintf("%s-%ld-%02x%02x%02x", host, (long)getpid(), rnd[0],
+                          rnd[1], rnd[2]);
+}
+
+int llmb_worker_config_check(const struct llmb_worker_config *cfg,
+                             char **errstr)
+{
+    if (cfg->queues.n == 0) {
+        *errstr = llmb_xstrdup("--queues must name at least one queue");
+        return LLMB_ECONFIG;
+    }
+    for (size_t i = 0; i < cfg->queues.n; i++) {
+        if (!llmb_queue_name_ok(cfg->queues.v[i])) {
+            *errstr = llmb_xasprintf("--queues: queue name \"%s\" must be 1 "
+                                     "to 64 characters from [A-Za-z0-9_.-]",
+                                     cfg->queues.v[i]);
+            return LLMB_ECONFIG;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->queues.v[i], cfg->queues.v[j]) == 0) {
+                *errstr = llmb_xasprintf("--queues names queue \"%s\" twice",
+                                         cfg->queues.v[i]);
+                return LLMB_ECONFIG;
+            }
+        }
+    }
+    if (cfg->id != NULL && !llmb_worker_id_ok(cfg->id)) {
+        *errstr = llmb_xasprintf("--id must be 1 to 128 characters from "
+                                 "[A-Za-z0-9_.-], got \"%s\"", cfg->id);
+        return LLMB_ECONFIG;
+    }
+    if (cfg->lease_ms <= cfg->heartbeat_ms) {
+        *errstr = llmb_xasprintf("--lease-ms (%lld) must be longer than "
+                                 "--heartbeat-ms (%lld), or every lease "
+                                 "runs out between two heartbeats",
+                                 cfg->lease_ms, cfg->heartbeat_ms);
+        return LLMB_ECONFIG;
+    }
+    return 0;
+}

@@ -1,0 +1,177 @@
+/*
+ * The inside of the worker core, shared by its files:
+ *
+ *   worker.c  lifecycle: build, registration, heartbeat, shutdown, and the
+ *             per-iteration step (ev_prepare) that drives the others
+ *   claim.c   claiming tasks while there is capacity; BLPOP when idle
+ *   task.c    one claimed task: start it on its executor, timeout, stop
+ *   report.c  outcomes waiting for Redis, sent in batches per queue
+ *
+ * Everything runs on one libev loop. Tasks are claimed with FCALL
+ * llmb_claim and hold a lease (ref + token) until their outcome is
+ * reported with llmb_complete, llmb_fail or llmb_release.
+ */
+#ifndef LLMB_WORKER_CORE_H
+#define LLMB_WORKER_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include <llmb/aconn.h>
+#include <llmb/executor.h>
+
+#include "config.h"
+#include "handler.h"
+
+/* Kinds of outcome reported to Redis. */
+enum llmb_outcome {
+    LLMB_OUTCOME_OK,      /* llmb_complete */
+    LLMB_OUTCOME_ERROR,   /* llmb_fail kind error */
+    LLMB_OUTCOME_TIMEOUT, /* llmb_fail kind timeout */
+    LLMB_OUTCOME_FATAL,   /* llmb_fail kind fatal */
+    LLMB_OUTCOME_RELEASE  /* llmb_release */
+};
+
+/* One outcome waiting to be sent (or sent and not yet answered). */
+struct llmb_report {
+    enum llmb_outcome kind;
+    char *ref;    /* "<job>:<index>" */
+    char *token;  /* lease token */
+    char *text;   /* result JSON or error text; NULL for a release */
+    size_t text_len;
+    struct llmb_report *next;
+};
+
+struct llmb_report_list {
+    struct llmb_report *head, *tail;
+    size_t n;
+};
+
+/* A queue the worker serves. */
+struct llmb_wqueue {
+    char *name;
+    char *base;                     /* <prefix>:{name} */
+    char *wake;                     /* <base>:wake */
+    struct llmb_report_list done;   /* for llmb_complete */
+    struct llmb_report_list failed; /* for llmb_fail */
+    struct llmb_report_list release;/* for llmb_release */
+    int64_t due_mono_ms;            /* next delayed task; INT64_MAX none */
+    size_t held;                    /* tasks of this queue running here */
+};
+
+/* Why a running task is being stopped. */
+enum llmb_task_stop {
+    LLMB_TASK_RUN = 0,   /* not stopped */
+    LLMB_TASK_TIMEOUT,   /* past timeout_s: report a timeout */
+    LLMB_TASK_DROP       /* lease gone, job cancelled, or released at
+                            shutdown: report nothing */
+};
+
+/*
+ * A claimed task. Lives from its claim until its executor calls done;
+ * counts against the capacity all that time (a task being killed still
+ * holds its slot). Its outcome then moves to a struct llmb_report.
+ */
+struct llmb_task {
+    struct llmb_worker *w;
+    struct llmb_wqueue *q;
+    struct llmb_exec_task x;        /* what the executor sees */
+    char *ref, *token;
+    char *job, *type, *payload, *json; /* owned strings behind x */
+    const struct llmb_handler *h;
+    void *handle;                   /* from ops->start() */
+    enum llmb_task_stop stop;
+    const char *stop_why;           /* for the log */
+    bool in_call;                   /* inside start() or cancel() */
+    bool finished;                  /* done was called */
+    int64_t started_mono_ms;
+    ev_timer timer;                 /* timeout_s */
+    struct llmb_task *prev, *next;
+};
+
+enum llmb_worker_state {
+    LLMB_WORKER_RUNNING,
+    LLMB_WORKER_DRAINING,  /* signal: no new tasks; grace running */
+    LLMB_WORKER_RELEASING, /* grace over: tasks released, waiting for
+                              executors, reports, deregistration */
+};
+
+struct llmb_worker {
+    const struct llmb_worker_config *cfg;
+    struct ev_loop *loop;
+    char *id, *host, *conn_name;
+    char *worker_key, *workers_key, *queues_key;
+    char *queues_text, *tags_text;
+    long capacity;
+    struct llmb_handlers handlers;
+    struct llmb_wqueue *q;
+    size_t nq;
+
+    struct llmb_aconn *cmd;       /* commands */
+    struct llmb_aconn *blk;       /* BLPOP only */
+
+    struct llmb_task *tasks;      /* running, newest first */
+    size_t running;
+    long long completed, failed;  /* outcomes recorded by Redis */
+    int64_t started_ms;
+
+    enum llmb_worker_state state;
+    bool claim_inflight;
+    size_t claim_qi;              /* queue of the claim in flight / next */
+    long claim_n;
+    bool queues_empty;            /* last round found nothing: BLPOP */
+    bool blpop_inflight;
+    size_t hb_inflight;           /* heartbeat calls unanswered */
+    size_t reports_inflight;      /* outcome batches unanswered */
+    bool dereg_sent;
+    int64_t hold_until_mono_ms;   /* after an error reply: pause a bit */
+
+    ev_prepare step;              /* every loop iteration */
+    ev_timer heartbeat;
+    ev_timer retry;               /* wakes the loop after a hold */
+    ev_timer grace;
+    ev_timer exit_timer;          /* hard limit once releasing */
+    ev_signal sigterm, sigint;
+};
+
+/* claim.c */
+/* Sends a claim or a BLPOP if there is capacity and nothing in flight. */
+void llmb_claim_step(struct llmb_worker *w);
+
+/* task.c */
+/* Starts a claimed task on its handler (or fails it when there is none). */
+void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
+                     const char *job, long index, const char *token,
+                     long attempt, const char *type, const char *payload,
+                     size_t payload_len, double timeout_s, long tasks);
+/* Stops t (see enum llmb_task_stop); its executor is asked to cancel. */
+void llmb_task_stop(struct llmb_task *t, enum llmb_task_stop how,
+                    const char *why);
+/* The running task of q with this ref and token, or NULL. */
+struct llmb_task *llmb_task_find(struct llmb_worker *w, struct llmb_wqueue *q,
+                                 const char *ref, const char *token);
+/* Frees t without reporting (the worker is being freed). */
+void llmb_task_free(struct llmb_task *t);
+
+/* report.c */
+/* Queues an outcome for q; text is copied. */
+void llmb_report_add(struct llmb_worker *w, struct llmb_wqueue *q,
+                     enum llmb_outcome kind, const char *ref,
+                     const char *token, const char *text, size_t len);
+/* Sends what is queued, batched per queue and kind. */
+void llmb_report_flush(struct llmb_worker *w);
+/* True when nothing is queued or in flight. */
+bool llmb_report_idle(const struct llmb_worker *w);
+/* Frees every queued outcome. */
+void llmb_report_clear(struct llmb_worker *w);
+
+/* worker.c */
+/* Pauses claims and reports for ms after an error reply. */
+void llmb_worker_hold(struct llmb_worker *w, int64_t ms);
+/* Free slots: capacity minus running tasks. */
+long llmb_worker_free_slots(const struct llmb_worker *w);
+
+#endif

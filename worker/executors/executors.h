@@ -1,0 +1,54 @@
+/*
+ * The executors built into llmb-worker. Each is a struct llmb_executor
+ * (include/llmb/executor.h), the same ABI a plugin implements, so the
+ * worker runs every handler the same way.
+ */
+#ifndef LLMB_WORKER_EXECUTORS_H
+#define LLMB_WORKER_EXECUTORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llmb/executor.h>
+
+/* noop: result {}. sleep: waits payload "ms" milliseconds, result
+ * {"slept_ms": N}. echo: result is the payload, wrapped as {"value": ...}
+ * unless it is an object. fail: fails with payload "message" (fatal when
+ * payload "fatal" is true). */
+extern const struct llmb_executor llmb_executor_noop;
+extern const struct llmb_executor llmb_executor_sleep;
+extern const struct llmb_executor llmb_executor_echo;
+extern const struct llmb_executor llmb_executor_fail;
+
+/* exec: runs a program per task (executors/exec.c). Its init() takes the
+ * command line with default limits; llmb_exec_instance_new() sets them. */
+extern const struct llmb_executor llmb_executor_exec;
+
+/* The exit status with which an exec program fails its task for good. */
+#define LLMB_EXEC_EXIT_FATAL 100
+/* Bytes of stderr kept as the error text. */
+#define LLMB_EXEC_STDERR_TAIL 4096
+
+/* Makes an exec instance for cmdline ("PROGRAM ARG...", split on spaces).
+ * max_output: stdout bytes allowed; kill_grace_ms: SIGTERM to SIGKILL.
+ * Returns NULL with a malloc'd message in *errstr when the command line is
+ * empty or the program cannot be found or executed. Free with
+ * llmb_executor_exec.fini(). */
+void *llmb_exec_instance_new(const char *cmdline, size_t max_output,
+                             int64_t kill_grace_ms, char **errstr);
+
+/* A plugin loaded with dlopen (executors/plugin.c): its executor table and
+ * the library handle. */
+struct llmb_plugin {
+    const struct llmb_executor *ops;
+    void *dl;
+};
+
+/* Loads the shared object at path and checks its ABI version. Returns 0,
+ * or -1 with a malloc'd message in *errstr. */
+int llmb_plugin_load(const char *path, struct llmb_plugin *out, char **errstr);
+
+/* dlcloses the library; accepts a zeroed struct. */
+void llmb_plugin_unload(struct llmb_plugin *p);
+
+#endif

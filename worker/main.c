@@ -1,0 +1,59 @@
+/*
+ * llmb-worker: loads the configuration, starts logging, builds the worker
+ * core (worker.c and friends), runs the libev loop until the core breaks
+ * it after a drain, and exits with a sysexits code: 0 after a clean
+ * shutdown, 64 for a usage error, 78 for a bad configuration.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+
+#include <ev.h>
+
+#include <llmb/config.h>
+#include <llmb/log.h>
+
+#include "config.h"
+#include "worker.h"
+
+int main(int argc, char **argv)
+{
+    struct llmb_worker_config cfg = {0};
+    struct llmb_worker *w = NULL;
+    enum llmb_log_level level = LLMB_LOG_INFO;
+    char *err = NULL;
+    int rc = llmb_config_load(&llmb_worker_opt_set, &cfg, argc, argv, NULL,
+                              &err);
+    int code = EX_OK;
+
+    if (rc == 1)
+        goto out;
+    if (rc != 0) {
+        fprintf(stderr, "llmb-worker: %s\n", err);
+        code = EX_USAGE;
+        goto out;
+    }
+    if (cfg.common.log_level != NULL)
+        llmb_log_level_parse(cfg.common.log_level, &level);
+    llmb_log_init("worker", level);
+
+    w = llmb_worker_new(&cfg, &err);
+    if (w == NULL) {
+        fprintf(stderr, "llmb-worker: %s\n", err);
+        code = EX_CONFIG;
+        goto out;
+    }
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    if (llmb_worker_attach(w, loop, &err) != 0) {
+        fprintf(stderr, "llmb-worker: %s\n", err);
+        code = EX_CONFIG;
+        goto out;
+    }
+    ev_run(loop, 0);
+
+out:
+    llmb_worker_free(w);
+    llmb_config_free(&llmb_worker_opt_set, &cfg);
+    free(err);
+    return code;
+}

@@ -1,0 +1,509 @@
+/*
+ * The worker's lifecycle (core.h has the map of the core). It builds the
+ * handlers and queues from the configuration, opens two Redis connections
+ * named "llmb-worker:<id>" (the coordinator tells live workers by these
+ * names), registers the worker on every connect, heartbeats, and runs the
+ * step that ends every loop iteration: send queued outcomes, then the next
+ * claim or BLPOP, then see whether a shutdown is complete.
+ *
+ * Shutdown. The first SIGTERM/SIGINT stops claiming and lets running tasks
+ * finish for --grace seconds. Then (or at a second signal) the tasks still
+ * running are released back to their queues (llmb_release, no attempt
+ * spent) and stopped; once every executor has stopped and Redis answered
+ * for every outcome, the worker deregisters and breaks the loop. A hard
+ * timer bounds that last phase when Redis is unreachable: their leases
+ * then expire and the tasks run again elsewhere.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+#include <llmb/log.h>
+#include <llmb/util.h>
+
+#include "core.h"
+#include "worker.h"
+
+/* The worker hash lives this long without a heartbeat. */
+#define WORKER_TTL_S "86400"
+/* After the tasks are released: the longest wait for Redis and executors
+ * on top of the kill grace. */
+#define EXIT_SLACK_MS 5000
+
+long llmb_worker_free_slots(const struct llmb_worker *w)
+{
+    return w->capacity - (long)w->running;
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)t;
+    (void)revents;
+    /* Nothing to do: the step runs before the loop blocks again. */
+}
+
+void llmb_worker_hold(struct llmb_worker *w, int64_t ms)
+{
+    w->hold_until_mono_ms = llmb_mono_ms() + ms;
+    ev_timer_stop(w->loop, &w->retry);
+    ev_timer_set(&w->retry, (ev_tstamp)ms / 1000.0 + 0.001, 0.0);
+    ev_timer_start(w->loop, &w->retry);
+}
+
+static const char *state_name(const struct llmb_worker *w)
+{
+    if (w->state != LLMB_WORKER_RUNNING)
+        return "draining";
+    return w->running > 0 ? "busy" : "idle";
+}
+
+/* Writes the worker hash and its heartbeat score; no reply needed. */
+static void registry_write(struct llmb_worker *w)
+{
+    char pid[24], cap[24], running[24], completed[24], failed[24];
+    char started[24], seen[24], now_s[24];
+    int64_t now = llmb_now_ms();
+
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    snprintf(cap, sizeof(cap), "%ld", w->capacity);
+    snprintf(running, sizeof(running), "%zu", w->running);
+    snprintf(completed, sizeof(completed), "%lld", w->completed);
+    snprintf(failed, sizeof(failed), "%lld", w->failed);
+    snprintf(started, sizeof(started), "%" PRId64, w->started_ms);
+    snprintf(seen, sizeof(seen), "%" PRId64, now);
+    snprintf(now_s, sizeof(now_s), "%" PRId64, now);
+    const char *hset[] = {
+        "HSET", w->worker_key, "id", w->id, "host", w->host, "pid", pid,
+        "queues", w->queues_text, "tags", w->tags_text, "capacity", cap,
+        "running", running, "completed", completed, "failed", failed,
+        "version", LLMB_VERSION_STRING, "started_ms", started, "seen_ms",
+        seen, "state", state_name(w),
+    };
+    const char *expire[] = {"EXPIRE", w->worker_key, WORKER_TTL_S};
+    const char *zadd[] = {"ZADD", w->workers_key, now_s, w->id};
+    llmb_aconn_command_argv(w->cmd, NULL, NULL,
+                            (int)(sizeof(hset) / sizeof(hset[0])), hset, NULL);
+    llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, expire, NULL);
+    llmb_aconn_command_argv(w->cmd, NULL, NULL, 4, zadd, NULL);
+}
+
+/* A heartbeat call in flight: which tasks it named, with their tokens. */
+struct hb_req {
+    struct llmb_worker *w;
+    struct llmb_wqueue *q;
+    struct llmb_strlist refs, tokens;
+};
+
+static void hb_req_free(struct hb_req *h)
+{
+    llmb_strlist_clear(&h->refs);
+    llmb_strlist_clear(&h->tokens);
+    free(h);
+}
+
+static void hb_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
+{
+    struct hb_req *h = priv;
+    struct llmb_worker *w = h->w;
+
+    (void)ac;
+    w->hb_inflight--;
+    if (r == NULL) {
+        hb_req_free(h);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        llmb_error("redis refused llmb_heartbeat: %s queue=%s",
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply",
+                   h->q->name);
+        hb_req_free(h);
+        return;
+    }
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *ref = r->element[i], *why = r->element[i + 1];
+        if (ref->type != REDIS_REPLY_STRING || why->type != REDIS_REPLY_STRING)
+            continue;
+        for (size_t k = 0; k < h->refs.n; k++) {
+            if (strcmp(h->refs.v[k], ref->str) != 0)
+                continue;
+            struct llmb_task *t = llmb_task_find(w, h->q, ref->str,
+                                                 h->tokens.v[k]);
+            if (t == NULL)
+                break;
+            const char *reason = strcmp(why->str, "cancelled") == 0 ?
+                "job cancelled" : strcmp(why->str, "gone") == 0 ?
+                "job deleted" : "lease lost";
+            llmb_info("stopping task: %s job=%s task=%ld queue=%s", reason,
+                      t->job, t->x.task, h->q->name);
+            llmb_task_stop(t, LLMB_TASK_DROP, reason);
+            break;
+        }
+    }
+    hb_req_free(h);
+}
+
+/* One heartbeat round: lease renewals per queue, then the registry. */
+static void heartbeat_send(struct llmb_worker *w)
+{
+    char lease[24];
+
+    if (!llmb_aconn_ready(w->cmd))
+        return;
+    snprintf(lease, sizeof(lease), "%lld", w->cfg->lease_ms);
+    for (size_t i = 0; i < w->nq; i++) {
+        struct llmb_wqueue *q = &w->q[i];
+        struct hb_req *h = NULL;
+        if (q->held == 0)
+            continue;
+        h = llmb_xcalloc(1, sizeof(*h));
+        h->w = w;
+        h->q = q;
+        for (struct llmb_task *t = w->tasks; t != NULL; t = t->next) {
+            if (t->q != q || t->finished || t->stop == LLMB_TASK_DROP)
+                continue;
+            llmb_strlist_push(&h->refs, t->ref);
+            llmb_strlist_push(&h->tokens, t->token);
+        }
+        if (h->refs.n == 0) {
+            hb_req_free(h);
+            continue;
+        }
+        size_t argc = 6 + 2 * h->refs.n, k = 0;
+        const char **argv = llmb_xmalloc(argc * sizeof(*argv));
+        argv[k++] = "FCALL";
+        argv[k++] = "llmb_heartbeat";
+        argv[k++] = "1";
+        argv[k++] = q->base;
+        argv[k++] = w->id;
+        argv[k++] = lease;
+        for (size_t j = 0; j < h->refs.n; j++) {
+            argv[k++] = h->refs.v[j];
+            argv[k++] = h->tokens.v[j];
+        }
+        if (llmb_aconn_command_argv(w->cmd, hb_reply, h, (int)k, argv,
+                                    NULL) == 0)
+            w->hb_inflight++;
+        else
+            hb_req_free(h);
+        free(argv);
+    }
+    registry_write(w);
+}
+
+static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct llmb_worker *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    if (w->hb_inflight == 0)
+        heartbeat_send(w);
+    else
+        llmb_warn("the last heartbeat is still unanswered; skipping one");
+    /* A safety net: look at the queues again even if no wake-up came. */
+    if (w->queues_empty && !w->blpop_inflight)
+        w->queues_empty = false;
+}
+
+static void cmd_ready(struct llmb_aconn *ac, void *priv)
+{
+    struct llmb_worker *w = priv;
+    size_t argc = 2 + w->nq;
+    const char **argv = llmb_xmalloc(argc * sizeof(*argv));
+
+    argv[0] = "SADD";
+    argv[1] = w->queues_key;
+    for (size_t i = 0; i < w->nq; i++)
+        argv[2 + i] = w->q[i].name;
+    llmb_aconn_command_argv(ac, NULL, NULL, (int)argc, argv, NULL);
+    free(argv);
+    heartbeat_send(w);
+    w->queues_empty = false;
+    w->claim_qi = 0;
+    w->dereg_sent = false;
+}
+
+static void cmd_lost(struct llmb_aconn *ac, void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    llmb_info("redis is gone: %zu tasks keep running, outcomes wait for "
+              "the reconnect", w->running);
+}
+
+static void dereg_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    if (r == NULL) {
+        w->dereg_sent = false; /* try again when reconnected */
+        return;
+    }
+    llmb_info("worker stopped id=%s completed=%lld failed=%lld", w->id,
+              w->completed, w->failed);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+/* Releases every task still running and stops their executors. */
+static void release_all(struct llmb_worker *w)
+{
+    struct llmb_task *t = w->tasks, *next = NULL;
+    size_t n = 0;
+
+    w->state = LLMB_WORKER_RELEASING;
+    ev_timer_stop(w->loop, &w->grace);
+    for (; t != NULL; t = next) {
+        next = t->next;
+        if (t->finished || t->stop == LLMB_TASK_DROP)
+            continue;
+        llmb_report_add(w, t->q, LLMB_OUTCOME_RELEASE, t->ref, t->token,
+                        NULL, 0);
+        n++;
+        llmb_task_stop(t, LLMB_TASK_DROP, "released at shutdown");
+    }
+    if (n > 0)
+        llmb_info("releasing tasks n=%zu", n);
+    ev_timer_set(&w->exit_timer,
+                 (ev_tstamp)(w->cfg->kill_grace_ms + EXIT_SLACK_MS) / 1000.0,
+                 0.0);
+    ev_timer_start(w->loop, &w->exit_timer);
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct llmb_worker *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    llmb_info("grace period over; %zu tasks still running", w->running);
+    release_all(w);
+}
+
+static void exit_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct llmb_worker *w = t->data;
+
+    (void)revents;
+    llmb_warn("exiting without confirmation from redis: running=%zu; "
+              "unreported tasks run again once their leases expire",
+              w->running);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    struct llmb_worker *w = s->data;
+
+    (void)revents;
+    if (w->state == LLMB_WORKER_RUNNING) {
+        llmb_info("signal %d: draining (running=%zu, grace=%llds)", s->signum,
+                  w->running, w->cfg->grace_s);
+        w->state = LLMB_WORKER_DRAINING;
+        /* The BLPOP connection is of no more use. */
+        llmb_aconn_free(w->blk);
+        w->blk = NULL;
+        w->blpop_inflight = false;
+        ev_timer_set(&w->grace, (ev_tstamp)w->cfg->grace_s, 0.0);
+        ev_timer_start(loop, &w->grace);
+        registry_write(w);
+    } else if (w->state == LLMB_WORKER_DRAINING) {
+        llmb_info("signal %d again: releasing the running tasks now",
+                  s->signum);
+        release_all(w);
+    } else {
+        llmb_warn("signal %d again: exiting now", s->signum);
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+/* During shutdown: deregisters once nothing runs and every outcome was
+ * answered. */
+static void shutdown_step(struct llmb_worker *w)
+{
+    if (w->running > 0 || !llmb_report_idle(w) || w->dereg_sent ||
+        !llmb_aconn_ready(w->cmd))
+        return;
+    const char *zrem[] = {"ZREM", w->workers_key, w->id};
+    const char *del[] = {"DEL", w->worker_key};
+    if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, zrem, NULL) != 0 ||
+        llmb_aconn_command_argv(w->cmd, dereg_reply, w, 2, del, NULL) != 0)
+        return;
+    w->dereg_sent = true;
+}
+
+static void step_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    struct llmb_worker *w = p->data;
+
+    (void)loop;
+    (void)revents;
+    llmb_report_flush(w);
+    if (w->state == LLMB_WORKER_RUNNING)
+        llmb_claim_step(w);
+    else
+        shutdown_step(w);
+}
+
+static char *list_join(const struct llmb_strlist *l)
+{
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
+    for (size_t i = 0; i < l->n; i++)
+        llmb_buf_appendf(&b, "%s%s", i > 0 ? "," : "", l->v[i]);
+    return llmb_buf_steal(&b);
+}
+
+struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
+                                    char **errstr)
+{
+    struct llmb_worker *w = NULL;
+    struct llmb_handler_limits lim;
+    char host[256] = "";
+
+    if (llmb_worker_config_check(cfg, errstr) != 0)
+        return NULL;
+    w = llmb_xcalloc(1, sizeof(*w));
+    w->cfg = cfg;
+    lim.max_output = (size_t)cfg->max_output_bytes;
+    lim.kill_grace_ms = cfg->kill_grace_ms;
+    if (llmb_handlers_init(&w->handlers, &cfg->handlers, &lim, errstr) != 0) {
+        free(w);
+        return NULL;
+    }
+    w->id = cfg->id != NULL ? llmb_xstrdup(cfg->id) : llmb_worker_id_default();
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        strcpy(host, "unknown");
+    w->host = llmb_xstrdup(host);
+    w->conn_name = llmb_xasprintf("llmb-worker:%s", w->id);
+    w->capacity = (long)cfg->capacity;
+    if (w->capacity <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        w->capacity = n > 0 ? n : 1;
+    }
+    const char *prefix = cfg->common.prefix != NULL ? cfg->common.prefix :
+                         "llmb";
+    w->worker_key = llmb_xasprintf("%s:worker:%s", prefix, w->id);
+    w->workers_key = llmb_key_global(prefix, "workers");
+    w->queues_key = llmb_key_global(prefix, "queues");
+    w->queues_text = list_join(&cfg->queues);
+    w->tags_text = list_join(&cfg->tags);
+    w->nq = cfg->queues.n;
+    w->q = llmb_xcalloc(w->nq, sizeof(*w->q));
+    for (size_t i = 0; i < w->nq; i++) {
+        w->q[i].name = llmb_xstrdup(cfg->queues.v[i]);
+        w->q[i].base = llmb_key_queue(prefix, w->q[i].name);
+        w->q[i].wake = llmb_key_queue_sub(prefix, w->q[i].name, "wake");
+        w->q[i].due_mono_ms = INT64_MAX;
+    }
+    w->started_ms = llmb_now_ms();
+    return w;
+}
+
+int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
+                       char **errstr)
+{
+    struct llmb_aconn_opts o;
+    const char *url = w->cfg->common.redis_url != NULL ?
+                      w->cfg->common.redis_url : "redis://127.0.0.1:6379";
+
+    w->loop = loop;
+    memset(&o, 0, sizeof(o));
+    o.url = url;
+    o.name = w->conn_name;
+    o.functions = true;
+    o.command_timeout_ms = w->cfg->command_timeout_ms;
+    o.on_ready = cmd_ready;
+    o.on_lost = cmd_lost;
+    o.priv = w;
+    o.what = "commands";
+    w->cmd = llmb_aconn_new(loop, &o, errstr);
+    if (w->cmd == NULL)
+        return LLMB_ECONFIG;
+    o.functions = false;
+    o.on_ready = NULL;
+    o.on_lost = NULL;
+    o.what = "blocking";
+    w->blk = llmb_aconn_new(loop, &o, errstr);
+    if (w->blk == NULL)
+        return LLMB_ECONFIG;
+
+    ev_prepare_init(&w->step, step_cb);
+    w->step.data = w;
+    ev_prepare_start(loop, &w->step);
+    ev_timer_init(&w->heartbeat, heartbeat_cb,
+                  (ev_tstamp)w->cfg->heartbeat_ms / 1000.0,
+                  (ev_tstamp)w->cfg->heartbeat_ms / 1000.0);
+    w->heartbeat.data = w;
+    ev_timer_start(loop, &w->heartbeat);
+    ev_timer_init(&w->retry, retry_cb, 0.0, 0.0);
+    w->retry.data = w;
+    ev_timer_init(&w->grace, grace_cb, 0.0, 0.0);
+    w->grace.data = w;
+    ev_timer_init(&w->exit_timer, exit_cb, 0.0, 0.0);
+    w->exit_timer.data = w;
+    ev_signal_init(&w->sigterm, signal_cb, SIGTERM);
+    w->sigterm.data = w;
+    ev_signal_start(loop, &w->sigterm);
+    ev_signal_init(&w->sigint, signal_cb, SIGINT);
+    w->sigint.data = w;
+    ev_signal_start(loop, &w->sigint);
+
+    char *hs = list_join(&w->cfg->handlers);
+    llmb_info("worker starting id=%s queues=%s capacity=%ld handlers=%s",
+              w->id, w->queues_text, w->capacity, hs);
+    free(hs);
+    return 0;
+}
+
+const char *llmb_worker_id(const struct llmb_worker *w)
+{
+    return w->id;
+}
+
+void llmb_worker_free(struct llmb_worker *w)
+{
+    if (w == NULL)
+        return;
+    if (w->loop != NULL) {
+        ev_prepare_stop(w->loop, &w->step);
+        ev_timer_stop(w->loop, &w->heartbeat);
+        ev_timer_stop(w->loop, &w->retry);
+        ev_timer_stop(w->loop, &w->grace);
+        ev_timer_stop(w->loop, &w->exit_timer);
+        ev_signal_stop(w->loop, &w->sigterm);
+        ev_signal_stop(w->loop, &w->sigint);
+    }
+    /* Pending callbacks run with NULL here; they only give back what they
+     * hold. */
+    llmb_aconn_free(w->blk);
+    llmb_aconn_free(w->cmd);
+    w->blk = w->cmd = NULL;
+    /* Executors kill what still runs; the tasks are then only memory. */
+    llmb_handlers_fini(&w->handlers);
+    while (w->tasks != NULL)
+        llmb_task_free(w->tasks);
+    llmb_report_clear(w);
+    for (size_t i = 0; i < w->nq; i++) {
+        free(w->q[i].name);
+        free(w->q[i].base);
+        free(w->q[i].wake);
+    }
+    free(w->q);
+    free(w->id);
+    free(w->host);
+    free(w->conn_name);
+    free(w->worker_key);
+    free(w->workers_key);
+    free(w->queues_key);
+    free(w->queues_text);
+    free(w->tags_text);
+    free(w);
+}
