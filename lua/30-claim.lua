@@ -115,4 +115,16 @@ local function claim(keys, args)
     return out
 end
 
+-- ARGV: [limit, default 1000]. Promotes due delayed tasks without
+-- claiming, for the coordinator when no worker claims, and wakes idle
+-- workers for them. Reply: number of tasks promoted.
+local function promote_due(keys, args)
+    local base = keys[1]
+    local limit = math.floor(tonumber(args[1]) or 1000)
+    local n = promote(base, now_ms(), limit)
+    if n > 0 then wake(base, n) end
+    return n
+end
+
 redis.register_function('llmb_claim', claim)
+redis.register_function('llmb_promote', promote_due)
