@@ -1,0 +1,381 @@
+/*
+ * The coordinator's loop: one periodic tick on libev, the Redis connection
+ * with its capped backoff, the list of known queues, the signals that stop
+ * it and the glue to the metrics server. Each tick, while Redis answers:
+ * refresh the queue list (every second), check worker liveness (every
+ * --liveness-ms), reap each queue, aggregate for --agg-budget-ms, apply
+ * retention, and collect metrics (every --metrics-ms). A failed command
+ * ends the tick's work; the next ticks reconnect with backoff and serve
+ * /healthz as unhealthy meanwhile. Nothing here ever exits the process.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <llmb/backoff.h>
+#include <llmb/conn.h>
+#include <llmb/err.h>
+#include <llmb/keys.h>
+#include <llmb/log.h>
+
+#include "coordinator.h"
+
+#define QUEUES_REFRESH_MS 1000
+#define RETENTION_WORKERS_MS 5000
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 5000
+#define BACKOFF_RESET_MS 10000
+
+static double rand01(void)
+{
+    return (double)random() / ((double)RAND_MAX + 1.0);
+}
+
+char *llmb_coord_key(const struct llmb_coord *co, const char *name)
+{
+    return llmb_key_global(co->cfg->common.prefix, name);
+}
+
+int64_t llmb_coord_uptime_ms(const struct llmb_coord *co)
+{
+    return llmb_mono_ms() - co->started_mono;
+}
+
+int llmb_coord_lost(struct llmb_coord *co)
+{
+    int64_t wait;
+
+    if (!co->up)
+        return LLMB_EIO;
+    co->up = false;
+    co->counters.redis_errors++;
+    free(co->redis_err);
+    co->redis_err = llmb_xstrdup(llmb_conn_errstr(co->conn)[0]
+                                     ? llmb_conn_errstr(co->conn)
+                                     : "connection lost");
+    wait = llmb_backoff_ms(co->connect_attempt++, BACKOFF_BASE_MS,
+                           BACKOFF_CAP_MS, rand01());
+    co->next_connect_mono = llmb_mono_ms() + wait;
+    llmb_warn("lost redis: %s; reconnecting in %lld ms", co->redis_err,
+              (long long)wait);
+    return LLMB_EIO;
+}
+
+void llmb_coord_reply_error(struct llmb_coord *co, const char *what,
+                            const char *queue, const redisReply *r)
+{
+    co->counters.redis_errors++;
+    if (queue != NULL)
+        llmb_warn("%s failed: %s queue=%s", what,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply",
+                  queue);
+    else
+        llmb_warn("%s failed: %s", what,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+}
+
+/* The connection is (back) up: start over what depends on it. */
+static void connected(struct llmb_coord *co)
+{
+    size_t i;
+
+    co->reconnected = co->ever_up;
+    if (co->ever_up) {
+        co->counters.reconnects++;
+        llmb_info("reconnected to redis; missing worker connections count "
+                  "again in %lld ms", co->cfg->reconnect_grace_ms);
+    } else {
+        llmb_info("connected to redis");
+    }
+    co->ever_up = true;
+    co->up = true;
+    free(co->redis_err);
+    co->redis_err = NULL;
+    co->up_since_mono = llmb_mono_ms();
+    co->ctx_seen = llmb_conn_ctx(co->conn);
+    llmb_reaper_reset(co->reaper);
+    for (i = 0; i < co->nqueues; i++)
+        co->queues[i].conf_mono = 0;
+}
+
+/* Connects when the backoff allows. Returns true when Redis is usable. */
+static bool ensure_up(struct llmb_coord *co)
+{
+    int64_t now = llmb_mono_ms();
+    char *err = NULL;
+    int64_t wait;
+
+    if (co->up) {
+        redisContext *ctx = llmb_conn_ctx(co->conn);
+        if (ctx == NULL) {
+            llmb_coord_lost(co);
+            return false;
+        }
+        if (ctx != co->ctx_seen) /* llmb_conn reconnected by itself */
+            connected(co);
+        return true;
+    }
+    if (now < co->next_connect_mono)
+        return false;
+    if (llmb_conn_connect(co->conn, &err) != 0) {
+        if (co->connect_attempt == 0 || co->connect_attempt % 10 == 0 ||
+            co->redis_err == NULL || strcmp(co->redis_err, err) != 0)
+            llmb_warn("%s; retrying", err);
+        free(co->redis_err);
+        co->redis_err = err;
+        wait = llmb_backoff_ms(co->connect_attempt++, BACKOFF_BASE_MS,
+                               BACKOFF_CAP_MS, rand01());
+        co->next_connect_mono = now + wait;
+        return false;
+    }
+    connected(co);
+    return true;
+}
+
+static void queue_fini(struct llmb_coord_queue *q)
+{
+    free(q->name);
+    free(q->base);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads <prefix>:queues and brings co->queues in line: new queues are
+ * added (sorted by name), vanished ones dropped. Returns 0 or LLMB_EIO. */
+static int queues_refresh(struct llmb_coord *co)
+{
+    char *key = llmb_coord_key(co, "queues");
+    redisReply *r = llmb_conn_command(co->conn, "SMEMBERS %s", key);
+    char **names = NULL;
+    size_t i, j, n = 0;
+
+    free(key);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    if (r->type != REDIS_REPLY_ARRAY) {
+        llmb_coord_reply_error(co, "reading the queue list", NULL, r);
+        freeReplyObject(r);
+        return 0;
+    }
+    names = llmb_xcalloc(r->elements + 1, sizeof(*names));
+    for (i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING && llmb_queue_name_ok(e->str))
+            names[n++] = e->str;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+
+    for (j = 0; j < co->nqueues; j++)
+        co->queues[j].seen = false;
+    for (i = 0; i < n; i++) {
+        bool found = false;
+        for (j = 0; j < co->nqueues; j++) {
+            if (strcmp(co->queues[j].name, names[i]) == 0) {
+                co->queues[j].seen = found = true;
+                break;
+            }
+        }
+        if (!found) {
+            struct llmb_coord_queue *q;
+            co->queues = llmb_xrealloc(co->queues, (co->nqueues + 1) *
+                                                       sizeof(*co->queues));
+            q = &co->queues[co->nqueues++];
+            memset(q, 0, sizeof(*q));
+            q->name = llmb_xstrdup(names[i]);
+            q->base = llmb_key_queue(co->cfg->common.prefix, names[i]);
+            q->seen = true;
+            llmb_info("watching queue queue=%s", q->name);
+        }
+    }
+    for (j = 0; j < co->nqueues;) {
+        if (!co->queues[j].seen) {
+            llmb_info("queue left %s:queues queue=%s", co->cfg->common.prefix,
+                      co->queues[j].name);
+            queue_fini(&co->queues[j]);
+            memmove(&co->queues[j], &co->queues[j + 1],
+                    (co->nqueues - j - 1) * sizeof(*co->queues));
+            co->nqueues--;
+        } else {
+            j++;
+        }
+    }
+    free(names);
+    freeReplyObject(r);
+    return 0;
+}
+
+/* One tick's work, in order; stops at the first lost connection. */
+static int tick_work(struct llmb_coord *co)
+{
+    int64_t now = llmb_mono_ms();
+    size_t i;
+
+    if (co->queues_mono == 0 || now - co->queues_mono >= QUEUES_REFRESH_MS) {
+        if (queues_refresh(co) != 0)
+            return LLMB_EIO;
+        co->queues_mono = now;
+    }
+    if (llmb_reaper_workers(co) != 0)
+        return LLMB_EIO;
+    for (i = 0; i < co->nqueues; i++)
+        if (llmb_reaper_queue(co, &co->queues[i]) != 0)
+            return LLMB_EIO;
+    if (llmb_aggregator_tick(co) != 0)
+        return LLMB_EIO;
+    for (i = 0; i < co->nqueues; i++)
+        if (llmb_retention_queue(co, &co->queues[i]) != 0)
+            return LLMB_EIO;
+    if (co->retention_workers_mono == 0 ||
+        now - co->retention_workers_mono >= RETENTION_WORKERS_MS) {
+        if (llmb_retention_workers(co) != 0)
+            return LLMB_EIO;
+        co->retention_workers_mono = now;
+    }
+    if (co->metrics_mono == 0 || now - co->metrics_mono >= co->cfg->metrics_ms) {
+        if (llmb_metrics_collect(co) != 0)
+            return LLMB_EIO;
+        co->metrics_mono = now;
+    }
+    return 0;
+}
+
+void llmb_coord_tick(struct llmb_coord *co)
+{
+    if (co->stopping || !ensure_up(co))
+        return;
+    /* The backoff starts over only once the connection has held a while,
+     * so a connection that fails right after each connect backs off too. */
+    if (co->connect_attempt > 0 &&
+        llmb_mono_ms() - co->up_since_mono >= BACKOFF_RESET_MS)
+        co->connect_attempt = 0;
+    tick_work(co);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    llmb_coord_tick(w->data);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct llmb_coord *co = w->data;
+
+    (void)revents;
+    llmb_info("received %s; stopping",
+              w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    co->stopping = true;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* The metrics server's handler. */
+static int http_handle(void *arg, const char *method, const char *path,
+                       struct llmb_buf *body, const char **content_type)
+{
+    const struct llmb_coord *co = arg;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        *content_type = "text/plain; charset=utf-8";
+        llmb_buf_appendf(body, "method not allowed\n");
+        return 405;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        llmb_metrics_prometheus(co, body);
+        return 200;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        *content_type = "application/json";
+        return llmb_metrics_healthz(co, body);
+    }
+    *content_type = "text/plain; charset=utf-8";
+    llmb_buf_appendf(body, "not found; try /metrics or /healthz\n");
+    return 404;
+}
+
+struct llmb_coord *llmb_coord_new(const struct llmb_coord_config *cfg,
+                                  struct ev_loop *loop)
+{
+    struct llmb_coord *co = llmb_xcalloc(1, sizeof(*co));
+    char *client_name;
+
+    co->cfg = cfg;
+    co->loop = loop;
+    if (cfg->id != NULL && cfg->id[0] != '\0') {
+        co->id = llmb_xstrdup(cfg->id);
+    } else {
+        char host[256] = "host";
+        if (gethostname(host, sizeof(host)) != 0)
+            strcpy(host, "host");
+        host[sizeof(host) - 1] = '\0';
+        co->id = llmb_xasprintf("%s-%ld", host, (long)getpid());
+    }
+    /* A client name holds no spaces. */
+    for (char *p = co->id; *p; p++)
+        if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+            *p = '_';
+    client_name = llmb_xasprintf("llmb-coordinator:%s", co->id);
+    co->conn = llmb_conn_new(cfg->common.redis_url, client_name,
+                             (int)cfg->redis_timeout_ms);
+    free(client_name);
+    co->reaper = llmb_reaper_new();
+    co->agg = llmb_aggregator_new();
+    co->started_mono = llmb_mono_ms();
+    co->up_since_mono = co->started_mono;
+    srandom((unsigned)(llmb_now_ms() ^ (getpid() << 16)));
+    return co;
+}
+
+int llmb_coord_start(struct llmb_coord *co, char **errstr)
+{
+    double period = (double)co->cfg->tick_ms / 1000.0;
+
+    *errstr = NULL;
+    if (co->cfg->metrics_addr != NULL && co->cfg->metrics_addr[0] != '\0') {
+        co->http = llmb_http_new(co->loop, co->cfg->metrics_addr, http_handle,
+                                 co, errstr);
+        if (co->http == NULL)
+            return LLMB_EIO;
+        llmb_info("serving /metrics and /healthz addr=%s",
+                  co->cfg->metrics_addr);
+    }
+    ev_timer_init(&co->tick, tick_cb, 0.0, period);
+    co->tick.data = co;
+    ev_timer_start(co->loop, &co->tick);
+    ev_signal_init(&co->sigterm, signal_cb, SIGTERM);
+    co->sigterm.data = co;
+    ev_signal_start(co->loop, &co->sigterm);
+    ev_signal_init(&co->sigint, signal_cb, SIGINT);
+    co->sigint.data = co;
+    ev_signal_start(co->loop, &co->sigint);
+    llmb_info("coordinator started id=%s tick_ms=%lld gone_after_ms=%lld "
+              "dead_after_ms=%lld", co->id, co->cfg->tick_ms,
+              co->cfg->gone_after_ms, co->cfg->dead_after_ms);
+    return 0;
+}
+
+void llmb_coord_free(struct llmb_coord *co)
+{
+    size_t i;
+
+    if (co == NULL)
+        return;
+    ev_timer_stop(co->loop, &co->tick);
+    ev_signal_stop(co->loop, &co->sigterm);
+    ev_signal_stop(co->loop, &co->sigint);
+    llmb_http_free(co->http);
+    llmb_aggregator_free(co->agg);
+    llmb_reaper_free(co->reaper);
+    for (i = 0; i < co->nqueues; i++)
+        queue_fini(&co->queues[i]);
+    free(co->queues);
+    llmb_conn_free(co->conn);
+    free(co->redis_err);
+    free(co->id);
+    free(co);
+}

@@ -1,0 +1,562 @@
+/*
+ * Cluster metrics and health. Every --metrics-ms the coordinator reads, in
+ * two pipelined round trips, Redis TIME, the worker registry and each
+ * worker's record (state, capacity, running, completed, failed), each
+ * queue's FCALL_RO llmb_stats and the retired task counters; adds the job
+ * state counts that retention.c's walk of <base>:jobs keeps; and writes the
+ * result into the hash <prefix>:metrics (HGETALL-readable, field names in
+ * docs/coordinator.md). /metrics renders the same numbers as Prometheus
+ * text, /healthz the health with its reason.
+ *
+ * A worker counts as dead when the reaper judged it so (or, before the
+ * reaper has seen it, when its record says state=dead); the others are
+ * active, busy when they run at least one task and idle otherwise.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <llmb/err.h>
+#include <llmb/log.h>
+
+#include "coordinator.h"
+
+static long long reply_ll(const redisReply *e)
+{
+    if (e == NULL)
+        return 0;
+    if (e->type == REDIS_REPLY_INTEGER)
+        return e->integer;
+    if (e->type == REDIS_REPLY_STRING)
+        return atoll(e->str);
+    return 0;
+}
+
+/* Reads the pairs of an llmb_stats reply into *st. */
+static void stats_read(const redisReply *r, struct llmb_queue_stats *st)
+{
+    size_t i;
+
+    memset(st, 0, sizeof(*st));
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = r->element[i]->type == REDIS_REPLY_STRING
+                            ? r->element[i]->str
+                            : "";
+        long long v = reply_ll(r->element[i + 1]);
+        if (strcmp(k, "pending") == 0)
+            st->pending = v;
+        else if (strcmp(k, "delayed") == 0)
+            st->delayed = v;
+        else if (strcmp(k, "running") == 0)
+            st->running = v;
+        else if (strcmp(k, "jobs") == 0)
+            st->jobs = v;
+        else if (strcmp(k, "dead") == 0)
+            st->dead = v;
+        else if (strcmp(k, "to_aggregate") == 0)
+            st->to_aggregate = v;
+        else if (strcmp(k, "head_age_ms") == 0)
+            st->head_age_ms = v;
+    }
+}
+
+/* Round trip 1: TIME, the worker ids, the retired counters and every
+ * queue's stats. Fills m (queues' stats in co->queues) and *workers.
+ * Returns 0 or LLMB_EIO. */
+static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
+                        redisReply **workers)
+{
+    char *zkey = llmb_coord_key(co, "workers");
+    char *mkey = llmb_coord_key(co, "metrics");
+    const char *time_argv[] = {"TIME"};
+    const char *zr_argv[] = {"ZRANGE", zkey, "0", "-1"};
+    const char *mg_argv[] = {"HMGET", mkey, "tasks_completed_retired",
+                             "tasks_failed_retired"};
+    redisReply *r = NULL;
+    size_t i, n = 3 + co->nqueues;
+    int rc = 0;
+
+    *workers = NULL;
+    if (llmb_conn_append_argv(co->conn, 1, time_argv, NULL) != 0 ||
+        llmb_conn_append_argv(co->conn, 4, zr_argv, NULL) != 0 ||
+        llmb_conn_append_argv(co->conn, 4, mg_argv, NULL) != 0)
+        goto lost;
+    for (i = 0; i < co->nqueues; i++) {
+        const char *argv[] = {"FCALL_RO", "llmb_stats", "1",
+                              co->queues[i].base};
+        if (llmb_conn_append_argv(co->conn, 4, argv, NULL) != 0)
+            goto lost;
+    }
+    for (i = 0; i < n; i++) {
+        r = llmb_conn_get_reply(co->conn);
+        if (r == NULL)
+            goto lost;
+        if (i == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+            m->collected_ms = reply_ll(r->element[0]) * 1000 +
+                              reply_ll(r->element[1]) / 1000;
+        } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
+            *workers = r;
+            r = NULL;
+        } else if (i == 2 && r->type == REDIS_REPLY_ARRAY &&
+                   r->elements == 2) {
+            m->tasks_completed = reply_ll(r->element[0]);
+            m->tasks_failed = reply_ll(r->element[1]);
+        } else if (i >= 3 && r->type == REDIS_REPLY_ARRAY) {
+            stats_read(r, &co->queues[i - 3].stats);
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            llmb_coord_reply_error(co, "reading metrics",
+                                   i >= 3 ? co->queues[i - 3].name : NULL, r);
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    goto out;
+lost:
+    rc = llmb_coord_lost(co);
+    freeReplyObject(*workers);
+    *workers = NULL;
+out:
+    free(zkey);
+    free(mkey);
+    return rc;
+}
+
+/* Round trip 2: every worker's record, summed into m. Returns 0 or
+ * LLMB_EIO. */
+static int read_workers(struct llmb_coord *co, const redisReply *ids,
+                        struct llmb_cluster_metrics *m)
+{
+    size_t i;
+
+    for (i = 0; i < ids->elements; i++) {
+        char *name = llmb_xasprintf("worker:%s", ids->element[i]->str);
+        char *key = llmb_coord_key(co, name);
+        const char *argv[] = {"HMGET", key, "state", "capacity", "running",
+                              "completed", "failed"};
+        int rc = llmb_conn_append_argv(co->conn, 7, argv, NULL);
+        free(name);
+        free(key);
+        if (rc != 0)
+            return llmb_coord_lost(co);
+    }
+    for (i = 0; i < ids->elements; i++) {
+        redisReply *r = llmb_conn_get_reply(co->conn);
+        const char *state;
+        long long cap, run;
+
+        if (r == NULL)
+            return llmb_coord_lost(co);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+            freeReplyObject(r);
+            continue;
+        }
+        state = r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str
+                                                           : NULL;
+        m->workers_total++;
+        m->tasks_completed += reply_ll(r->element[3]);
+        m->tasks_failed += reply_ll(r->element[4]);
+        if (state == NULL || llmb_reaper_is_dead(co->reaper,
+                                                 ids->element[i]->str, state)) {
+            m->workers_dead++;
+        } else {
+            cap = reply_ll(r->element[1]);
+            run = reply_ll(r->element[2]);
+            if (cap < 0)
+                cap = 0;
+            if (run < 0)
+                run = 0;
+            m->workers_active++;
+            if (run > 0)
+                m->workers_busy++;
+            else
+                m->workers_idle++;
+            m->capacity_total += cap;
+            m->capacity_used += run < cap ? run : cap;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* Appends "field value" pairs of m to the argv being built. */
+struct kv {
+    struct llmb_strlist args;
+};
+
+static void kv_add(struct kv *kv, const char *field, long long v)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%lld", v);
+    llmb_strlist_push(&kv->args, field);
+    llmb_strlist_push(&kv->args, num);
+}
+
+static void kv_adds(struct kv *kv, const char *field, const char *v)
+{
+    llmb_strlist_push(&kv->args, field);
+    llmb_strlist_push(&kv->args, v);
+}
+
+static const char *const job_state_names[LLMB_JS_COUNT] = {
+    "pending", "running", "completed", "failed", "cancelled"};
+
+/* Writes m into <prefix>:metrics. Returns 0 or LLMB_EIO. */
+static int write_hash(struct llmb_coord *co)
+{
+    const struct llmb_cluster_metrics *m = &co->metrics;
+    struct kv kv = {{0}};
+    char *key = llmb_coord_key(co, "metrics");
+    char field[160], num[64], reason[512];
+    enum llmb_health h;
+    const char **argv;
+    redisReply *r;
+    size_t i;
+    int s;
+
+    kv_adds(&kv, "HSET", key);
+    kv_add(&kv, "workers_total", m->workers_total);
+    kv_add(&kv, "workers_active", m->workers_active);
+    kv_add(&kv, "workers_idle", m->workers_idle);
+    kv_add(&kv, "workers_busy", m->workers_busy);
+    kv_add(&kv, "workers_dead", m->workers_dead);
+    kv_add(&kv, "capacity_total", m->capacity_total);
+    kv_add(&kv, "capacity_used", m->capacity_used);
+    kv_add(&kv, "capacity_available", m->capacity_available);
+    snprintf(num, sizeof(num), "%.1f", m->load_pct);
+    kv_adds(&kv, "load_pct", num);
+    for (s = 0; s < LLMB_JS_COUNT; s++) {
+        snprintf(field, sizeof(field), "jobs_%s", job_state_names[s]);
+        kv_add(&kv, field, m->jobs[s]);
+    }
+    kv_add(&kv, "tasks_pending", m->tasks_pending);
+    kv_add(&kv, "tasks_running", m->tasks_running);
+    kv_add(&kv, "tasks_delayed", m->tasks_delayed);
+    kv_add(&kv, "tasks_completed", m->tasks_completed);
+    kv_add(&kv, "tasks_failed", m->tasks_failed);
+    kv_add(&kv, "to_aggregate", m->queues_to_aggregate);
+    for (i = 0; i < co->nqueues; i++) {
+        const struct llmb_coord_queue *q = &co->queues[i];
+        const struct {
+            const char *name;
+            long long v;
+        } qf[] = {
+            {"pending", q->stats.pending},   {"delayed", q->stats.delayed},
+            {"running", q->stats.running},   {"jobs", q->stats.jobs},
+            {"dead", q->stats.dead},         {"to_aggregate", q->stats.to_aggregate},
+            {"head_age_ms", q->stats.head_age_ms},
+        };
+        for (size_t k = 0; k < sizeof(qf) / sizeof(qf[0]); k++) {
+            snprintf(field, sizeof(field), "queue:%s:%s", q->name, qf[k].name);
+            kv_add(&kv, field, qf[k].v);
+        }
+    }
+    h = llmb_metrics_health(co, reason, sizeof(reason));
+    kv_adds(&kv, "health", llmb_health_name(h));
+    kv_adds(&kv, "health_reason", reason);
+    kv_add(&kv, "updated_ms", m->collected_ms);
+    kv_adds(&kv, "updated_by", co->id);
+    kv_add(&kv, "coordinator_uptime_s", llmb_coord_uptime_ms(co) / 1000);
+
+    argv = llmb_xcalloc(kv.args.n, sizeof(*argv));
+    for (i = 0; i < kv.args.n; i++)
+        argv[i] = kv.args.v[i];
+    r = llmb_conn_commandargv(co->conn, (int)kv.args.n, argv, NULL);
+    free(argv);
+    llmb_strlist_clear(&kv.args);
+    free(key);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    if (r->type == REDIS_REPLY_ERROR)
+        llmb_coord_reply_error(co, "writing metrics", NULL, r);
+    freeReplyObject(r);
+    return 0;
+}
+
+int llmb_metrics_collect(struct llmb_coord *co)
+{
+    struct llmb_cluster_metrics m;
+    redisReply *workers = NULL;
+    size_t i;
+    int s;
+
+    memset(&m, 0, sizeof(m));
+    if (read_cluster(co, &m, &workers) != 0)
+        return LLMB_EIO;
+    if (workers != NULL && read_workers(co, workers, &m) != 0) {
+        freeReplyObject(workers);
+        return LLMB_EIO;
+    }
+    freeReplyObject(workers);
+    m.capacity_available = m.capacity_total - m.capacity_used;
+    m.load_pct = m.capacity_total > 0 ? 100.0 * (double)m.capacity_used /
+                                            (double)m.capacity_total
+                                      : 0.0;
+    for (i = 0; i < co->nqueues; i++) {
+        const struct llmb_coord_queue *q = &co->queues[i];
+        m.tasks_pending += q->stats.pending;
+        m.tasks_running += q->stats.running;
+        m.tasks_delayed += q->stats.delayed;
+        m.queues_to_aggregate += q->stats.to_aggregate;
+        for (s = 0; s < LLMB_JS_COUNT; s++)
+            m.jobs[s] += q->jobs_by_state[s];
+    }
+    m.valid = true;
+    co->metrics = m;
+    return write_hash(co);
+}
+
+const char *llmb_health_name(enum llmb_health h)
+{
+    switch (h) {
+    case LLMB_HEALTHY:
+        return "healthy";
+    case LLMB_DEGRADED:
+        return "degraded";
+    case LLMB_UNHEALTHY:
+        return "unhealthy";
+    }
+    return "unhealthy";
+}
+
+enum llmb_health llmb_metrics_health(const struct llmb_coord *co, char *reason,
+                                     size_t reason_size)
+{
+    const struct llmb_cluster_metrics *m = &co->metrics;
+    struct llmb_buf b;
+    enum llmb_health h = LLMB_HEALTHY;
+
+    if (!co->up) {
+        snprintf(reason, reason_size, "redis unreachable: %s",
+                 co->redis_err ? co->redis_err : "not connected yet");
+        return LLMB_UNHEALTHY;
+    }
+    if (!m->valid) {
+        snprintf(reason, reason_size, "no metrics collected yet");
+        return LLMB_DEGRADED;
+    }
+    llmb_buf_init(&b);
+    if (m->load_pct > (double)co->cfg->load_degraded_pct) {
+        llmb_buf_appendf(&b, "cluster load %.0f%% is above %lld%%",
+                         m->load_pct, co->cfg->load_degraded_pct);
+        h = LLMB_DEGRADED;
+    }
+    if (m->workers_dead > 0) {
+        llmb_buf_appendf(&b, "%s%lld dead worker%s", b.len ? "; " : "",
+                         m->workers_dead, m->workers_dead == 1 ? "" : "s");
+        h = LLMB_DEGRADED;
+    }
+    if (m->tasks_pending > 0 && m->workers_active == 0) {
+        llmb_buf_appendf(&b, "%s%lld tasks pending and no live worker",
+                         b.len ? "; " : "", m->tasks_pending);
+        h = LLMB_DEGRADED;
+    }
+    snprintf(reason, reason_size, "%s", h == LLMB_HEALTHY ? "ok" : b.data);
+    llmb_buf_fini(&b);
+    return h;
+}
+
+/* One Prometheus metric family: HELP and TYPE lines. */
+static void family(struct llmb_buf *out, const char *name, const char *type,
+                   const char *help)
+{
+    llmb_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                     type);
+}
+
+static void sample(struct llmb_buf *out, const char *name, long long v)
+{
+    llmb_buf_appendf(out, "%s %lld\n", name, v);
+}
+
+/* A label value with \, " and newline escaped. */
+static void label_value(struct llmb_buf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            llmb_buf_appendf(out, "\\%c", *s);
+        else if (*s == '\n')
+            llmb_buf_appendf(out, "\\n");
+        else
+            llmb_buf_append(out, s, 1);
+    }
+}
+
+static void gauge(struct llmb_buf *out, const char *name, const char *help,
+                  long long v)
+{
+    family(out, name, "gauge", help);
+    sample(out, name, v);
+}
+
+static void counter(struct llmb_buf *out, const char *name, const char *help,
+                    long long v)
+{
+    family(out, name, "counter", help);
+    sample(out, name, v);
+}
+
+/* Per-queue gauge: one sample per queue with label queue. */
+static void queue_gauge(struct llmb_buf *out, const struct llmb_coord *co,
+                        const char *name, const char *help, size_t offset,
+                        double scale)
+{
+    size_t i;
+
+    family(out, name, "gauge", help);
+    for (i = 0; i < co->nqueues; i++) {
+        const struct llmb_coord_queue *q = &co->queues[i];
+        long long v;
+        memcpy(&v, (const char *)&q->stats + offset, sizeof(v));
+        if (scale == 1.0)
+            llmb_buf_appendf(out, "%s{queue=\"%s\"} %lld\n", name, q->name, v);
+        else
+            llmb_buf_appendf(out, "%s{queue=\"%s\"} %.3f\n", name, q->name,
+                             (double)v * scale);
+    }
+}
+
+void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
+{
+    const struct llmb_cluster_metrics *m = &co->metrics;
+    const struct llmb_coord_counters *c = &co->counters;
+    char reason[512];
+    enum llmb_health h = llmb_metrics_health(co, reason, sizeof(reason));
+    int s;
+
+    family(out, "llmb_coordinator_info", "gauge",
+           "Constant 1, labelled with this coordinator's id and version.");
+    llmb_buf_appendf(out, "llmb_coordinator_info{id=\"");
+    label_value(out, co->id);
+    llmb_buf_appendf(out, "\",version=\"%s\"} 1\n", LLMB_VERSION_STRING);
+    family(out, "llmb_coordinator_uptime_seconds", "gauge",
+           "Seconds since this coordinator started.");
+    llmb_buf_appendf(out, "llmb_coordinator_uptime_seconds %.3f\n",
+                     (double)llmb_coord_uptime_ms(co) / 1000.0);
+    gauge(out, "llmb_redis_up", "1 when this coordinator reaches Redis.",
+          co->up ? 1 : 0);
+    family(out, "llmb_health", "gauge",
+           "1 for the current health status (healthy, degraded, unhealthy).");
+    for (s = LLMB_HEALTHY; s <= LLMB_UNHEALTHY; s++)
+        llmb_buf_appendf(out, "llmb_health{status=\"%s\"} %d\n",
+                         llmb_health_name((enum llmb_health)s),
+                         (enum llmb_health)s == h ? 1 : 0);
+
+    if (m->valid) {
+        gauge(out, "llmb_workers_total", "Registered workers.",
+              m->workers_total);
+        gauge(out, "llmb_workers_active", "Workers alive (idle or busy).",
+              m->workers_active);
+        gauge(out, "llmb_workers_idle", "Live workers running no task.",
+              m->workers_idle);
+        gauge(out, "llmb_workers_busy", "Live workers running tasks.",
+              m->workers_busy);
+        gauge(out, "llmb_workers_dead",
+              "Workers judged dead whose records are still kept.",
+              m->workers_dead);
+        gauge(out, "llmb_capacity_total",
+              "Task slots of live workers (sum of capacity).",
+              m->capacity_total);
+        gauge(out, "llmb_capacity_used", "Task slots in use.",
+              m->capacity_used);
+        gauge(out, "llmb_capacity_available", "Task slots free.",
+              m->capacity_available);
+        family(out, "llmb_cluster_load_percent", "gauge",
+               "Used capacity as a percentage of total capacity.");
+        llmb_buf_appendf(out, "llmb_cluster_load_percent %.1f\n", m->load_pct);
+        family(out, "llmb_jobs", "gauge",
+               "Jobs by state, as of the last full pass over the job lists.");
+        for (s = 0; s < LLMB_JS_COUNT; s++)
+            llmb_buf_appendf(out, "llmb_jobs{state=\"%s\"} %lld\n",
+                             job_state_names[s], m->jobs[s]);
+        family(out, "llmb_tasks", "gauge",
+               "Tasks waiting (pending), leased (running) or delayed.");
+        llmb_buf_appendf(out, "llmb_tasks{state=\"pending\"} %lld\n",
+                         m->tasks_pending);
+        llmb_buf_appendf(out, "llmb_tasks{state=\"running\"} %lld\n",
+                         m->tasks_running);
+        llmb_buf_appendf(out, "llmb_tasks{state=\"delayed\"} %lld\n",
+                         m->tasks_delayed);
+        counter(out, "llmb_tasks_completed_total",
+                "Tasks completed, summed over worker records (retired ones "
+                "included).",
+                m->tasks_completed);
+        counter(out, "llmb_tasks_failed_total",
+                "Task attempts failed, summed over worker records (retired "
+                "ones included).",
+                m->tasks_failed);
+        queue_gauge(out, co, "llmb_queue_pending", "Tasks waiting per queue.",
+                    offsetof(struct llmb_queue_stats, pending), 1.0);
+        queue_gauge(out, co, "llmb_queue_delayed", "Tasks delayed per queue.",
+                    offsetof(struct llmb_queue_stats, delayed), 1.0);
+        queue_gauge(out, co, "llmb_queue_running", "Tasks leased per queue.",
+                    offsetof(struct llmb_queue_stats, running), 1.0);
+        queue_gauge(out, co, "llmb_queue_jobs", "Jobs kept per queue.",
+                    offsetof(struct llmb_queue_stats, jobs), 1.0);
+        queue_gauge(out, co, "llmb_queue_dead", "Failed jobs in the dead set.",
+                    offsetof(struct llmb_queue_stats, dead), 1.0);
+        queue_gauge(out, co, "llmb_queue_to_aggregate",
+                    "Finished jobs waiting for their aggregate.",
+                    offsetof(struct llmb_queue_stats, to_aggregate), 1.0);
+        queue_gauge(out, co, "llmb_queue_head_age_seconds",
+                    "Age of the job of the oldest waiting task.",
+                    offsetof(struct llmb_queue_stats, head_age_ms), 0.001);
+    }
+
+    counter(out, "llmb_coordinator_leases_reaped_total",
+            "Leases this coordinator took back (expired or dead worker).",
+            c->leases_reaped);
+    counter(out, "llmb_coordinator_workers_reaped_total",
+            "Workers this coordinator judged dead.", c->workers_reaped);
+    counter(out, "llmb_coordinator_deadlines_total",
+            "Jobs this coordinator ended past their deadline.", c->deadlines);
+    counter(out, "llmb_coordinator_promoted_total",
+            "Delayed tasks this coordinator promoted.", c->promoted);
+    counter(out, "llmb_coordinator_jobs_aggregated_total",
+            "Jobs this coordinator aggregated.", c->jobs_aggregated);
+    counter(out, "llmb_coordinator_jobs_trimmed_total",
+            "Expired job ids this coordinator trimmed from job lists.",
+            c->jobs_trimmed);
+    counter(out, "llmb_coordinator_workers_removed_total",
+            "Dead worker records this coordinator deleted.",
+            c->workers_removed);
+    counter(out, "llmb_coordinator_redis_errors_total",
+            "Redis errors and lost connections seen by this coordinator.",
+            c->redis_errors);
+    counter(out, "llmb_coordinator_reconnects_total",
+            "Times this coordinator's Redis connection came back.",
+            c->reconnects);
+}
+
+int llmb_metrics_healthz(const struct llmb_coord *co, struct llmb_buf *out)
+{
+    char reason[512];
+    enum llmb_health h = llmb_metrics_health(co, reason, sizeof(reason));
+    json_t *o = json_object();
+    char *text;
+
+    json_object_set_new(o, "status", json_string(llmb_health_name(h)));
+    json_object_set_new(o, "reason", json_string(reason));
+    json_object_set_new(o, "redis", json_boolean(co->up));
+    json_object_set_new(o, "coordinator", json_string(co->id));
+    json_object_set_new(o, "uptime_s",
+                        json_integer(llmb_coord_uptime_ms(co) / 1000));
+    if (co->metrics.valid) {
+        json_object_set_new(o, "workers_active",
+                            json_integer(co->metrics.workers_active));
+        json_object_set_new(o, "workers_dead",
+                            json_integer(co->metrics.workers_dead));
+        json_object_set_new(o, "load_pct",
+                            json_real(round(co->metrics.load_pct * 10) / 10));
+    }
+    text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    llmb_assert(text != NULL);
+    llmb_buf_appendf(out, "%s\n", text);
+    free(text);
+    json_decref(o);
+    return h == LLMB_UNHEALTHY ? 503 : 200;
+}

@@ -1,0 +1,289 @@
+/*
+ * Retention: what keeps Redis memory bounded however long llmb runs.
+ *
+ * The Lua functions expire finished jobs and their task results
+ * (retention_s), cap each events stream (events_max) and dead set
+ * (dead_max), reading those settings from <base>:conf; the coordinator
+ * writes its --retention-s, --events-max and --dead-max there when it first
+ * sees a queue, after each reconnect and every minute (unless
+ * --no-write-conf).
+ *
+ * What no function can do by itself is done here, bounded per tick:
+ *  - <base>:jobs keeps an id per job; the ids of expired jobs are trimmed
+ *    by walking the set from the oldest, --scan-batch members per tick,
+ *    with a pipelined HGET of each job's state. The same walk counts the
+ *    jobs in each state, which is where the job gauges of the metrics come
+ *    from: exact as of the last full pass (a pass starts at most once a
+ *    second).
+ *  - dead worker records go --worker-retention-s after their last
+ *    heartbeat; their completed/failed counters are added to
+ *    <prefix>:metrics (tasks_completed_retired, tasks_failed_retired) so
+ *    the cluster task counters never go down.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/log.h>
+
+#include "coordinator.h"
+
+#define CONF_EVERY_MS 60000
+#define SCAN_PASS_MIN_MS 1000
+#define WORKERS_PER_PASS 100
+
+static int conf_write(struct llmb_coord *co, struct llmb_coord_queue *q)
+{
+    char *key = llmb_xasprintf("%s:conf", q->base);
+    redisReply *r = llmb_conn_command(
+        co->conn, "HSET %s retention_s %lld events_max %lld dead_max %lld",
+        key, co->cfg->retention_s, co->cfg->events_max, co->cfg->dead_max);
+
+    free(key);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    if (r->type == REDIS_REPLY_ERROR)
+        llmb_coord_reply_error(co, "writing queue settings", q->name, r);
+    freeReplyObject(r);
+    q->conf_mono = llmb_mono_ms();
+    return 0;
+}
+
+static int state_ix(const char *s)
+{
+    static const char *const names[LLMB_JS_COUNT] = {
+        "pending", "running", "completed", "failed", "cancelled"};
+    int i;
+
+    for (i = 0; i < LLMB_JS_COUNT; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Checks the next scan_batch members of <base>:jobs. Returns 0 or
+ * LLMB_EIO. */
+static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
+{
+    char *zkey = llmb_xasprintf("%s:jobs", q->base);
+    long long batch = co->cfg->scan_batch;
+    struct llmb_strlist gone = {0};
+    redisReply *r = NULL, *s = NULL;
+    size_t i, k;
+    int rc = 0;
+
+    r = llmb_conn_command(co->conn, "ZRANGE %s %lld %lld", zkey, q->scan_rank,
+                          q->scan_rank + batch - 1);
+    if (r == NULL) {
+        rc = llmb_coord_lost(co);
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        llmb_coord_reply_error(co, "reading the job list", q->name, r);
+        goto out;
+    }
+    for (i = 0; i < r->elements; i++) {
+        char *jkey = llmb_xasprintf("%s:j:%s", q->base, r->element[i]->str);
+        const char *argv[] = {"HGET", jkey, "state"};
+        int arc = llmb_conn_append_argv(co->conn, 3, argv, NULL);
+        free(jkey);
+        if (arc != 0) {
+            rc = llmb_coord_lost(co);
+            goto out;
+        }
+    }
+    for (i = 0; i < r->elements; i++) {
+        int ix;
+        s = llmb_conn_get_reply(co->conn);
+        if (s == NULL) {
+            rc = llmb_coord_lost(co);
+            goto out;
+        }
+        if (s->type == REDIS_REPLY_NIL)
+            llmb_strlist_push(&gone, r->element[i]->str);
+        else if (s->type == REDIS_REPLY_STRING && (ix = state_ix(s->str)) >= 0)
+            q->scan_tally[ix]++;
+        freeReplyObject(s);
+        s = NULL;
+    }
+
+    if (gone.n > 0) {
+        const char **argv = llmb_xcalloc(gone.n + 2, sizeof(*argv));
+        argv[0] = "ZREM";
+        argv[1] = zkey;
+        for (k = 0; k < gone.n; k++)
+            argv[2 + k] = gone.v[k];
+        s = llmb_conn_commandargv(co->conn, (int)gone.n + 2, argv, NULL);
+        free(argv);
+        if (s == NULL) {
+            rc = llmb_coord_lost(co);
+            goto out;
+        }
+        if (s->type == REDIS_REPLY_INTEGER && s->integer > 0) {
+            co->counters.jobs_trimmed += s->integer;
+            llmb_debug("expired jobs trimmed from the job list queue=%s "
+                       "jobs=%lld", q->name, s->integer);
+        }
+        freeReplyObject(s);
+        s = NULL;
+    }
+
+    /* Removed members shift the ranks after them down. */
+    q->scan_rank += (long long)(r->elements - gone.n);
+    if ((long long)r->elements < batch) {
+        memcpy(q->jobs_by_state, q->scan_tally, sizeof(q->jobs_by_state));
+        memset(q->scan_tally, 0, sizeof(q->scan_tally));
+        q->jobs_known = true;
+        q->scan_rank = 0;
+        q->scan_done_mono = llmb_mono_ms();
+    }
+out:
+    freeReplyObject(r);
+    freeReplyObject(s);
+    llmb_strlist_clear(&gone);
+    free(zkey);
+    return rc;
+}
+
+int llmb_retention_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
+{
+    int64_t now = llmb_mono_ms();
+
+    if (co->cfg->write_conf &&
+        (q->conf_mono == 0 || now - q->conf_mono >= CONF_EVERY_MS) &&
+        conf_write(co, q) != 0)
+        return LLMB_EIO;
+    if (q->scan_rank == 0 && q->scan_done_mono != 0 &&
+        now - q->scan_done_mono < SCAN_PASS_MIN_MS)
+        return 0;
+    return jobs_scan(co, q);
+}
+
+/* Deletes the record of dead worker id, once: WATCH makes the delete fail
+ * if the record changed (or another coordinator deleted it) since it was
+ * read. Returns 0 or LLMB_EIO. */
+static int worker_remove(struct llmb_coord *co, const char *id,
+                         const char *zkey, const char *mkey)
+{
+    char *name = llmb_xasprintf("worker:%s", id);
+    char *hkey = llmb_coord_key(co, name);
+    redisReply *r = NULL;
+    long long done = 0, failed = 0;
+    bool gone;
+    int rc = 0;
+
+    free(name);
+    r = llmb_conn_command(co->conn, "WATCH %s", hkey);
+    if (r == NULL)
+        goto lost;
+    freeReplyObject(r);
+    r = llmb_conn_command(co->conn, "HMGET %s state completed failed", hkey);
+    if (r == NULL)
+        goto lost;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        llmb_coord_reply_error(co, "reading a dead worker", NULL, r);
+        goto unwatch;
+    }
+    gone = r->element[0]->type != REDIS_REPLY_STRING;
+    if (!gone && strcmp(r->element[0]->str, "dead") != 0)
+        goto unwatch; /* alive again, or not yet judged: the reaper's call */
+    if (r->element[1]->type == REDIS_REPLY_STRING)
+        done = atoll(r->element[1]->str);
+    if (r->element[2]->type == REDIS_REPLY_STRING)
+        failed = atoll(r->element[2]->str);
+    freeReplyObject(r);
+
+    r = llmb_conn_command(co->conn, "MULTI");
+    if (r == NULL)
+        goto lost;
+    freeReplyObject(r);
+    r = llmb_conn_command(co->conn, "DEL %s", hkey);
+    if (r == NULL)
+        goto lost;
+    freeReplyObject(r);
+    r = llmb_conn_command(co->conn, "EXEC");
+    if (r == NULL)
+        goto lost;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1) {
+        freeReplyObject(r); /* changed meanwhile: look again next time */
+        r = NULL;
+        goto out;
+    }
+    freeReplyObject(r);
+    /* This coordinator deleted it: it alone counts its tasks. */
+    r = llmb_conn_command(co->conn, "ZREM %s %s", zkey, id);
+    if (r == NULL)
+        goto lost;
+    freeReplyObject(r);
+    r = NULL;
+    if (!gone && (done > 0 || failed > 0)) {
+        r = llmb_conn_command(co->conn,
+                              "HINCRBY %s tasks_completed_retired %lld", mkey,
+                              done);
+        if (r == NULL)
+            goto lost;
+        freeReplyObject(r);
+        r = llmb_conn_command(co->conn, "HINCRBY %s tasks_failed_retired %lld",
+                              mkey, failed);
+        if (r == NULL)
+            goto lost;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    co->counters.workers_removed++;
+    llmb_info("dead worker record removed worker=%s", id);
+    goto out;
+
+unwatch:
+    freeReplyObject(r);
+    r = llmb_conn_command(co->conn, "UNWATCH");
+    if (r == NULL)
+        goto lost;
+    freeReplyObject(r);
+    r = NULL;
+    goto out;
+lost:
+    rc = llmb_coord_lost(co);
+out:
+    free(hkey);
+    return rc;
+}
+
+int llmb_retention_workers(struct llmb_coord *co)
+{
+    char *zkey = llmb_coord_key(co, "workers");
+    char *mkey = llmb_coord_key(co, "metrics");
+    redisReply *t = NULL, *r = NULL;
+    long long now_ms, cutoff;
+    size_t i;
+    int rc = 0;
+
+    t = llmb_conn_command(co->conn, "TIME");
+    if (t == NULL) {
+        rc = llmb_coord_lost(co);
+        goto out;
+    }
+    if (t->type != REDIS_REPLY_ARRAY || t->elements != 2)
+        goto out;
+    now_ms = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    cutoff = now_ms - co->cfg->worker_retention_s * 1000;
+    r = llmb_conn_command(co->conn, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 %d",
+                          zkey, cutoff, WORKERS_PER_PASS);
+    if (r == NULL) {
+        rc = llmb_coord_lost(co);
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        llmb_coord_reply_error(co, "reading old workers", NULL, r);
+        goto out;
+    }
+    for (i = 0; i < r->elements && rc == 0; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            rc = worker_remove(co, r->element[i]->str, zkey, mkey);
+out:
+    freeReplyObject(t);
+    freeReplyObject(r);
+    free(zkey);
+    free(mkey);
+    return rc;
+}
