@@ -120,10 +120,12 @@ local function job_finish(base, id, now)
 end
 
 -- Counts one task of job `id` as ended with `outcome` (ok, failed or
--- cancelled); finishes the job when it was the last one. Emits a progress
+-- cancelled), in the job and in the queue's <base>:counts; finishes the
+-- job when it was the last one. Emits a progress
 -- event about every hundredth of a fan-out job.
 local function task_ended(base, id, outcome, now)
     local jk = job_key(base, id)
+    redis.call('HINCRBY', base .. ':counts', outcome, 1)
     if outcome == 'failed' then
         redis.call('HINCRBY', jk, 'failed', 1)
     elseif outcome == 'cancelled' then

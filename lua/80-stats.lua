@@ -1,7 +1,8 @@
 --[[
 stats: a read-only summary of one queue for the CLI, the coordinator's
-metrics and anyone with redis-cli. Constant work: counts of sets and the
-age of the task at the head of the queue.
+metrics and anyone with redis-cli. Constant work: counts of sets, the
+age of the task at the head of the queue and the queue's cumulative task
+counters.
 
 Reply: flat field/value pairs.
 ]]
@@ -16,6 +17,7 @@ local function stats(keys)
         local created = tonumber(redis.call('HGET', job_key(base, id), 'created_ms'))
         if created then head_age = now - created end
     end
+    local c = redis.call('HMGET', base .. ':counts', 'ok', 'failed', 'cancelled')
     return {
         'pending', redis.call('ZCARD', base .. ':pending'),
         'delayed', redis.call('ZCARD', base .. ':delayed'),
@@ -26,6 +28,9 @@ local function stats(keys)
             + redis.call('ZCARD', base .. ':aggr'),
         'head_age_ms', head_age,
         'now_ms', now,
+        'tasks_ok', tonumber(c[1]) or 0,
+        'tasks_failed', tonumber(c[2]) or 0,
+        'tasks_cancelled', tonumber(c[3]) or 0,
     }
 end
 
