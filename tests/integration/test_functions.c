@@ -1,0 +1,1070 @@
+/*
+ * The Redis function library against a real redis-server: every
+ * transition and its edges, through FCALL exactly as workers, the
+ * coordinator and redis-cli users call it. Each test uses its own key
+ * prefix.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include <llmb/functions.h>
+#include <llmb/job.h>
+#include <llmb/keys.h>
+#include <llmb/util.h>
+
+#include "fixture.h"
+
+struct ctx {
+    redisContext *c;
+    char *prefix;
+    char *base; /* <prefix>:{q} */
+};
+
+static struct ctx T;
+
+static int setup(void **state)
+{
+    char *errstr = NULL;
+
+    (void)state;
+    T.c = llmb_test_redis();
+    assert_non_null(T.c);
+    if (llmb_functions_ensure(T.c, &errstr) != 0)
+        fail_msg("functions: %s", errstr);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    redisFree(T.c);
+    return 0;
+}
+
+/* Each test: a fresh prefix and queue "q". */
+static int each_setup(void **state)
+{
+    static int n;
+    char name[32];
+
+    (void)state;
+    snprintf(name, sizeof(name), "fn%d", ++n);
+    T.prefix = llmb_test_prefix(name);
+    T.base = llmb_key_queue(T.prefix, "q");
+    return 0;
+}
+
+static int each_teardown(void **state)
+{
+    (void)state;
+    llmb_test_redis_del_prefix(T.c, T.prefix);
+    free(T.prefix);
+    free(T.base);
+    return 0;
+}
+
+/* FCALL fn 1 <base> args... (NULL-terminated). Never NULL. */
+static redisReply *fcall(const char *fn, ...)
+{
+    const char *argv[4200];
+    int argc = 0;
+    va_list ap;
+    const char *a;
+    redisReply *r;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = fn;
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    va_start(ap, fn);
+    while ((a = va_arg(ap, const char *)) != NULL)
+        argv[argc++] = a;
+    va_end(ap);
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_non_null(r);
+    return r;
+}
+
+static redisReply *cmd(const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(T.c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    return r;
+}
+
+static long long cmd_int(const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v;
+
+    va_start(ap, fmt);
+    r = redisvCommand(T.c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* HGET of a queue sub-key; "" when missing. Caller frees. */
+static char *hget(const char *sub, const char *field)
+{
+    redisReply *r = cmd("HGET %s:%s %s", T.base, sub, field);
+    char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return v;
+}
+
+static void assert_hget(const char *sub, const char *field, const char *want)
+{
+    char *v = hget(sub, field);
+    if (strcmp(v, want) != 0)
+        fail_msg("%s:%s %s = \"%s\", want \"%s\"", T.base, sub, field, v, want);
+    free(v);
+}
+
+/* Pushes doc; returns the id (caller frees); fails the test on error. */
+static char *push(const char *doc)
+{
+    redisReply *r = fcall("llmb_push", doc, NULL);
+    char *id;
+    if (r->type != REDIS_REPLY_STRING)
+        fail_msg("push %s: %s", doc, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    id = llmb_xstrdup(r->str);
+    freeReplyObject(r);
+    return id;
+}
+
+/* One claimed task. */
+struct task {
+    char ref[200];
+    char id[140];
+    long long idx, attempt;
+    char tok[32];
+    char type[64];
+    char payload[256];
+};
+
+/* Claims up to n tasks for worker; returns how many, filled into out. */
+static int claim(const char *worker, int n, const char *lease_ms,
+                 struct task *out, long long *next_due)
+{
+    char ns[16];
+    redisReply *r;
+    int count, i;
+
+    snprintf(ns, sizeof(ns), "%d", n);
+    r = fcall("llmb_claim", worker, ns, lease_ms, NULL);
+    if (r->type != REDIS_REPLY_ARRAY)
+        fail_msg("claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    assert_true(r->elements >= 3);
+    count = (int)r->element[2]->integer;
+    assert_int_equal(r->elements, 3 + (size_t)count * 8);
+    if (next_due)
+        *next_due = r->element[1]->integer;
+    for (i = 0; i < count; i++) {
+        redisReply **e = r->element + 3 + i * 8;
+        struct task *t = &out[i];
+        snprintf(t->id, sizeof(t->id), "%s", e[0]->str);
+        t->idx = e[1]->integer;
+        snprintf(t->tok, sizeof(t->tok), "%lld", e[2]->integer);
+        t->attempt = e[3]->integer;
+        snprintf(t->type, sizeof(t->type), "%s", e[4]->str);
+        snprintf(t->payload, sizeof(t->payload), "%s", e[5]->str);
+        snprintf(t->ref, sizeof(t->ref), "%s:%lld", t->id, t->idx);
+    }
+    freeReplyObject(r);
+    return count;
+}
+
+static long long reply_int_at(redisReply *r, size_t i)
+{
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_true(i < r->elements);
+    assert_int_equal(r->element[i]->type, REDIS_REPLY_INTEGER);
+    return r->element[i]->integer;
+}
+
+static long long complete(const char *worker, const struct task *t,
+                          const char *result)
+{
+    redisReply *r = fcall("llmb_complete", worker, t->ref, t->tok, result, NULL);
+    long long v = reply_int_at(r, 0);
+    freeReplyObject(r);
+    return v;
+}
+
+static long long fail_task(const char *worker, const struct task *t,
+                           const char *kind, const char *err)
+{
+    redisReply *r = fcall("llmb_fail", worker, t->ref, t->tok, kind, err, NULL);
+    long long v = reply_int_at(r, 0);
+    freeReplyObject(r);
+    return v;
+}
+
+static long long zcard(const char *sub)
+{
+    return cmd_int("ZCARD %s:%s", T.base, sub);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- push ---- */
+
+static void test_push_defaults_and_payload_kept_exactly(void **state)
+{
+    const char *payload = "{\"n\": 1700000000123456789, \"a\": [], \"x\": 0.1234567890123456789}";
+    char doc[512];
+    char *id;
+    struct task t[2];
+
+    (void)state;
+    snprintf(doc, sizeof(doc), "{\"type\":\"echo\",\"payload\":%s}", payload);
+    id = push(doc);
+    assert_true(strlen(id) == 36); /* a UUID-shaped id */
+    {
+        char sub[200];
+        snprintf(sub, sizeof(sub), "j:%s", id);
+        assert_hget(sub, "payload", payload);
+        assert_hget(sub, "state", "pending");
+        assert_hget(sub, "tasks", "1");
+        assert_hget(sub, "priority", "0");
+        assert_hget(sub, "timeout_s", "600");
+        assert_hget(sub, "max_retries", "3");
+        assert_hget(sub, "queue", "q");
+        assert_hget(sub, "type", "echo");
+    }
+    assert_int_equal(claim("w1", 2, "30000", t, NULL), 1);
+    assert_string_equal(t[0].payload, payload);
+    assert_string_equal(t[0].type, "echo");
+    assert_int_equal(t[0].attempt, 1);
+    free(id);
+}
+
+static void test_push_idempotent_on_id(void **state)
+{
+    char *a, *b;
+
+    (void)state;
+    a = push("{\"type\":\"echo\",\"id\":\"job-1\",\"tasks\":3}");
+    b = push("{\"type\":\"other\",\"id\":\"job-1\",\"tasks\":5}");
+    assert_string_equal(a, "job-1");
+    assert_string_equal(b, "job-1");
+    assert_int_equal(zcard("pending"), 3);
+    assert_hget("j:job-1", "type", "echo");
+    free(a);
+    free(b);
+}
+
+static void test_push_fanout_10000_in_one_call(void **state)
+{
+    struct task *t = llmb_xcalloc(1000, sizeof(*t));
+    char *id;
+    int seen = 0, got, i;
+    char *mark = llmb_xcalloc(10000, 1);
+
+    (void)state;
+    id = push("{\"type\":\"noop\",\"tasks\":10000}");
+    assert_int_equal(zcard("pending"), 10000);
+    while ((got = claim("w1", 1000, "30000", t, NULL)) > 0) {
+        for (i = 0; i < got; i++) {
+            assert_string_equal(t[i].id, id);
+            assert_true(t[i].idx >= 0 && t[i].idx < 10000);
+            assert_int_equal(mark[t[i].idx], 0);
+            mark[t[i].idx] = 1;
+            /* FIFO within one job: indexes come out in order */
+            assert_int_equal(t[i].idx, seen);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 10000);
+    free(mark);
+    free(t);
+    free(id);
+}
+
+static void test_priority_then_fifo_across_10000(void **state)
+{
+    struct llmb_buf args;
+    const char **argv = llmb_xcalloc(10004, sizeof(char *));
+    char **docs = llmb_xcalloc(10000, sizeof(char *));
+    struct task *t = llmb_xcalloc(1000, sizeof(*t));
+    long long last_prio = 1000, last_seq = -1;
+    redisReply *r;
+    int i, got, total = 0;
+
+    (void)state;
+    /* 10,000 jobs, priorities 0..4 interleaved; the id encodes both. */
+    argv[0] = "FCALL";
+    argv[1] = "llmb_push";
+    argv[2] = "1";
+    argv[3] = T.base;
+    for (i = 0; i < 10000; i++) {
+        int prio = (i * 7) % 5;
+        docs[i] = llmb_xasprintf("{\"type\":\"t\",\"id\":\"p%d-s%05d\","
+                                 "\"priority\":%d}", prio, i, prio);
+        argv[4 + i] = docs[i];
+    }
+    r = redisCommandArgv(T.c, 10004, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 10000);
+    freeReplyObject(r);
+    llmb_buf_init(&args);
+    while ((got = claim("w1", 1000, "30000", t, NULL)) > 0) {
+        for (i = 0; i < got; i++) {
+            long long prio, seq;
+            assert_int_equal(sscanf(t[i].id, "p%lld-s%lld", &prio, &seq), 2);
+            if (prio == last_prio) {
+                assert_true(seq > last_seq); /* FIFO within a priority */
+            } else {
+                assert_true(prio < last_prio); /* higher priority first */
+            }
+            last_prio = prio;
+            last_seq = seq;
+            total++;
+        }
+    }
+    assert_int_equal(total, 10000);
+    for (i = 0; i < 10000; i++)
+        free(docs[i]);
+    free(docs);
+    free(argv);
+    free(t);
+    llmb_buf_fini(&args);
+}
+
+static void test_delay_and_promotion(void **state)
+{
+    struct task t[1];
+    long long due = 0;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"delay_s\":0.3}");
+    assert_int_equal(zcard("delayed"), 1);
+    assert_int_equal(claim("w1", 1, "30000", t, &due), 0);
+    assert_true(due > 0); /* the worker learns when to look again */
+    sleep_ms(350);
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, id);
+    free(id);
+}
+
+/* Every kind of bad document gets its own message; nothing is stored. */
+static void test_bad_documents_rejected(void **state)
+{
+    static const struct {
+        const char *doc;
+        const char *msg;
+    } cases[] = {
+        {"{\"type\":\"x\"", "ERR job document is not valid JSON"},
+        {"[1,2]", "ERR job document must be a JSON object"},
+        {"\"x\"", "ERR job document must be a JSON object"},
+        {"{}", "ERR job field \"type\" is required"},
+        {"{\"type\":5}", "ERR job field \"type\" must be a string"},
+        {"{\"type\":\"a b\"}", "ERR job field \"type\" must be a string"},
+        {"{\"type\":\"x\",\"foo\":1}", "ERR job field \"foo\" is not known"},
+        {"{\"type\":\"x\",\"priority\":\"high\"}",
+         "ERR job field \"priority\" must be an integer from -1000000 to "
+         "1000000, got \"high\""},
+        {"{\"type\":\"x\",\"priority\":1.5}", "ERR job field \"priority\" must be an integer"},
+        {"{\"type\":\"x\",\"priority\":1e300}", "ERR job field \"priority\" must be an integer"},
+        {"{\"type\":\"x\",\"tasks\":0}", "ERR job field \"tasks\" must be an integer from 1 to 100000, got 0"},
+        {"{\"type\":\"x\",\"tasks\":-3}", "ERR job field \"tasks\" must be an integer"},
+        {"{\"type\":\"x\",\"tasks\":1000000}", "ERR job field \"tasks\" must be an integer from 1 to 100000, got 1000000"},
+        {"{\"type\":\"x\",\"timeout_s\":0}", "ERR job field \"timeout_s\" must be a number"},
+        {"{\"type\":\"x\",\"timeout_s\":null}", "ERR job field \"timeout_s\" must be a number"},
+        {"{\"type\":\"x\",\"max_retries\":-1}", "ERR job field \"max_retries\" must be an integer"},
+        {"{\"type\":\"x\",\"delay_s\":\"soon\"}", "ERR job field \"delay_s\" must be a number"},
+        {"{\"type\":\"x\",\"queue\":\"other\"}", "ERR job field \"queue\" is \"other\" but the job was pushed to queue \"q\""},
+        {"{\"type\":\"x\",\"id\":\"a:b\"}", "ERR job field \"id\" must be a string"},
+        {"{\"type\":\"x\",\"id\":\"\"}", "ERR job field \"id\" must be a string"},
+        {"{\"type\":\"\xff\"}", "ERR job document is not valid UTF-8"},
+        {"{\"type\":\"x\",\"payload\":\"\xc3\x28\"}", "ERR job document is not valid UTF-8"},
+        {"{\"type\":\"x\"} trailing", "ERR job document is not valid JSON"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        redisReply *r = fcall("llmb_push", cases[i].doc, NULL);
+        if (r->type != REDIS_REPLY_ERROR ||
+            strncmp(r->str, cases[i].msg, strlen(cases[i].msg)) != 0)
+            fail_msg("doc %s: got \"%s\", want \"%s...\"", cases[i].doc,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "(not an error)",
+                     cases[i].msg);
+        freeReplyObject(r);
+    }
+    assert_int_equal(zcard("pending"), 0);
+    assert_int_equal(zcard("jobs"), 0);
+}
+
+static void test_deep_nesting_and_payload_limit(void **state)
+{
+    struct llmb_buf b;
+    redisReply *r;
+    int i;
+
+    (void)state;
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "{\"type\":\"x\",\"payload\":");
+    for (i = 0; i < 5000; i++)
+        llmb_buf_append(&b, "[", 1);
+    for (i = 0; i < 5000; i++)
+        llmb_buf_append(&b, "]", 1);
+    llmb_buf_append(&b, "}", 1);
+    r = fcall("llmb_push", b.data, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "not valid JSON"));
+    freeReplyObject(r);
+
+    /* A per-queue payload limit, set the way an operator would. */
+    freeReplyObject(cmd("HSET %s:conf max_payload 100", T.base));
+    llmb_buf_reset(&b);
+    llmb_buf_appendf(&b, "{\"type\":\"x\",\"payload\":\"");
+    for (i = 0; i < 200; i++)
+        llmb_buf_append(&b, "a", 1);
+    llmb_buf_appendf(&b, "\"}");
+    r = fcall("llmb_push", b.data, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_string_equal(r->str, "ERR job field \"payload\" is 202 bytes; the limit is 100");
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 0);
+    llmb_buf_fini(&b);
+}
+
+static void test_batch_push_mixed(void **state)
+{
+    redisReply *r;
+
+    (void)state;
+    r = fcall("llmb_push", "{\"type\":\"a\"}", "{\"type\":1}", "{\"type\":\"c\"}",
+              NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3);
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_ERROR);
+    assert_int_equal(r->element[2]->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 2);
+}
+
+/* ---- claim races ---- */
+
+/* Two processes claim from one queue as fast as they can; every task is
+ * handed out exactly once. */
+static void test_two_workers_never_share_a_task(void **state)
+{
+    int pipes[2][2];
+    pid_t pid[2];
+    char *seen = llmb_xcalloc(5000, 1);
+    char *id;
+    int w, total = 0;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":5000}");
+    for (w = 0; w < 2; w++) {
+        assert_int_equal(pipe(pipes[w]), 0);
+        pid[w] = fork();
+        assert_true(pid[w] >= 0);
+        if (pid[w] == 0) {
+            redisContext *c = llmb_test_redis();
+            struct task t[7];
+            char wid[8];
+            int got, i;
+            FILE *out = fdopen(pipes[w][1], "w");
+            close(pipes[w][0]);
+            redisFree(T.c);
+            T.c = c;
+            snprintf(wid, sizeof(wid), "w%d", w);
+            while ((got = claim(wid, 7, "30000", t, NULL)) > 0)
+                for (i = 0; i < got; i++)
+                    fprintf(out, "%lld\n", t[i].idx);
+            fclose(out);
+            _exit(0);
+        }
+        close(pipes[w][1]);
+    }
+    for (w = 0; w < 2; w++) {
+        FILE *in = fdopen(pipes[w][0], "r");
+        long long idx;
+        int st;
+        while (fscanf(in, "%lld", &idx) == 1) {
+            assert_true(idx >= 0 && idx < 5000);
+            if (seen[idx])
+                fail_msg("task %lld handed out twice", idx);
+            seen[idx] = 1;
+            total++;
+        }
+        fclose(in);
+        assert_int_equal(waitpid(pid[w], &st, 0), pid[w]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    assert_int_equal(total, 5000);
+    assert_int_equal(zcard("running"), 5000);
+    free(seen);
+    free(id);
+}
+
+/* ---- leases ---- */
+
+static void test_complete_ends_job(void **state)
+{
+    struct task t[3];
+    char *id;
+    char sub[200];
+    int i;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":3}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_int_equal(claim("w1", 3, "30000", t, NULL), 3);
+    assert_hget(sub, "state", "running");
+    for (i = 0; i < 3; i++)
+        assert_int_equal(complete("w1", &t[i], "{\"ms\": 5}"), 1);
+    assert_hget(sub, "state", "completed");
+    assert_hget(sub, "ok", "3");
+    assert_int_equal(zcard("running"), 0);
+    assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
+    assert_int_equal(cmd_int("EXISTS %s:wl:w1", T.base), 0);
+    snprintf(sub, sizeof(sub), "t:%s", id);
+    assert_hget(sub, "1:result", "{\"ms\": 5}");
+    assert_hget(sub, "1:state", "completed");
+    /* the retention TTL is set when the job ends */
+    assert_true(cmd_int("TTL %s:j:%s", T.base, id) > 0);
+    free(id);
+}
+
+static void test_stale_token_refused(void **state)
+{
+    struct task t[1], again[1];
+    struct task forged;
+    char *id;
+    redisReply *r;
+
+    (void)state;
+    id = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "100", t, NULL), 1);
+    sleep_ms(150);
+    r = fcall("llmb_reap", "100", NULL); /* lease expired: back to pending */
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(claim("w2", 1, "30000", again, NULL), 1);
+    assert_int_equal(again[0].attempt, 2);
+    /* w1's old lease: complete, fail and heartbeat are refused */
+    assert_int_equal(complete("w1", &t[0], "{}"), 0);
+    assert_int_equal(fail_task("w1", &t[0], "error", "boom"), 0);
+    r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[1]->str, "lost");
+    freeReplyObject(r);
+    /* w2 with a wrong token is refused as well */
+    forged = again[0];
+    snprintf(forged.tok, sizeof(forged.tok), "%s", t[0].tok);
+    assert_int_equal(complete("w2", &forged, "{}"), 0);
+    /* the real holder completes once, and only once */
+    assert_int_equal(complete("w2", &again[0], "{}"), 1);
+    assert_int_equal(complete("w2", &again[0], "{}"), 0);
+    {
+        char sub[200];
+        snprintf(sub, sizeof(sub), "j:%s", id);
+        assert_hget(sub, "state", "completed");
+        assert_hget(sub, "lost", "1");
+    }
+    free(id);
+}
+
+static void test_heartbeat_extends_lease(void **state)
+{
+    struct task t[1];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "200", t, NULL), 1);
+    sleep_ms(120);
+    r = fcall("llmb_heartbeat", "w1", "5000", t[0].ref, t[0].tok, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    sleep_ms(150);
+    r = fcall("llmb_reap", "100", NULL);
+    assert_int_equal(r->integer, 0); /* extended: not expired */
+    freeReplyObject(r);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    free(id);
+}
+
+static void test_retry_with_backoff_then_failed_for_good(void **state)
+{
+    struct task t[1];
+    long long due = 0;
+    char sub[200];
+    char *id;
+    int attempt;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"max_retries\":2,\"backoff_ms\":100}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    for (attempt = 1; attempt <= 3; attempt++) {
+        int64_t start = llmb_now_ms();
+        int got = 0;
+        while ((got = claim("w1", 1, "30000", t, &due)) == 0) {
+            assert_true(llmb_now_ms() - start < 5000);
+            sleep_ms(10);
+        }
+        assert_int_equal(t[0].attempt, attempt);
+        if (attempt < 3) {
+            assert_int_equal(fail_task("w1", &t[0], "error", "boom"), 1);
+            assert_int_equal(zcard("delayed"), 1);
+            /* backoff: 100 ms * 2^(attempt-1) with equal jitter */
+            {
+                redisReply *r = cmd("ZRANGE %s:delayed 0 0 WITHSCORES", T.base);
+                redisReply *tr = cmd("TIME");
+                long long now = atoll(tr->element[0]->str) * 1000 +
+                                atoll(tr->element[1]->str) / 1000;
+                long long wait = atoll(r->element[1]->str) - now;
+                long long step = 100LL << (attempt - 1);
+                assert_true(wait <= step);
+                assert_true(wait >= step / 2 - 20);
+                freeReplyObject(r);
+                freeReplyObject(tr);
+            }
+        } else {
+            assert_int_equal(fail_task("w1", &t[0], "error", "boom"), 2);
+        }
+    }
+    assert_hget(sub, "state", "failed");
+    assert_hget(sub, "failed", "1");
+    assert_hget(sub, "retried", "2");
+    assert_hget(sub, "error", "task 0: boom");
+    assert_int_equal(zcard("dead"), 1);
+    free(id);
+}
+
+static void test_fatal_and_timeout_kinds(void **state)
+{
+    struct task t[2];
+    char sub[200];
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":5,\"backoff_ms\":1}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
+    assert_int_equal(fail_task("w1", &t[0], "fatal", "bad input"), 2);
+    assert_int_equal(fail_task("w1", &t[1], "timeout", "timed out after 1s"), 1);
+    assert_hget(sub, "timeouts", "1");
+    assert_hget(sub, "failed", "1");
+    assert_hget(sub, "state", "running");
+    free(id);
+}
+
+static void test_result_not_object_fails_attempt(void **state)
+{
+    struct task t[1];
+    char sub[200];
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"max_retries\":0}");
+    snprintf(sub, sizeof(sub), "t:%s", id);
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "[1,2]"), -1);
+    assert_hget(sub, "0:error", "result is not a JSON object");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_hget(sub, "state", "failed");
+    free(id);
+}
+
+static void test_release_gives_attempt_back(void **state)
+{
+    struct task t[1];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    r = fcall("llmb_release", "w1", t[0].ref, t[0].tok, NULL);
+    assert_int_equal(reply_int_at(r, 0), 1);
+    freeReplyObject(r);
+    assert_int_equal(zcard("running"), 0);
+    assert_int_equal(zcard("pending"), 1);
+    assert_int_equal(cmd_int("LLEN %s:wake", T.base) > 0, 1);
+    assert_int_equal(claim("w2", 1, "30000", t, NULL), 1);
+    assert_int_equal(t[0].attempt, 1);
+    /* releasing what one does not hold changes nothing */
+    r = fcall("llmb_release", "w1", t[0].ref, t[0].tok, NULL);
+    assert_int_equal(reply_int_at(r, 0), 0);
+    freeReplyObject(r);
+    assert_int_equal(zcard("running"), 1);
+    free(id);
+}
+
+/* ---- cancel ---- */
+
+static void test_cancel_pending_and_running(void **state)
+{
+    struct task t[2];
+    redisReply *r;
+    char sub[200];
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":10}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
+    r = fcall("llmb_cancel", id, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 8); /* the waiting ones, at once */
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 0);
+    assert_hget(sub, "state", "cancelled");
+    /* running ones stop at the next heartbeat */
+    r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[1].ref,
+              t[1].tok, NULL);
+    assert_int_equal(r->elements, 4);
+    assert_string_equal(r->element[1]->str, "cancelled");
+    assert_string_equal(r->element[3]->str, "cancelled");
+    freeReplyObject(r);
+    assert_int_equal(zcard("running"), 0);
+    assert_hget(sub, "cancelled", "10");
+    assert_hget(sub, "left", "0");
+    assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
+    /* cancelling again, or an unknown job: clear errors */
+    r = fcall("llmb_cancel", id, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "already been cancelled"));
+    freeReplyObject(r);
+    r = fcall("llmb_cancel", "nope", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_string_equal(r->str, "ERR job \"nope\" not found in queue \"q\"");
+    freeReplyObject(r);
+    free(id);
+}
+
+static void test_cancel_delayed_and_retry_job(void **state)
+{
+    struct task t[1];
+    redisReply *r;
+    char sub[200];
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":2,\"delay_s\":60}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    r = fcall("llmb_cancel", id, NULL);
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    assert_int_equal(zcard("delayed"), 0);
+    assert_hget(sub, "state", "cancelled");
+    /* retry runs every task that did not complete */
+    r = fcall("llmb_retry", id, NULL);
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    assert_hget(sub, "state", "pending");
+    assert_int_equal(zcard("pending"), 2);
+    assert_int_equal(cmd_int("TTL %s:j:%s", T.base, id), -1);
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(t[0].attempt, 1);
+    free(id);
+}
+
+static void test_purge(void **state)
+{
+    redisReply *r;
+    char *a, *b;
+
+    (void)state;
+    a = push("{\"type\":\"t\",\"tasks\":30}");
+    b = push("{\"type\":\"t\",\"delay_s\":100}");
+    r = fcall("llmb_purge", "10", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[1]->integer, 0); /* cancel takes whole jobs */
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 0);
+    assert_int_equal(zcard("delayed"), 0);
+    {
+        char sub[200];
+        snprintf(sub, sizeof(sub), "j:%s", a);
+        assert_hget(sub, "state", "cancelled");
+        assert_hget(sub, "error", "purged");
+    }
+    free(a);
+    free(b);
+}
+
+/* ---- reap ---- */
+
+static void test_reap_expired_and_dead_worker(void **state)
+{
+    struct task t[4];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":4}");
+    assert_int_equal(claim("w1", 2, "100", t, NULL), 2);
+    assert_int_equal(claim("w2", 2, "30000", t + 2, NULL), 2);
+    sleep_ms(150);
+    r = fcall("llmb_reap", "1000", NULL);
+    assert_int_equal(r->integer, 2); /* w1's two leases expired */
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 2);
+    r = fcall("llmb_reap_worker", "w2", "connection closed", NULL);
+    assert_int_equal(r->integer, 2); /* w2 is dead: all its leases at once */
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 4);
+    assert_int_equal(zcard("running"), 0);
+    assert_int_equal(cmd_int("EXISTS %s:wl:w2", T.base), 0);
+    {
+        char sub[200];
+        snprintf(sub, sizeof(sub), "t:%s", id);
+        assert_hget(sub, "2:error", "worker w2: connection closed");
+        snprintf(sub, sizeof(sub), "j:%s", id);
+        assert_hget(sub, "lost", "4");
+    }
+    free(id);
+}
+
+static void test_lost_leases_spend_attempts(void **state)
+{
+    struct task t[1];
+    redisReply *r;
+    char sub[200];
+    char *id;
+    int i;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"max_retries\":1}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+        r = fcall("llmb_reap_worker", "w1", "gone", NULL);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+    }
+    assert_hget(sub, "state", "failed");
+    assert_hget(sub, "lost", "2");
+    free(id);
+}
+
+/* ---- aggregation hand-off, deadlines, stats ---- */
+
+static void test_agg_take_and_finish_once(void **state)
+{
+    struct task t[1];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{\"x\":1}"), 1);
+    r = fcall("llmb_agg_take", "100", "10", NULL);
+    assert_int_equal(r->elements, 1);
+    assert_string_equal(r->element[0]->str, id);
+    freeReplyObject(r);
+    /* a coordinator that died: the lease runs out, another takes it */
+    sleep_ms(150);
+    r = fcall("llmb_agg_take", "30000", "10", NULL);
+    assert_int_equal(r->elements, 1);
+    freeReplyObject(r);
+    r = fcall("llmb_agg_finish", id, "{\"ok\":1}", NULL);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    r = fcall("llmb_agg_finish", id, "{\"ok\":2}", NULL);
+    assert_int_equal(r->integer, 0); /* exactly once */
+    freeReplyObject(r);
+    {
+        char sub[200];
+        snprintf(sub, sizeof(sub), "j:%s", id);
+        assert_hget(sub, "aggregate", "{\"ok\":1}");
+    }
+    free(id);
+}
+
+static void test_deadline(void **state)
+{
+    struct task t[1];
+    redisReply *r;
+    char sub[200];
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":3,\"deadline_s\":0.1}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    sleep_ms(150);
+    r = fcall("llmb_deadlines", "10", NULL);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 0);
+    r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
+    assert_int_equal(r->elements, 2);
+    freeReplyObject(r);
+    assert_hget(sub, "state", "failed");
+    assert_hget(sub, "error", "deadline exceeded");
+    free(id);
+}
+
+static void test_stats_and_events(void **state)
+{
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":5}");
+    r = cmd("FCALL_RO llmb_stats 1 %s", T.base);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
+    assert_int_equal(r->element[1]->integer, 5);
+    freeReplyObject(r);
+    r = cmd("XRANGE %s:events - +", T.base);
+    assert_int_equal(r->elements, 1);
+    freeReplyObject(r);
+    free(id);
+}
+
+static void test_bad_arguments(void **state)
+{
+    redisReply *r;
+
+    (void)state;
+    r = fcall("llmb_claim", "w1", "0", "30000", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "usage"));
+    freeReplyObject(r);
+    r = fcall("llmb_complete", "w1", "x:0", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    r = cmd("FCALL llmb_push 1 notaqueue {\"type\":\"x\"}");
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "is not a queue key"));
+    freeReplyObject(r);
+}
+
+/* ---- the library itself ---- */
+
+static void test_reload_after_function_flush(void **state)
+{
+    redisReply *r;
+    char *errstr = NULL;
+
+    (void)state;
+    freeReplyObject(cmd("FUNCTION FLUSH"));
+    r = cmd("FCALL_RO llmb_version 0");
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    assert_int_equal(llmb_functions_ensure(T.c, &errstr), 0);
+    r = cmd("FCALL_RO llmb_version 0");
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, llmb_lua_version);
+    freeReplyObject(r);
+}
+
+/* The client-side builder and the server agree on what is valid. */
+static void test_client_and_server_agree(void **state)
+{
+    static const struct {
+        const char *field, *value;
+    } bad[] = {
+        {"priority", "1000001"}, {"priority", "1.5"}, {"tasks", "0"},
+        {"tasks", "100001"}, {"timeout_s", "0"}, {"max_retries", "101"},
+        {"delay_s", "-1"}, {"backoff_ms", "0"}, {"deadline_s", "-2"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct llmb_job_args a;
+        struct llmb_buf out;
+        char *errstr = NULL;
+        char *doc;
+        redisReply *r;
+
+        memset(&a, 0, sizeof(a));
+        a.type = "t";
+        if (strcmp(bad[i].field, "priority") == 0) a.priority = bad[i].value;
+        if (strcmp(bad[i].field, "tasks") == 0) a.tasks = bad[i].value;
+        if (strcmp(bad[i].field, "timeout_s") == 0) a.timeout_s = bad[i].value;
+        if (strcmp(bad[i].field, "max_retries") == 0) a.max_retries = bad[i].value;
+        if (strcmp(bad[i].field, "delay_s") == 0) a.delay_s = bad[i].value;
+        if (strcmp(bad[i].field, "backoff_ms") == 0) a.backoff_ms = bad[i].value;
+        if (strcmp(bad[i].field, "deadline_s") == 0) a.deadline_s = bad[i].value;
+        llmb_buf_init(&out);
+        assert_int_not_equal(llmb_job_doc_build(&a, &out, &errstr), 0);
+        free(errstr);
+        doc = llmb_xasprintf("{\"type\":\"t\",\"%s\":%s}", bad[i].field,
+                             bad[i].value);
+        r = fcall("llmb_push", doc, NULL);
+        if (r->type != REDIS_REPLY_ERROR)
+            fail_msg("server accepted %s", doc);
+        freeReplyObject(r);
+        free(doc);
+        llmb_buf_fini(&out);
+    }
+}
+
+#define T_(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T_(test_push_defaults_and_payload_kept_exactly),
+        T_(test_push_idempotent_on_id),
+        T_(test_push_fanout_10000_in_one_call),
+        T_(test_priority_then_fifo_across_10000),
+        T_(test_delay_and_promotion),
+        T_(test_bad_documents_rejected),
+        T_(test_deep_nesting_and_payload_limit),
+        T_(test_batch_push_mixed),
+        T_(test_two_workers_never_share_a_task),
+        T_(test_complete_ends_job),
+        T_(test_stale_token_refused),
+        T_(test_heartbeat_extends_lease),
+        T_(test_retry_with_backoff_then_failed_for_good),
+        T_(test_fatal_and_timeout_kinds),
+        T_(test_result_not_object_fails_attempt),
+        T_(test_release_gives_attempt_back),
+        T_(test_cancel_pending_and_running),
+        T_(test_cancel_delayed_and_retry_job),
+        T_(test_purge),
+        T_(test_reap_expired_and_dead_worker),
+        T_(test_lost_leases_spend_attempts),
+        T_(test_agg_take_and_finish_once),
+        T_(test_deadline),
+        T_(test_stats_and_events),
+        T_(test_bad_arguments),
+        T_(test_reload_after_function_flush),
+        T_(test_client_and_server_agree),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
