@@ -113,7 +113,8 @@ int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
                               nums[i].max, nums[i].text);
     }
     if (a->payload != NULL) {
-        payload = json_loads(a->payload, JSON_DECODE_ANY, &jerr);
+        payload = json_loads(a->payload, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL,
+                             &jerr);
         if (payload == NULL) {
             *errstr = llmb_xasprintf("payload is not valid JSON: %s (line %d, "
                                      "column %d)", jerr.text, jerr.line,

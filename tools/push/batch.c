@@ -167,7 +167,7 @@ static int line_queue(const char *line, size_t len, char **queue,
                       char **errstr)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(line, len, 0, &jerr);
+    json_t *doc = json_loadb(line, len, JSON_DECODE_INT_AS_REAL, &jerr);
     json_t *q;
     int rc = 0;
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# llmb-push as a user runs it: one job from flags, bad flags, NDJSON
+# batches with bad lines in the middle, exit codes, and Redis unreachable.
+set -euo pipefail
+url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
+push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+prefix="e2epush$$"
+export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
+rcli() { redis-cli -u "$url" "$@"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# one job, every flag; the document stored is what the flags said
+id=$("$push" --queue gpu --priority 7 --tasks 3 --timeout 2.5 --retries 1 \
+       --backoff-ms 50 --id job-a echo '{"seed": 12345678901234567890}')
+[ "$id" = job-a ] || fail "id $id"
+[ "$(rcli HGET "$prefix:{gpu}:j:job-a" payload)" = '{"seed": 12345678901234567890}' ] ||
+  fail "payload not kept byte for byte"
+[ "$(rcli HGET "$prefix:{gpu}:j:job-a" priority)" = 7 ] || fail priority
+[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 3 ] || fail "3 tasks pending"
+rcli SISMEMBER "$prefix:queues" gpu | grep -qx 1 || fail "queue not registered"
+# the same id again returns the same job
+[ "$("$push" --queue gpu --id job-a other)" = job-a ] || fail idempotent
+[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 3 ] || fail "no second job"
+
+# bad flags: exit 64 with the flag named, nothing pushed
+set +e
+err=$("$push" --priority high echo 2>&1); rc=$?
+set -e
+[ $rc -eq 64 ] || fail "bad flag exit $rc"
+grep -q -- '--priority must be an integer from -1000000 to 1000000, got "high"' <<<"$err" || fail "$err"
+set +e
+err=$("$push" echo '{"a":' 2>&1); rc=$?
+set -e
+[ $rc -eq 64 ] || fail "bad payload exit $rc"
+grep -q 'payload is not valid JSON' <<<"$err" || fail "$err"
+set +e
+"$push" >/dev/null 2>&1; rc=$?
+set -e
+[ $rc -eq 64 ] || fail "no type exit $rc"
+"$push" --help | grep -q -- '--batch' || fail "--help"
+
+# batch: good and bad lines; ids in order on stdout, bad lines by number
+cat > "$tmp/in.ndjson" <<'NDJSON'
+{"type":"a","id":"b1"}
+
+{"type":"b","id":"b2","tasks":0}
+not json at all
+{"type":"c","id":"b3","queue":"other"}
+{"type":"d","id":"b4","priority":1}
+NDJSON
+set +e
+"$push" --batch "$tmp/in.ndjson" >"$tmp/out" 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 65 ] || fail "batch with rejected lines exit $rc"
+[ "$(tr '\n' ' ' < "$tmp/out")" = "b1 b3 b4 " ] || fail "ids: $(cat "$tmp/out")"
+grep -q '^llmb-push: line 3: job field "tasks" must be an integer from 1 to 100000, got 0$' "$tmp/err" || fail "line 3: $(cat "$tmp/err")"
+grep -q '^llmb-push: line 4: job document is not valid JSON' "$tmp/err" || fail "line 4: $(cat "$tmp/err")"
+grep -q '2 rejected' "$tmp/err" || fail "summary"
+[ "$(rcli HGET "$prefix:{other}:j:b3" type)" = c ] || fail "routed by its queue field"
+
+# a larger batch from stdin, pipelined, in order
+seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |
+  "$push" --batch --batch-size 64 --pipeline 4 - > "$tmp/ids"
+[ "$(wc -l < "$tmp/ids")" = 5000 ] || fail "5000 ids"
+[ "$(head -1 "$tmp/ids")" = n1 ] && [ "$(tail -1 "$tmp/ids")" = n5000 ] || fail order
+[ "$(rcli ZCARD "$prefix:{default}:pending")" = 5002 ] || fail "5000 more pending"
+
+# Redis unreachable: exit 69 and a clear message
+set +e
+err=$("$push" --redis redis://127.0.0.1:1 echo 2>&1); rc=$?
+set -e
+[ $rc -eq 69 ] || fail "unreachable exit $rc"
+grep -q 'cannot connect to redis 127.0.0.1:1' <<<"$err" || fail "$err"
+echo "e2e push: ok"
