@@ -56,9 +56,17 @@ local function conf_num(base, field, default)
     return v
 end
 
-local function emit(base, ...)
-    local maxlen = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT)
+-- Appends an event to the queue's capped stream; `maxlen` is the cap when
+-- the caller has read it already, nil to read it here.
+local function emit_capped(base, maxlen, ...)
+    if maxlen == nil then
+        maxlen = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT)
+    end
     redis.call('XADD', base .. ':events', 'MAXLEN', '~', maxlen, '*', ...)
+end
+
+local function emit(base, ...)
+    emit_capped(base, nil, ...)
 end
 
 local function wake(base, n)

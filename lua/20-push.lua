@@ -8,21 +8,19 @@ Reply: with one document, its job id or an error; with several, an array
 holding for each document its id or an error.
 ]]
 
-local function new_job_id(base, now)
-    for _ = 1, 8 do
-        local r1 = math.random(0, 65535)
-        local r2 = math.random(0, 65535)
-        local r3 = math.random(0, 4095)
-        local r4 = math.random(0, 16383)
-        local seq = redis.call('INCR', base .. ':idseq') % 281474976710656
-        local t = now % 4294967296
-        local id = string.format('%08x-%04x-4%03x-%04x-%012x', t, r1, r3,
-            0x8000 + r4, (seq * 65536 + r2) % 281474976710656)
-        if redis.call('EXISTS', job_key(base, id)) == 0 then return id end
-    end
-    return nil
+-- A UUID-shaped id: the time and a per-queue counter make it unique in
+-- the queue (where job keys live); random bits make it unlikely to repeat
+-- across queues. `seq` is a fresh value of <base>:idseq.
+local function new_job_id(now, seq)
+    local r1 = math.random(0, 65535)
+    local r3 = math.random(0, 4095)
+    local r4 = math.random(0, 16383)
+    return string.format('%08x-%04x-4%03x-%04x-%012x', now % 4294967296, r1,
+        r3, 0x8000 + r4, seq % 281474976710656)
 end
 
+-- Enqueues the tasks of job `id`; returns how many are ready now (to wake
+-- that many idle workers).
 local function enqueue(base, id, j, now)
     local n = j.tasks
     if j.delay_s > 0 then
@@ -40,8 +38,7 @@ local function enqueue(base, id, j, now)
         end
         -- An idle worker sleeps until the earliest due time it knows of;
         -- wake one so it learns of this one.
-        wake(base, 1)
-        return
+        return 1
     end
     local seq = redis.call('INCRBY', base .. ':seq', n) - n + 1
     local i = 0
@@ -55,21 +52,31 @@ local function enqueue(base, id, j, now)
         redis.call('ZADD', base .. ':pending', unpack(args))
         i = last + 1
     end
-    wake(base, n)
+    return n
 end
 
-local function push_one(base, queue, doc, now, max_payload, max_tasks)
-    local j, err = doc_parse(doc, queue, max_payload, max_tasks)
+-- Pushes one document with the call's settings `c`; returns its id, or
+-- nil and the message.
+local function push_one(base, c, doc)
+    local j, err = doc_parse(doc, c.queue, c.max_payload, c.max_tasks)
     if j == nil then return nil, err end
     local id = j.id
     if id ~= nil then
         if redis.call('EXISTS', job_key(base, id)) == 1 then return id end
     else
-        id = new_job_id(base, now)
-        if id == nil then return nil, 'could not mint a unique job id' end
+        if c.idseq == nil then
+            c.idseq = redis.call('INCRBY', base .. ':idseq', c.ndocs) - c.ndocs
+        end
+        c.idseq = c.idseq + 1
+        id = new_job_id(c.now, c.idseq)
+        -- A caller may have chosen this very id for a job of its own.
+        while redis.call('EXISTS', job_key(base, id)) == 1 do
+            id = new_job_id(c.now, redis.call('INCR', base .. ':idseq'))
+        end
     end
+    local now = c.now
     local fields = {
-        'id', id, 'queue', queue, 'type', j.type, 'payload', j.payload,
+        'id', id, 'queue', c.queue, 'type', j.type, 'payload', j.payload,
         'priority', j.priority, 'tasks', j.tasks,
         'timeout_s', fmt_num(j.timeout_s), 'max_retries', j.max_retries,
         'backoff_ms', j.backoff_ms, 'state', 'pending', 'created_ms', now,
@@ -86,8 +93,8 @@ local function push_one(base, queue, doc, now, max_payload, max_tasks)
     end
     redis.call('HSET', job_key(base, id), unpack(fields))
     redis.call('ZADD', base .. ':jobs', now, id)
-    enqueue(base, id, j, now)
-    emit(base, 'event', 'pushed', 'job', id, 'tasks', j.tasks)
+    c.ready = c.ready + enqueue(base, id, j, now)
+    emit_capped(base, c.events_max, 'event', 'pushed', 'job', id, 'tasks', j.tasks)
     return id
 end
 
@@ -102,19 +109,28 @@ local function push(keys, args)
     if #args == 0 then
         return redis.error_reply('ERR llmb_push needs at least one job document')
     end
-    local now = now_ms()
-    local max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT)
-    local max_tasks = conf_num(base, 'max_tasks', MAX_TASKS_DEFAULT)
+    local c = {
+        queue = queue, now = now_ms(), ndocs = #args, ready = 0,
+        max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT),
+        max_tasks = conf_num(base, 'max_tasks', MAX_TASKS_DEFAULT),
+        events_max = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT),
+    }
+    local out
     if #args == 1 then
-        local id, err = push_one(base, queue, args[1], now, max_payload, max_tasks)
-        if id == nil then return redis.error_reply('ERR ' .. err) end
-        return id
+        local id, err = push_one(base, c, args[1])
+        if id == nil then
+            out = redis.error_reply('ERR ' .. err)
+        else
+            out = id
+        end
+    else
+        out = {}
+        for i = 1, #args do
+            local id, err = push_one(base, c, args[i])
+            if id == nil then out[i] = {err = 'ERR ' .. err} else out[i] = id end
+        end
     end
-    local out = {}
-    for i = 1, #args do
-        local id, err = push_one(base, queue, args[i], now, max_payload, max_tasks)
-        if id == nil then out[i] = {err = 'ERR ' .. err} else out[i] = id end
-    end
+    if c.ready > 0 then wake(base, c.ready) end
     return out
 end
 
