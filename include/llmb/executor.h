@@ -58,7 +58,7 @@ enum llmb_exec_status {
 /*
  * Reports the end of a task; call it exactly once per start(), from the
  * loop's thread, also after cancel(). It may be called from inside start()
- * (the task finished at once). text (len bytes, need not be
+ * (the task finished at once) and from inside cancel(). text (len bytes, need not be
  * NUL-terminated) is copied before done returns. After done the executor
  * must not touch the task or its handle again.
  */
