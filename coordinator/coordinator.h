@@ -73,6 +73,7 @@ enum llmb_job_state_ix {
 struct llmb_queue_stats {
     long long pending, delayed, running, jobs, dead, to_aggregate;
     long long head_age_ms;
+    long long tasks_ok, tasks_failed, tasks_cancelled; /* cumulative */
 };
 
 /* One known queue. Created when the queue first shows up in
@@ -101,7 +102,7 @@ struct llmb_cluster_metrics {
     double load_pct;
     long long jobs[LLMB_JS_COUNT];
     long long tasks_pending, tasks_running, tasks_delayed;
-    long long tasks_completed, tasks_failed; /* cluster-wide, cumulative */
+    long long tasks_completed, tasks_failed, tasks_cancelled; /* cumulative */
     long long queues_to_aggregate;
 };
 
@@ -226,8 +227,8 @@ size_t llmb_aggregator_busy(const struct llmb_agg_work *w);
  * minute), trims <base>:jobs of expired jobs while counting job states,
  * bounded per tick. Returns 0 or LLMB_EIO. */
 int llmb_retention_queue(struct llmb_coord *co, struct llmb_coord_queue *q);
-/* Deletes dead worker records older than --worker-retention-s (bounded).
- * Returns 0 or LLMB_EIO. */
+/* Deletes dead worker records whose last heartbeat is older than
+ * --worker-retention-s (bounded). Returns 0 or LLMB_EIO. */
 int llmb_retention_workers(struct llmb_coord *co);
 
 /* ---- metrics.c ---- */

@@ -13,6 +13,7 @@
  * active, busy when they run at least one task and idle otherwise.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,29 +62,30 @@ static void stats_read(const redisReply *r, struct llmb_queue_stats *st)
             st->to_aggregate = v;
         else if (strcmp(k, "head_age_ms") == 0)
             st->head_age_ms = v;
+        else if (strcmp(k, "tasks_ok") == 0)
+            st->tasks_ok = v;
+        else if (strcmp(k, "tasks_failed") == 0)
+            st->tasks_failed = v;
+        else if (strcmp(k, "tasks_cancelled") == 0)
+            st->tasks_cancelled = v;
     }
 }
 
-/* Round trip 1: TIME, the worker ids, the retired counters and every
- * queue's stats. Fills m (queues' stats in co->queues) and *workers.
+/* Round trip 1: TIME, the worker ids and every queue's stats. Fills m (queues' stats in co->queues) and *workers.
  * Returns 0 or LLMB_EIO. */
 static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
                         redisReply **workers)
 {
     char *zkey = llmb_coord_key(co, "workers");
-    char *mkey = llmb_coord_key(co, "metrics");
     const char *time_argv[] = {"TIME"};
     const char *zr_argv[] = {"ZRANGE", zkey, "0", "-1"};
-    const char *mg_argv[] = {"HMGET", mkey, "tasks_completed_retired",
-                             "tasks_failed_retired"};
     redisReply *r = NULL;
-    size_t i, n = 3 + co->nqueues;
+    size_t i, n = 2 + co->nqueues;
     int rc = 0;
 
     *workers = NULL;
     if (llmb_conn_append_argv(co->conn, 1, time_argv, NULL) != 0 ||
-        llmb_conn_append_argv(co->conn, 4, zr_argv, NULL) != 0 ||
-        llmb_conn_append_argv(co->conn, 4, mg_argv, NULL) != 0)
+        llmb_conn_append_argv(co->conn, 4, zr_argv, NULL) != 0)
         goto lost;
     for (i = 0; i < co->nqueues; i++) {
         const char *argv[] = {"FCALL_RO", "llmb_stats", "1",
@@ -101,15 +103,11 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
             *workers = r;
             r = NULL;
-        } else if (i == 2 && r->type == REDIS_REPLY_ARRAY &&
-                   r->elements == 2) {
-            m->tasks_completed = reply_ll(r->element[0]);
-            m->tasks_failed = reply_ll(r->element[1]);
-        } else if (i >= 3 && r->type == REDIS_REPLY_ARRAY) {
-            stats_read(r, &co->queues[i - 3].stats);
+        } else if (i >= 2 && r->type == REDIS_REPLY_ARRAY) {
+            stats_read(r, &co->queues[i - 2].stats);
         } else if (r->type == REDIS_REPLY_ERROR) {
             llmb_coord_reply_error(co, "reading metrics",
-                                   i >= 3 ? co->queues[i - 3].name : NULL, r);
+                                   i >= 2 ? co->queues[i - 2].name : NULL, r);
         }
         freeReplyObject(r);
         r = NULL;
@@ -121,7 +119,6 @@ lost:
     *workers = NULL;
 out:
     free(zkey);
-    free(mkey);
     return rc;
 }
 
@@ -135,9 +132,8 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
     for (i = 0; i < ids->elements; i++) {
         char *name = llmb_xasprintf("worker:%s", ids->element[i]->str);
         char *key = llmb_coord_key(co, name);
-        const char *argv[] = {"HMGET", key, "state", "capacity", "running",
-                              "completed", "failed"};
-        int rc = llmb_conn_append_argv(co->conn, 7, argv, NULL);
+        const char *argv[] = {"HMGET", key, "state", "capacity", "running"};
+        int rc = llmb_conn_append_argv(co->conn, 5, argv, NULL);
         free(name);
         free(key);
         if (rc != 0)
@@ -150,15 +146,13 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
 
         if (r == NULL)
             return llmb_coord_lost(co);
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
             freeReplyObject(r);
             continue;
         }
         state = r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str
                                                            : NULL;
         m->workers_total++;
-        m->tasks_completed += reply_ll(r->element[3]);
-        m->tasks_failed += reply_ll(r->element[4]);
         if (state == NULL || llmb_reaper_is_dead(co->reaper,
                                                  ids->element[i]->str, state)) {
             m->workers_dead++;
@@ -238,6 +232,7 @@ static int write_hash(struct llmb_coord *co)
     kv_add(&kv, "tasks_delayed", m->tasks_delayed);
     kv_add(&kv, "tasks_completed", m->tasks_completed);
     kv_add(&kv, "tasks_failed", m->tasks_failed);
+    kv_add(&kv, "tasks_cancelled", m->tasks_cancelled);
     kv_add(&kv, "to_aggregate", m->queues_to_aggregate);
     for (i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
@@ -249,6 +244,9 @@ static int write_hash(struct llmb_coord *co)
             {"running", q->stats.running},   {"jobs", q->stats.jobs},
             {"dead", q->stats.dead},         {"to_aggregate", q->stats.to_aggregate},
             {"head_age_ms", q->stats.head_age_ms},
+            {"tasks_completed", q->stats.tasks_ok},
+            {"tasks_failed", q->stats.tasks_failed},
+            {"tasks_cancelled", q->stats.tasks_cancelled},
         };
         for (size_t k = 0; k < sizeof(qf) / sizeof(qf[0]); k++) {
             snprintf(field, sizeof(field), "queue:%s:%s", q->name, qf[k].name);
@@ -302,6 +300,9 @@ int llmb_metrics_collect(struct llmb_coord *co)
         m.tasks_running += q->stats.running;
         m.tasks_delayed += q->stats.delayed;
         m.queues_to_aggregate += q->stats.to_aggregate;
+        m.tasks_completed += q->stats.tasks_ok;
+        m.tasks_failed += q->stats.tasks_failed;
+        m.tasks_cancelled += q->stats.tasks_cancelled;
         for (s = 0; s < LLMB_JS_COUNT; s++)
             m.jobs[s] += q->jobs_by_state[s];
     }
@@ -400,14 +401,15 @@ static void counter(struct llmb_buf *out, const char *name, const char *help,
     sample(out, name, v);
 }
 
-/* Per-queue gauge: one sample per queue with label queue. */
-static void queue_gauge(struct llmb_buf *out, const struct llmb_coord *co,
-                        const char *name, const char *help, size_t offset,
-                        double scale)
+/* A per-queue family: one sample per queue, labelled queue, of the
+ * llmb_queue_stats field at offset, times scale. */
+static void queue_family(struct llmb_buf *out, const struct llmb_coord *co,
+                         const char *name, const char *type, const char *help,
+                         size_t offset, double scale)
 {
     size_t i;
 
-    family(out, name, "gauge", help);
+    family(out, name, type, help);
     for (i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
         long long v;
@@ -418,6 +420,19 @@ static void queue_gauge(struct llmb_buf *out, const struct llmb_coord *co,
             llmb_buf_appendf(out, "%s{queue=\"%s\"} %.3f\n", name, q->name,
                              (double)v * scale);
     }
+}
+
+static void queue_gauge(struct llmb_buf *out, const struct llmb_coord *co,
+                        const char *name, const char *help, size_t offset,
+                        double scale)
+{
+    queue_family(out, co, name, "gauge", help, offset, scale);
+}
+
+static void queue_counter(struct llmb_buf *out, const struct llmb_coord *co,
+                          const char *name, const char *help, size_t offset)
+{
+    queue_family(out, co, name, "counter", help, offset, 1.0);
 }
 
 void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
@@ -482,13 +497,11 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
         llmb_buf_appendf(out, "llmb_tasks{state=\"delayed\"} %lld\n",
                          m->tasks_delayed);
         counter(out, "llmb_tasks_completed_total",
-                "Tasks completed, summed over worker records (retired ones "
-                "included).",
-                m->tasks_completed);
+                "Tasks that ended completed, all queues.", m->tasks_completed);
         counter(out, "llmb_tasks_failed_total",
-                "Task attempts failed, summed over worker records (retired "
-                "ones included).",
-                m->tasks_failed);
+                "Tasks that failed for good, all queues.", m->tasks_failed);
+        counter(out, "llmb_tasks_cancelled_total",
+                "Tasks that ended cancelled, all queues.", m->tasks_cancelled);
         queue_gauge(out, co, "llmb_queue_pending", "Tasks waiting per queue.",
                     offsetof(struct llmb_queue_stats, pending), 1.0);
         queue_gauge(out, co, "llmb_queue_delayed", "Tasks delayed per queue.",
@@ -505,6 +518,12 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
         queue_gauge(out, co, "llmb_queue_head_age_seconds",
                     "Age of the job of the oldest waiting task.",
                     offsetof(struct llmb_queue_stats, head_age_ms), 0.001);
+        queue_counter(out, co, "llmb_queue_tasks_completed_total",
+                      "Tasks that ended completed per queue.",
+                      offsetof(struct llmb_queue_stats, tasks_ok));
+        queue_counter(out, co, "llmb_queue_tasks_failed_total",
+                      "Tasks that failed for good per queue.",
+                      offsetof(struct llmb_queue_stats, tasks_failed));
     }
 
     counter(out, "llmb_coordinator_leases_reaped_total",

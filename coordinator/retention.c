@@ -16,9 +16,7 @@
  *    from: exact as of the last full pass (a pass starts at most once a
  *    second).
  *  - dead worker records go --worker-retention-s after their last
- *    heartbeat; their completed/failed counters are added to
- *    <prefix>:metrics (tasks_completed_retired, tasks_failed_retired) so
- *    the cluster task counters never go down.
+ *    heartbeat (the record and its entry in <prefix>:workers).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -159,92 +157,43 @@ int llmb_retention_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
     return jobs_scan(co, q);
 }
 
-/* Deletes the record of dead worker id, once: WATCH makes the delete fail
- * if the record changed (or another coordinator deleted it) since it was
- * read. Returns 0 or LLMB_EIO. */
+/* Deletes the record of worker id if it is dead (or already gone) and
+ * takes it out of the registry. Returns 0 or LLMB_EIO. */
 static int worker_remove(struct llmb_coord *co, const char *id,
-                         const char *zkey, const char *mkey)
+                         const char *zkey)
 {
     char *name = llmb_xasprintf("worker:%s", id);
     char *hkey = llmb_coord_key(co, name);
     redisReply *r = NULL;
-    long long done = 0, failed = 0;
-    bool gone;
     int rc = 0;
 
     free(name);
-    r = llmb_conn_command(co->conn, "WATCH %s", hkey);
+    r = llmb_conn_command(co->conn, "HGET %s state", hkey);
     if (r == NULL)
         goto lost;
-    freeReplyObject(r);
-    r = llmb_conn_command(co->conn, "HMGET %s state completed failed", hkey);
-    if (r == NULL)
-        goto lost;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "dead") != 0)
+        goto out; /* alive again, or not judged yet: the reaper's call */
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
         llmb_coord_reply_error(co, "reading a dead worker", NULL, r);
-        goto unwatch;
+        goto out;
     }
-    gone = r->element[0]->type != REDIS_REPLY_STRING;
-    if (!gone && strcmp(r->element[0]->str, "dead") != 0)
-        goto unwatch; /* alive again, or not yet judged: the reaper's call */
-    if (r->element[1]->type == REDIS_REPLY_STRING)
-        done = atoll(r->element[1]->str);
-    if (r->element[2]->type == REDIS_REPLY_STRING)
-        failed = atoll(r->element[2]->str);
-    freeReplyObject(r);
-
-    r = llmb_conn_command(co->conn, "MULTI");
-    if (r == NULL)
-        goto lost;
     freeReplyObject(r);
     r = llmb_conn_command(co->conn, "DEL %s", hkey);
     if (r == NULL)
         goto lost;
     freeReplyObject(r);
-    r = llmb_conn_command(co->conn, "EXEC");
-    if (r == NULL)
-        goto lost;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1) {
-        freeReplyObject(r); /* changed meanwhile: look again next time */
-        r = NULL;
-        goto out;
-    }
-    freeReplyObject(r);
-    /* This coordinator deleted it: it alone counts its tasks. */
     r = llmb_conn_command(co->conn, "ZREM %s %s", zkey, id);
     if (r == NULL)
         goto lost;
-    freeReplyObject(r);
-    r = NULL;
-    if (!gone && (done > 0 || failed > 0)) {
-        r = llmb_conn_command(co->conn,
-                              "HINCRBY %s tasks_completed_retired %lld", mkey,
-                              done);
-        if (r == NULL)
-            goto lost;
-        freeReplyObject(r);
-        r = llmb_conn_command(co->conn, "HINCRBY %s tasks_failed_retired %lld",
-                              mkey, failed);
-        if (r == NULL)
-            goto lost;
-        freeReplyObject(r);
-        r = NULL;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        co->counters.workers_removed++;
+        llmb_info("dead worker record removed worker=%s", id);
     }
-    co->counters.workers_removed++;
-    llmb_info("dead worker record removed worker=%s", id);
-    goto out;
-
-unwatch:
-    freeReplyObject(r);
-    r = llmb_conn_command(co->conn, "UNWATCH");
-    if (r == NULL)
-        goto lost;
-    freeReplyObject(r);
-    r = NULL;
     goto out;
 lost:
     rc = llmb_coord_lost(co);
 out:
+    freeReplyObject(r);
     free(hkey);
     return rc;
 }
@@ -252,7 +201,6 @@ out:
 int llmb_retention_workers(struct llmb_coord *co)
 {
     char *zkey = llmb_coord_key(co, "workers");
-    char *mkey = llmb_coord_key(co, "metrics");
     redisReply *t = NULL, *r = NULL;
     long long now_ms, cutoff;
     size_t i;
@@ -279,11 +227,10 @@ int llmb_retention_workers(struct llmb_coord *co)
     }
     for (i = 0; i < r->elements && rc == 0; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
-            rc = worker_remove(co, r->element[i]->str, zkey, mkey);
+            rc = worker_remove(co, r->element[i]->str, zkey);
 out:
     freeReplyObject(t);
     freeReplyObject(r);
     free(zkey);
-    free(mkey);
     return rc;
 }
