@@ -43,7 +43,6 @@ struct pending {
     llmb_aconn_reply_fn *cb;   /* user callback, or NULL */
     void *priv;
     int64_t deadline_ms;       /* monotonic */
-    int setup;                 /* part of the connection setup */
     int retried;               /* already sent again after a reload */
     int argc;                  /* copy of argv for FCALL, else 0 */
     char **argv;
@@ -54,15 +53,13 @@ struct pending {
 
 /*
  * A connection. ctx is the current hiredis context (NULL between a loss
- * and the next connect). gen counts contexts, so that setup replies of an
- * old context cannot be mistaken for the current one.
+ * and the next connect).
  */
 struct llmb_aconn {
     struct ev_loop *loop;
     struct llmb_redis_url url;
     char *name;                /* CLIENT SETNAME value or NULL */
     char *what;                /* for logs */
-    char *url_text;            /* for the synchronous library check */
     bool functions;
     int64_t timeout_ms, backoff_base_ms, backoff_cap_ms;
     llmb_aconn_event_fn *on_ready, *on_lost;
@@ -75,7 +72,6 @@ struct llmb_aconn {
     bool freeing;              /* llmb_aconn_free() is running */
     bool drop_requested;
     unsigned attempt;          /* reconnects since the last ready */
-    unsigned gen;
 
     struct pending *head, *tail; /* commands in flight, oldest first */
     size_t npending;
@@ -416,7 +412,6 @@ static int setup_send(struct llmb_aconn *ac, const char *step, int argc,
     p->ac = ac;
     p->cb = setup_reply;
     p->priv = (void *)step;
-    p->setup = 1;
     if (send_pending(ac, p, argc, argv, NULL) != 0) {
         free(p);
         return LLMB_EIO;
@@ -429,7 +424,6 @@ static void connect_start(struct llmb_aconn *ac)
 {
     redisAsyncContext *c = NULL;
 
-    ac->gen++;
     ac->setup_failed = false;
     if (ac->url.socket_path != NULL)
         c = redisAsyncConnectUnix(ac->url.socket_path);
@@ -501,7 +495,6 @@ struct llmb_aconn *llmb_aconn_new(struct ev_loop *loop,
     ac->loop = loop;
     ac->name = o->name != NULL ? llmb_xstrdup(o->name) : NULL;
     ac->what = llmb_xstrdup(o->what != NULL ? o->what : "redis");
-    ac->url_text = llmb_xstrdup(o->url);
     ac->functions = o->functions;
     ac->timeout_ms = o->command_timeout_ms > 0 ? o->command_timeout_ms : 10000;
     ac->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 100;
@@ -533,7 +526,6 @@ void llmb_aconn_free(struct llmb_aconn *ac)
     llmb_redis_url_fini(&ac->url);
     free(ac->name);
     free(ac->what);
-    free(ac->url_text);
     free(ac);
 }
 

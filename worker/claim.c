@@ -86,6 +86,13 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
         elem_ll(f[7], &tasks);
         char tokz[32];
         snprintf(tokz, sizeof(tokz), "%.*s", (int)toklen, tok);
+        if (w->state == LLMB_WORKER_RELEASING) {
+            /* Claimed just as the worker gave its tasks back. */
+            char *ref = llmb_xasprintf("%s:%lld", f[0]->str, index);
+            llmb_report_add(w, q, LLMB_OUTCOME_RELEASE, ref, tokz, NULL, 0);
+            free(ref);
+            continue;
+        }
         double timeout_s = 0;
         if (timeout != NULL) {
             char tz[64];

@@ -3,8 +3,8 @@
  * elsewhere once the lease expires and llmb_reap takes it back), and Redis
  * trouble on a private redis-server of this test (never the fixture's):
  * not there when the worker starts, restarted while tasks run, and the
- * worker's connections killed with CLIENT KILL. The worker carries on
- * each time and the jobs complete.
+ * worker's connections killed with CLIENT KILL, and the function library
+ * flushed. The worker carries on each time and the jobs complete.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,6 +159,27 @@ static void test_redis_trouble(void **state)
     char *d = wh_push(h, "q1", "{\"type\":\"noop\"}");
     free(wh_wait_state(h, "q1", d, "completed", 10000));
     assert_true(clients_named(h, cname) >= 2);
+
+    /* The function library vanishes (FUNCTION FLUSH): the worker's next
+     * FCALL answers "Function not found", and it loads the library again
+     * and carries on. A wake-up token makes it claim at once. */
+    redisReply *fr = wh_cmd(h, "FUNCTION FLUSH");
+    freeReplyObject(fr);
+    fr = wh_cmd(h, "LPUSH %s:{q1}:wake 1", h->prefix);
+    freeReplyObject(fr);
+    int loaded = 0;
+    for (int i = 0; i < 200 && !loaded; i++) {
+        usleep(25000);
+        fr = wh_cmd(h, "FUNCTION LIST LIBRARYNAME llmb");
+        loaded = fr->type == REDIS_REPLY_ARRAY && fr->elements == 1;
+        freeReplyObject(fr);
+    }
+    if (!loaded)
+        wh_dump_logs(h);
+    assert_true(loaded);
+    char *e = wh_push(h, "q1", "{\"type\":\"noop\"}");
+    free(wh_wait_state(h, "q1", e, "completed", 10000));
+    free(e);
 
     kill(pid, SIGTERM);
     assert_int_equal(wh_worker_wait(h, pid, 10000), 0);
