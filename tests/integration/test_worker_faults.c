@@ -1,6 +1,7 @@
 /*
  * llmb-worker when things break: kill -9 of a worker (its task runs again
- * elsewhere once the lease expires and llmb_reap takes it back), and Redis
+ * elsewhere once the lease expires and llmb_reap takes it back), a lease
+ * taken away while its task runs (the heartbeat stops the task), and Redis
  * trouble on a private redis-server of this test (never the fixture's):
  * not there when the worker starts, restarted while tasks run, and the
  * worker's connections killed with CLIENT KILL, and the function library
@@ -95,6 +96,53 @@ static void test_kill9(void **state)
     free(pidfile);
     free(id);
     free(doc);
+    free(spec);
+}
+
+/* The lease is taken away while the task runs (as the coordinator does
+ * for a worker it believes dead): the next heartbeat answers "lost", the
+ * worker stops the task and drops its outcome, and the retry runs. */
+static void test_lease_lost(void **state)
+{
+    struct wh *h = *state;
+    char *spec = llmb_xasprintf("*=exec:%s", wh_fixture("worker_task.sh"));
+    char *wid = llmb_xasprintf("%s-ll", h->prefix);
+    const char *args[] = {"--queues", "q1", "--id", wid, "--handler", spec,
+                          "--kill-grace-ms", "300", NULL};
+    pid_t pid = wh_worker_start(h, args);
+    char *doc = llmb_xasprintf("{\"type\":\"t\",\"payload\":{\"mode\":"
+                               "\"once\",\"dir\":\"%s\"}}", h->dir);
+    char *id = wh_push(h, "q1", doc);
+    char *pidfile = llmb_xasprintf("%s/once.pid", h->dir);
+
+    wh_wait_file(h, pidfile, 10000);
+    FILE *f = fopen(pidfile, "r");
+    long child = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld", &child), 1);
+    fclose(f);
+
+    char *base = llmb_xasprintf("%s:{q1}", h->prefix);
+    redisReply *r = wh_cmd(h, "FCALL llmb_reap_worker 1 %s %s %s", base, wid,
+                           "test");
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    /* The first attempt is stopped; the retry (attempt 2) completes. */
+    for (int i = 0; i < 500 && kill((pid_t)child, 0) == 0; i++)
+        usleep(10000);
+    assert_int_not_equal(kill((pid_t)child, 0), 0);
+    free(wh_wait_state(h, "q1", id, "completed", 10000));
+    char *res = wh_task(h, "q1", id, 0, "result");
+    assert_string_equal(res, "{\"attempt\":2}");
+    free(res);
+
+    kill(pid, SIGTERM);
+    assert_int_equal(wh_worker_wait(h, pid, 10000), 0);
+    free(base);
+    free(pidfile);
+    free(id);
+    free(doc);
+    free(wid);
     free(spec);
 }
 
@@ -196,6 +244,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9, setup_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_lost, setup_fixture,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_redis_trouble, setup_bare,
                                         teardown),
     };
