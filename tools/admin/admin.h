@@ -1,0 +1,269 @@
+/*
+ * The llmb admin CLI: what its files share. main.c picks the command
+ * (commands.c), loads its options (config.c), connects, and calls the
+ * command's run function (stats.c, workers.c, queues.c, jobs.c, show.c,
+ * cancel.c, retry.c, purge.c). Those read Redis through pipelined batches
+ * (batch.c), turn replies into values (reply.c), find queues and jobs
+ * (lookup.c) and print either aligned tables for people (table.c, human.c)
+ * or one JSON document for scripts (output.c).
+ *
+ * Every run function returns 0 or a negative enum llmb_err and, on error,
+ * a malloc'd message for the user in *errstr (main prints it after
+ * "llmb: "); the error code decides the exit status:
+ *   LLMB_EINVAL usage (64), LLMB_ENOTFOUND and LLMB_EREDIS the operation
+ *   failed (1), LLMB_EIO and LLMB_ETIMEOUT Redis unreachable (69).
+ */
+#ifndef LLMB_ADMIN_H
+#define LLMB_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include <llmb/config.h>
+#include <llmb/conn.h>
+#include <llmb/util.h>
+
+/* Defaults and bounds of the options, shared by config.c and the docs. */
+#define LLMB_ADMIN_LIMIT_DEFAULT "20"
+#define LLMB_ADMIN_LIMIT_MAX 10000
+#define LLMB_ADMIN_TASKS_DEFAULT "20"
+#define LLMB_ADMIN_TASKS_MAX 100000
+/* Job ids read per queue at most when `jobs --state` filters. */
+#define LLMB_ADMIN_SCAN_MAX 100000
+
+/* Every option of every command; a command's option set names the ones it
+ * accepts (commands.c), the others keep their zero value. */
+struct llmb_admin_config {
+    struct llmb_common common;
+    bool json;       /* --json: one JSON document on stdout */
+    char *queue;     /* --queue: restrict to / look in this queue */
+    char *state;     /* --state: jobs in this state only */
+    long long limit; /* --limit: most jobs to list */
+    long long tasks; /* --tasks: tasks to list in `show` */
+    bool yes;        /* --yes: confirm a purge */
+    bool dead;       /* --dead: retry every job of the dead set */
+};
+
+/* What a command runs with. Built by main() after the options are loaded
+ * and the connection is up; the command borrows everything. */
+struct llmb_admin {
+    const struct llmb_admin_config *cfg;
+    struct llmb_conn *conn;
+    const char *prefix;             /* cfg->common.prefix */
+    char **args;                    /* positionals after the command word */
+    size_t nargs;
+    FILE *out;                      /* stdout: tables or the JSON document */
+};
+
+typedef int (*llmb_command_fn)(struct llmb_admin *a, char **errstr);
+
+/* One subcommand: its name, help and option set, and its run function. */
+struct llmb_command {
+    const char *name;
+    const char *usage;    /* after "llmb NAME ", e.g. "[OPTIONS] JOB" */
+    const char *brief;    /* one line for `llmb --help` */
+    const char *summary;  /* the paragraph of `llmb NAME --help` */
+    const char *options;  /* accepted options, "json,queue,state,limit" */
+    size_t min_args, max_args;
+    llmb_command_fn check; /* or NULL: checks the options before Redis is
+                              reached (a->conn is NULL); EINVAL = usage */
+    llmb_command_fn run;
+};
+
+/* commands.c */
+/* The command named name, or NULL. */
+const struct llmb_command *llmb_command_find(const char *name);
+/* Prints the command list for `llmb --help`. */
+void llmb_command_list_print(FILE *out);
+/* Finds the command word in argv: the first argument that is neither an
+ * option nor an option's value. NULL when there is none. */
+const char *llmb_command_word(int argc, char **argv);
+
+/* config.c */
+/* Builds the option set of cmd (or of `llmb` itself when cmd is NULL)
+ * into *set; free it with llmb_admin_opt_set_fini(). */
+void llmb_admin_opt_set_init(struct llmb_opt_set *set,
+                             const struct llmb_command *cmd);
+void llmb_admin_opt_set_fini(struct llmb_opt_set *set);
+/* Checks the values that have a shape beyond their type (--queue is a
+ * queue name, --state a job state). Returns 0 or LLMB_EINVAL. */
+int llmb_admin_config_check(const struct llmb_admin_config *cfg,
+                            char **errstr);
+/*
+ * Reads the command line: finds the command (*cmd), builds its option set
+ * (*set; llmb_admin_opt_set_fini() it in every case), fills cfg
+ * (llmb_config_free() it with *set) and the positionals (*pos: the command
+ * word, then its arguments), and checks them. Returns 0 to run *cmd; 1
+ * when help, --version or --dump-config was printed; LLMB_EINVAL with a
+ * malloc'd *errstr for a usage error.
+ */
+int llmb_admin_config_load(int argc, char **argv,
+                           struct llmb_admin_config *cfg,
+                           struct llmb_opt_set *set,
+                           const struct llmb_command **cmd,
+                           struct llmb_strlist *pos, char **errstr);
+
+/* queues.c: the read-only summary of one queue (FCALL_RO llmb_stats). */
+struct llmb_queue_stats {
+    char *name;
+    long long pending, delayed, running; /* tasks */
+    long long jobs, dead, to_aggregate;  /* jobs */
+    long long head_age_ms;               /* 0 when nothing is pending */
+    long long tasks_ok, tasks_failed, tasks_cancelled; /* ever ended */
+};
+/* Reads the stats of every queue in names, pipelined, into a new array of
+ * names->n entries (*out; free with llmb_queue_stats_free()). *now_ms gets
+ * the server time (0 when names is empty). Returns 0, LLMB_EIO or
+ * LLMB_EREDIS with *errstr. */
+int llmb_queue_stats_fetch(struct llmb_admin *a,
+                           const struct llmb_strlist *names,
+                           struct llmb_queue_stats **out, int64_t *now_ms,
+                           char **errstr);
+void llmb_queue_stats_free(struct llmb_queue_stats *s, size_t n);
+/* The stats as a JSON object with the keys of the struct. */
+json_t *llmb_queue_stats_json(const struct llmb_queue_stats *s);
+
+/* workers.c: the records workers keep of themselves. */
+enum llmb_worker_field {
+    LLMB_WF_ID, LLMB_WF_HOST, LLMB_WF_PID, LLMB_WF_QUEUES, LLMB_WF_TAGS,
+    LLMB_WF_CAPACITY, LLMB_WF_RUNNING, LLMB_WF_COMPLETED, LLMB_WF_FAILED,
+    LLMB_WF_VERSION, LLMB_WF_STARTED_MS, LLMB_WF_SEEN_MS, LLMB_WF_STATE,
+    LLMB_WF_COUNT
+};
+/* One worker: the fields of <prefix>:worker:<id> (NULL when missing; the
+ * state is "gone" when the whole hash is) and its last heartbeat. */
+struct llmb_worker {
+    char *id;
+    char *f[LLMB_WF_COUNT];
+    long long seen_ms; /* seen_ms of the hash, else the score */
+};
+/* Reads every worker of <prefix>:workers, sorted by id, pipelined a
+ * thousand at a time, into a new array (*out, *n; free with
+ * llmb_workers_free()). Returns 0, LLMB_EIO or LLMB_EREDIS with *errstr. */
+int llmb_workers_fetch(struct llmb_admin *a, struct llmb_worker **out,
+                       size_t *n, char **errstr);
+void llmb_workers_free(struct llmb_worker *w, size_t n);
+/* True when the worker is no longer alive: marked "dead" by a coordinator,
+ * or its hash expired (the state then reads "gone"). */
+bool llmb_worker_is_gone(const struct llmb_worker *w);
+
+/* The commands, one file each. */
+int llmb_stats_run(struct llmb_admin *a, char **errstr);
+int llmb_workers_run(struct llmb_admin *a, char **errstr);
+int llmb_queues_run(struct llmb_admin *a, char **errstr);
+int llmb_jobs_run(struct llmb_admin *a, char **errstr);
+int llmb_show_run(struct llmb_admin *a, char **errstr);
+int llmb_cancel_run(struct llmb_admin *a, char **errstr);
+int llmb_retry_check(struct llmb_admin *a, char **errstr);
+int llmb_retry_run(struct llmb_admin *a, char **errstr);
+int llmb_purge_check(struct llmb_admin *a, char **errstr);
+int llmb_purge_run(struct llmb_admin *a, char **errstr);
+
+/*
+ * batch.c: commands sent as one pipeline. Add commands, run, then read
+ * reply i of command i. The batch owns the replies.
+ */
+struct llmb_batch {
+    size_t n, cap;
+    struct llmb_batch_cmd *cmds;
+    redisReply **replies; /* n replies after a successful run */
+};
+
+void llmb_batch_init(struct llmb_batch *b);
+/* Appends a command made of the NUL-terminated strings given, ended by
+ * NULL; the strings are copied. */
+void llmb_batch_add(struct llmb_batch *b, const char *arg, ...);
+/* Appends a command from a string list (copied). */
+void llmb_batch_add_list(struct llmb_batch *b, const struct llmb_strlist *l);
+/* Sends every command and reads every reply, a thousand commands per
+ * round trip. Returns 0, or LLMB_EIO with *errstr when the connection
+ * failed (replies are then unavailable). Error replies are replies. */
+int llmb_batch_run(struct llmb_batch *b, struct llmb_conn *c, char **errstr);
+/* Frees commands and replies; the batch can be used again after
+ * llmb_batch_init(). */
+void llmb_batch_fini(struct llmb_batch *b);
+
+/* reply.c */
+/* Parses an integer reply, or a string reply holding an integer. */
+bool llmb_reply_ll(const redisReply *r, long long *out);
+/* The integer of r, or def when r holds none (nil, missing). */
+long long llmb_reply_ll_or(const redisReply *r, long long def);
+/* The text of a string or status reply; NULL for anything else. */
+const char *llmb_reply_str(const redisReply *r);
+/* An error reply's message without the leading "ERR "; "" otherwise. */
+const char *llmb_reply_errmsg(const redisReply *r);
+/* 0 when r is a usable reply; LLMB_EIO (r NULL: connection lost, message
+ * from the connection) or LLMB_EREDIS (error reply, its message without
+ * "ERR ") with a malloc'd *errstr. */
+int llmb_reply_check(const redisReply *r, struct llmb_conn *c,
+                     char **errstr);
+/* A JSON string of s (bytes that are not UTF-8 become '?'); null for
+ * NULL. */
+json_t *llmb_json_str(const char *s);
+/* Value of a Redis string for JSON: an integer when all of it is one,
+ * else a real when it parses as one, else the string; null for NULL. */
+json_t *llmb_json_scalar(const char *s);
+/* An integer, or null for NULL / non-integers. */
+json_t *llmb_json_int_or_null(const char *s);
+/* The JSON value that text holds, or the text as a string when it is not
+ * JSON; null for NULL. */
+json_t *llmb_json_text(const char *s);
+
+/* lookup.c */
+/* Fills *queues with the known queues (set <prefix>:queues), sorted, or
+ * with only cfg->queue when --queue was given. Returns 0, LLMB_EINVAL for
+ * a bad --queue name, or LLMB_EIO / LLMB_EREDIS, with *errstr. */
+int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
+                       char **errstr);
+/* Finds the queue of job `spec` ("ID" or "QUEUE/ID"; --queue also names
+ * the queue): sets *queue and *id (malloc'd). Returns 0; LLMB_EINVAL for
+ * a malformed id; LLMB_ENOTFOUND with `job "x" not found`; LLMB_EREDIS
+ * when the id is in several queues; LLMB_EIO. */
+int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
+                    char **id, char **errstr);
+/* Redis server time in ms through *now_ms. Returns 0 or LLMB_EIO. */
+int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr);
+
+/*
+ * table.c: an aligned table for people. Columns are declared first, then
+ * cells are added row by row, left to right. Control characters in cells
+ * print as spaces so a row stays on one line.
+ */
+struct llmb_table;
+
+struct llmb_table *llmb_table_new(void);
+/* Declares the next column; right aligns it (numbers) when right. */
+void llmb_table_column(struct llmb_table *t, const char *header, bool right);
+/* Adds the next cell (copied); NULL prints "-". */
+void llmb_table_cell(struct llmb_table *t, const char *text);
+void llmb_table_cellf(struct llmb_table *t, const char *fmt, ...)
+    LLMB_PRINTF(2, 3);
+/* Number of complete rows added. */
+size_t llmb_table_rows(const struct llmb_table *t);
+/* Prints header and rows, columns two spaces apart, the last one unpadded. */
+void llmb_table_print(const struct llmb_table *t, FILE *out);
+void llmb_table_free(struct llmb_table *t);
+
+/* human.c: times for people. Buffers of LLMB_HUMAN_LEN bytes. */
+#define LLMB_HUMAN_LEN 48
+/* "850ms", "4.2s", "59s", "3m04s", "2h05m", "3d04h". */
+char *llmb_human_duration(int64_t ms, char *buf);
+/* "3s ago", "in 2m00s" (then after now), "-" when then_ms <= 0. */
+char *llmb_human_ago(int64_t now_ms, int64_t then_ms, char *buf);
+/* "2026-11-28 16:42:24Z (3s ago)", or "-" when ms <= 0. */
+char *llmb_human_time(int64_t now_ms, int64_t ms, char *buf);
+
+/* output.c */
+/* Prints doc as one indented JSON document and a newline on a->out, and
+ * releases doc. */
+void llmb_output_json(struct llmb_admin *a, json_t *doc);
+/* Writes text on one line of a table cell: control characters become
+ * spaces and it is cut at max bytes (UTF-8 safe) with "...". Returns a
+ * malloc'd string; NULL gives NULL. */
+char *llmb_output_oneline(const char *text, size_t max);
+
+#endif

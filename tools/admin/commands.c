@@ -1,0 +1,117 @@
+/*
+ * The table of llmb's subcommands: what each is called, what it takes and
+ * which function runs it. main() finds the command word in argv with
+ * llmb_command_word() before any option is parsed, so that the option set
+ * it then loads is that command's own: `llmb show --help` describes
+ * `show`, and an option the command does not take is an error.
+ */
+#include <string.h>
+
+#include "admin.h"
+
+static const struct llmb_command commands[] = {
+    {"stats", "[OPTIONS]", "Summary of every queue, the workers and the "
+     "coordinator's metrics.",
+     "Prints per queue the tasks pending, delayed and running, the jobs "
+     "kept, the dead jobs and the age of the oldest waiting task; the "
+     "workers by state with their capacity and counters; and the "
+     "coordinator's cluster metrics (the hash <prefix>:metrics) when a "
+     "coordinator wrote them.",
+     "json,queue", 0, 0, NULL, llmb_stats_run},
+    {"workers", "[OPTIONS]", "The workers: host, queues, state, load, "
+     "last heartbeat.",
+     "Lists every worker of the sorted set <prefix>:workers with its host, "
+     "pid, queues, state, capacity, running tasks, completed and failed "
+     "counts, and how long ago it last heartbeated.",
+     "json", 0, 0, NULL, llmb_workers_run},
+    {"queues", "[OPTIONS]", "The known queues with their depth and age.",
+     "Lists every queue of the set <prefix>:queues: tasks pending, delayed "
+     "and running, dead jobs, jobs kept and the age of the job at the head "
+     "of the queue.",
+     "json,queue", 0, 0, NULL, llmb_queues_run},
+    {"jobs", "[OPTIONS]", "The newest jobs, of one queue or all.",
+     "Lists the newest jobs first, of --queue or of every known queue, "
+     "with state, progress and age. --state keeps the jobs in one state "
+     "(pending, running, completed, failed, cancelled); at most 100000 jobs "
+     "per queue are read to find them.",
+     "json,queue,state,limit", 0, 0, NULL, llmb_jobs_run},
+    {"show", "[OPTIONS] JOB", "A job: spec, state, counters, tasks, "
+     "aggregate.",
+     "Prints job JOB (an id, or QUEUE/ID) with its spec, state, counters "
+     "and times, the state of every task (summarised for a fan-out, the "
+     "first --tasks tasks in detail with attempt, worker and error) and "
+     "the aggregate of its results.",
+     "json,queue,tasks", 1, 1, NULL, llmb_show_run},
+    {"cancel", "[OPTIONS] JOB", "Cancel a job.",
+     "Cancels job JOB (an id, or QUEUE/ID): its waiting tasks are removed "
+     "at once and its running tasks stop at their worker's next heartbeat.",
+     "json,queue", 1, 1, NULL, llmb_cancel_run},
+    {"retry", "[OPTIONS] JOB | --dead", "Run a failed or cancelled job "
+     "again, or every dead job.",
+     "Runs again every task that did not complete of job JOB (an id, or "
+     "QUEUE/ID), which must have failed or been cancelled. With --dead, "
+     "does that for every job of the dead set of --queue, or of every "
+     "known queue.",
+     "json,queue,dead", 0, 1, llmb_retry_check, llmb_retry_run},
+    {"purge", "[OPTIONS] --queue QUEUE --yes", "Cancel every waiting job "
+     "of a queue.",
+     "Cancels every job that has tasks waiting (pending or delayed) in "
+     "queue QUEUE, a thousand tasks per call, until nothing waits. Running "
+     "tasks of those jobs stop at their next heartbeat. Asks for --yes.",
+     "json,queue,yes", 0, 0, llmb_purge_check, llmb_purge_run},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct llmb_command *llmb_command_find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void llmb_command_list_print(FILE *out)
+{
+    fprintf(out, "\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].brief);
+    fprintf(out, "\nRun \"llmb COMMAND --help\" for the options of a "
+                 "command.\nOptions may come before or after the command.\n");
+}
+
+/* True when the long option `name` (up to '=' or the end) takes a value
+ * as the next argument. */
+static bool long_takes_value(const char *name)
+{
+    static const char *const with_value[] = {
+        "redis", "prefix", "log-level", "config", "queue", "state", "limit",
+        "tasks",
+    };
+    if (strchr(name, '=') != NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
+        if (strcmp(name, with_value[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The same for a short option: -q QUEUE and -n N (not -qQUEUE). */
+static bool short_takes_value(const char *arg)
+{
+    return (arg[0] == 'q' || arg[0] == 'n') && arg[1] == '\0';
+}
+
+const char *llmb_command_word(int argc, char **argv)
+{
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k];
+
+        if (strcmp(a, "--") == 0)
+            return k + 1 < argc ? argv[k + 1] : NULL;
+        if (a[0] != '-' || a[1] == '\0')
+            return a;
+        if (a[1] == '-' ? long_takes_value(a + 2) : short_takes_value(a + 1))
+            k++;
+    }
+    return NULL;
+}

@@ -1,0 +1,217 @@
+/*
+ * The command line of the llmb CLI. One table holds every option any
+ * command takes; each command names the options it accepts (commands.c),
+ * and this file builds that command's struct llmb_opt_set from the table,
+ * so the config engine in lib/config.c parses, checks and documents
+ * exactly those (plus the common --redis, --prefix, --log-level and
+ * --config). llmb_admin_config_load() is everything main() needs before
+ * it connects: the command, its options and its arguments, checked.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+static const struct llmb_opt admin_opts[] = {
+    {"json", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Print one JSON document on stdout instead of tables.",
+     offsetof(struct llmb_admin_config, json), 0, 0, false},
+    {"queue", 'q', NULL, LLMB_OPT_STR, NULL, "QUEUE",
+     "The queue to look at (default: every queue of <prefix>:queues).",
+     offsetof(struct llmb_admin_config, queue), 0, 0, false},
+    {"state", 0, NULL, LLMB_OPT_STR, NULL, "STATE",
+     "Only jobs in this state: pending, running, completed, failed or "
+     "cancelled.",
+     offsetof(struct llmb_admin_config, state), 0, 0, false},
+    {"limit", 'n', NULL, LLMB_OPT_INT, LLMB_ADMIN_LIMIT_DEFAULT, "N",
+     "Most jobs to list.",
+     offsetof(struct llmb_admin_config, limit), 1, LLMB_ADMIN_LIMIT_MAX,
+     false},
+    {"tasks", 0, NULL, LLMB_OPT_INT, LLMB_ADMIN_TASKS_DEFAULT, "N",
+     "Tasks to list one by one (the first N); every task is counted in the "
+     "summary.",
+     offsetof(struct llmb_admin_config, tasks), 0, LLMB_ADMIN_TASKS_MAX,
+     false},
+    {"yes", 'y', NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Confirm that the queue's waiting jobs are to be cancelled.",
+     offsetof(struct llmb_admin_config, yes), 0, 0, false},
+    {"dead", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Retry every job of the dead set instead of one job.",
+     offsetof(struct llmb_admin_config, dead), 0, 0, false},
+};
+#define NADMIN_OPTS (sizeof(admin_opts) / sizeof(admin_opts[0]))
+
+static const char top_summary[] =
+    "llmb inspects and repairs an llmb job queue in Redis: statistics, "
+    "workers, queues and jobs as tables for people or, with --json, as one "
+    "JSON document for scripts; and cancel, retry and purge of jobs.";
+
+/* True when name is an entry of the comma-separated list. */
+static bool listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0)
+            return true;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+void llmb_admin_opt_set_init(struct llmb_opt_set *set,
+                             const struct llmb_command *cmd)
+{
+    struct llmb_opt *opts = llmb_xcalloc(NADMIN_OPTS, sizeof(*opts));
+    size_t n = 0;
+
+    for (size_t i = 0; i < NADMIN_OPTS; i++)
+        if (listed(cmd ? cmd->options : "json", admin_opts[i].name))
+            opts[n++] = admin_opts[i];
+    memset(set, 0, sizeof(*set));
+    set->opts = opts;
+    set->nopts = n;
+    if (cmd == NULL) {
+        set->prog = llmb_xstrdup("llmb");
+        set->usage = "[OPTIONS] COMMAND [ARGS]";
+        set->summary = top_summary;
+    } else {
+        set->prog = llmb_xasprintf("llmb %s", cmd->name);
+        set->usage = cmd->usage;
+        set->summary = cmd->summary;
+    }
+}
+
+int llmb_admin_config_check(const struct llmb_admin_config *cfg,
+                            char **errstr)
+{
+    static const char *const states[] = {
+        "pending", "running", "completed", "failed", "cancelled",
+    };
+    bool state_ok = cfg->state == NULL;
+
+    if (cfg->queue != NULL && !llmb_queue_name_ok(cfg->queue)) {
+        *errstr = llmb_xasprintf("--queue must be a queue name of 1 to %d "
+                                 "characters from [A-Za-z0-9_.-], got \"%s\"",
+                                 LLMB_QUEUE_NAME_MAX, cfg->queue);
+        return LLMB_EINVAL;
+    }
+    for (size_t i = 0; !state_ok && i < sizeof(states) / sizeof(*states); i++)
+        state_ok = strcmp(cfg->state, states[i]) == 0;
+    if (!state_ok) {
+        *errstr = llmb_xasprintf("--state must be pending, running, "
+                                 "completed, failed or cancelled, got \"%s\"",
+                                 cfg->state);
+        return LLMB_EINVAL;
+    }
+    return 0;
+}
+
+void llmb_admin_opt_set_fini(struct llmb_opt_set *set)
+{
+    free((void *)set->opts);
+    free((void *)set->prog);
+    memset(set, 0, sizeof(*set));
+}
+
+/* True when argv asks for help (-h or --help before any "--"). */
+static bool wants_help(int argc, char **argv)
+{
+    for (int k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* `llmb help [COMMAND]`: prints the help of the command named after "help"
+ * in argv, or of llmb. */
+static int help_print(int argc, char **argv, const char *word, char **errstr)
+{
+    const struct llmb_command *cmd = NULL;
+    const char *name = NULL;
+    struct llmb_opt_set set;
+
+    for (int k = 1; k < argc; k++)
+        if (argv[k] == word && k + 1 < argc)
+            name = llmb_command_word(argc - k, argv + k);
+    if (name != NULL && (cmd = llmb_command_find(name)) == NULL) {
+        *errstr = llmb_xasprintf("unknown command \"%s\"; see llmb --help",
+                                 name);
+        return LLMB_EINVAL;
+    }
+    llmb_admin_opt_set_init(&set, cmd);
+    llmb_config_help(&set, stdout);
+    if (cmd == NULL)
+        llmb_command_list_print(stdout);
+    llmb_admin_opt_set_fini(&set);
+    return 1;
+}
+
+/* Checks the number of arguments cmd got after its name. */
+static int args_check(const struct llmb_command *cmd,
+                      const struct llmb_strlist *pos, char **errstr)
+{
+    size_t n = pos->n - 1;
+
+    if (n < cmd->min_args) {
+        *errstr = llmb_xasprintf("%s: missing argument; usage: llmb %s %s",
+                                 cmd->name, cmd->name, cmd->usage);
+        return LLMB_EINVAL;
+    }
+    if (n > cmd->max_args) {
+        *errstr = llmb_xasprintf("%s: unexpected argument \"%s\"; usage: "
+                                 "llmb %s %s", cmd->name,
+                                 pos->v[1 + cmd->max_args], cmd->name,
+                                 cmd->usage);
+        return LLMB_EINVAL;
+    }
+    return 0;
+}
+
+int llmb_admin_config_load(int argc, char **argv,
+                           struct llmb_admin_config *cfg,
+                           struct llmb_opt_set *set,
+                           const struct llmb_command **cmd,
+                           struct llmb_strlist *pos, char **errstr)
+{
+    const char *word = llmb_command_word(argc, argv);
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    *cmd = NULL;
+    *errstr = NULL;
+    llmb_admin_opt_set_init(set, NULL);
+    if (word != NULL && strcmp(word, "help") == 0)
+        return help_print(argc, argv, word, errstr);
+    if (word != NULL && (*cmd = llmb_command_find(word)) == NULL) {
+        *errstr = llmb_xasprintf("unknown command \"%s\"; see llmb --help",
+                                 word);
+        return LLMB_EINVAL;
+    }
+
+    llmb_admin_opt_set_fini(set);
+    llmb_admin_opt_set_init(set, *cmd);
+    rc = llmb_config_load(set, cfg, argc, argv, pos, errstr);
+    if (rc == 1 && *cmd == NULL && wants_help(argc, argv))
+        llmb_command_list_print(stdout);
+    if (rc != 0)
+        return rc < 0 ? LLMB_EINVAL : rc;
+    if (*cmd == NULL) {
+        *errstr = llmb_xstrdup("no command given: stats, workers, queues, "
+                               "jobs, show, cancel, retry or purge; see "
+                               "llmb --help");
+        return LLMB_EINVAL;
+    }
+    rc = args_check(*cmd, pos, errstr);
+    if (rc == 0)
+        rc = llmb_admin_config_check(cfg, errstr);
+    return rc;
+}

@@ -1,0 +1,297 @@
+/*
+ * `llmb jobs`: the newest jobs first. Each queue keeps every job id in
+ * <base>:jobs scored by creation time, so the newest are a ZREVRANGE away;
+ * their hashes come in one pipelined HMGET each. With --state the walk
+ * goes on, a thousand ids at a time, until --limit jobs match or
+ * LLMB_ADMIN_SCAN_MAX ids were read, so the command stays bounded on a
+ * queue of millions. Over several queues each queue gives its newest
+ * matches and the merged list is cut to --limit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+/* The job hash fields read per job, in this order. */
+enum { F_TYPE, F_STATE, F_TASKS, F_LEFT, F_OK, F_FAILED, F_CANCELLED,
+       F_PRIORITY, F_CREATED, F_STARTED, F_FINISHED, F_ERROR, F_COUNT };
+static const char *const field_names[F_COUNT] = {
+    "type", "state", "tasks", "left", "ok", "failed", "cancelled",
+    "priority", "created_ms", "started_ms", "finished_ms", "error",
+};
+
+struct job_row {
+    char *id, *queue;
+    long long created; /* score in <base>:jobs */
+    char *f[F_COUNT];
+};
+
+/* The rows found so far, over all queues. */
+struct job_rows {
+    struct job_row *v;
+    size_t n;
+    bool truncated; /* some queue hit the scan bound */
+};
+
+static void rows_free(struct job_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++) {
+        free(rows->v[i].id);
+        free(rows->v[i].queue);
+        for (size_t f = 0; f < F_COUNT; f++)
+            free(rows->v[i].f[f]);
+    }
+    free(rows->v);
+    memset(rows, 0, sizeof(*rows));
+}
+
+static int cmp_row(const void *x, const void *y)
+{
+    const struct job_row *a = x, *b = y;
+    if (a->created != b->created)
+        return a->created > b->created ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+/* Reads ids [start, start+count) of queue q's job index, newest first,
+ * with their hashes, and appends those that exist and match --state.
+ * Sets *got to the number of ids read and *matched to the rows added. */
+static int read_page(struct llmb_admin *a, const char *q, long long start,
+                     long long count, struct job_rows *rows, size_t *got,
+                     size_t *matched, char **errstr)
+{
+    const char *want = a->cfg->state;
+    char *key = llmb_key_queue_sub(a->prefix, q, "jobs");
+    redisReply *r = NULL;
+    struct llmb_batch b;
+    int rc;
+
+    *got = *matched = 0;
+    llmb_batch_init(&b);
+    r = llmb_conn_command(a->conn, "ZREVRANGE %s %lld %lld WITHSCORES", key,
+                          start, start + count - 1);
+    rc = llmb_reply_check(r, a->conn, errstr);
+    if (rc != 0)
+        goto out;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        *errstr = llmb_xasprintf("%s is not a sorted set", key);
+        rc = LLMB_EREDIS;
+        goto out;
+    }
+    *got = r->elements / 2;
+    for (size_t i = 0; i < *got; i++) {
+        struct llmb_strlist cmd = {0};
+        const char *id = llmb_reply_str(r->element[2 * i]);
+        char *sub = llmb_xasprintf("j:%s", id ? id : "");
+        char *jkey = llmb_key_queue_sub(a->prefix, q, sub);
+        llmb_strlist_push(&cmd, "HMGET");
+        llmb_strlist_push(&cmd, jkey);
+        for (size_t f = 0; f < F_COUNT; f++)
+            llmb_strlist_push(&cmd, field_names[f]);
+        llmb_batch_add_list(&b, &cmd);
+        llmb_strlist_clear(&cmd);
+        free(jkey);
+        free(sub);
+    }
+    rc = llmb_batch_run(&b, a->conn, errstr);
+    if (rc != 0)
+        goto out;
+    rows->v = llmb_xrealloc(rows->v, (rows->n + *got) * sizeof(*rows->v));
+    for (size_t i = 0; i < *got; i++) {
+        const redisReply *h = b.replies[i];
+        const char *state, *score;
+        struct job_row *row;
+
+        /* A job whose hash expired is still indexed until the coordinator
+         * trims the index: skip it. */
+        if (h->type != REDIS_REPLY_ARRAY || h->elements != F_COUNT)
+            continue;
+        state = llmb_reply_str(h->element[F_STATE]);
+        if (state == NULL || (want != NULL && strcmp(state, want) != 0))
+            continue;
+        row = &rows->v[rows->n++];
+        memset(row, 0, sizeof(*row));
+        row->id = llmb_xstrdup(llmb_reply_str(r->element[2 * i]));
+        row->queue = llmb_xstrdup(q);
+        score = llmb_reply_str(r->element[2 * i + 1]);
+        row->created = score ? (long long)strtod(score, NULL) : 0;
+        for (size_t f = 0; f < F_COUNT; f++) {
+            const char *v = llmb_reply_str(h->element[f]);
+            row->f[f] = v ? llmb_xstrdup(v) : NULL;
+        }
+        (*matched)++;
+    }
+
+out:
+    llmb_batch_fini(&b);
+    if (r != NULL)
+        freeReplyObject(r);
+    free(key);
+    return rc;
+}
+
+/* Appends up to --limit newest matching jobs of queue q to rows. */
+static int read_queue(struct llmb_admin *a, const char *q,
+                      struct job_rows *rows, char **errstr)
+{
+    long long limit = a->cfg->limit;
+    long long page = a->cfg->state ? 1000 : limit;
+    long long start = 0, found = 0;
+
+    while (found < limit) {
+        size_t got = 0, matched = 0;
+        int rc;
+
+        if (start >= LLMB_ADMIN_SCAN_MAX) {
+            rows->truncated = true;
+            break;
+        }
+        rc = read_page(a, q, start, page, rows, &got, &matched, errstr);
+        if (rc != 0)
+            return rc;
+        found += (long long)matched;
+        start += (long long)got;
+        if ((long long)got < page)
+            break;
+        /* Expired jobs left gaps: read on in pages of at least 100. */
+        if (page < 100)
+            page = 100;
+    }
+    return 0;
+}
+
+static json_t *row_json(const struct job_row *r)
+{
+    json_t *o = json_object();
+    long long tasks = 0, left = 0;
+
+    json_object_set_new(o, "id", llmb_json_str(r->id));
+    json_object_set_new(o, "queue", llmb_json_str(r->queue));
+    json_object_set_new(o, "type", llmb_json_str(r->f[F_TYPE]));
+    json_object_set_new(o, "state", llmb_json_str(r->f[F_STATE]));
+    json_object_set_new(o, "priority", llmb_json_int_or_null(r->f[F_PRIORITY]));
+    json_object_set_new(o, "tasks", llmb_json_int_or_null(r->f[F_TASKS]));
+    if (r->f[F_TASKS] && r->f[F_LEFT]) {
+        tasks = strtoll(r->f[F_TASKS], NULL, 10);
+        left = strtoll(r->f[F_LEFT], NULL, 10);
+        json_object_set_new(o, "done", json_integer(tasks - left));
+    } else {
+        json_object_set_new(o, "done", json_null());
+    }
+    json_object_set_new(o, "ok", llmb_json_int_or_null(r->f[F_OK]));
+    json_object_set_new(o, "failed", json_integer(
+        r->f[F_FAILED] ? strtoll(r->f[F_FAILED], NULL, 10) : 0));
+    json_object_set_new(o, "cancelled", json_integer(
+        r->f[F_CANCELLED] ? strtoll(r->f[F_CANCELLED], NULL, 10) : 0));
+    json_object_set_new(o, "created_ms", json_integer(r->created));
+    json_object_set_new(o, "started_ms", llmb_json_int_or_null(r->f[F_STARTED]));
+    json_object_set_new(o, "finished_ms",
+                        llmb_json_int_or_null(r->f[F_FINISHED]));
+    json_object_set_new(o, "error", llmb_json_str(r->f[F_ERROR]));
+    return o;
+}
+
+static long long field_ll(const char *s)
+{
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static void print_table(struct llmb_admin *a, const struct job_rows *rows,
+                        int64_t now)
+{
+    struct llmb_table *t = llmb_table_new();
+    char ago[LLMB_HUMAN_LEN], took[LLMB_HUMAN_LEN];
+
+    llmb_table_column(t, "ID", false);
+    llmb_table_column(t, "QUEUE", false);
+    llmb_table_column(t, "TYPE", false);
+    llmb_table_column(t, "STATE", false);
+    llmb_table_column(t, "DONE", true);
+    llmb_table_column(t, "FAILED", true);
+    llmb_table_column(t, "CREATED", true);
+    llmb_table_column(t, "TOOK", true);
+    llmb_table_column(t, "ERROR", false);
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct job_row *r = &rows->v[i];
+        long long tasks = field_ll(r->f[F_TASKS]);
+        long long started = field_ll(r->f[F_STARTED]);
+        long long finished = field_ll(r->f[F_FINISHED]);
+        char *err = llmb_output_oneline(r->f[F_ERROR], 60);
+
+        llmb_table_cell(t, r->id);
+        llmb_table_cell(t, r->queue);
+        llmb_table_cell(t, r->f[F_TYPE]);
+        llmb_table_cell(t, r->f[F_STATE]);
+        llmb_table_cellf(t, "%lld/%lld", tasks - field_ll(r->f[F_LEFT]),
+                         tasks);
+        llmb_table_cellf(t, "%lld", field_ll(r->f[F_FAILED]));
+        llmb_table_cell(t, llmb_human_ago(now, r->created, ago));
+        if (started <= 0)
+            llmb_table_cell(t, NULL);
+        else
+            llmb_table_cell(t, llmb_human_duration(
+                                   (finished > 0 ? finished : now) - started,
+                                   took));
+        llmb_table_cell(t, err);
+        free(err);
+    }
+    llmb_table_print(t, a->out);
+    llmb_table_free(t);
+}
+
+int llmb_jobs_run(struct llmb_admin *a, char **errstr)
+{
+    struct llmb_strlist names = {0};
+    struct job_rows rows;
+    int64_t now = 0;
+    int rc;
+
+    memset(&rows, 0, sizeof(rows));
+    rc = llmb_lookup_queues(a, &names, errstr);
+    if (rc == 0)
+        rc = llmb_lookup_now(a, &now, errstr);
+    for (size_t i = 0; rc == 0 && i < names.n; i++)
+        rc = read_queue(a, names.v[i], &rows, errstr);
+    if (rc != 0)
+        goto out;
+
+    if (rows.n > 1)
+        qsort(rows.v, rows.n, sizeof(*rows.v), cmp_row);
+    while (rows.n > (size_t)a->cfg->limit) {
+        struct job_row *r = &rows.v[--rows.n];
+        free(r->id);
+        free(r->queue);
+        for (size_t f = 0; f < F_COUNT; f++)
+            free(r->f[f]);
+    }
+
+    if (a->cfg->json) {
+        json_t *doc = json_object();
+        json_t *arr = json_array();
+        for (size_t i = 0; i < rows.n; i++)
+            json_array_append_new(arr, row_json(&rows.v[i]));
+        json_object_set_new(doc, "now_ms", json_integer(now));
+        json_object_set_new(doc, "jobs", arr);
+        json_object_set_new(doc, "limit", json_integer(a->cfg->limit));
+        json_object_set_new(doc, "truncated", json_boolean(rows.truncated));
+        llmb_output_json(a, doc);
+    } else {
+        if (rows.n == 0)
+            fprintf(a->out, "no jobs%s%s\n", a->cfg->state ? " in state " : "",
+                    a->cfg->state ? a->cfg->state : "");
+        else
+            print_table(a, &rows, now);
+        if (rows.truncated)
+            fprintf(stderr, "llmb: note: read the newest %d jobs of a queue "
+                            "only; older ones were not searched\n",
+                    LLMB_ADMIN_SCAN_MAX);
+    }
+
+out:
+    rows_free(&rows);
+    llmb_strlist_clear(&names);
+    return rc;
+}

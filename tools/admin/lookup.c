@@ -1,0 +1,183 @@
+/*
+ * Where things are: the known queues (the set <prefix>:queues that
+ * llmb-push and the workers fill), the queue that holds a job the user
+ * named by id alone, and the server's clock, which every "3s ago" is
+ * measured against so that a CLI on another machine shows the same ages.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int queue_arg_check(const char *q, char **errstr)
+{
+    if (llmb_queue_name_ok(q))
+        return 0;
+    *errstr = llmb_xasprintf("queue name \"%s\" must be 1 to %d characters "
+                             "from [A-Za-z0-9_.-]", q, LLMB_QUEUE_NAME_MAX);
+    return LLMB_EINVAL;
+}
+
+int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
+                       char **errstr)
+{
+    char *key = NULL;
+    redisReply *r = NULL;
+    int rc = 0;
+
+    if (a->cfg->queue != NULL) {
+        rc = queue_arg_check(a->cfg->queue, errstr);
+        if (rc == 0)
+            llmb_strlist_push(queues, a->cfg->queue);
+        return rc;
+    }
+    /* The set holds one member per queue name: small by nature. */
+    key = llmb_key_global(a->prefix, "queues");
+    r = llmb_conn_command(a->conn, "SMEMBERS %s", key);
+    rc = llmb_reply_check(r, a->conn, errstr);
+    if (rc != 0)
+        goto out;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        *errstr = llmb_xasprintf("%s is not a set", key);
+        rc = LLMB_EREDIS;
+        goto out;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *q = llmb_reply_str(r->element[i]);
+        /* A name no queue could have was added by hand: skip it. */
+        if (q != NULL && llmb_queue_name_ok(q))
+            llmb_strlist_push(queues, q);
+    }
+    if (queues->n > 1)
+        qsort(queues->v, queues->n, sizeof(*queues->v), cmp_str);
+
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(key);
+    return rc;
+}
+
+/* Splits spec into queue (or NULL) and id, checking both. */
+static int spec_parse(struct llmb_admin *a, const char *spec, char **queue,
+                      char **id, char **errstr)
+{
+    const char *slash = strchr(spec, '/');
+    int rc;
+
+    if (slash != NULL) {
+        *queue = llmb_xstrndup(spec, (size_t)(slash - spec));
+        *id = llmb_xstrdup(slash + 1);
+    } else {
+        *queue = a->cfg->queue ? llmb_xstrdup(a->cfg->queue) : NULL;
+        *id = llmb_xstrdup(spec);
+    }
+    if (*queue != NULL && (rc = queue_arg_check(*queue, errstr)) != 0)
+        return rc;
+    if (!llmb_job_id_ok(*id)) {
+        *errstr = llmb_xasprintf("job id \"%s\" must be 1 to %d characters "
+                                 "from [A-Za-z0-9_.-] (or QUEUE/ID)", *id,
+                                 LLMB_JOB_ID_MAX);
+        return LLMB_EINVAL;
+    }
+    return 0;
+}
+
+int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
+                    char **id, char **errstr)
+{
+    struct llmb_strlist queues = {0};
+    struct llmb_strlist found = {0};
+    struct llmb_batch b;
+    int rc;
+
+    *queue = NULL;
+    *id = NULL;
+    llmb_batch_init(&b);
+    rc = spec_parse(a, spec, queue, id, errstr);
+    if (rc != 0)
+        goto out;
+
+    if (*queue != NULL) {
+        llmb_strlist_push(&queues, *queue);
+    } else {
+        rc = llmb_lookup_queues(a, &queues, errstr);
+        if (rc != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < queues.n; i++) {
+        char *sub = llmb_xasprintf("j:%s", *id);
+        char *key = llmb_key_queue_sub(a->prefix, queues.v[i], sub);
+        llmb_batch_add(&b, "EXISTS", key, NULL);
+        free(key);
+        free(sub);
+    }
+    rc = llmb_batch_run(&b, a->conn, errstr);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < queues.n; i++)
+        if (llmb_reply_ll_or(b.replies[i], 0) == 1)
+            llmb_strlist_push(&found, queues.v[i]);
+
+    if (found.n == 0) {
+        *errstr = llmb_xasprintf("job \"%s\" not found", spec);
+        rc = LLMB_ENOTFOUND;
+    } else if (found.n > 1) {
+        struct llmb_buf msg;
+        llmb_buf_init(&msg);
+        llmb_buf_appendf(&msg, "job \"%s\" is in %zu queues (", *id,
+                         found.n);
+        for (size_t i = 0; i < found.n; i++)
+            llmb_buf_appendf(&msg, "%s%s", i ? ", " : "", found.v[i]);
+        llmb_buf_appendf(&msg, "); name one as QUEUE/ID, e.g. %s/%s",
+                         found.v[0], *id);
+        *errstr = llmb_buf_steal(&msg);
+        rc = LLMB_EREDIS;
+    } else {
+        free(*queue);
+        *queue = llmb_xstrdup(found.v[0]);
+    }
+
+out:
+    if (rc != 0) {
+        free(*queue);
+        free(*id);
+        *queue = NULL;
+        *id = NULL;
+    }
+    llmb_batch_fini(&b);
+    llmb_strlist_clear(&queues);
+    llmb_strlist_clear(&found);
+    return rc;
+}
+
+int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr)
+{
+    redisReply *r = llmb_conn_command(a->conn, "TIME");
+    long long s, us;
+    int rc = llmb_reply_check(r, a->conn, errstr);
+
+    if (rc != 0)
+        goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        !llmb_reply_ll(r->element[0], &s) ||
+        !llmb_reply_ll(r->element[1], &us)) {
+        *errstr = llmb_xstrdup("redis TIME answered something unexpected");
+        rc = LLMB_EPROTO;
+        goto out;
+    }
+    *now_ms = (int64_t)(s * 1000 + us / 1000);
+
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}

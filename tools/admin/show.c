@@ -1,0 +1,440 @@
+/*
+ * `llmb show JOB`: everything Redis knows of one job. The job hash
+ * (<base>:j:<id>) gives the spec, state, counters, times and aggregate;
+ * the task hash (<base>:t:<id>) gives each task's state, attempt, worker,
+ * error and result. A task without fields was never claimed: it is
+ * pending (delayed when its job was pushed with a delay), or cancelled
+ * once its job has ended. The states of all tasks are counted, a thousand
+ * per HMGET, pipelined; only the first --tasks are listed one by one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+/* Payloads longer than this are cut in the text view (--json has all). */
+#define PAYLOAD_SHOWN 4096
+/* Task fields listed per task, in this order. */
+enum { TF_STATE, TF_ATTEMPT, TF_WORKER, TF_ERROR, TF_RESULT, TF_COUNT };
+static const char *const task_fields[TF_COUNT] = {
+    "state", "attempt", "worker", "error", "result",
+};
+
+/* How each known job field goes into JSON. */
+enum kind {
+    K_STR,   /* string, null when absent */
+    K_INT,   /* integer, null when absent */
+    K_COUNT, /* integer, 0 when absent */
+    K_NUM,   /* number, null when absent */
+    K_JSON,  /* the JSON text parsed, null when absent */
+    K_BOOL   /* "1" is true, absent false */
+};
+
+static const struct {
+    const char *name;
+    enum kind kind;
+} job_fields[] = {
+    {"id", K_STR}, {"queue", K_STR}, {"type", K_STR}, {"state", K_STR},
+    {"payload", K_JSON}, {"priority", K_INT}, {"tasks", K_INT},
+    {"timeout_s", K_NUM}, {"max_retries", K_INT}, {"backoff_ms", K_INT},
+    {"delay_s", K_NUM}, {"deadline_ms", K_INT}, {"created_ms", K_INT},
+    {"started_ms", K_INT}, {"finished_ms", K_INT}, {"cancelled_ms", K_INT},
+    {"left", K_INT}, {"ok", K_INT}, {"failed", K_COUNT},
+    {"cancelled", K_COUNT}, {"retried", K_COUNT}, {"timeouts", K_COUNT},
+    {"lost", K_COUNT}, {"error", K_STR}, {"expired", K_BOOL},
+    {"aggregate", K_JSON}, {"aggregated_ms", K_INT},
+};
+#define NJOB_FIELDS (sizeof(job_fields) / sizeof(job_fields[0]))
+
+/* One job as read from Redis. */
+struct job {
+    char *queue, *id;
+    json_t *hash;        /* field -> string, as stored */
+    long long ntasks;    /* the job's task count */
+    json_t *states;      /* task state -> count, over every task */
+    size_t nshown;       /* tasks listed one by one */
+    char *(*shown)[TF_COUNT]; /* nshown rows of task fields (NULL = none) */
+};
+
+static const char *hget(const struct job *j, const char *field)
+{
+    return json_string_value(json_object_get(j->hash, field));
+}
+
+static long long hget_ll(const struct job *j, const char *field)
+{
+    const char *s = hget(j, field);
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+/* The state of a task that has no fields (never claimed): see above. */
+static const char *unclaimed_state(const struct job *j)
+{
+    const char *st = hget(j, "state");
+
+    if (st == NULL || strcmp(st, "cancelled") == 0 ||
+        strcmp(st, "failed") == 0 || strcmp(st, "completed") == 0)
+        return "cancelled";
+    if (hget(j, "delay_s") != NULL && strcmp(st, "pending") == 0)
+        return "delayed";
+    return "pending";
+}
+
+static void count_state(json_t *states, const char *st)
+{
+    json_t *c = json_object_get(states, st);
+    if (c != NULL)
+        json_integer_set(c, json_integer_value(c) + 1);
+    else
+        json_object_set_new(states, st, json_integer(1));
+}
+
+/* Reads the job hash into j->hash. Returns 0, LLMB_ENOTFOUND (it expired
+ * between the lookup and now) or an I/O error. */
+static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
+                     char **errstr)
+{
+    char *sub = llmb_xasprintf("j:%s", j->id);
+    char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
+    redisReply *r = llmb_conn_command(a->conn, "HGETALL %s", key);
+    int rc = llmb_reply_check(r, a->conn, errstr);
+
+    if (rc != 0)
+        goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        *errstr = llmb_xasprintf("job \"%s\" not found", spec);
+        rc = LLMB_ENOTFOUND;
+        goto out;
+    }
+    j->hash = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = llmb_reply_str(r->element[i]);
+        const char *v = llmb_reply_str(r->element[i + 1]);
+        if (k != NULL && v != NULL)
+            json_object_set_new(j->hash, k, llmb_json_str(v));
+    }
+    j->ntasks = hget_ll(j, "tasks");
+    if (j->ntasks < 0)
+        j->ntasks = 0;
+
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(key);
+    free(sub);
+    return rc;
+}
+
+/* Counts the states of every task and reads the fields of the first
+ * --tasks ones, in one pipeline. */
+static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
+{
+    char *sub = llmb_xasprintf("t:%s", j->id);
+    char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
+    const char *unclaimed = unclaimed_state(j);
+    struct llmb_batch b;
+    size_t nsum = 0;
+    int rc;
+
+    llmb_batch_init(&b);
+    for (long long i = 0; i < j->ntasks; i += 1000) {
+        struct llmb_strlist cmd = {0};
+        long long end = i + 1000 < j->ntasks ? i + 1000 : j->ntasks;
+        llmb_strlist_push(&cmd, "HMGET");
+        llmb_strlist_push(&cmd, key);
+        for (long long k = i; k < end; k++) {
+            char *f = llmb_xasprintf("%lld:state", k);
+            llmb_strlist_push(&cmd, f);
+            free(f);
+        }
+        llmb_batch_add_list(&b, &cmd);
+        llmb_strlist_clear(&cmd);
+        nsum++;
+    }
+    j->nshown = (size_t)(j->ntasks < a->cfg->tasks ? j->ntasks
+                                                   : a->cfg->tasks);
+    for (size_t i = 0; i < j->nshown; i++) {
+        struct llmb_strlist cmd = {0};
+        llmb_strlist_push(&cmd, "HMGET");
+        llmb_strlist_push(&cmd, key);
+        for (size_t f = 0; f < TF_COUNT; f++) {
+            char *name = llmb_xasprintf("%zu:%s", i, task_fields[f]);
+            llmb_strlist_push(&cmd, name);
+            free(name);
+        }
+        llmb_batch_add_list(&b, &cmd);
+        llmb_strlist_clear(&cmd);
+    }
+    rc = llmb_batch_run(&b, a->conn, errstr);
+    if (rc != 0)
+        goto out;
+
+    j->states = json_object();
+    for (size_t i = 0; i < nsum; i++) {
+        const redisReply *r = b.replies[i];
+        rc = llmb_reply_check(r, a->conn, errstr);
+        if (rc != 0)
+            goto out;
+        for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements;
+             k++) {
+            const char *st = llmb_reply_str(r->element[k]);
+            count_state(j->states, st ? st : unclaimed);
+        }
+    }
+    j->shown = llmb_xcalloc(j->nshown ? j->nshown : 1, sizeof(*j->shown));
+    for (size_t i = 0; i < j->nshown; i++) {
+        const redisReply *r = b.replies[nsum + i];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != TF_COUNT)
+            continue;
+        for (size_t f = 0; f < TF_COUNT; f++) {
+            const char *v = llmb_reply_str(r->element[f]);
+            j->shown[i][f] = v ? llmb_xstrdup(v) : NULL;
+        }
+        if (j->shown[i][TF_STATE] == NULL)
+            j->shown[i][TF_STATE] = llmb_xstrdup(unclaimed);
+    }
+
+out:
+    llmb_batch_fini(&b);
+    free(key);
+    free(sub);
+    return rc;
+}
+
+static void job_fini(struct job *j)
+{
+    for (size_t i = 0; j->shown != NULL && i < j->nshown; i++)
+        for (size_t f = 0; f < TF_COUNT; f++)
+            free(j->shown[i][f]);
+    free(j->shown);
+    json_decref(j->hash);
+    json_decref(j->states);
+    free(j->queue);
+    free(j->id);
+}
+
+static json_t *field_json(enum kind kind, const char *v)
+{
+    switch (kind) {
+    case K_STR:
+        return llmb_json_str(v);
+    case K_INT:
+        return llmb_json_int_or_null(v);
+    case K_COUNT:
+        return v ? llmb_json_int_or_null(v) : json_integer(0);
+    case K_NUM:
+        return v ? llmb_json_scalar(v) : json_null();
+    case K_JSON:
+        return llmb_json_text(v);
+    case K_BOOL:
+        return json_boolean(v != NULL && strcmp(v, "1") == 0);
+    }
+    return json_null();
+}
+
+static json_t *job_json(const struct job *j)
+{
+    json_t *doc = json_object(), *o = json_object(), *arr = json_array();
+    const char *k;
+    json_t *v;
+
+    for (size_t i = 0; i < NJOB_FIELDS; i++)
+        json_object_set_new(o, job_fields[i].name,
+                            field_json(job_fields[i].kind,
+                                       hget(j, job_fields[i].name)));
+    /* Fields a newer version added: as they are, numbers as numbers. */
+    json_object_foreach(j->hash, k, v) {
+        if (json_object_get(o, k) == NULL)
+            json_object_set_new(o, k, llmb_json_scalar(json_string_value(v)));
+    }
+    json_object_set_new(o, "queue", llmb_json_str(j->queue));
+    json_object_set_new(doc, "job", o);
+    json_object_set(doc, "task_states", j->states);
+    json_object_set_new(doc, "tasks_total", json_integer(j->ntasks));
+    json_object_set_new(doc, "tasks_shown",
+                        json_integer((json_int_t)j->nshown));
+    for (size_t i = 0; i < j->nshown; i++) {
+        json_t *t = json_object();
+        json_object_set_new(t, "index", json_integer((json_int_t)i));
+        json_object_set_new(t, "state", llmb_json_str(j->shown[i][TF_STATE]));
+        json_object_set_new(t, "attempt",
+                            j->shown[i][TF_ATTEMPT]
+                                ? llmb_json_int_or_null(j->shown[i][TF_ATTEMPT])
+                                : json_integer(0));
+        json_object_set_new(t, "worker", llmb_json_str(j->shown[i][TF_WORKER]));
+        json_object_set_new(t, "error", llmb_json_str(j->shown[i][TF_ERROR]));
+        json_object_set_new(t, "result", llmb_json_text(j->shown[i][TF_RESULT]));
+        json_array_append_new(arr, t);
+    }
+    json_object_set_new(doc, "tasks", arr);
+    return doc;
+}
+
+/* One "label  value" line of the text view; nothing when value is NULL. */
+static void line(FILE *out, const char *label, const char *value)
+{
+    if (value != NULL && *value != '\0')
+        fprintf(out, "%-10s %s\n", label, value);
+}
+
+static void line_time(FILE *out, const char *label, const struct job *j,
+                      const char *field, int64_t now)
+{
+    char buf[LLMB_HUMAN_LEN];
+    long long ms = hget_ll(j, field);
+    if (ms > 0)
+        line(out, label, llmb_human_time(now, ms, buf));
+}
+
+/* Prints JSON text indented, or the text itself when it is not JSON; cut
+ * at max bytes when max > 0. */
+static void print_json_text(FILE *out, const char *text, size_t max)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    const char *p = s ? s : text;
+    size_t len = strlen(p);
+
+    if (max > 0 && len > max) {
+        fprintf(out, "%.*s\n... (%zu bytes in all; --json shows all)\n",
+                (int)max, p, len);
+    } else {
+        fprintf(out, "%s\n", p);
+    }
+    free(s);
+    json_decref(v);
+}
+
+static void print_text(struct llmb_admin *a, const struct job *j,
+                       int64_t now)
+{
+    FILE *out = a->out;
+    struct llmb_buf b;
+    char d[LLMB_HUMAN_LEN];
+    const char *k;
+    json_t *v;
+    long long started = hget_ll(j, "started_ms");
+    long long finished = hget_ll(j, "finished_ms");
+    const char *payload = hget(j, "payload");
+
+    llmb_buf_init(&b);
+    line(out, "job", j->id);
+    line(out, "queue", j->queue);
+    line(out, "type", hget(j, "type"));
+    line(out, "state", hget(j, "state"));
+    llmb_buf_appendf(&b, "%lld: %lld ended, %lld failed, %lld cancelled",
+                     j->ntasks, j->ntasks - hget_ll(j, "left"),
+                     hget_ll(j, "failed"), hget_ll(j, "cancelled"));
+    if (hget(j, "ok") != NULL)
+        llmb_buf_appendf(&b, ", %lld ok", hget_ll(j, "ok"));
+    line(out, "tasks", b.data);
+    line(out, "priority", hget(j, "priority"));
+    llmb_buf_reset(&b);
+    llmb_buf_appendf(&b, "%ss per attempt, %s retries, backoff %sms",
+                     hget(j, "timeout_s") ? hget(j, "timeout_s") : "?",
+                     hget(j, "max_retries") ? hget(j, "max_retries") : "?",
+                     hget(j, "backoff_ms") ? hget(j, "backoff_ms") : "?");
+    line(out, "limits", b.data);
+    if (hget(j, "delay_s") != NULL) {
+        llmb_buf_reset(&b);
+        llmb_buf_appendf(&b, "%ss", hget(j, "delay_s"));
+        line(out, "delay", b.data);
+    }
+    line_time(out, "deadline", j, "deadline_ms", now);
+    line_time(out, "created", j, "created_ms", now);
+    line_time(out, "started", j, "started_ms", now);
+    line_time(out, "cancelled", j, "cancelled_ms", now);
+    line_time(out, "finished", j, "finished_ms", now);
+    if (started > 0)
+        line(out, finished > 0 ? "took" : "running",
+             llmb_human_duration((finished > 0 ? finished : now) - started,
+                                 d));
+    llmb_buf_reset(&b);
+    llmb_buf_appendf(&b, "%lld retried, %lld timed out, %lld lost",
+                     hget_ll(j, "retried"), hget_ll(j, "timeouts"),
+                     hget_ll(j, "lost"));
+    line(out, "attempts", b.data);
+    line(out, "error", hget(j, "error"));
+    if (payload != NULL) {
+        if (strlen(payload) <= 60 && strchr(payload, '\n') == NULL) {
+            line(out, "payload", payload);
+        } else {
+            fprintf(out, "payload:\n");
+            print_json_text(out, payload, PAYLOAD_SHOWN);
+        }
+    }
+
+    llmb_buf_reset(&b);
+    json_object_foreach(j->states, k, v)
+        llmb_buf_appendf(&b, "%s%s %lld", b.len ? ", " : "", k,
+                         (long long)json_integer_value(v));
+    fprintf(out, "\ntask states: %s\n", b.len ? b.data : "none");
+
+    if (j->nshown > 0) {
+        struct llmb_table *t = llmb_table_new();
+        llmb_table_column(t, "TASK", true);
+        llmb_table_column(t, "STATE", false);
+        llmb_table_column(t, "ATTEMPT", true);
+        llmb_table_column(t, "WORKER", false);
+        llmb_table_column(t, "ERROR / RESULT", false);
+        for (size_t i = 0; i < j->nshown; i++) {
+            char *const *f = j->shown[i];
+            char *detail = llmb_output_oneline(
+                f[TF_ERROR] ? f[TF_ERROR] : f[TF_RESULT], 80);
+            llmb_table_cellf(t, "%zu", i);
+            llmb_table_cell(t, f[TF_STATE]);
+            llmb_table_cell(t, f[TF_ATTEMPT] ? f[TF_ATTEMPT] : "0");
+            llmb_table_cell(t, f[TF_WORKER]);
+            llmb_table_cell(t, detail);
+            free(detail);
+        }
+        fputc('\n', out);
+        llmb_table_print(t, out);
+        llmb_table_free(t);
+        if ((long long)j->nshown < j->ntasks)
+            fprintf(out, "(the first %zu of %lld tasks; --tasks N lists "
+                         "more)\n", j->nshown, j->ntasks);
+    }
+
+    if (hget(j, "aggregate") != NULL) {
+        char when[LLMB_HUMAN_LEN];
+        fprintf(out, "\naggregate (%s):\n",
+                llmb_human_ago(now, hget_ll(j, "aggregated_ms"), when));
+        print_json_text(out, hget(j, "aggregate"), 0);
+    }
+    llmb_buf_fini(&b);
+}
+
+int llmb_show_run(struct llmb_admin *a, char **errstr)
+{
+    const char *spec = a->args[0];
+    struct job j;
+    int64_t now = 0;
+    int rc;
+
+    memset(&j, 0, sizeof(j));
+    rc = llmb_lookup_job(a, spec, &j.queue, &j.id, errstr);
+    if (rc == 0)
+        rc = llmb_lookup_now(a, &now, errstr);
+    if (rc == 0)
+        rc = read_hash(a, &j, spec, errstr);
+    if (rc == 0)
+        rc = read_tasks(a, &j, errstr);
+    if (rc != 0)
+        goto out;
+
+    if (a->cfg->json) {
+        json_t *doc = job_json(&j);
+        json_object_set_new(doc, "now_ms", json_integer(now));
+        llmb_output_json(a, doc);
+    } else {
+        print_text(a, &j, now);
+    }
+
+out:
+    job_fini(&j);
+    return rc;
+}

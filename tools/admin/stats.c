@@ -1,0 +1,288 @@
+/*
+ * `llmb stats`: the state of the whole cluster on one screen. Per queue
+ * the numbers of llmb_stats (queues.c) and their totals; the workers
+ * summed from their hashes (workers.c) by state, with the capacity and
+ * running tasks of the live ones; and the coordinator's cluster metrics,
+ * the hash <prefix>:metrics, shown as written when a coordinator keeps it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+/* Sums of the worker records. */
+struct worker_sums {
+    size_t total, alive;
+    long long capacity, running; /* over live workers */
+    long long completed, failed; /* over all */
+    json_t *by_state;            /* state -> count */
+};
+
+static void workers_sum(const struct llmb_worker *ws, size_t n,
+                        struct worker_sums *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->by_state = json_object();
+    s->total = n;
+    for (size_t i = 0; i < n; i++) {
+        const struct llmb_worker *w = &ws[i];
+        const char *st = w->f[LLMB_WF_STATE];
+        json_t *c = json_object_get(s->by_state, st);
+
+        if (c != NULL)
+            json_integer_set(c, json_integer_value(c) + 1);
+        else
+            json_object_set_new(s->by_state, st, json_integer(1));
+        if (w->f[LLMB_WF_COMPLETED])
+            s->completed += strtoll(w->f[LLMB_WF_COMPLETED], NULL, 10);
+        if (w->f[LLMB_WF_FAILED])
+            s->failed += strtoll(w->f[LLMB_WF_FAILED], NULL, 10);
+        if (llmb_worker_is_gone(w))
+            continue;
+        s->alive++;
+        if (w->f[LLMB_WF_CAPACITY])
+            s->capacity += strtoll(w->f[LLMB_WF_CAPACITY], NULL, 10);
+        if (w->f[LLMB_WF_RUNNING])
+            s->running += strtoll(w->f[LLMB_WF_RUNNING], NULL, 10);
+    }
+}
+
+/* Reads the coordinator's metrics hash into *out: an object, or NULL when
+ * there is no such hash. */
+static int metrics_fetch(struct llmb_admin *a, json_t **out, char **errstr)
+{
+    char *key = llmb_key_global(a->prefix, "metrics");
+    redisReply *r = llmb_conn_command(a->conn, "HGETALL %s", key);
+    int rc = llmb_reply_check(r, a->conn, errstr);
+
+    *out = NULL;
+    if (rc != 0) {
+        char *m = *errstr;
+        *errstr = llmb_xasprintf("%s: %s", key, m);
+        free(m);
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        *out = json_object();
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *k = llmb_reply_str(r->element[i]);
+            const char *v = llmb_reply_str(r->element[i + 1]);
+            if (k != NULL && v != NULL)
+                json_object_set_new(*out, k, llmb_json_scalar(v));
+        }
+    }
+
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(key);
+    return rc;
+}
+
+static json_t *totals_json(const struct llmb_queue_stats *s, size_t n,
+                           struct llmb_queue_stats *tot)
+{
+    json_t *o = json_object();
+
+    memset(tot, 0, sizeof(*tot));
+    for (size_t i = 0; i < n; i++) {
+        tot->pending += s[i].pending;
+        tot->delayed += s[i].delayed;
+        tot->running += s[i].running;
+        tot->jobs += s[i].jobs;
+        tot->dead += s[i].dead;
+        tot->to_aggregate += s[i].to_aggregate;
+        tot->tasks_ok += s[i].tasks_ok;
+        tot->tasks_failed += s[i].tasks_failed;
+        tot->tasks_cancelled += s[i].tasks_cancelled;
+        if (s[i].head_age_ms > tot->head_age_ms)
+            tot->head_age_ms = s[i].head_age_ms;
+    }
+    json_object_set_new(o, "pending", json_integer(tot->pending));
+    json_object_set_new(o, "delayed", json_integer(tot->delayed));
+    json_object_set_new(o, "running", json_integer(tot->running));
+    json_object_set_new(o, "jobs", json_integer(tot->jobs));
+    json_object_set_new(o, "dead", json_integer(tot->dead));
+    json_object_set_new(o, "to_aggregate", json_integer(tot->to_aggregate));
+    json_object_set_new(o, "head_age_ms", json_integer(tot->head_age_ms));
+    json_object_set_new(o, "tasks_ok", json_integer(tot->tasks_ok));
+    json_object_set_new(o, "tasks_failed", json_integer(tot->tasks_failed));
+    json_object_set_new(o, "tasks_cancelled",
+                        json_integer(tot->tasks_cancelled));
+    return o;
+}
+
+static json_t *workers_json(const struct worker_sums *w)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "total", json_integer((json_int_t)w->total));
+    json_object_set_new(o, "alive", json_integer((json_int_t)w->alive));
+    json_object_set(o, "by_state", w->by_state);
+    json_object_set_new(o, "capacity", json_integer(w->capacity));
+    json_object_set_new(o, "running", json_integer(w->running));
+    json_object_set_new(o, "completed", json_integer(w->completed));
+    json_object_set_new(o, "failed", json_integer(w->failed));
+    return o;
+}
+
+static void queue_row(struct llmb_table *t, const char *name,
+                      const struct llmb_queue_stats *s)
+{
+    char d[LLMB_HUMAN_LEN];
+
+    llmb_table_cell(t, name);
+    llmb_table_cellf(t, "%lld", s->pending);
+    llmb_table_cellf(t, "%lld", s->delayed);
+    llmb_table_cellf(t, "%lld", s->running);
+    llmb_table_cellf(t, "%lld", s->dead);
+    llmb_table_cellf(t, "%lld", s->jobs);
+    llmb_table_cellf(t, "%lld", s->to_aggregate);
+    llmb_table_cellf(t, "%lld", s->tasks_ok);
+    llmb_table_cellf(t, "%lld", s->tasks_failed);
+    llmb_table_cell(t, s->pending > 0 ? llmb_human_duration(s->head_age_ms, d)
+                                      : "-");
+}
+
+/* The coordinator's metrics, but for the per-queue fields
+ * ("queue:<name>:<field>"), which repeat the table above. */
+static void print_metrics(struct llmb_admin *a, json_t *metrics, int64_t now)
+{
+    struct llmb_table *t = llmb_table_new();
+    json_t *updated = json_object_get(metrics, "updated_ms");
+    json_t *by = json_object_get(metrics, "updated_by");
+    char ago[LLMB_HUMAN_LEN];
+    size_t skipped = 0;
+    const char *k;
+    json_t *v;
+
+    fprintf(a->out, "\ncoordinator metrics (%s:metrics", a->prefix);
+    if (json_is_integer(updated))
+        fprintf(a->out, ", updated %s",
+                llmb_human_ago(now, json_integer_value(updated), ago));
+    if (json_is_string(by))
+        fprintf(a->out, " by %s", json_string_value(by));
+    fprintf(a->out, "):\n");
+    llmb_table_column(t, "METRIC", false);
+    llmb_table_column(t, "VALUE", false);
+    json_object_foreach(metrics, k, v) {
+        if (strncmp(k, "queue:", 6) == 0) {
+            skipped++;
+            continue;
+        }
+        llmb_table_cell(t, k);
+        if (json_is_string(v))
+            llmb_table_cell(t, json_string_value(v));
+        else if (json_is_integer(v))
+            llmb_table_cellf(t, "%lld", (long long)json_integer_value(v));
+        else
+            llmb_table_cellf(t, "%g", json_number_value(v));
+    }
+    llmb_table_print(t, a->out);
+    llmb_table_free(t);
+    if (skipped > 0)
+        fprintf(a->out, "(%zu per-queue metrics queue:<name>:<field> are in "
+                        "--json)\n", skipped);
+}
+
+static void print_text(struct llmb_admin *a, const struct llmb_queue_stats *s,
+                       size_t n, struct llmb_queue_stats *tot,
+                       const struct worker_sums *w, json_t *metrics,
+                       int64_t now)
+{
+    struct llmb_table *t = llmb_table_new();
+    const char *state;
+    json_t *v;
+    bool first = true;
+
+    llmb_table_column(t, "QUEUE", false);
+    llmb_table_column(t, "PENDING", true);
+    llmb_table_column(t, "DELAYED", true);
+    llmb_table_column(t, "RUNNING", true);
+    llmb_table_column(t, "DEAD", true);
+    llmb_table_column(t, "JOBS", true);
+    llmb_table_column(t, "TO AGGREGATE", true);
+    llmb_table_column(t, "TASKS OK", true);
+    llmb_table_column(t, "TASKS FAILED", true);
+    llmb_table_column(t, "HEAD AGE", true);
+    for (size_t i = 0; i < n; i++)
+        queue_row(t, s[i].name, &s[i]);
+    if (n != 1)
+        queue_row(t, n == 0 ? "(no queues)" : "(total)", tot);
+    llmb_table_print(t, a->out);
+    llmb_table_free(t);
+
+    fprintf(a->out, "\nworkers   %zu", w->total);
+    json_object_foreach(w->by_state, state, v) {
+        fprintf(a->out, "%s%s %lld", first ? ": " : ", ", state,
+                (long long)json_integer_value(v));
+        first = false;
+    }
+    fprintf(a->out, "\ncapacity  %lld on %zu live workers: %lld running, "
+                    "%lld free\n", w->capacity, w->alive, w->running,
+            w->capacity > w->running ? w->capacity - w->running : 0);
+    fprintf(a->out, "tasks     %lld completed, %lld failed (worker "
+                    "counters)\n", w->completed, w->failed);
+
+    if (metrics == NULL) {
+        fprintf(a->out, "\nno coordinator metrics (%s:metrics does not "
+                        "exist)\n", a->prefix);
+        return;
+    }
+    print_metrics(a, metrics, now);
+}
+
+int llmb_stats_run(struct llmb_admin *a, char **errstr)
+{
+    struct llmb_strlist names = {0};
+    struct llmb_queue_stats *s = NULL;
+    struct llmb_queue_stats tot;
+    struct llmb_worker *ws = NULL;
+    struct worker_sums w;
+    json_t *metrics = NULL, *totals = NULL;
+    size_t nw = 0;
+    int64_t now = 0;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    rc = llmb_lookup_queues(a, &names, errstr);
+    if (rc == 0)
+        rc = llmb_queue_stats_fetch(a, &names, &s, &now, errstr);
+    if (rc == 0 && now == 0)
+        rc = llmb_lookup_now(a, &now, errstr);
+    if (rc == 0)
+        rc = llmb_workers_fetch(a, &ws, &nw, errstr);
+    if (rc == 0)
+        rc = metrics_fetch(a, &metrics, errstr);
+    if (rc != 0)
+        goto out;
+
+    workers_sum(ws, nw, &w);
+    totals = totals_json(s, names.n, &tot);
+    if (a->cfg->json) {
+        json_t *doc = json_object();
+        json_t *arr = json_array();
+        for (size_t i = 0; i < names.n; i++)
+            json_array_append_new(arr, llmb_queue_stats_json(&s[i]));
+        json_object_set_new(doc, "now_ms", json_integer(now));
+        json_object_set_new(doc, "queues", arr);
+        json_object_set(doc, "totals", totals);
+        json_object_set_new(doc, "workers", workers_json(&w));
+        json_object_set(doc, "metrics", metrics ? metrics : json_null());
+        llmb_output_json(a, doc);
+    } else {
+        print_text(a, s, names.n, &tot, &w, metrics, now);
+    }
+
+out:
+    json_decref(totals);
+    json_decref(metrics);
+    json_decref(w.by_state);
+    llmb_workers_free(ws, nw);
+    llmb_queue_stats_free(s, names.n);
+    llmb_strlist_clear(&names);
+    return rc;
+}
