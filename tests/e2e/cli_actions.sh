@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The commands of the llmb CLI that change jobs -- cancel, retry,
+# retry --dead and purge -- with their effect checked in Redis, their
+# --json output, and the refusals of the Lua functions shown without
+# their "ERR " prefix.
+#
+# usage: cli_actions.sh PATH_TO_LLMB   (run by ctest with the redis fixture)
+source "$(dirname "$0")/cli_lib.sh"
+
+B="$PREFIX:{default}"
+run queues   # loads the function library
+expect_rc 0
+
+# --- cancel ------------------------------------------------------------
+push default '{"type":"echo","id":"c1","tasks":4}' >/dev/null
+claim default w1 1                       # c1:0 runs, c1:1..3 wait
+run cancel c1 --json
+expect_rc 0
+check 'd == {"job": "c1", "queue": "default", "removed": 3}'
+[[ $(rcli HGET "$B:j:c1" state) == cancelled ]] || fail "c1 is not cancelled"
+[[ $(rcli ZCARD "$B:pending") == 0 ]] || fail "c1's tasks still wait"
+
+run cancel c1
+expect_rc 1
+expect_err_is 'llmb: job "c1" has already been cancelled'
+
+push default '{"type":"echo","id":"c2"}' >/dev/null
+run cancel default/c2
+expect_rc 0
+expect_out "cancelled job c2 in queue default: 1 waiting task removed"
+
+run cancel missing
+expect_rc 1
+expect_err_is 'llmb: job "missing" not found'
+
+# A completed job cannot be cancelled.
+push default '{"type":"echo","id":"done1"}' >/dev/null
+claim default w1 1
+complete default w1 done1:0 '{}'
+run cancel done1
+expect_rc 1
+expect_err_is 'llmb: job "done1" has already completed'
+
+# --- retry JOB -----------------------------------------------------------
+run retry done1
+expect_rc 1
+expect_err_is 'llmb: job "done1" is completed; only failed or cancelled jobs can be retried'
+
+run retry c2 --json
+expect_rc 0
+check 'd == {"job": "c2", "queue": "default", "enqueued": 1}'
+[[ $(rcli HGET "$B:j:c2" state) == pending ]] || fail "c2 is not pending again"
+run retry c2
+expect_rc 1
+expect_err 'only failed or cancelled jobs can be retried'
+
+# --- retry --dead --------------------------------------------------------
+run cancel c2                             # nothing waits in default now
+expect_rc 0
+for i in 1 2 3; do
+    push default "{\"type\":\"echo\",\"id\":\"d$i\",\"max_retries\":0,\"tasks\":2}" >/dev/null
+done
+claim default w2 6
+for i in 1 2 3; do
+    fail_task default w2 "d$i:0" fatal "bad input $i"
+    complete default w2 "d$i:1" '{"v":1}'
+done
+[[ $(rcli ZCARD "$B:dead") == 3 ]] || fail "the dead set does not hold 3 jobs"
+
+run jobs --state failed --json
+check 'sorted(j["id"] for j in d["jobs"]) == ["d1", "d2", "d3"]'
+run queues --json
+check 'd["queues"][0]["dead"] == 3'
+
+run retry --dead --json
+expect_rc 0
+check 'd["retried"] == 3 and d["tasks"] == 3 and d["failed"] == 0 and d["errors"] == []'
+check 'd["queues"] == [{"queue": "default", "retried": 3, "tasks": 3, "failed": 0}]'
+[[ $(rcli ZCARD "$B:dead") == 0 ]] || fail "the dead set is not empty"
+[[ $(rcli HGET "$B:j:d1" state) == pending ]] || fail "d1 is not pending"
+# Only the failed task runs again; the completed one keeps its result.
+run show d1 --json
+check 'd["task_states"] == {"pending": 1, "completed": 1} and d["tasks"][1]["result"] == {"v": 1}'
+
+run retry --dead
+expect_rc 0
+expect_out "retried 0 dead jobs (0 tasks enqueued again) in queue default"
+
+# A dead job whose hash is gone is reported; the others are retried.
+claim default w3 3
+for i in 1 2 3; do fail_task default w3 "d$i:0" fatal "bad again $i"; done
+[[ $(rcli ZCARD "$B:dead") == 3 ]] || fail "the dead set does not hold 3 jobs"
+rcli DEL "$B:j:d2" >/dev/null
+run retry --dead --queue default --json
+expect_rc 1
+check 'd["retried"] == 2 and d["failed"] == 1'
+check 'd["errors"] == [{"queue": "default", "job": "d2", "error": "job \"d2\" not found in queue \"default\""}]'
+expect_err 'llmb: queue default, job d2: job "d2" not found in queue "default"'
+expect_err 'llmb: 1 dead job could not be retried'
+[[ $(rcli ZRANGE "$B:dead" 0 -1) == d2 ]] || fail "the dead set should hold d2 only"
+
+# --- purge ---------------------------------------------------------------
+rcli DEL "$B:dead" >/dev/null
+purge_base="$PREFIX:{bulk}"
+docs=()
+for i in $(seq 1 1500); do docs+=("{\"type\":\"echo\",\"id\":\"p$i\"}"); done
+fcall llmb_push 1 "$purge_base" "${docs[@]}" >/dev/null
+push bulk '{"type":"echo","id":"later","delay_s":3600}' >/dev/null
+
+run purge --queue bulk
+expect_rc 64
+expect_err_is 'llmb: purge cancels every waiting job of queue "bulk" and cannot be undone; add --yes to go ahead'
+[[ $(rcli ZCARD "$purge_base:pending") == 1500 ]] || fail "purge without --yes changed the queue"
+run purge --yes
+expect_rc 64
+expect_err 'purge needs --queue QUEUE'
+
+run purge --queue bulk --yes --json
+expect_rc 0
+check 'd["queue"] == "bulk" and d["cancelled"] == 1501 and d["calls"] >= 2'
+[[ $(rcli ZCARD "$purge_base:pending") == 0 ]] || fail "tasks still pending"
+[[ $(rcli ZCARD "$purge_base:delayed") == 0 ]] || fail "tasks still delayed"
+[[ $(rcli HGET "$purge_base:j:p1500" state) == cancelled ]] || fail "p1500 is not cancelled"
+[[ $(rcli HGET "$purge_base:j:later" error) == purged ]] || fail "later is not purged"
+
+run -y purge -q bulk
+expect_rc 0
+expect_out "purged queue bulk: 0 jobs cancelled"
+
+echo "$NAME: ok"
