@@ -256,11 +256,27 @@ static bool is_function_missing(const redisReply *r)
  * trips; it runs only after a connect and when a function went missing.
  * Returns 0 or a negative llmb_err with the reason logged.
  */
+/* Checks and frees the reply of one setup command of the synchronous
+ * connection; logs a refusal. Sets *rc and returns false on failure. */
+static bool sync_setup_ok(struct llmb_aconn *ac, redisContext *c,
+                          redisReply *r, int *rc)
+{
+    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+
+    if (!ok) {
+        llmb_warn("redis refused the setup of a connection conn=%s: %s",
+                  ac->what, r != NULL ? r->str : c->errstr);
+        *rc = r != NULL ? LLMB_EREDIS : LLMB_EIO;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
 static int functions_ensure_sync(struct llmb_aconn *ac)
 {
     struct timeval tv = {SYNC_TIMEOUT_MS / 1000, (SYNC_TIMEOUT_MS % 1000) * 1000};
     redisContext *c = NULL;
-    redisReply *r = NULL;
     char *err = NULL;
     int rc = LLMB_EIO;
 
@@ -274,35 +290,21 @@ static int functions_ensure_sync(struct llmb_aconn *ac)
         goto out;
     }
     redisSetTimeout(c, tv);
-    if (ac->url.password != NULL) {
-        if (ac->url.user != NULL)
-            r = redisCommand(c, "AUTH %s %s", ac->url.user, ac->url.password);
-        else
-            r = redisCommand(c, "AUTH %s", ac->url.password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR)
-            goto reply_err;
-        freeReplyObject(r);
-    }
-    if (ac->name != NULL) {
-        r = redisCommand(c, "CLIENT SETNAME %s", ac->name);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR)
-            goto reply_err;
-        freeReplyObject(r);
-    }
-    r = NULL;
+    if (ac->url.password != NULL &&
+        !sync_setup_ok(ac, c, ac->url.user != NULL ?
+                       redisCommand(c, "AUTH %s %s", ac->url.user,
+                                    ac->url.password) :
+                       redisCommand(c, "AUTH %s", ac->url.password), &rc))
+        goto out;
+    if (ac->name != NULL &&
+        !sync_setup_ok(ac, c, redisCommand(c, "CLIENT SETNAME %s", ac->name),
+                       &rc))
+        goto out;
     rc = llmb_functions_ensure(c, &err);
     if (rc != 0)
         llmb_error("cannot load the llmb function library conn=%s: %s",
                    ac->what, err != NULL ? err : llmb_strerror(rc));
-    goto out;
-
-reply_err:
-    llmb_warn("redis refused the setup of a connection conn=%s: %s", ac->what,
-              r != NULL ? r->str : c->errstr);
-    rc = r != NULL ? LLMB_EREDIS : LLMB_EIO;
 out:
-    if (r != NULL)
-        freeReplyObject(r);
     if (c != NULL)
         redisFree(c);
     free(err);

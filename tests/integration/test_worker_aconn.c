@@ -5,7 +5,8 @@
  * replies when freed with commands in flight, the watchdog dropping a
  * connection whose server stopped answering (CLIENT PAUSE on a private
  * server), reloading a flushed function library and retrying the FCALL,
- * and a server that only appears after the connection was made.
+ * a server that only appears after the connection was made, and AUTH with
+ * an ACL user plus SELECT (and a wrong password).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@ struct seen {
     int ready, lost;
     int replies, nulls;
     long long integer;
-    char str[256];
+    char str[2048];
 };
 
 static void on_ready(struct llmb_aconn *ac, void *priv)
@@ -232,6 +233,38 @@ static void test_aconn_server_appears_later(void **state)
     run_until(loop, &s.ready, 1, 5000);
     assert_int_equal(s.lost, 0);
     llmb_aconn_free(ac);
+
+    /* AUTH with an ACL user and SELECT on every connect. */
+    wh_connect(h, url);
+    redisReply *r = wh_cmd(h, "ACL SETUSER aw on >s3cret ~* &* +@all");
+    freeReplyObject(r);
+    char *auth_url = llmb_xasprintf("redis://aw:s3cret@127.0.0.1:%d/2", port);
+    memset(&s, 0, sizeof(s));
+    ac = connect_to(loop, auth_url, &s, true, 2000);
+    run_until(loop, &s.ready, 1, 5000);
+    const char *info[] = {"CLIENT", "INFO"};
+    assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, info, NULL),
+                     0);
+    run_until(loop, &s.replies, 1, 5000);
+    assert_non_null(strstr(s.str, " db=2 "));
+    assert_non_null(strstr(s.str, " user=aw "));
+    assert_non_null(strstr(s.str, " name=llmb-test-aconn "));
+    llmb_aconn_free(ac);
+
+    /* A wrong password never becomes ready (and keeps retrying). */
+    char *bad_url = llmb_xasprintf("redis://aw:wrong@127.0.0.1:%d", port);
+    memset(&s, 0, sizeof(s));
+    ac = connect_to(loop, bad_url, &s, true, 2000);
+    ev_timer guard;
+    ev_timer_init(&guard, tick_cb, 0.5, 0.0);
+    ev_timer_start(loop, &guard);
+    while (ev_is_active(&guard))
+        ev_run(loop, EVRUN_ONCE);
+    assert_int_equal(s.ready, 0);
+    assert_false(llmb_aconn_ready(ac));
+    llmb_aconn_free(ac);
+    free(bad_url);
+    free(auth_url);
 
     /* A malformed URL is the only error of llmb_aconn_new(). */
     struct llmb_aconn_opts o;
