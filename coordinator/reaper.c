@@ -356,6 +356,11 @@ int llmb_reaper_workers(struct llmb_coord *co)
                           "worker=%s", w->id);
             }
         }
+        llmb_debug("worker check worker=%s live=%d dead=%d missing_ms=%lld "
+                   "silent_ms=%lld", w->id, live, w->dead,
+                   w->missing_mono ? (long long)(now_mono - w->missing_mono)
+                                   : 0LL,
+                   (long long)((double)now_ms - w->seen_ms));
         if (w->dead || killed >= REAP_PER_PASS)
             continue;
 
@@ -382,6 +387,7 @@ int llmb_reaper_workers(struct llmb_coord *co)
     rp->w = nw;
     rp->n = nn;
     nw = NULL;
+    nn = 0;
 out:
     states_free(nw, nn);
     llmb_strlist_clear(&names);

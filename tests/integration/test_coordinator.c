@@ -1,0 +1,437 @@
+/*
+ * Integration tests of llmb-coordinator's job handling, with real
+ * coordinator processes against the fixture redis-server and workers
+ * simulated with plain Redis calls: a 100-task fan-out aggregated with the
+ * right percentiles, two coordinators aggregating every job exactly once,
+ * a job taken by a coordinator that died is aggregated after the lease,
+ * retention expires and trims jobs, and delayed tasks and deadlines move
+ * without any worker.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fixture.h"
+#include "test_coordinator_support.h"
+
+static const char *url;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    url = llmb_test_redis_url();
+    return url == NULL ? -1 : 0;
+}
+
+/* Waits up to ms for the job's aggregate; returns it parsed, or NULL. */
+static json_t *wait_aggregate(redisContext *c, const char *prefix,
+                              const char *queue, const char *id, long long ms)
+{
+    long long deadline = tc_now() + ms;
+
+    while (tc_now() < deadline) {
+        char *agg = tc_str(c, "HGET %s:{%s}:j:%s aggregate", prefix, queue,
+                           id);
+        if (agg != NULL) {
+            json_error_t err;
+            json_t *v = json_loads(agg, 0, &err);
+            if (v == NULL)
+                fail_msg("aggregate is not JSON: %s: %s", err.text, agg);
+            free(agg);
+            return v;
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* Counts "aggregated" events of job id (all jobs when id is NULL). */
+static long long count_aggregated(redisContext *c, const char *prefix,
+                                  const char *queue, const char *id)
+{
+    redisReply *r = tc_cmd(c, "XRANGE %s:{%s}:events - +", prefix, queue);
+    long long n = 0;
+    size_t i, k;
+
+    for (i = 0; i < r->elements; i++) {
+        const redisReply *f = r->element[i]->element[1];
+        const char *event = NULL, *job = NULL;
+        for (k = 0; k + 1 < f->elements; k += 2) {
+            if (strcmp(f->element[k]->str, "event") == 0)
+                event = f->element[k + 1]->str;
+            else if (strcmp(f->element[k]->str, "job") == 0)
+                job = f->element[k + 1]->str;
+        }
+        if (event != NULL && strcmp(event, "aggregated") == 0 &&
+            (id == NULL || (job != NULL && strcmp(job, id) == 0)))
+            n++;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+
+    if (!json_is_integer(v))
+        fail_msg("aggregate field %s is not an integer", key);
+    return json_integer_value(v);
+}
+
+static void assert_near(double got, double want)
+{
+    if (fabs(got - want) > 1e-9 * fmax(1.0, fabs(want)))
+        fail_msg("got %.17g, want %.17g", got, want);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The textbook linear-interpolation percentile on sorted values. */
+static double pct(const double *s, size_t n, double q)
+{
+    double h = (double)(n - 1) * q;
+    size_t lo = (size_t)floor(h);
+    double t = h - (double)lo;
+
+    if (lo + 1 >= n)
+        return s[n - 1];
+    return (1.0 - t) * s[lo] + t * s[lo + 1];
+}
+
+static void check_field(const json_t *fields, const char *path,
+                        double *values, size_t n)
+{
+    const json_t *f = json_object_get(fields, path);
+    double sum = 0;
+    size_t i;
+
+    if (f == NULL)
+        fail_msg("aggregate has no field %s", path);
+    qsort(values, n, sizeof(*values), cmp_double);
+    for (i = 0; i < n; i++)
+        sum += values[i];
+    assert_int_equal(jint(f, "count"), n);
+    assert_near(json_number_value(json_object_get(f, "min")), values[0]);
+    assert_near(json_number_value(json_object_get(f, "max")), values[n - 1]);
+    assert_near(json_number_value(json_object_get(f, "mean")),
+                sum / (double)n);
+    assert_near(json_number_value(json_object_get(f, "p50")),
+                pct(values, n, 0.50));
+    assert_near(json_number_value(json_object_get(f, "p90")),
+                pct(values, n, 0.90));
+    assert_near(json_number_value(json_object_get(f, "p99")),
+                pct(values, n, 0.99));
+}
+
+/* A 100-task job: every task returns {"ms": ..., "nested": {"tok": [..]},
+ * "label": "x", "ok": true}; the aggregate has exact statistics of "ms"
+ * (100 samples) and "nested.tok" (200), nothing for the rest. */
+static void test_fanout_aggregate(void **state)
+{
+    char *prefix = llmb_test_prefix("fanout");
+    redisContext *c = tc_redis(url);
+    struct tc_worker *w;
+    double ms[100], tok[200];
+    json_t *agg, *fields;
+    char *id, result[256];
+    pid_t co;
+    int i;
+
+    (void)state;
+    id = tc_push(c, prefix, "q", "{\"type\":\"bench\",\"tasks\":100}");
+    w = tc_worker_new(url, prefix, "fanout-w1", "q", 100);
+    assert_int_equal(tc_worker_claim(w, 100, 60000), 100);
+    for (i = 0; i < 100; i++) {
+        /* Task index from the ref "<id>:<index>". */
+        const char *ref = w->refs.v[i];
+        int idx = atoi(strrchr(ref, ':') + 1);
+        double v = (double)((idx * 37) % 100) * 1.5 + 0.25;
+        ms[idx] = v;
+        tok[2 * idx] = idx;
+        tok[2 * idx + 1] = idx * 3 + 0.5;
+        snprintf(result, sizeof(result),
+                 "{\"ms\":%.2f,\"nested\":{\"tok\":[%d,%.1f]},\"label\":\"x\","
+                 "\"ok\":true}", v, idx, idx * 3 + 0.5);
+        tc_worker_complete(w, (size_t)i, result);
+    }
+    co = tc_coord_start(url, prefix, "fanout-c1", NULL);
+    agg = wait_aggregate(c, prefix, "q", id, 10000);
+    assert_non_null(agg);
+
+    assert_string_equal(json_string_value(json_object_get(agg, "state")),
+                        "completed");
+    assert_int_equal(jint(agg, "tasks"), 100);
+    assert_int_equal(jint(agg, "ok"), 100);
+    assert_int_equal(jint(agg, "failed"), 0);
+    assert_int_equal(jint(agg, "cancelled"), 0);
+    assert_int_equal(jint(agg, "results"), 100);
+    assert_true(jint(agg, "wall_ms") >= 0);
+    assert_true(jint(agg, "run_ms") >= 0);
+    assert_true(jint(agg, "wall_ms") >= jint(agg, "run_ms"));
+    fields = json_object_get(agg, "fields");
+    assert_int_equal(json_object_size(fields), 2);
+    check_field(fields, "ms", ms, 100);
+    check_field(fields, "nested.tok", tok, 200);
+    assert_null(json_object_get(fields, "label"));
+    assert_null(json_object_get(fields, "ok"));
+    json_decref(agg);
+
+    assert_int_equal(count_aggregated(c, prefix, "q", id), 1);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+
+    tc_worker_free(w);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(id);
+    free(prefix);
+}
+
+/* Two coordinators at once: each of 40 jobs is aggregated exactly once. */
+static void test_two_coordinators(void **state)
+{
+    char *prefix = llmb_test_prefix("two");
+    redisContext *c = tc_redis(url);
+    struct tc_worker *w;
+    char *ids[40];
+    pid_t a, b;
+    size_t i, n;
+    long long deadline;
+
+    (void)state;
+    a = tc_coord_start(url, prefix, "two-a", "--agg-batch", "4", NULL);
+    b = tc_coord_start(url, prefix, "two-b", "--agg-batch", "4", NULL);
+    w = tc_worker_new(url, prefix, "two-w1", "q", 1000);
+    for (i = 0; i < 40; i++)
+        ids[i] = tc_push(c, prefix, "q",
+                         "{\"type\":\"t\",\"tasks\":3,\"payload\":{}}");
+    n = (size_t)tc_worker_claim(w, 120, 60000);
+    assert_int_equal(n, 120);
+    for (i = 0; i < n; i++)
+        tc_worker_complete(w, i, "{\"v\":1}");
+
+    deadline = tc_now() + 15000;
+    for (i = 0; i < 40; i++) {
+        json_t *agg = wait_aggregate(c, prefix, "q", ids[i],
+                                     deadline - tc_now());
+        if (agg == NULL)
+            fail_msg("job %zu (%s) not aggregated in time", i, ids[i]);
+        assert_int_equal(jint(agg, "ok"), 3);
+        json_decref(agg);
+    }
+    /* Let both finish whatever they might still do, then count. */
+    usleep(700000);
+    assert_int_equal(count_aggregated(c, prefix, "q", NULL), 40);
+    for (i = 0; i < 40; i++) {
+        assert_int_equal(count_aggregated(c, prefix, "q", ids[i]), 1);
+        free(ids[i]);
+    }
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:aggr", prefix), 0);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:done", prefix), 0);
+    assert_int_equal(tc_coord_stop(a, SIGTERM), 0);
+    assert_int_equal(tc_coord_stop(b, SIGTERM), 0);
+
+    tc_worker_free(w);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(prefix);
+}
+
+/* A coordinator that took a job and died (here: the test takes it with
+ * llmb_agg_take and never finishes) loses nothing: after the lease a new
+ * coordinator takes it again. A SIGKILLed coordinator's successor goes on
+ * too. */
+static void test_killed_during_aggregation(void **state)
+{
+    char *prefix = llmb_test_prefix("killed");
+    redisContext *c = tc_redis(url);
+    struct tc_worker *w;
+    redisReply *r;
+    json_t *agg;
+    long long t0;
+    char *id, *id2;
+    int status;
+    pid_t co;
+
+    (void)state;
+    id = tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":2}");
+    w = tc_worker_new(url, prefix, "killed-w1", "q", 10);
+    assert_int_equal(tc_worker_claim(w, 2, 60000), 2);
+    tc_worker_complete(w, 0, "{\"x\":1}");
+    tc_worker_complete(w, 1, "{\"x\":3}");
+
+    /* The "dead" coordinator's take, with a 2 s lease. */
+    r = tc_cmd(c, "FCALL llmb_agg_take 1 %s:{q} 2000 10", prefix);
+    assert_int_equal(r->elements, 1);
+    assert_string_equal(r->element[0]->str, id);
+    freeReplyObject(r);
+    t0 = tc_now();
+
+    /* A coordinator killed with SIGKILL right after starting. */
+    co = tc_coord_start(url, prefix, "killed-c1", NULL);
+    usleep(300000);
+    kill(co, SIGKILL);
+    waitpid(co, &status, 0);
+    assert_true(WIFSIGNALED(status));
+
+    co = tc_coord_start(url, prefix, "killed-c2", NULL);
+    usleep(800000);
+    /* Still under the first lease: nobody may aggregate it yet. */
+    if (tc_now() - t0 < 1900) {
+        char *a = tc_str(c, "HGET %s:{q}:j:%s aggregate", prefix, id);
+        assert_null(a);
+    }
+    agg = wait_aggregate(c, prefix, "q", id, 6000);
+    assert_non_null(agg);
+    assert_true(tc_now() - t0 >= 1900);
+    assert_int_equal(jint(json_object_get(json_object_get(agg, "fields"), "x"),
+                          "count"), 2);
+    json_decref(agg);
+    assert_int_equal(count_aggregated(c, prefix, "q", id), 1);
+
+    /* And the restarted one handles new jobs as usual. */
+    id2 = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
+    assert_int_equal(tc_worker_claim(w, 1, 60000), 1);
+    tc_worker_complete(w, 2, "{\"x\":5}");
+    agg = wait_aggregate(c, prefix, "q", id2, 5000);
+    assert_non_null(agg);
+    json_decref(agg);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+
+    tc_worker_free(w);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(id);
+    free(id2);
+    free(prefix);
+}
+
+/* --retention-s 1: the settings land in <base>:conf, a finished job and
+ * its task results expire a second after it ends, and the coordinator
+ * trims its id from <base>:jobs. */
+static void test_retention(void **state)
+{
+    char *prefix = llmb_test_prefix("retention");
+    redisContext *c = tc_redis(url);
+    struct tc_worker *w;
+    long long deadline;
+    json_t *agg;
+    char *id, *v;
+    pid_t co;
+
+    (void)state;
+    w = tc_worker_new(url, prefix, "retention-w1", "q", 10);
+    co = tc_coord_start(url, prefix, "retention-c1", "--retention-s", "1",
+                        "--events-max", "500", "--dead-max", "50", NULL);
+    deadline = tc_now() + 5000;
+    while ((v = tc_str(c, "HGET %s:{q}:conf retention_s", prefix)) == NULL &&
+           tc_now() < deadline)
+        usleep(20000);
+    assert_non_null(v);
+    assert_string_equal(v, "1");
+    free(v);
+    assert_int_equal(tc_int(c, "HGET %s:{q}:conf events_max", prefix), 500);
+    assert_int_equal(tc_int(c, "HGET %s:{q}:conf dead_max", prefix), 50);
+
+    id = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
+    assert_int_equal(tc_worker_claim(w, 1, 60000), 1);
+    tc_worker_complete(w, 0, "{\"x\":1}");
+    agg = wait_aggregate(c, prefix, "q", id, 5000);
+    assert_non_null(agg);
+    json_decref(agg);
+
+    deadline = tc_now() + 8000;
+    while (tc_now() < deadline) {
+        if (tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id) == 0 &&
+            tc_int(c, "EXISTS %s:{q}:t:%s", prefix, id) == 0 &&
+            tc_int(c, "ZCARD %s:{q}:jobs", prefix) == 0)
+            break;
+        usleep(50000);
+    }
+    assert_int_equal(tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id), 0);
+    assert_int_equal(tc_int(c, "EXISTS %s:{q}:t:%s", prefix, id), 0);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:jobs", prefix), 0);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+
+    tc_worker_free(w);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(id);
+    free(prefix);
+}
+
+/* With no worker at all: a delayed job's tasks become pending when due,
+ * and a job past its deadline ends failed and is aggregated. */
+static void test_promote_and_deadline(void **state)
+{
+    char *prefix = llmb_test_prefix("promote");
+    redisContext *c = tc_redis(url);
+    long long deadline;
+    json_t *agg;
+    char *delayed, *late, *err;
+    pid_t co;
+
+    (void)state;
+    co = tc_coord_start(url, prefix, "promote-c1", NULL);
+    delayed = tc_push(c, prefix, "q",
+                      "{\"type\":\"t\",\"tasks\":3,\"delay_s\":0.3}");
+    late = tc_push(c, prefix, "q",
+                   "{\"type\":\"t\",\"tasks\":2,\"deadline_s\":0.5,"
+                   "\"delay_s\":60}");
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 5);
+
+    deadline = tc_now() + 5000;
+    while (tc_int(c, "ZCARD %s:{q}:pending", prefix) < 3 &&
+           tc_now() < deadline)
+        usleep(20000);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pending", prefix), 3);
+
+    agg = wait_aggregate(c, prefix, "q", late, 5000);
+    assert_non_null(agg);
+    assert_string_equal(json_string_value(json_object_get(agg, "state")),
+                        "failed");
+    assert_int_equal(jint(agg, "cancelled"), 2);
+    json_decref(agg);
+    err = tc_str(c, "HGET %s:{q}:j:%s error", prefix, late);
+    assert_non_null(err);
+    assert_string_equal(err, "deadline exceeded");
+    free(err);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 0);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(delayed);
+    free(late);
+    free(prefix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_fanout_aggregate, tc_children_kill),
+        cmocka_unit_test_teardown(test_two_coordinators, tc_children_kill),
+        cmocka_unit_test_teardown(test_killed_during_aggregation, tc_children_kill),
+        cmocka_unit_test_teardown(test_retention, tc_children_kill),
+        cmocka_unit_test_teardown(test_promote_and_deadline, tc_children_kill),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
