@@ -117,7 +117,8 @@ static bool holding(const struct llmb_agg_work *w, const char *base,
     size_t i;
 
     for (i = 0; i < w->n; i++)
-        if (strcmp(w->jobs[i].id, id) == 0 && strcmp(w->jobs[i].base, base) == 0)
+        if (strcmp(w->jobs[i].id, id) == 0 &&
+            strcmp(w->jobs[i].base, base) == 0)
             return true;
     return false;
 }

@@ -25,7 +25,7 @@ static const struct llmb_opt coord_opts[] = {
     OPT_INT("gone-after-ms", "LLMB_GONE_AFTER_MS", "2000", "MS", 0, 86400000,
             gone_after_ms,
             "A registered worker with no connection left for this long is "
-            "dead and its tasks go back at once."),
+            "dead and its tasks go back at once (0 turns this check off)."),
     OPT_INT("dead-after-ms", "LLMB_DEAD_AFTER_MS", "30000", "MS", 100,
             86400000, dead_after_ms,
             "A worker whose heartbeat (seen_ms) is older than this is dead, "

@@ -235,7 +235,8 @@ static int tick_work(struct llmb_coord *co)
             return LLMB_EIO;
         co->retention_workers_mono = now;
     }
-    if (co->metrics_mono == 0 || now - co->metrics_mono >= co->cfg->metrics_ms) {
+    if (co->metrics_mono == 0 ||
+        now - co->metrics_mono >= co->cfg->metrics_ms) {
         if (llmb_metrics_collect(co) != 0)
             return LLMB_EIO;
         co->metrics_mono = now;

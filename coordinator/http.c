@@ -256,7 +256,8 @@ static int addr_split(const char *addr, char **host, char **port)
         if (colon > addr)
             *host = llmb_xstrndup(addr, (size_t)(colon - addr));
     }
-    if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+    if (colon[1] == '\0' ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
         free(*host);
         *host = NULL;
         return LLMB_EINVAL;

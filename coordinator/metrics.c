@@ -71,7 +71,8 @@ static void stats_read(const redisReply *r, struct llmb_queue_stats *st)
     }
 }
 
-/* Round trip 1: TIME, the worker ids and every queue's stats. Fills m (queues' stats in co->queues) and *workers.
+/* Round trip 1: TIME, the worker ids and every queue's stats. Fills m
+ * (the queues' stats go into co->queues) and *workers.
  * Returns 0 or LLMB_EIO. */
 static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
                         redisReply **workers)
@@ -240,9 +241,12 @@ static int write_hash(struct llmb_coord *co)
             const char *name;
             long long v;
         } qf[] = {
-            {"pending", q->stats.pending},   {"delayed", q->stats.delayed},
-            {"running", q->stats.running},   {"jobs", q->stats.jobs},
-            {"dead", q->stats.dead},         {"to_aggregate", q->stats.to_aggregate},
+            {"pending", q->stats.pending},
+            {"delayed", q->stats.delayed},
+            {"running", q->stats.running},
+            {"jobs", q->stats.jobs},
+            {"dead", q->stats.dead},
+            {"to_aggregate", q->stats.to_aggregate},
             {"head_age_ms", q->stats.head_age_ms},
             {"tasks_completed", q->stats.tasks_ok},
             {"tasks_failed", q->stats.tasks_failed},

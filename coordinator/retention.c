@@ -213,7 +213,8 @@ int llmb_retention_workers(struct llmb_coord *co)
     }
     if (t->type != REDIS_REPLY_ARRAY || t->elements != 2)
         goto out;
-    now_ms = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    now_ms = atoll(t->element[0]->str) * 1000 +
+             atoll(t->element[1]->str) / 1000;
     cutoff = now_ms - co->cfg->worker_retention_s * 1000;
     r = llmb_conn_command(co->conn, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 %d",
                           zkey, cutoff, WORKERS_PER_PASS);

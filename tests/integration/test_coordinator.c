@@ -428,7 +428,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fanout_aggregate, tc_children_kill),
         cmocka_unit_test_teardown(test_two_coordinators, tc_children_kill),
-        cmocka_unit_test_teardown(test_killed_during_aggregation, tc_children_kill),
+        cmocka_unit_test_teardown(test_killed_during_aggregation,
+                                  tc_children_kill),
         cmocka_unit_test_teardown(test_retention, tc_children_kill),
         cmocka_unit_test_teardown(test_promote_and_deadline, tc_children_kill),
     };

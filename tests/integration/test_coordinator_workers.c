@@ -113,7 +113,7 @@ static void test_silent_worker(void **state)
     pid_t co;
 
     (void)state;
-    tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":4}");
+    free(tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":4}"));
     quiet = tc_worker_new(url, prefix, "silent-quiet", "q", 3);
     busy = tc_worker_new(url, prefix, "silent-busy", "q", 1);
     assert_int_equal(tc_worker_claim(quiet, 3, 60000), 3);
@@ -231,8 +231,9 @@ static void test_metrics_and_health(void **state)
 
     (void)state;
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":3}");
-    tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":2,\"delay_s\":600}");
+    free(tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":3}"));
+    free(tc_push(c, prefix, "q",
+                 "{\"type\":\"t\",\"tasks\":2,\"delay_s\":600}"));
     w = tc_worker_new(url, prefix, "metrics-w1", "q", 4);
     assert_int_equal(tc_worker_claim(w, 2, 60000), 2);
     tc_worker_heartbeat(w);
@@ -400,7 +401,8 @@ static int healthz_status(int port, char **status_text)
 
     *status_text = NULL;
     if (h != NULL) {
-        *status_text = llmb_xstrdup(json_string_value(json_object_get(h, "status")));
+        *status_text =
+            llmb_xstrdup(json_string_value(json_object_get(h, "status")));
         json_decref(h);
     }
     free(body);
