@@ -195,6 +195,11 @@ static int queues_refresh(struct llmb_coord *co)
         if (!co->queues[j].seen) {
             llmb_info("queue left %s:queues queue=%s", co->cfg->common.prefix,
                       co->queues[j].name);
+            if (llmb_metrics_queue_forget(co, co->queues[j].name) != 0) {
+                free(names);
+                freeReplyObject(r);
+                return LLMB_EIO;
+            }
             queue_fini(&co->queues[j]);
             memmove(&co->queues[j], &co->queues[j + 1],
                     (co->nqueues - j - 1) * sizeof(*co->queues));

@@ -237,6 +237,9 @@ int llmb_retention_workers(struct llmb_coord *co);
  * co->metrics and writes them into the <prefix>:metrics hash. Returns 0 or
  * LLMB_EIO. */
 int llmb_metrics_collect(struct llmb_coord *co);
+/* Deletes the fields of queue name from <prefix>:metrics (it left
+ * <prefix>:queues). Returns 0 or LLMB_EIO. */
+int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name);
 /* Health from co's view, with a static or co-owned reason. */
 enum llmb_health llmb_metrics_health(const struct llmb_coord *co,
                                      char *reason, size_t reason_size);

@@ -200,6 +200,13 @@ static void kv_adds(struct kv *kv, const char *field, const char *v)
 static const char *const job_state_names[LLMB_JS_COUNT] = {
     "pending", "running", "completed", "failed", "cancelled"};
 
+/* The per-queue fields of <prefix>:metrics: queue:<name>:<field>. */
+static const char *const queue_fields[] = {
+    "pending",     "delayed",         "running",      "jobs",
+    "dead",        "to_aggregate",    "head_age_ms",  "tasks_completed",
+    "tasks_failed", "tasks_cancelled"};
+#define NQUEUE_FIELDS (sizeof(queue_fields) / sizeof(queue_fields[0]))
+
 /* Writes m into <prefix>:metrics. Returns 0 or LLMB_EIO. */
 static int write_hash(struct llmb_coord *co)
 {
@@ -237,24 +244,17 @@ static int write_hash(struct llmb_coord *co)
     kv_add(&kv, "to_aggregate", m->queues_to_aggregate);
     for (i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
-        const struct {
-            const char *name;
-            long long v;
-        } qf[] = {
-            {"pending", q->stats.pending},
-            {"delayed", q->stats.delayed},
-            {"running", q->stats.running},
-            {"jobs", q->stats.jobs},
-            {"dead", q->stats.dead},
-            {"to_aggregate", q->stats.to_aggregate},
-            {"head_age_ms", q->stats.head_age_ms},
-            {"tasks_completed", q->stats.tasks_ok},
-            {"tasks_failed", q->stats.tasks_failed},
-            {"tasks_cancelled", q->stats.tasks_cancelled},
-        };
-        for (size_t k = 0; k < sizeof(qf) / sizeof(qf[0]); k++) {
-            snprintf(field, sizeof(field), "queue:%s:%s", q->name, qf[k].name);
-            kv_add(&kv, field, qf[k].v);
+        /* In the order of queue_fields. */
+        const long long qv[NQUEUE_FIELDS] = {
+            q->stats.pending,      q->stats.delayed,
+            q->stats.running,      q->stats.jobs,
+            q->stats.dead,         q->stats.to_aggregate,
+            q->stats.head_age_ms,  q->stats.tasks_ok,
+            q->stats.tasks_failed, q->stats.tasks_cancelled};
+        for (size_t k = 0; k < NQUEUE_FIELDS; k++) {
+            snprintf(field, sizeof(field), "queue:%s:%s", q->name,
+                     queue_fields[k]);
+            kv_add(&kv, field, qv[k]);
         }
     }
     h = llmb_metrics_health(co, reason, sizeof(reason));
@@ -313,6 +313,31 @@ int llmb_metrics_collect(struct llmb_coord *co)
     m.valid = true;
     co->metrics = m;
     return write_hash(co);
+}
+
+
+int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name)
+{
+    char *key = llmb_coord_key(co, "metrics");
+    char *fields[NQUEUE_FIELDS];
+    const char *argv[2 + NQUEUE_FIELDS];
+    redisReply *r;
+    size_t i;
+
+    argv[0] = "HDEL";
+    argv[1] = key;
+    for (i = 0; i < NQUEUE_FIELDS; i++) {
+        fields[i] = llmb_xasprintf("queue:%s:%s", name, queue_fields[i]);
+        argv[2 + i] = fields[i];
+    }
+    r = llmb_conn_commandargv(co->conn, (int)(2 + NQUEUE_FIELDS), argv, NULL);
+    for (i = 0; i < NQUEUE_FIELDS; i++)
+        free(fields[i]);
+    free(key);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    freeReplyObject(r);
+    return 0;
 }
 
 const char *llmb_health_name(enum llmb_health h)

@@ -47,6 +47,7 @@ struct llmb_reaper {
     struct wstate *w; /* sorted by id */
     size_t n;
     int64_t last_mono; /* last pass */
+    bool list_warned;  /* CLIENT LIST refusal logged */
 };
 
 struct llmb_reaper *llmb_reaper_new(void)
@@ -290,7 +291,7 @@ int llmb_reaper_workers(struct llmb_coord *co)
     struct wstate *nw = NULL;
     size_t nn = 0, i, oi = 0, killed = 0;
     int64_t now_ms;
-    bool grace;
+    bool grace, have_list;
     char *text;
     int rc;
 
@@ -301,18 +302,28 @@ int llmb_reaper_workers(struct llmb_coord *co)
     if (rc != 0)
         goto out;
     if (rep[0]->type != REDIS_REPLY_ARRAY || rep[0]->elements != 2 ||
-        rep[1]->type != REDIS_REPLY_STRING ||
         rep[2]->type != REDIS_REPLY_ARRAY) {
-        llmb_coord_reply_error(co, "reading workers and connections", NULL,
+        llmb_coord_reply_error(co, "reading the workers", NULL,
                                rep[0]->type == REDIS_REPLY_ERROR ? rep[0]
-                               : rep[1]->type == REDIS_REPLY_ERROR ? rep[1]
-                                                                   : rep[2]);
+                                                                 : rep[2]);
         goto out;
     }
     now_ms = atoll(rep[0]->element[0]->str) * 1000 +
              atoll(rep[0]->element[1]->str) / 1000;
-    text = rep[1]->str;
-    live_names(text, &names);
+    /* Without CLIENT LIST (an ACL or a managed Redis may refuse it) only
+     * heartbeats can tell a dead worker. */
+    have_list = rep[1]->type == REDIS_REPLY_STRING;
+    if (have_list) {
+        text = rep[1]->str;
+        live_names(text, &names);
+        rp->list_warned = false;
+    } else if (!rp->list_warned) {
+        rp->list_warned = true;
+        llmb_warn("CLIENT LIST refused (%s); dead workers are found by "
+                  "heartbeat only",
+                  rep[1]->type == REDIS_REPLY_ERROR ? rep[1]->str
+                                                    : "unexpected reply");
+    }
 
     /* The new picture, sorted by id, carrying over what was observed. */
     nw = llmb_xcalloc(rep[2]->elements / 2 + 1, sizeof(*nw));
@@ -331,7 +342,7 @@ int llmb_reaper_workers(struct llmb_coord *co)
             now_mono - co->up_since_mono < cfg->reconnect_grace_ms;
     for (i = 0; i < nn; i++) {
         struct wstate *w = &nw[i];
-        bool live = is_live(&names, w->id);
+        bool live = !have_list || is_live(&names, w->id);
         struct wstate *old = NULL;
         char reason[128];
 
