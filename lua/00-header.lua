@@ -48,12 +48,49 @@ local function pending_score(priority, seq)
     return -priority * TWO32 + (seq % TWO32)
 end
 
+-- State of the function call under way: settings read once per call, and
+-- writes gathered to be made once at its end (see `register`). Redis runs
+-- one call at a time, so one table serves every call in turn.
+local CALL = {conf = {}, counts = {}, done = {}}
+
 -- Per-queue settings written by the coordinator or by hand (HSET
--- <base>:conf retention_s 86400); each has a built-in default.
+-- <base>:conf retention_s 86400); each has a built-in default. Read once
+-- per call.
 local function conf_num(base, field, default)
-    local v = tonumber(redis.call('HGET', base .. ':conf', field))
-    if v == nil then return default end
+    local v = CALL.conf[field]
+    if v == nil then
+        v = tonumber(redis.call('HGET', base .. ':conf', field)) or default
+        CALL.conf[field] = v
+    end
     return v
+end
+
+-- Makes the writes gathered during the call: task counters and the job
+-- ids handed to the coordinators.
+local function call_flush(base)
+    for outcome, n in pairs(CALL.counts) do
+        redis.call('HINCRBY', base .. ':counts', outcome, n)
+    end
+    if #CALL.done > 0 then
+        redis.call('LPUSH', base .. ':done', unpack(CALL.done))
+    end
+end
+
+-- Registers function `name`: each call starts with a fresh CALL and ends
+-- with call_flush. Read-only functions get the no-writes flag.
+local function register(name, fn, read_only)
+    local wrapped = function(keys, args)
+        CALL = {conf = {}, counts = {}, done = {}}
+        local reply = fn(keys, args)
+        if keys[1] ~= nil then call_flush(keys[1]) end
+        return reply
+    end
+    if read_only then
+        redis.register_function{function_name = name, callback = wrapped,
+            flags = {'no-writes'}}
+    else
+        redis.register_function(name, wrapped)
+    end
 end
 
 -- Appends an event to the queue's capped stream; `maxlen` is the cap when
@@ -110,7 +147,7 @@ local function job_finish(base, id, now)
     end
     redis.call('HSET', jk, 'state', state, 'finished_ms', now,
         'ok', tasks - failed - cancelled)
-    redis.call('LPUSH', base .. ':done', id)
+    CALL.done[#CALL.done + 1] = id
     if state == 'failed' then
         local dk = base .. ':dead'
         redis.call('ZADD', dk, now, id)
@@ -133,7 +170,7 @@ end
 -- event about every hundredth of a fan-out job.
 local function task_ended(base, id, outcome, now)
     local jk = job_key(base, id)
-    redis.call('HINCRBY', base .. ':counts', outcome, 1)
+    CALL.counts[outcome] = (CALL.counts[outcome] or 0) + 1
     if outcome == 'failed' then
         redis.call('HINCRBY', jk, 'failed', 1)
     elseif outcome == 'cancelled' then
@@ -213,8 +250,4 @@ local function task_failed(base, ref, kind, err, now)
     return 2
 end
 
-redis.register_function{
-    function_name = 'llmb_version',
-    callback = function() return LLMB_LIB_VERSION end,
-    flags = {'no-writes'},
-}
+register('llmb_version', function() return LLMB_LIB_VERSION end, true)

@@ -134,4 +134,4 @@ local function push(keys, args)
     return out
 end
 
-redis.register_function('llmb_push', push)
+register('llmb_push', push)

@@ -126,5 +126,5 @@ local function promote_due(keys, args)
     return n
 end
 
-redis.register_function('llmb_claim', claim)
-redis.register_function('llmb_promote', promote_due)
+register('llmb_claim', claim)
+register('llmb_promote', promote_due)

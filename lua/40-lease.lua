@@ -73,29 +73,44 @@ local function complete(keys, args)
         return redis.error_reply('ERR usage: FCALL llmb_complete 1 <queue key> '
             .. '<worker> [<task ref> <token> <result json>]...')
     end
-    local now = now_ms()
     local out = {}
+    local n = (#args - 1) / 3
+    if n == 0 then return out end
+    local now = now_ms()
     local max_result = conf_num(base, 'max_result', MAX_RESULT_BYTES_DEFAULT)
-    for i = 2, #args, 3 do
-        local ref, tok, res = args[i], args[i + 1], args[i + 2]
-        if not lease_held(base, worker, ref, tok) then
-            out[#out + 1] = 0
+    local refs = {}
+    for i = 1, n do refs[i] = args[3 * i - 1] end
+    -- One read of the worker's leases and one drop for the whole batch.
+    local held = redis.call('HMGET', leases_key(base, worker), unpack(refs))
+    local mine = {}
+    for i = 1, n do
+        local ref = refs[i]
+        if held[i] == args[3 * i] and not mine[ref] then
+            mine[ref] = true
+            mine[#mine + 1] = ref
+            out[i] = 1
         else
-            lease_drop(base, worker, ref)
+            out[i] = 0 -- stale token, or the same task twice in one call
+        end
+    end
+    if #mine == 0 then return out end
+    redis.call('ZREM', base .. ':running', unpack(mine))
+    redis.call('HDEL', leases_key(base, worker), unpack(mine))
+    for i = 1, n do
+        if out[i] == 1 then
+            local ref, res = refs[i], args[3 * i + 1]
             local id, idx = ref_split(ref)
             if #res > max_result or not string.find(res, '^%s*{') then
                 local why = #res > max_result
                     and string.format('result is %d bytes; the limit is %d', #res, max_result)
                     or 'result is not a JSON object'
                 task_failed(base, ref, 'error', why, now)
-                out[#out + 1] = -1
-            else
-                if redis.call('EXISTS', job_key(base, id)) == 1 then
-                    redis.call('HSET', tasks_key(base, id), idx .. ':state',
-                        'completed', idx .. ':result', res)
-                    task_ended(base, id, 'ok', now)
-                end
-                out[#out + 1] = 1
+                out[i] = -1
+            elseif redis.call('EXISTS', job_key(base, id)) == 1 then
+                -- (a job hash deleted by hand leaves nothing to record)
+                redis.call('HSET', tasks_key(base, id), idx .. ':state',
+                    'completed', idx .. ':result', res)
+                task_ended(base, id, 'ok', now)
             end
         end
     end
@@ -165,7 +180,7 @@ local function release(keys, args)
     return out
 end
 
-redis.register_function('llmb_heartbeat', heartbeat)
-redis.register_function('llmb_complete', complete)
-redis.register_function('llmb_fail', fail)
-redis.register_function('llmb_release', release)
+register('llmb_heartbeat', heartbeat)
+register('llmb_complete', complete)
+register('llmb_fail', fail)
+register('llmb_release', release)

@@ -164,7 +164,7 @@ local function deadlines(keys, args)
     return n
 end
 
-redis.register_function('llmb_cancel', cancel)
-redis.register_function('llmb_retry', retry)
-redis.register_function('llmb_purge', purge)
-redis.register_function('llmb_deadlines', deadlines)
+register('llmb_cancel', cancel)
+register('llmb_retry', retry)
+register('llmb_purge', purge)
+register('llmb_deadlines', deadlines)

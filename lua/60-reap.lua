@@ -48,5 +48,5 @@ local function reap_worker(keys, args)
     return #refs
 end
 
-redis.register_function('llmb_reap', reap)
-redis.register_function('llmb_reap_worker', reap_worker)
+register('llmb_reap', reap)
+register('llmb_reap_worker', reap_worker)

@@ -44,5 +44,5 @@ local function agg_finish(keys, args)
     return 1
 end
 
-redis.register_function('llmb_agg_take', agg_take)
-redis.register_function('llmb_agg_finish', agg_finish)
+register('llmb_agg_take', agg_take)
+register('llmb_agg_finish', agg_finish)

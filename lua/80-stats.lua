@@ -34,8 +34,4 @@ local function stats(keys)
     }
 end
 
-redis.register_function{
-    function_name = 'llmb_stats',
-    callback = stats,
-    flags = {'no-writes'},
-}
+register('llmb_stats', stats, true)

@@ -5,6 +5,7 @@
  * several without allocating.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "admin.h"
@@ -65,8 +66,14 @@ char *llmb_human_time(int64_t now_ms, int64_t ms, char *buf)
     }
     t = (time_t)(ms / 1000);
     gmtime_r(&t, &tm);
-    snprintf(buf, LLMB_HUMAN_LEN, "%04d-%02d-%02d %02d:%02d:%02dZ (%s)",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, llmb_human_ago(now_ms, ms, ago));
+    /* Built in two steps: the year alone could take 11 characters as far
+     * as the compiler knows, which leaves no room for the age. */
+    strftime(buf, LLMB_HUMAN_LEN, "%Y-%m-%d %H:%M:%SZ", &tm);
+    llmb_human_ago(now_ms, ms, ago);
+    if (strlen(buf) + strlen(ago) + 4 <= LLMB_HUMAN_LEN) {
+        strcat(buf, " (");
+        strcat(buf, ago);
+        strcat(buf, ")");
+    }
     return buf;
 }
