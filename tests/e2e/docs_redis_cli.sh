@@ -29,6 +29,9 @@ while IFS= read -r line; do
   if grep -q '^ERR\|(error)' <<<"$out"; then
     fail "line $n: $line: $out"
   fi
+  if [[ $line == *"FUNCTION LOAD"* ]]; then
+    [ "$out" = llmb ] || fail "FUNCTION LOAD printed \"$out\""
+  fi
   if [ -z "$id" ] && [[ $line == *llmb_push* ]]; then
     id=$out
     [[ $id =~ ^[0-9a-f-]{36}$ ]] || fail "push printed \"$id\", not an id"

@@ -174,7 +174,8 @@ static int job_print(struct llmb_conn *conn, const char *jk)
             jv = json_string(v);
         json_object_set_new(out, k, jv);
     }
-    text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+    text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS |
+                              JSON_REAL_PRECISION(12));
     printf("%s\n", text);
     free(text);
     json_decref(out);
