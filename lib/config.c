@@ -51,7 +51,7 @@ static const struct llmb_opt common_opts[] = {
 #define OPT_CONFIG 3
 
 /* Flags that do something instead of setting a field. */
-enum action { ACT_NONE, ACT_HELP, ACT_DUMP, ACT_VERSION };
+enum action { ACT_NONE, ACT_HELP, ACT_DUMP, ACT_VERSION, ACT_MARKDOWN };
 
 static const struct {
     const char *name;
@@ -63,6 +63,9 @@ static const struct {
     {"dump-config", 0, ACT_DUMP,
      "Print the effective configuration as a config file and exit."},
     {"version", 0, ACT_VERSION, "Print the version and exit."},
+    {"help-markdown", 0, ACT_MARKDOWN,
+     "Print the options as a markdown table (docs/configuration.md) and "
+     "exit."},
 };
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
@@ -380,7 +383,8 @@ static int parse_argv(struct loader *l, int argc, char **argv,
             rc = parse_short(l, a + 1, argc, argv, &k);
         if (rc != 0)
             return rc;
-        if (l->act == ACT_HELP || l->act == ACT_VERSION)
+        if (l->act == ACT_HELP || l->act == ACT_VERSION ||
+            l->act == ACT_MARKDOWN)
             return 0;
     }
     return 0;
@@ -541,6 +545,11 @@ int llmb_config_load(const struct llmb_opt_set *set, void *cfg, int argc,
         goto out;
     if (l.act == ACT_HELP) {
         llmb_config_help(set, stdout);
+        rc = 1;
+        goto out;
+    }
+    if (l.act == ACT_MARKDOWN) {
+        llmb_config_markdown(set, stdout);
         rc = 1;
         goto out;
     }
