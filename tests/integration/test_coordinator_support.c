@@ -176,7 +176,7 @@ long long tc_int(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     redisReply *r;
-    long long v;
+    long long v = 0;
 
     va_start(ap, fmt);
     r = vcmd(c, fmt, ap);
