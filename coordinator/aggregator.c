@@ -369,6 +369,11 @@ int llmb_aggregator_tick(struct llmb_coord *co)
             w->rr = k + 1;
         if (llmb_mono_ms() - start >= co->cfg->agg_budget_ms)
             break;
+        /* The batch is done and time is left: take more, so a backlog of
+         * small jobs drains at the budget's pace, not a batch per tick. */
+        for (i = 0; w->n == 0 && i < co->nqueues; i++)
+            if (take(co, &co->queues[i], batch) != 0)
+                return LLMB_EIO;
     }
     return 0;
 }

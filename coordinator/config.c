@@ -62,7 +62,7 @@ static const struct llmb_opt coord_opts[] = {
             agg_lease_ms,
             "A job taken for aggregation is taken again by any coordinator "
             "after this long if its aggregate was not stored."),
-    OPT_INT("agg-batch", "LLMB_AGG_BATCH", "16", "N", 1, 1000, agg_batch,
+    OPT_INT("agg-batch", "LLMB_AGG_BATCH", "64", "N", 1, 1000, agg_batch,
             "Finished jobs aggregated at the same time."),
     OPT_INT("agg-budget-ms", "LLMB_AGG_BUDGET_MS", "50", "MS", 1, 10000,
             agg_budget_ms,
