@@ -12,7 +12,7 @@ all of them share the queue's hash tag and live in one Cluster slot. See
 docs/data-model.md for the full layout.
 ]]
 
-local LLMB_LIB_VERSION = 2
+local LLMB_LIB_VERSION = 3
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096

@@ -94,6 +94,33 @@ local function utf8_invalid_at(s)
     return nil
 end
 
+-- cjson also accepts numbers that JSON does not have (NaN, Infinity,
+-- hex like 0x10); the raw payload would then reach workers and results as
+-- invalid JSON. Returns the first such word and its position, or nil. Outside
+-- strings the only words of valid JSON are true, false, null and the
+-- exponent marker e/E right after a digit or a dot.
+local function bad_number_at(s)
+    local i = 1
+    while true do
+        local k = string.find(s, '["%a]', i)
+        if k == nil then return nil end
+        if string.byte(s, k) == 34 then
+            i = scan_string(s, k) + 1
+        else
+            local word = string.match(s, '^%a+', k)
+            if not (word == 'true' or word == 'false' or word == 'null'
+                or ((word == 'e' or word == 'E')
+                    and string.find(string.sub(s, k - 1, k - 1), '[%d.]'))) then
+                while k > 1 and string.find(string.sub(s, k - 1, k - 1), '[%w.+-]') do
+                    k = k - 1
+                end
+                return string.match(s, '^[%w.+-]+', k), k
+            end
+            i = k + #word
+        end
+    end
+end
+
 local KNOWN_FIELDS = {
     type = true, queue = true, payload = true, priority = true, tasks = true,
     timeout_s = true, max_retries = true, delay_s = true, id = true,
@@ -155,6 +182,11 @@ local function doc_parse(doc, queue, max_payload, max_tasks)
     if not ok then
         local msg = string.gsub(tostring(obj), '^.-: ', '')
         return nil, 'job document is not valid JSON: ' .. msg
+    end
+    local word, at = bad_number_at(doc)
+    if word then
+        return nil, string.format('job document is not valid JSON: "%s" at '
+            .. 'character %d is not a JSON value', shown(word), at)
     end
     local first = skip_ws(doc, 1)
     if type(obj) ~= 'table' or string.byte(doc, first) ~= 123 then
