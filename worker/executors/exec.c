@@ -248,6 +248,47 @@ static void buf_rtrim(struct llmb_buf *b)
         b->data[--b->len] = '\0';
 }
 
+/* Judges the stdout of a program that exited 0. Appends to msg the
+ * result, the JSON object without the white space around it ("{}" when
+ * out is only white space), and returns LLMB_EXEC_OK; or appends the error
+ * text, which quotes at most the first 200 bytes of out, and returns
+ * LLMB_EXEC_ERROR. out need not end with a NUL; the caller keeps it. */
+enum llmb_exec_status llmb_exec_output_parse(const char *out, size_t len,
+                                             struct llmb_buf *msg)
+{
+    const char *ws = " \t\r\n";
+    size_t skip = 0;
+    json_error_t jerr;
+    json_t *j = NULL;
+    enum llmb_exec_status status = LLMB_EXEC_ERROR;
+
+    while (len > 0 && memchr(ws, out[len - 1], 4) != NULL)
+        len--;
+    while (skip < len && memchr(ws, out[skip], 4) != NULL)
+        skip++;
+    if (skip == len) {
+        llmb_buf_append(msg, "{}", 2);
+        return LLMB_EXEC_OK;
+    }
+    out += skip;
+    len -= skip;
+    int quoted = len < 200 ? (int)len : 200;
+    j = json_loadb(out, len, JSON_DECODE_ANY, &jerr);
+    if (json_is_object(j)) {
+        llmb_buf_append(msg, out, len);
+        status = LLMB_EXEC_OK;
+    } else if (j != NULL) {
+        llmb_buf_appendf(msg, "stdout must be a JSON object, got %s: %.*s",
+                         json_is_array(j) ? "an array" : "a scalar", quoted,
+                         out);
+    } else {
+        llmb_buf_appendf(msg, "stdout is not JSON (%s at byte %d): %.*s",
+                         jerr.text, jerr.position, quoted, out);
+    }
+    json_decref(j);
+    return status;
+}
+
 static void run_free(struct exec_run *r)
 {
     struct exec_inst *e = r->inst;
@@ -298,30 +339,7 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
     } else if (r->stopping) {
         llmb_buf_appendf(&msg, "stopped");
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-        json_error_t jerr;
-        buf_rtrim(&r->out);
-        size_t skip = strspn(r->out.data, " \t\r\n");
-        if (r->out.len == skip) {
-            llmb_buf_append(&msg, "{}", 2);
-            status = LLMB_EXEC_OK;
-        } else {
-            json_t *j = json_loadb(r->out.data, r->out.len, JSON_DECODE_ANY,
-                                   &jerr);
-            if (json_is_object(j)) {
-                llmb_buf_append(&msg, r->out.data + skip, r->out.len - skip);
-                status = LLMB_EXEC_OK;
-            } else if (j != NULL) {
-                llmb_buf_appendf(&msg, "stdout must be a JSON object, got "
-                                 "%s: %.200s",
-                                 json_is_array(j) ? "an array" : "a scalar",
-                                 r->out.data + skip);
-            } else {
-                llmb_buf_appendf(&msg, "stdout is not JSON (%s at byte "
-                                 "%d): %.200s", jerr.text, jerr.position,
-                                 r->out.data + skip);
-            }
-            json_decref(j);
-        }
+        status = llmb_exec_output_parse(r->out.data, r->out.len, &msg);
     } else if (WIFEXITED(st)) {
         int code = WEXITSTATUS(st);
         if (code == LLMB_EXEC_EXIT_FATAL)

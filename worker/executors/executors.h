@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <llmb/executor.h>
+#include <llmb/util.h>
 
 /* noop: result {}. sleep: waits payload "ms" milliseconds, result
  * {"slept_ms": N}. echo: result is the payload, wrapped as {"value": ...}
@@ -36,6 +37,12 @@ extern const struct llmb_executor llmb_executor_exec;
  * llmb_executor_exec.fini(). */
 void *llmb_exec_instance_new(const char *cmdline, size_t max_output,
                              int64_t kill_grace_ms, char **errstr);
+
+/* Judges the stdout (len bytes at out) of an exec program that exited 0:
+ * appends the result object, or the error text, to msg and returns
+ * LLMB_EXEC_OK or LLMB_EXEC_ERROR. */
+enum llmb_exec_status llmb_exec_output_parse(const char *out, size_t len,
+                                             struct llmb_buf *msg);
 
 /* A plugin loaded with dlopen (executors/plugin.c): its executor table and
  * the library handle. */
