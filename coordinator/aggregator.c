@@ -288,6 +288,9 @@ static char *build(struct job *j)
 {
     json_t *o = json_object();
     long long fin = j->f[JF_FINISHED];
+    long long run_ms = fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0;
+    json_t *fields, *f;
+    const char *key;
     char *text;
 
     json_object_set_new(o, "state", json_string(j->state));
@@ -303,7 +306,15 @@ static char *build(struct job *j)
     set_int(o, "results", j->results);
     if (llmb_agg_dropped(j->agg) > 0)
         set_int(o, "fields_dropped", (long long)llmb_agg_dropped(j->agg));
-    json_object_set_new(o, "fields", llmb_agg_fields_json(j->agg));
+    fields = llmb_agg_fields_json(j->agg);
+    /* Each field's sum per second of run_ms (first claim to last task
+     * end): the throughput of totals such as requests or tokens. */
+    json_object_foreach(fields, key, f)
+        if (run_ms > 0)
+            json_object_set_new(f, "per_s", llmb_agg_json_number(
+                json_number_value(json_object_get(f, "sum")) * 1000.0 /
+                (double)run_ms));
+    json_object_set_new(o, "fields", fields);
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);
     json_decref(o);

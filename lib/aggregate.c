@@ -101,7 +101,8 @@ void llmb_agg_stats_compute(double *samples, size_t n,
     out->count = n;
     out->min = samples[0];
     out->max = samples[n - 1];
-    out->mean = (sum + comp) / (double)n;
+    out->sum = sum + comp;
+    out->mean = out->sum / (double)n;
     out->p50 = llmb_agg_quantile(samples, n, 0.50);
     out->p90 = llmb_agg_quantile(samples, n, 0.90);
     out->p99 = llmb_agg_quantile(samples, n, 0.99);
@@ -305,7 +306,8 @@ int llmb_agg_field(struct llmb_agg *agg, size_t i, const char **path,
     out->count = f->count;
     out->min = f->min;
     out->max = f->max;
-    out->mean = (f->sum + f->comp) / (double)f->count;
+    out->sum = f->sum + f->comp;
+    out->mean = out->sum / (double)f->count;
     *path = f->path;
     return 0;
 }
@@ -331,6 +333,7 @@ json_t *llmb_agg_fields_json(struct llmb_agg *agg)
         llmb_assert(llmb_agg_field(agg, i, &path, &st) == 0);
         o = json_object();
         json_object_set_new(o, "count", json_integer((json_int_t)st.count));
+        json_object_set_new(o, "sum", llmb_agg_json_number(st.sum));
         json_object_set_new(o, "min", llmb_agg_json_number(st.min));
         json_object_set_new(o, "mean", llmb_agg_json_number(st.mean));
         json_object_set_new(o, "p50", llmb_agg_json_number(st.p50));

@@ -11,6 +11,10 @@
  * "requests.ttft_ms", {"lat":[3,4]} gives 3 and 4 for "lat". Strings,
  * booleans and null are ignored; a key holding a dot is used as it is.
  *
+ * Sums. Each field also reports the exact (compensated) sum of its
+ * samples, so totals over tasks (requests sent, tokens, errors) need no
+ * mean-times-count arithmetic.
+ *
  * Percentiles interpolate linearly between the two nearest ranks, the
  * method NumPy uses by default: for n sorted samples x[0..n-1] and q in
  * [0, 1], h = (n - 1) * q and the value is x[floor(h)] + (h - floor(h)) *
@@ -34,6 +38,7 @@
 struct llmb_agg_stats {
     uint64_t count; /* samples seen */
     double min, mean, p50, p90, p99, max;
+    double sum;     /* of every sample (compensated), for totals */
 };
 
 /* Limits of one aggregation; a zero field takes its default. */
@@ -83,8 +88,8 @@ uint64_t llmb_agg_dropped(const struct llmb_agg *agg);
 int llmb_agg_field(struct llmb_agg *agg, size_t i, const char **path,
                    struct llmb_agg_stats *out);
 
-/* Returns a new JSON object {"<path>": {"count", "min", "mean", "p50",
- * "p90", "p99", "max"}, ...}; whole numbers within +-2^53 are JSON
+/* Returns a new JSON object {"<path>": {"count", "sum", "min", "mean",
+ * "p50", "p90", "p99", "max"}, ...}; whole numbers within +-2^53 are JSON
  * integers, other values reals. The caller owns the reference. */
 json_t *llmb_agg_fields_json(struct llmb_agg *agg);
 

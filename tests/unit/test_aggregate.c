@@ -271,9 +271,9 @@ static void test_fields_json(void **state)
                                   JSON_REAL_PRECISION(15));
     assert_string_equal(text,
         "{\"ms\":{\"count\":2,\"max\":1.5,\"mean\":1,\"min\":0.5,"
-        "\"p50\":1,\"p90\":1.4,\"p99\":1.49},"
+        "\"p50\":1,\"p90\":1.4,\"p99\":1.49,\"sum\":2},"
         "\"tok.n\":{\"count\":2,\"max\":2,\"mean\":1.5,\"min\":1,"
-        "\"p50\":1.5,\"p90\":1.9,\"p99\":1.99}}");
+        "\"p50\":1.5,\"p90\":1.9,\"p99\":1.99,\"sum\":3}}");
     free(text);
     f = json_object_get(json_object_get(fields, "tok.n"), "max");
     assert_true(json_is_integer(f));
