@@ -117,7 +117,10 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
     if (r == NULL)
         return; /* connection lost: claim again when it is back */
     if (r->type == REDIS_REPLY_ERROR) {
+        /* One broken queue (a key of the wrong type planted under it) must
+         * not stop the others: try the next queue after the pause. */
         llmb_error("redis refused llmb_claim: %s queue=%s", r->str, q->name);
+        w->claim_qi = w->claim_qi + 1 < w->nq ? w->claim_qi + 1 : 0;
         llmb_worker_hold(w, 1000);
         return;
     }
