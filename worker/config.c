@@ -54,6 +54,19 @@ static const struct llmb_opt worker_opts[] = {
         "10000", "MS",
         "A Redis command unanswered this long drops the connection.",
         command_timeout_ms, 100, 3600000),
+    OPT("exec-env", "LLMB_EXEC_ENV", LLMB_OPT_LIST, NULL, "NAME",
+        "Environment variable passed on to exec programs, besides PATH, "
+        "HOME and LANG (the rest of the worker's environment is not); "
+        "repeatable.", exec_env, 0, 0),
+    OPT("exec-rlimit-cpu", "LLMB_EXEC_RLIMIT_CPU", LLMB_OPT_INT, "0", "S",
+        "CPU seconds an exec program may use (RLIMIT_CPU; 0 = no limit).",
+        exec_rlimit_cpu, 0, 31536000),
+    OPT("exec-rlimit-as", "LLMB_EXEC_RLIMIT_AS", LLMB_OPT_INT, "0", "BYTES",
+        "Address space of an exec program (RLIMIT_AS; 0 = no limit).",
+        exec_rlimit_as, 0, 0),
+    OPT("exec-rlimit-nofile", "LLMB_EXEC_RLIMIT_NOFILE", LLMB_OPT_INT, "0",
+        "N", "Open files of an exec program (RLIMIT_NOFILE; 0 = no limit).",
+        exec_rlimit_nofile, 0, 1048576),
 };
 
 const struct llmb_opt_set llmb_worker_opt_set = {
@@ -132,6 +145,20 @@ int llmb_worker_config_check(const struct llmb_worker_config *cfg,
     if (cfg->id != NULL && !llmb_worker_id_ok(cfg->id)) {
         *errstr = llmb_xasprintf("--id must be 1 to 128 characters from "
                                  "[A-Za-z0-9_.-], got \"%s\"", cfg->id);
+        return LLMB_ECONFIG;
+    }
+    for (size_t i = 0; i < cfg->exec_env.n; i++) {
+        const char *name = cfg->exec_env.v[i];
+        if (name[0] == '\0' || strchr(name, '=') != NULL ||
+            strncmp(name, "LLMB_", 5) == 0) {
+            *errstr = llmb_xasprintf("--exec-env: \"%s\" must be the name "
+                                     "of a variable, not LLMB_* (those can "
+                                     "hold the Redis password)", name);
+            return LLMB_ECONFIG;
+        }
+    }
+    if (cfg->exec_rlimit_as < 0) {
+        *errstr = llmb_xstrdup("--exec-rlimit-as must not be negative");
         return LLMB_ECONFIG;
     }
     if (cfg->lease_ms <= cfg->heartbeat_ms) {

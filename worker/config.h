@@ -26,6 +26,10 @@ struct llmb_worker_config {
     long long max_output_bytes;   /* exec stdout limit */
     long long kill_grace_ms;      /* SIGTERM to SIGKILL */
     long long command_timeout_ms; /* redis watchdog */
+    struct llmb_strlist exec_env; /* names passed to exec programs */
+    long long exec_rlimit_cpu;    /* seconds; 0 = none */
+    long long exec_rlimit_as;     /* bytes; 0 = none */
+    long long exec_rlimit_nofile; /* 0 = none */
 };
 
 extern const struct llmb_opt_set llmb_worker_opt_set;

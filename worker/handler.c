@@ -56,6 +56,8 @@ static int handler_make(struct llmb_handler *h, const char *text,
         h->wants_json = true;
         h->inst = llmb_exec_instance_new(spec + 5, lim->max_output,
                                          lim->kill_grace_ms, &err);
+        if (h->inst != NULL)
+            llmb_exec_instance_harden(h->inst, &lim->exec);
     } else if (strncmp(spec, "plugin:", 7) == 0) {
         const char *path = spec + 7;
         size_t plen = strcspn(path, " ");

@@ -29,6 +29,7 @@ struct llmb_handler {
 struct llmb_handler_limits {
     size_t max_output;
     int64_t kill_grace_ms;
+    struct llmb_exec_hardening exec; /* environment and rlimits */
 };
 
 struct llmb_handlers {

@@ -374,6 +374,10 @@ struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
     w->cfg = cfg;
     lim.max_output = (size_t)cfg->max_output_bytes;
     lim.kill_grace_ms = cfg->kill_grace_ms;
+    lim.exec.env = &cfg->exec_env;
+    lim.exec.rlimit_cpu_s = cfg->exec_rlimit_cpu;
+    lim.exec.rlimit_as = cfg->exec_rlimit_as;
+    lim.exec.rlimit_nofile = cfg->exec_rlimit_nofile;
     if (llmb_handlers_init(&w->handlers, &cfg->handlers, &lim, errstr) != 0) {
         free(w);
         return NULL;

@@ -11,6 +11,10 @@
  * with the status and the stderr tail. Stopping a task (cancel, or stdout
  * over the limit) sends SIGTERM to the child's process group and SIGKILL
  * after the kill grace.
+ *
+ * Hardening: the child's environment is built from an allow-list
+ * (env_build), and resource limits from the worker's --exec-rlimit-*
+ * options are set in the child before exec.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,8 +36,6 @@
 
 #include "executors.h"
 
-extern char **environ;
-
 struct exec_run;
 
 /* One handler's program and limits, and the children it has running. */
@@ -40,6 +43,8 @@ struct exec_inst {
     char **argv;             /* NULL-terminated */
     size_t max_output;
     int64_t kill_grace_ms;
+    struct llmb_strlist env; /* variables passed on, besides PATH etc. */
+    long long rlimit_cpu_s, rlimit_as, rlimit_nofile; /* 0 = inherit */
     struct exec_run *runs;   /* live children, for fini */
 };
 
@@ -132,6 +137,19 @@ void *llmb_exec_instance_new(const char *cmdline, size_t max_output,
     e->max_output = max_output;
     e->kill_grace_ms = kill_grace_ms;
     return e;
+}
+
+void llmb_exec_instance_harden(void *inst,
+                               const struct llmb_exec_hardening *h)
+{
+    struct exec_inst *e = inst;
+
+    llmb_strlist_clear(&e->env);
+    for (size_t i = 0; h->env != NULL && i < h->env->n; i++)
+        llmb_strlist_push(&e->env, h->env->v[i]);
+    e->rlimit_cpu_s = h->rlimit_cpu_s;
+    e->rlimit_as = h->rlimit_as;
+    e->rlimit_nofile = h->rlimit_nofile;
 }
 
 static void *exec_init(const char *config, char **errstr)
@@ -386,19 +404,30 @@ static void run_stop(struct exec_run *r)
     ev_timer_start(r->loop, &r->kill_timer);
 }
 
-/* The child's environment: the worker's, less LLMB_* (which can hold the
- * Redis password), plus the task's LLMB_JOB_ID, LLMB_TASK, LLMB_ATTEMPT,
- * LLMB_TASKS, LLMB_QUEUE and LLMB_TYPE. */
-static char **env_build(const struct llmb_exec_task *t)
+/* The child's environment, built from nothing: PATH (the worker's, or a
+ * default), HOME and LANG when the worker has them, the variables named by
+ * --exec-env that the worker has, plus the task's LLMB_JOB_ID, LLMB_TASK,
+ * LLMB_ATTEMPT, LLMB_TASKS, LLMB_QUEUE and LLMB_TYPE. Nothing else of the
+ * worker's environment (Redis password, API keys) reaches the program. */
+static char **env_build(const struct exec_inst *e,
+                        const struct llmb_exec_task *t)
 {
-    size_t n = 0, k = 0;
+    static const char *const always[] = {"PATH", "HOME", "LANG"};
+    size_t k = 0;
+    char **env = llmb_xcalloc(3 + e->env.n + 7, sizeof(*env));
+    const char *v;
 
-    for (char **e = environ; *e != NULL; e++)
-        n++;
-    char **env = llmb_xcalloc(n + 7, sizeof(*env));
-    for (char **e = environ; *e != NULL; e++)
-        if (strncmp(*e, "LLMB_", 5) != 0)
-            env[k++] = llmb_xstrdup(*e);
+    for (size_t i = 0; i < 3 + e->env.n; i++) {
+        const char *name = i < 3 ? always[i] : e->env.v[i - 3];
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(name, j < 3 ? always[j] : e->env.v[j - 3]) == 0;
+        v = getenv(name);
+        if (v == NULL && i == 0)
+            v = "/usr/local/bin:/usr/bin:/bin";
+        if (!seen && v != NULL)
+            env[k++] = llmb_xasprintf("%s=%s", name, v);
+    }
     env[k++] = llmb_xasprintf("LLMB_JOB_ID=%s", t->job);
     env[k++] = llmb_xasprintf("LLMB_TASK=%ld", t->task);
     env[k++] = llmb_xasprintf("LLMB_ATTEMPT=%ld", t->attempt);
@@ -411,6 +440,23 @@ static char **env_build(const struct llmb_exec_task *t)
 
 /* In the child after fork: wire the pipes, reset signals, exec. Never
  * returns. */
+/* In the child: sets resource limit res to soft (hard one more for
+ * RLIMIT_CPU, so that SIGXCPU comes first), or exits 127 saying why. */
+static void child_rlimit(int res, const char *name, long long soft)
+{
+    struct rlimit rl;
+
+    if (soft <= 0)
+        return;
+    rl.rlim_cur = (rlim_t)soft;
+    rl.rlim_max = (rlim_t)soft + (res == RLIMIT_CPU ? 1 : 0);
+    if (setrlimit(res, &rl) != 0) {
+        dprintf(2, "cannot set %s to %lld: %s\n", name, soft,
+                strerror(errno));
+        _exit(127);
+    }
+}
+
 static void LLMB_NORETURN child_exec(struct exec_inst *e, int in, int out,
                                      int err, char **env)
 {
@@ -424,6 +470,9 @@ static void LLMB_NORETURN child_exec(struct exec_inst *e, int in, int out,
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
         _exit(127);
     close_range(3, UINT_MAX, 0);
+    child_rlimit(RLIMIT_CPU, "RLIMIT_CPU", e->rlimit_cpu_s);
+    child_rlimit(RLIMIT_AS, "RLIMIT_AS", e->rlimit_as);
+    child_rlimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", e->rlimit_nofile);
     execvpe(e->argv[0], e->argv, env);
     dprintf(2, "cannot execute %s: %s\n", e->argv[0], strerror(errno));
     _exit(127);
@@ -457,7 +506,7 @@ static void *exec_start(void *instance, const struct llmb_exec_task *t,
         free(msg);
         return NULL;
     }
-    env = env_build(t);
+    env = env_build(e, t);
     pid = fork();
     if (pid == 0)
         child_exec(e, pin[0], pout[1], perr[1], env);
@@ -535,6 +584,7 @@ static void exec_fini(void *instance)
         run_free(r);
     }
     argv_free(e->argv);
+    llmb_strlist_clear(&e->env);
     free(e);
 }
 

@@ -38,6 +38,21 @@ extern const struct llmb_executor llmb_executor_exec;
 void *llmb_exec_instance_new(const char *cmdline, size_t max_output,
                              int64_t kill_grace_ms, char **errstr);
 
+/* What an exec child gets besides its argv: the names of the worker's
+ * environment variables passed on (PATH, HOME and LANG always are), and
+ * resource limits set in the child before exec (0 = inherit). */
+struct llmb_exec_hardening {
+    const struct llmb_strlist *env; /* --exec-env; NULL = none */
+    long long rlimit_cpu_s;         /* RLIMIT_CPU soft; hard is one more */
+    long long rlimit_as;            /* RLIMIT_AS, bytes */
+    long long rlimit_nofile;        /* RLIMIT_NOFILE */
+};
+
+/* Sets the environment allow-list and rlimits of an exec instance (copied;
+ * h need not outlive the call). */
+void llmb_exec_instance_harden(void *inst,
+                               const struct llmb_exec_hardening *h);
+
 /* Judges the stdout (len bytes at out) of an exec program that exited 0:
  * appends the result object, or the error text, to msg and returns
  * LLMB_EXEC_OK or LLMB_EXEC_ERROR. */
