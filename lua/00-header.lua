@@ -12,7 +12,7 @@ all of them share the queue's hash tag and live in one Cluster slot. See
 docs/data-model.md for the full layout.
 ]]
 
-local LLMB_LIB_VERSION = 3
+local LLMB_LIB_VERSION = 4
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -118,6 +118,26 @@ end
 local function clip(s, n)
     if #s > n then return string.sub(s, 1, n) end
     return s
+end
+
+-- Redis does not undo the writes of a function that stops on an error, so
+-- a key of the wrong type (set by hand under the queue's prefix) would
+-- leave a half-done transition: a job hash without its tasks, delayed tasks
+-- taken out but never put back. Functions that move tasks check first.
+-- `kinds` maps key suffixes to their type. Returns nil, or an error reply
+-- naming the key.
+local function keys_wrong(base, kinds)
+    for suffix, want in pairs(kinds) do
+        local key = base .. ':' .. suffix
+        local got = redis.call('TYPE', key)['ok']
+        if got ~= 'none' and got ~= want then
+            return redis.error_reply(string.format('ERR key "%s" is a %s, '
+                .. 'llmb expects a %s: it was written by something else than '
+                .. 'llmb; rename or delete it (docs/data-model.md)', key, got,
+                want))
+        end
+    end
+    return nil
 end
 
 -- Retry delay with "equal jitter": half the exponential step plus a random

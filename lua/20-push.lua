@@ -98,6 +98,10 @@ local function push_one(base, c, doc)
     return id
 end
 
+local PUSH_KEYS = {pending = 'zset', delayed = 'zset', jobs = 'zset',
+    deadlines = 'zset', events = 'stream', wake = 'list', seq = 'string',
+    idseq = 'string'}
+
 local function push(keys, args)
     local base = keys[1]
     local queue = queue_of(base)
@@ -109,6 +113,8 @@ local function push(keys, args)
     if #args == 0 then
         return redis.error_reply('ERR llmb_push needs at least one job document')
     end
+    local wrong = keys_wrong(base, PUSH_KEYS)
+    if wrong then return wrong end
     local c = {
         queue = queue, now = now_ms(), ndocs = #args, ready = 0,
         max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT),

@@ -12,6 +12,8 @@ index, token, attempt, type, payload, timeout_s, task count}.
 ]]
 
 local CLAIM_FIELDS = 8
+local CLAIM_KEYS = {pending = 'zset', delayed = 'zset', running = 'zset',
+    wake = 'list', seq = 'string', tok = 'string'}
 
 -- Moves delayed tasks that are due into the pending set, at most `limit`.
 local function promote(base, now, limit)
@@ -50,6 +52,8 @@ local function claim(keys, args)
         return redis.error_reply('ERR usage: FCALL llmb_claim 1 <queue key> '
             .. '<worker> <n 1..1000> <lease_ms >= 100> [promote_limit]')
     end
+    local wrong = keys_wrong(base, CLAIM_KEYS)
+    if wrong then return wrong end
     n = math.floor(n)
     local now = now_ms()
     promote(base, now, limit)
@@ -121,6 +125,8 @@ end
 local function promote_due(keys, args)
     local base = keys[1]
     local limit = math.floor(tonumber(args[1]) or 1000)
+    local wrong = keys_wrong(base, CLAIM_KEYS)
+    if wrong then return wrong end
     local n = promote(base, now_ms(), limit)
     if n > 0 then wake(base, n) end
     return n
