@@ -644,6 +644,9 @@ def main():
                     help='time allowed after the chaos for every job to end')
     ap.add_argument('--keep', action='store_true', help='keep the work directory')
     args = ap.parse_args()
+    # SIGTERM and SIGINT (even when started in the background) clean up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     if shutil.which('redis-server') is None:
         log('redis-server not found: skipped')
