@@ -6,6 +6,7 @@
 #ifndef LLMB_WORKER_EXECUTORS_H
 #define LLMB_WORKER_EXECUTORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,17 @@ void llmb_exec_instance_harden(void *inst,
  * LLMB_EXEC_OK or LLMB_EXEC_ERROR. */
 enum llmb_exec_status llmb_exec_output_parse(const char *out, size_t len,
                                              struct llmb_buf *msg);
+
+/* llm and benchmark: LLM serving benchmarks against OpenAI-compatible
+ * endpoints (executors/llm*.c, docs/llm.md). llmb_llm_instance_new()
+ * makes an instance for the endpoints given with --llm-endpoint (NULL for
+ * none); it returns NULL with a malloc'd message in *errstr for a bad
+ * value or a key_env that is not set. Free it with the table's fini(). */
+extern const struct llmb_executor llmb_executor_llm;
+extern const struct llmb_executor llmb_executor_benchmark;
+void *llmb_llm_instance_new(bool benchmark,
+                            const struct llmb_strlist *endpoints,
+                            char **errstr);
 
 /* A plugin loaded with dlopen (executors/plugin.c): its executor table and
  * the library handle. */
