@@ -40,10 +40,11 @@ static const struct llmb_opt worker_opts[] = {
         "On SIGTERM, seconds to let running tasks finish before releasing "
         "them.", grace_s, 0, 86400),
     OPT("handler", "LLMB_HANDLERS", LLMB_OPT_LIST,
-        "noop=noop,sleep=sleep,echo=echo,fail=fail", "TYPE=SPEC",
-        "Handler of a job type (* = any): noop, sleep, echo, fail, "
-        "exec:PROGRAM ARGS or plugin:/path/lib.so [CONFIG]; repeatable. "
-        "See docs/executors.md.", handlers, 0, 0),
+        "noop=noop,sleep=sleep,echo=echo,fail=fail,llm=llm,"
+        "benchmark=benchmark", "TYPE=SPEC",
+        "Handler of a job type (* = any): noop, sleep, echo, fail, llm, "
+        "benchmark, exec:PROGRAM ARGS or plugin:/path/lib.so [CONFIG]; "
+        "repeatable. See docs/executors.md.", handlers, 0, 0),
     OPT("max-output-bytes", "LLMB_MAX_OUTPUT_BYTES", LLMB_OPT_INT, "1048576",
         "BYTES", "Largest stdout of an exec handler; more fails the task.",
         max_output_bytes, 2, 1073741824),
@@ -67,6 +68,11 @@ static const struct llmb_opt worker_opts[] = {
     OPT("exec-rlimit-nofile", "LLMB_EXEC_RLIMIT_NOFILE", LLMB_OPT_INT, "0",
         "N", "Open files of an exec program (RLIMIT_NOFILE; 0 = no limit).",
         exec_rlimit_nofile, 0, 1048576),
+    OPT("llm-endpoint", "LLMB_LLM_ENDPOINTS", LLMB_OPT_LIST, NULL,
+        "NAME=BASE_URL[,key_env=VAR]",
+        "An OpenAI-compatible endpoint of the llm and benchmark handlers; "
+        "the API key is read from the worker's environment variable VAR. "
+        "Repeatable. See docs/llm.md.", llm_endpoints, 0, 0),
 };
 
 const struct llmb_opt_set llmb_worker_opt_set = {

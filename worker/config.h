@@ -30,6 +30,7 @@ struct llmb_worker_config {
     long long exec_rlimit_cpu;    /* seconds; 0 = none */
     long long exec_rlimit_as;     /* bytes; 0 = none */
     long long exec_rlimit_nofile; /* 0 = none */
+    struct llmb_strlist llm_endpoints; /* NAME=BASE_URL[,key_env=VAR] */
 };
 
 extern const struct llmb_opt_set llmb_worker_opt_set;

@@ -51,6 +51,10 @@ static int handler_make(struct llmb_handler *h, const char *text,
     }
     if (h->ops != NULL) {
         /* a built-in */
+    } else if (strcmp(spec, "llm") == 0 || strcmp(spec, "benchmark") == 0) {
+        bool bench = spec[0] == 'b';
+        h->ops = bench ? &llmb_executor_benchmark : &llmb_executor_llm;
+        h->inst = llmb_llm_instance_new(bench, lim->llm_endpoints, &err);
     } else if (strncmp(spec, "exec:", 5) == 0) {
         h->ops = &llmb_executor_exec;
         h->wants_json = true;
@@ -75,9 +79,9 @@ static int handler_make(struct llmb_handler *h, const char *text,
         free(p);
     } else {
         *errstr = llmb_xasprintf("--handler \"%s\": unknown handler \"%s\" "
-                                 "(known: noop, sleep, echo, fail, "
-                                 "exec:PROGRAM [ARGS], plugin:/path/lib.so "
-                                 "[CONFIG])", text, spec);
+                                 "(known: noop, sleep, echo, fail, llm, "
+                                 "benchmark, exec:PROGRAM [ARGS], "
+                                 "plugin:/path/lib.so [CONFIG])", text, spec);
         return -1;
     }
     if (h->inst == NULL) {

@@ -25,11 +25,13 @@ struct llmb_handler {
     bool wants_json;                 /* the executor reads t->json */
 };
 
-/* Limits handed to the exec executor. */
+/* Limits handed to the exec executor, and the llm executor's
+ * endpoints. */
 struct llmb_handler_limits {
     size_t max_output;
     int64_t kill_grace_ms;
     struct llmb_exec_hardening exec; /* environment and rlimits */
+    const struct llmb_strlist *llm_endpoints; /* --llm-endpoint values */
 };
 
 struct llmb_handlers {

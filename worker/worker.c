@@ -378,6 +378,7 @@ struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
     lim.exec.rlimit_cpu_s = cfg->exec_rlimit_cpu;
     lim.exec.rlimit_as = cfg->exec_rlimit_as;
     lim.exec.rlimit_nofile = cfg->exec_rlimit_nofile;
+    lim.llm_endpoints = &cfg->llm_endpoints;
     if (llmb_handlers_init(&w->handlers, &cfg->handlers, &lim, errstr) != 0) {
         free(w);
         return NULL;

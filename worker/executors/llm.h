@@ -1,0 +1,353 @@
+/*
+ * The LLM benchmark executor's inside, shared by its files. The executor
+ * (handlers `llm` and `benchmark`, docs/llm.md) sends OpenAI-compatible
+ * completion requests to an endpoint named in the worker's configuration
+ * and measures each of them. The flow of one task:
+ *
+ *   llm.c           the executor tables: init, start, cancel, fini
+ *   llm_endpoint.c  --llm-endpoint NAME=BASE_URL[,key_env=VAR]: URLs and
+ *                   the API key read from the worker's environment
+ *   llm_payload.c   the task payload checked and turned into a spec: the
+ *                   request body, how many requests, how fast
+ *   llm_run.c       one task: launches the requests under the spec's
+ *                   concurrency and Poisson arrival rate, collects records
+ *   llm_request.c   one request: a curl easy handle, its attempts and
+ *                   retries, its error class and its record
+ *   llm_multi.c     the curl multi handle driven by the worker's libev
+ *                   loop (one ev_io per socket, one ev_timer)
+ *   llm_sse.c       the Server-Sent Events framing, fed bytes as they come
+ *   llm_response.c  what the OpenAI chunks and bodies mean: content
+ *                   tokens, usage, finish, in-band errors
+ *   llm_record.c    per-request records, the task summary, the result JSON
+ *
+ * Everything runs on the worker's thread; no thread is started per
+ * request (libcurl may resolve host names on a helper thread of its own).
+ */
+#ifndef LLMB_WORKER_LLM_H
+#define LLMB_WORKER_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+
+#include <llmb/executor.h>
+#include <llmb/util.h>
+
+/* ---- error classes ---------------------------------------------------- */
+
+/* How a request ended. */
+enum llmb_llm_class {
+    LLMB_LLM_OK = 0,
+    LLMB_LLM_TIMEOUT,  /* timeout_s passed (also a stalled stream) */
+    LLMB_LLM_CONNECT,  /* no HTTP response: refused, DNS, TLS, reset */
+    LLMB_LLM_HTTP_4XX, /* 4xx other than 429 */
+    LLMB_LLM_HTTP_429, /* rate limited */
+    LLMB_LLM_HTTP_5XX,
+    LLMB_LLM_PROTOCOL, /* bad SSE or JSON, broken or unfinished stream,
+                          unexpected status */
+    LLMB_LLM_NCLASS
+};
+
+/* "ok", "timeout", "connect", "http_4xx", "http_429", "http_5xx" or
+ * "protocol". */
+const char *llmb_llm_class_name(enum llmb_llm_class c);
+
+/* ---- endpoints (llm_endpoint.c) --------------------------------------- */
+
+/* One configured endpoint. The key is held only in memory: it goes into
+ * the Authorization header and nowhere else. */
+struct llmb_llm_endpoint {
+    char *name;
+    char *base;        /* base URL as configured, no trailing '/' */
+    char *chat_url;    /* <base>/chat/completions (see llm_endpoint.c) */
+    char *text_url;    /* <base>/completions */
+    char *key_env;     /* environment variable of the key; NULL = none */
+    char *key;         /* its value, or NULL */
+    char *auth_header; /* "Authorization: Bearer <key>", or NULL */
+};
+
+struct llmb_llm_endpoints {
+    struct llmb_llm_endpoint *v;
+    size_t n;
+};
+
+/* Parses the --llm-endpoint values into eps: "NAME=BASE_URL", each
+ * optionally followed by ";key_env=VAR" or by a separate value
+ * "key_env=VAR" (what a comma in "NAME=URL,key_env=VAR" becomes once the
+ * option list is split). Reads each key from the environment now. Returns
+ * 0, or LLMB_ECONFIG with a malloc'd message naming the bad value; eps is
+ * then empty. */
+int llmb_llm_endpoints_parse(struct llmb_llm_endpoints *eps,
+                             const struct llmb_strlist *specs, char **errstr);
+
+/* Frees every endpoint (the keys are wiped first); eps is left empty. */
+void llmb_llm_endpoints_fini(struct llmb_llm_endpoints *eps);
+
+/* The endpoint called name, or NULL. */
+const struct llmb_llm_endpoint *
+llmb_llm_endpoints_find(const struct llmb_llm_endpoints *eps,
+                        const char *name);
+
+/* Replaces every occurrence of ep's key in s (NUL-terminated, modified in
+ * place) with '*', so that an error message a server echoes cannot leak
+ * it. */
+void llmb_llm_endpoint_scrub(const struct llmb_llm_endpoint *ep, char *s);
+
+/* ---- the task's spec (llm_payload.c) ---------------------------------- */
+
+/* Which handler: `llm` (payload as documented) or `benchmark` (the seed
+ * shape: provider, model, iterations spread over the job's tasks). */
+enum llmb_llm_kind {
+    LLMB_LLM_KIND_LLM,
+    LLMB_LLM_KIND_BENCHMARK
+};
+
+/* What one task does, from its payload. Filled by llmb_llm_spec_parse(),
+ * freed with llmb_llm_spec_fini(). */
+struct llmb_llm_spec {
+    const struct llmb_llm_endpoint *ep; /* owned by the instance */
+    const char *url;        /* ep->chat_url or ep->text_url */
+    bool chat;              /* messages (chat) or prompt (completions) */
+    bool stream;
+    char *model;
+    char *body;             /* the request body, JSON */
+    size_t body_len;
+    long requests;          /* requests this task sends (0 allowed for a
+                               benchmark task with no share) */
+    long concurrency;       /* in flight at once */
+    double rate;            /* arrivals per second; 0 = no pacing */
+    double timeout_s;       /* per attempt */
+    long retries;           /* per request, for 429, 5xx and connect */
+    long retry_backoff_ms;  /* first retry delay, doubling */
+    long max_records;       /* per-request records kept in the result */
+    bool seeded;            /* seed was given */
+    uint64_t seed;          /* arrival and jitter generator */
+    size_t input_chars;     /* prompt bytes, for the input estimate */
+};
+
+#define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0
+#define LLMB_LLM_DEFAULT_RETRIES 2
+#define LLMB_LLM_DEFAULT_BACKOFF_MS 500
+#define LLMB_LLM_DEFAULT_MAX_RECORDS 5000
+#define LLMB_LLM_BENCHMARK_MAX_TOKENS 128
+
+/* Checks task t's payload and fills spec. Returns 0, or LLMB_EINVAL with
+ * a malloc'd message for the user in *errstr (the task then fails for
+ * good: the payload will not get better on retry). */
+int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
+                        const struct llmb_llm_endpoints *eps,
+                        const struct llmb_exec_task *t, char **errstr);
+
+void llmb_llm_spec_fini(struct llmb_llm_spec *spec);
+
+/* ---- Server-Sent Events (llm_sse.c) ----------------------------------- */
+
+/* Called once per complete event: its type ("" when none was given) and
+ * its data (the data lines joined with "\n", NUL-terminated, len bytes).
+ * A nonzero return stops the parser, which returns it from feed. */
+typedef int llmb_llm_sse_event_fn(void *arg, const char *event,
+                                  const char *data, size_t len);
+
+/* An incremental parser of the text/event-stream format: bytes go in as
+ * they arrive, split anywhere (also inside a CR LF pair). Embedded;
+ * llmb_llm_sse_init() / llmb_llm_sse_fini(). */
+struct llmb_llm_sse {
+    struct llmb_buf line;  /* the line being read */
+    struct llmb_buf data;  /* data of the event being built */
+    struct llmb_buf event; /* its type */
+    bool after_cr;         /* last byte was CR: skip a LF that follows */
+    size_t max_event;      /* longest line or event data accepted */
+    llmb_llm_sse_event_fn *cb;
+    void *arg;
+};
+
+void llmb_llm_sse_init(struct llmb_llm_sse *p, size_t max_event,
+                       llmb_llm_sse_event_fn *cb, void *arg);
+void llmb_llm_sse_fini(struct llmb_llm_sse *p);
+
+/* Parses len bytes. Returns 0, the callback's nonzero value, or
+ * LLMB_EPROTO when a line or an event grows past max_event. */
+int llmb_llm_sse_feed(struct llmb_llm_sse *p, const char *buf, size_t len);
+
+/* True when bytes of an unfinished line or event are buffered (the stream
+ * ended in the middle of an event). */
+bool llmb_llm_sse_pending(const struct llmb_llm_sse *p);
+
+/* ---- OpenAI responses (llm_response.c) -------------------------------- */
+
+/* What one response said, fed either streamed bytes (SSE) or a whole
+ * JSON body. Embedded; llmb_llm_resp_init() / llmb_llm_resp_fini(). */
+struct llmb_llm_resp {
+    bool chat;               /* chat.completion(.chunk) or text_completion */
+    int64_t now_us;          /* arrival time of the bytes being fed */
+    int64_t first_us;        /* first content chunk; 0 = none yet */
+    int64_t last_us;         /* latest content chunk */
+    long chunks;             /* events that carried content */
+    long prompt_tokens;      /* from usage; -1 = none */
+    long completion_tokens;  /* from usage; -1 = none */
+    size_t chars;            /* bytes of content */
+    bool done;               /* data: [DONE] */
+    bool finished;           /* a finish_reason was seen */
+    char *error;             /* why the response is bad; NULL = fine */
+    struct llmb_llm_sse sse;
+};
+
+void llmb_llm_resp_init(struct llmb_llm_resp *r, bool chat);
+void llmb_llm_resp_fini(struct llmb_llm_resp *r);
+
+/* Feeds streamed bytes that arrived at now_us. Returns 0, or LLMB_EPROTO
+ * with r->error set (the response is bad; stop reading it). */
+int llmb_llm_resp_feed(struct llmb_llm_resp *r, const char *buf, size_t len,
+                       int64_t now_us);
+
+/* The stream ended cleanly. Returns 0 when it was complete ([DONE], or a
+ * finish_reason with no event cut short), else LLMB_EPROTO with
+ * r->error. */
+int llmb_llm_resp_end(struct llmb_llm_resp *r);
+
+/* Reads a whole non-streaming body that arrived at now_us. Returns 0, or
+ * LLMB_EPROTO with r->error. */
+int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
+                       int64_t now_us);
+
+/* ---- curl on libev (llm_multi.c) -------------------------------------- */
+
+struct llmb_llm_xfer;
+
+/* A transfer ended with rc; the easy handle is already out of the multi
+ * handle and belongs to the callee. */
+typedef void llmb_llm_xfer_done_fn(struct llmb_llm_xfer *x, CURLcode rc);
+
+/* Embedded in whatever owns an easy handle (CURLOPT_PRIVATE points at
+ * it). */
+struct llmb_llm_xfer {
+    CURL *easy;
+    llmb_llm_xfer_done_fn *done;
+};
+
+struct llmb_llm_multi;
+
+/* A multi handle on loop. Free with llmb_llm_multi_free(). */
+struct llmb_llm_multi *llmb_llm_multi_new(struct ev_loop *loop);
+
+/* Frees m, closing its cached connections; accepts NULL. Every transfer
+ * must have been removed before. */
+void llmb_llm_multi_free(struct llmb_llm_multi *m);
+
+struct ev_loop *llmb_llm_multi_loop(const struct llmb_llm_multi *m);
+
+/* Starts transfer x (x->easy set up, CURLOPT_PRIVATE set by this call).
+ * Its done callback runs later from the loop, never from inside this
+ * call. Returns 0 or LLMB_EIO. */
+int llmb_llm_multi_add(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
+
+/* Stops transfer x without calling its done; the caller then frees the
+ * easy handle. */
+void llmb_llm_multi_remove(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
+
+/* ---- records and the result (llm_record.c) ---------------------------- */
+
+/* The measurements of one request (times in ms). */
+struct llmb_llm_record {
+    enum llmb_llm_class cls;
+    long status;             /* HTTP status of the last attempt; 0 none */
+    long attempts;
+    double ttft_ms;          /* < 0 = not measured (non-streaming, or no
+                                content) */
+    double e2e_ms;
+    double itl_ms;           /* < 0 = fewer than two content chunks */
+    double tpot_ms;          /* < 0 = fewer than two output tokens */
+    double queued_ms;        /* arrival to send; < 0 = no rate */
+    long output_tokens;
+    long input_tokens;
+    bool estimated;          /* tokens counted here, not from usage */
+    char *message;           /* error text (owned), NULL when ok */
+};
+
+/* What a task collects: a uniform sample of at most max records (all of
+ * them when there are fewer) and exact totals over every request. */
+struct llmb_llm_records {
+    struct llmb_llm_record *v;
+    size_t n, max;
+    uint64_t seen;                 /* records offered */
+    long ok, failed, retries, estimated;
+    long errors[LLMB_LLM_NCLASS];
+    long long output_tokens, input_tokens;
+    char *first_error;             /* "class: message" of the first */
+};
+
+void llmb_llm_records_init(struct llmb_llm_records *rs, size_t max);
+void llmb_llm_records_fini(struct llmb_llm_records *rs);
+
+/* Takes rec (its message too). r is a uniform random number in [0, 1),
+ * used for the sample once max records are kept. */
+void llmb_llm_records_add(struct llmb_llm_records *rs,
+                          struct llmb_llm_record *rec, double r);
+
+/* The task result: {"endpoint", "model", "api", "stream", "requests":
+ * [records], "summary": {...}} (docs/llm.md). duration_ms is the task's
+ * wall time. The caller frees the text. */
+char *llmb_llm_records_result(const struct llmb_llm_records *rs,
+                              const struct llmb_llm_spec *spec,
+                              double duration_ms, size_t *len);
+
+/* ---- one request (llm_request.c) -------------------------------------- */
+
+struct llmb_llm_run;
+struct llmb_llm_req;
+
+/* Starts request index of run in the run's slot; it reports to
+ * llmb_llm_run_req_done() (from the loop, never from inside this call).
+ * queued_ms as in the record. */
+struct llmb_llm_req *llmb_llm_req_start(struct llmb_llm_run *run, long index,
+                                        size_t slot, double queued_ms);
+
+/* The slot given at start. */
+size_t llmb_llm_req_slot(const struct llmb_llm_req *req);
+
+/* Stops req at once and frees it, reporting nothing. */
+void llmb_llm_req_free(struct llmb_llm_req *req);
+
+/* ---- one task (llm_run.c) --------------------------------------------- */
+
+/* Runs of one executor instance, so that fini can free them. */
+struct llmb_llm_run_list {
+    struct llmb_llm_run *head;
+};
+
+/* Starts a run of spec (taken over) for task t on multi, linked into
+ * list. done/token as in the executor ABI: done is called once, from the
+ * loop, and may be called from inside this call (then NULL is returned).
+ * Random numbers come from spec->seed when given, else from getrandom. */
+struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
+                                        struct llmb_llm_multi *multi,
+                                        struct llmb_llm_spec *spec,
+                                        const struct llmb_exec_task *t,
+                                        llmb_exec_done_fn *done, void *token);
+
+/* Cancels: stops every request, reports an error through done and frees
+ * the run. */
+void llmb_llm_run_cancel(struct llmb_llm_run *run);
+
+/* Frees a run without reporting (the worker is going away). */
+void llmb_llm_run_free(struct llmb_llm_run *run);
+
+/* For llm_request.c: the run's spec, multi handle, shared headers and a
+ * uniform random number in [0, 1). */
+const struct llmb_llm_spec *llmb_llm_run_spec(const struct llmb_llm_run *run);
+struct llmb_llm_multi *llmb_llm_run_multi(const struct llmb_llm_run *run);
+struct curl_slist *llmb_llm_run_headers(const struct llmb_llm_run *run);
+double llmb_llm_run_random(struct llmb_llm_run *run);
+
+/* For llm_request.c: request req of run ended with rec (taken over); req
+ * is freed by the run. */
+void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
+                           struct llmb_llm_record *rec);
+
+/* The executor tables and llmb_llm_instance_new() are declared in
+ * executors.h, with the other built-ins. */
+
+#endif

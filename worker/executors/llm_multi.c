@@ -1,0 +1,201 @@
+/*
+ * libcurl's multi interface on the worker's libev loop, the pattern of
+ * curl's own evhiperfifo example: curl tells us which sockets to watch
+ * (CURLMOPT_SOCKETFUNCTION, one ev_io each) and when to wake it
+ * (CURLMOPT_TIMERFUNCTION, one ev_timer), and we call
+ * curl_multi_socket_action() when either fires. Finished transfers are
+ * read with curl_multi_info_read() after each action and handed to their
+ * owner's done callback, outside any curl callback, so that the owner may
+ * free the handle or start new transfers right there.
+ *
+ * One multi handle per llm executor instance: its connection cache and
+ * DNS cache are shared by every request of every task of that handler,
+ * so keep-alive connections (and HTTP/2 multiplexing) carry over.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/log.h>
+
+#include "llm.h"
+
+struct llmb_llm_multi {
+    CURLM *m;
+    struct ev_loop *loop;
+    ev_timer timer;   /* curl's timeout */
+    int running;      /* transfers curl still runs */
+    struct msock *socks; /* watched sockets */
+};
+
+/* A socket curl asked us to watch; on the multi's list. */
+struct msock {
+    ev_io io;
+    curl_socket_t fd;
+    struct llmb_llm_multi *mu;
+    struct msock *prev, *next;
+};
+
+static void msock_free(struct llmb_llm_multi *mu, struct msock *s)
+{
+    ev_io_stop(mu->loop, &s->io);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        mu->socks = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    free(s);
+}
+
+/* Hands every finished transfer to its owner. */
+static void drain_done(struct llmb_llm_multi *mu)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(mu->m, &left)) != NULL) {
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        struct llmb_llm_xfer *x = NULL;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        /* msg is invalid once the handle is removed: copied above. */
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(mu->m, easy);
+        if (x != NULL)
+            x->done(x, rc);
+    }
+}
+
+static void action(struct llmb_llm_multi *mu, curl_socket_t fd, int what)
+{
+    CURLMcode mc = curl_multi_socket_action(mu->m, fd, what, &mu->running);
+
+    if (mc != CURLM_OK)
+        llmb_error("llm: curl_multi_socket_action: %s",
+                   curl_multi_strerror(mc));
+    drain_done(mu);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct msock *s = w->data;
+    int what = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
+               ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+    (void)loop;
+    /* s may be freed inside the action (CURL_POLL_REMOVE). */
+    action(s->mu, s->fd, what);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    action(w->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop watching fd. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+                     void *socketp)
+{
+    struct llmb_llm_multi *mu = userp;
+    struct msock *s = socketp;
+    int events = ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            curl_multi_assign(mu->m, fd, NULL);
+            msock_free(mu, s);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = llmb_xcalloc(1, sizeof(*s));
+        s->fd = fd;
+        s->mu = mu;
+        ev_io_init(&s->io, io_cb, fd, events);
+        s->io.data = s;
+        s->next = mu->socks;
+        if (mu->socks != NULL)
+            mu->socks->prev = s;
+        mu->socks = s;
+        curl_multi_assign(mu->m, fd, s);
+    } else {
+        ev_io_stop(mu->loop, &s->io);
+        ev_io_set(&s->io, fd, events);
+    }
+    ev_io_start(mu->loop, &s->io);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: wake curl in timeout_ms (-1: never). Curl must
+ * not be called from here, so even 0 goes through the timer. */
+static int timerfn_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    struct llmb_llm_multi *mu = userp;
+
+    (void)m;
+    ev_timer_stop(mu->loop, &mu->timer);
+    if (timeout_ms >= 0) {
+        ev_timer_set(&mu->timer, (ev_tstamp)timeout_ms / 1000.0, 0.0);
+        ev_timer_start(mu->loop, &mu->timer);
+    }
+    return 0;
+}
+
+struct llmb_llm_multi *llmb_llm_multi_new(struct ev_loop *loop)
+{
+    struct llmb_llm_multi *mu = llmb_xcalloc(1, sizeof(*mu));
+
+    mu->loop = loop;
+    mu->m = curl_multi_init();
+    llmb_assert(mu->m != NULL);
+    ev_timer_init(&mu->timer, timer_cb, 0.0, 0.0);
+    mu->timer.data = mu;
+    curl_multi_setopt(mu->m, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(mu->m, CURLMOPT_SOCKETDATA, mu);
+    curl_multi_setopt(mu->m, CURLMOPT_TIMERFUNCTION, timerfn_cb);
+    curl_multi_setopt(mu->m, CURLMOPT_TIMERDATA, mu);
+    return mu;
+}
+
+void llmb_llm_multi_free(struct llmb_llm_multi *mu)
+{
+    if (mu == NULL)
+        return;
+    /* The runs removed their transfers before (curl 7.88 cannot list
+     * them); the cleanup closes the cached connections. */
+    ev_timer_stop(mu->loop, &mu->timer);
+    curl_multi_cleanup(mu->m);
+    while (mu->socks != NULL)
+        msock_free(mu, mu->socks);
+    free(mu);
+}
+
+struct ev_loop *llmb_llm_multi_loop(const struct llmb_llm_multi *mu)
+{
+    return mu->loop;
+}
+
+int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
+{
+    CURLMcode mc;
+
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+    mc = curl_multi_add_handle(mu->m, x->easy);
+    if (mc != CURLM_OK) {
+        llmb_error("llm: curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        return LLMB_EIO;
+    }
+    return 0;
+}
+
+void llmb_llm_multi_remove(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
+{
+    curl_multi_remove_handle(mu->m, x->easy);
+}

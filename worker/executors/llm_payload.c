@@ -1,0 +1,405 @@
+/*
+ * The llm executor's payload: checked field by field with a message that
+ * names the field, then split in two. The fields that steer the run
+ * (endpoint, requests, concurrency, rate, timeout_s, retries,
+ * retry_backoff_ms, max_records, seed) are taken out; everything else
+ * (model, messages or prompt, max_tokens, temperature and any other
+ * request field) is the request body, sent as it is, with "stream"
+ * defaulting to true and, when streaming, stream_options.include_usage
+ * set unless the payload sets stream_options itself.
+ *
+ * The `benchmark` handler takes the seed document's shape: "provider"
+ * names the endpoint and "iterations" the requests of the whole job,
+ * spread over its tasks (task i gets iterations / tasks, and one more
+ * when i < iterations % tasks); messages default to a fixed prompt and
+ * max_tokens to LLMB_LLM_BENCHMARK_MAX_TOKENS. Every llm field works
+ * there too.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <llmb/err.h>
+
+#include "llm.h"
+
+static const char benchmark_prompt[] =
+    "Explain in one paragraph how a distributed job queue keeps work from "
+    "being lost when a worker crashes.";
+
+/* The fields that steer the run; never sent to the server. */
+static const char *const control_fields[] = {
+    "endpoint", "requests", "concurrency", "rate", "timeout_s", "retries",
+    "retry_backoff_ms", "max_records", "seed",
+};
+
+/* A human name of v's JSON type, for messages. */
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "something else";
+}
+
+/* v as short JSON text for a message (caller frees). */
+static char *shown(const json_t *v)
+{
+    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *s;
+
+    if (t == NULL)
+        return llmb_xstrdup("?");
+    s = llmb_xasprintf("%.60s%s", t, strlen(t) > 60 ? "..." : "");
+    free(t);
+    return s;
+}
+
+/* Reads integer field name of o into *out (left alone when absent).
+ * Returns 0, or -1 with *errstr. */
+static int get_int(json_t *o, const char *kind, const char *name, long min,
+                   long max, long *out, char **errstr)
+{
+    json_t *v = json_object_get(o, name);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min ||
+        json_integer_value(v) > max) {
+        char *s = shown(v);
+        *errstr = llmb_xasprintf("%s payload field \"%s\" must be an integer "
+                                 "from %ld to %ld, got %s", kind, name, min,
+                                 max, s);
+        free(s);
+        return -1;
+    }
+    *out = (long)json_integer_value(v);
+    return 0;
+}
+
+/* Reads number field name of o, in (min, max] (or [min, max] when
+ * min_ok), into *out (left alone when absent or null). */
+static int get_num(json_t *o, const char *kind, const char *name, double min,
+                   bool min_ok, double max, double *out, char **errstr)
+{
+    json_t *v = json_object_get(o, name);
+    double d;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    d = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!json_is_number(v) || !(min_ok ? d >= min : d > min) || !(d <= max)) {
+        char *s = shown(v);
+        *errstr = llmb_xasprintf("%s payload field \"%s\" must be a number "
+                                 "%s %g and at most %g, got %s", kind, name,
+                                 min_ok ? "of at least" : "greater than",
+                                 min, max, s);
+        free(s);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Bytes of text in a message's content: a string, or an array of parts
+ * {"type": "text", "text": ...}. */
+static size_t content_chars(json_t *content)
+{
+    size_t n = 0, i;
+    json_t *part;
+
+    if (json_is_string(content))
+        return json_string_length(content);
+    json_array_foreach(content, i, part) {
+        json_t *t = json_object_get(part, "text");
+        if (json_is_string(t))
+            n += json_string_length(t);
+    }
+    return n;
+}
+
+/* Checks messages; adds their text bytes to *chars. */
+static int check_messages(json_t *m, const char *kind, size_t *chars,
+                          char **errstr)
+{
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(m) || json_array_size(m) == 0) {
+        *errstr = llmb_xasprintf("%s payload field \"messages\" must be a "
+                                 "non-empty array of {\"role\", \"content\"} "
+                                 "objects, got %s", kind,
+                                 json_is_array(m) ? "an empty array" :
+                                 type_name(m));
+        return -1;
+    }
+    json_array_foreach(m, i, e) {
+        if (!json_is_object(e) ||
+            !json_is_string(json_object_get(e, "role"))) {
+            *errstr = llmb_xasprintf("%s payload field \"messages\": item "
+                                     "%zu must be an object with a string "
+                                     "\"role\"", kind, i);
+            return -1;
+        }
+        *chars += content_chars(json_object_get(e, "content"));
+    }
+    return 0;
+}
+
+/* Checks prompt (a string, or a non-empty array of strings or token
+ * ids); adds its text bytes (4 per token id) to *chars. */
+static int check_prompt(json_t *p, const char *kind, size_t *chars,
+                        char **errstr)
+{
+    size_t i;
+    json_t *e;
+
+    if (json_is_string(p)) {
+        *chars += json_string_length(p);
+        return 0;
+    }
+    if (json_is_array(p) && json_array_size(p) > 0) {
+        json_array_foreach(p, i, e) {
+            if (json_is_string(e))
+                *chars += json_string_length(e);
+            else if (json_is_integer(e))
+                *chars += 4;
+            else
+                break;
+        }
+        if (i == json_array_size(p))
+            return 0;
+    }
+    *errstr = llmb_xasprintf("%s payload field \"prompt\" must be a string "
+                             "or a non-empty array of strings or token ids, "
+                             "got %s", kind, type_name(p));
+    return -1;
+}
+
+/* The endpoint field (called field in messages): named, or the only one
+ * configured. */
+static int pick_endpoint(struct llmb_llm_spec *spec, json_t *o,
+                         const char *kind, const char *field,
+                         const struct llmb_llm_endpoints *eps, char **errstr)
+{
+    json_t *v = json_object_get(o, "endpoint");
+    struct llmb_buf names;
+
+    llmb_buf_init(&names);
+    for (size_t i = 0; i < eps->n; i++)
+        llmb_buf_appendf(&names, "%s%s", i > 0 ? ", " : "", eps->v[i].name);
+    if (eps->n == 0) {
+        *errstr = llmb_xasprintf("no LLM endpoint is configured on this "
+                                 "worker; start it with --llm-endpoint "
+                                 "NAME=BASE_URL");
+    } else if (v == NULL && eps->n == 1) {
+        spec->ep = &eps->v[0];
+    } else if (v == NULL) {
+        *errstr = llmb_xasprintf("%s payload needs \"%s\": one of %s (the "
+                                 "worker's --llm-endpoint names)", kind,
+                                 field, names.data);
+    } else if (!json_is_string(v)) {
+        *errstr = llmb_xasprintf("%s payload field \"%s\" must be a string, "
+                                 "got %s", kind, field, type_name(v));
+    } else {
+        spec->ep = llmb_llm_endpoints_find(eps, json_string_value(v));
+        if (spec->ep == NULL)
+            *errstr = llmb_xasprintf("%s payload field \"%s\": no endpoint "
+                                     "named \"%s\" on this worker "
+                                     "(configured: %s)", kind, field,
+                                     json_string_value(v), names.data);
+    }
+    llmb_buf_fini(&names);
+    return spec->ep != NULL ? 0 : -1;
+}
+
+/* The benchmark shape: provider -> endpoint, iterations -> this task's
+ * share of requests, a default prompt and max_tokens. */
+static int benchmark_map(json_t *o, const struct llmb_exec_task *t,
+                         const char **field, char **errstr)
+{
+    json_t *prov = json_object_get(o, "provider");
+    long iterations = 1, tasks = t->tasks > 0 ? t->tasks : 1, share;
+
+    if (prov != NULL) {
+        json_t *ep = json_object_get(o, "endpoint");
+        if (ep != NULL && !json_equal(ep, prov)) {
+            *errstr = llmb_xstrdup("benchmark payload: \"provider\" and "
+                                   "\"endpoint\" name different endpoints; "
+                                   "give one");
+            return -1;
+        }
+        json_object_set(o, "endpoint", prov);
+        json_object_del(o, "provider");
+        *field = "provider";
+    } else if (json_object_get(o, "endpoint") != NULL) {
+        *field = "endpoint";
+    }
+    if (json_object_get(o, "iterations") != NULL) {
+        if (json_object_get(o, "requests") != NULL) {
+            *errstr = llmb_xstrdup("benchmark payload: give \"iterations\" "
+                                   "(requests of the whole job) or "
+                                   "\"requests\" (per task), not both");
+            return -1;
+        }
+        if (get_int(o, "benchmark", "iterations", 1, 1000000000L,
+                    &iterations, errstr) != 0)
+            return -1;
+        share = iterations / tasks + (t->task < iterations % tasks ? 1 : 0);
+        json_object_set_new(o, "requests", json_integer(share));
+        json_object_del(o, "iterations");
+    }
+    if (json_object_get(o, "messages") == NULL &&
+        json_object_get(o, "prompt") == NULL) {
+        json_t *m = json_pack("[{s:s, s:s}]", "role", "user", "content",
+                              benchmark_prompt);
+        json_object_set_new(o, "messages", m);
+    }
+    if (json_object_get(o, "max_tokens") == NULL &&
+        json_object_get(o, "max_completion_tokens") == NULL)
+        json_object_set_new(o, "max_tokens",
+                            json_integer(LLMB_LLM_BENCHMARK_MAX_TOKENS));
+    return 0;
+}
+
+/* Checks the request fields the executor relies on, sets the defaults,
+ * and fills spec from them. */
+static int request_fields(struct llmb_llm_spec *spec, json_t *o,
+                          const char *kind, char **errstr)
+{
+    json_t *model = json_object_get(o, "model");
+    json_t *msgs = json_object_get(o, "messages");
+    json_t *prompt = json_object_get(o, "prompt");
+    json_t *stream = json_object_get(o, "stream");
+    long l = 0;
+    double d = 0;
+
+    if (!json_is_string(model) || json_string_length(model) == 0) {
+        *errstr = llmb_xasprintf("%s payload needs \"model\", a non-empty "
+                                 "string%s%s", kind,
+                                 model != NULL ? ", got " : "",
+                                 model != NULL ? type_name(model) : "");
+        return -1;
+    }
+    spec->model = llmb_xstrdup(json_string_value(model));
+    if ((msgs == NULL) == (prompt == NULL)) {
+        *errstr = llmb_xasprintf("%s payload needs %s \"messages\" (for "
+                                 "/chat/completions) or \"prompt\" (for "
+                                 "/completions)", kind,
+                                 msgs == NULL ? "one of" : "only one of");
+        return -1;
+    }
+    spec->chat = msgs != NULL;
+    if (spec->chat ? check_messages(msgs, kind, &spec->input_chars, errstr)
+                   : check_prompt(prompt, kind, &spec->input_chars, errstr))
+        return -1;
+    if (get_int(o, kind, "max_tokens", 1, 100000000L, &l, errstr) != 0 ||
+        get_int(o, kind, "max_completion_tokens", 1, 100000000L, &l,
+                errstr) != 0 ||
+        get_num(o, kind, "temperature", 0.0, true, 2.0, &d, errstr) != 0)
+        return -1;
+    if (stream != NULL && !json_is_boolean(stream)) {
+        *errstr = llmb_xasprintf("%s payload field \"stream\" must be true "
+                                 "or false, got %s", kind, type_name(stream));
+        return -1;
+    }
+    spec->stream = stream == NULL || json_is_true(stream);
+    if (stream == NULL)
+        json_object_set_new(o, "stream", json_true());
+    if (spec->stream && json_object_get(o, "stream_options") == NULL)
+        json_object_set_new(o, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1));
+    return 0;
+}
+
+/* The fields that steer the run. */
+static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
+                   bool benchmark, char **errstr)
+{
+    long seed = -1;
+
+    spec->requests = 1;
+    spec->concurrency = 1;
+    spec->timeout_s = LLMB_LLM_DEFAULT_TIMEOUT_S;
+    spec->retries = LLMB_LLM_DEFAULT_RETRIES;
+    spec->retry_backoff_ms = LLMB_LLM_DEFAULT_BACKOFF_MS;
+    spec->max_records = LLMB_LLM_DEFAULT_MAX_RECORDS;
+    if (get_int(o, kind, "requests", benchmark ? 0 : 1, 1000000L,
+                &spec->requests, errstr) != 0 ||
+        get_int(o, kind, "concurrency", 1, 10000L, &spec->concurrency,
+                errstr) != 0 ||
+        get_num(o, kind, "rate", 0.0, false, 1000000.0, &spec->rate,
+                errstr) != 0 ||
+        get_num(o, kind, "timeout_s", 0.0, false, 86400.0, &spec->timeout_s,
+                errstr) != 0 ||
+        get_int(o, kind, "retries", 0, 100L, &spec->retries, errstr) != 0 ||
+        get_int(o, kind, "retry_backoff_ms", 0, 600000L,
+                &spec->retry_backoff_ms, errstr) != 0 ||
+        get_int(o, kind, "max_records", 0, 100000L, &spec->max_records,
+                errstr) != 0 ||
+        get_int(o, kind, "seed", 0, 0x7fffffffL, &seed, errstr) != 0)
+        return -1;
+    if (seed >= 0) {
+        spec->seeded = true;
+        spec->seed = (uint64_t)seed;
+    }
+    return 0;
+}
+
+int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
+                        const struct llmb_llm_endpoints *eps,
+                        const struct llmb_exec_task *t, char **errstr)
+{
+    bool bench = kind == LLMB_LLM_KIND_BENCHMARK;
+    const char *kname = bench ? "benchmark" : "llm";
+    const char *field = bench ? "provider" : "endpoint";
+    json_error_t jerr;
+    json_t *o = json_loadb(t->payload, t->payload_len, JSON_DECODE_ANY,
+                           &jerr);
+    int rc = LLMB_EINVAL;
+
+    memset(spec, 0, sizeof(*spec));
+    if (!json_is_object(o)) {
+        *errstr = llmb_xasprintf("%s payload must be a JSON object, got %s",
+                                 kname, o != NULL ? type_name(o) :
+                                 "text that is not JSON");
+        goto out;
+    }
+    if (bench && benchmark_map(o, t, &field, errstr) != 0)
+        goto out;
+    if (pick_endpoint(spec, o, kname, field, eps, errstr) != 0 ||
+        control(spec, o, kname, bench, errstr) != 0 ||
+        request_fields(spec, o, kname, errstr) != 0)
+        goto out;
+    spec->url = spec->chat ? spec->ep->chat_url : spec->ep->text_url;
+    for (size_t i = 0; i < sizeof(control_fields) / sizeof(*control_fields);
+         i++)
+        json_object_del(o, control_fields[i]);
+    spec->body = json_dumps(o, JSON_COMPACT);
+    llmb_assert(spec->body != NULL);
+    spec->body_len = strlen(spec->body);
+    if (spec->concurrency > spec->requests && spec->requests > 0)
+        spec->concurrency = spec->requests;
+    rc = 0;
+out:
+    json_decref(o);
+    if (rc != 0)
+        llmb_llm_spec_fini(spec);
+    return rc;
+}
+
+void llmb_llm_spec_fini(struct llmb_llm_spec *spec)
+{
+    free(spec->model);
+    free(spec->body);
+    memset(spec, 0, sizeof(*spec));
+}

@@ -1,0 +1,195 @@
+/*
+ * The llm executor's records and task result. Each request ends as one
+ * record; a task keeps up to max_records of them (a uniform sample,
+ * Vitter's algorithm R, once there are more) and exact totals over all.
+ *
+ * The result is shaped for the coordinator's aggregate (lib/aggregate.c
+ * flattens numbers to dotted paths, and each object of an array adds one
+ * sample to its path): "requests" is an array of records, so the job's
+ * aggregate holds requests.ttft_ms, requests.e2e_ms, ... with percentiles
+ * over every request of every task; "summary" holds the task's totals,
+ * whose sums over tasks the aggregate gives. A successful record has the
+ * latency fields; a failed one only its status, class and message, so
+ * failures never pollute the latency percentiles. docs/llm.md lists the
+ * fields.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "llm.h"
+
+static const char *const class_names[LLMB_LLM_NCLASS] = {
+    "ok", "timeout", "connect", "http_4xx", "http_429", "http_5xx",
+    "protocol",
+};
+
+const char *llmb_llm_class_name(enum llmb_llm_class c)
+{
+    return (unsigned)c < LLMB_LLM_NCLASS ? class_names[c] : "?";
+}
+
+void llmb_llm_records_init(struct llmb_llm_records *rs, size_t max)
+{
+    memset(rs, 0, sizeof(*rs));
+    rs->max = max;
+}
+
+void llmb_llm_records_fini(struct llmb_llm_records *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        free(rs->v[i].message);
+    free(rs->v);
+    free(rs->first_error);
+    memset(rs, 0, sizeof(*rs));
+}
+
+void llmb_llm_records_add(struct llmb_llm_records *rs,
+                          struct llmb_llm_record *rec, double r)
+{
+    rs->seen++;
+    rs->retries += rec->attempts > 1 ? rec->attempts - 1 : 0;
+    if (rec->cls == LLMB_LLM_OK) {
+        rs->ok++;
+        rs->output_tokens += rec->output_tokens;
+        rs->input_tokens += rec->input_tokens;
+        if (rec->estimated)
+            rs->estimated++;
+    } else {
+        rs->failed++;
+        rs->errors[rec->cls]++;
+        if (rs->first_error == NULL)
+            rs->first_error = llmb_xasprintf("%s: %s",
+                                             llmb_llm_class_name(rec->cls),
+                                             rec->message != NULL ?
+                                             rec->message : "");
+    }
+    if (rs->n < rs->max) {
+        if (rs->v == NULL)
+            rs->v = llmb_xcalloc(rs->max, sizeof(*rs->v));
+        rs->v[rs->n++] = *rec;
+    } else {
+        /* Keep it with probability max / seen, in place of a random one. */
+        uint64_t j = (uint64_t)(r * (double)rs->seen);
+        if (j < rs->n) {
+            free(rs->v[j].message);
+            rs->v[j] = *rec;
+        } else {
+            free(rec->message);
+        }
+    }
+    rec->message = NULL;
+}
+
+/* A time in ms rounded to the microsecond: short JSON, exact enough. */
+static json_t *ms(double v)
+{
+    double r = round(v * 1000.0) / 1000.0;
+
+    if (r == floor(r) && fabs(r) < 9007199254740992.0)
+        return json_integer((json_int_t)r);
+    return json_real(r);
+}
+
+/* s as a JSON string; bytes that are not valid UTF-8 become '?'. */
+static json_t *text_json(const char *s)
+{
+    json_t *v = json_string(s != NULL ? s : "");
+    char *copy;
+
+    if (v != NULL)
+        return v;
+    copy = llmb_xstrdup(s);
+    for (char *c = copy; *c != '\0'; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
+static json_t *record_json(const struct llmb_llm_record *r)
+{
+    json_t *o = json_object();
+
+    if (r->cls != LLMB_LLM_OK) {
+        json_object_set_new(o, "status", json_integer(r->status));
+        json_object_set_new(o, "attempts", json_integer(r->attempts));
+        json_object_set_new(o, "error",
+                            json_string(llmb_llm_class_name(r->cls)));
+        json_object_set_new(o, "message", text_json(r->message));
+        return o;
+    }
+    if (r->ttft_ms >= 0)
+        json_object_set_new(o, "ttft_ms", ms(r->ttft_ms));
+    json_object_set_new(o, "e2e_ms", ms(r->e2e_ms));
+    if (r->itl_ms >= 0)
+        json_object_set_new(o, "itl_ms", ms(r->itl_ms));
+    if (r->tpot_ms >= 0)
+        json_object_set_new(o, "tpot_ms", ms(r->tpot_ms));
+    json_object_set_new(o, "output_tokens", json_integer(r->output_tokens));
+    json_object_set_new(o, "input_tokens", json_integer(r->input_tokens));
+    if (r->e2e_ms > 0)
+        json_object_set_new(o, "tokens_per_s",
+                            ms((double)r->output_tokens * 1000.0 /
+                               r->e2e_ms));
+    if (r->queued_ms >= 0)
+        json_object_set_new(o, "queued_ms", ms(r->queued_ms));
+    json_object_set_new(o, "status", json_integer(r->status));
+    json_object_set_new(o, "attempts", json_integer(r->attempts));
+    if (r->estimated)
+        json_object_set_new(o, "tokens_estimated", json_true());
+    return o;
+}
+
+char *llmb_llm_records_result(const struct llmb_llm_records *rs,
+                              const struct llmb_llm_spec *spec,
+                              double duration_ms, size_t *len)
+{
+    json_t *o = json_object();
+    json_t *arr = json_array();
+    json_t *sum = json_object();
+    json_t *errs = json_object();
+    double secs = duration_ms / 1000.0;
+    char *text;
+
+    json_object_set_new(o, "endpoint", json_string(spec->ep->name));
+    json_object_set_new(o, "model", json_string(spec->model));
+    json_object_set_new(o, "api", json_string(spec->chat ? "chat" :
+                                              "completions"));
+    json_object_set_new(o, "stream", json_boolean(spec->stream));
+    for (size_t i = 0; i < rs->n; i++)
+        json_array_append_new(arr, record_json(&rs->v[i]));
+    json_object_set_new(o, "requests", arr);
+
+    json_object_set_new(sum, "requests", json_integer((json_int_t)rs->seen));
+    json_object_set_new(sum, "ok", json_integer(rs->ok));
+    json_object_set_new(sum, "failed", json_integer(rs->failed));
+    for (int c = 1; c < LLMB_LLM_NCLASS; c++)
+        json_object_set_new(errs, class_names[c], json_integer(rs->errors[c]));
+    json_object_set_new(sum, "errors", errs);
+    json_object_set_new(sum, "retries", json_integer(rs->retries));
+    json_object_set_new(sum, "output_tokens",
+                        json_integer(rs->output_tokens));
+    json_object_set_new(sum, "input_tokens", json_integer(rs->input_tokens));
+    json_object_set_new(sum, "tokens_estimated", json_integer(rs->estimated));
+    json_object_set_new(sum, "duration_ms", ms(duration_ms));
+    json_object_set_new(sum, "request_rate",
+                        ms(secs > 0 ? (double)rs->seen / secs : 0));
+    json_object_set_new(sum, "output_token_rate",
+                        ms(secs > 0 ? (double)rs->output_tokens / secs : 0));
+    if (rs->seen > rs->n)
+        json_object_set_new(sum, "records_dropped",
+                            json_integer((json_int_t)(rs->seen - rs->n)));
+    json_object_set_new(o, "summary", sum);
+    if (rs->first_error != NULL)
+        json_object_set_new(o, "first_error", text_json(rs->first_error));
+
+    text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    llmb_assert(text != NULL);
+    json_decref(o);
+    *len = strlen(text);
+    return text;
+}

@@ -1,0 +1,378 @@
+/*
+ * One request of an llm run: a POST of the spec's body to the endpoint,
+ * sent as one curl easy handle on the instance's multi handle
+ * (llm_multi.c), read incrementally (llm_response.c), classified, retried
+ * by policy and turned into a record for the run (llm_run.c).
+ *
+ * Timing. The clock starts when the attempt is handed to curl; the bytes
+ * of the response are stamped with the monotonic clock when curl passes
+ * them to the write callback, so TTFT is the time to the first content
+ * chunk and ITL the mean gap between content chunks; e2e ends when curl
+ * reports the transfer done.
+ *
+ * Classes and retries. No HTTP response at all is `connect`; curl's
+ * timeout (timeout_s for the whole attempt, so a stalled stream too) is
+ * `timeout`; 429 is `http_429`, other 4xx `http_4xx`, 5xx `http_5xx`;
+ * anything else that went wrong (a broken or unfinished stream, bad SSE or
+ * JSON, an in-band error, an unexpected status) is `protocol`. `http_429`,
+ * `http_5xx` and `connect` are retried up to the spec's retries, after the
+ * server's Retry-After (at most 60 s) or else a capped exponential backoff
+ * with jitter from retry_backoff_ms; the others are final at once. The
+ * record of a retried request is its last attempt's, with its attempt
+ * count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include <llmb/backoff.h>
+#include <llmb/err.h>
+#include <llmb/log.h>
+
+#include "llm.h"
+
+#define MAX_BODY (16 * 1024 * 1024)    /* non-streaming body kept */
+#define MAX_ERROR_BODY 4096            /* error body kept */
+#define RETRY_AFTER_CAP_MS 60000
+#define BACKOFF_CAP_MS 30000
+#define CONNECT_TIMEOUT_MS 10000L
+
+struct llmb_llm_req {
+    struct llmb_llm_xfer x;    /* the transfer; x.easy NULL between tries */
+    struct llmb_llm_run *run;
+    long index;
+    size_t slot;               /* the run's slot for it */
+    long attempt;              /* 1 for the first */
+    double queued_ms;
+    int64_t t0_us;             /* this attempt handed to curl */
+    long status;               /* HTTP status, once the headers are in */
+    bool started;              /* the write callback has run */
+    bool sse;                  /* the body is an event stream */
+    bool aborted;              /* the write callback stopped the transfer */
+    bool in_multi;
+    struct llmb_llm_resp resp;
+    struct llmb_buf body;      /* JSON body, or the start of an error */
+    struct llmb_llm_record fail; /* set up by a failure to start */
+    char errbuf[CURL_ERROR_SIZE];
+    ev_timer wait;             /* retry backoff, or a failure to report */
+};
+
+static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc);
+
+static struct ev_loop *req_loop(const struct llmb_llm_req *req)
+{
+    return llmb_llm_multi_loop(llmb_llm_run_multi(req->run));
+}
+
+/* Frees what one attempt holds. */
+static void attempt_clear(struct llmb_llm_req *req)
+{
+    if (req->x.easy != NULL) {
+        if (req->in_multi)
+            llmb_llm_multi_remove(llmb_llm_run_multi(req->run), &req->x);
+        curl_easy_cleanup(req->x.easy);
+        req->x.easy = NULL;
+    }
+    req->in_multi = false;
+    llmb_llm_resp_fini(&req->resp);
+    llmb_buf_reset(&req->body);
+}
+
+void llmb_llm_req_free(struct llmb_llm_req *req)
+{
+    if (req == NULL)
+        return;
+    ev_timer_stop(req_loop(req), &req->wait);
+    attempt_clear(req);
+    llmb_buf_fini(&req->body);
+    free(req->fail.message);
+    free(req);
+}
+
+/* CURLOPT_WRITEFUNCTION: the response body as it arrives. */
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct llmb_llm_req *req = userdata;
+    size_t n = size * nmemb;
+    int64_t now = llmb_mono_us();
+
+    if (!req->started) {
+        char *ct = NULL;
+        req->started = true;
+        curl_easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
+        curl_easy_getinfo(req->x.easy, CURLINFO_CONTENT_TYPE, &ct);
+        req->sse = ct != NULL ? strncasecmp(ct, "text/event-stream", 17) == 0
+                              : llmb_llm_run_spec(req->run)->stream;
+    }
+    if (req->status < 200 || req->status >= 300) {
+        if (req->body.len < MAX_ERROR_BODY)
+            llmb_buf_append(&req->body, ptr,
+                            n < MAX_ERROR_BODY - req->body.len ? n :
+                            MAX_ERROR_BODY - req->body.len);
+        return n;
+    }
+    if (req->sse) {
+        if (llmb_llm_resp_feed(&req->resp, ptr, n, now) != 0) {
+            req->aborted = true;
+            return 0;
+        }
+        return n;
+    }
+    if (req->body.len + n > MAX_BODY) {
+        free(req->resp.error);
+        req->resp.error = llmb_xasprintf("the response body is larger than "
+                                         "%d bytes", MAX_BODY);
+        req->aborted = true;
+        return 0;
+    }
+    llmb_buf_append(&req->body, ptr, n);
+    return n;
+}
+
+/* Starts one attempt. Returns 0, or -1 with req->fail set. */
+static int attempt_start(struct llmb_llm_req *req)
+{
+    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
+    CURL *e = curl_easy_init();
+    long timeout_ms = (long)ceil(spec->timeout_s * 1000.0);
+
+    llmb_llm_resp_init(&req->resp, spec->chat);
+    req->status = 0;
+    req->started = req->sse = req->aborted = false;
+    req->errbuf[0] = '\0';
+    if (e == NULL) {
+        req->fail.cls = LLMB_LLM_CONNECT;
+        req->fail.message = llmb_xstrdup("curl_easy_init failed");
+        return -1;
+    }
+    req->x.easy = e;
+    req->x.done = xfer_done;
+    curl_easy_setopt(e, CURLOPT_URL, spec->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)spec->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, llmb_llm_run_headers(req->run));
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms :
+                     CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "llmb-worker");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    req->t0_us = llmb_mono_us();
+    if (llmb_llm_multi_add(llmb_llm_run_multi(req->run), &req->x) != 0) {
+        req->fail.cls = LLMB_LLM_CONNECT;
+        req->fail.message = llmb_xstrdup("curl_multi_add_handle failed");
+        return -1;
+    }
+    req->in_multi = true;
+    return 0;
+}
+
+/* The server's words for an error status: error.message of a JSON body,
+ * else the start of the body. */
+static char *error_text(const struct llmb_llm_req *req)
+{
+    json_t *o = json_loadb(req->body.data, req->body.len, 0, NULL);
+    json_t *e = json_object_get(o, "error");
+    const char *m = json_is_object(e) ?
+                    json_string_value(json_object_get(e, "message")) :
+                    json_is_string(e) ? json_string_value(e) : NULL;
+    char *s;
+
+    if (m != NULL)
+        s = llmb_xasprintf("HTTP %ld: %.200s", req->status, m);
+    else
+        s = llmb_xasprintf("HTTP %ld: %.200s", req->status,
+                           req->body.len > 0 ? req->body.data : "(no body)");
+    json_decref(o);
+    for (char *c = s; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
+    return s;
+}
+
+/* The class of a finished attempt; *msg gets the error text (NULL when
+ * ok). */
+static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
+                                    int64_t now, char **msg)
+{
+    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
+    const char *why = req->errbuf[0] != '\0' ? req->errbuf :
+                      curl_easy_strerror(rc);
+
+    *msg = NULL;
+    if (!req->started)
+        curl_easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
+    if (req->aborted && req->resp.error != NULL) {
+        *msg = llmb_xstrdup(req->resp.error);
+        return LLMB_LLM_PROTOCOL;
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        *msg = llmb_xasprintf("no complete response within timeout_s %g "
+                              "(%s)", spec->timeout_s, why);
+        return LLMB_LLM_TIMEOUT;
+    }
+    if (rc != CURLE_OK && req->status == 0) {
+        *msg = llmb_xstrdup(why);
+        return LLMB_LLM_CONNECT;
+    }
+    if (req->status == 429) {
+        *msg = error_text(req);
+        return LLMB_LLM_HTTP_429;
+    }
+    if (req->status >= 500 && req->status < 600) {
+        *msg = error_text(req);
+        return LLMB_LLM_HTTP_5XX;
+    }
+    if (req->status >= 400 && req->status < 500) {
+        *msg = error_text(req);
+        return LLMB_LLM_HTTP_4XX;
+    }
+    if (req->status < 200 || req->status >= 300) {
+        *msg = llmb_xasprintf("unexpected HTTP status %ld", req->status);
+        return LLMB_LLM_PROTOCOL;
+    }
+    if (rc != CURLE_OK) {
+        *msg = llmb_xasprintf("the response broke off: %s", why);
+        return LLMB_LLM_PROTOCOL;
+    }
+    if (req->sse ? llmb_llm_resp_end(&req->resp) != 0
+                 : llmb_llm_resp_body(&req->resp, req->body.data,
+                                      req->body.len, now) != 0) {
+        *msg = llmb_xstrdup(req->resp.error);
+        return LLMB_LLM_PROTOCOL;
+    }
+    return LLMB_LLM_OK;
+}
+
+/* Fills rec with the measurements of a successful attempt. */
+static void measure(const struct llmb_llm_req *req, int64_t now,
+                    struct llmb_llm_record *rec)
+{
+    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
+    const struct llmb_llm_resp *r = &req->resp;
+
+    rec->e2e_ms = (double)(now - req->t0_us) / 1000.0;
+    rec->ttft_ms = req->sse && r->chunks > 0 ?
+                   (double)(r->first_us - req->t0_us) / 1000.0 : -1.0;
+    rec->itl_ms = r->chunks > 1 ? (double)(r->last_us - r->first_us) /
+                                  1000.0 / (double)(r->chunks - 1) : -1.0;
+    if (r->completion_tokens >= 0)
+        rec->output_tokens = r->completion_tokens;
+    else
+        rec->output_tokens = req->sse ? r->chunks :
+                             (long)((r->chars + 3) / 4);
+    rec->input_tokens = r->prompt_tokens >= 0 ? r->prompt_tokens :
+                        (long)((spec->input_chars + 3) / 4);
+    rec->estimated = r->completion_tokens < 0 || r->prompt_tokens < 0;
+    rec->tpot_ms = rec->ttft_ms >= 0 && rec->output_tokens > 1 ?
+                   (rec->e2e_ms - rec->ttft_ms) /
+                   (double)(rec->output_tokens - 1) : -1.0;
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_llm_req *req = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (req->fail.message != NULL) {
+        /* An attempt that could not start, reported from the loop. */
+        struct llmb_llm_record rec = req->fail;
+        rec.attempts = req->attempt;
+        rec.ttft_ms = rec.e2e_ms = rec.itl_ms = rec.tpot_ms = -1.0;
+        rec.queued_ms = req->queued_ms;
+        req->fail.message = NULL;
+        llmb_llm_run_req_done(req->run, req, &rec);
+        return;
+    }
+    req->attempt++;
+    if (attempt_start(req) != 0)
+        ev_timer_start(loop, &req->wait); /* reports the failure */
+}
+
+/* The delay before the next attempt: the server's Retry-After (capped)
+ * or the backoff. */
+static double retry_delay_s(struct llmb_llm_req *req)
+{
+    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
+    curl_off_t ra = 0;
+    int64_t ms;
+
+    curl_easy_getinfo(req->x.easy, CURLINFO_RETRY_AFTER, &ra);
+    if (ra > 0)
+        ms = ra * 1000 < RETRY_AFTER_CAP_MS ? (int64_t)ra * 1000 :
+             RETRY_AFTER_CAP_MS;
+    else
+        ms = llmb_backoff_ms((unsigned)(req->attempt - 1),
+                             spec->retry_backoff_ms, BACKOFF_CAP_MS,
+                             llmb_llm_run_random(req->run));
+    return (double)ms / 1000.0;
+}
+
+static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc)
+{
+    struct llmb_llm_req *req = (struct llmb_llm_req *)x;
+    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
+    int64_t now = llmb_mono_us();
+    struct llmb_llm_record rec;
+    char *msg = NULL;
+
+    req->in_multi = false; /* the multi handle let go of it */
+    memset(&rec, 0, sizeof(rec));
+    rec.cls = classify(req, rc, now, &msg);
+    rec.status = req->status;
+    rec.attempts = req->attempt;
+    rec.queued_ms = req->queued_ms;
+    rec.ttft_ms = rec.e2e_ms = rec.itl_ms = rec.tpot_ms = -1.0;
+    if (msg != NULL)
+        llmb_llm_endpoint_scrub(spec->ep, msg);
+    if ((rec.cls == LLMB_LLM_HTTP_429 || rec.cls == LLMB_LLM_HTTP_5XX ||
+         rec.cls == LLMB_LLM_CONNECT) && req->attempt <= spec->retries) {
+        double d = retry_delay_s(req);
+        llmb_debug("llm request retried in %.3f s: %s endpoint=%s "
+                   "attempt=%ld", d, msg, spec->ep->name, req->attempt);
+        free(msg);
+        attempt_clear(req);
+        ev_timer_set(&req->wait, d, 0.0);
+        ev_timer_start(req_loop(req), &req->wait);
+        return;
+    }
+    if (rec.cls == LLMB_LLM_OK)
+        measure(req, now, &rec);
+    rec.message = msg;
+    attempt_clear(req);
+    llmb_llm_run_req_done(req->run, req, &rec);
+}
+
+size_t llmb_llm_req_slot(const struct llmb_llm_req *req)
+{
+    return req->slot;
+}
+
+struct llmb_llm_req *llmb_llm_req_start(struct llmb_llm_run *run, long index,
+                                        size_t slot, double queued_ms)
+{
+    struct llmb_llm_req *req = llmb_xcalloc(1, sizeof(*req));
+
+    req->run = run;
+    req->index = index;
+    req->slot = slot;
+    req->attempt = 1;
+    req->queued_ms = queued_ms;
+    llmb_buf_init(&req->body);
+    ev_timer_init(&req->wait, retry_cb, 0.0, 0.0);
+    req->wait.data = req;
+    if (attempt_start(req) != 0)
+        ev_timer_start(req_loop(req), &req->wait); /* reports the failure */
+    return req;
+}

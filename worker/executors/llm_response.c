@@ -1,0 +1,240 @@
+/*
+ * What an OpenAI-compatible response means, for the llm executor's
+ * measurements. A streamed response arrives as SSE events (llm_sse.c),
+ * each a JSON chunk; a chunk "carries content" when a choice has a
+ * non-empty delta.content (chat), text (completions), reasoning text or
+ * tool calls; the role-only first chunk of a chat stream does not count.
+ * The times of the first and last content chunks give TTFT and ITL; the
+ * usage object (sent last when stream_options.include_usage is set) gives
+ * the token counts; a finish_reason and "data: [DONE]" end the stream.
+ * An "error" object in the stream or the body makes the response bad.
+ *
+ * A non-streaming body is one JSON object with choices[].message.content
+ * (chat) or choices[].text and usage.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <llmb/err.h>
+
+#include "llm.h"
+
+/* Longest SSE line or event accepted. */
+#define MAX_EVENT (4 * 1024 * 1024)
+
+static int on_event(void *arg, const char *event, const char *data,
+                    size_t len);
+
+void llmb_llm_resp_init(struct llmb_llm_resp *r, bool chat)
+{
+    memset(r, 0, sizeof(*r));
+    r->chat = chat;
+    r->prompt_tokens = -1;
+    r->completion_tokens = -1;
+    llmb_llm_sse_init(&r->sse, MAX_EVENT, on_event, r);
+}
+
+void llmb_llm_resp_fini(struct llmb_llm_resp *r)
+{
+    llmb_llm_sse_fini(&r->sse);
+    free(r->error);
+    r->error = NULL;
+}
+
+/* Records the first reason the response is bad; returns LLMB_EPROTO. */
+static int bad(struct llmb_llm_resp *r, char *msg)
+{
+    if (r->error == NULL)
+        r->error = msg;
+    else
+        free(msg);
+    return LLMB_EPROTO;
+}
+
+/* The first bytes of text, for messages: at most 80, no quotes broken. */
+static char *excerpt(const char *text, size_t len)
+{
+    size_t n = len > 80 ? 80 : len;
+    char *s = llmb_xstrndup(text, n);
+
+    for (char *c = s; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
+    return s;
+}
+
+/* Length of a JSON string value, 0 when v is not a string. */
+static size_t str_len(const json_t *v)
+{
+    return json_is_string(v) ? json_string_length(v) : 0;
+}
+
+/* Bytes of content in one choice: the delta (chat stream), the message
+ * (chat body) or the text (completions). */
+static size_t choice_content(const struct llmb_llm_resp *r, json_t *choice,
+                             bool stream)
+{
+    json_t *m;
+    size_t n = 0;
+
+    if (!r->chat)
+        return str_len(json_object_get(choice, "text"));
+    m = json_object_get(choice, stream ? "delta" : "message");
+    if (!json_is_object(m))
+        return 0;
+    n += str_len(json_object_get(m, "content"));
+    n += str_len(json_object_get(m, "reasoning_content"));
+    n += str_len(json_object_get(m, "reasoning"));
+    json_t *tc = json_object_get(m, "tool_calls");
+    if (json_is_array(tc) && json_array_size(tc) > 0 && n == 0)
+        n = 1;
+    return n;
+}
+
+/* Reads usage into r when o has it (null usage is skipped). */
+static void take_usage(struct llmb_llm_resp *r, json_t *o)
+{
+    json_t *u = json_object_get(o, "usage");
+    json_t *p, *c;
+
+    if (!json_is_object(u))
+        return;
+    p = json_object_get(u, "prompt_tokens");
+    c = json_object_get(u, "completion_tokens");
+    if (json_is_integer(p) && json_integer_value(p) >= 0)
+        r->prompt_tokens = (long)json_integer_value(p);
+    if (json_is_integer(c) && json_integer_value(c) >= 0)
+        r->completion_tokens = (long)json_integer_value(c);
+}
+
+/* An in-band error object: {"error": {"message": ...}} or a string. */
+static int take_error(struct llmb_llm_resp *r, json_t *o)
+{
+    json_t *e = json_object_get(o, "error");
+    const char *msg = NULL;
+
+    if (e == NULL || json_is_null(e))
+        return 0;
+    if (json_is_object(e))
+        msg = json_string_value(json_object_get(e, "message"));
+    else if (json_is_string(e))
+        msg = json_string_value(e);
+    return bad(r, llmb_xasprintf("the server reported an error: %.200s",
+                                 msg != NULL ? msg : "(no message)"));
+}
+
+static int on_event(void *arg, const char *event, const char *data,
+                    size_t len)
+{
+    struct llmb_llm_resp *r = arg;
+    json_error_t jerr;
+    json_t *o, *choices, *c;
+    size_t content = 0, i;
+    int rc = 0;
+
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        r->done = true;
+        return 0;
+    }
+    if (r->done)
+        return 0; /* nothing counts after [DONE] */
+    o = json_loadb(data, len, 0, &jerr);
+    if (!json_is_object(o)) {
+        char *ex = excerpt(data, len);
+        json_decref(o);
+        rc = bad(r, llmb_xasprintf("stream event is not a JSON object: %s",
+                                   ex));
+        free(ex);
+        return rc;
+    }
+    if (strcmp(event, "error") == 0 && json_object_get(o, "error") == NULL) {
+        json_decref(o);
+        return bad(r, llmb_xasprintf("the server sent an error event: "
+                                     "%.200s", data));
+    }
+    rc = take_error(r, o);
+    choices = json_object_get(o, "choices");
+    json_array_foreach(choices, i, c) {
+        json_t *fr = json_object_get(c, "finish_reason");
+        content += choice_content(r, c, true);
+        if (json_is_string(fr))
+            r->finished = true;
+    }
+    take_usage(r, o);
+    json_decref(o);
+    if (rc != 0)
+        return rc;
+    if (content > 0) {
+        if (r->chunks == 0)
+            r->first_us = r->now_us;
+        r->last_us = r->now_us;
+        r->chunks++;
+        r->chars += content;
+    }
+    return 0;
+}
+
+int llmb_llm_resp_feed(struct llmb_llm_resp *r, const char *buf, size_t len,
+                       int64_t now_us)
+{
+    int rc;
+
+    r->now_us = now_us;
+    rc = llmb_llm_sse_feed(&r->sse, buf, len);
+    if (rc == 0)
+        return 0;
+    if (r->error == NULL)
+        r->error = llmb_xasprintf("an SSE line or event is longer than %d "
+                                  "bytes", MAX_EVENT);
+    return LLMB_EPROTO;
+}
+
+int llmb_llm_resp_end(struct llmb_llm_resp *r)
+{
+    if (r->error != NULL)
+        return LLMB_EPROTO;
+    if (r->done)
+        return 0;
+    if (llmb_llm_sse_pending(&r->sse))
+        return bad(r, llmb_xstrdup("the stream ended in the middle of an "
+                                   "event"));
+    if (r->finished)
+        return 0; /* no [DONE], but a finish_reason: complete */
+    return bad(r, llmb_xstrdup("the stream ended without a finish_reason "
+                               "or data: [DONE]"));
+}
+
+int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
+                       int64_t now_us)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(text, len, 0, &jerr);
+    json_t *choices, *c;
+    size_t i;
+    int rc;
+
+    r->now_us = now_us;
+    if (!json_is_object(o)) {
+        char *ex = excerpt(text, len);
+        json_decref(o);
+        rc = bad(r, llmb_xasprintf("the response is not a JSON object: %s",
+                                   ex));
+        free(ex);
+        return rc;
+    }
+    rc = take_error(r, o);
+    choices = json_object_get(o, "choices");
+    if (rc == 0 && (!json_is_array(choices) || json_array_size(choices) == 0))
+        rc = bad(r, llmb_xstrdup("the response has no choices"));
+    json_array_foreach(choices, i, c) {
+        r->chars += choice_content(r, c, false);
+        if (json_is_string(json_object_get(c, "finish_reason")))
+            r->finished = true;
+    }
+    take_usage(r, o);
+    json_decref(o);
+    r->done = rc == 0;
+    return rc;
+}

@@ -1,0 +1,269 @@
+/*
+ * One task of the llm executor: sends spec->requests requests, at most
+ * spec->concurrency in flight, and when spec->rate is set, paced by
+ * Poisson arrivals (exponential gaps with mean 1/rate, the first at
+ * once). An arrival that finds every slot busy waits for one; its wait is
+ * the record's queued_ms. A request waiting to be retried keeps its slot.
+ *
+ * When the last request has ended the run reports the task: the result
+ * JSON (llm_record.c), or an error when every request failed, since a
+ * benchmark of nothing but errors says the endpoint or the payload is
+ * wrong. Cancel stops every request at once.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <llmb/log.h>
+
+#include "llm.h"
+
+struct llmb_llm_run {
+    struct llmb_llm_run_list *list;
+    struct llmb_llm_run *prev, *next;
+    struct llmb_llm_multi *multi;
+    struct llmb_llm_spec spec;
+    struct curl_slist *headers;  /* shared by every request */
+    llmb_exec_done_fn *done;
+    void *token;
+    char *job;                   /* for logs */
+    long task;
+
+    struct llmb_llm_records recs;
+    struct llmb_llm_req **slots; /* concurrency of them; NULL = free */
+    size_t *free_slots;          /* stack of free slot numbers */
+    size_t nfree;
+    long launched, finished, arrived;
+    double *arrivals;            /* arrival times (s from start) when
+                                    pacing; requests of them */
+    double next_arrival_s;
+    int64_t start_us;
+    ev_timer pace;
+    uint64_t rng;                /* xorshift64* */
+};
+
+double llmb_llm_run_random(struct llmb_llm_run *run)
+{
+    run->rng ^= run->rng >> 12;
+    run->rng ^= run->rng << 25;
+    run->rng ^= run->rng >> 27;
+    return (double)((run->rng * 2685821657736338717ULL) >> 11) *
+           (1.0 / 9007199254740992.0);
+}
+
+const struct llmb_llm_spec *llmb_llm_run_spec(const struct llmb_llm_run *run)
+{
+    return &run->spec;
+}
+
+struct llmb_llm_multi *llmb_llm_run_multi(const struct llmb_llm_run *run)
+{
+    return run->multi;
+}
+
+struct curl_slist *llmb_llm_run_headers(const struct llmb_llm_run *run)
+{
+    return run->headers;
+}
+
+void llmb_llm_run_free(struct llmb_llm_run *run)
+{
+    if (run == NULL)
+        return;
+    ev_timer_stop(llmb_llm_multi_loop(run->multi), &run->pace);
+    for (long i = 0; i < run->spec.concurrency; i++)
+        llmb_llm_req_free(run->slots[i]);
+    if (run->prev != NULL)
+        run->prev->next = run->next;
+    else if (run->list != NULL && run->list->head == run)
+        run->list->head = run->next;
+    if (run->next != NULL)
+        run->next->prev = run->prev;
+    curl_slist_free_all(run->headers);
+    llmb_llm_records_fini(&run->recs);
+    llmb_llm_spec_fini(&run->spec);
+    free(run->slots);
+    free(run->free_slots);
+    free(run->arrivals);
+    free(run->job);
+    free(run);
+}
+
+static double elapsed_s(const struct llmb_llm_run *run)
+{
+    return (double)(llmb_mono_us() - run->start_us) / 1e6;
+}
+
+/* Reports the task and frees the run. */
+static void finish(struct llmb_llm_run *run)
+{
+    double ms = (double)(llmb_mono_us() - run->start_us) / 1000.0;
+    const struct llmb_llm_records *rs = &run->recs;
+
+    if (rs->seen > 0 && rs->ok == 0) {
+        struct llmb_buf b;
+        llmb_buf_init(&b);
+        llmb_buf_appendf(&b, "all %llu requests failed (",
+                         (unsigned long long)rs->seen);
+        for (int c = 1, k = 0; c < LLMB_LLM_NCLASS; c++)
+            if (rs->errors[c] > 0)
+                llmb_buf_appendf(&b, "%s%s %ld", k++ > 0 ? ", " : "",
+                                 llmb_llm_class_name(
+                                     (enum llmb_llm_class)c),
+                                 rs->errors[c]);
+        llmb_buf_appendf(&b, "); first: %s", rs->first_error);
+        run->done(run->token, LLMB_EXEC_ERROR, b.data, b.len);
+        llmb_buf_fini(&b);
+    } else {
+        size_t len = 0;
+        char *text = llmb_llm_records_result(rs, &run->spec, ms, &len);
+        llmb_info("llm task done job=%s task=%ld endpoint=%s requests=%llu "
+                  "ok=%ld failed=%ld ms=%.0f", run->job, run->task,
+                  run->spec.ep->name, (unsigned long long)rs->seen, rs->ok,
+                  rs->failed, ms);
+        run->done(run->token, LLMB_EXEC_OK, text, len);
+        free(text);
+    }
+    llmb_llm_run_free(run);
+}
+
+/* Starts what the free slots and the arrivals allow. */
+static void launch(struct llmb_llm_run *run)
+{
+    while (run->nfree > 0 && run->launched < run->arrived) {
+        size_t slot = run->free_slots[--run->nfree];
+        double queued = run->arrivals != NULL ?
+            (elapsed_s(run) - run->arrivals[run->launched]) * 1000.0 : -1.0;
+        if (queued < 0 && run->arrivals != NULL)
+            queued = 0;
+        run->slots[slot] = llmb_llm_req_start(run, run->launched, slot,
+                                              queued);
+        run->launched++;
+    }
+}
+
+/* Counts the arrivals that are due and arms the timer for the next. */
+static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_llm_run *run = w->data;
+    double now = elapsed_s(run);
+
+    (void)revents;
+    while (run->arrived < run->spec.requests &&
+           run->next_arrival_s <= now + 0.0002) {
+        run->arrivals[run->arrived++] = run->next_arrival_s;
+        run->next_arrival_s += -log(1.0 - llmb_llm_run_random(run)) /
+                               run->spec.rate;
+    }
+    if (run->arrived < run->spec.requests) {
+        ev_timer_set(w, run->next_arrival_s - now, 0.0);
+        ev_timer_start(loop, w);
+    }
+    launch(run);
+}
+
+void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
+                           struct llmb_llm_record *rec)
+{
+    size_t slot = llmb_llm_req_slot(req);
+
+    if (rec->cls != LLMB_LLM_OK)
+        llmb_debug("llm request failed job=%s task=%ld class=%s status=%ld "
+                   "attempts=%ld error=\"%s\"", run->job, run->task,
+                   llmb_llm_class_name(rec->cls), rec->status, rec->attempts,
+                   rec->message != NULL ? rec->message : "");
+    llmb_llm_records_add(&run->recs, rec, llmb_llm_run_random(run));
+    llmb_llm_req_free(req);
+    run->slots[slot] = NULL;
+    run->free_slots[run->nfree++] = slot;
+    run->finished++;
+    if (run->finished == run->spec.requests)
+        finish(run);
+    else
+        launch(run);
+}
+
+void llmb_llm_run_cancel(struct llmb_llm_run *run)
+{
+    static const char msg[] = "cancelled";
+    llmb_exec_done_fn *done = run->done;
+    void *token = run->token;
+
+    llmb_llm_run_free(run);
+    done(token, LLMB_EXEC_ERROR, msg, sizeof(msg) - 1);
+}
+
+/* The headers of every request of the run. */
+static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
+{
+    struct curl_slist *h = NULL;
+
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, spec->stream ? "Accept: text/event-stream" :
+                                            "Accept: application/json");
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    if (spec->ep->auth_header != NULL)
+        h = curl_slist_append(h, spec->ep->auth_header);
+    llmb_assert(h != NULL);
+    return h;
+}
+
+struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
+                                        struct llmb_llm_multi *multi,
+                                        struct llmb_llm_spec *spec,
+                                        const struct llmb_exec_task *t,
+                                        llmb_exec_done_fn *done, void *token)
+{
+    struct llmb_llm_run *run = llmb_xcalloc(1, sizeof(*run));
+    size_t c;
+
+    run->multi = multi;
+    run->spec = *spec;
+    memset(spec, 0, sizeof(*spec));
+    run->done = done;
+    run->token = token;
+    run->job = llmb_xstrdup(t->job);
+    run->task = t->task;
+    run->start_us = llmb_mono_us();
+    if (run->spec.seeded) {
+        run->rng = run->spec.seed * 0x9E3779B97F4A7C15ULL +
+                   (uint64_t)t->task * 0xBF58476D1CE4E5B9ULL + 1;
+    } else if (getrandom(&run->rng, sizeof(run->rng), 0) !=
+               (ssize_t)sizeof(run->rng)) {
+        run->rng = (uint64_t)run->start_us ^ (uint64_t)t->task;
+    }
+    if (run->rng == 0)
+        run->rng = 0x9E3779B97F4A7C15ULL;
+    c = (size_t)run->spec.concurrency;
+    run->slots = llmb_xcalloc(c, sizeof(*run->slots));
+    run->free_slots = llmb_xcalloc(c, sizeof(*run->free_slots));
+    for (size_t i = 0; i < c; i++)
+        run->free_slots[i] = c - 1 - i;
+    run->nfree = c;
+    llmb_llm_records_init(&run->recs, (size_t)run->spec.max_records);
+    run->headers = headers_new(&run->spec);
+    ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
+    run->pace.data = run;
+
+    run->list = list;
+    run->next = list->head;
+    if (list->head != NULL)
+        list->head->prev = run;
+    list->head = run;
+
+    if (run->spec.requests == 0) {
+        finish(run); /* a benchmark task with no share of the iterations */
+        return NULL;
+    }
+    if (run->spec.rate > 0) {
+        run->arrivals = llmb_xcalloc((size_t)run->spec.requests,
+                                     sizeof(*run->arrivals));
+        run->next_arrival_s = 0.0;
+        pace_cb(llmb_llm_multi_loop(multi), &run->pace, 0);
+    } else {
+        run->arrived = run->spec.requests;
+        launch(run);
+    }
+    return run;
+}
