@@ -7,6 +7,9 @@
 #define LLMB_PUSH_H
 
 #include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
 
 #include <llmb/config.h>
 #include <llmb/conn.h>
@@ -59,5 +62,10 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
  * code. */
 int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
               const char *queue, const char *id, char *mark);
+
+/* Prints the LLM serving-benchmark table of job (the JSON --wait prints)
+ * to out when its aggregate has llm results; returns 1 when it did, else
+ * 0. */
+int push_summary_print(json_t *job, FILE *out);
 
 #endif

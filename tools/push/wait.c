@@ -143,8 +143,9 @@ static void events_apply(redisReply *r, const char *id, char **mark,
 }
 
 /* Prints the job hash as one JSON object; numeric fields as numbers and
- * the payload and aggregate as the JSON they hold. */
-static int job_print(struct llmb_conn *conn, const char *jk)
+ * the payload and aggregate as the JSON they hold; then, with table, the
+ * LLM benchmark summary when the job has one (summary.c). */
+static int job_print(struct llmb_conn *conn, const char *jk, bool table)
 {
     redisReply *r = llmb_conn_command(conn, "HGETALL %s", jk);
     json_t *out = json_object();
@@ -178,6 +179,8 @@ static int job_print(struct llmb_conn *conn, const char *jk)
                               JSON_REAL_PRECISION(12));
     printf("%s\n", text);
     free(text);
+    if (table)
+        push_summary_print(out, stdout);
     json_decref(out);
     freeReplyObject(r);
     return 0;
@@ -244,7 +247,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
                         "in %ds; is llmb-coordinator running?\n", id, w.state,
                 AGGREGATE_GRACE_MS / 1000);
     if (rc == 0 || rc == PUSH_EXIT_TIMEOUT) {
-        int prc = job_print(conn, jk);
+        int prc = job_print(conn, jk, !cfg->json);
         if (rc == 0)
             rc = prc != 0 ? prc
                           : strcmp(w.state, "completed") == 0 ? 0

@@ -1,0 +1,122 @@
+/*
+ * The serving-benchmark summary that `llmb-push --wait` prints after the
+ * job JSON when the job ran the llm or benchmark handler (docs/llm.md):
+ * totals (requests, errors by class, retries, tokens, request and output
+ * token throughput over the job's run time) and one row per latency
+ * metric with its p50, p90, p99 and mean over every request of every
+ * task. Everything comes from the coordinator's aggregate; a job whose
+ * aggregate has no summary.requests field is not an llm job and gets no
+ * table. --json turns the table off.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "push.h"
+
+/* The aggregate's stats object of path, or NULL. */
+static json_t *field(json_t *fields, const char *path)
+{
+    json_t *f = json_object_get(fields, path);
+
+    return json_is_object(f) ? f : NULL;
+}
+
+/* Statistic stat of path as a number; def when absent. */
+static double stat(json_t *fields, const char *path, const char *stat,
+                   double def)
+{
+    json_t *v = json_object_get(field(fields, path), stat);
+
+    return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* The throughput of a total: its per_s, or its sum over run_ms. */
+static double per_s(json_t *fields, const char *path, double run_ms)
+{
+    json_t *v = json_object_get(field(fields, path), "per_s");
+
+    if (json_is_number(v))
+        return json_number_value(v);
+    return run_ms > 0 ? stat(fields, path, "sum", 0) * 1000.0 / run_ms : 0;
+}
+
+static const char *const error_classes[] = {
+    "timeout", "connect", "http_4xx", "http_429", "http_5xx", "protocol",
+};
+
+static const struct {
+    const char *path;
+    const char *label;
+} metrics[] = {
+    {"requests.ttft_ms", "TTFT (ms)"},
+    {"requests.itl_ms", "ITL (ms)"},
+    {"requests.tpot_ms", "TPOT (ms)"},
+    {"requests.e2e_ms", "E2E latency (ms)"},
+    {"requests.output_tokens", "output tokens"},
+    {"requests.input_tokens", "input tokens"},
+    {"requests.tokens_per_s", "output tokens/s"},
+    {"requests.queued_ms", "queued (ms)"},
+};
+
+int push_summary_print(json_t *job, FILE *out)
+{
+    json_t *agg = json_object_get(job, "aggregate");
+    json_t *fields = json_object_get(agg, "fields");
+    json_t *id = json_object_get(job, "id");
+    double run_ms, requests, failed;
+    size_t i, nerr = 0;
+
+    if (field(fields, "summary.requests") == NULL)
+        return 0;
+    run_ms = json_number_value(json_object_get(agg, "run_ms"));
+    requests = stat(fields, "summary.requests", "sum", 0);
+    failed = stat(fields, "summary.failed", "sum", 0);
+
+    fprintf(out, "\n==== LLM serving benchmark: job %s ====\n",
+            json_is_string(id) ? json_string_value(id) : "?");
+    fprintf(out, "%-26s %s (%lld tasks: %lld ok, %lld failed)\n", "state",
+            json_string_value(json_object_get(agg, "state")) != NULL ?
+            json_string_value(json_object_get(agg, "state")) : "?",
+            (long long)json_integer_value(json_object_get(agg, "tasks")),
+            (long long)json_integer_value(json_object_get(agg, "ok")),
+            (long long)json_integer_value(json_object_get(agg, "failed")));
+    fprintf(out, "%-26s %.0f (ok %.0f, failed %.0f)\n", "requests",
+            requests, stat(fields, "summary.ok", "sum", 0), failed);
+    fprintf(out, "%-26s", "errors");
+    for (i = 0; i < sizeof(error_classes) / sizeof(*error_classes); i++) {
+        char path[64];
+        double n;
+        snprintf(path, sizeof(path), "summary.errors.%s", error_classes[i]);
+        n = stat(fields, path, "sum", 0);
+        if (n > 0)
+            fprintf(out, "%s %s %.0f", nerr++ > 0 ? "," : "",
+                    error_classes[i], n);
+    }
+    fprintf(out, "%s\n", nerr == 0 ? " none" : "");
+    fprintf(out, "%-26s %.0f\n", "retries",
+            stat(fields, "summary.retries", "sum", 0));
+    fprintf(out, "%-26s %.0f in, %.0f out%s\n", "tokens",
+            stat(fields, "summary.input_tokens", "sum", 0),
+            stat(fields, "summary.output_tokens", "sum", 0),
+            stat(fields, "summary.tokens_estimated", "sum", 0) > 0 ?
+            " (some estimated: no usage from the server)" : "");
+    fprintf(out, "%-26s %.3f s\n", "run time", run_ms / 1000.0);
+    fprintf(out, "%-26s %.2f req/s\n", "request throughput",
+            per_s(fields, "summary.requests", run_ms));
+    fprintf(out, "%-26s %.2f tok/s\n", "output token throughput",
+            per_s(fields, "summary.output_tokens", run_ms));
+    fprintf(out, "\n%-22s %10s %10s %10s %10s %8s\n", "metric", "p50", "p90",
+            "p99", "mean", "n");
+    for (i = 0; i < sizeof(metrics) / sizeof(*metrics); i++) {
+        const char *p = metrics[i].path;
+        if (field(fields, p) == NULL)
+            continue;
+        fprintf(out, "%-22s %10.2f %10.2f %10.2f %10.2f %8.0f\n",
+                metrics[i].label, stat(fields, p, "p50", 0),
+                stat(fields, p, "p90", 0), stat(fields, p, "p99", 0),
+                stat(fields, p, "mean", 0), stat(fields, p, "count", 0));
+    }
+    return 1;
+}
