@@ -505,6 +505,8 @@ static void test_two_workers_never_share_a_task(void **state)
                 for (i = 0; i < got; i++)
                     fprintf(out, "%lld\n", t[i].idx);
             fclose(out);
+            free(seen);
+            free(id);
             _exit(0);
         }
         close(pipes[w][1]);
