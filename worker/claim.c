@@ -118,10 +118,15 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
         return; /* connection lost: claim again when it is back */
     if (r->type == REDIS_REPLY_ERROR) {
         /* One broken queue (a key of the wrong type planted under it) must
-         * not stop the others: try the next queue after the pause. */
+         * not stop the others: skip it for a second and go on. */
         llmb_error("redis refused llmb_claim: %s queue=%s", r->str, q->name);
-        w->claim_qi = w->claim_qi + 1 < w->nq ? w->claim_qi + 1 : 0;
-        llmb_worker_hold(w, 1000);
+        q->refused_mono_ms = llmb_mono_ms() + 1000;
+        if (w->claim_qi + 1 < w->nq) {
+            w->claim_qi++;
+        } else {
+            w->claim_qi = 0;
+            w->queues_empty = true;
+        }
         return;
     }
     long got = claim_take(w, q, r);
@@ -145,10 +150,19 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
 
 static void claim_send(struct llmb_worker *w)
 {
-    struct llmb_wqueue *q = &w->q[w->claim_qi];
+    struct llmb_wqueue *q;
     long n = llmb_worker_free_slots(w);
     char nbuf[24], lease[24];
+    int64_t now = llmb_mono_ms();
 
+    while (w->claim_qi < w->nq && w->q[w->claim_qi].refused_mono_ms > now)
+        w->claim_qi++;
+    if (w->claim_qi >= w->nq) { /* the queues left were refused just now */
+        w->claim_qi = 0;
+        w->queues_empty = true;
+        return;
+    }
+    q = &w->q[w->claim_qi];
     if (n > CLAIM_MAX)
         n = CLAIM_MAX;
     snprintf(nbuf, sizeof(nbuf), "%ld", n);

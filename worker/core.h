@@ -60,6 +60,7 @@ struct llmb_wqueue {
     struct llmb_report_list release;/* for llmb_release */
     int64_t due_mono_ms;            /* next delayed task; INT64_MAX none */
     size_t held;                    /* tasks of this queue running here */
+    int64_t refused_mono_ms;        /* skipped until then: claim refused */
 };
 
 /* Why a running task is being stopped. */
