@@ -12,7 +12,7 @@ all of them share the queue's hash tag and live in one Cluster slot. See
 docs/data-model.md for the full layout.
 ]]
 
-local LLMB_LIB_VERSION = 4
+local LLMB_LIB_VERSION = 5
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -115,8 +115,12 @@ local function wake(base, n)
     end
 end
 
+-- Cuts an error text to n bytes, keeping its start (what failed) and its
+-- end (the last lines a program wrote to stderr), joined by " [...] ".
 local function clip(s, n)
-    if #s > n then return string.sub(s, 1, n) end
+    if #s > n then
+        return string.sub(s, 1, 256) .. ' [...] ' .. string.sub(s, #s - n + 264)
+    end
     return s
 end
 
