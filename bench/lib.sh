@@ -54,3 +54,65 @@ bench_stats() {
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "%.6g %.6g %.6g\n", m, v[1], v[NR] }'
 }
+
+# Sum of Redis's user and system CPU seconds (INFO cpu: main thread and
+# background threads).
+bench_redis_cpu() {
+  bench_rcli info cpu | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f\n", s }'
+}
+
+bench_used_memory() {
+  bench_rcli info memory | awk -F: '/^used_memory:/ { print $2 + 0 }'
+}
+
+# Reads INFO commandstats and prints "scripts total": the calls of
+# FCALL/EVALSHA/EVAL (each one client command that runs a script) and the
+# calls of every command, those run inside scripts included. INFO and
+# CONFIG (the runner's own) are left out.
+bench_cmdstats() {
+  bench_rcli info commandstats | tr -d '\r' | awk -F'[:,=]' '
+    /^cmdstat_/ {
+      name = substr($1, 9); calls = $3
+      if (name ~ /^(info|config)/) next
+      if (name ~ /^(fcall|fcall_ro|evalsha|evalsha_ro|eval|eval_ro)$/) s += calls
+      t += calls
+    }
+    END { printf "%d %d\n", s, t }'
+}
+
+# The top commands of INFO commandstats, "name calls" per line, most first.
+bench_cmdtop() {
+  bench_rcli info commandstats | tr -d '\r' | awk -F'[:,=]' '
+    /^cmdstat_/ { name = substr($1, 9); if (name !~ /^(info|config)/) print name, $3 }' |
+    sort -k2,2nr
+}
+
+# Resident set size of a process in KiB (0 when it is gone).
+bench_rss_kb() {
+  awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+# Percentiles p50 p90 p99 max of the numbers on stdin (nearest rank).
+bench_pcts() {
+  sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "nan nan nan nan"; exit }
+    n = split("50 90 99", p, " ")
+    for (i = 1; i <= n; i++) { r = int((p[i] * NR + 99) / 100); if (r < 1) r = 1; printf "%s ", v[r] }
+    printf "%s\n", v[NR] }'
+}
+
+# Stops the processes given by pid with SIGTERM, waits up to 15 s, then
+# SIGKILL. Only the pids given.
+bench_stop_pids() {
+  local p
+  [ $# -eq 0 ] && return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    local alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.1
+  done
+  kill -KILL "$@" 2>/dev/null || true
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
