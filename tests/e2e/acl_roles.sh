@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The least-privilege users of deploy/redis/users.acl, loaded with
+# "aclfile" into a private redis-server (free port, temp dir): the whole
+# system runs with them (llmb-push as pusher, llmb-worker as worker,
+# llmb-coordinator as coordinator, llmb stats/jobs as reader), and each
+# role is refused what it must not do.
+set -euo pipefail
+src=${LLMB_SOURCE_DIR:?}
+bin=${LLMB_BUILD_DIR:?}
+tmp=$(mktemp -d)
+pids=()
+port=""
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    [[ -n $port ]] && redis-cli -p "$port" --user admin --pass change-me-admin \
+        --no-auth-warning SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+    [[ -f $tmp/redis.pid ]] && kill -KILL "$(cat "$tmp/redis.pid")" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+    echo "--- ACL LOG" >&2
+    as admin ACL LOG 10 >&2 || true
+    exit 1
+}
+
+for _ in $(seq 50); do
+    p=$(shuf -i 20000-60000 -n 1)
+    [[ $p != 6379 ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { port=$p; break; }
+done
+[[ -n $port ]] || fail "no free port"
+cp "$src/deploy/redis/users.acl" "$tmp/users.acl"
+redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --save '' \
+    --appendonly no --aclfile "$tmp/users.acl" --daemonize yes \
+    --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log"
+url() { echo "redis://$1:change-me-$1@127.0.0.1:$port/0"; }
+as() { local u=$1; shift; redis-cli -p "$port" --user "$u" --pass "change-me-$u" --no-auth-warning "$@"; }
+for _ in $(seq 50); do as admin PING >/dev/null 2>&1 && break; sleep 0.1; done
+as admin PING | grep -qx PONG || fail "redis-server did not start"
+
+# refused: the reply of a command as role must be a NOPERM error
+refused() {
+    local u=$1 out; shift
+    out=$(as "$u" "$@" 2>&1 || true)
+    grep -q 'NOPERM\|NOAUTH\|WRONGPASS' <<<"$out" || fail "$u was allowed: $* -> $out"
+}
+allowed() {
+    local u=$1 out; shift
+    out=$(as "$u" "$@" 2>&1) || fail "$u: $* -> $out"
+    grep -q 'NOPERM' <<<"$out" && fail "$u refused: $* -> $out"
+    return 0
+}
+
+# The operator loads the function library once, as admin.
+LLMB_REDIS_URL=$(url admin) "$bin/tools/admin/llmb" stats >/dev/null 2>"$tmp/admin.log" ||
+    fail "llmb stats as admin"
+as admin FUNCTION LIST LIBRARYNAME llmb | grep -q llmb_push || fail "library not loaded"
+
+# The default user is off.
+out=$(redis-cli -p "$port" PING 2>&1 || true)
+grep -q 'NOAUTH\|NOPERM' <<<"$out" || fail "default user answered: $out"
+
+# The system runs with its roles.
+LLMB_REDIS_URL=$(url coordinator) "$bin/coordinator/llmb-coordinator" \
+    --tick-ms 100 > "$tmp/coordinator.log" 2>&1 &
+pids+=($!)
+LLMB_REDIS_URL=$(url worker) "$bin/worker/llmb-worker" --heartbeat-ms 200 \
+    --lease-ms 5000 > "$tmp/worker.log" 2>&1 &
+pids+=($!)
+id=$(LLMB_REDIS_URL=$(url pusher) "$bin/tools/push/llmb-push" --tasks 3 \
+    echo '{"n":1}' 2>"$tmp/push.log") || fail "push as pusher"
+for _ in $(seq 100); do
+    [[ -n $(as reader HGET "llmb:{default}:j:$id" aggregated_ms) ]] && break
+    sleep 0.1
+done
+[[ $(as reader HGET "llmb:{default}:j:$id" state) == completed ]] || fail "job not completed"
+[[ -n $(as reader HGET "llmb:{default}:j:$id" aggregated_ms) ]] || fail "job not aggregated by the coordinator"
+LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" stats > "$tmp/stats.out" 2>"$tmp/reader.log" ||
+    fail "llmb stats as reader"
+LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" show "$id" > /dev/null 2>>"$tmp/reader.log" ||
+    fail "llmb show as reader"
+# and no process logged a refusal
+grep -l 'NOPERM' "$tmp"/*.log && fail "a process was refused a command it needs"
+
+q='llmb:{default}'
+# pusher: only llmb_push, no other function, no raw writes, nothing outside llmb:
+allowed pusher FCALL llmb_push 1 "$q" '{"type":"echo","id":"p2"}'
+refused pusher FCALL llmb_claim 1 "$q" w 1 30000
+refused pusher FCALL llmb_cancel 1 "$q" p2
+refused pusher FCALL llmb_complete 1 "$q" w "$id:0" 1 '{}'
+refused pusher DEL "$q:pending"
+refused pusher ZPOPMIN "$q:pending"
+# Not enforceable: HSET, ZADD and the like on llmb:{...} keys. Redis checks
+# the commands a function runs against the caller's ACL, so the pusher
+# must hold every command llmb_push runs (docs/security.md).
+refused pusher GET secret:key
+refused pusher FLUSHALL
+refused pusher FUNCTION DELETE llmb
+refused pusher CONFIG SET appendonly no
+# worker: its five functions, not push, cancel, reap, aggregation or admin
+refused worker FCALL llmb_push 1 "$q" '{"type":"echo"}'
+refused worker FCALL llmb_cancel 1 "$q" p2
+refused worker FCALL llmb_retry 1 "$q" "$id"
+refused worker FCALL llmb_purge 1 "$q"
+refused worker FCALL llmb_agg_finish 1 "$q" "$id" '{}'
+refused worker FCALL llmb_reap 1 "$q"
+refused worker FUNCTION LOAD REPLACE "#!lua name=llmb"
+refused worker FLUSHDB
+refused worker SET other:key 1
+refused worker CLIENT KILL ID 1
+# coordinator: its functions, not push, claim, cancel, purge, admin
+refused coordinator FCALL llmb_push 1 "$q" '{"type":"echo"}'
+refused coordinator FCALL llmb_claim 1 "$q" w 1 30000
+refused coordinator FCALL llmb_cancel 1 "$q" p2
+refused coordinator FCALL llmb_purge 1 "$q"
+refused coordinator FUNCTION DELETE llmb
+refused coordinator FLUSHALL
+refused coordinator SET other:key 1
+refused coordinator CONFIG GET requirepass
+refused coordinator KEYS '*'
+# reader: reads under llmb: only
+allowed reader FCALL_RO llmb_stats 1 "$q"
+allowed reader HGETALL "$q:j:$id"
+refused reader FCALL llmb_push 1 "$q" '{"type":"echo"}'
+refused reader FCALL llmb_cancel 1 "$q" p2
+refused reader HSET "$q:j:$id" state x
+refused reader DEL "$q:pending"
+refused reader GET other:key
+refused reader FLUSHALL
+out=$(LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" cancel p2 2>&1 || true)
+grep -q 'NOPERM' <<<"$out" || fail "llmb cancel as reader: $out"
+echo "ok: every role runs and is refused the rest"
