@@ -152,7 +152,7 @@ class Mock:
                 asyncio.LimitOverrunError):
             pass
         except asyncio.CancelledError:
-            raise
+            pass  # the server is shutting down
         finally:
             try:
                 writer.close()
@@ -355,10 +355,12 @@ class Mock:
             pieces = [data] if frag <= 0 else \
                 [data[i:i + frag] for i in range(0, len(data), frag)]
             for p in pieces:
+                # With TCP_NODELAY each write is its own segment; yielding
+                # between them lets the client read them apart.
                 writer.write(b"%x\r\n" % len(p) + p + b"\r\n")
                 await writer.drain()
                 if frag > 0:
-                    await asyncio.sleep(0.0005)
+                    await asyncio.sleep(0)
 
         if chat:
             await send(chunk("", role=True))
