@@ -1,0 +1,237 @@
+/*
+ * The llm executor against the mock LLM server on loopback: what it
+ * measures matches what the mock was told to do (TTFT, inter-token gap,
+ * token counts), whether the events arrive whole or in 7-byte pieces,
+ * streamed or not, with usage or without (then counted and marked
+ * estimated), on /chat/completions and /completions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "test_llm_support.h"
+
+/* |got - want| <= tol, with a readable failure. */
+#define assert_near(got, want, tol)                                         \
+    do {                                                                    \
+        double g_ = (got), w_ = (want), t_ = (tol);                         \
+        if (fabs(g_ - w_) > t_)                                             \
+            fail_msg("%s = %.3f, wanted %.3f +- %.3f", #got, g_, w_, t_);   \
+    } while (0)
+
+static int setup_mock(void **state)
+{
+    struct lm *t = calloc(1, sizeof(*t));
+    *state = t;
+    return 0;
+}
+
+static int teardown_mock(void **state)
+{
+    struct lm *t = *state;
+    lm_teardown(t);
+    free(t);
+    return 0;
+}
+
+/* Every request of the task: ttft ~ 120 ms, itl ~ 20 ms, 15 tokens. */
+static void check_timings(json_t *res, int n, bool exact_tokens)
+{
+    json_t *reqs = json_object_get(res, "requests");
+    json_t *r;
+    size_t i;
+
+    assert_int_equal(json_array_size(reqs), n);
+    json_array_foreach(reqs, i, r) {
+        double ttft = lm_num(r, "ttft_ms"), e2e = lm_num(r, "e2e_ms");
+        /* The mock sleeps at least the configured time; loopback and the
+         * Python event loop add a little. */
+        assert_true(ttft >= 119.0);
+        assert_near(ttft, 130.0, 30.0);
+        assert_near(lm_num(r, "itl_ms"), 20.0, 4.0);
+        assert_near(lm_num(r, "tpot_ms"), 20.0, 4.0);
+        assert_near(e2e, 120.0 + 14 * 20.0 + 15.0, 45.0);
+        assert_true(e2e > ttft);
+        assert_int_equal(lm_num(r, "output_tokens"), 15);
+        if (exact_tokens) {
+            /* The mock counts the words of the prompt. */
+            assert_int_equal(lm_num(r, "input_tokens"), 4);
+            assert_null(json_object_get(r, "tokens_estimated"));
+        }
+        assert_int_equal(lm_num(r, "status"), 200);
+        assert_int_equal(lm_num(r, "attempts"), 1);
+        assert_near(lm_num(r, "tokens_per_s"), 15.0 * 1000.0 / e2e, 0.1);
+    }
+}
+
+static void test_measures_match_the_mock(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "120", "--itl-ms", "20", NULL};
+    char *id = NULL, *st;
+    json_t *res;
+
+    lm_setup(t, "llm-measure", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"endpoint\":\"mock\","
+                "\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                "\"say four words please\"}],\"max_tokens\":15,"
+                "\"requests\":6,\"concurrency\":3}}", 20000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    check_timings(res, 6, true);
+    assert_int_equal(lm_num(res, "summary.requests"), 6);
+    assert_int_equal(lm_num(res, "summary.ok"), 6);
+    assert_int_equal(lm_num(res, "summary.failed"), 0);
+    assert_int_equal(lm_num(res, "summary.output_tokens"), 90);
+    assert_int_equal(lm_num(res, "summary.input_tokens"), 24);
+    assert_int_equal(lm_num(res, "summary.errors.http_429"), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "api")),
+                        "chat");
+    assert_true(json_is_true(json_object_get(res, "stream")));
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+/* The same stream written in 7-byte pieces, each its own send. */
+static void test_fragmented_stream(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "120", "--itl-ms", "20",
+                          "--fragment", "7", NULL};
+    char *id = NULL, *st;
+    json_t *res;
+
+    lm_setup(t, "llm-fragment", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"messages\":[{\"role\":\"user\",\"content\":"
+                "\"say four words please\"}],\"max_tokens\":15,"
+                "\"requests\":2,\"concurrency\":2}}", 20000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    check_timings(res, 2, true);
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+static void test_not_streaming(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "100", "--itl-ms", "10", NULL};
+    char *id = NULL, *st;
+    json_t *res, *r;
+    size_t i;
+
+    lm_setup(t, "llm-nostream", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"messages\":[{\"role\":\"user\",\"content\":\"one two\"}],"
+                "\"max_tokens\":11,\"stream\":false,\"requests\":3}}", 20000,
+                &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    assert_true(json_is_false(json_object_get(res, "stream")));
+    json_array_foreach(json_object_get(res, "requests"), i, r) {
+        /* The whole answer after TTFT + 10 gaps. */
+        assert_near(lm_num(r, "e2e_ms"), 200.0 + 10.0, 30.0);
+        assert_null(json_object_get(r, "ttft_ms"));
+        assert_null(json_object_get(r, "itl_ms"));
+        assert_int_equal(lm_num(r, "output_tokens"), 11);
+        assert_int_equal(lm_num(r, "input_tokens"), 2);
+    }
+    assert_int_equal(lm_num(res, "summary.ok"), 3);
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+/* No usage: output tokens are the content chunks, input tokens a
+ * quarter of the prompt's bytes, both marked estimated. No [DONE]
+ * either: the finish_reason ends the stream. */
+static void test_missing_usage(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "20", "--itl-ms", "5", "--no-usage",
+                          "--no-done", NULL};
+    char *id = NULL, *st;
+    json_t *res, *r;
+    size_t i;
+
+    lm_setup(t, "llm-nousage", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"messages\":[{\"role\":\"user\",\"content\":"
+                "\"0123456789abcdef\"}],\"max_tokens\":9,\"requests\":2}}",
+                20000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    json_array_foreach(json_object_get(res, "requests"), i, r) {
+        assert_int_equal(lm_num(r, "output_tokens"), 9);
+        assert_int_equal(lm_num(r, "input_tokens"), 4); /* 16 bytes / 4 */
+        assert_true(json_is_true(json_object_get(r, "tokens_estimated")));
+    }
+    assert_int_equal(lm_num(res, "summary.tokens_estimated"), 2);
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+/* /v1/completions with a prompt, streamed and not. */
+static void test_completions(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "20", "--itl-ms", "5", NULL};
+    char *id = NULL, *st;
+    json_t *res, *stats;
+
+    lm_setup(t, "llm-completions", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"prompt\":\"a b c\",\"max_tokens\":7,\"requests\":2}}",
+                20000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    assert_string_equal(json_string_value(json_object_get(res, "api")),
+                        "completions");
+    assert_int_equal(lm_num(res, "summary.output_tokens"), 14);
+    assert_int_equal(lm_num(res, "summary.input_tokens"), 6);
+    json_decref(res);
+    free(st);
+    free(id);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"prompt\":[\"a b\",\"c\"],\"max_tokens\":7,"
+                "\"stream\":false}}", 20000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    assert_int_equal(lm_num(res, "summary.output_tokens"), 7);
+    json_decref(res);
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "paths./v1/completions"), 3);
+    json_decref(stats);
+    free(st);
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_measures_match_the_mock,
+                                        setup_mock, teardown_mock),
+        cmocka_unit_test_setup_teardown(test_fragmented_stream, setup_mock,
+                                        teardown_mock),
+        cmocka_unit_test_setup_teardown(test_not_streaming, setup_mock,
+                                        teardown_mock),
+        cmocka_unit_test_setup_teardown(test_missing_usage, setup_mock,
+                                        teardown_mock),
+        cmocka_unit_test_setup_teardown(test_completions, setup_mock,
+                                        teardown_mock),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,212 @@
+/*
+ * The llm tests' helpers (test_llm_support.h). The mock runs as a child
+ * process whose stdout is a pipe: its first line names the port it got.
+ * /mock/stats is read with a blocking libcurl request.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include <llmb/util.h>
+
+#include "test_llm_support.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void lm_mock_start(struct lm_mock *m, const char *const *flags)
+{
+    const char *script = getenv("LLMB_MOCK_LLM");
+    const char *argv[48];
+    int k = 0, fds[2];
+    char line[256];
+    FILE *f;
+
+    memset(m, 0, sizeof(*m));
+    if (script == NULL)
+        fail_msg("LLMB_MOCK_LLM is not set");
+    argv[k++] = "python3";
+    argv[k++] = "-S";
+    argv[k++] = script;
+    argv[k++] = "--port";
+    argv[k++] = "0";
+    argv[k++] = "--quiet";
+    for (int i = 0; flags != NULL && flags[i] != NULL && k < 46; i++)
+        argv[k++] = flags[i];
+    argv[k] = NULL;
+    assert_int_equal(pipe(fds), 0);
+    m->pid = fork();
+    assert_true(m->pid >= 0);
+    if (m->pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    assert_non_null(f);
+    if (fgets(line, sizeof(line), f) == NULL ||
+        sscanf(line, "mock-llm listening on 127.0.0.1:%d", &m->port) != 1)
+        fail_msg("the mock LLM server did not start (%s)", script);
+    fclose(f);
+    m->url = llmb_xasprintf("http://127.0.0.1:%d", m->port);
+}
+
+void lm_mock_stop(struct lm_mock *m)
+{
+    if (m->pid > 0) {
+        kill(m->pid, SIGTERM);
+        for (int i = 0; i < 200; i++) {
+            if (waitpid(m->pid, NULL, WNOHANG) == m->pid) {
+                m->pid = 0;
+                break;
+            }
+            sleep_ms(10);
+        }
+        if (m->pid > 0) {
+            kill(m->pid, SIGKILL);
+            waitpid(m->pid, NULL, 0);
+        }
+    }
+    free(m->url);
+    memset(m, 0, sizeof(*m));
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+    llmb_buf_append(arg, p, size * n);
+    return size * n;
+}
+
+json_t *lm_mock_stats(const struct lm_mock *m)
+{
+    CURL *e = curl_easy_init();
+    char *url = llmb_xasprintf("%s/mock/stats", m->url);
+    struct llmb_buf b;
+    json_t *o;
+
+    llmb_buf_init(&b);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(e) != CURLE_OK)
+        fail_msg("GET %s failed", url);
+    curl_easy_cleanup(e);
+    o = json_loadb(b.data, b.len, 0, NULL);
+    if (o == NULL)
+        fail_msg("/mock/stats is not JSON: %s", b.data);
+    llmb_buf_fini(&b);
+    free(url);
+    return o;
+}
+
+void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
+              const char *const *worker_args)
+{
+    const char *args[32];
+    char *ep;
+    int k = 0;
+
+    memset(t, 0, sizeof(*t));
+    if (wh_init(&t->h, name) != 0)
+        fail_msg("cannot set up the worker harness");
+    lm_mock_start(&t->mock, mock_flags);
+    ep = llmb_xasprintf("mock=%s", t->mock.url);
+    args[k++] = "--llm-endpoint";
+    args[k++] = ep;
+    args[k++] = "--capacity";
+    args[k++] = "8";
+    for (int i = 0; worker_args != NULL && worker_args[i] != NULL && k < 30;
+         i++)
+        args[k++] = worker_args[i];
+    args[k] = NULL;
+    wh_worker_start(&t->h, args);
+    free(ep);
+}
+
+void lm_teardown(struct lm *t)
+{
+    /* A clean stop, so that a sanitizer build checks for leaks: the worker
+     * must exit 0 (LeakSanitizer exits 23). */
+    int bad = 0;
+
+    for (int i = 0; i < t->h.nworkers; i++) {
+        pid_t pid = t->h.workers[i];
+        if (pid <= 0)
+            continue;
+        kill(pid, SIGTERM);
+        if (wh_worker_wait(&t->h, pid, 20000) != 0 && bad == 0) {
+            wh_dump_logs(&t->h);
+            bad = (int)pid;
+        }
+    }
+    lm_mock_stop(&t->mock);
+    wh_fini(&t->h);
+    if (bad != 0)
+        fail_msg("llmb-worker %d did not exit 0 after SIGTERM", bad);
+}
+
+char *lm_run(struct lm *t, const char *doc, int timeout_ms, char **id)
+{
+    *id = wh_push(&t->h, "default", doc);
+    return wh_wait_state(&t->h, "default", *id, "completed|failed|cancelled",
+                         timeout_ms);
+}
+
+json_t *lm_result(struct lm *t, const char *id, int index)
+{
+    char *text = wh_task(&t->h, "default", id, index, "result");
+    json_t *o;
+
+    if (text == NULL) {
+        char *err = wh_task(&t->h, "default", id, index, "error");
+        wh_dump_logs(&t->h);
+        fail_msg("task %d of job %s has no result (error: %s)", index, id,
+                 err != NULL ? err : "none");
+    }
+    o = json_loads(text, 0, NULL);
+    if (o == NULL)
+        fail_msg("task result is not JSON: %s", text);
+    free(text);
+    return o;
+}
+
+char *lm_job_error(struct lm *t, const char *id)
+{
+    return wh_job(&t->h, "default", id, "error");
+}
+
+double lm_num(const json_t *o, const char *path)
+{
+    char *copy = llmb_xstrdup(path);
+    const json_t *v = o;
+
+    for (char *save = NULL, *k = strtok_r(copy, ".", &save); k != NULL;
+         k = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, k);
+    if (!json_is_number(v)) {
+        char *s = json_dumps(o, JSON_COMPACT);
+        fail_msg("%s is not a number in %.2000s", path, s);
+    }
+    free(copy);
+    return json_number_value(v);
+}

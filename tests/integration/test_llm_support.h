@@ -1,0 +1,59 @@
+/*
+ * What the llm executor's integration tests share: the mock LLM server
+ * (examples/mock-llm/mock_llm.py, run with `python3 -S` on a free port of
+ * 127.0.0.1), its /mock/stats, a worker pointed at it, and a job run to
+ * its end with its task results decoded. Built on the worker harness
+ * (test_worker_harness.h); test helpers fail the test on any surprise.
+ */
+#ifndef LLMB_TEST_LLM_SUPPORT_H
+#define LLMB_TEST_LLM_SUPPORT_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "test_worker_harness.h"
+
+/* A running mock server. */
+struct lm_mock {
+    pid_t pid;
+    int port;
+    char *url; /* http://127.0.0.1:<port> */
+};
+
+/* Starts the mock (LLMB_MOCK_LLM names the script) with --port 0, --quiet
+ * and the NULL-terminated extra flags; waits for its listening line. */
+void lm_mock_start(struct lm_mock *m, const char *const *flags);
+/* Stops it (SIGTERM, then SIGKILL) and frees m's strings. */
+void lm_mock_stop(struct lm_mock *m);
+/* GET /mock/stats as JSON (decref it). */
+json_t *lm_mock_stats(const struct lm_mock *m);
+
+/* One test's world: Redis through the worker harness, a mock, a worker. */
+struct lm {
+    struct wh h;
+    struct lm_mock mock;
+};
+
+/* Sets up t: the harness with prefix name, a mock with mock_flags, and
+ * one llmb-worker with --llm-endpoint mock=<mock url> plus worker_args
+ * (both NULL-terminated, may be NULL). */
+void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
+              const char *const *worker_args);
+void lm_teardown(struct lm *t);
+
+/* Pushes doc to queue default and waits up to timeout_ms for it to end;
+ * returns its state (free it); *id gets the job id (free it). */
+char *lm_run(struct lm *t, const char *doc, int timeout_ms, char **id);
+
+/* The result JSON of task index of job id (decref it); fails the test when
+ * there is none. */
+json_t *lm_result(struct lm *t, const char *id, int index);
+
+/* The error text of the job (free it), or NULL. */
+char *lm_job_error(struct lm *t, const char *id);
+
+/* Number at path "a.b" of o; fails the test when it is not a number. */
+double lm_num(const json_t *o, const char *path);
+
+#endif
