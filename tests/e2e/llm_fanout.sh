@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# An LLM benchmark spread over three real llmb-worker processes and
+# aggregated by a real llmb-coordinator, against the mock LLM server: the
+# job's p50/p90/p99 of ttft_ms, itl_ms, tpot_ms and e2e_ms must be the
+# percentiles of every request of every task taken together (recomputed
+# here from the task results, never averaged), the totals must add up,
+# and `llmb-push --wait` must print the summary table (--json: the job
+# JSON only).
+set -euo pipefail
+url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
+bin=$LLMB_BUILD_DIR
+prefix="e2ellm$$"
+tmp=$(mktemp -d)
+pids=()
+rcli() { redis-cli -u "$url" "$@"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
+    exit 1
+}
+
+# The mock on a free port; its first line names the port.
+python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
+    --ttft-ms 40 --itl-ms 5 --jitter 0.6 --seed 3 > "$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/^mock-llm listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/mock.out")
+[ -n "$port" ] || fail "the mock did not start"
+
+common=(--redis "$url" --prefix "$prefix" --log-level debug)
+for i in 1 2 3; do
+    "$bin/worker/llmb-worker" "${common[@]}" --id "w$i" --capacity 2 \
+        --heartbeat-ms 200 --llm-endpoint "mock=http://127.0.0.1:$port" \
+        2>"$tmp/worker$i.log" &
+    pids+=($!)
+done
+"$bin/coordinator/llmb-coordinator" "${common[@]}" --tick-ms 50 \
+    2>"$tmp/coordinator.log" &
+pids+=($!)
+for _ in $(seq 200); do
+    [ "$(rcli ZCARD "$prefix:workers")" = 3 ] && break
+    sleep 0.05
+done
+[ "$(rcli ZCARD "$prefix:workers")" = 3 ] || fail "three workers did not register"
+
+# Six tasks of 20 requests; every worker takes two (capacity 2).
+payload='{"model":"m","messages":[{"role":"user","content":"count to ten"}],
+          "max_tokens":10,"requests":20,"concurrency":4}'
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 45 \
+    --tasks 6 --no-progress --id fanout llm "$payload" > "$tmp/out" 2>"$tmp/push.log" ||
+    fail "llmb-push --wait exited $?"
+grep -q '==== LLM serving benchmark: job fanout ====' "$tmp/out" || fail "no table: $(cat "$tmp/out")"
+grep -Eq '^requests +120 \(ok 120, failed 0\)$' "$tmp/out" || fail "requests line"
+grep -Eq '^TTFT \(ms\) +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +120$' "$tmp/out" || fail "TTFT row"
+grep -Eq '^errors +none$' "$tmp/out" || fail "errors line"
+
+# The aggregate against the percentiles of all 120 records.
+rcli HGET "$prefix:{default}:j:fanout" aggregate > "$tmp/aggregate.json"
+for i in 0 1 2 3 4 5; do
+    rcli HGET "$prefix:{default}:t:fanout" "$i:result" > "$tmp/result$i.json"
+    rcli HGET "$prefix:{default}:t:fanout" "$i:worker"
+done | sort -u > "$tmp/workers"
+[ "$(wc -l < "$tmp/workers")" = 3 ] || fail "tasks ran on $(tr '\n' ' ' < "$tmp/workers")"
+
+python3 -S - "$tmp" <<'PY' || fail "aggregate check"
+import json, math, sys
+tmp = sys.argv[1]
+agg = json.load(open(tmp + "/aggregate.json"))
+results = [json.load(open("%s/result%d.json" % (tmp, i))) for i in range(6)]
+records = [r for res in results for r in res["requests"]]
+assert len(records) == 120, len(records)
+
+def quantile(xs, q):  # NumPy's default: linear between closest ranks
+    xs = sorted(xs)
+    h = (len(xs) - 1) * q
+    lo = math.floor(h)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+
+fields = agg["fields"]
+for m in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"):
+    xs = [r[m] for r in records]
+    f = fields["requests." + m]
+    assert f["count"] == 120, (m, f["count"])
+    for name, q in (("p50", .5), ("p90", .9), ("p99", .99)):
+        want = quantile(xs, q)
+        assert abs(f[name] - want) <= 1e-6 * max(1, abs(want)), (m, name, f[name], want)
+    assert abs(f["mean"] - sum(xs) / len(xs)) < 1e-6, m
+    # Averaging the tasks' own p99s is not what the job reports.
+    per_task = [quantile([r[m] for r in res["requests"]], .99) for res in results]
+    print("%s: p50 %.3f p99 %.3f (mean of task p99s %.3f)" %
+          (m, f["p50"], f["p99"], sum(per_task) / len(per_task)))
+
+s = fields["summary.requests"]
+assert s["sum"] == 120 and s["count"] == 6, s
+assert fields["summary.output_tokens"]["sum"] == 1200
+assert fields["summary.errors.http_429"]["sum"] == 0
+run_ms = agg["run_ms"]
+assert run_ms > 0
+assert abs(s["per_s"] - 120 * 1000.0 / run_ms) < 1e-6 * s["per_s"], (s, run_ms)
+print("requests/s %.2f over run_ms %d" % (s["per_s"], run_ms))
+PY
+
+# --json: the job JSON alone.
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 30 --json \
+    --no-progress llm '{"model":"m","prompt":"x","max_tokens":3}' > "$tmp/json" 2>>"$tmp/push.log" ||
+    fail "--json run exited $?"
+python3 -S -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="completed"' "$tmp/json" ||
+    fail "--json output is not one JSON document: $(cat "$tmp/json")"
+echo "llm fan-out over 3 workers aggregated every request"
