@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Redis gone wrong, on private servers (this test restarts and flushes
+# them): unreachable, a wrong password for an ACL user, the function
+# library flushed under running processes, and a server without Redis
+# Functions (tests/fixtures/fake_redis6.py answers like Redis 6.2; no real
+# Redis 6 binary is at hand). Each gets a clear message; the worker and the
+# coordinator keep running and carry on once the server is right again.
+set -euo pipefail
+push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+admin="$LLMB_BUILD_DIR/tools/admin/llmb"
+worker="$LLMB_BUILD_DIR/worker/llmb-worker"
+coordinator="$LLMB_BUILD_DIR/coordinator/llmb-coordinator"
+command -v redis-server >/dev/null || { echo "redis-server not found" >&2; exit 77; }
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    [ -f "$tmp/redis.pid" ] && kill "$(cat "$tmp/redis.pid")" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$tmp"/*.log; do echo "== $f" >&2; tail -n 8 "$f" >&2; done
+    exit 1
+}
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+port=$(free_port)
+url="redis://127.0.0.1:$port"
+export LLMB_PREFIX=e2ebadr
+rcli() { redis-cli -p "$port" "$@"; }
+start_redis() {
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --pidfile "$tmp/redis.pid" --dir "$tmp" \
+        --logfile "$tmp/redis-server.log" "$@"
+    for i in $(seq 50); do rcli PING 2>/dev/null | grep -q PONG && return 0; sleep 0.1; done
+    fail "redis-server did not start"
+}
+wait_state() { # URL JOB STATE
+    for i in $(seq 200); do
+        [ "$(redis-cli -u "$1" HGET "$LLMB_PREFIX:{default}:j:$2" state 2>/dev/null)" = "$3" ] && return 0
+        sleep 0.1
+    done
+    fail "job $2 not $3: $(redis-cli -u "$1" HGETALL "$LLMB_PREFIX:{default}:j:$2" | tr '\n' ' ')"
+}
+expect() { # STATUS MESSAGE COMMAND...
+    local want=$1 msg=$2 rc=0
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+    [ "$rc" = "$want" ] || fail "$(basename "$1"): exit $rc, expected $want: $(cat "$tmp/err")"
+    grep -qF -- "$msg" "$tmp/err" || fail "$(basename "$1"): expected \"$msg\", got \"$(cat "$tmp/err")\""
+}
+
+# 1. unreachable: the tools say so (69); worker and coordinator wait for it
+expect 69 "cannot connect to redis 127.0.0.1:$port: Connection refused" "$push" --redis "$url" echo
+expect 69 "cannot connect to redis 127.0.0.1:$port" "$admin" --redis "$url" stats
+"$worker" --redis "$url" --heartbeat-ms 300 >"$tmp/worker.log" 2>&1 &
+pids+=($!); wpid=$!
+"$coordinator" --redis "$url" >"$tmp/coordinator.log" 2>&1 &
+pids+=($!); cpid=$!
+sleep 1.5
+kill -0 "$wpid" && kill -0 "$cpid" || fail "a process exited while Redis was unreachable"
+grep -q 'Connection refused' "$tmp/worker.log" || fail "worker did not log why"
+# it comes up: both connect, and a job runs
+start_redis
+id=$("$push" --redis "$url" --id up1 echo '{"a":1}')
+wait_state "$url" up1 completed
+
+# 2. the function library flushed under running processes: redis-cli gets
+# Redis's own error; llmb-push, the worker and the coordinator load it again
+rcli FUNCTION FLUSH >/dev/null
+out=$(rcli FCALL llmb_push 1 "$LLMB_PREFIX:{default}" '{"type":"echo"}' 2>&1)
+grep -q 'Function not found' <<<"$out" || fail "FCALL after FUNCTION FLUSH: $out"
+"$push" --redis "$url" --id flushed1 echo >/dev/null || fail "llmb-push after FUNCTION FLUSH"
+wait_state "$url" flushed1 completed
+rcli FUNCTION FLUSH >/dev/null
+# the coordinator's next tick finds the library gone and loads it
+for i in $(seq 100); do
+    rcli FUNCTION LIST LIBRARYNAME llmb | grep -q llmb && break
+    sleep 0.1
+done
+rcli FUNCTION LIST LIBRARYNAME llmb | grep -q llmb || fail "nobody loaded the library again"
+rcli FCALL llmb_push 1 "$LLMB_PREFIX:{default}" '{"type":"echo","id":"flushed2"}' >/dev/null
+wait_state "$url" flushed2 completed
+kill -0 "$wpid" && kill -0 "$cpid" || fail "a process exited after FUNCTION FLUSH"
+
+# 3. an ACL user with a wrong password: refused login, said clearly (69);
+# a worker started with it keeps trying and does not take anything (--grace
+# 1: a worker that never reached Redis waits out its whole grace on SIGTERM)
+rcli ACL SETUSER alice on '>right-password' '~*' '&*' '+@all' >/dev/null
+expect 69 "WRONGPASS" "$push" --redis "redis://alice:wrong@127.0.0.1:$port" echo
+grep -qi 'password' "$tmp/err" || fail "wrong password message: $(cat "$tmp/err")"
+expect 69 "WRONGPASS" "$admin" --redis "redis://alice:wrong@127.0.0.1:$port" stats
+expect 69 "WRONGPASS" "$push" --redis "redis://nobody:x@127.0.0.1:$port" echo
+"$worker" --grace 1 --redis "redis://alice:wrong@127.0.0.1:$port" >"$tmp/worker-wrongpass.log" 2>&1 &
+pids+=($!); bpid=$!
+"$push" --redis "redis://alice:right-password@127.0.0.1:$port" --id acl1 echo >/dev/null ||
+    fail "the right password refused"
+wait_state "$url" acl1 completed
+kill -0 "$bpid" || fail "the worker with a wrong password exited: $(tail -3 "$tmp/worker-wrongpass.log")"
+grep -q 'WRONGPASS' "$tmp/worker-wrongpass.log" || fail "worker with a wrong password did not say why"
+kill "$bpid"; wait "$bpid" 2>/dev/null || true
+
+# 4. "Redis 6": a server without Redis Functions
+python3 "$LLMB_SOURCE_DIR/tests/fixtures/fake_redis6.py" "$tmp/fake.port" &
+pids+=($!)
+for i in $(seq 50); do [ -s "$tmp/fake.port" ] && break; sleep 0.1; done
+old="redis://127.0.0.1:$(cat "$tmp/fake.port")"
+msg='llmb needs Redis 7.0 or newer (Redis Functions); this server is 6.2.14'
+expect 69 "$msg" "$push" --redis "$old" echo
+expect 69 "$msg" "$admin" --redis "$old" stats
+"$worker" --grace 1 --redis "$old" >"$tmp/worker-old.log" 2>&1 &
+pids+=($!); opid=$!
+"$coordinator" --redis "$old" >"$tmp/coordinator-old.log" 2>&1 &
+pids+=($!); ocpid=$!
+sleep 1.5
+grep -qF "$msg" "$tmp/worker-old.log" || fail "worker on Redis 6: $(tail -3 "$tmp/worker-old.log")"
+grep -qF "$msg" "$tmp/coordinator-old.log" || fail "coordinator on Redis 6: $(tail -3 "$tmp/coordinator-old.log")"
+kill -0 "$opid" && kill -0 "$ocpid" || fail "a process exited on Redis 6"
+
+# the real server's processes were not disturbed by any of it
+"$push" --redis "$url" --id last echo >/dev/null
+wait_state "$url" last completed
+kill -0 "$wpid" && kill -0 "$cpid" || fail "the worker or coordinator died"
+echo "e2e bad input (redis): ok"
