@@ -271,7 +271,7 @@ struct llmb_llm_record {
  * them when there are fewer) and exact totals over every request. */
 struct llmb_llm_records {
     struct llmb_llm_record *v;
-    size_t n, max;
+    size_t n, cap, max;
     uint64_t seen;                 /* records offered */
     long ok, failed, retries, estimated;
     long errors[LLMB_LLM_NCLASS];

@@ -67,8 +67,12 @@ void llmb_llm_records_add(struct llmb_llm_records *rs,
                                              rec->message : "");
     }
     if (rs->n < rs->max) {
-        if (rs->v == NULL)
-            rs->v = llmb_xcalloc(rs->max, sizeof(*rs->v));
+        if (rs->n == rs->cap) {
+            rs->cap = rs->cap == 0 ? 16 : rs->cap * 2;
+            if (rs->cap > rs->max)
+                rs->cap = rs->max;
+            rs->v = llmb_xrealloc(rs->v, rs->cap * sizeof(*rs->v));
+        }
         rs->v[rs->n++] = *rec;
     } else {
         /* Keep it with probability max / seen, in place of a random one. */

@@ -10,9 +10,9 @@
  * chunk and ITL the mean gap between content chunks; e2e ends when curl
  * reports the transfer done.
  *
- * Classes and retries. No HTTP response at all is `connect`; curl's
- * timeout (timeout_s for the whole attempt, so a stalled stream too) is
- * `timeout`; 429 is `http_429`, other 4xx `http_4xx`, 5xx `http_5xx`;
+ * Classes and retries. No HTTP response at all is `connect` (also a
+ * connection not made in time); curl's timeout (timeout_s for the whole
+ * attempt, so a stalled stream too) on a connected request is `timeout`; 429 is `http_429`, other 4xx `http_4xx`, 5xx `http_5xx`;
  * anything else that went wrong (a broken or unfinished stream, bad SSE or
  * JSON, an in-band error, an unexpected status) is `protocol`. `http_429`,
  * `http_5xx` and `connect` are retried up to the spec's retries, after the
@@ -104,8 +104,13 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
         req->started = true;
         curl_easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
         curl_easy_getinfo(req->x.easy, CURLINFO_CONTENT_TYPE, &ct);
-        req->sse = ct != NULL ? strncasecmp(ct, "text/event-stream", 17) == 0
-                              : llmb_llm_run_spec(req->run)->stream;
+        /* An event stream when it says so, or when streaming was asked
+         * and it does not say JSON (some servers label SSE text/plain). */
+        if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0)
+            req->sse = true;
+        else
+            req->sse = llmb_llm_run_spec(req->run)->stream &&
+                       (ct == NULL || strstr(ct, "json") == NULL);
     }
     if (req->status < 200 || req->status >= 300) {
         if (req->body.len < MAX_ERROR_BODY)
@@ -200,6 +205,18 @@ static char *error_text(const struct llmb_llm_req *req)
     return s;
 }
 
+/* True when the attempt got a connection (TCP, and TLS for https). */
+static bool connected(const struct llmb_llm_req *req)
+{
+    curl_off_t us = 0;
+
+    curl_easy_getinfo(req->x.easy, CURLINFO_APPCONNECT_TIME_T, &us);
+    if (us > 0)
+        return true;
+    curl_easy_getinfo(req->x.easy, CURLINFO_CONNECT_TIME_T, &us);
+    return us > 0;
+}
+
 /* The class of a finished attempt; *msg gets the error text (NULL when
  * ok). */
 static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
@@ -215,6 +232,14 @@ static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
     if (req->aborted && req->resp.error != NULL) {
         *msg = llmb_xstrdup(req->resp.error);
         return LLMB_LLM_PROTOCOL;
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT && req->status == 0 &&
+        !connected(req)) {
+        *msg = llmb_xasprintf("no connection within %g s (%s)",
+                              spec->timeout_s < CONNECT_TIMEOUT_MS / 1000.0 ?
+                              spec->timeout_s : CONNECT_TIMEOUT_MS / 1000.0,
+                              why);
+        return LLMB_LLM_CONNECT;
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         *msg = llmb_xasprintf("no complete response within timeout_s %g "
