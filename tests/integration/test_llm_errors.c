@@ -242,7 +242,7 @@ static void test_payload_errors(void **state)
          "llm payload field \"requests\" must be an integer from 1 to "
          "1000000, got \"ten\""},
         {"{\"model\":\"m\",\"prompt\":\"x\",\"concurrency\":0}",
-         "field \"concurrency\" must be an integer from 1 to 10000, got 0"},
+         "field \"concurrency\" must be an integer from 1 to 100000, got 0"},
         {"{\"model\":\"m\",\"prompt\":\"x\",\"rate\":-1}",
          "field \"rate\" must be a number greater than 0"},
         {"{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":3}",

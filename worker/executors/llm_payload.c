@@ -335,7 +335,7 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
     spec->max_records = LLMB_LLM_DEFAULT_MAX_RECORDS;
     if (get_int(o, kind, "requests", benchmark ? 0 : 1, 1000000L,
                 &spec->requests, errstr) != 0 ||
-        get_int(o, kind, "concurrency", 1, 10000L, &spec->concurrency,
+        get_int(o, kind, "concurrency", 1, 100000L, &spec->concurrency,
                 errstr) != 0 ||
         get_num(o, kind, "rate", 0.0, false, 1000000.0, &spec->rate,
                 errstr) != 0 ||
