@@ -437,8 +437,6 @@ def parse_args(argv):
                     "request body (snake_case names).")
     p.add_argument("--port", type=int, default=8000,
                    help="TCP port (0 = any free one; printed on stdout)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the random faults and jitter")
     p.add_argument("--quiet", action="store_true",
@@ -458,10 +456,10 @@ def parse_args(argv):
 
 async def main_async(args):
     mock = Mock(args)
-    server = await asyncio.start_server(mock.handle, args.host, args.port,
+    server = await asyncio.start_server(mock.handle, "127.0.0.1", args.port,
                                         backlog=4096, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
-    print("mock-llm listening on %s:%d" % (args.host, port), flush=True)
+    print("mock-llm listening on 127.0.0.1:%d" % port, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
