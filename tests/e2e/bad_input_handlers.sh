@@ -17,6 +17,7 @@ rcli() { redis-cli -u "$url" "$@"; }
 tmp=$(mktemp -d)
 wpid= cpid=
 cleanup() {
+    set +e
     for p in $wpid $cpid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$tmp"
     rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null

@@ -14,6 +14,7 @@ command -v redis-server >/dev/null || { echo "redis-server not found" >&2; exit 
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
+    set +e
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     [ -f "$tmp/redis.pid" ] && kill "$(cat "$tmp/redis.pid")" 2>/dev/null
     rm -rf "$tmp"
