@@ -16,6 +16,8 @@ grep -q '"state": "completed"' "$out" || fail "no completed job in the output"
 grep -q '"latency_ms"' "$out" || fail "no aggregate of the task results"
 grep -q '"p99"' "$out" || fail "no percentiles"
 grep -q '"ok": 20' "$out" || fail "not all 20 tasks ok"
+grep -q '^TTFT (ms)' "$out" || fail "no LLM serving benchmark table"
+grep -q '^requests  *60 (ok 60, failed 0)' "$out" || fail "not all 60 LLM requests ok"
 grep -q '^QUEUE' "$out" || fail "no llmb stats table"
 grep -q 'demo-worker-3' "$out" || fail "no llmb workers table"
 grep -q '^llmb_workers_total' "$out" || fail "no /metrics lines"
@@ -23,7 +25,8 @@ grep -q '^llmb_workers_total' "$out" || fail "no /metrics lines"
 # Nothing left behind: no process of ours from this build, no temp dir.
 sleep 0.5
 if pgrep -f "$LLMB_BUILD_DIR/(worker/llmb-worker|coordinator/llmb-coordinator).*demo" >/dev/null ||
-   pgrep -af "llmb-demo\." | grep -q redis-server; then
+   pgrep -af "llmb-demo\." | grep -q redis-server ||
+   pgrep -af "mock_llm.py" | grep -q -- "--ttft-ms 80 --itl-ms 15 --jitter 0.3"; then
     pgrep -af "llmb-(worker|coordinator)|llmb-demo" >&2 || true
     fail "processes left running"
 fi
