@@ -213,6 +213,12 @@ local function task_ended(base, id, outcome, now)
     end
 end
 
+-- Ends task `idx` of job `id` as cancelled: its state, then the count.
+local function task_cancelled(base, id, idx, now)
+    redis.call('HSET', tasks_key(base, id), idx .. ':state', 'cancelled')
+    task_ended(base, id, 'cancelled', now)
+end
+
 -- Drops the lease of task `ref` held by `worker`: out of the running set
 -- and the worker's lease hash. The caller decides what happens next.
 local function lease_drop(base, worker, ref)
@@ -263,8 +269,7 @@ local function task_failed(base, ref, kind, err, now)
         return 1
     end
     if j[3] == 'cancelled' then
-        redis.call('HSET', tk, idx .. ':state', 'cancelled')
-        task_ended(base, id, 'cancelled', now)
+        task_cancelled(base, id, idx, now)
         return 2
     end
     redis.call('HSET', tk, idx .. ':state', 'failed')

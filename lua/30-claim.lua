@@ -82,7 +82,7 @@ local function claim(keys, args)
             -- A task whose job is gone (deleted by hand) is dropped; one of a
             -- cancelled job is counted as cancelled.
             if j[1] == 'cancelled' then
-                task_ended(base, id, 'cancelled', now)
+                task_cancelled(base, id, idx, now)
             elseif j[1] ~= false then
                 tok = tok + 1
                 local tk = tasks_key(base, id)

@@ -33,12 +33,17 @@ local function heartbeat(keys, args)
     local held = redis.call('HMGET', leases_key(base, worker), unpack(refs))
     local states = {}
     local extend = {}
+    local seen = {}
     for i, ref in ipairs(refs) do
         local tok = args[2 + 2 * i]
-        if held[i] ~= tok then
+        if seen[ref] then
+            -- the same task twice in one call: answered once
+        elseif held[i] ~= tok then
+            seen[ref] = true
             out[#out + 1] = ref
             out[#out + 1] = 'lost'
         else
+            seen[ref] = true
             local id, idx = ref_split(ref)
             if states[id] == nil then
                 states[id] = redis.call('HGET', job_key(base, id), 'state')
@@ -46,8 +51,7 @@ local function heartbeat(keys, args)
             if states[id] == 'cancelled' or states[id] == false then
                 lease_drop(base, worker, ref)
                 if states[id] == 'cancelled' then
-                    redis.call('HSET', tasks_key(base, id), idx .. ':state', 'cancelled')
-                    task_ended(base, id, 'cancelled', now)
+                    task_cancelled(base, id, idx, now)
                 end
                 out[#out + 1] = ref
                 out[#out + 1] = states[id] == 'cancelled' and 'cancelled' or 'gone'
@@ -164,8 +168,7 @@ local function release(keys, args)
             local j = redis.call('HMGET', job_key(base, id), 'state', 'priority')
             local tk = tasks_key(base, id)
             if j[1] == 'cancelled' then
-                redis.call('HSET', tk, idx .. ':state', 'cancelled')
-                task_ended(base, id, 'cancelled', now_ms())
+                task_cancelled(base, id, idx, now_ms())
             elseif j[1] ~= false then
                 redis.call('HINCRBY', tk, idx .. ':attempt', -1)
                 redis.call('HSET', tk, idx .. ':state', 'pending')

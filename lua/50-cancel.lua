@@ -11,13 +11,20 @@ local function not_found(base, id)
         tostring(id), tostring(queue_of(base))))
 end
 
+-- Most task indexes that one call of purge or deadlines walks through
+-- (a cancel touches every index of its job); the rest waits for the next
+-- call, so no call blocks Redis for long.
+local CANCEL_TASK_BUDGET = 100000
+
 -- Cancels job `id`: removes its pending and delayed tasks at once and
 -- marks it cancelled, so running tasks stop at their next heartbeat.
--- Returns the number of tasks removed, or nil and the job's state when it
--- had already ended.
+-- Returns the number of tasks removed and the job's task count, or nil
+-- and the job's state when it had already ended ("gone" when there is no
+-- job hash: nothing is written then).
 local function job_cancel(base, id, now, why)
     local jk = job_key(base, id)
     local j = redis.call('HMGET', jk, 'state', 'tasks')
+    if j[1] == false then return nil, 'gone' end
     if TERMINAL[j[1]] then return nil, j[1] end
     redis.call('HSET', jk, 'state', 'cancelled', 'cancelled_ms', now)
     if why then redis.call('HSETNX', jk, 'error', why) end
@@ -40,7 +47,7 @@ local function job_cancel(base, id, now, why)
             job_finish(base, id, now)
         end
     end
-    return removed
+    return removed, n
 end
 
 -- ARGV: job id. Reply: number of pending tasks removed.
@@ -65,11 +72,23 @@ local function retry(keys, args)
     local base = keys[1]
     local id = args[1]
     local jk = job_key(base, id or '')
-    local j = redis.call('HMGET', jk, 'state', 'tasks', 'priority')
-    if id == nil or j[1] == false then return not_found(base, id) end
+    local j = redis.call('HMGET', jk, 'state', 'tasks', 'priority', 'left')
+    if id == nil or j[1] == false then
+        -- An expired job leaves its id in the dead set: drop it there.
+        if id ~= nil then redis.call('ZREM', base .. ':dead', id) end
+        return not_found(base, id)
+    end
     if j[1] ~= 'failed' and j[1] ~= 'cancelled' then
         return redis.error_reply(string.format('ERR job "%s" is %s; only failed '
             .. 'or cancelled jobs can be retried', id, j[1]))
+    end
+    -- A cancelled job whose running tasks have not stopped yet: running
+    -- them again now would run them twice.
+    local left = tonumber(j[4]) or 0
+    if left > 0 then
+        return redis.error_reply(string.format('ERR job "%s" is cancelled but '
+            .. '%d of its tasks are still stopping; retry it once it has ended',
+            id, left))
     end
     local tk = tasks_key(base, id)
     local n = tonumber(j[2]) or 1
@@ -105,25 +124,35 @@ local function retry(keys, args)
     redis.call('PERSIST', jk)
     redis.call('PERSIST', tk)
     redis.call('ZREM', base .. ':dead', id)
+    -- Not aggregated yet from its first run: it will be when it ends again.
     redis.call('ZREM', base .. ':aggr', id)
+    redis.call('LREM', base .. ':done', 0, id)
     emit(base, 'event', 'retried', 'job', id, 'tasks', again)
     if again > 0 then wake(base, again) end
     return again
 end
 
--- Cancels jobs that have tasks waiting in `set`, at most `limit` of them.
-local function purge_set(base, set, limit, now)
+-- Cancels the jobs of up to `limit` tasks waiting in `set`, while the
+-- task budget `b` (a table {left = n}) lasts. Returns the jobs cancelled.
+local function purge_set(base, set, limit, now, b)
     local refs = redis.call('ZRANGE', base .. set, 0, limit - 1)
-    local seen, jobs = {}, 0
+    local done, jobs, junk = {}, 0, {}
     for _, ref in ipairs(refs) do
         local id = ref_split(ref)
-        if id and not seen[id] then
-            seen[id] = true
-            if job_cancel(base, id, now, 'purged') then jobs = jobs + 1 end
+        if id and done[id] == nil then
+            if b.left <= 0 then break end
+            local removed, n = job_cancel(base, id, now, 'purged')
+            done[id] = removed ~= nil
+            if removed then
+                jobs = jobs + 1
+                b.left = b.left - n
+            end
         end
+        -- A waiting task whose job is gone (deleted by hand) or has already
+        -- ended belongs to nothing: it goes too.
+        if id == nil or done[id] == false then junk[#junk + 1] = ref end
     end
-    -- Tasks whose job hash is gone were not removed by a cancel.
-    if #refs > 0 then redis.call('ZREM', base .. set, unpack(refs)) end
+    if #junk > 0 then redis.call('ZREM', base .. set, unpack(junk)) end
     return jobs
 end
 
@@ -135,8 +164,9 @@ local function purge(keys, args)
     local limit = math.floor(tonumber(args[1]) or 1000)
     if limit < 1 then limit = 1 end
     local now = now_ms()
-    local jobs = purge_set(base, ':pending', limit, now)
-        + purge_set(base, ':delayed', limit, now)
+    local b = {left = CANCEL_TASK_BUDGET}
+    local jobs = purge_set(base, ':pending', limit, now, b)
+        + purge_set(base, ':delayed', limit, now, b)
     return {jobs, redis.call('ZCARD', base .. ':pending')
         + redis.call('ZCARD', base .. ':delayed')}
 end
@@ -150,14 +180,16 @@ local function deadlines(keys, args)
     local now = now_ms()
     local ids = redis.call('ZRANGEBYSCORE', base .. ':deadlines', '-inf', now,
         'LIMIT', 0, limit)
-    local n = 0
+    local n, budget = 0, CANCEL_TASK_BUDGET
     for _, id in ipairs(ids) do
+        if budget <= 0 then break end
         redis.call('ZREM', base .. ':deadlines', id)
         local jk = job_key(base, id)
         local state = redis.call('HGET', jk, 'state')
         if state ~= false and not TERMINAL[state] then
             redis.call('HSET', jk, 'expired', 1)
-            job_cancel(base, id, now, 'deadline exceeded')
+            local _, tasks = job_cancel(base, id, now, 'deadline exceeded')
+            budget = budget - (tonumber(tasks) or 1)
             n = n + 1
         end
     end

@@ -21,8 +21,9 @@ local function reap(keys, args)
         else
             redis.call('ZREM', base .. ':running', ref)
         end
-        task_failed(base, ref, 'lost', 'lease expired: worker '
-            .. tostring(worker) .. ' stopped heartbeating', now)
+        task_failed(base, ref, 'lost', worker
+            and ('lease expired: worker ' .. worker .. ' stopped heartbeating')
+            or 'lease expired (no worker recorded for this task)', now)
     end
     return #refs
 end

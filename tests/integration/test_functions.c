@@ -809,6 +809,7 @@ static void test_purge(void **state)
     b = push("{\"type\":\"t\",\"delay_s\":100}");
     r = fcall("llmb_purge", "10", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->integer, 2); /* both jobs */
     assert_int_equal(r->element[1]->integer, 0); /* cancel takes whole jobs */
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 0);
@@ -821,6 +822,63 @@ static void test_purge(void **state)
     }
     free(a);
     free(b);
+}
+
+/* A waiting task whose job hash was deleted by hand is purged without
+ * bringing a job hash back. */
+static void test_purge_orphaned_task(void **state)
+{
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":2}");
+    freeReplyObject(cmd("DEL %s:j:%s", T.base, id));
+    r = fcall("llmb_purge", "10", NULL);
+    assert_int_equal(r->element[0]->integer, 0);
+    assert_int_equal(r->element[1]->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 0);
+    assert_int_equal(cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_int_equal(cmd_int("LLEN %s:done", T.base), 0);
+    free(id);
+}
+
+/* Retrying a cancelled job while its running tasks are still stopping
+ * would run them twice: refused until the job has ended. */
+static void test_retry_waits_for_running_tasks(void **state)
+{
+    struct task t[2];
+    redisReply *r;
+    char sub[200];
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":3}");
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
+    freeReplyObject(fcall("llmb_cancel", id, NULL));
+    r = fcall("llmb_retry", id, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "2 of its tasks are still stopping"));
+    freeReplyObject(r);
+    assert_int_equal(zcard("pending"), 0);
+    /* the same task twice in one heartbeat is stopped and counted once */
+    r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[0].ref,
+              t[0].tok, t[1].ref, t[1].tok, NULL);
+    assert_int_equal(r->elements, 4);
+    freeReplyObject(r);
+    assert_hget(sub, "cancelled", "3");
+    assert_hget(sub, "left", "0");
+    assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
+    /* ended: now it can run again, and is no longer waiting to be
+     * aggregated from its first run */
+    r = fcall("llmb_retry", id, NULL);
+    assert_int_equal(r->integer, 3);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("LLEN %s:done", T.base), 0);
+    assert_hget(sub, "left", "3");
+    free(id);
 }
 
 /* ---- reap ---- */
@@ -931,6 +989,7 @@ static void test_deadline(void **state)
     assert_int_equal(zcard("pending"), 0);
     r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
     assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[1]->str, "cancelled");
     freeReplyObject(r);
     assert_hget(sub, "state", "failed");
     assert_hget(sub, "error", "deadline exceeded");
@@ -1059,6 +1118,8 @@ int main(void)
         T_(test_cancel_pending_and_running),
         T_(test_cancel_delayed_and_retry_job),
         T_(test_purge),
+        T_(test_purge_orphaned_task),
+        T_(test_retry_waits_for_running_tasks),
         T_(test_reap_expired_and_dead_worker),
         T_(test_lost_leases_spend_attempts),
         T_(test_agg_take_and_finish_once),
