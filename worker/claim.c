@@ -86,8 +86,9 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
         elem_ll(f[7], &tasks);
         char tokz[32];
         snprintf(tokz, sizeof(tokz), "%.*s", (int)toklen, tok);
-        if (w->state == LLMB_WORKER_RELEASING) {
-            /* Claimed just as the worker gave its tasks back. */
+        if (w->state != LLMB_WORKER_RUNNING) {
+            /* Claimed just as the worker stopped claiming (draining) or
+             * gave its tasks back: hand it back at once, unspent. */
             char *ref = llmb_xasprintf("%s:%lld", f[0]->str, index);
             llmb_report_add(w, q, LLMB_OUTCOME_RELEASE, ref, tokz, NULL, 0);
             free(ref);
@@ -110,7 +111,10 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
                         void *priv)
 {
     struct llmb_worker *w = priv;
-    struct llmb_wqueue *q = &w->q[w->claim_qi];
+    /* The queue this claim was sent to: a BLPOP reply or a reconnect may
+     * have moved claim_qi on since. */
+    size_t qi = w->claim_sent_qi;
+    struct llmb_wqueue *q = &w->q[qi];
 
     (void)ac;
     w->claim_inflight = false;
@@ -121,8 +125,8 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
          * not stop the others: skip it for a second and go on. */
         llmb_error("redis refused llmb_claim: %s queue=%s", r->str, q->name);
         q->refused_mono_ms = llmb_mono_ms() + 1000;
-        if (w->claim_qi + 1 < w->nq) {
-            w->claim_qi++;
+        if (qi + 1 < w->nq) {
+            w->claim_qi = qi + 1;
         } else {
             w->claim_qi = 0;
             w->queues_empty = true;
@@ -140,8 +144,8 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
         llmb_debug("claimed tasks n=%ld queue=%s", got, q->name);
     if (got >= w->claim_n) {
         w->claim_qi = 0; /* more may wait: start again at the first queue */
-    } else if (w->claim_qi + 1 < w->nq) {
-        w->claim_qi++;
+    } else if (qi + 1 < w->nq) {
+        w->claim_qi = qi + 1;
     } else {
         w->claim_qi = 0;
         w->queues_empty = true;
@@ -172,6 +176,7 @@ static void claim_send(struct llmb_worker *w)
     if (llmb_aconn_command_argv(w->cmd, claim_reply, w, 7, argv, NULL) != 0)
         return;
     w->claim_n = n;
+    w->claim_sent_qi = w->claim_qi;
     w->claim_inflight = true;
 }
 

@@ -121,7 +121,8 @@ struct llmb_worker {
 
     enum llmb_worker_state state;
     bool claim_inflight;
-    size_t claim_qi;              /* queue of the claim in flight / next */
+    size_t claim_qi;              /* queue of the next claim */
+    size_t claim_sent_qi;         /* queue of the claim in flight */
     long claim_n;
     bool queues_empty;            /* last round found nothing: BLPOP */
     bool blpop_inflight;

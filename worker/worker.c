@@ -323,13 +323,22 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     }
 }
 
-/* During shutdown: deregisters once nothing runs and every outcome was
- * answered. */
+/* During shutdown: deregisters once nothing runs, no claim is in flight
+ * (what it brings back is released) and every outcome was answered. */
 static void shutdown_step(struct llmb_worker *w)
 {
-    if (w->running > 0 || !llmb_report_idle(w) || w->dereg_sent ||
-        !llmb_aconn_ready(w->cmd))
+    if (w->running > 0 || w->claim_inflight || !llmb_report_idle(w) ||
+        w->dereg_sent)
         return;
+    if (!llmb_aconn_ready(w->cmd)) {
+        /* Nothing runs and nothing is owed, but Redis is away: waiting out
+         * --grace would change nothing. The registry record expires, and
+         * a coordinator marks the worker gone. */
+        llmb_warn("worker stopped without deregistering: redis is "
+                  "unreachable id=%s", w->id);
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
     const char *zrem[] = {"ZREM", w->workers_key, w->id};
     const char *del[] = {"DEL", w->worker_key};
     if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, zrem, NULL) != 0 ||

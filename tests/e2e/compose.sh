@@ -10,5 +10,6 @@ cd "$LLMB_SOURCE_DIR"
 docker-compose -f compose.yaml config -q
 services=$(docker-compose -f compose.yaml --profile sample config --services | sort | tr '\n' ' ')
 [ "$services" = "coordinator redis sample worker " ] || { echo "FAIL: services: $services" >&2; exit 1; }
-docker-compose -f compose.yaml config | grep -q 'replicas: 3' || { echo "FAIL: 3 worker replicas" >&2; exit 1; }
+config=$(docker-compose -f compose.yaml config)
+grep -q 'replicas: 3' <<<"$config" || { echo "FAIL: 3 worker replicas" >&2; exit 1; }
 echo "compose.yaml is valid: $services"
