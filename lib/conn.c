@@ -239,6 +239,18 @@ static redisReply *send_cmd(struct llmb_conn *c, const struct cmd *cmd)
     return redisCommandArgv(c->ctx, cmd->argc, cmd->argv, cmd->argvlen);
 }
 
+/* True when cmd calls a function that may write (FCALL, not FCALL_RO):
+ * lost in flight, it may or may not have run, so it is not sent again. */
+static bool writes_by_function(const struct cmd *cmd)
+{
+    const char *name = cmd->fmt != NULL ? cmd->fmt
+                       : cmd->argc > 0  ? cmd->argv[0]
+                                        : "";
+
+    return strncasecmp(name, "FCALL", 5) == 0 &&
+           (name[5] == '\0' || name[5] == ' ');
+}
+
 /* Sends cmd with the retry rules of llmb_conn_command(). */
 static redisReply *run(struct llmb_conn *c, const struct cmd *cmd)
 {
@@ -254,6 +266,13 @@ static redisReply *run(struct llmb_conn *c, const struct cmd *cmd)
             drop(c);
             if (reconnected)
                 return NULL;
+            if (writes_by_function(cmd)) {
+                char *msg = llmb_xasprintf("%s (the call may or may not "
+                                           "have run; check before "
+                                           "repeating it)", c->err);
+                set_err(c, msg);
+                return NULL;
+            }
             reconnected = true;
             llmb_warn("%s; reconnecting", c->err);
             if (llmb_conn_connect(c, NULL) != 0)

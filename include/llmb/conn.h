@@ -38,8 +38,9 @@ redisContext *llmb_conn_ctx(struct llmb_conn *c);
 
 /* Runs a command (redisCommand format) and returns its reply for the
  * caller to freeReplyObject(); error replies are replies. Connects first
- * if needed. On an I/O error it reconnects once and sends the command again
- * (so a command may run twice: llmb's functions are safe to repeat); on
+ * if needed. On an I/O error it reconnects once and sends the command
+ * again, except an FCALL (a function that may write), which may or may
+ * not have run: that returns NULL with an error saying so. On
  * "ERR Function not found" it reloads the library and retries once.
  * Returns NULL only when the connection failed; see llmb_conn_errstr(). */
 redisReply *llmb_conn_command(struct llmb_conn *c, const char *fmt, ...);
