@@ -65,14 +65,14 @@ int llmb_coord_lost(struct llmb_coord *co)
 void llmb_coord_reply_error(struct llmb_coord *co, const char *what,
                             const char *queue, const redisReply *r)
 {
+    char desc[256];
+
     co->counters.redis_errors++;
+    llmb_reply_describe(r, desc, sizeof(desc));
     if (queue != NULL)
-        llmb_warn("%s failed: %s queue=%s", what,
-                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply",
-                  queue);
+        llmb_warn("%s failed: %s queue=%s", what, desc, queue);
     else
-        llmb_warn("%s failed: %s", what,
-                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        llmb_warn("%s failed: %s", what, desc);
 }
 
 /* The connection is (back) up: start over what depends on it. */

@@ -374,3 +374,38 @@ void llmb_conn_free(struct llmb_conn *c)
     free(c->err);
     free(c);
 }
+
+const char *llmb_reply_describe(const redisReply *r, char *buf, size_t n)
+{
+    if (r == NULL) {
+        snprintf(buf, n, "no reply");
+        return buf;
+    }
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        snprintf(buf, n, "the string \"%.*s\"", r->len > 60 ? 60 : (int)r->len,
+                 r->str);
+        break;
+    case REDIS_REPLY_ARRAY:
+        snprintf(buf, n, "an array of %zu elements", r->elements);
+        break;
+    case REDIS_REPLY_INTEGER:
+        snprintf(buf, n, "the integer %lld", r->integer);
+        break;
+    case REDIS_REPLY_NIL:
+        snprintf(buf, n, "nil");
+        break;
+    case REDIS_REPLY_STATUS:
+        snprintf(buf, n, "the status %.*s", r->len > 60 ? 60 : (int)r->len,
+                 r->str);
+        break;
+    case REDIS_REPLY_ERROR:
+        snprintf(buf, n, "the error %.*s", r->len > 200 ? 200 : (int)r->len,
+                 r->str);
+        break;
+    default:
+        snprintf(buf, n, "a reply of type %d", r->type);
+        break;
+    }
+    return buf;
+}

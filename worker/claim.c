@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llmb/conn.h>
 #include <llmb/log.h>
 #include <llmb/util.h>
 
@@ -79,8 +80,9 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
             tok == NULL || !elem_ll(f[3], &attempt) ||
             f[4]->type != REDIS_REPLY_STRING ||
             f[5]->type != REDIS_REPLY_STRING) {
-            llmb_error("malformed task in the claim reply (skipped) "
-                       "queue=%s", q->name);
+            llmb_error("malformed task %lld of the claim reply (skipped; "
+                       "its lease runs out and it runs again) queue=%s",
+                       i, q->name);
             continue;
         }
         elem_ll(f[7], &tasks);
@@ -135,8 +137,11 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
     }
     long got = claim_take(w, q, r);
     if (got < 0) {
-        llmb_error("unexpected reply to llmb_claim (type %d) queue=%s",
-                   r->type, q->name);
+        char what[128];
+        llmb_error("unexpected reply to llmb_claim: %s, not now, next due, "
+                   "count and 8 fields per task; is the function library "
+                   "of another version? queue=%s",
+                   llmb_reply_describe(r, what, sizeof(what)), q->name);
         llmb_worker_hold(w, 1000);
         return;
     }

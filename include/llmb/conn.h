@@ -56,6 +56,11 @@ int llmb_conn_append_argv(struct llmb_conn *c, int argc, const char **argv,
                           const size_t *argvlen);
 redisReply *llmb_conn_get_reply(struct llmb_conn *c);
 
+/* Describes reply r for an error message ("an array of 5 elements", "the
+ * integer 3", "the string \"x\"", "nil", "no reply") into buf of n bytes;
+ * returns buf. */
+const char *llmb_reply_describe(const redisReply *r, char *buf, size_t n);
+
 /* The last error message ("" if none). Owned by c; valid until the next
  * call on c. */
 const char *llmb_conn_errstr(struct llmb_conn *c);

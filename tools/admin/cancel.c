@@ -28,7 +28,9 @@ int llmb_cancel_run(struct llmb_admin *a, char **errstr)
     if (rc != 0)
         goto out;
     if (!llmb_reply_ll(r, &removed)) {
-        *errstr = llmb_xstrdup("llmb_cancel answered something unexpected");
+        char what[128];
+        *errstr = llmb_xasprintf("llmb_cancel answered %s, not a number",
+                                 llmb_reply_describe(r, what, sizeof(what)));
         rc = LLMB_EPROTO;
         goto out;
     }

@@ -39,7 +39,9 @@ static int retry_one(struct llmb_admin *a, char **errstr)
     if (rc != 0)
         goto out;
     if (!llmb_reply_ll(r, &again)) {
-        *errstr = llmb_xstrdup("llmb_retry answered something unexpected");
+        char what[128];
+        *errstr = llmb_xasprintf("llmb_retry answered %s, not a number",
+                                 llmb_reply_describe(r, what, sizeof(what)));
         rc = LLMB_EPROTO;
         goto out;
     }
