@@ -226,9 +226,29 @@ local function lease_drop(base, worker, ref)
     redis.call('HDEL', leases_key(base, worker), ref)
 end
 
--- True when `worker` holds task `ref` under lease token `tok`.
-local function lease_held(base, worker, ref, tok)
-    return redis.call('HGET', leases_key(base, worker), ref) == tok
+-- Takes back the leases a report names: `args` holds, from index
+-- `first`, groups of `stride` values that start with a task ref and its
+-- token. Returns the refs and, per group, true when `worker` held that
+-- task under that token; those leases are dropped, with one read and one
+-- drop for the whole call. The same task twice counts once.
+local function leases_take(base, worker, args, first, stride)
+    local refs, ok, mine = {}, {}, {}
+    for i = first, #args, stride do refs[#refs + 1] = args[i] end
+    if #refs == 0 then return refs, ok end
+    local lk = leases_key(base, worker)
+    local held = redis.call('HMGET', lk, unpack(refs))
+    for k, ref in ipairs(refs) do
+        ok[k] = held[k] == args[first + (k - 1) * stride + 1] and not mine[ref]
+        if ok[k] then
+            mine[ref] = true
+            mine[#mine + 1] = ref
+        end
+    end
+    if #mine > 0 then
+        redis.call('ZREM', base .. ':running', unpack(mine))
+        redis.call('HDEL', lk, unpack(mine))
+    end
+    return refs, ok
 end
 
 -- A task that ran and did not succeed: schedule the next attempt, or fail

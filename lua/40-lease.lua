@@ -78,28 +78,14 @@ local function complete(keys, args)
             .. '<worker> [<task ref> <token> <result json>]...')
     end
     local out = {}
-    local n = (#args - 1) / 3
-    if n == 0 then return out end
     local now = now_ms()
     local max_result = conf_num(base, 'max_result', MAX_RESULT_BYTES_DEFAULT)
-    local refs = {}
-    for i = 1, n do refs[i] = args[3 * i - 1] end
-    -- One read of the worker's leases and one drop for the whole batch.
-    local held = redis.call('HMGET', leases_key(base, worker), unpack(refs))
-    local mine = {}
+    local refs, ok = leases_take(base, worker, args, 2, 3)
+    local n = #refs
     for i = 1, n do
-        local ref = refs[i]
-        if held[i] == args[3 * i] and not mine[ref] then
-            mine[ref] = true
-            mine[#mine + 1] = ref
-            out[i] = 1
-        else
-            out[i] = 0 -- stale token, or the same task twice in one call
-        end
+        -- 0: stale token, or the same task twice in one call
+        out[i] = ok[i] and 1 or 0
     end
-    if #mine == 0 then return out end
-    redis.call('ZREM', base .. ':running', unpack(mine))
-    redis.call('HDEL', leases_key(base, worker), unpack(mine))
     for i = 1, n do
         if out[i] == 1 then
             local ref, res = refs[i], args[3 * i + 1]
@@ -133,15 +119,11 @@ local function fail(keys, args)
     end
     local now = now_ms()
     local out = {}
-    for i = 2, #args, 4 do
-        local ref, tok, kind, err = args[i], args[i + 1], args[i + 2], args[i + 3]
+    local refs, ok = leases_take(base, worker, args, 2, 4)
+    for k, ref in ipairs(refs) do
+        local kind, err = args[4 * k], args[4 * k + 1]
         if kind ~= 'timeout' and kind ~= 'fatal' then kind = 'error' end
-        if not lease_held(base, worker, ref, tok) then
-            out[#out + 1] = 0
-        else
-            lease_drop(base, worker, ref)
-            out[#out + 1] = task_failed(base, ref, kind, err, now)
-        end
+        out[k] = ok[k] and task_failed(base, ref, kind, err, now) or 0
     end
     return out
 end
@@ -158,12 +140,11 @@ local function release(keys, args)
     end
     local out = {}
     local back = 0
-    for i = 2, #args, 2 do
-        local ref, tok = args[i], args[i + 1]
-        if not lease_held(base, worker, ref, tok) then
-            out[#out + 1] = 0
+    local refs, ok = leases_take(base, worker, args, 2, 2)
+    for k, ref in ipairs(refs) do
+        if not ok[k] then
+            out[k] = 0
         else
-            lease_drop(base, worker, ref)
             local id, idx = ref_split(ref)
             local j = redis.call('HMGET', job_key(base, id), 'state', 'priority')
             local tk = tasks_key(base, id)
@@ -176,7 +157,7 @@ local function release(keys, args)
                     pending_score(tonumber(j[2]) or 0, 0), ref)
                 back = back + 1
             end
-            out[#out + 1] = 1
+            out[k] = 1
         end
     end
     if back > 0 then wake(base, back) end

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Runs scripts/demo the way a newcomer does (non-interactively, on this
-# build) and checks that it ends with a completed, aggregated job, prints
-# the stats and workers, and leaves no process and no temp dir behind.
+# build) and checks that it ends with a completed, aggregated job and an
+# LLM benchmark table, prints the stats and workers, and leaves nothing
+# behind: no process of its session, no redis-server on its port, no temp
+# dir.
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-before=$(ls -d /tmp/llmb-demo.* 2>/dev/null | sort || true)
+tmp=$(mktemp -d)
+out=$tmp/out
+mkdir "$tmp/t"
+trap 'rm -rf "$tmp"' EXIT
 
-LLMB_DEMO_BUILD_DIR=$LLMB_BUILD_DIR timeout 120 \
-    "$LLMB_SOURCE_DIR/scripts/demo" --tasks 20 </dev/null >"$out" 2>&1 ||
-    { cat "$out" >&2; fail "scripts/demo exited non-zero"; }
+# Its own session, so that every process it starts can be found after.
+set +e
+TMPDIR=$tmp/t LLMB_DEMO_BUILD_DIR=$LLMB_BUILD_DIR timeout 150 \
+    setsid "$LLMB_SOURCE_DIR/scripts/demo" --tasks 20 </dev/null >"$out" 2>&1 &
+pid=$!
+wait $pid
+rc=$?
+set -e
+[ $rc -eq 0 ] || { cat "$out" >&2; fail "scripts/demo exited $rc"; }
 
 grep -q '"state": "completed"' "$out" || fail "no completed job in the output"
 grep -q '"latency_ms"' "$out" || fail "no aggregate of the task results"
@@ -22,14 +31,15 @@ grep -q '^QUEUE' "$out" || fail "no llmb stats table"
 grep -q 'demo-worker-3' "$out" || fail "no llmb workers table"
 grep -q '^llmb_workers_total' "$out" || fail "no /metrics lines"
 
-# Nothing left behind: no process of ours from this build, no temp dir.
 sleep 0.5
-if pgrep -f "$LLMB_BUILD_DIR/(worker/llmb-worker|coordinator/llmb-coordinator).*demo" >/dev/null ||
-   pgrep -af "llmb-demo\." | grep -q redis-server ||
-   pgrep -af "mock_llm.py" | grep -q -- "--ttft-ms 80 --itl-ms 15 --jitter 0.3"; then
-    pgrep -af "llmb-(worker|coordinator)|llmb-demo" >&2 || true
-    fail "processes left running"
+if pgrep -s "$pid" >/dev/null; then
+    pgrep -a -s "$pid" >&2
+    fail "processes of the demo left running"
 fi
-after=$(ls -d /tmp/llmb-demo.* 2>/dev/null | sort || true)
-[ "$before" = "$after" ] || fail "temp dir left behind: $after"
-echo "scripts/demo: completed job, aggregate, stats, workers, metrics; nothing left running"
+port=$(sed -n 's/.*starting redis-server on 127.0.0.1:\([0-9]*\).*/\1/p' "$out" | head -1)
+[ -n "$port" ] || fail "no redis port in the output"
+if redis-cli -p "$port" ping >/dev/null 2>&1; then
+    fail "the demo's redis-server on port $port is still running"
+fi
+[ -z "$(ls -A "$tmp/t")" ] || fail "temp files left behind: $(ls "$tmp/t")"
+echo "scripts/demo: completed job, aggregate, LLM table, stats, workers, metrics; nothing left behind"

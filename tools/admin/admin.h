@@ -225,6 +225,14 @@ int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
  * when the id is in several queues; LLMB_EIO. */
 int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
                     char **id, char **errstr);
+
+/* Finds job `a->args[0]` (as llmb_lookup_job) and calls the function
+ * `fn` (llmb_cancel, llmb_retry) on it, which answers a number, stored in
+ * *value. *queue and *id are the job's (caller frees, also on failure).
+ * Returns 0, or an error with *errstr set (the function's refusal without
+ * its "ERR "). */
+int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn, char **queue,
+                      char **id, long long *value, char **errstr);
 /* Redis server time in ms through *now_ms. Returns 0 or LLMB_EIO. */
 int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr);
 

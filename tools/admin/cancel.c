@@ -7,34 +7,17 @@
  */
 #include <stdlib.h>
 
-#include <llmb/err.h>
-#include <llmb/keys.h>
-
 #include "admin.h"
 
 int llmb_cancel_run(struct llmb_admin *a, char **errstr)
 {
-    char *queue = NULL, *id = NULL, *base = NULL;
-    redisReply *r = NULL;
+    char *queue = NULL, *id = NULL;
     long long removed = 0;
     int rc;
 
-    rc = llmb_lookup_job(a, a->args[0], &queue, &id, errstr);
+    rc = llmb_job_fcall_ll(a, "llmb_cancel", &queue, &id, &removed, errstr);
     if (rc != 0)
         goto out;
-    base = llmb_key_queue(a->prefix, queue);
-    r = llmb_conn_command(a->conn, "FCALL llmb_cancel 1 %s %s", base, id);
-    rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc != 0)
-        goto out;
-    if (!llmb_reply_ll(r, &removed)) {
-        char what[128];
-        *errstr = llmb_xasprintf("llmb_cancel answered %s, not a number",
-                                 llmb_reply_describe(r, what, sizeof(what)));
-        rc = LLMB_EPROTO;
-        goto out;
-    }
-
     if (a->cfg->json) {
         json_t *doc = json_object();
         json_object_set_new(doc, "job", llmb_json_str(id));
@@ -47,11 +30,7 @@ int llmb_cancel_run(struct llmb_admin *a, char **errstr)
                         "heartbeat\n", id, queue, removed,
                 removed == 1 ? "" : "s");
     }
-
 out:
-    if (r != NULL)
-        freeReplyObject(r);
-    free(base);
     free(queue);
     free(id);
     return rc;

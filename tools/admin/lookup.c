@@ -181,3 +181,30 @@ out:
         freeReplyObject(r);
     return rc;
 }
+
+int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn, char **queue,
+                      char **id, long long *value, char **errstr)
+{
+    char *base = NULL;
+    redisReply *r = NULL;
+    int rc;
+
+    *queue = NULL;
+    *id = NULL;
+    rc = llmb_lookup_job(a, a->args[0], queue, id, errstr);
+    if (rc != 0)
+        return rc;
+    base = llmb_key_queue(a->prefix, *queue);
+    r = llmb_conn_command(a->conn, "FCALL %s 1 %s %s", fn, base, *id);
+    rc = llmb_reply_check(r, a->conn, errstr);
+    if (rc == 0 && !llmb_reply_ll(r, value)) {
+        char what[128];
+        *errstr = llmb_xasprintf("%s answered %s, not a number", fn,
+                                 llmb_reply_describe(r, what, sizeof(what)));
+        rc = LLMB_EPROTO;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    free(base);
+    return rc;
+}

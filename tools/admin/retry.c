@@ -25,26 +25,13 @@ struct dead_run {
 
 static int retry_one(struct llmb_admin *a, char **errstr)
 {
-    char *queue = NULL, *id = NULL, *base = NULL;
-    redisReply *r = NULL;
+    char *queue = NULL, *id = NULL;
     long long again = 0;
     int rc;
 
-    rc = llmb_lookup_job(a, a->args[0], &queue, &id, errstr);
+    rc = llmb_job_fcall_ll(a, "llmb_retry", &queue, &id, &again, errstr);
     if (rc != 0)
         goto out;
-    base = llmb_key_queue(a->prefix, queue);
-    r = llmb_conn_command(a->conn, "FCALL llmb_retry 1 %s %s", base, id);
-    rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc != 0)
-        goto out;
-    if (!llmb_reply_ll(r, &again)) {
-        char what[128];
-        *errstr = llmb_xasprintf("llmb_retry answered %s, not a number",
-                                 llmb_reply_describe(r, what, sizeof(what)));
-        rc = LLMB_EPROTO;
-        goto out;
-    }
     if (a->cfg->json) {
         json_t *doc = json_object();
         json_object_set_new(doc, "job", llmb_json_str(id));
@@ -55,11 +42,7 @@ static int retry_one(struct llmb_admin *a, char **errstr)
         fprintf(a->out, "retried job %s in queue %s: %lld task%s enqueued "
                         "again\n", id, queue, again, again == 1 ? "" : "s");
     }
-
 out:
-    if (r != NULL)
-        freeReplyObject(r);
-    free(base);
     free(queue);
     free(id);
     return rc;
