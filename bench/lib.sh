@@ -87,9 +87,11 @@ bench_cmdtop() {
     sort -k2,2nr
 }
 
-# Resident set size of a process in KiB (0 when it is gone).
+# Resident set size of a process in KiB (0 when it is gone); a second
+# argument names another field of /proc/PID/status (RssAnon: the private,
+# non-file memory, without the pages of shared libraries).
 bench_rss_kb() {
-  awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
+  awk -v f="${2:-VmRSS}:" '$1 == f { print $2; ok = 1 } END { if (!ok) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
 
 # Percentiles p50 p90 p99 max of the numbers on stdin (nearest rank).
