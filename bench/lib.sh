@@ -118,3 +118,14 @@ bench_stop_pids() {
   kill -KILL "$@" 2>/dev/null || true
   for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
+
+# CPU time (user + system) of the given processes, in clock ticks
+# (getconf CLK_TCK per second); a process that is gone counts 0.
+bench_cpu_ticks() {
+  local p t=0 x
+  for p in "$@"; do
+    x=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || x=0
+    t=$(( t + ${x:-0} ))
+  done
+  echo "$t"
+}
