@@ -2,7 +2,8 @@
  * The `llm` and `benchmark` executors (docs/llm.md): the tables the
  * worker's handler table points at. An instance holds the endpoints of
  * --llm-endpoint (parsed and their keys read at start, so a bad value
- * stops the worker with exit 78), one curl multi handle, attached to the
+ * stops the worker with exit 78; libcurl is loaded then, llm_curl.c), one
+ * curl multi handle, attached to the
  * worker's loop at the first task, and the runs in progress. start()
  * checks the payload (a bad one fails the task for good, with a message
  * that names the field) and starts a run (llm_run.c).
@@ -22,10 +23,6 @@ struct llm_inst {
     struct llmb_llm_run_list runs;
 };
 
-/* libcurl's global state, set up once for the process (the worker is
- * single-threaded when it makes its handlers). */
-static bool curl_ready;
-
 void *llmb_llm_instance_new(bool benchmark,
                             const struct llmb_strlist *endpoints,
                             char **errstr)
@@ -37,16 +34,12 @@ void *llmb_llm_instance_new(bool benchmark,
         free(in);
         return NULL;
     }
-    if (!curl_ready) {
-        CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-        if (rc != CURLE_OK) {
-            *errstr = llmb_xasprintf("curl_global_init: %s",
-                                     curl_easy_strerror(rc));
-            llmb_llm_endpoints_fini(&in->eps);
-            free(in);
-            return NULL;
-        }
-        curl_ready = true;
+    /* libcurl is loaded only when there is an endpoint to talk to; with
+     * none, every task fails on its payload before any request. */
+    if (in->eps.n > 0 && llmb_curl_load(errstr) != 0) {
+        llmb_llm_endpoints_fini(&in->eps);
+        free(in);
+        return NULL;
     }
     for (size_t i = 0; i < in->eps.n; i++)
         llmb_debug("llm endpoint %s at %s%s%s", in->eps.v[i].name,

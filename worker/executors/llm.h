@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "llm_curl.h"
 #include <ev.h>
 
 #include <llmb/executor.h>

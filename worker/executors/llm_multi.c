@@ -3,8 +3,8 @@
  * curl's own evhiperfifo example: curl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION, one ev_io each) and when to wake it
  * (CURLMOPT_TIMERFUNCTION, one ev_timer), and we call
- * curl_multi_socket_action() when either fires. Finished transfers are
- * read with curl_multi_info_read() after each action and handed to their
+ * llmb_curl.multi_socket_action() when either fires. Finished transfers are
+ * read with llmb_curl.multi_info_read() after each action and handed to their
  * owner's done callback, outside any curl callback, so that the owner may
  * free the handle or start new transfers right there.
  *
@@ -54,7 +54,7 @@ static void drain_done(struct llmb_llm_multi *mu)
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(mu->m, &left)) != NULL) {
+    while ((msg = llmb_curl.multi_info_read(mu->m, &left)) != NULL) {
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result;
         struct llmb_llm_xfer *x = NULL;
@@ -62,8 +62,8 @@ static void drain_done(struct llmb_llm_multi *mu)
         if (msg->msg != CURLMSG_DONE)
             continue;
         /* msg is invalid once the handle is removed: copied above. */
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(mu->m, easy);
+        llmb_curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        llmb_curl.multi_remove_handle(mu->m, easy);
         if (x != NULL)
             x->done(x, rc);
     }
@@ -71,11 +71,11 @@ static void drain_done(struct llmb_llm_multi *mu)
 
 static void action(struct llmb_llm_multi *mu, curl_socket_t fd, int what)
 {
-    CURLMcode mc = curl_multi_socket_action(mu->m, fd, what, &mu->running);
+    CURLMcode mc = llmb_curl.multi_socket_action(mu->m, fd, what, &mu->running);
 
     if (mc != CURLM_OK)
         llmb_error("llm: curl_multi_socket_action: %s",
-                   curl_multi_strerror(mc));
+                   llmb_curl.multi_strerror(mc));
     drain_done(mu);
 }
 
@@ -109,7 +109,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
-            curl_multi_assign(mu->m, fd, NULL);
+            llmb_curl.multi_assign(mu->m, fd, NULL);
             msock_free(mu, s);
         }
         return 0;
@@ -124,7 +124,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         if (mu->socks != NULL)
             mu->socks->prev = s;
         mu->socks = s;
-        curl_multi_assign(mu->m, fd, s);
+        llmb_curl.multi_assign(mu->m, fd, s);
     } else {
         ev_io_stop(mu->loop, &s->io);
         ev_io_set(&s->io, fd, events);
@@ -153,14 +153,14 @@ struct llmb_llm_multi *llmb_llm_multi_new(struct ev_loop *loop)
     struct llmb_llm_multi *mu = llmb_xcalloc(1, sizeof(*mu));
 
     mu->loop = loop;
-    mu->m = curl_multi_init();
+    mu->m = llmb_curl.multi_init();
     llmb_assert(mu->m != NULL);
     ev_timer_init(&mu->timer, timer_cb, 0.0, 0.0);
     mu->timer.data = mu;
-    curl_multi_setopt(mu->m, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(mu->m, CURLMOPT_SOCKETDATA, mu);
-    curl_multi_setopt(mu->m, CURLMOPT_TIMERFUNCTION, timerfn_cb);
-    curl_multi_setopt(mu->m, CURLMOPT_TIMERDATA, mu);
+    llmb_curl.multi_setopt(mu->m, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    llmb_curl.multi_setopt(mu->m, CURLMOPT_SOCKETDATA, mu);
+    llmb_curl.multi_setopt(mu->m, CURLMOPT_TIMERFUNCTION, timerfn_cb);
+    llmb_curl.multi_setopt(mu->m, CURLMOPT_TIMERDATA, mu);
     return mu;
 }
 
@@ -171,7 +171,7 @@ void llmb_llm_multi_free(struct llmb_llm_multi *mu)
     /* The runs removed their transfers before (curl 7.88 cannot list
      * them); the cleanup closes the cached connections. */
     ev_timer_stop(mu->loop, &mu->timer);
-    curl_multi_cleanup(mu->m);
+    llmb_curl.multi_cleanup(mu->m);
     while (mu->socks != NULL)
         msock_free(mu, mu->socks);
     free(mu);
@@ -186,10 +186,10 @@ int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
 {
     CURLMcode mc;
 
-    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
-    mc = curl_multi_add_handle(mu->m, x->easy);
+    llmb_curl.easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+    mc = llmb_curl.multi_add_handle(mu->m, x->easy);
     if (mc != CURLM_OK) {
-        llmb_error("llm: curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        llmb_error("llm: curl_multi_add_handle: %s", llmb_curl.multi_strerror(mc));
         return LLMB_EIO;
     }
     return 0;
@@ -197,5 +197,5 @@ int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
 
 void llmb_llm_multi_remove(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
 {
-    curl_multi_remove_handle(mu->m, x->easy);
+    llmb_curl.multi_remove_handle(mu->m, x->easy);
 }

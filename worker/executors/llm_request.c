@@ -73,7 +73,7 @@ static void attempt_clear(struct llmb_llm_req *req)
     if (req->x.easy != NULL) {
         if (req->in_multi)
             llmb_llm_multi_remove(llmb_llm_run_multi(req->run), &req->x);
-        curl_easy_cleanup(req->x.easy);
+        llmb_curl.easy_cleanup(req->x.easy);
         req->x.easy = NULL;
     }
     req->in_multi = false;
@@ -102,8 +102,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (!req->started) {
         char *ct = NULL;
         req->started = true;
-        curl_easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
-        curl_easy_getinfo(req->x.easy, CURLINFO_CONTENT_TYPE, &ct);
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_CONTENT_TYPE, &ct);
         /* An event stream when it says so, or when streaming was asked
          * and it does not say JSON (some servers label SSE text/plain). */
         if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0)
@@ -141,7 +141,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 static int attempt_start(struct llmb_llm_req *req)
 {
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
-    CURL *e = curl_easy_init();
+    CURL *e = llmb_curl.easy_init();
     long timeout_ms = (long)ceil(spec->timeout_s * 1000.0);
 
     llmb_llm_resp_init(&req->resp, spec->chat);
@@ -155,23 +155,23 @@ static int attempt_start(struct llmb_llm_req *req)
     }
     req->x.easy = e;
     req->x.done = xfer_done;
-    curl_easy_setopt(e, CURLOPT_URL, spec->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+    llmb_curl.easy_setopt(e, CURLOPT_URL, spec->url);
+    llmb_curl.easy_setopt(e, CURLOPT_POST, 1L);
+    llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
+    llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)spec->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, llmb_llm_run_headers(req->run));
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+    llmb_curl.easy_setopt(e, CURLOPT_HTTPHEADER, llmb_llm_run_headers(req->run));
+    llmb_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    llmb_curl.easy_setopt(e, CURLOPT_WRITEDATA, req);
+    llmb_curl.easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    llmb_curl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    llmb_curl.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    llmb_curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms :
                      CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "llmb-worker");
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    llmb_curl.easy_setopt(e, CURLOPT_USERAGENT, "llmb-worker");
+    llmb_curl.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    llmb_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     req->t0_us = llmb_mono_us();
     if (llmb_llm_multi_add(llmb_llm_run_multi(req->run), &req->x) != 0) {
         req->fail.cls = LLMB_LLM_CONNECT;
@@ -210,10 +210,10 @@ static bool connected(const struct llmb_llm_req *req)
 {
     curl_off_t us = 0;
 
-    curl_easy_getinfo(req->x.easy, CURLINFO_APPCONNECT_TIME_T, &us);
+    llmb_curl.easy_getinfo(req->x.easy, CURLINFO_APPCONNECT_TIME_T, &us);
     if (us > 0)
         return true;
-    curl_easy_getinfo(req->x.easy, CURLINFO_CONNECT_TIME_T, &us);
+    llmb_curl.easy_getinfo(req->x.easy, CURLINFO_CONNECT_TIME_T, &us);
     return us > 0;
 }
 
@@ -224,11 +224,11 @@ static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
 {
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
     const char *why = req->errbuf[0] != '\0' ? req->errbuf :
-                      curl_easy_strerror(rc);
+                      llmb_curl.easy_strerror(rc);
 
     *msg = NULL;
     if (!req->started)
-        curl_easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
     if (req->aborted && req->resp.error != NULL) {
         *msg = llmb_xstrdup(req->resp.error);
         return LLMB_LLM_PROTOCOL;
@@ -333,7 +333,7 @@ static double retry_delay_s(struct llmb_llm_req *req)
     curl_off_t ra = 0;
     int64_t ms;
 
-    curl_easy_getinfo(req->x.easy, CURLINFO_RETRY_AFTER, &ra);
+    llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RETRY_AFTER, &ra);
     if (ra > 0)
         ms = ra * 1000 < RETRY_AFTER_CAP_MS ? (int64_t)ra * 1000 :
              RETRY_AFTER_CAP_MS;

@@ -80,7 +80,7 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
         run->list->head = run->next;
     if (run->next != NULL)
         run->next->prev = run->prev;
-    curl_slist_free_all(run->headers);
+    llmb_curl.slist_free_all(run->headers);
     llmb_llm_records_fini(&run->recs);
     llmb_llm_spec_fini(&run->spec);
     free(run->slots);
@@ -199,12 +199,12 @@ static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
 {
     struct curl_slist *h = NULL;
 
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, spec->stream ? "Accept: text/event-stream" :
+    h = llmb_curl.slist_append(h, "Content-Type: application/json");
+    h = llmb_curl.slist_append(h, spec->stream ? "Accept: text/event-stream" :
                                             "Accept: application/json");
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    h = llmb_curl.slist_append(h, "Expect:"); /* no 100-continue round trip */
     if (spec->ep->auth_header != NULL)
-        h = curl_slist_append(h, spec->ep->auth_header);
+        h = llmb_curl.slist_append(h, spec->ep->auth_header);
     llmb_assert(h != NULL);
     return h;
 }
