@@ -40,17 +40,21 @@ llmb_fill() {
   rm -f "$docs"
 }
 
-# Marks where a drain starts: the tasks done so far, the job at the head
-# of the queue (its started_ms is the drain's first start) and, given K,
-# the K-th job from the head (its finished_ms ends the first K; with one
-# worker the queue is claimed in order, up to one claim batch).
+# Marks where a drain starts: the tasks done so far and the job at the
+# head of the queue (its started_ms is the drain's first start). Given K,
+# it marks instead the jobs K/10 and K places from the head: with one
+# worker the queue is claimed in order (up to one claim batch), and the
+# rate between their finished_ms leaves out the head, where tasks a
+# stopped worker released (claimed, so started, earlier) go back.
 llmb_mark() {
   LLMB_OK0=$(bench_rcli hget "$LLMB_BASE:counts" ok); LLMB_OK0=${LLMB_OK0:-0}
   local ref
   ref=$(bench_rcli zrange "$LLMB_BASE:pending" 0 0)
   LLMB_HEAD=${ref%:*}
-  LLMB_K=${1:-0} LLMB_KTH=""
+  LLMB_K=${1:-0} LLMB_K1ST="" LLMB_KTH=""
   if [ "$LLMB_K" -gt 0 ]; then
+    ref=$(bench_rcli zrange "$LLMB_BASE:pending" $(( LLMB_K / 10 - 1 )) $(( LLMB_K / 10 - 1 )))
+    LLMB_K1ST=${ref%:*}
     ref=$(bench_rcli zrange "$LLMB_BASE:pending" $(( LLMB_K - 1 )) $(( LLMB_K - 1 )))
     LLMB_KTH=${ref%:*}
   fi
@@ -82,21 +86,23 @@ llmb_ready() {
 
 # progress: "count first_us last_us" since llmb_mark. The runner polls the
 # count alone (one HGET, subtracted from the command counts); with "full",
-# first and last come too: first the head job's started_ms, last the K-th
-# job's finished_ms (count then K) or else the newest event of the queue's
-# stream (every finished job adds one). Times are Redis TIME, in ms.
+# first and last come too: the head job's started_ms and the newest event
+# of the queue's stream (every finished job adds one), or with K the
+# finished_ms of the jobs K/10 and K places from the head (count then the
+# 9K/10 jobs between them). Times are Redis TIME, in ms.
 llmb_progress() {
-  local ok first=0 last=0
+  local ok first=0 last=0 s
   ok=$(bench_rcli hget "$LLMB_BASE:counts" ok); ok=${ok:-0}
   ok=$(( ok - LLMB_OK0 ))
   if [ "${1:-}" = full ]; then
-    local s
-    s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_HEAD" started_ms)
-    [ -n "$s" ] && first=$(( s * 1000 ))
     if [ -n "$LLMB_KTH" ]; then
+      s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_K1ST" finished_ms)
+      [ -n "$s" ] && first=$(( s * 1000 ))
       s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_KTH" finished_ms)
-      [ -n "$s" ] && { last=$(( s * 1000 )); ok=$LLMB_K; }
+      [ -n "$s" ] && { last=$(( s * 1000 )); ok=$(( LLMB_K - LLMB_K / 10 )); }
     else
+      s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_HEAD" started_ms)
+      [ -n "$s" ] && first=$(( s * 1000 ))
       last=$(bench_rcli xrevrange "$LLMB_BASE:events" + - count 1 | head -1 | cut -d- -f1)
       last=$(( ${last:-0} * 1000 ))
     fi
