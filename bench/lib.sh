@@ -22,13 +22,20 @@ bench_free_port() {
 # BENCH_REDIS_URL and BENCH_TMP. bench_redis_stop undoes it.
 bench_redis_start() {
   BENCH_TMP=$(mktemp -d /tmp/llmb-bench.XXXXXX)
-  BENCH_REDIS_PORT=$(bench_free_port)
-  redis-server --port "$BENCH_REDIS_PORT" --bind 127.0.0.1 --dir "$BENCH_TMP" \
-    --save '' --appendonly no --daemonize yes \
-    --pidfile "$BENCH_TMP/redis.pid" --logfile "$BENCH_TMP/redis.log" >/dev/null
-  for _ in $(seq 1 100); do
-    redis-cli -p "$BENCH_REDIS_PORT" ping >/dev/null 2>&1 && break
-    sleep 0.05
+  # A port found free can be taken before redis-server binds it: try
+  # another one, and show redis's own words when it never comes up.
+  local try
+  for try in 1 2 3; do
+    BENCH_REDIS_PORT=$(bench_free_port)
+    redis-server --port "$BENCH_REDIS_PORT" --bind 127.0.0.1 --dir "$BENCH_TMP" \
+      --save '' --appendonly no --daemonize yes \
+      --pidfile "$BENCH_TMP/redis.pid" --logfile "$BENCH_TMP/redis.log" >/dev/null
+    for _ in $(seq 1 200); do
+      redis-cli -p "$BENCH_REDIS_PORT" ping >/dev/null 2>&1 && break 2
+      sleep 0.05
+    done
+    echo "bench: redis-server did not start on port $BENCH_REDIS_PORT (try $try):" >&2
+    tail -n 5 "$BENCH_TMP/redis.log" >&2 2>/dev/null || true
   done
   BENCH_REDIS_URL="redis://127.0.0.1:$BENCH_REDIS_PORT"
 }

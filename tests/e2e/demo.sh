@@ -36,7 +36,7 @@ if pgrep -s "$pid" >/dev/null; then
     pgrep -a -s "$pid" >&2
     fail "processes of the demo left running"
 fi
-port=$(sed -n 's/.*starting redis-server on 127.0.0.1:\([0-9]*\).*/\1/p' "$out" | head -1)
+port=$(sed -n 's/.*starting redis-server on 127.0.0.1:\([0-9]*\).*/\1/p' "$out" | tail -1)
 [ -n "$port" ] || fail "no redis port in the output"
 if redis-cli -p "$port" ping >/dev/null 2>&1; then
     fail "the demo's redis-server on port $port is still running"
