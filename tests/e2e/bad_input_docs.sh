@@ -6,23 +6,8 @@
 # queue keeps working: a good job pushed afterwards runs on a worker that
 # ran all along.
 set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-push="$LLMB_BUILD_DIR/tools/push/llmb-push"
-worker="$LLMB_BUILD_DIR/worker/llmb-worker"
-prefix="e2ebaddoc$$"
-base="$prefix:{default}"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
-rcli() { redis-cli -u "$url" "$@"; }
-tmp=$(mktemp -d)
-wpid= cpid=
-cleanup() {
-    set +e
-    for p in $wpid $cpid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+NAME=baddoc
+. "$(dirname "$0")/bad_input_lib.sh"
 
 "$worker" --queues default --capacity 2 --heartbeat-ms 300 >"$tmp/worker.log" 2>&1 &
 wpid=$!

@@ -7,27 +7,9 @@
 # error on the job or from the command, both processes keep running, and
 # good jobs pushed among them complete.
 set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+NAME=badh
+. "$(dirname "$0")/bad_input_lib.sh"
 bad="$LLMB_SOURCE_DIR/tests/fixtures/bad_handler.sh"
-prefix="e2ebadh$$"
-base="$prefix:{default}"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
-rcli() { redis-cli -u "$url" "$@"; }
-tmp=$(mktemp -d)
-wpid= cpid=
-cleanup() {
-    set +e
-    for p in $wpid $cpid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    tail -n 20 "$tmp/worker.log" >&2 || true
-    exit 1
-}
 
 # The broken queue "wq" comes first in the worker's list: it must still
 # serve "default".
