@@ -141,6 +141,23 @@ static void assert_hget(const char *sub, const char *field, const char *want)
     free(v);
 }
 
+/* The field of job id's hash, or of its task hash, must be want. */
+static void assert_job(const char *id, const char *field, const char *want)
+{
+    char sub[200];
+
+    snprintf(sub, sizeof(sub), "j:%s", id);
+    assert_hget(sub, field, want);
+}
+
+static void assert_task(const char *id, const char *field, const char *want)
+{
+    char sub[200];
+
+    snprintf(sub, sizeof(sub), "t:%s", id);
+    assert_hget(sub, field, want);
+}
+
 /* Pushes doc; returns the id (caller frees); fails the test on error. */
 static char *push(const char *doc)
 {
@@ -245,18 +262,14 @@ static void test_push_defaults_and_payload_kept_exactly(void **state)
     snprintf(doc, sizeof(doc), "{\"type\":\"echo\",\"payload\":%s}", payload);
     id = push(doc);
     assert_true(strlen(id) == 36); /* a UUID-shaped id */
-    {
-        char sub[200];
-        snprintf(sub, sizeof(sub), "j:%s", id);
-        assert_hget(sub, "payload", payload);
-        assert_hget(sub, "state", "pending");
-        assert_hget(sub, "tasks", "1");
-        assert_hget(sub, "priority", "0");
-        assert_hget(sub, "timeout_s", "600");
-        assert_hget(sub, "max_retries", "3");
-        assert_hget(sub, "queue", "q");
-        assert_hget(sub, "type", "echo");
-    }
+    assert_job(id, "payload", payload);
+    assert_job(id, "state", "pending");
+    assert_job(id, "tasks", "1");
+    assert_job(id, "priority", "0");
+    assert_job(id, "timeout_s", "600");
+    assert_job(id, "max_retries", "3");
+    assert_job(id, "queue", "q");
+    assert_job(id, "type", "echo");
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 1);
     assert_string_equal(t[0].payload, payload);
     assert_string_equal(t[0].type, "echo");
@@ -538,24 +551,21 @@ static void test_complete_ends_job(void **state)
 {
     struct task t[3];
     char *id;
-    char sub[200];
     int i;
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":3}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     assert_int_equal(claim("w1", 3, "30000", t, NULL), 3);
-    assert_hget(sub, "state", "running");
+    assert_job(id, "state", "running");
     for (i = 0; i < 3; i++)
         assert_int_equal(complete("w1", &t[i], "{\"ms\": 5}"), 1);
-    assert_hget(sub, "state", "completed");
-    assert_hget(sub, "ok", "3");
+    assert_job(id, "state", "completed");
+    assert_job(id, "ok", "3");
     assert_int_equal(zcard("running"), 0);
     assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
     assert_int_equal(cmd_int("EXISTS %s:wl:w1", T.base), 0);
-    snprintf(sub, sizeof(sub), "t:%s", id);
-    assert_hget(sub, "1:result", "{\"ms\": 5}");
-    assert_hget(sub, "1:state", "completed");
+    assert_task(id, "1:result", "{\"ms\": 5}");
+    assert_task(id, "1:state", "completed");
     /* the retention TTL is set when the job ends */
     assert_true(cmd_int("TTL %s:j:%s", T.base, id) > 0);
     free(id);
@@ -592,12 +602,8 @@ static void test_stale_token_refused(void **state)
     /* the real holder completes once, and only once */
     assert_int_equal(complete("w2", &again[0], "{}"), 1);
     assert_int_equal(complete("w2", &again[0], "{}"), 0);
-    {
-        char sub[200];
-        snprintf(sub, sizeof(sub), "j:%s", id);
-        assert_hget(sub, "state", "completed");
-        assert_hget(sub, "lost", "1");
-    }
+    assert_job(id, "state", "completed");
+    assert_job(id, "lost", "1");
     free(id);
 }
 
@@ -627,13 +633,11 @@ static void test_retry_with_backoff_then_failed_for_good(void **state)
 {
     struct task t[1];
     long long due = 0;
-    char sub[200];
     char *id;
     int attempt;
 
     (void)state;
     id = push("{\"type\":\"t\",\"max_retries\":2,\"backoff_ms\":100}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     for (attempt = 1; attempt <= 3; attempt++) {
         int64_t start = llmb_now_ms();
         int got = 0;
@@ -662,10 +666,10 @@ static void test_retry_with_backoff_then_failed_for_good(void **state)
             assert_int_equal(fail_task("w1", &t[0], "error", "boom"), 2);
         }
     }
-    assert_hget(sub, "state", "failed");
-    assert_hget(sub, "failed", "1");
-    assert_hget(sub, "retried", "2");
-    assert_hget(sub, "error", "task 0: boom");
+    assert_job(id, "state", "failed");
+    assert_job(id, "failed", "1");
+    assert_job(id, "retried", "2");
+    assert_job(id, "error", "task 0: boom");
     assert_int_equal(zcard("dead"), 1);
     free(id);
 }
@@ -673,35 +677,30 @@ static void test_retry_with_backoff_then_failed_for_good(void **state)
 static void test_fatal_and_timeout_kinds(void **state)
 {
     struct task t[2];
-    char sub[200];
     char *id;
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":5,\"backoff_ms\":1}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
     assert_int_equal(fail_task("w1", &t[0], "fatal", "bad input"), 2);
     assert_int_equal(fail_task("w1", &t[1], "timeout", "timed out after 1s"), 1);
-    assert_hget(sub, "timeouts", "1");
-    assert_hget(sub, "failed", "1");
-    assert_hget(sub, "state", "running");
+    assert_job(id, "timeouts", "1");
+    assert_job(id, "failed", "1");
+    assert_job(id, "state", "running");
     free(id);
 }
 
 static void test_result_not_object_fails_attempt(void **state)
 {
     struct task t[1];
-    char sub[200];
     char *id;
 
     (void)state;
     id = push("{\"type\":\"t\",\"max_retries\":0}");
-    snprintf(sub, sizeof(sub), "t:%s", id);
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(complete("w1", &t[0], "[1,2]"), -1);
-    assert_hget(sub, "0:error", "result is not a JSON object");
-    snprintf(sub, sizeof(sub), "j:%s", id);
-    assert_hget(sub, "state", "failed");
+    assert_task(id, "0:error", "result is not a JSON object");
+    assert_job(id, "state", "failed");
     free(id);
 }
 
@@ -736,19 +735,17 @@ static void test_cancel_pending_and_running(void **state)
 {
     struct task t[2];
     redisReply *r;
-    char sub[200];
     char *id;
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":10}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
     r = fcall("llmb_cancel", id, NULL);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, 8); /* the waiting ones, at once */
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 0);
-    assert_hget(sub, "state", "cancelled");
+    assert_job(id, "state", "cancelled");
     /* running ones stop at the next heartbeat */
     r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[1].ref,
               t[1].tok, NULL);
@@ -757,8 +754,8 @@ static void test_cancel_pending_and_running(void **state)
     assert_string_equal(r->element[3]->str, "cancelled");
     freeReplyObject(r);
     assert_int_equal(zcard("running"), 0);
-    assert_hget(sub, "cancelled", "10");
-    assert_hget(sub, "left", "0");
+    assert_job(id, "cancelled", "10");
+    assert_job(id, "left", "0");
     assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
     /* cancelling again, or an unknown job: clear errors */
     r = fcall("llmb_cancel", id, NULL);
@@ -776,22 +773,20 @@ static void test_cancel_delayed_and_retry_job(void **state)
 {
     struct task t[1];
     redisReply *r;
-    char sub[200];
     char *id;
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":2,\"delay_s\":60}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     r = fcall("llmb_cancel", id, NULL);
     assert_int_equal(r->integer, 2);
     freeReplyObject(r);
     assert_int_equal(zcard("delayed"), 0);
-    assert_hget(sub, "state", "cancelled");
+    assert_job(id, "state", "cancelled");
     /* retry runs every task that did not complete */
     r = fcall("llmb_retry", id, NULL);
     assert_int_equal(r->integer, 2);
     freeReplyObject(r);
-    assert_hget(sub, "state", "pending");
+    assert_job(id, "state", "pending");
     assert_int_equal(zcard("pending"), 2);
     assert_int_equal(cmd_int("TTL %s:j:%s", T.base, id), -1);
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
@@ -814,12 +809,8 @@ static void test_purge(void **state)
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 0);
     assert_int_equal(zcard("delayed"), 0);
-    {
-        char sub[200];
-        snprintf(sub, sizeof(sub), "j:%s", a);
-        assert_hget(sub, "state", "cancelled");
-        assert_hget(sub, "error", "purged");
-    }
+    assert_job(a, "state", "cancelled");
+    assert_job(a, "error", "purged");
     free(a);
     free(b);
 }
@@ -850,12 +841,10 @@ static void test_retry_waits_for_running_tasks(void **state)
 {
     struct task t[2];
     redisReply *r;
-    char sub[200];
     char *id;
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":3}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
     freeReplyObject(fcall("llmb_cancel", id, NULL));
     r = fcall("llmb_retry", id, NULL);
@@ -868,8 +857,8 @@ static void test_retry_waits_for_running_tasks(void **state)
               t[0].tok, t[1].ref, t[1].tok, NULL);
     assert_int_equal(r->elements, 4);
     freeReplyObject(r);
-    assert_hget(sub, "cancelled", "3");
-    assert_hget(sub, "left", "0");
+    assert_job(id, "cancelled", "3");
+    assert_job(id, "left", "0");
     assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
     /* ended: now it can run again, and is no longer waiting to be
      * aggregated from its first run */
@@ -877,7 +866,7 @@ static void test_retry_waits_for_running_tasks(void **state)
     assert_int_equal(r->integer, 3);
     freeReplyObject(r);
     assert_int_equal(cmd_int("LLEN %s:done", T.base), 0);
-    assert_hget(sub, "left", "3");
+    assert_job(id, "left", "3");
     free(id);
 }
 
@@ -904,13 +893,8 @@ static void test_reap_expired_and_dead_worker(void **state)
     assert_int_equal(zcard("pending"), 4);
     assert_int_equal(zcard("running"), 0);
     assert_int_equal(cmd_int("EXISTS %s:wl:w2", T.base), 0);
-    {
-        char sub[200];
-        snprintf(sub, sizeof(sub), "t:%s", id);
-        assert_hget(sub, "2:error", "worker w2: connection closed");
-        snprintf(sub, sizeof(sub), "j:%s", id);
-        assert_hget(sub, "lost", "4");
-    }
+    assert_task(id, "2:error", "worker w2: connection closed");
+    assert_job(id, "lost", "4");
     free(id);
 }
 
@@ -918,21 +902,19 @@ static void test_lost_leases_spend_attempts(void **state)
 {
     struct task t[1];
     redisReply *r;
-    char sub[200];
     char *id;
     int i;
 
     (void)state;
     id = push("{\"type\":\"t\",\"max_retries\":1}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     for (i = 0; i < 2; i++) {
         assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
         r = fcall("llmb_reap_worker", "w1", "gone", NULL);
         assert_int_equal(r->integer, 1);
         freeReplyObject(r);
     }
-    assert_hget(sub, "state", "failed");
-    assert_hget(sub, "lost", "2");
+    assert_job(id, "state", "failed");
+    assert_job(id, "lost", "2");
     free(id);
 }
 
@@ -963,11 +945,7 @@ static void test_agg_take_and_finish_once(void **state)
     r = fcall("llmb_agg_finish", id, "{\"ok\":2}", NULL);
     assert_int_equal(r->integer, 0); /* exactly once */
     freeReplyObject(r);
-    {
-        char sub[200];
-        snprintf(sub, sizeof(sub), "j:%s", id);
-        assert_hget(sub, "aggregate", "{\"ok\":1}");
-    }
+    assert_job(id, "aggregate", "{\"ok\":1}");
     free(id);
 }
 
@@ -975,12 +953,10 @@ static void test_deadline(void **state)
 {
     struct task t[1];
     redisReply *r;
-    char sub[200];
     char *id;
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":3,\"deadline_s\":0.1}");
-    snprintf(sub, sizeof(sub), "j:%s", id);
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     sleep_ms(150);
     r = fcall("llmb_deadlines", "10", NULL);
@@ -991,8 +967,8 @@ static void test_deadline(void **state)
     assert_int_equal(r->elements, 2);
     assert_string_equal(r->element[1]->str, "cancelled");
     freeReplyObject(r);
-    assert_hget(sub, "state", "failed");
-    assert_hget(sub, "error", "deadline exceeded");
+    assert_job(id, "state", "failed");
+    assert_job(id, "error", "deadline exceeded");
     free(id);
 }
 
