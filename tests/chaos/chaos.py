@@ -162,7 +162,7 @@ class Resp:
 
 def free_port():
     while True:
-        port = random.randint(20000, 60000)
+        port = random.randint(20000, 31999)
         if port == 6379:
             continue
         s = socket.socket()

@@ -22,7 +22,7 @@ fail() { echo "FAIL: $*" >&2; tail -n 20 "$tmp"/*.log >&2 || true; exit 1; }
 free_port() {
     local p
     while :; do
-        p=$(shuf -i 20000-60000 -n 1)
+        p=$(shuf -i 20000-31999 -n 1)
         [[ $p != 6379 ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
     done
 }

@@ -3,7 +3,7 @@
 # "redis" (tests redis_start and redis_stop).
 #
 #   redis-fixture.sh start DIR   start a server on a free loopback port
-#                                (20000-60000, never 6379), no persistence,
+#                                (20000-31999, below the ephemeral range, never 6379), no persistence,
 #                                data, pidfile and log in DIR; wait for PING;
 #                                write DIR/redis.url (redis://127.0.0.1:PORT),
 #                                DIR/redis.port and, when the path is short
@@ -79,7 +79,7 @@ start() {
     fi
 
     for try in $(seq 30); do
-        port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40001 ))
+        port=$(( 20000 + RANDOM % 12000 ))
         [[ $port -eq 6379 ]] && continue
         port_in_use "$port" && continue
 
