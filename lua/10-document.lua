@@ -134,16 +134,29 @@ local function shown(raw)
     return raw
 end
 
+-- The messages of a number or a name out of its rules; `raw` is the
+-- value as the caller wrote it. Both push paths use them, so a value is
+-- refused in the same words whichever way it came.
+local function bad_number(name, whole, min, max, raw)
+    return string.format('job field "%s" must be %s from %s to %s, got %s',
+        name, whole and 'an integer' or 'a number', tostring(min),
+        tostring(max), shown(raw))
+end
+
+local function bad_name(name, maxlen, raw)
+    return string.format('job field "%s" must be a string of 1 to %d '
+        .. 'characters from [A-Za-z0-9_.%s-], got %s', name, maxlen,
+        name == 'type' and ':/' or '', shown(raw))
+end
+
 -- Checks field `name` of decoded document `obj`: a number within
 -- [min, max], whole when `whole`. Returns the value, or nil and a message.
 local function doc_number(obj, raw, name, whole, min, max, default)
     local v = obj[name]
     if v == nil then return default end
-    local what = whole and 'an integer' or 'a number'
     if type(v) ~= 'number' or v ~= v or (whole and v ~= math.floor(v))
         or v < min or v > max then
-        return nil, string.format('job field "%s" must be %s from %s to %s, got %s',
-            name, what, tostring(min), tostring(max), shown(raw[name]))
+        return nil, bad_number(name, whole, min, max, raw[name])
     end
     return v
 end
@@ -153,9 +166,7 @@ local function doc_name(obj, raw, name, maxlen, pattern, default)
     if v == nil then return default end
     if type(v) ~= 'string' or #v == 0 or #v > maxlen
         or not string.find(v, pattern) then
-        return nil, string.format('job field "%s" must be a string of 1 to %d '
-            .. 'characters from [A-Za-z0-9_.%s-], got %s', name, maxlen,
-            name == 'type' and ':/' or '', shown(raw[name]))
+        return nil, bad_name(name, maxlen, raw[name])
     end
     return v
 end

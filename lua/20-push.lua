@@ -1,143 +1,400 @@
 --[[
-push: validates job documents and enqueues their tasks. One call takes one
-or more documents (ARGV) for the queue of KEYS[1]; a fan-out job enqueues
-all its tasks in the same call, a thousand per ZADD. Pushing a document
-whose id already exists returns that id and changes nothing.
+push: enqueues jobs on the queue of KEYS[1]. Two functions take them in
+two forms and share everything after the validation:
 
-Reply: with one document, its job id or an error; with several, an array
-holding for each document its id or an error.
+- llmb_push: one or more job documents (JSON), checked by doc_parse. The
+  form for redis-cli and any client.
+- llmb_push_fields: the same jobs as vectors of PUSH_NFIELDS values, in
+  the order of PUSH_FIELDS, for clients that validated their documents
+  already (llmb-push --batch): no JSON is parsed here. Every value is
+  still checked, with the rules and the messages of the documents; only
+  the payload is trusted to be well-formed JSON (its size and its first
+  byte are checked), so people typing jobs by hand use llmb_push.
+
+A call validates all its jobs first, then writes what the good ones need,
+gathered over the call: one INCRBY of the sequence, the job index, the
+pending, delayed and deadline sets a thousand members per ZADD, an HSET
+and a `pushed` event per job. A refused job writes nothing and does not
+stop the others. Pushing a job whose id already exists (in Redis, or
+earlier in the same call) returns that id and changes nothing.
+
+Reply of llmb_push: with one document, its job id or an error; with
+several, an array holding for each its id or an error. llmb_push_fields
+always answers that array.
 ]]
 
+-- The values of one job in an llmb_push_fields call, in this order. An
+-- empty string leaves a field to its default (for `id`: mint one).
+local PUSH_FIELDS = {'id', 'type', 'payload', 'priority', 'tasks',
+    'timeout_s', 'max_retries', 'backoff_ms', 'delay_s', 'deadline_s'}
+local PUSH_NFIELDS = #PUSH_FIELDS
+
+local ZADD_CHUNK = 1000
+
 -- A UUID-shaped id: the time and a per-queue counter make it unique in
--- the queue (where job keys live); random bits make it unlikely to repeat
--- across queues. `seq` is a fresh value of <base>:idseq.
-local function new_job_id(now, seq)
-    local r1 = math.random(0, 65535)
-    local r3 = math.random(0, 4095)
-    local r4 = math.random(0, 16383)
-    return string.format('%08x-%04x-4%03x-%04x-%012x', now % 4294967296, r1,
-        r3, 0x8000 + r4, seq % 281474976710656)
-end
-
--- Enqueues the tasks of job `id`; returns how many are ready now (to wake
--- that many idle workers).
-local function enqueue(base, id, j, now)
-    local n = j.tasks
-    if j.delay_s > 0 then
-        local due = now + math.floor(j.delay_s * 1000)
-        local i = 0
-        while i < n do
-            local args = {}
-            local last = math.min(n, i + 1000) - 1
-            for k = i, last do
-                args[#args + 1] = due
-                args[#args + 1] = id .. ':' .. k
-            end
-            redis.call('ZADD', base .. ':delayed', unpack(args))
-            i = last + 1
-        end
-        -- An idle worker sleeps until the earliest due time it knows of;
-        -- wake one so it learns of this one.
-        return 1
+-- the queue (where job keys live); random bits, drawn once per call, make
+-- it unlikely to repeat across queues. `seq` is a fresh value of
+-- <base>:idseq.
+local function mint(base, c)
+    if c.idseq == nil then
+        c.idseq = redis.call('INCRBY', base .. ':idseq', c.njobs) - c.njobs
+        c.idseq_top = c.idseq + c.njobs
+        c.idpre = string.format('%08x-%04x-4%03x-%04x-', c.now % 4294967296,
+            math.random(0, 65535), math.random(0, 4095),
+            0x8000 + math.random(0, 16383))
     end
-    local seq = redis.call('INCRBY', base .. ':seq', n) - n + 1
-    local i = 0
-    while i < n do
-        local args = {}
-        local last = math.min(n, i + 1000) - 1
-        for k = i, last do
-            args[#args + 1] = pending_score(j.priority, seq + k)
-            args[#args + 1] = id .. ':' .. k
-        end
-        redis.call('ZADD', base .. ':pending', unpack(args))
-        i = last + 1
-    end
-    return n
-end
-
--- Pushes one document with the call's settings `c`; returns its id, or
--- nil and the message.
-local function push_one(base, c, doc)
-    local j, err = doc_parse(doc, c.queue, c.max_payload, c.max_tasks)
-    if j == nil then return nil, err end
-    local id = j.id
-    if id ~= nil then
-        if redis.call('EXISTS', job_key(base, id)) == 1 then return id end
-    else
-        if c.idseq == nil then
-            c.idseq = redis.call('INCRBY', base .. ':idseq', c.ndocs) - c.ndocs
-        end
+    local seq
+    if c.idseq < c.idseq_top then
         c.idseq = c.idseq + 1
-        id = new_job_id(c.now, c.idseq)
-        -- A caller may have chosen this very id for a job of its own.
-        while redis.call('EXISTS', job_key(base, id)) == 1 do
-            id = new_job_id(c.now, redis.call('INCR', base .. ':idseq'))
+        seq = c.idseq
+    else
+        seq = redis.call('INCR', base .. ':idseq')
+    end
+    return c.idpre .. string.format('%012x', seq % 281474976710656)
+end
+
+-- Members of one sorted set gathered over a call and added a thousand at
+-- a time: zset_add queues (score, member), zset_flush writes the rest.
+local function zset_new(key) return {key = key, n = 0} end
+
+local function zset_add(z, score, member)
+    local n = z.n
+    z[n + 1] = score
+    z[n + 2] = member
+    n = n + 2
+    if n >= 2 * ZADD_CHUNK then
+        redis.call('ZADD', z.key, unpack(z, 1, n))
+        n = 0
+    end
+    z.n = n
+end
+
+local function zset_flush(z)
+    if z.n > 0 then redis.call('ZADD', z.key, unpack(z, 1, z.n)) end
+    z.n = 0
+end
+
+-- The text a job hash stores for number v, as Redis would format it. The
+-- small whole numbers (defaults, most priorities, fan-outs and retries)
+-- are formatted once and remembered, which spares Redis formatting them
+-- for every job; others go as numbers. -0 stays a number ("-0").
+local NUM_TEXT = {}
+local function num_text(v)
+    local t = NUM_TEXT[v]
+    if t ~= nil and (v ~= 0 or 1 / v > 0) then return t end
+    if v == math.floor(v) and v >= -100 and v <= 1000 and (v ~= 0 or 1 / v > 0) then
+        t = string.format('%d', v)
+        NUM_TEXT[v] = t
+        return t
+    end
+    return v
+end
+
+-- Gives every job of `jobs` (validated: `jobs[i]` is a job table, or false
+-- when out[i] holds its error already) its id and key. A job whose id
+-- exists, in Redis or earlier in the call, is answered with that id and
+-- dropped from `jobs`. Minted ids are checked too: a caller may have
+-- chosen one of them for a job of its own. One EXISTS per thousand jobs
+-- when no id exists.
+local function ids_resolve(base, c, jobs, out)
+    local seen, keys, at = {}, {}, {}
+    for i = 1, #jobs do
+        local j = jobs[i]
+        if j then
+            local id = j.id
+            if id == nil then
+                id = mint(base, c)
+                while seen[id] do id = mint(base, c) end
+                j.id = id
+                j.minted = true
+            end
+            if seen[id] then
+                out[i] = id
+                jobs[i] = false
+            else
+                seen[id] = true
+                local key = job_key(base, id)
+                j.key = key
+                keys[#keys + 1] = key
+                at[#at + 1] = i
+            end
         end
     end
+    local first = 1
+    while first <= #keys do
+        local last = math.min(#keys, first + ZADD_CHUNK - 1)
+        if redis.call('EXISTS', unpack(keys, first, last)) > 0 then
+            for k = first, last do
+                if redis.call('EXISTS', keys[k]) == 1 then
+                    local i = at[k]
+                    local j = jobs[i]
+                    if j.minted then
+                        local id = mint(base, c)
+                        while seen[id]
+                            or redis.call('EXISTS', job_key(base, id)) == 1 do
+                            id = mint(base, c)
+                        end
+                        seen[id] = true
+                        j.id = id
+                        j.key = job_key(base, id)
+                    else
+                        out[i] = j.id
+                        jobs[i] = false
+                    end
+                end
+            end
+        end
+        first = last + 1
+    end
+end
+
+-- Writes the jobs left in `jobs` and puts their ids in `out`. Tasks get
+-- sequence numbers in argument order, so a call keeps FIFO order within a
+-- priority; ready tasks are counted in c.ready to wake that many workers.
+local function jobs_store(base, c, jobs, out)
     local now = c.now
-    local fields = {
-        'id', id, 'queue', c.queue, 'type', j.type, 'payload', j.payload,
-        'priority', j.priority, 'tasks', j.tasks,
-        'timeout_s', fmt_num(j.timeout_s), 'max_retries', j.max_retries,
-        'backoff_ms', j.backoff_ms, 'state', 'pending', 'created_ms', now,
-        'left', j.tasks,
-    }
-    if j.delay_s > 0 then
-        fields[#fields + 1] = 'delay_s'
-        fields[#fields + 1] = fmt_num(j.delay_s)
+    local now_t = string.format('%d', now)
+    local maxlen = num_text(c.events_max)
+    local events = base .. ':events'
+    local queue = c.queue
+    local nready = 0
+    for i = 1, #jobs do
+        local j = jobs[i]
+        if j and j.delay_s <= 0 then nready = nready + j.tasks end
     end
-    if j.deadline_s > 0 then
-        fields[#fields + 1] = 'deadline_ms'
-        fields[#fields + 1] = now + math.floor(j.deadline_s * 1000)
-        redis.call('ZADD', base .. ':deadlines', fields[#fields], id)
+    local seq = 0
+    if nready > 0 then
+        seq = redis.call('INCRBY', base .. ':seq', nready) - nready
     end
-    redis.call('HSET', job_key(base, id), unpack(fields))
-    redis.call('ZADD', base .. ':jobs', now, id)
-    c.ready = c.ready + enqueue(base, id, j, now)
-    emit_capped(base, c.events_max, 'event', 'pushed', 'job', id, 'tasks', j.tasks)
-    return id
+    local pending = zset_new(base .. ':pending')
+    local delayed = zset_new(base .. ':delayed')
+    local index = zset_new(base .. ':jobs')
+    local deadlines = zset_new(base .. ':deadlines')
+    for i = 1, #jobs do
+        local j = jobs[i]
+        if j then
+            local id, n = j.id, j.tasks
+            local n_t = num_text(n)
+            local delay, deadline = j.delay_s, j.deadline_s
+            if delay <= 0 and deadline <= 0 then
+                redis.call('HSET', j.key, 'id', id, 'queue', queue,
+                    'type', j.type, 'payload', j.payload,
+                    'priority', num_text(j.priority), 'tasks', n_t,
+                    'timeout_s', fmt_num(j.timeout_s),
+                    'max_retries', num_text(j.max_retries),
+                    'backoff_ms', num_text(j.backoff_ms), 'state', 'pending',
+                    'created_ms', now_t, 'left', n_t)
+            else
+                local fields = {
+                    'id', id, 'queue', queue, 'type', j.type,
+                    'payload', j.payload, 'priority', num_text(j.priority),
+                    'tasks', n_t, 'timeout_s', fmt_num(j.timeout_s),
+                    'max_retries', num_text(j.max_retries),
+                    'backoff_ms', num_text(j.backoff_ms), 'state', 'pending',
+                    'created_ms', now_t, 'left', n_t,
+                }
+                if delay > 0 then
+                    fields[#fields + 1] = 'delay_s'
+                    fields[#fields + 1] = fmt_num(delay)
+                end
+                if deadline > 0 then
+                    local at = now + math.floor(deadline * 1000)
+                    fields[#fields + 1] = 'deadline_ms'
+                    fields[#fields + 1] = at
+                    zset_add(deadlines, at, id)
+                end
+                redis.call('HSET', j.key, unpack(fields))
+            end
+            zset_add(index, now_t, id)
+            if delay > 0 then
+                local due = now + math.floor(delay * 1000)
+                for k = 0, n - 1 do zset_add(delayed, due, id .. ':' .. k) end
+                -- An idle worker sleeps until the earliest due time it knows
+                -- of; wake one so it learns of this one.
+                c.ready = c.ready + 1
+            elseif n == 1 then
+                seq = seq + 1
+                zset_add(pending, pending_score(j.priority, seq), id .. ':0')
+                c.ready = c.ready + 1
+            else
+                local pri = j.priority
+                for k = 0, n - 1 do
+                    seq = seq + 1
+                    zset_add(pending, pending_score(pri, seq), id .. ':' .. k)
+                end
+                c.ready = c.ready + n
+            end
+            redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*',
+                'event', 'pushed', 'job', id, 'tasks', n_t)
+            out[i] = id
+        end
+    end
+    zset_flush(pending)
+    zset_flush(delayed)
+    zset_flush(index)
+    zset_flush(deadlines)
 end
 
 local PUSH_KEYS = {pending = 'zset', delayed = 'zset', jobs = 'zset',
     deadlines = 'zset', events = 'stream', wake = 'list', seq = 'string',
     idseq = 'string'}
 
-local function push(keys, args)
-    local base = keys[1]
+-- What both functions check before any job: the queue key, the types of
+-- the keys they write. Returns the call's settings, or nil and an error
+-- reply.
+local function push_begin(base, njobs)
     local queue = queue_of(base)
     if queue == nil or not string.find(queue, '^[%w_.%-]+$') or #queue > 64 then
-        return redis.error_reply('ERR key "' .. tostring(base) .. '" is not a '
-            .. 'queue key: expected <prefix>:{<queue>}, queue names from '
+        return nil, redis.error_reply('ERR key "' .. tostring(base) .. '" is '
+            .. 'not a queue key: expected <prefix>:{<queue>}, queue names from '
             .. '[A-Za-z0-9_.-], at most 64 characters')
     end
-    if #args == 0 then
-        return redis.error_reply('ERR llmb_push needs at least one job document')
-    end
     local wrong = keys_wrong(base, PUSH_KEYS)
-    if wrong then return wrong end
-    local c = {
-        queue = queue, now = now_ms(), ndocs = #args, ready = 0,
+    if wrong then return nil, wrong end
+    return {
+        queue = queue, now = now_ms(), njobs = njobs, ready = 0,
         max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT),
         max_tasks = conf_num(base, 'max_tasks', MAX_TASKS_DEFAULT),
         events_max = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT),
     }
-    local out
-    if #args == 1 then
-        local id, err = push_one(base, c, args[1])
-        if id == nil then
-            out = redis.error_reply('ERR ' .. err)
+end
+
+-- Validates with `parse(i)` (a job table, or nil and a message) each of
+-- the call's jobs, then stores the good ones. Returns the reply array.
+local function push_all(base, c, parse)
+    local jobs, out = {}, {}
+    for i = 1, c.njobs do
+        local j, err = parse(i)
+        if j == nil then
+            jobs[i] = false
+            out[i] = {err = 'ERR ' .. err}
         else
-            out = id
-        end
-    else
-        out = {}
-        for i = 1, #args do
-            local id, err = push_one(base, c, args[i])
-            if id == nil then out[i] = {err = 'ERR ' .. err} else out[i] = id end
+            jobs[i] = j
         end
     end
+    ids_resolve(base, c, jobs, out)
+    jobs_store(base, c, jobs, out)
     if c.ready > 0 then wake(base, c.ready) end
     return out
 end
 
+local function push(keys, args)
+    local base = keys[1]
+    local c, err = push_begin(base, #args)
+    if c == nil then return err end
+    if #args == 0 then
+        return redis.error_reply('ERR llmb_push needs at least one job document')
+    end
+    local out = push_all(base, c, function(i)
+        return doc_parse(args[i], c.queue, c.max_payload, c.max_tasks)
+    end)
+    if #args == 1 then
+        if type(out[1]) == 'table' then return redis.error_reply(out[1].err) end
+        return out[1]
+    end
+    return out
+end
+
 register('llmb_push', push)
+
+-- First bytes a JSON value can start with: { [ " - t f n and the digits.
+-- (Only `redis` is reachable while the library loads, not `string`.)
+local JSON_FIRST = {[123] = true, [91] = true, [34] = true, [45] = true,
+    [116] = true, [102] = true, [110] = true}
+for b = 48, 57 do JSON_FIRST[b] = true end
+
+-- Field `name` of a fields vector: `s` (not empty) as a decimal number
+-- within [min, max], whole when `whole`. Returns the value, or nil and the
+-- message doc_parse gives for the same value.
+local function field_number(s, name, whole, min, max)
+    local v = tonumber(s)
+    if v == nil or v ~= v or (whole and v ~= math.floor(v)) or v < min
+        or v > max or string.find(s, '[^%d.eE+-]') then
+        return nil, bad_number(name, whole, min, max, s)
+    end
+    return v
+end
+
+-- Validates the job whose PUSH_NFIELDS values start at args[at]: the
+-- rules of doc_parse, checked in its order. Returns the same job table,
+-- or nil and a message. An empty value takes the default.
+local function fields_parse(args, at, c)
+    local id, typ, payload = args[at], args[at + 1], args[at + 2]
+    -- Names are shown quoted, as a document holds them.
+    if typ == '' then return nil, 'job field "type" is required' end
+    if #typ > 128 or not string.find(typ, '^[%w_.:/%-]+$') then
+        return nil, bad_name('type', 128, '"' .. typ .. '"')
+    end
+    if id == '' then
+        id = nil
+    elseif #id > 128 or not string.find(id, '^[%w_.%-]+$') then
+        return nil, bad_name('id', 128, '"' .. id .. '"')
+    end
+    local pri, tasks, timeout, retries, backoff, delay, deadline, err =
+        0, 1, 600, 3, 1000, 0, 0, nil
+    local s = args[at + 3]
+    if s ~= '' then
+        pri, err = field_number(s, 'priority', true, -MAX_PRIORITY,
+            MAX_PRIORITY)
+        if err then return nil, err end
+    end
+    s = args[at + 4]
+    if s ~= '' then
+        tasks, err = field_number(s, 'tasks', true, 1, c.max_tasks)
+        if err then return nil, err end
+    end
+    s = args[at + 5]
+    if s ~= '' then
+        timeout, err = field_number(s, 'timeout_s', false, 0.001, 604800)
+        if err then return nil, err end
+    end
+    s = args[at + 6]
+    if s ~= '' then
+        retries, err = field_number(s, 'max_retries', true, 0, 100)
+        if err then return nil, err end
+    end
+    s = args[at + 8]
+    if s ~= '' then
+        delay, err = field_number(s, 'delay_s', false, 0, 31536000)
+        if err then return nil, err end
+    end
+    s = args[at + 7]
+    if s ~= '' then
+        backoff, err = field_number(s, 'backoff_ms', true, 1, 3600000)
+        if err then return nil, err end
+    end
+    s = args[at + 9]
+    if s ~= '' then
+        deadline, err = field_number(s, 'deadline_s', false, 0, 31536000)
+        if err then return nil, err end
+    end
+    if payload == '' then
+        payload = '{}'
+    elseif #payload > c.max_payload then
+        return nil, string.format('job field "payload" is %d bytes; the limit '
+            .. 'is %d', #payload, c.max_payload)
+    elseif not JSON_FIRST[string.byte(payload)] then
+        return nil, 'job field "payload" must be JSON text, got '
+            .. shown(payload)
+    end
+    return {id = id, type = typ, payload = payload, priority = pri,
+        tasks = tasks, timeout_s = timeout, max_retries = retries,
+        backoff_ms = backoff, delay_s = delay, deadline_s = deadline,
+        key = false, minted = false}
+end
+
+local function push_fields(keys, args)
+    local base = keys[1]
+    local c, err = push_begin(base, math.floor(#args / PUSH_NFIELDS))
+    if c == nil then return err end
+    if #args == 0 or #args % PUSH_NFIELDS ~= 0 then
+        return redis.error_reply(string.format('ERR llmb_push_fields takes %d '
+            .. 'values per job (%s), got %d values', PUSH_NFIELDS,
+            table.concat(PUSH_FIELDS, ', '), #args))
+    end
+    return push_all(base, c, function(i)
+        return fields_parse(args, (i - 1) * PUSH_NFIELDS + 1, c)
+    end)
+end
+
+register('llmb_push_fields', push_fields)
