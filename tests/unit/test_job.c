@@ -115,6 +115,92 @@ static void test_rejects_with_specific_messages(void **state)
     }
 }
 
+/* llmb_job_fields_append on doc: the ten values joined with '|', or the
+ * error message. Caller frees. */
+static char *fields(const char *doc, char *queue)
+{
+    struct llmb_buf b, out;
+    size_t lens[LLMB_JOB_NFIELDS], i, off = 0;
+    char q[LLMB_QUEUE_NAME_MAX + 1];
+    char *errstr = NULL;
+
+    llmb_buf_init(&b);
+    llmb_buf_append(&b, "x", 1); /* appended after what is there */
+    if (llmb_job_fields_append(doc, strlen(doc), &b, lens, q, &errstr) != 0) {
+        assert_int_equal(b.len, 1);
+        llmb_buf_fini(&b);
+        return errstr;
+    }
+    llmb_buf_init(&out);
+    for (i = 0; i < LLMB_JOB_NFIELDS; i++) {
+        llmb_buf_appendf(&out, "%s%.*s", i > 0 ? "|" : "", (int)lens[i],
+                         b.data + 1 + off);
+        off += lens[i];
+    }
+    assert_int_equal(b.len, 1 + off);
+    if (queue != NULL)
+        strcpy(queue, q);
+    llmb_buf_fini(&b);
+    return llmb_buf_steal(&out);
+}
+
+static void test_fields_of_documents(void **state)
+{
+    static const struct {
+        const char *doc, *want;
+    } cases[] = {
+        {"{\"type\":\"echo\"}\n", "|echo||||||||"},
+        {" { \"payload\" : [1, 2 ,{\"k\":\"}]\\\"\"}] , \"type\" : \"a/b:c\" ,"
+         "\"priority\":-3,\"tasks\":4e0 , \"id\":\"j-1\",\"timeout_s\":2.50,"
+         "\"max_retries\":0,\"backoff_ms\":250,\"delay_s\":1.5,"
+         "\"deadline_s\":60}\r\n",
+         "j-1|a/b:c|[1, 2 ,{\"k\":\"}]\\\"\"}]|-3|4e0|2.50|0|250|1.5|60"},
+        /* numbers go as written, whatever they are: the server checks */
+        {"{\"type\":\"t\",\"priority\":\"high\",\"tasks\":null,\"payload\":12345678901234567890}",
+         "|t|12345678901234567890|\"high\"|null|||||"},
+        /* an escaped key is the key it spells; the last of a repeated
+         * key counts, as in llmb_push */
+        {"{\"ty\\u0070e\":\"t\",\"payload\":1,\"payload\":{\"a\":[]}}",
+         "|t|{\"a\":[]}|||||||"},
+        {"[1]", "job document must be a JSON object"},
+        {"{\"type\":", "job document is not valid JSON: "},
+        {"{\"payload\":{}}", "job field \"type\" is required"},
+        {"{\"type\":\"t\",\"zz\":1}",
+         "job field \"zz\" is not known (known fields: type, queue, payload, "
+         "priority, tasks, timeout_s, max_retries, delay_s, id, backoff_ms, "
+         "deadline_s)"},
+        {"{\"type\":5}",
+         "job field \"type\" must be a string of 1 to 128 characters from "
+         "[A-Za-z0-9_.:/-], got 5"},
+        {"{\"type\":\"a b\"}",
+         "job field \"type\" must be a string of 1 to 128 characters from "
+         "[A-Za-z0-9_.:/-], got \"a b\""},
+        {"{\"type\":\"t\",\"id\":\"x:1\"}",
+         "job field \"id\" must be a string of 1 to 128 characters from "
+         "[A-Za-z0-9_.-], got \"x:1\""},
+        {"{\"type\":\"t\",\"queue\":\"a{b}\"}",
+         "job field \"queue\" must be a string of 1 to 64 characters from "
+         "[A-Za-z0-9_.-], got \"a{b}\""},
+        {"{\"type\":\"t\",\"queue\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
+         "job field \"queue\" must be a string of 1 to 64 characters from "
+         "[A-Za-z0-9_.-], got \"012345678901234567890123456789012345..."},
+    };
+    char queue[LLMB_QUEUE_NAME_MAX + 1];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = fields(cases[i].doc, NULL);
+        if (strncmp(got, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("%s:\n got %s\nwant %s", cases[i].doc, got, cases[i].want);
+        free(got);
+    }
+    free(fields("{\"type\":\"t\",\"queue\":\"gpu\"}", queue));
+    assert_string_equal(queue, "gpu");
+    free(fields("{\"type\":\"t\"}", queue));
+    assert_string_equal(queue, "");
+}
+
 static void test_names(void **state)
 {
     char long_id[130];
@@ -152,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_and_full),
         cmocka_unit_test(test_rejects_with_specific_messages),
+        cmocka_unit_test(test_fields_of_documents),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_keys),
     };

@@ -1,10 +1,12 @@
 /*
- * NDJSON batch push: reads job documents line by line, groups consecutive
- * lines of the same queue into calls of up to --batch-size documents and
- * keeps up to --pipeline calls in flight, so 100,000 jobs take a few
- * hundred round trips, not 100,000. Replies come back in order, so ids are
- * printed in input order; a rejected line is reported on stderr with its
- * line number and the error the server gave, and the others go on.
+ * NDJSON batch push: reads job documents line by line, takes each apart
+ * into the values of llmb_push_fields (lib/job.c checks what it can on the
+ * way), groups consecutive lines of the same queue into calls of up to
+ * --batch-size jobs and keeps up to --pipeline calls in flight, so 100,000
+ * jobs take a few hundred round trips, not 100,000, and Redis parses no
+ * JSON. Replies come back in order, so ids are printed in input order; a
+ * rejected line is reported on stderr with its line number and the error
+ * (ours or the server's), and the others go on.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,13 +15,13 @@
 #include <sysexits.h>
 
 #include <hiredis/hiredis.h>
-#include <jansson.h>
 
+#include <llmb/job.h>
 #include <llmb/keys.h>
 
 #include "push.h"
 
-/* One call in flight: an FCALL llmb_push of n documents, or (n == 0) the
+/* One call in flight: an FCALL llmb_push_fields of n jobs, or (n == 0) the
  * SADD that registers a queue. */
 struct batch_call {
     size_t n;
@@ -31,7 +33,9 @@ struct batch {
     struct llmb_conn *conn;
     /* the call being filled */
     char *queue;               /* its queue; NULL when empty */
-    struct llmb_strlist docs;  /* its documents */
+    size_t njobs;              /* its jobs */
+    struct llmb_buf vals;      /* their values, back to back */
+    size_t *lens;              /* LLMB_JOB_NFIELDS lengths per job */
     long *lines;               /* their line numbers */
     /* calls in flight, a ring of cfg->pipeline + 1 entries */
     struct batch_call *ring;
@@ -98,13 +102,14 @@ static void batch_read_one(struct batch *b)
 
 /* Queues a call; reads replies first while the pipeline is full. */
 static void batch_send(struct batch *b, int argc, const char **argv,
-                       size_t n, long *lines)
+                       const size_t *argvlen, size_t n, long *lines)
 {
     struct batch_call *c;
 
     while (b->count >= (size_t)b->cfg->pipeline && !b->failed)
         batch_read_one(b);
-    if (b->failed || llmb_conn_append_argv(b->conn, argc, argv, NULL) != 0) {
+    if (b->failed ||
+        llmb_conn_append_argv(b->conn, argc, argv, argvlen) != 0) {
         if (!b->failed)
             fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(b->conn));
         b->failed = 1;
@@ -121,22 +126,31 @@ static void batch_send(struct batch *b, int argc, const char **argv,
 static void batch_flush(struct batch *b)
 {
     const char **argv;
+    size_t *argvlen;
     char *base;
-    size_t i, n = b->docs.n;
+    size_t i, n = b->njobs * LLMB_JOB_NFIELDS, off = 0;
 
     if (n == 0)
         return;
     base = llmb_key_queue(b->cfg->common.prefix, b->queue);
     argv = llmb_xcalloc(n + 4, sizeof(*argv));
+    argvlen = llmb_xcalloc(n + 4, sizeof(*argvlen));
     argv[0] = "FCALL";
-    argv[1] = "llmb_push";
+    argv[1] = "llmb_push_fields";
     argv[2] = "1";
     argv[3] = base;
-    for (i = 0; i < n; i++)
-        argv[4 + i] = b->docs.v[i];
-    batch_send(b, (int)(n + 4), argv, n, b->lines);
+    for (i = 0; i < 4; i++)
+        argvlen[i] = strlen(argv[i]);
+    for (i = 0; i < n; i++) {
+        argv[4 + i] = b->vals.data + off;
+        argvlen[4 + i] = b->lens[i];
+        off += b->lens[i];
+    }
+    batch_send(b, (int)(n + 4), argv, argvlen, b->njobs, b->lines);
     b->lines = llmb_xcalloc((size_t)b->cfg->batch_size, sizeof(long));
-    llmb_strlist_clear(&b->docs);
+    b->njobs = 0;
+    llmb_buf_reset(&b->vals);
+    free(argvlen);
     free(argv);
     free(base);
 }
@@ -156,40 +170,8 @@ static void batch_register(struct batch *b, const char *q)
     argv[0] = "SADD";
     argv[1] = key;
     argv[2] = q;
-    batch_send(b, 3, argv, 0, NULL);
+    batch_send(b, 3, argv, NULL, 0, NULL);
     free(key);
-}
-
-/* The queue a document names, or NULL for the default. Returns -1 and an
- * error message when the line is not a JSON object or names a bad queue;
- * the server would refuse it, and it cannot be routed. */
-static int line_queue(const char *line, size_t len, char **queue,
-                      char **errstr)
-{
-    json_error_t jerr;
-    json_t *doc = json_loadb(line, len, JSON_DECODE_INT_AS_REAL, &jerr);
-    json_t *q;
-    int rc = 0;
-
-    *queue = NULL;
-    if (doc == NULL) {
-        *errstr = llmb_xasprintf("job document is not valid JSON: %s "
-                                 "(column %d)", jerr.text, jerr.column);
-        return -1;
-    }
-    q = json_object_get(doc, "queue");
-    if (q != NULL) {
-        if (!json_is_string(q) || !llmb_queue_name_ok(json_string_value(q))) {
-            *errstr = llmb_xasprintf("job field \"queue\" must be a string of "
-                                     "1 to %d characters from [A-Za-z0-9_.-]",
-                                     LLMB_QUEUE_NAME_MAX);
-            rc = -1;
-        } else {
-            *queue = llmb_xstrdup(json_string_value(q));
-        }
-    }
-    json_decref(doc);
-    return rc;
 }
 
 static int blank(const char *s, size_t n)
@@ -210,6 +192,8 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
+    size_t fields[LLMB_JOB_NFIELDS];
+    struct llmb_buf one; /* the values of the line being read */
     long lineno = 0;
     int rc;
 
@@ -227,21 +211,29 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     b.ring_cap = (size_t)cfg->pipeline + 1;
     b.ring = llmb_xcalloc(b.ring_cap, sizeof(*b.ring));
     b.lines = llmb_xcalloc((size_t)cfg->batch_size, sizeof(long));
+    b.lens = llmb_xcalloc((size_t)cfg->batch_size * LLMB_JOB_NFIELDS,
+                          sizeof(*b.lens));
+    llmb_buf_init(&b.vals);
+    llmb_buf_init(&one);
 
     while (!b.failed && (len = getline(&line, &cap, in)) >= 0) {
-        char *q = NULL, *errstr = NULL;
+        char q[LLMB_QUEUE_NAME_MAX + 1], *errstr = NULL;
         const char *queue;
 
         lineno++;
         if (blank(line, (size_t)len))
             continue;
-        if (line_queue(line, (size_t)len, &q, &errstr) != 0) {
+        llmb_buf_reset(&one);
+        if (llmb_job_fields_append(line, (size_t)len, &one, fields, q,
+                                   &errstr) != 0) {
             report(lineno, errstr);
             b.rejected++;
             free(errstr);
             continue;
         }
-        queue = q != NULL ? q : cfg->queue;
+        /* A document that names no queue goes to --queue: the server
+         * takes the queue from the key it is pushed with. */
+        queue = q[0] != '\0' ? q : cfg->queue;
         if (b.queue != NULL && strcmp(b.queue, queue) != 0)
             batch_flush(&b);
         if (b.queue == NULL || strcmp(b.queue, queue) != 0) {
@@ -249,14 +241,10 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
             b.queue = llmb_xstrdup(queue);
             batch_register(&b, queue);
         }
-        /* A document that names no queue goes to --queue: the server
-         * takes the queue from the key it is pushed with. */
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        llmb_strlist_push(&b.docs, line);
-        b.lines[b.docs.n - 1] = lineno;
-        free(q);
-        if (b.docs.n == (size_t)cfg->batch_size)
+        llmb_buf_append(&b.vals, one.data, one.len);
+        memcpy(b.lens + b.njobs * LLMB_JOB_NFIELDS, fields, sizeof(fields));
+        b.lines[b.njobs++] = lineno;
+        if (b.njobs == (size_t)cfg->batch_size)
             batch_flush(&b);
     }
     if (ferror(in) && !b.failed) {
@@ -286,9 +274,11 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     }
     free(b.ring);
     free(b.lines);
+    free(b.lens);
+    llmb_buf_fini(&b.vals);
+    llmb_buf_fini(&one);
     free(b.queue);
     free(line);
-    llmb_strlist_clear(&b.docs);
     llmb_strlist_clear(&b.known);
     if (in != stdin)
         fclose(in);
