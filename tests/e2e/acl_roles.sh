@@ -87,6 +87,10 @@ grep -l 'NOPERM' "$tmp"/*.log && fail "a process was refused a command it needs"
 q='llmb:{default}'
 # pusher: only llmb_push, no other function, no raw writes, nothing outside llmb:
 allowed pusher FCALL llmb_push 1 "$q" '{"type":"echo","id":"p2"}'
+allowed pusher FCALL llmb_push_fields 1 "$q" p3 echo '' '' '' '' '' '' '' ''
+printf '{"type":"echo","id":"p4"}\n' | LLMB_REDIS_URL=$(url pusher) \
+    "$bin/tools/push/llmb-push" --batch >/dev/null 2>"$tmp/push-batch.log" ||
+    fail "push --batch as pusher"
 refused pusher FCALL llmb_claim 1 "$q" w 1 30000
 refused pusher FCALL llmb_cancel 1 "$q" p2
 refused pusher FCALL llmb_complete 1 "$q" w "$id:0" 1 '{}'
@@ -101,6 +105,7 @@ refused pusher FUNCTION DELETE llmb
 refused pusher CONFIG SET appendonly no
 # worker: its five functions, not push, cancel, reap, aggregation or admin
 refused worker FCALL llmb_push 1 "$q" '{"type":"echo"}'
+refused worker FCALL llmb_push_fields 1 "$q" '' echo '' '' '' '' '' '' '' ''
 refused worker FCALL llmb_cancel 1 "$q" p2
 refused worker FCALL llmb_retry 1 "$q" "$id"
 refused worker FCALL llmb_purge 1 "$q"

@@ -60,6 +60,27 @@ grep -q '^llmb-push: line 4: job document is not valid JSON' "$tmp/err" || fail 
 grep -q '2 rejected' "$tmp/err" || fail "summary"
 [ "$(rcli HGET "$prefix:{other}:j:b3" type)" = c ] || fail "routed by its queue field"
 
+# batch jobs are stored as single pushes store them: payload byte for
+# byte, every field; refusals name the line whoever made them
+cat > "$tmp/same.ndjson" <<'NDJSON'
+{"type":"echo","id":"s2","priority":7,"tasks":3,"timeout_s":2.5,"max_retries":1,"backoff_ms":50,"payload":{"seed": 12345678901234567890}}
+{"type":"echo","id":"bad id"}
+{"type":"echo","id":"s3","queue":"gpu","timeout_s":0}
+{"type":"echo","id":"s4","queue":"gpu","tasks":2,"payload":[1, "two" ,3.0]}
+NDJSON
+set +e
+"$push" --queue gpu --batch "$tmp/same.ndjson" >"$tmp/out" 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 65 ] || fail "batch exit $rc"
+[ "$(tr '\n' ' ' < "$tmp/out")" = "s2 s4 " ] || fail "ids: $(cat "$tmp/out")"
+grep -q '^llmb-push: line 2: job field "id" must be a string of 1 to 128 characters from \[A-Za-z0-9_.-\], got "bad id"$' "$tmp/err" || fail "line 2: $(cat "$tmp/err")"
+grep -q '^llmb-push: line 3: job field "timeout_s" must be a number from 0.001 to 604800, got 0$' "$tmp/err" || fail "line 3: $(cat "$tmp/err")"
+hash_of() { rcli HGETALL "$prefix:{gpu}:j:$1" | paste - - | grep -v '^id\|^created_ms' | sort; }
+[ "$(hash_of s2)" = "$(hash_of job-a)" ] || fail "batch and single differ: $(hash_of s2) / $(hash_of job-a)"
+[ "$(rcli HGET "$prefix:{gpu}:j:s4" payload)" = '[1, "two" ,3.0]' ] || fail "batch payload not kept byte for byte"
+[ "$(rcli EXISTS "$prefix:{gpu}:j:s3")" = 0 ] || fail "refused job stored"
+[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 8 ] || fail "3 + 3 + 2 tasks pending"
+
 # a larger batch from stdin, pipelined, in order
 seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |
   "$push" --batch --batch-size 64 --pipeline 4 - > "$tmp/ids"
