@@ -84,7 +84,8 @@ grep -qF 'ERR job document is 67108901 bytes; the limit is 1114112' <<<"$out" ||
 # in a batch the big line is refused and the next one still goes in
 { cat "$tmp/bigdoc.json"; echo; echo '{"type":"echo","id":"good2"}'; } |
     "$push" --batch - >"$tmp/out" 2>"$tmp/err" && fail "batch with a 64 MB line exit 0"
-grep -qF 'line 1: job document is 67108901 bytes' "$tmp/err" || fail "batch 64 MB: $(head -c 300 "$tmp/err")"
+grep -qF 'line 1: job field "payload" is 67108875 bytes; the limit is 1048576' "$tmp/err" ||
+    fail "batch 64 MB: $(head -c 300 "$tmp/err")"
 [ "$(cat "$tmp/out")" = good2 ] || fail "good line after the 64 MB one: $(cat "$tmp/out")"
 # just under the limit is fine: the limit is the configured one
 head -c 1048000 /dev/zero | tr '\0' y | { printf '"'; cat; printf '"'; } >"$tmp/under.json"
