@@ -198,11 +198,14 @@ static size_t scan_string(const char *s, size_t n, size_t i)
     return n - 1;
 }
 
-/* Index of the last byte of the JSON value starting at s[i]. */
-static size_t scan_value(const char *s, size_t n, size_t i)
+/* Index of the last byte of the JSON value starting at s[i]; *deepest
+ * gets the deepest nesting of arrays and objects in it. */
+static size_t scan_value(const char *s, size_t n, size_t i, int *deepest)
 {
     size_t j;
     int depth = 0;
+
+    *deepest = 0;
 
     if (s[i] == '"')
         return scan_string(s, n, i);
@@ -211,8 +214,8 @@ static size_t scan_value(const char *s, size_t n, size_t i)
             char c = s[j];
             if (c == '"')
                 j = scan_string(s, n, j);
-            else if (c == '{' || c == '[')
-                depth++;
+            else if ((c == '{' || c == '[') && ++depth > *deepest)
+                *deepest = depth;
             else if ((c == '}' || c == ']') && --depth == 0)
                 return j;
         }
@@ -259,8 +262,14 @@ static int key_index(const char *s, size_t i, size_t ke, char **unknown)
     return (int)f;
 }
 
+/* Nesting that cjson decodes (its decode_max_depth): a document whose
+ * payload is deeper is refused as llmb_push refuses it, although jansson
+ * takes it and llmb_push_fields stores payloads without decoding them. */
+#define CJSON_MAX_DEPTH 1000
+
 /* The raw text of every known field of object document s, which jansson
- * has accepted as valid JSON; for an unknown field, its message. */
+ * has accepted as valid JSON; for an unknown field or one nested deeper
+ * than cjson decodes, its message. */
 static int raw_fields(const char *s, size_t n, struct raw raw[NDOC_FIELDS],
                       char **errstr)
 {
@@ -272,7 +281,7 @@ static int raw_fields(const char *s, size_t n, struct raw raw[NDOC_FIELDS],
     for (;;) {
         size_t ke = scan_string(s, n, i), vs, ve;
         char *unknown = NULL;
-        int f = key_index(s, i, ke, &unknown);
+        int f = key_index(s, i, ke, &unknown), deepest;
 
         if (f < 0) {
             *errstr = llmb_xasprintf("job field \"%s\" is not known (known "
@@ -283,7 +292,13 @@ static int raw_fields(const char *s, size_t n, struct raw raw[NDOC_FIELDS],
             return LLMB_EINVAL;
         }
         vs = skip_ws(s, n, skip_ws(s, n, ke + 1) + 1);
-        ve = scan_value(s, n, vs);
+        ve = scan_value(s, n, vs, &deepest);
+        if (1 + deepest > CJSON_MAX_DEPTH) {
+            *errstr = llmb_xasprintf("job document is not valid JSON: Found "
+                                     "too many nested data structures (%d)",
+                                     CJSON_MAX_DEPTH + 1);
+            return LLMB_EINVAL;
+        }
         raw[f].p = s + vs;
         raw[f].n = ve - vs + 1;
         i = skip_ws(s, n, ve + 1);

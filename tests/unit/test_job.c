@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,11 +187,31 @@ static void test_fields_of_documents(void **state)
          "[A-Za-z0-9_.-], got \"012345678901234567890123456789012345..."},
     };
     char queue[LLMB_QUEUE_NAME_MAX + 1];
+    char deep[2100];
     size_t i;
+    char *got;
 
     (void)state;
+    /* as deep as cjson decodes (the document is one level), and one more */
+    for (i = 0; i < 2; i++) {
+        size_t levels = 999 + i, k, at;
+        at = (size_t)snprintf(deep, sizeof(deep), "{\"type\":\"t\",\"payload\":");
+        for (k = 0; k < levels; k++)
+            deep[at++] = '[';
+        for (k = 0; k < levels; k++)
+            deep[at++] = ']';
+        deep[at++] = '}';
+        deep[at] = '\0';
+        got = fields(deep, NULL);
+        if (i == 0)
+            assert_int_equal(got[0], '|');
+        else
+            assert_string_equal(got, "job document is not valid JSON: Found "
+                                     "too many nested data structures (1001)");
+        free(got);
+    }
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *got = fields(cases[i].doc, NULL);
+        got = fields(cases[i].doc, NULL);
         if (strncmp(got, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("%s:\n got %s\nwant %s", cases[i].doc, got, cases[i].want);
         free(got);
