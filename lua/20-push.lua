@@ -154,8 +154,8 @@ end
 local function jobs_store(base, c, jobs, out)
     local now = c.now
     local now_t = string.format('%d', now)
-    local maxlen = num_text(c.events_max)
     local events = base .. ':events'
+    local pushed = false
     local queue = c.queue
     local nready = 0
     for i = 1, #jobs do
@@ -224,10 +224,17 @@ local function jobs_store(base, c, jobs, out)
                 end
                 c.ready = c.ready + n
             end
-            redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*',
-                'event', 'pushed', 'job', id, 'tasks', n_t)
+            redis.call('XADD', events, '*', 'event', 'pushed', 'job', id,
+                'tasks', n_t)
             out[i] = id
+            pushed = true
         end
+    end
+    -- The stream is cut to its cap once per call rather than at every
+    -- event: the same approximate cap, one XTRIM instead of a MAXLEN
+    -- argument per job.
+    if pushed then
+        redis.call('XTRIM', events, 'MAXLEN', '~', num_text(c.events_max))
     end
     zset_flush(pending)
     zset_flush(delayed)

@@ -662,6 +662,33 @@ static void test_fifo_within_priority(void **state)
     assert_seq(2506);
 }
 
+/* One pushed event per job; the stream is cut to its cap once per call. */
+static void test_events_capped(void **state)
+{
+    static struct call c;
+    redisReply *r;
+    long long len;
+    int i;
+
+    (void)state;
+    freeReplyObject(cmd("HSET %s:conf events_max 100", T.base));
+    call_init(&c, "llmb_push_fields");
+    for (i = 0; i < 1000; i++)
+        call_simple(&c, "", "t");
+    r = call_run(&c);
+    assert_int_equal(r->elements, 1000);
+    freeReplyObject(r);
+    len = cmd_int("XLEN %s:events", T.base);
+    if (len < 100 || len >= 300)
+        fail_msg("events stream holds %lld entries, cap 100", len);
+    r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    assert_int_equal(r->elements, 1);
+    assert_int_equal(r->element[0]->element[1]->elements, 6);
+    assert_string_equal(r->element[0]->element[1]->element[1]->str, "pushed");
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, "1");
+    freeReplyObject(r);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
 
 int main(void)
@@ -674,6 +701,7 @@ int main(void)
         T_(test_wrong_argument_count),
         T_(test_bad_job_in_the_middle),
         T_(test_fifo_within_priority),
+        T_(test_events_capped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
