@@ -76,7 +76,7 @@ run_job() {
     esac
     sleep 0.05
   done
-  bench_rcli HGET "bench:{default}:t:$id" 0:result
+  bench_rcli HGET "bench:{default}:j:$id" 0:result
 }
 
 # Percentiles and counts of a task result on stdin:

@@ -5,7 +5,7 @@
  * takes up to --agg-batch ids with FCALL llmb_agg_take, which leases them
  * (<base>:aggr, --agg-lease-ms): if this process dies, any coordinator
  * takes them again when the lease runs out. For each job it reads the job
- * hash, then the task results <i>:result from <base>:t:<id> with HMGET in
+ * hash, then the task results <i>:result from the same hash with HMGET in
  * chunks of consecutive indexes (exact, unlike HSCAN, which may return a
  * field twice), feeds them to lib/aggregate.c and stores the document with
  * FCALL llmb_agg_finish, which keeps only the first aggregate of a job
@@ -224,7 +224,7 @@ static enum step step_read(struct llmb_coord *co, struct job *j)
 {
     long long tasks = j->f[JF_TASKS];
     long long end = j->next + (long long)j->chunk;
-    char *key = llmb_xasprintf("%s:t:%s", j->base, j->id);
+    char *key = llmb_xasprintf("%s:j:%s", j->base, j->id);
     size_t n, i, bytes = 0, got = 0;
     const char **argv;
     char **fields;

@@ -12,7 +12,7 @@ all of them share the queue's hash tag and live in one Cluster slot. See
 docs/data-model.md for the full layout.
 ]]
 
-local LLMB_LIB_VERSION = 5
+local LLMB_LIB_VERSION = 6
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -28,7 +28,6 @@ local function now_ms()
 end
 
 local function job_key(base, id) return base .. ':j:' .. id end
-local function tasks_key(base, id) return base .. ':t:' .. id end
 local function leases_key(base, worker) return base .. ':wl:' .. worker end
 
 -- The queue name is what stands between the braces of the base key.
@@ -42,16 +41,37 @@ local function ref_split(ref)
     return id, idx
 end
 
+-- Names of task `idx`'s fields in its job hash, made once per index (for
+-- the first 4096 indexes; larger ones are rare enough to make each time).
+local TASK_FIELDS = {}
+local function task_fields(idx)
+    local f = TASK_FIELDS[idx]
+    if f == nil then
+        f = {attempt = idx .. ':attempt', state = idx .. ':state',
+            worker = idx .. ':worker', result = idx .. ':result',
+            error = idx .. ':error'}
+        if #idx <= 4 and tonumber(idx) < 4096 then TASK_FIELDS[idx] = f end
+    end
+    return f
+end
+
 -- Score in the pending set: higher priority first, FIFO within one by the
 -- queue's sequence number.
 local function pending_score(priority, seq)
     return -priority * TWO32 + (seq % TWO32)
 end
 
+-- A number as the decimal text of an integer. Lua hands a number to
+-- redis.call as "%.14g", which costs several times more than "%d"; the
+-- hot paths format the integers they send with this.
+local function istr(n)
+    return string.format('%d', n)
+end
+
 -- State of the function call under way: settings read once per call, and
 -- writes gathered to be made once at its end (see `register`). Redis runs
 -- one call at a time, so one table serves every call in turn.
-local CALL = {conf = {}, counts = {}, done = {}}
+local CALL = {conf = {}, confs = {}, counts = {}, done = {}}
 
 -- Per-queue settings written by the coordinator or by hand (HSET
 -- <base>:conf retention_s 86400); each has a built-in default. Read once
@@ -61,6 +81,26 @@ local function conf_num(base, field, default)
     if v == nil then
         v = tonumber(redis.call('HGET', base .. ':conf', field)) or default
         CALL.conf[field] = v
+    end
+    return v
+end
+
+-- conf_num as text, for commands.
+local function conf_str(base, field, default)
+    local v = CALL.confs[field]
+    if v == nil then
+        v = istr(conf_num(base, field, default))
+        CALL.confs[field] = v
+    end
+    return v
+end
+
+-- The call's time (`now`, from now_ms) as text, formatted once.
+local function now_str(now)
+    local v = CALL.now_s
+    if v == nil then
+        v = istr(now)
+        CALL.now_s = v
     end
     return v
 end
@@ -80,7 +120,7 @@ end
 -- with call_flush. Read-only functions get the no-writes flag.
 local function register(name, fn, read_only)
     local wrapped = function(keys, args)
-        CALL = {conf = {}, counts = {}, done = {}}
+        CALL = {conf = {}, confs = {}, counts = {}, done = {}}
         local reply = fn(keys, args)
         if keys[1] ~= nil then call_flush(keys[1]) end
         return reply
@@ -97,7 +137,9 @@ end
 -- the caller has read it already, nil to read it here.
 local function emit_capped(base, maxlen, ...)
     if maxlen == nil then
-        maxlen = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT)
+        maxlen = conf_str(base, 'events_max', EVENTS_MAXLEN_DEFAULT)
+    elseif type(maxlen) == 'number' then
+        maxlen = istr(maxlen)
     end
     redis.call('XADD', base .. ':events', 'MAXLEN', '~', maxlen, '*', ...)
 end
@@ -153,11 +195,16 @@ local function backoff_ms(attempt, base_ms)
 end
 
 -- Ends a job whose last task just ended: final state, hand-off to the
--- coordinator for aggregation, event, retention and the dead set.
-local function job_finish(base, id, now)
+-- coordinator for aggregation, event, retention and the dead set. `f` is
+-- the job's {state, tasks, failed, cancelled, expired} when the caller has
+-- read them (nil to read them here); `extra` holds more field/value pairs
+-- to write in the same HSET (nil for none).
+local function job_finish(base, id, now, f, extra)
     local jk = job_key(base, id)
-    local f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
-        'expired')
+    if f == nil then
+        f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
+            'expired')
+    end
     local tasks = tonumber(f[2]) or 0
     local failed = tonumber(f[3]) or 0
     local cancelled = tonumber(f[4]) or 0
@@ -169,8 +216,15 @@ local function job_finish(base, id, now)
     elseif failed > 0 then
         state = 'failed'
     end
-    redis.call('HSET', jk, 'state', state, 'finished_ms', now,
-        'ok', tasks - failed - cancelled)
+    local fields = extra or {}
+    local n = #fields
+    fields[n + 1] = 'state'
+    fields[n + 2] = state
+    fields[n + 3] = 'finished_ms'
+    fields[n + 4] = now_str(now)
+    fields[n + 5] = 'ok'
+    fields[n + 6] = istr(tasks - failed - cancelled)
+    redis.call('HSET', jk, unpack(fields))
     CALL.done[#CALL.done + 1] = id
     if state == 'failed' then
         local dk = base .. ':dead'
@@ -180,10 +234,8 @@ local function job_finish(base, id, now)
             redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
         end
     end
-    local ttl = conf_num(base, 'retention_s', RETENTION_S_DEFAULT)
-    if ttl > 0 then
-        redis.call('EXPIRE', jk, ttl)
-        redis.call('EXPIRE', tasks_key(base, id), ttl)
+    if conf_num(base, 'retention_s', RETENTION_S_DEFAULT) > 0 then
+        redis.call('EXPIRE', jk, conf_str(base, 'retention_s', RETENTION_S_DEFAULT))
     end
     emit(base, 'event', 'finished', 'job', id, 'state', state)
 end
@@ -215,7 +267,7 @@ end
 
 -- Ends task `idx` of job `id` as cancelled: its state, then the count.
 local function task_cancelled(base, id, idx, now)
-    redis.call('HSET', tasks_key(base, id), idx .. ':state', 'cancelled')
+    redis.call('HSET', job_key(base, id), idx .. ':state', 'cancelled')
     task_ended(base, id, 'cancelled', now)
 end
 
@@ -258,14 +310,13 @@ end
 local function task_failed(base, ref, kind, err, now)
     local id, idx = ref_split(ref)
     local jk = job_key(base, id)
-    local tk = tasks_key(base, id)
     local j = redis.call('HMGET', jk, 'max_retries', 'backoff_ms', 'state',
-        'priority')
+        'priority', idx .. ':attempt')
     if j[3] == false then
         return 2 -- the job hash is gone (deleted by hand): nothing to update
     end
-    local attempt = tonumber(redis.call('HGET', tk, idx .. ':attempt')) or 1
-    redis.call('HSET', tk, idx .. ':error', clip(err, MAX_ERROR_BYTES))
+    local attempt = tonumber(j[5]) or 1
+    redis.call('HSET', jk, idx .. ':error', clip(err, MAX_ERROR_BYTES))
     if kind == 'timeout' then
         redis.call('HINCRBY', jk, 'timeouts', 1)
     elseif kind == 'lost' then
@@ -279,12 +330,12 @@ local function task_failed(base, ref, kind, err, now)
             local seq = redis.call('INCR', base .. ':seq')
             redis.call('ZADD', base .. ':pending',
                 pending_score(tonumber(j[4]) or 0, seq), ref)
-            redis.call('HSET', tk, idx .. ':state', 'pending')
+            redis.call('HSET', jk, idx .. ':state', 'pending')
             wake(base, 1)
         else
             local due = now + backoff_ms(attempt, tonumber(j[2]) or 1000)
             redis.call('ZADD', base .. ':delayed', due, ref)
-            redis.call('HSET', tk, idx .. ':state', 'delayed')
+            redis.call('HSET', jk, idx .. ':state', 'delayed')
         end
         return 1
     end
@@ -292,7 +343,7 @@ local function task_failed(base, ref, kind, err, now)
         task_cancelled(base, id, idx, now)
         return 2
     end
-    redis.call('HSET', tk, idx .. ':state', 'failed')
+    redis.call('HSET', jk, idx .. ':state', 'failed')
     redis.call('HSETNX', jk, 'error',
         clip('task ' .. idx .. ': ' .. err, MAX_ERROR_BYTES))
     task_ended(base, id, 'failed', now)

@@ -31,7 +31,7 @@ local function promote(base, now, limit)
         if prio[id] then
             zargs[#zargs + 1] = pending_score(prio[id], seq + i)
             zargs[#zargs + 1] = ref
-            redis.call('HSET', tasks_key(base, id), idx .. ':state', 'pending')
+            redis.call('HSET', job_key(base, id), idx .. ':state', 'pending')
         end
     end
     redis.call('ZREM', base .. ':delayed', unpack(due))
@@ -57,47 +57,83 @@ local function claim(keys, args)
     n = math.floor(n)
     local now = now_ms()
     promote(base, now, limit)
-    local popped = redis.call('ZPOPMIN', base .. ':pending', n)
+    -- (ZRANGE and ZREMRANGEBYRANK rather than ZPOPMIN: no scores to format
+    -- and parse)
+    local pk = base .. ':pending'
+    local popped = redis.call('ZRANGE', pk, 0, n - 1)
     local out = {now, -1, 0}
     local count = 0
     if #popped > 0 then
-        local deadline = now + lease_ms
-        local tok = redis.call('INCRBY', base .. ':tok', #popped / 2) - #popped / 2
-        local jobs = {}
-        local running, leases = {}, {}
-        for i = 1, #popped, 2 do
-            local ref = popped[i]
-            local id, idx = ref_split(ref)
-            local j = jobs[id]
-            if j == nil then
-                local jk = job_key(base, id)
-                j = redis.call('HMGET', jk, 'state', 'type', 'payload',
-                    'timeout_s', 'tasks')
-                if j[1] == 'pending' then
-                    redis.call('HSET', jk, 'state', 'running', 'started_ms', now)
-                    j[1] = 'running'
+        redis.call('ZREMRANGEBYRANK', pk, 0, #popped - 1)
+        local deadline = istr(now + lease_ms)
+        local tok = redis.call('INCRBY', base .. ':tok', #popped) - #popped
+        -- The popped tasks grouped by job, so each job is read once and
+        -- written once, whatever number of its tasks the batch holds.
+        local jobs, order = {}, {}
+        local ids, idxs = {}, {}
+        for i = 1, #popped do
+            -- (a ref that names no task, added by hand, is dropped)
+            local id, idx = ref_split(popped[i])
+            ids[#ids + 1], idxs[#idxs + 1] = id or false, idx
+            if id then
+                local g = jobs[id]
+                if g == nil then
+                    g = {}
+                    jobs[id] = g
+                    order[#order + 1] = id
                 end
-                jobs[id] = j
+                g[#g + 1] = idx
             end
+        end
+        local attempts = {}
+        for _, id in ipairs(order) do
+            local g = jobs[id]
+            local jk = job_key(base, id)
+            local hm = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
+            for k, idx in ipairs(g) do hm[5 + k] = task_fields(idx).attempt end
+            local j = redis.call('HMGET', jk, unpack(hm))
             -- A task whose job is gone (deleted by hand) is dropped; one of a
             -- cancelled job is counted as cancelled.
             if j[1] == 'cancelled' then
-                task_cancelled(base, id, idx, now)
-            elseif j[1] ~= false then
+                for _, idx in ipairs(g) do task_cancelled(base, id, idx, now) end
+                jobs[id] = false
+            elseif j[1] == false then
+                jobs[id] = false
+            else
+                local set = {}
+                if j[1] == 'pending' then
+                    set[1], set[2], set[3], set[4] = 'state', 'running',
+                        'started_ms', now_str(now)
+                end
+                local a = {}
+                for k, idx in ipairs(g) do
+                    a[idx] = (tonumber(j[5 + k]) or 0) + 1
+                    local f = task_fields(idx)
+                    local m = #set
+                    set[m + 1], set[m + 2] = f.attempt, istr(a[idx])
+                    set[m + 3], set[m + 4] = f.state, 'running'
+                    set[m + 5], set[m + 6] = f.worker, worker
+                end
+                attempts[id] = a
+                redis.call('HSET', jk, unpack(set))
+                jobs[id] = j
+            end
+        end
+        local running, leases = {}, {}
+        for i, id in ipairs(ids) do
+            local j = id and jobs[id]
+            if j then
+                local ref = popped[i]
                 tok = tok + 1
-                local tk = tasks_key(base, id)
-                local attempt = redis.call('HINCRBY', tk, idx .. ':attempt', 1)
-                redis.call('HSET', tk, idx .. ':state', 'running',
-                    idx .. ':worker', worker)
                 running[#running + 1] = deadline
                 running[#running + 1] = ref
                 leases[#leases + 1] = ref
-                leases[#leases + 1] = tok
+                leases[#leases + 1] = istr(tok)
                 local o = #out
                 out[o + 1] = id
-                out[o + 2] = tonumber(idx)
+                out[o + 2] = tonumber(idxs[i])
                 out[o + 3] = tok
-                out[o + 4] = attempt
+                out[o + 4] = attempts[id][idxs[i]]
                 out[o + 5] = j[2]
                 out[o + 6] = j[3]
                 out[o + 7] = j[4]
@@ -109,7 +145,7 @@ local function claim(keys, args)
             redis.call('ZADD', base .. ':running', unpack(running))
             redis.call('HSET', leases_key(base, worker), unpack(leases))
         end
-        if #popped / 2 == n and redis.call('ZCARD', base .. ':pending') > 0 then
+        if #popped == n and redis.call('ZCARD', pk) > 0 then
             wake(base, 1)
         end
     end

@@ -67,6 +67,46 @@ local function heartbeat(keys, args)
     return out
 end
 
+-- Records the results of job `id`'s tasks completed in one call: `g`
+-- holds task indexes and results. The job hash is read once and written
+-- once (the task fields, `left`, and the end of the job when these were
+-- its last tasks). A job hash deleted by hand leaves nothing to record.
+local function job_tasks_completed(base, id, g, now)
+    local jk = job_key(base, id)
+    local f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
+        'expired', 'left')
+    if f[1] == false then return end
+    local set = {}
+    for k = 1, #g, 2 do
+        if #set >= 4000 then
+            redis.call('HSET', jk, unpack(set))
+            set = {}
+        end
+        local f = task_fields(g[k])
+        local m = #set
+        set[m + 1], set[m + 2] = f.state, 'completed'
+        set[m + 3], set[m + 4] = f.result, g[k + 1]
+    end
+    local done = #g / 2
+    CALL.counts.ok = (CALL.counts.ok or 0) + done
+    local before = tonumber(f[6]) or 0
+    local left = before - done
+    set[#set + 1] = 'left'
+    set[#set + 1] = istr(left)
+    if left <= 0 then
+        job_finish(base, id, now, f, set)
+        return
+    end
+    redis.call('HSET', jk, unpack(set))
+    -- about every hundredth of a fan-out job
+    local tasks = tonumber(f[2]) or 1
+    local step = math.max(1, math.floor(tasks / 100))
+    if math.floor((tasks - left) / step) > math.floor((tasks - before) / step) then
+        emit(base, 'event', 'progress', 'job', id, 'done', tasks - left,
+            'tasks', tasks)
+    end
+end
+
 -- ARGV: worker, then triples of task ref, token and result (a JSON
 -- object). Reply: per task 1 recorded, 0 refused (stale token), -1 the
 -- result was not a JSON object or too large, so the task was failed.
@@ -81,28 +121,33 @@ local function complete(keys, args)
     local now = now_ms()
     local max_result = conf_num(base, 'max_result', MAX_RESULT_BYTES_DEFAULT)
     local refs, ok = leases_take(base, worker, args, 2, 3)
-    local n = #refs
-    for i = 1, n do
+    local jobs, order = {}, {}
+    for i, ref in ipairs(refs) do
         -- 0: stale token, or the same task twice in one call
         out[i] = ok[i] and 1 or 0
-    end
-    for i = 1, n do
-        if out[i] == 1 then
-            local ref, res = refs[i], args[3 * i + 1]
-            local id, idx = ref_split(ref)
+        if ok[i] then
+            local res = args[3 * i + 1]
             if #res > max_result or not string.find(res, '^%s*{') then
                 local why = #res > max_result
                     and string.format('result is %d bytes; the limit is %d', #res, max_result)
                     or 'result is not a JSON object'
                 task_failed(base, ref, 'error', why, now)
                 out[i] = -1
-            elseif redis.call('EXISTS', job_key(base, id)) == 1 then
-                -- (a job hash deleted by hand leaves nothing to record)
-                redis.call('HSET', tasks_key(base, id), idx .. ':state',
-                    'completed', idx .. ':result', res)
-                task_ended(base, id, 'ok', now)
+            else
+                local id, idx = ref_split(ref)
+                local g = jobs[id]
+                if g == nil then
+                    g = {}
+                    jobs[id] = g
+                    order[#order + 1] = id
+                end
+                g[#g + 1] = idx
+                g[#g + 1] = res
             end
         end
+    end
+    for _, id in ipairs(order) do
+        job_tasks_completed(base, id, jobs[id], now)
     end
     return out
 end
@@ -147,7 +192,7 @@ local function release(keys, args)
         else
             local id, idx = ref_split(ref)
             local j = redis.call('HMGET', job_key(base, id), 'state', 'priority')
-            local tk = tasks_key(base, id)
+            local tk = job_key(base, id)
             if j[1] == 'cancelled' then
                 task_cancelled(base, id, idx, now_ms())
             elseif j[1] ~= false then

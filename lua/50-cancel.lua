@@ -90,7 +90,6 @@ local function retry(keys, args)
             .. '%d of its tasks are still stopping; retry it once it has ended',
             id, left))
     end
-    local tk = tasks_key(base, id)
     local n = tonumber(j[2]) or 1
     local prio = tonumber(j[3]) or 0
     local again = 0
@@ -99,7 +98,7 @@ local function retry(keys, args)
         local fields = {}
         local last = math.min(n, i + 1000) - 1
         for k = i, last do fields[#fields + 1] = k .. ':state' end
-        local st = redis.call('HMGET', tk, unpack(fields))
+        local st = redis.call('HMGET', jk, unpack(fields))
         local zargs, targs = {}, {}
         for k = i, last do
             if st[k - i + 1] ~= 'completed' then
@@ -113,7 +112,7 @@ local function retry(keys, args)
             end
         end
         if #zargs > 0 then
-            redis.call('HSET', tk, unpack(targs))
+            redis.call('HSET', jk, unpack(targs))
             redis.call('ZADD', base .. ':pending', unpack(zargs))
         end
         i = last + 1
@@ -122,7 +121,6 @@ local function retry(keys, args)
         'aggregated_ms', 'finished_ms', 'cancelled_ms', 'expired')
     redis.call('HSET', jk, 'state', 'pending', 'left', again)
     redis.call('PERSIST', jk)
-    redis.call('PERSIST', tk)
     redis.call('ZREM', base .. ':dead', id)
     -- Not aggregated yet from its first run: it will be when it ends again.
     redis.call('ZREM', base .. ':aggr', id)

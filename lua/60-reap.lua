@@ -15,7 +15,7 @@ local function reap(keys, args)
         'LIMIT', 0, limit)
     for _, ref in ipairs(refs) do
         local id, idx = ref_split(ref)
-        local worker = redis.call('HGET', tasks_key(base, id), idx .. ':worker')
+        local worker = redis.call('HGET', job_key(base, id), idx .. ':worker')
         if worker then
             lease_drop(base, worker, ref)
         else

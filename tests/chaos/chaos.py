@@ -466,18 +466,17 @@ class Chaos(threading.Thread):
 
 
 def read_all(r, jobs):
-    """Job hash and task hash of every job, pipelined."""
+    """Job fields and task fields of every job (one hash holds both: task
+    fields are "<index>:<name>"), pipelined."""
     out = {}
     for i in range(0, len(jobs), 500):
         chunk = jobs[i:i + 500]
-        cmds = []
-        for jid in chunk:
-            cmds.append(('HGETALL', '%s:j:%s' % (BASE, jid)))
-            cmds.append(('HGETALL', '%s:t:%s' % (BASE, jid)))
-        rep = r.pipeline(cmds)
-        for k, jid in enumerate(chunk):
-            jh, th = rep[2 * k], rep[2 * k + 1]
-            out[jid] = (dict(zip(jh[::2], jh[1::2])), dict(zip(th[::2], th[1::2])))
+        rep = r.pipeline([('HGETALL', '%s:j:%s' % (BASE, jid)) for jid in chunk])
+        for jid, h in zip(chunk, rep):
+            jh, th = {}, {}
+            for k, v in zip(h[::2], h[1::2]):
+                (th if k[:1].isdigit() else jh)[k] = v
+            out[jid] = (jh, th)
     return out
 
 

@@ -122,7 +122,8 @@ grep -qF 'line 3: job field "tasks" must be an integer from 1 to 100000, got -1'
 for id in good1 good2 good3 good4; do
     rcli EXISTS "$base:j:$id" | grep -qx 1 || fail "$id missing"
 done
-# (job and task hashes; the good jobs running add other keys meanwhile)
+# (job hashes and the task hashes of earlier versions; the good jobs
+# running add other keys meanwhile)
 new_keys=$(comm -13 <(echo "$keys_before") <(rcli --scan --pattern "$prefix:*" | sort) |
            grep -e ':[jt]:' | grep -v -e ":j:good[1-4]$" -e ":t:good[1-4]$" || true)
 [ -z "$new_keys" ] || fail "refused documents left keys: $new_keys"

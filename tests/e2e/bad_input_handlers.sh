@@ -42,7 +42,7 @@ expect_job() {
     s=$(wait_end "$1")
     [ "$s" = "$2" ] || fail "job $1 is $s, expected $2: $(rcli HGET "$base:j:$1" error)"
     [ -z "$3" ] && return 0
-    err=$(rcli HGET "$base:t:$1" 0:error)
+    err=$(rcli HGET "$base:j:$1" 0:error)
     grep -qF -- "$3" <<<"$err" || fail "job $1 error \"${err:0:300}\", expected \"$3\""
 }
 
@@ -66,7 +66,7 @@ expect_job hang failed 'timed out after 1 s'
 expect_job closeout completed ''
 expect_job floodout failed 'stdout exceeded 1048576 bytes'
 expect_job flooderr failed 'exited with status 1: '
-err=$(rcli HGET "$base:t:flooderr" 0:error)
+err=$(rcli HGET "$base:j:flooderr" 0:error)
 grep -q 'the end of stderr$' <<<"$err" || fail "flooderr: not the tail of stderr"
 [ ${#err} -le 5000 ] || fail "flooderr: error of ${#err} bytes kept"
 expect_job garbage failed 'stdout is not JSON'
@@ -76,12 +76,12 @@ expect_job good2 completed ''
 expect_job codes failed ''
 [ "$(rcli HGET "$base:j:codes" ok)" = 1 ] || fail "codes: ok $(rcli HGET "$base:j:codes" ok)"
 [ "$(rcli HGET "$base:j:codes" failed)" = 255 ] || fail "codes: failed"
-[ "$(rcli HGET "$base:t:codes" 0:state)" = completed ] || fail "status 0"
-rcli HGET "$base:t:codes" 100:error | grep -q '^exited with status 100 (do not retry)' ||
-    fail "status 100: $(rcli HGET "$base:t:codes" 100:error)"
+[ "$(rcli HGET "$base:j:codes" 0:state)" = completed ] || fail "status 0"
+rcli HGET "$base:j:codes" 100:error | grep -q '^exited with status 100 (do not retry)' ||
+    fail "status 100: $(rcli HGET "$base:j:codes" 100:error)"
 for c in 1 2 99 101 126 127 128 137 255; do
-    rcli HGET "$base:t:codes" "$c:error" | grep -q "^exited with status $c" ||
-        fail "status $c: $(rcli HGET "$base:t:codes" "$c:error")"
+    rcli HGET "$base:j:codes" "$c:error" | grep -q "^exited with status $c" ||
+        fail "status $c: $(rcli HGET "$base:j:codes" "$c:error")"
 done
 
 # the planted key: a clear error from the command, nothing written; the

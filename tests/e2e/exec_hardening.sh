@@ -60,7 +60,7 @@ wait_state() { # job, wanted state
 "$push" --queue hard --id probe1 probe '{"secret_free":true}' >/dev/null
 "$push" --queue hard --id burn1 --retries 0 --timeout 60 burn >/dev/null
 wait_state probe1 completed
-result=$(rcli HGET "$prefix:{hard}:t:probe1" 0:result)
+result=$(rcli HGET "$prefix:{hard}:j:probe1" 0:result)
 grep -q '"cpu":"1"' <<<"$result" || fail "RLIMIT_CPU not set: $result"
 grep -q '"as":"1048576"' <<<"$result" || fail "RLIMIT_AS not set: $result"
 grep -q '"nofile":"64"' <<<"$result" || fail "RLIMIT_NOFILE not set: $result"

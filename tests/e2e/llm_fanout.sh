@@ -64,8 +64,8 @@ grep -Eq '^errors +none$' "$tmp/out" || fail "errors line"
 # The aggregate against the percentiles of all 120 records.
 rcli HGET "$prefix:{default}:j:fanout" aggregate > "$tmp/aggregate.json"
 for i in 0 1 2 3 4 5; do
-    rcli HGET "$prefix:{default}:t:fanout" "$i:result" > "$tmp/result$i.json"
-    rcli HGET "$prefix:{default}:t:fanout" "$i:worker"
+    rcli HGET "$prefix:{default}:j:fanout" "$i:result" > "$tmp/result$i.json"
+    rcli HGET "$prefix:{default}:j:fanout" "$i:worker"
 done | sort -u > "$tmp/workers"
 [ "$(wc -l < "$tmp/workers")" = 3 ] || fail "tasks ran on $(tr '\n' ' ' < "$tmp/workers")"
 

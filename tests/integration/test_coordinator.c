@@ -360,13 +360,11 @@ static void test_retention(void **state)
     deadline = tc_now() + 8000;
     while (tc_now() < deadline) {
         if (tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id) == 0 &&
-            tc_int(c, "EXISTS %s:{q}:t:%s", prefix, id) == 0 &&
             tc_int(c, "ZCARD %s:{q}:jobs", prefix) == 0)
             break;
         usleep(50000);
     }
     assert_int_equal(tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id), 0);
-    assert_int_equal(tc_int(c, "EXISTS %s:{q}:t:%s", prefix, id), 0);
     assert_int_equal(tc_int(c, "ZCARD %s:{q}:jobs", prefix), 0);
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
 

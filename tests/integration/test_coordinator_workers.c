@@ -86,7 +86,7 @@ static void test_connection_closed(void **state)
     assert_non_null(st);
     assert_string_equal(st, "dead");
     free(st);
-    err = tc_str(c, "HGET %s:{q}:t:%s 0:error", prefix, id);
+    err = tc_str(c, "HGET %s:{q}:j:%s 0:error", prefix, id);
     assert_non_null(err);
     assert_non_null(strstr(err, "connection closed"));
     free(err);

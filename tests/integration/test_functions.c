@@ -141,7 +141,8 @@ static void assert_hget(const char *sub, const char *field, const char *want)
     free(v);
 }
 
-/* The field of job id's hash, or of its task hash, must be want. */
+/* The field of job id's hash must be want; assert_task reads a task's
+ * field ("<i>:state", ...), which lives in the same hash. */
 static void assert_job(const char *id, const char *field, const char *want)
 {
     char sub[200];
@@ -154,7 +155,7 @@ static void assert_task(const char *id, const char *field, const char *want)
 {
     char sub[200];
 
-    snprintf(sub, sizeof(sub), "t:%s", id);
+    snprintf(sub, sizeof(sub), "j:%s", id);
     assert_hget(sub, field, want);
 }
 
@@ -569,6 +570,94 @@ static void test_complete_ends_job(void **state)
     /* the retention TTL is set when the job ends */
     assert_true(cmd_int("TTL %s:j:%s", T.base, id) > 0);
     free(id);
+}
+
+/* One claim and one complete carry many tasks of one job, a task of
+ * another job and a bad result: each job is counted right, its task
+ * fields land in its job hash, and no other key is made for them. */
+static void test_batch_of_many_tasks_per_job(void **state)
+{
+    static struct task t[301];
+    const char *argv[4 + 1 + 301 * 3];
+    char *fan, *one;
+    redisReply *r;
+    int n, i, argc = 0, bad = -1;
+
+    (void)state;
+    fan = push("{\"type\":\"t\",\"tasks\":300}");
+    one = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 301, "30000", t, NULL), 301);
+    for (i = 0; i < 301; i++) {
+        if (strcmp(t[i].id, fan) == 0)
+            assert_int_equal(t[i].attempt, 1);
+        if (strcmp(t[i].id, fan) == 0 && t[i].idx == 7)
+            bad = i;
+    }
+    assert_true(bad >= 0);
+    assert_job(fan, "state", "running");
+    assert_task(fan, "299:state", "running");
+    assert_task(fan, "299:worker", "w1");
+    assert_task(one, "0:attempt", "1");
+    /* the first 150 in one call, the bad result among them */
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_complete";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w1";
+    for (i = 0; i < 150; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+        argv[argc++] = i == bad ? "[1]" : "{\"ok\":1}";
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->elements, 150);
+    for (i = 0; i < 150; i++)
+        assert_int_equal(r->element[i]->integer, i == bad ? -1 : 1);
+    freeReplyObject(r);
+    /* the bad one is retried: claim it again, then the rest in a call */
+    assert_task(fan, "7:state", "delayed");
+    n = 0;
+    argc = 5;
+    for (i = 150; i < 301; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+        argv[argc++] = "{\"ok\":2}";
+        n++;
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->elements, (size_t)n);
+    freeReplyObject(r);
+    assert_job(one, "state", "completed");
+    assert_task(one, "0:result", "{\"ok\":2}");
+    assert_job(fan, "left", "1");
+    assert_job(fan, "state", "running");
+    cmd_int("ZADD %s:delayed 0 %s:7", T.base, fan);
+    assert_int_equal(claim("w1", 10, "30000", t, NULL), 1);
+    assert_int_equal(t[0].attempt, 2);
+    assert_int_equal(complete("w1", &t[0], "{\"ok\":3}"), 1);
+    assert_job(fan, "state", "completed");
+    assert_job(fan, "ok", "300");
+    assert_job(fan, "left", "0");
+    assert_task(fan, "7:result", "{\"ok\":3}");
+    assert_task(fan, "7:attempt", "2");
+    assert_task(fan, "0:state", "completed");
+    assert_hget("counts", "ok", "301");
+    assert_int_equal(cmd_int("EXISTS %s:t:%s %s:t:%s", T.base, fan, T.base,
+                             one), 0);
+    r = cmd("XRANGE %s:events - +", T.base);
+    n = 0;
+    for (i = 0; i < (int)r->elements; i++) {
+        redisReply *f = r->element[i]->element[1];
+        if (strcmp(f->element[1]->str, "progress") == 0)
+            n++;
+    }
+    freeReplyObject(r);
+    /* a progress event per call that crossed a hundredth, none at the end */
+    assert_int_equal(n, 2);
+    free(fan);
+    free(one);
 }
 
 static void test_stale_token_refused(void **state)
@@ -1085,6 +1174,7 @@ int main(void)
         T_(test_batch_push_mixed),
         T_(test_two_workers_never_share_a_task),
         T_(test_complete_ends_job),
+        T_(test_batch_of_many_tasks_per_job),
         T_(test_stale_token_refused),
         T_(test_heartbeat_extends_lease),
         T_(test_retry_with_backoff_then_failed_for_good),

@@ -240,7 +240,7 @@ char *wh_job(struct wh *h, const char *queue, const char *id,
 char *wh_task(struct wh *h, const char *queue, const char *id, int index,
               const char *field)
 {
-    char *key = llmb_xasprintf("%s:{%s}:t:%s", h->prefix, queue, id);
+    char *key = llmb_xasprintf("%s:{%s}:j:%s", h->prefix, queue, id);
     char *f = llmb_xasprintf("%d:%s", index, field);
     char *v = hget(h, key, f);
     free(key);

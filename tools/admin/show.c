@@ -1,8 +1,8 @@
 /*
  * `llmb show JOB`: everything Redis knows of one job. The job hash
- * (<base>:j:<id>) gives the spec, state, counters, times and aggregate;
- * the task hash (<base>:t:<id>) gives each task's state, attempt, worker,
- * error and result. A task without fields was never claimed: it is
+ * (<base>:j:<id>) gives the spec, state, counters, times and aggregate,
+ * and each task's state, attempt, worker, error and result (the fields
+ * "<i>:state", ... of the same hash). A task without fields was never claimed: it is
  * pending (delayed when its job was pushed with a delay), or cancelled
  * once its job has ended. The states of all tasks are counted, a thousand
  * per HMGET, pipelined; only the first --tasks are listed one by one.
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/jobfields.h>
 #include <llmb/keys.h>
 
 #include "admin.h"
@@ -22,32 +23,6 @@ enum { TF_STATE, TF_ATTEMPT, TF_WORKER, TF_ERROR, TF_RESULT, TF_COUNT };
 static const char *const task_fields[TF_COUNT] = {
     "state", "attempt", "worker", "error", "result",
 };
-
-/* How each known job field goes into JSON. */
-enum kind {
-    K_STR,   /* string, null when absent */
-    K_INT,   /* integer, null when absent */
-    K_COUNT, /* integer, 0 when absent */
-    K_NUM,   /* number, null when absent */
-    K_JSON,  /* the JSON text parsed, null when absent */
-    K_BOOL   /* "1" is true, absent false */
-};
-
-static const struct {
-    const char *name;
-    enum kind kind;
-} job_fields[] = {
-    {"id", K_STR}, {"queue", K_STR}, {"type", K_STR}, {"state", K_STR},
-    {"payload", K_JSON}, {"priority", K_INT}, {"tasks", K_INT},
-    {"timeout_s", K_NUM}, {"max_retries", K_INT}, {"backoff_ms", K_INT},
-    {"delay_s", K_NUM}, {"deadline_ms", K_INT}, {"created_ms", K_INT},
-    {"started_ms", K_INT}, {"finished_ms", K_INT}, {"cancelled_ms", K_INT},
-    {"left", K_INT}, {"ok", K_INT}, {"failed", K_COUNT},
-    {"cancelled", K_COUNT}, {"retried", K_COUNT}, {"timeouts", K_COUNT},
-    {"lost", K_COUNT}, {"error", K_STR}, {"expired", K_BOOL},
-    {"aggregate", K_JSON}, {"aggregated_ms", K_INT},
-};
-#define NJOB_FIELDS (sizeof(job_fields) / sizeof(job_fields[0]))
 
 /* One job as read from Redis. */
 struct job {
@@ -99,22 +74,24 @@ static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
 {
     char *sub = llmb_xasprintf("j:%s", j->id);
     char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
-    redisReply *r = llmb_conn_command(a->conn, "HGETALL %s", key);
+    redisReply *r = llmb_job_fields_read(a->conn, key);
     int rc = llmb_reply_check(r, a->conn, errstr);
 
     if (rc != 0)
         goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+    j->hash = json_object();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+                       i < llmb_job_nfields;
+         i++) {
+        const char *v = llmb_reply_str(r->element[i]);
+        if (v != NULL)
+            json_object_set_new(j->hash, llmb_job_fields[i].name,
+                                llmb_json_str(v));
+    }
+    if (json_object_size(j->hash) == 0) {
         *errstr = llmb_xasprintf("job \"%s\" not found", spec);
         rc = LLMB_ENOTFOUND;
         goto out;
-    }
-    j->hash = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = llmb_reply_str(r->element[i]);
-        const char *v = llmb_reply_str(r->element[i + 1]);
-        if (k != NULL && v != NULL)
-            json_object_set_new(j->hash, k, llmb_json_str(v));
     }
     j->ntasks = hget_ll(j, "tasks");
     if (j->ntasks < 0)
@@ -132,7 +109,7 @@ out:
  * --tasks ones, in one pipeline. */
 static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
 {
-    char *sub = llmb_xasprintf("t:%s", j->id);
+    char *sub = llmb_xasprintf("j:%s", j->id);
     char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
     const char *unclaimed = unclaimed_state(j);
     struct llmb_batch b;
@@ -216,20 +193,20 @@ static void job_fini(struct job *j)
     free(j->id);
 }
 
-static json_t *field_json(enum kind kind, const char *v)
+static json_t *field_json(enum llmb_field_kind kind, const char *v)
 {
     switch (kind) {
-    case K_STR:
+    case LLMB_FK_STR:
         return llmb_json_str(v);
-    case K_INT:
+    case LLMB_FK_INT:
         return llmb_json_int_or_null(v);
-    case K_COUNT:
+    case LLMB_FK_COUNT:
         return v ? llmb_json_int_or_null(v) : json_integer(0);
-    case K_NUM:
+    case LLMB_FK_NUM:
         return v ? llmb_json_scalar(v) : json_null();
-    case K_JSON:
+    case LLMB_FK_JSON:
         return llmb_json_text(v);
-    case K_BOOL:
+    case LLMB_FK_BOOL:
         return json_boolean(v != NULL && strcmp(v, "1") == 0);
     }
     return json_null();
@@ -238,18 +215,11 @@ static json_t *field_json(enum kind kind, const char *v)
 static json_t *job_json(const struct job *j)
 {
     json_t *doc = json_object(), *o = json_object(), *arr = json_array();
-    const char *k;
-    json_t *v;
 
-    for (size_t i = 0; i < NJOB_FIELDS; i++)
-        json_object_set_new(o, job_fields[i].name,
-                            field_json(job_fields[i].kind,
-                                       hget(j, job_fields[i].name)));
-    /* Fields a newer version added: as they are, numbers as numbers. */
-    json_object_foreach(j->hash, k, v) {
-        if (json_object_get(o, k) == NULL)
-            json_object_set_new(o, k, llmb_json_scalar(json_string_value(v)));
-    }
+    for (size_t i = 0; i < llmb_job_nfields; i++)
+        json_object_set_new(o, llmb_job_fields[i].name,
+                            field_json(llmb_job_fields[i].kind,
+                                       hget(j, llmb_job_fields[i].name)));
     json_object_set_new(o, "queue", llmb_json_str(j->queue));
     json_object_set_new(doc, "job", o);
     json_object_set(doc, "task_states", j->states);

@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include <llmb/jobfields.h>
 #include <llmb/keys.h>
 #include <llmb/util.h>
 
@@ -142,12 +143,13 @@ static void events_apply(redisReply *r, const char *id, char **mark,
     }
 }
 
-/* Prints the job hash as one JSON object; numeric fields as numbers and
+/* Prints the job's own fields (not its task fields, which share the
+ * hash) as one JSON object; numeric fields as numbers and
  * the payload and aggregate as the JSON they hold; then, with table, the
  * LLM benchmark summary when the job has one (summary.c). */
 static int job_print(struct llmb_conn *conn, const char *jk, bool table)
 {
-    redisReply *r = llmb_conn_command(conn, "HGETALL %s", jk);
+    redisReply *r = llmb_job_fields_read(conn, jk);
     json_t *out = json_object();
     size_t i;
     char *text;
@@ -158,11 +160,14 @@ static int job_print(struct llmb_conn *conn, const char *jk, bool table)
         json_decref(out);
         return EX_UNAVAILABLE;
     }
-    for (i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = r->element[i]->str;
-        const char *v = r->element[i + 1]->str;
+    for (i = 0; i < r->elements && i < llmb_job_nfields; i++) {
+        const char *k = llmb_job_fields[i].name;
+        const char *v = r->element[i]->str;
         json_t *jv = NULL;
         long long n;
+
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            continue;
 
         if (strcmp(k, "payload") == 0 || strcmp(k, "aggregate") == 0)
             jv = json_loads(v, JSON_DECODE_ANY, NULL);
