@@ -41,16 +41,17 @@ local function ref_split(ref)
     return id, idx
 end
 
--- Names of task `idx`'s fields in its job hash, made once per index (for
--- the first 4096 indexes; larger ones are rare enough to make each time).
-local TASK_FIELDS = {}
-local function task_fields(idx)
-    local f = TASK_FIELDS[idx]
+-- Name of field `name` (attempt, state, worker, result, error) of task
+-- `idx` in its job hash: "<idx>:<name>". Names of the first thousand
+-- indexes are made once and kept.
+local TASK_FIELDS = {attempt = {}, state = {}, worker = {}, result = {},
+    error = {}}
+local function task_field(idx, name)
+    local cache = TASK_FIELDS[name]
+    local f = cache[idx]
     if f == nil then
-        f = {attempt = idx .. ':attempt', state = idx .. ':state',
-            worker = idx .. ':worker', result = idx .. ':result',
-            error = idx .. ':error'}
-        if #idx <= 4 and tonumber(idx) < 4096 then TASK_FIELDS[idx] = f end
+        f = idx .. ':' .. name
+        if #idx <= 3 then cache[idx] = f end
     end
     return f
 end

@@ -90,7 +90,7 @@ local function claim(keys, args)
             local g = jobs[id]
             local jk = job_key(base, id)
             local hm = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
-            for k, idx in ipairs(g) do hm[5 + k] = task_fields(idx).attempt end
+            for k, idx in ipairs(g) do hm[5 + k] = task_field(idx, 'attempt') end
             local j = redis.call('HMGET', jk, unpack(hm))
             -- A task whose job is gone (deleted by hand) is dropped; one of a
             -- cancelled job is counted as cancelled.
@@ -108,11 +108,13 @@ local function claim(keys, args)
                 local a = {}
                 for k, idx in ipairs(g) do
                     a[idx] = (tonumber(j[5 + k]) or 0) + 1
-                    local f = task_fields(idx)
                     local m = #set
-                    set[m + 1], set[m + 2] = f.attempt, istr(a[idx])
-                    set[m + 3], set[m + 4] = f.state, 'running'
-                    set[m + 5], set[m + 6] = f.worker, worker
+                    set[m + 1] = task_field(idx, 'attempt')
+                    set[m + 2] = istr(a[idx])
+                    set[m + 3] = task_field(idx, 'state')
+                    set[m + 4] = 'running'
+                    set[m + 5] = task_field(idx, 'worker')
+                    set[m + 6] = worker
                 end
                 attempts[id] = a
                 redis.call('HSET', jk, unpack(set))

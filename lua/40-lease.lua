@@ -82,10 +82,11 @@ local function job_tasks_completed(base, id, g, now)
             redis.call('HSET', jk, unpack(set))
             set = {}
         end
-        local f = task_fields(g[k])
         local m = #set
-        set[m + 1], set[m + 2] = f.state, 'completed'
-        set[m + 3], set[m + 4] = f.result, g[k + 1]
+        set[m + 1] = task_field(g[k], 'state')
+        set[m + 2] = 'completed'
+        set[m + 3] = task_field(g[k], 'result')
+        set[m + 4] = g[k + 1]
     end
     local done = #g / 2
     CALL.counts.ok = (CALL.counts.ok or 0) + done
