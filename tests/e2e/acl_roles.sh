@@ -27,7 +27,7 @@ fail() {
 }
 
 for _ in $(seq 50); do
-    p=$(shuf -i 20000-60000 -n 1)
+    p=$(shuf -i 20000-31999 -n 1)
     [[ $p != 6379 ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { port=$p; break; }
 done
 [[ -n $port ]] || fail "no free port"
