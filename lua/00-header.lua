@@ -80,7 +80,15 @@ local CALL = {conf = {}, confs = {}, counts = {}, done = {}}
 local function conf_num(base, field, default)
     local v = CALL.conf[field]
     if v == nil then
-        v = tonumber(redis.call('HGET', base .. ':conf', field)) or default
+        local raw = CALL.conf_raw
+        if raw == nil then
+            -- the whole (small) hash at the first setting a call needs
+            raw = {}
+            local kv = redis.call('HGETALL', base .. ':conf')
+            for i = 1, #kv, 2 do raw[kv[i]] = kv[i + 1] end
+            CALL.conf_raw = raw
+        end
+        v = tonumber(raw[field]) or default
         CALL.conf[field] = v
     end
     return v
@@ -106,14 +114,18 @@ local function now_str(now)
     return v
 end
 
--- Makes the writes gathered during the call: task counters and the job
--- ids handed to the coordinators.
+-- Makes the writes gathered during the call: task counters, the job ids
+-- handed to the coordinators, and the cut of the events stream.
 local function call_flush(base)
     for outcome, n in pairs(CALL.counts) do
         redis.call('HINCRBY', base .. ':counts', outcome, n)
     end
     if #CALL.done > 0 then
         redis.call('LPUSH', base .. ':done', unpack(CALL.done))
+    end
+    if CALL.emitted then
+        redis.call('XTRIM', base .. ':events', 'MAXLEN', '~',
+            conf_str(base, 'events_max', EVENTS_MAXLEN_DEFAULT))
     end
 end
 
@@ -134,19 +146,11 @@ local function register(name, fn, read_only)
     end
 end
 
--- Appends an event to the queue's capped stream; `maxlen` is the cap when
--- the caller has read it already, nil to read it here.
-local function emit_capped(base, maxlen, ...)
-    if maxlen == nil then
-        maxlen = conf_str(base, 'events_max', EVENTS_MAXLEN_DEFAULT)
-    elseif type(maxlen) == 'number' then
-        maxlen = istr(maxlen)
-    end
-    redis.call('XADD', base .. ':events', 'MAXLEN', '~', maxlen, '*', ...)
-end
-
+-- Appends an event to the queue's stream. The stream is cut to its cap
+-- (`events_max`, approximately: MAXLEN ~) once, when the call ends.
 local function emit(base, ...)
-    emit_capped(base, nil, ...)
+    redis.call('XADD', base .. ':events', '*', ...)
+    CALL.emitted = true
 end
 
 local function wake(base, n)
@@ -199,9 +203,9 @@ end
 -- coordinator for aggregation, event, retention and the dead set. `f` is
 -- the job's {state, tasks, failed, cancelled, expired} when the caller has
 -- read them (nil to read them here); `extra` holds more field/value pairs
--- to write in the same HSET (nil for none).
-local function job_finish(base, id, now, f, extra)
-    local jk = job_key(base, id)
+-- to write in the same HSET (nil for none); `jk` the job's key, or nil.
+local function job_finish(base, id, now, f, extra, jk)
+    jk = jk or job_key(base, id)
     if f == nil then
         f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
             'expired')

@@ -89,9 +89,15 @@ local function claim(keys, args)
         for _, id in ipairs(order) do
             local g = jobs[id]
             local jk = job_key(base, id)
-            local hm = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
-            for k, idx in ipairs(g) do hm[5 + k] = task_field(idx, 'attempt') end
-            local j = redis.call('HMGET', jk, unpack(hm))
+            local j
+            if #g == 1 then
+                j = redis.call('HMGET', jk, 'state', 'type', 'payload',
+                    'timeout_s', 'tasks', task_field(g[1], 'attempt'))
+            else
+                local hm = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
+                for k, idx in ipairs(g) do hm[5 + k] = task_field(idx, 'attempt') end
+                j = redis.call('HMGET', jk, unpack(hm))
+            end
             -- A task whose job is gone (deleted by hand) is dropped; one of a
             -- cancelled job is counted as cancelled.
             if j[1] == 'cancelled' then

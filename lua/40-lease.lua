@@ -95,7 +95,7 @@ local function job_tasks_completed(base, id, g, now)
     set[#set + 1] = 'left'
     set[#set + 1] = istr(left)
     if left <= 0 then
-        job_finish(base, id, now, f, set)
+        job_finish(base, id, now, f, set, jk)
         return
     end
     redis.call('HSET', jk, unpack(set))
@@ -128,7 +128,8 @@ local function complete(keys, args)
         out[i] = ok[i] and 1 or 0
         if ok[i] then
             local res = args[3 * i + 1]
-            if #res > max_result or not string.find(res, '^%s*{') then
+            if #res > max_result
+                or (string.byte(res) ~= 123 and not string.find(res, '^%s*{')) then
                 local why = #res > max_result
                     and string.format('result is %d bytes; the limit is %d', #res, max_result)
                     or 'result is not a JSON object'
