@@ -25,6 +25,7 @@
 #include <llmb/keys.h>
 #include <llmb/url.h>
 
+#include "fixture.h"
 #include "test_coordinator_support.h"
 
 long long tc_now(void)
@@ -360,18 +361,5 @@ int tc_http_get(int port, const char *path, char **body)
 
 int tc_free_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    return llmb_test_free_port();
 }

@@ -76,7 +76,7 @@ char *tc_push(redisContext *c, const char *prefix, const char *queue,
 /* GET path from 127.0.0.1:port. Returns the status (-1 when no answer)
  * and the body in *body (malloc'd, or NULL). */
 int tc_http_get(int port, const char *path, char **body);
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1 that was free a moment ago (llmb_test_free_port). */
 int tc_free_port(void);
 
 /* Milliseconds on the monotonic clock. */

@@ -339,26 +339,6 @@ const char *wh_fixture(const char *name)
     return path;
 }
 
-/* A free TCP port on 127.0.0.1 (bind to port 0 and read it back). */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = 0;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    assert_true(port > 0 && port != 6379);
-    return port;
-}
-
 void wh_redis_start_port(struct wh *h, int port)
 {
     char *cmd = llmb_xasprintf(
@@ -380,7 +360,7 @@ void wh_redis_start_port(struct wh *h, int port)
 
 int wh_redis_port(struct wh *h)
 {
-    int port = free_port();
+    int port = llmb_test_free_port();
     assert_true(h->nports < 4);
     h->ports[h->nports++] = port;
     return port;

@@ -3,10 +3,15 @@
  * message instead of returning errors: a test without its server cannot
  * say anything useful anyway.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <llmb/url.h>
@@ -114,4 +119,34 @@ void llmb_test_redis_del_prefix(redisContext *c, const char *prefix)
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     free(pattern);
+}
+
+int llmb_test_free_port(void)
+{
+    static int seeded;
+
+    if (!seeded) {
+        /* test processes run in parallel: each its own sequence */
+        srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+        seeded = 1;
+    }
+    for (int tries = 0; tries < 200; tries++) {
+        struct sockaddr_in a;
+        int port = 20000 + (int)(random() % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int ok;
+
+        if (fd < 0)
+            break;
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((uint16_t)port);
+        ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    fprintf(stderr, "no free TCP port in 20000-31999\n");
+    abort();
 }

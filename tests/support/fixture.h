@@ -22,6 +22,12 @@ char *llmb_test_prefix(const char *name);
  * with redisFree(). */
 redisContext *llmb_test_redis(void);
 
+/* A TCP port on 127.0.0.1 that nothing listens on, for a server a test
+ * starts: random in 20000-31999, below Linux's ephemeral range
+ * (32768-60999), so no client's source port takes it between this call
+ * and the server's bind, and a client never connects to itself on it. */
+int llmb_test_free_port(void);
+
 /* Deletes every key whose name contains prefix (SCAN + UNLINK). */
 void llmb_test_redis_del_prefix(redisContext *c, const char *prefix);
 
