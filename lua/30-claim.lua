@@ -56,7 +56,14 @@ local function claim(keys, args)
     if wrong then return wrong end
     n = math.floor(n)
     local now = now_ms()
-    promote(base, now, limit)
+    -- The head of the delayed set: promote only when it is due; otherwise
+    -- it is also the next due time of the reply.
+    local dk = base .. ':delayed'
+    local head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+    if #head > 0 and tonumber(head[2]) <= now then
+        promote(base, now, limit)
+        head = nil
+    end
     -- (ZRANGE and ZREMRANGEBYRANK rather than ZPOPMIN: no scores to format
     -- and parse)
     local pk = base .. ':pending'
@@ -158,8 +165,8 @@ local function claim(keys, args)
         end
     end
     out[3] = count
-    local nd = redis.call('ZRANGE', base .. ':delayed', 0, 0, 'WITHSCORES')
-    if #nd > 0 then out[2] = tonumber(nd[2]) end
+    if head == nil then head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES') end
+    if #head > 0 then out[2] = tonumber(head[2]) end
     return out
 end
 

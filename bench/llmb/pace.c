@@ -1,7 +1,8 @@
 /*
  * The W3 pusher of bench/run: pushes N single-task jobs one at a time at
- * RATE per second (FCALL llmb_push, one round trip each, waiting for the
- * reply), each payload carrying its push time "t" in wall-clock
+ * RATE per second (FCALL llmb_push_fields, the values llmb-push sends, one
+ * round trip each, waiting for the reply), each payload carrying its push
+ * time "t" in wall-clock
  * microseconds, taken just before the command is sent. stamp.c on the
  * worker side subtracts it from the start time.
  *
@@ -54,13 +55,21 @@ int main(int argc, char **argv)
             nanosleep(&d, NULL);
         }
         snprintf(doc, sizeof(doc),
-                 "{\"type\":\"%s\",\"payload\":{\"t\":%lld,"
-                 "\"prompt\":\"benchmark request %08ld\",\"seed\":%ld}}",
-                 argv[4], now_us(), i, i);
-        r = redisCommand(c, "FCALL llmb_push 1 %s %s", argv[3], doc);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+                 "{\"t\":%lld,\"prompt\":\"benchmark request %08ld\","
+                 "\"seed\":%ld}",
+                 now_us(), i, i);
+        /* id (minted), type, payload, then seven defaults */
+        const char *av[] = {"FCALL", "llmb_push_fields", "1", argv[3], "",
+                            argv[4], doc, "", "", "", "", "", "", ""};
+        r = redisCommandArgv(c, 14, av, NULL);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR ||
+            (r->type == REDIS_REPLY_ARRAY &&
+             (r->elements != 1 || r->element[0]->type != REDIS_REPLY_STRING))) {
             fprintf(stderr, "pace: push failed: %s\n",
-                    r ? r->str : c->errstr);
+                    r == NULL ? c->errstr
+                    : r->type == REDIS_REPLY_ERROR ? r->str
+                    : r->elements == 1 && r->element[0]->str ? r->element[0]->str
+                                                               : "?");
             return 1;
         }
         freeReplyObject(r);

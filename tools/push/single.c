@@ -1,7 +1,9 @@
 /*
  * One job from the command line: the document is built from the flags
- * (checked before any round trip), pushed with llmb_push in one pipelined
- * round trip together with the queue's registration, and its id printed.
+ * (checked before any round trip), taken apart into the values of
+ * llmb_push_fields as --batch does (Redis then parses no JSON), pushed in
+ * one pipelined round trip together with the queue's registration, and
+ * its id printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,21 +35,52 @@ static char *read_stdin(void)
     return llmb_buf_steal(&b);
 }
 
-/* Sends FCALL llmb_push and SADD <prefix>:queues in one round trip. On
- * success *id_out gets the job id (caller frees). Returns an exit code. */
+/* Sends FCALL llmb_push_fields with the values of doc and SADD
+ * <prefix>:queues in one round trip. On success *id_out gets the job id
+ * (caller frees). Returns an exit code. */
 static int send_one(const struct push_config *cfg, struct llmb_conn *conn,
-                  const char *queue, const char *doc, char **id_out)
+                  const char *queue, const char *doc, size_t doclen,
+                  char **id_out)
 {
     char *base = llmb_key_queue(cfg->common.prefix, queue);
     char *queues = llmb_key_global(cfg->common.prefix, "queues");
-    const char *fargv[] = {"FCALL", "llmb_push", "1", base, doc};
     const char *sargv[] = {"SADD", queues, queue};
+    const char *fargv[4 + LLMB_JOB_NFIELDS];
+    size_t flen[4 + LLMB_JOB_NFIELDS];
+    size_t lens[LLMB_JOB_NFIELDS];
+    char docq[LLMB_QUEUE_NAME_MAX + 1];
+    struct llmb_buf vals;
+    char *errstr = NULL;
     redisReply *r = NULL;
+    const redisReply *e;
+    size_t off = 0;
     int rc = EX_UNAVAILABLE;
 
     *id_out = NULL;
+    llmb_buf_init(&vals);
+    if (llmb_job_fields_append(doc, doclen, &vals, lens, docq, &errstr) != 0) {
+        /* what the flags could not check, such as a payload nested
+         * deeper than the server decodes: refused as llmb_push would */
+        fprintf(stderr, "llmb-push: %s\n", errstr);
+        free(errstr);
+        rc = PUSH_EXIT_REJECTED;
+        goto out;
+    }
+    fargv[0] = "FCALL";
+    fargv[1] = "llmb_push_fields";
+    fargv[2] = "1";
+    fargv[3] = base;
+    flen[0] = 5;
+    flen[1] = strlen(fargv[1]);
+    flen[2] = 1;
+    flen[3] = strlen(base);
+    for (size_t i = 0; i < LLMB_JOB_NFIELDS; i++) {
+        fargv[4 + i] = vals.data + off;
+        flen[4 + i] = lens[i];
+        off += lens[i];
+    }
     if (llmb_conn_append_argv(conn, 3, sargv, NULL) != 0 ||
-        llmb_conn_append_argv(conn, 5, fargv, NULL) != 0)
+        llmb_conn_append_argv(conn, 4 + LLMB_JOB_NFIELDS, fargv, flen) != 0)
         goto fail;
     r = llmb_conn_get_reply(conn);
     if (r == NULL)
@@ -56,30 +89,32 @@ static int send_one(const struct push_config *cfg, struct llmb_conn *conn,
     r = llmb_conn_get_reply(conn);
     if (r == NULL)
         goto fail;
-    if (r->type == REDIS_REPLY_ERROR) {
-        const char *msg = r->str;
+    /* an error for the whole call, or an array of one id or error */
+    e = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : r;
+    if (e->type == REDIS_REPLY_ERROR) {
+        const char *msg = e->str;
         if (strncmp(msg, "ERR ", 4) == 0)
             msg += 4;
         fprintf(stderr, "llmb-push: %s\n", msg);
         rc = strstr(msg, "Function not found") ? EX_UNAVAILABLE
                                                 : PUSH_EXIT_REJECTED;
-    } else if (r->type == REDIS_REPLY_STRING) {
-        *id_out = llmb_xstrndup(r->str, r->len);
+    } else if (e->type == REDIS_REPLY_STRING) {
+        *id_out = llmb_xstrndup(e->str, e->len);
         rc = 0;
     } else {
-        fprintf(stderr, "llmb-push: unexpected reply type %d from llmb_push\n",
-                r->type);
+        fprintf(stderr, "llmb-push: unexpected reply type %d from "
+                        "llmb_push_fields\n", e->type);
         rc = EX_PROTOCOL;
     }
     freeReplyObject(r);
+    goto out;
+fail:
+    fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+out:
+    llmb_buf_fini(&vals);
     free(base);
     free(queues);
     return rc;
-fail:
-    fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
-    free(base);
-    free(queues);
-    return EX_UNAVAILABLE;
 }
 
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
@@ -133,7 +168,7 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     if (cfg->wait &&
         (rc = push_wait_mark(cfg, conn, cfg->queue, &mark)) != 0)
         goto out;
-    rc = send_one(cfg, conn, cfg->queue, doc.data, &id);
+    rc = send_one(cfg, conn, cfg->queue, doc.data, doc.len, &id);
     if (rc == 0 && cfg->wait) {
         fprintf(stderr, "llmb-push: job %s pushed to queue %s\n", id,
                 cfg->queue);
