@@ -13,8 +13,8 @@ two forms and share everything after the validation:
 
 A call validates all its jobs first, then writes what the good ones need,
 gathered over the call: one INCRBY of the sequence, the job index, the
-pending, delayed and deadline sets a thousand members per ZADD, an HSET
-and a `pushed` event per job. A refused job writes nothing and does not
+pending, delayed and deadline sets a thousand members per ZADD, an HSET per
+job, and one `pushed` event per call. A refused job writes nothing and does not
 stop the others. Pushing a job whose id already exists (in Redis, or
 earlier in the same call) returns that id and changes nothing.
 
@@ -224,16 +224,30 @@ local function jobs_store(base, c, jobs, out)
                 end
                 c.ready = c.ready + n
             end
-            redis.call('XADD', events, '*', 'event', 'pushed', 'job', id,
-                'tasks', n_t)
             out[i] = id
-            pushed = true
+            if pushed then
+                pushed.n = pushed.n + 1
+                pushed.tasks = pushed.tasks + n
+                pushed.last = id
+            else
+                pushed = {n = 1, tasks = n, first = id, last = id, n_t = n_t}
+            end
         end
     end
-    -- The stream is cut to its cap once per call rather than at every
-    -- event: the same approximate cap, one XTRIM instead of a MAXLEN
-    -- argument per job.
+    -- One `pushed` event per call: naming the job when the call pushed
+    -- one, else the count and the first and last ids (a bulk push would
+    -- otherwise fill the capped stream with its own events). The stream is
+    -- cut to its cap once per call, one XTRIM instead of a MAXLEN argument
+    -- per event.
     if pushed then
+        if pushed.n == 1 then
+            redis.call('XADD', events, '*', 'event', 'pushed', 'job',
+                pushed.first, 'tasks', pushed.n_t)
+        else
+            redis.call('XADD', events, '*', 'event', 'pushed', 'jobs',
+                num_text(pushed.n), 'first', pushed.first, 'last', pushed.last,
+                'tasks', num_text(pushed.tasks))
+        end
         redis.call('XTRIM', events, 'MAXLEN', '~', num_text(c.events_max))
     end
     zset_flush(pending)

@@ -277,7 +277,8 @@ static void test_valid_and_minted_ids(void **state)
     assert_job("job-1", "left", "3");
     assert_int_equal(cmd_int("ZCARD %s:pending", T.base), 4);
     assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 2);
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 2);
+    /* one pushed event for the call (jobs 2) */
+    assert_int_equal(cmd_int("XLEN %s:events", T.base), 1);
     assert_int_equal(cmd_int("LLEN %s:wake", T.base), 4);
     freeReplyObject(r);
 
@@ -451,6 +452,7 @@ static void test_existing_id_changes_nothing(void **state)
     assert_job("y", "type", "c");
     assert_int_equal(cmd_int("ZCARD %s:pending", T.base), 2);
     assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 2);
+    /* x's, then the call's, which pushed y alone */
     assert_int_equal(cmd_int("XLEN %s:events", T.base), 2);
 }
 
@@ -609,7 +611,13 @@ static void test_bad_job_in_the_middle(void **state)
     assert_int_equal(cmd_int("ZCARD %s:delayed", T.base), 1);
     assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 4);
     assert_int_equal(cmd_int("EXISTS %s:deadlines", T.base), 0);
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 4);
+    /* one pushed event for the call: jobs 4, the bad one not counted */
+    assert_int_equal(cmd_int("XLEN %s:events", T.base), 1);
+    r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    assert_string_equal(r->element[0]->element[1]->element[3]->str, "4");
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, "m1");
+    assert_string_equal(r->element[0]->element[1]->element[7]->str, "m5");
+    freeReplyObject(r);
     assert_seq(5); /* m1, m2's three tasks and m5: m4 is delayed */
 }
 
@@ -662,31 +670,56 @@ static void test_fifo_within_priority(void **state)
     assert_seq(2506);
 }
 
-/* One pushed event per job; the stream is cut to its cap once per call. */
-static void test_events_capped(void **state)
+/* One pushed event per call: the job's id when the call pushed one, else
+ * the count and the first and last ids. The stream is cut to its cap once
+ * per call. */
+static void test_events_per_call_and_capped(void **state)
 {
     static struct call c;
-    redisReply *r;
+    redisReply *r, *f;
     long long len;
     int i;
 
     (void)state;
     freeReplyObject(cmd("HSET %s:conf events_max 100", T.base));
-    call_init(&c, "llmb_push_fields");
-    for (i = 0; i < 1000; i++)
+    for (i = 0; i < 300; i++) {
+        call_init(&c, "llmb_push_fields");
         call_simple(&c, "", "t");
-    r = call_run(&c);
-    assert_int_equal(r->elements, 1000);
-    freeReplyObject(r);
+        freeReplyObject(call_run(&c));
+    }
     len = cmd_int("XLEN %s:events", T.base);
     if (len < 100 || len >= 300)
         fail_msg("events stream holds %lld entries, cap 100", len);
     r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
-    assert_int_equal(r->elements, 1);
-    assert_int_equal(r->element[0]->element[1]->elements, 6);
-    assert_string_equal(r->element[0]->element[1]->element[1]->str, "pushed");
-    assert_string_equal(r->element[0]->element[1]->element[5]->str, "1");
+    f = r->element[0]->element[1];
+    assert_int_equal(f->elements, 6);
+    assert_string_equal(f->element[1]->str, "pushed");
+    assert_string_equal(f->element[2]->str, "job");
+    assert_string_equal(f->element[5]->str, "1");
     freeReplyObject(r);
+
+    call_init(&c, "llmb_push_fields");
+    call_simple(&c, "first-of-three", "t");
+    call_simple(&c, "bad id!", "t");
+    call_simple(&c, "", "t");
+    call_simple(&c, "last-of-three", "t");
+    r = call_run(&c);
+    assert_int_equal(r->elements, 4);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    len = cmd_int("XLEN %s:events", T.base);
+    r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    f = r->element[0]->element[1];
+    assert_int_equal(f->elements, 10);
+    assert_string_equal(f->element[1]->str, "pushed");
+    assert_string_equal(f->element[2]->str, "jobs");
+    assert_string_equal(f->element[3]->str, "3");
+    assert_string_equal(f->element[5]->str, "first-of-three");
+    assert_string_equal(f->element[7]->str, "last-of-three");
+    assert_string_equal(f->element[9]->str, "3");
+    freeReplyObject(r);
+    if (len < 100 || len >= 300)
+        fail_msg("events stream holds %lld entries, cap 100", len);
 }
 
 #define T_(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
@@ -701,7 +734,7 @@ int main(void)
         T_(test_wrong_argument_count),
         T_(test_bad_job_in_the_middle),
         T_(test_fifo_within_priority),
-        T_(test_events_capped),
+        T_(test_events_per_call_and_capped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
