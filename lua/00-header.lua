@@ -88,7 +88,14 @@ local function conf_num(base, field, default)
             for i = 1, #kv, 2 do raw[kv[i]] = kv[i + 1] end
             CALL.conf_raw = raw
         end
-        v = tonumber(raw[field]) or default
+        -- every setting is a count or a size: a value that is not a
+        -- whole number from 0 to 2^53 takes the default
+        v = tonumber(raw[field])
+        if v == nil or v ~= v or v < 0 or v > 9007199254740992 then
+            v = default
+        else
+            v = math.floor(v)
+        end
         CALL.conf[field] = v
     end
     return v
@@ -104,14 +111,13 @@ local function conf_str(base, field, default)
     return v
 end
 
--- The call's time (`now`, from now_ms) as text, formatted once.
+-- `now` (from now_ms) as text, formatted once per call for the same value.
 local function now_str(now)
-    local v = CALL.now_s
-    if v == nil then
-        v = istr(now)
-        CALL.now_s = v
+    if CALL.now_v ~= now then
+        CALL.now_v = now
+        CALL.now_s = istr(now)
     end
-    return v
+    return CALL.now_s
 end
 
 -- Makes the writes gathered during the call: task counters, the job ids

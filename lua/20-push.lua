@@ -234,6 +234,10 @@ local function jobs_store(base, c, jobs, out)
             end
         end
     end
+    zset_flush(pending)
+    zset_flush(delayed)
+    zset_flush(index)
+    zset_flush(deadlines)
     -- One `pushed` event per call: naming the job when the call pushed
     -- one, else the count and the first and last ids (a bulk push would
     -- otherwise fill the capped stream with its own events). The stream is
@@ -245,15 +249,11 @@ local function jobs_store(base, c, jobs, out)
                 pushed.first, 'tasks', pushed.n_t)
         else
             redis.call('XADD', events, '*', 'event', 'pushed', 'jobs',
-                num_text(pushed.n), 'first', pushed.first, 'last', pushed.last,
-                'tasks', num_text(pushed.tasks))
+                istr(pushed.n), 'first', pushed.first, 'last', pushed.last,
+                'tasks', istr(pushed.tasks))
         end
-        redis.call('XTRIM', events, 'MAXLEN', '~', num_text(c.events_max))
+        redis.call('XTRIM', events, 'MAXLEN', '~', istr(c.events_max))
     end
-    zset_flush(pending)
-    zset_flush(delayed)
-    zset_flush(index)
-    zset_flush(deadlines)
 end
 
 local PUSH_KEYS = {pending = 'zset', delayed = 'zset', jobs = 'zset',

@@ -24,11 +24,13 @@ local function promote(base, now, limit)
     local seq = redis.call('INCRBY', base .. ':seq', #due) - #due
     local zargs = {}
     for i, ref in ipairs(due) do
+        -- (a ref that names no task, added by hand, is dropped)
         local id, idx = ref_split(ref)
-        if prio[id] == nil then
-            prio[id] = tonumber(redis.call('HGET', job_key(base, id), 'priority')) or false
+        if id and prio[id] == nil then
+            local p = redis.pcall('HGET', job_key(base, id), 'priority')
+            prio[id] = type(p) == 'string' and tonumber(p) or false
         end
-        if prio[id] then
+        if id and prio[id] then
             zargs[#zargs + 1] = pending_score(prio[id], seq + i)
             zargs[#zargs + 1] = ref
             redis.call('HSET', job_key(base, id), idx .. ':state', 'pending')
@@ -81,7 +83,7 @@ local function claim(keys, args)
         for i = 1, #popped do
             -- (a ref that names no task, added by hand, is dropped)
             local id, idx = ref_split(popped[i])
-            ids[#ids + 1], idxs[#idxs + 1] = id or false, idx
+            ids[i], idxs[i] = id or false, idx or false
             if id then
                 local g = jobs[id]
                 if g == nil then
@@ -98,16 +100,19 @@ local function claim(keys, args)
             local jk = job_key(base, id)
             local j
             if #g == 1 then
-                j = redis.call('HMGET', jk, 'state', 'type', 'payload',
+                j = redis.pcall('HMGET', jk, 'state', 'type', 'payload',
                     'timeout_s', 'tasks', task_field(g[1], 'attempt'))
             else
                 local hm = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
                 for k, idx in ipairs(g) do hm[5 + k] = task_field(idx, 'attempt') end
-                j = redis.call('HMGET', jk, unpack(hm))
+                j = redis.pcall('HMGET', jk, unpack(hm))
             end
-            -- A task whose job is gone (deleted by hand) is dropped; one of a
-            -- cancelled job is counted as cancelled.
-            if j[1] == 'cancelled' then
+            -- A task whose job is gone (deleted by hand, or its key replaced
+            -- by another type) is dropped; one of a cancelled job is counted
+            -- as cancelled.
+            if j.err then
+                jobs[id] = false
+            elseif j[1] == 'cancelled' then
                 for _, idx in ipairs(g) do task_cancelled(base, id, idx, now) end
                 jobs[id] = false
             elseif j[1] == false then

@@ -73,9 +73,10 @@ end
 -- its last tasks). A job hash deleted by hand leaves nothing to record.
 local function job_tasks_completed(base, id, g, now)
     local jk = job_key(base, id)
-    local f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
+    local f = redis.pcall('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
         'expired', 'left')
-    if f[1] == false then return end
+    -- (a key replaced by another type counts as gone too)
+    if f.err or f[1] == false then return end
     local set = {}
     for k = 1, #g, 2 do
         if #set >= 4000 then

@@ -90,6 +90,17 @@ local function retry(keys, args)
             .. '%d of its tasks are still stopping; retry it once it has ended',
             id, left))
     end
+    -- Library versions before 6 kept the task fields in <base>:t:<id>: a
+    -- job that ended under one of them has them moved into its hash first,
+    -- so its completed tasks keep their results and do not run again.
+    local legacy = base .. ':t:' .. id
+    if redis.call('EXISTS', legacy) == 1 then
+        local kv = redis.call('HGETALL', legacy)
+        for i = 1, #kv, 4000 do
+            redis.call('HSET', jk, unpack(kv, i, math.min(#kv, i + 3999)))
+        end
+        redis.call('DEL', legacy)
+    end
     local n = tonumber(j[2]) or 1
     local prio = tonumber(j[3]) or 0
     local again = 0

@@ -15,15 +15,20 @@ local function reap(keys, args)
         'LIMIT', 0, limit)
     for _, ref in ipairs(refs) do
         local id, idx = ref_split(ref)
-        local worker = redis.call('HGET', job_key(base, id), idx .. ':worker')
-        if worker then
-            lease_drop(base, worker, ref)
-        else
+        if id == nil then
+            -- a ref that names no task (added by hand): dropped
             redis.call('ZREM', base .. ':running', ref)
+        else
+            local worker = redis.call('HGET', job_key(base, id), idx .. ':worker')
+            if worker then
+                lease_drop(base, worker, ref)
+            else
+                redis.call('ZREM', base .. ':running', ref)
+            end
+            task_failed(base, ref, 'lost', worker
+                and ('lease expired: worker ' .. worker .. ' stopped heartbeating')
+                or 'lease expired (no worker recorded for this task)', now)
         end
-        task_failed(base, ref, 'lost', worker
-            and ('lease expired: worker ' .. worker .. ' stopped heartbeating')
-            or 'lease expired (no worker recorded for this task)', now)
     end
     return #refs
 end

@@ -60,8 +60,10 @@ grep -q '^llmb-push: line 4: job document is not valid JSON' "$tmp/err" || fail 
 grep -q '2 rejected' "$tmp/err" || fail "summary"
 [ "$(rcli HGET "$prefix:{other}:j:b3" type)" = c ] || fail "routed by its queue field"
 
-# batch jobs are stored as single pushes store them: payload byte for
-# byte, every field; refusals name the line whoever made them
+# batch jobs (llmb_push_fields) are stored as single pushes and as a
+# document through llmb_push store them: payload byte for byte, every
+# field; refusals name the line whoever made them
+rcli FCALL llmb_push 1 "$prefix:{gpu}" '{"type":"echo","id":"json-a","priority":7,"tasks":3,"timeout_s":2.5,"max_retries":1,"backoff_ms":50,"payload":{"seed": 12345678901234567890}}' >/dev/null
 cat > "$tmp/same.ndjson" <<'NDJSON'
 {"type":"echo","id":"s2","priority":7,"tasks":3,"timeout_s":2.5,"max_retries":1,"backoff_ms":50,"payload":{"seed": 12345678901234567890}}
 {"type":"echo","id":"bad id"}
@@ -77,9 +79,10 @@ grep -q '^llmb-push: line 2: job field "id" must be a string of 1 to 128 charact
 grep -q '^llmb-push: line 3: job field "timeout_s" must be a number from 0.001 to 604800, got 0$' "$tmp/err" || fail "line 3: $(cat "$tmp/err")"
 hash_of() { rcli HGETALL "$prefix:{gpu}:j:$1" | paste - - | grep -v '^id\|^created_ms' | sort; }
 [ "$(hash_of s2)" = "$(hash_of job-a)" ] || fail "batch and single differ: $(hash_of s2) / $(hash_of job-a)"
+[ "$(hash_of s2)" = "$(hash_of json-a)" ] || fail "batch and llmb_push differ: $(hash_of s2) / $(hash_of json-a)"
 [ "$(rcli HGET "$prefix:{gpu}:j:s4" payload)" = '[1, "two" ,3.0]' ] || fail "batch payload not kept byte for byte"
 [ "$(rcli EXISTS "$prefix:{gpu}:j:s3")" = 0 ] || fail "refused job stored"
-[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 8 ] || fail "3 + 3 + 2 tasks pending"
+[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 11 ] || fail "3 + 3 + 3 + 2 tasks pending"
 
 # a larger batch from stdin, pipelined, in order
 seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |

@@ -924,6 +924,147 @@ static void test_purge_orphaned_task(void **state)
     free(id);
 }
 
+/* Refs that name no task, added by hand to pending, delayed and running,
+ * are dropped; the tasks around them are claimed and reaped as usual, and
+ * a job key of another type counts as a job that is gone. */
+static void test_bad_refs_and_keys_dropped(void **state)
+{
+    struct task t[8];
+    char *a, *b, *c;
+    int i, n;
+
+    (void)state;
+    a = push("{\"type\":\"t\"}");
+    b = push("{\"type\":\"t\",\"tasks\":2}");
+    c = push("{\"type\":\"t\"}");
+    /* between a and b in the pending order */
+    freeReplyObject(cmd("ZADD %s:pending 1 junk", T.base));
+    freeReplyObject(cmd("ZADD %s:delayed 0 no-index", T.base));
+    /* c's key now holds a string */
+    freeReplyObject(cmd("DEL %s:j:%s", T.base, c));
+    freeReplyObject(cmd("SET %s:j:%s x", T.base, c));
+    n = claim("w1", 8, "30000", t, NULL);
+    assert_int_equal(n, 3);
+    assert_string_equal(t[0].id, a);
+    assert_string_equal(t[1].id, b);
+    assert_string_equal(t[2].id, b);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(t[i].idx, i == 2 ? 1 : 0);
+        assert_int_equal(t[i].attempt, 1);
+        assert_string_equal(t[i].type, "t");
+    }
+    assert_int_equal(zcard("pending"), 0);
+    assert_int_equal(zcard("delayed"), 0);
+    assert_int_equal(zcard("running"), 3);
+    /* an expired lease beside a junk member of running: both go */
+    freeReplyObject(cmd("ZADD %s:running 0 junk2 0 %s:0", T.base, a));
+    {
+        redisReply *r = fcall("llmb_reap", "10", NULL);
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        assert_int_equal(r->integer, 2);
+        freeReplyObject(r);
+    }
+    assert_int_equal(zcard("running"), 2);
+    assert_task(a, "0:state", "pending");
+    assert_int_equal(complete("w1", &t[1], "{}"), 1);
+    assert_int_equal(complete("w1", &t[2], "{}"), 1);
+    assert_job(b, "state", "completed");
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* A queue setting that is not a whole number from 0 up takes its default:
+ * a push and the calls after it still work and the stream stays capped. */
+static void test_bad_settings_take_defaults(void **state)
+{
+    static const char *bad[] = {"100.5", "-1", "1e20", "nan", "x"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct task t[1];
+        char *id;
+
+        freeReplyObject(cmd("HSET %s:conf events_max %s retention_s %s",
+                            T.base, bad[i], bad[i]));
+        id = push("{\"type\":\"t\"}");
+        assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+        assert_int_equal(complete("w1", &t[0], "{}"), 1);
+        assert_job(id, "state", "completed");
+        free(id);
+    }
+    /* 100.5 is not 100 rounded: the default 10000 applied throughout */
+    assert_int_equal(cmd_int("XLEN %s:events", T.base), 10);
+}
+
+/* Every function cuts the events stream to events_max once per call:
+ * 300 jobs ending in one llmb_complete leave about the cap. */
+static void test_events_capped_per_call(void **state)
+{
+    static struct task t[300];
+    const char *argv[5 + 300 * 3];
+    redisReply *r;
+    long long len;
+    int i, argc = 0;
+
+    (void)state;
+    freeReplyObject(cmd("HSET %s:conf events_max 100", T.base));
+    for (i = 0; i < 300; i++)
+        free(push("{\"type\":\"t\"}"));
+    assert_int_equal(claim("w1", 300, "30000", t, NULL), 300);
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_complete";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w1";
+    for (i = 0; i < 300; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+        argv[argc++] = "{}";
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->elements, 300);
+    freeReplyObject(r);
+    len = cmd_int("XLEN %s:events", T.base);
+    if (len < 100 || len >= 300)
+        fail_msg("events stream holds %lld entries, cap 100", len);
+}
+
+/* A job that ended under a library before version 6 has its task fields
+ * in <base>:t:<id>: retry moves them into the job hash first, so a
+ * completed task keeps its result and does not run again. */
+static void test_retry_moves_legacy_task_fields(void **state)
+{
+    struct task t[2];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":0}");
+    assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
+    assert_int_equal(complete("w1", &t[0], "{\"v\":1}"), 1);
+    assert_int_equal(fail_task("w1", &t[1], "error", "boom"), 2);
+    assert_job(id, "state", "failed");
+    /* as a version 5 library left it */
+    freeReplyObject(cmd("HDEL %s:j:%s 0:state 0:result 0:attempt 0:worker "
+                        "1:state 1:error 1:attempt 1:worker", T.base, id));
+    freeReplyObject(cmd("HSET %s:t:%s 0:state completed 0:result {\"v\":1} "
+                        "0:attempt 1 1:state failed 1:error boom 1:attempt 1",
+                        T.base, id));
+    r = fcall("llmb_retry", id, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("EXISTS %s:t:%s", T.base, id), 0);
+    assert_task(id, "0:state", "completed");
+    assert_task(id, "0:result", "{\"v\":1}");
+    assert_task(id, "1:state", "pending");
+    assert_int_equal(zcard("pending"), 1);
+    free(id);
+}
+
 /* Retrying a cancelled job while its running tasks are still stopping
  * would run them twice: refused until the job has ended. */
 static void test_retry_waits_for_running_tasks(void **state)
@@ -1185,6 +1326,10 @@ int main(void)
         T_(test_cancel_delayed_and_retry_job),
         T_(test_purge),
         T_(test_purge_orphaned_task),
+        T_(test_bad_refs_and_keys_dropped),
+        T_(test_bad_settings_take_defaults),
+        T_(test_events_capped_per_call),
+        T_(test_retry_moves_legacy_task_fields),
         T_(test_retry_waits_for_running_tasks),
         T_(test_reap_expired_and_dead_worker),
         T_(test_lost_leases_spend_attempts),
