@@ -19,6 +19,11 @@
 #include <llmb/util.h>
 
 #define LOAD_TRIES 3
+/* The first library version that keeps a job's task fields in its job
+ * hash. Replacing an older one under running processes would split the
+ * task states of jobs in flight between two layouts, so it is done only
+ * when asked (LLMB_REPLACE_LIBRARY=1, docs/operations.md). */
+#define LAYOUT_VERSION 6
 
 static void set_err(char **errstr, char *msg)
 {
@@ -190,6 +195,19 @@ int llmb_functions_ensure(redisContext *c, char **errstr)
     }
     if (present && version == llmb_lua_version && same_code)
         return LLMB_OK;
+    if (present && version >= 1 && version < LAYOUT_VERSION &&
+        llmb_lua_version >= LAYOUT_VERSION) {
+        const char *ok = getenv("LLMB_REPLACE_LIBRARY");
+        if (ok == NULL || strcmp(ok, "1") != 0) {
+            set_err(errstr, llmb_xasprintf(
+                "redis runs llmb function library version %lld, which keeps "
+                "task states in another layout than version %lld: let the "
+                "queues drain and stop the older llmb processes, then start "
+                "this one once with LLMB_REPLACE_LIBRARY=1 "
+                "(docs/operations.md, Upgrade)", version, llmb_lua_version));
+            return LLMB_EVERSION;
+        }
+    }
     if (present && version == llmb_lua_version)
         llmb_warn("redis has llmb function library version %lld with other "
                   "code than ours; replacing it (bump LLMB_LIB_VERSION in "

@@ -23,7 +23,9 @@ extern const long long llmb_lua_version;
  * newer: loads it (FUNCTION LOAD REPLACE) when it is missing, older, or of
  * the same version but different code; keeps a newer one with a warning in
  * the log. Safe to run from many processes at once. Returns 0;
- * LLMB_EVERSION when the server predates Redis 7 (no FUNCTION command);
+ * LLMB_EVERSION when the server predates Redis 7 (no FUNCTION command) or
+ * runs a library older than version 6 (another layout of task states)
+ * and LLMB_REPLACE_LIBRARY=1 is not set;
  * LLMB_EREDIS when Redis refuses (e.g. the Lua does not compile); LLMB_EIO
  * when the connection fails. On error *errstr (if not NULL) gets a
  * malloc'd message.

@@ -452,6 +452,30 @@ static void test_version_rules(void **state)
     assert_int_equal(llmb_functions_loaded_version(t, &v, &err), 0);
     assert_int_equal(v, llmb_lua_version);
 
+    /* One from before the job-hash layout (1..5) is replaced only when
+     * asked: jobs in flight keep their task states in another layout. */
+    {
+        static const char v5[] =
+            "#!lua name=llmb\n"
+            "redis.register_function{function_name='llmb_version', "
+            "callback=function() return 5 end, flags={'no-writes'}}\n";
+        r = redisCommand(t, "FUNCTION LOAD REPLACE %s", v5);
+        freeReplyObject(r);
+        unsetenv("LLMB_REPLACE_LIBRARY");
+        assert_int_equal(llmb_functions_ensure(t, &err), LLMB_EVERSION);
+        assert_non_null(strstr(err, "version 5"));
+        assert_non_null(strstr(err, "LLMB_REPLACE_LIBRARY=1"));
+        free(err);
+        err = NULL;
+        assert_int_equal(llmb_functions_loaded_version(t, &v, &err), 0);
+        assert_int_equal(v, 5);
+        setenv("LLMB_REPLACE_LIBRARY", "1", 1);
+        assert_int_equal(llmb_functions_ensure(t, &err), 0);
+        unsetenv("LLMB_REPLACE_LIBRARY");
+        assert_int_equal(llmb_functions_loaded_version(t, &v, &err), 0);
+        assert_int_equal(v, llmb_lua_version);
+    }
+
     /* None at all reads as version 0, and is loaded. */
     r = redisCommand(t, "FUNCTION FLUSH");
     freeReplyObject(r);
