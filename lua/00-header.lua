@@ -56,6 +56,20 @@ local function task_field(idx, name)
     return f
 end
 
+-- Adds `a` (and `b` when given) to the group of job `id` in `groups`;
+-- `order` lists the jobs in the order they first came. Claim and complete
+-- group a batch's tasks so each job is read and written once.
+local function group_add(groups, order, id, a, b)
+    local g = groups[id]
+    if g == nil then
+        g = {}
+        groups[id] = g
+        order[#order + 1] = id
+    end
+    g[#g + 1] = a
+    if b ~= nil then g[#g + 1] = b end
+end
+
 -- Score in the pending set: higher priority first, FIFO within one by the
 -- queue's sequence number.
 local function pending_score(priority, seq)

@@ -76,23 +76,14 @@ local function claim(keys, args)
         redis.call('ZREMRANGEBYRANK', pk, 0, #popped - 1)
         local deadline = istr(now + lease_ms)
         local tok = redis.call('INCRBY', base .. ':tok', #popped) - #popped
-        -- The popped tasks grouped by job, so each job is read once and
-        -- written once, whatever number of its tasks the batch holds.
+        -- The popped tasks grouped by job (group_add).
         local jobs, order = {}, {}
         local ids, idxs = {}, {}
         for i = 1, #popped do
             -- (a ref that names no task, added by hand, is dropped)
             local id, idx = ref_split(popped[i])
             ids[i], idxs[i] = id or false, idx or false
-            if id then
-                local g = jobs[id]
-                if g == nil then
-                    g = {}
-                    jobs[id] = g
-                    order[#order + 1] = id
-                end
-                g[#g + 1] = idx
-            end
+            if id then group_add(jobs, order, id, idx) end
         end
         local attempts = {}
         for _, id in ipairs(order) do

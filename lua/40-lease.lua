@@ -138,14 +138,7 @@ local function complete(keys, args)
                 out[i] = -1
             else
                 local id, idx = ref_split(ref)
-                local g = jobs[id]
-                if g == nil then
-                    g = {}
-                    jobs[id] = g
-                    order[#order + 1] = id
-                end
-                g[#g + 1] = idx
-                g[#g + 1] = res
+                group_add(jobs, order, id, idx, res)
             end
         end
     end
