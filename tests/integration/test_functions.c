@@ -24,55 +24,7 @@
 #include <llmb/util.h>
 
 #include "fixture.h"
-
-struct ctx {
-    redisContext *c;
-    char *prefix;
-    char *base; /* <prefix>:{q} */
-};
-
-static struct ctx T;
-
-static int setup(void **state)
-{
-    char *errstr = NULL;
-
-    (void)state;
-    T.c = llmb_test_redis();
-    assert_non_null(T.c);
-    if (llmb_functions_ensure(T.c, &errstr) != 0)
-        fail_msg("functions: %s", errstr);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redisFree(T.c);
-    return 0;
-}
-
-/* Each test: a fresh prefix and queue "q". */
-static int each_setup(void **state)
-{
-    static int n;
-    char name[32];
-
-    (void)state;
-    snprintf(name, sizeof(name), "fn%d", ++n);
-    T.prefix = llmb_test_prefix(name);
-    T.base = llmb_key_queue(T.prefix, "q");
-    return 0;
-}
-
-static int each_teardown(void **state)
-{
-    (void)state;
-    llmb_test_redis_del_prefix(T.c, T.prefix);
-    free(T.prefix);
-    free(T.base);
-    return 0;
-}
+#include "test_queue_support.h"
 
 /* FCALL fn 1 <base> args... (NULL-terminated). Never NULL. */
 static redisReply *fcall(const char *fn, ...)
@@ -96,38 +48,10 @@ static redisReply *fcall(const char *fn, ...)
     return r;
 }
 
-static redisReply *cmd(const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(T.c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    return r;
-}
-
-static long long cmd_int(const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-    long long v;
-
-    va_start(ap, fmt);
-    r = redisvCommand(T.c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 /* HGET of a queue sub-key; "" when missing. Caller frees. */
 static char *hget(const char *sub, const char *field)
 {
-    redisReply *r = cmd("HGET %s:%s %s", T.base, sub, field);
+    redisReply *r = tq_cmd("HGET %s:%s %s", T.base, sub, field);
     char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
     freeReplyObject(r);
     return v;
@@ -241,7 +165,7 @@ static long long fail_task(const char *worker, const struct task *t,
 
 static long long zcard(const char *sub)
 {
-    return cmd_int("ZCARD %s:%s", T.base, sub);
+    return tq_cmd_int("ZCARD %s:%s", T.base, sub);
 }
 
 static void sleep_ms(long ms)
@@ -457,7 +381,7 @@ static void test_deep_nesting_and_payload_limit(void **state)
     freeReplyObject(r);
 
     /* A per-queue payload limit, set the way an operator would. */
-    freeReplyObject(cmd("HSET %s:conf max_payload 100", T.base));
+    freeReplyObject(tq_cmd("HSET %s:conf max_payload 100", T.base));
     llmb_buf_reset(&b);
     llmb_buf_appendf(&b, "{\"type\":\"x\",\"payload\":\"");
     for (i = 0; i < 200; i++)
@@ -563,12 +487,12 @@ static void test_complete_ends_job(void **state)
     assert_job(id, "state", "completed");
     assert_job(id, "ok", "3");
     assert_int_equal(zcard("running"), 0);
-    assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
-    assert_int_equal(cmd_int("EXISTS %s:wl:w1", T.base), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
+    assert_int_equal(tq_cmd_int("EXISTS %s:wl:w1", T.base), 0);
     assert_task(id, "1:result", "{\"ms\": 5}");
     assert_task(id, "1:state", "completed");
     /* the retention TTL is set when the job ends */
-    assert_true(cmd_int("TTL %s:j:%s", T.base, id) > 0);
+    assert_true(tq_cmd_int("TTL %s:j:%s", T.base, id) > 0);
     free(id);
 }
 
@@ -633,7 +557,7 @@ static void test_batch_of_many_tasks_per_job(void **state)
     assert_task(one, "0:result", "{\"ok\":2}");
     assert_job(fan, "left", "1");
     assert_job(fan, "state", "running");
-    cmd_int("ZADD %s:delayed 0 %s:7", T.base, fan);
+    tq_cmd_int("ZADD %s:delayed 0 %s:7", T.base, fan);
     assert_int_equal(claim("w1", 10, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 2);
     assert_int_equal(complete("w1", &t[0], "{\"ok\":3}"), 1);
@@ -644,9 +568,9 @@ static void test_batch_of_many_tasks_per_job(void **state)
     assert_task(fan, "7:attempt", "2");
     assert_task(fan, "0:state", "completed");
     assert_hget("counts", "ok", "301");
-    assert_int_equal(cmd_int("EXISTS %s:t:%s %s:t:%s", T.base, fan, T.base,
+    assert_int_equal(tq_cmd_int("EXISTS %s:t:%s %s:t:%s", T.base, fan, T.base,
                              one), 0);
-    r = cmd("XRANGE %s:events - +", T.base);
+    r = tq_cmd("XRANGE %s:events - +", T.base);
     n = 0;
     for (i = 0; i < (int)r->elements; i++) {
         redisReply *f = r->element[i]->element[1];
@@ -740,8 +664,8 @@ static void test_retry_with_backoff_then_failed_for_good(void **state)
             assert_int_equal(zcard("delayed"), 1);
             /* backoff: 100 ms * 2^(attempt-1) with equal jitter */
             {
-                redisReply *r = cmd("ZRANGE %s:delayed 0 0 WITHSCORES", T.base);
-                redisReply *tr = cmd("TIME");
+                redisReply *r = tq_cmd("ZRANGE %s:delayed 0 0 WITHSCORES", T.base);
+                redisReply *tr = tq_cmd("TIME");
                 long long now = atoll(tr->element[0]->str) * 1000 +
                                 atoll(tr->element[1]->str) / 1000;
                 long long wait = atoll(r->element[1]->str) - now;
@@ -807,7 +731,7 @@ static void test_release_gives_attempt_back(void **state)
     freeReplyObject(r);
     assert_int_equal(zcard("running"), 0);
     assert_int_equal(zcard("pending"), 1);
-    assert_int_equal(cmd_int("LLEN %s:wake", T.base) > 0, 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:wake", T.base) > 0, 1);
     assert_int_equal(claim("w2", 1, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 1);
     /* releasing what one does not hold changes nothing */
@@ -845,7 +769,7 @@ static void test_cancel_pending_and_running(void **state)
     assert_int_equal(zcard("running"), 0);
     assert_job(id, "cancelled", "10");
     assert_job(id, "left", "0");
-    assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
     /* cancelling again, or an unknown job: clear errors */
     r = fcall("llmb_cancel", id, NULL);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
@@ -877,7 +801,7 @@ static void test_cancel_delayed_and_retry_job(void **state)
     freeReplyObject(r);
     assert_job(id, "state", "pending");
     assert_int_equal(zcard("pending"), 2);
-    assert_int_equal(cmd_int("TTL %s:j:%s", T.base, id), -1);
+    assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 1);
     free(id);
@@ -913,14 +837,14 @@ static void test_purge_orphaned_task(void **state)
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":2}");
-    freeReplyObject(cmd("DEL %s:j:%s", T.base, id));
+    freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, id));
     r = fcall("llmb_purge", "10", NULL);
     assert_int_equal(r->element[0]->integer, 0);
     assert_int_equal(r->element[1]->integer, 0);
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 0);
-    assert_int_equal(cmd_int("EXISTS %s:j:%s", T.base, id), 0);
-    assert_int_equal(cmd_int("LLEN %s:done", T.base), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
     free(id);
 }
 
@@ -938,11 +862,11 @@ static void test_bad_refs_and_keys_dropped(void **state)
     b = push("{\"type\":\"t\",\"tasks\":2}");
     c = push("{\"type\":\"t\"}");
     /* between a and b in the pending order */
-    freeReplyObject(cmd("ZADD %s:pending 1 junk", T.base));
-    freeReplyObject(cmd("ZADD %s:delayed 0 no-index", T.base));
+    freeReplyObject(tq_cmd("ZADD %s:pending 1 junk", T.base));
+    freeReplyObject(tq_cmd("ZADD %s:delayed 0 no-index", T.base));
     /* c's key now holds a string */
-    freeReplyObject(cmd("DEL %s:j:%s", T.base, c));
-    freeReplyObject(cmd("SET %s:j:%s x", T.base, c));
+    freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, c));
+    freeReplyObject(tq_cmd("SET %s:j:%s x", T.base, c));
     n = claim("w1", 8, "30000", t, NULL);
     assert_int_equal(n, 3);
     assert_string_equal(t[0].id, a);
@@ -957,7 +881,7 @@ static void test_bad_refs_and_keys_dropped(void **state)
     assert_int_equal(zcard("delayed"), 0);
     assert_int_equal(zcard("running"), 3);
     /* an expired lease beside a junk member of running: both go */
-    freeReplyObject(cmd("ZADD %s:running 0 junk2 0 %s:0", T.base, a));
+    freeReplyObject(tq_cmd("ZADD %s:running 0 junk2 0 %s:0", T.base, a));
     {
         redisReply *r = fcall("llmb_reap", "10", NULL);
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
@@ -986,7 +910,7 @@ static void test_bad_settings_take_defaults(void **state)
         struct task t[1];
         char *id;
 
-        freeReplyObject(cmd("HSET %s:conf events_max %s retention_s %s",
+        freeReplyObject(tq_cmd("HSET %s:conf events_max %s retention_s %s",
                             T.base, bad[i], bad[i]));
         id = push("{\"type\":\"t\"}");
         assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
@@ -995,7 +919,7 @@ static void test_bad_settings_take_defaults(void **state)
         free(id);
     }
     /* 100.5 is not 100 rounded: the default 10000 applied throughout */
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 10);
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 10);
 }
 
 /* Every function cuts the events stream to events_max once per call:
@@ -1009,7 +933,7 @@ static void test_events_capped_per_call(void **state)
     int i, argc = 0;
 
     (void)state;
-    freeReplyObject(cmd("HSET %s:conf events_max 100", T.base));
+    freeReplyObject(tq_cmd("HSET %s:conf events_max 100", T.base));
     for (i = 0; i < 300; i++)
         free(push("{\"type\":\"t\"}"));
     assert_int_equal(claim("w1", 300, "30000", t, NULL), 300);
@@ -1027,7 +951,7 @@ static void test_events_capped_per_call(void **state)
     assert_non_null(r);
     assert_int_equal(r->elements, 300);
     freeReplyObject(r);
-    len = cmd_int("XLEN %s:events", T.base);
+    len = tq_cmd_int("XLEN %s:events", T.base);
     if (len < 100 || len >= 300)
         fail_msg("events stream holds %lld entries, cap 100", len);
 }
@@ -1048,16 +972,16 @@ static void test_retry_moves_legacy_task_fields(void **state)
     assert_int_equal(fail_task("w1", &t[1], "error", "boom"), 2);
     assert_job(id, "state", "failed");
     /* as a version 5 library left it */
-    freeReplyObject(cmd("HDEL %s:j:%s 0:state 0:result 0:attempt 0:worker "
+    freeReplyObject(tq_cmd("HDEL %s:j:%s 0:state 0:result 0:attempt 0:worker "
                         "1:state 1:error 1:attempt 1:worker", T.base, id));
-    freeReplyObject(cmd("HSET %s:t:%s 0:state completed 0:result {\"v\":1} "
+    freeReplyObject(tq_cmd("HSET %s:t:%s 0:state completed 0:result {\"v\":1} "
                         "0:attempt 1 1:state failed 1:error boom 1:attempt 1",
                         T.base, id));
     r = fcall("llmb_retry", id, NULL);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
-    assert_int_equal(cmd_int("EXISTS %s:t:%s", T.base, id), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:t:%s", T.base, id), 0);
     assert_task(id, "0:state", "completed");
     assert_task(id, "0:result", "{\"v\":1}");
     assert_task(id, "1:state", "pending");
@@ -1089,13 +1013,13 @@ static void test_retry_waits_for_running_tasks(void **state)
     freeReplyObject(r);
     assert_job(id, "cancelled", "3");
     assert_job(id, "left", "0");
-    assert_int_equal(cmd_int("LLEN %s:done", T.base), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
     /* ended: now it can run again, and is no longer waiting to be
      * aggregated from its first run */
     r = fcall("llmb_retry", id, NULL);
     assert_int_equal(r->integer, 3);
     freeReplyObject(r);
-    assert_int_equal(cmd_int("LLEN %s:done", T.base), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
     assert_job(id, "left", "3");
     free(id);
 }
@@ -1122,7 +1046,7 @@ static void test_reap_expired_and_dead_worker(void **state)
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 4);
     assert_int_equal(zcard("running"), 0);
-    assert_int_equal(cmd_int("EXISTS %s:wl:w2", T.base), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:wl:w2", T.base), 0);
     assert_task(id, "2:error", "worker w2: connection closed");
     assert_job(id, "lost", "4");
     free(id);
@@ -1209,12 +1133,12 @@ static void test_stats_and_events(void **state)
 
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":5}");
-    r = cmd("FCALL_RO llmb_stats 1 %s", T.base);
+    r = tq_cmd("FCALL_RO llmb_stats 1 %s", T.base);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[0]->str, "pending");
     assert_int_equal(r->element[1]->integer, 5);
     freeReplyObject(r);
-    r = cmd("XRANGE %s:events - +", T.base);
+    r = tq_cmd("XRANGE %s:events - +", T.base);
     assert_int_equal(r->elements, 1);
     freeReplyObject(r);
     free(id);
@@ -1232,7 +1156,7 @@ static void test_bad_arguments(void **state)
     r = fcall("llmb_complete", "w1", "x:0", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
-    r = cmd("FCALL llmb_push 1 notaqueue {\"type\":\"x\"}");
+    r = tq_cmd("FCALL llmb_push 1 notaqueue {\"type\":\"x\"}");
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "is not a queue key"));
     freeReplyObject(r);
@@ -1246,12 +1170,12 @@ static void test_reload_after_function_flush(void **state)
     char *errstr = NULL;
 
     (void)state;
-    freeReplyObject(cmd("FUNCTION FLUSH"));
-    r = cmd("FCALL_RO llmb_version 0");
+    freeReplyObject(tq_cmd("FUNCTION FLUSH"));
+    r = tq_cmd("FCALL_RO llmb_version 0");
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
     assert_int_equal(llmb_functions_ensure(T.c, &errstr), 0);
-    r = cmd("FCALL_RO llmb_version 0");
+    r = tq_cmd("FCALL_RO llmb_version 0");
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, llmb_lua_version);
     freeReplyObject(r);
@@ -1300,7 +1224,7 @@ static void test_client_and_server_agree(void **state)
     }
 }
 
-#define T_(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
+#define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
 {
@@ -1340,5 +1264,5 @@ int main(void)
         T_(test_reload_after_function_flush),
         T_(test_client_and_server_agree),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }

@@ -24,54 +24,7 @@
 #include <llmb/util.h>
 
 #include "fixture.h"
-
-struct ctx {
-    redisContext *c;
-    char *prefix;
-    char *base; /* <prefix>:{q} */
-};
-
-static struct ctx T;
-
-static int setup(void **state)
-{
-    char *errstr = NULL;
-
-    (void)state;
-    T.c = llmb_test_redis();
-    assert_non_null(T.c);
-    if (llmb_functions_ensure(T.c, &errstr) != 0)
-        fail_msg("functions: %s", errstr);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    redisFree(T.c);
-    return 0;
-}
-
-static int each_setup(void **state)
-{
-    static int n;
-    char name[32];
-
-    (void)state;
-    snprintf(name, sizeof(name), "pf%d", ++n);
-    T.prefix = llmb_test_prefix(name);
-    T.base = llmb_key_queue(T.prefix, "q");
-    return 0;
-}
-
-static int each_teardown(void **state)
-{
-    (void)state;
-    llmb_test_redis_del_prefix(T.c, T.prefix);
-    free(T.prefix);
-    free(T.base);
-    return 0;
-}
+#include "test_queue_support.h"
 
 /* A growing FCALL: FCALL fn 1 <base> values... */
 struct call {
@@ -129,38 +82,10 @@ static void call_simple(struct call *c, const char *id, const char *type)
     call_job(c, id, type, "", "", "", "", "", "", "", "");
 }
 
-static redisReply *cmd(const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(T.c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    return r;
-}
-
-static long long cmd_int(const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-    long long v;
-
-    va_start(ap, fmt);
-    r = redisvCommand(T.c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 /* Field of job id's hash; "" when missing. Caller frees. */
 static char *job_get(const char *id, const char *field)
 {
-    redisReply *r = cmd("HGET %s:j:%s %s", T.base, id, field);
+    redisReply *r = tq_cmd("HGET %s:j:%s %s", T.base, id, field);
     char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
     freeReplyObject(r);
     return v;
@@ -169,7 +94,7 @@ static char *job_get(const char *id, const char *field)
 /* The queue's sequence counter must be want. */
 static void assert_seq(long long want)
 {
-    redisReply *r = cmd("GET %s:seq", T.base);
+    redisReply *r = tq_cmd("GET %s:seq", T.base);
 
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_int_equal(atoll(r->str), want);
@@ -208,7 +133,7 @@ static const char *elem_err(redisReply *r, size_t i)
 /* Pushes doc with llmb_push; returns the reply (an id or an error). */
 static redisReply *push_doc(const char *doc)
 {
-    return cmd("FCALL llmb_push 1 %s %s", T.base, doc);
+    return tq_cmd("FCALL llmb_push 1 %s %s", T.base, doc);
 }
 
 /* Pushes doc with llmb_push_fields, its values made by
@@ -275,11 +200,11 @@ static void test_valid_and_minted_ids(void **state)
     assert_job("job-1", "max_retries", "0");
     assert_job("job-1", "backoff_ms", "250");
     assert_job("job-1", "left", "3");
-    assert_int_equal(cmd_int("ZCARD %s:pending", T.base), 4);
-    assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 2);
+    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 4);
+    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
     /* one pushed event for the call (jobs 2) */
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 1);
-    assert_int_equal(cmd_int("LLEN %s:wake", T.base), 4);
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:wake", T.base), 4);
     freeReplyObject(r);
 
     /* One job answers an array too. */
@@ -296,7 +221,7 @@ static void test_valid_and_minted_ids(void **state)
  * created_ms. Caller frees. */
 static char *job_dump(const char *id)
 {
-    redisReply *r = cmd("HGETALL %s:j:%s", T.base, id);
+    redisReply *r = tq_cmd("HGETALL %s:j:%s", T.base, id);
     struct llmb_buf b;
     char *lines[64];
     long long created = 0, deadline = -1;
@@ -336,7 +261,7 @@ static char *job_dump(const char *id)
 static char *tasks_dump(const char *id)
 {
     char *created = job_get(id, "created_ms");
-    redisReply *r = cmd("ZRANGE %s:delayed 0 -1 WITHSCORES", T.base);
+    redisReply *r = tq_cmd("ZRANGE %s:delayed 0 -1 WITHSCORES", T.base);
     size_t i, n = 0, np = 0;
     long long due = 0;
     char *out;
@@ -348,7 +273,7 @@ static char *tasks_dump(const char *id)
             due = atoll(r->element[i + 1]->str);
         }
     freeReplyObject(r);
-    r = cmd("ZRANGE %s:pending 0 -1", T.base);
+    r = tq_cmd("ZRANGE %s:pending 0 -1", T.base);
     for (i = 0; i < r->elements; i++)
         if (strncmp(r->element[i]->str, id, strlen(id)) == 0 &&
             r->element[i]->str[strlen(id)] == ':')
@@ -424,9 +349,9 @@ static void test_stored_as_llmb_push_stores(void **state)
         free(fdoc);
     }
     /* the deadline sets, the index and the events hold both of each */
-    assert_int_equal(cmd_int("ZCARD %s:deadlines", T.base), 4);
-    assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 16);
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 16);
+    assert_int_equal(tq_cmd_int("ZCARD %s:deadlines", T.base), 4);
+    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 16);
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 16);
 }
 
 static void test_existing_id_changes_nothing(void **state)
@@ -450,10 +375,10 @@ static void test_existing_id_changes_nothing(void **state)
     assert_job("x", "payload", "[1]");
     assert_job("x", "tasks", "1");
     assert_job("y", "type", "c");
-    assert_int_equal(cmd_int("ZCARD %s:pending", T.base), 2);
-    assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 2);
+    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 2);
+    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
     /* x's, then the call's, which pushed y alone */
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 2);
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 2);
 }
 
 /* Refusals: each bad vector gets the message llmb_push gives for the
@@ -503,7 +428,7 @@ static void test_refusals_in_llmb_push_words(void **state)
     redisReply *r;
 
     (void)state;
-    freeReplyObject(cmd("HSET %s:conf max_tasks 10 max_payload 16", T.base));
+    freeReplyObject(tq_cmd("HSET %s:conf max_tasks 10 max_payload 16", T.base));
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         static struct call c;
         const char *v[LLMB_JOB_NFIELDS] = {"", "t", "", "", "", "", "", "", "", ""};
@@ -552,9 +477,9 @@ static void test_refusals_in_llmb_push_words(void **state)
         freeReplyObject(r);
     }
     /* nothing written but the one good job */
-    assert_int_equal(cmd_int("ZCARD %s:pending", T.base), 1);
-    assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 1);
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 1);
+    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 1);
+    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 1);
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
 }
 
 static void test_wrong_argument_count(void **state)
@@ -578,11 +503,11 @@ static void test_wrong_argument_count(void **state)
                                        "backoff_ms, delay_s, deadline_s)"));
         freeReplyObject(r);
     }
-    r = cmd("FCALL llmb_push_fields 1 %s:nobrace %s", T.prefix, "t");
+    r = tq_cmd("FCALL llmb_push_fields 1 %s:nobrace %s", T.prefix, "t");
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "is not a queue key"));
     freeReplyObject(r);
-    assert_int_equal(cmd_int("EXISTS %s:pending %s:jobs %s:events %s:seq",
+    assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs %s:events %s:seq",
                              T.base, T.base, T.base, T.base), 0);
 }
 
@@ -606,14 +531,14 @@ static void test_bad_job_in_the_middle(void **state)
     assert_string_equal(elem_str(r, 3), "m4");
     assert_string_equal(elem_str(r, 4), "m5");
     freeReplyObject(r);
-    assert_int_equal(cmd_int("EXISTS %s:j:bad", T.base), 0);
-    assert_int_equal(cmd_int("ZCARD %s:pending", T.base), 5);
-    assert_int_equal(cmd_int("ZCARD %s:delayed", T.base), 1);
-    assert_int_equal(cmd_int("ZCARD %s:jobs", T.base), 4);
-    assert_int_equal(cmd_int("EXISTS %s:deadlines", T.base), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:bad", T.base), 0);
+    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 5);
+    assert_int_equal(tq_cmd_int("ZCARD %s:delayed", T.base), 1);
+    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 4);
+    assert_int_equal(tq_cmd_int("EXISTS %s:deadlines", T.base), 0);
     /* one pushed event for the call: jobs 4, the bad one not counted */
-    assert_int_equal(cmd_int("XLEN %s:events", T.base), 1);
-    r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     assert_string_equal(r->element[0]->element[1]->element[3]->str, "4");
     assert_string_equal(r->element[0]->element[1]->element[5]->str, "m1");
     assert_string_equal(r->element[0]->element[1]->element[7]->str, "m5");
@@ -645,7 +570,7 @@ static void test_fifo_within_priority(void **state)
     call_simple(&c, "c", "t");
     freeReplyObject(call_run(&c));
 
-    r = cmd("ZRANGE %s:pending 0 -1", T.base);
+    r = tq_cmd("ZRANGE %s:pending 0 -1", T.base);
     assert_int_equal(r->elements, 2506);
     for (i = 0; i < r->elements; i++) {
         char id[200], *colon;
@@ -681,16 +606,16 @@ static void test_events_per_call_and_capped(void **state)
     int i;
 
     (void)state;
-    freeReplyObject(cmd("HSET %s:conf events_max 100", T.base));
+    freeReplyObject(tq_cmd("HSET %s:conf events_max 100", T.base));
     for (i = 0; i < 300; i++) {
         call_init(&c, "llmb_push_fields");
         call_simple(&c, "", "t");
         freeReplyObject(call_run(&c));
     }
-    len = cmd_int("XLEN %s:events", T.base);
+    len = tq_cmd_int("XLEN %s:events", T.base);
     if (len < 100 || len >= 300)
         fail_msg("events stream holds %lld entries, cap 100", len);
-    r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     f = r->element[0]->element[1];
     assert_int_equal(f->elements, 6);
     assert_string_equal(f->element[1]->str, "pushed");
@@ -707,8 +632,8 @@ static void test_events_per_call_and_capped(void **state)
     assert_int_equal(r->elements, 4);
     assert_int_equal(r->element[1]->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
-    len = cmd_int("XLEN %s:events", T.base);
-    r = cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    len = tq_cmd_int("XLEN %s:events", T.base);
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     f = r->element[0]->element[1];
     assert_int_equal(f->elements, 10);
     assert_string_equal(f->element[1]->str, "pushed");
@@ -722,7 +647,7 @@ static void test_events_per_call_and_capped(void **state)
         fail_msg("events stream holds %lld entries, cap 100", len);
 }
 
-#define T_(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
+#define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
 {
@@ -736,5 +661,5 @@ int main(void)
         T_(test_fifo_within_priority),
         T_(test_events_per_call_and_capped),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
