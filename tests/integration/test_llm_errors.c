@@ -26,21 +26,6 @@
 static const char *const fast_mock[] = {"--ttft-ms", "10", "--itl-ms", "2",
                                         NULL};
 
-static int setup(void **state)
-{
-    struct lm *t = calloc(1, sizeof(*t));
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct lm *t = *state;
-    lm_teardown(t);
-    free(t);
-    return 0;
-}
-
 /* Runs an llm job whose payload is {"model":"m","messages":[...],<extra>}
  * with max_retries 0 and returns its state. */
 static char *run_llm(struct lm *t, const char *extra, char **id)
@@ -280,18 +265,13 @@ static void test_payload_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_429_retried, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_429_and_5xx_classified, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_4xx_not_retried, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_stalled_stream_times_out, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_broken_and_garbage_streams,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_connect_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_payload_errors, setup,
-                                        teardown),
+        LM_TEST(test_429_retried),
+        LM_TEST(test_429_and_5xx_classified),
+        LM_TEST(test_4xx_not_retried),
+        LM_TEST(test_stalled_stream_times_out),
+        LM_TEST(test_broken_and_garbage_streams),
+        LM_TEST(test_connect_error),
+        LM_TEST(test_payload_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

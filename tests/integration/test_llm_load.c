@@ -27,21 +27,6 @@
 
 #define TEST_KEY "sk-llmb-test-5e2d9c81f0a3"
 
-static int setup(void **state)
-{
-    struct lm *t = calloc(1, sizeof(*t));
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct lm *t = *state;
-    lm_teardown(t);
-    free(t);
-    return 0;
-}
-
 static void test_concurrency(void **state)
 {
     struct lm *t = *state;
@@ -311,13 +296,11 @@ static void test_missing_key_stops_the_worker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_benchmark_seed_shape, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_api_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_key_stops_the_worker,
-                                        setup, teardown),
+        LM_TEST(test_concurrency),
+        LM_TEST(test_rate),
+        LM_TEST(test_benchmark_seed_shape),
+        LM_TEST(test_api_key),
+        LM_TEST(test_missing_key_stops_the_worker),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,21 +27,6 @@
             fail_msg("%s = %.3f, wanted %.3f +- %.3f", #got, g_, w_, t_);   \
     } while (0)
 
-static int setup_mock(void **state)
-{
-    struct lm *t = calloc(1, sizeof(*t));
-    *state = t;
-    return 0;
-}
-
-static int teardown_mock(void **state)
-{
-    struct lm *t = *state;
-    lm_teardown(t);
-    free(t);
-    return 0;
-}
-
 /* Every request of the task: ttft ~ 120 ms, itl ~ 20 ms, 15 tokens. */
 static void check_timings(json_t *res, int n, bool exact_tokens)
 {
@@ -221,16 +206,11 @@ static void test_completions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_measures_match_the_mock,
-                                        setup_mock, teardown_mock),
-        cmocka_unit_test_setup_teardown(test_fragmented_stream, setup_mock,
-                                        teardown_mock),
-        cmocka_unit_test_setup_teardown(test_not_streaming, setup_mock,
-                                        teardown_mock),
-        cmocka_unit_test_setup_teardown(test_missing_usage, setup_mock,
-                                        teardown_mock),
-        cmocka_unit_test_setup_teardown(test_completions, setup_mock,
-                                        teardown_mock),
+        LM_TEST(test_measures_match_the_mock),
+        LM_TEST(test_fragmented_stream),
+        LM_TEST(test_not_streaming),
+        LM_TEST(test_missing_usage),
+        LM_TEST(test_completions),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,3 +210,18 @@ double lm_num(const json_t *o, const char *path)
     free(copy);
     return json_number_value(v);
 }
+
+int lm_state_new(void **state)
+{
+    *state = llmb_xcalloc(1, sizeof(struct lm));
+    return 0;
+}
+
+int lm_state_free(void **state)
+{
+    struct lm *t = *state;
+
+    lm_teardown(t);
+    free(t);
+    return 0;
+}

@@ -42,6 +42,12 @@ void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
               const char *const *worker_args);
 void lm_teardown(struct lm *t);
 
+/* cmocka per-test setup/teardown: *state gets a zeroed struct lm, which
+ * each test sets up with lm_setup; torn down and freed after it. */
+int lm_state_new(void **state);
+int lm_state_free(void **state);
+#define LM_TEST(f) cmocka_unit_test_setup_teardown(f, lm_state_new, lm_state_free)
+
 /* Pushes doc to queue default and waits up to timeout_ms for it to end;
  * returns its state (free it); *id gets the job id (free it). */
 char *lm_run(struct lm *t, const char *doc, int timeout_ms, char **id);
