@@ -53,16 +53,22 @@ static int bad(struct llmb_llm_resp *r, char *msg)
     return LLMB_EPROTO;
 }
 
-/* The first bytes of text, for messages: at most 80, no quotes broken. */
-static char *excerpt(const char *text, size_t len)
+/* Records that `what` (text, len bytes) is not a JSON object, quoting its
+ * first bytes (at most 80, control characters as spaces); returns
+ * LLMB_EPROTO. */
+static int not_object(struct llmb_llm_resp *r, const char *what,
+                      const char *text, size_t len)
 {
     size_t n = len > 80 ? 80 : len;
     char *s = llmb_xstrndup(text, n);
+    int rc;
 
     for (char *c = s; *c != '\0'; c++)
         if ((unsigned char)*c < 0x20)
             *c = ' ';
-    return s;
+    rc = bad(r, llmb_xasprintf("%s is not a JSON object: %s", what, s));
+    free(s);
+    return rc;
 }
 
 /* Length of a JSON string value, 0 when v is not a string. */
@@ -142,12 +148,8 @@ static int on_event(void *arg, const char *event, const char *data,
         return 0; /* nothing counts after [DONE] */
     o = json_loadb(data, len, 0, &jerr);
     if (!json_is_object(o)) {
-        char *ex = excerpt(data, len);
         json_decref(o);
-        rc = bad(r, llmb_xasprintf("stream event is not a JSON object: %s",
-                                   ex));
-        free(ex);
-        return rc;
+        return not_object(r, "stream event", data, len);
     }
     if (strcmp(event, "error") == 0 && json_object_get(o, "error") == NULL) {
         json_decref(o);
@@ -217,12 +219,8 @@ int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
 
     r->now_us = now_us;
     if (!json_is_object(o)) {
-        char *ex = excerpt(text, len);
         json_decref(o);
-        rc = bad(r, llmb_xasprintf("the response is not a JSON object: %s",
-                                   ex));
-        free(ex);
-        return rc;
+        return not_object(r, "the response", text, len);
     }
     rc = take_error(r, o);
     choices = json_object_get(o, "choices");
