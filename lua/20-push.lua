@@ -154,7 +154,6 @@ end
 local function jobs_store(base, c, jobs, out)
     local now = c.now
     local now_t = string.format('%d', now)
-    local events = base .. ':events'
     local pushed = false
     local queue = c.queue
     local nready = 0
@@ -240,19 +239,15 @@ local function jobs_store(base, c, jobs, out)
     zset_flush(deadlines)
     -- One `pushed` event per call: naming the job when the call pushed
     -- one, else the count and the first and last ids (a bulk push would
-    -- otherwise fill the capped stream with its own events). The stream is
-    -- cut to its cap once per call, one XTRIM instead of a MAXLEN argument
-    -- per event.
+    -- otherwise fill the capped stream with its own events).
     if pushed then
         if pushed.n == 1 then
-            redis.call('XADD', events, '*', 'event', 'pushed', 'job',
-                pushed.first, 'tasks', pushed.n_t)
+            emit(base, 'event', 'pushed', 'job', pushed.first, 'tasks',
+                pushed.n_t)
         else
-            redis.call('XADD', events, '*', 'event', 'pushed', 'jobs',
-                istr(pushed.n), 'first', pushed.first, 'last', pushed.last,
-                'tasks', istr(pushed.tasks))
+            emit(base, 'event', 'pushed', 'jobs', istr(pushed.n), 'first',
+                pushed.first, 'last', pushed.last, 'tasks', istr(pushed.tasks))
         end
-        redis.call('XTRIM', events, 'MAXLEN', '~', istr(c.events_max))
     end
 end
 
@@ -276,7 +271,6 @@ local function push_begin(base, njobs)
         queue = queue, now = now_ms(), njobs = njobs, ready = 0,
         max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT),
         max_tasks = conf_num(base, 'max_tasks', MAX_TASKS_DEFAULT),
-        events_max = conf_num(base, 'events_max', EVENTS_MAXLEN_DEFAULT),
     }
 end
 
