@@ -41,8 +41,9 @@ static const struct llmb_opt coord_opts[] = {
             "heartbeat."),
     OPT_INT("retention-s", "LLMB_RETENTION_S", "604800", "S", 0, 315360000,
             retention_s,
-            "Finished jobs and their task results expire after this long "
-            "(0 keeps them); written to every queue's <base>:conf."),
+            "Finished jobs and their task results are deleted this long "
+            "after they end (0 keeps them); written to every queue's "
+            "<base>:conf."),
     OPT_INT("events-max", "LLMB_EVENTS_MAX", "10000", "N", 1, 100000000,
             events_max,
             "Approximate length cap of each queue's events stream; written "

@@ -1,15 +1,19 @@
 /*
  * Retention: what keeps Redis memory bounded however long llmb runs.
  *
- * The Lua functions expire finished jobs and their task results
- * (retention_s), cap each events stream (events_max) and dead set
+ * The Lua functions delete finished jobs and their task results
+ * retention_s after they end (from <base>:ended, at every call that ends
+ * jobs and at llmb_reap, which reaper.c calls every tick), cap each events
+ * stream (events_max) and dead set
  * (dead_max), reading those settings from <base>:conf; the coordinator
  * writes its --retention-s, --events-max and --dead-max there when it first
  * sees a queue, after each reconnect and every minute (unless
  * --no-write-conf).
  *
  * What no function can do by itself is done here, bounded per tick:
- *  - <base>:jobs keeps an id per job; the ids of expired jobs are trimmed
+ *  - <base>:jobs keeps an id per job; ids whose job hash is gone without
+ *    retention removing them (deleted by hand, expired under a library
+ *    before version 7) are trimmed
  *    by walking the set from the oldest, --scan-batch members per tick,
  *    with a pipelined HGET of each job's state. The same walk counts the
  *    jobs in each state, which is where the job gauges of the metrics come

@@ -12,7 +12,7 @@ all of them share the queue's hash tag and live in one Cluster slot. See
 docs/data-model.md for the full layout.
 ]]
 
-local LLMB_LIB_VERSION = 6
+local LLMB_LIB_VERSION = 7
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -86,7 +86,7 @@ end
 -- State of the function call under way: settings read once per call, and
 -- writes gathered to be made once at its end (see `register`). Redis runs
 -- one call at a time, so one table serves every call in turn.
-local CALL = {conf = {}, confs = {}, counts = {}, done = {}}
+local CALL = {conf = {}, confs = {}, counts = {}, done = {}, states = {}}
 
 -- Per-queue settings written by the coordinator or by hand (HSET
 -- <base>:conf retention_s 86400); each has a built-in default. Read once
@@ -134,14 +134,74 @@ local function now_str(now)
     return CALL.now_s
 end
 
--- Makes the writes gathered during the call: task counters, the job ids
--- handed to the coordinators, and the cut of the events stream.
+-- Appends an event to the queue's stream. The stream is cut to its cap
+-- (`events_max`, approximately: MAXLEN ~) once, when the call ends.
+local function emit(base, ...)
+    redis.call('XADD', base .. ':events', '*', ...)
+    CALL.emitted = true
+end
+
+-- Jobs per ZADD, UNLINK and `finished` event when a call ends or deletes
+-- many.
+local ENDED_CHUNK = 1000
+
+-- Retention: deletes up to `limit` jobs that ended more than retention_s
+-- ago (the oldest first, from <base>:ended), with their entries in the
+-- job index and the dead set. Called at the end of every call that ended
+-- jobs, and by llmb_reap (every coordinator tick) for quiet queues.
+-- Returns the number deleted.
+local function retention_trim(base, now, limit)
+    local keep_s = conf_num(base, 'retention_s', RETENTION_S_DEFAULT)
+    if keep_s <= 0 then return 0 end
+    local old = redis.call('ZRANGEBYSCORE', base .. ':ended', '-inf',
+        istr(now - keep_s * 1000), 'LIMIT', 0, limit)
+    if #old == 0 then return 0 end
+    local keys = {}
+    for i, id in ipairs(old) do keys[i] = job_key(base, id) end
+    for i = 1, #old, ENDED_CHUNK do
+        local j = math.min(#old, i + ENDED_CHUNK - 1)
+        redis.call('UNLINK', unpack(keys, i, j))
+        redis.call('ZREM', base .. ':ended', unpack(old, i, j))
+        redis.call('ZREM', base .. ':jobs', unpack(old, i, j))
+        redis.call('ZREM', base .. ':dead', unpack(old, i, j))
+    end
+    return #old
+end
+
+-- Makes the writes gathered during the call: task counters; for the jobs
+-- that ended, the hand-off to the coordinators, their entries in
+-- <base>:ended, their `finished` events and the retention they bring due;
+-- and the cut of the events stream.
 local function call_flush(base)
     for outcome, n in pairs(CALL.counts) do
         redis.call('HINCRBY', base .. ':counts', outcome, n)
     end
-    if #CALL.done > 0 then
-        redis.call('LPUSH', base .. ':done', unpack(CALL.done))
+    local ended = CALL.done
+    local n = #ended
+    if n > 0 then
+        local states, now = CALL.states, CALL.ended_now
+        redis.call('LPUSH', base .. ':done', unpack(ended))
+        local at = now_str(now)
+        for i = 1, n, ENDED_CHUNK do
+            local j = math.min(n, i + ENDED_CHUNK - 1)
+            local z = {}
+            for k = i, j do
+                z[#z + 1] = at
+                z[#z + 1] = ended[k]
+            end
+            redis.call('ZADD', base .. ':ended', unpack(z))
+            -- One `finished` event for the call: naming the job when one
+            -- ended, else every job and its state, in the same order.
+            if j == i then
+                emit(base, 'event', 'finished', 'job', ended[i], 'state',
+                    states[i])
+            else
+                emit(base, 'event', 'finished', 'jobs', istr(j - i + 1),
+                    'ids', table.concat(ended, ' ', i, j),
+                    'states', table.concat(states, ' ', i, j))
+            end
+        end
+        retention_trim(base, now, n + 100)
     end
     if CALL.emitted then
         redis.call('XTRIM', base .. ':events', 'MAXLEN', '~',
@@ -153,7 +213,7 @@ end
 -- with call_flush. Read-only functions get the no-writes flag.
 local function register(name, fn, read_only)
     local wrapped = function(keys, args)
-        CALL = {conf = {}, confs = {}, counts = {}, done = {}}
+        CALL = {conf = {}, confs = {}, counts = {}, done = {}, states = {}}
         local reply = fn(keys, args)
         if keys[1] ~= nil then call_flush(keys[1]) end
         return reply
@@ -164,13 +224,6 @@ local function register(name, fn, read_only)
     else
         redis.register_function(name, wrapped)
     end
-end
-
--- Appends an event to the queue's stream. The stream is cut to its cap
--- (`events_max`, approximately: MAXLEN ~) once, when the call ends.
-local function emit(base, ...)
-    redis.call('XADD', base .. ':events', '*', ...)
-    CALL.emitted = true
 end
 
 local function wake(base, n)
@@ -219,8 +272,10 @@ local function backoff_ms(attempt, base_ms)
     return math.floor(d / 2 + math.random() * d / 2)
 end
 
--- Ends a job whose last task just ended: final state, hand-off to the
--- coordinator for aggregation, event, retention and the dead set. `f` is
+-- Ends a job whose last task just ended: its final state and the dead
+-- set now; its hand-off to the coordinators, its `finished` event and its
+-- entry in <base>:ended (from which retention deletes it) when the call
+-- ends (call_flush). `f` is
 -- the job's {state, tasks, failed, cancelled, expired} when the caller has
 -- read them (nil to read them here); `extra` holds more field/value pairs
 -- to write in the same HSET (nil for none); `jk` the job's key, or nil.
@@ -250,7 +305,10 @@ local function job_finish(base, id, now, f, extra, jk)
     fields[n + 5] = 'ok'
     fields[n + 6] = istr(tasks - failed - cancelled)
     redis.call('HSET', jk, unpack(fields))
-    CALL.done[#CALL.done + 1] = id
+    local done = CALL.done
+    done[#done + 1] = id
+    CALL.states[#done] = state
+    CALL.ended_now = now
     if state == 'failed' then
         local dk = base .. ':dead'
         redis.call('ZADD', dk, now, id)
@@ -259,10 +317,6 @@ local function job_finish(base, id, now, f, extra, jk)
             redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
         end
     end
-    if conf_num(base, 'retention_s', RETENTION_S_DEFAULT) > 0 then
-        redis.call('EXPIRE', jk, conf_str(base, 'retention_s', RETENTION_S_DEFAULT))
-    end
-    emit(base, 'event', 'finished', 'job', id, 'state', state)
 end
 
 -- Counts one task of job `id` as ended with `outcome` (ok, failed or

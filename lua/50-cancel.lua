@@ -131,7 +131,9 @@ local function retry(keys, args)
     redis.call('HDEL', jk, 'failed', 'cancelled', 'ok', 'error', 'aggregate',
         'aggregated_ms', 'finished_ms', 'cancelled_ms', 'expired')
     redis.call('HSET', jk, 'state', 'pending', 'left', again)
+    -- (jobs that ended under library versions before 7 have a TTL)
     redis.call('PERSIST', jk)
+    redis.call('ZREM', base .. ':ended', id)
     redis.call('ZREM', base .. ':dead', id)
     -- Not aggregated yet from its first run: it will be when it ends again.
     redis.call('ZREM', base .. ':aggr', id)

@@ -7,10 +7,14 @@ worker fails for good when its attempts run out.
 ]]
 
 -- ARGV: [limit, default 1000]. Reply: number of expired leases reaped.
+-- Also deletes up to `limit` jobs past their retention, for queues where
+-- no job has ended lately (retention_trim).
 local function reap(keys, args)
     local base = keys[1]
     local limit = math.floor(tonumber(args[1]) or 1000)
+    if limit < 1 then limit = 1 end
     local now = now_ms()
+    retention_trim(base, now, limit)
     local refs = redis.call('ZRANGEBYSCORE', base .. ':running', '-inf', now,
         'LIMIT', 0, limit)
     for _, ref in ipairs(refs) do

@@ -512,7 +512,9 @@ def read_events(r):
             f = dict(zip(fields[::2], fields[1::2]))
             ev = f.get('event')
             if ev == 'finished':
-                finished[f['job']] = finished.get(f['job'], 0) + 1
+                # one event per call: `job`, or `ids` for several jobs
+                for jid in f['ids'].split(' ') if 'ids' in f else [f['job']]:
+                    finished[jid] = finished.get(jid, 0) + 1
             elif ev == 'aggregated':
                 aggregated[f['job']] = aggregated.get(f['job'], 0) + 1
         ms, seq = rep[-1][0].split('-')

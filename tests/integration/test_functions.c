@@ -472,6 +472,16 @@ static void test_two_workers_never_share_a_task(void **state)
 
 /* ---- leases ---- */
 
+/* The score of job id in <base>:ended (when it ended), or -1. */
+static long long ended_ms(const char *id)
+{
+    redisReply *r = tq_cmd("ZSCORE %s:ended %s", T.base, id);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+
+    freeReplyObject(r);
+    return v;
+}
+
 static void test_complete_ends_job(void **state)
 {
     struct task t[3];
@@ -491,9 +501,121 @@ static void test_complete_ends_job(void **state)
     assert_int_equal(tq_cmd_int("EXISTS %s:wl:w1", T.base), 0);
     assert_task(id, "1:result", "{\"ms\": 5}");
     assert_task(id, "1:state", "completed");
-    /* the retention TTL is set when the job ends */
-    assert_true(tq_cmd_int("TTL %s:j:%s", T.base, id) > 0);
+    /* retention: the job is listed in <base>:ended by its end, no TTL */
+    assert_true(ended_ms(id) > 0);
+    assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
     free(id);
+}
+
+/* Jobs that end in one call share one `finished` event: their ids and
+ * states in the same order. A call that ends one job names it. */
+static void test_finished_event_per_call(void **state)
+{
+    struct task t[3];
+    const char *argv[5 + 3 * 3];
+    char *id[3], *ids, *states;
+    redisReply *r, *e;
+    int i, argc = 0;
+
+    (void)state;
+    for (i = 0; i < 3; i++)
+        id[i] = push("{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(claim("w1", 3, "30000", t, NULL), 3);
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_complete";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w1";
+    for (i = 0; i < 3; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+        argv[argc++] = i == 1 ? "not json" : "{}";
+    }
+    freeReplyObject(redisCommandArgv(T.c, argc, argv, NULL));
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    assert_int_equal(r->elements, 1);
+    e = r->element[0]->element[1];
+    assert_int_equal(e->elements, 8);
+    assert_string_equal(e->element[1]->str, "finished");
+    assert_string_equal(e->element[2]->str, "jobs");
+    assert_string_equal(e->element[3]->str, "3");
+    assert_string_equal(e->element[4]->str, "ids");
+    assert_string_equal(e->element[6]->str, "states");
+    /* the bad result failed its job first, within the same call */
+    ids = llmb_xasprintf("%s %s %s", id[1], id[0], id[2]);
+    states = llmb_xasprintf("failed completed completed");
+    assert_string_equal(e->element[5]->str, ids);
+    assert_string_equal(e->element[7]->str, states);
+    freeReplyObject(r);
+    free(ids);
+    free(states);
+    for (i = 0; i < 3; i++)
+        free(id[i]);
+
+    id[0] = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    e = r->element[0]->element[1];
+    assert_int_equal(e->elements, 6);
+    assert_string_equal(e->element[1]->str, "finished");
+    assert_string_equal(e->element[2]->str, "job");
+    assert_string_equal(e->element[3]->str, id[0]);
+    assert_string_equal(e->element[5]->str, "completed");
+    freeReplyObject(r);
+    free(id[0]);
+}
+
+/* Retention: a job that ended retention_s ago is deleted, with its
+ * entries in the job index, the dead set and <base>:ended, by the next
+ * call that ends a job or by llmb_reap; younger jobs stay. */
+static void test_retention_deletes_old_jobs(void **state)
+{
+    struct task t[1];
+    char *old, *dead, *young;
+    redisReply *r;
+
+    (void)state;
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+    old = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    dead = push("{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(fail_task("w1", &t[0], "fatal", "boom"), 2);
+    assert_int_equal(zcard("dead"), 1);
+    /* both ended two hours ago */
+    tq_cmd_int("ZADD %s:ended XX 1000 %s 1000 %s", T.base, old, dead);
+    young = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    /* ending `young` deleted the two */
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s %s:j:%s", T.base, old, T.base,
+                                dead), 0);
+    assert_int_equal(zcard("dead"), 0);
+    assert_int_equal(zcard("ended"), 1);
+    assert_int_equal(zcard("jobs"), 1);
+    assert_job(young, "state", "completed");
+    /* a quiet queue: llmb_reap applies it */
+    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, young);
+    r = fcall("llmb_reap", NULL);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, young), 0);
+    assert_int_equal(zcard("ended"), 0);
+    assert_int_equal(zcard("jobs"), 0);
+    /* retention_s 0 keeps them */
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 0", T.base));
+    free(old);
+    old = push("{\"type\":\"t\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, old);
+    freeReplyObject(fcall("llmb_reap", NULL));
+    assert_job(old, "state", "completed");
+    free(old);
+    free(dead);
+    free(young);
 }
 
 /* One claim and one complete carry many tasks of one job, a task of
@@ -802,6 +924,8 @@ static void test_cancel_delayed_and_retry_job(void **state)
     assert_job(id, "state", "pending");
     assert_int_equal(zcard("pending"), 2);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
+    /* no longer ended: retention leaves it alone */
+    assert_int_equal(ended_ms(id), -1);
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 1);
     free(id);
@@ -1239,6 +1363,8 @@ int main(void)
         T_(test_batch_push_mixed),
         T_(test_two_workers_never_share_a_task),
         T_(test_complete_ends_job),
+        T_(test_finished_event_per_call),
+        T_(test_retention_deletes_old_jobs),
         T_(test_batch_of_many_tasks_per_job),
         T_(test_stale_token_refused),
         T_(test_heartbeat_extends_lease),

@@ -98,6 +98,41 @@ static int job_poll(struct llmb_conn *conn, const char *jk,
     return rc;
 }
 
+/* In a `finished` event for several jobs, `ids` and `states` list them
+ * separated by spaces, in the same order. Copies the state of job id into
+ * out (size n) and returns 1 when ids names it; else returns 0. */
+static int finished_in(const char *ids, const char *states, const char *id,
+                       char *out, size_t n)
+{
+    size_t len = strlen(id), pos = 0;
+    const char *p = ids;
+
+    for (;;) {
+        const char *end = strchr(p, ' ');
+        size_t tok = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (tok == len && memcmp(p, id, len) == 0)
+            break;
+        if (end == NULL)
+            return 0;
+        p = end + 1;
+        pos++;
+    }
+    /* the pos-th word of states */
+    for (p = states; p != NULL && pos > 0; pos--) {
+        p = strchr(p, ' ');
+        if (p != NULL)
+            p++;
+    }
+    if (p != NULL && n > 0) {
+        size_t tok = strcspn(p, " ");
+        if (tok >= n)
+            tok = n - 1;
+        memcpy(out, p, tok);
+        out[tok] = '\0';
+    }
+    return 1;
+}
+
 /* Applies the events of `reply` (an XREAD reply) that concern job id and
  * advances *mark past them. */
 static void events_apply(redisReply *r, const char *id, char **mark,
@@ -114,6 +149,7 @@ static void events_apply(redisReply *r, const char *id, char **mark,
         redisReply *e = entries->element[i];
         redisReply *f = e->element[1];
         const char *ev = NULL, *job = NULL, *done = NULL, *state = NULL;
+        const char *ids = NULL, *states = NULL;
 
         free(*mark);
         *mark = llmb_xstrdup(e->element[0]->str);
@@ -128,6 +164,17 @@ static void events_apply(redisReply *r, const char *id, char **mark,
                 done = val;
             else if (strcmp(name, "state") == 0)
                 state = val;
+            else if (strcmp(name, "ids") == 0)
+                ids = val;
+            else if (strcmp(name, "states") == 0)
+                states = val;
+        }
+        if (ev != NULL && strcmp(ev, "finished") == 0 && ids != NULL) {
+            if (finished_in(ids, states, id, w->state, sizeof(w->state))) {
+                w->finished = 1;
+                w->done = w->tasks;
+            }
+            continue;
         }
         if (ev == NULL || job == NULL || strcmp(job, id) != 0)
             continue;
