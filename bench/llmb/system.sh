@@ -87,7 +87,7 @@ llmb_ready() {
 # progress: "count first_us last_us" since llmb_mark. The runner polls the
 # count alone (one HGET, subtracted from the command counts); with "full",
 # first and last come too: the head job's started_ms and the newest event
-# of the queue's stream (every finished job adds one), or with K the
+# of the queue's stream (every call that ends jobs adds one), or with K the
 # finished_ms of the jobs K/10 and K places from the head (count then the
 # 9K/10 jobs between them). Times are Redis TIME, in ms.
 llmb_progress() {

@@ -105,8 +105,8 @@ static int read_page(struct llmb_admin *a, const char *q, long long start,
         const char *state, *score;
         struct job_row *row;
 
-        /* A job whose hash expired is still indexed until the coordinator
-         * trims the index: skip it. */
+        /* A job whose hash is gone (deleted by hand, or expired under an
+         * older library) is indexed until the coordinator trims it: skip it. */
         if (h->type != REDIS_REPLY_ARRAY || h->elements != F_COUNT)
             continue;
         state = llmb_reply_str(h->element[F_STATE]);

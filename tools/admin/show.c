@@ -67,8 +67,8 @@ static void count_state(json_t *states, const char *st)
         json_object_set_new(states, st, json_integer(1));
 }
 
-/* Reads the job hash into j->hash. Returns 0, LLMB_ENOTFOUND (it expired
- * between the lookup and now) or an I/O error. */
+/* Reads the job hash into j->hash. Returns 0, LLMB_ENOTFOUND (retention
+ * deleted it between the lookup and now) or an I/O error. */
 static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
                      char **errstr)
 {
