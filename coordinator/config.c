@@ -71,8 +71,8 @@ static const struct llmb_opt coord_opts[] = {
             "aggregated over several ticks."),
     OPT_INT("scan-batch", "LLMB_SCAN_BATCH", "500", "N", 1, 100000,
             scan_batch,
-            "Members of a queue's <base>:jobs checked per tick (trims "
-            "expired jobs and counts job states)."),
+            "Members of a queue's <base>:jobs checked per tick (trims the "
+            "ids of jobs that are gone and counts job states)."),
     OPT_INT("metrics-ms", "LLMB_METRICS_MS", "1000", "MS", 100, 3600000,
             metrics_ms,
             "How often cluster metrics are collected and written to "

@@ -567,7 +567,7 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
     counter(out, "llmb_coordinator_jobs_aggregated_total",
             "Jobs this coordinator aggregated.", c->jobs_aggregated);
     counter(out, "llmb_coordinator_jobs_trimmed_total",
-            "Expired job ids this coordinator trimmed from job lists.",
+            "Ids of gone jobs this coordinator trimmed from job lists.",
             c->jobs_trimmed);
     counter(out, "llmb_coordinator_workers_removed_total",
             "Dead worker records this coordinator deleted.",

@@ -141,31 +141,49 @@ local function emit(base, ...)
     CALL.emitted = true
 end
 
--- Jobs per ZADD, UNLINK and `finished` event when a call ends or deletes
--- many.
+-- Jobs per command when a call ends or deletes many (LPUSH, ZADD, DEL,
+-- ZREM), and per `finished` event: an event names at most ten jobs, so
+-- an entry of the events stream stays a few hundred bytes and events_max
+-- still bounds its memory.
 local ENDED_CHUNK = 1000
+local FINISHED_PER_EVENT = 10
 
 -- Retention: deletes up to `limit` jobs that ended more than retention_s
--- ago (the oldest first, from <base>:ended), with their entries in the
--- job index and the dead set. Called at the end of every call that ended
--- jobs, and by llmb_reap (every coordinator tick) for quiet queues.
--- Returns the number deleted.
+-- ago (the oldest first, from <base>:ended), with their ids in the job
+-- index and the dead set. An entry whose job is no longer that ended job
+-- (deleted by hand and pushed again, so pending or running now, or ended
+-- later) is only taken out of <base>:ended. Called at the end of every
+-- call that ended jobs, and by llmb_reap (every coordinator tick) for
+-- quiet queues. Returns the number deleted.
 local function retention_trim(base, now, limit)
     local keep_s = conf_num(base, 'retention_s', RETENTION_S_DEFAULT)
     if keep_s <= 0 then return 0 end
+    local cut = now - keep_s * 1000
     local old = redis.call('ZRANGEBYSCORE', base .. ':ended', '-inf',
-        istr(now - keep_s * 1000), 'LIMIT', 0, limit)
+        istr(cut), 'LIMIT', 0, limit)
     if #old == 0 then return 0 end
-    local keys = {}
-    for i, id in ipairs(old) do keys[i] = job_key(base, id) end
-    for i = 1, #old, ENDED_CHUNK do
-        local j = math.min(#old, i + ENDED_CHUNK - 1)
-        redis.call('UNLINK', unpack(keys, i, j))
-        redis.call('ZREM', base .. ':ended', unpack(old, i, j))
-        redis.call('ZREM', base .. ':jobs', unpack(old, i, j))
-        redis.call('ZREM', base .. ':dead', unpack(old, i, j))
+    local ids, keys = {}, {}
+    for _, id in ipairs(old) do
+        local jk = job_key(base, id)
+        local f = redis.pcall('HMGET', jk, 'state', 'finished_ms')
+        -- (a key of another type, set by hand, is left alone; a job hash
+        -- already gone has its ids removed)
+        local fin = not f.err and tonumber(f[2])
+        if not f.err and (f[1] == false or (fin and fin <= cut)) then
+            ids[#ids + 1] = id
+            keys[#keys + 1] = jk
+        end
     end
-    return #old
+    for i = 1, #old, ENDED_CHUNK do
+        redis.call('ZREM', base .. ':ended', unpack(old, i, math.min(#old, i + ENDED_CHUNK - 1)))
+    end
+    for i = 1, #ids, ENDED_CHUNK do
+        local j = math.min(#ids, i + ENDED_CHUNK - 1)
+        redis.call('DEL', unpack(keys, i, j))
+        redis.call('ZREM', base .. ':jobs', unpack(ids, i, j))
+        redis.call('ZREM', base .. ':dead', unpack(ids, i, j))
+    end
+    return #ids
 end
 
 -- Makes the writes gathered during the call: task counters; for the jobs
@@ -180,22 +198,24 @@ local function call_flush(base)
     local n = #ended
     if n > 0 then
         local states, now = CALL.states, CALL.ended_now
-        redis.call('LPUSH', base .. ':done', unpack(ended))
         local at = now_str(now)
         for i = 1, n, ENDED_CHUNK do
             local j = math.min(n, i + ENDED_CHUNK - 1)
+            redis.call('LPUSH', base .. ':done', unpack(ended, i, j))
             local z = {}
             for k = i, j do
                 z[#z + 1] = at
                 z[#z + 1] = ended[k]
             end
             redis.call('ZADD', base .. ':ended', unpack(z))
-            -- One `finished` event for the call: naming the job when one
-            -- ended, else every job and its state, in the same order.
-            if j == i then
-                emit(base, 'event', 'finished', 'job', ended[i], 'state',
-                    states[i])
-            else
+        end
+        -- `finished` events: one naming the job when the call ended one,
+        -- else one per ten jobs with their ids and states in the same order.
+        if n == 1 then
+            emit(base, 'event', 'finished', 'job', ended[1], 'state', states[1])
+        else
+            for i = 1, n, FINISHED_PER_EVENT do
+                local j = math.min(n, i + FINISHED_PER_EVENT - 1)
                 emit(base, 'event', 'finished', 'jobs', istr(j - i + 1),
                     'ids', table.concat(ended, ' ', i, j),
                     'states', table.concat(states, ' ', i, j))

@@ -14,7 +14,6 @@ local function reap(keys, args)
     local limit = math.floor(tonumber(args[1]) or 1000)
     if limit < 1 then limit = 1 end
     local now = now_ms()
-    retention_trim(base, now, limit)
     local refs = redis.call('ZRANGEBYSCORE', base .. ':running', '-inf', now,
         'LIMIT', 0, limit)
     for _, ref in ipairs(refs) do
@@ -34,6 +33,7 @@ local function reap(keys, args)
                 or 'lease expired (no worker recorded for this task)', now)
         end
     end
+    retention_trim(base, now, limit)
     return #refs
 end
 

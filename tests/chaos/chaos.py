@@ -512,7 +512,7 @@ def read_events(r):
             f = dict(zip(fields[::2], fields[1::2]))
             ev = f.get('event')
             if ev == 'finished':
-                # one event per call: `job`, or `ids` for several jobs
+                # `job`, or `ids` when a call ended several jobs
                 for jid in f['ids'].split(' ') if 'ids' in f else [f['job']]:
                     finished[jid] = finished.get(jid, 0) + 1
             elif ev == 'aggregated':

@@ -92,13 +92,15 @@ seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |
 [ "$(rcli ZCARD "$prefix:{default}:pending")" = 5002 ] || fail "5000 more pending"
 
 # --wait follows its job when the job ends in one call with others: the
-# call's one `finished` event lists them all (ids, states)
+# call's `finished` event lists them all (ids, states). The waited job
+# fails on a bad result, so it ends first in the call: its id and its
+# state are the first of their lists.
 wb="$prefix:{wq}"
 "$push" --queue wq --id other-1 noop >/dev/null
-"$push" --queue wq --wait --wait-timeout 30 --id waited noop '{}' \
+"$push" --queue wq --id other-2 noop >/dev/null
+"$push" --queue wq --wait --wait-timeout 30 --retries 0 --id waited noop '{}' \
   > "$tmp/waited" 2> "$tmp/waited.err" &
 wpid=$!
-"$push" --queue wq --id other-2 noop >/dev/null
 for _ in $(seq 100); do
   [ "$(rcli ZCARD "$wb:pending")" = 3 ] && break
   sleep 0.05
@@ -107,16 +109,24 @@ rcli FCALL llmb_claim 1 "$wb" w1 3 30000 > "$tmp/claim"
 [ "$(sed -n 3p "$tmp/claim")" = 3 ] || fail "claim of 3: $(cat "$tmp/claim")"
 cargs=()
 for k in 0 1 2; do
-  cargs+=("$(sed -n "$((4 + 8 * k))p" "$tmp/claim"):$(sed -n "$((5 + 8 * k))p" "$tmp/claim")"
-          "$(sed -n "$((6 + 8 * k))p" "$tmp/claim")" '{"ms":1}')
+  jid=$(sed -n "$((4 + 8 * k))p" "$tmp/claim")
+  res='{"ms":1}'
+  [ "$jid" = waited ] && res='not an object'
+  cargs+=("$jid:$(sed -n "$((5 + 8 * k))p" "$tmp/claim")"
+          "$(sed -n "$((6 + 8 * k))p" "$tmp/claim")" "$res")
 done
 rcli FCALL llmb_complete 1 "$wb" w1 "${cargs[@]}" >/dev/null
-wait $wpid || fail "--wait exit $?: $(cat "$tmp/waited.err")"
-grep -q '"state": "completed"' "$tmp/waited" || fail "waited job: $(cat "$tmp/waited")"
+set +e
+wait $wpid; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "--wait of a failed job: exit $rc: $(cat "$tmp/waited.err")"
+grep -q '"state": "failed"' "$tmp/waited" || fail "waited job: $(cat "$tmp/waited")"
 grep -q '"id": "waited"' "$tmp/waited" || fail "waited job: $(cat "$tmp/waited")"
-[ "$(rcli XRANGE "$wb:events" - + | grep -A1 -x ids | tail -1 | tr ' ' '\n' | sort | tr '\n' ' ')" = \
-  'other-1 other-2 waited ' ] ||
-  fail "no finished event listing the three: $(rcli XRANGE "$wb:events" - +)"
+rcli XRANGE "$wb:events" - + > "$tmp/events"
+[ "$(grep -A1 -x ids "$tmp/events" | tail -1)" = 'waited other-1 other-2' ] ||
+  fail "no finished event listing the three: $(cat "$tmp/events")"
+[ "$(grep -A1 -x states "$tmp/events" | tail -1)" = 'failed completed completed' ] ||
+  fail "finished event states: $(cat "$tmp/events")"
 
 # Redis unreachable: exit 69 and a clear message
 set +e

@@ -4,7 +4,7 @@
  * simulated with plain Redis calls: a 100-task fan-out aggregated with the
  * right percentiles, two coordinators aggregating every job exactly once,
  * a job taken by a coordinator that died is aggregated after the lease,
- * retention expires and trims jobs, and delayed tasks and deadlines move
+ * retention deletes jobs and their ids, and delayed tasks and deadlines move
  * without any worker.
  */
 #include <stdarg.h>
@@ -323,9 +323,10 @@ static void test_killed_during_aggregation(void **state)
     free(prefix);
 }
 
-/* --retention-s 1: the settings land in <base>:conf, a finished job and
- * its task results expire a second after it ends, and the coordinator
- * trims its id from <base>:jobs. */
+/* --retention-s 1: the settings land in <base>:conf, and a finished job
+ * with its task results and its ids in <base>:jobs and <base>:ended is
+ * deleted a second after it ends: no job ends after it, so the
+ * coordinator's llmb_reap does it. */
 static void test_retention(void **state)
 {
     char *prefix = llmb_test_prefix("retention");
@@ -366,6 +367,7 @@ static void test_retention(void **state)
     }
     assert_int_equal(tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id), 0);
     assert_int_equal(tc_int(c, "ZCARD %s:{q}:jobs", prefix), 0);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:ended", prefix), 0);
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
 
     tc_worker_free(w);

@@ -482,6 +482,14 @@ static long long ended_ms(const char *id)
     return v;
 }
 
+/* Moves the end of job id to 1970 (finished_ms and its <base>:ended
+ * score), as if it had ended long before any retention. */
+static void ended_long_ago(const char *id)
+{
+    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, id);
+    tq_cmd_int("HSET %s:j:%s finished_ms 1000", T.base, id);
+}
+
 static void test_complete_ends_job(void **state)
 {
     struct task t[3];
@@ -584,8 +592,9 @@ static void test_retention_deletes_old_jobs(void **state)
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(fail_task("w1", &t[0], "fatal", "boom"), 2);
     assert_int_equal(zcard("dead"), 1);
-    /* both ended two hours ago */
-    tq_cmd_int("ZADD %s:ended XX 1000 %s 1000 %s", T.base, old, dead);
+    /* both ended long ago */
+    ended_long_ago(old);
+    ended_long_ago(dead);
     young = push("{\"type\":\"t\"}");
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(complete("w1", &t[0], "{}"), 1);
@@ -597,7 +606,7 @@ static void test_retention_deletes_old_jobs(void **state)
     assert_int_equal(zcard("jobs"), 1);
     assert_job(young, "state", "completed");
     /* a quiet queue: llmb_reap applies it */
-    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, young);
+    ended_long_ago(young);
     r = fcall("llmb_reap", NULL);
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
@@ -610,7 +619,7 @@ static void test_retention_deletes_old_jobs(void **state)
     old = push("{\"type\":\"t\"}");
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(complete("w1", &t[0], "{}"), 1);
-    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, old);
+    ended_long_ago(old);
     freeReplyObject(fcall("llmb_reap", NULL));
     assert_job(old, "state", "completed");
     free(old);
@@ -621,6 +630,89 @@ static void test_retention_deletes_old_jobs(void **state)
 /* One claim and one complete carry many tasks of one job, a task of
  * another job and a bad result: each job is counted right, its task
  * fields land in its job hash, and no other key is made for them. */
+/* A job hash deleted by hand and its id pushed again: the new job is
+ * not the ended one that <base>:ended names, so retention leaves it and
+ * only drops the stale entry. */
+static void test_retention_spares_a_job_pushed_again(void **state)
+{
+    struct task t[1];
+    char *id, *again;
+    redisReply *r;
+
+    (void)state;
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+    id = push("{\"type\":\"t\",\"id\":\"same\"}");
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    tq_cmd_int("DEL %s:j:same", T.base);
+    again = push("{\"type\":\"t\",\"id\":\"same\"}");
+    assert_string_equal(again, "same");
+    tq_cmd_int("ZADD %s:ended XX 1000 same", T.base);
+    r = fcall("llmb_reap", NULL);
+    freeReplyObject(r);
+    assert_job("same", "state", "pending");
+    assert_int_equal(zcard("pending"), 1);
+    assert_int_equal(zcard("ended"), 0);
+    assert_int_equal(zcard("jobs"), 1);
+    /* it runs and ends as usual, and is listed again */
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    assert_true(ended_ms("same") > 1000);
+    free(id);
+    free(again);
+}
+
+/* One call that ends more jobs than Lua can unpack at once (8,100 lost
+ * with their worker): every one is handed to the coordinators, listed in
+ * <base>:ended and named by a `finished` event, ten per event. */
+static void test_call_ending_8100_jobs(void **state)
+{
+    enum { N = 8100 };
+    static struct task t[1000];
+    const char *argv[4 + 1000];
+    redisReply *r;
+    long long named = 0;
+    size_t i, k;
+    int done = 0;
+
+    (void)state;
+    while (done < N) {
+        int n = N - done < 1000 ? N - done : 1000, argc = 0;
+        argv[argc++] = "FCALL";
+        argv[argc++] = "llmb_push";
+        argv[argc++] = "1";
+        argv[argc++] = T.base;
+        for (i = 0; i < (size_t)n; i++)
+            argv[argc++] = "{\"type\":\"t\",\"max_retries\":0}";
+        r = redisCommandArgv(T.c, argc, argv, NULL);
+        assert_non_null(r);
+        assert_int_equal(r->elements, (size_t)n);
+        freeReplyObject(r);
+        done += n;
+    }
+    for (done = 0; done < N; done += 1000)
+        assert_int_equal(claim("w1", 1000, "30000", t, NULL),
+                         N - done < 1000 ? N - done : 1000);
+    r = fcall("llmb_reap_worker", "w1", "gone", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, N);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), N);
+    assert_int_equal(zcard("ended"), N);
+    r = tq_cmd("XRANGE %s:events - +", T.base);
+    for (i = 0; i < r->elements; i++) {
+        redisReply *f = r->element[i]->element[1];
+        if (strcmp(f->element[1]->str, "finished") != 0)
+            continue;
+        assert_string_equal(f->element[2]->str, "jobs");
+        k = (size_t)atoll(f->element[3]->str);
+        assert_true(k >= 1 && k <= 10);
+        named += (long long)k;
+    }
+    freeReplyObject(r);
+    assert_int_equal(named, N);
+}
+
 static void test_batch_of_many_tasks_per_job(void **state)
 {
     static struct task t[301];
@@ -1365,6 +1457,8 @@ int main(void)
         T_(test_complete_ends_job),
         T_(test_finished_event_per_call),
         T_(test_retention_deletes_old_jobs),
+        T_(test_retention_spares_a_job_pushed_again),
+        T_(test_call_ending_8100_jobs),
         T_(test_batch_of_many_tasks_per_job),
         T_(test_stale_token_refused),
         T_(test_heartbeat_extends_lease),
