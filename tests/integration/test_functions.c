@@ -490,6 +490,33 @@ static void ended_long_ago(const char *id)
     tq_cmd_int("HSET %s:j:%s finished_ms 1000", T.base, id);
 }
 
+/* One llmb_complete of worker w1 for tasks t[0..n-1]: each result is
+ * `result`, except task `bad` (-1 for none), whose result is `bad_result`.
+ * Returns the reply. */
+static redisReply *complete_batch(const struct task *t, int n, int bad,
+                                  const char *bad_result, const char *result)
+{
+    const char **argv = calloc(5 + 3 * (size_t)n, sizeof(*argv));
+    redisReply *r;
+    int i, argc = 0;
+
+    assert_non_null(argv);
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_complete";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w1";
+    for (i = 0; i < n; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+        argv[argc++] = i == bad ? bad_result : result;
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    free(argv);
+    assert_non_null(r);
+    return r;
+}
+
 static void test_complete_ends_job(void **state)
 {
     struct task t[3];
@@ -520,26 +547,15 @@ static void test_complete_ends_job(void **state)
 static void test_finished_event_per_call(void **state)
 {
     struct task t[3];
-    const char *argv[5 + 3 * 3];
     char *id[3], *ids, *states;
     redisReply *r, *e;
-    int i, argc = 0;
+    int i;
 
     (void)state;
     for (i = 0; i < 3; i++)
         id[i] = push("{\"type\":\"t\",\"max_retries\":0}");
     assert_int_equal(claim("w1", 3, "30000", t, NULL), 3);
-    argv[argc++] = "FCALL";
-    argv[argc++] = "llmb_complete";
-    argv[argc++] = "1";
-    argv[argc++] = T.base;
-    argv[argc++] = "w1";
-    for (i = 0; i < 3; i++) {
-        argv[argc++] = t[i].ref;
-        argv[argc++] = t[i].tok;
-        argv[argc++] = i == 1 ? "not json" : "{}";
-    }
-    freeReplyObject(redisCommandArgv(T.c, argc, argv, NULL));
+    freeReplyObject(complete_batch(t, 3, 1, "not json", "{}"));
     r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     assert_int_equal(r->elements, 1);
     e = r->element[0]->element[1];
@@ -716,10 +732,9 @@ static void test_call_ending_8100_jobs(void **state)
 static void test_batch_of_many_tasks_per_job(void **state)
 {
     static struct task t[301];
-    const char *argv[4 + 1 + 301 * 3];
     char *fan, *one;
     redisReply *r;
-    int n, i, argc = 0, bad = -1;
+    int n, i, bad = -1;
 
     (void)state;
     fan = push("{\"type\":\"t\",\"tasks\":300}");
@@ -737,35 +752,16 @@ static void test_batch_of_many_tasks_per_job(void **state)
     assert_task(fan, "299:worker", "w1");
     assert_task(one, "0:attempt", "1");
     /* the first 150 in one call, the bad result among them */
-    argv[argc++] = "FCALL";
-    argv[argc++] = "llmb_complete";
-    argv[argc++] = "1";
-    argv[argc++] = T.base;
-    argv[argc++] = "w1";
-    for (i = 0; i < 150; i++) {
-        argv[argc++] = t[i].ref;
-        argv[argc++] = t[i].tok;
-        argv[argc++] = i == bad ? "[1]" : "{\"ok\":1}";
-    }
-    r = redisCommandArgv(T.c, argc, argv, NULL);
-    assert_non_null(r);
+    assert_true(bad < 150);
+    r = complete_batch(t, 150, bad, "[1]", "{\"ok\":1}");
     assert_int_equal(r->elements, 150);
     for (i = 0; i < 150; i++)
         assert_int_equal(r->element[i]->integer, i == bad ? -1 : 1);
     freeReplyObject(r);
     /* the bad one is retried: claim it again, then the rest in a call */
     assert_task(fan, "7:state", "delayed");
-    n = 0;
-    argc = 5;
-    for (i = 150; i < 301; i++) {
-        argv[argc++] = t[i].ref;
-        argv[argc++] = t[i].tok;
-        argv[argc++] = "{\"ok\":2}";
-        n++;
-    }
-    r = redisCommandArgv(T.c, argc, argv, NULL);
-    assert_non_null(r);
-    assert_int_equal(r->elements, (size_t)n);
+    r = complete_batch(t + 150, 151, -1, NULL, "{\"ok\":2}");
+    assert_int_equal(r->elements, 151);
     freeReplyObject(r);
     assert_job(one, "state", "completed");
     assert_task(one, "0:result", "{\"ok\":2}");
@@ -1143,28 +1139,16 @@ static void test_bad_settings_take_defaults(void **state)
 static void test_events_capped_per_call(void **state)
 {
     static struct task t[300];
-    const char *argv[5 + 300 * 3];
     redisReply *r;
     long long len;
-    int i, argc = 0;
+    int i;
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf events_max 100", T.base));
     for (i = 0; i < 300; i++)
         free(push("{\"type\":\"t\"}"));
     assert_int_equal(claim("w1", 300, "30000", t, NULL), 300);
-    argv[argc++] = "FCALL";
-    argv[argc++] = "llmb_complete";
-    argv[argc++] = "1";
-    argv[argc++] = T.base;
-    argv[argc++] = "w1";
-    for (i = 0; i < 300; i++) {
-        argv[argc++] = t[i].ref;
-        argv[argc++] = t[i].tok;
-        argv[argc++] = "{}";
-    }
-    r = redisCommandArgv(T.c, argc, argv, NULL);
-    assert_non_null(r);
+    r = complete_batch(t, 300, -1, NULL, "{}");
     assert_int_equal(r->elements, 300);
     freeReplyObject(r);
     len = tq_cmd_int("XLEN %s:events", T.base);
