@@ -3,7 +3,7 @@
 The llmb function library: every transition of queue state is one of the
 functions registered below, and nothing else writes queue state. This file
 holds what they share: the library version, time, key names, events,
-counters and the end-of-task bookkeeping. The other files in lua/ add one
+counters, retention and the end-of-task bookkeeping. The other files in lua/ add one
 transition each; the build concatenates them in file-name order.
 
 Keys. Every function is called with exactly one key, the queue's base key
@@ -175,7 +175,8 @@ local function retention_trim(base, now, limit)
         end
     end
     for i = 1, #old, ENDED_CHUNK do
-        redis.call('ZREM', base .. ':ended', unpack(old, i, math.min(#old, i + ENDED_CHUNK - 1)))
+        redis.call('ZREM', base .. ':ended',
+            unpack(old, i, math.min(#old, i + ENDED_CHUNK - 1)))
     end
     for i = 1, #ids, ENDED_CHUNK do
         local j = math.min(#ids, i + ENDED_CHUNK - 1)
