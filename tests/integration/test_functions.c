@@ -65,24 +65,6 @@ static void assert_hget(const char *sub, const char *field, const char *want)
     free(v);
 }
 
-/* The field of job id's hash must be want; assert_task reads a task's
- * field ("<i>:state", ...), which lives in the same hash. */
-static void assert_job(const char *id, const char *field, const char *want)
-{
-    char sub[200];
-
-    snprintf(sub, sizeof(sub), "j:%s", id);
-    assert_hget(sub, field, want);
-}
-
-static void assert_task(const char *id, const char *field, const char *want)
-{
-    char sub[200];
-
-    snprintf(sub, sizeof(sub), "j:%s", id);
-    assert_hget(sub, field, want);
-}
-
 /* Pushes doc; returns the id (caller frees); fails the test on error. */
 static char *push(const char *doc)
 {
@@ -187,14 +169,9 @@ static void test_push_defaults_and_payload_kept_exactly(void **state)
     snprintf(doc, sizeof(doc), "{\"type\":\"echo\",\"payload\":%s}", payload);
     id = push(doc);
     assert_true(strlen(id) == 36); /* a UUID-shaped id */
-    assert_job(id, "payload", payload);
-    assert_job(id, "state", "pending");
-    assert_job(id, "tasks", "1");
-    assert_job(id, "priority", "0");
-    assert_job(id, "timeout_s", "600");
-    assert_job(id, "max_retries", "3");
-    assert_job(id, "queue", "q");
-    assert_job(id, "type", "echo");
+    tq_assert_job(id, "payload", payload);
+    tq_assert_job(id, "type", "echo");
+    tq_assert_job_defaults(id);
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 1);
     assert_string_equal(t[0].payload, payload);
     assert_string_equal(t[0].type, "echo");
@@ -526,16 +503,16 @@ static void test_complete_ends_job(void **state)
     (void)state;
     id = push("{\"type\":\"t\",\"tasks\":3}");
     assert_int_equal(claim("w1", 3, "30000", t, NULL), 3);
-    assert_job(id, "state", "running");
+    tq_assert_job(id, "state", "running");
     for (i = 0; i < 3; i++)
         assert_int_equal(complete("w1", &t[i], "{\"ms\": 5}"), 1);
-    assert_job(id, "state", "completed");
-    assert_job(id, "ok", "3");
+    tq_assert_job(id, "state", "completed");
+    tq_assert_job(id, "ok", "3");
     assert_int_equal(zcard("running"), 0);
     assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
     assert_int_equal(tq_cmd_int("EXISTS %s:wl:w1", T.base), 0);
-    assert_task(id, "1:result", "{\"ms\": 5}");
-    assert_task(id, "1:state", "completed");
+    tq_assert_job(id, "1:result", "{\"ms\": 5}");
+    tq_assert_job(id, "1:state", "completed");
     /* retention: the job is listed in <base>:ended by its end, no TTL */
     assert_true(ended_ms(id) > 0);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
@@ -620,7 +597,7 @@ static void test_retention_deletes_old_jobs(void **state)
     assert_int_equal(zcard("dead"), 0);
     assert_int_equal(zcard("ended"), 1);
     assert_int_equal(zcard("jobs"), 1);
-    assert_job(young, "state", "completed");
+    tq_assert_job(young, "state", "completed");
     /* a quiet queue: llmb_reap applies it */
     ended_long_ago(young);
     r = fcall("llmb_reap", NULL);
@@ -637,7 +614,7 @@ static void test_retention_deletes_old_jobs(void **state)
     assert_int_equal(complete("w1", &t[0], "{}"), 1);
     ended_long_ago(old);
     freeReplyObject(fcall("llmb_reap", NULL));
-    assert_job(old, "state", "completed");
+    tq_assert_job(old, "state", "completed");
     free(old);
     free(dead);
     free(young);
@@ -666,7 +643,7 @@ static void test_retention_spares_a_job_pushed_again(void **state)
     tq_cmd_int("ZADD %s:ended XX 1000 same", T.base);
     r = fcall("llmb_reap", NULL);
     freeReplyObject(r);
-    assert_job("same", "state", "pending");
+    tq_assert_job("same", "state", "pending");
     assert_int_equal(zcard("pending"), 1);
     assert_int_equal(zcard("ended"), 0);
     assert_int_equal(zcard("jobs"), 1);
@@ -747,10 +724,10 @@ static void test_batch_of_many_tasks_per_job(void **state)
             bad = i;
     }
     assert_true(bad >= 0);
-    assert_job(fan, "state", "running");
-    assert_task(fan, "299:state", "running");
-    assert_task(fan, "299:worker", "w1");
-    assert_task(one, "0:attempt", "1");
+    tq_assert_job(fan, "state", "running");
+    tq_assert_job(fan, "299:state", "running");
+    tq_assert_job(fan, "299:worker", "w1");
+    tq_assert_job(one, "0:attempt", "1");
     /* the first 150 in one call, the bad result among them */
     assert_true(bad < 150);
     r = complete_batch(t, 150, bad, "[1]", "{\"ok\":1}");
@@ -759,24 +736,24 @@ static void test_batch_of_many_tasks_per_job(void **state)
         assert_int_equal(r->element[i]->integer, i == bad ? -1 : 1);
     freeReplyObject(r);
     /* the bad one is retried: claim it again, then the rest in a call */
-    assert_task(fan, "7:state", "delayed");
+    tq_assert_job(fan, "7:state", "delayed");
     r = complete_batch(t + 150, 151, -1, NULL, "{\"ok\":2}");
     assert_int_equal(r->elements, 151);
     freeReplyObject(r);
-    assert_job(one, "state", "completed");
-    assert_task(one, "0:result", "{\"ok\":2}");
-    assert_job(fan, "left", "1");
-    assert_job(fan, "state", "running");
+    tq_assert_job(one, "state", "completed");
+    tq_assert_job(one, "0:result", "{\"ok\":2}");
+    tq_assert_job(fan, "left", "1");
+    tq_assert_job(fan, "state", "running");
     tq_cmd_int("ZADD %s:delayed 0 %s:7", T.base, fan);
     assert_int_equal(claim("w1", 10, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 2);
     assert_int_equal(complete("w1", &t[0], "{\"ok\":3}"), 1);
-    assert_job(fan, "state", "completed");
-    assert_job(fan, "ok", "300");
-    assert_job(fan, "left", "0");
-    assert_task(fan, "7:result", "{\"ok\":3}");
-    assert_task(fan, "7:attempt", "2");
-    assert_task(fan, "0:state", "completed");
+    tq_assert_job(fan, "state", "completed");
+    tq_assert_job(fan, "ok", "300");
+    tq_assert_job(fan, "left", "0");
+    tq_assert_job(fan, "7:result", "{\"ok\":3}");
+    tq_assert_job(fan, "7:attempt", "2");
+    tq_assert_job(fan, "0:state", "completed");
     assert_hget("counts", "ok", "301");
     assert_int_equal(tq_cmd_int("EXISTS %s:t:%s %s:t:%s", T.base, fan, T.base,
                              one), 0);
@@ -825,8 +802,8 @@ static void test_stale_token_refused(void **state)
     /* the real holder completes once, and only once */
     assert_int_equal(complete("w2", &again[0], "{}"), 1);
     assert_int_equal(complete("w2", &again[0], "{}"), 0);
-    assert_job(id, "state", "completed");
-    assert_job(id, "lost", "1");
+    tq_assert_job(id, "state", "completed");
+    tq_assert_job(id, "lost", "1");
     free(id);
 }
 
@@ -889,10 +866,10 @@ static void test_retry_with_backoff_then_failed_for_good(void **state)
             assert_int_equal(fail_task("w1", &t[0], "error", "boom"), 2);
         }
     }
-    assert_job(id, "state", "failed");
-    assert_job(id, "failed", "1");
-    assert_job(id, "retried", "2");
-    assert_job(id, "error", "task 0: boom");
+    tq_assert_job(id, "state", "failed");
+    tq_assert_job(id, "failed", "1");
+    tq_assert_job(id, "retried", "2");
+    tq_assert_job(id, "error", "task 0: boom");
     assert_int_equal(zcard("dead"), 1);
     free(id);
 }
@@ -907,9 +884,9 @@ static void test_fatal_and_timeout_kinds(void **state)
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
     assert_int_equal(fail_task("w1", &t[0], "fatal", "bad input"), 2);
     assert_int_equal(fail_task("w1", &t[1], "timeout", "timed out after 1s"), 1);
-    assert_job(id, "timeouts", "1");
-    assert_job(id, "failed", "1");
-    assert_job(id, "state", "running");
+    tq_assert_job(id, "timeouts", "1");
+    tq_assert_job(id, "failed", "1");
+    tq_assert_job(id, "state", "running");
     free(id);
 }
 
@@ -922,8 +899,8 @@ static void test_result_not_object_fails_attempt(void **state)
     id = push("{\"type\":\"t\",\"max_retries\":0}");
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(complete("w1", &t[0], "[1,2]"), -1);
-    assert_task(id, "0:error", "result is not a JSON object");
-    assert_job(id, "state", "failed");
+    tq_assert_job(id, "0:error", "result is not a JSON object");
+    tq_assert_job(id, "state", "failed");
     free(id);
 }
 
@@ -968,7 +945,7 @@ static void test_cancel_pending_and_running(void **state)
     assert_int_equal(r->integer, 8); /* the waiting ones, at once */
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 0);
-    assert_job(id, "state", "cancelled");
+    tq_assert_job(id, "state", "cancelled");
     /* running ones stop at the next heartbeat */
     r = fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[1].ref,
               t[1].tok, NULL);
@@ -977,8 +954,8 @@ static void test_cancel_pending_and_running(void **state)
     assert_string_equal(r->element[3]->str, "cancelled");
     freeReplyObject(r);
     assert_int_equal(zcard("running"), 0);
-    assert_job(id, "cancelled", "10");
-    assert_job(id, "left", "0");
+    tq_assert_job(id, "cancelled", "10");
+    tq_assert_job(id, "left", "0");
     assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
     /* cancelling again, or an unknown job: clear errors */
     r = fcall("llmb_cancel", id, NULL);
@@ -1004,12 +981,12 @@ static void test_cancel_delayed_and_retry_job(void **state)
     assert_int_equal(r->integer, 2);
     freeReplyObject(r);
     assert_int_equal(zcard("delayed"), 0);
-    assert_job(id, "state", "cancelled");
+    tq_assert_job(id, "state", "cancelled");
     /* retry runs every task that did not complete */
     r = fcall("llmb_retry", id, NULL);
     assert_int_equal(r->integer, 2);
     freeReplyObject(r);
-    assert_job(id, "state", "pending");
+    tq_assert_job(id, "state", "pending");
     assert_int_equal(zcard("pending"), 2);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
     /* no longer ended: retention leaves it alone */
@@ -1034,8 +1011,8 @@ static void test_purge(void **state)
     freeReplyObject(r);
     assert_int_equal(zcard("pending"), 0);
     assert_int_equal(zcard("delayed"), 0);
-    assert_job(a, "state", "cancelled");
-    assert_job(a, "error", "purged");
+    tq_assert_job(a, "state", "cancelled");
+    tq_assert_job(a, "error", "purged");
     free(a);
     free(b);
 }
@@ -1101,10 +1078,10 @@ static void test_bad_refs_and_keys_dropped(void **state)
         freeReplyObject(r);
     }
     assert_int_equal(zcard("running"), 2);
-    assert_task(a, "0:state", "pending");
+    tq_assert_job(a, "0:state", "pending");
     assert_int_equal(complete("w1", &t[1], "{}"), 1);
     assert_int_equal(complete("w1", &t[2], "{}"), 1);
-    assert_job(b, "state", "completed");
+    tq_assert_job(b, "state", "completed");
     free(a);
     free(b);
     free(c);
@@ -1127,7 +1104,7 @@ static void test_bad_settings_take_defaults(void **state)
         id = push("{\"type\":\"t\"}");
         assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
         assert_int_equal(complete("w1", &t[0], "{}"), 1);
-        assert_job(id, "state", "completed");
+        tq_assert_job(id, "state", "completed");
         free(id);
     }
     /* 100.5 is not 100 rounded: the default 10000 applied throughout */
@@ -1170,7 +1147,7 @@ static void test_retry_moves_legacy_task_fields(void **state)
     assert_int_equal(claim("w1", 2, "30000", t, NULL), 2);
     assert_int_equal(complete("w1", &t[0], "{\"v\":1}"), 1);
     assert_int_equal(fail_task("w1", &t[1], "error", "boom"), 2);
-    assert_job(id, "state", "failed");
+    tq_assert_job(id, "state", "failed");
     /* as a version 5 library left it */
     freeReplyObject(tq_cmd("HDEL %s:j:%s 0:state 0:result 0:attempt 0:worker "
                         "1:state 1:error 1:attempt 1:worker", T.base, id));
@@ -1182,9 +1159,9 @@ static void test_retry_moves_legacy_task_fields(void **state)
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
     assert_int_equal(tq_cmd_int("EXISTS %s:t:%s", T.base, id), 0);
-    assert_task(id, "0:state", "completed");
-    assert_task(id, "0:result", "{\"v\":1}");
-    assert_task(id, "1:state", "pending");
+    tq_assert_job(id, "0:state", "completed");
+    tq_assert_job(id, "0:result", "{\"v\":1}");
+    tq_assert_job(id, "1:state", "pending");
     assert_int_equal(zcard("pending"), 1);
     free(id);
 }
@@ -1211,8 +1188,8 @@ static void test_retry_waits_for_running_tasks(void **state)
               t[0].tok, t[1].ref, t[1].tok, NULL);
     assert_int_equal(r->elements, 4);
     freeReplyObject(r);
-    assert_job(id, "cancelled", "3");
-    assert_job(id, "left", "0");
+    tq_assert_job(id, "cancelled", "3");
+    tq_assert_job(id, "left", "0");
     assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
     /* ended: now it can run again, and is no longer waiting to be
      * aggregated from its first run */
@@ -1220,7 +1197,7 @@ static void test_retry_waits_for_running_tasks(void **state)
     assert_int_equal(r->integer, 3);
     freeReplyObject(r);
     assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
-    assert_job(id, "left", "3");
+    tq_assert_job(id, "left", "3");
     free(id);
 }
 
@@ -1247,8 +1224,8 @@ static void test_reap_expired_and_dead_worker(void **state)
     assert_int_equal(zcard("pending"), 4);
     assert_int_equal(zcard("running"), 0);
     assert_int_equal(tq_cmd_int("EXISTS %s:wl:w2", T.base), 0);
-    assert_task(id, "2:error", "worker w2: connection closed");
-    assert_job(id, "lost", "4");
+    tq_assert_job(id, "2:error", "worker w2: connection closed");
+    tq_assert_job(id, "lost", "4");
     free(id);
 }
 
@@ -1267,8 +1244,8 @@ static void test_lost_leases_spend_attempts(void **state)
         assert_int_equal(r->integer, 1);
         freeReplyObject(r);
     }
-    assert_job(id, "state", "failed");
-    assert_job(id, "lost", "2");
+    tq_assert_job(id, "state", "failed");
+    tq_assert_job(id, "lost", "2");
     free(id);
 }
 
@@ -1299,7 +1276,7 @@ static void test_agg_take_and_finish_once(void **state)
     r = fcall("llmb_agg_finish", id, "{\"ok\":2}", NULL);
     assert_int_equal(r->integer, 0); /* exactly once */
     freeReplyObject(r);
-    assert_job(id, "aggregate", "{\"ok\":1}");
+    tq_assert_job(id, "aggregate", "{\"ok\":1}");
     free(id);
 }
 
@@ -1321,8 +1298,8 @@ static void test_deadline(void **state)
     assert_int_equal(r->elements, 2);
     assert_string_equal(r->element[1]->str, "cancelled");
     freeReplyObject(r);
-    assert_job(id, "state", "failed");
-    assert_job(id, "error", "deadline exceeded");
+    tq_assert_job(id, "state", "failed");
+    tq_assert_job(id, "error", "deadline exceeded");
     free(id);
 }
 

@@ -82,15 +82,6 @@ static void call_simple(struct call *c, const char *id, const char *type)
     call_job(c, id, type, "", "", "", "", "", "", "", "");
 }
 
-/* Field of job id's hash; "" when missing. Caller frees. */
-static char *job_get(const char *id, const char *field)
-{
-    redisReply *r = tq_cmd("HGET %s:j:%s %s", T.base, id, field);
-    char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
-    freeReplyObject(r);
-    return v;
-}
-
 /* The queue's sequence counter must be want. */
 static void assert_seq(long long want)
 {
@@ -99,14 +90,6 @@ static void assert_seq(long long want)
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_int_equal(atoll(r->str), want);
     freeReplyObject(r);
-}
-
-static void assert_job(const char *id, const char *field, const char *want)
-{
-    char *v = job_get(id, field);
-    if (strcmp(v, want) != 0)
-        fail_msg("job %s field %s = \"%s\", want \"%s\"", id, field, v, want);
-    free(v);
 }
 
 /* The string of element i of array reply r. */
@@ -181,25 +164,17 @@ static void test_valid_and_minted_ids(void **state)
     assert_int_equal(minted[14], '4');
     assert_string_equal(elem_str(r, 1), "job-1");
 
-    assert_job(minted, "id", minted);
-    assert_job(minted, "queue", "q");
-    assert_job(minted, "type", "echo");
-    assert_job(minted, "payload", "{}");
-    assert_job(minted, "priority", "0");
-    assert_job(minted, "tasks", "1");
-    assert_job(minted, "timeout_s", "600");
-    assert_job(minted, "max_retries", "3");
-    assert_job(minted, "backoff_ms", "1000");
-    assert_job(minted, "state", "pending");
-    assert_job(minted, "left", "1");
-    assert_job("job-1", "type", "llm/chat:v1");
-    assert_job("job-1", "payload", "{\"prompt\": [1, 2.50]}");
-    assert_job("job-1", "priority", "7");
-    assert_job("job-1", "tasks", "3");
-    assert_job("job-1", "timeout_s", "2.5");
-    assert_job("job-1", "max_retries", "0");
-    assert_job("job-1", "backoff_ms", "250");
-    assert_job("job-1", "left", "3");
+    tq_assert_job(minted, "type", "echo");
+    tq_assert_job(minted, "payload", "{}");
+    tq_assert_job_defaults(minted);
+    tq_assert_job("job-1", "type", "llm/chat:v1");
+    tq_assert_job("job-1", "payload", "{\"prompt\": [1, 2.50]}");
+    tq_assert_job("job-1", "priority", "7");
+    tq_assert_job("job-1", "tasks", "3");
+    tq_assert_job("job-1", "timeout_s", "2.5");
+    tq_assert_job("job-1", "max_retries", "0");
+    tq_assert_job("job-1", "backoff_ms", "250");
+    tq_assert_job("job-1", "left", "3");
     assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 4);
     assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
     /* one pushed event for the call (jobs 2) */
@@ -260,7 +235,7 @@ static char *job_dump(const char *id)
  * time after created_ms). Caller frees. */
 static char *tasks_dump(const char *id)
 {
-    char *created = job_get(id, "created_ms");
+    char *created = tq_job_get(id, "created_ms");
     redisReply *r = tq_cmd("ZRANGE %s:delayed 0 -1 WITHSCORES", T.base);
     size_t i, n = 0, np = 0;
     long long due = 0;
@@ -371,10 +346,10 @@ static void test_existing_id_changes_nothing(void **state)
     assert_string_equal(elem_str(r, 1), "y");
     assert_string_equal(elem_str(r, 2), "y");
     freeReplyObject(r);
-    assert_job("x", "type", "a");
-    assert_job("x", "payload", "[1]");
-    assert_job("x", "tasks", "1");
-    assert_job("y", "type", "c");
+    tq_assert_job("x", "type", "a");
+    tq_assert_job("x", "payload", "[1]");
+    tq_assert_job("x", "tasks", "1");
+    tq_assert_job("y", "type", "c");
     assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 2);
     assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
     /* x's, then the call's, which pushed y alone */

@@ -5,11 +5,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include <llmb/functions.h>
 #include <llmb/keys.h>
+#include <llmb/util.h>
 
 #include "fixture.h"
 #include "test_queue_support.h"
@@ -82,4 +84,35 @@ long long tq_cmd_int(const char *fmt, ...)
     v = r->integer;
     freeReplyObject(r);
     return v;
+}
+
+char *tq_job_get(const char *id, const char *field)
+{
+    redisReply *r = tq_cmd("HGET %s:j:%s %s", T.base, id, field);
+    char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+
+    freeReplyObject(r);
+    return v;
+}
+
+void tq_assert_job(const char *id, const char *field, const char *want)
+{
+    char *v = tq_job_get(id, field);
+
+    if (strcmp(v, want) != 0)
+        fail_msg("job %s field %s = \"%s\", want \"%s\"", id, field, v, want);
+    free(v);
+}
+
+void tq_assert_job_defaults(const char *id)
+{
+    tq_assert_job(id, "id", id);
+    tq_assert_job(id, "queue", "q");
+    tq_assert_job(id, "priority", "0");
+    tq_assert_job(id, "tasks", "1");
+    tq_assert_job(id, "timeout_s", "600");
+    tq_assert_job(id, "max_retries", "3");
+    tq_assert_job(id, "backoff_ms", "1000");
+    tq_assert_job(id, "state", "pending");
+    tq_assert_job(id, "left", "1");
 }

@@ -30,4 +30,13 @@ redisReply *tq_cmd(const char *fmt, ...);
 /* A command whose reply must be an integer: that integer. */
 long long tq_cmd_int(const char *fmt, ...);
 
+/* Field of job id's hash (a job field, or a task's "<i>:state", ...);
+ * "" when missing. Caller frees. */
+char *tq_job_get(const char *id, const char *field);
+/* That field must be want. */
+void tq_assert_job(const char *id, const char *field, const char *want);
+/* Job id holds what every push stores for a job of queue "q" that set
+ * nothing but its type and payload: its id, the defaults, pending. */
+void tq_assert_job_defaults(const char *id);
+
 #endif
