@@ -459,6 +459,19 @@ static long long ended_ms(const char *id)
     return v;
 }
 
+/* Pushes doc (a single-task job), claims it as w1 and completes it with
+ * "{}": the id of the job, now completed (caller frees). */
+static char *push_and_complete(const char *doc)
+{
+    struct task t[1];
+    char *id = push(doc);
+
+    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, id);
+    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    return id;
+}
+
 /* Moves the end of job id to 1970 (finished_ms and its <base>:ended
  * score), as if it had ended long before any retention. */
 static void ended_long_ago(const char *id)
@@ -553,9 +566,7 @@ static void test_finished_event_per_call(void **state)
     for (i = 0; i < 3; i++)
         free(id[i]);
 
-    id[0] = push("{\"type\":\"t\"}");
-    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
-    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    id[0] = push_and_complete("{\"type\":\"t\"}");
     r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     e = r->element[0]->element[1];
     assert_int_equal(e->elements, 6);
@@ -578,9 +589,7 @@ static void test_retention_deletes_old_jobs(void **state)
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
-    old = push("{\"type\":\"t\"}");
-    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
-    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    old = push_and_complete("{\"type\":\"t\"}");
     dead = push("{\"type\":\"t\",\"max_retries\":0}");
     assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(fail_task("w1", &t[0], "fatal", "boom"), 2);
@@ -588,9 +597,7 @@ static void test_retention_deletes_old_jobs(void **state)
     /* both ended long ago */
     ended_long_ago(old);
     ended_long_ago(dead);
-    young = push("{\"type\":\"t\"}");
-    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
-    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    young = push_and_complete("{\"type\":\"t\"}");
     /* ending `young` deleted the two */
     assert_int_equal(tq_cmd_int("EXISTS %s:j:%s %s:j:%s", T.base, old, T.base,
                                 dead), 0);
@@ -609,9 +616,7 @@ static void test_retention_deletes_old_jobs(void **state)
     /* retention_s 0 keeps them */
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 0", T.base));
     free(old);
-    old = push("{\"type\":\"t\"}");
-    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
-    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    old = push_and_complete("{\"type\":\"t\"}");
     ended_long_ago(old);
     freeReplyObject(fcall("llmb_reap", NULL));
     tq_assert_job(old, "state", "completed");
@@ -634,9 +639,7 @@ static void test_retention_spares_a_job_pushed_again(void **state)
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
-    id = push("{\"type\":\"t\",\"id\":\"same\"}");
-    assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
-    assert_int_equal(complete("w1", &t[0], "{}"), 1);
+    id = push_and_complete("{\"type\":\"t\",\"id\":\"same\"}");
     tq_cmd_int("DEL %s:j:same", T.base);
     again = push("{\"type\":\"t\",\"id\":\"same\"}");
     assert_string_equal(again, "same");
@@ -1096,14 +1099,11 @@ static void test_bad_settings_take_defaults(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct task t[1];
         char *id;
 
         freeReplyObject(tq_cmd("HSET %s:conf events_max %s retention_s %s",
                             T.base, bad[i], bad[i]));
-        id = push("{\"type\":\"t\"}");
-        assert_int_equal(claim("w1", 1, "30000", t, NULL), 1);
-        assert_int_equal(complete("w1", &t[0], "{}"), 1);
+        id = push_and_complete("{\"type\":\"t\"}");
         tq_assert_job(id, "state", "completed");
         free(id);
     }
