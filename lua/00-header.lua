@@ -1,18 +1,27 @@
 #!lua name=llmb
 --[[
 The llmb function library: every transition of queue state is one of the
-functions registered below, and nothing else writes queue state. This file
-holds what they share: the library version, time, key names, events,
-counters, retention and the end-of-task bookkeeping. The other files in lua/ add one
-transition each; the build concatenates them in file-name order.
+functions registered in lua/, and nothing else writes queue state. This
+file is the call plumbing they share: the library version, limits, time,
+key names, settings, events, counters, retention and `register`, which
+wraps every call. 05-lifecycle.lua holds the task and job lifecycle (its
+states, the one table of transitions and the helpers that move tasks);
+the other files add one transition each. The build concatenates them in
+file-name order.
 
 Keys. Every function is called with exactly one key, the queue's base key
 `<prefix>:{<queue>}`. Every key it touches is that base plus a suffix, so
 all of them share the queue's hash tag and live in one Cluster slot. See
 docs/data-model.md for the full layout.
+
+Bounded work. No call walks a set or a job whatever it is given: a call
+handles at most CALL_MAX tasks or jobs (a caller with more calls again),
+commands with many arguments go out CHUNK values at a time (Lua's unpack
+stops near 8,000), and a fan-out job waits as one cursor, not N members.
+docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 7
+local LLMB_LIB_VERSION = 8
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -21,6 +30,13 @@ local EVENTS_MAXLEN_DEFAULT = 10000
 local RETENTION_S_DEFAULT = 604800
 local DEAD_MAX_DEFAULT = 10000
 local BACKOFF_CAP_MS = 3600000
+-- Most tasks (claim, heartbeat, complete, fail, release, reap, promote) or
+-- jobs (push, purge) one call handles; more are refused or left for the
+-- next call, as each function says.
+local CALL_MAX = 1000
+-- Members per ZADD, ZREM, LPUSH, HSET pair list...: well below unpack's
+-- limit.
+local CHUNK = 1000
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -29,51 +45,13 @@ end
 
 local function job_key(base, id) return base .. ':j:' .. id end
 local function leases_key(base, worker) return base .. ':wl:' .. worker end
+-- The waiting tasks of a fan-out job that are not behind its cursor
+-- (retried, released, lost): what a cancel removes.
+local function requeued_key(base, id) return base .. ':jr:' .. id end
 
 -- The queue name is what stands between the braces of the base key.
 local function queue_of(base)
     return string.match(base, '{([^}]*)}$')
-end
-
--- A task reference is "<job id>:<task index>"; job ids never hold ':'.
-local function ref_split(ref)
-    local id, idx = string.match(ref, '^(.*):(%d+)$')
-    return id, idx
-end
-
--- Name of field `name` (attempt, state, worker, result, error) of task
--- `idx` in its job hash: "<idx>:<name>". Names of the first thousand
--- indexes are made once and kept.
-local TASK_FIELDS = {attempt = {}, state = {}, worker = {}, result = {},
-    error = {}}
-local function task_field(idx, name)
-    local cache = TASK_FIELDS[name]
-    local f = cache[idx]
-    if f == nil then
-        f = idx .. ':' .. name
-        if #idx <= 3 then cache[idx] = f end
-    end
-    return f
-end
-
--- Adds `a` (and `b` when given) to the group of job `id` in `groups`;
--- `order` lists the jobs in the order they first came. Claim and complete
--- group a batch's tasks so each job is read and written once.
-local function group_add(groups, order, id, a, b)
-    local g = groups[id]
-    if g == nil then
-        g = {}
-        groups[id] = g
-        order[#order + 1] = id
-    end
-    g[#g + 1] = a
-    if b ~= nil then g[#g + 1] = b end
-end
-
--- Score in the pending set: higher priority first, FIFO within one by the
--- queue's sequence number.
-local function pending_score(priority, seq)
-    return -priority * TWO32 + (seq % TWO32)
 end
 
 -- A number as the decimal text of an integer. Lua hands a number to
@@ -83,10 +61,55 @@ local function istr(n)
     return string.format('%d', n)
 end
 
+-- Runs `cmd` on `key` with the values of `list` from index `first` on,
+-- CHUNK at a time (after `pre`, a fixed argument, when given). Returns the
+-- sum of the integer replies.
+local function chunked(cmd, key, list, pre)
+    local sum, n = 0, #list
+    for i = 1, n, CHUNK do
+        local j = math.min(n, i + CHUNK - 1)
+        local r
+        if pre then
+            r = redis.call(cmd, key, pre, unpack(list, i, j))
+        else
+            r = redis.call(cmd, key, unpack(list, i, j))
+        end
+        if type(r) == 'number' then sum = sum + r end
+    end
+    return sum
+end
+
+-- Members of one sorted set gathered over a call and added CHUNK at a
+-- time: zset_add queues (score, member), zset_flush writes the rest.
+local function zset_new(key, flag) return {key = key, n = 0, flag = flag} end
+
+local function zset_flush(z)
+    if z.n > 0 then
+        if z.flag then
+            redis.call('ZADD', z.key, z.flag, unpack(z, 1, z.n))
+        else
+            redis.call('ZADD', z.key, unpack(z, 1, z.n))
+        end
+    end
+    z.n = 0
+end
+
+local function zset_add(z, score, member)
+    local n = z.n
+    z[n + 1] = score
+    z[n + 2] = member
+    z.n = n + 2
+    if z.n >= 2 * CHUNK then zset_flush(z) end
+end
+
 -- State of the function call under way: settings read once per call, and
 -- writes gathered to be made once at its end (see `register`). Redis runs
 -- one call at a time, so one table serves every call in turn.
-local CALL = {conf = {}, confs = {}, counts = {}, done = {}, states = {}}
+local function call_new()
+    return {conf = {}, confs = {}, counts = {}, done = {}, states = {},
+        sh = {}}
+end
+local CALL = call_new()
 
 -- Per-queue settings written by the coordinator or by hand (HSET
 -- <base>:conf retention_s 86400); each has a built-in default. Read once
@@ -141,11 +164,30 @@ local function emit(base, ...)
     CALL.emitted = true
 end
 
--- Jobs per command when a call ends or deletes many (LPUSH, ZADD, DEL,
--- ZREM), and per `finished` event: an event names at most ten jobs, so
--- an entry of the events stream stays a few hundred bytes and events_max
--- still bounds its memory.
-local ENDED_CHUNK = 1000
+
+-- Counts one piece of junk met in a key of the queue: a member that names
+-- no task, a task whose job hash is gone or is not a hash, a key of the
+-- wrong type. Junk is dropped or left alone, never fatal; the count goes
+-- to the field `junk` of <base>:counts, which llmb_stats reports.
+local function junk(n)
+    CALL.counts.junk = (CALL.counts.junk or 0) + (n or 1)
+end
+
+-- Tasks behind cursors. A fan-out cursor is one member of <base>:pending
+-- or <base>:delayed standing for `behind` tasks (tasks - next - ahead of
+-- its job); the fields wait_p and wait_d of <base>:counts hold the sum of
+-- (behind - 1) over the cursors of each set, so ZCARD plus that field is
+-- the number of tasks waiting there (llmb_stats). `where` is 'pending' or
+-- 'delayed'; `d` the change.
+local WAIT_FIELD = {pending = 'wait_p', delayed = 'wait_d'}
+local function behind_add(where, d)
+    local f = WAIT_FIELD[where]
+    CALL.counts[f] = (CALL.counts[f] or 0) + d
+end
+
+-- Jobs per `finished` event: an event names at most ten jobs, so an entry
+-- of the events stream stays a few hundred bytes and events_max still
+-- bounds its memory.
 local FINISHED_PER_EVENT = 10
 
 -- Retention: deletes up to `limit` jobs that ended more than retention_s
@@ -172,18 +214,17 @@ local function retention_trim(base, now, limit)
         if not f.err and (f[1] == false or (fin and fin <= cut)) then
             ids[#ids + 1] = id
             keys[#keys + 1] = jk
+            keys[#keys + 1] = requeued_key(base, id)
+        elseif f.err then
+            junk()
         end
     end
-    for i = 1, #old, ENDED_CHUNK do
-        redis.call('ZREM', base .. ':ended',
-            unpack(old, i, math.min(#old, i + ENDED_CHUNK - 1)))
+    chunked('ZREM', base .. ':ended', old)
+    for i = 1, #keys, CHUNK do
+        redis.call('DEL', unpack(keys, i, math.min(#keys, i + CHUNK - 1)))
     end
-    for i = 1, #ids, ENDED_CHUNK do
-        local j = math.min(#ids, i + ENDED_CHUNK - 1)
-        redis.call('DEL', unpack(keys, i, j))
-        redis.call('ZREM', base .. ':jobs', unpack(ids, i, j))
-        redis.call('ZREM', base .. ':dead', unpack(ids, i, j))
-    end
+    chunked('ZREM', base .. ':jobs', ids)
+    chunked('ZREM', base .. ':dead', ids)
     return #ids
 end
 
@@ -193,23 +234,17 @@ end
 -- and the cut of the events stream.
 local function call_flush(base)
     for outcome, n in pairs(CALL.counts) do
-        redis.call('HINCRBY', base .. ':counts', outcome, n)
+        if n ~= 0 then redis.call('HINCRBY', base .. ':counts', outcome, n) end
     end
     local ended = CALL.done
     local n = #ended
     if n > 0 then
         local states, now = CALL.states, CALL.ended_now
         local at = now_str(now)
-        for i = 1, n, ENDED_CHUNK do
-            local j = math.min(n, i + ENDED_CHUNK - 1)
-            redis.call('LPUSH', base .. ':done', unpack(ended, i, j))
-            local z = {}
-            for k = i, j do
-                z[#z + 1] = at
-                z[#z + 1] = ended[k]
-            end
-            redis.call('ZADD', base .. ':ended', unpack(z))
-        end
+        chunked('LPUSH', base .. ':done', ended)
+        local z = zset_new(base .. ':ended')
+        for k = 1, n do zset_add(z, at, ended[k]) end
+        zset_flush(z)
         -- `finished` events: one naming the job when the call ended one,
         -- else one per ten jobs with their ids and states in the same order.
         if n == 1 then
@@ -230,13 +265,54 @@ local function call_flush(base)
     end
 end
 
--- Registers function `name`: each call starts with a fresh CALL and ends
--- with call_flush. Read-only functions get the no-writes flag.
+-- The keys of a queue and their types. Redis does not undo the writes of
+-- a function that stops on an error, so a key of the wrong type (set by
+-- hand under the queue's prefix) would leave a half-done transition: a
+-- job hash without its tasks, delayed tasks taken out but never put back.
+-- Every function that writes checks them all before it starts (one TYPE
+-- each); per-job keys are read with pcall and skipped as junk.
+local QUEUE_KEYS = {pending = 'zset', delayed = 'zset', running = 'zset',
+    jobs = 'zset', deadlines = 'zset', dead = 'zset', ended = 'zset',
+    aggr = 'zset', done = 'list', wake = 'list', events = 'stream',
+    counts = 'hash', conf = 'hash', seq = 'string', idseq = 'string',
+    tok = 'string'}
+
+-- Returns nil, or an error reply naming the first key of the wrong type.
+local function keys_wrong(base)
+    for suffix, want in pairs(QUEUE_KEYS) do
+        local key = base .. ':' .. suffix
+        local got = redis.call('TYPE', key)['ok']
+        if got ~= 'none' and got ~= want then
+            return redis.error_reply(string.format('ERR key "%s" is a %s, '
+                .. 'llmb expects a %s: it was written by something else than '
+                .. 'llmb; rename or delete it (docs/data-model.md)', key, got,
+                want))
+        end
+    end
+    return nil
+end
+
+-- Registers function `name`: each call starts with a fresh CALL, checks
+-- its queue key and the types of the queue's keys (writing functions), and
+-- ends with call_flush. Read-only functions get the no-writes flag.
 local function register(name, fn, read_only)
     local wrapped = function(keys, args)
-        CALL = {conf = {}, confs = {}, counts = {}, done = {}, states = {}}
+        CALL = call_new()
+        local base = keys[1]
+        if base == nil then
+            return redis.error_reply('ERR ' .. name .. ' takes one key, the '
+                .. 'queue key <prefix>:{<queue>}; got none')
+        end
+        if queue_of(base) == nil then
+            return redis.error_reply('ERR key "' .. base .. '" is not a queue '
+                .. 'key: expected <prefix>:{<queue>}')
+        end
+        if not read_only then
+            local wrong = keys_wrong(base)
+            if wrong then return wrong end
+        end
         local reply = fn(keys, args)
-        if keys[1] ~= nil then call_flush(keys[1]) end
+        if not read_only then call_flush(base) end
         return reply
     end
     if read_only then
@@ -265,189 +341,13 @@ local function clip(s, n)
     return s
 end
 
--- Redis does not undo the writes of a function that stops on an error, so
--- a key of the wrong type (set by hand under the queue's prefix) would
--- leave a half-done transition: a job hash without its tasks, delayed tasks
--- taken out but never put back. Functions that move tasks check first.
--- `kinds` maps key suffixes to their type. Returns nil, or an error reply
--- naming the key.
-local function keys_wrong(base, kinds)
-    for suffix, want in pairs(kinds) do
-        local key = base .. ':' .. suffix
-        local got = redis.call('TYPE', key)['ok']
-        if got ~= 'none' and got ~= want then
-            return redis.error_reply(string.format('ERR key "%s" is a %s, '
-                .. 'llmb expects a %s: it was written by something else than '
-                .. 'llmb; rename or delete it (docs/data-model.md)', key, got,
-                want))
-        end
-    end
-    return nil
+-- Refusal of a call that names more than CALL_MAX tasks or jobs.
+local function too_many(name, n, what)
+    return redis.error_reply(string.format('ERR %s takes at most %d %s per '
+        .. 'call, got %d: split them over several calls', name, CALL_MAX,
+        what, n))
 end
 
--- Retry delay with "equal jitter": half the exponential step plus a random
--- share of the other half, capped. The same formula as llmb_backoff_ms.
-local function backoff_ms(attempt, base_ms)
-    local d = base_ms * (2 ^ math.min(attempt - 1, 40))
-    if d > BACKOFF_CAP_MS then d = BACKOFF_CAP_MS end
-    return math.floor(d / 2 + math.random() * d / 2)
-end
-
--- Ends a job whose last task just ended: its final state and the dead
--- set now; its hand-off to the coordinators, its `finished` event and its
--- entry in <base>:ended (from which retention deletes it) when the call
--- ends (call_flush). `f` is
--- the job's {state, tasks, failed, cancelled, expired} when the caller has
--- read them (nil to read them here); `extra` holds more field/value pairs
--- to write in the same HSET (nil for none); `jk` the job's key, or nil.
-local function job_finish(base, id, now, f, extra, jk)
-    jk = jk or job_key(base, id)
-    if f == nil then
-        f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
-            'expired')
-    end
-    local tasks = tonumber(f[2]) or 0
-    local failed = tonumber(f[3]) or 0
-    local cancelled = tonumber(f[4]) or 0
-    local state = 'completed'
-    if f[5] == '1' then
-        state = 'failed'
-    elseif f[1] == 'cancelled' then
-        state = 'cancelled'
-    elseif failed > 0 then
-        state = 'failed'
-    end
-    local fields = extra or {}
-    local n = #fields
-    fields[n + 1] = 'state'
-    fields[n + 2] = state
-    fields[n + 3] = 'finished_ms'
-    fields[n + 4] = now_str(now)
-    fields[n + 5] = 'ok'
-    fields[n + 6] = istr(tasks - failed - cancelled)
-    redis.call('HSET', jk, unpack(fields))
-    local done = CALL.done
-    done[#done + 1] = id
-    CALL.states[#done] = state
-    CALL.ended_now = now
-    if state == 'failed' then
-        local dk = base .. ':dead'
-        redis.call('ZADD', dk, now, id)
-        local cap = conf_num(base, 'dead_max', DEAD_MAX_DEFAULT)
-        if redis.call('ZCARD', dk) > cap then
-            redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
-        end
-    end
-end
-
--- Counts one task of job `id` as ended with `outcome` (ok, failed or
--- cancelled), in the job and in the queue's <base>:counts; finishes the
--- job when it was the last one. Emits a progress
--- event about every hundredth of a fan-out job.
-local function task_ended(base, id, outcome, now)
-    local jk = job_key(base, id)
-    CALL.counts[outcome] = (CALL.counts[outcome] or 0) + 1
-    if outcome == 'failed' then
-        redis.call('HINCRBY', jk, 'failed', 1)
-    elseif outcome == 'cancelled' then
-        redis.call('HINCRBY', jk, 'cancelled', 1)
-    end
-    local left = redis.call('HINCRBY', jk, 'left', -1)
-    if left <= 0 then
-        job_finish(base, id, now)
-        return
-    end
-    local tasks = tonumber(redis.call('HGET', jk, 'tasks')) or 1
-    local step = math.max(1, math.floor(tasks / 100))
-    if (tasks - left) % step == 0 then
-        emit(base, 'event', 'progress', 'job', id, 'done', tasks - left,
-            'tasks', tasks)
-    end
-end
-
--- Ends task `idx` of job `id` as cancelled: its state, then the count.
-local function task_cancelled(base, id, idx, now)
-    redis.call('HSET', job_key(base, id), idx .. ':state', 'cancelled')
-    task_ended(base, id, 'cancelled', now)
-end
-
--- Drops the lease of task `ref` held by `worker`: out of the running set
--- and the worker's lease hash. The caller decides what happens next.
-local function lease_drop(base, worker, ref)
-    redis.call('ZREM', base .. ':running', ref)
-    redis.call('HDEL', leases_key(base, worker), ref)
-end
-
--- Takes back the leases a report names: `args` holds, from index
--- `first`, groups of `stride` values that start with a task ref and its
--- token. Returns the refs and, per group, true when `worker` held that
--- task under that token; those leases are dropped, with one read and one
--- drop for the whole call. The same task twice counts once.
-local function leases_take(base, worker, args, first, stride)
-    local refs, ok, mine = {}, {}, {}
-    for i = first, #args, stride do refs[#refs + 1] = args[i] end
-    if #refs == 0 then return refs, ok end
-    local lk = leases_key(base, worker)
-    local held = redis.call('HMGET', lk, unpack(refs))
-    for k, ref in ipairs(refs) do
-        ok[k] = held[k] == args[first + (k - 1) * stride + 1] and not mine[ref]
-        if ok[k] then
-            mine[ref] = true
-            mine[#mine + 1] = ref
-        end
-    end
-    if #mine > 0 then
-        redis.call('ZREM', base .. ':running', unpack(mine))
-        redis.call('HDEL', lk, unpack(mine))
-    end
-    return refs, ok
-end
-
--- A task that ran and did not succeed: schedule the next attempt, or fail
--- it for good when its attempts are used up, the failure is fatal or the
--- job was cancelled. `kind` is error, timeout, fatal or lost. Returns 1 when
--- retried, 2 when failed for good.
-local function task_failed(base, ref, kind, err, now)
-    local id, idx = ref_split(ref)
-    local jk = job_key(base, id)
-    local j = redis.call('HMGET', jk, 'max_retries', 'backoff_ms', 'state',
-        'priority', idx .. ':attempt')
-    if j[3] == false then
-        return 2 -- the job hash is gone (deleted by hand): nothing to update
-    end
-    local attempt = tonumber(j[5]) or 1
-    redis.call('HSET', jk, idx .. ':error', clip(err, MAX_ERROR_BYTES))
-    if kind == 'timeout' then
-        redis.call('HINCRBY', jk, 'timeouts', 1)
-    elseif kind == 'lost' then
-        redis.call('HINCRBY', jk, 'lost', 1)
-    end
-    local max_retries = tonumber(j[1]) or 0
-    if kind ~= 'fatal' and j[3] ~= 'cancelled' and attempt <= max_retries then
-        redis.call('HINCRBY', jk, 'retried', 1)
-        if kind == 'lost' then
-            -- The task did not fail: its worker went away. Run it again now.
-            local seq = redis.call('INCR', base .. ':seq')
-            redis.call('ZADD', base .. ':pending',
-                pending_score(tonumber(j[4]) or 0, seq), ref)
-            redis.call('HSET', jk, idx .. ':state', 'pending')
-            wake(base, 1)
-        else
-            local due = now + backoff_ms(attempt, tonumber(j[2]) or 1000)
-            redis.call('ZADD', base .. ':delayed', due, ref)
-            redis.call('HSET', jk, idx .. ':state', 'delayed')
-        end
-        return 1
-    end
-    if j[3] == 'cancelled' then
-        task_cancelled(base, id, idx, now)
-        return 2
-    end
-    redis.call('HSET', jk, idx .. ':state', 'failed')
-    redis.call('HSETNX', jk, 'error',
-        clip('task ' .. idx .. ': ' .. err, MAX_ERROR_BYTES))
-    task_ended(base, id, 'failed', now)
-    return 2
-end
-
-register('llmb_version', function() return LLMB_LIB_VERSION end, true)
+-- (takes no key: `FCALL llmb_version 0`)
+redis.register_function{function_name = 'llmb_version',
+    callback = function() return LLMB_LIB_VERSION end, flags = {'no-writes'}}

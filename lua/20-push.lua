@@ -29,8 +29,6 @@ local PUSH_FIELDS = {'id', 'type', 'payload', 'priority', 'tasks',
     'timeout_s', 'max_retries', 'backoff_ms', 'delay_s', 'deadline_s'}
 local PUSH_NFIELDS = #PUSH_FIELDS
 
-local ZADD_CHUNK = 1000
-
 -- A UUID-shaped id: the time and a per-queue counter make it unique in
 -- the queue (where job keys live); random bits, drawn once per call, make
 -- it unlikely to repeat across queues. `seq` is a fresh value of
@@ -51,27 +49,6 @@ local function mint(base, c)
         seq = redis.call('INCR', base .. ':idseq')
     end
     return c.idpre .. string.format('%012x', seq % 281474976710656)
-end
-
--- Members of one sorted set gathered over a call and added a thousand at
--- a time: zset_add queues (score, member), zset_flush writes the rest.
-local function zset_new(key) return {key = key, n = 0} end
-
-local function zset_add(z, score, member)
-    local n = z.n
-    z[n + 1] = score
-    z[n + 2] = member
-    n = n + 2
-    if n >= 2 * ZADD_CHUNK then
-        redis.call('ZADD', z.key, unpack(z, 1, n))
-        n = 0
-    end
-    z.n = n
-end
-
-local function zset_flush(z)
-    if z.n > 0 then redis.call('ZADD', z.key, unpack(z, 1, z.n)) end
-    z.n = 0
 end
 
 -- The text a job hash stores for number v, as Redis would format it. The
@@ -122,7 +99,7 @@ local function ids_resolve(base, c, jobs, out)
     end
     local first = 1
     while first <= #keys do
-        local last = math.min(#keys, first + ZADD_CHUNK - 1)
+        local last = math.min(#keys, first + CHUNK - 1)
         if redis.call('EXISTS', unpack(keys, first, last)) > 0 then
             for k = first, last do
                 if redis.call('EXISTS', keys[k]) == 1 then
@@ -159,7 +136,7 @@ local function jobs_store(base, c, jobs, out)
     local nready = 0
     for i = 1, #jobs do
         local j = jobs[i]
-        if j and j.delay_s <= 0 then nready = nready + j.tasks end
+        if j and j.delay_s <= 0 then nready = nready + 1 end
     end
     local seq = 0
     if nready > 0 then
@@ -205,22 +182,18 @@ local function jobs_store(base, c, jobs, out)
                 redis.call('HSET', j.key, unpack(fields))
             end
             zset_add(index, now_t, id)
+            -- A fan-out job waits as one member, its cursor (see
+            -- 05-lifecycle.lua): pushing it is O(1) whatever its size.
+            local member = n == 1 and id .. ':0' or cursor_of(id)
+            if n > 1 then behind_add(delay > 0 and 'delayed' or 'pending', n - 1) end
             if delay > 0 then
-                local due = now + math.floor(delay * 1000)
-                for k = 0, n - 1 do zset_add(delayed, due, id .. ':' .. k) end
+                zset_add(delayed, now + math.floor(delay * 1000), member)
                 -- An idle worker sleeps until the earliest due time it knows
                 -- of; wake one so it learns of this one.
                 c.ready = c.ready + 1
-            elseif n == 1 then
-                seq = seq + 1
-                zset_add(pending, pending_score(j.priority, seq), id .. ':0')
-                c.ready = c.ready + 1
             else
-                local pri = j.priority
-                for k = 0, n - 1 do
-                    seq = seq + 1
-                    zset_add(pending, pending_score(pri, seq), id .. ':' .. k)
-                end
+                seq = seq + 1
+                zset_add(pending, pending_score(j.priority, seq), member)
                 c.ready = c.ready + n
             end
             out[i] = id
@@ -251,22 +224,19 @@ local function jobs_store(base, c, jobs, out)
     end
 end
 
-local PUSH_KEYS = {pending = 'zset', delayed = 'zset', jobs = 'zset',
-    deadlines = 'zset', events = 'stream', wake = 'list', seq = 'string',
-    idseq = 'string'}
-
 -- What both functions check before any job: the queue key, the types of
 -- the keys they write. Returns the call's settings, or nil and an error
 -- reply.
-local function push_begin(base, njobs)
+local function push_begin(base, njobs, name)
     local queue = queue_of(base)
     if queue == nil or not string.find(queue, '^[%w_.%-]+$') or #queue > 64 then
         return nil, redis.error_reply('ERR key "' .. tostring(base) .. '" is '
             .. 'not a queue key: expected <prefix>:{<queue>}, queue names from '
             .. '[A-Za-z0-9_.-], at most 64 characters')
     end
-    local wrong = keys_wrong(base, PUSH_KEYS)
-    if wrong then return nil, wrong end
+    if njobs > CALL_MAX then
+        return nil, too_many(name, njobs, 'jobs')
+    end
     return {
         queue = queue, now = now_ms(), njobs = njobs, ready = 0,
         max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT),
@@ -295,7 +265,7 @@ end
 
 local function push(keys, args)
     local base = keys[1]
-    local c, err = push_begin(base, #args)
+    local c, err = push_begin(base, #args, 'llmb_push')
     if c == nil then return err end
     if #args == 0 then
         return redis.error_reply('ERR llmb_push needs at least one job document')
@@ -400,7 +370,8 @@ end
 
 local function push_fields(keys, args)
     local base = keys[1]
-    local c, err = push_begin(base, math.floor(#args / PUSH_NFIELDS))
+    local c, err = push_begin(base, math.floor(#args / PUSH_NFIELDS),
+        'llmb_push_fields')
     if c == nil then return err end
     if #args == 0 or #args % PUSH_NFIELDS ~= 0 then
         return redis.error_reply(string.format('ERR llmb_push_fields takes %d '

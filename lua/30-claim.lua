@@ -1,69 +1,137 @@
 --[[
-claim: hands up to n pending tasks of one queue to a worker. It first
-promotes delayed tasks whose time has come (bounded), then pops the
-highest-priority tasks, records a lease for each (deadline in the running
-set, token in the worker's lease hash) and marks a job running on its
-first claim. If tasks are left after a full batch it wakes one more idle
-worker, so a burst spreads over every idle worker without polling.
+claim: hands up to n waiting tasks of one queue to a worker. It first
+promotes delayed members whose time has come (bounded), then takes the
+highest-priority members of the pending set: a task ref is one task, a
+fan-out cursor hands out the job's next indexes, as many as the batch has
+room for, and stays at the head while it has more. Each task handed out
+gets a lease (deadline in the running set, token in the worker's lease
+hash); a job is marked running on its first claim. If tasks are left after
+a full batch it wakes one more idle worker, so a burst spreads over every
+idle worker without polling.
 
-ARGV: worker id, n (1..1000), lease_ms, [promote limit, default 1000].
+ARGV: worker id, n (1..1000), lease_ms (>= 100), [promote limit 0..1000,
+default 1000], [secret: 16..128 letters and digits; see lease tokens in
+05-lifecycle.lua].
 Reply: {now_ms, next_due_ms or -1, count, then per task: job id, task
 index, token, attempt, type, payload, timeout_s, task count}.
 ]]
 
-local CLAIM_FIELDS = 8
-local CLAIM_KEYS = {pending = 'zset', delayed = 'zset', running = 'zset',
-    wake = 'list', seq = 'string', tok = 'string'}
+-- Most task indexes one claim looks through behind a cursor after a
+-- retry, where tasks that completed in the earlier run are skipped.
+local SWEEP_SCAN = 1000
 
--- Moves delayed tasks that are due into the pending set, at most `limit`.
+-- Moves delayed members that are due into the pending set, at most
+-- `limit` (capped at CALL_MAX). Returns the tasks they stand for, as far
+-- as known: one per member.
 local function promote(base, now, limit)
-    local due = redis.call('ZRANGEBYSCORE', base .. ':delayed', '-inf', now,
-        'LIMIT', 0, limit)
+    limit = math.min(limit, CALL_MAX)
+    if limit < 1 then return 0 end
+    local dk = base .. ':delayed'
+    local due = redis.call('ZRANGEBYSCORE', dk, '-inf', now, 'LIMIT', 0, limit)
     if #due == 0 then return 0 end
     local prio = {}
     local seq = redis.call('INCRBY', base .. ':seq', #due) - #due
-    local zargs = {}
-    for i, ref in ipairs(due) do
-        -- (a ref that names no task, added by hand, is dropped)
-        local id, idx = ref_split(ref)
+    local pending = zset_new(base .. ':pending')
+    local moved_n = 0
+    for i, m in ipairs(due) do
+        local id, idx = member_parse(m)
         if id and prio[id] == nil then
-            local p = redis.pcall('HGET', job_key(base, id), 'priority')
-            prio[id] = type(p) == 'string' and tonumber(p) or false
+            local p = redis.pcall('HMGET', job_key(base, id), 'priority',
+                'tasks', 'next', 'ahead')
+            prio[id] = not p.err and p[1] and (tonumber(p[1]) or 0) or false
+            if prio[id] and idx == '*' then
+                local behind = (tonumber(p[2]) or 1) - (tonumber(p[3]) or 0)
+                    - (tonumber(p[4]) or 0)
+                behind_add('delayed', 1 - behind)
+                behind_add('pending', behind - 1)
+            end
         end
         if id and prio[id] then
-            zargs[#zargs + 1] = pending_score(prio[id], seq + i)
-            zargs[#zargs + 1] = ref
-            redis.call('HSET', job_key(base, id), idx .. ':state', 'pending')
+            zset_add(pending, pending_score(prio[id], seq + i), m)
+            if idx ~= '*' then
+                redis.call('HSET', job_key(base, id), task_field(idx, 'state'),
+                    moved('delayed', 'pending'))
+            end
+            moved_n = moved_n + 1
+        else
+            -- a member that names no task, or whose job is gone: dropped
+            junk()
         end
     end
-    redis.call('ZREM', base .. ':delayed', unpack(due))
-    if #zargs > 0 then
-        redis.call('ZADD', base .. ':pending', unpack(zargs))
-    end
-    return #zargs / 2
+    chunked('ZREM', dk, due)
+    zset_flush(pending)
+    return moved_n
 end
+
+-- Takes up to `cap` task indexes from the cursor of job `id` (fields `c`:
+-- tasks, next, ahead). Returns the indexes (strings), the new next and
+-- ahead, and whether the cursor has no task left.
+local function cursor_take(jk, c, cap)
+    local tasks = tonumber(c[1]) or 1
+    local nxt = tonumber(c[2]) or 0
+    local ahead = tonumber(c[3]) or 0
+    local got = {}
+    if ahead <= 0 then
+        local k = math.min(cap, tasks - nxt)
+        for x = nxt, nxt + k - 1 do got[#got + 1] = istr(x) end
+        nxt = nxt + k
+    else
+        -- after a retry: `ahead` tasks at or past next completed in an
+        -- earlier run; they are skipped, SWEEP_SCAN indexes at most
+        local last = math.min(tasks, nxt + SWEEP_SCAN) - 1
+        local names = {}
+        for x = nxt, last do names[#names + 1] = task_field(istr(x), 'state') end
+        local st = redis.call('HMGET', jk, unpack(names))
+        local x = nxt
+        while x <= last and #got < cap do
+            if st[x - nxt + 1] == 'completed' then
+                ahead = ahead - 1
+            else
+                got[#got + 1] = istr(x)
+            end
+            x = x + 1
+        end
+        nxt = x
+    end
+    return got, nxt, ahead, tasks - nxt - ahead <= 0
+end
+
+-- The job fields a claim reads for the tasks it hands out, in HMGET
+-- order; the attempts of task refs follow them.
+local CLAIM_JOB = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
 
 local function claim(keys, args)
     local base = keys[1]
     local worker = args[1]
     local n = tonumber(args[2])
     local lease_ms = tonumber(args[3])
-    local limit = tonumber(args[4]) or 1000
-    if worker == nil or worker == '' or n == nil or n < 1 or n > 1000
-        or lease_ms == nil or lease_ms < 100 then
+    local limit = tonumber(args[4] or '1000')
+    local secret = args[5]
+    if secret == '' then secret = nil end
+    if worker == nil or worker == '' or n == nil or n < 1 or n > CALL_MAX
+        or lease_ms == nil or lease_ms < 100 or lease_ms > 86400000
+        or limit == nil or limit < 0 or limit > CALL_MAX
+        or (secret and (#secret < 16 or #secret > 128
+            or string.find(secret, '[^%w]'))) then
         return redis.error_reply('ERR usage: FCALL llmb_claim 1 <queue key> '
-            .. '<worker> <n 1..1000> <lease_ms >= 100> [promote_limit]')
+            .. '<worker> <n 1..1000> <lease_ms 100..86400000> '
+            .. '[promote limit 0..1000] [secret: 16..128 letters and digits]')
     end
-    local wrong = keys_wrong(base, CLAIM_KEYS)
-    if wrong then return wrong end
     n = math.floor(n)
+    -- the one per-worker key claim writes, checked before any write
+    local lt = redis.call('TYPE', leases_key(base, worker))['ok']
+    if lt ~= 'none' and lt ~= 'hash' then
+        return redis.error_reply('ERR key "' .. leases_key(base, worker)
+            .. '" is a ' .. lt .. ', llmb expects a hash: it was written by '
+            .. 'something else than llmb; rename or delete it')
+    end
     local now = now_ms()
     -- The head of the delayed set: promote only when it is due; otherwise
     -- it is also the next due time of the reply.
     local dk = base .. ':delayed'
     local head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
     if #head > 0 and tonumber(head[2]) <= now then
-        promote(base, now, limit)
+        promote(base, now, math.floor(limit))
         head = nil
     end
     -- (ZRANGE and ZREMRANGEBYRANK rather than ZPOPMIN: no scores to format
@@ -73,92 +141,135 @@ local function claim(keys, args)
     local out = {now, -1, 0}
     local count = 0
     if #popped > 0 then
-        redis.call('ZREMRANGEBYRANK', pk, 0, #popped - 1)
-        local deadline = istr(now + lease_ms)
-        local tok = redis.call('INCRBY', base .. ':tok', #popped) - #popped
-        -- The popped tasks grouped by job (group_add).
-        local jobs, order = {}, {}
-        local ids, idxs = {}, {}
+        -- Pass 1: which tasks, grouped by job (group_add): task refs are
+        -- one each; a cursor gives up to the room left, and a cursor with
+        -- tasks left stays at the head and ends the batch.
+        local jobs, order, cursors = {}, {}, {}
+        local room, used = n, 0
         for i = 1, #popped do
-            -- (a ref that names no task, added by hand, is dropped)
-            local id, idx = ref_split(popped[i])
-            ids[i], idxs[i] = id or false, idx or false
-            if id then group_add(jobs, order, id, idx) end
+            if room == 0 then break end
+            local m = popped[i]
+            local id, idx = member_parse(m)
+            if id == nil then
+                junk()
+                used = i
+            elseif idx ~= '*' then
+                group_add(jobs, order, id, idx)
+                room = room - 1
+                used = i
+            else
+                local jk = job_key(base, id)
+                local c = redis.pcall('HMGET', jk, 'tasks', 'next', 'ahead',
+                    'state')
+                if c.err or c[4] == false or TERMINAL[c[4]] then
+                    -- its job is gone, not a hash, or has ended: nothing
+                    -- behind this cursor waits any longer
+                    if c.err or c[4] == false then junk() end
+                    used = i
+                else
+                    local got, nxt, ahead, empty = cursor_take(jk, c, room)
+                    if jobs[id] == nil then group_add(jobs, order, id, nil) end
+                    cursors[id] = {got = got, next = nxt, ahead = ahead,
+                        had_ahead = c[3] ~= false}
+                    room = room - #got
+                    behind_add('pending', -#got)
+                    if not empty then
+                        -- more behind it: it stays; a worker comes back
+                        -- for them even when this batch took none
+                        if #got == 0 then wake(base, 1) end
+                        break
+                    end
+                    behind_add('pending', 1) -- the cursor goes
+                    used = i
+                end
+            end
         end
-        local attempts = {}
+        if used > 0 then redis.call('ZREMRANGEBYRANK', pk, 0, used - 1) end
+        -- Pass 2: each job read once and written once.
+        local deadline = istr(now + lease_ms)
+        local handed = n - room
+        local tok = redis.call('INCRBY', base .. ':tok', handed) - handed
+        local held_sfx = secret and ('.' .. secret_hash(secret)) or ''
+        local tok_sfx = secret and ('.' .. secret) or ''
+        local running = zset_new(base .. ':running')
+        local leases = {}
         for _, id in ipairs(order) do
             local g = jobs[id]
             local jk = job_key(base, id)
-            local j
-            if #g == 1 then
-                j = redis.pcall('HMGET', jk, 'state', 'type', 'payload',
-                    'timeout_s', 'tasks', task_field(g[1], 'attempt'))
-            else
-                local hm = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
-                for k, idx in ipairs(g) do hm[5 + k] = task_field(idx, 'attempt') end
-                j = redis.pcall('HMGET', jk, unpack(hm))
-            end
-            -- A task whose job is gone (deleted by hand, or its key replaced
-            -- by another type) is dropped; one of a cancelled job is counted
-            -- as cancelled.
-            if j.err then
-                jobs[id] = false
+            local cur = cursors[id]
+            local nref = #g
+            local hm = {unpack(CLAIM_JOB)}
+            for k = 1, nref do hm[5 + k] = task_field(g[k], 'attempt') end
+            local j = redis.pcall('HMGET', jk, unpack(hm))
+            if j.err or j[1] == false then
+                -- a task ref whose job is gone (deleted by hand, or its
+                -- key replaced by another type) is dropped
+                junk(nref)
             elseif j[1] == 'cancelled' then
-                for _, idx in ipairs(g) do task_cancelled(base, id, idx, now) end
-                jobs[id] = false
-            elseif j[1] == false then
-                jobs[id] = false
+                -- (only task refs: a cancelled job has no cursor)
+                for k = 1, nref do
+                    task_cancelled(base, id, g[k], 'pending', now)
+                end
+                if nref > 0 and (tonumber(j[5]) or 1) > 1 then
+                    local r = {}
+                    for k = 1, nref do r[k] = id .. ':' .. g[k] end
+                    redis.pcall('SREM', requeued_key(base, id), unpack(r))
+                end
             else
                 local set = {}
                 if j[1] == 'pending' then
                     set[1], set[2], set[3], set[4] = 'state', 'running',
                         'started_ms', now_str(now)
                 end
-                local a = {}
+                if cur then
+                    set[#set + 1] = 'next'
+                    set[#set + 1] = istr(cur.next)
+                    if cur.had_ahead then
+                        set[#set + 1] = 'ahead'
+                        set[#set + 1] = istr(cur.ahead)
+                    end
+                    -- the cursor's tasks start their first attempt
+                    for _, idx in ipairs(cur.got) do g[#g + 1] = idx end
+                end
+                local ntask = tonumber(j[5]) or 1
                 for k, idx in ipairs(g) do
-                    a[idx] = (tonumber(j[5 + k]) or 0) + 1
+                    local a = k <= nref and (tonumber(j[5 + k]) or 0) + 1 or 1
                     local m = #set
                     set[m + 1] = task_field(idx, 'attempt')
-                    set[m + 2] = istr(a[idx])
+                    set[m + 2] = istr(a)
                     set[m + 3] = task_field(idx, 'state')
                     set[m + 4] = 'running'
                     set[m + 5] = task_field(idx, 'worker')
                     set[m + 6] = worker
+                    local ref = id .. ':' .. idx
+                    tok = tok + 1
+                    zset_add(running, deadline, ref)
+                    leases[#leases + 1] = ref
+                    leases[#leases + 1] = istr(tok) .. held_sfx
+                    local o = #out
+                    out[o + 1] = id
+                    out[o + 2] = tonumber(idx)
+                    out[o + 3] = istr(tok) .. tok_sfx
+                    out[o + 4] = a
+                    out[o + 5] = j[2]
+                    out[o + 6] = j[3]
+                    out[o + 7] = j[4]
+                    out[o + 8] = j[5]
+                    count = count + 1
                 end
-                attempts[id] = a
-                redis.call('HSET', jk, unpack(set))
-                jobs[id] = j
-            end
-        end
-        local running, leases = {}, {}
-        for i, id in ipairs(ids) do
-            local j = id and jobs[id]
-            if j then
-                local ref = popped[i]
-                tok = tok + 1
-                running[#running + 1] = deadline
-                running[#running + 1] = ref
-                leases[#leases + 1] = ref
-                leases[#leases + 1] = istr(tok)
-                local o = #out
-                out[o + 1] = id
-                out[o + 2] = tonumber(idxs[i])
-                out[o + 3] = tok
-                out[o + 4] = attempts[id][idxs[i]]
-                out[o + 5] = j[2]
-                out[o + 6] = j[3]
-                out[o + 7] = j[4]
-                out[o + 8] = j[5]
-                count = count + 1
+                chunked('HSET', jk, set)
+                if nref > 0 and ntask > 1 then
+                    local r = {}
+                    for k = 1, nref do r[k] = id .. ':' .. g[k] end
+                    redis.pcall('SREM', requeued_key(base, id), unpack(r))
+                end
             end
         end
         if count > 0 then
-            redis.call('ZADD', base .. ':running', unpack(running))
-            redis.call('HSET', leases_key(base, worker), unpack(leases))
+            zset_flush(running)
+            chunked('HSET', leases_key(base, worker), leases)
         end
-        if #popped == n and redis.call('ZCARD', pk) > 0 then
-            wake(base, 1)
-        end
+        if room == 0 and redis.call('ZCARD', pk) > 0 then wake(base, 1) end
     end
     out[3] = count
     if head == nil then head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES') end
@@ -166,15 +277,18 @@ local function claim(keys, args)
     return out
 end
 
--- ARGV: [limit, default 1000]. Promotes due delayed tasks without
+-- ARGV: [limit 0..1000, default 1000]. Promotes due delayed tasks without
 -- claiming, for the coordinator when no worker claims, and wakes idle
--- workers for them. Reply: number of tasks promoted.
+-- workers for them. Reply: number of members promoted; a reply of 1000
+-- means more may be due (call again).
 local function promote_due(keys, args)
     local base = keys[1]
-    local limit = math.floor(tonumber(args[1]) or 1000)
-    local wrong = keys_wrong(base, CLAIM_KEYS)
-    if wrong then return wrong end
-    local n = promote(base, now_ms(), limit)
+    local limit = tonumber(args[1] or '1000')
+    if limit == nil or limit < 0 or limit > CALL_MAX then
+        return redis.error_reply('ERR usage: FCALL llmb_promote 1 <queue key> '
+            .. '[limit 0..1000]')
+    end
+    local n = promote(base, now_ms(), math.floor(limit))
     if n > 0 then wake(base, n) end
     return n
 end

@@ -14,56 +14,88 @@ local function lease_args_ok(worker, rest, stride)
     return worker ~= nil and worker ~= '' and rest >= 0 and rest % stride == 0
 end
 
--- ARGV: worker, lease_ms, then pairs of task ref and token.
--- Reply: flat pairs of task ref and reason to stop: lost (the lease went
--- elsewhere), cancelled (the job was cancelled), gone (the job was deleted).
+-- What is wrong with task result `res`, or nil: it must be one JSON
+-- object (cjson parses it; the words cjson takes and JSON does not, such
+-- as NaN or 0x10, and invalid UTF-8 are refused as at push) of at most
+-- `max` bytes.
+local function result_problem(res, max)
+    if #res > max then
+        return string.format('result is %d bytes; the limit is %d', #res, max)
+    end
+    if res == '{}' then return nil end
+    local okj, v = pcall(cjson.decode, res)
+    if not okj or type(v) ~= 'table' or not string.find(res, '^%s*{') then
+        return 'result is not a JSON object: ' .. shown(res)
+    end
+    local at = utf8_invalid_at(res)
+    if at then
+        return string.format('result is not valid UTF-8 (byte %d)', at)
+    end
+    local word = bad_number_at(res)
+    if word then
+        return 'result is not a JSON object: "' .. word .. '" is not JSON'
+    end
+    return nil
+end
+
+-- ARGV: worker, lease_ms (100..86400000), then pairs of task ref and
+-- token, at most CALL_MAX pairs. Reply: flat pairs of task ref and reason
+-- to stop: lost (the lease went elsewhere), cancelled (the job was
+-- cancelled), gone (the job was deleted).
 local function heartbeat(keys, args)
     local base = keys[1]
     local worker = args[1]
     local lease_ms = tonumber(args[2])
-    if not lease_args_ok(worker, #args - 2, 2) or lease_ms == nil or lease_ms < 100 then
+    if not lease_args_ok(worker, #args - 2, 2) or lease_ms == nil
+        or lease_ms < 100 or lease_ms > 86400000 then
         return redis.error_reply('ERR usage: FCALL llmb_heartbeat 1 <queue key> '
-            .. '<worker> <lease_ms> [<task ref> <token>]...')
+            .. '<worker> <lease_ms 100..86400000> [<task ref> <token>]...')
+    end
+    if (#args - 2) / 2 > CALL_MAX then
+        return too_many('llmb_heartbeat', (#args - 2) / 2, 'leases')
     end
     local out = {}
     if #args == 2 then return out end
     local now = now_ms()
     local refs = {}
     for i = 3, #args, 2 do refs[#refs + 1] = args[i] end
-    local held = redis.call('HMGET', leases_key(base, worker), unpack(refs))
+    local held = redis.pcall('HMGET', leases_key(base, worker), unpack(refs))
+    if held.err then
+        junk()
+        held = {}
+    end
     local states = {}
-    local extend = {}
+    local extend = zset_new(base .. ':running', 'XX')
+    local deadline = istr(now + lease_ms)
     local seen = {}
     for i, ref in ipairs(refs) do
         local tok = args[2 + 2 * i]
         if seen[ref] then
             -- the same task twice in one call: answered once
-        elseif held[i] ~= tok then
+        elseif not lease_opens(held[i], tok) then
             seen[ref] = true
             out[#out + 1] = ref
             out[#out + 1] = 'lost'
         else
             seen[ref] = true
-            local id, idx = ref_split(ref)
+            local id, idx = member_parse(ref)
             if states[id] == nil then
-                states[id] = redis.call('HGET', job_key(base, id), 'state')
+                local st = redis.pcall('HGET', job_key(base, id), 'state')
+                states[id] = type(st) == 'string' and st or false
             end
             if states[id] == 'cancelled' or states[id] == false then
                 lease_drop(base, worker, ref)
                 if states[id] == 'cancelled' then
-                    task_cancelled(base, id, idx, now)
+                    task_cancelled(base, id, idx, 'running', now)
                 end
                 out[#out + 1] = ref
                 out[#out + 1] = states[id] == 'cancelled' and 'cancelled' or 'gone'
             else
-                extend[#extend + 1] = now + lease_ms
-                extend[#extend + 1] = ref
+                zset_add(extend, deadline, ref)
             end
         end
     end
-    if #extend > 0 then
-        redis.call('ZADD', base .. ':running', 'XX', unpack(extend))
-    end
+    zset_flush(extend)
     return out
 end
 
@@ -79,10 +111,6 @@ local function job_tasks_completed(base, id, g, now)
     if f.err or f[1] == false then return end
     local set = {}
     for k = 1, #g, 2 do
-        if #set >= 4000 then
-            redis.call('HSET', jk, unpack(set))
-            set = {}
-        end
         local m = #set
         set[m + 1] = task_field(g[k], 'state')
         set[m + 2] = 'completed'
@@ -99,14 +127,8 @@ local function job_tasks_completed(base, id, g, now)
         job_finish(base, id, now, f, set, jk)
         return
     end
-    redis.call('HSET', jk, unpack(set))
-    -- about every hundredth of a fan-out job
-    local tasks = tonumber(f[2]) or 1
-    local step = math.max(1, math.floor(tasks / 100))
-    if math.floor((tasks - left) / step) > math.floor((tasks - before) / step) then
-        emit(base, 'event', 'progress', 'job', id, 'done', tasks - left,
-            'tasks', tasks)
-    end
+    chunked('HSET', jk, set)
+    progress(base, id, tonumber(f[2]) or 1, before, left)
 end
 
 -- ARGV: worker, then triples of task ref, token and result (a JSON
@@ -119,6 +141,9 @@ local function complete(keys, args)
         return redis.error_reply('ERR usage: FCALL llmb_complete 1 <queue key> '
             .. '<worker> [<task ref> <token> <result json>]...')
     end
+    if (#args - 1) / 3 > CALL_MAX then
+        return too_many('llmb_complete', (#args - 1) / 3, 'tasks')
+    end
     local out = {}
     local now = now_ms()
     local max_result = conf_num(base, 'max_result', MAX_RESULT_BYTES_DEFAULT)
@@ -129,15 +154,14 @@ local function complete(keys, args)
         out[i] = ok[i] and 1 or 0
         if ok[i] then
             local res = args[3 * i + 1]
-            if #res > max_result
-                or (string.byte(res) ~= 123 and not string.find(res, '^%s*{')) then
-                local why = #res > max_result
-                    and string.format('result is %d bytes; the limit is %d', #res, max_result)
-                    or 'result is not a JSON object'
+            local why = result_problem(res, max_result)
+            local id, idx = member_parse(ref)
+            if why then
                 task_failed(base, ref, 'error', why, now)
                 out[i] = -1
+            elseif id == nil or idx == '*' then
+                junk()
             else
-                local id, idx = ref_split(ref)
                 group_add(jobs, order, id, idx, res)
             end
         end
@@ -157,6 +181,9 @@ local function fail(keys, args)
     if not lease_args_ok(worker, #args - 1, 4) then
         return redis.error_reply('ERR usage: FCALL llmb_fail 1 <queue key> '
             .. '<worker> [<task ref> <token> <error|timeout|fatal> <error text>]...')
+    end
+    if (#args - 1) / 4 > CALL_MAX then
+        return too_many('llmb_fail', (#args - 1) / 4, 'tasks')
     end
     local now = now_ms()
     local out = {}
@@ -179,26 +206,29 @@ local function release(keys, args)
         return redis.error_reply('ERR usage: FCALL llmb_release 1 <queue key> '
             .. '<worker> [<task ref> <token>]...')
     end
+    if (#args - 1) / 2 > CALL_MAX then
+        return too_many('llmb_release', (#args - 1) / 2, 'tasks')
+    end
     local out = {}
     local back = 0
+    local now = now_ms()
     local refs, ok = leases_take(base, worker, args, 2, 2)
     for k, ref in ipairs(refs) do
-        if not ok[k] then
-            out[k] = 0
-        else
-            local id, idx = ref_split(ref)
-            local j = redis.call('HMGET', job_key(base, id), 'state', 'priority')
-            local tk = job_key(base, id)
-            if j[1] == 'cancelled' then
-                task_cancelled(base, id, idx, now_ms())
+        out[k] = ok[k] and 1 or 0
+        local id, idx = member_parse(ref)
+        if ok[k] and id and idx ~= '*' then
+            local jk = job_key(base, id)
+            local j = redis.pcall('HMGET', jk, 'state', 'priority', 'tasks')
+            if j.err then
+                junk()
+            elseif j[1] == 'cancelled' then
+                task_cancelled(base, id, idx, 'running', now)
             elseif j[1] ~= false then
-                redis.call('HINCRBY', tk, idx .. ':attempt', -1)
-                redis.call('HSET', tk, idx .. ':state', 'pending')
-                redis.call('ZADD', base .. ':pending',
-                    pending_score(tonumber(j[2]) or 0, 0), ref)
+                redis.call('HINCRBY', jk, task_field(idx, 'attempt'), -1)
+                task_requeue(base, jk, id, idx, (tonumber(j[3]) or 1) > 1,
+                    'running', 'pending', pending_score(tonumber(j[2]) or 0, 0))
                 back = back + 1
             end
-            out[k] = 1
         end
     end
     if back > 0 then wake(base, back) end

@@ -4,50 +4,86 @@ job deadlines. Each touches a job's tasks a thousand at a time, so its
 work is bounded by the job's task count, never by the queue's size.
 ]]
 
-local TERMINAL = {completed = true, failed = true, cancelled = true}
-
 local function not_found(base, id)
     return redis.error_reply(string.format('ERR job "%s" not found in queue "%s"',
         tostring(id), tostring(queue_of(base))))
 end
 
--- Most task indexes that one call of purge or deadlines walks through
--- (a cancel touches every index of its job); the rest waits for the next
--- call, so no call blocks Redis for long.
-local CANCEL_TASK_BUDGET = 100000
+-- Most waiting task refs of a fan-out job (listed in <base>:jr:<id>) that
+-- one cancel removes; any left are ended as cancelled when a claim, a
+-- purge or a promote meets them.
+local CANCEL_REFS_MAX = 10000
 
--- Cancels job `id`: removes its pending and delayed tasks at once and
--- marks it cancelled, so running tasks stop at their next heartbeat.
--- Returns the number of tasks removed and the job's task count, or nil
--- and the job's state when it had already ended ("gone" when there is no
--- job hash: nothing is written then).
+-- Most tasks that one call of purge or deadlines cancels by reference
+-- (cursors count as one); the rest waits for the next call, so no call
+-- blocks Redis for long.
+local CANCEL_TASK_BUDGET = 10000
+
+-- Cancels job `id`: removes its waiting tasks at once (its cursor, which
+-- stands for every task it has not handed out, and its waiting task refs)
+-- and marks it cancelled, so running tasks stop at their next heartbeat.
+-- Returns the number of tasks removed and the work done (refs touched),
+-- or nil and the job's state when it had already ended ("gone" when there
+-- is no job hash: nothing is written then).
 local function job_cancel(base, id, now, why)
     local jk = job_key(base, id)
-    local j = redis.call('HMGET', jk, 'state', 'tasks')
+    local j = redis.pcall('HMGET', jk, 'state', 'tasks', 'next', 'ahead')
+    if j.err then
+        junk()
+        return nil, 'gone'
+    end
     if j[1] == false then return nil, 'gone' end
     if TERMINAL[j[1]] then return nil, j[1] end
     redis.call('HSET', jk, 'state', 'cancelled', 'cancelled_ms', now)
     if why then redis.call('HSETNX', jk, 'error', why) end
     local n = tonumber(j[2]) or 1
-    local removed = 0
-    local i = 0
-    while i < n do
-        local refs = {}
-        local last = math.min(n, i + 1000) - 1
-        for k = i, last do refs[#refs + 1] = id .. ':' .. k end
-        removed = removed + redis.call('ZREM', base .. ':pending', unpack(refs))
-            + redis.call('ZREM', base .. ':delayed', unpack(refs))
-        i = last + 1
-    end
-    redis.call('ZREM', base .. ':deadlines', id)
-    emit(base, 'event', 'cancelled', 'job', id, 'removed', removed)
-    if removed > 0 then
-        redis.call('HINCRBY', jk, 'cancelled', removed)
-        if redis.call('HINCRBY', jk, 'left', -removed) <= 0 then
-            job_finish(base, id, now)
+    local pk, dk = base .. ':pending', base .. ':delayed'
+    local removed, work = 0, 1
+    local refs
+    if n == 1 then
+        refs = {id .. ':0'}
+    else
+        local cur = cursor_of(id)
+        local behind = n - (tonumber(j[3]) or 0) - (tonumber(j[4]) or 0)
+        if redis.call('ZREM', pk, cur) > 0 then
+            removed = behind
+            behind_add('pending', 1 - behind)
+        elseif redis.call('ZREM', dk, cur) > 0 then
+            removed = behind
+            behind_add('delayed', 1 - behind)
+        end
+        refs = redis.pcall('SPOP', requeued_key(base, id), CANCEL_REFS_MAX)
+        if refs.err then
+            junk()
+            refs = {}
         end
     end
-    return removed, n
+    -- the refs found waiting go, and their tasks are cancelled (a ref no
+    -- longer waiting, such as a single task that is running, stays: it
+    -- stops at its next heartbeat)
+    for i = 1, #refs, CHUNK do
+        local part = {unpack(refs, i, math.min(#refs, i + CHUNK - 1))}
+        local sp = redis.call('ZMSCORE', pk, unpack(part))
+        local sd = redis.call('ZMSCORE', dk, unpack(part))
+        local inp, ind, set = {}, {}, {}
+        for k, ref in ipairs(part) do
+            local _, idx = member_parse(ref)
+            if idx and (sp[k] or sd[k]) then
+                if sp[k] then inp[#inp + 1] = ref else ind[#ind + 1] = ref end
+                set[#set + 1] = task_field(idx, 'state')
+                set[#set + 1] = 'cancelled'
+            end
+        end
+        if #inp > 0 then redis.call('ZREM', pk, unpack(inp)) end
+        if #ind > 0 then redis.call('ZREM', dk, unpack(ind)) end
+        if #set > 0 then redis.call('HSET', jk, unpack(set)) end
+        removed = removed + #inp + #ind
+    end
+    work = work + #refs
+    redis.call('ZREM', base .. ':deadlines', id)
+    emit(base, 'event', 'cancelled', 'job', id, 'removed', removed)
+    if removed > 0 then tasks_ended(base, id, 'cancelled', now, removed) end
+    return removed, work
 end
 
 -- ARGV: job id. Reply: number of pending tasks removed.
@@ -72,7 +108,8 @@ local function retry(keys, args)
     local base = keys[1]
     local id = args[1]
     local jk = job_key(base, id or '')
-    local j = redis.call('HMGET', jk, 'state', 'tasks', 'priority', 'left')
+    local j = redis.call('HMGET', jk, 'state', 'tasks', 'priority', 'left',
+        'failed', 'cancelled')
     if id == nil or j[1] == false then
         -- An expired job leaves its id in the dead set: drop it there.
         if id ~= nil then redis.call('ZREM', base .. ':dead', id) end
@@ -101,36 +138,38 @@ local function retry(keys, args)
         end
         redis.call('DEL', legacy)
     end
+    -- Every task that did not complete waits again, in O(1): a single
+    -- task as its ref; a fan-out job as its cursor from index 0, which
+    -- skips the tasks that completed (`ahead` of them), SWEEP_SCAN per
+    -- claim.
     local n = tonumber(j[2]) or 1
     local prio = tonumber(j[3]) or 0
-    local again = 0
-    local i = 0
-    while i < n do
-        local fields = {}
-        local last = math.min(n, i + 1000) - 1
-        for k = i, last do fields[#fields + 1] = k .. ':state' end
-        local st = redis.call('HMGET', jk, unpack(fields))
-        local zargs, targs = {}, {}
-        for k = i, last do
-            if st[k - i + 1] ~= 'completed' then
-                again = again + 1
-                zargs[#zargs + 1] = pending_score(prio, redis.call('INCR', base .. ':seq'))
-                zargs[#zargs + 1] = id .. ':' .. k
-                targs[#targs + 1] = k .. ':state'
-                targs[#targs + 1] = 'pending'
-                targs[#targs + 1] = k .. ':attempt'
-                targs[#targs + 1] = 0
-            end
+    local score = pending_score(prio, redis.call('INCR', base .. ':seq'))
+    local again, set = 0, {}
+    if n == 1 then
+        if redis.call('HGET', jk, '0:state') ~= 'completed' then
+            again = 1
+            redis.call('ZADD', base .. ':pending', score, id .. ':0')
+            set = {'0:state', 'pending', '0:attempt', '0'}
         end
-        if #zargs > 0 then
-            redis.call('HSET', jk, unpack(targs))
-            redis.call('ZADD', base .. ':pending', unpack(zargs))
+    else
+        local ok = n - (tonumber(j[5]) or 0) - (tonumber(j[6]) or 0)
+        again = n - ok
+        if again > 0 then
+            redis.call('ZADD', base .. ':pending', score, cursor_of(id))
+            behind_add('pending', again - 1)
+            set = {'next', '0', 'ahead', istr(ok)}
         end
-        i = last + 1
     end
     redis.call('HDEL', jk, 'failed', 'cancelled', 'ok', 'error', 'aggregate',
         'aggregated_ms', 'finished_ms', 'cancelled_ms', 'expired')
-    redis.call('HSET', jk, 'state', 'pending', 'left', again)
+    set[#set + 1] = 'state'
+    set[#set + 1] = 'pending'
+    set[#set + 1] = 'left'
+    set[#set + 1] = istr(again)
+    redis.call('HSET', jk, unpack(set))
+    -- the version fences the aggregate of the earlier run (70-aggregate)
+    redis.call('HINCRBY', jk, 'version', 1)
     -- (jobs that ended under library versions before 7 have a TTL)
     redis.call('PERSIST', jk)
     redis.call('ZREM', base .. ':ended', id)
@@ -139,7 +178,13 @@ local function retry(keys, args)
     redis.call('ZREM', base .. ':aggr', id)
     redis.call('LREM', base .. ':done', 0, id)
     emit(base, 'event', 'retried', 'job', id, 'tasks', again)
-    if again > 0 then wake(base, again) end
+    if again > 0 then
+        wake(base, again)
+    else
+        -- nothing to run again (a job that failed by its deadline after
+        -- its tasks completed): it ends at once, completed
+        job_finish(base, id, now_ms())
+    end
     return again
 end
 
@@ -147,33 +192,49 @@ end
 -- task budget `b` (a table {left = n}) lasts. Returns the jobs cancelled.
 local function purge_set(base, set, limit, now, b)
     local refs = redis.call('ZRANGE', base .. set, 0, limit - 1)
-    local done, jobs, junk = {}, 0, {}
+    local done, jobs, drop = {}, 0, {}
     for _, ref in ipairs(refs) do
-        local id = ref_split(ref)
+        local id = member_parse(ref)
         if id and done[id] == nil then
             if b.left <= 0 then break end
-            local removed, n = job_cancel(base, id, now, 'purged')
+            local removed, work = job_cancel(base, id, now, 'purged')
             done[id] = removed ~= nil
             if removed then
                 jobs = jobs + 1
-                b.left = b.left - n
+                b.left = b.left - work
             end
         end
-        -- A waiting task whose job is gone (deleted by hand) or has already
-        -- ended belongs to nothing: it goes too.
-        if id == nil or done[id] == false then junk[#junk + 1] = ref end
+        -- A waiting member that names no task, or whose job is gone
+        -- (deleted by hand) or has already ended, belongs to nothing: it
+        -- goes too.
+        if id == nil or done[id] == false then drop[#drop + 1] = ref end
     end
-    if #junk > 0 then redis.call('ZREM', base .. set, unpack(junk)) end
+    if #drop > 0 then
+        junk(#drop)
+        chunked('ZREM', base .. set, drop)
+    end
     return jobs
 end
 
--- ARGV: [limit, default 1000]. Cancels the jobs of up to `limit` waiting
--- tasks. Reply: {jobs cancelled, tasks still waiting}; call again until
--- nothing waits.
+-- The limit argument of purge, deadlines and reap: a whole number from 1
+-- to CALL_MAX, `default` when absent. Returns it, or nil and an error.
+local function limit_arg(name, arg, default)
+    local v = tonumber(arg or default)
+    if v == nil or v < 1 or v > CALL_MAX or v ~= math.floor(v) then
+        return nil, redis.error_reply(string.format('ERR usage: FCALL %s 1 '
+            .. '<queue key> [limit 1..%d], got "%s"', name, CALL_MAX,
+            tostring(arg)))
+    end
+    return v
+end
+
+-- ARGV: [limit 1..1000, default 1000]. Cancels the jobs of up to `limit`
+-- waiting members (a task ref, or a fan-out job's cursor). Reply: {jobs
+-- cancelled, members still waiting}; call again until nothing waits.
 local function purge(keys, args)
     local base = keys[1]
-    local limit = math.floor(tonumber(args[1]) or 1000)
-    if limit < 1 then limit = 1 end
+    local limit, err = limit_arg('llmb_purge', args[1], 1000)
+    if limit == nil then return err end
     local now = now_ms()
     local b = {left = CANCEL_TASK_BUDGET}
     local jobs = purge_set(base, ':pending', limit, now, b)
@@ -182,12 +243,14 @@ local function purge(keys, args)
         + redis.call('ZCARD', base .. ':delayed')}
 end
 
--- ARGV: [limit, default 100]. Ends jobs whose deadline_s has passed: what
--- is waiting is removed, running tasks stop at their next heartbeat, and
--- the job ends failed with the error "deadline exceeded". Reply: count.
+-- ARGV: [limit 1..1000, default 100]. Ends jobs whose deadline_s has
+-- passed: what is waiting is removed, running tasks stop at their next
+-- heartbeat, and the job ends failed with the error "deadline exceeded".
+-- Reply: count.
 local function deadlines(keys, args)
     local base = keys[1]
-    local limit = math.floor(tonumber(args[1]) or 100)
+    local limit, err = limit_arg('llmb_deadlines', args[1], 100)
+    if limit == nil then return err end
     local now = now_ms()
     local ids = redis.call('ZRANGEBYSCORE', base .. ':deadlines', '-inf', now,
         'LIMIT', 0, limit)
@@ -196,8 +259,8 @@ local function deadlines(keys, args)
         if budget <= 0 then break end
         redis.call('ZREM', base .. ':deadlines', id)
         local jk = job_key(base, id)
-        local state = redis.call('HGET', jk, 'state')
-        if state ~= false and not TERMINAL[state] then
+        local state = redis.pcall('HGET', jk, 'state')
+        if type(state) == 'string' and not TERMINAL[state] then
             redis.call('HSET', jk, 'expired', 1)
             local _, tasks = job_cancel(base, id, now, 'deadline exceeded')
             budget = budget - (tonumber(tasks) or 1)

@@ -6,28 +6,33 @@ lost, apart from handler failures, and a task that keeps losing its
 worker fails for good when its attempts run out.
 ]]
 
--- ARGV: [limit, default 1000]. Reply: number of expired leases reaped.
--- Also deletes up to `limit` jobs past their retention, for queues where
--- no job has ended lately (retention_trim).
+-- ARGV: [limit 1..1000, default 1000]. Reply: number of expired leases
+-- reaped; a reply equal to the limit means more may have expired (call
+-- again). Also deletes up to `limit` jobs past their retention, for queues
+-- where no job has ended lately (retention_trim).
 local function reap(keys, args)
     local base = keys[1]
-    local limit = math.floor(tonumber(args[1]) or 1000)
-    if limit < 1 then limit = 1 end
+    local limit, err = limit_arg('llmb_reap', args[1], 1000)
+    if limit == nil then return err end
     local now = now_ms()
     local refs = redis.call('ZRANGEBYSCORE', base .. ':running', '-inf', now,
         'LIMIT', 0, limit)
     for _, ref in ipairs(refs) do
-        local id, idx = ref_split(ref)
-        if id == nil then
-            -- a ref that names no task (added by hand): dropped
-            redis.call('ZREM', base .. ':running', ref)
+        local id, idx = member_parse(ref)
+        local worker = false
+        if id and idx ~= '*' then
+            worker = redis.pcall('HGET', job_key(base, id),
+                task_field(idx, 'worker'))
+            if type(worker) ~= 'string' then worker = false end
+        end
+        if worker then
+            lease_drop(base, worker, ref)
         else
-            local worker = redis.call('HGET', job_key(base, id), idx .. ':worker')
-            if worker then
-                lease_drop(base, worker, ref)
-            else
-                redis.call('ZREM', base .. ':running', ref)
-            end
+            redis.call('ZREM', base .. ':running', ref)
+        end
+        if id == nil or idx == '*' then
+            junk() -- a member that names no task (added by hand): dropped
+        else
             task_failed(base, ref, 'lost', worker
                 and ('lease expired: worker ' .. worker .. ' stopped heartbeating')
                 or 'lease expired (no worker recorded for this task)', now)
@@ -37,8 +42,9 @@ local function reap(keys, args)
     return #refs
 end
 
--- ARGV: worker id, reason. Every lease the worker holds in this queue
--- goes back at once. Reply: number of tasks taken back.
+-- ARGV: worker id, [reason]. Takes back up to CALL_MAX leases the worker
+-- holds in this queue. Reply: number of tasks taken back; a reply of 1000
+-- means more may be held (call again).
 local function reap_worker(keys, args)
     local base = keys[1]
     local worker = args[1]
@@ -48,13 +54,17 @@ local function reap_worker(keys, args)
     end
     local why = args[2] or 'worker is dead'
     local lk = leases_key(base, worker)
-    local refs = redis.call('HKEYS', lk)
+    local refs = redis.pcall('HRANDFIELD', lk, CALL_MAX)
+    if refs.err then
+        junk()
+        return 0
+    end
     local now = now_ms()
     for _, ref in ipairs(refs) do
         redis.call('ZREM', base .. ':running', ref)
         task_failed(base, ref, 'lost', 'worker ' .. worker .. ': ' .. why, now)
     end
-    redis.call('DEL', lk)
+    chunked('HDEL', lk, refs)
     return #refs
 end
 

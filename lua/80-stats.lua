@@ -2,35 +2,58 @@
 stats: a read-only summary of one queue for the CLI, the coordinator's
 metrics and anyone with redis-cli. Constant work: counts of sets, the
 age of the task at the head of the queue and the queue's cumulative task
-counters.
+counters. Junk never makes it fail: a head member that names no task is
+skipped (up to STATS_HEAD_LOOK of them), and a key of the wrong type counts
+as empty and is named in `wrong_keys`.
 
 Reply: flat field/value pairs.
 ]]
 
+local STATS_HEAD_LOOK = 10
+
 local function stats(keys)
     local base = keys[1]
     local now = now_ms()
-    local head_age = 0
-    local head = redis.call('ZRANGE', base .. ':pending', 0, 0)
-    if #head > 0 then
-        local id = ref_split(head[1])
-        local created = tonumber(redis.call('HGET', job_key(base, id), 'created_ms'))
-        if created then head_age = now - created end
+    local wrong = {}
+    -- a command on a key of the wrong type answers `zero` and names it
+    local function safe(zero, cmd, suffix, ...)
+        local r = redis.pcall(cmd, base .. suffix, ...)
+        if type(r) == 'table' and r.err then
+            wrong[#wrong + 1] = base .. suffix
+            return zero
+        end
+        return r
     end
-    local c = redis.call('HMGET', base .. ':counts', 'ok', 'failed', 'cancelled')
+    local head_age = 0
+    local head = safe({}, 'ZRANGE', ':pending', 0, STATS_HEAD_LOOK - 1)
+    for _, m in ipairs(head) do
+        local id = member_parse(m)
+        local created = id and tonumber(redis.pcall('HGET', job_key(base, id),
+            'created_ms'))
+        if created then
+            head_age = now - created
+            break
+        end
+    end
+    local c = safe({}, 'HMGET', ':counts', 'ok', 'failed', 'cancelled', 'junk',
+        'wait_p', 'wait_d')
+    -- tasks, not members: a fan-out cursor stands for many (behind_add)
+    local np = safe(0, 'ZCARD', ':pending')
+    local nd = safe(0, 'ZCARD', ':delayed')
     return {
-        'pending', redis.call('ZCARD', base .. ':pending'),
-        'delayed', redis.call('ZCARD', base .. ':delayed'),
-        'running', redis.call('ZCARD', base .. ':running'),
-        'jobs', redis.call('ZCARD', base .. ':jobs'),
-        'dead', redis.call('ZCARD', base .. ':dead'),
-        'to_aggregate', redis.call('LLEN', base .. ':done')
-            + redis.call('ZCARD', base .. ':aggr'),
+        'pending', math.max(np, np + (tonumber(c[5]) or 0)),
+        'delayed', math.max(nd, nd + (tonumber(c[6]) or 0)),
+        'running', safe(0, 'ZCARD', ':running'),
+        'jobs', safe(0, 'ZCARD', ':jobs'),
+        'dead', safe(0, 'ZCARD', ':dead'),
+        'to_aggregate', safe(0, 'LLEN', ':done') + safe(0, 'ZCARD', ':aggr'),
         'head_age_ms', head_age,
         'now_ms', now,
         'tasks_ok', tonumber(c[1]) or 0,
         'tasks_failed', tonumber(c[2]) or 0,
         'tasks_cancelled', tonumber(c[3]) or 0,
+        'junk', tonumber(c[4]) or 0,
+        'wrong_keys', table.concat(wrong, ' '),
     }
 end
 
