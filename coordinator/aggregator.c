@@ -9,7 +9,9 @@
  * chunks of consecutive indexes (exact, unlike HSCAN, which may return a
  * field twice), feeds them to lib/aggregate.c and stores the document with
  * FCALL llmb_agg_finish, which keeps only the first aggregate of a job
- * however many coordinators computed one.
+ * however many coordinators computed one, and only when the job is still
+ * the run the aggregate was read from (its `version`, which a retry bumps;
+ * a retry between the reads would otherwise mix two runs).
  *
  * Work is bounded: about --agg-budget-ms per tick, and each HMGET asks for
  * as many results as fit about 4 MiB at the sizes seen so far, so a
@@ -45,12 +47,13 @@ enum jf {
     JF_RETRIED,
     JF_TIMEOUTS,
     JF_LOST,
+    JF_VERSION,
     JF_COUNT
 };
 static const char *const job_fields[JF_COUNT] = {
     "state",      "tasks",       "ok",          "failed",
     "cancelled",  "created_ms",  "started_ms",  "finished_ms",
-    "retried",    "timeouts",    "lost"};
+    "retried",    "timeouts",    "lost",        "version"};
 
 /* One job being aggregated; created by a take, freed when its aggregate
  * is stored or dropped. */
@@ -325,9 +328,11 @@ static char *build(struct job *j)
 static enum step step_finish(struct llmb_coord *co, struct job *j)
 {
     char *doc = build(j);
+    /* fenced by the version read with the job: a retry since makes
+     * llmb_agg_finish store nothing (-1) */
     redisReply *r = llmb_conn_command(co->conn,
-                                      "FCALL llmb_agg_finish 1 %s %s %s",
-                                      j->base, j->id, doc);
+                                      "FCALL llmb_agg_finish 1 %s %s %s %lld",
+                                      j->base, j->id, doc, j->f[JF_VERSION]);
 
     free(doc);
     if (r == NULL) {
@@ -336,6 +341,10 @@ static enum step step_finish(struct llmb_coord *co, struct job *j)
     }
     if (r->type != REDIS_REPLY_INTEGER) {
         llmb_coord_reply_error(co, "llmb_agg_finish", j->queue, r);
+    } else if (r->integer == -1) {
+        llmb_info("job retried while it was aggregated: this run's aggregate "
+                  "is dropped, the next one is made when it ends again job=%s "
+                  "queue=%s", j->id, j->queue);
     } else if (r->integer == 1) {
         co->counters.jobs_aggregated++;
         llmb_info("job aggregated job=%s queue=%s state=%s tasks=%lld "
