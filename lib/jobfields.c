@@ -19,6 +19,8 @@ const struct llmb_job_field llmb_job_fields[] = {
     {"lost", LLMB_FK_COUNT},       {"error", LLMB_FK_STR},
     {"expired", LLMB_FK_BOOL},     {"aggregate", LLMB_FK_JSON},
     {"aggregated_ms", LLMB_FK_INT},
+    {"next", LLMB_FK_INT},         {"ahead", LLMB_FK_INT},
+    {"version", LLMB_FK_COUNT},
 };
 
 const size_t llmb_job_nfields =

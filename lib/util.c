@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <llmb/err.h>
@@ -90,6 +91,26 @@ static int64_t clock_us(clockid_t id)
     struct timespec ts;
     clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000000 + (int64_t)ts.tv_nsec / 1000;
+}
+
+int llmb_random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[64];
+    size_t done = 0;
+
+    out[0] = '\0';
+    while (done < nbytes) {
+        size_t want = nbytes - done < sizeof(b) ? nbytes - done : sizeof(b);
+        ssize_t got = getrandom(b, want, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return LLMB_EIO;
+        for (ssize_t i = 0; i < got; i++)
+            snprintf(out + 2 * (done + (size_t)i), 3, "%02x", b[i]);
+        done += (size_t)got;
+    }
+    return 0;
 }
 
 int64_t llmb_now_ms(void)

@@ -40,6 +40,11 @@ int64_t llmb_now_ms(void);
 int64_t llmb_mono_ms(void);
 int64_t llmb_mono_us(void);
 
+/* Fills out with 2 * nbytes lowercase hex digits and a NUL from the
+ * kernel's random source (getrandom), for secrets and nonces. Returns 0,
+ * or LLMB_EIO when no random bytes could be had (out is then ""). */
+int llmb_random_hex(char *out, size_t nbytes);
+
 /* Parses all of s (base 10, optional sign, no spaces) as an integer within
  * [min, max] into *out. Returns 0, or LLMB_EINVAL (and leaves *out alone)
  * when s is NULL, empty, has other characters or is out of range. */

@@ -4,7 +4,9 @@
  * and each task's state, attempt, worker, error and result (the fields
  * "<i>:state", ... of the same hash). A task without fields was never claimed: it is
  * pending (delayed when its job was pushed with a delay), or cancelled
- * once its job has ended. The states of all tasks are counted, a thousand
+ * once its job has ended. After a retry, a task of a fan-out job at or
+ * past the job's `next` that did not complete waits again, whatever its
+ * field says of the earlier run (see lua/05-lifecycle.lua). The states of all tasks are counted, a thousand
  * per HMGET, pipelined; only the first --tasks are listed one by one.
  */
 #include <stdlib.h>
@@ -65,6 +67,21 @@ static void count_state(json_t *states, const char *st)
         json_integer_set(c, json_integer_value(c) + 1);
     else
         json_object_set_new(states, st, json_integer(1));
+}
+
+/* The state of task k whose state field is `field` (NULL when absent):
+ * the field, unless the task waits behind its job's cursor again after a
+ * retry (fan-out, k >= next, not completed) or was cancelled there: then,
+ * as for a task without fields, `unclaimed`. */
+static const char *task_state(const struct job *j, long long k,
+                              const char *field, const char *unclaimed)
+{
+    if (field == NULL)
+        return unclaimed;
+    if (j->ntasks > 1 && hget_ll(j, "version") > 0 && k >= hget_ll(j, "next") &&
+        strcmp(field, "completed") != 0)
+        return unclaimed;
+    return field;
 }
 
 /* Reads the job hash into j->hash. Returns 0, LLMB_ENOTFOUND (retention
@@ -158,7 +175,9 @@ static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
         for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements;
              k++) {
             const char *st = llmb_reply_str(r->element[k]);
-            count_state(j->states, st ? st : unclaimed);
+            count_state(j->states, task_state(j, (long long)i * 1000 +
+                                                     (long long)k, st,
+                                              unclaimed));
         }
     }
     j->shown = llmb_xcalloc(j->nshown ? j->nshown : 1, sizeof(*j->shown));
@@ -170,8 +189,12 @@ static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
             const char *v = llmb_reply_str(r->element[f]);
             j->shown[i][f] = v ? llmb_xstrdup(v) : NULL;
         }
-        if (j->shown[i][TF_STATE] == NULL)
-            j->shown[i][TF_STATE] = llmb_xstrdup(unclaimed);
+        const char *st = task_state(j, (long long)i, j->shown[i][TF_STATE],
+                                    unclaimed);
+        if (st != j->shown[i][TF_STATE]) {
+            free(j->shown[i][TF_STATE]);
+            j->shown[i][TF_STATE] = llmb_xstrdup(st);
+        }
     }
 
 out:
