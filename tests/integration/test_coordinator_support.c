@@ -269,8 +269,8 @@ int tc_worker_claim(struct tc_worker *w, int n, long long lease_ms)
     for (i = 0; i < (size_t)count; i++) {
         redisReply **f = &r->element[3 + 8 * i];
         char *ref = llmb_xasprintf("%s:%lld", f[0]->str, f[1]->integer);
-        char tok[32];
-        snprintf(tok, sizeof(tok), "%lld", f[2]->integer);
+        char tok[160];
+        snprintf(tok, sizeof(tok), "%s", f[2]->str);
         llmb_strlist_push(&w->refs, ref);
         llmb_strlist_push(&w->tokens, tok);
         free(ref);

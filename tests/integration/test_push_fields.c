@@ -175,7 +175,9 @@ static void test_valid_and_minted_ids(void **state)
     tq_assert_job("job-1", "max_retries", "0");
     tq_assert_job("job-1", "backoff_ms", "250");
     tq_assert_job("job-1", "left", "3");
-    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 4);
+    /* job-1's three tasks wait as one cursor */
+    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 2);
+    assert_int_equal(tq_stat("pending"), 4);
     assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
     /* one pushed event for the call (jobs 2) */
     assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
@@ -507,7 +509,8 @@ static void test_bad_job_in_the_middle(void **state)
     assert_string_equal(elem_str(r, 4), "m5");
     freeReplyObject(r);
     assert_int_equal(tq_cmd_int("EXISTS %s:j:bad", T.base), 0);
-    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 5);
+    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 3);
+    assert_int_equal(tq_stat("pending"), 5);
     assert_int_equal(tq_cmd_int("ZCARD %s:delayed", T.base), 1);
     assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 4);
     assert_int_equal(tq_cmd_int("EXISTS %s:deadlines", T.base), 0);
@@ -518,19 +521,20 @@ static void test_bad_job_in_the_middle(void **state)
     assert_string_equal(r->element[0]->element[1]->element[5]->str, "m1");
     assert_string_equal(r->element[0]->element[1]->element[7]->str, "m5");
     freeReplyObject(r);
-    assert_seq(5); /* m1, m2's three tasks and m5: m4 is delayed */
+    assert_seq(3); /* m1, m2's cursor and m5: m4 is delayed */
 }
 
-/* Pending order: higher priority first, then argument order, over calls
- * and over a fan-out larger than one ZADD. */
+/* Pending order: higher priority first, then argument order, over calls;
+ * a fan-out job waits as one member, its cursor, whose tasks a claim
+ * hands out in index order. */
 static void test_fifo_within_priority(void **state)
 {
     static struct call c;
-    static const char *const want[] = {"hi-1", "hi-2", "a", "fan", "b", "c",
-                                       "lo"};
+    static const char *const want[] = {"hi-1:0", "hi-2:0", "a:0", "fan:*",
+                                       "b:0", "c:0", "lo:0"};
     redisReply *r;
-    char prev[200] = "";
-    size_t i, k = 0, fan = 0;
+    size_t i;
+    long long next = 0;
 
     (void)state;
     call_init(&c, "llmb_push_fields");
@@ -546,28 +550,28 @@ static void test_fifo_within_priority(void **state)
     freeReplyObject(call_run(&c));
 
     r = tq_cmd("ZRANGE %s:pending 0 -1", T.base);
-    assert_int_equal(r->elements, 2506);
-    for (i = 0; i < r->elements; i++) {
-        char id[200], *colon;
-        snprintf(id, sizeof(id), "%s", r->element[i]->str);
-        colon = strrchr(id, ':');
-        assert_non_null(colon);
-        *colon = '\0';
-        if (strcmp(id, "fan") == 0) /* its tasks in index order */
-            assert_int_equal(atol(colon + 1), (long)fan++);
-        if (strcmp(id, prev) != 0) {
-            assert_true(k < sizeof(want) / sizeof(want[0]));
-            if (strcmp(id, want[k]) != 0)
-                fail_msg("position %zu: %s, want %s", i, id, want[k]);
-            k++;
-            snprintf(prev, sizeof(prev), "%s", id);
-        }
-    }
-    assert_int_equal(fan, 2500);
-    assert_int_equal(k, sizeof(want) / sizeof(want[0]));
+    assert_int_equal(r->elements, sizeof(want) / sizeof(want[0]));
+    for (i = 0; i < r->elements; i++)
+        assert_string_equal(r->element[i]->str, want[i]);
     freeReplyObject(r);
-    /* one sequence number per task */
-    assert_seq(2506);
+    assert_int_equal(tq_stat("pending"), 2506);
+    /* one sequence number per member */
+    assert_seq(7);
+    /* claimed 1000 at a time: hi-1, hi-2, a, then fan's tasks in order */
+    for (int call = 0; call < 4; call++) {
+        r = tq_cmd("FCALL llmb_claim 1 %s w 1000 30000", T.base);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        for (i = 3; i + 7 < r->elements; i += 8) {
+            if (strcmp(r->element[i]->str, "fan") != 0)
+                continue;
+            assert_int_equal(r->element[i + 1]->integer, next);
+            next++;
+        }
+        freeReplyObject(r);
+    }
+    assert_int_equal(next, 2500);
+    assert_int_equal(tq_stat("pending"), 0);
+    assert_int_equal(tq_stat("running"), 2506);
 }
 
 /* One pushed event per call: the job's id when the call pushed one, else

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -95,6 +96,23 @@ char *tq_job_get(const char *id, const char *field)
     return v;
 }
 
+long long tq_stat(const char *name)
+{
+    redisReply *r = tq_cmd("FCALL llmb_stats 1 %s", T.base);
+    long long v = -1;
+    size_t i;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (i = 0; i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, name) == 0 &&
+            r->element[i + 1]->type == REDIS_REPLY_INTEGER)
+            v = r->element[i + 1]->integer;
+    freeReplyObject(r);
+    if (v < 0)
+        fail_msg("llmb_stats has no integer field %s", name);
+    return v;
+}
+
 void tq_assert_job(const char *id, const char *field, const char *want)
 {
     char *v = tq_job_get(id, field);
@@ -115,4 +133,131 @@ void tq_assert_job_defaults(const char *id)
     tq_assert_job(id, "backoff_ms", "1000");
     tq_assert_job(id, "state", "pending");
     tq_assert_job(id, "left", "1");
+}
+
+redisReply *tq_fcall(const char *fn, ...)
+{
+    const char *argv[4200];
+    int argc = 0;
+    va_list ap;
+    const char *a;
+    redisReply *r;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = fn;
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    va_start(ap, fn);
+    while ((a = va_arg(ap, const char *)) != NULL)
+        argv[argc++] = a;
+    va_end(ap);
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_non_null(r);
+    return r;
+}
+
+char *tq_hget(const char *sub, const char *field)
+{
+    redisReply *r = tq_cmd("HGET %s:%s %s", T.base, sub, field);
+    char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return v;
+}
+
+void tq_assert_hget(const char *sub, const char *field, const char *want)
+{
+    char *v = tq_hget(sub, field);
+    if (strcmp(v, want) != 0)
+        fail_msg("%s:%s %s = \"%s\", want \"%s\"", T.base, sub, field, v, want);
+    free(v);
+}
+
+char *tq_push(const char *doc)
+{
+    redisReply *r = tq_fcall("llmb_push", doc, NULL);
+    char *id;
+    if (r->type != REDIS_REPLY_STRING)
+        fail_msg("push %s: %s", doc, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    id = llmb_xstrdup(r->str);
+    freeReplyObject(r);
+    return id;
+}
+
+int tq_claim_secret(const char *worker, int n, const char *lease_ms,
+                    const char *secret, struct tq_task *out,
+                    long long *next_due)
+{
+    char ns[16];
+    redisReply *r;
+    int count, i;
+
+    snprintf(ns, sizeof(ns), "%d", n);
+    if (secret != NULL)
+        r = tq_fcall("llmb_claim", worker, ns, lease_ms, "1000", secret, NULL);
+    else
+        r = tq_fcall("llmb_claim", worker, ns, lease_ms, NULL);
+    if (r->type != REDIS_REPLY_ARRAY)
+        fail_msg("claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    assert_true(r->elements >= 3);
+    count = (int)r->element[2]->integer;
+    assert_int_equal(r->elements, 3 + (size_t)count * 8);
+    if (next_due)
+        *next_due = r->element[1]->integer;
+    for (i = 0; i < count; i++) {
+        redisReply **e = r->element + 3 + i * 8;
+        struct tq_task *t = &out[i];
+        snprintf(t->id, sizeof(t->id), "%s", e[0]->str);
+        t->idx = e[1]->integer;
+        assert_int_equal(e[2]->type, REDIS_REPLY_STRING);
+        snprintf(t->tok, sizeof(t->tok), "%s", e[2]->str);
+        t->attempt = e[3]->integer;
+        snprintf(t->type, sizeof(t->type), "%s", e[4]->str);
+        snprintf(t->payload, sizeof(t->payload), "%s", e[5]->str);
+        snprintf(t->ref, sizeof(t->ref), "%s:%lld", t->id, t->idx);
+    }
+    freeReplyObject(r);
+    return count;
+}
+
+int tq_claim(const char *worker, int n, const char *lease_ms,
+             struct tq_task *out, long long *next_due)
+{
+    return tq_claim_secret(worker, n, lease_ms, NULL, out, next_due);
+}
+
+long long tq_reply_int_at(redisReply *r, size_t i)
+{
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_true(i < r->elements);
+    assert_int_equal(r->element[i]->type, REDIS_REPLY_INTEGER);
+    return r->element[i]->integer;
+}
+
+long long tq_complete(const char *worker, const struct tq_task *t,
+                          const char *result)
+{
+    redisReply *r = tq_fcall("llmb_complete", worker, t->ref, t->tok, result, NULL);
+    long long v = tq_reply_int_at(r, 0);
+    freeReplyObject(r);
+    return v;
+}
+
+long long tq_fail(const char *worker, const struct tq_task *t,
+                           const char *kind, const char *err)
+{
+    redisReply *r = tq_fcall("llmb_fail", worker, t->ref, t->tok, kind, err, NULL);
+    long long v = tq_reply_int_at(r, 0);
+    freeReplyObject(r);
+    return v;
+}
+
+long long tq_zcard(const char *sub)
+{
+    return tq_cmd_int("ZCARD %s:%s", T.base, sub);
+}
+
+void tq_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }

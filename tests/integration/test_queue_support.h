@@ -2,7 +2,8 @@
  * One queue of the fixture redis-server for tests that call the function
  * library directly: a connection with the library loaded (group setup)
  * and, per test, a fresh key prefix with queue "q" whose keys are deleted
- * afterwards. Used by test_functions and test_push_fields.
+ * afterwards, and the calls those tests make (push, claim, complete...).
+ * Used by the tests of the function library.
  */
 #ifndef LLMB_TEST_QUEUE_SUPPORT_H
 #define LLMB_TEST_QUEUE_SUPPORT_H
@@ -35,8 +36,49 @@ long long tq_cmd_int(const char *fmt, ...);
 char *tq_job_get(const char *id, const char *field);
 /* That field must be want. */
 void tq_assert_job(const char *id, const char *field, const char *want);
+/* Integer field `name` of llmb_stats of the test queue: tasks waiting in
+ * "pending" or "delayed" (a fan-out cursor counts its tasks), "junk"... */
+long long tq_stat(const char *name);
 /* Job id holds what every push stores for a job of queue "q" that set
  * nothing but its type and payload: its id, the defaults, pending. */
 void tq_assert_job_defaults(const char *id);
+
+/* FCALL fn 1 <base> args... (NULL-terminated). Never NULL. */
+redisReply *tq_fcall(const char *fn, ...);
+/* HGET of a queue sub-key (<base>:<sub>); "" when missing. Caller frees. */
+char *tq_hget(const char *sub, const char *field);
+void tq_assert_hget(const char *sub, const char *field, const char *want);
+/* ZCARD of <base>:<sub>. */
+long long tq_zcard(const char *sub);
+void tq_sleep_ms(long ms);
+
+/* Pushes doc with llmb_push; returns the id (caller frees); fails the
+ * test on error. */
+char *tq_push(const char *doc);
+
+/* One claimed task. */
+struct tq_task {
+    char ref[200];
+    char id[140];
+    long long idx, attempt;
+    char tok[160];
+    char type[64];
+    char payload[256];
+};
+
+/* Claims up to n tasks for worker (with lease secret `secret`, or none
+ * when NULL); returns how many, filled into out. */
+int tq_claim_secret(const char *worker, int n, const char *lease_ms,
+                    const char *secret, struct tq_task *out,
+                    long long *next_due);
+int tq_claim(const char *worker, int n, const char *lease_ms,
+             struct tq_task *out, long long *next_due);
+/* Element i of an array reply, which must be an integer. */
+long long tq_reply_int_at(redisReply *r, size_t i);
+/* llmb_complete / llmb_fail of one task: the reply for it. */
+long long tq_complete(const char *worker, const struct tq_task *t,
+                      const char *result);
+long long tq_fail(const char *worker, const struct tq_task *t,
+                  const char *kind, const char *err);
 
 #endif

@@ -1,0 +1,445 @@
+/*
+ * The edges where a task could be lost or an outcome recorded twice, one
+ * test per case, through FCALL as the programs and redis-cli users call
+ * the library: settings at the ends of their ranges and around each chunk
+ * size, fan-outs of millions of tasks, retries racing aggregation, junk in
+ * every key, and tokens that must not open another worker's lease.
+ * Processes (worker, coordinator) are tested in their own files; these
+ * pin the contract of the functions they call.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include <llmb/util.h>
+
+#include "fixture.h"
+#include "test_queue_support.h"
+
+#define SECRET_A "0123456789abcdef0123456789abcdef"
+#define SECRET_B "fedcba9876543210fedcba9876543210"
+
+/* Pushes n single-task jobs of document doc, at most 1,000 per call. */
+static void push_n(int n, const char *doc)
+{
+    const char **argv = llmb_xcalloc(4 + 1000, sizeof(*argv));
+
+    for (int done = 0; done < n;) {
+        int k = n - done < 1000 ? n - done : 1000, argc = 0;
+        redisReply *r;
+        argv[argc++] = "FCALL";
+        argv[argc++] = "llmb_push";
+        argv[argc++] = "1";
+        argv[argc++] = T.base;
+        for (int i = 0; i < k; i++)
+            argv[argc++] = doc;
+        r = redisCommandArgv(T.c, argc, argv, NULL);
+        assert_non_null(r);
+        assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+        done += k;
+    }
+    free(argv);
+}
+
+/* An error reply holding `want`. */
+static void assert_error(redisReply *r, const char *want)
+{
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    if (strstr(r->str, want) == NULL)
+        fail_msg("error \"%s\" does not say \"%s\"", r->str, want);
+    freeReplyObject(r);
+}
+
+static long long reply_int(redisReply *r)
+{
+    long long v;
+
+    if (r->type != REDIS_REPLY_INTEGER)
+        fail_msg("want an integer, got %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "another type");
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Case 1: 5,000 due delayed tasks promoted with a limit above the chunk
+ * size. Before, a promote of 5,000 took them out of <base>:delayed and
+ * failed to add them to <base>:pending (unpack of 10,000 values): lost.
+ * Now a call promotes at most 1,000 (the limit's range is 0..1000, a
+ * larger one is refused before anything is written) and the caller calls
+ * again; every task arrives, in FIFO order. */
+static void test_promote_5000_loses_nothing(void **state)
+{
+    long long moved = 0, n;
+
+    (void)state;
+    push_n(5000, "{\"type\":\"t\",\"delay_s\":0.05}");
+    tq_sleep_ms(120);
+    assert_error(tq_fcall("llmb_promote", "5000", NULL),
+                 "[limit 0..1000]");
+    assert_int_equal(tq_zcard("delayed"), 5000);
+    assert_int_equal(reply_int(tq_fcall("llmb_promote", "0", NULL)), 0);
+    assert_int_equal(reply_int(tq_fcall("llmb_promote", "1", NULL)), 1);
+    while ((n = reply_int(tq_fcall("llmb_promote", "1000", NULL))) > 0) {
+        assert_true(n <= 1000);
+        moved += n;
+    }
+    assert_int_equal(moved, 4999);
+    assert_int_equal(tq_zcard("delayed"), 0);
+    assert_int_equal(tq_zcard("pending"), 5000);
+    assert_int_equal(tq_stat("pending"), 5000);
+    /* a claim promotes too, 1,000 at most per call */
+    push_n(1500, "{\"type\":\"t\",\"delay_s\":0.05}");
+    tq_sleep_ms(120);
+    {
+        static struct tq_task t[1000];
+        assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    }
+    assert_int_equal(tq_zcard("delayed"), 500);
+}
+
+/* Case 2: heartbeats of a worker holding more leases than one call takes.
+ * 1,000 leases renew in one call; 1,001 are refused whole with a clear
+ * error (nothing renewed, nothing dropped), so a worker splits them. */
+static void test_heartbeat_at_the_call_limit(void **state)
+{
+    static struct tq_task t[1000];
+    const char **argv = llmb_xcalloc(6 + 2 * 1001, sizeof(*argv));
+    int argc = 0;
+    redisReply *r;
+
+    (void)state;
+    tq_cmd_int("HSET %s:conf max_tasks 2000", T.base);
+    free(tq_push("{\"type\":\"t\",\"tasks\":1001}"));
+    assert_int_equal(tq_claim_secret("w", 1000, "30000", SECRET_A, t, NULL),
+                     1000);
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_heartbeat";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w";
+    argv[argc++] = "60000";
+    for (int i = 0; i < 1000; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 0); /* nothing to stop */
+    freeReplyObject(r);
+    /* every lease was extended to about now + 60 s */
+    r = tq_cmd("ZRANGEBYSCORE %s:running -inf (%lld", T.base,
+               (long long)llmb_now_ms() + 45000);
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    argv[argc++] = t[0].ref;
+    argv[argc++] = t[0].tok;
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_error(r, "at most 1000 leases per call, got 1001");
+    free(argv);
+}
+
+/* Case 3: a fan-out job is pushed, claimed, cancelled and retried in O(1)
+ * whatever its size: 10,000,000 tasks wait as one member. */
+static void test_ten_million_task_job(void **state)
+{
+    static struct tq_task t[1000];
+    char *id;
+
+    (void)state;
+    assert_error(tq_fcall("llmb_push", "{\"type\":\"t\",\"tasks\":10000000}",
+                          NULL),
+                 "job field \"tasks\" must be an integer from 1 to 100000");
+    tq_cmd_int("HSET %s:conf max_tasks 10000000", T.base);
+    id = tq_push("{\"type\":\"t\",\"tasks\":10000000}");
+    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_stat("pending"), 10000000);
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 1000);
+    assert_int_equal(t[999].idx, 999);
+    assert_int_equal(tq_stat("pending"), 10000000 - 1000);
+    assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
+    assert_int_equal(tq_fail("w", &t[1], "fatal", "no"), 2);
+    /* the cancel removes every task not handed out, at once */
+    assert_int_equal(reply_int(tq_fcall("llmb_cancel", id, NULL)),
+                     10000000 - 1000);
+    assert_int_equal(tq_zcard("pending"), 0);
+    assert_int_equal(tq_stat("pending"), 0);
+    tq_assert_job(id, "state", "cancelled");
+    tq_assert_job(id, "left", "998");
+    /* the running ones stop at their heartbeat, then the job ends */
+    {
+        const char **argv = llmb_xcalloc(6 + 2 * 998, sizeof(*argv));
+        int argc = 0;
+        redisReply *r;
+        argv[argc++] = "FCALL";
+        argv[argc++] = "llmb_heartbeat";
+        argv[argc++] = "1";
+        argv[argc++] = T.base;
+        argv[argc++] = "w";
+        argv[argc++] = "30000";
+        for (int i = 2; i < 1000; i++) {
+            argv[argc++] = t[i].ref;
+            argv[argc++] = t[i].tok;
+        }
+        r = redisCommandArgv(T.c, argc, argv, NULL);
+        assert_int_equal(r->elements, 2 * 998);
+        assert_string_equal(r->element[1]->str, "cancelled");
+        freeReplyObject(r);
+        free(argv);
+    }
+    tq_assert_job(id, "state", "cancelled");
+    tq_assert_job(id, "ok", "1");
+    tq_assert_job(id, "failed", "1");
+    assert_int_equal(tq_stat("tasks_cancelled"), 10000000 - 2);
+    /* a retry waits again in O(1): the task that completed is skipped */
+    assert_int_equal(reply_int(tq_fcall("llmb_retry", id, NULL)),
+                     10000000 - 1);
+    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_stat("pending"), 10000000 - 1);
+    tq_assert_job(id, "version", "1");
+    assert_int_equal(tq_claim("w2", 3, "30000", t, NULL), 3);
+    assert_int_equal(t[0].idx, 1);
+    assert_int_equal(t[1].idx, 2);
+    assert_int_equal(t[0].attempt, 1);
+    /* and a purge of it is one call */
+    {
+        redisReply *r = tq_fcall("llmb_purge", "1000", NULL);
+        assert_int_equal(r->element[0]->integer, 1);
+        assert_int_equal(r->element[1]->integer, 0);
+        freeReplyObject(r);
+    }
+    assert_int_equal(tq_stat("pending"), 0);
+    free(id);
+}
+
+/* Case 3 too: one push call takes at most 1,000 jobs; more are refused
+ * whole, before anything is written. */
+static void test_push_call_limit(void **state)
+{
+    const char **argv = llmb_xcalloc(4 + 1001, sizeof(*argv));
+    redisReply *r;
+    int argc = 0;
+
+    (void)state;
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_push";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    for (int i = 0; i < 1001; i++)
+        argv[argc++] = "{\"type\":\"t\",\"tasks\":100000}";
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_error(r, "llmb_push takes at most 1000 jobs per call, got 1001");
+    assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs", T.base, T.base),
+                     0);
+    r = redisCommandArgv(T.c, argc - 1, argv, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1000);
+    freeReplyObject(r);
+    /* 100,000,000 tasks behind 1,000 members */
+    assert_int_equal(tq_zcard("pending"), 1000);
+    assert_int_equal(tq_stat("pending"), 100000000);
+    free(argv);
+}
+
+/* Case 4: a job retried while a coordinator aggregates its first run.
+ * The coordinator read version 0; the retry bumps it, the job runs again
+ * and ends, and a second take leases it again: the stale aggregate is
+ * refused (-1) and changes nothing; the aggregate of the new run is the
+ * one stored. */
+static void test_retry_racing_aggregation(void **state)
+{
+    struct tq_task t[2];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":0}");
+    assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 2);
+    assert_int_equal(tq_fail("w", &t[0], "fatal", "boom"), 2);
+    assert_int_equal(tq_complete("w", &t[1], "{}"), 1);
+    tq_assert_job(id, "state", "failed");
+    r = tq_fcall("llmb_agg_take", "60000", "10", NULL);
+    assert_int_equal(r->elements, 1);
+    freeReplyObject(r);
+    tq_assert_job(id, "version", ""); /* 0 */
+    assert_int_equal(reply_int(tq_fcall("llmb_retry", id, NULL)), 1);
+    tq_assert_job(id, "version", "1");
+    assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 1);
+    assert_int_equal(t[0].idx, 0);
+    assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
+    tq_assert_job(id, "state", "completed");
+    tq_assert_job(id, "ok", "2");
+    r = tq_fcall("llmb_agg_take", "60000", "10", NULL);
+    assert_int_equal(r->elements, 1);
+    freeReplyObject(r);
+    /* the first computation, of version 0, arrives now */
+    assert_int_equal(reply_int(tq_fcall("llmb_agg_finish", id,
+                                        "{\"state\":\"failed\"}", "0", NULL)),
+                     -1);
+    tq_assert_job(id, "aggregate", "");
+    /* the right one is stored, once */
+    assert_int_equal(reply_int(tq_fcall("llmb_agg_finish", id,
+                                        "{\"state\":\"completed\"}", "1",
+                                        NULL)),
+                     1);
+    tq_assert_job(id, "aggregate", "{\"state\":\"completed\"}");
+    assert_int_equal(reply_int(tq_fcall("llmb_agg_finish", id,
+                                        "{\"state\":\"completed\"}", "1",
+                                        NULL)),
+                     0);
+    free(id);
+}
+
+/* Case 7: junk in every set of the queue is skipped and counted, never
+ * fatal: stats, claim, promote, reap and purge go on; a key of the wrong
+ * type is named by stats and refused by every writing function before it
+ * writes. */
+static void test_junk_everywhere(void **state)
+{
+    struct tq_task t[10];
+    redisReply *r;
+    char *id;
+    long long junk;
+
+    (void)state;
+    tq_cmd_int("ZADD %s:pending -1e15 nocolon -1e15 :5 -1e15 x:abc "
+               "-1e15 gone:0 -1e15 gone:*",
+               T.base);
+    tq_cmd_int("ZADD %s:delayed 0 junk 0 gone:1 0 gone:*", T.base);
+    tq_cmd_int("ZADD %s:running 0 junk 0 gone:3", T.base);
+    /* stats: the head is junk; the real task behind it gives the age */
+    id = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_stat("pending"), 6);
+    r = tq_fcall("llmb_stats", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    assert_int_equal(reply_int(tq_fcall("llmb_promote", "1000", NULL)), 0);
+    assert_int_equal(tq_zcard("delayed"), 0);
+    assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, id);
+    assert_int_equal(reply_int(tq_fcall("llmb_reap", "1000", NULL)), 2);
+    assert_int_equal(tq_zcard("running"), 1);
+    assert_int_equal(tq_zcard("pending"), 0);
+    junk = tq_stat("junk");
+    assert_true(junk >= 10);
+    assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
+    tq_assert_job(id, "state", "completed");
+    /* a job hash that is not a hash: its task is dropped as junk */
+    tq_cmd_int("ZADD %s:pending 0 strjob:0", T.base);
+    freeReplyObject(tq_cmd("SET %s:j:strjob x", T.base));
+    assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 0);
+    assert_int_equal(tq_stat("junk"), junk + 1);
+    /* a queue key of the wrong type: named by stats, refused by writers */
+    freeReplyObject(tq_cmd("DEL %s:counts", T.base));
+    freeReplyObject(tq_cmd("SET %s:counts x", T.base));
+    r = tq_fcall("llmb_stats", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[r->elements - 2]->str, "wrong_keys");
+    assert_non_null(strstr(r->element[r->elements - 1]->str, ":counts"));
+    freeReplyObject(r);
+    assert_error(tq_fcall("llmb_push", "{\"type\":\"t\"}", NULL),
+                 "is a string, llmb expects a hash");
+    assert_int_equal(tq_zcard("pending"), 0);
+    assert_error(tq_fcall("llmb_claim", "w", "1", "30000", NULL),
+                 "is a string, llmb expects a hash");
+    free(id);
+}
+
+/* Case 9: a token opens only the lease it was handed for. The lease hash,
+ * readable by every worker credential, holds a hash of the secret: its
+ * value is no token; a plain "<seq>" opens no lease claimed with a
+ * secret; another worker's secret opens nothing. */
+static void test_tokens_not_forgeable(void **state)
+{
+    struct tq_task t[2];
+    redisReply *r;
+    char *id, *stored, forged[64];
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim_secret("wa", 2, "30000", SECRET_A, t, NULL), 2);
+    assert_non_null(strstr(t[0].tok, "." SECRET_A));
+    stored = tq_hget("wl:wa", t[0].ref);
+    assert_null(strstr(stored, SECRET_A));
+    /* what is stored is no token */
+    r = tq_fcall("llmb_complete", "wa", t[0].ref, stored, "{}", NULL);
+    assert_int_equal(tq_reply_int_at(r, 0), 0);
+    freeReplyObject(r);
+    /* nor is the sequence alone, nor another secret */
+    snprintf(forged, sizeof(forged), "%.*s", (int)strcspn(t[0].tok, "."),
+             t[0].tok);
+    r = tq_fcall("llmb_complete", "wa", t[0].ref, forged, "{}", NULL);
+    assert_int_equal(tq_reply_int_at(r, 0), 0);
+    freeReplyObject(r);
+    snprintf(forged, sizeof(forged), "%.*s.%s", (int)strcspn(t[0].tok, "."),
+             t[0].tok, SECRET_B);
+    r = tq_fcall("llmb_complete", "wa", t[0].ref, forged, "{}", NULL);
+    assert_int_equal(tq_reply_int_at(r, 0), 0);
+    freeReplyObject(r);
+    r = tq_fcall("llmb_heartbeat", "wa", "30000", t[0].ref, stored, NULL);
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[1]->str, "lost");
+    freeReplyObject(r);
+    r = tq_fcall("llmb_release", "wa", t[0].ref, forged, NULL);
+    assert_int_equal(tq_reply_int_at(r, 0), 0);
+    freeReplyObject(r);
+    /* the real token does */
+    assert_int_equal(tq_complete("wa", &t[0], "{}"), 1);
+    assert_int_equal(tq_fail("wa", &t[1], "error", "x"), 1);
+    /* a secret must be 16..128 letters and digits */
+    assert_error(tq_fcall("llmb_claim", "wa", "1", "30000", "1000", "short",
+                          NULL),
+                 "secret: 16..128 letters and digits");
+    free(stored);
+    free(id);
+}
+
+/* The ranges of claim's arguments, at both ends. */
+static void test_claim_ranges(void **state)
+{
+    static struct tq_task t[1000];
+    redisReply *r;
+
+    (void)state;
+    tq_cmd_int("HSET %s:conf max_tasks 2000", T.base);
+    free(tq_push("{\"type\":\"t\",\"tasks\":1500}"));
+    assert_error(tq_fcall("llmb_claim", "w", "0", "30000", NULL),
+                 "<n 1..1000>");
+    assert_error(tq_fcall("llmb_claim", "w", "1001", "30000", NULL),
+                 "<n 1..1000>");
+    assert_error(tq_fcall("llmb_claim", "w", "1", "99", NULL),
+                 "<lease_ms 100..86400000>");
+    assert_error(tq_fcall("llmb_claim", "w", "1", "86400001", NULL),
+                 "<lease_ms 100..86400000>");
+    assert_error(tq_fcall("llmb_claim", "w", "1", "30000", "1001", NULL),
+                 "[promote limit 0..1000]");
+    r = tq_fcall("llmb_claim", "w", "1", "86400000", "0", NULL);
+    assert_int_equal(r->element[2]->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(tq_claim("w", 1000, "100", t, NULL), 1000);
+    assert_int_equal(tq_claim("w", 1000, "100", t, NULL), 499);
+}
+
+int main(void)
+{
+#define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
+    const struct CMUnitTest tests[] = {
+        T_(test_promote_5000_loses_nothing),
+        T_(test_heartbeat_at_the_call_limit),
+        T_(test_ten_million_task_job),
+        T_(test_push_call_limit),
+        T_(test_retry_racing_aggregation),
+        T_(test_junk_everywhere),
+        T_(test_tokens_not_forgeable),
+        T_(test_claim_ranges),
+    };
+    return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
+}
