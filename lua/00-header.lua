@@ -25,10 +25,17 @@ local LLMB_LIB_VERSION = 8
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
-local MAX_RESULT_BYTES_DEFAULT = 1048576
-local EVENTS_MAXLEN_DEFAULT = 10000
-local RETENTION_S_DEFAULT = 604800
-local DEAD_MAX_DEFAULT = 10000
+-- The per-queue settings of <base>:conf (written by hand or by the
+-- coordinator): {default, min, max}. A value that is not a whole number
+-- within its range takes the default (docs/data-model.md).
+local SETTINGS = {
+    max_payload = {1048576, 1, 536870912},  -- bytes (Redis strings: 512 MB)
+    max_tasks = {100000, 1, 1000000000},    -- tasks of one job
+    max_result = {1048576, 1, 536870912},   -- bytes of one task result
+    retention_s = {604800, 0, 3153600000},  -- 0 keeps ended jobs
+    events_max = {10000, 1, 100000000},     -- entries of <base>:events
+    dead_max = {10000, 0, 100000000},       -- ids in <base>:dead
+}
 local BACKOFF_CAP_MS = 3600000
 -- Most tasks (claim, heartbeat, complete, fail, release, reap, promote) or
 -- jobs (push, purge) one call handles; more are refused or left for the
@@ -111,27 +118,22 @@ local function call_new()
 end
 local CALL = call_new()
 
--- Per-queue settings written by the coordinator or by hand (HSET
--- <base>:conf retention_s 86400); each has a built-in default. Read once
--- per call.
-local function conf_num(base, field, default)
+-- Setting `field` of the queue (SETTINGS), read once per call: the whole
+-- (small) hash <base>:conf at the first setting a call needs.
+local function conf_num(base, field)
     local v = CALL.conf[field]
     if v == nil then
         local raw = CALL.conf_raw
         if raw == nil then
-            -- the whole (small) hash at the first setting a call needs
             raw = {}
             local kv = redis.call('HGETALL', base .. ':conf')
             for i = 1, #kv, 2 do raw[kv[i]] = kv[i + 1] end
             CALL.conf_raw = raw
         end
-        -- every setting is a count or a size: a value that is not a
-        -- whole number from 0 to 2^53 takes the default
+        local s = SETTINGS[field]
         v = tonumber(raw[field])
-        if v == nil or v ~= v or v < 0 or v > 9007199254740992 then
-            v = default
-        else
-            v = math.floor(v)
+        if v == nil or v ~= v or v < s[2] or v > s[3] or v ~= math.floor(v) then
+            v = s[1]
         end
         CALL.conf[field] = v
     end
@@ -139,10 +141,10 @@ local function conf_num(base, field, default)
 end
 
 -- conf_num as text, for commands.
-local function conf_str(base, field, default)
+local function conf_str(base, field)
     local v = CALL.confs[field]
     if v == nil then
-        v = istr(conf_num(base, field, default))
+        v = istr(conf_num(base, field))
         CALL.confs[field] = v
     end
     return v
@@ -198,7 +200,7 @@ local FINISHED_PER_EVENT = 10
 -- call that ended jobs, and by llmb_reap (every coordinator tick) for
 -- quiet queues. Returns the number deleted.
 local function retention_trim(base, now, limit)
-    local keep_s = conf_num(base, 'retention_s', RETENTION_S_DEFAULT)
+    local keep_s = conf_num(base, 'retention_s')
     if keep_s <= 0 then return 0 end
     local cut = now - keep_s * 1000
     local old = redis.call('ZRANGEBYSCORE', base .. ':ended', '-inf',
@@ -261,7 +263,7 @@ local function call_flush(base)
     end
     if CALL.emitted then
         redis.call('XTRIM', base .. ':events', 'MAXLEN', '~',
-            conf_str(base, 'events_max', EVENTS_MAXLEN_DEFAULT))
+            conf_str(base, 'events_max'))
     end
 end
 

@@ -174,7 +174,7 @@ local function job_finish(base, id, now, f, extra, jk)
     if state == 'failed' then
         local dk = base .. ':dead'
         redis.call('ZADD', dk, now, id)
-        local cap = conf_num(base, 'dead_max', DEAD_MAX_DEFAULT)
+        local cap = conf_num(base, 'dead_max')
         if redis.call('ZCARD', dk) > cap then
             redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
         end

@@ -6,8 +6,6 @@ so a small scanner finds the raw text of each top-level field of a
 document that cjson has already accepted as valid JSON.
 ]]
 
-local MAX_PAYLOAD_DEFAULT = 1048576
-local MAX_TASKS_DEFAULT = 100000
 local MAX_PRIORITY = 1000000
 
 local function skip_ws(s, i)

@@ -239,8 +239,8 @@ local function push_begin(base, njobs, name)
     end
     return {
         queue = queue, now = now_ms(), njobs = njobs, ready = 0,
-        max_payload = conf_num(base, 'max_payload', MAX_PAYLOAD_DEFAULT),
-        max_tasks = conf_num(base, 'max_tasks', MAX_TASKS_DEFAULT),
+        max_payload = conf_num(base, 'max_payload'),
+        max_tasks = conf_num(base, 'max_tasks'),
     }
 end
 

@@ -146,7 +146,7 @@ local function complete(keys, args)
     end
     local out = {}
     local now = now_ms()
-    local max_result = conf_num(base, 'max_result', MAX_RESULT_BYTES_DEFAULT)
+    local max_result = conf_num(base, 'max_result')
     local refs, ok = leases_take(base, worker, args, 2, 3)
     local jobs, order = {}, {}
     for i, ref in ipairs(refs) do

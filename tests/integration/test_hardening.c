@@ -428,6 +428,99 @@ static void test_claim_ranges(void **state)
     assert_int_equal(tq_claim("w", 1000, "100", t, NULL), 499);
 }
 
+/* Sets queue setting field to value. */
+static void conf(const char *field, const char *value)
+{
+    freeReplyObject(tq_cmd("HSET %s:conf %s %s", T.base, field, value));
+}
+
+/* Pushes doc; returns 1 when pushed, 0 when refused. */
+static int pushed(const char *doc)
+{
+    redisReply *r = tq_fcall("llmb_push", doc, NULL);
+    int ok = r->type == REDIS_REPLY_STRING;
+
+    freeReplyObject(r);
+    return ok;
+}
+
+/* Every queue setting at both ends of its range, and just past them
+ * (where it takes its default), with the effect it has. */
+static void test_settings_at_their_ends(void **state)
+{
+    struct tq_task t[2];
+    char *id;
+
+    (void)state;
+    /* max_payload 1..536870912 (default 1048576) */
+    conf("max_payload", "1");
+    assert_int_equal(pushed("{\"type\":\"t\",\"payload\":1}"), 1);
+    assert_int_equal(pushed("{\"type\":\"t\",\"payload\":12}"), 0);
+    conf("max_payload", "0"); /* out of range: the default */
+    assert_int_equal(pushed("{\"type\":\"t\",\"payload\":12}"), 1);
+    conf("max_payload", "536870912");
+    assert_int_equal(pushed("{\"type\":\"t\",\"payload\":12}"), 1);
+    /* max_tasks 1..1000000000 (default 100000) */
+    conf("max_tasks", "1");
+    assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":1}"), 1);
+    assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":2}"), 0);
+    conf("max_tasks", "0");
+    assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":100000}"), 1);
+    assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":100001}"), 0);
+    conf("max_tasks", "1000000000");
+    assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":1000000000}"), 1);
+    conf("max_tasks", "1000000001");
+    assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":100001}"), 0);
+    freeReplyObject(tq_cmd("DEL %s:pending", T.base));
+    /* max_result 1..536870912 (default 1048576) */
+    conf("max_result", "2");
+    id = tq_push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":0}");
+    assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 2);
+    assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
+    assert_int_equal(tq_complete("w", &t[1], "{ }"), -1);
+    tq_assert_job(id, "1:error", "result is 3 bytes; the limit is 2");
+    free(id);
+    conf("max_result", "0");
+    id = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_complete("w", &t[0], "{ }"), 1);
+    free(id);
+    /* dead_max 0..100000000 (default 10000): 0 keeps no failed job */
+    conf("dead_max", "0");
+    id = tq_push("{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_fail("w", &t[0], "fatal", "x"), 2);
+    tq_assert_job(id, "state", "failed");
+    assert_int_equal(tq_zcard("dead"), 0);
+    free(id);
+    /* events_max 1..100000000 (default 10000); 0 is out of range */
+    conf("events_max", "1");
+    for (int i = 0; i < 300; i++)
+        free(tq_push("{\"type\":\"t\"}"));
+    assert_true(tq_cmd_int("XLEN %s:events", T.base) < 300);
+    conf("events_max", "0");
+    freeReplyObject(tq_cmd("DEL %s:events", T.base));
+    for (int i = 0; i < 5; i++)
+        free(tq_push("{\"type\":\"t\"}"));
+    assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 5);
+    /* retention_s 0..3153600000 (default 604800): a job that ended in
+     * 1970 is kept at the maximum (100 years), deleted at the default
+     * (which a value past the maximum takes) */
+    conf("retention_s", "3153600000");
+    freeReplyObject(tq_cmd("DEL %s:pending", T.base));
+    id = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
+    freeReplyObject(tq_cmd("HSET %s:j:%s finished_ms 1", T.base, id));
+    freeReplyObject(tq_cmd("ZADD %s:ended 1 %s", T.base, id));
+    assert_int_equal(reply_int(tq_fcall("llmb_reap", "1000", NULL)), 0);
+    tq_assert_job(id, "state", "completed");
+    conf("retention_s", "3153600001");
+    assert_int_equal(reply_int(tq_fcall("llmb_reap", "1000", NULL)), 0);
+    tq_assert_job(id, "state", "");
+    free(id);
+}
+
 int main(void)
 {
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
@@ -440,6 +533,7 @@ int main(void)
         T_(test_junk_everywhere),
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
+        T_(test_settings_at_their_ends),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
