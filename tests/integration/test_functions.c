@@ -335,62 +335,12 @@ static void test_two_workers_never_share_a_task(void **state)
 
 /* ---- leases ---- */
 
-/* The score of job id in <base>:ended (when it ended), or -1. */
-static long long ended_ms(const char *id)
-{
-    redisReply *r = tq_cmd("ZSCORE %s:ended %s", T.base, id);
-    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
-
-    freeReplyObject(r);
-    return v;
-}
-
-/* Pushes doc (a single-task job), claims it as w1 and completes it with
- * "{}": the id of the job, now completed (caller frees). */
-static char *push_and_complete(const char *doc)
-{
-    struct tq_task t[1];
-    char *id = tq_push(doc);
-
-    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
-    assert_string_equal(t[0].id, id);
-    assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
-    return id;
-}
-
 /* Moves the end of job id to 1970 (finished_ms and its <base>:ended
  * score), as if it had ended long before any retention. */
 static void ended_long_ago(const char *id)
 {
     tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, id);
     tq_cmd_int("HSET %s:j:%s finished_ms 1000", T.base, id);
-}
-
-/* One llmb_complete of worker w1 for tasks t[0..n-1]: each result is
- * `result`, except task `bad` (-1 for none), whose result is `bad_result`.
- * Returns the reply. */
-static redisReply *complete_batch(const struct tq_task *t, int n, int bad,
-                                  const char *bad_result, const char *result)
-{
-    const char **argv = calloc(5 + 3 * (size_t)n, sizeof(*argv));
-    redisReply *r;
-    int i, argc = 0;
-
-    assert_non_null(argv);
-    argv[argc++] = "FCALL";
-    argv[argc++] = "llmb_complete";
-    argv[argc++] = "1";
-    argv[argc++] = T.base;
-    argv[argc++] = "w1";
-    for (i = 0; i < n; i++) {
-        argv[argc++] = t[i].ref;
-        argv[argc++] = t[i].tok;
-        argv[argc++] = i == bad ? bad_result : result;
-    }
-    r = redisCommandArgv(T.c, argc, argv, NULL);
-    free(argv);
-    assert_non_null(r);
-    return r;
 }
 
 static void test_complete_ends_job(void **state)
@@ -413,7 +363,7 @@ static void test_complete_ends_job(void **state)
     tq_assert_job(id, "1:result", "{\"ms\": 5}");
     tq_assert_job(id, "1:state", "completed");
     /* retention: the job is listed in <base>:ended by its end, no TTL */
-    assert_true(ended_ms(id) > 0);
+    assert_true(tq_ended_ms(id) > 0);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
     free(id);
 }
@@ -431,7 +381,7 @@ static void test_finished_event_per_call(void **state)
     for (i = 0; i < 3; i++)
         id[i] = tq_push("{\"type\":\"t\",\"max_retries\":0}");
     assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
-    freeReplyObject(complete_batch(t, 3, 1, "not json", "{}"));
+    freeReplyObject(tq_complete_batch(t, 3, 1, "not json", "{}"));
     r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     assert_int_equal(r->elements, 1);
     e = r->element[0]->element[1];
@@ -452,7 +402,7 @@ static void test_finished_event_per_call(void **state)
     for (i = 0; i < 3; i++)
         free(id[i]);
 
-    id[0] = push_and_complete("{\"type\":\"t\"}");
+    id[0] = tq_push_and_complete("{\"type\":\"t\"}");
     r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
     e = r->element[0]->element[1];
     assert_int_equal(e->elements, 6);
@@ -475,7 +425,7 @@ static void test_retention_deletes_old_jobs(void **state)
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
-    old = push_and_complete("{\"type\":\"t\"}");
+    old = tq_push_and_complete("{\"type\":\"t\"}");
     dead = tq_push("{\"type\":\"t\",\"max_retries\":0}");
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(tq_fail("w1", &t[0], "fatal", "boom"), 2);
@@ -483,7 +433,7 @@ static void test_retention_deletes_old_jobs(void **state)
     /* both ended long ago */
     ended_long_ago(old);
     ended_long_ago(dead);
-    young = push_and_complete("{\"type\":\"t\"}");
+    young = tq_push_and_complete("{\"type\":\"t\"}");
     /* ending `young` deleted the two */
     assert_int_equal(tq_cmd_int("EXISTS %s:j:%s %s:j:%s", T.base, old, T.base,
                                 dead), 0);
@@ -502,7 +452,7 @@ static void test_retention_deletes_old_jobs(void **state)
     /* retention_s 0 keeps them */
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 0", T.base));
     free(old);
-    old = push_and_complete("{\"type\":\"t\"}");
+    old = tq_push_and_complete("{\"type\":\"t\"}");
     ended_long_ago(old);
     freeReplyObject(tq_fcall("llmb_reap", NULL));
     tq_assert_job(old, "state", "completed");
@@ -525,7 +475,7 @@ static void test_retention_spares_a_job_pushed_again(void **state)
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
-    id = push_and_complete("{\"type\":\"t\",\"id\":\"same\"}");
+    id = tq_push_and_complete("{\"type\":\"t\",\"id\":\"same\"}");
     tq_cmd_int("DEL %s:j:same", T.base);
     again = tq_push("{\"type\":\"t\",\"id\":\"same\"}");
     assert_string_equal(again, "same");
@@ -539,7 +489,7 @@ static void test_retention_spares_a_job_pushed_again(void **state)
     /* it runs and ends as usual, and is listed again */
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
-    assert_true(ended_ms("same") > 1000);
+    assert_true(tq_ended_ms("same") > 1000);
     free(id);
     free(again);
 }
@@ -662,14 +612,14 @@ static void test_batch_of_many_tasks_per_job(void **state)
     tq_assert_job(one, "0:attempt", "1");
     /* the first 150 in one call, the bad result among them */
     assert_true(bad < 150);
-    r = complete_batch(t, 150, bad, "[1]", "{\"ok\":1}");
+    r = tq_complete_batch(t, 150, bad, "[1]", "{\"ok\":1}");
     assert_int_equal(r->elements, 150);
     for (i = 0; i < 150; i++)
         assert_int_equal(r->element[i]->integer, i == bad ? -1 : 1);
     freeReplyObject(r);
     /* the bad one is retried: claim it again, then the rest in a call */
     tq_assert_job(fan, "7:state", "delayed");
-    r = complete_batch(t + 150, 151, -1, NULL, "{\"ok\":2}");
+    r = tq_complete_batch(t + 150, 151, -1, NULL, "{\"ok\":2}");
     assert_int_equal(r->elements, 151);
     freeReplyObject(r);
     tq_assert_job(one, "state", "completed");
@@ -942,7 +892,7 @@ static void test_cancel_delayed_and_retry_job(void **state)
     assert_int_equal(tq_stat("pending"), 2);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
     /* no longer ended: retention leaves it alone */
-    assert_int_equal(ended_ms(id), -1);
+    assert_int_equal(tq_ended_ms(id), -1);
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 1);
     free(id);
@@ -1052,7 +1002,7 @@ static void test_bad_settings_take_defaults(void **state)
 
         freeReplyObject(tq_cmd("HSET %s:conf events_max %s retention_s %s",
                             T.base, bad[i], bad[i]));
-        id = push_and_complete("{\"type\":\"t\"}");
+        id = tq_push_and_complete("{\"type\":\"t\"}");
         tq_assert_job(id, "state", "completed");
         free(id);
     }
@@ -1074,7 +1024,7 @@ static void test_events_capped_per_call(void **state)
     for (i = 0; i < 300; i++)
         free(tq_push("{\"type\":\"t\"}"));
     assert_int_equal(tq_claim("w1", 300, "30000", t, NULL), 300);
-    r = complete_batch(t, 300, -1, NULL, "{}");
+    r = tq_complete_batch(t, 300, -1, NULL, "{}");
     assert_int_equal(r->elements, 300);
     freeReplyObject(r);
     len = tq_cmd_int("XLEN %s:events", T.base);

@@ -251,6 +251,50 @@ long long tq_fail(const char *worker, const struct tq_task *t,
     return v;
 }
 
+long long tq_ended_ms(const char *id)
+{
+    redisReply *r = tq_cmd("ZSCORE %s:ended %s", T.base, id);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+
+    freeReplyObject(r);
+    return v;
+}
+
+char *tq_push_and_complete(const char *doc)
+{
+    struct tq_task t[1];
+    char *id = tq_push(doc);
+
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, id);
+    assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
+    return id;
+}
+
+redisReply *tq_complete_batch(const struct tq_task *t, int n, int bad,
+                              const char *bad_result, const char *result)
+{
+    const char **argv = calloc(5 + 3 * (size_t)n, sizeof(*argv));
+    redisReply *r;
+    int i, argc = 0;
+
+    assert_non_null(argv);
+    argv[argc++] = "FCALL";
+    argv[argc++] = "llmb_complete";
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w1";
+    for (i = 0; i < n; i++) {
+        argv[argc++] = t[i].ref;
+        argv[argc++] = t[i].tok;
+        argv[argc++] = i == bad ? bad_result : result;
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    free(argv);
+    assert_non_null(r);
+    return r;
+}
+
 long long tq_zcard(const char *sub)
 {
     return tq_cmd_int("ZCARD %s:%s", T.base, sub);

@@ -81,4 +81,15 @@ long long tq_complete(const char *worker, const struct tq_task *t,
 long long tq_fail(const char *worker, const struct tq_task *t,
                   const char *kind, const char *err);
 
+/* Pushes doc (a single-task job), claims it as w1 and completes it with
+ * "{}": the id of the job, now completed (caller frees). */
+char *tq_push_and_complete(const char *doc);
+/* One llmb_complete of worker w1 for tasks t[0..n-1]: each result is
+ * `result`, except task `bad` (-1 for none), whose result is `bad_result`.
+ * Returns the reply (caller frees). */
+redisReply *tq_complete_batch(const struct tq_task *t, int n, int bad,
+                              const char *bad_result, const char *result);
+/* The score of job id in <base>:ended (when it ended), or -1. */
+long long tq_ended_ms(const char *id);
+
 #endif
