@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include <ev.h>
@@ -14,6 +15,7 @@
 #include <llmb/log.h>
 
 #include "config.h"
+#include "executors/executors.h"
 #include "worker.h"
 
 int main(int argc, char **argv)
@@ -22,10 +24,14 @@ int main(int argc, char **argv)
     struct llmb_worker *w = NULL;
     enum llmb_log_level level = LLMB_LOG_INFO;
     char *err = NULL;
-    int rc = llmb_config_load(&llmb_worker_opt_set, &cfg, argc, argv, NULL,
-                              &err);
+    int rc = 0;
     int code = EX_OK;
 
+    /* The exec executor runs this binary again as each task's supervisor
+     * (executors/exec_supervisor.c). */
+    if (argc > 1 && strcmp(argv[1], LLMB_EXEC_SUPERVISOR_ARG) == 0)
+        return llmb_exec_supervise(argc, argv);
+    rc = llmb_config_load(&llmb_worker_opt_set, &cfg, argc, argv, NULL, &err);
     if (rc == 1)
         goto out;
     if (rc != 0) {

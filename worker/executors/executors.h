@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <llmb/executor.h>
 #include <llmb/util.h>
@@ -59,6 +60,40 @@ void llmb_exec_instance_harden(void *inst,
  * LLMB_EXEC_OK or LLMB_EXEC_ERROR. */
 enum llmb_exec_status llmb_exec_output_parse(const char *out, size_t len,
                                              struct llmb_buf *msg);
+
+/* The exec task supervisor (executors/exec_supervisor.c): exec runs
+ * "/proc/self/exe LLMB_EXEC_SUPERVISOR_ARG ..." per task, and main()
+ * hands a process started so to llmb_exec_supervise(), which runs the
+ * program, kills whatever it leaves behind and returns the exit status of
+ * the supervisor process. */
+#define LLMB_EXEC_SUPERVISOR_ARG "--internal-exec-supervisor"
+int llmb_exec_supervise(int argc, char **argv);
+
+/* A process as /proc/<pid>/stat shows it (executors/exec_proc.c). */
+struct llmb_proc {
+    pid_t pid, ppid, sid;
+    char state;               /* 'R', 'S', 'Z' (zombie), ... */
+    unsigned long long start; /* start time, clock ticks after boot */
+};
+
+/* A snapshot of processes; zero it before first use. */
+struct llmb_proc_list {
+    struct llmb_proc *v;
+    size_t n, cap;
+};
+
+/* Reads process pid; returns 0, or -1 when it is gone. */
+int llmb_proc_read(pid_t pid, struct llmb_proc *p);
+/* Fills l with every process /proc shows (replacing what l held). */
+void llmb_proc_list_all(struct llmb_proc_list *l);
+/* Keeps in l only the descendants of root (root not included). */
+void llmb_proc_keep_descendants(struct llmb_proc_list *l, pid_t root);
+/* Frees what l holds; l can be used again. */
+void llmb_proc_list_fini(struct llmb_proc_list *l);
+/* Sends sig to p's process if it is still the one listed (same pid and
+ * start time; checked through a pidfd, so that a reused pid is never
+ * hit). Returns 0, or -1 when it is gone or the signal failed. */
+int llmb_proc_signal(const struct llmb_proc *p, int sig);
 
 /* llm and benchmark: LLM serving benchmarks against OpenAI-compatible
  * endpoints (executors/llm*.c, docs/llm.md). llmb_llm_instance_new()
