@@ -28,136 +28,6 @@
 
 /* ---- push ---- */
 
-static void test_push_defaults_and_payload_kept_exactly(void **state)
-{
-    const char *payload = "{\"n\": 1700000000123456789, \"a\": [], \"x\": 0.1234567890123456789}";
-    char doc[512];
-    char *id;
-    struct tq_task t[2];
-
-    (void)state;
-    snprintf(doc, sizeof(doc), "{\"type\":\"echo\",\"payload\":%s}", payload);
-    id = tq_push(doc);
-    assert_true(strlen(id) == 36); /* a UUID-shaped id */
-    tq_assert_job(id, "payload", payload);
-    tq_assert_job(id, "type", "echo");
-    tq_assert_job_defaults(id);
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 1);
-    assert_string_equal(t[0].payload, payload);
-    assert_string_equal(t[0].type, "echo");
-    assert_int_equal(t[0].attempt, 1);
-    free(id);
-}
-
-static void test_push_idempotent_on_id(void **state)
-{
-    char *a, *b;
-
-    (void)state;
-    a = tq_push("{\"type\":\"echo\",\"id\":\"job-1\",\"tasks\":3}");
-    b = tq_push("{\"type\":\"other\",\"id\":\"job-1\",\"tasks\":5}");
-    assert_string_equal(a, "job-1");
-    assert_string_equal(b, "job-1");
-    /* one fan-out cursor for its three tasks */
-    assert_int_equal(tq_zcard("pending"), 1);
-    assert_int_equal(tq_stat("pending"), 3);
-    tq_assert_hget("j:job-1", "type", "echo");
-    free(a);
-    free(b);
-}
-
-static void test_push_fanout_10000_in_one_call(void **state)
-{
-    struct tq_task *t = llmb_xcalloc(1000, sizeof(*t));
-    char *id;
-    int seen = 0, got, i;
-    char *mark = llmb_xcalloc(10000, 1);
-
-    (void)state;
-    id = tq_push("{\"type\":\"noop\",\"tasks\":10000}");
-    /* pushed in O(1): one member, its cursor, stands for every task */
-    assert_int_equal(tq_zcard("pending"), 1);
-    assert_int_equal(tq_stat("pending"), 10000);
-    while ((got = tq_claim("w1", 1000, "30000", t, NULL)) > 0) {
-        for (i = 0; i < got; i++) {
-            assert_string_equal(t[i].id, id);
-            assert_true(t[i].idx >= 0 && t[i].idx < 10000);
-            assert_int_equal(mark[t[i].idx], 0);
-            mark[t[i].idx] = 1;
-            /* FIFO within one job: indexes come out in order */
-            assert_int_equal(t[i].idx, seen);
-            seen++;
-        }
-    }
-    assert_int_equal(seen, 10000);
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_stat("pending"), 0);
-    free(mark);
-    free(t);
-    free(id);
-}
-
-static void test_priority_then_fifo_across_10000(void **state)
-{
-    struct llmb_buf args;
-    const char **argv = llmb_xcalloc(10004, sizeof(char *));
-    char **docs = llmb_xcalloc(10000, sizeof(char *));
-    struct tq_task *t = llmb_xcalloc(1000, sizeof(*t));
-    long long last_prio = 1000, last_seq = -1;
-    redisReply *r;
-    int i, got, total = 0;
-
-    (void)state;
-    /* 10,000 jobs, priorities 0..4 interleaved; the id encodes both. */
-    argv[0] = "FCALL";
-    argv[1] = "llmb_push";
-    argv[2] = "1";
-    argv[3] = T.base;
-    for (i = 0; i < 10000; i++) {
-        int prio = (i * 7) % 5;
-        docs[i] = llmb_xasprintf("{\"type\":\"t\",\"id\":\"p%d-s%05d\","
-                                 "\"priority\":%d}", prio, i, prio);
-    }
-    /* ten calls of 1,000 jobs, the most one call takes */
-    for (int c = 0; c < 10; c++) {
-        for (i = 0; i < 1000; i++)
-            argv[4 + i] = docs[c * 1000 + i];
-        r = redisCommandArgv(T.c, 1004, argv, NULL);
-        assert_non_null(r);
-        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        assert_int_equal(r->elements, 1000);
-        freeReplyObject(r);
-    }
-    /* 1,001 in one call are refused whole */
-    argv[4 + 1000] = docs[0];
-    r = redisCommandArgv(T.c, 1005, argv, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, "at most 1000 jobs per call, got 1001"));
-    freeReplyObject(r);
-    llmb_buf_init(&args);
-    while ((got = tq_claim("w1", 1000, "30000", t, NULL)) > 0) {
-        for (i = 0; i < got; i++) {
-            long long prio, seq;
-            assert_int_equal(sscanf(t[i].id, "p%lld-s%lld", &prio, &seq), 2);
-            if (prio == last_prio) {
-                assert_true(seq > last_seq); /* FIFO within a priority */
-            } else {
-                assert_true(prio < last_prio); /* higher priority first */
-            }
-            last_prio = prio;
-            last_seq = seq;
-            total++;
-        }
-    }
-    assert_int_equal(total, 10000);
-    for (i = 0; i < 10000; i++)
-        free(docs[i]);
-    free(docs);
-    free(argv);
-    free(t);
-    llmb_buf_fini(&args);
-}
-
 static void test_delay_and_promotion(void **state)
 {
     struct tq_task t[1];
@@ -173,105 +43,6 @@ static void test_delay_and_promotion(void **state)
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_string_equal(t[0].id, id);
     free(id);
-}
-
-/* Every kind of bad document gets its own message; nothing is stored. */
-static void test_bad_documents_rejected(void **state)
-{
-    static const struct {
-        const char *doc;
-        const char *msg;
-    } cases[] = {
-        {"{\"type\":\"x\"", "ERR job document is not valid JSON"},
-        {"[1,2]", "ERR job document must be a JSON object"},
-        {"\"x\"", "ERR job document must be a JSON object"},
-        {"{}", "ERR job field \"type\" is required"},
-        {"{\"type\":5}", "ERR job field \"type\" must be a string"},
-        {"{\"type\":\"a b\"}", "ERR job field \"type\" must be a string"},
-        {"{\"type\":\"x\",\"foo\":1}", "ERR job field \"foo\" is not known"},
-        {"{\"type\":\"x\",\"priority\":\"high\"}",
-         "ERR job field \"priority\" must be an integer from -1000000 to "
-         "1000000, got \"high\""},
-        {"{\"type\":\"x\",\"priority\":1.5}", "ERR job field \"priority\" must be an integer"},
-        {"{\"type\":\"x\",\"priority\":1e300}", "ERR job field \"priority\" must be an integer"},
-        {"{\"type\":\"x\",\"tasks\":0}", "ERR job field \"tasks\" must be an integer from 1 to 100000, got 0"},
-        {"{\"type\":\"x\",\"tasks\":-3}", "ERR job field \"tasks\" must be an integer"},
-        {"{\"type\":\"x\",\"tasks\":1000000}", "ERR job field \"tasks\" must be an integer from 1 to 100000, got 1000000"},
-        {"{\"type\":\"x\",\"timeout_s\":0}", "ERR job field \"timeout_s\" must be a number"},
-        {"{\"type\":\"x\",\"timeout_s\":null}", "ERR job field \"timeout_s\" must be a number"},
-        {"{\"type\":\"x\",\"max_retries\":-1}", "ERR job field \"max_retries\" must be an integer"},
-        {"{\"type\":\"x\",\"delay_s\":\"soon\"}", "ERR job field \"delay_s\" must be a number"},
-        {"{\"type\":\"x\",\"queue\":\"other\"}", "ERR job field \"queue\" is \"other\" but the job was pushed to queue \"q\""},
-        {"{\"type\":\"x\",\"id\":\"a:b\"}", "ERR job field \"id\" must be a string"},
-        {"{\"type\":\"x\",\"id\":\"\"}", "ERR job field \"id\" must be a string"},
-        {"{\"type\":\"\xff\"}", "ERR job document is not valid UTF-8"},
-        {"{\"type\":\"x\",\"payload\":\"\xc3\x28\"}", "ERR job document is not valid UTF-8"},
-        {"{\"type\":\"x\"} trailing", "ERR job document is not valid JSON"},
-    };
-    size_t i;
-
-    (void)state;
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        redisReply *r = tq_fcall("llmb_push", cases[i].doc, NULL);
-        if (r->type != REDIS_REPLY_ERROR ||
-            strncmp(r->str, cases[i].msg, strlen(cases[i].msg)) != 0)
-            fail_msg("doc %s: got \"%s\", want \"%s...\"", cases[i].doc,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "(not an error)",
-                     cases[i].msg);
-        freeReplyObject(r);
-    }
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_zcard("jobs"), 0);
-}
-
-static void test_deep_nesting_and_payload_limit(void **state)
-{
-    struct llmb_buf b;
-    redisReply *r;
-    int i;
-
-    (void)state;
-    llmb_buf_init(&b);
-    llmb_buf_appendf(&b, "{\"type\":\"x\",\"payload\":");
-    for (i = 0; i < 5000; i++)
-        llmb_buf_append(&b, "[", 1);
-    for (i = 0; i < 5000; i++)
-        llmb_buf_append(&b, "]", 1);
-    llmb_buf_append(&b, "}", 1);
-    r = tq_fcall("llmb_push", b.data, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, "not valid JSON"));
-    freeReplyObject(r);
-
-    /* A per-queue payload limit, set the way an operator would. */
-    freeReplyObject(tq_cmd("HSET %s:conf max_payload 100", T.base));
-    llmb_buf_reset(&b);
-    llmb_buf_appendf(&b, "{\"type\":\"x\",\"payload\":\"");
-    for (i = 0; i < 200; i++)
-        llmb_buf_append(&b, "a", 1);
-    llmb_buf_appendf(&b, "\"}");
-    r = tq_fcall("llmb_push", b.data, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_string_equal(r->str, "ERR job field \"payload\" is 202 bytes; the limit is 100");
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    llmb_buf_fini(&b);
-}
-
-static void test_batch_push_mixed(void **state)
-{
-    redisReply *r;
-
-    (void)state;
-    r = tq_fcall("llmb_push", "{\"type\":\"a\"}", "{\"type\":1}", "{\"type\":\"c\"}",
-              NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->elements, 3);
-    assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
-    assert_int_equal(r->element[1]->type, REDIS_REPLY_ERROR);
-    assert_int_equal(r->element[2]->type, REDIS_REPLY_STRING);
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 2);
 }
 
 /* ---- claim races ---- */
@@ -461,9 +232,6 @@ static void test_retention_deletes_old_jobs(void **state)
     free(young);
 }
 
-/* One claim and one complete carry many tasks of one job, a task of
- * another job and a bad result: each job is counted right, its task
- * fields land in its job hash, and no other key is made for them. */
 /* A job hash deleted by hand and its id pushed again: the new job is
  * not the ended one that <base>:ended names, so retention leaves it and
  * only drops the stale entry. */
@@ -588,6 +356,9 @@ static void test_calls_ending_the_most_jobs(void **state)
     assert_int_equal(tq_stat("tasks_cancelled"), 2000);
 }
 
+/* One claim and one complete carry many tasks of one job, a task of
+ * another job and a bad result: each job is counted right, its task
+ * fields land in its job hash, and no other key is made for them. */
 static void test_batch_of_many_tasks_per_job(void **state)
 {
     static struct tq_task t[301];
@@ -1315,14 +1086,7 @@ static void test_client_and_server_agree(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T_(test_push_defaults_and_payload_kept_exactly),
-        T_(test_push_idempotent_on_id),
-        T_(test_push_fanout_10000_in_one_call),
-        T_(test_priority_then_fifo_across_10000),
         T_(test_delay_and_promotion),
-        T_(test_bad_documents_rejected),
-        T_(test_deep_nesting_and_payload_limit),
-        T_(test_batch_push_mixed),
         T_(test_two_workers_never_share_a_task),
         T_(test_complete_ends_job),
         T_(test_finished_event_per_call),
