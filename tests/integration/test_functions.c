@@ -280,113 +280,6 @@ static void test_calls_ending_the_most_jobs(void **state)
 
 /* ---- cancel ---- */
 
-static void test_cancel_pending_and_running(void **state)
-{
-    struct tq_task t[2];
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":10}");
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
-    r = tq_fcall("llmb_cancel", id, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    assert_int_equal(r->integer, 8); /* the waiting ones, at once */
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    tq_assert_job(id, "state", "cancelled");
-    /* running ones stop at the next heartbeat */
-    r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[1].ref,
-              t[1].tok, NULL);
-    assert_int_equal(r->elements, 4);
-    assert_string_equal(r->element[1]->str, "cancelled");
-    assert_string_equal(r->element[3]->str, "cancelled");
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("running"), 0);
-    tq_assert_job(id, "cancelled", "10");
-    tq_assert_job(id, "left", "0");
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
-    /* cancelling again, or an unknown job: clear errors */
-    r = tq_fcall("llmb_cancel", id, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, "already been cancelled"));
-    freeReplyObject(r);
-    r = tq_fcall("llmb_cancel", "nope", NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_string_equal(r->str, "ERR job \"nope\" not found in queue \"q\"");
-    freeReplyObject(r);
-    free(id);
-}
-
-static void test_cancel_delayed_and_retry_job(void **state)
-{
-    struct tq_task t[1];
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":2,\"delay_s\":60}");
-    r = tq_fcall("llmb_cancel", id, NULL);
-    assert_int_equal(r->integer, 2);
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("delayed"), 0);
-    tq_assert_job(id, "state", "cancelled");
-    /* retry runs every task that did not complete */
-    r = tq_fcall("llmb_retry", id, NULL);
-    assert_int_equal(r->integer, 2);
-    freeReplyObject(r);
-    tq_assert_job(id, "state", "pending");
-    assert_int_equal(tq_zcard("pending"), 1);
-    assert_int_equal(tq_stat("pending"), 2);
-    assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
-    /* no longer ended: retention leaves it alone */
-    assert_int_equal(tq_ended_ms(id), -1);
-    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
-    assert_int_equal(t[0].attempt, 1);
-    free(id);
-}
-
-static void test_purge(void **state)
-{
-    redisReply *r;
-    char *a, *b;
-
-    (void)state;
-    a = tq_push("{\"type\":\"t\",\"tasks\":30}");
-    b = tq_push("{\"type\":\"t\",\"delay_s\":100}");
-    r = tq_fcall("llmb_purge", "10", NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->element[0]->integer, 2); /* both jobs */
-    assert_int_equal(r->element[1]->integer, 0); /* cancel takes whole jobs */
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_zcard("delayed"), 0);
-    tq_assert_job(a, "state", "cancelled");
-    tq_assert_job(a, "error", "purged");
-    free(a);
-    free(b);
-}
-
-/* A waiting task whose job hash was deleted by hand is purged without
- * bringing a job hash back. */
-static void test_purge_orphaned_task(void **state)
-{
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":2}");
-    freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, id));
-    r = tq_fcall("llmb_purge", "10", NULL);
-    assert_int_equal(r->element[0]->integer, 0);
-    assert_int_equal(r->element[1]->integer, 0);
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
-    free(id);
-}
-
 /* A queue setting that is not a whole number from 0 up takes its default:
  * a push and the calls after it still work and the stream stays capped. */
 static void test_bad_settings_take_defaults(void **state)
@@ -428,79 +321,6 @@ static void test_events_capped_per_call(void **state)
     len = tq_cmd_int("XLEN %s:events", T.base);
     if (len < 100 || len >= 300)
         fail_msg("events stream holds %lld entries, cap 100", len);
-}
-
-/* A job that ended under a library before version 6 has its task fields
- * in <base>:t:<id>: retry moves them into the job hash first, so a
- * completed task keeps its result and does not run again. */
-static void test_retry_moves_legacy_task_fields(void **state)
-{
-    struct tq_task t[2];
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":0}");
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
-    assert_int_equal(tq_complete("w1", &t[0], "{\"v\":1}"), 1);
-    assert_int_equal(tq_fail("w1", &t[1], "error", "boom"), 2);
-    tq_assert_job(id, "state", "failed");
-    /* as a version 5 library left it */
-    freeReplyObject(tq_cmd("HDEL %s:j:%s 0:state 0:result 0:attempt 0:worker "
-                        "1:state 1:error 1:attempt 1:worker", T.base, id));
-    freeReplyObject(tq_cmd("HSET %s:t:%s 0:state completed 0:result {\"v\":1} "
-                        "0:attempt 1 1:state failed 1:error boom 1:attempt 1",
-                        T.base, id));
-    r = tq_fcall("llmb_retry", id, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
-    assert_int_equal(tq_cmd_int("EXISTS %s:t:%s", T.base, id), 0);
-    tq_assert_job(id, "0:state", "completed");
-    tq_assert_job(id, "0:result", "{\"v\":1}");
-    /* task 1 waits again behind the job's cursor, task 0 does not */
-    assert_int_equal(tq_zcard("pending"), 1);
-    assert_int_equal(tq_stat("pending"), 1);
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 1);
-    assert_int_equal(t[0].idx, 1);
-    assert_int_equal(t[0].attempt, 1);
-    assert_int_equal(tq_stat("pending"), 0);
-    free(id);
-}
-
-/* Retrying a cancelled job while its running tasks are still stopping
- * would run them twice: refused until the job has ended. */
-static void test_retry_waits_for_running_tasks(void **state)
-{
-    struct tq_task t[2];
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":3}");
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
-    freeReplyObject(tq_fcall("llmb_cancel", id, NULL));
-    r = tq_fcall("llmb_retry", id, NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, "2 of its tasks are still stopping"));
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    /* the same task twice in one heartbeat is stopped and counted once */
-    r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[0].ref,
-              t[0].tok, t[1].ref, t[1].tok, NULL);
-    assert_int_equal(r->elements, 4);
-    freeReplyObject(r);
-    tq_assert_job(id, "cancelled", "3");
-    tq_assert_job(id, "left", "0");
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
-    /* ended: now it can run again, and is no longer waiting to be
-     * aggregated from its first run */
-    r = tq_fcall("llmb_retry", id, NULL);
-    assert_int_equal(r->integer, 3);
-    freeReplyObject(r);
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
-    tq_assert_job(id, "left", "3");
-    free(id);
 }
 
 /* ---- reap ---- */
@@ -579,29 +399,6 @@ static void test_agg_take_and_finish_once(void **state)
     assert_int_equal(r->integer, 0); /* exactly once */
     freeReplyObject(r);
     tq_assert_job(id, "aggregate", "{\"ok\":1}");
-    free(id);
-}
-
-static void test_deadline(void **state)
-{
-    struct tq_task t[1];
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":3,\"deadline_s\":0.1}");
-    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
-    tq_sleep_ms(150);
-    r = tq_fcall("llmb_deadlines", "10", NULL);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
-    assert_int_equal(r->elements, 2);
-    assert_string_equal(r->element[1]->str, "cancelled");
-    freeReplyObject(r);
-    tq_assert_job(id, "state", "failed");
-    tq_assert_job(id, "error", "deadline exceeded");
     free(id);
 }
 
@@ -718,18 +515,11 @@ int main(void)
         T_(test_retention_deletes_old_jobs),
         T_(test_retention_spares_a_job_pushed_again),
         T_(test_calls_ending_the_most_jobs),
-        T_(test_cancel_pending_and_running),
-        T_(test_cancel_delayed_and_retry_job),
-        T_(test_purge),
-        T_(test_purge_orphaned_task),
         T_(test_bad_settings_take_defaults),
         T_(test_events_capped_per_call),
-        T_(test_retry_moves_legacy_task_fields),
-        T_(test_retry_waits_for_running_tasks),
         T_(test_reap_expired_and_dead_worker),
         T_(test_lost_leases_spend_attempts),
         T_(test_agg_take_and_finish_once),
-        T_(test_deadline),
         T_(test_stats_and_events),
         T_(test_bad_arguments),
         T_(test_reload_after_function_flush),
