@@ -323,54 +323,6 @@ static void test_events_capped_per_call(void **state)
         fail_msg("events stream holds %lld entries, cap 100", len);
 }
 
-/* ---- reap ---- */
-
-static void test_reap_expired_and_dead_worker(void **state)
-{
-    struct tq_task t[4];
-    redisReply *r;
-    char *id;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"tasks\":4}");
-    assert_int_equal(tq_claim("w1", 2, "100", t, NULL), 2);
-    assert_int_equal(tq_claim("w2", 2, "30000", t + 2, NULL), 2);
-    tq_sleep_ms(150);
-    r = tq_fcall("llmb_reap", "1000", NULL);
-    assert_int_equal(r->integer, 2); /* w1's two leases expired */
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 2);
-    r = tq_fcall("llmb_reap_worker", "w2", "connection closed", NULL);
-    assert_int_equal(r->integer, 2); /* w2 is dead: all its leases at once */
-    freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 4);
-    assert_int_equal(tq_zcard("running"), 0);
-    assert_int_equal(tq_cmd_int("EXISTS %s:wl:w2", T.base), 0);
-    tq_assert_job(id, "2:error", "worker w2: connection closed");
-    tq_assert_job(id, "lost", "4");
-    free(id);
-}
-
-static void test_lost_leases_spend_attempts(void **state)
-{
-    struct tq_task t[1];
-    redisReply *r;
-    char *id;
-    int i;
-
-    (void)state;
-    id = tq_push("{\"type\":\"t\",\"max_retries\":1}");
-    for (i = 0; i < 2; i++) {
-        assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
-        r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
-        assert_int_equal(r->integer, 1);
-        freeReplyObject(r);
-    }
-    tq_assert_job(id, "state", "failed");
-    tq_assert_job(id, "lost", "2");
-    free(id);
-}
-
 /* ---- aggregation hand-off, deadlines, stats ---- */
 
 static void test_agg_take_and_finish_once(void **state)
@@ -517,8 +469,6 @@ int main(void)
         T_(test_calls_ending_the_most_jobs),
         T_(test_bad_settings_take_defaults),
         T_(test_events_capped_per_call),
-        T_(test_reap_expired_and_dead_worker),
-        T_(test_lost_leases_spend_attempts),
         T_(test_agg_take_and_finish_once),
         T_(test_stats_and_events),
         T_(test_bad_arguments),
