@@ -1,0 +1,318 @@
+/*
+ * The end of a job against a real redis-server: its state and counts,
+ * the `finished` events that name it, retention in <base>:ended, the
+ * calls that end the most jobs at once, and the hand-off to the
+ * coordinators (llmb_agg_take, llmb_agg_finish).
+ *
+ * One of the tests of the function library (lua/), through FCALL exactly
+ * as workers, the coordinator and redis-cli users call it; each test
+ * uses its own key prefix (test_queue_support.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include <llmb/util.h>
+
+#include "test_queue_support.h"
+
+static void test_complete_ends_job(void **state)
+{
+    struct tq_task t[3];
+    char *id;
+    int i;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    tq_assert_job(id, "state", "running");
+    for (i = 0; i < 3; i++)
+        assert_int_equal(tq_complete("w1", &t[i], "{\"ms\": 5}"), 1);
+    tq_assert_job(id, "state", "completed");
+    tq_assert_job(id, "ok", "3");
+    assert_int_equal(tq_zcard("running"), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
+    assert_int_equal(tq_cmd_int("EXISTS %s:wl:w1", T.base), 0);
+    tq_assert_job(id, "1:result", "{\"ms\": 5}");
+    tq_assert_job(id, "1:state", "completed");
+    /* retention: the job is listed in <base>:ended by its end, no TTL */
+    assert_true(tq_ended_ms(id) > 0);
+    assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
+    free(id);
+}
+
+/* Jobs that end in one call share one `finished` event: their ids and
+ * states in the same order. A call that ends one job names it. */
+static void test_finished_event_per_call(void **state)
+{
+    struct tq_task t[3];
+    char *id[3], *ids, *states;
+    redisReply *r, *e;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 3; i++)
+        id[i] = tq_push("{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    freeReplyObject(tq_complete_batch(t, 3, 1, "not json", "{}"));
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    assert_int_equal(r->elements, 1);
+    e = r->element[0]->element[1];
+    assert_int_equal(e->elements, 8);
+    assert_string_equal(e->element[1]->str, "finished");
+    assert_string_equal(e->element[2]->str, "jobs");
+    assert_string_equal(e->element[3]->str, "3");
+    assert_string_equal(e->element[4]->str, "ids");
+    assert_string_equal(e->element[6]->str, "states");
+    /* the bad result failed its job first, within the same call */
+    ids = llmb_xasprintf("%s %s %s", id[1], id[0], id[2]);
+    states = llmb_xasprintf("failed completed completed");
+    assert_string_equal(e->element[5]->str, ids);
+    assert_string_equal(e->element[7]->str, states);
+    freeReplyObject(r);
+    free(ids);
+    free(states);
+    for (i = 0; i < 3; i++)
+        free(id[i]);
+
+    id[0] = tq_push_and_complete("{\"type\":\"t\"}");
+    r = tq_cmd("XREVRANGE %s:events + - COUNT 1", T.base);
+    e = r->element[0]->element[1];
+    assert_int_equal(e->elements, 6);
+    assert_string_equal(e->element[1]->str, "finished");
+    assert_string_equal(e->element[2]->str, "job");
+    assert_string_equal(e->element[3]->str, id[0]);
+    assert_string_equal(e->element[5]->str, "completed");
+    freeReplyObject(r);
+    free(id[0]);
+}
+
+/* Moves the end of job id to 1970 (finished_ms and its <base>:ended
+ * score), as if it had ended long before any retention. */
+static void ended_long_ago(const char *id)
+{
+    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, id);
+    tq_cmd_int("HSET %s:j:%s finished_ms 1000", T.base, id);
+}
+
+/* Retention: a job that ended retention_s ago is deleted, with its
+ * entries in the job index, the dead set and <base>:ended, by the next
+ * call that ends a job or by llmb_reap; younger jobs stay. */
+static void test_retention_deletes_old_jobs(void **state)
+{
+    struct tq_task t[1];
+    char *old, *dead, *young;
+    redisReply *r;
+
+    (void)state;
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+    old = tq_push_and_complete("{\"type\":\"t\"}");
+    dead = tq_push("{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_fail("w1", &t[0], "fatal", "boom"), 2);
+    assert_int_equal(tq_zcard("dead"), 1);
+    /* both ended long ago */
+    ended_long_ago(old);
+    ended_long_ago(dead);
+    young = tq_push_and_complete("{\"type\":\"t\"}");
+    /* ending `young` deleted the two */
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s %s:j:%s", T.base, old, T.base,
+                                dead), 0);
+    assert_int_equal(tq_zcard("dead"), 0);
+    assert_int_equal(tq_zcard("ended"), 1);
+    assert_int_equal(tq_zcard("jobs"), 1);
+    tq_assert_job(young, "state", "completed");
+    /* a quiet queue: llmb_reap applies it */
+    ended_long_ago(young);
+    r = tq_fcall("llmb_reap", NULL);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, young), 0);
+    assert_int_equal(tq_zcard("ended"), 0);
+    assert_int_equal(tq_zcard("jobs"), 0);
+    /* retention_s 0 keeps them */
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 0", T.base));
+    free(old);
+    old = tq_push_and_complete("{\"type\":\"t\"}");
+    ended_long_ago(old);
+    freeReplyObject(tq_fcall("llmb_reap", NULL));
+    tq_assert_job(old, "state", "completed");
+    free(old);
+    free(dead);
+    free(young);
+}
+
+/* A job hash deleted by hand and its id pushed again: the new job is
+ * not the ended one that <base>:ended names, so retention leaves it and
+ * only drops the stale entry. */
+static void test_retention_spares_a_job_pushed_again(void **state)
+{
+    struct tq_task t[1];
+    char *id, *again;
+    redisReply *r;
+
+    (void)state;
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+    id = tq_push_and_complete("{\"type\":\"t\",\"id\":\"same\"}");
+    tq_cmd_int("DEL %s:j:same", T.base);
+    again = tq_push("{\"type\":\"t\",\"id\":\"same\"}");
+    assert_string_equal(again, "same");
+    tq_cmd_int("ZADD %s:ended XX 1000 same", T.base);
+    r = tq_fcall("llmb_reap", NULL);
+    freeReplyObject(r);
+    tq_assert_job("same", "state", "pending");
+    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_zcard("ended"), 0);
+    assert_int_equal(tq_zcard("jobs"), 1);
+    /* it runs and ends as usual, and is listed again */
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
+    assert_true(tq_ended_ms("same") > 1000);
+    free(id);
+    free(again);
+}
+
+/* Counts the jobs named by `finished` events. */
+static long long finished_named(void)
+{
+    redisReply *r = tq_cmd("XRANGE %s:events - +", T.base);
+    long long named = 0;
+    size_t i, k;
+
+    for (i = 0; i < r->elements; i++) {
+        redisReply *f = r->element[i]->element[1];
+        if (strcmp(f->element[1]->str, "finished") != 0)
+            continue;
+        if (strcmp(f->element[2]->str, "job") == 0) {
+            named++;
+            continue;
+        }
+        assert_string_equal(f->element[2]->str, "jobs");
+        k = (size_t)atoll(f->element[3]->str);
+        assert_true(k >= 1 && k <= 10);
+        named += (long long)k;
+    }
+    freeReplyObject(r);
+    return named;
+}
+
+/* Pushes n single-task jobs of document doc, 1,000 per call. */
+static void push_many(int n, const char *doc)
+{
+    const char *argv[4 + 1000];
+    int done = 0;
+
+    while (done < n) {
+        int k = n - done < 1000 ? n - done : 1000, argc = 0, i;
+        redisReply *r;
+        argv[argc++] = "FCALL";
+        argv[argc++] = "llmb_push";
+        argv[argc++] = "1";
+        argv[argc++] = T.base;
+        for (i = 0; i < k; i++)
+            argv[argc++] = doc;
+        r = redisCommandArgv(T.c, argc, argv, NULL);
+        assert_non_null(r);
+        if (k == 1) { /* one document: its id */
+            assert_int_equal(r->type, REDIS_REPLY_STRING);
+        } else {
+            assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+            assert_int_equal(r->elements, (size_t)k);
+        }
+        freeReplyObject(r);
+        done += k;
+    }
+}
+
+/* Calls that end the most jobs one call can: a reap of a worker holding
+ * 1,001 leases takes back 1,000 (every job ends, at the chunk size) and
+ * then 1; a purge ends 1,000 pending and 1,000 delayed jobs at once,
+ * twice the chunk. Every job is handed to the coordinators, listed in
+ * <base>:ended and named by a `finished` event, ten per event. */
+static void test_calls_ending_the_most_jobs(void **state)
+{
+    static struct tq_task t[1000];
+    redisReply *r;
+
+    (void)state;
+    push_many(1001, "{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(tq_claim("w1", 1000, "30000", t, NULL), 1000);
+    assert_int_equal(tq_claim("w1", 1000, "30000", t, NULL), 1);
+    r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
+    assert_int_equal(r->integer, 1000);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1000);
+    assert_int_equal(tq_zcard("ended"), 1000);
+    assert_int_equal(finished_named(), 1000);
+    r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(tq_zcard("ended"), 1001);
+    assert_int_equal(finished_named(), 1001);
+
+    push_many(1000, "{\"type\":\"t\"}");
+    push_many(1000, "{\"type\":\"t\",\"delay_s\":600}");
+    r = tq_fcall("llmb_purge", "1000", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->integer, 2000);
+    assert_int_equal(r->element[1]->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(tq_zcard("ended"), 3001);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 3001);
+    assert_int_equal(finished_named(), 3001);
+    assert_int_equal(tq_stat("tasks_cancelled"), 2000);
+}
+
+static void test_agg_take_and_finish_once(void **state)
+{
+    struct tq_task t[1];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_complete("w1", &t[0], "{\"x\":1}"), 1);
+    r = tq_fcall("llmb_agg_take", "100", "10", NULL);
+    assert_int_equal(r->elements, 1);
+    assert_string_equal(r->element[0]->str, id);
+    freeReplyObject(r);
+    /* a coordinator that died: the lease runs out, another takes it */
+    tq_sleep_ms(150);
+    r = tq_fcall("llmb_agg_take", "30000", "10", NULL);
+    assert_int_equal(r->elements, 1);
+    freeReplyObject(r);
+    r = tq_fcall("llmb_agg_finish", id, "{\"ok\":1}", NULL);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    r = tq_fcall("llmb_agg_finish", id, "{\"ok\":2}", NULL);
+    assert_int_equal(r->integer, 0); /* exactly once */
+    freeReplyObject(r);
+    tq_assert_job(id, "aggregate", "{\"ok\":1}");
+    free(id);
+}
+
+#define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T_(test_complete_ends_job),
+        T_(test_finished_event_per_call),
+        T_(test_retention_deletes_old_jobs),
+        T_(test_retention_spares_a_job_pushed_again),
+        T_(test_calls_ending_the_most_jobs),
+        T_(test_agg_take_and_finish_once),
+    };
+    return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
+}
