@@ -1,8 +1,13 @@
 /*
- * The Redis function library against a real redis-server: every
- * transition and its edges, through FCALL exactly as workers, the
- * coordinator and redis-cli users call it. Each test uses its own key
- * prefix.
+ * The function library as a whole against a real redis-server: llmb_stats
+ * and the events stream, queue settings and arguments that are wrong,
+ * reloading after FUNCTION FLUSH (which empties the whole server's
+ * functions: this file runs alone), and the client-side job builder
+ * agreeing with the server on what is valid.
+ *
+ * One of the tests of the function library (lua/), through FCALL exactly
+ * as workers, the coordinator and redis-cli users call it; each test
+ * uses its own key prefix (test_queue_support.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,22 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
 #include <llmb/functions.h>
 #include <llmb/job.h>
-#include <llmb/keys.h>
 #include <llmb/util.h>
 
-#include "fixture.h"
 #include "test_queue_support.h"
-
-/* ---- cancel ---- */
 
 /* A queue setting that is not a whole number from 0 up takes its default:
  * a push and the calls after it still work and the stream stays capped. */
@@ -71,8 +69,6 @@ static void test_events_capped_per_call(void **state)
         fail_msg("events stream holds %lld entries, cap 100", len);
 }
 
-/* ---- aggregation hand-off, deadlines, stats ---- */
-
 static void test_stats_and_events(void **state)
 {
     redisReply *r;
@@ -113,8 +109,6 @@ static void test_bad_arguments(void **state)
     assert_non_null(strstr(r->str, "takes one key, the queue key"));
     freeReplyObject(r);
 }
-
-/* ---- the library itself ---- */
 
 static void test_reload_after_function_flush(void **state)
 {
