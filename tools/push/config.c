@@ -27,7 +27,8 @@ static const struct llmb_opt push_opts[] = {
     OPT_STR("delay", NULL, NULL, "S", "Start no sooner than S seconds from now.",
             delay),
     OPT_STR("id", NULL, NULL, "ID",
-            "Job id; pushing an existing id returns that job (default a UUID).",
+            "Job id; pushing an existing id returns that job (default "
+            "NONCE-1, NONCE random per run; see --journal).",
             id),
     OPT_STR("backoff-ms", NULL, NULL, "MS",
             "First retry delay; doubles each attempt (default 1000).",
@@ -51,11 +52,27 @@ static const struct llmb_opt push_opts[] = {
      "Give up waiting after S seconds (0 = never).",
      offsetof(struct push_config, wait_timeout), 0, 31536000, false},
     {"json", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
-     "With --wait, print only the raw job JSON (no summary table).",
+     "Print one JSON object per job: line, id, queue, status (confirmed, "
+     "unknown or error); with --wait, the raw job JSON (no summary table).",
      offsetof(struct push_config, json), 0, 0, false},
     {"progress", 0, NULL, LLMB_OPT_BOOL, "true", NULL,
      "With --wait on a terminal, draw a progress bar on stderr.",
      offsetof(struct push_config, progress), 0, 0, false},
+    {"journal", 0, "LLMB_PUSH_JOURNAL", LLMB_OPT_BOOL, "true", NULL,
+     "Keep a journal of each run in --state-dir, so that re-running the same "
+     "input after a run that did not finish pushes no job twice "
+     "(--no-journal: fresh ids every run; stdin is streamed, not read to "
+     "its end first).",
+     offsetof(struct push_config, journal), 0, 0, false},
+    OPT_STR("state-dir", "LLMB_STATE_DIR", NULL, "DIR",
+            "Directory of the journals (default $XDG_STATE_HOME/llmb, else "
+            "~/.local/state/llmb).",
+            state_dir),
+    {"redis-timeout-ms", 0, "LLMB_REDIS_TIMEOUT_MS", LLMB_OPT_INT, "10000",
+     "MS",
+     "Limit of the connect and of every Redis reply; jobs of a call not "
+     "answered in time are reported as not confirmed.",
+     offsetof(struct push_config, redis_timeout_ms), 100, 600000, false},
 };
 
 const struct llmb_opt_set push_opt_set = {
@@ -65,7 +82,10 @@ const struct llmb_opt_set push_opt_set = {
     "JSON (default {}); \"-\" reads it from stdin. With --batch, reads one "
     "job document per line (the job contract of docs/data-model.md), "
     "pushes them pipelined and prints one id per accepted line; a rejected "
-    "line is reported with its number on stderr and the others go on.",
+    "line is reported with its number on stderr and the others go on. A job "
+    "without an id gets NONCE-LINE (NONCE random per run, LINE its input "
+    "line); when a run stops before every job is confirmed, running the "
+    "same command again finishes it without duplicates (see --journal).",
     push_opts,
     sizeof(push_opts) / sizeof(push_opts[0]),
 };

@@ -2,7 +2,7 @@
  * llmb-push: loads the configuration, connects, and pushes one job or a
  * batch. Exit codes: 0 done; 1 the waited-for job failed or was
  * cancelled; 2 --wait timed out; 64 usage; 65 a job was rejected; 69
- * Redis unavailable.
+ * Redis unavailable, or a job not confirmed.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +42,8 @@ int main(int argc, char **argv)
         rc = EX_USAGE;
         goto out;
     }
-    conn = llmb_conn_new(cfg.common.redis_url, "llmb-push", 10000);
+    conn = llmb_conn_new(cfg.common.redis_url, "llmb-push",
+                         (int)cfg.redis_timeout_ms);
     if (llmb_conn_connect(conn, &errstr) != 0) {
         fprintf(stderr, "llmb-push: %s\n", errstr);
         free(errstr);

@@ -1,12 +1,22 @@
 /*
  * llmb-push: pushes jobs, one from flags or many from NDJSON, and can
- * follow a job to its end. main.c loads the configuration and calls one of
- * the entry points below; each returns the process exit code.
+ * follow a job to its end. main.c loads the configuration (config.c) and
+ * calls one of the entry points below; each returns the process exit code.
+ *
+ *   single.c   one job from the flags
+ *   batch.c    NDJSON, pipelined
+ *   journal.c  the ids of the jobs, and the journal that lets a re-run of
+ *              an unfinished run finish it without pushing a job twice
+ *   outcome.c  what is said about each job and about the run
+ *   sha256.c   the digest that names a run's journal
+ *   wait.c     --wait: follows one job to its end
+ *   summary.c  the LLM benchmark table after --wait
  */
 #ifndef LLMB_PUSH_H
 #define LLMB_PUSH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -30,8 +40,11 @@ struct push_config {
     long long pipeline;
     bool wait;          /* --wait: follow the job to its end */
     long long wait_timeout;
-    bool json;          /* --json: raw aggregate with --wait */
+    bool json;          /* --json: status objects; raw job with --wait */
     bool progress;      /* progress bar on a terminal with --wait */
+    bool journal;       /* --journal: resume an unfinished run */
+    char *state_dir;    /* --state-dir: where journals are; NULL = XDG */
+    long long redis_timeout_ms;
 };
 
 extern const struct llmb_opt_set push_opt_set;
@@ -40,6 +53,98 @@ extern const struct llmb_opt_set push_opt_set;
 #define PUSH_EXIT_FAILED 1
 #define PUSH_EXIT_TIMEOUT 2
 #define PUSH_EXIT_REJECTED 65
+
+/* SHA-256, incremental (sha256.c). */
+#define PUSH_SHA256_HEX 64
+
+struct push_sha256 {
+    uint32_t h[8];
+    uint64_t bytes;          /* hashed so far */
+    unsigned char buf[64];   /* a partial block */
+    size_t used;             /* bytes of buf in use */
+};
+
+void push_sha256_init(struct push_sha256 *s);
+void push_sha256_update(struct push_sha256 *s, const void *data, size_t len);
+/* Writes the digest as 64 lowercase hex digits and a NUL; s is spent. */
+void push_sha256_final(struct push_sha256 *s, char hex[PUSH_SHA256_HEX + 1]);
+
+/* What llmb-push knows of one job (outcome.c). */
+enum push_status {
+    PUSH_PENDING,   /* to be sent, or sent and not answered yet */
+    PUSH_CONFIRMED, /* Redis answered its id: it is stored */
+    PUSH_UNKNOWN,   /* no answer: it may or may not be stored */
+    PUSH_ERROR,     /* refused by llmb-push or by Redis: not stored */
+};
+
+/* The counts of a run, and its first job not confirmed. Zeroed to start;
+ * push_tally_fini() frees it. */
+struct push_tally {
+    long confirmed, unknown, rejected;
+    char *first_unknown_id;
+    char *first_unknown_queue;
+    long first_unknown_line;
+    long unread_after;  /* input after this line not read (0: all read) */
+};
+
+/* Counts one job in t and says what became of it: a confirmed job's id on
+ * stdout, a refusal on stderr (with its line number when line > 0), and
+ * with --json one status object on stdout for every job ({"line", "id",
+ * "queue", "status", "error"}; "line" only when line > 0, "id" null for a
+ * refused job). quiet leaves stdout alone. */
+void push_status_print(const struct push_config *cfg, struct push_tally *t,
+                       long line, const char *id, const char *queue,
+                       enum push_status st, const char *error, bool quiet);
+
+/* When jobs are not confirmed, says how many, the first of them, how to
+ * check it and (kept: a journal protects the run) that re-running the
+ * same command finishes without duplicates; else, for a batch with
+ * refused lines, the counts. */
+void push_tally_report(const struct push_tally *t, bool single, bool kept);
+void push_tally_fini(struct push_tally *t);
+
+/* True when the error reply err means Redis did not run the call for now
+ * (BUSY, LOADING, READONLY, OOM...): its jobs are not confirmed, not
+ * refused. */
+bool push_reply_unavailable(const char *err);
+
+/* The run's ids and journal (journal.c). */
+#define PUSH_NONCE_LEN 24
+#define PUSH_ID_MAX (PUSH_NONCE_LEN + 24)
+
+/* Lifecycle: push_journal_open() before the first call, push_journal_close()
+ * at the end of the run. */
+struct push_journal {
+    char nonce[PUSH_NONCE_LEN + 1]; /* of the ids this run mints */
+    bool resumed;                   /* the nonce is an earlier run's */
+    char *path;                     /* the journal file, or NULL */
+    int fd;                         /* open and locked, or -1: none kept */
+    struct llmb_buf text;           /* its content, less how it ended */
+};
+
+/* Finds the journal of this run, named by kind ("batch", "single"), the
+ * prefix, queue and the input's SHA-256 (hex) and size,
+ * takes its nonce and says so on stderr when there is one, or makes one
+ * with a fresh nonce. source names the input in the file. Never fails:
+ * without a journal (--no-journal, or it cannot be kept: said on stderr)
+ * the run has a fresh nonce and push_journal_kept() is false. */
+void push_journal_open(struct push_journal *j, const struct push_config *cfg,
+                       const char *kind, const char *queue,
+                       const char *input_sha256, unsigned long long bytes,
+                       const char *source);
+
+/* True when a journal protects this run. */
+bool push_journal_kept(const struct push_journal *j);
+
+/* The id of job number (its input line; 1 for a single job) of this run:
+ * "<nonce>-<number>". */
+void push_id_mint(const struct push_journal *j, long number,
+                  char id[PUSH_ID_MAX]);
+
+/* Ends the run's journal: deletes it when no job of t is left unconfirmed
+ * (the next run of the input is a new run), else records how the run ended
+ * and keeps it. Unlocks it and frees j. */
+void push_journal_close(struct push_journal *j, const struct push_tally *t);
 
 /* Pushes one job: TYPE and optional PAYLOAD from args. Prints its id. */
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,

@@ -1,7 +1,9 @@
 /*
  * One job from the command line: the document is built from the flags
  * (checked before any round trip), taken apart into the values of
- * llmb_push_fields as --batch does (Redis then parses no JSON), pushed in
+ * llmb_push_fields as --batch does (Redis then parses no JSON), given an
+ * id from the run's journal unless --id names one (journal.c: the same
+ * command after a run that got no answer reuses that run's id), pushed in
  * one pipelined round trip together with the queue's registration, and
  * its id printed.
  */
@@ -35,37 +37,29 @@ static char *read_stdin(void)
     return llmb_buf_steal(&b);
 }
 
-/* Sends FCALL llmb_push_fields with the values of doc and SADD
- * <prefix>:queues in one round trip. On success *id_out gets the job id
- * (caller frees). Returns an exit code. */
-static int send_one(const struct push_config *cfg, struct llmb_conn *conn,
-                  const char *queue, const char *doc, size_t doclen,
-                  char **id_out)
+/* Sends FCALL llmb_push_fields with the values vals (lens) and SADD
+ * <prefix>:queues in one round trip. Returns PUSH_CONFIRMED with the id
+ * Redis answered in *id_out (caller frees); PUSH_ERROR with the refusal
+ * in *err_out (caller frees) and the exit code in *rc; or PUSH_UNKNOWN
+ * when no answer came (the reason said on stderr). */
+static enum push_status send_one(const struct push_config *cfg,
+                                 struct llmb_conn *conn, const char *queue,
+                                 const struct llmb_buf *vals,
+                                 const size_t lens[LLMB_JOB_NFIELDS],
+                                 char **id_out, char **err_out, int *rc)
 {
     char *base = llmb_key_queue(cfg->common.prefix, queue);
     char *queues = llmb_key_global(cfg->common.prefix, "queues");
     const char *sargv[] = {"SADD", queues, queue};
     const char *fargv[4 + LLMB_JOB_NFIELDS];
     size_t flen[4 + LLMB_JOB_NFIELDS];
-    size_t lens[LLMB_JOB_NFIELDS];
-    char docq[LLMB_QUEUE_NAME_MAX + 1];
-    struct llmb_buf vals;
-    char *errstr = NULL;
     redisReply *r = NULL;
     const redisReply *e;
+    enum push_status st = PUSH_UNKNOWN;
     size_t off = 0;
-    int rc = EX_UNAVAILABLE;
 
     *id_out = NULL;
-    llmb_buf_init(&vals);
-    if (llmb_job_fields_append(doc, doclen, &vals, lens, docq, &errstr) != 0) {
-        /* what the flags could not check, such as a payload nested
-         * deeper than the server decodes: refused as llmb_push would */
-        fprintf(stderr, "llmb-push: %s\n", errstr);
-        free(errstr);
-        rc = PUSH_EXIT_REJECTED;
-        goto out;
-    }
+    *err_out = NULL;
     fargv[0] = "FCALL";
     fargv[1] = "llmb_push_fields";
     fargv[2] = "1";
@@ -75,57 +69,69 @@ static int send_one(const struct push_config *cfg, struct llmb_conn *conn,
     flen[2] = 1;
     flen[3] = strlen(base);
     for (size_t i = 0; i < LLMB_JOB_NFIELDS; i++) {
-        fargv[4 + i] = vals.data + off;
+        fargv[4 + i] = vals->data + off;
         flen[4 + i] = lens[i];
         off += lens[i];
     }
     if (llmb_conn_append_argv(conn, 3, sargv, NULL) != 0 ||
         llmb_conn_append_argv(conn, 4 + LLMB_JOB_NFIELDS, fargv, flen) != 0)
-        goto fail;
+        goto lost;
     r = llmb_conn_get_reply(conn);
     if (r == NULL)
-        goto fail;
+        goto lost;
     freeReplyObject(r);
     r = llmb_conn_get_reply(conn);
     if (r == NULL)
-        goto fail;
+        goto lost;
     /* an error for the whole call, or an array of one id or error */
     e = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : r;
-    if (e->type == REDIS_REPLY_ERROR) {
-        const char *msg = e->str;
-        if (strncmp(msg, "ERR ", 4) == 0)
-            msg += 4;
-        fprintf(stderr, "llmb-push: %s\n", msg);
-        rc = strstr(msg, "Function not found") ? EX_UNAVAILABLE
-                                                : PUSH_EXIT_REJECTED;
+    if (e->type == REDIS_REPLY_ERROR && e == r &&
+        push_reply_unavailable(e->str)) {
+        fprintf(stderr, "llmb-push: redis answered: %s\n", e->str);
+    } else if (e->type == REDIS_REPLY_ERROR) {
+        *err_out = llmb_xstrdup(e->str);
+        *rc = strstr(e->str, "Function not found") ? EX_UNAVAILABLE
+                                                   : PUSH_EXIT_REJECTED;
+        st = PUSH_ERROR;
     } else if (e->type == REDIS_REPLY_STRING) {
         *id_out = llmb_xstrndup(e->str, e->len);
-        rc = 0;
+        st = PUSH_CONFIRMED;
     } else {
-        fprintf(stderr, "llmb-push: unexpected reply type %d from "
-                        "llmb_push_fields\n", e->type);
-        rc = EX_PROTOCOL;
+        char what[96];
+        *err_out = llmb_xasprintf("unexpected reply from llmb_push_fields: "
+                                  "%s", llmb_reply_describe(e, what,
+                                                            sizeof(what)));
+        *rc = EX_PROTOCOL;
+        st = PUSH_ERROR;
     }
     freeReplyObject(r);
     goto out;
-fail:
+lost:
     fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
 out:
-    llmb_buf_fini(&vals);
     free(base);
     free(queues);
-    return rc;
+    return st;
 }
 
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
                 const struct llmb_strlist *args)
 {
     struct llmb_job_args ja;
-    struct llmb_buf doc;
+    struct llmb_buf doc, vals;
+    struct push_journal journal;
+    struct push_tally t;
+    struct push_sha256 h;
+    size_t lens[LLMB_JOB_NFIELDS];
+    char docq[LLMB_QUEUE_NAME_MAX + 1];
+    char hex[PUSH_SHA256_HEX + 1];
     char *payload_in = NULL;
     char *errstr = NULL;
-    char *id = NULL;
+    char *id = NULL;      /* as Redis answered it */
+    char *id_sent = NULL; /* as sent */
     char *mark = NULL;
+    bool journal_open = false;
+    enum push_status st;
     int rc;
 
     if (args->n < 1 || args->n > 2) {
@@ -134,6 +140,7 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
         return EX_USAGE;
     }
     memset(&ja, 0, sizeof(ja));
+    memset(&t, 0, sizeof(t));
     ja.type = args->v[0];
     if (args->n == 2) {
         if (strcmp(args->v[1], "-") == 0) {
@@ -159,28 +166,77 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     ja.deadline_s = cfg->deadline;
 
     llmb_buf_init(&doc);
+    llmb_buf_init(&vals);
     if (llmb_job_doc_build(&ja, &doc, &errstr) != 0) {
         fprintf(stderr, "llmb-push: %s\n", errstr);
         free(errstr);
         rc = EX_USAGE;
         goto out;
     }
-    if (cfg->wait &&
-        (rc = push_wait_mark(cfg, conn, cfg->queue, &mark)) != 0)
+    if (llmb_job_fields_append(doc.data, doc.len, &vals, lens, docq,
+                               &errstr) != 0) {
+        /* what the flags could not check, such as a payload nested
+         * deeper than the server decodes: refused as llmb_push would */
+        push_status_print(cfg, &t, 0, NULL, cfg->queue, PUSH_ERROR, errstr,
+                          false);
+        free(errstr);
+        rc = PUSH_EXIT_REJECTED;
         goto out;
-    rc = send_one(cfg, conn, cfg->queue, doc.data, doc.len, &id);
-    if (rc == 0 && cfg->wait) {
+    }
+    /* The journal of the same document, flags and server: its nonce
+     * gives the job the id an unfinished run gave it. */
+    push_sha256_init(&h);
+    push_sha256_update(&h, doc.data, doc.len);
+    push_sha256_final(&h, hex);
+    push_journal_open(&journal, cfg, "single", cfg->queue, hex, doc.len,
+                      "the command line");
+    journal_open = true;
+    if (lens[LLMB_JOB_F_ID] == 0) {
+        char minted[PUSH_ID_MAX];
+        struct llmb_buf with_id;
+        push_id_mint(&journal, 1, minted);
+        llmb_buf_init(&with_id);
+        llmb_buf_append(&with_id, minted, strlen(minted));
+        llmb_buf_append(&with_id, vals.data, vals.len);
+        lens[LLMB_JOB_F_ID] = strlen(minted);
+        llmb_buf_fini(&vals);
+        vals = with_id;
+        id_sent = llmb_xstrdup(minted);
+    } else {
+        id_sent = llmb_xstrndup(vals.data, lens[LLMB_JOB_F_ID]);
+    }
+    if (cfg->wait &&
+        (rc = push_wait_mark(cfg, conn, cfg->queue, &mark)) != 0) {
+        /* nothing was pushed */
+        push_journal_close(&journal, &t);
+        journal_open = false;
+        goto out;
+    }
+    rc = 0;
+    st = send_one(cfg, conn, cfg->queue, &vals, lens, &id, &errstr, &rc);
+    push_status_print(cfg, &t, 0, st == PUSH_CONFIRMED ? id : id_sent,
+                      cfg->queue, st, errstr, cfg->wait && st == PUSH_CONFIRMED);
+    free(errstr);
+    push_tally_report(&t, true, push_journal_kept(&journal));
+    push_journal_close(&journal, &t);
+    journal_open = false;
+    if (st == PUSH_UNKNOWN)
+        rc = EX_UNAVAILABLE;
+    if (st == PUSH_CONFIRMED && cfg->wait) {
         fprintf(stderr, "llmb-push: job %s pushed to queue %s\n", id,
                 cfg->queue);
         rc = push_wait(cfg, conn, cfg->queue, id, mark);
         mark = NULL;
-    } else if (rc == 0) {
-        printf("%s\n", id);
     }
 out:
+    if (journal_open)
+        push_journal_close(&journal, &t);
+    push_tally_fini(&t);
     free(mark);
     free(id);
+    free(id_sent);
     free(payload_in);
+    llmb_buf_fini(&vals);
     llmb_buf_fini(&doc);
     return rc;
 }

@@ -245,6 +245,9 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
     char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     int tty = cfg->progress && isatty(STDERR_FILENO);
     int64_t started = llmb_mono_ms(), ended = 0;
+    /* within --redis-timeout-ms, or the block itself would time out */
+    int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
+                       ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
     struct wait_state w;
     int rc;
 
@@ -270,7 +273,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
         if (tty)
             bar_draw(&w, started);
         r = llmb_conn_command(conn, "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
-                              BLOCK_MS, events, mark);
+                              block_ms, events, mark);
         if (r == NULL) {
             rc = EX_UNAVAILABLE;
             break;
