@@ -37,10 +37,16 @@ local SETTINGS = {
     dead_max = {10000, 0, 100000000},       -- ids in <base>:dead
 }
 local BACKOFF_CAP_MS = 3600000
--- Most tasks (claim, heartbeat, complete, fail, release, reap, promote) or
--- jobs (push, purge) one call handles; more are refused or left for the
--- next call, as each function says.
-local CALL_MAX = 1000
+-- Most jobs or tasks one call handles where each costs a read and a write
+-- of a job hash (about 10 us): jobs per push, tasks per complete, fail,
+-- release, reap, reap_worker and promote, members per purge, jobs a claim
+-- touches. More are refused, or left for the next call, as each function
+-- says: a call stays within a few milliseconds.
+local CALL_MAX = 250
+-- Tasks one claim hands out and leases one heartbeat renews: a fan-out
+-- cursor hands out many tasks of one job for one read and one write, and
+-- a renewal is one sorted-set update.
+local TASKS_MAX = 1000
 -- Members per ZADD, ZREM, LPUSH, HSET pair list...: well below unpack's
 -- limit.
 local CHUNK = 1000
@@ -175,6 +181,22 @@ local function junk(n)
     CALL.counts.junk = (CALL.counts.junk or 0) + (n or 1)
 end
 
+-- redis.call for a key of one job or one worker, which a person may have
+-- replaced by a key of another type: then nil, counted as junk. Any other
+-- error (an ACL that lacks the command, say) stops the call as
+-- redis.call does: it is the operator's to fix, never silently skipped.
+local function kcall(cmd, key, ...)
+    local r = redis.pcall(cmd, key, ...)
+    if type(r) == 'table' and r.err then
+        if string.find(r.err, '^WRONGTYPE') then
+            junk()
+            return nil
+        end
+        error(r)
+    end
+    return r
+end
+
 -- Tasks behind cursors. A fan-out cursor is one member of <base>:pending
 -- or <base>:delayed standing for `behind` tasks (tasks - next - ahead of
 -- its job); the fields wait_p and wait_d of <base>:counts hold the sum of
@@ -209,16 +231,14 @@ local function retention_trim(base, now, limit)
     local ids, keys = {}, {}
     for _, id in ipairs(old) do
         local jk = job_key(base, id)
-        local f = redis.pcall('HMGET', jk, 'state', 'finished_ms')
+        local f = kcall('HMGET', jk, 'state', 'finished_ms')
         -- (a key of another type, set by hand, is left alone; a job hash
         -- already gone has its ids removed)
-        local fin = not f.err and tonumber(f[2])
-        if not f.err and (f[1] == false or (fin and fin <= cut)) then
+        local fin = f and tonumber(f[2])
+        if f and (f[1] == false or (fin and fin <= cut)) then
             ids[#ids + 1] = id
             keys[#keys + 1] = jk
             keys[#keys + 1] = requeued_key(base, id)
-        elseif f.err then
-            junk()
         end
     end
     chunked('ZREM', base .. ':ended', old)
@@ -344,10 +364,10 @@ local function clip(s, n)
 end
 
 -- Refusal of a call that names more than CALL_MAX tasks or jobs.
-local function too_many(name, n, what)
+local function too_many(name, n, what, max)
     return redis.error_reply(string.format('ERR %s takes at most %d %s per '
-        .. 'call, got %d: split them over several calls', name, CALL_MAX,
-        what, n))
+        .. 'call, got %d: split them over several calls', name,
+        max or CALL_MAX, what, n))
 end
 
 -- (takes no key: `FCALL llmb_version 0`)

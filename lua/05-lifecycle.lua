@@ -117,10 +117,7 @@ local function task_requeue(base, jk, id, idx, fanout, from, set, score)
     local ref = id .. ':' .. idx
     redis.call('ZADD', base .. ':' .. set, score, ref)
     redis.call('HSET', jk, task_field(idx, 'state'), moved(from, set))
-    if fanout and type(redis.pcall('SADD', requeued_key(base, id), ref))
-        == 'table' then
-        junk() -- <base>:jr:<id> is not a set
-    end
+    if fanout then kcall('SADD', requeued_key(base, id), ref) end
 end
 
 -- The `progress` event of a fan-out job, about every hundredth of it:
@@ -213,7 +210,7 @@ end
 -- and the worker's lease hash. The caller decides what happens next.
 local function lease_drop(base, worker, ref)
     redis.call('ZREM', base .. ':running', ref)
-    redis.pcall('HDEL', leases_key(base, worker), ref)
+    kcall('HDEL', leases_key(base, worker), ref)
 end
 
 --[[
@@ -254,11 +251,7 @@ local function leases_take(base, worker, args, first, stride)
     local lk = leases_key(base, worker)
     for i = 1, #refs, CHUNK do
         local j = math.min(#refs, i + CHUNK - 1)
-        local held = redis.pcall('HMGET', lk, unpack(refs, i, j))
-        if held.err then
-            junk()
-            held = {}
-        end
+        local held = kcall('HMGET', lk, unpack(refs, i, j)) or {}
         for k = i, j do
             local ref = refs[k]
             ok[k] = lease_opens(held[k - i + 1],
@@ -287,11 +280,11 @@ local function task_failed(base, ref, kind, err, now)
         return 2
     end
     local jk = job_key(base, id)
-    local j = redis.pcall('HMGET', jk, 'max_retries', 'backoff_ms', 'state',
+    local j = kcall('HMGET', jk, 'max_retries', 'backoff_ms', 'state',
         'priority', task_field(idx, 'attempt'), 'tasks')
-    if j.err or j[3] == false then
-        -- the job hash is gone (deleted by hand) or is not a hash
-        junk()
+    if j == nil then return 2 end -- not a hash (junk)
+    if j[3] == false then
+        junk() -- the job hash is gone (deleted by hand)
         return 2
     end
     local attempt = tonumber(j[5]) or 1

@@ -9,9 +9,10 @@ hash); a job is marked running on its first claim. If tasks are left after
 a full batch it wakes one more idle worker, so a burst spreads over every
 idle worker without polling.
 
-ARGV: worker id, n (1..1000), lease_ms (>= 100), [promote limit 0..1000,
-default 1000], [secret: 16..128 letters and digits; see lease tokens in
-05-lifecycle.lua].
+ARGV: worker id, n (1..1000 tasks), lease_ms (100..86400000), [promote
+limit 0..250, default 250], [secret: 16..128 letters and digits; see lease
+tokens in 05-lifecycle.lua]. A claim touches at most CALL_MAX (250) jobs:
+a batch of single-task jobs stops there.
 Reply: {now_ms, next_due_ms or -1, count, then per task: job id, task
 index, token, attempt, type, payload, timeout_s, task count}.
 ]]
@@ -36,9 +37,9 @@ local function promote(base, now, limit)
     for i, m in ipairs(due) do
         local id, idx = member_parse(m)
         if id and prio[id] == nil then
-            local p = redis.pcall('HMGET', job_key(base, id), 'priority',
-                'tasks', 'next', 'ahead')
-            prio[id] = not p.err and p[1] and (tonumber(p[1]) or 0) or false
+            local p = kcall('HMGET', job_key(base, id), 'priority',
+                'tasks', 'next', 'ahead') or {}
+            prio[id] = p[1] and (tonumber(p[1]) or 0) or false
             if prio[id] and idx == '*' then
                 local behind = (tonumber(p[2]) or 1) - (tonumber(p[3]) or 0)
                     - (tonumber(p[4]) or 0)
@@ -105,17 +106,17 @@ local function claim(keys, args)
     local worker = args[1]
     local n = tonumber(args[2])
     local lease_ms = tonumber(args[3])
-    local limit = tonumber(args[4] or '1000')
+    local limit = tonumber(args[4] or CALL_MAX)
     local secret = args[5]
     if secret == '' then secret = nil end
-    if worker == nil or worker == '' or n == nil or n < 1 or n > CALL_MAX
+    if worker == nil or worker == '' or n == nil or n < 1 or n > TASKS_MAX
         or lease_ms == nil or lease_ms < 100 or lease_ms > 86400000
         or limit == nil or limit < 0 or limit > CALL_MAX
         or (secret and (#secret < 16 or #secret > 128
             or string.find(secret, '[^%w]'))) then
         return redis.error_reply('ERR usage: FCALL llmb_claim 1 <queue key> '
             .. '<worker> <n 1..1000> <lease_ms 100..86400000> '
-            .. '[promote limit 0..1000] [secret: 16..128 letters and digits]')
+            .. '[promote limit 0..250] [secret: 16..128 letters and digits]')
     end
     n = math.floor(n)
     -- the one per-worker key claim writes, checked before any write
@@ -150,6 +151,8 @@ local function claim(keys, args)
             if room == 0 then break end
             local m = popped[i]
             local id, idx = member_parse(m)
+            -- at most CALL_MAX jobs: the batch ends before another one
+            if id and jobs[id] == nil and #order >= CALL_MAX then break end
             if id == nil then
                 junk()
                 used = i
@@ -159,12 +162,12 @@ local function claim(keys, args)
                 used = i
             else
                 local jk = job_key(base, id)
-                local c = redis.pcall('HMGET', jk, 'tasks', 'next', 'ahead',
-                    'state')
-                if c.err or c[4] == false or TERMINAL[c[4]] then
+                local c = kcall('HMGET', jk, 'tasks', 'next', 'ahead',
+                    'state') or {}
+                if c[4] == nil or c[4] == false or TERMINAL[c[4]] then
                     -- its job is gone, not a hash, or has ended: nothing
                     -- behind this cursor waits any longer
-                    if c.err or c[4] == false then junk() end
+                    if c[4] == false then junk() end
                     used = i
                 else
                     local got, nxt, ahead, empty = cursor_take(jk, c, room)
@@ -200,11 +203,11 @@ local function claim(keys, args)
             local nref = #g
             local hm = {unpack(CLAIM_JOB)}
             for k = 1, nref do hm[5 + k] = task_field(g[k], 'attempt') end
-            local j = redis.pcall('HMGET', jk, unpack(hm))
-            if j.err or j[1] == false then
+            local j = kcall('HMGET', jk, unpack(hm))
+            if j == nil or j[1] == false then
                 -- a task ref whose job is gone (deleted by hand, or its
                 -- key replaced by another type) is dropped
-                junk(nref)
+                if j then junk(nref) end
             elseif j[1] == 'cancelled' then
                 -- (only task refs: a cancelled job has no cursor)
                 for k = 1, nref do
@@ -213,7 +216,7 @@ local function claim(keys, args)
                 if nref > 0 and (tonumber(j[5]) or 1) > 1 then
                     local r = {}
                     for k = 1, nref do r[k] = id .. ':' .. g[k] end
-                    redis.pcall('SREM', requeued_key(base, id), unpack(r))
+                    kcall('SREM', requeued_key(base, id), unpack(r))
                 end
             else
                 local set = {}
@@ -261,7 +264,7 @@ local function claim(keys, args)
                 if nref > 0 and ntask > 1 then
                     local r = {}
                     for k = 1, nref do r[k] = id .. ':' .. g[k] end
-                    redis.pcall('SREM', requeued_key(base, id), unpack(r))
+                    kcall('SREM', requeued_key(base, id), unpack(r))
                 end
             end
         end
@@ -277,16 +280,16 @@ local function claim(keys, args)
     return out
 end
 
--- ARGV: [limit 0..1000, default 1000]. Promotes due delayed tasks without
+-- ARGV: [limit 0..250, default 250]. Promotes due delayed tasks without
 -- claiming, for the coordinator when no worker claims, and wakes idle
--- workers for them. Reply: number of members promoted; a reply of 1000
--- means more may be due (call again).
+-- workers for them. Reply: number of members promoted; a reply equal to
+-- the limit means more may be due (call again).
 local function promote_due(keys, args)
     local base = keys[1]
-    local limit = tonumber(args[1] or '1000')
+    local limit = tonumber(args[1] or CALL_MAX)
     if limit == nil or limit < 0 or limit > CALL_MAX then
         return redis.error_reply('ERR usage: FCALL llmb_promote 1 <queue key> '
-            .. '[limit 0..1000]')
+            .. '[limit 0..250]')
     end
     local n = promote(base, now_ms(), math.floor(limit))
     if n > 0 then wake(base, n) end

@@ -39,7 +39,7 @@ local function result_problem(res, max)
 end
 
 -- ARGV: worker, lease_ms (100..86400000), then pairs of task ref and
--- token, at most CALL_MAX pairs. Reply: flat pairs of task ref and reason
+-- token, at most TASKS_MAX pairs. Reply: flat pairs of task ref and reason
 -- to stop: lost (the lease went elsewhere), cancelled (the job was
 -- cancelled), gone (the job was deleted).
 local function heartbeat(keys, args)
@@ -51,19 +51,15 @@ local function heartbeat(keys, args)
         return redis.error_reply('ERR usage: FCALL llmb_heartbeat 1 <queue key> '
             .. '<worker> <lease_ms 100..86400000> [<task ref> <token>]...')
     end
-    if (#args - 2) / 2 > CALL_MAX then
-        return too_many('llmb_heartbeat', (#args - 2) / 2, 'leases')
+    if (#args - 2) / 2 > TASKS_MAX then
+        return too_many('llmb_heartbeat', (#args - 2) / 2, 'leases', TASKS_MAX)
     end
     local out = {}
     if #args == 2 then return out end
     local now = now_ms()
     local refs = {}
     for i = 3, #args, 2 do refs[#refs + 1] = args[i] end
-    local held = redis.pcall('HMGET', leases_key(base, worker), unpack(refs))
-    if held.err then
-        junk()
-        held = {}
-    end
+    local held = kcall('HMGET', leases_key(base, worker), unpack(refs)) or {}
     local states = {}
     local extend = zset_new(base .. ':running', 'XX')
     local deadline = istr(now + lease_ms)
@@ -80,8 +76,7 @@ local function heartbeat(keys, args)
             seen[ref] = true
             local id, idx = member_parse(ref)
             if states[id] == nil then
-                local st = redis.pcall('HGET', job_key(base, id), 'state')
-                states[id] = type(st) == 'string' and st or false
+                states[id] = kcall('HGET', job_key(base, id), 'state') or false
             end
             if states[id] == 'cancelled' or states[id] == false then
                 lease_drop(base, worker, ref)
@@ -105,10 +100,14 @@ end
 -- its last tasks). A job hash deleted by hand leaves nothing to record.
 local function job_tasks_completed(base, id, g, now)
     local jk = job_key(base, id)
-    local f = redis.pcall('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
+    local f = kcall('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
         'expired', 'left')
     -- (a key replaced by another type counts as gone too)
-    if f.err or f[1] == false then return end
+    if f == nil then return end
+    if f[1] == false then
+        junk(#g / 2)
+        return
+    end
     local set = {}
     for k = 1, #g, 2 do
         local m = #set
@@ -131,8 +130,8 @@ local function job_tasks_completed(base, id, g, now)
     progress(base, id, tonumber(f[2]) or 1, before, left)
 end
 
--- ARGV: worker, then triples of task ref, token and result (a JSON
--- object). Reply: per task 1 recorded, 0 refused (stale token), -1 the
+-- ARGV: worker, then triples (at most CALL_MAX) of task ref, token and
+-- result (a JSON object). Reply: per task 1 recorded, 0 refused (stale token), -1 the
 -- result was not a JSON object or too large, so the task was failed.
 local function complete(keys, args)
     local base = keys[1]
@@ -218,9 +217,9 @@ local function release(keys, args)
         local id, idx = member_parse(ref)
         if ok[k] and id and idx ~= '*' then
             local jk = job_key(base, id)
-            local j = redis.pcall('HMGET', jk, 'state', 'priority', 'tasks')
-            if j.err then
-                junk()
+            local j = kcall('HMGET', jk, 'state', 'priority', 'tasks')
+            if j == nil then
+                -- (not a hash: counted as junk)
             elseif j[1] == 'cancelled' then
                 task_cancelled(base, id, idx, 'running', now)
             elseif j[1] ~= false then

@@ -12,12 +12,12 @@ end
 -- Most waiting task refs of a fan-out job (listed in <base>:jr:<id>) that
 -- one cancel removes; any left are ended as cancelled when a claim, a
 -- purge or a promote meets them.
-local CANCEL_REFS_MAX = 10000
+local CANCEL_REFS_MAX = 1000
 
 -- Most tasks that one call of purge or deadlines cancels by reference
 -- (cursors count as one); the rest waits for the next call, so no call
 -- blocks Redis for long.
-local CANCEL_TASK_BUDGET = 10000
+local CANCEL_TASK_BUDGET = 1000
 
 -- Cancels job `id`: removes its waiting tasks at once (its cursor, which
 -- stands for every task it has not handed out, and its waiting task refs)
@@ -27,11 +27,8 @@ local CANCEL_TASK_BUDGET = 10000
 -- is no job hash: nothing is written then).
 local function job_cancel(base, id, now, why)
     local jk = job_key(base, id)
-    local j = redis.pcall('HMGET', jk, 'state', 'tasks', 'next', 'ahead')
-    if j.err then
-        junk()
-        return nil, 'gone'
-    end
+    local j = kcall('HMGET', jk, 'state', 'tasks', 'next', 'ahead')
+    if j == nil then return nil, 'gone' end
     if j[1] == false then return nil, 'gone' end
     if TERMINAL[j[1]] then return nil, j[1] end
     redis.call('HSET', jk, 'state', 'cancelled', 'cancelled_ms', now)
@@ -52,11 +49,7 @@ local function job_cancel(base, id, now, why)
             removed = behind
             behind_add('delayed', 1 - behind)
         end
-        refs = redis.pcall('SPOP', requeued_key(base, id), CANCEL_REFS_MAX)
-        if refs.err then
-            junk()
-            refs = {}
-        end
+        refs = kcall('SPOP', requeued_key(base, id), CANCEL_REFS_MAX) or {}
     end
     -- the refs found waiting go, and their tasks are cancelled (a ref no
     -- longer waiting, such as a single task that is running, stays: it
@@ -228,12 +221,12 @@ local function limit_arg(name, arg, default)
     return v
 end
 
--- ARGV: [limit 1..1000, default 1000]. Cancels the jobs of up to `limit`
+-- ARGV: [limit 1..250, default 250]. Cancels the jobs of up to `limit`
 -- waiting members (a task ref, or a fan-out job's cursor). Reply: {jobs
 -- cancelled, members still waiting}; call again until nothing waits.
 local function purge(keys, args)
     local base = keys[1]
-    local limit, err = limit_arg('llmb_purge', args[1], 1000)
+    local limit, err = limit_arg('llmb_purge', args[1], CALL_MAX)
     if limit == nil then return err end
     local now = now_ms()
     local b = {left = CANCEL_TASK_BUDGET}
@@ -243,7 +236,7 @@ local function purge(keys, args)
         + redis.call('ZCARD', base .. ':delayed')}
 end
 
--- ARGV: [limit 1..1000, default 100]. Ends jobs whose deadline_s has
+-- ARGV: [limit 1..250, default 100]. Ends jobs whose deadline_s has
 -- passed: what is waiting is removed, running tasks stop at their next
 -- heartbeat, and the job ends failed with the error "deadline exceeded".
 -- Reply: count.
@@ -259,8 +252,8 @@ local function deadlines(keys, args)
         if budget <= 0 then break end
         redis.call('ZREM', base .. ':deadlines', id)
         local jk = job_key(base, id)
-        local state = redis.pcall('HGET', jk, 'state')
-        if type(state) == 'string' and not TERMINAL[state] then
+        local state = kcall('HGET', jk, 'state')
+        if state and not TERMINAL[state] then
             redis.call('HSET', jk, 'expired', 1)
             local _, tasks = job_cancel(base, id, now, 'deadline exceeded')
             budget = budget - (tonumber(tasks) or 1)

@@ -6,13 +6,13 @@ lost, apart from handler failures, and a task that keeps losing its
 worker fails for good when its attempts run out.
 ]]
 
--- ARGV: [limit 1..1000, default 1000]. Reply: number of expired leases
+-- ARGV: [limit 1..250, default 250]. Reply: number of expired leases
 -- reaped; a reply equal to the limit means more may have expired (call
 -- again). Also deletes up to `limit` jobs past their retention, for queues
 -- where no job has ended lately (retention_trim).
 local function reap(keys, args)
     local base = keys[1]
-    local limit, err = limit_arg('llmb_reap', args[1], 1000)
+    local limit, err = limit_arg('llmb_reap', args[1], CALL_MAX)
     if limit == nil then return err end
     local now = now_ms()
     local refs = redis.call('ZRANGEBYSCORE', base .. ':running', '-inf', now,
@@ -21,9 +21,8 @@ local function reap(keys, args)
         local id, idx = member_parse(ref)
         local worker = false
         if id and idx ~= '*' then
-            worker = redis.pcall('HGET', job_key(base, id),
-                task_field(idx, 'worker'))
-            if type(worker) ~= 'string' then worker = false end
+            worker = kcall('HGET', job_key(base, id),
+                task_field(idx, 'worker')) or false
         end
         if worker then
             lease_drop(base, worker, ref)
@@ -43,7 +42,7 @@ local function reap(keys, args)
 end
 
 -- ARGV: worker id, [reason]. Takes back up to CALL_MAX leases the worker
--- holds in this queue. Reply: number of tasks taken back; a reply of 1000
+-- holds in this queue. Reply: number of tasks taken back; a reply of 250
 -- means more may be held (call again).
 local function reap_worker(keys, args)
     local base = keys[1]
@@ -54,11 +53,8 @@ local function reap_worker(keys, args)
     end
     local why = args[2] or 'worker is dead'
     local lk = leases_key(base, worker)
-    local refs = redis.pcall('HRANDFIELD', lk, CALL_MAX)
-    if refs.err then
-        junk()
-        return 0
-    end
+    local refs = kcall('HRANDFIELD', lk, CALL_MAX)
+    if refs == nil then return 0 end
     local now = now_ms()
     for _, ref in ipairs(refs) do
         redis.call('ZREM', base .. ':running', ref)

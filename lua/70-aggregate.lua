@@ -9,12 +9,12 @@ each run of a job is aggregated exactly once however many coordinators
 run, and a computation that a retry overtook is never stored.
 ]]
 
--- ARGV: lease_ms, n (1..1000). Reply: up to n job ids to aggregate.
+-- ARGV: lease_ms, n (1..1000: an id costs a pop and an add). Reply: up to n job ids to aggregate.
 local function agg_take(keys, args)
     local base = keys[1]
     local lease_ms = tonumber(args[1]) or 60000
     local n = tonumber(args[2]) or 10
-    if n < 1 or n > CALL_MAX or lease_ms < 100 then
+    if n < 1 or n > TASKS_MAX or lease_ms < 100 then
         return redis.error_reply('ERR usage: FCALL llmb_agg_take 1 <queue key> '
             .. '<lease_ms >= 100> <n 1..1000>')
     end
@@ -46,9 +46,8 @@ local function agg_finish(keys, args)
             .. '<job id> <aggregate json> [version]')
     end
     local jk = job_key(base, id)
-    local j = redis.pcall('HMGET', jk, 'state', 'version')
-    if j.err then
-        junk()
+    local j = kcall('HMGET', jk, 'state', 'version')
+    if j == nil then
         redis.call('ZREM', base .. ':aggr', id)
         return 0
     end

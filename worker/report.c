@@ -20,7 +20,7 @@
 #include "core.h"
 
 /* Most outcomes in one call: keeps each function call short. */
-#define REPORT_BATCH 500
+#define REPORT_BATCH 250
 
 /* A batch in flight: what was sent, to account for the reply. */
 struct report_batch {

@@ -104,7 +104,9 @@ rcli DEL "$B:dead" >/dev/null
 purge_base="$PREFIX:{bulk}"
 docs=()
 for i in $(seq 1 1500); do docs+=("{\"type\":\"echo\",\"id\":\"p$i\"}"); done
-fcall llmb_push 1 "$purge_base" "${docs[@]}" >/dev/null
+for i in $(seq 0 250 1250); do  # 250 jobs per call, the most
+  fcall llmb_push 1 "$purge_base" "${docs[@]:$i:250}" >/dev/null
+done
 push bulk '{"type":"echo","id":"later","delay_s":3600}' >/dev/null
 
 run purge --queue bulk

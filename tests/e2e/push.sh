@@ -18,11 +18,14 @@ id=$("$push" --queue gpu --priority 7 --tasks 3 --timeout 2.5 --retries 1 \
 [ "$(rcli HGET "$prefix:{gpu}:j:job-a" payload)" = '{"seed": 12345678901234567890}' ] ||
   fail "payload not kept byte for byte"
 [ "$(rcli HGET "$prefix:{gpu}:j:job-a" priority)" = 7 ] || fail priority
-[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 3 ] || fail "3 tasks pending"
+# tasks waiting in a queue (a fan-out job waits as one member, its cursor)
+waiting() { rcli FCALL llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
+[ "$(waiting gpu)" = 3 ] || fail "3 tasks pending"
+[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 1 ] || fail "one member for 3 tasks"
 rcli SISMEMBER "$prefix:queues" gpu | grep -qx 1 || fail "queue not registered"
 # the same id again returns the same job
 [ "$("$push" --queue gpu --id job-a other)" = job-a ] || fail idempotent
-[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 3 ] || fail "no second job"
+[ "$(waiting gpu)" = 3 ] || fail "no second job"
 
 # bad flags: exit 64 with the flag named, nothing pushed
 set +e
@@ -82,14 +85,14 @@ hash_of() { rcli HGETALL "$prefix:{gpu}:j:$1" | paste - - | grep -v '^id\|^creat
 [ "$(hash_of s2)" = "$(hash_of json-a)" ] || fail "batch and llmb_push differ: $(hash_of s2) / $(hash_of json-a)"
 [ "$(rcli HGET "$prefix:{gpu}:j:s4" payload)" = '[1, "two" ,3.0]' ] || fail "batch payload not kept byte for byte"
 [ "$(rcli EXISTS "$prefix:{gpu}:j:s3")" = 0 ] || fail "refused job stored"
-[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 11 ] || fail "3 + 3 + 3 + 2 tasks pending"
+[ "$(waiting gpu)" = 11 ] || fail "3 + 3 + 3 + 2 tasks pending"
 
 # a larger batch from stdin, pipelined, in order
 seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |
   "$push" --batch --batch-size 64 --pipeline 4 - > "$tmp/ids"
 [ "$(wc -l < "$tmp/ids")" = 5000 ] || fail "5000 ids"
 [ "$(head -1 "$tmp/ids")" = n1 ] && [ "$(tail -1 "$tmp/ids")" = n5000 ] || fail order
-[ "$(rcli ZCARD "$prefix:{default}:pending")" = 5002 ] || fail "5000 more pending"
+[ "$(waiting default)" = 5002 ] || fail "5000 more pending"
 
 # --wait follows its job when the job ends in one call with others: the
 # call's `finished` event lists them all (ids, states). The waited job

@@ -203,14 +203,14 @@ static long long finished_named(void)
     return named;
 }
 
-/* Pushes n single-task jobs of document doc, 1,000 per call. */
+/* Pushes n single-task jobs of document doc, 250 per call (the most). */
 static void push_many(int n, const char *doc)
 {
-    const char *argv[4 + 1000];
+    const char *argv[4 + 250];
     int done = 0;
 
     while (done < n) {
-        int k = n - done < 1000 ? n - done : 1000, argc = 0, i;
+        int k = n - done < 250 ? n - done : 250, argc = 0, i;
         redisReply *r;
         argv[argc++] = "FCALL";
         argv[argc++] = "llmb_push";
@@ -232,45 +232,46 @@ static void push_many(int n, const char *doc)
 }
 
 /* Calls that end the most jobs one call can: a reap of a worker holding
- * 1,001 leases takes back 1,000 (every job ends, at the chunk size) and
- * then 1; a purge ends 1,000 pending and 1,000 delayed jobs at once,
- * twice the chunk. Every job is handed to the coordinators, listed in
- * <base>:ended and named by a `finished` event, ten per event. */
+ * 251 leases takes back 250 (every job ends) and then 1; a purge ends 250
+ * pending and 250 delayed jobs at once. Every job is handed to the
+ * coordinators, listed in <base>:ended and named by a `finished` event,
+ * ten per event. */
 static void test_calls_ending_the_most_jobs(void **state)
 {
     static struct tq_task t[1000];
     redisReply *r;
 
     (void)state;
-    push_many(1001, "{\"type\":\"t\",\"max_retries\":0}");
-    assert_int_equal(tq_claim("w1", 1000, "30000", t, NULL), 1000);
+    push_many(251, "{\"type\":\"t\",\"max_retries\":0}");
+    /* (a claim touches at most 250 jobs) */
+    assert_int_equal(tq_claim("w1", 1000, "30000", t, NULL), 250);
     assert_int_equal(tq_claim("w1", 1000, "30000", t, NULL), 1);
     r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
-    assert_int_equal(r->integer, 1000);
+    assert_int_equal(r->integer, 250);
     freeReplyObject(r);
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1000);
-    assert_int_equal(tq_zcard("ended"), 1000);
-    assert_int_equal(finished_named(), 1000);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 250);
+    assert_int_equal(tq_zcard("ended"), 250);
+    assert_int_equal(finished_named(), 250);
     r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
     r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("ended"), 1001);
-    assert_int_equal(finished_named(), 1001);
+    assert_int_equal(tq_zcard("ended"), 251);
+    assert_int_equal(finished_named(), 251);
 
-    push_many(1000, "{\"type\":\"t\"}");
-    push_many(1000, "{\"type\":\"t\",\"delay_s\":600}");
-    r = tq_fcall("llmb_purge", "1000", NULL);
+    push_many(250, "{\"type\":\"t\"}");
+    push_many(250, "{\"type\":\"t\",\"delay_s\":600}");
+    r = tq_fcall("llmb_purge", "250", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->element[0]->integer, 2000);
+    assert_int_equal(r->element[0]->integer, 500);
     assert_int_equal(r->element[1]->integer, 0);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("ended"), 3001);
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 3001);
-    assert_int_equal(finished_named(), 3001);
-    assert_int_equal(tq_stat("tasks_cancelled"), 2000);
+    assert_int_equal(tq_zcard("ended"), 751);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 751);
+    assert_int_equal(finished_named(), 751);
+    assert_int_equal(tq_stat("tasks_cancelled"), 500);
 }
 
 static void test_agg_take_and_finish_once(void **state)

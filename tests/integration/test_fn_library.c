@@ -48,24 +48,24 @@ static void test_bad_settings_take_defaults(void **state)
 }
 
 /* Every function cuts the events stream to events_max once per call:
- * 300 jobs ending in one llmb_complete leave about the cap. */
+ * 250 jobs ending in one llmb_complete leave about the cap. */
 static void test_events_capped_per_call(void **state)
 {
-    static struct tq_task t[300];
+    static struct tq_task t[250];
     redisReply *r;
     long long len;
     int i;
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf events_max 100", T.base));
-    for (i = 0; i < 300; i++)
+    for (i = 0; i < 250; i++)
         free(tq_push("{\"type\":\"t\"}"));
-    assert_int_equal(tq_claim("w1", 300, "30000", t, NULL), 300);
-    r = tq_complete_batch(t, 300, -1, NULL, "{}");
-    assert_int_equal(r->elements, 300);
+    assert_int_equal(tq_claim("w1", 250, "30000", t, NULL), 250);
+    r = tq_complete_batch(t, 250, -1, NULL, "{}");
+    assert_int_equal(r->elements, 250);
     freeReplyObject(r);
     len = tq_cmd_int("XLEN %s:events", T.base);
-    if (len < 100 || len >= 300)
+    if (len < 100 || len >= 250)
         fail_msg("events stream holds %lld entries, cap 100", len);
 }
 

@@ -94,7 +94,7 @@ static void test_push_fanout_10000_in_one_call(void **state)
 static void test_priority_then_fifo_across_10000(void **state)
 {
     struct llmb_buf args;
-    const char **argv = llmb_xcalloc(10004, sizeof(char *));
+    const char **argv = llmb_xcalloc(4 + 251, sizeof(char *));
     char **docs = llmb_xcalloc(10000, sizeof(char *));
     struct tq_task *t = llmb_xcalloc(1000, sizeof(*t));
     long long last_prio = 1000, last_seq = -1;
@@ -112,21 +112,21 @@ static void test_priority_then_fifo_across_10000(void **state)
         docs[i] = llmb_xasprintf("{\"type\":\"t\",\"id\":\"p%d-s%05d\","
                                  "\"priority\":%d}", prio, i, prio);
     }
-    /* ten calls of 1,000 jobs, the most one call takes */
-    for (int c = 0; c < 10; c++) {
-        for (i = 0; i < 1000; i++)
-            argv[4 + i] = docs[c * 1000 + i];
-        r = redisCommandArgv(T.c, 1004, argv, NULL);
+    /* forty calls of 250 jobs, the most one call takes */
+    for (int c = 0; c < 40; c++) {
+        for (i = 0; i < 250; i++)
+            argv[4 + i] = docs[c * 250 + i];
+        r = redisCommandArgv(T.c, 254, argv, NULL);
         assert_non_null(r);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        assert_int_equal(r->elements, 1000);
+        assert_int_equal(r->elements, 250);
         freeReplyObject(r);
     }
-    /* 1,001 in one call are refused whole */
-    argv[4 + 1000] = docs[0];
-    r = redisCommandArgv(T.c, 1005, argv, NULL);
+    /* 251 in one call are refused whole */
+    argv[4 + 250] = docs[0];
+    r = redisCommandArgv(T.c, 255, argv, NULL);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, "at most 1000 jobs per call, got 1001"));
+    assert_non_null(strstr(r->str, "at most 250 jobs per call, got 251"));
     freeReplyObject(r);
     llmb_buf_init(&args);
     while ((got = tq_claim("w1", 1000, "30000", t, NULL)) > 0) {

@@ -31,7 +31,7 @@ static void test_reap_expired_and_dead_worker(void **state)
     assert_int_equal(tq_claim("w1", 2, "100", t, NULL), 2);
     assert_int_equal(tq_claim("w2", 2, "30000", t + 2, NULL), 2);
     tq_sleep_ms(150);
-    r = tq_fcall("llmb_reap", "1000", NULL);
+    r = tq_fcall("llmb_reap", "250", NULL);
     assert_int_equal(r->integer, 2); /* w1's two leases expired */
     freeReplyObject(r);
     assert_int_equal(tq_zcard("pending"), 2);

@@ -26,13 +26,13 @@
 #define SECRET_A "0123456789abcdef0123456789abcdef"
 #define SECRET_B "fedcba9876543210fedcba9876543210"
 
-/* Pushes n single-task jobs of document doc, at most 1,000 per call. */
+/* Pushes n single-task jobs of document doc, 250 per call (the most). */
 static void push_n(int n, const char *doc)
 {
-    const char **argv = llmb_xcalloc(4 + 1000, sizeof(*argv));
+    const char **argv = llmb_xcalloc(4 + 250, sizeof(*argv));
 
     for (int done = 0; done < n;) {
-        int k = n - done < 1000 ? n - done : 1000, argc = 0;
+        int k = n - done < 250 ? n - done : 250, argc = 0;
         redisReply *r;
         argv[argc++] = "FCALL";
         argv[argc++] = "llmb_push";
@@ -73,9 +73,9 @@ static long long reply_int(redisReply *r)
 /* Case 1: 5,000 due delayed tasks promoted with a limit above the chunk
  * size. Before, a promote of 5,000 took them out of <base>:delayed and
  * failed to add them to <base>:pending (unpack of 10,000 values): lost.
- * Now a call promotes at most 1,000 (the limit's range is 0..1000, a
- * larger one is refused before anything is written) and the caller calls
- * again; every task arrives, in FIFO order. */
+ * Now a call promotes at most 250 (the limit's range is 0..250, a larger
+ * one is refused before anything is written) and the caller calls again;
+ * every task arrives. */
 static void test_promote_5000_loses_nothing(void **state)
 {
     long long moved = 0, n;
@@ -84,26 +84,27 @@ static void test_promote_5000_loses_nothing(void **state)
     push_n(5000, "{\"type\":\"t\",\"delay_s\":0.05}");
     tq_sleep_ms(120);
     assert_error(tq_fcall("llmb_promote", "5000", NULL),
-                 "[limit 0..1000]");
+                 "[limit 0..250]");
     assert_int_equal(tq_zcard("delayed"), 5000);
     assert_int_equal(reply_int(tq_fcall("llmb_promote", "0", NULL)), 0);
     assert_int_equal(reply_int(tq_fcall("llmb_promote", "1", NULL)), 1);
-    while ((n = reply_int(tq_fcall("llmb_promote", "1000", NULL))) > 0) {
-        assert_true(n <= 1000);
+    assert_error(tq_fcall("llmb_promote", "251", NULL), "[limit 0..250]");
+    while ((n = reply_int(tq_fcall("llmb_promote", "250", NULL))) > 0) {
+        assert_true(n <= 250);
         moved += n;
     }
     assert_int_equal(moved, 4999);
     assert_int_equal(tq_zcard("delayed"), 0);
     assert_int_equal(tq_zcard("pending"), 5000);
     assert_int_equal(tq_stat("pending"), 5000);
-    /* a claim promotes too, 1,000 at most per call */
-    push_n(1500, "{\"type\":\"t\",\"delay_s\":0.05}");
+    /* a claim promotes too, 250 at most per call */
+    push_n(300, "{\"type\":\"t\",\"delay_s\":0.05}");
     tq_sleep_ms(120);
     {
         static struct tq_task t[1000];
         assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
     }
-    assert_int_equal(tq_zcard("delayed"), 500);
+    assert_int_equal(tq_zcard("delayed"), 50);
 }
 
 /* Case 2: heartbeats of a worker holding more leases than one call takes.
@@ -211,7 +212,7 @@ static void test_ten_million_task_job(void **state)
     assert_int_equal(t[0].attempt, 1);
     /* and a purge of it is one call */
     {
-        redisReply *r = tq_fcall("llmb_purge", "1000", NULL);
+        redisReply *r = tq_fcall("llmb_purge", "250", NULL);
         assert_int_equal(r->element[0]->integer, 1);
         assert_int_equal(r->element[1]->integer, 0);
         freeReplyObject(r);
@@ -220,11 +221,11 @@ static void test_ten_million_task_job(void **state)
     free(id);
 }
 
-/* Case 3 too: one push call takes at most 1,000 jobs; more are refused
+/* Case 3 too: one push call takes at most 250 jobs; more are refused
  * whole, before anything is written. */
 static void test_push_call_limit(void **state)
 {
-    const char **argv = llmb_xcalloc(4 + 1001, sizeof(*argv));
+    const char **argv = llmb_xcalloc(4 + 251, sizeof(*argv));
     redisReply *r;
     int argc = 0;
 
@@ -233,20 +234,37 @@ static void test_push_call_limit(void **state)
     argv[argc++] = "llmb_push";
     argv[argc++] = "1";
     argv[argc++] = T.base;
-    for (int i = 0; i < 1001; i++)
+    for (int i = 0; i < 251; i++)
         argv[argc++] = "{\"type\":\"t\",\"tasks\":100000}";
     r = redisCommandArgv(T.c, argc, argv, NULL);
-    assert_error(r, "llmb_push takes at most 1000 jobs per call, got 1001");
+    assert_error(r, "llmb_push takes at most 250 jobs per call, got 251");
     assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs", T.base, T.base),
                      0);
     r = redisCommandArgv(T.c, argc - 1, argv, NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->elements, 1000);
+    assert_int_equal(r->elements, 250);
     freeReplyObject(r);
-    /* 100,000,000 tasks behind 1,000 members */
-    assert_int_equal(tq_zcard("pending"), 1000);
-    assert_int_equal(tq_stat("pending"), 100000000);
+    /* 25,000,000 tasks behind 250 members */
+    assert_int_equal(tq_zcard("pending"), 250);
+    assert_int_equal(tq_stat("pending"), 25000000);
     free(argv);
+}
+
+/* A claim hands out up to 1,000 tasks but touches at most 250 jobs: a
+ * batch of single-task jobs stops at 250, a fan-out fills it. */
+static void test_claim_touches_at_most_250_jobs(void **state)
+{
+    static struct tq_task t[1000];
+
+    (void)state;
+    push_n(600, "{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 250);
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 250);
+    free(tq_push("{\"type\":\"t\",\"tasks\":5000}"));
+    /* 100 single-task jobs, then 900 tasks of the fan-out */
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 1000);
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 1000);
+    assert_int_equal(tq_stat("pending"), 5000 - 1900);
 }
 
 /* Case 4: a job retried while a coordinator aggregates its first run.
@@ -321,11 +339,11 @@ static void test_junk_everywhere(void **state)
     r = tq_fcall("llmb_stats", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
-    assert_int_equal(reply_int(tq_fcall("llmb_promote", "1000", NULL)), 0);
+    assert_int_equal(reply_int(tq_fcall("llmb_promote", "250", NULL)), 0);
     assert_int_equal(tq_zcard("delayed"), 0);
     assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 1);
     assert_string_equal(t[0].id, id);
-    assert_int_equal(reply_int(tq_fcall("llmb_reap", "1000", NULL)), 2);
+    assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 2);
     assert_int_equal(tq_zcard("running"), 1);
     assert_int_equal(tq_zcard("pending"), 0);
     junk = tq_stat("junk");
@@ -395,7 +413,7 @@ static void test_tokens_not_forgeable(void **state)
     assert_int_equal(tq_complete("wa", &t[0], "{}"), 1);
     assert_int_equal(tq_fail("wa", &t[1], "error", "x"), 1);
     /* a secret must be 16..128 letters and digits */
-    assert_error(tq_fcall("llmb_claim", "wa", "1", "30000", "1000", "short",
+    assert_error(tq_fcall("llmb_claim", "wa", "1", "30000", "250", "short",
                           NULL),
                  "secret: 16..128 letters and digits");
     free(stored);
@@ -419,8 +437,8 @@ static void test_claim_ranges(void **state)
                  "<lease_ms 100..86400000>");
     assert_error(tq_fcall("llmb_claim", "w", "1", "86400001", NULL),
                  "<lease_ms 100..86400000>");
-    assert_error(tq_fcall("llmb_claim", "w", "1", "30000", "1001", NULL),
-                 "[promote limit 0..1000]");
+    assert_error(tq_fcall("llmb_claim", "w", "1", "30000", "251", NULL),
+                 "[promote limit 0..250]");
     r = tq_fcall("llmb_claim", "w", "1", "86400000", "0", NULL);
     assert_int_equal(r->element[2]->integer, 1);
     freeReplyObject(r);
@@ -513,10 +531,10 @@ static void test_settings_at_their_ends(void **state)
     assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
     freeReplyObject(tq_cmd("HSET %s:j:%s finished_ms 1", T.base, id));
     freeReplyObject(tq_cmd("ZADD %s:ended 1 %s", T.base, id));
-    assert_int_equal(reply_int(tq_fcall("llmb_reap", "1000", NULL)), 0);
+    assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 0);
     tq_assert_job(id, "state", "completed");
     conf("retention_s", "3153600001");
-    assert_int_equal(reply_int(tq_fcall("llmb_reap", "1000", NULL)), 0);
+    assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 0);
     tq_assert_job(id, "state", "");
     free(id);
 }
@@ -529,6 +547,7 @@ int main(void)
         T_(test_heartbeat_at_the_call_limit),
         T_(test_ten_million_task_job),
         T_(test_push_call_limit),
+        T_(test_claim_touches_at_most_250_jobs),
         T_(test_retry_racing_aggregation),
         T_(test_junk_everywhere),
         T_(test_tokens_not_forgeable),

@@ -193,7 +193,7 @@ int tq_claim_secret(const char *worker, int n, const char *lease_ms,
 
     snprintf(ns, sizeof(ns), "%d", n);
     if (secret != NULL)
-        r = tq_fcall("llmb_claim", worker, ns, lease_ms, "1000", secret, NULL);
+        r = tq_fcall("llmb_claim", worker, ns, lease_ms, "250", secret, NULL);
     else
         r = tq_fcall("llmb_claim", worker, ns, lease_ms, NULL);
     if (r->type != REDIS_REPLY_ARRAY)

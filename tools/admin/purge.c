@@ -12,7 +12,7 @@
 
 #include "admin.h"
 
-#define PURGE_LIMIT "1000"
+#define PURGE_LIMIT "250"
 /* Calls in a row that may leave more waiting than the best seen so far. */
 #define PURGE_NO_PROGRESS 100
 

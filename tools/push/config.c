@@ -40,7 +40,7 @@ static const struct llmb_opt push_opts[] = {
      offsetof(struct push_config, batch), 0, 0, false},
     {"batch-size", 0, "LLMB_PUSH_BATCH_SIZE", LLMB_OPT_INT, "200", "N",
      "Job documents per call with --batch.",
-     offsetof(struct push_config, batch_size), 1, 1000, false},
+     offsetof(struct push_config, batch_size), 1, 250, false},
     {"pipeline", 0, "LLMB_PUSH_PIPELINE", LLMB_OPT_INT, "16", "N",
      "Calls in flight at once with --batch.",
      offsetof(struct push_config, pipeline), 1, 1024, false},
