@@ -777,8 +777,8 @@ static void md_text(FILE *out, const char *s)
 
 void llmb_config_markdown(const struct llmb_opt_set *set, FILE *out)
 {
-    fprintf(out, "| flag | env | default | meaning |\n");
-    fprintf(out, "| --- | --- | --- | --- |\n");
+    fprintf(out, "| flag | env | default | range | meaning |\n");
+    fprintf(out, "| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < opt_count(set); i++) {
         const struct llmb_opt *o = opt_at(set, i);
 
@@ -797,6 +797,11 @@ void llmb_config_markdown(const struct llmb_opt_set *set, FILE *out)
             fputc('`', out);
         }
         fputs(" | ", out);
+        if (o->type == LLMB_OPT_INT && o->max == LLONG_MAX)
+            fprintf(out, "%lld..", o->min);
+        else if (o->type == LLMB_OPT_INT && (o->min != 0 || o->max != 0))
+            fprintf(out, "%lld..%lld", o->min, o->max);
+        fputs(" | ", out);
         md_text(out, o->help);
         if (o->type == LLMB_OPT_LIST)
             fputs(" Comma-separated; the flag may repeat.", out);
@@ -806,7 +811,7 @@ void llmb_config_markdown(const struct llmb_opt_set *set, FILE *out)
         fputs("| ", out);
         if (actions[i].short_name != 0)
             fprintf(out, "`-%c`, ", actions[i].short_name);
-        fprintf(out, "`--%s` |  |  | %s |\n", actions[i].name,
+        fprintf(out, "`--%s` |  |  |  | %s |\n", actions[i].name,
                 actions[i].help);
     }
 }
