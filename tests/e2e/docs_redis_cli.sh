@@ -39,7 +39,7 @@ while IFS= read -r line; do
   fi
   case "$line" in
     *"HGETALL 'llmb:{default}:j:"*) grep -qx pending <<<"$out" || fail "job state: $out" ;;
-    *"ZRANGE 'llmb:{default}:pending'"*) grep -q "^$id:0$" <<<"$out" || fail "pending list: $out" ;;
+    *"ZRANGE 'llmb:{default}:pending'"*) grep -q "^$id:\*$" <<<"$out" || fail "pending list: $out" ;;
     *llmb_stats*) grep -qx pending <<<"$out" || fail "stats: $out" ;;
     *llmb_cancel*) [ "$out" = 3 ] || fail "cancel removed $out" ;;
     *llmb_retry*) [ "$out" = 3 ] || fail "retry enqueued $out" ;;
