@@ -426,11 +426,56 @@ static void test_promote_and_deadline(void **state)
     free(prefix);
 }
 
+/* A coordinator whose --reap-limit (5000) is above what one call takes
+ * (250) promotes 5,000 due delayed tasks with no worker running: every
+ * one reaches the pending set, none is lost between the two sets. */
+static void test_reap_limit_above_the_call_limit(void **state)
+{
+    char *prefix = llmb_test_prefix("reaplimit");
+    redisContext *c = tc_redis(url);
+    long long deadline;
+    pid_t co;
+
+    (void)state;
+    for (int call = 0; call < 20; call++) {
+        const char *argv[4 + 250];
+        redisReply *r;
+        char *base = llmb_xasprintf("%s:{q}", prefix);
+        argv[0] = "FCALL";
+        argv[1] = "llmb_push";
+        argv[2] = "1";
+        argv[3] = base;
+        for (int i = 0; i < 250; i++)
+            argv[4 + i] = "{\"type\":\"t\",\"delay_s\":0.2}";
+        r = redisCommandArgv(c, 254, argv, NULL);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        freeReplyObject(r);
+        free(base);
+    }
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 5000);
+    freeReplyObject(redisCommand(c, "SADD %s:queues q", prefix));
+    co = tc_coord_start(url, prefix, "reaplimit-c1", "--reap-limit", "5000",
+                        NULL);
+    deadline = tc_now() + 10000;
+    while (tc_int(c, "ZCARD %s:{q}:pending", prefix) < 5000 &&
+           tc_now() < deadline)
+        usleep(20000);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pending", prefix), 5000);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 0);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(prefix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fanout_aggregate, tc_children_kill),
         cmocka_unit_test_teardown(test_two_coordinators, tc_children_kill),
+        cmocka_unit_test_teardown(test_reap_limit_above_the_call_limit,
+                                  tc_children_kill),
         cmocka_unit_test_teardown(test_killed_during_aggregation,
                                   tc_children_kill),
         cmocka_unit_test_teardown(test_retention, tc_children_kill),

@@ -513,12 +513,12 @@ static void test_markdown(void **state)
 
     llmb_config_markdown(&test_set, f);
     fclose(f);
-    assert_non_null(strstr(buf, "| flag | env | default | meaning |\n"
-                                "| --- | --- | --- | --- |\n"));
+    assert_non_null(strstr(buf, "| flag | env | default | range | meaning |\n"
+                                "| --- | --- | --- | --- | --- |\n"));
     assert_non_null(strstr(buf, "| `-c`, `--capacity N` | `LLMB_CAPACITY` | "
-                                "`4` | Tasks run at once. |\n"));
-    assert_non_null(strstr(buf, "| `--[no-]color` |  | `true` | Use colors. "
-                                "|\n"));
+                                "`4` | 1..100000 | Tasks run at once. |\n"));
+    assert_non_null(strstr(buf, "| `--[no-]color` |  | `true` |  | Use "
+                                "colors. |\n"));
     assert_non_null(strstr(buf, "| `--redis URL` | `LLMB_REDIS_URL` | "
                                 "`redis://127.0.0.1:6379` |"));
     free(buf);
