@@ -24,13 +24,21 @@ local CANCEL_TASK_BUDGET = 1000
 -- and marks it cancelled, so running tasks stop at their next heartbeat.
 -- Returns the number of tasks removed and the work done (refs touched),
 -- or nil and the job's state when it had already ended ("gone" when there
--- is no job hash: nothing is written then).
+-- is no job hash, "stopping" when it was cancelled and still has tasks
+-- running: nothing is written then).
 local function job_cancel(base, id, now, why)
     local jk = job_key(base, id)
-    local j = kcall('HMGET', jk, 'state', 'tasks', 'next', 'ahead')
+    local j = kcall('HMGET', jk, 'state', 'tasks', 'next', 'ahead', 'left')
     if j == nil then return nil, 'gone' end
     if j[1] == false then return nil, 'gone' end
-    if TERMINAL[j[1]] then return nil, j[1] end
+    if TERMINAL[j[1]] then
+        -- (a cancelled job whose running tasks have not all stopped yet
+        -- answers 'stopping')
+        if j[1] == 'cancelled' and (tonumber(j[5]) or 0) > 0 then
+            return nil, 'stopping'
+        end
+        return nil, j[1]
+    end
     redis.call('HSET', jk, 'state', 'cancelled', 'cancelled_ms', now)
     if why then redis.call('HSETNX', jk, 'error', why) end
     local n = tonumber(j[2]) or 1
@@ -89,7 +97,8 @@ local function cancel(keys, args)
     local removed, state = job_cancel(base, id, now_ms(), nil)
     if removed == nil then
         return redis.error_reply(string.format('ERR job "%s" has already %s',
-            id, state == 'cancelled' and 'been cancelled' or state))
+            id, (state == 'cancelled' or state == 'stopping')
+                and 'been cancelled' or state))
     end
     return removed
 end
@@ -181,30 +190,47 @@ local function retry(keys, args)
     return again
 end
 
--- Cancels the jobs of up to `limit` tasks waiting in `set`, while the
--- task budget `b` (a table {left = n}) lasts. Returns the jobs cancelled.
+-- Cancels the jobs of up to `limit` members waiting in `set`
+-- (':pending' or ':delayed'), while the budget `b` (a table {left = n})
+-- lasts. A member still waiting once its job is cancelled (a ref beyond
+-- what its cancel removed, or one pushed under an older library) ends as
+-- cancelled; one whose job has ended or is gone, or that names no task,
+-- is junk and goes. Returns the jobs cancelled.
 local function purge_set(base, set, limit, now, b)
-    local refs = redis.call('ZRANGE', base .. set, 0, limit - 1)
-    local done, jobs, drop = {}, 0, {}
+    local key = base .. set
+    local refs = redis.call('ZRANGE', key, 0, limit - 1)
+    local state, jobs, drop = {}, 0, {}
+    local from = set == ':pending' and 'pending' or 'delayed'
     for _, ref in ipairs(refs) do
-        local id = member_parse(ref)
-        if id and done[id] == nil then
+        local id, idx = member_parse(ref)
+        if id and state[id] == nil then
             if b.left <= 0 then break end
             local removed, work = job_cancel(base, id, now, 'purged')
-            done[id] = removed ~= nil
             if removed then
                 jobs = jobs + 1
                 b.left = b.left - work
+                state[id] = 'stopping'
+            else
+                state[id] = work -- gone, stopping, or how it ended
             end
         end
-        -- A waiting member that names no task, or whose job is gone
-        -- (deleted by hand) or has already ended, belongs to nothing: it
-        -- goes too.
-        if id == nil or done[id] == false then drop[#drop + 1] = ref end
+        if id and state[id] == 'stopping' then
+            if redis.call('ZREM', key, ref) == 1 then
+                if idx == '*' then
+                    -- (a cancel removes the cursor: only by hand)
+                    junk()
+                else
+                    kcall('SREM', requeued_key(base, id), ref)
+                    task_cancelled(base, id, idx, from, now)
+                end
+            end
+        else
+            drop[#drop + 1] = ref
+        end
     end
     if #drop > 0 then
         junk(#drop)
-        chunked('ZREM', base .. set, drop)
+        chunked('ZREM', key, drop)
     end
     return jobs
 end

@@ -420,6 +420,46 @@ static void test_tokens_not_forgeable(void **state)
     free(id);
 }
 
+/* A cancel removes at most 1,000 waiting refs of a fan-out job outside its
+ * cursor (retried, released, lost): here 1,200 lost with their worker.
+ * The 200 left still wait; a purge (or a claim) ends them as cancelled,
+ * and the job ends with every task counted once. */
+static void test_cancel_beyond_its_refs(void **state)
+{
+    static struct tq_task t[1000];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    tq_cmd_int("HSET %s:conf max_tasks 2000", T.base);
+    id = tq_push("{\"type\":\"t\",\"tasks\":1200,\"max_retries\":5}");
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 1000);
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 200);
+    while (reply_int(tq_fcall("llmb_reap_worker", "w", "gone", NULL)) > 0)
+        ;
+    assert_int_equal(tq_zcard("pending"), 1200);
+    assert_int_equal(tq_cmd_int("SCARD %s:jr:%s", T.base, id), 1200);
+    assert_int_equal(reply_int(tq_fcall("llmb_cancel", id, NULL)), 1000);
+    assert_int_equal(tq_zcard("pending"), 200);
+    tq_assert_job(id, "state", "cancelled");
+    tq_assert_job(id, "left", "200");
+    /* cancelling again says so and changes nothing */
+    assert_error(tq_fcall("llmb_cancel", id, NULL), "has already been cancelled");
+    r = tq_fcall("llmb_purge", "250", NULL);
+    assert_int_equal(r->element[0]->integer, 0); /* no job newly cancelled */
+    assert_int_equal(r->element[1]->integer, 0);
+    freeReplyObject(r);
+    tq_assert_job(id, "left", "0");
+    tq_assert_job(id, "cancelled", "1200");
+    tq_assert_job(id, "state", "cancelled");
+    tq_assert_job(id, "1199:state", "cancelled");
+    assert_int_equal(tq_cmd_int("EXISTS %s:jr:%s", T.base, id), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 1);
+    assert_int_equal(tq_stat("tasks_cancelled"), 1200);
+    assert_int_equal(tq_stat("junk"), 0);
+    free(id);
+}
+
 /* The ranges of claim's arguments, at both ends. */
 static void test_claim_ranges(void **state)
 {
@@ -552,6 +592,7 @@ int main(void)
         T_(test_junk_everywhere),
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
+        T_(test_cancel_beyond_its_refs),
         T_(test_settings_at_their_ends),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
