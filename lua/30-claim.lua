@@ -204,9 +204,10 @@ local function claim(keys, args)
             local hm = {unpack(CLAIM_JOB)}
             for k = 1, nref do hm[5 + k] = task_field(g[k], 'attempt') end
             local j = kcall('HMGET', jk, unpack(hm))
-            if j == nil or j[1] == false then
+            if j == nil or j[1] == false or j[1] == 'completed'
+                or j[1] == 'failed' then
                 -- a task ref whose job is gone (deleted by hand, or its
-                -- key replaced by another type) is dropped
+                -- key replaced by another type) or has ended is dropped
                 if j then junk(nref) end
             elseif j[1] == 'cancelled' then
                 -- (only task refs: a cancelled job has no cursor)
