@@ -12,8 +12,11 @@
  * --dead-after-ms by Redis time and has not moved for that long as this
  * coordinator watched it (so a worker whose clock runs behind is not
  * killed for it). A dead worker's leases go back at once in every queue
- * (FCALL llmb_reap_worker) and its record is marked state=dead; retention.c
- * deletes the record later.
+ * (FCALL llmb_reap_worker), its record is marked state=dead (retention.c
+ * deletes it later) and its claim on the id, <prefix>:worker:<id>:owner,
+ * is deleted so that a worker restarted with that id need not wait for
+ * the claim to expire. If the dead one was only cut off, it claims the id
+ * again when it is back (worker/worker.c).
  *
  * Per queue, every tick: expired leases (llmb_reap), job deadlines
  * (llmb_deadlines) and due delayed tasks (llmb_promote, for when no worker
@@ -237,6 +240,12 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
         r = llmb_conn_command(co->conn, "ZREM %s %s", zkey, w->id);
         free(zkey);
     }
+    if (r == NULL) {
+        rc = llmb_coord_lost(co);
+        goto out;
+    }
+    freeReplyObject(r);
+    r = llmb_conn_command(co->conn, "DEL %s:owner", hkey);
     if (r == NULL) {
         rc = llmb_coord_lost(co);
         goto out;

@@ -27,7 +27,9 @@ static const struct llmb_opt worker_opts[] = {
         "Most tasks run at once (0 = the number of CPUs).", capacity, 0,
         100000),
     OPT("id", "LLMB_WORKER_ID", LLMB_OPT_STR, NULL, "ID",
-        "Worker id, [A-Za-z0-9_.-] (default host-pid-random).", id, 0, 0),
+        "Worker id, [A-Za-z0-9_.-] (default host-pid-random). One running "
+        "worker per id: a worker started with the id of a running one exits "
+        "with status 78.", id, 0, 0),
     OPT("tags", "LLMB_TAGS", LLMB_OPT_LIST, NULL, "T1,T2",
         "Free-form labels shown in the worker registry.", tags, 0, 0),
     OPT("heartbeat-ms", "LLMB_HEARTBEAT_MS", LLMB_OPT_INT, "5000", "MS",

@@ -1,8 +1,9 @@
 /*
  * The inside of the worker core, shared by its files:
  *
- *   worker.c  lifecycle: build, registration, heartbeat, shutdown, and the
- *             per-iteration step (ev_prepare) that drives the others
+ *   worker.c  lifecycle: build, ownership of the worker id, registration,
+ *             heartbeat, shutdown, and the per-iteration step (ev_prepare)
+ *             that drives the others
  *   claim.c   claiming tasks while there is capacity; BLPOP when idle
  *   task.c    one claimed task: start it on its executor, timeout, stop
  *   report.c  outcomes waiting for Redis, sent in batches per queue
@@ -93,6 +94,16 @@ struct llmb_task {
     struct llmb_task *prev, *next;
 };
 
+/* Whether this process owns its worker id (worker.c). The owner key
+ * <prefix>:worker:<id>:owner holds the instance string of the process
+ * that owns the id; it expires a few heartbeats after the last refresh. */
+enum llmb_id_owner {
+    LLMB_ID_UNKNOWN, /* not answered on this connection yet */
+    LLMB_ID_OWNED,   /* the owner key holds our instance */
+    LLMB_ID_TAKEN    /* another instance owns the id: refused at start, or
+                        taken over while this one was away */
+};
+
 enum llmb_worker_state {
     LLMB_WORKER_RUNNING,
     LLMB_WORKER_DRAINING,  /* signal: no new tasks; grace running */
@@ -130,6 +141,14 @@ struct llmb_worker {
     size_t reports_inflight;      /* outcome batches unanswered */
     bool dereg_sent;
     int64_t hold_until_mono_ms;   /* after an error reply: pause a bit */
+
+    char *owner_key;              /* <prefix>:worker:<id>:owner */
+    char *instance;               /* "<host>:<pid>:<random hex>" */
+    long long owner_ttl_ms;       /* lifetime of the owner key */
+    enum llmb_id_owner id_owner;
+    bool id_owned_once;           /* owned the id at least once */
+    bool id_inflight;             /* a write of the owner key unanswered */
+    int status;                   /* 0, or why the worker stopped itself */
 
     ev_prepare step;              /* every loop iteration */
     ev_timer heartbeat;

@@ -2,7 +2,8 @@
  * llmb-worker: loads the configuration, starts logging, builds the worker
  * core (worker.c and friends), runs the libev loop until the core breaks
  * it after a drain, and exits with a sysexits code: 0 after a clean
- * shutdown, 64 for a usage error, 78 for a bad configuration.
+ * shutdown, 64 for a usage error, 78 for a bad configuration, a worker id
+ * that another running worker owns included.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
         goto out;
     }
     ev_run(loop, 0);
+    if (llmb_worker_status(w) != 0)
+        code = EX_CONFIG;
 
 out:
     llmb_worker_free(w);

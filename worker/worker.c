@@ -1,10 +1,27 @@
 /*
  * The worker's lifecycle (core.h has the map of the core). It builds the
- * handlers and queues from the configuration, opens two Redis connections
- * named "llmb-worker:<id>" (the coordinator tells live workers by these
- * names), registers the worker on every connect, heartbeats, and runs the
- * step that ends every loop iteration: send queued outcomes, then the next
+ * handlers and queues from the configuration, opens two Redis connections,
+ * takes ownership of its worker id, names the connections
+ * "llmb-worker:<id>" (the coordinator tells live workers by these names),
+ * registers the worker on every connect, heartbeats, and runs the step
+ * that ends every loop iteration: send queued outcomes, then the next
  * claim or BLPOP, then see whether a shutdown is complete.
+ *
+ * Ownership of the id. Two processes with one id would share one registry
+ * record and one set of connection names: the coordinator could not tell
+ * when one of them dies. So on every connect, before it claims, names its
+ * connections or registers, the worker writes its instance string
+ * ("<host>:<pid>:<random hex>") into <prefix>:worker:<id>:owner with SET
+ * NX: Redis runs one SET at a time, so of two workers started at the same
+ * moment exactly one gets the id. The other stops with the owner's pid and
+ * host in its log (llmb_worker_status() is then LLMB_ECONFIG), never
+ * having looked like a live worker. The key expires OWNER_TTL_HEARTBEATS
+ * heartbeats after its last refresh, and a coordinator deletes it when it
+ * finds the worker dead, so a restart with the same id waits at most that
+ * long. Each heartbeat refreshes it only if it still holds our instance;
+ * a worker that finds another there (it was cut off or stalled longer than
+ * that) gives its running tasks back and stops. A clean shutdown deletes
+ * the key, with the registry record, only while it is still ours (WATCH).
  *
  * Shutdown. The first SIGTERM/SIGINT stops claiming and lets running tasks
  * finish for --grace seconds. Then (or at a second signal) the tasks still
@@ -18,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <llmb/err.h>
@@ -33,6 +51,12 @@
 /* After the tasks are released: the longest wait for Redis and executors
  * on top of the kill grace. */
 #define EXIT_SLACK_MS 5000
+/* The owner key of the id lives this many heartbeats after its last
+ * refresh, and at least OWNER_TTL_MIN_MS. */
+#define OWNER_TTL_HEARTBEATS 3
+#define OWNER_TTL_MIN_MS 1000
+
+static void release_all(struct llmb_worker *w);
 
 long llmb_worker_free_slots(const struct llmb_worker *w)
 {
@@ -62,12 +86,16 @@ static const char *state_name(const struct llmb_worker *w)
     return w->running > 0 ? "busy" : "idle";
 }
 
-/* Writes the worker hash and its heartbeat score; no reply needed. */
+/* Writes the worker hash and its heartbeat score; no reply needed. Only
+ * while the id is ours, and not once deregistration has begun. */
 static void registry_write(struct llmb_worker *w)
 {
     char pid[24], cap[24], running[24], completed[24], failed[24];
     char started[24], seen[24], now_s[24];
     int64_t now = llmb_now_ms();
+
+    if (w->id_owner != LLMB_ID_OWNED || w->dereg_sent)
+        return;
 
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     snprintf(cap, sizeof(cap), "%ld", w->capacity);
@@ -147,7 +175,8 @@ static void hb_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
     hb_req_free(h);
 }
 
-/* One heartbeat round: lease renewals per queue, then the registry. */
+/* Lease renewals per queue, one heartbeat's worth. The registry is written
+ * when the claim on the id has been renewed (owner_result). */
 static void heartbeat_send(struct llmb_worker *w)
 {
     char lease[24];
@@ -192,7 +221,217 @@ static void heartbeat_send(struct llmb_worker *w)
             hb_req_free(h);
         free(argv);
     }
+}
+
+/* "<host>:<pid>:<16 random hex digits>": tells this process from every
+ * other, a restart with the same pid on the same host included. The caller
+ * frees it. */
+static char *instance_new(const char *host)
+{
+    unsigned char rnd[8];
+    char hex[2 * sizeof(rnd) + 1];
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        uint64_t r = (uint64_t)llmb_mono_us() ^ (uint64_t)random() ^
+                     ((uint64_t)getpid() << 32);
+        memcpy(rnd, &r, sizeof(rnd));
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    return llmb_xasprintf("%s:%ld:%s", host, (long)getpid(), hex);
+}
+
+/* The owner of an instance string, for people: "pid 1234 on host-a", or
+ * the string itself when it has another shape. The caller frees it. */
+static char *instance_describe(const char *v)
+{
+    size_t n = strlen(v), last = n, pid = n;
+
+    for (size_t i = n; i > 0; i--) {
+        if (v[i - 1] != ':')
+            continue;
+        if (last == n) {
+            last = i - 1;
+        } else {
+            pid = i - 1;
+            break;
+        }
+    }
+    if (pid == n || last == pid + 1)
+        return llmb_xasprintf("instance \"%s\"", v);
+    return llmb_xasprintf("pid %.*s on %.*s", (int)(last - pid - 1),
+                          v + pid + 1, (int)pid, v);
+}
+
+/* Names a connection llmb-worker:<id>, the name the coordinator looks
+ * for. Done only once the id is ours, so that a worker refused its id
+ * never looks like the live one. */
+static void conn_name_set(struct llmb_worker *w, struct llmb_aconn *ac)
+{
+    const char *argv[] = {"CLIENT", "SETNAME", w->conn_name};
+
+    if (ac != NULL && llmb_aconn_ready(ac))
+        llmb_aconn_command_argv(ac, NULL, NULL, 3, argv, NULL);
+}
+
+/* Stops claiming at once and gives the running tasks back; the loop ends
+ * once they are released (shutdown_step). */
+static void worker_stop(struct llmb_worker *w)
+{
+    if (w->state == LLMB_WORKER_RELEASING)
+        return;
+    llmb_aconn_free(w->blk);
+    w->blk = NULL;
+    w->blpop_inflight = false;
+    release_all(w);
+}
+
+/* Another process owns the id (its instance string is holder): refuse to
+ * start, or stop if we owned it before. */
+static void id_taken(struct llmb_worker *w, const char *holder)
+{
+    char *who = instance_describe(holder);
+
+    w->id_owner = LLMB_ID_TAKEN;
+    w->status = LLMB_ECONFIG;
+    if (!w->id_owned_once)
+        llmb_error("worker id \"%s\" is in use by another running "
+                   "llmb-worker (%s): start this one with another --id "
+                   "(without --id the default id is unique); if that worker "
+                   "has just stopped or was killed, start this one again "
+                   "once its claim on the id lapses (%s expires %d "
+                   "heartbeats after its last one, or goes as soon as a "
+                   "coordinator finds that worker dead)", w->id, who,
+                   w->owner_key, OWNER_TTL_HEARTBEATS);
+    else
+        llmb_error("worker id \"%s\" was taken over by another llmb-worker "
+                   "(%s) while this one could not renew its claim; giving "
+                   "back %zu running tasks and stopping", w->id, who,
+                   w->running);
+    free(who);
+    worker_stop(w);
+}
+
+/* The id is ours on this connection: name the connections, register the
+ * queues, renew the leases. */
+static void id_announce(struct llmb_worker *w)
+{
+    size_t argc = 2 + w->nq;
+    const char **argv = llmb_xmalloc(argc * sizeof(*argv));
+
+    conn_name_set(w, w->cmd);
+    conn_name_set(w, w->blk);
+    argv[0] = "SADD";
+    argv[1] = w->queues_key;
+    for (size_t i = 0; i < w->nq; i++)
+        argv[2 + i] = w->q[i].name;
+    llmb_aconn_command_argv(w->cmd, NULL, NULL, (int)argc, argv, NULL);
+    free(argv);
+    heartbeat_send(w);
+}
+
+/* What the owner key held before our write (prev: the reply of the SET
+ * ... GET): nil or our instance means the id is ours, and the registry
+ * record is written; another instance means it is not. */
+static void owner_result(struct llmb_worker *w, const redisReply *prev)
+{
+    if (prev == NULL || (prev->type != REDIS_REPLY_NIL &&
+                         prev->type != REDIS_REPLY_STRING)) {
+        const char *msg = prev != NULL && prev->type == REDIS_REPLY_ERROR ?
+                          prev->str : "unexpected reply";
+        if (strncmp(msg, "NOPERM", 6) == 0) {
+            llmb_error("redis refused the claim on worker id \"%s\": %s; "
+                       "the worker's Redis user needs SET, GET and WATCH "
+                       "on %s (deploy/redis/users.acl)", w->id, msg,
+                       w->owner_key);
+            w->status = LLMB_ECONFIG;
+            worker_stop(w);
+        } else {
+            llmb_warn("cannot write the claim on worker id \"%s\" (trying "
+                      "again at the next heartbeat): %s", w->id, msg);
+        }
+        return;
+    }
+    if (prev->type == REDIS_REPLY_STRING &&
+        strcmp(prev->str, w->instance) != 0) {
+        id_taken(w, prev->str);
+        return;
+    }
+    if (prev->type == REDIS_REPLY_NIL && w->id_owned_once)
+        llmb_warn("the claim on worker id \"%s\" had lapsed (redis lost it, "
+                  "or this worker was cut off for more than %lld ms); "
+                  "claimed it again", w->id, w->owner_ttl_ms);
+    if (w->id_owner != LLMB_ID_OWNED) {
+        w->id_owner = LLMB_ID_OWNED;
+        w->id_owned_once = true;
+        llmb_debug("worker id claimed id=%s key=%s instance=%s", w->id,
+                   w->owner_key, w->instance);
+        id_announce(w);
+    }
     registry_write(w);
+}
+
+static void owner_set_reply(struct llmb_aconn *ac, const redisReply *r,
+                            void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    w->id_inflight = false;
+    if (r != NULL) /* NULL: lost; asked again on the reconnect */
+        owner_result(w, r);
+}
+
+static void owner_exec_reply(struct llmb_aconn *ac, const redisReply *r,
+                             void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    w->id_inflight = false;
+    if (r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+        owner_result(w, r->element[0]); /* the SET's reply */
+    else
+        owner_result(w, r->type == REDIS_REPLY_ERROR ? r : NULL);
+}
+
+/*
+ * Writes the owner key. Before the id was ever ours: SET key instance NX
+ * GET PX ttl, which takes the id only when nobody owns it. A refused
+ * worker must not extend the owner's key: restarted in a loop, it would
+ * keep the id of a dead worker taken forever. Afterwards (each heartbeat,
+ * each reconnect): the same SET and a PEXPIRE in one MULTI, which renews
+ * the key (or takes it again if it lapsed) and tells whether another
+ * process took it meanwhile. Extending that other process's key once, in
+ * that case, is harmless: this one then stops.
+ */
+static void owner_send(struct llmb_worker *w)
+{
+    char ttl[24];
+    const char *set[] = {"SET", w->owner_key, w->instance, "NX", "GET",
+                         "PX", ttl};
+    const char *pexpire[] = {"PEXPIRE", w->owner_key, ttl};
+    const char *multi[] = {"MULTI"};
+    const char *exec[] = {"EXEC"};
+
+    if (w->id_inflight || w->dereg_sent || w->id_owner == LLMB_ID_TAKEN ||
+        w->status != 0 || !llmb_aconn_ready(w->cmd))
+        return;
+    snprintf(ttl, sizeof(ttl), "%lld", w->owner_ttl_ms);
+    if (!w->id_owned_once) {
+        if (llmb_aconn_command_argv(w->cmd, owner_set_reply, w, 7, set,
+                                    NULL) == 0)
+            w->id_inflight = true;
+        return;
+    }
+    if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 1, multi, NULL) == 0 &&
+        llmb_aconn_command_argv(w->cmd, NULL, NULL, 7, set, NULL) == 0 &&
+        llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, pexpire, NULL) == 0 &&
+        llmb_aconn_command_argv(w->cmd, owner_exec_reply, w, 1, exec,
+                                NULL) == 0)
+        w->id_inflight = true;
 }
 
 static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -201,6 +440,7 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
+    owner_send(w);
     if (w->hb_inflight == 0)
         heartbeat_send(w);
     else
@@ -210,22 +450,29 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
         w->queues_empty = false;
 }
 
+/* On every connect: nothing is claimed, named or registered until the
+ * owner key answers that the id is ours (owner_result). */
 static void cmd_ready(struct llmb_aconn *ac, void *priv)
 {
     struct llmb_worker *w = priv;
-    size_t argc = 2 + w->nq;
-    const char **argv = llmb_xmalloc(argc * sizeof(*argv));
 
-    argv[0] = "SADD";
-    argv[1] = w->queues_key;
-    for (size_t i = 0; i < w->nq; i++)
-        argv[2 + i] = w->q[i].name;
-    llmb_aconn_command_argv(ac, NULL, NULL, (int)argc, argv, NULL);
-    free(argv);
-    heartbeat_send(w);
+    (void)ac;
     w->queues_empty = false;
     w->claim_qi = 0;
     w->dereg_sent = false;
+    if (w->id_owner == LLMB_ID_OWNED)
+        w->id_owner = LLMB_ID_UNKNOWN;
+    owner_send(w);
+}
+
+/* The blocking connection (re)connected: it carries the name too once the
+ * id is ours. */
+static void blk_ready(struct llmb_aconn *ac, void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    if (w->id_owner == LLMB_ID_OWNED)
+        conn_name_set(w, ac);
 }
 
 static void cmd_lost(struct llmb_aconn *ac, void *priv)
@@ -242,13 +489,56 @@ static void dereg_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
     struct llmb_worker *w = priv;
 
     (void)ac;
-    if (r == NULL) {
-        w->dereg_sent = false; /* try again when reconnected */
+    if (r == NULL || r->type == REDIS_REPLY_NIL) {
+        /* Lost: again when reconnected. Nil: the owner key changed after
+         * the GET (the transaction did nothing): look again. */
+        w->dereg_sent = false;
         return;
     }
+    if (r->type == REDIS_REPLY_ERROR)
+        llmb_warn("redis refused the deregistration id=%s: %s", w->id,
+                  r->str);
     llmb_info("worker stopped id=%s completed=%lld failed=%lld", w->id,
               w->completed, w->failed);
     ev_break(w->loop, EVBREAK_ALL);
+}
+
+/* The owner key as read under WATCH: while it is ours (or nobody's), one
+ * transaction deletes the registry entry, the record and the key, and
+ * does nothing if the key changes before it runs. */
+static void dereg_check(struct llmb_aconn *ac, const redisReply *r,
+                        void *priv)
+{
+    struct llmb_worker *w = priv;
+    const char *multi[] = {"MULTI"};
+    const char *zrem[] = {"ZREM", w->workers_key, w->id};
+    const char *del[] = {"DEL", w->worker_key, w->owner_key};
+    const char *exec[] = {"EXEC"};
+
+    if (r == NULL) {
+        w->dereg_sent = false;
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, w->instance) != 0) {
+        char *who = instance_describe(r->str);
+        llmb_warn("worker stopped without deregistering: worker id \"%s\" "
+                  "now belongs to another llmb-worker (%s)", w->id, who);
+        free(who);
+        w->id_owner = LLMB_ID_TAKEN;
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        llmb_warn("worker stopped without deregistering: cannot read the "
+                  "claim on its id id=%s: %s", w->id, r->str);
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
+    if (llmb_aconn_command_argv(ac, NULL, NULL, 1, multi, NULL) != 0 ||
+        llmb_aconn_command_argv(ac, NULL, NULL, 3, zrem, NULL) != 0 ||
+        llmb_aconn_command_argv(ac, NULL, NULL, 3, del, NULL) != 0 ||
+        llmb_aconn_command_argv(ac, dereg_reply, w, 1, exec, NULL) != 0)
+        w->dereg_sent = false;
 }
 
 /* Releases every task still running and stops their executors. */
@@ -324,11 +614,12 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 }
 
 /* During shutdown: deregisters once nothing runs, no claim is in flight
- * (what it brings back is released) and every outcome was answered. */
+ * (what it brings back is released) and every outcome was answered. A
+ * worker that never owned its id, or lost it, has no record to delete. */
 static void shutdown_step(struct llmb_worker *w)
 {
     if (w->running > 0 || w->claim_inflight || !llmb_report_idle(w) ||
-        w->dereg_sent)
+        w->dereg_sent || w->id_inflight)
         return;
     if (!llmb_aconn_ready(w->cmd)) {
         /* Nothing runs and nothing is owed, but Redis is away: waiting out
@@ -339,10 +630,17 @@ static void shutdown_step(struct llmb_worker *w)
         ev_break(w->loop, EVBREAK_ALL);
         return;
     }
-    const char *zrem[] = {"ZREM", w->workers_key, w->id};
-    const char *del[] = {"DEL", w->worker_key};
-    if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, zrem, NULL) != 0 ||
-        llmb_aconn_command_argv(w->cmd, dereg_reply, w, 2, del, NULL) != 0)
+    if (w->id_owner != LLMB_ID_OWNED) {
+        if (w->id_owner == LLMB_ID_UNKNOWN)
+            llmb_info("worker stopped before its id was claimed id=%s",
+                      w->id);
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
+    const char *watch[] = {"WATCH", w->owner_key};
+    const char *get[] = {"GET", w->owner_key};
+    if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 2, watch, NULL) != 0 ||
+        llmb_aconn_command_argv(w->cmd, dereg_check, w, 2, get, NULL) != 0)
         return;
     w->dereg_sent = true;
 }
@@ -354,10 +652,10 @@ static void step_cb(struct ev_loop *loop, ev_prepare *p, int revents)
     (void)loop;
     (void)revents;
     llmb_report_flush(w);
-    if (w->state == LLMB_WORKER_RUNNING)
-        llmb_claim_step(w);
-    else
+    if (w->state != LLMB_WORKER_RUNNING)
         shutdown_step(w);
+    else if (w->id_owner == LLMB_ID_OWNED)
+        llmb_claim_step(w);
 }
 
 static char *list_join(const struct llmb_strlist *l)
@@ -405,6 +703,11 @@ struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
     const char *prefix = cfg->common.prefix != NULL ? cfg->common.prefix :
                          "llmb";
     w->worker_key = llmb_xasprintf("%s:worker:%s", prefix, w->id);
+    w->owner_key = llmb_xasprintf("%s:worker:%s:owner", prefix, w->id);
+    w->instance = instance_new(w->host);
+    w->owner_ttl_ms = OWNER_TTL_HEARTBEATS * cfg->heartbeat_ms;
+    if (w->owner_ttl_ms < OWNER_TTL_MIN_MS)
+        w->owner_ttl_ms = OWNER_TTL_MIN_MS;
     w->workers_key = llmb_key_global(prefix, "workers");
     w->queues_key = llmb_key_global(prefix, "queues");
     w->queues_text = list_join(&cfg->queues);
@@ -431,7 +734,7 @@ int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
     w->loop = loop;
     memset(&o, 0, sizeof(o));
     o.url = url;
-    o.name = w->conn_name;
+    o.name = NULL; /* named once the id is ours (conn_name_set) */
     o.functions = true;
     o.command_timeout_ms = w->cfg->command_timeout_ms;
     o.on_ready = cmd_ready;
@@ -442,7 +745,7 @@ int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
     if (w->cmd == NULL)
         return LLMB_ECONFIG;
     o.functions = false;
-    o.on_ready = NULL;
+    o.on_ready = blk_ready;
     o.on_lost = NULL;
     o.what = "blocking";
     w->blk = llmb_aconn_new(loop, &o, errstr);
@@ -482,6 +785,11 @@ const char *llmb_worker_id(const struct llmb_worker *w)
     return w->id;
 }
 
+int llmb_worker_status(const struct llmb_worker *w)
+{
+    return w->status;
+}
+
 void llmb_worker_free(struct llmb_worker *w)
 {
     if (w == NULL)
@@ -515,6 +823,8 @@ void llmb_worker_free(struct llmb_worker *w)
     free(w->host);
     free(w->conn_name);
     free(w->worker_key);
+    free(w->owner_key);
+    free(w->instance);
     free(w->workers_key);
     free(w->queues_key);
     free(w->queues_text);

@@ -28,6 +28,12 @@ int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
 /* The worker's id. */
 const char *llmb_worker_id(const struct llmb_worker *w);
 
+/* Why the loop ended: 0 when the worker stopped as asked (a signal), or
+ * LLMB_ECONFIG when it stopped itself because another running worker owns
+ * its id (at start, or taken over later) or Redis refused the claim on it;
+ * the reason was logged. */
+int llmb_worker_status(const struct llmb_worker *w);
+
 /* Stops everything (children are killed) and frees the worker; accepts
  * NULL. */
 void llmb_worker_free(struct llmb_worker *w);
