@@ -86,7 +86,12 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
             continue;
         }
         elem_ll(f[7], &tasks);
-        char tokz[32];
+        char tokz[192]; /* "<seq>.<secret>" */
+        if (toklen >= sizeof(tokz)) {
+            llmb_error("claim reply token too long (skipped; its lease runs "
+                       "out and it runs again) queue=%s", q->name);
+            continue;
+        }
         snprintf(tokz, sizeof(tokz), "%.*s", (int)toklen, tok);
         if (w->state != LLMB_WORKER_RUNNING) {
             /* Claimed just as the worker stopped claiming (draining) or
@@ -176,9 +181,18 @@ static void claim_send(struct llmb_worker *w)
         n = CLAIM_MAX;
     snprintf(nbuf, sizeof(nbuf), "%ld", n);
     snprintf(lease, sizeof(lease), "%lld", w->cfg->lease_ms);
+    /* The lease secret: tokens are "<seq>.<secret>" and Redis keeps only a
+     * hash of it, so no other credential can end this worker's tasks. */
+    if (w->secret[0] == '\0' &&
+        llmb_random_hex(w->secret, (sizeof(w->secret) - 1) / 2) != 0) {
+        llmb_error("no random bytes for the lease secret (getrandom failed); "
+                   "retrying");
+        llmb_worker_hold(w, 1000);
+        return;
+    }
     const char *argv[] = {"FCALL", "llmb_claim", "1", q->base, w->id, nbuf,
-                          lease};
-    if (llmb_aconn_command_argv(w->cmd, claim_reply, w, 7, argv, NULL) != 0)
+                          lease, "250", w->secret};
+    if (llmb_aconn_command_argv(w->cmd, claim_reply, w, 9, argv, NULL) != 0)
         return;
     w->claim_n = n;
     w->claim_sent_qi = w->claim_qi;

@@ -141,6 +141,8 @@ struct llmb_worker {
     size_t reports_inflight;      /* outcome batches unanswered */
     bool dereg_sent;
     int64_t hold_until_mono_ms;   /* after an error reply: pause a bit */
+    char secret[33];              /* lease secret sent with every claim:
+                                     128 random bits, hex (claim.c) */
 
     char *owner_key;              /* <prefix>:worker:<id>:owner */
     char *instance;               /* "<host>:<pid>:<random hex>" */

@@ -175,8 +175,35 @@ static void hb_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
     hb_req_free(h);
 }
 
-/* Lease renewals per queue, one heartbeat's worth. The registry is written
- * when the claim on the id has been renewed (owner_result). */
+/* Most leases one llmb_heartbeat call renews (CALL_MAX of the library). */
+#define HB_MAX 1000
+
+/* Sends heartbeat request h (it owns h from here). */
+static void hb_send(struct llmb_worker *w, struct hb_req *h, const char *lease)
+{
+    size_t argc = 6 + 2 * h->refs.n, k = 0;
+    const char **argv = llmb_xmalloc(argc * sizeof(*argv));
+
+    argv[k++] = "FCALL";
+    argv[k++] = "llmb_heartbeat";
+    argv[k++] = "1";
+    argv[k++] = h->q->base;
+    argv[k++] = w->id;
+    argv[k++] = lease;
+    for (size_t j = 0; j < h->refs.n; j++) {
+        argv[k++] = h->refs.v[j];
+        argv[k++] = h->tokens.v[j];
+    }
+    if (llmb_aconn_command_argv(w->cmd, hb_reply, h, (int)k, argv, NULL) == 0)
+        w->hb_inflight++;
+    else
+        hb_req_free(h);
+    free(argv);
+}
+
+/* Lease renewals per queue, one heartbeat's worth, HB_MAX per call. The
+ * registry is written when the claim on the id has been renewed
+ * (owner_result). */
 static void heartbeat_send(struct llmb_worker *w)
 {
     char lease[24];
@@ -189,37 +216,23 @@ static void heartbeat_send(struct llmb_worker *w)
         struct hb_req *h = NULL;
         if (q->held == 0)
             continue;
-        h = llmb_xcalloc(1, sizeof(*h));
-        h->w = w;
-        h->q = q;
         for (struct llmb_task *t = w->tasks; t != NULL; t = t->next) {
             if (t->q != q || t->finished || t->stop == LLMB_TASK_DROP)
                 continue;
+            if (h == NULL) {
+                h = llmb_xcalloc(1, sizeof(*h));
+                h->w = w;
+                h->q = q;
+            }
             llmb_strlist_push(&h->refs, t->ref);
             llmb_strlist_push(&h->tokens, t->token);
+            if (h->refs.n == HB_MAX) {
+                hb_send(w, h, lease);
+                h = NULL;
+            }
         }
-        if (h->refs.n == 0) {
-            hb_req_free(h);
-            continue;
-        }
-        size_t argc = 6 + 2 * h->refs.n, k = 0;
-        const char **argv = llmb_xmalloc(argc * sizeof(*argv));
-        argv[k++] = "FCALL";
-        argv[k++] = "llmb_heartbeat";
-        argv[k++] = "1";
-        argv[k++] = q->base;
-        argv[k++] = w->id;
-        argv[k++] = lease;
-        for (size_t j = 0; j < h->refs.n; j++) {
-            argv[k++] = h->refs.v[j];
-            argv[k++] = h->tokens.v[j];
-        }
-        if (llmb_aconn_command_argv(w->cmd, hb_reply, h, (int)k, argv,
-                                    NULL) == 0)
-            w->hb_inflight++;
-        else
-            hb_req_free(h);
-        free(argv);
+        if (h != NULL)
+            hb_send(w, h, lease);
     }
 }
 
