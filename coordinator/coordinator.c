@@ -137,6 +137,7 @@ static void queue_fini(struct llmb_coord_queue *q)
 {
     free(q->name);
     free(q->base);
+    free(q->stats_err);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -187,6 +188,7 @@ static int queues_refresh(struct llmb_coord *co)
             memset(q, 0, sizeof(*q));
             q->name = llmb_xstrdup(names[i]);
             q->base = llmb_key_queue(co->cfg->common.prefix, names[i]);
+            q->junk_seen = -1;
             q->seen = true;
             llmb_info("watching queue queue=%s", q->name);
         }

@@ -24,6 +24,7 @@
 
 #include <llmb/config.h>
 #include <llmb/conn.h>
+#include <llmb/stats.h>
 #include <llmb/util.h>
 
 struct llmb_conn;
@@ -69,13 +70,6 @@ enum llmb_job_state_ix {
     LLMB_JS_COUNT
 };
 
-/* The numbers FCALL_RO llmb_stats returns for one queue. */
-struct llmb_queue_stats {
-    long long pending, delayed, running, jobs, dead, to_aggregate;
-    long long head_age_ms;
-    long long tasks_ok, tasks_failed, tasks_cancelled; /* cumulative */
-};
-
 /* One known queue. Created when the queue first shows up in
  * <prefix>:queues, freed when it leaves the set. */
 struct llmb_coord_queue {
@@ -87,7 +81,12 @@ struct llmb_coord_queue {
     long long scan_tally[LLMB_JS_COUNT]; /* pass in progress */
     long long jobs_by_state[LLMB_JS_COUNT]; /* last full pass */
     bool jobs_known;        /* a full pass has ended */
-    struct llmb_queue_stats stats;
+    struct llmb_queue_stats stats; /* last read; zero while stats_err */
+    char *stats_err;        /* why the last llmb_stats could not be used,
+                               or NULL (metrics.c) */
+    long long stats_errors; /* llmb_stats calls that could not be used */
+    bool err_in_hash;       /* <prefix>:metrics holds queue:<q>:error */
+    long long junk_seen;    /* stats.junk last logged; -1 not yet */
     bool seen;              /* scratch for the refresh */
 };
 

@@ -8,6 +8,12 @@
  * docs/coordinator.md). /metrics renders the same numbers as Prometheus
  * text, /healthz the health with its reason.
  *
+ * A queue whose llmb_stats answers an error, something unexpected or keys
+ * of the wrong type (llmb/stats.h) has no numbers: it is left out of the
+ * sums and the per-queue metrics, and makes the health unhealthy with the
+ * queue and the reason, until its stats read well again. The numbers of a
+ * queue that cannot be read are unknown, not zero.
+ *
  * A worker counts as dead when the reaper judged it so (or, before the
  * reaper has seen it, when its record says state=dead); the others are
  * active, busy when they run at least one task and idle otherwise.
@@ -35,40 +41,40 @@ static long long reply_ll(const redisReply *e)
     return 0;
 }
 
-/* Reads the pairs of an llmb_stats reply into *st. */
-static void stats_read(const redisReply *r, struct llmb_queue_stats *st)
+/* Takes queue q's llmb_stats reply r: its numbers, or why they cannot be
+ * used (logged when that changes, and when it clears). Logs one line when
+ * the queue's junk count grows. */
+static void stats_take(struct llmb_coord *co, struct llmb_coord_queue *q,
+                       const redisReply *r)
 {
-    size_t i;
+    char *err = NULL;
 
-    memset(st, 0, sizeof(*st));
-    if (r->type != REDIS_REPLY_ARRAY)
+    if (llmb_queue_stats_parse(r, &q->stats, &err) != 0) {
+        memset(&q->stats, 0, sizeof(q->stats));
+        q->stats_errors++;
+        if (r->type == REDIS_REPLY_ERROR)
+            co->counters.redis_errors++;
+        if (q->stats_err == NULL || strcmp(q->stats_err, err) != 0)
+            llmb_error("cannot read the stats of a queue (health is "
+                       "unhealthy until it can): %s queue=%s", err, q->name);
+        free(q->stats_err);
+        q->stats_err = err;
         return;
-    for (i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = r->element[i]->type == REDIS_REPLY_STRING
-                            ? r->element[i]->str
-                            : "";
-        long long v = reply_ll(r->element[i + 1]);
-        if (strcmp(k, "pending") == 0)
-            st->pending = v;
-        else if (strcmp(k, "delayed") == 0)
-            st->delayed = v;
-        else if (strcmp(k, "running") == 0)
-            st->running = v;
-        else if (strcmp(k, "jobs") == 0)
-            st->jobs = v;
-        else if (strcmp(k, "dead") == 0)
-            st->dead = v;
-        else if (strcmp(k, "to_aggregate") == 0)
-            st->to_aggregate = v;
-        else if (strcmp(k, "head_age_ms") == 0)
-            st->head_age_ms = v;
-        else if (strcmp(k, "tasks_ok") == 0)
-            st->tasks_ok = v;
-        else if (strcmp(k, "tasks_failed") == 0)
-            st->tasks_failed = v;
-        else if (strcmp(k, "tasks_cancelled") == 0)
-            st->tasks_cancelled = v;
     }
+    if (q->stats_err != NULL) {
+        llmb_info("the stats of a queue read well again queue=%s", q->name);
+        free(q->stats_err);
+        q->stats_err = NULL;
+    }
+    if (q->junk_seen < 0 && q->stats.junk > 0)
+        llmb_warn("queue holds junk: the functions skipped %lld members or "
+                  "keys that name no task so far queue=%s junk=%lld",
+                  q->stats.junk, q->name, q->stats.junk);
+    else if (q->junk_seen >= 0 && q->stats.junk > q->junk_seen)
+        llmb_warn("junk in a queue: the functions skipped %lld more members "
+                  "or keys that name no task queue=%s junk=%lld",
+                  q->stats.junk - q->junk_seen, q->name, q->stats.junk);
+    q->junk_seen = q->stats.junk;
 }
 
 /* Round trip 1: TIME, the worker ids and every queue's stats. Fills m
@@ -104,11 +110,10 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
             *workers = r;
             r = NULL;
-        } else if (i >= 2 && r->type == REDIS_REPLY_ARRAY) {
-            stats_read(r, &co->queues[i - 2].stats);
+        } else if (i >= 2) {
+            stats_take(co, &co->queues[i - 2], r);
         } else if (r->type == REDIS_REPLY_ERROR) {
-            llmb_coord_reply_error(co, "reading metrics",
-                                   i >= 2 ? co->queues[i - 2].name : NULL, r);
+            llmb_coord_reply_error(co, "reading metrics", NULL, r);
         }
         freeReplyObject(r);
         r = NULL;
@@ -200,12 +205,44 @@ static void kv_adds(struct kv *kv, const char *field, const char *v)
 static const char *const job_state_names[LLMB_JS_COUNT] = {
     "pending", "running", "completed", "failed", "cancelled"};
 
-/* The per-queue fields of <prefix>:metrics: queue:<name>:<field>. */
+/* The per-queue number fields of <prefix>:metrics: queue:<name>:<field>.
+ * A queue whose stats cannot be read has queue:<name>:error instead. */
 static const char *const queue_fields[] = {
     "pending",     "delayed",         "running",      "jobs",
     "dead",        "to_aggregate",    "head_age_ms",  "tasks_completed",
-    "tasks_failed", "tasks_cancelled"};
+    "tasks_failed", "tasks_cancelled", "junk"};
 #define NQUEUE_FIELDS (sizeof(queue_fields) / sizeof(queue_fields[0]))
+
+/* Deletes queue name's fields from <prefix>:metrics: its numbers, its
+ * error, or both. Returns 0 or LLMB_EIO. */
+static int queue_fields_del(struct llmb_coord *co, const char *name,
+                            bool numbers, bool error)
+{
+    char *key = llmb_coord_key(co, "metrics");
+    char *fields[NQUEUE_FIELDS + 1];
+    const char *argv[2 + NQUEUE_FIELDS + 1];
+    size_t i, n = 0;
+    redisReply *r;
+
+    argv[0] = "HDEL";
+    argv[1] = key;
+    for (i = 0; numbers && i < NQUEUE_FIELDS; i++)
+        fields[n++] = llmb_xasprintf("queue:%s:%s", name, queue_fields[i]);
+    if (error)
+        fields[n++] = llmb_xasprintf("queue:%s:error", name);
+    for (i = 0; i < n; i++)
+        argv[2 + i] = fields[i];
+    r = llmb_conn_commandargv(co->conn, (int)(2 + n), argv, NULL);
+    for (i = 0; i < n; i++)
+        free(fields[i]);
+    free(key);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    if (r->type == REDIS_REPLY_ERROR)
+        llmb_coord_reply_error(co, "writing metrics", name, r);
+    freeReplyObject(r);
+    return 0;
+}
 
 /* Writes m into <prefix>:metrics. Returns 0 or LLMB_EIO. */
 static int write_hash(struct llmb_coord *co)
@@ -250,7 +287,13 @@ static int write_hash(struct llmb_coord *co)
             q->stats.running,      q->stats.jobs,
             q->stats.dead,         q->stats.to_aggregate,
             q->stats.head_age_ms,  q->stats.tasks_ok,
-            q->stats.tasks_failed, q->stats.tasks_cancelled};
+            q->stats.tasks_failed, q->stats.tasks_cancelled,
+            q->stats.junk};
+        if (q->stats_err != NULL) {
+            snprintf(field, sizeof(field), "queue:%s:error", q->name);
+            kv_adds(&kv, field, q->stats_err);
+            continue;
+        }
         for (size_t k = 0; k < NQUEUE_FIELDS; k++) {
             snprintf(field, sizeof(field), "queue:%s:%s", q->name,
                      queue_fields[k]);
@@ -276,6 +319,17 @@ static int write_hash(struct llmb_coord *co)
     if (r->type == REDIS_REPLY_ERROR)
         llmb_coord_reply_error(co, "writing metrics", NULL, r);
     freeReplyObject(r);
+    /* A queue that went into error loses its numbers (they would be
+     * stale); one that came out of it loses its error. */
+    for (i = 0; i < co->nqueues; i++) {
+        struct llmb_coord_queue *q = &co->queues[i];
+        bool err = q->stats_err != NULL;
+        if (err == q->err_in_hash)
+            continue;
+        if (queue_fields_del(co, q->name, err, !err) != 0)
+            return LLMB_EIO;
+        q->err_in_hash = err;
+    }
     return 0;
 }
 
@@ -318,26 +372,7 @@ int llmb_metrics_collect(struct llmb_coord *co)
 
 int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name)
 {
-    char *key = llmb_coord_key(co, "metrics");
-    char *fields[NQUEUE_FIELDS];
-    const char *argv[2 + NQUEUE_FIELDS];
-    redisReply *r;
-    size_t i;
-
-    argv[0] = "HDEL";
-    argv[1] = key;
-    for (i = 0; i < NQUEUE_FIELDS; i++) {
-        fields[i] = llmb_xasprintf("queue:%s:%s", name, queue_fields[i]);
-        argv[2 + i] = fields[i];
-    }
-    r = llmb_conn_commandargv(co->conn, (int)(2 + NQUEUE_FIELDS), argv, NULL);
-    for (i = 0; i < NQUEUE_FIELDS; i++)
-        free(fields[i]);
-    free(key);
-    if (r == NULL)
-        return llmb_coord_lost(co);
-    freeReplyObject(r);
-    return 0;
+    return queue_fields_del(co, name, true, true);
 }
 
 const char *llmb_health_name(enum llmb_health h)
@@ -370,20 +405,32 @@ enum llmb_health llmb_metrics_health(const struct llmb_coord *co, char *reason,
         return LLMB_DEGRADED;
     }
     llmb_buf_init(&b);
+    for (size_t i = 0; i < co->nqueues; i++) {
+        const struct llmb_coord_queue *q = &co->queues[i];
+        if (q->stats_err == NULL)
+            continue;
+        llmb_buf_appendf(&b, "%squeue %s: %s", b.len ? "; " : "", q->name,
+                         q->stats_err);
+        h = LLMB_UNHEALTHY;
+    }
     if (m->load_pct > (double)co->cfg->load_degraded_pct) {
-        llmb_buf_appendf(&b, "cluster load %.0f%% is above %lld%%",
-                         m->load_pct, co->cfg->load_degraded_pct);
-        h = LLMB_DEGRADED;
+        llmb_buf_appendf(&b, "%scluster load %.0f%% is above %lld%%",
+                         b.len ? "; " : "", m->load_pct,
+                         co->cfg->load_degraded_pct);
+        if (h == LLMB_HEALTHY)
+            h = LLMB_DEGRADED;
     }
     if (m->workers_dead > 0) {
         llmb_buf_appendf(&b, "%s%lld dead worker%s", b.len ? "; " : "",
                          m->workers_dead, m->workers_dead == 1 ? "" : "s");
-        h = LLMB_DEGRADED;
+        if (h == LLMB_HEALTHY)
+            h = LLMB_DEGRADED;
     }
     if (m->tasks_pending > 0 && m->workers_active == 0) {
         llmb_buf_appendf(&b, "%s%lld tasks pending and no live worker",
                          b.len ? "; " : "", m->tasks_pending);
-        h = LLMB_DEGRADED;
+        if (h == LLMB_HEALTHY)
+            h = LLMB_DEGRADED;
     }
     snprintf(reason, reason_size, "%s", h == LLMB_HEALTHY ? "ok" : b.data);
     llmb_buf_fini(&b);
@@ -431,7 +478,8 @@ static void counter(struct llmb_buf *out, const char *name, const char *help,
 }
 
 /* A per-queue family: one sample per queue, labelled queue, of the
- * llmb_queue_stats field at offset, times scale. */
+ * llmb_queue_stats field at offset, times scale. Queues whose stats cannot
+ * be read have no sample (llmb_queue_stats_error says so). */
 static void queue_family(struct llmb_buf *out, const struct llmb_coord *co,
                          const char *name, const char *type, const char *help,
                          size_t offset, double scale)
@@ -442,6 +490,8 @@ static void queue_family(struct llmb_buf *out, const struct llmb_coord *co,
     for (i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
         long long v;
+        if (q->stats_err != NULL)
+            continue;
         memcpy(&v, (const char *)&q->stats + offset, sizeof(v));
         if (scale == 1.0)
             llmb_buf_appendf(out, "%s{queue=\"%s\"} %lld\n", name, q->name, v);
@@ -553,6 +603,26 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
         queue_counter(out, co, "llmb_queue_tasks_failed_total",
                       "Tasks that failed for good per queue.",
                       offsetof(struct llmb_queue_stats, tasks_failed));
+        queue_counter(out, co, "llmb_queue_junk_total",
+                      "Junk the functions met and skipped per queue "
+                      "(members or keys that name no task).",
+                      offsetof(struct llmb_queue_stats, junk));
+        family(out, "llmb_queue_stats_error", "gauge",
+               "1 while the stats of the queue cannot be read (llmb_stats "
+               "failed or named keys of the wrong type); its other "
+               "llmb_queue_* samples are then missing.");
+        for (size_t i = 0; i < co->nqueues; i++)
+            llmb_buf_appendf(out, "llmb_queue_stats_error{queue=\"%s\"} %d\n",
+                             co->queues[i].name,
+                             co->queues[i].stats_err != NULL ? 1 : 0);
+        family(out, "llmb_queue_stats_errors_total", "counter",
+               "Reads of the stats of the queue that could not be used, "
+               "by this coordinator.");
+        for (size_t i = 0; i < co->nqueues; i++)
+            llmb_buf_appendf(out,
+                             "llmb_queue_stats_errors_total{queue=\"%s\"} "
+                             "%lld\n", co->queues[i].name,
+                             co->queues[i].stats_errors);
     }
 
     counter(out, "llmb_coordinator_leases_reaped_total",
@@ -600,6 +670,18 @@ int llmb_metrics_healthz(const struct llmb_coord *co, struct llmb_buf *out)
                             json_integer(co->metrics.workers_dead));
         json_object_set_new(o, "load_pct",
                             json_real(round(co->metrics.load_pct * 10) / 10));
+    }
+    for (size_t i = 0; i < co->nqueues; i++) {
+        const struct llmb_coord_queue *q = &co->queues[i];
+        json_t *errs;
+        if (q->stats_err == NULL)
+            continue;
+        errs = json_object_get(o, "queue_errors");
+        if (errs == NULL) {
+            errs = json_object();
+            json_object_set_new(o, "queue_errors", errs);
+        }
+        json_object_set_new(errs, q->name, json_string(q->stats_err));
     }
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);
