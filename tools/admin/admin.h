@@ -25,6 +25,7 @@
 
 #include <llmb/config.h>
 #include <llmb/conn.h>
+#include <llmb/stats.h>
 #include <llmb/util.h>
 
 /* Defaults and bounds of the options, shared by config.c and the docs. */
@@ -107,25 +108,32 @@ int llmb_admin_config_load(int argc, char **argv,
                            const struct llmb_command **cmd,
                            struct llmb_strlist *pos, char **errstr);
 
-/* queues.c: the read-only summary of one queue (FCALL_RO llmb_stats). */
-struct llmb_queue_stats {
+/* queues.c: the read-only summary of one queue (FCALL_RO llmb_stats,
+ * read by llmb_queue_stats_parse()). */
+struct llmb_queue_row {
     char *name;
-    long long pending, delayed, running; /* tasks */
-    long long jobs, dead, to_aggregate;  /* jobs */
-    long long head_age_ms;               /* 0 when nothing is pending */
-    long long tasks_ok, tasks_failed, tasks_cancelled; /* ever ended */
+    struct llmb_queue_stats st; /* all zero when error is set */
+    char *error;                /* why its stats cannot be read, or NULL */
 };
 /* Reads the stats of every queue in names, pipelined, into a new array of
- * names->n entries (*out; free with llmb_queue_stats_free()). *now_ms gets
- * the server time (0 when names is empty). Returns 0, LLMB_EIO or
- * LLMB_EREDIS with *errstr. */
+ * names->n rows (*out; free with llmb_queue_rows_free()). A queue whose
+ * stats cannot be read (llmb_stats failed, answered something unexpected
+ * or named keys of the wrong type) gets an error in its row and does not
+ * stop the others. *now_ms gets the server time (0 when no queue
+ * answered). Returns 0, or LLMB_EIO with *errstr when Redis is
+ * unreachable. */
 int llmb_queue_stats_fetch(struct llmb_admin *a,
                            const struct llmb_strlist *names,
-                           struct llmb_queue_stats **out, int64_t *now_ms,
+                           struct llmb_queue_row **out, int64_t *now_ms,
                            char **errstr);
-void llmb_queue_stats_free(struct llmb_queue_stats *s, size_t n);
-/* The stats as a JSON object with the keys of the struct. */
-json_t *llmb_queue_stats_json(const struct llmb_queue_stats *s);
+void llmb_queue_rows_free(struct llmb_queue_row *s, size_t n);
+/* The row as a JSON object: name and the numbers, or name and error. */
+json_t *llmb_queue_row_json(const struct llmb_queue_row *s);
+/* Prints the error of each row that has one on stderr ("llmb: queue Q:
+ * ..."). Returns 0 when there is none, else LLMB_EREDIS with a malloc'd
+ * *errstr naming those queues, for the exit status. */
+int llmb_queue_rows_errors(const struct llmb_queue_row *s, size_t n,
+                           char **errstr);
 
 /* workers.c: the records workers keep of themselves. */
 enum llmb_worker_field {

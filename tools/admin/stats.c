@@ -4,6 +4,11 @@
  * summed from their hashes (workers.c) by state, with the capacity and
  * running tasks of the live ones; and the coordinator's cluster metrics,
  * the hash <prefix>:metrics, shown as written when a coordinator keeps it.
+ *
+ * A queue whose stats cannot be read is shown with "-" (its numbers are
+ * unknown, not 0) and left out of the totals; its error goes to stderr,
+ * everything else is shown, and the command exits with status 1. The JUNK
+ * column appears when a queue has met junk (llmb_stats field junk).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -82,24 +87,29 @@ out:
     return rc;
 }
 
-static json_t *totals_json(const struct llmb_queue_stats *s, size_t n,
+/* Sums the readable rows into *tot; returns them as JSON. */
+static json_t *totals_json(const struct llmb_queue_row *rows, size_t n,
                            struct llmb_queue_stats *tot)
 {
     json_t *o = json_object();
 
     memset(tot, 0, sizeof(*tot));
     for (size_t i = 0; i < n; i++) {
-        tot->pending += s[i].pending;
-        tot->delayed += s[i].delayed;
-        tot->running += s[i].running;
-        tot->jobs += s[i].jobs;
-        tot->dead += s[i].dead;
-        tot->to_aggregate += s[i].to_aggregate;
-        tot->tasks_ok += s[i].tasks_ok;
-        tot->tasks_failed += s[i].tasks_failed;
-        tot->tasks_cancelled += s[i].tasks_cancelled;
-        if (s[i].head_age_ms > tot->head_age_ms)
-            tot->head_age_ms = s[i].head_age_ms;
+        const struct llmb_queue_stats *s = &rows[i].st;
+        if (rows[i].error != NULL)
+            continue;
+        tot->pending += s->pending;
+        tot->delayed += s->delayed;
+        tot->running += s->running;
+        tot->jobs += s->jobs;
+        tot->dead += s->dead;
+        tot->to_aggregate += s->to_aggregate;
+        tot->tasks_ok += s->tasks_ok;
+        tot->tasks_failed += s->tasks_failed;
+        tot->tasks_cancelled += s->tasks_cancelled;
+        tot->junk += s->junk;
+        if (s->head_age_ms > tot->head_age_ms)
+            tot->head_age_ms = s->head_age_ms;
     }
     json_object_set_new(o, "pending", json_integer(tot->pending));
     json_object_set_new(o, "delayed", json_integer(tot->delayed));
@@ -112,6 +122,7 @@ static json_t *totals_json(const struct llmb_queue_stats *s, size_t n,
     json_object_set_new(o, "tasks_failed", json_integer(tot->tasks_failed));
     json_object_set_new(o, "tasks_cancelled",
                         json_integer(tot->tasks_cancelled));
+    json_object_set_new(o, "junk", json_integer(tot->junk));
     return o;
 }
 
@@ -129,12 +140,18 @@ static json_t *workers_json(const struct worker_sums *w)
     return o;
 }
 
+/* One row of the queue table; s NULL when the numbers are unknown. */
 static void queue_row(struct llmb_table *t, const char *name,
-                      const struct llmb_queue_stats *s)
+                      const struct llmb_queue_stats *s, bool junk)
 {
     char d[LLMB_HUMAN_LEN];
 
     llmb_table_cell(t, name);
+    if (s == NULL) {
+        for (int k = 0; k < (junk ? 10 : 9); k++)
+            llmb_table_cell(t, NULL);
+        return;
+    }
     llmb_table_cellf(t, "%lld", s->pending);
     llmb_table_cellf(t, "%lld", s->delayed);
     llmb_table_cellf(t, "%lld", s->running);
@@ -143,6 +160,8 @@ static void queue_row(struct llmb_table *t, const char *name,
     llmb_table_cellf(t, "%lld", s->to_aggregate);
     llmb_table_cellf(t, "%lld", s->tasks_ok);
     llmb_table_cellf(t, "%lld", s->tasks_failed);
+    if (junk)
+        llmb_table_cellf(t, "%lld", s->junk);
     llmb_table_cell(t, s->pending > 0 ? llmb_human_duration(s->head_age_ms, d)
                                       : "-");
 }
@@ -188,7 +207,7 @@ static void print_metrics(struct llmb_admin *a, json_t *metrics, int64_t now)
                         "--json)\n", skipped);
 }
 
-static void print_text(struct llmb_admin *a, const struct llmb_queue_stats *s,
+static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
                        size_t n, struct llmb_queue_stats *tot,
                        const struct worker_sums *w, json_t *metrics,
                        int64_t now)
@@ -197,6 +216,7 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_stats *s,
     const char *state;
     json_t *v;
     bool first = true;
+    bool junk = tot->junk > 0;
 
     llmb_table_column(t, "QUEUE", false);
     llmb_table_column(t, "PENDING", true);
@@ -207,11 +227,13 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_stats *s,
     llmb_table_column(t, "TO AGGREGATE", true);
     llmb_table_column(t, "TASKS OK", true);
     llmb_table_column(t, "TASKS FAILED", true);
+    if (junk)
+        llmb_table_column(t, "JUNK", true);
     llmb_table_column(t, "HEAD AGE", true);
     for (size_t i = 0; i < n; i++)
-        queue_row(t, s[i].name, &s[i]);
+        queue_row(t, s[i].name, s[i].error != NULL ? NULL : &s[i].st, junk);
     if (n != 1)
-        queue_row(t, n == 0 ? "(no queues)" : "(total)", tot);
+        queue_row(t, n == 0 ? "(no queues)" : "(total)", tot, junk);
     llmb_table_print(t, a->out);
     llmb_table_free(t);
 
@@ -238,7 +260,7 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_stats *s,
 int llmb_stats_run(struct llmb_admin *a, char **errstr)
 {
     struct llmb_strlist names = {0};
-    struct llmb_queue_stats *s = NULL;
+    struct llmb_queue_row *s = NULL;
     struct llmb_queue_stats tot;
     struct llmb_worker *ws = NULL;
     struct worker_sums w;
@@ -260,13 +282,15 @@ int llmb_stats_run(struct llmb_admin *a, char **errstr)
     if (rc != 0)
         goto out;
 
+    /* Unreadable queues: on stderr now, the exit status at the end. */
+    rc = llmb_queue_rows_errors(s, names.n, errstr);
     workers_sum(ws, nw, &w);
     totals = totals_json(s, names.n, &tot);
     if (a->cfg->json) {
         json_t *doc = json_object();
         json_t *arr = json_array();
         for (size_t i = 0; i < names.n; i++)
-            json_array_append_new(arr, llmb_queue_stats_json(&s[i]));
+            json_array_append_new(arr, llmb_queue_row_json(&s[i]));
         json_object_set_new(doc, "now_ms", json_integer(now));
         json_object_set_new(doc, "queues", arr);
         json_object_set(doc, "totals", totals);
@@ -282,7 +306,7 @@ out:
     json_decref(metrics);
     json_decref(w.by_state);
     llmb_workers_free(ws, nw);
-    llmb_queue_stats_free(s, names.n);
+    llmb_queue_rows_free(s, names.n);
     llmb_strlist_clear(&names);
     return rc;
 }
