@@ -34,6 +34,11 @@
 
 #include "coordinator.h"
 
+/* The most tasks one call of llmb_reap, llmb_reap_worker, llmb_promote or
+ * llmb_deadlines handles (CALL_MAX in lua/00-header.lua); more take
+ * several calls. */
+#define CALL_MAX 250
+
 #define WORKER_NAME_PREFIX "llmb-worker:"
 #define REAP_PER_PASS 100 /* dead workers handled per pass */
 
@@ -215,19 +220,29 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
 
     for (i = 0; i < queues.n; i++) {
         char *base = llmb_key_queue(co->cfg->common.prefix, queues.v[i]);
-        r = llmb_conn_command(co->conn, "FCALL llmb_reap_worker 1 %s %s %s",
-                              base, w->id, reason);
-        free(base);
-        if (r == NULL) {
-            rc = llmb_coord_lost(co);
-            goto out;
+        /* CALL_MAX leases per call: again while a call takes that many */
+        long long got = CALL_MAX;
+        while (got == CALL_MAX) {
+            r = llmb_conn_command(co->conn,
+                                  "FCALL llmb_reap_worker 1 %s %s %s", base,
+                                  w->id, reason);
+            if (r == NULL) {
+                free(base);
+                rc = llmb_coord_lost(co);
+                goto out;
+            }
+            got = 0;
+            if (r->type == REDIS_REPLY_INTEGER) {
+                got = r->integer;
+                back += got;
+            } else {
+                llmb_coord_reply_error(co, "llmb_reap_worker", queues.v[i],
+                                       r);
+            }
+            freeReplyObject(r);
+            r = NULL;
         }
-        if (r->type == REDIS_REPLY_INTEGER)
-            back += r->integer;
-        else
-            llmb_coord_reply_error(co, "llmb_reap_worker", queues.v[i], r);
-        freeReplyObject(r);
-        r = NULL;
+        free(base);
     }
 
     if (exists) {
@@ -416,50 +431,75 @@ out:
     return rc;
 }
 
+/* Calls function fn of queue q with limit min(left, CALL_MAX) until it
+ * answers less than that or `left` is used up. Returns the total, or -1
+ * when the connection is lost, -2 when the library lacks the function
+ * (the caller reloads it), -3 on another error (logged). */
+static long long call_limited(struct llmb_coord *co,
+                              struct llmb_coord_queue *q, const char *fn,
+                              long long left)
+{
+    long long total = 0;
+
+    while (left > 0) {
+        long long n = left < CALL_MAX ? left : CALL_MAX;
+        char limit[24];
+        redisReply *r;
+
+        snprintf(limit, sizeof(limit), "%lld", n);
+        const char *argv[] = {"FCALL", fn, "1", q->base, limit};
+        if (llmb_conn_append_argv(co->conn, 5, argv, NULL) != 0 ||
+            (r = llmb_conn_get_reply(co->conn)) == NULL)
+            return -1;
+        if (r->type != REDIS_REPLY_INTEGER) {
+            /* A library loaded by an older process may lack a function;
+             * the next plain command reloads it. */
+            int missing = r->type == REDIS_REPLY_ERROR &&
+                          strncmp(r->str, "ERR Function not found", 22) == 0;
+            llmb_coord_reply_error(co, fn, q->name, r);
+            freeReplyObject(r);
+            return missing ? -2 : -3;
+        }
+        total += r->integer;
+        left -= n;
+        if (r->integer < n)
+            left = 0;
+        freeReplyObject(r);
+    }
+    return total;
+}
+
 int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
 {
     static const char *const what[3] = {"llmb_reap", "llmb_deadlines",
                                         "llmb_promote"};
-    char limit[24], dlimit[24];
     long long dl = co->cfg->reap_limit / 10;
+    long long limits[3] = {co->cfg->reap_limit, dl > 0 ? dl : 1,
+                           co->cfg->reap_limit};
     redisReply *r;
     int i, rc = 0;
 
-    snprintf(limit, sizeof(limit), "%lld", co->cfg->reap_limit);
-    snprintf(dlimit, sizeof(dlimit), "%lld", dl > 0 ? dl : 1);
     for (i = 0; i < 3; i++) {
-        const char *argv[] = {"FCALL", what[i], "1", q->base,
-                              i == 1 ? dlimit : limit};
-        if (llmb_conn_append_argv(co->conn, 5, argv, NULL) != 0)
+        long long n = call_limited(co, q, what[i], limits[i]);
+        if (n == -1)
             return llmb_coord_lost(co);
-    }
-    for (i = 0; i < 3; i++) {
-        r = llmb_conn_get_reply(co->conn);
-        if (r == NULL)
-            return llmb_coord_lost(co);
-        if (r->type != REDIS_REPLY_INTEGER) {
-            /* A library loaded by an older process may lack a function;
-             * the next plain command reloads it. */
-            llmb_coord_reply_error(co, what[i], q->name, r);
-            if (r->type == REDIS_REPLY_ERROR &&
-                strncmp(r->str, "ERR Function not found", 22) == 0)
-                rc = 1;
-        } else if (r->integer > 0) {
-            if (i == 0) {
-                co->counters.leases_reaped += r->integer;
-                llmb_info("expired leases taken back queue=%s tasks=%lld",
-                          q->name, r->integer);
-            } else if (i == 1) {
-                co->counters.deadlines += r->integer;
-                llmb_info("jobs ended past their deadline queue=%s jobs=%lld",
-                          q->name, r->integer);
-            } else {
-                co->counters.promoted += r->integer;
-                llmb_debug("delayed tasks promoted queue=%s tasks=%lld",
-                           q->name, r->integer);
-            }
+        if (n == -2)
+            rc = 1;
+        if (n <= 0)
+            continue;
+        if (i == 0) {
+            co->counters.leases_reaped += n;
+            llmb_info("expired leases taken back queue=%s tasks=%lld",
+                      q->name, n);
+        } else if (i == 1) {
+            co->counters.deadlines += n;
+            llmb_info("jobs ended past their deadline queue=%s jobs=%lld",
+                      q->name, n);
+        } else {
+            co->counters.promoted += n;
+            llmb_debug("delayed tasks promoted queue=%s tasks=%lld",
+                       q->name, n);
         }
-        freeReplyObject(r);
     }
     if (rc == 1) {
         /* Reload through the plain-command path (reloads on this error). */
