@@ -36,7 +36,7 @@ llmb_enqueue() {
 llmb_fill() {
   local docs="$BENCH_TMP/llmb-fill"
   llmb_docs "$1" "$docs" "${2:-noop}"
-  llmb_push --batch --batch-size 500 "$docs" > /dev/null
+  llmb_push --batch --batch-size 250 "$docs" > /dev/null
   rm -f "$docs"
 }
 
