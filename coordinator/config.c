@@ -58,7 +58,8 @@ static const struct llmb_opt coord_opts[] = {
     OPT_INT("reap-limit", "LLMB_REAP_LIMIT", "1000", "N", 1, 100000,
             reap_limit,
             "Expired leases, due delayed tasks and past deadlines handled "
-            "per queue per tick (deadlines: a tenth of it)."),
+            "per queue per tick (deadlines: a tenth of it), in calls of at "
+            "most 250."),
     OPT_INT("agg-lease-ms", "LLMB_AGG_LEASE_MS", "60000", "MS", 100, 86400000,
             agg_lease_ms,
             "A job taken for aggregation is taken again by any coordinator "
