@@ -30,7 +30,7 @@ local function promote(base, now, limit)
     local dk = base .. ':delayed'
     local due = redis.call('ZRANGEBYSCORE', dk, '-inf', now, 'LIMIT', 0, limit)
     if #due == 0 then return 0 end
-    local prio = {}
+    local prio, behind = {}, {}
     local seq = redis.call('INCRBY', base .. ':seq', #due) - #due
     local pending = zset_new(base .. ':pending')
     local moved_n = 0
@@ -40,12 +40,13 @@ local function promote(base, now, limit)
             local p = kcall('HMGET', job_key(base, id), 'priority',
                 'tasks', 'next', 'ahead') or {}
             prio[id] = p[1] and (tonumber(p[1]) or 0) or false
-            if prio[id] and idx == '*' then
-                local behind = (tonumber(p[2]) or 1) - (tonumber(p[3]) or 0)
-                    - (tonumber(p[4]) or 0)
-                behind_add('delayed', 1 - behind)
-                behind_add('pending', behind - 1)
-            end
+            behind[id] = (tonumber(p[2]) or 1) - (tonumber(p[3]) or 0)
+                - (tonumber(p[4]) or 0)
+        end
+        if id and prio[id] and idx == '*' then
+            -- a cursor moves its tasks from one count to the other
+            behind_add('delayed', 1 - behind[id])
+            behind_add('pending', behind[id] - 1)
         end
         if id and prio[id] then
             zset_add(pending, pending_score(prio[id], seq + i), m)
