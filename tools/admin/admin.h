@@ -2,7 +2,8 @@
  * The llmb admin CLI: what its files share. main.c picks the command
  * (commands.c), loads its options (config.c), connects, and calls the
  * command's run function (stats.c, workers.c, queues.c, jobs.c, show.c,
- * cancel.c, retry.c, purge.c). Those read Redis through pipelined batches
+ * cancel.c, retry.c, purge.c, health.c; health connects by itself, see
+ * own_conn). Those read Redis through pipelined batches
  * (batch.c), turn replies into values (reply.c), find queues and jobs
  * (lookup.c) and print either aligned tables for people (table.c, human.c)
  * or one JSON document for scripts (output.c).
@@ -35,6 +36,10 @@
 #define LLMB_ADMIN_TASKS_MAX 100000
 /* Job ids read per queue at most when `jobs --state` filters. */
 #define LLMB_ADMIN_SCAN_MAX 100000
+/* `health`: a worker record older than this is stale (three heartbeats
+ * of the worker's default --heartbeat-ms), and the time one check waits. */
+#define LLMB_ADMIN_STALE_MS_DEFAULT "15000"
+#define LLMB_ADMIN_HEALTH_TIMEOUT_DEFAULT "3000"
 
 /* Every option of every command; a command's option set names the ones it
  * accepts (commands.c), the others keep their zero value. */
@@ -47,6 +52,11 @@ struct llmb_admin_config {
     long long tasks; /* --tasks: tasks to list in `show` */
     bool yes;        /* --yes: confirm a purge */
     bool dead;       /* --dead: retry every job of the dead set */
+    char *coordinator; /* --coordinator: health reads URL's /healthz */
+    char *worker;      /* --worker: health checks this worker's record */
+    bool live;         /* --live: health checks only that it answers */
+    long long stale_ms;   /* --stale-ms: oldest fresh worker record */
+    long long timeout_ms; /* --timeout-ms: bound of each health check */
 };
 
 /* What a command runs with. Built by main() after the options are loaded
@@ -73,6 +83,9 @@ struct llmb_command {
     llmb_command_fn check; /* or NULL: checks the options before Redis is
                               reached (a->conn is NULL); EINVAL = usage */
     llmb_command_fn run;
+    bool own_conn; /* run gets a->conn NULL and connects when it needs to,
+                      so that an unreachable Redis is its result, not a
+                      failure of main (health) */
 };
 
 /* commands.c */
@@ -170,6 +183,19 @@ int llmb_retry_check(struct llmb_admin *a, char **errstr);
 int llmb_retry_run(struct llmb_admin *a, char **errstr);
 int llmb_purge_check(struct llmb_admin *a, char **errstr);
 int llmb_purge_run(struct llmb_admin *a, char **errstr);
+int llmb_health_check(struct llmb_admin *a, char **errstr);
+int llmb_health_run(struct llmb_admin *a, char **errstr);
+
+/* httpget.c */
+/* GETs url ("http://HOST[:PORT][/PATH]"; no path or "/" means /healthz)
+ * over plain HTTP/1.0, all of it within timeout_ms. Sets *status to the
+ * HTTP status and *body to the malloc'd response body (caller frees).
+ * Returns 0; LLMB_EINVAL for a malformed URL; LLMB_EIO (cannot resolve or
+ * connect), LLMB_ETIMEOUT or LLMB_EPROTO (not HTTP), with *errstr. */
+int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
+                  char **errstr);
+/* 0 when llmb_http_get() can parse url, else LLMB_EINVAL with *errstr. */
+int llmb_http_url_check(const char *url, char **errstr);
 
 /*
  * batch.c: commands sent as one pipeline. Add commands, run, then read

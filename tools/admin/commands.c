@@ -17,48 +17,58 @@ static const struct llmb_command commands[] = {
      "workers by state with their capacity and counters; and the "
      "coordinator's cluster metrics (the hash <prefix>:metrics) when a "
      "coordinator wrote them.",
-     "json,queue", 0, 0, NULL, llmb_stats_run},
+     "json,queue", 0, 0, NULL, llmb_stats_run, false},
     {"workers", "[OPTIONS]", "The workers: host, queues, state, load, "
      "last heartbeat.",
      "Lists every worker of the sorted set <prefix>:workers with its host, "
      "pid, queues, state, capacity, running tasks, completed and failed "
      "counts, and how long ago it last heartbeated.",
-     "json", 0, 0, NULL, llmb_workers_run},
+     "json", 0, 0, NULL, llmb_workers_run, false},
     {"queues", "[OPTIONS]", "The known queues with their depth and age.",
      "Lists every queue of the set <prefix>:queues: tasks pending, delayed "
      "and running, dead jobs, jobs kept and the age of the job at the head "
      "of the queue.",
-     "json,queue", 0, 0, NULL, llmb_queues_run},
+     "json,queue", 0, 0, NULL, llmb_queues_run, false},
     {"jobs", "[OPTIONS]", "The newest jobs, of one queue or all.",
      "Lists the newest jobs first, of --queue or of every known queue, "
      "with state, progress and age. --state keeps the jobs in one state "
      "(pending, running, completed, failed, cancelled); at most 100000 jobs "
      "per queue are read to find them.",
-     "json,queue,state,limit", 0, 0, NULL, llmb_jobs_run},
+     "json,queue,state,limit", 0, 0, NULL, llmb_jobs_run, false},
     {"show", "[OPTIONS] JOB", "A job: spec, state, counters, tasks, "
      "aggregate.",
      "Prints job JOB (an id, or QUEUE/ID) with its spec, state, counters "
      "and times, the state of every task (summarised for a fan-out, the "
      "first --tasks tasks in detail with attempt, worker and error) and "
      "the aggregate of its results.",
-     "json,queue,tasks", 1, 1, NULL, llmb_show_run},
+     "json,queue,tasks", 1, 1, NULL, llmb_show_run, false},
     {"cancel", "[OPTIONS] JOB", "Cancel a job.",
      "Cancels job JOB (an id, or QUEUE/ID): its waiting tasks are removed "
      "at once and its running tasks stop at their worker's next heartbeat.",
-     "json,queue", 1, 1, NULL, llmb_cancel_run},
+     "json,queue", 1, 1, NULL, llmb_cancel_run, false},
     {"retry", "[OPTIONS] JOB | --dead", "Run a failed or cancelled job "
      "again, or every dead job.",
      "Runs again every task that did not complete of job JOB (an id, or "
      "QUEUE/ID), which must have failed or been cancelled. With --dead, "
      "does that for every job of the dead set of --queue, or of every "
      "known queue.",
-     "json,queue,dead", 0, 1, llmb_retry_check, llmb_retry_run},
+     "json,queue,dead", 0, 1, llmb_retry_check, llmb_retry_run, false},
     {"purge", "[OPTIONS] --queue QUEUE --yes", "Cancel every waiting job "
      "of a queue.",
      "Cancels every job that has tasks waiting (pending or delayed) in "
      "queue QUEUE, a thousand tasks per call, until nothing waits. Running "
      "tasks of those jobs stop at their next heartbeat. Asks for --yes.",
-     "json,queue,yes", 0, 0, llmb_purge_check, llmb_purge_run},
+     "json,queue,yes", 0, 0, llmb_purge_check, llmb_purge_run, false},
+    {"health", "[OPTIONS]", "Probe: Redis, the library, a coordinator, a "
+     "worker.",
+     "Checks that Redis answers and runs the llmb function library (it is "
+     "loaded when missing, as every llmb command does), and with "
+     "--coordinator a coordinator's /healthz, with --worker a worker's "
+     "registry record. Prints one line per check and the overall status. "
+     "Exit status 0 healthy or degraded, 1 unhealthy, 64 usage: made for "
+     "container health checks and Kubernetes probes (docs/cli.md).",
+     "json,coordinator,worker,live,stale-ms,timeout-ms", 0, 0,
+     llmb_health_check, llmb_health_run, true},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -85,7 +95,7 @@ static bool long_takes_value(const char *name)
 {
     static const char *const with_value[] = {
         "redis", "prefix", "log-level", "config", "queue", "state", "limit",
-        "tasks",
+        "tasks", "coordinator", "worker", "stale-ms", "timeout-ms",
     };
     if (strchr(name, '=') != NULL)
         return false;

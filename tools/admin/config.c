@@ -43,13 +43,33 @@ static const struct llmb_opt admin_opts[] = {
     {"dead", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
      "Retry every job of the dead set instead of one job.",
      offsetof(struct llmb_admin_config, dead), 0, 0, false},
+    {"coordinator", 0, NULL, LLMB_OPT_STR, NULL, "URL",
+     "Also read a coordinator's health at http://HOST:PORT (its "
+     "--metrics-addr; the path defaults to /healthz).",
+     offsetof(struct llmb_admin_config, coordinator), 0, 0, false},
+    {"worker", 0, NULL, LLMB_OPT_STR, NULL, "ID",
+     "Also check that worker ID is registered, not dead, and heartbeated "
+     "within --stale-ms.",
+     offsetof(struct llmb_admin_config, worker), 0, 0, false},
+    {"live", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Liveness only: pass unless the process itself is found not to "
+     "answer (the coordinator's HTTP server is down, or Redis answers and "
+     "the worker's record is stale); an unreachable Redis passes.",
+     offsetof(struct llmb_admin_config, live), 0, 0, false},
+    {"stale-ms", 0, NULL, LLMB_OPT_INT, LLMB_ADMIN_STALE_MS_DEFAULT, "MS",
+     "A worker whose last heartbeat is older than this is unhealthy.",
+     offsetof(struct llmb_admin_config, stale_ms), 1, 86400000, false},
+    {"timeout-ms", 0, NULL, LLMB_OPT_INT, LLMB_ADMIN_HEALTH_TIMEOUT_DEFAULT,
+     "MS", "How long each check (Redis, the coordinator) may take.",
+     offsetof(struct llmb_admin_config, timeout_ms), 100, 60000, false},
 };
 #define NADMIN_OPTS (sizeof(admin_opts) / sizeof(admin_opts[0]))
 
 static const char top_summary[] =
     "llmb inspects and repairs an llmb job queue in Redis: statistics, "
     "workers, queues and jobs as tables for people or, with --json, as one "
-    "JSON document for scripts; and cancel, retry and purge of jobs.";
+    "JSON document for scripts; cancel, retry and purge of jobs; and a "
+    "health probe for containers.";
 
 /* True when name is an entry of the comma-separated list. */
 static bool listed(const char *list, const char *name)
@@ -206,8 +226,8 @@ int llmb_admin_config_load(int argc, char **argv,
         return rc < 0 ? LLMB_EINVAL : rc;
     if (*cmd == NULL) {
         *errstr = llmb_xstrdup("no command given: stats, workers, queues, "
-                               "jobs, show, cancel, retry or purge; see "
-                               "llmb --help");
+                               "jobs, show, cancel, retry, purge or health; "
+                               "see llmb --help");
         return LLMB_EINVAL;
     }
     rc = args_check(*cmd, pos, errstr);

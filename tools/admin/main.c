@@ -2,7 +2,8 @@
  * llmb, the admin CLI: loads the command line (config.c), connects to
  * Redis, runs the command and turns its result into an exit status:
  * 0 done, 1 the job is unknown or Redis refused the operation, 64 usage,
- * 69 Redis unavailable, 78 bad configuration.
+ * 69 Redis unavailable, 78 bad configuration. `health` connects by itself
+ * (own_conn) and answers 0 healthy or degraded, 1 unhealthy.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,13 @@ int main(int argc, char **argv)
     llmb_log_level_parse(cfg.common.log_level, &level);
     llmb_log_init("llmb", level == LLMB_LOG_INFO ? LLMB_LOG_WARN : level);
 
+    if (cmd->own_conn) {
+        rc = cmd->run(&a, &err);
+        if (rc != 0)
+            fprintf(stderr, "llmb: %s\n", err ? err : llmb_strerror(rc));
+        status = exit_code(rc);
+        goto out;
+    }
     a.conn = llmb_conn_new(cfg.common.redis_url, "llmb-cli",
                            LLMB_ADMIN_TIMEOUT_MS);
     rc = llmb_conn_connect(a.conn, &err);

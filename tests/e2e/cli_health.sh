@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# `llmb health`, the probe of compose.yaml, the Dockerfile and
+# deploy/k8s: Redis and the library, a real worker's record and records
+# made by hand (fresh, stale, dead, draining, missing), a real
+# coordinator's /healthz and a fake one that answers 503, --live, --json,
+# and the exit statuses: 0 healthy or degraded, 1 unhealthy, 64 usage.
+#
+# usage: cli_health.sh PATH_TO_LLMB   (run by ctest with the redis fixture)
+source "$(dirname "$0")/cli_lib.sh"
+
+BIN=${LLMB_BUILD_DIR:?run under ctest}
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+DOWN_URL="redis://127.0.0.1:$(free_port)"
+pids=()
+stop_all() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    cleanup
+}
+trap stop_all EXIT
+
+# --- usage ----------------------------------------------------------------
+run health --help
+expect_rc 0
+expect_out "Usage: llmb health [OPTIONS]"
+expect_out "--coordinator URL"
+expect_out "--worker ID"
+expect_out "--[no-]live"
+run --help
+expect_out "  health "
+run health --live
+expect_rc 64
+expect_err "--live checks a process: give --coordinator URL or --worker ID"
+run health --coordinator https://127.0.0.1:1
+expect_rc 64
+expect_err "--coordinator must be an http:// URL"
+run health --coordinator http://
+expect_rc 64
+expect_err "malformed URL"
+run health --worker 'no spaces'
+expect_rc 64
+expect_err "--worker must be a worker id"
+run health --timeout-ms 5
+expect_rc 64
+run health extra
+expect_rc 64
+
+# --- Redis ----------------------------------------------------------------
+run health
+expect_rc 0
+expect_out "redis  ok"
+expect_out "library version"
+expect_out "healthy"
+run health --json
+expect_rc 0
+check 'd["status"] == "healthy" and d["checks"][0]["check"] == "redis" and d["checks"][0]["status"] == "ok" and d["live"] is False'
+run health --redis "$DOWN_URL" --timeout-ms 500
+expect_rc 1
+expect_out "unhealthy"
+expect_err "llmb: unhealthy: redis: cannot connect to redis"
+
+# --- workers: records made by hand -----------------------------------------
+now=$(rcli TIME | head -n 1)000
+set_worker() { # ID STATE SEEN_MS
+    rcli HSET "$PREFIX:worker:$1" id "$1" state "$2" seen_ms "$3" running 1 \
+        capacity 4 >/dev/null
+}
+set_worker fresh busy "$now"
+run health --worker fresh
+expect_rc 0
+expect_out "worker fresh  ok"
+expect_out "busy, 1 of 4 slots busy"
+set_worker stale idle $((now - 60000))
+run health --worker stale
+expect_rc 1
+expect_err "unhealthy: worker stale: idle, last heartbeat"
+expect_err "older than --stale-ms 15000"
+run health --worker stale --stale-ms 120000
+expect_rc 0
+set_worker dead dead "$now"
+run health --worker dead
+expect_rc 1
+expect_err "marked dead by a coordinator"
+set_worker draining draining "$now"
+run health --worker draining --json
+expect_rc 0
+check 'd["status"] == "degraded" and d["checks"][1]["status"] == "degraded"'
+run health --worker nobody
+expect_rc 1
+expect_err "no record $PREFIX:worker:nobody"
+run health --worker stale --live
+expect_rc 1
+# --live: Redis away says nothing about the worker.
+run health --worker stale --live --redis "$DOWN_URL" --timeout-ms 500
+expect_rc 0
+expect_out "skipped"
+expect_out "cannot judge"
+run health --worker fresh --redis "$DOWN_URL" --timeout-ms 500
+expect_rc 1
+
+# --- a real worker --------------------------------------------------------
+"$BIN/worker/llmb-worker" --id "hw-$$" --queues health --handler noop=noop \
+    --heartbeat-ms 200 2>"$TMP/worker.log" &
+pids+=($!)
+for _ in $(seq 50); do
+    run health --worker "hw-$$"
+    [[ $RC -eq 0 ]] && break
+    sleep 0.1
+done
+expect_rc 0
+expect_out "worker hw-$$  ok"
+expect_out "idle"
+
+# --- coordinators ---------------------------------------------------------
+port=$(free_port)
+"$BIN/coordinator/llmb-coordinator" --metrics-addr "127.0.0.1:$port" \
+    2>"$TMP/coordinator.log" &
+pids+=($!)
+for _ in $(seq 50); do
+    run health --coordinator "http://127.0.0.1:$port"
+    [[ $RC -eq 0 ]] && break
+    sleep 0.1
+done
+expect_rc 0
+grep -Eq "^coordinator +(ok +healthy|degraded)" <<<"$OUT" || fail "coordinator line"
+run health --coordinator "http://127.0.0.1:$port/healthz" --live --json
+expect_rc 0
+check '[c["check"] for c in d["checks"]] == ["coordinator"] and d["checks"][0]["detail"] == "answers (HTTP 200)"'
+
+# A coordinator whose Redis is down answers 503: not ready, but alive.
+fake=$(free_port)
+python3 - "$fake" <<'EOF' 2>"$TMP/fake.log" &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status":"unhealthy","reason":"redis: connection refused","redis":false}\n'
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+pids+=($!)
+for _ in $(seq 50); do
+    run health --coordinator "http://127.0.0.1:$fake" --live
+    [[ $RC -eq 0 ]] && break
+    sleep 0.1
+done
+expect_rc 0
+expect_out "answers (HTTP 503)"
+run health --coordinator "http://127.0.0.1:$fake"
+expect_rc 1
+expect_err "unhealthy: coordinator: unhealthy (HTTP 503): redis: connection refused"
+closed=$(free_port)
+run health --coordinator "http://127.0.0.1:$closed" --live
+expect_rc 1
+expect_err "cannot connect to 127.0.0.1:$closed"
+echo "cli_health: ok"
