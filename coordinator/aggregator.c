@@ -48,12 +48,14 @@ enum jf {
     JF_TIMEOUTS,
     JF_LOST,
     JF_VERSION,
+    JF_PAYLOAD, /* for its "_kinds" */
     JF_COUNT
 };
 static const char *const job_fields[JF_COUNT] = {
     "state",      "tasks",       "ok",          "failed",
     "cancelled",  "created_ms",  "started_ms",  "finished_ms",
-    "retried",    "timeouts",    "lost",        "version"};
+    "retried",    "timeouts",    "lost",        "version",
+    "payload"};
 
 /* One job being aggregated; created by a take, freed when its aggregate
  * is stored or dropped. */
@@ -173,6 +175,22 @@ enum step {
     STEP_LOST  /* the connection failed */
 };
 
+/* Gives j's aggregation the kinds of the payload's "_kinds" object, if
+ * any; a bad entry is logged and skipped. */
+static void set_kinds(struct job *j, const char *payload, size_t len)
+{
+    json_t *p = json_loadb(payload, len, 0, NULL);
+    char *errstr = NULL;
+
+    if (llmb_agg_set_kinds(j->agg, json_object_get(p, "_kinds"),
+                           &errstr) != 0) {
+        llmb_warn("payload %s; ignored job=%s queue=%s", errstr, j->id,
+                  j->queue);
+        free(errstr);
+    }
+    json_decref(p);
+}
+
 /* Reads the job hash. */
 static enum step step_load(struct llmb_coord *co, struct job *j)
 {
@@ -206,10 +224,13 @@ static enum step step_load(struct llmb_coord *co, struct job *j)
         return STEP_MORE;
     }
     j->state = llmb_xstrdup(r->element[JF_STATE]->str);
-    for (i = 1; i < JF_COUNT; i++) {
+    for (i = 1; i < JF_PAYLOAD; i++) {
         const redisReply *e = r->element[i];
         j->f[i] = e->type == REDIS_REPLY_STRING ? atoll(e->str) : 0;
     }
+    if (r->element[JF_PAYLOAD]->type == REDIS_REPLY_STRING)
+        set_kinds(j, r->element[JF_PAYLOAD]->str,
+                  r->element[JF_PAYLOAD]->len);
     freeReplyObject(r);
     if (!terminal(j->state)) {
         /* Retried since it ended: it comes back through <base>:done when
@@ -292,32 +313,25 @@ static char *build(struct job *j)
     json_t *o = json_object();
     long long fin = j->f[JF_FINISHED];
     long long run_ms = fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0;
-    json_t *fields, *f;
-    const char *key;
     char *text;
 
+    set_int(o, "version", LLMB_AGG_VERSION);
     json_object_set_new(o, "state", json_string(j->state));
     set_int(o, "tasks", j->f[JF_TASKS]);
     set_int(o, "ok", j->f[JF_OK]);
     set_int(o, "failed", j->f[JF_FAILED]);
     set_int(o, "cancelled", j->f[JF_CANCELLED]);
     set_int(o, "wall_ms", fin && j->f[JF_CREATED] ? fin - j->f[JF_CREATED] : 0);
-    set_int(o, "run_ms", fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0);
+    set_int(o, "run_ms", run_ms);
     set_int(o, "retried", j->f[JF_RETRIED]);
     set_int(o, "timeouts", j->f[JF_TIMEOUTS]);
     set_int(o, "lost", j->f[JF_LOST]);
     set_int(o, "results", j->results);
     if (llmb_agg_dropped(j->agg) > 0)
         set_int(o, "fields_dropped", (long long)llmb_agg_dropped(j->agg));
-    fields = llmb_agg_fields_json(j->agg);
-    /* Each field's sum per second of run_ms (first claim to last task
-     * end): the throughput of totals such as requests or tokens. */
-    json_object_foreach(fields, key, f)
-        if (run_ms > 0)
-            json_object_set_new(f, "per_s", llmb_agg_json_number(
-                json_number_value(json_object_get(f, "sum")) * 1000.0 /
-                (double)run_ms));
-    json_object_set_new(o, "fields", fields);
+    /* Counts get their sum per second of run_ms (first claim to last
+     * task end): the throughput of totals such as requests or tokens. */
+    json_object_set_new(o, "fields", llmb_agg_fields_json(j->agg, run_ms));
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);
     json_decref(o);

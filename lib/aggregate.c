@@ -4,13 +4,18 @@
  * task's result JSON, then turns the per-path samples into the "fields"
  * object of the job's aggregate.
  *
- * Each path owns a field: exact count, min, max and a compensated sum, and
- * a sample array for the percentiles that stops growing at max_samples and
- * from then on is a uniform reservoir (Vitter's algorithm R) driven by a
- * fixed-seed generator, so a run is reproducible. Paths are found through
- * a jansson object used as a hash map from path to field index.
+ * Each path owns a field: its kind, exact count, min, max and a
+ * compensated sum, and a sample array for the percentiles that stops
+ * growing at max_samples and from then on is a uniform reservoir (Vitter's
+ * algorithm R) driven by a fixed-seed generator, so a run is reproducible.
+ * Flags keep no samples (the sum counts the true ones); labels keep a
+ * short table of values instead. Paths are found through a jansson object
+ * used as a hash map from path to field index; kinds set by the job or
+ * declared by results wait in two more such maps until their field comes.
  */
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,18 +26,30 @@
 /* Whole numbers of at most this magnitude print as JSON integers. */
 #define EXACT_INT_LIMIT 9007199254740992.0 /* 2^53 */
 
+/* One value of a label field and how often it came. */
+struct label {
+    char *value; /* owned */
+    uint64_t n;
+};
+
 struct field {
     char *path;     /* owned */
+    enum llmb_agg_kind kind;
     uint64_t count; /* samples seen */
     double min, max;
     double sum, comp; /* Neumaier-compensated sum */
     double *s;        /* kept samples, n of cap */
     size_t n, cap;
+    struct label *labels; /* nlabels of LLMB_AGG_LABELS_MAX */
+    size_t nlabels;
+    uint64_t other;       /* label values past the table */
 };
 
 struct llmb_agg {
     struct llmb_agg_limits limits;
     json_t *index;         /* path -> integer index into fields */
+    json_t *job_kinds;     /* path -> integer kind, set by the job */
+    json_t *declared;      /* path -> integer kind, from results' _kinds */
     struct field *fields;  /* nfields of capfields */
     size_t nfields, capfields;
     size_t *order;         /* field indexes sorted by path; NULL = stale */
@@ -119,7 +136,10 @@ struct llmb_agg *llmb_agg_new(const struct llmb_agg_limits *limits)
     if (agg->limits.max_samples == 0)
         agg->limits.max_samples = LLMB_AGG_MAX_SAMPLES_DEFAULT;
     agg->index = json_object();
-    llmb_assert(agg->index != NULL);
+    agg->job_kinds = json_object();
+    agg->declared = json_object();
+    llmb_assert(agg->index != NULL && agg->job_kinds != NULL &&
+                agg->declared != NULL);
     agg->rng = 0x9E3779B97F4A7C15ULL;
     llmb_buf_init(&agg->path);
     return agg;
@@ -132,27 +152,60 @@ void llmb_agg_free(struct llmb_agg *agg)
     if (agg == NULL)
         return;
     for (i = 0; i < agg->nfields; i++) {
-        free(agg->fields[i].path);
-        free(agg->fields[i].s);
+        struct field *f = &agg->fields[i];
+        for (size_t k = 0; k < f->nlabels; k++)
+            free(f->labels[k].value);
+        free(f->labels);
+        free(f->path);
+        free(f->s);
     }
     free(agg->fields);
     free(agg->order);
     json_decref(agg->index);
+    json_decref(agg->job_kinds);
+    json_decref(agg->declared);
     llmb_buf_fini(&agg->path);
     free(agg);
 }
 
-/* Returns the field of the path in agg->path, creating it, or NULL when
- * the path is new and max_fields are already kept. */
-static struct field *field_get(struct llmb_agg *agg)
+/* The kind the job set or a result declared for path, or -1. */
+static int kind_set(const struct llmb_agg *agg, const char *path)
+{
+    json_t *k = json_object_get(agg->job_kinds, path);
+
+    if (k == NULL)
+        k = json_object_get(agg->declared, path);
+    return k != NULL ? (int)json_integer_value(k) : -1;
+}
+
+/* Returns the field of the path in agg->path, creating it for a first
+ * value of JSON type type, or NULL when the value is not a sample (a
+ * string of a field that is not a label) or when the path is new and
+ * max_fields are already kept (then *dropped is set). */
+static struct field *field_get(struct llmb_agg *agg, json_type type,
+                               bool *dropped)
 {
     json_t *at = json_object_get(agg->index, agg->path.data);
     struct field *f;
+    int kind;
 
-    if (at != NULL)
-        return &agg->fields[(size_t)json_integer_value(at)];
-    if (agg->nfields >= agg->limits.max_fields)
+    *dropped = false;
+    if (at != NULL) {
+        f = &agg->fields[(size_t)json_integer_value(at)];
+        return type == JSON_STRING && f->kind != LLMB_AGG_LABEL ? NULL : f;
+    }
+    kind = kind_set(agg, agg->path.data);
+    if (kind < 0) {
+        if (type == JSON_STRING)
+            return NULL; /* undeclared strings are not aggregated */
+        kind = (int)llmb_agg_kind_infer(agg->path.data, type);
+    }
+    if (type == JSON_STRING && kind != LLMB_AGG_LABEL)
         return NULL;
+    if (agg->nfields >= agg->limits.max_fields) {
+        *dropped = true;
+        return NULL;
+    }
     if (agg->nfields == agg->capfields) {
         agg->capfields = agg->capfields ? agg->capfields * 2 : 16;
         agg->fields = llmb_xrealloc(agg->fields,
@@ -161,6 +214,7 @@ static struct field *field_get(struct llmb_agg *agg)
     f = &agg->fields[agg->nfields];
     memset(f, 0, sizeof(*f));
     f->path = llmb_xstrdup(agg->path.data);
+    f->kind = (enum llmb_agg_kind)kind;
     json_object_set_new(agg->index, f->path,
                         json_integer((json_int_t)agg->nfields));
     agg->nfields++;
@@ -169,10 +223,43 @@ static struct field *field_get(struct llmb_agg *agg)
     return f;
 }
 
+/* Counts one value of a label field (cut at LLMB_AGG_LABEL_LEN bytes). */
+static void label_add(struct field *f, const char *value)
+{
+    size_t len = strnlen(value, LLMB_AGG_LABEL_LEN);
+    size_t i;
+
+    f->count++;
+    for (i = 0; i < f->nlabels; i++)
+        if (strncmp(f->labels[i].value, value, len) == 0 &&
+            f->labels[i].value[len] == '\0') {
+            f->labels[i].n++;
+            return;
+        }
+    if (f->nlabels == LLMB_AGG_LABELS_MAX) {
+        f->other++;
+        return;
+    }
+    if (f->labels == NULL)
+        f->labels = llmb_xcalloc(LLMB_AGG_LABELS_MAX, sizeof(*f->labels));
+    f->labels[f->nlabels].value = llmb_xmalloc(len + 1);
+    memcpy(f->labels[f->nlabels].value, value, len);
+    f->labels[f->nlabels].value[len] = '\0';
+    f->labels[f->nlabels].n = 1;
+    f->nlabels++;
+}
+
 static void field_add(struct llmb_agg *agg, struct field *f, double v)
 {
     double t;
 
+    if (f->kind == LLMB_AGG_LABEL) {
+        char buf[LLMB_AGG_NUM_LEN];
+        label_add(f, llmb_agg_format(v, buf));
+        return;
+    }
+    if (f->kind == LLMB_AGG_FLAG)
+        v = v != 0.0 ? 1.0 : 0.0;
     if (f->count == 0 || v < f->min)
         f->min = v;
     if (f->count == 0 || v > f->max)
@@ -185,6 +272,8 @@ static void field_add(struct llmb_agg *agg, struct field *f, double v)
     f->sum = t;
     f->count++;
 
+    if (f->kind == LLMB_AGG_FLAG)
+        return; /* count and sum say all */
     if (f->n < agg->limits.max_samples) {
         if (f->n == f->cap) {
             f->cap = f->cap ? f->cap * 2 : 8;
@@ -201,24 +290,35 @@ static void field_add(struct llmb_agg *agg, struct field *f, double v)
     }
 }
 
-/* Walks v, whose path is agg->path, adding its numbers. */
+/* Walks v, whose path is agg->path, adding its samples. */
 static void walk(struct llmb_agg *agg, const json_t *v)
 {
     size_t mark = agg->path.len;
+    struct field *f;
+    bool dropped;
 
     switch (json_typeof(v)) {
     case JSON_INTEGER:
-    case JSON_REAL: {
-        struct field *f;
+    case JSON_REAL:
+    case JSON_TRUE:
+    case JSON_FALSE:
+    case JSON_STRING:
         if (mark == 0)
-            return; /* a bare number has no name */
-        f = field_get(agg);
-        if (f == NULL)
+            return; /* a bare value has no name */
+        f = field_get(agg, json_typeof(v), &dropped);
+        if (dropped)
             agg->dropped++;
+        if (f == NULL)
+            return;
+        if (json_is_string(v))
+            label_add(f, json_string_value(v));
+        else if (f->kind == LLMB_AGG_LABEL && json_is_boolean(v))
+            label_add(f, json_is_true(v) ? "true" : "false");
+        else if (json_is_boolean(v))
+            field_add(agg, f, json_is_true(v) ? 1.0 : 0.0);
         else
             field_add(agg, f, json_number_value(v));
         return;
-    }
     case JSON_ARRAY: {
         size_t i;
         const json_t *e;
@@ -231,6 +331,8 @@ static void walk(struct llmb_agg *agg, const json_t *v)
         const json_t *e;
         /* json_object_foreach needs a non-const object; it only reads. */
         json_object_foreach((json_t *)v, key, e) {
+            if (mark == 0 && strcmp(key, "_kinds") == 0)
+                continue; /* declarations, read by llmb_agg_add() */
             if (mark > 0)
                 llmb_buf_append(&agg->path, ".", 1);
             llmb_buf_append(&agg->path, key, strlen(key));
@@ -240,19 +342,64 @@ static void walk(struct llmb_agg *agg, const json_t *v)
         }
         return;
     }
-    case JSON_STRING:
-    case JSON_TRUE:
-    case JSON_FALSE:
     case JSON_NULL:
         return;
     }
 }
 
+/* Records the kinds a result declares in "_kinds"; the first declaration
+ * of a path wins, names that are not kinds are ignored. */
+static void declare(struct llmb_agg *agg, const json_t *kinds)
+{
+    const char *path;
+    json_t *v;
+    enum llmb_agg_kind k;
+
+    if (!json_is_object(kinds))
+        return;
+    json_object_foreach((json_t *)kinds, path, v)
+        if (json_is_string(v) &&
+            llmb_agg_kind_parse(json_string_value(v), &k) == 0 &&
+            json_object_get(agg->declared, path) == NULL)
+            json_object_set_new(agg->declared, path, json_integer(k));
+}
+
+int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
+                       char **errstr)
+{
+    const char *path;
+    json_t *v;
+    enum llmb_agg_kind k;
+    int rc = 0;
+
+    if (kinds == NULL)
+        return 0;
+    if (!json_is_object(kinds)) {
+        *errstr = llmb_xasprintf("\"_kinds\" must be an object of field "
+                                 "paths to kind names");
+        return LLMB_EINVAL;
+    }
+    json_object_foreach((json_t *)kinds, path, v) {
+        if (json_is_string(v) &&
+            llmb_agg_kind_parse(json_string_value(v), &k) == 0) {
+            json_object_set_new(agg->job_kinds, path, json_integer(k));
+        } else if (rc == 0) {
+            *errstr = llmb_xasprintf(
+                "\"_kinds\" of \"%s\" must be one of duration, count, "
+                "gauge, flag, label", path);
+            rc = LLMB_EINVAL;
+        }
+    }
+    return rc;
+}
+
 void llmb_agg_add(struct llmb_agg *agg, const json_t *result)
 {
     llmb_buf_reset(&agg->path);
-    if (result != NULL)
-        walk(agg, result);
+    if (result == NULL)
+        return;
+    declare(agg, json_object_get(result, "_kinds"));
+    walk(agg, result);
 }
 
 int llmb_agg_add_text(struct llmb_agg *agg, const char *text, size_t len)
@@ -302,24 +449,164 @@ int llmb_agg_field(struct llmb_agg *agg, size_t i, const char **path,
     }
     f = &agg->fields[agg->order[i]];
     llmb_agg_stats_compute(f->s, f->n, out);
+    out->kind = f->kind;
     /* The reservoir gives the percentiles; the rest is exact. */
     out->count = f->count;
     out->min = f->min;
     out->max = f->max;
     out->sum = f->sum + f->comp;
-    out->mean = out->sum / (double)f->count;
+    out->mean = f->count > 0 ? out->sum / (double)f->count : 0.0;
+    if (f->kind == LLMB_AGG_LABEL)
+        out->min = out->max = out->sum = out->mean = 0.0;
     *path = f->path;
     return 0;
 }
 
+double llmb_agg_round(double v)
+{
+    double a = fabs(v), scale;
+    int dec;
+
+    if (!isfinite(v) || v == 0.0)
+        return v;
+    /* 6 significant digits: 5 decimals below the leading digit. */
+    dec = 5 - (int)floor(log10(a));
+    if (dec < 3)
+        dec = 3;
+    if (dec > 300)
+        return v;
+    scale = pow(10.0, dec);
+    if (a * scale >= EXACT_INT_LIMIT)
+        return v; /* no digit to drop that a double still holds */
+    return round(v * scale) / scale;
+}
+
+char *llmb_agg_format(double v, char *buf)
+{
+    double r = llmb_agg_round(v);
+
+    if (r == floor(r) && fabs(r) <= EXACT_INT_LIMIT)
+        snprintf(buf, LLMB_AGG_NUM_LEN, "%.0f", r);
+    else
+        snprintf(buf, LLMB_AGG_NUM_LEN, "%.15g", r);
+    if (strcmp(buf, "-0") == 0)
+        strcpy(buf, "0");
+    return buf;
+}
+
 json_t *llmb_agg_json_number(double v)
 {
+    v = llmb_agg_round(v);
     if (v == floor(v) && fabs(v) <= EXACT_INT_LIMIT)
         return json_integer((json_int_t)v);
     return json_real(v);
 }
 
-json_t *llmb_agg_fields_json(struct llmb_agg *agg)
+static const char *const kind_names[] = {
+    [LLMB_AGG_GAUGE] = "gauge",
+    [LLMB_AGG_DURATION] = "duration",
+    [LLMB_AGG_COUNT] = "count",
+    [LLMB_AGG_FLAG] = "flag",
+    [LLMB_AGG_LABEL] = "label",
+};
+
+const char *llmb_agg_kind_name(enum llmb_agg_kind kind)
+{
+    llmb_assert((size_t)kind < sizeof(kind_names) / sizeof(*kind_names));
+    return kind_names[kind];
+}
+
+int llmb_agg_kind_parse(const char *name, enum llmb_agg_kind *out)
+{
+    for (size_t i = 0; i < sizeof(kind_names) / sizeof(*kind_names); i++)
+        if (strcmp(name, kind_names[i]) == 0) {
+            *out = (enum llmb_agg_kind)i;
+            return 0;
+        }
+    return LLMB_EINVAL;
+}
+
+/* True when name is word or ends with "_" word. */
+static bool named(const char *name, const char *word)
+{
+    size_t n = strlen(name), w = strlen(word);
+
+    if (n == w)
+        return strcmp(name, word) == 0;
+    return n > w && name[n - w - 1] == '_' && strcmp(name + n - w, word) == 0;
+}
+
+const char *llmb_agg_unit(const char *path)
+{
+    static const char *const units[] = {"ms", "us", "ns", "s"};
+    const char *dot = strrchr(path, '.');
+    const char *name = dot != NULL ? dot + 1 : path;
+
+    if (named(name, "per_s"))
+        return NULL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++)
+        if (named(name, units[i]))
+            return units[i];
+    return NULL;
+}
+
+enum llmb_agg_kind llmb_agg_kind_infer(const char *path, json_type type)
+{
+    static const char *const counts[] = {
+        "requests", "errors", "retries", "failures", "failed", "ok",
+        "attempts", "bytes", "tokens", "count", "total", "dropped",
+    };
+    const char *dot = strrchr(path, '.');
+    const char *name = dot != NULL ? dot + 1 : path;
+    size_t i;
+
+    if (type == JSON_TRUE || type == JSON_FALSE)
+        return LLMB_AGG_FLAG;
+    if (named(name, "per_s") || named(name, "rate"))
+        return LLMB_AGG_GAUGE;
+    if (llmb_agg_unit(path) != NULL)
+        return LLMB_AGG_DURATION;
+    if (named(name, "status") || named(name, "code"))
+        return LLMB_AGG_LABEL;
+    for (i = 0; i < sizeof(counts) / sizeof(*counts); i++)
+        if (named(name, counts[i]))
+            return LLMB_AGG_COUNT;
+    /* A member of an "errors" or "counts" object: errors.http_429. */
+    for (const char *p = path; p < name; p = strchr(p, '.') + 1) {
+        size_t len = (size_t)(strchr(p, '.') - p);
+        if ((len == 6 && strncmp(p, "errors", 6) == 0) ||
+            (len == 6 && strncmp(p, "counts", 6) == 0))
+            return LLMB_AGG_COUNT;
+    }
+    return LLMB_AGG_GAUGE;
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    const struct label *x = a, *y = b;
+
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return strcmp(x->value, y->value);
+}
+
+/* The label values of field path (most frequent first), or NULL. */
+static json_t *label_json(struct llmb_agg *agg, const char *path,
+                          uint64_t *other)
+{
+    json_t *at = json_object_get(agg->index, path);
+    struct field *f = &agg->fields[(size_t)json_integer_value(at)];
+    json_t *o = json_object();
+
+    qsort(f->labels, f->nlabels, sizeof(*f->labels), cmp_label);
+    for (size_t i = 0; i < f->nlabels; i++)
+        json_object_set_new(o, f->labels[i].value,
+                            json_integer((json_int_t)f->labels[i].n));
+    *other = f->other;
+    return o;
+}
+
+json_t *llmb_agg_fields_json(struct llmb_agg *agg, int64_t run_ms)
 {
     json_t *out = json_object();
     size_t i;
@@ -332,14 +619,40 @@ json_t *llmb_agg_fields_json(struct llmb_agg *agg)
 
         llmb_assert(llmb_agg_field(agg, i, &path, &st) == 0);
         o = json_object();
+        json_object_set_new(o, "kind",
+                            json_string(llmb_agg_kind_name(st.kind)));
+        if (st.kind == LLMB_AGG_DURATION && llmb_agg_unit(path) != NULL)
+            json_object_set_new(o, "unit", json_string(llmb_agg_unit(path)));
         json_object_set_new(o, "count", json_integer((json_int_t)st.count));
-        json_object_set_new(o, "sum", llmb_agg_json_number(st.sum));
-        json_object_set_new(o, "min", llmb_agg_json_number(st.min));
-        json_object_set_new(o, "mean", llmb_agg_json_number(st.mean));
-        json_object_set_new(o, "p50", llmb_agg_json_number(st.p50));
-        json_object_set_new(o, "p90", llmb_agg_json_number(st.p90));
-        json_object_set_new(o, "p99", llmb_agg_json_number(st.p99));
-        json_object_set_new(o, "max", llmb_agg_json_number(st.max));
+        switch (st.kind) {
+        case LLMB_AGG_LABEL: {
+            uint64_t other = 0;
+            json_object_set_new(o, "values", label_json(agg, path, &other));
+            if (other > 0)
+                json_object_set_new(o, "other",
+                                    json_integer((json_int_t)other));
+            break;
+        }
+        case LLMB_AGG_FLAG:
+            json_object_set_new(o, "true", llmb_agg_json_number(st.sum));
+            json_object_set_new(o, "mean", llmb_agg_json_number(st.mean));
+            break;
+        case LLMB_AGG_COUNT:
+            json_object_set_new(o, "sum", llmb_agg_json_number(st.sum));
+            /* fall through */
+        case LLMB_AGG_GAUGE:
+        case LLMB_AGG_DURATION:
+            json_object_set_new(o, "min", llmb_agg_json_number(st.min));
+            json_object_set_new(o, "mean", llmb_agg_json_number(st.mean));
+            json_object_set_new(o, "p50", llmb_agg_json_number(st.p50));
+            json_object_set_new(o, "p90", llmb_agg_json_number(st.p90));
+            json_object_set_new(o, "p99", llmb_agg_json_number(st.p99));
+            json_object_set_new(o, "max", llmb_agg_json_number(st.max));
+            if (st.kind == LLMB_AGG_COUNT && run_ms > 0)
+                json_object_set_new(o, "per_s", llmb_agg_json_number(
+                    st.sum * 1000.0 / (double)run_ms));
+            break;
+        }
         json_object_set_new(out, path, o);
     }
     return out;

@@ -1,30 +1,46 @@
 /*
- * Aggregation of task results: the numbers a job's tasks returned, reduced
- * to count, min, mean, p50, p90, p99 and max per field. The coordinator
- * feeds it every task result of a finished job; the admin CLI and
- * executors that summarise their own measurements use the same math.
+ * Aggregation of task results: the values a job's tasks returned, reduced
+ * per field to statistics that fit what the field measures. The
+ * coordinator feeds it every task result of a finished job; the admin CLI
+ * and llmb-push print its numbers with the same rounding.
  *
  * Flattening. Every numeric value of a result object is a sample of its
  * dotted path: {"usage":{"tokens":7}} gives 7 for "usage.tokens". Numbers
  * inside arrays contribute one sample each to the array's path, the index
  * dropped: {"requests":[{"ttft_ms":1},{"ttft_ms":2}]} gives 1 and 2 for
- * "requests.ttft_ms", {"lat":[3,4]} gives 3 and 4 for "lat". Strings,
- * booleans and null are ignored; a key holding a dot is used as it is.
+ * "requests.ttft_ms", {"lat":[3,4]} gives 3 and 4 for "lat". Booleans are
+ * samples of flags; strings count only in a field declared a label; null
+ * is ignored; a key holding a dot is used as it is. The top-level key
+ * "_kinds" of a result is not a sample: it declares kinds (below).
  *
- * Sums. Each field also reports the exact (compensated) sum of its
- * samples, so totals over tasks (requests sent, tokens, errors) need no
- * mean-times-count arithmetic.
+ * Kinds. Each field has a kind that decides its statistics:
+ *   duration  a time; unit from the name's suffix (_ms, _s, _us, _ns)
+ *   gauge     a level or a ratio (also *_per_s, *_rate)
+ *   count     a number of things (requests, errors, tokens, ...): the
+ *             only kind with a sum, and a per-second rate of the sum
+ *   flag      true/false: how many were true and their share
+ *   label     a category (an HTTP status, an error class): count per
+ *             value, at most LLMB_AGG_LABELS_MAX values, the rest "other"
+ * A field's kind is, first found: the job's override
+ * (llmb_agg_set_kinds), the first "_kinds" declaration of a result that
+ * names it ({"_kinds": {"latency_ms": "duration"}}), or inferred from the
+ * name and the first value (llmb_agg_kind_infer). It is fixed when the
+ * field gets its first sample.
  *
  * Percentiles interpolate linearly between the two nearest ranks, the
  * method NumPy uses by default: for n sorted samples x[0..n-1] and q in
  * [0, 1], h = (n - 1) * q and the value is x[floor(h)] + (h - floor(h)) *
  * (x[floor(h) + 1] - x[floor(h)]).
  *
- * Bounds. Count, min, mean and max are always exact. Percentiles are exact
- * while a field holds at most max_samples samples; past that they come
- * from a uniform reservoir sample of max_samples of them. At most
+ * Bounds. Count, min, mean, sum and max are always exact. Percentiles are
+ * exact while a field holds at most max_samples samples; past that they
+ * come from a uniform reservoir sample of max_samples of them. At most
  * max_fields distinct paths are kept; samples of further paths are
  * counted as dropped.
+ *
+ * Rounding. Every number of an aggregate, stored or printed, goes through
+ * llmb_agg_round(): 3 decimals, or 6 significant digits when that keeps
+ * more (111.111, 0.8, 0.000123457, 1234567.891).
  */
 #ifndef LLMB_AGGREGATE_H
 #define LLMB_AGGREGATE_H
@@ -34,11 +50,30 @@
 
 #include <jansson.h>
 
+/* What a field measures (see above). */
+enum llmb_agg_kind {
+    LLMB_AGG_GAUGE,
+    LLMB_AGG_DURATION,
+    LLMB_AGG_COUNT,
+    LLMB_AGG_FLAG,
+    LLMB_AGG_LABEL
+};
+
+/* Version of the aggregate document: 2 added "kind" to every field and
+ * kept "sum" and "per_s" for counts only (docs/coordinator.md). */
+#define LLMB_AGG_VERSION 2
+/* Distinct values kept per label field, and their length in bytes. */
+#define LLMB_AGG_LABELS_MAX 32
+#define LLMB_AGG_LABEL_LEN 64
+/* Buffer size of llmb_agg_format(). */
+#define LLMB_AGG_NUM_LEN 40
+
 /* The summary of one field. */
 struct llmb_agg_stats {
+    enum llmb_agg_kind kind;
     uint64_t count; /* samples seen */
     double min, mean, p50, p90, p99, max;
-    double sum;     /* of every sample (compensated), for totals */
+    double sum;     /* of every sample (compensated); flags: true ones */
 };
 
 /* Limits of one aggregation; a zero field takes its default. */
@@ -88,13 +123,53 @@ uint64_t llmb_agg_dropped(const struct llmb_agg *agg);
 int llmb_agg_field(struct llmb_agg *agg, size_t i, const char **path,
                    struct llmb_agg_stats *out);
 
-/* Returns a new JSON object {"<path>": {"count", "sum", "min", "mean",
- * "p50", "p90", "p99", "max"}, ...}; whole numbers within +-2^53 are JSON
- * integers, other values reals. The caller owns the reference. */
-json_t *llmb_agg_fields_json(struct llmb_agg *agg);
+/* Returns a new JSON object {"<path>": {"kind", ...}, ...} whose members
+ * depend on the kind: "count" always; durations "unit" when the name has
+ * one; durations, gauges and counts "min", "mean", "p50", "p90", "p99",
+ * "max"; counts also "sum" and, when run_ms > 0, "per_s" (the sum per
+ * second of run_ms); flags "true" and "mean" (their share); labels
+ * "values" {"<value>": n} (most frequent first) and "other" when values
+ * past LLMB_AGG_LABELS_MAX were seen. Numbers go through
+ * llmb_agg_json_number(). The caller owns the reference. */
+json_t *llmb_agg_fields_json(struct llmb_agg *agg, int64_t run_ms);
 
-/* Returns v as a new JSON number: an integer when v is whole and within
- * +-2^53, else a real. */
+/* Returns llmb_agg_round(v) as a new JSON number: an integer when it is
+ * whole and within +-2^53, else a real (dump it with
+ * JSON_REAL_PRECISION(15) or more to keep the rounding). */
 json_t *llmb_agg_json_number(double v);
+
+/* v rounded to 3 decimals, or to 6 significant digits when that keeps
+ * more; NaN, infinities and values too large to scale are returned as
+ * they are. */
+double llmb_agg_round(double v);
+
+/* Writes llmb_agg_round(v) as short text ("12", "0.8", "1.5e-07") into
+ * buf of LLMB_AGG_NUM_LEN bytes and returns buf. */
+char *llmb_agg_format(double v, char *buf);
+
+/* The name of kind ("duration", ...). */
+const char *llmb_agg_kind_name(enum llmb_agg_kind kind);
+
+/* Parses a kind name into *out. Returns 0, or LLMB_EINVAL. */
+int llmb_agg_kind_parse(const char *name, enum llmb_agg_kind *out);
+
+/* The kind of a field named path whose first value has JSON type type,
+ * when nothing declared one: booleans are flags; then by the last name of
+ * the path: *_per_s, *_rate are gauges; *_ms, *_s, *_us, *_ns (or ms, s,
+ * us, ns) durations; status, code, *_status, *_code labels; requests,
+ * errors, retries, failures, failed, ok, attempts, bytes, tokens, count,
+ * total, dropped, or *_ of one of those (output_tokens), or any name under
+ * a segment "errors" or "counts", counts; everything else is a gauge. */
+enum llmb_agg_kind llmb_agg_kind_infer(const char *path, json_type type);
+
+/* The unit of a duration named path: "ms", "s", "us", "ns", or NULL. */
+const char *llmb_agg_unit(const char *path);
+
+/* Sets the job's kinds, which win over declarations and inference:
+ * kinds is an object {"<path>": "<kind name>"}. Entries that are not a
+ * kind name are skipped; the first one gives a malloc'd *errstr and
+ * LLMB_EINVAL (the valid ones are kept). Call before adding results. */
+int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
+                       char **errstr);
 
 #endif

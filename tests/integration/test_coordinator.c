@@ -91,9 +91,11 @@ static long long jint(const json_t *o, const char *key)
     return json_integer_value(v);
 }
 
+/* Equal up to the aggregate's rounding (llmb_agg_round: 3 decimals, or 6
+ * significant digits). */
 static void assert_near(double got, double want)
 {
-    if (fabs(got - want) > 1e-9 * fmax(1.0, fabs(want)))
+    if (fabs(got - want) > fmax(5e-4, 5e-6 * fabs(want)) + 1e-12)
         fail_msg("got %.17g, want %.17g", got, want);
 }
 
@@ -142,23 +144,28 @@ static void check_field(const json_t *fields, const char *path,
 }
 
 /* A 100-task job: every task returns {"ms": ..., "nested": {"tok": [..]},
- * "label": "x", "ok": true}; the aggregate has exact statistics of "ms"
- * (100 samples) and "nested.tok" (200), nothing for the rest. */
+ * "label": "x", "ok": true, "requests": 2}; the aggregate has exact
+ * statistics of "ms" (a duration: 100 samples, no sum, no per_s) and
+ * "nested.tok" (a gauge: 200), "ok" is a flag, "requests" a count with a
+ * sum and a per_s, and the string "label" is a label, as the job's
+ * payload "_kinds" says. */
 static void test_fanout_aggregate(void **state)
 {
     char *prefix = llmb_test_prefix("fanout");
     redisContext *c = tc_redis(url);
     struct tc_worker *w;
     double ms[100], tok[200];
-    json_t *agg, *fields;
+    json_t *agg, *fields, *f;
     char *id, result[256];
     pid_t co;
     int i;
 
     (void)state;
-    id = tc_push(c, prefix, "q", "{\"type\":\"bench\",\"tasks\":100}");
+    id = tc_push(c, prefix, "q", "{\"type\":\"bench\",\"tasks\":100,"
+                                 "\"payload\":{\"_kinds\":{\"label\":\"label\"}}}");
     w = tc_worker_new(url, prefix, "fanout-w1", "q", 100);
     assert_int_equal(tc_worker_claim(w, 100, 60000), 100);
+    usleep(20000); /* so that run_ms > 0 and per_s is there */
     for (i = 0; i < 100; i++) {
         /* Task index from the ref "<id>:<index>". */
         const char *ref = w->refs.v[i];
@@ -169,7 +176,7 @@ static void test_fanout_aggregate(void **state)
         tok[2 * idx + 1] = idx * 3 + 0.5;
         snprintf(result, sizeof(result),
                  "{\"ms\":%.2f,\"nested\":{\"tok\":[%d,%.1f]},\"label\":\"x\","
-                 "\"ok\":true}", v, idx, idx * 3 + 0.5);
+                 "\"ok\":true,\"requests\":2}", v, idx, idx * 3 + 0.5);
         tc_worker_complete(w, (size_t)i, result);
     }
     co = tc_coord_start(url, prefix, "fanout-c1", NULL);
@@ -186,12 +193,35 @@ static void test_fanout_aggregate(void **state)
     assert_true(jint(agg, "wall_ms") >= 0);
     assert_true(jint(agg, "run_ms") >= 0);
     assert_true(jint(agg, "wall_ms") >= jint(agg, "run_ms"));
+    assert_int_equal(jint(agg, "version"), 2);
     fields = json_object_get(agg, "fields");
-    assert_int_equal(json_object_size(fields), 2);
+    assert_int_equal(json_object_size(fields), 5);
     check_field(fields, "ms", ms, 100);
     check_field(fields, "nested.tok", tok, 200);
-    assert_null(json_object_get(fields, "label"));
-    assert_null(json_object_get(fields, "ok"));
+    f = json_object_get(fields, "label");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "label");
+    assert_int_equal(jint(json_object_get(f, "values"), "x"), 100);
+    f = json_object_get(fields, "ms");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "duration");
+    assert_string_equal(json_string_value(json_object_get(f, "unit")), "ms");
+    assert_null(json_object_get(f, "sum"));
+    assert_null(json_object_get(f, "per_s"));
+    f = json_object_get(fields, "nested.tok");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "gauge");
+    assert_null(json_object_get(f, "per_s"));
+    f = json_object_get(fields, "ok");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")), "flag");
+    assert_int_equal(jint(f, "true"), 100);
+    f = json_object_get(fields, "requests");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "count");
+    assert_int_equal(jint(f, "sum"), 200);
+    assert_true(jint(agg, "run_ms") > 0);
+    assert_near(json_number_value(json_object_get(f, "per_s")),
+                200.0 * 1000.0 / (double)jint(agg, "run_ms"));
     json_decref(agg);
 
     assert_int_equal(count_aggregated(c, prefix, "q", id), 1);

@@ -2,7 +2,8 @@
  * Unit tests of lib/aggregate.c: the percentile math against values worked
  * out by hand (and matching NumPy's default "linear" percentile), the
  * flattening of nested objects and arrays into dotted paths, what is
- * ignored, the limits, and the JSON the coordinator stores.
+ * ignored, the limits, kinds (inferred, declared by results, set by the
+ * job), the rounding, and the JSON the coordinator stores.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -137,7 +138,8 @@ static void test_flatten_nested(void **state)
     add(agg, "{\"a\":1,\"b\":{\"c\":2.5,\"d\":\"7\",\"e\":true,\"f\":null,"
              "\"g\":{\"h\":-3}},\"s\":\"x\",\"t\":false}");
     add(agg, "{\"a\":3,\"b\":{\"c\":0.5}}");
-    assert_int_equal(llmb_agg_nfields(agg), 3);
+    /* a, b.c, b.g.h and the flags b.e and t; not the strings nor null. */
+    assert_int_equal(llmb_agg_nfields(agg), 5);
     /* Sorted by path. */
     assert_int_equal(llmb_agg_field(agg, 0, &p, &st), 0);
     assert_string_equal(p, "a");
@@ -149,9 +151,16 @@ static void test_flatten_nested(void **state)
     assert_close(st.max, 2.5);
     assert_close(st.p50, 1.5);
     assert_int_equal(llmb_agg_field(agg, 2, &p, &st), 0);
+    assert_string_equal(p, "b.e");
+    assert_int_equal(st.kind, LLMB_AGG_FLAG);
+    assert_int_equal(llmb_agg_field(agg, 3, &p, &st), 0);
     assert_string_equal(p, "b.g.h");
     assert_close(st.p99, -3);
-    assert_int_equal(llmb_agg_field(agg, 3, &p, &st), LLMB_EINVAL);
+    assert_int_equal(llmb_agg_field(agg, 4, &p, &st), 0);
+    assert_string_equal(p, "t");
+    assert_int_equal(st.count, 1);
+    assert_close(st.sum, 0);
+    assert_int_equal(llmb_agg_field(agg, 5, &p, &st), LLMB_EINVAL);
     llmb_agg_free(agg);
 }
 
@@ -164,7 +173,7 @@ static void test_flatten_arrays(void **state)
     add(agg, "{\"requests\":[{\"ttft_ms\":1},{\"ttft_ms\":2}]}");
     add(agg, "{\"requests\":[{\"ttft_ms\":3,\"ok\":true}],"
              "\"lat\":[4,[5,6],\"x\"]}");
-    assert_int_equal(llmb_agg_nfields(agg), 2);
+    assert_int_equal(llmb_agg_nfields(agg), 3); /* and the flag .ok */
     field_of(agg, "requests.ttft_ms", &st);
     assert_int_equal(st.count, 3);
     assert_close(st.mean, 2);
@@ -192,7 +201,7 @@ static void test_empty_and_ignored(void **state)
     assert_int_equal(llmb_agg_add_text(agg, "", 0), LLMB_EINVAL);
     llmb_agg_add(agg, NULL);
     assert_int_equal(llmb_agg_nfields(agg), 0);
-    fields = llmb_agg_fields_json(agg);
+    fields = llmb_agg_fields_json(agg, 1000);
     assert_int_equal(json_object_size(fields), 0);
     json_decref(fields);
     llmb_agg_free(agg);
@@ -257,28 +266,233 @@ static void test_limits(void **state)
     llmb_agg_free(agg);
 }
 
+static char *dump(const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+
+    assert_non_null(text);
+    return text;
+}
+
+/* Each kind gets its own statistics; sum and per_s for counts only. */
 static void test_fields_json(void **state)
 {
     struct llmb_agg *agg = llmb_agg_new(NULL);
-    json_t *fields, *f;
+    json_t *fields;
     char *text;
 
     (void)state;
-    add(agg, "{\"tok\":{\"n\":1},\"ms\":0.5}");
-    add(agg, "{\"tok\":{\"n\":2},\"ms\":1.5}");
-    fields = llmb_agg_fields_json(agg);
-    text = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS |
-                                  JSON_REAL_PRECISION(15));
+    add(agg, "{\"tok\":{\"output_tokens\":1},\"ms\":0.5,\"cached\":true,"
+             "\"status\":200,\"ratio\":0.3}");
+    add(agg, "{\"tok\":{\"output_tokens\":2},\"ms\":1.5,\"cached\":false,"
+             "\"status\":429,\"ratio\":0.5}");
+    add(agg, "{\"status\":200}");
+    fields = llmb_agg_fields_json(agg, 1500);
+    text = dump(fields);
     assert_string_equal(text,
-        "{\"ms\":{\"count\":2,\"max\":1.5,\"mean\":1,\"min\":0.5,"
-        "\"p50\":1,\"p90\":1.4,\"p99\":1.49,\"sum\":2},"
-        "\"tok.n\":{\"count\":2,\"max\":2,\"mean\":1.5,\"min\":1,"
-        "\"p50\":1.5,\"p90\":1.9,\"p99\":1.99,\"sum\":3}}");
+        "{\"cached\":{\"kind\":\"flag\",\"count\":2,\"true\":1,\"mean\":0.5},"
+        "\"ms\":{\"kind\":\"duration\",\"unit\":\"ms\",\"count\":2,"
+        "\"min\":0.5,\"mean\":1,\"p50\":1,\"p90\":1.4,\"p99\":1.49,"
+        "\"max\":1.5},"
+        "\"ratio\":{\"kind\":\"gauge\",\"count\":2,\"min\":0.3,\"mean\":0.4,"
+        "\"p50\":0.4,\"p90\":0.48,\"p99\":0.498,\"max\":0.5},"
+        "\"status\":{\"kind\":\"label\",\"count\":3,"
+        "\"values\":{\"200\":2,\"429\":1}},"
+        "\"tok.output_tokens\":{\"kind\":\"count\",\"count\":2,\"sum\":3,"
+        "\"min\":1,\"mean\":1.5,\"p50\":1.5,\"p90\":1.9,\"p99\":1.99,"
+        "\"max\":2,\"per_s\":2}}");
     free(text);
-    f = json_object_get(json_object_get(fields, "tok.n"), "max");
-    assert_true(json_is_integer(f));
+    assert_true(json_is_integer(json_object_get(
+        json_object_get(fields, "tok.output_tokens"), "max")));
+    json_decref(fields);
+    /* No run time, no rate. */
+    fields = llmb_agg_fields_json(agg, 0);
+    assert_null(json_object_get(json_object_get(fields, "tok.output_tokens"),
+                                "per_s"));
     json_decref(fields);
     llmb_agg_free(agg);
+}
+
+static void test_kind_infer(void **state)
+{
+    static const struct {
+        const char *path;
+        json_type type;
+        enum llmb_agg_kind want;
+    } cases[] = {
+        {"latency_ms", JSON_REAL, LLMB_AGG_DURATION},
+        {"requests.ttft_ms", JSON_REAL, LLMB_AGG_DURATION},
+        {"summary.duration_ms", JSON_REAL, LLMB_AGG_DURATION},
+        {"slept_ms", JSON_INTEGER, LLMB_AGG_DURATION},
+        {"wait_s", JSON_REAL, LLMB_AGG_DURATION},
+        {"gpu_us", JSON_INTEGER, LLMB_AGG_DURATION},
+        {"ms", JSON_INTEGER, LLMB_AGG_DURATION},
+        {"requests.tokens_per_s", JSON_REAL, LLMB_AGG_GAUGE},
+        {"summary.request_rate", JSON_REAL, LLMB_AGG_GAUGE},
+        {"summary.requests", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"summary.output_tokens", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"requests.input_tokens", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"summary.errors.http_429", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"summary.retries", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"summary.ok", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"summary.failed", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"bytes", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"summary.records_dropped", JSON_INTEGER, LLMB_AGG_COUNT},
+        {"requests.status", JSON_INTEGER, LLMB_AGG_LABEL},
+        {"exit_code", JSON_INTEGER, LLMB_AGG_LABEL},
+        {"requests.tokens_estimated", JSON_TRUE, LLMB_AGG_FLAG},
+        {"ok", JSON_FALSE, LLMB_AGG_FLAG},
+        {"temperature", JSON_REAL, LLMB_AGG_GAUGE},
+        {"mass", JSON_REAL, LLMB_AGG_GAUGE},       /* not "_s" */
+        {"status_ms", JSON_REAL, LLMB_AGG_DURATION},
+        {"tokensx", JSON_INTEGER, LLMB_AGG_GAUGE},
+        {"okay", JSON_INTEGER, LLMB_AGG_GAUGE},
+        {"errors_seen.x", JSON_INTEGER, LLMB_AGG_GAUGE},
+    };
+    enum llmb_agg_kind k;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+        if (llmb_agg_kind_infer(cases[i].path, cases[i].type) != cases[i].want)
+            fail_msg("%s: got %s, want %s", cases[i].path,
+                     llmb_agg_kind_name(llmb_agg_kind_infer(cases[i].path,
+                                                            cases[i].type)),
+                     llmb_agg_kind_name(cases[i].want));
+    assert_string_equal(llmb_agg_unit("a.ttft_ms"), "ms");
+    assert_string_equal(llmb_agg_unit("wait_s"), "s");
+    assert_null(llmb_agg_unit("tokens_per_s"));
+    assert_null(llmb_agg_unit("tokens"));
+    assert_int_equal(llmb_agg_kind_parse("count", &k), 0);
+    assert_int_equal(k, LLMB_AGG_COUNT);
+    assert_int_equal(llmb_agg_kind_parse("sum", &k), LLMB_EINVAL);
+    assert_string_equal(llmb_agg_kind_name(LLMB_AGG_LABEL), "label");
+}
+
+/* "_kinds" of a result declares; the job's kinds win over both. */
+static void test_kinds_declared(void **state)
+{
+    struct llmb_agg *agg = llmb_agg_new(NULL);
+    json_t *kinds = json_loads("{\"model_id\":\"label\",\"hits\":\"count\"}",
+                               0, NULL);
+    json_t *fields, *f;
+    char *err = NULL;
+
+    (void)state;
+    assert_int_equal(llmb_agg_set_kinds(agg, kinds, &err), 0);
+    json_decref(kinds);
+    add(agg, "{\"_kinds\":{\"hits\":\"gauge\",\"lat\":\"duration\","
+             "\"model\":\"label\",\"x\":\"nonsense\"},"
+             "\"hits\":3,\"lat\":7,\"model\":\"m1\",\"model_id\":4,"
+             "\"x\":1,\"note\":\"free text\"}");
+    /* A later declaration does not change a kind already given. */
+    add(agg, "{\"_kinds\":{\"lat\":\"count\"},\"hits\":5,\"lat\":9,"
+             "\"model\":\"m2\",\"model_id\":4}");
+    fields = llmb_agg_fields_json(agg, 1000);
+    assert_null(json_object_get(fields, "_kinds"));
+    assert_null(json_object_get(fields, "note")); /* undeclared string */
+    f = json_object_get(fields, "hits");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "count");
+    assert_int_equal(json_integer_value(json_object_get(f, "sum")), 8);
+    assert_int_equal(json_integer_value(json_object_get(f, "per_s")), 8);
+    f = json_object_get(fields, "lat");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "duration");
+    assert_null(json_object_get(f, "unit")); /* declared, no suffix */
+    assert_null(json_object_get(f, "sum"));
+    assert_null(json_object_get(f, "per_s"));
+    f = json_object_get(fields, "model");
+    assert_int_equal(json_integer_value(json_object_get(
+        json_object_get(f, "values"), "m2")), 1);
+    f = json_object_get(fields, "model_id");
+    assert_int_equal(json_integer_value(json_object_get(
+        json_object_get(f, "values"), "4")), 2);
+    f = json_object_get(fields, "x"); /* a bad declaration is ignored */
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "gauge");
+    json_decref(fields);
+
+    /* A bad job kind is reported, the good ones kept. */
+    kinds = json_loads("{\"a\":\"sum\",\"b\":\"flag\"}", 0, NULL);
+    assert_int_equal(llmb_agg_set_kinds(agg, kinds, &err), LLMB_EINVAL);
+    assert_string_equal(err, "\"_kinds\" of \"a\" must be one of duration, "
+                             "count, gauge, flag, label");
+    free(err);
+    json_decref(kinds);
+    kinds = json_string("x");
+    assert_int_equal(llmb_agg_set_kinds(agg, kinds, &err), LLMB_EINVAL);
+    free(err);
+    json_decref(kinds);
+    assert_int_equal(llmb_agg_set_kinds(agg, NULL, &err), 0);
+    llmb_agg_free(agg);
+}
+
+/* A label keeps LLMB_AGG_LABELS_MAX values, counts the rest as other. */
+static void test_label_limit(void **state)
+{
+    struct llmb_agg *agg = llmb_agg_new(NULL);
+    json_t *fields, *f;
+    char buf[64];
+
+    (void)state;
+    for (int i = 0; i < LLMB_AGG_LABELS_MAX + 8; i++) {
+        snprintf(buf, sizeof(buf), "{\"code\":%d}", i);
+        add(agg, buf);
+    }
+    add(agg, "{\"code\":0}");
+    fields = llmb_agg_fields_json(agg, 0);
+    f = json_object_get(fields, "code");
+    assert_int_equal(json_integer_value(json_object_get(f, "count")),
+                     LLMB_AGG_LABELS_MAX + 9);
+    assert_int_equal(json_object_size(json_object_get(f, "values")),
+                     LLMB_AGG_LABELS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(f, "other")), 8);
+    /* Most frequent first. */
+    assert_string_equal(json_object_iter_key(json_object_iter(
+                            json_object_get(f, "values"))), "0");
+    json_decref(fields);
+    llmb_agg_free(agg);
+}
+
+static void test_round(void **state)
+{
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0.8, "0.8"},
+        {111.111111111, "111.111"},
+        {1.0 / 3.0, "0.333333"},
+        {2.0 / 3.0 * 1000.0, "666.667"},
+        {1234567.891234, "1234567.891"},
+        {0.000123456789, "0.000123457"},
+        {1.5e-7, "1.5e-07"},
+        {12.0, "12"},
+        {-2.5, "-2.5"},
+        {-0.0001, "-0.0001"},
+        {-0.0000000001, "-1e-10"},
+        {0.0, "0"},
+        {1e20, "1e+20"},
+        {7666.0, "7666"},
+        {9.5e15, "9.5e+15"},
+    };
+    char buf[LLMB_AGG_NUM_LEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+        assert_string_equal(llmb_agg_format(cases[i].v, buf), cases[i].text);
+    assert_true(llmb_agg_round(0.8) == 0.8);
+    assert_true(llmb_agg_round(111.111111111) == 111.111);
+    assert_true(isnan(llmb_agg_round(NAN)));
+    assert_true(isinf(llmb_agg_round(INFINITY)));
+    /* The JSON text of a rounded number holds no noise digits. */
+    {
+        json_t *v = llmb_agg_json_number(0.1 + 0.7);
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        assert_string_equal(text, "0.8");
+        free(text);
+        json_decref(v);
+    }
 }
 
 static void test_json_number(void **state)
@@ -309,6 +523,10 @@ int main(void)
         cmocka_unit_test(test_many_results),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fields_json),
+        cmocka_unit_test(test_kind_infer),
+        cmocka_unit_test(test_kinds_declared),
+        cmocka_unit_test(test_label_limit),
+        cmocka_unit_test(test_round),
         cmocka_unit_test(test_json_number),
     };
 

@@ -6,12 +6,15 @@
  * metric with its p50, p90, p99 and mean over every request of every
  * task. Everything comes from the coordinator's aggregate; a job whose
  * aggregate has no summary.requests field is not an llm job and gets no
- * table. --json turns the table off.
+ * table. --json turns the table off. Numbers are printed by
+ * llmb_agg_format(), the rounding of the aggregate and of `llmb show`.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
+
+#include <llmb/aggregate.h>
 
 #include "push.h"
 
@@ -32,14 +35,32 @@ static double stat(json_t *fields, const char *path, const char *stat,
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
-/* The throughput of a total: its per_s, or its sum over run_ms. */
+/* The total of path: its sum (counts), else count times mean (fields of
+ * other kinds, and flags, whose mean is the share of true). */
+static double total(json_t *fields, const char *path)
+{
+    json_t *f = field(fields, path);
+
+    if (json_is_number(json_object_get(f, "sum")))
+        return stat(fields, path, "sum", 0);
+    return stat(fields, path, "count", 0) * stat(fields, path, "mean", 0);
+}
+
+/* The throughput of a total: its per_s, or its total over run_ms. */
 static double per_s(json_t *fields, const char *path, double run_ms)
 {
     json_t *v = json_object_get(field(fields, path), "per_s");
 
     if (json_is_number(v))
         return json_number_value(v);
-    return run_ms > 0 ? stat(fields, path, "sum", 0) * 1000.0 / run_ms : 0;
+    return run_ms > 0 ? total(fields, path) * 1000.0 / run_ms : 0;
+}
+
+/* n rounded to a whole number, for totals. */
+static const char *whole(double n, char *buf)
+{
+    snprintf(buf, LLMB_AGG_NUM_LEN, "%.0f", n);
+    return buf;
 }
 
 static const char *const error_classes[] = {
@@ -65,14 +86,14 @@ int push_summary_print(json_t *job, FILE *out)
     json_t *agg = json_object_get(job, "aggregate");
     json_t *fields = json_object_get(agg, "fields");
     json_t *id = json_object_get(job, "id");
-    double run_ms, requests, failed;
+    char a[LLMB_AGG_NUM_LEN], b[LLMB_AGG_NUM_LEN], c[LLMB_AGG_NUM_LEN],
+        d[LLMB_AGG_NUM_LEN];
+    double run_ms;
     size_t i, nerr = 0;
 
     if (field(fields, "summary.requests") == NULL)
         return 0;
     run_ms = json_number_value(json_object_get(agg, "run_ms"));
-    requests = stat(fields, "summary.requests", "sum", 0);
-    failed = stat(fields, "summary.failed", "sum", 0);
 
     fprintf(out, "\n==== LLM serving benchmark: job %s ====\n",
             json_is_string(id) ? json_string_value(id) : "?");
@@ -82,41 +103,47 @@ int push_summary_print(json_t *job, FILE *out)
             (long long)json_integer_value(json_object_get(agg, "tasks")),
             (long long)json_integer_value(json_object_get(agg, "ok")),
             (long long)json_integer_value(json_object_get(agg, "failed")));
-    fprintf(out, "%-26s %.0f (ok %.0f, failed %.0f)\n", "requests",
-            requests, stat(fields, "summary.ok", "sum", 0), failed);
+    fprintf(out, "%-26s %s (ok %s, failed %s)\n", "requests",
+            whole(total(fields, "summary.requests"), a),
+            whole(total(fields, "summary.ok"), b),
+            whole(total(fields, "summary.failed"), c));
     fprintf(out, "%-26s", "errors");
     for (i = 0; i < sizeof(error_classes) / sizeof(*error_classes); i++) {
         char path[64];
         double n;
         snprintf(path, sizeof(path), "summary.errors.%s", error_classes[i]);
-        n = stat(fields, path, "sum", 0);
-        if (n > 0)
-            fprintf(out, "%s %s %.0f", nerr++ > 0 ? "," : "",
-                    error_classes[i], n);
+        n = total(fields, path);
+        if (n >= 0.5)
+            fprintf(out, "%s %s %s", nerr++ > 0 ? "," : "",
+                    error_classes[i], whole(n, a));
     }
     fprintf(out, "%s\n", nerr == 0 ? " none" : "");
-    fprintf(out, "%-26s %.0f\n", "retries",
-            stat(fields, "summary.retries", "sum", 0));
-    fprintf(out, "%-26s %.0f in, %.0f out%s\n", "tokens",
-            stat(fields, "summary.input_tokens", "sum", 0),
-            stat(fields, "summary.output_tokens", "sum", 0),
-            stat(fields, "summary.tokens_estimated", "sum", 0) > 0 ?
+    fprintf(out, "%-26s %s\n", "retries",
+            whole(total(fields, "summary.retries"), a));
+    fprintf(out, "%-26s %s in, %s out%s\n", "tokens",
+            whole(total(fields, "summary.input_tokens"), a),
+            whole(total(fields, "summary.output_tokens"), b),
+            total(fields, "summary.tokens_estimated") >= 0.5 ?
             " (some estimated: no usage from the server)" : "");
-    fprintf(out, "%-26s %.3f s\n", "run time", run_ms / 1000.0);
-    fprintf(out, "%-26s %.2f req/s\n", "request throughput",
-            per_s(fields, "summary.requests", run_ms));
-    fprintf(out, "%-26s %.2f tok/s\n", "output token throughput",
-            per_s(fields, "summary.output_tokens", run_ms));
+    fprintf(out, "%-26s %s s\n", "run time",
+            llmb_agg_format(run_ms / 1000.0, a));
+    fprintf(out, "%-26s %s req/s\n", "request throughput",
+            llmb_agg_format(per_s(fields, "summary.requests", run_ms), a));
+    fprintf(out, "%-26s %s tok/s\n", "output token throughput",
+            llmb_agg_format(per_s(fields, "summary.output_tokens", run_ms),
+                            a));
     fprintf(out, "\n%-22s %10s %10s %10s %10s %8s\n", "metric", "p50", "p90",
             "p99", "mean", "n");
     for (i = 0; i < sizeof(metrics) / sizeof(*metrics); i++) {
         const char *p = metrics[i].path;
         if (field(fields, p) == NULL)
             continue;
-        fprintf(out, "%-22s %10.2f %10.2f %10.2f %10.2f %8.0f\n",
-                metrics[i].label, stat(fields, p, "p50", 0),
-                stat(fields, p, "p90", 0), stat(fields, p, "p99", 0),
-                stat(fields, p, "mean", 0), stat(fields, p, "count", 0));
+        fprintf(out, "%-22s %10s %10s %10s %10s %8.0f\n", metrics[i].label,
+                llmb_agg_format(stat(fields, p, "p50", 0), a),
+                llmb_agg_format(stat(fields, p, "p90", 0), b),
+                llmb_agg_format(stat(fields, p, "p99", 0), c),
+                llmb_agg_format(stat(fields, p, "mean", 0), d),
+                stat(fields, p, "count", 0));
     }
     return 1;
 }
