@@ -6,7 +6,9 @@
  * with slots still free means every queue is empty. Then the worker blocks
  * on the queues' wake-up lists (BLPOP on its own connection) until a push
  * wakes it or the earliest delayed task is due, clamped to [10 ms, 5 s]:
- * an idle worker makes no calls in between.
+ * an idle worker makes no calls in between. A queue that refused a claim,
+ * or is backed off because its last claim brought only tasks this worker
+ * has no handler for (types.c), is skipped until then.
  *
  * One claim and one BLPOP at most are in flight; the worker's step sends
  * the next claim at the end of the loop iteration, so it travels in the
@@ -62,6 +64,7 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
                        const redisReply *r)
 {
     long long now, due, count;
+    long unhandled = 0;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         !elem_ll(r->element[0], &now) || !elem_ll(r->element[1], &due) ||
@@ -107,10 +110,13 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
             snprintf(tz, sizeof(tz), "%.*s", (int)tlen, timeout);
             timeout_s = strtod(tz, NULL);
         }
+        if (llmb_handlers_find(&w->handlers, f[4]->str) == NULL)
+            unhandled++;
         llmb_task_start(w, q, f[0]->str, (long)index, tokz, (long)attempt,
                         f[4]->str, f[5]->str, f[5]->len, timeout_s,
                         (long)tasks);
     }
+    llmb_types_claimed(w, q, (long)count, unhandled);
     return (long)count;
 }
 
@@ -169,7 +175,8 @@ static void claim_send(struct llmb_worker *w)
     char nbuf[24], lease[24];
     int64_t now = llmb_mono_ms();
 
-    while (w->claim_qi < w->nq && w->q[w->claim_qi].refused_mono_ms > now)
+    while (w->claim_qi < w->nq && (w->q[w->claim_qi].refused_mono_ms > now ||
+                                   w->q[w->claim_qi].backoff_mono_ms > now))
         w->claim_qi++;
     if (w->claim_qi >= w->nq) { /* the queues left were refused just now */
         w->claim_qi = 0;
@@ -224,9 +231,13 @@ static void blpop_send(struct llmb_worker *w)
     const char **argv = llmb_xmalloc(argc * sizeof(*argv));
     char tbuf[32];
 
-    for (size_t i = 0; i < w->nq; i++)
+    for (size_t i = 0; i < w->nq; i++) {
         if (w->q[i].due_mono_ms < due)
             due = w->q[i].due_mono_ms;
+        /* A queue backed off (types.c) is looked at again when that ends. */
+        if (w->q[i].backoff_mono_ms > now && w->q[i].backoff_mono_ms < due)
+            due = w->q[i].backoff_mono_ms;
+    }
     int64_t ms = due == INT64_MAX ? BLOCK_MAX_MS : due - now;
     if (ms < BLOCK_MIN_MS)
         ms = BLOCK_MIN_MS;

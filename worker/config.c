@@ -47,6 +47,12 @@ static const struct llmb_opt worker_opts[] = {
         "Handler of a job type (* = any): noop, sleep, echo, fail, llm, "
         "benchmark, exec:PROGRAM ARGS or plugin:/path/lib.so [CONFIG]; "
         "repeatable. See docs/executors.md.", handlers, 0, 0),
+    OPT("no-handler-fail-after-s", "LLMB_NO_HANDLER_FAIL_AFTER_S",
+        LLMB_OPT_INT, "60", "S",
+        "A task of a type this worker has no handler for is handed back "
+        "(no attempt spent) while a live worker of its queue handles the "
+        "type; it fails for good once none has for this long (0 = at "
+        "once).", no_handler_fail_after_s, 0, 604800),
     OPT("max-output-bytes", "LLMB_MAX_OUTPUT_BYTES", LLMB_OPT_INT, "1048576",
         "BYTES", "Largest stdout of an exec handler; more fails the task.",
         max_output_bytes, 2, 1073741824),

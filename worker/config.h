@@ -23,6 +23,7 @@ struct llmb_worker_config {
     long long lease_ms;
     long long grace_s;            /* drain time on SIGTERM */
     struct llmb_strlist handlers; /* TYPE=SPEC */
+    long long no_handler_fail_after_s; /* unserved type: fail after */
     long long max_output_bytes;   /* exec stdout limit */
     long long kill_grace_ms;      /* SIGTERM to SIGKILL */
     long long command_timeout_ms; /* redis watchdog */

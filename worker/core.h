@@ -7,6 +7,10 @@
  *   claim.c   claiming tasks while there is capacity; BLPOP when idle
  *   task.c    one claimed task: start it on its executor, timeout, stop
  *   report.c  outcomes waiting for Redis, sent in batches per queue
+ *   types.c   the job types this worker advertises per queue, and tasks
+ *             of a type it has no handler for: handed back while another
+ *             live worker handles the type, failed once none has for
+ *             --no-handler-fail-after-s
  *
  * Everything runs on one libev loop. Tasks are claimed with FCALL
  * llmb_claim and hold a lease (ref + token) until their outcome is
@@ -51,6 +55,14 @@ struct llmb_report_list {
     size_t n;
 };
 
+/* A job type of a queue that this worker has no handler for and that no
+ * live worker advertised at the last look (types.c). */
+struct llmb_unserved {
+    char *type;
+    int64_t since_mono_ms;          /* first found unserved */
+    struct llmb_unserved *next;
+};
+
 /* A queue the worker serves. */
 struct llmb_wqueue {
     char *name;
@@ -62,6 +74,11 @@ struct llmb_wqueue {
     int64_t due_mono_ms;            /* next delayed task; INT64_MAX none */
     size_t held;                    /* tasks of this queue running here */
     int64_t refused_mono_ms;        /* skipped until then: claim refused */
+    char *types;                    /* <base>:types (types.c) */
+    int64_t backoff_ms;             /* last back-off after a claim that
+                                       brought only tasks without handler */
+    int64_t backoff_mono_ms;        /* skipped until then: that back-off */
+    struct llmb_unserved *unserved; /* newest first, at most 256 */
 };
 
 /* Why a running task is being stopped. */
@@ -190,6 +207,21 @@ void llmb_report_flush(struct llmb_worker *w);
 bool llmb_report_idle(const struct llmb_worker *w);
 /* Frees every queued outcome. */
 void llmb_report_clear(struct llmb_worker *w);
+
+/* types.c */
+/* Writes this worker's job types into <base>:types of every queue, each
+ * until a few heartbeats from now. */
+void llmb_types_advertise(struct llmb_worker *w);
+/* Takes over t, a task of a type with no handler here: asks Redis whether
+ * a live worker handles the type, then hands t back (llmb_release) or
+ * fails it for good; t holds its slot until then. */
+void llmb_types_unhandled(struct llmb_task *t);
+/* After a claim of q that brought n tasks, unhandled of them without a
+ * handler here: backs q off when all were, resets the back-off otherwise. */
+void llmb_types_claimed(struct llmb_worker *w, struct llmb_wqueue *q,
+                        long n, long unhandled);
+/* Frees q's memory of unserved types. */
+void llmb_types_fini(struct llmb_wqueue *q);
 
 /* worker.c */
 /* Pauses claims and reports for ms after an error reply. */

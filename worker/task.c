@@ -3,7 +3,8 @@
  * on the executor of its job type's handler, watched by a timer for its
  * timeout_s, stopped when the heartbeat says its lease is gone or its job
  * was cancelled, and turned into an outcome for report.c when the executor
- * calls done. A type with no handler fails for good at once.
+ * calls done. A task of a type with no handler here goes to types.c,
+ * which hands it back or fails it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -102,8 +103,9 @@ void llmb_task_stop(struct llmb_task *t, enum llmb_task_stop how,
     t->stop = how;
     t->stop_why = why;
     ev_timer_stop(t->w->loop, &t->timer);
-    if (!first)
-        return; /* already cancelled once; the executor is stopping */
+    if (!first || t->h == NULL)
+        return; /* already cancelled once, the executor is stopping; or no
+                   executor: types.c ends it when Redis answers */
     t->in_call = true;
     t->h->ops->cancel(t->handle);
     t->in_call = false;
@@ -177,14 +179,7 @@ void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
 
     t->h = llmb_handlers_find(&w->handlers, type);
     if (t->h == NULL) {
-        char *msg = llmb_xasprintf("no handler for job type \"%s\" on worker "
-                                   "%s", type, w->id);
-        llmb_warn("%s job=%s queue=%s", msg, job, q->name);
-        t->finished = true;
-        llmb_report_add(w, q, LLMB_OUTCOME_FATAL, t->ref, t->token, msg,
-                        strlen(msg));
-        free(msg);
-        llmb_task_free(t);
+        llmb_types_unhandled(t);
         return;
     }
     if (t->h->wants_json) {

@@ -3,9 +3,10 @@
  * handlers and queues from the configuration, opens two Redis connections,
  * takes ownership of its worker id, names the connections
  * "llmb-worker:<id>" (the coordinator tells live workers by these names),
- * registers the worker on every connect, heartbeats, and runs the step
- * that ends every loop iteration: send queued outcomes, then the next
- * claim or BLPOP, then see whether a shutdown is complete.
+ * registers the worker on every connect, heartbeats (renewing its leases,
+ * its registry record and the job types it advertises, types.c), and runs
+ * the step that ends every loop iteration: send queued outcomes, then the
+ * next claim or BLPOP, then see whether a shutdown is complete.
  *
  * Ownership of the id. Two processes with one id would share one registry
  * record and one set of connection names: the coordinator could not tell
@@ -41,6 +42,7 @@
 #include <llmb/err.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
+#include <llmb/served.h>
 #include <llmb/util.h>
 
 #include "core.h"
@@ -118,6 +120,7 @@ static void registry_write(struct llmb_worker *w)
                             (int)(sizeof(hset) / sizeof(hset[0])), hset, NULL);
     llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, expire, NULL);
     llmb_aconn_command_argv(w->cmd, NULL, NULL, 4, zadd, NULL);
+    llmb_types_advertise(w);
 }
 
 /* A heartbeat call in flight: which tasks it named, with their tokens. */
@@ -732,6 +735,8 @@ struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
         w->q[i].base = llmb_key_queue(prefix, w->q[i].name);
         w->q[i].wake = llmb_key_queue_sub(prefix, w->q[i].name, "wake");
         w->q[i].due_mono_ms = INT64_MAX;
+        w->q[i].types = llmb_key_queue_sub(prefix, w->q[i].name,
+                                           LLMB_SERVED_SUFFIX);
     }
     w->started_ms = llmb_now_ms();
     return w;
@@ -830,6 +835,7 @@ void llmb_worker_free(struct llmb_worker *w)
         free(w->q[i].name);
         free(w->q[i].base);
         free(w->q[i].wake);
+        llmb_types_fini(&w->q[i]);
     }
     free(w->q);
     free(w->id);

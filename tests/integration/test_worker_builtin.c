@@ -76,7 +76,8 @@ static void test_builtins(void **state)
     struct wh *h = *state;
     char *wid = llmb_xasprintf("%s-w1", h->prefix);
     const char *args[] = {"--queues", "q1", "--capacity", "4", "--id", wid,
-                          "--tags", "gpu,eu", NULL};
+                          "--tags", "gpu,eu", "--no-handler-fail-after-s",
+                          "0", NULL};
     pid_t pid = wh_worker_start(h, args);
 
     char *noop = wh_push(h, "q1", "{\"type\":\"noop\"}");
@@ -101,7 +102,9 @@ static void test_builtins(void **state)
     assert_field(h, scalar, 0, "result", "{\"value\":5}");
     assert_field(h, fail, 0, "error", "boom");
     assert_field(h, sleep, 2, "result", "{\"slept_ms\":50}");
-    /* No handler: failed for good on the first attempt. */
+    /* No handler, and none on another worker: with
+     * --no-handler-fail-after-s 0, failed for good on the first attempt
+     * (test_worker_handlers covers the wait). */
     assert_field(h, nope, 0, "attempt", "1");
     char *want = llmb_xasprintf("no handler for job type \"nope\" on worker %s",
                                 wid);
@@ -163,7 +166,7 @@ static void test_plugin(void **state)
     assert_non_null(so);
     char *spec = llmb_xasprintf("sum=plugin:%s hello", so);
     const char *args[] = {"--queues", "q1", "--capacity", "2", "--handler",
-                          spec, NULL};
+                          spec, "--no-handler-fail-after-s", "0", NULL};
     pid_t pid = wh_worker_start(h, args);
 
     char *ok = wh_push(h, "q1", "{\"type\":\"sum\",\"tasks\":3,"
