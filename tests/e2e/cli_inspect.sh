@@ -39,8 +39,16 @@ fail_task default w1 job-b:0 fatal 'boom: exit 100'
 # A coordinator aggregates job-a.
 taken=$(fcall llmb_agg_take 1 "$PREFIX:{default}" 60000 10)
 [[ $taken == job-a ]] || { echo "FAIL: llmb_agg_take gave \"$taken\"" >&2; exit 1; }
+# A version 2 aggregate (docs/coordinator.md), with one field as version 1
+# wrote it (no kind, a sum and a per_s even on a duration).
 fcall llmb_agg_finish 1 "$PREFIX:{default}" job-a \
-    '{"ok":1,"failed":0,"cancelled":0,"wall_ms":40,"fields":{"latency_ms":{"count":1,"min":12.5,"p50":12.5,"max":12.5}}}' >/dev/null
+    '{"version":2,"ok":1,"failed":0,"cancelled":0,"wall_ms":40,"run_ms":2000,"results":1,"fields":{
+      "latency_ms":{"kind":"duration","unit":"ms","count":1,"min":12.5,"mean":12.5,"p50":12.5,"p90":12.5,"p99":12.5,"max":12.5},
+      "tokens":{"kind":"count","count":1,"sum":100,"min":100,"mean":100,"p50":100,"p90":100,"p99":100,"max":100,"per_s":50},
+      "ratio":{"kind":"gauge","count":1,"min":0.8,"mean":0.8,"p50":0.8,"p90":0.8,"p99":0.8,"max":0.8},
+      "cached":{"kind":"flag","count":4,"true":1,"mean":0.25},
+      "status":{"kind":"label","count":3,"values":{"200":2,"429":1}},
+      "slept_ms":{"count":1,"sum":7666,"min":7666,"mean":7666,"p50":7666,"p90":7666,"p99":7666,"max":7666,"per_s":3833}}}' >/dev/null
 
 # Two worker records (one alive, one dead) and the coordinator's metrics.
 now=$(redis_ms)
@@ -184,9 +192,26 @@ expect_rc 0
 check 'd["job"]["state"] == "completed" and d["job"]["ok"] == 1 and d["job"]["payload"] == {"x": 1}'
 check 'd["job"]["aggregate"]["fields"]["latency_ms"]["p50"] == 12.5 and d["job"]["aggregated_ms"] > 0'
 check 'd["tasks"][0]["result"] == {"latency_ms": 12.5, "tokens": 100}'
+check 'd["job"]["aggregate"]["fields"]["tokens"]["per_s"] == 50 and "per_s" not in d["job"]["aggregate"]["fields"]["latency_ms"]'
+grep -q '"mean": 0.8,' "$TMP/out" || fail "--json does not print 0.8 as 0.8"
 run show default/job-a
+expect_rc 0
 expect_out "aggregate ("
-expect_out '"latency_ms": {'
+expect_out "1 results, run 2.0s; --json prints it whole"
+grep -Eq '^FIELD +KIND +COUNT +MIN +MEAN +P50 +P90 +P99 +MAX +SUM +PER_S$' <<<"$OUT" ||
+    fail "no aggregate table header"
+grep -Eq '^latency_ms +duration ms +1 +12.5 +12.5 +12.5 +12.5 +12.5 +12.5 +- +-$' <<<"$OUT" ||
+    fail "no duration row without sum and per_s"
+grep -Eq '^tokens +count +1 +100 +100 +100 +100 +100 +100 +100 +50$' <<<"$OUT" ||
+    fail "no count row with sum and per_s"
+grep -Eq '^ratio +gauge +1 +0.8 +0.8 +0.8 +0.8 +0.8 +0.8 +- +-$' <<<"$OUT" ||
+    fail "no gauge row"
+# A version 1 field: its kind from its name, no sum or per_s for a duration.
+grep -Eq '^slept_ms +duration ms +1 +7666 +7666 +7666 +7666 +7666 +7666 +- +-$' <<<"$OUT" ||
+    fail "no version 1 row"
+grep -Eq '^cached +flag +4 +true 1 \(25%\), false 3$' <<<"$OUT" || fail "no flag row"
+grep -Eq '^status +label +3 +200 2, 429 1$' <<<"$OUT" || fail "no label row"
+grep -q '"kind"' <<<"$OUT" && fail "the text view prints the aggregate JSON"
 expect_out "payload    {\"x\":1}"
 
 # Tasks never claimed of a delayed job.

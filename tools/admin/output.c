@@ -11,7 +11,9 @@
 
 void llmb_output_json(struct llmb_admin *a, json_t *doc)
 {
-    json_dumpf(doc, a->out, JSON_INDENT(2));
+    /* 15 digits: a number stored as 0.8 prints as 0.8, not with the
+     * noise digits of its binary value (0.80000000000000004). */
+    json_dumpf(doc, a->out, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     fputc('\n', a->out);
     json_decref(doc);
 }

@@ -8,10 +8,15 @@
  * past the job's `next` that did not complete waits again, whatever its
  * field says of the earlier run (see lua/05-lifecycle.lua). The states of all tasks are counted, a thousand
  * per HMGET, pipelined; only the first --tasks are listed one by one.
+ *
+ * The text view prints the aggregate as tables, one row per field with
+ * the statistics of its kind (docs/coordinator.md), numbers rounded by
+ * llmb_agg_format(); --json gives the stored document as it is.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <llmb/aggregate.h>
 #include <llmb/err.h>
 #include <llmb/jobfields.h>
 #include <llmb/keys.h>
@@ -301,6 +306,145 @@ static void print_json_text(FILE *out, const char *text, size_t max)
     json_decref(v);
 }
 
+/* Adds the cell of statistic `stat` of field f (rounded), or "-". */
+static void stat_cell(struct llmb_table *t, const json_t *f, const char *stat)
+{
+    const json_t *v = json_object_get(f, stat);
+    char buf[LLMB_AGG_NUM_LEN];
+
+    llmb_table_cell(t, json_is_number(v)
+                           ? llmb_agg_format(json_number_value(v), buf)
+                           : NULL);
+}
+
+/* The kind of field f of path: its "kind", or for an aggregate before
+ * version 2 (no kinds) the one its name and values suggest. */
+static enum llmb_agg_kind field_kind(const char *path, const json_t *f)
+{
+    enum llmb_agg_kind k;
+    const char *name = json_string_value(json_object_get(f, "kind"));
+
+    if (name != NULL && llmb_agg_kind_parse(name, &k) == 0)
+        return k;
+    if (json_is_object(json_object_get(f, "values")))
+        return LLMB_AGG_LABEL;
+    return llmb_agg_kind_infer(path, JSON_REAL);
+}
+
+/* "true 12 (12%), false 88" of a flag, "200 2480, 429 20" of a label. */
+static char *values_text(enum llmb_agg_kind kind, const json_t *f)
+{
+    struct llmb_buf b;
+    char n[LLMB_AGG_NUM_LEN], share[LLMB_AGG_NUM_LEN], no[LLMB_AGG_NUM_LEN];
+    const char *k;
+    json_t *v;
+
+    llmb_buf_init(&b);
+    if (kind == LLMB_AGG_FLAG) {
+        double count = json_number_value(json_object_get(f, "count"));
+        double yes = json_number_value(json_object_get(f, "true"));
+        llmb_buf_appendf(&b, "true %s (%s%%), false %s",
+                         llmb_agg_format(yes, n),
+                         llmb_agg_format(count > 0 ? 100.0 * yes / count : 0,
+                                         share),
+                         llmb_agg_format(count - yes, no));
+    } else {
+        json_object_foreach(json_object_get(f, "values"), k, v)
+            llmb_buf_appendf(&b, "%s%s %lld", b.len ? ", " : "", k,
+                             (long long)json_integer_value(v));
+        if (json_integer_value(json_object_get(f, "other")) > 0)
+            llmb_buf_appendf(&b, ", other %lld",
+                             (long long)json_integer_value(
+                                 json_object_get(f, "other")));
+    }
+    llmb_buf_append(&b, "", 1);
+    return llmb_buf_steal(&b);
+}
+
+/* The aggregate as tables: numbers (durations, gauges, counts), then
+ * flags and labels. An aggregate that is not JSON is printed as it is. */
+static void print_aggregate(FILE *out, const char *text, const char *when)
+{
+    json_t *agg = json_loads(text, 0, NULL);
+    json_t *fields = json_object_get(agg, "fields");
+    struct llmb_table *num = NULL, *cat = NULL;
+    char d[LLMB_HUMAN_LEN];
+    const char *path;
+    json_t *f;
+
+    if (!json_is_object(fields)) {
+        fprintf(out, "\naggregate (%s):\n", when);
+        print_json_text(out, text, 0);
+        json_decref(agg);
+        return;
+    }
+    fprintf(out, "\naggregate (%s): %lld results, run %s", when,
+            (long long)json_integer_value(json_object_get(agg, "results")),
+            llmb_human_duration(
+                json_integer_value(json_object_get(agg, "run_ms")), d));
+    if (json_integer_value(json_object_get(agg, "fields_dropped")) > 0)
+        fprintf(out, ", %lld samples of paths past the first 1024 dropped",
+                (long long)json_integer_value(
+                    json_object_get(agg, "fields_dropped")));
+    fputs("; --json prints it whole\n", out);
+
+    json_object_foreach(fields, path, f) {
+        enum llmb_agg_kind kind = field_kind(path, f);
+        if (kind == LLMB_AGG_FLAG || kind == LLMB_AGG_LABEL) {
+            char *vals = values_text(kind, f);
+            if (cat == NULL) {
+                cat = llmb_table_new();
+                llmb_table_column(cat, "FIELD", false);
+                llmb_table_column(cat, "KIND", false);
+                llmb_table_column(cat, "COUNT", true);
+                llmb_table_column(cat, "VALUES", false);
+            }
+            llmb_table_cell(cat, path);
+            llmb_table_cell(cat, llmb_agg_kind_name(kind));
+            stat_cell(cat, f, "count");
+            llmb_table_cell(cat, vals);
+            free(vals);
+            continue;
+        }
+        if (num == NULL) {
+            static const char *const heads[] = {"COUNT", "MIN", "MEAN",
+                                                "P50", "P90", "P99", "MAX",
+                                                "SUM", "PER_S"};
+            num = llmb_table_new();
+            llmb_table_column(num, "FIELD", false);
+            llmb_table_column(num, "KIND", false);
+            for (size_t i = 0; i < sizeof(heads) / sizeof(*heads); i++)
+                llmb_table_column(num, heads[i], true);
+        }
+        llmb_table_cell(num, path);
+        if (kind == LLMB_AGG_DURATION && llmb_agg_unit(path) != NULL)
+            llmb_table_cellf(num, "duration %s", llmb_agg_unit(path));
+        else
+            llmb_table_cell(num, llmb_agg_kind_name(kind));
+        stat_cell(num, f, "count");
+        stat_cell(num, f, "min");
+        stat_cell(num, f, "mean");
+        stat_cell(num, f, "p50");
+        stat_cell(num, f, "p90");
+        stat_cell(num, f, "p99");
+        stat_cell(num, f, "max");
+        /* Totals and rates of counts only, also for version 1. */
+        stat_cell(num, kind == LLMB_AGG_COUNT ? f : NULL, "sum");
+        stat_cell(num, kind == LLMB_AGG_COUNT ? f : NULL, "per_s");
+    }
+    if (num != NULL) {
+        fputc('\n', out);
+        llmb_table_print(num, out);
+    }
+    if (cat != NULL) {
+        fputc('\n', out);
+        llmb_table_print(cat, out);
+    }
+    llmb_table_free(num);
+    llmb_table_free(cat);
+    json_decref(agg);
+}
+
 static void print_text(struct llmb_admin *a, const struct job *j,
                        int64_t now)
 {
@@ -394,9 +538,9 @@ static void print_text(struct llmb_admin *a, const struct job *j,
 
     if (hget(j, "aggregate") != NULL) {
         char when[LLMB_HUMAN_LEN];
-        fprintf(out, "\naggregate (%s):\n",
-                llmb_human_ago(now, hget_ll(j, "aggregated_ms"), when));
-        print_json_text(out, hget(j, "aggregate"), 0);
+        print_aggregate(out, hget(j, "aggregate"),
+                        llmb_human_ago(now, hget_ll(j, "aggregated_ms"),
+                                       when));
     }
     llmb_buf_fini(&b);
 }
