@@ -138,6 +138,8 @@ static void queue_fini(struct llmb_coord_queue *q)
     free(q->name);
     free(q->base);
     free(q->stats_err);
+    llmb_served_fini(&q->served);
+    free(q->head_type);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -24,6 +24,7 @@
 
 #include <llmb/config.h>
 #include <llmb/conn.h>
+#include <llmb/served.h>
 #include <llmb/stats.h>
 #include <llmb/util.h>
 
@@ -87,6 +88,10 @@ struct llmb_coord_queue {
     long long stats_errors; /* llmb_stats calls that could not be used */
     bool err_in_hash;       /* <prefix>:metrics holds queue:<q>:error */
     long long junk_seen;    /* stats.junk last logged; -1 not yet */
+    struct llmb_served served; /* <base>:types at the last collection */
+    bool by_registry;       /* a live worker's record lists the queue */
+    char *head_type;        /* type of the job at the head of pending,
+                               read when a type check needs it, or NULL */
     bool seen;              /* scratch for the refresh */
 };
 
@@ -239,6 +244,9 @@ int llmb_metrics_collect(struct llmb_coord *co);
 /* Deletes the fields of queue name from <prefix>:metrics (it left
  * <prefix>:queues). Returns 0 or LLMB_EIO. */
 int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name);
+/* Why queue q stalls, for people (malloc'd), or NULL: tasks pending and
+ * no live worker serves the queue, or none handles the type at its head. */
+char *llmb_metrics_unserved(const struct llmb_coord_queue *q);
 /* Health from co's view, with a static or co-owned reason. */
 enum llmb_health llmb_metrics_health(const struct llmb_coord *co,
                                      char *reason, size_t reason_size);

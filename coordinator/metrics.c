@@ -14,6 +14,12 @@
  * queue and the reason, until its stats read well again. The numbers of a
  * queue that cannot be read are unknown, not zero.
  *
+ * Work that stalls silently: each queue's <base>:types (the job types
+ * live workers advertise, llmb/served.h) and the head of its pending set
+ * are read in the same round trips, and a queue with tasks pending that
+ * no live worker serves, or whose head task's type none handles, makes the
+ * health degraded with the queue named (llmb_metrics_unserved).
+ *
  * A worker counts as dead when the reaper judged it so (or, before the
  * reaper has seen it, when its record says state=dead); the others are
  * active, busy when they run at least one task and idle otherwise.
@@ -87,7 +93,7 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
     const char *time_argv[] = {"TIME"};
     const char *zr_argv[] = {"ZRANGE", zkey, "0", "-1"};
     redisReply *r = NULL;
-    size_t i, n = 2 + co->nqueues;
+    size_t i, n = 2 + 3 * co->nqueues;
     int rc = 0;
 
     *workers = NULL;
@@ -95,9 +101,20 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         llmb_conn_append_argv(co->conn, 4, zr_argv, NULL) != 0)
         goto lost;
     for (i = 0; i < co->nqueues; i++) {
-        const char *argv[] = {"FCALL_RO", "llmb_stats", "1",
-                              co->queues[i].base};
-        if (llmb_conn_append_argv(co->conn, 4, argv, NULL) != 0)
+        const char *base = co->queues[i].base;
+        char *types = llmb_xasprintf("%s:%s", base, LLMB_SERVED_SUFFIX);
+        char *pending = llmb_xasprintf("%s:pending", base);
+        const char *argv[] = {"FCALL_RO", "llmb_stats", "1", base};
+        const char *hgetall[] = {"HGETALL", types};
+        const char *zrange[] = {"ZRANGE", pending, "0", "0"};
+        int rc2 = llmb_conn_append_argv(co->conn, 4, argv, NULL);
+        if (rc2 == 0)
+            rc2 = llmb_conn_append_argv(co->conn, 2, hgetall, NULL);
+        if (rc2 == 0)
+            rc2 = llmb_conn_append_argv(co->conn, 4, zrange, NULL);
+        free(types);
+        free(pending);
+        if (rc2 != 0)
             goto lost;
     }
     for (i = 0; i < n; i++) {
@@ -110,8 +127,28 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
             *workers = r;
             r = NULL;
+        } else if (i >= 2 && (i - 2) % 3 == 0) {
+            stats_take(co, &co->queues[(i - 2) / 3], r);
+        } else if (i >= 2 && (i - 2) % 3 == 1) {
+            struct llmb_coord_queue *q = &co->queues[(i - 2) / 3];
+            llmb_served_fini(&q->served);
+            /* A key of another type reads as no advert. */
+            (void)llmb_served_parse(r, m->collected_ms,
+                                    co->cfg->worker_retention_s * 1000,
+                                    &q->served);
         } else if (i >= 2) {
-            stats_take(co, &co->queues[i - 2], r);
+            struct llmb_coord_queue *q = &co->queues[(i - 2) / 3];
+            free(q->head_type);
+            q->head_type = NULL;
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                r->element[0]->type == REDIS_REPLY_STRING) {
+                /* "<id>:<index>" or a cursor "<id>:*"; the type is read
+                 * in read_heads. */
+                const char *member = r->element[0]->str;
+                const char *colon = strchr(member, ':');
+                q->head_type = colon != NULL ?
+                    llmb_xstrndup(member, (size_t)(colon - member)) : NULL;
+            }
         } else if (r->type == REDIS_REPLY_ERROR) {
             llmb_coord_reply_error(co, "reading metrics", NULL, r);
         }
@@ -128,6 +165,20 @@ out:
     return rc;
 }
 
+/* Marks the queues a live worker's record lists ("q1,q2") as served: a
+ * worker older than <base>:types serves them too. */
+static void registry_queues(struct llmb_coord *co, const char *list)
+{
+    struct llmb_strlist names = {0};
+
+    llmb_strlist_split(&names, list, ',');
+    for (size_t k = 0; k < names.n; k++)
+        for (size_t i = 0; i < co->nqueues; i++)
+            if (strcmp(co->queues[i].name, names.v[k]) == 0)
+                co->queues[i].by_registry = true;
+    llmb_strlist_clear(&names);
+}
+
 /* Round trip 2: every worker's record, summed into m. Returns 0 or
  * LLMB_EIO. */
 static int read_workers(struct llmb_coord *co, const redisReply *ids,
@@ -138,8 +189,9 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
     for (i = 0; i < ids->elements; i++) {
         char *name = llmb_xasprintf("worker:%s", ids->element[i]->str);
         char *key = llmb_coord_key(co, name);
-        const char *argv[] = {"HMGET", key, "state", "capacity", "running"};
-        int rc = llmb_conn_append_argv(co->conn, 5, argv, NULL);
+        const char *argv[] = {"HMGET", key, "state", "capacity", "running",
+                              "queues"};
+        int rc = llmb_conn_append_argv(co->conn, 6, argv, NULL);
         free(name);
         free(key);
         if (rc != 0)
@@ -152,7 +204,7 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
 
         if (r == NULL)
             return llmb_coord_lost(co);
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
             freeReplyObject(r);
             continue;
         }
@@ -176,10 +228,99 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
                 m->workers_idle++;
             m->capacity_total += cap;
             m->capacity_used += run < cap ? run : cap;
+            if (r->element[3]->type == REDIS_REPLY_STRING)
+                registry_queues(co, r->element[3]->str);
         }
         freeReplyObject(r);
     }
     return 0;
+}
+
+/* True when some live worker serves queue q: it advertises types in
+ * <base>:types, or (a worker older than that) its record lists q. */
+static bool queue_served(const struct llmb_coord_queue *q)
+{
+    return llmb_served_any(&q->served) || q->by_registry;
+}
+
+/* Round trip 3, only for queues with pending tasks whose workers
+ * advertise types and no catch-all: the type of the job at the head of
+ * pending (q->head_type holds its id until then, the type after, NULL when
+ * it cannot be told). Also deletes the fields of <base>:types whose advert
+ * ended more than --worker-retention-s ago. Returns 0 or LLMB_EIO. */
+static int read_heads(struct llmb_coord *co)
+{
+    size_t i, sent = 0;
+    bool *asked = llmb_xcalloc(co->nqueues + 1, sizeof(*asked));
+    int rc = 0;
+
+    for (i = 0; i < co->nqueues; i++) {
+        struct llmb_coord_queue *q = &co->queues[i];
+        if (q->head_type == NULL)
+            continue;
+        if (q->stats_err != NULL || q->stats.pending == 0 ||
+            !llmb_served_any(&q->served) || q->served.wildcard) {
+            free(q->head_type);
+            q->head_type = NULL;
+            continue;
+        }
+        char *jk = llmb_xasprintf("%s:j:%s", q->base, q->head_type);
+        const char *argv[] = {"HGET", jk, "type"};
+        int rc2 = llmb_conn_append_argv(co->conn, 3, argv, NULL);
+        free(jk);
+        if (rc2 != 0)
+            goto lost;
+        asked[i] = true;
+        sent++;
+    }
+    for (i = 0; i < co->nqueues; i++) {
+        struct llmb_coord_queue *q = &co->queues[i];
+        if (q->served.stale.n == 0)
+            continue;
+        char *key = llmb_xasprintf("%s:%s", q->base, LLMB_SERVED_SUFFIX);
+        const char **argv = llmb_xcalloc(2 + q->served.stale.n,
+                                         sizeof(*argv));
+        argv[0] = "HDEL";
+        argv[1] = key;
+        for (size_t k = 0; k < q->served.stale.n; k++)
+            argv[2 + k] = q->served.stale.v[k];
+        int rc2 = llmb_conn_append_argv(co->conn,
+                                        (int)(2 + q->served.stale.n), argv,
+                                        NULL);
+        free(argv);
+        free(key);
+        if (rc2 != 0)
+            goto lost;
+        sent++;
+    }
+    for (i = 0; i < co->nqueues; i++) {
+        struct llmb_coord_queue *q = &co->queues[i];
+        redisReply *r;
+        if (!asked[i])
+            continue;
+        r = llmb_conn_get_reply(co->conn);
+        if (r == NULL)
+            goto lost;
+        sent--;
+        free(q->head_type);
+        q->head_type = r->type == REDIS_REPLY_STRING ?
+                       llmb_xstrdup(r->str) : NULL;
+        freeReplyObject(r);
+    }
+    for (; sent > 0; sent--) {
+        redisReply *r = llmb_conn_get_reply(co->conn);
+        if (r == NULL)
+            goto lost;
+        if (r->type == REDIS_REPLY_ERROR)
+            llmb_coord_reply_error(co, "trimming <base>:types", NULL, r);
+        freeReplyObject(r);
+    }
+    goto out;
+lost:
+    rc = llmb_coord_lost(co);
+out:
+    free(asked);
+    return rc;
 }
 
 /* Appends "field value" pairs of m to the argv being built. */
@@ -341,6 +482,8 @@ int llmb_metrics_collect(struct llmb_coord *co)
     int s;
 
     memset(&m, 0, sizeof(m));
+    for (i = 0; i < co->nqueues; i++)
+        co->queues[i].by_registry = false;
     if (read_cluster(co, &m, &workers) != 0)
         return LLMB_EIO;
     if (workers != NULL && read_workers(co, workers, &m) != 0) {
@@ -348,6 +491,8 @@ int llmb_metrics_collect(struct llmb_coord *co)
         return LLMB_EIO;
     }
     freeReplyObject(workers);
+    if (read_heads(co) != 0)
+        return LLMB_EIO;
     m.capacity_available = m.capacity_total - m.capacity_used;
     m.load_pct = m.capacity_total > 0 ? 100.0 * (double)m.capacity_used /
                                             (double)m.capacity_total
@@ -373,6 +518,20 @@ int llmb_metrics_collect(struct llmb_coord *co)
 int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name)
 {
     return queue_fields_del(co, name, true, true);
+}
+
+char *llmb_metrics_unserved(const struct llmb_coord_queue *q)
+{
+    if (q->stats_err != NULL || q->stats.pending == 0)
+        return NULL;
+    if (!queue_served(q))
+        return llmb_xasprintf("%lld tasks pending and no live worker "
+                              "serves the queue", q->stats.pending);
+    if (q->head_type != NULL && llmb_served_any(&q->served) &&
+        !llmb_served_type(&q->served, q->head_type))
+        return llmb_xasprintf("tasks of type \"%s\" pending and no live "
+                              "worker handles that type", q->head_type);
+    return NULL;
 }
 
 const char *llmb_health_name(enum llmb_health h)
@@ -429,6 +588,16 @@ enum llmb_health llmb_metrics_health(const struct llmb_coord *co, char *reason,
     if (m->tasks_pending > 0 && m->workers_active == 0) {
         llmb_buf_appendf(&b, "%s%lld tasks pending and no live worker",
                          b.len ? "; " : "", m->tasks_pending);
+        if (h == LLMB_HEALTHY)
+            h = LLMB_DEGRADED;
+    }
+    for (size_t i = 0; m->workers_active > 0 && i < co->nqueues; i++) {
+        char *why = llmb_metrics_unserved(&co->queues[i]);
+        if (why == NULL)
+            continue;
+        llmb_buf_appendf(&b, "%squeue %s: %s", b.len ? "; " : "",
+                         co->queues[i].name, why);
+        free(why);
         if (h == LLMB_HEALTHY)
             h = LLMB_DEGRADED;
     }
@@ -682,6 +851,20 @@ int llmb_metrics_healthz(const struct llmb_coord *co, struct llmb_buf *out)
             json_object_set_new(o, "queue_errors", errs);
         }
         json_object_set_new(errs, q->name, json_string(q->stats_err));
+    }
+    for (size_t i = 0; co->metrics.valid && co->metrics.workers_active > 0 &&
+                       i < co->nqueues; i++) {
+        char *why = llmb_metrics_unserved(&co->queues[i]);
+        json_t *un;
+        if (why == NULL)
+            continue;
+        un = json_object_get(o, "unserved");
+        if (un == NULL) {
+            un = json_object();
+            json_object_set_new(o, "unserved", un);
+        }
+        json_object_set_new(un, co->queues[i].name, json_string(why));
+        free(why);
     }
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);

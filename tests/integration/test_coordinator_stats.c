@@ -7,7 +7,8 @@
  * queue's numbers (unknown, not 0) in /metrics and <prefix>:metrics, and
  * all of that clears when the queue reads well again. The junk count of
  * llmb_stats becomes llmb_queue_junk_total, and the coordinator logs one
- * line each time it grows.
+ * line each time it grows. Pending work that no live worker serves (the
+ * queue, or the type at its head) makes /healthz degraded.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -272,12 +273,77 @@ static void test_junk(void **state)
     free(prefix);
 }
 
+/* Work nobody serves: a queue with tasks pending and no live worker, and
+ * a queue whose head task has a type no live worker advertises in
+ * <base>:types, make /healthz degraded with the queue named; advertising
+ * the type clears it, and stale adverts are deleted. */
+static void test_unserved(void **state)
+{
+    char *prefix = llmb_test_prefix("stunserved");
+    redisContext *c = tc_redis(url);
+    int port = tc_free_port();
+    struct tc_worker *w = NULL;
+    char *body;
+    pid_t co;
+
+    (void)state;
+    free(tc_push(c, prefix, "orphan", "{\"type\":\"t\"}"));
+    free(tc_push(c, prefix, "served", "{\"type\":\"special\"}"));
+    /* A worker of queue served only (its record lists it). */
+    w = tc_worker_new(url, prefix, "stunserved-w1", "served", 2);
+    co = coord_start(url, prefix, "stunserved-c1", port);
+
+    body = wait_http(port, "/healthz", 200,
+                     "queue orphan: 1 tasks pending and no live worker "
+                     "serves the queue", 5000);
+    assert_has(body, "\"status\":\"degraded\"");
+    assert_has(body, "\"unserved\":{\"orphan\":");
+    assert_lacks(body, "queue served");
+    free(body);
+
+    /* The workers of served advertise their types, not "special". */
+    freeReplyObject(tc_cmd(c, "HSET %s:{served}:types noop 99999999999999 "
+                              "old 1", prefix));
+    body = wait_http(port, "/healthz", 200,
+                     "queue served: tasks of type \\\"special\\\" pending "
+                     "and no live worker handles that type", 5000);
+    assert_has(body, "\"unserved\":{");
+    free(body);
+    /* An advert that ended long ago is deleted. */
+    long long deadline = tc_now() + 5000;
+    while (tc_now() < deadline &&
+           tc_int(c, "HEXISTS %s:{served}:types old", prefix) == 1)
+        usleep(50000);
+    assert_int_equal(tc_int(c, "HEXISTS %s:{served}:types old", prefix), 0);
+
+    /* A worker handles it now: only orphan is left. */
+    freeReplyObject(tc_cmd(c, "HSET %s:{served}:types special "
+                              "99999999999999", prefix));
+    deadline = tc_now() + 5000;
+    for (;;) {
+        body = wait_http(port, "/healthz", 200, "queue orphan", 5000);
+        if (strstr(body, "queue served") == NULL || tc_now() > deadline)
+            break;
+        free(body);
+        usleep(50000);
+    }
+    assert_lacks(body, "queue served");
+    free(body);
+
+    tc_coord_stop(co, SIGTERM);
+    tc_worker_free(w);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(prefix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_wrong_key, tc_children_kill),
         cmocka_unit_test_teardown(test_error_reply, tc_children_kill),
         cmocka_unit_test_teardown(test_junk, tc_children_kill),
+        cmocka_unit_test_teardown(test_unserved, tc_children_kill),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
