@@ -19,6 +19,8 @@
  *   llm_response.c  what the OpenAI chunks and bodies mean: content
  *                   tokens, usage, finish, in-band errors
  *   llm_record.c    per-request records, the task summary, the result JSON
+ *   llm_client.c    the client's own health over a task: requests on the
+ *                   wire, event-loop lag, CPU, and the warnings they give
  *
  * Everything runs on the worker's thread; no thread is started per
  * request (libcurl may resolve host names on a helper thread of its own).
@@ -32,6 +34,7 @@
 
 #include "llm_curl.h"
 #include <ev.h>
+#include <jansson.h>
 
 #include <llmb/executor.h>
 #include <llmb/util.h>
@@ -260,7 +263,9 @@ struct llmb_llm_record {
     double e2e_ms;
     double itl_ms;           /* < 0 = fewer than two content chunks */
     double tpot_ms;          /* < 0 = fewer than two output tokens */
-    double queued_ms;        /* arrival to send; < 0 = no rate */
+    double queued_ms;        /* arrival to a free slot; < 0 = no rate */
+    double send_delay_ms;    /* due (arrived, slot free) to written on
+                                the socket: the client's own delay */
     long output_tokens;
     long input_tokens;
     bool estimated;          /* tokens counted here, not from usage */
@@ -287,11 +292,58 @@ void llmb_llm_records_fini(struct llmb_llm_records *rs);
 void llmb_llm_records_add(struct llmb_llm_records *rs,
                           struct llmb_llm_record *rec, double r);
 
+/* ---- the client's health (llm_client.c) ------------------------------ */
+
+/* What the client itself did over one task, to tell a slow server from a
+ * slow client: the requests on the wire (time-weighted mean and peak),
+ * the lateness of a probe timer on the loop, and the process's CPU.
+ * Embedded in the run; llmb_llm_client_start() / llmb_llm_client_stop(),
+ * then llmb_llm_client_fini(). */
+struct llmb_llm_client {
+    struct ev_loop *loop;
+    ev_timer probe;          /* fires every LLMB_LLM_PROBE_MS */
+    int64_t probe_due_us;    /* when it should fire */
+    uint32_t *lag_us;        /* probe lateness samples (a reservoir) */
+    size_t nlag;
+    uint64_t probes;
+    uint64_t rng;
+    int64_t start_us, mark_us, stop_us;
+    long on_wire, peak;      /* requests sent and not yet ended */
+    double wire_us;          /* integral of on_wire over time */
+    double cpu0_ms, cpu_ms;  /* process user + system CPU */
+    bool stopped;
+};
+
+#define LLMB_LLM_PROBE_MS 10
+#define LLMB_LLM_LAG_WARN_MS 5.0      /* lag p99 above: a warning */
+#define LLMB_LLM_CPU_WARN_PCT 80.0    /* CPU of one core above: a warning */
+#define LLMB_LLM_WIRE_WARN 0.9        /* peak below this share of the
+                                         concurrency asked: a warning */
+
+/* Starts measuring on loop (arms the probe timer). */
+void llmb_llm_client_start(struct llmb_llm_client *c, struct ev_loop *loop);
+/* A request was written on its socket at now / ended at now. */
+void llmb_llm_client_sent(struct llmb_llm_client *c, int64_t now);
+void llmb_llm_client_ended(struct llmb_llm_client *c, int64_t now);
+/* Stops measuring (the probe too); idempotent. */
+void llmb_llm_client_stop(struct llmb_llm_client *c);
+/* Stops and frees the samples; accepts a zeroed struct. */
+void llmb_llm_client_fini(struct llmb_llm_client *c);
+
+/* Adds the client's figures to the result's summary object and, when the
+ * client may have limited the measurement, strings to warnings (a JSON
+ * array). c must be stopped. */
+void llmb_llm_client_json(const struct llmb_llm_client *c,
+                          const struct llmb_llm_spec *spec,
+                          json_t *summary, json_t *warnings);
+
 /* The task result: {"endpoint", "model", "api", "stream", "requests":
- * [records], "summary": {...}} (docs/llm.md). duration_ms is the task's
- * wall time. The caller frees the text. */
+ * [records], "summary": {...}, "warnings": [...]} (docs/llm.md).
+ * duration_ms is the task's wall time; client, when not NULL, adds the
+ * client's figures and warnings. The caller frees the text. */
 char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                               const struct llmb_llm_spec *spec,
+                              const struct llmb_llm_client *client,
                               double duration_ms, size_t *len);
 
 /* ---- one request (llm_request.c) -------------------------------------- */
@@ -301,9 +353,11 @@ struct llmb_llm_req;
 
 /* Starts request index of run in the run's slot; it reports to
  * llmb_llm_run_req_done() (from the loop, never from inside this call).
- * queued_ms as in the record. */
+ * queued_ms as in the record; due_us is when it was due (arrived, with a
+ * free slot), where its send_delay_ms starts. */
 struct llmb_llm_req *llmb_llm_req_start(struct llmb_llm_run *run, long index,
-                                        size_t slot, double queued_ms);
+                                        size_t slot, double queued_ms,
+                                        int64_t due_us);
 
 /* The slot given at start. */
 size_t llmb_llm_req_slot(const struct llmb_llm_req *req);
@@ -341,6 +395,9 @@ const struct llmb_llm_spec *llmb_llm_run_spec(const struct llmb_llm_run *run);
 struct llmb_llm_multi *llmb_llm_run_multi(const struct llmb_llm_run *run);
 struct curl_slist *llmb_llm_run_headers(const struct llmb_llm_run *run);
 double llmb_llm_run_random(struct llmb_llm_run *run);
+/* For llm_request.c: the run's client measurements (a request reports
+ * when it goes on the wire and when it leaves it). */
+struct llmb_llm_client *llmb_llm_run_client(struct llmb_llm_run *run);
 
 /* For llm_request.c: request req of run ended with rec (taken over); req
  * is freed by the run. */

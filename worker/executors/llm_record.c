@@ -141,6 +141,8 @@ static json_t *record_json(const struct llmb_llm_record *r)
                                r->e2e_ms));
     if (r->queued_ms >= 0)
         json_object_set_new(o, "queued_ms", ms(r->queued_ms));
+    if (r->send_delay_ms >= 0)
+        json_object_set_new(o, "send_delay_ms", ms(r->send_delay_ms));
     json_object_set_new(o, "status", json_integer(r->status));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
     if (r->estimated)
@@ -150,6 +152,7 @@ static json_t *record_json(const struct llmb_llm_record *r)
 
 char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                               const struct llmb_llm_spec *spec,
+                              const struct llmb_llm_client *client,
                               double duration_ms, size_t *len)
 {
     json_t *o = json_object();
@@ -187,6 +190,13 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
     if (rs->seen > rs->n)
         json_object_set_new(sum, "records_dropped",
                             json_integer((json_int_t)(rs->seen - rs->n)));
+    if (client != NULL) {
+        json_t *warn = json_array();
+        llmb_llm_client_json(client, spec, sum, warn);
+        if (json_array_size(warn) > 0)
+            json_object_set(o, "warnings", warn);
+        json_decref(warn);
+    }
     json_object_set_new(o, "summary", sum);
     if (rs->first_error != NULL)
         json_object_set_new(o, "first_error", text_json(rs->first_error));

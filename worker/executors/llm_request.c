@@ -4,11 +4,22 @@
  * (llm_multi.c), read incrementally (llm_response.c), classified, retried
  * by policy and turned into a record for the run (llm_run.c).
  *
- * Timing. The clock starts when the attempt is handed to curl; the bytes
- * of the response are stamped with the monotonic clock when curl passes
- * them to the write callback, so TTFT is the time to the first content
- * chunk and ITL the mean gap between content chunks; e2e ends when curl
- * reports the transfer done.
+ * Timing. The clock starts when the request is written on its socket:
+ * curl calls CURLOPT_PREREQFUNCTION (libcurl 7.80 and later) once the
+ * connection is ready, and in the same call goes on to write the request
+ * (headers and body together, the body being small), so that callback
+ * stamps the send with our monotonic clock. libcurl 7.88 has no absolute
+ * send time to read afterwards: CURLINFO_PRETRANSFER_TIME_T and
+ * STARTTRANSFER_TIME_T count from curl's own start of the handle, which
+ * is on no clock of ours and itself comes only when curl first runs the
+ * handle, a loop pass or more after it was added (QUEUE_TIME_T and
+ * POSTTRANSFER_TIME_T came in 8.6 and 8.10). The time from when the
+ * request was due (arrived, with a free slot) to that send is the
+ * client's own delay, send_delay_ms, reported apart (it includes opening
+ * a new connection). The bytes of the response are stamped when curl
+ * passes them to the write callback, so TTFT is the time from the send to
+ * the first content chunk and ITL the mean gap between content chunks;
+ * e2e ends when curl reports the transfer done.
  *
  * Classes and retries. No HTTP response at all is `connect` (also a
  * connection not made in time); curl's timeout (timeout_s for the whole
@@ -47,7 +58,10 @@ struct llmb_llm_req {
     size_t slot;               /* the run's slot for it */
     long attempt;              /* 1 for the first */
     double queued_ms;
-    int64_t t0_us;             /* this attempt handed to curl */
+    int64_t due_us;            /* due: the first attempt's arrival with a
+                                  slot, a retry's end of backoff */
+    int64_t t0_us;             /* this attempt written on its socket */
+    bool on_wire;              /* sent and not ended (client counts) */
     long status;               /* HTTP status, once the headers are in */
     bool started;              /* the write callback has run */
     bool sse;                  /* the body is an event stream */
@@ -70,6 +84,10 @@ static struct ev_loop *req_loop(const struct llmb_llm_req *req)
 /* Frees what one attempt holds. */
 static void attempt_clear(struct llmb_llm_req *req)
 {
+    if (req->on_wire) {
+        llmb_llm_client_ended(llmb_llm_run_client(req->run), llmb_mono_us());
+        req->on_wire = false;
+    }
     if (req->x.easy != NULL) {
         if (req->in_multi)
             llmb_llm_multi_remove(llmb_llm_run_multi(req->run), &req->x);
@@ -137,6 +155,26 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* CURLOPT_PREREQFUNCTION: the connection is ready and curl writes the
+ * request right after this returns, in the same call. Runs again when
+ * curl resends on a fresh connection (a reused one was closed). */
+static int prereq_cb(void *userdata, char *primary_ip, char *local_ip,
+                     int primary_port, int local_port)
+{
+    struct llmb_llm_req *req = userdata;
+
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    req->t0_us = llmb_mono_us();
+    if (!req->on_wire) {
+        req->on_wire = true;
+        llmb_llm_client_sent(llmb_llm_run_client(req->run), req->t0_us);
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
 /* Starts one attempt. Returns 0, or -1 with req->fail set. */
 static int attempt_start(struct llmb_llm_req *req)
 {
@@ -172,7 +210,9 @@ static int attempt_start(struct llmb_llm_req *req)
     llmb_curl.easy_setopt(e, CURLOPT_USERAGENT, "llmb-worker");
     llmb_curl.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     llmb_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    req->t0_us = llmb_mono_us();
+    llmb_curl.easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    llmb_curl.easy_setopt(e, CURLOPT_PREREQDATA, req);
+    req->t0_us = 0;
     if (llmb_llm_multi_add(llmb_llm_run_multi(req->run), &req->x) != 0) {
         req->fail.cls = LLMB_LLM_CONNECT;
         req->fail.message = llmb_xstrdup("curl_multi_add_handle failed");
@@ -287,6 +327,8 @@ static void measure(const struct llmb_llm_req *req, int64_t now,
     const struct llmb_llm_resp *r = &req->resp;
 
     rec->e2e_ms = (double)(now - req->t0_us) / 1000.0;
+    rec->send_delay_ms = req->t0_us > req->due_us ?
+                         (double)(req->t0_us - req->due_us) / 1000.0 : 0;
     rec->ttft_ms = req->sse && r->chunks > 0 ?
                    (double)(r->first_us - req->t0_us) / 1000.0 : -1.0;
     rec->itl_ms = r->chunks > 1 ? (double)(r->last_us - r->first_us) /
@@ -315,12 +357,14 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
         struct llmb_llm_record rec = req->fail;
         rec.attempts = req->attempt;
         rec.ttft_ms = rec.e2e_ms = rec.itl_ms = rec.tpot_ms = -1.0;
+        rec.send_delay_ms = -1.0;
         rec.queued_ms = req->queued_ms;
         req->fail.message = NULL;
         llmb_llm_run_req_done(req->run, req, &rec);
         return;
     }
     req->attempt++;
+    req->due_us = llmb_mono_us();
     if (attempt_start(req) != 0)
         ev_timer_start(loop, &req->wait); /* reports the failure */
 }
@@ -359,6 +403,7 @@ static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc)
     rec.attempts = req->attempt;
     rec.queued_ms = req->queued_ms;
     rec.ttft_ms = rec.e2e_ms = rec.itl_ms = rec.tpot_ms = -1.0;
+    rec.send_delay_ms = -1.0;
     if (msg != NULL)
         llmb_llm_endpoint_scrub(spec->ep, msg);
     if ((rec.cls == LLMB_LLM_HTTP_429 || rec.cls == LLMB_LLM_HTTP_5XX ||
@@ -372,6 +417,8 @@ static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc)
         ev_timer_start(req_loop(req), &req->wait);
         return;
     }
+    if (rec.cls == LLMB_LLM_OK && req->t0_us == 0)
+        req->t0_us = req->due_us; /* no send seen: cannot be, but safe */
     if (rec.cls == LLMB_LLM_OK)
         measure(req, now, &rec);
     rec.message = msg;
@@ -385,7 +432,8 @@ size_t llmb_llm_req_slot(const struct llmb_llm_req *req)
 }
 
 struct llmb_llm_req *llmb_llm_req_start(struct llmb_llm_run *run, long index,
-                                        size_t slot, double queued_ms)
+                                        size_t slot, double queued_ms,
+                                        int64_t due_us)
 {
     struct llmb_llm_req *req = llmb_xcalloc(1, sizeof(*req));
 
@@ -394,6 +442,7 @@ struct llmb_llm_req *llmb_llm_req_start(struct llmb_llm_run *run, long index,
     req->slot = slot;
     req->attempt = 1;
     req->queued_ms = queued_ms;
+    req->due_us = due_us;
     llmb_buf_init(&req->body);
     ev_timer_init(&req->wait, retry_cb, 0.0, 0.0);
     req->wait.data = req;

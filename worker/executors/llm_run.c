@@ -5,6 +5,13 @@
  * once). An arrival that finds every slot busy waits for one; its wait is
  * the record's queued_ms. A request waiting to be retried keeps its slot.
  *
+ * Starts are spread: at most LAUNCH_PER_PASS requests start in one pass
+ * of the event loop, the rest in the next passes (an ev_check runs them,
+ * an ev_idle keeps the loop from sleeping meanwhile), so that thousands
+ * of due requests, at the start or freed by synchronized ends, do not
+ * hold the loop while responses wait to be stamped. What a request waits
+ * here is part of its send_delay_ms, never of its latencies.
+ *
  * When the last request has ended the run reports the task: the result
  * JSON (llm_record.c), or an error when every request failed, since a
  * benchmark of nothing but errors says the endpoint or the payload is
@@ -18,6 +25,8 @@
 #include <llmb/log.h>
 
 #include "llm.h"
+
+#define LAUNCH_PER_PASS 32 /* requests started in one loop pass at most */
 
 struct llmb_llm_run {
     struct llmb_llm_run_list *list;
@@ -33,6 +42,7 @@ struct llmb_llm_run {
     struct llmb_llm_records recs;
     struct llmb_llm_req **slots; /* concurrency of them; NULL = free */
     size_t *free_slots;          /* stack of free slot numbers */
+    int64_t *slot_free_us;       /* when each slot was last freed */
     size_t nfree;
     long launched, finished, arrived;
     double *arrivals;            /* arrival times (s from start) when
@@ -40,6 +50,11 @@ struct llmb_llm_run {
     double next_arrival_s;
     int64_t start_us;
     ev_timer pace;
+    ev_check spread;             /* starts the next requests due */
+    ev_idle awake;               /* no sleeping while some are due */
+    unsigned pass;               /* loop pass of the budget below */
+    int budget;                  /* starts left in that pass */
+    struct llmb_llm_client client;
     uint64_t rng;                /* xorshift64* */
 };
 
@@ -67,13 +82,24 @@ struct curl_slist *llmb_llm_run_headers(const struct llmb_llm_run *run)
     return run->headers;
 }
 
+struct llmb_llm_client *llmb_llm_run_client(struct llmb_llm_run *run)
+{
+    return &run->client;
+}
+
 void llmb_llm_run_free(struct llmb_llm_run *run)
 {
+    struct ev_loop *loop = NULL;
+
     if (run == NULL)
         return;
-    ev_timer_stop(llmb_llm_multi_loop(run->multi), &run->pace);
+    loop = llmb_llm_multi_loop(run->multi);
+    ev_timer_stop(loop, &run->pace);
+    ev_check_stop(loop, &run->spread);
+    ev_idle_stop(loop, &run->awake);
     for (long i = 0; i < run->spec.concurrency; i++)
         llmb_llm_req_free(run->slots[i]);
+    llmb_llm_client_fini(&run->client);
     if (run->prev != NULL)
         run->prev->next = run->next;
     else if (run->list != NULL && run->list->head == run)
@@ -85,6 +111,7 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
     llmb_llm_spec_fini(&run->spec);
     free(run->slots);
     free(run->free_slots);
+    free(run->slot_free_us);
     free(run->arrivals);
     free(run->job);
     free(run);
@@ -101,6 +128,7 @@ static void finish(struct llmb_llm_run *run)
     double ms = (double)(llmb_mono_us() - run->start_us) / 1000.0;
     const struct llmb_llm_records *rs = &run->recs;
 
+    llmb_llm_client_stop(&run->client);
     if (rs->seen > 0 && rs->ok == 0) {
         struct llmb_buf b;
         llmb_buf_init(&b);
@@ -117,7 +145,8 @@ static void finish(struct llmb_llm_run *run)
         llmb_buf_fini(&b);
     } else {
         size_t len = 0;
-        char *text = llmb_llm_records_result(rs, &run->spec, ms, &len);
+        char *text = llmb_llm_records_result(rs, &run->spec, &run->client,
+                                             ms, &len);
         llmb_info("llm task done job=%s task=%ld endpoint=%s requests=%llu "
                   "ok=%ld failed=%ld ms=%.0f", run->job, run->task,
                   run->spec.ep->name, (unsigned long long)rs->seen, rs->ok,
@@ -128,19 +157,58 @@ static void finish(struct llmb_llm_run *run)
     llmb_llm_run_free(run);
 }
 
-/* Starts what the free slots and the arrivals allow. */
+/* Starts what the free slots, the arrivals and this loop pass's budget
+ * allow; what the budget leaves waits for the next pass (spread_cb). */
 static void launch(struct llmb_llm_run *run)
 {
+    struct ev_loop *loop = llmb_llm_multi_loop(run->multi);
+    unsigned pass = ev_iteration(loop);
+
+    if (pass != run->pass) {
+        run->pass = pass;
+        run->budget = LAUNCH_PER_PASS;
+    }
     while (run->nfree > 0 && run->launched < run->arrived) {
-        size_t slot = run->free_slots[--run->nfree];
-        double queued = run->arrivals != NULL ?
-            (elapsed_s(run) - run->arrivals[run->launched]) * 1000.0 : -1.0;
-        if (queued < 0 && run->arrivals != NULL)
-            queued = 0;
+        size_t slot;
+        int64_t due, arrival;
+        double queued = -1.0;
+
+        if (run->budget == 0) {
+            ev_check_start(loop, &run->spread);
+            ev_idle_start(loop, &run->awake);
+            return;
+        }
+        run->budget--;
+        slot = run->free_slots[--run->nfree];
+        due = run->slot_free_us[slot];
+        if (run->arrivals != NULL) {
+            arrival = run->start_us +
+                      (int64_t)(run->arrivals[run->launched] * 1e6);
+            queued = due > arrival ? (double)(due - arrival) / 1000.0 : 0;
+            if (arrival > due)
+                due = arrival;
+        }
         run->slots[slot] = llmb_llm_req_start(run, run->launched, slot,
-                                              queued);
+                                              queued, due);
         run->launched++;
     }
+    ev_check_stop(loop, &run->spread);
+    ev_idle_stop(loop, &run->awake);
+}
+
+static void spread_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    launch(w->data);
+}
+
+/* Only keeps the loop polling without sleeping while starts wait. */
+static void awake_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
 }
 
 /* Counts the arrivals that are due and arms the timer for the next. */
@@ -177,6 +245,7 @@ void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
     llmb_llm_req_free(req);
     run->slots[slot] = NULL;
     run->free_slots[run->nfree++] = slot;
+    run->slot_free_us[slot] = llmb_mono_us();
     run->finished++;
     if (run->finished == run->spec.requests)
         finish(run);
@@ -241,10 +310,17 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     for (size_t i = 0; i < c; i++)
         run->free_slots[i] = c - 1 - i;
     run->nfree = c;
+    run->slot_free_us = llmb_xcalloc(c, sizeof(*run->slot_free_us));
+    for (size_t i = 0; i < c; i++)
+        run->slot_free_us[i] = run->start_us;
     llmb_llm_records_init(&run->recs, (size_t)run->spec.max_records);
     run->headers = headers_new(&run->spec);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;
+    ev_check_init(&run->spread, spread_cb);
+    run->spread.data = run;
+    ev_idle_init(&run->awake, awake_cb);
+    llmb_llm_client_start(&run->client, llmb_llm_multi_loop(multi));
 
     run->list = list;
     run->next = list->head;

@@ -1,0 +1,191 @@
+/*
+ * The llm executor's honest client signals, against the mock LLM server:
+ * a request's clock starts when it is written on its socket, so the time
+ * it waits in the client (more due at once than one loop pass starts) is
+ * reported apart as send_delay_ms and never enters TTFT; every task
+ * reports its achieved concurrency, loop lag and CPU; a task that cannot
+ * put the concurrency asked on the wire says so in "warnings"; and a job
+ * whose tasks run one after another (a capacity-1 worker) shows in its
+ * tasks' in-flight time that it ran at half the concurrency asked.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <jansson.h>
+
+#include <llmb/util.h>
+
+#include "fixture.h"
+#include "test_llm_support.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* 256 streams due at once: more than one loop pass starts (32), so the
+ * later ones wait in the client. TTFT counts from the send: never below
+ * the mock's 300 ms, and the wait is in send_delay_ms, not in TTFT. */
+static void test_send_excludes_queueing(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "300", "--itl-ms", "1", NULL};
+    char *id = NULL, *st;
+    json_t *res, *reqs, *r;
+    double ttft[256], max_delay = 0;
+    size_t i, n;
+
+    lm_setup(t, "llm-client-send", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"prompt\":\"x\",\"max_tokens\":2,\"requests\":256,"
+                "\"concurrency\":256}}", 30000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    reqs = json_object_get(res, "requests");
+    n = json_array_size(reqs);
+    assert_int_equal(n, 256);
+    json_array_foreach(reqs, i, r) {
+        double d = lm_num(r, "send_delay_ms");
+        ttft[i] = lm_num(r, "ttft_ms");
+        assert_true(d >= 0);
+        if (d > max_delay)
+            max_delay = d;
+        /* The mock answers 300 ms after it has read the request, which
+         * comes after our send. */
+        assert_true(ttft[i] >= 299.0);
+    }
+    qsort(ttft, n, sizeof(*ttft), cmp_double);
+    /* Eight passes of 32 plus 256 connections opened: the last ones were
+     * sent measurably later than they were due... */
+    assert_true(max_delay > 0.2);
+    /* ... and that wait is not in their TTFT (the bound leaves room for
+     * a Python mock serving 256 streams on a loaded machine). */
+    assert_true(ttft[n / 2] < 300.0 + 100.0);
+    assert_true(lm_num(res, "summary.concurrency") == 256);
+    assert_true(lm_num(res, "summary.peak_concurrency") == 256);
+    assert_true(lm_num(res, "summary.achieved_concurrency") > 100);
+    assert_true(lm_num(res, "summary.loop_lag_p99_ms") >= 0);
+    assert_true(lm_num(res, "summary.worker_cpu_ms") > 0);
+    assert_true(lm_num(res, "summary.worker_cpu_pct") >= 0);
+    assert_true(lm_num(res, "summary.inflight_s") > 256 * 0.3);
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+/* Concurrency 400 asked of a worker that may open 128 descriptors (the
+ * `ulimit -n` a user forgets): the requests that cannot get a socket wait
+ * and retry, the wire never holds 400, and the result says the client may
+ * be the bottleneck. */
+static void test_warning_when_concurrency_not_reached(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "50", "--itl-ms", "1", NULL};
+    const char *args[] = {"--llm-endpoint", NULL, NULL};
+    struct rlimit old, low;
+    char *id = NULL, *st, *ep;
+    json_t *res, *warn, *w;
+    size_t i;
+    bool said = false;
+
+    memset(t, 0, sizeof(*t));
+    assert_int_equal(wh_init(&t->h, "llm-client-warn"), 0);
+    lm_mock_start(&t->mock, mock);
+    ep = llmb_xasprintf("mock=%s", t->mock.url);
+    args[1] = ep;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 128;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    wh_worker_start(&t->h, args); /* inherits the limit */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    free(ep);
+
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"prompt\":\"x\",\"max_tokens\":2,\"requests\":400,"
+                "\"concurrency\":400,\"retries\":50,"
+                "\"retry_backoff_ms\":20}}", 40000, &id);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    assert_true(lm_num(res, "summary.concurrency") == 400);
+    assert_true(lm_num(res, "summary.peak_concurrency") < 128);
+    assert_true(lm_num(res, "summary.achieved_concurrency") < 128);
+    warn = json_object_get(res, "warnings");
+    assert_true(json_is_array(warn));
+    json_array_foreach(warn, i, w)
+        if (strstr(json_string_value(w), "client may be the bottleneck: "
+                   "at most ") != NULL &&
+            strstr(json_string_value(w), "of the 400 asked") != NULL)
+            said = true;
+    assert_true(said);
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+/* Concurrency 8 in each of two tasks, one worker of capacity 1: the tasks
+ * run one after the other, each at its 8; their in-flight time over the
+ * job's span shows 8 where 16 were asked. */
+static void test_job_concurrency_split_over_serial_tasks(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "200", "--itl-ms", "1", NULL};
+    const char *args[] = {"--capacity", "1", NULL};
+    char *id = NULL, *st;
+    double inflight = 0, asked = 0, span;
+    int64_t t0;
+    json_t *warn, *w;
+    size_t i;
+
+    lm_setup(t, "llm-client-split", mock, args);
+    t0 = llmb_mono_us();
+    st = lm_run(t, "{\"type\":\"llm\",\"tasks\":2,\"payload\":{"
+                "\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":2,"
+                "\"requests\":32,\"concurrency\":8}}", 30000, &id);
+    span = (double)(llmb_mono_us() - t0) / 1e6;
+    assert_string_equal(st, "completed");
+    for (int k = 0; k < 2; k++) {
+        json_t *res = lm_result(t, id, k);
+        assert_true(lm_num(res, "summary.concurrency") == 8);
+        assert_true(lm_num(res, "summary.peak_concurrency") == 8);
+        assert_true(lm_num(res, "summary.achieved_concurrency") > 6);
+        assert_true(lm_num(res, "summary.achieved_concurrency") <= 8);
+        /* Each task reached its 8 (a loaded machine may still add a
+         * loop-lag warning). */
+        warn = json_object_get(res, "warnings");
+        json_array_foreach(warn, i, w)
+            assert_null(strstr(json_string_value(w), " asked"));
+        inflight += lm_num(res, "summary.inflight_s");
+        asked += lm_num(res, "summary.concurrency");
+        json_decref(res);
+    }
+    /* What the job's aggregate gives as summary.inflight_s.per_s and
+     * summary.concurrency.sum: about 8 of 16. */
+    assert_true(asked == 16);
+    assert_true(inflight / span < 16 * 0.6);
+    free(st);
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        LM_TEST(test_send_excludes_queueing),
+        LM_TEST(test_warning_when_concurrency_not_reached),
+        LM_TEST(test_job_concurrency_split_over_serial_tasks),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
