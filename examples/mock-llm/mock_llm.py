@@ -4,7 +4,7 @@ benchmarks. Python 3 standard library only; runs under `python3 -S`.
 
 It serves POST /v1/chat/completions and POST /v1/completions, streaming
 (Server-Sent Events over chunked HTTP/1.1, keep-alive) and not, on
-127.0.0.1. Every response is synthetic: token i of a stream is sent at
+127.0.0.1 (--host to change). Every response is synthetic: token i of a stream is sent at
 TTFT + i * ITL after the request arrived, and `usage` comes in a last
 chunk when the request asks for it with stream_options.include_usage.
 Faults are opt-in: an error rate, 429s (random, over an in-flight limit,
@@ -19,7 +19,7 @@ Introspection for tests: GET /mock/stats returns what the server saw
 (requests, statuses, peak concurrency, Authorization values, arrival
 times); POST /mock/reset clears it. GET /health and GET /v1/models answer
 too. With --port 0 the kernel picks the port; the first line on stdout is
-always "mock-llm listening on 127.0.0.1:PORT".
+always "mock-llm listening on HOST:PORT".
 """
 
 import argparse
@@ -59,6 +59,11 @@ SETTINGS = {
     "stall_after": (int, -1,
                     "stop sending after this many tokens (-1 = never)"),
     "stall_ms": (float, 3600000.0, "how long a stall lasts"),
+    "pause_every": (int, 0,
+                    "every Nth gap between content tokens (before tokens "
+                    "N, 2N, ...) lasts --pause-ms instead of --itl-ms "
+                    "(0 = never): a periodic decode stall"),
+    "pause_ms": (float, 80.0, "length of a --pause-every gap"),
     "break_after": (int, -1,
                     "close the connection abruptly after this many "
                     "tokens (-1 = never)"),
@@ -302,9 +307,12 @@ class Mock:
             return await self.stream(writer, s, chat, rid, model, ntok,
                                      prompt_tokens,
                                      want_usage and s["usage"], close, t0)
-        # Non-streaming: the whole answer after TTFT + (n-1) * ITL.
+        # Non-streaming: the whole answer after TTFT and the n-1 gaps.
+        pe = s["pause_every"]
         total = self.delay(s, s["ttft_ms"]) + \
-            sum(self.delay(s, s["itl_ms"]) for _ in range(max(ntok - 1, 0)))
+            sum(self.delay(s, s["pause_ms"] if pe > 0 and (i + 1) % pe == 0
+                           else s["itl_ms"])
+                for i in range(max(ntok - 1, 0)))
         await sleep_until(t0 + total)
         text = "".join(token_text(i) for i in range(ntok))
         if chat:
@@ -375,7 +383,9 @@ class Mock:
                 await send(b"data: {this is not json\n\n")
             await sleep_until(due)
             await send(chunk(token_text(i)))
-            due += self.delay(s, s["itl_ms"])
+            pe = s["pause_every"]
+            due += self.delay(s, s["pause_ms"] if pe > 0 and
+                              (i + 1) % pe == 0 else s["itl_ms"])
         if ntok == s["stall_after"]:
             await asyncio.sleep(s["stall_ms"] / 1000.0)
         if ntok == s["break_after"]:
@@ -435,6 +445,8 @@ def parse_args(argv):
                     "for tests, demos and benchmarks. Each setting can be "
                     "overridden per request with a \"mock\" object in the "
                     "request body (snake_case names).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8000,
                    help="TCP port (0 = any free one; printed on stdout)")
     p.add_argument("--seed", type=int, default=1,
@@ -456,10 +468,10 @@ def parse_args(argv):
 
 async def main_async(args):
     mock = Mock(args)
-    server = await asyncio.start_server(mock.handle, "127.0.0.1", args.port,
+    server = await asyncio.start_server(mock.handle, args.host, args.port,
                                         backlog=4096, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
-    print("mock-llm listening on 127.0.0.1:%d" % port, flush=True)
+    print("mock-llm listening on %s:%d" % (args.host, port), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,7 +17,10 @@
  *                   loop (one ev_io per socket, one ev_timer)
  *   llm_sse.c       the Server-Sent Events framing, fed bytes as they come
  *   llm_response.c  what the OpenAI chunks and bodies mean: content
- *                   tokens, usage, finish, in-band errors
+ *                   tokens, usage, finish, in-band errors, the gap
+ *                   before each content chunk
+ *   llm_metrics.c   the task's histograms of every request and every
+ *                   token gap (TTFT, ITL, TPOT, ...) and its goodput
  *   llm_record.c    per-request records, the task summary, the result JSON
  *   llm_client.c    the client's own health over a task: requests on the
  *                   wire, event-loop lag, CPU, and the warnings they give
@@ -37,6 +40,7 @@
 #include <jansson.h>
 
 #include <llmb/executor.h>
+#include <llmb/histogram.h>
 #include <llmb/util.h>
 
 /* ---- error classes ---------------------------------------------------- */
@@ -108,6 +112,17 @@ enum llmb_llm_kind {
     LLMB_LLM_KIND_BENCHMARK
 };
 
+/* Service level objectives of the payload's "slo": a request is good
+ * when each metric given is at most its threshold (0 = not given). */
+struct llmb_llm_slo {
+    double ttft_ms;
+    double tpot_ms;
+    double e2e_ms;
+};
+
+/* True when at least one threshold is given. */
+bool llmb_llm_slo_set(const struct llmb_llm_slo *slo);
+
 /* What one task does, from its payload. Filled by llmb_llm_spec_parse(),
  * freed with llmb_llm_spec_fini(). */
 struct llmb_llm_spec {
@@ -129,6 +144,7 @@ struct llmb_llm_spec {
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */
     size_t input_chars;     /* prompt bytes, for the input estimate */
+    struct llmb_llm_slo slo; /* for goodput; all 0 = none */
 };
 
 #define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0
@@ -192,6 +208,10 @@ struct llmb_llm_resp {
     long prompt_tokens;      /* from usage; -1 = none */
     long completion_tokens;  /* from usage; -1 = none */
     size_t chars;            /* bytes of content */
+    int64_t first_byte_us;   /* first streamed bytes; 0 = none yet */
+    uint32_t *gaps_us;       /* gap before each content chunk after the
+                                first, ngaps of capgaps */
+    size_t ngaps, capgaps;
     bool done;               /* data: [DONE] */
     bool finished;           /* a finish_reason was seen */
     char *error;             /* why the response is bad; NULL = fine */
@@ -215,6 +235,13 @@ int llmb_llm_resp_end(struct llmb_llm_resp *r);
  * LLMB_EPROTO with r->error. */
 int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
                        int64_t now_us);
+
+struct llmb_llm_record;
+
+/* Fills rec's time to first byte (from t0_us, the send) and gives it a
+ * copy of the token gaps, for the task's histograms. */
+void llmb_llm_resp_measure(const struct llmb_llm_resp *r, int64_t t0_us,
+                           struct llmb_llm_record *rec);
 
 /* ---- curl on libev (llm_multi.c) -------------------------------------- */
 
@@ -260,6 +287,8 @@ struct llmb_llm_record {
     long attempts;
     double ttft_ms;          /* < 0 = not measured (non-streaming, or no
                                 content) */
+    double ttfb_ms;          /* to the first byte of a streamed body;
+                                < 0 = not measured */
     double e2e_ms;
     double itl_ms;           /* < 0 = fewer than two content chunks */
     double tpot_ms;          /* < 0 = fewer than two output tokens */
@@ -270,7 +299,42 @@ struct llmb_llm_record {
     long input_tokens;
     bool estimated;          /* tokens counted here, not from usage */
     char *message;           /* error text (owned), NULL when ok */
+    uint32_t *gaps_us;       /* every gap between content chunks, in us
+                                (owned; the histograms take them, the
+                                records do not keep them) */
+    size_t ngaps;
 };
+
+/* ---- metrics (llm_metrics.c) ------------------------------------------ */
+
+/* The task's distributions over every successful request (not a sample):
+ * one histogram per metric (lib/histogram.c), mergeable by the
+ * coordinator, and the requests that met the SLO. Embedded in the
+ * records; llmb_llm_metrics_init() / llmb_llm_metrics_fini(). */
+struct llmb_llm_metrics {
+    struct llmb_hist ttft, ttfb, itl, tpot, e2e, queued; /* ms, ns ticks */
+    struct llmb_hist output_tokens, input_tokens;        /* tokens */
+    struct llmb_llm_slo slo;
+    long good;                /* successful requests within the SLO */
+};
+
+void llmb_llm_metrics_init(struct llmb_llm_metrics *m,
+                           const struct llmb_llm_slo *slo);
+void llmb_llm_metrics_fini(struct llmb_llm_metrics *m);
+
+/* Adds successful record rec (its gaps too; rec keeps them). */
+void llmb_llm_metrics_add(struct llmb_llm_metrics *m,
+                          const struct llmb_llm_record *rec);
+
+/* True when rec meets every threshold of slo. A metric that was not
+ * measured fails its threshold, except TPOT of a response of fewer than
+ * two tokens, which counts as 0 (vLLM does the same). */
+bool llmb_llm_slo_met(const struct llmb_llm_slo *slo,
+                      const struct llmb_llm_record *rec);
+
+/* {"ttft_ms": histogram, "itl_ms": ..., ...}: the non-empty histograms in
+ * their JSON form (a new reference). */
+json_t *llmb_llm_metrics_json(const struct llmb_llm_metrics *m);
 
 /* What a task collects: a uniform sample of at most max records (all of
  * them when there are fewer) and exact totals over every request. */
@@ -282,9 +346,12 @@ struct llmb_llm_records {
     long errors[LLMB_LLM_NCLASS];
     long long output_tokens, input_tokens;
     char *first_error;             /* "class: message" of the first */
+    struct llmb_llm_metrics metrics; /* every ok request, not a sample */
 };
 
-void llmb_llm_records_init(struct llmb_llm_records *rs, size_t max);
+/* slo as in the spec (copied). */
+void llmb_llm_records_init(struct llmb_llm_records *rs, size_t max,
+                           const struct llmb_llm_slo *slo);
 void llmb_llm_records_fini(struct llmb_llm_records *rs);
 
 /* Takes rec (its message too). r is a uniform random number in [0, 1),

@@ -2,7 +2,7 @@
  * The llm executor's payload: checked field by field with a message that
  * names the field, then split in two. The fields that steer the run
  * (endpoint, requests, concurrency, rate, timeout_s, retries,
- * retry_backoff_ms, max_records, seed) are taken out; everything else
+ * retry_backoff_ms, max_records, seed, slo) are taken out; everything else
  * (model, messages or prompt, max_tokens, temperature and any other
  * request field) is the request body, sent as it is, with "stream"
  * defaulting to true and, when streaming, stream_options.include_usage
@@ -32,7 +32,7 @@ static const char benchmark_prompt[] =
 /* The fields that steer the run; never sent to the server. */
 static const char *const control_fields[] = {
     "endpoint", "requests", "concurrency", "rate", "timeout_s", "retries",
-    "retry_backoff_ms", "max_records", "seed",
+    "retry_backoff_ms", "max_records", "seed", "slo",
 };
 
 /* A human name of v's JSON type, for messages. */
@@ -321,6 +321,53 @@ static int request_fields(struct llmb_llm_spec *spec, json_t *o,
     return 0;
 }
 
+/* The SLO thresholds of goodput: "slo": {"ttft_ms": 200, "tpot_ms": 50,
+ * "e2e_ms": 2000}, each optional, at least one, a number of ms greater
+ * than 0; null or absent means no SLO. */
+static int get_slo(json_t *o, const char *kind, struct llmb_llm_slo *slo,
+                   char **errstr)
+{
+    static const char *const names[] = {"ttft_ms", "tpot_ms", "e2e_ms"};
+    double *at[] = {&slo->ttft_ms, &slo->tpot_ms, &slo->e2e_ms};
+    json_t *v = json_object_get(o, "slo");
+    const char *key;
+    json_t *e;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_object(v) || json_object_size(v) == 0) {
+        char *sh = shown(v);
+        *errstr = llmb_xasprintf("%s payload field \"slo\" must be an object "
+                                 "with at least one of \"ttft_ms\", "
+                                 "\"tpot_ms\", \"e2e_ms\", got %s", kind, sh);
+        free(sh);
+        return -1;
+    }
+    json_object_foreach(v, key, e) {
+        size_t i = 0;
+        double d;
+        while (i < 3 && strcmp(key, names[i]) != 0)
+            i++;
+        if (i == 3) {
+            *errstr = llmb_xasprintf("%s payload field \"slo\" has an unknown "
+                                     "key \"%.40s\" (known: ttft_ms, tpot_ms, "
+                                     "e2e_ms)", kind, key);
+            return -1;
+        }
+        d = json_is_number(e) ? json_number_value(e) : NAN;
+        if (!(d > 0 && d <= 86400000.0)) {
+            char *sh = shown(e);
+            *errstr = llmb_xasprintf("%s payload field \"slo.%s\" must be a "
+                                     "number of ms greater than 0 and at most "
+                                     "86400000, got %s", kind, key, sh);
+            free(sh);
+            return -1;
+        }
+        *at[i] = d;
+    }
+    return 0;
+}
+
 /* The fields that steer the run. */
 static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                    bool benchmark, char **errstr)
@@ -346,7 +393,8 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                 &spec->retry_backoff_ms, errstr) != 0 ||
         get_int(o, kind, "max_records", 0, 100000L, &spec->max_records,
                 errstr) != 0 ||
-        get_int(o, kind, "seed", 0, 0x7fffffffL, &seed, errstr) != 0)
+        get_int(o, kind, "seed", 0, 0x7fffffffL, &seed, errstr) != 0 ||
+        get_slo(o, kind, &spec->slo, errstr) != 0)
         return -1;
     if (seed >= 0) {
         spec->seeded = true;

@@ -12,6 +12,10 @@
  * latency fields; a failed one only its status, class and message, so
  * failures never pollute the latency percentiles. docs/llm.md lists the
  * fields.
+ *
+ * The records are kept for export; the percentiles come from "metrics",
+ * the task's histograms over every successful request and every token gap
+ * (llm_metrics.c), which the aggregation merges instead of sampling.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,10 +35,12 @@ const char *llmb_llm_class_name(enum llmb_llm_class c)
     return (unsigned)c < LLMB_LLM_NCLASS ? class_names[c] : "?";
 }
 
-void llmb_llm_records_init(struct llmb_llm_records *rs, size_t max)
+void llmb_llm_records_init(struct llmb_llm_records *rs, size_t max,
+                           const struct llmb_llm_slo *slo)
 {
     memset(rs, 0, sizeof(*rs));
     rs->max = max;
+    llmb_llm_metrics_init(&rs->metrics, slo);
 }
 
 void llmb_llm_records_fini(struct llmb_llm_records *rs)
@@ -43,6 +49,7 @@ void llmb_llm_records_fini(struct llmb_llm_records *rs)
         free(rs->v[i].message);
     free(rs->v);
     free(rs->first_error);
+    llmb_llm_metrics_fini(&rs->metrics);
     memset(rs, 0, sizeof(*rs));
 }
 
@@ -57,6 +64,7 @@ void llmb_llm_records_add(struct llmb_llm_records *rs,
         rs->input_tokens += rec->input_tokens;
         if (rec->estimated)
             rs->estimated++;
+        llmb_llm_metrics_add(&rs->metrics, rec);
     } else {
         rs->failed++;
         rs->errors[rec->cls]++;
@@ -66,6 +74,9 @@ void llmb_llm_records_add(struct llmb_llm_records *rs,
                                              rec->message != NULL ?
                                              rec->message : "");
     }
+    free(rec->gaps_us); /* the metrics counted them; records keep none */
+    rec->gaps_us = NULL;
+    rec->ngaps = 0;
     if (rs->n < rs->max) {
         if (rs->n == rs->cap) {
             rs->cap = rs->cap == 0 ? 16 : rs->cap * 2;
@@ -128,6 +139,8 @@ static json_t *record_json(const struct llmb_llm_record *r)
     }
     if (r->ttft_ms >= 0)
         json_object_set_new(o, "ttft_ms", ms(r->ttft_ms));
+    if (r->ttfb_ms >= 0)
+        json_object_set_new(o, "ttfb_ms", ms(r->ttfb_ms));
     json_object_set_new(o, "e2e_ms", ms(r->e2e_ms));
     if (r->itl_ms >= 0)
         json_object_set_new(o, "itl_ms", ms(r->itl_ms));
@@ -170,6 +183,7 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
     for (size_t i = 0; i < rs->n; i++)
         json_array_append_new(arr, record_json(&rs->v[i]));
     json_object_set_new(o, "requests", arr);
+    json_object_set_new(o, "metrics", llmb_llm_metrics_json(&rs->metrics));
 
     json_object_set_new(sum, "requests", json_integer((json_int_t)rs->seen));
     json_object_set_new(sum, "ok", json_integer(rs->ok));
@@ -182,6 +196,8 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                         json_integer(rs->output_tokens));
     json_object_set_new(sum, "input_tokens", json_integer(rs->input_tokens));
     json_object_set_new(sum, "tokens_estimated", json_integer(rs->estimated));
+    if (llmb_llm_slo_set(&rs->metrics.slo))
+        json_object_set_new(sum, "good", json_integer(rs->metrics.good));
     json_object_set_new(sum, "duration_ms", ms(duration_ms));
     json_object_set_new(sum, "request_rate",
                         ms(secs > 0 ? (double)rs->seen / secs : 0));

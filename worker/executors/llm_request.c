@@ -344,6 +344,7 @@ static void measure(const struct llmb_llm_req *req, int64_t now,
     rec->tpot_ms = rec->ttft_ms >= 0 && rec->output_tokens > 1 ?
                    (rec->e2e_ms - rec->ttft_ms) /
                    (double)(rec->output_tokens - 1) : -1.0;
+    llmb_llm_resp_measure(r, req->t0_us, rec); /* TTFB, token gaps */
 }
 
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)

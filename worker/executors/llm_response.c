@@ -4,7 +4,9 @@
  * each a JSON chunk; a chunk "carries content" when a choice has a
  * non-empty delta.content (chat), text (completions), reasoning text or
  * tool calls; the role-only first chunk of a chat stream does not count.
- * The times of the first and last content chunks give TTFT and ITL; the
+ * The times of the first and last content chunks give TTFT and the mean
+ * gap; the gap before each content chunk after the first is kept for the
+ * task's ITL histogram (llm_metrics.c), the first streamed byte for TTFB; the
  * usage object (sent last when stream_options.include_usage is set) gives
  * the token counts; a finish_reason and "data: [DONE]" end the stream.
  * An "error" object in the stream or the body makes the response bad.
@@ -39,6 +41,9 @@ void llmb_llm_resp_init(struct llmb_llm_resp *r, bool chat)
 void llmb_llm_resp_fini(struct llmb_llm_resp *r)
 {
     llmb_llm_sse_fini(&r->sse);
+    free(r->gaps_us);
+    r->gaps_us = NULL;
+    r->ngaps = r->capgaps = 0;
     free(r->error);
     r->error = NULL;
 }
@@ -131,6 +136,18 @@ static int take_error(struct llmb_llm_resp *r, json_t *o)
                                  msg != NULL ? msg : "(no message)"));
 }
 
+/* Keeps the gap before a content chunk, in us (capped at 2^32 - 1). */
+static void add_gap(struct llmb_llm_resp *r, int64_t us)
+{
+    if (r->ngaps == r->capgaps) {
+        r->capgaps = r->capgaps > 0 ? r->capgaps * 2 : 64;
+        r->gaps_us = llmb_xrealloc(r->gaps_us,
+                                   r->capgaps * sizeof(*r->gaps_us));
+    }
+    r->gaps_us[r->ngaps++] = us <= 0 ? 0 : us >= UINT32_MAX ? UINT32_MAX :
+                             (uint32_t)us;
+}
+
 static int on_event(void *arg, const char *event, const char *data,
                     size_t len)
 {
@@ -171,6 +188,8 @@ static int on_event(void *arg, const char *event, const char *data,
     if (content > 0) {
         if (r->chunks == 0)
             r->first_us = r->now_us;
+        else
+            add_gap(r, r->now_us - r->last_us);
         r->last_us = r->now_us;
         r->chunks++;
         r->chars += content;
@@ -184,6 +203,8 @@ int llmb_llm_resp_feed(struct llmb_llm_resp *r, const char *buf, size_t len,
     int rc;
 
     r->now_us = now_us;
+    if (r->first_byte_us == 0 && len > 0)
+        r->first_byte_us = now_us;
     rc = llmb_llm_sse_feed(&r->sse, buf, len);
     if (rc == 0)
         return 0;
@@ -235,4 +256,17 @@ int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
     json_decref(o);
     r->done = rc == 0;
     return rc;
+}
+
+void llmb_llm_resp_measure(const struct llmb_llm_resp *r, int64_t t0_us,
+                           struct llmb_llm_record *rec)
+{
+    rec->ttfb_ms = r->first_byte_us > 0 && t0_us > 0 ?
+                   (double)(r->first_byte_us - t0_us) / 1000.0 : -1.0;
+    rec->ngaps = r->ngaps;
+    rec->gaps_us = NULL;
+    if (r->ngaps > 0) {
+        rec->gaps_us = llmb_xmalloc(r->ngaps * sizeof(*r->gaps_us));
+        memcpy(rec->gaps_us, r->gaps_us, r->ngaps * sizeof(*r->gaps_us));
+    }
 }

@@ -313,7 +313,8 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->slot_free_us = llmb_xcalloc(c, sizeof(*run->slot_free_us));
     for (size_t i = 0; i < c; i++)
         run->slot_free_us[i] = run->start_us;
-    llmb_llm_records_init(&run->recs, (size_t)run->spec.max_records);
+    llmb_llm_records_init(&run->recs, (size_t)run->spec.max_records,
+                          &run->spec.slo);
     run->headers = headers_new(&run->spec);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;
