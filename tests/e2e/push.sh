@@ -131,6 +131,27 @@ rcli XRANGE "$wb:events" - + > "$tmp/events"
 [ "$(grep -A1 -x states "$tmp/events" | tail -1)" = 'failed completed completed' ] ||
   fail "finished event states: $(cat "$tmp/events")"
 
+# a queue no live worker serves: pushed, with a warning on stderr; a real
+# worker without the type's handler: a warning naming the type; one with
+# it: no warning
+out=$("$push" --queue nobody noop 2>"$tmp/warn") || fail "push to nobody"
+[ -n "$out" ] || fail "no id for the job pushed to nobody"
+grep -q 'warning: no live worker serves queue nobody' "$tmp/warn" ||
+  fail "no warning: $(cat "$tmp/warn")"
+"$LLMB_BUILD_DIR/worker/llmb-worker" --queues served --handler noop=noop \
+  --heartbeat-ms 200 --log-level warn 2>"$tmp/worker.log" &
+wpid=$!
+trap 'kill $wpid 2>/dev/null || true; wait $wpid 2>/dev/null || true; rm -rf "$tmp"; rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null' EXIT
+for _ in $(seq 100); do
+  [ -n "$(rcli HGET "$prefix:{served}:types" noop)" ] && break; sleep 0.1
+done
+"$push" --queue served special >/dev/null 2>"$tmp/warn" || fail "push special"
+grep -q 'warning: no live worker of queue served handles job type "special"' \
+  "$tmp/warn" || fail "no type warning: $(cat "$tmp/warn")"
+"$push" --queue served noop >/dev/null 2>"$tmp/warn" || fail "push noop"
+[ ! -s "$tmp/warn" ] || fail "warning for a served type: $(cat "$tmp/warn")"
+kill $wpid; wait $wpid || true
+
 # Redis unreachable: exit 69 and a clear message
 set +e
 err=$("$push" --redis redis://127.0.0.1:1 echo 2>&1); rc=$?

@@ -11,6 +11,7 @@
  *   sha256.c   the digest that names a run's journal
  *   wait.c     --wait: follows one job to its end
  *   summary.c  the LLM benchmark table after --wait
+ *   served.c   the warning that no live worker serves the queue or type
  */
 #ifndef LLMB_PUSH_H
 #define LLMB_PUSH_H
@@ -172,5 +173,10 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
  * to out when its aggregate has llm results; returns 1 when it did, else
  * 0. */
 int push_summary_print(json_t *job, FILE *out);
+
+/* Says on stderr when no live worker serves queue, or none handles type
+ * there (served.c). Advisory: a failed read says nothing. */
+void push_served_warn(const struct push_config *cfg, struct llmb_conn *conn,
+                      const char *queue, const char *type);
 
 #endif

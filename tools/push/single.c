@@ -222,6 +222,8 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     journal_open = false;
     if (st == PUSH_UNKNOWN)
         rc = EX_UNAVAILABLE;
+    if (st == PUSH_CONFIRMED)
+        push_served_warn(cfg, conn, cfg->queue, ja.type);
     if (st == PUSH_CONFIRMED && cfg->wait) {
         fprintf(stderr, "llmb-push: job %s pushed to queue %s\n", id,
                 cfg->queue);
