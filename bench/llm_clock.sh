@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# How true the llm executor's clock is: one llmb-worker (capacity 1) and a
+# plain Python asyncio client (bench/llm_pyclient.py) against the same
+# scheduled streaming server (bench/llm_server.py), which logs the true
+# send time of every chunk. Loopback only.
+#
+#   bench/llm_clock.sh [--reps N] [--levels "1 128 512 2048"] [--itl-ms 100]
+#
+# For each level C: C streams at once, first chunk 50 ms after the server
+# read the request, then 16 chunks --itl-ms apart. TTFT p50 error = the
+# client's TTFT p50 minus the server's (first chunk sent minus request
+# read, from its log). CPU per chunk = the client process's user+system
+# CPU over the run divided by the content chunks it read. Also llmb's loop
+# lag p99, peak concurrency and send delay p50. Medians of --reps (3).
+# Uses LLMB_BUILD_DIR; writes bench/results/llm-clock-<time>.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+reps=3 levels="1 128 512 2048" itl=100
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --reps) reps=$2; shift ;;
+    --levels) levels=$2; shift ;;
+    --itl-ms) itl=$2; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+worker_bin="$LLMB_BUILD_DIR/worker/llmb-worker"
+push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+tck=$(getconf CLK_TCK)
+srv_pid="" worker_pid=""
+stop_all() {
+  for p in $worker_pid $srv_pid; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  worker_pid="" srv_pid=""
+}
+trap 'stop_all; bench_redis_stop' EXIT
+bench_redis_start
+cpu_ms() { awk -v t="$tck" '{ printf "%d\n", ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
+
+python3 -S "$here/llm_server.py" --port 0 --first-ms 50 --itl-ms "$itl" --tokens 16 > "$BENCH_TMP/srv.out" &
+srv_pid=$!
+for _ in $(seq 100); do grep -q listening "$BENCH_TMP/srv.out" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)$/\1/p' "$BENCH_TMP/srv.out")
+"$worker_bin" --redis "$BENCH_REDIS_URL" --prefix bench --capacity 1 \
+  --llm-endpoint "srv=http://127.0.0.1:$port" 2> "$BENCH_TMP/worker.log" &
+worker_pid=$!
+sleep 0.3
+
+srv_p50() { curl -s "http://127.0.0.1:$port/stats" | python3 -S -c '
+import json, sys
+s = json.load(sys.stdin); v = sorted(s["ttft_ns"])
+late = sorted(s["late_ns"])
+print("%.3f %.3f" % (v[len(v)//2] / 1e6, late[int(len(late)*.99)] / 1e6))'; }
+reset() { curl -s -X POST "http://127.0.0.1:$port/reset" > /dev/null; }
+
+run_llmb() { # C -> "ttft_p50 lagp99 peak delay_p50 chunks"
+  local id
+  id=$("$push" --redis "$BENCH_REDIS_URL" --prefix bench --timeout 600 --retries 0 llm \
+    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bench\"}],\"max_tokens\":16,\"requests\":$1,\"concurrency\":$1,\"timeout_s\":60}" 2>/dev/null)
+  for _ in $(seq 6000); do
+    case $(bench_rcli HGET "bench:{default}:j:$id" state) in completed|failed|cancelled) break ;; esac
+    sleep 0.05
+  done
+  bench_rcli HGET "bench:{default}:j:$id" 0:result | python3 -S -c '
+import json, sys
+r = json.load(sys.stdin); q = r["requests"]; s = r["summary"]
+t = sorted(x["ttft_ms"] for x in q if "ttft_ms" in x)
+d = sorted(x.get("send_delay_ms", 0) for x in q)
+print("%.3f %.3f %d %.3f %d" % (t[len(t)//2], s["loop_lag_p99_ms"],
+      s["peak_concurrency"], d[len(d)//2], s["output_tokens"]))'
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | bench_stats | cut -d' ' -f1; }
+rows=()
+for c in $levels; do
+  le=() lc=() ll=() lp=() ld=() pe=() pc=()
+  for r in $(seq 1 "$reps"); do
+    reset; c0=$(cpu_ms "$worker_pid")
+    read -r tt lag peak dly chunks < <(run_llmb "$c")
+    c1=$(cpu_ms "$worker_pid")
+    read -r st _ < <(srv_p50)
+    le+=("$(awk -v a="$tt" -v b="$st" 'BEGIN{printf "%.2f", a-b}')")
+    lc+=("$(awk -v m=$((c1 - c0)) -v n="$chunks" 'BEGIN{printf "%.1f", m*1000/n}')")
+    ll+=("$lag"); lp+=("$peak"); ld+=("$dly")
+    reset
+    out=$(python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
+    read -r st _ < <(srv_p50)
+    pe+=("$(echo "$out" | python3 -S -c '
+import json, sys
+o = json.load(sys.stdin); t = sorted(o["ttft_ms"])
+print("%.2f" % (t[len(t)//2] - float(sys.argv[1])))' "$st")")
+    pc+=("$(echo "$out" | python3 -S -c '
+import json, sys
+o = json.load(sys.stdin); print("%.1f" % (o["cpu_s"] * 1e6 / o["chunks"]))')")
+  done
+  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) |")
+  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}" >&2
+done
+
+out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
+{
+  echo "# llm executor clock vs a scheduled server (bench/llm_clock.sh)"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
+  echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; build $LLMB_BUILD_DIR."
+  echo
+  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  printf '%s\n' "${rows[@]}"
+} | tee "$out"
