@@ -5,6 +5,7 @@
 # queue's keys). The error goes to stderr with the queue's name, the other
 # queues are shown as usual, the broken one with "-" (unknown, not 0), and
 # the exit status is 1. The JUNK column shows only when a queue has junk.
+# A queue with tasks pending that no live worker serves gets a note.
 #
 # usage: cli_stats_errors.sh PATH_TO_LLMB   (run by ctest with the redis fixture)
 source "$(dirname "$0")/cli_lib.sh"
@@ -63,4 +64,16 @@ grep -Eq '^QUEUE .* JUNK +HEAD AGE$' <<<"$OUT" || fail "no JUNK column"
 grep -Eq '^good( +[0-9]+){8} +4 ' <<<"$OUT" || fail "queue good shows no junk 4"
 run stats --json
 check 'd["queues"][1]["junk"] == 4 and d["totals"]["junk"] == 4'
+
+# Work no live worker serves: a note under the table, "unserved" in --json;
+# gone once a live worker advertises types in the queue's <base>:types.
+push orphan '{"type":"echo","id":"o1"}' >/dev/null
+run stats
+grep -q '^note: queue orphan: 1 tasks pending and no live worker serves the queue$' <<<"$OUT" ||
+  fail "no note for queue orphan: $OUT"
+run stats --json
+check '"orphan" in d["unserved"] and "good" in d["unserved"]'
+rcli HSET "$PREFIX:{orphan}:types" echo 99999999999999 >/dev/null
+run stats --json
+check '"orphan" not in d["unserved"]'
 echo "ok: llmb stats and queues show what they can read and say what they cannot"

@@ -9,12 +9,18 @@
  * unknown, not 0) and left out of the totals; its error goes to stderr,
  * everything else is shown, and the command exits with status 1. The JUNK
  * column appears when a queue has met junk (llmb_stats field junk).
+ *
+ * A queue with tasks pending that no live worker serves (no worker
+ * advertises job types in its <base>:types, llmb/served.h, and no live
+ * worker's record lists it) gets a note under the table, and an entry in
+ * "unserved" with --json: such work would otherwise wait silently.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <llmb/err.h>
 #include <llmb/keys.h>
+#include <llmb/served.h>
 
 #include "admin.h"
 
@@ -84,6 +90,76 @@ out:
     if (r != NULL)
         freeReplyObject(r);
     free(key);
+    return rc;
+}
+
+/* True when a live worker's record lists queue. */
+static bool listed_by_worker(const struct llmb_worker *ws, size_t nw,
+                             const char *queue)
+{
+    for (size_t i = 0; i < nw; i++) {
+        struct llmb_strlist qs = {0};
+        bool found = false;
+        if (llmb_worker_is_gone(&ws[i]) || ws[i].f[LLMB_WF_QUEUES] == NULL)
+            continue;
+        llmb_strlist_split(&qs, ws[i].f[LLMB_WF_QUEUES], ',');
+        for (size_t k = 0; k < qs.n && !found; k++)
+            found = strcmp(qs.v[k], queue) == 0;
+        llmb_strlist_clear(&qs);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* The queues with tasks pending that no live worker serves, as an object
+ * queue -> why (empty when there is none). Reads <base>:types of each
+ * queue with pending tasks, pipelined. Returns 0 or LLMB_EIO. */
+static int unserved_fetch(struct llmb_admin *a,
+                          const struct llmb_queue_row *s, size_t n,
+                          const struct llmb_worker *ws, size_t nw,
+                          int64_t now, json_t **out, char **errstr)
+{
+    bool *asked = llmb_xcalloc(n + 1, sizeof(*asked));
+    int rc = 0;
+
+    *out = json_object();
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].error != NULL || s[i].st.pending == 0 ||
+            listed_by_worker(ws, nw, s[i].name))
+            continue;
+        char *key = llmb_key_queue_sub(a->prefix, s[i].name,
+                                       LLMB_SERVED_SUFFIX);
+        const char *argv[] = {"HGETALL", key};
+        rc = llmb_conn_append_argv(a->conn, 2, argv, NULL);
+        free(key);
+        if (rc != 0)
+            break;
+        asked[i] = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct llmb_served sv;
+        redisReply *r;
+        if (!asked[i])
+            continue;
+        r = llmb_conn_get_reply(a->conn);
+        if (r == NULL) {
+            rc = LLMB_EIO;
+            continue;
+        }
+        if (llmb_served_parse(r, now, INT64_MAX, &sv) == 0) {
+            if (!llmb_served_any(&sv))
+                json_object_set_new(*out, s[i].name, json_sprintf(
+                    "%lld tasks pending and no live worker serves the queue",
+                    s[i].st.pending));
+            llmb_served_fini(&sv);
+        }
+        freeReplyObject(r);
+    }
+    if (rc != 0)
+        *errstr = llmb_xasprintf("reading <base>:types: %s",
+                                 llmb_conn_errstr(a->conn));
+    free(asked);
     return rc;
 }
 
@@ -210,7 +286,7 @@ static void print_metrics(struct llmb_admin *a, json_t *metrics, int64_t now)
 static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
                        size_t n, struct llmb_queue_stats *tot,
                        const struct worker_sums *w, json_t *metrics,
-                       int64_t now)
+                       json_t *unserved, int64_t now)
 {
     struct llmb_table *t = llmb_table_new();
     const char *state;
@@ -236,6 +312,10 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
         queue_row(t, n == 0 ? "(no queues)" : "(total)", tot, junk);
     llmb_table_print(t, a->out);
     llmb_table_free(t);
+    const char *uq;
+    json_t *why;
+    json_object_foreach(unserved, uq, why)
+        fprintf(a->out, "note: queue %s: %s\n", uq, json_string_value(why));
 
     fprintf(a->out, "\nworkers   %zu", w->total);
     json_object_foreach(w->by_state, state, v) {
@@ -264,7 +344,7 @@ int llmb_stats_run(struct llmb_admin *a, char **errstr)
     struct llmb_queue_stats tot;
     struct llmb_worker *ws = NULL;
     struct worker_sums w;
-    json_t *metrics = NULL, *totals = NULL;
+    json_t *metrics = NULL, *totals = NULL, *unserved = NULL;
     size_t nw = 0;
     int64_t now = 0;
     int rc;
@@ -279,6 +359,8 @@ int llmb_stats_run(struct llmb_admin *a, char **errstr)
         rc = llmb_workers_fetch(a, &ws, &nw, errstr);
     if (rc == 0)
         rc = metrics_fetch(a, &metrics, errstr);
+    if (rc == 0)
+        rc = unserved_fetch(a, s, names.n, ws, nw, now, &unserved, errstr);
     if (rc != 0)
         goto out;
 
@@ -295,15 +377,17 @@ int llmb_stats_run(struct llmb_admin *a, char **errstr)
         json_object_set_new(doc, "queues", arr);
         json_object_set(doc, "totals", totals);
         json_object_set_new(doc, "workers", workers_json(&w));
+        json_object_set(doc, "unserved", unserved);
         json_object_set(doc, "metrics", metrics ? metrics : json_null());
         llmb_output_json(a, doc);
     } else {
-        print_text(a, s, names.n, &tot, &w, metrics, now);
+        print_text(a, s, names.n, &tot, &w, metrics, unserved, now);
     }
 
 out:
     json_decref(totals);
     json_decref(metrics);
+    json_decref(unserved);
     json_decref(w.by_state);
     llmb_workers_free(ws, nw);
     llmb_queue_rows_free(s, names.n);
