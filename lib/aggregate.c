@@ -21,6 +21,7 @@
 
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
+#include <llmb/histogram.h>
 #include <llmb/util.h>
 
 /* Whole numbers of at most this magnitude print as JSON integers. */
@@ -43,6 +44,8 @@ struct field {
     struct label *labels; /* nlabels of LLMB_AGG_LABELS_MAX */
     size_t nlabels;
     uint64_t other;       /* label values past the table */
+    struct llmb_hist *hist; /* merged histograms of the path; NULL = none:
+                               then its statistics come from it */
 };
 
 struct llmb_agg {
@@ -158,6 +161,9 @@ void llmb_agg_free(struct llmb_agg *agg)
         free(f->labels);
         free(f->path);
         free(f->s);
+        if (f->hist != NULL)
+            llmb_hist_fini(f->hist);
+        free(f->hist);
     }
     free(agg->fields);
     free(agg->order);
@@ -290,6 +296,35 @@ static void field_add(struct llmb_agg *agg, struct field *f, double v)
     }
 }
 
+/* Merges histogram v (<llmb/histogram.h>) into the field of agg->path.
+ * A malformed one, or one whose scale differs from the field's first, is
+ * counted as dropped. */
+static void hist_add(struct llmb_agg *agg, const json_t *v)
+{
+    struct llmb_hist h;
+    const char *err = NULL;
+    struct field *f;
+    bool dropped;
+
+    if (llmb_hist_from_json(&h, v, &err) != 0) {
+        agg->dropped++;
+        return;
+    }
+    f = field_get(agg, JSON_REAL, &dropped);
+    if (f == NULL || f->kind == LLMB_AGG_LABEL ||
+        f->kind == LLMB_AGG_FLAG) {
+        agg->dropped++;
+    } else {
+        if (f->hist == NULL) {
+            f->hist = llmb_xmalloc(sizeof(*f->hist));
+            llmb_hist_init(f->hist, h.scale);
+        }
+        if (llmb_hist_merge(f->hist, &h) != 0)
+            agg->dropped++;
+    }
+    llmb_hist_fini(&h);
+}
+
 /* Walks v, whose path is agg->path, adding its samples. */
 static void walk(struct llmb_agg *agg, const json_t *v)
 {
@@ -329,6 +364,10 @@ static void walk(struct llmb_agg *agg, const json_t *v)
     case JSON_OBJECT: {
         const char *key;
         const json_t *e;
+        if (mark > 0 && llmb_hist_json_is(v)) {
+            hist_add(agg, v);
+            return;
+        }
         /* json_object_foreach needs a non-const object; it only reads. */
         json_object_foreach((json_t *)v, key, e) {
             if (mark == 0 && strcmp(key, "_kinds") == 0)
@@ -458,6 +497,17 @@ int llmb_agg_field(struct llmb_agg *agg, size_t i, const char **path,
     out->mean = f->count > 0 ? out->sum / (double)f->count : 0.0;
     if (f->kind == LLMB_AGG_LABEL)
         out->min = out->max = out->sum = out->mean = 0.0;
+    if (f->hist != NULL) {
+        /* Histograms give every statistic, over every value they hold. */
+        out->count = f->hist->count;
+        out->min = llmb_hist_min(f->hist);
+        out->max = llmb_hist_max(f->hist);
+        out->mean = llmb_hist_mean(f->hist);
+        out->sum = f->hist->sum / (double)f->hist->scale;
+        out->p50 = llmb_hist_percentile(f->hist, 0.50);
+        out->p90 = llmb_hist_percentile(f->hist, 0.90);
+        out->p99 = llmb_hist_percentile(f->hist, 0.99);
+    }
     *path = f->path;
     return 0;
 }

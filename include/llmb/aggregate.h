@@ -27,6 +27,14 @@
  * name and the first value (llmb_agg_kind_infer). It is fixed when the
  * field gets its first sample.
  *
+ * Histograms. An object in the form of <llmb/histogram.h> ({"hist":
+ * "llmb-loglin-7", ...}) is not walked: it is merged into its path's
+ * histogram, and that field's count, min, mean, sum, p50, p90, p99 and
+ * max then come from the merged histogram, over every value of every
+ * result (percentiles within 0.39 %, nearest rank), never a sample. A
+ * malformed one, or one of another scale than the path's first, counts
+ * as dropped. A path should hold histograms or numbers, not both.
+ *
  * Percentiles interpolate linearly between the two nearest ranks, the
  * method NumPy uses by default: for n sorted samples x[0..n-1] and q in
  * [0, 1], h = (n - 1) * q and the value is x[floor(h)] + (h - floor(h)) *

@@ -18,6 +18,7 @@
 
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
+#include <llmb/histogram.h>
 
 static void assert_close(double got, double want)
 {
@@ -512,6 +513,62 @@ static void test_json_number(void **state)
     json_decref(v);
 }
 
+/* Histograms of several results merge: the field's statistics are those
+ * of every value of every histogram, not of a sample or of the tasks'
+ * percentiles; a bad or other-scale histogram is dropped. */
+static void test_histograms_merge(void **state)
+{
+    struct llmb_agg *agg = llmb_agg_new(NULL);
+    struct llmb_hist all;
+    struct llmb_agg_stats st;
+    json_t *fields, *f;
+
+    (void)state;
+    llmb_hist_init(&all, 1000000);
+    for (int task = 0; task < 4; task++) {
+        struct llmb_hist h;
+        json_t *res = json_object(), *m = json_object();
+        llmb_hist_init(&h, 1000000);
+        /* task 3 alone holds the 80 ms stalls */
+        for (int i = 0; i < 1000; i++) {
+            double v = task == 3 && i % 10 == 0 ? 80.0 : 5.0 + i % 7 * 0.1;
+            llmb_hist_record(&h, v, 1);
+            llmb_hist_record(&all, v, 1);
+        }
+        json_object_set_new(m, "itl_ms", llmb_hist_json(&h));
+        json_object_set_new(res, "metrics", m);
+        llmb_agg_add(agg, res);
+        json_decref(res);
+        llmb_hist_fini(&h);
+    }
+    field_of(agg, "metrics.itl_ms", &st);
+    assert_int_equal(st.count, 4000);
+    assert_int_equal(st.kind, LLMB_AGG_DURATION);
+    assert_close(st.p99, llmb_hist_percentile(&all, 0.99));
+    assert_true(fabs(st.p99 - 80.0) <= 80.0 / 256);
+    assert_close(st.p50, llmb_hist_percentile(&all, 0.50));
+    assert_close(st.mean, llmb_hist_mean(&all));
+    assert_close(st.max, 80.0);
+    assert_close(st.min, 5.0);
+    /* another scale, and a malformed one: dropped */
+    assert_int_equal(llmb_agg_add_text(agg,
+        "{\"metrics\":{\"itl_ms\":{\"hist\":\"llmb-loglin-7\",\"scale\":1,"
+        "\"count\":1,\"min\":1,\"max\":1,\"sum\":1,\"b\":[1,1]}}}", 101), 0);
+    assert_int_equal(llmb_agg_add_text(agg,
+        "{\"metrics\":{\"itl_ms\":{\"hist\":\"llmb-loglin-7\"}}}", 47), 0);
+    assert_int_equal(llmb_agg_dropped(agg), 2);
+    field_of(agg, "metrics.itl_ms", &st);
+    assert_int_equal(st.count, 4000);
+    fields = llmb_agg_fields_json(agg, 1000);
+    f = json_object_get(fields, "metrics.itl_ms");
+    assert_non_null(json_object_get(f, "p99"));
+    assert_null(json_object_get(f, "per_s"));
+    assert_null(json_object_get(f, "b"));
+    json_decref(fields);
+    llmb_hist_fini(&all);
+    llmb_agg_free(agg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_label_limit),
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_json_number),
+        cmocka_unit_test(test_histograms_merge),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,14 +71,18 @@ static const struct {
     const char *path;
     const char *label;
 } metrics[] = {
-    {"requests.ttft_ms", "TTFT (ms)"},
-    {"requests.itl_ms", "ITL (ms)"},
-    {"requests.tpot_ms", "TPOT (ms)"},
-    {"requests.e2e_ms", "E2E latency (ms)"},
-    {"requests.output_tokens", "output tokens"},
-    {"requests.input_tokens", "input tokens"},
-    {"requests.tokens_per_s", "output tokens/s"},
-    {"requests.queued_ms", "queued (ms)"},
+    /* merged histograms of every request and every token gap
+     * (docs/llm.md, "Metrics") */
+    {"metrics.ttft_ms", "TTFT (ms)"},
+    {"metrics.ttfb_ms", "TTFB (ms)"},
+    {"metrics.itl_ms", "ITL, every gap (ms)"},
+    {"metrics.tpot_ms", "TPOT (ms)"},
+    {"metrics.e2e_ms", "E2E latency (ms)"},
+    {"metrics.output_tokens", "output tokens"},
+    {"metrics.input_tokens", "input tokens"},
+    {"metrics.queued_ms", "queued (ms)"},
+    /* each request's own rate, from the records: not a throughput */
+    {"requests.tokens_per_s", "per-request tok/s"},
 };
 
 int push_summary_print(json_t *job, FILE *out)
@@ -127,8 +131,14 @@ int push_summary_print(json_t *job, FILE *out)
             " (some estimated: no usage from the server)" : "");
     fprintf(out, "%-26s %s s\n", "run time",
             llmb_agg_format(run_ms / 1000.0, a));
+    /* completed requests, as vLLM's request_throughput */
     fprintf(out, "%-26s %s req/s\n", "request throughput",
-            llmb_agg_format(per_s(fields, "summary.requests", run_ms), a));
+            llmb_agg_format(per_s(fields, "summary.ok", run_ms), a));
+    if (field(fields, "summary.good") != NULL)
+        fprintf(out, "%-26s %s req/s (%s requests within the slo)\n",
+                "goodput",
+                llmb_agg_format(per_s(fields, "summary.good", run_ms), a),
+                whole(total(fields, "summary.good"), b));
     fprintf(out, "%-26s %s tok/s\n", "output token throughput",
             llmb_agg_format(per_s(fields, "summary.output_tokens", run_ms),
                             a));

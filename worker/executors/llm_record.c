@@ -196,8 +196,12 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                         json_integer(rs->output_tokens));
     json_object_set_new(sum, "input_tokens", json_integer(rs->input_tokens));
     json_object_set_new(sum, "tokens_estimated", json_integer(rs->estimated));
-    if (llmb_llm_slo_set(&rs->metrics.slo))
+    if (llmb_llm_slo_set(&rs->metrics.slo)) {
         json_object_set_new(sum, "good", json_integer(rs->metrics.good));
+        /* a count: its sum over tasks, and per_s the goodput */
+        json_object_set_new(o, "_kinds", json_pack("{s:s}", "summary.good",
+                                                   "count"));
+    }
     json_object_set_new(sum, "duration_ms", ms(duration_ms));
     json_object_set_new(sum, "request_rate",
                         ms(secs > 0 ? (double)rs->seen / secs : 0));

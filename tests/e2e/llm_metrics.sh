@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The job-level metrics of an LLM benchmark (docs/llm.md, "Metrics"): two
+# real llmb-worker processes and a real llmb-coordinator against the mock
+# with an 80 ms decode stall every 16th token gap (5 ms otherwise). The
+# job aggregate merges the tasks' histograms: ITL p99 (every gap of every
+# request) must be the stall, 80 ms +- 4, while TPOT stays near its mean
+# of 8.6 ms; counts must be every request and every gap; output token
+# throughput must be all output tokens / run_ms; goodput must count only
+# the requests within the payload's slo.
+set -euo pipefail
+url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
+bin=$LLMB_BUILD_DIR
+prefix="e2emet$$"
+tmp=$(mktemp -d)
+pids=()
+rcli() { redis-cli -u "$url" "$@"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
+    exit 1
+}
+
+python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
+    --ttft-ms 30 --itl-ms 5 --pause-every 16 --pause-ms 80 \
+    > "$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/^mock-llm listening on [0-9.]*:\([0-9]*\)$/\1/p' "$tmp/mock.out")
+[ -n "$port" ] || fail "the mock did not start"
+
+common=(--redis "$url" --prefix "$prefix")
+for i in 1 2; do
+    "$bin/worker/llmb-worker" "${common[@]}" --id "w$i" --capacity 2 \
+        --heartbeat-ms 200 --llm-endpoint "mock=http://127.0.0.1:$port" \
+        2>"$tmp/worker$i.log" &
+    pids+=($!)
+done
+"$bin/coordinator/llmb-coordinator" "${common[@]}" --tick-ms 50 \
+    2>"$tmp/coordinator.log" &
+pids+=($!)
+
+# Four tasks of 10 requests of 64 tokens; tpot_ms 9 splits nothing
+# (every request is near 8.6), ttft_ms 30 splits them: the mock waits at
+# least 30 ms, so only requests answered within a hair of it are good.
+payload='{"model":"m","messages":[{"role":"user","content":"go"}],
+          "max_tokens":64,"requests":10,"concurrency":5,
+          "slo":{"ttft_ms":32.5,"tpot_ms":9.5}}'
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 --json \
+    --tasks 4 --no-progress --id met llm "$payload" > "$tmp/out" 2>"$tmp/push.log" ||
+    fail "llmb-push --wait exited $?"
+for _ in $(seq 100); do
+    [ -n "$(rcli HGET "$prefix:{default}:j:met" aggregate)" ] && break
+    sleep 0.1
+done
+rcli HGET "$prefix:{default}:j:met" aggregate > "$tmp/aggregate.json"
+for i in 0 1 2 3; do
+    rcli HGET "$prefix:{default}:j:met" "$i:result" > "$tmp/result$i.json"
+done
+
+python3 -S - "$tmp" <<'PY' || fail "aggregate check"
+import json, sys
+tmp = sys.argv[1]
+agg = json.load(open(tmp + "/aggregate.json"))
+results = [json.load(open("%s/result%d.json" % (tmp, i))) for i in range(4)]
+records = [r for res in results for r in res["requests"]]
+assert len(records) == 40 and all("error" not in r for r in records)
+f = agg["fields"]
+itl, tpot = f["metrics.itl_ms"], f["metrics.tpot_ms"]
+print("ITL  p50 %.3f p90 %.3f p99 %.3f max %.3f mean %.3f n %d" %
+      (itl["p50"], itl["p90"], itl["p99"], itl["max"], itl["mean"], itl["count"]))
+print("TPOT p50 %.3f p90 %.3f p99 %.3f max %.3f mean %.3f n %d" %
+      (tpot["p50"], tpot["p90"], tpot["p99"], tpot["max"], tpot["mean"], tpot["count"]))
+assert itl["count"] == 40 * 63, itl          # every gap, not a sample
+assert 79.0 <= itl["p99"] <= 84.0, itl        # the stall
+assert 4.5 <= itl["p50"] <= 6.5, itl
+assert itl["kind"] == "duration" and "per_s" not in itl, itl
+assert tpot["count"] == 40, tpot
+assert abs(tpot["mean"] - 540 / 63) < 1.0, tpot
+assert tpot["p99"] < 11.0, tpot               # stays near the mean
+# the per-request mean gap of the records is what the old ITL was
+old = sorted(r["itl_ms"] for r in records)
+print("records' mean gaps p99 %.3f (what ITL p99 used to be)" % old[-1])
+for m in ("ttft_ms", "ttfb_ms", "e2e_ms"):
+    assert f["metrics." + m]["count"] == 40, (m, f["metrics." + m])
+# throughput: all output tokens / the job's wall time (run_ms)
+run_ms = agg["run_ms"]
+out = f["metrics.output_tokens"]
+assert out["sum"] == 40 * 64, out
+want = 40 * 64 * 1000.0 / run_ms
+assert abs(out["per_s"] - want) <= max(5e-4, 5e-6 * want), (out, run_ms)
+assert abs(f["summary.output_tokens"]["per_s"] - want) <= max(5e-4, 5e-6 * want)
+ok = f["summary.ok"]
+assert abs(ok["per_s"] - 40 * 1000.0 / run_ms) < 0.01, ok
+# goodput: exactly the requests within both thresholds
+good = sum(1 for r in records if r["ttft_ms"] <= 32.5 and r["tpot_ms"] <= 9.5)
+assert f["summary.good"]["sum"] == good, (f["summary.good"], good)
+assert abs(f["summary.good"]["per_s"] - good * 1000.0 / run_ms) < 0.01
+print("output tok/s %.1f, req/s %.2f, goodput %.2f req/s (%d of 40 good) over run_ms %d"
+      % (out["per_s"], ok["per_s"], f["summary.good"]["per_s"], good, run_ms))
+PY
+echo "llm metrics: job ITL p99 is the stall, TPOT the mean, from merged histograms"
