@@ -195,23 +195,27 @@ local function fail(keys, args)
     return out
 end
 
--- ARGV: worker, then pairs of task ref and token. The tasks go back to the
--- front of their priority with the attempt given back. Reply: per task 1
--- released, 0 refused.
+-- ARGV: worker, [back], then pairs of task ref and token. The tasks go
+-- back to the front of their priority (shutdown: they were under way), or
+-- with `back` behind every task of their priority that waits (a worker
+-- without their handler hands them on), with the attempt given back.
+-- Reply: per task 1 released, 0 refused.
 local function release(keys, args)
     local base = keys[1]
     local worker = args[1]
-    if not lease_args_ok(worker, #args - 1, 2) then
+    local first = 2
+    if args[2] == 'back' then first = 3 end
+    if not lease_args_ok(worker, #args - first + 1, 2) then
         return redis.error_reply('ERR usage: FCALL llmb_release 1 <queue key> '
-            .. '<worker> [<task ref> <token>]...')
+            .. '<worker> [back] [<task ref> <token>]...')
     end
-    if (#args - 1) / 2 > CALL_MAX then
-        return too_many('llmb_release', (#args - 1) / 2, 'tasks')
+    if (#args - first + 1) / 2 > CALL_MAX then
+        return too_many('llmb_release', (#args - first + 1) / 2, 'tasks')
     end
     local out = {}
     local back = 0
     local now = now_ms()
-    local refs, ok = leases_take(base, worker, args, 2, 2)
+    local refs, ok = leases_take(base, worker, args, first, 2)
     for k, ref in ipairs(refs) do
         out[k] = ok[k] and 1 or 0
         local id, idx = member_parse(ref)
@@ -224,8 +228,11 @@ local function release(keys, args)
                 task_cancelled(base, id, idx, 'running', now)
             elseif j[1] ~= false then
                 redis.call('HINCRBY', jk, task_field(idx, 'attempt'), -1)
+                local seq = 0
+                if first == 3 then seq = redis.call('INCR', base .. ':seq') end
                 task_requeue(base, jk, id, idx, (tonumber(j[3]) or 1) > 1,
-                    'running', 'pending', pending_score(tonumber(j[2]) or 0, 0))
+                    'running', 'pending',
+                    pending_score(tonumber(j[2]) or 0, seq))
                 back = back + 1
             end
         end

@@ -37,7 +37,8 @@ enum llmb_outcome {
     LLMB_OUTCOME_ERROR,   /* llmb_fail kind error */
     LLMB_OUTCOME_TIMEOUT, /* llmb_fail kind timeout */
     LLMB_OUTCOME_FATAL,   /* llmb_fail kind fatal */
-    LLMB_OUTCOME_RELEASE  /* llmb_release */
+    LLMB_OUTCOME_RELEASE, /* llmb_release: to the front of its priority */
+    LLMB_OUTCOME_HANDBACK /* llmb_release back: behind what waits */
 };
 
 /* One outcome waiting to be sent (or sent and not yet answered). */
@@ -71,6 +72,7 @@ struct llmb_wqueue {
     struct llmb_report_list done;   /* for llmb_complete */
     struct llmb_report_list failed; /* for llmb_fail */
     struct llmb_report_list release;/* for llmb_release */
+    struct llmb_report_list handback;/* for llmb_release back */
     int64_t due_mono_ms;            /* next delayed task; INT64_MAX none */
     size_t held;                    /* tasks of this queue running here */
     int64_t refused_mono_ms;        /* skipped until then: claim refused */

@@ -95,6 +95,8 @@ void llmb_report_add(struct llmb_worker *w, struct llmb_wqueue *q,
         list_append(&q->done, r);
     else if (kind == LLMB_OUTCOME_RELEASE)
         list_append(&q->release, r);
+    else if (kind == LLMB_OUTCOME_HANDBACK)
+        list_append(&q->handback, r);
     else
         list_append(&q->failed, r);
 }
@@ -217,7 +219,7 @@ static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
 {
     size_t n = l->n < REPORT_BATCH ? l->n : REPORT_BATCH;
     int per = l == &q->done ? 3 : l == &q->failed ? 4 : 2;
-    size_t argc = 5 + n * (size_t)per;
+    size_t argc = 6 + n * (size_t)per; /* (one more: "back") */
     const char **argv = llmb_xmalloc(argc * sizeof(*argv));
     size_t *lens = llmb_xmalloc(argc * sizeof(*lens));
     struct report_batch *b = llmb_xcalloc(1, sizeof(*b));
@@ -229,6 +231,8 @@ static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
     ARG("1", 1);
     ARG(q->base, strlen(q->base));
     ARG(w->id, strlen(w->id));
+    if (l == &q->handback)
+        ARG("back", 4);
     b->w = w;
     b->q = q;
     b->home = l;
@@ -268,8 +272,9 @@ void llmb_report_flush(struct llmb_worker *w)
         return;
     for (size_t i = 0; i < w->nq; i++) {
         struct llmb_wqueue *q = &w->q[i];
-        struct llmb_report_list *lists[] = {&q->done, &q->failed, &q->release};
-        for (size_t j = 0; j < 3; j++)
+        struct llmb_report_list *lists[] = {&q->done, &q->failed, &q->release,
+                                            &q->handback};
+        for (size_t j = 0; j < 4; j++)
             while (lists[j]->n > 0)
                 if (batch_send(w, q, lists[j]) != 0)
                     return;
@@ -281,7 +286,8 @@ bool llmb_report_idle(const struct llmb_worker *w)
     if (w->reports_inflight > 0)
         return false;
     for (size_t i = 0; i < w->nq; i++)
-        if (w->q[i].done.n + w->q[i].failed.n + w->q[i].release.n > 0)
+        if (w->q[i].done.n + w->q[i].failed.n + w->q[i].release.n +
+                w->q[i].handback.n > 0)
             return false;
     return true;
 }
@@ -292,5 +298,6 @@ void llmb_report_clear(struct llmb_worker *w)
         list_clear(&w->q[i].done);
         list_clear(&w->q[i].failed);
         list_clear(&w->q[i].release);
+        list_clear(&w->q[i].handback);
     }
 }

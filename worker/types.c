@@ -137,11 +137,13 @@ static struct llmb_unserved *unserved_note(struct llmb_worker *w,
     return u;
 }
 
-/* Hands t back: its outcome is a release, its attempt given back. */
+/* Hands t back: its outcome is a release behind the tasks of its priority
+ * that wait (so a worker without the handler is not given the same task
+ * again and again), its attempt given back. */
 static void hand_back(struct llmb_task *t)
 {
-    llmb_report_add(t->w, t->q, LLMB_OUTCOME_RELEASE, t->ref, t->token, NULL,
-                    0);
+    llmb_report_add(t->w, t->q, LLMB_OUTCOME_HANDBACK, t->ref, t->token,
+                    NULL, 0);
     t->finished = true;
     llmb_task_free(t);
 }

@@ -460,6 +460,43 @@ static void test_cancel_beyond_its_refs(void **state)
     free(id);
 }
 
+/* A release puts a task back at the front of its priority (shutdown: it
+ * was under way); with `back`, behind what waits (a worker without its
+ * handler hands it on and is not given it again at once). The attempt is
+ * given back either way. */
+static void test_release_front_or_back(void **state)
+{
+    struct tq_task t[2];
+    char *a, *b;
+
+    (void)state;
+    a = tq_push("{\"type\":\"t\",\"id\":\"a\"}");
+    b = tq_push("{\"type\":\"t\",\"id\":\"b\"}");
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, "a");
+    {
+        redisReply *r = tq_fcall("llmb_release", "w", "back", t[0].ref,
+                                 t[0].tok, NULL);
+        assert_int_equal(tq_reply_int_at(r, 0), 1);
+        freeReplyObject(r);
+    }
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, "b");
+    assert_int_equal(tq_claim("w", 1, "30000", t + 1, NULL), 1);
+    assert_string_equal(t[1].id, "a");
+    assert_int_equal(t[1].attempt, 1);
+    {
+        redisReply *r = tq_fcall("llmb_release", "w", t[1].ref, t[1].tok,
+                                 t[0].ref, t[0].tok, NULL);
+        assert_int_equal(tq_reply_int_at(r, 0), 1);
+        assert_int_equal(tq_reply_int_at(r, 1), 1);
+        freeReplyObject(r);
+    }
+    assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 2);
+    free(a);
+    free(b);
+}
+
 /* The ranges of claim's arguments, at both ends. */
 static void test_claim_ranges(void **state)
 {
@@ -593,6 +630,7 @@ int main(void)
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
         T_(test_cancel_beyond_its_refs),
+        T_(test_release_front_or_back),
         T_(test_settings_at_their_ends),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
