@@ -22,9 +22,6 @@
  *                        on (the test still fails at the end); for
  *                        hunting several bugs in one long run
  *   LLMB_MODEL_TRACE=1   print every step as it ends (to compare runs)
- *   LLMB_MODEL_ALLOW=tag,...  known violations to report once and not
- *                        count, to hunt past them (tags: see allowed());
- *                        unset, every invariant is asserted
  *
  * A seed replays the same choices as long as Redis answers the same, but
  * leases and delays follow Redis's clock, and backoffs draw their jitter
@@ -276,33 +273,6 @@ PRINTF_LIKE(2, 3) static void violation(const char *check, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-/* True when the known violation `tag` is listed in LLMB_MODEL_ALLOW; it is
- * then reported once per run and not counted. The tags:
- *   stale-state  a task cancelled behind a retried cursor keeps the
- *                "<idx>:state" failed of the earlier run */
-static bool allowed(const char *tag)
-{
-    static char said[256];
-    const char *list = getenv("LLMB_MODEL_ALLOW");
-    size_t n = strlen(tag);
-
-    for (const char *s = list; s != NULL && *s != '\0';) {
-        if (strncmp(s, tag, n) == 0 && (s[n] == ',' || s[n] == '\0')) {
-            if (strstr(said, tag) == NULL) {
-                fprintf(stderr, "test_model: ALLOWED known violation %s "
-                                "(step %ld)\n", tag, M.step);
-                snprintf(said + strlen(said), sizeof(said) - strlen(said),
-                         "%s,", tag);
-            }
-            return true;
-        }
-        s = strchr(s, ',');
-        if (s != NULL)
-            s++;
-    }
-    return false;
 }
 
 /* ---- Redis calls ---- */
@@ -2155,9 +2125,12 @@ static void check_task(struct mjob *j, int x, int cur, long long next,
     }
     if (places > 1)
         return;
-    if (rwhere == W_ENDED && t->where == W_ENDED && routcome == O_FAILED &&
-        t->outcome == O_CANCELLED && rt->st == RS_FAILED &&
-        allowed("stale-state"))
+    /* A task at or past its job's `next` was not handed out in this run:
+     * once the job is cancelled, it ended cancelled behind its cursor,
+     * whatever its state field says of an earlier run (docs/data-model.md,
+     * "Task fields"; llmb show derives it the same way). */
+    if (rwhere == W_ENDED && x >= next && rt->st != RS_COMPLETED &&
+        strcmp(jstate_redis, "cancelled") == 0)
         routcome = O_CANCELLED;
     if (rwhere != t->where || (rwhere == W_RUN && rworker != t->worker) ||
         (rwhere == W_ENDED && routcome != t->outcome)) {
