@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              s.p99 > s.max))
             abort();
     }
-    json_t *j = llmb_agg_fields_json(agg);
+    json_t *j = llmb_agg_fields_json(agg, 1000);
     if (!json_is_object(j))
         abort();
     char *text = json_dumps(j, JSON_COMPACT);
