@@ -688,10 +688,10 @@ json_t *llmb_agg_fields_json(struct llmb_agg *agg, int64_t run_ms)
             json_object_set_new(o, "mean", llmb_agg_json_number(st.mean));
             break;
         case LLMB_AGG_COUNT:
-            json_object_set_new(o, "sum", llmb_agg_json_number(st.sum));
-            /* fall through */
         case LLMB_AGG_GAUGE:
         case LLMB_AGG_DURATION:
+            if (st.kind == LLMB_AGG_COUNT)
+                json_object_set_new(o, "sum", llmb_agg_json_number(st.sum));
             json_object_set_new(o, "min", llmb_agg_json_number(st.min));
             json_object_set_new(o, "mean", llmb_agg_json_number(st.mean));
             json_object_set_new(o, "p50", llmb_agg_json_number(st.p50));

@@ -108,7 +108,7 @@ static void child_rlimit(int res, const char *name, long long soft)
         return;
     rl.rlim_cur = (rlim_t)soft;
     rl.rlim_max = (rlim_t)soft + (res == RLIMIT_CPU ? 1 : 0);
-    if (setrlimit(res, &rl) != 0) {
+    if (setrlimit((__rlimit_resource_t)res, &rl) != 0) {
         dprintf(2, "cannot set %s to %lld: %s\n", name, soft,
                 strerror(errno));
         _exit(127);
