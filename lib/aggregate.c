@@ -497,6 +497,9 @@ int llmb_agg_field(struct llmb_agg *agg, size_t i, const char **path,
     out->mean = f->count > 0 ? out->sum / (double)f->count : 0.0;
     if (f->kind == LLMB_AGG_LABEL)
         out->min = out->max = out->sum = out->mean = 0.0;
+    /* Flags and labels have no percentiles: unknown, not 0. */
+    if (f->kind == LLMB_AGG_LABEL || f->kind == LLMB_AGG_FLAG)
+        out->p50 = out->p90 = out->p99 = NAN;
     if (f->hist != NULL) {
         /* Histograms give every statistic, over every value they hold. */
         out->count = f->hist->count;

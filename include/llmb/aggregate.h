@@ -80,7 +80,8 @@ enum llmb_agg_kind {
 struct llmb_agg_stats {
     enum llmb_agg_kind kind;
     uint64_t count; /* samples seen */
-    double min, mean, p50, p90, p99, max;
+    double min, mean, max;
+    double p50, p90, p99; /* NAN for flags and labels */
     double sum;     /* of every sample (compensated); flags: true ones */
 };
 
