@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 8
+local LLMB_LIB_VERSION = 9
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -35,6 +35,8 @@ local SETTINGS = {
     retention_s = {604800, 0, 3153600000},  -- 0 keeps ended jobs
     events_max = {10000, 1, 100000000},     -- entries of <base>:events
     dead_max = {10000, 0, 100000000},       -- ids in <base>:dead
+    max_record_bytes = {67108864, 0, 536870912}, -- per-request records
+                                            -- of one job (75-records.lua)
 }
 local BACKOFF_CAP_MS = 3600000
 -- Most jobs or tasks one call handles where each costs a read and a write
@@ -216,7 +218,8 @@ local FINISHED_PER_EVENT = 10
 
 -- Retention: deletes up to `limit` jobs that ended more than retention_s
 -- ago (the oldest first, from <base>:ended), with their ids in the job
--- index and the dead set. An entry whose job is no longer that ended job
+-- index and the dead set, and its records (<base>:rec:<id>, :rs:<id>).
+-- An entry whose job is no longer that ended job
 -- (deleted by hand and pushed again, so pending or running now, or ended
 -- later) is only taken out of <base>:ended. Called at the end of every
 -- call that ended jobs, and by llmb_reap (every coordinator tick) for
@@ -239,6 +242,8 @@ local function retention_trim(base, now, limit)
             ids[#ids + 1] = id
             keys[#keys + 1] = jk
             keys[#keys + 1] = requeued_key(base, id)
+            keys[#keys + 1] = base .. ':rec:' .. id -- (75-records.lua)
+            keys[#keys + 1] = base .. ':rs:' .. id
         end
     end
     chunked('ZREM', base .. ':ended', old)
