@@ -56,10 +56,13 @@ payload='{"model":"m","messages":[{"role":"user","content":"count to ten"}],
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 45 \
     --tasks 6 --no-progress --id fanout llm "$payload" > "$tmp/out" 2>"$tmp/push.log" ||
     fail "llmb-push --wait exited $?"
-grep -q '==== LLM serving benchmark: job fanout ====' "$tmp/out" || fail "no table: $(cat "$tmp/out")"
-grep -Eq '^requests +120 \(ok 120, failed 0\)$' "$tmp/out" || fail "requests line"
-grep -Eq '^TTFT \(ms\) +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +120$' "$tmp/out" || fail "TTFT row"
-grep -Eq '^errors +none$' "$tmp/out" || fail "errors line"
+# stdout is a file: it holds the job's JSON only, the table goes to stderr
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" ||
+    fail "stdout is not one JSON document: $(cat "$tmp/out")"
+grep -q '==== LLM serving benchmark: job fanout ====' "$tmp/push.log" || fail "no table: $(cat "$tmp/push.log")"
+grep -Eq '^requests +120 \(ok 120, failed 0\)$' "$tmp/push.log" || fail "requests line"
+grep -Eq '^TTFT \(ms\) +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +120$' "$tmp/push.log" || fail "TTFT row"
+grep -Eq '^errors +none$' "$tmp/push.log" || fail "errors line"
 
 # The aggregate against the percentiles of all 120 records.
 rcli HGET "$prefix:{default}:j:fanout" aggregate > "$tmp/aggregate.json"

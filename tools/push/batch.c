@@ -20,6 +20,9 @@
  * a reply does not come in time, or Redis will not run a call now (BUSY,
  * LOADING...), nothing more is sent: the jobs of that call, of the calls
  * in flight and of the rest of the input are not confirmed.
+ *
+ * With --wait no id is printed: once the input is pushed, every confirmed
+ * job is followed to its end (wait.c) and printed as one JSON line.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -71,6 +74,8 @@ struct batch {
     size_t ring_cap, head, count;
     struct llmb_strlist queues;     /* queue names seen (stable strings) */
     struct llmb_strlist registered; /* queues registered in this run */
+    struct llmb_strlist confirmed_ids;    /* --wait: the jobs to follow */
+    struct llmb_strlist confirmed_queues; /* and their queues */
     int stopped;               /* send nothing more */
     int lost;                  /* the connection is gone: read nothing */
 };
@@ -128,8 +133,13 @@ static void recs_say(struct batch *b)
         struct line_rec *r = &b->recs[b->rhead];
         if (r->st == PUSH_PENDING)
             break;
+        /* with --wait, stdout holds the final jobs only */
         push_status_print(b->cfg, &b->tally, r->line, r->id, r->queue, r->st,
-                          r->error, false);
+                          r->error, b->cfg->wait);
+        if (b->cfg->wait && r->st == PUSH_CONFIRMED) {
+            llmb_strlist_push(&b->confirmed_ids, r->id);
+            llmb_strlist_push(&b->confirmed_queues, r->queue);
+        }
         free(r->id);
         free(r->error);
         b->rhead = (b->rhead + 1) % b->rcap;
@@ -493,8 +503,17 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     else
         rc = b.tally.rejected > 0 ? PUSH_EXIT_REJECTED : 0;
     push_journal_close(&journal, &b.tally);
+    if (cfg->wait && b.confirmed_ids.n > 0) {
+        /* a push error says more than how the pushed jobs ended */
+        int wrc = push_wait_jobs(cfg, conn, &b.confirmed_ids,
+                                 &b.confirmed_queues);
+        if (rc == 0 || wrc == EX_UNAVAILABLE)
+            rc = wrc;
+    }
 
     push_tally_fini(&b.tally);
+    llmb_strlist_clear(&b.confirmed_ids);
+    llmb_strlist_clear(&b.confirmed_queues);
     free(b.recs);
     free(b.ring);
     free(b.seqs);

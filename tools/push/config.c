@@ -45,18 +45,20 @@ static const struct llmb_opt push_opts[] = {
      "Calls in flight at once with --batch.",
      offsetof(struct push_config, pipeline), 1, 1024, false},
     {"wait", 'w', NULL, LLMB_OPT_BOOL, "false", NULL,
-     "Follow the job to its end; print it as JSON; exit 0 completed, "
-     "1 failed or cancelled, 2 timed out.",
+     "Follow the job (with --batch: every job) to its end; print it as "
+     "JSON (NDJSON for a batch) and, on a terminal, a table; exit 0 "
+     "completed, 1 failed or cancelled, 2 timed out.",
      offsetof(struct push_config, wait), 0, 0, false},
     {"wait-timeout", 0, NULL, LLMB_OPT_INT, "0", "S",
      "Give up waiting after S seconds (0 = never).",
      offsetof(struct push_config, wait_timeout), 0, 31536000, false},
     {"json", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
      "Print one JSON object per job: line, id, queue, status (confirmed, "
-     "unknown or error); with --wait, the raw job JSON (no summary table).",
+     "unknown or error); with --wait, the final job JSON only (no table).",
      offsetof(struct push_config, json), 0, 0, false},
     {"progress", 0, NULL, LLMB_OPT_BOOL, "true", NULL,
-     "With --wait on a terminal, draw a progress bar on stderr.",
+     "With --wait, show progress on stderr: a bar on a terminal, else a "
+     "line every 5 s.",
      offsetof(struct push_config, progress), 0, 0, false},
     {"journal", 0, "LLMB_PUSH_JOURNAL", LLMB_OPT_BOOL, "true", NULL,
      "Keep a journal of each run in --state-dir, so that re-running the same "
@@ -88,4 +90,6 @@ const struct llmb_opt_set push_opt_set = {
     "same command again finishes it without duplicates (see --journal).",
     push_opts,
     sizeof(push_opts) / sizeof(push_opts[0]),
+    NULL,
+    0,
 };

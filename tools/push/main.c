@@ -36,9 +36,9 @@ int main(int argc, char **argv)
     }
     llmb_log_level_parse(cfg.common.log_level, &level);
     llmb_log_init("push", level);
-    if (cfg.batch && (args.n > 1 || cfg.wait)) {
-        fprintf(stderr, "llmb-push: --batch takes one FILE (or - for stdin) "
-                        "and no --wait\n");
+    if (cfg.batch && args.n > 1) {
+        fprintf(stderr, "llmb-push: --batch takes one FILE (or - for "
+                        "stdin)\n");
         rc = EX_USAGE;
         goto out;
     }

@@ -9,8 +9,8 @@
  *              an unfinished run finish it without pushing a job twice
  *   outcome.c  what is said about each job and about the run
  *   sha256.c   the digest that names a run's journal
- *   wait.c     --wait: follows one job to its end
- *   summary.c  the LLM benchmark table after --wait
+ *   wait.c     --wait: follows one job, or every job of a batch, to its end
+ *   summary.c  the tables after --wait: LLM benchmark, jobs of a batch
  *   served.c   the warning that no live worker serves the queue or type
  */
 #ifndef LLMB_PUSH_H
@@ -168,6 +168,30 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
  * code. */
 int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
               const char *queue, const char *id, char *mark);
+
+/* Follows every job of ids (queue queues->v[i] each, the run's confirmed
+ * jobs in input order) to its end, with one progress display on stderr,
+ * then prints each final job as one JSON line on stdout and the table of
+ * the jobs (stderr unless stdout is a terminal; none with --json).
+ * Returns 0 all completed, PUSH_EXIT_FAILED some did not,
+ * PUSH_EXIT_TIMEOUT, or EX_UNAVAILABLE. */
+int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
+                   const struct llmb_strlist *ids,
+                   const struct llmb_strlist *queues);
+
+/* One row of the jobs table (summary.c): filled from a job's JSON,
+ * push_job_row_fini() frees it. */
+struct push_job_row {
+    char *id, *queue, *state;
+    long long tasks, ended, ok, failed, cancelled; /* tasks */
+    long long run_ms;                               /* -1: not run */
+};
+
+void push_job_row_fill(struct push_job_row *row, json_t *job);
+void push_job_row_fini(struct push_job_row *row);
+/* Prints the rows, one per job, and a total line to out. */
+void push_jobs_table_print(const struct push_job_row *rows, size_t n,
+                           FILE *out);
 
 /* Prints the LLM serving-benchmark table of job (the JSON --wait prints)
  * to out when its aggregate has llm results; returns 1 when it did, else

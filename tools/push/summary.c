@@ -8,8 +8,12 @@
  * aggregate has no summary.requests field is not an llm job and gets no
  * table. --json turns the table off. Numbers are printed by
  * llmb_agg_format(), the rounding of the aggregate and of `llmb show`.
+ *
+ * After `llmb-push --batch --wait`, one row per job instead: its state,
+ * tasks, run time and how its tasks ended ("12 ok, 18 cancelled").
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -156,4 +160,97 @@ int push_summary_print(json_t *job, FILE *out)
                 stat(fields, p, "count", 0));
     }
     return 1;
+}
+
+/* The integer field k of job, or def. */
+static long long job_ll(json_t *job, const char *k, long long def)
+{
+    json_t *v = json_object_get(job, k);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
+
+void push_job_row_fill(struct push_job_row *row, json_t *job)
+{
+    const char *id = json_string_value(json_object_get(job, "id"));
+    const char *queue = json_string_value(json_object_get(job, "queue"));
+    const char *state = json_string_value(json_object_get(job, "state"));
+    long long started = job_ll(job, "started_ms", 0);
+    long long finished = job_ll(job, "finished_ms", 0);
+
+    row->id = llmb_xstrdup(id != NULL ? id : "?");
+    row->queue = llmb_xstrdup(queue != NULL ? queue : "?");
+    row->state = llmb_xstrdup(state != NULL ? state : "?");
+    row->tasks = job_ll(job, "tasks", 0);
+    row->ended = row->tasks - job_ll(job, "left", row->tasks);
+    row->failed = job_ll(job, "failed", 0);
+    row->cancelled = job_ll(job, "cancelled", 0);
+    row->ok = job_ll(job, "ok", row->ended - row->failed - row->cancelled);
+    row->run_ms = started > 0 && finished >= started ? finished - started : -1;
+}
+
+void push_job_row_fini(struct push_job_row *row)
+{
+    free(row->id);
+    free(row->queue);
+    free(row->state);
+    memset(row, 0, sizeof(*row));
+}
+
+/* "12 ok, 18 cancelled": the tasks that ended, by how, zeros left out;
+ * "none" before any ended. */
+static const char *ended_text(const struct push_job_row *r, char *buf,
+                              size_t n)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    if (r->ok > 0)
+        off += (size_t)snprintf(buf + off, n - off, "%lld ok", r->ok);
+    if (r->failed > 0 && off < n)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld failed",
+                                off ? ", " : "", r->failed);
+    if (r->cancelled > 0 && off < n)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld cancelled",
+                                off ? ", " : "", r->cancelled);
+    if (off == 0)
+        snprintf(buf, n, "none");
+    return buf;
+}
+
+void push_jobs_table_print(const struct push_job_row *rows, size_t n,
+                           FILE *out)
+{
+    int wid = 3, wq = 5, ws = 5;
+    long long ok = 0, failed = 0, cancelled = 0, tasks = 0;
+    char ended[96], took[32];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int l;
+        if ((l = (int)strlen(rows[i].id)) > wid)
+            wid = l;
+        if ((l = (int)strlen(rows[i].queue)) > wq)
+            wq = l;
+        if ((l = (int)strlen(rows[i].state)) > ws)
+            ws = l;
+    }
+    fprintf(out, "\n%-*s  %-*s  %-*s  %6s  %8s  %s\n", wid, "JOB", wq, "QUEUE",
+            ws, "STATE", "TASKS", "TOOK", "TASKS ENDED");
+    for (i = 0; i < n; i++) {
+        const struct push_job_row *r = &rows[i];
+        if (r->run_ms >= 0)
+            snprintf(took, sizeof(took), "%.1fs", (double)r->run_ms / 1000.0);
+        else
+            snprintf(took, sizeof(took), "-");
+        fprintf(out, "%-*s  %-*s  %-*s  %6lld  %8s  %s\n", wid, r->id, wq,
+                r->queue, ws, r->state, r->tasks, took,
+                ended_text(r, ended, sizeof(ended)));
+        ok += r->ok;
+        failed += r->failed;
+        cancelled += r->cancelled;
+        tasks += r->tasks;
+    }
+    fprintf(out, "%zu jobs, %lld tasks: %lld ok, %lld failed, %lld "
+                 "cancelled\n", n, tasks, ok, failed, cancelled);
 }

@@ -1,8 +1,14 @@
 /*
  * --wait: follows one job to its end with blocking reads of its queue's
- * event stream (XREAD BLOCK, no polling), draws a progress bar on a
- * terminal, and prints the final job with its aggregate as JSON. The
- * stream position is taken before the push, so no event is missed.
+ * event stream (XREAD BLOCK, no polling), or (--batch) every job of the
+ * run by reading their hashes in one pipeline per round, and prints the
+ * final jobs with their aggregates as JSON: one indented document for one
+ * job, one compact line per job for a batch. That JSON is all stdout
+ * holds when it is not a terminal or with --json; the tables for people
+ * (summary.c) go to stdout only when it is a terminal, else to stderr.
+ * Progress goes to stderr: a bar on a terminal, else a plain line at most
+ * every PLAIN_MS. The stream position is taken before the push, so no
+ * event is missed.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,12 +29,17 @@
 /* How long to wait for the aggregate once the job has ended. */
 #define AGGREGATE_GRACE_MS 5000
 #define BLOCK_MS 1000
+/* Without a terminal, a progress line at most this often. */
+#define PLAIN_MS 5000
+/* --batch: the pause between two reads of the jobs' hashes, and the jobs
+ * read per pipeline. */
+#define POLL_MS 250
+#define POLL_CHUNK 1000
 
 struct wait_state {
     long long done, tasks;
     char state[16];
     int finished, aggregated;
-    int bar_drawn;
 };
 
 int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
@@ -56,18 +67,67 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
     return rc;
 }
 
-static void bar_draw(struct wait_state *w, int64_t started)
-{
-    char bar[41];
-    double frac = w->tasks > 0 ? (double)w->done / (double)w->tasks : 0.0;
-    int fill = (int)lround(frac * 40.0), i;
+/* Where progress goes: nothing (--no-progress), a bar redrawn in place
+ * on a terminal, or a plain line at most every PLAIN_MS. */
+struct progress {
+    enum { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_PLAIN } mode;
+    int64_t started, last;  /* mono ms: the wait began, a line was said */
+    int drawn;              /* a bar is on the screen */
+};
 
-    for (i = 0; i < 40; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[40] = '\0';
-    fprintf(stderr, "\r[%s] %lld/%lld tasks  %.1fs ", bar, w->done, w->tasks,
-            (double)(llmb_mono_ms() - started) / 1000.0);
-    w->bar_drawn = 1;
+static void progress_init(struct progress *p, const struct push_config *cfg)
+{
+    memset(p, 0, sizeof(*p));
+    if (cfg->progress)
+        p->mode = isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_PLAIN;
+    p->started = llmb_mono_ms();
+}
+
+/* Shows done of tasks ended, and with jobs > 1 ended of jobs; a plain
+ * line only when PLAIN_MS passed since the last one, or with force. */
+static void progress_show(struct progress *p, long long done, long long tasks,
+                          long ended, long jobs, int force)
+{
+    int64_t now = llmb_mono_ms();
+    double secs = (double)(now - p->started) / 1000.0;
+
+    if (p->mode == PROGRESS_BAR) {
+        char bar[41];
+        double frac = tasks > 0 ? (double)done / (double)tasks : 0.0;
+        int fill = (int)lround(frac * 40.0), i;
+        for (i = 0; i < 40; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[40] = '\0';
+        fprintf(stderr, "\r[%s] %lld/%lld tasks", bar, done, tasks);
+        if (jobs > 1)
+            fprintf(stderr, "  %ld/%ld jobs", ended, jobs);
+        fprintf(stderr, "  %.1fs ", secs);
+        p->drawn = 1;
+    } else if (p->mode == PROGRESS_PLAIN &&
+               (force || p->last == 0 || now - p->last >= PLAIN_MS)) {
+        fprintf(stderr, "llmb-push: %lld/%lld tasks ended", done, tasks);
+        if (jobs > 1)
+            fprintf(stderr, ", %ld/%ld jobs ended", ended, jobs);
+        fprintf(stderr, ", %.1fs\n", secs);
+        p->last = now;
+    }
+}
+
+/* Ends the bar's line. */
+static void progress_end(struct progress *p)
+{
+    if (p->drawn)
+        fputc('\n', stderr);
+    p->drawn = 0;
+}
+
+/* Where the tables for people go: stdout when it is a terminal, else
+ * stderr (stdout holds only JSON); NULL with --json. */
+static FILE *table_out(const struct push_config *cfg)
+{
+    if (cfg->json)
+        return NULL;
+    return isatty(STDOUT_FILENO) ? stdout : stderr;
 }
 
 /* Reads the job hash: state, tasks, counts. Returns 0 or an exit code. */
@@ -190,22 +250,21 @@ static void events_apply(redisReply *r, const char *id, char **mark,
     }
 }
 
-/* Prints the job's own fields (not its task fields, which share the
- * hash) as one JSON object; numeric fields as numbers and
- * the payload and aggregate as the JSON they hold; then, with table, the
- * LLM benchmark summary when the job has one (summary.c). */
-static int job_print(struct llmb_conn *conn, const char *jk, bool table)
+/* The job's own fields (not its task fields, which share the hash) as
+ * one new JSON object: numeric fields as numbers, the payload and
+ * aggregate as the JSON they hold. NULL when the read failed (the job
+ * is gone: an empty object). */
+static json_t *job_json(struct llmb_conn *conn, const char *jk)
 {
     redisReply *r = llmb_job_fields_read(conn, jk);
     json_t *out = json_object();
     size_t i;
-    char *text;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
         json_decref(out);
-        return EX_UNAVAILABLE;
+        return NULL;
     }
     for (i = 0; i < r->elements && i < llmb_job_nfields; i++) {
         const char *k = llmb_job_fields[i].name;
@@ -227,14 +286,30 @@ static int job_print(struct llmb_conn *conn, const char *jk, bool table)
             jv = json_string(v);
         json_object_set_new(out, k, jv);
     }
+    freeReplyObject(r);
+    return out;
+}
+
+/* Prints the job as one indented JSON document on stdout, then, unless
+ * --json, the LLM benchmark summary when the job has one (summary.c) to
+ * table_out(). Returns 0 or an exit code. */
+static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
+                     const char *jk)
+{
+    json_t *out = job_json(conn, jk);
+    FILE *tables = table_out(cfg);
+    char *text;
+
+    if (out == NULL)
+        return EX_UNAVAILABLE;
     text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS |
                               JSON_REAL_PRECISION(12));
     printf("%s\n", text);
+    fflush(stdout);
     free(text);
-    if (table)
-        push_summary_print(out, stdout);
+    if (tables != NULL)
+        push_summary_print(out, tables);
     json_decref(out);
-    freeReplyObject(r);
     return 0;
 }
 
@@ -243,7 +318,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
 {
     char *jk = llmb_key_queue_sub(cfg->common.prefix, queue, "j:");
     char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
-    int tty = cfg->progress && isatty(STDERR_FILENO);
+    struct progress p;
     int64_t started = llmb_mono_ms(), ended = 0;
     /* within --redis-timeout-ms, or the block itself would time out */
     int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
@@ -252,6 +327,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
     int rc;
 
     memset(&w, 0, sizeof(w));
+    progress_init(&p, cfg);
     {
         char *full = llmb_xasprintf("%s%s", jk, id);
         free(jk);
@@ -270,8 +346,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
             rc = PUSH_EXIT_TIMEOUT;
             break;
         }
-        if (tty)
-            bar_draw(&w, started);
+        progress_show(&p, w.done, w.tasks, 0, 1, 0);
         r = llmb_conn_command(conn, "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
                               block_ms, events, mark);
         if (r == NULL) {
@@ -286,10 +361,8 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
         if (!w.finished)
             rc = job_poll(conn, jk, &w);
     }
-    if (tty && w.bar_drawn) {
-        bar_draw(&w, started);
-        fputc('\n', stderr);
-    }
+    progress_show(&p, w.done, w.tasks, 0, 1, 1);
+    progress_end(&p);
     if (rc == EX_UNAVAILABLE)
         fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
     else if (rc == PUSH_EXIT_TIMEOUT)
@@ -302,7 +375,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
                         "in %ds; is llmb-coordinator running?\n", id, w.state,
                 AGGREGATE_GRACE_MS / 1000);
     if (rc == 0 || rc == PUSH_EXIT_TIMEOUT) {
-        int prc = job_print(conn, jk, !cfg->json);
+        int prc = job_print(cfg, conn, jk);
         if (rc == 0)
             rc = prc != 0 ? prc
                           : strcmp(w.state, "completed") == 0 ? 0
@@ -311,5 +384,173 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
     free(mark);
     free(jk);
     free(events);
+    return rc;
+}
+
+/* One job of a batch being followed. */
+struct followed {
+    char *key;        /* its hash */
+    long long tasks, done;
+    char state[16];
+    int finished, aggregated;
+    int64_t ended;    /* mono ms it was seen ended, 0 before */
+};
+
+/* True when nothing more is awaited of job f at time now. */
+static int followed_over(const struct followed *f, int64_t now)
+{
+    return f->finished &&
+           (f->aggregated || now - f->ended > AGGREGATE_GRACE_MS);
+}
+
+/* Reads the hashes of the jobs not over yet, POLL_CHUNK per pipeline.
+ * Returns 0 or EX_UNAVAILABLE. */
+static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
+{
+    int64_t now = llmb_mono_ms();
+    size_t i = 0;
+
+    while (i < n) {
+        size_t sent[POLL_CHUNK], ns = 0, k;
+
+        for (; i < n && ns < POLL_CHUNK; i++) {
+            const char *argv[] = {"HMGET", v[i].key, "state", "tasks", "left",
+                                  "aggregate"};
+            if (followed_over(&v[i], now))
+                continue;
+            if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
+                return EX_UNAVAILABLE;
+            sent[ns++] = i;
+        }
+        for (k = 0; k < ns; k++) {
+            redisReply *r = llmb_conn_get_reply(conn);
+            struct followed *f = &v[sent[k]];
+            if (r == NULL)
+                return EX_UNAVAILABLE;
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+                r->element[0]->type == REDIS_REPLY_STRING) {
+                snprintf(f->state, sizeof(f->state), "%s",
+                         r->element[0]->str);
+                if (r->element[1]->type == REDIS_REPLY_STRING)
+                    f->tasks = atoll(r->element[1]->str);
+                if (r->element[2]->type == REDIS_REPLY_STRING)
+                    f->done = f->tasks - atoll(r->element[2]->str);
+                f->finished = strcmp(f->state, "completed") == 0 ||
+                              strcmp(f->state, "failed") == 0 ||
+                              (strcmp(f->state, "cancelled") == 0 &&
+                               f->done >= f->tasks);
+                f->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
+            } else {
+                /* gone (purged, expired): nothing more will come */
+                snprintf(f->state, sizeof(f->state), "gone");
+                f->finished = f->aggregated = 1;
+            }
+            if (f->finished && f->ended == 0)
+                f->ended = now;
+            freeReplyObject(r);
+        }
+    }
+    return 0;
+}
+
+int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
+                   const struct llmb_strlist *ids,
+                   const struct llmb_strlist *queues)
+{
+    struct followed *v = llmb_xcalloc(ids->n ? ids->n : 1, sizeof(*v));
+    struct push_job_row *rows = llmb_xcalloc(ids->n ? ids->n : 1,
+                                             sizeof(*rows));
+    struct progress p;
+    FILE *tables = table_out(cfg);
+    int64_t started = llmb_mono_ms();
+    long unaggregated = 0;
+    size_t i;
+    int rc = 0, failed = 0;
+
+    progress_init(&p, cfg);
+    for (i = 0; i < ids->n; i++) {
+        char *sub = llmb_xasprintf("j:%s", ids->v[i]);
+        v[i].key = llmb_key_queue_sub(cfg->common.prefix, queues->v[i], sub);
+        free(sub);
+    }
+    for (;;) {
+        long long done = 0, tasks = 0;
+        long ended = 0, over = 0;
+        int64_t now;
+
+        rc = followed_poll(conn, v, ids->n);
+        if (rc != 0)
+            break;
+        now = llmb_mono_ms();
+        for (i = 0; i < ids->n; i++) {
+            done += v[i].done;
+            tasks += v[i].tasks;
+            ended += v[i].finished;
+            over += followed_over(&v[i], now);
+        }
+        progress_show(&p, done, tasks, ended, (long)ids->n,
+                      (size_t)over == ids->n);
+        if ((size_t)over == ids->n)
+            break;
+        if (cfg->wait_timeout > 0 && now - started > cfg->wait_timeout * 1000) {
+            rc = PUSH_EXIT_TIMEOUT;
+            break;
+        }
+        usleep(POLL_MS * 1000);
+    }
+    progress_end(&p);
+    if (rc == EX_UNAVAILABLE) {
+        fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+        goto out;
+    }
+    /* stdout: one line per job, in input order */
+    for (i = 0; i < ids->n; i++) {
+        json_t *job = job_json(conn, v[i].key);
+        char *text;
+
+        if (job == NULL) {
+            fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+            rc = EX_UNAVAILABLE;
+            goto out;
+        }
+        if (json_object_size(job) == 0) /* gone */
+            json_object_set_new(job, "id", json_string(ids->v[i]));
+        json_object_set_new(job, "queue", json_string(queues->v[i]));
+        if (!json_is_string(json_object_get(job, "state")))
+            json_object_set_new(job, "state", json_string(v[i].state));
+        text = json_dumps(job, JSON_COMPACT | JSON_SORT_KEYS |
+                                   JSON_REAL_PRECISION(12));
+        printf("%s\n", text);
+        free(text);
+        push_job_row_fill(&rows[i], job);
+        json_decref(job);
+        if (strcmp(v[i].state, "completed") != 0)
+            failed = 1;
+        if (v[i].finished && !v[i].aggregated)
+            unaggregated++;
+    }
+    fflush(stdout);
+    if (tables != NULL)
+        push_jobs_table_print(rows, ids->n, tables);
+    if (unaggregated > 0)
+        fprintf(stderr, "llmb-push: %ld jobs ended but no aggregate arrived "
+                        "in %ds; is llmb-coordinator running?\n",
+                unaggregated, AGGREGATE_GRACE_MS / 1000);
+    if (rc == PUSH_EXIT_TIMEOUT) {
+        long running = 0;
+        for (i = 0; i < ids->n; i++)
+            running += !v[i].finished;
+        fprintf(stderr, "llmb-push: %ld of %zu jobs still not ended after "
+                        "%llds\n", running, ids->n, cfg->wait_timeout);
+    } else if (failed) {
+        rc = PUSH_EXIT_FAILED;
+    }
+out:
+    for (i = 0; i < ids->n; i++) {
+        free(v[i].key);
+        push_job_row_fini(&rows[i]);
+    }
+    free(v);
+    free(rows);
     return rc;
 }

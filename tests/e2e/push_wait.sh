@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# llmb-push --wait as a user runs it, with a real llmb-worker and
+# llmb-coordinator: stdout redirected to a file is exactly one JSON
+# document (one job) or NDJSON (--batch, one line per job); the tables go
+# to stderr then; the progress is a plain line without a terminal.
+set -euo pipefail
+url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
+bin="$LLMB_BUILD_DIR"
+push="$bin/tools/push/llmb-push"
+prefix="e2ewait$$"
+export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_STATE_DIR
+rcli() { redis-cli -u "$url" "$@"; }
+tmp=$(mktemp -d)
+LLMB_STATE_DIR=$tmp/state
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$tmp"/*.log "$tmp"/*.err; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
+    exit 1
+}
+isjson() { python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$1"; }
+isndjson() { python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == int(sys.argv[2]), len(lines)
+for l in lines: json.loads(l)' "$1" "$2"; }
+
+"$bin/worker/llmb-worker" --id w1 --capacity 4 --heartbeat-ms 200 \
+    --log-level warn 2>"$tmp/worker.log" &
+pids+=($!)
+"$bin/coordinator/llmb-coordinator" --tick-ms 50 --log-level warn \
+    2>"$tmp/coordinator.log" &
+pids+=($!)
+for _ in $(seq 200); do
+    [ "$(rcli ZCARD "$prefix:workers")" = 1 ] && break; sleep 0.05
+done
+
+# one job, stdout to a file: one JSON document, nothing after it
+"$push" --wait --wait-timeout 30 --tasks 3 --id one echo '{"n":1}' \
+    > "$tmp/one.json" 2> "$tmp/one.err" || fail "--wait exit $?"
+isjson "$tmp/one.json" || fail "stdout is not one JSON document: $(cat "$tmp/one.json")"
+grep -q '"state": "completed"' "$tmp/one.json" || fail "not completed"
+grep -Eq '^llmb-push: 3/3 tasks ended, [0-9.]+s$' "$tmp/one.err" ||
+    fail "no plain progress line: $(cat "$tmp/one.err")"
+! grep -q $'\r' "$tmp/one.err" || fail "a bar without a terminal"
+
+# an LLM job's benchmark table goes to stderr when stdout is a file
+python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
+    --ttft-ms 5 --itl-ms 1 > "$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/^mock-llm listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/mock.out")
+[ -n "$port" ] || fail "the mock did not start"
+"$bin/worker/llmb-worker" --id w2 --queues llmq --heartbeat-ms 200 \
+    --llm-endpoint "mock=http://127.0.0.1:$port" --log-level warn 2>"$tmp/worker2.log" &
+pids+=($!)
+payload='{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"requests":3,"concurrency":1}'
+"$push" --queue llmq --wait --wait-timeout 30 --id llm1 llm "$payload" \
+    > "$tmp/llm.json" 2> "$tmp/llm.err" || fail "llm --wait exit $?"
+isjson "$tmp/llm.json" || fail "llm stdout is not JSON: $(cat "$tmp/llm.json")"
+grep -q '==== LLM serving benchmark: job llm1 ====' "$tmp/llm.err" ||
+    fail "no table on stderr: $(cat "$tmp/llm.err")"
+"$push" --queue llmq --wait --json --wait-timeout 30 --id llm1 llm "$payload" \
+    > "$tmp/llm2.json" 2> "$tmp/llm2.err" || fail "llm --json exit $?"
+isjson "$tmp/llm2.json" || fail "--json stdout is not JSON"
+! grep -q 'LLM serving benchmark' "$tmp/llm2.err" || fail "a table with --json"
+
+# a batch: three jobs followed, NDJSON in input order, a table of jobs,
+# one progress line per PLAIN_MS at most; a failed job makes exit 1
+cat > "$tmp/in.ndjson" <<'NDJSON'
+{"type":"echo","id":"b1","tasks":4}
+{"type":"echo","id":"b2","tasks":2}
+{"type":"fail","id":"b3","tasks":2,"max_retries":0}
+NDJSON
+set +e
+"$push" --batch "$tmp/in.ndjson" --wait --wait-timeout 30 \
+    > "$tmp/batch.out" 2> "$tmp/batch.err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "batch --wait with a failed job: exit $rc"
+isndjson "$tmp/batch.out" 3 || fail "stdout is not 3 NDJSON lines: $(cat "$tmp/batch.out")"
+python3 - "$tmp/batch.out" <<'PY' || fail "batch jobs: $(cat "$tmp/batch.out")"
+import json, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+assert [j["id"] for j in jobs] == ["b1", "b2", "b3"]
+assert [j["state"] for j in jobs] == ["completed", "completed", "failed"]
+assert jobs[0]["aggregate"]["tasks"] == 4
+PY
+grep -Eq '^b1 +default +completed +4 +[0-9.]+s +4 ok$' "$tmp/batch.err" ||
+    fail "no row for b1: $(cat "$tmp/batch.err")"
+grep -Eq '^b3 +default +failed +2 +[0-9.]+s +2 failed$' "$tmp/batch.err" ||
+    fail "no row for b3: $(cat "$tmp/batch.err")"
+grep -q '^3 jobs, 8 tasks: 6 ok, 2 failed, 0 cancelled$' "$tmp/batch.err" ||
+    fail "no total: $(cat "$tmp/batch.err")"
+grep -Eq '^llmb-push: 8/8 tasks ended, 3/3 jobs ended, [0-9.]+s$' "$tmp/batch.err" ||
+    fail "no final progress line: $(cat "$tmp/batch.err")"
+
+# the same with a job that cannot end in time: exit 2, its state as it is
+echo '{"type":"echo","id":"never","queue":"nobody"}' > "$tmp/never.ndjson"
+set +e
+"$push" --batch "$tmp/never.ndjson" --wait --wait-timeout 1 --no-progress \
+    > "$tmp/never.out" 2> "$tmp/never.err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "batch --wait timeout: exit $rc"
+isndjson "$tmp/never.out" 1 || fail "timeout stdout: $(cat "$tmp/never.out")"
+grep -q '"state":"pending"' "$tmp/never.out" || fail "pending: $(cat "$tmp/never.out")"
+grep -q '1 of 1 jobs still not ended after 1s' "$tmp/never.err" || fail "$(cat "$tmp/never.err")"
+! grep -q 'tasks ended' "$tmp/never.err" || fail "progress with --no-progress"
+
+# --json: NDJSON only, no table at all
+"$push" --batch --json --wait --wait-timeout 30 --no-progress - \
+    > "$tmp/j.out" 2> "$tmp/j.err" <<'NDJSON' || fail "--json batch exit $?"
+{"type":"echo","id":"j1"}
+{"type":"echo","id":"j2"}
+NDJSON
+isndjson "$tmp/j.out" 2 || fail "--json stdout: $(cat "$tmp/j.out")"
+! grep -q 'JOB' "$tmp/j.err" || fail "a table with --json: $(cat "$tmp/j.err")"
+echo "e2e push_wait: ok"
