@@ -29,6 +29,20 @@ run cancel default/c2
 expect_rc 0
 expect_out "cancelled job c2 in queue default: 1 waiting task removed"
 
+# A job cancelled after some tasks completed: `jobs` says how each ended,
+# not "3/3".
+push default '{"type":"echo","id":"c3","tasks":3}' >/dev/null
+claim default w1 1
+complete default w1 c3:0 '{}'
+run cancel c3
+expect_rc 0
+run jobs
+expect_rc 0
+grep -Eq '^c3 +default +echo +cancelled +3 +1 ok, 2 cancelled ' <<<"$OUT" ||
+    fail "c3 row: $OUT"
+grep -Eq '^c1 +default +echo +cancelled +4 +3 cancelled ' <<<"$OUT" ||
+    fail "c1 row: $OUT"
+
 run cancel missing
 expect_rc 1
 expect_err_is 'llmb: job "missing" not found'
@@ -98,6 +112,18 @@ check 'd["errors"] == [{"queue": "default", "job": "d2", "error": "job \"d2\" no
 expect_err 'llmb: queue default, job d2: job "d2" not found in queue "default"'
 expect_err 'llmb: 1 dead job could not be retried'
 [[ $(rcli ZCARD "$B:dead") == 0 ]] || fail "the expired d2 should have left the dead set"
+
+# Dead jobs in one queue of several: "in queue default", not "in 2 queues".
+push spare '{"type":"echo","id":"s1"}' >/dev/null
+claim default w4 2
+for i in 1 3; do fail_task default w4 "d$i:0" fatal "bad once more $i"; done
+[[ $(rcli ZCARD "$B:dead") == 2 ]] || fail "the dead set does not hold 2 jobs"
+run retry --dead
+expect_rc 0
+expect_out "retried 2 dead jobs (2 tasks enqueued again) in queue default"
+run retry --dead
+expect_rc 0
+expect_out "retried 0 dead jobs (0 tasks enqueued again): no dead jobs in 2 queues"
 
 # --- purge ---------------------------------------------------------------
 rcli DEL "$B:dead" >/dev/null

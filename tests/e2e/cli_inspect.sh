@@ -158,9 +158,9 @@ run jobs
 expect_rc 0
 expect_out "task 0: boom: exit 100"
 head=$(head -n 1 <<<"$OUT")
-[[ $head =~ ^ID\ +QUEUE\ +TYPE\ +STATE\ +DONE\ +FAILED\ +CREATED\ +TOOK\ +ERROR$ ]] ||
+[[ $head =~ ^ID\ +QUEUE\ +TYPE\ +STATE\ +TASKS\ +TASKS\ ENDED\ +CREATED\ +TOOK\ +ERROR$ ]] ||
     fail "unexpected jobs header"
-grep -Eq '^job-b +default +echo +running +1/5 +1 ' <<<"$OUT" || fail "no job-b row"
+grep -Eq '^job-b +default +echo +running +5 +1 failed ' <<<"$OUT" || fail "no job-b row"
 run jobs --state failed
 expect_rc 0
 expect_out "no jobs in state failed"

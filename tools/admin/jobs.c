@@ -5,7 +5,8 @@
  * goes on, a thousand ids at a time, until --limit jobs match or
  * LLMB_ADMIN_SCAN_MAX ids were read, so the command stays bounded on a
  * queue of millions. Over several queues each queue gives its newest
- * matches and the merged list is cut to --limit.
+ * matches and the merged list is cut to --limit. The table says how the
+ * tasks that ended did ("12 ok, 18 cancelled"), not just how many.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -199,18 +200,43 @@ static long long field_ll(const char *s)
     return s ? strtoll(s, NULL, 10) : 0;
 }
 
+/* How the ended tasks of job r ended, "12 ok, 18 cancelled", zeros left
+ * out; "none" before any ended. ok is the job's field once it has ended,
+ * else what ended neither failed nor cancelled. Writes into buf of n. */
+static const char *ended_text(const struct job_row *r, char *buf, size_t n)
+{
+    long long done = field_ll(r->f[F_TASKS]) - field_ll(r->f[F_LEFT]);
+    long long failed = field_ll(r->f[F_FAILED]);
+    long long cancelled = field_ll(r->f[F_CANCELLED]);
+    long long ok = r->f[F_OK] ? field_ll(r->f[F_OK]) : done - failed - cancelled;
+    size_t off = 0;
+
+    buf[0] = '\0';
+    if (ok > 0)
+        off += (size_t)snprintf(buf, n, "%lld ok", ok);
+    if (failed > 0 && off < n)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld failed",
+                                off ? ", " : "", failed);
+    if (cancelled > 0 && off < n)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld cancelled",
+                                off ? ", " : "", cancelled);
+    if (off == 0)
+        snprintf(buf, n, "none");
+    return buf;
+}
+
 static void print_table(struct llmb_admin *a, const struct job_rows *rows,
                         int64_t now)
 {
     struct llmb_table *t = llmb_table_new();
-    char ago[LLMB_HUMAN_LEN], took[LLMB_HUMAN_LEN];
+    char ago[LLMB_HUMAN_LEN], took[LLMB_HUMAN_LEN], ended[96];
 
     llmb_table_column(t, "ID", false);
     llmb_table_column(t, "QUEUE", false);
     llmb_table_column(t, "TYPE", false);
     llmb_table_column(t, "STATE", false);
-    llmb_table_column(t, "DONE", true);
-    llmb_table_column(t, "FAILED", true);
+    llmb_table_column(t, "TASKS", true);
+    llmb_table_column(t, "TASKS ENDED", false);
     llmb_table_column(t, "CREATED", true);
     llmb_table_column(t, "TOOK", true);
     llmb_table_column(t, "ERROR", false);
@@ -225,9 +251,8 @@ static void print_table(struct llmb_admin *a, const struct job_rows *rows,
         llmb_table_cell(t, r->queue);
         llmb_table_cell(t, r->f[F_TYPE]);
         llmb_table_cell(t, r->f[F_STATE]);
-        llmb_table_cellf(t, "%lld/%lld", tasks - field_ll(r->f[F_LEFT]),
-                         tasks);
-        llmb_table_cellf(t, "%lld", field_ll(r->f[F_FAILED]));
+        llmb_table_cellf(t, "%lld", tasks);
+        llmb_table_cell(t, ended_text(r, ended, sizeof(ended)));
         llmb_table_cell(t, llmb_human_ago(now, r->created, ago));
         if (started <= 0)
             llmb_table_cell(t, NULL);

@@ -19,6 +19,8 @@
 /* Totals of a --dead run. */
 struct dead_run {
     long long jobs, tasks, failed;
+    size_t with_dead;     /* queues that had dead jobs */
+    const char *last_dead; /* the last of them */
     json_t *queues; /* per-queue totals */
     json_t *errors; /* {queue, job, error} of each refusal */
 };
@@ -118,6 +120,10 @@ static int retry_dead_queue(struct llmb_admin *a, const char *q,
     json_object_set_new(qo, "tasks", json_integer(tasks));
     json_object_set_new(qo, "failed", json_integer(failed));
     json_array_append_new(run->queues, qo);
+    if (total > 0) {
+        run->with_dead++;
+        run->last_dead = q;
+    }
     run->jobs += jobs;
     run->tasks += tasks;
     run->failed += failed;
@@ -157,10 +163,15 @@ static int retry_dead(struct llmb_admin *a, char **errstr)
         fprintf(a->out, "retried %lld dead job%s (%lld task%s enqueued "
                         "again)", run.jobs, run.jobs == 1 ? "" : "s",
                 run.tasks, run.tasks == 1 ? "" : "s");
-        if (names.n == 1)
+        /* the queues that had dead jobs, not the queues looked at */
+        if (run.with_dead == 1)
+            fprintf(a->out, " in queue %s", run.last_dead);
+        else if (run.with_dead > 1)
+            fprintf(a->out, " in %zu queues", run.with_dead);
+        else if (names.n == 1)
             fprintf(a->out, " in queue %s", names.v[0]);
         else
-            fprintf(a->out, " in %zu queues", names.n);
+            fprintf(a->out, ": no dead jobs in %zu queues", names.n);
         fputc('\n', a->out);
     }
     if (run.failed > 0) {
