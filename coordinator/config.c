@@ -102,4 +102,6 @@ const struct llmb_opt_set llmb_coord_opt_set = {
     "once. Runs until SIGTERM or SIGINT; never exits because Redis is away.",
     coord_opts,
     sizeof(coord_opts) / sizeof(coord_opts[0]),
+    NULL,
+    0,
 };

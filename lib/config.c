@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <llmb/config.h>
 #include <llmb/err.h>
@@ -69,6 +70,86 @@ static const struct {
 };
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
+/*
+ * The LLMB_* variables that some llmb program, or the worker's exec
+ * programs, scripts and tests, read: one set for another program is not
+ * worth a warning (it may be a shared environment), unless it looks like
+ * one of this program's. tests/e2e/config_env.sh checks that every
+ * variable of every option table is here.
+ */
+static const struct {
+    const char *env;    /* a name, or a prefix when it ends in '_' */
+    const char *reader; /* "llmb-push"; NULL = every program */
+} known_env[] = {
+    {"LLMB_QUEUES", "llmb-worker"},
+    {"LLMB_CAPACITY", "llmb-worker"},
+    {"LLMB_WORKER_ID", "llmb-worker"},
+    {"LLMB_TAGS", "llmb-worker"},
+    {"LLMB_HEARTBEAT_MS", "llmb-worker"},
+    {"LLMB_LEASE_MS", "llmb-worker"},
+    {"LLMB_GRACE", "llmb-worker"},
+    {"LLMB_HANDLERS", "llmb-worker"},
+    {"LLMB_NO_HANDLER_FAIL_AFTER_S", "llmb-worker"},
+    {"LLMB_MAX_OUTPUT_BYTES", "llmb-worker"},
+    {"LLMB_KILL_GRACE_MS", "llmb-worker"},
+    {"LLMB_COMMAND_TIMEOUT_MS", "llmb-worker"},
+    {"LLMB_EXEC_ENV", "llmb-worker"},
+    {"LLMB_EXEC_RLIMIT_CPU", "llmb-worker"},
+    {"LLMB_EXEC_RLIMIT_AS", "llmb-worker"},
+    {"LLMB_EXEC_RLIMIT_NOFILE", "llmb-worker"},
+    {"LLMB_LLM_ENDPOINTS", "llmb-worker"},
+    {"LLMB_COORDINATOR_ID", "llmb-coordinator"},
+    {"LLMB_TICK_MS", "llmb-coordinator"},
+    {"LLMB_LIVENESS_MS", "llmb-coordinator"},
+    {"LLMB_GONE_AFTER_MS", "llmb-coordinator"},
+    {"LLMB_DEAD_AFTER_MS", "llmb-coordinator"},
+    {"LLMB_RECONNECT_GRACE_MS", "llmb-coordinator"},
+    {"LLMB_WORKER_RETENTION_S", "llmb-coordinator"},
+    {"LLMB_RETENTION_S", "llmb-coordinator"},
+    {"LLMB_EVENTS_MAX", "llmb-coordinator"},
+    {"LLMB_DEAD_MAX", "llmb-coordinator"},
+    {"LLMB_WRITE_CONF", "llmb-coordinator"},
+    {"LLMB_REAP_LIMIT", "llmb-coordinator"},
+    {"LLMB_AGG_LEASE_MS", "llmb-coordinator"},
+    {"LLMB_AGG_BATCH", "llmb-coordinator"},
+    {"LLMB_AGG_BUDGET_MS", "llmb-coordinator"},
+    {"LLMB_SCAN_BATCH", "llmb-coordinator"},
+    {"LLMB_METRICS_MS", "llmb-coordinator"},
+    {"LLMB_METRICS_ADDR", "llmb-coordinator"},
+    {"LLMB_LOAD_DEGRADED_PCT", "llmb-coordinator"},
+    {"LLMB_REDIS_TIMEOUT_MS", "llmb-coordinator and llmb-push"},
+    {"LLMB_QUEUE", "llmb-push"},
+    {"LLMB_PUSH_BATCH_SIZE", "llmb-push"},
+    {"LLMB_PUSH_PIPELINE", "llmb-push"},
+    {"LLMB_PUSH_JOURNAL", "llmb-push"},
+    {"LLMB_STATE_DIR", "llmb-push"},
+    /* Given by the worker to its exec programs (docs/executors.md). */
+    {"LLMB_JOB_ID", "an exec program"},
+    {"LLMB_TASK", "an exec program"},
+    {"LLMB_TASKS", "an exec program"},
+    {"LLMB_ATTEMPT", "an exec program"},
+    {"LLMB_TYPE", "an exec program"},
+    {"LLMB_REPLACE_LIBRARY", NULL},
+    {"LLMB_DEMO_BUILD_DIR", "scripts/demo"},
+    {"LLMB_SKIP_IMAGE_TEST", "the test suite"},
+    {"LLMB_BUILD_DIR", "the test suite"},
+    {"LLMB_SOURCE_DIR", "the test suite"},
+    {"LLMB_WORKER_BIN", "the test suite"},
+    {"LLMB_COORDINATOR_BIN", "the test suite"},
+    {"LLMB_FIXTURES", "the test suite"},
+    {"LLMB_EXAMPLE_PLUGIN", "the test suite"},
+    {"LLMB_MOCK_LLM", "the test suite"},
+    {"LLMB_REDIS_SERVER", "the test suite"},
+    {"LLMB_REDIS_CLI", "the test suite"},
+    {"LLMB_FUZZ_SECONDS", "the test suite"},
+    {"LLMB_LUAC", "the build"},
+    {"LLMB_LUA_BUNDLE", "the build"},
+    {"LLMB_TEST_", "the test suite"},
+    {"LLMB_MODEL_", "the test suite"},
+    {"LLMB_IMAGE_TEST_", "the test suite"},
+};
+#define NKNOWN_ENV (sizeof(known_env) / sizeof(known_env[0]))
+
 /* Where a value came from, in rising precedence. */
 enum layer { LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAG };
 
@@ -112,6 +193,8 @@ static const void *cfield(const void *cfg, const struct llmb_opt *o)
 }
 
 static int fail(struct loader *l, const char *fmt, ...) LLMB_PRINTF(2, 3);
+static void warn(const struct loader *l, const char *fmt, ...)
+    LLMB_PRINTF(2, 3);
 
 /* Records the first error; returns LLMB_ECONFIG for "return fail(...)". */
 static int fail(struct loader *l, const char *fmt, ...)
@@ -123,6 +206,73 @@ static int fail(struct loader *l, const char *fmt, ...)
         va_end(ap);
     }
     return LLMB_ECONFIG;
+}
+
+/* Prints "<prog>: warning: <message>" on stderr: the logger is not set up
+ * while the configuration that chooses its level is being read. */
+static void warn(const struct loader *l, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: warning: ", l->set->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Edit distance of a[0..la) and b[0..lb): insertions, deletions,
+ * substitutions and swaps of two neighbours ("wiat" is one from "wait");
+ * SIZE_MAX when either is longer than any name worth comparing. */
+static size_t edit_distance(const char *a, size_t la, const char *b,
+                            size_t lb)
+{
+    unsigned char d[65][65];
+
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned char)j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1u : 0u);
+            if (d[i - 1][j] + 1u < best)
+                best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best)
+                best = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)best;
+        }
+    }
+    return d[la][lb];
+}
+
+/* The most edits between a mistyped name of len characters and the name
+ * meant: one for short names, two for the rest. */
+static size_t close_enough(size_t len)
+{
+    return len <= 5 ? 1 : 2;
+}
+
+/* Keeps cand as the suggestion when it is nearer to name than *best. */
+static void consider(const char *name, size_t len, const char *prefix,
+                     const char *cand, size_t *best, char *out, size_t cap)
+{
+    char full[96];
+    size_t d;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, cand);
+    d = edit_distance(name, len, full, strlen(full));
+    /* A unique-looking start of a long name ("--dump") counts as close. */
+    if (d > close_enough(len) && len >= 4 && strncmp(full, name, len) == 0)
+        d = close_enough(len);
+    if (d <= close_enough(len) && d < *best) {
+        *best = d;
+        snprintf(out, cap, "%s", full);
+    }
 }
 
 static const char *metavar(const struct llmb_opt *o)
@@ -265,6 +415,52 @@ static size_t find_short(const struct loader *l, char c)
     return SIZE_MAX;
 }
 
+/* The index of the option that the deprecated alias name[0..len) sets,
+ * after a warning; SIZE_MAX when it is no alias. */
+static size_t find_alias(const struct loader *l, const char *name, size_t len,
+                         bool flag)
+{
+    for (size_t a = 0; a < l->set->naliases; a++) {
+        const struct llmb_opt_alias *al = &l->set->aliases[a];
+        if (strlen(al->name) == len && strncmp(al->name, name, len) == 0) {
+            size_t i = find_long(l, al->target, strlen(al->target));
+            llmb_assert(i != SIZE_MAX);
+            if (flag)
+                warn(l, "--%s is deprecated; use --%s", al->name, al->target);
+            else
+                warn(l, "config key \"%s\" is deprecated; use \"%s\"",
+                     al->name, al->target);
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Writes into out the option name nearest to the unknown name[0..len) (a
+ * flag without its dashes, or a config key); returns false when none is
+ * near. Aliases suggest what they stand for. */
+static bool suggest(const struct loader *l, const char *name, size_t len,
+                    bool flags, char *out, size_t cap)
+{
+    size_t best = SIZE_MAX;
+
+    for (size_t i = 0; i < l->n; i++) {
+        const struct llmb_opt *o = opt_at(l->set, i);
+        consider(name, len, "", o->name, &best, out, cap);
+        if (flags && o->type == LLMB_OPT_BOOL)
+            consider(name, len, "no-", o->name, &best, out, cap);
+    }
+    for (size_t a = 0; a < l->set->naliases; a++) {
+        size_t before = best;
+        consider(name, len, "", l->set->aliases[a].name, &best, out, cap);
+        if (best != before)
+            snprintf(out, cap, "%s", l->set->aliases[a].target);
+    }
+    for (size_t k = 0; flags && k < NACTIONS; k++)
+        consider(name, len, "", actions[k].name, &best, out, cap);
+    return best != SIZE_MAX;
+}
+
 static enum action find_action(const char *name, size_t len, char c)
 {
     for (size_t i = 0; i < NACTIONS; i++) {
@@ -310,15 +506,22 @@ static int parse_long(struct loader *l, const char *arg, int argc,
         }
     }
     if (i == SIZE_MAX)
+        i = find_alias(l, arg, len, true);
+    if (i == SIZE_MAX) {
+        char near[96];
+        if (suggest(l, arg, len, true, near, sizeof(near)))
+            return fail(l, "unknown option \"--%.*s\"; did you mean --%s? "
+                        "See %s --help", (int)len, arg, near, l->set->prog);
         return fail(l, "unknown option \"--%.*s\"; see %s --help", (int)len,
                     arg, l->set->prog);
+    }
     if (eq != NULL) {
         push_flag(l, i, eq + 1);
     } else if (opt_at(l->set, i)->type == LLMB_OPT_BOOL) {
         push_flag(l, i, "true");
     } else {
         if (*k + 1 >= argc)
-            return fail(l, "--%s needs a value (%s)", arg,
+            return fail(l, "--%.*s needs a value (%s)", (int)len, arg,
                         metavar(opt_at(l->set, i)));
         push_flag(l, i, argv[++*k]);
     }
@@ -435,9 +638,16 @@ static int load_file(struct loader *l, const char *path)
             val++;
         }
         i = find_long(l, key, strlen(key));
+        if (i == SIZE_MAX)
+            i = find_alias(l, key, strlen(key), false);
         if (i == SIZE_MAX) {
-            rc = fail(l, "config file %s:%d: unknown key \"%s\"", path, lineno,
-                      key);
+            char near[96];
+            if (suggest(l, key, strlen(key), false, near, sizeof(near)))
+                rc = fail(l, "config file %s:%d: unknown key \"%s\"; did you "
+                          "mean \"%s\"?", path, lineno, key, near);
+            else
+                rc = fail(l, "config file %s:%d: unknown key \"%s\"", path,
+                          lineno, key);
             break;
         }
         if (i == OPT_CONFIG) {
@@ -465,6 +675,88 @@ static int load_env(struct loader *l)
             return LLMB_ECONFIG;
     }
     return 0;
+}
+
+/* True when some STR or LIST value of the configuration names the
+ * variable (an llm endpoint's key_env=VAR): the program reads it then. */
+static bool named_by_value(const struct loader *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct llmb_opt *o = opt_at(l->set, i);
+        const void *p = cfield(l->cfg, o);
+        if (o->type == LLMB_OPT_STR && *(char *const *)p != NULL &&
+            strstr(*(char *const *)p, name) != NULL)
+            return true;
+        if (o->type == LLMB_OPT_LIST) {
+            const struct llmb_strlist *list = p;
+            for (size_t k = 0; k < list->n; k++)
+                if (strstr(list->v[k], name) != NULL)
+                    return true;
+        }
+    }
+    return false;
+}
+
+/* Warns about one set LLMB_* variable, name[0..len), that this program
+ * does not read: always when no llmb program reads it, else only when it
+ * looks like one of this program's variables. */
+static void check_env_var(const struct loader *l, const char *name,
+                          size_t len)
+{
+    const char *mine = NULL, *reader = NULL;
+    size_t best = SIZE_MAX;
+    bool known = false;
+    char var[128];
+
+    for (size_t i = 0; i < l->n; i++) {
+        const char *env = opt_at(l->set, i)->env;
+        size_t d;
+        if (env == NULL)
+            continue;
+        if (strlen(env) == len && strncmp(env, name, len) == 0)
+            return; /* read by this program */
+        d = edit_distance(name + 5, len - 5, env + 5, strlen(env) - 5);
+        if (d <= close_enough(len - 5) && d < best) {
+            best = d;
+            mine = env;
+        }
+    }
+    for (size_t k = 0; k < NKNOWN_ENV && !known; k++) {
+        const char *e = known_env[k].env;
+        size_t elen = strlen(e);
+        if (e[elen - 1] == '_' ? (len > elen && strncmp(name, e, elen) == 0)
+                               : (len == elen && strncmp(name, e, len) == 0)) {
+            known = true;
+            reader = known_env[k].reader;
+        }
+    }
+    snprintf(var, sizeof(var), "%.*s", (int)len, name);
+    if (known && reader == NULL)
+        return;
+    if (named_by_value(l, var))
+        return;
+    if (known && mine != NULL)
+        warn(l, "%s reads %s, not %s (that one is %s's)", l->set->prog, mine,
+             var, reader);
+    else if (!known && mine != NULL)
+        warn(l, "%s is set, but no llmb program reads it; did you mean %s?",
+             var, mine);
+    else if (!known)
+        warn(l, "%s is set, but no llmb program reads it", var);
+}
+
+/* Warns about the set LLMB_* variables that this program does not read. */
+static void check_env(const struct loader *l)
+{
+    extern char **environ;
+
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "LLMB_", 5) != 0 || eq == NULL || eq[1] == '\0' ||
+            eq - *e <= 5)
+            continue;
+        check_env_var(l, *e, (size_t)(eq - *e));
+    }
 }
 
 static int load_flags(struct loader *l)
@@ -573,6 +865,7 @@ int llmb_config_load(const struct llmb_opt_set *set, void *cfg, int argc,
         (rc = load_env(&l)) != 0 || (rc = load_flags(&l)) != 0 ||
         (rc = check_common(&l)) != 0)
         goto out;
+    check_env(&l);
 
     if (l.act == ACT_DUMP) {
         llmb_config_dump(set, cfg, stdout);
@@ -638,8 +931,19 @@ static void wrap(FILE *out, const char *text, int indent)
         fputc('\n', out);
 }
 
+/* Appends " --old (deprecated) works too." for each alias of o. */
+static void append_aliases(const struct llmb_opt_set *set,
+                           const struct llmb_opt *o, struct llmb_buf *b)
+{
+    for (size_t a = 0; a < set->naliases; a++)
+        if (strcmp(set->aliases[a].target, o->name) == 0)
+            llmb_buf_appendf(b, " --%s (deprecated) works too.",
+                             set->aliases[a].name);
+}
+
 /* Prints one option of --help: the flag line, then the wrapped text. */
-static void help_opt(FILE *out, const struct llmb_opt *o, struct llmb_buf *b)
+static void help_opt(FILE *out, const struct llmb_opt_set *set,
+                     const struct llmb_opt *o, struct llmb_buf *b)
 {
     char shortbuf[8] = "    ";
 
@@ -654,6 +958,7 @@ static void help_opt(FILE *out, const struct llmb_opt *o, struct llmb_buf *b)
     llmb_buf_appendf(b, "%s", o->help);
     if (o->type == LLMB_OPT_LIST)
         llmb_buf_appendf(b, " Comma-separated; the flag may repeat.");
+    append_aliases(set, o, b);
     if (o->env != NULL)
         llmb_buf_appendf(b, " [env: %s]", o->env);
     if (o->def != NULL && *o->def != '\0')
@@ -675,11 +980,11 @@ void llmb_config_help(const struct llmb_opt_set *set, FILE *out)
     if (set->nopts > 0) {
         fprintf(out, "\nOptions:\n");
         for (size_t i = 0; i < set->nopts; i++)
-            help_opt(out, &set->opts[i], &b);
+            help_opt(out, set, &set->opts[i], &b);
     }
     fprintf(out, "\nCommon options:\n");
     for (size_t i = 0; i < NCOMMON; i++)
-        help_opt(out, &common_opts[i], &b);
+        help_opt(out, set, &common_opts[i], &b);
     for (size_t i = 0; i < NACTIONS; i++) {
         if (actions[i].short_name != 0)
             fprintf(out, "  -%c, --%s\n", actions[i].short_name,
@@ -777,6 +1082,9 @@ static void md_text(FILE *out, const char *s)
 
 void llmb_config_markdown(const struct llmb_opt_set *set, FILE *out)
 {
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
     fprintf(out, "| flag | env | default | range | meaning |\n");
     fprintf(out, "| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < opt_count(set); i++) {
@@ -805,8 +1113,13 @@ void llmb_config_markdown(const struct llmb_opt_set *set, FILE *out)
         md_text(out, o->help);
         if (o->type == LLMB_OPT_LIST)
             fputs(" Comma-separated; the flag may repeat.", out);
+        llmb_buf_reset(&b);
+        append_aliases(set, o, &b);
+        if (b.len > 0)
+            md_text(out, b.data);
         fputs(" |\n", out);
     }
+    llmb_buf_fini(&b);
     for (size_t i = 0; i < NACTIONS; i++) {
         fputs("| ", out);
         if (actions[i].short_name != 0)

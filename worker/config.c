@@ -83,6 +83,12 @@ static const struct llmb_opt worker_opts[] = {
         "Repeatable. See docs/llm.md.", llm_endpoints, 0, 0),
 };
 
+/* llmb-push and the llmb CLI call a queue --queue: the worker takes it too,
+ * with a warning, for the list it serves. */
+static const struct llmb_opt_alias worker_aliases[] = {
+    {"queue", "queues"},
+};
+
 const struct llmb_opt_set llmb_worker_opt_set = {
     "llmb-worker",
     "[OPTIONS]",
@@ -93,6 +99,8 @@ const struct llmb_opt_set llmb_worker_opt_set = {
     "second signal releases them at once.",
     worker_opts,
     sizeof(worker_opts) / sizeof(worker_opts[0]),
+    worker_aliases,
+    sizeof(worker_aliases) / sizeof(worker_aliases[0]),
 };
 
 static bool id_char_ok(char c)

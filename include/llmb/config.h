@@ -53,6 +53,13 @@ struct llmb_common {
     char *config_file; /* --config, LLMB_CONFIG; NULL = none */
 };
 
+/* An old spelling of an option, still accepted (as a flag and as a config
+ * file key) with a warning on stderr that names the new one. */
+struct llmb_opt_alias {
+    const char *name;   /* "queue": the old long flag */
+    const char *target; /* "queues": the name of the option it sets */
+};
+
 /* A program's table and how it introduces itself in --help. */
 struct llmb_opt_set {
     const char *prog;    /* "llmb-worker" */
@@ -60,6 +67,8 @@ struct llmb_opt_set {
     const char *summary; /* a paragraph for --help */
     const struct llmb_opt *opts;
     size_t nopts;
+    const struct llmb_opt_alias *aliases; /* deprecated spellings; may be NULL */
+    size_t naliases;
 };
 
 /*
@@ -70,6 +79,13 @@ struct llmb_opt_set {
  * --name=value, --name value, -x value, -xvalue, and --name / --no-name for
  * bools. Positionals are appended to *positional; with positional NULL any
  * is an error. An empty environment variable counts as unset.
+ *
+ * An unknown flag or config key is an error that suggests the nearest
+ * option ("did you mean --queues?"). A deprecated alias works and warns on
+ * stderr. A set LLMB_* variable that this program does not read is warned
+ * about on stderr, naming the one probably meant; variables that other llmb
+ * programs (or its scripts and tests) read are not, unless they look like
+ * one of this program's.
  *
  * Returns 0 when the program should run; 1 when --help, --dump-config or
  * --version was handled (printed to stdout; the caller exits 0); or

@@ -49,10 +49,15 @@ static const struct llmb_opt test_opts[] = {
      "Queues to serve.", offsetof(struct test_config, queues), 0, 0, false},
 };
 
+static const struct llmb_opt_alias test_aliases[] = {
+    {"queue", "queues"},
+};
+
 static const struct llmb_opt_set test_set = {
     "llmb-test", "[OPTIONS] COMMAND [ARG...]",
     "A program that exists to test the configuration engine.", test_opts,
-    sizeof(test_opts) / sizeof(test_opts[0]),
+    sizeof(test_opts) / sizeof(test_opts[0]), test_aliases,
+    sizeof(test_aliases) / sizeof(test_aliases[0]),
 };
 
 static const char *const all_env[] = {
@@ -317,6 +322,45 @@ static void test_flag_errors(void **state)
                NULL);
 }
 
+/* A mistyped flag or key names the option meant; an old spelling works. */
+static void test_suggestions(void **state)
+{
+    struct test_config cfg;
+    struct llmb_strlist pos = {0};
+    char *err = NULL, want[160];
+    const char *path;
+
+    (void)state;
+    load_fails("unknown option \"--capactiy\"; did you mean --capacity? See "
+               "llmb-test --help", "--capactiy", "3", NULL);
+    load_fails("unknown option \"--jsn\"; did you mean --json? See llmb-test "
+               "--help", "--jsn", NULL);
+    load_fails("unknown option \"--no-colour\"; did you mean --no-color? See "
+               "llmb-test --help", "--no-colour", NULL);
+    load_fails("unknown option \"--dump\"; did you mean --dump-config? See "
+               "llmb-test --help", "--dump", NULL);
+    load_fails("unknown option \"--queu\"; did you mean --queues? See "
+               "llmb-test --help", "--queu=a", NULL);
+
+    assert_int_equal(load(&cfg, &pos, &err, "--queue", "a,b", NULL), 0);
+    assert_int_equal(cfg.queues.n, 2);
+    assert_string_equal(cfg.queues.v[1], "b");
+    llmb_config_free(&test_set, &cfg);
+
+    path = write_conf("queue = x\n");
+    assert_int_equal(load(&cfg, &pos, &err, "--config", path, NULL), 0);
+    assert_int_equal(cfg.queues.n, 1);
+    assert_string_equal(cfg.queues.v[0], "x");
+    llmb_config_free(&test_set, &cfg);
+    unlink(path);
+
+    path = write_conf("capacty = 3\n");
+    snprintf(want, sizeof(want), "config file %s:1: unknown key \"capacty\"; "
+             "did you mean \"capacity\"?", path);
+    load_fails(want, "--config", path, NULL);
+    llmb_strlist_clear(&pos);
+}
+
 static void test_ranges(void **state)
 {
     struct test_config cfg;
@@ -532,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_positionals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flag_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_suggestions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_common_checks, setup, teardown),
