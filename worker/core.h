@@ -38,7 +38,9 @@ enum llmb_outcome {
     LLMB_OUTCOME_TIMEOUT, /* llmb_fail kind timeout */
     LLMB_OUTCOME_FATAL,   /* llmb_fail kind fatal */
     LLMB_OUTCOME_RELEASE, /* llmb_release: to the front of its priority */
-    LLMB_OUTCOME_HANDBACK /* llmb_release back: behind what waits */
+    LLMB_OUTCOME_HANDBACK, /* llmb_release back: behind what waits */
+    LLMB_OUTCOME_RECORDS  /* llmb_records: a chunk of request records,
+                             sent before any outcome of its queue */
 };
 
 /* One outcome waiting to be sent (or sent and not yet answered). */
@@ -73,6 +75,7 @@ struct llmb_wqueue {
     struct llmb_report_list failed; /* for llmb_fail */
     struct llmb_report_list release;/* for llmb_release */
     struct llmb_report_list handback;/* for llmb_release back */
+    struct llmb_report_list records;/* for llmb_records (first) */
     int64_t due_mono_ms;            /* next delayed task; INT64_MAX none */
     size_t held;                    /* tasks of this queue running here */
     int64_t refused_mono_ms;        /* skipped until then: claim refused */

@@ -2,7 +2,10 @@
  * Outcomes on their way to Redis. Tasks that end during one loop iteration
  * queue their outcome here; the worker's step at the end of the iteration
  * sends them as one call per queue and kind (llmb_complete with many
- * triples, llmb_fail, llmb_release), pipelined with the next claim.
+ * triples, llmb_fail, llmb_release), pipelined with the next claim. The
+ * llm executor's record chunks go the same way with llmb_records, 16 per
+ * call, ahead of the outcomes: Redis runs the calls of one connection in
+ * order, so a task's records are appended while its lease still opens.
  *
  * An outcome stays owned here until Redis answers for it. When the
  * connection fails first, it goes back to the front of its list and is
@@ -21,6 +24,9 @@
 
 /* Most outcomes in one call: keeps each function call short. */
 #define REPORT_BATCH 250
+/* Most record chunks in one llmb_records call (its limit, 16 of at most
+ * 16 KiB here: a call carries 256 KiB at most). */
+#define RECORDS_BATCH 16
 
 /* A batch in flight: what was sent, to account for the reply. */
 struct report_batch {
@@ -91,7 +97,9 @@ void llmb_report_add(struct llmb_worker *w, struct llmb_wqueue *q,
         r->text[len] = '\0';
         r->text_len = len;
     }
-    if (kind == LLMB_OUTCOME_OK)
+    if (kind == LLMB_OUTCOME_RECORDS)
+        list_append(&q->records, r);
+    else if (kind == LLMB_OUTCOME_OK)
         list_append(&q->done, r);
     else if (kind == LLMB_OUTCOME_RELEASE)
         list_append(&q->release, r);
@@ -121,6 +129,8 @@ static const char *list_function(const struct llmb_wqueue *q,
         return "llmb_complete";
     if (l == &q->failed)
         return "llmb_fail";
+    if (l == &q->records)
+        return "llmb_records";
     return "llmb_release";
 }
 
@@ -132,7 +142,14 @@ static void report_answered(struct report_batch *b, struct llmb_report *r,
     struct llmb_worker *w = b->w;
     const char *q = b->q->name;
 
-    if (b->home == &b->q->done) {
+    if (b->home == &b->q->records) {
+        if (v == 3)
+            llmb_warn("records dropped: the job has max_record_bytes of them "
+                      "task=%s queue=%s", r->ref, q);
+        else if (v != 1 && v != 2)
+            llmb_debug("records refused (%lld): the lease is no longer held "
+                       "task=%s queue=%s", v, r->ref, q);
+    } else if (b->home == &b->q->done) {
         if (v == 1) {
             w->completed++;
         } else if (v == -1) {
@@ -217,8 +234,10 @@ static void batch_reply(struct llmb_aconn *ac, const redisReply *reply,
 static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
                       struct llmb_report_list *l)
 {
-    size_t n = l->n < REPORT_BATCH ? l->n : REPORT_BATCH;
-    int per = l == &q->done ? 3 : l == &q->failed ? 4 : 2;
+    size_t most = l == &q->records ? RECORDS_BATCH : REPORT_BATCH;
+    size_t n = l->n < most ? l->n : most;
+    int per = l == &q->done || l == &q->records ? 3 :
+              l == &q->failed ? 4 : 2;
     size_t argc = 6 + n * (size_t)per; /* (one more: "back") */
     const char **argv = llmb_xmalloc(argc * sizeof(*argv));
     size_t *lens = llmb_xmalloc(argc * sizeof(*lens));
@@ -272,9 +291,12 @@ void llmb_report_flush(struct llmb_worker *w)
         return;
     for (size_t i = 0; i < w->nq; i++) {
         struct llmb_wqueue *q = &w->q[i];
-        struct llmb_report_list *lists[] = {&q->done, &q->failed, &q->release,
+        /* records first: a task's chunks reach Redis while its lease
+         * still opens, before the outcome that ends it */
+        struct llmb_report_list *lists[] = {&q->records, &q->done,
+                                            &q->failed, &q->release,
                                             &q->handback};
-        for (size_t j = 0; j < 4; j++)
+        for (size_t j = 0; j < 5; j++)
             while (lists[j]->n > 0)
                 if (batch_send(w, q, lists[j]) != 0)
                     return;
@@ -287,7 +309,7 @@ bool llmb_report_idle(const struct llmb_worker *w)
         return false;
     for (size_t i = 0; i < w->nq; i++)
         if (w->q[i].done.n + w->q[i].failed.n + w->q[i].release.n +
-                w->q[i].handback.n > 0)
+                w->q[i].handback.n + w->q[i].records.n > 0)
             return false;
     return true;
 }
@@ -299,5 +321,6 @@ void llmb_report_clear(struct llmb_worker *w)
         list_clear(&w->q[i].failed);
         list_clear(&w->q[i].release);
         list_clear(&w->q[i].handback);
+        list_clear(&w->q[i].records);
     }
 }

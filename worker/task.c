@@ -15,6 +15,7 @@
 #include <llmb/util.h>
 
 #include "core.h"
+#include "executors/llm.h"
 
 void llmb_task_free(struct llmb_task *t)
 {
@@ -80,6 +81,19 @@ static void task_done(void *token, enum llmb_exec_status status,
     }
     if (!t->in_call)
         llmb_task_free(t);
+}
+
+/* The llm executor's record sink (llmb_llm_record_sink): queues a chunk
+ * of task `token`'s records, sent with llmb_records ahead of its outcome.
+ * A task being dropped (lease gone) sends none: Redis would refuse them. */
+static void task_records(void *token, const char *chunk, size_t len)
+{
+    struct llmb_task *t = token;
+
+    if (t->finished || t->stop == LLMB_TASK_DROP)
+        return;
+    llmb_report_add(t->w, t->q, LLMB_OUTCOME_RECORDS, t->ref, t->token,
+                    chunk, len);
 }
 
 static void timeout_cb(struct ev_loop *loop, ev_timer *tm, int revents)
@@ -190,6 +204,7 @@ void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
     }
     llmb_debug("task started job=%s task=%ld attempt=%ld queue=%s type=%s",
                job, index, attempt, q->name, type);
+    llmb_llm_record_sink = task_records;
     t->in_call = true;
     t->handle = t->h->ops->start(t->h->inst, &t->x, w->loop, task_done, t);
     t->in_call = false;

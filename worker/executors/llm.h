@@ -336,8 +336,22 @@ bool llmb_llm_slo_met(const struct llmb_llm_slo *slo,
  * their JSON form (a new reference). */
 json_t *llmb_llm_metrics_json(const struct llmb_llm_metrics *m);
 
+/* Where every record goes, as compact lines in chunks (docs/llm.md,
+ * "Records"): called with the task's token and a chunk of len bytes,
+ * copied before it returns. The worker sets it (task.c) and sends the
+ * chunks with llmb_records before the task's outcome; NULL (tests that
+ * run the executor alone) keeps only the result's sample. */
+typedef void llmb_llm_sink_fn(void *token, const char *chunk, size_t len);
+extern llmb_llm_sink_fn *llmb_llm_record_sink;
+
+/* Bytes of records gathered before a chunk goes to the sink. */
+#define LLMB_LLM_CHUNK_BYTES 16384
+/* Bytes of an error message kept in a record line. */
+#define LLMB_LLM_LINE_MESSAGE 200
+
 /* What a task collects: a uniform sample of at most max records (all of
- * them when there are fewer) and exact totals over every request. */
+ * them when there are fewer) and exact totals over every request; and,
+ * with a sink, every record as a line of the chunk being filled. */
 struct llmb_llm_records {
     struct llmb_llm_record *v;
     size_t n, cap, max;
@@ -347,6 +361,14 @@ struct llmb_llm_records {
     long long output_tokens, input_tokens;
     char *first_error;             /* "class: message" of the first */
     struct llmb_llm_metrics metrics; /* every ok request, not a sample */
+    llmb_llm_sink_fn *sink;        /* NULL: no record lines */
+    void *token;                   /* the sink's task */
+    char *head;                    /* "<endpoint>\t<model>\t<t0 ms>" */
+    long attempt;                  /* the task's attempt */
+    long chunks;                   /* chunks sent: the next chunk seq */
+    int64_t t0_ms;                 /* wall clock at the task's start */
+    int64_t t0_us;                 /* the same moment, monotonic */
+    struct llmb_buf lines;         /* record lines not yet sent */
 };
 
 /* slo as in the spec (copied). */
@@ -358,6 +380,17 @@ void llmb_llm_records_fini(struct llmb_llm_records *rs);
  * used for the sample once max records are kept. */
 void llmb_llm_records_add(struct llmb_llm_records *rs,
                           struct llmb_llm_record *rec, double r);
+
+/* Sends every record of the task from now on to llmb_llm_record_sink
+ * (when set) for `token`, headed with the task's attempt, endpoint and
+ * model. */
+void llmb_llm_records_sink(struct llmb_llm_records *rs, void *token,
+                           long attempt, const char *endpoint,
+                           const char *model);
+
+/* Sends the record lines gathered so far as one chunk; call it before the
+ * task's outcome. */
+void llmb_llm_records_flush(struct llmb_llm_records *rs);
 
 /* ---- the client's health (llm_client.c) ------------------------------ */
 

@@ -13,6 +13,11 @@
  * failures never pollute the latency percentiles. docs/llm.md lists the
  * fields.
  *
+ * Every record also goes, as one compact line, to the worker's record
+ * sink (llmb_llm_record_sink), in chunks of about LLMB_LLM_CHUNK_BYTES,
+ * which the worker appends to the job's records with llmb_records before
+ * the task's outcome: `llmb export` reads those, all of them.
+ *
  * The records are kept for export; the percentiles come from "metrics",
  * the task's histograms over every successful request and every token gap
  * (llm_metrics.c), which the aggregation merges instead of sampling.
@@ -23,7 +28,11 @@
 
 #include <jansson.h>
 
+#include <llmb/log.h>
+
 #include "llm.h"
+
+llmb_llm_sink_fn *llmb_llm_record_sink;
 
 static const char *const class_names[LLMB_LLM_NCLASS] = {
     "ok", "timeout", "connect", "http_4xx", "http_429", "http_5xx",
@@ -49,13 +58,112 @@ void llmb_llm_records_fini(struct llmb_llm_records *rs)
         free(rs->v[i].message);
     free(rs->v);
     free(rs->first_error);
+    free(rs->head);
+    llmb_buf_fini(&rs->lines);
     llmb_llm_metrics_fini(&rs->metrics);
     memset(rs, 0, sizeof(*rs));
+}
+
+void llmb_llm_records_sink(struct llmb_llm_records *rs, void *token,
+                           long attempt, const char *endpoint,
+                           const char *model)
+{
+    if (llmb_llm_record_sink == NULL)
+        return;
+    rs->sink = llmb_llm_record_sink;
+    rs->token = token;
+    rs->attempt = attempt;
+    rs->t0_ms = llmb_now_ms();
+    rs->t0_us = llmb_mono_us();
+    free(rs->head);
+    rs->head = llmb_xasprintf("%s\t%s\t%lld", endpoint, model,
+                              (long long)rs->t0_ms);
+    for (char *c = rs->head; *c != '\0'; c++)
+        if (*c == '\n')
+            *c = ' ';
+    llmb_buf_init(&rs->lines);
+}
+
+void llmb_llm_records_flush(struct llmb_llm_records *rs)
+{
+    struct llmb_buf b;
+
+    if (rs->sink == NULL || rs->lines.len == 0)
+        return;
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "%ld\t%ld\t%s\n", rs->attempt, rs->chunks++,
+                     rs->head);
+    llmb_buf_append(&b, rs->lines.data, rs->lines.len);
+    rs->sink(rs->token, b.data, b.len);
+    llmb_buf_fini(&b);
+    llmb_buf_reset(&rs->lines);
+}
+
+/* Appends v in ms with 3 decimals, its trailing zeros cut; nothing when
+ * v < 0 (not measured). */
+static void line_ms(struct llmb_buf *b, double v)
+{
+    char s[48];
+    int n;
+
+    if (v >= 0 && v < 1e12) {
+        n = snprintf(s, sizeof(s), "%.3f", v);
+        while (n > 0 && s[n - 1] == '0')
+            n--;
+        if (n > 0 && s[n - 1] == '.')
+            n--;
+        llmb_buf_append(b, s, (size_t)n);
+    }
+    llmb_buf_append(b, "\t", 1);
+}
+
+/* The record line of rec (request n of the task), at most about 130 bytes
+ * plus LLMB_LLM_LINE_MESSAGE: columns in docs/llm.md, "Records". */
+static void line_add(struct llmb_llm_records *rs,
+                     const struct llmb_llm_record *rec, uint64_t n)
+{
+    struct llmb_buf *b = &rs->lines;
+    double end = (double)(llmb_mono_us() - rs->t0_us) / 1000.0;
+    uint32_t gmax = 0;
+    size_t mlen;
+
+    for (size_t i = 0; i < rec->ngaps; i++)
+        if (rec->gaps_us[i] > gmax)
+            gmax = rec->gaps_us[i];
+    llmb_buf_appendf(b, "%llu\t", (unsigned long long)n);
+    line_ms(b, rec->e2e_ms >= 0 && rec->e2e_ms <= end ? end - rec->e2e_ms :
+            end);
+    line_ms(b, end);
+    line_ms(b, rec->ttft_ms);
+    line_ms(b, rec->itl_ms);
+    line_ms(b, rec->tpot_ms);
+    llmb_buf_appendf(b, "%zu\t", rec->ngaps);
+    line_ms(b, rec->ngaps > 0 ? (double)gmax / 1000.0 : -1.0);
+    if (rec->cls == LLMB_LLM_OK)
+        llmb_buf_appendf(b, "%ld\t%ld\t", rec->input_tokens,
+                         rec->output_tokens);
+    else
+        llmb_buf_append(b, "\t\t", 2);
+    llmb_buf_appendf(b, "%ld\t%s\t%ld\t", rec->status,
+                     llmb_llm_class_name(rec->cls), rec->attempts);
+    mlen = rec->message != NULL ? strlen(rec->message) : 0;
+    if (mlen > LLMB_LLM_LINE_MESSAGE)
+        mlen = LLMB_LLM_LINE_MESSAGE;
+    for (size_t i = 0; i < mlen; i++) {
+        char c = rec->message[i];
+        llmb_buf_append(b, c == '\t' || c == '\n' || c == '\r' ? " " : &c,
+                        1);
+    }
+    llmb_buf_append(b, "\n", 1);
+    if (b->len >= LLMB_LLM_CHUNK_BYTES)
+        llmb_llm_records_flush(rs);
 }
 
 void llmb_llm_records_add(struct llmb_llm_records *rs,
                           struct llmb_llm_record *rec, double r)
 {
+    if (rs->sink != NULL)
+        line_add(rs, rec, rs->seen);
     rs->seen++;
     rs->retries += rec->attempts > 1 ? rec->attempts - 1 : 0;
     if (rec->cls == LLMB_LLM_OK) {

@@ -129,6 +129,7 @@ static void finish(struct llmb_llm_run *run)
     const struct llmb_llm_records *rs = &run->recs;
 
     llmb_llm_client_stop(&run->client);
+    llmb_llm_records_flush(&run->recs); /* before the outcome */
     if (rs->seen > 0 && rs->ok == 0) {
         struct llmb_buf b;
         llmb_buf_init(&b);
@@ -315,6 +316,8 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
         run->slot_free_us[i] = run->start_us;
     llmb_llm_records_init(&run->recs, (size_t)run->spec.max_records,
                           &run->spec.slo);
+    llmb_llm_records_sink(&run->recs, token, t->attempt, run->spec.ep->name,
+                          run->spec.model);
     run->headers = headers_new(&run->spec);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Every request record of an llm job is kept in B:rec:<id> (llmb_records,
+# docs/llm.md "Records"), sent by real llmb-worker processes against the
+# mock LLM server: each request of a fan-out job appears once, and the
+# records of an attempt that failed and was retried are not counted with
+# those of the attempt that completed (the last claim of each task, as
+# B:rs:<id> names it, is what export keeps).
+set -euo pipefail
+url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
+bin=$LLMB_BUILD_DIR
+prefix="e2erec$$"
+tmp=$(mktemp -d)
+pids=()
+rcli() { redis-cli -u "$url" "$@"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
+    exit 1
+}
+
+# The first 3 requests fail with 500: the first attempt of the retry job
+# fails whole and is retried.
+python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
+    --ttft-ms 5 --itl-ms 2 --seed 3 --fail-times 3 --fail-status 500 \
+    > "$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/^mock-llm listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/mock.out")
+[ -n "$port" ] || fail "the mock did not start"
+
+common=(--redis "$url" --prefix "$prefix" --log-level debug)
+for i in 1 2; do
+    "$bin/worker/llmb-worker" "${common[@]}" --id "w$i" --capacity 2 \
+        --heartbeat-ms 200 --llm-endpoint "mock=http://127.0.0.1:$port" \
+        2>"$tmp/worker$i.log" &
+    pids+=($!)
+done
+"$bin/coordinator/llmb-coordinator" "${common[@]}" --tick-ms 50 \
+    2>"$tmp/coordinator.log" &
+pids+=($!)
+
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 45 \
+    --no-progress --id retry --retries 2 --backoff-ms 10 llm \
+    '{"model":"m","prompt":"x","max_tokens":4,"requests":3,"concurrency":1,"retries":0}' \
+    > /dev/null 2>"$tmp/push1.log" || fail "retry job exited $?"
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 45 \
+    --tasks 4 --no-progress --id fan llm \
+    '{"model":"m","prompt":"x","max_tokens":4,"requests":25,"concurrency":3}' \
+    > /dev/null 2>"$tmp/push2.log" || fail "fan-out job exited $?"
+
+# The records as export reads them: per task, the chunks of its last claim.
+check() { # job, tasks, requests per task, chunks of other claims wanted
+    local b="$prefix:{default}"
+    rcli --raw LRANGE "$b:rec:$1" 0 -1 > "$tmp/rec.$1"
+    rcli --raw HGETALL "$b:rs:$1" > "$tmp/rs.$1"
+    python3 -S - "$tmp/rec.$1" "$tmp/rs.$1" "$2" "$3" "$4" <<'PY'
+import sys
+rec, rs, tasks, per, other = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+kv = open(rs).read().split("\n")
+st = dict(zip(kv[0::2], kv[1::2]))
+data = open(rec).read()
+seen, skipped = {}, 0
+# elements start with "<idx>\t<claim>\t<worker>\t<attempt>\t<seq>\t"
+lines = data.split("\n")
+cur = None
+for ln in lines:
+    f = ln.split("\t")
+    if len(f) == 8 and f[0] in st and f[3].isdigit():  # a chunk header
+        idx, claim = f[0], f[1]
+        cur = idx if st[idx].split(":")[0] == claim else None
+        if cur is None:
+            skipped += 1
+        continue
+    if cur is None or ln == "":
+        continue
+    assert len(f) == 14, (len(f), ln)
+    seen.setdefault(cur, []).append(int(f[0]))
+assert len(seen) == tasks, seen.keys()
+for idx, ns in seen.items():
+    assert sorted(ns) == list(range(per)), (idx, ns)
+assert skipped == other, skipped
+print("records ok:", tasks, "tasks of", per, "requests;", skipped, "chunks of other claims")
+PY
+}
+check retry 1 3 1 || fail "records of the retried job"
+check fan 4 25 0 || fail "records of the fan-out job"
+echo "every request recorded once"
