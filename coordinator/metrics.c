@@ -445,6 +445,8 @@ static int write_hash(struct llmb_coord *co)
     kv_adds(&kv, "health", llmb_health_name(h));
     kv_adds(&kv, "health_reason", reason);
     kv_add(&kv, "updated_ms", m->collected_ms);
+    /* how old updated_ms may get: readers tell a stale hash by it */
+    kv_add(&kv, "interval_ms", co->cfg->metrics_ms);
     kv_adds(&kv, "updated_by", co->id);
     kv_add(&kv, "coordinator_uptime_s", llmb_coord_uptime_ms(co) / 1000);
 

@@ -113,7 +113,24 @@ grep -Eq "^coordinator metrics \\($PREFIX:metrics, updated [0-9.]+s ago by c1\\)
     fail "no metrics header"
 grep -Eq '^load_pct +25.5$' <<<"$OUT" || fail "no load_pct line"
 grep -q '^queue:default:pending' <<<"$OUT" && fail "per-queue metrics are listed"
-expect_out "(1 per-queue metrics queue:<name>:<field> are in --json)"
+expect_out "(1 metrics that repeat the queue table, tasks_* and queue:<name>:<field>, are in --json)"
+# worker counters are attempts, with the age of the newest heartbeat (w1;
+# w2 is dead); the metrics, without interval_ms, are not judged stale
+grep -Eq '^attempts  6 completed, 1 failed \(task attempts the workers counted, retries included; as of their heartbeats [0-9.]+s ago\)$' <<<"$OUT" ||
+    fail "no attempts line"
+grep -q 'stale' <<<"$OUT" && fail "fresh metrics said stale"
+# a hash older than two collections is said to be stale; the tasks_*
+# metrics, which repeat the table, and jobs_* get their meaning said
+rcli HSET "$PREFIX:metrics" interval_ms 500 tasks_running 3 jobs_running 1 >/dev/null
+run stats
+expect_rc 0
+grep -Eq "^coordinator metrics \($PREFIX:metrics, updated [0-9.]+s ago by c1, every 500ms\):$" <<<"$OUT" ||
+    fail "no metrics header with interval"
+expect_out "note: these metrics are stale (no collection for "
+grep -q '^tasks_running' <<<"$OUT" && fail "tasks_running repeats the table"
+grep -Eq '^jobs_running +1$' <<<"$OUT" || fail "no jobs_running"
+expect_out "(jobs_<state> counts jobs: a running job has started and not ended"
+rcli HDEL "$PREFIX:metrics" interval_ms tasks_running jobs_running >/dev/null
 
 # --- workers -----------------------------------------------------------
 run workers --json
@@ -128,6 +145,8 @@ check 'd["workers"][1]["state"] == "dead" and d["workers"][1]["tags"] == []'
 run workers
 expect_rc 0
 expect_out "LAST SEEN"
+[[ $(head -n 1 <<<"$OUT") =~ RUNNING\ +ATTEMPTS\ OK\ +ATTEMPTS\ FAILED\ +LAST\ SEEN$ ]] ||
+    fail "workers header does not say attempts"
 grep -Eq '^w1 +node-1 +4242 +default,gpu +busy +4 +1 +1 +1 +[0-9.]+s ago$' <<<"$OUT" ||
     fail "no w1 row as expected"
 grep -Eq '^w2 +node-2 .* dead .* 2m0[0-9]s ago$' <<<"$OUT" ||

@@ -28,7 +28,8 @@
 struct worker_sums {
     size_t total, alive;
     long long capacity, running; /* over live workers */
-    long long completed, failed; /* over all */
+    long long completed, failed; /* attempts, over all */
+    long long seen_min, seen_max; /* of the live, 0: none */
     json_t *by_state;            /* state -> count */
 };
 
@@ -54,6 +55,13 @@ static void workers_sum(const struct llmb_worker *ws, size_t n,
         if (llmb_worker_is_gone(w))
             continue;
         s->alive++;
+        if (w->f[LLMB_WF_SEEN_MS]) {
+            long long seen = strtoll(w->f[LLMB_WF_SEEN_MS], NULL, 10);
+            if (s->seen_min == 0 || seen < s->seen_min)
+                s->seen_min = seen;
+            if (seen > s->seen_max)
+                s->seen_max = seen;
+        }
         if (w->f[LLMB_WF_CAPACITY])
             s->capacity += strtoll(w->f[LLMB_WF_CAPACITY], NULL, 10);
         if (w->f[LLMB_WF_RUNNING])
@@ -242,15 +250,26 @@ static void queue_row(struct llmb_table *t, const char *name,
                                       : "-");
 }
 
-/* The coordinator's metrics, but for the per-queue fields
- * ("queue:<name>:<field>"), which repeat the table above. */
+/* Metrics of the hash that the queue table above has read afresh: shown
+ * there, not here, so that two numbers of different ages never sit one
+ * under the other. */
+static bool metric_repeats_table(const char *k)
+{
+    return strncmp(k, "queue:", 6) == 0 || strncmp(k, "tasks_", 6) == 0 ||
+           strcmp(k, "to_aggregate") == 0;
+}
+
+/* The coordinator's metrics with their age, but for the fields that
+ * repeat the table above (metric_repeats_table). */
 static void print_metrics(struct llmb_admin *a, json_t *metrics, int64_t now)
 {
     struct llmb_table *t = llmb_table_new();
     json_t *updated = json_object_get(metrics, "updated_ms");
     json_t *by = json_object_get(metrics, "updated_by");
+    json_t *every = json_object_get(metrics, "interval_ms");
     char ago[LLMB_HUMAN_LEN];
     size_t skipped = 0;
+    bool jobs = false;
     const char *k;
     json_t *v;
 
@@ -260,14 +279,25 @@ static void print_metrics(struct llmb_admin *a, json_t *metrics, int64_t now)
                 llmb_human_ago(now, json_integer_value(updated), ago));
     if (json_is_string(by))
         fprintf(a->out, " by %s", json_string_value(by));
+    if (json_is_integer(every))
+        fprintf(a->out, ", every %lldms",
+                (long long)json_integer_value(every));
     fprintf(a->out, "):\n");
+    /* older than two collections: the coordinator is not writing it */
+    if (json_is_integer(updated) && json_is_integer(every) &&
+        now - json_integer_value(updated) > 2 * json_integer_value(every))
+        fprintf(a->out, "note: these metrics are stale (no collection for "
+                        "%s); is llmb-coordinator running?\n",
+                llmb_human_duration(now - json_integer_value(updated), ago));
     llmb_table_column(t, "METRIC", false);
     llmb_table_column(t, "VALUE", false);
     json_object_foreach(metrics, k, v) {
-        if (strncmp(k, "queue:", 6) == 0) {
+        if (metric_repeats_table(k)) {
             skipped++;
             continue;
         }
+        if (strncmp(k, "jobs_", 5) == 0)
+            jobs = true;
         llmb_table_cell(t, k);
         if (json_is_string(v))
             llmb_table_cell(t, json_string_value(v));
@@ -279,8 +309,13 @@ static void print_metrics(struct llmb_admin *a, json_t *metrics, int64_t now)
     llmb_table_print(t, a->out);
     llmb_table_free(t);
     if (skipped > 0)
-        fprintf(a->out, "(%zu per-queue metrics queue:<name>:<field> are in "
-                        "--json)\n", skipped);
+        fprintf(a->out, "(%zu metrics that repeat the queue table, "
+                        "tasks_* and queue:<name>:<field>, are in --json)\n",
+                skipped);
+    if (jobs)
+        fprintf(a->out, "(jobs_<state> counts jobs: a running job has "
+                        "started and not ended, with tasks leased or "
+                        "waiting; RUNNING above counts leased tasks)\n");
 }
 
 static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
@@ -326,8 +361,18 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
     fprintf(a->out, "\ncapacity  %lld on %zu live workers: %lld running, "
                     "%lld free\n", w->capacity, w->alive, w->running,
             w->capacity > w->running ? w->capacity - w->running : 0);
-    fprintf(a->out, "tasks     %lld completed, %lld failed (worker "
-                    "counters)\n", w->completed, w->failed);
+    /* attempts, not tasks: a task retried twice failed two attempts */
+    fprintf(a->out, "attempts  %lld completed, %lld failed (task attempts "
+                    "the workers counted, retries included", w->completed,
+            w->failed);
+    if (w->seen_max > 0) {
+        char a1[LLMB_HUMAN_LEN], a2[LLMB_HUMAN_LEN];
+        fprintf(a->out, "; as of their heartbeats %s",
+                llmb_human_ago(now, w->seen_max, a1));
+        if (w->seen_min != w->seen_max)
+            fprintf(a->out, " to %s", llmb_human_ago(now, w->seen_min, a2));
+    }
+    fprintf(a->out, ")\n");
 
     if (metrics == NULL) {
         fprintf(a->out, "\nno coordinator metrics (%s:metrics does not "

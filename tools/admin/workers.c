@@ -211,8 +211,9 @@ static void print_table(struct llmb_admin *a, const struct llmb_worker *ws,
     llmb_table_column(t, "STATE", false);
     llmb_table_column(t, "CAP", true);
     llmb_table_column(t, "RUNNING", true);
-    llmb_table_column(t, "COMPLETED", true);
-    llmb_table_column(t, "FAILED", true);
+    /* counters of attempts: a task retried twice failed two */
+    llmb_table_column(t, "ATTEMPTS OK", true);
+    llmb_table_column(t, "ATTEMPTS FAILED", true);
     llmb_table_column(t, "LAST SEEN", true);
     for (size_t i = 0; i < n; i++) {
         const struct llmb_worker *w = &ws[i];
