@@ -26,6 +26,18 @@ export LLMB_REDIS_URL=$url
 "$LLMB_BUILD_DIR/worker/llmb-worker" --id docs-clients-w --capacity 4 \
     --log-level warn 2>"$tmp/worker.log" &
 pids+=($!)
+for _ in $(seq 1 100); do   # the worker loads the function library
+    [ -n "$(redis-cli -u "$url" FUNCTION LIST LIBRARYNAME llmb)" ] && break
+    sleep 0.05
+done
+# Without a coordinator it gives up, saying why (its minute made 1 s).
+sed 's/+ 60$/+ 1/' "$tmp/client.py" > "$tmp/client_short.py"
+if out=$(timeout 30 "$py" "$tmp/client_short.py" 2>&1); then
+    echo "FAIL: with no coordinator the snippet succeeded: $out" >&2
+    exit 1
+fi
+grep -q "is an llmb-coordinator running" <<<"$out" ||
+    { echo "FAIL: with no coordinator the snippet said: $out" >&2; exit 1; }
 "$LLMB_BUILD_DIR/coordinator/llmb-coordinator" --id docs-clients-c \
     --log-level warn 2>"$tmp/coord.log" &
 pids+=($!)
