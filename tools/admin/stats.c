@@ -367,10 +367,11 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
             w->failed);
     if (w->seen_max > 0) {
         char a1[LLMB_HUMAN_LEN], a2[LLMB_HUMAN_LEN];
-        fprintf(a->out, "; as of their heartbeats %s",
-                llmb_human_ago(now, w->seen_max, a1));
-        if (w->seen_min != w->seen_max)
-            fprintf(a->out, " to %s", llmb_human_ago(now, w->seen_min, a2));
+        llmb_human_ago(now, w->seen_max, a1);
+        llmb_human_ago(now, w->seen_min, a2);
+        fprintf(a->out, "; as of their heartbeats %s", a1);
+        if (strcmp(a1, a2) != 0)
+            fprintf(a->out, " to %s", a2);
     }
     fprintf(a->out, ")\n");
 
