@@ -15,6 +15,7 @@
 #include <llmb/err.h>
 #include <llmb/job.h>
 #include <llmb/keys.h>
+#include <llmb/llmfields.h>
 
 int llmb_job_type_ok(const char *s)
 {
@@ -122,6 +123,12 @@ int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
             *errstr = llmb_xasprintf("payload is not valid JSON: %s (line %d, "
                                      "column %d)", jerr.text, jerr.line,
                                      jerr.column);
+            return LLMB_EINVAL;
+        }
+        if (llmb_llm_type(a->type) &&
+            llmb_llm_fields_check(payload, strcmp(a->type, "benchmark") == 0,
+                                  errstr) != 0) {
+            json_decref(payload);
             return LLMB_EINVAL;
         }
         json_decref(payload);
@@ -384,6 +391,10 @@ int llmb_job_fields_append(const char *doc, size_t len, struct llmb_buf *out,
         goto out;
     id = doc_name(obj, raw, F_ID, LLMB_JOB_ID_MAX, id_ok, errstr);
     if (*errstr != NULL)
+        goto out;
+    if (llmb_llm_type(type) &&
+        llmb_llm_fields_check(json_object_get(obj, "payload"),
+                              strcmp(type, "benchmark") == 0, errstr) != 0)
         goto out;
 
     if (q != NULL)

@@ -127,6 +127,82 @@ local KNOWN_FIELDS = {
 local KNOWN_LIST = 'type, queue, payload, priority, tasks, timeout_s, '
     .. 'max_retries, delay_s, id, backoff_ms, deadline_s'
 
+-- The fields of an `llm` or `benchmark` payload, in the order of
+-- include/llmb/llmfields.h's llmb_llm_fields (lib/llmfields.c), which
+-- llmb-push and the executor check with: keep the two the same
+-- (test_llm_fields pushes every C name here). 'b': benchmark only.
+local LLM_FIELDS = {
+    'endpoint', 'provider:b', 'iterations:b', 'requests', 'concurrency',
+    'rate', 'warmup_requests', 'duration_s', 'ramp_up_s', 'start_at_ms',
+    'timeout_s', 'retries', 'retry_backoff_ms', 'max_records', 'seed', 'slo',
+    'extra_body',
+    'model', 'messages', 'prompt', 'max_tokens', 'max_completion_tokens',
+    'temperature', 'top_p', 'stop', 'n', 'stream', 'stream_options',
+    'ignore_eos', 'logprobs', 'top_logprobs', 'presence_penalty',
+    'frequency_penalty', 'logit_bias', 'user', 'response_format', 'tools',
+    'tool_choice', 'parallel_tool_calls', 'reasoning_effort', 'echo',
+    'best_of', 'suffix',
+}
+
+-- Edit distance of a and b, capped at 3 (only 1 and 2 are close).
+local function distance(a, b)
+    if #a > 64 or #b > 64 then return 3 end
+    local row = {}
+    for j = 0, #b do row[j] = j end
+    for i = 1, #a do
+        local diag = row[0]
+        row[0] = i
+        for j = 1, #b do
+            local up = row[j]
+            local best = diag + ((string.byte(a, i) ~= string.byte(b, j)) and 1 or 0)
+            if up + 1 < best then best = up + 1 end
+            if row[j - 1] + 1 < best then best = row[j - 1] + 1 end
+            row[j] = best
+            diag = up
+        end
+    end
+    return math.min(row[#b], 3)
+end
+
+-- a < b byte by byte, as C's strcmp (Lua's < follows the locale).
+local function byte_less(a, b)
+    for i = 1, math.min(#a, #b) do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+    end
+    return #a < #b
+end
+
+-- Checks the keys of the decoded payload p of a job of type `typ` (llm or
+-- benchmark): nil, or the message lib/llmfields.c gives for the first
+-- unknown key in byte order.
+local function llm_fields_check(p, typ)
+    local bench = typ == 'benchmark'
+    local names, known = {}, {}
+    for _, f in ipairs(LLM_FIELDS) do
+        local name, only = string.match(f, '^([%w_]+)(:?b?)$')
+        if bench or only == '' then
+            names[#names + 1] = name
+            known[name] = true
+        end
+    end
+    local bad
+    for k in pairs(p) do
+        if type(k) ~= 'string' then return nil end -- an array
+        if not known[k] and (bad == nil or byte_less(k, bad)) then bad = k end
+    end
+    if bad == nil then return nil end
+    local near, best = nil, 3
+    for _, name in ipairs(names) do
+        local d = distance(bad, name)
+        if d < best and d < #bad then near, best = name, d end
+    end
+    return string.format('%s payload field "%.40s" is not known%s known: %s '
+        .. '(server-specific fields go in "extra_body")', typ, bad,
+        near and string.format('; did you mean "%s"?', near) or ';',
+        table.concat(names, ', '))
+end
+
 local function shown(raw)
     if #raw > 40 then raw = string.sub(raw, 1, 37) .. '...' end
     return raw
@@ -239,6 +315,11 @@ local function doc_parse(doc, queue, max_payload, max_tasks)
     if #payload > max_payload then
         return nil, string.format('job field "payload" is %d bytes; the limit '
             .. 'is %d', #payload, max_payload)
+    end
+    if (j.type == 'llm' or j.type == 'benchmark')
+        and type(obj.payload) == 'table' then
+        err = llm_fields_check(obj.payload, j.type)
+        if err then return nil, err end
     end
     j.payload = payload
     return j

@@ -55,7 +55,8 @@ int llmb_job_type_ok(const char *s);
 
 /* Appends the JSON document for a to out. Returns 0, or LLMB_EINVAL with a
  * malloc'd message in *errstr naming the flag and the value, e.g.
- * `--priority must be an integer from -1000000 to 1000000, got "high"`;
+ * `--priority must be an integer from -1000000 to 1000000, got "high"`,
+ * or an llm payload's unknown field (llmb/llmfields.h);
  * out is then unchanged. */
 int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
                        char **errstr);
@@ -64,7 +65,9 @@ int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
  * its LLMB_JOB_NFIELDS values for llmb_push_fields to out, one after the
  * other, their lengths in lens; a field the document leaves out is an
  * empty value. Checked here, with the messages llmb_push gives: JSON, an
- * object, known fields, type, queue and id. Numbers and the payload go as
+ * object, known fields, type, queue and id, and the field names of an
+ * llm or benchmark payload (llmb/llmfields.h: llmb_push_fields stores
+ * payloads unread, so this is that path's check). Numbers and the payload go as
  * the document's exact text, and the server checks them against the
  * queue's limits. queue gets the document's "queue", or "" when it names
  * none. Returns 0, or LLMB_EINVAL with a malloc'd message in *errstr; out

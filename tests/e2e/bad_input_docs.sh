@@ -63,6 +63,10 @@ expect_fcall '{"type":"echo","max_retries":-1}' 'ERR job field "max_retries" mus
 expect_fcall '{"type":"echo","delay_s":1e308}' 'ERR job field "delay_s" must be a number from 0 to 31536000'
 # unknown fields, invalid UTF-8, deep nesting
 expect_fcall '{"type":"echo","bogus":1}' 'ERR job field "bogus" is not known (known fields: type, queue, payload'
+# an llm payload's unknown field (a typo the server would ignore)
+expect_fcall '{"type":"llm","payload":{"model":"m","concurency":8}}' \
+    'ERR llm payload field "concurency" is not known; did you mean "concurrency"? known: endpoint, requests,'
+expect_push 'llm payload field "warmup" is not known' 64 llm '{"model":"m","warmup":3}'
 expect_fcall "$(printf '{"type":"echo","payload":"\xff\xfe"}')" 'ERR job document is not valid UTF-8 (byte 27)'
 expect_fcall "$(printf '{"type":"echo","payload":"\xed\xa0\x80"}')" 'ERR job document is not valid UTF-8 (byte 27)'
 deep=$(printf '%*s' 2000 '' | tr ' ' '[')$(printf '%*s' 2000 '' | tr ' ' ']')
@@ -108,13 +112,16 @@ expect_push 'payload is not valid JSON: maximum parsing depth reached' 64 echo "
 expect_push 'job type must be 1 to 128 characters' 64 "$(printf 'ty\xffpe')"
 # and in NDJSON the function's messages come back per line (exit 65)
 printf '%s\n' '{"type":"echo","zzz":1}' '{"type":"echo","payload":{"x":nan}}' \
-    '{"type":"echo","tasks":-1}' '{"type":"echo","id":"good4"}' >"$tmp/in.ndjson"
+    '{"type":"echo","tasks":-1}' '{"type":"echo","id":"good4"}' \
+    '{"type":"benchmark","payload":{"iteratons":4}}' >"$tmp/in.ndjson"
 rc=0; "$push" --batch "$tmp/in.ndjson" >"$tmp/out" 2>"$tmp/err" || rc=$?
 [ $rc = 65 ] || fail "NDJSON exit $rc"
 grep -qF 'line 1: job field "zzz" is not known' "$tmp/err" || fail "ndjson 1: $(cat "$tmp/err")"
 grep -qF 'line 2: job document is not valid JSON' "$tmp/err" || fail "ndjson 2: $(cat "$tmp/err")"
 grep -qF 'line 3: job field "tasks" must be an integer from 1 to 100000, got -1' "$tmp/err" ||
     fail "ndjson 3: $(cat "$tmp/err")"
+grep -qF 'line 5: benchmark payload field "iteratons" is not known; did you mean "iterations"?' \
+    "$tmp/err" || fail "ndjson 5: $(cat "$tmp/err")"
 [ "$(cat "$tmp/out")" = good4 ] || fail "ndjson ids: $(cat "$tmp/out")"
 
 # nothing was created by the refused documents: only good1..good4 are new

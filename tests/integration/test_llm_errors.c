@@ -56,8 +56,8 @@ static void test_429_retried(void **state)
 
     lm_setup(t, "llm-429-retry", fast_mock, NULL);
     /* The first two attempts get 429, the third goes through. */
-    st = run_llm(t, "\"retries\":2,\"mock\":{\"fail_times\":2,"
-                 "\"fail_status\":429,\"fail_key\":\"a\"}", &id);
+    st = run_llm(t, "\"retries\":2,\"extra_body\":{\"mock\":{\"fail_times\":2,"
+                 "\"fail_status\":429,\"fail_key\":\"a\"}}", &id);
     assert_string_equal(st, "completed");
     res = lm_result(t, id, 0);
     assert_int_equal(lm_num(record(res, 0), "attempts"), 3);
@@ -78,8 +78,8 @@ static void test_429_retried(void **state)
 static void check_final(struct lm *t, int status, const char *cls)
 {
     char *extra = llmb_xasprintf("\"retries\":1,\"requests\":3,"
-                                 "\"mock\":{\"fail_times\":2,"
-                                 "\"fail_status\":%d,\"fail_key\":\"%s\"}",
+                                 "\"extra_body\":{\"mock\":{\"fail_times\":2,"
+                                 "\"fail_status\":%d,\"fail_key\":\"%s\"}}",
                                  status, cls);
     char *id = NULL, *st = run_llm(t, extra, &id);
     char path[64];
@@ -123,8 +123,8 @@ static void test_4xx_not_retried(void **state)
     json_t *stats;
 
     lm_setup(t, "llm-4xx", fast_mock, NULL);
-    st = run_llm(t, "\"retries\":5,\"requests\":2,\"mock\":{\"fail_times\":"
-                 "9,\"fail_status\":400,\"fail_key\":\"b\"}", &id);
+    st = run_llm(t, "\"retries\":5,\"requests\":2,\"extra_body\":{\"mock\":"
+                 "{\"fail_times\":9,\"fail_status\":400,\"fail_key\":\"b\"}}", &id);
     assert_string_equal(st, "failed");
     err = lm_job_error(t, id);
     assert_non_null(strstr(err, "all 2 requests failed (http_4xx 2)"));
@@ -147,7 +147,7 @@ static void test_stalled_stream_times_out(void **state)
 
     lm_setup(t, "llm-stall", fast_mock, NULL);
     st = run_llm(t, "\"timeout_s\":0.6,\"requests\":2,\"concurrency\":2,"
-                 "\"mock\":{\"stall_after\":2}", &id);
+                 "\"extra_body\":{\"mock\":{\"stall_after\":2}}", &id);
     assert_string_equal(st, "failed");
     assert_true((long long)llmb_mono_ms() - t0 < 10000);
     err = lm_job_error(t, id);
@@ -167,7 +167,7 @@ static void test_broken_and_garbage_streams(void **state)
     char *id = NULL, *st, *err;
 
     lm_setup(t, "llm-broken", fast_mock, NULL);
-    st = run_llm(t, "\"retries\":3,\"mock\":{\"break_after\":2}", &id);
+    st = run_llm(t, "\"retries\":3,\"extra_body\":{\"mock\":{\"break_after\":2}}", &id);
     assert_string_equal(st, "failed");
     err = lm_job_error(t, id);
     assert_non_null(strstr(err, "(protocol 1)"));
@@ -175,7 +175,7 @@ static void test_broken_and_garbage_streams(void **state)
     free(st);
     free(id);
 
-    st = run_llm(t, "\"mock\":{\"garbage_after\":1}", &id);
+    st = run_llm(t, "\"extra_body\":{\"mock\":{\"garbage_after\":1}}", &id);
     assert_string_equal(st, "failed");
     err = lm_job_error(t, id);
     assert_non_null(strstr(err, "not a JSON object: {this is not json"));

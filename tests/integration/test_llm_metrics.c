@@ -135,8 +135,8 @@ static void test_goodput_counts_requests_within_slo(void **state)
                 "\"prompt\":\"go\",\"max_tokens\":8,\"requests\":24,"
                 "\"concurrency\":6,\"retries\":0,"
                 "\"slo\":{\"ttft_ms\":100,\"tpot_ms\":6},"
-                "\"mock\":{\"fail_times\":2,\"fail_status\":400,"
-                "\"fail_key\":\"slo\"}}}", 30000, &id);
+                "\"extra_body\":{\"mock\":{\"fail_times\":2,"
+                "\"fail_status\":400,\"fail_key\":\"slo\"}}}}", 30000, &id);
     assert_string_equal(st, "completed");
     res = lm_result(t, id, 0);
     reqs = json_object_get(res, "requests");

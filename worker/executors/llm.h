@@ -141,6 +141,14 @@ struct llmb_llm_spec {
     long retries;           /* per request, for 429, 5xx and connect */
     long retry_backoff_ms;  /* first retry delay, doubling */
     long max_records;       /* per-request records kept in the result */
+    long warmup_requests;   /* sent first, all ended before the measured
+                               requests start; never in the result */
+    double duration_s;      /* > 0: stop sending this long after the
+                               measured start; in-flight requests end */
+    double ramp_up_s;       /* > 0: slots open linearly from 1 to
+                               concurrency over this time */
+    int64_t start_at_ms;    /* > 0: wall-clock ms since the epoch when the
+                               task starts sending */
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */
     size_t input_chars;     /* prompt bytes, for the input estimate */
@@ -152,6 +160,8 @@ struct llmb_llm_spec {
 #define LLMB_LLM_DEFAULT_BACKOFF_MS 500
 #define LLMB_LLM_DEFAULT_MAX_RECORDS 5000
 #define LLMB_LLM_BENCHMARK_MAX_TOKENS 128
+#define LLMB_LLM_UNBOUNDED 1000000000L /* requests of a duration-bound run
+                                          that gives none */
 
 /* Checks task t's payload and fills spec. Returns 0, or LLMB_EINVAL with
  * a malloc'd message for the user in *errstr (the task then fails for

@@ -1,12 +1,19 @@
 /*
  * The llm executor's payload: checked field by field with a message that
- * names the field, then split in two. The fields that steer the run
- * (endpoint, requests, concurrency, rate, timeout_s, retries,
- * retry_backoff_ms, max_records, seed, slo) are taken out; everything else
- * (model, messages or prompt, max_tokens, temperature and any other
- * request field) is the request body, sent as it is, with "stream"
- * defaulting to true and, when streaming, stream_options.include_usage
- * set unless the payload sets stream_options itself.
+ * names the field, then split in two. Only the fields of llmb_llm_fields
+ * (llmb/llmfields.h) are taken: a typo such as "concurency" would
+ * otherwise reach the server, which ignores it, and the run would not be
+ * the run asked for. The push paths refuse them first; this check is for
+ * jobs an older client pushed. The fields that steer the run (endpoint,
+ * requests, concurrency, rate, warmup_requests, duration_s, ramp_up_s,
+ * start_at_ms, timeout_s, retries, retry_backoff_ms, max_records, seed,
+ * slo, extra_body) are taken out; the OpenAI request fields left (model,
+ * messages or prompt, max_tokens, temperature, ...) are the request body,
+ * sent as they are, with "stream" defaulting to true and, when
+ * streaming, stream_options.include_usage set unless the payload sets
+ * stream_options itself. The keys of "extra_body", an object, join the
+ * body as they are: the server's own fields (vLLM's top_k, a sampling
+ * seed, ...).
  *
  * The `benchmark` handler takes the seed document's shape: "provider"
  * names the endpoint and "iterations" the requests of the whole job,
@@ -22,18 +29,13 @@
 #include <jansson.h>
 
 #include <llmb/err.h>
+#include <llmb/llmfields.h>
 
 #include "llm.h"
 
 static const char benchmark_prompt[] =
     "Explain in one paragraph how a distributed job queue keeps work from "
     "being lost when a worker crashes.";
-
-/* The fields that steer the run; never sent to the server. */
-static const char *const control_fields[] = {
-    "endpoint", "requests", "concurrency", "rate", "timeout_s", "retries",
-    "retry_backoff_ms", "max_records", "seed", "slo",
-};
 
 /* A human name of v's JSON type, for messages. */
 static const char *type_name(const json_t *v)
@@ -368,11 +370,44 @@ static int get_slo(json_t *o, const char *kind, struct llmb_llm_slo *slo,
     return 0;
 }
 
+/* "extra_body": an object whose keys join the request body as they are,
+ * for the server's own fields. A key the executor checks at the top level
+ * (model, stream, ...) is refused there, so that nothing it relies on is
+ * changed unchecked. On success *extra is a new reference, or NULL. */
+static int get_extra(json_t *o, const char *kind, json_t **extra,
+                     char **errstr)
+{
+    json_t *v = json_object_get(o, "extra_body"), *e;
+    const char *key;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        *errstr = llmb_xasprintf("%s payload field \"extra_body\" must be an "
+                                 "object (its keys join the request body), "
+                                 "got %s", kind, type_name(v));
+        return -1;
+    }
+    json_object_foreach(v, key, e) {
+        const struct llmb_llm_field *f = llmb_llm_field_find(key, false);
+        if (f != NULL && f->kind == LLMB_LLM_FIELD_REQUEST) {
+            *errstr = llmb_xasprintf("%s payload field \"extra_body\" has "
+                                     "\"%s\", a field llmb knows: give it "
+                                     "at the top level of the payload",
+                                     kind, key);
+            return -1;
+        }
+    }
+    *extra = json_incref(v);
+    return 0;
+}
+
 /* The fields that steer the run. */
 static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                    bool benchmark, char **errstr)
 {
     long seed = -1;
+    double start_at = 0;
 
     spec->requests = 1;
     spec->concurrency = 1;
@@ -394,8 +429,26 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
         get_int(o, kind, "max_records", 0, 100000L, &spec->max_records,
                 errstr) != 0 ||
         get_int(o, kind, "seed", 0, 0x7fffffffL, &seed, errstr) != 0 ||
-        get_slo(o, kind, &spec->slo, errstr) != 0)
+        get_slo(o, kind, &spec->slo, errstr) != 0 ||
+        get_int(o, kind, "warmup_requests", 0, 1000000L,
+                &spec->warmup_requests, errstr) != 0 ||
+        get_num(o, kind, "duration_s", 0.0, false, 604800.0,
+                &spec->duration_s, errstr) != 0 ||
+        get_num(o, kind, "ramp_up_s", 0.0, true, 604800.0, &spec->ramp_up_s,
+                errstr) != 0 ||
+        get_num(o, kind, "start_at_ms", 0.0, true, 1e15, &start_at,
+                errstr) != 0)
         return -1;
+    if (start_at != 0 && start_at != floor(start_at)) {
+        *errstr = llmb_xasprintf("%s payload field \"start_at_ms\" must be "
+                                 "an integer (ms since the epoch), got %.3f",
+                                 kind, start_at);
+        return -1;
+    }
+    spec->start_at_ms = (int64_t)start_at;
+    /* With duration_s and no requests, time alone ends the run. */
+    if (spec->duration_s > 0 && json_object_get(o, "requests") == NULL)
+        spec->requests = LLMB_LLM_UNBOUNDED;
     if (seed >= 0) {
         spec->seeded = true;
         spec->seed = (uint64_t)seed;
@@ -413,6 +466,7 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
     json_error_t jerr;
     json_t *o = json_loadb(t->payload, t->payload_len, JSON_DECODE_ANY,
                            &jerr);
+    json_t *extra = NULL;
     int rc = LLMB_EINVAL;
 
     memset(spec, 0, sizeof(*spec));
@@ -422,6 +476,9 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
                                  "text that is not JSON");
         goto out;
     }
+    if (llmb_llm_fields_check(o, bench, errstr) != 0 ||
+        get_extra(o, kname, &extra, errstr) != 0)
+        goto out;
     if (bench && benchmark_map(o, t, &field, errstr) != 0)
         goto out;
     if (pick_endpoint(spec, o, kname, field, eps, errstr) != 0 ||
@@ -429,9 +486,11 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
         request_fields(spec, o, kname, errstr) != 0)
         goto out;
     spec->url = spec->chat ? spec->ep->chat_url : spec->ep->text_url;
-    for (size_t i = 0; i < sizeof(control_fields) / sizeof(*control_fields);
-         i++)
-        json_object_del(o, control_fields[i]);
+    for (size_t i = 0; i < llmb_llm_nfields; i++)
+        if (llmb_llm_fields[i].kind != LLMB_LLM_FIELD_REQUEST)
+            json_object_del(o, llmb_llm_fields[i].name);
+    if (extra != NULL)
+        json_object_update(o, extra);
     spec->body = json_dumps(o, JSON_COMPACT);
     llmb_assert(spec->body != NULL);
     spec->body_len = strlen(spec->body);
@@ -439,6 +498,7 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
         spec->concurrency = spec->requests;
     rc = 0;
 out:
+    json_decref(extra);
     json_decref(o);
     if (rc != 0)
         llmb_llm_spec_fini(spec);

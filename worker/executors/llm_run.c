@@ -12,6 +12,15 @@
  * hold the loop while responses wait to be stamped. What a request waits
  * here is part of its send_delay_ms, never of its latencies.
  *
+ * Run control (docs/llm.md, "Run control"): with start_at_ms the task
+ * first waits for that wall-clock time; then warmup_requests requests
+ * run at full concurrency and are thrown away, and only once the last of
+ * them has ended does the measured run start (its clock, its client
+ * figures, its arrivals). duration_s stops sending that long after the
+ * measured start: what is in flight then runs to its end and counts,
+ * what has not been sent never is. ramp_up_s opens the slots one by one,
+ * linearly from 1 to concurrency over that time.
+ *
  * When the last request has ended the run reports the task: the result
  * JSON (llm_record.c), or an error when every request failed, since a
  * benchmark of nothing but errors says the endpoint or the payload is
@@ -21,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <llmb/log.h>
 
@@ -45,11 +55,19 @@ struct llmb_llm_run {
     int64_t *slot_free_us;       /* when each slot was last freed */
     size_t nfree;
     long launched, finished, arrived;
+    long total;                  /* requests of the phase; duration_s's
+                                    end lowers it to those launched */
+    bool warming;                /* the warm-up phase: records dropped */
+    long open;                   /* slots ramp_up_s has opened */
     double *arrivals;            /* arrival times (s from start) when
-                                    pacing; requests of them */
+                                    pacing; ncap of them */
+    size_t ncap;
     double next_arrival_s;
     int64_t start_us;
     ev_timer pace;
+    ev_timer wait;               /* until start_at_ms */
+    ev_timer stop;               /* duration_s after the measured start */
+    ev_timer ramp;               /* opens the next slot */
     ev_check spread;             /* starts the next requests due */
     ev_idle awake;               /* no sleeping while some are due */
     unsigned pass;               /* loop pass of the budget below */
@@ -95,6 +113,9 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
         return;
     loop = llmb_llm_multi_loop(run->multi);
     ev_timer_stop(loop, &run->pace);
+    ev_timer_stop(loop, &run->wait);
+    ev_timer_stop(loop, &run->stop);
+    ev_timer_stop(loop, &run->ramp);
     ev_check_stop(loop, &run->spread);
     ev_idle_stop(loop, &run->awake);
     for (long i = 0; i < run->spec.concurrency; i++)
@@ -169,7 +190,8 @@ static void launch(struct llmb_llm_run *run)
         run->pass = pass;
         run->budget = LAUNCH_PER_PASS;
     }
-    while (run->nfree > 0 && run->launched < run->arrived) {
+    while (run->nfree > 0 && run->launched < run->arrived &&
+           run->spec.concurrency - (long)run->nfree < run->open) {
         size_t slot;
         int64_t due, arrival;
         double queued = -1.0;
@@ -219,17 +241,110 @@ static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
     double now = elapsed_s(run);
 
     (void)revents;
-    while (run->arrived < run->spec.requests &&
+    while (run->arrived < run->total &&
            run->next_arrival_s <= now + 0.0002) {
+        if ((size_t)run->arrived == run->ncap) {
+            run->ncap *= 2;
+            run->arrivals = llmb_xrealloc(run->arrivals,
+                                          run->ncap * sizeof(*run->arrivals));
+        }
         run->arrivals[run->arrived++] = run->next_arrival_s;
         run->next_arrival_s += -log(1.0 - llmb_llm_run_random(run)) /
                                run->spec.rate;
     }
-    if (run->arrived < run->spec.requests) {
+    if (run->arrived < run->total) {
         ev_timer_set(w, run->next_arrival_s - now, 0.0);
         ev_timer_start(loop, w);
     }
     launch(run);
+}
+
+/* duration_s is up: nothing more is sent; the run ends with the last
+ * request in flight (at once when there is none). */
+static void stop_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_llm_run *run = w->data;
+
+    (void)revents;
+    ev_timer_stop(loop, &run->pace);
+    ev_timer_stop(loop, &run->ramp);
+    run->total = run->arrived = run->launched;
+    if (run->finished == run->total)
+        finish(run);
+}
+
+/* Opens one more slot and arms the timer for the next: slot k + 1 opens
+ * at k / (concurrency - 1) of ramp_up_s. */
+static void ramp_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct llmb_llm_run *run = w->data;
+
+    (void)revents;
+    if (run->open < run->spec.concurrency)
+        run->open++;
+    if (run->open < run->spec.concurrency) {
+        double at = run->spec.ramp_up_s * (double)run->open /
+                    (double)(run->spec.concurrency - 1);
+        ev_timer_set(w, at > elapsed_s(run) ? at - elapsed_s(run) : 0.0, 0.0);
+        ev_timer_start(loop, w);
+    }
+    launch(run);
+}
+
+/* Starts the measured phase: its clock, client figures, duration, ramp
+ * and arrivals. */
+static void measure(struct llmb_llm_run *run)
+{
+    struct ev_loop *loop = llmb_llm_multi_loop(run->multi);
+
+    run->warming = false;
+    run->launched = run->finished = run->arrived = 0;
+    run->total = run->spec.requests;
+    run->start_us = llmb_mono_us();
+    for (long i = 0; i < run->spec.concurrency; i++)
+        run->slot_free_us[i] = run->start_us;
+    llmb_llm_client_fini(&run->client);
+    llmb_llm_client_start(&run->client, loop);
+    run->open = run->spec.concurrency;
+    if (run->spec.ramp_up_s > 0 && run->spec.concurrency > 1) {
+        run->open = 1;
+        ev_timer_set(&run->ramp, run->spec.ramp_up_s /
+                     (double)(run->spec.concurrency - 1), 0.0);
+        ev_timer_start(loop, &run->ramp);
+    }
+    if (run->spec.duration_s > 0) {
+        ev_timer_set(&run->stop, run->spec.duration_s, 0.0);
+        ev_timer_start(loop, &run->stop);
+    }
+    if (run->spec.rate > 0) {
+        run->ncap = run->total < 1024 ? (size_t)run->total : 1024;
+        run->arrivals = llmb_xcalloc(run->ncap, sizeof(*run->arrivals));
+        run->next_arrival_s = 0.0;
+        pace_cb(loop, &run->pace, 0);
+    } else {
+        run->arrived = run->total;
+        launch(run);
+    }
+}
+
+/* The start: the warm-up requests first, when there are any. */
+static void begin(struct llmb_llm_run *run)
+{
+    if (run->spec.warmup_requests == 0) {
+        measure(run);
+        return;
+    }
+    run->warming = true;
+    run->open = run->spec.concurrency;
+    run->total = run->arrived = run->spec.warmup_requests;
+    launch(run);
+}
+
+static void wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    begin(w->data);
 }
 
 void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
@@ -242,16 +357,23 @@ void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
                    "attempts=%ld error=\"%s\"", run->job, run->task,
                    llmb_llm_class_name(rec->cls), rec->status, rec->attempts,
                    rec->message != NULL ? rec->message : "");
-    llmb_llm_records_add(&run->recs, rec, llmb_llm_run_random(run));
+    if (run->warming) {
+        free(rec->message);
+        free(rec->gaps_us);
+    } else {
+        llmb_llm_records_add(&run->recs, rec, llmb_llm_run_random(run));
+    }
     llmb_llm_req_free(req);
     run->slots[slot] = NULL;
     run->free_slots[run->nfree++] = slot;
     run->slot_free_us[slot] = llmb_mono_us();
     run->finished++;
-    if (run->finished == run->spec.requests)
-        finish(run);
-    else
+    if (run->finished < run->total)
         launch(run);
+    else if (run->warming)
+        measure(run);
+    else
+        finish(run);
 }
 
 void llmb_llm_run_cancel(struct llmb_llm_run *run)
@@ -321,6 +443,12 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->headers = headers_new(&run->spec);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;
+    ev_timer_init(&run->wait, wait_cb, 0.0, 0.0);
+    run->wait.data = run;
+    ev_timer_init(&run->stop, stop_cb, 0.0, 0.0);
+    run->stop.data = run;
+    ev_timer_init(&run->ramp, ramp_cb, 0.0, 0.0);
+    run->ramp.data = run;
     ev_check_init(&run->spread, spread_cb);
     run->spread.data = run;
     ev_idle_init(&run->awake, awake_cb);
@@ -336,14 +464,22 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
         finish(run); /* a benchmark task with no share of the iterations */
         return NULL;
     }
-    if (run->spec.rate > 0) {
-        run->arrivals = llmb_xcalloc((size_t)run->spec.requests,
-                                     sizeof(*run->arrivals));
-        run->next_arrival_s = 0.0;
-        pace_cb(llmb_llm_multi_loop(multi), &run->pace, 0);
-    } else {
-        run->arrived = run->spec.requests;
-        launch(run);
+    if (run->spec.start_at_ms > 0) {
+        struct timespec ts;
+        int64_t now_ms;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (run->spec.start_at_ms > now_ms) {
+            ev_timer_set(&run->wait,
+                         (double)(run->spec.start_at_ms - now_ms) / 1000.0,
+                         0.0);
+            ev_timer_start(llmb_llm_multi_loop(multi), &run->wait);
+            return run;
+        }
+        llmb_warn("llm task starts %lld ms after its start_at_ms job=%s "
+                  "task=%ld", (long long)(now_ms - run->spec.start_at_ms),
+                  run->job, run->task);
     }
+    begin(run);
     return run;
 }

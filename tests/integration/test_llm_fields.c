@@ -1,0 +1,202 @@
+/*
+ * The known fields of an llm or benchmark payload are one list
+ * (include/llmb/llmfields.h) with a copy in lua/10-document.lua: every
+ * name of the C list is pushed through llmb_push and taken, and unknown
+ * names are refused at push in the same words by llmb_push (redis-cli),
+ * by lib/job.c (llmb-push, before llmb_push_fields) and by
+ * llmb_llm_fields_check (the executor's own check).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include <llmb/job.h>
+#include <llmb/llmfields.h>
+#include <llmb/util.h>
+
+#include "fixture.h"
+#include "test_queue_support.h"
+
+/* llmb_push of doc: NULL when taken, else its error (caller frees). */
+static char *push_error(const char *doc)
+{
+    redisReply *r = tq_fcall("llmb_push", doc, NULL);
+    char *err = NULL;
+
+    if (r->type == REDIS_REPLY_ERROR)
+        err = llmb_xstrdup(strncmp(r->str, "ERR ", 4) == 0 ? r->str + 4 :
+                           r->str);
+    else
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    return err;
+}
+
+/* lib/job.c on doc, as llmb-push --batch: NULL when taken. */
+static char *fields_error(const char *doc)
+{
+    struct llmb_buf out;
+    size_t lens[LLMB_JOB_NFIELDS];
+    char queue[LLMB_QUEUE_NAME_MAX + 1];
+    char *err = NULL;
+
+    llmb_buf_init(&out);
+    if (llmb_job_fields_append(doc, strlen(doc), &out, lens, queue, &err) ==
+        0)
+        assert_null(err);
+    llmb_buf_fini(&out);
+    return err;
+}
+
+/* lib/job.c as llmb-push TYPE PAYLOAD: NULL when taken. */
+static char *build_error(const char *type, const char *payload)
+{
+    struct llmb_job_args a = {.type = type, .payload = payload};
+    struct llmb_buf out;
+    char *err = NULL;
+
+    llmb_buf_init(&out);
+    llmb_job_doc_build(&a, &out, &err);
+    llmb_buf_fini(&out);
+    return err;
+}
+
+/* A payload holding every known field (benchmark's too when bench),
+ * each with a null value: only names are checked at push. */
+static char *every_field(bool bench)
+{
+    struct llmb_buf b;
+    char *s;
+
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "{");
+    for (size_t i = 0, k = 0; i < llmb_llm_nfields; i++)
+        if (bench || llmb_llm_fields[i].kind != LLMB_LLM_FIELD_BENCHMARK)
+            llmb_buf_appendf(&b, "%s\"%s\":null", k++ > 0 ? "," : "",
+                             llmb_llm_fields[i].name);
+    llmb_buf_appendf(&b, "}");
+    s = llmb_xstrdup(b.data);
+    llmb_buf_fini(&b);
+    return s;
+}
+
+static void test_every_known_field_is_taken(void **state)
+{
+    (void)state;
+    for (int bench = 0; bench < 2; bench++) {
+        const char *type = bench ? "benchmark" : "llm";
+        char *p = every_field(bench), *doc, *err;
+
+        doc = llmb_xasprintf("{\"type\":\"%s\",\"payload\":%s}", type, p);
+        err = push_error(doc);
+        if (err != NULL)
+            fail_msg("llmb_push refused %s: %s", doc, err);
+        assert_null(fields_error(doc));
+        assert_null(build_error(type, p));
+        /* One at a time too, so that no name hides behind another. */
+        for (size_t i = 0; i < llmb_llm_nfields; i++) {
+            char *one;
+            if (!bench && llmb_llm_fields[i].kind == LLMB_LLM_FIELD_BENCHMARK)
+                continue;
+            one = llmb_xasprintf("{\"type\":\"%s\",\"payload\":{\"%s\":1}}",
+                                 type, llmb_llm_fields[i].name);
+            err = push_error(one);
+            if (err != NULL)
+                fail_msg("llmb_push refused %s: %s", one, err);
+            free(one);
+        }
+        free(doc);
+        free(p);
+    }
+}
+
+/* The same message from every path, and the executor's check. */
+static void refused_everywhere(const char *type, const char *payload,
+                               const char *want_start)
+{
+    char *doc = llmb_xasprintf("{\"type\":\"%s\",\"payload\":%s}", type,
+                               payload);
+    char *e1 = push_error(doc), *e2 = fields_error(doc),
+         *e3 = build_error(type, payload), *e4 = NULL;
+    json_t *p = json_loads(payload, 0, NULL);
+
+    assert_non_null(p);
+    assert_int_equal(llmb_llm_fields_check(p, strcmp(type, "benchmark") == 0,
+                                           &e4), -1);
+    if (e1 == NULL)
+        fail_msg("llmb_push took %s", doc);
+    if (strncmp(e1, want_start, strlen(want_start)) != 0)
+        fail_msg("llmb_push said \"%s\", want it to start \"%s\"", e1,
+                 want_start);
+    assert_non_null(e2);
+    assert_non_null(e3);
+    assert_string_equal(e2, e1);
+    assert_string_equal(e3, e1);
+    assert_string_equal(e4, e1);
+    json_decref(p);
+    free(e1);
+    free(e2);
+    free(e3);
+    free(e4);
+    free(doc);
+}
+
+static void test_unknown_fields_are_refused(void **state)
+{
+    (void)state;
+    refused_everywhere("llm", "{\"model\":\"m\",\"concurency\":8}",
+                       "llm payload field \"concurency\" is not known; did "
+                       "you mean \"concurrency\"? known: endpoint, requests, "
+                       "concurrency, rate, ");
+    refused_everywhere("llm", "{\"warmup\":3,\"duration\":2}",
+                       "llm payload field \"duration\" is not known; did you "
+                       "mean \"duration_s\"?");
+    refused_everywhere("llm", "{\"top_k\":40}",
+                       "llm payload field \"top_k\" is not known; did you "
+                       "mean \"top_p\"?");
+    refused_everywhere("llm", "{\"provider\":\"openai\"}",
+                       "llm payload field \"provider\" is not known; known: "
+                       "endpoint, requests,");
+    refused_everywhere("benchmark", "{\"iteratoins\":5}",
+                       "benchmark payload field \"iteratoins\" is not known; "
+                       "did you mean \"iterations\"? known: endpoint, "
+                       "provider, iterations,");
+    refused_everywhere("llm", "{\"zzz_server_thing\":1}",
+                       "llm payload field \"zzz_server_thing\" is not known; "
+                       "known: ");
+}
+
+/* Other job types, and payloads that are not objects, are not looked at;
+ * extra_body holds what the server alone knows. */
+static void test_what_is_not_checked(void **state)
+{
+    (void)state;
+    assert_null(push_error("{\"type\":\"t\",\"payload\":{\"concurency\":1}}"));
+    assert_null(fields_error("{\"type\":\"t\",\"payload\":{\"concurency\":1}}"));
+    assert_null(push_error("{\"type\":\"llm\",\"payload\":[1,2]}"));
+    assert_null(push_error("{\"type\":\"llm\",\"payload\":\"x\"}"));
+    assert_null(push_error("{\"type\":\"llm\",\"payload\":{\"extra_body\":"
+                           "{\"top_k\":40,\"concurency\":1}}}"));
+    assert_null(fields_error("{\"type\":\"llm\",\"payload\":{\"extra_body\":"
+                             "{\"top_k\":40}}}"));
+}
+
+#define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T_(test_every_known_field_is_taken),
+        T_(test_unknown_fields_are_refused),
+        T_(test_what_is_not_checked),
+    };
+    return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
+}
