@@ -92,7 +92,7 @@ static const struct {
     {"LLMB_NO_HANDLER_FAIL_AFTER_S", "llmb-worker"},
     {"LLMB_MAX_OUTPUT_BYTES", "llmb-worker"},
     {"LLMB_KILL_GRACE_MS", "llmb-worker"},
-    {"LLMB_COMMAND_TIMEOUT_MS", "llmb-worker"},
+    {"LLMB_COMMAND_TIMEOUT_MS", "llmb-worker"}, /* old LLMB_REDIS_TIMEOUT_MS */
     {"LLMB_EXEC_ENV", "llmb-worker"},
     {"LLMB_EXEC_RLIMIT_CPU", "llmb-worker"},
     {"LLMB_EXEC_RLIMIT_AS", "llmb-worker"},
@@ -117,7 +117,7 @@ static const struct {
     {"LLMB_METRICS_MS", "llmb-coordinator"},
     {"LLMB_METRICS_ADDR", "llmb-coordinator"},
     {"LLMB_LOAD_DEGRADED_PCT", "llmb-coordinator"},
-    {"LLMB_REDIS_TIMEOUT_MS", "llmb-coordinator and llmb-push"},
+    {"LLMB_REDIS_TIMEOUT_MS", "llmb-worker, llmb-coordinator and llmb-push"},
     {"LLMB_QUEUE", "llmb-push"},
     {"LLMB_PUSH_BATCH_SIZE", "llmb-push"},
     {"LLMB_PUSH_PIPELINE", "llmb-push"},
@@ -674,6 +674,24 @@ static int load_env(struct loader *l)
         if (v != NULL && *v != '\0' && apply(l, i, LAYER_ENV, o->env, v) != 0)
             return LLMB_ECONFIG;
     }
+    /* Old variables: read when the new one is unset. */
+    for (size_t a = 0; a < l->set->naliases; a++) {
+        const struct llmb_opt_alias *al = &l->set->aliases[a];
+        const char *v = al->env ? getenv(al->env) : NULL;
+        size_t i;
+        if (v == NULL || *v == '\0')
+            continue;
+        i = find_long(l, al->target, strlen(al->target));
+        llmb_assert(i != SIZE_MAX && opt_at(l->set, i)->env != NULL);
+        if (l->layer[i] == LAYER_ENV) {
+            warn(l, "%s is ignored: it is the old name of %s, which is set",
+                 al->env, opt_at(l->set, i)->env);
+            continue;
+        }
+        warn(l, "%s is deprecated; use %s", al->env, opt_at(l->set, i)->env);
+        if (apply(l, i, LAYER_ENV, al->env, v) != 0)
+            return LLMB_ECONFIG;
+    }
     return 0;
 }
 
@@ -708,6 +726,11 @@ static void check_env_var(const struct loader *l, const char *name,
     bool known = false;
     char var[128];
 
+    for (size_t a = 0; a < l->set->naliases; a++) {
+        const char *env = l->set->aliases[a].env;
+        if (env != NULL && strlen(env) == len && strncmp(env, name, len) == 0)
+            return; /* an old name, read with its own warning */
+    }
     for (size_t i = 0; i < l->n; i++) {
         const char *env = opt_at(l->set, i)->env;
         size_t d;
@@ -935,10 +958,16 @@ static void wrap(FILE *out, const char *text, int indent)
 static void append_aliases(const struct llmb_opt_set *set,
                            const struct llmb_opt *o, struct llmb_buf *b)
 {
-    for (size_t a = 0; a < set->naliases; a++)
-        if (strcmp(set->aliases[a].target, o->name) == 0)
-            llmb_buf_appendf(b, " --%s (deprecated) works too.",
-                             set->aliases[a].name);
+    for (size_t a = 0; a < set->naliases; a++) {
+        const struct llmb_opt_alias *al = &set->aliases[a];
+        if (strcmp(al->target, o->name) != 0)
+            continue;
+        if (al->env != NULL)
+            llmb_buf_appendf(b, " --%s and %s (deprecated) work too.",
+                             al->name, al->env);
+        else
+            llmb_buf_appendf(b, " --%s (deprecated) works too.", al->name);
+    }
 }
 
 /* Prints one option of --help: the flag line, then the wrapped text. */

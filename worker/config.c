@@ -59,7 +59,7 @@ static const struct llmb_opt worker_opts[] = {
     OPT("kill-grace-ms", "LLMB_KILL_GRACE_MS", LLMB_OPT_INT, "2000", "MS",
         "Time between SIGTERM and SIGKILL when an exec task is stopped.",
         kill_grace_ms, 0, 600000),
-    OPT("command-timeout-ms", "LLMB_COMMAND_TIMEOUT_MS", LLMB_OPT_INT,
+    OPT("redis-timeout-ms", "LLMB_REDIS_TIMEOUT_MS", LLMB_OPT_INT,
         "10000", "MS",
         "A Redis command unanswered this long drops the connection.",
         command_timeout_ms, 100, 3600000),
@@ -83,10 +83,13 @@ static const struct llmb_opt worker_opts[] = {
         "Repeatable. See docs/llm.md.", llm_endpoints, 0, 0),
 };
 
-/* llmb-push and the llmb CLI call a queue --queue: the worker takes it too,
- * with a warning, for the list it serves. */
+/* The names the other programs give the same things: llmb-push and the
+ * llmb CLI call a queue --queue, the coordinator and llmb-push call the
+ * Redis command limit --redis-timeout-ms. The old spellings work, with a
+ * warning. */
 static const struct llmb_opt_alias worker_aliases[] = {
-    {"queue", "queues"},
+    {"queue", "queues", NULL},
+    {"command-timeout-ms", "redis-timeout-ms", "LLMB_COMMAND_TIMEOUT_MS"},
 };
 
 const struct llmb_opt_set llmb_worker_opt_set = {

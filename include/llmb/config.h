@@ -53,11 +53,14 @@ struct llmb_common {
     char *config_file; /* --config, LLMB_CONFIG; NULL = none */
 };
 
-/* An old spelling of an option, still accepted (as a flag and as a config
- * file key) with a warning on stderr that names the new one. */
+/* An old spelling of an option, still accepted (as a flag, a config file
+ * key and, if it had one, an environment variable) with a warning on stderr
+ * that names the new one. */
 struct llmb_opt_alias {
     const char *name;   /* "queue": the old long flag */
     const char *target; /* "queues": the name of the option it sets */
+    const char *env;    /* the old variable, read when the new one is
+                           unset; NULL = none */
 };
 
 /* A program's table and how it introduces itself in --help. */

@@ -260,7 +260,7 @@ class Procs:
             self.workers[wid] = self._spawn('worker-' + wid, [
                 WORKER, '--redis', self.url, '--prefix', PREFIX, '--queues', QUEUE,
                 '--id', wid, '--capacity', '3', '--heartbeat-ms', str(HEARTBEAT_MS),
-                '--lease-ms', str(LEASE_MS), '--command-timeout-ms', '1500',
+                '--lease-ms', str(LEASE_MS), '--redis-timeout-ms', '1500',
                 '--kill-grace-ms', '500', '--grace', '1', '--handler', spec])
             return wid
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The names users mistype: an unknown flag suggests the one meant, the
-# worker takes llmb-push's --queue for its --queues with a warning, and a
+# worker takes llmb-push's --queue for its --queues and its old
+# --command-timeout-ms for --redis-timeout-ms with a warning, and a
 # set LLMB_* variable that a program does not read is warned about, unless
 # another llmb program reads it (then only when it looks like one of this
 # program's). Every variable of every option table must be known to every
@@ -43,6 +44,16 @@ expect 0 "llmb-worker: warning: --queue is deprecated; use --queues" \
     -- "$W" --queue jobs --dump-config
 [ "$("$W" --queue jobs --dump-config 2>/dev/null | grep '^queues')" = "queues = jobs" ] ||
     fail "--queue jobs does not set queues"
+# The worker's Redis command limit has the coordinator's and llmb-push's
+# name now; the old flag and variable still work.
+expect 0 "llmb-worker: warning: --command-timeout-ms is deprecated; use --redis-timeout-ms" \
+    -- "$W" --command-timeout-ms 900 --dump-config
+expect 0 "llmb-worker: warning: LLMB_COMMAND_TIMEOUT_MS is deprecated; use LLMB_REDIS_TIMEOUT_MS" \
+    -- env LLMB_COMMAND_TIMEOUT_MS=900 "$W" --dump-config
+[ "$(LLMB_COMMAND_TIMEOUT_MS=900 "$W" --dump-config 2>/dev/null | grep '^redis-timeout-ms')" = "redis-timeout-ms = 900" ] ||
+    fail "LLMB_COMMAND_TIMEOUT_MS=900 does not set redis-timeout-ms"
+expect 0 "llmb-worker: warning: LLMB_COMMAND_TIMEOUT_MS is ignored: it is the old name of LLMB_REDIS_TIMEOUT_MS, which is set" \
+    -- env LLMB_COMMAND_TIMEOUT_MS=900 LLMB_REDIS_TIMEOUT_MS=800 "$W" --dump-config
 expect 64 'llmb-worker: unknown option "--queus"; did you mean --queues? See llmb-worker --help' \
     -- "$W" --queus jobs
 expect 64 'llmb-push: unknown option "--wiat"; did you mean --wait? See llmb-push --help' \

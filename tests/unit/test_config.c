@@ -50,7 +50,7 @@ static const struct llmb_opt test_opts[] = {
 };
 
 static const struct llmb_opt_alias test_aliases[] = {
-    {"queue", "queues"},
+    {"queue", "queues", NULL},
 };
 
 static const struct llmb_opt_set test_set = {
