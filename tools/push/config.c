@@ -79,7 +79,7 @@ static const struct llmb_opt push_opts[] = {
 
 const struct llmb_opt_set push_opt_set = {
     "llmb-push",
-    "[OPTIONS] TYPE [PAYLOAD_JSON]\n       llmb-push --batch [OPTIONS] [FILE|-]",
+    "[OPTIONS] TYPE [PAYLOAD_JSON]\n   or: llmb-push --batch [OPTIONS] [FILE|-]",
     "Pushes a job to an llmb queue and prints its id. PAYLOAD_JSON is any "
     "JSON (default {}); \"-\" reads it from stdin. With --batch, reads one "
     "job document per line (the job contract of docs/data-model.md), "
