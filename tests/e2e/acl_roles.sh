@@ -56,7 +56,7 @@ allowed() {
 # The operator loads the function library once, as admin.
 LLMB_REDIS_URL=$(url admin) "$bin/tools/admin/llmb" stats >/dev/null 2>"$tmp/admin.log" ||
     fail "llmb stats as admin"
-as admin FUNCTION LIST LIBRARYNAME llmb | grep -q llmb_push || fail "library not loaded"
+as admin FUNCTION LIST LIBRARYNAME llmb | grep llmb_push >/dev/null || fail "library not loaded"
 
 # The default user is off.
 out=$(redis-cli -p "$port" PING 2>&1 || true)

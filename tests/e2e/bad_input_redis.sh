@@ -83,10 +83,10 @@ wait_state "$url" flushed1 completed
 rcli FUNCTION FLUSH >/dev/null
 # the coordinator's next tick finds the library gone and loads it
 for i in $(seq 100); do
-    rcli FUNCTION LIST LIBRARYNAME llmb | grep -q llmb && break
+    rcli FUNCTION LIST LIBRARYNAME llmb | grep llmb >/dev/null && break
     sleep 0.1
 done
-rcli FUNCTION LIST LIBRARYNAME llmb | grep -q llmb || fail "nobody loaded the library again"
+rcli FUNCTION LIST LIBRARYNAME llmb | grep llmb >/dev/null || fail "nobody loaded the library again"
 rcli FCALL llmb_push 1 "$LLMB_PREFIX:{default}" '{"type":"echo","id":"flushed2"}' >/dev/null
 wait_state "$url" flushed2 completed
 kill -0 "$wpid" && kill -0 "$cpid" || fail "a process exited after FUNCTION FLUSH"

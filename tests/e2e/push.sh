@@ -42,7 +42,7 @@ set +e
 "$push" >/dev/null 2>&1; rc=$?
 set -e
 [ $rc -eq 64 ] || fail "no type exit $rc"
-"$push" --help | grep -q -- '--batch' || fail "--help"
+"$push" --help | grep -- '--batch' >/dev/null || fail "--help"
 
 # batch: good and bad lines; ids in order on stdout, bad lines by number
 cat > "$tmp/in.ndjson" <<'NDJSON'

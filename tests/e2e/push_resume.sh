@@ -141,8 +141,8 @@ if command -v flock >/dev/null; then
     kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null || true
     rm -f "$jf"
 fi
-"$push" --help | grep -q -- '--state-dir DIR' || fail "--help lacks --state-dir"
-"$push" --help | grep -q -- '--\[no-\]journal' || fail "--help lacks --journal"
+"$push" --help | grep -- '--state-dir DIR' >/dev/null || fail "--help lacks --state-dir"
+"$push" --help | grep -- '--\[no-\]journal' >/dev/null || fail "--help lacks --journal"
 
 # 2. One job: its call runs, its reply is lost.
 proxy 0
