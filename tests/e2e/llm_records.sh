@@ -91,4 +91,80 @@ PY
 }
 check retry 1 3 1 || fail "records of the retried job"
 check fan 4 25 0 || fail "records of the fan-out job"
-echo "every request recorded once"
+
+# llmb export reads them by the same rule: every request once, in JSON
+# lines and in CSV, also for the retried job.
+llmb=("$bin/tools/admin/llmb" --redis "$url" --prefix "$prefix")
+exports() { # job, tasks, requests per task
+    "${llmb[@]}" export "$1" > "$tmp/$1.jsonl" 2>"$tmp/export.log" ||
+        fail "export $1 exited $?"
+    "${llmb[@]}" export "$1" --format csv -o "$tmp/$1.csv" \
+        2>>"$tmp/export.log" || fail "export --format csv $1 exited $?"
+    python3 -S - "$tmp/$1.jsonl" "$tmp/$1.csv" "$@" <<'PY'
+import csv, json, sys
+jl, cf, job, tasks, per = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:])
+want = sorted(f"{job}:{t}:{n}" for t in range(tasks) for n in range(per))
+rows = [json.loads(l) for l in open(jl)]
+assert sorted(r["request_id"] for r in rows) == want, [r["request_id"] for r in rows]
+for r in rows:
+    assert r["job"] == job and r["model"] == "m" and r["endpoint"] == "mock", r
+    assert r["class"] == "ok" and r["status"] == 200 and r["ttft_ms"] > 0, r
+    assert r["output_tokens"] == 4 and r["error"] is None, r
+    assert type(r["input_tokens"]) is int and type(r["gaps"]) is int, r
+with open(cf, newline="") as f:
+    crows = list(csv.DictReader(f))
+assert sorted(r["request_id"] for r in crows) == want
+assert list(crows[0])[:3] == ["request_id", "job", "task"], list(crows[0])
+print("export ok:", job, len(rows), "requests in jsonl and csv")
+PY
+}
+exports retry 1 3 || fail "export of the retried job"
+exports fan 4 25 || fail "export of the fan-out job"
+
+# The vLLM document and compare need the aggregate: wait for it.
+for _ in $(seq 200); do
+    "${llmb[@]}" compare retry fan --json > "$tmp/compare.json" 2>/dev/null && break
+    sleep 0.05
+done
+"${llmb[@]}" export fan --format vllm > "$tmp/fan.vllm.json" \
+    2>"$tmp/export.log" || fail "export --format vllm exited $?"
+python3 -S - "$tmp/fan.vllm.json" <<'PY' || fail "the vllm document"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("date", "backend", "model_id", "num_prompts", "completed",
+          "request_throughput", "output_throughput", "total_input_tokens",
+          "total_output_tokens", "mean_ttft_ms", "median_ttft_ms",
+          "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms", "median_e2el_ms",
+          "input_lens", "output_lens", "ttfts", "itls", "errors"):
+    assert k in d, k
+assert d["backend"] == "openai-chat" and d["model_id"] == "m", d
+assert d["num_prompts"] == 100 and d["completed"] == 100, d
+assert d["total_output_tokens"] == 400, d
+for k in ("input_lens", "output_lens", "ttfts", "itls", "errors"):
+    assert len(d[k]) == 100, (k, len(d[k]))
+assert all(0 < t < 10 for t in d["ttfts"]) and set(d["output_lens"]) == {4}
+assert d["errors"] == [""] * 100 and d["itls"] == [[]] * 100
+print("vllm ok")
+PY
+"${llmb[@]}" compare retry fan --json > "$tmp/compare.json" ||
+    fail "compare --json exited $?"
+python3 -S - "$tmp/compare.json" <<'PY' || fail "compare --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+a, b = d["jobs"]
+assert d["baseline"] == "retry" and a["job"] == "retry" and b["job"] == "fan"
+assert a["metrics"]["requests"] == 3 and b["metrics"]["requests"] == 100, d
+assert b["delta"]["requests"] == 97, b["delta"]
+assert abs(b["delta_pct"]["requests"] - 9700 * 1 / 3) < 0.01, b["delta_pct"]
+assert a["metrics"]["ttft_p50_ms"] > 0 and b["metrics"]["e2e_p99_ms"] > 0
+print("compare --json ok")
+PY
+"${llmb[@]}" compare retry fan > "$tmp/compare.txt" || fail "compare exited $?"
+grep -q '^METRIC .*retry .*fan .*DELTA 2 ' "$tmp/compare.txt" ||
+    fail "compare's header: $(head -n 1 "$tmp/compare.txt")"
+grep -q '^requests .* 3 .* 100 .* +97 .* +3233.3%' "$tmp/compare.txt" ||
+    fail "compare's requests row: $(cat "$tmp/compare.txt")"
+if "${llmb[@]}" compare retry nosuchjob 2>"$tmp/compare.err"; then
+    fail "compare of a missing job succeeded"
+fi
+echo "every request recorded once, exported once, and compared"

@@ -57,6 +57,8 @@ struct llmb_admin_config {
     bool live;         /* --live: health checks only that it answers */
     long long stale_ms;   /* --stale-ms: oldest fresh worker record */
     long long timeout_ms; /* --timeout-ms: bound of each health check */
+    char *format;         /* --format: export's jsonl, csv or vllm */
+    char *output;         /* --output: export writes this file, not stdout */
 };
 
 /* What a command runs with. Built by main() after the options are loaded
@@ -185,6 +187,42 @@ int llmb_purge_check(struct llmb_admin *a, char **errstr);
 int llmb_purge_run(struct llmb_admin *a, char **errstr);
 int llmb_health_check(struct llmb_admin *a, char **errstr);
 int llmb_health_run(struct llmb_admin *a, char **errstr);
+int llmb_export_check(struct llmb_admin *a, char **errstr);
+int llmb_export_run(struct llmb_admin *a, char **errstr);
+int llmb_compare_run(struct llmb_admin *a, char **errstr);
+
+/* records.c: a job's per-request records, the current claim's only. */
+#define LLMB_RECORD_COLS 14 /* columns of a record line, docs/llm.md */
+/* One record line and the chunk it came in. Every pointer is borrowed
+ * for the call of the llmb_record_fn only; a missing column is "". */
+struct llmb_record {
+    const char *job, *task, *claim, *worker, *attempt;
+    const char *endpoint, *model, *task_start_ms;
+    char *col[LLMB_RECORD_COLS]; /* n, start_ms, ..., error */
+};
+/* Called once per record; a non-zero return stops the walk and is
+ * returned by llmb_records_each(). */
+typedef int (*llmb_record_fn)(const struct llmb_record *rec, void *ctx);
+/* Calls fn for every record of job id of queue that belongs to its task's
+ * current claim (<base>:rs:<id>), in list order, reading 100 chunks per
+ * round trip. *dropped (when not NULL) gets the chunks refused by
+ * max_record_bytes. Returns 0, fn's value, or LLMB_EIO / LLMB_EREDIS /
+ * LLMB_EPROTO with *errstr. */
+int llmb_records_each(struct llmb_admin *a, const char *queue,
+                      const char *id, llmb_record_fn fn, void *ctx,
+                      long long *dropped, char **errstr);
+
+/* compare.c */
+/* Finds job spec (as llmb_lookup_job) and reads its aggregate into *agg
+ * (caller decrefs) and the job hash's fields named in want (NULL-ended)
+ * into the new object *fields (caller decrefs; NULL allowed). Returns 0;
+ * LLMB_ENOTFOUND with `job "x" has no aggregate yet (state running)`;
+ * the errors of llmb_lookup_job(). */
+int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
+                            char **queue, char **id, json_t **agg,
+                            json_t **fields, char **errstr);
+/* The number at fields[path][stat] of an aggregate, or NAN. */
+double llmb_agg_stat(const json_t *agg, const char *path, const char *stat);
 
 /* httpget.c */
 /* GETs url ("http://HOST[:PORT][/PATH]"; no path or "/" means /healthz)

@@ -69,6 +69,24 @@ static const struct llmb_command commands[] = {
      "container health checks and Kubernetes probes (docs/cli.md).",
      "json,coordinator,worker,live,stale-ms,timeout-ms", 0, 0,
      llmb_health_check, llmb_health_run, true},
+    {"export", "[OPTIONS] JOB", "Every request of an llm job, as JSON lines, "
+     "CSV or vLLM's result JSON.",
+     "Writes the per-request records of job JOB (an id, or QUEUE/ID), "
+     "each request once (per task, the records of the attempt that "
+     "completed), on stdout or to --output: --format jsonl (one object a "
+     "request), csv (a header row, then a row a request) or vllm (one "
+     "document with the fields of vLLM's benchmark result JSON, its "
+     "summary from the job's aggregate). Reads 100 record chunks at a "
+     "time; warns on stderr when max_record_bytes dropped some.",
+     "format,output,queue", 1, 1, llmb_export_check, llmb_export_run,
+     false},
+    {"compare", "[OPTIONS] JOB_A JOB_B [JOB...]", "The main numbers of llm "
+     "jobs side by side, with deltas.",
+     "Prints request and output throughput, goodput, TTFT, ITL, TPOT and "
+     "E2E p50/p99, errors and requests of each job (an id, or QUEUE/ID) "
+     "from its aggregate, with each job's difference to the first job, "
+     "absolute and in percent. A job not aggregated yet is an error.",
+     "json,queue", 2, 16, NULL, llmb_compare_run, false},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -96,6 +114,7 @@ static bool long_takes_value(const char *name)
     static const char *const with_value[] = {
         "redis", "prefix", "log-level", "config", "queue", "state", "limit",
         "tasks", "coordinator", "worker", "stale-ms", "timeout-ms",
+        "format", "output",
     };
     if (strchr(name, '=') != NULL)
         return false;
@@ -105,10 +124,12 @@ static bool long_takes_value(const char *name)
     return false;
 }
 
-/* The same for a short option: -q QUEUE and -n N (not -qQUEUE). */
+/* The same for a short option: -q QUEUE, -n N and -o FILE (not
+ * -qQUEUE). */
 static bool short_takes_value(const char *arg)
 {
-    return (arg[0] == 'q' || arg[0] == 'n') && arg[1] == '\0';
+    return (arg[0] == 'q' || arg[0] == 'n' || arg[0] == 'o') &&
+           arg[1] == '\0';
 }
 
 const char *llmb_command_word(int argc, char **argv)

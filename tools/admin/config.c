@@ -62,6 +62,14 @@ static const struct llmb_opt admin_opts[] = {
     {"timeout-ms", 0, NULL, LLMB_OPT_INT, LLMB_ADMIN_HEALTH_TIMEOUT_DEFAULT,
      "MS", "How long each check (Redis, the coordinator) may take.",
      offsetof(struct llmb_admin_config, timeout_ms), 100, 60000, false},
+    {"format", 0, NULL, LLMB_OPT_STR, "jsonl", "FORMAT",
+     "export: jsonl (one JSON object a request), csv (a header row, then "
+     "a row a request) or vllm (one document like vLLM's benchmark "
+     "result).",
+     offsetof(struct llmb_admin_config, format), 0, 0, false},
+    {"output", 'o', NULL, LLMB_OPT_STR, NULL, "FILE",
+     "export: write to FILE instead of stdout.",
+     offsetof(struct llmb_admin_config, output), 0, 0, false},
 };
 #define NADMIN_OPTS (sizeof(admin_opts) / sizeof(admin_opts[0]))
 

@@ -1,0 +1,211 @@
+/*
+ * `llmb compare JOB_A JOB_B [JOB...]`: the main numbers of llm jobs side
+ * by side, from each job's aggregate (docs/llm.md "The task result and
+ * the job's aggregate"), with each job's difference to the first one,
+ * absolute and in percent: a table for people, or with --json one
+ * document. A job the coordinator has not aggregated yet is an error.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/aggregate.h>
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+/* The compared numbers: name in --json, row label, aggregate path, stat. */
+static const struct metric {
+    const char *name, *label, *path, *stat;
+} metrics[] = {
+    {"requests", "requests", "summary.requests", "sum"},
+    {"errors", "errors", "summary.failed", "sum"},
+    {"request_throughput", "request throughput (req/s)", "summary.ok",
+     "per_s"},
+    {"output_throughput", "output throughput (tok/s)",
+     "metrics.output_tokens", "per_s"},
+    {"goodput", "goodput (req/s)", "summary.good", "per_s"},
+    {"ttft_p50_ms", "TTFT p50 (ms)", "metrics.ttft_ms", "p50"},
+    {"ttft_p99_ms", "TTFT p99 (ms)", "metrics.ttft_ms", "p99"},
+    {"itl_p50_ms", "ITL p50 (ms)", "metrics.itl_ms", "p50"},
+    {"itl_p99_ms", "ITL p99 (ms)", "metrics.itl_ms", "p99"},
+    {"tpot_p50_ms", "TPOT p50 (ms)", "metrics.tpot_ms", "p50"},
+    {"tpot_p99_ms", "TPOT p99 (ms)", "metrics.tpot_ms", "p99"},
+    {"e2e_p50_ms", "E2E p50 (ms)", "metrics.e2e_ms", "p50"},
+    {"e2e_p99_ms", "E2E p99 (ms)", "metrics.e2e_ms", "p99"},
+};
+#define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
+
+double llmb_agg_stat(const json_t *agg, const char *path, const char *stat)
+{
+    json_t *v = json_object_get(
+        json_object_get(json_object_get(agg, "fields"), path), stat);
+
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
+                            char **queue, char **id, json_t **agg,
+                            json_t **fields, char **errstr)
+{
+    static const char *const want[] = {"state", "aggregate", "payload",
+                                       "started_ms"};
+    char *sub = NULL, *key = NULL;
+    redisReply *r = NULL;
+    const char *text, *state;
+    int rc;
+
+    *agg = NULL;
+    if (fields != NULL)
+        *fields = NULL;
+    rc = llmb_lookup_job(a, spec, queue, id, errstr);
+    if (rc != 0)
+        return rc;
+    sub = llmb_xasprintf("j:%s", *id);
+    key = llmb_key_queue_sub(a->prefix, *queue, sub);
+    r = llmb_conn_command(a->conn, "HMGET %s %s %s %s %s", key, want[0],
+                          want[1], want[2], want[3]);
+    rc = llmb_reply_check(r, a->conn, errstr);
+    if (rc != 0)
+        goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        *errstr = llmb_xasprintf("%s is not a job hash", key);
+        rc = LLMB_EREDIS;
+        goto out;
+    }
+    state = llmb_reply_str(r->element[0]);
+    text = llmb_reply_str(r->element[1]);
+    if (text == NULL || (*agg = json_loads(text, 0, NULL)) == NULL) {
+        *errstr = llmb_xasprintf("job \"%s\" has no aggregate yet (state "
+                                 "%s)", spec, state ? state : "unknown");
+        rc = LLMB_ENOTFOUND;
+        goto out;
+    }
+    if (fields != NULL) {
+        *fields = json_object();
+        for (size_t i = 0; i < 4; i++)
+            if (llmb_reply_str(r->element[i]) != NULL)
+                json_object_set_new(*fields, want[i],
+                                    llmb_json_str(
+                                        llmb_reply_str(r->element[i])));
+    }
+
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(key);
+    free(sub);
+    return rc;
+}
+
+/* A number for the table: "-" when missing. */
+static void cell_num(struct llmb_table *t, double v)
+{
+    char buf[64];
+
+    if (isnan(v))
+        llmb_table_cell(t, NULL);
+    else
+        llmb_table_cell(t, llmb_agg_format(v, buf));
+}
+
+static json_t *num_json(double v)
+{
+    return isnan(v) || isinf(v) ? json_null() : llmb_agg_json_number(v);
+}
+
+int llmb_compare_run(struct llmb_admin *a, char **errstr)
+{
+    size_t n = a->nargs;
+    json_t **aggs = llmb_xcalloc(n, sizeof(*aggs));
+    char **queues = llmb_xcalloc(n, sizeof(*queues));
+    char **ids = llmb_xcalloc(n, sizeof(*ids));
+    struct llmb_table *t = NULL;
+    int rc = 0;
+
+    for (size_t j = 0; j < n && rc == 0; j++)
+        rc = llmb_job_aggregate_read(a, a->args[j], &queues[j], &ids[j],
+                                     &aggs[j], NULL, errstr);
+    if (rc != 0)
+        goto out;
+
+    if (a->cfg->json) {
+        json_t *doc = json_object(), *jobs = json_array();
+        for (size_t j = 0; j < n; j++) {
+            json_t *o = json_object(), *m = json_object();
+            json_t *d = json_object(), *p = json_object();
+            for (size_t k = 0; k < NMETRICS; k++) {
+                double v = llmb_agg_stat(aggs[j], metrics[k].path,
+                                         metrics[k].stat);
+                double b = llmb_agg_stat(aggs[0], metrics[k].path,
+                                         metrics[k].stat);
+                json_object_set_new(m, metrics[k].name, num_json(v));
+                json_object_set_new(d, metrics[k].name, num_json(v - b));
+                json_object_set_new(p, metrics[k].name,
+                                    num_json(b != 0 ? 100.0 * (v - b) / b
+                                                    : NAN));
+            }
+            json_object_set_new(o, "job", llmb_json_str(ids[j]));
+            json_object_set_new(o, "queue", llmb_json_str(queues[j]));
+            json_object_set_new(o, "metrics", m);
+            json_object_set_new(o, "delta", d);
+            json_object_set_new(o, "delta_pct", p);
+            json_array_append_new(jobs, o);
+        }
+        json_object_set_new(doc, "baseline", llmb_json_str(ids[0]));
+        json_object_set_new(doc, "jobs", jobs);
+        llmb_output_json(a, doc);
+        goto out;
+    }
+
+    t = llmb_table_new();
+    llmb_table_column(t, "METRIC", false);
+    for (size_t j = 0; j < n; j++) {
+        llmb_table_column(t, ids[j], true);
+        if (j > 0) {
+            char *h = llmb_xasprintf("DELTA %zu", j + 1);
+            llmb_table_column(t, h, true);
+            llmb_table_column(t, "%", true);
+            free(h);
+        }
+    }
+    for (size_t k = 0; k < NMETRICS; k++) {
+        double b = llmb_agg_stat(aggs[0], metrics[k].path, metrics[k].stat);
+        llmb_table_cell(t, metrics[k].label);
+        for (size_t j = 0; j < n; j++) {
+            double v = llmb_agg_stat(aggs[j], metrics[k].path,
+                                     metrics[k].stat);
+            char buf[64];
+            cell_num(t, v);
+            if (j == 0)
+                continue;
+            if (isnan(v - b)) {
+                llmb_table_cell(t, NULL);
+                llmb_table_cell(t, NULL);
+                continue;
+            }
+            llmb_table_cellf(t, "%s%s", v - b > 0 ? "+" : "",
+                             llmb_agg_format(v - b, buf));
+            if (b != 0)
+                llmb_table_cellf(t, "%+.1f%%", 100.0 * (v - b) / b);
+            else
+                llmb_table_cell(t, NULL);
+        }
+    }
+    llmb_table_print(t, a->out);
+    fprintf(a->out, "\nDELTA N and %% are job N minus the first job (%s); "
+            "\"-\" where a job has no such number.\n", ids[0]);
+
+out:
+    llmb_table_free(t);
+    for (size_t j = 0; j < n; j++) {
+        json_decref(aggs[j]);
+        free(queues[j]);
+        free(ids[j]);
+    }
+    free(aggs);
+    free(queues);
+    free(ids);
+    return rc;
+}
