@@ -167,4 +167,27 @@ grep -q '^requests .* 3 .* 100 .* +97 .* +3233.3%' "$tmp/compare.txt" ||
 if "${llmb[@]}" compare retry nosuchjob 2>"$tmp/compare.err"; then
     fail "compare of a missing job succeeded"
 fi
+
+# A newer claim of task 0 replaces the older one in the export; its error
+# text is quoted as RFC 4180 says; dropped chunks are warned about.
+b="$prefix:{default}"
+chunk=$(printf '0\t99\tw9\t3\t0\tmock\tm\t1\n0\t1\t2\t\t\t\t0\t\t\t\t500\thttp_5xx\t1\tsaid "no", twice\n')
+rcli RPUSH "$b:rec:retry" "$chunk" > /dev/null
+rcli HSET "$b:rs:retry" 0 99:1 > /dev/null
+rcli HINCRBY "$b:rs:retry" dropped 2 > /dev/null
+"${llmb[@]}" export retry --format csv > "$tmp/retry2.csv" 2>"$tmp/export.log" ||
+    fail "export of the new claim exited $?"
+grep -q 'dropped' "$tmp/export.log" || fail "no warning of dropped chunks"
+python3 -S - "$tmp/retry2.csv" <<'PY' || fail "the csv of the new claim"
+import csv, sys
+raw = open(sys.argv[1], newline="").read()
+assert '"said ""no"", twice"\r\n' in raw, raw
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+assert len(rows) == 1, rows
+r = rows[0]
+assert r["request_id"] == "retry:0:0" and r["worker"] == "w9", r
+assert r["class"] == "http_5xx" and r["error"] == 'said "no", twice', r
+assert r["ttft_ms"] == "" and r["status"] == "500", r
+print("csv quoting ok")
+PY
 echo "every request recorded once, exported once, and compared"
