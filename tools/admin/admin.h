@@ -41,6 +41,18 @@
 #define LLMB_ADMIN_STALE_MS_DEFAULT "15000"
 #define LLMB_ADMIN_HEALTH_TIMEOUT_DEFAULT "3000"
 
+/* `llmb sweep`: the levels, the base job and when to stop (sweep.c). */
+struct llmb_sweep_opts {
+    char *over;                /* --over: concurrency or rate */
+    struct llmb_strlist levels; /* --levels: the values, in order */
+    char *job;                 /* --job: the base job document */
+    char *job_file;            /* --job-file: the same, from a file */
+    char *id;                  /* --id: the sweep's id, or NULL: minted */
+    bool stop_on_slo;          /* --stop-on-slo */
+    char *slo_min_good;        /* --slo-min-good: goodput / throughput */
+    char *slo_percentile;      /* --slo-percentile: p50, p90, p99 or NULL */
+};
+
 /* Every option of every command; a command's option set names the ones it
  * accepts (commands.c), the others keep their zero value. */
 struct llmb_admin_config {
@@ -57,6 +69,7 @@ struct llmb_admin_config {
     bool live;         /* --live: health checks only that it answers */
     long long stale_ms;   /* --stale-ms: oldest fresh worker record */
     long long timeout_ms; /* --timeout-ms: bound of each health check */
+    struct llmb_sweep_opts sweep; /* `sweep`'s own options (sweep.c) */
     char *format;         /* --format: export's jsonl, csv or vllm */
     char *output;         /* --output: export writes this file, not stdout */
 };
@@ -223,6 +236,8 @@ int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
                             json_t **fields, char **errstr);
 /* The number at fields[path][stat] of an aggregate, or NAN. */
 double llmb_agg_stat(const json_t *agg, const char *path, const char *stat);
+int llmb_sweep_check(struct llmb_admin *a, char **errstr);
+int llmb_sweep_run(struct llmb_admin *a, char **errstr);
 
 /* httpget.c */
 /* GETs url ("http://HOST[:PORT][/PATH]"; no path or "/" means /healthz)

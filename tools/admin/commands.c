@@ -87,6 +87,17 @@ static const struct llmb_command commands[] = {
      "from its aggregate, with each job's difference to the first job, "
      "absolute and in percent. A job not aggregated yet is an error.",
      "json,queue", 2, 16, NULL, llmb_compare_run, false},
+    {"sweep", "[OPTIONS] --over PARAM --levels L,... --job JSON", "Run an "
+     "llm benchmark job per concurrency or rate level, one after another.",
+     "Pushes one llm (or benchmark) job per level of --over (concurrency or "
+     "rate), the base job with the level set in its payload and the id "
+     "<sweep id>-<param>-<level>, waits for each to end and be aggregated "
+     "before the next, and prints one row per level: requests, request and "
+     "output throughput, goodput, TTFT, ITL and TPOT p50/p99, errors. "
+     "--stop-on-slo ends the sweep after the first level that breaks the "
+     "payload's slo. Ctrl-C cancels the running level's job (docs/cli.md).",
+     "json,queue,over,levels,job,job-file,id,stop-on-slo,slo-min-good,"
+     "slo-percentile", 0, 0, llmb_sweep_check, llmb_sweep_run, false},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -115,6 +126,8 @@ static bool long_takes_value(const char *name)
         "redis", "prefix", "log-level", "config", "queue", "state", "limit",
         "tasks", "coordinator", "worker", "stale-ms", "timeout-ms",
         "format", "output",
+        "over", "levels", "job", "job-file", "id", "slo-min-good",
+        "slo-percentile",
     };
     if (strchr(name, '=') != NULL)
         return false;

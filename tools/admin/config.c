@@ -70,6 +70,36 @@ static const struct llmb_opt admin_opts[] = {
     {"output", 'o', NULL, LLMB_OPT_STR, NULL, "FILE",
      "export: write to FILE instead of stdout.",
      offsetof(struct llmb_admin_config, output), 0, 0, false},
+    /* sweep (sweep.c checks their values) */
+    {"over", 0, NULL, LLMB_OPT_STR, NULL, "PARAM",
+     "The payload field each level sets: concurrency or rate.",
+     offsetof(struct llmb_admin_config, sweep.over), 0, 0, false},
+    {"levels", 0, NULL, LLMB_OPT_LIST, NULL, "L1,L2,...",
+     "The values of --over, run in this order, one job each (at most "
+     "100; integers for concurrency, req/s for rate).",
+     offsetof(struct llmb_admin_config, sweep.levels), 0, 0, false},
+    {"job", 0, NULL, LLMB_OPT_STR, NULL, "JSON",
+     "The base job document ({\"type\": \"llm\", \"payload\": {...}, "
+     "...}) that every level copies.",
+     offsetof(struct llmb_admin_config, sweep.job), 0, 0, false},
+    {"job-file", 0, NULL, LLMB_OPT_STR, NULL, "FILE",
+     "Read the base job document from FILE (\"-\": stdin).",
+     offsetof(struct llmb_admin_config, sweep.job_file), 0, 0, false},
+    {"id", 0, NULL, LLMB_OPT_STR, NULL, "ID",
+     "The sweep's id: level L's job is ID-PARAM-L (default: a random id).",
+     offsetof(struct llmb_admin_config, sweep.id), 0, 0, false},
+    {"stop-on-slo", 0, NULL, LLMB_OPT_BOOL, "false", NULL,
+     "Stop after the first level that breaks the payload's slo (see "
+     "--slo-min-good and --slo-percentile).",
+     offsetof(struct llmb_admin_config, sweep.stop_on_slo), 0, 0, false},
+    {"slo-min-good", 0, NULL, LLMB_OPT_STR, "0.9", "FRACTION",
+     "A level breaks the slo when its goodput is below FRACTION of its "
+     "request throughput (every request sent, failed ones too).",
+     offsetof(struct llmb_admin_config, sweep.slo_min_good), 0, 0, false},
+    {"slo-percentile", 0, NULL, LLMB_OPT_STR, NULL, "P",
+     "Also break when percentile P (p50, p90 or p99) of a metric the slo "
+     "names is over its threshold.",
+     offsetof(struct llmb_admin_config, sweep.slo_percentile), 0, 0, false},
 };
 #define NADMIN_OPTS (sizeof(admin_opts) / sizeof(admin_opts[0]))
 
