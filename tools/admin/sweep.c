@@ -345,7 +345,7 @@ static void job_cancel(struct llmb_admin *a, const char *queue,
 
 /* Follows job l->job of queue until it has ended and been aggregated (or
  * SWEEP_AGGREGATE_GRACE_MS after it ended), reading its hash every
- * SWEEP_POLL_MS; fills l->state and l->fields. Returns 0, LLMB_ETIMEOUT
+ * SWEEP_POLL_MS; fills l->state and l->fields. Returns 0, LLMB_EREDIS
  * when interrupted (the job is then cancelled), or an error. */
 static int job_follow(struct llmb_admin *a, const char *queue,
                       struct level *l, char **errstr)
@@ -364,8 +364,10 @@ static int job_follow(struct llmb_admin *a, const char *queue,
 
         if (interrupted) {
             job_cancel(a, queue, l->job);
+            free(l->state);
+            l->state = llmb_xstrdup("cancelled");
             *errstr = llmb_xasprintf("interrupted at level %s", l->text);
-            rc = LLMB_ETIMEOUT;
+            rc = LLMB_EREDIS; /* exit 1: the sweep did not end */
             break;
         }
         r = llmb_conn_command(a->conn, "HMGET %s state tasks left aggregate",
