@@ -2,8 +2,9 @@
  * The llmb admin CLI: what its files share. main.c picks the command
  * (commands.c), loads its options (config.c), connects, and calls the
  * command's run function (stats.c, workers.c, queues.c, jobs.c, show.c,
- * cancel.c, retry.c, purge.c, health.c; health connects by itself, see
- * own_conn). Those read Redis through pipelined batches
+ * cancel.c, retry.c, purge.c, health.c, export.c, compare.c, sweep.c;
+ * health connects by itself, see own_conn; export reads a job's request
+ * records through records.c). Those read Redis through pipelined batches
  * (batch.c), turn replies into values (reply.c), find queues and jobs
  * (lookup.c) and print either aligned tables for people (table.c, human.c)
  * or one JSON document for scripts (output.c).

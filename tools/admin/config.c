@@ -264,8 +264,8 @@ int llmb_admin_config_load(int argc, char **argv,
         return rc < 0 ? LLMB_EINVAL : rc;
     if (*cmd == NULL) {
         *errstr = llmb_xstrdup("no command given: stats, workers, queues, "
-                               "jobs, show, cancel, retry, purge or health; "
-                               "see llmb --help");
+                               "jobs, show, cancel, retry, purge, health, "
+                               "export, compare or sweep; see llmb --help");
         return LLMB_EINVAL;
     }
     rc = args_check(*cmd, pos, errstr);
