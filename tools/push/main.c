@@ -28,6 +28,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "llmb-push: %s\n", errstr);
         free(errstr);
         llmb_strlist_clear(&args);
+        llmb_config_free(&push_opt_set, &cfg);
         return EX_USAGE;
     }
     if (rc > 0) {
