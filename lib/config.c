@@ -220,36 +220,6 @@ static void warn(const struct loader *l, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* Edit distance of a[0..la) and b[0..lb): insertions, deletions,
- * substitutions and swaps of two neighbours ("wiat" is one from "wait");
- * SIZE_MAX when either is longer than any name worth comparing. */
-static size_t edit_distance(const char *a, size_t la, const char *b,
-                            size_t lb)
-{
-    unsigned char d[65][65];
-
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (unsigned char)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (unsigned char)j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1u : 0u);
-            if (d[i - 1][j] + 1u < best)
-                best = d[i - 1][j] + 1u;
-            if (d[i][j - 1] + 1u < best)
-                best = d[i][j - 1] + 1u;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < best)
-                best = d[i - 2][j - 2] + 1u;
-            d[i][j] = (unsigned char)best;
-        }
-    }
-    return d[la][lb];
-}
-
 /* The most edits between a mistyped name of len characters and the name
  * meant: one for short names, two for the rest. */
 static size_t close_enough(size_t len)
@@ -265,7 +235,7 @@ static void consider(const char *name, size_t len, const char *prefix,
     size_t d;
 
     snprintf(full, sizeof(full), "%s%s", prefix, cand);
-    d = edit_distance(name, len, full, strlen(full));
+    d = llmb_edit_distance(name, len, full, strlen(full));
     /* A unique-looking start of a long name ("--dump") counts as close. */
     if (d > close_enough(len) && len >= 4 && strncmp(full, name, len) == 0)
         d = close_enough(len);
@@ -738,7 +708,7 @@ static void check_env_var(const struct loader *l, const char *name,
             continue;
         if (strlen(env) == len && strncmp(env, name, len) == 0)
             return; /* read by this program */
-        d = edit_distance(name + 5, len - 5, env + 5, strlen(env) - 5);
+        d = llmb_edit_distance(name + 5, len - 5, env + 5, strlen(env) - 5);
         if (d <= close_enough(len - 5) && d < best) {
             best = d;
             mine = env;

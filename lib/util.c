@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,4 +276,34 @@ int llmb_strlist_split(struct llmb_strlist *l, const char *s, char sep)
         p = end + 1;
     }
     return added;
+}
+
+/* Edit distance of a[0..la) and b[0..lb): insertions, deletions,
+ * substitutions and swaps of two neighbours ("wiat" is one from "wait");
+ * SIZE_MAX when either is longer than any name worth comparing. */
+size_t llmb_edit_distance(const char *a, size_t la, const char *b,
+                          size_t lb)
+{
+    unsigned char d[65][65];
+
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned char)j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1u : 0u);
+            if (d[i - 1][j] + 1u < best)
+                best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best)
+                best = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)best;
+        }
+    }
+    return d[la][lb];
 }

@@ -45,6 +45,11 @@ int64_t llmb_mono_us(void);
  * or LLMB_EIO when no random bytes could be had (out is then ""). */
 int llmb_random_hex(char *out, size_t nbytes);
 
+/* Edit distance of a[0..la) and b[0..lb) counting insertions, deletions,
+ * substitutions and swaps of two neighbours ("wiat" is one from "wait"),
+ * for "did you mean"; SIZE_MAX when either is longer than 64. */
+size_t llmb_edit_distance(const char *a, size_t la, const char *b, size_t lb);
+
 /* Parses all of s (base 10, optional sign, no spaces) as an integer within
  * [min, max] into *out. Returns 0, or LLMB_EINVAL (and leaves *out alone)
  * when s is NULL, empty, has other characters or is out of range. */

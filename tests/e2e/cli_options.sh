@@ -42,6 +42,12 @@ expect_err "no command given"
 run frobnicate
 expect_rc 64
 expect_err_is 'llmb: unknown command "frobnicate"; see llmb --help'
+run stast
+expect_rc 64
+expect_err_is 'llmb: unknown command "stast"; did you mean stats? See llmb --help'
+run help exprot
+expect_rc 64
+expect_err_is 'llmb: unknown command "exprot"; did you mean export? See llmb --help'
 run show
 expect_rc 64
 expect_err "missing argument"

@@ -178,6 +178,29 @@ static void test_strerror(void **state)
     assert_string_equal(llmb_strerror(-1000), "unknown error");
 }
 
+static size_t dist(const char *a, const char *b)
+{
+    return llmb_edit_distance(a, strlen(a), b, strlen(b));
+}
+
+static void test_edit_distance(void **state)
+{
+    char long_name[66];
+
+    (void)state;
+    assert_int_equal(dist("wait", "wait"), 0);
+    assert_int_equal(dist("wiat", "wait"), 1);   /* a swap is one edit */
+    assert_int_equal(dist("queus", "queues"), 1); /* a letter missing */
+    assert_int_equal(dist("stast", "stats"), 1);
+    assert_int_equal(dist("", "abc"), 3);
+    assert_int_equal(dist("kitten", "sitting"), 3);
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    assert_true(dist(long_name, "a") == SIZE_MAX); /* past 64: never close */
+    long_name[64] = '\0';
+    assert_int_equal(dist(long_name, long_name), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_parse_ll),
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_edit_distance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

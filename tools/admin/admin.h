@@ -106,6 +106,9 @@ struct llmb_command {
 
 /* commands.c */
 /* The command named name, or NULL. */
+/* The command name nearest to a mistyped name, or NULL when none is
+ * close. */
+const char *llmb_command_nearest(const char *name);
 const struct llmb_command *llmb_command_find(const char *name);
 /* Prints the command list for `llmb --help`. */
 void llmb_command_list_print(FILE *out);

@@ -5,6 +5,7 @@
  * it then loads is that command's own: `llmb show --help` describes
  * `show`, and an option the command does not take is an error.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "admin.h"
@@ -100,6 +101,22 @@ static const struct llmb_command commands[] = {
      "slo-percentile", 0, 0, llmb_sweep_check, llmb_sweep_run, false},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const char *llmb_command_nearest(const char *name)
+{
+    const char *best = NULL;
+    size_t bd = SIZE_MAX, n = strlen(name);
+
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        size_t d = llmb_edit_distance(name, n, commands[i].name,
+                                      strlen(commands[i].name));
+        if (d < bd) {
+            bd = d;
+            best = commands[i].name;
+        }
+    }
+    return bd <= (n <= 5 ? 1u : 2u) ? best : NULL;
+}
 
 const struct llmb_command *llmb_command_find(const char *name)
 {

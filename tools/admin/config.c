@@ -201,8 +201,12 @@ static int help_print(int argc, char **argv, const char *word, char **errstr)
         if (argv[k] == word && k + 1 < argc)
             name = llmb_command_word(argc - k, argv + k);
     if (name != NULL && (cmd = llmb_command_find(name)) == NULL) {
-        *errstr = llmb_xasprintf("unknown command \"%s\"; see llmb --help",
-                                 name);
+        const char *near = llmb_command_nearest(name);
+        *errstr = near != NULL
+            ? llmb_xasprintf("unknown command \"%s\"; did you mean %s? See "
+                             "llmb --help", name, near)
+            : llmb_xasprintf("unknown command \"%s\"; see llmb --help",
+                             name);
         return LLMB_EINVAL;
     }
     llmb_admin_opt_set_init(&set, cmd);
@@ -250,8 +254,12 @@ int llmb_admin_config_load(int argc, char **argv,
     if (word != NULL && strcmp(word, "help") == 0)
         return help_print(argc, argv, word, errstr);
     if (word != NULL && (*cmd = llmb_command_find(word)) == NULL) {
-        *errstr = llmb_xasprintf("unknown command \"%s\"; see llmb --help",
-                                 word);
+        const char *near = llmb_command_nearest(word);
+        *errstr = near != NULL
+            ? llmb_xasprintf("unknown command \"%s\"; did you mean %s? See "
+                             "llmb --help", word, near)
+            : llmb_xasprintf("unknown command \"%s\"; see llmb --help",
+                             word);
         return LLMB_EINVAL;
     }
 
