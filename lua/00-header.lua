@@ -375,6 +375,18 @@ local function too_many(name, n, what, max)
         max or CALL_MAX, what, n))
 end
 
+-- The limit argument of purge, deadlines and reap: a whole number from 1
+-- to CALL_MAX, `default` when absent. Returns it, or nil and an error.
+local function limit_arg(name, arg, default)
+    local v = tonumber(arg or default)
+    if v == nil or v < 1 or v > CALL_MAX or v ~= math.floor(v) then
+        return nil, redis.error_reply(string.format('ERR usage: FCALL %s 1 '
+            .. '<queue key> [limit 1..%d], got "%s"', name, CALL_MAX,
+            tostring(arg)))
+    end
+    return v
+end
+
 -- (takes no key: `FCALL llmb_version 0`)
 redis.register_function{function_name = 'llmb_version',
     callback = function() return LLMB_LIB_VERSION end, flags = {'no-writes'}}

@@ -135,9 +135,7 @@ local function retry(keys, args)
     local legacy = base .. ':t:' .. id
     if redis.call('EXISTS', legacy) == 1 then
         local kv = redis.call('HGETALL', legacy)
-        for i = 1, #kv, 4000 do
-            redis.call('HSET', jk, unpack(kv, i, math.min(#kv, i + 3999)))
-        end
+        chunked('HSET', jk, kv)
         redis.call('DEL', legacy)
     end
     -- Every task that did not complete waits again, in O(1): a single
@@ -233,18 +231,6 @@ local function purge_set(base, set, limit, now, b)
         chunked('ZREM', key, drop)
     end
     return jobs
-end
-
--- The limit argument of purge, deadlines and reap: a whole number from 1
--- to CALL_MAX, `default` when absent. Returns it, or nil and an error.
-local function limit_arg(name, arg, default)
-    local v = tonumber(arg or default)
-    if v == nil or v < 1 or v > CALL_MAX or v ~= math.floor(v) then
-        return nil, redis.error_reply(string.format('ERR usage: FCALL %s 1 '
-            .. '<queue key> [limit 1..%d], got "%s"', name, CALL_MAX,
-            tostring(arg)))
-    end
-    return v
 end
 
 -- ARGV: [limit 1..250, default 250]. Cancels the jobs of up to `limit`
