@@ -485,16 +485,106 @@ static void test_release_front_or_back(void **state)
     assert_int_equal(tq_claim("w", 1, "30000", t + 1, NULL), 1);
     assert_string_equal(t[1].id, "a");
     assert_int_equal(t[1].attempt, 1);
+    /* without `back`: a goes in front of c, which waits */
+    free(tq_push("{\"type\":\"t\",\"id\":\"c\"}"));
     {
         redisReply *r = tq_fcall("llmb_release", "w", t[1].ref, t[1].tok,
-                                 t[0].ref, t[0].tok, NULL);
+                                 NULL);
         assert_int_equal(tq_reply_int_at(r, 0), 1);
-        assert_int_equal(tq_reply_int_at(r, 1), 1);
         freeReplyObject(r);
     }
-    assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 2);
+    assert_int_equal(tq_claim("w", 1, "30000", t + 1, NULL), 1);
+    assert_string_equal(t[1].id, "a");
+    assert_int_equal(t[1].attempt, 1);
     free(a);
     free(b);
+}
+
+/* Builds FCALL fn <base> worker, then n groups of `per` values: a ref
+ * "x:<i>", a token "1" and, for per 3 or 4, "error" and/or "{}". */
+static redisReply *call_n(const char *fn, const char *pre, int n, int per)
+{
+    const char **argv = llmb_xcalloc((size_t)(6 + n * per), sizeof(*argv));
+    char **refs = llmb_xcalloc((size_t)n, sizeof(*refs));
+    redisReply *r;
+    int argc = 0;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = fn;
+    argv[argc++] = "1";
+    argv[argc++] = T.base;
+    argv[argc++] = "w";
+    if (pre != NULL)
+        argv[argc++] = pre;
+    for (int i = 0; i < n; i++) {
+        refs[i] = llmb_xasprintf("x:%d", i);
+        argv[argc++] = refs[i];
+        argv[argc++] = "1";
+        if (per == 4)
+            argv[argc++] = "error";
+        if (per >= 3)
+            argv[argc++] = "{}";
+    }
+    r = redisCommandArgv(T.c, argc, argv, NULL);
+    assert_non_null(r);
+    for (int i = 0; i < n; i++)
+        free(refs[i]);
+    free(refs);
+    free(argv);
+    return r;
+}
+
+/* Every function's per-call maximum: at it the call runs (stale tokens:
+ * each task refused, nothing written); one past it the call is refused
+ * whole with the range in the error. */
+static void test_call_maximums(void **state)
+{
+    static const struct {
+        const char *fn, *pre;
+        int max, per;
+        const char *what;
+    } c[] = {
+        {"llmb_complete", NULL, 250, 3, "at most 250 tasks per call"},
+        {"llmb_fail", NULL, 250, 4, "at most 250 tasks per call"},
+        {"llmb_release", NULL, 250, 2, "at most 250 tasks per call"},
+        {"llmb_release", "back", 250, 2, "at most 250 tasks per call"},
+        {"llmb_heartbeat", "30000", 1000, 2, "at most 1000 leases per call"},
+    };
+    redisReply *r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        r = call_n(c[i].fn, c[i].pre, c[i].max, c[i].per);
+        if (r->type != REDIS_REPLY_ARRAY)
+            fail_msg("%s of %d: %s", c[i].fn, c[i].max,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+        if (strcmp(c[i].fn, "llmb_heartbeat") == 0)
+            assert_int_equal(r->elements, 2 * (size_t)c[i].max); /* lost */
+        else
+            assert_int_equal(r->elements, (size_t)c[i].max);
+        freeReplyObject(r);
+        assert_error(call_n(c[i].fn, c[i].pre, c[i].max + 1, c[i].per),
+                     c[i].what);
+    }
+    /* the limits of reap, purge and deadlines: 1..250 */
+    static const char *const limited[] = {"llmb_reap", "llmb_purge",
+                                          "llmb_deadlines"};
+    for (size_t i = 0; i < 3; i++) {
+        r = tq_fcall(limited[i], "250", NULL);
+        assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+        assert_error(tq_fcall(limited[i], "251", NULL), "[limit 1..250]");
+        assert_error(tq_fcall(limited[i], "0", NULL), "[limit 1..250]");
+    }
+    /* agg_take: 1..1000 ids */
+    r = tq_fcall("llmb_agg_take", "60000", "1000", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    assert_error(tq_fcall("llmb_agg_take", "60000", "1001", NULL),
+                 "<n 1..1000>");
+    assert_int_equal(tq_stat("junk"), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs", T.base, T.base),
+                     0);
 }
 
 /* The ranges of claim's arguments, at both ends. */
@@ -631,6 +721,7 @@ int main(void)
         T_(test_claim_ranges),
         T_(test_cancel_beyond_its_refs),
         T_(test_release_front_or_back),
+        T_(test_call_maximums),
         T_(test_settings_at_their_ends),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
