@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,22 +44,13 @@
 
 #define MAGIC "llmb-push journal 1\n"
 
-/* Fills nonce with PUSH_NONCE_LEN random hex digits. */
+/* Fills nonce with PUSH_NONCE_LEN random hex digits. Without a random
+ * source no id of this run could be told from another run's: abort. */
 static void nonce_new(char nonce[PUSH_NONCE_LEN + 1])
 {
-    unsigned char rnd[PUSH_NONCE_LEN / 2];
-    size_t got = 0;
-    size_t i;
+    int rc = llmb_random_hex(nonce, PUSH_NONCE_LEN / 2);
 
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        llmb_assert(n > 0);
-        got += (size_t)n;
-    }
-    for (i = 0; i < sizeof(rnd); i++)
-        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    llmb_assert(rc == 0);
 }
 
 void push_id_mint(const struct push_journal *j, long number,
