@@ -221,17 +221,9 @@ struct level {
     const char *text;  /* as given in --levels */
     char *job;         /* its job id */
     char *state;       /* the job's end state, or NULL */
-    json_t *fields;    /* the aggregate's "fields" (owned), or NULL */
-    double run_ms;
+    json_t *agg;       /* the job's aggregate (owned), or NULL */
     int slo;           /* -1 no slo in the payload, 0 kept, 1 broken */
 };
-
-/* Statistic stat of aggregate field name, or NAN. */
-static double stat(const struct level *l, const char *name, const char *st)
-{
-    json_t *v = json_object_get(json_object_get(l->fields, name), st);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
 
 /*
  * The slo test of --stop-on-slo, on a level's aggregate: the level breaks
@@ -245,9 +237,9 @@ static double stat(const struct level *l, const char *name, const char *st)
 static bool slo_broken(const struct level *l, json_t *slo, double min_good,
                        const char *pct)
 {
-    double ok = stat(l, "summary.ok", "per_s");
-    double sent = stat(l, "summary.requests", "per_s");
-    double good = stat(l, "summary.good", "per_s");
+    double ok = llmb_agg_stat(l->agg, "summary.ok", "per_s");
+    double sent = llmb_agg_stat(l->agg, "summary.requests", "per_s");
+    double good = llmb_agg_stat(l->agg, "summary.good", "per_s");
     const char *name;
     json_t *thr;
 
@@ -257,7 +249,7 @@ static bool slo_broken(const struct level *l, json_t *slo, double min_good,
         return false;
     json_object_foreach(slo, name, thr) {
         char *field = llmb_xasprintf("metrics.%s", name);
-        double v = stat(l, field, pct);
+        double v = llmb_agg_stat(l->agg, field, pct);
         free(field);
         if (json_is_number(thr) && !isnan(v) && v > json_number_value(thr))
             return true;
@@ -345,7 +337,7 @@ static void job_cancel(struct llmb_admin *a, const char *queue,
 
 /* Follows job l->job of queue until it has ended and been aggregated (or
  * SWEEP_AGGREGATE_GRACE_MS after it ended), reading its hash every
- * SWEEP_POLL_MS; fills l->state and l->fields. Returns 0, LLMB_EREDIS
+ * SWEEP_POLL_MS; fills l->state and l->agg. Returns 0, LLMB_EREDIS
  * when interrupted (the job is then cancelled), or an error. */
 static int job_follow(struct llmb_admin *a, const char *queue,
                       struct level *l, char **errstr)
@@ -359,7 +351,7 @@ static int job_follow(struct llmb_admin *a, const char *queue,
     for (;;) {
         struct timespec ts = {0, SWEEP_POLL_MS * 1000000L};
         redisReply *r;
-        long long tasks, left;
+        long long left;
         const char *st;
 
         if (interrupted) {
@@ -370,42 +362,39 @@ static int job_follow(struct llmb_admin *a, const char *queue,
             rc = LLMB_EREDIS; /* exit 1: the sweep did not end */
             break;
         }
-        r = llmb_conn_command(a->conn, "HMGET %s state tasks left aggregate",
-                              jk);
+        r = llmb_conn_command(a->conn, "HMGET %s state left aggregate", jk);
         if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
             break;
-        st = r->elements == 4 ? llmb_reply_str(r->element[0]) : NULL;
+        st = r->elements == 3 ? llmb_reply_str(r->element[0]) : NULL;
         if (st == NULL) {
             freeReplyObject(r);
             *errstr = llmb_xasprintf("job %s is gone", l->job);
             rc = LLMB_ENOTFOUND;
             break;
         }
-        tasks = llmb_reply_ll_or(r->element[1], 0);
-        left = llmb_reply_ll_or(r->element[2], 0);
+        left = llmb_reply_ll_or(r->element[1], 0);
         if (ended == 0 && (strcmp(st, "completed") == 0 ||
                            strcmp(st, "failed") == 0 ||
                            (strcmp(st, "cancelled") == 0 && left <= 0)))
             ended = llmb_mono_ms();
-        if (ended != 0 && (r->element[3]->type == REDIS_REPLY_STRING ||
+        if (ended != 0 && (r->element[2]->type == REDIS_REPLY_STRING ||
                            llmb_mono_ms() - ended > SWEEP_AGGREGATE_GRACE_MS)) {
             json_t *agg = NULL;
             free(l->state);
             l->state = llmb_xstrdup(st);
-            if (r->element[3]->type == REDIS_REPLY_STRING)
-                agg = json_loads(r->element[3]->str, 0, NULL);
-            l->fields = json_incref(json_object_get(agg, "fields"));
-            l->run_ms = json_number_value(json_object_get(agg, "run_ms"));
+            if (r->element[2]->type == REDIS_REPLY_STRING)
+                agg = json_loads(r->element[2]->str, 0, NULL);
+            if (json_object_get(agg, "fields") != NULL)
+                l->agg = json_incref(agg);
             json_decref(agg);
             freeReplyObject(r);
-            if (l->fields == NULL)
+            if (l->agg == NULL)
                 fprintf(stderr, "llmb: job %s ended %s but no aggregate "
                                 "arrived in %ds; is llmb-coordinator "
                                 "running?\n", l->job, st,
                         SWEEP_AGGREGATE_GRACE_MS / 1000);
             break;
         }
-        (void)tasks;
         freeReplyObject(r);
         nanosleep(&ts, NULL);
     }
@@ -448,17 +437,18 @@ static void table_print(struct llmb_admin *a, const char *param,
     llmb_table_column(t, "SLO", false);
     for (size_t i = 0; i < n; i++) {
         const struct level *l = &lv[i];
+        const json_t *g = l->agg;
         llmb_table_cell(t, l->text);
         llmb_table_cell(t, l->state);
-        cell_num(t, stat(l, "summary.requests", "sum"), 0);
-        cell_num(t, stat(l, "summary.ok", "per_s"), 2);
-        cell_num(t, stat(l, "summary.output_tokens", "per_s"), 1);
-        cell_num(t, stat(l, "summary.good", "per_s"), 2);
+        cell_num(t, llmb_agg_stat(g, "summary.requests", "sum"), 0);
+        cell_num(t, llmb_agg_stat(g, "summary.ok", "per_s"), 2);
+        cell_num(t, llmb_agg_stat(g, "summary.output_tokens", "per_s"), 1);
+        cell_num(t, llmb_agg_stat(g, "summary.good", "per_s"), 2);
         for (size_t k = 0; k < 3; k++) {
-            cell_num(t, stat(l, lat[k], "p50"), 2);
-            cell_num(t, stat(l, lat[k], "p99"), 2);
+            cell_num(t, llmb_agg_stat(g, lat[k], "p50"), 2);
+            cell_num(t, llmb_agg_stat(g, lat[k], "p99"), 2);
         }
-        cell_num(t, stat(l, "summary.failed", "sum"), 0);
+        cell_num(t, llmb_agg_stat(g, "summary.failed", "sum"), 0);
         llmb_table_cell(t, l->slo < 0 ? NULL : l->slo ? "broken" : "ok");
     }
     llmb_table_print(t, a->out);
@@ -475,28 +465,36 @@ static json_t *level_json(const struct level *l, json_t *value)
 {
     static const char *const lat[] = {"ttft_ms", "itl_ms", "tpot_ms",
                                       "e2e_ms"};
+    const json_t *g = l->agg;
     json_t *o = json_object();
 
     json_object_set_new(o, "level", value);
     json_object_set_new(o, "job", llmb_json_str(l->job));
     json_object_set_new(o, "state", llmb_json_str(l->state));
-    json_object_set_new(o, "run_ms", num(l->fields ? l->run_ms : NAN));
-    json_object_set_new(o, "requests", num(stat(l, "summary.requests",
-                                                "sum")));
-    json_object_set_new(o, "errors", num(stat(l, "summary.failed", "sum")));
+    json_object_set_new(o, "run_ms",
+                        num(g != NULL ? json_number_value(
+                                            json_object_get(g, "run_ms"))
+                                      : NAN));
+    json_object_set_new(o, "requests",
+                        num(llmb_agg_stat(g, "summary.requests", "sum")));
+    json_object_set_new(o, "errors",
+                        num(llmb_agg_stat(g, "summary.failed", "sum")));
     json_object_set_new(o, "request_throughput",
-                        num(stat(l, "summary.ok", "per_s")));
+                        num(llmb_agg_stat(g, "summary.ok", "per_s")));
     json_object_set_new(o, "output_throughput",
-                        num(stat(l, "summary.output_tokens", "per_s")));
-    json_object_set_new(o, "goodput", num(stat(l, "summary.good", "per_s")));
-    json_object_set_new(o, "good", num(stat(l, "summary.good", "sum")));
+                        num(llmb_agg_stat(g, "summary.output_tokens",
+                                          "per_s")));
+    json_object_set_new(o, "goodput",
+                        num(llmb_agg_stat(g, "summary.good", "per_s")));
+    json_object_set_new(o, "good",
+                        num(llmb_agg_stat(g, "summary.good", "sum")));
     for (size_t k = 0; k < sizeof(lat) / sizeof(*lat); k++) {
         char *f = llmb_xasprintf("metrics.%s", lat[k]);
         json_t *m = json_object();
-        json_object_set_new(m, "p50", num(stat(l, f, "p50")));
-        json_object_set_new(m, "p90", num(stat(l, f, "p90")));
-        json_object_set_new(m, "p99", num(stat(l, f, "p99")));
-        json_object_set_new(m, "mean", num(stat(l, f, "mean")));
+        json_object_set_new(m, "p50", num(llmb_agg_stat(g, f, "p50")));
+        json_object_set_new(m, "p90", num(llmb_agg_stat(g, f, "p90")));
+        json_object_set_new(m, "p99", num(llmb_agg_stat(g, f, "p99")));
+        json_object_set_new(m, "mean", num(llmb_agg_stat(g, f, "mean")));
         json_object_set_new(o, lat[k], m);
         free(f);
     }
@@ -566,13 +564,13 @@ int llmb_sweep_run(struct llmb_admin *a, char **errstr)
                 sweep_id, o->over, l->text, l->job, queue);
         if ((rc = job_follow(a, queue, l, errstr)) != 0)
             break;
-        if (json_is_object(slo) && l->fields != NULL)
+        if (json_is_object(slo) && l->agg != NULL)
             l->slo = slo_broken(l, slo, min_good, o->slo_percentile);
         if (strcmp(l->state, "completed") != 0) {
             *errstr = llmb_xasprintf("level %s: job %s ended %s", l->text,
                                      l->job, l->state);
             rc = LLMB_EREDIS;
-        } else if (l->fields == NULL) {
+        } else if (l->agg == NULL) {
             *errstr = llmb_xasprintf("level %s: job %s has no aggregate",
                                      l->text, l->job);
             rc = LLMB_ETIMEOUT;
@@ -623,7 +621,7 @@ out:
     for (size_t i = 0; i < o->levels.n; i++) {
         free(lv[i].job);
         free(lv[i].state);
-        json_decref(lv[i].fields);
+        json_decref(lv[i].agg);
     }
     free(lv);
     free(sweep_id);
