@@ -69,28 +69,16 @@ struct sup {
                                 the program not counted */
 };
 
-static bool parse_count(const char *s, long long *out)
-{
-    char *end = NULL;
-    long long v = 0;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 0)
-        return false;
-    *out = v;
-    return true;
-}
-
 static bool args_parse(struct sup *s, int argc, char **argv)
 {
     long long worker = 0;
 
     if (argc < 8 || strcmp(argv[1], LLMB_EXEC_SUPERVISOR_ARG) != 0 ||
-        !parse_count(argv[2], &worker) || worker <= 1 ||
-        worker > INT_MAX || !parse_count(argv[3], &s->grace_ms) ||
-        !parse_count(argv[4], &s->cpu_s) || !parse_count(argv[5], &s->as) ||
-        !parse_count(argv[6], &s->nofile))
+        llmb_parse_ll(argv[2], 2, INT_MAX, &worker) != 0 ||
+        llmb_parse_ll(argv[3], 0, LLONG_MAX, &s->grace_ms) != 0 ||
+        llmb_parse_ll(argv[4], 0, LLONG_MAX, &s->cpu_s) != 0 ||
+        llmb_parse_ll(argv[5], 0, LLONG_MAX, &s->as) != 0 ||
+        llmb_parse_ll(argv[6], 0, LLONG_MAX, &s->nofile) != 0)
         return false;
     s->worker = (pid_t)worker;
     s->argv = argv + 7;
