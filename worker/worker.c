@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <llmb/err.h>
@@ -244,16 +243,12 @@ static void heartbeat_send(struct llmb_worker *w)
  * frees it. */
 static char *instance_new(const char *host)
 {
-    unsigned char rnd[8];
-    char hex[2 * sizeof(rnd) + 1];
+    char hex[17];
 
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        uint64_t r = (uint64_t)llmb_mono_us() ^ (uint64_t)random() ^
-                     ((uint64_t)getpid() << 32);
-        memcpy(rnd, &r, sizeof(rnd));
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    if (llmb_random_hex(hex, 8) != 0)
+        snprintf(hex, sizeof(hex), "%016" PRIx64,
+                 (uint64_t)llmb_mono_us() ^ (uint64_t)random() ^
+                 ((uint64_t)getpid() << 32));
     return llmb_xasprintf("%s:%ld:%s", host, (long)getpid(), hex);
 }
 
