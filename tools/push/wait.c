@@ -130,30 +130,41 @@ static FILE *table_out(const struct push_config *cfg)
     return isatty(STDOUT_FILENO) ? stdout : stderr;
 }
 
-/* Reads the job hash: state, tasks, counts. Returns 0 or an exit code. */
+/* The fields job_poll() and followed_poll() read of a job hash, in the
+ * order state_apply() takes them. */
+#define HASH_ARGV(key) {"HMGET", (key), "state", "tasks", "left", "aggregate"}
+
+/* Takes the reply of HASH_ARGV into *w. Returns 0, or -1 when the reply
+ * has no state: the job is gone (purged, expired). */
+static int state_apply(const redisReply *r, struct wait_state *w)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
+    snprintf(w->state, sizeof(w->state), "%s", r->element[0]->str);
+    if (r->element[1]->type == REDIS_REPLY_STRING)
+        w->tasks = atoll(r->element[1]->str);
+    if (r->element[2]->type == REDIS_REPLY_STRING)
+        w->done = w->tasks - atoll(r->element[2]->str);
+    w->finished = strcmp(w->state, "completed") == 0 ||
+                  strcmp(w->state, "failed") == 0 ||
+                  (strcmp(w->state, "cancelled") == 0 && w->done >= w->tasks);
+    w->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
+    return 0;
+}
+
+/* Reads the job hash: state, tasks, counts. Returns 0 or an exit code
+ * (EX_SOFTWARE: the job is gone). */
 static int job_poll(struct llmb_conn *conn, const char *jk,
                     struct wait_state *w)
 {
-    redisReply *r = llmb_conn_command(conn, "HMGET %s state tasks left "
-                                            "aggregate", jk);
-    int rc = 0;
+    const char *argv[] = HASH_ARGV(jk);
+    redisReply *r = llmb_conn_commandargv(conn, 6, argv, NULL);
+    int rc;
 
     if (r == NULL)
         return EX_UNAVAILABLE;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-        r->element[0]->type != REDIS_REPLY_STRING) {
-        rc = EX_SOFTWARE;
-    } else {
-        snprintf(w->state, sizeof(w->state), "%s", r->element[0]->str);
-        if (r->element[1]->type == REDIS_REPLY_STRING)
-            w->tasks = atoll(r->element[1]->str);
-        if (r->element[2]->type == REDIS_REPLY_STRING)
-            w->done = w->tasks - atoll(r->element[2]->str);
-        w->finished = strcmp(w->state, "completed") == 0 ||
-                      strcmp(w->state, "failed") == 0 ||
-                      (strcmp(w->state, "cancelled") == 0 && w->done >= w->tasks);
-        w->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
-    }
+    rc = state_apply(r, w) == 0 ? 0 : EX_SOFTWARE;
     freeReplyObject(r);
     return rc;
 }
@@ -390,17 +401,15 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
 /* One job of a batch being followed. */
 struct followed {
     char *key;        /* its hash */
-    long long tasks, done;
-    char state[16];
-    int finished, aggregated;
+    struct wait_state w;
     int64_t ended;    /* mono ms it was seen ended, 0 before */
 };
 
 /* True when nothing more is awaited of job f at time now. */
 static int followed_over(const struct followed *f, int64_t now)
 {
-    return f->finished &&
-           (f->aggregated || now - f->ended > AGGREGATE_GRACE_MS);
+    return f->w.finished &&
+           (f->w.aggregated || now - f->ended > AGGREGATE_GRACE_MS);
 }
 
 /* Reads the hashes of the jobs not over yet, POLL_CHUNK per pipeline.
@@ -414,8 +423,7 @@ static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
         size_t sent[POLL_CHUNK], ns = 0, k;
 
         for (; i < n && ns < POLL_CHUNK; i++) {
-            const char *argv[] = {"HMGET", v[i].key, "state", "tasks", "left",
-                                  "aggregate"};
+            const char *argv[] = HASH_ARGV(v[i].key);
             if (followed_over(&v[i], now))
                 continue;
             if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
@@ -427,25 +435,12 @@ static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
             struct followed *f = &v[sent[k]];
             if (r == NULL)
                 return EX_UNAVAILABLE;
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
-                r->element[0]->type == REDIS_REPLY_STRING) {
-                snprintf(f->state, sizeof(f->state), "%s",
-                         r->element[0]->str);
-                if (r->element[1]->type == REDIS_REPLY_STRING)
-                    f->tasks = atoll(r->element[1]->str);
-                if (r->element[2]->type == REDIS_REPLY_STRING)
-                    f->done = f->tasks - atoll(r->element[2]->str);
-                f->finished = strcmp(f->state, "completed") == 0 ||
-                              strcmp(f->state, "failed") == 0 ||
-                              (strcmp(f->state, "cancelled") == 0 &&
-                               f->done >= f->tasks);
-                f->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
-            } else {
+            if (state_apply(r, &f->w) != 0) {
                 /* gone (purged, expired): nothing more will come */
-                snprintf(f->state, sizeof(f->state), "gone");
-                f->finished = f->aggregated = 1;
+                snprintf(f->w.state, sizeof(f->w.state), "gone");
+                f->w.finished = f->w.aggregated = 1;
             }
-            if (f->finished && f->ended == 0)
+            if (f->w.finished && f->ended == 0)
                 f->ended = now;
             freeReplyObject(r);
         }
@@ -483,9 +478,9 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
             break;
         now = llmb_mono_ms();
         for (i = 0; i < ids->n; i++) {
-            done += v[i].done;
-            tasks += v[i].tasks;
-            ended += v[i].finished;
+            done += v[i].w.done;
+            tasks += v[i].w.tasks;
+            ended += v[i].w.finished;
             over += followed_over(&v[i], now);
         }
         progress_show(&p, done, tasks, ended, (long)ids->n,
@@ -517,16 +512,16 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
             json_object_set_new(job, "id", json_string(ids->v[i]));
         json_object_set_new(job, "queue", json_string(queues->v[i]));
         if (!json_is_string(json_object_get(job, "state")))
-            json_object_set_new(job, "state", json_string(v[i].state));
+            json_object_set_new(job, "state", json_string(v[i].w.state));
         text = json_dumps(job, JSON_COMPACT | JSON_SORT_KEYS |
                                    JSON_REAL_PRECISION(12));
         printf("%s\n", text);
         free(text);
         push_job_row_fill(&rows[i], job);
         json_decref(job);
-        if (strcmp(v[i].state, "completed") != 0)
+        if (strcmp(v[i].w.state, "completed") != 0)
             failed = 1;
-        if (v[i].finished && !v[i].aggregated)
+        if (v[i].w.finished && !v[i].w.aggregated)
             unaggregated++;
     }
     fflush(stdout);
@@ -539,7 +534,7 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
     if (rc == PUSH_EXIT_TIMEOUT) {
         long running = 0;
         for (i = 0; i < ids->n; i++)
-            running += !v[i].finished;
+            running += !v[i].w.finished;
         fprintf(stderr, "llmb-push: %ld of %zu jobs still not ended after "
                         "%llds\n", running, ids->n, cfg->wait_timeout);
     } else if (failed) {
