@@ -92,7 +92,7 @@ static const char *state_name(const struct llmb_worker *w)
 static void registry_write(struct llmb_worker *w)
 {
     char pid[24], cap[24], running[24], completed[24], failed[24];
-    char started[24], seen[24], now_s[24];
+    char started[24], now_s[24];
     int64_t now = llmb_now_ms();
 
     if (w->id_owner != LLMB_ID_OWNED || w->dereg_sent)
@@ -104,14 +104,13 @@ static void registry_write(struct llmb_worker *w)
     snprintf(completed, sizeof(completed), "%lld", w->completed);
     snprintf(failed, sizeof(failed), "%lld", w->failed);
     snprintf(started, sizeof(started), "%" PRId64, w->started_ms);
-    snprintf(seen, sizeof(seen), "%" PRId64, now);
     snprintf(now_s, sizeof(now_s), "%" PRId64, now);
     const char *hset[] = {
         "HSET", w->worker_key, "id", w->id, "host", w->host, "pid", pid,
         "queues", w->queues_text, "tags", w->tags_text, "capacity", cap,
         "running", running, "completed", completed, "failed", failed,
         "version", LLMB_VERSION_STRING, "started_ms", started, "seen_ms",
-        seen, "state", state_name(w),
+        now_s, "state", state_name(w),
     };
     const char *expire[] = {"EXPIRE", w->worker_key, WORKER_TTL_S};
     const char *zadd[] = {"ZADD", w->workers_key, now_s, w->id};
@@ -177,7 +176,8 @@ static void hb_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
     hb_req_free(h);
 }
 
-/* Most leases one llmb_heartbeat call renews (CALL_MAX of the library). */
+/* Most leases one llmb_heartbeat call renews (TASKS_MAX in
+ * lua/00-header.lua; CALL_MAX, 250, is the limit of other calls). */
 #define HB_MAX 1000
 
 /* Sends heartbeat request h (it owns h from here). */
