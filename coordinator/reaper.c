@@ -431,75 +431,71 @@ out:
     return rc;
 }
 
-/* Calls function fn of queue q with limit min(left, CALL_MAX) until it
- * answers less than that or `left` is used up. Returns the total, or -1
- * when the connection is lost, -2 when the library lacks the function
- * (the caller reloads it), -3 on another error (logged). */
-static long long call_limited(struct llmb_coord *co,
-                              struct llmb_coord_queue *q, const char *fn,
-                              long long left)
-{
-    long long total = 0;
-
-    while (left > 0) {
-        long long n = left < CALL_MAX ? left : CALL_MAX;
-        char limit[24];
-        redisReply *r;
-
-        snprintf(limit, sizeof(limit), "%lld", n);
-        const char *argv[] = {"FCALL", fn, "1", q->base, limit};
-        if (llmb_conn_append_argv(co->conn, 5, argv, NULL) != 0 ||
-            (r = llmb_conn_get_reply(co->conn)) == NULL)
-            return -1;
-        if (r->type != REDIS_REPLY_INTEGER) {
-            /* A library loaded by an older process may lack a function;
-             * the next plain command reloads it. */
-            int missing = r->type == REDIS_REPLY_ERROR &&
-                          strncmp(r->str, "ERR Function not found", 22) == 0;
-            llmb_coord_reply_error(co, fn, q->name, r);
-            freeReplyObject(r);
-            return missing ? -2 : -3;
-        }
-        total += r->integer;
-        left -= n;
-        if (r->integer < n)
-            left = 0;
-        freeReplyObject(r);
-    }
-    return total;
-}
-
+/*
+ * Per queue, every tick: llmb_reap, llmb_deadlines and llmb_promote, each
+ * with up to its limit of tasks in calls of at most CALL_MAX. One round
+ * pipelines one call of each function that still has work; a function
+ * drops out of the next round when it answers less than it was allowed,
+ * its limit is used up, or it answers an error (logged). The common tick
+ * is one round trip. Returns 0, or LLMB_EIO when the connection is lost.
+ */
 int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
 {
     static const char *const what[3] = {"llmb_reap", "llmb_deadlines",
                                         "llmb_promote"};
     long long dl = co->cfg->reap_limit / 10;
-    long long limits[3] = {co->cfg->reap_limit, dl > 0 ? dl : 1,
-                           co->cfg->reap_limit};
+    long long left[3] = {co->cfg->reap_limit, dl > 0 ? dl : 1,
+                         co->cfg->reap_limit};
+    long long asked[3], done[3] = {0, 0, 0};
     redisReply *r;
     int i, rc = 0;
 
-    for (i = 0; i < 3; i++) {
-        long long n = call_limited(co, q, what[i], limits[i]);
-        if (n == -1)
-            return llmb_coord_lost(co);
-        if (n == -2)
-            rc = 1;
-        if (n <= 0)
-            continue;
-        if (i == 0) {
-            co->counters.leases_reaped += n;
-            llmb_info("expired leases taken back queue=%s tasks=%lld",
-                      q->name, n);
-        } else if (i == 1) {
-            co->counters.deadlines += n;
-            llmb_info("jobs ended past their deadline queue=%s jobs=%lld",
-                      q->name, n);
-        } else {
-            co->counters.promoted += n;
-            llmb_debug("delayed tasks promoted queue=%s tasks=%lld",
-                       q->name, n);
+    while (left[0] > 0 || left[1] > 0 || left[2] > 0) {
+        for (i = 0; i < 3; i++) {
+            char limit[24];
+            asked[i] = left[i] < CALL_MAX ? left[i] : CALL_MAX;
+            if (asked[i] == 0)
+                continue;
+            snprintf(limit, sizeof(limit), "%lld", asked[i]);
+            const char *argv[] = {"FCALL", what[i], "1", q->base, limit};
+            if (llmb_conn_append_argv(co->conn, 5, argv, NULL) != 0)
+                return llmb_coord_lost(co);
         }
+        for (i = 0; i < 3; i++) {
+            if (asked[i] == 0)
+                continue;
+            r = llmb_conn_get_reply(co->conn);
+            if (r == NULL)
+                return llmb_coord_lost(co);
+            if (r->type != REDIS_REPLY_INTEGER) {
+                /* A library loaded by an older process may lack a
+                 * function; the next plain command reloads it. */
+                llmb_coord_reply_error(co, what[i], q->name, r);
+                if (r->type == REDIS_REPLY_ERROR &&
+                    strncmp(r->str, "ERR Function not found", 22) == 0)
+                    rc = 1;
+                left[i] = 0;
+            } else {
+                done[i] += r->integer;
+                left[i] = r->integer < asked[i] ? 0 : left[i] - asked[i];
+            }
+            freeReplyObject(r);
+        }
+    }
+    if (done[0] > 0) {
+        co->counters.leases_reaped += done[0];
+        llmb_info("expired leases taken back queue=%s tasks=%lld", q->name,
+                  done[0]);
+    }
+    if (done[1] > 0) {
+        co->counters.deadlines += done[1];
+        llmb_info("jobs ended past their deadline queue=%s jobs=%lld",
+                  q->name, done[1]);
+    }
+    if (done[2] > 0) {
+        co->counters.promoted += done[2];
+        llmb_debug("delayed tasks promoted queue=%s tasks=%lld", q->name,
+                   done[2]);
     }
     if (rc == 1) {
         /* Reload through the plain-command path (reloads on this error). */
