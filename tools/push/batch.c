@@ -246,19 +246,11 @@ static void batch_send(struct batch *b, int argc, const char **argv,
     b->count++;
 }
 
-/* Sends the call being filled, if any. */
-static void batch_flush(struct batch *b)
+int push_fields_argv(const char *base, const char *vals, const size_t *lens,
+                     size_t njobs, const char **argv, size_t *argvlen)
 {
-    const char **argv;
-    size_t *argvlen;
-    char *base;
-    size_t i, n = b->njobs * LLMB_JOB_NFIELDS, off = 0;
+    size_t i, n = njobs * LLMB_JOB_NFIELDS, off = 0;
 
-    if (n == 0)
-        return;
-    base = llmb_key_queue(b->cfg->common.prefix, b->queue);
-    argv = llmb_xcalloc(n + 4, sizeof(*argv));
-    argvlen = llmb_xcalloc(n + 4, sizeof(*argvlen));
     argv[0] = "FCALL";
     argv[1] = "llmb_push_fields";
     argv[2] = "1";
@@ -266,11 +258,30 @@ static void batch_flush(struct batch *b)
     for (i = 0; i < 4; i++)
         argvlen[i] = strlen(argv[i]);
     for (i = 0; i < n; i++) {
-        argv[4 + i] = b->vals.data + off;
-        argvlen[4 + i] = b->lens[i];
-        off += b->lens[i];
+        argv[4 + i] = vals + off;
+        argvlen[4 + i] = lens[i];
+        off += lens[i];
     }
-    batch_send(b, (int)(n + 4), argv, argvlen, b->njobs, b->seqs);
+    return (int)(n + 4);
+}
+
+/* Sends the call being filled, if any. */
+static void batch_flush(struct batch *b)
+{
+    const char **argv;
+    size_t *argvlen;
+    char *base;
+    size_t n = b->njobs * LLMB_JOB_NFIELDS;
+    int argc;
+
+    if (n == 0)
+        return;
+    base = llmb_key_queue(b->cfg->common.prefix, b->queue);
+    argv = llmb_xcalloc(n + 4, sizeof(*argv));
+    argvlen = llmb_xcalloc(n + 4, sizeof(*argvlen));
+    argc = push_fields_argv(base, b->vals.data, b->lens, b->njobs, argv,
+                            argvlen);
+    batch_send(b, argc, argv, argvlen, b->njobs, b->seqs);
     b->seqs = llmb_xcalloc((size_t)b->cfg->batch_size, sizeof(*b->seqs));
     b->njobs = 0;
     llmb_buf_reset(&b->vals);

@@ -56,25 +56,12 @@ static enum push_status send_one(const struct push_config *cfg,
     redisReply *r = NULL;
     const redisReply *e;
     enum push_status st = PUSH_UNKNOWN;
-    size_t off = 0;
+    int fargc = push_fields_argv(base, vals->data, lens, 1, fargv, flen);
 
     *id_out = NULL;
     *err_out = NULL;
-    fargv[0] = "FCALL";
-    fargv[1] = "llmb_push_fields";
-    fargv[2] = "1";
-    fargv[3] = base;
-    flen[0] = 5;
-    flen[1] = strlen(fargv[1]);
-    flen[2] = 1;
-    flen[3] = strlen(base);
-    for (size_t i = 0; i < LLMB_JOB_NFIELDS; i++) {
-        fargv[4 + i] = vals->data + off;
-        flen[4 + i] = lens[i];
-        off += lens[i];
-    }
     if (llmb_conn_append_argv(conn, 3, sargv, NULL) != 0 ||
-        llmb_conn_append_argv(conn, 4 + LLMB_JOB_NFIELDS, fargv, flen) != 0)
+        llmb_conn_append_argv(conn, fargc, fargv, flen) != 0)
         goto lost;
     r = llmb_conn_get_reply(conn);
     if (r == NULL)
