@@ -8,9 +8,10 @@
  *
  * A claimed task whose type has no handler here does not fail at once:
  * another worker of the queue may have the handler. The task holds its
- * slot while one HMGET <base>:types <type> * asks; when a live worker
- * advertises the type (or "*"), the task is handed back with llmb_release,
- * which gives its attempt back. When none does, the worker remembers since
+ * slot while one HGETALL <base>:types asks (read by llmb_served_parse,
+ * as every program reads it); when a live worker advertises the type (or
+ * "*"), the task is handed back with llmb_release, which gives its
+ * attempt back. When none does, the worker remembers since
  * when it found the type unserved, and fails the task for good (kind
  * fatal) only once that has lasted --no-handler-fail-after-s. Released
  * tasks go back to the head of their queue, so a claim that brought only
@@ -148,14 +149,15 @@ static void hand_back(struct llmb_task *t)
     llmb_task_free(t);
 }
 
-/* The answer of HMGET <base>:types <type> *: decides t's fate. */
+/* The answer of HGETALL <base>:types, read by llmb_served_parse like
+ * every other program's: decides t's fate. */
 static void check_reply(struct llmb_aconn *ac, const redisReply *r,
                         void *priv)
 {
     struct llmb_task *t = priv;
     struct llmb_worker *w = t->w;
     struct llmb_wqueue *q = t->q;
-    int64_t now = llmb_now_ms();
+    struct llmb_served s;
     bool served = false;
 
     (void)ac;
@@ -168,22 +170,20 @@ static void check_reply(struct llmb_aconn *ac, const redisReply *r,
         llmb_task_free(t);
         return;
     }
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        if (r != NULL)
-            llmb_warn("cannot read which workers handle job type \"%s\" "
-                      "(%s); handing the task back job=%s queue=%s", t->type,
-                      r->type == REDIS_REPLY_ERROR ? r->str :
-                      "unexpected reply", t->job, q->name);
+    if (r == NULL) {
         hand_back(t);
         return;
     }
-    for (size_t i = 0; i < 2; i++) {
-        long long until = 0;
-        if (r->element[i]->type == REDIS_REPLY_STRING &&
-            llmb_parse_ll(r->element[i]->str, 0, INT64_MAX, &until) == 0 &&
-            until > now)
-            served = true;
+    if (llmb_served_parse(r, llmb_now_ms(), INT64_MAX, &s) != 0) {
+        llmb_warn("cannot read which workers handle job type \"%s\" "
+                  "(%s); handing the task back job=%s queue=%s", t->type,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply",
+                  t->job, q->name);
+        hand_back(t);
+        return;
     }
+    served = llmb_served_type(&s, t->type);
+    llmb_served_fini(&s);
     if (served) {
         unserved_forget(q, t->type);
         llmb_debug("no handler here for job type %s, another live worker "
@@ -213,9 +213,9 @@ static void check_reply(struct llmb_aconn *ac, const redisReply *r,
 void llmb_types_unhandled(struct llmb_task *t)
 {
     struct llmb_worker *w = t->w;
-    const char *argv[] = {"HMGET", t->q->types, t->type, "*"};
+    const char *argv[] = {"HGETALL", t->q->types};
 
-    if (llmb_aconn_command_argv(w->cmd, check_reply, t, 4, argv, NULL) != 0)
+    if (llmb_aconn_command_argv(w->cmd, check_reply, t, 2, argv, NULL) != 0)
         hand_back(t);
 }
 
