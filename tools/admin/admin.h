@@ -229,12 +229,21 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
                       const char *id, llmb_record_fn fn, void *ctx,
                       long long *dropped, char **errstr);
 
+/* show.c */
+/* Reads the fields of job id of queue that describe the job
+ * (llmb_job_fields) into a new object of strings, absent fields left out
+ * (*hash, caller decrefs; NULL on error). Returns 0; LLMB_ENOTFOUND with
+ * `job "spec" not found` when the hash is gone; LLMB_EIO / LLMB_EREDIS. */
+int llmb_job_hash_read(struct llmb_admin *a, const char *queue,
+                       const char *id, const char *spec, json_t **hash,
+                       char **errstr);
+
 /* compare.c */
 /* Finds job spec (as llmb_lookup_job) and reads its aggregate into *agg
- * (caller decrefs) and the job hash's fields named in want (NULL-ended)
- * into the new object *fields (caller decrefs; NULL allowed). Returns 0;
+ * (caller decrefs) and, when fields is not NULL, its job hash as
+ * llmb_job_hash_read() gives it into *fields (caller decrefs). Returns 0;
  * LLMB_ENOTFOUND with `job "x" has no aggregate yet (state running)`;
- * the errors of llmb_lookup_job(). */
+ * the errors of llmb_lookup_job() and llmb_job_hash_read(). */
 int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
                             char **queue, char **id, json_t **agg,
                             json_t **fields, char **errstr);

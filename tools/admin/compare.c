@@ -11,7 +11,6 @@
 
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
-#include <llmb/keys.h>
 
 #include "admin.h"
 
@@ -49,10 +48,7 @@ int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
                             char **queue, char **id, json_t **agg,
                             json_t **fields, char **errstr)
 {
-    static const char *const want[] = {"state", "aggregate", "payload",
-                                       "started_ms"};
-    char *sub = NULL, *key = NULL;
-    redisReply *r = NULL;
+    json_t *hash = NULL;
     const char *text, *state;
     int rc;
 
@@ -60,43 +56,23 @@ int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
     if (fields != NULL)
         *fields = NULL;
     rc = llmb_lookup_job(a, spec, queue, id, errstr);
+    if (rc == 0)
+        rc = llmb_job_hash_read(a, *queue, *id, spec, &hash, errstr);
     if (rc != 0)
         return rc;
-    sub = llmb_xasprintf("j:%s", *id);
-    key = llmb_key_queue_sub(a->prefix, *queue, sub);
-    r = llmb_conn_command(a->conn, "HMGET %s %s %s %s %s", key, want[0],
-                          want[1], want[2], want[3]);
-    rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc != 0)
-        goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        *errstr = llmb_xasprintf("%s is not a job hash", key);
-        rc = LLMB_EREDIS;
-        goto out;
-    }
-    state = llmb_reply_str(r->element[0]);
-    text = llmb_reply_str(r->element[1]);
+    state = json_string_value(json_object_get(hash, "state"));
+    text = json_string_value(json_object_get(hash, "aggregate"));
     if (text == NULL || (*agg = json_loads(text, 0, NULL)) == NULL) {
         *errstr = llmb_xasprintf("job \"%s\" has no aggregate yet (state "
                                  "%s)", spec, state ? state : "unknown");
-        rc = LLMB_ENOTFOUND;
-        goto out;
+        json_decref(hash);
+        return LLMB_ENOTFOUND;
     }
-    if (fields != NULL) {
-        *fields = json_object();
-        for (size_t i = 0; i < 4; i++)
-            if (llmb_reply_str(r->element[i]) != NULL)
-                json_object_set_new(*fields, want[i],
-                                    llmb_json_str(
-                                        llmb_reply_str(r->element[i])));
-    }
-
-out:
-    if (r != NULL)
-        freeReplyObject(r);
-    free(key);
-    free(sub);
-    return rc;
+    if (fields != NULL)
+        *fields = hash;
+    else
+        json_decref(hash);
+    return 0;
 }
 
 /* A number for the table: "-" when missing. */

@@ -89,35 +89,33 @@ static const char *task_state(const struct job *j, long long k,
     return field;
 }
 
-/* Reads the job hash into j->hash. Returns 0, LLMB_ENOTFOUND (retention
- * deleted it between the lookup and now) or an I/O error. */
-static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
-                     char **errstr)
+int llmb_job_hash_read(struct llmb_admin *a, const char *queue,
+                       const char *id, const char *spec, json_t **hash,
+                       char **errstr)
 {
-    char *sub = llmb_xasprintf("j:%s", j->id);
-    char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
+    char *sub = llmb_xasprintf("j:%s", id);
+    char *key = llmb_key_queue_sub(a->prefix, queue, sub);
     redisReply *r = llmb_job_fields_read(a->conn, key);
     int rc = llmb_reply_check(r, a->conn, errstr);
 
+    *hash = NULL;
     if (rc != 0)
         goto out;
-    j->hash = json_object();
+    *hash = json_object();
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements &&
                        i < llmb_job_nfields;
          i++) {
         const char *v = llmb_reply_str(r->element[i]);
         if (v != NULL)
-            json_object_set_new(j->hash, llmb_job_fields[i].name,
+            json_object_set_new(*hash, llmb_job_fields[i].name,
                                 llmb_json_str(v));
     }
-    if (json_object_size(j->hash) == 0) {
+    if (json_object_size(*hash) == 0) {
+        json_decref(*hash);
+        *hash = NULL;
         *errstr = llmb_xasprintf("job \"%s\" not found", spec);
         rc = LLMB_ENOTFOUND;
-        goto out;
     }
-    j->ntasks = hget_ll(j, "tasks");
-    if (j->ntasks < 0)
-        j->ntasks = 0;
 
 out:
     if (r != NULL)
@@ -125,6 +123,21 @@ out:
     free(key);
     free(sub);
     return rc;
+}
+
+/* Reads the job hash into j->hash and its task count. Returns as
+ * llmb_job_hash_read(). */
+static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
+                     char **errstr)
+{
+    int rc = llmb_job_hash_read(a, j->queue, j->id, spec, &j->hash, errstr);
+
+    if (rc != 0)
+        return rc;
+    j->ntasks = hget_ll(j, "tasks");
+    if (j->ntasks < 0)
+        j->ntasks = 0;
+    return 0;
 }
 
 /* Counts the states of every task and reads the fields of the first
