@@ -5,35 +5,11 @@
 # records of an attempt that failed and was retried are not counted with
 # those of the attempt that completed (the last claim of each task, as
 # B:rs:<id> names it, is what export keeps).
-set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-bin=$LLMB_BUILD_DIR
-prefix="e2erec$$"
-tmp=$(mktemp -d)
-pids=()
-rcli() { redis-cli -u "$url" "$@"; }
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/llm_lib.sh"
 
 # The first 3 requests fail with 500: the first attempt of the retry job
 # fails whole and is retried.
-python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
-    --ttft-ms 5 --itl-ms 2 --seed 3 --fail-times 3 --fail-status 500 \
-    > "$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^mock-llm listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/mock.out")
-[ -n "$port" ] || fail "the mock did not start"
+start_mock --ttft-ms 5 --itl-ms 2 --seed 3 --fail-times 3 --fail-status 500
 
 common=(--redis "$url" --prefix "$prefix" --log-level debug)
 for i in 1 2; do
@@ -164,9 +140,19 @@ grep -q '^METRIC .*retry .*fan .*DELTA 2 ' "$tmp/compare.txt" ||
     fail "compare's header: $(head -n 1 "$tmp/compare.txt")"
 grep -q '^requests .* 3 .* 100 .* +97 .* +3233.3%' "$tmp/compare.txt" ||
     fail "compare's requests row: $(cat "$tmp/compare.txt")"
-if "${llmb[@]}" compare retry nosuchjob 2>"$tmp/compare.err"; then
-    fail "compare of a missing job succeeded"
-fi
+st=0
+"${llmb[@]}" compare retry nosuchjob 2>"$tmp/compare.err" || st=$?
+[ "$st" -eq 1 ] || fail "compare of a missing job exited $st, not 1"
+grep -qx 'llmb: job "nosuchjob" not found' "$tmp/compare.err" ||
+    fail "compare of a missing job said: $(cat "$tmp/compare.err")"
+# A job the coordinator has not aggregated yet is refused, naming its state.
+rcli HSET "$prefix:{default}:j:noagg" id noagg state running > /dev/null
+st=0
+"${llmb[@]}" compare retry noagg 2>"$tmp/compare.err" || st=$?
+[ "$st" -eq 1 ] || fail "compare of a job without aggregate exited $st, not 1"
+grep -qx 'llmb: job "noagg" has no aggregate yet (state running)' \
+    "$tmp/compare.err" ||
+    fail "compare of a job without aggregate said: $(cat "$tmp/compare.err")"
 
 # A newer claim of task 0 replaces the older one in the export; its error
 # text is quoted as RFC 4180 says; dropped chunks are warned about.
