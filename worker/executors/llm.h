@@ -248,9 +248,10 @@ int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
 
 struct llmb_llm_record;
 
-/* Fills rec's time to first byte (from t0_us, the send) and gives it a
- * copy of the token gaps, for the task's histograms. */
-void llmb_llm_resp_measure(const struct llmb_llm_resp *r, int64_t t0_us,
+/* Fills rec's time to first byte (from t0_us, the send) and moves the
+ * token gaps from r to rec (rec owns them; r keeps none), for the task's
+ * histograms. */
+void llmb_llm_resp_measure(struct llmb_llm_resp *r, int64_t t0_us,
                            struct llmb_llm_record *rec);
 
 /* ---- curl on libev (llm_multi.c) -------------------------------------- */

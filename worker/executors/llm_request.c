@@ -319,12 +319,13 @@ static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
     return LLMB_LLM_OK;
 }
 
-/* Fills rec with the measurements of a successful attempt. */
-static void measure(const struct llmb_llm_req *req, int64_t now,
+/* Fills rec with the measurements of a successful attempt; rec takes the
+ * response's token gaps. */
+static void measure(struct llmb_llm_req *req, int64_t now,
                     struct llmb_llm_record *rec)
 {
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
-    const struct llmb_llm_resp *r = &req->resp;
+    struct llmb_llm_resp *r = &req->resp;
 
     rec->e2e_ms = (double)(now - req->t0_us) / 1000.0;
     rec->send_delay_ms = req->t0_us > req->due_us ?

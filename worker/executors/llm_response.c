@@ -258,15 +258,13 @@ int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
     return rc;
 }
 
-void llmb_llm_resp_measure(const struct llmb_llm_resp *r, int64_t t0_us,
+void llmb_llm_resp_measure(struct llmb_llm_resp *r, int64_t t0_us,
                            struct llmb_llm_record *rec)
 {
     rec->ttfb_ms = r->first_byte_us > 0 && t0_us > 0 ?
                    (double)(r->first_byte_us - t0_us) / 1000.0 : -1.0;
+    rec->gaps_us = r->gaps_us; /* moved, not copied: r is done with them */
     rec->ngaps = r->ngaps;
-    rec->gaps_us = NULL;
-    if (r->ngaps > 0) {
-        rec->gaps_us = llmb_xmalloc(r->ngaps * sizeof(*r->gaps_us));
-        memcpy(rec->gaps_us, r->gaps_us, r->ngaps * sizeof(*r->gaps_us));
-    }
+    r->gaps_us = NULL;
+    r->ngaps = r->capgaps = 0;
 }
