@@ -6,33 +6,9 @@
 # here from the task results, never averaged), the totals must add up,
 # and `llmb-push --wait` must print the summary table (--json: the job
 # JSON only).
-set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-bin=$LLMB_BUILD_DIR
-prefix="e2ellm$$"
-tmp=$(mktemp -d)
-pids=()
-rcli() { redis-cli -u "$url" "$@"; }
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/llm_lib.sh"
 
-# The mock on a free port; its first line names the port.
-python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
-    --ttft-ms 40 --itl-ms 5 --jitter 0.6 --seed 3 > "$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^mock-llm listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/mock.out")
-[ -n "$port" ] || fail "the mock did not start"
+start_mock --ttft-ms 40 --itl-ms 5 --jitter 0.6 --seed 3
 
 common=(--redis "$url" --prefix "$prefix" --log-level debug)
 for i in 1 2 3; do

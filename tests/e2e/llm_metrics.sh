@@ -7,33 +7,9 @@
 # of 8.6 ms; counts must be every request and every gap; output token
 # throughput must be all output tokens / run_ms; goodput must count only
 # the requests within the payload's slo.
-set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-bin=$LLMB_BUILD_DIR
-prefix="e2emet$$"
-tmp=$(mktemp -d)
-pids=()
-rcli() { redis-cli -u "$url" "$@"; }
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/llm_lib.sh"
 
-python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
-    --ttft-ms 30 --itl-ms 5 --pause-every 16 --pause-ms 80 \
-    > "$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^mock-llm listening on [0-9.]*:\([0-9]*\)$/\1/p' "$tmp/mock.out")
-[ -n "$port" ] || fail "the mock did not start"
+start_mock --ttft-ms 30 --itl-ms 5 --pause-every 16 --pause-ms 80
 
 common=(--redis "$url" --prefix "$prefix")
 for i in 1 2; do

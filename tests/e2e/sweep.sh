@@ -5,33 +5,9 @@
 # the table and in --json, each job named <sweep>-concurrency-<level>;
 # with --stop-on-slo, levels 1,16,2 stop at 16, where most requests fail
 # (retries 0), so goodput falls far below the request throughput.
-set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-bin=$LLMB_BUILD_DIR
-prefix="e2eswp$$"
-tmp=$(mktemp -d)
-pids=()
-rcli() { redis-cli -u "$url" "$@"; }
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$tmp"/*.log "$tmp"/*.out; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/llm_lib.sh"
 
-python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
-    --ttft-ms 20 --itl-ms 2 --max-inflight 4 \
-    > "$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^mock-llm listening on [0-9.]*:\([0-9]*\)$/\1/p' "$tmp/mock.out")
-[ -n "$port" ] || fail "the mock did not start"
+start_mock --ttft-ms 20 --itl-ms 2 --max-inflight 4
 
 common=(--redis "$url" --prefix "$prefix")
 "$bin/worker/llmb-worker" "${common[@]}" --id w1 --capacity 1 --queues sq \
