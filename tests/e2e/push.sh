@@ -87,6 +87,27 @@ hash_of() { rcli HGETALL "$prefix:{gpu}:j:$1" | paste - - | grep -v '^id\|^creat
 [ "$(rcli EXISTS "$prefix:{gpu}:j:s3")" = 0 ] || fail "refused job stored"
 [ "$(waiting gpu)" = 11 ] || fail "3 + 3 + 3 + 2 tasks pending"
 
+# --json: one status object per line, in order; a refusal has a null id
+# and its message without the "ERR " of a Redis error reply. The jobs
+# exist already: they are answered, not pushed again.
+set +e
+"$push" --queue gpu --batch --json "$tmp/same.ndjson" >"$tmp/json" 2>/dev/null; rc=$?
+set -e
+[ $rc -eq 65 ] || fail "batch --json exit $rc"
+python3 - "$tmp/json" <<'EOF' || fail "batch --json: $(cat "$tmp/json")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bad_id = 'job field "id" must be a string of 1 to 128 characters from [A-Za-z0-9_.-], got "bad id"'
+bad_timeout = 'job field "timeout_s" must be a number from 0.001 to 604800, got 0'
+assert rows == [
+    {"line": 1, "id": "s2", "queue": "gpu", "status": "confirmed"},
+    {"line": 2, "id": None, "queue": "gpu", "status": "error", "error": bad_id},
+    {"line": 3, "id": None, "queue": "gpu", "status": "error", "error": bad_timeout},
+    {"line": 4, "id": "s4", "queue": "gpu", "status": "confirmed"},
+], rows
+EOF
+[ "$(waiting gpu)" = 11 ] || fail "the --json re-run pushed jobs again"
+
 # a larger batch from stdin, pipelined, in order
 seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |
   "$push" --batch --batch-size 64 --pipeline 4 - > "$tmp/ids"

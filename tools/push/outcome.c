@@ -42,6 +42,11 @@ void push_status_print(const struct push_config *cfg, struct push_tally *t,
                        long line, const char *id, const char *queue,
                        enum push_status st, const char *error, bool quiet)
 {
+    /* a refusal, without the "ERR " of a Redis error reply */
+    const char *msg = error != NULL ? error : "refused";
+
+    if (strncmp(msg, "ERR ", 4) == 0)
+        msg += 4;
     if (st == PUSH_CONFIRMED) {
         t->confirmed++;
     } else if (st == PUSH_UNKNOWN) {
@@ -51,10 +56,7 @@ void push_status_print(const struct push_config *cfg, struct push_tally *t,
             t->first_unknown_line = line;
         }
     } else if (st == PUSH_ERROR) {
-        const char *msg = error != NULL ? error : "refused";
         t->rejected++;
-        if (strncmp(msg, "ERR ", 4) == 0)
-            msg += 4;
         if (line > 0)
             fprintf(stderr, "llmb-push: line %ld: %s\n", line, msg);
         else
@@ -71,12 +73,8 @@ void push_status_print(const struct push_config *cfg, struct push_tally *t,
                                          ? json_string(id) : json_null());
         json_object_set_new(o, "queue", json_string(queue));
         json_object_set_new(o, "status", json_string(status_names[st]));
-        if (st == PUSH_ERROR) {
-            const char *msg = error != NULL ? error : "refused";
-            if (strncmp(msg, "ERR ", 4) == 0)
-                msg += 4;
+        if (st == PUSH_ERROR)
             json_object_set_new(o, "error", json_string(msg));
-        }
         text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         printf("%s\n", text);
         free(text);
