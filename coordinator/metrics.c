@@ -25,6 +25,7 @@
  * active, busy when they run at least one task and idle otherwise.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,6 +550,26 @@ const char *llmb_health_name(enum llmb_health h)
     return "unhealthy";
 }
 
+static void cause(struct llmb_buf *b, enum llmb_health *h,
+                  enum llmb_health level, const char *fmt, ...)
+    LLMB_PRINTF(4, 5);
+
+/* Adds one cause to the health reason b ("; " between causes) and raises
+ * *h to level when it is below. */
+static void cause(struct llmb_buf *b, enum llmb_health *h,
+                  enum llmb_health level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (b->len > 0)
+        llmb_buf_append(b, "; ", 2);
+    va_start(ap, fmt);
+    llmb_buf_vappendf(b, fmt, ap);
+    va_end(ap);
+    if (*h < level)
+        *h = level;
+}
+
 enum llmb_health llmb_metrics_health(const struct llmb_coord *co, char *reason,
                                      size_t reason_size)
 {
@@ -568,40 +589,25 @@ enum llmb_health llmb_metrics_health(const struct llmb_coord *co, char *reason,
     llmb_buf_init(&b);
     for (size_t i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
-        if (q->stats_err == NULL)
-            continue;
-        llmb_buf_appendf(&b, "%squeue %s: %s", b.len ? "; " : "", q->name,
-                         q->stats_err);
-        h = LLMB_UNHEALTHY;
+        if (q->stats_err != NULL)
+            cause(&b, &h, LLMB_UNHEALTHY, "queue %s: %s", q->name,
+                  q->stats_err);
     }
-    if (m->load_pct > (double)co->cfg->load_degraded_pct) {
-        llmb_buf_appendf(&b, "%scluster load %.0f%% is above %lld%%",
-                         b.len ? "; " : "", m->load_pct,
-                         co->cfg->load_degraded_pct);
-        if (h == LLMB_HEALTHY)
-            h = LLMB_DEGRADED;
-    }
-    if (m->workers_dead > 0) {
-        llmb_buf_appendf(&b, "%s%lld dead worker%s", b.len ? "; " : "",
-                         m->workers_dead, m->workers_dead == 1 ? "" : "s");
-        if (h == LLMB_HEALTHY)
-            h = LLMB_DEGRADED;
-    }
-    if (m->tasks_pending > 0 && m->workers_active == 0) {
-        llmb_buf_appendf(&b, "%s%lld tasks pending and no live worker",
-                         b.len ? "; " : "", m->tasks_pending);
-        if (h == LLMB_HEALTHY)
-            h = LLMB_DEGRADED;
-    }
+    if (m->load_pct > (double)co->cfg->load_degraded_pct)
+        cause(&b, &h, LLMB_DEGRADED, "cluster load %.0f%% is above %lld%%",
+              m->load_pct, co->cfg->load_degraded_pct);
+    if (m->workers_dead > 0)
+        cause(&b, &h, LLMB_DEGRADED, "%lld dead worker%s", m->workers_dead,
+              m->workers_dead == 1 ? "" : "s");
+    if (m->tasks_pending > 0 && m->workers_active == 0)
+        cause(&b, &h, LLMB_DEGRADED, "%lld tasks pending and no live worker",
+              m->tasks_pending);
     for (size_t i = 0; m->workers_active > 0 && i < co->nqueues; i++) {
         char *why = llmb_metrics_unserved(&co->queues[i]);
         if (why == NULL)
             continue;
-        llmb_buf_appendf(&b, "%squeue %s: %s", b.len ? "; " : "",
-                         co->queues[i].name, why);
+        cause(&b, &h, LLMB_DEGRADED, "queue %s: %s", co->queues[i].name, why);
         free(why);
-        if (h == LLMB_HEALTHY)
-            h = LLMB_DEGRADED;
     }
     snprintf(reason, reason_size, "%s", h == LLMB_HEALTHY ? "ok" : b.data);
     llmb_buf_fini(&b);
@@ -821,6 +827,18 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
             c->reconnects);
 }
 
+/* Sets key to v (stolen) in the object o[obj], made on first use. */
+static void set_in(json_t *o, const char *obj, const char *key, json_t *v)
+{
+    json_t *child = json_object_get(o, obj);
+
+    if (child == NULL) {
+        child = json_object();
+        json_object_set_new(o, obj, child);
+    }
+    json_object_set_new(child, key, v);
+}
+
 int llmb_metrics_healthz(const struct llmb_coord *co, struct llmb_buf *out)
 {
     char reason[512];
@@ -844,28 +862,15 @@ int llmb_metrics_healthz(const struct llmb_coord *co, struct llmb_buf *out)
     }
     for (size_t i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
-        json_t *errs;
-        if (q->stats_err == NULL)
-            continue;
-        errs = json_object_get(o, "queue_errors");
-        if (errs == NULL) {
-            errs = json_object();
-            json_object_set_new(o, "queue_errors", errs);
-        }
-        json_object_set_new(errs, q->name, json_string(q->stats_err));
+        if (q->stats_err != NULL)
+            set_in(o, "queue_errors", q->name, json_string(q->stats_err));
     }
     for (size_t i = 0; co->metrics.valid && co->metrics.workers_active > 0 &&
                        i < co->nqueues; i++) {
         char *why = llmb_metrics_unserved(&co->queues[i]);
-        json_t *un;
         if (why == NULL)
             continue;
-        un = json_object_get(o, "unserved");
-        if (un == NULL) {
-            un = json_object();
-            json_object_set_new(o, "unserved", un);
-        }
-        json_object_set_new(un, co->queues[i].name, json_string(why));
+        set_in(o, "unserved", co->queues[i].name, json_string(why));
         free(why);
     }
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
