@@ -201,6 +201,21 @@ static void test_edit_distance(void **state)
     assert_int_equal(dist(long_name, long_name), 0);
 }
 
+/* 2 * nbytes hex digits, also past the 64 bytes read at a time. */
+static void test_random_hex(void **state)
+{
+    char a[2 * 100 + 1], b[2 * 100 + 1];
+
+    (void)state;
+    assert_int_equal(llmb_random_hex(a, 100), 0);
+    assert_int_equal(strlen(a), 200);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 200);
+    assert_int_equal(llmb_random_hex(b, 100), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(llmb_random_hex(a, 0), 0);
+    assert_string_equal(a, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_random_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
