@@ -330,7 +330,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
     char *jk = llmb_key_queue_sub(cfg->common.prefix, queue, "j:");
     char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     struct progress p;
-    int64_t started = llmb_mono_ms(), ended = 0;
+    int64_t started = llmb_mono_ms(), ended = 0, polled;
     /* within --redis-timeout-ms, or the block itself would time out */
     int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
                        ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
@@ -345,6 +345,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
         jk = full;
     }
     rc = job_poll(conn, jk, &w);
+    polled = llmb_mono_ms();
     while (rc == 0) {
         redisReply *r;
         int64_t now = llmb_mono_ms();
@@ -367,10 +368,13 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
         if (r->type == REDIS_REPLY_ARRAY)
             events_apply(r, id, &mark, &w);
         freeReplyObject(r);
-        /* The stream is capped: re-read the hash now and then, so an
-         * event trimmed away before it was read cannot stall the wait. */
-        if (!w.finished)
+        /* The stream is capped: re-read the hash every BLOCK_MS, so an
+         * event trimmed away before it was read cannot stall the wait
+         * (not after every read: on a busy queue XREAD answers at once). */
+        if (!w.finished && llmb_mono_ms() - polled >= BLOCK_MS) {
             rc = job_poll(conn, jk, &w);
+            polled = llmb_mono_ms();
+        }
     }
     progress_show(&p, w.done, w.tasks, 0, 1, 1);
     progress_end(&p);
