@@ -423,9 +423,12 @@ int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
             llmb_agg_kind_parse(json_string_value(v), &k) == 0) {
             json_object_set_new(agg->job_kinds, path, json_integer(k));
         } else if (rc == 0) {
+            const char *s = json_string_value(v);
             *errstr = llmb_xasprintf(
                 "\"_kinds\" of \"%s\" must be one of duration, count, "
-                "gauge, flag, label", path);
+                "gauge, flag, label, got %s%.40s%s", path,
+                s != NULL ? "\"" : "a non-string", s != NULL ? s : "",
+                s != NULL ? "\"" : "");
             rc = LLMB_EINVAL;
         }
     }

@@ -417,7 +417,13 @@ static void test_kinds_declared(void **state)
     kinds = json_loads("{\"a\":\"sum\",\"b\":\"flag\"}", 0, NULL);
     assert_int_equal(llmb_agg_set_kinds(agg, kinds, &err), LLMB_EINVAL);
     assert_string_equal(err, "\"_kinds\" of \"a\" must be one of duration, "
-                             "count, gauge, flag, label");
+                             "count, gauge, flag, label, got \"sum\"");
+    free(err);
+    json_decref(kinds);
+    kinds = json_loads("{\"a\":3}", 0, NULL);
+    assert_int_equal(llmb_agg_set_kinds(agg, kinds, &err), LLMB_EINVAL);
+    assert_string_equal(err, "\"_kinds\" of \"a\" must be one of duration, "
+                             "count, gauge, flag, label, got a non-string");
     free(err);
     json_decref(kinds);
     kinds = json_string("x");
