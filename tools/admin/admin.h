@@ -161,6 +161,17 @@ int llmb_queue_stats_fetch(struct llmb_admin *a,
 void llmb_queue_rows_free(struct llmb_queue_row *s, size_t n);
 /* The row as a JSON object: name and the numbers, or name and error. */
 json_t *llmb_queue_row_json(const struct llmb_queue_row *s);
+/* The queue table of `queues` and `stats`: QUEUE, PENDING, DELAYED,
+ * RUNNING, DEAD, JOBS, then with LLMB_QT_TASKS TO AGGREGATE, TASKS OK,
+ * TASKS FAILED, with LLMB_QT_JUNK JUNK, and HEAD AGE. */
+#define LLMB_QT_TASKS 1u
+#define LLMB_QT_JUNK 2u
+struct llmb_table;
+void llmb_queue_table_columns(struct llmb_table *t, unsigned cols);
+/* Adds the row of queue name to a table of those columns; st NULL (its
+ * stats unknown) prints "-" in every number. */
+void llmb_queue_table_row(struct llmb_table *t, const char *name,
+                          const struct llmb_queue_stats *st, unsigned cols);
 /* Prints the error of each row that has one on stderr ("llmb: queue Q:
  * ..."). Returns 0 when there is none, else LLMB_EREDIS with a malloc'd
  * *errstr naming those queues, for the exit status. */

@@ -111,36 +111,63 @@ int llmb_queue_rows_errors(const struct llmb_queue_row *s, size_t n,
     return LLMB_EREDIS;
 }
 
-static void print_table(struct llmb_admin *a,
-                        const struct llmb_queue_row *s, size_t n)
+void llmb_queue_table_columns(struct llmb_table *t, unsigned cols)
 {
-    struct llmb_table *t = llmb_table_new();
-    char d[LLMB_HUMAN_LEN];
-
     llmb_table_column(t, "QUEUE", false);
     llmb_table_column(t, "PENDING", true);
     llmb_table_column(t, "DELAYED", true);
     llmb_table_column(t, "RUNNING", true);
     llmb_table_column(t, "DEAD", true);
     llmb_table_column(t, "JOBS", true);
-    llmb_table_column(t, "HEAD AGE", true);
-    for (size_t i = 0; i < n; i++) {
-        const struct llmb_queue_stats *st = &s[i].st;
-        llmb_table_cell(t, s[i].name);
-        if (s[i].error != NULL) {
-            for (int k = 0; k < 6; k++)
-                llmb_table_cell(t, NULL); /* unknown, not 0 */
-            continue;
-        }
-        llmb_table_cellf(t, "%lld", st->pending);
-        llmb_table_cellf(t, "%lld", st->delayed);
-        llmb_table_cellf(t, "%lld", st->running);
-        llmb_table_cellf(t, "%lld", st->dead);
-        llmb_table_cellf(t, "%lld", st->jobs);
-        llmb_table_cell(t, st->pending > 0
-                               ? llmb_human_duration(st->head_age_ms, d)
-                               : "-");
+    if (cols & LLMB_QT_TASKS) {
+        llmb_table_column(t, "TO AGGREGATE", true);
+        llmb_table_column(t, "TASKS OK", true);
+        llmb_table_column(t, "TASKS FAILED", true);
     }
+    if (cols & LLMB_QT_JUNK)
+        llmb_table_column(t, "JUNK", true);
+    llmb_table_column(t, "HEAD AGE", true);
+}
+
+void llmb_queue_table_row(struct llmb_table *t, const char *name,
+                          const struct llmb_queue_stats *st, unsigned cols)
+{
+    char d[LLMB_HUMAN_LEN];
+
+    llmb_table_cell(t, name);
+    if (st == NULL) {
+        int unknown = 6 + (cols & LLMB_QT_TASKS ? 3 : 0) +
+                      (cols & LLMB_QT_JUNK ? 1 : 0);
+        for (int k = 0; k < unknown; k++)
+            llmb_table_cell(t, NULL); /* unknown, not 0 */
+        return;
+    }
+    llmb_table_cellf(t, "%lld", st->pending);
+    llmb_table_cellf(t, "%lld", st->delayed);
+    llmb_table_cellf(t, "%lld", st->running);
+    llmb_table_cellf(t, "%lld", st->dead);
+    llmb_table_cellf(t, "%lld", st->jobs);
+    if (cols & LLMB_QT_TASKS) {
+        llmb_table_cellf(t, "%lld", st->to_aggregate);
+        llmb_table_cellf(t, "%lld", st->tasks_ok);
+        llmb_table_cellf(t, "%lld", st->tasks_failed);
+    }
+    if (cols & LLMB_QT_JUNK)
+        llmb_table_cellf(t, "%lld", st->junk);
+    llmb_table_cell(t, st->pending > 0
+                           ? llmb_human_duration(st->head_age_ms, d)
+                           : "-");
+}
+
+static void print_table(struct llmb_admin *a,
+                        const struct llmb_queue_row *s, size_t n)
+{
+    struct llmb_table *t = llmb_table_new();
+
+    llmb_queue_table_columns(t, 0);
+    for (size_t i = 0; i < n; i++)
+        llmb_queue_table_row(t, s[i].name,
+                             s[i].error != NULL ? NULL : &s[i].st, 0);
     llmb_table_print(t, a->out);
     llmb_table_free(t);
 }

@@ -224,32 +224,6 @@ static json_t *workers_json(const struct worker_sums *w)
     return o;
 }
 
-/* One row of the queue table; s NULL when the numbers are unknown. */
-static void queue_row(struct llmb_table *t, const char *name,
-                      const struct llmb_queue_stats *s, bool junk)
-{
-    char d[LLMB_HUMAN_LEN];
-
-    llmb_table_cell(t, name);
-    if (s == NULL) {
-        for (int k = 0; k < (junk ? 10 : 9); k++)
-            llmb_table_cell(t, NULL);
-        return;
-    }
-    llmb_table_cellf(t, "%lld", s->pending);
-    llmb_table_cellf(t, "%lld", s->delayed);
-    llmb_table_cellf(t, "%lld", s->running);
-    llmb_table_cellf(t, "%lld", s->dead);
-    llmb_table_cellf(t, "%lld", s->jobs);
-    llmb_table_cellf(t, "%lld", s->to_aggregate);
-    llmb_table_cellf(t, "%lld", s->tasks_ok);
-    llmb_table_cellf(t, "%lld", s->tasks_failed);
-    if (junk)
-        llmb_table_cellf(t, "%lld", s->junk);
-    llmb_table_cell(t, s->pending > 0 ? llmb_human_duration(s->head_age_ms, d)
-                                      : "-");
-}
-
 /* Metrics of the hash that the queue table above has read afresh: shown
  * there, not here, so that two numbers of different ages never sit one
  * under the other. */
@@ -327,24 +301,15 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
     const char *state;
     json_t *v;
     bool first = true;
-    bool junk = tot->junk > 0;
+    unsigned cols = LLMB_QT_TASKS | (tot->junk > 0 ? LLMB_QT_JUNK : 0);
 
-    llmb_table_column(t, "QUEUE", false);
-    llmb_table_column(t, "PENDING", true);
-    llmb_table_column(t, "DELAYED", true);
-    llmb_table_column(t, "RUNNING", true);
-    llmb_table_column(t, "DEAD", true);
-    llmb_table_column(t, "JOBS", true);
-    llmb_table_column(t, "TO AGGREGATE", true);
-    llmb_table_column(t, "TASKS OK", true);
-    llmb_table_column(t, "TASKS FAILED", true);
-    if (junk)
-        llmb_table_column(t, "JUNK", true);
-    llmb_table_column(t, "HEAD AGE", true);
+    llmb_queue_table_columns(t, cols);
     for (size_t i = 0; i < n; i++)
-        queue_row(t, s[i].name, s[i].error != NULL ? NULL : &s[i].st, junk);
+        llmb_queue_table_row(t, s[i].name,
+                             s[i].error != NULL ? NULL : &s[i].st, cols);
     if (n != 1)
-        queue_row(t, n == 0 ? "(no queues)" : "(total)", tot, junk);
+        llmb_queue_table_row(t, n == 0 ? "(no queues)" : "(total)", tot,
+                             cols);
     llmb_table_print(t, a->out);
     llmb_table_free(t);
     const char *uq;
