@@ -115,6 +115,13 @@ seq 1 5000 | awk '{ printf "{\"type\":\"noop\",\"id\":\"n%d\"}\n", $1 }' |
 [ "$(head -1 "$tmp/ids")" = n1 ] && [ "$(tail -1 "$tmp/ids")" = n5000 ] || fail order
 [ "$(waiting default)" = 5002 ] || fail "5000 more pending"
 
+# at the largest --batch-size and --pipeline: full calls and a partial one
+seq 1 600 | awk '{ printf "{\"type\":\"noop\",\"id\":\"m%d\"}\n", $1 }' |
+  "$push" --batch --batch-size 250 --pipeline 1024 - > "$tmp/ids"
+[ "$(wc -l < "$tmp/ids")" = 600 ] || fail "600 ids at --batch-size 250"
+[ "$(head -1 "$tmp/ids")" = m1 ] && [ "$(tail -1 "$tmp/ids")" = m600 ] || fail "order at --batch-size 250"
+[ "$(waiting default)" = 5602 ] || fail "600 more pending"
+
 # --wait follows its job when the job ends in one call with others: the
 # call's `finished` event lists them all (ids, states). The waited job
 # fails on a bad result, so it ends first in the call: its id and its
