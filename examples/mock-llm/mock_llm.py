@@ -4,9 +4,10 @@ benchmarks. Python 3 standard library only; runs under `python3 -S`.
 
 It serves POST /v1/chat/completions and POST /v1/completions, streaming
 (Server-Sent Events over chunked HTTP/1.1, keep-alive) and not, on
-127.0.0.1 (--host to change). Every response is synthetic: token i of a stream is sent at
-TTFT + i * ITL after the request arrived, and `usage` comes in a last
-chunk when the request asks for it with stream_options.include_usage.
+127.0.0.1 (--host to change). Every response is synthetic: token i of
+a stream is sent at TTFT + i * ITL after the request arrived, and
+`usage` comes in a last chunk when the request asks for it with
+stream_options.include_usage.
 Faults are opt-in: an error rate, 429s (random, over an in-flight limit,
 or the first N attempts of a key), stalls, broken streams and garbage.
 
@@ -140,6 +141,13 @@ class Mock:
         if j > 0:
             ms *= self.rng.uniform(1.0 - j, 1.0 + j)
         return max(ms, 0.0) / 1000.0
+
+    def gap(self, s, i):
+        """Seconds between content tokens i and i + 1: --pause-ms for every
+        --pause-every-th gap, else --itl-ms (both jittered)."""
+        pe = s["pause_every"]
+        return self.delay(s, s["pause_ms"] if pe > 0 and (i + 1) % pe == 0
+                          else s["itl_ms"])
 
     # -- HTTP ------------------------------------------------------------
     async def handle(self, reader, writer):
@@ -308,11 +316,8 @@ class Mock:
                                      prompt_tokens,
                                      want_usage and s["usage"], close, t0)
         # Non-streaming: the whole answer after TTFT and the n-1 gaps.
-        pe = s["pause_every"]
         total = self.delay(s, s["ttft_ms"]) + \
-            sum(self.delay(s, s["pause_ms"] if pe > 0 and (i + 1) % pe == 0
-                           else s["itl_ms"])
-                for i in range(max(ntok - 1, 0)))
+            sum(self.gap(s, i) for i in range(max(ntok - 1, 0)))
         await sleep_until(t0 + total)
         text = "".join(token_text(i) for i in range(ntok))
         if chat:
@@ -383,9 +388,7 @@ class Mock:
                 await send(b"data: {this is not json\n\n")
             await sleep_until(due)
             await send(chunk(token_text(i)))
-            pe = s["pause_every"]
-            due += self.delay(s, s["pause_ms"] if pe > 0 and
-                              (i + 1) % pe == 0 else s["itl_ms"])
+            due += self.gap(s, i)
         if ntok == s["stall_after"]:
             await asyncio.sleep(s["stall_ms"] / 1000.0)
         if ntok == s["break_after"]:
