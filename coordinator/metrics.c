@@ -244,6 +244,10 @@ static bool queue_served(const struct llmb_coord_queue *q)
     return llmb_served_any(&q->served) || q->by_registry;
 }
 
+/* The most ended adverts deleted from one queue's <base>:types per
+ * collection. */
+#define TYPES_TRIM_MAX 100
+
 /* Round trip 3, only for queues with pending tasks whose workers
  * advertise types and no catch-all: the type of the job at the head of
  * pending (q->head_type holds its id until then, the type after, NULL when
@@ -276,19 +280,19 @@ static int read_heads(struct llmb_coord *co)
     }
     for (i = 0; i < co->nqueues; i++) {
         struct llmb_coord_queue *q = &co->queues[i];
-        if (q->served.stale.n == 0)
+        /* bounded: the rest goes at the next collections */
+        size_t nstale = q->served.stale.n < TYPES_TRIM_MAX ?
+                        q->served.stale.n : TYPES_TRIM_MAX;
+        if (nstale == 0)
             continue;
         char *key = llmb_xasprintf("%s:%s", q->base, LLMB_SERVED_SUFFIX);
-        const char **argv = llmb_xcalloc(2 + q->served.stale.n,
-                                         sizeof(*argv));
+        const char *argv[2 + TYPES_TRIM_MAX];
         argv[0] = "HDEL";
         argv[1] = key;
-        for (size_t k = 0; k < q->served.stale.n; k++)
+        for (size_t k = 0; k < nstale; k++)
             argv[2 + k] = q->served.stale.v[k];
-        int rc2 = llmb_conn_append_argv(co->conn,
-                                        (int)(2 + q->served.stale.n), argv,
+        int rc2 = llmb_conn_append_argv(co->conn, (int)(2 + nstale), argv,
                                         NULL);
-        free(argv);
         free(key);
         if (rc2 != 0)
             goto lost;
