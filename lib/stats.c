@@ -145,7 +145,9 @@ int llmb_queue_stats_parse(const redisReply *r, struct llmb_queue_stats *st,
     if (wrong != NULL) {
         char *keys = keys_unique(wrong);
         *errstr = llmb_xasprintf("keys of the wrong type, counted as empty: "
-                                 "%s", keys);
+                                 "%s (written by something else than llmb: "
+                                 "rename or delete them; docs/data-model.md)",
+                                 keys);
         free(keys);
         return LLMB_EREDIS;
     }

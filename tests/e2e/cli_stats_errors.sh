@@ -22,7 +22,7 @@ rcli SADD "$PREFIX:queues" bad >/dev/null
 rcli SET "$PREFIX:{bad}:pending" x >/dev/null
 run stats
 expect_rc 1
-expect_err "llmb: queue bad: keys of the wrong type, counted as empty: $PREFIX:{bad}:pending"
+expect_err "llmb: queue bad: keys of the wrong type, counted as empty: $PREFIX:{bad}:pending (written by something else than llmb: rename or delete them; docs/data-model.md)"
 expect_err "llmb: the stats of 1 queue could not be read: bad"
 # every number of the row unknown: 8 counts and the head age
 grep -Eq '^bad( +-){9}$' <<<"$OUT" || fail "no row of dashes for queue bad"

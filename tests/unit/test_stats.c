@@ -188,7 +188,9 @@ static void test_wrong_keys(void **state)
     (void)state;
     assert_int_equal(llmb_queue_stats_parse(r, &st, &err), LLMB_EREDIS);
     assert_string_equal(err, "keys of the wrong type, counted as empty: "
-                             "p:{q}:pending p:{q}:dead");
+                             "p:{q}:pending p:{q}:dead (written by something "
+                             "else than llmb: rename or delete them; "
+                             "docs/data-model.md)");
     assert_int_equal(st.pending, 3);
     free(err);
     freeReplyObject(r);
