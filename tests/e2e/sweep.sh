@@ -72,4 +72,13 @@ PY
 [ -z "$(rcli EXISTS "$prefix:{sq}:j:s2-concurrency-2" | grep -v '^0$')" ] ||
     fail "level 2 ran after the stop"
 grep -q 'breaks the slo; stopping' "$tmp/sweep2.log" || fail "stop message"
+# A level whose push is refused (a key of queue bad has the wrong type)
+# ends the sweep with exit 1, naming the level and the job.
+redis-cli -u "$url" SET "$prefix:{bad}:pending" x > /dev/null
+rc=0
+llmb sweep --queue bad --over concurrency --levels 1 --id s3 --job "$job" \
+    > /dev/null 2>"$tmp/refused.err" || rc=$?
+[ "$rc" = 1 ] || fail "sweep into a broken queue exited $rc"
+grep -q '^llmb: level 1: job s3-concurrency-1: key .*pending" is a string' "$tmp/refused.err" ||
+    fail "refused push message: $(cat "$tmp/refused.err")"
 echo "sweep: rows per level, JSON, and --stop-on-slo stopping at the level that breaks it"

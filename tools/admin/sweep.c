@@ -368,7 +368,9 @@ static int job_follow(struct llmb_admin *a, const char *queue,
         st = r->elements == 3 ? llmb_reply_str(r->element[0]) : NULL;
         if (st == NULL) {
             freeReplyObject(r);
-            *errstr = llmb_xasprintf("job %s is gone", l->job);
+            *errstr = llmb_xasprintf("level %s: job %s was deleted while "
+                                     "the sweep waited for it (purged, or "
+                                     "by hand)", l->text, l->job);
             rc = LLMB_ENOTFOUND;
             break;
         }
@@ -557,8 +559,13 @@ int llmb_sweep_run(struct llmb_admin *a, char **errstr)
         json_object_set_new(doc, "queue", json_string(queue));
         rc = job_push(a, doc, queue, errstr);
         json_decref(doc);
-        if (rc != 0)
+        if (rc != 0) {
+            char *why = *errstr;
+            *errstr = llmb_xasprintf("level %s: job %s: %s", l->text, l->job,
+                                     why);
+            free(why);
             break;
+        }
         n++;
         fprintf(stderr, "llmb: sweep %s: %s=%s: job %s pushed to queue %s\n",
                 sweep_id, o->over, l->text, l->job, queue);
