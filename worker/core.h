@@ -58,6 +58,18 @@ struct llmb_report_list {
     size_t n;
 };
 
+/* The outcome lists of a queue, one per call that sends them, in the
+ * order report.c sends them: a task's record chunks before the outcome
+ * that ends its lease. */
+enum llmb_report_route {
+    LLMB_ROUTE_RECORDS,  /* llmb_records */
+    LLMB_ROUTE_DONE,     /* llmb_complete */
+    LLMB_ROUTE_FAILED,   /* llmb_fail */
+    LLMB_ROUTE_RELEASE,  /* llmb_release */
+    LLMB_ROUTE_HANDBACK, /* llmb_release back */
+    LLMB_ROUTE_N
+};
+
 /* A job type of a queue that this worker has no handler for and that no
  * live worker advertised at the last look (types.c). */
 struct llmb_unserved {
@@ -71,11 +83,7 @@ struct llmb_wqueue {
     char *name;
     char *base;                     /* <prefix>:{name} */
     char *wake;                     /* <base>:wake */
-    struct llmb_report_list done;   /* for llmb_complete */
-    struct llmb_report_list failed; /* for llmb_fail */
-    struct llmb_report_list release;/* for llmb_release */
-    struct llmb_report_list handback;/* for llmb_release back */
-    struct llmb_report_list records;/* for llmb_records (first) */
+    struct llmb_report_list out[LLMB_ROUTE_N]; /* outcomes to send */
     int64_t due_mono_ms;            /* next delayed task; INT64_MAX none */
     size_t held;                    /* tasks of this queue running here */
     int64_t refused_mono_ms;        /* skipped until then: claim refused */

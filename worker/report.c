@@ -28,11 +28,25 @@
  * 16 KiB here: a call carries 256 KiB at most). */
 #define RECORDS_BATCH 16
 
+/* How each list of a queue is sent. */
+static const struct route {
+    const char *function; /* the library function */
+    const char *flag;     /* argument before the outcomes, or NULL */
+    size_t per;           /* arguments per outcome: ref token [kind] [text] */
+    size_t batch;         /* most outcomes per call */
+} routes[LLMB_ROUTE_N] = {
+    [LLMB_ROUTE_RECORDS] = {"llmb_records", NULL, 3, RECORDS_BATCH},
+    [LLMB_ROUTE_DONE] = {"llmb_complete", NULL, 3, REPORT_BATCH},
+    [LLMB_ROUTE_FAILED] = {"llmb_fail", NULL, 4, REPORT_BATCH},
+    [LLMB_ROUTE_RELEASE] = {"llmb_release", NULL, 2, REPORT_BATCH},
+    [LLMB_ROUTE_HANDBACK] = {"llmb_release", "back", 2, REPORT_BATCH},
+};
+
 /* A batch in flight: what was sent, to account for the reply. */
 struct report_batch {
     struct llmb_worker *w;
     struct llmb_wqueue *q;
-    struct llmb_report_list *home; /* list it came from */
+    enum llmb_report_route route; /* the list it came from */
     struct llmb_report_list items;
 };
 
@@ -81,6 +95,25 @@ static void list_clear(struct llmb_report_list *l)
     l->n = 0;
 }
 
+static enum llmb_report_route route_of(enum llmb_outcome k)
+{
+    switch (k) {
+    case LLMB_OUTCOME_OK:
+        return LLMB_ROUTE_DONE;
+    case LLMB_OUTCOME_RELEASE:
+        return LLMB_ROUTE_RELEASE;
+    case LLMB_OUTCOME_HANDBACK:
+        return LLMB_ROUTE_HANDBACK;
+    case LLMB_OUTCOME_RECORDS:
+        return LLMB_ROUTE_RECORDS;
+    case LLMB_OUTCOME_ERROR:
+    case LLMB_OUTCOME_TIMEOUT:
+    case LLMB_OUTCOME_FATAL:
+        break;
+    }
+    return LLMB_ROUTE_FAILED;
+}
+
 void llmb_report_add(struct llmb_worker *w, struct llmb_wqueue *q,
                      enum llmb_outcome kind, const char *ref,
                      const char *token, const char *text, size_t len)
@@ -97,16 +130,7 @@ void llmb_report_add(struct llmb_worker *w, struct llmb_wqueue *q,
         r->text[len] = '\0';
         r->text_len = len;
     }
-    if (kind == LLMB_OUTCOME_RECORDS)
-        list_append(&q->records, r);
-    else if (kind == LLMB_OUTCOME_OK)
-        list_append(&q->done, r);
-    else if (kind == LLMB_OUTCOME_RELEASE)
-        list_append(&q->release, r);
-    else if (kind == LLMB_OUTCOME_HANDBACK)
-        list_append(&q->handback, r);
-    else
-        list_append(&q->failed, r);
+    list_append(&q->out[route_of(kind)], r);
 }
 
 static const char *fail_kind(enum llmb_outcome k)
@@ -121,19 +145,6 @@ static const char *fail_kind(enum llmb_outcome k)
     }
 }
 
-/* Which function a list is sent with. */
-static const char *list_function(const struct llmb_wqueue *q,
-                                 const struct llmb_report_list *l)
-{
-    if (l == &q->done)
-        return "llmb_complete";
-    if (l == &q->failed)
-        return "llmb_fail";
-    if (l == &q->records)
-        return "llmb_records";
-    return "llmb_release";
-}
-
 /* Accounts for the answer to one outcome; v is the function's per-task
  * reply. */
 static void report_answered(struct report_batch *b, struct llmb_report *r,
@@ -142,14 +153,16 @@ static void report_answered(struct report_batch *b, struct llmb_report *r,
     struct llmb_worker *w = b->w;
     const char *q = b->q->name;
 
-    if (b->home == &b->q->records) {
+    switch (b->route) {
+    case LLMB_ROUTE_RECORDS:
         if (v == 3)
             llmb_warn("records dropped: the job has max_record_bytes of them "
                       "task=%s queue=%s", r->ref, q);
         else if (v != 1 && v != 2)
             llmb_debug("records refused (%lld): the lease is no longer held "
                        "task=%s queue=%s", v, r->ref, q);
-    } else if (b->home == &b->q->done) {
+        break;
+    case LLMB_ROUTE_DONE:
         if (v == 1) {
             w->completed++;
         } else if (v == -1) {
@@ -162,7 +175,8 @@ static void report_answered(struct report_batch *b, struct llmb_report *r,
                       "was reaped or re-run elsewhere) task=%s queue=%s",
                       r->ref, q);
         }
-    } else if (b->home == &b->q->failed) {
+        break;
+    case LLMB_ROUTE_FAILED:
         if (v == 1 || v == 2)
             w->failed++;
         if (v == 0)
@@ -172,12 +186,16 @@ static void report_answered(struct report_batch *b, struct llmb_report *r,
             llmb_debug("failure recorded (%s) task=%s queue=%s",
                        v == 2 ? "failed for good" : "retry scheduled",
                        r->ref, q);
-    } else {
+        break;
+    case LLMB_ROUTE_RELEASE:
+    case LLMB_ROUTE_HANDBACK:
+    case LLMB_ROUTE_N:
         if (v == 1)
             llmb_info("task released task=%s queue=%s", r->ref, q);
         else
             llmb_warn("release refused: the lease is no longer held "
                       "task=%s queue=%s", r->ref, q);
+        break;
     }
 }
 
@@ -186,12 +204,13 @@ static void batch_reply(struct llmb_aconn *ac, const redisReply *reply,
 {
     struct report_batch *b = priv;
     struct llmb_worker *w = b->w;
+    struct llmb_report_list *home = &b->q->out[b->route];
 
     (void)ac;
     w->reports_inflight--;
     if (reply == NULL) {
         /* Not known to be recorded: send again after the reconnect. */
-        list_prepend_all(b->home, &b->items);
+        list_prepend_all(home, &b->items);
         free(b);
         return;
     }
@@ -205,12 +224,12 @@ static void batch_reply(struct llmb_aconn *ac, const redisReply *reply,
             strncmp(reply->str, "READONLY", 8) == 0 ||
             strncmp(reply->str, "TRYAGAIN", 8) == 0) {
             llmb_warn("redis answered %s: %s (retrying) queue=%s",
-                      list_function(b->q, b->home), reply->str, b->q->name);
-            list_prepend_all(b->home, &b->items);
+                      routes[b->route].function, reply->str, b->q->name);
+            list_prepend_all(home, &b->items);
             llmb_worker_hold(w, 1000);
         } else {
             llmb_error("redis refused %s: %s (%zu outcomes dropped) queue=%s",
-                       list_function(b->q, b->home), reply->str, b->items.n,
+                       routes[b->route].function, reply->str, b->items.n,
                        b->q->name);
             list_clear(&b->items);
         }
@@ -229,16 +248,16 @@ static void batch_reply(struct llmb_aconn *ac, const redisReply *reply,
     free(b);
 }
 
-/* Sends up to REPORT_BATCH outcomes of list l of queue q. Returns 0, or -1
- * when the connection is not ready (the outcomes stay queued). */
+/* Sends up to routes[route].batch outcomes of list route of queue q.
+ * Returns 0, or -1 when the connection is not ready (the outcomes stay
+ * queued). */
 static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
-                      struct llmb_report_list *l)
+                      enum llmb_report_route route)
 {
-    size_t most = l == &q->records ? RECORDS_BATCH : REPORT_BATCH;
-    size_t n = l->n < most ? l->n : most;
-    int per = l == &q->done || l == &q->records ? 3 :
-              l == &q->failed ? 4 : 2;
-    size_t argc = 6 + n * (size_t)per; /* (one more: "back") */
+    const struct route *rt = &routes[route];
+    struct llmb_report_list *l = &q->out[route];
+    size_t n = l->n < rt->batch ? l->n : rt->batch;
+    size_t argc = 6 + n * rt->per; /* (one more: the flag) */
     const char **argv = llmb_xmalloc(argc * sizeof(*argv));
     size_t *lens = llmb_xmalloc(argc * sizeof(*lens));
     struct report_batch *b = llmb_xcalloc(1, sizeof(*b));
@@ -246,15 +265,15 @@ static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
 
 #define ARG(s, len) (argv[k] = (s), lens[k] = (len), k++)
     ARG("FCALL", 5);
-    ARG(list_function(q, l), strlen(list_function(q, l)));
+    ARG(rt->function, strlen(rt->function));
     ARG("1", 1);
     ARG(q->base, strlen(q->base));
     ARG(w->id, strlen(w->id));
-    if (l == &q->handback)
-        ARG("back", 4);
+    if (rt->flag != NULL)
+        ARG(rt->flag, strlen(rt->flag));
     b->w = w;
     b->q = q;
-    b->home = l;
+    b->route = route;
     for (size_t i = 0; i < n; i++) {
         struct llmb_report *r = l->head;
         l->head = r->next;
@@ -264,11 +283,11 @@ static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
         list_append(&b->items, r);
         ARG(r->ref, strlen(r->ref));
         ARG(r->token, strlen(r->token));
-        if (per == 4) {
+        if (rt->per == 4) {
             const char *kind = fail_kind(r->kind);
             ARG(kind, strlen(kind));
         }
-        if (per >= 3)
+        if (rt->per >= 3)
             ARG(r->text != NULL ? r->text : "", r->text_len);
     }
 #undef ARG
@@ -291,14 +310,11 @@ void llmb_report_flush(struct llmb_worker *w)
         return;
     for (size_t i = 0; i < w->nq; i++) {
         struct llmb_wqueue *q = &w->q[i];
-        /* records first: a task's chunks reach Redis while its lease
-         * still opens, before the outcome that ends it */
-        struct llmb_report_list *lists[] = {&q->records, &q->done,
-                                            &q->failed, &q->release,
-                                            &q->handback};
-        for (size_t j = 0; j < 5; j++)
-            while (lists[j]->n > 0)
-                if (batch_send(w, q, lists[j]) != 0)
+        /* in route order: a task's record chunks reach Redis while its
+         * lease still opens, before the outcome that ends it */
+        for (size_t j = 0; j < LLMB_ROUTE_N; j++)
+            while (q->out[j].n > 0)
+                if (batch_send(w, q, (enum llmb_report_route)j) != 0)
                     return;
     }
 }
@@ -308,19 +324,15 @@ bool llmb_report_idle(const struct llmb_worker *w)
     if (w->reports_inflight > 0)
         return false;
     for (size_t i = 0; i < w->nq; i++)
-        if (w->q[i].done.n + w->q[i].failed.n + w->q[i].release.n +
-                w->q[i].handback.n + w->q[i].records.n > 0)
-            return false;
+        for (size_t j = 0; j < LLMB_ROUTE_N; j++)
+            if (w->q[i].out[j].n > 0)
+                return false;
     return true;
 }
 
 void llmb_report_clear(struct llmb_worker *w)
 {
-    for (size_t i = 0; i < w->nq; i++) {
-        list_clear(&w->q[i].done);
-        list_clear(&w->q[i].failed);
-        list_clear(&w->q[i].release);
-        list_clear(&w->q[i].handback);
-        list_clear(&w->q[i].records);
-    }
+    for (size_t i = 0; i < w->nq; i++)
+        for (size_t j = 0; j < LLMB_ROUTE_N; j++)
+            list_clear(&w->q[i].out[j]);
 }
