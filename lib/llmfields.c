@@ -77,32 +77,6 @@ const struct llmb_llm_field *llmb_llm_field_find(const char *name,
     return NULL;
 }
 
-/* Edit distance of a and b (insert, delete, replace a byte), capped at
- * 3 since only 1 and 2 count as close; long names are never close. */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[65];
-
-    if (la > 64 || lb > 64)
-        return 3;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb] < 3 ? row[lb] : 3;
-}
-
 int llmb_llm_fields_check(const json_t *payload, bool benchmark,
                           char **errstr)
 {
@@ -127,7 +101,11 @@ int llmb_llm_fields_check(const json_t *payload, bool benchmark,
         size_t d;
         if (!benchmark && llmb_llm_fields[i].kind == LLMB_LLM_FIELD_BENCHMARK)
             continue;
-        d = distance(bad, llmb_llm_fields[i].name);
+        /* (capped at 3 as the Lua copy's distance in 10-document.lua) */
+        d = llmb_edit_distance(bad, strlen(bad), llmb_llm_fields[i].name,
+                               strlen(llmb_llm_fields[i].name));
+        if (d > 3)
+            d = 3;
         if (d < best && d < strlen(bad)) {
             best = d;
             near = llmb_llm_fields[i].name;

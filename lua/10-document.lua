@@ -144,24 +144,30 @@ local LLM_FIELDS = {
     'best_of', 'suffix',
 }
 
--- Edit distance of a and b, capped at 3 (only 1 and 2 are close).
+-- Edit distance of a and b, capped at 3 (only 1 and 2 are close):
+-- insertions, deletions, substitutions and swaps of two neighbours, as
+-- llmb_edit_distance in lib/util.c, so both give the same "did you mean".
 local function distance(a, b)
-    if #a > 64 or #b > 64 then return 3 end
-    local row = {}
-    for j = 0, #b do row[j] = j end
-    for i = 1, #a do
-        local diag = row[0]
-        row[0] = i
-        for j = 1, #b do
-            local up = row[j]
-            local best = diag + ((string.byte(a, i) ~= string.byte(b, j)) and 1 or 0)
-            if up + 1 < best then best = up + 1 end
-            if row[j - 1] + 1 < best then best = row[j - 1] + 1 end
-            row[j] = best
-            diag = up
+    local la, lb = #a, #b
+    if la > 64 or lb > 64 then return 3 end
+    local d = {}
+    for i = 0, la do d[i] = {[0] = i} end
+    for j = 0, lb do d[0][j] = j end
+    for i = 1, la do
+        local ai = string.byte(a, i)
+        for j = 1, lb do
+            local bj = string.byte(b, j)
+            local best = d[i - 1][j - 1] + ((ai ~= bj) and 1 or 0)
+            if d[i - 1][j] + 1 < best then best = d[i - 1][j] + 1 end
+            if d[i][j - 1] + 1 < best then best = d[i][j - 1] + 1 end
+            if i > 1 and j > 1 and ai == string.byte(b, j - 1)
+                and string.byte(a, i - 1) == bj and d[i - 2][j - 2] + 1 < best then
+                best = d[i - 2][j - 2] + 1
+            end
+            d[i][j] = best
         end
     end
-    return math.min(row[#b], 3)
+    return math.min(d[la][lb], 3)
 end
 
 -- a < b byte by byte, as C's strcmp (Lua's < follows the locale).

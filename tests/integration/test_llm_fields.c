@@ -169,6 +169,10 @@ static void test_unknown_fields_are_refused(void **state)
                        "benchmark payload field \"iteratoins\" is not known; "
                        "did you mean \"iterations\"? known: endpoint, "
                        "provider, iterations,");
+    /* two swapped pairs: two edits, close, on every path alike */
+    refused_everywhere("llm", "{\"tmeperatuer\":0.5}",
+                       "llm payload field \"tmeperatuer\" is not known; did "
+                       "you mean \"temperature\"?");
     refused_everywhere("llm", "{\"zzz_server_thing\":1}",
                        "llm payload field \"zzz_server_thing\" is not known; "
                        "known: ");
