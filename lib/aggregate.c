@@ -713,3 +713,11 @@ json_t *llmb_agg_fields_json(struct llmb_agg *agg, int64_t run_ms)
     }
     return out;
 }
+
+double llmb_agg_stat(const json_t *agg, const char *path, const char *stat)
+{
+    json_t *v = json_object_get(
+        json_object_get(json_object_get(agg, "fields"), path), stat);
+
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}

@@ -181,4 +181,9 @@ const char *llmb_agg_unit(const char *path);
 int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
                        char **errstr);
 
+/* Statistic `stat` ("p99", "per_s", "sum", ...) of field `path` of an
+ * aggregate document (the JSON the coordinator stores on the job), or NAN
+ * when the document has no such number. */
+double llmb_agg_stat(const json_t *agg, const char *path, const char *stat);
+
 #endif

@@ -575,6 +575,24 @@ static void test_histograms_merge(void **state)
     llmb_agg_free(agg);
 }
 
+/* llmb_agg_stat reads fields[path][stat] of an aggregate document. */
+static void test_agg_stat(void **state)
+{
+    json_t *agg = json_loads("{\"fields\":{\"metrics.ttft_ms\":{\"p99\":"
+                             "12.5,\"count\":3},\"x\":{\"p99\":\"no\"}}}",
+                             0, NULL);
+
+    (void)state;
+    assert_non_null(agg);
+    assert_true(llmb_agg_stat(agg, "metrics.ttft_ms", "p99") == 12.5);
+    assert_true(llmb_agg_stat(agg, "metrics.ttft_ms", "count") == 3);
+    assert_true(isnan(llmb_agg_stat(agg, "metrics.ttft_ms", "p50")));
+    assert_true(isnan(llmb_agg_stat(agg, "nope", "p99")));
+    assert_true(isnan(llmb_agg_stat(agg, "x", "p99"))); /* not a number */
+    assert_true(isnan(llmb_agg_stat(NULL, "x", "p99")));
+    json_decref(agg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_json_number),
         cmocka_unit_test(test_histograms_merge),
+        cmocka_unit_test(test_agg_stat),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

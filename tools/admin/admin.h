@@ -258,8 +258,6 @@ int llmb_job_hash_read(struct llmb_admin *a, const char *queue,
 int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
                             char **queue, char **id, json_t **agg,
                             json_t **fields, char **errstr);
-/* The number at fields[path][stat] of an aggregate, or NAN. */
-double llmb_agg_stat(const json_t *agg, const char *path, const char *stat);
 int llmb_sweep_check(struct llmb_admin *a, char **errstr);
 int llmb_sweep_run(struct llmb_admin *a, char **errstr);
 

@@ -36,14 +36,6 @@ static const struct metric {
 };
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
 
-double llmb_agg_stat(const json_t *agg, const char *path, const char *stat)
-{
-    json_t *v = json_object_get(
-        json_object_get(json_object_get(agg, "fields"), path), stat);
-
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 int llmb_job_aggregate_read(struct llmb_admin *a, const char *spec,
                             char **queue, char **id, json_t **agg,
                             json_t **fields, char **errstr)

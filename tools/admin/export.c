@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <llmb/aggregate.h>
 #include <llmb/err.h>
 
 #include "admin.h"

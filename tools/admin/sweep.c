@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <llmb/aggregate.h>
 #include <llmb/err.h>
 #include <llmb/job.h>
 #include <llmb/keys.h>

@@ -12,6 +12,7 @@
  * After `llmb-push --batch --wait`, one row per job instead: its state,
  * tasks, run time and how its tasks ended ("12 ok, 18 cancelled").
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,41 +24,39 @@
 #include "push.h"
 
 /* The aggregate's stats object of path, or NULL. */
-static json_t *field(json_t *fields, const char *path)
+static json_t *field(json_t *agg, const char *path)
 {
-    json_t *f = json_object_get(fields, path);
+    json_t *f = json_object_get(json_object_get(agg, "fields"), path);
 
     return json_is_object(f) ? f : NULL;
 }
 
 /* Statistic stat of path as a number; def when absent. */
-static double stat(json_t *fields, const char *path, const char *stat,
+static double stat(json_t *agg, const char *path, const char *stat,
                    double def)
 {
-    json_t *v = json_object_get(field(fields, path), stat);
+    double v = llmb_agg_stat(agg, path, stat);
 
-    return json_is_number(v) ? json_number_value(v) : def;
+    return isnan(v) ? def : v;
 }
 
 /* The total of path: its sum (counts), else count times mean (fields of
  * other kinds, and flags, whose mean is the share of true). */
-static double total(json_t *fields, const char *path)
+static double total(json_t *agg, const char *path)
 {
-    json_t *f = field(fields, path);
-
-    if (json_is_number(json_object_get(f, "sum")))
-        return stat(fields, path, "sum", 0);
-    return stat(fields, path, "count", 0) * stat(fields, path, "mean", 0);
+    if (!isnan(llmb_agg_stat(agg, path, "sum")))
+        return stat(agg, path, "sum", 0);
+    return stat(agg, path, "count", 0) * stat(agg, path, "mean", 0);
 }
 
 /* The throughput of a total: its per_s, or its total over run_ms. */
-static double per_s(json_t *fields, const char *path, double run_ms)
+static double per_s(json_t *agg, const char *path, double run_ms)
 {
-    json_t *v = json_object_get(field(fields, path), "per_s");
+    json_t *v = json_object_get(field(agg, path), "per_s");
 
     if (json_is_number(v))
         return json_number_value(v);
-    return run_ms > 0 ? total(fields, path) * 1000.0 / run_ms : 0;
+    return run_ms > 0 ? total(agg, path) * 1000.0 / run_ms : 0;
 }
 
 /* n rounded to a whole number, for totals. */
@@ -92,14 +91,13 @@ static const struct {
 int push_summary_print(json_t *job, FILE *out)
 {
     json_t *agg = json_object_get(job, "aggregate");
-    json_t *fields = json_object_get(agg, "fields");
     json_t *id = json_object_get(job, "id");
     char a[LLMB_AGG_NUM_LEN], b[LLMB_AGG_NUM_LEN], c[LLMB_AGG_NUM_LEN],
         d[LLMB_AGG_NUM_LEN];
     double run_ms;
     size_t i, nerr = 0;
 
-    if (field(fields, "summary.requests") == NULL)
+    if (field(agg, "summary.requests") == NULL)
         return 0;
     run_ms = json_number_value(json_object_get(agg, "run_ms"));
 
@@ -112,52 +110,52 @@ int push_summary_print(json_t *job, FILE *out)
             (long long)json_integer_value(json_object_get(agg, "ok")),
             (long long)json_integer_value(json_object_get(agg, "failed")));
     fprintf(out, "%-26s %s (ok %s, failed %s)\n", "requests",
-            whole(total(fields, "summary.requests"), a),
-            whole(total(fields, "summary.ok"), b),
-            whole(total(fields, "summary.failed"), c));
+            whole(total(agg, "summary.requests"), a),
+            whole(total(agg, "summary.ok"), b),
+            whole(total(agg, "summary.failed"), c));
     fprintf(out, "%-26s", "errors");
     for (i = 0; i < sizeof(error_classes) / sizeof(*error_classes); i++) {
         char path[64];
         double n;
         snprintf(path, sizeof(path), "summary.errors.%s", error_classes[i]);
-        n = total(fields, path);
+        n = total(agg, path);
         if (n >= 0.5)
             fprintf(out, "%s %s %s", nerr++ > 0 ? "," : "",
                     error_classes[i], whole(n, a));
     }
     fprintf(out, "%s\n", nerr == 0 ? " none" : "");
     fprintf(out, "%-26s %s\n", "retries",
-            whole(total(fields, "summary.retries"), a));
+            whole(total(agg, "summary.retries"), a));
     fprintf(out, "%-26s %s in, %s out%s\n", "tokens",
-            whole(total(fields, "summary.input_tokens"), a),
-            whole(total(fields, "summary.output_tokens"), b),
-            total(fields, "summary.tokens_estimated") >= 0.5 ?
+            whole(total(agg, "summary.input_tokens"), a),
+            whole(total(agg, "summary.output_tokens"), b),
+            total(agg, "summary.tokens_estimated") >= 0.5 ?
             " (some estimated: no usage from the server)" : "");
     fprintf(out, "%-26s %s s\n", "run time",
             llmb_agg_format(run_ms / 1000.0, a));
     /* completed requests, as vLLM's request_throughput */
     fprintf(out, "%-26s %s req/s\n", "request throughput",
-            llmb_agg_format(per_s(fields, "summary.ok", run_ms), a));
-    if (field(fields, "summary.good") != NULL)
+            llmb_agg_format(per_s(agg, "summary.ok", run_ms), a));
+    if (field(agg, "summary.good") != NULL)
         fprintf(out, "%-26s %s req/s (%s requests within the slo)\n",
                 "goodput",
-                llmb_agg_format(per_s(fields, "summary.good", run_ms), a),
-                whole(total(fields, "summary.good"), b));
+                llmb_agg_format(per_s(agg, "summary.good", run_ms), a),
+                whole(total(agg, "summary.good"), b));
     fprintf(out, "%-26s %s tok/s\n", "output token throughput",
-            llmb_agg_format(per_s(fields, "summary.output_tokens", run_ms),
+            llmb_agg_format(per_s(agg, "summary.output_tokens", run_ms),
                             a));
     fprintf(out, "\n%-22s %10s %10s %10s %10s %8s\n", "metric", "p50", "p90",
             "p99", "mean", "n");
     for (i = 0; i < sizeof(metrics) / sizeof(*metrics); i++) {
         const char *p = metrics[i].path;
-        if (field(fields, p) == NULL)
+        if (field(agg, p) == NULL)
             continue;
         fprintf(out, "%-22s %10s %10s %10s %10s %8.0f\n", metrics[i].label,
-                llmb_agg_format(stat(fields, p, "p50", 0), a),
-                llmb_agg_format(stat(fields, p, "p90", 0), b),
-                llmb_agg_format(stat(fields, p, "p99", 0), c),
-                llmb_agg_format(stat(fields, p, "mean", 0), d),
-                stat(fields, p, "count", 0));
+                llmb_agg_format(stat(agg, p, "p50", 0), a),
+                llmb_agg_format(stat(agg, p, "p90", 0), b),
+                llmb_agg_format(stat(agg, p, "p99", 0), c),
+                llmb_agg_format(stat(agg, p, "mean", 0), d),
+                stat(agg, p, "count", 0));
     }
     return 1;
 }
