@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <llmb/err.h>
@@ -127,7 +126,7 @@ bool llmb_worker_id_ok(const char *id)
 char *llmb_worker_id_default(void)
 {
     char host[256] = "";
-    unsigned char rnd[3] = {0, 0, 0};
+    char rnd[7];
 
     if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
         strcpy(host, "worker");
@@ -135,14 +134,9 @@ char *llmb_worker_id_default(void)
     for (char *p = host; *p != '\0'; p++)
         if (!id_char_ok(*p))
             *p = '-';
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        long r = random();
-        rnd[0] = (unsigned char)r;
-        rnd[1] = (unsigned char)(r >> 8);
-        rnd[2] = (unsigned char)(r >> 16);
-    }
-    return llmb_xasprintf("%s-%ld-%02x%02x%02x", host, (long)getpid(), rnd[0],
-                          rnd[1], rnd[2]);
+    if (llmb_random_hex(rnd, 3) != 0)
+        snprintf(rnd, sizeof(rnd), "%06lx", (unsigned long)random() & 0xffffff);
+    return llmb_xasprintf("%s-%ld-%s", host, (long)getpid(), rnd);
 }
 
 int llmb_worker_config_check(const struct llmb_worker_config *cfg,
