@@ -370,8 +370,9 @@ static void walk(struct llmb_agg *agg, const json_t *v)
         }
         /* json_object_foreach needs a non-const object; it only reads. */
         json_object_foreach((json_t *)v, key, e) {
-            if (mark == 0 && strcmp(key, "_kinds") == 0)
-                continue; /* declarations, read by llmb_agg_add() */
+            if (mark == 0 && key[0] == '_')
+                continue; /* "_kinds" (read by llmb_agg_add()) and what a
+                             result keeps for its readers only */
             if (mark > 0)
                 llmb_buf_append(&agg->path, ".", 1);
             llmb_buf_append(&agg->path, key, strlen(key));

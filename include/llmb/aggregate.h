@@ -10,8 +10,9 @@
  * dropped: {"requests":[{"ttft_ms":1},{"ttft_ms":2}]} gives 1 and 2 for
  * "requests.ttft_ms", {"lat":[3,4]} gives 3 and 4 for "lat". Booleans are
  * samples of flags; strings count only in a field declared a label; null
- * is ignored; a key holding a dot is used as it is. The top-level key
- * "_kinds" of a result is not a sample: it declares kinds (below).
+ * is ignored; a key holding a dot is used as it is. A top-level key
+ * starting with "_" is not walked: "_kinds" declares kinds (below), and
+ * any other such key holds what a result keeps for its readers only.
  *
  * Kinds. Each field has a kind that decides its statistics:
  *   duration  a time; unit from the name's suffix (_ms, _s, _us, _ns)

@@ -45,7 +45,7 @@ import json, sys
 tmp = sys.argv[1]
 agg = json.load(open(tmp + "/aggregate.json"))
 results = [json.load(open("%s/result%d.json" % (tmp, i))) for i in range(4)]
-records = [r for res in results for r in res["requests"]]
+records = [r for res in results for r in res["_requests"]]
 assert len(records) == 40 and all("error" not in r for r in records)
 f = agg["fields"]
 itl, tpot = f["metrics.itl_ms"], f["metrics.tpot_ms"]

@@ -55,7 +55,7 @@ static void test_send_excludes_queueing(void **state)
                 "\"concurrency\":256}}", 30000, &id);
     assert_string_equal(st, "completed");
     res = lm_result(t, id, 0);
-    reqs = json_object_get(res, "requests");
+    reqs = json_object_get(res, "_requests");
     n = json_array_size(reqs);
     assert_int_equal(n, 256);
     json_array_foreach(reqs, i, r) {

@@ -40,7 +40,7 @@ static void test_warmup_not_measured(void **state)
     res = lm_result(t, id, 0);
     assert_int_equal(lm_num(res, "summary.requests"), 4);
     assert_int_equal(lm_num(res, "summary.ok"), 4);
-    assert_int_equal(json_array_size(json_object_get(res, "requests")), 4);
+    assert_int_equal(json_array_size(json_object_get(res, "_requests")), 4);
     assert_int_equal(lm_num(res, "metrics.e2e_ms.count"), 4);
     json_decref(res);
     json_decref(stats);

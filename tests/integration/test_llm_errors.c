@@ -43,7 +43,7 @@ static char *run_llm(struct lm *t, const char *extra, char **id)
 /* The record of request i of task 0's result. */
 static json_t *record(json_t *res, size_t i)
 {
-    json_t *r = json_array_get(json_object_get(res, "requests"), i);
+    json_t *r = json_array_get(json_object_get(res, "_requests"), i);
     assert_non_null(r);
     return r;
 }

@@ -95,7 +95,7 @@ static void test_rate(void **state)
                  sqrt(var) / mean);
     assert_true(lm_num(stats, "max_inflight_seen") <= 6);
     res = lm_result(t, id, 0);
-    json_array_foreach(json_object_get(res, "requests"), i, r)
+    json_array_foreach(json_object_get(res, "_requests"), i, r)
         assert_true(lm_num(r, "queued_ms") < 100.0);
     json_decref(res);
     json_decref(stats);

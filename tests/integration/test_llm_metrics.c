@@ -87,7 +87,7 @@ static void test_stall_schedule(void **state)
     assert_int_equal(llmb_hist_min(&out), 64);
     assert_int_equal(llmb_hist_max(&out), 64);
 
-    reqs = json_object_get(res, "requests");
+    reqs = json_object_get(res, "_requests");
     assert_int_equal(json_array_size(reqs), 8);
     json_array_foreach(reqs, i, r) {
         double ttft_r = lm_num(r, "ttft_ms"), e2e_r = lm_num(r, "e2e_ms");
@@ -139,7 +139,7 @@ static void test_goodput_counts_requests_within_slo(void **state)
                 "\"fail_status\":400,\"fail_key\":\"slo\"}}}}", 30000, &id);
     assert_string_equal(st, "completed");
     res = lm_result(t, id, 0);
-    reqs = json_object_get(res, "requests");
+    reqs = json_object_get(res, "_requests");
     assert_int_equal(json_array_size(reqs), 24);
     json_array_foreach(reqs, i, r) {
         if (json_object_get(r, "error") != NULL)

@@ -30,7 +30,7 @@
 /* Every request of the task: ttft ~ 120 ms, itl ~ 20 ms, 15 tokens. */
 static void check_timings(json_t *res, int n, bool exact_tokens)
 {
-    json_t *reqs = json_object_get(res, "requests");
+    json_t *reqs = json_object_get(res, "_requests");
     json_t *r;
     size_t i;
 
@@ -124,7 +124,7 @@ static void test_not_streaming(void **state)
     assert_string_equal(st, "completed");
     res = lm_result(t, id, 0);
     assert_true(json_is_false(json_object_get(res, "stream")));
-    json_array_foreach(json_object_get(res, "requests"), i, r) {
+    json_array_foreach(json_object_get(res, "_requests"), i, r) {
         /* The whole answer after TTFT + 10 gaps. */
         assert_near(lm_num(r, "e2e_ms"), 200.0 + 10.0, 30.0);
         assert_null(json_object_get(r, "ttft_ms"));
@@ -157,7 +157,7 @@ static void test_missing_usage(void **state)
                 20000, &id);
     assert_string_equal(st, "completed");
     res = lm_result(t, id, 0);
-    json_array_foreach(json_object_get(res, "requests"), i, r) {
+    json_array_foreach(json_object_get(res, "_requests"), i, r) {
         assert_int_equal(lm_num(r, "output_tokens"), 9);
         assert_int_equal(lm_num(r, "input_tokens"), 4); /* 16 bytes / 4 */
         assert_true(json_is_true(json_object_get(r, "tokens_estimated")));

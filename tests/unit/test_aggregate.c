@@ -387,9 +387,13 @@ static void test_kinds_declared(void **state)
              "\"x\":1,\"note\":\"free text\"}");
     /* A later declaration does not change a kind already given. */
     add(agg, "{\"_kinds\":{\"lat\":\"count\"},\"hits\":5,\"lat\":9,"
-             "\"model\":\"m2\",\"model_id\":4}");
+             "\"model\":\"m2\",\"model_id\":4,"
+             "\"_requests\":[{\"lat\":100,\"hits\":1}],\"_n\":3}");
     fields = llmb_agg_fields_json(agg, 1000);
     assert_null(json_object_get(fields, "_kinds"));
+    /* top-level "_" keys are for the result's readers: not aggregated */
+    assert_null(json_object_get(fields, "_requests.lat"));
+    assert_null(json_object_get(fields, "_n"));
     assert_null(json_object_get(fields, "note")); /* undeclared string */
     f = json_object_get(fields, "hits");
     assert_string_equal(json_string_value(json_object_get(f, "kind")),

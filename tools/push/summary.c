@@ -84,8 +84,6 @@ static const struct {
     {"metrics.output_tokens", "output tokens"},
     {"metrics.input_tokens", "input tokens"},
     {"metrics.queued_ms", "queued (ms)"},
-    /* each request's own rate, from the records: not a throughput */
-    {"requests.tokens_per_s", "per-request tok/s"},
 };
 
 int push_summary_print(json_t *job, FILE *out)

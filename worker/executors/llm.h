@@ -140,7 +140,7 @@ struct llmb_llm_spec {
     double timeout_s;       /* per attempt */
     long retries;           /* per request, for 429, 5xx and connect */
     long retry_backoff_ms;  /* first retry delay, doubling */
-    long max_records;       /* per-request records kept in the result */
+    long max_records;       /* records of the result's sample */
     long warmup_requests;   /* sent first, all ended before the measured
                                requests start; never in the result */
     double duration_s;      /* > 0: stop sending this long after the
@@ -158,7 +158,12 @@ struct llmb_llm_spec {
 #define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0
 #define LLMB_LLM_DEFAULT_RETRIES 2
 #define LLMB_LLM_DEFAULT_BACKOFF_MS 500
-#define LLMB_LLM_DEFAULT_MAX_RECORDS 5000
+/* The result's sample of records ("_requests"), each at most about 450
+ * bytes (its message cut to LLMB_LLM_LINE_MESSAGE): at most ~450 KB, under
+ * the default max_result of 1 MiB. Every record goes to the job's records
+ * (llmb_llm_record_sink) whatever the sample keeps. */
+#define LLMB_LLM_DEFAULT_MAX_RECORDS 1000
+#define LLMB_LLM_MAX_RECORDS 1000L
 #define LLMB_LLM_BENCHMARK_MAX_TOKENS 128
 #define LLMB_LLM_UNBOUNDED 1000000000L /* requests of a duration-bound run
                                           that gives none */

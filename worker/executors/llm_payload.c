@@ -426,8 +426,8 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
         get_int(o, kind, "retries", 0, 100L, &spec->retries, errstr) != 0 ||
         get_int(o, kind, "retry_backoff_ms", 0, 600000L,
                 &spec->retry_backoff_ms, errstr) != 0 ||
-        get_int(o, kind, "max_records", 0, 100000L, &spec->max_records,
-                errstr) != 0 ||
+        get_int(o, kind, "max_records", 0, LLMB_LLM_MAX_RECORDS,
+                &spec->max_records, errstr) != 0 ||
         get_int(o, kind, "seed", 0, 0x7fffffffL, &seed, errstr) != 0 ||
         get_slo(o, kind, &spec->slo, errstr) != 0 ||
         get_int(o, kind, "warmup_requests", 0, 1000000L,

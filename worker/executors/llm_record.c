@@ -4,23 +4,24 @@
  * Vitter's algorithm R, once there are more) and exact totals over all.
  *
  * The result is shaped for the coordinator's aggregate (lib/aggregate.c
- * flattens numbers to dotted paths, and each object of an array adds one
- * sample to its path): "requests" is an array of records, so the job's
- * aggregate holds requests.ttft_ms, requests.e2e_ms, ... with percentiles
- * over every request of every task; "summary" holds the task's totals,
- * whose sums over tasks the aggregate gives. A successful record has the
- * latency fields; a failed one only its status, class and message, so
- * failures never pollute the latency percentiles. docs/llm.md lists the
- * fields.
+ * flattens numbers to dotted paths): "metrics" holds the task's
+ * histograms over every successful request and every token gap
+ * (llm_metrics.c), which the aggregation merges, so the job's latency
+ * percentiles never come from a sample; "summary" holds the task's
+ * totals, whose sums over tasks the aggregate gives. "_requests" is the
+ * sample of records, for a look at single requests: the aggregate skips
+ * top-level keys starting with "_". A successful record has the latency
+ * fields; a failed one only its status, class and message (cut to
+ * LLMB_LLM_LINE_MESSAGE bytes, as in the record lines). docs/llm.md
+ * lists the fields.
  *
  * Every record also goes, as one compact line, to the worker's record
  * sink (llmb_llm_record_sink), in chunks of about LLMB_LLM_CHUNK_BYTES,
  * which the worker appends to the job's records with llmb_records before
  * the task's outcome: `llmb export` reads those, all of them.
  *
- * The records are kept for export; the percentiles come from "metrics",
- * the task's histograms over every successful request and every token gap
- * (llm_metrics.c), which the aggregation merges instead of sampling.
+ * Those are every record, bounded per job by max_record_bytes; the
+ * sample is bounded by max_records (at most LLMB_LLM_MAX_RECORDS).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -233,6 +234,15 @@ static json_t *text_json(const char *s)
     return v;
 }
 
+/* The first LLMB_LLM_LINE_MESSAGE bytes of message, as text_json(). */
+static json_t *message_json(const char *message)
+{
+    char cut[LLMB_LLM_LINE_MESSAGE + 1];
+
+    snprintf(cut, sizeof(cut), "%s", message != NULL ? message : "");
+    return text_json(cut);
+}
+
 static json_t *record_json(const struct llmb_llm_record *r)
 {
     json_t *o = json_object();
@@ -242,7 +252,7 @@ static json_t *record_json(const struct llmb_llm_record *r)
         json_object_set_new(o, "attempts", json_integer(r->attempts));
         json_object_set_new(o, "error",
                             json_string(llmb_llm_class_name(r->cls)));
-        json_object_set_new(o, "message", text_json(r->message));
+        json_object_set_new(o, "message", message_json(r->message));
         return o;
     }
     if (r->ttft_ms >= 0)
@@ -290,7 +300,7 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
     json_object_set_new(o, "stream", json_boolean(spec->stream));
     for (size_t i = 0; i < rs->n; i++)
         json_array_append_new(arr, record_json(&rs->v[i]));
-    json_object_set_new(o, "requests", arr);
+    json_object_set_new(o, "_requests", arr); /* not aggregated */
     json_object_set_new(o, "metrics", llmb_llm_metrics_json(&rs->metrics));
 
     json_object_set_new(sum, "requests", json_integer((json_int_t)rs->seen));
@@ -315,9 +325,6 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                         ms(secs > 0 ? (double)rs->seen / secs : 0));
     json_object_set_new(sum, "output_token_rate",
                         ms(secs > 0 ? (double)rs->output_tokens / secs : 0));
-    if (rs->seen > rs->n)
-        json_object_set_new(sum, "records_dropped",
-                            json_integer((json_int_t)(rs->seen - rs->n)));
     if (client != NULL) {
         json_t *warn = json_array();
         llmb_llm_client_json(client, spec, sum, warn);
