@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -72,7 +73,7 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
 struct progress {
     enum { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_PLAIN } mode;
     int64_t started, last;  /* mono ms: the wait began, a line was said */
-    int drawn;              /* a bar is on the screen */
+    size_t drawn;           /* columns of the bar on the screen, 0: none */
 };
 
 static void progress_init(struct progress *p, const struct push_config *cfg)
@@ -81,6 +82,62 @@ static void progress_init(struct progress *p, const struct push_config *cfg)
     if (cfg->progress)
         p->mode = isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_PLAIN;
     p->started = llmb_mono_ms();
+}
+
+/* The columns of the terminal on stderr, asked at every draw since it can
+ * be resized; 80 when it does not say. */
+static size_t term_cols(void)
+{
+    struct winsize ws;
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+/* Draws the bar: "\r[###...] 3/10 tasks  1/2 jobs  1.2s". The line must
+ * stay shorter than the terminal, or it wraps and every redraw leaves a
+ * line behind: the bar takes the room the counts leave (BAR_MAX at most,
+ * none when fewer than BAR_MIN columns are left), the counts are cut
+ * to the width, and blanks cover what a longer earlier draw left. */
+#define BAR_MAX 40
+#define BAR_MIN 10
+static void bar_draw(struct progress *p, long long done, long long tasks,
+                     long ended, long jobs, double secs)
+{
+    char counts[128], line[256];
+    size_t cols = term_cols() - 1, room, fill, len, i;
+    int n;
+
+    n = snprintf(counts, sizeof(counts), "%lld/%lld tasks", done, tasks);
+    if (jobs > 1)
+        n += snprintf(counts + n, sizeof(counts) - (size_t)n,
+                      "  %ld/%ld jobs", ended, jobs);
+    snprintf(counts + n, sizeof(counts) - (size_t)n, "  %.1fs", secs);
+    if (cols > sizeof(line) - 1)
+        cols = sizeof(line) - 1;
+    len = strlen(counts);
+    room = cols > len + 3 ? cols - len - 3 : 0; /* "[", "] " */
+    if (room > BAR_MAX)
+        room = BAR_MAX;
+    len = 0;
+    if (room >= BAR_MIN) {
+        fill = tasks > 0 ? (size_t)lround((double)done / (double)tasks *
+                                          (double)room) : 0;
+        line[len++] = '[';
+        for (i = 0; i < room; i++)
+            line[len++] = i < fill ? '#' : '.';
+        line[len++] = ']';
+        line[len++] = ' ';
+    }
+    for (i = 0; counts[i] != '\0' && len < cols; i++)
+        line[len++] = counts[i];
+    for (i = len; i < p->drawn && len < cols; i++)
+        line[len++] = ' ';
+    line[len] = '\0';
+    fprintf(stderr, "\r%s", line);
+    fflush(stderr);
+    p->drawn = len > 0 ? len : 1;
 }
 
 /* Shows done of tasks ended, and with jobs > 1 ended of jobs; a plain
@@ -92,17 +149,7 @@ static void progress_show(struct progress *p, long long done, long long tasks,
     double secs = (double)(now - p->started) / 1000.0;
 
     if (p->mode == PROGRESS_BAR) {
-        char bar[41];
-        double frac = tasks > 0 ? (double)done / (double)tasks : 0.0;
-        int fill = (int)lround(frac * 40.0), i;
-        for (i = 0; i < 40; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[40] = '\0';
-        fprintf(stderr, "\r[%s] %lld/%lld tasks", bar, done, tasks);
-        if (jobs > 1)
-            fprintf(stderr, "  %ld/%ld jobs", ended, jobs);
-        fprintf(stderr, "  %.1fs ", secs);
-        p->drawn = 1;
+        bar_draw(p, done, tasks, ended, jobs, secs);
     } else if (p->mode == PROGRESS_PLAIN &&
                (force || p->last == 0 || now - p->last >= PLAIN_MS)) {
         fprintf(stderr, "llmb-push: %lld/%lld tasks ended", done, tasks);
