@@ -18,6 +18,7 @@ const struct llmb_llm_field llmb_llm_fields[] = {
     {"concurrency", LLMB_LLM_FIELD_CONTROL},
     {"rate", LLMB_LLM_FIELD_CONTROL},
     {"warmup_requests", LLMB_LLM_FIELD_CONTROL},
+    {"warmup_s", LLMB_LLM_FIELD_CONTROL},
     {"duration_s", LLMB_LLM_FIELD_CONTROL},
     {"ramp_up_s", LLMB_LLM_FIELD_CONTROL},
     {"start_at_ms", LLMB_LLM_FIELD_CONTROL},

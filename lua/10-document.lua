@@ -133,7 +133,8 @@ local KNOWN_LIST = 'type, queue, payload, priority, tasks, timeout_s, '
 -- (test_llm_fields pushes every C name here). 'b': benchmark only.
 local LLM_FIELDS = {
     'endpoint', 'provider:b', 'iterations:b', 'requests', 'concurrency',
-    'rate', 'warmup_requests', 'duration_s', 'ramp_up_s', 'start_at_ms',
+    'rate', 'warmup_requests', 'warmup_s', 'duration_s', 'ramp_up_s',
+    'start_at_ms',
     'timeout_s', 'retries', 'retry_backoff_ms', 'max_records', 'seed', 'slo',
     'extra_body',
     'model', 'messages', 'prompt', 'max_tokens', 'max_completion_tokens',

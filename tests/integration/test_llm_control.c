@@ -1,6 +1,6 @@
 /*
  * The llm executor's run control against the mock LLM server: warm-up
- * requests reach the server but not the result, duration_s stops sending
+ * requests (by number or by time) reach the server but not the result, duration_s stops sending
  * on time and counts what was in flight, ramp_up_s starts below the
  * concurrency asked, start_at_ms holds the start, and extra_body reaches
  * the server while a field the executor does not know fails the task.
@@ -40,6 +40,41 @@ static void test_warmup_not_measured(void **state)
     res = lm_result(t, id, 0);
     assert_int_equal(lm_num(res, "summary.requests"), 4);
     assert_int_equal(lm_num(res, "summary.ok"), 4);
+    assert_int_equal(json_array_size(json_object_get(res, "_requests")), 4);
+    assert_int_equal(lm_num(res, "metrics.e2e_ms.count"), 4);
+    json_decref(res);
+    json_decref(stats);
+    free(st);
+    free(id);
+}
+
+/* warmup_s: warm-up requests, two at a time, for 0.3 s; the measured
+ * four go out only after the warm-up's sending stopped and its last
+ * request ended, and only they are in the result. */
+static void test_warmup_by_time(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "60", "--itl-ms", "1", NULL};
+    char *id = NULL, *st;
+    json_t *stats, *res, *arr;
+    size_t n;
+
+    lm_setup(t, "llm-warmup-s", mock, NULL);
+    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                "\"prompt\":\"x\",\"max_tokens\":2,\"requests\":4,"
+                "\"warmup_s\":0.3,\"concurrency\":2}}", 20000, &id);
+    assert_string_equal(st, "completed");
+    stats = lm_mock_stats(&t->mock);
+    arr = json_object_get(stats, "arrivals_s");
+    n = json_array_size(arr);
+    assert_int_equal(lm_num(stats, "requests"), (double)n);
+    assert_true(n >= 6); /* at least one pair of warm-up requests */
+    /* the first measured request came after the warm-up's 0.3 s (the
+     * server's clock: allow it 50 ms) */
+    assert_true(json_number_value(json_array_get(arr, n - 4)) -
+                json_number_value(json_array_get(arr, 0)) >= 0.25);
+    res = lm_result(t, id, 0);
+    assert_int_equal(lm_num(res, "summary.requests"), 4);
     assert_int_equal(json_array_size(json_object_get(res, "_requests")), 4);
     assert_int_equal(lm_num(res, "metrics.e2e_ms.count"), 4);
     json_decref(res);
@@ -177,6 +212,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T_(test_warmup_not_measured),
+        T_(test_warmup_by_time),
         T_(test_duration_stops_sending),
         T_(test_ramp_up_starts_low),
         T_(test_start_at),

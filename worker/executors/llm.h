@@ -143,6 +143,9 @@ struct llmb_llm_spec {
     long max_records;       /* records of the result's sample */
     long warmup_requests;   /* sent first, all ended before the measured
                                requests start; never in the result */
+    double warmup_s;        /* > 0: warm-up sending stops this long after
+                               it began (with warmup_requests, at the
+                               first of the two) */
     double duration_s;      /* > 0: stop sending this long after the
                                measured start; in-flight requests end */
     double ramp_up_s;       /* > 0: slots open linearly from 1 to

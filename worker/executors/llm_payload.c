@@ -5,10 +5,11 @@
  * otherwise reach the server, which ignores it, and the run would not be
  * the run asked for. The push paths refuse them first; this check is for
  * jobs an older client pushed. The fields that steer the run (endpoint,
- * requests, concurrency, rate, warmup_requests, duration_s, ramp_up_s,
- * start_at_ms, timeout_s, retries, retry_backoff_ms, max_records, seed,
- * slo, extra_body) are taken out; the OpenAI request fields left (model,
- * messages or prompt, max_tokens, temperature, ...) are the request body,
+ * requests, concurrency, rate, warmup_requests, warmup_s, duration_s,
+ * ramp_up_s, start_at_ms, timeout_s, retries, retry_backoff_ms,
+ * max_records, seed, slo, extra_body) are taken out; the OpenAI request
+ * fields left (model, messages or prompt, max_tokens, temperature, ...)
+ * are the request body,
  * sent as they are, with "stream" defaulting to true and, when
  * streaming, stream_options.include_usage set unless the payload sets
  * stream_options itself. The keys of "extra_body", an object, join the
@@ -432,6 +433,8 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
         get_slo(o, kind, &spec->slo, errstr) != 0 ||
         get_int(o, kind, "warmup_requests", 0, 1000000L,
                 &spec->warmup_requests, errstr) != 0 ||
+        get_num(o, kind, "warmup_s", 0.0, true, 604800.0, &spec->warmup_s,
+                errstr) != 0 ||
         get_num(o, kind, "duration_s", 0.0, false, 604800.0,
                 &spec->duration_s, errstr) != 0 ||
         get_num(o, kind, "ramp_up_s", 0.0, true, 604800.0, &spec->ramp_up_s,

@@ -14,12 +14,14 @@
  *
  * Run control (docs/llm.md, "Run control"): with start_at_ms the task
  * first waits for that wall-clock time; then warmup_requests requests
- * run at full concurrency and are thrown away, and only once the last of
- * them has ended does the measured run start (its clock, its client
- * figures, its arrivals). duration_s stops sending that long after the
- * measured start: what is in flight then runs to its end and counts,
- * what has not been sent never is. ramp_up_s opens the slots one by one,
- * linearly from 1 to concurrency over that time.
+ * (or, with warmup_s, as many as that time allows, the first of the two
+ * ending the warm-up's sending) run at full concurrency and are thrown
+ * away, and only once the last of them has ended does the measured run
+ * start (its clock, its client figures, its arrivals). duration_s stops
+ * sending that long after the measured start: what is in flight then
+ * runs to its end and counts, what has not been sent never is. ramp_up_s
+ * opens the slots one by one, linearly from 1 to concurrency over that
+ * time.
  *
  * When the last request has ended the run reports the task: the result
  * JSON (llm_record.c), or an error when every request failed, since a
@@ -259,8 +261,11 @@ static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
     launch(run);
 }
 
-/* duration_s is up: nothing more is sent; the run ends with the last
- * request in flight (at once when there is none). */
+static void measure(struct llmb_llm_run *run);
+
+/* duration_s (warmup_s in the warm-up) is up: nothing more is sent; the
+ * phase ends with the last request in flight (at once when there is
+ * none). */
 static void stop_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct llmb_llm_run *run = w->data;
@@ -269,7 +274,11 @@ static void stop_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_timer_stop(loop, &run->pace);
     ev_timer_stop(loop, &run->ramp);
     run->total = run->arrived = run->launched;
-    if (run->finished == run->total)
+    if (run->finished < run->total)
+        return;
+    if (run->warming)
+        measure(run);
+    else
         finish(run);
 }
 
@@ -297,6 +306,8 @@ static void measure(struct llmb_llm_run *run)
 {
     struct ev_loop *loop = llmb_llm_multi_loop(run->multi);
 
+    ev_timer_stop(loop, &run->stop); /* warmup_s's, when requests ended
+                                        the warm-up first */
     run->warming = false;
     run->launched = run->finished = run->arrived = 0;
     run->total = run->spec.requests;
@@ -327,16 +338,23 @@ static void measure(struct llmb_llm_run *run)
     }
 }
 
-/* The start: the warm-up requests first, when there are any. */
+/* The start: the warm-up first, when there is one: warmup_requests
+ * requests, or as many as warmup_s allows, whichever ends first. */
 static void begin(struct llmb_llm_run *run)
 {
-    if (run->spec.warmup_requests == 0) {
+    if (run->spec.warmup_requests == 0 && run->spec.warmup_s <= 0) {
         measure(run);
         return;
     }
     run->warming = true;
     run->open = run->spec.concurrency;
-    run->total = run->arrived = run->spec.warmup_requests;
+    run->total = run->arrived = run->spec.warmup_requests > 0 ?
+                                run->spec.warmup_requests :
+                                LLMB_LLM_UNBOUNDED;
+    if (run->spec.warmup_s > 0) {
+        ev_timer_set(&run->stop, run->spec.warmup_s, 0.0);
+        ev_timer_start(llmb_llm_multi_loop(run->multi), &run->stop);
+    }
     launch(run);
 }
 
