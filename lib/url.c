@@ -1,6 +1,6 @@
 /*
  * Parsing of Redis URLs (--redis, LLMB_REDIS_URL) into host, port, user,
- * password, db or socket path. The connection code (conn.c, and the async
+ * password, db or socket path, or the nodes of a cluster. The connection code (conn.c, and the async
  * connection) only ever sees a parsed struct llmb_redis_url. Every error
  * says what is wrong in words a user can act on, and never shows the
  * password.
@@ -130,21 +130,16 @@ static int parse_userinfo(const char *url, const char *s, size_t n,
     return LLMB_OK;
 }
 
-/* Parses the part after "redis://". */
-static int parse_tcp(const char *url, const char *rest,
-                     struct llmb_redis_url *out, char **errstr)
+/* Parses "host[:port]" or "[v6][:port]", the hplen bytes at hp, into a
+ * new string in *host (127.0.0.1 when empty) and *port (6379 when
+ * absent). */
+static int parse_hostport(const char *url, const char *hp, size_t hplen,
+                          char **hostout, int *portout, char **errstr)
 {
-    const char *at = strrchr(rest, '@');
-    const char *hp = at ? at + 1 : rest;
-    size_t hplen = strcspn(hp, "/?#");
     const char *tail = hp + hplen;
     const char *host = hp, *port = NULL;
     size_t hostlen = hplen, portlen = 0;
     bool bracketed = false;
-
-    if (at != NULL &&
-        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
-        return LLMB_EINVAL;
 
     if (hplen > 0 && hp[0] == '[') {
         const char *close = memchr(hp, ']', hplen);
@@ -187,16 +182,31 @@ static int parse_tcp(const char *url, const char *rest,
             return LLMB_EINVAL;
         }
     }
-    out->host = hostlen ? llmb_xstrndup(host, hostlen)
-                        : llmb_xstrdup(DEFAULT_HOST);
-
-    out->port = DEFAULT_PORT;
-    if (port != NULL &&
-        parse_num(port, portlen, 1, 65535, &out->port) != 0) {
+    *portout = DEFAULT_PORT;
+    if (port != NULL && parse_num(port, portlen, 1, 65535, portout) != 0) {
         url_error(errstr, url, ": port must be an integer from 1 to 65535, "
                   "got \"%.*s\"", (int)portlen, port);
         return LLMB_EINVAL;
     }
+    *hostout = hostlen ? llmb_xstrndup(host, hostlen)
+                       : llmb_xstrdup(DEFAULT_HOST);
+    return LLMB_OK;
+}
+
+/* Parses the part after "redis://". */
+static int parse_tcp(const char *url, const char *rest,
+                     struct llmb_redis_url *out, char **errstr)
+{
+    const char *at = strrchr(rest, '@');
+    const char *hp = at ? at + 1 : rest;
+    size_t hplen = strcspn(hp, "/?#");
+    const char *tail = hp + hplen;
+
+    if (at != NULL &&
+        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
+        return LLMB_EINVAL;
+    if (parse_hostport(url, hp, hplen, &out->host, &out->port, errstr) != 0)
+        return LLMB_EINVAL;
 
     if (*tail == '/') {
         const char *db = tail + 1;
@@ -212,6 +222,80 @@ static int parse_tcp(const char *url, const char *rest,
         url_error(errstr, url, ": unexpected \"%s\" at the end (only "
                   "redis://[[user]:password@]host[:port][/db] is accepted)",
                   tail);
+        return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+/* The most nodes a cluster URL may name. */
+#define SEEDS_MAX 64
+
+/* Parses the part after "redis+cluster://": userinfo as for redis://,
+ * then one or more host[:port] separated by commas; no database (a
+ * cluster has only db 0; "/0" is taken). */
+static int parse_cluster(const char *url, const char *rest,
+                         struct llmb_redis_url *out, char **errstr)
+{
+    const char *at = strrchr(rest, '@');
+    const char *hp = at ? at + 1 : rest;
+    size_t hplen = strcspn(hp, "/?#");
+    const char *tail = hp + hplen;
+    const char *p = hp;
+
+    out->cluster = true;
+    if (at != NULL &&
+        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
+        return LLMB_EINVAL;
+    if (hplen == 0) {
+        url_error(errstr, url, ": name at least one node, like "
+                  "redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
+        return LLMB_EINVAL;
+    }
+    while (p <= tail) {
+        size_t n = (size_t)(tail - p);
+        const char *comma = memchr(p, ',', n);
+        struct llmb_redis_seed *s;
+
+        if (comma != NULL)
+            n = (size_t)(comma - p);
+        if (n == 0) {
+            url_error(errstr, url, ": empty node name in the list (two "
+                      "commas, or one at an end)");
+            return LLMB_EINVAL;
+        }
+        if (out->nseeds == SEEDS_MAX) {
+            url_error(errstr, url, ": more than %d nodes; a few of them are "
+                      "enough to find the others", SEEDS_MAX);
+            return LLMB_EINVAL;
+        }
+        out->seeds = llmb_xrealloc(out->seeds,
+                                   (out->nseeds + 1) * sizeof(*out->seeds));
+        s = &out->seeds[out->nseeds];
+        s->host = NULL;
+        if (parse_hostport(url, p, n, &s->host, &s->port, errstr) != 0)
+            return LLMB_EINVAL;
+        out->nseeds++;
+        p += n + 1;
+    }
+    out->host = llmb_xstrdup(out->seeds[0].host);
+    out->port = out->seeds[0].port;
+
+    if (*tail == '/') {
+        const char *db = tail + 1;
+        size_t dblen = strcspn(db, "?#");
+        int v = 0;
+        if (dblen > 0 && (parse_num(db, dblen, 0, INT_MAX, &v) != 0 ||
+                          v != 0)) {
+            url_error(errstr, url, ": a cluster has only database 0, got "
+                      "\"%.*s\"", (int)dblen, db);
+            return LLMB_EINVAL;
+        }
+        tail = db + dblen;
+    }
+    if (*tail != '\0') {
+        url_error(errstr, url, ": unexpected \"%s\" at the end (only "
+                  "redis+cluster://[[user]:password@]host[:port][,host[:port]]"
+                  "... is accepted)", tail);
         return LLMB_EINVAL;
     }
     return LLMB_OK;
@@ -302,19 +386,24 @@ int llmb_redis_url_parse(const char *s, struct llmb_redis_url *out,
     if (s == NULL || *s == '\0') {
         if (errstr != NULL)
             *errstr = llmb_xstrdup("redis URL is empty; expected "
-                                   "redis://host:port or unix:///path");
+                                   "redis://host:port, "
+                                   "redis+cluster://host:port,host:port or "
+                                   "unix:///path");
         return LLMB_EINVAL;
     }
     if (strncasecmp(s, "redis://", 8) == 0) {
         rc = parse_tcp(s, s + 8, out, errstr);
     } else if (strncasecmp(s, "unix://", 7) == 0) {
         rc = parse_unix(s, s + 7, out, errstr);
+    } else if (strncasecmp(s, "redis+cluster://", 16) == 0) {
+        rc = parse_cluster(s, s + 16, out, errstr);
     } else if (strncasecmp(s, "rediss://", 9) == 0) {
         url_error(errstr, s, ": TLS (rediss://) is not supported by this "
-                  "build; use redis:// or unix://");
+                  "build; use redis://, redis+cluster:// or unix://");
         rc = LLMB_EINVAL;
     } else {
-        url_error(errstr, s, " must start with redis:// or unix://");
+        url_error(errstr, s, " must start with redis://, redis+cluster:// "
+                  "or unix://");
         rc = LLMB_EINVAL;
     }
     if (rc != 0)
@@ -328,6 +417,9 @@ void llmb_redis_url_fini(struct llmb_redis_url *u)
     free(u->user);
     free(u->password);
     free(u->socket_path);
+    for (size_t i = 0; i < u->nseeds; i++)
+        free(u->seeds[i].host);
+    free(u->seeds);
     memset(u, 0, sizeof(*u));
 }
 

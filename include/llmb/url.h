@@ -2,11 +2,23 @@
  * Redis URLs, the one way every llmb program is told where Redis is:
  *   redis://[[user]:password@]host[:port][/db]   (IPv6 as [::1])
  *   unix:///path/to/redis.sock[?db=N][&user=U][&password=P]
+ *   redis+cluster://[[user]:password@]host[:port][,host[:port]]...
  * Defaults: host 127.0.0.1, port 6379, db 0. User and password are
- * percent-decoded (write "@" as %40, ":" in a user as %3A).
+ * percent-decoded (write "@" as %40, ":" in a user as %3A). A cluster URL
+ * names one or more nodes of a Redis Cluster to read the slot map from
+ * (any node will do; llmb/cluster.h); a cluster has only db 0.
  */
 #ifndef LLMB_URL_H
 #define LLMB_URL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One node named by a cluster URL. */
+struct llmb_redis_seed {
+    char *host;
+    int port;
+};
 
 /* A parsed URL. Strings are owned; llmb_redis_url_fini() frees them. */
 struct llmb_redis_url {
@@ -16,11 +28,15 @@ struct llmb_redis_url {
     char *password;    /* or NULL: no AUTH */
     int db;            /* SELECT index, >= 0 */
     char *socket_path; /* absolute path for unix://, else NULL */
+    bool cluster;      /* redis+cluster://: host and port are the first
+                          seed's */
+    struct llmb_redis_seed *seeds; /* the nodes of a cluster URL */
+    size_t nseeds;
 };
 
 /* Parses s into *out. Returns 0, or LLMB_EINVAL with *out zeroed and, if
  * errstr is not NULL, a malloc'd message for the user in *errstr, such as
- *   redis URL "x" must start with redis:// or unix://
+ *   redis URL "x" must start with redis://, redis+cluster:// or unix://
  * Messages show the URL with its password masked. */
 int llmb_redis_url_parse(const char *s, struct llmb_redis_url *out,
                          char **errstr);

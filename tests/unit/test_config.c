@@ -436,8 +436,8 @@ static void test_common_checks(void **state)
     unsetenv("LLMB_PREFIX");
     load_fails("--log-level must be debug, info, warn or error, got "
                "\"loud\"", "--log-level", "loud", NULL);
-    load_fails("--redis: redis URL \"localhost\" must start with redis:// or "
-               "unix://", "--redis", "localhost", NULL);
+    load_fails("--redis: redis URL \"localhost\" must start with redis://, "
+               "redis+cluster:// or unix://", "--redis", "localhost", NULL);
 }
 
 /* Runs a load whose stdout goes to a file; returns what it printed. */

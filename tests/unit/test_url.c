@@ -191,20 +191,71 @@ static void test_unix(void **state)
     llmb_redis_url_fini(&u);
 }
 
+static void test_cluster(void **state)
+{
+    struct llmb_redis_url u;
+    (void)state;
+
+    ok("redis+cluster://:s%40cret@10.0.0.1:7000,node-b,[::1]:7002/0", &u);
+    assert_true(u.cluster);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "10.0.0.1");
+    assert_int_equal(u.seeds[0].port, 7000);
+    assert_string_equal(u.seeds[1].host, "node-b");
+    assert_int_equal(u.seeds[1].port, 6379);
+    assert_string_equal(u.seeds[2].host, "::1");
+    assert_int_equal(u.seeds[2].port, 7002);
+    assert_string_equal(u.host, "10.0.0.1");
+    assert_int_equal(u.port, 7000);
+    assert_null(u.user);
+    assert_string_equal(u.password, "s@cret");
+    assert_int_equal(u.db, 0);
+    llmb_redis_url_fini(&u);
+    assert_null(u.seeds);
+    assert_int_equal(u.nseeds, 0);
+
+    ok("REDIS+CLUSTER://h", &u);
+    assert_true(u.cluster);
+    assert_int_equal(u.nseeds, 1);
+    assert_string_equal(u.seeds[0].host, "h");
+    llmb_redis_url_fini(&u);
+
+    ok("redis://h", &u);
+    assert_false(u.cluster);
+    assert_int_equal(u.nseeds, 0);
+    llmb_redis_url_fini(&u);
+
+    bad("redis+cluster://", "redis URL \"redis+cluster://\": name at least "
+        "one node, like redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
+    bad("redis+cluster://a:1,,b:2", "redis URL \"redis+cluster://a:1,,b:2\": "
+        "empty node name in the list (two commas, or one at an end)");
+    bad("redis+cluster://a:1,", "redis URL \"redis+cluster://a:1,\": empty "
+        "node name in the list (two commas, or one at an end)");
+    bad("redis+cluster://a:1,b:0", "redis URL \"redis+cluster://a:1,b:0\": "
+        "port must be an integer from 1 to 65535, got \"0\"");
+    bad("redis+cluster://a/1", "redis URL \"redis+cluster://a/1\": a "
+        "cluster has only database 0, got \"1\"");
+    bad("redis+cluster://:pw@a?x", "redis URL \"redis+cluster://:***@a?x\": "
+        "unexpected \"?x\" at the end (only "
+        "redis+cluster://[[user]:password@]host[:port][,host[:port]]... is "
+        "accepted)");
+}
+
 static void test_errors(void **state)
 {
     (void)state;
-    bad("", "redis URL is empty; expected redis://host:port or "
-            "unix:///path");
-    bad(NULL, "redis URL is empty; expected redis://host:port or "
-              "unix:///path");
+    bad("", "redis URL is empty; expected redis://host:port, "
+            "redis+cluster://host:port,host:port or unix:///path");
+    bad(NULL, "redis URL is empty; expected redis://host:port, "
+              "redis+cluster://host:port,host:port or unix:///path");
     bad("localhost:6379",
-        "redis URL \"localhost:6379\" must start with redis:// or unix://");
-    bad("http://h", "redis URL \"http://h\" must start with redis:// or "
-                    "unix://");
+        "redis URL \"localhost:6379\" must start with redis://, "
+        "redis+cluster:// or unix://");
+    bad("http://h", "redis URL \"http://h\" must start with redis://, "
+                    "redis+cluster:// or unix://");
     bad("rediss://h:6380", "redis URL \"rediss://h:6380\": TLS (rediss://) "
-                           "is not supported by this build; use redis:// "
-                           "or unix://");
+                           "is not supported by this build; use redis://, "
+                           "redis+cluster:// or unix://");
     bad("redis://h:0", "redis URL \"redis://h:0\": port must be an integer "
                        "from 1 to 65535, got \"0\"");
     bad("redis://h:65536", "redis URL \"redis://h:65536\": port must be an "
@@ -335,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_percent_decoding),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_errors_never_show_the_password),
         cmocka_unit_test(test_redacted),

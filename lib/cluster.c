@@ -1,0 +1,735 @@
+/*
+ * Redis Cluster routing above the synchronous connection (llmb/cluster.h).
+ *
+ * Flow. llmb_cluster_connect() reads the slot map with CLUSTER SHARDS
+ * (CLUSTER SLOTS when the server predates it) from a known primary or a
+ * seed of the URL, then opens one llmb_conn per primary; each runs the
+ * connection handshake, which loads the function library on that primary.
+ * A command names its key; the router sends it to the owner of the key's
+ * slot. A MOVED reply reads the map again (a failover or a resharding
+ * changed owners) and sends the command to the new owner; an ASK reply
+ * sends ASKING and the command to the node named, once, except for FCALL
+ * (see llmb_cluster_command_argv()). A primary that cannot be reached is
+ * waited for: the map is read again with backoff until a replica has
+ * taken over or the time runs out.
+ *
+ * On a plain redis:// or unix:// URL the router holds one connection that
+ * owns every slot and never reads a map.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <llmb/cluster.h>
+#include <llmb/err.h>
+#include <llmb/log.h>
+#include <llmb/url.h>
+#include <llmb/util.h>
+
+#define DEFAULT_WAIT_MS 10000
+#define REDIRECTS_MAX 16
+
+uint16_t llmb_crc16(const char *buf, size_t len)
+{
+    uint16_t crc = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((uint16_t)(unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021)
+                                 : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+unsigned llmb_cluster_keyslot(const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+
+    if (open != NULL) {
+        size_t rest = len - (size_t)(open - key) - 1;
+        const char *close = memchr(open + 1, '}', rest);
+        if (close != NULL && close > open + 1)
+            return llmb_crc16(open + 1, (size_t)(close - open - 1)) &
+                   (LLMB_CLUSTER_SLOTS - 1);
+    }
+    return llmb_crc16(key, len) & (LLMB_CLUSTER_SLOTS - 1);
+}
+
+enum llmb_redirect_kind llmb_redirect_parse(const char *err,
+                                            struct llmb_redirect *out)
+{
+    enum llmb_redirect_kind kind;
+    const char *p, *addr, *colon;
+    long long slot = 0, port = 0;
+    char num[16];
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    if (err == NULL)
+        return LLMB_REDIRECT_NONE;
+    if (strncmp(err, "MOVED ", 6) == 0) {
+        kind = LLMB_REDIRECT_MOVED;
+        p = err + 6;
+    } else if (strncmp(err, "ASK ", 4) == 0) {
+        kind = LLMB_REDIRECT_ASK;
+        p = err + 4;
+    } else {
+        return LLMB_REDIRECT_NONE;
+    }
+    n = strcspn(p, " ");
+    if (n == 0 || n >= sizeof(num) || p[n] != ' ')
+        return LLMB_REDIRECT_NONE;
+    memcpy(num, p, n);
+    num[n] = '\0';
+    if (llmb_parse_ll(num, 0, LLMB_CLUSTER_SLOTS - 1, &slot) != 0)
+        return LLMB_REDIRECT_NONE;
+    addr = p + n + 1;
+    colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr ||
+        (size_t)(colon - addr) >= sizeof(out->host) ||
+        llmb_parse_ll(colon + 1, 1, 65535, &port) != 0)
+        return LLMB_REDIRECT_NONE;
+    memcpy(out->host, addr, (size_t)(colon - addr));
+    out->host[colon - addr] = '\0';
+    out->port = (int)port;
+    out->slot = (unsigned)slot;
+    out->kind = kind;
+    return kind;
+}
+
+/* Finds field name in a RESP2 map (a flat array of name, value). */
+static const redisReply *map_get(const redisReply *map, const char *name)
+{
+    if (map == NULL || map->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->elements; i += 2) {
+        const redisReply *k = map->element[i];
+        if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
+            strcmp(k->str, name) == 0)
+            return map->element[i + 1];
+    }
+    return NULL;
+}
+
+static bool is_str(const redisReply *r)
+{
+    return r != NULL &&
+           (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+/* The index of host:port in m, added if new. */
+static int16_t slotmap_node(struct llmb_slotmap *m, const char *host,
+                            size_t hostlen, int port)
+{
+    for (size_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].port == port && strlen(m->nodes[i].host) == hostlen &&
+            memcmp(m->nodes[i].host, host, hostlen) == 0)
+            return (int16_t)i;
+    m->nodes = llmb_xrealloc(m->nodes, (m->nnodes + 1) * sizeof(*m->nodes));
+    m->nodes[m->nnodes].host = llmb_xstrndup(host, hostlen);
+    m->nodes[m->nnodes].port = port;
+    return (int16_t)m->nnodes++;
+}
+
+/* Marks slots lo..hi as owned by node; false when out of range. */
+static bool slotmap_assign(struct llmb_slotmap *m, long long lo, long long hi,
+                           int16_t node)
+{
+    if (lo < 0 || hi >= LLMB_CLUSTER_SLOTS || lo > hi)
+        return false;
+    for (long long s = lo; s <= hi; s++)
+        m->owner[s] = node;
+    return true;
+}
+
+/* The primary of one shard of CLUSTER SHARDS: its host into *host, *port. */
+static bool shard_primary(const redisReply *nodes, const redisReply **host,
+                          long long *port)
+{
+    for (size_t i = 0; nodes != NULL && nodes->type == REDIS_REPLY_ARRAY &&
+                       i < nodes->elements; i++) {
+        const redisReply *n = nodes->element[i];
+        const redisReply *role = map_get(n, "role");
+        const redisReply *ep = map_get(n, "endpoint");
+        const redisReply *ip = map_get(n, "ip");
+        const redisReply *p = map_get(n, "port");
+
+        if (!is_str(role) || strcmp(role->str, "master") != 0 || p == NULL ||
+            p->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (is_str(ep) && ep->len > 0 && strcmp(ep->str, "?") != 0)
+            *host = ep;
+        else if (is_str(ip) && ip->len > 0)
+            *host = ip;
+        else
+            continue;
+        *port = p->integer;
+        return true;
+    }
+    return false;
+}
+
+static int parse_shards(const redisReply *r, struct llmb_slotmap *m)
+{
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *shard = r->element[i];
+        const redisReply *slots = map_get(shard, "slots");
+        const redisReply *host = NULL;
+        long long port = 0;
+        int16_t node;
+
+        if (slots == NULL || slots->type != REDIS_REPLY_ARRAY ||
+            slots->elements % 2 != 0)
+            return LLMB_EPROTO;
+        if (slots->elements == 0)
+            continue; /* a primary without slots, or a failed one */
+        if (!shard_primary(map_get(shard, "nodes"), &host, &port) ||
+            port < 1 || port > 65535)
+            continue; /* its slots are not served: left at -1 */
+        node = slotmap_node(m, host->str, host->len, (int)port);
+        for (size_t j = 0; j < slots->elements; j += 2) {
+            const redisReply *lo = slots->element[j];
+            const redisReply *hi = slots->element[j + 1];
+            if (lo->type != REDIS_REPLY_INTEGER ||
+                hi->type != REDIS_REPLY_INTEGER ||
+                !slotmap_assign(m, lo->integer, hi->integer, node))
+                return LLMB_EPROTO;
+        }
+    }
+    return 0;
+}
+
+static int parse_slots(const redisReply *r, struct llmb_slotmap *m)
+{
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        const redisReply *lo, *hi, *primary, *host, *port;
+        int16_t node;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3)
+            return LLMB_EPROTO;
+        lo = e->element[0];
+        hi = e->element[1];
+        primary = e->element[2];
+        if (lo->type != REDIS_REPLY_INTEGER ||
+            hi->type != REDIS_REPLY_INTEGER ||
+            primary->type != REDIS_REPLY_ARRAY || primary->elements < 2)
+            return LLMB_EPROTO;
+        host = primary->element[0];
+        port = primary->element[1];
+        if (!is_str(host) || port->type != REDIS_REPLY_INTEGER ||
+            port->integer < 1 || port->integer > 65535)
+            return LLMB_EPROTO;
+        if (host->len == 0 || strcmp(host->str, "?") == 0)
+            continue;
+        node = slotmap_node(m, host->str, host->len, (int)port->integer);
+        if (!slotmap_assign(m, lo->integer, hi->integer, node))
+            return LLMB_EPROTO;
+    }
+    return 0;
+}
+
+int llmb_slotmap_parse(const redisReply *r, bool shards,
+                       struct llmb_slotmap *m, char **errstr)
+{
+    char what[128];
+    int rc;
+
+    memset(m, 0, sizeof(*m));
+    for (size_t s = 0; s < LLMB_CLUSTER_SLOTS; s++)
+        m->owner[s] = -1;
+    if (errstr != NULL)
+        *errstr = NULL;
+    rc = r != NULL && r->type == REDIS_REPLY_ARRAY
+             ? (shards ? parse_shards(r, m) : parse_slots(r, m))
+             : LLMB_EPROTO;
+    if (rc != 0) {
+        llmb_slotmap_fini(m);
+        if (errstr != NULL)
+            *errstr = llmb_xasprintf("CLUSTER %s answered %s, not a slot map",
+                                     shards ? "SHARDS" : "SLOTS",
+                                     llmb_reply_describe(r, what,
+                                                         sizeof(what)));
+    }
+    return rc;
+}
+
+void llmb_slotmap_fini(struct llmb_slotmap *m)
+{
+    for (size_t i = 0; i < m->nnodes; i++)
+        free(m->nodes[i].host);
+    free(m->nodes);
+    m->nodes = NULL;
+    m->nnodes = 0;
+    for (size_t s = 0; s < LLMB_CLUSTER_SLOTS; s++)
+        m->owner[s] = -1;
+}
+
+/* A primary the router may talk to. */
+struct node {
+    char *host;
+    int port;
+    char *name;             /* "host:port" */
+    struct llmb_conn *conn; /* made on first use */
+};
+
+/*
+ * The router. nodes holds the primaries of the current map (index =
+ * llmb_slotmap index); on a single server, one node for the URL's server,
+ * owner of every slot.
+ */
+struct llmb_cluster {
+    struct llmb_redis_url url;
+    char *url_text;    /* for a single server: handed to llmb_conn_new() */
+    char *url_err;     /* URL parse error, reported on connect; or NULL */
+    char *client_name; /* or NULL */
+    int timeout_ms;    /* 0 = none */
+    struct node *nodes;
+    size_t nnodes;
+    int16_t owner[LLMB_CLUSTER_SLOTS];
+    char *err;
+};
+
+static void set_err(struct llmb_cluster *cl, char *msg)
+{
+    free(cl->err);
+    cl->err = msg;
+}
+
+static void nodes_free(struct llmb_cluster *cl)
+{
+    for (size_t i = 0; i < cl->nnodes; i++) {
+        free(cl->nodes[i].host);
+        free(cl->nodes[i].name);
+        llmb_conn_free(cl->nodes[i].conn);
+    }
+    free(cl->nodes);
+    cl->nodes = NULL;
+    cl->nnodes = 0;
+}
+
+struct llmb_cluster *llmb_cluster_new(const char *url, const char *client_name,
+                                      int timeout_ms)
+{
+    struct llmb_cluster *cl = llmb_xcalloc(1, sizeof(*cl));
+
+    cl->url_text = llmb_xstrdup(url != NULL ? url : "");
+    cl->client_name = client_name ? llmb_xstrdup(client_name) : NULL;
+    cl->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    for (size_t s = 0; s < LLMB_CLUSTER_SLOTS; s++)
+        cl->owner[s] = -1;
+    if (llmb_redis_url_parse(url, &cl->url, &cl->url_err) != 0 ||
+        !cl->url.cluster) {
+        /* One server (or a bad URL, which llmb_conn reports): node 0. */
+        cl->nodes = llmb_xcalloc(1, sizeof(*cl->nodes));
+        cl->nnodes = 1;
+        cl->nodes[0].conn = llmb_conn_new(url, client_name, timeout_ms);
+        cl->nodes[0].name = cl->url_err == NULL
+                                ? llmb_redis_url_address(&cl->url)
+                                : llmb_redis_url_redacted(url);
+        memset(cl->owner, 0, sizeof(cl->owner));
+    }
+    return cl;
+}
+
+bool llmb_cluster_enabled(const struct llmb_cluster *cl)
+{
+    return cl->url.cluster;
+}
+
+/* Percent-encodes s for the user or password of a URL. */
+static void url_escape(struct llmb_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~')
+            llmb_buf_append(b, s, 1);
+        else
+            llmb_buf_appendf(b, "%%%02X", c);
+    }
+}
+
+/* The redis:// URL of one node, with the cluster URL's credentials. */
+static char *node_url(const struct llmb_cluster *cl, const char *host,
+                      int port)
+{
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "redis://");
+    if (cl->url.password != NULL) {
+        if (cl->url.user != NULL)
+            url_escape(&b, cl->url.user);
+        llmb_buf_append(&b, ":", 1);
+        url_escape(&b, cl->url.password);
+        llmb_buf_append(&b, "@", 1);
+    }
+    if (strchr(host, ':') != NULL)
+        llmb_buf_appendf(&b, "[%s]:%d", host, port);
+    else
+        llmb_buf_appendf(&b, "%s:%d", host, port);
+    return llmb_buf_steal(&b);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Asks one node for the map: CLUSTER SHARDS, else CLUSTER SLOTS. The
+ * context is a plain one (AUTH only): a seed may be a replica, where the
+ * handshake's library load would be refused. */
+static int map_from(struct llmb_cluster *cl, const char *host, int port,
+                    struct llmb_slotmap *m)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    char *perr = NULL;
+    bool shards = true;
+    int rc = LLMB_EIO;
+
+    if (cl->timeout_ms > 0) {
+        tv.tv_sec = cl->timeout_ms / 1000;
+        tv.tv_usec = (cl->timeout_ms % 1000) * 1000;
+    }
+    c = redisConnectWithTimeout(host, port, tv);
+    if (c == NULL || c->err) {
+        set_err(cl, llmb_xasprintf("cannot connect to redis %s:%d: %s", host,
+                                   port, c ? c->errstr : "out of memory"));
+        goto out;
+    }
+    redisSetTimeout(c, tv);
+    if (cl->url.password != NULL) {
+        r = cl->url.user != NULL
+                ? redisCommand(c, "AUTH %s %s", cl->url.user, cl->url.password)
+                : redisCommand(c, "AUTH %s", cl->url.password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            set_err(cl, llmb_xasprintf("redis AUTH failed at %s:%d: %s", host,
+                                       port, r ? r->str : c->errstr));
+            rc = r ? LLMB_EREDIS : LLMB_EIO;
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "CLUSTER SHARDS");
+    if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+        strncasecmp(r->str, "ERR unknown subcommand", 22) == 0) {
+        freeReplyObject(r);
+        shards = false;
+        r = redisCommand(c, "CLUSTER SLOTS");
+    }
+    if (r == NULL) {
+        set_err(cl, llmb_xasprintf("lost the connection to redis %s:%d: %s",
+                                   host, port, c->errstr));
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_err(cl, llmb_xasprintf("redis %s:%d refused CLUSTER %s: %s%s",
+                                   host, port, shards ? "SHARDS" : "SLOTS",
+                                   r->str,
+                                   strstr(r->str, "cluster support disabled")
+                                       ? " (it is a single server: use a "
+                                         "redis:// URL)"
+                                       : ""));
+        rc = LLMB_EREDIS;
+        goto out;
+    }
+    rc = llmb_slotmap_parse(r, shards, m, &perr);
+    if (rc != 0)
+        set_err(cl, llmb_xasprintf("redis %s:%d: %s", host, port, perr));
+out:
+    free(perr);
+    if (r != NULL)
+        freeReplyObject(r);
+    if (c != NULL)
+        redisFree(c);
+    return rc;
+}
+
+/* Installs m as the router's map, keeping the connections of primaries
+ * that stay. Takes the node strings of m. */
+static void map_install(struct llmb_cluster *cl, struct llmb_slotmap *m)
+{
+    struct node *nodes = llmb_xcalloc(m->nnodes ? m->nnodes : 1,
+                                      sizeof(*nodes));
+
+    for (size_t i = 0; i < m->nnodes; i++) {
+        nodes[i].host = m->nodes[i].host;
+        nodes[i].port = m->nodes[i].port;
+        nodes[i].name = strchr(nodes[i].host, ':') != NULL
+                            ? llmb_xasprintf("[%s]:%d", nodes[i].host,
+                                             nodes[i].port)
+                            : llmb_xasprintf("%s:%d", nodes[i].host,
+                                             nodes[i].port);
+        m->nodes[i].host = NULL;
+        for (size_t j = 0; j < cl->nnodes; j++) {
+            if (cl->nodes[j].conn != NULL && cl->nodes[j].port == nodes[i].port &&
+                strcmp(cl->nodes[j].host, nodes[i].host) == 0) {
+                nodes[i].conn = cl->nodes[j].conn;
+                cl->nodes[j].conn = NULL;
+                break;
+            }
+        }
+    }
+    nodes_free(cl);
+    cl->nodes = nodes;
+    cl->nnodes = m->nnodes;
+    memcpy(cl->owner, m->owner, sizeof(cl->owner));
+    llmb_slotmap_fini(m);
+}
+
+int llmb_cluster_refresh(struct llmb_cluster *cl)
+{
+    struct llmb_slotmap m;
+    int rc = LLMB_EIO;
+
+    if (!cl->url.cluster)
+        return 0;
+    if (cl->url_err != NULL) {
+        set_err(cl, llmb_xstrdup(cl->url_err));
+        return LLMB_ECONFIG;
+    }
+    /* The primaries we know first (the seeds may be gone by now). */
+    for (size_t i = 0; i < cl->nnodes; i++) {
+        rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, &m);
+        if (rc == 0)
+            break;
+    }
+    for (size_t i = 0; rc != 0 && i < cl->url.nseeds; i++)
+        rc = map_from(cl, cl->url.seeds[i].host, cl->url.seeds[i].port, &m);
+    if (rc != 0)
+        return rc;
+    if (m.nnodes == 0) {
+        set_err(cl, llmb_xstrdup("the redis cluster serves no slots yet"));
+        llmb_slotmap_fini(&m);
+        return LLMB_EIO;
+    }
+    map_install(cl, &m);
+    return 0;
+}
+
+size_t llmb_cluster_nnodes(const struct llmb_cluster *cl)
+{
+    return cl->nnodes;
+}
+
+const char *llmb_cluster_node_name(const struct llmb_cluster *cl, size_t i)
+{
+    return i < cl->nnodes ? cl->nodes[i].name : "?";
+}
+
+/* Connects node i if it is not; returns its connection or NULL. */
+static struct llmb_conn *node_ready(struct llmb_cluster *cl, size_t i)
+{
+    struct node *n = &cl->nodes[i];
+    char *err = NULL;
+
+    if (n->conn == NULL) {
+        char *u = node_url(cl, n->host, n->port);
+        n->conn = llmb_conn_new(u, cl->client_name, cl->timeout_ms);
+        free(u);
+    }
+    if (llmb_conn_ctx(n->conn) != NULL)
+        return n->conn;
+    if (llmb_conn_connect(n->conn, &err) != 0) {
+        set_err(cl, err);
+        return NULL;
+    }
+    return n->conn;
+}
+
+struct llmb_conn *llmb_cluster_node_conn(struct llmb_cluster *cl, size_t i)
+{
+    return i < cl->nnodes ? node_ready(cl, i) : NULL;
+}
+
+int llmb_cluster_connect(struct llmb_cluster *cl, char **errstr)
+{
+    int rc = 0;
+
+    if (errstr != NULL)
+        *errstr = NULL;
+    if (!cl->url.cluster) {
+        rc = llmb_conn_connect(cl->nodes[0].conn, errstr);
+        if (rc != 0)
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(cl->nodes[0].conn)));
+        return rc;
+    }
+    rc = llmb_cluster_refresh(cl);
+    for (size_t i = 0; rc == 0 && i < cl->nnodes; i++)
+        if (node_ready(cl, i) == NULL)
+            rc = LLMB_EIO;
+    if (rc != 0 && errstr != NULL)
+        *errstr = llmb_xstrdup(llmb_cluster_errstr(cl));
+    return rc;
+}
+
+struct llmb_conn *llmb_cluster_conn_for_key(struct llmb_cluster *cl,
+                                            const char *key)
+{
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+
+    if (cl->owner[slot] < 0 && llmb_cluster_refresh(cl) != 0)
+        return NULL;
+    if (cl->owner[slot] < 0) {
+        set_err(cl, llmb_xasprintf("no redis cluster node serves slot %u "
+                                   "(of key %s)", slot, key));
+        return NULL;
+    }
+    return node_ready(cl, (size_t)cl->owner[slot]);
+}
+
+static bool is_fcall(int argc, const char **argv)
+{
+    return argc > 0 && (strcasecmp(argv[0], "FCALL") == 0 ||
+                        strcasecmp(argv[0], "FCALL_RO") == 0);
+}
+
+/* Sends ASKING and the command to host:port over a short connection with
+ * the router's credentials. Returns the command's reply or NULL. */
+static redisReply *ask_at(struct llmb_cluster *cl, const char *host, int port,
+                          int argc, const char **argv, const size_t *argvlen)
+{
+    char *u = node_url(cl, host, port);
+    struct llmb_conn *c = llmb_conn_new(u, cl->client_name, cl->timeout_ms);
+    const char *asking[] = {"ASKING"};
+    redisReply *r = NULL;
+    char *err = NULL;
+
+    free(u);
+    if (llmb_conn_connect(c, &err) != 0) {
+        set_err(cl, err);
+        goto out;
+    }
+    if (llmb_conn_append_argv(c, 1, asking, NULL) != 0 ||
+        llmb_conn_append_argv(c, argc, argv, argvlen) != 0) {
+        set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
+        goto out;
+    }
+    r = llmb_conn_get_reply(c);
+    if (r != NULL) {
+        freeReplyObject(r);
+        r = llmb_conn_get_reply(c);
+    }
+    if (r == NULL)
+        set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
+out:
+    llmb_conn_free(c);
+    return r;
+}
+
+redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
+                                      int argc, const char **argv,
+                                      const size_t *argvlen)
+{
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    int64_t wait_ms = cl->timeout_ms > 0 ? cl->timeout_ms : DEFAULT_WAIT_MS;
+    int64_t start = llmb_mono_ms(), pause = 10;
+    int redirects = 0;
+
+    if (!cl->url.cluster) {
+        redisReply *r = llmb_conn_commandargv(cl->nodes[0].conn, argc, argv,
+                                              argvlen);
+        if (r == NULL)
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(cl->nodes[0].conn)));
+        return r;
+    }
+    for (;;) {
+        struct llmb_conn *c = llmb_cluster_conn_for_key(cl, key);
+        struct llmb_redirect rd;
+        redisReply *r = NULL;
+        const char *why = NULL;
+
+        if (c != NULL) {
+            r = llmb_conn_commandargv(c, argc, argv, argvlen);
+            if (r == NULL) {
+                set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
+                if (is_fcall(argc, argv) &&
+                    strstr(cl->err, "may or may not") != NULL)
+                    return NULL;
+                why = cl->err;
+            }
+        } else {
+            why = cl->err;
+        }
+        if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+            switch (llmb_redirect_parse(r->str, &rd)) {
+            case LLMB_REDIRECT_MOVED:
+                freeReplyObject(r);
+                if (++redirects > REDIRECTS_MAX) {
+                    set_err(cl, llmb_xasprintf("redis cluster: more than %d "
+                                               "redirections for slot %u",
+                                               REDIRECTS_MAX, slot));
+                    return NULL;
+                }
+                llmb_debug("redis cluster: slot %u moved to %s:%d", slot,
+                           rd.host, rd.port);
+                if (llmb_cluster_refresh(cl) != 0)
+                    why = cl->err;
+                else
+                    continue;
+                r = NULL;
+                break;
+            case LLMB_REDIRECT_ASK:
+                if (!is_fcall(argc, argv)) {
+                    freeReplyObject(r);
+                    return ask_at(cl, rd.host, rd.port, argc, argv, argvlen);
+                }
+                why = "the queue's slot is being migrated";
+                break;
+            case LLMB_REDIRECT_NONE:
+                if (strncmp(r->str, "TRYAGAIN", 8) == 0 ||
+                    strncmp(r->str, "CLUSTERDOWN", 11) == 0)
+                    why = "the redis cluster asks to try again";
+                break;
+            }
+        }
+        if (why == NULL)
+            return r;
+        if (llmb_mono_ms() - start >= wait_ms) {
+            set_err(cl, llmb_xasprintf("redis cluster: slot %u: %s%s%s (gave "
+                                       "up after %lld ms)", slot, why,
+                                       r != NULL ? ": " : "",
+                                       r != NULL ? r->str : "",
+                                       (long long)wait_ms));
+            if (r != NULL)
+                freeReplyObject(r);
+            return NULL;
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+        llmb_debug("redis cluster: slot %u: %s; trying again in %lld ms", slot,
+                   why, (long long)pause);
+        sleep_ms(pause);
+        pause = pause * 2 > 500 ? 500 : pause * 2;
+        if (c == NULL || r == NULL)
+            llmb_cluster_refresh(cl);
+    }
+}
+
+const char *llmb_cluster_errstr(struct llmb_cluster *cl)
+{
+    return cl->err ? cl->err : "";
+}
+
+void llmb_cluster_free(struct llmb_cluster *cl)
+{
+    if (cl == NULL)
+        return;
+    nodes_free(cl);
+    llmb_redis_url_fini(&cl->url);
+    free(cl->url_text);
+    free(cl->url_err);
+    free(cl->client_name);
+    free(cl->err);
+    free(cl);
+}

@@ -1,0 +1,419 @@
+/*
+ * lib/cluster.c against a real Redis Cluster (3 primaries, 3 replicas,
+ * started by the ctest fixture "redis_cluster", tests/support/
+ * redis-cluster.sh): hash slots agree with CLUSTER KEYSLOT, the router
+ * loads the function library on every primary, sends each queue's calls
+ * to the primary that owns it, follows MOVED after a slot moved, follows
+ * ASK for a plain command and holds an FCALL back while its queue's slot
+ * is half moved.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include <llmb/cluster.h>
+#include <llmb/functions.h>
+#include <llmb/keys.h>
+#include <llmb/util.h>
+
+#include "fixture.h"
+
+#define NODES 6
+
+static char url[1024];
+static int ports[NODES]; /* the three primaries first (as started) */
+static char *prefix;
+
+static void read_cluster(void)
+{
+    const char *dir = getenv("LLMB_TEST_CLUSTER_DIR");
+    char path[4096];
+    FILE *f;
+
+    assert_non_null(dir);
+    snprintf(path, sizeof(path), "%s/cluster.url", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(url, sizeof(url), f));
+    url[strcspn(url, "\r\n")] = '\0';
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/ports", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    for (int i = 0; i < NODES; i++)
+        assert_int_equal(fscanf(f, "%d", &ports[i]), 1);
+    fclose(f);
+}
+
+static redisContext *node(int port)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+static redisReply *node_cmd(int port, const char *fmt, ...)
+{
+    redisContext *c = node(port);
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    redisFree(c);
+    return r;
+}
+
+/* The primary whose port owns key's slot, among the current primaries. */
+static int owner_of(const char *key)
+{
+    redisReply *r = node_cmd(ports[0], "CLUSTER SHARDS");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    struct llmb_slotmap m;
+    int port;
+
+    assert_int_equal(llmb_slotmap_parse(r, true, &m, NULL), 0);
+    assert_true(m.owner[slot] >= 0);
+    port = m.nodes[m.owner[slot]].port;
+    llmb_slotmap_fini(&m);
+    freeReplyObject(r);
+    return port;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    read_cluster();
+    prefix = llmb_test_prefix("cluster");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        redisContext *c = node(ports[i]);
+        llmb_test_redis_del_prefix(c, prefix);
+        redisFree(c);
+    }
+    free(prefix);
+    return 0;
+}
+
+/* Our slot of many keys equals the server's: plain keys, queue keys,
+ * tags that are empty, unclosed, nested or first of several. */
+static void test_keyslot_matches_server(void **state)
+{
+    /* Each shape is a text before and after a random word. */
+    static const char *shapes[][2] = {
+        {"", ""}, {"{", "}"}, {"x{", "}y"}, {"{}", ""}, {"{", ""},
+        {"", "}"}, {"a{{", "}}"}, {"{", "}{z}"}, {"llmb:{", "}:pending"},
+        {"", "{}"}};
+    enum { KEYS = 4000 };
+    redisContext *c = node(ports[0]);
+    char (*keys)[96] = llmb_xmalloc(KEYS * sizeof(*keys));
+    (void)state;
+
+    srand(17);
+    for (int i = 0; i < KEYS; i++) {
+        char word[40];
+        int n = 1 + rand() % 30;
+        for (int j = 0; j < n; j++)
+            word[j] = (char)(33 + rand() % 94); /* printable, braces too */
+        word[n] = '\0';
+        snprintf(keys[i], sizeof(keys[i]), "%s%s%s", shapes[i % 10][0], word,
+                 shapes[i % 10][1]);
+        redisAppendCommand(c, "CLUSTER KEYSLOT %s", keys[i]);
+    }
+    for (int i = 0; i < KEYS; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        if ((unsigned)r->integer !=
+            llmb_cluster_keyslot(keys[i], strlen(keys[i])))
+            fail_msg("key \"%s\": server slot %lld, ours %u", keys[i],
+                     r->integer, llmb_cluster_keyslot(keys[i],
+                                                      strlen(keys[i])));
+        freeReplyObject(r);
+    }
+    free(keys);
+    redisFree(c);
+}
+
+/* Connecting loads the library on every primary (flushed first). */
+static void test_connect_loads_library(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 5000);
+    char *err = NULL;
+    (void)state;
+
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(node_cmd(ports[i], "FUNCTION FLUSH"));
+    assert_true(llmb_cluster_enabled(cl));
+    if (llmb_cluster_connect(cl, &err) != 0)
+        fail_msg("connect: %s", err);
+    assert_int_equal(llmb_cluster_nnodes(cl), 3);
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = node_cmd(ports[i], "FCALL_RO llmb_version 0");
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        assert_int_equal(r->integer, llmb_lua_version);
+        freeReplyObject(r);
+    }
+    llmb_cluster_free(cl);
+}
+
+static redisReply *push(struct llmb_cluster *cl, const char *queue,
+                        const char *id)
+{
+    char *key = llmb_key_queue(prefix, queue);
+    char *doc = llmb_xasprintf("{\"type\":\"noop\",\"id\":\"%s\"}", id);
+    const char *argv[] = {"FCALL", "llmb_push", "1", key, doc};
+    redisReply *r = llmb_cluster_command_argv(cl, key, 5, argv, NULL);
+
+    free(key);
+    free(doc);
+    return r;
+}
+
+static long long stat_pending(struct llmb_cluster *cl, const char *queue)
+{
+    char *key = llmb_key_queue(prefix, queue);
+    const char *argv[] = {"FCALL_RO", "llmb_stats", "1", key};
+    redisReply *r = llmb_cluster_command_argv(cl, key, 4, argv, NULL);
+    long long n = -1;
+
+    if (r == NULL)
+        fail_msg("llmb_stats %s: %s", queue, llmb_cluster_errstr(cl));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, "pending") == 0)
+            n = r->element[i + 1]->integer;
+    freeReplyObject(r);
+    free(key);
+    return n;
+}
+
+/* Each queue's jobs are on the primary that owns the queue's slot, and
+ * 30 queues use all three primaries. */
+static void test_routes_by_slot(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 5000);
+    int used[3] = {0, 0, 0};
+    (void)state;
+
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    for (int q = 0; q < 30; q++) {
+        char queue[16], *jk;
+        redisReply *r;
+        int owner;
+
+        snprintf(queue, sizeof(queue), "rq%d", q);
+        r = push(cl, queue, "j1");
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, "j1");
+        freeReplyObject(r);
+        jk = llmb_key_queue_sub(prefix, queue, "j:j1");
+        owner = owner_of(jk);
+        r = node_cmd(owner, "HGET %s state", jk);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, "pending");
+        freeReplyObject(r);
+        for (int i = 0; i < 3; i++)
+            if (ports[i] == owner)
+                used[i]++;
+        free(jk);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(used[i] > 0);
+    llmb_cluster_free(cl);
+}
+
+static const char *myid(int port, char *buf, size_t n)
+{
+    redisReply *r = node_cmd(port, "CLUSTER MYID");
+    snprintf(buf, n, "%s", r->str);
+    freeReplyObject(r);
+    return buf;
+}
+
+/* Starts moving slot from src to dst (IMPORTING, MIGRATING). */
+static void slot_move_begin(unsigned slot, int src, int dst)
+{
+    char sid[64], did[64];
+    redisReply *r;
+
+    r = node_cmd(dst, "CLUSTER SETSLOT %u IMPORTING %s", slot,
+                 myid(src, sid, sizeof(sid)));
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = node_cmd(src, "CLUSTER SETSLOT %u MIGRATING %s", slot,
+                 myid(dst, did, sizeof(did)));
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+}
+
+/* Moves the keys of slot still at src to dst, then gives dst the slot. */
+static void slot_move_end(unsigned slot, int src, int dst)
+{
+    char did[64];
+
+    for (;;) {
+        redisReply *k = node_cmd(src, "CLUSTER GETKEYSINSLOT %u 100", slot);
+        if (k->elements == 0) {
+            freeReplyObject(k);
+            break;
+        }
+        for (size_t i = 0; i < k->elements; i++) {
+            redisReply *r = node_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000",
+                                     dst, k->element[i]->str);
+            assert_int_equal(r->type, REDIS_REPLY_STATUS);
+            freeReplyObject(r);
+        }
+        freeReplyObject(k);
+    }
+    myid(dst, did, sizeof(did));
+    freeReplyObject(node_cmd(dst, "CLUSTER SETSLOT %u NODE %s", slot, did));
+    freeReplyObject(node_cmd(src, "CLUSTER SETSLOT %u NODE %s", slot, did));
+    for (int i = 0; i < 3; i++)
+        if (ports[i] != src && ports[i] != dst)
+            freeReplyObject(node_cmd(ports[i], "CLUSTER SETSLOT %u NODE %s",
+                                     slot, did));
+}
+
+static int other_primary(int port)
+{
+    return ports[0] == port ? ports[1] : ports[0];
+}
+
+/* A queue whose slot moved is found again: MOVED refreshes the map. */
+static void test_moved(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 5000);
+    char *key = llmb_key_queue(prefix, "moved");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    int src, dst;
+    redisReply *r;
+    (void)state;
+
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "m%d", i);
+        r = push(cl, "moved", id);
+        assert_non_null(r);
+        freeReplyObject(r);
+    }
+    src = owner_of(key);
+    dst = other_primary(src);
+    slot_move_begin(slot, src, dst);
+    slot_move_end(slot, src, dst);
+    assert_int_equal(owner_of(key), dst);
+    /* The router still has the old map: the old owner answers MOVED. */
+    assert_int_equal(stat_pending(cl, "moved"), 5);
+    r = push(cl, "moved", "m5");
+    assert_non_null(r);
+    freeReplyObject(r);
+    assert_int_equal(stat_pending(cl, "moved"), 6);
+    free(key);
+    llmb_cluster_free(cl);
+}
+
+/* During a move, a plain command on a key already moved follows ASK; an
+ * FCALL waits until the move ends, then runs at the new owner. */
+static void test_ask_and_fcall_held(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 300);
+    char *key = llmb_key_queue(prefix, "asked");
+    char *plain = llmb_key_queue_sub(prefix, "asked", "plain");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    const char *get[] = {"GET", plain};
+    int src, dst;
+    redisReply *r;
+    (void)state;
+
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    r = push(cl, "asked", "a0");
+    assert_non_null(r);
+    freeReplyObject(r);
+    src = owner_of(key);
+    dst = other_primary(src);
+    freeReplyObject(node_cmd(src, "SET %s here", plain));
+    slot_move_begin(slot, src, dst);
+    r = node_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000", dst, plain);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    r = llmb_cluster_command_argv(cl, plain, 2, get, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "here");
+    freeReplyObject(r);
+
+    /* The base key never exists, so the source answers ASK to every
+     * FCALL: it must not run at the importing node on half a queue. */
+    r = push(cl, "asked", "a1");
+    assert_null(r);
+    assert_non_null(strstr(llmb_cluster_errstr(cl),
+                           "the queue's slot is being migrated"));
+    r = node_cmd(dst, "EXISTS %s:pending", key);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+
+    slot_move_end(slot, src, dst);
+    r = push(cl, "asked", "a1");
+    assert_non_null(r);
+    assert_string_equal(r->str, "a1");
+    freeReplyObject(r);
+    assert_int_equal(stat_pending(cl, "asked"), 2);
+    free(key);
+    free(plain);
+    llmb_cluster_free(cl);
+}
+
+/* A plain URL gives a router of one node owning every slot. */
+static void test_single_server(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(llmb_test_redis_url(),
+                                               "llmb-test", 5000);
+    const char *argv[] = {"PING"};
+    redisReply *r;
+    (void)state;
+
+    assert_false(llmb_cluster_enabled(cl));
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    assert_int_equal(llmb_cluster_nnodes(cl), 1);
+    assert_non_null(llmb_cluster_conn_for_key(cl, "anything"));
+    r = llmb_cluster_command_argv(cl, "x", 1, argv, NULL);
+    assert_non_null(r);
+    assert_string_equal(r->str, "PONG");
+    freeReplyObject(r);
+    llmb_cluster_free(cl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keyslot_matches_server),
+        cmocka_unit_test(test_connect_loads_library),
+        cmocka_unit_test(test_routes_by_slot),
+        cmocka_unit_test(test_moved),
+        cmocka_unit_test(test_ask_and_fcall_held),
+        cmocka_unit_test(test_single_server),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
