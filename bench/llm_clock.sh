@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # How true the llm executor's clock is: one llmb-worker (capacity 1) and a
 # plain Python asyncio client (bench/llm_pyclient.py) against the same
-# scheduled streaming server (bench/llm_server.py), which logs the true
-# send time of every chunk. Loopback only.
+# scheduled streaming server, which logs the true send time of every
+# chunk: bench/llm_server.c (built as llmb_bench_llm_server, libev only,
+# so the truth costs little CPU), or with --server py its Python twin
+# bench/llm_server.py. Loopback only.
 #
 #   bench/llm_clock.sh [--reps N] [--levels "1 128 512 2048"] [--itl-ms 100]
+#                      [--server c|py]
 #
 # For each level C: C streams at once, first chunk 50 ms after the server
 # read the request, then 16 chunks --itl-ms apart. TTFT p50 error = the
@@ -17,13 +20,14 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-reps=3 levels="1 128 512 2048" itl=100
+reps=3 levels="1 128 512 2048" itl=100 server=c
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift ;;
     --levels) levels=$2; shift ;;
     --itl-ms) itl=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --server) server=$2; shift ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -41,7 +45,13 @@ trap 'stop_all; bench_redis_stop' EXIT
 bench_redis_start
 cpu_ms() { awk -v t="$tck" '{ printf "%d\n", ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
 
-python3 -S "$here/llm_server.py" --port 0 --first-ms 50 --itl-ms "$itl" --tokens 16 > "$BENCH_TMP/srv.out" &
+case $server in
+  c) srv_cmd=("$LLMB_BUILD_DIR/bench/llmb_bench_llm_server")
+     [ -x "${srv_cmd[0]}" ] || { echo "bench/llm_clock.sh: ${srv_cmd[0]} is not built (LLMB_BUILD_DIR)" >&2; exit 1; } ;;
+  py) srv_cmd=(python3 -S "$here/llm_server.py") ;;
+  *) echo "bench/llm_clock.sh: --server is c or py, not $server" >&2; exit 64 ;;
+esac
+"${srv_cmd[@]}" --port 0 --first-ms 50 --itl-ms "$itl" --tokens 16 > "$BENCH_TMP/srv.out" &
 srv_pid=$!
 for _ in $(seq 100); do grep -q listening "$BENCH_TMP/srv.out" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)$/\1/p' "$BENCH_TMP/srv.out")
@@ -106,7 +116,7 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "# llm executor clock vs a scheduled server (bench/llm_clock.sh)"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
-  echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; build $LLMB_BUILD_DIR."
+  echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR."
   echo
   echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"

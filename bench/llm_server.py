@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A streaming OpenAI-style server on a known schedule, for bench/llm_clock.sh.
+"""A streaming OpenAI-style server on a known schedule, for bench/llm_clock.sh
+(--server py; the default is its C twin, bench/llm_server.c).
 
 Independent of examples/mock-llm: every response streams --tokens content
 chunks, the first --first-ms after the request was read in full, then one
