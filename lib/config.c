@@ -786,6 +786,15 @@ static int check_common(struct loader *l)
         free(uerr);
         return LLMB_ECONFIG;
     }
+    if (url.cluster) {
+        /* The router (lib/cluster.c) exists; the programs' calls do not
+         * go through it yet, and one node of a cluster would answer
+         * MOVED for most queues. Refuse rather than half work. */
+        llmb_redis_url_fini(&url);
+        return fail(l, "%s: a redis+cluster:// URL is not taken by the "
+                    "llmb programs yet; see docs/operations.md, Redis "
+                    "Cluster", l->label[OPT_REDIS]);
+    }
     llmb_redis_url_fini(&url);
     return 0;
 }

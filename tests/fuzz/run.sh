@@ -13,7 +13,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
 secs=${2:-20}
-targets=(fuzz_job fuzz_aggregate fuzz_url fuzz_config fuzz_exec_output)
+targets=(fuzz_job fuzz_aggregate fuzz_url fuzz_config fuzz_exec_output fuzz_llm_chunk)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -438,6 +438,9 @@ static void test_common_checks(void **state)
                "\"loud\"", "--log-level", "loud", NULL);
     load_fails("--redis: redis URL \"localhost\" must start with redis://, "
                "redis+cluster:// or unix://", "--redis", "localhost", NULL);
+    load_fails("--redis: a redis+cluster:// URL is not taken by the llmb "
+               "programs yet; see docs/operations.md, Redis Cluster",
+               "--redis", "redis+cluster://127.0.0.1:7000", NULL);
 }
 
 /* Runs a load whose stdout goes to a file; returns what it printed. */

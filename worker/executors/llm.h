@@ -16,6 +16,8 @@
  *   llm_multi.c     the curl multi handle driven by the worker's libev
  *                   loop (one ev_io per socket, one ev_timer)
  *   llm_sse.c       the Server-Sent Events framing, fed bytes as they come
+ *   llm_chunk.c     one streamed chunk read in a single pass, without a
+ *                   JSON tree: the executor's inner loop
  *   llm_response.c  what the OpenAI chunks and bodies mean: content
  *                   tokens, usage, finish, in-band errors, the gap
  *                   before each content chunk
@@ -213,6 +215,28 @@ int llmb_llm_sse_feed(struct llmb_llm_sse *p, const char *buf, size_t len);
  * ended in the middle of an event). */
 bool llmb_llm_sse_pending(const struct llmb_llm_sse *p);
 
+/* ---- one streamed chunk (llm_chunk.c) -------------------------------- */
+
+/* What a streamed chunk says, as far as the measurements go. */
+struct llmb_llm_chunk {
+    bool chat;               /* read as chat deltas, else completions */
+    size_t content;          /* bytes of content over its choices, as
+                                json_string_length() counts them */
+    bool finished;           /* a choice has a string finish_reason */
+    long prompt_tokens;      /* usage.prompt_tokens; -1 = not given */
+    long completion_tokens;  /* usage.completion_tokens; -1 = not given */
+};
+
+/* Reads the data of one SSE event (len bytes, no NUL needed) in one pass,
+ * allocating nothing. Returns 0 with ck filled when the text is a JSON
+ * object that json_loadb() reads and whose meaning is plain: the full
+ * parse would give the same. Returns 1 (ck undefined) when the full
+ * parse must decide: not JSON or not an object, an "error" member that
+ * is not null, escaped keys, duplicate keys that matter, deep nesting or
+ * numbers jansson may refuse. */
+int llmb_llm_chunk_scan(const char *data, size_t len, bool chat,
+                        struct llmb_llm_chunk *ck);
+
 /* ---- OpenAI responses (llm_response.c) -------------------------------- */
 
 /* What one response said, fed either streamed bytes (SSE) or a whole
@@ -232,6 +256,8 @@ struct llmb_llm_resp {
     size_t ngaps, capgaps;
     bool done;               /* data: [DONE] */
     bool finished;           /* a finish_reason was seen */
+    bool full_parse;         /* read every chunk with json_loadb, never
+                                llmb_llm_chunk_scan (tests compare) */
     char *error;             /* why the response is bad; NULL = fine */
     struct llmb_llm_sse sse;
 };

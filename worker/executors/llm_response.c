@@ -148,21 +148,43 @@ static void add_gap(struct llmb_llm_resp *r, int64_t us)
                              (uint32_t)us;
 }
 
-static int on_event(void *arg, const char *event, const char *data,
-                    size_t len)
+/* Counts a content chunk that arrived at r->now_us. */
+static void take_content(struct llmb_llm_resp *r, size_t content)
 {
-    struct llmb_llm_resp *r = arg;
+    if (r->chunks == 0)
+        r->first_us = r->now_us;
+    else
+        add_gap(r, r->now_us - r->last_us);
+    r->last_us = r->now_us;
+    r->chunks++;
+    r->chars += content;
+}
+
+/* What chunk ck said, into r. */
+static void take_chunk(struct llmb_llm_resp *r,
+                       const struct llmb_llm_chunk *ck)
+{
+    if (ck->finished)
+        r->finished = true;
+    if (ck->prompt_tokens >= 0)
+        r->prompt_tokens = ck->prompt_tokens;
+    if (ck->completion_tokens >= 0)
+        r->completion_tokens = ck->completion_tokens;
+    if (ck->content > 0)
+        take_content(r, ck->content);
+}
+
+/* The full reading of a chunk: json_loadb and the object's members. What
+ * llmb_llm_chunk_scan() answers must be what this gives. */
+static int parse_event(struct llmb_llm_resp *r, const char *event,
+                       const char *data, size_t len)
+{
+    struct llmb_llm_chunk ck;
     json_error_t jerr;
     json_t *o, *choices, *c;
-    size_t content = 0, i;
+    size_t i;
     int rc = 0;
 
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        r->done = true;
-        return 0;
-    }
-    if (r->done)
-        return 0; /* nothing counts after [DONE] */
     o = json_loadb(data, len, 0, &jerr);
     if (!json_is_object(o)) {
         json_decref(o);
@@ -173,28 +195,48 @@ static int on_event(void *arg, const char *event, const char *data,
         return bad(r, llmb_xasprintf("the server sent an error event: "
                                      "%.200s", data));
     }
+    memset(&ck, 0, sizeof(ck));
+    ck.prompt_tokens = ck.completion_tokens = -1;
     rc = take_error(r, o);
     choices = json_object_get(o, "choices");
     json_array_foreach(choices, i, c) {
         json_t *fr = json_object_get(c, "finish_reason");
-        content += choice_content(r, c, true);
+        ck.content += choice_content(r, c, true);
         if (json_is_string(fr))
-            r->finished = true;
+            ck.finished = true;
     }
     take_usage(r, o);
     json_decref(o);
+    if (ck.finished)
+        r->finished = true;
     if (rc != 0)
         return rc;
-    if (content > 0) {
-        if (r->chunks == 0)
-            r->first_us = r->now_us;
-        else
-            add_gap(r, r->now_us - r->last_us);
-        r->last_us = r->now_us;
-        r->chunks++;
-        r->chars += content;
-    }
+    if (ck.content > 0)
+        take_content(r, ck.content);
     return 0;
+}
+
+/* One SSE event. A plain chunk is read by llmb_llm_chunk_scan() without
+ * a JSON tree; the others (error events, unusual or bad JSON) by
+ * parse_event(). */
+static int on_event(void *arg, const char *event, const char *data,
+                    size_t len)
+{
+    struct llmb_llm_resp *r = arg;
+    struct llmb_llm_chunk ck;
+
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        r->done = true;
+        return 0;
+    }
+    if (r->done)
+        return 0; /* nothing counts after [DONE] */
+    if (!r->full_parse && event[0] == '\0' &&
+        llmb_llm_chunk_scan(data, len, r->chat, &ck) == 0) {
+        take_chunk(r, &ck);
+        return 0;
+    }
+    return parse_event(r, event, data, len);
 }
 
 int llmb_llm_resp_feed(struct llmb_llm_resp *r, const char *buf, size_t len,
