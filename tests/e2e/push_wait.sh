@@ -121,4 +121,65 @@ grep -q '1 of 1 jobs still not ended after 1s' "$tmp/never.err" || fail "$(cat "
 NDJSON
 isndjson "$tmp/j.out" 2 || fail "--json stdout: $(cat "$tmp/j.out")"
 ! grep -q 'JOB' "$tmp/j.err" || fail "a table with --json: $(cat "$tmp/j.err")"
+# a batch of 300 jobs in two queues, followed through the queues' event
+# streams: 200 complete, 50 fail, 50 are cancelled while it waits; the
+# stream of one queue is cut to nothing again and again, so the re-read of
+# the hashes must catch what its stream lost
+"$bin/worker/llmb-worker" --id w3 --queues q2 --capacity 4 --heartbeat-ms 200 \
+    --log-level warn 2>"$tmp/worker3.log" &
+pids+=($!)
+for _ in $(seq 200); do
+    [ "$(rcli ZCARD "$prefix:workers")" -ge 3 ] && break; sleep 0.05
+done
+python3 - > "$tmp/many.ndjson" <<'PY'
+import json
+for i in range(300):
+    if i % 6 == 5:
+        j = {"type": "fail", "id": "m%d" % i, "max_retries": 0}
+    elif i % 6 == 4:
+        j = {"type": "sleep", "id": "m%d" % i, "queue": "q2",
+             "payload": {"ms": 60000}}
+    else:
+        j = {"type": "echo", "id": "m%d" % i, "tasks": 1 + i % 3}
+    print(json.dumps(j))
+PY
+"$push" --batch "$tmp/many.ndjson" --wait --wait-timeout 60 \
+    > "$tmp/many.out" 2> "$tmp/many.err" &
+waiter=$!
+pids+=($waiter)
+for _ in $(seq 200); do
+    [ "$(rcli EXISTS "$prefix:{q2}:j:m298")" = 1 ] && break; sleep 0.05
+done
+# it waits in a blocking read of a stream, not in a loop over the hashes
+for _ in $(seq 100); do
+    rcli CLIENT LIST | grep 'name=llmb-push' | grep -q 'cmd=xread' && break
+    sleep 0.05
+done
+rcli CLIENT LIST | grep 'name=llmb-push' | grep -q 'cmd=xread' ||
+    fail "llmb-push does not read the streams: $(rcli CLIENT LIST | grep llmb-push)"
+( while kill -0 $waiter 2>/dev/null; do
+      rcli XTRIM "$prefix:{default}:events" MAXLEN 0 >/dev/null; sleep 0.02
+  done ) &
+trimmer=$!
+for i in $(seq 4 6 299); do
+    "$bin/tools/admin/llmb" cancel "q2/m$i" >/dev/null || fail "cancel m$i"
+done
+set +e
+wait $waiter; rc=$?
+set -e
+wait $trimmer
+[ $rc -eq 1 ] || fail "300 jobs: exit $rc, $(tail -n 3 "$tmp/many.err")"
+python3 - "$tmp/many.out" <<'PY' || fail "300 jobs: $(head -c 2000 "$tmp/many.out")"
+import json, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+assert [j["id"] for j in jobs] == ["m%d" % i for i in range(300)]
+want = {5: "failed", 4: "cancelled"}
+for i, j in enumerate(jobs):
+    assert j["state"] == want.get(i % 6, "completed"), (i, j["state"])
+    assert j["queue"] == ("q2" if i % 6 == 4 else "default"), j["queue"]
+    if j["state"] != "cancelled":
+        assert "aggregate" in j, j
+PY
+grep -q '^300 jobs, 450 tasks: 350 ok, 50 failed, 50 cancelled$' "$tmp/many.err" ||
+    fail "no total: $(tail -n 3 "$tmp/many.err")"
 echo "e2e push_wait: ok"

@@ -1,14 +1,17 @@
 /*
- * --wait: follows one job to its end with blocking reads of its queue's
- * event stream (XREAD BLOCK, no polling), or (--batch) every job of the
- * run by reading their hashes in one pipeline per round, and prints the
- * final jobs with their aggregates as JSON: one indented document for one
+ * --wait: follows one job, or (--batch) every job of the run, to its end
+ * with bounded blocking reads of its queue's event stream (XREAD COUNT
+ * BLOCK, no polling; a batch reads the stream of each of its queues), and
+ * re-reads the job hashes at most once a second in case the capped stream
+ * dropped an event before it was read. It prints the final jobs with
+ * their aggregates as JSON: one indented document for one
  * job, one compact line per job for a batch. That JSON is all stdout
  * holds when it is not a terminal or with --json; the tables for people
  * (summary.c) go to stdout only when it is a terminal, else to stderr.
  * Progress goes to stderr: a bar on a terminal, else a plain line at most
- * every PLAIN_MS. The stream position is taken before the push, so no
- * event is missed.
+ * every PLAIN_MS. One job's stream position is taken before the push; a
+ * batch's after it, and then every hash is read once: what happened
+ * before the position is in the hashes, what happens after in the stream.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,12 +32,12 @@
 
 /* How long to wait for the aggregate once the job has ended. */
 #define AGGREGATE_GRACE_MS 5000
+/* The longest blocking read of a stream, and how often the job hashes are
+ * read again at most, in case the capped stream lost an event. */
 #define BLOCK_MS 1000
 /* Without a terminal, a progress line at most this often. */
 #define PLAIN_MS 5000
-/* --batch: the pause between two reads of the jobs' hashes, and the jobs
- * read per pipeline. */
-#define POLL_MS 250
+/* --batch: the jobs whose hashes are read per pipeline. */
 #define POLL_CHUNK 1000
 
 struct wait_state {
@@ -251,60 +254,103 @@ static int finished_in(const char *ids, const char *states, const char *id,
     return 1;
 }
 
+/* The fields of one events stream entry that --wait reads (the others
+ * stay NULL); they point into the reply. */
+struct event {
+    const char *ev, *job, *done, *state, *ids, *states;
+};
+
+static void event_parse(const redisReply *e, struct event *out)
+{
+    const redisReply *f;
+    size_t k;
+
+    memset(out, 0, sizeof(*out));
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    f = e->element[1];
+    for (k = 0; k + 1 < f->elements; k += 2) {
+        const char *name = f->element[k]->str;
+        const char *val = f->element[k + 1]->str;
+        if (name == NULL || val == NULL)
+            continue;
+        if (strcmp(name, "event") == 0)
+            out->ev = val;
+        else if (strcmp(name, "job") == 0)
+            out->job = val;
+        else if (strcmp(name, "done") == 0)
+            out->done = val;
+        else if (strcmp(name, "state") == 0)
+            out->state = val;
+        else if (strcmp(name, "ids") == 0)
+            out->ids = val;
+        else if (strcmp(name, "states") == 0)
+            out->states = val;
+    }
+}
+
+/* Applies event e, which names the job of w in its field `job`. */
+static void event_apply(const struct event *e, struct wait_state *w)
+{
+    if (strcmp(e->ev, "progress") == 0 && e->done != NULL)
+        w->done = atoll(e->done);
+    else if (strcmp(e->ev, "finished") == 0) {
+        w->finished = 1;
+        w->done = w->tasks;
+        if (e->state != NULL)
+            snprintf(w->state, sizeof(w->state), "%s", e->state);
+    } else if (strcmp(e->ev, "aggregated") == 0) {
+        w->aggregated = 1;
+    }
+}
+
+/* The entries of an XREAD reply of one stream (NULL when none came), and
+ * *mark advanced past them. */
+static const redisReply *stream_entries(const redisReply *r, char **mark)
+{
+    const redisReply *entries, *last;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[0]->elements != 2 ||
+        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY ||
+        r->element[0]->element[1]->elements == 0)
+        return NULL;
+    entries = r->element[0]->element[1];
+    last = entries->element[entries->elements - 1];
+    if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
+        last->element[0]->type == REDIS_REPLY_STRING) {
+        free(*mark);
+        *mark = llmb_xstrdup(last->element[0]->str);
+    }
+    return entries;
+}
+
 /* Applies the events of `reply` (an XREAD reply) that concern job id and
  * advances *mark past them. */
 static void events_apply(redisReply *r, const char *id, char **mark,
                          struct wait_state *w)
 {
-    redisReply *entries;
-    size_t i, k;
+    const redisReply *entries = stream_entries(r, mark);
+    size_t i;
 
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->elements != 2)
-        return;
-    entries = r->element[0]->element[1];
-    for (i = 0; i < entries->elements; i++) {
-        redisReply *e = entries->element[i];
-        redisReply *f = e->element[1];
-        const char *ev = NULL, *job = NULL, *done = NULL, *state = NULL;
-        const char *ids = NULL, *states = NULL;
+    for (i = 0; entries != NULL && i < entries->elements; i++) {
+        struct event e;
 
-        free(*mark);
-        *mark = llmb_xstrdup(e->element[0]->str);
-        for (k = 0; k + 1 < f->elements; k += 2) {
-            const char *name = f->element[k]->str;
-            const char *val = f->element[k + 1]->str;
-            if (strcmp(name, "event") == 0)
-                ev = val;
-            else if (strcmp(name, "job") == 0)
-                job = val;
-            else if (strcmp(name, "done") == 0)
-                done = val;
-            else if (strcmp(name, "state") == 0)
-                state = val;
-            else if (strcmp(name, "ids") == 0)
-                ids = val;
-            else if (strcmp(name, "states") == 0)
-                states = val;
-        }
-        if (ev != NULL && strcmp(ev, "finished") == 0 && ids != NULL) {
-            if (finished_in(ids, states, id, w->state, sizeof(w->state))) {
+        event_parse(entries->element[i], &e);
+        if (e.ev == NULL)
+            continue;
+        if (strcmp(e.ev, "finished") == 0 && e.ids != NULL && e.states) {
+            if (finished_in(e.ids, e.states, id, w->state,
+                            sizeof(w->state))) {
                 w->finished = 1;
                 w->done = w->tasks;
             }
             continue;
         }
-        if (ev == NULL || job == NULL || strcmp(job, id) != 0)
-            continue;
-        if (strcmp(ev, "progress") == 0 && done != NULL)
-            w->done = atoll(done);
-        else if (strcmp(ev, "finished") == 0) {
-            w->finished = 1;
-            w->done = w->tasks;
-            if (state != NULL)
-                snprintf(w->state, sizeof(w->state), "%s", state);
-        } else if (strcmp(ev, "aggregated") == 0)
-            w->aggregated = 1;
+        if (e.job != NULL && strcmp(e.job, id) == 0)
+            event_apply(&e, w);
     }
 }
 
@@ -452,8 +498,27 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
 /* One job of a batch being followed. */
 struct followed {
     char *key;        /* its hash */
+    const char *id;   /* a string of the caller's ids */
+    size_t stream;    /* its queue's entry of the streams */
     struct wait_state w;
     int64_t ended;    /* mono ms it was seen ended, 0 before */
+};
+
+/* The events stream of a queue of the batch. */
+struct stream {
+    char *key;
+    char *mark;       /* the last entry read */
+    size_t open;      /* jobs of the queue not over */
+};
+
+/* What a batch follows: the jobs, in input order; their queues' streams;
+ * the jobs sorted by id, for the events to find theirs. */
+struct follow {
+    struct followed *v;
+    size_t n;
+    struct stream *s;
+    size_t ns;
+    size_t *by_id;    /* indexes of v, sorted by id */
 };
 
 /* True when nothing more is awaited of job f at time now. */
@@ -461,6 +526,13 @@ static int followed_over(const struct followed *f, int64_t now)
 {
     return f->w.finished &&
            (f->w.aggregated || now - f->ended > AGGREGATE_GRACE_MS);
+}
+
+/* Notes the time job f was first seen ended. */
+static void followed_seen(struct followed *f, int64_t now)
+{
+    if (f->w.finished && f->ended == 0)
+        f->ended = now;
 }
 
 /* Reads the hashes of the jobs not over yet, POLL_CHUNK per pipeline.
@@ -491,48 +563,244 @@ static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
                 snprintf(f->w.state, sizeof(f->w.state), "gone");
                 f->w.finished = f->w.aggregated = 1;
             }
-            if (f->w.finished && f->ended == 0)
-                f->ended = now;
+            followed_seen(f, now);
             freeReplyObject(r);
         }
     }
     return 0;
 }
 
+/* The jobs by_id_cmp() compares, for qsort(), which takes no context. */
+static const struct followed *sort_base;
+
+static int by_id_cmp(const void *a, const void *b)
+{
+    return strcmp(sort_base[*(const size_t *)a].id,
+                  sort_base[*(const size_t *)b].id);
+}
+
+/* Calls fn on every followed job named id (a batch may name a job twice:
+ * the second push returned the first). len is id's length: ids of a
+ * `finished` event are words of a longer string. */
+static void follow_each(struct follow *fl, const char *id, size_t len,
+                        const struct event *e, const char *state, size_t slen)
+{
+    size_t lo = 0, hi = fl->n;
+
+    /* the first index whose id is not below id */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *m = fl->v[fl->by_id[mid]].id;
+        int c = strncmp(m, id, len);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < fl->n; lo++) {
+        struct followed *f = &fl->v[fl->by_id[lo]];
+        if (strncmp(f->id, id, len) != 0 || f->id[len] != '\0')
+            break;
+        if (state != NULL) {  /* one job of a `finished` event for many */
+            f->w.finished = 1;
+            f->w.done = f->w.tasks;
+            if (slen >= sizeof(f->w.state))
+                slen = sizeof(f->w.state) - 1;
+            memcpy(f->w.state, state, slen);
+            f->w.state[slen] = '\0';
+        } else {
+            event_apply(e, &f->w);
+        }
+        followed_seen(f, llmb_mono_ms());
+    }
+}
+
+/* Applies the entries of one stream's XREAD reply to the jobs they name.
+ * Returns the number of entries. */
+static size_t follow_apply(struct follow *fl, struct stream *st,
+                           const redisReply *r)
+{
+    const redisReply *entries = stream_entries(r, &st->mark);
+    size_t i;
+
+    for (i = 0; entries != NULL && i < entries->elements; i++) {
+        struct event e;
+
+        event_parse(entries->element[i], &e);
+        if (e.ev == NULL)
+            continue;
+        if (strcmp(e.ev, "finished") == 0 && e.ids != NULL &&
+            e.states != NULL) {
+            const char *id = e.ids, *state = e.states;
+            while (*id != '\0' && *state != '\0') {
+                size_t il = strcspn(id, " "), sl = strcspn(state, " ");
+                follow_each(fl, id, il, &e, state, sl);
+                id += il + (id[il] == ' ');
+                state += sl + (state[sl] == ' ');
+            }
+        } else if (e.job != NULL) {
+            follow_each(fl, e.job, strlen(e.job), &e, NULL, 0);
+        }
+    }
+    return entries != NULL ? entries->elements : 0;
+}
+
+/* One round of reading the streams of the queues that have jobs not
+ * over: a read of each without blocking, pipelined (every XREAD names one
+ * key, as Redis Cluster needs), and when none had news, a read that
+ * blocks up to block_ms on the first of them (up to MULTI_BLOCK_MS when
+ * other queues wait too, so that their news is not held back long).
+ * COUNT bounds each read. Returns 0 or EX_UNAVAILABLE. */
+#define EVENTS_COUNT 1000
+#define MULTI_BLOCK_MS 250
+static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
+{
+    size_t sent[64], ns = 0, k, got = 0, open = 0, first = SIZE_MAX, i = 0;
+    char count[24], block[24];
+
+    snprintf(count, sizeof(count), "%d", EVENTS_COUNT);
+    while (i < fl->ns) {
+        ns = 0;
+        for (; i < fl->ns && ns < sizeof(sent) / sizeof(*sent); i++) {
+            const char *argv[] = {"XREAD", "COUNT", count, "STREAMS",
+                                  fl->s[i].key, fl->s[i].mark};
+            if (fl->s[i].open == 0)
+                continue;
+            if (first == SIZE_MAX)
+                first = i;
+            open++;
+            if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
+                return EX_UNAVAILABLE;
+            sent[ns++] = i;
+        }
+        for (k = 0; k < ns; k++) {
+            redisReply *r = llmb_conn_get_reply(conn);
+            if (r == NULL)
+                return EX_UNAVAILABLE;
+            got += follow_apply(fl, &fl->s[sent[k]], r);
+            freeReplyObject(r);
+        }
+    }
+    if (got == 0 && first != SIZE_MAX) {
+        const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block,
+                              "STREAMS", fl->s[first].key,
+                              fl->s[first].mark};
+        redisReply *r;
+
+        snprintf(block, sizeof(block), "%d",
+                 open > 1 && block_ms > MULTI_BLOCK_MS ? MULTI_BLOCK_MS
+                                                       : block_ms);
+        r = llmb_conn_commandargv(conn, 8, argv, NULL);
+        if (r == NULL)
+            return EX_UNAVAILABLE;
+        follow_apply(fl, &fl->s[first], r);
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* Builds fl for the jobs ids of queues (the streams in order of first
+ * use) and takes each stream's position. Returns 0 or an exit code. */
+static int follow_init(struct follow *fl, const struct push_config *cfg,
+                       struct llmb_conn *conn,
+                       const struct llmb_strlist *ids,
+                       const struct llmb_strlist *queues)
+{
+    size_t i, k;
+    int rc;
+
+    memset(fl, 0, sizeof(*fl));
+    fl->n = ids->n;
+    fl->v = llmb_xcalloc(ids->n ? ids->n : 1, sizeof(*fl->v));
+    fl->by_id = llmb_xcalloc(ids->n ? ids->n : 1, sizeof(*fl->by_id));
+    fl->s = llmb_xcalloc(queues->n ? queues->n : 1, sizeof(*fl->s));
+    for (i = 0; i < ids->n; i++) {
+        char *sub = llmb_xasprintf("j:%s", ids->v[i]);
+        struct followed *f = &fl->v[i];
+
+        f->key = llmb_key_queue_sub(cfg->common.prefix, queues->v[i], sub);
+        f->id = ids->v[i];
+        free(sub);
+        for (k = 0; k < fl->ns; k++)
+            if (strcmp(queues->v[i], queues->v[fl->s[k].open]) == 0)
+                break;
+        if (k == fl->ns) {
+            /* open holds the first job's index until the marks are taken */
+            fl->s[k].open = i;
+            fl->ns++;
+        }
+        f->stream = k;
+        fl->by_id[i] = i;
+    }
+    sort_base = fl->v;
+    qsort(fl->by_id, fl->n, sizeof(*fl->by_id), by_id_cmp);
+    for (k = 0; k < fl->ns; k++) {
+        const char *q = queues->v[fl->s[k].open];
+        fl->s[k].key = llmb_key_queue_sub(cfg->common.prefix, q, "events");
+        rc = push_wait_mark(cfg, conn, q, &fl->s[k].mark);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void follow_fini(struct follow *fl)
+{
+    size_t i;
+
+    for (i = 0; i < fl->n; i++)
+        free(fl->v[i].key);
+    for (i = 0; i < fl->ns; i++) {
+        free(fl->s[i].key);
+        free(fl->s[i].mark);
+    }
+    free(fl->v);
+    free(fl->s);
+    free(fl->by_id);
+}
+
 int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
                    const struct llmb_strlist *ids,
                    const struct llmb_strlist *queues)
 {
-    struct followed *v = llmb_xcalloc(ids->n ? ids->n : 1, sizeof(*v));
+    struct follow fl;
+    struct followed *v;
     struct push_job_row *rows = llmb_xcalloc(ids->n ? ids->n : 1,
                                              sizeof(*rows));
     struct progress p;
     FILE *tables = table_out(cfg);
-    int64_t started = llmb_mono_ms();
+    int64_t started = llmb_mono_ms(), polled;
+    /* within --redis-timeout-ms, or the block itself would time out */
+    int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
+                       ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
     long unaggregated = 0;
     size_t i;
     int rc = 0, failed = 0;
 
     progress_init(&p, cfg);
-    for (i = 0; i < ids->n; i++) {
-        char *sub = llmb_xasprintf("j:%s", ids->v[i]);
-        v[i].key = llmb_key_queue_sub(cfg->common.prefix, queues->v[i], sub);
-        free(sub);
-    }
-    for (;;) {
+    /* The streams' positions first, then the hashes: what happened before
+     * the positions is in the hashes, what happens after in the streams. */
+    rc = follow_init(&fl, cfg, conn, ids, queues);
+    v = fl.v;
+    if (rc != 0) /* said */
+        goto out;
+    rc = followed_poll(conn, v, ids->n);
+    polled = llmb_mono_ms();
+    while (rc == 0) {
         long long done = 0, tasks = 0;
         long ended = 0, over = 0;
-        int64_t now;
+        int64_t now = llmb_mono_ms();
 
-        rc = followed_poll(conn, v, ids->n);
-        if (rc != 0)
-            break;
-        now = llmb_mono_ms();
+        for (i = 0; i < fl.ns; i++)
+            fl.s[i].open = 0;
         for (i = 0; i < ids->n; i++) {
+            int o = followed_over(&v[i], now);
             done += v[i].w.done;
             tasks += v[i].w.tasks;
             ended += v[i].w.finished;
-            over += followed_over(&v[i], now);
+            over += o;
+            if (!o)
+                fl.s[v[i].stream].open++;
         }
         progress_show(&p, done, tasks, ended, (long)ids->n,
                       (size_t)over == ids->n);
@@ -542,7 +810,14 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
             rc = PUSH_EXIT_TIMEOUT;
             break;
         }
-        usleep(POLL_MS * 1000);
+        rc = follow_read(conn, &fl, block_ms);
+        /* The streams are capped: re-read the hashes of the jobs not over
+         * every BLOCK_MS, so an event trimmed away before it was read
+         * cannot stall the wait. */
+        if (rc == 0 && llmb_mono_ms() - polled >= BLOCK_MS) {
+            rc = followed_poll(conn, v, ids->n);
+            polled = llmb_mono_ms();
+        }
     }
     progress_end(&p);
     if (rc == EX_UNAVAILABLE) {
@@ -592,11 +867,9 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
         rc = PUSH_EXIT_FAILED;
     }
 out:
-    for (i = 0; i < ids->n; i++) {
-        free(v[i].key);
+    for (i = 0; i < ids->n; i++)
         push_job_row_fini(&rows[i]);
-    }
-    free(v);
+    follow_fini(&fl);
     free(rows);
     return rc;
 }
