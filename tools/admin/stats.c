@@ -221,6 +221,11 @@ static json_t *workers_json(const struct worker_sums *w)
     json_object_set_new(o, "running", json_integer(w->running));
     json_object_set_new(o, "completed", json_integer(w->completed));
     json_object_set_new(o, "failed", json_integer(w->failed));
+    /* the figures above are as of these heartbeats (Redis ms) */
+    json_object_set_new(o, "seen_newest_ms", w->seen_max > 0
+                        ? json_integer(w->seen_max) : json_null());
+    json_object_set_new(o, "seen_oldest_ms", w->seen_min > 0
+                        ? json_integer(w->seen_min) : json_null());
     return o;
 }
 
@@ -317,28 +322,30 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
     json_object_foreach(unserved, uq, why)
         fprintf(a->out, "note: queue %s: %s\n", uq, json_string_value(why));
 
+    /* Every figure of these lines is as of the workers' last heartbeats,
+     * which the first line dates. */
     fprintf(a->out, "\nworkers   %zu", w->total);
     json_object_foreach(w->by_state, state, v) {
         fprintf(a->out, "%s%s %lld", first ? ": " : ", ", state,
                 (long long)json_integer_value(v));
         first = false;
     }
+    if (w->seen_max > 0) {
+        char a1[LLMB_HUMAN_LEN], a2[LLMB_HUMAN_LEN];
+        llmb_human_ago(now, w->seen_max, a1);
+        llmb_human_ago(now, w->seen_min, a2);
+        fprintf(a->out, " (as of their heartbeats %s", a1);
+        if (strcmp(a1, a2) != 0)
+            fprintf(a->out, " to %s", a2);
+        fprintf(a->out, ")");
+    }
     fprintf(a->out, "\ncapacity  %lld on %zu live workers: %lld running, "
                     "%lld free\n", w->capacity, w->alive, w->running,
             w->capacity > w->running ? w->capacity - w->running : 0);
     /* attempts, not tasks: a task retried twice failed two attempts */
     fprintf(a->out, "attempts  %lld completed, %lld failed (task attempts "
-                    "the workers counted, retries included", w->completed,
+                    "the workers counted, retries included)\n", w->completed,
             w->failed);
-    if (w->seen_max > 0) {
-        char a1[LLMB_HUMAN_LEN], a2[LLMB_HUMAN_LEN];
-        llmb_human_ago(now, w->seen_max, a1);
-        llmb_human_ago(now, w->seen_min, a2);
-        fprintf(a->out, "; as of their heartbeats %s", a1);
-        if (strcmp(a1, a2) != 0)
-            fprintf(a->out, " to %s", a2);
-    }
-    fprintf(a->out, ")\n");
 
     if (metrics == NULL) {
         fprintf(a->out, "\nno coordinator metrics (%s:metrics does not "
