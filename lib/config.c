@@ -786,14 +786,14 @@ static int check_common(struct loader *l)
         free(uerr);
         return LLMB_ECONFIG;
     }
-    if (url.cluster) {
-        /* The router (lib/cluster.c) exists; the programs' calls do not
-         * go through it yet, and one node of a cluster would answer
-         * MOVED for most queues. Refuse rather than half work. */
+    if (url.cluster && !l->set->cluster) {
+        /* A program whose calls do not go through the router (lib/
+         * cluster.c): one node of a cluster would answer MOVED for most
+         * queues. Refuse rather than half work. */
         llmb_redis_url_fini(&url);
-        return fail(l, "%s: a redis+cluster:// URL is not taken by the "
-                    "llmb programs yet; see docs/operations.md, Redis "
-                    "Cluster", l->label[OPT_REDIS]);
+        return fail(l, "%s: %s does not take a redis+cluster:// URL yet; "
+                    "see docs/operations.md, Redis Cluster",
+                    l->label[OPT_REDIS], l->set->prog);
     }
     llmb_redis_url_fini(&url);
     return 0;

@@ -72,6 +72,8 @@ struct llmb_opt_set {
     size_t nopts;
     const struct llmb_opt_alias *aliases; /* deprecated spellings; may be NULL */
     size_t naliases;
+    bool cluster;        /* routes by queue (llmb/cluster.h): takes a
+                            redis+cluster:// URL; others refuse one */
 };
 
 /*

@@ -57,7 +57,7 @@ static const struct llmb_opt_set test_set = {
     "llmb-test", "[OPTIONS] COMMAND [ARG...]",
     "A program that exists to test the configuration engine.", test_opts,
     sizeof(test_opts) / sizeof(test_opts[0]), test_aliases,
-    sizeof(test_aliases) / sizeof(test_aliases[0]),
+    sizeof(test_aliases) / sizeof(test_aliases[0]), false,
 };
 
 static const char *const all_env[] = {
@@ -438,8 +438,8 @@ static void test_common_checks(void **state)
                "\"loud\"", "--log-level", "loud", NULL);
     load_fails("--redis: redis URL \"localhost\" must start with redis://, "
                "redis+cluster:// or unix://", "--redis", "localhost", NULL);
-    load_fails("--redis: a redis+cluster:// URL is not taken by the llmb "
-               "programs yet; see docs/operations.md, Redis Cluster",
+    load_fails("--redis: llmb-test does not take a redis+cluster:// URL "
+               "yet; see docs/operations.md, Redis Cluster",
                "--redis", "redis+cluster://127.0.0.1:7000", NULL);
 }
 

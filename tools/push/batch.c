@@ -23,6 +23,11 @@
  *
  * With --wait no id is printed: once the input is pushed, every confirmed
  * job is followed to its end (wait.c) and printed as one JSON line.
+ *
+ * On a Redis Cluster the calls of a run of lines of one queue go to the
+ * primary of that queue's slot; where the queue changes, the replies in
+ * flight are read first. A call answered MOVED or ASK (its slot moved on
+ * the way) is not confirmed, like one answered LOADING.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,7 +61,9 @@ struct batch_call {
 
 struct batch {
     const struct push_config *cfg;
-    struct llmb_conn *conn;
+    struct llmb_conn *conn;    /* where calls go: on a cluster, the
+                                  primary of the current queue */
+    struct llmb_cluster *cl;   /* a cluster, or NULL */
     struct push_journal *journal;
     struct push_tally tally;
     /* records not said yet, a growing ring; seq0 is the sequence number of
@@ -302,7 +309,17 @@ static const char *queue_intern(struct batch *b, const char *q)
     return b->queues.v[b->queues.n - 1];
 }
 
-/* Registers queue q in <prefix>:queues once per run. */
+/* On a cluster: reads every reply in flight (they come on the current
+ * node's connection), so that the router may use its connections. */
+static void batch_drain(struct batch *b)
+{
+    while (b->count > 0 && !b->lost)
+        batch_read_one(b);
+}
+
+/* Registers queue q in <prefix>:queues once per run. On a cluster the
+ * set lives in the slot of its own name: the SADD goes there through the
+ * router, after the calls in flight. */
 static void batch_register(struct batch *b, const char *q)
 {
     const char *argv[3];
@@ -317,8 +334,45 @@ static void batch_register(struct batch *b, const char *q)
     argv[0] = "SADD";
     argv[1] = key;
     argv[2] = q;
-    batch_send(b, 3, argv, NULL, 0, NULL);
+    if (b->cl != NULL) {
+        redisReply *r = NULL;
+        batch_drain(b);
+        if (!b->stopped)
+            r = llmb_cluster_command_argv(b->cl, key, 3, argv, NULL);
+        if (!b->stopped && r == NULL) {
+            batch_stop(b, llmb_cluster_errstr(b->cl));
+            b->lost = 1;
+        } else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "llmb-push: registering the queue: %s\n",
+                    r->str);
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+    } else {
+        batch_send(b, 3, argv, NULL, 0, NULL);
+    }
     free(key);
+}
+
+/* On a cluster: sends the calls of queue q to the primary of its slot
+ * (after the calls in flight on the previous one). */
+static void batch_route(struct batch *b, const char *q)
+{
+    char *key;
+    struct llmb_conn *c;
+
+    if (b->cl == NULL || b->stopped)
+        return;
+    batch_drain(b);
+    key = llmb_key_queue(b->cfg->common.prefix, q);
+    c = llmb_cluster_conn_for_key(b->cl, key);
+    free(key);
+    if (c == NULL) {
+        batch_stop(b, llmb_cluster_errstr(b->cl));
+        b->lost = 1;
+        return;
+    }
+    b->conn = c;
 }
 
 static int blank(const char *s, size_t n)
@@ -388,7 +442,7 @@ static int input_prepare(FILE **in, const char *name, char *hex,
 }
 
 int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
-               const char *path)
+               struct llmb_cluster *cl, const char *path)
 {
     struct batch b;
     struct push_journal journal;
@@ -423,6 +477,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     memset(&b, 0, sizeof(b));
     b.cfg = cfg;
     b.conn = conn;
+    b.cl = cl;
     b.journal = &journal;
     b.ring_cap = (size_t)cfg->pipeline + 1;
     b.ring = llmb_xcalloc(b.ring_cap, sizeof(*b.ring));
@@ -475,6 +530,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
         if (b.queue != queue) {
             b.queue = queue;
             batch_register(&b, queue);
+            batch_route(&b, queue);
         }
         if (fields[LLMB_JOB_F_ID] == 0) {
             llmb_buf_append(&b.vals, id, strlen(id));

@@ -92,4 +92,5 @@ const struct llmb_opt_set push_opt_set = {
     sizeof(push_opts) / sizeof(push_opts[0]),
     NULL,
     0,
+    true,
 };

@@ -24,11 +24,12 @@ bool push_reply_unavailable(const char *err)
 {
     /* Redis refused to run the call for now (a script or function runs
      * too long, it loads its data, it is a replica or out of memory...);
-     * or, for OOM, a function stopped halfway. Either way the jobs are
-     * not refused: they are not confirmed. */
+     * or, for OOM, a function stopped halfway; or a cluster moved the
+     * queue's slot while the call was on its way (MOVED, ASK). Either
+     * way the jobs are not refused: they are not confirmed. */
     static const char *const codes[] = {
         "BUSY ", "LOADING ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ",
-        "READONLY ", "MISCONF ", "NOREPLICAS ", "OOM ",
+        "READONLY ", "MISCONF ", "NOREPLICAS ", "OOM ", "MOVED ", "ASK ",
     };
     size_t i;
 

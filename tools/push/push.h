@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include <llmb/cluster.h>
 #include <llmb/config.h>
 #include <llmb/conn.h>
 
@@ -160,9 +161,11 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
 
 /* Pushes every job document of the NDJSON stream `path` ("-" = stdin),
  * pipelined; prints the id of each accepted job in input order and
- * reports each rejected line with its number on stderr. */
+ * reports each rejected line with its number on stderr. On a cluster (cl
+ * not NULL; conn is then unused) each run of lines of one queue goes to
+ * the primary of that queue's slot. */
 int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
-               const char *path);
+               struct llmb_cluster *cl, const char *path);
 
 /* With --wait: *mark gets the position of the queue's event stream before
  * the push (caller frees). Returns 0 or an exit code. */

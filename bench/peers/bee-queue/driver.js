@@ -10,7 +10,9 @@ const { nowUs, payload, pace, progress, chunks } = require('../common/stat');
 
 const redis = { host: '127.0.0.1', port: Number(process.env.BENCH_REDIS_PORT) };
 const keep = process.env.BENCH_RETAIN === 'default';
-const concurrency = Number(process.env.BENCH_CONCURRENCY || 100);
+// 200 jobs in flight per process: bee-queue's own benchmark setting for
+// many short jobs, each holding a BRPOPLPUSH on its own.
+const concurrency = Number(process.env.BENCH_CONCURRENCY || 200);
 // The settings of bee-queue's own benchmark: no events, no job objects
 // kept in the producer, finished jobs removed.
 const fast = { getEvents: false, sendEvents: false, storeJobs: false,

@@ -11,7 +11,7 @@ const { nowUs, payload, pace, progress, chunks } = require('../common/stat');
 const connection = { host: '127.0.0.1', port: Number(process.env.BENCH_REDIS_PORT) };
 const keep = process.env.BENCH_RETAIN === 'default';
 const jobOpts = keep ? {} : { removeOnComplete: true, removeOnFail: true };
-const concurrency = Number(process.env.BENCH_CONCURRENCY || 100);
+const concurrency = Number(process.env.BENCH_CONCURRENCY || 200);
 
 async function main() {
   const [cmd, a, b] = process.argv.slice(2);

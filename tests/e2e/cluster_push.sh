@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# llmb-push against a real Redis Cluster (3 primaries, 3 replicas; the
+# ctest fixture redis_cluster): one job per queue and NDJSON batches over
+# 30 queues land on the primary of each queue's slot, every queue spread
+# over the three shards, and programs that do not route refuse the URL.
+set -euo pipefail
+dir=$LLMB_TEST_CLUSTER_DIR
+url=$(cat "$dir/cluster.url")
+mapfile -t ports <"$dir/ports"
+push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+admin="$1"
+prefix="e2eclu$$"
+export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
+# redis-cli follows MOVED with -c
+rcli() { redis-cli -c -p "${ports[0]}" "$@"; }
+tmp=$(mktemp -d)
+cleanup() {
+    rm -rf "$tmp"
+    for p in "${ports[@]:0:3}"; do
+        redis-cli -p "$p" --scan --pattern "$prefix:*" |
+            xargs -r redis-cli -p "$p" del >/dev/null 2>&1 || true
+    done
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+waiting() { rcli FCALL_RO llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
+
+# one job to each of 10 queues: each on its own primary, registered
+for i in $(seq 0 9); do
+    id=$("$push" --queue "one$i" --id "j$i" echo '{"n":1}')
+    [ "$id" = "j$i" ] || fail "single push to one$i answered $id"
+    [ "$(rcli HGET "$prefix:{one$i}:j:j$i" state)" = pending ] ||
+        fail "job j$i not pending in queue one$i"
+    rcli SISMEMBER "$prefix:queues" "one$i" | grep -qx 1 ||
+        fail "queue one$i not registered"
+done
+
+# a batch over 30 queues, in runs of 25 lines that come back to each
+# queue several times: 3000 jobs, 100 a queue
+for round in 0 1 2 3; do
+    for q in $(seq 0 29); do
+        for k in $(seq 0 24); do
+            printf '{"type":"echo","queue":"bq%d","id":"r%d-%d"}\n' \
+                "$q" "$round" "$k"
+        done
+    done
+done >"$tmp/jobs.ndjson"
+"$push" --batch "$tmp/jobs.ndjson" >"$tmp/ids" 2>"$tmp/err" ||
+    fail "batch exit $?: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/ids")" = 3000 ] || fail "$(wc -l <"$tmp/ids") ids, not 3000"
+total=0
+for q in $(seq 0 29); do
+    n=$(waiting "bq$q")
+    [ "$n" = 100 ] || fail "queue bq$q has $n pending, not 100"
+    total=$((total + n))
+done
+[ "$total" = 3000 ] || fail "total $total"
+[ "$(rcli SCARD "$prefix:queues")" = 40 ] || fail "$(rcli SCARD "$prefix:queues") queues registered"
+
+# the queues use all three primaries
+for p in "${ports[@]:0:3}"; do
+    n=$(redis-cli -p "$p" --scan --pattern "$prefix:{bq*}:pending" | wc -l)
+    [ "$n" -gt 0 ] || fail "primary $p holds none of the 30 queues"
+done
+
+# the same batch again: every id exists, nothing doubles
+"$push" --batch "$tmp/jobs.ndjson" >/dev/null 2>"$tmp/err" ||
+    fail "second batch exit $?: $(cat "$tmp/err")"
+[ "$(waiting bq7)" = 100 ] || fail "second batch doubled bq7"
+
+# --batch --wait needs one connection: refused on a cluster
+set +e
+err=$("$push" --batch --wait "$tmp/jobs.ndjson" 2>&1); rc=$?
+set -e
+[ $rc -eq 64 ] || fail "--batch --wait exit $rc"
+grep -q 'with a redis+cluster:// URL push with --batch' <<<"$err" || fail "$err"
+
+# a program that does not route refuses the URL, exit 64
+set +e
+err=$("$admin" stats 2>&1); rc=$?
+set -e
+[ $rc -eq 64 ] || fail "llmb stats exit $rc: $err"
+grep -q 'does not take a redis+cluster:// URL yet' <<<"$err" || fail "$err"
+echo ok
