@@ -6,8 +6,8 @@ fan-out cursor hands out the job's next indexes, as many as the batch has
 room for, and stays at the head while it has more. Each task handed out
 gets a lease (deadline in the running set, token in the worker's lease
 hash); a job is marked running on its first claim. If tasks are left after
-a full batch it wakes one more idle worker, so a burst spreads over every
-idle worker without polling.
+a full batch, or a batch cut at CALL_MAX jobs, it wakes one more idle
+worker, so a burst spreads over every idle worker without polling.
 
 ARGV: worker id, n (1..1000 tasks), lease_ms (100..86400000), [promote
 limit 0..250, default 250], [secret: 16..128 letters and digits; see lease
@@ -147,13 +147,16 @@ local function claim(keys, args)
         -- one each; a cursor gives up to the room left, and a cursor with
         -- tasks left stays at the head and ends the batch.
         local jobs, order, cursors = {}, {}, {}
-        local room, used = n, 0
+        local room, used, capped = n, 0, false
         for i = 1, #popped do
             if room == 0 then break end
             local m = popped[i]
             local id, idx = member_parse(m)
             -- at most CALL_MAX jobs: the batch ends before another one
-            if id and jobs[id] == nil and #order >= CALL_MAX then break end
+            if id and jobs[id] == nil and #order >= CALL_MAX then
+                capped = true
+                break
+            end
             if id == nil then
                 junk()
                 used = i
@@ -274,7 +277,12 @@ local function claim(keys, args)
             zset_flush(running)
             chunked('HSET', leases_key(base, worker), leases)
         end
-        if room == 0 and redis.call('ZCARD', pk) > 0 then wake(base, 1) end
+        -- A batch that is full, or cut at CALL_MAX jobs, may have left
+        -- tasks behind: a worker is woken to come back for them (the one
+        -- that claimed takes fewer than it asked for as an empty queue).
+        if (room == 0 or capped) and redis.call('ZCARD', pk) > 0 then
+            wake(base, 1)
+        end
     end
     out[3] = count
     if head == nil then head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES') end

@@ -1,7 +1,8 @@
 /*
  * llmb_claim against a real redis-server: delayed tasks promoted when due,
- * two processes claiming from one queue never sharing a task, and refs
- * that name no task dropped from pending, delayed and running.
+ * two processes claiming from one queue never sharing a task, refs that
+ * name no task dropped from pending, delayed and running, and a batch cut
+ * at 250 jobs waking a worker for the rest.
  *
  * One of the tests of the function library (lua/), through FCALL exactly
  * as workers, the coordinator and redis-cli users call it; each test
@@ -149,6 +150,26 @@ static void test_bad_refs_and_keys_dropped(void **state)
     free(c);
 }
 
+/* A claim hands out at most 250 jobs; a worker takes a batch smaller than
+ * it asked for as an empty queue and sleeps on the wake-up list. So a
+ * batch cut at 250 jobs with more waiting leaves a wake-up token, and the
+ * batch that empties the queue leaves none. */
+static void test_capped_batch_wakes(void **state)
+{
+    struct tq_task *t = llmb_xcalloc(1000, sizeof(*t));
+
+    (void)state;
+    for (int i = 0; i < 300; i++)
+        free(tq_push("{\"type\":\"t\"}"));
+    freeReplyObject(tq_cmd("DEL %s:wake", T.base));
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 250);
+    assert_true(tq_cmd_int("LLEN %s:wake", T.base) >= 1);
+    freeReplyObject(tq_cmd("DEL %s:wake", T.base));
+    assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 50);
+    assert_int_equal(tq_cmd_int("LLEN %s:wake", T.base), 0);
+    free(t);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -157,6 +178,7 @@ int main(void)
         T_(test_delay_and_promotion),
         T_(test_two_workers_never_share_a_task),
         T_(test_bad_refs_and_keys_dropped),
+        T_(test_capped_batch_wakes),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
