@@ -296,19 +296,48 @@ end
 -- a function that stops on an error, so a key of the wrong type (set by
 -- hand under the queue's prefix) would leave a half-done transition: a
 -- job hash without its tasks, delayed tasks taken out but never put back.
--- Every function that writes checks them all before it starts (one TYPE
--- each); per-job keys are read with pcall and skipped as junk.
+-- Every function that writes checks, before it starts (one TYPE each),
+-- the queue keys it may touch with a command that stops on a wrong type
+-- (KEYS_OF, below; all of them for a function not listed there); per-job
+-- keys are read with pcall and skipped as junk.
 local QUEUE_KEYS = {pending = 'zset', delayed = 'zset', running = 'zset',
     jobs = 'zset', deadlines = 'zset', dead = 'zset', ended = 'zset',
     aggr = 'zset', done = 'list', wake = 'list', events = 'stream',
     counts = 'hash', conf = 'hash', seq = 'string', idseq = 'string',
     tok = 'string'}
+local ALL_KEYS = {'pending', 'delayed', 'running', 'jobs', 'deadlines',
+    'dead', 'ended', 'aggr', 'done', 'wake', 'events', 'counts', 'conf',
+    'seq', 'idseq', 'tok'}
 
--- Returns nil, or an error reply naming the first key of the wrong type.
-local function keys_wrong(base)
-    for suffix, want in pairs(QUEUE_KEYS) do
+-- The queue keys of the functions called once per job or per batch, whose
+-- every TYPE counts (about 0.5 us each): the settings, counters and
+-- events every call may touch (call_flush: conf, counts, events), what a
+-- job's end touches (job_finish, retention_trim: done, ended, dead, jobs),
+-- and each function's own. A function that comes to touch another queue
+-- key must add it here: tests/integration/test_hardening.c puts a key of
+-- the wrong type under each name and calls each of these functions on the
+-- paths that touch the most keys.
+local KEYS_OF = {
+    llmb_push = {'conf', 'counts', 'events', 'pending', 'delayed', 'jobs',
+        'deadlines', 'seq', 'idseq', 'wake'},
+    -- (a claim ends the tasks it meets of a cancelled job)
+    llmb_claim = {'conf', 'counts', 'events', 'done', 'ended', 'dead', 'jobs',
+        'pending', 'delayed', 'running', 'seq', 'tok', 'wake'},
+    -- (a task whose result is refused fails, and may wait again)
+    llmb_complete = {'conf', 'counts', 'events', 'done', 'ended', 'dead',
+        'jobs', 'pending', 'delayed', 'running', 'seq', 'wake'},
+    llmb_heartbeat = {'conf', 'counts', 'events', 'done', 'ended', 'dead',
+        'jobs', 'running'},
+}
+KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
+
+-- Returns nil, or an error reply naming the first key of the wrong type
+-- among `suffixes`.
+local function keys_wrong(base, suffixes)
+    for _, suffix in ipairs(suffixes) do
         local key = base .. ':' .. suffix
         local got = redis.call('TYPE', key)['ok']
+        local want = QUEUE_KEYS[suffix]
         if got ~= 'none' and got ~= want then
             return redis.error_reply(string.format('ERR key "%s" is a %s, '
                 .. 'llmb expects a %s: it was written by something else than '
@@ -323,6 +352,7 @@ end
 -- its queue key and the types of the queue's keys (writing functions), and
 -- ends with call_flush. Read-only functions get the no-writes flag.
 local function register(name, fn, read_only)
+    local checked = KEYS_OF[name] or ALL_KEYS
     local wrapped = function(keys, args)
         CALL = call_new()
         local base = keys[1]
@@ -335,7 +365,7 @@ local function register(name, fn, read_only)
                 .. 'key: expected <prefix>:{<queue>}')
         end
         if not read_only then
-            local wrong = keys_wrong(base)
+            local wrong = keys_wrong(base, checked)
             if wrong then return wrong end
         end
         local reply = fn(keys, args)

@@ -371,6 +371,106 @@ static void test_junk_everywhere(void **state)
     free(id);
 }
 
+/* The queue keys, and a command that makes one of the wrong type. */
+static const char *const queue_keys[] = {
+    "pending", "delayed", "running", "jobs", "deadlines", "dead", "ended",
+    "aggr", "done", "wake", "events", "counts", "conf", "seq", "idseq", "tok",
+};
+
+static void break_key(const char *suffix)
+{
+    int is_string = strcmp(suffix, "seq") == 0 ||
+                    strcmp(suffix, "idseq") == 0 || strcmp(suffix, "tok") == 0;
+
+    freeReplyObject(tq_cmd("DEL %s:%s", T.base, suffix));
+    if (is_string)
+        freeReplyObject(tq_cmd("RPUSH %s:%s x", T.base, suffix));
+    else
+        freeReplyObject(tq_cmd("SET %s:%s x", T.base, suffix));
+}
+
+/* Deletes every key of the queue. */
+static void queue_clear(void)
+{
+    redisReply *r = tq_cmd("KEYS %s*", T.base);
+    for (size_t i = 0; i < r->elements; i++)
+        freeReplyObject(tq_cmd("DEL %s", r->element[i]->str));
+    freeReplyObject(r);
+}
+
+/* A reply that is no error, or the refusal that names a key of the wrong
+ * type: never an error from a command that met that key mid-call (Redis
+ * keeps what the call wrote before it). */
+static void assert_refused_or_done(redisReply *r, const char *fn,
+                                   const char *suffix)
+{
+    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "llmb expects") == NULL)
+        fail_msg("%s with %s:%s of the wrong type stopped mid-call: %s", fn,
+                 T.base, suffix, r->str);
+    freeReplyObject(r);
+}
+
+/* Case 8b: each function checks the types of the queue keys it may touch
+ * (not all sixteen), so a key of the wrong type must still be refused
+ * before anything is written. For every queue key and each function that
+ * is called once per job or batch, the call goes through the paths that
+ * touch the most keys: pushes of delayed, deadline and fan-out jobs; a
+ * claim that promotes; completions that end a job, retry one and fail one
+ * for good; a heartbeat that ends a cancelled job. */
+static void test_wrong_key_refused_before_writes(void **state)
+{
+    struct tq_task t[4];
+    char *a, *b;
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(queue_keys) / sizeof(*queue_keys); k++) {
+        const char *sfx = queue_keys[k];
+
+        queue_clear();
+        break_key(sfx);
+        assert_refused_or_done(
+            tq_fcall("llmb_push", "{\"type\":\"t\",\"delay_s\":5,\"deadline_s\":60}",
+                     "{\"type\":\"t\",\"tasks\":2}", NULL),
+            "llmb_push", sfx);
+        queue_clear();
+        break_key(sfx);
+        assert_refused_or_done(
+            tq_fcall("llmb_push_fields", "", "t", "{}", "", "2", "", "", "",
+                     "5", "60", NULL),
+            "llmb_push_fields", sfx);
+
+        queue_clear();
+        free(tq_push("{\"type\":\"t\"}"));
+        free(tq_push("{\"type\":\"t\",\"delay_s\":0.001}"));
+        tq_sleep_ms(5);
+        break_key(sfx);
+        assert_refused_or_done(tq_fcall("llmb_claim", "w", "10", "30000", NULL),
+                               "llmb_claim", sfx);
+
+        queue_clear();
+        a = tq_push("{\"type\":\"t\",\"max_retries\":1}");
+        free(tq_push("{\"type\":\"t\",\"max_retries\":0}"));
+        free(tq_push("{\"type\":\"t\"}"));
+        assert_int_equal(tq_claim("w", 3, "30000", t, NULL), 3);
+        break_key(sfx);
+        assert_refused_or_done(
+            tq_fcall("llmb_complete", "w", t[0].ref, t[0].tok, "[1]", t[1].ref,
+                     t[1].tok, "[2]", t[2].ref, t[2].tok, "{}", NULL),
+            "llmb_complete", sfx);
+        free(a);
+
+        queue_clear();
+        b = tq_push("{\"type\":\"t\"}");
+        assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+        freeReplyObject(tq_fcall("llmb_cancel", b, NULL));
+        break_key(sfx);
+        assert_refused_or_done(
+            tq_fcall("llmb_heartbeat", "w", "30000", t[0].ref, t[0].tok, NULL),
+            "llmb_heartbeat", sfx);
+        free(b);
+    }
+}
+
 /* Case 9: a token opens only the lease it was handed for. The lease hash,
  * readable by every worker credential, holds a hash of the secret: its
  * value is no token; a plain "<seq>" opens no lease claimed with a
@@ -717,6 +817,7 @@ int main(void)
         T_(test_claim_touches_at_most_250_jobs),
         T_(test_retry_racing_aggregation),
         T_(test_junk_everywhere),
+        T_(test_wrong_key_refused_before_writes),
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
         T_(test_cancel_beyond_its_refs),
