@@ -314,6 +314,12 @@ void llmb_llm_multi_free(struct llmb_llm_multi *m);
 
 struct ev_loop *llmb_llm_multi_loop(const struct llmb_llm_multi *m);
 
+/* The arrival time of the bytes curl hands over now, on llmb_mono_us()'s
+ * clock: when the poll of the loop's current pass returned (they were in
+ * the socket by then, however long the pass has run since), or the
+ * present time for a request sent at sent_us during this pass. */
+int64_t llmb_llm_multi_now(const struct llmb_llm_multi *m, int64_t sent_us);
+
 /* Starts transfer x (x->easy set up, CURLOPT_PRIVATE set by this call).
  * Its done callback runs later from the loop, never from inside this
  * call. Returns 0 or LLMB_EIO. */

@@ -26,6 +26,8 @@ struct llmb_llm_multi {
     ev_timer timer;   /* curl's timeout */
     int running;      /* transfers curl still runs */
     struct msock *socks; /* watched sockets */
+    ev_check pass;    /* first watcher of each loop pass: stamps it */
+    int64_t pass_us;  /* when the current pass's poll returned */
 };
 
 /* A socket curl asked us to watch; on the multi's list. */
@@ -88,6 +90,18 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     /* s may be freed inside the action (CURL_POLL_REMOVE). */
     action(s->mu, s->fd, what);
+}
+
+/* Runs first in every pass of the loop (an ev_check of the highest
+ * priority is invoked right after the poll, before any other watcher):
+ * every byte of every socket the poll reported had arrived by now. */
+static void pass_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct llmb_llm_multi *mu = w->data;
+
+    (void)loop;
+    (void)revents;
+    mu->pass_us = llmb_mono_us();
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -161,6 +175,11 @@ struct llmb_llm_multi *llmb_llm_multi_new(struct ev_loop *loop)
     llmb_curl.multi_setopt(mu->m, CURLMOPT_SOCKETDATA, mu);
     llmb_curl.multi_setopt(mu->m, CURLMOPT_TIMERFUNCTION, timerfn_cb);
     llmb_curl.multi_setopt(mu->m, CURLMOPT_TIMERDATA, mu);
+    ev_check_init(&mu->pass, pass_cb);
+    mu->pass.data = mu;
+    ev_set_priority(&mu->pass, EV_MAXPRI);
+    ev_check_start(loop, &mu->pass);
+    ev_unref(loop); /* it alone does not keep the loop running */
     return mu;
 }
 
@@ -171,6 +190,8 @@ void llmb_llm_multi_free(struct llmb_llm_multi *mu)
     /* The runs removed their transfers before (curl 7.88 cannot list
      * them); the cleanup closes the cached connections. */
     ev_timer_stop(mu->loop, &mu->timer);
+    ev_ref(mu->loop);
+    ev_check_stop(mu->loop, &mu->pass);
     llmb_curl.multi_cleanup(mu->m);
     while (mu->socks != NULL)
         msock_free(mu, mu->socks);
@@ -180,6 +201,14 @@ void llmb_llm_multi_free(struct llmb_llm_multi *mu)
 struct ev_loop *llmb_llm_multi_loop(const struct llmb_llm_multi *mu)
 {
     return mu->loop;
+}
+
+int64_t llmb_llm_multi_now(const struct llmb_llm_multi *mu, int64_t sent_us)
+{
+    /* Bytes of a request sent during this pass came after its start. */
+    if (mu->pass_us == 0 || mu->pass_us < sent_us)
+        return llmb_mono_us();
+    return mu->pass_us;
 }
 
 int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)

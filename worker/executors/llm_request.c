@@ -16,10 +16,12 @@
  * POSTTRANSFER_TIME_T came in 8.6 and 8.10). The time from when the
  * request was due (arrived, with a free slot) to that send is the
  * client's own delay, send_delay_ms, reported apart (it includes opening
- * a new connection). The bytes of the response are stamped when curl
- * passes them to the write callback, so TTFT is the time from the send to
- * the first content chunk and ITL the mean gap between content chunks;
- * e2e ends when curl reports the transfer done.
+ * a new connection). The bytes of the response are stamped with the time
+ * the loop's poll reported them (llmb_llm_multi_now), not when curl got
+ * round to passing them to the write callback, so a busy loop pass does
+ * not make them late; TTFT is the time from the send to the first content
+ * chunk and ITL the mean gap between content chunks; e2e ends with the
+ * pass in which curl reports the transfer done.
  *
  * Classes and retries. No HTTP response at all is `connect` (also a
  * connection not made in time); curl's timeout (timeout_s for the whole
@@ -115,7 +117,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct llmb_llm_req *req = userdata;
     size_t n = size * nmemb;
-    int64_t now = llmb_mono_us();
+    int64_t now = llmb_llm_multi_now(llmb_llm_run_multi(req->run),
+                                     req->t0_us);
 
     if (!req->started) {
         char *ct = NULL;
@@ -394,7 +397,8 @@ static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc)
 {
     struct llmb_llm_req *req = (struct llmb_llm_req *)x;
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
-    int64_t now = llmb_mono_us();
+    int64_t now = llmb_llm_multi_now(llmb_llm_run_multi(req->run),
+                                     req->t0_us);
     struct llmb_llm_record rec;
     char *msg = NULL;
 
