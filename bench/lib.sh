@@ -51,6 +51,22 @@ bench_redis_stop() {
 
 bench_rcli() { redis-cli -p "$BENCH_REDIS_PORT" "$@"; }
 
+# bench_lua_bundle SRC: the function library of SRC (a folder of *.lua, or
+# git:REV for lua/ at that revision) bundled as the build does (files in
+# name order, each ending in a newline), its version raised to 1000000 so
+# that the programs keep it loaded instead of their own (lib/functions.c
+# keeps a newer library).
+bench_lua_bundle() {
+  local f
+  if [[ $1 == git:* ]]; then
+    for f in $(git -C "$bench_root" ls-tree --name-only "${1#git:}" lua/ | grep '\.lua$' | sort); do
+      git -C "$bench_root" show "${1#git:}:$f" | sed -e '$a\'
+    done
+  else
+    for f in $(ls "$1"/*.lua | sort); do sed -e '$a\' "$f"; done
+  fi | sed 's/^local LLMB_LIB_VERSION = [0-9]*/local LLMB_LIB_VERSION = 1000000/'
+}
+
 # Seconds since the epoch with nanoseconds, as a decimal.
 bench_now() { date +%s.%N; }
 
