@@ -1,14 +1,13 @@
 /*
- * Loads libcurl on demand (see llm_curl.h) and fills the table of the
- * functions the llm executor calls.
+ * Loads libcurl on demand (see <llmb/curl.h>) and fills the table of the
+ * functions its callers use: the worker's llm executor and `llmb health`.
  */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include <llmb/curl.h>
 #include <llmb/util.h>
-
-#include "llm_curl.h"
 
 struct llmb_curl_api llmb_curl;
 
@@ -34,8 +33,8 @@ int llmb_curl_load(char **errstr)
         return 0;
     lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
-        *errstr = llmb_xasprintf("cannot load libcurl for the llm executor "
-                                 "(install libcurl4): %s", dlerror());
+        *errstr = llmb_xasprintf("cannot load libcurl (install libcurl4): "
+                                 "%s", dlerror());
         return -1;
     }
     RESOLVE(global_init, "curl_global_init");
@@ -43,6 +42,7 @@ int llmb_curl_load(char **errstr)
     RESOLVE(easy_cleanup, "curl_easy_cleanup");
     RESOLVE(easy_setopt, "curl_easy_setopt");
     RESOLVE(easy_getinfo, "curl_easy_getinfo");
+    RESOLVE(easy_perform, "curl_easy_perform");
     RESOLVE(easy_strerror, "curl_easy_strerror");
     RESOLVE(multi_init, "curl_multi_init");
     RESOLVE(multi_cleanup, "curl_multi_cleanup");

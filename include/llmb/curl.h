@@ -1,13 +1,15 @@
 /*
- * libcurl, loaded when the first LLM endpoint is configured rather than
- * linked: a worker that serves no LLM endpoint maps none of libcurl and its
- * TLS, HTTP/2 and SSH libraries, and stays a few MB smaller. The llm
- * executor calls curl through the table below (llmb_curl.easy_setopt(...)
- * where it would call curl_easy_setopt(...)); <curl/curl.h> gives only the
- * types and constants.
+ * libcurl, loaded at run time rather than linked: a program maps libcurl
+ * and its TLS, HTTP/2 and SSH libraries only when it first needs HTTP (the
+ * worker when an LLM endpoint is configured, `llmb health --coordinator`),
+ * so a worker without LLM endpoints stays a few MB smaller and every
+ * binary starts without libcurl installed. Callers call curl through the
+ * table below (llmb_curl.easy_setopt(...) where they would call
+ * curl_easy_setopt(...)); <curl/curl.h> gives only the types and
+ * constants.
  */
-#ifndef LLMB_LLM_CURL_H
-#define LLMB_LLM_CURL_H
+#ifndef LLMB_CURL_H
+#define LLMB_CURL_H
 
 #include <curl/curl.h>
 
@@ -17,6 +19,7 @@ struct llmb_curl_api {
     void (*easy_cleanup)(CURL *h);
     CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
     CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+    CURLcode (*easy_perform)(CURL *h);
     const char *(*easy_strerror)(CURLcode rc);
     CURLM *(*multi_init)(void);
     CURLMcode (*multi_cleanup)(CURLM *m);
@@ -36,8 +39,9 @@ struct llmb_curl_api {
 extern struct llmb_curl_api llmb_curl;
 
 /* Loads libcurl (libcurl.so.4) and runs its global initialisation, once
- * per process; later calls return at once. Returns 0, or -1 with a
- * malloc'd message in *errstr (e.g. libcurl4 is not installed). */
+ * per process (not thread-safe: call it before starting threads); later
+ * calls return at once. Returns 0, or -1 with a malloc'd message in
+ * *errstr ("cannot load libcurl (install libcurl4): ..."). */
 int llmb_curl_load(char **errstr);
 
 #endif

@@ -160,4 +160,48 @@ closed=$(free_port)
 run health --coordinator "http://127.0.0.1:$closed" --live
 expect_rc 1
 expect_err "cannot connect to 127.0.0.1:$closed"
+# A proxy named by the environment is not used: the probe talks to the
+# coordinator itself.
+http_proxy="http://127.0.0.1:$closed" HTTP_PROXY="http://127.0.0.1:$closed" \
+    run health --coordinator "http://127.0.0.1:$fake" --live
+expect_rc 0
+expect_out "answers (HTTP 503)"
+# Something that is not HTTP, and something that never answers.
+garbage=$(free_port)
+silent=$(free_port)
+python3 - "$garbage" "$silent" <<'PY' 2>"$TMP/raw.log" &
+import socket, sys, threading
+def serve(port, reply):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(8)
+    held = []
+    while True:
+        c, _ = s.accept()
+        if reply:
+            c.recv(4096)
+            c.sendall(reply)
+            c.close()
+        else:
+            held.append(c)
+threading.Thread(target=serve, daemon=True,
+                 args=(int(sys.argv[1]), b"SSH-2.0-OpenSSH\r\n\r\n")).start()
+serve(int(sys.argv[2]), None)
+PY
+pids+=($!)
+for _ in $(seq 50); do
+    run health --coordinator "http://127.0.0.1:$garbage" --live
+    [[ $ERR == *"not an HTTP response"* ]] && break
+    sleep 0.1
+done
+expect_rc 1
+expect_err "coordinator: GET /healthz from 127.0.0.1:$garbage: not an HTTP response"
+run health --coordinator "http://127.0.0.1:$silent/healthz" --live --timeout-ms 300
+expect_rc 1
+expect_err "coordinator: GET /healthz from 127.0.0.1:$silent: no answer in time"
+# libcurl is loaded when a check needs it, not linked: llmb starts without it
+if command -v ldd >/dev/null && ldd "$LLMB" | grep -q libcurl; then
+    fail "llmb links libcurl"
+fi
 echo "cli_health: ok"

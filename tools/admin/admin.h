@@ -263,10 +263,12 @@ int llmb_sweep_run(struct llmb_admin *a, char **errstr);
 
 /* httpget.c */
 /* GETs url ("http://HOST[:PORT][/PATH]"; no path or "/" means /healthz)
- * over plain HTTP/1.0, all of it within timeout_ms. Sets *status to the
+ * with libcurl, loaded on first use, all of it within timeout_ms; never
+ * through a proxy. Sets *status to the
  * HTTP status and *body to the malloc'd response body (caller frees).
- * Returns 0; LLMB_EINVAL for a malformed URL; LLMB_EIO (cannot resolve or
- * connect), LLMB_ETIMEOUT or LLMB_EPROTO (not HTTP), with *errstr. */
+ * Returns 0; LLMB_EINVAL for a malformed URL; LLMB_EIO (libcurl missing,
+ * cannot resolve or connect), LLMB_ETIMEOUT or LLMB_EPROTO (not HTTP),
+ * with *errstr. */
 int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
                   char **errstr);
 /* 0 when llmb_http_get() can parse url, else LLMB_EINVAL with *errstr. */

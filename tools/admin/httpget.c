@@ -1,21 +1,16 @@
 /*
- * A plain HTTP GET for `llmb health --coordinator URL`: one request over a
- * TCP socket, HTTP/1.0 with Connection: close, the whole exchange bounded
- * by a deadline. The coordinator serves /healthz as plain HTTP from its own
- * small server (coordinator/http.c), so this needs no TLS, no redirects
- * and no chunked bodies; libcurl is not linked by the CLI (the worker
- * loads it at run time for the llm executor only), and one GET does not
- * justify making it a link dependency of `llmb`.
+ * The HTTP GET of `llmb health --coordinator URL`, with libcurl: one
+ * request to the coordinator's own small server (coordinator/http.c),
+ * plain http:// only, no proxy, no redirects, the whole exchange bounded
+ * by --timeout-ms. libcurl is loaded at run time (<llmb/curl.h>), as the
+ * worker loads it, so llmb starts without it and only this check needs
+ * it installed (the image has libcurl4).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include <llmb/curl.h>
 #include <llmb/err.h>
 
 #include "admin.h"
@@ -71,89 +66,6 @@ bad:
     return LLMB_EINVAL;
 }
 
-/* Waits until fd is ready for events or the deadline (mono ms) passes.
- * Returns 0, or -1 with errno (ETIMEDOUT at the deadline). */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    struct pollfd pfd = {.fd = fd, .events = events};
-    int n;
-
-    for (;;) {
-        int64_t left = deadline - llmb_mono_ms();
-        if (left <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        n = poll(&pfd, 1, (int)left);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-/* Connects to one address before the deadline; the fd or -1 with errno. */
-static int connect_one(const struct addrinfo *ai, int64_t deadline)
-{
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-                    SOCK_CLOEXEC, ai->ai_protocol);
-    int soerr = 0;
-    socklen_t len = sizeof(soerr);
-
-    if (fd < 0)
-        return -1;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-        return fd;
-    if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) != 0)
-        goto fail;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        goto fail;
-    if (soerr == 0)
-        return fd;
-    errno = soerr;
-
-fail:
-    soerr = errno;
-    close(fd);
-    errno = soerr;
-    return -1;
-}
-
-/* Sends the request and reads the response until EOF, RESPONSE_MAX bytes
- * or the deadline, into out. Returns 0 or -1 with errno. */
-static int exchange(int fd, const char *req, struct llmb_buf *out,
-                    int64_t deadline)
-{
-    size_t len = strlen(req), sent = 0;
-    char chunk[4096];
-
-    while (sent < len) {
-        ssize_t n = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            return -1;
-        if (wait_fd(fd, POLLOUT, deadline) != 0)
-            return -1;
-    }
-    while (out->len < RESPONSE_MAX) {
-        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-        if (n == 0)
-            return 0;
-        if (n > 0) {
-            llmb_buf_append(out, chunk, (size_t)n);
-            continue;
-        }
-        if (errno != EAGAIN && errno != EINTR)
-            return -1;
-        if (wait_fd(fd, POLLIN, deadline) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 int llmb_http_url_check(const char *url, char **errstr)
 {
     char *host = NULL, *port = NULL, *path = NULL;
@@ -165,16 +77,28 @@ int llmb_http_url_check(const char *url, char **errstr)
     return rc;
 }
 
+/* Keeps the first RESPONSE_MAX bytes of the body in the llmb_buf. */
+static size_t body_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct llmb_buf *b = arg;
+    size_t len = size * n;
+
+    if (b->len < RESPONSE_MAX)
+        llmb_buf_append(b, data, len < RESPONSE_MAX - b->len
+                                     ? len : RESPONSE_MAX - b->len);
+    return len;
+}
+
 int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
                   char **errstr)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    char *host = NULL, *port = NULL, *path = NULL, *req = NULL;
-    int64_t deadline = llmb_mono_ms() + timeout_ms;
+    char *host = NULL, *port = NULL, *path = NULL, *full = NULL;
+    char cerr[CURL_ERROR_SIZE] = "";
     struct llmb_buf resp;
-    const char *sep;
-    int fd = -1, rc, gai, err = 0;
+    CURL *h = NULL;
+    CURLcode cc;
+    long code = 0, oserr = 0;
+    int rc;
 
     *status = 0;
     *body = NULL;
@@ -182,55 +106,74 @@ int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
     rc = url_split(url, &host, &port, &path, errstr);
     if (rc != 0)
         goto out;
-    gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        *errstr = llmb_xasprintf("cannot resolve %s: %s", host,
-                                 gai_strerror(gai));
+    if (llmb_curl_load(errstr) != 0) {
         rc = LLMB_EIO;
         goto out;
     }
-    for (const struct addrinfo *ai = res; ai != NULL && fd < 0;
-         ai = ai->ai_next) {
-        fd = connect_one(ai, deadline);
-        if (fd < 0)
-            err = errno;
+    full = llmb_xasprintf(strchr(host, ':') != NULL ? "http://[%s]:%s%s"
+                                                    : "http://%s:%s%s",
+                          host, port, path);
+    h = llmb_curl.easy_init();
+    if (h == NULL) {
+        *errstr = llmb_xstrdup("curl_easy_init failed");
+        rc = LLMB_EIO;
+        goto out;
     }
-    if (fd < 0) {
+    llmb_curl.easy_setopt(h, CURLOPT_URL, full);
+    llmb_curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    /* a probe talks to the coordinator itself, never through a proxy
+     * that the environment may name */
+    llmb_curl.easy_setopt(h, CURLOPT_NOPROXY, "*");
+    llmb_curl.easy_setopt(h, CURLOPT_USERAGENT, "llmb-health");
+    llmb_curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    llmb_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    llmb_curl.easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    llmb_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+    llmb_curl.easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+    cc = llmb_curl.easy_perform(h);
+    if (cerr[0] == '\0')
+        snprintf(cerr, sizeof(cerr), "%s", llmb_curl.easy_strerror(cc));
+    switch (cc) {
+    case CURLE_OK:
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        *errstr = llmb_xasprintf("cannot resolve %s: %s", host, cerr);
+        rc = LLMB_EIO;
+        goto out;
+    case CURLE_COULDNT_CONNECT:
+        llmb_curl.easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
         *errstr = llmb_xasprintf("cannot connect to %s:%s: %s", host, port,
-                                 strerror(err));
+                                 oserr != 0 ? strerror((int)oserr) : cerr);
         rc = LLMB_EIO;
         goto out;
-    }
-    req = llmb_xasprintf("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: "
-                         "llmb-health\r\nConnection: close\r\n\r\n",
-                         path, host);
-    if (exchange(fd, req, &resp, deadline) != 0) {
-        *errstr = llmb_xasprintf("GET %s from %s:%s: %s", path, host, port,
-                                 errno == ETIMEDOUT ? "no answer in time"
-                                                    : strerror(errno));
-        rc = errno == ETIMEDOUT ? LLMB_ETIMEOUT : LLMB_EIO;
+    case CURLE_OPERATION_TIMEDOUT:
+        *errstr = llmb_xasprintf("GET %s from %s:%s: no answer in time",
+                                 path, host, port);
+        rc = LLMB_ETIMEOUT;
         goto out;
-    }
-    llmb_buf_append(&resp, "", 1); /* NUL-terminates */
-    if (sscanf(resp.data, "HTTP/1.%*1[01] %3d", status) != 1 ||
-        *status < 100 || *status > 599) {
-        *status = 0;
+    case CURLE_UNSUPPORTED_PROTOCOL: /* an HTTP/0.9 answer: no status line */
+    case CURLE_WEIRD_SERVER_REPLY:
         *errstr = llmb_xasprintf("GET %s from %s:%s: not an HTTP response",
                                  path, host, port);
         rc = LLMB_EPROTO;
         goto out;
+    default:
+        *errstr = llmb_xasprintf("GET %s from %s:%s: %s", path, host, port,
+                                 cerr);
+        rc = LLMB_EIO;
+        goto out;
     }
-    sep = strstr(resp.data, "\r\n\r\n");
-    *body = llmb_xstrdup(sep ? sep + 4 : "");
+    llmb_curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    *status = (int)code;
+    llmb_buf_append(&resp, "", 1); /* NUL-terminates */
+    *body = llmb_xstrdup(resp.data);
     rc = 0;
 
 out:
-    if (fd >= 0)
-        close(fd);
-    if (res != NULL)
-        freeaddrinfo(res);
+    if (h != NULL)
+        llmb_curl.easy_cleanup(h);
     llmb_buf_fini(&resp);
-    free(req);
+    free(full);
     free(host);
     free(port);
     free(path);

@@ -2,7 +2,7 @@
  * The `llm` and `benchmark` executors (docs/llm.md): the tables the
  * worker's handler table points at. An instance holds the endpoints of
  * --llm-endpoint (parsed and their keys read at start, so a bad value
- * stops the worker with exit 78; libcurl is loaded then, llm_curl.c), one
+ * stops the worker with exit 78; libcurl is loaded then, lib/curl.c), one
  * curl multi handle, attached to the
  * worker's loop at the first task, and the runs in progress. start()
  * checks the payload (a bad one fails the task for good, with a message

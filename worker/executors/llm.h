@@ -37,10 +37,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llm_curl.h"
 #include <ev.h>
 #include <jansson.h>
 
+#include <llmb/curl.h>
 #include <llmb/executor.h>
 #include <llmb/histogram.h>
 #include <llmb/util.h>
