@@ -22,6 +22,8 @@ const struct llmb_llm_field llmb_llm_fields[] = {
     {"duration_s", LLMB_LLM_FIELD_CONTROL},
     {"ramp_up_s", LLMB_LLM_FIELD_CONTROL},
     {"start_at_ms", LLMB_LLM_FIELD_CONTROL},
+    {"start", LLMB_LLM_FIELD_CONTROL},
+    {"start_timeout_s", LLMB_LLM_FIELD_CONTROL},
     {"timeout_s", LLMB_LLM_FIELD_CONTROL},
     {"retries", LLMB_LLM_FIELD_CONTROL},
     {"retry_backoff_ms", LLMB_LLM_FIELD_CONTROL},

@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 9
+local LLMB_LIB_VERSION = 11
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -242,6 +242,7 @@ local function retention_trim(base, now, limit)
             ids[#ids + 1] = id
             keys[#keys + 1] = jk
             keys[#keys + 1] = requeued_key(base, id)
+            keys[#keys + 1] = base .. ':rv:' .. id -- (77-rendezvous.lua)
             keys[#keys + 1] = base .. ':rec:' .. id -- (75-records.lua)
             keys[#keys + 1] = base .. ':rs:' .. id
         end

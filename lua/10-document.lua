@@ -134,7 +134,7 @@ local KNOWN_LIST = 'type, queue, payload, priority, tasks, timeout_s, '
 local LLM_FIELDS = {
     'endpoint', 'provider:b', 'iterations:b', 'requests', 'concurrency',
     'rate', 'warmup_requests', 'warmup_s', 'duration_s', 'ramp_up_s',
-    'start_at_ms',
+    'start_at_ms', 'start', 'start_timeout_s',
     'timeout_s', 'retries', 'retry_backoff_ms', 'max_records', 'seed', 'slo',
     'extra_body',
     'model', 'messages', 'prompt', 'max_tokens', 'max_completion_tokens',

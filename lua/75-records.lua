@@ -6,7 +6,7 @@ task's lease, fenced by the lease token like complete: a token the worker
 no longer holds appends nothing.
 
 A chunk is text: a header line "<attempt>\t<chunk seq>\t<endpoint>\t
-<model>\t<task start, unix ms>" and then one line per record (columns in
+<model>\t<measured start, unix ms>" and then one line per record (columns in
 docs/llm.md). Each list element is "<index>\t<claim>\t<worker>\t" and the
 chunk, where <claim> is the sequence number of the lease token: it tells
 the claims of one task apart across attempts and retries of the job.

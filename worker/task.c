@@ -83,6 +83,68 @@ static void task_done(void *token, enum llmb_exec_status status,
         llmb_task_free(t);
 }
 
+/* A call of llmb_rendezvous for the llm executor: whom to tell. */
+struct rendezvous_call {
+    llmb_llm_rv_fn *cb;
+    void *arg;
+};
+
+static int64_t reply_int(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ?
+           (int64_t)r->element[i]->integer : -1;
+}
+
+static void rendezvous_reply(struct llmb_aconn *ac, const redisReply *r,
+                             void *priv)
+{
+    struct rendezvous_call *c = priv;
+    struct llmb_llm_rv rv;
+
+    (void)ac;
+    memset(&rv, 0, sizeof(rv));
+    if (r == NULL) {
+        c->cb(c->arg, "the connection to Redis was lost", NULL);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        c->cb(c->arg, r->str, NULL);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        c->cb(c->arg, "llmb_rendezvous answered something else than an "
+              "array", NULL);
+    } else {
+        rv.held = reply_int(r, 0) == 1 && r->elements >= 7;
+        rv.now_ms = reply_int(r, 1);
+        rv.start_ms = reply_int(r, 2);
+        rv.arrived = (long)reply_int(r, 3);
+        rv.tasks = (long)reply_int(r, 4);
+        rv.missing = (long)reply_int(r, 5);
+        rv.deadline_ms = reply_int(r, 6);
+        c->cb(c->arg, NULL, &rv);
+    }
+    free(c);
+}
+
+/* The llm executor's synchronized start (llmb_llm_rendezvous): FCALL
+ * llmb_rendezvous on the task's queue, under its lease. */
+static int task_rendezvous(void *token, long timeout_ms, llmb_llm_rv_fn *cb,
+                           void *arg)
+{
+    struct llmb_task *t = token;
+    struct rendezvous_call *c = llmb_xmalloc(sizeof(*c));
+    char ms[24];
+    const char *argv[] = {"FCALL", "llmb_rendezvous", "1", t->q->base,
+                          t->w->id, t->ref, t->token, ms};
+
+    snprintf(ms, sizeof(ms), "%ld", timeout_ms);
+    c->cb = cb;
+    c->arg = arg;
+    if (llmb_aconn_command_argv(t->w->cmd, rendezvous_reply, c, 8, argv,
+                                NULL) != 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* The llm executor's record sink (llmb_llm_record_sink): queues a chunk
  * of task `token`'s records, sent with llmb_records ahead of its outcome.
  * A task being dropped (lease gone) sends none: Redis would refuse them. */
@@ -205,6 +267,7 @@ void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
     llmb_debug("task started job=%s task=%ld attempt=%ld queue=%s type=%s",
                job, index, attempt, q->name, type);
     llmb_llm_record_sink = task_records;
+    llmb_llm_rendezvous = task_rendezvous;
     t->in_call = true;
     t->handle = t->h->ops->start(t->h->inst, &t->x, w->loop, task_done, t);
     t->in_call = false;

@@ -154,6 +154,8 @@ struct llmb_llm_spec {
                                concurrency over this time */
     int64_t start_at_ms;    /* > 0: wall-clock ms since the epoch when the
                                task starts sending */
+    bool together;          /* "start": "together": the job's rendezvous */
+    double start_timeout_s; /* its wait for the tasks not yet arrived */
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */
     size_t input_chars;     /* prompt bytes, for the input estimate */
@@ -161,6 +163,7 @@ struct llmb_llm_spec {
 };
 
 #define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0
+#define LLMB_LLM_DEFAULT_START_TIMEOUT_S 60.0
 #define LLMB_LLM_DEFAULT_RETRIES 2
 #define LLMB_LLM_DEFAULT_BACKOFF_MS 500
 /* The result's sample of records ("_requests"), each at most about 450
@@ -395,6 +398,36 @@ json_t *llmb_llm_metrics_json(const struct llmb_llm_metrics *m);
 typedef void llmb_llm_sink_fn(void *token, const char *chunk, size_t len);
 extern llmb_llm_sink_fn *llmb_llm_record_sink;
 
+/* The synchronized start of a job's tasks (docs/llm.md, "Run control"),
+ * as llmb_rendezvous answered: times in ms of the Redis clock. */
+struct llmb_llm_rv {
+    bool held;          /* false: the worker no longer holds the lease */
+    int64_t now_ms;     /* when Redis answered */
+    int64_t start_ms;   /* the common start; -1 = not set yet */
+    int64_t deadline_ms; /* first arrival + start_timeout_s */
+    long arrived, tasks;
+    long missing;       /* tasks not arrived at the start; -1 = not set */
+};
+
+/* Where a task registers for the synchronized start: the worker sets it
+ * (task.c) to call llmb_rendezvous for task `token`; cb is then called
+ * exactly once, later, with the reply (err NULL) or an error text.
+ * Returns 0, or -1 (no connection: cb is never called). NULL (the
+ * executor run alone): tasks start at once. */
+typedef void llmb_llm_rv_fn(void *arg, const char *err,
+                            const struct llmb_llm_rv *rv);
+typedef int llmb_llm_rendezvous_fn(void *token, long timeout_ms,
+                                   llmb_llm_rv_fn *cb, void *arg);
+extern llmb_llm_rendezvous_fn *llmb_llm_rendezvous;
+
+/* What the synchronized start gave a task, for its result. */
+struct llmb_llm_start {
+    bool together;      /* the task took part in a rendezvous */
+    struct llmb_llm_rv rv; /* the reply that gave the start */
+    double wait_ms;     /* from its first registration to its start */
+    double late_ms;     /* > 0: it arrived after the common start */
+};
+
 /* Bytes of records gathered before a chunk goes to the sink. */
 #define LLMB_LLM_CHUNK_BYTES 16384
 /* Bytes of an error message kept in a record line. */
@@ -414,12 +447,13 @@ struct llmb_llm_records {
     struct llmb_llm_metrics metrics; /* every ok request, not a sample */
     llmb_llm_sink_fn *sink;        /* NULL: no record lines */
     void *token;                   /* the sink's task */
-    char *head;                    /* "<endpoint>\t<model>\t<t0 ms>" */
+    char *head;                    /* "<endpoint>\t<model>" */
     long attempt;                  /* the task's attempt */
     long chunks;                   /* chunks sent: the next chunk seq */
-    int64_t t0_ms;                 /* wall clock at the task's start */
+    int64_t t0_ms;                 /* wall clock at the measured start */
     int64_t t0_us;                 /* the same moment, monotonic */
     struct llmb_buf lines;         /* record lines not yet sent */
+    struct llmb_llm_start start;   /* the synchronized start, if any */
 };
 
 /* slo as in the spec (copied). */
@@ -438,6 +472,10 @@ void llmb_llm_records_add(struct llmb_llm_records *rs,
 void llmb_llm_records_sink(struct llmb_llm_records *rs, void *token,
                            long attempt, const char *endpoint,
                            const char *model);
+
+/* The measured run starts now: the time the records count from (each
+ * chunk's header carries it). */
+void llmb_llm_records_mark_start(struct llmb_llm_records *rs);
 
 /* Sends the record lines gathered so far as one chunk; call it before the
  * task's outcome. */

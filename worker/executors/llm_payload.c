@@ -6,8 +6,9 @@
  * the run asked for. The push paths refuse them first; this check is for
  * jobs an older client pushed. The fields that steer the run (endpoint,
  * requests, concurrency, rate, warmup_requests, warmup_s, duration_s,
- * ramp_up_s, start_at_ms, timeout_s, retries, retry_backoff_ms,
- * max_records, seed, slo, extra_body) are taken out; the OpenAI request
+ * ramp_up_s, start_at_ms, start, start_timeout_s, timeout_s, retries,
+ * retry_backoff_ms, max_records, seed, slo, extra_body) are taken out;
+ * the OpenAI request
  * fields left (model, messages or prompt, max_tokens, temperature, ...)
  * are the request body,
  * sent as they are, with "stream" defaulting to true and, when
@@ -403,6 +404,31 @@ static int get_extra(json_t *o, const char *kind, json_t **extra,
     return 0;
 }
 
+/* "start": "now" (the default) or "together" (the job's rendezvous), and
+ * its "start_timeout_s". */
+static int get_start(struct llmb_llm_spec *spec, json_t *o, const char *kind,
+                     char **errstr)
+{
+    json_t *v = json_object_get(o, "start");
+    const char *s = json_string_value(v);
+
+    spec->start_timeout_s = LLMB_LLM_DEFAULT_START_TIMEOUT_S;
+    if (v != NULL && !json_is_null(v)) {
+        if (s == NULL || (strcmp(s, "now") != 0 &&
+                          strcmp(s, "together") != 0)) {
+            char *t = shown(v);
+            *errstr = llmb_xasprintf("%s payload field \"start\" must be "
+                                     "\"now\" or \"together\", got %s", kind,
+                                     t);
+            free(t);
+            return -1;
+        }
+        spec->together = strcmp(s, "together") == 0;
+    }
+    return get_num(o, kind, "start_timeout_s", 0.0, false, 86400.0,
+                   &spec->start_timeout_s, errstr);
+}
+
 /* The fields that steer the run. */
 static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                    bool benchmark, char **errstr)
@@ -440,8 +466,15 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
         get_num(o, kind, "ramp_up_s", 0.0, true, 604800.0, &spec->ramp_up_s,
                 errstr) != 0 ||
         get_num(o, kind, "start_at_ms", 0.0, true, 1e15, &start_at,
-                errstr) != 0)
+                errstr) != 0 ||
+        get_start(spec, o, kind, errstr) != 0)
         return -1;
+    if (spec->together && start_at != 0) {
+        *errstr = llmb_xasprintf("%s payload fields \"start\": \"together\" "
+                                 "and \"start_at_ms\" cannot go together: "
+                                 "give one", kind);
+        return -1;
+    }
     if (start_at != 0 && start_at != floor(start_at)) {
         *errstr = llmb_xasprintf("%s payload field \"start_at_ms\" must be "
                                  "an integer (ms since the epoch), got %.3f",

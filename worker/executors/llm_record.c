@@ -77,12 +77,17 @@ void llmb_llm_records_sink(struct llmb_llm_records *rs, void *token,
     rs->t0_ms = llmb_now_ms();
     rs->t0_us = llmb_mono_us();
     free(rs->head);
-    rs->head = llmb_xasprintf("%s\t%s\t%lld", endpoint, model,
-                              (long long)rs->t0_ms);
+    rs->head = llmb_xasprintf("%s\t%s", endpoint, model);
     for (char *c = rs->head; *c != '\0'; c++)
         if (*c == '\n')
             *c = ' ';
     llmb_buf_init(&rs->lines);
+}
+
+void llmb_llm_records_mark_start(struct llmb_llm_records *rs)
+{
+    rs->t0_ms = llmb_now_ms();
+    rs->t0_us = llmb_mono_us();
 }
 
 void llmb_llm_records_flush(struct llmb_llm_records *rs)
@@ -92,8 +97,8 @@ void llmb_llm_records_flush(struct llmb_llm_records *rs)
     if (rs->sink == NULL || rs->lines.len == 0)
         return;
     llmb_buf_init(&b);
-    llmb_buf_appendf(&b, "%ld\t%ld\t%s\n", rs->attempt, rs->chunks++,
-                     rs->head);
+    llmb_buf_appendf(&b, "%ld\t%ld\t%s\t%lld\n", rs->attempt, rs->chunks++,
+                     rs->head, (long long)rs->t0_ms);
     llmb_buf_append(&b, rs->lines.data, rs->lines.len);
     rs->sink(rs->token, b.data, b.len);
     llmb_buf_fini(&b);
@@ -281,6 +286,36 @@ static json_t *record_json(const struct llmb_llm_record *r)
     return o;
 }
 
+/* The synchronized start's part of the result: "_start" (what the
+ * rendezvous said, not aggregated), summary.start_wait_ms and
+ * summary.start_missing (the tasks that had not arrived when the start
+ * was set: the same in every result of the job), and a warning when tasks
+ * were missing or this one came after the start. */
+static void start_json(const struct llmb_llm_start *st, json_t *o,
+                       json_t *sum, json_t *warn)
+{
+    const struct llmb_llm_rv *rv = &st->rv;
+
+    if (!st->together)
+        return;
+    json_object_set_new(o, "_start", json_pack(
+        "{s:I,s:I,s:i,s:i,s:i,s:o}", "start_ms", (json_int_t)rv->start_ms,
+        "deadline_ms", (json_int_t)rv->deadline_ms, "arrived",
+        (int)rv->arrived, "tasks", (int)rv->tasks, "missing",
+        (int)rv->missing, "late_ms", ms(st->late_ms)));
+    json_object_set_new(sum, "start_wait_ms", ms(st->wait_ms));
+    json_object_set_new(sum, "start_missing", json_integer(rv->missing));
+    if (rv->missing > 0)
+        json_array_append_new(warn, json_sprintf(
+            "start: %ld of the job's %ld tasks had not arrived when "
+            "start_timeout_s ran out; the others started without them",
+            rv->missing, rv->tasks));
+    if (st->late_ms > 0)
+        json_array_append_new(warn, json_sprintf(
+            "start: this task arrived %.0f ms after the common start and "
+            "started at once", st->late_ms));
+}
+
 char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                               const struct llmb_llm_spec *spec,
                               const struct llmb_llm_client *client,
@@ -325,9 +360,11 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                         ms(secs > 0 ? (double)rs->seen / secs : 0));
     json_object_set_new(sum, "output_token_rate",
                         ms(secs > 0 ? (double)rs->output_tokens / secs : 0));
-    if (client != NULL) {
+    if (client != NULL || rs->start.together) {
         json_t *warn = json_array();
-        llmb_llm_client_json(client, spec, sum, warn);
+        if (client != NULL)
+            llmb_llm_client_json(client, spec, sum, warn);
+        start_json(&rs->start, o, sum, warn);
         if (json_array_size(warn) > 0)
             json_object_set(o, "warnings", warn);
         json_decref(warn);

@@ -13,7 +13,10 @@
  * here is part of its send_delay_ms, never of its latencies.
  *
  * Run control (docs/llm.md, "Run control"): with start_at_ms the task
- * first waits for that wall-clock time; then warmup_requests requests
+ * first waits for that wall-clock time; with "start": "together" it
+ * registers in its job's rendezvous (llmb_llm_rendezvous: the worker's
+ * llmb_rendezvous call) every RV_POLL_S until Redis sets the common start,
+ * then waits for it on the Redis clock; then warmup_requests requests
  * (or, with warmup_s, as many as that time allows, the first of the two
  * ending the warm-up's sending) run at full concurrency and are thrown
  * away, and only once the last of them has ended does the measured run
@@ -39,6 +42,14 @@
 #include "llm.h"
 
 #define LAUNCH_PER_PASS 32 /* requests started in one loop pass at most */
+
+llmb_llm_rendezvous_fn *llmb_llm_rendezvous;
+
+/* A call to llmb_llm_rendezvous in flight; the run forgets it (run =
+ * NULL) when it is freed before the reply. */
+struct rv_call {
+    struct llmb_llm_run *run;
+};
 
 struct llmb_llm_run {
     struct llmb_llm_run_list *list;
@@ -67,7 +78,11 @@ struct llmb_llm_run {
     double next_arrival_s;
     int64_t start_us;
     ev_timer pace;
-    ev_timer wait;               /* until start_at_ms */
+    ev_timer wait;               /* until start_at_ms, or the common
+                                    start of "start": "together" */
+    ev_timer poll;               /* the next call to the rendezvous */
+    struct rv_call *rv;          /* that call in flight; NULL = none */
+    int64_t rv_first_us;         /* the first call; 0 = none yet */
     ev_timer stop;               /* duration_s after the measured start */
     ev_timer ramp;               /* opens the next slot */
     ev_check spread;             /* starts the next requests due */
@@ -116,6 +131,9 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
     loop = llmb_llm_multi_loop(run->multi);
     ev_timer_stop(loop, &run->pace);
     ev_timer_stop(loop, &run->wait);
+    ev_timer_stop(loop, &run->poll);
+    if (run->rv != NULL)
+        run->rv->run = NULL; /* its reply finds no run */
     ev_timer_stop(loop, &run->stop);
     ev_timer_stop(loop, &run->ramp);
     ev_check_stop(loop, &run->spread);
@@ -309,6 +327,7 @@ static void measure(struct llmb_llm_run *run)
     ev_timer_stop(loop, &run->stop); /* warmup_s's, when requests ended
                                         the warm-up first */
     run->warming = false;
+    llmb_llm_records_mark_start(&run->recs);
     run->launched = run->finished = run->arrived = 0;
     run->total = run->spec.requests;
     run->start_us = llmb_mono_us();
@@ -338,10 +357,100 @@ static void measure(struct llmb_llm_run *run)
     }
 }
 
-/* The start: the warm-up first, when there is one: warmup_requests
- * requests, or as many as warmup_s allows, whichever ends first. */
+#define RV_POLL_S 0.02  /* between calls while the start is not set: well
+                           under the lead the start is set with */
+#define RV_RETRY_S 0.25 /* after an error */
+
+static void rv_poll(struct llmb_llm_run *run);
+static void begin(struct llmb_llm_run *run);
+
+static void rv_again(struct llmb_llm_run *run, double s)
+{
+    ev_timer_set(&run->poll, s, 0.0);
+    ev_timer_start(llmb_llm_multi_loop(run->multi), &run->poll);
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    rv_poll(w->data);
+}
+
+/* The rendezvous answered: ask again until the start is set, then wait
+ * for it (on the Redis clock: start - now of the reply) and begin. A task
+ * whose lease is gone keeps asking, slowly, until the worker drops it. */
+static void rv_reply(void *arg, const char *err, const struct llmb_llm_rv *rv)
+{
+    struct rv_call *call = arg;
+    struct llmb_llm_run *run = call->run;
+    struct llmb_llm_start *st;
+    int64_t delay;
+
+    free(call);
+    if (run == NULL)
+        return;
+    run->rv = NULL;
+    if (err != NULL || !rv->held) {
+        llmb_warn("llm task start rendezvous: %s job=%s task=%ld",
+                  err != NULL ? err : "the lease is not held", run->job,
+                  run->task);
+        rv_again(run, RV_RETRY_S);
+        return;
+    }
+    if (rv->start_ms < 0) {
+        rv_again(run, RV_POLL_S);
+        return;
+    }
+    st = &run->recs.start;
+    st->together = true;
+    st->rv = *rv;
+    delay = rv->start_ms - rv->now_ms;
+    if (delay <= 0) {
+        st->late_ms = (double)-delay;
+        if (-delay > 1000)
+            llmb_warn("llm task arrived %lld ms after the common start "
+                      "job=%s task=%ld", (long long)-delay, run->job,
+                      run->task);
+        begin(run);
+        return;
+    }
+    ev_timer_set(&run->wait, (double)delay / 1000.0, 0.0);
+    ev_timer_start(llmb_llm_multi_loop(run->multi), &run->wait);
+}
+
+/* Registers the task in its job's rendezvous (again). */
+static void rv_poll(struct llmb_llm_run *run)
+{
+    struct rv_call *call = llmb_xmalloc(sizeof(*call));
+
+    if (run->rv_first_us == 0)
+        run->rv_first_us = llmb_mono_us();
+    call->run = run;
+    if (llmb_llm_rendezvous(run->token,
+                            (long)(run->spec.start_timeout_s * 1000.0),
+                            rv_reply, call) != 0) {
+        free(call);
+        rv_again(run, RV_RETRY_S);
+        return;
+    }
+    run->rv = call;
+}
+
+/* The start: with "start": "together", once the job's rendezvous says so
+ * (without a worker to ask, at once); then the warm-up first, when there
+ * is one: warmup_requests requests, or as many as warmup_s allows,
+ * whichever ends first. */
 static void begin(struct llmb_llm_run *run)
 {
+    if (run->spec.together && llmb_llm_rendezvous != NULL &&
+        !run->recs.start.together) {
+        rv_poll(run);
+        return;
+    }
+    if (run->rv_first_us > 0)
+        run->recs.start.wait_ms = (double)(llmb_mono_us() -
+                                           run->rv_first_us) / 1000.0;
     if (run->spec.warmup_requests == 0 && run->spec.warmup_s <= 0) {
         measure(run);
         return;
@@ -463,6 +572,8 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->pace.data = run;
     ev_timer_init(&run->wait, wait_cb, 0.0, 0.0);
     run->wait.data = run;
+    ev_timer_init(&run->poll, poll_cb, 0.0, 0.0);
+    run->poll.data = run;
     ev_timer_init(&run->stop, stop_cb, 0.0, 0.0);
     run->stop.data = run;
     ev_timer_init(&run->ramp, ramp_cb, 0.0, 0.0);

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The synchronized start of an llm job ("start": "together", docs/llm.md
+# "Run control") over two real llmb-worker processes against the mock:
+#
+# 1. Four tasks, two workers of capacity 2, the second worker started a
+#    second after the first one's two tasks have registered in the job's
+#    rendezvous (B:rv:<id>). The first two wait for the other two: every
+#    task's first request goes out at or after the common start Redis
+#    set once the fourth arrived, none before, and every result names
+#    that start with nothing missing.
+# 2. Five tasks on the same four slots with start_timeout_s 1: the four
+#    claimed tasks start when the timeout runs out, each saying one task
+#    was missing; the fifth, claimed after them, starts at once and says
+#    it came late.
+# 3. A stale lease token registers nothing; retention deletes the
+#    rendezvous with its job.
+. "$(dirname "$0")/llm_lib.sh"
+
+start_mock --ttft-ms 5 --itl-ms 2
+
+common=(--redis "$url" --prefix "$prefix")
+B="$prefix:{default}"
+worker() {
+    "$bin/worker/llmb-worker" "${common[@]}" --id "w$1" --capacity 2 \
+        --heartbeat-ms 200 --llm-endpoint "mock=http://127.0.0.1:$port" \
+        2>"$tmp/worker$1.log" &
+    pids+=($!)
+}
+wait_for() { # seconds, then a command that must come true
+    local n=$(( $1 * 20 )); shift
+    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
+    return 1
+}
+arrived() { [ "$(rcli HGET "$B:rv:$1" n)" = "$2" ]; }
+ended() { [ "$(rcli HGET "$B:j:$1" state)" = completed ] &&
+          [ -n "$(rcli HGET "$B:j:$1" aggregate)" ]; }
+
+worker 1
+"$bin/coordinator/llmb-coordinator" "${common[@]}" --tick-ms 50 \
+    2>"$tmp/coordinator.log" &
+pids+=($!)
+
+payload='{"model":"m","prompt":"x","max_tokens":4,"requests":3,
+          "concurrency":1,"start":"together","start_timeout_s":60}'
+"$bin/tools/push/llmb-push" "${common[@]}" --tasks 4 --id sync llm \
+    "$payload" > /dev/null || fail "push sync"
+wait_for 20 arrived sync 2 || fail "worker 1's tasks did not register"
+sleep 1
+arrived sync 2 || fail "more than two tasks arrived with one worker"
+[ -z "$(rcli HGET "$B:rv:sync" start)" ] || fail "a start was set early"
+worker 2
+wait_for 60 ended sync || fail "job sync did not complete"
+
+rcli HGETALL "$B:rv:sync" > "$tmp/rv"
+for i in 0 1 2 3; do rcli HGET "$B:j:sync" "$i:result" > "$tmp/r$i.json"; done
+rcli HGET "$B:j:sync" aggregate > "$tmp/agg.json"
+"$bin/tools/admin/llmb" "${common[@]}" export sync > "$tmp/sync.jsonl" ||
+    fail "export sync"
+
+python3 -S - "$tmp" <<'PY' || fail "job sync"
+import json, sys
+tmp = sys.argv[1]
+kv = open(tmp + "/rv").read().split("\n")
+rv = dict(zip(kv[0::2], kv[1::2]))
+arr = [int(rv[str(i)]) for i in range(4)]
+start = int(rv["start"])
+assert rv["n"] == "4" and rv["missing"] == "0", rv
+# worker 2's tasks came a second after worker 1's (the test waited)
+assert max(arr) - min(arr) >= 1000, arr
+assert start >= max(arr), (start, arr)  # set once the last one came
+first = {}
+for line in open(tmp + "/sync.jsonl"):
+    r = json.loads(line)
+    t = r["task_start_ms"] + r["start_ms"]  # when it went out, unix ms
+    first[r["task"]] = min(first.get(r["task"], t), t)
+assert sorted(first) == [0, 1, 2, 3], first
+for i in range(4):
+    res = json.load(open("%s/r%d.json" % (tmp, i)))
+    st = res["_start"]
+    assert st["start_ms"] == start and st["missing"] == 0, st
+    assert st["arrived"] == 4 and st["tasks"] == 4, st
+    assert res["summary"]["start_missing"] == 0, res["summary"]
+    assert "warnings" not in res or not any(
+        w.startswith("start:") for w in res["warnings"]), res["warnings"]
+    # no task went out before the common start (the same host's clock;
+    # ms rounding), and none waited for another second
+    assert first[i] >= start - 2, (i, first[i], start)
+    assert first[i] < start + 900, (i, first[i], start)
+spread = max(first.values()) - min(first.values())
+print("arrivals spread %d ms, first requests spread %.1f ms after the start"
+      % (max(arr) - min(arr), spread))
+agg = json.load(open(tmp + "/agg.json"))
+f = agg["fields"]
+assert f["summary.start_missing"]["max"] == 0, f["summary.start_missing"]
+assert f["summary.start_wait_ms"]["max"] >= 900, f["summary.start_wait_ms"]
+assert not [k for k in f if k.startswith("_")], sorted(f)
+PY
+
+# 2. Five tasks, four slots: one cannot arrive before start_timeout_s.
+payload='{"model":"m","prompt":"x","max_tokens":4,"requests":2,
+          "concurrency":1,"start":"together","start_timeout_s":1}'
+"$bin/tools/push/llmb-push" "${common[@]}" --tasks 5 --id part llm \
+    "$payload" > /dev/null || fail "push part"
+wait_for 60 ended part || fail "job part did not complete"
+rcli HGETALL "$B:rv:part" > "$tmp/rv"
+for i in 0 1 2 3 4; do rcli HGET "$B:j:part" "$i:result" > "$tmp/r$i.json"; done
+python3 -S - "$tmp" <<'PY' || fail "job part"
+import json, sys
+tmp = sys.argv[1]
+kv = open(tmp + "/rv").read().split("\n")
+rv = dict(zip(kv[0::2], kv[1::2]))
+assert rv["n"] == "5" and rv["missing"] == "1", rv
+assert int(rv["start"]) >= int(rv["deadline"]), rv
+late = 0
+for i in range(5):
+    res = json.load(open("%s/r%d.json" % (tmp, i)))
+    st, warn = res["_start"], res.get("warnings", [])
+    assert st["missing"] == 1 and st["tasks"] == 5, st
+    assert ("start: 1 of the job's 5 tasks had not arrived when "
+            "start_timeout_s ran out; the others started without them") in warn, warn
+    if st["late_ms"] > 0:
+        late += 1
+        assert any("after the common start" in w for w in warn), warn
+assert late == 1, late
+PY
+
+# A token the worker does not hold registers nothing.
+[ "$(rcli FCALL llmb_rendezvous 1 "$B" w1 other:0 1.stale 1000)" = 0 ] ||
+    fail "a stale token was answered"
+[ "$(rcli EXISTS "$B:rv:other")" = 0 ] || fail "a stale token registered"
+rcli FCALL llmb_rendezvous 1 "$B" w1 other:0 2>&1 | grep -q 'ERR usage' ||
+    fail "no usage error"
+
+# 3. Retention takes the rendezvous with the job.
+rcli HSET "$B:conf" retention_s 1 > /dev/null
+gone() { [ "$(rcli EXISTS "$B:j:sync" "$B:rv:sync" "$B:rv:part")" = 0 ]; }
+wait_for 30 gone || fail "retention left $(rcli --scan --pattern "$B:rv:*")"
+echo "llm start together: four tasks over two workers started at the rendezvous"
