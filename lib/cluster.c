@@ -37,9 +37,12 @@ uint16_t llmb_crc16(const char *buf, size_t len)
 
     for (size_t i = 0; i < len; i++) {
         crc ^= (uint16_t)((uint16_t)(unsigned char)buf[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021)
-                                 : (uint16_t)(crc << 1);
+        for (int b = 0; b < 8; b++) {
+            unsigned v = (unsigned)crc << 1;
+            if (crc & 0x8000)
+                v ^= 0x1021;
+            crc = (uint16_t)v;
+        }
     }
     return crc;
 }
@@ -515,6 +518,19 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
     }
     map_install(cl, &m);
     return 0;
+}
+
+int llmb_cluster_owner(const struct llmb_cluster *cl, const char *key)
+{
+    return cl->owner[llmb_cluster_keyslot(key, strlen(key))];
+}
+
+char *llmb_cluster_node_url(const struct llmb_cluster *cl, size_t i)
+{
+    if (!cl->url.cluster)
+        return llmb_xstrdup(cl->url_text);
+    return i < cl->nnodes ? node_url(cl, cl->nodes[i].host, cl->nodes[i].port)
+                          : NULL;
 }
 
 size_t llmb_cluster_nnodes(const struct llmb_cluster *cl)

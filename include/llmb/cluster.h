@@ -115,6 +115,14 @@ size_t llmb_cluster_nnodes(const struct llmb_cluster *cl);
 struct llmb_conn *llmb_cluster_node_conn(struct llmb_cluster *cl, size_t i);
 const char *llmb_cluster_node_name(const struct llmb_cluster *cl, size_t i);
 
+/* The index of the primary that owns key's slot in the current map, or -1
+ * when none does (read the map again with llmb_cluster_refresh()). */
+int llmb_cluster_owner(const struct llmb_cluster *cl, const char *key);
+
+/* The redis:// URL of primary i, with the cluster URL's credentials
+ * (the caller frees it); for a single server, the URL given. */
+char *llmb_cluster_node_url(const struct llmb_cluster *cl, size_t i);
+
 /*
  * Runs one command about key (argv; argvlen NULL = strlen of each) on the
  * primary that owns its slot and returns the reply for the caller to

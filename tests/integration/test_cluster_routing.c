@@ -25,79 +25,14 @@
 #include <llmb/util.h>
 
 #include "fixture.h"
+#include "test_cluster_support.h"
 
-#define NODES 6
-
-static char url[1024];
-static int ports[NODES]; /* the three primaries first (as started) */
 static char *prefix;
-
-static void read_cluster(void)
-{
-    const char *dir = getenv("LLMB_TEST_CLUSTER_DIR");
-    char path[4096];
-    FILE *f;
-
-    assert_non_null(dir);
-    snprintf(path, sizeof(path), "%s/cluster.url", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(url, sizeof(url), f));
-    url[strcspn(url, "\r\n")] = '\0';
-    fclose(f);
-    snprintf(path, sizeof(path), "%s/ports", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    for (int i = 0; i < NODES; i++)
-        assert_int_equal(fscanf(f, "%d", &ports[i]), 1);
-    fclose(f);
-}
-
-static redisContext *node(int port)
-{
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-
-    assert_non_null(c);
-    assert_int_equal(c->err, 0);
-    redisSetTimeout(c, tv);
-    return c;
-}
-
-static redisReply *node_cmd(int port, const char *fmt, ...)
-{
-    redisContext *c = node(port);
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    redisFree(c);
-    return r;
-}
-
-/* The primary whose port owns key's slot, among the current primaries. */
-static int owner_of(const char *key)
-{
-    redisReply *r = node_cmd(ports[0], "CLUSTER SHARDS");
-    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
-    struct llmb_slotmap m;
-    int port;
-
-    assert_int_equal(llmb_slotmap_parse(r, true, &m, NULL), 0);
-    assert_true(m.owner[slot] >= 0);
-    port = m.nodes[m.owner[slot]].port;
-    llmb_slotmap_fini(&m);
-    freeReplyObject(r);
-    return port;
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    read_cluster();
+    tc_read();
     prefix = llmb_test_prefix("cluster");
     return 0;
 }
@@ -106,7 +41,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     for (int i = 0; i < 3; i++) {
-        redisContext *c = node(ports[i]);
+        redisContext *c = tc_node(tc_ports[i]);
         llmb_test_redis_del_prefix(c, prefix);
         redisFree(c);
     }
@@ -124,7 +59,7 @@ static void test_keyslot_matches_server(void **state)
         {"", "}"}, {"a{{", "}}"}, {"{", "}{z}"}, {"llmb:{", "}:pending"},
         {"", "{}"}};
     enum { KEYS = 4000 };
-    redisContext *c = node(ports[0]);
+    redisContext *c = tc_node(tc_ports[0]);
     char (*keys)[96] = llmb_xmalloc(KEYS * sizeof(*keys));
     (void)state;
 
@@ -157,18 +92,18 @@ static void test_keyslot_matches_server(void **state)
 /* Connecting loads the library on every primary (flushed first). */
 static void test_connect_loads_library(void **state)
 {
-    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 5000);
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 5000);
     char *err = NULL;
     (void)state;
 
     for (int i = 0; i < 3; i++)
-        freeReplyObject(node_cmd(ports[i], "FUNCTION FLUSH"));
+        freeReplyObject(tc_node_cmd(tc_ports[i], "FUNCTION FLUSH"));
     assert_true(llmb_cluster_enabled(cl));
     if (llmb_cluster_connect(cl, &err) != 0)
         fail_msg("connect: %s", err);
     assert_int_equal(llmb_cluster_nnodes(cl), 3);
     for (int i = 0; i < 3; i++) {
-        redisReply *r = node_cmd(ports[i], "FCALL_RO llmb_version 0");
+        redisReply *r = tc_node_cmd(tc_ports[i], "FCALL_RO llmb_version 0");
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
         assert_int_equal(r->integer, llmb_lua_version);
         freeReplyObject(r);
@@ -211,7 +146,7 @@ static long long stat_pending(struct llmb_cluster *cl, const char *queue)
  * 30 queues use all three primaries. */
 static void test_routes_by_slot(void **state)
 {
-    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 5000);
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 5000);
     int used[3] = {0, 0, 0};
     (void)state;
 
@@ -228,13 +163,13 @@ static void test_routes_by_slot(void **state)
         assert_string_equal(r->str, "j1");
         freeReplyObject(r);
         jk = llmb_key_queue_sub(prefix, queue, "j:j1");
-        owner = owner_of(jk);
-        r = node_cmd(owner, "HGET %s state", jk);
+        owner = tc_owner_of(jk);
+        r = tc_node_cmd(owner, "HGET %s state", jk);
         assert_int_equal(r->type, REDIS_REPLY_STRING);
         assert_string_equal(r->str, "pending");
         freeReplyObject(r);
         for (int i = 0; i < 3; i++)
-            if (ports[i] == owner)
+            if (tc_ports[i] == owner)
                 used[i]++;
         free(jk);
     }
@@ -243,67 +178,10 @@ static void test_routes_by_slot(void **state)
     llmb_cluster_free(cl);
 }
 
-static const char *myid(int port, char *buf, size_t n)
-{
-    redisReply *r = node_cmd(port, "CLUSTER MYID");
-    snprintf(buf, n, "%s", r->str);
-    freeReplyObject(r);
-    return buf;
-}
-
-/* Starts moving slot from src to dst (IMPORTING, MIGRATING). */
-static void slot_move_begin(unsigned slot, int src, int dst)
-{
-    char sid[64], did[64];
-    redisReply *r;
-
-    r = node_cmd(dst, "CLUSTER SETSLOT %u IMPORTING %s", slot,
-                 myid(src, sid, sizeof(sid)));
-    assert_int_equal(r->type, REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    r = node_cmd(src, "CLUSTER SETSLOT %u MIGRATING %s", slot,
-                 myid(dst, did, sizeof(did)));
-    assert_int_equal(r->type, REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-}
-
-/* Moves the keys of slot still at src to dst, then gives dst the slot. */
-static void slot_move_end(unsigned slot, int src, int dst)
-{
-    char did[64];
-
-    for (;;) {
-        redisReply *k = node_cmd(src, "CLUSTER GETKEYSINSLOT %u 100", slot);
-        if (k->elements == 0) {
-            freeReplyObject(k);
-            break;
-        }
-        for (size_t i = 0; i < k->elements; i++) {
-            redisReply *r = node_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000",
-                                     dst, k->element[i]->str);
-            assert_int_equal(r->type, REDIS_REPLY_STATUS);
-            freeReplyObject(r);
-        }
-        freeReplyObject(k);
-    }
-    myid(dst, did, sizeof(did));
-    freeReplyObject(node_cmd(dst, "CLUSTER SETSLOT %u NODE %s", slot, did));
-    freeReplyObject(node_cmd(src, "CLUSTER SETSLOT %u NODE %s", slot, did));
-    for (int i = 0; i < 3; i++)
-        if (ports[i] != src && ports[i] != dst)
-            freeReplyObject(node_cmd(ports[i], "CLUSTER SETSLOT %u NODE %s",
-                                     slot, did));
-}
-
-static int other_primary(int port)
-{
-    return ports[0] == port ? ports[1] : ports[0];
-}
-
 /* A queue whose slot moved is found again: MOVED refreshes the map. */
 static void test_moved(void **state)
 {
-    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 5000);
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 5000);
     char *key = llmb_key_queue(prefix, "moved");
     unsigned slot = llmb_cluster_keyslot(key, strlen(key));
     int src, dst;
@@ -318,11 +196,11 @@ static void test_moved(void **state)
         assert_non_null(r);
         freeReplyObject(r);
     }
-    src = owner_of(key);
-    dst = other_primary(src);
-    slot_move_begin(slot, src, dst);
-    slot_move_end(slot, src, dst);
-    assert_int_equal(owner_of(key), dst);
+    src = tc_owner_of(key);
+    dst = tc_other_primary(src);
+    tc_slot_move_begin(slot, src, dst);
+    tc_slot_move_end(slot, src, dst);
+    assert_int_equal(tc_owner_of(key), dst);
     /* The router still has the old map: the old owner answers MOVED. */
     assert_int_equal(stat_pending(cl, "moved"), 5);
     r = push(cl, "moved", "m5");
@@ -337,7 +215,7 @@ static void test_moved(void **state)
  * FCALL waits until the move ends, then runs at the new owner. */
 static void test_ask_and_fcall_held(void **state)
 {
-    struct llmb_cluster *cl = llmb_cluster_new(url, "llmb-test", 300);
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 300);
     char *key = llmb_key_queue(prefix, "asked");
     char *plain = llmb_key_queue_sub(prefix, "asked", "plain");
     unsigned slot = llmb_cluster_keyslot(key, strlen(key));
@@ -350,11 +228,11 @@ static void test_ask_and_fcall_held(void **state)
     r = push(cl, "asked", "a0");
     assert_non_null(r);
     freeReplyObject(r);
-    src = owner_of(key);
-    dst = other_primary(src);
-    freeReplyObject(node_cmd(src, "SET %s here", plain));
-    slot_move_begin(slot, src, dst);
-    r = node_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000", dst, plain);
+    src = tc_owner_of(key);
+    dst = tc_other_primary(src);
+    freeReplyObject(tc_node_cmd(src, "SET %s here", plain));
+    tc_slot_move_begin(slot, src, dst);
+    r = tc_node_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000", dst, plain);
     assert_int_equal(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
 
@@ -370,11 +248,11 @@ static void test_ask_and_fcall_held(void **state)
     assert_null(r);
     assert_non_null(strstr(llmb_cluster_errstr(cl),
                            "the queue's slot is being migrated"));
-    r = node_cmd(dst, "EXISTS %s:pending", key);
+    r = tc_node_cmd(dst, "EXISTS %s:pending", key);
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
 
-    slot_move_end(slot, src, dst);
+    tc_slot_move_end(slot, src, dst);
     r = push(cl, "asked", "a1");
     assert_non_null(r);
     assert_string_equal(r->str, "a1");

@@ -1,0 +1,295 @@
+/*
+ * lib/acluster.c against the real Redis Cluster of the "redis_cluster"
+ * fixture, on a libev loop: calls of queues on all three shards answered,
+ * a call after its queue's slot moved follows MOVED, an FCALL sent while
+ * its slot is half moved is held and answered once the move ends, a plain
+ * command follows ASK, and blocking pops run on the blocking connections.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+
+#include <llmb/acluster.h>
+#include <llmb/cluster.h>
+#include <llmb/keys.h>
+#include <llmb/util.h>
+
+#include "fixture.h"
+#include "test_cluster_support.h"
+
+static char *prefix;
+static struct ev_loop *loop;
+
+/* Replies of the commands of a test, copied out. */
+struct got {
+    int n;          /* callbacks run */
+    int nulls;      /* of them with NULL */
+    char text[64][128];
+};
+
+static void got_cb(struct llmb_aconn *ac, const redisReply *r, void *priv)
+{
+    struct got *g = priv;
+
+    (void)ac;
+    if (r == NULL)
+        g->nulls++;
+    else if (g->n < 64)
+        snprintf(g->text[g->n], sizeof(g->text[0]), "%s",
+                 r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ||
+                 r->type == REDIS_REPLY_STATUS ? r->str : "(other)");
+    g->n++;
+}
+
+static void tick_cb(struct ev_loop *l, ev_timer *t, int revents)
+{
+    (void)l;
+    (void)t;
+    (void)revents;
+}
+
+/* Runs the loop until *flag reaches want; fails after 20 s. */
+static void run_until(int *flag, int want)
+{
+    ev_timer tick;
+    int64_t end = llmb_mono_ms() + 20000;
+
+    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
+    ev_timer_start(loop, &tick);
+    while (*flag < want && llmb_mono_ms() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &tick);
+    assert_true(*flag >= want);
+}
+
+static int ready_count;
+
+static void on_ready(struct llmb_acluster *acl, size_t node, void *priv)
+{
+    (void)acl;
+    (void)node;
+    (void)priv;
+    ready_count++;
+}
+
+static struct llmb_acluster *acl_new(void)
+{
+    struct llmb_acluster_opts o;
+    struct llmb_acluster *acl;
+    char *err = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.url = tc_url;
+    o.name = "llmb-test";
+    o.what = "test";
+    o.functions = true;
+    o.blocking = true;
+    o.on_ready = on_ready;
+    ready_count = 0;
+    acl = llmb_acluster_new(loop, &o, &err);
+    if (acl == NULL)
+        fail_msg("acluster: %s", err);
+    assert_true(llmb_acluster_enabled(acl));
+    assert_int_equal(llmb_acluster_nnodes(acl), 3);
+    run_until(&ready_count, 3);
+    return acl;
+}
+
+static int push(struct llmb_acluster *acl, const char *queue, const char *id,
+                struct got *g)
+{
+    char *key = llmb_key_queue(prefix, queue);
+    char *doc = llmb_xasprintf("{\"type\":\"noop\",\"id\":\"%s\"}", id);
+    const char *argv[] = {"FCALL", "llmb_push", "1", key, doc};
+    int rc = llmb_acluster_command_argv(acl, key, got_cb, g, 5, argv, NULL);
+
+    free(key);
+    free(doc);
+    return rc;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    tc_read();
+    prefix = llmb_test_prefix("acluster");
+    loop = ev_loop_new(EVFLAG_AUTO);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        redisContext *c = tc_node(tc_ports[i]);
+        llmb_test_redis_del_prefix(c, prefix);
+        redisFree(c);
+    }
+    ev_loop_destroy(loop);
+    free(prefix);
+    return 0;
+}
+
+/* 30 queues over the three shards: every push answered with its id. */
+static void test_spread(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    struct got g;
+    bool used[TC_NODES] = {false};
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    for (int q = 0; q < 30; q++) {
+        char queue[16], *key;
+        snprintf(queue, sizeof(queue), "aq%d", q);
+        key = llmb_key_queue(prefix, queue);
+        assert_true(llmb_acluster_ready(acl, key));
+        used[llmb_acluster_node_of(acl, key)] = true;
+        free(key);
+        assert_int_equal(push(acl, queue, "x", &g), 0);
+    }
+    run_until(&g.n, 30);
+    assert_int_equal(g.nulls, 0);
+    for (int i = 0; i < 30; i++)
+        assert_string_equal(g.text[i], "x");
+    for (int i = 0; i < 3; i++)
+        assert_true(used[i]);
+    llmb_acluster_free(acl);
+}
+
+/* After the slot moved, the old owner answers MOVED: the call is sent to
+ * the new owner and answered there. */
+static void test_moved(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    char *key = llmb_key_queue(prefix, "amoved");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    struct got g;
+    int src, dst;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(push(acl, "amoved", "m0", &g), 0);
+    run_until(&g.n, 1);
+    src = tc_owner_of(key);
+    dst = tc_other_primary(src);
+    tc_slot_move_begin(slot, src, dst);
+    tc_slot_move_end(slot, src, dst);
+    assert_int_equal(push(acl, "amoved", "m1", &g), 0);
+    run_until(&g.n, 2);
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[1], "m1");
+    {
+        redisReply *r = tc_node_cmd(dst, "HGET %s:j:m1 state", key);
+        assert_string_equal(r->str, "pending");
+        freeReplyObject(r);
+    }
+    free(key);
+    llmb_acluster_free(acl);
+}
+
+struct mover {
+    unsigned slot;
+    int src, dst;
+    ev_timer t;
+};
+
+static void finish_move_cb(struct ev_loop *l, ev_timer *t, int revents)
+{
+    struct mover *m = t->data;
+
+    (void)l;
+    (void)revents;
+    tc_slot_move_end(m->slot, m->src, m->dst);
+}
+
+/* An FCALL sent while its queue's slot is half moved waits and runs at
+ * the new owner once the move ends; a GET of a moved key follows ASK. */
+static void test_held_while_moving(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    char *key = llmb_key_queue(prefix, "aheld");
+    char *plain = llmb_key_queue_sub(prefix, "aheld", "plain");
+    const char *get[] = {"GET", plain};
+    struct mover m;
+    struct got g;
+    redisReply *r;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(push(acl, "aheld", "h0", &g), 0);
+    run_until(&g.n, 1);
+    m.slot = llmb_cluster_keyslot(key, strlen(key));
+    m.src = tc_owner_of(key);
+    m.dst = tc_other_primary(m.src);
+    freeReplyObject(tc_node_cmd(m.src, "SET %s here", plain));
+    tc_slot_move_begin(m.slot, m.src, m.dst);
+    r = tc_node_cmd(m.src, "MIGRATE 127.0.0.1 %d %s 0 5000", m.dst, plain);
+    freeReplyObject(r);
+
+    assert_int_equal(llmb_acluster_command_argv(acl, plain, got_cb, &g, 2,
+                                                get, NULL), 0);
+    run_until(&g.n, 2);
+    assert_string_equal(g.text[1], "here");
+
+    assert_int_equal(push(acl, "aheld", "h1", &g), 0);
+    /* Held: nothing answers while the slot is half moved. */
+    for (int i = 0; i < 30; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    assert_int_equal(g.n, 2);
+    r = tc_node_cmd(m.dst, "EXISTS %s:j:h1", key);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    ev_timer_init(&m.t, finish_move_cb, 0.3, 0.0);
+    m.t.data = &m;
+    ev_timer_start(loop, &m.t);
+    run_until(&g.n, 3);
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[2], "h1");
+    r = tc_node_cmd(m.dst, "HGET %s:j:h1 state", key);
+    assert_string_equal(r->str, "pending");
+    freeReplyObject(r);
+    free(key);
+    free(plain);
+    llmb_acluster_free(acl);
+}
+
+/* BLPOP goes to the blocking connection of the key's primary. */
+static void test_blocking(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    char *wake = llmb_key_queue_sub(prefix, "ablk", "wake");
+    const char *blpop[] = {"BLPOP", wake, "5"};
+    struct got g;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    freeReplyObject(tc_node_cmd(tc_owner_of(wake), "RPUSH %s 1", wake));
+    assert_int_equal(llmb_acluster_block_argv(acl, wake, 5000, got_cb, &g,
+                                              3, blpop, NULL), 0);
+    run_until(&g.n, 1);
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[0], "(other)"); /* [key, value] */
+    free(wake);
+    llmb_acluster_free(acl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spread),
+        cmocka_unit_test(test_moved),
+        cmocka_unit_test(test_held_while_moving),
+        cmocka_unit_test(test_blocking),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
