@@ -14,7 +14,9 @@
 # client's TTFT p50 minus the server's (first chunk sent minus request
 # read, from its log). CPU per chunk = the client process's user+system
 # CPU over the run divided by the content chunks it read. Also llmb's loop
-# lag p99, peak concurrency and send delay p50. Medians of --reps (3).
+# lag p99, peak concurrency and send delay p50, how late the server's own
+# chunks left against its schedule (p99, during llmb's runs) and the
+# 1-minute load average before and after the level. Medians of --reps (3).
 # Uses LLMB_BUILD_DIR; writes bench/results/llm-clock-<time>.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --levels) levels=$2; shift ;;
     --itl-ms) itl=$2; shift ;;
     --server) server=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -35,7 +37,6 @@ done
 worker_bin="$LLMB_BUILD_DIR/worker/llmb-worker"
 push="$LLMB_BUILD_DIR/tools/push/llmb-push"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-tck=$(getconf CLK_TCK)
 srv_pid="" worker_pid=""
 stop_all() {
   for p in $worker_pid $srv_pid; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
@@ -43,7 +44,10 @@ stop_all() {
 }
 trap 'stop_all; bench_redis_stop' EXIT
 bench_redis_start
-cpu_ms() { awk -v t="$tck" '{ printf "%d\n", ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
+# CPU time of a process in us: the scheduler's ns count of each of its
+# threads (/proc/PID/task/*/schedstat), not the 10 ms ticks of
+# /proc/PID/stat, which at 128 streams are 5 us per chunk.
+cpu_us() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n", s / 1000 }'; }
 
 case $server in
   c) srv_cmd=("$LLMB_BUILD_DIR/bench/llmb_bench_llm_server")
@@ -77,7 +81,7 @@ run_llmb() { # C -> "ttft_p50 lagp99 peak delay_p50 chunks"
   done
   bench_rcli HGET "bench:{default}:j:$id" 0:result | python3 -S -c '
 import json, sys
-r = json.load(sys.stdin); q = r["requests"]; s = r["summary"]
+r = json.load(sys.stdin); q = r.get("_requests", r.get("requests")); s = r["summary"]
 t = sorted(x["ttft_ms"] for x in q if "ttft_ms" in x)
 d = sorted(x.get("send_delay_ms", 0) for x in q)
 print("%.3f %.3f %d %.3f %d" % (t[len(t)//2], s["loop_lag_p99_ms"],
@@ -87,14 +91,16 @@ print("%.3f %.3f %d %.3f %d" % (t[len(t)//2], s["loop_lag_p99_ms"],
 median() { tr ' ' '\n' | grep -v '^$' | bench_stats | cut -d' ' -f1; }
 rows=()
 for c in $levels; do
-  le=() lc=() ll=() lp=() ld=() pe=() pc=()
+  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=()
+  load0=$(cut -d' ' -f1 /proc/loadavg)
   for r in $(seq 1 "$reps"); do
-    reset; c0=$(cpu_ms "$worker_pid")
+    reset; c0=$(cpu_us "$worker_pid")
     read -r tt lag peak dly chunks < <(run_llmb "$c")
-    c1=$(cpu_ms "$worker_pid")
-    read -r st _ < <(srv_p50)
+    c1=$(cpu_us "$worker_pid")
+    read -r st sl < <(srv_p50)
     le+=("$(awk -v a="$tt" -v b="$st" 'BEGIN{printf "%.2f", a-b}')")
-    lc+=("$(awk -v m=$((c1 - c0)) -v n="$chunks" 'BEGIN{printf "%.1f", m*1000/n}')")
+    lc+=("$(awk -v m=$((c1 - c0)) -v n="$chunks" 'BEGIN{printf "%.1f", m/n}')")
+    sv+=("$sl")
     ll+=("$lag"); lp+=("$peak"); ld+=("$dly")
     reset
     out=$(python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
@@ -107,8 +113,8 @@ print("%.2f" % (t[len(t)//2] - float(sys.argv[1])))' "$st")")
 import json, sys
 o = json.load(sys.stdin); print("%.1f" % (o["cpu_s"] * 1e6 / o["chunks"]))')")
   done
-  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) |")
-  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}" >&2
+  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${sv[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
+  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; server late p99 ${sv[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
@@ -118,7 +124,7 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
   echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR."
   echo
-  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | server send late p99 ms | load (1 min) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
 } | tee "$out"
