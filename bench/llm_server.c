@@ -7,15 +7,17 @@
  * library only) and parses no SSE: it only writes it.
  *
  * Every request other than the two below streams --tokens content chunks,
- * the first --first-ms after the request was read in full, then one every
+ * the first --first-ms after the request arrived in full, then one every
  * --itl-ms, each on an absolute schedule (recv + first + k * itl), then a
  * finish chunk and "data: [DONE]" (HTTP/1.1 chunked, keep-alive). The
  * true send time of each chunk is CLOCK_MONOTONIC right after the write()
- * that handed its last byte to the kernel. GET /stats returns, per
- * request, the server's TTFT (first chunk sent minus request read) and,
- * per chunk, how late it left against its schedule, in ns:
- * {"ttft_ns": [...], "late_ns": [...], "chunks": N}; POST /reset clears
- * them. 127.0.0.1 only.
+ * that handed its last byte to the kernel; the request's arrival (recv) is
+ * the kernel's receive time of its last bytes (SO_TIMESTAMPNS), so that
+ * the server being slow to read does not count against the client. GET
+ * /stats returns, per request, the server's TTFT (first chunk sent minus
+ * request arrived) and, per chunk, how late it left against its
+ * schedule, in ns: {"ttft_ns": [...], "late_ns": [...], "chunks": N};
+ * POST /reset clears them. 127.0.0.1 only.
  *
  *   llmb_bench_llm_server --port 0 --first-ms 50 --itl-ms 100 --tokens 16
  *
@@ -78,7 +80,8 @@ struct conn {
     char *out;            /* bytes not yet taken by the kernel */
     size_t outlen, outcap;
     bool streaming;
-    int64_t recv_ns;      /* request read in full */
+    int64_t recv_ns;      /* request in full (its last bytes' arrival) */
+    int64_t arrived_ns;   /* arrival of the last bytes read */
     long k;               /* next chunk to send */
     long unsent;          /* chunks in out, not yet logged */
     long unsent_first;    /* index of the first of them */
@@ -218,7 +221,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     c->streaming = false;
-    parse_requests(loop, c, now_ns()); /* a request sent meanwhile */
+    parse_requests(loop, c, c->arrived_ns); /* a request sent meanwhile */
 }
 
 static void reply_json(struct conn *c, const char *body, size_t len)
@@ -324,9 +327,33 @@ static bool parse_requests(struct ev_loop *loop, struct conn *c, int64_t t)
     return true;
 }
 
+/* When the last bytes read with msg reached the socket, on the
+ * CLOCK_MONOTONIC clock: the kernel's receive time (SO_TIMESTAMPNS, on
+ * CLOCK_REALTIME, moved over), so that a late read of ours is not taken
+ * for a late client; now when the kernel gave none. */
+static int64_t arrival(struct msghdr *msg)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL;
+         cm = CMSG_NXTHDR(msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts, real;
+            int64_t mono = now_ns(), at;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            clock_gettime(CLOCK_REALTIME, &real);
+            at = mono - ((int64_t)real.tv_sec * 1000000000 + real.tv_nsec -
+                         ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
+            return at < mono ? at : mono;
+        }
+    }
+    return now_ns();
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct conn *c = w->data;
+    char ctl[CMSG_SPACE(sizeof(struct timespec))];
+    struct msghdr msg;
+    struct iovec iov;
     ssize_t r;
 
     (void)revents;
@@ -334,7 +361,14 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         conn_free(loop, c); /* a request larger than we take */
         return;
     }
-    r = read(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+    iov.iov_base = c->in + c->inlen;
+    iov.iov_len = sizeof(c->in) - 1 - c->inlen;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof(ctl);
+    r = recvmsg(c->fd, &msg, 0);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (r <= 0) {
@@ -342,7 +376,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     c->inlen += (size_t)r;
-    parse_requests(loop, c, now_ns());
+    c->arrived_ns = arrival(&msg);
+    parse_requests(loop, c, c->arrived_ns);
 }
 
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -364,6 +399,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
         c = calloc(1, sizeof(*c));
         if (c == NULL)
             abort();
