@@ -16,7 +16,10 @@
 # CPU over the run divided by the content chunks it read. Also llmb's loop
 # lag p99, peak concurrency and send delay p50, how late the server's own
 # chunks left against its schedule (p99, during llmb's runs) and the
-# 1-minute load average before and after the level. Medians of --reps (3).
+# 1-minute load average before and after the level. The floor columns
+# are bench/llm_floor.c (llmb_bench_llm_floor), the least a client can
+# do (epoll and recv): what the kernel and the scheduler cost on this
+# machine. Medians of --reps (3).
 # Uses LLMB_BUILD_DIR; writes bench/results/llm-clock-<time>.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,12 +32,14 @@ while [ $# -gt 0 ]; do
     --levels) levels=$2; shift ;;
     --itl-ms) itl=$2; shift ;;
     --server) server=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
 done
 worker_bin="$LLMB_BUILD_DIR/worker/llmb-worker"
+floor="$LLMB_BUILD_DIR/bench/llmb_bench_llm_floor"
+[ -x "$floor" ] || floor=""
 push="$LLMB_BUILD_DIR/tools/push/llmb-push"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 srv_pid="" worker_pid=""
@@ -88,10 +93,23 @@ print("%.3f %.3f %d %.3f %d" % (t[len(t)//2], s["loop_lag_p99_ms"],
       s["peak_concurrency"], d[len(d)//2], s["output_tokens"]))'
 }
 
+# Runs a client that prints {"ttft_ms": [...], "chunks", "cpu_s"} ->
+# "ttft_p50_error_ms cpu_us_per_chunk".
+run_client() {
+  local out st
+  out=$("$@")
+  read -r st _ < <(srv_p50)
+  echo "$out" | python3 -S -c '
+import json, sys
+o = json.load(sys.stdin); t = sorted(o["ttft_ms"])
+print("%.2f %.1f" % (t[len(t)//2] - float(sys.argv[1]),
+                     o["cpu_s"] * 1e6 / o["chunks"]))' "$st"
+}
+
 median() { tr ' ' '\n' | grep -v '^$' | bench_stats | cut -d' ' -f1; }
 rows=()
 for c in $levels; do
-  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=()
+  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=() fe=() fc=()
   load0=$(cut -d' ' -f1 /proc/loadavg)
   for r in $(seq 1 "$reps"); do
     reset; c0=$(cpu_us "$worker_pid")
@@ -103,18 +121,16 @@ for c in $levels; do
     sv+=("$sl")
     ll+=("$lag"); lp+=("$peak"); ld+=("$dly")
     reset
-    out=$(python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
-    read -r st _ < <(srv_p50)
-    pe+=("$(echo "$out" | python3 -S -c '
-import json, sys
-o = json.load(sys.stdin); t = sorted(o["ttft_ms"])
-print("%.2f" % (t[len(t)//2] - float(sys.argv[1])))' "$st")")
-    pc+=("$(echo "$out" | python3 -S -c '
-import json, sys
-o = json.load(sys.stdin); print("%.1f" % (o["cpu_s"] * 1e6 / o["chunks"]))')")
+    read -r e u < <(run_client python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
+    pe+=("$e"); pc+=("$u")
+    if [ -n "$floor" ]; then
+      reset
+      read -r e u < <(run_client "$floor" --port "$port" --n "$c")
+      fe+=("$e"); fc+=("$u")
+    fi
   done
-  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${sv[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
-  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; server late p99 ${sv[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)" >&2
+  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
+  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; server late p99 ${sv[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
@@ -124,7 +140,7 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
   echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR."
   echo
-  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | server send late p99 ms | load (1 min) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | server send late p99 ms | load (1 min) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
 } | tee "$out"
