@@ -23,14 +23,7 @@
 
 #define QUEUES_REFRESH_MS 1000
 #define RETENTION_WORKERS_MS 5000
-#define BACKOFF_BASE_MS 100
-#define BACKOFF_CAP_MS 5000
 #define BACKOFF_RESET_MS 10000
-
-static double rand01(void)
-{
-    return (double)random() / ((double)RAND_MAX + 1.0);
-}
 
 char *llmb_coord_key(const struct llmb_coord *co, const char *name)
 {
@@ -54,9 +47,7 @@ int llmb_coord_lost(struct llmb_coord *co)
     co->redis_err = llmb_xstrdup(llmb_conn_errstr(co->conn)[0]
                                      ? llmb_conn_errstr(co->conn)
                                      : "connection lost");
-    wait = llmb_backoff_ms(co->connect_attempt++, BACKOFF_BASE_MS,
-                           BACKOFF_CAP_MS, rand01());
-    co->next_connect_mono = llmb_mono_ms() + wait;
+    wait = llmb_reconnect_failed(&co->reconnect);
     llmb_warn("lost redis: %s; reconnecting in %lld ms", co->redis_err,
               (long long)wait);
     return LLMB_EIO;
@@ -102,9 +93,7 @@ static void connected(struct llmb_coord *co)
 /* Connects when the backoff allows. Returns true when Redis is usable. */
 static bool ensure_up(struct llmb_coord *co)
 {
-    int64_t now = llmb_mono_ms();
     char *err = NULL;
-    int64_t wait;
 
     if (co->up) {
         redisContext *ctx = llmb_conn_ctx(co->conn);
@@ -116,17 +105,15 @@ static bool ensure_up(struct llmb_coord *co)
             connected(co);
         return true;
     }
-    if (now < co->next_connect_mono)
+    if (!llmb_reconnect_due(&co->reconnect))
         return false;
     if (llmb_conn_connect(co->conn, &err) != 0) {
-        if (co->connect_attempt == 0 || co->connect_attempt % 10 == 0 ||
+        if (co->reconnect.attempt == 0 || co->reconnect.attempt % 10 == 0 ||
             co->redis_err == NULL || strcmp(co->redis_err, err) != 0)
             llmb_warn("%s; retrying", err);
         free(co->redis_err);
         co->redis_err = err;
-        wait = llmb_backoff_ms(co->connect_attempt++, BACKOFF_BASE_MS,
-                               BACKOFF_CAP_MS, rand01());
-        co->next_connect_mono = now + wait;
+        llmb_reconnect_failed(&co->reconnect);
         return false;
     }
     connected(co);
@@ -259,9 +246,9 @@ void llmb_coord_tick(struct llmb_coord *co)
         return;
     /* The backoff starts over only once the connection has held a while,
      * so a connection that fails right after each connect backs off too. */
-    if (co->connect_attempt > 0 &&
+    if (co->reconnect.attempt > 0 &&
         llmb_mono_ms() - co->up_since_mono >= BACKOFF_RESET_MS)
-        co->connect_attempt = 0;
+        llmb_reconnect_reset(&co->reconnect);
     tick_work(co);
 }
 
@@ -337,7 +324,7 @@ struct llmb_coord *llmb_coord_new(const struct llmb_coord_config *cfg,
     co->agg = llmb_aggregator_new();
     co->started_mono = llmb_mono_ms();
     co->up_since_mono = co->started_mono;
-    srandom((unsigned)(llmb_now_ms() ^ (getpid() << 16)));
+    llmb_reconnect_init(&co->reconnect, 0, 0);
     return co;
 }
 

@@ -22,6 +22,7 @@
 #include <ev.h>
 #include <hiredis/hiredis.h>
 
+#include <llmb/backoff.h>
 #include <llmb/config.h>
 #include <llmb/conn.h>
 #include <llmb/served.h>
@@ -142,8 +143,7 @@ struct llmb_coord {
     bool up;                    /* the last Redis call worked */
     bool ever_up;               /* connected at least once */
     char *redis_err;            /* why not, while !up */
-    unsigned connect_attempt;   /* failed connects in a row */
-    int64_t next_connect_mono;  /* next connect attempt */
+    struct llmb_reconnect reconnect; /* backoff between connects */
     int64_t up_since_mono;      /* when the connection came (back) */
     bool reconnected;           /* up_since follows a lost connection */
 

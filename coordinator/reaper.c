@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/functions.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
 
@@ -471,8 +472,7 @@ int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
                 /* A library loaded by an older process may lack a
                  * function; the next plain command reloads it. */
                 llmb_coord_reply_error(co, what[i], q->name, r);
-                if (r->type == REDIS_REPLY_ERROR &&
-                    strncmp(r->str, "ERR Function not found", 22) == 0)
+                if (llmb_reply_function_missing(r))
                     rc = 1;
                 left[i] = 0;
             } else {

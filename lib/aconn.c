@@ -3,19 +3,21 @@
  * async API on libev, with the sharp edges filed off in this one file, the
  * only one that includes <hiredis/async.h>.
  *
- * Flow. connect_start() makes a hiredis context and queues the setup
- * (AUTH, SELECT, CLIENT SETNAME, a PING that closes the setup). When the
- * PING answers and nothing failed, the function library is checked with a
- * short-lived synchronous connection (only for connections made with
- * `functions`), the connection becomes ready and on_ready runs. Any failure
- * (connect error, error reply during setup, disconnect, watchdog) ends in
+ * Flow. connect_start() finds the server (llmb_server_locate), makes a
+ * hiredis context and queues the handshake of lib/connect.c (AUTH, SELECT,
+ * CLIENT SETNAME) and a PING that closes it; each reply is judged by
+ * llmb_handshake_check(). When the PING answers and nothing failed, the
+ * function library is checked over a short-lived blocking connection set
+ * up by the same handshake (only for connections made with `functions`),
+ * the connection becomes ready and on_ready runs. Any failure (connect
+ * error, error reply during setup, disconnect, watchdog) ends in
  * ctx_gone(), which calls on_lost if the connection was ready and arms the
- * reconnect timer with capped backoff.
+ * reconnect timer by the reconnect policy (llmb/backoff.h).
  *
  * Every command travels with a struct pending: the caller's callback and
  * data, its deadline for the watchdog, and for FCALL a copy of its
  * arguments so that it can be sent again once after the library was
- * reloaded. Pendings sit in a list in send order; the watchdog timer fires
+ * reloaded. Pendings sit in a list (llmb/list.h); the watchdog timer fires
  * at the earliest deadline and drops the connection if anything is late.
  */
 #include <signal.h>
@@ -28,8 +30,10 @@
 
 #include <llmb/aconn.h>
 #include <llmb/backoff.h>
+#include <llmb/connect.h>
 #include <llmb/err.h>
 #include <llmb/functions.h>
+#include <llmb/list.h>
 #include <llmb/log.h>
 #include <llmb/url.h>
 #include <llmb/util.h>
@@ -59,9 +63,12 @@ struct llmb_aconn {
     struct ev_loop *loop;
     struct llmb_redis_url url;
     char *name;                /* CLIENT SETNAME value or NULL */
+    struct llmb_handshake hs;  /* points into url and name */
+    struct llmb_server srv;    /* the server of the current context */
     char *what;                /* for logs */
     bool functions;
-    int64_t timeout_ms, backoff_base_ms, backoff_cap_ms;
+    int64_t timeout_ms;
+    struct llmb_reconnect retry;
     llmb_aconn_event_fn *on_ready, *on_lost;
     void *priv;
 
@@ -71,9 +78,8 @@ struct llmb_aconn {
     bool setup_failed;         /* an error reply during setup */
     bool freeing;              /* llmb_aconn_free() is running */
     bool drop_requested;
-    unsigned attempt;          /* reconnects since the last ready */
 
-    struct pending *head, *tail; /* commands in flight, oldest first */
+    struct pending *head;      /* commands in flight */
     size_t npending;
 
     ev_timer reconnect;        /* backoff before the next connect */
@@ -85,15 +91,7 @@ static void connect_start(struct llmb_aconn *ac);
 
 static void pending_unlink(struct llmb_aconn *ac, struct pending *p)
 {
-    if (p->prev != NULL)
-        p->prev->next = p->next;
-    else
-        ac->head = p->next;
-    if (p->next != NULL)
-        p->next->prev = p->prev;
-    else
-        ac->tail = p->prev;
-    p->prev = p->next = NULL;
+    LLMB_LIST_REMOVE(ac->head, p);
     ac->npending--;
 }
 
@@ -160,10 +158,7 @@ static void ctx_gone(struct llmb_aconn *ac)
         ac->on_lost(ac, ac->priv);
     if (ac->ctx != NULL || ac->freeing)
         return; /* on_lost reconnected or freed it */
-    int64_t d = llmb_backoff_ms(ac->attempt, ac->backoff_base_ms,
-                                ac->backoff_cap_ms, drand48());
-    if (ac->attempt < 30)
-        ac->attempt++;
+    int64_t d = llmb_reconnect_failed(&ac->retry);
     ev_timer_stop(ac->loop, &ac->reconnect);
     ev_timer_set(&ac->reconnect, (ev_tstamp)d / 1000.0, 0.0);
     ev_timer_start(ac->loop, &ac->reconnect);
@@ -175,7 +170,7 @@ static void connect_cb(const redisAsyncContext *c, int status)
 
     if (status == REDIS_OK)
         return; /* the setup commands are on their way */
-    if (ac->attempt <= 1 || llmb_log_threshold == LLMB_LOG_DEBUG)
+    if (ac->retry.attempt <= 1 || llmb_log_threshold == LLMB_LOG_DEBUG)
         llmb_warn("cannot connect to redis conn=%s: %s (retrying)", ac->what,
                   c->errstr);
     else
@@ -242,65 +237,27 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
         watchdog_arm(ac, next);
 }
 
-/* True when r is the error FCALL gives for a function the server lacks. */
-static bool is_function_missing(const redisReply *r)
-{
-    return r != NULL && r->type == REDIS_REPLY_ERROR &&
-           strncmp(r->str, "ERR Function not found", 22) == 0;
-}
-
 /*
- * Loads the function library if needed, over a short synchronous
- * connection named like this one (the coordinator counts connection names,
- * so every connection carries it). Blocks the loop for one or two round
- * trips; it runs only after a connect and when a function went missing.
- * Returns 0 or a negative llmb_err with the reason logged.
+ * Loads the function library if needed, over a short blocking connection
+ * to the same server with the same handshake (the coordinator counts
+ * connection names, so every connection carries the name). Blocks the
+ * loop for a few round trips; it runs only after a connect and when a
+ * function went missing. Returns 0 or a negative llmb_err with the reason
+ * logged.
  */
-/* Checks and frees the reply of one setup command of the synchronous
- * connection; logs a refusal. Sets *rc and returns false on failure. */
-static bool sync_setup_ok(struct llmb_aconn *ac, redisContext *c,
-                          redisReply *r, int *rc)
-{
-    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
-
-    if (!ok) {
-        llmb_warn("redis refused the setup of a connection conn=%s: %s",
-                  ac->what, r != NULL ? r->str : c->errstr);
-        *rc = r != NULL ? LLMB_EREDIS : LLMB_EIO;
-    }
-    if (r != NULL)
-        freeReplyObject(r);
-    return ok;
-}
-
 static int functions_ensure_sync(struct llmb_aconn *ac)
 {
-    struct timeval tv = {SYNC_TIMEOUT_MS / 1000, (SYNC_TIMEOUT_MS % 1000) * 1000};
     redisContext *c = NULL;
     char *err = NULL;
     int rc = LLMB_EIO;
 
-    if (ac->url.socket_path != NULL)
-        c = redisConnectUnixWithTimeout(ac->url.socket_path, tv);
-    else
-        c = redisConnectWithTimeout(ac->url.host, ac->url.port, tv);
-    if (c == NULL || c->err) {
+    c = llmb_server_connect(&ac->srv, SYNC_TIMEOUT_MS, &err);
+    if (c == NULL) {
         llmb_warn("cannot connect to redis to load functions conn=%s: %s",
-                  ac->what, c != NULL ? c->errstr : "out of memory");
+                  ac->what, err);
         goto out;
     }
-    redisSetTimeout(c, tv);
-    if (ac->url.password != NULL &&
-        !sync_setup_ok(ac, c, ac->url.user != NULL ?
-                       redisCommand(c, "AUTH %s %s", ac->url.user,
-                                    ac->url.password) :
-                       redisCommand(c, "AUTH %s", ac->url.password), &rc))
-        goto out;
-    if (ac->name != NULL &&
-        !sync_setup_ok(ac, c, redisCommand(c, "CLIENT SETNAME %s", ac->name),
-                       &rc))
-        goto out;
-    rc = llmb_functions_ensure(c, &err);
+    rc = llmb_handshake_run(c, &ac->hs, ac->srv.address, true, &err);
     if (rc != 0)
         llmb_error("cannot load the llmb function library conn=%s: %s",
                    ac->what, err != NULL ? err : llmb_strerror(rc));
@@ -333,7 +290,7 @@ static void pending_reply_cb(redisAsyncContext *c, void *r, void *data)
     if (ac->head == NULL)
         ev_timer_stop(ac->loop, &ac->watchdog);
 
-    if (is_function_missing(reply) && p->argc > 0 && !p->retried &&
+    if (llmb_reply_function_missing(reply) && p->argc > 0 && !p->retried &&
         ac->functions && ac->ready && !ac->freeing) {
         llmb_warn("the llmb functions are missing in redis conn=%s "
                   "(loading them)", ac->what);
@@ -359,13 +316,7 @@ static int send_pending(struct llmb_aconn *ac, struct pending *p, int argc,
                               argvlen) != REDIS_OK)
         return LLMB_EIO;
     p->deadline_ms = llmb_mono_ms() + ac->timeout_ms + p->block_ms;
-    p->prev = ac->tail;
-    p->next = NULL;
-    if (ac->tail != NULL)
-        ac->tail->next = p;
-    else
-        ac->head = p;
-    ac->tail = p;
+    LLMB_LIST_INSERT(ac->head, p);
     ac->npending++;
     watchdog_arm(ac, p->deadline_ms);
     return 0;
@@ -379,26 +330,34 @@ static void ready_set(struct llmb_aconn *ac)
     }
     ac->ready = true;
     ac->up = true;
-    ac->attempt = 0;
+    llmb_reconnect_reset(&ac->retry);
     llmb_info("connected to redis conn=%s", ac->what);
     if (ac->on_ready != NULL)
         ac->on_ready(ac, ac->priv);
 }
 
-/* Reply of one setup command; the last one (PING) decides. */
+/* Reply of one handshake step (priv: its index) or of the PING that
+ * closes the handshake (priv: NULL), which decides. */
 static void setup_reply(struct llmb_aconn *ac, const redisReply *r,
                         void *priv)
 {
-    const char *step = priv;
+    char *err = NULL;
 
     if (r == NULL)
         return; /* the connection failed; ctx_gone() handles it */
+    if (priv != NULL) {
+        int i = (int)((intptr_t)priv - 1);
+        if (llmb_handshake_check(&ac->hs, i, r, ac->srv.address, &err) != 0) {
+            llmb_error("%s conn=%s", err, ac->what);
+            free(err);
+            ac->setup_failed = true;
+        }
+        return;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
-        llmb_error("redis refused %s conn=%s: %s", step, ac->what, r->str);
+        llmb_error("redis refused PING conn=%s: %s", ac->what, r->str);
         ac->setup_failed = true;
     }
-    if (strcmp(step, "PING") != 0)
-        return;
     if (ac->setup_failed) {
         llmb_aconn_drop(ac);
         return;
@@ -406,14 +365,18 @@ static void setup_reply(struct llmb_aconn *ac, const redisReply *r,
     ready_set(ac);
 }
 
-static int setup_send(struct llmb_aconn *ac, const char *step, int argc,
-                      const char **argv)
+/* Sends handshake step i (-1: the closing PING). */
+static int setup_send(struct llmb_aconn *ac, int i)
 {
     struct pending *p = llmb_xcalloc(1, sizeof(*p));
+    static const char *ping[] = {"PING"};
+    const struct llmb_handshake_step *st = i >= 0 ? &ac->hs.step[i] : NULL;
+    int argc = st != NULL ? st->argc : 1;
+    const char **argv = st != NULL ? (const char **)st->argv : ping;
 
     p->ac = ac;
     p->cb = setup_reply;
-    p->priv = (void *)step;
+    p->priv = (void *)(intptr_t)(i + 1);
     if (send_pending(ac, p, argc, argv, NULL) != 0) {
         free(p);
         return LLMB_EIO;
@@ -421,16 +384,26 @@ static int setup_send(struct llmb_aconn *ac, const char *step, int argc,
     return 0;
 }
 
-/* Makes a new context and queues the setup commands. */
+/* Finds the server, makes a new context and queues the setup commands. */
 static void connect_start(struct llmb_aconn *ac)
 {
     redisAsyncContext *c = NULL;
+    char *err = NULL;
+    int rc = 0;
 
     ac->setup_failed = false;
-    if (ac->url.socket_path != NULL)
-        c = redisAsyncConnectUnix(ac->url.socket_path);
+    llmb_server_fini(&ac->srv);
+    if (llmb_server_locate(&ac->url, SYNC_TIMEOUT_MS, &ac->srv, &err) != 0) {
+        if (ac->retry.attempt <= 1 || llmb_log_threshold == LLMB_LOG_DEBUG)
+            llmb_warn("%s conn=%s (retrying)", err, ac->what);
+        free(err);
+        ctx_gone(ac); /* schedules the next try */
+        return;
+    }
+    if (ac->srv.socket_path != NULL)
+        c = redisAsyncConnectUnix(ac->srv.socket_path);
     else
-        c = redisAsyncConnect(ac->url.host, ac->url.port);
+        c = redisAsyncConnect(ac->srv.host, ac->srv.port);
     if (c == NULL || c->err) {
         llmb_debug("cannot connect to redis conn=%s: %s", ac->what,
                    c != NULL ? c->errstr : "out of memory");
@@ -447,28 +420,9 @@ static void connect_start(struct llmb_aconn *ac)
     redisAsyncSetConnectCallback(c, connect_cb);
     redisAsyncSetDisconnectCallback(c, disconnect_cb);
 
-    int rc = 0;
-    if (ac->url.password != NULL) {
-        if (ac->url.user != NULL) {
-            const char *argv[] = {"AUTH", ac->url.user, ac->url.password};
-            rc |= setup_send(ac, "AUTH", 3, argv);
-        } else {
-            const char *argv[] = {"AUTH", ac->url.password};
-            rc |= setup_send(ac, "AUTH", 2, argv);
-        }
-    }
-    if (ac->url.db != 0) {
-        char db[24];
-        snprintf(db, sizeof(db), "%d", ac->url.db);
-        const char *argv[] = {"SELECT", db};
-        rc |= setup_send(ac, "SELECT", 2, argv);
-    }
-    if (ac->name != NULL) {
-        const char *argv[] = {"CLIENT", "SETNAME", ac->name};
-        rc |= setup_send(ac, "CLIENT SETNAME", 3, argv);
-    }
-    const char *ping[] = {"PING"};
-    rc |= setup_send(ac, "PING", 1, ping);
+    for (int i = 0; i < ac->hs.nsteps; i++)
+        rc |= setup_send(ac, i);
+    rc |= setup_send(ac, -1);
     if (rc != 0)
         llmb_aconn_drop(ac);
 }
@@ -499,8 +453,8 @@ struct llmb_aconn *llmb_aconn_new(struct ev_loop *loop,
     ac->what = llmb_xstrdup(o->what != NULL ? o->what : "redis");
     ac->functions = o->functions;
     ac->timeout_ms = o->command_timeout_ms > 0 ? o->command_timeout_ms : 10000;
-    ac->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 100;
-    ac->backoff_cap_ms = o->backoff_cap_ms > 0 ? o->backoff_cap_ms : 5000;
+    llmb_reconnect_init(&ac->retry, o->backoff_base_ms, o->backoff_cap_ms);
+    llmb_handshake_init(&ac->hs, &ac->url, ac->name);
     ac->on_ready = o->on_ready;
     ac->on_lost = o->on_lost;
     ac->priv = o->priv;
@@ -525,6 +479,7 @@ void llmb_aconn_free(struct llmb_aconn *ac)
         redisAsyncFree(ac->ctx); /* pending callbacks get NULL */
     ac->ctx = NULL;
     ev_timer_stop(ac->loop, &ac->watchdog);
+    llmb_server_fini(&ac->srv);
     llmb_redis_url_fini(&ac->url);
     free(ac->name);
     free(ac->what);

@@ -1,20 +1,19 @@
 /*
  * The synchronous Redis connection used by the tools and the tests: a
- * hiredis blocking context plus what it takes to get it ready (AUTH,
- * SELECT, CLIENT SETNAME, the function library) and to get it back after a
- * dropped connection or a FUNCTION FLUSH. Each command is retried at most
+ * hiredis blocking context, set up by lib/connect.c (the server, then
+ * AUTH, SELECT, CLIENT SETNAME and the function library), and got back
+ * after a dropped connection or a FUNCTION FLUSH. Each command is retried at most
  * once per cause; anything beyond that is the caller's decision.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 
 #include <llmb/conn.h>
+#include <llmb/connect.h>
 #include <llmb/err.h>
 #include <llmb/functions.h>
 #include <llmb/log.h>
@@ -86,103 +85,14 @@ struct llmb_conn *llmb_conn_new(const char *url, const char *client_name,
     return c;
 }
 
-/* Runs one setup command; returns its reply, or NULL on an I/O error with
- * the message stored. NOAUTH answers become a message about the URL. */
-static redisReply *setup_cmd(struct llmb_conn *c, int argc, const char **argv,
-                             int *rc)
-{
-    redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
-
-    if (r == NULL) {
-        set_err(c, ctx_error(c, "lost the connection to"));
-        *rc = LLMB_EIO;
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
-        set_err(c, llmb_xasprintf("redis %s requires a password; put it in "
-                                  "the URL: redis://:PASSWORD@host:port "
-                                  "(%s)", c->address, r->str));
-        freeReplyObject(r);
-        *rc = LLMB_EREDIS;
-        return NULL;
-    }
-    return r;
-}
-
-/* Everything after the socket is open. Returns 0 or an llmb_err. */
-static int handshake(struct llmb_conn *c)
-{
-    redisReply *r = NULL;
-    char dbtext[16];
-    char *ferr = NULL;
-    int rc = 0;
-
-    if (c->url.password != NULL) {
-        const char *argv[3] = {"AUTH", NULL, NULL};
-        int argc = 2;
-        if (c->url.user != NULL) {
-            argv[1] = c->url.user;
-            argv[2] = c->url.password;
-            argc = 3;
-        } else {
-            argv[1] = c->url.password;
-        }
-        if ((r = setup_cmd(c, argc, argv, &rc)) == NULL)
-            return rc;
-        if (r->type == REDIS_REPLY_ERROR) {
-            set_err(c, llmb_xasprintf("redis AUTH failed: %s", r->str));
-            freeReplyObject(r);
-            return LLMB_EREDIS;
-        }
-        freeReplyObject(r);
-    }
-
-    if (c->url.db != 0) {
-        const char *argv[2] = {"SELECT", dbtext};
-        snprintf(dbtext, sizeof(dbtext), "%d", c->url.db);
-        if ((r = setup_cmd(c, 2, argv, &rc)) == NULL)
-            return rc;
-        if (r->type == REDIS_REPLY_ERROR) {
-            set_err(c, llmb_xasprintf("redis SELECT %d failed: %s", c->url.db,
-                                      r->str));
-            freeReplyObject(r);
-            return LLMB_EREDIS;
-        }
-        freeReplyObject(r);
-    }
-
-    if (c->client_name != NULL) {
-        const char *argv[3] = {"CLIENT", "SETNAME", c->client_name};
-        if ((r = setup_cmd(c, 3, argv, &rc)) == NULL)
-            return rc;
-        if (r->type == REDIS_REPLY_ERROR) {
-            set_err(c, llmb_xasprintf("redis CLIENT SETNAME \"%s\" failed: %s",
-                                      c->client_name, r->str));
-            freeReplyObject(r);
-            return LLMB_EREDIS;
-        }
-        freeReplyObject(r);
-    }
-
-    rc = llmb_functions_ensure(c->ctx, &ferr);
-    if (rc != 0) {
-        if (ferr != NULL && strstr(ferr, "NOAUTH") != NULL) {
-            set_err(c, llmb_xasprintf("redis %s requires a password; put it "
-                                      "in the URL: redis://:PASSWORD@host:port"
-                                      " (%s)", c->address, ferr));
-            free(ferr);
-        } else {
-            set_err(c, ferr ? ferr : llmb_xstrdup(llmb_strerror(rc)));
-        }
-    }
-    return rc;
-}
-
 int llmb_conn_connect(struct llmb_conn *c, char **errstr)
 {
-    struct timeval tv;
+    struct llmb_server srv;
+    struct llmb_handshake hs;
+    char *err = NULL;
     int rc = 0;
 
+    memset(&srv, 0, sizeof(srv));
     drop(c);
     if (errstr != NULL)
         *errstr = NULL;
@@ -191,28 +101,23 @@ int llmb_conn_connect(struct llmb_conn *c, char **errstr)
         rc = LLMB_ECONFIG;
         goto out;
     }
-
-    tv.tv_sec = c->timeout_ms / 1000;
-    tv.tv_usec = (c->timeout_ms % 1000) * 1000;
-    if (c->url.socket_path != NULL)
-        c->ctx = c->timeout_ms ? redisConnectUnixWithTimeout(c->url.socket_path, tv)
-                               : redisConnectUnix(c->url.socket_path);
-    else
-        c->ctx = c->timeout_ms ? redisConnectWithTimeout(c->url.host, c->url.port, tv)
-                               : redisConnect(c->url.host, c->url.port);
-    if (c->ctx == NULL || c->ctx->err) {
-        set_err(c, ctx_error(c, "cannot connect to"));
+    rc = llmb_server_locate(&c->url, c->timeout_ms, &srv, &err);
+    if (rc != 0)
+        goto out;
+    free(c->address);
+    c->address = llmb_xstrdup(srv.address);
+    c->ctx = llmb_server_connect(&srv, c->timeout_ms, &err);
+    if (c->ctx == NULL) {
         rc = LLMB_EIO;
         goto out;
     }
-    if (c->timeout_ms && redisSetTimeout(c->ctx, tv) != REDIS_OK) {
-        set_err(c, ctx_error(c, "cannot set a timeout on the connection to"));
-        rc = LLMB_EIO;
-        goto out;
-    }
-    rc = handshake(c);
+    llmb_handshake_init(&hs, &c->url, c->client_name);
+    rc = llmb_handshake_run(c->ctx, &hs, c->address, true, &err);
 
 out:
+    llmb_server_fini(&srv);
+    if (err != NULL)
+        set_err(c, err);
     if (rc != 0) {
         drop(c);
         if (errstr != NULL)
@@ -279,8 +184,7 @@ static redisReply *run(struct llmb_conn *c, const struct cmd *cmd)
                 return NULL;
             continue;
         }
-        if (!reloaded && r->type == REDIS_REPLY_ERROR &&
-            strncmp(r->str, "ERR Function not found", 22) == 0) {
+        if (!reloaded && llmb_reply_function_missing(r)) {
             char *ferr = NULL;
             reloaded = true;
             llmb_warn("redis answered \"Function not found\"; checking the "

@@ -76,6 +76,12 @@ static redisReply *map_get(const redisReply *map, const char *name)
     return NULL;
 }
 
+bool llmb_reply_function_missing(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           strncmp(r->str, "ERR Function not found", 22) == 0;
+}
+
 int llmb_functions_loaded_version(redisContext *c, long long *out,
                                   char **errstr)
 {
@@ -92,8 +98,7 @@ int llmb_functions_loaded_version(redisContext *c, long long *out,
     } else if (r->type == REDIS_REPLY_STRING) {
         if (llmb_parse_ll(r->str, 0, LLONG_MAX, out) != 0)
             rc = LLMB_EPROTO;
-    } else if (r->type == REDIS_REPLY_ERROR &&
-               strncmp(r->str, "ERR Function not found", 22) == 0) {
+    } else if (llmb_reply_function_missing(r)) {
         *out = 0;
     } else if (r->type == REDIS_REPLY_ERROR) {
         if (strncasecmp(r->str, "ERR unknown command", 19) == 0) {

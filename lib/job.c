@@ -161,17 +161,17 @@ static const struct {
     const char *name;
     int slot;
 } doc_fields[] = {
-    {"type", LLMB_JOB_F_TYPE},
+    {"type", LLMB_PUSH_F_TYPE},
     {"queue", -1},
-    {"payload", LLMB_JOB_F_PAYLOAD},
-    {"priority", LLMB_JOB_F_PRIORITY},
-    {"tasks", LLMB_JOB_F_TASKS},
-    {"timeout_s", LLMB_JOB_F_TIMEOUT_S},
-    {"max_retries", LLMB_JOB_F_MAX_RETRIES},
-    {"delay_s", LLMB_JOB_F_DELAY_S},
-    {"id", LLMB_JOB_F_ID},
-    {"backoff_ms", LLMB_JOB_F_BACKOFF_MS},
-    {"deadline_s", LLMB_JOB_F_DEADLINE_S},
+    {"payload", LLMB_PUSH_F_PAYLOAD},
+    {"priority", LLMB_PUSH_F_PRIORITY},
+    {"tasks", LLMB_PUSH_F_TASKS},
+    {"timeout_s", LLMB_PUSH_F_TIMEOUT_S},
+    {"max_retries", LLMB_PUSH_F_MAX_RETRIES},
+    {"delay_s", LLMB_PUSH_F_DELAY_S},
+    {"id", LLMB_PUSH_F_ID},
+    {"backoff_ms", LLMB_PUSH_F_BACKOFF_MS},
+    {"deadline_s", LLMB_PUSH_F_DEADLINE_S},
 };
 #define NDOC_FIELDS (sizeof(doc_fields) / sizeof(doc_fields[0]))
 
@@ -354,11 +354,11 @@ static int id_ok(const char *s)
 enum { F_TYPE = 0, F_QUEUE = 1, F_ID = 8 };
 
 int llmb_job_fields_append(const char *doc, size_t len, struct llmb_buf *out,
-                           size_t lens[LLMB_JOB_NFIELDS],
+                           size_t lens[LLMB_PUSH_NFIELDS],
                            char queue[LLMB_QUEUE_NAME_MAX + 1], char **errstr)
 {
     struct raw raw[NDOC_FIELDS];
-    const char *vals[LLMB_JOB_NFIELDS] = {0};
+    const char *vals[LLMB_PUSH_NFIELDS] = {0};
     json_error_t jerr;
     json_t *obj = json_loadb(doc, len, JSON_DECODE_INT_AS_REAL, &jerr);
     const char *type, *q, *id;
@@ -399,7 +399,7 @@ int llmb_job_fields_append(const char *doc, size_t len, struct llmb_buf *out,
 
     if (q != NULL)
         memcpy(queue, q, strlen(q) + 1);
-    for (f = 0; f < LLMB_JOB_NFIELDS; f++)
+    for (f = 0; f < LLMB_PUSH_NFIELDS; f++)
         lens[f] = 0;
     for (f = 0; f < NDOC_FIELDS; f++) {
         int slot = doc_fields[f].slot;
@@ -408,11 +408,11 @@ int llmb_job_fields_append(const char *doc, size_t len, struct llmb_buf *out,
             lens[slot] = raw[f].n;
         }
     }
-    vals[LLMB_JOB_F_TYPE] = type;
-    lens[LLMB_JOB_F_TYPE] = strlen(type);
-    vals[LLMB_JOB_F_ID] = id;
-    lens[LLMB_JOB_F_ID] = id != NULL ? strlen(id) : 0;
-    for (f = 0; f < LLMB_JOB_NFIELDS; f++)
+    vals[LLMB_PUSH_F_TYPE] = type;
+    lens[LLMB_PUSH_F_TYPE] = strlen(type);
+    vals[LLMB_PUSH_F_ID] = id;
+    lens[LLMB_PUSH_F_ID] = id != NULL ? strlen(id) : 0;
+    for (f = 0; f < LLMB_PUSH_NFIELDS; f++)
         if (lens[f] > 0)
             llmb_buf_append(out, vals[f], lens[f]);
     rc = 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llmb/list.h>
 #include <llmb/log.h>
 #include <llmb/util.h>
 
@@ -22,12 +23,7 @@ void llmb_task_free(struct llmb_task *t)
     struct llmb_worker *w = t->w;
 
     ev_timer_stop(w->loop, &t->timer);
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        w->tasks = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
+    LLMB_LIST_REMOVE(w->tasks, t);
     w->running--;
     t->q->held--;
     free(t->ref);
@@ -246,10 +242,7 @@ void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
     ev_timer_init(&t->timer, timeout_cb, timeout_s, 0.0);
     t->timer.data = t;
 
-    t->next = w->tasks;
-    if (w->tasks != NULL)
-        w->tasks->prev = t;
-    w->tasks = t;
+    LLMB_LIST_INSERT(w->tasks, t);
     w->running++;
     q->held++;
 

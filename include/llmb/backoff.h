@@ -6,6 +6,7 @@
 #ifndef LLMB_BACKOFF_H
 #define LLMB_BACKOFF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Delay before retry number `attempt` (0 for the first retry), in ms:
@@ -16,5 +17,34 @@
  * cap_ms <= 0 gives 0. */
 int64_t llmb_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms,
                         double r);
+
+/*
+ * The reconnect policy of every connection (lib/aconn.c, the coordinator):
+ * after each failure wait llmb_backoff_ms(attempt, base, cap) with a fresh
+ * random factor from a generator seeded per process and per policy, so a
+ * fleet that lost Redis at the same moment comes back spread out. The
+ * owner resets it once a connection is (or has stayed) good. Embedded:
+ * llmb_reconnect_init(), no _fini.
+ */
+struct llmb_reconnect {
+    int64_t base_ms, cap_ms;
+    unsigned attempt;       /* failures since the last reset */
+    int64_t next_mono_ms;   /* no try before this (llmb_mono_ms clock) */
+    unsigned short seed[3]; /* erand48 state */
+};
+
+/* base_ms / cap_ms <= 0 take the defaults, 100 and 5000 ms. */
+void llmb_reconnect_init(struct llmb_reconnect *rc, int64_t base_ms,
+                         int64_t cap_ms);
+
+/* Counts a failure; returns the delay before the next try, also kept as
+ * next_mono_ms. */
+int64_t llmb_reconnect_failed(struct llmb_reconnect *rc);
+
+/* True when the next try may start. */
+bool llmb_reconnect_due(const struct llmb_reconnect *rc);
+
+/* Starts the count over (the next failure waits about base_ms). */
+void llmb_reconnect_reset(struct llmb_reconnect *rc);
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef LLMB_FUNCTIONS_H
 #define LLMB_FUNCTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
@@ -31,6 +32,10 @@ extern const long long llmb_lua_version;
  * malloc'd message.
  */
 int llmb_functions_ensure(redisContext *c, char **errstr);
+
+/* True when r is the error FCALL gives for a function the server lacks
+ * ("ERR Function not found": the library was flushed, or is older). */
+bool llmb_reply_function_missing(const redisReply *r);
 
 /* Reads the version of the llmb library loaded in the server into *out:
  * 0 when there is none. Returns 0, LLMB_EREDIS or LLMB_EIO (with *errstr

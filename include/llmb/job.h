@@ -36,18 +36,18 @@ struct llmb_job_args {
 
 /* The values of one job in an FCALL llmb_push_fields, in this order (the
  * order of PUSH_FIELDS in lua/20-push.lua). */
-enum llmb_job_field {
-    LLMB_JOB_F_ID,
-    LLMB_JOB_F_TYPE,
-    LLMB_JOB_F_PAYLOAD,
-    LLMB_JOB_F_PRIORITY,
-    LLMB_JOB_F_TASKS,
-    LLMB_JOB_F_TIMEOUT_S,
-    LLMB_JOB_F_MAX_RETRIES,
-    LLMB_JOB_F_BACKOFF_MS,
-    LLMB_JOB_F_DELAY_S,
-    LLMB_JOB_F_DEADLINE_S,
-    LLMB_JOB_NFIELDS
+enum llmb_push_field {
+    LLMB_PUSH_F_ID,
+    LLMB_PUSH_F_TYPE,
+    LLMB_PUSH_F_PAYLOAD,
+    LLMB_PUSH_F_PRIORITY,
+    LLMB_PUSH_F_TASKS,
+    LLMB_PUSH_F_TIMEOUT_S,
+    LLMB_PUSH_F_MAX_RETRIES,
+    LLMB_PUSH_F_BACKOFF_MS,
+    LLMB_PUSH_F_DELAY_S,
+    LLMB_PUSH_F_DEADLINE_S,
+    LLMB_PUSH_NFIELDS
 };
 
 /* True when s is a valid job type. */
@@ -62,7 +62,7 @@ int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
                        char **errstr);
 
 /* Checks the job document doc (len bytes: one NDJSON line) and appends
- * its LLMB_JOB_NFIELDS values for llmb_push_fields to out, one after the
+ * its LLMB_PUSH_NFIELDS values for llmb_push_fields to out, one after the
  * other, their lengths in lens; a field the document leaves out is an
  * empty value. Checked here, with the messages llmb_push gives: JSON, an
  * object, known fields, type, queue and id, and the field names of an
@@ -73,7 +73,7 @@ int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
  * none. Returns 0, or LLMB_EINVAL with a malloc'd message in *errstr; out
  * is then unchanged. */
 int llmb_job_fields_append(const char *doc, size_t len, struct llmb_buf *out,
-                           size_t lens[LLMB_JOB_NFIELDS],
+                           size_t lens[LLMB_PUSH_NFIELDS],
                            char queue[LLMB_QUEUE_NAME_MAX + 1], char **errstr);
 
 #endif

@@ -44,7 +44,7 @@ static char *push_error(const char *doc)
 static char *fields_error(const char *doc)
 {
     struct llmb_buf out;
-    size_t lens[LLMB_JOB_NFIELDS];
+    size_t lens[LLMB_PUSH_NFIELDS];
     char queue[LLMB_QUEUE_NAME_MAX + 1];
     char *err = NULL;
 

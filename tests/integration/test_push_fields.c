@@ -53,19 +53,19 @@ static void call_add(struct call *c, const char *v)
     c->len[c->argc++] = strlen(v);
 }
 
-/* Adds the ten values of one job, in the order of enum llmb_job_field. */
+/* Adds the ten values of one job, in the order of enum llmb_push_field. */
 static void call_job(struct call *c, const char *id, const char *type,
                      const char *payload, const char *priority,
                      const char *tasks, const char *timeout_s,
                      const char *max_retries, const char *backoff_ms,
                      const char *delay_s, const char *deadline_s)
 {
-    const char *v[LLMB_JOB_NFIELDS] = {id, type, payload, priority, tasks,
+    const char *v[LLMB_PUSH_NFIELDS] = {id, type, payload, priority, tasks,
                                        timeout_s, max_retries, backoff_ms,
                                        delay_s, deadline_s};
     size_t i;
 
-    for (i = 0; i < LLMB_JOB_NFIELDS; i++)
+    for (i = 0; i < LLMB_PUSH_NFIELDS; i++)
         call_add(c, v[i]);
 }
 
@@ -125,7 +125,7 @@ static redisReply *push_doc_fields(const char *doc)
 {
     static struct call c;
     struct llmb_buf vals;
-    size_t lens[LLMB_JOB_NFIELDS], off = 0, i;
+    size_t lens[LLMB_PUSH_NFIELDS], off = 0, i;
     char q[LLMB_QUEUE_NAME_MAX + 1];
     char *errstr = NULL;
     redisReply *r;
@@ -134,7 +134,7 @@ static redisReply *push_doc_fields(const char *doc)
     if (llmb_job_fields_append(doc, strlen(doc), &vals, lens, q, &errstr) != 0)
         fail_msg("fields of %s: %s", doc, errstr);
     call_init(&c, "llmb_push_fields");
-    for (i = 0; i < LLMB_JOB_NFIELDS; i++) {
+    for (i = 0; i < LLMB_PUSH_NFIELDS; i++) {
         c.argv[c.argc] = vals.data + off;
         c.len[c.argc++] = lens[i];
         off += lens[i];
@@ -363,42 +363,42 @@ static void test_existing_id_changes_nothing(void **state)
 static void test_refusals_in_llmb_push_words(void **state)
 {
     static const struct {
-        enum llmb_job_field field;
+        enum llmb_push_field field;
         const char *value;
         const char *doc; /* the same job as a document, or NULL */
         const char *want;
     } cases[] = {
-        {LLMB_JOB_F_PRIORITY, "1.5", "{\"type\":\"t\",\"priority\":1.5}",
+        {LLMB_PUSH_F_PRIORITY, "1.5", "{\"type\":\"t\",\"priority\":1.5}",
          "job field \"priority\" must be an integer from -1000000 to 1000000, got 1.5"},
-        {LLMB_JOB_F_PRIORITY, "1000001", "{\"type\":\"t\",\"priority\":1000001}", NULL},
-        {LLMB_JOB_F_PRIORITY, "\"high\"", "{\"type\":\"t\",\"priority\":\"high\"}",
+        {LLMB_PUSH_F_PRIORITY, "1000001", "{\"type\":\"t\",\"priority\":1000001}", NULL},
+        {LLMB_PUSH_F_PRIORITY, "\"high\"", "{\"type\":\"t\",\"priority\":\"high\"}",
          "job field \"priority\" must be an integer from -1000000 to 1000000, got \"high\""},
-        {LLMB_JOB_F_PRIORITY, "0x10", NULL,
+        {LLMB_PUSH_F_PRIORITY, "0x10", NULL,
          "job field \"priority\" must be an integer from -1000000 to 1000000, got 0x10"},
-        {LLMB_JOB_F_PRIORITY, "nan", NULL, NULL},
-        {LLMB_JOB_F_PRIORITY, " 5", NULL, NULL},
-        {LLMB_JOB_F_TASKS, "0", "{\"type\":\"t\",\"tasks\":0}",
+        {LLMB_PUSH_F_PRIORITY, "nan", NULL, NULL},
+        {LLMB_PUSH_F_PRIORITY, " 5", NULL, NULL},
+        {LLMB_PUSH_F_TASKS, "0", "{\"type\":\"t\",\"tasks\":0}",
          "job field \"tasks\" must be an integer from 1 to 10, got 0"},
-        {LLMB_JOB_F_TASKS, "11", "{\"type\":\"t\",\"tasks\":11}", NULL},
-        {LLMB_JOB_F_TASKS, "null", "{\"type\":\"t\",\"tasks\":null}", NULL},
-        {LLMB_JOB_F_TIMEOUT_S, "0", "{\"type\":\"t\",\"timeout_s\":0}", NULL},
-        {LLMB_JOB_F_TIMEOUT_S, "inf", NULL, NULL},
-        {LLMB_JOB_F_MAX_RETRIES, "101", "{\"type\":\"t\",\"max_retries\":101}", NULL},
-        {LLMB_JOB_F_BACKOFF_MS, "0", "{\"type\":\"t\",\"backoff_ms\":0}", NULL},
-        {LLMB_JOB_F_DELAY_S, "-1", "{\"type\":\"t\",\"delay_s\":-1}", NULL},
-        {LLMB_JOB_F_DEADLINE_S, "31536001", "{\"type\":\"t\",\"deadline_s\":31536001}", NULL},
-        {LLMB_JOB_F_PAYLOAD, "\"0123456789abcdef\"",
+        {LLMB_PUSH_F_TASKS, "11", "{\"type\":\"t\",\"tasks\":11}", NULL},
+        {LLMB_PUSH_F_TASKS, "null", "{\"type\":\"t\",\"tasks\":null}", NULL},
+        {LLMB_PUSH_F_TIMEOUT_S, "0", "{\"type\":\"t\",\"timeout_s\":0}", NULL},
+        {LLMB_PUSH_F_TIMEOUT_S, "inf", NULL, NULL},
+        {LLMB_PUSH_F_MAX_RETRIES, "101", "{\"type\":\"t\",\"max_retries\":101}", NULL},
+        {LLMB_PUSH_F_BACKOFF_MS, "0", "{\"type\":\"t\",\"backoff_ms\":0}", NULL},
+        {LLMB_PUSH_F_DELAY_S, "-1", "{\"type\":\"t\",\"delay_s\":-1}", NULL},
+        {LLMB_PUSH_F_DEADLINE_S, "31536001", "{\"type\":\"t\",\"deadline_s\":31536001}", NULL},
+        {LLMB_PUSH_F_PAYLOAD, "\"0123456789abcdef\"",
          "{\"type\":\"t\",\"payload\":\"0123456789abcdef\"}",
          "job field \"payload\" is 18 bytes; the limit is 16"},
-        {LLMB_JOB_F_PAYLOAD, "hello", NULL,
+        {LLMB_PUSH_F_PAYLOAD, "hello", NULL,
          "job field \"payload\" must be JSON text, got hello"},
-        {LLMB_JOB_F_ID, "a b", "{\"type\":\"t\",\"id\":\"a b\"}",
+        {LLMB_PUSH_F_ID, "a b", "{\"type\":\"t\",\"id\":\"a b\"}",
          "job field \"id\" must be a string of 1 to 128 characters from [A-Za-z0-9_.-], got \"a b\""},
-        {LLMB_JOB_F_ID, "x:1", "{\"type\":\"t\",\"id\":\"x:1\"}", NULL},
-        {LLMB_JOB_F_ID, "{q}", "{\"type\":\"t\",\"id\":\"{q}\"}", NULL},
-        {LLMB_JOB_F_TYPE, "a b", "{\"type\":\"a b\"}",
+        {LLMB_PUSH_F_ID, "x:1", "{\"type\":\"t\",\"id\":\"x:1\"}", NULL},
+        {LLMB_PUSH_F_ID, "{q}", "{\"type\":\"t\",\"id\":\"{q}\"}", NULL},
+        {LLMB_PUSH_F_TYPE, "a b", "{\"type\":\"a b\"}",
          "job field \"type\" must be a string of 1 to 128 characters from [A-Za-z0-9_.:/-], got \"a b\""},
-        {LLMB_JOB_F_TYPE, "", "{\"payload\":{}}", "job field \"type\" is required"},
+        {LLMB_PUSH_F_TYPE, "", "{\"payload\":{}}", "job field \"type\" is required"},
     };
     char long_name[130];
     size_t i;
@@ -408,13 +408,13 @@ static void test_refusals_in_llmb_push_words(void **state)
     freeReplyObject(tq_cmd("HSET %s:conf max_tasks 10 max_payload 16", T.base));
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         static struct call c;
-        const char *v[LLMB_JOB_NFIELDS] = {"", "t", "", "", "", "", "", "", "", ""};
+        const char *v[LLMB_PUSH_NFIELDS] = {"", "t", "", "", "", "", "", "", "", ""};
         char *want = NULL;
         size_t k;
 
         v[cases[i].field] = cases[i].value;
         call_init(&c, "llmb_push_fields");
-        for (k = 0; k < LLMB_JOB_NFIELDS; k++)
+        for (k = 0; k < LLMB_PUSH_NFIELDS; k++)
             call_add(&c, v[k]);
         if (cases[i].doc != NULL) {
             r = push_doc(cases[i].doc);

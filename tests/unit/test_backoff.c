@@ -1,6 +1,7 @@
 /*
  * Unit tests of llmb_backoff_ms(): the equal-jitter bounds, the cap, and
- * no overflow for huge attempts or bases.
+ * no overflow for huge attempts or bases; and of the reconnect policy
+ * built on it (struct llmb_reconnect).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +77,40 @@ static void test_odd_inputs(void **state)
     assert_int_equal(llmb_backoff_ms(0, 100, 1000, 7.0), 99);
 }
 
+/* The reconnect policy: each failure waits within [d/2, d) of a doubling
+ * d up to the cap, a reset starts over, and two policies made at the same
+ * moment draw different delays (no fleet in lockstep). */
+static void test_reconnect_policy(void **state)
+{
+    struct llmb_reconnect a, b;
+    int differ = 0;
+    (void)state;
+
+    llmb_reconnect_init(&a, 100, 1000);
+    llmb_reconnect_init(&b, 100, 1000);
+    assert_true(llmb_reconnect_due(&a));
+    for (unsigned i = 0; i < 8; i++) {
+        int64_t d = i < 4 ? (int64_t)100 << i : 1000;
+        int64_t wa = llmb_reconnect_failed(&a);
+        int64_t wb = llmb_reconnect_failed(&b);
+        assert_true(wa >= d / 2 && wa < d);
+        assert_true(wb >= d / 2 && wb < d);
+        differ += wa != wb;
+        assert_int_equal(a.attempt, i + 1);
+    }
+    assert_true(differ > 0);
+    assert_false(llmb_reconnect_due(&a));
+    llmb_reconnect_reset(&a);
+    assert_true(llmb_reconnect_due(&a));
+    assert_int_equal(a.attempt, 0);
+    assert_true(llmb_reconnect_failed(&a) < 100);
+
+    /* Defaults: 100 ms first, 5000 ms cap. */
+    llmb_reconnect_init(&a, 0, 0);
+    assert_int_equal(a.base_ms, 100);
+    assert_int_equal(a.cap_ms, 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -84,6 +119,7 @@ int main(void)
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_no_overflow),
         cmocka_unit_test(test_odd_inputs),
+        cmocka_unit_test(test_reconnect_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,7 +121,7 @@ static void test_rejects_with_specific_messages(void **state)
 static char *fields(const char *doc, char *queue)
 {
     struct llmb_buf b, out;
-    size_t lens[LLMB_JOB_NFIELDS], i, off = 0;
+    size_t lens[LLMB_PUSH_NFIELDS], i, off = 0;
     char q[LLMB_QUEUE_NAME_MAX + 1];
     char *errstr = NULL;
 
@@ -133,7 +133,7 @@ static char *fields(const char *doc, char *queue)
         return errstr;
     }
     llmb_buf_init(&out);
-    for (i = 0; i < LLMB_JOB_NFIELDS; i++) {
+    for (i = 0; i < LLMB_PUSH_NFIELDS; i++) {
         llmb_buf_appendf(&out, "%s%.*s", i > 0 ? "|" : "", (int)lens[i],
                          b.data + 1 + off);
         off += lens[i];

@@ -187,7 +187,7 @@ enum llmb_worker_field {
 };
 /* One worker: the fields of <prefix>:worker:<id> (NULL when missing; the
  * state is "gone" when the whole hash is) and its last heartbeat. */
-struct llmb_worker {
+struct llmb_admin_worker {
     char *id;
     char *f[LLMB_WF_COUNT];
     long long seen_ms; /* seen_ms of the hash, else the score */
@@ -195,12 +195,12 @@ struct llmb_worker {
 /* Reads every worker of <prefix>:workers, sorted by id, pipelined a
  * thousand at a time, into a new array (*out, *n; free with
  * llmb_workers_free()). Returns 0, LLMB_EIO or LLMB_EREDIS with *errstr. */
-int llmb_workers_fetch(struct llmb_admin *a, struct llmb_worker **out,
+int llmb_workers_fetch(struct llmb_admin *a, struct llmb_admin_worker **out,
                        size_t *n, char **errstr);
-void llmb_workers_free(struct llmb_worker *w, size_t n);
+void llmb_workers_free(struct llmb_admin_worker *w, size_t n);
 /* True when the worker is no longer alive: marked "dead" by a coordinator,
  * or its hash expired (the state then reads "gone"). */
-bool llmb_worker_is_gone(const struct llmb_worker *w);
+bool llmb_admin_worker_gone(const struct llmb_admin_worker *w);
 
 /* The commands, one file each. */
 int llmb_stats_run(struct llmb_admin *a, char **errstr);

@@ -33,14 +33,14 @@ struct worker_sums {
     json_t *by_state;            /* state -> count */
 };
 
-static void workers_sum(const struct llmb_worker *ws, size_t n,
+static void workers_sum(const struct llmb_admin_worker *ws, size_t n,
                         struct worker_sums *s)
 {
     memset(s, 0, sizeof(*s));
     s->by_state = json_object();
     s->total = n;
     for (size_t i = 0; i < n; i++) {
-        const struct llmb_worker *w = &ws[i];
+        const struct llmb_admin_worker *w = &ws[i];
         const char *st = w->f[LLMB_WF_STATE];
         json_t *c = json_object_get(s->by_state, st);
 
@@ -52,7 +52,7 @@ static void workers_sum(const struct llmb_worker *ws, size_t n,
             s->completed += strtoll(w->f[LLMB_WF_COMPLETED], NULL, 10);
         if (w->f[LLMB_WF_FAILED])
             s->failed += strtoll(w->f[LLMB_WF_FAILED], NULL, 10);
-        if (llmb_worker_is_gone(w))
+        if (llmb_admin_worker_gone(w))
             continue;
         s->alive++;
         if (w->f[LLMB_WF_SEEN_MS]) {
@@ -102,13 +102,13 @@ out:
 }
 
 /* True when a live worker's record lists queue. */
-static bool listed_by_worker(const struct llmb_worker *ws, size_t nw,
+static bool listed_by_worker(const struct llmb_admin_worker *ws, size_t nw,
                              const char *queue)
 {
     for (size_t i = 0; i < nw; i++) {
         struct llmb_strlist qs = {0};
         bool found = false;
-        if (llmb_worker_is_gone(&ws[i]) || ws[i].f[LLMB_WF_QUEUES] == NULL)
+        if (llmb_admin_worker_gone(&ws[i]) || ws[i].f[LLMB_WF_QUEUES] == NULL)
             continue;
         llmb_strlist_split(&qs, ws[i].f[LLMB_WF_QUEUES], ',');
         for (size_t k = 0; k < qs.n && !found; k++)
@@ -125,7 +125,7 @@ static bool listed_by_worker(const struct llmb_worker *ws, size_t nw,
  * queue with pending tasks, pipelined. Returns 0 or LLMB_EIO. */
 static int unserved_fetch(struct llmb_admin *a,
                           const struct llmb_queue_row *s, size_t n,
-                          const struct llmb_worker *ws, size_t nw,
+                          const struct llmb_admin_worker *ws, size_t nw,
                           int64_t now, json_t **out, char **errstr)
 {
     bool *asked = llmb_xcalloc(n + 1, sizeof(*asked));
@@ -360,7 +360,7 @@ int llmb_stats_run(struct llmb_admin *a, char **errstr)
     struct llmb_strlist names = {0};
     struct llmb_queue_row *s = NULL;
     struct llmb_queue_stats tot;
-    struct llmb_worker *ws = NULL;
+    struct llmb_admin_worker *ws = NULL;
     struct worker_sums w;
     json_t *metrics = NULL, *totals = NULL, *unserved = NULL;
     size_t nw = 0;

@@ -265,8 +265,8 @@ static int job_push(struct llmb_admin *a, json_t *doc, const char *queue,
     char *text = json_dumps(doc, JSON_COMPACT);
     char *base = llmb_key_queue(a->prefix, queue);
     char *queues = llmb_key_global(a->prefix, "queues");
-    const char *fargv[4 + LLMB_JOB_NFIELDS];
-    size_t flen[4 + LLMB_JOB_NFIELDS], lens[LLMB_JOB_NFIELDS], off = 0;
+    const char *fargv[4 + LLMB_PUSH_NFIELDS];
+    size_t flen[4 + LLMB_PUSH_NFIELDS], lens[LLMB_PUSH_NFIELDS], off = 0;
     char docq[LLMB_QUEUE_NAME_MAX + 1];
     struct llmb_buf vals;
     redisReply *r = NULL;
@@ -288,12 +288,12 @@ static int job_push(struct llmb_admin *a, json_t *doc, const char *queue,
     fargv[3] = base;
     for (size_t i = 0; i < 4; i++)
         flen[i] = strlen(fargv[i]);
-    for (size_t i = 0; i < LLMB_JOB_NFIELDS; i++) {
+    for (size_t i = 0; i < LLMB_PUSH_NFIELDS; i++) {
         fargv[4 + i] = vals.data + off;
         flen[4 + i] = lens[i];
         off += lens[i];
     }
-    r = llmb_conn_commandargv(a->conn, 4 + LLMB_JOB_NFIELDS, fargv, flen);
+    r = llmb_conn_commandargv(a->conn, 4 + LLMB_PUSH_NFIELDS, fargv, flen);
     if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
         goto out;
     e = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : r;

@@ -22,14 +22,14 @@ static const char *const field_names[LLMB_WF_COUNT] = {
 
 static int cmp_worker(const void *x, const void *y)
 {
-    const struct llmb_worker *a = x, *b = y;
+    const struct llmb_admin_worker *a = x, *b = y;
     return strcmp(a->id, b->id);
 }
 
 /* Reads ids and scores [start, start+PAGE) of the set into *ws. Returns
  * the count read, or a negative error. */
 static int page_ids(struct llmb_admin *a, const char *key, long long start,
-                    struct llmb_worker **ws, size_t *n, char **errstr)
+                    struct llmb_admin_worker **ws, size_t *n, char **errstr)
 {
     redisReply *r = llmb_conn_command(a->conn, "ZRANGE %s %lld %lld "
                                       "WITHSCORES", key, start,
@@ -47,7 +47,7 @@ static int page_ids(struct llmb_admin *a, const char *key, long long start,
     got = r->elements / 2;
     *ws = llmb_xrealloc(*ws, (*n + got) * sizeof(**ws));
     for (size_t i = 0; i < got; i++) {
-        struct llmb_worker *w = &(*ws)[*n + i];
+        struct llmb_admin_worker *w = &(*ws)[*n + i];
         const char *id = llmb_reply_str(r->element[2 * i]);
         const char *score = llmb_reply_str(r->element[2 * i + 1]);
         memset(w, 0, sizeof(*w));
@@ -63,11 +63,11 @@ out:
     return rc;
 }
 
-int llmb_workers_fetch(struct llmb_admin *a, struct llmb_worker **out,
+int llmb_workers_fetch(struct llmb_admin *a, struct llmb_admin_worker **out,
                        size_t *n, char **errstr)
 {
     char *key = llmb_key_global(a->prefix, "workers");
-    struct llmb_worker *ws = NULL;
+    struct llmb_admin_worker *ws = NULL;
     struct llmb_batch b;
     size_t count = 0;
     int rc = 0;
@@ -130,7 +130,7 @@ out:
     return rc;
 }
 
-void llmb_workers_free(struct llmb_worker *w, size_t n)
+void llmb_workers_free(struct llmb_admin_worker *w, size_t n)
 {
     if (w == NULL)
         return;
@@ -142,7 +142,7 @@ void llmb_workers_free(struct llmb_worker *w, size_t n)
     free(w);
 }
 
-bool llmb_worker_is_gone(const struct llmb_worker *w)
+bool llmb_admin_worker_gone(const struct llmb_admin_worker *w)
 {
     const char *s = w->f[LLMB_WF_STATE];
     return strcmp(s, "dead") == 0 || strcmp(s, "gone") == 0;
@@ -171,7 +171,7 @@ static json_t *list_json(const char *s)
     return arr;
 }
 
-static json_t *worker_json(const struct llmb_worker *w, int64_t now)
+static json_t *worker_json(const struct llmb_admin_worker *w, int64_t now)
 {
     json_t *o = json_object();
 
@@ -198,7 +198,7 @@ static json_t *worker_json(const struct llmb_worker *w, int64_t now)
     return o;
 }
 
-static void print_table(struct llmb_admin *a, const struct llmb_worker *ws,
+static void print_table(struct llmb_admin *a, const struct llmb_admin_worker *ws,
                         size_t n, int64_t now)
 {
     struct llmb_table *t = llmb_table_new();
@@ -216,7 +216,7 @@ static void print_table(struct llmb_admin *a, const struct llmb_worker *ws,
     llmb_table_column(t, "ATTEMPTS FAILED", true);
     llmb_table_column(t, "LAST SEEN", true);
     for (size_t i = 0; i < n; i++) {
-        const struct llmb_worker *w = &ws[i];
+        const struct llmb_admin_worker *w = &ws[i];
         llmb_table_cell(t, w->id);
         llmb_table_cell(t, w->f[LLMB_WF_HOST]);
         llmb_table_cell(t, w->f[LLMB_WF_PID]);
@@ -234,7 +234,7 @@ static void print_table(struct llmb_admin *a, const struct llmb_worker *ws,
 
 int llmb_workers_run(struct llmb_admin *a, char **errstr)
 {
-    struct llmb_worker *ws = NULL;
+    struct llmb_admin_worker *ws = NULL;
     size_t n = 0;
     int64_t now = 0;
     int rc;

@@ -74,7 +74,7 @@ struct batch {
     const char *queue;         /* its queue; NULL when empty */
     size_t njobs;              /* its jobs */
     struct llmb_buf vals;      /* their values, back to back */
-    size_t *lens;              /* LLMB_JOB_NFIELDS lengths per job */
+    size_t *lens;              /* LLMB_PUSH_NFIELDS lengths per job */
     size_t *seqs;              /* their records */
     /* calls in flight, a ring of cfg->pipeline + 1 entries */
     struct batch_call *ring;
@@ -256,7 +256,7 @@ static void batch_send(struct batch *b, int argc, const char **argv,
 int push_fields_argv(const char *base, const char *vals, const size_t *lens,
                      size_t njobs, const char **argv, size_t *argvlen)
 {
-    size_t i, n = njobs * LLMB_JOB_NFIELDS, off = 0;
+    size_t i, n = njobs * LLMB_PUSH_NFIELDS, off = 0;
 
     argv[0] = "FCALL";
     argv[1] = "llmb_push_fields";
@@ -278,7 +278,7 @@ static void batch_flush(struct batch *b)
     const char **argv;
     size_t *argvlen;
     char *base;
-    size_t n = b->njobs * LLMB_JOB_NFIELDS;
+    size_t n = b->njobs * LLMB_PUSH_NFIELDS;
     int argc;
 
     if (n == 0)
@@ -453,7 +453,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     unsigned long long bytes = 0;
     size_t cap = 0;
     ssize_t len;
-    size_t fields[LLMB_JOB_NFIELDS];
+    size_t fields[LLMB_PUSH_NFIELDS];
     struct llmb_buf one; /* the values of the line being read */
     long lineno = 0;
     int rc;
@@ -482,7 +482,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     b.ring_cap = (size_t)cfg->pipeline + 1;
     b.ring = llmb_xcalloc(b.ring_cap, sizeof(*b.ring));
     b.seqs = llmb_xcalloc((size_t)cfg->batch_size, sizeof(*b.seqs));
-    b.lens = llmb_xcalloc((size_t)cfg->batch_size * LLMB_JOB_NFIELDS,
+    b.lens = llmb_xcalloc((size_t)cfg->batch_size * LLMB_PUSH_NFIELDS,
                           sizeof(*b.lens));
     llmb_buf_init(&b.vals);
     llmb_buf_init(&one);
@@ -513,11 +513,11 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
         /* A document that names no queue goes to --queue: the server
          * takes the queue from the key it is pushed with. */
         queue = queue_intern(&b, q[0] != '\0' ? q : cfg->queue);
-        if (fields[LLMB_JOB_F_ID] == 0) {
+        if (fields[LLMB_PUSH_F_ID] == 0) {
             push_id_mint(&journal, lineno, minted);
             id = llmb_xstrdup(minted);
         } else {
-            id = llmb_xstrndup(one.data, fields[LLMB_JOB_F_ID]);
+            id = llmb_xstrndup(one.data, fields[LLMB_PUSH_F_ID]);
         }
         if (b.stopped) {
             rec_add(&b, lineno, id, queue, PUSH_UNKNOWN, NULL);
@@ -532,12 +532,12 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
             batch_register(&b, queue);
             batch_route(&b, queue);
         }
-        if (fields[LLMB_JOB_F_ID] == 0) {
+        if (fields[LLMB_PUSH_F_ID] == 0) {
             llmb_buf_append(&b.vals, id, strlen(id));
-            fields[LLMB_JOB_F_ID] = strlen(id);
+            fields[LLMB_PUSH_F_ID] = strlen(id);
         }
         llmb_buf_append(&b.vals, one.data, one.len);
-        memcpy(b.lens + b.njobs * LLMB_JOB_NFIELDS, fields, sizeof(fields));
+        memcpy(b.lens + b.njobs * LLMB_PUSH_NFIELDS, fields, sizeof(fields));
         b.seqs[b.njobs++] = seq;
         if (b.njobs == (size_t)cfg->batch_size)
             batch_flush(&b);

@@ -148,9 +148,9 @@ void push_id_mint(const struct push_journal *j, long number,
  * and keeps it. Unlocks it and frees j. */
 void push_journal_close(struct push_journal *j, const struct push_tally *t);
 
-/* Fills argv and argvlen (4 + njobs * LLMB_JOB_NFIELDS entries) with the
+/* Fills argv and argvlen (4 + njobs * LLMB_PUSH_NFIELDS entries) with the
  * call FCALL llmb_push_fields 1 base and the values of njobs jobs, back to
- * back in vals, LLMB_JOB_NFIELDS lengths per job in lens (batch.c). The
+ * back in vals, LLMB_PUSH_NFIELDS lengths per job in lens (batch.c). The
  * entries point into base and vals. Returns the number of entries. */
 int push_fields_argv(const char *base, const char *vals, const size_t *lens,
                      size_t njobs, const char **argv, size_t *argvlen);

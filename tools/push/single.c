@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <llmb/functions.h>
 #include <llmb/job.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
@@ -45,14 +46,14 @@ static char *read_stdin(void)
 static enum push_status send_one(const struct push_config *cfg,
                                  struct llmb_conn *conn, const char *queue,
                                  const struct llmb_buf *vals,
-                                 const size_t lens[LLMB_JOB_NFIELDS],
+                                 const size_t lens[LLMB_PUSH_NFIELDS],
                                  char **id_out, char **err_out, int *rc)
 {
     char *base = llmb_key_queue(cfg->common.prefix, queue);
     char *queues = llmb_key_global(cfg->common.prefix, "queues");
     const char *sargv[] = {"SADD", queues, queue};
-    const char *fargv[4 + LLMB_JOB_NFIELDS];
-    size_t flen[4 + LLMB_JOB_NFIELDS];
+    const char *fargv[4 + LLMB_PUSH_NFIELDS];
+    size_t flen[4 + LLMB_PUSH_NFIELDS];
     redisReply *r = NULL;
     const redisReply *e;
     enum push_status st = PUSH_UNKNOWN;
@@ -77,7 +78,7 @@ static enum push_status send_one(const struct push_config *cfg,
         fprintf(stderr, "llmb-push: redis answered: %s\n", e->str);
     } else if (e->type == REDIS_REPLY_ERROR) {
         *err_out = llmb_xstrdup(e->str);
-        *rc = strstr(e->str, "Function not found") ? EX_UNAVAILABLE
+        *rc = llmb_reply_function_missing(e) ? EX_UNAVAILABLE
                                                    : PUSH_EXIT_REJECTED;
         st = PUSH_ERROR;
     } else if (e->type == REDIS_REPLY_STRING) {
@@ -109,7 +110,7 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     struct push_journal journal;
     struct push_tally t;
     struct push_sha256 h;
-    size_t lens[LLMB_JOB_NFIELDS];
+    size_t lens[LLMB_PUSH_NFIELDS];
     char docq[LLMB_QUEUE_NAME_MAX + 1];
     char hex[PUSH_SHA256_HEX + 1];
     char *payload_in = NULL;
@@ -178,19 +179,19 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     push_journal_open(&journal, cfg, "single", cfg->queue, hex, doc.len,
                       "the command line");
     journal_open = true;
-    if (lens[LLMB_JOB_F_ID] == 0) {
+    if (lens[LLMB_PUSH_F_ID] == 0) {
         char minted[PUSH_ID_MAX];
         struct llmb_buf with_id;
         push_id_mint(&journal, 1, minted);
         llmb_buf_init(&with_id);
         llmb_buf_append(&with_id, minted, strlen(minted));
         llmb_buf_append(&with_id, vals.data, vals.len);
-        lens[LLMB_JOB_F_ID] = strlen(minted);
+        lens[LLMB_PUSH_F_ID] = strlen(minted);
         llmb_buf_fini(&vals);
         vals = with_id;
         id_sent = llmb_xstrdup(minted);
     } else {
-        id_sent = llmb_xstrndup(vals.data, lens[LLMB_JOB_F_ID]);
+        id_sent = llmb_xstrndup(vals.data, lens[LLMB_PUSH_F_ID]);
     }
     if (cfg->wait &&
         (rc = push_wait_mark(cfg, conn, cfg->queue, &mark)) != 0) {

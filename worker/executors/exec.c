@@ -45,6 +45,7 @@
 
 #include <jansson.h>
 
+#include <llmb/list.h>
 #include <llmb/log.h>
 #include <llmb/util.h>
 
@@ -366,12 +367,7 @@ static void run_free(struct exec_run *r)
     ev_timer_stop(r->loop, &r->kill_timer);
     if (r->status_fd >= 0)
         close(r->status_fd);
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        reaper.runs = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
+    LLMB_LIST_REMOVE(reaper.runs, r);
     free(r->job);
     free(r->in);
     llmb_buf_fini(&r->out);
@@ -745,10 +741,7 @@ static void *exec_start(void *instance, const struct llmb_exec_task *t,
     ev_io_start(loop, &r->err_w);
     ev_timer_init(&r->kill_timer, kill_timer_cb, 0.0, 0.0);
     r->kill_timer.data = r;
-    r->next = reaper.runs;
-    if (reaper.runs != NULL)
-        reaper.runs->prev = r;
-    reaper.runs = r;
+    LLMB_LIST_INSERT(reaper.runs, r);
     llmb_debug("exec: started supervisor pid=%ld job=%s task=%ld", (long)pid,
                t->job, t->task);
     return r;

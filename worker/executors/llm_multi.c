@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/list.h>
 #include <llmb/log.h>
 
 #include "llm.h"
@@ -41,12 +42,7 @@ struct msock {
 static void msock_free(struct llmb_llm_multi *mu, struct msock *s)
 {
     ev_io_stop(mu->loop, &s->io);
-    if (s->prev != NULL)
-        s->prev->next = s->next;
-    else
-        mu->socks = s->next;
-    if (s->next != NULL)
-        s->next->prev = s->prev;
+    LLMB_LIST_REMOVE(mu->socks, s);
     free(s);
 }
 
@@ -134,10 +130,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         s->mu = mu;
         ev_io_init(&s->io, io_cb, fd, events);
         s->io.data = s;
-        s->next = mu->socks;
-        if (mu->socks != NULL)
-            mu->socks->prev = s;
-        mu->socks = s;
+        LLMB_LIST_INSERT(mu->socks, s);
         llmb_curl.multi_assign(mu->m, fd, s);
     } else {
         ev_io_stop(mu->loop, &s->io);

@@ -37,6 +37,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <llmb/list.h>
 #include <llmb/log.h>
 
 #include "llm.h"
@@ -141,12 +142,8 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
     for (long i = 0; i < run->spec.concurrency; i++)
         llmb_llm_req_free(run->slots[i]);
     llmb_llm_client_fini(&run->client);
-    if (run->prev != NULL)
-        run->prev->next = run->next;
-    else if (run->list != NULL && run->list->head == run)
-        run->list->head = run->next;
-    if (run->next != NULL)
-        run->next->prev = run->prev;
+    if (run->list != NULL)
+        LLMB_LIST_REMOVE(run->list->head, run);
     llmb_curl.slist_free_all(run->headers);
     llmb_llm_records_fini(&run->recs);
     llmb_llm_spec_fini(&run->spec);
@@ -584,10 +581,7 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     llmb_llm_client_start(&run->client, llmb_llm_multi_loop(multi));
 
     run->list = list;
-    run->next = list->head;
-    if (list->head != NULL)
-        list->head->prev = run;
-    list->head = run;
+    LLMB_LIST_INSERT(list->head, run);
 
     if (run->spec.requests == 0) {
         finish(run); /* a benchmark task with no share of the iterations */

@@ -1,0 +1,87 @@
+/*
+ * How every llmb connection to Redis is set up, blocking (llmb/conn.h) or
+ * asynchronous (llmb/aconn.h), in two steps written once:
+ *
+ *   1. where: llmb_server_locate() turns a parsed URL into the server to
+ *      connect to (the URL's own server or socket);
+ *   2. the handshake: the setup commands of a new connection (AUTH,
+ *      SELECT, CLIENT SETNAME) with one judge of their replies, then the
+ *      function library check (llmb/functions.h).
+ *
+ * llmb_server_connect() and llmb_handshake_run() do both on a blocking
+ * hiredis context; the async connection sends the same steps itself and
+ * judges each reply with llmb_handshake_check(). Routing (several servers
+ * behind one URL) builds on these: locate, connect, handshake, per server.
+ */
+#ifndef LLMB_CONNECT_H
+#define LLMB_CONNECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include <llmb/url.h>
+
+/* A server to connect to. Strings are owned; llmb_server_fini() frees. */
+struct llmb_server {
+    char *host;        /* NULL for a unix socket */
+    int port;          /* 0 for a unix socket */
+    char *socket_path; /* or NULL */
+    char *address;     /* "host:port", "[v6]:port" or "unix:/path" */
+};
+
+/* Finds the server u names into *out. timeout_ms bounds each network
+ * exchange it needs (0 = none). Returns 0, or LLMB_EIO / LLMB_EREDIS
+ * with a malloc'd message in *errstr (if not NULL). */
+int llmb_server_locate(const struct llmb_redis_url *u, int timeout_ms,
+                       struct llmb_server *out, char **errstr);
+
+/* Frees the strings of s and zeroes it; accepts a zeroed struct. */
+void llmb_server_fini(struct llmb_server *s);
+
+/* Opens a blocking connection to s; timeout_ms (0 = none) bounds the
+ * connect and every command after it. Returns the context, or NULL with
+ * a malloc'd message in *errstr, such as
+ *   cannot connect to redis 127.0.0.1:6390: Connection refused */
+redisContext *llmb_server_connect(const struct llmb_server *s, int timeout_ms,
+                                  char **errstr);
+
+/* The setup commands of a connection, in the order they are sent. */
+#define LLMB_HANDSHAKE_MAX 4
+struct llmb_handshake_step {
+    const char *what;      /* "AUTH", "SELECT", "CLIENT SETNAME" */
+    int argc;
+    const char *argv[4];
+};
+struct llmb_handshake {
+    struct llmb_handshake_step step[LLMB_HANDSHAKE_MAX];
+    int nsteps;
+    int db;
+    char dbtext[16];       /* argv of SELECT points here */
+    const char *name;      /* CLIENT SETNAME value, or NULL */
+};
+
+/* Fills hs with the setup of a connection for u named client_name (may be
+ * NULL). hs points into u and client_name: they must outlive it. */
+void llmb_handshake_init(struct llmb_handshake *hs,
+                         const struct llmb_redis_url *u,
+                         const char *client_name);
+
+/* Judges the reply r (NULL when the connection failed) to step i sent to
+ * the server named address. Returns 0 when the step succeeded; otherwise
+ * LLMB_EIO (no reply) or LLMB_EREDIS with a malloc'd message for the user
+ * in *errstr, such as
+ *   redis AUTH failed: WRONGPASS invalid username-password pair ...
+ *   redis 127.0.0.1:6390 requires a password; put it in the URL: ... */
+int llmb_handshake_check(const struct llmb_handshake *hs, int i,
+                         const redisReply *r, const char *address,
+                         char **errstr);
+
+/* Runs the steps of hs on the blocking context c, then, if functions,
+ * llmb_functions_ensure(). Returns 0 or an llmb_err with a malloc'd
+ * message in *errstr. On LLMB_EIO, c is unusable. */
+int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
+                       const char *address, bool functions, char **errstr);
+
+#endif
