@@ -436,6 +436,54 @@ int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
     return rc;
 }
 
+int llmb_agg_kinds_check(const json_t *payload, char **errstr)
+{
+    const json_t *kinds = json_object_get(payload, "_kinds");
+    const char *path, *bad = NULL;
+    json_t *v, *badv = NULL;
+    enum llmb_agg_kind k;
+
+    if (kinds == NULL || json_is_null(kinds))
+        return 0;
+    if (!json_is_object(kinds)) {
+        *errstr = llmb_xasprintf("payload field \"_kinds\" must be an object "
+                                 "of field paths to kind names (duration, "
+                                 "count, gauge, flag, label)");
+        return LLMB_EINVAL;
+    }
+    if (json_object_size(kinds) > LLMB_AGG_KINDS_MAX) {
+        *errstr = llmb_xasprintf("payload field \"_kinds\" has %zu entries; "
+                                 "the limit is %d", json_object_size(kinds),
+                                 LLMB_AGG_KINDS_MAX);
+        return LLMB_EINVAL;
+    }
+    /* the byte-least bad entry, as the Lua check (its keys come in no
+     * order) */
+    json_object_foreach((json_t *)kinds, path, v) {
+        const char *s = json_string_value(v);
+        if ((path[0] == '\0' || s == NULL ||
+             llmb_agg_kind_parse(s, &k) != 0) &&
+            (bad == NULL || strcmp(path, bad) < 0)) {
+            bad = path;
+            badv = v;
+        }
+    }
+    if (bad == NULL)
+        return 0;
+    if (bad[0] == '\0') {
+        *errstr = llmb_xasprintf("payload field \"_kinds\" has an empty "
+                                 "field path");
+    } else {
+        const char *s = json_string_value(badv);
+        *errstr = llmb_xasprintf(
+            "payload field \"_kinds\": \"%.100s\" must be one of duration, "
+            "count, gauge, flag, label, got %s%.40s%s", bad,
+            s != NULL ? "\"" : "a non-string", s != NULL ? s : "",
+            s != NULL ? "\"" : "");
+    }
+    return LLMB_EINVAL;
+}
+
 void llmb_agg_add(struct llmb_agg *agg, const json_t *result)
 {
     llmb_buf_reset(&agg->path);

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include <llmb/aggregate.h>
 #include <llmb/err.h>
 #include <llmb/job.h>
 #include <llmb/keys.h>
@@ -125,9 +126,10 @@ int llmb_job_doc_build(const struct llmb_job_args *a, struct llmb_buf *out,
                                      jerr.column);
             return LLMB_EINVAL;
         }
-        if (llmb_llm_type(a->type) &&
-            llmb_llm_fields_check(payload, strcmp(a->type, "benchmark") == 0,
-                                  errstr) != 0) {
+        if ((llmb_llm_type(a->type) &&
+             llmb_llm_fields_check(payload, strcmp(a->type, "benchmark") == 0,
+                                   errstr) != 0) ||
+            llmb_agg_kinds_check(payload, errstr) != 0) {
             json_decref(payload);
             return LLMB_EINVAL;
         }
@@ -395,6 +397,8 @@ int llmb_job_fields_append(const char *doc, size_t len, struct llmb_buf *out,
     if (llmb_llm_type(type) &&
         llmb_llm_fields_check(json_object_get(obj, "payload"),
                               strcmp(type, "benchmark") == 0, errstr) != 0)
+        goto out;
+    if (llmb_agg_kinds_check(json_object_get(obj, "payload"), errstr) != 0)
         goto out;
 
     if (q != NULL)

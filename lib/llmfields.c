@@ -30,6 +30,7 @@ const struct llmb_llm_field llmb_llm_fields[] = {
     {"max_records", LLMB_LLM_FIELD_CONTROL},
     {"seed", LLMB_LLM_FIELD_CONTROL},
     {"slo", LLMB_LLM_FIELD_CONTROL},
+    {"_kinds", LLMB_LLM_FIELD_CONTROL}, /* the aggregate's, never sent */
     {"extra_body", LLMB_LLM_FIELD_CONTROL},
     /* the OpenAI request fields, sent as they are */
     {"model", LLMB_LLM_FIELD_REQUEST},

@@ -136,6 +136,7 @@ local LLM_FIELDS = {
     'rate', 'warmup_requests', 'warmup_s', 'duration_s', 'ramp_up_s',
     'start_at_ms', 'start', 'start_timeout_s',
     'timeout_s', 'retries', 'retry_backoff_ms', 'max_records', 'seed', 'slo',
+    '_kinds',
     'extra_body',
     'model', 'messages', 'prompt', 'max_tokens', 'max_completion_tokens',
     'temperature', 'top_p', 'stop', 'n', 'stream', 'stream_options',
@@ -208,6 +209,43 @@ local function llm_fields_check(p, typ)
         .. '(server-specific fields go in "extra_body")', typ, bad,
         near and string.format('; did you mean "%s"?', near) or ';',
         table.concat(names, ', '))
+end
+
+-- Checks a job payload's "_kinds", the aggregate kinds of its fields
+-- (docs/coordinator.md), with lib/aggregate.c's words
+-- (llmb_agg_kinds_check): nil, or the message for the byte-least bad
+-- entry.
+local AGG_KINDS = {duration = true, count = true, gauge = true,
+    flag = true, label = true}
+local AGG_KINDS_MAX = 1024
+local function kinds_check(p)
+    local kinds = p._kinds
+    if kinds == nil or kinds == cjson.null then return nil end
+    local not_obj = 'payload field "_kinds" must be an object of field '
+        .. 'paths to kind names (duration, count, gauge, flag, label)'
+    if type(kinds) ~= 'table' then return not_obj end
+    local n, bad = 0, nil
+    for k, v in pairs(kinds) do
+        if type(k) ~= 'string' then return not_obj end
+        n = n + 1
+        if (k == '' or not (type(v) == 'string' and AGG_KINDS[v]))
+            and (bad == nil or byte_less(k, bad)) then
+            bad = k
+        end
+    end
+    if n > AGG_KINDS_MAX then
+        return string.format('payload field "_kinds" has %d entries; the '
+            .. 'limit is %d', n, AGG_KINDS_MAX)
+    end
+    if bad == nil then return nil end
+    if bad == '' then
+        return 'payload field "_kinds" has an empty field path'
+    end
+    local v = kinds[bad]
+    return string.format('payload field "_kinds": "%s" must be one of '
+        .. 'duration, count, gauge, flag, label, got %s', string.sub(bad, 1,
+        100), type(v) == 'string' and '"' .. string.sub(v, 1, 40) .. '"'
+        or 'a non-string')
 end
 
 local function shown(raw)
@@ -326,6 +364,10 @@ local function doc_parse(doc, queue, max_payload, max_tasks)
     if (j.type == 'llm' or j.type == 'benchmark')
         and type(obj.payload) == 'table' then
         err = llm_fields_check(obj.payload, j.type)
+        if err then return nil, err end
+    end
+    if type(obj.payload) == 'table' then
+        err = kinds_check(obj.payload)
         if err then return nil, err end
     end
     j.payload = payload

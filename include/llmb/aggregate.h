@@ -182,6 +182,17 @@ const char *llmb_agg_unit(const char *path);
 int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
                        char **errstr);
 
+/* Most entries of a job's "_kinds". */
+#define LLMB_AGG_KINDS_MAX LLMB_AGG_MAX_FIELDS_DEFAULT
+
+/* The check every push path makes of a job payload's "_kinds" (absent or
+ * null is fine): an object of at most LLMB_AGG_KINDS_MAX non-empty field
+ * paths, each to a kind name. Returns 0, or LLMB_EINVAL with a malloc'd
+ * *errstr for the user, the same words as lua/10-document.lua's:
+ * `payload field "_kinds": "lat" must be one of duration, count, gauge,
+ * flag, label, got "fast"`. */
+int llmb_agg_kinds_check(const json_t *payload, char **errstr);
+
 /* Statistic `stat` ("p99", "per_s", "sum", ...) of field `path` of an
  * aggregate document (the JSON the coordinator stores on the job), or NAN
  * when the document has no such number. */

@@ -4,7 +4,8 @@
  * name of the C list is pushed through llmb_push and taken, and unknown
  * names are refused at push in the same words by llmb_push (redis-cli),
  * by lib/job.c (llmb-push, before llmb_push_fields) and by
- * llmb_llm_fields_check (the executor's own check).
+ * llmb_llm_fields_check (the executor's own check). A payload's "_kinds"
+ * is checked the same way, for every job type.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,8 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include <llmb/aggregate.h>
+#include <llmb/err.h>
 #include <llmb/job.h>
 #include <llmb/llmfields.h>
 #include <llmb/util.h>
@@ -104,6 +107,8 @@ static void test_every_known_field_is_taken(void **state)
         /* One at a time too, so that no name hides behind another. */
         for (size_t i = 0; i < llmb_llm_nfields; i++) {
             char *one;
+            if (strcmp(llmb_llm_fields[i].name, "_kinds") == 0)
+                continue; /* its value is checked: test_kinds_are_checked */
             if (!bench && llmb_llm_fields[i].kind == LLMB_LLM_FIELD_BENCHMARK)
                 continue;
             one = llmb_xasprintf("{\"type\":\"%s\",\"payload\":{\"%s\":1}}",
@@ -178,6 +183,77 @@ static void test_unknown_fields_are_refused(void **state)
                        "known: ");
 }
 
+/* A payload's "_kinds" (aggregate kinds, any job type) is checked at
+ * push by every path in the same words: llmb_push, lib/job.c as
+ * llmb-push --batch and as llmb-push TYPE PAYLOAD, and
+ * llmb_agg_kinds_check itself. */
+static void kinds_refused(const char *type, const char *payload,
+                          const char *want)
+{
+    char *doc = llmb_xasprintf("{\"type\":\"%s\",\"payload\":%s}", type,
+                               payload);
+    char *e1 = push_error(doc), *e2 = fields_error(doc),
+         *e3 = build_error(type, payload), *e4 = NULL;
+    json_t *p = json_loads(payload, 0, NULL);
+
+    assert_non_null(p);
+    assert_int_equal(llmb_agg_kinds_check(p, &e4), LLMB_EINVAL);
+    if (e1 == NULL)
+        fail_msg("llmb_push took %s", doc);
+    assert_string_equal(e1, want);
+    assert_non_null(e2);
+    assert_non_null(e3);
+    assert_string_equal(e2, want);
+    assert_string_equal(e3, want);
+    assert_string_equal(e4, want);
+    json_decref(p);
+    free(e1);
+    free(e2);
+    free(e3);
+    free(e4);
+    free(doc);
+}
+
+static void test_kinds_are_checked(void **state)
+{
+    struct llmb_buf many;
+
+    (void)state;
+    kinds_refused("bench", "{\"_kinds\":{\"lat_ms\":\"duration\","
+                  "\"zeta\":\"fast\",\"alpha\":\"slow\"}}",
+                  "payload field \"_kinds\": \"alpha\" must be one of "
+                  "duration, count, gauge, flag, label, got \"slow\"");
+    kinds_refused("llm", "{\"model\":\"m\",\"_kinds\":{\"x\":3}}",
+                  "payload field \"_kinds\": \"x\" must be one of "
+                  "duration, count, gauge, flag, label, got a non-string");
+    kinds_refused("t", "{\"_kinds\":\"count\"}",
+                  "payload field \"_kinds\" must be an object of field "
+                  "paths to kind names (duration, count, gauge, flag, "
+                  "label)");
+    kinds_refused("t", "{\"_kinds\":[\"count\"]}",
+                  "payload field \"_kinds\" must be an object of field "
+                  "paths to kind names (duration, count, gauge, flag, "
+                  "label)");
+    kinds_refused("t", "{\"_kinds\":{\"\":\"count\"}}",
+                  "payload field \"_kinds\" has an empty field path");
+    llmb_buf_init(&many);
+    llmb_buf_appendf(&many, "{\"_kinds\":{");
+    for (int i = 0; i <= LLMB_AGG_KINDS_MAX; i++)
+        llmb_buf_appendf(&many, "%s\"f%d\":\"count\"", i > 0 ? "," : "", i);
+    llmb_buf_appendf(&many, "}}");
+    kinds_refused("t", many.data, "payload field \"_kinds\" has 1025 "
+                  "entries; the limit is 1024");
+    llmb_buf_fini(&many);
+    /* good ones, and none, are taken */
+    assert_null(push_error("{\"type\":\"t\",\"payload\":{\"_kinds\":"
+                           "{\"summary.x\":\"count\",\"m\":\"label\"}}}"));
+    assert_null(fields_error("{\"type\":\"t\",\"payload\":{\"_kinds\":"
+                             "{\"summary.x\":\"count\"}}}"));
+    assert_null(build_error("t", "{\"_kinds\":null}"));
+    assert_null(push_error("{\"type\":\"t\",\"payload\":{\"_kinds\":"
+                           "null}}"));
+}
+
 /* Other job types, and payloads that are not objects, are not looked at;
  * extra_body holds what the server alone knows. */
 static void test_what_is_not_checked(void **state)
@@ -200,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T_(test_every_known_field_is_taken),
         T_(test_unknown_fields_are_refused),
+        T_(test_kinds_are_checked),
         T_(test_what_is_not_checked),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
