@@ -5,8 +5,10 @@ the function library measured side by side in one private redis-server.
   bench/proto/costs.py [--jobs N] [--reps R] NAME=SOURCE...
 
 SOURCE is a folder of *.lua files bundled as the build does (sorted by
-name, concatenated), or git:REV for lua/ at a revision of this repository
-(git:HEAD is the last commit). Each library is loaded in turn under its own
+name, concatenated), git:REV for lua/ at a revision of this repository
+(git:HEAD is the last commit), or one .lua file (the prototype,
+bench/proto/lua/proto.lua, whose claim and complete it drives in their
+own shape). Each library is loaded in turn under its own
 name (FUNCTION FLUSH, then FUNCTION LOAD) and driven through the same
 calls as llmb-push --batch and llmb-worker make:
 
@@ -18,8 +20,10 @@ calls as llmb-push --batch and llmb-worker make:
           each followed by its completion: the path of W1 single and W3
 
 For each it prints medians over R repetitions (the libraries alternate
-within a repetition, so the machine's load falls on them alike): Redis CPU
-per job (INFO cpu) for push and drain; the time Redis spent in each
+within a repetition, so the machine's load falls on them alike): the
+rates of push and drain (bound by this Python client, which spends more
+CPU per job than Redis: the ceiling Redis allows is one second over its
+CPU per job); Redis CPU per job (INFO cpu) for push and drain; the time Redis spent in each
 function and in the commands the functions ran (INFO commandstats); bytes
 per pending job and per finished job still held (used_memory, before any
 coordinator aggregates or retention deletes); and, from a copy of the
@@ -74,6 +78,8 @@ end)
 
 def bundle(source):
     """The library text of SOURCE (a folder, or git:REV)."""
+    if source.endswith(".lua"):
+        return open(source).read()
     if source.startswith("git:"):
         rev = source[4:]
         names = subprocess.run(["git", "-C", ROOT, "ls-tree", "--name-only", rev, "lua/"],
@@ -146,9 +152,17 @@ def claim_args():
     return ["FCALL", "llmb_claim", 1, BASE, "w1", 1000, 30000, 250, SECRET]
 
 
+# The library under measure speaks the calls of lua/, or those of the
+# prototype (bench/proto/lua/proto.lua: one token per claim batch, 4
+# values per task, and llmb_complete taking the token once).
+PROTO = False
+
+
 def parse_claim(rep):
     """[(ref, token)] of a claim reply."""
     count = int(rep[2])
+    if PROTO:
+        return [(rep[4 + 4 * k].decode(), rep[3].decode()) for k in range(count)], 4
     width = (len(rep) - 3) // count if count else 8
     out = []
     for k in range(count):
@@ -159,6 +173,12 @@ def parse_claim(rep):
 
 def complete_args(held):
     args = ["FCALL", "llmb_complete", 1, BASE, "w1"]
+    if PROTO:
+        if held:
+            args.append(held[0][1])
+        for ref, _ in held:
+            args += [ref, "{}"]
+        return args
     for ref, tok in held:
         args += [ref, tok, "{}"]
     return args
@@ -185,32 +205,40 @@ def drain(r, n):
 
 
 def used_memory(r):
-    return r.info("memory")["used_memory"]
+    """used_memory without the clients' buffers (a pipelined call of 250
+    jobs leaves a query buffer that Redis shrinks only later)."""
+    m = r.info("memory")
+    return m["used_memory"] - m.get("mem_clients_normal", 0)
 
 
 def measure(r, text, n):
     """One repetition for one library: returns a dict of figures."""
+    global PROTO
+    PROTO = text.startswith("#!lua name=llmbproto")
     r.flushall()
     load(r, text)
     push(r, 100)            # warm-up: keys created, library compiled
     drain(r, 100)
     r.flushall()
-    m0 = used_memory(r)
     r.config_resetstat()
     c0 = cpu(r)
+    t0 = time.monotonic()
     push(r, n)
+    t1 = time.monotonic()
     c1 = cpu(r)
-    m1 = used_memory(r)
     st_push = cmdstats(r)
     r.config_resetstat()
     c2 = cpu(r)
+    t2 = time.monotonic()
     drain(r, n)
+    t3 = time.monotonic()
     c3 = cpu(r)
-    m2 = used_memory(r)
     st = cmdstats(r)
     fcall = st.get("fcall", (0, 0))[1]
     inner = sum(u for k, (c, u) in st.items() if k not in ("fcall", "info", "config|resetstat"))
     f = {
+        "push_rate": n / (t1 - t0),
+        "drain_rate": n / (t3 - t2),
         "push_us": (c1 - c0) / n * 1e6,
         "push_fcall_us": st_push.get("fcall", (0, 0))[1] / n,
         "drain_us": (c3 - c2) / n * 1e6,
@@ -218,9 +246,8 @@ def measure(r, text, n):
         "drain_cmds_us": inner / n,
         "drain_cmds": sum(c for k, (c, u) in st.items()
                           if k not in ("info", "config|resetstat")) / n,
-        "pending_b": (m1 - m0) / n,
-        "finished_b": (m2 - m0) / n,
     }
+    f["pending_b"], f["finished_b"] = memory(text, n)
     # One job per call (the path of W1 single and W3): the time Redis spends
     # in each call, from INFO commandstats.
     r.flushall()
@@ -247,6 +274,8 @@ def measure(r, text, n):
 def crossing(r, text):
     """Values crossing the Lua boundary per job at claim and at complete:
     a batch of 250 single-task jobs through the counting copy."""
+    global PROTO
+    PROTO = text.startswith("#!lua name=llmbproto")
     r.flushall()
     load(r, counting(text))
     push(r, 250)
@@ -260,6 +289,46 @@ def crossing(r, text):
     c = r.execute_command("FCALL", "llmbx_counts", 0)
     comp = (c[0] / k, c[1] / k, c[2] / k, (len(complete_args(held)) - 4 + len(ok)) / k)
     return claim, comp
+
+
+def server():
+    """A private redis-server: (process, client, its folder)."""
+    tmp = tempfile.mkdtemp(prefix="llmb-costs.")
+    port = free_port()
+    srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                            "--save", "", "--appendonly", "no", "--dir", tmp],
+                           stdout=subprocess.DEVNULL)
+    r = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            r.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return srv, r, tmp
+
+
+def memory(text, n):
+    """Bytes per pending and per finished job, in a fresh redis-server of
+    its own: used_memory depends on what a server held before (the sizes
+    its tables grew to), so the libraries must not share one."""
+    global PROTO
+    PROTO = text.startswith("#!lua name=llmbproto")
+    srv, r, tmp = server()
+    try:
+        load(r, text)
+        push(r, 100)
+        drain(r, 100)
+        m0 = used_memory(r)
+        push(r, n)
+        m1 = used_memory(r)
+        drain(r, n)
+        m2 = used_memory(r)
+        return (m1 - m0) / n, (m2 - m0) / n
+    finally:
+        srv.terminate()
+        srv.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
@@ -278,19 +347,8 @@ def main():
             raise SystemExit(__doc__)
     if not libs:
         raise SystemExit(__doc__)
-    tmp = tempfile.mkdtemp(prefix="llmb-costs.")
-    port = free_port()
-    srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                            "--save", "", "--appendonly", "no", "--dir", tmp],
-                           stdout=subprocess.DEVNULL)
+    srv, r, tmp = server()
     try:
-        r = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         print("load average: %s" % open("/proc/loadavg").read().split()[:3])
         results = {name: [] for name, _ in libs}
         for rep in range(reps):
@@ -302,15 +360,17 @@ def main():
                           rep + 1, name, f["push_us"], f["drain_us"], f["drain_fcall_us"],
                           f["drain_cmds_us"], f["pending_b"], f["finished_b"]), file=sys.stderr)
         print("load average: %s" % open("/proc/loadavg").read().split()[:3])
-        rows = [("push: Redis CPU per job", "push_us", "µs"),
-                ("push: time in llmb_push_fields per job", "push_fcall_us", "µs"),
-                ("push, one job per call: time in the call", "push1_us", "µs"),
-                ("claim + complete, one job per call: time in the two calls", "cycle1_us", "µs"),
-                ("drain: Redis CPU per job", "drain_us", "µs"),
-                ("drain: time in the functions per job", "drain_fcall_us", "µs"),
-                ("drain: of which the commands they run", "drain_cmds_us", "µs"),
+        rows = [("push, jobs/s (this Python client: a lower bound)", "push_rate", ""),
+                ("drain, jobs/s (this Python client: a lower bound)", "drain_rate", ""),
+                ("push: Redis CPU per job", "push_us", " µs"),
+                ("push: time in llmb_push_fields per job", "push_fcall_us", " µs"),
+                ("push, one job per call: time in the call", "push1_us", " µs"),
+                ("claim + complete, one job per call: time in the two calls", "cycle1_us", " µs"),
+                ("drain: Redis CPU per job", "drain_us", " µs"),
+                ("drain: time in the functions per job", "drain_fcall_us", " µs"),
+                ("drain: of which the commands they run", "drain_cmds_us", " µs"),
                 ("drain: commands per job, inside functions included", "drain_cmds", ""),
-                ("bytes per pending single-task job", "pending_b", "B"),
+                ("bytes per pending single-task job", "pending_b", " B"),
                 ("bytes per finished job, result {} (before aggregation)", "finished_b", "B")]
         base = libs[0][0]
         print("\n%d jobs, medians of %d repetitions (min–max)\n" % (n, reps))
@@ -323,7 +383,7 @@ def main():
             for name, _ in libs:
                 v = [f[key] for f in results[name]]
                 med[name] = statistics.median(v)
-                cells.append("%.1f %s (%.1f–%.1f)" % (med[name], unit, min(v), max(v)))
+                cells.append("%.1f%s (%.1f–%.1f)" % (med[name], unit, min(v), max(v)))
             for name, _ in libs[1:]:
                 cells.append("%.2f×" % (med[name] / med[base]) if med[base] else "–")
             print("| %s | %s |" % (title, " | ".join(cells)))

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Checks the guarantees the prototype (lua/proto.lua) must keep, in a
+private redis-server: a completion is fenced by its batch's lease token
+and recorded once; a reaped batch's tasks run again with their attempt
+counted, and its old token opens nothing; a heartbeat renews only the
+worker's own batch; a key of the wrong type is refused before any write;
+one read-only call per job tells its state. Exits 1 at the first broken
+one.
+
+  bench/proto/check.py"""
+import os
+import sys
+import time
+
+sys.argv = sys.argv[:1]
+HERE = os.path.dirname(os.path.abspath(__file__))
+src = open(os.path.join(HERE, "costs.py")).read().replace("\nmain()\n", "\n")
+exec(compile(src, "costs.py", "exec"))  # server(), load(), BASE, SECRET
+
+B = BASE
+
+
+def fc(r, *a):
+    return r.execute_command("FCALL", *a)
+
+
+def want(ok, what):
+    if not ok:
+        print("check.py: FAILED:", what)
+        sys.exit(1)
+    print("ok:", what)
+
+
+def main():
+    srv, r, tmp = server()
+    try:
+        load(r, open(os.path.join(HERE, "lua", "proto.lua")).read())
+        ids = fc(r, "llmb_push_fields", 1, B, "", "t", '{"a":1}', "", "", "", "", "", "", "",
+                 "mine", "t", "{}", "", "", "", "", "", "", "")
+        want(len(ids) == 2 and ids[1] == b"mine", "push mints a short id and keeps a given one")
+        again = fc(r, "llmb_push_fields", 1, B, "mine", "t", "{}", "", "", "", "", "", "", "")
+        want(again == [b"mine"] and r.llen(B + ":pl") == 2, "an id pushed again changes nothing")
+        st = r.execute_command("FCALL_RO", "llmb_state", 1, B, "mine")
+        want(st[0] == b"pending", "state: pending")
+        c = fc(r, "llmb_claim", 1, B, "w1", 10, 100, 250, SECRET)
+        tok = c[3].decode()
+        want(int(c[2]) == 2 and c[4] == ids[0] and c[7] == b"", "claim: one token, defaults not sent")
+        st = r.execute_command("FCALL_RO", "llmb_state", 1, B, "mine")
+        want(st[0] == b"running", "state: running, from the lease")
+        want(fc(r, "llmb_heartbeat", 1, B, "w2", 100, tok) == 0, "another worker cannot renew")
+        time.sleep(0.15)
+        want(fc(r, "llmb_reap", 1, B, 10) == 2, "an expired batch is taken back")
+        want(fc(r, "llmb_complete", 1, B, "w1", tok, "mine", "{}") == [0],
+             "the reaped batch's token completes nothing")
+        c = fc(r, "llmb_claim", 1, B, "w2", 10, 30000, 250, SECRET)
+        tok2 = c[3].decode()
+        want(int(c[2]) == 2 and c[7] == b"a2", "the lost attempt is counted")
+        forged = tok2.split(".")[0] + ".fedcba9876543210fedcba9876543210"
+        want(fc(r, "llmb_complete", 1, B, "w2", forged, "mine", "{}") == [0],
+             "another secret opens nothing")
+        want(fc(r, "llmb_complete", 1, B, "w2", tok2, "mine", "{}", "mine", "{}") == [1, 0],
+             "the same task twice in one call is recorded once")
+        want(fc(r, "llmb_complete", 1, B, "w2", tok2, "mine", "{}") == [0],
+             "a completion is recorded once")
+        st = r.execute_command("FCALL_RO", "llmb_state", 1, B, "mine")
+        want(st[0] == b"completed" and b"\t" not in st[1], "state: completed, {} not stored")
+        want(fc(r, "llmb_complete", 1, B, "w2", tok2, ids[0].decode(), '{"x":2}') == [1],
+             "the rest of the batch completes")
+        want(r.exists(B + ":att") == 0, "a completed job's lost attempts are forgotten")
+        want(r.hlen(B + ":lease") == 0 and r.zcard(B + ":running") == 0,
+             "a batch's records go with its last task")
+        fin = r.lrange(B + ":fin", 0, -1)
+        want(len(fin) == 2, "one completion record per call")
+        r.set(B + ":pl", "x")
+        n0 = r.hlen(B + ":jd")
+        try:
+            fc(r, "llmb_push_fields", 1, B, "", "t", "{}", "", "", "", "", "", "", "")
+            refused = False
+        except Exception as e:
+            refused = "llmb expects" in str(e)
+        want(refused and r.hlen(B + ":jd") == n0, "a key of the wrong type is refused before writes")
+    finally:
+        srv.terminate()
+        srv.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+main()
