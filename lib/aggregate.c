@@ -436,6 +436,52 @@ int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
     return rc;
 }
 
+/* The total of gauge or duration path over the tasks: count * mean. */
+static double total_of(const json_t *agg, const char *path)
+{
+    return llmb_agg_stat(agg, path, "count") *
+           llmb_agg_stat(agg, path, "mean");
+}
+
+int llmb_agg_concurrency(const json_t *agg, double *asked, double *achieved)
+{
+    double run_ms = json_number_value(json_object_get(agg, "run_ms"));
+    double a = total_of(agg, "summary.concurrency");
+    double inflight = total_of(agg, "summary.inflight_s");
+
+    if (isnan(a) || isnan(inflight) || !(run_ms > 0) || !(a > 0))
+        return -1;
+    *asked = a;
+    *achieved = inflight * 1000.0 / run_ms;
+    return 0;
+}
+
+char *llmb_agg_concurrency_text(const json_t *agg, const json_t *payload,
+                                char *buf, size_t n)
+{
+    char a[LLMB_AGG_NUM_LEN], b[LLMB_AGG_NUM_LEN];
+    double asked, achieved;
+    const json_t *rate = json_object_get(payload, "rate");
+    int len;
+
+    buf[0] = '\0';
+    if (llmb_agg_concurrency(agg, &asked, &achieved) != 0)
+        return buf;
+    len = snprintf(buf, n, "%s asked, %s achieved (time-weighted over the "
+                   "run)", llmb_agg_format(asked, a),
+                   llmb_agg_format(achieved, b));
+    if (achieved < LLMB_AGG_CONCURRENCY_LOW * asked &&
+        !(json_is_number(rate) && json_number_value(rate) > 0) &&
+        len > 0 && (size_t)len < n)
+        snprintf(buf + len, n - (size_t)len, "\nwarning: the job ran at %.0f "
+                 "%% of the concurrency asked: its tasks did not all run "
+                 "at once (the workers' --capacity, too few workers) or "
+                 "could not keep their requests in flight; its latencies "
+                 "are those of the concurrency achieved",
+                 achieved * 100.0 / asked);
+    return buf;
+}
+
 int llmb_agg_kinds_check(const json_t *payload, char **errstr)
 {
     const json_t *kinds = json_object_get(payload, "_kinds");

@@ -182,6 +182,23 @@ const char *llmb_agg_unit(const char *path);
 int llmb_agg_set_kinds(struct llmb_agg *agg, const json_t *kinds,
                        char **errstr);
 
+/* An llm job's concurrency, asked against achieved (docs/llm.md, "Is the
+ * client the bottleneck?"): *asked is the sum of its tasks'
+ * summary.concurrency, *achieved the sum of their summary.inflight_s
+ * (requests on the wire integrated over time) over the job's run_ms.
+ * Returns 0 with both set, or -1 when the aggregate has not got them. */
+int llmb_agg_concurrency(const json_t *agg, double *asked, double *achieved);
+
+/* The line about it that llmb-push --wait and llmb show print: "16 asked,
+ * 7.96 achieved (time-weighted over the run)", and when achieved is below
+ * LLMB_AGG_CONCURRENCY_LOW of asked and the job's payload sets no rate
+ * (under a rate, concurrency is a cap), a second line starting
+ * "warning: ". Writes at most n bytes into buf and returns buf; "" when
+ * llmb_agg_concurrency() has nothing. */
+#define LLMB_AGG_CONCURRENCY_LOW 0.75
+char *llmb_agg_concurrency_text(const json_t *agg, const json_t *payload,
+                                char *buf, size_t n);
+
 /* Most entries of a job's "_kinds". */
 #define LLMB_AGG_KINDS_MAX LLMB_AGG_MAX_FIELDS_DEFAULT
 

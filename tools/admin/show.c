@@ -376,9 +376,13 @@ static char *values_text(enum llmb_agg_kind kind, const json_t *f)
 
 /* The aggregate as tables: numbers (durations, gauges, counts), then
  * flags and labels. An aggregate that is not JSON is printed as it is. */
-static void print_aggregate(FILE *out, const char *text, const char *when)
+static void print_aggregate(FILE *out, const char *text, const char *when,
+                            const char *payload_text)
 {
     json_t *agg = json_loads(text, 0, NULL);
+    json_t *payload = payload_text != NULL ?
+                      json_loads(payload_text, JSON_DECODE_ANY, NULL) : NULL;
+    char conc[512];
     json_t *fields = json_object_get(agg, "fields");
     struct llmb_table *num = NULL, *cat = NULL;
     char d[LLMB_HUMAN_LEN];
@@ -389,6 +393,7 @@ static void print_aggregate(FILE *out, const char *text, const char *when)
         fprintf(out, "\naggregate (%s):\n", when);
         print_json_text(out, text, 0);
         json_decref(agg);
+        json_decref(payload);
         return;
     }
     fprintf(out, "\naggregate (%s): %lld results, run %s", when,
@@ -400,6 +405,12 @@ static void print_aggregate(FILE *out, const char *text, const char *when)
                 (long long)json_integer_value(
                     json_object_get(agg, "fields_dropped")));
     fputs("; --json prints it whole\n", out);
+    /* an llm job's concurrency, asked against achieved (docs/llm.md) */
+    if (llmb_agg_concurrency_text(agg, payload, conc, sizeof(conc))[0] !=
+        '\0')
+        fprintf(out, "concurrency: %s\n", conc);
+    json_decref(payload);
+    payload = NULL;
 
     json_object_foreach(fields, path, f) {
         enum llmb_agg_kind kind = field_kind(path, f);
@@ -553,7 +564,7 @@ static void print_text(struct llmb_admin *a, const struct job *j,
         char when[LLMB_HUMAN_LEN];
         print_aggregate(out, hget(j, "aggregate"),
                         llmb_human_ago(now, hget_ll(j, "aggregated_ms"),
-                                       when));
+                                       when), hget(j, "payload"));
     }
     llmb_buf_fini(&b);
 }

@@ -2,7 +2,9 @@
  * The serving-benchmark summary that `llmb-push --wait` prints after the
  * job JSON when the job ran the llm or benchmark handler (docs/llm.md):
  * totals (requests, errors by class, retries, tokens, request and output
- * token throughput over the job's run time) and one row per latency
+ * token throughput over the job's run time), the concurrency asked
+ * against the one achieved (with a warning when it is well below), and
+ * one row per latency
  * metric with its p50, p90, p99 and mean over every request of every
  * task. Everything comes from the coordinator's aggregate; a job whose
  * aggregate has no summary.requests field is not an llm job and gets no
@@ -91,7 +93,7 @@ int push_summary_print(json_t *job, FILE *out)
     json_t *agg = json_object_get(job, "aggregate");
     json_t *id = json_object_get(job, "id");
     char a[LLMB_AGG_NUM_LEN], b[LLMB_AGG_NUM_LEN], c[LLMB_AGG_NUM_LEN],
-        d[LLMB_AGG_NUM_LEN];
+        d[LLMB_AGG_NUM_LEN], conc[512];
     double run_ms;
     size_t i, nerr = 0;
 
@@ -131,6 +133,16 @@ int push_summary_print(json_t *job, FILE *out)
             " (some estimated: no usage from the server)" : "");
     fprintf(out, "%-26s %s s\n", "run time",
             llmb_agg_format(run_ms / 1000.0, a));
+    llmb_agg_concurrency_text(agg, json_object_get(job, "payload"), conc,
+                              sizeof(conc));
+    if (conc[0] != '\0') {
+        char *nl = strchr(conc, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        fprintf(out, "%-26s %s\n", "concurrency", conc);
+        if (nl != NULL)
+            fprintf(out, "%s\n", nl + 1);
+    }
     /* completed requests, as vLLM's request_throughput */
     fprintf(out, "%-26s %s req/s\n", "request throughput",
             llmb_agg_format(per_s(agg, "summary.ok", run_ms), a));
