@@ -34,12 +34,21 @@
 #define PAUSE_MIN_MS 10
 #define PAUSE_MAX_MS 500
 
+/* A blocking connection: per slot on a cluster (a blocking command holds
+ * its connection, and takes the keys of one slot), one on a server. */
+struct bconn {
+    unsigned slot;
+    struct llmb_aconn *ac;
+    struct bconn *next;
+};
+
 struct anode {
     struct llmb_acluster *acl;
     size_t index;
     char *name;               /* "host:port"; the URL for a single server */
+    char *url;
     struct llmb_aconn *cmd;   /* NULL once the primary left the map */
-    struct llmb_aconn *blk;   /* NULL unless opts.blocking */
+    struct bconn *blk;        /* made on first use */
 };
 
 /* One command in flight or parked. */
@@ -68,6 +77,7 @@ struct llmb_acluster {
     bool functions, blocking, freeing;
     int64_t timeout_ms, wait_ms;
     llmb_acluster_event_fn *on_ready, *on_lost;
+    llmb_aconn_event_fn *on_blk_ready;
     void *priv;
     struct anode **nodes;
     size_t nnodes;
@@ -104,7 +114,53 @@ static void node_lost_cb(struct llmb_aconn *ac, void *priv)
         n->acl->on_lost(n->acl, n->index, n->acl->priv);
 }
 
-/* Opens the connections of node n to url. */
+/* The blocking connection of node n for key, opened if need be (and
+ * blocking connections are wanted); NULL otherwise. */
+static struct llmb_aconn *blk_for(struct anode *n, const char *key)
+{
+    struct llmb_acluster *acl = n->acl;
+    unsigned slot = acl->map != NULL ? llmb_cluster_keyslot(key, strlen(key))
+                                     : 0;
+    struct llmb_aconn_opts o;
+    struct bconn *b;
+    char *what;
+
+    for (b = n->blk; b != NULL; b = b->next)
+        if (b->slot == slot)
+            return b->ac;
+    if (!acl->blocking || n->url == NULL || n->cmd == NULL)
+        return NULL;
+    what = acl->map != NULL
+               ? llmb_xasprintf("%s-blocking@%s/%u", acl->what, n->name, slot)
+               : llmb_xstrdup("blocking");
+    memset(&o, 0, sizeof(o));
+    o.url = n->url;
+    o.name = acl->name;
+    o.command_timeout_ms = acl->timeout_ms;
+    o.on_ready = acl->on_blk_ready;
+    o.priv = acl->priv;
+    o.what = what;
+    b = llmb_xcalloc(1, sizeof(*b));
+    b->slot = slot;
+    b->ac = llmb_aconn_new(acl->loop, &o, NULL);
+    b->next = n->blk;
+    n->blk = b;
+    free(what);
+    return b->ac;
+}
+
+static void blk_close(struct anode *n)
+{
+    while (n->blk != NULL) {
+        struct bconn *b = n->blk;
+        n->blk = b->next;
+        llmb_aconn_free(b->ac);
+        free(b);
+    }
+}
+
+/* Opens the command connection of node n to url (and, on a single server,
+ * its blocking one). */
 static void node_connect(struct anode *n, const char *url)
 {
     struct llmb_acluster *acl = n->acl;
@@ -112,6 +168,8 @@ static void node_connect(struct anode *n, const char *url)
     char *what = llmb_xasprintf("%s@%s", acl->what, n->name);
     char *err = NULL;
 
+    free(n->url);
+    n->url = llmb_xstrdup(url);
     memset(&o, 0, sizeof(o));
     o.url = url;
     o.name = acl->name;
@@ -126,15 +184,8 @@ static void node_connect(struct anode *n, const char *url)
         llmb_error("cannot connect to redis %s: %s", n->name, err);
         free(err);
     }
-    if (acl->blocking) {
-        char *bwhat = llmb_xasprintf("%s-blocking@%s", acl->what, n->name);
-        o.functions = false;
-        o.on_ready = NULL;
-        o.on_lost = NULL;
-        o.what = acl->map != NULL ? bwhat : "blocking";
-        n->blk = llmb_aconn_new(acl->loop, &o, NULL);
-        free(bwhat);
-    }
+    if (acl->map == NULL)
+        blk_for(n, "");
     free(what);
 }
 
@@ -231,7 +282,7 @@ static void acmd_reply(struct llmb_aconn *ac, const redisReply *r,
 /* Sends c on node n's connection. Returns 0 or LLMB_EIO. */
 static int acmd_send(struct anode *n, struct acmd *c, bool asking)
 {
-    struct llmb_aconn *ac = c->blocking ? n->blk : n->cmd;
+    struct llmb_aconn *ac = c->blocking ? blk_for(n, c->key) : n->cmd;
     const char *ask[] = {"ASKING"};
 
     if (ac == NULL || !llmb_aconn_ready(ac))
@@ -379,8 +430,8 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
             llmb_info("redis cluster: %s is no longer a primary; closing its "
                       "connections", n->name);
             llmb_aconn_free(n->cmd);
-            llmb_aconn_free(n->blk);
-            n->cmd = n->blk = NULL;
+            n->cmd = NULL;
+            blk_close(n);
         }
     }
 }
@@ -408,6 +459,7 @@ struct llmb_acluster *llmb_acluster_new(struct ev_loop *loop,
     acl->wait_ms = o->wait_ms > 0 ? o->wait_ms : DEFAULT_WAIT_MS;
     acl->on_ready = o->on_ready;
     acl->on_lost = o->on_lost;
+    acl->on_blk_ready = o->on_blk_ready;
     acl->priv = o->priv;
     if (!u.cluster) {
         char *addr = llmb_redis_url_address(&u);
@@ -448,9 +500,10 @@ void llmb_acluster_free(struct llmb_acluster *acl)
         acmd_free(c);
     }
     for (size_t i = 0; i < acl->nnodes; i++) {
-        llmb_aconn_free(acl->nodes[i]->blk);
+        blk_close(acl->nodes[i]);
         llmb_aconn_free(acl->nodes[i]->cmd);
         free(acl->nodes[i]->name);
+        free(acl->nodes[i]->url);
         free(acl->nodes[i]);
     }
     free(acl->nodes);
@@ -483,9 +536,23 @@ struct llmb_aconn *llmb_acluster_cmd(struct llmb_acluster *acl, size_t i)
     return i < acl->nnodes ? acl->nodes[i]->cmd : NULL;
 }
 
-struct llmb_aconn *llmb_acluster_blk(struct llmb_acluster *acl, size_t i)
+void llmb_acluster_each(struct llmb_acluster *acl, llmb_aconn_event_fn *fn,
+                        void *priv)
 {
-    return i < acl->nnodes ? acl->nodes[i]->blk : NULL;
+    for (size_t i = 0; i < acl->nnodes; i++) {
+        struct anode *n = acl->nodes[i];
+        if (n->cmd != NULL)
+            fn(n->cmd, priv);
+        for (struct bconn *b = n->blk; b != NULL; b = b->next)
+            fn(b->ac, priv);
+    }
+}
+
+void llmb_acluster_close_blocking(struct llmb_acluster *acl)
+{
+    acl->blocking = false;
+    for (size_t i = 0; i < acl->nnodes; i++)
+        blk_close(acl->nodes[i]);
 }
 
 bool llmb_acluster_ready(struct llmb_acluster *acl, const char *key)
@@ -493,6 +560,13 @@ bool llmb_acluster_ready(struct llmb_acluster *acl, const char *key)
     struct anode *n = route(acl, key);
 
     return n != NULL && llmb_aconn_ready(n->cmd);
+}
+
+bool llmb_acluster_block_ready(struct llmb_acluster *acl, const char *key)
+{
+    struct anode *n = route(acl, key);
+
+    return n != NULL && llmb_aconn_ready(blk_for(n, key));
 }
 
 static int command(struct llmb_acluster *acl, const char *key, bool blocking,
@@ -505,8 +579,8 @@ static int command(struct llmb_acluster *acl, const char *key, bool blocking,
     if (n == NULL || argc < 1 || acl->freeing)
         return LLMB_EIO;
     if (acl->map == NULL) /* one server: nothing to follow */
-        return blocking ? llmb_aconn_block_argv(n->blk, block_ms, cb, priv,
-                                                argc, argv, argvlen)
+        return blocking ? llmb_aconn_block_argv(blk_for(n, key), block_ms,
+                                                cb, priv, argc, argv, argvlen)
                         : llmb_aconn_command_argv(n->cmd, cb, priv, argc,
                                                   argv, argvlen);
     c = llmb_xcalloc(1, sizeof(*c));

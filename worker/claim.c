@@ -175,8 +175,12 @@ static void claim_send(struct llmb_worker *w)
     char nbuf[24], lease[24];
     int64_t now = llmb_mono_ms();
 
+    /* On a cluster, a queue whose primary is away (a failover) waits for
+     * it; the others go on. */
     while (w->claim_qi < w->nq && (w->q[w->claim_qi].refused_mono_ms > now ||
-                                   w->q[w->claim_qi].backoff_mono_ms > now))
+                                   w->q[w->claim_qi].backoff_mono_ms > now ||
+                                   !llmb_worker_ready(w,
+                                                      w->q[w->claim_qi].base)))
         w->claim_qi++;
     if (w->claim_qi >= w->nq) { /* the queues left were refused just now */
         w->claim_qi = 0;
@@ -199,20 +203,29 @@ static void claim_send(struct llmb_worker *w)
     }
     const char *argv[] = {"FCALL", "llmb_claim", "1", q->base, w->id, nbuf,
                           lease, "250", w->secret};
-    if (llmb_aconn_command_argv(w->cmd, claim_reply, w, 9, argv, NULL) != 0)
+    if (llmb_worker_send(w, q->base, claim_reply, w, 9, argv, NULL) != 0)
         return;
     w->claim_n = n;
     w->claim_sent_qi = w->claim_qi;
     w->claim_inflight = true;
 }
 
+/* A BLPOP in flight: its group. */
+struct blpop_req {
+    struct llmb_worker *w;
+    size_t group;
+};
+
 static void blpop_reply(struct llmb_aconn *ac, const redisReply *r,
                         void *priv)
 {
-    struct llmb_worker *w = priv;
+    struct blpop_req *b = priv;
+    struct llmb_worker *w = b->w;
 
     (void)ac;
-    w->blpop_inflight = false;
+    w->groups[b->group].inflight = false;
+    w->blpops--;
+    free(b);
     if (r == NULL)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -224,11 +237,12 @@ static void blpop_reply(struct llmb_aconn *ac, const redisReply *r,
     w->claim_qi = 0;
 }
 
+/* Sends a BLPOP on the wake keys of every group of queues that has none
+ * in flight, until the earliest due time of a delayed task. */
 static void blpop_send(struct llmb_worker *w)
 {
     int64_t now = llmb_mono_ms(), due = INT64_MAX;
-    size_t argc = w->nq + 2;
-    const char **argv = llmb_xmalloc(argc * sizeof(*argv));
+    const char **argv = llmb_xmalloc((w->nq + 2) * sizeof(*argv));
     char tbuf[32];
 
     for (size_t i = 0; i < w->nq; i++) {
@@ -245,12 +259,27 @@ static void blpop_send(struct llmb_worker *w)
         ms = BLOCK_MAX_MS;
     snprintf(tbuf, sizeof(tbuf), "%.3f", (double)ms / 1000.0);
     argv[0] = "BLPOP";
-    for (size_t i = 0; i < w->nq; i++)
-        argv[i + 1] = w->q[i].wake;
-    argv[argc - 1] = tbuf;
-    if (llmb_aconn_block_argv(w->blk, ms, blpop_reply, w, (int)argc, argv,
-                              NULL) == 0)
-        w->blpop_inflight = true;
+    for (size_t g = 0; g < w->ngroups; g++) {
+        struct llmb_blk_group *grp = &w->groups[g];
+        struct blpop_req *b;
+        size_t argc = 1;
+        if (grp->inflight || !llmb_acluster_block_ready(w->rc, grp->key))
+            continue;
+        for (size_t i = 0; i < w->nq; i++)
+            if (w->q[i].blk_group == g)
+                argv[argc++] = w->q[i].wake;
+        argv[argc++] = tbuf;
+        b = llmb_xmalloc(sizeof(*b));
+        b->w = w;
+        b->group = g;
+        if (llmb_acluster_block_argv(w->rc, grp->key, ms, blpop_reply, b,
+                                     (int)argc, argv, NULL) == 0) {
+            grp->inflight = true;
+            w->blpops++;
+        } else {
+            free(b);
+        }
+    }
     free(argv);
 }
 
@@ -260,9 +289,11 @@ void llmb_claim_step(struct llmb_worker *w)
         llmb_mono_ms() < w->hold_until_mono_ms)
         return;
     if (!w->queues_empty) {
-        if (!w->claim_inflight && llmb_aconn_ready(w->cmd))
+        if (!w->claim_inflight &&
+            (llmb_acluster_enabled(w->rc) ||
+             llmb_worker_ready(w, w->owner_key)))
             claim_send(w);
-    } else if (!w->blpop_inflight && llmb_aconn_ready(w->blk)) {
+    } else if (w->blpops < w->ngroups) {
         blpop_send(w);
     }
 }

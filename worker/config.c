@@ -103,7 +103,7 @@ const struct llmb_opt_set llmb_worker_opt_set = {
     sizeof(worker_opts) / sizeof(worker_opts[0]),
     worker_aliases,
     sizeof(worker_aliases) / sizeof(worker_aliases[0]),
-    false,
+    true,
 };
 
 static bool id_char_ok(char c)

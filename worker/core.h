@@ -25,6 +25,7 @@
 
 #include <ev.h>
 
+#include <llmb/acluster.h>
 #include <llmb/aconn.h>
 #include <llmb/executor.h>
 
@@ -92,6 +93,14 @@ struct llmb_wqueue {
                                        brought only tasks without handler */
     int64_t backoff_mono_ms;        /* skipped until then: that back-off */
     struct llmb_unserved *unserved; /* newest first, at most 256 */
+    size_t blk_group;               /* its BLPOP (claim.c) */
+};
+
+/* The queues one BLPOP waits on: all of them on one server; on a Redis
+ * Cluster those of one slot (a command takes the keys of one slot). */
+struct llmb_blk_group {
+    const char *key;                /* the wake key of its first queue */
+    bool inflight;
 };
 
 /* Why a running task is being stopped. */
@@ -152,8 +161,12 @@ struct llmb_worker {
     struct llmb_wqueue *q;
     size_t nq;
 
-    struct llmb_aconn *cmd;       /* commands */
-    struct llmb_aconn *blk;       /* BLPOP only */
+    struct llmb_acluster *rc;     /* the connections: on a Redis Cluster
+                                     a command one per primary and a
+                                     BLPOP one per slot served; on one
+                                     server one of each */
+    struct llmb_blk_group *groups; /* BLPOP groups of the queues */
+    size_t ngroups;
 
     struct llmb_task *tasks;      /* running, newest first */
     size_t running;
@@ -166,8 +179,10 @@ struct llmb_worker {
     size_t claim_sent_qi;         /* queue of the claim in flight */
     long claim_n;
     bool queues_empty;            /* last round found nothing: BLPOP */
-    bool blpop_inflight;
+    size_t blpops;                /* BLPOPs in flight */
     size_t hb_inflight;           /* heartbeat calls unanswered */
+    size_t dereg_left;            /* on a cluster: deletions unanswered
+                                     after the claim's */
     size_t reports_inflight;      /* outcome batches unanswered */
     bool dereg_sent;
     int64_t hold_until_mono_ms;   /* after an error reply: pause a bit */
@@ -189,6 +204,15 @@ struct llmb_worker {
     ev_timer exit_timer;          /* hard limit once releasing */
     ev_signal sigterm, sigint;
 };
+
+/* worker.c */
+/* Sends a command about key on the connection of the primary that owns
+ * it (llmb_acluster_command_argv()); 0 or LLMB_EIO (cb never called). */
+int llmb_worker_send(struct llmb_worker *w, const char *key,
+                     llmb_aconn_reply_fn *cb, void *priv, int argc,
+                     const char **argv, const size_t *argvlen);
+/* True when a command about key would be sent now. */
+bool llmb_worker_ready(struct llmb_worker *w, const char *key);
 
 /* claim.c */
 /* Sends a claim or a BLPOP if there is capacity and nothing in flight. */

@@ -291,8 +291,8 @@ static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
             ARG(r->text != NULL ? r->text : "", r->text_len);
     }
 #undef ARG
-    int rc = llmb_aconn_command_argv(w->cmd, batch_reply, b, (int)k, argv,
-                                     lens);
+    int rc = llmb_worker_send(w, q->base, batch_reply, b, (int)k, argv,
+                              lens);
     free(argv);
     free(lens);
     if (rc != 0) {
@@ -306,10 +306,12 @@ static int batch_send(struct llmb_worker *w, struct llmb_wqueue *q,
 
 void llmb_report_flush(struct llmb_worker *w)
 {
-    if (!llmb_aconn_ready(w->cmd) || llmb_mono_ms() < w->hold_until_mono_ms)
+    if (llmb_mono_ms() < w->hold_until_mono_ms)
         return;
     for (size_t i = 0; i < w->nq; i++) {
         struct llmb_wqueue *q = &w->q[i];
+        if (!llmb_worker_ready(w, q->base))
+            continue; /* its primary is away: its outcomes wait */
         /* in route order: a task's record chunks reach Redis while its
          * lease still opens, before the outcome that ends it */
         for (size_t j = 0; j < LLMB_ROUTE_N; j++)

@@ -133,8 +133,8 @@ static int task_rendezvous(void *token, long timeout_ms, llmb_llm_rv_fn *cb,
     snprintf(ms, sizeof(ms), "%ld", timeout_ms);
     c->cb = cb;
     c->arg = arg;
-    if (llmb_aconn_command_argv(t->w->cmd, rendezvous_reply, c, 8, argv,
-                                NULL) != 0) {
+    if (llmb_worker_send(t->w, t->q->base, rendezvous_reply, c, 8, argv,
+                         NULL) != 0) {
         free(c);
         return -1;
     }

@@ -43,8 +43,7 @@ void llmb_types_advertise(struct llmb_worker *w)
     size_t argc = 2 + 2 * w->handlers.n;
     const char **argv = NULL;
 
-    if (w->handlers.n == 0 || w->state != LLMB_WORKER_RUNNING ||
-        !llmb_aconn_ready(w->cmd))
+    if (w->handlers.n == 0 || w->state != LLMB_WORKER_RUNNING)
         return;
     snprintf(until, sizeof(until), "%" PRId64,
              llmb_now_ms() + (int64_t)w->owner_ttl_ms);
@@ -57,8 +56,8 @@ void llmb_types_advertise(struct llmb_worker *w)
     for (size_t i = 0; i < w->nq; i++) {
         const char *expire[] = {"EXPIRE", w->q[i].types, TYPES_TTL_S};
         argv[1] = w->q[i].types;
-        llmb_aconn_command_argv(w->cmd, NULL, NULL, (int)argc, argv, NULL);
-        llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, expire, NULL);
+        llmb_worker_send(w, w->q[i].types, NULL, NULL, (int)argc, argv, NULL);
+        llmb_worker_send(w, w->q[i].types, NULL, NULL, 3, expire, NULL);
     }
     free(argv);
 }
@@ -215,7 +214,7 @@ void llmb_types_unhandled(struct llmb_task *t)
     struct llmb_worker *w = t->w;
     const char *argv[] = {"HGETALL", t->q->types};
 
-    if (llmb_aconn_command_argv(w->cmd, check_reply, t, 2, argv, NULL) != 0)
+    if (llmb_worker_send(w, t->q->types, check_reply, t, 2, argv, NULL) != 0)
         hand_back(t);
 }
 

@@ -38,10 +38,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <llmb/cluster.h>
 #include <llmb/err.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
 #include <llmb/served.h>
+#include <llmb/url.h>
 #include <llmb/util.h>
 
 #include "core.h"
@@ -114,10 +116,10 @@ static void registry_write(struct llmb_worker *w)
     };
     const char *expire[] = {"EXPIRE", w->worker_key, WORKER_TTL_S};
     const char *zadd[] = {"ZADD", w->workers_key, now_s, w->id};
-    llmb_aconn_command_argv(w->cmd, NULL, NULL,
-                            (int)(sizeof(hset) / sizeof(hset[0])), hset, NULL);
-    llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, expire, NULL);
-    llmb_aconn_command_argv(w->cmd, NULL, NULL, 4, zadd, NULL);
+    llmb_worker_send(w, w->worker_key, NULL, NULL,
+                     (int)(sizeof(hset) / sizeof(hset[0])), hset, NULL);
+    llmb_worker_send(w, w->worker_key, NULL, NULL, 3, expire, NULL);
+    llmb_worker_send(w, w->workers_key, NULL, NULL, 4, zadd, NULL);
     llmb_types_advertise(w);
 }
 
@@ -196,7 +198,7 @@ static void hb_send(struct llmb_worker *w, struct hb_req *h, const char *lease)
         argv[k++] = h->refs.v[j];
         argv[k++] = h->tokens.v[j];
     }
-    if (llmb_aconn_command_argv(w->cmd, hb_reply, h, (int)k, argv, NULL) == 0)
+    if (llmb_worker_send(w, h->q->base, hb_reply, h, (int)k, argv, NULL) == 0)
         w->hb_inflight++;
     else
         hb_req_free(h);
@@ -210,13 +212,11 @@ static void heartbeat_send(struct llmb_worker *w)
 {
     char lease[24];
 
-    if (!llmb_aconn_ready(w->cmd))
-        return;
     snprintf(lease, sizeof(lease), "%lld", w->cfg->lease_ms);
     for (size_t i = 0; i < w->nq; i++) {
         struct llmb_wqueue *q = &w->q[i];
         struct hb_req *h = NULL;
-        if (q->held == 0)
+        if (q->held == 0 || !llmb_worker_ready(w, q->base))
             continue;
         for (struct llmb_task *t = w->tasks; t != NULL; t = t->next) {
             if (t->q != q || t->finished || t->stop == LLMB_TASK_DROP)
@@ -285,15 +285,31 @@ static void conn_name_set(struct llmb_worker *w, struct llmb_aconn *ac)
         llmb_aconn_command_argv(ac, NULL, NULL, 3, argv, NULL);
 }
 
+static void conn_name_each(struct llmb_aconn *ac, void *priv)
+{
+    conn_name_set(priv, ac);
+}
+
+int llmb_worker_send(struct llmb_worker *w, const char *key,
+                     llmb_aconn_reply_fn *cb, void *priv, int argc,
+                     const char **argv, const size_t *argvlen)
+{
+    return llmb_acluster_command_argv(w->rc, key, cb, priv, argc, argv,
+                                      argvlen);
+}
+
+bool llmb_worker_ready(struct llmb_worker *w, const char *key)
+{
+    return w->rc != NULL && llmb_acluster_ready(w->rc, key);
+}
+
 /* Stops claiming at once and gives the running tasks back; the loop ends
  * once they are released (shutdown_step). */
 static void worker_stop(struct llmb_worker *w)
 {
     if (w->state == LLMB_WORKER_RELEASING)
         return;
-    llmb_aconn_free(w->blk);
-    w->blk = NULL;
-    w->blpop_inflight = false;
+    llmb_acluster_close_blocking(w->rc);
     release_all(w);
 }
 
@@ -330,13 +346,12 @@ static void id_announce(struct llmb_worker *w)
     size_t argc = 2 + w->nq;
     const char **argv = llmb_xmalloc(argc * sizeof(*argv));
 
-    conn_name_set(w, w->cmd);
-    conn_name_set(w, w->blk);
+    llmb_acluster_each(w->rc, conn_name_each, w);
     argv[0] = "SADD";
     argv[1] = w->queues_key;
     for (size_t i = 0; i < w->nq; i++)
         argv[2 + i] = w->q[i].name;
-    llmb_aconn_command_argv(w->cmd, NULL, NULL, (int)argc, argv, NULL);
+    llmb_worker_send(w, w->queues_key, NULL, NULL, (int)argc, argv, NULL);
     free(argv);
     heartbeat_send(w);
 }
@@ -428,20 +443,21 @@ static void owner_send(struct llmb_worker *w)
     const char *exec[] = {"EXEC"};
 
     if (w->id_inflight || w->dereg_sent || w->id_owner == LLMB_ID_TAKEN ||
-        w->status != 0 || !llmb_aconn_ready(w->cmd))
+        w->status != 0 || !llmb_worker_ready(w, w->owner_key))
         return;
     snprintf(ttl, sizeof(ttl), "%lld", w->owner_ttl_ms);
     if (!w->id_owned_once) {
-        if (llmb_aconn_command_argv(w->cmd, owner_set_reply, w, 7, set,
-                                    NULL) == 0)
+        if (llmb_worker_send(w, w->owner_key, owner_set_reply, w, 7, set,
+                             NULL) == 0)
             w->id_inflight = true;
         return;
     }
-    if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 1, multi, NULL) == 0 &&
-        llmb_aconn_command_argv(w->cmd, NULL, NULL, 7, set, NULL) == 0 &&
-        llmb_aconn_command_argv(w->cmd, NULL, NULL, 3, pexpire, NULL) == 0 &&
-        llmb_aconn_command_argv(w->cmd, owner_exec_reply, w, 1, exec,
-                                NULL) == 0)
+    /* MULTI and EXEC go where the owner key does: the same connection. */
+    if (llmb_worker_send(w, w->owner_key, NULL, NULL, 1, multi, NULL) == 0 &&
+        llmb_worker_send(w, w->owner_key, NULL, NULL, 7, set, NULL) == 0 &&
+        llmb_worker_send(w, w->owner_key, NULL, NULL, 3, pexpire, NULL) == 0 &&
+        llmb_worker_send(w, w->owner_key, owner_exec_reply, w, 1, exec,
+                         NULL) == 0)
         w->id_inflight = true;
 }
 
@@ -457,19 +473,27 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
     else
         llmb_warn("the last heartbeat is still unanswered; skipping one");
     /* A safety net: look at the queues again even if no wake-up came. */
-    if (w->queues_empty && !w->blpop_inflight)
+    if (w->queues_empty && w->blpops == 0)
         w->queues_empty = false;
 }
 
-/* On every connect: nothing is claimed, named or registered until the
- * owner key answers that the id is ours (owner_result). */
-static void cmd_ready(struct llmb_aconn *ac, void *priv)
+/* On every connect of the owner key's primary (the one server, or one of
+ * a cluster): nothing is claimed, named or registered until the owner key
+ * answers that the id is ours (owner_result). Another primary of a
+ * cluster (back after a failover, say) is named and its queues claimed
+ * from again. */
+static void cmd_ready(struct llmb_acluster *rc, size_t node, void *priv)
 {
     struct llmb_worker *w = priv;
+    long owner_node = llmb_acluster_node_of(rc, w->owner_key);
 
-    (void)ac;
     w->queues_empty = false;
     w->claim_qi = 0;
+    if (owner_node >= 0 && (size_t)owner_node != node) {
+        if (w->id_owner == LLMB_ID_OWNED)
+            conn_name_set(w, llmb_acluster_cmd(rc, node));
+        return;
+    }
     w->dereg_sent = false;
     if (w->id_owner == LLMB_ID_OWNED)
         w->id_owner = LLMB_ID_UNKNOWN;
@@ -486,13 +510,61 @@ static void blk_ready(struct llmb_aconn *ac, void *priv)
         conn_name_set(w, ac);
 }
 
-static void cmd_lost(struct llmb_aconn *ac, void *priv)
+static void cmd_lost(struct llmb_acluster *rc, size_t node, void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    if (llmb_acluster_enabled(rc))
+        llmb_info("redis primary %zu is gone: %zu tasks keep running, the "
+                  "outcomes of its queues wait for it or its replica", node,
+                  w->running);
+    else
+        llmb_info("redis is gone: %zu tasks keep running, outcomes wait for "
+                  "the reconnect", w->running);
+}
+
+/* On a cluster the record and the registry entry live in other slots
+ * than the claim: deleted after it, each on its own primary. The loop
+ * ends once both answered (or failed: the record expires, and a
+ * coordinator drops the entry). */
+static void dereg_tail_reply(struct llmb_aconn *ac, const redisReply *r,
+                             void *priv)
 {
     struct llmb_worker *w = priv;
 
     (void)ac;
-    llmb_info("redis is gone: %zu tasks keep running, outcomes wait for "
-              "the reconnect", w->running);
+    (void)r;
+    if (--w->dereg_left > 0)
+        return;
+    llmb_info("worker stopped id=%s completed=%lld failed=%lld", w->id,
+              w->completed, w->failed);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void dereg_owner_reply(struct llmb_aconn *ac, const redisReply *r,
+                              void *priv)
+{
+    struct llmb_worker *w = priv;
+    const char *zrem[] = {"ZREM", w->workers_key, w->id};
+    const char *del[] = {"DEL", w->worker_key};
+
+    (void)ac;
+    if (r == NULL || r->type == REDIS_REPLY_NIL) {
+        w->dereg_sent = false; /* as in dereg_reply */
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+        llmb_warn("redis refused the deregistration id=%s: %s", w->id,
+                  r->str);
+    w->dereg_left = 2;
+    if (llmb_worker_send(w, w->workers_key, dereg_tail_reply, w, 3, zrem,
+                         NULL) != 0)
+        w->dereg_left--;
+    if (llmb_worker_send(w, w->worker_key, dereg_tail_reply, w, 2, del,
+                         NULL) != 0)
+        w->dereg_left--;
+    if (w->dereg_left == 0)
+        dereg_tail_reply(NULL, NULL, w);
 }
 
 static void dereg_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
@@ -543,6 +615,17 @@ static void dereg_check(struct llmb_aconn *ac, const redisReply *r,
         llmb_warn("worker stopped without deregistering: cannot read the "
                   "claim on its id id=%s: %s", w->id, r->str);
         ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
+    if (llmb_acluster_enabled(w->rc)) {
+        const char *delown[] = {"DEL", w->owner_key};
+        if (llmb_worker_send(w, w->owner_key, NULL, NULL, 1, multi,
+                             NULL) != 0 ||
+            llmb_worker_send(w, w->owner_key, NULL, NULL, 2, delown,
+                             NULL) != 0 ||
+            llmb_worker_send(w, w->owner_key, dereg_owner_reply, w, 1, exec,
+                             NULL) != 0)
+            w->dereg_sent = false;
         return;
     }
     if (llmb_aconn_command_argv(ac, NULL, NULL, 1, multi, NULL) != 0 ||
@@ -607,10 +690,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         llmb_info("signal %d: draining (running=%zu, grace=%llds)", s->signum,
                   w->running, w->cfg->grace_s);
         w->state = LLMB_WORKER_DRAINING;
-        /* The BLPOP connection is of no more use. */
-        llmb_aconn_free(w->blk);
-        w->blk = NULL;
-        w->blpop_inflight = false;
+        /* The BLPOP connections are of no more use. */
+        llmb_acluster_close_blocking(w->rc);
         ev_timer_set(&w->grace, (ev_tstamp)w->cfg->grace_s, 0.0);
         ev_timer_start(loop, &w->grace);
         registry_write(w);
@@ -632,7 +713,7 @@ static void shutdown_step(struct llmb_worker *w)
     if (w->running > 0 || w->claim_inflight || !llmb_report_idle(w) ||
         w->dereg_sent || w->id_inflight)
         return;
-    if (!llmb_aconn_ready(w->cmd)) {
+    if (!llmb_worker_ready(w, w->owner_key)) {
         /* Nothing runs and nothing is owed, but Redis is away: waiting out
          * --grace would change nothing. The registry record expires, and
          * a coordinator marks the worker gone. */
@@ -650,8 +731,8 @@ static void shutdown_step(struct llmb_worker *w)
     }
     const char *watch[] = {"WATCH", w->owner_key};
     const char *get[] = {"GET", w->owner_key};
-    if (llmb_aconn_command_argv(w->cmd, NULL, NULL, 2, watch, NULL) != 0 ||
-        llmb_aconn_command_argv(w->cmd, dereg_check, w, 2, get, NULL) != 0)
+    if (llmb_worker_send(w, w->owner_key, NULL, NULL, 2, watch, NULL) != 0 ||
+        llmb_worker_send(w, w->owner_key, dereg_check, w, 2, get, NULL) != 0)
         return;
     w->dereg_sent = true;
 }
@@ -737,33 +818,59 @@ struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
     return w;
 }
 
+/* The BLPOP groups: every queue in one on a server; on a cluster, one per
+ * slot of the queues' wake keys. */
+static void blk_groups_init(struct llmb_worker *w)
+{
+    w->groups = llmb_xcalloc(w->nq > 0 ? w->nq : 1, sizeof(*w->groups));
+    w->ngroups = 0;
+    for (size_t i = 0; i < w->nq; i++) {
+        unsigned slot = llmb_cluster_keyslot(w->q[i].wake,
+                                             strlen(w->q[i].wake));
+        size_t g = 0;
+        for (; g < w->ngroups; g++) {
+            const char *k = w->groups[g].key;
+            if (!llmb_acluster_enabled(w->rc) ||
+                llmb_cluster_keyslot(k, strlen(k)) == slot)
+                break;
+        }
+        if (g == w->ngroups) {
+            w->groups[g].key = w->q[i].wake;
+            w->ngroups++;
+        }
+        w->q[i].blk_group = g;
+    }
+}
+
 int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
                        char **errstr)
 {
-    struct llmb_aconn_opts o;
+    struct llmb_acluster_opts o;
+    struct llmb_redis_url u;
     const char *url = w->cfg->common.redis_url != NULL ?
                       w->cfg->common.redis_url : "redis://127.0.0.1:6379";
 
     w->loop = loop;
+    if (llmb_redis_url_parse(url, &u, errstr) != 0)
+        return LLMB_ECONFIG;
+    llmb_redis_url_fini(&u);
     memset(&o, 0, sizeof(o));
     o.url = url;
     o.name = NULL; /* named once the id is ours (conn_name_set) */
     o.functions = true;
+    o.blocking = true;
     o.command_timeout_ms = w->cfg->command_timeout_ms;
     o.on_ready = cmd_ready;
     o.on_lost = cmd_lost;
+    o.on_blk_ready = blk_ready;
     o.priv = w;
     o.what = "commands";
-    w->cmd = llmb_aconn_new(loop, &o, errstr);
-    if (w->cmd == NULL)
-        return LLMB_ECONFIG;
-    o.functions = false;
-    o.on_ready = blk_ready;
-    o.on_lost = NULL;
-    o.what = "blocking";
-    w->blk = llmb_aconn_new(loop, &o, errstr);
-    if (w->blk == NULL)
-        return LLMB_ECONFIG;
+    /* On a cluster this reads the slot map: no node answering is Redis
+     * being away (the URL was checked above). */
+    w->rc = llmb_acluster_new(loop, &o, errstr);
+    if (w->rc == NULL)
+        return LLMB_EIO;
+    blk_groups_init(w);
 
     ev_prepare_init(&w->step, step_cb);
     w->step.data = w;
@@ -818,9 +925,11 @@ void llmb_worker_free(struct llmb_worker *w)
     }
     /* Pending callbacks run with NULL here; they only give back what they
      * hold. */
-    llmb_aconn_free(w->blk);
-    llmb_aconn_free(w->cmd);
-    w->blk = w->cmd = NULL;
+    llmb_acluster_free(w->rc);
+    w->rc = NULL;
+    free(w->groups);
+    w->groups = NULL;
+    w->ngroups = 0;
     /* Executors kill what still runs; the tasks are then only memory. */
     llmb_handlers_fini(&w->handlers);
     while (w->tasks != NULL)

@@ -48,6 +48,8 @@ struct llmb_acluster_opts {
                                    (a slot moving, a failover); 0 = 10000 */
     llmb_acluster_event_fn *on_ready; /* may be NULL */
     llmb_acluster_event_fn *on_lost;  /* may be NULL */
+    llmb_aconn_event_fn *on_blk_ready; /* a blocking connection became
+                                          ready; may be NULL */
     void *priv;
 };
 
@@ -71,12 +73,24 @@ bool llmb_acluster_enabled(const struct llmb_acluster *acl);
 size_t llmb_acluster_nnodes(const struct llmb_acluster *acl);
 long llmb_acluster_node_of(struct llmb_acluster *acl, const char *key);
 
-/* The command (or blocking) connection of primary i, or NULL. */
+/* The command connection of primary i, or NULL. */
 struct llmb_aconn *llmb_acluster_cmd(struct llmb_acluster *acl, size_t i);
-struct llmb_aconn *llmb_acluster_blk(struct llmb_acluster *acl, size_t i);
 
-/* True when a command about key would be accepted now. */
+/* Calls fn(ac, priv) for every connection open now, blocking ones too
+ * (to name them, say). */
+void llmb_acluster_each(struct llmb_acluster *acl, llmb_aconn_event_fn *fn,
+                        void *priv);
+
+/* Closes every blocking connection (their pending callbacks get NULL)
+ * and opens no more. */
+void llmb_acluster_close_blocking(struct llmb_acluster *acl);
+
+/* True when a command (a blocking one) about key would be accepted now.
+ * On a cluster a blocking command gets a connection per slot of its
+ * primary, opened on first use: Redis runs one blocking command of a
+ * connection at a time, and one command takes keys of one slot only. */
 bool llmb_acluster_ready(struct llmb_acluster *acl, const char *key);
+bool llmb_acluster_block_ready(struct llmb_acluster *acl, const char *key);
 
 /* As llmb_aconn_command_argv() and llmb_aconn_block_argv(), sent to the
  * primary of key (the blocking connection for block). Returns 0, or

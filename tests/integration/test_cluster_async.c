@@ -263,15 +263,40 @@ static void test_held_while_moving(void **state)
     llmb_acluster_free(acl);
 }
 
-/* BLPOP goes to the blocking connection of the key's primary. */
+static int blk_ready_count;
+
+static void on_blk_ready(struct llmb_aconn *ac, void *priv)
+{
+    (void)ac;
+    (void)priv;
+    blk_ready_count++;
+}
+
+/* BLPOP goes to a blocking connection of the key's primary, one per slot,
+ * opened on first use; closing them gives NULL to a BLPOP in flight. */
 static void test_blocking(void **state)
 {
-    struct llmb_acluster *acl = acl_new();
+    struct llmb_acluster_opts o;
+    struct llmb_acluster *acl;
     char *wake = llmb_key_queue_sub(prefix, "ablk", "wake");
+    char *other = llmb_key_queue_sub(prefix, "ablk2", "wake");
     const char *blpop[] = {"BLPOP", wake, "5"};
+    const char *blpop2[] = {"BLPOP", other, "5"};
     struct got g;
     (void)state;
 
+    memset(&o, 0, sizeof(o));
+    o.url = tc_url;
+    o.what = "test";
+    o.blocking = true;
+    o.on_blk_ready = on_blk_ready;
+    blk_ready_count = 0;
+    acl = llmb_acluster_new(loop, &o, NULL);
+    assert_non_null(acl);
+    assert_false(llmb_acluster_block_ready(acl, wake));
+    assert_false(llmb_acluster_block_ready(acl, other));
+    run_until(&blk_ready_count, 2);
+    assert_true(llmb_acluster_block_ready(acl, wake));
     memset(&g, 0, sizeof(g));
     freeReplyObject(tc_node_cmd(tc_owner_of(wake), "RPUSH %s 1", wake));
     assert_int_equal(llmb_acluster_block_argv(acl, wake, 5000, got_cb, &g,
@@ -279,7 +304,18 @@ static void test_blocking(void **state)
     run_until(&g.n, 1);
     assert_int_equal(g.nulls, 0);
     assert_string_equal(g.text[0], "(other)"); /* [key, value] */
+    /* Nothing to pop: closing the blocking connections ends the wait. */
+    assert_int_equal(llmb_acluster_block_argv(acl, other, 5000, got_cb, &g,
+                                              3, blpop2, NULL), 0);
+    for (int i = 0; i < 10; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    assert_int_equal(g.n, 1);
+    llmb_acluster_close_blocking(acl);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.nulls, 1);
+    assert_false(llmb_acluster_block_ready(acl, wake));
     free(wake);
+    free(other);
     llmb_acluster_free(acl);
 }
 
