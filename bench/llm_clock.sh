@@ -9,17 +9,17 @@
 #   bench/llm_clock.sh [--reps N] [--levels "1 128 512 2048"] [--itl-ms 100]
 #                      [--server c|py]
 #
-# For each level C: C streams at once, first chunk 50 ms after the server
-# read the request, then 16 chunks --itl-ms apart. TTFT p50 error = the
-# client's TTFT p50 minus the server's (first chunk sent minus request
-# read, from its log). CPU per chunk = the client process's user+system
-# CPU over the run divided by the content chunks it read. Also llmb's loop
-# lag p99, peak concurrency and send delay p50, how late the server's own
-# chunks left against its schedule (p99, during llmb's runs) and the
-# 1-minute load average before and after the level. The floor columns
-# are bench/llm_floor.c (llmb_bench_llm_floor), the least a client can
-# do (epoll and recv): what the kernel and the scheduler cost on this
-# machine. Medians of --reps (3).
+# For each level C: C streams at once, first chunk 50 ms after the
+# request reached the server, then 16 chunks --itl-ms apart. TTFT p50
+# error = the client's TTFT p50 minus the server's (first chunk sent minus
+# request arrived, from its log). CPU per chunk = the client process's
+# user+system CPU over the run divided by the content chunks it read.
+# Also llmb's loop lag p99, peak concurrency and send delay p50; the
+# floor: bench/llm_floor.c (llmb_bench_llm_floor), the least a client can
+# do (epoll and recv), what the kernel and the scheduler cost on this
+# machine; how late the server's chunks left against its schedule (p99)
+# and its CPU per chunk (during llmb's runs); the 1-minute load average
+# before and after the level. Medians of --reps (3).
 # Uses LLMB_BUILD_DIR; writes bench/results/llm-clock-<time>.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -109,16 +109,17 @@ print("%.2f %.1f" % (t[len(t)//2] - float(sys.argv[1]),
 median() { tr ' ' '\n' | grep -v '^$' | bench_stats | cut -d' ' -f1; }
 rows=()
 for c in $levels; do
-  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=() fe=() fc=()
+  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=() fe=() fc=() sc=()
   load0=$(cut -d' ' -f1 /proc/loadavg)
   for r in $(seq 1 "$reps"); do
-    reset; c0=$(cpu_us "$worker_pid")
+    reset; c0=$(cpu_us "$worker_pid"); s0=$(cpu_us "$srv_pid")
     read -r tt lag peak dly chunks < <(run_llmb "$c")
-    c1=$(cpu_us "$worker_pid")
+    c1=$(cpu_us "$worker_pid"); s1=$(cpu_us "$srv_pid")
     read -r st sl < <(srv_p50)
     le+=("$(awk -v a="$tt" -v b="$st" 'BEGIN{printf "%.2f", a-b}')")
     lc+=("$(awk -v m=$((c1 - c0)) -v n="$chunks" 'BEGIN{printf "%.1f", m/n}')")
     sv+=("$sl")
+    sc+=("$(awk -v m=$((s1 - s0)) -v n="$chunks" 'BEGIN{printf "%.1f", m/n}')")
     ll+=("$lag"); lp+=("$peak"); ld+=("$dly")
     reset
     read -r e u < <(run_client python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
@@ -129,8 +130,8 @@ for c in $levels; do
       fe+=("$e"); fc+=("$u")
     fi
   done
-  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
-  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; server late p99 ${sv[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)" >&2
+  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $(echo "${sc[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
+  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
@@ -140,7 +141,7 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
   echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR."
   echo
-  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | server send late p99 ms | load (1 min) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | server send late p99 ms | server CPU us/chunk | load (1 min) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
 } | tee "$out"
