@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <llmb/llmfields.h>
+#include <llmb/llmworkload.h>
 #include <llmb/util.h>
 
 const struct llmb_llm_field llmb_llm_fields[] = {
@@ -32,6 +33,8 @@ const struct llmb_llm_field llmb_llm_fields[] = {
     {"slo", LLMB_LLM_FIELD_CONTROL},
     {"_kinds", LLMB_LLM_FIELD_CONTROL}, /* the aggregate's, never sent */
     {"extra_body", LLMB_LLM_FIELD_CONTROL},
+    {"synthetic", LLMB_LLM_FIELD_CONTROL},
+    {"dataset", LLMB_LLM_FIELD_CONTROL},
     /* the OpenAI request fields, sent as they are */
     {"model", LLMB_LLM_FIELD_REQUEST},
     {"messages", LLMB_LLM_FIELD_REQUEST},
@@ -97,7 +100,8 @@ int llmb_llm_fields_check(const json_t *payload, bool benchmark,
             bad = key;
     }
     if (bad == NULL)
-        return 0;
+        return llmb_llm_workload_check(payload, benchmark ? "benchmark"
+                                                          : "llm", errstr);
     llmb_buf_init(&b);
     llmb_buf_appendf(&b, "%s payload field \"%.40s\" is not known",
                      benchmark ? "benchmark" : "llm", bad);

@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 12
+local LLMB_LIB_VERSION = 13
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -218,7 +218,8 @@ local FINISHED_PER_EVENT = 10
 
 -- Retention: deletes up to `limit` jobs that ended more than retention_s
 -- ago (the oldest first, from <base>:ended), with their ids in the job
--- index and the dead set, and its records (<base>:rec:<id>, :rs:<id>).
+-- index and the dead set, its records (<base>:rec:<id>, :rs:<id>) and
+-- its dataset (<base>:ds:<id>).
 -- An entry whose job is no longer that ended job
 -- (deleted by hand and pushed again, so pending or running now, or ended
 -- later) is only taken out of <base>:ended. Called at the end of every
@@ -245,6 +246,7 @@ local function retention_trim(base, now, limit)
             keys[#keys + 1] = base .. ':rv:' .. id -- (77-rendezvous.lua)
             keys[#keys + 1] = base .. ':rec:' .. id -- (75-records.lua)
             keys[#keys + 1] = base .. ':rs:' .. id
+            keys[#keys + 1] = base .. ':ds:' .. id -- (08-workload.lua)
         end
     end
     chunked('ZREM', base .. ':ended', old)

@@ -137,7 +137,7 @@ local LLM_FIELDS = {
     'start_at_ms', 'start', 'start_timeout_s',
     'timeout_s', 'retries', 'retry_backoff_ms', 'max_records', 'seed', 'slo',
     '_kinds',
-    'extra_body',
+    'extra_body', 'synthetic', 'dataset',
     'model', 'messages', 'prompt', 'max_tokens', 'max_completion_tokens',
     'temperature', 'top_p', 'stop', 'n', 'stream', 'stream_options',
     'ignore_eos', 'logprobs', 'top_logprobs', 'presence_penalty',
@@ -364,6 +364,7 @@ local function doc_parse(doc, queue, max_payload, max_tasks)
     if (j.type == 'llm' or j.type == 'benchmark')
         and type(obj.payload) == 'table' then
         err = llm_fields_check(obj.payload, j.type)
+            or llm_workload_check(obj.payload, j.type) -- (08-workload.lua)
         if err then return nil, err end
     end
     if type(obj.payload) == 'table' then

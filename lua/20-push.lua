@@ -258,6 +258,14 @@ local function push_all(base, c, parse)
         end
     end
     ids_resolve(base, c, jobs, out)
+    for i = 1, c.njobs do
+        local j = jobs[i]
+        local err = j and dataset_attach(base, j) -- (08-workload.lua)
+        if err then
+            jobs[i] = false
+            out[i] = {err = 'ERR ' .. err}
+        end
+    end
     jobs_store(base, c, jobs, out)
     if c.ready > 0 then wake(base, c.ready) end
     return out

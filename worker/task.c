@@ -154,6 +154,65 @@ static void task_records(void *token, const char *chunk, size_t len)
                     chunk, len);
 }
 
+/* A read of a dataset for the llm executor: whom to tell. */
+struct dataset_read {
+    llmb_llm_rows_fn *cb;
+    void *arg;
+};
+
+static void dataset_reply(struct llmb_aconn *ac, const redisReply *r,
+                          void *priv)
+{
+    struct dataset_read *d = priv;
+    const char **rows = NULL;
+    size_t *lens = NULL;
+
+    (void)ac;
+    if (r == NULL) {
+        d->cb(d->arg, "the connection to Redis was lost", 0, NULL, NULL);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        d->cb(d->arg, r->str, 0, NULL, NULL);
+    } else if (r->type != REDIS_REPLY_ARRAY) {
+        d->cb(d->arg, "llmb_dataset_read answered something else than an "
+              "array", 0, NULL, NULL);
+    } else {
+        rows = llmb_xcalloc(r->elements + 1, sizeof(*rows));
+        lens = llmb_xcalloc(r->elements + 1, sizeof(*lens));
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            rows[i] = e->type == REDIS_REPLY_STRING ? e->str : "";
+            lens[i] = e->type == REDIS_REPLY_STRING ? e->len : 0;
+        }
+        d->cb(d->arg, NULL, r->elements, rows, lens);
+    }
+    free(rows);
+    free(lens);
+    free(d);
+}
+
+/* The llm executor's dataset source (llmb_llm_dataset_source): FCALL
+ * llmb_dataset_read on the task's queue. */
+static int task_dataset(void *token, const char *job, long first,
+                        long count, llmb_llm_rows_fn *cb, void *arg)
+{
+    struct llmb_task *t = token;
+    struct dataset_read *d = llmb_xmalloc(sizeof(*d));
+    char a[24], b[24];
+    const char *argv[] = {"FCALL", "llmb_dataset_read", "1", t->q->base, job,
+                          a, b};
+
+    snprintf(a, sizeof(a), "%ld", first);
+    snprintf(b, sizeof(b), "%ld", count);
+    d->cb = cb;
+    d->arg = arg;
+    if (llmb_worker_send(t->w, t->q->base, dataset_reply, d, 7, argv,
+                         NULL) != 0) {
+        free(d);
+        return -1;
+    }
+    return 0;
+}
+
 static void timeout_cb(struct ev_loop *loop, ev_timer *tm, int revents)
 {
     struct llmb_task *t = tm->data;
@@ -260,6 +319,7 @@ void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
     llmb_debug("task started job=%s task=%ld attempt=%ld queue=%s type=%s",
                job, index, attempt, q->name, type);
     llmb_llm_record_sink = task_records;
+    llmb_llm_dataset_source = task_dataset;
     llmb_llm_rendezvous = task_rendezvous;
     t->in_call = true;
     t->handle = t->h->ops->start(t->h->inst, &t->x, w->loop, task_done, t);

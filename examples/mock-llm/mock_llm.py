@@ -116,6 +116,8 @@ class Mock:
         self.rng = random.Random(args.seed)
         self.stats = Stats()
         self.quiet = args.quiet
+        self.log = open(args.log_requests, "a") if args.log_requests \
+            else None
         self.seq = 0
 
     # -- settings --------------------------------------------------------
@@ -305,6 +307,8 @@ class Mock:
                     ntok = body[k]
                     break
         prompt_tokens = count_prompt_tokens(body, chat)
+        if self.log is not None:
+            self.log_request(body, chat, prompt_tokens)
         self.seq += 1
         rid = "cmpl-mock-%d" % self.seq
         model = body.get("model")
@@ -335,6 +339,22 @@ class Mock:
                             "total_tokens": prompt_tokens + ntok}
         await self.send_json(writer, 200, out, close)
         return 200
+
+    def log_request(self, body, chat, prompt_tokens):
+        """One line per request of --log-requests: what it asked for."""
+        if chat:
+            msgs = body.get("messages") or []
+            last = msgs[-1] if msgs and isinstance(msgs[-1], dict) else {}
+            text = last.get("content")
+        else:
+            text = body.get("prompt")
+        self.log.write(json.dumps({
+            "api": "chat" if chat else "completions", "prompt": text,
+            "messages": len(body.get("messages") or []) if chat else 0,
+            "max_tokens": body.get("max_tokens"),
+            "ignore_eos": body.get("ignore_eos"),
+            "prompt_tokens": prompt_tokens}) + "\n")
+        self.log.flush()
 
     async def stream(self, writer, s, chat, rid, model, ntok, prompt_tokens,
                      usage, close, t0):
@@ -454,6 +474,10 @@ def parse_args(argv):
                    help="TCP port (0 = any free one; printed on stdout)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the random faults and jitter")
+    p.add_argument("--log-requests", metavar="FILE",
+                   help="append one JSON line per completion request: "
+                        "its prompt (a chat's last message), max_tokens, "
+                        "ignore_eos and prompt tokens (words)")
     p.add_argument("--quiet", action="store_true",
                    help="print nothing but the listening line")
     for name, (typ, default, help_text) in SETTINGS.items():

@@ -43,7 +43,8 @@ const struct llmb_llm_field *llmb_llm_field_find(const char *name,
  * or -1 with a malloc'd message for the user naming the first unknown key
  * in byte order, the nearest known one when it is close, and the known
  * ones: `llm payload field "concurency" is not known; did you mean
- * "concurrency"? known: endpoint, model, ...`. */
+ * "concurrency"? known: endpoint, model, ...`. Then checks the workload
+ * fields, "synthetic" and "dataset" (llmb_llm_workload_check()). */
 int llmb_llm_fields_check(const json_t *payload, bool benchmark,
                           char **errstr);
 

@@ -111,8 +111,13 @@ static void test_every_known_field_is_taken(void **state)
                 continue; /* its value is checked: test_kinds_are_checked */
             if (!bench && llmb_llm_fields[i].kind == LLMB_LLM_FIELD_BENCHMARK)
                 continue;
-            one = llmb_xasprintf("{\"type\":\"%s\",\"payload\":{\"%s\":1}}",
-                                 type, llmb_llm_fields[i].name);
+            /* (the workload objects are checked at push; null is none) */
+            one = llmb_xasprintf("{\"type\":\"%s\",\"payload\":{\"%s\":%s}}",
+                                 type, llmb_llm_fields[i].name,
+                                 strcmp(llmb_llm_fields[i].name,
+                                        "synthetic") == 0 ||
+                                 strcmp(llmb_llm_fields[i].name,
+                                        "dataset") == 0 ? "null" : "1");
             err = push_error(one);
             if (err != NULL)
                 fail_msg("llmb_push refused %s: %s", one, err);
@@ -269,6 +274,95 @@ static void test_what_is_not_checked(void **state)
                              "{\"top_k\":40}}}"));
 }
 
+/* The workload objects (lib/llmworkload.c, lua/08-workload.lua): every
+ * rule at both ends, refused in the same words by every path. */
+static void test_workload_fields_are_refused(void **state)
+{
+    static const char *const cases[][2] = {
+        {"{\"synthetic\":{\"input_tokens\":0}}",
+         "llm payload field \"synthetic.input_tokens\" must be a token "
+         "count from 1 to 100000 or a distribution, got 0"},
+        {"{\"synthetic\":{\"input_tokens\":100001}}",
+         "llm payload field \"synthetic.input_tokens\" must be a token "
+         "count from 1 to 100000 or a distribution, got 100001"},
+        {"{\"synthetic\":{\"input_tokens\":2.5}}",
+         "llm payload field \"synthetic.input_tokens\" must be a token "
+         "count from 1 to 100000 or a distribution, got 2.5"},
+        {"{\"synthetic\":{\"input_tokens\":{\"dist\":\"fixed\","
+         "\"value\":100001}}}",
+         "llm payload field \"synthetic.input_tokens.value\" must be an "
+         "integer from 1 to 100000, got 100001"},
+        {"{\"synthetic\":{\"input_tokens\":{\"dist\":\"uniform\","
+         "\"min\":0,\"max\":4}}}",
+         "llm payload field \"synthetic.input_tokens.min\" must be an "
+         "integer from 1 to 100000, got 0"},
+        {"{\"synthetic\":{\"input_tokens\":{\"dist\":\"uniform\","
+         "\"min\":5,\"max\":4}}}",
+         "llm payload field \"synthetic.input_tokens\": min (5) is greater "
+         "than max (4)"},
+        {"{\"synthetic\":{\"input_tokens\":{\"dist\":\"normal\","
+         "\"mean\":100000.5,\"stddev\":1}}}",
+         "llm payload field \"synthetic.input_tokens.mean\" must be a number "
+         "from 1 to 100000, got 100000.5"},
+        {"{\"synthetic\":{\"input_tokens\":{\"dist\":\"normal\","
+         "\"mean\":9}}}",
+         "llm payload field \"synthetic.input_tokens.stddev\" is required: a "
+         "number from 0 to 100000"},
+        {"{\"synthetic\":{\"input_tokens\":{\"dist\":\"zipf\"}}}",
+         "llm payload field \"synthetic.input_tokens.dist\" must be one of "
+         "\"fixed\", \"uniform\", \"normal\", got \"zipf\""},
+        {"{\"synthetic\":{\"input_tokens\":1,\"seed\":2147483648}}",
+         "llm payload field \"synthetic.seed\" must be an integer from 0 to "
+         "2147483647, got 2147483648"},
+        {"{\"synthetic\":{\"input_tokens\":1,\"api\":\"x\"}}",
+         "llm payload field \"synthetic.api\" must be \"chat\" "
+         "(/chat/completions) or \"completions\" (/completions), got \"x\""},
+        {"{\"synthetic\":{\"output_tokens\":1}}",
+         "llm payload field \"synthetic.input_tokens\" is required: a token "
+         "count or a distribution"},
+        {"{\"synthetic\":\"x\"}",
+         "llm payload field \"synthetic\" must be an object "
+         "{\"input_tokens\": ..., \"output_tokens\": ..., \"seed\": N}, got "
+         "\"x\""},
+        {"{\"synthetic\":{\"input_tokens\":1},\"prompt\":\"x\"}",
+         "llm payload: \"synthetic\" makes each request's prompt; give it or "
+         "\"messages\"/\"prompt\", not both"},
+        {"{\"synthetic\":{\"input_tokens\":1},\"dataset\":{}}",
+         "llm payload: give \"synthetic\" or \"dataset\", not both"},
+        {"{\"dataset\":{\"entries\":0}}",
+         "llm payload field \"dataset.entries\" must be an integer from 1 to "
+         "1000000, got 0"},
+        {"{\"dataset\":{\"entries\":1000001}}",
+         "llm payload field \"dataset.entries\" must be an integer from 1 to "
+         "1000000, got 1000001"},
+        {"{\"dataset\":{\"entries\":3,\"max_tokens\":\"ref\"}}",
+         "llm payload field \"dataset.max_tokens\" must be \"reference\" "
+         "(each entry's reference output length) or \"payload\", got "
+         "\"ref\""},
+        {"{\"dataset\":{\"entries\":3,\"shuffle\":true}}",
+         "llm payload field \"dataset\" has an unknown key \"shuffle\" "
+         "(known: entries, api, max_tokens)"},
+        {"{\"dataset\":{\"entries\":3,\"max_tokens\":\"reference\"},"
+         "\"max_tokens\":5}",
+         "llm payload: \"dataset.max_tokens\": \"reference\" sets each "
+         "request's max_tokens; give it or \"max_tokens\", not both"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        refused_everywhere("llm", cases[i][0], cases[i][1]);
+    /* the largest values are taken (a dataset's entries are checked
+     * against its upload when the push names an id) */
+    assert_null(push_error("{\"type\":\"llm\",\"payload\":{\"synthetic\":"
+                           "{\"input_tokens\":{\"dist\":\"normal\","
+                           "\"mean\":100000,\"stddev\":100000},"
+                           "\"output_tokens\":{\"dist\":\"uniform\","
+                           "\"min\":1,\"max\":100000},\"seed\":2147483647,"
+                           "\"api\":\"completions\"}}}"));
+    assert_null(build_error("llm", "{\"dataset\":{\"entries\":1000000,"
+                            "\"api\":\"chat\",\"max_tokens\":\"payload\"}}"));
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -278,6 +372,7 @@ int main(void)
         T_(test_unknown_fields_are_refused),
         T_(test_kinds_are_checked),
         T_(test_what_is_not_checked),
+        T_(test_workload_fields_are_refused),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }

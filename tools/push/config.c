@@ -70,6 +70,11 @@ static const struct llmb_opt push_opts[] = {
             "Directory of the journals (default $XDG_STATE_HOME/llmb, else "
             "~/.local/state/llmb).",
             state_dir),
+    OPT_STR("dataset", NULL, NULL, "FILE",
+            "JSONL prompts or conversations (ShareGPT) for an llm or "
+            "benchmark job: stored in Redis with the job, each task taking "
+            "its part; sets the payload's dataset.entries.",
+            dataset),
     {"redis-timeout-ms", 0, "LLMB_REDIS_TIMEOUT_MS", LLMB_OPT_INT, "10000",
      "MS",
      "Limit of the connect and of every Redis reply; jobs of a call not "

@@ -67,6 +67,12 @@ int main(int argc, char **argv)
     }
     llmb_log_level_parse(cfg.common.log_level, &level);
     llmb_log_init("push", level);
+    if (cfg.batch && cfg.dataset != NULL) {
+        fprintf(stderr, "llmb-push: --dataset goes with one job, not "
+                        "--batch\n");
+        rc = EX_USAGE;
+        goto out;
+    }
     if (cfg.batch && args.n > 1) {
         fprintf(stderr, "llmb-push: --batch takes one FILE (or - for "
                         "stdin)\n");

@@ -47,6 +47,7 @@ struct push_config {
     bool journal;       /* --journal: resume an unfinished run */
     char *state_dir;    /* --state-dir: where journals are; NULL = XDG */
     long long redis_timeout_ms;
+    char *dataset;      /* --dataset: JSONL prompts stored with the job */
 };
 
 extern const struct llmb_opt_set push_opt_set;
@@ -55,6 +56,34 @@ extern const struct llmb_opt_set push_opt_set;
 #define PUSH_EXIT_FAILED 1
 #define PUSH_EXIT_TIMEOUT 2
 #define PUSH_EXIT_REJECTED 65
+
+/* A --dataset file read and checked (dataset.c): n entries, as llmb
+ * stores them, back to back in buf, lens[i] bytes each. */
+struct push_dataset {
+    struct llmb_buf buf;
+    size_t *lens;
+    size_t n, cap;
+};
+
+/* Reads and checks every line of the JSONL file at path. Returns 0, or -1
+ * with a malloc'd message naming the line (ds is then empty). */
+int push_dataset_read(struct push_dataset *ds, const char *path,
+                      char **errstr);
+void push_dataset_fini(struct push_dataset *ds);
+
+/* payload (NULL = {}) of a job of type with "dataset": {"entries": n}
+ * set (other dataset options kept); tasks (--tasks, NULL = 1) must not
+ * be more than n. Returns the new text (caller frees), or NULL with a
+ * malloc'd message. */
+char *push_dataset_payload(const char *type, const char *payload,
+                           const char *tasks, long n, char **errstr);
+
+/* Stores ds for job id of queue key base with FCALL llmb_dataset, in
+ * bounded calls. *exists is set when the job exists already (nothing is
+ * stored; its push returns it). Returns 0, or -1 with a malloc'd message. */
+int push_dataset_upload(const struct push_dataset *ds, struct llmb_conn *conn,
+                        const char *base, const char *id, bool *exists,
+                        char **errstr);
 
 /* SHA-256, incremental (sha256.c). */
 #define PUSH_SHA256_HEX 64

@@ -119,6 +119,8 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     char *id_sent = NULL; /* as sent */
     char *mark = NULL;
     bool journal_open = false;
+    struct push_dataset ds = {0};
+    char *ds_payload = NULL;
     enum push_status st;
     int rc;
 
@@ -152,6 +154,20 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     ja.id = cfg->id;
     ja.backoff_ms = cfg->backoff_ms;
     ja.deadline_s = cfg->deadline;
+    if (cfg->dataset != NULL) {
+        /* every line checked before anything is sent (dataset.c) */
+        if (push_dataset_read(&ds, cfg->dataset, &errstr) != 0 ||
+            (ds_payload = push_dataset_payload(ja.type, ja.payload,
+                                               cfg->tasks, (long)ds.n,
+                                               &errstr)) == NULL) {
+            fprintf(stderr, "llmb-push: %s\n", errstr);
+            free(errstr);
+            push_dataset_fini(&ds);
+            free(payload_in);
+            return PUSH_EXIT_REJECTED;
+        }
+        ja.payload = ds_payload;
+    }
 
     llmb_buf_init(&doc);
     llmb_buf_init(&vals);
@@ -200,6 +216,22 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
         journal_open = false;
         goto out;
     }
+    if (cfg->dataset != NULL) {
+        char *base = llmb_key_queue(cfg->common.prefix, cfg->queue);
+        bool exists = false;
+        int up = push_dataset_upload(&ds, conn, base, id_sent, &exists,
+                                     &errstr);
+        free(base);
+        if (up != 0) {
+            /* no job pushed; an upload left halfway expires in an hour */
+            fprintf(stderr, "llmb-push: %s\n", errstr);
+            free(errstr);
+            push_journal_close(&journal, &t);
+            journal_open = false;
+            rc = EX_UNAVAILABLE;
+            goto out;
+        }
+    }
     rc = 0;
     st = send_one(cfg, conn, cfg->queue, &vals, lens, &id, &errstr, &rc);
     push_status_print(cfg, &t, 0, st == PUSH_CONFIRMED ? id : id_sent,
@@ -226,6 +258,8 @@ out:
     free(id);
     free(id_sent);
     free(payload_in);
+    free(ds_payload);
+    push_dataset_fini(&ds);
     llmb_buf_fini(&vals);
     llmb_buf_fini(&doc);
     return rc;

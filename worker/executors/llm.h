@@ -9,6 +9,8 @@
  *                   the API key read from the worker's environment
  *   llm_payload.c   the task payload checked and turned into a spec: the
  *                   request body, how many requests, how fast
+ *   llm_workload.c  per-request prompts: synthetic ones from a seed, or
+ *                   the task's part of the job's dataset read from Redis
  *   llm_run.c       one task: launches the requests under the spec's
  *                   concurrency and Poisson arrival rate, collects records
  *   llm_request.c   one request: a curl easy handle, its attempts and
@@ -43,6 +45,7 @@
 #include <llmb/curl.h>
 #include <llmb/executor.h>
 #include <llmb/histogram.h>
+#include <llmb/llmworkload.h>
 #include <llmb/util.h>
 
 /* ---- error classes ---------------------------------------------------- */
@@ -125,6 +128,78 @@ struct llmb_llm_slo {
 /* True when at least one threshold is given. */
 bool llmb_llm_slo_set(const struct llmb_llm_slo *slo);
 
+/* ---- workloads (llm_workload.c) --------------------------------------- */
+
+enum llmb_llm_wl_kind {
+    LLMB_LLM_WL_NONE,       /* the payload's messages or prompt */
+    LLMB_LLM_WL_SYNTHETIC,  /* "synthetic": seeded prompts of drawn lengths */
+    LLMB_LLM_WL_DATASET     /* "dataset": the job's entries in Redis */
+};
+
+/* One dataset entry of the task's part, as the body it sends. */
+struct llmb_llm_wl_entry {
+    char *body;
+    size_t len;
+    size_t input_chars;     /* prompt bytes, for the input estimate */
+};
+
+/* What makes each request's body, in the spec. Embedded;
+ * llmb_llm_workload_parse() / llmb_llm_workload_fini(). */
+struct llmb_llm_workload {
+    enum llmb_llm_wl_kind kind;
+    bool completions;       /* "api": "completions" */
+    struct llmb_llm_synthetic syn;
+    struct llmb_llm_dataset ds;
+    long task;              /* the task's index: part of the generator */
+    char *job;
+    json_t *tmpl;           /* the body without prompt, checked */
+    long first, count;      /* the task's part of the dataset */
+    struct llmb_llm_wl_entry *v; /* count of them, loaded of them read */
+    long loaded;
+};
+
+/* Reads the workload fields of payload o (checked already by
+ * llmb_llm_fields_check) for task t. Returns 0, or -1 with *errstr. */
+int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
+                            const char *kind, const struct llmb_exec_task *t,
+                            char **errstr);
+
+/* The body every request starts from (a new reference is kept). */
+void llmb_llm_workload_set_body(struct llmb_llm_workload *wl, json_t *body);
+
+void llmb_llm_workload_fini(struct llmb_llm_workload *wl);
+
+/* The body of request k (caller frees; *len its bytes, *input_chars its
+ * prompt's bytes). A dataset workload must be loaded. */
+char *llmb_llm_workload_body(const struct llmb_llm_workload *wl, long k,
+                             size_t *len, size_t *input_chars);
+
+/* Where a task's dataset comes from: the worker sets it (task.c) to read
+ * `count` entries of job's dataset from index first, for task `token`;
+ * cb is then called exactly once, later, with the rows or an error text.
+ * Returns 0, or -1 (no connection: cb is never called). */
+typedef void llmb_llm_rows_fn(void *arg, const char *err, size_t n,
+                              const char *const *rows, const size_t *lens);
+typedef int llmb_llm_source_fn(void *token, const char *job, long first,
+                               long count, llmb_llm_rows_fn *cb, void *arg);
+extern llmb_llm_source_fn *llmb_llm_dataset_source;
+
+/* The end of a load: err NULL when every entry of the part is in;
+ * fatal when retrying cannot help (the dataset is not there). */
+typedef void llmb_llm_loaded_fn(void *arg, const char *err, bool fatal);
+
+struct llmb_llm_load;
+
+/* Starts reading wl's part of the dataset for task token; done is called
+ * once, later. Returns the load, or NULL with *errstr (nothing sent). */
+struct llmb_llm_load *llmb_llm_load_start(struct llmb_llm_workload *wl,
+                                          void *token,
+                                          llmb_llm_loaded_fn *done,
+                                          void *arg, char **errstr);
+
+/* Stops a load: done is never called; wl may go at once. */
+void llmb_llm_load_abort(struct llmb_llm_load *l);
+
 /* What one task does, from its payload. Filled by llmb_llm_spec_parse(),
  * freed with llmb_llm_spec_fini(). */
 struct llmb_llm_spec {
@@ -160,6 +235,7 @@ struct llmb_llm_spec {
     uint64_t seed;          /* arrival and jitter generator */
     size_t input_chars;     /* prompt bytes, for the input estimate */
     struct llmb_llm_slo slo; /* for goodput; all 0 = none */
+    struct llmb_llm_workload wl; /* per-request prompts; kind NONE: body */
 };
 
 #define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0

@@ -55,19 +55,6 @@ static const char *type_name(const json_t *v)
     return "something else";
 }
 
-/* v as short JSON text for a message (caller frees). */
-static char *shown(const json_t *v)
-{
-    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    char *s;
-
-    if (t == NULL)
-        return llmb_xstrdup("?");
-    s = llmb_xasprintf("%.60s%s", t, strlen(t) > 60 ? "..." : "");
-    free(t);
-    return s;
-}
-
 /* Reads integer field name of o into *out (left alone when absent).
  * Returns 0, or -1 with *errstr. */
 static int get_int(json_t *o, const char *kind, const char *name, long min,
@@ -79,7 +66,7 @@ static int get_int(json_t *o, const char *kind, const char *name, long min,
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < min ||
         json_integer_value(v) > max) {
-        char *s = shown(v);
+        char *s = llmb_llm_shown(v);
         *errstr = llmb_xasprintf("%s payload field \"%s\" must be an integer "
                                  "from %ld to %ld, got %s", kind, name, min,
                                  max, s);
@@ -102,7 +89,7 @@ static int get_num(json_t *o, const char *kind, const char *name, double min,
         return 0;
     d = json_is_number(v) ? json_number_value(v) : NAN;
     if (!json_is_number(v) || !(min_ok ? d >= min : d > min) || !(d <= max)) {
-        char *s = shown(v);
+        char *s = llmb_llm_shown(v);
         *errstr = llmb_xasprintf("%s payload field \"%s\" must be a number "
                                  "%s %g and at most %g, got %s", kind, name,
                                  min_ok ? "of at least" : "greater than",
@@ -263,7 +250,9 @@ static int benchmark_map(json_t *o, const struct llmb_exec_task *t,
         json_object_del(o, "iterations");
     }
     if (json_object_get(o, "messages") == NULL &&
-        json_object_get(o, "prompt") == NULL) {
+        json_object_get(o, "prompt") == NULL &&
+        llmb_llm_workload_field(o, "synthetic") == NULL &&
+        llmb_llm_workload_field(o, "dataset") == NULL) {
         json_t *m = json_pack("[{s:s, s:s}]", "role", "user", "content",
                               benchmark_prompt);
         json_object_set_new(o, "messages", m);
@@ -295,17 +284,22 @@ static int request_fields(struct llmb_llm_spec *spec, json_t *o,
         return -1;
     }
     spec->model = llmb_xstrdup(json_string_value(model));
-    if ((msgs == NULL) == (prompt == NULL)) {
+    if (spec->wl.kind != LLMB_LLM_WL_NONE) {
+        /* each request's prompt comes from the workload (llm_workload.c) */
+        spec->chat = !spec->wl.completions;
+    } else if ((msgs == NULL) == (prompt == NULL)) {
         *errstr = llmb_xasprintf("%s payload needs %s \"messages\" (for "
                                  "/chat/completions) or \"prompt\" (for "
                                  "/completions)", kind,
                                  msgs == NULL ? "one of" : "only one of");
         return -1;
+    } else {
+        spec->chat = msgs != NULL;
+        if (spec->chat ?
+            check_messages(msgs, kind, &spec->input_chars, errstr) :
+            check_prompt(prompt, kind, &spec->input_chars, errstr))
+            return -1;
     }
-    spec->chat = msgs != NULL;
-    if (spec->chat ? check_messages(msgs, kind, &spec->input_chars, errstr)
-                   : check_prompt(prompt, kind, &spec->input_chars, errstr))
-        return -1;
     if (get_int(o, kind, "max_tokens", 1, 100000000L, &l, errstr) != 0 ||
         get_int(o, kind, "max_completion_tokens", 1, 100000000L, &l,
                 errstr) != 0 ||
@@ -340,7 +334,7 @@ static int get_slo(json_t *o, const char *kind, struct llmb_llm_slo *slo,
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_object(v) || json_object_size(v) == 0) {
-        char *sh = shown(v);
+        char *sh = llmb_llm_shown(v);
         *errstr = llmb_xasprintf("%s payload field \"slo\" must be an object "
                                  "with at least one of \"ttft_ms\", "
                                  "\"tpot_ms\", \"e2e_ms\", got %s", kind, sh);
@@ -360,7 +354,7 @@ static int get_slo(json_t *o, const char *kind, struct llmb_llm_slo *slo,
         }
         d = json_is_number(e) ? json_number_value(e) : NAN;
         if (!(d > 0 && d <= 86400000.0)) {
-            char *sh = shown(e);
+            char *sh = llmb_llm_shown(e);
             *errstr = llmb_xasprintf("%s payload field \"slo.%s\" must be a "
                                      "number of ms greater than 0 and at most "
                                      "86400000, got %s", kind, key, sh);
@@ -416,7 +410,7 @@ static int get_start(struct llmb_llm_spec *spec, json_t *o, const char *kind,
     if (v != NULL && !json_is_null(v)) {
         if (s == NULL || (strcmp(s, "now") != 0 &&
                           strcmp(s, "together") != 0)) {
-            char *t = shown(v);
+            char *t = llmb_llm_shown(v);
             *errstr = llmb_xasprintf("%s payload field \"start\" must be "
                                      "\"now\" or \"together\", got %s", kind,
                                      t);
@@ -517,10 +511,16 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
         goto out;
     if (bench && benchmark_map(o, t, &field, errstr) != 0)
         goto out;
-    if (pick_endpoint(spec, o, kname, field, eps, errstr) != 0 ||
+    if (llmb_llm_workload_parse(&spec->wl, o, kname, t, errstr) != 0 ||
+        pick_endpoint(spec, o, kname, field, eps, errstr) != 0 ||
         control(spec, o, kname, bench, errstr) != 0 ||
         request_fields(spec, o, kname, errstr) != 0)
         goto out;
+    /* A dataset without "requests" (or "iterations", or a duration): each
+     * entry of the task's part once. */
+    if (spec->wl.kind == LLMB_LLM_WL_DATASET && spec->duration_s <= 0 &&
+        json_object_get(o, "requests") == NULL)
+        spec->requests = spec->wl.count;
     spec->url = spec->chat ? spec->ep->chat_url : spec->ep->text_url;
     for (size_t i = 0; i < llmb_llm_nfields; i++)
         if (llmb_llm_fields[i].kind != LLMB_LLM_FIELD_REQUEST)
@@ -530,6 +530,8 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
     spec->body = json_dumps(o, JSON_COMPACT);
     llmb_assert(spec->body != NULL);
     spec->body_len = strlen(spec->body);
+    if (spec->wl.kind != LLMB_LLM_WL_NONE)
+        llmb_llm_workload_set_body(&spec->wl, o);
     if (spec->concurrency > spec->requests && spec->requests > 0)
         spec->concurrency = spec->requests;
     rc = 0;
@@ -545,5 +547,6 @@ void llmb_llm_spec_fini(struct llmb_llm_spec *spec)
 {
     free(spec->model);
     free(spec->body);
+    llmb_llm_workload_fini(&spec->wl);
     memset(spec, 0, sizeof(*spec));
 }

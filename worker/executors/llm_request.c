@@ -71,6 +71,10 @@ struct llmb_llm_req {
     bool in_multi;
     struct llmb_llm_resp resp;
     struct llmb_buf body;      /* JSON body, or the start of an error */
+    char *out;                 /* the request body of a workload (owned),
+                                  else NULL: the spec's body */
+    size_t out_len;
+    size_t input_chars;        /* its prompt bytes, for the estimate */
     struct llmb_llm_record fail; /* set up by a failure to start */
     char errbuf[CURL_ERROR_SIZE];
     ev_timer wait;             /* retry backoff, or a failure to report */
@@ -108,6 +112,7 @@ void llmb_llm_req_free(struct llmb_llm_req *req)
     ev_timer_stop(req_loop(req), &req->wait);
     attempt_clear(req);
     llmb_buf_fini(&req->body);
+    free(req->out);
     free(req->fail.message);
     free(req);
 }
@@ -198,9 +203,11 @@ static int attempt_start(struct llmb_llm_req *req)
     req->x.done = xfer_done;
     llmb_curl.easy_setopt(e, CURLOPT_URL, spec->url);
     llmb_curl.easy_setopt(e, CURLOPT_POST, 1L);
-    llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
+    llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDS,
+                          req->out != NULL ? req->out : spec->body);
     llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)spec->body_len);
+                          (curl_off_t)(req->out != NULL ? req->out_len :
+                                       spec->body_len));
     llmb_curl.easy_setopt(e, CURLOPT_HTTPHEADER, llmb_llm_run_headers(req->run));
     llmb_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     llmb_curl.easy_setopt(e, CURLOPT_WRITEDATA, req);
@@ -327,7 +334,6 @@ static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
 static void measure(struct llmb_llm_req *req, int64_t now,
                     struct llmb_llm_record *rec)
 {
-    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
     struct llmb_llm_resp *r = &req->resp;
 
     rec->e2e_ms = (double)(now - req->t0_us) / 1000.0;
@@ -343,7 +349,7 @@ static void measure(struct llmb_llm_req *req, int64_t now,
         rec->output_tokens = req->sse ? r->chunks :
                              (long)((r->chars + 3) / 4);
     rec->input_tokens = r->prompt_tokens >= 0 ? r->prompt_tokens :
-                        (long)((spec->input_chars + 3) / 4);
+                        (long)((req->input_chars + 3) / 4);
     rec->estimated = r->completion_tokens < 0 || r->prompt_tokens < 0;
     rec->tpot_ms = rec->ttft_ms >= 0 && rec->output_tokens > 1 ?
                    (rec->e2e_ms - rec->ttft_ms) /
@@ -450,6 +456,10 @@ struct llmb_llm_req *llmb_llm_req_start(struct llmb_llm_run *run, long index,
     req->queued_ms = queued_ms;
     req->due_us = due_us;
     llmb_buf_init(&req->body);
+    req->input_chars = llmb_llm_run_spec(run)->input_chars;
+    if (llmb_llm_run_spec(run)->wl.kind != LLMB_LLM_WL_NONE)
+        req->out = llmb_llm_workload_body(&llmb_llm_run_spec(run)->wl, index,
+                                          &req->out_len, &req->input_chars);
     ev_timer_init(&req->wait, retry_cb, 0.0, 0.0);
     req->wait.data = req;
     if (attempt_start(req) != 0)

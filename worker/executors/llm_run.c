@@ -91,6 +91,7 @@ struct llmb_llm_run {
     unsigned pass;               /* loop pass of the budget below */
     int budget;                  /* starts left in that pass */
     struct llmb_llm_client client;
+    struct llmb_llm_load *load;  /* reading the task's dataset */
     uint64_t rng;                /* xorshift64* */
 };
 
@@ -130,6 +131,7 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
     if (run == NULL)
         return;
     loop = llmb_llm_multi_loop(run->multi);
+    llmb_llm_load_abort(run->load);
     ev_timer_stop(loop, &run->pace);
     ev_timer_stop(loop, &run->wait);
     ev_timer_stop(loop, &run->poll);
@@ -525,6 +527,53 @@ static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
     return h;
 }
 
+/* The start once the task's dataset (if any) is in: at once, or at
+ * start_at_ms. Returns run, or NULL when it ended already. */
+static struct llmb_llm_run *run_go(struct llmb_llm_run *run)
+{
+    if (run->spec.requests == 0) {
+        finish(run); /* a benchmark task with no share of the iterations */
+        return NULL;
+    }
+    if (run->spec.start_at_ms > 0) {
+        struct timespec ts;
+        int64_t now_ms;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (run->spec.start_at_ms > now_ms) {
+            ev_timer_set(&run->wait,
+                         (double)(run->spec.start_at_ms - now_ms) / 1000.0,
+                         0.0);
+            ev_timer_start(llmb_llm_multi_loop(run->multi), &run->wait);
+            return run;
+        }
+        llmb_warn("llm task starts %lld ms after its start_at_ms job=%s "
+                  "task=%ld", (long long)(now_ms - run->spec.start_at_ms),
+                  run->job, run->task);
+    }
+    begin(run);
+    return run;
+}
+
+/* llmb_llm_load_start's end: the run goes on, or fails with err. */
+static void loaded_cb(void *arg, const char *err, bool fatal)
+{
+    struct llmb_llm_run *run = arg;
+    llmb_exec_done_fn *done = run->done;
+    void *token = run->token;
+    char *msg;
+
+    run->load = NULL;
+    if (err == NULL) {
+        run_go(run);
+        return;
+    }
+    msg = llmb_xstrdup(err);
+    llmb_llm_run_free(run);
+    done(token, fatal ? LLMB_EXEC_FATAL : LLMB_EXEC_ERROR, msg, strlen(msg));
+    free(msg);
+}
+
 struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
                                         struct llmb_llm_multi *multi,
                                         struct llmb_llm_spec *spec,
@@ -583,26 +632,17 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->list = list;
     LLMB_LIST_INSERT(list->head, run);
 
-    if (run->spec.requests == 0) {
-        finish(run); /* a benchmark task with no share of the iterations */
-        return NULL;
-    }
-    if (run->spec.start_at_ms > 0) {
-        struct timespec ts;
-        int64_t now_ms;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        if (run->spec.start_at_ms > now_ms) {
-            ev_timer_set(&run->wait,
-                         (double)(run->spec.start_at_ms - now_ms) / 1000.0,
-                         0.0);
-            ev_timer_start(llmb_llm_multi_loop(multi), &run->wait);
-            return run;
+    if (run->spec.wl.kind == LLMB_LLM_WL_DATASET) {
+        char *err = NULL;
+        run->load = llmb_llm_load_start(&run->spec.wl, token, loaded_cb, run,
+                                        &err);
+        if (run->load == NULL) {
+            llmb_llm_run_free(run);
+            done(token, LLMB_EXEC_ERROR, err, strlen(err));
+            free(err);
+            return NULL;
         }
-        llmb_warn("llm task starts %lld ms after its start_at_ms job=%s "
-                  "task=%ld", (long long)(now_ms - run->spec.start_at_ms),
-                  run->job, run->task);
+        return run;
     }
-    begin(run);
-    return run;
+    return run_go(run);
 }

@@ -1,0 +1,288 @@
+/*
+ * What each request of a task sends when the payload has a workload
+ * (docs/llm.md, "Workloads"; the payload checks are lib/llmworkload.c):
+ *
+ *   synthetic  request k of task i gets a prompt of N words and, with
+ *              "output_tokens", max_tokens M and ignore_eos true; N and M
+ *              are drawn from the generator of (seed, i, k), so a request
+ *              is the same whatever order or worker runs it;
+ *   dataset    task i of n takes the contiguous part of the job's entries
+ *              from floor(i*N/n) to floor((i+1)*N/n) - 1, read from Redis
+ *              when the task starts (a chunk of LOAD_CHUNK entries per
+ *              call, through llmb_llm_dataset_source); request k sends
+ *              entry k mod (its part's size).
+ *
+ * Each request's body is the payload's body (every field checked and set
+ * as for a fixed prompt) with the prompt or messages of its entry, and its
+ * max_tokens when the workload gives one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmb/err.h>
+#include <llmb/log.h>
+
+#include "llm.h"
+
+#define LOAD_CHUNK 256 /* entries per read: llmb_dataset_read's limit */
+
+llmb_llm_source_fn *llmb_llm_dataset_source;
+
+int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
+                            const char *kind, const struct llmb_exec_task *t,
+                            char **errstr)
+{
+    json_t *syn = llmb_llm_workload_field(o, "synthetic");
+    json_t *ds = llmb_llm_workload_field(o, "dataset");
+    long n = t->tasks > 0 ? t->tasks : 1;
+
+    memset(wl, 0, sizeof(*wl));
+    wl->task = t->task;
+    wl->job = llmb_xstrdup(t->job);
+    if (syn != NULL) {
+        if (llmb_llm_synthetic_parse(syn, kind, &wl->syn, errstr) != 0)
+            return -1;
+        wl->kind = LLMB_LLM_WL_SYNTHETIC;
+        wl->completions = wl->syn.completions;
+    } else if (ds != NULL) {
+        if (llmb_llm_dataset_parse(ds, kind, &wl->ds, errstr) != 0)
+            return -1;
+        wl->kind = LLMB_LLM_WL_DATASET;
+        wl->completions = wl->ds.completions;
+        wl->first = (long)((long long)t->task * wl->ds.entries / n);
+        wl->count = (long)((long long)(t->task + 1) * wl->ds.entries / n) -
+                    wl->first;
+        if (wl->count <= 0) {
+            *errstr = llmb_xasprintf("%s payload: a dataset of %ld entries "
+                                     "has none for task %ld of %ld; use at "
+                                     "most %ld tasks", kind, wl->ds.entries,
+                                     t->task, n, wl->ds.entries);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void llmb_llm_workload_set_body(struct llmb_llm_workload *wl, json_t *body)
+{
+    json_decref(wl->tmpl);
+    wl->tmpl = json_incref(body);
+}
+
+void llmb_llm_workload_fini(struct llmb_llm_workload *wl)
+{
+    for (long i = 0; i < wl->loaded; i++)
+        free(wl->v[i].body);
+    free(wl->v);
+    json_decref(wl->tmpl);
+    free(wl->job);
+    memset(wl, 0, sizeof(*wl));
+}
+
+/* Text bytes of a message's content (a string or text parts). */
+static size_t content_chars(const json_t *c)
+{
+    size_t n = 0, i;
+    json_t *part;
+
+    if (json_is_string(c))
+        return json_string_length(c);
+    json_array_foreach(c, i, part)
+        if (json_is_string(json_object_get(part, "text")))
+            n += json_string_length(json_object_get(part, "text"));
+    return n;
+}
+
+/* The body of a request sending text (a prompt) or msgs, with max_tokens
+ * when max > 0 (and ignore_eos true when ignore_eos and the payload does
+ * not say). Returns the text (caller frees). */
+static char *body_make(const struct llmb_llm_workload *wl, json_t *text,
+                       json_t *msgs, long max, bool ignore_eos, size_t *len)
+{
+    json_t *b = json_copy(wl->tmpl);
+    char *s;
+
+    if (wl->completions && text != NULL) {
+        json_object_set(b, "prompt", text);
+    } else if (text != NULL) {
+        json_object_set_new(b, "messages",
+                            json_pack("[{s:s, s:O}]", "role", "user",
+                                      "content", text));
+    } else {
+        json_object_set(b, "messages", msgs);
+    }
+    if (max > 0) {
+        json_object_del(b, "max_completion_tokens");
+        json_object_set_new(b, "max_tokens", json_integer(max));
+        if (ignore_eos && json_object_get(b, "ignore_eos") == NULL)
+            json_object_set_new(b, "ignore_eos", json_true());
+    }
+    s = json_dumps(b, JSON_COMPACT);
+    llmb_assert(s != NULL);
+    *len = strlen(s);
+    json_decref(b);
+    return s;
+}
+
+char *llmb_llm_workload_body(const struct llmb_llm_workload *wl, long k,
+                             size_t *len, size_t *input_chars)
+{
+    uint64_t rng;
+    struct llmb_buf words;
+    json_t *text;
+    long in, out = 0;
+    char *s;
+
+    if (k < 0)
+        k = -k; /* (warm-up requests count down) */
+    if (wl->kind == LLMB_LLM_WL_DATASET) {
+        const struct llmb_llm_wl_entry *e = &wl->v[k % wl->loaded];
+        *len = e->len;
+        *input_chars = e->input_chars;
+        return llmb_xstrndup(e->body, e->len);
+    }
+    rng = llmb_llm_synthetic_rng(wl->syn.seed, wl->task, k);
+    in = llmb_llm_dist_draw(&wl->syn.in, &rng);
+    if (wl->syn.has_out)
+        out = llmb_llm_dist_draw(&wl->syn.out, &rng);
+    llmb_buf_init(&words);
+    llmb_llm_synthetic_words(&words, in, &rng);
+    *input_chars = words.len;
+    text = json_stringn(words.data, words.len);
+    llmb_buf_fini(&words);
+    s = body_make(wl, text, NULL, out, true, len);
+    json_decref(text);
+    return s;
+}
+
+/* Turns stored entry text (len bytes) into entry e's body. Returns 0, or
+ * -1 with *errstr. */
+static int entry_load(struct llmb_llm_workload *wl, long index,
+                      const char *text, size_t len,
+                      struct llmb_llm_wl_entry *e, char **errstr)
+{
+    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *prompt = json_object_get(o, "prompt");
+    json_t *msgs = json_object_get(o, "messages");
+    json_t *ot = json_object_get(o, "output_tokens");
+    long max = wl->ds.reference_output && json_is_integer(ot) ?
+               (long)json_integer_value(ot) : 0;
+    size_t i;
+    json_t *m;
+
+    if (!json_is_string(prompt) && !json_is_array(msgs)) {
+        *errstr = llmb_xasprintf("dataset entry %ld of job %s is not an "
+                                 "entry llmb_dataset stores", index,
+                                 wl->job);
+        json_decref(o);
+        return -1;
+    }
+    if (msgs != NULL && wl->completions) {
+        *errstr = llmb_xasprintf("dataset entry %ld of job %s holds "
+                                 "\"messages\"; \"api\": \"completions\" "
+                                 "sends prompts only", index, wl->job);
+        json_decref(o);
+        return -1;
+    }
+    e->input_chars = 0;
+    if (prompt != NULL)
+        e->input_chars = json_string_length(prompt);
+    json_array_foreach(msgs, i, m)
+        e->input_chars += content_chars(json_object_get(m, "content"));
+    e->body = body_make(wl, prompt, msgs, max, false, &e->len);
+    json_decref(o);
+    return 0;
+}
+
+/* Loading a task's part of the dataset. `wl` is NULL once aborted: the
+ * read in flight then frees the load when it answers. */
+struct llmb_llm_load {
+    struct llmb_llm_workload *wl;
+    void *token;
+    llmb_llm_loaded_fn *done;
+    void *arg;
+};
+
+static int load_next(struct llmb_llm_load *l, char **errstr);
+
+static void load_rows(void *arg, const char *err, size_t n,
+                      const char *const *rows, const size_t *lens)
+{
+    struct llmb_llm_load *l = arg;
+    struct llmb_llm_workload *wl = l->wl;
+    char *msg = NULL;
+    bool fatal = true;
+    long want;
+
+    if (wl == NULL) {
+        free(l);
+        return;
+    }
+    want = wl->count - wl->loaded < LOAD_CHUNK ? wl->count - wl->loaded
+                                               : LOAD_CHUNK;
+    if (err != NULL) {
+        msg = llmb_xasprintf("reading the dataset of job %s: %s", wl->job,
+                             err);
+        fatal = strstr(err, "has no dataset") != NULL;
+    } else if ((long)n != want) {
+        msg = llmb_xasprintf("the dataset of job %s has %ld entries, its "
+                             "payload says %ld", wl->job,
+                             wl->first + wl->loaded + (long)n,
+                             wl->ds.entries);
+    } else {
+        for (size_t i = 0; i < n && msg == NULL; i++) {
+            if (entry_load(wl, wl->first + wl->loaded, rows[i], lens[i],
+                           &wl->v[wl->loaded], &msg) == 0)
+                wl->loaded++;
+        }
+    }
+    if (msg == NULL && wl->loaded < wl->count && load_next(l, &msg) == 0)
+        return;
+    if (msg == NULL)
+        llmb_debug("llm dataset loaded job=%s task=%ld entries=%ld",
+                   wl->job, wl->task, wl->loaded);
+    l->done(l->arg, msg, fatal);
+    free(msg);
+    free(l);
+}
+
+static int load_next(struct llmb_llm_load *l, char **errstr)
+{
+    struct llmb_llm_workload *wl = l->wl;
+    long left = wl->count - wl->loaded;
+
+    if (llmb_llm_dataset_source == NULL ||
+        llmb_llm_dataset_source(l->token, wl->job, wl->first + wl->loaded,
+                                left < LOAD_CHUNK ? left : LOAD_CHUNK,
+                                load_rows, l) != 0) {
+        *errstr = llmb_xasprintf("cannot read the dataset of job %s: no "
+                                 "connection to Redis", wl->job);
+        return -1;
+    }
+    return 0;
+}
+
+struct llmb_llm_load *llmb_llm_load_start(struct llmb_llm_workload *wl,
+                                          void *token,
+                                          llmb_llm_loaded_fn *done,
+                                          void *arg, char **errstr)
+{
+    struct llmb_llm_load *l = llmb_xcalloc(1, sizeof(*l));
+
+    l->wl = wl;
+    l->token = token;
+    l->done = done;
+    l->arg = arg;
+    wl->v = llmb_xcalloc((size_t)wl->count, sizeof(*wl->v));
+    if (load_next(l, errstr) != 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void llmb_llm_load_abort(struct llmb_llm_load *l)
+{
+    if (l != NULL)
+        l->wl = NULL;
+}
