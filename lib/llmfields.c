@@ -29,6 +29,7 @@ const struct llmb_llm_field llmb_llm_fields[] = {
     {"retries", LLMB_LLM_FIELD_CONTROL},
     {"retry_backoff_ms", LLMB_LLM_FIELD_CONTROL},
     {"max_records", LLMB_LLM_FIELD_CONTROL},
+    {"record_itls", LLMB_LLM_FIELD_CONTROL},
     {"seed", LLMB_LLM_FIELD_CONTROL},
     {"slo", LLMB_LLM_FIELD_CONTROL},
     {"_kinds", LLMB_LLM_FIELD_CONTROL}, /* the aggregate's, never sent */

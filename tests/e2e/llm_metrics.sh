@@ -6,7 +6,8 @@
 # request) must be the stall, 80 ms +- 4, while TPOT stays near its mean
 # of 8.6 ms; counts must be every request and every gap; output token
 # throughput must be all output tokens / run_ms; goodput must count only
-# the requests within the payload's slo.
+# the requests within the payload's slo. With record_itls every gap goes
+# to the exports (jsonl, csv, vLLM's itls), the gaps the histogram holds.
 . "$(dirname "$0")/llm_lib.sh"
 
 start_mock --ttft-ms 30 --itl-ms 5 --pause-every 16 --pause-ms 80
@@ -27,7 +28,7 @@ pids+=($!)
 # least 30 ms, so only requests answered within a hair of it are good.
 payload='{"model":"m","messages":[{"role":"user","content":"go"}],
           "max_tokens":64,"requests":10,"concurrency":5,
-          "slo":{"ttft_ms":32.5,"tpot_ms":9.5}}'
+          "slo":{"ttft_ms":32.5,"tpot_ms":9.5},"record_itls":true}'
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 --json \
     --tasks 4 --no-progress --id met llm "$payload" > "$tmp/out" 2>"$tmp/push.log" ||
     fail "llmb-push --wait exited $?"
@@ -80,5 +81,41 @@ assert f["summary.good"]["sum"] == good, (f["summary.good"], good)
 assert abs(f["summary.good"]["per_s"] - good * 1000.0 / run_ms) < 0.01
 print("output tok/s %.1f, req/s %.2f, goodput %.2f req/s (%d of 40 good) over run_ms %d"
       % (out["per_s"], ok["per_s"], f["summary.good"]["per_s"], good, run_ms))
+PY
+# record_itls: every gap of every request in the exports, the same gaps
+# the histograms counted.
+for f in jsonl csv vllm; do
+    "$bin/tools/admin/llmb" "${common[@]}" export met --format $f \
+        > "$tmp/met.$f" 2>>"$tmp/export.log" || fail "export --format $f"
+done
+python3 -S - "$tmp" <<'PY' || fail "exported gaps"
+import csv, json, math, sys
+tmp = sys.argv[1]
+f = json.load(open(tmp + "/aggregate.json"))["fields"]
+rows = [json.loads(l) for l in open(tmp + "/met.jsonl")]
+assert len(rows) == 40, len(rows)
+gaps = []
+for r in rows:
+    g = r["itls_ms"]
+    assert len(g) == r["gaps"] == 63, (len(g), r["gaps"])
+    assert abs(max(g) - r["gap_max_ms"]) < 0.002, (max(g), r["gap_max_ms"])
+    assert abs(sum(g) / len(g) - r["itl_ms"]) < 0.002, r["itl_ms"]
+    assert sum(1 for x in g if x > 70) >= 3, g   # the stalls, per request
+    gaps += g
+gaps.sort()
+itl = f["metrics.itl_ms"]
+assert len(gaps) == itl["count"], (len(gaps), itl["count"])
+for name, q in (("p50", .5), ("p90", .9), ("p99", .99)):
+    want = gaps[max(0, math.ceil(q * len(gaps)) - 1)]   # nearest rank
+    assert abs(itl[name] - want) <= 0.004 * want + 0.002, (name, itl[name], want)
+crows = list(csv.DictReader(open(tmp + "/met.csv", newline="")))
+assert len(crows) == 40
+assert [float(x) for x in crows[0]["itls_ms"].split(" ")] == \
+    [x for x in next(r for r in rows if r["request_id"] == crows[0]["request_id"])["itls_ms"]]
+v = json.load(open(tmp + "/met.vllm"))
+assert len(v["itls"]) == 40 and all(len(x) == 63 for x in v["itls"]), v["itls"][:1]
+assert abs(max(max(x) for x in v["itls"]) - gaps[-1] / 1000) < 2e-6
+print("exported gaps: %d, p99 %.3f ms (the histogram's %.3f)" % (len(gaps),
+      gaps[math.ceil(.99 * len(gaps)) - 1], itl["p99"]))
 PY
 echo "llm metrics: job ITL p99 is the stall, TPOT the mean, from merged histograms"

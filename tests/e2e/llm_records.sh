@@ -167,7 +167,7 @@ grep -q 'dropped' "$tmp/export.log" || fail "no warning of dropped chunks"
 python3 -S - "$tmp/retry2.csv" <<'PY' || fail "the csv of the new claim"
 import csv, sys
 raw = open(sys.argv[1], newline="").read()
-assert '"said ""no"", twice"\r\n' in raw, raw
+assert '"said ""no"", twice",\r\n' in raw, raw  # then itls_ms, empty
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 assert len(rows) == 1, rows
 r = rows[0]

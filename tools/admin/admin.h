@@ -220,13 +220,13 @@ int llmb_export_run(struct llmb_admin *a, char **errstr);
 int llmb_compare_run(struct llmb_admin *a, char **errstr);
 
 /* records.c: a job's per-request records, the current claim's only. */
-#define LLMB_RECORD_COLS 14 /* columns of a record line, docs/llm.md */
+#define LLMB_RECORD_COLS 15 /* columns of a record line, docs/llm.md */
 /* One record line and the chunk it came in. Every pointer is borrowed
  * for the call of the llmb_record_fn only; a missing column is "". */
 struct llmb_record {
     const char *job, *task, *claim, *worker, *attempt;
     const char *endpoint, *model, *task_start_ms;
-    char *col[LLMB_RECORD_COLS]; /* n, start_ms, ..., error */
+    char *col[LLMB_RECORD_COLS]; /* n, start_ms, ..., error, itls */
 };
 /* Called once per record; a non-zero return stops the walk and is
  * returned by llmb_records_each(). */

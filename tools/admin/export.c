@@ -22,10 +22,33 @@
 static const char *const col_names[LLMB_RECORD_COLS] = {
     "n", "start_ms", "end_ms", "ttft_ms", "itl_ms", "tpot_ms", "gaps",
     "gap_max_ms", "input_tokens", "output_tokens", "status", "class",
-    "attempts", "error",
+    "attempts", "error", "itls_ms",
 };
-/* How each column is written in JSON: i integer, r real, s string. */
-static const char col_types[LLMB_RECORD_COLS + 1] = "irrrrririiisis";
+/* How each column is written in JSON: i integer, r real, s string, g the
+ * gaps (record_itls: microseconds joined by commas) as an array of ms. */
+static const char col_types[LLMB_RECORD_COLS + 1] = "irrrrririiisisg";
+#define COL_ITLS 14
+
+/* Calls fn for each gap of a record's itls column (us), in order; stops
+ * at a malformed one. */
+static void itls_each(const char *s, void (*fn)(double us, void *arg),
+                      void *arg)
+{
+    char *end;
+
+    while (*s != '\0') {
+        unsigned long long v = strtoull(s, &end, 10);
+        if (end == s || (*end != ',' && *end != '\0'))
+            return;
+        fn((double)v, arg);
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
+static void itl_json(double us, void *arg)
+{
+    json_array_append_new(arg, json_real(us / 1000.0));
+}
 
 enum format { FMT_JSONL, FMT_CSV, FMT_VLLM };
 
@@ -56,6 +79,11 @@ static json_t *col_json(const char *s, char t)
 
     if (*s == '\0')
         return json_null();
+    if (t == 'g') {
+        json_t *a = json_array();
+        itls_each(s, itl_json, a);
+        return a;
+    }
     if (t == 'i') {
         long long v = strtoll(s, &end, 10);
         if (*end == '\0')
@@ -124,6 +152,33 @@ static void csv_header(FILE *out)
     fputs("\r\n", out);
 }
 
+struct itls_out {
+    FILE *out;
+    const char *sep; /* between two gaps */
+    bool seconds;    /* gaps in s (6 decimals), else in ms (3) */
+    size_t n;
+};
+
+static void itl_write(double us, void *arg)
+{
+    struct itls_out *o = arg;
+
+    fputs(o->n++ > 0 ? o->sep : "", o->out);
+    if (o->seconds)
+        fprintf(o->out, "%.6f", us / 1e6);
+    else
+        fprintf(o->out, "%.3f", us / 1e3);
+}
+
+/* The last CSV field: the gaps in ms, separated by spaces. */
+static void itls_csv(FILE *out, const char *s)
+{
+    struct itls_out o = {out, " ", false, 0};
+
+    itls_each(s, itl_write, &o);
+    fputs("\r\n", out);
+}
+
 static int csv_write(const struct llmb_record *r, struct export *x)
 {
     char *rid = request_id(r);
@@ -136,8 +191,9 @@ static int csv_write(const struct llmb_record *r, struct export *x)
     csv_field(x->out, r->endpoint, false);
     csv_field(x->out, r->model, false);
     csv_field(x->out, r->task_start_ms, false);
-    for (size_t i = 0; i < LLMB_RECORD_COLS; i++)
-        csv_field(x->out, r->col[i], i + 1 == LLMB_RECORD_COLS);
+    for (size_t i = 0; i < COL_ITLS; i++)
+        csv_field(x->out, r->col[i], false);
+    itls_csv(x->out, r->col[COL_ITLS]);
     free(rid);
     return 0;
 }
@@ -158,7 +214,12 @@ static int vllm_write(const struct llmb_record *r, struct export *x)
         /* seconds, as vLLM; 0 for a request without a first token */
         fprintf(x->out, "%.6f", ok ? atof(r->col[3]) / 1000.0 : 0.0);
     } else if (strcmp(arr, "itls") == 0) {
-        fputs("[]", x->out); /* records keep no gaps, only mean and max */
+        /* seconds, as vLLM; [] when the job did not ask for record_itls */
+        struct itls_out o = {x->out, ", ", true, 0};
+        fputc('[', x->out);
+        if (ok)
+            itls_each(r->col[COL_ITLS], itl_write, &o);
+        fputc(']', x->out);
     } else {
         char *e = ok ? llmb_xstrdup("")
                      : llmb_xasprintf("%s%s%s", r->col[11],

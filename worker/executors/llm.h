@@ -230,6 +230,7 @@ struct llmb_llm_spec {
     int64_t start_at_ms;    /* > 0: wall-clock ms since the epoch when the
                                task starts sending */
     bool together;          /* "start": "together": the job's rendezvous */
+    bool record_itls;       /* records carry their gaps (LLMB_LLM_ITLS_MAX) */
     double start_timeout_s; /* its wait for the tasks not yet arrived */
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */
@@ -508,6 +509,9 @@ struct llmb_llm_start {
 #define LLMB_LLM_CHUNK_BYTES 16384
 /* Bytes of an error message kept in a record line. */
 #define LLMB_LLM_LINE_MESSAGE 200
+/* Gaps a record line carries with record_itls (the first ones): at most
+ * 11 bytes each, so that a line stays well under a chunk's 64 KiB. */
+#define LLMB_LLM_ITLS_MAX 4000
 
 /* What a task collects: a uniform sample of at most max records (all of
  * them when there are fewer) and exact totals over every request; and,
@@ -525,6 +529,7 @@ struct llmb_llm_records {
     void *token;                   /* the sink's task */
     char *head;                    /* "<endpoint>\t<model>" */
     long attempt;                  /* the task's attempt */
+    bool itls;                     /* record lines carry their gaps */
     long chunks;                   /* chunks sent: the next chunk seq */
     int64_t t0_ms;                 /* wall clock at the measured start */
     int64_t t0_us;                 /* the same moment, monotonic */

@@ -7,12 +7,11 @@
  * jobs an older client pushed. The fields that steer the run (endpoint,
  * requests, concurrency, rate, warmup_requests, warmup_s, duration_s,
  * ramp_up_s, start_at_ms, start, start_timeout_s, timeout_s, retries,
- * retry_backoff_ms, max_records, seed, slo, extra_body) are taken out;
- * the OpenAI request
- * fields left (model, messages or prompt, max_tokens, temperature, ...)
- * are the request body,
- * sent as they are, with "stream" defaulting to true and, when
- * streaming, stream_options.include_usage set unless the payload sets
+ * retry_backoff_ms, max_records, record_itls, seed, slo, extra_body) are
+ * taken out; the OpenAI request fields left (model, messages or prompt,
+ * max_tokens, temperature, ...) are the request body, sent as they are,
+ * with "stream" defaulting to true and, when streaming,
+ * stream_options.include_usage set unless the payload sets
  * stream_options itself. The keys of "extra_body", an object, join the
  * body as they are: the server's own fields (vLLM's top_k, a sampling
  * seed, ...).
@@ -423,6 +422,24 @@ static int get_start(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                    &spec->start_timeout_s, errstr);
 }
 
+/* "record_itls": true or false (the default). */
+static int get_record_itls(struct llmb_llm_spec *spec, json_t *o,
+                           const char *kind, char **errstr)
+{
+    json_t *v = json_object_get(o, "record_itls");
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v)) {
+        *errstr = llmb_xasprintf("%s payload field \"record_itls\" must be "
+                                 "true or false, got %s", kind,
+                                 type_name(v));
+        return -1;
+    }
+    spec->record_itls = json_is_true(v);
+    return 0;
+}
+
 /* The fields that steer the run. */
 static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                    bool benchmark, char **errstr)
@@ -461,7 +478,8 @@ static int control(struct llmb_llm_spec *spec, json_t *o, const char *kind,
                 errstr) != 0 ||
         get_num(o, kind, "start_at_ms", 0.0, true, 1e15, &start_at,
                 errstr) != 0 ||
-        get_start(spec, o, kind, errstr) != 0)
+        get_start(spec, o, kind, errstr) != 0 ||
+        get_record_itls(spec, o, kind, errstr) != 0)
         return -1;
     if (spec->together && start_at != 0) {
         *errstr = llmb_xasprintf("%s payload fields \"start\": \"together\" "

@@ -23,6 +23,7 @@
  * Those are every record, bounded per job by max_record_bytes; the
  * sample is bounded by max_records (at most LLMB_LLM_MAX_RECORDS).
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,15 +125,19 @@ static void line_ms(struct llmb_buf *b, double v)
 }
 
 /* The record line of rec (request n of the task), at most about 130 bytes
- * plus LLMB_LLM_LINE_MESSAGE: columns in docs/llm.md, "Records". */
+ * plus LLMB_LLM_LINE_MESSAGE, plus with rs->itls 11 bytes per gap (at
+ * most LLMB_LLM_ITLS_MAX): columns in docs/llm.md, "Records". A chunk
+ * that this line would take past LLMB_LLM_CHUNK_BYTES goes first. */
 static void line_add(struct llmb_llm_records *rs,
                      const struct llmb_llm_record *rec, uint64_t n)
 {
-    struct llmb_buf *b = &rs->lines;
+    struct llmb_buf line;
+    struct llmb_buf *b = &line;
     double end = (double)(llmb_mono_us() - rs->t0_us) / 1000.0;
     uint32_t gmax = 0;
     size_t mlen;
 
+    llmb_buf_init(&line);
     for (size_t i = 0; i < rec->ngaps; i++)
         if (rec->gaps_us[i] > gmax)
             gmax = rec->gaps_us[i];
@@ -160,8 +165,18 @@ static void line_add(struct llmb_llm_records *rs,
         llmb_buf_append(b, c == '\t' || c == '\n' || c == '\r' ? " " : &c,
                         1);
     }
+    if (rs->itls) {
+        llmb_buf_append(b, "\t", 1);
+        for (size_t i = 0; i < rec->ngaps && i < LLMB_LLM_ITLS_MAX; i++)
+            llmb_buf_appendf(b, "%s%" PRIu32, i > 0 ? "," : "",
+                             rec->gaps_us[i]);
+    }
     llmb_buf_append(b, "\n", 1);
-    if (b->len >= LLMB_LLM_CHUNK_BYTES)
+    if (rs->lines.len > 0 && rs->lines.len + line.len > LLMB_LLM_CHUNK_BYTES)
+        llmb_llm_records_flush(rs);
+    llmb_buf_append(&rs->lines, line.data, line.len);
+    llmb_buf_fini(&line);
+    if (rs->lines.len >= LLMB_LLM_CHUNK_BYTES)
         llmb_llm_records_flush(rs);
 }
 

@@ -613,6 +613,7 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
                           &run->spec.slo);
     llmb_llm_records_sink(&run->recs, token, t->attempt, run->spec.ep->name,
                           run->spec.model);
+    run->recs.itls = run->spec.record_itls;
     run->headers = headers_new(&run->spec);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;
