@@ -9,15 +9,13 @@ one.
 
   bench/proto/check.py"""
 import os
+import shutil
 import sys
 import time
 
-sys.argv = sys.argv[:1]
-HERE = os.path.dirname(os.path.abspath(__file__))
-src = open(os.path.join(HERE, "costs.py")).read().replace("\nmain()\n", "\n")
-exec(compile(src, "costs.py", "exec"))  # server(), load(), BASE, SECRET
+from costs import BASE as B, SECRET, load, server
 
-B = BASE
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def fc(r, *a):
