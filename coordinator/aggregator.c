@@ -313,6 +313,7 @@ static char *build(struct job *j)
     json_t *o = json_object();
     long long fin = j->f[JF_FINISHED];
     long long run_ms = fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0;
+    json_t *by;
     char *text;
 
     set_int(o, "version", LLMB_AGG_VERSION);
@@ -332,6 +333,10 @@ static char *build(struct job *j)
     /* Counts get their sum per second of run_ms (first claim to last
      * task end): the throughput of totals such as requests or tokens. */
     json_object_set_new(o, "fields", llmb_agg_fields_json(j->agg, run_ms));
+    /* the same per "_group" of the results (an llm A/B job's pairs) */
+    by = llmb_agg_by_json(j->agg, run_ms);
+    if (by != NULL)
+        json_object_set_new(o, "by", by);
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);
     json_decref(o);

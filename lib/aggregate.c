@@ -59,6 +59,10 @@ struct llmb_agg {
     uint64_t dropped;
     uint64_t rng;          /* xorshift64* state */
     struct llmb_buf path;  /* scratch for the path being walked */
+    uint64_t results;      /* results added */
+    json_t *group_index;   /* group name -> integer index into groups */
+    struct llmb_agg **groups; /* the aggregates of each "_group", ngroups */
+    size_t ngroups;
 };
 
 static uint64_t rng_next(struct llmb_agg *agg)
@@ -141,8 +145,9 @@ struct llmb_agg *llmb_agg_new(const struct llmb_agg_limits *limits)
     agg->index = json_object();
     agg->job_kinds = json_object();
     agg->declared = json_object();
+    agg->group_index = json_object();
     llmb_assert(agg->index != NULL && agg->job_kinds != NULL &&
-                agg->declared != NULL);
+                agg->declared != NULL && agg->group_index != NULL);
     agg->rng = 0x9E3779B97F4A7C15ULL;
     llmb_buf_init(&agg->path);
     return agg;
@@ -167,6 +172,10 @@ void llmb_agg_free(struct llmb_agg *agg)
     }
     free(agg->fields);
     free(agg->order);
+    for (i = 0; i < agg->ngroups; i++)
+        llmb_agg_free(agg->groups[i]);
+    free(agg->groups);
+    json_decref(agg->group_index);
     json_decref(agg->index);
     json_decref(agg->job_kinds);
     json_decref(agg->declared);
@@ -530,13 +539,85 @@ int llmb_agg_kinds_check(const json_t *payload, char **errstr)
     return LLMB_EINVAL;
 }
 
-void llmb_agg_add(struct llmb_agg *agg, const json_t *result)
+static void add_one(struct llmb_agg *agg, const json_t *result)
 {
     llmb_buf_reset(&agg->path);
-    if (result == NULL)
-        return;
+    agg->results++;
     declare(agg, json_object_get(result, "_kinds"));
     walk(agg, result);
+}
+
+/* The aggregate of group name, made on first use with the job's kinds;
+ * NULL past LLMB_AGG_GROUPS_MAX groups. */
+static struct llmb_agg *group_get(struct llmb_agg *agg, const char *name)
+{
+    json_t *i = json_object_get(agg->group_index, name);
+    struct llmb_agg *g;
+
+    if (i != NULL)
+        return agg->groups[json_integer_value(i)];
+    if (agg->ngroups == LLMB_AGG_GROUPS_MAX)
+        return NULL;
+    g = llmb_agg_new(&agg->limits);
+    json_object_update(g->job_kinds, agg->job_kinds);
+    agg->groups = llmb_xrealloc(agg->groups, (agg->ngroups + 1) *
+                                             sizeof(*agg->groups));
+    json_object_set_new(agg->group_index, name,
+                        json_integer((json_int_t)agg->ngroups));
+    agg->groups[agg->ngroups++] = g;
+    return g;
+}
+
+void llmb_agg_add(struct llmb_agg *agg, const json_t *result)
+{
+    const char *group;
+    struct llmb_agg *g;
+
+    if (result == NULL) {
+        llmb_buf_reset(&agg->path);
+        return;
+    }
+    add_one(agg, result);
+    group = json_string_value(json_object_get(result, "_group"));
+    if (group != NULL && *group != '\0' &&
+        strlen(group) <= LLMB_AGG_GROUP_LEN) {
+        if ((g = group_get(agg, group)) != NULL)
+            add_one(g, result);
+        else
+            agg->dropped++;
+    }
+}
+
+json_t *llmb_agg_group(const json_t *agg, const char *name)
+{
+    json_t *g = json_object_get(json_object_get(agg, "by"), name);
+
+    if (!json_is_object(g))
+        return NULL;
+    return json_pack("{s:O,s:O*,s:O*}", "fields",
+                     json_object_get(g, "fields"), "run_ms",
+                     json_object_get(agg, "run_ms"), "results",
+                     json_object_get(g, "results"));
+}
+
+json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms)
+{
+    json_t *by;
+
+    if (agg->ngroups == 0)
+        return NULL;
+    by = json_object();
+    for (size_t i = 0; i < agg->ngroups; i++) {
+        const char *name = NULL;
+        json_t *v;
+        json_object_foreach(agg->group_index, name, v)
+            if ((size_t)json_integer_value(v) == i)
+                break;
+        json_object_set_new(by, name, json_pack(
+            "{s:I,s:o}", "results", (json_int_t)agg->groups[i]->results,
+            "fields", llmb_agg_fields_json(agg->groups[i], run_ms)));
+    }
+    return by;
 }
 
 int llmb_agg_add_text(struct llmb_agg *agg, const char *text, size_t len)

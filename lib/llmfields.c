@@ -33,6 +33,8 @@ const struct llmb_llm_field llmb_llm_fields[] = {
     {"seed", LLMB_LLM_FIELD_CONTROL},
     {"slo", LLMB_LLM_FIELD_CONTROL},
     {"_kinds", LLMB_LLM_FIELD_CONTROL}, /* the aggregate's, never sent */
+    {"endpoints", LLMB_LLM_FIELD_CONTROL}, /* A/B: over these pairs */
+    {"models", LLMB_LLM_FIELD_CONTROL},
     {"extra_body", LLMB_LLM_FIELD_CONTROL},
     {"synthetic", LLMB_LLM_FIELD_CONTROL},
     {"dataset", LLMB_LLM_FIELD_CONTROL},

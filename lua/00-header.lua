@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 13
+local LLMB_LIB_VERSION = 14
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096

@@ -137,7 +137,7 @@ local LLM_FIELDS = {
     'start_at_ms', 'start', 'start_timeout_s',
     'timeout_s', 'retries', 'retry_backoff_ms', 'max_records',
     'record_itls', 'seed', 'slo',
-    '_kinds',
+    '_kinds', 'endpoints', 'models',
     'extra_body', 'synthetic', 'dataset',
     'model', 'messages', 'prompt', 'max_tokens', 'max_completion_tokens',
     'temperature', 'top_p', 'stop', 'n', 'stream', 'stream_options',

@@ -210,6 +210,23 @@ char *llmb_agg_concurrency_text(const json_t *agg, const json_t *payload,
  * flag, label, got "fast"`. */
 int llmb_agg_kinds_check(const json_t *payload, char **errstr);
 
+/* Groups. A result with a top-level string "_group" (the llm executor's
+ * "<endpoint>/<model>" of an A/B job) is also added to the aggregate of
+ * its group, at most LLMB_AGG_GROUPS_MAX groups of names of at most
+ * LLMB_AGG_GROUP_LEN bytes (a result of a further group counts as
+ * dropped). llmb_agg_by_json() gives them, in the order they came:
+ * {"<group>": {"results": n, "fields": <as llmb_agg_fields_json()>}}, or
+ * NULL when no result named a group. The job's kinds apply to every
+ * group; per_s is over the job's run_ms, as the groups ran side by side. */
+#define LLMB_AGG_GROUPS_MAX 64
+#define LLMB_AGG_GROUP_LEN 512
+json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms);
+
+/* Group `name` of an aggregate document's "by" section as an aggregate
+ * document of its own ({"fields", "run_ms"}: what llmb_agg_stat and the
+ * programs read), a new reference; NULL when there is no such group. */
+json_t *llmb_agg_group(const json_t *agg, const char *name);
+
 /* Statistic `stat` ("p99", "per_s", "sum", ...) of field `path` of an
  * aggregate document (the JSON the coordinator stores on the job), or NAN
  * when the document has no such number. */

@@ -77,7 +77,8 @@ static const struct llmb_command commands[] = {
      "completed), on stdout or to --output: --format jsonl (one object a "
      "request), csv (a header row, then a row a request) or vllm (one "
      "document with the fields of vLLM's benchmark result JSON, its "
-     "summary from the job's aggregate). Reads 100 record chunks at a "
+     "summary from the job's aggregate). JOB@ENDPOINT/MODEL exports one "
+     "pair of an A/B job. Reads 100 record chunks at a "
      "time; warns on stderr when max_record_bytes dropped some.",
      "format,output,queue", 1, 1, llmb_export_check, llmb_export_run,
      false},
@@ -86,8 +87,10 @@ static const struct llmb_command commands[] = {
      "Prints request and output throughput, goodput, TTFT, ITL, TPOT and "
      "E2E p50/p99, errors and requests of each job (an id, or QUEUE/ID) "
      "from its aggregate, with each job's difference to the first job, "
-     "absolute and in percent. A job not aggregated yet is an error.",
-     "json,queue", 2, 16, NULL, llmb_compare_run, false},
+     "absolute and in percent. JOB@ENDPOINT/MODEL is one pair of an A/B "
+     "job (\"endpoints\"/\"models\" in its payload); an A/B job alone "
+     "compares its pairs. A job not aggregated yet is an error.",
+     "json,queue", 1, 16, NULL, llmb_compare_run, false},
     {"sweep", "[OPTIONS] --over PARAM --levels L,... --job JSON", "Run an "
      "llm benchmark job per concurrency or rate level, one after another.",
      "Pushes one llm (or benchmark) job per level of --over (concurrency or "

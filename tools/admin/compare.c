@@ -4,6 +4,8 @@
  * the job's aggregate"), with each job's difference to the first one,
  * absolute and in percent: a table for people, or with --json one
  * document. A job the coordinator has not aggregated yet is an error.
+ * "JOB@<endpoint>/<model>" names one pair of an A/B job (its aggregate's
+ * "by" section), and an A/B job alone compares its pairs.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -83,6 +85,55 @@ static json_t *num_json(double v)
     return isnan(v) || isinf(v) ? json_null() : llmb_agg_json_number(v);
 }
 
+/* The pairs of agg's "by" section, ", "-separated (caller frees). */
+static char *pair_names(const json_t *agg)
+{
+    struct llmb_buf b;
+    const char *k;
+    json_t *v;
+
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "%s", "");
+    json_object_foreach(json_object_get(agg, "by"), k, v)
+        llmb_buf_appendf(&b, "%s%s", b.len > 0 ? ", " : "", k);
+    return llmb_buf_steal(&b);
+}
+
+/* Reads the aggregate of spec: a job ("ID" or "QUEUE/ID"), or one pair of
+ * an A/B job, "JOB@<endpoint>/<model>" (docs/llm.md). *label names it in
+ * the table. */
+static int read_one(struct llmb_admin *a, const char *spec, char **queue,
+                    char **label, json_t **agg, char **errstr)
+{
+    const char *at = strchr(spec, '@');
+    char *job = at != NULL ? llmb_xasprintf("%.*s", (int)(at - spec), spec)
+                           : llmb_xstrdup(spec);
+    char *id = NULL;
+    json_t *pair;
+    int rc = llmb_job_aggregate_read(a, job, queue, &id, agg, NULL, errstr);
+
+    free(job);
+    if (rc != 0 || at == NULL) {
+        *label = id;
+        return rc;
+    }
+    pair = llmb_agg_group(*agg, at + 1);
+    if (pair == NULL) {
+        char *names = pair_names(*agg);
+        *errstr = llmb_xasprintf("job \"%s\" has no pair \"%s\" (%s%s)",
+                                 id, at + 1, *names ? "its pairs: " :
+                                 "it is no A/B job", names);
+        free(names);
+        free(id);
+        return LLMB_ENOTFOUND;
+    }
+    json_decref(*agg);
+    *agg = pair;
+    *label = llmb_xasprintf("%s@%s", id, at + 1);
+    free(id);
+    return 0;
+}
+
 int llmb_compare_run(struct llmb_admin *a, char **errstr)
 {
     size_t n = a->nargs;
@@ -93,10 +144,35 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
     int rc = 0;
 
     for (size_t j = 0; j < n && rc == 0; j++)
-        rc = llmb_job_aggregate_read(a, a->args[j], &queues[j], &ids[j],
-                                     &aggs[j], NULL, errstr);
+        rc = read_one(a, a->args[j], &queues[j], &ids[j], &aggs[j], errstr);
     if (rc != 0)
         goto out;
+    /* One A/B job alone: its pairs side by side. */
+    if (n == 1 && json_object_size(json_object_get(aggs[0], "by")) > 0) {
+        json_t *job = aggs[0];
+        char *queue = queues[0], *id = ids[0];
+        const char *k;
+        json_t *v;
+        size_t m = json_object_size(json_object_get(job, "by")), j = 0;
+        aggs = llmb_xrealloc(aggs, m * sizeof(*aggs));
+        queues = llmb_xrealloc(queues, m * sizeof(*queues));
+        ids = llmb_xrealloc(ids, m * sizeof(*ids));
+        json_object_foreach(json_object_get(job, "by"), k, v) {
+            aggs[j] = llmb_agg_group(job, k);
+            queues[j] = llmb_xstrdup(queue);
+            ids[j++] = llmb_xasprintf("%s@%s", id, k);
+        }
+        n = m;
+        json_decref(job);
+        free(queue);
+        free(id);
+    } else if (n == 1) {
+        *errstr = llmb_xasprintf("compare needs two jobs, or one A/B job "
+                                 "(\"endpoints\" or \"models\" in its "
+                                 "payload) to compare its pairs");
+        rc = LLMB_EINVAL;
+        goto out;
+    }
 
     if (a->cfg->json) {
         json_t *doc = json_object(), *jobs = json_array();
@@ -115,6 +191,9 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
                                                     : NAN));
             }
             json_object_set_new(o, "job", llmb_json_str(ids[j]));
+            if (strchr(ids[j], '@') != NULL) /* ids hold no '@' */
+                json_object_set_new(o, "pair", llmb_json_str(
+                    strchr(ids[j], '@') + 1));
             json_object_set_new(o, "queue", llmb_json_str(queues[j]));
             json_object_set_new(o, "metrics", m);
             json_object_set_new(o, "delta", d);

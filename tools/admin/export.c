@@ -57,6 +57,7 @@ struct export {
     FILE *out;
     long long n;     /* records written */
     const char *arr; /* vllm: the array being written */
+    const char *pair; /* "<endpoint>/<model>": its records only; NULL all */
 };
 
 int llmb_export_check(struct llmb_admin *a, char **errstr)
@@ -232,12 +233,26 @@ static int vllm_write(const struct llmb_record *r, struct export *x)
     return 0;
 }
 
+/* True when r belongs to pair "<endpoint>/<model>" (endpoint names hold
+ * no '/'; model names may). */
+static bool in_pair(const struct llmb_record *r, const char *pair)
+{
+    size_t el = strlen(r->endpoint);
+
+    return strncmp(pair, r->endpoint, el) == 0 && pair[el] == '/' &&
+           strcmp(pair + el + 1, r->model) == 0;
+}
+
 static int record_write(const struct llmb_record *r, void *ctx)
 {
     struct export *x = ctx;
-    int rc = x->fmt == FMT_JSONL ? jsonl_write(r, x)
-             : x->fmt == FMT_CSV ? csv_write(r, x)
-                                 : vllm_write(r, x);
+    int rc;
+
+    if (x->pair != NULL && !in_pair(r, x->pair))
+        return 0;
+    rc = x->fmt == FMT_JSONL ? jsonl_write(r, x)
+         : x->fmt == FMT_CSV ? csv_write(r, x)
+                             : vllm_write(r, x);
 
     x->n++;
     return rc;
@@ -328,11 +343,17 @@ static int vllm_export(struct llmb_admin *a, struct export *x,
         "input_lens", "output_lens", "ttfts", "itls", "errors",
     };
     json_t *sum = vllm_summary(agg, fields);
-    char *text = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                     JSON_REAL_PRECISION(15));
-    size_t len = strlen(text);
+    char *text;
+    size_t len;
     long long count = -1;
     int rc = 0;
+
+    if (x->pair != NULL && strchr(x->pair, '/') != NULL) /* its model */
+        json_object_set_new(sum, "model_id",
+                            json_string(strchr(x->pair, '/') + 1));
+    text = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                               JSON_REAL_PRECISION(15));
+    len = strlen(text);
 
     /* The summary without its closing "\n}", then the arrays. */
     while (len > 0 && text[len - 1] != '}')
@@ -372,18 +393,35 @@ int llmb_export_run(struct llmb_admin *a, char **errstr)
     struct export x = {.fmt = strcmp(f, "csv") == 0    ? FMT_CSV
                               : strcmp(f, "vllm") == 0 ? FMT_VLLM
                                                        : FMT_JSONL};
-    char *queue = NULL, *id = NULL;
+    char *queue = NULL, *id = NULL, *job = NULL;
+    const char *at = strchr(a->args[0], '@');
     json_t *agg = NULL, *fields = NULL;
     long long dropped = 0;
     int rc;
 
-    if (x.fmt == FMT_VLLM)
-        rc = llmb_job_aggregate_read(a, a->args[0], &queue, &id, &agg,
-                                     &fields, errstr);
+    /* JOB@<endpoint>/<model>: one pair of an A/B job (docs/llm.md) */
+    job = at != NULL ? llmb_xasprintf("%.*s", (int)(at - a->args[0]),
+                                      a->args[0])
+                     : llmb_xstrdup(a->args[0]);
+    x.pair = at != NULL ? at + 1 : NULL;
+    if (x.fmt == FMT_VLLM || x.pair != NULL)
+        rc = llmb_job_aggregate_read(a, job, &queue, &id, &agg, &fields,
+                                     errstr);
     else
-        rc = llmb_lookup_job(a, a->args[0], &queue, &id, errstr);
+        rc = llmb_lookup_job(a, job, &queue, &id, errstr);
     if (rc != 0)
         goto out;
+    if (x.pair != NULL) {
+        json_t *g = llmb_agg_group(agg, x.pair);
+        if (g == NULL) {
+            *errstr = llmb_xasprintf("job \"%s\" has no pair \"%s\" (see "
+                                     "llmb show %s)", id, x.pair, id);
+            rc = LLMB_ENOTFOUND;
+            goto out;
+        }
+        json_decref(agg);
+        agg = g;
+    }
     x.out = a->out;
     if (a->cfg->output != NULL && strcmp(a->cfg->output, "-") != 0) {
         x.out = fopen(a->cfg->output, "w");
@@ -423,6 +461,7 @@ int llmb_export_run(struct llmb_admin *a, char **errstr)
 out:
     json_decref(agg);
     json_decref(fields);
+    free(job);
     free(queue);
     free(id);
     return rc;

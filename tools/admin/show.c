@@ -13,6 +13,7 @@
  * the statistics of its kind (docs/coordinator.md), numbers rounded by
  * llmb_agg_format(); --json gives the stored document as it is.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -376,6 +377,53 @@ static char *values_text(enum llmb_agg_kind kind, const json_t *f)
 
 /* The aggregate as tables: numbers (durations, gauges, counts), then
  * flags and labels. An aggregate that is not JSON is printed as it is. */
+/* An A/B job's pairs (its aggregate's "by" section, docs/llm.md): one
+ * row each with its main numbers, from the same merged histograms. */
+static void print_pairs(FILE *out, const json_t *agg)
+{
+    static const struct {
+        const char *head, *path, *stat;
+    } cols[] = {
+        {"REQUESTS", "summary.requests", "sum"},
+        {"ERRORS", "summary.failed", "sum"},
+        {"REQ/S", "summary.ok", "per_s"},
+        {"OUT TOK/S", "metrics.output_tokens", "per_s"},
+        {"TTFT P50", "metrics.ttft_ms", "p50"},
+        {"TTFT P99", "metrics.ttft_ms", "p99"},
+        {"ITL P50", "metrics.itl_ms", "p50"},
+        {"ITL P99", "metrics.itl_ms", "p99"},
+        {"TPOT P50", "metrics.tpot_ms", "p50"},
+        {"TPOT P99", "metrics.tpot_ms", "p99"},
+        {"E2E P99", "metrics.e2e_ms", "p99"},
+    };
+    const json_t *by = json_object_get(agg, "by");
+    struct llmb_table *t;
+    const char *name;
+    json_t *g;
+
+    if (json_object_size(by) == 0)
+        return;
+    t = llmb_table_new();
+    llmb_table_column(t, "ENDPOINT/MODEL", false);
+    llmb_table_column(t, "TASKS", true);
+    for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++)
+        llmb_table_column(t, cols[i].head, true);
+    json_object_foreach((json_t *)by, name, g) {
+        char buf[LLMB_AGG_NUM_LEN];
+        llmb_table_cell(t, name);
+        llmb_table_cellf(t, "%lld", (long long)json_integer_value(
+                                        json_object_get(g, "results")));
+        for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++) {
+            double v = llmb_agg_stat(g, cols[i].path, cols[i].stat);
+            llmb_table_cell(t, isnan(v) ? NULL : llmb_agg_format(v, buf));
+        }
+    }
+    fputs("\nby endpoint/model (latencies in ms; llmb compare JOB puts "
+          "them side by side):\n", out);
+    llmb_table_print(t, out);
+    llmb_table_free(t);
+}
+
 static void print_aggregate(FILE *out, const char *text, const char *when,
                             const char *payload_text)
 {
@@ -464,6 +512,7 @@ static void print_aggregate(FILE *out, const char *text, const char *when,
         fputc('\n', out);
         llmb_table_print(cat, out);
     }
+    print_pairs(out, agg);
     llmb_table_free(num);
     llmb_table_free(cat);
     json_decref(agg);

@@ -231,6 +231,8 @@ struct llmb_llm_spec {
                                task starts sending */
     bool together;          /* "start": "together": the job's rendezvous */
     bool record_itls;       /* records carry their gaps (LLMB_LLM_ITLS_MAX) */
+    bool ab;                /* "endpoints"/"models": the result names its
+                               pair in "_group" */
     double start_timeout_s; /* its wait for the tasks not yet arrived */
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */
@@ -241,6 +243,9 @@ struct llmb_llm_spec {
 
 #define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0
 #define LLMB_LLM_DEFAULT_START_TIMEOUT_S 60.0
+#define LLMB_LLM_AB_MAX 8        /* names in "endpoints", in "models":
+                                    at most 64 pairs, LLMB_AGG_GROUPS_MAX */
+#define LLMB_LLM_AB_NAME_MAX 200 /* bytes of one of them */
 #define LLMB_LLM_DEFAULT_RETRIES 2
 #define LLMB_LLM_DEFAULT_BACKOFF_MS 500
 /* The result's sample of records ("_requests"), each at most about 450

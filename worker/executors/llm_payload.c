@@ -212,6 +212,96 @@ static int pick_endpoint(struct llmb_llm_spec *spec, json_t *o,
     return spec->ep != NULL ? 0 : -1;
 }
 
+/* Checks the list "name" of o ("endpoints" or "models"): 1 to
+ * LLMB_LLM_AB_MAX distinct non-empty strings. Returns its size (0 when
+ * absent or null), or -1 with *errstr. */
+static long ab_list(json_t *o, const char *kind, const char *name,
+                    char **errstr)
+{
+    json_t *v = json_object_get(o, name), *e;
+    size_t i, n;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    n = json_array_size(v);
+    if (!json_is_array(v) || n < 1 || n > LLMB_LLM_AB_MAX) {
+        *errstr = llmb_xasprintf("%s payload field \"%s\" must be an array "
+                                 "of 1 to %d names, got %s", kind, name,
+                                 LLMB_LLM_AB_MAX, json_is_array(v) ?
+                                 (n == 0 ? "an empty array" :
+                                  "a longer array") : type_name(v));
+        return -1;
+    }
+    json_array_foreach(v, i, e) {
+        const char *s = json_string_value(e);
+        if (s == NULL || *s == '\0' || strlen(s) > LLMB_LLM_AB_NAME_MAX) {
+            *errstr = llmb_xasprintf("%s payload field \"%s\": item %zu "
+                                     "must be a string of 1 to %d bytes, got "
+                                     "%s", kind, name, i,
+                                     LLMB_LLM_AB_NAME_MAX,
+                                     s != NULL ? "a longer one" :
+                                     type_name(e));
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(json_string_value(json_array_get(v, j)), s) == 0) {
+                *errstr = llmb_xasprintf("%s payload field \"%s\" names "
+                                         "\"%s\" twice", kind, name, s);
+                return -1;
+            }
+    }
+    return (long)n;
+}
+
+/* A/B runs (docs/llm.md): "endpoints" and/or "models" spread the job's
+ * tasks over every (endpoint, model) pair, endpoint-major: task i takes
+ * pair i mod (endpoints x models), so that endpoint e and model m go to
+ * task e * models + m (and every pairs-th task after). The pair is written
+ * into o as "endpoint" and "model" (which the payload must then not
+ * give), and the task's result names it in "_group". */
+static int pick_combo(struct llmb_llm_spec *spec, json_t *o,
+                      const char *kind, const struct llmb_llm_endpoints *eps,
+                      const struct llmb_exec_task *t, char **errstr)
+{
+    long ne = ab_list(o, kind, "endpoints", errstr), nm, pair;
+    json_t *es = json_object_get(o, "endpoints");
+    json_t *ms = json_object_get(o, "models");
+
+    if (ne < 0 || (nm = ab_list(o, kind, "models", errstr)) < 0)
+        return -1;
+    if (ne == 0 && nm == 0)
+        return 0;
+    if (ne > 0 && json_object_get(o, "endpoint") != NULL) {
+        *errstr = llmb_xasprintf("%s payload fields \"endpoints\" and "
+                                 "\"%s\" cannot go together: give one",
+                                 kind, json_object_get(o, "provider") ?
+                                 "provider" : "endpoint");
+        return -1;
+    }
+    if (nm > 0 && json_object_get(o, "model") != NULL) {
+        *errstr = llmb_xasprintf("%s payload fields \"models\" and \"model\" "
+                                 "cannot go together: give one", kind);
+        return -1;
+    }
+    for (long i = 0; i < ne; i++) {
+        const char *name = json_string_value(json_array_get(es, (size_t)i));
+        if (llmb_llm_endpoints_find(eps, name) == NULL) {
+            *errstr = llmb_xasprintf("%s payload field \"endpoints\": no "
+                                     "endpoint named \"%s\" on this worker",
+                                     kind, name);
+            return -1;
+        }
+    }
+    pair = t->task % ((ne > 0 ? ne : 1) * (nm > 0 ? nm : 1));
+    if (ne > 0)
+        json_object_set(o, "endpoint", json_array_get(es, (size_t)(
+                            nm > 0 ? pair / nm : pair)));
+    if (nm > 0)
+        json_object_set(o, "model", json_array_get(ms, (size_t)(pair % nm)));
+    spec->ab = true;
+    return 0;
+}
+
 /* The benchmark shape: provider -> endpoint, iterations -> this task's
  * share of requests, a default prompt and max_tokens. */
 static int benchmark_map(json_t *o, const struct llmb_exec_task *t,
@@ -528,6 +618,8 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
         get_extra(o, kname, &extra, errstr) != 0)
         goto out;
     if (bench && benchmark_map(o, t, &field, errstr) != 0)
+        goto out;
+    if (pick_combo(spec, o, kname, eps, t, errstr) != 0)
         goto out;
     if (llmb_llm_workload_parse(&spec->wl, o, kname, t, errstr) != 0 ||
         pick_endpoint(spec, o, kname, field, eps, errstr) != 0 ||

@@ -348,6 +348,9 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
     json_object_set_new(o, "api", json_string(spec->chat ? "chat" :
                                               "completions"));
     json_object_set_new(o, "stream", json_boolean(spec->stream));
+    if (spec->ab) /* the aggregate's "by" section, "<endpoint>/<model>" */
+        json_object_set_new(o, "_group", json_sprintf("%s/%s", spec->ep->name,
+                                                      spec->model));
     for (size_t i = 0; i < rs->n; i++)
         json_array_append_new(arr, record_json(&rs->v[i]));
     json_object_set_new(o, "_requests", arr); /* not aggregated */
