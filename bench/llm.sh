@@ -85,7 +85,7 @@ summarise() {
   python3 -S -c '
 import json, math, sys
 r = json.load(sys.stdin)
-recs = r["requests"]
+recs = r.get("_requests", r.get("requests", []))  # the sample kept
 def q(xs, p):
     xs = sorted(xs)
     if not xs: return float("nan")
