@@ -422,6 +422,10 @@ char *llmb_llm_dataset_entry(const char *line, size_t len, size_t *elen,
         *errstr = llmb_xasprintf("not a JSON object: %s", jerr.text);
         return NULL;
     }
+    if (!json_is_object(o)) {
+        *errstr = llmb_xstrdup("not a JSON object");
+        goto out;
+    }
     conv = json_object_get(o, "conversations");
     prompt = json_object_get(o, "prompt");
     msgs = json_object_get(o, "messages");

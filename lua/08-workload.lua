@@ -229,9 +229,9 @@ local function dataset_entry(line)
     local ok, o = pcall(cjson.decode, line)
     if not ok or type(o) ~= 'table' or (next(o) ~= nil and o[1] ~= nil)
         or string.byte(line, (string.find(line, '%S') or 1)) ~= 123 then
-        local why = ok and 'not an object' or
-            string.gsub(tostring(o), '^.-: ', '')
-        return nil, 'not a JSON object: ' .. why
+        if ok then return nil, 'not a JSON object' end
+        return nil, 'not a JSON object: '
+            .. string.gsub(tostring(o), '^.-: ', '')
     end
     local conv, prompt, msgs, ot = o.conversations, o.prompt, o.messages,
         o.output_tokens

@@ -256,6 +256,21 @@ import json
 print(sorted(json.loads(l)['prompt'] for l in open('$log')))")" = "['rc a', 'rc b', 'rc c']" ] ||
     fail "job rc1 sent $(cat "$log")"
 
+# A job whose dataset is gone when it starts fails for good, saying so.
+rcli FCALL llmb_dataset 1 "$b" gone 0 '{"prompt":"g"}' > /dev/null
+[ "$(rcli FCALL llmb_push 1 "$b" \
+    '{"type":"llm","id":"gone","delay_s":60,"payload":{"model":"m","dataset":{"entries":1}}}')" = gone ] ||
+    fail "llmb_push of job gone"
+rcli DEL "$b:ds:gone" > /dev/null
+rcli ZADD "$b:delayed" 0 gone:0 > /dev/null # due now
+for _ in $(seq 400); do
+    [ "$(rcli HGET "$b:j:gone" state)" = failed ] && break
+    sleep 0.05
+done
+rcli HGET "$b:j:gone" error | grep -q 'job gone has no dataset' ||
+    fail "job gone: $(rcli HGET "$b:j:gone" state) $(rcli HGET "$b:j:gone" error)"
+[ "$(rcli HGET "$b:j:gone" 0:attempt)" = 1 ] || fail "job gone was retried"
+
 # -- synthetic prompts ------------------------------------------------------
 syn='{"model":"m","requests":100,"concurrency":8,"synthetic":{"input_tokens":{"dist":"normal","mean":60,"stddev":8},"output_tokens":{"dist":"uniform","min":5,"max":9},"seed":SEED}}'
 run --id syn1 --tasks 2 llm "${syn/SEED/7}"
