@@ -135,7 +135,7 @@ static int take(struct llmb_coord *co, struct llmb_coord_queue *q, size_t room)
     redisReply *r;
     size_t i;
 
-    r = llmb_conn_command(co->conn, "FCALL llmb_agg_take 1 %s %lld %lld",
+    r = llmb_cluster_command(co->cl, "FCALL llmb_agg_take 1 %s %lld %lld",
                           q->base, co->cfg->agg_lease_ms, (long long)room);
     if (r == NULL)
         return llmb_coord_lost(co);
@@ -203,7 +203,7 @@ static enum step step_load(struct llmb_coord *co, struct job *j)
     argv[1] = key;
     for (i = 0; i < JF_COUNT; i++)
         argv[2 + i] = job_fields[i];
-    r = llmb_conn_commandargv(co->conn, 2 + JF_COUNT, argv, NULL);
+    r = llmb_cluster_commandargv(co->cl, 2 + JF_COUNT, argv, NULL);
     free(key);
     if (r == NULL) {
         llmb_coord_lost(co);
@@ -265,7 +265,7 @@ static enum step step_read(struct llmb_coord *co, struct job *j)
         fields[i] = llmb_xasprintf("%lld:result", j->next + (long long)i);
         argv[2 + i] = fields[i];
     }
-    r = llmb_conn_commandargv(co->conn, (int)(n + 2), argv, NULL);
+    r = llmb_cluster_commandargv(co->cl, (int)(n + 2), argv, NULL);
     for (i = 0; i < n; i++)
         free(fields[i]);
     free(fields);
@@ -349,7 +349,7 @@ static enum step step_finish(struct llmb_coord *co, struct job *j)
     char *doc = build(j);
     /* fenced by the version read with the job: a retry since makes
      * llmb_agg_finish store nothing (-1) */
-    redisReply *r = llmb_conn_command(co->conn,
+    redisReply *r = llmb_cluster_command(co->cl,
                                       "FCALL llmb_agg_finish 1 %s %s %s %lld",
                                       j->base, j->id, doc, j->f[JF_VERSION]);
 

@@ -104,5 +104,5 @@ const struct llmb_opt_set llmb_coord_opt_set = {
     sizeof(coord_opts) / sizeof(coord_opts[0]),
     NULL,
     0,
-    false,
+    true,
 };

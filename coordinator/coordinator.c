@@ -44,8 +44,8 @@ int llmb_coord_lost(struct llmb_coord *co)
     co->up = false;
     co->counters.redis_errors++;
     free(co->redis_err);
-    co->redis_err = llmb_xstrdup(llmb_conn_errstr(co->conn)[0]
-                                     ? llmb_conn_errstr(co->conn)
+    co->redis_err = llmb_xstrdup(llmb_cluster_errstr(co->cl)[0]
+                                     ? llmb_cluster_errstr(co->cl)
                                      : "connection lost");
     wait = llmb_reconnect_failed(&co->reconnect);
     llmb_warn("lost redis: %s; reconnecting in %lld ms", co->redis_err,
@@ -84,7 +84,9 @@ static void connected(struct llmb_coord *co)
     free(co->redis_err);
     co->redis_err = NULL;
     co->up_since_mono = llmb_mono_ms();
-    co->ctx_seen = llmb_conn_ctx(co->conn);
+    co->ctx_seen = llmb_cluster_enabled(co->cl)
+                       ? NULL
+                       : llmb_conn_ctx(llmb_cluster_conn0(co->cl));
     llmb_reaper_reset(co->reaper);
     for (i = 0; i < co->nqueues; i++)
         co->queues[i].conf_mono = 0;
@@ -95,8 +97,17 @@ static bool ensure_up(struct llmb_coord *co)
 {
     char *err = NULL;
 
+    if (co->up && llmb_cluster_enabled(co->cl)) {
+        /* The map of every tick: a failover or a resharding since the
+         * last one is followed before the calls go out. */
+        if (llmb_cluster_refresh(co->cl) != 0) {
+            llmb_coord_lost(co);
+            return false;
+        }
+        return true;
+    }
     if (co->up) {
-        redisContext *ctx = llmb_conn_ctx(co->conn);
+        redisContext *ctx = llmb_conn_ctx(llmb_cluster_conn0(co->cl));
         if (ctx == NULL) {
             llmb_coord_lost(co);
             return false;
@@ -107,7 +118,7 @@ static bool ensure_up(struct llmb_coord *co)
     }
     if (!llmb_reconnect_due(&co->reconnect))
         return false;
-    if (llmb_conn_connect(co->conn, &err) != 0) {
+    if (llmb_cluster_connect(co->cl, &err) != 0) {
         if (co->reconnect.attempt == 0 || co->reconnect.attempt % 10 == 0 ||
             co->redis_err == NULL || strcmp(co->redis_err, err) != 0)
             llmb_warn("%s; retrying", err);
@@ -139,7 +150,7 @@ static int cmp_str(const void *a, const void *b)
 static int queues_refresh(struct llmb_coord *co)
 {
     char *key = llmb_coord_key(co, "queues");
-    redisReply *r = llmb_conn_command(co->conn, "SMEMBERS %s", key);
+    redisReply *r = llmb_cluster_command(co->cl, "SMEMBERS %s", key);
     char **names = NULL;
     size_t i, j, n = 0;
 
@@ -317,8 +328,8 @@ struct llmb_coord *llmb_coord_new(const struct llmb_coord_config *cfg,
         if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
             *p = '_';
     client_name = llmb_xasprintf("llmb-coordinator:%s", co->id);
-    co->conn = llmb_conn_new(cfg->common.redis_url, client_name,
-                             (int)cfg->redis_timeout_ms);
+    co->cl = llmb_cluster_new(cfg->common.redis_url, client_name,
+                              (int)cfg->redis_timeout_ms);
     free(client_name);
     co->reaper = llmb_reaper_new();
     co->agg = llmb_aggregator_new();
@@ -371,7 +382,7 @@ void llmb_coord_free(struct llmb_coord *co)
     for (i = 0; i < co->nqueues; i++)
         queue_fini(&co->queues[i]);
     free(co->queues);
-    llmb_conn_free(co->conn);
+    llmb_cluster_free(co->cl);
     free(co->redis_err);
     free(co->id);
     free(co);

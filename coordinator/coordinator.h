@@ -23,6 +23,7 @@
 #include <hiredis/hiredis.h>
 
 #include <llmb/backoff.h>
+#include <llmb/cluster.h>
 #include <llmb/config.h>
 #include <llmb/conn.h>
 #include <llmb/served.h>
@@ -138,8 +139,11 @@ struct llmb_coord {
     ev_signal sigterm, sigint;
     struct llmb_http *http; /* or NULL when --metrics-addr is empty */
 
-    struct llmb_conn *conn;
-    redisContext *ctx_seen;     /* ctx at the last tick: a change = reconnect */
+    struct llmb_cluster *cl;    /* routes each call to the primary of its
+                                   key on a Redis Cluster; one connection
+                                   on a server */
+    redisContext *ctx_seen;     /* ctx at the last tick: a change = reconnect
+                                   (one server) */
     bool up;                    /* the last Redis call worked */
     bool ever_up;               /* connected at least once */
     char *redis_err;            /* why not, while !up */

@@ -98,8 +98,8 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
     int rc = 0;
 
     *workers = NULL;
-    if (llmb_conn_append_argv(co->conn, 1, time_argv, NULL) != 0 ||
-        llmb_conn_append_argv(co->conn, 4, zr_argv, NULL) != 0)
+    if (llmb_cluster_append_argv(co->cl, 1, time_argv, NULL) != 0 ||
+        llmb_cluster_append_argv(co->cl, 4, zr_argv, NULL) != 0)
         goto lost;
     for (i = 0; i < co->nqueues; i++) {
         const char *base = co->queues[i].base;
@@ -108,18 +108,18 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         const char *argv[] = {"FCALL_RO", "llmb_stats", "1", base};
         const char *hgetall[] = {"HGETALL", types};
         const char *zrange[] = {"ZRANGE", pending, "0", "0"};
-        int rc2 = llmb_conn_append_argv(co->conn, 4, argv, NULL);
+        int rc2 = llmb_cluster_append_argv(co->cl, 4, argv, NULL);
         if (rc2 == 0)
-            rc2 = llmb_conn_append_argv(co->conn, 2, hgetall, NULL);
+            rc2 = llmb_cluster_append_argv(co->cl, 2, hgetall, NULL);
         if (rc2 == 0)
-            rc2 = llmb_conn_append_argv(co->conn, 4, zrange, NULL);
+            rc2 = llmb_cluster_append_argv(co->cl, 4, zrange, NULL);
         free(types);
         free(pending);
         if (rc2 != 0)
             goto lost;
     }
     for (i = 0; i < n; i++) {
-        r = llmb_conn_get_reply(co->conn);
+        r = llmb_cluster_get_reply(co->cl);
         if (r == NULL)
             goto lost;
         if (i == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
@@ -192,14 +192,14 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
         char *key = llmb_coord_key(co, name);
         const char *argv[] = {"HMGET", key, "state", "capacity", "running",
                               "queues"};
-        int rc = llmb_conn_append_argv(co->conn, 6, argv, NULL);
+        int rc = llmb_cluster_append_argv(co->cl, 6, argv, NULL);
         free(name);
         free(key);
         if (rc != 0)
             return llmb_coord_lost(co);
     }
     for (i = 0; i < ids->elements; i++) {
-        redisReply *r = llmb_conn_get_reply(co->conn);
+        redisReply *r = llmb_cluster_get_reply(co->cl);
         const char *state;
         long long cap, run;
 
@@ -271,7 +271,7 @@ static int read_heads(struct llmb_coord *co)
         }
         char *jk = llmb_xasprintf("%s:j:%s", q->base, q->head_type);
         const char *argv[] = {"HGET", jk, "type"};
-        int rc2 = llmb_conn_append_argv(co->conn, 3, argv, NULL);
+        int rc2 = llmb_cluster_append_argv(co->cl, 3, argv, NULL);
         free(jk);
         if (rc2 != 0)
             goto lost;
@@ -291,7 +291,7 @@ static int read_heads(struct llmb_coord *co)
         argv[1] = key;
         for (size_t k = 0; k < nstale; k++)
             argv[2 + k] = q->served.stale.v[k];
-        int rc2 = llmb_conn_append_argv(co->conn, (int)(2 + nstale), argv,
+        int rc2 = llmb_cluster_append_argv(co->cl, (int)(2 + nstale), argv,
                                         NULL);
         free(key);
         if (rc2 != 0)
@@ -303,7 +303,7 @@ static int read_heads(struct llmb_coord *co)
         redisReply *r;
         if (!asked[i])
             continue;
-        r = llmb_conn_get_reply(co->conn);
+        r = llmb_cluster_get_reply(co->cl);
         if (r == NULL)
             goto lost;
         sent--;
@@ -313,7 +313,7 @@ static int read_heads(struct llmb_coord *co)
         freeReplyObject(r);
     }
     for (; sent > 0; sent--) {
-        redisReply *r = llmb_conn_get_reply(co->conn);
+        redisReply *r = llmb_cluster_get_reply(co->cl);
         if (r == NULL)
             goto lost;
         if (r->type == REDIS_REPLY_ERROR)
@@ -378,7 +378,7 @@ static int queue_fields_del(struct llmb_coord *co, const char *name,
         fields[n++] = llmb_xasprintf("queue:%s:error", name);
     for (i = 0; i < n; i++)
         argv[2 + i] = fields[i];
-    r = llmb_conn_commandargv(co->conn, (int)(2 + n), argv, NULL);
+    r = llmb_cluster_commandargv(co->cl, (int)(2 + n), argv, NULL);
     for (i = 0; i < n; i++)
         free(fields[i]);
     free(key);
@@ -458,7 +458,7 @@ static int write_hash(struct llmb_coord *co)
     argv = llmb_xcalloc(kv.args.n, sizeof(*argv));
     for (i = 0; i < kv.args.n; i++)
         argv[i] = kv.args.v[i];
-    r = llmb_conn_commandargv(co->conn, (int)kv.args.n, argv, NULL);
+    r = llmb_cluster_commandargv(co->cl, (int)kv.args.n, argv, NULL);
     free(argv);
     llmb_strlist_clear(&kv.args);
     free(key);

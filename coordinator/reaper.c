@@ -185,7 +185,7 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
     int rc = 0;
 
     free(name);
-    r = llmb_conn_command(co->conn, "HMGET %s state queues", hkey);
+    r = llmb_cluster_command(co->cl, "HMGET %s state queues", hkey);
     if (r == NULL) {
         rc = llmb_coord_lost(co);
         goto out;
@@ -224,7 +224,7 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
         /* CALL_MAX leases per call: again while a call takes that many */
         long long got = CALL_MAX;
         while (got == CALL_MAX) {
-            r = llmb_conn_command(co->conn,
+            r = llmb_cluster_command(co->cl,
                                   "FCALL llmb_reap_worker 1 %s %s %s", base,
                                   w->id, reason);
             if (r == NULL) {
@@ -247,13 +247,13 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
     }
 
     if (exists) {
-        r = llmb_conn_command(co->conn,
+        r = llmb_cluster_command(co->cl,
                               "HSET %s state dead dead_ms %lld dead_reason %s",
                               hkey, (long long)now_ms, reason);
     } else {
         /* A registry entry without a record: nothing to keep. */
         char *zkey = llmb_coord_key(co, "workers");
-        r = llmb_conn_command(co->conn, "ZREM %s %s", zkey, w->id);
+        r = llmb_cluster_command(co->cl, "ZREM %s %s", zkey, w->id);
         free(zkey);
     }
     if (r == NULL) {
@@ -261,7 +261,7 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
         goto out;
     }
     freeReplyObject(r);
-    r = llmb_conn_command(co->conn, "DEL %s:owner", hkey);
+    r = llmb_cluster_command(co->cl, "DEL %s:owner", hkey);
     if (r == NULL) {
         rc = llmb_coord_lost(co);
         goto out;
@@ -289,15 +289,15 @@ static int pass_read(struct llmb_coord *co, redisReply *out[3])
     int rc = 0, i;
 
     out[0] = out[1] = out[2] = NULL;
-    if (llmb_conn_append_argv(co->conn, 1, time_argv, NULL) != 0 ||
-        llmb_conn_append_argv(co->conn, 4, list_argv, NULL) != 0 ||
-        llmb_conn_append_argv(co->conn, 5, zr_argv, NULL) != 0) {
+    if (llmb_cluster_append_argv(co->cl, 1, time_argv, NULL) != 0 ||
+        llmb_cluster_append_argv(co->cl, 4, list_argv, NULL) != 0 ||
+        llmb_cluster_append_argv(co->cl, 5, zr_argv, NULL) != 0) {
         free(zkey);
         return llmb_coord_lost(co);
     }
     free(zkey);
     for (i = 0; i < 3; i++) {
-        out[i] = llmb_conn_get_reply(co->conn);
+        out[i] = llmb_cluster_get_reply(co->cl);
         if (out[i] == NULL) {
             rc = llmb_coord_lost(co);
             break;
@@ -459,13 +459,13 @@ int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
                 continue;
             snprintf(limit, sizeof(limit), "%lld", asked[i]);
             const char *argv[] = {"FCALL", what[i], "1", q->base, limit};
-            if (llmb_conn_append_argv(co->conn, 5, argv, NULL) != 0)
+            if (llmb_cluster_append_argv(co->cl, 5, argv, NULL) != 0)
                 return llmb_coord_lost(co);
         }
         for (i = 0; i < 3; i++) {
             if (asked[i] == 0)
                 continue;
-            r = llmb_conn_get_reply(co->conn);
+            r = llmb_cluster_get_reply(co->cl);
             if (r == NULL)
                 return llmb_coord_lost(co);
             if (r->type != REDIS_REPLY_INTEGER) {
@@ -499,7 +499,7 @@ int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
     }
     if (rc == 1) {
         /* Reload through the plain-command path (reloads on this error). */
-        r = llmb_conn_command(co->conn, "FCALL llmb_promote 1 %s 0", q->base);
+        r = llmb_cluster_command(co->cl, "FCALL llmb_promote 1 %s 0", q->base);
         if (r == NULL)
             return llmb_coord_lost(co);
         freeReplyObject(r);

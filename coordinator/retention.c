@@ -37,8 +37,8 @@
 static int conf_write(struct llmb_coord *co, struct llmb_coord_queue *q)
 {
     char *key = llmb_xasprintf("%s:conf", q->base);
-    redisReply *r = llmb_conn_command(
-        co->conn, "HSET %s retention_s %lld events_max %lld dead_max %lld",
+    redisReply *r = llmb_cluster_command(
+        co->cl, "HSET %s retention_s %lld events_max %lld dead_max %lld",
         key, co->cfg->retention_s, co->cfg->events_max, co->cfg->dead_max);
 
     free(key);
@@ -74,7 +74,7 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
     size_t i, k;
     int rc = 0;
 
-    r = llmb_conn_command(co->conn, "ZRANGE %s %lld %lld", zkey, q->scan_rank,
+    r = llmb_cluster_command(co->cl, "ZRANGE %s %lld %lld", zkey, q->scan_rank,
                           q->scan_rank + batch - 1);
     if (r == NULL) {
         rc = llmb_coord_lost(co);
@@ -87,7 +87,7 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
     for (i = 0; i < r->elements; i++) {
         char *jkey = llmb_xasprintf("%s:j:%s", q->base, r->element[i]->str);
         const char *argv[] = {"HGET", jkey, "state"};
-        int arc = llmb_conn_append_argv(co->conn, 3, argv, NULL);
+        int arc = llmb_cluster_append_argv(co->cl, 3, argv, NULL);
         free(jkey);
         if (arc != 0) {
             rc = llmb_coord_lost(co);
@@ -96,7 +96,7 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
     }
     for (i = 0; i < r->elements; i++) {
         int ix;
-        s = llmb_conn_get_reply(co->conn);
+        s = llmb_cluster_get_reply(co->cl);
         if (s == NULL) {
             rc = llmb_coord_lost(co);
             goto out;
@@ -115,7 +115,7 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
         argv[1] = zkey;
         for (k = 0; k < gone.n; k++)
             argv[2 + k] = gone.v[k];
-        s = llmb_conn_commandargv(co->conn, (int)gone.n + 2, argv, NULL);
+        s = llmb_cluster_commandargv(co->cl, (int)gone.n + 2, argv, NULL);
         free(argv);
         if (s == NULL) {
             rc = llmb_coord_lost(co);
@@ -172,7 +172,7 @@ static int worker_remove(struct llmb_coord *co, const char *id,
     int rc = 0;
 
     free(name);
-    r = llmb_conn_command(co->conn, "HGET %s state", hkey);
+    r = llmb_cluster_command(co->cl, "HGET %s state", hkey);
     if (r == NULL)
         goto lost;
     if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "dead") != 0)
@@ -182,11 +182,11 @@ static int worker_remove(struct llmb_coord *co, const char *id,
         goto out;
     }
     freeReplyObject(r);
-    r = llmb_conn_command(co->conn, "DEL %s", hkey);
+    r = llmb_cluster_command(co->cl, "DEL %s", hkey);
     if (r == NULL)
         goto lost;
     freeReplyObject(r);
-    r = llmb_conn_command(co->conn, "ZREM %s %s", zkey, id);
+    r = llmb_cluster_command(co->cl, "ZREM %s %s", zkey, id);
     if (r == NULL)
         goto lost;
     if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
@@ -210,7 +210,7 @@ int llmb_retention_workers(struct llmb_coord *co)
     size_t i;
     int rc = 0;
 
-    t = llmb_conn_command(co->conn, "TIME");
+    t = llmb_cluster_command(co->cl, "TIME");
     if (t == NULL) {
         rc = llmb_coord_lost(co);
         goto out;
@@ -220,7 +220,7 @@ int llmb_retention_workers(struct llmb_coord *co)
     now_ms = atoll(t->element[0]->str) * 1000 +
              atoll(t->element[1]->str) / 1000;
     cutoff = now_ms - co->cfg->worker_retention_s * 1000;
-    r = llmb_conn_command(co->conn, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 %d",
+    r = llmb_cluster_command(co->cl, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 %d",
                           zkey, cutoff, WORKERS_PER_PASS);
     if (r == NULL) {
         rc = llmb_coord_lost(co);

@@ -284,6 +284,14 @@ struct node {
  * llmb_slotmap index); on a single server, one node for the URL's server,
  * owner of every slot.
  */
+/* A command queued by llmb_cluster_append_argv(), not sent yet. */
+struct pipe_cmd {
+    struct llmb_conn *conn;
+    int argc;
+    char **argv;
+    size_t *argvlen;
+};
+
 struct llmb_cluster {
     struct llmb_redis_url url;
     char *url_text;    /* for a single server: handed to llmb_conn_new() */
@@ -294,6 +302,10 @@ struct llmb_cluster {
     size_t nnodes;
     int16_t owner[LLMB_CLUSTER_SLOTS];
     char *err;
+    struct pipe_cmd *unsent;  /* queued, in order */
+    size_t nunsent;
+    struct llmb_conn **due;   /* sent, reply not read yet, in order */
+    size_t due_head, ndue, due_cap;
 };
 
 static void set_err(struct llmb_cluster *cl, char *msg)
@@ -501,6 +513,8 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
         set_err(cl, llmb_xstrdup(cl->url_err));
         return LLMB_ECONFIG;
     }
+    if (cl->ndue > 0 || cl->nunsent > 0)
+        return 0; /* a pipeline holds connections: not now */
     /* The primaries we know first (the seeds may be gone by now). */
     for (size_t i = 0; i < cl->nnodes; i++) {
         rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, &m);
@@ -518,6 +532,11 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
     }
     map_install(cl, &m);
     return 0;
+}
+
+struct llmb_conn *llmb_cluster_conn0(struct llmb_cluster *cl)
+{
+    return cl->url.cluster ? NULL : cl->nodes[0].conn;
 }
 
 int llmb_cluster_owner(const struct llmb_cluster *cl, const char *key)
@@ -732,6 +751,272 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
     }
 }
 
+/* The key of a command, or NULL for one that names none (see
+ * llmb_cluster_command()). Points into argv. */
+static const char *cmd_key(int argc, const char **argv)
+{
+    static const char *const keyless[] = {
+        "TIME", "PING", "INFO", "CLIENT", "CLUSTER", "FUNCTION", "MULTI",
+        "EXEC", "ROLE", "SCAN", "DBSIZE", "CONFIG",
+    };
+
+    if (argc < 2)
+        return NULL;
+    for (size_t i = 0; i < sizeof(keyless) / sizeof(*keyless); i++)
+        if (strcasecmp(argv[0], keyless[i]) == 0)
+            return NULL;
+    if (strcasecmp(argv[0], "FCALL") == 0 ||
+        strcasecmp(argv[0], "FCALL_RO") == 0 ||
+        strcasecmp(argv[0], "EVAL") == 0 ||
+        strcasecmp(argv[0], "EVALSHA") == 0)
+        return argc >= 4 && strcmp(argv[2], "0") != 0 ? argv[3] : NULL;
+    return argv[1];
+}
+
+/* Copies argv (lengths argvlen, or strlen) into NUL-terminated strings. */
+static void argv_copy(int argc, const char **argv, const size_t *argvlen,
+                      char ***out, size_t **outlen)
+{
+    *out = llmb_xmalloc((size_t)(argc > 0 ? argc : 1) * sizeof(**out));
+    *outlen = llmb_xmalloc((size_t)(argc > 0 ? argc : 1) * sizeof(**outlen));
+    for (int i = 0; i < argc; i++) {
+        size_t n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        (*out)[i] = llmb_xmalloc(n + 1);
+        memcpy((*out)[i], argv[i], n);
+        (*out)[i][n] = '\0';
+        (*outlen)[i] = n;
+    }
+}
+
+static void argv_free(int argc, char **argv, size_t *argvlen)
+{
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    free(argv);
+    free(argvlen);
+}
+
+/* Parses the RESP array of bulk strings that redisFormatCommand() makes
+ * back into argv. Returns argc, or -1. */
+static int resp_argv(const char *s, size_t len, char ***argv, size_t **lens)
+{
+    const char *p = s, *end = s + len;
+    long long n = 0;
+    char *e = NULL;
+
+    if (len < 4 || *p != '*')
+        return -1;
+    n = strtoll(p + 1, &e, 10);
+    if (e == NULL || n < 1 || n > 1000000 || e + 2 > end)
+        return -1;
+    p = e + 2;
+    *argv = llmb_xcalloc((size_t)n, sizeof(**argv));
+    *lens = llmb_xcalloc((size_t)n, sizeof(**lens));
+    for (long long i = 0; i < n; i++) {
+        long long l;
+        if (p >= end || *p != '$')
+            goto bad;
+        l = strtoll(p + 1, &e, 10);
+        if (l < 0 || e + 2 + l + 2 > end)
+            goto bad;
+        p = e + 2;
+        (*argv)[i] = llmb_xmalloc((size_t)l + 1);
+        memcpy((*argv)[i], p, (size_t)l);
+        (*argv)[i][l] = '\0';
+        (*lens)[i] = (size_t)l;
+        p += l + 2;
+    }
+    return (int)n;
+bad:
+    argv_free((int)n, *argv, *lens);
+    return -1;
+}
+
+redisReply *llmb_cluster_commandargv(struct llmb_cluster *cl, int argc,
+                                     const char **argv,
+                                     const size_t *argvlen)
+{
+    const char *key = cmd_key(argc, argv);
+    char *k = NULL;
+    redisReply *r;
+
+    if (!cl->url.cluster) {
+        r = llmb_conn_commandargv(cl->nodes[0].conn, argc, argv, argvlen);
+        if (r == NULL)
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(cl->nodes[0].conn)));
+        return r;
+    }
+    if (key == NULL) {
+        struct llmb_conn *c = cl->nnodes > 0 ? node_ready(cl, 0) : NULL;
+        if (c == NULL) {
+            if (cl->nnodes == 0)
+                set_err(cl, llmb_xstrdup("no redis cluster primary known"));
+            return NULL;
+        }
+        r = llmb_conn_commandargv(c, argc, argv, argvlen);
+        if (r == NULL)
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
+        return r;
+    }
+    /* The key as a string (its length from argvlen when given). */
+    for (int i = 1; i < argc; i++)
+        if (argv[i] == key)
+            k = llmb_xstrndup(key, argvlen != NULL ? argvlen[i]
+                                                   : strlen(key));
+    r = llmb_cluster_command_argv(cl, k != NULL ? k : key, argc, argv,
+                                  argvlen);
+    free(k);
+    return r;
+}
+
+redisReply *llmb_cluster_command(struct llmb_cluster *cl, const char *fmt,
+                                 ...)
+{
+    char *cmd = NULL, **argv = NULL;
+    size_t *lens = NULL;
+    redisReply *r = NULL;
+    va_list ap;
+    int len, argc;
+
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        set_err(cl, llmb_xasprintf("cannot format the command \"%s\"",
+                                   fmt));
+        return NULL;
+    }
+    argc = resp_argv(cmd, (size_t)len, &argv, &lens);
+    redisFreeCommand(cmd);
+    if (argc < 0) {
+        set_err(cl, llmb_xasprintf("cannot format the command \"%s\"",
+                                   fmt));
+        return NULL;
+    }
+    r = llmb_cluster_commandargv(cl, argc, (const char **)argv, lens);
+    argv_free(argc, argv, lens);
+    return r;
+}
+
+int llmb_cluster_append_argv(struct llmb_cluster *cl, int argc,
+                             const char **argv, const size_t *argvlen)
+{
+    const char *key = cmd_key(argc, argv);
+    struct llmb_conn *c;
+    struct pipe_cmd *p;
+
+    if (!cl->url.cluster) {
+        if (llmb_conn_append_argv(cl->nodes[0].conn, argc, argv,
+                                  argvlen) != 0) {
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(cl->nodes[0].conn)));
+            return LLMB_EIO;
+        }
+        return 0;
+    }
+    if (key == NULL) {
+        c = cl->nnodes > 0 ? node_ready(cl, 0) : NULL;
+    } else {
+        size_t n = strlen(key);
+        for (int i = 1; i < argc; i++)
+            if (argv[i] == key && argvlen != NULL)
+                n = argvlen[i];
+        char *k = llmb_xstrndup(key, n);
+        c = llmb_cluster_conn_for_key(cl, k);
+        free(k);
+    }
+    if (c == NULL)
+        return LLMB_EIO;
+    cl->unsent = llmb_xrealloc(cl->unsent,
+                               (cl->nunsent + 1) * sizeof(*cl->unsent));
+    p = &cl->unsent[cl->nunsent++];
+    p->conn = c;
+    p->argc = argc;
+    argv_copy(argc, argv, argvlen, &p->argv, &p->argvlen);
+    return 0;
+}
+
+static void due_push(struct llmb_cluster *cl, struct llmb_conn *c)
+{
+    if (cl->ndue == cl->due_cap) {
+        size_t cap = cl->due_cap ? cl->due_cap * 2 : 16;
+        struct llmb_conn **d = llmb_xmalloc(cap * sizeof(*d));
+        for (size_t i = 0; i < cl->ndue; i++)
+            d[i] = cl->due[(cl->due_head + i) % cl->due_cap];
+        free(cl->due);
+        cl->due = d;
+        cl->due_cap = cap;
+        cl->due_head = 0;
+    }
+    cl->due[(cl->due_head + cl->ndue) % cl->due_cap] = c;
+    cl->ndue++;
+}
+
+static struct llmb_conn *due_pop(struct llmb_cluster *cl)
+{
+    struct llmb_conn *c = cl->due[cl->due_head];
+
+    cl->due_head = (cl->due_head + 1) % cl->due_cap;
+    cl->ndue--;
+    return c;
+}
+
+/* After a failure in a pipeline: reads and drops the replies still due
+ * on the other connections, so that none is taken for a later one. */
+static void due_drain(struct llmb_cluster *cl)
+{
+    while (cl->ndue > 0) {
+        redisReply *r = llmb_conn_get_reply(due_pop(cl));
+        if (r != NULL)
+            freeReplyObject(r);
+    }
+    for (size_t i = 0; i < cl->nunsent; i++)
+        argv_free(cl->unsent[i].argc, cl->unsent[i].argv,
+                  cl->unsent[i].argvlen);
+    cl->nunsent = 0;
+}
+
+redisReply *llmb_cluster_get_reply(struct llmb_cluster *cl)
+{
+    struct llmb_conn *c;
+    redisReply *r;
+
+    if (!cl->url.cluster) {
+        r = llmb_conn_get_reply(cl->nodes[0].conn);
+        if (r == NULL)
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(cl->nodes[0].conn)));
+        return r;
+    }
+    for (size_t i = 0; i < cl->nunsent; i++) {
+        struct pipe_cmd *p = &cl->unsent[i];
+        int rc = llmb_conn_append_argv(p->conn, p->argc,
+                                       (const char **)p->argv, p->argvlen);
+        if (rc != 0) {
+            set_err(cl, llmb_xstrdup(llmb_conn_errstr(p->conn)));
+            due_drain(cl);
+            return NULL;
+        }
+        due_push(cl, p->conn);
+        argv_free(p->argc, p->argv, p->argvlen);
+        p->argv = NULL;
+    }
+    cl->nunsent = 0;
+    if (cl->ndue == 0) {
+        set_err(cl, llmb_xstrdup("no reply is due"));
+        return NULL;
+    }
+    c = due_pop(cl);
+    r = llmb_conn_get_reply(c);
+    if (r == NULL) {
+        set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
+        due_drain(cl);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "MOVED ", 6) == 0 &&
+        cl->ndue == 0)
+        llmb_cluster_refresh(cl);
+    return r;
+}
+
 const char *llmb_cluster_errstr(struct llmb_cluster *cl)
 {
     return cl->err ? cl->err : "";
@@ -741,6 +1026,9 @@ void llmb_cluster_free(struct llmb_cluster *cl)
 {
     if (cl == NULL)
         return;
+    due_drain(cl);
+    free(cl->unsent);
+    free(cl->due);
     nodes_free(cl);
     llmb_redis_url_fini(&cl->url);
     free(cl->url_text);

@@ -108,6 +108,10 @@ int llmb_cluster_refresh(struct llmb_cluster *cl);
 struct llmb_conn *llmb_cluster_conn_for_key(struct llmb_cluster *cl,
                                             const char *key);
 
+/* For a single server: its connection, not connected by this call (NULL
+ * on a cluster). Owned by cl. */
+struct llmb_conn *llmb_cluster_conn0(struct llmb_cluster *cl);
+
 /* The primaries of the current map: their number, and the connection and
  * "host:port" name of primary i (connecting it if need be: NULL when it
  * cannot be reached). Indexes change with a refresh. */
@@ -140,6 +144,30 @@ char *llmb_cluster_node_url(const struct llmb_cluster *cl, size_t i);
 redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
                                       int argc, const char **argv,
                                       const size_t *argvlen);
+
+/*
+ * The same for callers that do not name the key: it is taken from the
+ * command (the first key of FCALL, FCALL_RO, EVAL and EVALSHA; none for
+ * TIME, PING, INFO, CLIENT, CLUSTER, FUNCTION, MULTI, EXEC, ROLE, SCAN,
+ * DBSIZE and CONFIG, which go to the first primary; else the first
+ * argument). printf-style (redisCommand format) or argv.
+ */
+redisReply *llmb_cluster_command(struct llmb_cluster *cl, const char *fmt,
+                                 ...);
+redisReply *llmb_cluster_commandargv(struct llmb_cluster *cl, int argc,
+                                     const char **argv,
+                                     const size_t *argvlen);
+
+/* Pipelining across primaries: commands queued with
+ * llmb_cluster_append_argv() (key taken as above; 0, or LLMB_EIO when its
+ * primary cannot be reached) are sent to their primaries at the next
+ * llmb_cluster_get_reply(), which returns their replies in the order they
+ * were queued (NULL on a connection failure: the replies still due are
+ * then lost, see llmb_conn_get_reply()). Redirections are not followed
+ * here: a MOVED comes back as the reply, and the map is read again. */
+int llmb_cluster_append_argv(struct llmb_cluster *cl, int argc,
+                             const char **argv, const size_t *argvlen);
+redisReply *llmb_cluster_get_reply(struct llmb_cluster *cl);
 
 /* The last error message ("" if none). Owned by cl. */
 const char *llmb_cluster_errstr(struct llmb_cluster *cl);

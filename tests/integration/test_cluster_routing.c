@@ -263,6 +263,56 @@ static void test_ask_and_fcall_held(void **state)
     llmb_cluster_free(cl);
 }
 
+/* Commands that do not name their key go where it lives; a pipeline over
+ * keys of every primary answers in the order it was queued. */
+static void test_auto_and_pipeline(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 5000);
+    const char *tm[] = {"TIME"};
+    redisReply *r;
+    (void)state;
+
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    for (int i = 0; i < 30; i++) {
+        char *k = llmb_xasprintf("%s:{p%d}:v", prefix, i);
+        r = llmb_cluster_command(cl, "SET %s %d", k, i);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+        free(k);
+    }
+    assert_int_equal(llmb_cluster_append_argv(cl, 1, tm, NULL), 0);
+    for (int i = 0; i < 30; i++) {
+        char *k = llmb_xasprintf("%s:{p%d}:v", prefix, i);
+        const char *get[] = {"GET", k};
+        assert_int_equal(llmb_cluster_append_argv(cl, 2, get, NULL), 0);
+        free(k);
+    }
+    r = llmb_cluster_get_reply(cl);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    for (int i = 0; i < 30; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "%d", i);
+        r = llmb_cluster_get_reply(cl);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, want);
+        freeReplyObject(r);
+    }
+    /* An FCALL's key is its first key. */
+    {
+        char *key = llmb_key_queue(prefix, "p7");
+        r = llmb_cluster_command(cl, "FCALL_RO llmb_stats 1 %s", key);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        freeReplyObject(r);
+        free(key);
+    }
+    llmb_cluster_free(cl);
+}
+
 /* A plain URL gives a router of one node owning every slot. */
 static void test_single_server(void **state)
 {
@@ -291,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_routes_by_slot),
         cmocka_unit_test(test_moved),
         cmocka_unit_test(test_ask_and_fcall_held),
+        cmocka_unit_test(test_auto_and_pipeline),
         cmocka_unit_test(test_single_server),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
