@@ -16,8 +16,9 @@
  * the server being slow to read does not count against the client. GET
  * /stats returns, per request, the server's TTFT (first chunk sent minus
  * request arrived) and, per chunk, how late it left against its
- * schedule, in ns: {"ttft_ns": [...], "late_ns": [...], "chunks": N};
- * POST /reset clears them. 127.0.0.1 only.
+ * schedule, in ns: {"ttft_ns": [...], "late_ns": [...], "chunks": N,
+ * "unstamped": reads that had no kernel receive time, so took the time
+ * of the read}; POST /reset clears them. 127.0.0.1 only.
  *
  *   llmb_bench_llm_server --port 0 --first-ms 50 --itl-ms 100 --tokens 16
  *
@@ -64,6 +65,7 @@ static struct {
     long tokens;
     struct i64s ttft, late;
     uint64_t chunks;
+    uint64_t unstamped;   /* reads the kernel gave no receive time for */
 } S;
 
 static char chunk_framed[256], tail_framed[512];
@@ -261,8 +263,10 @@ static void stats(struct conn *c)
     append_array(&s, &len, &cap, &S.late);
     if (len + 64 > cap)
         s = xrealloc(s, cap = len + 64);
-    len += (size_t)snprintf(s + len, cap - len, "],\"chunks\":%llu}",
-                            (unsigned long long)S.chunks);
+    len += (size_t)snprintf(s + len, cap - len,
+                            "],\"chunks\":%llu,\"unstamped\":%llu}",
+                            (unsigned long long)S.chunks,
+                            (unsigned long long)S.unstamped);
     reply_json(c, s, len);
     free(s);
 }
@@ -305,7 +309,7 @@ static bool parse_requests(struct ev_loop *loop, struct conn *c, int64_t t)
             stats(c);
         } else if (strncmp(c->in, "POST /reset", 11) == 0) {
             S.ttft.n = S.late.n = 0;
-            S.chunks = 0;
+            S.chunks = S.unstamped = 0;
             reply_json(c, "{}", 2);
         } else {
             int64_t d;
@@ -342,9 +346,14 @@ static int64_t arrival(struct msghdr *msg)
             clock_gettime(CLOCK_REALTIME, &real);
             at = mono - ((int64_t)real.tv_sec * 1000000000 + real.tv_nsec -
                          ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
-            return at < mono ? at : mono;
+            /* No stamp (0), or one from the future or from over a
+             * minute ago: not a receive time to trust. */
+            if (at <= mono && mono - at < 60 * (int64_t)1000000000)
+                return at;
+            break;
         }
     }
+    S.unstamped++;
     return now_ns();
 }
 
@@ -466,6 +475,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Before the first connection: the kernel stamps what it receives
+     * only once some socket asks for it. */
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
