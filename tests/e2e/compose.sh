@@ -64,7 +64,9 @@ for n in llmb:
     if seconds(s.get("stop_grace_period", "10s")) <= 30:
         fail("%s: stop_grace_period %s is not longer than the worker's 30 s" % (n, s.get("stop_grace_period")))
 for n in ["coordinator", "worker", "llm-worker", "mock-llm", "redis"]:
-    test = " ".join(svcs[n].get("healthcheck", {}).get("test", []))
+    test = svcs[n].get("healthcheck", {}).get("test", [])
+    # a string is CMD-SHELL; the worker's is one, for podman-compose 1.0.3
+    test = test if isinstance(test, str) else " ".join(test)
     if not test:
         fail("%s: no healthcheck" % n)
     if "curl" in test or "wget" in test:
