@@ -120,6 +120,7 @@ compose() {
 }
 cleanup() {
     compose down -v >"$conf/down.log" 2>&1 || true
+    podman network rm "${project}_default" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

@@ -154,7 +154,9 @@ plain "$tmp/plain.out"
 plain "$tmp/plain.err"
 
 # --- the admin tables on a terminal: aligned, and what a pipe gets
-# (digits aside: ages move on between the two runs)
+# (digits aside: ages move on between the two runs). The terminal is wide:
+# a table is as wide as its cells (the stats queue table takes about 96
+# columns), and a narrower terminal wraps it, as it does `docker ps`.
 same_as_pipe() {
     local name=$1
     shift
