@@ -410,7 +410,7 @@ static void assert_refused_or_done(redisReply *r, const char *fn,
     freeReplyObject(r);
 }
 
-/* Case 8b: each function checks the types of the queue keys it may touch
+/* Case 7 too: each function checks the types of the queue keys it may touch
  * (not all sixteen), so a key of the wrong type must still be refused
  * before anything is written. For every queue key and each function that
  * is called once per job or batch, the call goes through the paths that
