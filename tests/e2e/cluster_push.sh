@@ -2,7 +2,7 @@
 # llmb-push against a real Redis Cluster (3 primaries, 3 replicas; the
 # ctest fixture redis_cluster): one job per queue and NDJSON batches over
 # 30 queues land on the primary of each queue's slot, every queue spread
-# over the three shards, and programs that do not route refuse the URL.
+# over the three shards, and llmb lists and finds them all.
 set -euo pipefail
 dir=$LLMB_TEST_CLUSTER_DIR
 url=$(cat "$dir/cluster.url")
@@ -75,10 +75,10 @@ set -e
 [ $rc -eq 64 ] || fail "--batch --wait exit $rc"
 grep -q 'with a redis+cluster:// URL push with --batch' <<<"$err" || fail "$err"
 
-# a program that does not route refuses the URL, exit 64
-set +e
-err=$("$admin" stats 2>&1); rc=$?
-set -e
-[ $rc -eq 64 ] || fail "llmb stats exit $rc: $err"
-grep -q 'does not take a redis+cluster:// URL yet' <<<"$err" || fail "$err"
+# llmb sees every shard: the 40 queues with their counts, a job found
+# by its id alone
+"$admin" queues >"$tmp/queues" || fail "llmb queues exit $?"
+[ "$(grep -c '^bq' "$tmp/queues")" = 30 ] || fail "$(cat "$tmp/queues")"
+grep -q '^bq7  *100 ' "$tmp/queues" || fail "bq7: $(grep '^bq7' "$tmp/queues")"
+"$admin" show j4 | grep -q 'one4' || fail "llmb show j4: $("$admin" show j4 2>&1)"
 echo ok

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include <llmb/config.h>
+#include <llmb/cluster.h>
 #include <llmb/conn.h>
 #include <llmb/stats.h>
 #include <llmb/util.h>
@@ -79,7 +80,7 @@ struct llmb_admin_config {
  * and the connection is up; the command borrows everything. */
 struct llmb_admin {
     const struct llmb_admin_config *cfg;
-    struct llmb_conn *conn;
+    struct llmb_cluster *conn;  /* routes by key on a Redis Cluster */
     const char *prefix;             /* cfg->common.prefix */
     char **args;                    /* positionals after the command word */
     size_t nargs;
@@ -293,7 +294,8 @@ void llmb_batch_add_list(struct llmb_batch *b, const struct llmb_strlist *l);
 /* Sends every command and reads every reply, a thousand commands per
  * round trip. Returns 0, or LLMB_EIO with *errstr when the connection
  * failed (replies are then unavailable). Error replies are replies. */
-int llmb_batch_run(struct llmb_batch *b, struct llmb_conn *c, char **errstr);
+int llmb_batch_run(struct llmb_batch *b, struct llmb_cluster *c,
+                   char **errstr);
 /* Frees commands and replies; the batch can be used again after
  * llmb_batch_init(). */
 void llmb_batch_fini(struct llmb_batch *b);
@@ -310,7 +312,7 @@ const char *llmb_reply_errmsg(const redisReply *r);
 /* 0 when r is a usable reply; LLMB_EIO (r NULL: connection lost, message
  * from the connection) or LLMB_EREDIS (error reply, its message without
  * "ERR ") with a malloc'd *errstr. */
-int llmb_reply_check(const redisReply *r, struct llmb_conn *c,
+int llmb_reply_check(const redisReply *r, struct llmb_cluster *c,
                      char **errstr);
 /* A JSON string of s (bytes that are not UTF-8 become '?'); null for
  * NULL. */

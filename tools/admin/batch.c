@@ -78,7 +78,8 @@ void llmb_batch_add_list(struct llmb_batch *b, const struct llmb_strlist *l)
         set_arg(cmd, (int)i, l->v[i]);
 }
 
-int llmb_batch_run(struct llmb_batch *b, struct llmb_conn *c, char **errstr)
+int llmb_batch_run(struct llmb_batch *b, struct llmb_cluster *c,
+                   char **errstr)
 {
     size_t done = 0;
 
@@ -89,13 +90,13 @@ int llmb_batch_run(struct llmb_batch *b, struct llmb_conn *c, char **errstr)
 
         for (size_t i = done; i < end; i++) {
             struct llmb_batch_cmd *cmd = &b->cmds[i];
-            if (llmb_conn_append_argv(c, cmd->argc,
+            if (llmb_cluster_append_argv(c, cmd->argc,
                                       (const char **)cmd->argv,
                                       cmd->lens) != 0)
                 goto fail;
         }
         for (size_t i = done; i < end; i++) {
-            b->replies[i] = llmb_conn_get_reply(c);
+            b->replies[i] = llmb_cluster_get_reply(c);
             if (b->replies[i] == NULL)
                 goto fail;
         }
@@ -104,7 +105,7 @@ int llmb_batch_run(struct llmb_batch *b, struct llmb_conn *c, char **errstr)
     return 0;
 
 fail:
-    *errstr = llmb_xstrdup(llmb_conn_errstr(c));
+    *errstr = llmb_xstrdup(llmb_cluster_errstr(c));
     for (size_t i = 0; i < b->n; i++)
         if (b->replies[i] != NULL)
             freeReplyObject(b->replies[i]);

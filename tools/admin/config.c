@@ -135,6 +135,7 @@ void llmb_admin_opt_set_init(struct llmb_opt_set *set,
         if (listed(cmd ? cmd->options : "json", admin_opts[i].name))
             opts[n++] = admin_opts[i];
     memset(set, 0, sizeof(*set));
+    set->cluster = true; /* every command routes by key (lib/cluster.c) */
     set->opts = opts;
     set->nopts = n;
     if (cmd == NULL) {

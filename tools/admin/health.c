@@ -108,14 +108,16 @@ static bool check_redis(struct llmb_admin *a, struct check *c)
     long long lib = 0;
     int rc;
 
-    a->conn = llmb_conn_new(a->cfg->common.redis_url, "llmb-health",
-                            (int)a->cfg->timeout_ms);
-    rc = llmb_conn_connect(a->conn, &err);
+    a->conn = llmb_cluster_new(a->cfg->common.redis_url, "llmb-health",
+                               (int)a->cfg->timeout_ms);
+    rc = llmb_cluster_connect(a->conn, &err);
     if (rc != 0) {
         check_set(c, ST_UNHEALTHY, err);
         return false;
     }
-    rc = llmb_functions_loaded_version(llmb_conn_ctx(a->conn), &lib, &err);
+    /* The first primary's: each loads it as it connects. */
+    rc = llmb_functions_loaded_version(
+        llmb_conn_ctx(llmb_cluster_node_conn(a->conn, 0)), &lib, &err);
     if (rc != 0) {
         check_set(c, ST_UNHEALTHY,
                   llmb_xasprintf("cannot read the function library: %s",
@@ -123,7 +125,7 @@ static bool check_redis(struct llmb_admin *a, struct check *c)
         free(err);
         return false;
     }
-    r = llmb_conn_command(a->conn, "INFO server");
+    r = llmb_cluster_command(a->conn, "INFO server");
     if (r != NULL && r->type == REDIS_REPLY_STRING)
         ver = info_field(r->str, "redis_version");
     if (r != NULL)
@@ -192,7 +194,7 @@ static void check_worker(struct llmb_admin *a, struct check *c)
 {
     char *sub = llmb_xasprintf("worker:%s", a->cfg->worker);
     char *key = llmb_key_global(a->prefix, sub);
-    redisReply *r = llmb_conn_command(a->conn, "HMGET %s state seen_ms "
+    redisReply *r = llmb_cluster_command(a->conn, "HMGET %s state seen_ms "
                                       "running capacity", key);
     char *err = NULL, ago[LLMB_HUMAN_LEN];
     const char *state;
@@ -345,7 +347,7 @@ int llmb_health_run(struct llmb_admin *a, char **errstr)
         free(cs[i].name);
         free(cs[i].detail);
     }
-    llmb_conn_free(a->conn);
+    llmb_cluster_free(a->conn);
     a->conn = NULL;
     return overall == ST_UNHEALTHY ? UNHEALTHY : 0;
 }

@@ -72,7 +72,7 @@ static int read_page(struct llmb_admin *a, const char *q, long long start,
 
     *got = *matched = 0;
     llmb_batch_init(&b);
-    r = llmb_conn_command(a->conn, "ZREVRANGE %s %lld %lld WITHSCORES", key,
+    r = llmb_cluster_command(a->conn, "ZREVRANGE %s %lld %lld WITHSCORES", key,
                           start, start + count - 1);
     rc = llmb_reply_check(r, a->conn, errstr);
     if (rc != 0)

@@ -41,7 +41,7 @@ int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
     }
     /* The set holds one member per queue name: small by nature. */
     key = llmb_key_global(a->prefix, "queues");
-    r = llmb_conn_command(a->conn, "SMEMBERS %s", key);
+    r = llmb_cluster_command(a->conn, "SMEMBERS %s", key);
     rc = llmb_reply_check(r, a->conn, errstr);
     if (rc != 0)
         goto out;
@@ -161,7 +161,7 @@ out:
 
 int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr)
 {
-    redisReply *r = llmb_conn_command(a->conn, "TIME");
+    redisReply *r = llmb_cluster_command(a->conn, "TIME");
     long long s, us;
     int rc = llmb_reply_check(r, a->conn, errstr);
 
@@ -195,7 +195,7 @@ int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn, char **queue,
     if (rc != 0)
         return rc;
     base = llmb_key_queue(a->prefix, *queue);
-    r = llmb_conn_command(a->conn, "FCALL %s 1 %s %s", fn, base, *id);
+    r = llmb_cluster_command(a->conn, "FCALL %s 1 %s %s", fn, base, *id);
     rc = llmb_reply_check(r, a->conn, errstr);
     if (rc == 0 && !llmb_reply_ll(r, value)) {
         char what[128];

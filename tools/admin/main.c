@@ -76,9 +76,9 @@ int main(int argc, char **argv)
         status = exit_code(rc);
         goto out;
     }
-    a.conn = llmb_conn_new(cfg.common.redis_url, "llmb-cli",
-                           LLMB_ADMIN_TIMEOUT_MS);
-    rc = llmb_conn_connect(a.conn, &err);
+    a.conn = llmb_cluster_new(cfg.common.redis_url, "llmb-cli",
+                              LLMB_ADMIN_TIMEOUT_MS);
+    rc = llmb_cluster_connect(a.conn, &err);
     if (rc != 0) {
         /* Cannot connect, AUTH refused, Redis too old: all unavailable. */
         fprintf(stderr, "llmb: %s\n", err);
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 out:
     if (fflush(stdout) != 0 && status == EX_OK)
         status = EX_IOERR;
-    llmb_conn_free(a.conn);
+    llmb_cluster_free(a.conn);
     free(err);
     llmb_strlist_clear(&pos);
     llmb_config_free(&set, &cfg);

@@ -43,7 +43,7 @@ int llmb_purge_run(struct llmb_admin *a, char **errstr)
 
     base = llmb_key_queue(a->prefix, q);
     while (waiting != 0) {
-        redisReply *r = llmb_conn_command(a->conn, "FCALL llmb_purge 1 %s %s",
+        redisReply *r = llmb_cluster_command(a->conn, "FCALL llmb_purge 1 %s %s",
                                           base, PURGE_LIMIT);
         rc = llmb_reply_check(r, a->conn, errstr);
         if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2)) {

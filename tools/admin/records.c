@@ -95,7 +95,7 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
     long long start = 0;
     int rc;
 
-    cur = llmb_conn_command(a->conn, "HGET %s dropped", rs_key);
+    cur = llmb_cluster_command(a->conn, "HGET %s dropped", rs_key);
     rc = llmb_reply_check(cur, a->conn, errstr);
     if (rc != 0)
         goto out;
@@ -107,7 +107,7 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
     for (;;) {
         struct llmb_strlist cmd = {0};
 
-        page = llmb_conn_command(a->conn, "LRANGE %s %lld %lld", rec_key,
+        page = llmb_cluster_command(a->conn, "LRANGE %s %lld %lld", rec_key,
                                  start, start + PAGE_CHUNKS - 1);
         rc = llmb_reply_check(page, a->conn, errstr);
         if (rc != 0)
@@ -128,7 +128,7 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
             llmb_strlist_push(&cmd, t);
             free(t);
         }
-        cur = llmb_conn_commandargv(a->conn, (int)cmd.n,
+        cur = llmb_cluster_commandargv(a->conn, (int)cmd.n,
                                     (const char **)cmd.v, NULL);
         llmb_strlist_clear(&cmd);
         rc = llmb_reply_check(cur, a->conn, errstr);

@@ -50,11 +50,11 @@ const char *llmb_reply_errmsg(const redisReply *r)
     return r->str;
 }
 
-int llmb_reply_check(const redisReply *r, struct llmb_conn *c,
+int llmb_reply_check(const redisReply *r, struct llmb_cluster *c,
                      char **errstr)
 {
     if (r == NULL) {
-        *errstr = llmb_xstrdup(llmb_conn_errstr(c));
+        *errstr = llmb_xstrdup(llmb_cluster_errstr(c));
         return LLMB_EIO;
     }
     if (r->type == REDIS_REPLY_ERROR) {

@@ -61,7 +61,7 @@ static int retry_dead_queue(struct llmb_admin *a, const char *q,
     json_t *qo;
     int rc;
 
-    r = llmb_conn_command(a->conn, "ZCARD %s", dkey);
+    r = llmb_cluster_command(a->conn, "ZCARD %s", dkey);
     rc = llmb_reply_check(r, a->conn, errstr);
     if (rc != 0)
         goto out;
@@ -73,7 +73,7 @@ static int retry_dead_queue(struct llmb_admin *a, const char *q,
 
         freeReplyObject(r);
         /* Refused jobs stay in the set, in front of those not yet tried. */
-        r = llmb_conn_command(a->conn, "ZRANGE %s %lld %lld", dkey, failed,
+        r = llmb_cluster_command(a->conn, "ZRANGE %s %lld %lld", dkey, failed,
                               failed + n - 1);
         rc = llmb_reply_check(r, a->conn, errstr);
         if (rc != 0)

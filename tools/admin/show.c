@@ -96,7 +96,8 @@ int llmb_job_hash_read(struct llmb_admin *a, const char *queue,
 {
     char *sub = llmb_xasprintf("j:%s", id);
     char *key = llmb_key_queue_sub(a->prefix, queue, sub);
-    redisReply *r = llmb_job_fields_read(a->conn, key);
+    struct llmb_conn *jc = llmb_cluster_conn_for_key(a->conn, key);
+    redisReply *r = jc != NULL ? llmb_job_fields_read(jc, key) : NULL;
     int rc = llmb_reply_check(r, a->conn, errstr);
 
     *hash = NULL;

@@ -74,7 +74,7 @@ static void workers_sum(const struct llmb_admin_worker *ws, size_t n,
 static int metrics_fetch(struct llmb_admin *a, json_t **out, char **errstr)
 {
     char *key = llmb_key_global(a->prefix, "metrics");
-    redisReply *r = llmb_conn_command(a->conn, "HGETALL %s", key);
+    redisReply *r = llmb_cluster_command(a->conn, "HGETALL %s", key);
     int rc = llmb_reply_check(r, a->conn, errstr);
 
     *out = NULL;
@@ -139,7 +139,7 @@ static int unserved_fetch(struct llmb_admin *a,
         char *key = llmb_key_queue_sub(a->prefix, s[i].name,
                                        LLMB_SERVED_SUFFIX);
         const char *argv[] = {"HGETALL", key};
-        rc = llmb_conn_append_argv(a->conn, 2, argv, NULL);
+        rc = llmb_cluster_append_argv(a->conn, 2, argv, NULL);
         free(key);
         if (rc != 0)
             break;
@@ -150,7 +150,7 @@ static int unserved_fetch(struct llmb_admin *a,
         redisReply *r;
         if (!asked[i])
             continue;
-        r = llmb_conn_get_reply(a->conn);
+        r = llmb_cluster_get_reply(a->conn);
         if (r == NULL) {
             rc = LLMB_EIO;
             continue;
@@ -166,7 +166,7 @@ static int unserved_fetch(struct llmb_admin *a,
     }
     if (rc != 0)
         *errstr = llmb_xasprintf("reading <base>:types: %s",
-                                 llmb_conn_errstr(a->conn));
+                                 llmb_cluster_errstr(a->conn));
     free(asked);
     return rc;
 }

@@ -278,7 +278,7 @@ static int job_push(struct llmb_admin *a, json_t *doc, const char *queue,
                                 errstr);
     if (rc != 0)
         goto out;
-    r = llmb_conn_command(a->conn, "SADD %s %s", queues, queue);
+    r = llmb_cluster_command(a->conn, "SADD %s %s", queues, queue);
     if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
         goto out;
     freeReplyObject(r);
@@ -293,7 +293,7 @@ static int job_push(struct llmb_admin *a, json_t *doc, const char *queue,
         flen[4 + i] = lens[i];
         off += lens[i];
     }
-    r = llmb_conn_commandargv(a->conn, 4 + LLMB_PUSH_NFIELDS, fargv, flen);
+    r = llmb_cluster_commandargv(a->conn, 4 + LLMB_PUSH_NFIELDS, fargv, flen);
     if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
         goto out;
     e = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : r;
@@ -321,7 +321,7 @@ static void job_cancel(struct llmb_admin *a, const char *queue,
                        const char *id)
 {
     char *base = llmb_key_queue(a->prefix, queue);
-    redisReply *r = llmb_conn_command(a->conn, "FCALL llmb_cancel 1 %s %s",
+    redisReply *r = llmb_cluster_command(a->conn, "FCALL llmb_cancel 1 %s %s",
                                       base, id);
     char *err = NULL;
 
@@ -363,7 +363,7 @@ static int job_follow(struct llmb_admin *a, const char *queue,
             rc = LLMB_EREDIS; /* exit 1: the sweep did not end */
             break;
         }
-        r = llmb_conn_command(a->conn, "HMGET %s state left aggregate", jk);
+        r = llmb_cluster_command(a->conn, "HMGET %s state left aggregate", jk);
         if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
             break;
         st = r->elements == 3 ? llmb_reply_str(r->element[0]) : NULL;

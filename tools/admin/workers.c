@@ -31,7 +31,7 @@ static int cmp_worker(const void *x, const void *y)
 static int page_ids(struct llmb_admin *a, const char *key, long long start,
                     struct llmb_admin_worker **ws, size_t *n, char **errstr)
 {
-    redisReply *r = llmb_conn_command(a->conn, "ZRANGE %s %lld %lld "
+    redisReply *r = llmb_cluster_command(a->conn, "ZRANGE %s %lld %lld "
                                       "WITHSCORES", key, start,
                                       start + PAGE - 1);
     int rc = llmb_reply_check(r, a->conn, errstr);
