@@ -107,7 +107,7 @@ print("%.2f %.1f" % (t[len(t)//2] - float(sys.argv[1]),
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | bench_stats | cut -d' ' -f1; }
-rows=()
+rows=() raw=()
 for c in $levels; do
   le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=() fe=() fc=() sc=()
   load0=$(cut -d' ' -f1 /proc/loadavg)
@@ -131,7 +131,8 @@ for c in $levels; do
     fi
   done
   rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $(echo "${sc[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
-  echo "level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)" >&2
+  raw+=("level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)")
+  echo "${raw[-1]}" >&2
 done
 
 out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
@@ -139,9 +140,15 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "# llm executor clock vs a scheduled server (bench/llm_clock.sh)"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
-  echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR."
+  echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR ($(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "${LLMB_BENCH_REV:-revision unknown}"))."
   echo
   echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | server send late p99 ms | server CPU us/chunk | load (1 min) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "Every run (TTFT errors in ms, CPU in us per chunk, lag p99 in ms):"
+  echo
+  echo '```'
+  printf '%s\n' "${raw[@]}"
+  echo '```'
 } | tee "$out"
