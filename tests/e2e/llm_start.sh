@@ -124,6 +124,17 @@ for i in range(5):
 assert late == 1, late
 PY
 
+# llmb-push --wait on the ended jobs: the start line.
+for j in sync part; do
+    "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 10 \
+        --no-progress --id $j llm '{"model":"m","prompt":"x"}' > /dev/null \
+        2>"$tmp/push-$j.log" || fail "llmb-push --wait $j exited $?"
+done
+grep -q '^start  *together, all 4 tasks$' "$tmp/push-sync.log" ||
+    fail "sync's start line: $(cat "$tmp/push-sync.log")"
+grep -q '^start  *together, 4 of 5 tasks: 1 had not arrived when start_timeout_s ran out$' \
+    "$tmp/push-part.log" || fail "part's start line: $(cat "$tmp/push-part.log")"
+
 # A token the worker does not hold registers nothing.
 [ "$(rcli FCALL llmb_rendezvous 1 "$B" w1 other:0 1.stale 1000)" = 0 ] ||
     fail "a stale token was answered"

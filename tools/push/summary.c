@@ -143,6 +143,19 @@ int push_summary_print(json_t *job, FILE *out)
         if (nl != NULL)
             fprintf(out, "%s\n", nl + 1);
     }
+    /* "start": "together": how many tasks the rendezvous started */
+    if (field(agg, "summary.start_missing") != NULL) {
+        double missing = stat(agg, "summary.start_missing", "max", 0);
+        long long tasks = (long long)json_integer_value(
+            json_object_get(agg, "tasks"));
+        if (missing < 0.5)
+            fprintf(out, "%-26s together, all %lld tasks\n", "start",
+                    tasks);
+        else
+            fprintf(out, "%-26s together, %lld of %lld tasks: %.0f had not "
+                    "arrived when start_timeout_s ran out\n", "start",
+                    tasks - (long long)missing, tasks, missing);
+    }
     /* completed requests, as vLLM's request_throughput */
     fprintf(out, "%-26s %s req/s\n", "request throughput",
             llmb_agg_format(per_s(agg, "summary.ok", run_ms), a));
