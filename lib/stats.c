@@ -33,6 +33,7 @@ static const struct {
     {"tasks_cancelled", offsetof(struct llmb_queue_stats, tasks_cancelled),
      0},
     {"junk", offsetof(struct llmb_queue_stats, junk), 0},
+    {"paused", offsetof(struct llmb_queue_stats, paused), 0},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

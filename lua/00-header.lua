@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 14
+local LLMB_LIB_VERSION = 15
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -307,10 +307,10 @@ local QUEUE_KEYS = {pending = 'zset', delayed = 'zset', running = 'zset',
     jobs = 'zset', deadlines = 'zset', dead = 'zset', ended = 'zset',
     aggr = 'zset', done = 'list', wake = 'list', events = 'stream',
     counts = 'hash', conf = 'hash', seq = 'string', idseq = 'string',
-    tok = 'string'}
+    tok = 'string', paused = 'string'}
 local ALL_KEYS = {'pending', 'delayed', 'running', 'jobs', 'deadlines',
     'dead', 'ended', 'aggr', 'done', 'wake', 'events', 'counts', 'conf',
-    'seq', 'idseq', 'tok'}
+    'seq', 'idseq', 'tok', 'paused'}
 
 -- The queue keys of the functions called once per job or per batch, whose
 -- every TYPE counts (about 0.5 us each): the settings, counters and
@@ -333,6 +333,8 @@ local KEYS_OF = {
         'jobs', 'running'},
 }
 KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
+KEYS_OF.llmb_pause = {'conf', 'counts', 'events', 'paused'}
+KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pending', 'wake'}
 
 -- Returns nil, or an error reply naming the first key of the wrong type
 -- among `suffixes`.

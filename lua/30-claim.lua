@@ -120,6 +120,10 @@ local function claim(keys, args)
             .. '[promote limit 0..250] [secret: 16..128 letters and digits]')
     end
     n = math.floor(n)
+    -- a paused queue hands out nothing (55-pause.lua)
+    if redis.call('EXISTS', base .. ':paused') == 1 then
+        return {now_ms(), -1, 0}
+    end
     -- the one per-worker key claim writes, checked before any write
     local lt = redis.call('TYPE', leases_key(base, worker))['ok']
     if lt ~= 'none' and lt ~= 'hash' then

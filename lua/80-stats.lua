@@ -53,6 +53,7 @@ local function stats(keys)
         'tasks_failed', tonumber(c[2]) or 0,
         'tasks_cancelled', tonumber(c[3]) or 0,
         'junk', tonumber(c[4]) or 0,
+        'paused', redis.call('EXISTS', base .. ':paused'),
         'wrong_keys', table.concat(wrong, ' '),
     }
 end

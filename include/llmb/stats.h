@@ -18,6 +18,7 @@ struct llmb_queue_stats {
     long long now_ms;                     /* Redis time of the reply */
     long long tasks_ok, tasks_failed, tasks_cancelled; /* ever ended */
     long long junk;  /* junk members the functions met and skipped, ever */
+    long long paused; /* 1 while the queue is paused (llmb_pause) */
 };
 
 /*
