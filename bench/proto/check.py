@@ -4,8 +4,8 @@ private redis-server: a completion is fenced by its batch's lease token
 and recorded once; a reaped batch's tasks run again with their attempt
 counted, and its old token opens nothing; a heartbeat renews only the
 worker's own batch; a key of the wrong type is refused before any write;
-one read-only call per job tells its state. Exits 1 at the first broken
-one.
+one read-only call per job tells its state; priorities and delays keep
+lua/'s order. Exits 1 at the first broken one.
 
   bench/proto/check.py"""
 import os
@@ -69,6 +69,22 @@ def main():
              "a batch's records go with its last task")
         fin = r.lrange(B + ":fin", 0, -1)
         want(len(fin) == 2, "one completion record per call")
+        fc(r, "llmb_push_fields", 1, B, "lo", "t", "{}", "-1", "", "", "", "", "", "",
+           "zero", "t", "{}", "", "", "", "", "", "", "",
+           "hi", "t", "{}", "5", "", "", "", "", "", "",
+           "later", "t", "{}", "", "", "", "", "", "0.05", "",
+           "hi2", "t", "{}", "5", "", "", "", "", "", "")
+        c = fc(r, "llmb_claim", 1, B, "w3", 10, 100, 250, SECRET)
+        got = [c[4 + 4 * k] for k in range(int(c[2]))]
+        want(got == [b"hi", b"hi2", b"zero", b"lo"] and int(c[1]) > int(c[0]),
+             "higher priorities first, FIFO within one; the delayed job's due time answered")
+        time.sleep(0.15)
+        want(fc(r, "llmb_reap", 1, B, 10) == 4, "a batch of several priorities is taken back")
+        time.sleep(0.05)
+        c = fc(r, "llmb_claim", 1, B, "w3", 10, 30000, 250, SECRET)
+        got = [c[4 + 4 * k] for k in range(int(c[2]))]
+        want(got == [b"hi", b"hi2", b"zero", b"later", b"lo"],
+             "lost tasks go back to the front of their priority; a due job joins its own")
         r.set(B + ":pl", "x")
         n0 = r.hlen(B + ":jd")
         try:

@@ -12,6 +12,10 @@ holds:
                   "c<finished ms>\t<result>"; defaulted options not stored
                   (<opts> is "" for every default)
   <base>:pl       list, ids waiting at priority 0, oldest first
+  <base>:pz       sorted set, ids waiting at another priority, scored as
+                  lua/ scores <base>:pending
+  <base>:pd       sorted set, delayed ids, scored by due time
+  <base>:seq      counter for FIFO order within a priority (<base>:pz)
   <base>:run      hash, job id -> lease of the batch that holds it: a task
                   is running because it holds a lease, no state field is
                   written at claim (and a field "~" that keeps it a hash
@@ -30,9 +34,9 @@ holds:
                   jobs that lost one)
 
 What it leaves out, and what landing it needs, is in bench/proto/README.md:
-priorities other than 0, delays, deadlines, fan-out, fail, release,
-cancel, retry, retention and the coordinator's side are not written here;
-heartbeat and reap are, per batch.
+deadlines, fan-out, fail, release, cancel, retry, retention and the
+coordinator's side are not written here; priorities, delays, heartbeat
+and reap (per batch) are.
 ]]
 
 local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -64,7 +68,30 @@ end
 -- key of the wrong type is refused, as lua/ does).
 local TYPES = {jd = 'hash', pl = 'list', run = 'hash', lease = 'hash',
     running = 'zset', fin = 'list', idseq = 'string', tok = 'string',
-    counts = 'hash', events = 'stream', wake = 'list', att = 'hash'}
+    counts = 'hash', events = 'stream', wake = 'list', att = 'hash',
+    pz = 'zset', pd = 'zset', seq = 'string'}
+
+local TWO32 = 4294967296
+
+-- Where a waiting job goes: priority 0 at the tail of <base>:pl (or its
+-- head, `front`, for a job that lost its worker); another priority into
+-- <base>:pz, scored as lua/ scores <base>:pending (higher priority first,
+-- FIFO within one by `seq`; seq 0 for the front of its priority).
+local function enqueue(base, id, prio, seq, front)
+    if prio == 0 then
+        redis.call(front and 'LPUSH' or 'RPUSH', base .. ':pl', id)
+    else
+        redis.call('ZADD', base .. ':pz', -prio * TWO32 + seq % TWO32, id)
+    end
+end
+
+-- The priority a record's opts hold ("p<n>"; 0 when absent).
+local function opts_prio(r)
+    local a = r and string.find(r, '\t', 2, true)
+    local b = a and string.find(r, '\t', a + 1, true)
+    local c = b and string.find(r, '\t', b + 1, true)
+    return c and tonumber(string.match(string.sub(r, b + 1, c - 1), 'p(%-?%d+)')) or 0
+end
 local function keys_wrong(base, list)
     for _, s in ipairs(list) do
         local got = redis.call('TYPE', base .. ':' .. s)['ok']
@@ -80,8 +107,10 @@ local function secret_hash(secret) return string.sub(redis.sha1hex(secret), 1, 2
 -- ARGV as llmb_push_fields: 10 values per job (id, type, payload,
 -- priority, tasks, timeout_s, max_retries, backoff_ms, delay_s,
 -- deadline_s), already validated by llmb-push: only what the prototype
--- does not do is refused.
-local PUSH_KEYS = {'jd', 'pl', 'idseq', 'events', 'wake'}
+-- does not do (fan-out, deadlines) is refused. A job of another priority
+-- than 0 waits in <base>:pz, a delayed one in <base>:pd (scored by due
+-- time) until a claim moves it.
+local PUSH_KEYS = {'jd', 'pl', 'pz', 'pd', 'seq', 'idseq', 'events', 'wake'}
 local function push_fields(keys, args)
     local base = keys[1]
     local wrong = keys_wrong(base, PUSH_KEYS)
@@ -95,12 +124,9 @@ local function push_fields(keys, args)
     for i = 1, n do
         local a = 10 * (i - 1)
         if args[a + 1] == '' then minted = minted + 1 else given[#given + 1] = i end
-        for k = 4, 10 do
-            if args[a + k] ~= '' and not (k == 5 and args[a + k] == '1')
-                and k ~= 6 and k ~= 7 and k ~= 8 then
-                out[i] = {err = 'ERR the prototype takes single-task jobs of '
-                    .. 'priority 0 without delay or deadline'}
-            end
+        if (args[a + 5] ~= '' and args[a + 5] ~= '1') or args[a + 10] ~= '' then
+            out[i] = {err = 'ERR the prototype takes single-task jobs '
+                .. 'without a deadline'}
         end
     end
     -- ids given by the caller: one that exists answers its id, unchanged
@@ -117,7 +143,7 @@ local function push_fields(keys, args)
         seq = redis.call('INCRBY', base .. ':idseq', minted) - minted
     end
     local head = 'p' .. string.format('%d', now) .. '\t'
-    local hset, ids = {}, {}
+    local hset, ids, pseq, pushed = {}, {}, nil, 0
     for i = 1, n do
         if out[i] == nil then
             local a = 10 * (i - 1)
@@ -131,18 +157,30 @@ local function push_fields(keys, args)
             if args[a + 6] ~= '' then opts = opts .. 't' .. args[a + 6] end
             if args[a + 7] ~= '' then opts = opts .. 'r' .. args[a + 7] end
             if args[a + 8] ~= '' then opts = opts .. 'b' .. args[a + 8] end
+            local prio = tonumber(args[a + 4]) or 0
+            if prio ~= 0 then opts = opts .. 'p' .. prio end
+            local delay = tonumber(args[a + 9]) or 0
+            if delay > 0 then
+                redis.call('ZADD', base .. ':pd', now + math.floor(delay * 1000), id)
+            elseif prio ~= 0 then
+                if pseq == nil then pseq = redis.call('INCRBY', base .. ':seq', n) - n end
+                pseq = pseq + 1
+                enqueue(base, id, prio, pseq)
+            else
+                ids[#ids + 1] = id
+            end
             hset[#hset + 1] = id
             hset[#hset + 1] = head .. args[a + 2] .. '\t' .. opts .. '\t'
                 .. args[a + 3]
-            ids[#ids + 1] = id
             out[i] = id
+            pushed = pushed + 1
         end
     end
-    if #ids > 0 then
+    if pushed > 0 then
         chunked('HSET', base .. ':jd', hset)
-        chunked('RPUSH', base .. ':pl', ids)
+        if #ids > 0 then chunked('RPUSH', base .. ':pl', ids) end
         redis.call('XADD', base .. ':events', 'MAXLEN', '~', 10000, '*',
-            'event', 'pushed', 'jobs', #ids, 'first', ids[1], 'last', ids[#ids])
+            'event', 'pushed', 'jobs', pushed)
         if redis.call('LLEN', base .. ':wake') < 64 then
             redis.call('LPUSH', base .. ':wake', '1')
         end
@@ -151,11 +189,54 @@ local function push_fields(keys, args)
 end
 
 -- ARGV as llmb_claim: worker, n, lease_ms, [promote limit], [secret].
--- Reply: {now, -1, count, token, then per task: id, type, payload, opts}:
+-- Reply: {now, next due ms or -1, count, token, then per task: id, type,
+-- payload, opts}:
 -- one token for the batch; opts "" when every option is its default and
 -- this is the first attempt (a<n> for attempt n > 1).
-local CLAIM_KEYS = {'jd', 'pl', 'run', 'lease', 'running', 'tok', 'counts',
-    'wake', 'att'}
+local CLAIM_KEYS = {'jd', 'pl', 'pz', 'pd', 'run', 'lease', 'running', 'tok',
+    'counts', 'wake', 'att'}
+
+-- Moves the delayed jobs that are due (at most CALL_MAX) to where they
+-- wait by priority. Their records are read only here, off the path of a
+-- job that was never delayed.
+local function promote(base, now)
+    local due = redis.call('ZRANGEBYSCORE', base .. ':pd', '-inf', now, 'LIMIT', 0, CALL_MAX)
+    if #due == 0 then return end
+    local recs = redis.call('HMGET', base .. ':jd', unpack(due))
+    local seq = redis.call('INCRBY', base .. ':seq', #due) - #due
+    for i, id in ipairs(due) do
+        if recs[i] then enqueue(base, id, opts_prio(recs[i]), seq + i) end
+    end
+    chunked('ZREM', base .. ':pd', due)
+end
+
+-- Takes up to n waiting ids in order: higher priorities first (<base>:pz
+-- below score 0), then priority 0 (<base>:pl), then lower ones.
+local function take(base, n)
+    local pz = base .. ':pz'
+    local ids = {}
+    local hi = redis.call('ZRANGEBYSCORE', pz, '-inf', '(0', 'LIMIT', 0, n)
+    if #hi > 0 then
+        redis.call('ZREMRANGEBYRANK', pz, 0, #hi - 1)
+        ids = hi
+    end
+    if #ids < n then
+        local l = redis.call('LPOP', base .. ':pl', n - #ids)
+        if l then
+            if #ids == 0 then ids = l else
+                for _, id in ipairs(l) do ids[#ids + 1] = id end
+            end
+        end
+    end
+    if #ids < n then
+        local lo = redis.call('ZRANGE', pz, 0, n - #ids - 1)
+        if #lo > 0 then
+            redis.call('ZREMRANGEBYRANK', pz, 0, #lo - 1)
+            for _, id in ipairs(lo) do ids[#ids + 1] = id end
+        end
+    end
+    return ids
+end
 local function claim(keys, args)
     local base = keys[1]
     local wrong = keys_wrong(base, CLAIM_KEYS)
@@ -168,8 +249,14 @@ local function claim(keys, args)
     end
     n = math.min(math.floor(n), CALL_MAX)
     local now = now_ms()
-    local ids = redis.call('LPOP', base .. ':pl', n)
-    if not ids then return {now, -1, 0, ''} end
+    local head = redis.call('ZRANGE', base .. ':pd', 0, 0, 'WITHSCORES')
+    if #head > 0 and tonumber(head[2]) <= now then
+        promote(base, now)
+        head = redis.call('ZRANGE', base .. ':pd', 0, 0, 'WITHSCORES')
+    end
+    local due = #head > 0 and tonumber(head[2]) or -1
+    local ids = take(base, n)
+    if #ids == 0 then return {now, due, 0, ''} end
     local recs = redis.call('HMGET', base .. ':jd', unpack(ids))
     local seq = redis.call('INCR', base .. ':tok')
     local held = string.format('%d', seq)
@@ -178,7 +265,7 @@ local function claim(keys, args)
         held = held .. '.' .. secret_hash(secret)
         token = token .. '.' .. secret
     end
-    local out = {now, -1, 0, token}
+    local out = {now, due, 0, token}
     local run, mine, junk = {}, {}, 0
     -- attempts lost before (rare): read only when some were
     local att = {}
@@ -223,7 +310,8 @@ local function claim(keys, args)
         redis.call('ZADD', base .. ':running', now + lease_ms, held)
     end
     if junk > 0 then redis.call('HINCRBY', base .. ':counts', 'junk', junk) end
-    if #ids == n and redis.call('LLEN', base .. ':pl') > 0 then
+    if #ids == n and (redis.call('LLEN', base .. ':pl') > 0
+        or redis.call('ZCARD', base .. ':pz') > 0) then
         redis.call('LPUSH', base .. ':wake', '1')
     end
     return out
@@ -313,7 +401,7 @@ end
 -- tasks not ended go back to the head of the queue, each lost attempt
 -- counted in <base>:att (id -> attempts lost), which claim reads only
 -- when it is not empty. Reply: tasks taken back.
-local REAP_KEYS = {'lease', 'running', 'run', 'pl', 'att'}
+local REAP_KEYS = {'jd', 'lease', 'running', 'run', 'pl', 'pz', 'att'}
 local function reap(keys, args)
     local base = keys[1]
     local wrong = keys_wrong(base, REAP_KEYS)
@@ -336,10 +424,12 @@ local function reap(keys, args)
         end
         if #lost > 0 then
             chunked('HDEL', base .. ':run', lost)
+            local recs = redis.call('HMGET', base .. ':jd', unpack(lost))
+            -- back at the front of their priority, in their order
             for i = #lost, 1, -1 do
                 redis.call('HINCRBY', base .. ':att', lost[i], 1)
+                enqueue(base, lost[i], opts_prio(recs[i]), 0, true)
             end
-            chunked('LPUSH', base .. ':pl', lost)
             back = back + #lost
         end
         redis.call('HDEL', base .. ':lease', held, held .. '#n')
