@@ -369,6 +369,68 @@ static void test_kind_infer(void **state)
     assert_string_equal(llmb_agg_kind_name(LLMB_AGG_LABEL), "label");
 }
 
+/* Results naming a "_group" are aggregated in it too: "by" has one entry
+ * per group, in the order they came, with its own fields and the job's
+ * kinds; past LLMB_AGG_GROUPS_MAX groups a result counts as dropped. */
+static void test_groups(void **state)
+{
+    struct llmb_agg *agg = llmb_agg_new(NULL);
+    json_t *kinds = json_loads("{\"lat\":\"count\"}", 0, NULL);
+    json_t *by, *g, *f, *one, *fields;
+    const char *first = NULL, *k;
+    char *err = NULL, doc[128];
+
+    (void)state;
+    assert_null(llmb_agg_by_json(agg, 1000)); /* no group: no "by" */
+    assert_int_equal(llmb_agg_set_kinds(agg, kinds, &err), 0);
+    json_decref(kinds);
+    add(agg, "{\"_group\":\"b/m\",\"lat\":10,\"n_ms\":1}");
+    add(agg, "{\"_group\":\"a/m\",\"lat\":20,\"n_ms\":2}");
+    add(agg, "{\"_group\":\"b/m\",\"lat\":30,\"n_ms\":3}");
+    add(agg, "{\"lat\":40,\"n_ms\":4}");          /* no group */
+    add(agg, "{\"_group\":7,\"lat\":50,\"n_ms\":5}");  /* not a name */
+    by = llmb_agg_by_json(agg, 2000);
+    assert_int_equal(json_object_size(by), 2);
+    json_object_foreach(by, k, g) {
+        first = k;
+        break;
+    }
+    assert_string_equal(first, "b/m");
+    g = json_object_get(by, "b/m");
+    assert_int_equal(json_integer_value(json_object_get(g, "results")), 2);
+    f = json_object_get(json_object_get(g, "fields"), "lat");
+    assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                        "count");
+    assert_int_equal(json_integer_value(json_object_get(f, "sum")), 40);
+    assert_int_equal(json_integer_value(json_object_get(f, "per_s")), 20);
+    f = json_object_get(json_object_get(g, "fields"), "n_ms");
+    assert_int_equal(json_integer_value(json_object_get(f, "max")), 3);
+    one = json_pack("{s:O,s:i}", "by", by, "run_ms", 2000);
+    g = llmb_agg_group(one, "a/m");
+    assert_non_null(g);
+    assert_int_equal(llmb_agg_stat(g, "lat", "sum"), 20);
+    json_decref(g);
+    assert_null(llmb_agg_group(one, "c/m"));
+    json_decref(one);
+    json_decref(by);
+    /* the job's own fields count every result */
+    fields = llmb_agg_fields_json(agg, 2000);
+    f = json_object_get(fields, "lat");
+    assert_int_equal(json_integer_value(json_object_get(f, "count")), 5);
+    json_decref(fields);
+    assert_int_equal(llmb_agg_dropped(agg), 0);
+    for (int i = 0; i < LLMB_AGG_GROUPS_MAX; i++) {
+        snprintf(doc, sizeof(doc), "{\"_group\":\"e%d/m\",\"lat\":1}", i);
+        add(agg, doc);
+    }
+    /* two groups came first: the last two new ones are dropped */
+    assert_int_equal(llmb_agg_dropped(agg), 2);
+    by = llmb_agg_by_json(agg, 1000);
+    assert_int_equal(json_object_size(by), LLMB_AGG_GROUPS_MAX);
+    json_decref(by);
+    llmb_agg_free(agg);
+}
+
 /* "_kinds" of a result declares; the job's kinds win over both. */
 static void test_kinds_declared(void **state)
 {
@@ -574,6 +636,17 @@ static void test_histograms_merge(void **state)
     assert_non_null(json_object_get(f, "p99"));
     assert_null(json_object_get(f, "per_s"));
     assert_null(json_object_get(f, "b"));
+    /* the merged histogram itself is kept, whole, under "hist" */
+    {
+        struct llmb_hist back;
+        const char *err = NULL;
+        assert_int_equal(llmb_hist_from_json(&back, json_object_get(f, "hist"),
+                                             &err), 0);
+        assert_int_equal(back.count, 4000);
+        assert_close(llmb_hist_percentile(&back, 0.99),
+                     llmb_hist_percentile(&all, 0.99));
+        llmb_hist_fini(&back);
+    }
     json_decref(fields);
     llmb_hist_fini(&all);
     llmb_agg_free(agg);
@@ -610,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_fields_json),
         cmocka_unit_test(test_kind_infer),
         cmocka_unit_test(test_kinds_declared),
+        cmocka_unit_test(test_groups),
         cmocka_unit_test(test_label_limit),
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_json_number),
