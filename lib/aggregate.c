@@ -846,10 +846,12 @@ json_t *llmb_agg_fields_json(struct llmb_agg *agg, int64_t run_ms)
     llmb_assert(out != NULL);
     for (i = 0; i < agg->nfields; i++) {
         struct llmb_agg_stats st;
+        const struct llmb_hist *hist;
         const char *path = NULL;
         json_t *o;
 
         llmb_assert(llmb_agg_field(agg, i, &path, &st) == 0);
+        hist = agg->fields[agg->order[i]].hist;
         o = json_object();
         json_object_set_new(o, "kind",
                             json_string(llmb_agg_kind_name(st.kind)));
@@ -885,6 +887,10 @@ json_t *llmb_agg_fields_json(struct llmb_agg *agg, int64_t run_ms)
                     st.sum * 1000.0 / (double)run_ms));
             break;
         }
+        /* The merged histogram itself, for the distributions the web UI
+         * and reports draw (docs/coordinator.md). */
+        if (hist != NULL)
+            json_object_set_new(o, "hist", llmb_hist_json(hist));
         json_object_set_new(out, path, o);
     }
     return out;
