@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The commands of the llmb CLI that change jobs -- cancel, retry,
-# retry --dead and purge -- with their effect checked in Redis, their
+# The commands of the llmb CLI that change jobs and queues -- cancel,
+# retry, retry --dead, purge, pause and resume -- with their effect checked in Redis, their
 # --json output, and the refusals of the Lua functions shown without
 # their "ERR " prefix.
 #
@@ -154,5 +154,32 @@ check 'd["queue"] == "bulk" and d["cancelled"] == 1501 and d["calls"] >= 2'
 run -y purge -q bulk
 expect_rc 0
 expect_out "purged queue bulk: 0 jobs cancelled"
+
+# --- pause and resume ----------------------------------------------------
+P="$PREFIX:{held}"
+push held '{"type":"echo","id":"h1"}' >/dev/null
+run pause held --json
+expect_rc 0
+check 'd == {"queue": "held", "paused": True, "changed": True}'
+run pause held
+expect_rc 0
+expect_out "queue held was already paused"
+claim held w1 1
+[[ $(rcli ZCARD "$P:pending") == 1 ]] || fail "a paused queue handed out a task"
+run queues --queue held --json
+check 'd["queues"][0]["paused"] is True and d["queues"][0]["pending"] == 1'
+run stats --queue held
+expect_out "note: queue held is paused"
+run resume held
+expect_rc 0
+expect_out "resumed queue held: workers claim from it again"
+claim held w1 1
+[[ $(rcli ZCARD "$P:pending") == 0 ]] || fail "the resumed queue handed out nothing"
+run queues --queue held --json
+check 'd["queues"][0]["paused"] is False'
+run pause 'bad name'
+expect_rc 64
+run pause
+expect_rc 64
 
 echo "$NAME: ok"

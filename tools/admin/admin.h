@@ -162,6 +162,9 @@ int llmb_queue_stats_fetch(struct llmb_admin *a,
 void llmb_queue_rows_free(struct llmb_queue_row *s, size_t n);
 /* The row as a JSON object: name and the numbers, or name and error. */
 json_t *llmb_queue_row_json(const struct llmb_queue_row *s);
+/* Prints a note on out for each paused queue of the rows. */
+void llmb_queue_rows_paused_print(FILE *out, const struct llmb_queue_row *s,
+                                  size_t n);
 /* The queue table of `queues` and `stats`: QUEUE, PENDING, DELAYED,
  * RUNNING, DEAD, JOBS, then with LLMB_QT_TASKS TO AGGREGATE, TASKS OK,
  * TASKS FAILED, with LLMB_QT_JUNK JUNK, and HEAD AGE. */
@@ -219,6 +222,53 @@ int llmb_health_run(struct llmb_admin *a, char **errstr);
 int llmb_export_check(struct llmb_admin *a, char **errstr);
 int llmb_export_run(struct llmb_admin *a, char **errstr);
 int llmb_compare_run(struct llmb_admin *a, char **errstr);
+int llmb_pause_run(struct llmb_admin *a, char **errstr);
+int llmb_resume_run(struct llmb_admin *a, char **errstr);
+int llmb_web_check(struct llmb_admin *a, char **errstr);
+int llmb_web_run(struct llmb_admin *a, char **errstr);
+
+/*
+ * The views: one builder per JSON document, used by the command's --json
+ * and by `llmb web`'s API (web.c), so both always show the same thing.
+ * Each returns 0 with a new document in *doc (the caller decrefs), or an
+ * error as the commands do (LLMB_EINVAL, LLMB_ENOTFOUND, LLMB_EREDIS,
+ * LLMB_EIO...) with *errstr and *doc NULL. They read a->cfg's queue (and
+ * jobs: state and limit) as the commands do.
+ */
+/* `stats --json`. Queues whose stats cannot be read are rows with an
+ * "error": that is not an error of the view. */
+int llmb_view_stats(struct llmb_admin *a, json_t **doc, char **errstr);
+/* `workers --json`. */
+int llmb_view_workers(struct llmb_admin *a, json_t **doc, char **errstr);
+/* `queues --json`. */
+int llmb_view_queues(struct llmb_admin *a, json_t **doc, char **errstr);
+/* `jobs --json`. */
+int llmb_view_jobs(struct llmb_admin *a, json_t **doc, char **errstr);
+/* A page of queue's jobs, newest first, with the objects of `jobs
+ * --json`: {"jobs", "total", "next_offset", "truncated", "now_ms"}.
+ * state and search (an id prefix or a type) may be NULL; limit >= 1 and
+ * offset >= 0 are bounded by the caller. Reads at most
+ * LLMB_ADMIN_SCAN_MAX ids of the queue's index when filtering. */
+int llmb_view_queue_jobs(struct llmb_admin *a, const char *queue,
+                         const char *state, const char *search,
+                         long long limit, long long offset, json_t **doc,
+                         char **errstr);
+/* `show --json` of job spec, listing `tasks` tasks from task_offset on. */
+int llmb_view_show(struct llmb_admin *a, const char *spec, long long tasks,
+                   long long task_offset, json_t **doc, char **errstr);
+/* `compare --json` of the n specs (1 to 16). */
+int llmb_view_compare(struct llmb_admin *a, char *const *specs, size_t n,
+                      json_t **doc, char **errstr);
+/* The actions: `cancel --json`, `retry --json` (one job), `purge --yes
+ * --json` and `pause --json` / `resume --json`. */
+int llmb_view_cancel(struct llmb_admin *a, const char *spec, json_t **doc,
+                     char **errstr);
+int llmb_view_retry(struct llmb_admin *a, const char *spec, json_t **doc,
+                    char **errstr);
+int llmb_view_purge(struct llmb_admin *a, const char *queue, json_t **doc,
+                    char **errstr);
+int llmb_view_pause(struct llmb_admin *a, const char *queue, bool pause,
+                    json_t **doc, char **errstr);
 
 /* records.c: a job's per-request records, the current claim's only. */
 #define LLMB_RECORD_COLS 15 /* columns of a record line, docs/llm.md */
@@ -339,13 +389,14 @@ int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
 int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
                     char **id, char **errstr);
 
-/* Finds job `a->args[0]` (as llmb_lookup_job) and calls the function
+/* Finds job `spec` (as llmb_lookup_job) and calls the function
  * `fn` (llmb_cancel, llmb_retry) on it, which answers a number, stored in
  * *value. *queue and *id are the job's (caller frees, also on failure).
  * Returns 0, or an error with *errstr set (the function's refusal without
  * its "ERR "). */
-int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn, char **queue,
-                      char **id, long long *value, char **errstr);
+int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn,
+                      const char *spec, char **queue, char **id,
+                      long long *value, char **errstr);
 /* Redis server time in ms through *now_ms. Returns 0 or LLMB_EIO. */
 int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr);
 

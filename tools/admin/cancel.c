@@ -9,29 +9,47 @@
 
 #include "admin.h"
 
-int llmb_cancel_run(struct llmb_admin *a, char **errstr)
+int llmb_view_cancel(struct llmb_admin *a, const char *spec, json_t **doc,
+                     char **errstr)
 {
     char *queue = NULL, *id = NULL;
     long long removed = 0;
     int rc;
 
-    rc = llmb_job_fcall_ll(a, "llmb_cancel", &queue, &id, &removed, errstr);
-    if (rc != 0)
-        goto out;
-    if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_object_set_new(doc, "job", llmb_json_str(id));
-        json_object_set_new(doc, "queue", llmb_json_str(queue));
-        json_object_set_new(doc, "removed", json_integer(removed));
-        llmb_output_json(a, doc);
-    } else {
-        fprintf(a->out, "cancelled job %s in queue %s: %lld waiting task%s "
-                        "removed; running tasks stop at their next "
-                        "heartbeat\n", id, queue, removed,
-                removed == 1 ? "" : "s");
+    *doc = NULL;
+    rc = llmb_job_fcall_ll(a, "llmb_cancel", spec, &queue, &id, &removed,
+                           errstr);
+    if (rc == 0) {
+        *doc = json_object();
+        json_object_set_new(*doc, "job", llmb_json_str(id));
+        json_object_set_new(*doc, "queue", llmb_json_str(queue));
+        json_object_set_new(*doc, "removed", json_integer(removed));
     }
-out:
     free(queue);
     free(id);
     return rc;
+}
+
+int llmb_cancel_run(struct llmb_admin *a, char **errstr)
+{
+    json_t *doc = NULL;
+    long long removed;
+    int rc;
+
+    rc = llmb_view_cancel(a, a->args[0], &doc, errstr);
+    if (rc != 0)
+        return rc;
+    if (a->cfg->json) {
+        llmb_output_json(a, doc);
+        return 0;
+    }
+    removed = json_integer_value(json_object_get(doc, "removed"));
+    fprintf(a->out, "cancelled job %s in queue %s: %lld waiting task%s "
+                    "removed; running tasks stop at their next "
+                    "heartbeat\n",
+            json_string_value(json_object_get(doc, "job")),
+            json_string_value(json_object_get(doc, "queue")), removed,
+            removed == 1 ? "" : "s");
+    json_decref(doc);
+    return 0;
 }

@@ -60,6 +60,16 @@ static const struct llmb_command commands[] = {
      "queue QUEUE, a thousand tasks per call, until nothing waits. Running "
      "tasks of those jobs stop at their next heartbeat. Asks for --yes.",
      "json,queue,yes", 0, 0, llmb_purge_check, llmb_purge_run, false},
+    {"pause", "[OPTIONS] QUEUE", "Stop workers claiming from a queue.",
+     "Pauses queue QUEUE: workers claim nothing from it until it is "
+     "resumed. Pushes are still accepted and running tasks go on. Pausing "
+     "a paused queue changes nothing.",
+     "json", 1, 1, NULL, llmb_pause_run, false},
+    {"resume", "[OPTIONS] QUEUE", "Let workers claim from a paused queue "
+     "again.",
+     "Resumes queue QUEUE, paused by llmb pause, and wakes the idle "
+     "workers so that they claim what waited.",
+     "json", 1, 1, NULL, llmb_resume_run, false},
     {"health", "[OPTIONS]", "Probe: Redis, the library, a coordinator, a "
      "worker.",
      "Checks that Redis answers and runs the llmb function library (it is "

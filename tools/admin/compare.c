@@ -134,35 +134,58 @@ static int read_one(struct llmb_admin *a, const char *spec, char **queue,
     return 0;
 }
 
-int llmb_compare_run(struct llmb_admin *a, char **errstr)
+/* The jobs compared: n aggregates with their queue and label. */
+struct compared {
+    size_t n;
+    json_t **aggs;
+    char **queues, **ids;
+};
+
+static void compared_fini(struct compared *c)
 {
-    size_t n = a->nargs;
-    json_t **aggs = llmb_xcalloc(n, sizeof(*aggs));
-    char **queues = llmb_xcalloc(n, sizeof(*queues));
-    char **ids = llmb_xcalloc(n, sizeof(*ids));
-    struct llmb_table *t = NULL;
+    for (size_t j = 0; j < c->n; j++) {
+        json_decref(c->aggs[j]);
+        free(c->queues[j]);
+        free(c->ids[j]);
+    }
+    free(c->aggs);
+    free(c->queues);
+    free(c->ids);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Reads the aggregates of the n specs into *c (compared_fini() it in
+ * every case); one A/B job alone gives its pairs. */
+static int compared_read(struct llmb_admin *a, char *const *specs, size_t n,
+                         struct compared *c, char **errstr)
+{
     int rc = 0;
 
+    c->n = n;
+    c->aggs = llmb_xcalloc(n, sizeof(*c->aggs));
+    c->queues = llmb_xcalloc(n, sizeof(*c->queues));
+    c->ids = llmb_xcalloc(n, sizeof(*c->ids));
     for (size_t j = 0; j < n && rc == 0; j++)
-        rc = read_one(a, a->args[j], &queues[j], &ids[j], &aggs[j], errstr);
+        rc = read_one(a, specs[j], &c->queues[j], &c->ids[j], &c->aggs[j],
+                      errstr);
     if (rc != 0)
-        goto out;
+        return rc;
     /* One A/B job alone: its pairs side by side. */
-    if (n == 1 && json_object_size(json_object_get(aggs[0], "by")) > 0) {
-        json_t *job = aggs[0];
-        char *queue = queues[0], *id = ids[0];
+    if (n == 1 && json_object_size(json_object_get(c->aggs[0], "by")) > 0) {
+        json_t *job = c->aggs[0];
+        char *queue = c->queues[0], *id = c->ids[0];
         const char *k;
         json_t *v;
         size_t m = json_object_size(json_object_get(job, "by")), j = 0;
-        aggs = llmb_xrealloc(aggs, m * sizeof(*aggs));
-        queues = llmb_xrealloc(queues, m * sizeof(*queues));
-        ids = llmb_xrealloc(ids, m * sizeof(*ids));
+        c->aggs = llmb_xrealloc(c->aggs, m * sizeof(*c->aggs));
+        c->queues = llmb_xrealloc(c->queues, m * sizeof(*c->queues));
+        c->ids = llmb_xrealloc(c->ids, m * sizeof(*c->ids));
         json_object_foreach(json_object_get(job, "by"), k, v) {
-            aggs[j] = llmb_agg_group(job, k);
-            queues[j] = llmb_xstrdup(queue);
-            ids[j++] = llmb_xasprintf("%s@%s", id, k);
+            c->aggs[j] = llmb_agg_group(job, k);
+            c->queues[j] = llmb_xstrdup(queue);
+            c->ids[j++] = llmb_xasprintf("%s@%s", id, k);
         }
-        n = m;
+        c->n = m;
         json_decref(job);
         free(queue);
         free(id);
@@ -170,41 +193,79 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
         *errstr = llmb_xasprintf("compare needs two jobs, or one A/B job "
                                  "(\"endpoints\" or \"models\" in its "
                                  "payload) to compare its pairs");
-        rc = LLMB_EINVAL;
-        goto out;
+        return LLMB_EINVAL;
     }
+    return 0;
+}
 
-    if (a->cfg->json) {
-        json_t *doc = json_object(), *jobs = json_array();
-        for (size_t j = 0; j < n; j++) {
-            json_t *o = json_object(), *m = json_object();
-            json_t *d = json_object(), *p = json_object();
-            for (size_t k = 0; k < NMETRICS; k++) {
-                double v = llmb_agg_stat(aggs[j], metrics[k].path,
-                                         metrics[k].stat);
-                double b = llmb_agg_stat(aggs[0], metrics[k].path,
-                                         metrics[k].stat);
-                json_object_set_new(m, metrics[k].name, num_json(v));
-                json_object_set_new(d, metrics[k].name, num_json(v - b));
-                json_object_set_new(p, metrics[k].name,
-                                    num_json(b != 0 ? 100.0 * (v - b) / b
-                                                    : NAN));
-            }
-            json_object_set_new(o, "job", llmb_json_str(ids[j]));
-            if (strchr(ids[j], '@') != NULL) /* ids hold no '@' */
-                json_object_set_new(o, "pair", llmb_json_str(
-                    strchr(ids[j], '@') + 1));
-            json_object_set_new(o, "queue", llmb_json_str(queues[j]));
-            json_object_set_new(o, "metrics", m);
-            json_object_set_new(o, "delta", d);
-            json_object_set_new(o, "delta_pct", p);
-            json_array_append_new(jobs, o);
+/* The document of `compare --json`. */
+static json_t *compared_json(const struct compared *c)
+{
+    json_t *doc = json_object(), *jobs = json_array();
+    json_t **aggs = c->aggs;
+
+    for (size_t j = 0; j < c->n; j++) {
+        json_t *o = json_object(), *m = json_object();
+        json_t *d = json_object(), *p = json_object();
+        for (size_t k = 0; k < NMETRICS; k++) {
+            double v = llmb_agg_stat(aggs[j], metrics[k].path,
+                                     metrics[k].stat);
+            double b = llmb_agg_stat(aggs[0], metrics[k].path,
+                                     metrics[k].stat);
+            json_object_set_new(m, metrics[k].name, num_json(v));
+            json_object_set_new(d, metrics[k].name, num_json(v - b));
+            json_object_set_new(p, metrics[k].name,
+                                num_json(b != 0 ? 100.0 * (v - b) / b
+                                                : NAN));
         }
-        json_object_set_new(doc, "baseline", llmb_json_str(ids[0]));
-        json_object_set_new(doc, "jobs", jobs);
-        llmb_output_json(a, doc);
+        json_object_set_new(o, "job", llmb_json_str(c->ids[j]));
+        if (strchr(c->ids[j], '@') != NULL) /* ids hold no '@' */
+            json_object_set_new(o, "pair", llmb_json_str(
+                strchr(c->ids[j], '@') + 1));
+        json_object_set_new(o, "queue", llmb_json_str(c->queues[j]));
+        json_object_set_new(o, "metrics", m);
+        json_object_set_new(o, "delta", d);
+        json_object_set_new(o, "delta_pct", p);
+        json_array_append_new(jobs, o);
+    }
+    json_object_set_new(doc, "baseline", llmb_json_str(c->ids[0]));
+    json_object_set_new(doc, "jobs", jobs);
+    return doc;
+}
+
+int llmb_view_compare(struct llmb_admin *a, char *const *specs, size_t n,
+                      json_t **doc, char **errstr)
+{
+    struct compared c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    rc = compared_read(a, specs, n, &c, errstr);
+    *doc = rc == 0 ? compared_json(&c) : NULL;
+    compared_fini(&c);
+    return rc;
+}
+
+int llmb_compare_run(struct llmb_admin *a, char **errstr)
+{
+    struct compared c;
+    struct llmb_table *t = NULL;
+    json_t **aggs;
+    char **ids;
+    size_t n;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    rc = compared_read(a, a->args, a->nargs, &c, errstr);
+    if (rc != 0)
+        goto out;
+    if (a->cfg->json) {
+        llmb_output_json(a, compared_json(&c));
         goto out;
     }
+    aggs = c.aggs;
+    ids = c.ids;
+    n = c.n;
 
     t = llmb_table_new();
     llmb_table_column(t, "METRIC", false);
@@ -246,13 +307,6 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
 
 out:
     llmb_table_free(t);
-    for (size_t j = 0; j < n; j++) {
-        json_decref(aggs[j]);
-        free(queues[j]);
-        free(ids[j]);
-    }
-    free(aggs);
-    free(queues);
-    free(ids);
+    compared_fini(&c);
     return rc;
 }

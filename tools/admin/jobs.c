@@ -57,14 +57,32 @@ static int cmp_row(const void *x, const void *y)
     return strcmp(a->id, b->id);
 }
 
+/* Which jobs a listing keeps: all when both are NULL. */
+struct job_filter {
+    const char *state;  /* in this state only */
+    const char *search; /* whose id starts with it or whose type is it */
+};
+
+static bool row_matches(const struct job_filter *flt, const char *id,
+                        const char *state, const char *type)
+{
+    if (flt->state != NULL && strcmp(state, flt->state) != 0)
+        return false;
+    if (flt->search != NULL &&
+        strncmp(id, flt->search, strlen(flt->search)) != 0 &&
+        (type == NULL || strcmp(type, flt->search) != 0))
+        return false;
+    return true;
+}
+
 /* Reads ids [start, start+count) of queue q's job index, newest first,
- * with their hashes, and appends those that exist and match --state.
+ * with their hashes, and appends those that exist and match flt.
  * Sets *got to the number of ids read and *matched to the rows added. */
-static int read_page(struct llmb_admin *a, const char *q, long long start,
+static int read_page(struct llmb_admin *a, const char *q,
+                     const struct job_filter *flt, long long start,
                      long long count, struct job_rows *rows, size_t *got,
                      size_t *matched, char **errstr)
 {
-    const char *want = a->cfg->state;
     char *key = llmb_key_queue_sub(a->prefix, q, "jobs");
     redisReply *r = NULL;
     struct llmb_batch b;
@@ -111,7 +129,10 @@ static int read_page(struct llmb_admin *a, const char *q, long long start,
         if (h->type != REDIS_REPLY_ARRAY || h->elements != F_COUNT)
             continue;
         state = llmb_reply_str(h->element[F_STATE]);
-        if (state == NULL || (want != NULL && strcmp(state, want) != 0))
+        if (state == NULL ||
+            !row_matches(flt, llmb_reply_str(r->element[2 * i]) ?
+                              llmb_reply_str(r->element[2 * i]) : "",
+                         state, llmb_reply_str(h->element[F_TYPE])))
             continue;
         row = &rows->v[rows->n++];
         memset(row, 0, sizeof(*row));
@@ -138,6 +159,7 @@ out:
 static int read_queue(struct llmb_admin *a, const char *q,
                       struct job_rows *rows, char **errstr)
 {
+    struct job_filter flt = {a->cfg->state, NULL};
     long long limit = a->cfg->limit;
     long long page = a->cfg->state ? 1000 : limit;
     long long start = 0, found = 0;
@@ -150,7 +172,8 @@ static int read_queue(struct llmb_admin *a, const char *q,
             rows->truncated = true;
             break;
         }
-        rc = read_page(a, q, start, page, rows, &got, &matched, errstr);
+        rc = read_page(a, q, &flt, start, page, rows, &got, &matched,
+                       errstr);
         if (rc != 0)
             return rc;
         found += (long long)matched;
@@ -267,42 +290,159 @@ static void print_table(struct llmb_admin *a, const struct job_rows *rows,
     llmb_table_free(t);
 }
 
-int llmb_jobs_run(struct llmb_admin *a, char **errstr)
+/* Reads the newest jobs of --queue or of every known queue, --state
+ * only, at most --limit, into *rows, sorted newest first. */
+static int jobs_fetch(struct llmb_admin *a, struct job_rows *rows,
+                      int64_t *now, char **errstr)
 {
     struct llmb_strlist names = {0};
-    struct job_rows rows;
-    int64_t now = 0;
     int rc;
 
-    memset(&rows, 0, sizeof(rows));
+    memset(rows, 0, sizeof(*rows));
     rc = llmb_lookup_queues(a, &names, errstr);
     if (rc == 0)
-        rc = llmb_lookup_now(a, &now, errstr);
+        rc = llmb_lookup_now(a, now, errstr);
     for (size_t i = 0; rc == 0 && i < names.n; i++)
-        rc = read_queue(a, names.v[i], &rows, errstr);
+        rc = read_queue(a, names.v[i], rows, errstr);
+    llmb_strlist_clear(&names);
     if (rc != 0)
-        goto out;
-
-    if (rows.n > 1)
-        qsort(rows.v, rows.n, sizeof(*rows.v), cmp_row);
-    while (rows.n > (size_t)a->cfg->limit) {
-        struct job_row *r = &rows.v[--rows.n];
+        return rc;
+    if (rows->n > 1)
+        qsort(rows->v, rows->n, sizeof(*rows->v), cmp_row);
+    while (rows->n > (size_t)a->cfg->limit) {
+        struct job_row *r = &rows->v[--rows->n];
         free(r->id);
         free(r->queue);
         for (size_t f = 0; f < F_COUNT; f++)
             free(r->f[f]);
     }
+    return 0;
+}
+
+static json_t *rows_json(const struct job_rows *rows, size_t from, size_t n)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = from; i < from + n && i < rows->n; i++)
+        json_array_append_new(arr, row_json(&rows->v[i]));
+    return arr;
+}
+
+/* The document of `jobs --json`. */
+static json_t *jobs_json(struct llmb_admin *a, const struct job_rows *rows,
+                         int64_t now)
+{
+    json_t *doc = json_object();
+
+    json_object_set_new(doc, "now_ms", json_integer(now));
+    json_object_set_new(doc, "jobs", rows_json(rows, 0, rows->n));
+    json_object_set_new(doc, "limit", json_integer(a->cfg->limit));
+    json_object_set_new(doc, "truncated", json_boolean(rows->truncated));
+    return doc;
+}
+
+int llmb_view_jobs(struct llmb_admin *a, json_t **doc, char **errstr)
+{
+    struct job_rows rows;
+    int64_t now = 0;
+    int rc = jobs_fetch(a, &rows, &now, errstr);
+
+    *doc = rc == 0 ? jobs_json(a, &rows, now) : NULL;
+    rows_free(&rows);
+    return rc;
+}
+
+int llmb_view_queue_jobs(struct llmb_admin *a, const char *queue,
+                         const char *state, const char *search,
+                         long long limit, long long offset, json_t **doc,
+                         char **errstr)
+{
+    struct job_filter flt = {state, search};
+    struct job_rows rows;
+    char *key = llmb_key_queue_sub(a->prefix, queue, "jobs");
+    long long total = -1, next = -1;
+    redisReply *r = NULL;
+    int64_t now = 0;
+    int rc;
+
+    *doc = NULL;
+    memset(&rows, 0, sizeof(rows));
+    rc = llmb_lookup_now(a, &now, errstr);
+    if (rc != 0)
+        goto out;
+    if (state == NULL && search == NULL) {
+        size_t got = 0, matched = 0;
+        /* the index counts them all; a page is one range of it */
+        r = llmb_cluster_command(a->conn, "ZCARD %s", key);
+        rc = llmb_reply_check(r, a->conn, errstr);
+        if (rc != 0)
+            goto out;
+        total = llmb_reply_ll_or(r, 0);
+        if (offset < total)
+            rc = read_page(a, queue, &flt, offset, limit, &rows, &got,
+                           &matched, errstr);
+        if (offset + limit < total)
+            next = offset + limit;
+    } else {
+        /* Matches are counted from the newest job on, a thousand ids per
+         * round trip, until one more than this page needs is found. */
+        long long start = 0;
+        for (;;) {
+            size_t got = 0, matched = 0;
+            if (start >= LLMB_ADMIN_SCAN_MAX) {
+                rows.truncated = true;
+                break;
+            }
+            rc = read_page(a, queue, &flt, start, 1000, &rows, &got,
+                           &matched, errstr);
+            if (rc != 0)
+                goto out;
+            start += (long long)got;
+            if ((long long)rows.n > offset + limit) {
+                next = offset + limit;
+                break;
+            }
+            if (got < 1000) {
+                total = (long long)rows.n;
+                break;
+            }
+        }
+    }
+    if (rc != 0)
+        goto out;
+    *doc = json_object();
+    json_object_set_new(*doc, "jobs",
+                        state == NULL && search == NULL
+                            ? rows_json(&rows, 0, rows.n)
+                            : rows_json(&rows, (size_t)offset,
+                                        (size_t)limit));
+    json_object_set_new(*doc, "total",
+                        total >= 0 ? json_integer(total) : json_null());
+    json_object_set_new(*doc, "next_offset",
+                        next >= 0 ? json_integer(next) : json_null());
+    json_object_set_new(*doc, "truncated", json_boolean(rows.truncated));
+    json_object_set_new(*doc, "now_ms", json_integer(now));
+
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    rows_free(&rows);
+    free(key);
+    return rc;
+}
+
+int llmb_jobs_run(struct llmb_admin *a, char **errstr)
+{
+    struct job_rows rows;
+    int64_t now = 0;
+    int rc;
+
+    rc = jobs_fetch(a, &rows, &now, errstr);
+    if (rc != 0)
+        goto out;
 
     if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_t *arr = json_array();
-        for (size_t i = 0; i < rows.n; i++)
-            json_array_append_new(arr, row_json(&rows.v[i]));
-        json_object_set_new(doc, "now_ms", json_integer(now));
-        json_object_set_new(doc, "jobs", arr);
-        json_object_set_new(doc, "limit", json_integer(a->cfg->limit));
-        json_object_set_new(doc, "truncated", json_boolean(rows.truncated));
-        llmb_output_json(a, doc);
+        llmb_output_json(a, jobs_json(a, &rows, now));
     } else {
         if (rows.n == 0)
             fprintf(a->out, "no jobs%s%s\n", a->cfg->state ? " in state " : "",
@@ -317,6 +457,5 @@ int llmb_jobs_run(struct llmb_admin *a, char **errstr)
 
 out:
     rows_free(&rows);
-    llmb_strlist_clear(&names);
     return rc;
 }

@@ -182,8 +182,9 @@ out:
     return rc;
 }
 
-int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn, char **queue,
-                      char **id, long long *value, char **errstr)
+int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn,
+                      const char *spec, char **queue, char **id,
+                      long long *value, char **errstr)
 {
     char *base = NULL;
     redisReply *r = NULL;
@@ -191,7 +192,7 @@ int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn, char **queue,
 
     *queue = NULL;
     *id = NULL;
-    rc = llmb_lookup_job(a, a->args[0], queue, id, errstr);
+    rc = llmb_lookup_job(a, spec, queue, id, errstr);
     if (rc != 0)
         return rc;
     base = llmb_key_queue(a->prefix, *queue);

@@ -34,13 +34,14 @@ int llmb_purge_check(struct llmb_admin *a, char **errstr)
     return 0;
 }
 
-int llmb_purge_run(struct llmb_admin *a, char **errstr)
+int llmb_view_purge(struct llmb_admin *a, const char *q, json_t **doc,
+                    char **errstr)
 {
-    const char *q = a->cfg->queue;
     char *base = NULL;
     long long jobs = 0, calls = 0, waiting = -1, best = -1, stalled = 0;
     int rc = 0;
 
+    *doc = NULL;
     base = llmb_key_queue(a->prefix, q);
     while (waiting != 0) {
         redisReply *r = llmb_cluster_command(a->conn, "FCALL llmb_purge 1 %s %s",
@@ -74,19 +75,33 @@ int llmb_purge_run(struct llmb_admin *a, char **errstr)
         }
     }
 
-    if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_object_set_new(doc, "queue", llmb_json_str(q));
-        json_object_set_new(doc, "cancelled", json_integer(jobs));
-        json_object_set_new(doc, "calls", json_integer(calls));
-        llmb_output_json(a, doc);
-    } else {
-        fprintf(a->out, "purged queue %s: %lld job%s cancelled; running "
-                        "tasks stop at their next heartbeat\n", q, jobs,
-                jobs == 1 ? "" : "s");
-    }
+    *doc = json_object();
+    json_object_set_new(*doc, "queue", llmb_json_str(q));
+    json_object_set_new(*doc, "cancelled", json_integer(jobs));
+    json_object_set_new(*doc, "calls", json_integer(calls));
 
 out:
     free(base);
     return rc;
+}
+
+int llmb_purge_run(struct llmb_admin *a, char **errstr)
+{
+    json_t *doc = NULL;
+    long long jobs;
+    int rc;
+
+    rc = llmb_view_purge(a, a->cfg->queue, &doc, errstr);
+    if (rc != 0)
+        return rc;
+    if (a->cfg->json) {
+        llmb_output_json(a, doc);
+        return 0;
+    }
+    jobs = json_integer_value(json_object_get(doc, "cancelled"));
+    fprintf(a->out, "purged queue %s: %lld job%s cancelled; running "
+                    "tasks stop at their next heartbeat\n", a->cfg->queue,
+            jobs, jobs == 1 ? "" : "s");
+    json_decref(doc);
+    return 0;
 }

@@ -84,7 +84,17 @@ json_t *llmb_queue_row_json(const struct llmb_queue_row *s)
     json_object_set_new(o, "tasks_cancelled",
                         json_integer(st->tasks_cancelled));
     json_object_set_new(o, "junk", json_integer(st->junk));
+    json_object_set_new(o, "paused", json_boolean(st->paused != 0));
     return o;
+}
+
+void llmb_queue_rows_paused_print(FILE *out, const struct llmb_queue_row *s,
+                                  size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].error == NULL && s[i].st.paused)
+            fprintf(out, "note: queue %s is paused: workers claim nothing "
+                         "from it (llmb resume %s)\n", s[i].name, s[i].name);
 }
 
 int llmb_queue_rows_errors(const struct llmb_queue_row *s, size_t n,
@@ -172,6 +182,36 @@ static void print_table(struct llmb_admin *a,
     llmb_table_free(t);
 }
 
+/* The document of `queues --json`. */
+static json_t *queues_json(const struct llmb_queue_row *s, size_t n)
+{
+    json_t *doc = json_object();
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, llmb_queue_row_json(&s[i]));
+    json_object_set_new(doc, "queues", arr);
+    return doc;
+}
+
+int llmb_view_queues(struct llmb_admin *a, json_t **doc, char **errstr)
+{
+    struct llmb_strlist names = {0};
+    struct llmb_queue_row *s = NULL;
+    int64_t now = 0;
+    int rc;
+
+    *doc = NULL;
+    rc = llmb_lookup_queues(a, &names, errstr);
+    if (rc == 0)
+        rc = llmb_queue_stats_fetch(a, &names, &s, &now, errstr);
+    if (rc == 0)
+        *doc = queues_json(s, names.n);
+    llmb_queue_rows_free(s, names.n);
+    llmb_strlist_clear(&names);
+    return rc;
+}
+
 int llmb_queues_run(struct llmb_admin *a, char **errstr)
 {
     struct llmb_strlist names = {0};
@@ -187,17 +227,13 @@ int llmb_queues_run(struct llmb_admin *a, char **errstr)
 
     rc = llmb_queue_rows_errors(s, names.n, errstr);
     if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_t *arr = json_array();
-        for (size_t i = 0; i < names.n; i++)
-            json_array_append_new(arr, llmb_queue_row_json(&s[i]));
-        json_object_set_new(doc, "queues", arr);
-        llmb_output_json(a, doc);
+        llmb_output_json(a, queues_json(s, names.n));
     } else if (names.n == 0) {
         fprintf(a->out, "no queues yet (the set %s:queues is empty)\n",
                 a->prefix);
     } else {
         print_table(a, s, names.n);
+        llmb_queue_rows_paused_print(a->out, s, names.n);
     }
 
 out:

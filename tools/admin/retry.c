@@ -25,29 +25,47 @@ struct dead_run {
     json_t *errors; /* {queue, job, error} of each refusal */
 };
 
-static int retry_one(struct llmb_admin *a, char **errstr)
+int llmb_view_retry(struct llmb_admin *a, const char *spec, json_t **doc,
+                    char **errstr)
 {
     char *queue = NULL, *id = NULL;
     long long again = 0;
     int rc;
 
-    rc = llmb_job_fcall_ll(a, "llmb_retry", &queue, &id, &again, errstr);
-    if (rc != 0)
-        goto out;
-    if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_object_set_new(doc, "job", llmb_json_str(id));
-        json_object_set_new(doc, "queue", llmb_json_str(queue));
-        json_object_set_new(doc, "enqueued", json_integer(again));
-        llmb_output_json(a, doc);
-    } else {
-        fprintf(a->out, "retried job %s in queue %s: %lld task%s enqueued "
-                        "again\n", id, queue, again, again == 1 ? "" : "s");
+    *doc = NULL;
+    rc = llmb_job_fcall_ll(a, "llmb_retry", spec, &queue, &id, &again,
+                           errstr);
+    if (rc == 0) {
+        *doc = json_object();
+        json_object_set_new(*doc, "job", llmb_json_str(id));
+        json_object_set_new(*doc, "queue", llmb_json_str(queue));
+        json_object_set_new(*doc, "enqueued", json_integer(again));
     }
-out:
     free(queue);
     free(id);
     return rc;
+}
+
+static int retry_one(struct llmb_admin *a, char **errstr)
+{
+    json_t *doc = NULL;
+    long long again;
+    int rc;
+
+    rc = llmb_view_retry(a, a->args[0], &doc, errstr);
+    if (rc != 0)
+        return rc;
+    if (a->cfg->json) {
+        llmb_output_json(a, doc);
+        return 0;
+    }
+    again = json_integer_value(json_object_get(doc, "enqueued"));
+    fprintf(a->out, "retried job %s in queue %s: %lld task%s enqueued "
+                    "again\n", json_string_value(json_object_get(doc, "job")),
+            json_string_value(json_object_get(doc, "queue")), again,
+            again == 1 ? "" : "s");
+    json_decref(doc);
+    return 0;
 }
 
 /* Retries the jobs of one queue's dead set. */

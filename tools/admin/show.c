@@ -38,7 +38,8 @@ struct job {
     json_t *hash;        /* field -> string, as stored */
     long long ntasks;    /* the job's task count */
     json_t *states;      /* task state -> count, over every task */
-    size_t nshown;       /* tasks listed one by one */
+    long long toff;      /* the first task listed one by one */
+    size_t nshown;       /* tasks listed one by one, from toff */
     char *(*shown)[TF_COUNT]; /* nshown rows of task fields (NULL = none) */
 };
 
@@ -142,9 +143,10 @@ static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
     return 0;
 }
 
-/* Counts the states of every task and reads the fields of the first
- * --tasks ones, in one pipeline. */
-static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
+/* Counts the states of every task and reads the fields of `want` of
+ * them from task j->toff on, in one pipeline. */
+static int read_tasks(struct llmb_admin *a, struct job *j, long long want,
+                      char **errstr)
 {
     char *sub = llmb_xasprintf("j:%s", j->id);
     char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
@@ -168,14 +170,16 @@ static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
         llmb_strlist_clear(&cmd);
         nsum++;
     }
-    j->nshown = (size_t)(j->ntasks < a->cfg->tasks ? j->ntasks
-                                                   : a->cfg->tasks);
+    if (j->toff < j->ntasks)
+        j->nshown = (size_t)(j->ntasks - j->toff < want ? j->ntasks - j->toff
+                                                        : want);
     for (size_t i = 0; i < j->nshown; i++) {
         struct llmb_strlist cmd = {0};
         llmb_strlist_push(&cmd, "HMGET");
         llmb_strlist_push(&cmd, key);
         for (size_t f = 0; f < TF_COUNT; f++) {
-            char *name = llmb_xasprintf("%zu:%s", i, task_fields[f]);
+            char *name = llmb_xasprintf("%lld:%s", j->toff + (long long)i,
+                                        task_fields[f]);
             llmb_strlist_push(&cmd, name);
             free(name);
         }
@@ -209,8 +213,8 @@ static int read_tasks(struct llmb_admin *a, struct job *j, char **errstr)
             const char *v = llmb_reply_str(r->element[f]);
             j->shown[i][f] = v ? llmb_xstrdup(v) : NULL;
         }
-        const char *st = task_state(j, (long long)i, j->shown[i][TF_STATE],
-                                    unclaimed);
+        const char *st = task_state(j, j->toff + (long long)i,
+                                    j->shown[i][TF_STATE], unclaimed);
         if (st != j->shown[i][TF_STATE]) {
             free(j->shown[i][TF_STATE]);
             j->shown[i][TF_STATE] = llmb_xstrdup(st);
@@ -255,7 +259,8 @@ static json_t *field_json(enum llmb_field_kind kind, const char *v)
     return json_null();
 }
 
-static json_t *job_json(const struct job *j)
+/* The document of `show --json`. */
+static json_t *job_json(const struct job *j, int64_t now)
 {
     json_t *doc = json_object(), *o = json_object(), *arr = json_array();
 
@@ -269,9 +274,11 @@ static json_t *job_json(const struct job *j)
     json_object_set_new(doc, "tasks_total", json_integer(j->ntasks));
     json_object_set_new(doc, "tasks_shown",
                         json_integer((json_int_t)j->nshown));
+    json_object_set_new(doc, "task_offset", json_integer(j->toff));
     for (size_t i = 0; i < j->nshown; i++) {
         json_t *t = json_object();
-        json_object_set_new(t, "index", json_integer((json_int_t)i));
+        json_object_set_new(t, "index",
+                            json_integer(j->toff + (json_int_t)i));
         json_object_set_new(t, "state", llmb_json_str(j->shown[i][TF_STATE]));
         json_object_set_new(t, "attempt",
                             j->shown[i][TF_ATTEMPT]
@@ -283,6 +290,7 @@ static json_t *job_json(const struct job *j)
         json_array_append_new(arr, t);
     }
     json_object_set_new(doc, "tasks", arr);
+    json_object_set_new(doc, "now_ms", json_integer(now));
     return doc;
 }
 
@@ -619,31 +627,54 @@ static void print_text(struct llmb_admin *a, const struct job *j,
     llmb_buf_fini(&b);
 }
 
+/* Reads job spec with `want` tasks listed from task toff on into *j
+ * (job_fini() it in every case) and the server time into *now. */
+static int show_fetch(struct llmb_admin *a, const char *spec, long long want,
+                      long long toff, struct job *j, int64_t *now,
+                      char **errstr)
+{
+    int rc;
+
+    memset(j, 0, sizeof(*j));
+    j->toff = toff;
+    rc = llmb_lookup_job(a, spec, &j->queue, &j->id, errstr);
+    if (rc == 0)
+        rc = llmb_lookup_now(a, now, errstr);
+    if (rc == 0)
+        rc = read_hash(a, j, spec, errstr);
+    if (rc == 0)
+        rc = read_tasks(a, j, want, errstr);
+    return rc;
+}
+
+int llmb_view_show(struct llmb_admin *a, const char *spec, long long tasks,
+                   long long task_offset, json_t **doc, char **errstr)
+{
+    struct job j;
+    int64_t now = 0;
+    int rc = show_fetch(a, spec, tasks, task_offset, &j, &now, errstr);
+
+    *doc = NULL;
+    if (rc == 0)
+        *doc = job_json(&j, now);
+    job_fini(&j);
+    return rc;
+}
+
 int llmb_show_run(struct llmb_admin *a, char **errstr)
 {
-    const char *spec = a->args[0];
     struct job j;
     int64_t now = 0;
     int rc;
 
-    memset(&j, 0, sizeof(j));
-    rc = llmb_lookup_job(a, spec, &j.queue, &j.id, errstr);
-    if (rc == 0)
-        rc = llmb_lookup_now(a, &now, errstr);
-    if (rc == 0)
-        rc = read_hash(a, &j, spec, errstr);
-    if (rc == 0)
-        rc = read_tasks(a, &j, errstr);
+    rc = show_fetch(a, a->args[0], a->cfg->tasks, 0, &j, &now, errstr);
     if (rc != 0)
         goto out;
 
-    if (a->cfg->json) {
-        json_t *doc = job_json(&j);
-        json_object_set_new(doc, "now_ms", json_integer(now));
-        llmb_output_json(a, doc);
-    } else {
+    if (a->cfg->json)
+        llmb_output_json(a, job_json(&j, now));
+    else
         print_text(a, &j, now);
-    }
 
 out:
     job_fini(&j);

@@ -317,6 +317,7 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
                              cols);
     llmb_table_print(t, a->out);
     llmb_table_free(t);
+    llmb_queue_rows_paused_print(a->out, s, n);
     const char *uq;
     json_t *why;
     json_object_foreach(unserved, uq, why)
@@ -355,60 +356,105 @@ static void print_text(struct llmb_admin *a, const struct llmb_queue_row *s,
     print_metrics(a, metrics, now);
 }
 
-int llmb_stats_run(struct llmb_admin *a, char **errstr)
-{
-    struct llmb_strlist names = {0};
-    struct llmb_queue_row *s = NULL;
-    struct llmb_queue_stats tot;
-    struct llmb_admin_worker *ws = NULL;
+/* What `stats` shows, read from Redis by stats_fetch(). */
+struct stats_view {
+    struct llmb_strlist names;   /* the queues */
+    struct llmb_queue_row *rows; /* names.n rows */
+    struct llmb_admin_worker *ws;
+    size_t nw;
     struct worker_sums w;
-    json_t *metrics = NULL, *totals = NULL, *unserved = NULL;
-    size_t nw = 0;
-    int64_t now = 0;
+    json_t *metrics;  /* or NULL */
+    json_t *unserved; /* queue -> why */
+    int64_t now;
+};
+
+static void stats_fini(struct stats_view *v)
+{
+    json_decref(v->metrics);
+    json_decref(v->unserved);
+    json_decref(v->w.by_state);
+    llmb_workers_free(v->ws, v->nw);
+    llmb_queue_rows_free(v->rows, v->names.n);
+    llmb_strlist_clear(&v->names);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Reads everything `stats` shows into *v (stats_fini() it in every
+ * case). Queues whose stats cannot be read have an error in their row. */
+static int stats_fetch(struct llmb_admin *a, struct stats_view *v,
+                       char **errstr)
+{
     int rc;
 
-    memset(&w, 0, sizeof(w));
-    rc = llmb_lookup_queues(a, &names, errstr);
+    memset(v, 0, sizeof(*v));
+    rc = llmb_lookup_queues(a, &v->names, errstr);
     if (rc == 0)
-        rc = llmb_queue_stats_fetch(a, &names, &s, &now, errstr);
-    if (rc == 0 && now == 0)
-        rc = llmb_lookup_now(a, &now, errstr);
+        rc = llmb_queue_stats_fetch(a, &v->names, &v->rows, &v->now, errstr);
+    if (rc == 0 && v->now == 0)
+        rc = llmb_lookup_now(a, &v->now, errstr);
     if (rc == 0)
-        rc = llmb_workers_fetch(a, &ws, &nw, errstr);
+        rc = llmb_workers_fetch(a, &v->ws, &v->nw, errstr);
     if (rc == 0)
-        rc = metrics_fetch(a, &metrics, errstr);
+        rc = metrics_fetch(a, &v->metrics, errstr);
     if (rc == 0)
-        rc = unserved_fetch(a, s, names.n, ws, nw, now, &unserved, errstr);
+        rc = unserved_fetch(a, v->rows, v->names.n, v->ws, v->nw, v->now,
+                            &v->unserved, errstr);
+    if (rc == 0)
+        workers_sum(v->ws, v->nw, &v->w);
+    return rc;
+}
+
+/* The document of `stats --json`; *tot gets the totals. */
+static json_t *stats_json(const struct stats_view *v,
+                          struct llmb_queue_stats *tot)
+{
+    json_t *doc = json_object();
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < v->names.n; i++)
+        json_array_append_new(arr, llmb_queue_row_json(&v->rows[i]));
+    json_object_set_new(doc, "now_ms", json_integer(v->now));
+    json_object_set_new(doc, "queues", arr);
+    json_object_set_new(doc, "totals", totals_json(v->rows, v->names.n, tot));
+    json_object_set_new(doc, "workers", workers_json(&v->w));
+    json_object_set(doc, "unserved", v->unserved);
+    json_object_set(doc, "metrics", v->metrics ? v->metrics : json_null());
+    return doc;
+}
+
+int llmb_view_stats(struct llmb_admin *a, json_t **doc, char **errstr)
+{
+    struct stats_view v;
+    struct llmb_queue_stats tot;
+    int rc = stats_fetch(a, &v, errstr);
+
+    *doc = rc == 0 ? stats_json(&v, &tot) : NULL;
+    stats_fini(&v);
+    return rc;
+}
+
+int llmb_stats_run(struct llmb_admin *a, char **errstr)
+{
+    struct stats_view v;
+    struct llmb_queue_stats tot;
+    json_t *doc;
+    int rc;
+
+    rc = stats_fetch(a, &v, errstr);
     if (rc != 0)
         goto out;
-
     /* Unreadable queues: on stderr now, the exit status at the end. */
-    rc = llmb_queue_rows_errors(s, names.n, errstr);
-    workers_sum(ws, nw, &w);
-    totals = totals_json(s, names.n, &tot);
-    if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_t *arr = json_array();
-        for (size_t i = 0; i < names.n; i++)
-            json_array_append_new(arr, llmb_queue_row_json(&s[i]));
-        json_object_set_new(doc, "now_ms", json_integer(now));
-        json_object_set_new(doc, "queues", arr);
-        json_object_set(doc, "totals", totals);
-        json_object_set_new(doc, "workers", workers_json(&w));
-        json_object_set(doc, "unserved", unserved);
-        json_object_set(doc, "metrics", metrics ? metrics : json_null());
+    rc = llmb_queue_rows_errors(v.rows, v.names.n, errstr);
+    doc = stats_json(&v, &tot);
+    if (a->cfg->json)
         llmb_output_json(a, doc);
-    } else {
-        print_text(a, s, names.n, &tot, &w, metrics, unserved, now);
+    else {
+        print_text(a, v.rows, v.names.n, &tot, &v.w, v.metrics, v.unserved,
+                   v.now);
+        json_decref(doc);
     }
 
 out:
-    json_decref(totals);
-    json_decref(metrics);
-    json_decref(unserved);
-    json_decref(w.by_state);
-    llmb_workers_free(ws, nw);
-    llmb_queue_rows_free(s, names.n);
-    llmb_strlist_clear(&names);
+    stats_fini(&v);
     return rc;
 }

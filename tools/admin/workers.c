@@ -232,6 +232,37 @@ static void print_table(struct llmb_admin *a, const struct llmb_admin_worker *ws
     llmb_table_free(t);
 }
 
+/* The document of `workers --json`. */
+static json_t *workers_json(const struct llmb_admin_worker *ws, size_t n,
+                            int64_t now)
+{
+    json_t *doc = json_object();
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, worker_json(&ws[i], now));
+    json_object_set_new(doc, "now_ms", json_integer(now));
+    json_object_set_new(doc, "workers", arr);
+    return doc;
+}
+
+int llmb_view_workers(struct llmb_admin *a, json_t **doc, char **errstr)
+{
+    struct llmb_admin_worker *ws = NULL;
+    size_t n = 0;
+    int64_t now = 0;
+    int rc;
+
+    *doc = NULL;
+    rc = llmb_lookup_now(a, &now, errstr);
+    if (rc == 0)
+        rc = llmb_workers_fetch(a, &ws, &n, errstr);
+    if (rc == 0)
+        *doc = workers_json(ws, n, now);
+    llmb_workers_free(ws, n);
+    return rc;
+}
+
 int llmb_workers_run(struct llmb_admin *a, char **errstr)
 {
     struct llmb_admin_worker *ws = NULL;
@@ -245,20 +276,13 @@ int llmb_workers_run(struct llmb_admin *a, char **errstr)
     if (rc != 0)
         return rc;
 
-    if (a->cfg->json) {
-        json_t *doc = json_object();
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, worker_json(&ws[i], now));
-        json_object_set_new(doc, "now_ms", json_integer(now));
-        json_object_set_new(doc, "workers", arr);
-        llmb_output_json(a, doc);
-    } else if (n == 0) {
+    if (a->cfg->json)
+        llmb_output_json(a, workers_json(ws, n, now));
+    else if (n == 0)
         fprintf(a->out, "no workers (the set %s:workers is empty)\n",
                 a->prefix);
-    } else {
+    else
         print_table(a, ws, n, now);
-    }
     llmb_workers_free(ws, n);
     return 0;
 }

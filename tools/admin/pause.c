@@ -1,0 +1,86 @@
+/*
+ * `llmb pause QUEUE` and `llmb resume QUEUE`: FCALL llmb_pause and
+ * llmb_resume (lua/55-pause.lua). While a queue is paused, workers claim
+ * nothing from it; pushes are still taken and running tasks go on.
+ * Resuming wakes the idle workers. Both are idempotent: pausing a paused
+ * queue changes nothing, and says so.
+ */
+#include <stdlib.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+
+#include "admin.h"
+
+int llmb_view_pause(struct llmb_admin *a, const char *queue, bool pause,
+                    json_t **doc, char **errstr)
+{
+    const char *fn = pause ? "llmb_pause" : "llmb_resume";
+    char *base = NULL;
+    redisReply *r = NULL;
+    long long changed = 0;
+    int rc;
+
+    *doc = NULL;
+    if (!llmb_queue_name_ok(queue)) {
+        *errstr = llmb_xasprintf("queue name \"%s\" must be 1 to %d "
+                                 "characters from [A-Za-z0-9_.-]", queue,
+                                 LLMB_QUEUE_NAME_MAX);
+        return LLMB_EINVAL;
+    }
+    base = llmb_key_queue(a->prefix, queue);
+    r = llmb_cluster_command(a->conn, "FCALL %s 1 %s", fn, base);
+    rc = llmb_reply_check(r, a->conn, errstr);
+    if (rc == 0 && !llmb_reply_ll(r, &changed)) {
+        char what[128];
+        *errstr = llmb_xasprintf("%s answered %s, not a number", fn,
+                                 llmb_reply_describe(r, what, sizeof(what)));
+        rc = LLMB_EPROTO;
+    }
+    if (rc == 0) {
+        *doc = json_object();
+        json_object_set_new(*doc, "queue", llmb_json_str(queue));
+        json_object_set_new(*doc, "paused", json_boolean(pause));
+        json_object_set_new(*doc, "changed", json_boolean(changed == 1));
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    free(base);
+    return rc;
+}
+
+static int run(struct llmb_admin *a, bool pause, char **errstr)
+{
+    const char *q = a->args[0];
+    json_t *doc = NULL;
+    int rc;
+
+    rc = llmb_view_pause(a, q, pause, &doc, errstr);
+    if (rc != 0)
+        return rc;
+    if (a->cfg->json) {
+        llmb_output_json(a, doc);
+        return 0;
+    }
+    if (json_is_true(json_object_get(doc, "changed")))
+        fprintf(a->out, pause ? "paused queue %s: workers claim nothing "
+                                "from it until llmb resume %s\n"
+                              : "resumed queue %s: workers claim from it "
+                                "again%s\n",
+                q, pause ? q : "");
+    else
+        fprintf(a->out, "queue %s was already %s\n", q,
+                pause ? "paused" : "running (not paused)");
+    json_decref(doc);
+    return 0;
+}
+
+int llmb_pause_run(struct llmb_admin *a, char **errstr)
+{
+    return run(a, true, errstr);
+}
+
+int llmb_resume_run(struct llmb_admin *a, char **errstr)
+{
+    return run(a, false, errstr);
+}
