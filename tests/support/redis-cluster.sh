@@ -18,13 +18,16 @@
 #
 # Environment: LLMB_REDIS_SERVER, LLMB_REDIS_CLI override the programs;
 # LLMB_CLUSTER_NODE_TIMEOUT (ms, default 2000) is cluster-node-timeout,
-# how long a primary may be silent before its replica takes over.
+# how long a primary may be silent before its replica takes over;
+# LLMB_CLUSTER_REPLICAS=0 starts the 3 primaries alone (benchmarks).
 set -euo pipefail
 
 REDIS_SERVER=${LLMB_REDIS_SERVER:-redis-server}
 REDIS_CLI=${LLMB_REDIS_CLI:-redis-cli}
 NODE_TIMEOUT=${LLMB_CLUSTER_NODE_TIMEOUT:-2000}
-NODES=6
+REPLICAS=${LLMB_CLUSTER_REPLICAS:-1}
+[[ $REPLICAS == 0 || $REPLICAS == 1 ]] || { echo "LLMB_CLUSTER_REPLICAS is 0 or 1" >&2; exit 64; }
+NODES=$(( 3 * (1 + REPLICAS) ))
 
 usage() {
     echo "usage: $0 start|stop|wait DIR" >&2
@@ -157,7 +160,7 @@ start() {
         addrs+=("127.0.0.1:$port")
     done
     if ! timeout 60 "$REDIS_CLI" --cluster create "${addrs[@]}" \
-        --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1; then
+        --cluster-replicas "$REPLICAS" --cluster-yes >"$dir/create.log" 2>&1; then
         echo "redis-cli --cluster create failed:" >&2
         tail -n 20 "$dir/create.log" >&2
         stop_all
