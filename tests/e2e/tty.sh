@@ -154,7 +154,8 @@ plain "$tmp/plain.out"
 plain "$tmp/plain.err"
 
 # --- the admin tables on a terminal: aligned, and what a pipe gets
-# (digits aside: ages move on between the two runs). The terminal is wide:
+# (numbers and durations aside: ages and load move on between the two
+# runs). The terminal is wide:
 # a table is as wide as its cells (the stats queue table takes about 96
 # columns), and a narrower terminal wraps it, as it does `docker ps`.
 same_as_pipe() {
@@ -162,8 +163,9 @@ same_as_pipe() {
     shift
     "$llmb" "$@" > "$tmp/$name.pipe" 2>&1 || fail "llmb $*: exit $?"
     plain "$tmp/$name.pipe"
-    diff <(sed 's/[0-9]\+/N/g' "$tmp/$name.screen") \
-        <(sed 's/[0-9]\+/N/g' "$tmp/$name.pipe") >&2 ||
+    local num='s/([0-9][0-9.]*(ms|[smhd])?)+/N/g; s/ +/ /g'
+    diff <(sed -E "$num" "$tmp/$name.screen") \
+        <(sed -E "$num" "$tmp/$name.pipe") >&2 ||
         fail "llmb $* differs on a terminal"
 }
 on_tty stats 160 - "$llmb" stats
