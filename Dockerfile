@@ -25,9 +25,11 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DLLMB_BUILD_TESTS=OFF \
 
 FROM ${BASE}
 # The runtime libraries the binaries link (ldd: hiredis, libev, jansson;
-# no libuuid) and libcurl, which llmb-worker loads at run time for the llm
-# executor. The llmb user gets a real home: exec handlers inherit HOME,
-# and tools such as pip, git or an SDK's cache write under it.
+# no libuuid) and libcurl, which the binaries load at run time when they
+# need HTTP: llmb-worker for the llm executor, `llmb health --coordinator`
+# for the compose and k8s probes. The llmb user gets a real home: exec
+# handlers inherit HOME, and tools such as pip, git or an SDK's cache
+# write under it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libhiredis0.14 libev4 libjansson4 libcurl4 ca-certificates \
