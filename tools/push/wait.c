@@ -327,10 +327,11 @@ static const redisReply *stream_entries(const redisReply *r, char **mark)
     return entries;
 }
 
-/* Applies the events of `reply` (an XREAD reply) that concern job id and
- * advances *mark past them. */
-static void events_apply(redisReply *r, const char *id, char **mark,
-                         struct wait_state *w)
+/* Calls fn(e, arg) for every entry of an XREAD reply of one stream, with
+ * *mark advanced past them. Returns the number of entries. */
+static size_t events_each(const redisReply *r, char **mark,
+                          void (*fn)(const struct event *e, void *arg),
+                          void *arg)
 {
     const redisReply *entries = stream_entries(r, mark);
     size_t i;
@@ -339,18 +340,33 @@ static void events_apply(redisReply *r, const char *id, char **mark,
         struct event e;
 
         event_parse(entries->element[i], &e);
-        if (e.ev == NULL)
-            continue;
-        if (strcmp(e.ev, "finished") == 0 && e.ids != NULL && e.states) {
-            if (finished_in(e.ids, e.states, id, w->state,
-                            sizeof(w->state))) {
-                w->finished = 1;
-                w->done = w->tasks;
-            }
-            continue;
+        if (e.ev != NULL)
+            fn(&e, arg);
+    }
+    return entries != NULL ? entries->elements : 0;
+}
+
+/* One job being followed by push_wait(). */
+struct single {
+    const char *id;
+    struct wait_state *w;
+};
+
+/* Applies event e when it concerns the job of arg (a struct single). */
+static void single_apply(const struct event *e, void *arg)
+{
+    struct single *one = arg;
+    struct wait_state *w = one->w;
+
+    if (strcmp(e->ev, "finished") == 0 && e->ids != NULL &&
+        e->states != NULL) {
+        if (finished_in(e->ids, e->states, one->id, w->state,
+                        sizeof(w->state))) {
+            w->finished = 1;
+            w->done = w->tasks;
         }
-        if (e.job != NULL && strcmp(e.job, id) == 0)
-            event_apply(&e, w);
+    } else if (e->job != NULL && strcmp(e->job, one->id) == 0) {
+        event_apply(e, w);
     }
 }
 
@@ -458,8 +474,10 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
             rc = EX_UNAVAILABLE;
             break;
         }
-        if (r->type == REDIS_REPLY_ARRAY)
-            events_apply(r, id, &mark, &w);
+        if (r->type == REDIS_REPLY_ARRAY) {
+            struct single one = {id, &w};
+            events_each(r, &mark, single_apply, &one);
+        }
         freeReplyObject(r);
         /* The stream is capped: re-read the hash every BLOCK_MS, so an
          * event trimmed away before it was read cannot stall the wait
@@ -615,34 +633,23 @@ static void follow_each(struct follow *fl, const char *id, size_t len,
     }
 }
 
-/* Applies the entries of one stream's XREAD reply to the jobs they name.
- * Returns the number of entries. */
-static size_t follow_apply(struct follow *fl, struct stream *st,
-                           const redisReply *r)
+/* Applies event e to the jobs of arg (a struct follow) that it names. */
+static void follow_event(const struct event *e, void *arg)
 {
-    const redisReply *entries = stream_entries(r, &st->mark);
-    size_t i;
+    struct follow *fl = arg;
 
-    for (i = 0; entries != NULL && i < entries->elements; i++) {
-        struct event e;
-
-        event_parse(entries->element[i], &e);
-        if (e.ev == NULL)
-            continue;
-        if (strcmp(e.ev, "finished") == 0 && e.ids != NULL &&
-            e.states != NULL) {
-            const char *id = e.ids, *state = e.states;
-            while (*id != '\0' && *state != '\0') {
-                size_t il = strcspn(id, " "), sl = strcspn(state, " ");
-                follow_each(fl, id, il, &e, state, sl);
-                id += il + (id[il] == ' ');
-                state += sl + (state[sl] == ' ');
-            }
-        } else if (e.job != NULL) {
-            follow_each(fl, e.job, strlen(e.job), &e, NULL, 0);
+    if (strcmp(e->ev, "finished") == 0 && e->ids != NULL &&
+        e->states != NULL) {
+        const char *id = e->ids, *state = e->states;
+        while (*id != '\0' && *state != '\0') {
+            size_t il = strcspn(id, " "), sl = strcspn(state, " ");
+            follow_each(fl, id, il, e, state, sl);
+            id += il + (id[il] == ' ');
+            state += sl + (state[sl] == ' ');
         }
+    } else if (e->job != NULL) {
+        follow_each(fl, e->job, strlen(e->job), e, NULL, 0);
     }
-    return entries != NULL ? entries->elements : 0;
 }
 
 /* One round of reading the streams of the queues that have jobs not
@@ -677,7 +684,7 @@ static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
             redisReply *r = llmb_conn_get_reply(conn);
             if (r == NULL)
                 return EX_UNAVAILABLE;
-            got += follow_apply(fl, &fl->s[sent[k]], r);
+            got += events_each(r, &fl->s[sent[k]].mark, follow_event, fl);
             freeReplyObject(r);
         }
     }
@@ -693,7 +700,7 @@ static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
         r = llmb_conn_commandargv(conn, 8, argv, NULL);
         if (r == NULL)
             return EX_UNAVAILABLE;
-        follow_apply(fl, &fl->s[first], r);
+        events_each(r, &fl->s[first].mark, follow_event, fl);
         freeReplyObject(r);
     }
     return 0;
