@@ -71,6 +71,11 @@ assert agg["fields"]["metrics.ttft_ms"]["count"] == 40
 print("pairs:", {p: by[p]["fields"]["metrics.ttft_ms"]["p50"] for p in pairs})
 PY
 
+# llmb-push --wait prints a row per pair
+for p in a/m1 a/m2 b/m1 b/m2; do
+    grep -Eq "^$p +10 +[0-9.]+ " "$tmp/push.log" || fail "push: no row $p: $(cat "$tmp/push.log")"
+done
+
 "${llmb[@]}" show ab > "$tmp/show.out" || fail "llmb show exited $?"
 grep -q '^by endpoint/model' "$tmp/show.out" || fail "show: no pairs table"
 for p in a/m1 a/m2 b/m1 b/m2; do

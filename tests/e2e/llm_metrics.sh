@@ -55,7 +55,9 @@ print("ITL  p50 %.3f p90 %.3f p99 %.3f max %.3f mean %.3f n %d" %
 print("TPOT p50 %.3f p90 %.3f p99 %.3f max %.3f mean %.3f n %d" %
       (tpot["p50"], tpot["p90"], tpot["p99"], tpot["max"], tpot["mean"], tpot["count"]))
 assert itl["count"] == 40 * 63, itl          # every gap, not a sample
-assert 79.0 <= itl["p99"] <= 84.0, itl        # the stall
+# the stall (80 ms; a loaded machine adds its scheduling delay to a gap:
+# far from the mean gap of 8.6 ms that the old per-request ITL gave)
+assert 79.0 <= itl["p99"] <= 100.0, itl
 assert 4.5 <= itl["p50"] <= 6.5, itl
 assert itl["kind"] == "duration" and "per_s" not in itl, itl
 assert tpot["count"] == 40, tpot

@@ -88,6 +88,43 @@ static const struct {
     {"metrics.queued_ms", "queued (ms)"},
 };
 
+/* An A/B job's pairs (the aggregate's "by" section, docs/llm.md): one
+ * row each, requests, request throughput and the TTFT, ITL and TPOT
+ * p50/p99 of its merged histograms. */
+static void pairs_print(json_t *agg, FILE *out)
+{
+    static const char *const cols[][3] = {
+        {"req/s", "summary.ok", "per_s"},
+        {"TTFT p50", "metrics.ttft_ms", "p50"},
+        {"TTFT p99", "metrics.ttft_ms", "p99"},
+        {"ITL p50", "metrics.itl_ms", "p50"},
+        {"ITL p99", "metrics.itl_ms", "p99"},
+        {"TPOT p50", "metrics.tpot_ms", "p50"},
+        {"TPOT p99", "metrics.tpot_ms", "p99"},
+    };
+    json_t *by = json_object_get(agg, "by"), *g;
+    const char *name;
+    char num[LLMB_AGG_NUM_LEN];
+    size_t i;
+
+    if (json_object_size(by) == 0)
+        return;
+    fprintf(out, "\n%-22s %8s", "endpoint/model (ms)", "requests");
+    for (i = 0; i < sizeof(cols) / sizeof(*cols); i++)
+        fprintf(out, " %9s", cols[i][0]);
+    fputc('\n', out);
+    json_object_foreach(by, name, g) {
+        json_t *one = llmb_agg_group(agg, name);
+        fprintf(out, "%-22s %8.0f", name, total(one, "summary.requests"));
+        for (i = 0; i < sizeof(cols) / sizeof(*cols); i++) {
+            double v = stat(one, cols[i][1], cols[i][2], NAN);
+            fprintf(out, " %9s", isnan(v) ? "-" : llmb_agg_format(v, num));
+        }
+        fputc('\n', out);
+        json_decref(one);
+    }
+}
+
 int push_summary_print(json_t *job, FILE *out)
 {
     json_t *agg = json_object_get(job, "aggregate");
@@ -180,6 +217,7 @@ int push_summary_print(json_t *job, FILE *out)
                 llmb_agg_format(stat(agg, p, "mean", 0), d),
                 stat(agg, p, "count", 0));
     }
+    pairs_print(agg, out);
     return 1;
 }
 
