@@ -15,6 +15,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake gcc make pkg-config libc6-dev \
       libhiredis-dev libev-dev libjansson-dev uuid-dev libcurl4-openssl-dev \
+      libjs-chart.js \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

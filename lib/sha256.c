@@ -1,13 +1,14 @@
 /*
- * SHA-256 (FIPS 180-4), incremental, for the journal of llmb-push: the
- * journal of a run is found again by the digest of its input (journal.c).
- * None of llmb's libraries exports a hash, and this one is short;
- * tests/e2e/push_resume.sh checks its digests against sha256sum.
+ * SHA-256 (FIPS 180-4), incremental (include/llmb/sha256.h): the digest
+ * that names llmb-push's journal of a run, and those of the inline script
+ * and style of `llmb report`. None of llmb's libraries exports a hash,
+ * and this one is short; tests/e2e/push_resume.sh checks its digests
+ * against sha256sum.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "push.h"
+#include <llmb/sha256.h>
 
 static const uint32_t k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
@@ -56,7 +57,7 @@ static void block(uint32_t h[8], const unsigned char *p)
     h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
 }
 
-void push_sha256_init(struct push_sha256 *s)
+void llmb_sha256_init(struct llmb_sha256 *s)
 {
     static const uint32_t iv[8] = {
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -68,7 +69,7 @@ void push_sha256_init(struct push_sha256 *s)
     s->used = 0;
 }
 
-void push_sha256_update(struct push_sha256 *s, const void *data, size_t len)
+void llmb_sha256_update(struct llmb_sha256 *s, const void *data, size_t len)
 {
     const unsigned char *p = data;
 
@@ -90,7 +91,8 @@ void push_sha256_update(struct push_sha256 *s, const void *data, size_t len)
     s->used = len;
 }
 
-void push_sha256_final(struct push_sha256 *s, char hex[PUSH_SHA256_HEX + 1])
+void llmb_sha256_final_raw(struct llmb_sha256 *s,
+                           unsigned char out[LLMB_SHA256_LEN])
 {
     uint64_t bits = s->bytes * 8;
     int i;
@@ -105,6 +107,15 @@ void push_sha256_final(struct push_sha256 *s, char hex[PUSH_SHA256_HEX + 1])
     for (i = 0; i < 8; i++)
         s->buf[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
     block(s->h, s->buf);
-    for (i = 0; i < 8; i++)
-        snprintf(hex + 8 * i, 9, "%08x", (unsigned)s->h[i]);
+    for (i = 0; i < 32; i++)
+        out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+void llmb_sha256_final(struct llmb_sha256 *s, char hex[LLMB_SHA256_HEX + 1])
+{
+    unsigned char d[LLMB_SHA256_LEN];
+
+    llmb_sha256_final_raw(s, d);
+    for (size_t i = 0; i < LLMB_SHA256_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned)d[i]);
 }

@@ -392,7 +392,7 @@ static int blank(const char *s, size_t n)
 static int input_prepare(FILE **in, const char *name, char *hex,
                          unsigned long long *bytes)
 {
-    struct push_sha256 h;
+    struct llmb_sha256 h;
     struct stat st;
     FILE *copy = NULL;
     char chunk[65536];
@@ -409,9 +409,9 @@ static int input_prepare(FILE **in, const char *name, char *hex,
             return EX_CANTCREAT;
         }
     }
-    push_sha256_init(&h);
+    llmb_sha256_init(&h);
     while ((n = fread(chunk, 1, sizeof(chunk), *in)) > 0) {
-        push_sha256_update(&h, chunk, n);
+        llmb_sha256_update(&h, chunk, n);
         if (copy != NULL && fwrite(chunk, 1, n, copy) != n) {
             fprintf(stderr, "llmb-push: cannot copy %s to a temporary file: "
                             "%s\n", name, strerror(errno));
@@ -426,7 +426,7 @@ static int input_prepare(FILE **in, const char *name, char *hex,
         return EX_IOERR;
     }
     *bytes = h.bytes;
-    push_sha256_final(&h, hex);
+    llmb_sha256_final(&h, hex);
     if (copy != NULL) {
         if (*in != stdin)
             fclose(*in);
@@ -449,7 +449,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     FILE *in = stdin;
     const char *name = "stdin";
     char *line = NULL;
-    char hex[PUSH_SHA256_HEX + 1] = "";
+    char hex[LLMB_SHA256_HEX + 1] = "";
     unsigned long long bytes = 0;
     size_t cap = 0;
     ssize_t len;

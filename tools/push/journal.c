@@ -270,8 +270,8 @@ void push_journal_open(struct push_journal *j, const struct push_config *cfg,
                        const char *source)
 {
     struct llmb_redis_url url;
-    struct push_sha256 h;
-    char key_hex[PUSH_SHA256_HEX + 1];
+    struct llmb_sha256 h;
+    char key_hex[LLMB_SHA256_HEX + 1];
     char *server = NULL, *dir = NULL, *why = NULL, *input_line = NULL;
     struct llmb_buf key, old;
     bool busy = false;
@@ -297,9 +297,9 @@ void push_journal_open(struct push_journal *j, const struct push_config *cfg,
     llmb_buf_init(&key);
     llmb_buf_appendf(&key, MAGIC "kind %s\nprefix %s\nqueue %s\n%s", kind,
                      cfg->common.prefix, queue, input_line);
-    push_sha256_init(&h);
-    push_sha256_update(&h, key.data, key.len);
-    push_sha256_final(&h, key_hex);
+    llmb_sha256_init(&h);
+    llmb_sha256_update(&h, key.data, key.len);
+    llmb_sha256_final(&h, key_hex);
     llmb_buf_fini(&key);
 
     dir = state_dir(cfg, &why);

@@ -8,7 +8,7 @@
  *   journal.c  the ids of the jobs, and the journal that lets a re-run of
  *              an unfinished run finish it without pushing a job twice
  *   outcome.c  what is said about each job and about the run
- *   sha256.c   the digest that names a run's journal
+ * (a run's journal is named by the SHA-256 of its input, lib/sha256.c)
  *   wait.c     --wait: follows one job, or every job of a batch, to its end
  *   summary.c  the tables after --wait: LLM benchmark, jobs of a batch
  *   served.c   the warning that no live worker serves the queue or type
@@ -25,6 +25,7 @@
 #include <llmb/cluster.h>
 #include <llmb/config.h>
 #include <llmb/conn.h>
+#include <llmb/sha256.h>
 
 struct push_config {
     struct llmb_common common;
@@ -85,20 +86,6 @@ int push_dataset_upload(const struct push_dataset *ds, struct llmb_conn *conn,
                         const char *base, const char *id, bool *exists,
                         char **errstr);
 
-/* SHA-256, incremental (sha256.c). */
-#define PUSH_SHA256_HEX 64
-
-struct push_sha256 {
-    uint32_t h[8];
-    uint64_t bytes;          /* hashed so far */
-    unsigned char buf[64];   /* a partial block */
-    size_t used;             /* bytes of buf in use */
-};
-
-void push_sha256_init(struct push_sha256 *s);
-void push_sha256_update(struct push_sha256 *s, const void *data, size_t len);
-/* Writes the digest as 64 lowercase hex digits and a NUL; s is spent. */
-void push_sha256_final(struct push_sha256 *s, char hex[PUSH_SHA256_HEX + 1]);
 
 /* What llmb-push knows of one job (outcome.c). */
 enum push_status {

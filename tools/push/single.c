@@ -109,10 +109,10 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     struct llmb_buf doc, vals;
     struct push_journal journal;
     struct push_tally t;
-    struct push_sha256 h;
+    struct llmb_sha256 h;
     size_t lens[LLMB_PUSH_NFIELDS];
     char docq[LLMB_QUEUE_NAME_MAX + 1];
-    char hex[PUSH_SHA256_HEX + 1];
+    char hex[LLMB_SHA256_HEX + 1];
     char *payload_in = NULL;
     char *errstr = NULL;
     char *id = NULL;      /* as Redis answered it */
@@ -189,9 +189,9 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     }
     /* The journal of the same document, flags and server: its nonce
      * gives the job the id an unfinished run gave it. */
-    push_sha256_init(&h);
-    push_sha256_update(&h, doc.data, doc.len);
-    push_sha256_final(&h, hex);
+    llmb_sha256_init(&h);
+    llmb_sha256_update(&h, doc.data, doc.len);
+    llmb_sha256_final(&h, hex);
     push_journal_open(&journal, cfg, "single", cfg->queue, hex, doc.len,
                       "the command line");
     journal_open = true;
