@@ -74,6 +74,8 @@ struct llmb_admin_config {
     struct llmb_sweep_opts sweep; /* `sweep`'s own options (sweep.c) */
     char *format;         /* --format: export's jsonl, csv or vllm */
     char *output;         /* --output: export writes this file, not stdout */
+    char *addr;           /* --addr: where `web` listens */
+    char *token_env;      /* --token-env: the variable holding web's token */
 };
 
 /* What a command runs with. Built by main() after the options are loaded

@@ -70,6 +70,15 @@ static const struct llmb_command commands[] = {
      "Resumes queue QUEUE, paused by llmb pause, and wakes the idle "
      "workers so that they claim what waited.",
      "json", 1, 1, NULL, llmb_resume_run, false},
+    {"web", "[OPTIONS]", "Serve the web UI: dashboard, jobs, live "
+     "updates.",
+     "Serves the web UI and its JSON API on --addr (127.0.0.1:8080): the "
+     "queues, workers, jobs and benchmark results, updated live by "
+     "Server-Sent Events. Reads Redis only; the actions (cancel, retry, "
+     "purge, pause, resume) need the token held by the variable that "
+     "--token-env names, and without it the UI is read-only. Runs until "
+     "SIGINT or SIGTERM (docs/web.md).",
+     "addr,token-env", 0, 0, llmb_web_check, llmb_web_run, true},
     {"health", "[OPTIONS]", "Probe: Redis, the library, a coordinator, a "
      "worker.",
      "Checks that Redis answers and runs the llmb function library (it is "
@@ -155,7 +164,7 @@ static bool long_takes_value(const char *name)
     static const char *const with_value[] = {
         "redis", "prefix", "log-level", "config", "queue", "state", "limit",
         "tasks", "coordinator", "worker", "stale-ms", "timeout-ms",
-        "format", "output",
+        "format", "output", "addr", "token-env",
         "over", "levels", "job", "job-file", "id", "slo-min-good",
         "slo-percentile",
     };

@@ -70,6 +70,14 @@ static const struct llmb_opt admin_opts[] = {
     {"output", 'o', NULL, LLMB_OPT_STR, NULL, "FILE",
      "export: write to FILE instead of stdout.",
      offsetof(struct llmb_admin_config, output), 0, 0, false},
+    {"addr", 0, NULL, LLMB_OPT_STR, "127.0.0.1:8080", "HOST:PORT",
+     "web: listen on HOST:PORT, [IPV6]:PORT or :PORT (every address).",
+     offsetof(struct llmb_admin_config, addr), 0, 0, false},
+    {"token-env", 0, NULL, LLMB_OPT_STR, NULL, "VAR",
+     "web: the environment variable holding the token that the actions "
+     "(cancel, retry, purge, pause, resume) need; without it the UI is "
+     "read-only.",
+     offsetof(struct llmb_admin_config, token_env), 0, 0, false},
     /* sweep (sweep.c checks their values) */
     {"over", 0, NULL, LLMB_OPT_STR, NULL, "PARAM",
      "The payload field each level sets: concurrency or rate.",

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `llmb web`, its JSON API and live stream as a browser's script uses
+# them, against real processes: the redis-server of the ctest fixture, an
+# llmb-worker, an llmb-coordinator and two `llmb web` servers (one with a
+# token, one read-only), spoken to over real HTTP by web_api.py: every
+# endpoint's shape, paging and search, a job seen going from pending to
+# completed on the event stream, each action refused without the token
+# and done with it, the headers, bad paths, ids and methods, and a few
+# hundred random requests that must never crash the server.
+#
+# usage: web_api.sh PATH_TO_LLMB   (run by ctest with the redis fixture)
+source "$(dirname "$0")/cli_lib.sh"
+
+BIN=${LLMB_BUILD_DIR:?run under ctest}
+pids=()
+stop_all() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    cleanup
+}
+trap stop_all EXIT
+
+# Starts `llmb web` on a free port with the arguments given; sets PORT
+# from the line it prints.
+start_web() {
+    local log=$1
+    shift
+    "$LLMB" web --addr 127.0.0.1:0 "$@" 2>"$log" &
+    pids+=($!)
+    PORT=""
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's|^llmb web: serving http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
+        [[ -n $PORT ]] && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "FAIL ($NAME): llmb web did not start:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+# --- usage ----------------------------------------------------------------
+run web --help
+expect_rc 0
+expect_out "--token-env VAR"
+unset LLMB_TEST_NO_TOKEN
+run web --token-env LLMB_TEST_NO_TOKEN
+expect_rc 78
+expect_err "LLMB_TEST_NO_TOKEN is not set"
+run web --addr nonsense
+expect_rc 64
+expect_err "--addr must be HOST:PORT"
+
+# --- the system -------------------------------------------------------------
+"$BIN/worker/llmb-worker" --id "ww-$$" --queues live --capacity 4 \
+    --handler echo=echo --heartbeat-ms 200 2>"$TMP/worker.log" &
+pids+=($!)
+"$BIN/coordinator/llmb-coordinator" --tick-ms 200 --metrics-addr '' \
+    2>"$TMP/coordinator.log" &
+pids+=($!)
+
+export LLMB_TEST_WEB_TOKEN="tok-$$-$RANDOM$RANDOM"
+start_web "$TMP/web.log" --token-env LLMB_TEST_WEB_TOKEN
+RW=$PORT
+# Bound to every address without a token: a warning.
+start_web "$TMP/web-ro.log" 2>/dev/null
+RO=$PORT
+"$LLMB" web --addr :0 2>"$TMP/web-any.log" &
+any=$!
+for _ in $(seq 50); do
+    grep -q "serving" "$TMP/web-any.log" && break
+    sleep 0.1
+done
+kill -TERM "$any"
+wait "$any" || true
+grep -q "warning: listening on :0 without --token-env" "$TMP/web-any.log" ||
+    fail "no warning for a server bound to every address without a token"
+
+python3 "$(dirname "$0")/web_api.py" "$RW" "$RO" "$LLMB_TEST_WEB_TOKEN" \
+    "$LLMB" "$BIN/tools/push/llmb-push" "ww-$$" ||
+    fail "web_api.py failed (server logs: $(cat "$TMP/web.log"))"
+
+# Both servers are still up, and stop cleanly on SIGTERM.
+for p in "$RW" "$RO"; do
+    python3 -c 'import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/api/config" % sys.argv[1], timeout=10)' "$p" ||
+        fail "the server on port $p no longer answers"
+done
+if grep -Eq 'Sanitizer|runtime error:' "$TMP/web.log" "$TMP/web-ro.log"; then
+    fail "sanitizer report: $(cat "$TMP/web.log" "$TMP/web-ro.log")"
+fi
+echo "$NAME: ok"

@@ -1,0 +1,525 @@
+/*
+ * The live stream of `llmb web`: GET /api/events, Server-Sent Events
+ * (docs/web.md). One reader thread per server does all the Redis work,
+ * whatever the number of open streams: every LLMB_WEB_OVERVIEW_MS it
+ * reads the overview once (llmb_web_overview()), and in between it waits
+ * on the event streams of the known queues with XREAD BLOCK ... COUNT
+ * 500 (one call per node of a cluster), never polling key by key. What it
+ * reads becomes SSE messages in a ring of RING_SIZE; each open stream is
+ * a libmicrohttpd content reader on its connection's own thread that
+ * copies the messages it has not sent yet, waiting on a condition
+ * variable for the next one. A stream that falls more than the ring
+ * behind skips to the oldest message kept. The reader sleeps while no
+ * stream is open, and starts again from the present when one opens.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <llmb/err.h>
+#include <llmb/keys.h>
+#include <llmb/log.h>
+
+#include "web.h"
+
+#define RING_SIZE 1024
+#define XREAD_COUNT "500"
+/* A comment line goes out after this long without a message. */
+#define KEEPALIVE_S 15
+
+struct msg {
+    char *text; /* "event: ...\ndata: ...\n\n" */
+    size_t len;
+};
+
+struct llmb_web_events {
+    struct llmb_web *w;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a message, a stream opened or closed, stop */
+    bool stop;
+    size_t nsubs;        /* open streams */
+    struct msg ring[RING_SIZE];
+    unsigned long long next; /* sequence number of the next message */
+    char *overview;      /* the last overview message (a stream's first) */
+
+    /* The reader's own, touched by its thread only. */
+    struct llmb_cluster *cl;
+    struct llmb_strlist queues; /* known queues */
+    struct llmb_strlist from;   /* per queue: the last stream id read */
+    long long last_now;         /* Redis time of the previous overview */
+};
+
+/* One open stream. */
+struct sub {
+    struct llmb_web_events *ev;
+    unsigned long long seq; /* next message to send */
+    char *pending;          /* what is being sent */
+    size_t plen, poff;
+};
+
+static void publish(struct llmb_web_events *ev, const char *event,
+                    json_t *data, bool is_overview)
+{
+    char *js = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *text = llmb_xasprintf("event: %s\ndata: %s\n\n", event,
+                                js != NULL ? js : "null");
+    struct msg *m;
+
+    free(js);
+    pthread_mutex_lock(&ev->mu);
+    m = &ev->ring[ev->next % RING_SIZE];
+    free(m->text);
+    m->text = text;
+    m->len = strlen(text);
+    ev->next++;
+    if (is_overview) {
+        free(ev->overview);
+        ev->overview = llmb_xstrdup(text);
+    }
+    pthread_cond_broadcast(&ev->cv);
+    pthread_mutex_unlock(&ev->mu);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to ms for stop; true when stopping. */
+static bool nap(struct llmb_web_events *ev, long long ms)
+{
+    struct timespec ts;
+    bool stop;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ev->mu);
+    if (!ev->stop)
+        pthread_cond_timedwait(&ev->cv, &ev->mu, &ts);
+    stop = ev->stop;
+    pthread_mutex_unlock(&ev->mu);
+    return stop;
+}
+
+/* The reader's connection, (re)made when needed; NULL with *errstr. */
+static struct llmb_cluster *reader_conn(struct llmb_web_events *ev,
+                                        char **errstr)
+{
+    if (ev->cl != NULL)
+        return ev->cl;
+    /* a timeout past the longest XREAD BLOCK */
+    ev->cl = llmb_cluster_new(ev->w->cfg->common.redis_url,
+                              "llmb-web-events", 10000);
+    if (llmb_cluster_connect(ev->cl, errstr) != 0) {
+        llmb_cluster_free(ev->cl);
+        ev->cl = NULL;
+    }
+    return ev->cl;
+}
+
+static void reader_conn_drop(struct llmb_web_events *ev)
+{
+    llmb_cluster_free(ev->cl);
+    ev->cl = NULL;
+}
+
+/* Reads and publishes the overview, and learns the queues from it: a
+ * queue met for the first time is read from the previous overview's
+ * time on (or from now, at the start), so that its first events are not
+ * missed. */
+static void overview_tick(struct llmb_web_events *ev, bool fresh)
+{
+    struct llmb_admin a;
+    json_t *doc = NULL, *q;
+    char *err = NULL;
+    long long now;
+    size_t i;
+
+    memset(&a, 0, sizeof(a));
+    a.cfg = ev->w->cfg;
+    a.prefix = ev->w->prefix;
+    a.out = stdout;
+    a.conn = reader_conn(ev, &err);
+    if (a.conn == NULL || llmb_web_overview(&a, &doc, &err) != 0) {
+        json_t *h = json_object(), *reasons = json_array();
+        if (a.conn != NULL)
+            reader_conn_drop(ev);
+        json_array_append_new(reasons, llmb_json_str(err));
+        json_object_set_new(h, "status", json_string("unhealthy"));
+        json_object_set_new(h, "reasons", reasons);
+        doc = json_object();
+        json_object_set_new(doc, "health", h);
+        json_object_set_new(doc, "now_ms", json_null());
+        publish(ev, "overview", doc, true);
+        json_decref(doc);
+        free(err);
+        return;
+    }
+    now = (long long)json_integer_value(json_object_get(doc, "now_ms"));
+    if (fresh) {
+        llmb_strlist_clear(&ev->queues);
+        llmb_strlist_clear(&ev->from);
+        ev->last_now = now;
+    }
+    json_array_foreach(json_object_get(json_object_get(doc, "stats"),
+                                       "queues"), i, q) {
+        const char *name = json_string_value(json_object_get(q, "name"));
+        bool known = false;
+        for (size_t k = 0; name != NULL && k < ev->queues.n && !known; k++)
+            known = strcmp(ev->queues.v[k], name) == 0;
+        if (name == NULL || known)
+            continue;
+        char *id = llmb_xasprintf("%lld-0", ev->last_now);
+        llmb_strlist_push(&ev->queues, name);
+        llmb_strlist_push(&ev->from, id);
+        free(id);
+    }
+    ev->last_now = now;
+    publish(ev, "overview", doc, true);
+    json_decref(doc);
+}
+
+/* The field f of a stream entry's field/value array, or NULL. */
+static const char *entry_get(const redisReply *fv, const char *f)
+{
+    for (size_t i = 0; i + 1 < fv->elements; i += 2) {
+        const char *k = llmb_reply_str(fv->element[i]);
+        if (k != NULL && strcmp(k, f) == 0)
+            return llmb_reply_str(fv->element[i + 1]);
+    }
+    return NULL;
+}
+
+/* Publishes the job events of one stream entry (docs/web.md). */
+static void publish_entry(struct llmb_web_events *ev, const char *queue,
+                          const char *sid, const redisReply *fv)
+{
+    const char *ids = entry_get(fv, "ids");
+    const char *states = entry_get(fv, "states");
+    json_t *base = json_object();
+
+    for (size_t i = 0; i + 1 < fv->elements; i += 2) {
+        const char *k = llmb_reply_str(fv->element[i]);
+        const char *v = llmb_reply_str(fv->element[i + 1]);
+        if (k == NULL || strcmp(k, "job") == 0 || strcmp(k, "ids") == 0 ||
+            strcmp(k, "states") == 0)
+            continue;
+        json_object_set_new(base, k, strcmp(k, "event") == 0 ||
+                                     strcmp(k, "state") == 0
+                                     ? llmb_json_str(v)
+                                     : llmb_json_scalar(v));
+    }
+    json_object_set_new(base, "queue", llmb_json_str(queue));
+    json_object_set_new(base, "stream_id", llmb_json_str(sid));
+    if (json_object_get(base, "state") == NULL)
+        json_object_set_new(base, "state", json_null());
+    if (ids == NULL) {
+        json_object_set_new(base, "id", llmb_json_str(entry_get(fv, "job")));
+        publish(ev, "job", base, false);
+        json_decref(base);
+        return;
+    }
+    /* one event per job the entry names, each with its own state */
+    struct llmb_strlist il = {0}, sl = {0};
+    llmb_strlist_split(&il, ids, ' ');
+    if (states != NULL)
+        llmb_strlist_split(&sl, states, ' ');
+    for (size_t i = 0; i < il.n; i++) {
+        json_t *o = json_deep_copy(base);
+        json_object_set_new(o, "id", llmb_json_str(il.v[i]));
+        json_object_set_new(o, "state",
+                            i < sl.n ? llmb_json_str(sl.v[i]) : json_null());
+        json_object_del(o, "jobs");
+        publish(ev, "job", o, false);
+        json_decref(o);
+    }
+    llmb_strlist_clear(&il);
+    llmb_strlist_clear(&sl);
+    json_decref(base);
+}
+
+/* Index of queue q in the known queues, or -1. */
+static long queue_index(const struct llmb_web_events *ev, const char *q)
+{
+    for (size_t i = 0; i < ev->queues.n; i++)
+        if (strcmp(ev->queues.v[i], q) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Reads the streams of the queues owned by node `node` (every queue when
+ * node < 0) for at most block_ms and publishes what came. Returns false
+ * when the connection failed. */
+static bool xread_node(struct llmb_web_events *ev, int node, long long block_ms)
+{
+    size_t nq = ev->queues.n, k = 0, plen = strlen(ev->w->prefix) + 2;
+    const char **argv = llmb_xcalloc(6 + 2 * nq, sizeof(*argv));
+    char **keys = llmb_xcalloc(nq + 1, sizeof(*keys));
+    size_t *which = llmb_xcalloc(nq + 1, sizeof(*which));
+    char block[32];
+    redisReply *r;
+    int argc = 0;
+
+    for (size_t i = 0; i < nq; i++) {
+        char *key = llmb_key_queue_sub(ev->w->prefix, ev->queues.v[i],
+                                       "events");
+        if (node >= 0 && llmb_cluster_owner(ev->cl, key) != node) {
+            free(key);
+            continue;
+        }
+        which[k] = i;
+        keys[k++] = key;
+    }
+    snprintf(block, sizeof(block), "%lld", block_ms);
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = XREAD_COUNT;
+    argv[argc++] = "BLOCK";
+    argv[argc++] = block;
+    argv[argc++] = "STREAMS";
+    for (size_t i = 0; i < k; i++)
+        argv[argc++] = keys[i];
+    for (size_t i = 0; i < k; i++)
+        argv[argc++] = ev->from.v[which[i]];
+    r = k > 0 ? llmb_cluster_command_argv(ev->cl, keys[0], argc, argv, NULL)
+              : NULL;
+    for (size_t s = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+                       s < r->elements; s++) {
+        const redisReply *st = r->element[s];
+        const char *key;
+        long qi;
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+            (key = llmb_reply_str(st->element[0])) == NULL ||
+            strlen(key) <= plen)
+            continue;
+        /* <prefix>:{<queue>}:events */
+        char *q = llmb_xstrndup(key + plen, strcspn(key + plen, "}"));
+        qi = queue_index(ev, q);
+        for (size_t e = 0; qi >= 0 && st->element[1]->type ==
+                                          REDIS_REPLY_ARRAY &&
+                           e < st->element[1]->elements; e++) {
+            const redisReply *en = st->element[1]->element[e];
+            const char *sid;
+            if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 ||
+                (sid = llmb_reply_str(en->element[0])) == NULL ||
+                en->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            free(ev->from.v[qi]);
+            ev->from.v[qi] = llmb_xstrdup(sid);
+            publish_entry(ev, q, sid, en->element[1]);
+        }
+        free(q);
+    }
+    bool ok = k == 0 || r != NULL;
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        llmb_warn("events: XREAD: %s", r->str);
+    if (r != NULL)
+        freeReplyObject(r);
+    for (size_t i = 0; i < k; i++)
+        free(keys[i]);
+    free(keys);
+    free(which);
+    free(argv);
+    return ok;
+}
+
+static void *reader_main(void *arg)
+{
+    struct llmb_web_events *ev = arg;
+    long long next_overview = 0;
+    bool fresh = true;
+
+    for (;;) {
+        long long now, wait;
+        bool ok = true;
+
+        pthread_mutex_lock(&ev->mu);
+        while (!ev->stop && ev->nsubs == 0) {
+            fresh = true;
+            pthread_cond_wait(&ev->cv, &ev->mu);
+        }
+        if (ev->stop) {
+            pthread_mutex_unlock(&ev->mu);
+            break;
+        }
+        pthread_mutex_unlock(&ev->mu);
+
+        now = mono_ms();
+        if (fresh || now >= next_overview) {
+            overview_tick(ev, fresh);
+            fresh = false;
+            next_overview = now + LLMB_WEB_OVERVIEW_MS;
+        }
+        wait = next_overview - mono_ms();
+        if (wait < 100)
+            wait = 100;
+        if (wait > 1000)
+            wait = 1000;
+        if (ev->cl == NULL || ev->queues.n == 0) {
+            if (nap(ev, wait))
+                break;
+            continue;
+        }
+        if (!llmb_cluster_enabled(ev->cl)) {
+            ok = xread_node(ev, -1, wait);
+        } else {
+            size_t nodes = llmb_cluster_nnodes(ev->cl);
+            long long each = nodes > 0 ? wait / (long long)nodes : wait;
+            for (size_t n = 0; ok && n < nodes; n++)
+                ok = xread_node(ev, (int)n, each < 10 ? 10 : each);
+        }
+        if (!ok) {
+            llmb_warn("events: reading the event streams failed: %s",
+                      llmb_cluster_errstr(ev->cl));
+            reader_conn_drop(ev);
+            if (nap(ev, 500))
+                break;
+        }
+    }
+    return NULL;
+}
+
+struct llmb_web_events *llmb_web_events_new(struct llmb_web *w)
+{
+    struct llmb_web_events *ev = llmb_xcalloc(1, sizeof(*ev));
+
+    ev->w = w;
+    pthread_mutex_init(&ev->mu, NULL);
+    pthread_cond_init(&ev->cv, NULL);
+    if (pthread_create(&ev->thread, NULL, reader_main, ev) == 0)
+        ev->started = true;
+    else
+        llmb_warn("events: cannot start the reader thread: %s",
+                  strerror(errno));
+    return ev;
+}
+
+void llmb_web_events_stop(struct llmb_web_events *ev)
+{
+    if (ev == NULL)
+        return;
+    pthread_mutex_lock(&ev->mu);
+    ev->stop = true;
+    pthread_cond_broadcast(&ev->cv);
+    pthread_mutex_unlock(&ev->mu);
+    if (ev->started)
+        pthread_join(ev->thread, NULL);
+    ev->started = false;
+}
+
+void llmb_web_events_free(struct llmb_web_events *ev)
+{
+    if (ev == NULL)
+        return;
+    llmb_web_events_stop(ev);
+    for (size_t i = 0; i < RING_SIZE; i++)
+        free(ev->ring[i].text);
+    free(ev->overview);
+    llmb_cluster_free(ev->cl);
+    llmb_strlist_clear(&ev->queues);
+    llmb_strlist_clear(&ev->from);
+    pthread_cond_destroy(&ev->cv);
+    pthread_mutex_destroy(&ev->mu);
+    free(ev);
+}
+
+/* libmicrohttpd's content reader of one stream: the next bytes to send,
+ * waiting for a message when all were sent. */
+static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sub *s = cls;
+    struct llmb_web_events *ev = s->ev;
+    size_t n;
+
+    (void)pos;
+    if (s->poff >= s->plen) {
+        struct timespec ts;
+        bool timed_out = false;
+
+        free(s->pending);
+        s->pending = NULL;
+        s->plen = s->poff = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += KEEPALIVE_S;
+        pthread_mutex_lock(&ev->mu);
+        while (!ev->stop && s->seq >= ev->next && !timed_out)
+            timed_out = pthread_cond_timedwait(&ev->cv, &ev->mu, &ts) ==
+                        ETIMEDOUT;
+        if (ev->stop) {
+            pthread_mutex_unlock(&ev->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (s->seq < ev->next) {
+            const struct msg *m;
+            if (ev->next - s->seq > RING_SIZE) /* fell behind */
+                s->seq = ev->next - RING_SIZE;
+            m = &ev->ring[s->seq % RING_SIZE];
+            s->pending = llmb_xstrndup(m->text, m->len);
+            s->plen = m->len;
+            s->seq++;
+        } else {
+            s->pending = llmb_xstrdup(": keepalive\n\n");
+            s->plen = strlen(s->pending);
+        }
+        pthread_mutex_unlock(&ev->mu);
+    }
+    n = s->plen - s->poff < max ? s->plen - s->poff : max;
+    memcpy(buf, s->pending + s->poff, n);
+    s->poff += n;
+    return (ssize_t)n;
+}
+
+static void sub_free(void *cls)
+{
+    struct sub *s = cls;
+
+    pthread_mutex_lock(&s->ev->mu);
+    s->ev->nsubs--;
+    pthread_mutex_unlock(&s->ev->mu);
+    free(s->pending);
+    free(s);
+}
+
+struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev)
+{
+    struct MHD_Response *r;
+    struct sub *s;
+
+    pthread_mutex_lock(&ev->mu);
+    if (ev->stop || ev->nsubs >= LLMB_WEB_STREAMS_MAX) {
+        pthread_mutex_unlock(&ev->mu);
+        return NULL;
+    }
+    ev->nsubs++;
+    s = llmb_xcalloc(1, sizeof(*s));
+    s->ev = ev;
+    s->seq = ev->next;
+    /* the last overview at once, then what comes */
+    s->pending = llmb_xasprintf("retry: 2000\n\n%s",
+                                ev->overview != NULL ? ev->overview : "");
+    s->plen = strlen(s->pending);
+    pthread_cond_broadcast(&ev->cv); /* wakes a sleeping reader */
+    pthread_mutex_unlock(&ev->mu);
+
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sub_read,
+                                          s, sub_free);
+    if (r == NULL) {
+        sub_free(s);
+        return NULL;
+    }
+    llmb_web_headers(r);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    return r;
+}
