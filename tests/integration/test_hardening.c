@@ -375,12 +375,14 @@ static void test_junk_everywhere(void **state)
 static const char *const queue_keys[] = {
     "pending", "delayed", "running", "jobs", "deadlines", "dead", "ended",
     "aggr", "done", "wake", "events", "counts", "conf", "seq", "idseq", "tok",
+    "paused",
 };
 
 static void break_key(const char *suffix)
 {
     int is_string = strcmp(suffix, "seq") == 0 ||
-                    strcmp(suffix, "idseq") == 0 || strcmp(suffix, "tok") == 0;
+                    strcmp(suffix, "idseq") == 0 || strcmp(suffix, "tok") == 0 ||
+                    strcmp(suffix, "paused") == 0;
 
     freeReplyObject(tq_cmd("DEL %s:%s", T.base, suffix));
     if (is_string)
