@@ -1,335 +1,165 @@
 /*
- * A small HTTP/1.1 server for /metrics and /healthz, on the coordinator's
- * libev loop. Non-blocking throughout: the listener and each connection
- * are ev_io watchers. One request per connection: the server reads the
- * request head (at most 8 KiB, else 431), calls the handler, writes the
- * response with Connection: close and closes. A connection idle for 5 s
- * is closed; at most 64 are open at once (more are closed on accept).
- * Request bodies are not read: only GET and HEAD are served.
+ * The coordinator's HTTP server for /metrics and /healthz: libmicrohttpd,
+ * the HTTP stack of `llmb web` too, run on the coordinator's libev loop
+ * rather than in threads of its own, so that the handler reads the
+ * coordinator's state on the thread that writes it. libmicrohttpd runs
+ * in its external-loop mode with epoll: its epoll descriptor is one ev_io
+ * watcher, and its next connection timeout one ev_timer; each calls
+ * MHD_run(), which never blocks. One request per connection (the response
+ * says Connection: close); a connection idle for 5 s is closed; at most 64
+ * are open at once; the request head is bounded by the memory of a
+ * connection (16 KiB, 431 past it). Request bodies are not read: only GET
+ * and HEAD are served, which the handler decides.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <netinet/in.h>
+#include <microhttpd.h>
 
 #include <llmb/err.h>
+#include <llmb/listen.h>
 #include <llmb/log.h>
 
 #include "coordinator.h"
 
-#define HEAD_MAX 8192
-#define IDLE_S 5.0
+#define IDLE_S 5
 #define CONNS_MAX 64
-
-struct http_conn {
-    struct llmb_http *srv;
-    int fd;
-    ev_io io;
-    ev_timer idle;
-    char in[HEAD_MAX];
-    size_t inlen;
-    struct llmb_buf out; /* response, once the request is read */
-    size_t sent;
-    bool writing;
-    struct http_conn *next; /* in srv->conns */
-};
+#define CONN_MEMORY (16 * 1024)
 
 struct llmb_http {
     struct ev_loop *loop;
-    int fd;
+    struct MHD_Daemon *daemon;
     int port;
-    ev_io accept_io;
+    ev_io io;       /* libmicrohttpd's epoll descriptor */
+    ev_timer timer; /* its next timeout */
     llmb_http_handler handler;
     void *arg;
-    struct http_conn *conns;
-    int nconns;
 };
 
-static void conn_close(struct http_conn *c)
-{
-    struct llmb_http *srv = c->srv;
-    struct http_conn **pp;
+/* The request states, kept in libmicrohttpd's per-request pointer. */
+static int seen_head;
 
-    ev_io_stop(srv->loop, &c->io);
-    ev_timer_stop(srv->loop, &c->idle);
-    close(c->fd);
-    for (pp = &srv->conns; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    srv->nconns--;
-    llmb_buf_fini(&c->out);
-    free(c);
-}
-
-static const char *status_text(int status)
+/* Lets libmicrohttpd do what is due, then arms the timer for its next
+ * timeout. */
+static void run(struct llmb_http *h)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+
+    MHD_run(h->daemon);
+    ev_timer_stop(h->loop, &h->timer);
+    if (MHD_get_timeout(h->daemon, &ms) == MHD_YES) {
+        ev_timer_set(&h->timer, (double)ms / 1000.0, 0.0);
+        ev_timer_start(h->loop, &h->timer);
     }
 }
 
-/* Builds the response in c->out and switches the watcher to writing. */
-static void respond(struct http_conn *c, int status, const char *ctype,
-                    const struct llmb_buf *body, bool head_only)
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    llmb_buf_appendf(&c->out,
-                     "HTTP/1.1 %d %s\r\n"
-                     "Content-Type: %s\r\n"
-                     "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "Connection: close\r\n\r\n",
-                     status, status_text(status), ctype, body->len);
-    if (!head_only)
-        llmb_buf_append(&c->out, body->data, body->len);
-    c->writing = true;
-    ev_io_stop(c->srv->loop, &c->io);
-    ev_io_set(&c->io, c->fd, EV_WRITE);
-    ev_io_start(c->srv->loop, &c->io);
+    (void)loop;
+    (void)revents;
+    run(w->data);
 }
 
-static void respond_text(struct http_conn *c, int status, const char *text)
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct llmb_buf body;
-
-    llmb_buf_init(&body);
-    llmb_buf_appendf(&body, "%s\n", text);
-    respond(c, status, "text/plain; charset=utf-8", &body, false);
-    llmb_buf_fini(&body);
+    (void)loop;
+    (void)revents;
+    run(w->data);
 }
 
-/* Parses the request line of the complete head in c->in and answers. */
-static void handle(struct http_conn *c)
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload,
+                              size_t *upload_size, void **state)
 {
-    char *line_end = strstr(c->in, "\r\n");
-    char *method, *path, *version, *q, *save = NULL;
+    struct llmb_http *h = cls;
+    struct MHD_Response *r;
     struct llmb_buf body;
     const char *ctype = "text/plain; charset=utf-8";
+    enum MHD_Result ret;
     int status;
 
-    if (line_end == NULL)
-        line_end = strchr(c->in, '\n');
-    if (line_end == NULL) {
-        respond_text(c, 400, "bad request");
-        return;
+    (void)version;
+    (void)upload;
+    if (*state == NULL) { /* the head: wait for the end of the request */
+        *state = &seen_head;
+        return MHD_YES;
     }
-    *line_end = '\0';
-    method = strtok_r(c->in, " ", &save);
-    path = strtok_r(NULL, " ", &save);
-    version = strtok_r(NULL, " ", &save);
-    if (method == NULL || path == NULL || version == NULL ||
-        strncmp(version, "HTTP/1.", 7) != 0 || path[0] != '/') {
-        respond_text(c, 400, "bad request");
-        return;
+    if (*upload_size > 0) { /* a body: not read */
+        *upload_size = 0;
+        return MHD_YES;
     }
-    q = strchr(path, '?');
-    if (q != NULL)
-        *q = '\0';
     llmb_buf_init(&body);
-    status = c->srv->handler(c->srv->arg, method, path, &body, &ctype);
-    respond(c, status, ctype, &body, strcmp(method, "HEAD") == 0);
+    status = h->handler(h->arg, method, url, &body, &ctype);
+    r = MHD_create_response_from_buffer(body.len, body.data,
+                                        MHD_RESPMEM_MUST_COPY);
     llmb_buf_fini(&body);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "Connection", "close");
+    ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
-static void conn_read(struct http_conn *c)
+/* libmicrohttpd's messages go to the log, as warnings. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    ssize_t n = read(c->fd, c->in + c->inlen, HEAD_MAX - 1 - c->inlen);
+    char *msg;
 
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
-        conn_close(c);
-        return;
-    }
-    c->inlen += (size_t)n;
-    c->in[c->inlen] = '\0';
-    ev_timer_again(c->srv->loop, &c->idle);
-    if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
-        handle(c);
-        return;
-    }
-    if (c->inlen >= HEAD_MAX - 1)
-        respond_text(c, 431, "request head too large");
-}
-
-static void conn_write(struct http_conn *c)
-{
-    ssize_t n = write(c->fd, c->out.data + c->sent, c->out.len - c->sent);
-
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n < 0) {
-        conn_close(c);
-        return;
-    }
-    c->sent += (size_t)n;
-    ev_timer_again(c->srv->loop, &c->idle);
-    if (c->sent == c->out.len) {
-        shutdown(c->fd, SHUT_WR);
-        conn_close(c);
-    }
-}
-
-static void conn_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct http_conn *c = w->data;
-
-    (void)loop;
-    (void)revents;
-    if (c->writing)
-        conn_write(c);
-    else
-        conn_read(c);
-}
-
-static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    conn_close(w->data);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct llmb_http *srv = w->data;
-    struct http_conn *c;
-    int fd;
-
-    (void)revents;
-    fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-            errno != ECONNABORTED)
-            llmb_warn("metrics server: accept failed: %s", strerror(errno));
-        return;
-    }
-    if (srv->nconns >= CONNS_MAX) {
-        close(fd);
-        return;
-    }
-    c = llmb_xcalloc(1, sizeof(*c));
-    c->srv = srv;
-    c->fd = fd;
-    llmb_buf_init(&c->out);
-    ev_io_init(&c->io, conn_cb, fd, EV_READ);
-    c->io.data = c;
-    ev_io_start(loop, &c->io);
-    ev_init(&c->idle, idle_cb);
-    c->idle.repeat = IDLE_S;
-    c->idle.data = c;
-    ev_timer_again(loop, &c->idle);
-    c->next = srv->conns;
-    srv->conns = c;
-    srv->nconns++;
-}
-
-/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into host (NULL = any) and
- * port. Returns 0 or LLMB_EINVAL. */
-static int addr_split(const char *addr, char **host, char **port)
-{
-    const char *colon;
-
-    *host = *port = NULL;
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (end == NULL || end[1] != ':')
-            return LLMB_EINVAL;
-        *host = llmb_xstrndup(addr + 1, (size_t)(end - addr - 1));
-        colon = end + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (colon == NULL)
-            return LLMB_EINVAL;
-        if (colon > addr)
-            *host = llmb_xstrndup(addr, (size_t)(colon - addr));
-    }
-    if (colon[1] == '\0' ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-        free(*host);
-        *host = NULL;
-        return LLMB_EINVAL;
-    }
-    *port = llmb_xstrdup(colon + 1);
-    return 0;
+    (void)cls;
+    msg = llmb_xvasprintf(fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    llmb_warn("metrics server: %s", msg);
+    free(msg);
 }
 
 struct llmb_http *llmb_http_new(struct ev_loop *loop, const char *addr,
                                 llmb_http_handler handler, void *arg,
                                 char **errstr)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    struct llmb_http *srv = NULL;
-    char *host = NULL, *port = NULL;
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    int fd = -1, one = 1, gai;
+    struct llmb_http *h = NULL;
+    const union MHD_DaemonInfo *info;
+    int fd = -1, port = 0;
 
     *errstr = NULL;
-    if (addr_split(addr, &host, &port) != 0) {
-        *errstr = llmb_xasprintf("--metrics-addr must be HOST:PORT, "
-                                 "[IPV6]:PORT or :PORT, got \"%s\"", addr);
-        goto fail;
+    if (llmb_listen_tcp(addr, "--metrics-addr", &fd, &port, errstr) != 0)
+        return NULL;
+    h = llmb_xcalloc(1, sizeof(*h));
+    h->loop = loop;
+    h->port = port;
+    h->handler = handler;
+    h->arg = arg;
+    h->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_END);
+    info = h->daemon != NULL
+               ? MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD)
+               : NULL;
+    if (info == NULL) {
+        *errstr = llmb_xasprintf("cannot start the metrics server on "
+                                 "--metrics-addr %s", addr);
+        if (h->daemon != NULL)
+            MHD_stop_daemon(h->daemon);
+        else
+            close(fd);
+        free(h);
+        return NULL;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        *errstr = llmb_xasprintf("--metrics-addr %s: %s", addr,
-                                 gai_strerror(gai));
-        goto fail;
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family,
-                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    if (fd < 0) {
-        *errstr = llmb_xasprintf("cannot listen on --metrics-addr %s: %s",
-                                 addr, strerror(errno));
-        goto fail;
-    }
-    srv = llmb_xcalloc(1, sizeof(*srv));
-    srv->loop = loop;
-    srv->fd = fd;
-    srv->handler = handler;
-    srv->arg = arg;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
-        if (ss.ss_family == AF_INET)
-            srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            srv->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    ev_io_init(&srv->accept_io, accept_cb, fd, EV_READ);
-    srv->accept_io.data = srv;
-    ev_io_start(loop, &srv->accept_io);
-fail:
-    if (res != NULL)
-        freeaddrinfo(res);
-    free(host);
-    free(port);
-    return srv;
+    ev_io_init(&h->io, io_cb, info->epoll_fd, EV_READ);
+    h->io.data = h;
+    ev_io_start(loop, &h->io);
+    ev_init(&h->timer, timer_cb);
+    h->timer.data = h;
+    return h;
 }
 
 int llmb_http_port(const struct llmb_http *h)
@@ -341,9 +171,8 @@ void llmb_http_free(struct llmb_http *h)
 {
     if (h == NULL)
         return;
-    while (h->conns != NULL)
-        conn_close(h->conns);
-    ev_io_stop(h->loop, &h->accept_io);
-    close(h->fd);
+    ev_io_stop(h->loop, &h->io);
+    ev_timer_stop(h->loop, &h->timer);
+    MHD_stop_daemon(h->daemon); /* closes the listener and connections */
     free(h);
 }
