@@ -20,7 +20,7 @@ fi
 if command -v docker-compose >/dev/null; then
     docker-compose -f compose.yaml config -q
     services=$(docker-compose -f compose.yaml --profile sample --profile llm config --services | sort | tr '\n' ' ')
-    want="coordinator llm-sample llm-worker mock-llm redis sample worker "
+    want="coordinator llm-sample llm-worker mock-llm redis sample web worker "
     [ "$services" = "$want" ] || { echo "FAIL: services: $services" >&2; exit 1; }
     # (docker-compose 1.29 lists every service whatever --profile says;
     # the profiles are checked below.)
@@ -53,7 +53,7 @@ def seconds(v):
 c = yaml.safe_load(sys.argv[1])
 svcs = c["services"]
 llmb = [n for n, s in svcs.items() if str(s.get("image", "")).startswith("llmb:")]
-if sorted(llmb) != ["coordinator", "llm-sample", "llm-worker", "sample", "worker"]:
+if sorted(llmb) != ["coordinator", "llm-sample", "llm-worker", "sample", "web", "worker"]:
     fail("llmb services: %s" % llmb)
 for n in llmb:
     s = svcs[n]
@@ -75,6 +75,17 @@ for n in ["coordinator", "worker", "llm-worker", "mock-llm", "redis"]:
         fail("%s: healthcheck is not llmb health: %s" % (n, test))
 if "--coordinator" not in " ".join(svcs["coordinator"]["healthcheck"]["test"]):
     fail("coordinator healthcheck does not read /healthz")
+# the web UI: published on the host's loopback only, actions behind a token
+web = svcs["web"]
+ports = web.get("ports") or []
+if not ports or not all(p.get("host_ip") == "127.0.0.1" if isinstance(p, dict)
+                        else str(p).startswith("127.0.0.1:") for p in ports):
+    fail("web: ports %r are not the host's 127.0.0.1 only" % ports)
+if "--token-env LLMB_WEB_TOKEN" not in " ".join(web["command"]) or \
+        "LLMB_WEB_TOKEN" not in web.get("environment", {}):
+    fail("web: no --token-env LLMB_WEB_TOKEN")
+if "llmb health" not in " ".join(web.get("healthcheck", {}).get("test", [])):
+    fail("web: healthcheck is not llmb health")
 for n in ["mock-llm", "llm-worker", "llm-sample"]:
     if svcs[n].get("profiles") != ["llm"]:
         fail("%s: not in the llm profile" % n)
