@@ -482,8 +482,12 @@
                 var d = reportJob(spec);
                 return d ? Promise.resolve(d) : Promise.reject(new ApiError(404, 'job "' + spec + '" is not in this report'));
             }
-            return getJSON('/api/jobs/' + encodeURIComponent(spec) + '?tasks=' + (tasks || 0) +
-                           '&task_offset=' + (offset || 0));
+            /* QUEUE/ID: the id, and its queue as ?queue= */
+            var slash = spec.indexOf('/');
+            var id = slash > 0 ? spec.slice(slash + 1) : spec;
+            return getJSON('/api/jobs/' + encodeURIComponent(id) + '?tasks=' + (tasks || 0) +
+                           '&task_offset=' + (offset || 0) +
+                           (slash > 0 ? '&queue=' + encodeURIComponent(spec.slice(0, slash)) : ''));
         },
         compare: function (specs) {
             if (REPORT) {
@@ -985,11 +989,12 @@
             var actions = [];
             if (!REPORT) {
                 var base = '/api/jobs/' + encodeURIComponent(j.id) + '/';
+                var inQueue = j.queue ? '?queue=' + encodeURIComponent(j.queue) : '';
                 if (j.state === 'pending' || j.state === 'running')
-                    actions.push(actionButton('Cancel', 'cancel job ' + j.id, base + 'cancel', {danger: true,
+                    actions.push(actionButton('Cancel', 'cancel job ' + j.id, base + 'cancel' + inQueue, {danger: true,
                         confirm: 'Cancel job ' + j.id + '?', after: load}));
                 if (j.state === 'failed' || j.state === 'cancelled')
-                    actions.push(actionButton('Retry', 'retry job ' + j.id, base + 'retry', {after: load}));
+                    actions.push(actionButton('Retry', 'retry job ' + j.id, base + 'retry' + inQueue, {after: load}));
             }
             append(root, [
                 el('h1', null, ['Job ', el('span', {className: 'mono', id: 'job-id', text: j.id}), ' ', el('span', {id: 'job-state'}, badge(j.state))]),
@@ -1357,7 +1362,7 @@
 
     function drawSweep(box, ids, over, queue) {
         Promise.all(ids.map(function (id) {
-            return data.job(id, 0, 0).then(function (d) { return d; }, function () { return null; });
+            return data.job(queue ? queue + '/' + id : id, 0, 0).then(function (d) { return d; }, function () { return null; });
         })).then(function (docs) {
             var levels = [];
             docs.forEach(function (d) {

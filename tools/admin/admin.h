@@ -228,6 +228,8 @@ int llmb_pause_run(struct llmb_admin *a, char **errstr);
 int llmb_resume_run(struct llmb_admin *a, char **errstr);
 int llmb_web_check(struct llmb_admin *a, char **errstr);
 int llmb_web_run(struct llmb_admin *a, char **errstr);
+/* report.c: `llmb report`, the web UI's pages in one HTML file. */
+int llmb_report_run(struct llmb_admin *a, char **errstr);
 
 /*
  * The views: one builder per JSON document, used by the command's --json

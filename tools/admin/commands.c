@@ -121,6 +121,17 @@ static const struct llmb_command commands[] = {
      "payload's slo. Ctrl-C cancels the running level's job (docs/cli.md).",
      "json,queue,over,levels,job,job-file,id,stop-on-slo,slo-min-good,"
      "slo-percentile", 0, 0, llmb_sweep_check, llmb_sweep_run, false},
+    {"report", "[OPTIONS] JOB [JOB...] -o FILE", "One HTML file with the "
+     "web UI's view of jobs: charts, tables, comparison.",
+     "Writes a self-contained HTML report of the jobs (an id, or QUEUE/ID; "
+     "JOB@ENDPOINT/MODEL names a pair of an A/B job) to --output (stdout "
+     "without it): for each job what the web UI's job page shows (spec, "
+     "tasks, timeline, aggregate; for llm jobs the latency distributions, "
+     "SLO and goodput, the pairs of an A/B job, a sweep's levels when the "
+     "report holds them) and, for several jobs, their comparison. Data, "
+     "script and styles are inside the file: it opens from disk and makes "
+     "no network request (docs/web.md).",
+     "output,queue", 1, 16, NULL, llmb_report_run, false},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
