@@ -400,10 +400,15 @@ void llmb_llm_multi_free(struct llmb_llm_multi *m);
 struct ev_loop *llmb_llm_multi_loop(const struct llmb_llm_multi *m);
 
 /* The arrival time of the bytes curl hands over now, on llmb_mono_us()'s
- * clock: when the poll of the loop's current pass returned (they were in
- * the socket by then, however long the pass has run since), or the
- * present time for a request sent at sent_us during this pass. */
+ * clock. While the loop's current pass is at most LLMB_LLM_PASS_FRESH_US
+ * old, the time its poll returned: the bytes of a socket it reported were
+ * in by then, however many events come before theirs, and bytes that came
+ * since are stamped at most that much early. In an older pass (many
+ * events, or the worker preempted in it), and for a request sent at
+ * sent_us during this pass, the present time. */
 int64_t llmb_llm_multi_now(const struct llmb_llm_multi *m, int64_t sent_us);
+
+#define LLMB_LLM_PASS_FRESH_US 1000
 
 /* Starts transfer x (x->easy set up, CURLOPT_PRIVATE set by this call).
  * Its done callback runs later from the loop, never from inside this

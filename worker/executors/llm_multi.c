@@ -198,9 +198,15 @@ struct ev_loop *llmb_llm_multi_loop(const struct llmb_llm_multi *mu)
 
 int64_t llmb_llm_multi_now(const struct llmb_llm_multi *mu, int64_t sent_us)
 {
-    /* Bytes of a request sent during this pass came after its start. */
-    if (mu->pass_us == 0 || mu->pass_us < sent_us)
-        return llmb_mono_us();
+    int64_t now = llmb_mono_us();
+
+    /* Bytes of a request sent during this pass came after its start; in
+     * a pass that has run long (many events, or the worker preempted in
+     * it), bytes read now may have come after its poll: a stamp of the
+     * poll could be early by all that time, so they get the present. */
+    if (mu->pass_us == 0 || mu->pass_us < sent_us ||
+        now - mu->pass_us > LLMB_LLM_PASS_FRESH_US)
+        return now;
     return mu->pass_us;
 }
 

@@ -17,11 +17,12 @@
  * request was due (arrived, with a free slot) to that send is the
  * client's own delay, send_delay_ms, reported apart (it includes opening
  * a new connection). The bytes of the response are stamped with the time
- * the loop's poll reported them (llmb_llm_multi_now), not when curl got
- * round to passing them to the write callback, so a busy loop pass does
- * not make them late; TTFT is the time from the send to the first content
- * chunk and ITL the mean gap between content chunks; e2e ends with the
- * pass in which curl reports the transfer done.
+ * the loop's poll reported them (llmb_llm_multi_now: in the first
+ * millisecond of a pass), not when curl got round to passing them to the
+ * write callback, so a busy loop pass does not make them late; TTFT is
+ * the time from the send to the first content chunk and ITL the mean gap
+ * between content chunks; e2e ends with the pass in which curl reports
+ * the transfer done.
  *
  * Classes and retries. No HTTP response at all is `connect` (also a
  * connection not made in time); curl's timeout (timeout_s for the whole
