@@ -873,11 +873,15 @@
         ]);
         clear(app).appendChild(root);
 
+        var shown = null; /* what the head shows, to redraw it only on a change */
         function renderHead() {
-            clear(head);
             var row = null;
             if (overview && overview.stats && overview.stats.queues)
                 overview.stats.queues.forEach(function (x) { if (x.name === q) row = x; });
+            var now = JSON.stringify([row, rate(q)]);
+            if (now === shown) return;
+            shown = now;
+            clear(head);
             var paused = row && (row.paused === true || row.paused === 1 || row.paused === '1');
             var base = '/api/queues/' + encodeURIComponent(q) + '/';
             append(head, el('div', {className: 'cols'}, [
@@ -1223,7 +1227,7 @@
             if (h || c) grid.appendChild(el('div', {className: 'dist', dataset: {metric: path}}, [h, c]));
         });
         if (grid.children.length) root.appendChild(section('Distributions', [grid, el('p', {className: 'muted small',
-            text: 'From the merged histograms of every request of every task (ITL: every gap between tokens); percentiles within 0.39 %.'})]));
+            text: 'From the merged histograms of every request of every task (ITL: every gap between tokens); percentiles within 0.39 %.'})], 'dists'));
         else root.appendChild(section('Distributions', el('p', {className: 'muted', text: 'This aggregate has no histograms (aggregated before llmb kept them): the tables have its percentiles.'})));
 
         if (pairs.length) root.appendChild(section('By endpoint / model', pairsView(agg, pairs)));

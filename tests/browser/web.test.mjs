@@ -1,0 +1,258 @@
+/*
+ * The web UI and `llmb report` in Debian's chromium (run.sh starts the
+ * system and passes it in the environment). Each check waits for what the
+ * page shows, never for a time: a check that does not come true fails
+ * when its wait ends (60 s), with a screenshot of the page as it was.
+ *
+ *   overview   lists the queues and both workers
+ *   actions    pause without the token: the page asks for it; a wrong
+ *              token is refused (401) and the queue is not paused; a
+ *              request without the header is 401; with the token the
+ *              queue pauses (checked with llmb queues --json)
+ *   live       a job pushed while the queue page is open shows up
+ *              pending (the queue is paused), and after resume (again
+ *              through the page) completed, without a reload
+ *   charts     the llm job's histograms and CDFs draw: the canvases'
+ *              pixels are not blank
+ *   xss        the payload <img src=x onerror=alert(1)> is text: visible,
+ *              no <img> in the page, no dialog
+ *   report     llmb report of two jobs opens from disk with every request
+ *              refused (any request fails the test) and draws its charts
+ */
+import {execFile} from 'node:child_process';
+import {copyFileSync, mkdirSync, existsSync} from 'node:fs';
+import {join} from 'node:path';
+import {promisify} from 'node:util';
+
+const run = promisify(execFile);
+const env = process.env;
+const {default: puppeteer} = await import(join(env.PUPPETEER, 'lib/esm/puppeteer/puppeteer-core.js'));
+const WAIT = 60000;
+const art = env.ARTIFACTS;
+const common = ['--redis', env.REDIS_URL, '--prefix', env.PREFIX];
+
+let failures = 0;
+const problems = [];   /* page errors and dialogs, fatal at the end */
+
+function ok(cond, what) {
+    if (!cond) throw new Error(what);
+}
+
+async function llmb(...args) {
+    const {stdout} = await run(env.LLMB, [...common, ...args]);
+    return stdout;
+}
+
+async function queues() {
+    return JSON.parse(await llmb('queues', '--json')).queues;
+}
+
+/* Canvas pixels that are drawn (not transparent, not white), of every
+ * canvas matched by sel: a list of counts. */
+async function drawnPixels(page, sel) {
+    return page.$$eval(sel, cs => cs.map(c => {
+        const ctx = c.getContext('2d');
+        const d = ctx.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) {
+            const [r, g, b, a] = [d[i], d[i + 1], d[i + 2], d[i + 3]];
+            /* coloured: the datasets' colours, not the grey of axes and text */
+            if (a > 100 && Math.max(r, g, b) - Math.min(r, g, b) > 60) n++;
+        }
+        return n;
+    }));
+}
+
+function watch(page, name) {
+    page.on('pageerror', e => problems.push(`${name}: page error: ${e.message}`));
+    page.on('dialog', async d => {
+        problems.push(`${name}: a dialog opened: ${d.type()} ${d.message()}`);
+        await d.dismiss();
+    });
+    page.on('console', m => {
+        /* the refused actions log their 401, as they should */
+        if (m.type() === 'error' && !/favicon|status of 401/.test(m.text())) problems.push(`${name}: console error: ${m.text()}`);
+    });
+}
+
+async function step(name, page, fn) {
+    try {
+        await fn();
+        console.log(`ok - ${name}`);
+    } catch (e) {
+        failures++;
+        console.log(`not ok - ${name}: ${e.message}`);
+        if (page) await page.screenshot({path: join(art, `fail-${name}.png`), fullPage: true}).catch(() => {});
+    }
+}
+
+async function text(page, sel) {
+    return page.$eval(sel, n => n.textContent);
+}
+
+const browser = await puppeteer.launch({
+    executablePath: env.CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--font-render-hinting=none'],
+});
+
+try {
+    const page = await browser.newPage();
+    watch(page, 'live');
+    await page.setViewport({width: 1400, height: 1000});
+    page.setDefaultTimeout(WAIT);
+
+    await step('overview', page, async () => {
+        await page.goto(env.WEB_URL + '#/', {waitUntil: 'load'});
+        await page.waitForFunction(() => {
+            const t = document.querySelector('main').textContent;
+            return t.includes('w-a') && t.includes('w-b') && document.querySelector('a[href="#/queue/bench"]') &&
+                document.querySelector('a[href="#/queue/default"]');
+        });
+        /* two overview events give the throughput chart a point */
+        await page.waitForFunction(() => window.llmb.history().length >= 2);
+        await page.screenshot({path: join(art, 'overview.png'), fullPage: true});
+    });
+
+    await step('actions-need-the-token', page, async () => {
+        await page.goto(env.WEB_URL + '#/queue/default', {waitUntil: 'load'});
+        await page.waitForSelector('button[data-action="pause"]:not([disabled])');
+        /* no header at all: 401 */
+        const status = await page.evaluate(async () =>
+            (await fetch('/api/queues/default/pause', {method: 'POST'})).status);
+        ok(status === 401, `POST without a token answered ${status}, not 401`);
+        /* through the page: it asks; a wrong token is refused */
+        await page.click('button[data-action="pause"]');
+        await page.waitForSelector('#token-dialog[open]');
+        await page.type('#token-input', 'not-the-token');
+        await page.click('#token-save');
+        await page.waitForFunction(() => {
+            const n = document.getElementById('notice');
+            return !n.hidden && n.textContent.includes('401');
+        });
+        ok((await queues()).find(q => q.name === 'default').paused === false, 'the queue was paused with a wrong token');
+        ok(await page.evaluate(() => sessionStorage.getItem('llmb-web-token')) === null, 'a refused token is kept');
+        /* the right one */
+        await page.waitForSelector('button[data-action="pause"]:not([disabled])');
+        await page.click('button[data-action="pause"]');
+        await page.waitForSelector('#token-dialog[open]');
+        await page.type('#token-input', env.TOKEN);
+        await page.click('#token-save');
+        await page.waitForFunction(() => {
+            const n = document.getElementById('notice');
+            return !n.hidden && n.textContent.includes('done');
+        });
+        ok((await queues()).find(q => q.name === 'default').paused === true, 'the queue is not paused');
+        ok(await page.evaluate(() => document.cookie) === '', 'a cookie was set');
+        /* the page sees it paused: the button turns to Resume */
+        await page.waitForSelector('button[data-action="resume"]');
+    });
+
+    await step('live-pending-to-completed', page, async () => {
+        await page.evaluate(() => { window.__noReload = 'still here'; });
+        await run(env.PUSH, [...common, '--json', '--id', 'live-1', 'echo', '{"live":true}']);
+        await page.waitForSelector('tr[data-job="live-1"][data-state="pending"]');
+        await page.screenshot({path: join(art, 'queue-pending.png'), fullPage: true});
+        await page.click('button[data-action="resume"]');
+        await page.waitForSelector('tr[data-job="live-1"][data-state="completed"]');
+        ok(await page.evaluate(() => window.__noReload) === 'still here', 'the page reloaded');
+        ok((await queues()).find(q => q.name === 'default').paused === false, 'the queue is still paused');
+        await page.screenshot({path: join(art, 'queue-completed.png'), fullPage: true});
+    });
+
+    await step('job-charts', page, async () => {
+        await page.goto(env.WEB_URL + '#/job/bench-slo', {waitUntil: 'load'});
+        await page.waitForSelector('.dist canvas');
+        await page.waitForFunction(() => window.llmb.charts().length >= 8);
+        const counts = await drawnPixels(page, '.dist canvas');
+        ok(counts.length >= 8, `${counts.length} distribution charts, not 8`);
+        ok(counts.every(n => n > 300), `a blank chart: coloured pixels ${counts.join(', ')}`);
+        ok((await text(page, 'main')).includes('SLO and goodput'), 'no SLO section');
+        if (env.DOCS_IMAGES) {
+            /* the README's picture: the job's head, its llm cards and its
+             * distributions */
+            await page.evaluate(() => { document.getElementById('notice').hidden = true; });
+            const top = await page.$eval('main h1', n => n.getBoundingClientRect().top + window.scrollY);
+            const end = await page.$eval('section.dists', n => n.getBoundingClientRect().bottom + window.scrollY);
+            mkdirSync(env.DOCS_IMAGES, {recursive: true});
+            await page.screenshot({path: join(env.DOCS_IMAGES, 'web-job-llm.png'),
+                                   clip: {x: 0, y: Math.max(0, top - 60), width: 1400, height: end - top + 70}});
+        }
+        /* a task's detail on click */
+        await page.click('.task-grid .cell[data-task="0"]');
+        await page.waitForFunction(() => document.getElementById('task-detail').textContent.includes('Task 0'));
+        await page.screenshot({path: join(art, 'job-llm.png'), fullPage: true});
+        await page.goto(env.WEB_URL + '#/job/bench-ab', {waitUntil: 'load'});
+        await page.waitForFunction(() => document.querySelector('main').textContent.includes('By endpoint / model'));
+        await page.goto(env.WEB_URL + '#/job/sw-concurrency-4', {waitUntil: 'load'});
+        await page.waitForFunction(() => /Sweep over concurrency: 2 levels/.test(document.querySelector('main').textContent));
+        const sweep = await drawnPixels(page, '.sweep canvas');
+        ok(sweep.length === 2 && sweep.every(n => n > 100), `sweep charts: ${sweep.join(', ')}`);
+    });
+
+    await step('xss-stays-text', page, async () => {
+        await page.goto(env.WEB_URL + '#/job/xss-1', {waitUntil: 'load'});
+        await page.waitForFunction(() => document.querySelector('main').textContent.includes('<img src=x onerror=alert(1)>'));
+        ok(await page.$$eval('main img', n => n.length) === 0, 'an <img> element was made from the payload');
+        const shown = await page.$$eval('pre', ps => ps.some(p => p.textContent.includes('<img src=x onerror=alert(1)>') &&
+            p.getBoundingClientRect().height > 0));
+        ok(shown, 'the payload is not visible as text');
+        await page.goto(env.WEB_URL + '#/queue/default', {waitUntil: 'load'});
+        await page.type('#job-search', 'xss');
+        await page.waitForSelector('tr[data-job="xss-1"]');
+    });
+
+    await step('compare', page, async () => {
+        await page.goto(env.WEB_URL + '#/compare/sw-concurrency-1,sw-concurrency-4', {waitUntil: 'load'});
+        await page.waitForSelector('.compare-table');
+        await page.waitForFunction(() => window.llmb.charts().length >= 4);
+        const counts = await drawnPixels(page, '.dist canvas');
+        ok(counts.length >= 4 && counts.every(n => n > 100), `compare charts: ${counts.join(', ')}`);
+        await page.screenshot({path: join(art, 'compare.png'), fullPage: true});
+    });
+
+    await step('report-offline', null, async () => {
+        const file = join(art, 'report.html');
+        await run(env.LLMB, [...common, 'report', 'bench-slo', 'sw-concurrency-1', 'sw-concurrency-4', '-o', file]);
+        const rp = await browser.newPage();
+        watch(rp, 'report');
+        rp.setDefaultTimeout(WAIT);
+        await rp.setViewport({width: 1400, height: 1000});
+        const requests = [];
+        await rp.setRequestInterception(true);
+        rp.on('request', r => {
+            if (r.isNavigationRequest() && r.url().startsWith('file://') && r.frame() === rp.mainFrame()) {
+                r.continue();
+            } else {
+                requests.push(r.url().slice(0, 120));
+                r.abort();
+            }
+        });
+        await rp.goto('file://' + file, {waitUntil: 'load'});
+        await rp.waitForFunction(() => window.llmb && window.llmb.report && window.llmb.charts().length >= 4);
+        let counts = await drawnPixels(rp, 'canvas');
+        ok(counts.length >= 4 && counts.every(n => n > 100), `report compare charts: ${counts.join(', ')}`);
+        await rp.screenshot({path: join(art, 'report.png'), fullPage: true});
+        await rp.evaluate(() => { location.hash = '#/job/bench-slo'; });
+        await rp.waitForFunction(() => document.querySelectorAll('.dist canvas').length >= 8);
+        counts = await drawnPixels(rp, '.dist canvas');
+        ok(counts.every(n => n > 300), `report job charts: ${counts.join(', ')}`);
+        await rp.screenshot({path: join(art, 'report-job.png'), fullPage: true});
+        ok(requests.length === 0, `the report made requests: ${requests.join(' ')}`);
+        await rp.close();
+    });
+
+    if (env.DOCS_IMAGES) {
+        mkdirSync(env.DOCS_IMAGES, {recursive: true});
+        if (existsSync(join(art, 'overview.png'))) copyFileSync(join(art, 'overview.png'), join(env.DOCS_IMAGES, 'web-overview.png'));
+    }
+} finally {
+    await browser.close();
+}
+
+if (problems.length) {
+    failures++;
+    console.log('not ok - no page errors, dialogs or console errors:\n  ' + problems.join('\n  '));
+}
+console.log(failures ? `${failures} failed` : 'all passed');
+process.exit(failures ? 1 : 0);
