@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `llmb report` (docs/web.md, "Reports"), without a browser: a real
+# llmb-worker and llmb-coordinator run an llm job against the mock and a
+# job whose payload tries to end the data block. The report file must
+# carry each job's `llmb show --json` (less the samples of records) and
+# the comparison in its JSON block, with no raw '<' in it; its CSP must
+# allow exactly its two inline scripts and its style by their SHA-256 and
+# nothing from the network; and a job that does not exist is exit 1 with
+# no file. tests/browser opens such a file in chromium.
+. "$(dirname "$0")/llm_lib.sh"
+
+start_mock --ttft-ms 10 --itl-ms 2
+
+common=(--redis "$url" --prefix "$prefix")
+"$bin/worker/llmb-worker" "${common[@]}" --id w1 --capacity 2 \
+    --heartbeat-ms 200 --llm-endpoint "mock=http://127.0.0.1:$port" \
+    2>"$tmp/worker.log" &
+pids+=($!)
+"$bin/coordinator/llmb-coordinator" "${common[@]}" --tick-ms 50 \
+    2>"$tmp/coordinator.log" &
+pids+=($!)
+llmb() { "$bin/tools/admin/llmb" "${common[@]}" "$@"; }
+push() { "$bin/tools/push/llmb-push" "${common[@]}" "$@"; }
+
+payload='{"endpoint":"mock","model":"m","prompt":"go","max_tokens":16,"requests":6,"concurrency":2}'
+push --wait --wait-timeout 60 --no-progress --json --tasks 2 --id r1 llm "$payload" \
+    > "$tmp/push1.out" 2>&1 || fail "llm job r1"
+push --wait --wait-timeout 60 --no-progress --json --tasks 2 --id r2 llm "$payload" \
+    > "$tmp/push2.out" 2>&1 || fail "llm job r2"
+push --wait --wait-timeout 60 --no-progress --json --id evil echo \
+    '{"x":"</script><script>alert(1)</script><!--","y":"&amp;"}' \
+    > "$tmp/push3.out" 2>&1 || fail "job evil"
+for j in r1 r2 evil; do
+    for _ in $(seq 200); do
+        [ -n "$(rcli HGET "$prefix:{default}:j:$j" aggregate)" ] && break
+        sleep 0.05
+    done
+done
+for j in r1 r2 evil; do llmb show "$j" --json --tasks 1000 > "$tmp/$j.show"; done
+
+llmb report r1 r2 evil -o "$tmp/report.html" 2>"$tmp/report.log" ||
+    fail "llmb report exited $?"
+grep -q "report of 3 jobs written to $tmp/report.html" "$tmp/report.log" ||
+    fail "the report's line on stderr"
+
+python3 -S - "$tmp" <<'PY' || fail "the report's content"
+import base64, hashlib, json, re, sys
+tmp = sys.argv[1]
+html = open(tmp + "/report.html", encoding="utf-8").read()
+# the data block: JSON with no raw '<', the show documents and the comparison
+m = re.search(r'<script type="application/json" id="llmb-report-data">(.*?)</script>', html, re.S)
+assert m, "no data block"
+block = m.group(1)
+assert "<" not in block and ">" not in block and "&" not in block, "raw <, > or & in the data"
+data = json.loads(block)
+assert data["llmb_report"] == 1 and data["generated_ms"] > 0, data.keys()
+ids = [d["job"]["id"] for d in data["jobs"]]
+assert ids == ["r1", "r2", "evil"], ids
+for d in data["jobs"]:
+    show = json.load(open("%s/%s.show" % (tmp, d["job"]["id"])))
+    for t in show["tasks"]:
+        r = t["result"]
+        if isinstance(r, dict) and "_requests" in r:
+            r["_requests_omitted"] = len(r.pop("_requests"))
+    show.pop("now_ms"); d.pop("now_ms")
+    assert d == show, (d["job"]["id"], "differs from llmb show --json")
+evil = data["jobs"][2]["job"]["payload"]
+assert evil["x"] == "</script><script>alert(1)</script><!--" and evil["y"] == "&amp;", evil
+assert data["jobs"][0]["tasks"][0]["result"]["_requests_omitted"] == 6
+cmp = data["compare"]
+assert [j["job"] for j in cmp["jobs"]] == ["r1", "r2", "evil"], cmp
+assert cmp["jobs"][1]["metrics"]["requests"] == 12, cmp["jobs"][1]
+# the CSP: exactly the inline scripts and style, by digest; no network
+csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html).group(1)
+scripts = re.findall(r'<script>(.*?)</script>', html, re.S)
+styles = re.findall(r'<style>(.*?)</style>', html, re.S)
+assert len(scripts) == 2 and len(styles) == 1, (len(scripts), len(styles))
+def src(t):
+    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(t.encode("utf-8")).digest()).decode()
+want = ("default-src 'none'; script-src %s %s; style-src %s; img-src data:; "
+        "base-uri 'none'; form-action 'none'" % (src(scripts[0]), src(scripts[1]), src(styles[0])))
+assert csp == want, (csp, want)
+assert "unsafe" not in csp
+# nothing loaded from elsewhere: no src= or href= but data: and hashes
+assert not re.search(r'\b(src|href)="(?!data:|#)', html.split("<script>")[0]), "a resource is loaded"
+assert "Chart.js v" in scripts[0] and "llmb-report-data" in scripts[1]
+print("report: %d bytes, %d jobs, csp %s..." % (len(html), len(ids), csp[:60]))
+PY
+
+# one job: no comparison, and a job that does not exist: exit 1, no file
+llmb report r1 -o "$tmp/one.html" 2>"$tmp/one.log" || fail "report of one job"
+set +e
+llmb report r1 nope -o "$tmp/none.html" 2>"$tmp/none.log"
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a missing job exited $rc"
+grep -q 'job "nope" not found' "$tmp/none.log" || fail "the missing job's message"
+[ ! -e "$tmp/none.html" ] || fail "a report was written for a missing job"
