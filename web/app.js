@@ -310,27 +310,40 @@
 
     /* Counts over nbins equal bins from min to max, each bucket spread
      * evenly over the part of its range that each bin covers. */
-    function histBins(buckets, nbins) {
+    /* A long tail (max over 8 times the median, as an ITL with decode
+     * stalls) gets bins of equal ratio, so that the body and the tail both
+     * show; else bins of equal width. Values under the first edge count
+     * in the first bin. */
+    function histBins(buckets, nbins, median) {
         var min = buckets[0].lo, max = buckets[buckets.length - 1].hi;
         if (max <= min) max = min + (min > 0 ? min * 0.01 : 1);
-        var width = (max - min) / nbins, counts = [], i;
+        var log = median > 0 && max > 8 * median;
+        var lo = log ? Math.max(min, median / 8) : min;
+        var edges = [], counts = [], i;
+        for (i = 0; i <= nbins; i++)
+            edges.push(log ? lo * Math.pow(max / lo, i / nbins) : min + (max - min) * i / nbins);
         for (i = 0; i < nbins; i++) counts.push(0);
+        function bin(v) {
+            var j = 0;
+            while (j < nbins - 1 && v >= edges[j + 1]) j++;
+            return j;
+        }
         buckets.forEach(function (b) {
             var span = b.hi - b.lo;
             if (span <= 0) {
-                counts[Math.min(nbins - 1, Math.floor((b.lo - min) / width))] += b.n;
+                counts[bin(b.lo)] += b.n;
                 return;
             }
-            var first = Math.max(0, Math.floor((b.lo - min) / width));
-            var last = Math.min(nbins - 1, Math.floor((b.hi - min) / width));
+            var first = bin(b.lo), last = bin(b.hi);
             for (var j = first; j <= last; j++) {
-                var a = Math.max(b.lo, min + j * width), z = Math.min(b.hi, min + (j + 1) * width);
+                var a = Math.max(b.lo, j === 0 ? -Infinity : edges[j]), z = Math.min(b.hi, edges[j + 1]);
+                if (j === last) z = b.hi;
                 if (z > a) counts[j] += b.n * (z - a) / span;
             }
         });
         var labels = [];
-        for (i = 0; i < nbins; i++) labels.push(short(min + (i + 0.5) * width));
-        return {labels: labels, counts: counts, min: min, max: max, width: width};
+        for (i = 0; i < nbins; i++) labels.push(short(log ? Math.sqrt(edges[i] * edges[i + 1]) : (edges[i] + edges[i + 1]) / 2));
+        return {labels: labels, counts: counts, log: log};
     }
 
     /* The CDF as points {x, y}: y percent of the values are at or below x. */
@@ -390,7 +403,7 @@
         var f = field(agg, path);
         var buckets = f && histBuckets(f.hist);
         if (!buckets) return null;
-        var bins = histBins(buckets, 40);
+        var bins = histBins(buckets, 40, f.p50);
         return chart({
             type: 'bar',
             data: {labels: bins.labels, datasets: [{
@@ -402,7 +415,7 @@
                 plugins: {legend: {display: false},
                           title: titled(latencyName(path) + ' histogram (' + unit + '): p50 ' + short(f.p50) +
                                         ', p90 ' + short(f.p90) + ', p99 ' + short(f.p99) + ', n ' + f.count)},
-                scales: {x: axis(unit, {ticks: {maxTicksLimit: 10}}), y: axis(path === 'metrics.itl_ms' ? 'gaps' : 'requests', {beginAtZero: true})}
+                scales: {x: axis(unit + (bins.log ? ', bins of equal ratio (long tail)' : ''), {ticks: {maxTicksLimit: 10}}), y: axis(path === 'metrics.itl_ms' ? 'gaps' : 'requests', {beginAtZero: true})}
             }
         }, 'hist');
     }
@@ -1145,6 +1158,13 @@
             onJob: function (ev) {
                 var cur = document.getElementById('job-id');
                 if (ev && cur && ev.id === cur.textContent) reload();
+            },
+            /* a job under way: its tasks move without a job event, so
+             * it is read again with each overview (every 2 s) */
+            onOverview: function () {
+                var st = document.getElementById('job-state');
+                var s = st ? st.textContent : '';
+                if (s === 'pending' || s === 'running') reload();
             }
         };
     }

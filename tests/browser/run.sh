@@ -105,6 +105,15 @@ for _ in $(seq 100); do
 done
 web=$(sed -n 's|^llmb web: serving \(http://[0-9.:]*/\).*|\1|p' "$tmp/web.log")
 [ -n "$web" ] || fail "llmb web did not start"
+# and one without a token: read-only
+"$bin/tools/admin/llmb" web "${common[@]}" --addr 127.0.0.1:0 2>"$tmp/web-ro.log" &
+pids+=($!)
+for _ in $(seq 100); do
+    grep -q 'serving http' "$tmp/web-ro.log" 2>/dev/null && break
+    sleep 0.05
+done
+web_ro=$(sed -n 's|^llmb web: serving \(http://[0-9.:]*/\).*|\1|p' "$tmp/web-ro.log")
+[ -n "$web_ro" ] || fail "the read-only llmb web did not start"
 
 # the jobs the pages show: two llm benchmarks (one with an slo), an A/B
 # job, a sweep of two levels, and a job whose payload is markup
@@ -130,7 +139,7 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 
-WEB_URL=$web TOKEN=$LLMB_WEB_TEST_TOKEN CHROMIUM=$chromium ARTIFACTS=$art \
+WEB_URL=$web RO_URL=$web_ro TOKEN=$LLMB_WEB_TEST_TOKEN CHROMIUM=$chromium ARTIFACTS=$art \
 LLMB="$bin/tools/admin/llmb" PUSH="$bin/tools/push/llmb-push" \
 REDIS_URL=$url PREFIX=web PUPPETEER="$work/node_modules/puppeteer-core" \
 DOCS_IMAGES=$([ "${LLMB_UPDATE_DOCS_IMAGES:-0}" = 1 ] && echo "$src/docs/images" || true) \

@@ -5,6 +5,8 @@
  * when its wait ends (60 s), with a screenshot of the page as it was.
  *
  *   overview   lists the queues and both workers
+ *   read-only  a server without a token: the banner, the buttons off,
+ *              403 for an action even with a token
  *   actions    pause without the token: the page asks for it; a wrong
  *              token is refused (401) and the queue is not paused; a
  *              request without the header is 401; with the token the
@@ -70,8 +72,8 @@ function watch(page, name) {
         await d.dismiss();
     });
     page.on('console', m => {
-        /* the refused actions log their 401, as they should */
-        if (m.type() === 'error' && !/favicon|status of 401/.test(m.text())) problems.push(`${name}: console error: ${m.text()}`);
+        /* the refused actions log their 401 (403 read-only), as they should */
+        if (m.type() === 'error' && !/favicon|status of 40[13]/.test(m.text())) problems.push(`${name}: console error: ${m.text()}`);
     });
 }
 
@@ -200,6 +202,21 @@ try {
         await page.goto(env.WEB_URL + '#/queue/default', {waitUntil: 'load'});
         await page.type('#job-search', 'xss');
         await page.waitForSelector('tr[data-job="xss-1"]');
+    });
+
+    await step('read-only', page, async () => {
+        await page.goto(env.RO_URL + '#/queue/default', {waitUntil: 'load'});
+        await page.waitForFunction(() => {
+            const b = document.getElementById('banner');
+            return !b.hidden && b.textContent.includes('Read-only');
+        });
+        await page.waitForSelector('button[data-action="pause"][disabled]');
+        ok(await page.$eval('#mode', n => !n.hidden && n.textContent === 'read-only'), 'no read-only mark');
+        const status = await page.evaluate(async (t) =>
+            (await fetch('/api/queues/default/pause', {method: 'POST', headers: {Authorization: 'Bearer ' + t}})).status, env.TOKEN);
+        ok(status === 403, `a read-only server answered ${status} to an action, not 403`);
+        ok((await queues()).find(q => q.name === 'default').paused === false, 'the read-only server paused the queue');
+        await page.screenshot({path: join(art, 'read-only.png')});
     });
 
     await step('compare', page, async () => {
