@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include <llmb/cluster.h>
+#include <llmb/connect.h>
 #include <llmb/err.h>
 #include <llmb/log.h>
 #include <llmb/url.h>
@@ -400,41 +401,38 @@ static void sleep_ms(int64_t ms)
 }
 
 /* Asks one node for the map: CLUSTER SHARDS, else CLUSTER SLOTS. The
- * context is a plain one (AUTH only): a seed may be a replica, where the
- * handshake's library load would be refused. */
+ * connection runs the handshake without the library check: a seed may be
+ * a replica, where loading the library would be refused. */
 static int map_from(struct llmb_cluster *cl, const char *host, int port,
                     struct llmb_slotmap *m)
 {
-    struct timeval tv = {2, 0};
+    struct llmb_server srv;
+    struct llmb_handshake hs;
     redisContext *c = NULL;
     redisReply *r = NULL;
-    char *perr = NULL;
+    char *perr = NULL, *err = NULL;
     bool shards = true;
     int rc = LLMB_EIO;
 
-    if (cl->timeout_ms > 0) {
-        tv.tv_sec = cl->timeout_ms / 1000;
-        tv.tv_usec = (cl->timeout_ms % 1000) * 1000;
-    }
-    c = redisConnectWithTimeout(host, port, tv);
-    if (c == NULL || c->err) {
-        set_err(cl, llmb_xasprintf("cannot connect to redis %s:%d: %s", host,
-                                   port, c ? c->errstr : "out of memory"));
+    memset(&srv, 0, sizeof(srv));
+    srv.host = (char *)host;
+    srv.port = port;
+    srv.address = strchr(host, ':') != NULL
+                      ? llmb_xasprintf("[%s]:%d", host, port)
+                      : llmb_xasprintf("%s:%d", host, port);
+    c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms : 2000,
+                            &err);
+    if (c == NULL) {
+        set_err(cl, err);
         goto out;
     }
-    redisSetTimeout(c, tv);
-    if (cl->url.password != NULL) {
-        r = cl->url.user != NULL
-                ? redisCommand(c, "AUTH %s %s", cl->url.user, cl->url.password)
-                : redisCommand(c, "AUTH %s", cl->url.password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            set_err(cl, llmb_xasprintf("redis AUTH failed at %s:%d: %s", host,
-                                       port, r ? r->str : c->errstr));
-            rc = r ? LLMB_EREDIS : LLMB_EIO;
-            goto out;
-        }
-        freeReplyObject(r);
+    llmb_handshake_init(&hs, &cl->url, NULL);
+    rc = llmb_handshake_run(c, &hs, srv.address, false, &err);
+    if (rc != 0) {
+        set_err(cl, err);
+        goto out;
     }
+    rc = LLMB_EIO;
     r = redisCommand(c, "CLUSTER SHARDS");
     if (r != NULL && r->type == REDIS_REPLY_ERROR &&
         strncasecmp(r->str, "ERR unknown subcommand", 22) == 0) {
@@ -463,6 +461,7 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
         set_err(cl, llmb_xasprintf("redis %s:%d: %s", host, port, perr));
 out:
     free(perr);
+    free(srv.address);
     if (r != NULL)
         freeReplyObject(r);
     if (c != NULL)
