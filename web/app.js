@@ -1611,6 +1611,8 @@
                             agg ? num(stat(agg, 'metrics.ttft_ms', 'p99')) : '-'];
                     }))])
         ]);
+        if (REPORT.compare_error) root.appendChild(section('Not compared', el('p', {className: 'warn',
+            text: 'The jobs could not be compared: ' + REPORT.compare_error}), 'compare-error'));
         if (jobs.length >= 2 && REPORT.compare) {
             var body = el('div');
             root.appendChild(el('h1', {text: 'Compared'}));

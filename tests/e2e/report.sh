@@ -87,8 +87,25 @@ assert "Chart.js v" in scripts[0] and "llmb-report-data" in scripts[1]
 print("report: %d bytes, %d jobs, csp %s..." % (len(html), len(ids), csp[:60]))
 PY
 
-# one job: no comparison, and a job that does not exist: exit 1, no file
+# one job: no comparison; a job not aggregated: shown, and the report says
+# why nothing is compared; a job that does not exist: exit 1, no file
 llmb report r1 -o "$tmp/one.html" 2>"$tmp/one.log" || fail "report of one job"
+push --queue nobody --id waiting echo '{}' > "$tmp/push4.out" 2>&1 || fail "job waiting"
+llmb report r1 waiting -o "$tmp/wait.html" 2>"$tmp/wait.log" || fail "report with a waiting job"
+grep -q 'the report compares nothing: job "waiting" has no aggregate yet (state pending)' "$tmp/wait.log" ||
+    fail "the line saying why nothing is compared"
+python3 -S - "$tmp" <<'PY' || fail "the reports of one job and of a waiting job"
+import json, re, sys
+tmp = sys.argv[1]
+def data(name):
+    html = open("%s/%s.html" % (tmp, name), encoding="utf-8").read()
+    return json.loads(re.search(r'id="llmb-report-data">(.*?)</script>', html, re.S).group(1))
+one = data("one")
+assert "compare" not in one and "compare_error" not in one and len(one["jobs"]) == 1, one.keys()
+w = data("wait")
+assert w["jobs"][1]["job"]["state"] == "pending" and "compare" not in w, w.keys()
+assert "has no aggregate yet" in w["compare_error"], w["compare_error"]
+PY
 set +e
 llmb report r1 nope -o "$tmp/none.html" 2>"$tmp/none.log"
 rc=$?
