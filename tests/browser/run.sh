@@ -116,7 +116,8 @@ web_ro=$(sed -n 's|^llmb web: serving \(http://[0-9.:]*/\).*|\1|p' "$tmp/web-ro.
 [ -n "$web_ro" ] || fail "the read-only llmb web did not start"
 
 # the jobs the pages show: two llm benchmarks (one with an slo), an A/B
-# job, a sweep of two levels, and a job whose payload is markup
+# job, a sweep of two levels, a job whose payload is markup and one that
+# fails
 push=("$bin/tools/push/llmb-push" "${common[@]}")
 "${push[@]}" --wait --wait-timeout 120 --no-progress --json --queue bench \
     --tasks 4 --id bench-slo llm '{"model":"m","prompt":"go","max_tokens":48,
@@ -133,6 +134,8 @@ push=("$bin/tools/push/llmb-push" "${common[@]}")
     > "$tmp/sweep.log" 2>&1 || fail "sweep"
 "${push[@]}" --json --id xss-1 echo '{"msg":"<img src=x onerror=alert(1)>"}' \
     > "$tmp/push3.log" 2>&1 || fail "xss job"
+"${push[@]}" --wait --wait-timeout 60 --no-progress --json --id broken-1 \
+    --tasks 3 --retries 0 fail '{}' > "$tmp/push4.log" 2>&1 || true
 for _ in $(seq 200); do
     [ -n "$(redis-cli -p "$rport" HGET 'web:{bench}:j:bench-ab' aggregate)" ] &&
     [ -n "$(redis-cli -p "$rport" HGET 'web:{bench}:j:bench-slo' aggregate)" ] && break

@@ -14,6 +14,7 @@
  *   live       a job pushed while the queue page is open shows up
  *              pending (the queue is paused), and after resume (again
  *              through the page) completed, without a reload
+ *   task-error a failed task's error shows on a click on its cell
  *   charts     the llm job's histograms and CDFs draw: the canvases'
  *              pixels are not blank
  *   xss        the payload <img src=x onerror=alert(1)> is text: visible,
@@ -190,6 +191,15 @@ try {
         await page.waitForFunction(() => /Sweep over concurrency: 2 levels/.test(document.querySelector('main').textContent));
         const sweep = await drawnPixels(page, '.sweep canvas');
         ok(sweep.length === 2 && sweep.every(n => n > 100), `sweep charts: ${sweep.join(', ')}`);
+    });
+
+    await step('task-error-on-click', page, async () => {
+        await page.goto(env.WEB_URL + '#/job/broken-1', {waitUntil: 'load'});
+        await page.waitForSelector('.task-grid .cell.state-failed[data-task="2"]');
+        ok(await page.$$eval('.task-grid .cell.state-failed', n => n.length) === 3, 'not 3 failed cells');
+        await page.click('.task-grid .cell[data-task="2"]');
+        await page.waitForSelector('#task-error');
+        ok((await text(page, '#task-error')).includes('failed on purpose'), 'the task\'s error is not shown');
     });
 
     await step('xss-stays-text', page, async () => {
