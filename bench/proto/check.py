@@ -5,7 +5,8 @@ and recorded once; a reaped batch's tasks run again with their attempt
 counted, and its old token opens nothing; a heartbeat renews only the
 worker's own batch; a key of the wrong type is refused before any write;
 one read-only call per job tells its state; priorities and delays keep
-lua/'s order. Exits 1 at the first broken one.
+lua/'s order; a failure retries with backoff or fails for good, once; a
+cancelled waiting job is skipped by the claim that meets it. Exits 1 at the first broken one.
 
   bench/proto/check.py"""
 import os
@@ -85,6 +86,30 @@ def main():
         got = [c[4 + 4 * k] for k in range(int(c[2]))]
         want(got == [b"hi", b"hi2", b"zero", b"later", b"lo"],
              "lost tasks go back to the front of their priority; a due job joins its own")
+        r.delete(B + ":pl", B + ":pz", B + ":pd")
+        fc(r, "llmb_push_fields", 1, B, "f1", "t", "{}", "", "", "", "1", "1", "", "",
+           "f2", "t", "{}", "", "", "", "0", "", "", "",
+           "x1", "t", "{}", "", "", "", "", "", "", "",
+           "x2", "t", "{}", "", "", "", "", "", "", "")
+        want(fc(r, "llmb_cancel", 1, B, "x1") == 1, "a waiting job is cancelled")
+        c = fc(r, "llmb_claim", 1, B, "w4", 10, 30000, 250, SECRET)
+        tok = c[3].decode()
+        got = [c[4 + 4 * k] for k in range(int(c[2]))]
+        want(got == [b"f1", b"f2", b"x2"], "a claim skips the cancelled job's id")
+        want(fc(r, "llmb_cancel", 1, B, "x2") == 0, "a running job is not cancelled here")
+        want(fc(r, "llmb_fail", 1, B, "w4", tok, "f1", "error", "boom", "f2", "error", "bang")
+             == [1, 2], "a failure with retries left is retried; with none it fails for good")
+        want(fc(r, "llmb_fail", 1, B, "w4", tok, "f1", "error", "again") == [0],
+             "a failure is recorded once")
+        st = r.execute_command("FCALL_RO", "llmb_state", 1, B, "f2")
+        want(st[0] == b"failed" and st[1].endswith(b"\tbang"), "state: failed, with its error")
+        st = r.execute_command("FCALL_RO", "llmb_state", 1, B, "x1")
+        want(st[0] == b"cancelled", "state: cancelled")
+        time.sleep(0.01)
+        c = fc(r, "llmb_claim", 1, B, "w4", 10, 30000, 250, SECRET)
+        got = [(c[4 + 4 * k], c[7 + 4 * k]) for k in range(int(c[2]))]
+        want(got == [(b"f1", b"r1b1a2")], "the retried job runs again after its backoff, "
+             "attempt 2")
         r.set(B + ":pl", "x")
         n0 = r.hlen(B + ":jd")
         try:

@@ -7,7 +7,8 @@ llmb_complete) with the same ARGV where it can, and changes what Redis
 holds:
 
   <base>:jd       hash, job id -> one record: "p<created ms>\t<type>\t<opts>\t<payload>"
-                  while it waits or runs; "c<finished ms>" once completed
+                  while it waits or runs; "f<ms>\t<error>" once failed for
+                  good, "x<ms>" once cancelled; "c<finished ms>" once completed
                   with the result {} (no result stored), or
                   "c<finished ms>\t<result>"; defaulted options not stored
                   (<opts> is "" for every default)
@@ -34,9 +35,10 @@ holds:
                   jobs that lost one)
 
 What it leaves out, and what landing it needs, is in bench/proto/README.md:
-deadlines, fan-out, fail, release, cancel, retry, retention and the
-coordinator's side are not written here; priorities, delays, heartbeat
-and reap (per batch) are.
+deadlines, fan-out, release, retry, retention, cancelling a running job
+and the coordinator's side are not written here; priorities, delays,
+heartbeat and reap (per batch), fail with backoff and cancelling a
+waiting job are.
 ]]
 
 local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -289,7 +291,8 @@ local function claim(keys, args)
             run[#run + 1] = id
             run[#run + 1] = held
             mine[#mine + 1] = id
-        else
+        elseif not (r and string.sub(r, 1, 1) == 'x') then
+            -- (a cancelled record is skipped: cancel left its id waiting)
             junk = junk + 1 -- an id whose record is gone or not waiting
         end
     end
@@ -438,13 +441,118 @@ local function reap(keys, args)
     return back
 end
 
+-- The batch record's count of tasks not ended goes down by n; the batch
+-- goes with its last one.
+local function batch_ended(base, held, n)
+    local left = redis.call('HINCRBY', base .. ':lease', held .. '#n', -n)
+    if left <= 0 then
+        redis.call('HDEL', base .. ':lease', held, held .. '#n')
+        redis.call('ZREM', base .. ':running', held)
+    end
+end
+
+-- ARGV: worker, token, then triples of job id, kind (error, timeout,
+-- fatal) and error text. Reply: per task 0 not held under this token, 1
+-- retried (delayed by backoff, attempts counted in <base>:att), 2 failed
+-- for good (the record becomes "f<ms>\t<error>"). Failures are rare: the
+-- records are read here, off the path of jobs that succeed.
+local FAIL_KEYS = {'jd', 'run', 'lease', 'running', 'pd', 'att', 'fin', 'counts'}
+local function fail(keys, args)
+    local base = keys[1]
+    local wrong = keys_wrong(base, FAIL_KEYS)
+    if wrong then return wrong end
+    local worker, token = args[1], args[2]
+    if worker == nil or token == nil or (#args - 2) % 3 ~= 0 then
+        return redis.error_reply('ERR usage: worker token [id kind error]...')
+    end
+    local seq, secret = string.match(token, '^(%d+)%.(.+)$')
+    local held = seq and (seq .. '.' .. secret_hash(secret)) or token
+    local ids = {}
+    for i = 3, #args, 3 do ids[#ids + 1] = args[i] end
+    local out = {}
+    if #ids == 0 then return out end
+    local lease = redis.call('HGET', base .. ':lease', held)
+    local mine = lease and string.sub(lease, 1, #worker + 1) == worker .. ' '
+    local cur = redis.call('HMGET', base .. ':run', unpack(ids))
+    local recs = redis.call('HMGET', base .. ':jd', unpack(ids))
+    local att = redis.call('HMGET', base .. ':att', unpack(ids))
+    local now = now_ms()
+    local ended, gone, seen = {}, 0, {}
+    for k, id in ipairs(ids) do
+        if not mine or cur[k] ~= held or seen[id] then
+            out[k] = 0
+        else
+            seen[id] = true
+            redis.call('HDEL', base .. ':run', id)
+            gone = gone + 1
+            local r = recs[k] or ''
+            local a = string.find(r, '\t', 2, true)
+            local b = a and string.find(r, '\t', a + 1, true)
+            local c = b and string.find(r, '\t', b + 1, true)
+            local opts = c and string.sub(r, b + 1, c - 1) or ''
+            local attempt = (tonumber(att[k]) or 0) + 1
+            local retries = tonumber(string.match(opts, 'r(%d+)')) or 3
+            local backoff = tonumber(string.match(opts, 'b(%d+)')) or 1000
+            local kind = args[3 * k + 1]
+            if kind ~= 'fatal' and attempt <= retries then
+                redis.call('HINCRBY', base .. ':att', id, 1)
+                local d = math.min(backoff * 2 ^ (attempt - 1), 3600000)
+                redis.call('ZADD', base .. ':pd', now + math.floor(d / 2
+                    + math.random() * d / 2), id)
+                out[k] = 1
+            else
+                redis.call('HSET', base .. ':jd', id, 'f' .. string.format('%d', now)
+                    .. '\t' .. string.sub(args[3 * k + 2] or '', 1, 4096))
+                redis.call('HDEL', base .. ':att', id)
+                ended[#ended + 1] = '!' .. id
+                out[k] = 2
+            end
+        end
+    end
+    if gone > 0 then batch_ended(base, held, gone) end
+    if #ended > 0 then
+        redis.call('RPUSH', base .. ':fin', string.format('%d', now) .. ' '
+            .. table.concat(ended, ' '))
+        redis.call('HINCRBY', base .. ':counts', 'failed', #ended)
+    end
+    return out
+end
+
+-- ARGV: job id. Cancels a job that waits: its record becomes
+-- "x<ms>"; an id in <base>:pl stays there until a claim meets and skips
+-- it (taking it out of a long list would be O(n)), in <base>:pz or
+-- <base>:pd it is taken out. Reply: 1 cancelled, 0 not waiting (running,
+-- ended or unknown; a running job's worker would learn it at its
+-- heartbeat, which the prototype does not write).
+local CANCEL_KEYS = {'jd', 'run', 'pz', 'pd', 'fin', 'counts'}
+local function cancel(keys, args)
+    local base = keys[1]
+    local wrong = keys_wrong(base, CANCEL_KEYS)
+    if wrong then return wrong end
+    local id = args[1]
+    local r = redis.call('HGET', base .. ':jd', id)
+    if not r or string.sub(r, 1, 1) ~= 'p'
+        or redis.call('HEXISTS', base .. ':run', id) == 1 then
+        return 0
+    end
+    local now = string.format('%d', now_ms())
+    redis.call('HSET', base .. ':jd', id, 'x' .. now)
+    redis.call('ZREM', base .. ':pz', id)
+    redis.call('ZREM', base .. ':pd', id)
+    redis.call('RPUSH', base .. ':fin', now .. ' x' .. id)
+    redis.call('HINCRBY', base .. ':counts', 'cancelled', 1)
+    return 1
+end
+
 -- ARGV: job id. One command per job for its state: {state, the record}:
--- completed, running (with its batch's lease), pending, or unknown.
+-- completed, failed, cancelled, running (with its batch's lease),
+-- pending, or unknown.
 local function state(keys, args)
     local base = keys[1]
     local r = redis.call('HGET', base .. ':jd', args[1])
     if not r then return {'unknown'} end
-    if string.sub(r, 1, 1) == 'c' then return {'completed', r} end
+    local st = ({c = 'completed', f = 'failed', x = 'cancelled'})[string.sub(r, 1, 1)]
+    if st then return {st, r} end
     local lease = redis.call('HGET', base .. ':run', args[1])
     if lease then return {'running', r, lease} end
     return {'pending', r}
@@ -455,5 +563,7 @@ redis.register_function('llmb_claim', claim)
 redis.register_function('llmb_complete', complete)
 redis.register_function('llmb_heartbeat', heartbeat)
 redis.register_function('llmb_reap', reap)
+redis.register_function('llmb_fail', fail)
+redis.register_function('llmb_cancel', cancel)
 redis.register_function{function_name = 'llmb_state', callback = state,
     flags = {'no-writes'}}
