@@ -31,8 +31,8 @@ holds:
   <base>:idseq    counter of the short ids (base 36) minted for jobs pushed
                   without one
   <base>:tok      counter of the lease sequence numbers
-  <base>:att      hash, job id -> attempts lost with a reaped batch (only
-                  jobs that lost one)
+  <base>:att      hash, job id -> attempts lost with a reaped batch or
+                  failed and retried (only jobs that had one)
 
 What it leaves out, and what landing it needs, is in bench/proto/README.md:
 deadlines, fan-out, release, retry, retention, cancelling a running job
