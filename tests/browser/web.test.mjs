@@ -22,8 +22,8 @@
  *   report     llmb report of two jobs opens from disk with every request
  *              refused (any request fails the test) and draws its charts
  */
-import {execFile} from 'node:child_process';
-import {copyFileSync, mkdirSync, existsSync} from 'node:fs';
+import {execFile, spawn} from 'node:child_process';
+import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 import {promisify} from 'node:util';
 
@@ -270,8 +270,25 @@ try {
     });
 
     if (env.DOCS_IMAGES) {
-        mkdirSync(env.DOCS_IMAGES, {recursive: true});
-        if (existsSync(join(art, 'overview.png'))) copyFileSync(join(art, 'overview.png'), join(env.DOCS_IMAGES, 'web-overview.png'));
+        /* the README's overview: a while of work, so that the throughput
+         * chart has a shape; jobs pushed in batches as the chart fills */
+        await step('docs-overview', page, async () => {
+            await page.goto(env.WEB_URL + '#/', {waitUntil: 'load'});
+            for (let round = 0; round < 6; round++) {
+                const lines = [];
+                for (let i = 0; i < 10 + 8 * (round % 3); i++)
+                    lines.push(JSON.stringify({type: 'sleep', queue: round % 2 ? 'bench' : 'default', payload: {ms: 150 + 40 * (i % 5)}}));
+                await new Promise((resolve, reject) => {
+                    const p = spawn(env.PUSH, [...common, '--batch', '-'], {stdio: ['pipe', 'ignore', 'ignore']});
+                    p.on('exit', c => c === 0 ? resolve() : reject(new Error(`llmb-push --batch exited ${c}`)));
+                    p.stdin.end(lines.join('\n') + '\n');
+                });
+                const n = (await page.evaluate(() => window.llmb.history().length)) + 2;
+                await page.waitForFunction(k => window.llmb.history().length >= k, {}, n);
+            }
+            mkdirSync(env.DOCS_IMAGES, {recursive: true});
+            await page.screenshot({path: join(env.DOCS_IMAGES, 'web-overview.png'), fullPage: true});
+        });
     }
 } finally {
     await browser.close();
