@@ -68,7 +68,7 @@ static const struct llmb_opt admin_opts[] = {
      "result).",
      offsetof(struct llmb_admin_config, format), 0, 0, false},
     {"output", 'o', NULL, LLMB_OPT_STR, NULL, "FILE",
-     "export: write to FILE instead of stdout.",
+     "export, report: write to FILE instead of stdout.",
      offsetof(struct llmb_admin_config, output), 0, 0, false},
     {"addr", 0, NULL, LLMB_OPT_STR, "127.0.0.1:8080", "HOST:PORT",
      "web: listen on HOST:PORT, [IPV6]:PORT or :PORT (every address).",
