@@ -12,7 +12,8 @@
  * Everything that comes from Redis (ids, payloads, errors, results) is put
  * into the page as text (textContent, createElement), never as markup, and
  * the page runs under a Content-Security-Policy without inline scripts or
- * styles: no innerHTML, no eval, no inline handlers or style attributes.
+ * styles: no HTML parsed from strings, no eval, no inline handlers or style
+ * attributes (tests/lint/web.sh).
  */
 (function () {
     'use strict';
