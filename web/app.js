@@ -746,8 +746,10 @@
                                y: axis('tasks / s', {beginAtZero: true, position: 'left'}),
                                y1: axis('waiting', {beginAtZero: true, position: 'right', grid: {drawOnChartArea: false}})}}
         }, 'wide');
+        var failed = el('p', {className: 'error', hidden: true});
         append(root, [
             el('h1', {text: 'Overview'}),
+            failed,
             el('div', {className: 'cols'}, [section('Health', health, 'health'), section('Redis', redis)]),
             section('Queues', queues),
             section('Workers', workers),
@@ -776,6 +778,7 @@
             var stats = doc.stats || {}, now = doc.now_ms || stats.now_ms;
             var h = doc.health || {};
             setTitle('Overview');
+            failed.hidden = true;
             clear(health);
             append(health, [
                 el('p', {className: 'health-status'}, [badge(h.status || (stats.metrics && stats.metrics.health) || 'unknown')]),
@@ -797,6 +800,12 @@
                 ], rowClass: warn ? 'warn' : (paused ? 'paused' : null)};
             });
             clear(queues);
+            if (!doc.stats) {
+                /* the server could not read Redis: nothing is known */
+                append(queues, el('p', {className: 'error', text: 'Not known: ' + ((h.reasons || []).join('; ') || 'Redis could not be read')}));
+                clear(workers);
+                return;
+            }
             append(queues, rows.length ? table([['queue'], ['pending', 1], ['delayed', 1], ['running', 1], ['dead', 1],
                 ['jobs', 1], ['tasks/s', 1, 'tasks ended per second, from the live overview'], ['head age', 1], ['notes']], rows)
                 : el('p', {className: 'muted', text: 'No queue yet: push a job (llmb-push).'}));
@@ -844,7 +853,12 @@
         clear(app).appendChild(root);
         drawThroughput();
         var first = overview ? Promise.resolve(overview) : data.overview().then(function (d) { takeOverview(d); return d; });
-        first.then(render, function (e) { showError(root, e); });
+        /* a failure here is shown until an overview event comes (the
+         * live stream keeps trying) */
+        first.then(render, function (e) {
+            failed.textContent = (e && e.status ? e.status + ': ' : '') + (e && e.message ? e.message : String(e));
+            failed.hidden = false;
+        });
         return {onOverview: render};
     }
 
