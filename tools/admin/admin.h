@@ -7,7 +7,9 @@
  * records through records.c). Those read Redis through pipelined batches
  * (batch.c), turn replies into values (reply.c), find queues and jobs
  * (lookup.c) and print either aligned tables for people (table.c, human.c)
- * or one JSON document for scripts (output.c).
+ * or one JSON document for scripts (output.c). report.c writes the web
+ * UI's pages of jobs into one HTML file from the embedded files of web/
+ * (assets.h, assets.c) and the views' documents.
  *
  * Every run function returns 0 or a negative enum llmb_err and, on error,
  * a malloc'd message for the user in *errstr (main prints it after
