@@ -197,6 +197,30 @@ n = len([x for x in events if x[0] == "overview"])
 wait_event("a later overview", lambda e: e[0] == "overview" and
            len([x for x in events if x[0] == "overview"]) > n + 1)
 
+# At most 64 streams: one more is refused with 503; once they close, a
+# stream opens again.
+socks = []
+for i in range(63):
+    sk = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
+    sk.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    if not sk.recv(64).startswith(b"HTTP/1.1 200"):
+        fail("stream %d of 64 was refused" % (i + 2))
+    socks.append(sk)
+api("GET", "/api/events", 503)
+for sk in socks:
+    sk.close()
+
+
+def stream_opens():
+    sk = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
+    sk.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    ok = sk.recv(64).startswith(b"HTTP/1.1 200")
+    sk.close()
+    return ok
+
+
+wait_for("a stream to open again after 63 closed", stream_opens)
+
 # --- the overview and the views are the CLI's documents --------------------
 ov = api("GET", "/api/overview")
 if set(ov) != {"health", "stats", "workers", "redis", "now_ms"}:
@@ -316,6 +340,7 @@ api("POST", "/api/jobs/nope/cancel", 404, headers=AUTH)
 api("POST", "/api/jobs/pg-3/cancel", 413, headers=AUTH, body="x=1")
 
 # --- bad requests ---------------------------------------------------------------
+push("idle", "noagg")  # no worker serves "idle": never aggregated
 for path, want in [("/api/jobs/nope", 404), ("/api/jobs/bad%20id", 400),
                    ("/api/jobs/" + "x" * 129, 400),
                    ("/api/queues/bad%7Bq%7D/jobs", 400),
@@ -332,7 +357,7 @@ for path, want in [("/api/jobs/nope", 404), ("/api/jobs/bad%20id", 400),
                    ("/api/compare", 400), ("/api/compare?jobs=", 400),
                    ("/api/compare?jobs=" + ",".join(["a"] * 17), 400),
                    ("/api/compare?jobs=nope,sse-1", 404),
-                   ("/api/compare?jobs=fan,sse-1", 404),
+                   ("/api/compare?jobs=noagg,sse-1", 404),
                    ("/api/nope", 404), ("/api/", 404), ("/api", 404),
                    ("/api//config", 404), ("/api/config/", 404),
                    ("/api/jobs/a/b/c/d/e/f/g", 404), ("/nope", 404),

@@ -63,9 +63,11 @@ pids+=($!)
 export LLMB_TEST_WEB_TOKEN="tok-$$-$RANDOM$RANDOM"
 start_web "$TMP/web.log" --token-env LLMB_TEST_WEB_TOKEN
 RW=$PORT
+rw_pid=${pids[-1]}
 # Bound to every address without a token: a warning.
-start_web "$TMP/web-ro.log" 2>/dev/null
+start_web "$TMP/web-ro.log"
 RO=$PORT
+ro_pid=${pids[-1]}
 "$LLMB" web --addr :0 2>"$TMP/web-any.log" &
 any=$!
 for _ in $(seq 50); do
@@ -87,6 +89,15 @@ for p in "$RW" "$RO"; do
 urllib.request.urlopen("http://127.0.0.1:%s/api/config" % sys.argv[1], timeout=10)' "$p" ||
         fail "the server on port $p no longer answers"
 done
+# SIGTERM ends the live streams, the daemon and the pool: exit 0, and
+# under -DLLMB_SANITIZE no report (leaks included).
+for p in "$rw_pid" "$ro_pid"; do
+    kill -TERM "$p"
+    rc=0
+    wait "$p" || rc=$?
+    [[ $rc -eq 0 ]] || fail "llmb web exited $rc on SIGTERM: $(cat "$TMP"/web*.log)"
+done
+grep -q "received SIGTERM; stopping" "$TMP/web.log" || fail "no stop line"
 if grep -Eq 'Sanitizer|runtime error:' "$TMP/web.log" "$TMP/web-ro.log"; then
     fail "sanitizer report: $(cat "$TMP/web.log" "$TMP/web-ro.log")"
 fi
