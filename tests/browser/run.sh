@@ -33,8 +33,9 @@ mkdir -p "$work" "$art"
 if [ ! -f "$work/node_modules/puppeteer-core/package.json" ] ||
    ! cmp -s "$here/package-lock.json" "$work/package-lock.json"; then
     cp "$here/package.json" "$here/package-lock.json" "$work/"
-    (cd "$work" && npm ci --no-audit --no-fund --loglevel=error) ||
-        { echo "FAIL: npm ci of puppeteer-core in $work"; exit 1; }
+    (cd "$work" && { npm ci --no-audit --no-fund --loglevel=error ||
+                     npm ci --no-audit --no-fund --loglevel=error; }) ||
+        { echo "FAIL: npm ci of puppeteer-core in $work (twice)"; exit 1; }
 fi
 
 tmp=$(mktemp -d)
