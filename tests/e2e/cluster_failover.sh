@@ -133,23 +133,25 @@ for i in $(seq 1200); do
 done
 [ "$left" = 0 ] || fail "$left tasks still waiting or running"
 
-lost=0 dups=0 total=0
-check() { # queue id
-    local st att
-    st=$(rcli HGET "$prefix:{$1}:j:$2" state)
-    if [ -z "$st" ]; then lost=$((lost + 1)); return; fi
-    total=$((total + 1))
-    [ "$st" = completed ] || fail "job $2 of $1 is $st"
-    att=$(rcli HGET "$prefix:{$1}:j:$2" 0:attempt)
-    [ "${att:-0}" -le 1 ] || dups=$((dups + 1))
-}
+# every acknowledged job: its state and attempts, one redis-cli per queue
 for q in "${queues[@]}"; do
-    for k in $(seq 0 249); do check "$q" "j$k"; done
+    for k in $(seq 0 249); do echo "j$k"; done >"$tmp/ids-$q"
 done
-i=0
 while read -r id; do
-    check "${queues[$((${id#late} % 12))]}" "$id"
+    echo "$id" >>"$tmp/ids-${queues[$((${id#late} % 12))]}"
 done <"$tmp/late-acked"
+lost=0 dups=0 total=0
+for q in "${queues[@]}"; do
+    # state and attempt of each job ("" "" for a job that is not there)
+    res=$(sed "s|.*|HMGET $prefix:{$q}:j:& state 0:attempt|" "$tmp/ids-$q" |
+          rcli | grep -v '^-> Redirected' | paste - - | awk '
+              $1 == "" {lost++; next}
+              {total++} $1 != "completed" {bad++} $2 > 1 {dup++}
+              END {print lost + 0, total + 0, bad + 0, dup + 0}')
+    read -r l t b d <<<"$res"
+    [ "$b" = 0 ] || fail "$b jobs of $q did not complete"
+    lost=$((lost + l)) total=$((total + t)) dups=$((dups + d))
+done
 late=$(wc -l <"$tmp/late-acked")
 echo "failover: killed primary $victim owning ${#mine[@]} of 12 queues" \
      "with $done_before of 3000 jobs done; cluster_state:ok after" \

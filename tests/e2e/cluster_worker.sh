@@ -64,16 +64,17 @@ stop_workers() {
 # every job of queue $1 completed, each of its tasks started once; prints
 # the number of tasks started more than once
 check_queue() {
-    local q=$1 n=$2 id st att dup=0
-    for id in $(rcli ZRANGE "$prefix:{$q}:jobs" 0 -1); do
-        st=$(rcli HGET "$prefix:{$q}:j:$id" state)
-        [ "$st" = completed ] || fail "job $id of $q is $st"
-        att=$(rcli HGET "$prefix:{$q}:j:$id" 0:attempt)
-        [ "$att" = 1 ] || dup=$((dup + 1))
-    done
-    [ "$(rcli ZCARD "$prefix:{$q}:jobs")" = "$n" ] || fail "queue $q lost jobs"
+    local q=$1 n=$2 res
+    local -a ids
+    mapfile -t ids < <(rcli ZRANGE "$prefix:{$q}:jobs" 0 -1)
+    [ "${#ids[@]}" = "$n" ] || fail "queue $q has ${#ids[@]} jobs, not $n"
     [ "$(rcli ZCARD "$prefix:{$q}:running")" = 0 ] || fail "$q still running"
-    echo "$dup"
+    # one redis-cli for the queue: state and attempts of each job
+    res=$(printf "HMGET $prefix:{$q}:j:%s state 0:attempt\n" "${ids[@]}" | rcli |
+          grep -v '^-> Redirected' | paste - - | awk '$1 != "completed" {bad++} $2 != 1 {dup++}
+                           END {print bad + 0, dup + 0}')
+    [ "${res% *}" = 0 ] || fail "${res% *} jobs of $q did not complete"
+    echo "${res#* }"
 }
 
 # --- 1. 30 queues over the shards drain completely -------------------------
