@@ -61,15 +61,16 @@ static redisReply *arr(size_t n, ...)
 
 #define S(s) str(REDIS_REPLY_STRING, (s))
 
-/* The reply of a library that knows junk and wrong_keys. */
+/* The reply of a library that knows junk, paused and wrong_keys. */
 static redisReply *reply_full(const char *wrong_keys)
 {
-    return arr(26, S("pending"), num(3), S("delayed"), num(1),
+    return arr(28, S("pending"), num(3), S("delayed"), num(1),
                S("running"), num(2), S("jobs"), num(4), S("dead"), num(5),
                S("to_aggregate"), num(6), S("head_age_ms"), num(700),
                S("now_ms"), num(1700000000000LL), S("tasks_ok"), num(8),
                S("tasks_failed"), num(9), S("tasks_cancelled"), num(10),
-               S("junk"), num(11), S("wrong_keys"), S(wrong_keys));
+               S("junk"), num(11), S("paused"), num(1),
+               S("wrong_keys"), S(wrong_keys));
 }
 
 static void test_full(void **state)
@@ -93,6 +94,7 @@ static void test_full(void **state)
     assert_int_equal(st.tasks_failed, 9);
     assert_int_equal(st.tasks_cancelled, 10);
     assert_int_equal(st.junk, 11);
+    assert_int_equal(st.paused, 1);
     freeReplyObject(r);
 }
 
@@ -106,7 +108,9 @@ static void test_older_library(void **state)
 
     (void)state;
     st.junk = 99;
+    st.paused = 1;
     assert_int_equal(llmb_queue_stats_parse(r, &st, &err), 0);
+    assert_int_equal(st.paused, 0); /* before pausing existed: running */
     assert_int_equal(st.pending, 1);
     assert_int_equal(st.running, 2);
     assert_int_equal(st.junk, 0);
