@@ -39,6 +39,9 @@
 #include <llmb/util.h>
 
 #define SYNC_TIMEOUT_MS 5000
+/* Each sentinel asked where the primary is (a blocking exchange: the
+ * loop waits for it) gets this long to answer. */
+#define LOCATE_TIMEOUT_MS 1000
 
 /* One command in flight. Owned by the list of its connection until its
  * hiredis callback ran. */
@@ -301,9 +304,29 @@ static void pending_reply_cb(redisAsyncContext *c, void *r, void *data)
                 return;
         }
     }
+    if (reply != NULL && ac->url.sentinel && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "READONLY", 8) == 0) {
+        /* The server was demoted: to the caller this is the connection to
+         * the primary lost (the command did not run); reconnecting asks
+         * the sentinels again. */
+        if (!ac->drop_requested)
+            llmb_warn("redis %s answered READONLY conn=%s (asking the "
+                      "sentinels for the primary)", ac->srv.address,
+                      ac->what);
+        llmb_aconn_drop(ac);
+        reply = NULL;
+    }
     if (p->cb != NULL)
         p->cb(ac, reply, p->priv);
     pending_free(p);
+}
+
+/* Reply of the WAIT that follows a write (llmb_write_ack). */
+static void write_ack_reply(struct llmb_aconn *ac, const redisReply *r,
+                            void *priv)
+{
+    (void)priv;
+    llmb_write_ack_check(r, ac->what);
 }
 
 /* Queues p's command on the current context and links p. Returns 0, or
@@ -393,7 +416,7 @@ static void connect_start(struct llmb_aconn *ac)
 
     ac->setup_failed = false;
     llmb_server_fini(&ac->srv);
-    if (llmb_server_locate(&ac->url, SYNC_TIMEOUT_MS, &ac->srv, &err) != 0) {
+    if (llmb_server_locate(&ac->url, LOCATE_TIMEOUT_MS, &ac->srv, &err) != 0) {
         if (ac->retry.attempt <= 1 || llmb_log_threshold == LLMB_LOG_DEBUG)
             llmb_warn("%s conn=%s (retrying)", err, ac->what);
         free(err);
@@ -526,6 +549,20 @@ static int command_send(struct llmb_aconn *ac, int64_t block_ms,
     if (send_pending(ac, p, argc, argv, argvlen) != 0) {
         pending_free(p);
         return LLMB_EIO;
+    }
+    if (llmb_write_ack.replicas > 0 &&
+        llmb_cmd_is_fcall(argv[0], argvlen != NULL ? argvlen[0] : 0)) {
+        char n[24], ms[24];
+        const char *wargv[] = {"WAIT", n, ms};
+        struct pending *w = llmb_xcalloc(1, sizeof(*w));
+
+        snprintf(n, sizeof(n), "%lld", llmb_write_ack.replicas);
+        snprintf(ms, sizeof(ms), "%lld", llmb_write_ack.timeout_ms);
+        w->ac = ac;
+        w->cb = write_ack_reply;
+        w->block_ms = llmb_write_ack.timeout_ms;
+        if (send_pending(ac, w, 3, wargv, NULL) != 0)
+            pending_free(w); /* the FCALL's callback learns of the loss */
     }
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <llmb/config.h>
+#include <llmb/connect.h>
 #include <llmb/err.h>
 #include <llmb/functions.h>
 #include <llmb/log.h>
@@ -31,8 +32,9 @@
 static const struct llmb_opt common_opts[] = {
     {"redis", 0, "LLMB_REDIS_URL", LLMB_OPT_STR, "redis://127.0.0.1:6379",
      "URL",
-     "Redis server: redis://[[user]:password@]host[:port][/db] or "
-     "unix:///path/redis.sock[?db=N].",
+     "Redis server: redis://[[user]:password@]host[:port][/db], "
+     "unix:///path/redis.sock[?db=N] or, a primary watched by Sentinel, "
+     "redis+sentinel://[[user]:password@]host:port[,host:port]/NAME[?db=N].",
      offsetof(struct llmb_common, redis_url), 0, 0, true},
     {"prefix", 0, "LLMB_PREFIX", LLMB_OPT_STR, "llmb", "PREFIX",
      "Prefix of every Redis key llmb uses (letters, digits and _ . : -).",
@@ -43,6 +45,15 @@ static const struct llmb_opt common_opts[] = {
     {"config", 0, ENV_CONFIG, LLMB_OPT_STR, NULL, "FILE",
      "Config file of \"key = value\" lines, keys named like the long flags.",
      offsetof(struct llmb_common, config_file), 0, 0, false},
+    {"wait-replicas", 0, "LLMB_WAIT_REPLICAS", LLMB_OPT_INT, "0", "N",
+     "After each write (FCALL), wait until N replicas have it (WAIT), at "
+     "most --wait-replicas-ms; short of them the write stays made, the "
+     "worker logs it and the other programs get the error NOREPLICAS. 0 = "
+     "do not wait.",
+     offsetof(struct llmb_common, wait_replicas), 0, 16, false},
+    {"wait-replicas-ms", 0, "LLMB_WAIT_REPLICAS_MS", LLMB_OPT_INT, "1000",
+     "MS", "Longest wait of --wait-replicas for one write.",
+     offsetof(struct llmb_common, wait_replicas_ms), 1, 60000, false},
 };
 #define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
 /* Indexes into common_opts. */
@@ -796,6 +807,9 @@ static int check_common(struct loader *l)
                     l->label[OPT_REDIS], l->set->prog);
     }
     llmb_redis_url_fini(&url);
+    /* The connection layer acknowledges writes process-wide. */
+    llmb_write_ack.replicas = c->wait_replicas;
+    llmb_write_ack.timeout_ms = c->wait_replicas_ms;
     return 0;
 }
 

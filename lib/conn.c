@@ -31,6 +31,12 @@ struct llmb_conn {
     int timeout_ms;    /* 0 = none */
     redisContext *ctx; /* NULL while not connected */
     char *err;         /* last error message, or NULL */
+    /* Pipelining: one entry per appended command not yet read, oldest at
+     * acks_head; true when a WAIT follows it (llmb_write_ack). */
+    bool *acks;
+    size_t acks_head, nacks, acks_cap;
+    bool stale;        /* a sentinel URL's server answered READONLY: find
+                          the primary again before the next command */
 };
 
 /* A command to send: printf-style (fmt, ap) or argv. */
@@ -53,6 +59,51 @@ static void drop(struct llmb_conn *c)
     if (c->ctx != NULL)
         redisFree(c->ctx);
     c->ctx = NULL;
+    c->acks_head = c->nacks = 0;
+    c->stale = false;
+}
+
+/* True when r says the server is a replica (read-only). */
+static bool is_readonly(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           strncmp(r->str, "READONLY", 8) == 0;
+}
+
+/* Connects when there is no connection, or when a sentinel URL's server
+ * turned out to be a replica and nothing is in flight on it. */
+static int ensure_connected(struct llmb_conn *c)
+{
+    if (c->ctx != NULL && c->stale && c->nacks == 0) {
+        llmb_warn("redis %s is no longer the primary; asking the sentinels "
+                  "again", c->address);
+        drop(c);
+    }
+    if (c->ctx == NULL && llmb_conn_connect(c, NULL) != 0)
+        return LLMB_EIO;
+    return 0;
+}
+
+static char *ctx_error(struct llmb_conn *c, const char *doing);
+
+/* Sends WAIT after the write that answered *reply (llmb_write_ack);
+ * replaces *reply with a NOREPLICAS error when it falls short. */
+static void write_ack(struct llmb_conn *c, redisReply **reply)
+{
+    redisReply *r = redisCommand(c->ctx, "WAIT %lld %lld",
+                                 llmb_write_ack.replicas,
+                                 llmb_write_ack.timeout_ms);
+
+    if (!llmb_write_ack_check(r, c->address)) {
+        freeReplyObject(*reply);
+        *reply = llmb_write_ack_refusal(r);
+    }
+    if (r == NULL) {
+        set_err(c, ctx_error(c, "lost the connection to"));
+        drop(c);
+        return;
+    }
+    freeReplyObject(r);
 }
 
 /* Describes the I/O error of the context for a user. */
@@ -159,9 +210,9 @@ static bool writes_by_function(const struct cmd *cmd)
 /* Sends cmd with the retry rules of llmb_conn_command(). */
 static redisReply *run(struct llmb_conn *c, const struct cmd *cmd)
 {
-    bool reconnected = false, reloaded = false;
+    bool reconnected = false, reloaded = false, relocated = false;
 
-    if (c->ctx == NULL && llmb_conn_connect(c, NULL) != 0)
+    if (ensure_connected(c) != 0)
         return NULL;
     for (;;) {
         redisReply *r = send_cmd(c, cmd);
@@ -202,6 +253,21 @@ static redisReply *run(struct llmb_conn *c, const struct cmd *cmd)
             freeReplyObject(r);
             continue;
         }
+        if (!relocated && c->url.sentinel && is_readonly(r)) {
+            /* A demoted primary: the command did not run (a replica runs
+             * no write), so it goes again to the primary the sentinels
+             * name now. */
+            relocated = true;
+            llmb_warn("redis %s answered READONLY; asking the sentinels for "
+                      "the primary", c->address);
+            freeReplyObject(r);
+            if (llmb_conn_connect(c, NULL) != 0)
+                return NULL;
+            continue;
+        }
+        if (llmb_write_ack.replicas > 0 && writes_by_function(cmd) &&
+            r->type != REDIS_REPLY_ERROR)
+            write_ack(c, &r);
         return r;
     }
 }
@@ -236,12 +302,29 @@ redisReply *llmb_conn_commandargv(struct llmb_conn *c, int argc,
 int llmb_conn_append_argv(struct llmb_conn *c, int argc, const char **argv,
                           const size_t *argvlen)
 {
-    if (c->ctx == NULL && llmb_conn_connect(c, NULL) != 0)
+    bool ack = llmb_write_ack.replicas > 0 && argc > 0 &&
+               llmb_cmd_is_fcall(argv[0], argvlen != NULL ? argvlen[0] : 0);
+
+    if (ensure_connected(c) != 0)
         return LLMB_EIO;
-    if (redisAppendCommandArgv(c->ctx, argc, argv, argvlen) != REDIS_OK) {
+    if (redisAppendCommandArgv(c->ctx, argc, argv, argvlen) != REDIS_OK ||
+        (ack && redisAppendCommand(c->ctx, "WAIT %lld %lld",
+                                   llmb_write_ack.replicas,
+                                   llmb_write_ack.timeout_ms) != REDIS_OK)) {
         set_err(c, ctx_error(c, "cannot queue a command for"));
         return LLMB_EIO;
     }
+    if (c->acks_head + c->nacks == c->acks_cap) {
+        if (c->acks_head > 0) {
+            memmove(c->acks, c->acks + c->acks_head,
+                    c->nacks * sizeof(*c->acks));
+            c->acks_head = 0;
+        } else {
+            c->acks_cap = c->acks_cap ? 2 * c->acks_cap : 64;
+            c->acks = llmb_xrealloc(c->acks, c->acks_cap * sizeof(*c->acks));
+        }
+    }
+    c->acks[c->acks_head + c->nacks++] = ack;
     return 0;
 }
 
@@ -258,6 +341,30 @@ redisReply *llmb_conn_get_reply(struct llmb_conn *c)
         drop(c);
         return NULL;
     }
+    if (c->nacks > 0) {
+        bool ack = c->acks[c->acks_head++];
+        c->nacks--;
+        if (ack) {
+            void *w = NULL;
+            if (redisGetReply(c->ctx, &w) != REDIS_OK) {
+                llmb_write_ack_check(NULL, c->address);
+                set_err(c, ctx_error(c, "lost the connection to"));
+                drop(c);
+                freeReplyObject(reply);
+                return NULL;
+            }
+            /* WAIT after a refused write waits for nothing: judge only
+             * the writes that were made. */
+            if (((redisReply *)reply)->type != REDIS_REPLY_ERROR &&
+                !llmb_write_ack_check(w, c->address)) {
+                freeReplyObject(reply);
+                reply = llmb_write_ack_refusal(w);
+            }
+            freeReplyObject(w);
+        }
+    }
+    if (c->url.sentinel && is_readonly(reply))
+        c->stale = true;
     return reply;
 }
 
@@ -271,6 +378,7 @@ void llmb_conn_free(struct llmb_conn *c)
     if (c == NULL)
         return;
     drop(c);
+    free(c->acks);
     llmb_redis_url_fini(&c->url);
     free(c->url_err);
     free(c->address);

@@ -9,20 +9,142 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
+#include <llmb/conn.h>
 #include <llmb/connect.h>
 #include <llmb/err.h>
 #include <llmb/functions.h>
+#include <llmb/log.h>
 #include <llmb/util.h>
+
+/* Formats host:port, bracketing an IPv6 address. */
+static char *hostport(const char *host, int port)
+{
+    return strchr(host, ':') != NULL ? llmb_xasprintf("[%s]:%d", host, port)
+                                     : llmb_xasprintf("%s:%d", host, port);
+}
+
+/* Asks one sentinel for the address of the primary u names. Returns 0
+ * with out filled, or an llmb_err with why in *why. */
+static int ask_sentinel(const struct llmb_redis_url *u,
+                        const struct llmb_redis_seed *s, int timeout_ms,
+                        struct llmb_server *out, char **why)
+{
+    struct llmb_server sen;
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    long long port = 0;
+    int rc = LLMB_EIO;
+
+    memset(&sen, 0, sizeof(sen));
+    sen.host = s->host;
+    sen.port = s->port;
+    sen.address = hostport(s->host, s->port);
+    c = llmb_server_connect(&sen, timeout_ms, why);
+    if (c == NULL)
+        goto out;
+    if (u->sentinel_password != NULL) {
+        r = u->sentinel_user != NULL
+                ? redisCommand(c, "AUTH %s %s", u->sentinel_user,
+                               u->sentinel_password)
+                : redisCommand(c, "AUTH %s", u->sentinel_password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            *why = llmb_xasprintf("sentinel %s refused AUTH: %s", sen.address,
+                                  r != NULL ? r->str : c->errstr);
+            rc = r != NULL ? LLMB_EREDIS : LLMB_EIO;
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+                     u->master_name);
+    if (r == NULL) {
+        *why = llmb_xasprintf("sentinel %s: %s", sen.address, c->errstr);
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        *why = llmb_xasprintf("sentinel %s answered: %s%s", sen.address,
+                              r->str, strncmp(r->str, "NOAUTH", 6) == 0 ?
+                              " (put sentinel_password=... in the URL)" : "");
+        rc = LLMB_EREDIS;
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_NIL ||
+        (r->type == REDIS_REPLY_ARRAY && r->elements == 0)) {
+        *why = llmb_xasprintf("sentinel %s knows no primary named \"%s\"",
+                              sen.address, u->master_name);
+        rc = LLMB_EREDIS;
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING ||
+        llmb_parse_ll(r->element[1]->str, 1, 65535, &port) != 0) {
+        char desc[128];
+        *why = llmb_xasprintf("sentinel %s answered %s to SENTINEL "
+                              "get-master-addr-by-name", sen.address,
+                              llmb_reply_describe(r, desc, sizeof(desc)));
+        rc = LLMB_EPROTO;
+        goto out;
+    }
+    out->host = llmb_xstrdup(r->element[0]->str);
+    out->port = (int)port;
+    out->address = hostport(out->host, out->port);
+    rc = 0;
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    if (c != NULL)
+        redisFree(c);
+    free(sen.address);
+    return rc;
+}
+
+/* Finds the primary of a sentinel URL: asks each sentinel in turn, the
+ * first that names it wins. */
+static int locate_primary(const struct llmb_redis_url *u, int timeout_ms,
+                          struct llmb_server *out, char **errstr)
+{
+    struct llmb_buf whys;
+    int rc = LLMB_EIO;
+
+    llmb_buf_init(&whys);
+    for (size_t i = 0; i < u->nseeds; i++) {
+        char *why = NULL;
+        int src = ask_sentinel(u, &u->seeds[i], timeout_ms, out, &why);
+        if (src == 0) {
+            llmb_buf_fini(&whys);
+            return 0;
+        }
+        /* A sentinel that answers outranks one that cannot be reached. */
+        if (rc == LLMB_EIO)
+            rc = src;
+        llmb_buf_appendf(&whys, "%s%s", whys.len > 0 ? "; " : "", why);
+        free(why);
+    }
+    *errstr = llmb_xasprintf("no sentinel named the primary \"%s\": %s",
+                             u->master_name, whys.data);
+    llmb_buf_fini(&whys);
+    return rc;
+}
 
 int llmb_server_locate(const struct llmb_redis_url *u, int timeout_ms,
                        struct llmb_server *out, char **errstr)
 {
-    (void)timeout_ms;
     memset(out, 0, sizeof(*out));
     if (errstr != NULL)
         *errstr = NULL;
+    if (u->sentinel) {
+        char *err = NULL;
+        int rc = locate_primary(u, timeout_ms, out, &err);
+        if (errstr != NULL)
+            *errstr = err;
+        else
+            free(err);
+        return rc;
+    }
     if (u->socket_path != NULL) {
         out->socket_path = llmb_xstrdup(u->socket_path);
     } else {
@@ -123,6 +245,13 @@ void llmb_handshake_init(struct llmb_handshake *hs,
         st->argv[2] = client_name;
         st->argc = 3;
     }
+    if (u->sentinel) {
+        /* The sentinels may name a primary that has just been demoted. */
+        st = &hs->step[hs->nsteps++];
+        st->what = "ROLE";
+        st->argv[0] = "ROLE";
+        st->argc = 1;
+    }
 }
 
 /* The message for a server that wants a password the URL lacks. */
@@ -142,6 +271,20 @@ int llmb_handshake_check(const struct llmb_handshake *hs, int i,
         *errstr = llmb_xasprintf("lost the connection to redis %s during %s",
                                  address, st->what);
         return LLMB_EIO;
+    }
+    if (r->type != REDIS_REPLY_ERROR && strcmp(st->what, "ROLE") == 0) {
+        const redisReply *role = r->type == REDIS_REPLY_ARRAY &&
+                                 r->elements > 0 ? r->element[0] : NULL;
+        if (role != NULL && role->type == REDIS_REPLY_STRING &&
+            strcmp(role->str, "master") == 0)
+            return 0;
+        *errstr = llmb_xasprintf("redis %s, named by the sentinels, is not "
+                                 "the primary (ROLE: %s); a failover is "
+                                 "under way", address,
+                                 role != NULL &&
+                                 role->type == REDIS_REPLY_STRING ?
+                                 role->str : "?");
+        return LLMB_EREDIS;
     }
     if (r->type != REDIS_REPLY_ERROR)
         return 0;
@@ -192,4 +335,49 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
         *errstr = ferr != NULL ? ferr : llmb_xstrdup(llmb_strerror(rc));
     }
     return rc;
+}
+
+struct llmb_write_ack llmb_write_ack;
+
+bool llmb_cmd_is_fcall(const char *name, size_t len)
+{
+    if (len == 0)
+        len = strlen(name);
+    return len == 5 && strncasecmp(name, "FCALL", 5) == 0;
+}
+
+bool llmb_write_ack_check(const redisReply *r, const char *what)
+{
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER &&
+        r->integer >= llmb_write_ack.replicas)
+        return true;
+    llmb_write_ack.unconfirmed++;
+    if (r == NULL)
+        return false; /* the loss is reported where it is met */
+    if (r->type == REDIS_REPLY_INTEGER)
+        llmb_warn("a write is confirmed by %lld of %lld replicas after %lld "
+                  "ms conn=%s (a failover now may lose it)", r->integer,
+                  llmb_write_ack.replicas, llmb_write_ack.timeout_ms, what);
+    else
+        llmb_warn("WAIT after a write failed conn=%s: %s", what,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    return false;
+}
+
+redisReply *llmb_write_ack_refusal(const redisReply *r)
+{
+    redisReply *e = llmb_xcalloc(1, sizeof(*e));
+
+    e->type = REDIS_REPLY_ERROR;
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        e->str = llmb_xasprintf("NOREPLICAS the write is on the primary, but "
+                                "%lld of %lld replicas confirmed it within "
+                                "%lld ms (--wait-replicas)", r->integer,
+                                llmb_write_ack.replicas,
+                                llmb_write_ack.timeout_ms);
+    else
+        e->str = llmb_xasprintf("NOREPLICAS the write is on the primary, but "
+                                "no replica confirmed it (--wait-replicas)");
+    e->len = strlen(e->str);
+    return e;
 }

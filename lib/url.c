@@ -1,6 +1,7 @@
 /*
  * Parsing of Redis URLs (--redis, LLMB_REDIS_URL) into host, port, user,
- * password, db or socket path, or the nodes of a cluster. The connection code (conn.c, and the async
+ * password, db or socket path, or the nodes of a cluster, or the sentinels
+ * and the primary's name. The connection code (conn.c, and the async
  * connection) only ever sees a parsed struct llmb_redis_url. Every error
  * says what is wrong in words a user can act on, and never shows the
  * password.
@@ -19,6 +20,7 @@
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 6379
+#define DEFAULT_SENTINEL_PORT 26379
 
 /* Sets *errstr (when wanted) to: redis URL "<s, redacted>"<formatted>. */
 static void url_error(char **errstr, const char *s, const char *fmt, ...)
@@ -131,10 +133,11 @@ static int parse_userinfo(const char *url, const char *s, size_t n,
 }
 
 /* Parses "host[:port]" or "[v6][:port]", the hplen bytes at hp, into a
- * new string in *host (127.0.0.1 when empty) and *port (6379 when
+ * new string in *host (127.0.0.1 when empty) and *port (defport when
  * absent). */
 static int parse_hostport(const char *url, const char *hp, size_t hplen,
-                          char **hostout, int *portout, char **errstr)
+                          int defport, char **hostout, int *portout,
+                          char **errstr)
 {
     const char *tail = hp + hplen;
     const char *host = hp, *port = NULL;
@@ -182,7 +185,7 @@ static int parse_hostport(const char *url, const char *hp, size_t hplen,
             return LLMB_EINVAL;
         }
     }
-    *portout = DEFAULT_PORT;
+    *portout = defport;
     if (port != NULL && parse_num(port, portlen, 1, 65535, portout) != 0) {
         url_error(errstr, url, ": port must be an integer from 1 to 65535, "
                   "got \"%.*s\"", (int)portlen, port);
@@ -205,7 +208,8 @@ static int parse_tcp(const char *url, const char *rest,
     if (at != NULL &&
         parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
         return LLMB_EINVAL;
-    if (parse_hostport(url, hp, hplen, &out->host, &out->port, errstr) != 0)
+    if (parse_hostport(url, hp, hplen, DEFAULT_PORT, &out->host, &out->port,
+                       errstr) != 0)
         return LLMB_EINVAL;
 
     if (*tail == '/') {
@@ -230,27 +234,14 @@ static int parse_tcp(const char *url, const char *rest,
 /* The most nodes a cluster URL may name. */
 #define SEEDS_MAX 64
 
-/* Parses the part after "redis+cluster://": userinfo as for redis://,
- * then one or more host[:port] separated by commas; no database (a
- * cluster has only db 0; "/0" is taken). */
-static int parse_cluster(const char *url, const char *rest,
-                         struct llmb_redis_url *out, char **errstr)
+/* Parses the comma-separated host[:port] list from hp to tail into
+ * out->seeds; a port left out is defport. */
+static int parse_seeds(const char *url, const char *hp, const char *tail,
+                       int defport, struct llmb_redis_url *out,
+                       char **errstr)
 {
-    const char *at = strrchr(rest, '@');
-    const char *hp = at ? at + 1 : rest;
-    size_t hplen = strcspn(hp, "/?#");
-    const char *tail = hp + hplen;
     const char *p = hp;
 
-    out->cluster = true;
-    if (at != NULL &&
-        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
-        return LLMB_EINVAL;
-    if (hplen == 0) {
-        url_error(errstr, url, ": name at least one node, like "
-                  "redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
-        return LLMB_EINVAL;
-    }
     while (p <= tail) {
         size_t n = (size_t)(tail - p);
         const char *comma = memchr(p, ',', n);
@@ -272,11 +263,37 @@ static int parse_cluster(const char *url, const char *rest,
                                    (out->nseeds + 1) * sizeof(*out->seeds));
         s = &out->seeds[out->nseeds];
         s->host = NULL;
-        if (parse_hostport(url, p, n, &s->host, &s->port, errstr) != 0)
+        if (parse_hostport(url, p, n, defport, &s->host, &s->port,
+                           errstr) != 0)
             return LLMB_EINVAL;
         out->nseeds++;
         p += n + 1;
     }
+    return LLMB_OK;
+}
+
+/* Parses the part after "redis+cluster://": userinfo as for redis://,
+ * then one or more host[:port] separated by commas; no database (a
+ * cluster has only db 0; "/0" is taken). */
+static int parse_cluster(const char *url, const char *rest,
+                         struct llmb_redis_url *out, char **errstr)
+{
+    const char *at = strrchr(rest, '@');
+    const char *hp = at ? at + 1 : rest;
+    size_t hplen = strcspn(hp, "/?#");
+    const char *tail = hp + hplen;
+
+    out->cluster = true;
+    if (at != NULL &&
+        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
+        return LLMB_EINVAL;
+    if (hplen == 0) {
+        url_error(errstr, url, ": name at least one node, like "
+                  "redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
+        return LLMB_EINVAL;
+    }
+    if (parse_seeds(url, hp, tail, DEFAULT_PORT, out, errstr) != 0)
+        return LLMB_EINVAL;
     out->host = llmb_xstrdup(out->seeds[0].host);
     out->port = out->seeds[0].port;
 
@@ -319,13 +336,21 @@ static int parse_param(const char *url, const char *p, size_t n,
         }
         return LLMB_OK;
     }
-    if (namelen == 4 && strncmp(p, "user", 4) == 0)
+    if (out->sentinel) {
+        if (namelen == 13 && strncmp(p, "sentinel_user", 13) == 0)
+            dst = &out->sentinel_user;
+        else if (namelen == 17 && strncmp(p, "sentinel_password", 17) == 0)
+            dst = &out->sentinel_password;
+    } else if (namelen == 4 && strncmp(p, "user", 4) == 0) {
         dst = &out->user;
-    else if (namelen == 8 && strncmp(p, "password", 8) == 0)
+    } else if (namelen == 8 && strncmp(p, "password", 8) == 0) {
         dst = &out->password;
+    }
     if (dst == NULL) {
-        url_error(errstr, url, ": unknown parameter \"%.*s\" (known: db, "
-                  "user, password)", (int)namelen, p);
+        url_error(errstr, url, ": unknown parameter \"%.*s\" (known: %s)",
+                  (int)namelen, p, out->sentinel ?
+                  "db, sentinel_user, sentinel_password" :
+                  "db, user, password");
         return LLMB_EINVAL;
     }
     free(*dst);
@@ -333,6 +358,28 @@ static int parse_param(const char *url, const char *p, size_t n,
         url_error(errstr, url, ": bad %%-escape in parameter \"%.*s\"",
                   (int)namelen, p);
         return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+/* Parses the "?name=value&..." parameters at q (the rest of the URL). */
+static int parse_query(const char *url, const char *q,
+                       struct llmb_redis_url *out, char **errstr)
+{
+    if (*q == '#') {
+        url_error(errstr, url, ": unexpected \"%s\" at the end", q);
+        return LLMB_EINVAL;
+    }
+    while (*q == '?' || *q == '&') {
+        const char *p = q + 1;
+        size_t n = strcspn(p, "&#");
+        if (n > 0 && parse_param(url, p, n, out, errstr) != 0)
+            return LLMB_EINVAL;
+        q = p + n;
+        if (*q == '#') {
+            url_error(errstr, url, ": unexpected \"%s\" at the end", q);
+            return LLMB_EINVAL;
+        }
     }
     return LLMB_OK;
 }
@@ -353,23 +400,65 @@ static int parse_unix(const char *url, const char *rest,
         url_error(errstr, url, ": bad %%-escape in the socket path");
         return LLMB_EINVAL;
     }
-    if (*q == '#') {
-        url_error(errstr, url, ": unexpected \"%s\" at the end", q);
+    if (parse_query(url, q, out, errstr) != 0)
         return LLMB_EINVAL;
-    }
-    while (*q == '?' || *q == '&') {
-        const char *p = q + 1;
-        size_t n = strcspn(p, "&#");
-        if (n > 0 && parse_param(url, p, n, out, errstr) != 0)
-            return LLMB_EINVAL;
-        q = p + n;
-        if (*q == '#') {
-            url_error(errstr, url, ": unexpected \"%s\" at the end", q);
-            return LLMB_EINVAL;
-        }
-    }
     if (out->user != NULL && out->password == NULL) {
         url_error(errstr, url, ": user \"%s\" has no password", out->user);
+        return LLMB_EINVAL;
+    }
+    return LLMB_OK;
+}
+
+/* Parses the part after "redis+sentinel://": userinfo for the primary as
+ * for redis://, the sentinels as host[:port] separated by commas (port
+ * 26379 when left out), "/" and the name of the primary at the
+ * sentinels, then the parameters db, sentinel_user and
+ * sentinel_password. */
+static int parse_sentinel(const char *url, const char *rest,
+                          struct llmb_redis_url *out, char **errstr)
+{
+    const char *at = NULL, *hp, *tail, *name, *q;
+    size_t namelen;
+
+    out->sentinel = true;
+    /* The last '@' before the path: a master name holds none. */
+    for (const char *s = rest; *s != '\0' && *s != '/'; s++)
+        if (*s == '@')
+            at = s;
+    hp = at ? at + 1 : rest;
+    tail = hp + strcspn(hp, "/?#");
+    if (at != NULL &&
+        parse_userinfo(url, rest, (size_t)(at - rest), out, errstr) != 0)
+        return LLMB_EINVAL;
+    if (tail == hp) {
+        url_error(errstr, url, ": name at least one sentinel, like "
+                  "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster");
+        return LLMB_EINVAL;
+    }
+    if (parse_seeds(url, hp, tail, DEFAULT_SENTINEL_PORT, out, errstr) != 0)
+        return LLMB_EINVAL;
+    name = *tail == '/' ? tail + 1 : tail;
+    namelen = strcspn(name, "/?#");
+    if (namelen == 0) {
+        url_error(errstr, url, ": the name of the primary at the sentinels "
+                  "is missing, like redis+sentinel://host:26379/mymaster");
+        return LLMB_EINVAL;
+    }
+    if (pct_decode(name, namelen, &out->master_name) != 0) {
+        url_error(errstr, url, ": bad %%-escape in the primary's name");
+        return LLMB_EINVAL;
+    }
+    q = name + namelen;
+    if (*q == '/') {
+        url_error(errstr, url, ": unexpected \"%s\" after the primary's name "
+                  "(choose the database with ?db=N)", q);
+        return LLMB_EINVAL;
+    }
+    if (parse_query(url, q, out, errstr) != 0)
+        return LLMB_EINVAL;
+    if (out->sentinel_user != NULL && out->sentinel_password == NULL) {
+        url_error(errstr, url, ": sentinel_user \"%s\" has no "
+                  "sentinel_password", out->sentinel_user);
         return LLMB_EINVAL;
     }
     return LLMB_OK;
@@ -387,8 +476,9 @@ int llmb_redis_url_parse(const char *s, struct llmb_redis_url *out,
         if (errstr != NULL)
             *errstr = llmb_xstrdup("redis URL is empty; expected "
                                    "redis://host:port, "
-                                   "redis+cluster://host:port,host:port or "
-                                   "unix:///path");
+                                   "redis+cluster://host:port,host:port, "
+                                   "redis+sentinel://host:port,host:port/NAME "
+                                   "or unix:///path");
         return LLMB_EINVAL;
     }
     if (strncasecmp(s, "redis://", 8) == 0) {
@@ -397,13 +487,16 @@ int llmb_redis_url_parse(const char *s, struct llmb_redis_url *out,
         rc = parse_unix(s, s + 7, out, errstr);
     } else if (strncasecmp(s, "redis+cluster://", 16) == 0) {
         rc = parse_cluster(s, s + 16, out, errstr);
+    } else if (strncasecmp(s, "redis+sentinel://", 17) == 0) {
+        rc = parse_sentinel(s, s + 17, out, errstr);
     } else if (strncasecmp(s, "rediss://", 9) == 0) {
         url_error(errstr, s, ": TLS (rediss://) is not supported by this "
-                  "build; use redis://, redis+cluster:// or unix://");
+                  "build; use redis://, redis+cluster://, "
+                  "redis+sentinel:// or unix://");
         rc = LLMB_EINVAL;
     } else {
-        url_error(errstr, s, " must start with redis://, redis+cluster:// "
-                  "or unix://");
+        url_error(errstr, s, " must start with redis://, redis+cluster://, "
+                  "redis+sentinel:// or unix://");
         rc = LLMB_EINVAL;
     }
     if (rc != 0)
@@ -420,6 +513,9 @@ void llmb_redis_url_fini(struct llmb_redis_url *u)
     for (size_t i = 0; i < u->nseeds; i++)
         free(u->seeds[i].host);
     free(u->seeds);
+    free(u->master_name);
+    free(u->sentinel_user);
+    free(u->sentinel_password);
     memset(u, 0, sizeof(*u));
 }
 
@@ -444,13 +540,17 @@ char *llmb_redis_url_redacted(const char *s)
         s = at;
     }
 
-    /* password=... query parameters (unix:// URLs). */
+    /* password=... query parameters (unix:// URLs), sentinel_password=...
+     * (redis+sentinel://). */
     q = strchr(s, '?');
     while (q != NULL) {
         const char *name = q + 1;
         const char *next = strchr(name, '&');
-        if (strncmp(name, "password=", 9) == 0) {
-            llmb_buf_append(&b, s, (size_t)(name + 9 - s));
+        size_t skip = strncmp(name, "password=", 9) == 0 ? 9
+                      : strncmp(name, "sentinel_password=", 18) == 0 ? 18
+                                                                     : 0;
+        if (skip > 0) {
+            llmb_buf_append(&b, s, (size_t)(name + skip - s));
             llmb_buf_append(&b, "***", 3);
             s = next ? next : name + strlen(name);
         }
@@ -464,6 +564,8 @@ char *llmb_redis_url_address(const struct llmb_redis_url *u)
 {
     if (u->socket_path != NULL)
         return llmb_xasprintf("unix:%s", u->socket_path);
+    if (u->sentinel)
+        return llmb_xasprintf("sentinel:%s", u->master_name);
     if (u->host != NULL && strchr(u->host, ':') != NULL)
         return llmb_xasprintf("[%s]:%d", u->host, u->port);
     return llmb_xasprintf("%s:%d", u->host ? u->host : "?", u->port);

@@ -51,6 +51,8 @@ struct llmb_common {
     char *prefix;      /* --prefix, LLMB_PREFIX: key prefix */
     char *log_level;   /* --log-level, LLMB_LOG_LEVEL: checked by the load */
     char *config_file; /* --config, LLMB_CONFIG; NULL = none */
+    long long wait_replicas;    /* --wait-replicas: llmb_write_ack */
+    long long wait_replicas_ms; /* --wait-replicas-ms */
 };
 
 /* An old spelling of an option, still accepted (as a flag, a config file

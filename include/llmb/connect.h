@@ -3,10 +3,12 @@
  * asynchronous (llmb/aconn.h), in two steps written once:
  *
  *   1. where: llmb_server_locate() turns a parsed URL into the server to
- *      connect to (the URL's own server or socket);
+ *      connect to (the URL's own server or socket, or the primary the
+ *      sentinels of a redis+sentinel:// URL name, tried in turn);
  *   2. the handshake: the setup commands of a new connection (AUTH,
- *      SELECT, CLIENT SETNAME) with one judge of their replies, then the
- *      function library check (llmb/functions.h).
+ *      SELECT, CLIENT SETNAME, and for a sentinel URL a ROLE that must
+ *      say "master") with one judge of their replies, then the function
+ *      library check (llmb/functions.h).
  *
  * llmb_server_connect() and llmb_handshake_run() do both on a blocking
  * hiredis context; the async connection sends the same steps itself and
@@ -31,9 +33,13 @@ struct llmb_server {
     char *address;     /* "host:port", "[v6]:port" or "unix:/path" */
 };
 
-/* Finds the server u names into *out. timeout_ms bounds each network
- * exchange it needs (0 = none). Returns 0, or LLMB_EIO / LLMB_EREDIS
- * with a malloc'd message in *errstr (if not NULL). */
+/* Finds the server u names into *out: for a sentinel URL, asks each
+ * sentinel in turn (SENTINEL get-master-addr-by-name) and takes the first
+ * answer; otherwise no I/O. timeout_ms bounds each connect and reply (0 =
+ * none). Returns 0, or LLMB_EIO (no sentinel reachable), LLMB_EREDIS (a
+ * sentinel refused, or knows no such primary) or LLMB_EPROTO with a
+ * malloc'd message naming every sentinel's answer in *errstr (if not
+ * NULL). */
 int llmb_server_locate(const struct llmb_redis_url *u, int timeout_ms,
                        struct llmb_server *out, char **errstr);
 
@@ -50,7 +56,7 @@ redisContext *llmb_server_connect(const struct llmb_server *s, int timeout_ms,
 /* The setup commands of a connection, in the order they are sent. */
 #define LLMB_HANDSHAKE_MAX 4
 struct llmb_handshake_step {
-    const char *what;      /* "AUTH", "SELECT", "CLIENT SETNAME" */
+    const char *what;      /* "AUTH", "SELECT", "CLIENT SETNAME", "ROLE" */
     int argc;
     const char *argv[4];
 };
@@ -83,5 +89,38 @@ int llmb_handshake_check(const struct llmb_handshake *hs, int i,
  * message in *errstr. On LLMB_EIO, c is unusable. */
 int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
                        const char *address, bool functions, char **errstr);
+
+/*
+ * Acknowledgement of writes by replicas, for the whole process: when
+ * replicas > 0, every FCALL (a function that may write; FCALL_RO is not
+ * one) sent by llmb/conn.h or llmb/aconn.h is followed on the same
+ * connection by WAIT <replicas> <timeout_ms>. The blocking connection
+ * returns the FCALL's reply once WAIT has answered, and when fewer
+ * replicas confirmed it in time, an error reply "NOREPLICAS ..." instead
+ * of a successful one: the write is made but not acknowledged (llmb-push
+ * reports its jobs not confirmed). The async one calls the FCALL's
+ * callback at once and judges WAIT after: a write it cannot take back
+ * (a claim, a completion). Either logs a warning for a shortfall and
+ * counts it in unconfirmed. Set by llmb_config_load() from
+ * --wait-replicas and --wait-replicas-ms; 0 (the default) sends no WAIT.
+ */
+struct llmb_write_ack {
+    long long replicas;
+    long long timeout_ms;
+    unsigned long long unconfirmed; /* writes short of replicas, ever */
+};
+extern struct llmb_write_ack llmb_write_ack;
+
+/* True when argv[0] (len bytes; len 0 = NUL-terminated) is FCALL. */
+bool llmb_cmd_is_fcall(const char *name, size_t len);
+
+/* Judges the reply r of a WAIT sent after a write (NULL: connection
+ * lost): true when enough replicas confirmed; else logs (what names the
+ * connection), counts and returns false. */
+bool llmb_write_ack_check(const redisReply *r, const char *what);
+
+/* A new error reply (free with freeReplyObject) that stands for a write
+ * whose WAIT answered r (NULL: no answer) short of the replicas asked. */
+redisReply *llmb_write_ack_refusal(const redisReply *r);
 
 #endif

@@ -437,7 +437,8 @@ static void test_common_checks(void **state)
     load_fails("--log-level must be debug, info, warn or error, got "
                "\"loud\"", "--log-level", "loud", NULL);
     load_fails("--redis: redis URL \"localhost\" must start with redis://, "
-               "redis+cluster:// or unix://", "--redis", "localhost", NULL);
+               "redis+cluster://, redis+sentinel:// or unix://", "--redis",
+               "localhost", NULL);
     load_fails("--redis: llmb-test does not take a redis+cluster:// URL "
                "yet; see docs/operations.md, Redis Cluster",
                "--redis", "redis+cluster://127.0.0.1:7000", NULL);

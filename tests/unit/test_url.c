@@ -241,21 +241,83 @@ static void test_cluster(void **state)
         "accepted)");
 }
 
+static void test_sentinel(void **state)
+{
+    struct llmb_redis_url u;
+    char *a;
+    (void)state;
+
+    ok("redis+sentinel://:s%40cret@s1,s2:26380,[::1]/my%2Fmaster"
+       "?db=3&sentinel_user=sen&sentinel_password=p%26w", &u);
+    assert_true(u.sentinel);
+    assert_false(u.cluster);
+    assert_null(u.host);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "s1");
+    assert_int_equal(u.seeds[0].port, 26379);
+    assert_string_equal(u.seeds[1].host, "s2");
+    assert_int_equal(u.seeds[1].port, 26380);
+    assert_string_equal(u.seeds[2].host, "::1");
+    assert_int_equal(u.seeds[2].port, 26379);
+    assert_string_equal(u.master_name, "my/master");
+    assert_null(u.user);
+    assert_string_equal(u.password, "s@cret");
+    assert_int_equal(u.db, 3);
+    assert_string_equal(u.sentinel_user, "sen");
+    assert_string_equal(u.sentinel_password, "p&w");
+    a = llmb_redis_url_address(&u);
+    assert_string_equal(a, "sentinel:my/master");
+    free(a);
+    llmb_redis_url_fini(&u);
+    assert_null(u.master_name);
+    assert_null(u.sentinel_password);
+
+    ok("redis+sentinel://127.0.0.1:26379/mymaster", &u);
+    assert_true(u.sentinel);
+    assert_null(u.password);
+    assert_null(u.sentinel_password);
+    assert_int_equal(u.db, 0);
+    llmb_redis_url_fini(&u);
+
+    bad("redis+sentinel://", "redis URL \"redis+sentinel://\": name at "
+        "least one sentinel, like "
+        "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster");
+    bad("redis+sentinel://s1:26379", "redis URL \"redis+sentinel://s1:26379\""
+        ": the name of the primary at the sentinels is missing, like "
+        "redis+sentinel://host:26379/mymaster");
+    bad("redis+sentinel://s1/", "redis URL \"redis+sentinel://s1/\": the "
+        "name of the primary at the sentinels is missing, like "
+        "redis+sentinel://host:26379/mymaster");
+    bad("redis+sentinel://s1/m/2", "redis URL \"redis+sentinel://s1/m/2\": "
+        "unexpected \"/2\" after the primary's name (choose the database "
+        "with ?db=N)");
+    bad("redis+sentinel://s1/m?password=x", "redis URL "
+        "\"redis+sentinel://s1/m?password=***\": unknown parameter "
+        "\"password\" (known: db, sentinel_user, sentinel_password)");
+    bad("redis+sentinel://s1/m?sentinel_user=u", "redis URL "
+        "\"redis+sentinel://s1/m?sentinel_user=u\": sentinel_user \"u\" has "
+        "no sentinel_password");
+    bad("redis+sentinel://s1,,s2/m", "redis URL \"redis+sentinel://s1,,s2/m\""
+        ": empty node name in the list (two commas, or one at an end)");
+}
+
 static void test_errors(void **state)
 {
     (void)state;
     bad("", "redis URL is empty; expected redis://host:port, "
-            "redis+cluster://host:port,host:port or unix:///path");
+            "redis+cluster://host:port,host:port, "
+            "redis+sentinel://host:port,host:port/NAME or unix:///path");
     bad(NULL, "redis URL is empty; expected redis://host:port, "
-              "redis+cluster://host:port,host:port or unix:///path");
+              "redis+cluster://host:port,host:port, "
+              "redis+sentinel://host:port,host:port/NAME or unix:///path");
     bad("localhost:6379",
         "redis URL \"localhost:6379\" must start with redis://, "
-        "redis+cluster:// or unix://");
+        "redis+cluster://, redis+sentinel:// or unix://");
     bad("http://h", "redis URL \"http://h\" must start with redis://, "
-                    "redis+cluster:// or unix://");
+                    "redis+cluster://, redis+sentinel:// or unix://");
     bad("rediss://h:6380", "redis URL \"rediss://h:6380\": TLS (rediss://) "
                            "is not supported by this build; use redis://, "
-                           "redis+cluster:// or unix://");
+                           "redis+cluster://, redis+sentinel:// or unix://");
     bad("redis://h:0", "redis URL \"redis://h:0\": port must be an integer "
                        "from 1 to 65535, got \"0\"");
     bad("redis://h:65536", "redis URL \"redis://h:65536\": port must be an "
@@ -339,6 +401,8 @@ static void test_redacted(void **state)
         {"redis://:@h", "redis://:@h"},
         {"unix:///s?db=1&password=x&user=u", "unix:///s?db=1&password=***&user=u"},
         {"unix:///s?password=x", "unix:///s?password=***"},
+        {"redis+sentinel://:pw@s1,s2/m?db=1&sentinel_password=x",
+         "redis+sentinel://:***@s1,s2/m?db=1&sentinel_password=***"},
         {"garbage", "garbage"},
         {"", ""},
     };
@@ -387,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_unix),
         cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_sentinel),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_errors_never_show_the_password),
         cmocka_unit_test(test_redacted),

@@ -1,0 +1,449 @@
+/*
+ * Integration tests of the connection layer on a Sentinel-managed primary
+ * (tests/support/redis-sentinel.sh: a primary, a replica, three
+ * sentinels, started for this test in a temporary directory): the
+ * blocking and the async connection find the primary through the
+ * sentinels, find the new one after a failover (SENTINEL FAILOVER), and
+ * report a name no sentinel knows or sentinels that do not answer; and
+ * --wait-replicas (llmb_write_ack) turns a write short of its replicas
+ * into a NOREPLICAS error on the blocking connection.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+
+#include <llmb/aconn.h>
+#include <llmb/conn.h>
+#include <llmb/connect.h>
+#include <llmb/err.h>
+#include <llmb/util.h>
+
+#include "fixture.h"
+
+static char *dir;      /* the deployment's directory */
+static char *url;      /* redis+sentinel://.../llmbtest */
+static char *script;   /* tests/support/redis-sentinel.sh */
+
+/* Runs the support script with cmd and arg; returns its first output
+ * line (malloc'd), or NULL when it failed. */
+static char *support(const char *cmd, const char *arg)
+{
+    char *line = llmb_xasprintf("'%s' %s '%s' %s", script, cmd, dir,
+                                arg != NULL ? arg : "");
+    char buf[512] = "";
+    FILE *p = popen(line, "r");
+    int st;
+
+    free(line);
+    if (p == NULL)
+        return NULL;
+    if (fgets(buf, sizeof(buf), p) == NULL)
+        buf[0] = '\0';
+    while (fgetc(p) != EOF) {
+    }
+    st = pclose(p);
+    if (st != 0)
+        return NULL;
+    buf[strcspn(buf, "\n")] = '\0';
+    return llmb_xstrdup(buf);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static char *read_file(const char *name)
+{
+    char *path = llmb_xasprintf("%s/%s", dir, name);
+    char buf[512] = "";
+    FILE *f = fopen(path, "r");
+
+    free(path);
+    if (f == NULL)
+        return NULL;
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return llmb_xstrdup(buf);
+}
+
+static int group_setup(void **state)
+{
+    const char *src = getenv("LLMB_SOURCE_DIR");
+    char tmpl[] = "/tmp/llmb-sentinel-XXXXXX";
+    char *out = NULL;
+
+    (void)state;
+    if (src == NULL || mkdtemp(tmpl) == NULL)
+        return -1;
+    dir = llmb_xstrdup(tmpl);
+    script = llmb_xasprintf("%s/tests/support/redis-sentinel.sh", src);
+    out = support("start", NULL);
+    if (out == NULL)
+        return -1;
+    free(out);
+    url = read_file("sentinel.url");
+    return url != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (script != NULL && dir != NULL)
+        free(support("stop", NULL));
+    free(url);
+    free(script);
+    free(dir);
+    return 0;
+}
+
+/* The port of the server c is connected to, from ROLE's point of view:
+ * its "tcp_port" in INFO server. */
+static int port_of(struct llmb_conn *c)
+{
+    redisReply *r = llmb_conn_command(c, "INFO server");
+    const char *p;
+    int port = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    p = strstr(r->str, "tcp_port:");
+    assert_non_null(p);
+    port = atoi(p + 9);
+    freeReplyObject(r);
+    return port;
+}
+
+/* The first line redis-cli prints for cmd (a shell command line). */
+static char *first_line(const char *cmd)
+{
+    char buf[256] = "";
+    FILE *p = popen(cmd, "r");
+
+    assert_non_null(p);
+    if (fgets(buf, sizeof(buf), p) == NULL)
+        buf[0] = '\0';
+    while (fgetc(p) != EOF) {
+    }
+    pclose(p);
+    buf[strcspn(buf, "\n")] = '\0';
+    return llmb_xstrdup(buf);
+}
+
+/* Fails over to the replica (SENTINEL FAILOVER at a sentinel, asked again
+ * while a recent failover holds it back), waits until the sentinels name
+ * the new primary and the old one has been turned into its replica;
+ * returns the new primary's port. */
+static int failover(void)
+{
+    char *old = support("primary", NULL);
+    char *sentinels = read_file("sentinels");
+    char *cmd = NULL, *now = NULL, *out = NULL;
+    int64_t end = llmb_mono_ms() + 30000;
+    int port;
+
+    assert_non_null(old);
+    assert_non_null(sentinels);
+    cmd = llmb_xasprintf("redis-cli -p %s SENTINEL FAILOVER llmbtest 2>&1",
+                         sentinels);
+    for (;;) {
+        out = first_line(cmd);
+        if (strcmp(out, "OK") == 0 || llmb_mono_ms() > end)
+            break;
+        free(out);
+        sleep_ms(500);
+    }
+    assert_string_equal(out, "OK");
+    free(out);
+    now = support("promoted", old);
+    assert_non_null(now);
+    port = atoi(now);
+    free(cmd);
+    /* Until the sentinels demote the old primary, it takes writes too. */
+    cmd = llmb_xasprintf("redis-cli -p %s ROLE 2>&1", old);
+    for (;;) {
+        out = first_line(cmd);
+        if (strcmp(out, "slave") == 0 || llmb_mono_ms() > end)
+            break;
+        free(out);
+        sleep_ms(100);
+    }
+    assert_string_equal(out, "slave");
+    free(out);
+    free(cmd);
+    /* And in sync, or the next failover would promote it without the
+     * writes made since. */
+    cmd = llmb_xasprintf("redis-cli -p %s INFO replication | tr -d '\\r' | "
+                         "grep -x master_link_status:up", old);
+    for (;;) {
+        out = first_line(cmd);
+        if (out[0] != '\0' || llmb_mono_ms() > end)
+            break;
+        free(out);
+        sleep_ms(100);
+    }
+    assert_string_equal(out, "master_link_status:up");
+    free(out);
+    free(cmd);
+    free(now);
+    free(old);
+    free(sentinels);
+    return port;
+}
+
+static void test_blocking_follows_the_primary(void **state)
+{
+    struct llmb_conn *c = llmb_conn_new(url, "llmb-test-sentinel", 5000);
+    char *primary = support("primary", NULL);
+    char *err = NULL;
+    redisReply *r;
+    int port;
+    (void)state;
+
+    assert_int_equal(llmb_conn_connect(c, &err), 0);
+    assert_null(err);
+    assert_int_equal(port_of(c), atoi(primary));
+    r = llmb_conn_command(c, "SET sentinel:k v1");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    port = failover();
+    assert_int_not_equal(port, atoi(primary));
+    /* The next commands go to the new primary, found again through the
+     * sentinels; the write made before the failover is there. */
+    r = llmb_conn_command(c, "SET sentinel:k2 v2");
+    if (r == NULL) /* the old primary closed us: one more try connects */
+        r = llmb_conn_command(c, "SET sentinel:k2 v2");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    assert_int_equal(port_of(c), port);
+    r = llmb_conn_command(c, "GET sentinel:k");
+    assert_non_null(r);
+    assert_string_equal(r->str, "v1");
+    freeReplyObject(r);
+    llmb_conn_free(c);
+    free(primary);
+}
+
+struct seen {
+    int ready, lost, replies;
+    long long integer;
+};
+
+static void on_ready(struct llmb_aconn *ac, void *priv)
+{
+    (void)ac;
+    ((struct seen *)priv)->ready++;
+}
+
+static void on_lost(struct llmb_aconn *ac, void *priv)
+{
+    (void)ac;
+    ((struct seen *)priv)->lost++;
+}
+
+static void on_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
+{
+    struct seen *s = priv;
+
+    (void)ac;
+    s->replies++;
+    s->integer = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer
+                                                             : -1;
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        print_message("error reply: %s\n", r->str);
+    else if (r == NULL)
+        print_message("no reply\n");
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)t;
+    (void)revents;
+}
+
+static void run_until(struct ev_loop *loop, const int *counter, int want,
+                      int timeout_ms)
+{
+    ev_timer tick;
+    int64_t end = llmb_mono_ms() + timeout_ms;
+
+    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
+    ev_timer_start(loop, &tick);
+    while (*counter < want && llmb_mono_ms() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &tick);
+    if (*counter < want)
+        fail_msg("waited %d ms for %d events, saw %d", timeout_ms, want,
+                 *counter);
+}
+
+static void test_async_follows_the_primary(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct llmb_aconn_opts o;
+    struct llmb_aconn *ac;
+    struct seen s;
+    char *err = NULL;
+    const char *incr[] = {"INCR", "sentinel:n"};
+    int port;
+    (void)state;
+
+    memset(&s, 0, sizeof(s));
+    memset(&o, 0, sizeof(o));
+    o.url = url;
+    o.name = "llmb-test-sentinel-async";
+    o.functions = true;
+    o.on_ready = on_ready;
+    o.on_lost = on_lost;
+    o.priv = &s;
+    o.what = "test";
+    ac = llmb_aconn_new(loop, &o, &err);
+    assert_non_null(ac);
+    run_until(loop, &s.ready, 1, 10000);
+    assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, incr, NULL),
+                     0);
+    run_until(loop, &s.replies, 1, 5000);
+    {
+        char *pri = support("primary", NULL);
+        print_message("first INCR: %lld (primary %s)\n", s.integer, pri);
+        free(pri);
+    }
+    assert_true(s.integer >= 1);
+
+    port = failover();
+    /* Lost when the old primary is demoted, ready again on the new one. */
+    run_until(loop, &s.lost, 1, 20000);
+    run_until(loop, &s.ready, 2, 20000);
+    assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, incr, NULL),
+                     0);
+    run_until(loop, &s.replies, 2, 5000);
+    print_message("second INCR: %lld (new primary %d)\n", s.integer, port);
+    assert_true(s.integer >= 2);
+    {
+        /* The connection is on the new primary: its INCR is there. */
+        char *cmd = llmb_xasprintf("redis-cli -p %d GET sentinel:n", port);
+        FILE *p = popen(cmd, "r");
+        char buf[64] = "";
+        assert_non_null(p);
+        assert_non_null(fgets(buf, sizeof(buf), p));
+        pclose(p);
+        assert_int_equal(atoll(buf), s.integer);
+        free(cmd);
+    }
+    llmb_aconn_free(ac);
+}
+
+static void test_errors(void **state)
+{
+    char *sentinels = read_file("sentinels");
+    char *u = llmb_xasprintf("redis+sentinel://127.0.0.1:%s/nosuch",
+                             sentinels);
+    int closed = llmb_test_free_port();
+    char *down = llmb_xasprintf("redis+sentinel://127.0.0.1:%d/llmbtest",
+                                closed);
+    char *want = NULL, *err = NULL;
+    struct llmb_conn *c = llmb_conn_new(u, NULL, 2000);
+    (void)state;
+
+    assert_int_equal(llmb_conn_connect(c, &err), LLMB_EREDIS);
+    want = llmb_xasprintf("no sentinel named the primary \"nosuch\": "
+                          "sentinel 127.0.0.1:%s knows no primary named "
+                          "\"nosuch\"", sentinels);
+    assert_string_equal(err, want);
+    free(err);
+    free(want);
+    llmb_conn_free(c);
+
+    c = llmb_conn_new(down, NULL, 2000);
+    assert_int_equal(llmb_conn_connect(c, &err), LLMB_EIO);
+    want = llmb_xasprintf("no sentinel named the primary \"llmbtest\": "
+                          "cannot connect to redis 127.0.0.1:%d: Connection "
+                          "refused", closed);
+    assert_string_equal(err, want);
+    free(err);
+    free(want);
+    llmb_conn_free(c);
+    free(u);
+    free(down);
+    free(sentinels);
+}
+
+/* With the replica in sync, WAIT 1 confirms a write; asking for 2 (there
+ * is one) turns the write's reply into NOREPLICAS after the timeout, and
+ * the write is made all the same. */
+static void test_wait_replicas(void **state)
+{
+    struct llmb_conn *c = llmb_conn_new(url, NULL, 5000);
+    const char *argv[] = {"FCALL", "llmb_version", "0"};
+    unsigned long long before = llmb_write_ack.unconfirmed;
+    redisReply *r;
+    (void)state;
+
+    llmb_write_ack.replicas = 1;
+    llmb_write_ack.timeout_ms = 5000;
+    r = llmb_conn_command(c, "FCALL llmb_version 0");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    assert_int_equal(llmb_write_ack.unconfirmed, before);
+
+    llmb_write_ack.replicas = 2;
+    llmb_write_ack.timeout_ms = 100;
+    r = llmb_conn_command(c, "FCALL llmb_version 0");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_string_equal(r->str, "NOREPLICAS the write is on the primary, "
+                                "but 1 of 2 replicas confirmed it within "
+                                "100 ms (--wait-replicas)");
+    freeReplyObject(r);
+    /* Pipelined: the WAIT after each FCALL is read with it. */
+    assert_int_equal(llmb_conn_append_argv(c, 3, argv, NULL), 0);
+    assert_int_equal(llmb_conn_append_argv(c, 1, (const char *[]){"PING"},
+                                           NULL), 0);
+    r = llmb_conn_get_reply(c);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_true(strncmp(r->str, "NOREPLICAS ", 11) == 0);
+    freeReplyObject(r);
+    r = llmb_conn_get_reply(c);
+    assert_non_null(r);
+    assert_string_equal(r->str, "PONG");
+    freeReplyObject(r);
+    assert_int_equal(llmb_write_ack.unconfirmed, before + 2);
+    /* FCALL_RO is not a write: no WAIT. */
+    r = llmb_conn_command(c, "FCALL_RO llmb_version 0");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    assert_int_equal(llmb_write_ack.unconfirmed, before + 2);
+    llmb_write_ack.replicas = 0;
+    llmb_conn_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_wait_replicas),
+        cmocka_unit_test(test_blocking_follows_the_primary),
+        cmocka_unit_test(test_async_follows_the_primary),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
