@@ -79,6 +79,35 @@ wait "$any" || true
 grep -q "warning: listening on :0 without --token-env" "$TMP/web-any.log" ||
     fail "no warning for a server bound to every address without a token"
 
+# Redis away: the files and /api/config answer, the views 503, and the
+# live stream says unhealthy.
+dead_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_web "$TMP/web-down.log" --redis "redis://127.0.0.1:$dead_port"
+grep -q "warning: cannot connect to redis" "$TMP/web-down.log" ||
+    fail "no warning when Redis is away: $(cat "$TMP/web-down.log")"
+python3 - "$PORT" <<'PY' || fail "llmb web with Redis away"
+import http.client, json, sys
+def get(path):
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+    c.request("GET", path)
+    r = c.getresponse()
+    return r.status, r
+st, r = get("/api/config")
+assert st == 200, st
+for path in ("/api/overview", "/api/queues", "/api/jobs/x",
+             "/api/queues/q/jobs"):
+    st, r = get(path)
+    body = json.loads(r.read())
+    assert st == 503 and "cannot connect to redis" in body["error"], (path, st, body)
+st, r = get("/api/events")
+assert st == 200, st
+lines = []
+while "data: " not in "".join(lines):
+    lines.append(r.fp.readline().decode())
+data = json.loads([l for l in lines if l.startswith("data: ")][0][6:])
+assert data["health"]["status"] == "unhealthy" and data["now_ms"] is None, data
+PY
+
 python3 "$(dirname "$0")/web_api.py" "$RW" "$RO" "$LLMB_TEST_WEB_TOKEN" \
     "$LLMB" "$BIN/tools/push/llmb-push" "ww-$$" ||
     fail "web_api.py failed (server logs: $(cat "$TMP/web.log"))"
