@@ -424,11 +424,18 @@
     /* The CDF of field path in each of the series [{label, agg}]. */
     function cdfChart(series, path, unit, title) {
         var datasets = [];
+        /* a long tail (as in histBins) on a logarithmic axis, from an
+         * eighth of the median */
+        var first = field(series[0] && series[0].agg, path);
+        var log = !!(first && first.p50 > 0 && first.max > 8 * first.p50);
+        var floor = log ? first.p50 / 8 : 0;
         series.forEach(function (s, i) {
             var f = field(s.agg, path);
             var buckets = f && histBuckets(f.hist);
             if (!buckets) return;
-            datasets.push({label: s.label, data: histCDF(buckets), borderColor: color(i),
+            var pts = histCDF(buckets);
+            if (log) pts = pts.map(function (p) { return {x: Math.max(p.x, floor), y: p.y}; });
+            datasets.push({label: s.label, data: pts, borderColor: color(i),
                            backgroundColor: fade(color(i), 0.15), pointRadius: 0, borderWidth: 2,
                            stepped: false, fill: series.length === 1});
         });
@@ -439,7 +446,8 @@
             options: {
                 parsing: false,
                 plugins: {legend: {display: datasets.length > 1}, title: titled(title || (latencyName(path) + ' CDF (' + unit + ')'))},
-                scales: {x: axis(unit, {type: 'linear'}), y: axis('% of values at or below', {min: 0, max: 100})}
+                scales: {x: axis(unit + (log ? ', logarithmic (long tail)' : ''), log ? {type: 'logarithmic', min: floor} : {type: 'linear'}),
+                         y: axis('% of values at or below', {min: 0, max: 100})}
             }
         }, 'cdf');
     }
