@@ -383,6 +383,7 @@ void llmb_coord_free(struct llmb_coord *co)
         queue_fini(&co->queues[i]);
     free(co->queues);
     llmb_cluster_free(co->cl);
+    llmb_metrics_primaries_free(co->primaries, co->nprimaries);
     free(co->redis_err);
     free(co->id);
     free(co);

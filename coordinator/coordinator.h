@@ -113,6 +113,13 @@ struct llmb_cluster_metrics {
 };
 
 /* What this coordinator did since it started (its own counters). */
+/* The queues of one primary of a Redis Cluster, summed at a collection
+ * (metrics.c). */
+struct llmb_coord_primary {
+    char *name;             /* "host:port" */
+    long long queues, pending, delayed, running;
+};
+
 struct llmb_coord_counters {
     long long leases_reaped, workers_reaped, deadlines, promoted;
     long long jobs_aggregated, jobs_trimmed, workers_removed;
@@ -159,6 +166,9 @@ struct llmb_coord {
     struct llmb_reaper *reaper;
     struct llmb_agg_work *agg;
     struct llmb_cluster_metrics metrics;
+    struct llmb_coord_primary *primaries; /* on a cluster, per primary at
+                                             the last collection */
+    size_t nprimaries;
     int64_t metrics_mono;
     int64_t retention_workers_mono;
     struct llmb_coord_counters counters;
@@ -242,9 +252,11 @@ int llmb_retention_workers(struct llmb_coord *co);
 /* ---- metrics.c ---- */
 
 /* Collects the cluster numbers (workers, capacity, queues) into
- * co->metrics and writes them into the <prefix>:metrics hash. Returns 0 or
- * LLMB_EIO. */
+ * co->metrics (on a Redis Cluster also per primary, co->primaries) and
+ * writes them into the <prefix>:metrics hash. Returns 0 or LLMB_EIO. */
 int llmb_metrics_collect(struct llmb_coord *co);
+/* Frees the n per-primary sums at p; accepts NULL. */
+void llmb_metrics_primaries_free(struct llmb_coord_primary *p, size_t n);
 /* Deletes the fields of queue name from <prefix>:metrics (it left
  * <prefix>:queues). Returns 0 or LLMB_EIO. */
 int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name);

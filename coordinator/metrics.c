@@ -481,6 +481,102 @@ static int write_hash(struct llmb_coord *co)
     return 0;
 }
 
+void llmb_metrics_primaries_free(struct llmb_coord_primary *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(p[i].name);
+    free(p);
+}
+
+/* On a cluster: sums the queues of each primary into co->primaries and
+ * writes them to <prefix>:metrics as primary:<host:port>:<field>,
+ * deleting the fields of a primary gone since the last collection.
+ * Returns 0 or LLMB_EIO. */
+static int primaries_collect(struct llmb_coord *co)
+{
+    static const char *const names[] = {"queues", "tasks_pending",
+                                        "tasks_delayed", "tasks_running"};
+    struct llmb_coord_primary *p = NULL;
+    struct llmb_strlist set = {0}, del = {0};
+    struct llmb_strlist *cmds[2] = {&set, &del};
+    char *key;
+    size_t n = 0;
+    int rc = 0;
+
+    if (!llmb_cluster_enabled(co->cl))
+        return 0;
+    for (size_t i = 0; i < co->nqueues; i++) {
+        const struct llmb_coord_queue *q = &co->queues[i];
+        int owner = llmb_cluster_owner(co->cl, q->base);
+        const char *name;
+        size_t k;
+        if (owner < 0 || q->stats_err != NULL)
+            continue;
+        name = llmb_cluster_node_name(co->cl, (size_t)owner);
+        for (k = 0; k < n && strcmp(p[k].name, name) != 0; k++)
+            ;
+        if (k == n) {
+            p = llmb_xrealloc(p, (n + 1) * sizeof(*p));
+            memset(&p[n], 0, sizeof(*p));
+            p[n++].name = llmb_xstrdup(name);
+        }
+        p[k].queues++;
+        p[k].pending += q->stats.pending;
+        p[k].delayed += q->stats.delayed;
+        p[k].running += q->stats.running;
+    }
+    key = llmb_coord_key(co, "metrics");
+    llmb_strlist_push(&set, "HSET");
+    llmb_strlist_push(&set, key);
+    for (size_t k = 0; k < n; k++) {
+        const long long v[] = {p[k].queues, p[k].pending, p[k].delayed,
+                               p[k].running};
+        for (size_t f = 0; f < 4; f++) {
+            char *field = llmb_xasprintf("primary:%s:%s", p[k].name, names[f]);
+            char num[32];
+            snprintf(num, sizeof(num), "%lld", v[f]);
+            llmb_strlist_push(&set, field);
+            llmb_strlist_push(&set, num);
+            free(field);
+        }
+    }
+    llmb_strlist_push(&del, "HDEL");
+    llmb_strlist_push(&del, key);
+    for (size_t j = 0; j < co->nprimaries; j++) {
+        bool kept = false;
+        for (size_t k = 0; k < n; k++)
+            kept = kept || strcmp(p[k].name, co->primaries[j].name) == 0;
+        for (size_t f = 0; !kept && f < 4; f++) {
+            char *field = llmb_xasprintf("primary:%s:%s",
+                                         co->primaries[j].name, names[f]);
+            llmb_strlist_push(&del, field);
+            free(field);
+        }
+    }
+    for (size_t c = 0; c < 2 && rc == 0; c++) {
+        redisReply *r;
+        if (cmds[c]->n <= 2)
+            continue;
+        r = llmb_cluster_commandargv(co->cl, (int)cmds[c]->n,
+                                     (const char **)cmds[c]->v, NULL);
+        if (r == NULL) {
+            rc = llmb_coord_lost(co);
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR)
+            llmb_coord_reply_error(co, "writing metrics per primary", NULL,
+                                   r);
+        freeReplyObject(r);
+    }
+    llmb_strlist_clear(&set);
+    llmb_strlist_clear(&del);
+    llmb_metrics_primaries_free(co->primaries, co->nprimaries);
+    co->primaries = p;
+    co->nprimaries = n;
+    free(key);
+    return rc;
+}
+
 int llmb_metrics_collect(struct llmb_coord *co)
 {
     struct llmb_cluster_metrics m;
@@ -518,7 +614,9 @@ int llmb_metrics_collect(struct llmb_coord *co)
     }
     m.valid = true;
     co->metrics = m;
-    return write_hash(co);
+    if (write_hash(co) != 0)
+        return LLMB_EIO;
+    return primaries_collect(co);
 }
 
 
@@ -721,6 +819,27 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
                          llmb_health_name((enum llmb_health)s),
                          (enum llmb_health)s == h ? 1 : 0);
 
+    if (co->nprimaries > 0) {
+        static const char *const pn[] = {
+            "llmb_primary_queues", "llmb_primary_tasks_pending",
+            "llmb_primary_tasks_delayed", "llmb_primary_tasks_running"};
+        static const char *const ph[] = {
+            "Queues whose slot this Redis Cluster primary owns.",
+            "Tasks pending in the queues of this primary.",
+            "Tasks delayed in the queues of this primary.",
+            "Tasks running in the queues of this primary."};
+        for (size_t f = 0; f < 4; f++) {
+            family(out, pn[f], "gauge", ph[f]);
+            for (size_t k = 0; k < co->nprimaries; k++) {
+                const struct llmb_coord_primary *p = &co->primaries[k];
+                const long long v[] = {p->queues, p->pending, p->delayed,
+                                       p->running};
+                llmb_buf_appendf(out, "%s{primary=\"", pn[f]);
+                label_value(out, p->name);
+                llmb_buf_appendf(out, "\"} %lld\n", v[f]);
+            }
+        }
+    }
     if (m->valid) {
         gauge(out, "llmb_workers_total", "Registered workers.",
               m->workers_total);

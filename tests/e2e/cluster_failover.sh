@@ -133,6 +133,21 @@ for i in $(seq 1200); do
 done
 [ "$left" = 0 ] || fail "$left tasks still waiting or running"
 
+# the coordinator's figures per primary: the 12 queues, none on the dead
+# one (its fields deleted once it is no longer a primary)
+fields=""
+for i in $(seq 300); do
+    fields=$(rcli HGETALL "$prefix:metrics" | paste - - | grep '^primary:.*:queues' || true)
+    sum=$(awk '{s += $2} END {print s + 0}' <<<"$fields")
+    [ "$sum" = 12 ] && ! grep -q "^primary:127.0.0.1:$victim:" <<<"$fields" && break
+    sleep 0.1
+done
+[ "$sum" = 12 ] || fail "metrics per primary: $fields"
+if grep -q "^primary:127.0.0.1:$victim:" <<<"$fields"; then
+    fail "the dead primary $victim is still in the metrics: $fields"
+fi
+[ "$(wc -l <<<"$fields")" = 3 ] || fail "not 3 primaries in the metrics: $fields"
+
 # every acknowledged job: its state and attempts, one redis-cli per queue
 for q in "${queues[@]}"; do
     for k in $(seq 0 249); do echo "j$k"; done >"$tmp/ids-$q"
