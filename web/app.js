@@ -1068,6 +1068,8 @@
                 if (isLLM(agg)) llmSections(root, j, agg, payload, doc);
                 root.appendChild(section('Aggregate', aggregateTables(agg, j)));
                 if (isLLM(agg)) sweepSection(root, j);
+                if (!REPORT) root.appendChild(el('p', {className: 'muted small'}, ['To hand over: ', el('code', {text: 'llmb report ' +
+                    j.id + ' -o report.html'}), ' writes this page into one file that opens offline.']));
             } else if (j.state === 'completed' || j.state === 'failed' || j.state === 'cancelled') {
                 root.appendChild(section('Aggregate', el('p', {className: 'muted', text: 'Not aggregated yet (is a coordinator running?).'})));
             }
@@ -1560,6 +1562,8 @@
             return cells;
         });
         body.appendChild(section('Side by side', [table(heads, rows, 'grid compare-table'),
+            REPORT ? null : el('p', {className: 'muted small'}, ['To hand over: ', el('code', {text: 'llmb report ' +
+                jobs.map(function (x) { return x.job; }).join(' ') + ' -o report.html'}), ' writes this page into one file that opens offline.']),
             el('p', {className: 'muted small', text: 'Δ N and % are job N minus the first (' + (cmp.baseline || (jobs[0] && jobs[0].job)) +
                 '); green is better, red worse; "-" where a job has no such number.'}),
             el('p', null, jobs.map(function (x) {
