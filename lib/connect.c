@@ -43,8 +43,17 @@ static int ask_sentinel(const struct llmb_redis_url *u,
     sen.port = s->port;
     sen.address = hostport(s->host, s->port);
     c = llmb_server_connect(&sen, timeout_ms, why);
-    if (c == NULL)
+    if (c == NULL) {
+        /* "cannot connect to redis H:P: ..." names a sentinel here. */
+        static const char redis_word[] = "cannot connect to redis ";
+        if (strncmp(*why, redis_word, sizeof(redis_word) - 1) == 0) {
+            char *m = llmb_xasprintf("cannot connect to sentinel %s",
+                                     *why + sizeof(redis_word) - 1);
+            free(*why);
+            *why = m;
+        }
         goto out;
+    }
     if (u->sentinel_password != NULL) {
         r = u->sentinel_user != NULL
                 ? redisCommand(c, "AUTH %s %s", u->sentinel_user,

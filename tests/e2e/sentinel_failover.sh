@@ -42,6 +42,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "== $f" >&2; tail -n 15 "$f" >&2; done; exit 1; }
 now_ms() { date +%s%3N; }
 
