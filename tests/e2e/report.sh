@@ -2,7 +2,8 @@
 # `llmb report` (docs/web.md, "Reports"), without a browser: a real
 # llmb-worker and llmb-coordinator run an llm job against the mock and a
 # job whose payload tries to end the data block. The report file must
-# carry each job's `llmb show --json` (less the samples of records) and
+# carry each job's `llmb show --json` (less the samples of records and the
+# tasks' histogram buckets) and
 # the comparison in its JSON block, with no raw '<' in it; its CSP must
 # allow exactly its two inline scripts and its style by their SHA-256 and
 # nothing from the network; and a job that does not exist is exit 1 with
@@ -62,6 +63,9 @@ for d in data["jobs"]:
         r = t["result"]
         if isinstance(r, dict) and "_requests" in r:
             r["_requests_omitted"] = len(r.pop("_requests"))
+        for h in (r.get("metrics") or {}).values() if isinstance(r, dict) else ():
+            if isinstance(h, dict) and "hist" in h:
+                assert h.pop("b"), h
     show.pop("now_ms"); d.pop("now_ms")
     assert d == show, (d["job"]["id"], "differs from llmb show --json")
 evil = data["jobs"][2]["job"]["payload"]
