@@ -33,7 +33,9 @@ static const struct llmb_opt common_opts[] = {
     {"redis", 0, "LLMB_REDIS_URL", LLMB_OPT_STR, "redis://127.0.0.1:6379",
      "URL",
      "Redis server: redis://[[user]:password@]host[:port][/db], "
-     "unix:///path/redis.sock[?db=N] or, a primary watched by Sentinel, "
+     "unix:///path/redis.sock[?db=N], a Redis Cluster, "
+     "redis+cluster://[[user]:password@]host:port[,host:port], or, a "
+     "primary watched by Sentinel, "
      "redis+sentinel://[[user]:password@]host:port[,host:port]/NAME[?db=N].",
      offsetof(struct llmb_common, redis_url), 0, 0, true},
     {"prefix", 0, "LLMB_PREFIX", LLMB_OPT_STR, "llmb", "PREFIX",
