@@ -96,24 +96,25 @@ done
     2>"$tmp/coordinator.log" &
 pids+=($!)
 
+# start_web VAR NAME ARGS...: an llmb web on a free port with ARGS, its
+# log in $tmp/NAME.log; sets VAR to its URL once it serves ("" if not)
+start_web() {
+    local var=$1 name=$2
+    shift 2
+    "$bin/tools/admin/llmb" web "${common[@]}" --addr 127.0.0.1:0 "$@" \
+        >/dev/null 2>"$tmp/$name.log" &
+    pids+=($!)
+    for _ in $(seq 100); do
+        grep -q 'serving http' "$tmp/$name.log" 2>/dev/null && break
+        sleep 0.05
+    done
+    printf -v "$var" '%s' "$(sed -n 's|^llmb web: serving \(http://[0-9.:]*/\).*|\1|p' "$tmp/$name.log")"
+}
 export LLMB_WEB_TEST_TOKEN=t-$RANDOM-$RANDOM-$RANDOM
-"$bin/tools/admin/llmb" web "${common[@]}" --addr 127.0.0.1:0 \
-    --token-env LLMB_WEB_TEST_TOKEN 2>"$tmp/web.log" &
-pids+=($!)
-for _ in $(seq 100); do
-    grep -q 'serving http' "$tmp/web.log" 2>/dev/null && break
-    sleep 0.05
-done
-web=$(sed -n 's|^llmb web: serving \(http://[0-9.:]*/\).*|\1|p' "$tmp/web.log")
+start_web web web --token-env LLMB_WEB_TEST_TOKEN
 [ -n "$web" ] || fail "llmb web did not start"
 # and one without a token: read-only
-"$bin/tools/admin/llmb" web "${common[@]}" --addr 127.0.0.1:0 2>"$tmp/web-ro.log" &
-pids+=($!)
-for _ in $(seq 100); do
-    grep -q 'serving http' "$tmp/web-ro.log" 2>/dev/null && break
-    sleep 0.05
-done
-web_ro=$(sed -n 's|^llmb web: serving \(http://[0-9.:]*/\).*|\1|p' "$tmp/web-ro.log")
+start_web web_ro web-ro
 [ -n "$web_ro" ] || fail "the read-only llmb web did not start"
 
 # the jobs the pages show: two llm benchmarks (one with an slo), an A/B
