@@ -3,8 +3,10 @@
  * (docs/web.md). One reader thread per server does all the Redis work,
  * whatever the number of open streams: every LLMB_WEB_OVERVIEW_MS it
  * reads the overview once (llmb_web_overview()), and in between it waits
- * on the event streams of the known queues with XREAD BLOCK ... COUNT
- * 500 (one call per node of a cluster), never polling key by key. What it
+ * on the event streams of the known queues with one XREAD COUNT 500
+ * BLOCK over all of them, never polling key by key (a Redis Cluster,
+ * where one XREAD cannot span slots, is read per queue without blocking,
+ * pipelined, every CLUSTER_ROUND_MS: xread_cluster()). What it
  * reads becomes SSE messages in a ring of RING_SIZE; each open stream is
  * a libmicrohttpd content reader on its connection's own thread that
  * copies the messages it has not sent yet, waiting on a condition
@@ -26,6 +28,8 @@
 
 #define RING_SIZE 1024
 #define XREAD_COUNT "500"
+/* On a Redis Cluster, the streams are read this often (xread_cluster). */
+#define CLUSTER_ROUND_MS 250
 /* A comment line goes out after this long without a message. */
 #define KEEPALIVE_S 15
 
@@ -258,44 +262,14 @@ static long queue_index(const struct llmb_web_events *ev, const char *q)
     return -1;
 }
 
-/* Reads the streams of the queues owned by node `node` (every queue when
- * node < 0) for at most block_ms and publishes what came. Returns false
- * when the connection failed. */
-static bool xread_node(struct llmb_web_events *ev, int node, long long block_ms)
+/* Publishes the entries of an XREAD reply and moves the queues' read
+ * positions past them. */
+static void xread_publish(struct llmb_web_events *ev, const redisReply *r)
 {
-    size_t nq = ev->queues.n, k = 0, plen = strlen(ev->w->prefix) + 2;
-    const char **argv = llmb_xcalloc(6 + 2 * nq, sizeof(*argv));
-    char **keys = llmb_xcalloc(nq + 1, sizeof(*keys));
-    size_t *which = llmb_xcalloc(nq + 1, sizeof(*which));
-    char block[32];
-    redisReply *r;
-    int argc = 0;
+    size_t plen = strlen(ev->w->prefix) + 2;
 
-    for (size_t i = 0; i < nq; i++) {
-        char *key = llmb_key_queue_sub(ev->w->prefix, ev->queues.v[i],
-                                       "events");
-        if (node >= 0 && llmb_cluster_owner(ev->cl, key) != node) {
-            free(key);
-            continue;
-        }
-        which[k] = i;
-        keys[k++] = key;
-    }
-    snprintf(block, sizeof(block), "%lld", block_ms);
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = XREAD_COUNT;
-    argv[argc++] = "BLOCK";
-    argv[argc++] = block;
-    argv[argc++] = "STREAMS";
-    for (size_t i = 0; i < k; i++)
-        argv[argc++] = keys[i];
-    for (size_t i = 0; i < k; i++)
-        argv[argc++] = ev->from.v[which[i]];
-    r = k > 0 ? llmb_cluster_command_argv(ev->cl, keys[0], argc, argv, NULL)
-              : NULL;
-    for (size_t s = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-                       s < r->elements; s++) {
+    for (size_t s = 0; r->type == REDIS_REPLY_ARRAY && s < r->elements;
+         s++) {
         const redisReply *st = r->element[s];
         const char *key;
         long qi;
@@ -321,16 +295,94 @@ static bool xread_node(struct llmb_web_events *ev, int node, long long block_ms)
         }
         free(q);
     }
-    bool ok = k == 0 || r != NULL;
-    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+    if (r->type == REDIS_REPLY_ERROR)
         llmb_warn("events: XREAD: %s", r->str);
-    if (r != NULL)
+}
+
+/* One server: a single XREAD BLOCK over every queue's stream, for at
+ * most block_ms. Returns false when the connection failed. */
+static bool xread_single(struct llmb_web_events *ev, long long block_ms)
+{
+    size_t nq = ev->queues.n;
+    const char **argv = llmb_xcalloc(6 + 2 * nq, sizeof(*argv));
+    char **keys = llmb_xcalloc(nq, sizeof(*keys));
+    char block[32];
+    redisReply *r;
+    int argc = 0;
+
+    snprintf(block, sizeof(block), "%lld", block_ms);
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = XREAD_COUNT;
+    argv[argc++] = "BLOCK";
+    argv[argc++] = block;
+    argv[argc++] = "STREAMS";
+    for (size_t i = 0; i < nq; i++)
+        argv[argc++] = keys[i] = llmb_key_queue_sub(ev->w->prefix,
+                                                    ev->queues.v[i],
+                                                    "events");
+    for (size_t i = 0; i < nq; i++)
+        argv[argc++] = ev->from.v[i];
+    r = llmb_cluster_command_argv(ev->cl, keys[0], argc, argv, NULL);
+    if (r != NULL) {
+        xread_publish(ev, r);
         freeReplyObject(r);
-    for (size_t i = 0; i < k; i++)
+    }
+    for (size_t i = 0; i < nq; i++)
         free(keys[i]);
     free(keys);
-    free(which);
     free(argv);
+    return r != NULL;
+}
+
+/* A Redis Cluster: one XREAD cannot name the streams of several slots,
+ * and every queue has a slot of its own, so each queue's stream is read
+ * without blocking, the calls pipelined on the connection of each
+ * primary. Returns false when a connection failed. */
+static bool xread_cluster(struct llmb_web_events *ev)
+{
+    size_t nq = ev->queues.n;
+    struct llmb_conn **conns = llmb_xcalloc(nq, sizeof(*conns));
+    bool ok = true, moved = false;
+
+    for (size_t i = 0; i < nq; i++) {
+        char *key = llmb_key_queue_sub(ev->w->prefix, ev->queues.v[i],
+                                       "events");
+        const char *argv[] = {"XREAD", "COUNT", XREAD_COUNT, "STREAMS", key,
+                              ev->from.v[i]};
+        conns[i] = llmb_cluster_conn_for_key(ev->cl, key);
+        if (conns[i] != NULL &&
+            llmb_conn_append_argv(conns[i], 6, argv, NULL) != 0)
+            conns[i] = NULL;
+        if (conns[i] == NULL)
+            ok = false;
+        free(key);
+    }
+    /* each connection answers in the order its calls were queued */
+    for (size_t i = 0; i < nq; i++) {
+        struct llmb_conn *c = conns[i];
+        redisReply *r;
+        if (c == NULL)
+            continue;
+        r = llmb_conn_get_reply(c);
+        if (r == NULL) { /* the rest of its replies are lost */
+            for (size_t k = i; k < nq; k++)
+                if (conns[k] == c)
+                    conns[k] = NULL;
+            ok = false;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR &&
+            (strncmp(r->str, "MOVED", 5) == 0 ||
+             strncmp(r->str, "ASK", 3) == 0))
+            moved = true; /* read again at the next round */
+        else
+            xread_publish(ev, r);
+        freeReplyObject(r);
+    }
+    if (moved)
+        llmb_cluster_refresh(ev->cl);
+    free(conns);
     return ok;
 }
 
@@ -372,12 +424,12 @@ static void *reader_main(void *arg)
             continue;
         }
         if (!llmb_cluster_enabled(ev->cl)) {
-            ok = xread_node(ev, -1, wait);
+            ok = xread_single(ev, wait);
         } else {
-            size_t nodes = llmb_cluster_nnodes(ev->cl);
-            long long each = nodes > 0 ? wait / (long long)nodes : wait;
-            for (size_t n = 0; ok && n < nodes; n++)
-                ok = xread_node(ev, (int)n, each < 10 ? 10 : each);
+            ok = xread_cluster(ev);
+            if (ok && nap(ev, wait < CLUSTER_ROUND_MS ? wait
+                                                      : CLUSTER_ROUND_MS))
+                break;
         }
         if (!ok) {
             llmb_warn("events: reading the event streams failed: %s",

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `llmb web` on a real Redis Cluster (3 primaries; the ctest fixture
+# redis_cluster): the views read queues spread over every primary, and
+# the live stream delivers the job events of queues on different
+# primaries (one XREAD per node), including a job run by a worker.
+set -euo pipefail
+dir=$LLMB_TEST_CLUSTER_DIR
+url=$(cat "$dir/cluster.url")
+mapfile -t ports <"$dir/ports"
+push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+worker="$LLMB_BUILD_DIR/worker/llmb-worker"
+admin="$1"
+prefix="e2eweb$$"
+export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${ports[@]:0:3}"; do
+        redis-cli -p "$p" --scan --pattern "$prefix:*" |
+            xargs -r redis-cli -p "$p" del >/dev/null 2>&1 || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# queues on every primary: one job each, so that the server knows them
+queues=()
+for i in $(seq 0 11); do
+    "$push" --queue "wq$i" --id "first$i" echo '{}' >/dev/null 2>&1
+    queues+=("wq$i")
+done
+
+"$admin" web --addr 127.0.0.1:0 2>"$tmp/web.log" &
+pids+=($!)
+port=""
+for _ in $(seq 100); do
+    port=$(sed -n 's|^llmb web: serving http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/web.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || fail "llmb web did not start: $(cat "$tmp/web.log")"
+"$worker" --id "cw$$" --queues wq0 --handler echo=echo --heartbeat-ms 200 \
+    2>"$tmp/worker.log" &
+pids+=($!)
+
+python3 - "$port" "$push" "$admin" "${queues[@]}" <<'PY' || fail "see above; web log: $(cat "$tmp/web.log")"
+import http.client, json, subprocess, sys, threading, time
+port, push, admin, queues = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+
+def get(path):
+    c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    assert r.status == 200, (path, r.status, body)
+    return json.loads(body)
+
+qs = get("/api/queues")
+cli = json.loads(subprocess.run([admin, "queues", "--json"], check=True,
+                                capture_output=True, text=True).stdout)
+def steady(doc):  # the figures that do not move by themselves
+    return [{k: v for k, v in q.items() if k == "name" or k == "jobs"}
+            for q in doc["queues"]]
+assert steady(qs) == steady(cli), (qs, cli)
+assert sorted(q["name"] for q in qs["queues"]) == sorted(queues), qs
+for q in queues:
+    d = get("/api/queues/%s/jobs" % q)
+    assert d["total"] >= 1, (q, d)
+
+events, cv = [], threading.Condition()
+def reader():
+    c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+    c.request("GET", "/api/events")
+    r = c.getresponse()
+    name = None
+    while True:
+        line = r.fp.readline().decode()
+        if not line:
+            return
+        line = line.rstrip("\n")
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: ") and name == "job":
+            with cv:
+                events.append(json.loads(line[6:]))
+                cv.notify_all()
+threading.Thread(target=reader, daemon=True).start()
+# the stream reads from about when it opened: give it its first overview
+time.sleep(1)
+for q in queues:
+    subprocess.run([push, "--queue", q, "--id", "live-" + q, "echo", "{}"],
+                   check=True, capture_output=True)
+want = {("live-" + q, "pushed") for q in queues} | {("live-wq0", "finished")}
+deadline = time.monotonic() + 60
+with cv:
+    while not want <= {(e.get("id"), e["event"]) for e in events}:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            got = {(e.get("id"), e["event"]) for e in events}
+            sys.exit("missing events: %r" % sorted(want - got))
+        cv.wait(left)
+fin = [e for e in events if e.get("id") == "live-wq0" and e["event"] == "finished"]
+assert fin[0]["state"] == "completed" and fin[0]["queue"] == "wq0", fin
+print("cluster_web: ok")
+PY
