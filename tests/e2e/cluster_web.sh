@@ -35,7 +35,8 @@ for i in $(seq 0 11); do
 done
 
 "$admin" web --addr 127.0.0.1:0 2>"$tmp/web.log" &
-pids+=($!)
+web_pid=$!
+pids+=($web_pid)
 port=""
 for _ in $(seq 100); do
     port=$(sed -n 's|^llmb web: serving http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/web.log")
@@ -105,5 +106,15 @@ with cv:
         cv.wait(left)
 fin = [e for e in events if e.get("id") == "live-wq0" and e["event"] == "finished"]
 assert fin[0]["state"] == "completed" and fin[0]["queue"] == "wq0", fin
-print("cluster_web: ok")
+print("cluster_web: events ok")
 PY
+
+# a clean stop, with no sanitizer report under -DLLMB_SANITIZE
+kill -TERM "$web_pid"
+rc=0
+wait "$web_pid" || rc=$?
+[ "$rc" = 0 ] || fail "llmb web exited $rc on SIGTERM: $(cat "$tmp/web.log")"
+if grep -Eq 'Sanitizer|runtime error:' "$tmp/web.log"; then
+    fail "sanitizer report: $(cat "$tmp/web.log")"
+fi
+echo "cluster_web: ok"
