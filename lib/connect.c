@@ -19,6 +19,8 @@
 #include <llmb/log.h>
 #include <llmb/util.h>
 
+#define SENTINEL_TIMEOUT_MS 5000
+
 /* Formats host:port, bracketing an IPv6 address. */
 static char *hostport(const char *host, int port)
 {
@@ -119,6 +121,10 @@ static int locate_primary(const struct llmb_redis_url *u, int timeout_ms,
     struct llmb_buf whys;
     int rc = LLMB_EIO;
 
+    /* A connection without a time limit still asks each sentinel for a
+     * bounded time: one that does not answer must not hold up the rest. */
+    if (timeout_ms <= 0)
+        timeout_ms = SENTINEL_TIMEOUT_MS;
     llmb_buf_init(&whys);
     for (size_t i = 0; i < u->nseeds; i++) {
         char *why = NULL;

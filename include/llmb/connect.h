@@ -35,8 +35,8 @@ struct llmb_server {
 
 /* Finds the server u names into *out: for a sentinel URL, asks each
  * sentinel in turn (SENTINEL get-master-addr-by-name) and takes the first
- * answer; otherwise no I/O. timeout_ms bounds each connect and reply (0 =
- * none). Returns 0, or LLMB_EIO (no sentinel reachable), LLMB_EREDIS (a
+ * answer; otherwise no I/O. timeout_ms bounds each sentinel's connect and
+ * reply (0: 5000 ms). Returns 0, or LLMB_EIO (no sentinel reachable), LLMB_EREDIS (a
  * sentinel refused, or knows no such primary) or LLMB_EPROTO with a
  * malloc'd message naming every sentinel's answer in *errstr (if not
  * NULL). */
