@@ -108,13 +108,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 /* libmicrohttpd's messages go to the log, as warnings. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char *msg;
-
     (void)cls;
-    msg = llmb_xvasprintf(fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    llmb_warn("metrics server: %s", msg);
-    free(msg);
+    llmb_log_vwrite(LLMB_LOG_WARN, "metrics server: ", fmt, ap);
 }
 
 struct llmb_http *llmb_http_new(struct ev_loop *loop, const char *addr,

@@ -5,6 +5,7 @@
  * sharing a pipe do not interleave.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -73,7 +74,8 @@ static void write_all(const char *s, size_t len)
     }
 }
 
-void llmb_log_write(enum llmb_log_level lvl, const char *fmt, ...)
+void llmb_log_vwrite(enum llmb_log_level lvl, const char *prefix,
+                     const char *fmt, va_list ap)
 {
     int saved_errno = errno;
     struct llmb_buf b;
@@ -81,7 +83,6 @@ void llmb_log_write(enum llmb_log_level lvl, const char *fmt, ...)
     struct tm tm;
     char when[32];
     size_t start;
-    va_list ap;
 
     if (lvl < llmb_log_threshold)
         return;
@@ -94,9 +95,9 @@ void llmb_log_write(enum llmb_log_level lvl, const char *fmt, ...)
     llmb_buf_appendf(&b, "%s.%03ldZ %s %s[%ld]: ", when, ts.tv_nsec / 1000000,
                      llmb_log_level_name(lvl), log_role, (long)getpid());
     start = b.len;
-    va_start(ap, fmt);
+    if (prefix != NULL)
+        llmb_buf_appendf(&b, "%s", prefix);
     llmb_buf_vappendf(&b, fmt, ap);
-    va_end(ap);
 
     if (b.len - start > LOG_MAX_MESSAGE) {
         b.len = start + LOG_MAX_MESSAGE;
@@ -107,8 +108,21 @@ void llmb_log_write(enum llmb_log_level lvl, const char *fmt, ...)
         if (c < 0x20 || c == 0x7f)
             b.data[i] = ' ';
     }
+    /* a message that ended its own line (a library's) does not end in
+     * spaces */
+    while (b.len > start && b.data[b.len - 1] == ' ')
+        b.len--;
     llmb_buf_append(&b, "\n", 1);
     write_all(b.data, b.len);
     llmb_buf_fini(&b);
     errno = saved_errno;
+}
+
+void llmb_log_write(enum llmb_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    llmb_log_vwrite(lvl, NULL, fmt, ap);
+    va_end(ap);
 }

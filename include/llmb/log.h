@@ -9,6 +9,8 @@
 #ifndef LLMB_LOG_H
 #define LLMB_LOG_H
 
+#include <stdarg.h>
+
 #include <llmb/util.h>
 
 enum llmb_log_level {
@@ -37,6 +39,12 @@ const char *llmb_log_level_name(enum llmb_log_level level);
  * so that a line stays a line; messages are cut at 16 KiB. errno is kept. */
 void llmb_log_write(enum llmb_log_level lvl, const char *fmt, ...)
     LLMB_PRINTF(2, 3);
+
+/* The same from a va_list, the message after prefix (NULL: none); spaces
+ * that end the message (a newline it ended with) are left out. For
+ * libraries that log through a callback (libmicrohttpd). */
+void llmb_log_vwrite(enum llmb_log_level lvl, const char *prefix,
+                     const char *fmt, va_list ap) LLMB_PRINTF(3, 0);
 
 #define llmb_log(lvl, ...)                                                  \
     do {                                                                    \

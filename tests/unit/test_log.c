@@ -72,6 +72,32 @@ static void test_line_format(void **state)
     free(out);
 }
 
+/* A library's message through llmb_log_vwrite(): after its prefix, and
+ * without the newline it ended with. */
+static void vlog(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    llmb_log_vwrite(LLMB_LOG_WARN, "http: ", fmt, ap);
+    va_end(ap);
+}
+
+static void test_vwrite(void **state)
+{
+    char *out;
+    (void)state;
+
+    llmb_log_init("llmb", LLMB_LOG_INFO);
+    capture_start();
+    vlog("Failed to bind to port %d\n", 80);
+    out = captured();
+    assert_non_null(strstr(out, "warn llmb["));
+    assert_non_null(strstr(out, "]: http: Failed to bind to port 80\n"));
+    assert_int_equal(out[strlen(out) - 2], '0');
+    free(out);
+}
+
 static int evaluated;
 
 static int side_effect(void)
@@ -176,6 +202,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_format),
+        cmocka_unit_test(test_vwrite),
         cmocka_unit_test(test_threshold),
         cmocka_unit_test(test_one_line_and_errno_kept),
         cmocka_unit_test(test_long_message_cut),

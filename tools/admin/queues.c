@@ -194,19 +194,25 @@ static json_t *queues_json(const struct llmb_queue_row *s, size_t n)
     return doc;
 }
 
+/* The known queues (or --queue) into *names and their rows into *s. */
+static int queues_fetch(struct llmb_admin *a, struct llmb_strlist *names,
+                        struct llmb_queue_row **s, char **errstr)
+{
+    int64_t now = 0;
+    int rc = llmb_lookup_queues(a, names, errstr);
+
+    if (rc == 0)
+        rc = llmb_queue_stats_fetch(a, names, s, &now, errstr);
+    return rc;
+}
+
 int llmb_view_queues(struct llmb_admin *a, json_t **doc, char **errstr)
 {
     struct llmb_strlist names = {0};
     struct llmb_queue_row *s = NULL;
-    int64_t now = 0;
-    int rc;
+    int rc = queues_fetch(a, &names, &s, errstr);
 
-    *doc = NULL;
-    rc = llmb_lookup_queues(a, &names, errstr);
-    if (rc == 0)
-        rc = llmb_queue_stats_fetch(a, &names, &s, &now, errstr);
-    if (rc == 0)
-        *doc = queues_json(s, names.n);
+    *doc = rc == 0 ? queues_json(s, names.n) : NULL;
     llmb_queue_rows_free(s, names.n);
     llmb_strlist_clear(&names);
     return rc;
@@ -216,12 +222,9 @@ int llmb_queues_run(struct llmb_admin *a, char **errstr)
 {
     struct llmb_strlist names = {0};
     struct llmb_queue_row *s = NULL;
-    int64_t now = 0;
     int rc;
 
-    rc = llmb_lookup_queues(a, &names, errstr);
-    if (rc == 0)
-        rc = llmb_queue_stats_fetch(a, &names, &s, &now, errstr);
+    rc = queues_fetch(a, &names, &s, errstr);
     if (rc != 0)
         goto out;
 

@@ -102,13 +102,8 @@ static void pool_free(struct llmb_web *w)
 /* libmicrohttpd's messages go to the log, as warnings. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char *msg;
-
     (void)cls;
-    msg = llmb_xvasprintf(fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    llmb_warn("http: %s", msg);
-    free(msg);
+    llmb_log_vwrite(LLMB_LOG_WARN, "http: ", fmt, ap);
 }
 
 /* "http://HOST:PORT/" of addr and the port bound. */

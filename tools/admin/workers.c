@@ -246,19 +246,25 @@ static json_t *workers_json(const struct llmb_admin_worker *ws, size_t n,
     return doc;
 }
 
+/* The server time and every worker. */
+static int workers_read(struct llmb_admin *a, struct llmb_admin_worker **ws,
+                        size_t *n, int64_t *now, char **errstr)
+{
+    int rc = llmb_lookup_now(a, now, errstr);
+
+    if (rc == 0)
+        rc = llmb_workers_fetch(a, ws, n, errstr);
+    return rc;
+}
+
 int llmb_view_workers(struct llmb_admin *a, json_t **doc, char **errstr)
 {
     struct llmb_admin_worker *ws = NULL;
     size_t n = 0;
     int64_t now = 0;
-    int rc;
+    int rc = workers_read(a, &ws, &n, &now, errstr);
 
-    *doc = NULL;
-    rc = llmb_lookup_now(a, &now, errstr);
-    if (rc == 0)
-        rc = llmb_workers_fetch(a, &ws, &n, errstr);
-    if (rc == 0)
-        *doc = workers_json(ws, n, now);
+    *doc = rc == 0 ? workers_json(ws, n, now) : NULL;
     llmb_workers_free(ws, n);
     return rc;
 }
@@ -270,9 +276,7 @@ int llmb_workers_run(struct llmb_admin *a, char **errstr)
     int64_t now = 0;
     int rc;
 
-    rc = llmb_lookup_now(a, &now, errstr);
-    if (rc == 0)
-        rc = llmb_workers_fetch(a, &ws, &n, errstr);
+    rc = workers_read(a, &ws, &n, &now, errstr);
     if (rc != 0)
         return rc;
 
