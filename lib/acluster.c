@@ -26,6 +26,7 @@
 #include <llmb/acluster.h>
 #include <llmb/cluster.h>
 #include <llmb/err.h>
+#include <llmb/list.h>
 #include <llmb/log.h>
 #include <llmb/url.h>
 #include <llmb/util.h>
@@ -299,13 +300,7 @@ static int acmd_send(struct anode *n, struct acmd *c, bool asking)
 
 static void parked_unlink(struct llmb_acluster *acl, struct acmd *c)
 {
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        acl->parked = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    LLMB_LIST_REMOVE(acl->parked, c);
 }
 
 /* Ends c with NULL for its caller (it could not be placed). */
@@ -336,10 +331,7 @@ static void park_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     c->pause_ms = c->pause_ms * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS
                                                  : c->pause_ms * 2;
-    c->next = acl->parked;
-    if (acl->parked != NULL)
-        acl->parked->prev = c;
-    acl->parked = c;
+    LLMB_LIST_INSERT(acl->parked, c);
     ev_timer_set(&c->timer, (ev_tstamp)c->pause_ms / 1000.0, 0.0);
     ev_timer_start(acl->loop, &c->timer);
 }
@@ -357,11 +349,7 @@ static void acmd_park(struct acmd *c, const char *why)
                c->argv[0], c->key, why, (long long)c->pause_ms);
     ev_timer_init(&c->timer, park_cb, (ev_tstamp)c->pause_ms / 1000.0, 0.0);
     c->timer.data = c;
-    c->next = acl->parked;
-    c->prev = NULL;
-    if (acl->parked != NULL)
-        acl->parked->prev = c;
-    acl->parked = c;
+    LLMB_LIST_INSERT(acl->parked, c);
     ev_timer_start(acl->loop, &c->timer);
 }
 
