@@ -134,7 +134,8 @@ static int parse_userinfo(const char *url, const char *s, size_t n,
 
 /* Parses "host[:port]" or "[v6][:port]", the hplen bytes at hp, into a
  * new string in *host (127.0.0.1 when empty) and *port (defport when
- * absent). */
+ * absent). When an '@' follows in the URL, the text may be part of a
+ * password with an unescaped '/', so errors do not repeat it. */
 static int parse_hostport(const char *url, const char *hp, size_t hplen,
                           int defport, char **hostout, int *portout,
                           char **errstr)
@@ -143,6 +144,7 @@ static int parse_hostport(const char *url, const char *hp, size_t hplen,
     const char *host = hp, *port = NULL;
     size_t hostlen = hplen, portlen = 0;
     bool bracketed = false;
+    bool secret = strchr(hp, '@') != NULL;
 
     if (hplen > 0 && hp[0] == '[') {
         const char *close = memchr(hp, ']', hplen);
@@ -155,8 +157,13 @@ static int parse_hostport(const char *url, const char *hp, size_t hplen,
         hostlen = (size_t)(close - host);
         if (close + 1 < tail) {
             if (close[1] != ':') {
-                url_error(errstr, url, ": unexpected \"%.*s\" after the IPv6 "
-                          "address", (int)(tail - close - 1), close + 1);
+                if (secret)
+                    url_error(errstr, url, ": unexpected text after the IPv6 "
+                              "address");
+                else
+                    url_error(errstr, url, ": unexpected \"%.*s\" after the "
+                              "IPv6 address", (int)(tail - close - 1),
+                              close + 1);
                 return LLMB_EINVAL;
             }
             port = close + 2;
@@ -181,14 +188,22 @@ static int parse_hostport(const char *url, const char *hp, size_t hplen,
 
     for (size_t i = 0; i < hostlen; i++) {
         if (!host_char_ok(host[i], bracketed)) {
-            url_error(errstr, url, ": bad host \"%.*s\"", (int)hostlen, host);
+            if (secret)
+                url_error(errstr, url, ": bad host");
+            else
+                url_error(errstr, url, ": bad host \"%.*s\"", (int)hostlen,
+                          host);
             return LLMB_EINVAL;
         }
     }
     *portout = defport;
     if (port != NULL && parse_num(port, portlen, 1, 65535, portout) != 0) {
-        url_error(errstr, url, ": port must be an integer from 1 to 65535, "
-                  "got \"%.*s\"", (int)portlen, port);
+        if (secret)
+            url_error(errstr, url, ": port must be an integer from 1 to "
+                      "65535");
+        else
+            url_error(errstr, url, ": port must be an integer from 1 to "
+                      "65535, got \"%.*s\"", (int)portlen, port);
         return LLMB_EINVAL;
     }
     *hostout = hostlen ? llmb_xstrndup(host, hostlen)
@@ -531,8 +546,20 @@ char *llmb_redis_url_redacted(const char *s)
     start = start ? start + 3 : s;
 
     /* user:password@ -- the password runs from the first ':' to the last
-     * '@', so unescaped '@' or '/' in it are hidden too. */
-    at = strrchr(start, '@');
+     * '@' before the query, so unescaped '@' or '/' in it are hidden too,
+     * and an '@' in a parameter's value is no end of a password. URLs
+     * without parameters (redis://, redis+cluster://) look for the last
+     * '@' of all, as their parser does. */
+    if (strncasecmp(s, "redis://", 8) == 0 ||
+        strncasecmp(s, "redis+cluster://", 16) == 0) {
+        at = strrchr(start, '@');
+    } else {
+        size_t authlen = strcspn(start, "?#");
+        at = NULL;
+        for (const char *p = start; p < start + authlen; p++)
+            if (*p == '@')
+                at = p;
+    }
     colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
     if (colon != NULL && at > colon + 1) {
         llmb_buf_append(&b, s, (size_t)(colon + 1 - s));

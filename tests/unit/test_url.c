@@ -386,6 +386,30 @@ static void test_errors_never_show_the_password(void **state)
     assert_null(strstr(err, "hunter2"));
     assert_non_null(strstr(err, "redis://bob:***@h:99999"));
     free(err);
+
+    /* An unescaped '/' in a sentinel URL's password ends the list of
+     * sentinels: the text before it is no host or port to repeat. */
+    err = NULL;
+    assert_int_equal(llmb_redis_url_parse("redis+sentinel://:pa/ss@h1/m",
+                                          &u, &err), LLMB_EINVAL);
+    assert_null(strstr(err, "pa"));
+    assert_null(strstr(err, "ss"));
+    assert_non_null(strstr(err, "redis+sentinel://:***@h1/m"));
+    free(err);
+
+    err = NULL;
+    assert_int_equal(llmb_redis_url_parse("redis+sentinel://:p/a!b@h1/m",
+                                          &u, &err), LLMB_EINVAL);
+    assert_null(strstr(err, "a!b"));
+    free(err);
+
+    err = NULL;
+    assert_int_equal(llmb_redis_url_parse("redis+sentinel://s1:26379/m?"
+                                          "sentinel_password=ab@cd&db=x",
+                                          &u, &err), LLMB_EINVAL);
+    assert_null(strstr(err, "ab@cd"));
+    assert_null(strstr(err, "@cd"));
+    free(err);
 }
 
 static void test_redacted(void **state)
@@ -403,6 +427,14 @@ static void test_redacted(void **state)
         {"unix:///s?password=x", "unix:///s?password=***"},
         {"redis+sentinel://:pw@s1,s2/m?db=1&sentinel_password=x",
          "redis+sentinel://:***@s1,s2/m?db=1&sentinel_password=***"},
+        {"redis+sentinel://s1:26379/m?sentinel_password=ab@cd",
+         "redis+sentinel://s1:26379/m?sentinel_password=***"},
+        {"redis+sentinel://:pw@s1/m?sentinel_password=x@y",
+         "redis+sentinel://:***@s1/m?sentinel_password=***"},
+        {"redis+sentinel://u:p@w@s1/m?db=0&sentinel_password=a@b&x=1",
+         "redis+sentinel://u:***@s1/m?db=0&sentinel_password=***&x=1"},
+        {"unix:///s?password=a@b", "unix:///s?password=***"},
+        {"redis+sentinel://:pa/ss@h1/m", "redis+sentinel://:***@h1/m"},
         {"garbage", "garbage"},
         {"", ""},
     };
