@@ -177,6 +177,12 @@ local function retry(keys, args)
     -- Not aggregated yet from its first run: it will be when it ends again.
     redis.call('ZREM', base .. ':aggr', id)
     redis.call('LREM', base .. ':done', 0, id)
+    -- A synchronized start of its first run (77-rendezvous.lua) is over:
+    -- the tasks that run again meet anew, `expect` of them.
+    local rv = base .. ':rv:' .. id
+    if redis.call('DEL', rv) == 1 and again > 0 then
+        redis.call('HSET', rv, 'expect', istr(again))
+    end
     emit(base, 'event', 'retried', 'job', id, 'tasks', again)
     if again > 0 then
         wake(base, again)

@@ -15,9 +15,11 @@ task first arrived, `n` the tasks arrived, `deadline` the first arrival +
 has arrived or a call comes after the deadline, `start` (ms, Redis clock,
 RV_LEAD_MS after that call, so that every task polling hears of it in
 time) and `missing`, the tasks that had not arrived then. A later task
-registers too and is told the start that passed. The hash holds at most
-one field per task of the job plus four; retention deletes it with the
-job.
+registers too and is told the start that passed. `expect`, written by
+llmb_retry (50-cancel.lua), is the number of tasks that run again: then
+the start waits for those, not for every task of the job. The hash holds
+at most one field per task of the job plus five; retention deletes it
+with the job.
 
 Reply: {1, now, start, arrived, tasks, missing, deadline}, integers in ms
 of the Redis clock, start and missing -1 while the start is not set; or
@@ -44,8 +46,9 @@ local function rendezvous(keys, args)
     if not lease_opens(held, tok) or id == nil or idx == '*' then
         return {0}
     end
-    local tasks = tonumber(kcall('HGET', job_key(base, id), 'tasks')) or 1
     local k = rendezvous_key(base, id)
+    local tasks = tonumber(kcall('HGET', k, 'expect'))
+        or tonumber(kcall('HGET', job_key(base, id), 'tasks')) or 1
     local now = now_ms()
     if kcall('HSETNX', k, idx, istr(now)) == 1 then
         kcall('HINCRBY', k, 'n', 1)

@@ -223,6 +223,55 @@ static void test_deadline(void **state)
     free(id);
 }
 
+/* One llmb_rendezvous of task t (worker w1, timeout 60 s): the reply
+ * {1, now, start, arrived, tasks, missing, deadline} into v. */
+static void rendezvous(const struct tq_task *t, long long v[7])
+{
+    redisReply *r = tq_fcall("llmb_rendezvous", "w1", t->ref, t->tok, "60000",
+                             NULL);
+    size_t i;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 7);
+    for (i = 0; i < 7; i++)
+        v[i] = tq_reply_int_at(r, i);
+    freeReplyObject(r);
+}
+
+/* A retried job whose tasks start together meets anew: the tasks that
+ * run again wait for one another, not for the start of the first run. */
+static void test_retry_starts_together_anew(void **state)
+{
+    struct tq_task t[2];
+    long long v[7];
+    char rv[200];
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
+    rendezvous(&t[0], v);
+    assert_int_equal(v[2], -1);
+    rendezvous(&t[1], v);
+    assert_int_equal(v[3], 2);
+    assert_int_equal(v[2], v[1] + 100);
+    (void)tq_complete("w1", &t[0], "{}");
+    (void)tq_fail("w1", &t[1], "fatal", "boom");
+    tq_assert_job(id, "state", "failed");
+    freeReplyObject(tq_fcall("llmb_retry", id, NULL));
+    snprintf(rv, sizeof rv, "rv:%s", id);
+    tq_assert_hget(rv, "expect", "1");
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 1);
+    assert_int_equal(t[0].idx, 1);
+    /* the one task again is all the start waits for: a new start */
+    rendezvous(&t[0], v);
+    assert_int_equal(v[3], 1);
+    assert_int_equal(v[4], 1);
+    assert_int_equal(v[5], 0);
+    assert_int_equal(v[2], v[1] + 100);
+    free(id);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -234,6 +283,7 @@ int main(void)
         T_(test_purge_orphaned_task),
         T_(test_retry_moves_legacy_task_fields),
         T_(test_retry_waits_for_running_tasks),
+        T_(test_retry_starts_together_anew),
         T_(test_deadline),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
