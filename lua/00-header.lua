@@ -324,8 +324,9 @@ local KEYS_OF = {
     llmb_push = {'conf', 'counts', 'events', 'pending', 'delayed', 'jobs',
         'deadlines', 'seq', 'idseq', 'wake'},
     -- (a claim ends the tasks it meets of a cancelled job)
+    -- (and reads `paused` with EXISTS, which any type answers)
     llmb_claim = {'conf', 'counts', 'events', 'done', 'ended', 'dead', 'jobs',
-        'pending', 'delayed', 'running', 'seq', 'tok', 'wake'},
+        'pending', 'delayed', 'running', 'seq', 'tok', 'wake', 'paused'},
     -- (a task whose result is refused fails, and may wait again)
     llmb_complete = {'conf', 'counts', 'events', 'done', 'ended', 'dead',
         'jobs', 'pending', 'delayed', 'running', 'seq', 'wake'},
@@ -335,6 +336,8 @@ local KEYS_OF = {
 KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
 KEYS_OF.llmb_pause = {'conf', 'counts', 'events', 'paused'}
 KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pending', 'wake'}
+-- (polled every 20 ms by each task waiting: only the junk counter)
+KEYS_OF.llmb_rendezvous = {'counts'}
 
 -- Returns nil, or an error reply naming the first key of the wrong type
 -- among `suffixes`.

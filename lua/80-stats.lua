@@ -40,6 +40,12 @@ local function stats(keys)
     -- tasks, not members: a fan-out cursor stands for many (behind_add)
     local np = safe(0, 'ZCARD', ':pending')
     local nd = safe(0, 'ZCARD', ':delayed')
+    -- a `paused` of another type stops every claim (llmb_claim refuses it)
+    local paused = redis.call('EXISTS', base .. ':paused')
+    local pt = redis.call('TYPE', base .. ':paused')['ok']
+    if pt ~= 'none' and pt ~= 'string' then
+        wrong[#wrong + 1] = base .. ':paused'
+    end
     return {
         'pending', math.max(np, np + (tonumber(c[5]) or 0)),
         'delayed', math.max(nd, nd + (tonumber(c[6]) or 0)),
@@ -53,7 +59,7 @@ local function stats(keys)
         'tasks_failed', tonumber(c[2]) or 0,
         'tasks_cancelled', tonumber(c[3]) or 0,
         'junk', tonumber(c[4]) or 0,
-        'paused', redis.call('EXISTS', base .. ':paused'),
+        'paused', paused,
         'wrong_keys', table.concat(wrong, ' '),
     }
 end

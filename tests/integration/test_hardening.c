@@ -473,6 +473,43 @@ static void test_wrong_key_refused_before_writes(void **state)
     }
 }
 
+/* A `paused` key of another type than a string would stop every claim
+ * (llmb_claim asks only whether it exists): refused, and named by stats.
+ * A rendezvous, polled every 20 ms by each waiting task, checks only the
+ * key it may write (counts): another key of the wrong type does not stop
+ * it. */
+static void test_paused_and_rendezvous_keys(void **state)
+{
+    struct tq_task t[1];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\"}");
+    freeReplyObject(tq_cmd("RPUSH %s:paused x", T.base));
+    assert_error(tq_fcall("llmb_claim", "w", "1", "30000", NULL),
+                 "is a list, llmb expects a string");
+    r = tq_fcall("llmb_stats", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[r->elements - 2]->str, "wrong_keys");
+    assert_non_null(strstr(r->element[r->elements - 1]->str, ":paused"));
+    freeReplyObject(r);
+    freeReplyObject(tq_cmd("DEL %s:paused", T.base));
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    freeReplyObject(tq_cmd("SET %s:delayed x", T.base));
+    r = tq_fcall("llmb_rendezvous", "w", t[0].ref, t[0].tok, "60000", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 7);
+    assert_int_equal(tq_reply_int_at(r, 3), 1);
+    freeReplyObject(r);
+    freeReplyObject(tq_cmd("DEL %s:counts", T.base));
+    freeReplyObject(tq_cmd("SET %s:counts x", T.base));
+    assert_error(
+        tq_fcall("llmb_rendezvous", "w", t[0].ref, t[0].tok, "60000", NULL),
+        "is a string, llmb expects a hash");
+    free(id);
+}
+
 /* Case 9: a token opens only the lease it was handed for. The lease hash,
  * readable by every worker credential, holds a hash of the secret: its
  * value is no token; a plain "<seq>" opens no lease claimed with a
@@ -820,6 +857,7 @@ int main(void)
         T_(test_retry_racing_aggregation),
         T_(test_junk_everywhere),
         T_(test_wrong_key_refused_before_writes),
+        T_(test_paused_and_rendezvous_keys),
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
         T_(test_cancel_beyond_its_refs),
