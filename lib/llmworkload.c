@@ -61,13 +61,17 @@ long llmb_llm_dist_draw(const struct llmb_llm_dist *d, uint64_t *rng)
     case LLMB_LLM_DIST_UNIFORM:
         return d->min + (long)(unit(rng) *
                                (double)(d->max - d->min + 1));
-    case LLMB_LLM_DIST_NORMAL:
-        /* Box-Muller; 1 - u keeps the logarithm finite */
-        v = d->mean + d->stddev * sqrt(-2.0 * log(1.0 - unit(rng))) *
-                      cos(2.0 * M_PI * unit(rng));
+    case LLMB_LLM_DIST_NORMAL: {
+        /* Box-Muller; 1 - u keeps the logarithm finite. The two draws in
+         * this order (one expression would leave it to the compiler). */
+        double u1 = unit(rng);
+        double u2 = unit(rng);
+        v = d->mean + d->stddev * sqrt(-2.0 * log(1.0 - u1)) *
+                      cos(2.0 * M_PI * u2);
         v = floor(v + 0.5);
         return v < 1 ? 1 : v > LLMB_LLM_SYNTH_MAX ? LLMB_LLM_SYNTH_MAX
                                                   : (long)v;
+    }
     }
     return 1;
 }
