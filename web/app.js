@@ -1140,6 +1140,8 @@
                 }
             });
             out.push(grid);
+            if (doc.tasks_cut) out.push(el('p', {className: 'muted small', text: 'The tasks shown stop at ' + tasks.length +
+                ': their results reached the ' + (doc.tasks_cut / 1048576) + ' MiB a page may hold; later tasks are on the next page.'}));
             if (totalN > tasks.length) {
                 out.push(el('div', {className: 'pager'}, [
                     el('button', {type: 'button', text: '← earlier tasks', className: 'secondary', disabled: REPORT || taskOffset === 0,
@@ -1147,7 +1149,7 @@
                     el('span', {className: 'muted', text: tasks.length ? 'tasks ' + tasks[0].index + '–' + tasks[tasks.length - 1].index + ' of ' + totalN : ''}),
                     el('button', {type: 'button', text: 'later tasks →', className: 'secondary',
                         disabled: REPORT || taskOffset + tasks.length >= totalN,
-                        on: {click: function () { taskOffset += TASKS; load(); }}})
+                        on: {click: function () { taskOffset += tasks.length || TASKS; load(); }}})
                 ]));
             }
             if (!chosen && chosen !== 0) detail.appendChild(el('p', {className: 'muted', text: 'Click a task for its attempt, worker, error and result.'}));
@@ -1158,6 +1160,10 @@
         function showTask(detail, t) {
             clear(detail);
             var result = t.result;
+            if (result && typeof result === 'object' && typeof result._requests_omitted === 'number') {
+                result = JSON.parse(JSON.stringify(result));
+                result._requests_omitted = result._requests_omitted + ' request records left out: llmb export has every one';
+            }
             if (result && typeof result === 'object' && Array.isArray(result._requests)) {
                 result = JSON.parse(JSON.stringify(result));
                 result._requests = '[' + t.result._requests.length + ' request records: llmb export has every one]';

@@ -112,6 +112,53 @@ python3 "$(dirname "$0")/web_api.py" "$RW" "$RO" "$LLMB_TEST_WEB_TOKEN" \
     "$LLMB" "$BIN/tools/push/llmb-push" "ww-$$" ||
     fail "web_api.py failed (server logs: $(cat "$TMP/web.log"))"
 
+# A job view of big task results: no request records (their number
+# stays), no histogram buckets, and the tasks cut short before 4 MiB of
+# JSON, which the answer says.
+"$BIN/tools/push/llmb-push" --queue bigq --id big --tasks 60 echo '{}' \
+    >/dev/null || fail "llmb-push big"
+python3 - "$TMP/big.json" <<'PY'
+import json, sys
+reqs = [{"i": i, "ttft_ms": 12.5, "tokens": 100, "status": 200}
+        for i in range(1000)]
+hist = {"hist": "llmb-loglin-7", "scale": 1000, "count": 3, "min": 1000,
+        "max": 9000, "sum": 15000, "b": [10, 1, 5, 1, 5, 1]}
+res = {"_requests": reqs, "metrics": {"ttft_ms": hist},
+       "text": "x" * 100000}
+open(sys.argv[1], "w").write(json.dumps(res))
+PY
+for i in $(seq 0 59); do
+    rcli -x HSET "$PREFIX:{bigq}:j:big" "$i:result" <"$TMP/big.json" \
+        >/dev/null
+done
+python3 - "$RW" <<'PY' || fail "the job view of big results"
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.request("GET", "/api/jobs/big?tasks=60")
+r = c.getresponse()
+body = r.read()
+assert r.status == 200, (r.status, body[:300])
+d = json.loads(body)
+n = len(d["tasks"])
+assert len(body) <= 4 * 1048576 + 65536, len(body)
+assert 0 < n < 60 and d["tasks_shown"] == n, (n, d["tasks_shown"])
+assert d["tasks_cut"] == 4 * 1048576, d.get("tasks_cut")
+for t in d["tasks"]:
+    res = t["result"]
+    assert "_requests" not in res and res["_requests_omitted"] == 1000, \
+        list(res)
+    h = res["metrics"]["ttft_ms"]
+    assert "b" not in h and h["count"] == 3, h
+c.request("GET", "/api/jobs/big?tasks=60&task_offset=%d" % n)
+r = c.getresponse()
+d2 = json.loads(r.read())
+assert d2["tasks"][0]["index"] == n, d2["tasks"][0]["index"]
+c.request("GET", "/api/jobs/big?tasks=2")
+r = c.getresponse()
+d3 = json.loads(r.read())
+assert len(d3["tasks"]) == 2 and d3["tasks_cut"] is None, d3["tasks_cut"]
+PY
+
 # Both servers are still up, and stop cleanly on SIGTERM.
 for p in "$RW" "$RO"; do
     python3 -c 'import sys, urllib.request

@@ -260,6 +260,10 @@ int llmb_view_queue_jobs(struct llmb_admin *a, const char *queue,
                          long long limit, long long offset, json_t **doc,
                          char **errstr);
 /* `show --json` of job spec, listing `tasks` tasks from task_offset on. */
+/* Drops each task result's `_requests` (keeping their number as
+ * `_requests_omitted`) and the buckets of its histograms from a
+ * `show --json` document, as the report and the web job view do. */
+void llmb_view_drop_records(json_t *doc);
 int llmb_view_show(struct llmb_admin *a, const char *spec, long long tasks,
                    long long task_offset, json_t **doc, char **errstr);
 /* `compare --json` of the n specs (1 to 16). */

@@ -135,35 +135,6 @@ static void html_text(struct llmb_buf *b, const char *s)
     }
 }
 
-/* Drops from each task's result of a `show --json` document what the
- * report does not draw and what makes it big: the sample of request
- * records (`_requests`, up to 1000 a task), whose length stays as
- * `_requests_omitted`, and the buckets (`b`) of the histograms of
- * `metrics`, whose count, min, max and sum stay. The report's numbers and
- * distributions come from the aggregate, which holds the merged
- * histograms; llmb export has every record. */
-static void drop_records(json_t *doc)
-{
-    size_t i;
-    json_t *t;
-
-    json_array_foreach(json_object_get(doc, "tasks"), i, t) {
-        json_t *r = json_object_get(t, "result");
-        json_t *recs = json_object_get(r, "_requests");
-        const char *k;
-        json_t *h;
-
-        if (json_is_array(recs)) {
-            json_object_set_new(r, "_requests_omitted",
-                                json_integer((json_int_t)json_array_size(recs)));
-            json_object_del(r, "_requests");
-        }
-        json_object_foreach(json_object_get(r, "metrics"), k, h)
-            if (json_is_object(h) && json_object_get(h, "hist") != NULL)
-                json_object_del(h, "b");
-    }
-}
-
 /* Reads every job of a->args (a JOB@PAIR names its job) and, for several
  * jobs or one A/B job, their comparison, into the report's data. */
 static int report_data(struct llmb_admin *a, json_t **out, char **errstr)
@@ -183,7 +154,7 @@ static int report_data(struct llmb_admin *a, json_t **out, char **errstr)
         if (json_object_get(seen, job) == NULL) {
             rc = llmb_view_show(a, job, REPORT_TASKS, 0, &doc, errstr);
             if (rc == 0) {
-                drop_records(doc);
+                llmb_view_drop_records(doc);
                 json_array_append_new(jobs, doc);
                 json_object_set_new(seen, job, json_true());
             }

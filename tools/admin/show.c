@@ -647,6 +647,35 @@ static int show_fetch(struct llmb_admin *a, const char *spec, long long want,
     return rc;
 }
 
+/* Drops from each task's result of a `show --json` document what the
+ * report and the web job view do not draw and what makes it big: the
+ * sample of request records (`_requests`, up to 1000 a task), whose
+ * length stays as `_requests_omitted`, and the buckets (`b`) of the
+ * histograms of `metrics`, whose count, min, max and sum stay. The
+ * numbers and distributions drawn come from the aggregate, which holds
+ * the merged histograms; llmb export has every record. */
+void llmb_view_drop_records(json_t *doc)
+{
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(json_object_get(doc, "tasks"), i, t) {
+        json_t *r = json_object_get(t, "result");
+        json_t *recs = json_object_get(r, "_requests");
+        const char *k;
+        json_t *h;
+
+        if (json_is_array(recs)) {
+            json_object_set_new(r, "_requests_omitted",
+                                json_integer((json_int_t)json_array_size(recs)));
+            json_object_del(r, "_requests");
+        }
+        json_object_foreach(json_object_get(r, "metrics"), k, h)
+            if (json_is_object(h) && json_object_get(h, "hist") != NULL)
+                json_object_del(h, "b");
+    }
+}
+
 int llmb_view_show(struct llmb_admin *a, const char *spec, long long tasks,
                    long long task_offset, json_t **doc, char **errstr)
 {

@@ -33,6 +33,8 @@
 #define LLMB_WEB_TASKS_DEFAULT 100
 #define LLMB_WEB_TASKS_MAX 1000
 #define LLMB_WEB_TASK_OFFSET_MAX 100000000
+/* The tasks of a job view stop before their JSON passes this many bytes. */
+#define LLMB_WEB_TASKS_BYTES_MAX (4 << 20)
 #define LLMB_WEB_COMPARE_MAX 16
 #define LLMB_WEB_STREAMS_MAX 64
 #define LLMB_WEB_CONNS_MAX 256

@@ -332,6 +332,37 @@ static enum MHD_Result no_redis(struct req *q, char *err)
 }
 
 /* The views a GET answers. */
+/* The web job view of a `show --json` document: without what the page
+ * does not draw (llmb_view_drop_records()), and its tasks cut short
+ * before their JSON passes LLMB_WEB_TASKS_BYTES_MAX, which
+ * `tasks_cut` (the bytes of the budget, else null) says. */
+static void job_view_trim(json_t *doc)
+{
+    json_t *tasks = json_object_get(doc, "tasks");
+    size_t total = 0, keep = json_array_size(tasks);
+
+    llmb_view_drop_records(doc);
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        size_t n = json_dumpb(json_array_get(tasks, i), NULL, 0,
+                              JSON_COMPACT | JSON_REAL_PRECISION(15));
+        if (total + n + 1 > LLMB_WEB_TASKS_BYTES_MAX) {
+            keep = i;
+            break;
+        }
+        total += n + 1;
+    }
+    if (keep < json_array_size(tasks)) {
+        while (json_array_size(tasks) > keep)
+            json_array_remove(tasks, json_array_size(tasks) - 1);
+        json_object_set_new(doc, "tasks_shown",
+                            json_integer((json_int_t)keep));
+        json_object_set_new(doc, "tasks_cut",
+                            json_integer(LLMB_WEB_TASKS_BYTES_MAX));
+    } else {
+        json_object_set_new(doc, "tasks_cut", json_null());
+    }
+}
+
 enum get_view { GV_OVERVIEW, GV_QUEUES, GV_QUEUE_JOBS, GV_JOB, GV_COMPARE };
 
 static enum MHD_Result get_view(struct req *q, enum get_view v)
@@ -413,6 +444,8 @@ static enum MHD_Result get_view(struct req *q, enum get_view v)
         break;
     case GV_JOB:
         rc = llmb_view_show(a, q->segs[1], tasks, toff, &doc, &err);
+        if (rc == 0)
+            job_view_trim(doc);
         break;
     case GV_COMPARE:
         rc = llmb_view_compare(a, specs.v, specs.n, &doc, &err);
