@@ -22,13 +22,18 @@ at most one field per task of the job plus five; retention deletes it
 with the job.
 
 Reply: {1, now, start, arrived, tasks, missing, deadline}, integers in ms
-of the Redis clock, start and missing -1 while the start is not set; or
-{0} when the worker does not hold that lease (nothing is written). Time
+of the Redis clock, start and missing -1 while the start is not set
+(and deadline -1 too when <base>:rv:<id> is not a hash: no start is ever
+set then); or {0} when the worker does not hold that lease or the job's
+hash is gone (nothing is written). Time
 is Redis's: a worker waits start - now from the reply, so its own clock
 does not matter.
 ]]
 
 local RV_LEAD_MS = 100
+-- the longest wait for the others: a day (a task's start_timeout_s is at
+-- most that)
+local RV_TIMEOUT_MAX_MS = 86400000
 
 local function rendezvous_key(base, id) return base .. ':rv:' .. id end
 
@@ -37,20 +42,30 @@ local function rendezvous(keys, args)
     local worker, ref, tok = args[1], args[2], args[3]
     local timeout = tonumber(args[4])
     if #args ~= 4 or not lease_args_ok(worker, 3, 3) or timeout == nil
-        or timeout < 0 or timeout ~= math.floor(timeout) then
+        or timeout < 0 or timeout > RV_TIMEOUT_MAX_MS
+        or timeout ~= math.floor(timeout) then
         return redis.error_reply('ERR usage: FCALL llmb_rendezvous 1 '
-            .. '<queue key> <worker> <task ref> <token> <timeout ms>')
+            .. '<queue key> <worker> <task ref> <token> <timeout ms 0..'
+            .. RV_TIMEOUT_MAX_MS .. '>')
     end
     local id, idx = member_parse(ref)
     local held = kcall('HGET', leases_key(base, worker), ref)
     if not lease_opens(held, tok) or id == nil or idx == '*' then
         return {0}
     end
+    -- a lease of a job that is gone (deleted by hand): nothing to meet
+    local jk = job_key(base, id)
+    if redis.call('EXISTS', jk) == 0 then return {0} end
     local k = rendezvous_key(base, id)
     local tasks = tonumber(kcall('HGET', k, 'expect'))
-        or tonumber(kcall('HGET', job_key(base, id), 'tasks')) or 1
+        or tonumber(kcall('HGET', jk, 'tasks')) or 1
     local now = now_ms()
-    if kcall('HSETNX', k, idx, istr(now)) == 1 then
+    local first = kcall('HSETNX', k, idx, istr(now))
+    if first == nil then
+        -- <base>:rv:<id> is not a hash (junk): no start, ever
+        return {1, now, -1, 0, tasks, -1, -1}
+    end
+    if first == 1 then
         kcall('HINCRBY', k, 'n', 1)
         kcall('HSETNX', k, 'deadline', istr(now + timeout))
     end

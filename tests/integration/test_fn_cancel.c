@@ -272,6 +272,47 @@ static void test_retry_starts_together_anew(void **state)
     free(id);
 }
 
+/* The rendezvous' input: a timeout of at most a day; a job whose hash is
+ * gone is answered as a lease not held, nothing written; a rendezvous key
+ * that is not a hash never gives a start (not a fresh one each call). */
+static void test_rendezvous_input(void **state)
+{
+    struct tq_task t[2];
+    long long v[7];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
+    r = tq_fcall("llmb_rendezvous", "w1", t[0].ref, t[0].tok, "86400001",
+                 NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "<timeout ms 0..86400000>"));
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:rv:%s", T.base, id), 0);
+    /* not a hash: no start, whoever asks and however often */
+    freeReplyObject(tq_cmd("SET %s:rv:%s x", T.base, id));
+    rendezvous(&t[0], v);
+    assert_int_equal(v[2], -1);
+    rendezvous(&t[1], v);
+    assert_int_equal(v[2], -1);
+    rendezvous(&t[1], v);
+    assert_int_equal(v[2], -1);
+    assert_true(tq_stat("junk") >= 3);
+    /* the job is gone: nothing to meet, nothing written */
+    freeReplyObject(tq_cmd("DEL %s:rv:%s", T.base, id));
+    freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, id));
+    r = tq_fcall("llmb_rendezvous", "w1", t[0].ref, t[0].tok, "86400000",
+                 NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1);
+    assert_int_equal(tq_reply_int_at(r, 0), 0);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:rv:%s", T.base, id), 0);
+    free(id);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -284,6 +325,7 @@ int main(void)
         T_(test_retry_moves_legacy_task_fields),
         T_(test_retry_waits_for_running_tasks),
         T_(test_retry_starts_together_anew),
+        T_(test_rendezvous_input),
         T_(test_deadline),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
