@@ -12,6 +12,8 @@
 #    claimed tasks start when the timeout runs out, each saying one task
 #    was missing; the fifth, claimed after them, starts at once and says
 #    it came late.
+#    A benchmark whose tasks outnumber its iterations: the tasks with no
+#    share register too, and the start does not wait for the timeout.
 # 3. A stale lease token registers nothing; retention deletes the
 #    rendezvous with its job.
 . "$(dirname "$0")/llm_lib.sh"
@@ -124,6 +126,29 @@ for i in range(5):
 assert late == 1, late
 PY
 
+# 2b. A benchmark of 2 iterations over 4 tasks: tasks 2 and 3 have no
+#    share, yet register, so the start is set once all four arrived, not
+#    when start_timeout_s (600) runs out.
+payload='{"provider":"mock","model":"m","prompt":"x","max_tokens":4,
+          "iterations":2,"concurrency":1,"start":"together",
+          "start_timeout_s":600}'
+"$bin/tools/push/llmb-push" "${common[@]}" --tasks 4 --id zero benchmark \
+    "$payload" > /dev/null || fail "push zero"
+wait_for 60 ended zero || fail "job zero did not complete"
+rcli HGETALL "$B:rv:zero" > "$tmp/rv"
+for i in 0 1; do rcli HGET "$B:j:zero" "$i:result" > "$tmp/r$i.json"; done
+python3 -S - "$tmp" <<'PY' || fail "job zero"
+import json, sys
+tmp = sys.argv[1]
+kv = open(tmp + "/rv").read().split("\n")
+rv = dict(zip(kv[0::2], kv[1::2]))
+assert rv["n"] == "4" and rv["missing"] == "0", rv
+assert int(rv["start"]) < int(rv["deadline"]), rv
+for i in range(2):
+    st = json.load(open("%s/r%d.json" % (tmp, i)))["_start"]
+    assert st["missing"] == 0 and st["arrived"] == 4, st
+PY
+
 # llmb-push --wait on the ended jobs: the start line.
 for j in sync part; do
     "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 10 \
@@ -144,6 +169,6 @@ rcli FCALL llmb_rendezvous 1 "$B" w1 other:0 2>&1 | grep -q 'ERR usage' ||
 
 # 3. Retention takes the rendezvous with the job.
 rcli HSET "$B:conf" retention_s 1 > /dev/null
-gone() { [ "$(rcli EXISTS "$B:j:sync" "$B:rv:sync" "$B:rv:part")" = 0 ]; }
+gone() { [ "$(rcli EXISTS "$B:j:sync" "$B:rv:sync" "$B:rv:part" "$B:rv:zero")" = 0 ]; }
 wait_for 30 gone || fail "retention left $(rcli --scan --pattern "$B:rv:*")"
 echo "llm start together: four tasks over two workers started at the rendezvous"

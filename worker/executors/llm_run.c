@@ -390,6 +390,10 @@ static void rv_reply(void *arg, const char *err, const struct llmb_llm_rv *rv)
     if (run == NULL)
         return;
     run->rv = NULL;
+    if (run->spec.requests == 0 && err == NULL) {
+        finish(run); /* registered (or its lease is gone): nothing to send */
+        return;
+    }
     if (err != NULL || !rv->held) {
         llmb_warn("llm task start rendezvous: %s job=%s task=%ld",
                   err != NULL ? err : "the lease is not held", run->job,
@@ -532,7 +536,14 @@ static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
 static struct llmb_llm_run *run_go(struct llmb_llm_run *run)
 {
     if (run->spec.requests == 0) {
-        finish(run); /* a benchmark task with no share of the iterations */
+        /* a benchmark task with no share of the iterations; with "start":
+         * "together" it registers first (once), so that the job's other
+         * tasks do not wait start_timeout_s for it */
+        if (run->spec.together && llmb_llm_rendezvous != NULL) {
+            rv_poll(run);
+            return run;
+        }
+        finish(run);
         return NULL;
     }
     if (run->spec.start_at_ms > 0) {
