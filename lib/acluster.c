@@ -10,8 +10,10 @@
  * caller's callback runs: MOVED reads the map again and parks the command;
  * ASK sends ASKING and the command at the node named (not for FCALL,
  * parked instead); TRYAGAIN and CLUSTERDOWN park it. A parked command
- * waits on its own timer with backoff and is sent again once its
- * primary's connection is ready, or gets NULL past its deadline. A timer
+ * waits on its own timer with backoff (doubled on every park) and is sent
+ * again once its primary's connection is ready, or gets NULL past its
+ * deadline. A redirection past the deadline, or past the 16th of one
+ * command, goes to the caller as the error it is. A timer
  * reads the map again every second while some primary is not ready (a
  * failover is found that way) and drops primaries that left the map.
  *
@@ -34,6 +36,9 @@
 #define DEFAULT_WAIT_MS 10000
 #define PAUSE_MIN_MS 10
 #define PAUSE_MAX_MS 500
+/* The most redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) one command
+ * follows, as the blocking router (lib/cluster.c) does. */
+#define REDIRECTS_MAX 16
 
 /* A blocking connection: per slot on a cluster (a blocking command holds
  * its connection, and takes the keys of one slot), one on a server. */
@@ -65,6 +70,7 @@ struct acmd {
     int64_t block_ms;
     int64_t deadline_ms;      /* monotonic: NULL to cb after this */
     int64_t pause_ms;
+    int redirects;            /* redirections followed so far */
     char *why;                /* why it is parked, for the log */
     ev_timer timer;           /* while parked */
     struct acmd *prev, *next; /* the parked list */
@@ -345,6 +351,9 @@ static void acmd_park(struct acmd *c, const char *why)
     c->why = llmb_xstrdup(why);
     if (c->pause_ms == 0)
         c->pause_ms = PAUSE_MIN_MS;
+    else
+        c->pause_ms = c->pause_ms * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS
+                                                     : c->pause_ms * 2;
     llmb_debug("redis cluster: %s key=%s: %s; trying again in %lld ms",
                c->argv[0], c->key, why, (long long)c->pause_ms);
     ev_timer_init(&c->timer, park_cb, (ev_tstamp)c->pause_ms / 1000.0, 0.0);
@@ -353,14 +362,34 @@ static void acmd_park(struct acmd *c, const char *why)
     ev_timer_start(acl->loop, &c->timer);
 }
 
+/* Counts one more redirection of c: true when it went past
+ * REDIRECTS_MAX or its deadline, and is to be sent no more. */
+static bool acmd_spent(struct acmd *c)
+{
+    c->redirects++;
+    return c->redirects > REDIRECTS_MAX || llmb_mono_ms() >= c->deadline_ms;
+}
+
 static void acmd_reply(struct llmb_aconn *ac, const redisReply *r,
                        void *priv)
 {
     struct acmd *c = priv;
     struct llmb_redirect rd;
+    enum llmb_redirect_kind kind;
 
     if (r != NULL && r->type == REDIS_REPLY_ERROR && !c->acl->freeing) {
-        switch (llmb_redirect_parse(r->str, &rd)) {
+        kind = llmb_redirect_parse(r->str, &rd);
+        if ((kind != LLMB_REDIRECT_NONE ||
+             strncmp(r->str, "TRYAGAIN", 8) == 0 ||
+             strncmp(r->str, "CLUSTERDOWN", 11) == 0) &&
+            acmd_spent(c)) {
+            /* No more tries: the caller gets the error. */
+            llmb_warn("redis cluster: gave up sending %s key=%s after %d "
+                      "redirections: %s", c->argv[0], c->key,
+                      c->redirects - 1, r->str);
+            goto done;
+        }
+        switch (kind) {
         case LLMB_REDIRECT_MOVED:
             map_refresh(c->acl);
             acmd_park(c, r->str);
@@ -386,6 +415,7 @@ static void acmd_reply(struct llmb_aconn *ac, const redisReply *r,
             break;
         }
     }
+done:
     if (c->cb != NULL)
         c->cb(ac, r, c->priv);
     acmd_free(c);

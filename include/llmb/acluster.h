@@ -16,7 +16,8 @@
  * primary's connection is ready; ASK sends ASKING and the command to the
  * node named, except FCALL, which waits until the slot's move ends (see
  * llmb/cluster.h); TRYAGAIN and CLUSTERDOWN wait and send again. A command
- * that cannot be placed within wait_ms gets NULL.
+ * that cannot be placed within wait_ms gets NULL, or the last redirection
+ * error when it came back redirected past wait_ms or more than 16 times.
  */
 #ifndef LLMB_ACLUSTER_H
 #define LLMB_ACLUSTER_H

@@ -3,7 +3,9 @@
  * fixture, on a libev loop: calls of queues on all three shards answered,
  * a call after its queue's slot moved follows MOVED, an FCALL sent while
  * its slot is half moved is held and answered once the move ends, a plain
- * command follows ASK, and blocking pops run on the blocking connections.
+ * command follows ASK, an FCALL whose slot stays half moved gets its
+ * redirection error past wait_ms, and blocking pops run on the blocking
+ * connections.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,7 +83,7 @@ static void on_ready(struct llmb_acluster *acl, size_t node, void *priv)
     ready_count++;
 }
 
-static struct llmb_acluster *acl_new(void)
+static struct llmb_acluster *acl_new_wait(int64_t wait_ms)
 {
     struct llmb_acluster_opts o;
     struct llmb_acluster *acl;
@@ -94,6 +96,7 @@ static struct llmb_acluster *acl_new(void)
     o.functions = true;
     o.blocking = true;
     o.on_ready = on_ready;
+    o.wait_ms = wait_ms;
     ready_count = 0;
     acl = llmb_acluster_new(loop, &o, &err);
     if (acl == NULL)
@@ -102,6 +105,11 @@ static struct llmb_acluster *acl_new(void)
     assert_int_equal(llmb_acluster_nnodes(acl), 3);
     run_until(&ready_count, 3);
     return acl;
+}
+
+static struct llmb_acluster *acl_new(void)
+{
+    return acl_new_wait(0);
 }
 
 static int push(struct llmb_acluster *acl, const char *queue, const char *id,
@@ -263,6 +271,43 @@ static void test_held_while_moving(void **state)
     llmb_acluster_free(acl);
 }
 
+/* An FCALL whose slot stays half moved is redirected again and again:
+ * past wait_ms its caller gets the redirection error, and the call never
+ * ran at either node. */
+static void test_gives_up_past_wait(void **state)
+{
+    struct llmb_acluster *acl = acl_new_wait(1000);
+    char *key = llmb_key_queue(prefix, "agiveup");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    int src = tc_owner_of(key), dst = tc_other_primary(src);
+    struct got g;
+    redisReply *r;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    tc_slot_move_begin(slot, src, dst);
+    assert_int_equal(push(acl, "agiveup", "g0", &g), 0);
+    run_until(&g.n, 1);
+    assert_int_equal(g.nulls, 0);
+    assert_true(strncmp(g.text[0], "ASK ", 4) == 0 ||
+                strncmp(g.text[0], "TRYAGAIN", 8) == 0);
+    r = tc_node_cmd(src, "EXISTS %s:j:g0", key);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    r = tc_node_cmd(dst, "EXISTS %s:j:g0", key);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+
+    /* Once the move ends, the queue takes calls again. */
+    tc_slot_move_end(slot, src, dst);
+    assert_int_equal(push(acl, "agiveup", "g1", &g), 0);
+    run_until(&g.n, 2);
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[1], "g1");
+    free(key);
+    llmb_acluster_free(acl);
+}
+
 static int blk_ready_count;
 
 static void on_blk_ready(struct llmb_aconn *ac, void *priv)
@@ -325,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_spread),
         cmocka_unit_test(test_moved),
         cmocka_unit_test(test_held_while_moving),
+        cmocka_unit_test(test_gives_up_past_wait),
         cmocka_unit_test(test_blocking),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
