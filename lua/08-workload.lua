@@ -226,12 +226,24 @@ local TURN_GPT = {gpt = 2, assistant = 2, chatgpt = 2}
 -- kept as it came (cjson would turn an empty array into an object and
 -- round long numbers); a ShareGPT line becomes {"prompt", "output_tokens"}.
 local function dataset_entry(line)
+    -- what cjson takes and JSON does not (07-json.lua): the workers could
+    -- not read it
+    local bad = utf8_invalid_at(line)
+    if bad then
+        return nil, string.format('not a JSON object: not valid UTF-8 (byte '
+            .. '%d)', bad)
+    end
     local ok, o = pcall(cjson.decode, line)
     if not ok or type(o) ~= 'table' or (next(o) ~= nil and o[1] ~= nil)
         or string.byte(line, (string.find(line, '%S') or 1)) ~= 123 then
         if ok then return nil, 'not a JSON object' end
         return nil, 'not a JSON object: '
             .. string.gsub(tostring(o), '^.-: ', '')
+    end
+    local word, at = bad_number_at(line)
+    if word then
+        return nil, string.format('not a JSON object: "%s" at character %d '
+            .. 'is not a JSON value', shown(word), at)
     end
     local conv, prompt, msgs, ot = o.conversations, o.prompt, o.messages,
         o.output_tokens

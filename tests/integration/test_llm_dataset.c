@@ -54,6 +54,13 @@ static void test_bad_lines_same_words(void **state)
         "{\"prompt\": \"a\", \"output_tokens\": 0}",
         "{\"prompt\": \"a\", \"output_tokens\": 100001}",
         "{\"prompt\": \"a\", \"output_tokens\": 2.5}",
+        /* what cjson takes and JSON does not */
+        "{\"prompt\": \"a\", \"output_tokens\": NaN}",
+        "{\"prompt\": \"a\", \"output_tokens\": Infinity}",
+        "{\"prompt\": \"a\", \"output_tokens\": 0x10}",
+        "{\"prompt\": \"a\", \"x\": -Infinity}",
+        "{\"prompt\": \"\xff\xfe\"}",
+        "{\"prompt\": \"a\xc3\"}",
     };
 
     (void)state;
