@@ -159,6 +159,50 @@ d3 = json.loads(r.read())
 assert len(d3["tasks"]) == 2 and d3["tasks_cut"] is None, d3["tasks_cut"]
 PY
 
+# A queue whose events key is no stream (WRONGTYPE): the reader naps and
+# warns once instead of spinning, skips that queue, and the events of
+# the other queues still arrive.
+"$BIN/tools/push/llmb-push" --queue wtq --id wt1 echo '{}' >/dev/null ||
+    fail "llmb-push wt1"
+rcli SET "$PREFIX:{wtq}:events" x >/dev/null
+start_web "$TMP/web-wt.log"
+wt_pid=${pids[-1]}
+python3 - "$PORT" "$BIN/tools/push/llmb-push" <<'PY' ||
+import http.client, json, subprocess, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.request("GET", "/api/events")
+r = c.getresponse()
+assert r.status == 200, r.status
+def events():
+    ev = None
+    while True:
+        line = r.fp.readline().decode()
+        assert line, "the stream ended"
+        if line.startswith("event: "):
+            ev = line[7:].strip()
+        elif line.startswith("data: "):
+            yield ev, json.loads(line[6:])
+it = events()
+for ev, d in it:
+    if ev == "overview":
+        break
+subprocess.run([sys.argv[2], "--queue", "okq", "--id", "okjob", "echo", "{}"],
+               check=True, capture_output=True, timeout=60)
+deadline = time.monotonic() + 60
+for ev, d in it:
+    if ev == "job" and d.get("id") == "okjob":
+        break
+    assert time.monotonic() < deadline, "no event of okjob"
+PY
+    fail "events with a WRONGTYPE events key: $(tail -5 "$TMP/web-wt.log")"
+n=$(grep -c "WRONGTYPE" "$TMP/web-wt.log" || true)
+[[ $n -le 1 ]] || fail "$n warnings of WRONGTYPE: $(tail -3 "$TMP/web-wt.log")"
+grep -q "is a string, not a stream" "$TMP/web-wt.log" ||
+    fail "no word of the skipped queue: $(cat "$TMP/web-wt.log")"
+kill -TERM "$wt_pid"
+wait "$wt_pid" || fail "llmb web (wtq) did not stop cleanly"
+rcli DEL "$PREFIX:{wtq}:events" >/dev/null
+
 # Both servers are still up, and stop cleanly on SIGTERM.
 for p in "$RW" "$RO"; do
     python3 -c 'import sys, urllib.request

@@ -32,6 +32,11 @@
 #define CLUSTER_ROUND_MS 250
 /* A comment line goes out after this long without a message. */
 #define KEEPALIVE_S 15
+/* A failure to read the event streams is logged at most this often. */
+#define WARN_EVERY_MS 60000
+
+/* What a read of the event streams came to. */
+enum xr { XR_OK, XR_ERROR /* an error reply */, XR_CONN /* no answer */ };
 
 struct msg {
     char *text; /* "event: ...\ndata: ...\n\n" */
@@ -54,7 +59,10 @@ struct llmb_web_events {
     struct llmb_cluster *cl;
     struct llmb_strlist queues; /* known queues */
     struct llmb_strlist from;   /* per queue: the last stream id read */
+    struct llmb_strlist skipped; /* queues whose events key is no stream */
     long long last_now;         /* Redis time of the previous overview */
+    long long warn_next;        /* mono_ms() of the next warning allowed */
+    unsigned long nquiet;       /* warnings left out since the last one */
 };
 
 /* One open stream. */
@@ -138,6 +146,76 @@ static void reader_conn_drop(struct llmb_web_events *ev)
     ev->cl = NULL;
 }
 
+/* Logs a failure to read the event streams, at most once every
+ * WARN_EVERY_MS, with the number left out since. */
+static void warn_limited(struct llmb_web_events *ev, const char *why)
+{
+    long long now = mono_ms();
+
+    if (ev->warn_next != 0 && now < ev->warn_next) {
+        ev->nquiet++;
+        return;
+    }
+    if (ev->nquiet > 0)
+        llmb_warn("events: reading the event streams failed: %s (and %lu "
+                  "times more since the last warning)", why, ev->nquiet);
+    else
+        llmb_warn("events: reading the event streams failed: %s", why);
+    ev->nquiet = 0;
+    ev->warn_next = now + WARN_EVERY_MS;
+}
+
+static bool is_skipped(const struct llmb_web_events *ev, const char *q)
+{
+    for (size_t i = 0; i < ev->skipped.n; i++)
+        if (strcmp(ev->skipped.v[i], q) == 0)
+            return true;
+    return false;
+}
+
+/* True when the events key of queue q holds something else than a
+ * stream (none, or a failure to ask, is not). */
+static bool stream_key_bad(struct llmb_web_events *ev, const char *q)
+{
+    char *key = llmb_key_queue_sub(ev->w->prefix, q, "events");
+    const char *argv[] = {"TYPE", key};
+    redisReply *r = llmb_cluster_command_argv(ev->cl, key, 2, argv, NULL);
+    bool bad = r != NULL && r->type == REDIS_REPLY_STATUS &&
+               strcmp(r->str, "stream") != 0 && strcmp(r->str, "none") != 0;
+
+    if (bad)
+        llmb_warn("events: %s is a %s, not a stream: the events of queue "
+                  "%s are not read until it is one", key, r->str, q);
+    freeReplyObject(r);
+    free(key);
+    return bad;
+}
+
+/* The skipped queues whose events key is a stream again (or none) are
+ * read again, from where they were. */
+static void skipped_recheck(struct llmb_web_events *ev)
+{
+    struct llmb_strlist keep = {0};
+
+    for (size_t i = 0; i < ev->skipped.n; i++) {
+        char *key = llmb_key_queue_sub(ev->w->prefix, ev->skipped.v[i],
+                                       "events");
+        const char *argv[] = {"TYPE", key};
+        redisReply *r = llmb_cluster_command_argv(ev->cl, key, 2, argv,
+                                                  NULL);
+        if (r != NULL && r->type == REDIS_REPLY_STATUS &&
+            (strcmp(r->str, "stream") == 0 || strcmp(r->str, "none") == 0))
+            llmb_info("events: the events of queue %s are read again",
+                      ev->skipped.v[i]);
+        else
+            llmb_strlist_push(&keep, ev->skipped.v[i]);
+        freeReplyObject(r);
+        free(key);
+    }
+    llmb_strlist_clear(&ev->skipped);
+    ev->skipped = keep;
+}
+
 /* Reads and publishes the overview, and learns the queues from it: a
  * queue met for the first time is read from the previous overview's
  * time on (or from now, at the start), so that its first events are not
@@ -174,7 +252,10 @@ static void overview_tick(struct llmb_web_events *ev, bool fresh)
     if (fresh) {
         llmb_strlist_clear(&ev->queues);
         llmb_strlist_clear(&ev->from);
+        llmb_strlist_clear(&ev->skipped);
         ev->last_now = now;
+    } else if (ev->skipped.n > 0) {
+        skipped_recheck(ev);
     }
     json_array_foreach(json_object_get(json_object_get(doc, "stats"),
                                        "queues"), i, q) {
@@ -295,19 +376,29 @@ static void xread_publish(struct llmb_web_events *ev, const redisReply *r)
         }
         free(q);
     }
-    if (r->type == REDIS_REPLY_ERROR)
-        llmb_warn("events: XREAD: %s", r->str);
 }
 
-/* One server: a single XREAD BLOCK over every queue's stream, for at
- * most block_ms. Returns false when the connection failed. */
-static bool xread_single(struct llmb_web_events *ev, long long block_ms)
+/* The text of an error reply, for the warning. */
+static void reply_error(char **why, const redisReply *r)
 {
-    size_t nq = ev->queues.n;
+    free(*why);
+    *why = llmb_xstrdup(r->str != NULL ? r->str : "an error reply");
+}
+
+/* One server: a single XREAD BLOCK over every queue's stream (but the
+ * skipped ones), for at most block_ms. An error reply is XR_ERROR with
+ * *why; WRONGTYPE also finds the queues whose key is no stream and skips
+ * them from then on, so that the others are read. */
+static enum xr xread_single(struct llmb_web_events *ev, long long block_ms,
+                            char **why)
+{
+    size_t nq = ev->queues.n, n = 0;
     const char **argv = llmb_xcalloc(6 + 2 * nq, sizeof(*argv));
     char **keys = llmb_xcalloc(nq, sizeof(*keys));
+    const char **from = llmb_xcalloc(nq, sizeof(*from));
     char block[32];
-    redisReply *r;
+    redisReply *r = NULL;
+    enum xr res = XR_OK;
     int argc = 0;
 
     snprintf(block, sizeof(block), "%lld", block_ms);
@@ -317,37 +408,60 @@ static bool xread_single(struct llmb_web_events *ev, long long block_ms)
     argv[argc++] = "BLOCK";
     argv[argc++] = block;
     argv[argc++] = "STREAMS";
-    for (size_t i = 0; i < nq; i++)
-        argv[argc++] = keys[i] = llmb_key_queue_sub(ev->w->prefix,
+    for (size_t i = 0; i < nq; i++) {
+        if (is_skipped(ev, ev->queues.v[i]))
+            continue;
+        argv[argc++] = keys[n] = llmb_key_queue_sub(ev->w->prefix,
                                                     ev->queues.v[i],
                                                     "events");
-    for (size_t i = 0; i < nq; i++)
-        argv[argc++] = ev->from.v[i];
-    r = llmb_cluster_command_argv(ev->cl, keys[0], argc, argv, NULL);
-    if (r != NULL) {
-        xread_publish(ev, r);
-        freeReplyObject(r);
+        from[n++] = ev->from.v[i];
     }
-    for (size_t i = 0; i < nq; i++)
+    for (size_t i = 0; i < n; i++)
+        argv[argc++] = from[i];
+    if (n == 0)
+        goto out; /* every queue skipped: the caller naps */
+    r = llmb_cluster_command_argv(ev->cl, keys[0], argc, argv, NULL);
+    if (r == NULL) {
+        res = XR_CONN;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        res = XR_ERROR;
+        reply_error(why, r);
+        if (strncmp(r->str, "WRONGTYPE", 9) == 0)
+            for (size_t i = 0; i < nq; i++)
+                if (!is_skipped(ev, ev->queues.v[i]) &&
+                    stream_key_bad(ev, ev->queues.v[i]))
+                    llmb_strlist_push(&ev->skipped, ev->queues.v[i]);
+    } else {
+        xread_publish(ev, r);
+    }
+    freeReplyObject(r);
+out:
+    for (size_t i = 0; i < n; i++)
         free(keys[i]);
     free(keys);
+    free(from);
     free(argv);
-    return r != NULL;
+    return res;
 }
 
 /* A Redis Cluster: one XREAD cannot name the streams of several slots,
  * and every queue has a slot of its own, so each queue's stream is read
  * without blocking, the calls pipelined on the connection of each
- * primary. Returns false when a connection failed. */
-static bool xread_cluster(struct llmb_web_events *ev)
+ * primary. A queue answered WRONGTYPE is skipped from then on; XR_CONN
+ * when a connection failed, else XR_ERROR (with *why) on another error
+ * reply. */
+static enum xr xread_cluster(struct llmb_web_events *ev, char **why)
 {
     size_t nq = ev->queues.n;
     struct llmb_conn **conns = llmb_xcalloc(nq, sizeof(*conns));
-    bool ok = true, moved = false;
+    bool moved = false;
+    enum xr res = XR_OK;
 
     for (size_t i = 0; i < nq; i++) {
-        char *key = llmb_key_queue_sub(ev->w->prefix, ev->queues.v[i],
-                                       "events");
+        char *key;
+        if (is_skipped(ev, ev->queues.v[i]))
+            continue;
+        key = llmb_key_queue_sub(ev->w->prefix, ev->queues.v[i], "events");
         const char *argv[] = {"XREAD", "COUNT", XREAD_COUNT, "STREAMS", key,
                               ev->from.v[i]};
         conns[i] = llmb_cluster_conn_for_key(ev->cl, key);
@@ -355,7 +469,7 @@ static bool xread_cluster(struct llmb_web_events *ev)
             llmb_conn_append_argv(conns[i], 6, argv, NULL) != 0)
             conns[i] = NULL;
         if (conns[i] == NULL)
-            ok = false;
+            res = XR_CONN;
         free(key);
     }
     /* each connection answers in the order its calls were queued */
@@ -369,21 +483,29 @@ static bool xread_cluster(struct llmb_web_events *ev)
             for (size_t k = i; k < nq; k++)
                 if (conns[k] == c)
                     conns[k] = NULL;
-            ok = false;
+            res = XR_CONN;
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR &&
             (strncmp(r->str, "MOVED", 5) == 0 ||
-             strncmp(r->str, "ASK", 3) == 0))
+             strncmp(r->str, "ASK", 3) == 0)) {
             moved = true; /* read again at the next round */
-        else
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            if (res == XR_OK)
+                res = XR_ERROR;
+            reply_error(why, r);
+            if (strncmp(r->str, "WRONGTYPE", 9) == 0 &&
+                stream_key_bad(ev, ev->queues.v[i]))
+                llmb_strlist_push(&ev->skipped, ev->queues.v[i]);
+        } else {
             xread_publish(ev, r);
+        }
         freeReplyObject(r);
     }
     if (moved)
         llmb_cluster_refresh(ev->cl);
     free(conns);
-    return ok;
+    return res;
 }
 
 static void *reader_main(void *arg)
@@ -391,10 +513,11 @@ static void *reader_main(void *arg)
     struct llmb_web_events *ev = arg;
     long long next_overview = 0;
     bool fresh = true;
+    char *why = NULL;
 
     for (;;) {
         long long now, wait;
-        bool ok = true;
+        enum xr res;
 
         pthread_mutex_lock(&ev->mu);
         while (!ev->stop && ev->nsubs == 0) {
@@ -424,21 +547,29 @@ static void *reader_main(void *arg)
             continue;
         }
         if (!llmb_cluster_enabled(ev->cl)) {
-            ok = xread_single(ev, wait);
+            res = xread_single(ev, wait, &why);
+            /* nothing to block on: every queue is skipped */
+            if (res == XR_OK && ev->skipped.n == ev->queues.n &&
+                nap(ev, wait))
+                break;
         } else {
-            ok = xread_cluster(ev);
-            if (ok && nap(ev, wait < CLUSTER_ROUND_MS ? wait
-                                                      : CLUSTER_ROUND_MS))
+            res = xread_cluster(ev, &why);
+            if (res == XR_OK &&
+                nap(ev, wait < CLUSTER_ROUND_MS ? wait : CLUSTER_ROUND_MS))
                 break;
         }
-        if (!ok) {
-            llmb_warn("events: reading the event streams failed: %s",
-                      llmb_cluster_errstr(ev->cl));
-            reader_conn_drop(ev);
+        if (res != XR_OK) {
+            /* an error reply (LOADING, WRONGTYPE, ...) is a failure too:
+             * a nap, not a spin */
+            warn_limited(ev, res == XR_CONN ? llmb_cluster_errstr(ev->cl)
+                                            : why);
+            if (res == XR_CONN)
+                reader_conn_drop(ev);
             if (nap(ev, 500))
                 break;
         }
     }
+    free(why);
     return NULL;
 }
 
@@ -481,6 +612,7 @@ void llmb_web_events_free(struct llmb_web_events *ev)
     llmb_cluster_free(ev->cl);
     llmb_strlist_clear(&ev->queues);
     llmb_strlist_clear(&ev->from);
+    llmb_strlist_clear(&ev->skipped);
     pthread_cond_destroy(&ev->cv);
     pthread_mutex_destroy(&ev->mu);
     free(ev);
