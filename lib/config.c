@@ -54,7 +54,8 @@ static const struct llmb_opt common_opts[] = {
      "do not wait.",
      offsetof(struct llmb_common, wait_replicas), 0, 16, false},
     {"wait-replicas-ms", 0, "LLMB_WAIT_REPLICAS_MS", LLMB_OPT_INT, "1000",
-     "MS", "Longest wait of --wait-replicas for one write.",
+     "MS", "Longest wait of --wait-replicas for one write; less than "
+     "--redis-timeout-ms where the program has one.",
      offsetof(struct llmb_common, wait_replicas_ms), 1, 60000, false},
 };
 #define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
@@ -809,6 +810,19 @@ static int check_common(struct loader *l)
                     l->label[OPT_REDIS], l->set->prog);
     }
     llmb_redis_url_fini(&url);
+    if (c->wait_replicas > 0) {
+        /* A WAIT holds its connection: one as long as a command may take
+         * would make the commands behind it time out. */
+        size_t t = find_long(l, "redis-timeout-ms", 16);
+        size_t w = find_long(l, "wait-replicas-ms", 16);
+        const struct llmb_opt *to = t != SIZE_MAX ? opt_at(l->set, t) : NULL;
+        if (to != NULL && to->type == LLMB_OPT_INT &&
+            c->wait_replicas_ms >= *(const long long *)field(l->cfg, to))
+            return fail(l, "%s (%lld) must be less than %s (%lld): a WAIT "
+                        "holds its connection, and the commands behind it "
+                        "would time out", l->label[w], c->wait_replicas_ms,
+                        l->label[t], *(const long long *)field(l->cfg, to));
+    }
     /* The connection layer acknowledges writes process-wide. */
     llmb_write_ack.replicas = c->wait_replicas;
     llmb_write_ack.timeout_ms = c->wait_replicas_ms;

@@ -444,6 +444,66 @@ static void test_common_checks(void **state)
                "--redis", "redis+cluster://127.0.0.1:7000", NULL);
 }
 
+/* A program with a Redis command time limit, as the worker has. */
+struct timed_config {
+    struct llmb_common common;
+    long long redis_timeout_ms;
+};
+
+static const struct llmb_opt timed_opts[] = {
+    {"redis-timeout-ms", 0, "LLMB_REDIS_TIMEOUT_MS", LLMB_OPT_INT, "2000",
+     "MS", "Longest a Redis command may take.",
+     offsetof(struct timed_config, redis_timeout_ms), 100, 600000, false},
+};
+
+static const struct llmb_opt_set timed_set = {
+    "llmb-timed", "[OPTIONS]", "A program with a Redis time limit.",
+    timed_opts, 1, NULL, 0, false,
+};
+
+static int load_timed(char **err, const char *a, const char *b,
+                      const char *c)
+{
+    struct timed_config cfg;
+    const char *argv[] = {"llmb-timed", a, b, c, NULL};
+    int argc = c != NULL ? 4 : b != NULL ? 3 : a != NULL ? 2 : 1;
+    int rc;
+
+    *err = NULL;
+    rc = llmb_config_load(&timed_set, &cfg, argc, (char **)argv, NULL, err);
+    llmb_config_free(&timed_set, &cfg);
+    return rc;
+}
+
+/* --wait-replicas-ms as long as --redis-timeout-ms is refused (a WAIT
+ * would make the commands behind it time out); without --wait-replicas
+ * it does not matter. */
+static void test_wait_replicas_within_timeout(void **state)
+{
+    char *err = NULL;
+    (void)state;
+
+    assert_int_equal(load_timed(&err, "--wait-replicas=1",
+                                "--wait-replicas-ms=1999", NULL), 0);
+    assert_null(err);
+    assert_int_equal(load_timed(&err, "--wait-replicas-ms=5000", NULL, NULL),
+                     0);
+    assert_null(err);
+    assert_int_equal(load_timed(&err, "--wait-replicas=1",
+                                "--wait-replicas-ms=2000", NULL),
+                     LLMB_ECONFIG);
+    assert_non_null(err);
+    assert_string_equal(err, "--wait-replicas-ms (2000) must be less than "
+                             "--redis-timeout-ms (2000): a WAIT holds its "
+                             "connection, and the commands behind it would "
+                             "time out");
+    free(err);
+    assert_int_equal(load_timed(&err, "--wait-replicas=2",
+                                "--wait-replicas-ms=3000",
+                                "--redis-timeout-ms=5000"), 0);
+    assert_null(err);
+}
+
 /* Runs a load whose stdout goes to a file; returns what it printed. */
 static char *load_printing(int *rc, ...)
 {
@@ -587,6 +647,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_markdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_replicas_within_timeout,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
