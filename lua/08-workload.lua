@@ -312,6 +312,19 @@ local function dataset_entry(line)
     return text
 end
 
+-- Nil, or the message naming the upload `up` (a list) or its byte count
+-- `bk` (a string) when one is a key of another type.
+local function dataset_keys_wrong(up, bk)
+    for _, kt in ipairs({{up, 'list'}, {bk, 'string'}}) do
+        local t = redis.call('TYPE', kt[1])['ok']
+        if t ~= 'none' and t ~= kt[2] then
+            return 'key "' .. kt[1] .. '" is a ' .. t .. ', llmb expects a '
+                .. kt[2] .. ': rename or delete it'
+        end
+    end
+    return nil
+end
+
 -- llmb_dataset: see the top of this file.
 local function dataset_add(keys, args)
     local base = keys[1]
@@ -329,12 +342,10 @@ local function dataset_add(keys, args)
     end
     if redis.call('EXISTS', job_key(base, id)) == 1 then return -1 end
     local up, bk = dataset_upload_key(base, id), dataset_bytes_key(base, id)
+    -- a key of the wrong type is someone else's: refused, never deleted
+    local wrong = dataset_keys_wrong(up, bk)
+    if wrong then return redis.error_reply('ERR ' .. wrong) end
     if first == 0 then redis.call('DEL', up, bk) end
-    local t = redis.call('TYPE', up)['ok']
-    if t ~= 'none' and t ~= 'list' then
-        return redis.error_reply('ERR key "' .. up .. '" is a ' .. t
-            .. ', llmb expects a list: rename or delete it')
-    end
     local have = redis.call('LLEN', up)
     if first < have and first + nlines <= have then return have end
     if first ~= have then
@@ -413,8 +424,9 @@ local function dataset_attach(base, j)
             .. 'entries were stored under with llmb_dataset'
     end
     local up = dataset_upload_key(base, j.id)
-    local t = redis.call('TYPE', up)['ok']
-    local have = t == 'list' and redis.call('LLEN', up) or 0
+    local wrong = dataset_keys_wrong(up, dataset_bytes_key(base, j.id))
+    if wrong then return wrong end
+    local have = redis.call('LLEN', up)
     local refuse = function(msg)
         redis.call('DEL', up, dataset_bytes_key(base, j.id))
         return msg

@@ -170,6 +170,41 @@ static void test_good_lines_same_entries(void **state)
     llmb_buf_fini(&big);
 }
 
+/* An upload key of another type is someone else's: llmb_dataset and the
+ * push that would take it refuse it by name, and neither deletes it. */
+static void test_wrong_type_upload_kept(void **state)
+{
+    static const char line[] = "{\"prompt\":\"p\"}";
+    redisReply *r;
+
+    (void)state;
+    freeReplyObject(tq_cmd("SET %s:dsu:wt x", T.base));
+    r = store_one("wt", line, strlen(line));
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "is a string, llmb expects a list: "
+                                    "rename or delete it"));
+    freeReplyObject(r);
+    r = tq_fcall("llmb_push", "{\"type\":\"llm\",\"id\":\"wt\",\"payload\":{"
+                 "\"model\":\"m\",\"dataset\":{\"entries\":1}}}", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "is a string, llmb expects a list: "
+                                    "rename or delete it"));
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:wt", T.base), 0);
+    r = tq_cmd("GET %s:dsu:wt", T.base);
+    assert_string_equal(r->str, "x");
+    freeReplyObject(r);
+    /* the count of its bytes too */
+    freeReplyObject(tq_cmd("DEL %s:dsu:wt", T.base));
+    freeReplyObject(tq_cmd("RPUSH %s:dsb:wt x", T.base));
+    r = store_one("wt", line, strlen(line));
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "is a list, llmb expects a string: "
+                                    "rename or delete it"));
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("LLEN %s:dsb:wt", T.base), 1);
+}
+
 /* Calls of at most 1,000 lines; a call sent again appends nothing. */
 static void test_call_limits(void **state)
 {
@@ -221,6 +256,7 @@ int main(void)
         T_(test_bad_lines_same_words),
         T_(test_good_lines_same_entries),
         T_(test_call_limits),
+        T_(test_wrong_type_upload_kept),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
