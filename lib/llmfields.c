@@ -102,9 +102,19 @@ int llmb_llm_fields_check(const json_t *payload, bool benchmark,
             (bad == NULL || strcmp(key, bad) < 0))
             bad = key;
     }
-    if (bad == NULL)
+    if (bad == NULL) {
+        v = json_object_get(payload, "model");
+        if (json_is_string(v) && json_string_length(v) > LLMB_LLM_MODEL_MAX) {
+            *errstr = llmb_xasprintf("%s payload field \"model\" is %zu "
+                                     "bytes; the limit is %d",
+                                     benchmark ? "benchmark" : "llm",
+                                     json_string_length(v),
+                                     LLMB_LLM_MODEL_MAX);
+            return -1;
+        }
         return llmb_llm_workload_check(payload, benchmark ? "benchmark"
                                                           : "llm", errstr);
+    }
     llmb_buf_init(&b);
     llmb_buf_appendf(&b, "%s payload field \"%.40s\" is not known",
                      benchmark ? "benchmark" : "llm", bad);

@@ -298,7 +298,11 @@ local function doc_parse(doc, queue, max_payload, max_tasks)
     end
     if (j.type == 'llm' or j.type == 'benchmark')
         and type(obj.payload) == 'table' then
+        local m = obj.payload.model -- at most LLMB_LLM_MODEL_MAX bytes
         err = llm_fields_check(obj.payload, j.type)
+            or (type(m) == 'string' and #m > 200 and string.format(
+                '%s payload field "model" is %d bytes; the limit is 200',
+                j.type, #m))
             or llm_workload_check(obj.payload, j.type) -- (08-workload.lua)
         if err then return nil, err end
     end

@@ -43,8 +43,13 @@ const struct llmb_llm_field *llmb_llm_field_find(const char *name,
  * or -1 with a malloc'd message for the user naming the first unknown key
  * in byte order, the nearest known one when it is close, and the known
  * ones: `llm payload field "concurency" is not known; did you mean
- * "concurrency"? known: endpoint, model, ...`. Then checks the workload
+ * "concurrency"? known: endpoint, model, ...`. Then checks that a string
+ * "model" has at most LLMB_LLM_MODEL_MAX bytes, then the workload
  * fields, "synthetic" and "dataset" (llmb_llm_workload_check()). */
+/* Bytes of the payload's "model" at most (as of each name of "models"):
+ * every record carries it, and a record chunk stays under 64 KiB. */
+#define LLMB_LLM_MODEL_MAX 200
+
 int llmb_llm_fields_check(const json_t *payload, bool benchmark,
                           char **errstr);
 

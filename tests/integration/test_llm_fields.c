@@ -5,7 +5,8 @@
  * names are refused at push in the same words by llmb_push (redis-cli),
  * by lib/job.c (llmb-push, before llmb_push_fields) and by
  * llmb_llm_fields_check (the executor's own check). A payload's "_kinds"
- * is checked the same way, for every job type.
+ * is checked the same way, for every job type, and so is the length of
+ * "model".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -363,6 +364,33 @@ static void test_workload_fields_are_refused(void **state)
                             "\"api\":\"chat\",\"max_tokens\":\"payload\"}}"));
 }
 
+/* "model" has at most LLMB_LLM_MODEL_MAX (200) bytes: every record of
+ * the job carries it. */
+static void test_model_length_is_capped(void **state)
+{
+    char name[LLMB_LLM_MODEL_MAX + 2];
+    char *payload, *doc;
+
+    (void)state;
+    memset(name, 'm', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0'; /* 201 bytes */
+    payload = llmb_xasprintf("{\"model\":\"%s\",\"prompt\":\"x\"}", name);
+    refused_everywhere("llm", payload, "llm payload field \"model\" is 201 "
+                                       "bytes; the limit is 200");
+    refused_everywhere("benchmark", payload, "benchmark payload field "
+                                             "\"model\" is 201 bytes; the "
+                                             "limit is 200");
+    free(payload);
+    name[LLMB_LLM_MODEL_MAX] = '\0'; /* 200 bytes: taken */
+    payload = llmb_xasprintf("{\"model\":\"%s\",\"prompt\":\"x\"}", name);
+    doc = llmb_xasprintf("{\"type\":\"llm\",\"payload\":%s}", payload);
+    assert_null(push_error(doc));
+    assert_null(fields_error(doc));
+    assert_null(build_error("benchmark", payload));
+    free(doc);
+    free(payload);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -373,6 +401,7 @@ int main(void)
         T_(test_kinds_are_checked),
         T_(test_what_is_not_checked),
         T_(test_workload_fields_are_refused),
+        T_(test_model_length_is_capped),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
