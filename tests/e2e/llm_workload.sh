@@ -9,7 +9,9 @@
 #     and around the chunk of one call, the redis-cli path (llmb_dataset
 #     then llmb_push);
 #   - synthetic prompts follow their distributions, the same seed gives
-#     the same prompts, bounds are checked at push on both paths.
+#     the same prompts, bounds are checked at push on both paths;
+#   - warm-up requests send prompts of their own: none of the measured
+#     requests' (synthetic), the part's last entries (dataset).
 . "$(dirname "$0")/llm_lib.sh"
 
 start_mock --ttft-ms 1 --itl-ms 1 --log-requests "$tmp/requests.jsonl"
@@ -331,4 +333,28 @@ bad_syn '"synthetic" has an unknown key "input"' '{"input":4}'
 bad_syn '"synthetic.input_tokens" has an unknown key "value"' '{"input_tokens":{"dist":"uniform","min":1,"max":2,"value":3}}'
 refused '"synthetic.output_tokens" sets each request'"'"'s max_tokens' --id bads \
     llm '{"model":"m","max_tokens":4,"synthetic":{"input_tokens":4,"output_tokens":4}}'
+# -- warm-up requests send their own prompts --------------------------------
+# One request at a time, so the log is in order: the warm-up's first.
+wu='"requests":4,"concurrency":1,"max_tokens":2,"synthetic":{"input_tokens":{"dist":"uniform","min":5,"max":200},"seed":3}}'
+run --id wu0 llm '{"model":"m",'"$wu"
+cp "$log" "$tmp/wu0.jsonl"
+run --id wu1 llm '{"model":"m","warmup_requests":3,'"$wu"
+python3 -S - "$tmp/wu0.jsonl" "$log" <<'PY' || fail "the synthetic warm-up"
+import json, sys
+p0 = [json.loads(l)["prompt"] for l in open(sys.argv[1])]
+p1 = [json.loads(l)["prompt"] for l in open(sys.argv[2])]
+assert len(p0) == 4 and len(p1) == 7, (len(p0), len(p1))
+warm, measured = p1[:3], p1[3:]
+assert measured == p0, "the warm-up changed the measured prompts"
+assert not set(warm) & set(measured), "a warm-up prompt is a measured one"
+assert len(set(warm)) == 3, warm
+PY
+# A dataset: the warm-up takes the part's entries from its last one back.
+run --id dswu --dataset "$tmp/ds.jsonl" llm \
+    '{"model":"m","requests":3,"warmup_requests":2,"concurrency":1,"max_tokens":2}'
+python3 -S - "$log" <<'PY' || fail "the dataset warm-up"
+import json, sys
+sent = [int(json.loads(l)["prompt"].split()[1]) for l in open(sys.argv[1])]
+assert sent == [9, 8, 0, 1, 2], sent
+PY
 echo "workloads ok"

@@ -170,7 +170,8 @@ void llmb_llm_workload_set_body(struct llmb_llm_workload *wl, json_t *body);
 void llmb_llm_workload_fini(struct llmb_llm_workload *wl);
 
 /* The body of request k (caller frees; *len its bytes, *input_chars its
- * prompt's bytes). A dataset workload must be loaded. */
+ * prompt's bytes): k >= 0 a measured request, k = -(w + 1) warm-up
+ * request w. A dataset workload must be loaded. */
 char *llmb_llm_workload_body(const struct llmb_llm_workload *wl, long k,
                              size_t *len, size_t *input_chars);
 

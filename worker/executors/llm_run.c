@@ -230,7 +230,11 @@ static void launch(struct llmb_llm_run *run)
             if (arrival > due)
                 due = arrival;
         }
-        run->slots[slot] = llmb_llm_req_start(run, run->launched, slot,
+        /* warm-up request w is -(w + 1): prompts of its own, not the
+         * first measured ones' (llmb_llm_workload_body) */
+        run->slots[slot] = llmb_llm_req_start(run, run->warming ?
+                                              -(run->launched + 1) :
+                                              run->launched, slot,
                                               queued, due);
         run->launched++;
     }

@@ -12,6 +12,12 @@
  *              call, through llmb_llm_dataset_source); request k sends
  *              entry k mod (its part's size).
  *
+ * Warm-up request w (0, 1, ...) is k = -(w + 1): synthetic, the generator
+ * of (seed, i, k) with that negative k, a domain no measured request
+ * draws from; dataset, the part's entries from its last one backwards.
+ * So the warm-up does not send the first measured requests' prompts
+ * ahead of them (a server's prefix cache would flatter their TTFT).
+ *
  * Each request's body is the payload's body (every field checked and set
  * as for a fixed prompt) with the prompt or messages of its entry, and its
  * max_tokens when the workload gives one.
@@ -133,10 +139,11 @@ char *llmb_llm_workload_body(const struct llmb_llm_workload *wl, long k,
     long in, out = 0;
     char *s;
 
-    if (k < 0)
-        k = -k; /* (warm-up requests count down) */
     if (wl->kind == LLMB_LLM_WL_DATASET) {
-        const struct llmb_llm_wl_entry *e = &wl->v[k % wl->loaded];
+        /* warm-up request -(w + 1): entry w from the part's end */
+        long i = k >= 0 ? k % wl->loaded :
+                          wl->loaded - 1 - (-(k + 1)) % wl->loaded;
+        const struct llmb_llm_wl_entry *e = &wl->v[i];
         *len = e->len;
         *input_chars = e->input_chars;
         return llmb_xstrndup(e->body, e->len);
