@@ -70,11 +70,13 @@ end
 -- Gives every job of `jobs` (validated: `jobs[i]` is a job table, or false
 -- when out[i] holds its error already) its id and key. A job whose id
 -- exists, in Redis or earlier in the call, is answered with that id and
--- dropped from `jobs`. Minted ids are checked too: a caller may have
--- chosen one of them for a job of its own. One EXISTS per thousand jobs
--- when no id exists.
+-- dropped from `jobs`; c.dups lists those earlier in the call, {index,
+-- index of the first}, which push_all answers as it answers the first.
+-- Minted ids are checked too: a caller may have chosen one of them for a
+-- job of its own. One EXISTS per thousand jobs when no id exists.
 local function ids_resolve(base, c, jobs, out)
     local seen, keys, at = {}, {}, {}
+    c.dups = {}
     for i = 1, #jobs do
         local j = jobs[i]
         if j then
@@ -88,8 +90,9 @@ local function ids_resolve(base, c, jobs, out)
             if seen[id] then
                 out[i] = id
                 jobs[i] = false
+                c.dups[#c.dups + 1] = {i, seen[id]}
             else
-                seen[id] = true
+                seen[id] = i
                 local key = job_key(base, id)
                 j.key = key
                 keys[#keys + 1] = key
@@ -267,6 +270,9 @@ local function push_all(base, c, parse)
         end
     end
     jobs_store(base, c, jobs, out)
+    -- a job pushed twice in the call: the second gets the first's answer
+    -- (its refusal when its dataset was refused)
+    for _, d in ipairs(c.dups) do out[d[1]] = out[d[2]] end
     if c.ready > 0 then wake(base, c.ready) end
     return out
 end

@@ -205,6 +205,27 @@ static void test_wrong_type_upload_kept(void **state)
     assert_int_equal(tq_cmd_int("LLEN %s:dsb:wt", T.base), 1);
 }
 
+/* A job pushed twice in one call whose dataset is refused: both copies
+ * get the refusal, neither is answered as pushed. */
+static void test_twice_in_a_call_refused_twice(void **state)
+{
+    static const char doc[] = "{\"type\":\"llm\",\"id\":\"tw\",\"payload\":{"
+                              "\"model\":\"m\",\"dataset\":{\"entries\":1}}}";
+    redisReply *r;
+
+    (void)state;
+    r = tq_fcall("llmb_push", doc, doc, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(r->element[i]->type, REDIS_REPLY_ERROR);
+        assert_non_null(strstr(r->element[i]->str, "payload field \"dataset\" "
+                                                    "says 1 entries, but 0"));
+    }
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:tw", T.base), 0);
+}
+
 /* Calls of at most 1,000 lines; a call sent again appends nothing. */
 static void test_call_limits(void **state)
 {
@@ -257,6 +278,7 @@ int main(void)
         T_(test_good_lines_same_entries),
         T_(test_call_limits),
         T_(test_wrong_type_upload_kept),
+        T_(test_twice_in_a_call_refused_twice),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
