@@ -85,6 +85,13 @@ struct llmb_aconn {
     struct pending *head;      /* commands in flight */
     size_t npending;
 
+    /* --wait-replicas (llmb_write_ack): one WAIT in flight at most, sent
+     * at the end of a loop pass after its writes (it covers every earlier
+     * write on the connection). */
+    bool wait_due;             /* a write was sent since the last WAIT */
+    bool wait_inflight;
+    ev_prepare waiter;         /* sends the WAIT before the loop sleeps */
+
     ev_timer reconnect;        /* backoff before the next connect */
     ev_timer watchdog;         /* at the earliest deadline of a pending */
     ev_timer dropper;          /* zero-delay: drops outside of callbacks */
@@ -152,6 +159,9 @@ static void ctx_gone(struct llmb_aconn *ac)
     ac->ready = false;
     ac->up = false;
     ac->drop_requested = false;
+    ac->wait_due = false;      /* the writes' callbacks got NULL */
+    ac->wait_inflight = false;
+    ev_prepare_stop(ac->loop, &ac->waiter);
     ev_timer_stop(ac->loop, &ac->dropper);
     if (ac->head == NULL)
         ev_timer_stop(ac->loop, &ac->watchdog);
@@ -321,12 +331,43 @@ static void pending_reply_cb(redisAsyncContext *c, void *r, void *data)
     pending_free(p);
 }
 
-/* Reply of the WAIT that follows a write (llmb_write_ack). */
+/* Reply of the WAIT that follows writes (llmb_write_ack); the writes
+ * sent since wait for the next one. */
 static void write_ack_reply(struct llmb_aconn *ac, const redisReply *r,
                             void *priv)
 {
     (void)priv;
+    ac->wait_inflight = false;
     llmb_write_ack_check(r, ac->what);
+    if (ac->wait_due && !ac->freeing)
+        ev_prepare_start(ac->loop, &ac->waiter);
+}
+
+/* At the end of a loop pass: one WAIT after the writes sent, unless one
+ * is in flight already (its reply starts this again). */
+static void waiter_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct llmb_aconn *ac = w->data;
+    char n[24], ms[24];
+    const char *wargv[] = {"WAIT", n, ms};
+    struct pending *p;
+
+    (void)revents;
+    ev_prepare_stop(loop, w);
+    if (!ac->wait_due || ac->wait_inflight || !ac->ready || ac->freeing)
+        return;
+    snprintf(n, sizeof(n), "%lld", llmb_write_ack.replicas);
+    snprintf(ms, sizeof(ms), "%lld", llmb_write_ack.timeout_ms);
+    p = llmb_xcalloc(1, sizeof(*p));
+    p->ac = ac;
+    p->cb = write_ack_reply;
+    p->block_ms = llmb_write_ack.timeout_ms;
+    ac->wait_due = false;
+    if (send_pending(ac, p, 3, wargv, NULL) != 0) {
+        pending_free(p); /* the writes' callbacks learn of the loss */
+        return;
+    }
+    ac->wait_inflight = true;
 }
 
 /* Queues p's command on the current context and links p. Returns 0, or
@@ -338,7 +379,15 @@ static int send_pending(struct llmb_aconn *ac, struct pending *p, int argc,
         redisAsyncCommandArgv(ac->ctx, pending_reply_cb, p, argc, argv,
                               argvlen) != REDIS_OK)
         return LLMB_EIO;
-    p->deadline_ms = llmb_mono_ms() + ac->timeout_ms + p->block_ms;
+    /* Behind a WAIT in flight, a command waits for it too. */
+    p->deadline_ms = llmb_mono_ms() + ac->timeout_ms + p->block_ms +
+                     (ac->wait_inflight ? llmb_write_ack.timeout_ms : 0);
+    if (llmb_write_ack.replicas > 0 && argc >= 2 &&
+        llmb_cmd_is_fcall(argv[0], argvlen != NULL ? argvlen[0] : 0) &&
+        llmb_fcall_writes(argv[1], argvlen != NULL ? argvlen[1] : 0)) {
+        ac->wait_due = true;
+        ev_prepare_start(ac->loop, &ac->waiter);
+    }
     LLMB_LIST_INSERT(ac->head, p);
     ac->npending++;
     watchdog_arm(ac, p->deadline_ms);
@@ -487,6 +536,8 @@ struct llmb_aconn *llmb_aconn_new(struct ev_loop *loop,
     ac->watchdog.data = ac;
     ev_timer_init(&ac->dropper, drop_now_cb, 0.0, 0.0);
     ac->dropper.data = ac;
+    ev_prepare_init(&ac->waiter, waiter_cb);
+    ac->waiter.data = ac;
     connect_start(ac);
     return ac;
 }
@@ -498,6 +549,7 @@ void llmb_aconn_free(struct llmb_aconn *ac)
     ac->freeing = true;
     ev_timer_stop(ac->loop, &ac->reconnect);
     ev_timer_stop(ac->loop, &ac->dropper);
+    ev_prepare_stop(ac->loop, &ac->waiter);
     if (ac->ctx != NULL)
         redisAsyncFree(ac->ctx); /* pending callbacks get NULL */
     ac->ctx = NULL;
@@ -549,20 +601,6 @@ static int command_send(struct llmb_aconn *ac, int64_t block_ms,
     if (send_pending(ac, p, argc, argv, argvlen) != 0) {
         pending_free(p);
         return LLMB_EIO;
-    }
-    if (llmb_write_ack.replicas > 0 &&
-        llmb_cmd_is_fcall(argv[0], argvlen != NULL ? argvlen[0] : 0)) {
-        char n[24], ms[24];
-        const char *wargv[] = {"WAIT", n, ms};
-        struct pending *w = llmb_xcalloc(1, sizeof(*w));
-
-        snprintf(n, sizeof(n), "%lld", llmb_write_ack.replicas);
-        snprintf(ms, sizeof(ms), "%lld", llmb_write_ack.timeout_ms);
-        w->ac = ac;
-        w->cb = write_ack_reply;
-        w->block_ms = llmb_write_ack.timeout_ms;
-        if (send_pending(ac, w, 3, wargv, NULL) != 0)
-            pending_free(w); /* the FCALL's callback learns of the loss */
     }
     return 0;
 }

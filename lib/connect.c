@@ -361,6 +361,20 @@ bool llmb_cmd_is_fcall(const char *name, size_t len)
     return len == 5 && strncasecmp(name, "FCALL", 5) == 0;
 }
 
+bool llmb_fcall_writes(const char *fn, size_t len)
+{
+    /* The functions registered with the no-writes flag (lua/). */
+    static const char *const ro[] = {"llmb_version", "llmb_stats",
+                                     "llmb_dataset_read"};
+
+    if (len == 0)
+        len = strlen(fn);
+    for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+        if (strlen(ro[i]) == len && strncmp(fn, ro[i], len) == 0)
+            return false;
+    return true;
+}
+
 bool llmb_write_ack_check(const redisReply *r, const char *what)
 {
     if (r != NULL && r->type == REDIS_REPLY_INTEGER &&

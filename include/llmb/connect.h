@@ -100,7 +100,11 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
  * of a successful one: the write is made but not acknowledged (llmb-push
  * reports its jobs not confirmed). The async one calls the FCALL's
  * callback at once and judges WAIT after: a write it cannot take back
- * (a claim, a completion). Either logs a warning for a shortfall and
+ * (a claim, a completion); it keeps one WAIT in flight per connection,
+ * sent after the last write of a loop pass (a WAIT covers every earlier
+ * write on its connection), none after a read-only function, and a
+ * command sent behind a WAIT gets that WAIT's time on top of its own.
+ * Either logs a warning for a shortfall and
  * counts it in unconfirmed. Set by llmb_config_load() from
  * --wait-replicas and --wait-replicas-ms; 0 (the default) sends no WAIT.
  */
@@ -113,6 +117,10 @@ extern struct llmb_write_ack llmb_write_ack;
 
 /* True when argv[0] (len bytes; len 0 = NUL-terminated) is FCALL. */
 bool llmb_cmd_is_fcall(const char *name, size_t len);
+
+/* False for the functions that write nothing (fn: the function's name,
+ * len bytes; len 0 = NUL-terminated): no WAIT follows them. */
+bool llmb_fcall_writes(const char *fn, size_t len);
 
 /* Judges the reply r of a WAIT sent after a write (NULL: connection
  * lost): true when enough replicas confirmed; else logs (what names the

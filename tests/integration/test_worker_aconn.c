@@ -5,8 +5,9 @@
  * replies when freed with commands in flight, the watchdog dropping a
  * connection whose server stopped answering (CLIENT PAUSE on a private
  * server), reloading a flushed function library and retrying the FCALL,
- * a server that only appears after the connection was made, and AUTH with
- * an ACL user plus SELECT (and a wrong password).
+ * a server that only appears after the connection was made, AUTH with
+ * an ACL user plus SELECT (and a wrong password), and --wait-replicas
+ * sending one WAIT after the writes of a loop pass, none after reads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +22,9 @@
 #include <ev.h>
 
 #include <llmb/aconn.h>
+#include <llmb/connect.h>
 #include <llmb/err.h>
+#include <llmb/keys.h>
 #include <llmb/util.h>
 
 #include "test_worker_harness.h"
@@ -124,6 +127,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    llmb_write_ack.replicas = 0; /* even after a failed test */
     wh_fini(*state);
     free(*state);
     return 0;
@@ -277,12 +281,86 @@ static void test_aconn_server_appears_later(void **state)
     free(url);
 }
 
+/* The calls of WAIT the server has run (INFO commandstats). */
+static long long wait_calls(struct wh *h)
+{
+    redisReply *r = wh_cmd(h, "INFO commandstats");
+    const char *p = strstr(r->str, "cmdstat_wait:calls=");
+    long long n = p != NULL ? atoll(p + 19) : 0;
+
+    freeReplyObject(r);
+    return n;
+}
+
+/* With --wait-replicas, 20 writes sent in one loop pass are followed by
+ * one WAIT, and read-only calls (llmb_stats) by none. The test server has
+ * no replica: each WAIT answers 0 after its timeout, one unconfirmed. */
+static void test_aconn_one_wait_per_pass(void **state)
+{
+    struct wh *h = *state;
+    struct ev_loop *loop = ev_default_loop(0);
+    struct seen s;
+    int port = wh_redis_start(h);
+    char *url = llmb_xasprintf("redis://127.0.0.1:%d", port);
+    char *key = llmb_key_queue(h->prefix, "wq");
+    const char *push[] = {"FCALL", "llmb_push", "1", key,
+                          "{\"type\":\"noop\"}"};
+    const char *stats[] = {"FCALL", "llmb_stats", "1", key};
+    struct llmb_write_ack saved = llmb_write_ack;
+    unsigned long long u0;
+    ev_timer tick;
+    int64_t end;
+
+    memset(&s, 0, sizeof(s));
+    wh_connect(h, url);
+    struct llmb_aconn *ac = connect_to(loop, url, &s, true, 2000);
+    run_until(loop, &s.ready, 1, 5000);
+    llmb_write_ack.replicas = 1;
+    llmb_write_ack.timeout_ms = 100;
+    u0 = llmb_write_ack.unconfirmed;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 5, push,
+                                                 NULL), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 4, stats,
+                                                 NULL), 0);
+    run_until(loop, &s.replies, 23, 10000);
+    /* Until the WAIT answered (one write short of its replica). */
+    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
+    ev_timer_start(loop, &tick);
+    end = llmb_mono_ms() + 10000;
+    while (llmb_write_ack.unconfirmed == u0 && llmb_mono_ms() < end)
+        ev_run(loop, EVRUN_ONCE);
+    for (int i = 0; i < 20; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    ev_timer_stop(loop, &tick);
+    assert_int_equal(llmb_write_ack.unconfirmed - u0, 1);
+    assert_int_equal(wait_calls(h), 1);
+    assert_int_equal(llmb_aconn_pending(ac), 0);
+
+    /* Reads alone: no WAIT. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 4, stats,
+                                                 NULL), 0);
+    run_until(loop, &s.replies, 26, 10000);
+    assert_int_equal(llmb_aconn_pending(ac), 0);
+    assert_int_equal(wait_calls(h), 1);
+    assert_int_equal(s.nulls, 0);
+
+    llmb_write_ack = saved;
+    llmb_aconn_free(ac);
+    free(key);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_aconn_basics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aconn_watchdog_and_functions,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aconn_one_wait_per_pass, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_aconn_server_appears_later,
                                         setup, teardown),
     };
