@@ -313,6 +313,7 @@ static char *build(struct job *j)
     json_t *o = json_object();
     long long fin = j->f[JF_FINISHED];
     long long run_ms = fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0;
+    int64_t measured = llmb_agg_window_ms(j->agg);
     json_t *by;
     char *text;
 
@@ -330,9 +331,16 @@ static char *build(struct job *j)
     set_int(o, "results", j->results);
     if (llmb_agg_dropped(j->agg) > 0)
         set_int(o, "fields_dropped", (long long)llmb_agg_dropped(j->agg));
-    /* Counts get their sum per second of run_ms (first claim to last
-     * task end): the throughput of totals such as requests or tokens. */
-    json_object_set_new(o, "fields", llmb_agg_fields_json(j->agg, run_ms));
+    /* An llm job's measured window: the earliest measured start to the
+     * latest measured end of its tasks (no warm-up, no waits before). */
+    if (measured > 0)
+        set_int(o, "measured_ms", measured);
+    /* Counts get their sum per second of the measured window, or of
+     * run_ms (first claim to last task end) for other jobs: the
+     * throughput of totals such as requests or tokens. */
+    json_object_set_new(o, "fields", llmb_agg_fields_json(
+                                         j->agg, measured > 0 ? measured
+                                                              : run_ms));
     /* the same per "_group" of the results (an llm A/B job's pairs) */
     by = llmb_agg_by_json(j->agg, run_ms);
     if (by != NULL)

@@ -454,7 +454,11 @@ static double total_of(const json_t *agg, const char *path)
 
 int llmb_agg_concurrency(const json_t *agg, double *asked, double *achieved)
 {
-    double run_ms = json_number_value(json_object_get(agg, "run_ms"));
+    /* over the measured window when there is one (llm jobs) */
+    double run_ms = json_number_value(json_object_get(agg, "measured_ms")) > 0
+                        ? json_number_value(json_object_get(agg,
+                                                            "measured_ms"))
+                        : json_number_value(json_object_get(agg, "run_ms"));
     double a = total_of(agg, "summary.concurrency");
     double inflight = total_of(agg, "summary.inflight_s");
 
@@ -594,10 +598,30 @@ json_t *llmb_agg_group(const json_t *agg, const char *name)
 
     if (!json_is_object(g))
         return NULL;
-    return json_pack("{s:O,s:O*,s:O*}", "fields",
+    return json_pack("{s:O,s:O*,s:O*,s:O*}", "fields",
                      json_object_get(g, "fields"), "run_ms",
-                     json_object_get(agg, "run_ms"), "results",
+                     json_object_get(agg, "run_ms"), "measured_ms",
+                     json_object_get(g, "measured_ms"), "results",
                      json_object_get(g, "results"));
+}
+
+int64_t llmb_agg_window_ms(struct llmb_agg *agg)
+{
+    double lo = NAN, hi = NAN;
+
+    for (size_t i = 0; i < llmb_agg_nfields(agg); i++) {
+        const char *path;
+        struct llmb_agg_stats st;
+        if (llmb_agg_field(agg, i, &path, &st) != 0 || st.count == 0)
+            continue;
+        if (strcmp(path, "summary.window_start_ms") == 0)
+            lo = st.min;
+        else if (strcmp(path, "summary.window_end_ms") == 0)
+            hi = st.max;
+    }
+    if (isnan(lo) || isnan(hi) || !(hi > lo))
+        return 0;
+    return (int64_t)(hi - lo);
 }
 
 json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms)
@@ -613,9 +637,14 @@ json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms)
         json_object_foreach(agg->group_index, name, v)
             if ((size_t)json_integer_value(v) == i)
                 break;
-        json_object_set_new(by, name, json_pack(
+        int64_t w = llmb_agg_window_ms(agg->groups[i]);
+        json_t *g = json_pack(
             "{s:I,s:o}", "results", (json_int_t)agg->groups[i]->results,
-            "fields", llmb_agg_fields_json(agg->groups[i], run_ms)));
+            "fields", llmb_agg_fields_json(agg->groups[i],
+                                           w > 0 ? w : run_ms));
+        if (w > 0)
+            json_object_set_new(g, "measured_ms", json_integer(w));
+        json_object_set_new(by, name, g);
     }
     return by;
 }

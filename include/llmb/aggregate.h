@@ -217,13 +217,22 @@ int llmb_agg_kinds_check(const json_t *payload, char **errstr);
  * dropped). llmb_agg_by_json() gives them, in the order they came:
  * {"<group>": {"results": n, "fields": <as llmb_agg_fields_json()>}}, or
  * NULL when no result named a group. The job's kinds apply to every
- * group; per_s is over the job's run_ms, as the groups ran side by side. */
+ * group; per_s is over the group's measured window (its "measured_ms",
+ * llmb_agg_window_ms()) when its results give one, else over the job's
+ * run_ms, as the groups ran side by side. */
 #define LLMB_AGG_GROUPS_MAX 64
 #define LLMB_AGG_GROUP_LEN 512
 json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms);
 
+/* The measured window of the results added (llm tasks'
+ * summary.window_start_ms and summary.window_end_ms, wall-clock ms): the
+ * latest end minus the earliest start, or 0 when no result gave both.
+ * llmb_agg_by_json() gives each group's as its "measured_ms" and takes it
+ * for the group's per_s instead of run_ms. */
+int64_t llmb_agg_window_ms(struct llmb_agg *agg);
+
 /* Group `name` of an aggregate document's "by" section as an aggregate
- * document of its own ({"fields", "run_ms"}: what llmb_agg_stat and the
+ * document of its own ({"fields", "run_ms", "measured_ms"}: what llmb_agg_stat and the
  * programs read), a new reference; NULL when there is no such group. */
 json_t *llmb_agg_group(const json_t *agg, const char *name);
 

@@ -5,7 +5,8 @@
 # job aggregate merges the tasks' histograms: ITL p99 (every gap of every
 # request) must be the stall, 80 ms +- 4, while TPOT stays near its mean
 # of 8.6 ms; counts must be every request and every gap; output token
-# throughput must be all output tokens / run_ms; goodput must count only
+# throughput must be all output tokens / the measured window (warm-up
+# left out, measured_ms); goodput must count only
 # the requests within the payload's slo. With record_itls every gap goes
 # to the exports (jsonl, csv, vLLM's itls), the gaps the histogram holds.
 . "$(dirname "$0")/llm_lib.sh"
@@ -68,8 +69,10 @@ old = sorted(r["itl_ms"] for r in records)
 print("records' mean gaps p99 %.3f (what ITL p99 used to be)" % old[-1])
 for m in ("ttft_ms", "ttfb_ms", "e2e_ms"):
     assert f["metrics." + m]["count"] == 40, (m, f["metrics." + m])
-# throughput: all output tokens / the job's wall time (run_ms)
-run_ms = agg["run_ms"]
+# throughput: all output tokens / the job's measured window (measured_ms:
+# the earliest measured start to the latest measured end of its tasks)
+run_ms = agg["measured_ms"]
+assert 0 < run_ms <= agg["run_ms"], (run_ms, agg["run_ms"])
 out = f["metrics.output_tokens"]
 assert out["sum"] == 40 * 64, out
 want = 40 * 64 * 1000.0 / run_ms
@@ -81,7 +84,7 @@ assert abs(ok["per_s"] - 40 * 1000.0 / run_ms) < 0.01, ok
 good = sum(1 for r in records if r["ttft_ms"] <= 32.5 and r["tpot_ms"] <= 9.5)
 assert f["summary.good"]["sum"] == good, (f["summary.good"], good)
 assert abs(f["summary.good"]["per_s"] - good * 1000.0 / run_ms) < 0.01
-print("output tok/s %.1f, req/s %.2f, goodput %.2f req/s (%d of 40 good) over run_ms %d"
+print("output tok/s %.1f, req/s %.2f, goodput %.2f req/s (%d of 40 good) over measured_ms %d"
       % (out["per_s"], ok["per_s"], f["summary.good"]["per_s"], good, run_ms))
 PY
 # record_itls: every gap of every request in the exports, the same gaps
@@ -121,5 +124,49 @@ assert len(v["itls"]) == 40 and all(len(x) == 63 for x in v["itls"]), v["itls"][
 assert abs(max(max(x) for x in v["itls"]) - gaps[-1] / 1000) < 2e-6
 print("exported gaps: %d, p99 %.3f ms (the histogram's %.3f)" % (len(gaps),
       gaps[math.ceil(.99 * len(gaps)) - 1], itl["p99"]))
+PY
+# Throughput over the measured window: two tasks, each 10 warm-up
+# requests before its 4 measured ones. per_s, the vLLM export's duration
+# and throughputs are over measured_ms (the earliest measured start to the
+# latest measured end of the tasks' windows), not run_ms, which holds the
+# warm-up too.
+payload='{"model":"m","messages":[{"role":"user","content":"go"}],
+          "max_tokens":4,"requests":4,"concurrency":2,"warmup_requests":10}'
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 \
+    --tasks 2 --no-progress --id wu llm "$payload" > /dev/null 2>"$tmp/push-wu.log" ||
+    fail "llmb-push --wait wu exited $?"
+for _ in $(seq 100); do
+    [ -n "$(rcli HGET "$prefix:{default}:j:wu" aggregate)" ] && break
+    sleep 0.1
+done
+rcli HGET "$prefix:{default}:j:wu" aggregate > "$tmp/wu-agg.json"
+for i in 0 1; do
+    rcli HGET "$prefix:{default}:j:wu" "$i:result" > "$tmp/wu$i.json"
+done
+"$bin/tools/admin/llmb" "${common[@]}" export wu --format vllm \
+    > "$tmp/wu.vllm" 2>>"$tmp/export.log" || fail "export wu"
+python3 -S - "$tmp" <<'PY' || fail "throughput over the measured window"
+import json, sys
+tmp = sys.argv[1]
+agg = json.load(open(tmp + "/wu-agg.json"))
+sums = [json.load(open("%s/wu%d.json" % (tmp, i)))["summary"] for i in (0, 1)]
+window = (max(s["window_end_ms"] for s in sums) -
+          min(s["window_start_ms"] for s in sums))
+assert agg["measured_ms"] == window, (agg["measured_ms"], window)
+# the warm-up (10 requests of at least 30 ms TTFT, two at a time) came
+# before every window, inside run_ms
+assert 0 < window < agg["run_ms"], (window, agg["run_ms"])
+f = agg["fields"]
+assert f["summary.ok"]["sum"] == 8, f["summary.ok"]
+def near(a, b):
+    return abs(a - b) <= 1e-6 * abs(b) + 1e-9
+assert near(f["summary.ok"]["per_s"], 8 * 1000.0 / window), f["summary.ok"]
+out = f["summary.output_tokens"]
+assert near(out["per_s"], out["sum"] * 1000.0 / window), out
+v = json.load(open(tmp + "/wu.vllm"))
+assert near(v["duration"], window / 1000.0), (v["duration"], window)
+assert near(v["request_throughput"], 8 * 1000.0 / window), v["request_throughput"]
+print("measured window %d ms of run_ms %d: %.1f requests/s" %
+      (window, agg["run_ms"], f["summary.ok"]["per_s"]))
 PY
 echo "llm metrics: job ITL p99 is the stall, TPOT the mean, from merged histograms"

@@ -303,7 +303,9 @@ static json_t *vllm_summary(const json_t *agg, const json_t *fields)
                                        ?: json_null());
     vllm_int(o, "num_prompts", agg, "summary.requests", "sum");
     json_object_set_new(o, "duration", json_real(
-        (double)json_integer_value(json_object_get(agg, "run_ms")) / 1000.0));
+        (double)json_integer_value(json_object_get(agg, "measured_ms") ?:
+                                   json_object_get(agg, "run_ms")) /
+        1000.0));
     vllm_int(o, "completed", agg, "summary.ok", "sum");
     vllm_int(o, "total_input_tokens", agg, "summary.input_tokens", "sum");
     vllm_int(o, "total_output_tokens", agg, "summary.output_tokens", "sum");

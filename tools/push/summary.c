@@ -136,7 +136,11 @@ int push_summary_print(json_t *job, FILE *out)
 
     if (field(agg, "summary.requests") == NULL)
         return 0;
-    run_ms = json_number_value(json_object_get(agg, "run_ms"));
+    /* the measured window (no warm-up), or run_ms from an older
+     * coordinator */
+    run_ms = json_number_value(json_object_get(agg, "measured_ms"));
+    if (!(run_ms > 0))
+        run_ms = json_number_value(json_object_get(agg, "run_ms"));
 
     fprintf(out, "\n==== LLM serving benchmark: job %s ====\n",
             json_is_string(id) ? json_string_value(id) : "?");

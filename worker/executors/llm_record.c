@@ -374,6 +374,13 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
                                                    "count"));
     }
     json_object_set_new(sum, "duration_ms", ms(duration_ms));
+    /* the measured window in wall-clock ms (warm-up and waits before it
+     * left out): the aggregate's per_s are over the job's span of them */
+    if (rs->seen > 0 && rs->t0_ms > 0) {
+        json_object_set_new(sum, "window_start_ms", json_integer(rs->t0_ms));
+        json_object_set_new(sum, "window_end_ms", json_integer(
+                                rs->t0_ms + (json_int_t)duration_ms));
+    }
     json_object_set_new(sum, "request_rate",
                         ms(secs > 0 ? (double)rs->seen / secs : 0));
     json_object_set_new(sum, "output_token_rate",
