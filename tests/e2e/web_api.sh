@@ -203,6 +203,75 @@ kill -TERM "$wt_pid"
 wait "$wt_pid" || fail "llmb web (wtq) did not stop cleanly"
 rcli DEL "$PREFIX:{wtq}:events" >/dev/null
 
+# Started with Redis away: once Redis is there (with old events), the
+# stream starts from the present, not from the oldest event kept.
+old_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+old_url="redis://127.0.0.1:$old_port"
+mkdir -p "$TMP/old"
+old_redis() {
+    redis-server --port "$old_port" --bind 127.0.0.1 --save '' \
+        --appendonly no --daemonize yes --dir "$TMP/old" \
+        --dbfilename old.rdb --pidfile "$TMP/old/redis.pid" \
+        --logfile "$TMP/old/redis.log"
+    for _ in $(seq 100); do
+        redis-cli -p "$old_port" PING 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    fail "redis-server on $old_port did not start"
+}
+old_redis
+LLMB_REDIS_URL=$old_url "$BIN/tools/push/llmb-push" --queue oldq \
+    --id oldjob echo '{}' >/dev/null || fail "llmb-push oldjob"
+redis-cli -p "$old_port" SHUTDOWN SAVE >/dev/null 2>&1 || true
+for _ in $(seq 100); do
+    redis-cli -p "$old_port" PING >/dev/null 2>&1 || break
+    sleep 0.1
+done
+start_web "$TMP/web-old.log" --redis "$old_url"
+old_web=${pids[-1]}
+python3 - "$PORT" "$BIN/tools/push/llmb-push" "$old_url" "$old_port" \
+    "$TMP/old" <<'PY' ||
+import http.client, json, os, subprocess, sys
+port, push, url, rport, rdir = sys.argv[1:6]
+c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+c.request("GET", "/api/events")
+r = c.getresponse()
+assert r.status == 200, r.status
+def events():
+    ev = None
+    while True:
+        line = r.fp.readline().decode()
+        assert line, "the stream ended"
+        if line.startswith("event: "):
+            ev = line[7:].strip()
+        elif line.startswith("data: "):
+            yield ev, json.loads(line[6:])
+it = events()
+for ev, d in it:
+    assert ev == "overview" and d["now_ms"] is None, (ev, d)
+    break
+subprocess.run(["redis-server", "--port", rport, "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "yes",
+                "--dir", rdir, "--dbfilename", "old.rdb", "--pidfile",
+                rdir + "/redis.pid", "--logfile", rdir + "/redis.log"],
+               check=True, timeout=60)
+for ev, d in it:
+    assert ev != "job", d
+    if ev == "overview" and d["now_ms"] is not None:
+        break
+env = dict(os.environ, LLMB_REDIS_URL=url)
+subprocess.run([push, "--queue", "oldq", "--id", "newjob", "echo", "{}"],
+               check=True, capture_output=True, timeout=60, env=env)
+for ev, d in it:
+    if ev == "job":
+        assert d["id"] == "newjob", ("an old event replayed", d)
+        break
+PY
+    fail "events after Redis came: $(tail -5 "$TMP/web-old.log")"
+redis-cli -p "$old_port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+kill -TERM "$old_web"
+wait "$old_web" || fail "llmb web (Redis late) did not stop cleanly"
+
 # Both servers are still up, and stop cleanly on SIGTERM.
 for p in "$RW" "$RO"; do
     python3 -c 'import sys, urllib.request

@@ -219,8 +219,10 @@ static void skipped_recheck(struct llmb_web_events *ev)
 /* Reads and publishes the overview, and learns the queues from it: a
  * queue met for the first time is read from the previous overview's
  * time on (or from now, at the start), so that its first events are not
- * missed. */
-static void overview_tick(struct llmb_web_events *ev, bool fresh)
+ * missed. A fresh start forgets the queues: every one is read from now.
+ * False when the overview could not be read (the start is then still to
+ * come). */
+static bool overview_tick(struct llmb_web_events *ev, bool fresh)
 {
     struct llmb_admin a;
     json_t *doc = NULL, *q;
@@ -246,7 +248,7 @@ static void overview_tick(struct llmb_web_events *ev, bool fresh)
         publish(ev, "overview", doc, true);
         json_decref(doc);
         free(err);
-        return;
+        return false;
     }
     now = (long long)json_integer_value(json_object_get(doc, "now_ms"));
     if (fresh) {
@@ -265,7 +267,10 @@ static void overview_tick(struct llmb_web_events *ev, bool fresh)
             known = strcmp(ev->queues.v[k], name) == 0;
         if (name == NULL || known)
             continue;
-        char *id = llmb_xasprintf("%lld-0", ev->last_now);
+        /* never from 0-0: a queue met before any time is known is read
+         * from now on, not from its oldest event */
+        char *id = llmb_xasprintf("%lld-0", ev->last_now > 0 ? ev->last_now
+                                                            : now);
         llmb_strlist_push(&ev->queues, name);
         llmb_strlist_push(&ev->from, id);
         free(id);
@@ -273,6 +278,7 @@ static void overview_tick(struct llmb_web_events *ev, bool fresh)
     ev->last_now = now;
     publish(ev, "overview", doc, true);
     json_decref(doc);
+    return true;
 }
 
 /* The field f of a stream entry's field/value array, or NULL. */
@@ -522,6 +528,7 @@ static void *reader_main(void *arg)
         pthread_mutex_lock(&ev->mu);
         while (!ev->stop && ev->nsubs == 0) {
             fresh = true;
+            next_overview = 0;
             pthread_cond_wait(&ev->cv, &ev->mu);
         }
         if (ev->stop) {
@@ -531,9 +538,11 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&ev->mu);
 
         now = mono_ms();
-        if (fresh || now >= next_overview) {
-            overview_tick(ev, fresh);
-            fresh = false;
+        if (now >= next_overview) {
+            /* a start stays to come until an overview is read (a
+             * failure later keeps the queues and where they were read) */
+            if (overview_tick(ev, fresh))
+                fresh = false;
             next_overview = now + LLMB_WEB_OVERVIEW_MS;
         }
         wait = next_overview - mono_ms();
