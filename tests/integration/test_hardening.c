@@ -412,13 +412,29 @@ static void assert_refused_or_done(redisReply *r, const char *fn,
     freeReplyObject(r);
 }
 
+/* A job that ended long ago (score 1 in <base>:ended) with retention_s 1,
+ * and a job cancelled while its task still waits (its ref left in
+ * <base>:pending, as a cancel beyond its refs leaves it): a call that ends
+ * a job then also reaches retention's keys (jobs, dead, done, ended). */
+static char *old_ended_and_cancelled_waiting(void)
+{
+    char *c;
+
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
+    freeReplyObject(tq_cmd("ZADD %s:ended 1 old", T.base));
+    c = tq_push("{\"type\":\"t\"}");
+    freeReplyObject(tq_cmd("HSET %s:j:%s state cancelled", T.base, c));
+    return c;
+}
+
 /* Case 7 too: each function checks the types of the queue keys it may touch
- * (not all sixteen), so a key of the wrong type must still be refused
+ * (not all seventeen), so a key of the wrong type must still be refused
  * before anything is written. For every queue key and each function that
  * is called once per job or batch, the call goes through the paths that
  * touch the most keys: pushes of delayed, deadline and fan-out jobs; a
- * claim that promotes; completions that end a job, retry one and fail one
- * for good; a heartbeat that ends a cancelled job. */
+ * claim that promotes and ends a cancelled job; completions that end a
+ * job, retry one and fail one for good; a heartbeat that ends a cancelled
+ * job; each end of a job with an old ended job for retention to delete. */
 static void test_wrong_key_refused_before_writes(void **state)
 {
     struct tq_task t[4];
@@ -444,6 +460,7 @@ static void test_wrong_key_refused_before_writes(void **state)
         queue_clear();
         free(tq_push("{\"type\":\"t\"}"));
         free(tq_push("{\"type\":\"t\",\"delay_s\":0.001}"));
+        free(old_ended_and_cancelled_waiting());
         tq_sleep_ms(5);
         break_key(sfx);
         assert_refused_or_done(tq_fcall("llmb_claim", "w", "10", "30000", NULL),
@@ -454,6 +471,8 @@ static void test_wrong_key_refused_before_writes(void **state)
         free(tq_push("{\"type\":\"t\",\"max_retries\":0}"));
         free(tq_push("{\"type\":\"t\"}"));
         assert_int_equal(tq_claim("w", 3, "30000", t, NULL), 3);
+        freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
+        freeReplyObject(tq_cmd("ZADD %s:ended 1 old", T.base));
         break_key(sfx);
         assert_refused_or_done(
             tq_fcall("llmb_complete", "w", t[0].ref, t[0].tok, "[1]", t[1].ref,
@@ -465,6 +484,8 @@ static void test_wrong_key_refused_before_writes(void **state)
         b = tq_push("{\"type\":\"t\"}");
         assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
         freeReplyObject(tq_fcall("llmb_cancel", b, NULL));
+        freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
+        freeReplyObject(tq_cmd("ZADD %s:ended 1 old", T.base));
         break_key(sfx);
         assert_refused_or_done(
             tq_fcall("llmb_heartbeat", "w", "30000", t[0].ref, t[0].tok, NULL),
