@@ -303,6 +303,14 @@ int llmb_handshake_check(const struct llmb_handshake *hs, int i,
     }
     if (r->type != REDIS_REPLY_ERROR)
         return 0;
+    if (strcmp(st->what, "ROLE") == 0 &&
+        (strncmp(r->str, "NOPERM", 6) == 0 ||
+         strncasecmp(r->str, "ERR unknown command", 19) == 0)) {
+        /* A user without ROLE (an ACL, a renamed command): not checked; a
+         * demoted primary still answers the first write READONLY, which
+         * sends the connection back to the sentinels. */
+        return 0;
+    }
     if (strncmp(r->str, "NOAUTH", 6) == 0)
         *errstr = noauth(address, r->str);
     else if (strcmp(st->what, "SELECT") == 0)

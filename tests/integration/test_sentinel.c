@@ -6,7 +6,8 @@
  * sentinels, find the new one after a failover (SENTINEL FAILOVER), and
  * report a name no sentinel knows or sentinels that do not answer; and
  * --wait-replicas (llmb_write_ack) turns a write short of its replicas
- * into a NOREPLICAS error on the blocking connection.
+ * into a NOREPLICAS error on the blocking connection; an ACL user that
+ * may not run ROLE connects.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -431,11 +432,50 @@ static void test_wait_replicas(void **state)
     llmb_conn_free(c);
 }
 
+/* An ACL user that may not run ROLE connects all the same: the check
+ * that the sentinels named the primary is left out. */
+static void test_user_without_role(void **state)
+{
+    struct llmb_conn *admin = llmb_conn_new(url, NULL, 5000);
+    const char *rest = strstr(url, "://") + 3;
+    char *user_url = llmb_xasprintf("redis+sentinel://llmbnorole:pw@%s",
+                                    rest);
+    struct llmb_conn *c = llmb_conn_new(user_url, NULL, 5000);
+    char *err = NULL;
+    redisReply *r;
+    (void)state;
+
+    r = llmb_conn_command(admin, "ACL SETUSER llmbnorole reset on >pw ~* "
+                                 "&* +@all -role");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    assert_int_equal(llmb_conn_connect(c, &err), LLMB_OK);
+    assert_null(err);
+    r = llmb_conn_command(c, "ACL WHOAMI");
+    assert_non_null(r);
+    assert_string_equal(r->str, "llmbnorole");
+    freeReplyObject(r);
+    r = llmb_conn_command(c, "ROLE");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_true(strncmp(r->str, "NOPERM", 6) == 0);
+    freeReplyObject(r);
+    llmb_conn_free(c);
+
+    r = llmb_conn_command(admin, "ACL DELUSER llmbnorole");
+    freeReplyObject(r);
+    llmb_conn_free(admin);
+    free(user_url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_wait_replicas),
+        cmocka_unit_test(test_user_without_role),
         cmocka_unit_test(test_blocking_follows_the_primary),
         cmocka_unit_test(test_async_follows_the_primary),
     };
