@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the cmocka integration test programs of a build under valgrind
 memcheck, against a private redis-server (redis-fixture.sh), with the
-environment ctest would give them. A test fails on any memcheck error or
+environment ctest would give them (and a private Redis Cluster to the
+tests of the redis_cluster fixture). A test fails on any memcheck error or
 on a definite or indirect leak (--error-exitcode). Child processes the tests
 start (llmb-worker, llmb-coordinator) are not traced: the ASan run of the
 suite covers them, and tracing them under valgrind makes the timing-based
@@ -28,19 +29,29 @@ for t in info["tests"]:
         continue
     if not pattern.search(t["name"]):
         continue
-    tests.append((t["name"], cmd, props.get("ENVIRONMENT") or []))
+    tests.append((t["name"], cmd, props.get("ENVIRONMENT") or [],
+                  "redis_cluster" in (props.get("FIXTURES_REQUIRED") or [])))
 
 fixture = tempfile.mkdtemp(prefix="llmb-memcheck-")
 subprocess.run([os.path.join(here, "redis-fixture.sh"), "start", fixture],
                check=True)
+# The tests of the "redis_cluster" fixture get a private cluster of their
+# own, as ctest gives them (tests/support/redis-cluster.sh).
+cluster = None
 failed = 0
 try:
-    for name, cmd, env in tests:
+    if any(t[3] for t in tests):
+        cluster = os.path.join(fixture, "cluster")
+        subprocess.run([os.path.join(here, "redis-cluster.sh"), "start",
+                        cluster], check=True)
+    for name, cmd, env, wants_cluster in tests:
         e = dict(os.environ)
         for kv in env:
             k, _, v = kv.partition("=")
             e[k] = v
         e["LLMB_TEST_REDIS_URL_FILE"] = os.path.join(fixture, "redis.url")
+        if wants_cluster:
+            e["LLMB_TEST_CLUSTER_DIR"] = cluster
         log = os.path.join(fixture, name + ".valgrind")
         t0 = time.time()
         rc = subprocess.run(["valgrind", "--quiet", "--error-exitcode=99",
@@ -59,5 +70,8 @@ try:
             with open(log) as f:
                 sys.stdout.write(f.read()[-6000:])
 finally:
+    if cluster is not None:
+        subprocess.run([os.path.join(here, "redis-cluster.sh"), "stop",
+                        cluster])
     subprocess.run([os.path.join(here, "redis-fixture.sh"), "stop", fixture])
 sys.exit(1 if failed else 0)
