@@ -202,7 +202,7 @@ wait_event("a later overview", lambda e: e[0] == "overview" and
 socks = []
 for i in range(63):
     sk = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
-    sk.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    sk.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     if not sk.recv(64).startswith(b"HTTP/1.1 200"):
         fail("stream %d of 64 was refused" % (i + 2))
     socks.append(sk)
@@ -213,7 +213,7 @@ for sk in socks:
 
 def stream_opens():
     sk = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
-    sk.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    sk.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     ok = sk.recv(64).startswith(b"HTTP/1.1 200")
     sk.close()
     return ok
@@ -404,10 +404,10 @@ for i in range(300):
         fail("%s %r answered %d" % (method, path, st))
 # and raw bytes that are not HTTP
 for raw in [b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
-            b"GET /api/jobs/\xc3\xa9\xff HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /api/jobs/\xc3\xa9\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
             b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 3000 + b"\r\n",
-            b"POST /api/jobs/x/cancel HTTP/1.1\r\nHost: x\r\n"
+            b"POST /api/jobs/x/cancel HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Length: 99999999\r\n\r\nabc"]:
     s = socket.create_connection(("127.0.0.1", int(RW)), timeout=10)
     try:

@@ -272,6 +272,35 @@ redis-cli -p "$old_port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
 kill -TERM "$old_web"
 wait "$old_web" || fail "llmb web (Redis late) did not stop cleanly"
 
+# DNS rebinding: a Host that is not this server's is refused (421),
+# unless --allow-host names it.
+for h in evil.example evil.example:$RO 127.0.0.1.evil.example; do
+    st=$(curl -s -o "$TMP/host.out" -w '%{http_code}' -H "Host: $h" \
+        "http://127.0.0.1:$RO/api/config")
+    [[ $st == 421 ]] || fail "Host $h: $st, not 421"
+    st=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $h" \
+        "http://127.0.0.1:$RO/")
+    [[ $st == 421 ]] || fail "Host $h on /: $st, not 421"
+done
+grep -q -- "--allow-host" "$TMP/host.out" || fail "421 without a word: $(cat "$TMP/host.out")"
+for h in "localhost:$RO" "127.0.0.1:$RO" "[::1]:$RO" LOCALHOST; do
+    st=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $h" \
+        "http://127.0.0.1:$RO/api/config")
+    [[ $st == 200 ]] || fail "Host $h: $st, not 200"
+done
+start_web "$TMP/web-host.log" --allow-host evil.example --allow-host ui.lan
+host_web=${pids[-1]}
+for h in evil.example "ui.lan:$PORT"; do
+    st=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $h" \
+        "http://127.0.0.1:$PORT/api/config")
+    [[ $st == 200 ]] || fail "--allow-host, Host $h: $st, not 200"
+done
+st=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: other.example" \
+    "http://127.0.0.1:$PORT/api/config")
+[[ $st == 421 ]] || fail "--allow-host, Host other.example: $st, not 421"
+kill -TERM "$host_web"
+wait "$host_web" || fail "llmb web (--allow-host) did not stop cleanly"
+
 # Both servers are still up, and stop cleanly on SIGTERM.
 for p in "$RW" "$RO"; do
     python3 -c 'import sys, urllib.request

@@ -78,6 +78,7 @@ struct llmb_admin_config {
     char *output;         /* --output: export writes this file, not stdout */
     char *addr;           /* --addr: where `web` listens */
     char *token_env;      /* --token-env: the variable holding web's token */
+    struct llmb_strlist allow_hosts; /* --allow-host: more Host names */
 };
 
 /* What a command runs with. Built by main() after the options are loaded

@@ -78,7 +78,8 @@ static const struct llmb_command commands[] = {
      "purge, pause, resume) need the token held by the variable that "
      "--token-env names, and without it the UI is read-only. Runs until "
      "SIGINT or SIGTERM (docs/web.md).",
-     "addr,token-env", 0, 0, llmb_web_check, llmb_web_run, true},
+     "addr,token-env,allow-host", 0, 0, llmb_web_check, llmb_web_run,
+     true},
     {"health", "[OPTIONS]", "Probe: Redis, the library, a coordinator, a "
      "worker.",
      "Checks that Redis answers and runs the llmb function library (it is "
@@ -175,7 +176,7 @@ static bool long_takes_value(const char *name)
     static const char *const with_value[] = {
         "redis", "prefix", "log-level", "config", "queue", "state", "limit",
         "tasks", "coordinator", "worker", "stale-ms", "timeout-ms",
-        "format", "output", "addr", "token-env",
+        "format", "output", "addr", "token-env", "allow-host",
         "over", "levels", "job", "job-file", "id", "slo-min-good",
         "slo-percentile",
     };

@@ -78,6 +78,11 @@ static const struct llmb_opt admin_opts[] = {
      "(cancel, retry, purge, pause, resume) need; without it the UI is "
      "read-only.",
      offsetof(struct llmb_admin_config, token_env), 0, 0, false},
+    {"allow-host", 0, NULL, LLMB_OPT_LIST, NULL, "NAME",
+     "web: answer requests whose Host header names NAME too (may repeat); "
+     "besides localhost, 127.0.0.1, [::1] and the host of --addr, every "
+     "other Host is refused (421), against DNS rebinding.",
+     offsetof(struct llmb_admin_config, allow_hosts), 0, 0, false},
     /* sweep (sweep.c checks their values) */
     {"over", 0, NULL, LLMB_OPT_STR, NULL, "PARAM",
      "The payload field each level sets: concurrency or rate.",

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <llmb/err.h>
 #include <llmb/keys.h>
@@ -628,6 +629,52 @@ static bool split_path(struct req *q, char *path)
     return q->nsegs > 0;
 }
 
+/* True when name (a Host header's host, n bytes) is one this server
+ * answers: localhost, 127.0.0.1, [::1], the host of --addr or one of
+ * --allow-host. Any other is refused, so that a page of another site
+ * whose name was made to resolve to this address (DNS rebinding) does
+ * not read it. */
+static bool host_name_ok(const struct llmb_web *w, const char *name,
+                         size_t n)
+{
+    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
+    const char *addr = w->cfg->addr != NULL ? w->cfg->addr : "";
+    const char *colon = strrchr(addr, ':');
+    size_t alen = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (strlen(local[i]) == n && strncasecmp(local[i], name, n) == 0)
+            return true;
+    if (alen > 0 && alen == n && strncasecmp(addr, name, n) == 0)
+        return true;
+    for (size_t i = 0; i < w->cfg->allow_hosts.n; i++) {
+        const char *h = w->cfg->allow_hosts.v[i];
+        if (strlen(h) == n && strncasecmp(h, name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The Host header's check (a request without one, HTTP/1.0, passes). */
+static bool host_ok(const struct llmb_web *w, struct MHD_Connection *c)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   "Host");
+    size_t n;
+
+    if (host == NULL)
+        return true;
+    if (host[0] == '[') { /* [IPV6]:PORT */
+        const char *end = strchr(host, ']');
+        if (end == NULL)
+            return false;
+        n = (size_t)(end - host) + 1;
+    } else {
+        n = strcspn(host, ":");
+    }
+    return host_name_ok(w, host, n);
+}
+
 enum MHD_Result llmb_web_handle(void *cls, struct MHD_Connection *c,
                                 const char *url, const char *method,
                                 const char *version, const char *upload,
@@ -655,6 +702,11 @@ enum MHD_Result llmb_web_handle(void *cls, struct MHD_Connection *c,
     if (*state == &seen_body)
         return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
                              "requests take no body");
+    if (!host_ok(q.w, c))
+        return respond_error(c, 421, NULL,
+                             "this server answers the Host names "
+                             "localhost, 127.0.0.1, [::1], the host of "
+                             "--addr and those of --allow-host");
 
     if (strncmp(url, "/api/", 5) == 0) {
         path = llmb_xstrdup(url + 5);
