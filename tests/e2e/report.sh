@@ -91,6 +91,22 @@ assert "Chart.js v" in scripts[0] and "llmb-report-data" in scripts[1]
 print("report: %d bytes, %d jobs, csp %s..." % (len(html), len(ids), csp[:60]))
 PY
 
+# The file is written through a name no one can foresee: a link planted
+# at the target's name .tmp.PID is not followed, and the report is a
+# plain file of mode 644.
+: >"$tmp/victim"
+sh -c 'ln -s "$1" "$2.tmp.$$" && shift 2 && exec "$@"' sh \
+    "$tmp/victim" "$tmp/safe.html" "$bin/tools/admin/llmb" "${common[@]}" \
+    report r1 -o "$tmp/safe.html" 2>"$tmp/safe.log" ||
+    fail "report beside a planted link: $(cat "$tmp/safe.log")"
+[ ! -s "$tmp/victim" ] || fail "the report was written through a planted link"
+[ -f "$tmp/safe.html" ] && [ ! -L "$tmp/safe.html" ] ||
+    fail "the report is not a plain file"
+[ "$(stat -c %a "$tmp/safe.html")" = 644 ] ||
+    fail "the report's mode is $(stat -c %a "$tmp/safe.html"), not 644"
+n=$(find "$tmp" -maxdepth 1 -name 'safe.html.tmp.*' | wc -l)
+[ "$n" = 1 ] || fail "$n temporary files beside the report (the planted link only)"
+
 # one job: no comparison; a job not aggregated: shown, and the report says
 # why nothing is compared; a job that does not exist: exit 1, no file
 llmb report r1 -o "$tmp/one.html" 2>"$tmp/one.log" || fail "report of one job"

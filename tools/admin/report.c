@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <llmb/err.h>
 #include <llmb/sha256.h>
@@ -276,7 +277,7 @@ static int write_out(struct llmb_admin *a, const char *path,
 {
     char *tmp;
     FILE *f;
-    int err = 0;
+    int err = 0, fd;
 
     if (path == NULL || strcmp(path, "-") == 0) {
         if (fwrite(text, 1, len, a->out) != len || fflush(a->out) != 0) {
@@ -286,10 +287,27 @@ static int write_out(struct llmb_admin *a, const char *path,
         }
         return 0;
     }
-    tmp = llmb_xasprintf("%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "w");
+    /* a new file of a name no one could foresee, in the target's
+     * directory (mkstemp(): O_CREAT|O_EXCL, so never through a link
+     * planted there), readable as a file written by fopen() would be,
+     * then renamed over the target */
+    tmp = llmb_xasprintf("%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd >= 0 && fchmod(fd, 0644) != 0) {
+        err = errno;
+        close(fd);
+        unlink(tmp);
+        fd = -1;
+        errno = err;
+    }
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
-        *errstr = llmb_xasprintf("cannot write %s: %s", path, strerror(errno));
+        err = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        *errstr = llmb_xasprintf("cannot write %s: %s", path, strerror(err));
         free(tmp);
         return LLMB_EIO;
     }
