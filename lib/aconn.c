@@ -427,7 +427,8 @@ static void setup_reply(struct llmb_aconn *ac, const redisReply *r,
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        llmb_error("redis refused PING conn=%s: %s", ac->what, r->str);
+        llmb_error("redis %s refused PING conn=%s: %s", ac->srv.address,
+                   ac->what, r->str);
         ac->setup_failed = true;
     }
     if (ac->setup_failed) {

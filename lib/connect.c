@@ -314,13 +314,14 @@ int llmb_handshake_check(const struct llmb_handshake *hs, int i,
     if (strncmp(r->str, "NOAUTH", 6) == 0)
         *errstr = noauth(address, r->str);
     else if (strcmp(st->what, "SELECT") == 0)
-        *errstr = llmb_xasprintf("redis SELECT %d failed: %s", hs->db,
-                                 r->str);
+        *errstr = llmb_xasprintf("redis %s: SELECT %d failed: %s", address,
+                                 hs->db, r->str);
     else if (strcmp(st->what, "CLIENT SETNAME") == 0)
-        *errstr = llmb_xasprintf("redis CLIENT SETNAME \"%s\" failed: %s",
-                                 hs->name, r->str);
+        *errstr = llmb_xasprintf("redis %s: CLIENT SETNAME \"%s\" failed: "
+                                 "%s", address, hs->name, r->str);
     else
-        *errstr = llmb_xasprintf("redis %s failed: %s", st->what, r->str);
+        *errstr = llmb_xasprintf("redis %s: %s failed: %s", address,
+                                 st->what, r->str);
     return LLMB_EREDIS;
 }
 
@@ -355,7 +356,9 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
         *errstr = noauth(address, ferr);
         free(ferr);
     } else {
-        *errstr = ferr != NULL ? ferr : llmb_xstrdup(llmb_strerror(rc));
+        *errstr = llmb_xasprintf("redis %s: %s", address,
+                                 ferr != NULL ? ferr : llmb_strerror(rc));
+        free(ferr);
     }
     return rc;
 }

@@ -195,9 +195,12 @@ static void test_client_name(void **state)
         struct llmb_conn *bad = llmb_conn_new(url, "has space", 5000);
         char *err = NULL;
         assert_int_equal(llmb_conn_connect(bad, &err), LLMB_EREDIS);
-        assert_string_equal(err, "redis CLIENT SETNAME \"has space\" failed: "
-                                 "ERR Client names cannot contain spaces, "
-                                 "newlines or special characters.");
+        char *want = llmb_xasprintf("redis 127.0.0.1:%d: CLIENT SETNAME "
+                                    "\"has space\" failed: ERR Client names "
+                                    "cannot contain spaces, newlines or "
+                                    "special characters.", parsed.port);
+        assert_string_equal(err, want);
+        free(want);
         free(err);
         llmb_conn_free(bad);
     }
@@ -233,8 +236,13 @@ static void test_acl_auth(void **state)
     bad = llmb_xasprintf("redis://%s:wrong@127.0.0.1:%d", user, parsed.port);
     c = llmb_conn_new(bad, NULL, 5000);
     assert_int_equal(llmb_conn_connect(c, &err), LLMB_EREDIS);
-    assert_string_equal(err, "redis AUTH failed: WRONGPASS invalid "
-                             "username-password pair or user is disabled.");
+    {
+        char *want = llmb_xasprintf("redis 127.0.0.1:%d: AUTH failed: "
+                                    "WRONGPASS invalid username-password "
+                                    "pair or user is disabled.", parsed.port);
+        assert_string_equal(err, want);
+        free(want);
+    }
     assert_string_equal(llmb_conn_errstr(c), err);
     assert_null(llmb_conn_ctx(c));
     free(err);
@@ -259,8 +267,13 @@ static void test_password_without_server_password(void **state)
     (void)state;
 
     assert_int_equal(llmb_conn_connect(c, &err), LLMB_EREDIS);
-    assert_true(strncmp(err, "redis AUTH failed: ERR AUTH <password> called "
-                             "without any password", 61) == 0);
+    {
+        char *want = llmb_xasprintf("redis 127.0.0.1:%d: AUTH failed: ERR "
+                                    "AUTH <password> called without any "
+                                    "password", parsed.port);
+        assert_true(strncmp(err, want, strlen(want)) == 0);
+        free(want);
+    }
     assert_null(strstr(err, "nope"));
     free(err);
     llmb_conn_free(c);
