@@ -200,6 +200,11 @@ static void test_redis_trouble(void **state)
     char *c = wh_push(h, "q1", "{\"type\":\"sleep\",\"tasks\":2,"
                                "\"payload\":{\"ms\":800}}");
     free(wh_wait_state(h, "q1", c, "running", 10000));
+    /* Both of its connections are back from the restart first (the
+     * reconnect waits a random backoff). */
+    for (int i = 0; i < 200 && clients_named(h, cname) < 2; i++)
+        usleep(50000);
+    assert_true(clients_named(h, cname) >= 2);
     redisReply *r = wh_cmd(h, "CLIENT KILL TYPE normal SKIPME yes");
     assert_true(r->type == REDIS_REPLY_INTEGER && r->integer >= 2);
     freeReplyObject(r);
