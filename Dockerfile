@@ -14,7 +14,7 @@ FROM ${BASE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake gcc make pkg-config libc6-dev \
-      libhiredis-dev libev-dev libjansson-dev uuid-dev libcurl4-openssl-dev \
+      libhiredis-dev libev-dev libjansson-dev libcurl4-openssl-dev \
       libjs-chart.js libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -26,11 +26,11 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DLLMB_BUILD_TESTS=OFF \
 
 FROM ${BASE}
 # The runtime libraries the binaries link (ldd: hiredis, libev, jansson,
-# libmicrohttpd for the HTTP servers; no libuuid) and libcurl, which the binaries load at run time when they
-# need HTTP: llmb-worker for the llm executor, `llmb health --coordinator`
-# for the compose and k8s probes. The llmb user gets a real home: exec
-# handlers inherit HOME, and tools such as pip, git or an SDK's cache
-# write under it.
+# libmicrohttpd for the HTTP servers) and libcurl, which the binaries load
+# at run time when they need HTTP: llmb-worker for the llm executor,
+# `llmb health --coordinator` for the compose and k8s probes. The llmb user
+# gets a real home: exec handlers inherit HOME, and tools such as pip, git
+# or an SDK's cache write under it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libhiredis0.14 libev4 libjansson4 libmicrohttpd12 libcurl4 \
