@@ -104,8 +104,9 @@ static size_t choice_content(const struct llmb_llm_resp *r, json_t *choice,
     return n;
 }
 
-/* Reads usage into r when o has it (null usage is skipped). */
-static void take_usage(struct llmb_llm_resp *r, json_t *o)
+/* Reads o's usage into *prompt and *completion, each only when given as
+ * a non-negative integer (null usage is skipped). */
+static void read_usage(json_t *o, long *prompt, long *completion)
 {
     json_t *u = json_object_get(o, "usage");
     json_t *p, *c;
@@ -115,9 +116,9 @@ static void take_usage(struct llmb_llm_resp *r, json_t *o)
     p = json_object_get(u, "prompt_tokens");
     c = json_object_get(u, "completion_tokens");
     if (json_is_integer(p) && json_integer_value(p) >= 0)
-        r->prompt_tokens = (long)json_integer_value(p);
+        *prompt = (long)json_integer_value(p);
     if (json_is_integer(c) && json_integer_value(c) >= 0)
-        r->completion_tokens = (long)json_integer_value(c);
+        *completion = (long)json_integer_value(c);
 }
 
 /* An in-band error object: {"error": {"message": ...}} or a string. */
@@ -174,8 +175,10 @@ static void take_chunk(struct llmb_llm_resp *r,
         take_content(r, ck->content);
 }
 
-/* The full reading of a chunk: json_loadb and the object's members. What
- * llmb_llm_chunk_scan() answers must be what this gives. */
+/* The full reading of a chunk: json_loadb and the object's members, into
+ * the struct llmb_llm_chunk_scan() fills, then taken by the same
+ * take_chunk(). What the scan answers must be what this reads. A chunk
+ * with an error object counts no content. */
 static int parse_event(struct llmb_llm_resp *r, const char *event,
                        const char *data, size_t len)
 {
@@ -196,24 +199,21 @@ static int parse_event(struct llmb_llm_resp *r, const char *event,
                                      "%.200s", data));
     }
     memset(&ck, 0, sizeof(ck));
+    ck.chat = r->chat;
     ck.prompt_tokens = ck.completion_tokens = -1;
     rc = take_error(r, o);
     choices = json_object_get(o, "choices");
     json_array_foreach(choices, i, c) {
-        json_t *fr = json_object_get(c, "finish_reason");
         ck.content += choice_content(r, c, true);
-        if (json_is_string(fr))
+        if (json_is_string(json_object_get(c, "finish_reason")))
             ck.finished = true;
     }
-    take_usage(r, o);
+    read_usage(o, &ck.prompt_tokens, &ck.completion_tokens);
     json_decref(o);
-    if (ck.finished)
-        r->finished = true;
     if (rc != 0)
-        return rc;
-    if (ck.content > 0)
-        take_content(r, ck.content);
-    return 0;
+        ck.content = 0;
+    take_chunk(r, &ck);
+    return rc;
 }
 
 /* One SSE event. A plain chunk is read by llmb_llm_chunk_scan() without
@@ -294,7 +294,7 @@ int llmb_llm_resp_body(struct llmb_llm_resp *r, const char *text, size_t len,
         if (json_is_string(json_object_get(c, "finish_reason")))
             r->finished = true;
     }
-    take_usage(r, o);
+    read_usage(o, &r->prompt_tokens, &r->completion_tokens);
     json_decref(o);
     r->done = rc == 0;
     return rc;
