@@ -76,7 +76,7 @@ enum llmb_report_route {
 struct llmb_unserved {
     char *type;
     int64_t since_mono_ms;          /* first found unserved */
-    struct llmb_unserved *next;
+    struct llmb_unserved *prev, *next; /* <llmb/list.h> */
 };
 
 /* A queue the worker serves. */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llmb/list.h>
 #include <llmb/log.h>
 #include <llmb/served.h>
 #include <llmb/util.h>
@@ -78,58 +79,43 @@ void llmb_types_claimed(struct llmb_worker *w, struct llmb_wqueue *q,
     q->backoff_mono_ms = llmb_mono_ms() + q->backoff_ms;
 }
 
-/* q's entry for type, or NULL; *prev gets the entry before it. */
+/* q's entry for type, or NULL. */
 static struct llmb_unserved *unserved_find(struct llmb_wqueue *q,
-                                           const char *type,
-                                           struct llmb_unserved **prev)
+                                           const char *type)
 {
-    *prev = NULL;
-    for (struct llmb_unserved *u = q->unserved; u != NULL; u = u->next) {
+    for (struct llmb_unserved *u = q->unserved; u != NULL; u = u->next)
         if (strcmp(u->type, type) == 0)
             return u;
-        *prev = u;
-    }
     return NULL;
 }
 
-static void unserved_forget(struct llmb_wqueue *q, const char *type)
+/* Takes u off q's list and frees it. */
+static void unserved_free(struct llmb_wqueue *q, struct llmb_unserved *u)
 {
-    struct llmb_unserved *prev, *u = unserved_find(q, type, &prev);
-
-    if (u == NULL)
-        return;
-    if (prev != NULL)
-        prev->next = u->next;
-    else
-        q->unserved = u->next;
+    LLMB_LIST_REMOVE(q->unserved, u);
     free(u->type);
     free(u);
 }
 
 /* q's entry for type, made (and logged) when it is new: the type was found
- * unserved just now. */
+ * unserved just now. The list keeps the UNSERVED_MAX newest. */
 static struct llmb_unserved *unserved_note(struct llmb_worker *w,
                                            struct llmb_wqueue *q,
                                            const char *type)
 {
-    struct llmb_unserved *prev, *u = unserved_find(q, type, &prev);
-    size_t n = 0;
+    struct llmb_unserved *u = unserved_find(q, type), *v = NULL;
+    size_t n = 1;
 
     if (u != NULL)
         return u;
     u = llmb_xcalloc(1, sizeof(*u));
     u->type = llmb_xstrdup(type);
     u->since_mono_ms = llmb_mono_ms();
-    u->next = q->unserved;
-    q->unserved = u;
-    for (struct llmb_unserved *v = u; v != NULL; v = v->next) {
-        if (++n == UNSERVED_MAX && v->next != NULL) {
-            struct llmb_unserved *old = v->next;
-            v->next = old->next;
-            free(old->type);
-            free(old);
-        }
-    }
+    LLMB_LIST_INSERT(q->unserved, u);
+    for (v = u; v->next != NULL && n < UNSERVED_MAX; v = v->next)
+        n++;
+    if (v->next != NULL)
+        unserved_free(q, v->next);
     llmb_warn("no handler for job type \"%s\" here and no live worker of "
               "the queue handles it: its tasks go back to the queue, and "
               "fail for good if none does for %lld s queue=%s type=%s", type,
@@ -184,7 +170,9 @@ static void check_reply(struct llmb_aconn *ac, const redisReply *r,
     served = llmb_served_type(&s, t->type);
     llmb_served_fini(&s);
     if (served) {
-        unserved_forget(q, t->type);
+        struct llmb_unserved *u = unserved_find(q, t->type);
+        if (u != NULL)
+            unserved_free(q, u);
         llmb_debug("no handler here for job type %s, another live worker "
                    "has one: handing the task back job=%s task=%ld queue=%s",
                    t->type, t->job, t->x.task, q->name);
@@ -220,12 +208,8 @@ void llmb_types_unhandled(struct llmb_task *t)
 
 void llmb_types_fini(struct llmb_wqueue *q)
 {
-    while (q->unserved != NULL) {
-        struct llmb_unserved *u = q->unserved;
-        q->unserved = u->next;
-        free(u->type);
-        free(u);
-    }
+    while (q->unserved != NULL)
+        unserved_free(q, q->unserved);
     free(q->types);
     q->types = NULL;
 }
