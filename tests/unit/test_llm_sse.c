@@ -267,6 +267,38 @@ static void test_resp_errors(void **state)
     llmb_llm_resp_fini(&r);
 }
 
+/* A response keeps the gap before each content chunk for the ITL
+ * histogram, at most LLMB_LLM_GAPS_MAX of them: LLMB_LLM_GAPS_MAX + 1
+ * chunks are a response, one more is a protocol error, whichever reading
+ * (the scanner or the full parse) takes the chunk. */
+static void test_resp_gaps_max(void **state)
+{
+    static const char ev[] =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+    const size_t evlen = sizeof(ev) - 1, per = 1024;
+    char *buf = llmb_xmalloc(evlen * per);
+    struct llmb_llm_resp r;
+
+    (void)state;
+    for (size_t i = 0; i < per; i++)
+        memcpy(buf + i * evlen, ev, evlen);
+    for (int full = 0; full <= 1; full++) {
+        llmb_llm_resp_init(&r, true);
+        r.full_parse = full != 0;
+        for (long n = 0; n < LLMB_LLM_GAPS_MAX; n += (long)per)
+            assert_int_equal(llmb_llm_resp_feed(&r, buf, evlen * per, n), 0);
+        assert_int_equal(llmb_llm_resp_feed(&r, ev, evlen, 1 << 30), 0);
+        assert_int_equal(r.chunks, LLMB_LLM_GAPS_MAX + 1);
+        assert_int_equal(r.ngaps, LLMB_LLM_GAPS_MAX);
+        assert_int_equal(llmb_llm_resp_feed(&r, ev, evlen, 1 << 30),
+                         LLMB_EPROTO);
+        assert_non_null(strstr(r.error, "more than 1048577 content chunks"));
+        assert_int_equal(r.ngaps, LLMB_LLM_GAPS_MAX);
+        llmb_llm_resp_fini(&r);
+    }
+    free(buf);
+}
+
 static void test_resp_completions_and_body(void **state)
 {
     struct llmb_llm_resp r;
@@ -312,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_resp_times),
         cmocka_unit_test(test_resp_no_usage_no_done),
         cmocka_unit_test(test_resp_errors),
+        cmocka_unit_test(test_resp_gaps_max),
         cmocka_unit_test(test_resp_completions_and_body),
     };
 

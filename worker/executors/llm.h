@@ -325,6 +325,11 @@ int llmb_llm_chunk_scan(const char *data, size_t len, bool chat,
 
 /* ---- OpenAI responses (llm_response.c) -------------------------------- */
 
+/* Gaps between content chunks one response may have (4 MiB of them, as
+ * much as its longest SSE event): past it the response is a protocol
+ * error. Far above any completion's tokens; it bounds a hostile stream. */
+#define LLMB_LLM_GAPS_MAX (1 << 20)
+
 /* What one response said, fed either streamed bytes (SSE) or a whole
  * JSON body. Embedded; llmb_llm_resp_init() / llmb_llm_resp_fini(). */
 struct llmb_llm_resp {

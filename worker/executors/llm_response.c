@@ -137,9 +137,16 @@ static int take_error(struct llmb_llm_resp *r, json_t *o)
                                  msg != NULL ? msg : "(no message)"));
 }
 
-/* Keeps the gap before a content chunk, in us (capped at 2^32 - 1). */
-static void add_gap(struct llmb_llm_resp *r, int64_t us)
+/* Keeps the gap before a content chunk, in us (capped at 2^32 - 1).
+ * Returns 0, or LLMB_EPROTO once the response has more gaps than
+ * LLMB_LLM_GAPS_MAX: a stream of that many chunks is not a completion,
+ * and its gaps would grow without bound. */
+static int add_gap(struct llmb_llm_resp *r, int64_t us)
 {
+    if (r->ngaps == LLMB_LLM_GAPS_MAX)
+        return bad(r, llmb_xasprintf("the stream sent more than %d content "
+                                     "chunks; the server is not sending a "
+                                     "completion", LLMB_LLM_GAPS_MAX + 1));
     if (r->ngaps == r->capgaps) {
         r->capgaps = r->capgaps > 0 ? r->capgaps * 2 : 64;
         r->gaps_us = llmb_xrealloc(r->gaps_us,
@@ -147,23 +154,27 @@ static void add_gap(struct llmb_llm_resp *r, int64_t us)
     }
     r->gaps_us[r->ngaps++] = us <= 0 ? 0 : us >= UINT32_MAX ? UINT32_MAX :
                              (uint32_t)us;
+    return 0;
 }
 
-/* Counts a content chunk that arrived at r->now_us. */
-static void take_content(struct llmb_llm_resp *r, size_t content)
+/* Counts a content chunk that arrived at r->now_us. Returns 0 or
+ * add_gap()'s LLMB_EPROTO. */
+static int take_content(struct llmb_llm_resp *r, size_t content)
 {
     if (r->chunks == 0)
         r->first_us = r->now_us;
-    else
-        add_gap(r, r->now_us - r->last_us);
+    else if (add_gap(r, r->now_us - r->last_us) != 0)
+        return LLMB_EPROTO;
     r->last_us = r->now_us;
     r->chunks++;
     r->chars += content;
+    return 0;
 }
 
-/* What chunk ck said, into r. */
-static void take_chunk(struct llmb_llm_resp *r,
-                       const struct llmb_llm_chunk *ck)
+/* What chunk ck said, into r. Returns 0 or take_content()'s
+ * LLMB_EPROTO. */
+static int take_chunk(struct llmb_llm_resp *r,
+                      const struct llmb_llm_chunk *ck)
 {
     if (ck->finished)
         r->finished = true;
@@ -171,8 +182,7 @@ static void take_chunk(struct llmb_llm_resp *r,
         r->prompt_tokens = ck->prompt_tokens;
     if (ck->completion_tokens >= 0)
         r->completion_tokens = ck->completion_tokens;
-    if (ck->content > 0)
-        take_content(r, ck->content);
+    return ck->content > 0 ? take_content(r, ck->content) : 0;
 }
 
 /* The full reading of a chunk: json_loadb and the object's members, into
@@ -210,8 +220,9 @@ static int parse_event(struct llmb_llm_resp *r, const char *event,
     }
     read_usage(o, &ck.prompt_tokens, &ck.completion_tokens);
     json_decref(o);
-    if (rc != 0)
-        ck.content = 0;
+    if (rc == 0)
+        return take_chunk(r, &ck);
+    ck.content = 0; /* then take_chunk cannot fail */
     take_chunk(r, &ck);
     return rc;
 }
@@ -232,10 +243,8 @@ static int on_event(void *arg, const char *event, const char *data,
     if (r->done)
         return 0; /* nothing counts after [DONE] */
     if (!r->full_parse && event[0] == '\0' &&
-        llmb_llm_chunk_scan(data, len, r->chat, &ck) == 0) {
-        take_chunk(r, &ck);
-        return 0;
-    }
+        llmb_llm_chunk_scan(data, len, r->chat, &ck) == 0)
+        return take_chunk(r, &ck);
     return parse_event(r, event, data, len);
 }
 
