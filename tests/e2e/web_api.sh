@@ -13,10 +13,15 @@ source "$(dirname "$0")/cli_lib.sh"
 
 BIN=${LLMB_BUILD_DIR:?run under ctest}
 pids=()
+old_port=""
 stop_all() {
     local p
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    # the second redis-server (Redis started late), if a check failed
+    # while it ran
+    [[ -z $old_port ]] ||
+        redis-cli -p "$old_port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
     cleanup
 }
 trap stop_all EXIT
