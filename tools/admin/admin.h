@@ -245,8 +245,15 @@ int llmb_report_run(struct llmb_admin *a, char **errstr);
 /* `stats --json`. Queues whose stats cannot be read are rows with an
  * "error": that is not an error of the view. */
 int llmb_view_stats(struct llmb_admin *a, json_t **doc, char **errstr);
+/* `stats --json` and, when workers is not NULL, `workers --json` from
+ * the same read of the workers (the web UI's overview shows both). */
+int llmb_view_stats_workers(struct llmb_admin *a, json_t **stats,
+                            json_t **workers, char **errstr);
 /* `workers --json`. */
 int llmb_view_workers(struct llmb_admin *a, json_t **doc, char **errstr);
+/* The document of `workers --json` of the n workers ws, read at now. */
+json_t *llmb_workers_json(const struct llmb_admin_worker *ws, size_t n,
+                          int64_t now);
 /* `queues --json`. */
 int llmb_view_queues(struct llmb_admin *a, json_t **doc, char **errstr);
 /* `jobs --json`. */

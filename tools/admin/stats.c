@@ -422,15 +422,23 @@ static json_t *stats_json(const struct stats_view *v,
     return doc;
 }
 
-int llmb_view_stats(struct llmb_admin *a, json_t **doc, char **errstr)
+int llmb_view_stats_workers(struct llmb_admin *a, json_t **stats,
+                            json_t **workers, char **errstr)
 {
     struct stats_view v;
     struct llmb_queue_stats tot;
     int rc = stats_fetch(a, &v, errstr);
 
-    *doc = rc == 0 ? stats_json(&v, &tot) : NULL;
+    *stats = rc == 0 ? stats_json(&v, &tot) : NULL;
+    if (workers != NULL)
+        *workers = rc == 0 ? llmb_workers_json(v.ws, v.nw, v.now) : NULL;
     stats_fini(&v);
     return rc;
+}
+
+int llmb_view_stats(struct llmb_admin *a, json_t **doc, char **errstr)
+{
+    return llmb_view_stats_workers(a, doc, NULL, errstr);
 }
 
 int llmb_stats_run(struct llmb_admin *a, char **errstr)

@@ -231,13 +231,9 @@ int llmb_web_overview(struct llmb_admin *a, json_t **doc, char **errstr)
     int rc;
 
     *doc = NULL;
-    rc = llmb_view_stats(a, &stats, errstr);
-    if (rc == 0)
-        rc = llmb_view_workers(a, &workers, errstr);
-    if (rc != 0) {
-        json_decref(stats);
+    rc = llmb_view_stats_workers(a, &stats, &workers, errstr);
+    if (rc != 0)
         return rc;
-    }
     *doc = json_object();
     json_object_set_new(*doc, "health", health_of(stats, a->prefix));
     json_object_set(*doc, "now_ms", json_object_get(stats, "now_ms"));

@@ -232,9 +232,8 @@ static void print_table(struct llmb_admin *a, const struct llmb_admin_worker *ws
     llmb_table_free(t);
 }
 
-/* The document of `workers --json`. */
-static json_t *workers_json(const struct llmb_admin_worker *ws, size_t n,
-                            int64_t now)
+json_t *llmb_workers_json(const struct llmb_admin_worker *ws, size_t n,
+                          int64_t now)
 {
     json_t *doc = json_object();
     json_t *arr = json_array();
@@ -264,7 +263,7 @@ int llmb_view_workers(struct llmb_admin *a, json_t **doc, char **errstr)
     int64_t now = 0;
     int rc = workers_read(a, &ws, &n, &now, errstr);
 
-    *doc = rc == 0 ? workers_json(ws, n, now) : NULL;
+    *doc = rc == 0 ? llmb_workers_json(ws, n, now) : NULL;
     llmb_workers_free(ws, n);
     return rc;
 }
@@ -281,7 +280,7 @@ int llmb_workers_run(struct llmb_admin *a, char **errstr)
         return rc;
 
     if (a->cfg->json)
-        llmb_output_json(a, workers_json(ws, n, now));
+        llmb_output_json(a, llmb_workers_json(ws, n, now));
     else if (n == 0)
         fprintf(a->out, "no workers (the set %s:workers is empty)\n",
                 a->prefix);
