@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 15
+local LLMB_LIB_VERSION = 16
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -250,8 +250,11 @@ local function retention_trim(base, now, limit)
         end
     end
     chunked('ZREM', base .. ':ended', old)
+    -- UNLINK: a job's records and dataset run to tens of MiB each, whose
+    -- DEL would hold the server while it frees them; UNLINK frees large
+    -- values on another thread (the keys are gone all the same).
     for i = 1, #keys, CHUNK do
-        redis.call('DEL', unpack(keys, i, math.min(#keys, i + CHUNK - 1)))
+        redis.call('UNLINK', unpack(keys, i, math.min(#keys, i + CHUNK - 1)))
     end
     chunked('ZREM', base .. ':jobs', ids)
     chunked('ZREM', base .. ':dead', ids)

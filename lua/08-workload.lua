@@ -345,7 +345,8 @@ local function dataset_add(keys, args)
     -- a key of the wrong type is someone else's: refused, never deleted
     local wrong = dataset_keys_wrong(up, bk)
     if wrong then return redis.error_reply('ERR ' .. wrong) end
-    if first == 0 then redis.call('DEL', up, bk) end
+    -- (UNLINK: an upload runs to 64 MiB; see retention_trim)
+    if first == 0 then redis.call('UNLINK', up, bk) end
     local have = redis.call('LLEN', up)
     if first < have and first + nlines <= have then return have end
     if first ~= have then
@@ -428,7 +429,7 @@ local function dataset_attach(base, j)
     if wrong then return wrong end
     local have = redis.call('LLEN', up)
     local refuse = function(msg)
-        redis.call('DEL', up, dataset_bytes_key(base, j.id))
+        redis.call('UNLINK', up, dataset_bytes_key(base, j.id))
         return msg
     end
     if have ~= want then

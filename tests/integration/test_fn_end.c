@@ -102,14 +102,49 @@ static void ended_long_ago(const char *id)
     tq_cmd_int("HSET %s:j:%s finished_ms 1000", T.base, id);
 }
 
+/* The server's count of values freed on its lazyfree thread (UNLINK of a
+ * large value), once that thread freed them. */
+static long long lazyfreed(void)
+{
+    redisReply *r = tq_cmd("INFO memory");
+    const char *v = strstr(r->str, "lazyfreed_objects:");
+    long long n;
+
+    assert_non_null(v);
+    n = strtoll(v + strlen("lazyfreed_objects:"), NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+/* Gives job id every per-job key besides its hash: its requeued refs,
+ * rendezvous, records (a list of 1,000 chunks of 1 KiB, large enough to
+ * be freed on the lazyfree thread), record claims and dataset (as
+ * large). */
+static void per_job_keys(const char *id)
+{
+    static const char *const lists[] = {"rec", "ds"};
+    char kib[1025];
+
+    memset(kib, 'x', 1024);
+    kib[1024] = '\0';
+    tq_cmd_int("SADD %s:jr:%s %s:0", T.base, id, id);
+    tq_cmd_int("HSET %s:rv:%s n 1", T.base, id);
+    tq_cmd_int("HSET %s:rs:%s 0 1:1", T.base, id);
+    for (size_t k = 0; k < 2; k++)
+        for (int i = 0; i < 1000; i++)
+            tq_cmd_int("RPUSH %s:%s:%s %s", T.base, lists[k], id, kib);
+}
+
 /* Retention: a job that ended retention_s ago is deleted, with its
- * entries in the job index, the dead set and <base>:ended, by the next
- * call that ends a job or by llmb_reap; younger jobs stay. */
+ * entries in the job index, the dead set and <base>:ended and its per-job
+ * keys (the large ones freed off the server's thread, by UNLINK), by the
+ * next call that ends a job or by llmb_reap; younger jobs stay. */
 static void test_retention_deletes_old_jobs(void **state)
 {
     struct tq_task t[1];
     char *old, *dead, *young;
     redisReply *r;
+    long long freed;
 
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
@@ -121,10 +156,21 @@ static void test_retention_deletes_old_jobs(void **state)
     /* both ended long ago */
     ended_long_ago(old);
     ended_long_ago(dead);
+    per_job_keys(old);
+    freed = lazyfreed();
     young = tq_push_and_complete("{\"type\":\"t\"}");
     /* ending `young` deleted the two */
     assert_int_equal(tq_cmd_int("EXISTS %s:j:%s %s:j:%s", T.base, old, T.base,
                                 dead), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:jr:%s %s:rv:%s %s:rec:%s %s:rs:%s "
+                                "%s:ds:%s",
+                                T.base, old, T.base, old, T.base, old, T.base,
+                                old, T.base, old),
+                     0);
+    /* (counted once freed, on the server's other thread) */
+    for (int i = 0; i < 200 && lazyfreed() < freed + 2; i++)
+        tq_sleep_ms(10);
+    assert_true(lazyfreed() >= freed + 2);
     assert_int_equal(tq_zcard("dead"), 0);
     assert_int_equal(tq_zcard("ended"), 1);
     assert_int_equal(tq_zcard("jobs"), 1);
