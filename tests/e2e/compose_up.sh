@@ -6,9 +6,9 @@
 # their container hostnames, and the health checks of compose.yaml pass
 # (`podman healthcheck run`: no systemd here to run them on a timer).
 #
-# What it takes, all Debian packages (installed with apt-get when run as
-# root): podman, podman-compose, runc, netavark and aardvark-dns (service
-# names resolve between containers), catatonit (init: true). The storage is
+# What it takes, all Debian packages (scripts/deps installs them): podman,
+# podman-compose, runc, netavark and aardvark-dns (service names resolve
+# between containers), catatonit (init: true). The storage is
 # image_build.sh's (build/image-test, vfs). Docker Hub cannot be reached,
 # so redis:7 is a stand-in built from the same debootstrap base: Debian's
 # redis-server, started without protected mode as the official image is.
@@ -18,7 +18,7 @@
 # the host's limits is refused, so podman runs runc with the cgroupfs
 # manager and lower ulimits (a containers.conf of the test's own).
 #
-# Skips (77) when not root, when the packages cannot be installed, when
+# Skips (77) when not root, when the packages are not installed, when
 # image_build.sh has not built the image, when port 9464 is taken, or
 # with LLMB_SKIP_IMAGE_TEST=1.
 set -euo pipefail
@@ -49,12 +49,8 @@ command -v runc >/dev/null || need+=(runc)
 [[ -x /usr/lib/podman/netavark ]] || need+=(netavark)
 [[ -x /usr/lib/podman/aardvark-dns ]] || need+=(aardvark-dns)
 [[ -x /usr/libexec/podman/catatonit ]] || need+=(catatonit)
-if (( ${#need[@]} )); then
-    say "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q \
-        --no-install-recommends "${need[@]}" >"$work.compose-apt.log" 2>&1 ||
-        skip "cannot install ${need[*]} (see $work.compose-apt.log)"
-fi
+(( ${#need[@]} == 0 )) ||
+    skip "${need[*]} not installed (scripts/deps installs them, as root)"
 
 exec 9>"$work.lock"
 flock -w 600 9 || fail "$work is locked by another run"

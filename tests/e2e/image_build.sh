@@ -8,8 +8,8 @@
 # `llmb health` failing cleanly on an unreachable Redis (the runtime
 # libraries load).
 #
-# Skips (77) when not root, without buildah and debootstrap (installed
-# with apt-get when run as root), or when deb.debian.org cannot be reached.
+# Skips (77) when not root, without buildah and debootstrap (scripts/deps
+# installs them), or when deb.debian.org cannot be reached.
 # Everything lives in build/image-test of the source tree (shared by the
 # presets' build dirs; LLMB_IMAGE_TEST_DIR moves it): the debootstrap
 # tarball and buildah's storage (vfs, about 2.5 GB) are kept, so a rerun
@@ -38,12 +38,8 @@ timeout 10 bash -c 'exec 3<>/dev/tcp/deb.debian.org/80' 2>/dev/null ||
 need=()
 command -v buildah >/dev/null || need+=(buildah)
 command -v debootstrap >/dev/null || need+=(debootstrap)
-if (( ${#need[@]} )); then
-    say "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q \
-        --no-install-recommends "${need[@]}" >"$work.apt.log" 2>&1 ||
-        skip "cannot install ${need[*]} (see $work.apt.log)"
-fi
+(( ${#need[@]} == 0 )) ||
+    skip "${need[*]} not installed (scripts/deps installs them, as root)"
 
 [[ ${LLMB_IMAGE_TEST_FRESH:-0} == 1 ]] && rm -rf "$work"
 mkdir -p "$work"
