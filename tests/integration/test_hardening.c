@@ -429,12 +429,14 @@ static char *old_ended_and_cancelled_waiting(void)
 
 /* Case 7 too: each function checks the types of the queue keys it may touch
  * (not all seventeen), so a key of the wrong type must still be refused
- * before anything is written. For every queue key and each function that
- * is called once per job or batch, the call goes through the paths that
- * touch the most keys: pushes of delayed, deadline and fan-out jobs; a
- * claim that promotes and ends a cancelled job; completions that end a
- * job, retry one and fail one for good; a heartbeat that ends a cancelled
- * job; each end of a job with an old ended job for retention to delete. */
+ * before anything is written. For every queue key and each function of
+ * KEYS_OF (lua/00-header.lua) but the rendezvous (below), the call goes
+ * through the paths that touch the most keys: pushes of delayed, deadline
+ * and fan-out jobs; a claim that promotes and ends a cancelled job;
+ * completions that end a job, retry one and fail one for good; a
+ * heartbeat that ends a cancelled job; each end of a job with an old
+ * ended job for retention to delete; a pause, and a resume that wakes
+ * workers for a waiting job. */
 static void test_wrong_key_refused_before_writes(void **state)
 {
     struct tq_task t[4];
@@ -491,6 +493,17 @@ static void test_wrong_key_refused_before_writes(void **state)
             tq_fcall("llmb_heartbeat", "w", "30000", t[0].ref, t[0].tok, NULL),
             "llmb_heartbeat", sfx);
         free(b);
+
+        queue_clear();
+        break_key(sfx);
+        assert_refused_or_done(tq_fcall("llmb_pause", NULL), "llmb_pause",
+                               sfx);
+        queue_clear();
+        free(tq_push("{\"type\":\"t\"}"));
+        freeReplyObject(tq_cmd("SET %s:paused 1", T.base));
+        break_key(sfx);
+        assert_refused_or_done(tq_fcall("llmb_resume", NULL), "llmb_resume",
+                               sfx);
     }
 }
 
