@@ -605,23 +605,34 @@ json_t *llmb_agg_group(const json_t *agg, const char *name)
                      json_object_get(g, "results"));
 }
 
-int64_t llmb_agg_window_ms(struct llmb_agg *agg)
+/* The field of path that holds numbers, or NULL (no such path, no value,
+ * or labels). */
+static const struct field *number_field(const struct llmb_agg *agg,
+                                        const char *path)
 {
-    double lo = NAN, hi = NAN;
+    json_t *at = json_object_get(agg->index, path);
+    const struct field *f;
 
-    for (size_t i = 0; i < llmb_agg_nfields(agg); i++) {
-        const char *path;
-        struct llmb_agg_stats st;
-        if (llmb_agg_field(agg, i, &path, &st) != 0 || st.count == 0)
-            continue;
-        if (strcmp(path, "summary.window_start_ms") == 0)
-            lo = st.min;
-        else if (strcmp(path, "summary.window_end_ms") == 0)
-            hi = st.max;
-    }
-    if (isnan(lo) || isnan(hi) || !(hi > lo))
+    if (at == NULL)
+        return NULL;
+    f = &agg->fields[(size_t)json_integer_value(at)];
+    if (f->kind == LLMB_AGG_LABEL ||
+        (f->hist != NULL ? f->hist->count : f->count) == 0)
+        return NULL;
+    return f;
+}
+
+int64_t llmb_agg_window_ms(const struct llmb_agg *agg)
+{
+    const struct field *s = number_field(agg, "summary.window_start_ms");
+    const struct field *e = number_field(agg, "summary.window_end_ms");
+    double lo, hi;
+
+    if (s == NULL || e == NULL)
         return 0;
-    return (int64_t)(hi - lo);
+    lo = s->hist != NULL ? llmb_hist_min(s->hist) : s->min;
+    hi = e->hist != NULL ? llmb_hist_max(e->hist) : e->max;
+    return hi > lo ? (int64_t)(hi - lo) : 0;
 }
 
 json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms)

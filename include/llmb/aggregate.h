@@ -229,7 +229,7 @@ json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms);
  * latest end minus the earliest start, or 0 when no result gave both.
  * llmb_agg_by_json() gives each group's as its "measured_ms" and takes it
  * for the group's per_s instead of run_ms. */
-int64_t llmb_agg_window_ms(struct llmb_agg *agg);
+int64_t llmb_agg_window_ms(const struct llmb_agg *agg);
 
 /* Group `name` of an aggregate document's "by" section as an aggregate
  * document of its own ({"fields", "run_ms", "measured_ms"}: what llmb_agg_stat and the

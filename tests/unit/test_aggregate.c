@@ -431,6 +431,39 @@ static void test_groups(void **state)
     llmb_agg_free(agg);
 }
 
+/* The measured window: the earliest summary.window_start_ms to the latest
+ * summary.window_end_ms, over the job and per group; 0 without both. */
+static void test_window(void **state)
+{
+    struct llmb_agg *agg = llmb_agg_new(NULL);
+    json_t *by;
+
+    (void)state;
+    assert_int_equal(llmb_agg_window_ms(agg), 0);
+    add(agg, "{\"_group\":\"a\",\"summary\":{\"window_start_ms\":1000,"
+             "\"window_end_ms\":4000}}");
+    add(agg, "{\"_group\":\"b\",\"summary\":{\"window_start_ms\":2500}}");
+    assert_int_equal(llmb_agg_window_ms(agg), 3000);
+    add(agg, "{\"_group\":\"b\",\"summary\":{\"window_start_ms\":2000,"
+             "\"window_end_ms\":9500}}");
+    assert_int_equal(llmb_agg_window_ms(agg), 8500);
+    by = llmb_agg_by_json(agg, 100000);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(by, "a"), "measured_ms")), 3000);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(by, "b"), "measured_ms")), 7500);
+    json_decref(by);
+    llmb_agg_free(agg);
+
+    /* a start alone, or an end before the start, is no window */
+    agg = llmb_agg_new(NULL);
+    add(agg, "{\"summary\":{\"window_start_ms\":5000}}");
+    assert_int_equal(llmb_agg_window_ms(agg), 0);
+    add(agg, "{\"summary\":{\"window_end_ms\":4000}}");
+    assert_int_equal(llmb_agg_window_ms(agg), 0);
+    llmb_agg_free(agg);
+}
+
 /* "_kinds" of a result declares; the job's kinds win over both. */
 static void test_kinds_declared(void **state)
 {
@@ -684,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_kind_infer),
         cmocka_unit_test(test_kinds_declared),
         cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_window),
         cmocka_unit_test(test_label_limit),
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_json_number),
