@@ -6,13 +6,16 @@
  * on the event streams of the known queues with one XREAD COUNT 500
  * BLOCK over all of them, never polling key by key (a Redis Cluster,
  * where one XREAD cannot span slots, is read per queue without blocking,
- * pipelined, every CLUSTER_ROUND_MS: xread_cluster()). What it
- * reads becomes SSE messages in a ring of RING_SIZE; each open stream is
- * a libmicrohttpd content reader on its connection's own thread that
- * copies the messages it has not sent yet, waiting on a condition
- * variable for the next one. A stream that falls more than the ring
- * behind skips to the oldest message kept. The reader sleeps while no
- * stream is open, and starts again from the present when one opens.
+ * pipelined, every CLUSTER_ROUND_MS: xread_cluster()). The job events
+ * it reads become SSE messages in a ring of RING_SIZE; the overview is
+ * kept apart, the latest only, since each one replaces the one before.
+ * Each open stream is a libmicrohttpd content reader on its connection's
+ * own thread that copies the messages it has not sent yet, waiting on a
+ * condition variable for the next one, and sends the latest overview in
+ * its place among them (older ones it missed are skipped). A stream that
+ * falls more than the ring behind skips to the oldest message kept. The
+ * reader sleeps while no stream is open, and starts again from the
+ * present when one opens.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,9 +54,11 @@ struct llmb_web_events {
     pthread_cond_t cv;   /* a message, a stream opened or closed, stop */
     bool stop;
     size_t nsubs;        /* open streams */
-    struct msg ring[RING_SIZE];
+    struct msg ring[RING_SIZE]; /* the job events */
     unsigned long long next; /* sequence number of the next message */
-    char *overview;      /* the last overview message (a stream's first) */
+    struct msg overview; /* the last overview message (a stream's first) */
+    unsigned long long ov_gen; /* overviews published */
+    unsigned long long ov_seq; /* next when the last one was published */
 
     /* The reader's own, touched by its thread only. */
     struct llmb_cluster *cl;
@@ -69,6 +74,7 @@ struct llmb_web_events {
 struct sub {
     struct llmb_web_events *ev;
     unsigned long long seq; /* next message to send */
+    unsigned long long ov_gen; /* ov_gen of the last overview sent */
     char *pending;          /* what is being sent */
     size_t plen, poff;
 };
@@ -83,15 +89,17 @@ static void publish(struct llmb_web_events *ev, const char *event,
 
     free(js);
     pthread_mutex_lock(&ev->mu);
-    m = &ev->ring[ev->next % RING_SIZE];
+    if (is_overview) {
+        m = &ev->overview;
+        ev->ov_gen++;
+        ev->ov_seq = ev->next;
+    } else {
+        m = &ev->ring[ev->next % RING_SIZE];
+        ev->next++;
+    }
     free(m->text);
     m->text = text;
     m->len = strlen(text);
-    ev->next++;
-    if (is_overview) {
-        free(ev->overview);
-        ev->overview = llmb_xstrdup(text);
-    }
     pthread_cond_broadcast(&ev->cv);
     pthread_mutex_unlock(&ev->mu);
 }
@@ -617,7 +625,7 @@ void llmb_web_events_free(struct llmb_web_events *ev)
     llmb_web_events_stop(ev);
     for (size_t i = 0; i < RING_SIZE; i++)
         free(ev->ring[i].text);
-    free(ev->overview);
+    free(ev->overview.text);
     llmb_cluster_free(ev->cl);
     llmb_strlist_clear(&ev->queues);
     llmb_strlist_clear(&ev->from);
@@ -628,7 +636,8 @@ void llmb_web_events_free(struct llmb_web_events *ev)
 }
 
 /* libmicrohttpd's content reader of one stream: the next bytes to send,
- * waiting for a message when all were sent. */
+ * waiting for a message when all were sent. A newer overview than the
+ * stream's goes out after the job events published before it. */
 static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct sub *s = cls;
@@ -646,18 +655,22 @@ static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += KEEPALIVE_S;
         pthread_mutex_lock(&ev->mu);
-        while (!ev->stop && s->seq >= ev->next && !timed_out)
+        while (!ev->stop && s->seq >= ev->next && s->ov_gen == ev->ov_gen &&
+               !timed_out)
             timed_out = pthread_cond_timedwait(&ev->cv, &ev->mu, &ts) ==
                         ETIMEDOUT;
         if (ev->stop) {
             pthread_mutex_unlock(&ev->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        if (s->seq < ev->next) {
-            const struct msg *m;
-            if (ev->next - s->seq > RING_SIZE) /* fell behind */
-                s->seq = ev->next - RING_SIZE;
-            m = &ev->ring[s->seq % RING_SIZE];
+        if (ev->next - s->seq > RING_SIZE) /* fell behind */
+            s->seq = ev->next - RING_SIZE;
+        if (s->ov_gen != ev->ov_gen && s->seq >= ev->ov_seq) {
+            s->pending = llmb_xstrndup(ev->overview.text, ev->overview.len);
+            s->plen = ev->overview.len;
+            s->ov_gen = ev->ov_gen;
+        } else if (s->seq < ev->next) {
+            const struct msg *m = &ev->ring[s->seq % RING_SIZE];
             s->pending = llmb_xstrndup(m->text, m->len);
             s->plen = m->len;
             s->seq++;
@@ -698,9 +711,11 @@ struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev)
     s = llmb_xcalloc(1, sizeof(*s));
     s->ev = ev;
     s->seq = ev->next;
+    s->ov_gen = ev->ov_gen;
     /* the last overview at once, then what comes */
     s->pending = llmb_xasprintf("retry: 2000\n\n%s",
-                                ev->overview != NULL ? ev->overview : "");
+                                ev->overview.text != NULL
+                                    ? ev->overview.text : "");
     s->plen = strlen(s->pending);
     pthread_cond_broadcast(&ev->cv); /* wakes a sleeping reader */
     pthread_mutex_unlock(&ev->mu);
