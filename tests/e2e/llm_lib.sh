@@ -9,8 +9,8 @@
 #   tmp                 a private directory; logs go in $tmp/*.log
 #   pids                processes to stop at exit: append what you start
 #   rcli ARGS...        redis-cli on the test server
-#   fail MESSAGE        prints MESSAGE and the tail of every log and .out
-#                       file in $tmp, exits 1
+#   fail MESSAGE        prints MESSAGE and the tail of every .log, .out and
+#                       .err file in $tmp, exits 1
 #   start_mock ARGS...  starts examples/mock-llm/mock_llm.py on a free port
 #                       with ARGS (output in $tmp/mock.out, mock.log);
 #                       sets port, fails when the mock does not start
@@ -37,7 +37,7 @@ trap cleanup EXIT
 
 fail() {
     echo "FAIL: $*" >&2
-    for f in "$tmp"/*.log "$tmp"/*.out; do
+    for f in "$tmp"/*.log "$tmp"/*.out "$tmp"/*.err; do
         [ -f "$f" ] || continue
         echo "--- $f" >&2
         tail -n 20 "$f" >&2

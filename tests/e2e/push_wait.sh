@@ -3,28 +3,9 @@
 # llmb-coordinator: stdout redirected to a file is exactly one JSON
 # document (one job) or NDJSON (--batch, one line per job); the tables go
 # to stderr then; the progress is a plain line without a terminal.
-set -euo pipefail
-url=$(cat "$LLMB_TEST_REDIS_URL_FILE")
-bin="$LLMB_BUILD_DIR"
+. "$(dirname "$0")/llm_lib.sh"
 push="$bin/tools/push/llmb-push"
-prefix="e2ewait$$"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_STATE_DIR
-rcli() { redis-cli -u "$url" "$@"; }
-tmp=$(mktemp -d)
-LLMB_STATE_DIR=$tmp/state
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rcli --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$url" del >/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$tmp"/*.log "$tmp"/*.err; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
-    exit 1
-}
+export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_STATE_DIR=$tmp/state
 isjson() { python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$1"; }
 isndjson() { python3 -c '
 import json, sys
@@ -52,12 +33,7 @@ grep -Eq '^llmb-push: 3/3 tasks ended, [0-9.]+s$' "$tmp/one.err" ||
 ! grep -q $'\r' "$tmp/one.err" || fail "a bar without a terminal"
 
 # an LLM job's benchmark table goes to stderr when stdout is a file
-python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 --quiet \
-    --ttft-ms 5 --itl-ms 1 > "$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^mock-llm listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/mock.out")
-[ -n "$port" ] || fail "the mock did not start"
+start_mock --ttft-ms 5 --itl-ms 1
 "$bin/worker/llmb-worker" --id w2 --queues llmq --heartbeat-ms 200 \
     --llm-endpoint "mock=http://127.0.0.1:$port" --log-level warn 2>"$tmp/worker2.log" &
 pids+=($!)
