@@ -41,9 +41,9 @@ local function stats(keys)
     local np = safe(0, 'ZCARD', ':pending')
     local nd = safe(0, 'ZCARD', ':delayed')
     -- a `paused` of another type stops every claim (llmb_claim refuses it)
-    local paused = redis.call('EXISTS', base .. ':paused')
     local pt = redis.call('TYPE', base .. ':paused')['ok']
-    if pt ~= 'none' and pt ~= 'string' then
+    local paused = pt ~= 'none' and 1 or 0
+    if paused == 1 and pt ~= 'string' then
         wrong[#wrong + 1] = base .. ':paused'
     end
     return {
