@@ -382,9 +382,7 @@ static int send_pending(struct llmb_aconn *ac, struct pending *p, int argc,
     /* Behind a WAIT in flight, a command waits for it too. */
     p->deadline_ms = llmb_mono_ms() + ac->timeout_ms + p->block_ms +
                      (ac->wait_inflight ? llmb_write_ack.timeout_ms : 0);
-    if (llmb_write_ack.replicas > 0 && argc >= 2 &&
-        llmb_cmd_is_fcall(argv[0], argvlen != NULL ? argvlen[0] : 0) &&
-        llmb_fcall_writes(argv[1], argvlen != NULL ? argvlen[1] : 0)) {
+    if (llmb_write_ack.replicas > 0 && llmb_argv_writes(argc, argv, argvlen)) {
         ac->wait_due = true;
         ev_prepare_start(ac->loop, &ac->waiter);
     }

@@ -195,16 +195,25 @@ static redisReply *send_cmd(struct llmb_conn *c, const struct cmd *cmd)
     return redisCommandArgv(c->ctx, cmd->argc, cmd->argv, cmd->argvlen);
 }
 
-/* True when cmd calls a function that may write (FCALL, not FCALL_RO):
- * lost in flight, it may or may not have run, so it is not sent again. */
+/* True when cmd calls a function that may write (FCALL of a function
+ * without the no-writes flag, see llmb_fcall_writes()): lost in flight, it
+ * may or may not have run, so it is not sent again, and a WAIT follows
+ * it. A function named by a format directive counts as writing. */
 static bool writes_by_function(const struct cmd *cmd)
 {
-    const char *name = cmd->fmt != NULL ? cmd->fmt
-                       : cmd->argc > 0  ? cmd->argv[0]
-                                        : "";
+    const char *fn = NULL;
+    size_t fnlen = 0;
 
-    return strncasecmp(name, "FCALL", 5) == 0 &&
-           (name[5] == '\0' || name[5] == ' ');
+    if (cmd->fmt != NULL) {
+        if (strncasecmp(cmd->fmt, "FCALL ", 6) != 0)
+            return false;
+        fn = cmd->fmt + 6 + strspn(cmd->fmt + 6, " ");
+        fnlen = strcspn(fn, " ");
+        if (memchr(fn, '%', fnlen) != NULL)
+            return true;
+        return fnlen > 0 && llmb_fcall_writes(fn, fnlen);
+    }
+    return llmb_argv_writes(cmd->argc, cmd->argv, cmd->argvlen);
 }
 
 /* Sends cmd with the retry rules of llmb_conn_command(). */
@@ -302,8 +311,8 @@ redisReply *llmb_conn_commandargv(struct llmb_conn *c, int argc,
 int llmb_conn_append_argv(struct llmb_conn *c, int argc, const char **argv,
                           const size_t *argvlen)
 {
-    bool ack = llmb_write_ack.replicas > 0 && argc > 0 &&
-               llmb_cmd_is_fcall(argv[0], argvlen != NULL ? argvlen[0] : 0);
+    bool ack = llmb_write_ack.replicas > 0 &&
+               llmb_argv_writes(argc, argv, argvlen);
 
     if (ensure_connected(c) != 0)
         return LLMB_EIO;

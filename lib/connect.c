@@ -365,12 +365,6 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
 
 struct llmb_write_ack llmb_write_ack;
 
-bool llmb_cmd_is_fcall(const char *name, size_t len)
-{
-    if (len == 0)
-        len = strlen(name);
-    return len == 5 && strncasecmp(name, "FCALL", 5) == 0;
-}
 
 bool llmb_fcall_writes(const char *fn, size_t len)
 {
@@ -384,6 +378,18 @@ bool llmb_fcall_writes(const char *fn, size_t len)
         if (strlen(ro[i]) == len && strncmp(fn, ro[i], len) == 0)
             return false;
     return true;
+}
+
+bool llmb_argv_writes(int argc, const char **argv, const size_t *argvlen)
+{
+    size_t len0;
+
+    if (argc < 2)
+        return false;
+    len0 = argvlen != NULL ? argvlen[0] : strlen(argv[0]);
+    return len0 == 5 && strncasecmp(argv[0], "FCALL", 5) == 0 &&
+           llmb_fcall_writes(argv[1], argvlen != NULL ? argvlen[1]
+                                                      : strlen(argv[1]));
 }
 
 bool llmb_write_ack_check(const redisReply *r, const char *what)

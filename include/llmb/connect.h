@@ -92,20 +92,20 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
 
 /*
  * Acknowledgement of writes by replicas, for the whole process: when
- * replicas > 0, every FCALL (a function that may write; FCALL_RO is not
- * one) sent by llmb/conn.h or llmb/aconn.h is followed on the same
- * connection by WAIT <replicas> <timeout_ms>. The blocking connection
- * returns the FCALL's reply once WAIT has answered, and when fewer
+ * replicas > 0, every FCALL of a function that may write (not FCALL_RO,
+ * not a function that only reads: llmb_argv_writes()) sent by llmb/conn.h
+ * or llmb/aconn.h is followed on the same connection by WAIT <replicas>
+ * <timeout_ms>. The blocking connection returns the FCALL's reply once
+ * WAIT has answered, and when fewer
  * replicas confirmed it in time, an error reply "NOREPLICAS ..." instead
  * of a successful one: the write is made but not acknowledged (llmb-push
  * reports its jobs not confirmed). The async one calls the FCALL's
  * callback at once and judges WAIT after: a write it cannot take back
  * (a claim, a completion); it keeps one WAIT in flight per connection,
  * sent after the last write of a loop pass (a WAIT covers every earlier
- * write on its connection), none after a read-only function, and a
- * command sent behind a WAIT gets that WAIT's time on top of its own.
- * Either logs a warning for a shortfall and
- * counts it in unconfirmed. Set by llmb_config_load() from
+ * write on its connection), and a command sent behind a WAIT gets that
+ * WAIT's time on top of its own. Either logs a warning for a shortfall
+ * and counts it in unconfirmed. Set by llmb_config_load() from
  * --wait-replicas and --wait-replicas-ms; 0 (the default) sends no WAIT.
  */
 struct llmb_write_ack {
@@ -115,12 +115,14 @@ struct llmb_write_ack {
 };
 extern struct llmb_write_ack llmb_write_ack;
 
-/* True when argv[0] (len bytes; len 0 = NUL-terminated) is FCALL. */
-bool llmb_cmd_is_fcall(const char *name, size_t len);
-
 /* False for the functions that write nothing (fn: the function's name,
  * len bytes; len 0 = NUL-terminated): no WAIT follows them. */
 bool llmb_fcall_writes(const char *fn, size_t len);
+
+/* True when the command argv (lengths argvlen, or NULL: NUL-terminated)
+ * is an FCALL of a function that may write: a WAIT follows it, and lost
+ * in flight it is not sent again. */
+bool llmb_argv_writes(int argc, const char **argv, const size_t *argvlen);
 
 /* Judges the reply r of a WAIT sent after a write (NULL: connection
  * lost): true when enough replicas confirmed; else logs (what names the

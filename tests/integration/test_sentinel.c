@@ -26,6 +26,7 @@
 #include <llmb/conn.h>
 #include <llmb/connect.h>
 #include <llmb/err.h>
+#include <llmb/keys.h>
 #include <llmb/util.h>
 
 #include "fixture.h"
@@ -380,28 +381,34 @@ static void test_errors(void **state)
     free(sentinels);
 }
 
-/* With the replica in sync, WAIT 1 confirms a write; asking for 2 (there
- * is one) turns the write's reply into NOREPLICAS after the timeout, and
- * the write is made all the same. */
+/* With the replica in sync, WAIT 1 confirms a write (llmb_pause);
+ * asking for 2 (there is one) turns the write's reply into NOREPLICAS
+ * after the timeout, and the write is made all the same. A function
+ * that writes nothing is followed by no WAIT, called with FCALL or
+ * FCALL_RO. */
 static void test_wait_replicas(void **state)
 {
     struct llmb_conn *c = llmb_conn_new(url, NULL, 5000);
-    const char *argv[] = {"FCALL", "llmb_version", "0"};
+    char *prefix = llmb_test_prefix("waitrep");
+    char *base = llmb_key_queue(prefix, "q");
+    const char *argv[] = {"FCALL", "llmb_resume", "1", base};
+    const char *version[] = {"FCALL", "llmb_version", "0"};
     unsigned long long before = llmb_write_ack.unconfirmed;
     redisReply *r;
     (void)state;
 
     llmb_write_ack.replicas = 1;
     llmb_write_ack.timeout_ms = 5000;
-    r = llmb_conn_command(c, "FCALL llmb_version 0");
+    r = llmb_conn_command(c, "FCALL llmb_pause 1 %s", base);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
     freeReplyObject(r);
     assert_int_equal(llmb_write_ack.unconfirmed, before);
 
     llmb_write_ack.replicas = 2;
     llmb_write_ack.timeout_ms = 100;
-    r = llmb_conn_command(c, "FCALL llmb_version 0");
+    r = llmb_conn_command(c, "FCALL llmb_pause 1 %s", base);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_string_equal(r->str, "NOREPLICAS the write is on the primary, "
@@ -409,7 +416,7 @@ static void test_wait_replicas(void **state)
                                 "100 ms (--wait-replicas)");
     freeReplyObject(r);
     /* Pipelined: the WAIT after each FCALL is read with it. */
-    assert_int_equal(llmb_conn_append_argv(c, 3, argv, NULL), 0);
+    assert_int_equal(llmb_conn_append_argv(c, 4, argv, NULL), 0);
     assert_int_equal(llmb_conn_append_argv(c, 1, (const char *[]){"PING"},
                                            NULL), 0);
     r = llmb_conn_get_reply(c);
@@ -422,14 +429,40 @@ static void test_wait_replicas(void **state)
     assert_string_equal(r->str, "PONG");
     freeReplyObject(r);
     assert_int_equal(llmb_write_ack.unconfirmed, before + 2);
-    /* FCALL_RO is not a write: no WAIT. */
+    /* The queue was resumed all the same. */
+    r = llmb_conn_command(c, "EXISTS %s:paused", base);
+    assert_non_null(r);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    /* Read-only functions: no WAIT, whether called as FCALL (formatted,
+     * argv or pipelined) or FCALL_RO. */
     r = llmb_conn_command(c, "FCALL_RO llmb_version 0");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = llmb_conn_command(c, "FCALL llmb_version 0");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = llmb_conn_commandargv(c, 3, version, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = llmb_conn_command(c, "FCALL llmb_stats 1 %s", base);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    assert_int_equal(llmb_conn_append_argv(c, 3, version, NULL), 0);
+    r = llmb_conn_get_reply(c);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     freeReplyObject(r);
     assert_int_equal(llmb_write_ack.unconfirmed, before + 2);
     llmb_write_ack.replicas = 0;
+    llmb_test_redis_del_prefix(llmb_conn_ctx(c), prefix);
     llmb_conn_free(c);
+    free(base);
+    free(prefix);
 }
 
 /* An ACL user that may not run ROLE connects all the same: the check
