@@ -56,13 +56,14 @@ local function wl_is_int(v)
 end
 
 -- nil, or a message naming the first key of o not in `known`.
-local function wl_keys(o, kind, path, known, list)
+local function wl_keys(o, kind, path, known)
     local set = {}
     for _, k in ipairs(known) do set[k] = true end
     for k in pairs(o) do
         if not set[k] then
             return string.format('%s payload field "%s" has an unknown key '
-                .. '"%.40s" (known: %s)', kind, path, tostring(k), list)
+                .. '"%.40s" (known: %s)', kind, path, tostring(k),
+                table.concat(known, ', '))
         end
     end
     return nil
@@ -105,12 +106,11 @@ local function wl_dist(v, kind, path)
             .. '"normal"', d)
     end
     if d == 'fixed' then
-        return wl_keys(v, kind, path, {'dist', 'value'}, 'dist, value')
+        return wl_keys(v, kind, path, {'dist', 'value'})
             or wl_int(v, 'value', kind, path, 1, SYNTH_MAX, true)
     end
     if d == 'uniform' then
-        local err = wl_keys(v, kind, path, {'dist', 'min', 'max'},
-            'dist, min, max')
+        local err = wl_keys(v, kind, path, {'dist', 'min', 'max'})
             or wl_int(v, 'min', kind, path, 1, SYNTH_MAX, true)
             or wl_int(v, 'max', kind, path, 1, SYNTH_MAX, true)
         if err then return err end
@@ -120,8 +120,7 @@ local function wl_dist(v, kind, path)
         end
         return nil
     end
-    return wl_keys(v, kind, path, {'dist', 'mean', 'stddev'},
-        'dist, mean, stddev')
+    return wl_keys(v, kind, path, {'dist', 'mean', 'stddev'})
         or wl_num(v, 'mean', kind, path, 1, SYNTH_MAX)
         or wl_num(v, 'stddev', kind, path, 0, SYNTH_MAX)
 end
@@ -141,8 +140,7 @@ local function wl_synthetic(v, kind)
             .. '"output_tokens": ..., "seed": N}', v)
     end
     local err = wl_keys(v, kind, 'synthetic', {'input_tokens',
-        'output_tokens', 'seed', 'api'},
-        'input_tokens, output_tokens, seed, api')
+        'output_tokens', 'seed', 'api'})
     if err then return err end
     if v.input_tokens == nil then
         return wl_bad(kind, 'synthetic.input_tokens', 'a token count or a '
@@ -163,8 +161,7 @@ local function wl_dataset(v, kind)
         return wl_bad(kind, 'dataset', 'an object {"entries": N} (llmb-push '
             .. '--dataset FILE writes it)', v)
     end
-    local err = wl_keys(v, kind, 'dataset', {'entries', 'api', 'max_tokens'},
-        'entries, api, max_tokens')
+    local err = wl_keys(v, kind, 'dataset', {'entries', 'api', 'max_tokens'})
         or wl_int(v, 'entries', kind, 'dataset', 1, DATASET_MAX_ENTRIES, true)
         or wl_api(v, kind, 'dataset')
     if err then return err end
