@@ -338,6 +338,16 @@ if any(j["state"] == "pending" for j in
 api("POST", "/api/jobs/pg-3/cancel", 409, headers=AUTH)
 api("POST", "/api/jobs/nope/cancel", 404, headers=AUTH)
 api("POST", "/api/jobs/pg-3/cancel", 413, headers=AUTH, body="x=1")
+# A body announced is refused at once, none of it read: the answer comes
+# though not a byte of it was sent.
+for te in (b"Content-Length: 1000000000", b"Transfer-Encoding: chunked"):
+    s = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
+    s.sendall(b"POST /api/jobs/pg-3/cancel HTTP/1.1\r\nHost: localhost\r\n"
+              + te + b"\r\n\r\n")
+    head = s.recv(4096).decode()
+    s.close()
+    if not head.startswith("HTTP/1.1 413 ") or "Connection: close" not in head:
+        fail("%s and no body: %r" % (te.decode(), head[:300]))
 
 # --- bad requests ---------------------------------------------------------------
 push("idle", "noagg")  # no worker serves "idle": never aggregated

@@ -10,7 +10,8 @@
  * Nothing of the request is trusted: the path is split into at most a
  * few segments and each is checked against the shapes of queue names and
  * job ids before it reaches Redis; numbers are parsed strictly within the
- * bounds of web.h; a request body is refused (413).
+ * bounds of web.h; a request that announces a body is refused (413)
+ * before any of it is read.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,8 +28,8 @@
 #define JSON_TYPE "application/json; charset=utf-8"
 #define SEGS_MAX 6
 
-/* The request states, kept in libmicrohttpd's per-request pointer. */
-static int seen_head, seen_body;
+/* The request state, kept in libmicrohttpd's per-request pointer. */
+static int seen_head;
 
 void llmb_web_headers(struct MHD_Response *r)
 {
@@ -651,6 +652,18 @@ static bool host_name_ok(const struct llmb_web *w, const char *name,
     return false;
 }
 
+/* True when the request announces a body (Content-Length above 0, or a
+ * Transfer-Encoding): none is taken. */
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  "Content-Length");
+
+    return (len != NULL && strspn(len, "0") != strlen(len)) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       "Transfer-Encoding") != NULL;
+}
+
 /* The Host header's check (a request without one, HTTP/1.0, passes). */
 static bool host_ok(const struct llmb_web *w, struct MHD_Connection *c)
 {
@@ -682,22 +695,23 @@ enum MHD_Result llmb_web_handle(void *cls, struct MHD_Connection *c,
 
     (void)version;
     (void)upload;
-    if (*state == NULL) { /* the head: wait for the end of the request */
+    if (*state == NULL) { /* the head */
         *state = &seen_head;
-        return MHD_YES;
+        /* answered now, so that the body is never read (libmicrohttpd
+         * then closes the connection) */
+        if (has_body(c))
+            return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                                 "requests take no body");
+        return MHD_YES; /* wait for the end of the request */
     }
-    if (*upload_size > 0) { /* a body: none is taken */
+    if (*upload_size > 0) { /* not announced: none is taken */
         *upload_size = 0;
-        *state = &seen_body;
         return MHD_YES;
     }
     memset(&q, 0, sizeof(q));
     q.w = cls;
     q.c = c;
     q.method = method;
-    if (*state == &seen_body)
-        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                             "requests take no body");
     if (!host_ok(q.w, c))
         return respond_error(c, 421, NULL,
                              "this server answers the Host names "
