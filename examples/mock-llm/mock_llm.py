@@ -118,6 +118,7 @@ class Mock:
         self.quiet = args.quiet
         self.log = open(args.log_requests, "a") if args.log_requests \
             else None
+        self.sends = open(args.log_sends, "a") if args.log_sends else None
         self.seq = 0
 
     # -- settings --------------------------------------------------------
@@ -398,6 +399,7 @@ class Mock:
         if chat:
             await send(chunk("", role=True))
         due = t0 + self.delay(s, s["ttft_ms"])
+        sent = []  # when each content chunk was written, for --log-sends
         for i in range(ntok):
             if i == s["stall_after"]:
                 await asyncio.sleep(s["stall_ms"] / 1000.0)
@@ -408,7 +410,11 @@ class Mock:
                 await send(b"data: {this is not json\n\n")
             await sleep_until(due)
             await send(chunk(token_text(i)))
+            sent.append(time.monotonic())
             due += self.gap(s, i)
+        if self.sends is not None:
+            self.sends.write(json.dumps({"sent_s": sent}) + "\n")
+            self.sends.flush()
         if ntok == s["stall_after"]:
             await asyncio.sleep(s["stall_ms"] / 1000.0)
         if ntok == s["break_after"]:
@@ -478,6 +484,11 @@ def parse_args(argv):
                    help="append one JSON line per completion request: "
                         "its prompt (a chat's last message), max_tokens, "
                         "ignore_eos and prompt tokens (words)")
+    p.add_argument("--log-sends", metavar="FILE",
+                   help="append one JSON line per streamed response that "
+                        "sent all its tokens: {\"sent_s\": [...]}, when "
+                        "each content chunk was written (monotonic "
+                        "seconds), the gaps a client should measure")
     p.add_argument("--quiet", action="store_true",
                    help="print nothing but the listening line")
     for name, (typ, default, help_text) in SETTINGS.items():
