@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         rc = push_batch(&cfg, conn, llmb_cluster_enabled(cl) ? cl : NULL,
                         args.n == 1 ? args.v[0] : "-");
     else
-        rc = push_single(&cfg, conn, &args);
+        rc = push_single(&cfg, conn, llmb_cluster_enabled(cl), &args);
 out:
     llmb_cluster_free(cl);
     llmb_strlist_clear(&args);

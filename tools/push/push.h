@@ -171,9 +171,11 @@ void push_journal_close(struct push_journal *j, const struct push_tally *t);
 int push_fields_argv(const char *base, const char *vals, const size_t *lens,
                      size_t njobs, const char **argv, size_t *argvlen);
 
-/* Pushes one job: TYPE and optional PAYLOAD from args. Prints its id. */
+/* Pushes one job: TYPE and optional PAYLOAD from args. Prints its id.
+ * Registers --queue in <prefix>:queues on the way unless registered (on a
+ * cluster main.c has, through the router: the set is in another slot). */
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
-                const struct llmb_strlist *args);
+                bool registered, const struct llmb_strlist *args);
 
 /* Pushes every job document of the NDJSON stream `path` ("-" = stdin),
  * pipelined; prints the id of each accepted job in input order and

@@ -4,8 +4,9 @@
  * llmb_push_fields as --batch does (Redis then parses no JSON), given an
  * id from the run's journal unless --id names one (journal.c: the same
  * command after a run that got no answer reuses that run's id), pushed in
- * one pipelined round trip together with the queue's registration, and
- * its id printed.
+ * one pipelined round trip together with the queue's registration (on a
+ * cluster main.c registers it first, through the router), and its id
+ * printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,9 @@ static char *read_stdin(void)
     return llmb_buf_steal(&b);
 }
 
-/* Sends FCALL llmb_push_fields with the values vals (lens) and SADD
- * <prefix>:queues in one round trip. Returns PUSH_CONFIRMED with the id
+/* Sends FCALL llmb_push_fields with the values vals (lens), and unless
+ * the queue is registered already SADD <prefix>:queues, in one round
+ * trip. Returns PUSH_CONFIRMED with the id
  * Redis answered in *id_out (caller frees); PUSH_ERROR with the refusal
  * in *err_out (caller frees) and the exit code in *rc; or PUSH_UNKNOWN
  * when no answer came (the reason said on stderr). */
@@ -47,7 +49,8 @@ static enum push_status send_one(const struct push_config *cfg,
                                  struct llmb_conn *conn, const char *queue,
                                  const struct llmb_buf *vals,
                                  const size_t lens[LLMB_PUSH_NFIELDS],
-                                 char **id_out, char **err_out, int *rc)
+                                 bool registered, char **id_out,
+                                 char **err_out, int *rc)
 {
     char *base = llmb_key_queue(cfg->common.prefix, queue);
     char *queues = llmb_key_global(cfg->common.prefix, "queues");
@@ -61,13 +64,15 @@ static enum push_status send_one(const struct push_config *cfg,
 
     *id_out = NULL;
     *err_out = NULL;
-    if (llmb_conn_append_argv(conn, 3, sargv, NULL) != 0 ||
+    if ((!registered && llmb_conn_append_argv(conn, 3, sargv, NULL) != 0) ||
         llmb_conn_append_argv(conn, fargc, fargv, flen) != 0)
         goto lost;
-    r = llmb_conn_get_reply(conn);
-    if (r == NULL)
-        goto lost;
-    freeReplyObject(r);
+    if (!registered) {
+        r = llmb_conn_get_reply(conn);
+        if (r == NULL)
+            goto lost;
+        freeReplyObject(r);
+    }
     r = llmb_conn_get_reply(conn);
     if (r == NULL)
         goto lost;
@@ -103,7 +108,7 @@ out:
 }
 
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
-                const struct llmb_strlist *args)
+                bool registered, const struct llmb_strlist *args)
 {
     struct llmb_job_args ja;
     struct llmb_buf doc, vals;
@@ -233,7 +238,8 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
         }
     }
     rc = 0;
-    st = send_one(cfg, conn, cfg->queue, &vals, lens, &id, &errstr, &rc);
+    st = send_one(cfg, conn, cfg->queue, &vals, lens, registered, &id,
+                  &errstr, &rc);
     push_status_print(cfg, &t, 0, st == PUSH_CONFIRMED ? id : id_sent,
                       cfg->queue, st, errstr, cfg->wait && st == PUSH_CONFIRMED);
     free(errstr);
