@@ -18,9 +18,8 @@
 void push_served_warn(const struct push_config *cfg, struct llmb_conn *conn,
                       const char *queue, const char *type)
 {
-    const char *prefix = cfg->common.prefix != NULL ? cfg->common.prefix :
-                         "llmb";
-    char *key = llmb_key_queue_sub(prefix, queue, LLMB_SERVED_SUFFIX);
+    char *key = llmb_key_queue_sub(cfg->common.prefix, queue,
+                                   LLMB_SERVED_SUFFIX);
     const char *time_argv[] = {"TIME"};
     const char *hgetall[] = {"HGETALL", key};
     redisReply *t = NULL, *r = NULL;
