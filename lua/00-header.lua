@@ -338,7 +338,8 @@ local KEYS_OF = {
 }
 KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
 KEYS_OF.llmb_pause = {'conf', 'counts', 'events', 'paused'}
-KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pending', 'wake'}
+KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pending',
+    'delayed', 'wake'}
 -- (polled every 20 ms by each task waiting: only the junk counter)
 KEYS_OF.llmb_rendezvous = {'counts'}
 

@@ -2,8 +2,8 @@
 Pausing a queue: while <base>:paused exists, llmb_claim hands out nothing
 from the queue (30-claim.lua); pushes are accepted, promotions, leases,
 results, cancels and reaping go on as usual. The key holds the time the
-queue was paused (ms). Resuming deletes it and wakes idle workers, which
-then claim what waited.
+queue was paused (ms). Resuming deletes it and wakes idle workers when
+tasks wait, pending or delayed, which then claim what waited.
 
 ARGV: none. Reply of both: 1 when the call changed the queue's state, 0
 when it was already so. Each call that changes it adds an event
@@ -24,8 +24,13 @@ local function resume(keys)
     local base = keys[1]
     if redis.call('DEL', base .. ':paused') == 1 then
         emit(base, 'event', 'resumed')
-        -- idle workers block on the wake list: tell them work may wait
-        if redis.call('ZCARD', base .. ':pending') > 0 then wake(base, 64) end
+        -- idle workers block on the wake list: tell them work may wait.
+        -- Delayed tasks too: a claim while paused told them of no due
+        -- time, and those due since wait for a claim to promote them.
+        if redis.call('ZCARD', base .. ':pending') > 0
+            or redis.call('ZCARD', base .. ':delayed') > 0 then
+            wake(base, 64)
+        end
         return 1
     end
     return 0

@@ -91,6 +91,28 @@ static void test_resume_empty_queue(void **state)
     assert_int_equal(tq_cmd_int("LLEN %s:wake", T.base), 0);
 }
 
+/* Resuming a queue whose only tasks are delayed wakes idle workers too: a
+ * claim while paused told them of no due time, and a task that came due
+ * during the pause waits for a claim to promote it. */
+static void test_resume_wakes_for_delayed(void **state)
+{
+    struct tq_task t[1];
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"delay_s\":0.001}");
+    assert_int_equal(fcall_int("llmb_pause"), 1);
+    tq_sleep_ms(5);
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 0);
+    assert_int_equal(tq_zcard("delayed"), 1);
+    freeReplyObject(tq_cmd("DEL %s:wake", T.base));
+    assert_int_equal(fcall_int("llmb_resume"), 1);
+    assert_true(tq_cmd_int("LLEN %s:wake", T.base) > 0);
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, id);
+    free(id);
+}
+
 /* A paused key written by something else is refused before any write. */
 static void test_pause_wrong_type(void **state)
 {
@@ -117,6 +139,7 @@ int main(void)
         T_(test_pause_claim_resume),
         T_(test_pause_events),
         T_(test_resume_empty_queue),
+        T_(test_resume_wakes_for_delayed),
         T_(test_pause_wrong_type),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
