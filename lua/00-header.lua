@@ -326,8 +326,9 @@ local ALL_KEYS = {'pending', 'delayed', 'running', 'jobs', 'deadlines',
 local KEYS_OF = {
     llmb_push = {'conf', 'counts', 'events', 'pending', 'delayed', 'jobs',
         'deadlines', 'seq', 'idseq', 'wake'},
-    -- (a claim ends the tasks it meets of a cancelled job)
-    -- (and reads `paused` with EXISTS, which any type answers)
+    -- (a claim ends the tasks it meets of a cancelled job; it reads
+    -- `paused` with EXISTS, which answers for any type: a key of another
+    -- type would stop every claim unseen)
     llmb_claim = {'conf', 'counts', 'events', 'done', 'ended', 'dead', 'jobs',
         'pending', 'delayed', 'running', 'seq', 'tok', 'wake', 'paused'},
     -- (a task whose result is refused fails, and may wait again)
