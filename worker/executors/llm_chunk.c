@@ -340,6 +340,27 @@ static bool key_is(const char *key, size_t klen, const char *name)
     return strlen(name) == klen && memcmp(key, name, klen) == 0;
 }
 
+/* Marks member bit of an object as read; false when it was already: a
+ * duplicate key, whose last value jansson keeps, so the full parse
+ * decides. */
+static bool first_seen(unsigned *seen, unsigned bit)
+{
+    if (*seen & bit)
+        return false;
+    *seen |= bit;
+    return true;
+}
+
+/* Is the value at s->p opened by c ('{' or '[')? Consumes c when it is. */
+static bool opens(struct scan *s, unsigned char c)
+{
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
 /* A string value: *len its decoded bytes; 0 when it is another value. */
 static int string_len(struct scan *s, size_t *len)
 {
@@ -371,23 +392,20 @@ static int delta_member(struct scan *s, const char *key, size_t klen,
         size_t n;
         if (!key_is(key, klen, names[i]))
             continue;
-        if (d->seen & (1u << i))
-            return FULL; /* jansson keeps the last: let it */
-        d->seen |= 1u << i;
+        if (!first_seen(&d->seen, 1u << i))
+            return FULL;
         if (i < 3) {
             if (string_len(s, &n) != OK)
                 return FULL;
             d->text += n;
             return OK;
         }
-        if (s->p < s->end && *s->p == '[') {
-            s->p++;
-            if (array(s, NULL, NULL, &n) != OK)
-                return FULL;
-            d->tools = n > 0;
-            return OK;
-        }
-        return value(s);
+        if (!opens(s, '['))
+            return value(s);
+        if (array(s, NULL, NULL, &n) != OK)
+            return FULL;
+        d->tools = n > 0;
+        return OK;
     }
     return value(s);
 }
@@ -406,29 +424,25 @@ static int choice_member(struct scan *s, const char *key, size_t klen,
     struct choice *c = arg;
 
     if (key_is(key, klen, "finish_reason")) {
-        if (c->seen & 1u)
+        if (!first_seen(&c->seen, 1u))
             return FULL;
-        c->seen |= 1u;
         c->finished = s->p < s->end && *s->p == '"';
         return value(s);
     }
     if (c->chat && key_is(key, klen, "delta")) {
         struct delta d = {0, false, 0};
-        if (c->seen & 2u)
+        if (!first_seen(&c->seen, 2u))
             return FULL;
-        c->seen |= 2u;
-        if (s->p >= s->end || *s->p != '{')
+        if (!opens(s, '{'))
             return value(s);
-        s->p++;
         if (object(s, delta_member, &d) != OK)
             return FULL;
         c->content = d.text == 0 && d.tools ? 1 : d.text;
         return OK;
     }
     if (!c->chat && key_is(key, klen, "text")) {
-        if (c->seen & 2u)
+        if (!first_seen(&c->seen, 2u))
             return FULL;
-        c->seen |= 2u;
         return string_len(s, &c->content);
     }
     return value(s);
@@ -439,9 +453,8 @@ static int choice_element(struct scan *s, void *arg)
     struct llmb_llm_chunk *ck = arg;
     struct choice c = {ck->chat, 0, false, 0};
 
-    if (s->p >= s->end || *s->p != '{')
+    if (!opens(s, '{'))
         return value(s);
-    s->p++;
     if (object(s, choice_member, &c) != OK)
         return FULL;
     ck->content += c.content;
@@ -477,15 +490,13 @@ static int usage_member(struct scan *s, const char *key, size_t klen,
     struct usage *u = arg;
 
     if (key_is(key, klen, "prompt_tokens")) {
-        if (u->seen & 1u)
+        if (!first_seen(&u->seen, 1u))
             return FULL;
-        u->seen |= 1u;
         return count(s, &u->prompt);
     }
     if (key_is(key, klen, "completion_tokens")) {
-        if (u->seen & 2u)
+        if (!first_seen(&u->seen, 2u))
             return FULL;
-        u->seen |= 2u;
         return count(s, &u->completion);
     }
     return value(s);
@@ -503,22 +514,18 @@ static int top_member(struct scan *s, const char *key, size_t klen,
     struct llmb_llm_chunk *ck = t->ck;
 
     if (key_is(key, klen, "choices")) {
-        if (t->seen & 1u)
+        if (!first_seen(&t->seen, 1u))
             return FULL;
-        t->seen |= 1u;
-        if (s->p >= s->end || *s->p != '[')
+        if (!opens(s, '['))
             return value(s);
-        s->p++;
         return array(s, choice_element, ck, NULL);
     }
     if (key_is(key, klen, "usage")) {
         struct usage u = {-1, -1, 0};
-        if (t->seen & 2u)
+        if (!first_seen(&t->seen, 2u))
             return FULL;
-        t->seen |= 2u;
-        if (s->p >= s->end || *s->p != '{')
+        if (!opens(s, '{'))
             return value(s);
-        s->p++;
         if (object(s, usage_member, &u) != OK)
             return FULL;
         ck->prompt_tokens = u.prompt;
@@ -528,9 +535,8 @@ static int top_member(struct scan *s, const char *key, size_t klen,
     if (key_is(key, klen, "error")) {
         if (literal(s, "null") != OK)
             return FULL; /* an error to report: the full parse words it */
-        if (t->seen & 4u)
+        if (!first_seen(&t->seen, 4u))
             return FULL;
-        t->seen |= 4u;
         return OK;
     }
     return value(s);
