@@ -272,6 +272,43 @@ static void test_retry_starts_together_anew(void **state)
     free(id);
 }
 
+/* A start that cannot wait: a first task with timeout 0 sets it at once,
+ * 100 ms ahead, with the tasks not yet arrived as `missing`; a task that
+ * arrives later registers and is told that same start, and the first one
+ * asking again changes nothing. */
+static void test_rendezvous_deadline(void **state)
+{
+    struct tq_task t[3];
+    long long v[7], start;
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    r = tq_fcall("llmb_rendezvous", "w1", t[0].ref, t[0].tok, "0", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 7);
+    for (size_t i = 0; i < 7; i++)
+        v[i] = tq_reply_int_at(r, i);
+    freeReplyObject(r);
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[2], v[1] + 100); /* start */
+    assert_int_equal(v[3], 1);          /* arrived */
+    assert_int_equal(v[4], 3);          /* tasks */
+    assert_int_equal(v[5], 2);          /* missing */
+    assert_int_equal(v[6], v[1]);       /* deadline: now + 0 */
+    start = v[2];
+    rendezvous(&t[2], v);
+    assert_int_equal(v[2], start);
+    assert_int_equal(v[3], 2);
+    assert_int_equal(v[5], 2);
+    rendezvous(&t[0], v);
+    assert_int_equal(v[2], start);
+    assert_int_equal(v[3], 2);
+    free(id);
+}
+
 /* The rendezvous' input: a timeout of at most a day; a job whose hash is
  * gone is answered as a lease not held, nothing written; a rendezvous key
  * that is not a hash never gives a start (not a fresh one each call). */
@@ -325,6 +362,7 @@ int main(void)
         T_(test_retry_moves_legacy_task_fields),
         T_(test_retry_waits_for_running_tasks),
         T_(test_retry_starts_together_anew),
+        T_(test_rendezvous_deadline),
         T_(test_rendezvous_input),
         T_(test_deadline),
     };
