@@ -265,9 +265,7 @@ static struct anode *route(struct llmb_acluster *acl, const char *key)
 static struct anode *node_by_address(struct llmb_acluster *acl,
                                      const char *host, int port)
 {
-    char *name = strchr(host, ':') != NULL
-                     ? llmb_xasprintf("[%s]:%d", host, port)
-                     : llmb_xasprintf("%s:%d", host, port);
+    char *name = llmb_hostport(host, port);
     struct anode *n = NULL;
 
     for (size_t i = 0; i < acl->nnodes; i++)

@@ -375,6 +375,7 @@ static char *node_url(const struct llmb_cluster *cl, const char *host,
                       int port)
 {
     struct llmb_buf b;
+    char *addr;
 
     llmb_buf_init(&b);
     llmb_buf_appendf(&b, "redis://");
@@ -385,10 +386,9 @@ static char *node_url(const struct llmb_cluster *cl, const char *host,
         url_escape(&b, cl->url.password);
         llmb_buf_append(&b, "@", 1);
     }
-    if (strchr(host, ':') != NULL)
-        llmb_buf_appendf(&b, "[%s]:%d", host, port);
-    else
-        llmb_buf_appendf(&b, "%s:%d", host, port);
+    addr = llmb_hostport(host, port);
+    llmb_buf_appendf(&b, "%s", addr);
+    free(addr);
     return llmb_buf_steal(&b);
 }
 
@@ -417,9 +417,7 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
     memset(&srv, 0, sizeof(srv));
     srv.host = (char *)host;
     srv.port = port;
-    srv.address = strchr(host, ':') != NULL
-                      ? llmb_xasprintf("[%s]:%d", host, port)
-                      : llmb_xasprintf("%s:%d", host, port);
+    srv.address = llmb_hostport(host, port);
     c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms : 2000,
                             &err);
     if (c == NULL) {
@@ -441,13 +439,13 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
         r = redisCommand(c, "CLUSTER SLOTS");
     }
     if (r == NULL) {
-        set_err(cl, llmb_xasprintf("lost the connection to redis %s:%d: %s",
-                                   host, port, c->errstr));
+        set_err(cl, llmb_xasprintf("lost the connection to redis %s: %s",
+                                   srv.address, c->errstr));
         goto out;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        set_err(cl, llmb_xasprintf("redis %s:%d refused CLUSTER %s: %s%s",
-                                   host, port, shards ? "SHARDS" : "SLOTS",
+        set_err(cl, llmb_xasprintf("redis %s refused CLUSTER %s: %s%s",
+                                   srv.address, shards ? "SHARDS" : "SLOTS",
                                    r->str,
                                    strstr(r->str, "cluster support disabled")
                                        ? " (it is a single server: use a "
@@ -458,7 +456,7 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
     }
     rc = llmb_slotmap_parse(r, shards, m, &perr);
     if (rc != 0)
-        set_err(cl, llmb_xasprintf("redis %s:%d: %s", host, port, perr));
+        set_err(cl, llmb_xasprintf("redis %s: %s", srv.address, perr));
 out:
     free(perr);
     free(srv.address);
@@ -479,11 +477,7 @@ static void map_install(struct llmb_cluster *cl, struct llmb_slotmap *m)
     for (size_t i = 0; i < m->nnodes; i++) {
         nodes[i].host = m->nodes[i].host;
         nodes[i].port = m->nodes[i].port;
-        nodes[i].name = strchr(nodes[i].host, ':') != NULL
-                            ? llmb_xasprintf("[%s]:%d", nodes[i].host,
-                                             nodes[i].port)
-                            : llmb_xasprintf("%s:%d", nodes[i].host,
-                                             nodes[i].port);
+        nodes[i].name = llmb_hostport(nodes[i].host, nodes[i].port);
         m->nodes[i].host = NULL;
         for (size_t j = 0; j < cl->nnodes; j++) {
             if (cl->nodes[j].conn != NULL && cl->nodes[j].port == nodes[i].port &&

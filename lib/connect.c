@@ -21,13 +21,6 @@
 
 #define SENTINEL_TIMEOUT_MS 5000
 
-/* Formats host:port, bracketing an IPv6 address. */
-static char *hostport(const char *host, int port)
-{
-    return strchr(host, ':') != NULL ? llmb_xasprintf("[%s]:%d", host, port)
-                                     : llmb_xasprintf("%s:%d", host, port);
-}
-
 /* Asks one sentinel for the address of the primary u names. Returns 0
  * with out filled, or an llmb_err with why in *why. */
 static int ask_sentinel(const struct llmb_redis_url *u,
@@ -43,7 +36,7 @@ static int ask_sentinel(const struct llmb_redis_url *u,
     memset(&sen, 0, sizeof(sen));
     sen.host = s->host;
     sen.port = s->port;
-    sen.address = hostport(s->host, s->port);
+    sen.address = llmb_hostport(s->host, s->port);
     c = llmb_server_connect(&sen, timeout_ms, why);
     if (c == NULL) {
         /* "cannot connect to redis H:P: ..." names a sentinel here. */
@@ -102,7 +95,7 @@ static int ask_sentinel(const struct llmb_redis_url *u,
     }
     out->host = llmb_xstrdup(r->element[0]->str);
     out->port = (int)port;
-    out->address = hostport(out->host, out->port);
+    out->address = llmb_hostport(out->host, out->port);
     rc = 0;
 out:
     if (r != NULL)

@@ -587,13 +587,17 @@ char *llmb_redis_url_redacted(const char *s)
     return llmb_buf_steal(&b);
 }
 
+char *llmb_hostport(const char *host, int port)
+{
+    return strchr(host, ':') != NULL ? llmb_xasprintf("[%s]:%d", host, port)
+                                     : llmb_xasprintf("%s:%d", host, port);
+}
+
 char *llmb_redis_url_address(const struct llmb_redis_url *u)
 {
     if (u->socket_path != NULL)
         return llmb_xasprintf("unix:%s", u->socket_path);
     if (u->sentinel)
         return llmb_xasprintf("sentinel:%s", u->master_name);
-    if (u->host != NULL && strchr(u->host, ':') != NULL)
-        return llmb_xasprintf("[%s]:%d", u->host, u->port);
-    return llmb_xasprintf("%s:%d", u->host ? u->host : "?", u->port);
+    return llmb_hostport(u->host ? u->host : "?", u->port);
 }

@@ -59,6 +59,10 @@ void llmb_redis_url_fini(struct llmb_redis_url *u);
  * logs and --dump-config; works on malformed URLs too. */
 char *llmb_redis_url_redacted(const char *s);
 
+/* Returns a malloc'd "host:port", or "[host]:port" for an IPv6 address
+ * (a host holding a colon), for messages and node names. */
+char *llmb_hostport(const char *host, int port);
+
 /* Returns a malloc'd "host:port", "[v6]:port", "unix:/path" or
  * "sentinel:NAME" naming the server of u, for messages. */
 char *llmb_redis_url_address(const struct llmb_redis_url *u);

@@ -472,6 +472,19 @@ static void test_address(void **state)
     llmb_redis_url_fini(&u);
 }
 
+static void test_hostport(void **state)
+{
+    char *a;
+    (void)state;
+
+    a = llmb_hostport("10.0.0.1", 6379);
+    assert_string_equal(a, "10.0.0.1:6379");
+    free(a);
+    a = llmb_hostport("fe80::1", 7000);
+    assert_string_equal(a, "[fe80::1]:7000");
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_errors_never_show_the_password),
         cmocka_unit_test(test_redacted),
         cmocka_unit_test(test_address),
+        cmocka_unit_test(test_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
