@@ -692,7 +692,7 @@
         overview = doc;
         var stats = doc && doc.stats;
         if (!stats || !Array.isArray(stats.queues)) return;
-        var sample = {t: doc.now_ms || stats.now_ms || Date.now(), done: 0, pending: 0, queues: {}};
+        var sample = {t: doc.now_ms || stats.now_ms || Date.now(), done: 0, pending: 0, queues: dict()};
         stats.queues.forEach(function (q) {
             if (q.error) return;
             var d = (q.tasks_ok || 0) + (q.tasks_failed || 0) + (q.tasks_cancelled || 0);
@@ -719,13 +719,43 @@
         return Math.max(0, (db - da) / dt);
     }
 
-    /* Calls fn at most once per `ms`, the last call winning. */
+    /* A map keyed by what Redis holds (job ids, queue names, payload
+     * fields): no prototype, so that a key such as "__proto__" or
+     * "constructor" is a key like any other. */
+    function dict() {
+        return Object.create(null);
+    }
+
+    /* Calls fn `ms` after the last of a burst of calls (typing). */
     function debounce(fn, ms) {
         var t = null;
         return function () {
             clearTimeout(t);
             t = setTimeout(fn, ms);
         };
+    }
+
+    /* A page's reload on events: calls load (which returns a promise)
+     * `ms` after the first call of a burst, so that steady events reload
+     * it about every `ms` rather than never; never while a load is
+     * under way: a call meanwhile loads once more when it ends. */
+    function reloader(load, ms) {
+        var timer = null, running = false, again = false;
+        function done() {
+            running = false;
+            if (again) schedule();
+        }
+        function run() {
+            timer = null;
+            running = true;
+            again = false;
+            Promise.resolve().then(load).then(done, done);
+        }
+        function schedule() {
+            if (running) again = true;
+            else if (timer === null) timer = setTimeout(run, ms);
+        }
+        return schedule;
     }
 
     /* ---------- pages ---------- */
@@ -878,7 +908,7 @@
         var head = el('div', {className: 'queue-head'});
         var list = el('div');
         var pager = el('div', {className: 'pager'});
-        var selected = {};
+        var selected = dict(); /* job id -> true */
         setTitle('Queue ' + q);
 
         var tabs = el('div', {className: 'tabs', role: 'tablist'}, ['', 'pending', 'running', 'completed', 'failed', 'cancelled'].map(function (s) {
@@ -994,7 +1024,7 @@
         renderHead();
         if (!overview) refreshOverview().catch(function () { /* the head says no stats */ });
         load();
-        var reload = debounce(load, 300);
+        var reload = reloader(load, 300);
         return {
             onJob: function (ev) { if (!ev || ev.queue === q) reload(); },
             onOverview: renderHead
@@ -1184,7 +1214,7 @@
         }
 
         load();
-        var reload = debounce(load, 300);
+        var reload = reloader(load, 300);
         return {
             onJob: function (ev) {
                 var cur = document.getElementById('job-id');
@@ -1287,7 +1317,7 @@
     }
 
     function warnings(doc) {
-        var seen = {};
+        var seen = dict();
         (doc.tasks || []).forEach(function (t) {
             var w = t.result && Array.isArray(t.result.warnings) ? t.result.warnings : [];
             w.forEach(function (s) { seen[String(s)] = (seen[String(s)] || 0) + 1; });
@@ -1531,12 +1561,12 @@
         data.compare(specs).then(function (cmp) {
             var jobs = cmp.jobs || [];
             var names = jobs.map(function (x) { return x.job; });
-            var plain = {};
+            var plain = dict();
             names.forEach(function (n) { plain[n.split('@')[0]] = true; });
             return Promise.all(Object.keys(plain).map(function (id) {
                 return data.job(id, 0, 0).then(function (d) { return [id, d]; }, function () { return [id, null]; });
             })).then(function (docs) {
-                var byId = {};
+                var byId = dict();
                 docs.forEach(function (p) { byId[p[0]] = p[1]; });
                 destroyCharts();
                 clear(body);
@@ -1598,15 +1628,15 @@
         body.appendChild(section('Distributions', grid));
 
         /* what differs between the payloads */
-        var flat = {};
+        var flat = dict();
         Object.keys(byId).forEach(function (id) {
             var d = byId[id];
-            flat[id] = {};
+            flat[id] = dict();
             flatten(payloadOf(d && d.job), '', flat[id]);
         });
         var ids = Object.keys(flat);
         if (ids.length > 1) {
-            var keys = {};
+            var keys = dict();
             ids.forEach(function (id) { Object.keys(flat[id]).forEach(function (k) { keys[k] = true; }); });
             var diff = Object.keys(keys).sort().filter(function (k) {
                 return ids.some(function (id) { return flat[id][k] !== flat[ids[0]][k]; });
@@ -1650,7 +1680,7 @@
             var body = el('div');
             root.appendChild(el('h1', {text: 'Compared'}));
             root.appendChild(body);
-            var byId = {};
+            var byId = dict();
             jobs.forEach(function (d) { byId[d.job.id] = d; });
             renderCompare(body, REPORT.compare, byId);
         }

@@ -14,6 +14,10 @@
  *   live       a job pushed while the queue page is open shows up
  *              pending (the queue is paused), and after resume (again
  *              through the page) completed, without a reload
+ *   steady     jobs pushed one after another, without a pause: the list
+ *              shows them while the pushes go on (a reload does not
+ *              wait for the events to stop), one load at a time
+ *   proto-id   a job whose id is __proto__ can be ticked for a compare
  *   task-error a failed task's error shows on a click on its cell
  *   charts     the llm job's histograms and CDFs draw: the canvases'
  *              pixels are not blank
@@ -161,6 +165,36 @@ try {
         ok(await page.evaluate(() => window.__noReload) === 'still here', 'the page reloaded');
         ok((await queues()).find(q => q.name === 'default').paused === false, 'the queue is still paused');
         await page.screenshot({path: join(art, 'queue-completed.png'), fullPage: true});
+    });
+
+    await step('live-under-steady-events', page, async () => {
+        await page.evaluate(() => {
+            const f = window.fetch;
+            const l = window.__loads = {now: 0, max: 0};
+            window.fetch = function (u) {
+                if (!String(u).includes('/api/queues/default/jobs')) return f.apply(this, arguments);
+                l.max = Math.max(l.max, ++l.now);
+                return f.apply(this, arguments).finally(() => { l.now--; });
+            };
+        });
+        let n = 0, shown = false;
+        while (!shown && n < 200) {
+            n++;
+            await run(env.PUSH, [...common, '--id', `steady-${n}`, 'echo', '{}']);
+            shown = await page.$('tr[data-job^="steady-"]') !== null;
+        }
+        ok(shown, `no job shown while ${n} were pushed one after another`);
+        const loads = await page.evaluate(() => window.__loads.max);
+        ok(loads === 1, `${loads} loads of the list at once`);
+    });
+
+    await step('proto-id', page, async () => {
+        await run(env.PUSH, [...common, '--id', '__proto__', 'echo', '{}']);
+        await page.waitForSelector('tr[data-job="__proto__"]');
+        await page.click('tr[data-job="__proto__"] input[type="checkbox"]');
+        await page.click('tr[data-job^="steady-"] input[type="checkbox"]');
+        const off = await page.$$eval('button', bs => bs.find(b => b.textContent === 'Compare selected').disabled);
+        ok(off === false, 'Compare stays off with __proto__ and another job ticked');
     });
 
     await step('job-charts', page, async () => {
