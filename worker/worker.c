@@ -523,6 +523,31 @@ static void cmd_lost(struct llmb_acluster *rc, size_t node, void *priv)
                   "the reconnect", w->running);
 }
 
+/* The end of a deregistration: says so and leaves the loop. */
+static void dereg_done(struct llmb_worker *w)
+{
+    llmb_info("worker stopped id=%s completed=%lld failed=%lld", w->id,
+              w->completed, w->failed);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+/* The EXEC of the deregistration answered r: false when it must be tried
+ * again (lost: when reconnected; nil: the owner key changed after the
+ * GET and the transaction did nothing, look again). A refusal is logged
+ * and counts as done: the record expires, and a coordinator drops the
+ * entry. */
+static bool dereg_exec_done(struct llmb_worker *w, const redisReply *r)
+{
+    if (r == NULL || r->type == REDIS_REPLY_NIL) {
+        w->dereg_sent = false;
+        return false;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+        llmb_warn("redis refused the deregistration id=%s: %s", w->id,
+                  r->str);
+    return true;
+}
+
 /* On a cluster the record and the registry entry live in other slots
  * than the claim: deleted after it, each on its own primary. The loop
  * ends once both answered (or failed: the record expires, and a
@@ -534,11 +559,8 @@ static void dereg_tail_reply(struct llmb_aconn *ac, const redisReply *r,
 
     (void)ac;
     (void)r;
-    if (--w->dereg_left > 0)
-        return;
-    llmb_info("worker stopped id=%s completed=%lld failed=%lld", w->id,
-              w->completed, w->failed);
-    ev_break(w->loop, EVBREAK_ALL);
+    if (--w->dereg_left == 0)
+        dereg_done(w);
 }
 
 static void dereg_owner_reply(struct llmb_aconn *ac, const redisReply *r,
@@ -549,13 +571,8 @@ static void dereg_owner_reply(struct llmb_aconn *ac, const redisReply *r,
     const char *del[] = {"DEL", w->worker_key};
 
     (void)ac;
-    if (r == NULL || r->type == REDIS_REPLY_NIL) {
-        w->dereg_sent = false; /* as in dereg_reply */
+    if (!dereg_exec_done(w, r))
         return;
-    }
-    if (r->type == REDIS_REPLY_ERROR)
-        llmb_warn("redis refused the deregistration id=%s: %s", w->id,
-                  r->str);
     w->dereg_left = 2;
     if (llmb_worker_send(w, w->workers_key, dereg_tail_reply, w, 3, zrem,
                          NULL) != 0)
@@ -564,7 +581,7 @@ static void dereg_owner_reply(struct llmb_aconn *ac, const redisReply *r,
                          NULL) != 0)
         w->dereg_left--;
     if (w->dereg_left == 0)
-        dereg_tail_reply(NULL, NULL, w);
+        dereg_done(w);
 }
 
 static void dereg_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
@@ -572,18 +589,8 @@ static void dereg_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
     struct llmb_worker *w = priv;
 
     (void)ac;
-    if (r == NULL || r->type == REDIS_REPLY_NIL) {
-        /* Lost: again when reconnected. Nil: the owner key changed after
-         * the GET (the transaction did nothing): look again. */
-        w->dereg_sent = false;
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR)
-        llmb_warn("redis refused the deregistration id=%s: %s", w->id,
-                  r->str);
-    llmb_info("worker stopped id=%s completed=%lld failed=%lld", w->id,
-              w->completed, w->failed);
-    ev_break(w->loop, EVBREAK_ALL);
+    if (dereg_exec_done(w, r))
+        dereg_done(w);
 }
 
 /* The owner key as read under WATCH: while it is ours (or nobody's), one
