@@ -126,6 +126,10 @@ def cmdstats(r):
 
 
 def load(r, text):
+    """Loads library `text` in place of any other; drain and the others
+    then speak its calls (PROTO)."""
+    global PROTO
+    PROTO = text.startswith("#!lua name=llmbproto")
     r.execute_command("FUNCTION", "FLUSH")
     r.execute_command("FUNCTION", "LOAD", text)
 
@@ -154,7 +158,7 @@ def claim_args():
 
 # The library under measure speaks the calls of lua/, or those of the
 # prototype (bench/proto/lua/proto.lua: one token per claim batch, 4
-# values per task, and llmb_complete taking the token once).
+# values per task, and llmb_complete taking the token once). Set by load.
 PROTO = False
 
 
@@ -213,8 +217,6 @@ def used_memory(r):
 
 def measure(r, text, n):
     """One repetition for one library: returns a dict of figures."""
-    global PROTO
-    PROTO = text.startswith("#!lua name=llmbproto")
     r.flushall()
     load(r, text)
     push(r, 100)            # warm-up: keys created, library compiled
@@ -274,8 +276,6 @@ def measure(r, text, n):
 def crossing(r, text):
     """Values crossing the Lua boundary per job at claim and at complete:
     a batch of 250 single-task jobs through the counting copy."""
-    global PROTO
-    PROTO = text.startswith("#!lua name=llmbproto")
     r.flushall()
     load(r, counting(text))
     push(r, 250)
@@ -312,8 +312,6 @@ def memory(text, n):
     """Bytes per pending and per finished job, in a fresh redis-server of
     its own: used_memory depends on what a server held before (the sizes
     its tables grew to), so the libraries must not share one."""
-    global PROTO
-    PROTO = text.startswith("#!lua name=llmbproto")
     srv, r, tmp = server()
     try:
         load(r, text)

@@ -91,8 +91,6 @@ def main():
     lo, hi = lua_range()
     results = []
     for name, text in libs:
-        import costs
-        costs.PROTO = text.startswith("#!lua name=llmbproto")
         srv, r, tmp = server()
         data = os.path.join(tmp, "perf.data")
         try:
