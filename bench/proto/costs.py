@@ -329,22 +329,30 @@ def memory(text, n):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main():
-    args = sys.argv[1:]
+def parse_args(args, usage, reps_too=True):
+    """(jobs, reps, [(name, library text)]) of --jobs N, --reps R (when
+    reps_too) and NAME=SOURCE...: exits with `usage` on anything else or
+    without a library."""
+    args = list(args)
     n, reps, libs = 50000, 3, []
     while args:
         a = args.pop(0)
-        if a == "--jobs":
+        if a == "--jobs" and args:
             n = int(args.pop(0))
-        elif a == "--reps":
+        elif a == "--reps" and reps_too and args:
             reps = int(args.pop(0))
         elif "=" in a:
             name, src = a.split("=", 1)
             libs.append((name, bundle(src)))
         else:
-            raise SystemExit(__doc__)
+            raise SystemExit(usage)
     if not libs:
-        raise SystemExit(__doc__)
+        raise SystemExit(usage)
+    return n, reps, libs
+
+
+def main():
+    n, reps, libs = parse_args(sys.argv[1:], __doc__)
     srv, r, tmp = server()
     try:
         print("load average: %s" % open("/proc/loadavg").read().split()[:3])

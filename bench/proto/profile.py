@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from costs import bundle, drain, load, push, server
+from costs import drain, load, parse_args, push, server
 
 GROUPS = [
     ("Lua interpreter", re.compile(r"^(lua[A-Z_]|luaV_|luaH_|luaS_|luaD_|luaC_|luaF_|luaG_|luaK_"
@@ -74,19 +74,7 @@ def lua_range():
 
 
 def main():
-    args = sys.argv[1:]
-    n, libs = 50000, []
-    while args:
-        a = args.pop(0)
-        if a == "--jobs":
-            n = int(args.pop(0))
-        elif "=" in a:
-            name, src = a.split("=", 1)
-            libs.append((name, bundle(src)))
-        else:
-            raise SystemExit(__doc__)
-    if not libs:
-        raise SystemExit(__doc__)
+    n, _, libs = parse_args(sys.argv[1:], __doc__, reps_too=False)
     print("load average: %s" % open("/proc/loadavg").read().split()[:3])
     lo, hi = lua_range()
     results = []
