@@ -33,6 +33,12 @@ int llmb_job_type_ok(const char *s)
     return n <= LLMB_JOB_TYPE_MAX;
 }
 
+bool llmb_job_ended(const char *state, long long left)
+{
+    return strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
+           (strcmp(state, "cancelled") == 0 && left <= 0);
+}
+
 /* Checks that text is one JSON number within [min, max], whole when
  * whole is set. */
 static int number_ok(const char *text, int whole, double min, double max)

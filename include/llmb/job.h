@@ -7,6 +7,8 @@
 #ifndef LLMB_JOB_H
 #define LLMB_JOB_H
 
+#include <stdbool.h>
+
 #include <llmb/keys.h>
 #include <llmb/util.h>
 
@@ -52,6 +54,11 @@ enum llmb_push_field {
 
 /* True when s is a valid job type. */
 int llmb_job_type_ok(const char *s);
+
+/* True when a job whose hash says state and left (tasks not ended) has
+ * ended: completed or failed, or cancelled with none of its tasks still
+ * running. What --wait and `llmb sweep` wait for. */
+bool llmb_job_ended(const char *state, long long left);
 
 /* Appends the JSON document for a to out. Returns 0, or LLMB_EINVAL with a
  * malloc'd message in *errstr naming the flag and the value, e.g.

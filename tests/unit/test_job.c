@@ -238,6 +238,19 @@ static void test_names(void **state)
     assert_true(llmb_job_type_ok("llm/chat:v1"));
 }
 
+/* A job has ended once completed or failed; a cancelled one once none
+ * of its tasks still runs. */
+static void test_ended(void **state)
+{
+    (void)state;
+    assert_true(llmb_job_ended("completed", 0));
+    assert_true(llmb_job_ended("failed", 3));
+    assert_true(llmb_job_ended("cancelled", 0));
+    assert_false(llmb_job_ended("cancelled", 2));
+    assert_false(llmb_job_ended("running", 0));
+    assert_false(llmb_job_ended("pending", 1));
+}
+
 static void test_keys(void **state)
 {
     char *k;
@@ -261,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_rejects_with_specific_messages),
         cmocka_unit_test(test_fields_of_documents),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_ended),
         cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

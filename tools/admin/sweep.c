@@ -376,9 +376,7 @@ static int job_follow(struct llmb_admin *a, const char *queue,
             break;
         }
         left = llmb_reply_ll_or(r->element[1], 0);
-        if (ended == 0 && (strcmp(st, "completed") == 0 ||
-                           strcmp(st, "failed") == 0 ||
-                           (strcmp(st, "cancelled") == 0 && left <= 0)))
+        if (ended == 0 && llmb_job_ended(st, left))
             ended = llmb_mono_ms();
         if (ended != 0 && (r->element[2]->type == REDIS_REPLY_STRING ||
                            llmb_mono_ms() - ended > SWEEP_AGGREGATE_GRACE_MS)) {

@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include <llmb/job.h>
 #include <llmb/jobfields.h>
 #include <llmb/keys.h>
 #include <llmb/util.h>
@@ -196,9 +197,7 @@ static int state_apply(const redisReply *r, struct wait_state *w)
         w->tasks = atoll(r->element[1]->str);
     if (r->element[2]->type == REDIS_REPLY_STRING)
         w->done = w->tasks - atoll(r->element[2]->str);
-    w->finished = strcmp(w->state, "completed") == 0 ||
-                  strcmp(w->state, "failed") == 0 ||
-                  (strcmp(w->state, "cancelled") == 0 && w->done >= w->tasks);
+    w->finished = llmb_job_ended(w->state, w->tasks - w->done);
     w->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
     return 0;
 }
