@@ -385,10 +385,12 @@ register('llmb_dataset', dataset_add)
 local function dataset_read(keys, args)
     local id, first, count = args[1], tonumber(args[2]), tonumber(args[3])
     if id == nil or first == nil or count == nil or first < 0
-        or count < 1 or count > DATASET_READ_MAX then
+        or first > DATASET_MAX_ENTRIES or first ~= math.floor(first)
+        or count < 1 or count > DATASET_READ_MAX
+        or count ~= math.floor(count) then
         return redis.error_reply(string.format('ERR usage: FCALL '
-            .. 'llmb_dataset_read 1 <queue key> <job id> <first> <count '
-            .. '1..%d>', DATASET_READ_MAX))
+            .. 'llmb_dataset_read 1 <queue key> <job id> <first 0..%d> '
+            .. '<count 1..%d>', DATASET_MAX_ENTRIES, DATASET_READ_MAX))
     end
     local k = dataset_key(keys[1], id)
     local t = redis.call('TYPE', k)['ok']
@@ -397,7 +399,7 @@ local function dataset_read(keys, args)
             .. k .. '" is ' .. (t == 'none' and 'missing' or 'a ' .. t)
             .. ')')
     end
-    return redis.call('LRANGE', k, first, first + count - 1)
+    return redis.call('LRANGE', k, istr(first), istr(first + count - 1))
 end
 
 register('llmb_dataset_read', dataset_read, true)

@@ -786,6 +786,36 @@ static void test_claim_ranges(void **state)
     assert_int_equal(tq_claim("w", 1000, "100", t, NULL), 499);
 }
 
+/* The ranges of llmb_dataset_read's arguments: whole numbers, <first>
+ * 0..1000000 and <count> 1..256, refused in its usage words otherwise (not
+ * with an error of LRANGE); 256 entries come back in one call. */
+static void test_dataset_read_ranges(void **state)
+{
+    static const char *const bad[][2] = {
+        {"-1", "1"}, {"0.5", "1"}, {"1000001", "1"}, {"1e300", "1"},
+        {"x", "1"},  {"0", "0"},   {"0", "257"},     {"0", "1.5"},
+    };
+    redisReply *r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_error(tq_fcall("llmb_dataset_read", "d", bad[i][0], bad[i][1],
+                              NULL),
+                     "<first 0..1000000> <count 1..256>");
+    for (int i = 0; i < 300; i++)
+        tq_cmd_int("RPUSH %s:ds:d {\"prompt\":\"%d\"}", T.base, i);
+    r = tq_fcall("llmb_dataset_read", "d", "1", "256", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 256);
+    assert_string_equal(r->element[0]->str, "{\"prompt\":\"1\"}");
+    assert_string_equal(r->element[255]->str, "{\"prompt\":\"256\"}");
+    freeReplyObject(r);
+    r = tq_fcall("llmb_dataset_read", "d", "1000000", "256", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+}
+
 /* Sets queue setting field to value. */
 static void conf(const char *field, const char *value)
 {
@@ -894,6 +924,7 @@ int main(void)
         T_(test_paused_and_rendezvous_keys),
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
+        T_(test_dataset_read_ranges),
         T_(test_cancel_beyond_its_refs),
         T_(test_release_front_or_back),
         T_(test_call_maximums),
