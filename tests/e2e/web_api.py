@@ -373,6 +373,10 @@ for path, want in [("/api/jobs/nope", 404), ("/api/jobs/bad%20id", 400),
                    ("/api/jobs/a/b/c/d/e/f/g", 404), ("/nope", 404),
                    ("/static/", 404), ("/static/nope.js", 404)]:
     api("GET", path, want)
+d = api("GET", "/api/queues/pg/jobs?state=lost", 400)
+if d["error"] != ('state must be pending, running, completed, failed or '
+                  'cancelled, got "lost"'):
+    fail("a bad state: %r" % d)
 for method, path, allow in [("POST", "/api/overview", "GET, HEAD"),
                             ("DELETE", "/api/jobs/fan", "GET, HEAD"),
                             ("PUT", "/api/queues/pg/pause", "POST"),

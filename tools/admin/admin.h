@@ -128,6 +128,11 @@ const char *llmb_command_word(int argc, char **argv);
 void llmb_admin_opt_set_init(struct llmb_opt_set *set,
                              const struct llmb_command *cmd);
 void llmb_admin_opt_set_fini(struct llmb_opt_set *set);
+/* The job states a filter takes (`jobs --state`, the web API's
+ * ?state=), as a message names them. */
+#define LLMB_ADMIN_JOB_STATES "pending, running, completed, failed or cancelled"
+/* True when s is one of LLMB_ADMIN_JOB_STATES. */
+bool llmb_admin_job_state_ok(const char *s);
 /* Checks the values that have a shape beyond their type (--queue is a
  * queue name, --state a job state). Returns 0 or LLMB_EINVAL. */
 int llmb_admin_config_check(const struct llmb_admin_config *cfg,

@@ -162,26 +162,30 @@ void llmb_admin_opt_set_init(struct llmb_opt_set *set,
     }
 }
 
-int llmb_admin_config_check(const struct llmb_admin_config *cfg,
-                            char **errstr)
+bool llmb_admin_job_state_ok(const char *s)
 {
     static const char *const states[] = {
         "pending", "running", "completed", "failed", "cancelled",
     };
-    bool state_ok = cfg->state == NULL;
 
+    for (size_t i = 0; i < sizeof(states) / sizeof(*states); i++)
+        if (strcmp(s, states[i]) == 0)
+            return true;
+    return false;
+}
+
+int llmb_admin_config_check(const struct llmb_admin_config *cfg,
+                            char **errstr)
+{
     if (cfg->queue != NULL && !llmb_queue_name_ok(cfg->queue)) {
         *errstr = llmb_xasprintf("--queue must be a queue name of 1 to %d "
                                  "characters from [A-Za-z0-9_.-], got \"%s\"",
                                  LLMB_QUEUE_NAME_MAX, cfg->queue);
         return LLMB_EINVAL;
     }
-    for (size_t i = 0; !state_ok && i < sizeof(states) / sizeof(*states); i++)
-        state_ok = strcmp(cfg->state, states[i]) == 0;
-    if (!state_ok) {
-        *errstr = llmb_xasprintf("--state must be pending, running, "
-                                 "completed, failed or cancelled, got \"%s\"",
-                                 cfg->state);
+    if (cfg->state != NULL && !llmb_admin_job_state_ok(cfg->state)) {
+        *errstr = llmb_xasprintf("--state must be " LLMB_ADMIN_JOB_STATES
+                                 ", got \"%s\"", cfg->state);
         return LLMB_EINVAL;
     }
     return 0;

@@ -381,12 +381,10 @@ static enum MHD_Result get_view(struct req *q, enum get_view v)
                     &limit, &ret) ||
             !arg_ll(q, "offset", 0, 0, LLMB_WEB_OFFSET_MAX, &offset, &ret))
             return ret;
-        if (st != NULL && strcmp(st, "pending") != 0 &&
-            strcmp(st, "running") != 0 && strcmp(st, "completed") != 0 &&
-            strcmp(st, "failed") != 0 && strcmp(st, "cancelled") != 0)
+        if (st != NULL && !llmb_admin_job_state_ok(st))
             return respond_error(q->c, MHD_HTTP_BAD_REQUEST, NULL,
-                                 "state must be pending, running, completed, "
-                                 "failed or cancelled");
+                                 "state must be " LLMB_ADMIN_JOB_STATES
+                                 ", got \"%s\"", st);
         if (arg(q, "search") != NULL &&
             strlen(arg(q, "search")) > LLMB_JOB_ID_MAX)
             return respond_error(q->c, MHD_HTTP_BAD_REQUEST, NULL,
