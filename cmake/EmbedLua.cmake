@@ -14,9 +14,11 @@
 #      where the version is read from the line
 #      "local LLMB_LIB_VERSION = <integer>" of 00-header.lua.
 #
-# Pure CMake, so the build needs no xxd. Editing, adding or removing a .lua
-# file regenerates the bundle (the glob is re-checked at build time, and the
-# file list is an input of the step).
+# Pure CMake, so the build needs no xxd (cmake/EmbedBytes.cmake). Editing,
+# adding or removing a .lua file regenerates the bundle (the glob is
+# re-checked at build time, and the file list is an input of the step).
+
+include("${CMAKE_CURRENT_LIST_DIR}/EmbedBytes.cmake")
 
 set(LLMB_LUA_HEADER_NAME "00-header.lua")
 
@@ -81,11 +83,7 @@ if(CMAKE_SCRIPT_MODE_FILE)
 
   # Read the bundle back as bytes so the array is exactly the file.
   file(SIZE "${OUT_BUNDLE}" len)
-  file(READ "${OUT_BUNDLE}" hex HEX)
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  # 16 bytes a line (CMake regexes have no {n} repetition).
-  string(REPEAT "0x[0-9a-f][0-9a-f]," 16 sixteen)
-  string(REGEX REPLACE "(${sixteen})" "\\1\n    " hex "${hex}")
+  llmb_embed_bytes("${OUT_BUNDLE}" hex)
 
   string(JOIN "," names ${files})
   file(WRITE "${OUT_C}.tmp"
@@ -141,6 +139,7 @@ function(llmb_embed_lua out_var)
             -P "${CMAKE_SOURCE_DIR}/cmake/EmbedLua.cmake"
     DEPENDS ${lua_files} "${lua_list_file}"
             "${CMAKE_SOURCE_DIR}/cmake/EmbedLua.cmake"
+            "${CMAKE_SOURCE_DIR}/cmake/EmbedBytes.cmake"
     COMMENT "Embedding lua/*.lua into generated/lua_source.c"
     VERBATIM)
   set(${out_var} "${LLMB_LUA_SOURCE_C}" PARENT_SCOPE)

@@ -16,7 +16,10 @@
 # build of Chart.js 3 or later). There is no CDN and no download: without
 # the file the configure step stops and says which package to install.
 #
-# Pure CMake, so the build needs no xxd, as cmake/EmbedLua.cmake.
+# Pure CMake, so the build needs no xxd, as cmake/EmbedLua.cmake: both
+# write the bytes with cmake/EmbedBytes.cmake.
+
+include("${CMAKE_CURRENT_LIST_DIR}/EmbedBytes.cmake")
 
 # The content type of file name f, into out_var.
 function(llmb_web_type f out_var)
@@ -46,10 +49,7 @@ endfunction()
 # Appends to the C text in out_var the array `name` holding the bytes of
 # file path.
 function(llmb_web_array path name out_var)
-  file(READ "${path}" hex HEX)
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  string(REPEAT "0x[0-9a-f][0-9a-f]," 16 sixteen)
-  string(REGEX REPLACE "(${sixteen})" "\\1\n    " hex "${hex}")
+  llmb_embed_bytes("${path}" hex)
   set(${out_var} "${${out_var}}static const unsigned char ${name}[] = {\n    ${hex}0\n};\n" PARENT_SCOPE)
 endfunction()
 
@@ -130,6 +130,7 @@ function(llmb_embed_web out_var)
             -P "${CMAKE_SOURCE_DIR}/cmake/EmbedWeb.cmake"
     DEPENDS ${web_files} "${web_list_file}" "${LLMB_CHARTJS}"
             "${CMAKE_SOURCE_DIR}/cmake/EmbedWeb.cmake"
+            "${CMAKE_SOURCE_DIR}/cmake/EmbedBytes.cmake"
     COMMENT "Embedding web/ and Chart.js into generated/web_assets.c"
     VERBATIM)
   set(${out_var} "${LLMB_WEB_ASSETS_C}" PARENT_SCOPE)
