@@ -2,9 +2,9 @@
  * Which job types live workers serve on a queue: the hash <base>:types
  * (docs/data-model.md), one field per job type a worker of the queue has
  * a handler for ("*" for its catch-all handler), its value the wall-clock
- * ms (the writing worker's clock) until which that advert holds. Every worker rewrites its
- * types at each heartbeat; a field whose time has passed is a type no live
- * worker has served since then. Read here once for every program that
+ * ms (the writing worker's clock) until which that advert holds. Every
+ * worker rewrites its types at each heartbeat; a field whose time has
+ * passed is a type no live worker has served since then. Read here once for every program that
  * asks: the worker (before it fails a task for "no handler"), the
  * coordinator's health, llmb-push's warning and `llmb stats`.
  */

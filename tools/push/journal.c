@@ -14,10 +14,10 @@
  * prefix, queue, and the SHA-256 of the input bytes), and holds an
  * exclusive flock on it while it runs. The Redis server is not part of the
  * name: the same server reached by another name is still resumed, and an
- * id reused on a server where it does not exist only makes that job. The file holds the
- * nonce. If it was there already, an earlier run of the same input did not
- * finish (it lost its connection, timed out, or was killed): this run takes
- * its nonce and says so. A run that ends with every job confirmed or
+ * id reused on a server where it does not exist only makes that job. The
+ * file holds the nonce. If it was there already, an earlier run of the
+ * same input did not finish (it lost its connection, timed out, or was
+ * killed): this run takes its nonce and says so. A run that ends with every job confirmed or
  * refused deletes the file, so the next run of the same input mints a
  * fresh nonce and pushes new jobs, as pushing twice on purpose should;
  * a run that ends with jobs not confirmed keeps it and adds a line saying
