@@ -136,10 +136,13 @@ enum llmb_llm_wl_kind {
     LLMB_LLM_WL_DATASET     /* "dataset": the job's entries in Redis */
 };
 
-/* One dataset entry of the task's part, as the body it sends. */
+/* One dataset entry of the task's part: what its requests' bodies add to
+ * the payload's (the body's other members are kept once, in the
+ * workload). */
 struct llmb_llm_wl_entry {
-    char *body;
+    char *value;            /* its "prompt" or "messages", compact JSON */
     size_t len;
+    long max_tokens;        /* its output_tokens; 0 = the payload's */
     size_t input_chars;     /* prompt bytes, for the input estimate */
 };
 
@@ -152,7 +155,10 @@ struct llmb_llm_workload {
     struct llmb_llm_dataset ds;
     long task;              /* the task's index: part of the generator */
     char *job;
-    json_t *tmpl;           /* the body without prompt, checked */
+    char *rest[2];          /* the body's members but the prompt or the
+                               messages, compact JSON without its braces:
+                               [0] as the payload gives them, [1] for a
+                               request that sets its own max_tokens */
     long first, count;      /* the task's part of the dataset */
     struct llmb_llm_wl_entry *v; /* count of them, loaded of them read */
     long loaded;
@@ -164,8 +170,10 @@ int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
                             const char *kind, const struct llmb_exec_task *t,
                             char **errstr);
 
-/* The body every request starts from (a new reference is kept). */
-void llmb_llm_workload_set_body(struct llmb_llm_workload *wl, json_t *body);
+/* The body every request starts from, checked (not kept: its members
+ * but the prompt are copied as text). */
+void llmb_llm_workload_set_body(struct llmb_llm_workload *wl,
+                                const json_t *body);
 
 void llmb_llm_workload_fini(struct llmb_llm_workload *wl);
 

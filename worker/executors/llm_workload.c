@@ -20,7 +20,10 @@
  *
  * Each request's body is the payload's body (every field checked and set
  * as for a fixed prompt) with the prompt or messages of its entry, and its
- * max_tokens when the workload gives one.
+ * max_tokens when the workload gives one. The payload's members are kept
+ * once as text and each body is spliced from them and its entry's value:
+ * a task's part of a dataset costs its entries' bytes, not an entry's
+ * bytes plus the payload's per entry, and a request no JSON work.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,18 +72,47 @@ int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
     return 0;
 }
 
-void llmb_llm_workload_set_body(struct llmb_llm_workload *wl, json_t *body)
+/* o's members as compact JSON without the braces (caller frees; "" when
+ * o has none). */
+static char *members_text(const json_t *o)
 {
-    json_decref(wl->tmpl);
-    wl->tmpl = json_incref(body);
+    char *s = json_dumps(o, JSON_COMPACT);
+    size_t n;
+
+    llmb_assert(s != NULL);
+    n = strlen(s);
+    memmove(s, s + 1, n - 2); /* "{...}" -> "..." */
+    s[n - 2] = '\0';
+    return s;
+}
+
+void llmb_llm_workload_set_body(struct llmb_llm_workload *wl,
+                                const json_t *body)
+{
+    json_t *b = json_deep_copy(body);
+
+    json_object_del(b, "prompt");
+    json_object_del(b, "messages");
+    free(wl->rest[0]);
+    wl->rest[0] = members_text(b);
+    json_object_del(b, "max_completion_tokens");
+    json_object_del(b, "max_tokens");
+    /* a synthetic output length is sent exactly unless the payload says */
+    if (wl->kind == LLMB_LLM_WL_SYNTHETIC &&
+        json_object_get(b, "ignore_eos") == NULL)
+        json_object_set_new(b, "ignore_eos", json_true());
+    free(wl->rest[1]);
+    wl->rest[1] = members_text(b);
+    json_decref(b);
 }
 
 void llmb_llm_workload_fini(struct llmb_llm_workload *wl)
 {
     for (long i = 0; i < wl->loaded; i++)
-        free(wl->v[i].body);
+        free(wl->v[i].value);
     free(wl->v);
-    json_decref(wl->tmpl);
+    free(wl->rest[0]);
+    free(wl->rest[1]);
     free(wl->job);
     memset(wl, 0, sizeof(*wl));
 }
@@ -99,34 +131,39 @@ static size_t content_chars(const json_t *c)
     return n;
 }
 
-/* The body of a request sending text (a prompt) or msgs, with max_tokens
- * when max > 0 (and ignore_eos true when ignore_eos and the payload does
- * not say). Returns the text (caller frees). */
-static char *body_make(const struct llmb_llm_workload *wl, json_t *text,
-                       json_t *msgs, long max, bool ignore_eos, size_t *len)
+/* The body of a request sending value (len bytes of compact JSON) as its
+ * "prompt" (completions) or "messages" (chat), with max_tokens max when
+ * max > 0. Returns the text (caller frees). */
+static char *body_make(const struct llmb_llm_workload *wl, const char *value,
+                       size_t len, long max, size_t *out_len)
 {
-    json_t *b = json_copy(wl->tmpl);
-    char *s;
+    const char *rest = wl->rest[max > 0];
+    struct llmb_buf b;
 
-    if (wl->completions && text != NULL) {
-        json_object_set(b, "prompt", text);
-    } else if (text != NULL) {
-        json_object_set_new(b, "messages",
-                            json_pack("[{s:s, s:O}]", "role", "user",
-                                      "content", text));
-    } else {
-        json_object_set(b, "messages", msgs);
-    }
-    if (max > 0) {
-        json_object_del(b, "max_completion_tokens");
-        json_object_set_new(b, "max_tokens", json_integer(max));
-        if (ignore_eos && json_object_get(b, "ignore_eos") == NULL)
-            json_object_set_new(b, "ignore_eos", json_true());
-    }
-    s = json_dumps(b, JSON_COMPACT);
+    llmb_buf_init(&b);
+    llmb_buf_appendf(&b, "{\"%s\":", wl->completions ? "prompt"
+                                                      : "messages");
+    llmb_buf_append(&b, value, len);
+    if (max > 0)
+        llmb_buf_appendf(&b, ",\"max_tokens\":%ld", max);
+    if (rest[0] != '\0')
+        llmb_buf_appendf(&b, ",%s", rest);
+    llmb_buf_append(&b, "}", 1);
+    *out_len = b.len;
+    return llmb_buf_steal(&b);
+}
+
+/* text (a JSON string) as a request's prompt or messages value: itself
+ * for completions, one user message for chat. Returns compact JSON
+ * (caller frees). */
+static char *prompt_value(const struct llmb_llm_workload *wl, json_t *text)
+{
+    json_t *v = wl->completions ? json_incref(text) :
+                json_pack("[{s:s, s:O}]", "role", "user", "content", text);
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
     llmb_assert(s != NULL);
-    *len = strlen(s);
-    json_decref(b);
+    json_decref(v);
     return s;
 }
 
@@ -137,16 +174,15 @@ char *llmb_llm_workload_body(const struct llmb_llm_workload *wl, long k,
     struct llmb_buf words;
     json_t *text;
     long in, out = 0;
-    char *s;
+    char *v, *s;
 
     if (wl->kind == LLMB_LLM_WL_DATASET) {
         /* warm-up request -(w + 1): entry w from the part's end */
         long i = k >= 0 ? k % wl->loaded :
                           wl->loaded - 1 - (-(k + 1)) % wl->loaded;
         const struct llmb_llm_wl_entry *e = &wl->v[i];
-        *len = e->len;
         *input_chars = e->input_chars;
-        return llmb_xstrndup(e->body, e->len);
+        return body_make(wl, e->value, e->len, e->max_tokens, len);
     }
     rng = llmb_llm_synthetic_rng(wl->syn.seed, wl->task, k);
     in = llmb_llm_dist_draw(&wl->syn.in, &rng);
@@ -157,12 +193,14 @@ char *llmb_llm_workload_body(const struct llmb_llm_workload *wl, long k,
     *input_chars = words.len;
     text = json_stringn(words.data, words.len);
     llmb_buf_fini(&words);
-    s = body_make(wl, text, NULL, out, true, len);
+    v = prompt_value(wl, text);
     json_decref(text);
+    s = body_make(wl, v, strlen(v), out, len);
+    free(v);
     return s;
 }
 
-/* Turns stored entry text (len bytes) into entry e's body. Returns 0, or
+/* Turns stored entry text (len bytes) into entry e. Returns 0, or
  * -1 with *errstr. */
 static int entry_load(struct llmb_llm_workload *wl, long index,
                       const char *text, size_t len,
@@ -196,7 +234,14 @@ static int entry_load(struct llmb_llm_workload *wl, long index,
         e->input_chars = json_string_length(prompt);
     json_array_foreach(msgs, i, m)
         e->input_chars += content_chars(json_object_get(m, "content"));
-    e->body = body_make(wl, prompt, msgs, max, false, &e->len);
+    if (prompt != NULL) {
+        e->value = prompt_value(wl, prompt);
+    } else {
+        e->value = json_dumps(msgs, JSON_COMPACT);
+        llmb_assert(e->value != NULL);
+    }
+    e->len = strlen(e->value);
+    e->max_tokens = max;
     json_decref(o);
     return 0;
 }
