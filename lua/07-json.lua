@@ -71,3 +71,12 @@ local function shown(raw)
     if #raw > 40 then raw = string.sub(raw, 1, 37) .. '...' end
     return raw
 end
+
+-- The words of bad_number_at's find in JSON text s, or nil: what each
+-- caller says after its own "... is not valid JSON: ".
+local function bad_number_problem(s)
+    local word, at = bad_number_at(s)
+    if word == nil then return nil end
+    return string.format('"%s" at character %d is not a JSON value',
+        shown(word), at)
+end

@@ -237,11 +237,8 @@ local function dataset_entry(line)
         return nil, 'not a JSON object: '
             .. string.gsub(tostring(o), '^.-: ', '')
     end
-    local word, at = bad_number_at(line)
-    if word then
-        return nil, string.format('not a JSON object: "%s" at character %d '
-            .. 'is not a JSON value', shown(word), at)
-    end
+    local bad_word = bad_number_problem(line)
+    if bad_word then return nil, 'not a JSON object: ' .. bad_word end
     local conv, prompt, msgs, ot = o.conversations, o.prompt, o.messages,
         o.output_tokens
     local n = (conv ~= nil and 1 or 0) + (prompt ~= nil and 1 or 0)

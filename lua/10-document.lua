@@ -248,10 +248,9 @@ local function doc_parse(doc, queue, max_payload, max_tasks)
         local msg = string.gsub(tostring(obj), '^.-: ', '')
         return nil, 'job document is not valid JSON: ' .. msg
     end
-    local word, at = bad_number_at(doc)
-    if word then
-        return nil, string.format('job document is not valid JSON: "%s" at '
-            .. 'character %d is not a JSON value', shown(word), at)
+    local bad_word = bad_number_problem(doc)
+    if bad_word then
+        return nil, 'job document is not valid JSON: ' .. bad_word
     end
     local first = skip_ws(doc, 1)
     if type(obj) ~= 'table' or string.byte(doc, first) ~= 123 then

@@ -31,10 +31,8 @@ local function result_problem(res, max)
     if at then
         return string.format('result is not valid UTF-8 (byte %d)', at)
     end
-    local word = bad_number_at(res)
-    if word then
-        return 'result is not a JSON object: "' .. word .. '" is not JSON'
-    end
+    local bad_word = bad_number_problem(res)
+    if bad_word then return 'result is not a JSON object: ' .. bad_word end
     return nil
 end
 

@@ -237,6 +237,12 @@ static void test_result_not_object_fails_attempt(void **state)
         free(f);
     }
     tq_assert_job(id, "0:error", "result is not a JSON object: [1,2]");
+    /* what cjson takes and JSON does not, in the words of a push */
+    tq_assert_job(id, "3:error", "result is not a JSON object: \"NaN\" at "
+                                 "character 6 is not a JSON value");
+    tq_assert_job(id, "4:error", "result is not a JSON object: \"0x10\" at "
+                                 "character 6 is not a JSON value");
+    tq_assert_job(id, "5:error", "result is not valid UTF-8 (byte 7)");
     assert_int_equal(tq_complete("w1", &t[NBAD], " {\"a\": [1, {\"b\": null}]} "), 1);
     tq_assert_job(id, "state", "failed");
     tq_assert_job(id, "ok", "1");
