@@ -31,7 +31,8 @@ grep -q '^QUEUE' "$out" || fail "no llmb stats table"
 grep -q 'demo-worker-3' "$out" || fail "no llmb workers table"
 grep -q '^llmb_workers_total' "$out" || fail "no /metrics lines"
 
-sleep 0.5
+# what it stopped may take a moment to exit on a loaded machine
+for _ in $(seq 100); do pgrep -s "$pid" >/dev/null || break; sleep 0.05; done
 if pgrep -s "$pid" >/dev/null; then
     pgrep -a -s "$pid" >&2
     fail "processes of the demo left running"

@@ -132,8 +132,11 @@ if command -v flock >/dev/null; then
     flock -o "$jf" sleep 5 >/dev/null 2>&1 &
     lpid=$!
     pids+=("$lpid")
-    for _ in $(seq 50); do [ -e "$jf" ] && break; sleep 0.05; done
-    sleep 0.2
+    # until the lock is held: a try of our own fails
+    for _ in $(seq 100); do
+        [ -e "$jf" ] && ! flock -n "$jf" true && break
+        sleep 0.05
+    done
     run locked --batch "$tmp/in.ndjson"
     [ "$rc" = 0 ] || fail "run beside a locked journal: exit $rc"
     err_has locked "another run of the same input is going on"
@@ -178,7 +181,8 @@ rcli EVAL "local function us() local t = redis.call('TIME') return t[1] * 1e6 + 
            local s = us() while us() - s < 2e6 do end return 1" 0 >/dev/null &
 spid=$!
 pids+=("$spid")
-sleep 0.4
+# until the script holds the server: it answers BUSY
+for _ in $(seq 100); do rcli PING 2>&1 | grep -q BUSY && break; sleep 0.02; done
 cat "$tmp/in.ndjson" > "$tmp/fifo"
 rc=0; wait "$bpid" || rc=$?
 [ "$rc" = 69 ] || fail "batch answered BUSY: exit $rc"
