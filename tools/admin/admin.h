@@ -387,6 +387,11 @@ const char *llmb_reply_errmsg(const redisReply *r);
  * "ERR ") with a malloc'd *errstr. */
 int llmb_reply_check(const redisReply *r, struct llmb_cluster *c,
                      char **errstr);
+/* llmb_reply_check(), and an array reply expected: else LLMB_EREDIS with
+ * "<key> is not a <kind>" ("sorted set", "list"...) in *errstr. */
+int llmb_reply_check_array(const redisReply *r, struct llmb_cluster *c,
+                           const char *key, const char *kind,
+                           char **errstr);
 /* A JSON string of s (bytes that are not UTF-8 become '?'); null for
  * NULL. */
 json_t *llmb_json_str(const char *s);

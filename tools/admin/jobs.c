@@ -92,14 +92,9 @@ static int read_page(struct llmb_admin *a, const char *q,
     llmb_batch_init(&b);
     r = llmb_cluster_command(a->conn, "ZREVRANGE %s %lld %lld WITHSCORES", key,
                           start, start + count - 1);
-    rc = llmb_reply_check(r, a->conn, errstr);
+    rc = llmb_reply_check_array(r, a->conn, key, "sorted set", errstr);
     if (rc != 0)
         goto out;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        *errstr = llmb_xasprintf("%s is not a sorted set", key);
-        rc = LLMB_EREDIS;
-        goto out;
-    }
     *got = r->elements / 2;
     for (size_t i = 0; i < *got; i++) {
         struct llmb_strlist cmd = {0};

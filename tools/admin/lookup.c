@@ -42,14 +42,9 @@ int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
     /* The set holds one member per queue name: small by nature. */
     key = llmb_key_global(a->prefix, "queues");
     r = llmb_cluster_command(a->conn, "SMEMBERS %s", key);
-    rc = llmb_reply_check(r, a->conn, errstr);
+    rc = llmb_reply_check_array(r, a->conn, key, "set", errstr);
     if (rc != 0)
         goto out;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        *errstr = llmb_xasprintf("%s is not a set", key);
-        rc = LLMB_EREDIS;
-        goto out;
-    }
     for (size_t i = 0; i < r->elements; i++) {
         const char *q = llmb_reply_str(r->element[i]);
         /* A name no queue could have was added by hand: skip it. */

@@ -109,14 +109,9 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
 
         page = llmb_cluster_command(a->conn, "LRANGE %s %lld %lld", rec_key,
                                  start, start + PAGE_CHUNKS - 1);
-        rc = llmb_reply_check(page, a->conn, errstr);
+        rc = llmb_reply_check_array(page, a->conn, rec_key, "list", errstr);
         if (rc != 0)
             goto out;
-        if (page->type != REDIS_REPLY_ARRAY) {
-            *errstr = llmb_xasprintf("%s is not a list", rec_key);
-            rc = LLMB_EREDIS;
-            goto out;
-        }
         if (page->elements == 0)
             break;
         /* The current claim of each chunk's task, in one HMGET. */

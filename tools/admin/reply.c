@@ -64,6 +64,19 @@ int llmb_reply_check(const redisReply *r, struct llmb_cluster *c,
     return 0;
 }
 
+int llmb_reply_check_array(const redisReply *r, struct llmb_cluster *c,
+                           const char *key, const char *kind,
+                           char **errstr)
+{
+    int rc = llmb_reply_check(r, c, errstr);
+
+    if (rc == 0 && r->type != REDIS_REPLY_ARRAY) {
+        *errstr = llmb_xasprintf("%s is not a %s", key, kind);
+        rc = LLMB_EREDIS;
+    }
+    return rc;
+}
+
 json_t *llmb_json_str(const char *s)
 {
     json_t *v;

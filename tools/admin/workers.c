@@ -34,16 +34,11 @@ static int page_ids(struct llmb_admin *a, const char *key, long long start,
     redisReply *r = llmb_cluster_command(a->conn, "ZRANGE %s %lld %lld "
                                       "WITHSCORES", key, start,
                                       start + PAGE - 1);
-    int rc = llmb_reply_check(r, a->conn, errstr);
+    int rc = llmb_reply_check_array(r, a->conn, key, "sorted set", errstr);
     size_t got = 0;
 
     if (rc != 0)
         goto out;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        *errstr = llmb_xasprintf("%s is not a sorted set", key);
-        rc = LLMB_EREDIS;
-        goto out;
-    }
     got = r->elements / 2;
     *ws = llmb_xrealloc(*ws, (*n + got) * sizeof(**ws));
     for (size_t i = 0; i < got; i++) {
