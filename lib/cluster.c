@@ -307,6 +307,9 @@ struct llmb_cluster {
     size_t nunsent;
     struct llmb_conn **due;   /* sent, reply not read yet, in order */
     size_t due_head, ndue, due_cap;
+    redisContext *mapc;       /* to the node that gave the last map, kept
+                                 for the next refresh; or NULL */
+    struct llmb_server mapsrv; /* that node */
 };
 
 static void set_err(struct llmb_cluster *cl, char *msg)
@@ -392,6 +395,22 @@ static char *node_url(const struct llmb_cluster *cl, const char *host,
     return llmb_buf_steal(&b);
 }
 
+/* Closes the connection kept for reading maps, if any. */
+static void map_close(struct llmb_cluster *cl)
+{
+    if (cl->mapc != NULL)
+        redisFree(cl->mapc);
+    cl->mapc = NULL;
+    llmb_server_fini(&cl->mapsrv);
+}
+
+/* True when s (host NULL: none) is host:port. */
+static bool same_server(const struct llmb_server *s, const char *host,
+                        int port)
+{
+    return s->host != NULL && s->port == port && strcmp(s->host, host) == 0;
+}
+
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -400,38 +419,17 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-/* Asks one node for the map: CLUSTER SHARDS, else CLUSTER SLOTS. The
- * connection runs the handshake without the library check: a seed may be
- * a replica, where loading the library would be refused. */
-static int map_from(struct llmb_cluster *cl, const char *host, int port,
-                    struct llmb_slotmap *m)
+/* Reads the map over c, a connection to address: CLUSTER SHARDS, else
+ * CLUSTER SLOTS. Returns 0, or an llmb_err with the message in cl->err
+ * (LLMB_EIO: c is unusable). */
+static int map_read(struct llmb_cluster *cl, redisContext *c,
+                    const char *address, struct llmb_slotmap *m)
 {
-    struct llmb_server srv;
-    struct llmb_handshake hs;
-    redisContext *c = NULL;
-    redisReply *r = NULL;
-    char *perr = NULL, *err = NULL;
+    redisReply *r = redisCommand(c, "CLUSTER SHARDS");
+    char *perr = NULL;
     bool shards = true;
     int rc = LLMB_EIO;
 
-    memset(&srv, 0, sizeof(srv));
-    srv.host = (char *)host;
-    srv.port = port;
-    srv.address = llmb_hostport(host, port);
-    c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms : 2000,
-                            &err);
-    if (c == NULL) {
-        set_err(cl, err);
-        goto out;
-    }
-    llmb_handshake_init(&hs, &cl->url, NULL);
-    rc = llmb_handshake_run(c, &hs, srv.address, false, &err);
-    if (rc != 0) {
-        set_err(cl, err);
-        goto out;
-    }
-    rc = LLMB_EIO;
-    r = redisCommand(c, "CLUSTER SHARDS");
     if (r != NULL && r->type == REDIS_REPLY_ERROR &&
         strncasecmp(r->str, "ERR unknown subcommand", 22) == 0) {
         freeReplyObject(r);
@@ -440,30 +438,70 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
     }
     if (r == NULL) {
         set_err(cl, llmb_xasprintf("lost the connection to redis %s: %s",
-                                   srv.address, c->errstr));
-        goto out;
+                                   address, c->errstr[0] ? c->errstr
+                                                         : "connection "
+                                                           "closed"));
+        return LLMB_EIO;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         set_err(cl, llmb_xasprintf("redis %s refused CLUSTER %s: %s%s",
-                                   srv.address, shards ? "SHARDS" : "SLOTS",
+                                   address, shards ? "SHARDS" : "SLOTS",
                                    r->str,
                                    strstr(r->str, "cluster support disabled")
                                        ? " (it is a single server: use a "
                                          "redis:// URL)"
                                        : ""));
         rc = LLMB_EREDIS;
+    } else {
+        rc = llmb_slotmap_parse(r, shards, m, &perr);
+        if (rc != 0)
+            set_err(cl, llmb_xasprintf("redis %s: %s", address, perr));
+    }
+    free(perr);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Asks host:port for the map over a new connection, named as the
+ * router's, which runs the handshake without the library check (a seed
+ * may be a replica, where loading the library would be refused). On
+ * success the connection is kept as cl->mapc for the next refresh. */
+static int map_from(struct llmb_cluster *cl, const char *host, int port,
+                    struct llmb_slotmap *m)
+{
+    struct llmb_server srv;
+    struct llmb_handshake hs;
+    redisContext *c = NULL;
+    char *err = NULL;
+    int rc = LLMB_EIO;
+
+    memset(&srv, 0, sizeof(srv));
+    srv.host = llmb_xstrdup(host);
+    srv.port = port;
+    srv.address = llmb_hostport(host, port);
+    c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms : 2000,
+                            &err);
+    if (c == NULL) {
+        set_err(cl, err);
         goto out;
     }
-    rc = llmb_slotmap_parse(r, shards, m, &perr);
-    if (rc != 0)
-        set_err(cl, llmb_xasprintf("redis %s: %s", srv.address, perr));
+    llmb_handshake_init(&hs, &cl->url, cl->client_name);
+    rc = llmb_handshake_run(c, &hs, srv.address, false, &err);
+    if (rc != 0) {
+        set_err(cl, err);
+        goto out;
+    }
+    rc = map_read(cl, c, srv.address, m);
+    if (rc == 0) {
+        map_close(cl);
+        cl->mapc = c;
+        cl->mapsrv = srv;
+        return 0;
+    }
 out:
-    free(perr);
-    free(srv.address);
-    if (r != NULL)
-        freeReplyObject(r);
     if (c != NULL)
         redisFree(c);
+    llmb_server_fini(&srv);
     return rc;
 }
 
@@ -498,8 +536,11 @@ static void map_install(struct llmb_cluster *cl, struct llmb_slotmap *m)
 int llmb_cluster_refresh(struct llmb_cluster *cl)
 {
     struct llmb_slotmap m;
+    struct llmb_server failed;
     int rc = LLMB_EIO;
+    bool keep = false;
 
+    memset(&failed, 0, sizeof(failed));
     if (!cl->url.cluster)
         return 0;
     if (cl->url_err != NULL) {
@@ -508,14 +549,30 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
     }
     if (cl->ndue > 0 || cl->nunsent > 0)
         return 0; /* a pipeline holds connections: not now */
-    /* The primaries we know first (the seeds may be gone by now). */
-    for (size_t i = 0; i < cl->nnodes; i++) {
-        rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, &m);
-        if (rc == 0)
-            break;
+    /* The node that answered last, on the connection kept from then. */
+    if (cl->mapc != NULL) {
+        rc = map_read(cl, cl->mapc, cl->mapsrv.address, &m);
+        if (rc != 0) {
+            redisFree(cl->mapc);
+            cl->mapc = NULL;
+            failed = cl->mapsrv;
+            memset(&cl->mapsrv, 0, sizeof(cl->mapsrv));
+        }
     }
+    /* Then the primaries we know (the seeds may be gone by now), then the
+     * seeds; the node that just failed last of all (a primary that died
+     * may take a connect timeout to refuse). */
+    for (size_t i = 0; rc != 0 && i < cl->nnodes; i++)
+        if (!same_server(&failed, cl->nodes[i].host, cl->nodes[i].port))
+            rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, &m);
     for (size_t i = 0; rc != 0 && i < cl->url.nseeds; i++)
-        rc = map_from(cl, cl->url.seeds[i].host, cl->url.seeds[i].port, &m);
+        if (!same_server(&failed, cl->url.seeds[i].host,
+                         cl->url.seeds[i].port))
+            rc = map_from(cl, cl->url.seeds[i].host, cl->url.seeds[i].port,
+                          &m);
+    if (rc != 0 && failed.host != NULL)
+        rc = map_from(cl, failed.host, failed.port, &m);
+    llmb_server_fini(&failed);
     if (rc != 0)
         return rc;
     if (m.nnodes == 0) {
@@ -524,6 +581,14 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
         return LLMB_EIO;
     }
     map_install(cl, &m);
+    /* The connection is kept to a primary of the map only: a seed may be
+     * a replica, or a node that has left the cluster and answers a map
+     * of its own. */
+    for (size_t i = 0; i < cl->nnodes; i++)
+        keep = keep || same_server(&cl->mapsrv, cl->nodes[i].host,
+                                   cl->nodes[i].port);
+    if (!keep)
+        map_close(cl);
     return 0;
 }
 
@@ -1022,6 +1087,7 @@ void llmb_cluster_free(struct llmb_cluster *cl)
     due_drain(cl);
     free(cl->unsent);
     free(cl->due);
+    map_close(cl);
     nodes_free(cl);
     llmb_redis_url_fini(&cl->url);
     free(cl->url_text);

@@ -5,7 +5,7 @@
  * loads the function library on every primary, sends each queue's calls
  * to the primary that owns it, follows MOVED after a slot moved, follows
  * ASK for a plain command and holds an FCALL back while its queue's slot
- * is half moved.
+ * is half moved, and reads the map again over the connection it kept.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -313,6 +313,54 @@ static void test_auto_and_pipeline(void **state)
     llmb_cluster_free(cl);
 }
 
+/* The clients named name on every node of the cluster: their number,
+ * and the id of the last one into *id. */
+static int clients_named(const char *name, long long *id)
+{
+    char *want = llmb_xasprintf(" name=%s ", name);
+    int n = 0;
+
+    for (int i = 0; i < TC_NODES; i++) {
+        redisReply *r = tc_node_cmd(tc_ports[i], "CLIENT LIST");
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        for (const char *line = r->str; line != NULL && *line != '\0';) {
+            const char *eol = strchr(line, '\n');
+            const char *hit = strstr(line, want);
+            if (hit != NULL && (eol == NULL || hit < eol)) {
+                assert_true(strncmp(line, "id=", 3) == 0);
+                *id = strtoll(line + 3, NULL, 10);
+                n++;
+            }
+            line = eol != NULL ? eol + 1 : NULL;
+        }
+        freeReplyObject(r);
+    }
+    free(want);
+    return n;
+}
+
+/* Reading the map again asks the node of the last read over the
+ * connection kept from then: the servers see one connection of the
+ * router, the same one (CLIENT LIST id) after every refresh, and a
+ * primary of the map. */
+static void test_refresh_keeps_its_connection(void **state)
+{
+    char *name = llmb_test_prefix("maprefresh");
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, name, 5000);
+    long long first = -1, id = -1;
+    (void)state;
+
+    for (int round = 0; round < 5; round++) {
+        assert_int_equal(llmb_cluster_refresh(cl), 0);
+        assert_int_equal(clients_named(name, &id), 1);
+        if (round == 0)
+            first = id;
+        assert_true(id == first);
+    }
+    llmb_cluster_free(cl);
+    free(name);
+}
+
 /* A plain URL gives a router of one node owning every slot. */
 static void test_single_server(void **state)
 {
@@ -342,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_moved),
         cmocka_unit_test(test_ask_and_fcall_held),
         cmocka_unit_test(test_auto_and_pipeline),
+        cmocka_unit_test(test_refresh_keeps_its_connection),
         cmocka_unit_test(test_single_server),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
