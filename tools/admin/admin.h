@@ -418,13 +418,13 @@ int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
                     char **id, char **errstr);
 
 /* Finds job `spec` (as llmb_lookup_job) and calls the function
- * `fn` (llmb_cancel, llmb_retry) on it, which answers a number, stored in
- * *value. *queue and *id are the job's (caller frees, also on failure).
- * Returns 0, or an error with *errstr set (the function's refusal without
- * its "ERR "). */
-int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn,
-                      const char *spec, char **queue, char **id,
-                      long long *value, char **errstr);
+ * `fn` (llmb_cancel, llmb_retry) on it, which answers a number. Returns 0
+ * with the new document {"job", "queue", <field>: the number} in *doc,
+ * or an error with *errstr set (the function's refusal without its
+ * "ERR ") and *doc NULL. */
+int llmb_job_fcall_doc(struct llmb_admin *a, const char *fn,
+                       const char *spec, const char *field, json_t **doc,
+                       char **errstr);
 /* Redis server time in ms through *now_ms. Returns 0 or LLMB_EIO. */
 int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr);
 

@@ -5,29 +5,13 @@
  * heartbeat. Its refusals ("job ... has already completed") are shown as
  * the function words them.
  */
-#include <stdlib.h>
-
 #include "admin.h"
 
 int llmb_view_cancel(struct llmb_admin *a, const char *spec, json_t **doc,
                      char **errstr)
 {
-    char *queue = NULL, *id = NULL;
-    long long removed = 0;
-    int rc;
-
-    *doc = NULL;
-    rc = llmb_job_fcall_ll(a, "llmb_cancel", spec, &queue, &id, &removed,
-                           errstr);
-    if (rc == 0) {
-        *doc = json_object();
-        json_object_set_new(*doc, "job", llmb_json_str(id));
-        json_object_set_new(*doc, "queue", llmb_json_str(queue));
-        json_object_set_new(*doc, "removed", json_integer(removed));
-    }
-    free(queue);
-    free(id);
-    return rc;
+    return llmb_job_fcall_doc(a, "llmb_cancel", spec, "removed", doc,
+                              errstr);
 }
 
 int llmb_cancel_run(struct llmb_admin *a, char **errstr)

@@ -177,30 +177,40 @@ out:
     return rc;
 }
 
-int llmb_job_fcall_ll(struct llmb_admin *a, const char *fn,
-                      const char *spec, char **queue, char **id,
-                      long long *value, char **errstr)
+int llmb_job_fcall_doc(struct llmb_admin *a, const char *fn,
+                       const char *spec, const char *field, json_t **doc,
+                       char **errstr)
 {
-    char *base = NULL;
+    char *queue = NULL, *id = NULL, *base = NULL;
     redisReply *r = NULL;
+    long long value = 0;
     int rc;
 
-    *queue = NULL;
-    *id = NULL;
-    rc = llmb_lookup_job(a, spec, queue, id, errstr);
+    *doc = NULL;
+    rc = llmb_lookup_job(a, spec, &queue, &id, errstr);
     if (rc != 0)
-        return rc;
-    base = llmb_key_queue(a->prefix, *queue);
-    r = llmb_cluster_command(a->conn, "FCALL %s 1 %s %s", fn, base, *id);
+        goto out;
+    base = llmb_key_queue(a->prefix, queue);
+    r = llmb_cluster_command(a->conn, "FCALL %s 1 %s %s", fn, base, id);
     rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc == 0 && !llmb_reply_ll(r, value)) {
+    if (rc == 0 && !llmb_reply_ll(r, &value)) {
         char what[128];
         *errstr = llmb_xasprintf("%s answered %s, not a number", fn,
                                  llmb_reply_describe(r, what, sizeof(what)));
         rc = LLMB_EPROTO;
     }
+    if (rc == 0) {
+        *doc = json_object();
+        json_object_set_new(*doc, "job", llmb_json_str(id));
+        json_object_set_new(*doc, "queue", llmb_json_str(queue));
+        json_object_set_new(*doc, field, json_integer(value));
+    }
+
+out:
     if (r != NULL)
         freeReplyObject(r);
     free(base);
+    free(queue);
+    free(id);
     return rc;
 }

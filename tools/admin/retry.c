@@ -28,22 +28,8 @@ struct dead_run {
 int llmb_view_retry(struct llmb_admin *a, const char *spec, json_t **doc,
                     char **errstr)
 {
-    char *queue = NULL, *id = NULL;
-    long long again = 0;
-    int rc;
-
-    *doc = NULL;
-    rc = llmb_job_fcall_ll(a, "llmb_retry", spec, &queue, &id, &again,
-                           errstr);
-    if (rc == 0) {
-        *doc = json_object();
-        json_object_set_new(*doc, "job", llmb_json_str(id));
-        json_object_set_new(*doc, "queue", llmb_json_str(queue));
-        json_object_set_new(*doc, "enqueued", json_integer(again));
-    }
-    free(queue);
-    free(id);
-    return rc;
+    return llmb_job_fcall_doc(a, "llmb_retry", spec, "enqueued", doc,
+                              errstr);
 }
 
 static int retry_one(struct llmb_admin *a, char **errstr)
