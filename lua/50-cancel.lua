@@ -178,9 +178,10 @@ local function retry(keys, args)
     redis.call('ZREM', base .. ':aggr', id)
     redis.call('LREM', base .. ':done', 0, id)
     -- A synchronized start of its first run (77-rendezvous.lua) is over:
-    -- the tasks that run again meet anew, `expect` of them.
+    -- the tasks that run again meet anew, `expect` of them. (UNLINK: the
+    -- hash has a field per task, as many as max_tasks.)
     local rv = base .. ':rv:' .. id
-    if redis.call('DEL', rv) == 1 and again > 0 then
+    if redis.call('UNLINK', rv) == 1 and again > 0 then
         redis.call('HSET', rv, 'expect', istr(again))
     end
     emit(base, 'event', 'retried', 'job', id, 'tasks', again)
