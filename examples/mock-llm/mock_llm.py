@@ -94,6 +94,7 @@ class Stats:
         self.statuses = {}
         self.authorization = {}
         self.arrivals = []
+        self.streams = []  # (ttft_ms, mean gap ms) as sent, per stream
         self.paths = {}
         self.fail_counts = {}
         self.started = time.monotonic()
@@ -107,6 +108,8 @@ class Stats:
             "authorization": self.authorization,
             "paths": self.paths,
             "arrivals_s": self.arrivals,
+            "ttfts_ms": [t for t, _ in self.streams],
+            "gaps_ms": [g for _, g in self.streams if g is not None],
         }
 
 
@@ -415,6 +418,14 @@ class Mock:
         if self.sends is not None:
             self.sends.write(json.dumps({"sent_s": sent}) + "\n")
             self.sends.flush()
+        if sent:
+            st = self.stats
+            st.streams.append((
+                round((sent[0] - t0) * 1000.0, 3),
+                round((sent[-1] - sent[0]) * 1000.0 / (len(sent) - 1), 3)
+                if len(sent) > 1 else None))
+            if len(st.streams) > ARRIVALS_KEPT:
+                del st.streams[0]
         if ntok == s["stall_after"]:
             await asyncio.sleep(s["stall_ms"] / 1000.0)
         if ntok == s["break_after"]:
