@@ -9,18 +9,7 @@
 source "$(dirname "$0")/cli_lib.sh"
 
 BIN=${LLMB_BUILD_DIR:?run under ctest}
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 DOWN_URL="redis://127.0.0.1:$(free_port)"
-pids=()
-stop_all() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    cleanup
-}
-trap stop_all EXIT
 
 # --- usage ----------------------------------------------------------------
 run health --help

@@ -17,6 +17,9 @@
 #   claim Q W N         FCALL llmb_claim for worker W
 #   complete Q W REF RESULT / fail_task Q W REF KIND ERROR
 #                       report on a task the worker holds
+#   free_port           prints a TCP port of 127.0.0.1 that is free now
+#   pids+=($!)          a process started in the background: stopped
+#                       (SIGTERM, then waited for) at exit
 set -euo pipefail
 
 LLMB=${1:?usage: $0 PATH_TO_LLMB}
@@ -36,8 +39,11 @@ export LLMB_PREFIX=$PREFIX
 unset LLMB_CONFIG LLMB_LOG_LEVEL
 
 TMP=$(mktemp -d)
+pids=()
 cleanup() {
-    local keys
+    local keys p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     keys=$(timeout 10 redis-cli -u "$URL" --scan --pattern "$PREFIX:*" 2>/dev/null || true)
     if [[ -n $keys ]]; then
         xargs -n 500 timeout 10 redis-cli -u "$URL" UNLINK <<<"$keys" >/dev/null 2>&1 || true
@@ -45,6 +51,10 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
 CMD=""
 RC=0

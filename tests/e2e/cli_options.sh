@@ -8,7 +8,7 @@
 source "$(dirname "$0")/cli_lib.sh"
 
 # A port nothing listens on: bind one, note it, let it go.
-DOWN_URL=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print("redis://127.0.0.1:%d" % s.getsockname()[1])')
+DOWN_URL="redis://127.0.0.1:$(free_port)"
 
 # --- help ----------------------------------------------------------------
 run --help

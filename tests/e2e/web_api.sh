@@ -12,12 +12,8 @@
 source "$(dirname "$0")/cli_lib.sh"
 
 BIN=${LLMB_BUILD_DIR:?run under ctest}
-pids=()
 old_port=""
 stop_all() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     # the second redis-server (Redis started late), if a check failed
     # while it ran
     [[ -z $old_port ]] ||
@@ -86,7 +82,7 @@ grep -q "warning: listening on :0 without --token-env" "$TMP/web-any.log" ||
 
 # Redis away: the files and /api/config answer, the views 503, and the
 # live stream says unhealthy.
-dead_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dead_port=$(free_port)
 start_web "$TMP/web-down.log" --redis "redis://127.0.0.1:$dead_port"
 grep -q "warning: cannot connect to redis" "$TMP/web-down.log" ||
     fail "no warning when Redis is away: $(cat "$TMP/web-down.log")"
@@ -210,7 +206,7 @@ rcli DEL "$PREFIX:{wtq}:events" >/dev/null
 
 # Started with Redis away: once Redis is there (with old events), the
 # stream starts from the present, not from the oldest event kept.
-old_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+old_port=$(free_port)
 old_url="redis://127.0.0.1:$old_port"
 mkdir -p "$TMP/old"
 old_redis() {
