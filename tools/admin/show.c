@@ -384,8 +384,6 @@ static char *values_text(enum llmb_agg_kind kind, const json_t *f)
     return llmb_buf_steal(&b);
 }
 
-/* The aggregate as tables: numbers (durations, gauges, counts), then
- * flags and labels. An aggregate that is not JSON is printed as it is. */
 /* An A/B job's pairs (its aggregate's "by" section, docs/llm.md): one
  * row each with its main numbers, from the same merged histograms. */
 static void print_pairs(FILE *out, const json_t *agg)
@@ -433,6 +431,8 @@ static void print_pairs(FILE *out, const json_t *agg)
     llmb_table_free(t);
 }
 
+/* The aggregate as tables: numbers (durations, gauges, counts), then
+ * flags and labels. An aggregate that is not JSON is printed as it is. */
 static void print_aggregate(FILE *out, const char *text, const char *when,
                             const char *payload_text)
 {
