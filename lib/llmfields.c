@@ -142,7 +142,6 @@ int llmb_llm_fields_check(const json_t *payload, bool benchmark,
             llmb_buf_appendf(&b, "%s %s", k++ > 0 ? "," : "",
                              llmb_llm_fields[i].name);
     llmb_buf_appendf(&b, " (server-specific fields go in \"extra_body\")");
-    *errstr = llmb_xstrdup(b.data);
-    llmb_buf_fini(&b);
+    *errstr = llmb_buf_steal(&b);
     return -1;
 }
