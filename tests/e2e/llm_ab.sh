@@ -34,9 +34,7 @@ payload='{"endpoints":["a","b"],"models":["m1","m2"],"prompt":"x",
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 \
     --tasks 8 --no-progress --id ab llm "$payload" > /dev/null \
     2>"$tmp/push.log" || fail "llmb-push --wait exited $?"
-ended() { [ -n "$(rcli HGET "$B:j:ab" aggregate)" ]; }
-for _ in $(seq 100); do ended && break; sleep 0.1; done
-rcli HGET "$B:j:ab" aggregate > "$tmp/agg.json"
+job_aggregate ab "$tmp/agg.json"
 for i in 0 1 2 3 4 5 6 7; do rcli HGET "$B:j:ab" "$i:result" > "$tmp/r$i.json"; done
 curl -s "http://127.0.0.1:$pa/mock/stats" > "$tmp/sa.json"
 curl -s "http://127.0.0.1:$pb/mock/stats" > "$tmp/sb.json"

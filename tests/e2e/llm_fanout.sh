@@ -43,7 +43,7 @@ grep -Eq '^TTFT \(ms\) +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +120$' "$tmp/push.log
 grep -Eq '^errors +none$' "$tmp/push.log" || fail "errors line"
 
 # The aggregate against the percentiles of all 120 records.
-rcli HGET "$prefix:{default}:j:fanout" aggregate > "$tmp/aggregate.json"
+job_aggregate fanout "$tmp/aggregate.json"
 for i in 0 1 2 3 4 5; do
     rcli HGET "$prefix:{default}:j:fanout" "$i:result" > "$tmp/result$i.json"
     rcli HGET "$prefix:{default}:j:fanout" "$i:worker"

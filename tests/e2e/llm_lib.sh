@@ -14,6 +14,8 @@
 #   start_mock ARGS...  starts examples/mock-llm/mock_llm.py on a free port
 #                       with ARGS (output in $tmp/mock.out, mock.log);
 #                       sets port, fails when the mock does not start
+#   job_aggregate JOB FILE  waits up to 10 s for the aggregate of job JOB
+#                       of queue default, writes it to FILE; fails without
 #
 # At exit every pid in pids gets SIGTERM and is waited for, then the keys
 # under the prefix and $tmp are removed.
@@ -55,4 +57,14 @@ start_mock() {
     done
     port=$(sed -n 's/^mock-llm listening on [0-9.]*:\([0-9]*\)$/\1/p' "$tmp/mock.out")
     [ -n "$port" ] || fail "the mock did not start"
+}
+
+job_aggregate() {
+    local key="$prefix:{default}:j:$1"
+    for _ in $(seq 100); do
+        [ -n "$(rcli HGET "$key" aggregate)" ] && break
+        sleep 0.1
+    done
+    rcli HGET "$key" aggregate > "$2"
+    [ -s "$2" ] && [ "$(head -c 1 "$2")" = "{" ] || fail "job $1 has no aggregate"
 }

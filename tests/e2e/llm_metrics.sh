@@ -35,11 +35,7 @@ payload='{"model":"m","messages":[{"role":"user","content":"go"}],
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 --json \
     --tasks 4 --no-progress --id met llm "$payload" > "$tmp/out" 2>"$tmp/push.log" ||
     fail "llmb-push --wait exited $?"
-for _ in $(seq 100); do
-    [ -n "$(rcli HGET "$prefix:{default}:j:met" aggregate)" ] && break
-    sleep 0.1
-done
-rcli HGET "$prefix:{default}:j:met" aggregate > "$tmp/aggregate.json"
+job_aggregate met "$tmp/aggregate.json"
 for i in 0 1 2 3; do
     rcli HGET "$prefix:{default}:j:met" "$i:result" > "$tmp/result$i.json"
 done
@@ -151,11 +147,7 @@ payload='{"model":"m","messages":[{"role":"user","content":"go"}],
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 \
     --tasks 2 --no-progress --id wu llm "$payload" > /dev/null 2>"$tmp/push-wu.log" ||
     fail "llmb-push --wait wu exited $?"
-for _ in $(seq 100); do
-    [ -n "$(rcli HGET "$prefix:{default}:j:wu" aggregate)" ] && break
-    sleep 0.1
-done
-rcli HGET "$prefix:{default}:j:wu" aggregate > "$tmp/wu-agg.json"
+job_aggregate wu "$tmp/wu-agg.json"
 for i in 0 1; do
     rcli HGET "$prefix:{default}:j:wu" "$i:result" > "$tmp/wu$i.json"
 done
