@@ -29,6 +29,12 @@ expect_err "--coordinator must be an http:// URL"
 run health --coordinator http://
 expect_rc 64
 expect_err "malformed URL"
+for bad in http://127.0.0.1:abc http://127.0.0.1:70000 http://127.0.0.1:0 \
+    http://127.0.0.1:80x; do
+    run health --coordinator "$bad"
+    expect_rc 64
+    expect_err "PORT from 1 to 65535"
+done
 run health --worker 'no spaces'
 expect_rc 64
 expect_err "--worker must be a worker id"

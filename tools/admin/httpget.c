@@ -12,21 +12,24 @@
 
 #include <llmb/curl.h>
 #include <llmb/err.h>
+#include <llmb/url.h>
 
 #include "admin.h"
 
 /* Most bytes of a response kept; /healthz answers a few hundred. */
 #define RESPONSE_MAX 65536
 
-/* Splits "http://HOST[:PORT][/PATH]" ("[V6]" hosts too) into malloc'd
- * host, port ("80" by default) and path ("/healthz" when there is none or
- * it is "/"). Returns 0 or LLMB_EINVAL with *errstr. */
-static int url_split(const char *url, char **host, char **port, char **path,
-                     char **errstr)
+/* Splits "http://HOST[:PORT][/PATH]" ("[V6]" hosts too) into *hp, the
+ * malloc'd "HOST:PORT" ("[V6]:PORT"; port 80 by default), and the
+ * malloc'd path ("/healthz" when there is none or it is "/"). Returns 0
+ * or LLMB_EINVAL with *errstr. */
+static int url_split(const char *url, char **hp, char **path, char **errstr)
 {
     const char *p, *end, *slash;
+    char *host = NULL, *port = NULL, *num_end = NULL;
+    long num = 80;
 
-    *host = *port = *path = NULL;
+    *hp = *path = NULL;
     if (strncmp(url, "http://", 7) != 0) {
         *errstr = llmb_xasprintf("--coordinator must be an http:// URL "
                                  "(the coordinator serves plain HTTP), got "
@@ -40,39 +43,43 @@ static int url_split(const char *url, char **host, char **port, char **path,
         const char *rb = memchr(p, ']', (size_t)(end - p));
         if (rb == NULL || (rb + 1 != end && rb[1] != ':'))
             goto bad;
-        *host = llmb_xstrndup(p + 1, (size_t)(rb - p - 1));
+        host = llmb_xstrndup(p + 1, (size_t)(rb - p - 1));
         if (rb + 1 != end)
-            *port = llmb_xstrndup(rb + 2, (size_t)(end - rb - 2));
+            port = llmb_xstrndup(rb + 2, (size_t)(end - rb - 2));
     } else {
         const char *colon = memchr(p, ':', (size_t)(end - p));
-        *host = llmb_xstrndup(p, (size_t)((colon ? colon : end) - p));
+        host = llmb_xstrndup(p, (size_t)((colon ? colon : end) - p));
         if (colon != NULL)
-            *port = llmb_xstrndup(colon + 1, (size_t)(end - colon - 1));
+            port = llmb_xstrndup(colon + 1, (size_t)(end - colon - 1));
     }
-    if ((*host)[0] == '\0' || (*port != NULL && (*port)[0] == '\0'))
+    if (port != NULL)
+        num = port[0] >= '0' && port[0] <= '9' ? strtol(port, &num_end, 10)
+                                               : 0;
+    if (host[0] == '\0' || num < 1 || num > 65535 ||
+        (num_end != NULL && *num_end != '\0'))
         goto bad;
-    if (*port == NULL)
-        *port = llmb_xstrdup("80");
+    *hp = llmb_hostport(host, (int)num);
     *path = llmb_xstrdup(slash == NULL || strcmp(slash, "/") == 0
                              ? "/healthz" : slash);
+    free(host);
+    free(port);
     return 0;
 
 bad:
     *errstr = llmb_xasprintf("--coordinator: malformed URL \"%s\"; expected "
-                             "http://HOST[:PORT][/PATH]", url);
-    free(*host);
-    free(*port);
-    *host = *port = NULL;
+                             "http://HOST[:PORT][/PATH], PORT from 1 to "
+                             "65535", url);
+    free(host);
+    free(port);
     return LLMB_EINVAL;
 }
 
 int llmb_http_url_check(const char *url, char **errstr)
 {
-    char *host = NULL, *port = NULL, *path = NULL;
-    int rc = url_split(url, &host, &port, &path, errstr);
+    char *hp = NULL, *path = NULL;
+    int rc = url_split(url, &hp, &path, errstr);
 
-    free(host);
-    free(port);
+    free(hp);
     free(path);
     return rc;
 }
@@ -92,7 +99,7 @@ static size_t body_write(char *data, size_t size, size_t n, void *arg)
 int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
                   char **errstr)
 {
-    char *host = NULL, *port = NULL, *path = NULL, *full = NULL;
+    char *hp = NULL, *path = NULL, *full = NULL;
     char cerr[CURL_ERROR_SIZE] = "";
     struct llmb_buf resp;
     CURL *h = NULL;
@@ -103,16 +110,14 @@ int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
     *status = 0;
     *body = NULL;
     llmb_buf_init(&resp);
-    rc = url_split(url, &host, &port, &path, errstr);
+    rc = url_split(url, &hp, &path, errstr);
     if (rc != 0)
         goto out;
     if (llmb_curl_load(errstr) != 0) {
         rc = LLMB_EIO;
         goto out;
     }
-    full = llmb_xasprintf(strchr(host, ':') != NULL ? "http://[%s]:%s%s"
-                                                    : "http://%s:%s%s",
-                          host, port, path);
+    full = llmb_xasprintf("http://%s%s", hp, path);
     h = llmb_curl.easy_init();
     if (h == NULL) {
         *errstr = llmb_xstrdup("curl_easy_init failed");
@@ -137,29 +142,28 @@ int llmb_http_get(const char *url, int timeout_ms, int *status, char **body,
     case CURLE_OK:
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        *errstr = llmb_xasprintf("cannot resolve %s: %s", host, cerr);
+        *errstr = llmb_xasprintf("cannot resolve %s: %s", hp, cerr);
         rc = LLMB_EIO;
         goto out;
     case CURLE_COULDNT_CONNECT:
         llmb_curl.easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
-        *errstr = llmb_xasprintf("cannot connect to %s:%s: %s", host, port,
+        *errstr = llmb_xasprintf("cannot connect to %s: %s", hp,
                                  oserr != 0 ? strerror((int)oserr) : cerr);
         rc = LLMB_EIO;
         goto out;
     case CURLE_OPERATION_TIMEDOUT:
-        *errstr = llmb_xasprintf("GET %s from %s:%s: no answer in time",
-                                 path, host, port);
+        *errstr = llmb_xasprintf("GET %s from %s: no answer in time", path,
+                                 hp);
         rc = LLMB_ETIMEOUT;
         goto out;
     case CURLE_UNSUPPORTED_PROTOCOL: /* an HTTP/0.9 answer: no status line */
     case CURLE_WEIRD_SERVER_REPLY:
-        *errstr = llmb_xasprintf("GET %s from %s:%s: not an HTTP response",
-                                 path, host, port);
+        *errstr = llmb_xasprintf("GET %s from %s: not an HTTP response",
+                                 path, hp);
         rc = LLMB_EPROTO;
         goto out;
     default:
-        *errstr = llmb_xasprintf("GET %s from %s:%s: %s", path, host, port,
-                                 cerr);
+        *errstr = llmb_xasprintf("GET %s from %s: %s", path, hp, cerr);
         rc = LLMB_EIO;
         goto out;
     }
@@ -174,8 +178,7 @@ out:
         llmb_curl.easy_cleanup(h);
     llmb_buf_fini(&resp);
     free(full);
-    free(host);
-    free(port);
+    free(hp);
     free(path);
     return rc;
 }
