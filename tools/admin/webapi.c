@@ -329,7 +329,6 @@ static enum MHD_Result no_redis(struct req *q, char *err)
     return ret;
 }
 
-/* The views a GET answers. */
 /* The web job view of a `show --json` document: without what the page
  * does not draw (llmb_view_drop_records()), and its tasks cut short
  * before their JSON passes LLMB_WEB_TASKS_BYTES_MAX, which
@@ -361,6 +360,7 @@ static void job_view_trim(json_t *doc)
     }
 }
 
+/* The views a GET answers. */
 enum get_view { GV_OVERVIEW, GV_QUEUES, GV_QUEUE_JOBS, GV_JOB, GV_COMPARE };
 
 static enum MHD_Result get_view(struct req *q, enum get_view v)
