@@ -177,4 +177,26 @@ assert near(v["request_throughput"], 8 * 1000.0 / window), v["request_throughput
 print("measured window %d ms of run_ms %d: %.1f requests/s" %
       (window, agg["run_ms"], f["summary.ok"]["per_s"]))
 PY
+# record_itls at its limit: a response of 4,002 tokens has 4,001 gaps,
+# all in the histogram and counted in the record's "gaps", and the record
+# keeps the first 4,000 (LLMB_LLM_ITLS_MAX, docs/llm.md "Records").
+payload='{"model":"m","prompt":"x","max_tokens":4002,"requests":1,
+          "record_itls":true,"extra_body":{"mock":{"itl_ms":0,"pause_every":0}}}'
+"$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 \
+    --no-progress --id long llm "$payload" > /dev/null 2>"$tmp/push-long.log" ||
+    fail "llmb-push --wait long exited $?"
+job_aggregate long "$tmp/long-agg.json"
+"$bin/tools/admin/llmb" "${common[@]}" export long --format jsonl \
+    > "$tmp/long.jsonl" 2>>"$tmp/export.log" || fail "export long"
+python3 -S - "$tmp" <<'PY' || fail "record_itls at its limit"
+import json, sys
+tmp = sys.argv[1]
+rows = [json.loads(l) for l in open(tmp + "/long.jsonl")]
+assert len(rows) == 1, len(rows)
+r = rows[0]
+assert r["output_tokens"] == 4002 and r["gaps"] == 4001, r["gaps"]
+assert len(r["itls_ms"]) == 4000, len(r["itls_ms"])
+itl = json.load(open(tmp + "/long-agg.json"))["fields"]["metrics.itl_ms"]
+assert itl["count"] == 4001, itl
+PY
 echo "llm metrics: job ITL p99 is the stall, TPOT the mean, from merged histograms"
