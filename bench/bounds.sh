@@ -38,7 +38,8 @@ fi
 bench_redis_start
 trap bench_redis_stop EXIT
 r() { bench_rcli "$@"; }
-r FUNCTION LOAD REPLACE "$(cat "$bundle")" >/dev/null
+# (on stdin: the bundle is longer than one argument of a program may be)
+r -x FUNCTION LOAD REPLACE < "$bundle" >/dev/null
 r CONFIG SET slowlog-log-slower-than 0 >/dev/null
 r CONFIG SET slowlog-max-len 1000000 >/dev/null
 
