@@ -12,6 +12,8 @@
 source "$(dirname "$0")/cli_lib.sh"
 
 BIN=${LLMB_BUILD_DIR:?run under ctest}
+# the checks below import web_sse.py, the stream's reader
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 old_port=""
 stop_all() {
     # the second redis-server (Redis started late), if a check failed
@@ -88,6 +90,7 @@ grep -q "warning: cannot connect to redis" "$TMP/web-down.log" ||
     fail "no warning when Redis is away: $(cat "$TMP/web-down.log")"
 python3 - "$PORT" <<'PY' || fail "llmb web with Redis away"
 import http.client, json, sys
+from web_sse import events
 def get(path):
     c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
     c.request("GET", path)
@@ -100,12 +103,8 @@ for path in ("/api/overview", "/api/queues", "/api/jobs/x",
     st, r = get(path)
     body = json.loads(r.read())
     assert st == 503 and "cannot connect to redis" in body["error"], (path, st, body)
-st, r = get("/api/events")
-assert st == 200, st
-lines = []
-while "data: " not in "".join(lines):
-    lines.append(r.fp.readline().decode())
-data = json.loads([l for l in lines if l.startswith("data: ")][0][6:])
+ev, data = next(events(sys.argv[1]))
+assert ev == "overview", ev
 assert data["health"]["status"] == "unhealthy" and data["now_ms"] is None, data
 PY
 
@@ -169,21 +168,9 @@ rcli SET "$PREFIX:{wtq}:events" x >/dev/null
 start_web "$TMP/web-wt.log"
 wt_pid=${pids[-1]}
 python3 - "$PORT" "$BIN/tools/push/llmb-push" <<'PY' ||
-import http.client, json, subprocess, sys, time
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
-c.request("GET", "/api/events")
-r = c.getresponse()
-assert r.status == 200, r.status
-def events():
-    ev = None
-    while True:
-        line = r.fp.readline().decode()
-        assert line, "the stream ended"
-        if line.startswith("event: "):
-            ev = line[7:].strip()
-        elif line.startswith("data: "):
-            yield ev, json.loads(line[6:])
-it = events()
+import subprocess, sys, time
+from web_sse import events
+it = events(sys.argv[1])
 for ev, d in it:
     if ev == "overview":
         break
@@ -232,22 +219,10 @@ start_web "$TMP/web-old.log" --redis "$old_url"
 old_web=${pids[-1]}
 python3 - "$PORT" "$BIN/tools/push/llmb-push" "$old_url" "$old_port" \
     "$TMP/old" <<'PY' ||
-import http.client, json, os, subprocess, sys
+import os, subprocess, sys
+from web_sse import events
 port, push, url, rport, rdir = sys.argv[1:6]
-c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
-c.request("GET", "/api/events")
-r = c.getresponse()
-assert r.status == 200, r.status
-def events():
-    ev = None
-    while True:
-        line = r.fp.readline().decode()
-        assert line, "the stream ended"
-        if line.startswith("event: "):
-            ev = line[7:].strip()
-        elif line.startswith("data: "):
-            yield ev, json.loads(line[6:])
-it = events()
+it = events(port)
 for ev, d in it:
     assert ev == "overview" and d["now_ms"] is None, (ev, d)
     break
