@@ -46,18 +46,15 @@ static void test_send_excludes_queueing(void **state)
 {
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "300", "--itl-ms", "1", NULL};
-    char *id = NULL, *st;
     json_t *res, *reqs, *r;
     double ttft[256], sent[256], max_delay = 0;
     json_t *stats;
     size_t i, n;
 
     lm_setup(t, "llm-client-send", mock, NULL);
-    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                "\"prompt\":\"x\",\"max_tokens\":2,\"requests\":256,"
-                "\"concurrency\":256}}", 30000, &id);
-    assert_string_equal(st, "completed");
-    res = lm_result(t, id, 0);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"x\",\"max_tokens\":2,\"requests\":256,"
+                    "\"concurrency\":256}}", 30000);
     reqs = json_object_get(res, "_requests");
     n = json_array_size(reqs);
     assert_int_equal(n, 256);
@@ -98,8 +95,6 @@ static void test_send_excludes_queueing(void **state)
     assert_true(lm_num(res, "summary.worker_cpu_pct") >= 0);
     assert_true(lm_num(res, "summary.inflight_s") > 256 * 0.3);
     json_decref(res);
-    free(st);
-    free(id);
 }
 
 /* Concurrency 400 asked of a worker that may open 128 descriptors (the

@@ -125,20 +125,17 @@ static void test_goodput_counts_requests_within_slo(void **state)
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "100", "--itl-ms", "4", "--jitter",
                           "0.9", "--seed", "7", NULL};
-    char *id = NULL, *st;
     json_t *res, *reqs, *r;
     long want = 0, ok = 0;
     size_t i;
 
     lm_setup(t, "llm-metrics-slo", mock, NULL);
-    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                "\"prompt\":\"go\",\"max_tokens\":8,\"requests\":24,"
-                "\"concurrency\":6,\"retries\":0,"
-                "\"slo\":{\"ttft_ms\":100,\"tpot_ms\":6},"
-                "\"extra_body\":{\"mock\":{\"fail_times\":2,"
-                "\"fail_status\":400,\"fail_key\":\"slo\"}}}}", 30000, &id);
-    assert_string_equal(st, "completed");
-    res = lm_result(t, id, 0);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"go\",\"max_tokens\":8,\"requests\":24,"
+                    "\"concurrency\":6,\"retries\":0,"
+                    "\"slo\":{\"ttft_ms\":100,\"tpot_ms\":6},"
+                    "\"extra_body\":{\"mock\":{\"fail_times\":2,"
+                    "\"fail_status\":400,\"fail_key\":\"slo\"}}}}", 30000);
     reqs = json_object_get(res, "_requests");
     assert_int_equal(json_array_size(reqs), 24);
     json_array_foreach(reqs, i, r) {
@@ -154,8 +151,6 @@ static void test_goodput_counts_requests_within_slo(void **state)
     /* the jitter puts requests on both sides of 100 ms */
     assert_true(want > 0 && want < ok);
     json_decref(res);
-    free(st);
-    free(id);
 }
 
 static void test_slo_payload_errors(void **state)

@@ -90,16 +90,13 @@ static void test_measures_match_the_mock(void **state)
 {
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "120", "--itl-ms", "20", NULL};
-    char *id = NULL, *st;
     json_t *res;
 
     lm_setup(t, "llm-measure", mock, NULL);
-    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"endpoint\":\"mock\","
-                "\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
-                "\"say four words please\"}],\"max_tokens\":15,"
-                "\"requests\":6,\"concurrency\":3}}", 20000, &id);
-    assert_string_equal(st, "completed");
-    res = lm_result(t, id, 0);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"endpoint\":\"mock\","
+                    "\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"say four words please\"}],\"max_tokens\":15,"
+                    "\"requests\":6,\"concurrency\":3}}", 20000);
     check_timings(t, res, 6, true);
     assert_int_equal(lm_num(res, "summary.requests"), 6);
     assert_int_equal(lm_num(res, "summary.ok"), 6);
@@ -111,8 +108,6 @@ static void test_measures_match_the_mock(void **state)
                         "chat");
     assert_true(json_is_true(json_object_get(res, "stream")));
     json_decref(res);
-    free(st);
-    free(id);
 }
 
 /* The same stream written in 7-byte pieces, each its own send. */
@@ -121,20 +116,15 @@ static void test_fragmented_stream(void **state)
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "120", "--itl-ms", "20",
                           "--fragment", "7", NULL};
-    char *id = NULL, *st;
     json_t *res;
 
     lm_setup(t, "llm-fragment", mock, NULL);
-    st = lm_run(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                "\"messages\":[{\"role\":\"user\",\"content\":"
-                "\"say four words please\"}],\"max_tokens\":15,"
-                "\"requests\":2,\"concurrency\":2}}", 20000, &id);
-    assert_string_equal(st, "completed");
-    res = lm_result(t, id, 0);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"messages\":[{\"role\":\"user\",\"content\":"
+                    "\"say four words please\"}],\"max_tokens\":15,"
+                    "\"requests\":2,\"concurrency\":2}}", 20000);
     check_timings(t, res, 2, true);
     json_decref(res);
-    free(st);
-    free(id);
 }
 
 static void test_not_streaming(void **state)

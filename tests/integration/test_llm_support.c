@@ -172,6 +172,24 @@ char *lm_run(struct lm *t, const char *doc, int timeout_ms, char **id)
                          timeout_ms);
 }
 
+json_t *lm_run_ok(struct lm *t, const char *doc, int timeout_ms)
+{
+    char *id = NULL;
+    char *st = lm_run(t, doc, timeout_ms, &id);
+    json_t *res;
+
+    if (strcmp(st, "completed") != 0) {
+        char *err = lm_job_error(t, id);
+        wh_dump_logs(&t->h);
+        fail_msg("job %s ended %s, not completed (error: %s)", id, st,
+                 err != NULL ? err : "none");
+    }
+    res = lm_result(t, id, 0);
+    free(st);
+    free(id);
+    return res;
+}
+
 json_t *lm_result(struct lm *t, const char *id, int index)
 {
     char *text = wh_task(&t->h, "default", id, index, "result");

@@ -52,6 +52,10 @@ int lm_state_free(void **state);
  * returns its state (free it); *id gets the job id (free it). */
 char *lm_run(struct lm *t, const char *doc, int timeout_ms, char **id);
 
+/* Runs doc as lm_run() does and returns the result JSON of its task 0
+ * (decref it); fails the test unless the job completed. */
+json_t *lm_run_ok(struct lm *t, const char *doc, int timeout_ms);
+
 /* The result JSON of task index of job id (decref it); fails the test when
  * there is none. */
 json_t *lm_result(struct lm *t, const char *id, int index);
