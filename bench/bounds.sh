@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How long one call of each function can block Redis, at the sizes that
-# used to block it: a fan-out job of 10,000,000 tasks and a queue of
-# 1,000,000 single-task jobs. Redis's SLOWLOG (every command logged,
+# used to block it: a fan-out job of 10,000,000 tasks, a queue of
+# 1,000,000 single-task jobs and a job with the largest dataset. Redis's SLOWLOG (every command logged,
 # slowlog-log-slower-than 0) gives each call's execution time inside
 # Redis; the table shows, per function and scenario, the calls made and
 # the median and largest time of one call. docs/reliability.md explains
@@ -126,6 +126,38 @@ drain_some() {
   for _ in $(seq 1 20); do r FCALL llmb_purge 1 "$q" 250 >/dev/null; done
 }
 measure "the $jobs-job queue: 20 claims of n=1000 (250 jobs each), reap, cancel, retry, 20 purges of 250" drain_some
+
+# A job with the largest dataset (1,000,000 entries of 63 bytes, 1,000 per
+# llmb_dataset call), pushed, cancelled and deleted by retention, which
+# frees the dataset off the server's thread (UNLINK).
+q='llmb:{boundsds}'
+r HSET "$q:conf" retention_s 1 >/dev/null
+dataset() {
+  python3 - "$q" <<'EOF' | r --pipe >/dev/null
+import sys
+q = sys.argv[1]
+out = sys.stdout
+def cmd(args):
+    out.write('*%d\r\n' % len(args))
+    for a in args:
+        b = a.encode()
+        out.write('$%d\r\n' % len(b))
+        out.write(a + '\r\n')
+for first in range(0, 1000000, 1000):
+    cmd(['FCALL', 'llmb_dataset', '1', q, 'ds', str(first)]
+        + ['{"prompt":"%050d"}' % (first + i) for i in range(1000)])
+EOF
+  r FCALL llmb_push 1 "$q" \
+    '{"type":"llm","id":"ds","payload":{"model":"m","dataset":{"entries":1000000}}}' >/dev/null
+  r FCALL llmb_cancel 1 "$q" ds >/dev/null
+  # ended long ago: the next reap deletes it
+  r ZADD "$q:ended" XX 1 ds >/dev/null
+  r HSET "$q:j:ds" finished_ms 1 >/dev/null
+  r FCALL llmb_reap 1 "$q" >/dev/null
+}
+measure "a dataset of 1,000,000 entries (63 MB): stored, pushed, cancelled, deleted by retention" dataset
+[ "$(r EXISTS "$q:ds:ds" "$q:j:ds")" = 0 ] ||
+  echo "bench/bounds.sh: retention left the dataset job" >&2
 
 out="$here/results/bounds-$(date -u +%Y%m%dT%H%M%SZ).md"
 {
