@@ -41,7 +41,7 @@ local function rendezvous(keys, args)
     local base = keys[1]
     local worker, ref, tok = args[1], args[2], args[3]
     local timeout = tonumber(args[4])
-    if #args ~= 4 or not lease_args_ok(worker, 3, 3) or timeout == nil
+    if #args ~= 4 or worker == '' or timeout == nil
         or timeout < 0 or timeout > RV_TIMEOUT_MAX_MS
         or timeout ~= math.floor(timeout) then
         return redis.error_reply('ERR usage: FCALL llmb_rendezvous 1 '

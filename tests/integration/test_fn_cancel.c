@@ -327,6 +327,10 @@ static void test_rendezvous_input(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "<timeout ms 0..86400000>"));
     freeReplyObject(r);
+    r = tq_fcall("llmb_rendezvous", "", t[0].ref, t[0].tok, "0", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "usage: FCALL llmb_rendezvous"));
+    freeReplyObject(r);
     assert_int_equal(tq_cmd_int("EXISTS %s:rv:%s", T.base, id), 0);
     /* not a hash: no start, whoever asks and however often */
     freeReplyObject(tq_cmd("SET %s:rv:%s x", T.base, id));
