@@ -7,13 +7,16 @@
  * reads maps) and every primary gets an llmb_aconn, which does its own
  * handshake, library load and reconnects. A command travels as a struct
  * acmd holding a copy of its arguments; its reply is looked at before the
- * caller's callback runs: MOVED reads the map again and parks the command;
+ * caller's callback runs: MOVED reads the map again (unless it names the
+ * new owner already: the first of a burst of MOVED read it) and parks the
+ * command;
  * ASK sends ASKING and the command at the node named (not for FCALL,
  * parked instead); TRYAGAIN and CLUSTERDOWN park it. A parked command
  * waits on its own timer with backoff (doubled on every park) and is sent
  * again once its primary's connection is ready, or gets NULL past its
- * deadline. A redirection past the deadline, or past the 16th of one
- * command, goes to the caller as the error it is. A timer
+ * deadline. A command whose slot has no owner reads the map again, at
+ * most every REFRESH_MIN_MS. A redirection past the deadline, or past the
+ * 16th of one command, goes to the caller as the error it is. A timer
  * reads the map again every second while some primary is not ready (a
  * failover is found that way) and drops primaries that left the map.
  *
@@ -39,6 +42,9 @@
 /* The most redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) one command
  * follows, as the blocking router (lib/cluster.c) does. */
 #define REDIRECTS_MAX 16
+/* The least time between two reads of the map asked for by commands
+ * whose slot has no owner: each command of the slot's queues asks. */
+#define REFRESH_MIN_MS 100
 
 /* A blocking connection: per slot on a cluster (a blocking command holds
  * its connection, and takes the keys of one slot), one on a server. */
@@ -90,6 +96,7 @@ struct llmb_acluster {
     size_t nnodes;
     struct acmd *parked;
     ev_timer refresh;
+    int64_t refreshed_ms;     /* monotonic: the last read of the map */
 };
 
 static void acmd_free(struct acmd *c)
@@ -235,6 +242,7 @@ static void map_refresh(struct llmb_acluster *acl)
 {
     if (acl->map == NULL)
         return;
+    acl->refreshed_ms = llmb_mono_ms();
     if (llmb_cluster_refresh(acl->map) != 0) {
         llmb_warn("cannot read the redis cluster's slot map: %s",
                   llmb_cluster_errstr(acl->map));
@@ -253,7 +261,10 @@ static struct anode *route(struct llmb_acluster *acl, const char *key)
         return acl->nodes[0];
     owner = llmb_cluster_owner(acl->map, key);
     if (owner < 0) {
-        map_refresh(acl);
+        /* (A slot left without owner by a failover keeps it for a
+         * while: its commands park, and ask again at most so often.) */
+        if (llmb_mono_ms() - acl->refreshed_ms >= REFRESH_MIN_MS)
+            map_refresh(acl);
         owner = llmb_cluster_owner(acl->map, key);
         if (owner < 0)
             return NULL;
@@ -273,6 +284,23 @@ static struct anode *node_by_address(struct llmb_acluster *acl,
             n = acl->nodes[i];
     free(name);
     return n;
+}
+
+/* True when the map names the node of redirection rd as the owner of
+ * key's slot. */
+static bool map_names_owner(const struct llmb_acluster *acl, const char *key,
+                            const struct llmb_redirect *rd)
+{
+    int owner = llmb_cluster_owner(acl->map, key);
+    char *name = NULL;
+    bool same;
+
+    if (owner < 0)
+        return false;
+    name = llmb_hostport(rd->host, rd->port);
+    same = strcmp(llmb_cluster_node_name(acl->map, (size_t)owner), name) == 0;
+    free(name);
+    return same;
 }
 
 static bool is_fcall(const struct acmd *c)
@@ -389,7 +417,10 @@ static void acmd_reply(struct llmb_aconn *ac, const redisReply *r,
         }
         switch (kind) {
         case LLMB_REDIRECT_MOVED:
-            map_refresh(c->acl);
+            /* Of a burst of MOVED for one slot, the first reads the map;
+             * the others find it names the new owner already. */
+            if (!map_names_owner(c->acl, c->key, &rd))
+                map_refresh(c->acl);
             acmd_park(c, r->str);
             return;
         case LLMB_REDIRECT_ASK:
