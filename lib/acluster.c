@@ -30,6 +30,7 @@
 
 #include <llmb/acluster.h>
 #include <llmb/cluster.h>
+#include <llmb/connect.h>
 #include <llmb/err.h>
 #include <llmb/list.h>
 #include <llmb/log.h>
@@ -101,10 +102,7 @@ struct llmb_acluster {
 
 static void acmd_free(struct acmd *c)
 {
-    for (int i = 0; i < c->argc; i++)
-        free(c->argv[i]);
-    free(c->argv);
-    free(c->argvlen);
+    llmb_argv_free(c->argc, c->argv, c->argvlen);
     free(c->key);
     free(c->why);
     free(c);
@@ -639,15 +637,7 @@ static int command(struct llmb_acluster *acl, const char *key, bool blocking,
     c->block_ms = block_ms;
     c->deadline_ms = llmb_mono_ms() + acl->wait_ms;
     c->argc = argc;
-    c->argv = llmb_xmalloc((size_t)argc * sizeof(*c->argv));
-    c->argvlen = llmb_xmalloc((size_t)argc * sizeof(*c->argvlen));
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
-        c->argv[i] = llmb_xmalloc(len + 1);
-        memcpy(c->argv[i], argv[i], len);
-        c->argv[i][len] = '\0';
-        c->argvlen[i] = len;
-    }
+    llmb_argv_copy(argc, argv, argvlen, &c->argv, &c->argvlen);
     if (acmd_send(n, c, false) != 0) {
         acmd_free(c);
         return LLMB_EIO;

@@ -107,10 +107,7 @@ static void pending_unlink(struct llmb_aconn *ac, struct pending *p)
 
 static void pending_free(struct pending *p)
 {
-    for (int i = 0; i < p->argc; i++)
-        free(p->argv[i]);
-    free(p->argv);
-    free(p->argvlen);
+    llmb_argv_free(p->argc, p->argv, p->argvlen);
     free(p);
 }
 
@@ -587,15 +584,7 @@ static int command_send(struct llmb_aconn *ac, int64_t block_ms,
                           strcasecmp(argv[0], "FCALL_RO") == 0)) {
         /* Kept to send again once if the library went missing. */
         p->argc = argc;
-        p->argv = llmb_xmalloc((size_t)argc * sizeof(*p->argv));
-        p->argvlen = llmb_xmalloc((size_t)argc * sizeof(*p->argvlen));
-        for (int i = 0; i < argc; i++) {
-            size_t n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
-            p->argv[i] = llmb_xmalloc(n + 1);
-            memcpy(p->argv[i], argv[i], n);
-            p->argv[i][n] = '\0';
-            p->argvlen[i] = n;
-        }
+        llmb_argv_copy(argc, argv, argvlen, &p->argv, &p->argvlen);
     }
     if (send_pending(ac, p, argc, argv, argvlen) != 0) {
         pending_free(p);

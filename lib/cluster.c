@@ -831,29 +831,6 @@ static const char *cmd_key(int argc, const char **argv)
     return argv[1];
 }
 
-/* Copies argv (lengths argvlen, or strlen) into NUL-terminated strings. */
-static void argv_copy(int argc, const char **argv, const size_t *argvlen,
-                      char ***out, size_t **outlen)
-{
-    *out = llmb_xmalloc((size_t)(argc > 0 ? argc : 1) * sizeof(**out));
-    *outlen = llmb_xmalloc((size_t)(argc > 0 ? argc : 1) * sizeof(**outlen));
-    for (int i = 0; i < argc; i++) {
-        size_t n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
-        (*out)[i] = llmb_xmalloc(n + 1);
-        memcpy((*out)[i], argv[i], n);
-        (*out)[i][n] = '\0';
-        (*outlen)[i] = n;
-    }
-}
-
-static void argv_free(int argc, char **argv, size_t *argvlen)
-{
-    for (int i = 0; i < argc; i++)
-        free(argv[i]);
-    free(argv);
-    free(argvlen);
-}
-
 /* Parses the RESP array of bulk strings that redisFormatCommand() makes
  * back into argv. Returns argc, or -1. */
 static int resp_argv(const char *s, size_t len, char ***argv, size_t **lens)
@@ -886,7 +863,7 @@ static int resp_argv(const char *s, size_t len, char ***argv, size_t **lens)
     }
     return (int)n;
 bad:
-    argv_free((int)n, *argv, *lens);
+    llmb_argv_free((int)n, *argv, *lens);
     return -1;
 }
 
@@ -952,7 +929,7 @@ redisReply *llmb_cluster_command(struct llmb_cluster *cl, const char *fmt,
         return NULL;
     }
     r = llmb_cluster_commandargv(cl, argc, (const char **)argv, lens);
-    argv_free(argc, argv, lens);
+    llmb_argv_free(argc, argv, lens);
     return r;
 }
 
@@ -989,7 +966,7 @@ int llmb_cluster_append_argv(struct llmb_cluster *cl, int argc,
     p = &cl->unsent[cl->nunsent++];
     p->conn = c;
     p->argc = argc;
-    argv_copy(argc, argv, argvlen, &p->argv, &p->argvlen);
+    llmb_argv_copy(argc, argv, argvlen, &p->argv, &p->argvlen);
     return 0;
 }
 
@@ -1028,7 +1005,7 @@ static void due_drain(struct llmb_cluster *cl)
             freeReplyObject(r);
     }
     for (size_t i = 0; i < cl->nunsent; i++)
-        argv_free(cl->unsent[i].argc, cl->unsent[i].argv,
+        llmb_argv_free(cl->unsent[i].argc, cl->unsent[i].argv,
                   cl->unsent[i].argvlen);
     cl->nunsent = 0;
 }
@@ -1054,7 +1031,7 @@ redisReply *llmb_cluster_get_reply(struct llmb_cluster *cl)
             return NULL;
         }
         due_push(cl, p->conn);
-        argv_free(p->argc, p->argv, p->argvlen);
+        llmb_argv_free(p->argc, p->argv, p->argvlen);
         p->argv = NULL;
     }
     cl->nunsent = 0;

@@ -385,6 +385,30 @@ bool llmb_argv_writes(int argc, const char **argv, const size_t *argvlen)
                                                       : strlen(argv[1]));
 }
 
+void llmb_argv_copy(int argc, const char **argv, const size_t *argvlen,
+                    char ***out, size_t **outlen)
+{
+    size_t n = argc > 0 ? (size_t)argc : 1;
+
+    *out = llmb_xmalloc(n * sizeof(**out));
+    *outlen = llmb_xmalloc(n * sizeof(**outlen));
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        (*out)[i] = llmb_xmalloc(len + 1);
+        memcpy((*out)[i], argv[i], len);
+        (*out)[i][len] = '\0';
+        (*outlen)[i] = len;
+    }
+}
+
+void llmb_argv_free(int argc, char **argv, size_t *argvlen)
+{
+    for (int i = 0; argv != NULL && i < argc; i++)
+        free(argv[i]);
+    free(argv);
+    free(argvlen);
+}
+
 bool llmb_write_ack_check(const redisReply *r, const char *what)
 {
     if (r != NULL && r->type == REDIS_REPLY_INTEGER &&

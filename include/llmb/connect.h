@@ -124,6 +124,15 @@ bool llmb_fcall_writes(const char *fn, size_t len);
  * in flight it is not sent again. */
 bool llmb_argv_writes(int argc, const char **argv, const size_t *argvlen);
 
+/* Copies the command argv (lengths argvlen, or NULL: NUL-terminated), to
+ * send it again later: argc NUL-terminated strings into *out and their
+ * lengths into *outlen. Free with llmb_argv_free(). */
+void llmb_argv_copy(int argc, const char **argv, const size_t *argvlen,
+                    char ***out, size_t **outlen);
+
+/* Frees a copy made by llmb_argv_copy(); accepts NULL arrays. */
+void llmb_argv_free(int argc, char **argv, size_t *argvlen);
+
 /* Judges the reply r of a WAIT sent after a write (NULL: connection
  * lost): true when enough replicas confirmed; else logs (what names the
  * connection), counts and returns false. */
