@@ -31,6 +31,7 @@
 
 #define DEFAULT_WAIT_MS 10000
 #define REDIRECTS_MAX 16
+#define MAP_TIMEOUT_MS 2000 /* for a router made without a timeout */
 
 uint16_t llmb_crc16(const char *buf, size_t len)
 {
@@ -437,10 +438,9 @@ static int map_read(struct llmb_cluster *cl, redisContext *c,
         r = redisCommand(c, "CLUSTER SLOTS");
     }
     if (r == NULL) {
-        set_err(cl, llmb_xasprintf("lost the connection to redis %s: %s",
-                                   address, c->errstr[0] ? c->errstr
-                                                         : "connection "
-                                                           "closed"));
+        set_err(cl, llmb_ctx_error(c, "lost the connection to", address,
+                                   cl->timeout_ms > 0 ? cl->timeout_ms
+                                                      : MAP_TIMEOUT_MS));
         return LLMB_EIO;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -479,8 +479,8 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
     srv.host = llmb_xstrdup(host);
     srv.port = port;
     srv.address = llmb_hostport(host, port);
-    c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms : 2000,
-                            &err);
+    c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms
+                                                     : MAP_TIMEOUT_MS, &err);
     if (c == NULL) {
         set_err(cl, err);
         goto out;

@@ -84,7 +84,11 @@ static int ensure_connected(struct llmb_conn *c)
     return 0;
 }
 
-static char *ctx_error(struct llmb_conn *c, const char *doing);
+/* Describes the I/O error of the context for a user. */
+static char *ctx_error(struct llmb_conn *c, const char *doing)
+{
+    return llmb_ctx_error(c->ctx, doing, c->address, c->timeout_ms);
+}
 
 /* Sends WAIT after the write that answered *reply (llmb_write_ack);
  * replaces *reply with a NOREPLICAS error when it falls short. */
@@ -104,18 +108,6 @@ static void write_ack(struct llmb_conn *c, redisReply **reply)
         return;
     }
     freeReplyObject(r);
-}
-
-/* Describes the I/O error of the context for a user. */
-static char *ctx_error(struct llmb_conn *c, const char *doing)
-{
-    const char *why = c->ctx && c->ctx->errstr[0] ? c->ctx->errstr
-                                                  : "connection closed";
-    if (c->timeout_ms > 0 && c->ctx != NULL && c->ctx->err == REDIS_ERR_IO &&
-        strstr(why, "temporarily unavailable") != NULL)
-        return llmb_xasprintf("%s redis %s: no answer within %d ms", doing,
-                              c->address, c->timeout_ms);
-    return llmb_xasprintf("%s redis %s: %s", doing, c->address, why);
 }
 
 struct llmb_conn *llmb_conn_new(const char *url, const char *client_name,

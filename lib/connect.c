@@ -171,9 +171,8 @@ void llmb_server_fini(struct llmb_server *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Describes the I/O error of c (may be NULL) for a user. */
-static char *ctx_error(const redisContext *c, const char *doing,
-                       const char *address, int timeout_ms)
+char *llmb_ctx_error(const redisContext *c, const char *doing,
+                     const char *address, int timeout_ms)
 {
     const char *why = c != NULL && c->errstr[0] ? c->errstr
                                                 : "connection closed";
@@ -200,11 +199,13 @@ redisContext *llmb_server_connect(const struct llmb_server *s, int timeout_ms,
         c = timeout_ms > 0 ? redisConnectWithTimeout(s->host, s->port, tv)
                            : redisConnect(s->host, s->port);
     if (c == NULL || c->err) {
-        *errstr = ctx_error(c, "cannot connect to", s->address, timeout_ms);
+        *errstr = llmb_ctx_error(c, "cannot connect to", s->address,
+                                 timeout_ms);
         goto fail;
     }
     if (timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK) {
-        *errstr = ctx_error(c, "cannot set a timeout on the connection to",
+        *errstr = llmb_ctx_error(c, "cannot set a timeout on the "
+                                 "connection to",
                             s->address, timeout_ms);
         goto fail;
     }
@@ -332,7 +333,8 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
                                          (const char **)hs->step[i].argv,
                                          NULL);
         if (r == NULL) {
-            *errstr = ctx_error(c, "lost the connection to", address, 0);
+            *errstr = llmb_ctx_error(c, "lost the connection to", address,
+                                     0);
             return LLMB_EIO;
         }
         rc = llmb_handshake_check(hs, i, r, address, errstr);

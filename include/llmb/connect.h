@@ -53,6 +53,12 @@ void llmb_server_fini(struct llmb_server *s);
 redisContext *llmb_server_connect(const struct llmb_server *s, int timeout_ms,
                                   char **errstr);
 
+/* Describes the I/O error of the blocking context c (may be NULL) for a
+ * user, in a malloc'd message: "<doing> redis <address>: <why>", or
+ * "...: no answer within <timeout_ms> ms" for a timeout. */
+char *llmb_ctx_error(const redisContext *c, const char *doing,
+                     const char *address, int timeout_ms);
+
 /* The setup commands of a connection, in the order they are sent. */
 #define LLMB_HANDSHAKE_MAX 4
 struct llmb_handshake_step {
