@@ -103,6 +103,36 @@ static void test_rate(void **state)
     free(id);
 }
 
+/* A paced run longer than the run keeps arrival times for at once (1024,
+ * then those not yet launched): 2100 arrivals at 1000/s all go out, none
+ * before its time, so they span about 2.1 s on the server too. */
+static void test_rate_long(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "1", "--itl-ms", "0", NULL};
+    json_t *stats, *arr, *res;
+    double span;
+    size_t n;
+
+    lm_setup(t, "llm-rate-long", mock, NULL);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"x\",\"max_tokens\":1,\"requests\":2100,"
+                    "\"concurrency\":64,\"rate\":1000,\"seed\":7}}", 60000);
+    assert_int_equal(lm_num(res, "summary.ok"), 2100);
+    assert_int_equal(lm_num(res, "metrics.queued_ms.count"), 2100);
+    stats = lm_mock_stats(&t->mock);
+    arr = json_object_get(stats, "arrivals_s");
+    n = json_array_size(arr);
+    assert_int_equal(n, 2100);
+    span = json_number_value(json_array_get(arr, n - 1)) -
+           json_number_value(json_array_get(arr, 0));
+    /* the last of 2100 exponential gaps of mean 1 ms: 2.1 s +- 2 % */
+    if (span < 2.1 * 0.85)
+        fail_msg("2100 arrivals at 1000/s spanned %.3f s", span);
+    json_decref(res);
+    json_decref(stats);
+}
+
 /* The seed document's job, as written, with an endpoint named openai. */
 static void test_benchmark_seed_shape(void **state)
 {
@@ -298,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         LM_TEST(test_concurrency),
         LM_TEST(test_rate),
+        LM_TEST(test_rate_long),
         LM_TEST(test_benchmark_seed_shape),
         LM_TEST(test_api_key),
         LM_TEST(test_missing_key_stops_the_worker),

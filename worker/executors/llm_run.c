@@ -74,8 +74,11 @@ struct llmb_llm_run {
     bool warming;                /* the warm-up phase: records dropped */
     long open;                   /* slots ramp_up_s has opened */
     double *arrivals;            /* arrival times (s from start) when
-                                    pacing; ncap of them */
+                                    pacing, of the requests from
+                                    arrivals_base on (those launched
+                                    before are dropped); ncap of them */
     size_t ncap;
+    long arrivals_base;
     double next_arrival_s;
     int64_t start_us;
     ev_timer pace;
@@ -224,8 +227,8 @@ static void launch(struct llmb_llm_run *run)
         slot = run->free_slots[--run->nfree];
         due = run->slot_free_us[slot];
         if (run->arrivals != NULL) {
-            arrival = run->start_us +
-                      (int64_t)(run->arrivals[run->launched] * 1e6);
+            arrival = run->start_us + (int64_t)(run->arrivals[
+                          run->launched - run->arrivals_base] * 1e6);
             queued = due > arrival ? (double)(due - arrival) / 1000.0 : 0;
             if (arrival > due)
                 due = arrival;
@@ -257,6 +260,26 @@ static void awake_cb(struct ev_loop *loop, ev_idle *w, int revents)
     (void)revents;
 }
 
+/* Makes room for one more arrival: drops those launched when they are
+ * half the array or more, else doubles it. So the array holds the
+ * arrivals not yet launched, not every one of a long paced run. */
+static void arrivals_room(struct llmb_llm_run *run)
+{
+    size_t done = (size_t)(run->launched - run->arrivals_base);
+
+    if ((size_t)(run->arrived - run->arrivals_base) < run->ncap)
+        return;
+    if (done > 0 && done >= run->ncap / 2) {
+        memmove(run->arrivals, run->arrivals + done,
+                (run->ncap - done) * sizeof(*run->arrivals));
+        run->arrivals_base = run->launched;
+        return;
+    }
+    run->ncap *= 2;
+    run->arrivals = llmb_xrealloc(run->arrivals,
+                                  run->ncap * sizeof(*run->arrivals));
+}
+
 /* Counts the arrivals that are due and arms the timer for the next. */
 static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -266,12 +289,9 @@ static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     while (run->arrived < run->total &&
            run->next_arrival_s <= now + 0.0002) {
-        if ((size_t)run->arrived == run->ncap) {
-            run->ncap *= 2;
-            run->arrivals = llmb_xrealloc(run->arrivals,
-                                          run->ncap * sizeof(*run->arrivals));
-        }
-        run->arrivals[run->arrived++] = run->next_arrival_s;
+        arrivals_room(run);
+        run->arrivals[run->arrived++ - run->arrivals_base] =
+            run->next_arrival_s;
         run->next_arrival_s += -log(1.0 - llmb_llm_run_random(run)) /
                                run->spec.rate;
     }
@@ -352,6 +372,7 @@ static void measure(struct llmb_llm_run *run)
     if (run->spec.rate > 0) {
         run->ncap = run->total < 1024 ? (size_t)run->total : 1024;
         run->arrivals = llmb_xcalloc(run->ncap, sizeof(*run->arrivals));
+        run->arrivals_base = 0;
         run->next_arrival_s = 0.0;
         pace_cb(loop, &run->pace, 0);
     } else {
