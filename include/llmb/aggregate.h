@@ -232,8 +232,9 @@ json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms);
 int64_t llmb_agg_window_ms(const struct llmb_agg *agg);
 
 /* Group `name` of an aggregate document's "by" section as an aggregate
- * document of its own ({"fields", "run_ms", "measured_ms"}: what llmb_agg_stat and the
- * programs read), a new reference; NULL when there is no such group. */
+ * document of its own ({"fields", "run_ms", "measured_ms"}: what
+ * llmb_agg_stat and the programs read), a new reference; NULL when there
+ * is no such group. */
 json_t *llmb_agg_group(const json_t *agg, const char *name);
 
 /* Statistic `stat` ("p99", "per_s", "sum", ...) of field `path` of an

@@ -217,7 +217,8 @@ int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
     llmb_curl.easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
     mc = llmb_curl.multi_add_handle(mu->m, x->easy);
     if (mc != CURLM_OK) {
-        llmb_error("llm: curl_multi_add_handle: %s", llmb_curl.multi_strerror(mc));
+        llmb_error("llm: curl_multi_add_handle: %s",
+                   llmb_curl.multi_strerror(mc));
         return LLMB_EIO;
     }
     return 0;

@@ -26,9 +26,10 @@
  *
  * Classes and retries. No HTTP response at all is `connect` (also a
  * connection not made in time); curl's timeout (timeout_s for the whole
- * attempt, so a stalled stream too) on a connected request is `timeout`; 429 is `http_429`, other 4xx `http_4xx`, 5xx `http_5xx`;
- * anything else that went wrong (a broken or unfinished stream, bad SSE or
- * JSON, an in-band error, an unexpected status) is `protocol`. `http_429`,
+ * attempt, so a stalled stream too) on a connected request is `timeout`;
+ * 429 is `http_429`, other 4xx `http_4xx`, 5xx `http_5xx`; anything
+ * else that went wrong (a broken or unfinished stream, bad SSE or JSON,
+ * an in-band error, an unexpected status) is `protocol`. `http_429`,
  * `http_5xx` and `connect` are retried up to the spec's retries, after the
  * server's Retry-After (at most 60 s) or else a capped exponential backoff
  * with jitter from retry_backoff_ms; the others are final at once. The
@@ -129,7 +130,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (!req->started) {
         char *ct = NULL;
         req->started = true;
-        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE,
+                               &req->status);
         llmb_curl.easy_getinfo(req->x.easy, CURLINFO_CONTENT_TYPE, &ct);
         /* An event stream when it says so, or when streaming was asked
          * and it does not say JSON (some servers label SSE text/plain). */
@@ -209,7 +211,8 @@ static int attempt_start(struct llmb_llm_req *req)
     llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                           (curl_off_t)(req->out != NULL ? req->out_len :
                                        spec->body_len));
-    llmb_curl.easy_setopt(e, CURLOPT_HTTPHEADER, llmb_llm_run_headers(req->run));
+    llmb_curl.easy_setopt(e, CURLOPT_HTTPHEADER,
+                          llmb_llm_run_headers(req->run));
     llmb_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     llmb_curl.easy_setopt(e, CURLOPT_WRITEDATA, req);
     llmb_curl.easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
@@ -279,7 +282,8 @@ static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
 
     *msg = NULL;
     if (!req->started)
-        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &req->status);
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE,
+                               &req->status);
     if (req->aborted && req->resp.error != NULL) {
         *msg = llmb_xstrdup(req->resp.error);
         return LLMB_LLM_PROTOCOL;
