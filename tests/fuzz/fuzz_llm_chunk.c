@@ -3,7 +3,9 @@
  * any bytes, as the data of one SSE event (a data line per line of them),
  * then [DONE], read by two response readers, one with the fast reader and
  * one that parses every chunk with jansson. They must end the same:
- * status, content chunks and bytes, usage, finish, [DONE], error.
+ * status, content chunks and bytes, usage, finish, [DONE], error, and the
+ * content chunks' times and gaps (as tests/unit/test_llm_chunk.c
+ * compares them).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@ struct outcome {
     long chunks, prompt, completion;
     size_t chars;
     bool finished, done, error;
+    int64_t first_us, last_us;
+    size_t ngaps;
 };
 
 static struct outcome read_all(const char *text, size_t len, bool chat,
@@ -40,6 +44,9 @@ static struct outcome read_all(const char *text, size_t len, bool chat,
     o.finished = r.finished;
     o.done = r.done;
     o.error = r.error != NULL;
+    o.first_us = r.first_us;
+    o.last_us = r.last_us;
+    o.ngaps = r.ngaps;
     llmb_llm_resp_fini(&r);
     return o;
 }
@@ -67,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (f.rc != j.rc || f.chunks != j.chunks || f.chars != j.chars ||
             f.prompt != j.prompt || f.completion != j.completion ||
             f.finished != j.finished || f.done != j.done ||
-            f.error != j.error)
+            f.error != j.error || f.first_us != j.first_us ||
+            f.last_us != j.last_us || f.ngaps != j.ngaps)
             abort();
     }
     llmb_buf_fini(&b);
