@@ -52,25 +52,10 @@ static void got_cb(struct llmb_aconn *ac, const redisReply *r, void *priv)
     g->n++;
 }
 
-static void tick_cb(struct ev_loop *l, ev_timer *t, int revents)
-{
-    (void)l;
-    (void)t;
-    (void)revents;
-}
-
 /* Runs the loop until *flag reaches want; fails after 20 s. */
-static void run_until(int *flag, int want)
+static void run_until(const int *flag, int want)
 {
-    ev_timer tick;
-    int64_t end = llmb_mono_ms() + 20000;
-
-    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
-    ev_timer_start(loop, &tick);
-    while (*flag < want && llmb_mono_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    assert_true(*flag >= want);
+    llmb_test_run_until(loop, flag, want, 20000);
 }
 
 static int ready_count;

@@ -273,29 +273,6 @@ static void on_reply(struct llmb_aconn *ac, const redisReply *r, void *priv)
         print_message("no reply\n");
 }
 
-static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)loop;
-    (void)t;
-    (void)revents;
-}
-
-static void run_until(struct ev_loop *loop, const int *counter, int want,
-                      int timeout_ms)
-{
-    ev_timer tick;
-    int64_t end = llmb_mono_ms() + timeout_ms;
-
-    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
-    ev_timer_start(loop, &tick);
-    while (*counter < want && llmb_mono_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    if (*counter < want)
-        fail_msg("waited %d ms for %d events, saw %d", timeout_ms, want,
-                 *counter);
-}
-
 static void test_async_follows_the_primary(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
@@ -318,19 +295,19 @@ static void test_async_follows_the_primary(void **state)
     o.what = "test";
     ac = llmb_aconn_new(loop, &o, &err);
     assert_non_null(ac);
-    run_until(loop, &s.ready, 1, 10000);
+    llmb_test_run_until(loop, &s.ready, 1, 10000);
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, incr, NULL),
                      0);
-    run_until(loop, &s.replies, 1, 5000);
+    llmb_test_run_until(loop, &s.replies, 1, 5000);
     assert_true(s.integer >= 1);
 
     port = failover();
     /* Lost when the old primary is demoted, ready again on the new one. */
-    run_until(loop, &s.lost, 1, 20000);
-    run_until(loop, &s.ready, 2, 20000);
+    llmb_test_run_until(loop, &s.lost, 1, 20000);
+    llmb_test_run_until(loop, &s.ready, 2, 20000);
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, incr, NULL),
                      0);
-    run_until(loop, &s.replies, 2, 5000);
+    llmb_test_run_until(loop, &s.replies, 2, 5000);
     assert_true(s.integer >= 2);
     {
         /* The connection is on the new primary: its INCR is there. */

@@ -27,6 +27,7 @@
 #include <llmb/keys.h>
 #include <llmb/util.h>
 
+#include "fixture.h"
 #include "test_worker_harness.h"
 
 /* What the callbacks saw. */
@@ -71,23 +72,6 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)t;
     (void)revents;
-}
-
-/* Runs the loop until *counter reaches want or timeout_ms passes. */
-static void run_until(struct ev_loop *loop, const int *counter, int want,
-                      int timeout_ms)
-{
-    ev_timer tick;
-    int64_t end = llmb_mono_ms() + timeout_ms;
-
-    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
-    ev_timer_start(loop, &tick);
-    while (*counter < want && llmb_mono_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    if (*counter < want)
-        fail_msg("waited %d ms for %d events, saw %d", timeout_ms, want,
-                 *counter);
 }
 
 static struct llmb_aconn *connect_to(struct ev_loop *loop, const char *url,
@@ -148,22 +132,22 @@ static void test_aconn_basics(void **state)
     /* Not ready yet: refused, the callback is never called. */
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, get, NULL),
                      LLMB_EIO);
-    run_until(loop, &s.ready, 1, 5000);
+    llmb_test_run_until(loop, &s.ready, 1, 5000);
     assert_true(llmb_aconn_ready(ac));
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, get, NULL),
                      0);
-    run_until(loop, &s.replies, 1, 5000);
+    llmb_test_run_until(loop, &s.replies, 1, 5000);
     assert_string_equal(s.str, "llmb-test-aconn");
 
     /* CLIENT KILL: lost, then ready again by itself. */
     redisReply *r = wh_cmd(h, "CLIENT KILL TYPE normal SKIPME yes");
     freeReplyObject(r);
-    run_until(loop, &s.lost, 1, 5000);
-    run_until(loop, &s.ready, 2, 5000);
+    llmb_test_run_until(loop, &s.lost, 1, 5000);
+    llmb_test_run_until(loop, &s.ready, 2, 5000);
     const char *incr[] = {"INCR", "aconn:n"};
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, incr, NULL),
                      0);
-    run_until(loop, &s.replies, 2, 5000);
+    llmb_test_run_until(loop, &s.replies, 2, 5000);
     assert_int_equal(s.integer, 1);
 
     /* Freed with a blocking command in flight: its callback gets NULL. */
@@ -189,7 +173,7 @@ static void test_aconn_watchdog_and_functions(void **state)
     memset(&s, 0, sizeof(s));
     wh_connect(h, url);
     struct llmb_aconn *ac = connect_to(loop, url, &s, true, 300);
-    run_until(loop, &s.ready, 1, 5000);
+    llmb_test_run_until(loop, &s.ready, 1, 5000);
 
     /* The server stops answering: the command gets NULL once the
      * watchdog drops the connection, which comes back after the pause. */
@@ -199,13 +183,13 @@ static void test_aconn_watchdog_and_functions(void **state)
     int64_t t0 = llmb_mono_ms();
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 1, ping, NULL),
                      0);
-    run_until(loop, &s.nulls, 1, 3000);
+    llmb_test_run_until(loop, &s.nulls, 1, 3000);
     int64_t waited = llmb_mono_ms() - t0;
     print_message("watchdog dropped the connection after %lld ms\n",
                   (long long)waited);
     assert_true(waited >= 250 && waited < 1200);
     assert_true(s.lost >= 1);
-    run_until(loop, &s.ready, 2, 10000);
+    llmb_test_run_until(loop, &s.ready, 2, 10000);
 
     /* The function library is flushed: FCALL reloads it and retries. */
     r = wh_cmd(h, "FUNCTION FLUSH");
@@ -215,7 +199,7 @@ static void test_aconn_watchdog_and_functions(void **state)
     int before = s.replies;
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 3, fcall, NULL),
                      0);
-    run_until(loop, &s.replies, before + 1, 5000);
+    llmb_test_run_until(loop, &s.replies, before + 1, 5000);
     assert_true(s.integer >= 1);
     llmb_aconn_free(ac);
     free(url);
@@ -234,7 +218,7 @@ static void test_aconn_server_appears_later(void **state)
     ev_run(loop, EVRUN_NOWAIT);
     assert_false(llmb_aconn_ready(ac));
     wh_redis_start_port(h, port);
-    run_until(loop, &s.ready, 1, 5000);
+    llmb_test_run_until(loop, &s.ready, 1, 5000);
     assert_int_equal(s.lost, 0);
     llmb_aconn_free(ac);
 
@@ -245,11 +229,11 @@ static void test_aconn_server_appears_later(void **state)
     char *auth_url = llmb_xasprintf("redis://aw:s3cret@127.0.0.1:%d/2", port);
     memset(&s, 0, sizeof(s));
     ac = connect_to(loop, auth_url, &s, true, 2000);
-    run_until(loop, &s.ready, 1, 5000);
+    llmb_test_run_until(loop, &s.ready, 1, 5000);
     const char *info[] = {"CLIENT", "INFO"};
     assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 2, info, NULL),
                      0);
-    run_until(loop, &s.replies, 1, 5000);
+    llmb_test_run_until(loop, &s.replies, 1, 5000);
     assert_non_null(strstr(s.str, " db=2 "));
     assert_non_null(strstr(s.str, " user=aw "));
     assert_non_null(strstr(s.str, " name=llmb-test-aconn "));
@@ -259,11 +243,7 @@ static void test_aconn_server_appears_later(void **state)
     char *bad_url = llmb_xasprintf("redis://aw:wrong@127.0.0.1:%d", port);
     memset(&s, 0, sizeof(s));
     ac = connect_to(loop, bad_url, &s, true, 2000);
-    ev_timer guard;
-    ev_timer_init(&guard, tick_cb, 0.5, 0.0);
-    ev_timer_start(loop, &guard);
-    while (ev_is_active(&guard))
-        ev_run(loop, EVRUN_ONCE);
+    llmb_test_run_for(loop, 500);
     assert_int_equal(s.ready, 0);
     assert_false(llmb_aconn_ready(ac));
     llmb_aconn_free(ac);
@@ -314,7 +294,7 @@ static void test_aconn_one_wait_per_pass(void **state)
     memset(&s, 0, sizeof(s));
     wh_connect(h, url);
     struct llmb_aconn *ac = connect_to(loop, url, &s, true, 2000);
-    run_until(loop, &s.ready, 1, 5000);
+    llmb_test_run_until(loop, &s.ready, 1, 5000);
     llmb_write_ack.replicas = 1;
     llmb_write_ack.timeout_ms = 100;
     u0 = llmb_write_ack.unconfirmed;
@@ -324,7 +304,7 @@ static void test_aconn_one_wait_per_pass(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 4, stats,
                                                  NULL), 0);
-    run_until(loop, &s.replies, 23, 10000);
+    llmb_test_run_until(loop, &s.replies, 23, 10000);
     /* Until the WAIT answered (one write short of its replica). */
     ev_timer_init(&tick, tick_cb, 0.01, 0.01);
     ev_timer_start(loop, &tick);
@@ -342,7 +322,7 @@ static void test_aconn_one_wait_per_pass(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(llmb_aconn_command_argv(ac, on_reply, &s, 4, stats,
                                                  NULL), 0);
-    run_until(loop, &s.replies, 26, 10000);
+    llmb_test_run_until(loop, &s.replies, 26, 10000);
     assert_int_equal(llmb_aconn_pending(ac), 0);
     assert_int_equal(wait_calls(h), 1);
     assert_int_equal(s.nulls, 0);

@@ -3,6 +3,11 @@
  * message instead of returning errors: a test without its server cannot
  * say anything useful anyway.
  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -13,6 +18,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <ev.h>
 
 #include <llmb/url.h>
 #include <llmb/util.h>
@@ -149,4 +156,37 @@ int llmb_test_free_port(void)
     }
     fprintf(stderr, "no free TCP port in 20000-31999\n");
     abort();
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)t;
+    (void)revents;
+}
+
+void llmb_test_run_until(struct ev_loop *loop, const int *counter, int want,
+                         int timeout_ms)
+{
+    ev_timer tick;
+    int64_t end = llmb_mono_ms() + timeout_ms;
+
+    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
+    ev_timer_start(loop, &tick);
+    while (*counter < want && llmb_mono_ms() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &tick);
+    if (*counter < want)
+        fail_msg("waited %d ms for %d events, saw %d", timeout_ms, want,
+                 *counter);
+}
+
+void llmb_test_run_for(struct ev_loop *loop, int ms)
+{
+    ev_timer guard;
+
+    ev_timer_init(&guard, tick_cb, (ev_tstamp)ms / 1000.0, 0.0);
+    ev_timer_start(loop, &guard);
+    while (ev_is_active(&guard))
+        ev_run(loop, EVRUN_ONCE);
 }

@@ -31,4 +31,14 @@ int llmb_test_free_port(void);
 /* Deletes every key whose name contains prefix (SCAN + UNLINK). */
 void llmb_test_redis_del_prefix(redisContext *c, const char *prefix);
 
+struct ev_loop;
+
+/* Runs loop (a 10 ms timer keeps each pass short) until *counter reaches
+ * want; fails the running cmocka test when timeout_ms pass first. */
+void llmb_test_run_until(struct ev_loop *loop, const int *counter, int want,
+                         int timeout_ms);
+
+/* Runs loop for ms milliseconds. */
+void llmb_test_run_for(struct ev_loop *loop, int ms);
+
 #endif
