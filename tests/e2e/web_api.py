@@ -338,6 +338,10 @@ if any(j["state"] == "pending" for j in
 api("POST", "/api/jobs/pg-3/cancel", 409, headers=AUTH)
 api("POST", "/api/jobs/nope/cancel", 404, headers=AUTH)
 api("POST", "/api/jobs/pg-3/cancel", 413, headers=AUTH, body="x=1")
+# Headers past the 32 KiB of a connection (docs/web.md): 431.
+st, _, _ = req("GET", "/api/config", headers={"X-Big": "a" * 40000})
+if st != 431:
+    fail("40000 bytes of headers answered %d, not 431" % st)
 # A body announced is refused at once, none of it read: the answer comes
 # though not a byte of it was sent.
 for te in (b"Content-Length: 1000000000", b"Transfer-Encoding: chunked"):
