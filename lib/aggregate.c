@@ -637,22 +637,19 @@ int64_t llmb_agg_window_ms(const struct llmb_agg *agg)
 
 json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms)
 {
-    json_t *by;
+    const char *name;
+    json_t *by, *v;
 
     if (agg->ngroups == 0)
         return NULL;
     by = json_object();
-    for (size_t i = 0; i < agg->ngroups; i++) {
-        const char *name = NULL;
-        json_t *v;
-        json_object_foreach(agg->group_index, name, v)
-            if ((size_t)json_integer_value(v) == i)
-                break;
-        int64_t w = llmb_agg_window_ms(agg->groups[i]);
-        json_t *g = json_pack(
-            "{s:I,s:o}", "results", (json_int_t)agg->groups[i]->results,
-            "fields", llmb_agg_fields_json(agg->groups[i],
-                                           w > 0 ? w : run_ms));
+    /* jansson iterates an object in insertion order: the groups' order */
+    json_object_foreach(agg->group_index, name, v) {
+        struct llmb_agg *a = agg->groups[(size_t)json_integer_value(v)];
+        int64_t w = llmb_agg_window_ms(a);
+        json_t *g = json_pack("{s:I,s:o}", "results",
+                              (json_int_t)a->results, "fields",
+                              llmb_agg_fields_json(a, w > 0 ? w : run_ms));
         if (w > 0)
             json_object_set_new(g, "measured_ms", json_integer(w));
         json_object_set_new(by, name, g);
