@@ -95,6 +95,7 @@ class Stats:
         self.authorization = {}
         self.arrivals = []
         self.streams = []  # (ttft_ms, mean gap ms) as sent, per stream
+        self.bodies = []   # ms from reading to writing a whole answer
         self.paths = {}
         self.fail_counts = {}
         self.started = time.monotonic()
@@ -110,6 +111,7 @@ class Stats:
             "arrivals_s": self.arrivals,
             "ttfts_ms": [t for t, _ in self.streams],
             "gaps_ms": [g for _, g in self.streams if g is not None],
+            "bodies_ms": self.bodies,
         }
 
 
@@ -342,6 +344,9 @@ class Mock:
                             "completion_tokens": ntok,
                             "total_tokens": prompt_tokens + ntok}
         await self.send_json(writer, 200, out, close)
+        self.stats.bodies.append(round((time.monotonic() - t0) * 1000.0, 3))
+        if len(self.stats.bodies) > ARRIVALS_KEPT:
+            del self.stats.bodies[0]
         return 200
 
     def log_request(self, body, chat, prompt_tokens):
