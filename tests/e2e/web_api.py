@@ -338,6 +338,9 @@ if any(j["state"] == "pending" for j in
 api("POST", "/api/jobs/pg-3/cancel", 409, headers=AUTH)
 api("POST", "/api/jobs/nope/cancel", 404, headers=AUTH)
 api("POST", "/api/jobs/pg-3/cancel", 413, headers=AUTH, body="x=1")
+d = api("GET", "/api/compare?jobs=" + ",".join(["a"] * 17), 400)
+if d["error"] != "jobs must name 2 to 16 jobs (or one A/B job), comma-separated":
+    fail("17 jobs compared: %r" % d)
 # Headers past the 32 KiB of a connection (docs/web.md): 431.
 st, _, _ = req("GET", "/api/config", headers={"X-Big": "a" * 40000})
 if st != 431:

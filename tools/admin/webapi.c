@@ -409,14 +409,16 @@ static enum MHD_Result get_view(struct req *q, enum get_view v)
         const char *jobs = arg(q, "jobs");
         if (jobs == NULL || strlen(jobs) > 4096)
             return respond_error(q->c, MHD_HTTP_BAD_REQUEST, NULL,
-                                 "jobs must name 2 to %d jobs, "
-                                 "comma-separated", LLMB_WEB_COMPARE_MAX);
+                                 "jobs must name 2 to %d jobs (or one "
+                                 "A/B job), comma-separated",
+                                 LLMB_WEB_COMPARE_MAX);
         llmb_strlist_split(&specs, jobs, ',');
         if (specs.n < 1 || specs.n > LLMB_WEB_COMPARE_MAX) {
             llmb_strlist_clear(&specs);
             return respond_error(q->c, MHD_HTTP_BAD_REQUEST, NULL,
-                                 "jobs must name 2 to %d jobs, "
-                                 "comma-separated", LLMB_WEB_COMPARE_MAX);
+                                 "jobs must name 2 to %d jobs (or one "
+                                 "A/B job), comma-separated",
+                                 LLMB_WEB_COMPARE_MAX);
         }
     }
 
