@@ -329,16 +329,14 @@ static enum MHD_Result no_redis(struct req *q, char *err)
     return ret;
 }
 
-/* The web job view of a `show --json` document: without what the page
- * does not draw (llmb_view_drop_records()), and its tasks cut short
- * before their JSON passes LLMB_WEB_TASKS_BYTES_MAX, which
- * `tasks_cut` (the bytes of the budget, else null) says. */
+/* Cuts the tasks of a job view short before their JSON passes
+ * LLMB_WEB_TASKS_BYTES_MAX, which `tasks_cut` (the bytes of the budget,
+ * else null) says. */
 static void job_view_trim(json_t *doc)
 {
     json_t *tasks = json_object_get(doc, "tasks");
     size_t total = 0, keep = json_array_size(tasks);
 
-    llmb_view_drop_records(doc);
     for (size_t i = 0; i < json_array_size(tasks); i++) {
         size_t n = json_dumpb(json_array_get(tasks, i), NULL, 0,
                               JSON_COMPACT | JSON_REAL_PRECISION(15));
@@ -358,6 +356,30 @@ static void job_view_trim(json_t *doc)
     } else {
         json_object_set_new(doc, "tasks_cut", json_null());
     }
+}
+
+/* Answers the web job view of a `show --json` document, and releases it:
+ * without what the page does not draw (llmb_view_drop_records()), its
+ * tasks within LLMB_WEB_TASKS_BYTES_MAX (job_view_trim()). Encoded once
+ * when the whole document is within the budget, as a job's usually is:
+ * its tasks then are too. */
+static enum MHD_Result job_view_answer(struct req *q, json_t *doc)
+{
+    char *text;
+    enum MHD_Result ret;
+
+    llmb_view_drop_records(doc);
+    json_object_set_new(doc, "tasks_cut", json_null());
+    text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (text == NULL || strlen(text) > LLMB_WEB_TASKS_BYTES_MAX) {
+        free(text);
+        job_view_trim(doc);
+        return respond_json(q->c, MHD_HTTP_OK, doc);
+    }
+    json_decref(doc);
+    ret = respond(q->c, MHD_HTTP_OK, JSON_TYPE, text, strlen(text), NULL);
+    free(text);
+    return ret;
 }
 
 /* The views a GET answers. */
@@ -442,8 +464,6 @@ static enum MHD_Result get_view(struct req *q, enum get_view v)
         break;
     case GV_JOB:
         rc = llmb_view_show(a, q->segs[1], tasks, toff, &doc, &err);
-        if (rc == 0)
-            job_view_trim(doc);
         break;
     case GV_COMPARE:
         rc = llmb_view_compare(a, specs.v, specs.n, &doc, &err);
@@ -451,6 +471,8 @@ static enum MHD_Result get_view(struct req *q, enum get_view v)
     }
     llmb_web_conn_give(q->w, a);
     llmb_strlist_clear(&specs);
+    if (v == GV_JOB && rc == 0)
+        return job_view_answer(q, doc);
     return view_answer(q, rc, doc, err);
 }
 
