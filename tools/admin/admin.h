@@ -417,6 +417,12 @@ int llmb_lookup_queues(struct llmb_admin *a, struct llmb_strlist *queues,
 int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
                     char **id, char **errstr);
 
+/* FCALL fn 1 <base> [arg] (arg may be NULL), a function that answers a
+ * number, into *value. Returns 0, or an error with *errstr set (the
+ * function's refusal without its "ERR "; LLMB_EPROTO when the answer is
+ * not a number). */
+int llmb_fcall_ll(struct llmb_admin *a, const char *fn, const char *base,
+                  const char *arg, long long *value, char **errstr);
 /* Finds job `spec` (as llmb_lookup_job) and calls the function
  * `fn` (llmb_cancel, llmb_retry) on it, which answers a number. Returns 0
  * with the new document {"job", "queue", <field>: the number} in *doc,

@@ -177,12 +177,30 @@ out:
     return rc;
 }
 
+int llmb_fcall_ll(struct llmb_admin *a, const char *fn, const char *base,
+                  const char *arg, long long *value, char **errstr)
+{
+    redisReply *r = arg != NULL
+        ? llmb_cluster_command(a->conn, "FCALL %s 1 %s %s", fn, base, arg)
+        : llmb_cluster_command(a->conn, "FCALL %s 1 %s", fn, base);
+    int rc = llmb_reply_check(r, a->conn, errstr);
+
+    if (rc == 0 && !llmb_reply_ll(r, value)) {
+        char what[128];
+        *errstr = llmb_xasprintf("%s answered %s, not a number", fn,
+                                 llmb_reply_describe(r, what, sizeof(what)));
+        rc = LLMB_EPROTO;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
 int llmb_job_fcall_doc(struct llmb_admin *a, const char *fn,
                        const char *spec, const char *field, json_t **doc,
                        char **errstr)
 {
     char *queue = NULL, *id = NULL, *base = NULL;
-    redisReply *r = NULL;
     long long value = 0;
     int rc;
 
@@ -191,14 +209,7 @@ int llmb_job_fcall_doc(struct llmb_admin *a, const char *fn,
     if (rc != 0)
         goto out;
     base = llmb_key_queue(a->prefix, queue);
-    r = llmb_cluster_command(a->conn, "FCALL %s 1 %s %s", fn, base, id);
-    rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc == 0 && !llmb_reply_ll(r, &value)) {
-        char what[128];
-        *errstr = llmb_xasprintf("%s answered %s, not a number", fn,
-                                 llmb_reply_describe(r, what, sizeof(what)));
-        rc = LLMB_EPROTO;
-    }
+    rc = llmb_fcall_ll(a, fn, base, id, &value, errstr);
     if (rc == 0) {
         *doc = json_object();
         json_object_set_new(*doc, "job", llmb_json_str(id));
@@ -207,8 +218,6 @@ int llmb_job_fcall_doc(struct llmb_admin *a, const char *fn,
     }
 
 out:
-    if (r != NULL)
-        freeReplyObject(r);
     free(base);
     free(queue);
     free(id);

@@ -17,7 +17,6 @@ int llmb_view_pause(struct llmb_admin *a, const char *queue, bool pause,
 {
     const char *fn = pause ? "llmb_pause" : "llmb_resume";
     char *base = NULL;
-    redisReply *r = NULL;
     long long changed = 0;
     int rc;
 
@@ -29,22 +28,13 @@ int llmb_view_pause(struct llmb_admin *a, const char *queue, bool pause,
         return LLMB_EINVAL;
     }
     base = llmb_key_queue(a->prefix, queue);
-    r = llmb_cluster_command(a->conn, "FCALL %s 1 %s", fn, base);
-    rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc == 0 && !llmb_reply_ll(r, &changed)) {
-        char what[128];
-        *errstr = llmb_xasprintf("%s answered %s, not a number", fn,
-                                 llmb_reply_describe(r, what, sizeof(what)));
-        rc = LLMB_EPROTO;
-    }
+    rc = llmb_fcall_ll(a, fn, base, NULL, &changed, errstr);
     if (rc == 0) {
         *doc = json_object();
         json_object_set_new(*doc, "queue", llmb_json_str(queue));
         json_object_set_new(*doc, "paused", json_boolean(pause));
         json_object_set_new(*doc, "changed", json_boolean(changed == 1));
     }
-    if (r != NULL)
-        freeReplyObject(r);
     free(base);
     return rc;
 }
