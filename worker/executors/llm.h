@@ -276,6 +276,11 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
 
 void llmb_llm_spec_fini(struct llmb_llm_spec *spec);
 
+/* Bytes of text in a message's content: a string, or the "text" of each
+ * part of an array ({"type": "text", "text": ...}); 0 otherwise. For the
+ * input estimate of a payload's messages and a dataset entry's. */
+size_t llmb_llm_content_chars(const json_t *content);
+
 /* ---- Server-Sent Events (llm_sse.c) ----------------------------------- */
 
 /* Called once per complete event: its type ("" when none was given) and

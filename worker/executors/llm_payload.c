@@ -100,9 +100,7 @@ static int get_num(json_t *o, const char *kind, const char *name, double min,
     return 0;
 }
 
-/* Bytes of text in a message's content: a string, or an array of parts
- * {"type": "text", "text": ...}. */
-static size_t content_chars(json_t *content)
+size_t llmb_llm_content_chars(const json_t *content)
 {
     size_t n = 0, i;
     json_t *part;
@@ -140,7 +138,7 @@ static int check_messages(json_t *m, const char *kind, size_t *chars,
                                      "\"role\"", kind, i);
             return -1;
         }
-        *chars += content_chars(json_object_get(e, "content"));
+        *chars += llmb_llm_content_chars(json_object_get(e, "content"));
     }
     return 0;
 }

@@ -117,20 +117,6 @@ void llmb_llm_workload_fini(struct llmb_llm_workload *wl)
     memset(wl, 0, sizeof(*wl));
 }
 
-/* Text bytes of a message's content (a string or text parts). */
-static size_t content_chars(const json_t *c)
-{
-    size_t n = 0, i;
-    json_t *part;
-
-    if (json_is_string(c))
-        return json_string_length(c);
-    json_array_foreach(c, i, part)
-        if (json_is_string(json_object_get(part, "text")))
-            n += json_string_length(json_object_get(part, "text"));
-    return n;
-}
-
 /* The body of a request sending value (len bytes of compact JSON) as its
  * "prompt" (completions) or "messages" (chat), with max_tokens max when
  * max > 0. Returns the text (caller frees). */
@@ -233,7 +219,8 @@ static int entry_load(struct llmb_llm_workload *wl, long index,
     if (prompt != NULL)
         e->input_chars = json_string_length(prompt);
     json_array_foreach(msgs, i, m)
-        e->input_chars += content_chars(json_object_get(m, "content"));
+        e->input_chars += llmb_llm_content_chars(
+            json_object_get(m, "content"));
     if (prompt != NULL) {
         e->value = prompt_value(wl, prompt);
     } else {
