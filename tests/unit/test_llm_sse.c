@@ -258,13 +258,7 @@ static void test_resp_errors(void **state)
                      LLMB_EPROTO);
     assert_non_null(strstr(r.error, "not a JSON object"));
     llmb_llm_resp_fini(&r);
-
-    llmb_llm_resp_init(&r, true);
-    assert_int_equal(llmb_llm_resp_feed(&r, "data: {\"error\":{\"message\":"
-                                        "\"overloaded\"}}\n\n", 46, 1),
-                     LLMB_EPROTO);
-    assert_non_null(strstr(r.error, "overloaded"));
-    llmb_llm_resp_fini(&r);
+    /* an error object: test_llm_chunk's test_error_object */
 }
 
 /* A response keeps the gap before each content chunk for the ITL
