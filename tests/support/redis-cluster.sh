@@ -39,37 +39,11 @@ cmd=$1
 dir=$2
 [[ -n $dir && $dir != / ]] || usage
 
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-pid_alive() {
-    [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null
-}
-
-cli() {
-    local port=$1
-    shift
-    timeout 5 "$REDIS_CLI" -p "$port" "$@"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/redis-lib.sh"
 
 # Stops the node in directory $1 and waits until it is gone.
 stop_node() {
-    local nd=$1 pid="" port="" i
-    [[ -f $nd/redis.pid ]] && pid=$(cat "$nd/redis.pid" 2>/dev/null || true)
-    [[ -f $nd/port ]] && port=$(cat "$nd/port" 2>/dev/null || true)
-    [[ -n $port ]] && cli "$port" SHUTDOWN NOSAVE NOW >/dev/null 2>&1 || true
-    if pid_alive "$pid"; then
-        for i in $(seq 50); do
-            pid_alive "$pid" || break
-            sleep 0.1
-            [[ $i -eq 20 ]] && kill -TERM "$pid" 2>/dev/null || true
-        done
-        if pid_alive "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.1
-        fi
-    fi
+    stop_server_files "$1/redis.pid" "$1/port"
 }
 
 stop_all() {

@@ -27,33 +27,11 @@ cmd=$1
 dir=$2
 [[ -n $dir && $dir != / ]] || usage
 
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-pid_alive() {
-    [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null
-}
+. "$(dirname "${BASH_SOURCE[0]}")/redis-lib.sh"
 
 # Stops the server described by $dir, if any, and waits until it is gone.
 stop_server() {
-    local pid="" port="" i
-    [[ -f $dir/redis.pid ]] && pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
-    [[ -f $dir/redis.port ]] && port=$(cat "$dir/redis.port" 2>/dev/null || true)
-    if [[ -n $port ]]; then
-        timeout 5 "$REDIS_CLI" -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-    fi
-    if pid_alive "$pid"; then
-        for i in $(seq 50); do
-            pid_alive "$pid" || break
-            sleep 0.1
-            [[ $i -eq 20 ]] && kill -TERM "$pid" 2>/dev/null || true
-        done
-        if pid_alive "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.1
-        fi
-    fi
+    stop_server_files "$dir/redis.pid" "$dir/redis.port"
 }
 
 # Prints the pid the server on port $1 reports, or nothing.
