@@ -14,11 +14,15 @@ or the first N attempts of a key), stalls, broken streams and garbage.
 Every command-line setting (see --help) can be overridden per request by
 an object "mock" in the request body, with the flag's name in snake case:
     {"model": "m", "messages": [...], "mock": {"ttft_ms": 200, "tokens": 5}}
-so one server can play many parts in one test run.
+so one server can play many parts in one test run (an llm payload sends
+it in its "extra_body").
 
 Introspection for tests: GET /mock/stats returns what the server saw
 (requests, statuses, peak concurrency, Authorization values, arrival
-times); POST /mock/reset clears it. GET /health and GET /v1/models answer
+times) and what it really sent (per stream its TTFT and mean gap, per
+whole answer its time: a loaded machine makes them miss the settings);
+POST /mock/reset clears it. --log-sends writes the time of every content
+chunk. GET /health and GET /v1/models answer
 too. With --port 0 the kernel picks the port; the first line on stdout is
 always "mock-llm listening on HOST:PORT".
 """
