@@ -576,7 +576,14 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
     if (rc != 0)
         return rc;
     if (m.nnodes == 0) {
-        set_err(cl, llmb_xstrdup("the redis cluster serves no slots yet"));
+        set_err(cl, llmb_xasprintf("redis cluster: %s assigns no slot to "
+                                   "any primary; create the cluster "
+                                   "(redis-cli --cluster create) or "
+                                   "assign the slots (CLUSTER ADDSLOTS), "
+                                   "then try again",
+                                   cl->mapsrv.address != NULL
+                                       ? cl->mapsrv.address
+                                       : "the node asked"));
         llmb_slotmap_fini(&m);
         return LLMB_EIO;
     }
@@ -675,7 +682,11 @@ struct llmb_conn *llmb_cluster_conn_for_key(struct llmb_cluster *cl,
         return NULL;
     if (cl->owner[slot] < 0) {
         set_err(cl, llmb_xasprintf("no redis cluster node serves slot %u "
-                                   "(of key %s)", slot, key));
+                                   "(of key %s): a failover may be under "
+                                   "way, or the slot is not assigned "
+                                   "(redis-cli --cluster check %s)", slot,
+                                   key, cl->nnodes > 0 ? cl->nodes[0].name
+                                                       : "HOST:PORT"));
         return NULL;
     }
     return node_ready(cl, (size_t)cl->owner[slot]);
@@ -759,9 +770,14 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
             case LLMB_REDIRECT_MOVED:
                 freeReplyObject(r);
                 if (++redirects > REDIRECTS_MAX) {
+                    char *to = llmb_hostport(rd.host, rd.port);
                     set_err(cl, llmb_xasprintf("redis cluster: more than %d "
-                                               "redirections for slot %u",
-                                               REDIRECTS_MAX, slot));
+                                               "redirections for slot %u, "
+                                               "the last to %s: its owner "
+                                               "keeps changing (redis-cli "
+                                               "--cluster check %s)",
+                                               REDIRECTS_MAX, slot, to, to));
+                    free(to);
                     return NULL;
                 }
                 llmb_debug("redis cluster: slot %u moved to %s:%d", slot,

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include <llmb/cluster.h>
+#include <llmb/err.h>
 #include <llmb/functions.h>
 #include <llmb/keys.h>
 #include <llmb/util.h>
@@ -361,6 +363,64 @@ static void test_refresh_keeps_its_connection(void **state)
     free(name);
 }
 
+/* A node in cluster mode that was never given slots: connecting fails
+ * with a message naming the node and what to do. */
+static void test_no_slots(void **state)
+{
+    const char *server = getenv("LLMB_REDIS_SERVER");
+    char dir[] = "/tmp/llmb-noslots-XXXXXX";
+    int port = llmb_test_free_port();
+    struct llmb_cluster *cl;
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    char *cmd, *url, *err = NULL, *want;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    cmd = llmb_xasprintf("%s --port %d --bind 127.0.0.1 --cluster-enabled yes "
+                         "--cluster-config-file %s/nodes.conf --dir %s "
+                         "--save '' --appendonly no --daemonize yes "
+                         "--pidfile %s/redis.pid --logfile %s/redis.log",
+                         server != NULL ? server : "redis-server", port, dir,
+                         dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    for (int i = 0; i < 100 && r == NULL; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        c = redisConnect("127.0.0.1", port);
+        if (c != NULL && c->err == 0)
+            r = redisCommand(c, "PING");
+        if (r == NULL) {
+            redisFree(c);
+            c = NULL;
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_non_null(r);
+    freeReplyObject(r);
+
+    url = llmb_xasprintf("redis+cluster://127.0.0.1:%d", port);
+    cl = llmb_cluster_new(url, NULL, 2000);
+    assert_int_equal(llmb_cluster_connect(cl, &err), LLMB_EIO);
+    want = llmb_xasprintf("redis cluster: 127.0.0.1:%d assigns no slot to "
+                          "any primary; create the cluster (redis-cli "
+                          "--cluster create) or assign the slots (CLUSTER "
+                          "ADDSLOTS), then try again", port);
+    assert_string_equal(err, want);
+    llmb_cluster_free(cl);
+
+    r = redisCommand(c, "SHUTDOWN NOSAVE");
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    cmd = llmb_xasprintf("rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(want);
+    free(url);
+    free(err);
+}
+
 /* A plain URL gives a router of one node owning every slot. */
 static void test_single_server(void **state)
 {
@@ -391,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_ask_and_fcall_held),
         cmocka_unit_test(test_auto_and_pipeline),
         cmocka_unit_test(test_refresh_keeps_its_connection),
+        cmocka_unit_test(test_no_slots),
         cmocka_unit_test(test_single_server),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
