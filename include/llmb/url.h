@@ -12,6 +12,7 @@
  * db 0. A sentinel URL names the sentinels that watch the primary called
  * NAME (llmb/connect.h asks them where it is); user and password are the
  * primary's, sentinel_user and sentinel_password the sentinels' own.
+ * Either names at most 64 nodes.
  */
 #ifndef LLMB_URL_H
 #define LLMB_URL_H

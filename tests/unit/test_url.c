@@ -13,6 +13,7 @@
 
 #include <llmb/err.h>
 #include <llmb/url.h>
+#include <llmb/util.h>
 
 /* Parses s, which must succeed. */
 static void ok(const char *s, struct llmb_redis_url *u)
@@ -189,6 +190,46 @@ static void test_unix(void **state)
     assert_string_equal(u.user, "bob");
     assert_string_equal(u.password, "p&w");
     llmb_redis_url_fini(&u);
+}
+
+/* A cluster or sentinel URL names at most 64 nodes: 64 parse, 65 are
+ * refused with a message saying why. */
+static void test_seeds_max(void **state)
+{
+    static const char *const schemes[] = {"redis+cluster://",
+                                          "redis+sentinel://"};
+    (void)state;
+
+    for (size_t k = 0; k < 2; k++) {
+        struct llmb_buf b;
+        struct llmb_redis_url u;
+        char *want;
+
+        llmb_buf_init(&b);
+        llmb_buf_appendf(&b, "%s", schemes[k]);
+        for (int i = 0; i < 64; i++)
+            llmb_buf_appendf(&b, "%sn%d:7000", i > 0 ? "," : "", i);
+        if (k == 1)
+            llmb_buf_appendf(&b, "/mymaster");
+        ok(b.data, &u);
+        assert_int_equal(u.nseeds, 64);
+        assert_string_equal(u.seeds[63].host, "n63");
+        llmb_redis_url_fini(&u);
+        llmb_buf_fini(&b);
+
+        llmb_buf_init(&b);
+        llmb_buf_appendf(&b, "%s", schemes[k]);
+        for (int i = 0; i < 65; i++)
+            llmb_buf_appendf(&b, "%sn%d:7000", i > 0 ? "," : "", i);
+        if (k == 1)
+            llmb_buf_appendf(&b, "/mymaster");
+        want = llmb_xasprintf("redis URL \"%s\": more than 64 nodes; a few "
+                              "of them are enough to find the others",
+                              b.data);
+        bad(b.data, want);
+        free(want);
+        llmb_buf_fini(&b);
+    }
 }
 
 static void test_cluster(void **state)
@@ -501,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_errors_never_show_the_password),
         cmocka_unit_test(test_redacted),
         cmocka_unit_test(test_address),
+        cmocka_unit_test(test_seeds_max),
         cmocka_unit_test(test_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
