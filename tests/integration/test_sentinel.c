@@ -145,6 +145,22 @@ static char *first_line(const char *cmd)
     return llmb_xstrdup(buf);
 }
 
+/* Runs cmd every pause_ms until the first line of its output is want;
+ * fails the test when the monotonic time end_ms passes first. */
+static void wait_line(const char *cmd, const char *want, int64_t end_ms,
+                      long pause_ms)
+{
+    char *out = first_line(cmd);
+
+    while (strcmp(out, want) != 0 && llmb_mono_ms() <= end_ms) {
+        free(out);
+        sleep_ms(pause_ms);
+        out = first_line(cmd);
+    }
+    assert_string_equal(out, want);
+    free(out);
+}
+
 /* Fails over to the replica (SENTINEL FAILOVER at a sentinel, asked again
  * while a recent failover holds it back), waits until the sentinels name
  * the new primary and the old one has been turned into its replica;
@@ -153,7 +169,7 @@ static int failover(void)
 {
     char *old = support("primary", NULL);
     char *sentinels = read_file("sentinels");
-    char *cmd = NULL, *now = NULL, *out = NULL;
+    char *cmd = NULL, *now = NULL;
     int64_t end = llmb_mono_ms() + 30000;
     int port;
 
@@ -161,44 +177,20 @@ static int failover(void)
     assert_non_null(sentinels);
     cmd = llmb_xasprintf("redis-cli -p %s SENTINEL FAILOVER llmbtest 2>&1",
                          sentinels);
-    for (;;) {
-        out = first_line(cmd);
-        if (strcmp(out, "OK") == 0 || llmb_mono_ms() > end)
-            break;
-        free(out);
-        sleep_ms(500);
-    }
-    assert_string_equal(out, "OK");
-    free(out);
+    wait_line(cmd, "OK", end, 500);
+    free(cmd);
     now = support("promoted", old);
     assert_non_null(now);
     port = atoi(now);
-    free(cmd);
     /* Until the sentinels demote the old primary, it takes writes too. */
     cmd = llmb_xasprintf("redis-cli -p %s ROLE 2>&1", old);
-    for (;;) {
-        out = first_line(cmd);
-        if (strcmp(out, "slave") == 0 || llmb_mono_ms() > end)
-            break;
-        free(out);
-        sleep_ms(100);
-    }
-    assert_string_equal(out, "slave");
-    free(out);
+    wait_line(cmd, "slave", end, 100);
     free(cmd);
     /* And in sync, or the next failover would promote it without the
      * writes made since. */
     cmd = llmb_xasprintf("redis-cli -p %s INFO replication | tr -d '\\r' | "
                          "grep -x master_link_status:up", old);
-    for (;;) {
-        out = first_line(cmd);
-        if (out[0] != '\0' || llmb_mono_ms() > end)
-            break;
-        free(out);
-        sleep_ms(100);
-    }
-    assert_string_equal(out, "master_link_status:up");
-    free(out);
+    wait_line(cmd, "master_link_status:up", end, 100);
     free(cmd);
     free(now);
     free(old);
