@@ -43,18 +43,24 @@ void llmb_web_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "Cache-Control", "no-store");
 }
 
-/* Queues a response of len bytes of body (copied) with its headers. */
+/* Queues a response of len bytes of body with its headers, the bytes
+ * never copied: mode is MHD_RESPMEM_PERSISTENT for the embedded files,
+ * MHD_RESPMEM_MUST_FREE for a malloc'd body, which is then
+ * libmicrohttpd's (or freed here when no response could be made). */
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
                                const char *type, const void *body,
-                               size_t len, const char *allow)
+                               size_t len, const char *allow,
+                               enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    r = MHD_create_response_from_buffer(len, (void *)body,
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
+    r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (r == NULL) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free((void *)body);
         return MHD_NO;
+    }
     llmb_web_headers(r);
     MHD_add_response_header(r, "Content-Type", type);
     if (allow != NULL)
@@ -71,14 +77,12 @@ static enum MHD_Result respond_json(struct MHD_Connection *c,
                                     unsigned status, json_t *doc)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    enum MHD_Result ret;
 
     json_decref(doc);
     if (text == NULL)
         return MHD_NO;
-    ret = respond(c, status, JSON_TYPE, text, strlen(text), NULL);
-    free(text);
-    return ret;
+    return respond(c, status, JSON_TYPE, text, strlen(text), NULL,
+                   MHD_RESPMEM_MUST_FREE);
 }
 
 /* Answers {"error": message}. */
@@ -91,7 +95,6 @@ static enum MHD_Result respond_error(struct MHD_Connection *c,
 {
     json_t *doc = json_object();
     char *text, *msg;
-    enum MHD_Result ret;
     va_list ap;
 
     va_start(ap, fmt);
@@ -101,9 +104,10 @@ static enum MHD_Result respond_error(struct MHD_Connection *c,
     free(msg);
     text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    ret = respond(c, status, JSON_TYPE, text, strlen(text), allow);
-    free(text);
-    return ret;
+    if (text == NULL)
+        return MHD_NO;
+    return respond(c, status, JSON_TYPE, text, strlen(text), allow,
+                   MHD_RESPMEM_MUST_FREE);
 }
 
 /* The status of an error of the views. */
@@ -366,7 +370,6 @@ static void job_view_trim(json_t *doc)
 static enum MHD_Result job_view_answer(struct req *q, json_t *doc)
 {
     char *text;
-    enum MHD_Result ret;
 
     llmb_view_drop_records(doc);
     json_object_set_new(doc, "tasks_cut", json_null());
@@ -377,9 +380,8 @@ static enum MHD_Result job_view_answer(struct req *q, json_t *doc)
         return respond_json(q->c, MHD_HTTP_OK, doc);
     }
     json_decref(doc);
-    ret = respond(q->c, MHD_HTTP_OK, JSON_TYPE, text, strlen(text), NULL);
-    free(text);
-    return ret;
+    return respond(q->c, MHD_HTTP_OK, JSON_TYPE, text, strlen(text), NULL,
+                   MHD_RESPMEM_MUST_FREE);
 }
 
 /* The views a GET answers. */
@@ -627,7 +629,8 @@ static enum MHD_Result get_asset(struct req *q, const char *path)
     if (f == NULL)
         return respond_error(q->c, MHD_HTTP_NOT_FOUND, NULL,
                              "no such file");
-    return respond(q->c, MHD_HTTP_OK, f->type, f->data, f->len, NULL);
+    return respond(q->c, MHD_HTTP_OK, f->type, f->data, f->len, NULL,
+                   MHD_RESPMEM_PERSISTENT);
 }
 
 /* Splits path (after "/api/") into q->segs; false when it has too many
