@@ -37,6 +37,9 @@ grep -q '^warning: the job ran at [0-9]* % of the concurrency asked: its tasks d
 grep -Eq '^concurrency: 4 asked, [0-9.]+ achieved \(time-weighted over the run\)$' \
     "$tmp/show.out" || fail "show: no concurrency line"
 grep -q '^warning: the job ran at' "$tmp/show.out" || fail "show: no warning"
+# the header names the measured window every per_s is over
+grep -Eq '^aggregate \(.*\): 2 results, run [0-9.a-z]+, measured [0-9.a-z]+; ' \
+    "$tmp/show.out" || fail "show: no measured window in the header"
 
 # Under a rate, concurrency is a cap: the line, no warning.
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 \

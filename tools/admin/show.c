@@ -457,6 +457,12 @@ static void print_aggregate(FILE *out, const char *text, const char *when,
             (long long)json_integer_value(json_object_get(agg, "results")),
             llmb_human_duration(
                 json_integer_value(json_object_get(agg, "run_ms")), d));
+    /* the window every per_s below is over (llm jobs; docs/llm.md) */
+    if (json_integer_value(json_object_get(agg, "measured_ms")) > 0)
+        fprintf(out, ", measured %s",
+                llmb_human_duration(
+                    json_integer_value(json_object_get(agg, "measured_ms")),
+                    d));
     if (json_integer_value(json_object_get(agg, "fields_dropped")) > 0)
         fprintf(out, ", %lld samples of paths past the first 1024 dropped",
                 (long long)json_integer_value(
