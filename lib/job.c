@@ -33,10 +33,38 @@ int llmb_job_type_ok(const char *s)
     return n <= LLMB_JOB_TYPE_MAX;
 }
 
+static const char *const state_names[LLMB_JOB_NSTATES] = {
+    "pending", "running", "completed", "failed", "cancelled"};
+
+const char *llmb_job_state_name(enum llmb_job_state s)
+{
+    return state_names[s];
+}
+
+int llmb_job_state_parse(const char *name)
+{
+    for (int i = 0; i < LLMB_JOB_NSTATES; i++)
+        if (strcmp(name, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+bool llmb_job_state_final(const char *state)
+{
+    int s = llmb_job_state_parse(state);
+
+    return s == LLMB_JOB_COMPLETED || s == LLMB_JOB_FAILED ||
+           s == LLMB_JOB_CANCELLED;
+}
+
+/* A cancelled job has ended only once its running tasks have: their
+ * results still come in (docs/cli.md, llmb cancel). */
 bool llmb_job_ended(const char *state, long long left)
 {
-    return strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
-           (strcmp(state, "cancelled") == 0 && left <= 0);
+    int s = llmb_job_state_parse(state);
+
+    return s == LLMB_JOB_COMPLETED || s == LLMB_JOB_FAILED ||
+           (s == LLMB_JOB_CANCELLED && left <= 0);
 }
 
 /* Checks that text is one JSON number within [min, max], whole when

@@ -55,6 +55,27 @@ enum llmb_push_field {
 /* True when s is a valid job type. */
 int llmb_job_type_ok(const char *s);
 
+/* The states of a job, as its hash's "state" field spells them
+ * (lua/): one table for every program that reads or checks them. */
+enum llmb_job_state {
+    LLMB_JOB_PENDING,
+    LLMB_JOB_RUNNING,
+    LLMB_JOB_COMPLETED,
+    LLMB_JOB_FAILED,
+    LLMB_JOB_CANCELLED,
+    LLMB_JOB_NSTATES
+};
+
+/* The name of state s. */
+const char *llmb_job_state_name(enum llmb_job_state s);
+
+/* The enum llmb_job_state named name, or -1 when name is no job state. */
+int llmb_job_state_parse(const char *name);
+
+/* True when state is final: completed, failed or cancelled, so no task
+ * of the job will be claimed any more (some may still be running). */
+bool llmb_job_state_final(const char *state);
+
 /* True when a job whose hash says state and left (tasks not ended) has
  * ended: completed or failed, or cancelled with none of its tasks still
  * running. What --wait and `llmb sweep` wait for. */

@@ -249,6 +249,18 @@ static void test_ended(void **state)
     assert_false(llmb_job_ended("cancelled", 2));
     assert_false(llmb_job_ended("running", 0));
     assert_false(llmb_job_ended("pending", 1));
+
+    assert_true(llmb_job_state_final("completed"));
+    assert_true(llmb_job_state_final("failed"));
+    assert_true(llmb_job_state_final("cancelled"));
+    assert_false(llmb_job_state_final("running"));
+    assert_false(llmb_job_state_final("pending"));
+    assert_false(llmb_job_state_final("done"));
+    assert_int_equal(llmb_job_state_parse("cancelled"), LLMB_JOB_CANCELLED);
+    assert_int_equal(llmb_job_state_parse("Pending"), -1);
+    for (int i = 0; i < LLMB_JOB_NSTATES; i++)
+        assert_int_equal(llmb_job_state_parse(
+                             llmb_job_state_name((enum llmb_job_state)i)), i);
 }
 
 static void test_keys(void **state)

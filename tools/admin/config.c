@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/job.h>
 #include <llmb/keys.h>
 
 #include "admin.h"
@@ -164,14 +165,7 @@ void llmb_admin_opt_set_init(struct llmb_opt_set *set,
 
 bool llmb_admin_job_state_ok(const char *s)
 {
-    static const char *const states[] = {
-        "pending", "running", "completed", "failed", "cancelled",
-    };
-
-    for (size_t i = 0; i < sizeof(states) / sizeof(*states); i++)
-        if (strcmp(s, states[i]) == 0)
-            return true;
-    return false;
+    return llmb_job_state_parse(s) >= 0;
 }
 
 int llmb_admin_config_check(const struct llmb_admin_config *cfg,

@@ -19,6 +19,7 @@
 
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
+#include <llmb/job.h>
 #include <llmb/jobfields.h>
 #include <llmb/keys.h>
 
@@ -59,8 +60,7 @@ static const char *unclaimed_state(const struct job *j)
 {
     const char *st = hget(j, "state");
 
-    if (st == NULL || strcmp(st, "cancelled") == 0 ||
-        strcmp(st, "failed") == 0 || strcmp(st, "completed") == 0)
+    if (st == NULL || llmb_job_state_final(st))
         return "cancelled";
     if (hget(j, "delay_s") != NULL && strcmp(st, "pending") == 0)
         return "delayed";
