@@ -225,6 +225,23 @@ void llmb_buf_appendf(struct llmb_buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Reads straight into the buffer's spare room, BUF_READ bytes or more at
+ * a time, until fread gives nothing: at the end of f or on an error. */
+#define BUF_READ 65536
+
+int llmb_buf_append_file(struct llmb_buf *b, FILE *f)
+{
+    size_t n;
+
+    do {
+        buf_reserve(b, BUF_READ);
+        n = fread(b->data + b->len, 1, b->cap - b->len - 1, f);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } while (n > 0);
+    return ferror(f) ? LLMB_EIO : LLMB_OK;
+}
+
 char *llmb_buf_steal(struct llmb_buf *b)
 {
     char *s = b->data;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define LLMB_PRINTF(fmt_idx, first_arg) \
     __attribute__((format(printf, fmt_idx, first_arg)))
@@ -79,6 +80,10 @@ void llmb_buf_vappendf(struct llmb_buf *b, const char *fmt, va_list ap)
 /* Returns data (never NULL; the caller frees it) and leaves b empty with
  * no memory, as after llmb_buf_fini(). */
 char *llmb_buf_steal(struct llmb_buf *b);
+/* Appends what is left of f, up to its end, to b; f stays open. Returns
+ * 0, or LLMB_EIO on a read error (errno as fread left it; b then holds
+ * what was read before it). */
+int llmb_buf_append_file(struct llmb_buf *b, FILE *f);
 
 /*
  * A list of owned strings. A zeroed struct ({0}) is an empty list;

@@ -1,6 +1,7 @@
 /*
- * Unit tests of lib/util.c: llmb_buf growth and NUL-termination,
- * llmb_strlist splitting, strict integer parsing and the clocks.
+ * Unit tests of lib/util.c: llmb_buf growth and NUL-termination, reading
+ * a file into one, llmb_strlist splitting, strict integer parsing and the
+ * clocks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +80,48 @@ static void test_buf_appendf(void **state)
     s = llmb_buf_steal(&b); /* nothing left: still a string */
     assert_string_equal(s, "");
     free(s);
+    llmb_buf_fini(&b);
+}
+
+/* The whole of a file, past several reads, NUL bytes included; and a
+ * stream that cannot be read is an error. */
+static void test_buf_append_file(void **state)
+{
+    static char big[200000];
+    struct llmb_buf b;
+    FILE *f = tmpfile();
+
+    (void)state;
+    assert_non_null(f);
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i % 251);
+    assert_int_equal(fwrite(big, 1, sizeof(big), f), sizeof(big));
+    rewind(f);
+    llmb_buf_init(&b);
+    llmb_buf_append(&b, "head", 4);
+    assert_int_equal(llmb_buf_append_file(&b, f), LLMB_OK);
+    assert_int_equal(b.len, 4 + sizeof(big));
+    assert_memory_equal(b.data, "head", 4);
+    assert_memory_equal(b.data + 4, big, sizeof(big));
+    assert_int_equal(b.data[b.len], '\0');
+    /* at the end already: nothing more, still fine */
+    assert_int_equal(llmb_buf_append_file(&b, f), LLMB_OK);
+    assert_int_equal(b.len, 4 + sizeof(big));
+    fclose(f);
+
+    /* an empty file gives "" */
+    f = tmpfile();
+    assert_non_null(f);
+    llmb_buf_reset(&b);
+    assert_int_equal(llmb_buf_append_file(&b, f), LLMB_OK);
+    assert_string_equal(b.data, "");
+    fclose(f);
+
+    /* a write-only stream cannot be read */
+    f = fopen("/dev/null", "w");
+    assert_non_null(f);
+    assert_int_equal(llmb_buf_append_file(&b, f), LLMB_EIO);
+    fclose(f);
     llmb_buf_fini(&b);
 }
 
@@ -221,6 +265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_append_grows_and_terminates),
         cmocka_unit_test(test_buf_appendf),
+        cmocka_unit_test(test_buf_append_file),
         cmocka_unit_test(test_xasprintf_and_strndup),
         cmocka_unit_test(test_strlist_split),
         cmocka_unit_test(test_parse_ll),

@@ -49,21 +49,19 @@ static char *file_read(const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     struct llmb_buf b;
-    char chunk[4096];
-    size_t n;
+    int rc;
 
     if (f == NULL)
         return NULL;
     llmb_buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        llmb_buf_append(&b, chunk, n);
-    if (ferror(f)) {
-        llmb_buf_fini(&b);
-        b.data = NULL;
-    }
+    rc = llmb_buf_append_file(&b, f);
     if (f != stdin)
         fclose(f);
-    return b.data == NULL ? NULL : llmb_buf_steal(&b);
+    if (rc != 0) {
+        llmb_buf_fini(&b);
+        return NULL;
+    }
+    return llmb_buf_steal(&b);
 }
 
 /* Parses level text for param into *v. Returns 0 or LLMB_EINVAL with

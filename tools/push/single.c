@@ -26,13 +26,9 @@
 static char *read_stdin(void)
 {
     struct llmb_buf b;
-    char chunk[65536];
-    size_t n;
 
     llmb_buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-        llmb_buf_append(&b, chunk, n);
-    if (ferror(stdin)) {
+    if (llmb_buf_append_file(&b, stdin) != 0) {
         llmb_buf_fini(&b);
         return NULL;
     }
