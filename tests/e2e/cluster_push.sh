@@ -4,25 +4,16 @@
 # 30 queues land on the primary of each queue's slot, every queue spread
 # over the three shards, and llmb lists and finds them all.
 set -euo pipefail
-dir=$LLMB_TEST_CLUSTER_DIR
-url=$(cat "$dir/cluster.url")
-mapfile -t ports <"$dir/ports"
-push="$LLMB_BUILD_DIR/tools/push/llmb-push"
+. "$(dirname "$0")/cluster_lib.sh"
 admin="$1"
 prefix="e2eclu$$"
 export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
-# redis-cli follows MOVED with -c
-rcli() { redis-cli -c -p "${ports[0]}" "$@"; }
 tmp=$(mktemp -d)
 cleanup() {
     rm -rf "$tmp"
-    for p in "${ports[@]:0:3}"; do
-        redis-cli -p "$p" --scan --pattern "$prefix:*" |
-            xargs -r redis-cli -p "$p" del >/dev/null 2>&1 || true
-    done
+    cluster_del_prefix "$prefix"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 waiting() { rcli FCALL_RO llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
 
 # one job to each of 10 queues: each on its own primary, registered

@@ -4,11 +4,7 @@
 # the live stream delivers the job events of queues on different
 # primaries (one XREAD per node), including a job run by a worker.
 set -euo pipefail
-dir=$LLMB_TEST_CLUSTER_DIR
-url=$(cat "$dir/cluster.url")
-mapfile -t ports <"$dir/ports"
-push="$LLMB_BUILD_DIR/tools/push/llmb-push"
-worker="$LLMB_BUILD_DIR/worker/llmb-worker"
+. "$(dirname "$0")/cluster_lib.sh"
 admin="$1"
 prefix="e2eweb$$"
 export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
@@ -18,14 +14,10 @@ cleanup() {
     local p
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    for p in "${ports[@]:0:3}"; do
-        redis-cli -p "$p" --scan --pattern "$prefix:*" |
-            xargs -r redis-cli -p "$p" del >/dev/null 2>&1 || true
-    done
+    cluster_del_prefix "$prefix"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # queues on every primary: one job each, so that the server knows them
 queues=()

@@ -11,27 +11,18 @@
 # function call on a queue whose slot is half moved waits for the move to
 # end (docs/operations.md, Redis Cluster).
 set -euo pipefail
-dir=$LLMB_TEST_CLUSTER_DIR
-url=$(cat "$dir/cluster.url")
-mapfile -t ports <"$dir/ports"
-push="$LLMB_BUILD_DIR/tools/push/llmb-push"
-worker="$LLMB_BUILD_DIR/worker/llmb-worker"
+. "$(dirname "$0")/cluster_lib.sh"
 prefix="e2ecw$$"
 export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_LOG_LEVEL=warn
-rcli() { redis-cli -c -p "${ports[0]}" "$@"; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$tmp"
-    for p in "${ports[@]:0:3}"; do
-        redis-cli -p "$p" --scan --pattern "$prefix:*" |
-            xargs -r -n 100 redis-cli -p "$p" del >/dev/null 2>&1 || true
-    done
+    cluster_del_prefix "$prefix"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 # count of tasks ended ok in queue $1
 ok_of() { local n; n=$(rcli HGET "$prefix:{$1}:counts" ok); echo "${n:-0}"; }
 # waits until the queues $2... hold $1 ok tasks in all; fails after 120 s
