@@ -204,11 +204,6 @@ void llmb_exec_instance_harden(void *inst,
     e->rlimit_nofile = h->rlimit_nofile;
 }
 
-static void *exec_init(const char *config, char **errstr)
-{
-    return llmb_exec_instance_new(config, 1048576, 2000, errstr);
-}
-
 static void set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -816,6 +811,8 @@ static void exec_fini(void *instance)
     orphans_clear();
 }
 
+/* No init(): the worker makes each instance with its limits through
+ * llmb_exec_instance_new() (handler.c). */
 const struct llmb_executor llmb_executor_exec = {
-    LLMB_EXECUTOR_ABI, "exec", exec_init, exec_start, exec_cancel, exec_fini,
+    LLMB_EXECUTOR_ABI, "exec", NULL, exec_start, exec_cancel, exec_fini,
 };

@@ -23,8 +23,8 @@ extern const struct llmb_executor llmb_executor_sleep;
 extern const struct llmb_executor llmb_executor_echo;
 extern const struct llmb_executor llmb_executor_fail;
 
-/* exec: runs a program per task (executors/exec.c). Its init() takes the
- * command line with default limits; llmb_exec_instance_new() sets them. */
+/* exec: runs a program per task (executors/exec.c). Its init() is NULL:
+ * instances come from llmb_exec_instance_new(), with the worker's limits. */
 extern const struct llmb_executor llmb_executor_exec;
 
 /* The exit status with which an exec program fails its task for good. */
