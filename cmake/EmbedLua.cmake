@@ -7,10 +7,16 @@
 #   1. concatenate lua/*.lua in sorted file-name order, 00-header.lua first
 #      (it starts with "#!lua name=llmb"), a newline added after any file
 #      that lacks one, into <bin>/generated/llmb_lua_bundle.lua;
-#   2. write <bin>/generated/lua_source.c holding exactly the bundle's bytes:
+#   2. stamp the bundle with its hash: the SHA-1 of the bundle as written
+#      in lua/ replaces 'none' in the line "local LLMB_LIB_HASH = 'none'"
+#      of 00-header.lua, so that `FCALL_RO llmb_version 0 hash` names the
+#      code Redis runs in a few bytes (lib/functions.c compares it with
+#      ours instead of reading the whole library back);
+#   3. write <bin>/generated/lua_source.c holding exactly the bundle's bytes:
 #        const char llmb_lua_source[] = {0x..,..., 0};
 #        const size_t llmb_lua_source_len = <bytes, without the NUL>;
 #        const long long llmb_lua_version = <LLMB_LIB_VERSION>;
+#        const char llmb_lua_hash[] = "<the SHA-1, 40 hex digits>";
 #      where the version is read from the line
 #      "local LLMB_LIB_VERSION = <integer>" of 00-header.lua.
 #
@@ -76,6 +82,20 @@ if(CMAKE_SCRIPT_MODE_FILE)
     endif()
   endforeach()
 
+  # The hash of the code as written, stamped into its one placeholder: the
+  # line count stays, so Redis's error line numbers still match lua/.
+  set(placeholder "local LLMB_LIB_HASH = 'none'")
+  string(SHA1 hash "${bundle}")
+  string(FIND "${bundle}" "${placeholder}" at)
+  string(FIND "${bundle}" "${placeholder}" last REVERSE)
+  if(at LESS 0 OR NOT at EQUAL last)
+    message(FATAL_ERROR "${LUA_DIR} must hold exactly one line "
+                        "\"${placeholder}\" (the build writes the hash of "
+                        "the library there)")
+  endif()
+  string(REPLACE "${placeholder}" "local LLMB_LIB_HASH = '${hash}'"
+         bundle "${bundle}")
+
   get_filename_component(out_dir "${OUT_BUNDLE}" DIRECTORY)
   file(MAKE_DIRECTORY "${out_dir}")
   file(WRITE "${OUT_BUNDLE}.tmp" "${bundle}")
@@ -97,12 +117,14 @@ if(CMAKE_SCRIPT_MODE_FILE)
 extern const char llmb_lua_source[];
 extern const size_t llmb_lua_source_len;
 extern const long long llmb_lua_version;
+extern const char llmb_lua_hash[];
 
 const char llmb_lua_source[] = {
     ${hex}0
 };
 const size_t llmb_lua_source_len = ${len};
 const long long llmb_lua_version = ${version};
+const char llmb_lua_hash[] = \"${hash}\";
 ")
   file(RENAME "${OUT_C}.tmp" "${OUT_C}")
   return()

@@ -5,7 +5,10 @@
  * FUNCTION FLUSH, or a restart without persistence). Many processes may run
  * this at once: loading identical code twice is harmless, and a load is
  * checked afterwards so that a race with an older binary cannot leave the
- * older library in place.
+ * older library in place. The check on connect is one short call:
+ * `FCALL_RO llmb_version 0 hash` answers the version and the SHA-1 the
+ * build stamped into the library (cmake/EmbedLua.cmake), compared with
+ * ours; the library is sent only when they differ.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -62,52 +65,57 @@ static char *too_old(redisContext *c)
                           "this server is %s", version);
 }
 
-/* Finds field `name` in a RESP2 map (a flat array of name, value). */
-static redisReply *map_get(const redisReply *map, const char *name)
-{
-    if (map == NULL || map->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < map->elements; i += 2) {
-        const redisReply *k = map->element[i];
-        if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
-            strcmp(k->str, name) == 0)
-            return map->element[i + 1];
-    }
-    return NULL;
-}
-
 bool llmb_reply_function_missing(const redisReply *r)
 {
     return r != NULL && r->type == REDIS_REPLY_ERROR &&
            strncmp(r->str, "ERR Function not found", 22) == 0;
 }
 
-int llmb_functions_loaded_version(redisContext *c, long long *out,
-                                  char **errstr)
+/* Asks the loaded library its version: FCALL_RO llmb_version 0, with
+ * "hash" when hash is not NULL. Sets *present, *version (0 when there is
+ * no library) and hash (hashsz bytes, NUL-terminated; "" when the library
+ * answers only its version, as those before version 17 do). */
+static int ask_version(redisContext *c, bool *present, long long *version,
+                       char *hash, size_t hashsz, char **errstr)
 {
-    redisReply *r = redisCommand(c, "FCALL_RO llmb_version 0");
+    redisReply *r = hash != NULL
+                        ? redisCommand(c, "FCALL_RO llmb_version 0 hash")
+                        : redisCommand(c, "FCALL_RO llmb_version 0");
+    const redisReply *v;
     int rc = LLMB_OK;
 
-    *out = 0;
+    *present = false;
+    *version = 0;
+    if (hash != NULL)
+        hash[0] = '\0';
     if (r == NULL) {
         set_err(errstr, io_error(c, "reading the llmb library version"));
         return LLMB_EIO;
     }
-    if (r->type == REDIS_REPLY_INTEGER) {
-        *out = r->integer;
-    } else if (r->type == REDIS_REPLY_STRING) {
-        if (llmb_parse_ll(r->str, 0, LLONG_MAX, out) != 0)
+    v = r;
+    if (hash != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[1]->len < hashsz) {
+        memcpy(hash, r->element[1]->str, r->element[1]->len + 1);
+        v = r->element[0];
+    }
+    if (v->type == REDIS_REPLY_INTEGER) {
+        *present = true;
+        *version = v->integer;
+    } else if (v->type == REDIS_REPLY_STRING) {
+        *present = true;
+        if (llmb_parse_ll(v->str, 0, LLONG_MAX, version) != 0)
             rc = LLMB_EPROTO;
-    } else if (llmb_reply_function_missing(r)) {
-        *out = 0;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        if (strncasecmp(r->str, "ERR unknown command", 19) == 0) {
+    } else if (llmb_reply_function_missing(v)) {
+        *version = 0;
+    } else if (v->type == REDIS_REPLY_ERROR) {
+        if (strncasecmp(v->str, "ERR unknown command", 19) == 0) {
             set_err(errstr, too_old(c));
             freeReplyObject(r);
             return LLMB_EVERSION;
         }
         set_err(errstr, llmb_xasprintf("FCALL_RO llmb_version failed: %s",
-                                       r->str));
+                                       v->str));
         rc = LLMB_EREDIS;
     } else {
         rc = LLMB_EPROTO;
@@ -119,43 +127,12 @@ int llmb_functions_loaded_version(redisContext *c, long long *out,
     return rc;
 }
 
-/* Asks for the llmb library. Sets *present, and *same_code when its code
- * is byte for byte ours. */
-static int inspect(redisContext *c, bool *present, bool *same_code,
-                   char **errstr)
+int llmb_functions_loaded_version(redisContext *c, long long *out,
+                                  char **errstr)
 {
-    redisReply *r = redisCommand(c, "FUNCTION LIST LIBRARYNAME llmb WITHCODE");
+    bool present;
 
-    *present = *same_code = false;
-    if (r == NULL) {
-        set_err(errstr, io_error(c, "listing redis functions"));
-        return LLMB_EIO;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        int rc = LLMB_EREDIS;
-        if (strncasecmp(r->str, "ERR unknown command", 19) == 0) {
-            set_err(errstr, too_old(c));
-            rc = LLMB_EVERSION;
-        } else {
-            set_err(errstr, llmb_xasprintf("FUNCTION LIST failed: %s",
-                                           r->str));
-        }
-        freeReplyObject(r);
-        return rc;
-    }
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const redisReply *name = map_get(r->element[i], "library_name");
-        const redisReply *code = map_get(r->element[i], "library_code");
-        if (name == NULL || name->type != REDIS_REPLY_STRING ||
-            strcmp(name->str, "llmb") != 0)
-            continue;
-        *present = true;
-        *same_code = code != NULL && code->type == REDIS_REPLY_STRING &&
-                     code->len == llmb_lua_source_len &&
-                     memcmp(code->str, llmb_lua_source, code->len) == 0;
-    }
-    freeReplyObject(r);
-    return LLMB_OK;
+    return ask_version(c, &present, out, NULL, 0, errstr);
 }
 
 static int load(redisContext *c, char **errstr)
@@ -179,20 +156,17 @@ static int load(redisContext *c, char **errstr)
 
 int llmb_functions_ensure(redisContext *c, char **errstr)
 {
-    bool present = false, same_code = false;
+    bool present = false, same_code;
     long long version = 0;
+    char hash[64];
     int rc;
 
     if (errstr != NULL)
         *errstr = NULL;
-    rc = inspect(c, &present, &same_code, errstr);
+    rc = ask_version(c, &present, &version, hash, sizeof(hash), errstr);
     if (rc != 0)
         return rc;
-    if (present) {
-        rc = llmb_functions_loaded_version(c, &version, errstr);
-        if (rc != 0)
-            return rc;
-    }
+    same_code = strcmp(hash, llmb_lua_hash) == 0;
     if (present && version > llmb_lua_version) {
         llmb_warn("redis has a newer llmb function library, keeping it "
                   "loaded=%lld ours=%lld", version, llmb_lua_version);

@@ -21,7 +21,10 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 16
+local LLMB_LIB_VERSION = 17
+-- The SHA-1 of the library's code, written here by the build
+-- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
+local LLMB_LIB_HASH = 'none'
 
 local TWO32 = 4294967296
 local MAX_ERROR_BYTES = 4096
@@ -430,6 +433,15 @@ local function limit_arg(name, arg, default)
     return v
 end
 
--- (takes no key: `FCALL llmb_version 0`)
+-- (takes no key) `FCALL_RO llmb_version 0`: the version;
+-- `FCALL_RO llmb_version 0 hash`: {version, hash of the code}, what every
+-- llmb program asks when it connects (lib/functions.c): a few bytes,
+-- where the code itself is over 100 KB.
 redis.register_function{function_name = 'llmb_version',
-    callback = function() return LLMB_LIB_VERSION end, flags = {'no-writes'}}
+    callback = function(_, args)
+        if #args == 0 then return LLMB_LIB_VERSION end
+        if #args == 1 and args[1] == 'hash' then
+            return {LLMB_LIB_VERSION, LLMB_LIB_HASH}
+        end
+        return redis.error_reply('ERR usage: FCALL_RO llmb_version 0 [hash]')
+    end, flags = {'no-writes'}}

@@ -18,12 +18,16 @@ extern const char llmb_lua_source[];
 extern const size_t llmb_lua_source_len;
 /* LLMB_LIB_VERSION from lua/00-header.lua. */
 extern const long long llmb_lua_version;
+/* The SHA-1 (40 hex digits) of the bundle as written in lua/, stamped into
+ * its LLMB_LIB_HASH: what `FCALL_RO llmb_version 0 hash` answers. */
+extern const char llmb_lua_hash[];
 
 /*
  * Makes sure the server has the llmb library at version llmb_lua_version or
- * newer: loads it (FUNCTION LOAD REPLACE) when it is missing, older, or of
- * the same version but different code; keeps a newer one with a warning in
- * the log. Safe to run from many processes at once. Returns 0;
+ * newer: asks its version and hash (a few bytes) and loads ours (FUNCTION
+ * LOAD REPLACE) when it is missing, older, or of the same version but
+ * another hash; keeps a newer one with a warning in the log. Safe to run
+ * from many processes at once. Returns 0;
  * LLMB_EVERSION when the server predates Redis 7 (no FUNCTION command) or
  * runs a library older than version 6 (another layout of task states)
  * and LLMB_REPLACE_LIBRARY=1 is not set;

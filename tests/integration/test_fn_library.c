@@ -127,6 +127,65 @@ static void test_reload_after_function_flush(void **state)
     freeReplyObject(r);
 }
 
+/* The calls of `cmd` (e.g. "function|load") since CONFIG RESETSTAT. */
+static long long calls_of(const char *cmd)
+{
+    redisReply *r = tq_cmd("INFO commandstats");
+    char *field = llmb_xasprintf("cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, field);
+    long long n = at != NULL ? strtoll(at + strlen(field), NULL, 10) : 0;
+
+    free(field);
+    freeReplyObject(r);
+    return n;
+}
+
+/* The library is checked by its version and hash, a few bytes: the same
+ * one is not sent again, one of the same version with another hash (other
+ * code) is replaced. */
+static void test_ensure_compares_the_hash(void **state)
+{
+    char *other = llmb_xmalloc(llmb_lua_source_len + 1);
+    char *at;
+    char *errstr = NULL;
+    redisReply *r;
+
+    (void)state;
+    assert_int_equal(llmb_functions_ensure(T.c, &errstr), 0);
+    r = tq_cmd("FCALL_RO llmb_version 0 hash");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->integer, llmb_lua_version);
+    assert_string_equal(r->element[1]->str, llmb_lua_hash);
+    freeReplyObject(r);
+    r = tq_cmd("FCALL_RO llmb_version 0 junk");
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "usage"));
+    freeReplyObject(r);
+
+    freeReplyObject(tq_cmd("CONFIG RESETSTAT"));
+    assert_int_equal(llmb_functions_ensure(T.c, &errstr), 0);
+    assert_int_equal(calls_of("function|load"), 0);
+    assert_int_equal(calls_of("function|list"), 0);
+    assert_int_equal(calls_of("fcall_ro"), 1);
+
+    /* our code under another hash: the same version, other code */
+    memcpy(other, llmb_lua_source, llmb_lua_source_len + 1);
+    at = strstr(other, llmb_lua_hash);
+    assert_non_null(at);
+    memset(at, '0', strlen(llmb_lua_hash));
+    r = tq_cmd("FUNCTION LOAD REPLACE %b", other, llmb_lua_source_len);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    freeReplyObject(tq_cmd("CONFIG RESETSTAT"));
+    assert_int_equal(llmb_functions_ensure(T.c, &errstr), 0);
+    assert_int_equal(calls_of("function|load"), 1);
+    r = tq_cmd("FCALL_RO llmb_version 0 hash");
+    assert_string_equal(r->element[1]->str, llmb_lua_hash);
+    freeReplyObject(r);
+    free(other);
+}
+
 /* The client-side builder and the server agree on what is valid. */
 static void test_client_and_server_agree(void **state)
 {
@@ -180,6 +239,7 @@ int main(void)
         T_(test_stats_and_events),
         T_(test_bad_arguments),
         T_(test_reload_after_function_flush),
+        T_(test_ensure_compares_the_hash),
         T_(test_client_and_server_agree),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
