@@ -820,7 +820,9 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
                    why, (long long)pause);
         sleep_ms(pause);
         pause = pause * 2 > 500 ? 500 : pause * 2;
-        if (c == NULL || r == NULL)
+        /* A primary that could not be reached: is there a new one? (A
+         * slot without owner reads the map at the top of the loop.) */
+        if ((c == NULL || r == NULL) && cl->owner[slot] >= 0)
             llmb_cluster_refresh(cl);
     }
 }
