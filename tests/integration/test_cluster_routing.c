@@ -363,41 +363,73 @@ static void test_refresh_keeps_its_connection(void **state)
     free(name);
 }
 
+/* Starts a lone cluster-mode node in dir and returns a connection to it,
+ * its port in *port. The node also binds port + 10000 (the cluster bus),
+ * which llmb_test_free_port() does not check, and another test may take
+ * either port first: a node that does not answer within 10 s is tried
+ * again on another port, its log printed. */
+static redisContext *start_lone_node(const char *dir, int *port)
+{
+    const char *server = getenv("LLMB_REDIS_SERVER");
+
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int p, attempt_rc;
+        char *cmd;
+
+        do
+            p = llmb_test_free_port();
+        while (p + 10000 > 65535);
+        cmd = llmb_xasprintf(
+            "rm -f %s/nodes.conf %s/redis.log; %s --port %d --bind "
+            "127.0.0.1 --cluster-enabled yes --cluster-config-file "
+            "%s/nodes.conf --dir %s --save '' --appendonly no --daemonize "
+            "yes --pidfile %s/redis.pid --logfile %s/redis.log",
+            dir, dir, server != NULL ? server : "redis-server", p, dir, dir,
+            dir, dir);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        for (int i = 0; i < 200; i++) {
+            struct timespec ts = {0, 50 * 1000000L};
+            redisContext *c = redisConnect("127.0.0.1", p);
+            redisReply *r = NULL;
+
+            if (c != NULL && c->err == 0)
+                r = redisCommand(c, "PING");
+            if (r != NULL) {
+                freeReplyObject(r);
+                *port = p;
+                return c;
+            }
+            redisFree(c);
+            nanosleep(&ts, NULL);
+        }
+        fprintf(stderr, "cluster node on port %d did not answer; its log:\n",
+                p);
+        cmd = llmb_xasprintf("cat %s/redis.log >&2; kill $(cat "
+                             "%s/redis.pid 2>/dev/null) 2>/dev/null", dir,
+                             dir);
+        attempt_rc = system(cmd); /* fails when nothing was left to stop */
+        (void)attempt_rc;
+        free(cmd);
+    }
+    fail_msg("no cluster node started in %s", dir);
+    return NULL;
+}
+
 /* A node in cluster mode that was never given slots: connecting fails
  * with a message naming the node and what to do. */
 static void test_no_slots(void **state)
 {
-    const char *server = getenv("LLMB_REDIS_SERVER");
     char dir[] = "/tmp/llmb-noslots-XXXXXX";
-    int port = llmb_test_free_port();
+    int port = 0;
     struct llmb_cluster *cl;
-    redisContext *c = NULL;
-    redisReply *r = NULL;
+    redisContext *c;
+    redisReply *r;
     char *cmd, *url, *err = NULL, *want;
     (void)state;
 
     assert_non_null(mkdtemp(dir));
-    cmd = llmb_xasprintf("%s --port %d --bind 127.0.0.1 --cluster-enabled yes "
-                         "--cluster-config-file %s/nodes.conf --dir %s "
-                         "--save '' --appendonly no --daemonize yes "
-                         "--pidfile %s/redis.pid --logfile %s/redis.log",
-                         server != NULL ? server : "redis-server", port, dir,
-                         dir, dir, dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-    for (int i = 0; i < 100 && r == NULL; i++) {
-        struct timespec ts = {0, 50 * 1000000L};
-        c = redisConnect("127.0.0.1", port);
-        if (c != NULL && c->err == 0)
-            r = redisCommand(c, "PING");
-        if (r == NULL) {
-            redisFree(c);
-            c = NULL;
-            nanosleep(&ts, NULL);
-        }
-    }
-    assert_non_null(r);
-    freeReplyObject(r);
+    c = start_lone_node(dir, &port);
 
     url = llmb_xasprintf("redis+cluster://127.0.0.1:%d", port);
     cl = llmb_cluster_new(url, NULL, 2000);
