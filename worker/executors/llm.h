@@ -153,7 +153,8 @@ struct llmb_llm_workload {
     bool completions;       /* "api": "completions" */
     struct llmb_llm_synthetic syn;
     struct llmb_llm_dataset ds;
-    long task;              /* the task's index: part of the generator */
+    long task;              /* the replica's index (the task's outside
+                               A/B runs): part of the generator */
     char *job;
     char *rest[2];          /* the body's members but the prompt or the
                                messages, compact JSON without its braces:
@@ -165,10 +166,12 @@ struct llmb_llm_workload {
 };
 
 /* Reads the workload fields of payload o (checked already by
- * llmb_llm_fields_check) for task t. Returns 0, or -1 with *errstr. */
+ * llmb_llm_fields_check) for task t, replica `replica` of `replicas`
+ * (the task itself of the job's tasks outside A/B runs): the prompts and
+ * the dataset's part are the replica's. Returns 0, or -1 with *errstr. */
 int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
                             const char *kind, const struct llmb_exec_task *t,
-                            char **errstr);
+                            long replica, long replicas, char **errstr);
 
 /* The body every request starts from, checked (not kept: its members
  * but the prompt are copied as text). */
@@ -242,6 +245,11 @@ struct llmb_llm_spec {
     bool record_itls;       /* records carry their gaps (LLMB_LLM_ITLS_MAX) */
     bool ab;                /* "endpoints"/"models": the result names its
                                pair in "_group" */
+    long pairs;             /* of an A/B run; 1 otherwise */
+    long replica, replicas; /* task i is replica i / pairs of
+                               ceil(tasks / pairs): what its prompts (and
+                               seeded arrivals) are keyed on, so every
+                               pair of a replica sends the same */
     double start_timeout_s; /* its wait for the tasks not yet arrived */
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */

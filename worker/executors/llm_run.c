@@ -628,8 +628,9 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->task = t->task;
     run->start_us = llmb_mono_us();
     if (run->spec.seeded) {
+        /* keyed on the replica: an A/B run's pairs get one schedule */
         run->rng = run->spec.seed * 0x9E3779B97F4A7C15ULL +
-                   (uint64_t)t->task * 0xBF58476D1CE4E5B9ULL + 1;
+                   (uint64_t)run->spec.replica * 0xBF58476D1CE4E5B9ULL + 1;
     } else if (getrandom(&run->rng, sizeof(run->rng), 0) !=
                (ssize_t)sizeof(run->rng)) {
         run->rng = (uint64_t)run->start_us ^ (uint64_t)t->task;
