@@ -546,6 +546,9 @@ struct llmb_llm_start {
 #define LLMB_LLM_CHUNK_BYTES 16384
 /* Bytes of an error message kept in a record line. */
 #define LLMB_LLM_LINE_MESSAGE 200
+/* Bytes of the server's words kept in an error message. Both cuts keep
+ * fewer rather than half a UTF-8 character (llmb_utf8_cut). */
+#define LLMB_LLM_ERROR_CUT 200
 /* Gaps a record line carries with record_itls (the first ones): at most
  * 11 bytes each, so that a line stays well under a chunk's 64 KiB. */
 #define LLMB_LLM_ITLS_MAX 4000

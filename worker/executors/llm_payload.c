@@ -19,9 +19,9 @@
  * The `benchmark` handler takes the seed document's shape: "provider"
  * names the endpoint and "iterations" the requests of the whole job,
  * spread over its tasks (task i gets iterations / tasks, and one more
- * when i < iterations % tasks; by replica in an A/B run); messages default to a fixed prompt and
- * max_tokens to LLMB_LLM_BENCHMARK_MAX_TOKENS. Every llm field works
- * there too.
+ * when i < iterations % tasks; by replica in an A/B run); messages
+ * default to a fixed prompt and max_tokens to
+ * LLMB_LLM_BENCHMARK_MAX_TOKENS. Every llm field works there too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -352,10 +352,11 @@ static int benchmark_map(json_t *o, const char **field, char **errstr)
 
 /* The benchmark's "iterations" (the whole job's requests, checked by
  * benchmark_map) -> this task's "requests": task i of n gets
- * iterations / n, and one more when i < iterations % n. In an A/B run of P pairs the one
- * more goes by replica instead (r < (iterations % n) / P), so that every
- * pair of a replica sends as many requests (and the same prompts): a
- * remainder that is not a multiple of P leaves up to P - 1 unsent. */
+ * iterations / n, and one more when i < iterations % n. In an A/B run of
+ * P pairs the one more goes by replica instead (r < (iterations % n) /
+ * P), so that every pair of a replica sends as many requests (and the
+ * same prompts): a remainder that is not a multiple of P leaves up to
+ * P - 1 unsent. */
 static void iterations_share(json_t *o, const struct llmb_llm_spec *spec,
                              const struct llmb_exec_task *t)
 {

@@ -157,9 +157,9 @@ static void line_add(struct llmb_llm_records *rs,
         llmb_buf_append(b, "\t\t", 2);
     llmb_buf_appendf(b, "%ld\t%s\t%ld\t", rec->status,
                      llmb_llm_class_name(rec->cls), rec->attempts);
-    mlen = rec->message != NULL ? strlen(rec->message) : 0;
-    if (mlen > LLMB_LLM_LINE_MESSAGE)
-        mlen = LLMB_LLM_LINE_MESSAGE;
+    mlen = rec->message != NULL ? llmb_utf8_cut(rec->message,
+                                                strlen(rec->message),
+                                                LLMB_LLM_LINE_MESSAGE) : 0;
     for (size_t i = 0; i < mlen; i++) {
         char c = rec->message[i];
         llmb_buf_append(b, c == '\t' || c == '\n' || c == '\r' ? " " : &c,
@@ -254,12 +254,15 @@ static json_t *text_json(const char *s)
     return v;
 }
 
-/* The first LLMB_LLM_LINE_MESSAGE bytes of message, as text_json(). */
+/* The first LLMB_LLM_LINE_MESSAGE bytes of message (fewer rather than
+ * half a character), as text_json(). */
 static json_t *message_json(const char *message)
 {
     char cut[LLMB_LLM_LINE_MESSAGE + 1];
+    const char *m = message != NULL ? message : "";
 
-    snprintf(cut, sizeof(cut), "%s", message != NULL ? message : "");
+    snprintf(cut, sizeof(cut), "%.*s",
+             (int)llmb_utf8_cut(m, strlen(m), LLMB_LLM_LINE_MESSAGE), m);
     return text_json(cut);
 }
 
