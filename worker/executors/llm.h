@@ -28,6 +28,7 @@
  *   llm_record.c    per-request records, the task summary, the result JSON
  *   llm_client.c    the client's own health over a task: requests on the
  *                   wire, event-loop lag, CPU, and the warnings they give
+ *   llm_timeline.c  the task's throughput and concurrency over time
  *
  * Everything runs on the worker's thread; no thread is started per
  * request (libcurl may resolve host names on a helper thread of its own).
@@ -47,6 +48,8 @@
 #include <llmb/histogram.h>
 #include <llmb/llmworkload.h>
 #include <llmb/util.h>
+
+#include "llm_timeline.h"
 
 /* ---- error classes ---------------------------------------------------- */
 
@@ -622,6 +625,9 @@ struct llmb_llm_client {
     double wire_us;          /* integral of on_wire over time */
     double cpu0_ms, cpu_ms;  /* process user + system CPU */
     bool stopped;
+    struct llmb_llm_timeline tl; /* throughput and concurrency over time:
+                                    on_wire here, request ends from the
+                                    run (llm_timeline.c) */
 };
 
 #define LLMB_LLM_PROBE_MS 10

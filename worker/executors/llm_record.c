@@ -357,6 +357,9 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
     for (size_t i = 0; i < rs->n; i++)
         json_array_append_new(arr, record_json(&rs->v[i]));
     json_object_set_new(o, "_requests", arr); /* not aggregated */
+    if (client != NULL) /* merged per job by the aggregate, not a field */
+        json_object_set_new(o, "_timeline", llmb_llm_timeline_json(
+                                                &client->tl));
     json_object_set_new(o, "metrics", llmb_llm_metrics_json(&rs->metrics));
 
     json_object_set_new(sum, "requests", json_integer((json_int_t)rs->seen));

@@ -516,6 +516,7 @@ void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
         free(rec->message);
         free(rec->gaps_us);
     } else {
+        llmb_llm_timeline_end(&run->client.tl, rec, llmb_mono_us());
         llmb_llm_records_add(&run->recs, rec, llmb_llm_run_random(run));
     }
     llmb_llm_req_free(req);

@@ -3,7 +3,7 @@
  * (llm_timeline.c): a bounded wall-clock series (<llmb/series.h>) of the
  * requests that ended, the output tokens received and the requests on the
  * wire. The client (llm_client.c) embeds one from the measured start and
- * feeds it the requests on the wire; each request's end (llm_request.c)
+ * feeds it the requests on the wire; each request's end (llm_run.c)
  * adds the request and its tokens; the result carries it as "_timeline"
  * (llm_record.c), which the coordinator merges per job.
  */
