@@ -81,14 +81,6 @@ int main(int argc, char **argv)
     }
     cl = llmb_cluster_new(cfg.common.redis_url, "llmb-push",
                           (int)cfg.redis_timeout_ms);
-    if (llmb_cluster_enabled(cl) && cfg.batch && cfg.wait) {
-        fprintf(stderr, "llmb-push: --batch --wait follows jobs of many "
-                        "queues over one connection; with a "
-                        "redis+cluster:// URL push with --batch, then wait "
-                        "per queue\n");
-        rc = EX_USAGE;
-        goto out;
-    }
     if (llmb_cluster_connect(cl, &errstr) != 0) {
         fprintf(stderr, "llmb-push: %s\n", errstr);
         free(errstr);
@@ -108,8 +100,7 @@ int main(int argc, char **argv)
         }
     }
     if (cfg.batch)
-        rc = push_batch(&cfg, conn, llmb_cluster_enabled(cl) ? cl : NULL,
-                        args.n == 1 ? args.v[0] : "-");
+        rc = push_batch(&cfg, conn, cl, args.n == 1 ? args.v[0] : "-");
     else
         rc = push_single(&cfg, conn, llmb_cluster_enabled(cl), &args);
 out:

@@ -179,9 +179,10 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
 
 /* Pushes every job document of the NDJSON stream `path` ("-" = stdin),
  * pipelined; prints the id of each accepted job in input order and
- * reports each rejected line with its number on stderr. On a cluster (cl
- * not NULL; conn is then unused) each run of lines of one queue goes to
- * the primary of that queue's slot. */
+ * reports each rejected line with its number on stderr. cl is the router
+ * (of one server too); on one server the calls go over conn, on a cluster
+ * (conn is then unused) each run of lines of one queue goes to the
+ * primary of that queue's slot. */
 int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
                struct llmb_cluster *cl, const char *path);
 
@@ -198,12 +199,14 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
               const char *queue, const char *id, char *mark);
 
 /* Follows every job of ids (queue queues->v[i] each, the run's confirmed
- * jobs in input order) to its end, with one progress display on stderr,
- * then prints each final job as one JSON line on stdout and the table of
- * the jobs (stderr unless stdout is a terminal; none with --json).
+ * jobs in input order) to its end through the router cl (one server or a
+ * cluster: each read goes to its queue's primary), with one progress
+ * display on stderr, then prints each final job as one JSON line on
+ * stdout and the table of the jobs (stderr unless stdout is a terminal;
+ * none with --json).
  * Returns 0 all completed, PUSH_EXIT_FAILED some did not,
  * PUSH_EXIT_TIMEOUT, or EX_UNAVAILABLE. */
-int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
                    const struct llmb_strlist *ids,
                    const struct llmb_strlist *queues);
 

@@ -12,6 +12,9 @@
  * every PLAIN_MS. One job's stream position is taken before the push; a
  * batch's after it, and then every hash is read once: what happened
  * before the position is in the hashes, what happens after in the stream.
+ * A batch's reads go through the router (lib/cluster.c): on a Redis
+ * Cluster each to the primary of its queue's slot, pipelined per primary
+ * (reads_run()).
  */
 #include <math.h>
 #include <stdio.h>
@@ -47,29 +50,154 @@ struct wait_state {
     int finished, aggregated;
 };
 
+/* Takes the stream position in r, a reply of XREVRANGE <events> + - COUNT
+ * 1, into *mark (caller frees): the last entry's id, or 0-0 for an empty
+ * stream. Returns 0, or EX_SOFTWARE for an error reply (said). */
+static int mark_take(const redisReply *r, char **mark)
+{
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
+        *mark = llmb_xstrdup(r->element[0]->element[0]->str);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "llmb-push: reading events: %s\n", r->str);
+        return EX_SOFTWARE;
+    } else {
+        *mark = llmb_xstrdup("0-0");
+    }
+    return 0;
+}
+
 int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
                    const char *queue, char **mark)
 {
     char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     redisReply *r = llmb_conn_command(conn, "XREVRANGE %s + - COUNT 1", events);
-    int rc = 0;
+    int rc;
 
     free(events);
     if (r == NULL) {
         fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
         return EX_UNAVAILABLE;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements == 2)
-        *mark = llmb_xstrdup(r->element[0]->element[0]->str);
-    else if (r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "llmb-push: reading events: %s\n", r->str);
-        rc = EX_SOFTWARE;
-    } else
-        *mark = llmb_xstrdup("0-0");
+    rc = mark_take(r, mark);
     freeReplyObject(r);
     return rc;
+}
+
+/*
+ * The reads of a batch's wait (a stream's position, its news, a job's
+ * hash) each name one key of one queue, so on a Redis Cluster each goes
+ * to the primary of its queue's slot. All of them have six words.
+ */
+#define READ_ARGC 6
+struct read {
+    const char *argv[READ_ARGC];
+    const char *key;  /* the key it is about: one of argv */
+    redisReply *r;    /* its reply, once run; freed by reads_clear() */
+};
+
+/* True when the error reply r says that the read was not run where it was
+ * sent but may be elsewhere or later: a slot moved or moving, a cluster
+ * without an owner for it. */
+static bool read_redirected(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "MOVED ", 6) == 0 ||
+            strncmp(r->str, "ASK ", 4) == 0 ||
+            strncmp(r->str, "TRYAGAIN", 8) == 0 ||
+            strncmp(r->str, "CLUSTERDOWN", 11) == 0);
+}
+
+/* Sends the reads of v (n of them) that go over connection c, starting
+ * with v[first], in one pipeline, and reads their replies into them. A
+ * read left without a reply (the connection failed) or redirected keeps
+ * r NULL for reads_run() to run again. done[i] is set for each read
+ * taken here. */
+static void reads_pipeline(struct llmb_conn *c, struct llmb_conn **conns,
+                           struct read *v, size_t n, size_t first,
+                           bool *done)
+{
+    size_t *sent = llmb_xcalloc(n, sizeof(*sent)), ns = 0, i;
+
+    for (i = first; i < n; i++) {
+        if (done[i] || conns[i] != c)
+            continue;
+        done[i] = true;
+        if (llmb_conn_append_argv(c, READ_ARGC, v[i].argv, NULL) != 0)
+            break;
+        sent[ns++] = i;
+    }
+    for (i = 0; i < ns; i++) {
+        redisReply *r = llmb_conn_get_reply(c);
+        if (r == NULL)
+            break; /* the replies still due are lost */
+        if (read_redirected(r))
+            freeReplyObject(r);
+        else
+            v[sent[i]].r = r;
+    }
+    free(sent);
+}
+
+/* Runs the reads of v (n of them), filling each one's r: pipelined per
+ * primary (on one server, one pipeline; on a cluster, the reads of each
+ * primary's queues sent together, one primary after the other). A read
+ * the pipeline left without an answer (its primary could not be reached,
+ * the connection failed, MOVED, ASK, TRYAGAIN or CLUSTERDOWN: a slot
+ * moving, a failover) is run again alone through the router, which
+ * follows the redirection, or waits for the slot's new owner up to
+ * --redis-timeout-ms. Returns 0, or EX_UNAVAILABLE (llmb_cluster_errstr()
+ * says why). The caller frees the replies with reads_clear(). */
+static int reads_run(struct llmb_cluster *cl, struct read *v, size_t n)
+{
+    struct llmb_conn **conns = llmb_xcalloc(n ? n : 1, sizeof(*conns));
+    bool *done = llmb_xcalloc(n ? n : 1, sizeof(*done));
+    bool unmapped = false;
+    size_t i;
+    int rc = 0;
+
+    /* A slot without a known owner reads the map, which may replace
+     * connections: read it now, before any connection is taken. */
+    for (i = 0; i < n; i++)
+        unmapped = unmapped || llmb_cluster_owner(cl, v[i].key) < 0;
+    if (unmapped)
+        llmb_cluster_refresh(cl);
+    for (i = 0; i < n; i++)
+        if (llmb_cluster_owner(cl, v[i].key) >= 0)
+            conns[i] = llmb_cluster_conn_for_key(cl, v[i].key);
+    for (i = 0; i < n; i++)
+        if (!done[i] && conns[i] != NULL)
+            reads_pipeline(conns[i], conns, v, n, i, done);
+    for (i = 0; i < n && rc == 0; i++) {
+        if (v[i].r != NULL)
+            continue;
+        v[i].r = llmb_cluster_command_argv(cl, v[i].key, READ_ARGC,
+                                           v[i].argv, NULL);
+        if (v[i].r == NULL)
+            rc = EX_UNAVAILABLE;
+    }
+    free(done);
+    free(conns);
+    return rc;
+}
+
+/* Makes rd the read argv (READ_ARGC words) about its word keyarg. */
+static void read_set(struct read *rd, const char *const *argv, size_t keyarg)
+{
+    memcpy(rd->argv, argv, sizeof(rd->argv));
+    rd->key = argv[keyarg];
+    rd->r = NULL;
+}
+
+static void reads_clear(struct read *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].r != NULL)
+            freeReplyObject(v[i].r);
+        v[i].r = NULL;
+    }
 }
 
 /* Where progress goes: nothing (--no-progress), a bar redrawn in place
@@ -370,12 +498,12 @@ static void single_apply(const struct event *e, void *arg)
 }
 
 /* The job's own fields (not its task fields, which share the hash) as
- * one new JSON object: numeric fields as numbers, the payload and
- * aggregate as the JSON they hold. NULL when the read failed (the job
- * is gone: an empty object). */
-static json_t *job_json(struct llmb_conn *conn, const char *jk)
+ * one new JSON object from r, the reply of an HMGET of llmb_job_fields
+ * (freed here): numeric fields as numbers, the payload and aggregate as
+ * the JSON they hold. NULL when the read failed (the job is gone: an
+ * empty object). */
+static json_t *job_json_of(redisReply *r)
 {
-    redisReply *r = llmb_job_fields_read(conn, jk);
     json_t *out = json_object();
     size_t i;
 
@@ -407,6 +535,28 @@ static json_t *job_json(struct llmb_conn *conn, const char *jk)
     }
     freeReplyObject(r);
     return out;
+}
+
+/* job_json_of() the job hash jk read over conn. */
+static json_t *job_json(struct llmb_conn *conn, const char *jk)
+{
+    return job_json_of(llmb_job_fields_read(conn, jk));
+}
+
+/* job_json_of() the job hash jk read through the router cl. */
+static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk)
+{
+    const char **argv = llmb_xcalloc(llmb_job_nfields + 2, sizeof(*argv));
+    redisReply *r;
+
+    argv[0] = "HMGET";
+    argv[1] = jk;
+    for (size_t i = 0; i < llmb_job_nfields; i++)
+        argv[i + 2] = llmb_job_fields[i].name;
+    r = llmb_cluster_command_argv(cl, jk, (int)llmb_job_nfields + 2, argv,
+                                  NULL);
+    free(argv);
+    return job_json_of(r);
 }
 
 /* Prints the job as one indented JSON document on stdout, then, unless
@@ -552,39 +702,41 @@ static void followed_seen(struct followed *f, int64_t now)
         f->ended = now;
 }
 
-/* Reads the hashes of the jobs not over yet, POLL_CHUNK per pipeline.
- * Returns 0 or EX_UNAVAILABLE. */
-static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
+/* Reads the hashes of the jobs not over yet, POLL_CHUNK per round of
+ * reads_run(). Returns 0 or EX_UNAVAILABLE. */
+static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
 {
     int64_t now = llmb_mono_ms();
+    struct read *rd = llmb_xcalloc(POLL_CHUNK, sizeof(*rd));
+    size_t *sent = llmb_xcalloc(POLL_CHUNK, sizeof(*sent));
     size_t i = 0;
+    int rc = 0;
 
-    while (i < n) {
-        size_t sent[POLL_CHUNK], ns = 0, k;
+    while (i < n && rc == 0) {
+        size_t ns = 0, k;
 
         for (; i < n && ns < POLL_CHUNK; i++) {
             const char *argv[] = HASH_ARGV(v[i].key);
             if (followed_over(&v[i], now))
                 continue;
-            if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
-                return EX_UNAVAILABLE;
+            read_set(&rd[ns], argv, 1);
             sent[ns++] = i;
         }
-        for (k = 0; k < ns; k++) {
-            redisReply *r = llmb_conn_get_reply(conn);
+        rc = reads_run(cl, rd, ns);
+        for (k = 0; k < ns && rc == 0; k++) {
             struct followed *f = &v[sent[k]];
-            if (r == NULL)
-                return EX_UNAVAILABLE;
-            if (state_apply(r, &f->w) != 0) {
+            if (state_apply(rd[k].r, &f->w) != 0) {
                 /* gone (purged, expired): nothing more will come */
                 snprintf(f->w.state, sizeof(f->w.state), "gone");
                 f->w.finished = f->w.aggregated = 1;
             }
             followed_seen(f, now);
-            freeReplyObject(r);
         }
+        reads_clear(rd, ns);
     }
-    return 0;
+    free(sent);
+    free(rd);
+    return rc;
 }
 
 /* The jobs by_id_cmp() compares, for qsort(), which takes no context. */
@@ -659,13 +811,16 @@ static void follow_event(const struct event *e, void *arg)
  * COUNT bounds each read. Returns 0 or EX_UNAVAILABLE. */
 #define EVENTS_COUNT 1000
 #define MULTI_BLOCK_MS 250
-static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
+static int follow_read(struct llmb_cluster *cl, struct follow *fl,
+                       int block_ms)
 {
+    struct read rd[64];
     size_t sent[64], ns = 0, k, got = 0, open = 0, first = SIZE_MAX, i = 0;
     char count[24], block[24];
+    int rc = 0;
 
     snprintf(count, sizeof(count), "%d", EVENTS_COUNT);
-    while (i < fl->ns) {
+    while (i < fl->ns && rc == 0) {
         ns = 0;
         for (; i < fl->ns && ns < sizeof(sent) / sizeof(*sent); i++) {
             const char *argv[] = {"XREAD", "COUNT", count, "STREAMS",
@@ -675,19 +830,16 @@ static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
             if (first == SIZE_MAX)
                 first = i;
             open++;
-            if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
-                return EX_UNAVAILABLE;
+            read_set(&rd[ns], argv, 4);
             sent[ns++] = i;
         }
-        for (k = 0; k < ns; k++) {
-            redisReply *r = llmb_conn_get_reply(conn);
-            if (r == NULL)
-                return EX_UNAVAILABLE;
-            got += events_each(r, &fl->s[sent[k]].mark, follow_event, fl);
-            freeReplyObject(r);
-        }
+        rc = reads_run(cl, rd, ns);
+        for (k = 0; k < ns && rc == 0; k++)
+            got += events_each(rd[k].r, &fl->s[sent[k]].mark, follow_event,
+                               fl);
+        reads_clear(rd, ns);
     }
-    if (got == 0 && first != SIZE_MAX) {
+    if (rc == 0 && got == 0 && first != SIZE_MAX) {
         const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block,
                               "STREAMS", fl->s[first].key,
                               fl->s[first].mark};
@@ -696,24 +848,25 @@ static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
         snprintf(block, sizeof(block), "%d",
                  open > 1 && block_ms > MULTI_BLOCK_MS ? MULTI_BLOCK_MS
                                                        : block_ms);
-        r = llmb_conn_commandargv(conn, 8, argv, NULL);
+        r = llmb_cluster_command_argv(cl, fl->s[first].key, 8, argv, NULL);
         if (r == NULL)
             return EX_UNAVAILABLE;
         events_each(r, &fl->s[first].mark, follow_event, fl);
         freeReplyObject(r);
     }
-    return 0;
+    return rc;
 }
 
 /* Builds fl for the jobs ids of queues (the streams in order of first
  * use) and takes each stream's position. Returns 0 or an exit code. */
 static int follow_init(struct follow *fl, const struct push_config *cfg,
-                       struct llmb_conn *conn,
+                       struct llmb_cluster *cl,
                        const struct llmb_strlist *ids,
                        const struct llmb_strlist *queues)
 {
+    struct read *rd;
     size_t i, k;
-    int rc;
+    int rc = 0;
 
     memset(fl, 0, sizeof(*fl));
     fl->n = ids->n;
@@ -743,11 +896,25 @@ static int follow_init(struct follow *fl, const struct push_config *cfg,
     for (k = 0; k < fl->ns; k++) {
         const char *q = queues->v[fl->s[k].open];
         fl->s[k].key = llmb_key_queue_sub(cfg->common.prefix, q, "events");
-        rc = push_wait_mark(cfg, conn, q, &fl->s[k].mark);
-        if (rc != 0)
-            return rc;
     }
-    return 0;
+    /* the positions, POLL_CHUNK streams per round of reads */
+    rd = llmb_xcalloc(POLL_CHUNK, sizeof(*rd));
+    for (k = 0; k < fl->ns && rc == 0; k += POLL_CHUNK) {
+        size_t n = fl->ns - k < POLL_CHUNK ? fl->ns - k : POLL_CHUNK;
+        for (i = 0; i < n; i++) {
+            const char *argv[] = {"XREVRANGE", fl->s[k + i].key, "+", "-",
+                                  "COUNT", "1"};
+            read_set(&rd[i], argv, 1);
+        }
+        rc = reads_run(cl, rd, n);
+        if (rc == EX_UNAVAILABLE)
+            fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
+        for (i = 0; i < n && rc == 0; i++)
+            rc = mark_take(rd[i].r, &fl->s[k + i].mark);
+        reads_clear(rd, n);
+    }
+    free(rd);
+    return rc;
 }
 
 static void follow_fini(struct follow *fl)
@@ -765,7 +932,7 @@ static void follow_fini(struct follow *fl)
     free(fl->by_id);
 }
 
-int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
                    const struct llmb_strlist *ids,
                    const struct llmb_strlist *queues)
 {
@@ -786,11 +953,11 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
     progress_init(&p, cfg);
     /* The streams' positions first, then the hashes: what happened before
      * the positions is in the hashes, what happens after in the streams. */
-    rc = follow_init(&fl, cfg, conn, ids, queues);
+    rc = follow_init(&fl, cfg, cl, ids, queues);
     v = fl.v;
     if (rc != 0) /* said */
         goto out;
-    rc = followed_poll(conn, v, ids->n);
+    rc = followed_poll(cl, v, ids->n);
     polled = llmb_mono_ms();
     while (rc == 0) {
         long long done = 0, tasks = 0;
@@ -816,27 +983,27 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
             rc = PUSH_EXIT_TIMEOUT;
             break;
         }
-        rc = follow_read(conn, &fl, block_ms);
+        rc = follow_read(cl, &fl, block_ms);
         /* The streams are capped: re-read the hashes of the jobs not over
          * every BLOCK_MS, so an event trimmed away before it was read
          * cannot stall the wait. */
         if (rc == 0 && llmb_mono_ms() - polled >= BLOCK_MS) {
-            rc = followed_poll(conn, v, ids->n);
+            rc = followed_poll(cl, v, ids->n);
             polled = llmb_mono_ms();
         }
     }
     progress_end(&p);
     if (rc == EX_UNAVAILABLE) {
-        fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+        fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
         goto out;
     }
     /* stdout: one line per job, in input order */
     for (i = 0; i < ids->n; i++) {
-        json_t *job = job_json(conn, v[i].key);
+        json_t *job = job_json_routed(cl, v[i].key);
         char *text;
 
         if (job == NULL) {
-            fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+            fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
             rc = EX_UNAVAILABLE;
             goto out;
         }
