@@ -172,6 +172,8 @@ static int worker_remove(struct llmb_coord *co, const char *id,
     int rc = 0;
 
     free(name);
+    if (llmb_coord_away(co, hkey))
+        goto out; /* at a later pass */
     r = llmb_cluster_command(co->cl, "HGET %s state", hkey);
     if (r == NULL)
         goto lost;
@@ -210,6 +212,8 @@ int llmb_retention_workers(struct llmb_coord *co)
     size_t i;
     int rc = 0;
 
+    if (llmb_coord_away(co, zkey))
+        goto out; /* the registry's primary is away */
     t = llmb_cluster_command(co->cl, "TIME");
     if (t == NULL) {
         rc = llmb_coord_lost(co);
@@ -230,7 +234,7 @@ int llmb_retention_workers(struct llmb_coord *co)
         llmb_coord_reply_error(co, "reading old workers", NULL, r);
         goto out;
     }
-    for (i = 0; i < r->elements && rc == 0; i++)
+    for (i = 0; i < r->elements && (rc == 0 || co->up); i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
             rc = worker_remove(co, r->element[i]->str, zkey);
 out:
