@@ -5,8 +5,9 @@
 # token, one read-only), spoken to over real HTTP by web_api.py: every
 # endpoint's shape, paging and search, a job seen going from pending to
 # completed on the event stream, each action refused without the token
-# and done with it, the headers, bad paths, ids and methods, and a few
-# hundred random requests that must never crash the server.
+# and done with it, the headers, bad paths, ids and methods, a few
+# hundred random requests that must never crash the server, and the
+# per-address connection limit.
 #
 # usage: web_api.sh PATH_TO_LLMB   (run by ctest with the redis fixture)
 source "$(dirname "$0")/cli_lib.sh"
@@ -54,6 +55,12 @@ expect_err "LLMB_TEST_NO_TOKEN is not set"
 run web --addr nonsense
 expect_rc 64
 expect_err "--addr must be HOST:PORT"
+# --max-conns-per-ip: 1 to 256
+for n in 0 257; do
+    run web --max-conns-per-ip "$n"
+    expect_rc 64
+    expect_err "max-conns-per-ip"
+done
 
 # --- the system -------------------------------------------------------------
 "$BIN/worker/llmb-worker" --id "ww-$$" --queues live --capacity 4 \
@@ -64,7 +71,9 @@ pids+=($!)
 pids+=($!)
 
 export LLMB_TEST_WEB_TOKEN="tok-$$-$RANDOM$RANDOM"
-start_web "$TMP/web.log" --token-env LLMB_TEST_WEB_TOKEN
+# (its 64 event streams, checked by web_api.py, come from one address)
+start_web "$TMP/web.log" --token-env LLMB_TEST_WEB_TOKEN \
+    --max-conns-per-ip 256
 RW=$PORT
 rw_pid=${pids[-1]}
 # Bound to every address without a token: a warning.
@@ -276,6 +285,67 @@ st=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: other.example" \
 [[ $st == 421 ]] || fail "--allow-host, Host other.example: $st, not 421"
 kill -TERM "$host_web"
 wait "$host_web" || fail "llmb web (--allow-host) did not stop cleanly"
+
+# Per-address connection limit (slowloris): N idle connections from one
+# address hold their slots, the N+1th is closed at once without an
+# answer, and the N idle ones and another address are still served. At
+# the default 16, and at both ends of the range: 1, and 256 (20 idle
+# connections are no limit).
+conns_check() { # PORT N IDLE: IDLE idle connections, N the limit
+    python3 - "$@" <<'PY'
+import socket, sys
+port, limit, idle = (int(a) for a in sys.argv[1:4])
+def conn(src="127.0.0.1"):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+def get(s):
+    s.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Connection: close\r\n\r\n")
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except ConnectionResetError:
+        pass
+    s.close()
+    return data
+held = [conn() for _ in range(idle)]  # each sends nothing
+if idle >= limit:
+    extra = conn()
+    got = get(extra)
+    assert got == b"", ("connection %d of one address was served"
+                        % (idle + 1), got[:80])
+for i in sorted({0, idle - 1}):  # the first and the last held
+    got = get(held[i])
+    assert got.startswith(b"HTTP/1.1 200"), ("idle connection %d" % i,
+                                             got[:80])
+got = get(conn("127.0.0.2"))
+assert got.startswith(b"HTTP/1.1 200"), ("another address", got[:80])
+for s in held:
+    s.close()
+PY
+}
+for n in default 1 256; do
+    if [[ $n == default ]]; then
+        start_web "$TMP/web-conns-$n.log"
+        conns_check "$PORT" 16 16 || fail "--max-conns-per-ip 16 (default)"
+    elif [[ $n -eq 1 ]]; then
+        start_web "$TMP/web-conns-$n.log" --max-conns-per-ip "$n"
+        conns_check "$PORT" 1 1 || fail "--max-conns-per-ip 1"
+    else
+        start_web "$TMP/web-conns-$n.log" --max-conns-per-ip "$n"
+        conns_check "$PORT" 256 20 || fail "--max-conns-per-ip 256"
+    fi
+    kill -TERM "${pids[-1]}"
+    wait "${pids[-1]}" ||
+        fail "llmb web (--max-conns-per-ip $n) did not stop cleanly"
+done
 
 # Both servers are still up, and stop cleanly on SIGTERM.
 for p in "$RW" "$RO"; do

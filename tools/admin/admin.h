@@ -79,6 +79,7 @@ struct llmb_admin_config {
     char *addr;           /* --addr: where `web` listens */
     char *token_env;      /* --token-env: the variable holding web's token */
     struct llmb_strlist allow_hosts; /* --allow-host: more Host names */
+    long long max_conns_per_ip; /* --max-conns-per-ip: web, per address */
 };
 
 /* What a command runs with. Built by main() after the options are loaded

@@ -38,6 +38,8 @@
 #define LLMB_WEB_COMPARE_MAX 16
 #define LLMB_WEB_STREAMS_MAX 64
 #define LLMB_WEB_CONNS_MAX 256
+/* A connection that sends nothing for this long is closed. */
+#define LLMB_WEB_IDLE_S 30
 #define LLMB_WEB_POOL_MAX 8
 /* The overview of the live stream, every this many ms. */
 #define LLMB_WEB_OVERVIEW_MS 2000
