@@ -314,7 +314,7 @@ static char *build(struct job *j)
     long long fin = j->f[JF_FINISHED];
     long long run_ms = fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0;
     int64_t measured = llmb_agg_window_ms(j->agg);
-    json_t *by;
+    json_t *by, *series;
     char *text;
 
     set_int(o, "version", LLMB_AGG_VERSION);
@@ -345,6 +345,9 @@ static char *build(struct job *j)
     by = llmb_agg_by_json(j->agg, run_ms);
     if (by != NULL)
         json_object_set_new(o, "by", by);
+    /* the tasks' throughput and concurrency over time, merged */
+    if ((series = llmb_agg_series_json(j->agg)) != NULL)
+        json_object_set_new(o, "timeline", series);
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);
     json_decref(o);

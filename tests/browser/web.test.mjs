@@ -19,8 +19,9 @@
  *              wait for the events to stop), one load at a time
  *   proto-id   a job whose id is __proto__ can be ticked for a compare
  *   task-error a failed task's error shows on a click on its cell
- *   charts     the llm job's histograms and CDFs draw: the canvases'
- *              pixels are not blank
+ *   charts     the llm job's histograms and CDFs, and its throughput and
+ *              concurrency over time, draw: the canvases' pixels are
+ *              not blank
  *   xss        the payload <img src=x onerror=alert(1)> is text: visible,
  *              no <img> in the page, no dialog
  *   report     llmb report of two jobs opens from disk with every request
@@ -204,6 +205,10 @@ try {
         const counts = await drawnPixels(page, '.dist canvas');
         ok(counts.length >= 8, `${counts.length} distribution charts, not 8`);
         ok(counts.every(n => n > 300), `a blank chart: coloured pixels ${counts.join(', ')}`);
+        /* throughput and concurrency over time: two line charts */
+        const series = await drawnPixels(page, 'section.timeline .chart.series canvas');
+        ok(series.length === 2 && series.every(n => n > 100), `time series charts: ${series.join(', ')}`);
+        ok((await text(page, 'section.timeline')).includes('when their chunk arrived'), 'no note under the time series');
         ok((await text(page, 'main')).includes('SLO and goodput'), 'no SLO section');
         if (env.DOCS_IMAGES) {
             /* the README's picture: the job's head, its llm cards and its
@@ -298,6 +303,8 @@ try {
         await rp.waitForFunction(() => document.querySelectorAll('.dist canvas').length >= 8);
         counts = await drawnPixels(rp, '.dist canvas');
         ok(counts.every(n => n > 300), `report job charts: ${counts.join(', ')}`);
+        counts = await drawnPixels(rp, 'section.timeline .chart.series canvas');
+        ok(counts.length === 2 && counts.every(n => n > 100), `report time series charts: ${counts.join(', ')}`);
         await rp.screenshot({path: join(art, 'report-job.png'), fullPage: true});
         ok(requests.length === 0, `the report made requests: ${requests.join(' ')}`);
         await rp.close();

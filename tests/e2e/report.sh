@@ -63,6 +63,8 @@ for d in data["jobs"]:
         r = t["result"]
         if isinstance(r, dict) and "_requests" in r:
             r["_requests_omitted"] = len(r.pop("_requests"))
+        if isinstance(r, dict) and "_timeline" in r:
+            assert r.pop("_timeline")["output_tokens"], r  # the task's
         for h in (r.get("metrics") or {}).values() if isinstance(r, dict) else ():
             if isinstance(h, dict) and "hist" in h:
                 assert h.pop("b"), h
@@ -71,6 +73,11 @@ for d in data["jobs"]:
 evil = data["jobs"][2]["job"]["payload"]
 assert evil["x"] == "</script><script>alert(1)</script><!--" and evil["y"] == "&amp;", evil
 assert data["jobs"][0]["tasks"][0]["result"]["_requests_omitted"] == 6
+# the job's series over time, merged from its tasks' (left out above)
+agg = data["jobs"][0]["job"]["aggregate"]
+tl = agg["timeline"]
+assert tl["tasks"] == 2 and sum(tl["output_tokens"]) == \
+    agg["fields"]["summary.output_tokens"]["sum"] > 0, tl
 cmp = data["compare"]
 assert [j["job"] for j in cmp["jobs"]] == ["r1", "r2", "evil"], cmp
 assert cmp["jobs"][1]["metrics"]["requests"] == 12, cmp["jobs"][1]

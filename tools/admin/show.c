@@ -656,10 +656,11 @@ static int show_fetch(struct llmb_admin *a, const char *spec, long long want,
 /* Drops from each task's result of a `show --json` document what the
  * report and the web job view do not draw and what makes it big: the
  * sample of request records (`_requests`, up to 1000 a task), whose
- * length stays as `_requests_omitted`, and the buckets (`b`) of the
- * histograms of `metrics`, whose count, min, max and sum stay. The
- * numbers and distributions drawn come from the aggregate, which holds
- * the merged histograms; llmb export has every record. */
+ * length stays as `_requests_omitted`, the buckets (`b`) of the
+ * histograms of `metrics`, whose count, min, max and sum stay, and the
+ * task's time series (`_timeline`, up to 3,600 buckets). The numbers,
+ * distributions and series drawn come from the aggregate, which holds
+ * the merged histograms and series; llmb export has every record. */
 void llmb_view_drop_records(json_t *doc)
 {
     size_t i;
@@ -676,6 +677,7 @@ void llmb_view_drop_records(json_t *doc)
                                 json_integer((json_int_t)json_array_size(recs)));
             json_object_del(r, "_requests");
         }
+        json_object_del(r, "_timeline");
         json_object_foreach(json_object_get(r, "metrics"), k, h)
             if (json_is_object(h) && json_object_get(h, "hist") != NULL)
                 json_object_del(h, "b");
