@@ -27,6 +27,7 @@
 
 #include <llmb/acluster.h>
 #include <llmb/aconn.h>
+#include <llmb/backoff.h>
 #include <llmb/executor.h>
 
 #include "config.h"
@@ -203,6 +204,9 @@ struct llmb_worker {
     ev_timer grace;
     ev_timer exit_timer;          /* hard limit once releasing */
     ev_signal sigterm, sigint;
+    ev_timer start_retry;         /* a cluster that did not answer at start:
+                                     the next read of its map */
+    struct llmb_reconnect start_backoff;
 };
 
 /* worker.c */
