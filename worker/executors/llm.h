@@ -527,13 +527,16 @@ struct llmb_llm_rv {
 };
 
 /* Where a task registers for the synchronized start: the worker sets it
- * (task.c) to call llmb_rendezvous for task `token`; cb is then called
- * exactly once, later, with the reply (err NULL) or an error text.
- * Returns 0, or -1 (no connection: cb is never called). NULL (the
- * executor run alone): tasks start at once. */
+ * (task.c) to call llmb_rendezvous for task `token` in meeting phase
+ * ("start", "measure" or "none", lua/77-rendezvous.lua), announcing that
+ * it asks again within poll_ms; cb is then called exactly once, later,
+ * with the reply (err NULL) or an error text. Returns 0, or -1 (no
+ * connection: cb is never called). NULL (the executor run alone): tasks
+ * start at once. */
 typedef void llmb_llm_rv_fn(void *arg, const char *err,
                             const struct llmb_llm_rv *rv);
 typedef int llmb_llm_rendezvous_fn(void *token, long timeout_ms,
+                                   const char *phase, long poll_ms,
                                    llmb_llm_rv_fn *cb, void *arg);
 extern llmb_llm_rendezvous_fn *llmb_llm_rendezvous;
 
@@ -543,6 +546,11 @@ struct llmb_llm_start {
     struct llmb_llm_rv rv; /* the reply that gave the start */
     double wait_ms;     /* from its first registration to its start */
     double late_ms;     /* > 0: it arrived after the common start */
+    bool measure;       /* after its warm-up, it met the others again */
+    struct llmb_llm_rv mrv; /* the reply that gave the measured start */
+    double measure_wait_ms; /* from its warm-up's end to that start */
+    double measure_late_ms; /* > 0: it came after that start */
+    long calls;         /* llmb_rendezvous calls it made */
 };
 
 /* Bytes of records gathered before a chunk goes to the sink. */
