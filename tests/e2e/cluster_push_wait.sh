@@ -4,8 +4,8 @@
 #  1. a batch over 12 queues spread over the three primaries, each queue
 #     with a job that completes, one that fails and one that runs until it
 #     is cancelled during the wait; while it waits, the slot of one queue
-#     moves to another primary (its reads are answered MOVED, then
-#     followed), and the sleeping jobs are cancelled, that queue's last:
+#     moves to another primary (its reads are answered ASK, then MOVED,
+#     and followed), and the sleeping jobs are cancelled, that queue's last:
 #     --wait ends with every job's state and aggregate, and exit 1;
 #  2. a batch that only completes: exit 0.
 set -euo pipefail
@@ -93,6 +93,11 @@ while :; do
     redis-cli -p "$src" MIGRATE 127.0.0.1 "$dst" "" 0 5000 KEYS "${keys[@]}" |
         grep -qx OK || fail "MIGRATE ${keys[*]}"
 done
+# Held half-moved a while: the wait's reads of w11 are answered ASK by
+# the source, and sent to the importing node after ASKING.
+redis-cli -p "$src" HGET "$prefix:{$mq}:j:zz-$mq" state | grep -q '^ASK' ||
+    fail "$src does not answer ASK for $mq"
+sleep 2.5
 for p in "$dst" "$src" "${ports[@]:0:3}"; do
     redis-cli -p "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null
 done
