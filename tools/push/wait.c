@@ -154,8 +154,9 @@ static int reads_run(struct llmb_cluster *cl, struct read *v, size_t n)
 {
     struct llmb_conn **conns = llmb_xcalloc(n ? n : 1, sizeof(*conns));
     bool *done = llmb_xcalloc(n ? n : 1, sizeof(*done));
-    bool unmapped = false;
-    size_t i;
+    struct llmb_conn **node = NULL;
+    bool unmapped = false, *tried = NULL;
+    size_t i, nn;
     int rc = 0;
 
     /* A slot without a known owner reads the map, which may replace
@@ -164,9 +165,23 @@ static int reads_run(struct llmb_cluster *cl, struct read *v, size_t n)
         unmapped = unmapped || llmb_cluster_owner(cl, v[i].key) < 0;
     if (unmapped)
         llmb_cluster_refresh(cl);
-    for (i = 0; i < n; i++)
-        if (llmb_cluster_owner(cl, v[i].key) >= 0)
-            conns[i] = llmb_cluster_conn_for_key(cl, v[i].key);
+    /* Each primary's connection asked for once: one that cannot be
+     * reached costs one connect, not one per read. */
+    nn = llmb_cluster_nnodes(cl);
+    node = llmb_xcalloc(nn ? nn : 1, sizeof(*node));
+    tried = llmb_xcalloc(nn ? nn : 1, sizeof(*tried));
+    for (i = 0; i < n; i++) {
+        int o = llmb_cluster_owner(cl, v[i].key);
+        if (o < 0 || (size_t)o >= nn)
+            continue;
+        if (!tried[o]) {
+            node[o] = llmb_cluster_conn_for_key(cl, v[i].key);
+            tried[o] = true;
+        }
+        conns[i] = node[o];
+    }
+    free(node);
+    free(tried);
     for (i = 0; i < n; i++)
         if (!done[i] && conns[i] != NULL)
             reads_pipeline(conns[i], conns, v, n, i, done);
