@@ -226,6 +226,12 @@ try {
         await page.screenshot({path: join(art, 'job-llm.png'), fullPage: true});
         await page.goto(env.WEB_URL + '#/job/bench-ab', {waitUntil: 'load'});
         await page.waitForFunction(() => document.querySelector('main').textContent.includes('By endpoint / model'));
+        /* an A/B job's series: a line per pair besides the job's */
+        await page.waitForFunction(() => document.querySelectorAll('section.timeline .chart.series canvas').length === 2);
+        const abSeries = await page.evaluate(() => window.llmb.charts().filter(c =>
+            c.canvas.closest('section.timeline')).map(c => c.data.datasets.length));
+        ok(abSeries.length === 2 && abSeries[1] >= 3 && abSeries[0] === abSeries[1] + 1,
+           `A/B time series datasets: ${abSeries.join(', ')}, not 2 + pairs and 1 + pairs`);
         await page.goto(env.WEB_URL + '#/job/sw-concurrency-4', {waitUntil: 'load'});
         await page.waitForFunction(() => /Sweep over concurrency: 2 levels/.test(document.querySelector('main').textContent));
         const sweep = await drawnPixels(page, '.sweep canvas');
