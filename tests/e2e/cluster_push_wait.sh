@@ -7,7 +7,9 @@
 #     moves to another primary (its reads are answered ASK, then MOVED,
 #     and followed), and the sleeping jobs are cancelled, that queue's last:
 #     --wait ends with every job's state and aggregate, and exit 1;
-#  2. a batch that only completes: exit 0.
+#  2. a batch that only completes: exit 0;
+#  3. one job's --wait, its queue's slot moved while it waits, then the
+#     job cancelled: exit 1, the job cancelled.
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
 admin="$1"
@@ -42,6 +44,45 @@ for p in "${ports[@]:0:3}"; do
         fail "primary $p owns none of the 12 queues"
 done
 
+# Moves the slot of queue $1 (of key $2) to another primary as redis-cli
+# --cluster reshard does for each slot: IMPORTING, MIGRATING, MIGRATE its
+# keys, then SETSLOT NODE on every primary. The slot is held half-moved
+# for 2.5 s on the way: a wait's reads of the queue are then answered ASK
+# by the source (and sent to the importing node after ASKING), and MOVED
+# after.
+move_slot() {
+    local q=$1 key=$2 src="" dst="" p slot src_id dst_id
+    local -a keys
+    for p in "${ports[@]:0:3}"; do
+        redis-cli -p "$p" EXISTS "$key" | grep -q MOVED || src=$p
+    done
+    for p in "${ports[@]:0:3}"; do [ "$p" != "$src" ] && dst=$p && break; done
+    slot=$(rcli CLUSTER KEYSLOT "$key")
+    src_id=$(redis-cli -p "$src" CLUSTER MYID)
+    dst_id=$(redis-cli -p "$dst" CLUSTER MYID)
+    redis-cli -p "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$src_id" |
+        grep -qx OK || fail "IMPORTING"
+    redis-cli -p "$src" CLUSTER SETSLOT "$slot" MIGRATING "$dst_id" |
+        grep -qx OK || fail "MIGRATING"
+    while :; do
+        mapfile -t keys < <(redis-cli -p "$src" CLUSTER GETKEYSINSLOT \
+                                "$slot" 100 | grep .)
+        [ "${#keys[@]}" -eq 0 ] && break
+        redis-cli -p "$src" MIGRATE 127.0.0.1 "$dst" "" 0 5000 \
+            KEYS "${keys[@]}" | grep -qx OK || fail "MIGRATE ${keys[*]}"
+    done
+    redis-cli -p "$src" EXISTS "$key" | grep -q '^ASK' ||
+        fail "$src does not answer ASK for $q"
+    sleep 2.5
+    for p in "$dst" "$src" "${ports[@]:0:3}"; do
+        redis-cli -p "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null
+    done
+    [ "$(redis-cli -p "$dst" EXISTS "$key")" = 1 ] ||
+        fail "queue $q did not move to $dst"
+    redis-cli -p "$src" EXISTS "$key" | grep -q '^MOVED' ||
+        fail "$src does not answer MOVED for $q"
+}
+
 "$worker" --queues "$qlist" --handler echo=echo --handler fail=fail \
     --handler sleep=sleep --capacity 64 --heartbeat-ms 200 \
     --id "cpw$$" 2>"$tmp/worker.log" &
@@ -73,38 +114,11 @@ for q in "${queues[@]}"; do
 done
 [ ! -s "$tmp/out" ] || fail "llmb-push ended early: $(cat "$tmp/out" "$tmp/err")"
 
-# Move the slot of queue w11 to another primary, as redis-cli --cluster
-# reshard does for each slot: IMPORTING, MIGRATING, MIGRATE its keys,
-# then SETSLOT NODE on every primary. (Not w0: the wait's blocking read,
-# which goes through the router, is on the first queue with jobs open.)
+# The slot of w11 moves to another primary. (Not w0: the wait's blocking
+# read, which goes through the router, is on the first queue with jobs
+# open.)
 mq=w11
-src=${owners[$mq]}
-for p in "${ports[@]:0:3}"; do [ "$p" != "$src" ] && dst=$p && break; done
-slot=$(rcli CLUSTER KEYSLOT "$prefix:{$mq}")
-src_id=$(redis-cli -p "$src" CLUSTER MYID)
-dst_id=$(redis-cli -p "$dst" CLUSTER MYID)
-redis-cli -p "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$src_id" | grep -qx OK ||
-    fail "IMPORTING"
-redis-cli -p "$src" CLUSTER SETSLOT "$slot" MIGRATING "$dst_id" | grep -qx OK ||
-    fail "MIGRATING"
-while :; do
-    mapfile -t keys < <(redis-cli -p "$src" CLUSTER GETKEYSINSLOT "$slot" 100 | grep .)
-    [ "${#keys[@]}" -eq 0 ] && break
-    redis-cli -p "$src" MIGRATE 127.0.0.1 "$dst" "" 0 5000 KEYS "${keys[@]}" |
-        grep -qx OK || fail "MIGRATE ${keys[*]}"
-done
-# Held half-moved a while: the wait's reads of w11 are answered ASK by
-# the source, and sent to the importing node after ASKING.
-redis-cli -p "$src" HGET "$prefix:{$mq}:j:zz-$mq" state | grep -q '^ASK' ||
-    fail "$src does not answer ASK for $mq"
-sleep 2.5
-for p in "$dst" "$src" "${ports[@]:0:3}"; do
-    redis-cli -p "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null
-done
-[ "$(redis-cli -p "$dst" EXISTS "$prefix:{$mq}:j:zz-$mq")" = 1 ] ||
-    fail "queue $mq did not move to $dst"
-redis-cli -p "$src" HGET "$prefix:{$mq}:j:zz-$mq" state | grep -q '^MOVED' ||
-    fail "$src does not answer MOVED for $mq"
+move_slot "$mq" "$prefix:{$mq}:j:zz-$mq"
 
 # Let the wait's reads meet the moved slot (the job hashes are read again
 # at least once a second), then end every job but zz-w11: llmb-push must
@@ -155,4 +169,21 @@ done >"$tmp/ok.ndjson"
     fail "all-completed --batch --wait exit $?: $(cat "$tmp/ok.err")"
 [ "$(grep -c '"state":"completed"' "$tmp/ok.out")" = 36 ] ||
     fail "not 36 completed: $(cat "$tmp/ok.out")"
+# --- 3. one job's --wait, its slot moved while it waits -------------------
+"$push" --queue w5 --id one-w5 --wait --wait-timeout 120 sleep \
+    '{"ms":600000}' >"$tmp/one.out" 2>"$tmp/one.err" &
+push_pid=$!
+pids+=($push_pid)
+for i in $(seq 600); do
+    [ "$(rcli HGET "$prefix:{w5}:j:one-w5" state)" = running ] && break
+    sleep 0.1
+done
+move_slot w5 "$prefix:{w5}:j:one-w5"
+sleep 2.5 # reads answered MOVED
+"$admin" cancel -q w5 one-w5 >/dev/null || fail "cancel one-w5 exit $?"
+rc=0
+wait "$push_pid" || rc=$?
+[ $rc -eq 1 ] || fail "one job --wait exit $rc, not 1: $(cat "$tmp/one.err")"
+grep -q '"state": "cancelled"' "$tmp/one.out" ||
+    fail "one-w5: $(cat "$tmp/one.out" "$tmp/one.err")"
 echo ok

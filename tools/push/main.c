@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     if (cfg.batch)
         rc = push_batch(&cfg, conn, cl, args.n == 1 ? args.v[0] : "-");
     else
-        rc = push_single(&cfg, conn, llmb_cluster_enabled(cl), &args);
+        rc = push_single(&cfg, conn, cl, &args);
 out:
     llmb_cluster_free(cl);
     llmb_strlist_clear(&args);

@@ -171,11 +171,13 @@ void push_journal_close(struct push_journal *j, const struct push_tally *t);
 int push_fields_argv(const char *base, const char *vals, const size_t *lens,
                      size_t njobs, const char **argv, size_t *argvlen);
 
-/* Pushes one job: TYPE and optional PAYLOAD from args. Prints its id.
- * Registers --queue in <prefix>:queues on the way unless registered (on a
- * cluster main.c has, through the router: the set is in another slot). */
+/* Pushes one job: TYPE and optional PAYLOAD from args, over conn (on a
+ * cluster, the primary of --queue). Prints its id. Registers --queue in
+ * <prefix>:queues on the way unless cl is a cluster (main.c has, through
+ * the router: the set is in another slot). --wait follows the job through
+ * the router cl. */
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
-                bool registered, const struct llmb_strlist *args);
+                struct llmb_cluster *cl, const struct llmb_strlist *args);
 
 /* Pushes every job document of the NDJSON stream `path` ("-" = stdin),
  * pipelined; prints the id of each accepted job in input order and
@@ -192,10 +194,12 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
                    const char *queue, char **mark);
 
 /* Follows job id of queue to its end from stream position mark (taken
- * over by the call) and prints the final job as JSON. Returns 0 completed,
+ * over by the call) through the router cl (on a cluster, at the primary
+ * of the queue's slot, wherever it moves) and prints the final job as
+ * JSON. Returns 0 completed,
  * PUSH_EXIT_FAILED failed or cancelled, PUSH_EXIT_TIMEOUT, or a sysexits
  * code. */
-int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
               const char *queue, const char *id, char *mark);
 
 /* Follows every job of ids (queue queues->v[i] each, the run's confirmed

@@ -347,11 +347,11 @@ static int state_apply(const redisReply *r, struct wait_state *w)
 
 /* Reads the job hash: state, tasks, counts. Returns 0 or an exit code
  * (EX_SOFTWARE: the job is gone). */
-static int job_poll(struct llmb_conn *conn, const char *jk,
+static int job_poll(struct llmb_cluster *cl, const char *jk,
                     struct wait_state *w)
 {
     const char *argv[] = HASH_ARGV(jk);
-    redisReply *r = llmb_conn_commandargv(conn, 6, argv, NULL);
+    redisReply *r = llmb_cluster_command_argv(cl, jk, 6, argv, NULL);
     int rc;
 
     if (r == NULL)
@@ -552,12 +552,6 @@ static json_t *job_json_of(redisReply *r)
     return out;
 }
 
-/* job_json_of() the job hash jk read over conn. */
-static json_t *job_json(struct llmb_conn *conn, const char *jk)
-{
-    return job_json_of(llmb_job_fields_read(conn, jk));
-}
-
 /* job_json_of() the job hash jk read through the router cl. */
 static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk)
 {
@@ -577,10 +571,10 @@ static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk)
 /* Prints the job as one indented JSON document on stdout, then, unless
  * --json, the LLM benchmark summary when the job has one (summary.c) to
  * table_out(). Returns 0 or an exit code. */
-static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
+static int job_print(const struct push_config *cfg, struct llmb_cluster *cl,
                      const char *jk)
 {
-    json_t *out = job_json(conn, jk);
+    json_t *out = job_json_routed(cl, jk);
     FILE *tables = table_out(cfg);
     char *text;
 
@@ -597,7 +591,7 @@ static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
     return 0;
 }
 
-int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
               const char *queue, const char *id, char *mark)
 {
     char *jk = llmb_key_queue_sub(cfg->common.prefix, queue, "j:");
@@ -608,6 +602,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
     int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
                        ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
     struct wait_state w;
+    char block[24];
     int rc;
 
     memset(&w, 0, sizeof(w));
@@ -617,7 +612,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
         free(jk);
         jk = full;
     }
-    rc = job_poll(conn, jk, &w);
+    rc = job_poll(cl, jk, &w);
     polled = llmb_mono_ms();
     while (rc == 0) {
         redisReply *r;
@@ -632,8 +627,12 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
             break;
         }
         progress_show(&p, w.done, w.tasks, 0, 1, 0);
-        r = llmb_conn_command(conn, "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
-                              block_ms, events, mark);
+        snprintf(block, sizeof(block), "%d", block_ms);
+        {
+            const char *argv[] = {"XREAD", "COUNT", "1000", "BLOCK", block,
+                                  "STREAMS", events, mark};
+            r = llmb_cluster_command_argv(cl, events, 8, argv, NULL);
+        }
         if (r == NULL) {
             rc = EX_UNAVAILABLE;
             break;
@@ -647,14 +646,14 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
          * event trimmed away before it was read cannot stall the wait
          * (not after every read: on a busy queue XREAD answers at once). */
         if (!w.finished && llmb_mono_ms() - polled >= BLOCK_MS) {
-            rc = job_poll(conn, jk, &w);
+            rc = job_poll(cl, jk, &w);
             polled = llmb_mono_ms();
         }
     }
     progress_show(&p, w.done, w.tasks, 0, 1, 1);
     progress_end(&p);
     if (rc == EX_UNAVAILABLE)
-        fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+        fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
     else if (rc == PUSH_EXIT_TIMEOUT)
         fprintf(stderr, "llmb-push: job %s still %s after %llds\n", id,
                 w.state, cfg->wait_timeout);
@@ -665,7 +664,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
                         "in %ds; is llmb-coordinator running?\n", id, w.state,
                 AGGREGATE_GRACE_MS / 1000);
     if (rc == 0 || rc == PUSH_EXIT_TIMEOUT) {
-        int prc = job_print(cfg, conn, jk);
+        int prc = job_print(cfg, cl, jk);
         if (rc == 0)
             rc = prc != 0 ? prc
                           : strcmp(w.state, "completed") == 0 ? 0
