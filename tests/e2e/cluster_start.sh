@@ -3,9 +3,10 @@
 # the cluster exists: they wait for it with the reconnect backoff (the
 # worker logs each attempt), through the nodes answering without slots,
 # until redis-cli --cluster create assigns them; then a job pushed with
-# --wait completes. Refused credentials stay a configuration error: the
-# worker exits 78 at once. Its own cluster of 3 primaries on free ports,
-# started by the test after the programs.
+# --wait completes. A worker stopped (SIGTERM) while it waits exits 0.
+# Refused credentials stay a configuration error: the worker exits 78 at
+# once. Its own cluster of 3 primaries on free ports, started by the test
+# after the programs.
 set -euo pipefail
 src=$LLMB_SOURCE_DIR
 REDIS_CLI=redis-cli
@@ -55,6 +56,16 @@ pids+=($!)
 wait_lines "$tmp/worker.log" 3 "cannot read the redis cluster's slot map"
 grep -q 'Connection refused' "$tmp/worker.log" ||
     fail "no reason given: $(tail -3 "$tmp/worker.log")"
+# a worker stopped while it waits exits 0 at once
+"$worker" --queues q --handler echo=echo --id "st$$" 2>"$tmp/stop.log" &
+stop_pid=$!
+wait_lines "$tmp/stop.log" 1 "cannot read the redis cluster's slot map"
+kill -TERM "$stop_pid"
+rc=0
+wait "$stop_pid" || rc=$?
+[ $rc -eq 0 ] || fail "stopped while waiting: exit $rc: $(cat "$tmp/stop.log")"
+grep -q 'stopping before redis answered' "$tmp/stop.log" ||
+    fail "$(cat "$tmp/stop.log")"
 # the coordinator too (it connects from its tick)
 wait_lines "$tmp/coord.log" 1 "no redis cluster primary answers.*; retrying"
 
