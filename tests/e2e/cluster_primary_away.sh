@@ -110,7 +110,8 @@ http() { curl -s --max-time 10 "http://127.0.0.1:$mport$1"; }
 "$coord" --tick-ms 100 --metrics-ms 300 --liveness-ms 200 \
     --gone-after-ms 1000 --redis-timeout-ms 500 \
     --metrics-addr "127.0.0.1:$mport" 2>"$tmp/coord.log" &
-pids+=($!)
+cpid=$!
+pids+=("$cpid")
 # (it loads the function library on every primary)
 wait_for 300 'grep -q "connected to redis" "$tmp/coord.log"' ||
     fail "the coordinator did not connect"
@@ -192,6 +193,11 @@ http /healthz | grep -q primaries_away && fail "healthz: $(http /healthz)"
 grep -q "redis primary 127.0.0.1:$victim answers again" "$tmp/coord.log" ||
     fail "no 'answers again' line"
 kill -0 "$vpid_cont"
+kill -TERM "$cpid"
+wait "$cpid" || fail "the coordinator exited $? on SIGTERM"
+if grep -E "Sanitizer|runtime error" "$tmp/coord.log" >&2; then
+    fail "sanitizer report in the coordinator's log"
+fi
 echo "primary away: $victim stopped ${away_s} s; queue $qb reaped," \
      "promoted and aggregated meanwhile; $qa aggregated once it was back"
 echo ok
