@@ -227,7 +227,7 @@ char *llmb_coord_key(const struct llmb_coord *co, const char *name);
 /* Milliseconds since the coordinator started. */
 int64_t llmb_coord_uptime_ms(const struct llmb_coord *co);
 
-/* ---- primaries.c: on a Redis Cluster, the primaries that do not answer ---- */
+/* ---- primaries.c: the Redis Cluster primaries that do not answer ---- */
 
 /* True when the primary that owns key's slot does not answer now, or no
  * primary owns it (a failover under way): the caller leaves key out this

@@ -8,13 +8,14 @@
  * does its own handshake, library load and reconnects. Later reads go
  * out as CLUSTER SHARDS on a ready command connection (the one that
  * answered last first) without blocking the loop; the synchronous read,
- * with its short connect timeout, only when none is ready. A command travels as a struct
- * acmd holding a copy of its arguments; its reply is looked at before the
- * caller's callback runs: MOVED reads the map again (unless it names the
- * new owner already: the first of a burst of MOVED read it) and parks the
- * command;
- * ASK sends ASKING and the command at the node named (not for FCALL,
- * parked instead); TRYAGAIN and CLUSTERDOWN park it. A parked command
+ * with its short connect timeout, only when none is ready.
+ *
+ * A command travels as a struct acmd holding a copy of its arguments;
+ * its reply is looked at before the caller's callback runs: MOVED reads
+ * the map again (unless it names the new owner already: the first of a
+ * burst of MOVED read it) and parks the command; ASK sends ASKING and
+ * the command at the node named (not for FCALL, parked instead);
+ * TRYAGAIN and CLUSTERDOWN park it. A parked command
  * waits on its own timer with backoff (doubled on every park) and is sent
  * again once its primary's connection is ready, or gets NULL past its
  * deadline. A command whose slot has no owner reads the map again, at

@@ -16,7 +16,7 @@ tmp=$(mktemp -d)
 pids=()
 vpid=""
 cleanup() {
-    [ -n "$vpid" ] && kill -CONT "$vpid" 2>/dev/null || true
+    if [ -n "$vpid" ]; then kill -CONT "$vpid" 2>/dev/null || true; fi
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     "$src/tests/support/redis-cluster.sh" stop "$tmp/cluster" >/dev/null 2>&1 || true
