@@ -3,10 +3,11 @@
 # redis_cluster), with a real llmb-worker and llmb-coordinator:
 #  1. a batch over 12 queues spread over the three primaries, each queue
 #     with a job that completes, one that fails and one that runs until it
-#     is cancelled during the wait; while it waits, the slot of one queue
-#     moves to another primary (its reads are answered ASK, then MOVED,
-#     and followed), and the sleeping jobs are cancelled, that queue's last:
-#     --wait ends with every job's state and aggregate, and exit 1;
+#     is cancelled during the wait (the same three ids in every queue);
+#     while it waits, the slot of one queue moves to another primary (its
+#     reads are answered ASK, then MOVED, and followed), and the sleeping
+#     jobs are cancelled, that queue's last: --wait ends with every job's
+#     state and aggregate, and exit 1;
 #  2. a batch that only completes: exit 0;
 #  3. one job's --wait, its queue's slot moved while it waits, then the
 #     job cancelled: exit 1, the job cancelled.
@@ -93,9 +94,9 @@ pids+=($!)
 
 # --- 1. completed, failed, cancelled, and a slot moved while waiting -------
 for q in "${queues[@]}"; do
-    printf '{"type":"echo","queue":"%s","id":"ok-%s","tasks":2}\n' "$q" "$q"
-    printf '{"type":"fail","queue":"%s","id":"ko-%s","max_retries":0}\n' "$q" "$q"
-    printf '{"type":"sleep","queue":"%s","id":"zz-%s","payload":{"ms":600000}}\n' "$q" "$q"
+    printf '{"type":"echo","queue":"%s","id":"ok","tasks":2}\n' "$q"
+    printf '{"type":"fail","queue":"%s","id":"ko","max_retries":0}\n' "$q"
+    printf '{"type":"sleep","queue":"%s","id":"zz","payload":{"ms":600000}}\n' "$q"
 done >"$tmp/jobs.ndjson"
 set +e
 "$push" --batch "$tmp/jobs.ndjson" --wait --wait-timeout 120 \
@@ -106,11 +107,11 @@ set -e
 # every sleep job running: the wait has begun
 for q in "${queues[@]}"; do
     for i in $(seq 600); do
-        [ "$(rcli HGET "$prefix:{$q}:j:zz-$q" state)" = running ] && break
+        [ "$(rcli HGET "$prefix:{$q}:j:zz" state)" = running ] && break
         sleep 0.1
     done
-    [ "$(rcli HGET "$prefix:{$q}:j:zz-$q" state)" = running ] ||
-        fail "job zz-$q not running: $(cat "$tmp/err" "$tmp/worker.log")"
+    [ "$(rcli HGET "$prefix:{$q}:j:zz" state)" = running ] ||
+        fail "job zz of $q not running: $(cat "$tmp/err" "$tmp/worker.log")"
 done
 [ ! -s "$tmp/out" ] || fail "llmb-push ended early: $(cat "$tmp/out" "$tmp/err")"
 
@@ -118,26 +119,27 @@ done
 # read, which goes through the router, is on the first queue with jobs
 # open.)
 mq=w11
-move_slot "$mq" "$prefix:{$mq}:j:zz-$mq"
+move_slot "$mq" "$prefix:{$mq}:j:zz"
 
 # Let the wait's reads meet the moved slot (the job hashes are read again
-# at least once a second), then end every job but zz-w11: llmb-push must
-# go on following zz-w11 on its new primary, not take it for gone.
+# at least once a second), then end every job but w11's zz: llmb-push
+# must go on following it on its new primary, not take it for gone, nor
+# for ended when the job of the same id ends in another queue.
 sleep 2.5
 for q in "${queues[@]:0:11}"; do
-    "$admin" cancel -q "$q" "zz-$q" >/dev/null || fail "cancel zz-$q exit $?"
+    "$admin" cancel -q "$q" zz >/dev/null || fail "cancel zz of $q exit $?"
 done
 for q in "${queues[@]:0:11}"; do
     for i in $(seq 600); do
-        [ "$(rcli HEXISTS "$prefix:{$q}:j:zz-$q" aggregate)" = 1 ] && break
+        [ "$(rcli HEXISTS "$prefix:{$q}:j:zz" aggregate)" = 1 ] && break
         sleep 0.1
     done
 done
 sleep 2
 # (it prints the jobs when every one has ended)
 [ ! -s "$tmp/out" ] ||
-    fail "llmb-push ended while zz-$mq still ran: $(cat "$tmp/out" "$tmp/err")"
-"$admin" cancel -q "$mq" "zz-$mq" >/dev/null || fail "cancel zz-$mq exit $?"
+    fail "llmb-push ended while zz of $mq still ran: $(cat "$tmp/out" "$tmp/err")"
+"$admin" cancel -q "$mq" zz >/dev/null || fail "cancel zz of $mq exit $?"
 rc=0
 wait "$push_pid" || rc=$?
 [ $rc -eq 1 ] || fail "--batch --wait exit $rc, not 1: $(cat "$tmp/err")"
@@ -149,7 +151,7 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 for i, job in enumerate(lines):
     q = "w%d" % (i // 3)
     kind = ["ok", "ko", "zz"][i % 3]
-    assert job["id"] == "%s-%s" % (kind, q), (i, job["id"])
+    assert job["id"] == kind, (i, job["id"])
     assert job["queue"] == q, job
     assert job["state"] == want[kind], job
     assert "aggregate" in job, job

@@ -158,4 +158,34 @@ for i, j in enumerate(jobs):
 PY
 grep -q '^300 jobs, 450 tasks: 350 ok, 50 failed, 50 cancelled$' "$tmp/many.err" ||
     fail "no total: $(tail -n 3 "$tmp/many.err")"
+
+# one id in two queues: two jobs, each followed on its own queue's stream;
+# the end of the one does not end the wait for the other
+cat > "$tmp/same.ndjson" <<'NDJSON'
+{"type":"echo","id":"same"}
+{"type":"sleep","id":"same","queue":"q2","payload":{"ms":60000}}
+NDJSON
+"$push" --batch "$tmp/same.ndjson" --wait --wait-timeout 60 --no-journal \
+    > "$tmp/same.out" 2> "$tmp/same.err" &
+waiter=$!
+pids+=($waiter)
+for _ in $(seq 200); do
+    [ "$(rcli HEXISTS "$prefix:{default}:j:same" aggregate)" = 1 ] &&
+        [ "$(rcli HGET "$prefix:{q2}:j:same" state)" = running ] && break
+    sleep 0.05
+done
+sleep 2 # a wait that took the end of default/same for q2/same's ends now
+[ ! -s "$tmp/same.out" ] ||
+    fail "the wait ended with q2/same running: $(cat "$tmp/same.out")"
+"$bin/tools/admin/llmb" cancel q2/same >/dev/null || fail "cancel q2/same"
+set +e
+wait $waiter; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "one id, two queues: exit $rc, $(cat "$tmp/same.err")"
+python3 - "$tmp/same.out" <<'PY' || fail "one id, two queues: $(cat "$tmp/same.out")"
+import json, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+assert [(j["queue"], j["state"]) for j in jobs] == \
+    [("default", "completed"), ("q2", "cancelled")], jobs
+PY
 echo "e2e push_wait: ok"

@@ -700,6 +700,7 @@ struct follow {
     struct stream *s;
     size_t ns;
     size_t *by_id;    /* indexes of v, sorted by id */
+    size_t reading;   /* the stream whose events are being applied */
 };
 
 /* True when nothing more is awaited of job f at time now. */
@@ -762,9 +763,11 @@ static int by_id_cmp(const void *a, const void *b)
                   sort_base[*(const size_t *)b].id);
 }
 
-/* Calls fn on every followed job named id (a batch may name a job twice:
- * the second push returned the first). len is id's length: ids of a
- * `finished` event are words of a longer string. */
+/* Applies an event of the stream being read (fl->reading) to every
+ * followed job of its queue named id (a batch may name a job twice: the
+ * second push returned the first; jobs of other queues may have the same
+ * id). len is id's length: ids of a `finished` event are words of a
+ * longer string. */
 static void follow_each(struct follow *fl, const char *id, size_t len,
                         const struct event *e, const char *state, size_t slen)
 {
@@ -784,6 +787,8 @@ static void follow_each(struct follow *fl, const char *id, size_t len,
         struct followed *f = &fl->v[fl->by_id[lo]];
         if (strncmp(f->id, id, len) != 0 || f->id[len] != '\0')
             break;
+        if (f->stream != fl->reading)
+            continue;
         if (state != NULL) {  /* one job of a `finished` event for many */
             f->w.finished = 1;
             f->w.done = f->w.tasks;
@@ -848,9 +853,11 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
             sent[ns++] = i;
         }
         rc = reads_run(cl, rd, ns);
-        for (k = 0; k < ns && rc == 0; k++)
+        for (k = 0; k < ns && rc == 0; k++) {
+            fl->reading = sent[k];
             got += events_each(rd[k].r, &fl->s[sent[k]].mark, follow_event,
                                fl);
+        }
         reads_clear(rd, ns);
     }
     if (rc == 0 && got == 0 && first != SIZE_MAX) {
@@ -865,6 +872,7 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
         r = llmb_cluster_command_argv(cl, fl->s[first].key, 8, argv, NULL);
         if (r == NULL)
             return EX_UNAVAILABLE;
+        fl->reading = first;
         events_each(r, &fl->s[first].mark, follow_event, fl);
         freeReplyObject(r);
     }
