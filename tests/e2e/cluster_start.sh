@@ -38,11 +38,36 @@ wait_lines() {
     fail "$1 has not $2 lines of \"$3\": $(tail -5 "$1")"
 }
 
-# three free ports (their cluster bus ports, + 10000, too), nothing on them
-while [ "${#ports[@]}" -lt 3 ]; do
-    p=$((20000 + RANDOM % 12000))
-    port_in_use "$p" || port_in_use $((p + 10000)) || ports+=("$p")
+# Three free ports and their cluster bus ports (+ 10000), held until the
+# nodes start: bound without listening, so that no other server (tests
+# run in parallel) takes them meanwhile, while a connect is refused as on
+# a port nobody uses.
+hold_pid=""
+while [ -z "$hold_pid" ]; do
+    ports=()
+    while [ "${#ports[@]}" -lt 3 ]; do
+        p=$((20000 + RANDOM % 12000))
+        port_in_use "$p" || port_in_use $((p + 10000)) || ports+=("$p")
+    done
+    python3 -c '
+import socket, sys, time
+held = []
+for p in sys.argv[1:]:
+    for q in (int(p), int(p) + 10000):
+        s = socket.socket()
+        s.bind(("127.0.0.1", q))
+        held.append(s)
+print("held", flush=True)
+time.sleep(3600)' "${ports[@]}" >"$tmp/hold.out" 2>/dev/null &
+    pid=$!
+    for i in $(seq 100); do
+        grep -q held "$tmp/hold.out" && { hold_pid=$pid; break; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$hold_pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" || true; }
 done
+pids+=($hold_pid)
 url="redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
 export LLMB_REDIS_URL=$url LLMB_PREFIX="e2ecs$$" LLMB_STATE_DIR=$tmp/state
 
@@ -70,6 +95,8 @@ grep -q 'stopping before redis answered' "$tmp/stop.log" ||
 wait_lines "$tmp/coord.log" 1 "no redis cluster primary answers.*; retrying"
 
 # the nodes come, without slots: still waiting
+kill "$hold_pid"
+wait "$hold_pid" 2>/dev/null || true
 for p in "${ports[@]}"; do
     mkdir -p "$tmp/node-$p"
     echo "$p" >"$tmp/node-$p/port"
@@ -82,7 +109,8 @@ for p in "${ports[@]}"; do
 done
 for p in "${ports[@]}"; do
     for i in $(seq 100); do cli "$p" PING >/dev/null 2>&1 && break; sleep 0.1; done
-    cli "$p" PING | grep -qx PONG || fail "node $p does not answer"
+    cli "$p" PING | grep -qx PONG ||
+        fail "node $p does not answer: $(tail -5 "$tmp/node-$p/redis.log")"
 done
 wait_lines "$tmp/worker.log" 1 "assigns no slot to any primary"
 
