@@ -112,22 +112,26 @@ static bool read_redirected(const redisReply *r)
 
 /* Sends the reads of v (n of them) that go over connection c, starting
  * with v[first], in one pipeline, and reads their replies into them. A
- * read left without a reply (the connection failed) or redirected keeps
- * r NULL for reads_run() to run again. done[i] is set for each read
- * taken here. */
+ * read left without a reply (c cannot connect, or failed) or redirected
+ * keeps r NULL for reads_run() to run again alone. done[i] is set for
+ * each read of c. */
 static void reads_pipeline(struct llmb_conn *c, struct llmb_conn **conns,
                            struct read *v, size_t n, size_t first,
                            bool *done)
 {
     size_t *sent = llmb_xcalloc(n, sizeof(*sent)), ns = 0, i;
+    bool failed = false;
 
     for (i = first; i < n; i++) {
         if (done[i] || conns[i] != c)
             continue;
-        done[i] = true;
+        done[i] = true; /* sent, or left to reads_run() */
+        if (failed)
+            continue;
         if (llmb_conn_append_argv(c, READ_ARGC, v[i].argv, NULL) != 0)
-            break;
-        sent[ns++] = i;
+            failed = true; /* not connected, and connecting failed */
+        else
+            sent[ns++] = i;
     }
     for (i = 0; i < ns; i++) {
         redisReply *r = llmb_conn_get_reply(c);
