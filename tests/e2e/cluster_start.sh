@@ -4,9 +4,9 @@
 # worker logs each attempt), through the nodes answering without slots,
 # until redis-cli --cluster create assigns them; then a job pushed with
 # --wait completes. A worker stopped (SIGTERM) while it waits exits 0.
-# Refused credentials stay a configuration error: the worker exits 78 at
-# once. Its own cluster of 3 primaries on free ports, started by the test
-# after the programs.
+# Refused credentials, or a URL naming a server not in cluster mode, stay
+# configuration errors: the worker exits 78 at once. Its own cluster of
+# 3 primaries on free ports, started by the test after the programs.
 set -euo pipefail
 src=$LLMB_SOURCE_DIR
 REDIS_CLI=redis-cli
@@ -120,6 +120,15 @@ rc=0
     --queues q --handler echo=echo --id "bad$$" 2>"$tmp/bad.log" || rc=$?
 [ $rc -eq 78 ] || fail "refused credentials: exit $rc: $(cat "$tmp/bad.log")"
 grep -q 'AUTH' "$tmp/bad.log" || fail "no AUTH error: $(cat "$tmp/bad.log")"
+# and so does one whose URL names a server that is not in cluster mode
+# (the test suite's redis-server)
+single=$(sed -n 's|^redis://\([^/]*\).*|\1|p' "$LLMB_TEST_REDIS_URL_FILE")
+[ -n "$single" ] || fail "no server in $LLMB_TEST_REDIS_URL_FILE"
+rc=0
+"$worker" --redis "redis+cluster://$single" --queues q --handler echo=echo \
+    --id "one$$" 2>"$tmp/one.log" || rc=$?
+[ $rc -eq 78 ] || fail "single server: exit $rc: $(cat "$tmp/one.log")"
+grep -q 'single server' "$tmp/one.log" || fail "$(cat "$tmp/one.log")"
 
 # the cluster is made: the worker starts, a job completes
 redis-cli --cluster create "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" \
