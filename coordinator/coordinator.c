@@ -183,10 +183,15 @@ static int cmp_str(const void *a, const void *b)
 static int queues_refresh(struct llmb_coord *co)
 {
     char *key = llmb_coord_key(co, "queues");
+    char *mkey = llmb_coord_key(co, "metrics");
+    /* A queue that left is dropped once its fields of <prefix>:metrics
+     * can be deleted. */
+    bool metrics_away = llmb_coord_away(co, mkey);
     redisReply *r;
     char **names = NULL;
     size_t i, j, n = 0;
 
+    free(mkey);
     if (llmb_coord_away(co, key)) { /* the list known stays */
         free(key);
         return 0;
@@ -232,7 +237,7 @@ static int queues_refresh(struct llmb_coord *co)
         }
     }
     for (j = 0; j < co->nqueues;) {
-        if (!co->queues[j].seen) {
+        if (!co->queues[j].seen && !metrics_away) {
             llmb_info("queue left %s:queues queue=%s", co->cfg->common.prefix,
                       co->queues[j].name);
             if (llmb_metrics_queue_forget(co, co->queues[j].name) != 0) {
@@ -430,6 +435,7 @@ void llmb_coord_free(struct llmb_coord *co)
     free(co->queues);
     llmb_cluster_free(co->cl);
     llmb_metrics_primaries_free(co->primaries, co->nprimaries);
+    llmb_strlist_clear(&co->primaries_in_hash);
     llmb_primaries_free(co);
     free(co->redis_err);
     free(co->id);

@@ -183,6 +183,8 @@ struct llmb_coord {
     struct llmb_coord_primary *primaries; /* on a cluster, per primary at
                                              the last collection */
     size_t nprimaries;
+    struct llmb_strlist primaries_in_hash; /* the primaries whose fields
+                                              <prefix>:metrics may hold */
     struct llmb_coord_away *away;         /* on a cluster, the primaries
                                              that do not answer */
     size_t naway;

@@ -544,6 +544,7 @@ static int primaries_collect(struct llmb_coord *co)
     struct llmb_strlist *cmds[2] = {&set, &del};
     char *key;
     size_t n = 0;
+    bool written;
     int rc = 0;
 
     if (!llmb_cluster_enabled(co->cl))
@@ -585,20 +586,23 @@ static int primaries_collect(struct llmb_coord *co)
     }
     llmb_strlist_push(&del, "HDEL");
     llmb_strlist_push(&del, key);
-    for (size_t j = 0; j < co->nprimaries; j++) {
+    for (size_t j = 0; j < co->primaries_in_hash.n; j++) {
+        const char *old = co->primaries_in_hash.v[j];
         bool kept = false;
         for (size_t k = 0; k < n; k++)
-            kept = kept || strcmp(p[k].name, co->primaries[j].name) == 0;
+            kept = kept || strcmp(p[k].name, old) == 0;
         for (size_t f = 0; !kept && f < 4; f++) {
-            char *field = llmb_xasprintf("primary:%s:%s",
-                                         co->primaries[j].name, names[f]);
+            char *field = llmb_xasprintf("primary:%s:%s", old, names[f]);
             llmb_strlist_push(&del, field);
             free(field);
         }
     }
-    for (size_t c = 0; c < 2 && rc == 0; c++) {
+    /* While the hash's primary is away, nothing is written: the fields
+     * of a primary gone meanwhile go at the next write. */
+    written = !llmb_coord_away(co, key);
+    for (size_t c = 0; c < 2 && rc == 0 && written; c++) {
         redisReply *r;
-        if (cmds[c]->n <= 2 || llmb_coord_away(co, key))
+        if (cmds[c]->n <= 2)
             continue;
         r = llmb_cluster_commandargv(co->cl, (int)cmds[c]->n,
                                      (const char **)cmds[c]->v, NULL);
@@ -610,6 +614,20 @@ static int primaries_collect(struct llmb_coord *co)
             llmb_coord_reply_error(co, "writing metrics per primary", NULL,
                                    r);
         freeReplyObject(r);
+    }
+    if (written && rc == 0) {
+        llmb_strlist_clear(&co->primaries_in_hash);
+        for (size_t k = 0; k < n; k++)
+            llmb_strlist_push(&co->primaries_in_hash, p[k].name);
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            bool known = false;
+            for (size_t j = 0; j < co->primaries_in_hash.n; j++)
+                known = known ||
+                        strcmp(co->primaries_in_hash.v[j], p[k].name) == 0;
+            if (!known)
+                llmb_strlist_push(&co->primaries_in_hash, p[k].name);
+        }
     }
     llmb_strlist_clear(&set);
     llmb_strlist_clear(&del);
