@@ -28,7 +28,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$src/tests/support/redis-cluster.sh" start "$tmp/cluster" >/dev/null
 url=$(cat "$tmp/cluster/cluster.url")
 mapfile -t ports <"$tmp/cluster/ports"
-prefix="e2efo$$"
+# a prefix whose <prefix>:metrics lives on the victim (ports[0]): the
+# coordinator cannot write it until the replica has taken over, and must
+# then delete the dead primary's fields
+for i in $(seq 100); do
+    prefix="e2efo$$x$i"
+    redis-cli -p "${ports[0]}" EXISTS "$prefix:metrics" | grep -q MOVED || break
+done
 export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_LOG_LEVEL=warn
 # a node that stays up (the victim is ports[0]); during the failover a
 # redirection may point at the dead node: the helpers below read that as
