@@ -30,6 +30,10 @@ trap stop_all EXIT
 start_web() {
     local log=$1
     shift
+    # made here, not only by the redirection below: that one happens in
+    # the child, maybe after the loop's first sed, which would then fail
+    # (no such file) and end the script under set -e
+    : > "$log"
     "$LLMB" web --addr 127.0.0.1:0 "$@" 2>"$log" &
     pids+=($!)
     PORT=""
