@@ -34,19 +34,9 @@
 
 #include <llmb/err.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 
 #include "coordinator.h"
-
-static long long reply_ll(const redisReply *e)
-{
-    if (e == NULL)
-        return 0;
-    if (e->type == REDIS_REPLY_INTEGER)
-        return e->integer;
-    if (e->type == REDIS_REPLY_STRING)
-        return atoll(e->str);
-    return 0;
-}
 
 /* Takes queue q's llmb_stats reply r: its numbers, or why they cannot be
  * used (logged when that changes, and when it clears). Logs one line when
@@ -131,9 +121,8 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         r = llmb_cluster_get_reply(co->cl);
         if (r == NULL)
             goto lost;
-        if (i == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-            m->collected_ms = reply_ll(r->element[0]) * 1000 +
-                              reply_ll(r->element[1]) / 1000;
+        if (i == 0) {
+            llmb_reply_time_ms(r, &m->collected_ms);
         } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
             *workers = r;
             r = NULL;
@@ -238,8 +227,8 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
                                                  ids->element[i]->str, state)) {
             m->workers_dead++;
         } else {
-            cap = reply_ll(r->element[1]);
-            run = reply_ll(r->element[2]);
+            cap = llmb_reply_ll_or(r->element[1], 0);
+            run = llmb_reply_ll_or(r->element[2], 0);
             if (cap < 0)
                 cap = 0;
             if (run < 0)

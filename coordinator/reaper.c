@@ -32,6 +32,7 @@
 #include <llmb/functions.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 
 #include "coordinator.h"
 
@@ -350,15 +351,14 @@ int llmb_reaper_workers(struct llmb_coord *co)
     rc = pass_read(co, rep);
     if (rc != 0)
         goto out;
-    if (rep[0]->type != REDIS_REPLY_ARRAY || rep[0]->elements != 2 ||
-        rep[2]->type != REDIS_REPLY_ARRAY) {
-        llmb_coord_reply_error(co, "reading the workers", NULL,
-                               rep[0]->type == REDIS_REPLY_ERROR ? rep[0]
-                                                                 : rep[2]);
+    if (!llmb_reply_time_ms(rep[0], &now_ms)) {
+        llmb_coord_reply_error(co, "reading the Redis time", NULL, rep[0]);
         goto out;
     }
-    now_ms = atoll(rep[0]->element[0]->str) * 1000 +
-             atoll(rep[0]->element[1]->str) / 1000;
+    if (rep[2]->type != REDIS_REPLY_ARRAY) {
+        llmb_coord_reply_error(co, "reading the workers", NULL, rep[2]);
+        goto out;
+    }
     /* Without CLIENT LIST (an ACL or a managed Redis may refuse it) only
      * heartbeats can tell a dead worker. */
     have_list = rep[1]->type == REDIS_REPLY_STRING;

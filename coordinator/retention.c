@@ -27,6 +27,7 @@
 
 #include <llmb/err.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 
 #include "coordinator.h"
 
@@ -208,7 +209,8 @@ int llmb_retention_workers(struct llmb_coord *co)
 {
     char *zkey = llmb_coord_key(co, "workers");
     redisReply *t = NULL, *r = NULL;
-    long long now_ms, cutoff;
+    int64_t now_ms;
+    long long cutoff;
     size_t i;
     int rc = 0;
 
@@ -219,10 +221,8 @@ int llmb_retention_workers(struct llmb_coord *co)
         rc = llmb_coord_lost(co);
         goto out;
     }
-    if (t->type != REDIS_REPLY_ARRAY || t->elements != 2)
+    if (!llmb_reply_time_ms(t, &now_ms))
         goto out;
-    now_ms = atoll(t->element[0]->str) * 1000 +
-             atoll(t->element[1]->str) / 1000;
     cutoff = now_ms - co->cfg->worker_retention_s * 1000;
     r = llmb_cluster_command(co->cl, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 %d",
                           zkey, cutoff, WORKERS_PER_PASS);

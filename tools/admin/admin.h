@@ -30,6 +30,7 @@
 #include <llmb/config.h>
 #include <llmb/cluster.h>
 #include <llmb/conn.h>
+#include <llmb/reply.h>
 #include <llmb/stats.h>
 #include <llmb/util.h>
 
@@ -375,10 +376,6 @@ int llmb_batch_run(struct llmb_batch *b, struct llmb_cluster *c,
 void llmb_batch_fini(struct llmb_batch *b);
 
 /* reply.c */
-/* Parses an integer reply, or a string reply holding an integer. */
-bool llmb_reply_ll(const redisReply *r, long long *out);
-/* The integer of r, or def when r holds none (nil, missing). */
-long long llmb_reply_ll_or(const redisReply *r, long long def);
 /* The text of a string or status reply; NULL for anything else. */
 const char *llmb_reply_str(const redisReply *r);
 /* An error reply's message without the leading "ERR "; "" otherwise. */
