@@ -98,6 +98,26 @@ assert "Chart.js v" in scripts[0] and "llmb-report-data" in scripts[1]
 print("report: %d bytes, %d jobs, csp %s..." % (len(html), len(ids), csp[:60]))
 PY
 
+# Each job's hash is read once (one HMGET of its fields): the comparison
+# takes the aggregate from the show document just read. MONITOR sees
+# every command; the ECHO after the report marks the end of its commands.
+rcli MONITOR >"$tmp/monitor.log" 2>&1 &
+mon=$!
+pids+=($mon)
+for _ in $(seq 200); do grep -q '^OK' "$tmp/monitor.log" && break; sleep 0.05; done
+grep -q '^OK' "$tmp/monitor.log" || fail "MONITOR did not start"
+llmb report r1 r2 -o "$tmp/two.html" 2>"$tmp/two.log" || fail "report of r1 r2"
+rcli ECHO "end-of-report-$prefix" >/dev/null
+for _ in $(seq 200); do
+    grep -q "end-of-report-$prefix" "$tmp/monitor.log" && break
+    sleep 0.05
+done
+kill "$mon" 2>/dev/null || true
+for j in r1 r2; do
+    n=$(grep -cF "\"HMGET\" \"$prefix:{default}:j:$j\" \"id\"" "$tmp/monitor.log" || true)
+    [ "$n" = 1 ] || fail "llmb report read job $j's hash $n times, not once"
+done
+
 # The file is written through a name no one can foresee: a link planted
 # at the target's name .tmp.PID is not followed, and the report is a
 # plain file of mode 644.

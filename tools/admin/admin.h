@@ -284,6 +284,12 @@ int llmb_view_show(struct llmb_admin *a, const char *spec, long long tasks,
 /* `compare --json` of the n specs (1 to 16). */
 int llmb_view_compare(struct llmb_admin *a, char *const *specs, size_t n,
                       json_t **doc, char **errstr);
+/* The same, taking the aggregate of each job that shown (may be NULL)
+ * maps, by the spec before any '@', to its `show --json` document,
+ * instead of reading it again. */
+int llmb_view_compare_shown(struct llmb_admin *a, char *const *specs,
+                            size_t n, const json_t *shown, json_t **doc,
+                            char **errstr);
 /* The actions: `cancel --json`, `retry --json` (one job), `purge --yes
  * --json` and `pause --json` / `resume --json`. */
 int llmb_view_cancel(struct llmb_admin *a, const char *spec, json_t **doc,
