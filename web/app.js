@@ -685,6 +685,11 @@
             try { ev = JSON.parse(e.data); } catch (x) { return; }
             if (page && page.onJob) page.onJob(ev);
         });
+        /* after a reconnection whose missed events the server no longer
+         * has: anything may have changed, as with a job event of any job */
+        source.addEventListener('reload', function () {
+            if (page && page.onJob) page.onJob(null);
+        });
     }
 
     /* Keeps the overview and a sample of its counters for the rates. */
@@ -1218,7 +1223,7 @@
         return {
             onJob: function (ev) {
                 var cur = document.getElementById('job-id');
-                if (ev && cur && ev.id === cur.textContent) reload();
+                if (!ev || (cur && ev.id === cur.textContent)) reload();
             },
             /* a job under way: its tasks move without a job event, so
              * it is read again with each overview (every 2 s) */
