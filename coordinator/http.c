@@ -11,7 +11,9 @@
  * connections cannot take them all: the one past is closed at once); the
  * request head is bounded by the memory of a connection (16 KiB, 431
  * past it). Request bodies are not read: only GET and HEAD are served,
- * which the handler decides.
+ * which the handler decides. Every answer of the handler says
+ * Cache-Control: no-store and X-Content-Type-Options: nosniff; those
+ * libmicrohttpd makes itself (400, 431, ...) cannot carry them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
+    /* the type given is the type: no browser guesses another */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "Connection", "close");
     ret = MHD_queue_response(c, (unsigned)status, r);

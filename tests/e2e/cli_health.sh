@@ -125,6 +125,25 @@ run health --coordinator "http://127.0.0.1:$port/healthz" --live --json
 expect_rc 0
 check '[c["check"] for c in d["checks"]] == ["coordinator"] and d["checks"][0]["detail"] == "answers (HTTP 200)"'
 
+# The headers of its answers (docs/coordinator.md): nosniff and no-store
+# on each, and the content type of each path.
+for path in metrics healthz nothing; do
+    case $path in
+    metrics) type="text/plain; version=0.0.4; charset=utf-8" ;;
+    healthz) type="application/json" ;;
+    *) type="text/plain; charset=utf-8" ;;
+    esac
+    curl -s -i -o "$TMP/head.out" "http://127.0.0.1:$port/$path" ||
+        fail "GET /$path: curl failed"
+    head=$(sed -n '1,/^\r$/p' "$TMP/head.out" | tr -d '\r')
+    grep -qx "X-Content-Type-Options: nosniff" <<<"$head" ||
+        fail "GET /$path: no X-Content-Type-Options: nosniff: $head"
+    grep -qx "Cache-Control: no-store" <<<"$head" ||
+        fail "GET /$path: no Cache-Control: no-store: $head"
+    grep -qx "Content-Type: $type" <<<"$head" ||
+        fail "GET /$path: not Content-Type: $type: $head"
+done
+
 # 16 idle connections from one address hold their slots; the 17th is
 # closed at once, unanswered; the idle ones and another address are
 # served (docs/coordinator.md).
