@@ -105,3 +105,27 @@ print("timeline: %d buckets, %d tokens, mean concurrency %.2f, "
                             max(tl["concurrency"])))
 PY
 echo "llm timeline: tokens and requests as sent, concurrency within the asked"
+# llmb show sums it up in one line; --json has it whole.
+"$bin/tools/admin/llmb" "${common[@]}" show timeline > "$tmp/show3.out" \
+    2>&1 || fail "llmb show timeline exited $?"
+"$bin/tools/admin/llmb" "${common[@]}" show timeline --json \
+    > "$tmp/show3.json" 2>&1 || fail "llmb show timeline --json exited $?"
+python3 -S - "$tmp/timeline.json" "$tmp/show3.out" "$tmp/show3.json" <<'PY' ||
+import json, re, sys
+tl = json.load(open(sys.argv[1]))["timeline"]
+lines = [l for l in open(sys.argv[2]) if l.startswith("timeline")]
+assert len(lines) == 1, lines
+m = re.fullmatch(r"timeline: (\d+) buckets of 1\.0s, peak ([0-9.]+) output "
+                 r"tok/s, peak concurrency ([0-9.]+) \(--json has the "
+                 r"series\)\n", lines[0])
+assert m, lines[0]
+assert int(m.group(1)) == len(tl["output_tokens"]), (m.group(1), tl)
+peak = max(tl["output_tokens"]) * 1000 / tl["width_ms"]
+assert abs(float(m.group(2)) - peak) < 0.001, (m.group(2), peak)
+assert abs(float(m.group(3)) - max(tl["concurrency"])) < 0.001, (
+    m.group(3), tl["concurrency"])
+shown = json.load(open(sys.argv[3]))["job"]["aggregate"]["timeline"]
+assert shown == tl, (shown, tl)
+PY
+    fail "show: the timeline line: $(grep '^timeline' "$tmp/show3.out")"
+grep '^timeline' "$tmp/show3.out"

@@ -431,6 +431,40 @@ static void print_pairs(FILE *out, const json_t *agg)
     llmb_table_free(t);
 }
 
+/* One line of an llm job's merged time series (the aggregate's
+ * "timeline", docs/llm.md): its buckets, their width, and the peaks of
+ * output throughput (a bucket's tokens over its seconds) and of
+ * concurrency; the series itself is for --json, the web UI and reports.
+ * Nothing without one. */
+static void print_timeline(FILE *out, const json_t *agg)
+{
+    const json_t *tl = json_object_get(agg, "timeline");
+    const json_t *tok = json_object_get(tl, "output_tokens");
+    const json_t *conc = json_object_get(tl, "concurrency");
+    json_int_t width = json_integer_value(json_object_get(tl, "width_ms"));
+    json_int_t refused = json_integer_value(json_object_get(tl, "refused"));
+    char d[LLMB_HUMAN_LEN], pt[LLMB_AGG_NUM_LEN], pc[LLMB_AGG_NUM_LEN];
+    double peak_tok = 0, peak_conc = 0;
+    size_t n = json_array_size(tok), i;
+    const json_t *v;
+
+    if (!json_is_object(tl) || width <= 0)
+        return;
+    json_array_foreach(tok, i, v)
+        if (json_number_value(v) > peak_tok)
+            peak_tok = json_number_value(v);
+    json_array_foreach(conc, i, v)
+        if (json_number_value(v) > peak_conc)
+            peak_conc = json_number_value(v);
+    fprintf(out, "timeline: %zu buckets of %s, peak %s output tok/s, peak "
+            "concurrency %s", n, llmb_human_duration(width, d),
+            llmb_agg_format(peak_tok * 1000.0 / (double)width, pt),
+            llmb_agg_format(peak_conc, pc));
+    if (refused > 0)
+        fprintf(out, ", %lld series left out", (long long)refused);
+    fputs(" (--json has the series)\n", out);
+}
+
 /* The aggregate as tables: numbers (durations, gauges, counts), then
  * flags and labels. An aggregate that is not JSON is printed as it is. */
 static void print_aggregate(FILE *out, const char *text, const char *when,
@@ -472,6 +506,7 @@ static void print_aggregate(FILE *out, const char *text, const char *when,
     if (llmb_agg_concurrency_text(agg, payload, conc, sizeof(conc))[0] !=
         '\0')
         fprintf(out, "concurrency: %s\n", conc);
+    print_timeline(out, agg);
     json_decref(payload);
     payload = NULL;
 
