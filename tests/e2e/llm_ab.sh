@@ -88,6 +88,37 @@ done
 "${llmb[@]}" compare ab > "$tmp/cmp.out" || fail "compare of one A/B job exited $?"
 head -n 1 "$tmp/cmp.out" | grep -q 'ab@a/m1 .*ab@a/m2 .*ab@b/m1 .*ab@b/m2' ||
     fail "compare's header: $(head -n 1 "$tmp/cmp.out")"
+# the peaks of each pair's timeline, in one line; llmb show's line is
+# the job's
+"${llmb[@]}" show ab --json > "$tmp/show.json" || fail "show --json exited $?"
+python3 -S - "$tmp/show.json" "$tmp/cmp.out" "$tmp/show.out" <<'PY' ||
+import json, re, sys
+agg = json.load(open(sys.argv[1]))["job"]["aggregate"]
+def peaks(tl):
+    return (max(tl["output_tokens"]) * 1000 / tl["width_ms"],
+            max(tl["concurrency"]))
+lines = [l for l in open(sys.argv[2]) if l.startswith("peak of a timeline")]
+assert len(lines) == 1, lines
+head = "peak of a timeline bucket (output tok/s, concurrency): "
+assert lines[0].startswith(head), lines[0]
+parts = lines[0][len(head):].rstrip("\n").split("; ")
+assert len(parts) == 4, parts
+for part in parts:
+    m = re.fullmatch(r"ab@(\S+) ([0-9.]+), ([0-9.]+)", part)
+    assert m, part
+    tok, conc = peaks(agg["by"][m.group(1)]["timeline"])
+    assert abs(float(m.group(2)) - tok) < 0.001, (part, tok)
+    assert abs(float(m.group(3)) - conc) < 0.001, (part, conc)
+tok, conc = peaks(agg["timeline"])
+line = [l for l in open(sys.argv[3]) if l.startswith("timeline")]
+m = re.fullmatch(r"timeline: (\d+) buckets of \S+, peak ([0-9.]+) output "
+                 r"tok/s, peak concurrency ([0-9.]+) \(--json has the "
+                 r"series\)\n", line[0])
+assert m and int(m.group(1)) == len(agg["timeline"]["concurrency"]), line
+assert abs(float(m.group(2)) - tok) < 0.001, (line, tok)
+assert abs(float(m.group(3)) - conc) < 0.001, (line, conc)
+PY
+    fail "the timeline peaks: $(grep -h 'timeline' "$tmp/cmp.out" "$tmp/show.out")"
 "${llmb[@]}" compare --json ab@a/m1 ab@b/m1 > "$tmp/cmp.json" ||
     fail "compare of two pairs exited $?"
 python3 -S - "$tmp/cmp.json" <<'PY' || fail "compare --json of two pairs"

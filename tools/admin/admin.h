@@ -323,6 +323,17 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
                       long long *dropped, char **errstr);
 
 /* show.c */
+/* An llm job's (or an A/B pair's) aggregate "timeline" summed up
+ * (docs/llm.md): its buckets, their width, the series it left out, and
+ * the highest output throughput (a bucket's tokens over its seconds) and
+ * concurrency (time-weighted mean in flight) of a bucket. */
+struct llmb_timeline_peaks {
+    size_t buckets;
+    long long width_ms, refused;
+    double tok_s, concurrency;
+};
+/* Fills *p from agg's "timeline"; false when it has none. */
+bool llmb_timeline_peaks(const json_t *agg, struct llmb_timeline_peaks *p);
 /* Reads the fields of job id of queue that describe the job
  * (llmb_job_fields) into a new object of strings, absent fields left out
  * (*hash, caller decrefs; NULL on error). Returns 0; LLMB_ENOTFOUND with

@@ -283,6 +283,31 @@ int llmb_view_compare_shown(struct llmb_admin *a, char *const *specs,
     return rc;
 }
 
+/* The peaks of the llm jobs' time series (llmb_timeline_peaks()), one
+ * line for them all; none when no job has a series. */
+static void print_peaks(FILE *out, json_t *const *aggs, char *const *ids,
+                        size_t n)
+{
+    struct llmb_timeline_peaks p;
+    char pt[LLMB_AGG_NUM_LEN], pc[LLMB_AGG_NUM_LEN];
+    bool any = false;
+
+    for (size_t j = 0; j < n && !any; j++)
+        any = llmb_timeline_peaks(aggs[j], &p);
+    if (!any)
+        return;
+    fputs("\npeak of a timeline bucket (output tok/s, concurrency):", out);
+    for (size_t j = 0; j < n; j++) {
+        if (llmb_timeline_peaks(aggs[j], &p))
+            fprintf(out, "%s %s %s, %s", j > 0 ? ";" : "", ids[j],
+                    llmb_agg_format(p.tok_s, pt),
+                    llmb_agg_format(p.concurrency, pc));
+        else
+            fprintf(out, "%s %s -", j > 0 ? ";" : "", ids[j]);
+    }
+    fputc('\n', out);
+}
+
 int llmb_compare_run(struct llmb_admin *a, char **errstr)
 {
     struct compared c;
@@ -339,6 +364,7 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
         }
     }
     llmb_table_print(t, a->out);
+    print_peaks(a->out, aggs, ids, n);
     fprintf(a->out, "\nDELTA N and %% are job N minus the first job (%s); "
             "\"-\" where a job has no such number.\n", ids[0]);
 

@@ -431,37 +431,45 @@ static void print_pairs(FILE *out, const json_t *agg)
     llmb_table_free(t);
 }
 
-/* One line of an llm job's merged time series (the aggregate's
- * "timeline", docs/llm.md): its buckets, their width, and the peaks of
- * output throughput (a bucket's tokens over its seconds) and of
- * concurrency; the series itself is for --json, the web UI and reports.
- * Nothing without one. */
-static void print_timeline(FILE *out, const json_t *agg)
+bool llmb_timeline_peaks(const json_t *agg, struct llmb_timeline_peaks *p)
 {
     const json_t *tl = json_object_get(agg, "timeline");
-    const json_t *tok = json_object_get(tl, "output_tokens");
-    const json_t *conc = json_object_get(tl, "concurrency");
-    json_int_t width = json_integer_value(json_object_get(tl, "width_ms"));
-    json_int_t refused = json_integer_value(json_object_get(tl, "refused"));
-    char d[LLMB_HUMAN_LEN], pt[LLMB_AGG_NUM_LEN], pc[LLMB_AGG_NUM_LEN];
-    double peak_tok = 0, peak_conc = 0;
-    size_t n = json_array_size(tok), i;
     const json_t *v;
+    size_t i;
 
-    if (!json_is_object(tl) || width <= 0)
+    memset(p, 0, sizeof(*p));
+    p->width_ms = (long long)json_integer_value(json_object_get(tl,
+                                                                "width_ms"));
+    if (!json_is_object(tl) || p->width_ms <= 0)
+        return false;
+    p->refused = (long long)json_integer_value(json_object_get(tl,
+                                                               "refused"));
+    p->buckets = json_array_size(json_object_get(tl, "output_tokens"));
+    json_array_foreach(json_object_get(tl, "output_tokens"), i, v)
+        if (json_number_value(v) > p->tok_s)
+            p->tok_s = json_number_value(v);
+    p->tok_s = p->tok_s * 1000.0 / (double)p->width_ms;
+    json_array_foreach(json_object_get(tl, "concurrency"), i, v)
+        if (json_number_value(v) > p->concurrency)
+            p->concurrency = json_number_value(v);
+    return true;
+}
+
+/* One line of an llm job's time series (llmb_timeline_peaks()); the
+ * series itself is for --json, the web UI and reports. Nothing without
+ * one. */
+static void print_timeline(FILE *out, const json_t *agg)
+{
+    struct llmb_timeline_peaks p;
+    char d[LLMB_HUMAN_LEN], pt[LLMB_AGG_NUM_LEN], pc[LLMB_AGG_NUM_LEN];
+
+    if (!llmb_timeline_peaks(agg, &p))
         return;
-    json_array_foreach(tok, i, v)
-        if (json_number_value(v) > peak_tok)
-            peak_tok = json_number_value(v);
-    json_array_foreach(conc, i, v)
-        if (json_number_value(v) > peak_conc)
-            peak_conc = json_number_value(v);
     fprintf(out, "timeline: %zu buckets of %s, peak %s output tok/s, peak "
-            "concurrency %s", n, llmb_human_duration(width, d),
-            llmb_agg_format(peak_tok * 1000.0 / (double)width, pt),
-            llmb_agg_format(peak_conc, pc));
-    if (refused > 0)
-        fprintf(out, ", %lld series left out", (long long)refused);
+            "concurrency %s", p.buckets, llmb_human_duration(p.width_ms, d),
+            llmb_agg_format(p.tok_s, pt), llmb_agg_format(p.concurrency, pc));
+    if (p.refused > 0)
+        fprintf(out, ", %lld series left out", p.refused);
     fputs(" (--json has the series)\n", out);
 }
 
