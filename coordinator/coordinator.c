@@ -77,7 +77,9 @@ static int cluster_connect(struct llmb_coord *co, char **err)
         llmb_primaries_check(co);
         rc = llmb_primaries_tick(co);
     }
-    if (rc != 0)
+    if (rc == LLMB_EAUTH)
+        *err = llmb_xstrdup(llmb_cluster_errstr(co->cl));
+    else if (rc != 0)
         *err = llmb_xasprintf("no redis cluster primary answers: %s",
                               llmb_cluster_errstr(co->cl));
     return rc;
@@ -122,10 +124,15 @@ static void connected(struct llmb_coord *co)
         co->queues[i].conf_mono = 0;
 }
 
-/* Connects when the backoff allows. Returns true when Redis is usable. */
+/* Connects when the backoff allows. Returns true when Redis is usable.
+ * Refused credentials before the first connect are a configuration error
+ * (a wrong URL, password or ACL user): the coordinator stops its loop and
+ * main() exits 78. After it (a password rotated) they are retried with
+ * backoff like any other failure. */
 static bool ensure_up(struct llmb_coord *co)
 {
     char *err = NULL;
+    int rc;
 
     if (co->up && llmb_cluster_enabled(co->cl)) {
         /* The map is read again by the router after a MOVED or a lost
@@ -149,9 +156,17 @@ static bool ensure_up(struct llmb_coord *co)
     }
     if (!llmb_reconnect_due(&co->reconnect))
         return false;
-    if ((llmb_cluster_enabled(co->cl) ? cluster_connect(co, &err)
-                                      : llmb_cluster_connect(co->cl, &err)) !=
-        0) {
+    rc = llmb_cluster_enabled(co->cl) ? cluster_connect(co, &err)
+                                      : llmb_cluster_connect(co->cl, &err);
+    if (rc == LLMB_EAUTH && !co->ever_up) {
+        llmb_error("stopping: refused credentials at start are a "
+                   "configuration error: %s", err);
+        free(err);
+        co->status = LLMB_ECONFIG;
+        ev_break(co->loop, EVBREAK_ALL);
+        return false;
+    }
+    if (rc != 0) {
         if (co->reconnect.attempt == 0 || co->reconnect.attempt % 10 == 0 ||
             co->redis_err == NULL || strcmp(co->redis_err, err) != 0)
             llmb_warn("%s; retrying", err);
@@ -300,6 +315,11 @@ static int tick_work(struct llmb_coord *co)
             return LLMB_EIO;
     }
     return 0;
+}
+
+int llmb_coord_status(const struct llmb_coord *co)
+{
+    return co->status;
 }
 
 void llmb_coord_tick(struct llmb_coord *co)

@@ -150,8 +150,9 @@ enum llmb_health {
 
 /* Lifecycle: llmb_coord_new() builds it (no I/O), llmb_coord_start()
  * attaches the tick, the signals and the metrics server to the loop,
- * ev_run() runs until SIGTERM/SIGINT stops the loop, llmb_coord_free()
- * detaches and frees everything. */
+ * ev_run() runs until SIGTERM/SIGINT stops the loop (or the coordinator
+ * stops itself: llmb_coord_status()), llmb_coord_free() detaches and
+ * frees everything. */
 struct llmb_coord {
     const struct llmb_coord_config *cfg; /* borrowed */
     struct ev_loop *loop;                /* borrowed */
@@ -167,6 +168,7 @@ struct llmb_coord {
                                    (one server) */
     bool up;                    /* the last Redis call worked */
     bool ever_up;               /* connected at least once */
+    int status;                 /* 0, or why it stopped itself */
     char *redis_err;            /* why not, while !up */
     struct llmb_reconnect reconnect; /* backoff between connects */
     int64_t up_since_mono;      /* when the connection came (back) */
@@ -203,6 +205,10 @@ struct llmb_coord *llmb_coord_new(const struct llmb_coord_config *cfg,
  * server. Returns 0, or LLMB_EIO with a malloc'd *errstr when the metrics
  * address cannot be listened on. */
 int llmb_coord_start(struct llmb_coord *co, char **errstr);
+
+/* 0, or LLMB_ECONFIG once the coordinator has stopped its loop itself:
+ * Redis refused its credentials before it had ever connected. */
+int llmb_coord_status(const struct llmb_coord *co);
 
 /* Runs one tick now (the tick timer calls it too; tests may call it). */
 void llmb_coord_tick(struct llmb_coord *co);

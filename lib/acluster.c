@@ -100,6 +100,7 @@ struct llmb_acluster {
     int64_t timeout_ms, wait_ms;
     llmb_acluster_event_fn *on_ready, *on_lost;
     llmb_aconn_event_fn *on_blk_ready;
+    llmb_aconn_refused_fn *on_refused;
     void *priv;
     struct anode **nodes;
     size_t nnodes;
@@ -130,6 +131,15 @@ static void node_ready_cb(struct llmb_aconn *ac, void *priv)
 }
 
 static void map_refresh(struct llmb_acluster *acl);
+
+static void node_refused_cb(struct llmb_aconn *ac, const char *why,
+                            void *priv)
+{
+    struct anode *n = priv;
+
+    if (n->acl->on_refused != NULL)
+        n->acl->on_refused(ac, why, n->acl->priv);
+}
 
 static void node_lost_cb(struct llmb_aconn *ac, void *priv)
 {
@@ -166,6 +176,7 @@ static struct llmb_aconn *blk_for(struct anode *n, const char *key)
     o.name = acl->name;
     o.command_timeout_ms = acl->timeout_ms;
     o.on_ready = acl->on_blk_ready;
+    o.on_refused = acl->on_refused;
     o.priv = acl->priv;
     o.what = what;
     b = llmb_xcalloc(1, sizeof(*b));
@@ -205,6 +216,7 @@ static void node_connect(struct anode *n, const char *url)
     o.command_timeout_ms = acl->timeout_ms;
     o.on_ready = node_ready_cb;
     o.on_lost = node_lost_cb;
+    o.on_refused = node_refused_cb;
     o.priv = n;
     o.what = acl->map != NULL ? what : acl->what;
     n->cmd = llmb_aconn_new(acl->loop, &o, &err);
@@ -619,6 +631,7 @@ struct llmb_acluster *llmb_acluster_new(struct ev_loop *loop,
     acl->on_ready = o->on_ready;
     acl->on_lost = o->on_lost;
     acl->on_blk_ready = o->on_blk_ready;
+    acl->on_refused = o->on_refused;
     acl->priv = o->priv;
     if (!u.cluster) {
         char *addr = llmb_redis_url_address(&u);

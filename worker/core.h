@@ -197,6 +197,7 @@ struct llmb_worker {
     bool id_owned_once;           /* owned the id at least once */
     bool id_inflight;             /* a write of the owner key unanswered */
     int status;                   /* 0, or why the worker stopped itself */
+    bool ever_ready;              /* a command connection was ready once */
 
     ev_prepare step;              /* every loop iteration */
     ev_timer heartbeat;

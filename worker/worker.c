@@ -487,6 +487,7 @@ static void cmd_ready(struct llmb_acluster *rc, size_t node, void *priv)
     struct llmb_worker *w = priv;
     long owner_node = llmb_acluster_node_of(rc, w->owner_key);
 
+    w->ever_ready = true;
     w->queues_empty = false;
     w->claim_qi = 0;
     if (owner_node >= 0 && (size_t)owner_node != node) {
@@ -498,6 +499,30 @@ static void cmd_ready(struct llmb_acluster *rc, size_t node, void *priv)
     if (w->id_owner == LLMB_ID_OWNED)
         w->id_owner = LLMB_ID_UNKNOWN;
     owner_send(w);
+}
+
+/* Redis refused a connection's credentials (already logged with the
+ * server and the user). Before the worker was ever connected that is a
+ * configuration error, a wrong URL, password or ACL user: it stops, and
+ * main() exits 78, on every kind of URL alike. Once it has run (a
+ * password rotated under it) the connection retries with backoff, which
+ * is what a long-running daemon should do. */
+static void refused(struct llmb_aconn *ac, const char *why, void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    if (w->status != 0)
+        return; /* stopping already */
+    if (w->ever_ready) {
+        llmb_warn("redis refused the credentials that worked before "
+                  "(retrying with backoff): %s", why);
+        return;
+    }
+    llmb_error("stopping: refused credentials at start are a "
+               "configuration error: %s", why);
+    w->status = LLMB_ECONFIG;
+    ev_break(w->loop, EVBREAK_ALL);
 }
 
 /* The blocking connection (re)connected: it carries the name too once the
@@ -893,6 +918,7 @@ static int router_open(struct llmb_worker *w, char **errstr)
     o.on_ready = cmd_ready;
     o.on_lost = cmd_lost;
     o.on_blk_ready = blk_ready;
+    o.on_refused = refused;
     o.priv = w;
     o.what = "commands";
     w->rc = llmb_acluster_new(w->loop, &o, errstr);

@@ -5,7 +5,8 @@
 # until redis-cli --cluster create assigns them; then a job pushed with
 # --wait completes. A worker stopped (SIGTERM) while it waits exits 0.
 # Refused credentials, or a URL naming a server not in cluster mode, stay
-# configuration errors: the worker exits 78 at once. Its own cluster of
+# configuration errors: the worker (and the coordinator, for credentials)
+# exits 78 at once. Its own cluster of
 # 3 primaries on free ports, started by the test after the programs.
 set -euo pipefail
 src=$LLMB_SOURCE_DIR
@@ -119,7 +120,15 @@ rc=0
 "$worker" --redis "redis+cluster://:wrong@127.0.0.1:${ports[0]}" \
     --queues q --handler echo=echo --id "bad$$" 2>"$tmp/bad.log" || rc=$?
 [ $rc -eq 78 ] || fail "refused credentials: exit $rc: $(cat "$tmp/bad.log")"
-grep -q 'AUTH' "$tmp/bad.log" || fail "no AUTH error: $(cat "$tmp/bad.log")"
+grep -q "refused the credentials of user \"default\"" "$tmp/bad.log" ||
+    fail "no refusal naming the user: $(cat "$tmp/bad.log")"
+# the coordinator too
+rc=0
+timeout 60 "$coord" --redis "redis+cluster://:wrong@127.0.0.1:${ports[0]}" \
+    2>"$tmp/coord-bad.log" || rc=$?
+[ $rc -eq 78 ] || fail "coordinator, refused credentials: exit $rc: $(cat "$tmp/coord-bad.log")"
+grep -q "127.0.0.1:[0-9]* refused the credentials of user \"default\"" \
+    "$tmp/coord-bad.log" || fail "coordinator: $(cat "$tmp/coord-bad.log")"
 # and so does one whose URL names a server that is not in cluster mode
 # (the test suite's redis-server)
 single=$(sed -n 's|^redis://\([^/]*\).*|\1|p' "$LLMB_TEST_REDIS_URL_FILE")
