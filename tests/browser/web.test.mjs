@@ -17,6 +17,11 @@
  *   steady     jobs pushed one after another, without a pause: the list
  *              shows them while the pushes go on (a reload does not
  *              wait for the events to stop), one load at a time
+ *   reconnect  a server of the test's own stopped and started again on
+ *              its port: the page reconnects by itself, the new server
+ *              cannot resume the old one's id and says reload, and a job
+ *              pushed while no server ran shows up, without a reload of
+ *              the page
  *   proto-id   a job whose id is __proto__ can be ticked for a compare
  *   task-error a failed task's error shows on a click on its cell
  *   charts     the llm job's histograms and CDFs, and its throughput and
@@ -29,6 +34,7 @@
  */
 import {execFile, spawn} from 'node:child_process';
 import {mkdirSync} from 'node:fs';
+import {createServer} from 'node:net';
 import {join} from 'node:path';
 import {promisify} from 'node:util';
 
@@ -69,6 +75,18 @@ async function drawnPixels(page, sel) {
         }
         return n;
     }));
+}
+
+/* A TCP port of 127.0.0.1 free a moment ago. */
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const s = createServer();
+        s.on('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+            const port = s.address().port;
+            s.close(() => resolve(port));
+        });
+    });
 }
 
 function watch(page, name) {
@@ -281,6 +299,48 @@ try {
         const counts = await drawnPixels(page, '.dist canvas');
         ok(counts.length >= 4 && counts.every(n => n > 100), `compare charts: ${counts.join(', ')}`);
         await page.screenshot({path: join(art, 'compare.png'), fullPage: true});
+    });
+
+    await step('reconnect', null, async () => {
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}/`;
+        const serve = async () => {
+            const p = spawn(env.LLMB, [...common, 'web', '--addr', `127.0.0.1:${port}`], {stdio: 'ignore'});
+            for (let i = 0; i < 600; i++) {
+                try {
+                    if ((await fetch(url + 'api/config')).ok) return p;
+                } catch (e) { /* not listening yet */ }
+                await new Promise(r => setTimeout(r, 100));
+            }
+            p.kill('SIGTERM');
+            throw new Error(`llmb web did not start on port ${port}`);
+        };
+        const stop = p => new Promise(r => {
+            if (p.exitCode !== null || p.signalCode !== null) return r();
+            p.once('exit', r);
+            p.kill('SIGTERM');
+        });
+        let srv = await serve();
+        const rp = await browser.newPage();
+        /* (the reconnections while no server runs log refused connections) */
+        rp.on('pageerror', e => problems.push(`reconnect: page error: ${e.message}`));
+        try {
+            await run(env.PUSH, [...common, '--queue', 'reconnect', '--id', 'rc-1', 'echo', '{}']);
+            await rp.goto(url + '#/queue/reconnect', {waitUntil: 'load'});
+            await rp.waitForSelector('tr[data-job="rc-1"]');
+            await rp.waitForSelector('#live.on');
+            await rp.evaluate(() => { window.__noReload = 'still here'; });
+            await stop(srv);
+            await rp.waitForSelector('#live:not(.on)');
+            /* no worker serves the queue: no later event names the job */
+            await run(env.PUSH, [...common, '--queue', 'reconnect', '--id', 'rc-2', 'echo', '{}']);
+            srv = await serve();
+            await rp.waitForSelector('tr[data-job="rc-2"]');
+            ok(await rp.evaluate(() => window.__noReload) === 'still here', 'the page reloaded');
+        } finally {
+            await rp.close();
+            await stop(srv);
+        }
     });
 
     await step('report-offline', null, async () => {
