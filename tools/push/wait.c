@@ -3,7 +3,9 @@
  * with bounded blocking reads of its queue's event stream (XREAD COUNT
  * BLOCK, no polling; a batch reads the stream of each of its queues), and
  * re-reads the job hashes at most once a second in case the capped stream
- * dropped an event before it was read. It prints the final jobs with
+ * dropped an event before it was read. One job is followed by
+ * llmb_job_wait() (lib/jobwait.c, shared with llmb sweep); a batch here,
+ * with the same pieces. It prints the final jobs with
  * their aggregates as JSON: one indented document for one
  * job, one compact line per job for a batch. That JSON is all stdout
  * holds when it is not a terminal or with --json; the tables for people
@@ -27,8 +29,10 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include <llmb/err.h>
 #include <llmb/job.h>
 #include <llmb/jobfields.h>
+#include <llmb/jobwait.h>
 #include <llmb/keys.h>
 #include <llmb/util.h>
 
@@ -44,29 +48,14 @@
 /* --batch: the jobs whose hashes are read per pipeline. */
 #define POLL_CHUNK 1000
 
-struct wait_state {
-    long long done, tasks;
-    char state[16];
-    int finished, aggregated;
-};
-
-/* Takes the stream position in r, a reply of XREVRANGE <events> + - COUNT
- * 1, into *mark (caller frees): the last entry's id, or 0-0 for an empty
- * stream. Returns 0, or EX_SOFTWARE for an error reply (said). */
+/* llmb_job_mark_take() with llmb-push's message and exit code: 0, or
+ * EX_SOFTWARE for an error reply (said). */
 static int mark_take(const redisReply *r, char **mark)
 {
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements == 2 &&
-        r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
-        *mark = llmb_xstrdup(r->element[0]->element[0]->str);
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "llmb-push: reading events: %s\n", r->str);
-        return EX_SOFTWARE;
-    } else {
-        *mark = llmb_xstrdup("0-0");
-    }
-    return 0;
+    if (llmb_job_mark_take(r, mark) == 0)
+        return 0;
+    fprintf(stderr, "llmb-push: reading events: %s\n", r->str);
+    return EX_SOFTWARE;
 }
 
 int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
@@ -328,194 +317,6 @@ static FILE *table_out(const struct push_config *cfg)
     return isatty(STDOUT_FILENO) ? stdout : stderr;
 }
 
-/* The fields job_poll() and followed_poll() read of a job hash, in the
- * order state_apply() takes them. */
-#define HASH_ARGV(key) {"HMGET", (key), "state", "tasks", "left", "aggregate"}
-
-/* Takes the reply of HASH_ARGV into *w. Returns 0, or -1 when the reply
- * has no state: the job is gone (purged, expired). */
-static int state_apply(const redisReply *r, struct wait_state *w)
-{
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-        r->element[0]->type != REDIS_REPLY_STRING)
-        return -1;
-    snprintf(w->state, sizeof(w->state), "%s", r->element[0]->str);
-    if (r->element[1]->type == REDIS_REPLY_STRING)
-        w->tasks = atoll(r->element[1]->str);
-    if (r->element[2]->type == REDIS_REPLY_STRING)
-        w->done = w->tasks - atoll(r->element[2]->str);
-    w->finished = llmb_job_ended(w->state, w->tasks - w->done);
-    w->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
-    return 0;
-}
-
-/* Reads the job hash: state, tasks, counts. Returns 0 or an exit code
- * (EX_SOFTWARE: the job is gone). */
-static int job_poll(struct llmb_cluster *cl, const char *jk,
-                    struct wait_state *w)
-{
-    const char *argv[] = HASH_ARGV(jk);
-    redisReply *r = llmb_cluster_command_argv(cl, jk, 6, argv, NULL);
-    int rc;
-
-    if (r == NULL)
-        return EX_UNAVAILABLE;
-    rc = state_apply(r, w) == 0 ? 0 : EX_SOFTWARE;
-    freeReplyObject(r);
-    return rc;
-}
-
-/* In a `finished` event for several jobs, `ids` and `states` list them
- * separated by spaces, in the same order. Copies the state of job id into
- * out (size n) and returns 1 when ids names it; else returns 0. */
-static int finished_in(const char *ids, const char *states, const char *id,
-                       char *out, size_t n)
-{
-    size_t len = strlen(id), pos = 0;
-    const char *p = ids;
-
-    for (;;) {
-        const char *end = strchr(p, ' ');
-        size_t tok = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (tok == len && memcmp(p, id, len) == 0)
-            break;
-        if (end == NULL)
-            return 0;
-        p = end + 1;
-        pos++;
-    }
-    /* the pos-th word of states */
-    for (p = states; p != NULL && pos > 0; pos--) {
-        p = strchr(p, ' ');
-        if (p != NULL)
-            p++;
-    }
-    if (p != NULL && n > 0) {
-        size_t tok = strcspn(p, " ");
-        if (tok >= n)
-            tok = n - 1;
-        memcpy(out, p, tok);
-        out[tok] = '\0';
-    }
-    return 1;
-}
-
-/* The fields of one events stream entry that --wait reads (the others
- * stay NULL); they point into the reply. */
-struct event {
-    const char *ev, *job, *done, *state, *ids, *states;
-};
-
-static void event_parse(const redisReply *e, struct event *out)
-{
-    const redisReply *f;
-    size_t k;
-
-    memset(out, 0, sizeof(*out));
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-        e->element[1]->type != REDIS_REPLY_ARRAY)
-        return;
-    f = e->element[1];
-    for (k = 0; k + 1 < f->elements; k += 2) {
-        const char *name = f->element[k]->str;
-        const char *val = f->element[k + 1]->str;
-        if (name == NULL || val == NULL)
-            continue;
-        if (strcmp(name, "event") == 0)
-            out->ev = val;
-        else if (strcmp(name, "job") == 0)
-            out->job = val;
-        else if (strcmp(name, "done") == 0)
-            out->done = val;
-        else if (strcmp(name, "state") == 0)
-            out->state = val;
-        else if (strcmp(name, "ids") == 0)
-            out->ids = val;
-        else if (strcmp(name, "states") == 0)
-            out->states = val;
-    }
-}
-
-/* Applies event e, which names the job of w in its field `job`. */
-static void event_apply(const struct event *e, struct wait_state *w)
-{
-    if (strcmp(e->ev, "progress") == 0 && e->done != NULL)
-        w->done = atoll(e->done);
-    else if (strcmp(e->ev, "finished") == 0) {
-        w->finished = 1;
-        w->done = w->tasks;
-        if (e->state != NULL)
-            snprintf(w->state, sizeof(w->state), "%s", e->state);
-    } else if (strcmp(e->ev, "aggregated") == 0) {
-        w->aggregated = 1;
-    }
-}
-
-/* The entries of an XREAD reply of one stream (NULL when none came), and
- * *mark advanced past them. */
-static const redisReply *stream_entries(const redisReply *r, char **mark)
-{
-    const redisReply *entries, *last;
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY ||
-        r->element[0]->elements != 2 ||
-        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY ||
-        r->element[0]->element[1]->elements == 0)
-        return NULL;
-    entries = r->element[0]->element[1];
-    last = entries->element[entries->elements - 1];
-    if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
-        last->element[0]->type == REDIS_REPLY_STRING) {
-        free(*mark);
-        *mark = llmb_xstrdup(last->element[0]->str);
-    }
-    return entries;
-}
-
-/* Calls fn(e, arg) for every entry of an XREAD reply of one stream, with
- * *mark advanced past them. Returns the number of entries. */
-static size_t events_each(const redisReply *r, char **mark,
-                          void (*fn)(const struct event *e, void *arg),
-                          void *arg)
-{
-    const redisReply *entries = stream_entries(r, mark);
-    size_t i;
-
-    for (i = 0; entries != NULL && i < entries->elements; i++) {
-        struct event e;
-
-        event_parse(entries->element[i], &e);
-        if (e.ev != NULL)
-            fn(&e, arg);
-    }
-    return entries != NULL ? entries->elements : 0;
-}
-
-/* One job being followed by push_wait(). */
-struct single {
-    const char *id;
-    struct wait_state *w;
-};
-
-/* Applies event e when it concerns the job of arg (a struct single). */
-static void single_apply(const struct event *e, void *arg)
-{
-    struct single *one = arg;
-    struct wait_state *w = one->w;
-
-    if (strcmp(e->ev, "finished") == 0 && e->ids != NULL &&
-        e->states != NULL) {
-        if (finished_in(e->ids, e->states, one->id, w->state,
-                        sizeof(w->state))) {
-            w->finished = 1;
-            w->done = w->tasks;
-        }
-    } else if (e->job != NULL && strcmp(e->job, one->id) == 0) {
-        event_apply(e, w);
-    }
-}
-
 /* The job's own fields (not its task fields, which share the hash) as
  * one new JSON object from r, the reply of an HMGET of llmb_job_fields
  * (freed here): numeric fields as numbers, the payload and aggregate as
@@ -595,65 +396,54 @@ static int job_print(const struct push_config *cfg, struct llmb_cluster *cl,
     return 0;
 }
 
+/* What push_wait()'s tick needs: the progress shown, the time limit. */
+struct wait_tick {
+    const struct push_config *cfg;
+    struct progress *p;
+    int64_t started;
+};
+
+/* Before each read of push_wait(): shows the progress; ends the wait
+ * with PUSH_EXIT_TIMEOUT once --wait-timeout has passed. */
+static int wait_tick(const struct llmb_job_progress *w, void *arg)
+{
+    struct wait_tick *t = arg;
+
+    if (t->cfg->wait_timeout > 0 &&
+        llmb_mono_ms() - t->started > t->cfg->wait_timeout * 1000)
+        return PUSH_EXIT_TIMEOUT;
+    progress_show(t->p, w->done, w->tasks, 0, 1, 0);
+    return 0;
+}
+
 int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
               const char *queue, const char *id, char *mark)
 {
     char *jk = llmb_key_queue_sub(cfg->common.prefix, queue, "j:");
-    char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     struct progress p;
-    int64_t started = llmb_mono_ms(), ended = 0, polled;
-    /* within --redis-timeout-ms, or the block itself would time out */
-    int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
-                       ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
-    struct wait_state w;
-    char block[24];
+    struct wait_tick t = {cfg, &p, llmb_mono_ms()};
+    struct llmb_job_wait_opts o;
+    struct llmb_job_progress w;
     int rc;
 
-    memset(&w, 0, sizeof(w));
+    memset(&o, 0, sizeof(o));
+    /* within --redis-timeout-ms, or the block itself would time out */
+    o.block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
+                     ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
+    o.grace_ms = AGGREGATE_GRACE_MS;
+    o.tick = wait_tick;
+    o.arg = &t;
     progress_init(&p, cfg);
     {
         char *full = llmb_xasprintf("%s%s", jk, id);
         free(jk);
         jk = full;
     }
-    rc = job_poll(cl, jk, &w);
-    polled = llmb_mono_ms();
-    while (rc == 0) {
-        redisReply *r;
-        int64_t now = llmb_mono_ms();
-
-        if (w.finished && ended == 0)
-            ended = now;
-        if (w.finished && (w.aggregated || now - ended > AGGREGATE_GRACE_MS))
-            break;
-        if (cfg->wait_timeout > 0 && now - started > cfg->wait_timeout * 1000) {
-            rc = PUSH_EXIT_TIMEOUT;
-            break;
-        }
-        progress_show(&p, w.done, w.tasks, 0, 1, 0);
-        snprintf(block, sizeof(block), "%d", block_ms);
-        {
-            const char *argv[] = {"XREAD", "COUNT", "1000", "BLOCK", block,
-                                  "STREAMS", events, mark};
-            r = llmb_cluster_command_argv(cl, events, 8, argv, NULL);
-        }
-        if (r == NULL) {
-            rc = EX_UNAVAILABLE;
-            break;
-        }
-        if (r->type == REDIS_REPLY_ARRAY) {
-            struct single one = {id, &w};
-            events_each(r, &mark, single_apply, &one);
-        }
-        freeReplyObject(r);
-        /* The stream is capped: re-read the hash every BLOCK_MS, so an
-         * event trimmed away before it was read cannot stall the wait
-         * (not after every read: on a busy queue XREAD answers at once). */
-        if (!w.finished && llmb_mono_ms() - polled >= BLOCK_MS) {
-            rc = job_poll(cl, jk, &w);
-            polled = llmb_mono_ms();
-        }
-    }
+    rc = llmb_job_wait(cl, cfg->common.prefix, queue, id, &mark, &o, &w);
+    if (rc == LLMB_EIO)
+        rc = EX_UNAVAILABLE;
+    else if (rc == LLMB_ENOTFOUND)
+        rc = EX_SOFTWARE;
     progress_show(&p, w.done, w.tasks, 0, 1, 1);
     progress_end(&p);
     if (rc == EX_UNAVAILABLE)
@@ -676,7 +466,6 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
     }
     free(mark);
     free(jk);
-    free(events);
     return rc;
 }
 
@@ -685,7 +474,7 @@ struct followed {
     char *key;        /* its hash */
     const char *id;   /* a string of the caller's ids */
     size_t stream;    /* its queue's entry of the streams */
-    struct wait_state w;
+    struct llmb_job_progress w;
     int64_t ended;    /* mono ms it was seen ended, 0 before */
 };
 
@@ -735,19 +524,20 @@ static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
         size_t ns = 0, k;
 
         for (; i < n && ns < POLL_CHUNK; i++) {
-            const char *argv[] = HASH_ARGV(v[i].key);
+            const char *argv[LLMB_JOB_PROGRESS_ARGC];
             if (followed_over(&v[i], now))
                 continue;
+            llmb_job_progress_argv(v[i].key, argv);
             read_set(&rd[ns], argv, 1);
             sent[ns++] = i;
         }
         rc = reads_run(cl, rd, ns);
         for (k = 0; k < ns && rc == 0; k++) {
             struct followed *f = &v[sent[k]];
-            if (state_apply(rd[k].r, &f->w) != 0) {
+            if (llmb_job_progress_take(rd[k].r, &f->w) != 0) {
                 /* gone (purged, expired): nothing more will come */
                 snprintf(f->w.state, sizeof(f->w.state), "gone");
-                f->w.finished = f->w.aggregated = 1;
+                f->w.finished = f->w.aggregated = true;
             }
             followed_seen(f, now);
         }
@@ -773,7 +563,7 @@ static int by_id_cmp(const void *a, const void *b)
  * id). len is id's length: ids of a `finished` event are words of a
  * longer string. */
 static void follow_each(struct follow *fl, const char *id, size_t len,
-                        const struct event *e, const char *state, size_t slen)
+                        const struct llmb_job_event *e, const char *state, size_t slen)
 {
     size_t lo = 0, hi = fl->n;
 
@@ -801,14 +591,14 @@ static void follow_each(struct follow *fl, const char *id, size_t len,
             memcpy(f->w.state, state, slen);
             f->w.state[slen] = '\0';
         } else {
-            event_apply(e, &f->w);
+            llmb_job_event_apply(e, &f->w);
         }
         followed_seen(f, llmb_mono_ms());
     }
 }
 
 /* Applies event e to the jobs of arg (a struct follow) that it names. */
-static void follow_event(const struct event *e, void *arg)
+static void follow_event(const struct llmb_job_event *e, void *arg)
 {
     struct follow *fl = arg;
 
@@ -859,7 +649,7 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
         rc = reads_run(cl, rd, ns);
         for (k = 0; k < ns && rc == 0; k++) {
             fl->reading = sent[k];
-            got += events_each(rd[k].r, &fl->s[sent[k]].mark, follow_event,
+            got += llmb_job_events_each(rd[k].r, &fl->s[sent[k]].mark, follow_event,
                                fl);
         }
         reads_clear(rd, ns);
@@ -877,7 +667,7 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
         if (r == NULL)
             return EX_UNAVAILABLE;
         fl->reading = first;
-        events_each(r, &fl->s[first].mark, follow_event, fl);
+        llmb_job_events_each(r, &fl->s[first].mark, follow_event, fl);
         freeReplyObject(r);
     }
     return rc;
