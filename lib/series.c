@@ -42,6 +42,13 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a % b != 0 && a < 0 ? q - 1 : q;
 }
 
+/* *a += b (b >= 0), stopping at LLMB_SERIES_COUNT_MAX: the results of
+ * a job's tasks are anyone's JSON, and their sum must not overflow. */
+static void add_count(int64_t *a, int64_t b)
+{
+    *a = b >= LLMB_SERIES_COUNT_MAX - *a ? LLMB_SERIES_COUNT_MAX : *a + b;
+}
+
 /* Grows the arrays to hold at least n buckets (geometrically, up to
  * max), the new slots zero. */
 static void reserve(struct llmb_series *s, size_t n)
@@ -84,8 +91,8 @@ static void move(struct llmb_series *s, int64_t start, int64_t w, size_t nb)
     for (size_t i = 0; i < s->n; i++) {
         int64_t at = s->start_ms + (int64_t)i * s->width_ms;
         size_t j = (size_t)((at - start) / w);
-        t.requests[j] += s->requests[i];
-        t.tokens[j] += s->tokens[i];
+        add_count(&t.requests[j], s->requests[i]);
+        add_count(&t.tokens[j], s->tokens[i]);
         t.busy[j] += s->busy[i];
     }
     llmb_series_fini(s);
@@ -131,8 +138,8 @@ void llmb_series_count(struct llmb_series *s, int64_t at_ms,
 
     cover(s, at_ms, at_ms, s->width_ms);
     i = index_of(s, at_ms);
-    s->requests[i] += requests;
-    s->tokens[i] += tokens;
+    add_count(&s->requests[i], requests);
+    add_count(&s->tokens[i], tokens);
 }
 
 void llmb_series_busy(struct llmb_series *s, double from_ms, double to_ms,
@@ -175,8 +182,8 @@ int llmb_series_merge(struct llmb_series *s, const struct llmb_series *o)
           o->start_ms + (int64_t)o->n * o->width_ms - 1, o->width_ms);
     for (size_t i = 0; i < o->n; i++) {
         size_t j = index_of(s, o->start_ms + (int64_t)i * o->width_ms);
-        s->requests[j] += o->requests[i];
-        s->tokens[j] += o->tokens[i];
+        add_count(&s->requests[j], o->requests[i]);
+        add_count(&s->tokens[j], o->tokens[i]);
         s->busy[j] += o->busy[i];
     }
     return 0;
@@ -189,6 +196,8 @@ json_t *llmb_series_json(const struct llmb_series *s)
     for (size_t i = 0; i < s->n; i++) {
         /* the mean to 1/10000 of a request: short, and plenty */
         double c = round(s->busy[i] / (double)s->width_ms * 1e4) / 1e4;
+        if (c > (double)LLMB_SERIES_COUNT_MAX)
+            c = (double)LLMB_SERIES_COUNT_MAX;
         json_array_append_new(req, json_integer(s->requests[i]));
         json_array_append_new(tok, json_integer(s->tokens[i]));
         json_array_append_new(conc, c == floor(c) ?

@@ -33,6 +33,10 @@
 #define LLMB_SERIES_MAX 3600      /* buckets at most: an hour of seconds */
 #define LLMB_SERIES_WIDTH_MAX (INT64_C(1) << 40) /* ms, about 35 years */
 #define LLMB_SERIES_START_MAX (INT64_C(1) << 50) /* ms, the year 37648 */
+/* A bucket's counts and mean concurrency stop here (2^53, the largest
+ * integer a JSON double keeps exact): merging many results cannot
+ * overflow, and the JSON form always reads back. */
+#define LLMB_SERIES_COUNT_MAX (INT64_C(1) << 53)
 
 /* Embedded; llmb_series_init() / llmb_series_fini(). Slots n..cap-1 of
  * the arrays are always zero. */
@@ -51,7 +55,8 @@ void llmb_series_init(struct llmb_series *s, int64_t width_ms, size_t max);
 /* Frees the arrays; s is left empty. */
 void llmb_series_fini(struct llmb_series *s);
 
-/* Adds requests and tokens to the bucket of wall-clock time at_ms. */
+/* Adds requests and tokens (>= 0) to the bucket of wall-clock time
+ * at_ms. */
 void llmb_series_count(struct llmb_series *s, int64_t at_ms,
                        int64_t requests, int64_t tokens);
 

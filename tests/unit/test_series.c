@@ -261,6 +261,44 @@ static void test_json(void **state)
     assert_int_equal(parse("[1]", 4, &t), LLMB_EINVAL);
 }
 
+/* Counts merged from many results stop at LLMB_SERIES_COUNT_MAX (2^53,
+ * the most the JSON form reads back) instead of overflowing, and so does
+ * the mean concurrency: a job's merged series always reads back. */
+static void test_saturate(void **state)
+{
+    static const char one[] =
+        "{\"start_ms\":0,\"width_ms\":1000,"
+        "\"requests\":[9007199254740991],"
+        "\"output_tokens\":[9007199254740992],"
+        "\"concurrency\":[9007199254740992]}";
+    struct llmb_series a, o, t;
+    json_t *j;
+    char *text;
+
+    (void)state;
+    llmb_series_init(&a, 1000, 10);
+    assert_int_equal(parse(one, 10, &o), 0);
+    /* past 2^63 / 2^53 = 1024 merges a plain sum would wrap */
+    for (int i = 0; i < 1100; i++)
+        assert_int_equal(llmb_series_merge(&a, &o), 0);
+    assert_int_equal(a.n, 1);
+    assert_true(a.requests[0] == LLMB_SERIES_COUNT_MAX);
+    assert_true(a.tokens[0] == LLMB_SERIES_COUNT_MAX);
+    /* counting on stays at the ceiling */
+    llmb_series_count(&a, 0, 1, 1);
+    assert_true(a.requests[0] == LLMB_SERIES_COUNT_MAX);
+    j = llmb_series_json(&a);
+    text = json_dumps(j, JSON_COMPACT);
+    assert_int_equal(parse(text, 10, &t), 0);
+    assert_true(t.requests[0] == LLMB_SERIES_COUNT_MAX);
+    assert_true(t.busy[0] == (double)LLMB_SERIES_COUNT_MAX * 1000.0);
+    llmb_series_fini(&t);
+    free(text);
+    json_decref(j);
+    llmb_series_fini(&o);
+    llmb_series_fini(&a);
+}
+
 /* A timeline whose monotonic 0 is wall-clock 1,000,000.000 s. */
 static void timeline_at(struct llmb_llm_timeline *tl)
 {
@@ -325,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_saturate),
         cmocka_unit_test(test_timeline),
     };
 
