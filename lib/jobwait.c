@@ -205,9 +205,22 @@ static void single_apply(const struct llmb_job_event *e, void *arg)
     }
 }
 
-/* Reads the job hash jk into *p. Returns 0, LLMB_EIO or LLMB_ENOTFOUND. */
+/* When r is an error reply to a read of key: LLMB_EREDIS with a message
+ * naming both in *errstr; otherwise 0. A follower that went on past one
+ * would ask again at once, forever, and never say why. */
+static int read_error(const redisReply *r, const char *what, const char *key,
+                      char **errstr)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return 0;
+    *errstr = llmb_xasprintf("reading %s %s: %s", what, key, r->str);
+    return LLMB_EREDIS;
+}
+
+/* Reads the job hash jk into *p. Returns 0, LLMB_EIO, LLMB_ENOTFOUND or
+ * LLMB_EREDIS (with *errstr). */
 static int progress_read(struct llmb_cluster *cl, const char *jk,
-                         struct llmb_job_progress *p)
+                         struct llmb_job_progress *p, char **errstr)
 {
     const char *argv[LLMB_JOB_PROGRESS_ARGC];
     redisReply *r;
@@ -217,7 +230,9 @@ static int progress_read(struct llmb_cluster *cl, const char *jk,
     r = llmb_cluster_command_argv(cl, jk, LLMB_JOB_PROGRESS_ARGC, argv, NULL);
     if (r == NULL)
         return LLMB_EIO;
-    rc = llmb_job_progress_take(r, p);
+    rc = read_error(r, "job hash", jk, errstr);
+    if (rc == 0)
+        rc = llmb_job_progress_take(r, p);
     freeReplyObject(r);
     return rc;
 }
@@ -225,7 +240,7 @@ static int progress_read(struct llmb_cluster *cl, const char *jk,
 int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
                   const char *queue, const char *id, char **mark,
                   const struct llmb_job_wait_opts *o,
-                  struct llmb_job_progress *p)
+                  struct llmb_job_progress *p, char **errstr)
 {
     char *sub = llmb_key_queue_sub(prefix, queue, "j:");
     char *jk = llmb_xasprintf("%s%s", sub, id);
@@ -237,7 +252,8 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
     free(sub);
     memset(p, 0, sizeof(*p));
     snprintf(block, sizeof(block), "%d", o->block_ms);
-    rc = progress_read(cl, jk, p);
+    *errstr = NULL;
+    rc = progress_read(cl, jk, p, errstr);
     polled = llmb_mono_ms();
     while (rc == 0) {
         const char *argv[] = {"XREAD", "COUNT", "1000", "BLOCK", block,
@@ -257,12 +273,14 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
             rc = LLMB_EIO;
             break;
         }
-        if (r->type == REDIS_REPLY_ARRAY)
+        rc = read_error(r, "events", events, errstr);
+        if (rc == 0)
             llmb_job_events_each(r, mark, single_apply, &one);
         freeReplyObject(r);
         /* Not after every read: on a busy queue XREAD answers at once. */
-        if (!p->finished && llmb_mono_ms() - polled >= o->block_ms) {
-            rc = progress_read(cl, jk, p);
+        if (rc == 0 && !p->finished &&
+            llmb_mono_ms() - polled >= o->block_ms) {
+            rc = progress_read(cl, jk, p, errstr);
             polled = llmb_mono_ms();
         }
     }

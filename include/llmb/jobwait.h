@@ -74,10 +74,12 @@ struct llmb_job_wait_opts {
  * still the caller's) until it has ended and been aggregated, or
  * o->grace_ms after it ended; *p tells how it went. Returns 0, LLMB_EIO
  * (the connection failed: llmb_cluster_errstr()), LLMB_ENOTFOUND (the job
- * is gone), or what o->tick returned. */
+ * is gone), LLMB_EREDIS (Redis answered a read with an error, such as
+ * WRONGTYPE for a key that is not a stream: *errstr, which the caller
+ * frees, names the key and the error), or what o->tick returned. */
 int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
                   const char *queue, const char *id, char **mark,
                   const struct llmb_job_wait_opts *o,
-                  struct llmb_job_progress *p);
+                  struct llmb_job_progress *p, char **errstr);
 
 #endif

@@ -188,4 +188,30 @@ jobs = [json.loads(l) for l in open(sys.argv[1])]
 assert [(j["queue"], j["state"]) for j in jobs] == \
     [("default", "completed"), ("q2", "cancelled")], jobs
 PY
+# an events key that stops being a stream while a wait reads it: the
+# error is said and the wait ends (before, it asked again at once until
+# --wait-timeout, and never said why)
+junk_wait() { # NAME ARGS...: the wait of job NAME in queue NAME made junk
+    local name=$1
+    shift
+    "$push" "$@" --wait --wait-timeout 20 --no-progress \
+        > "$tmp/$name.out" 2> "$tmp/$name.err" &
+    waiter=$!
+    pids+=($waiter)
+    for _ in $(seq 200); do
+        [ "$(rcli EXISTS "$prefix:{$name}:j:$name")" = 1 ] && break
+        sleep 0.05
+    done
+    rcli DEL "$prefix:{$name}:events" >/dev/null
+    rcli SET "$prefix:{$name}:events" x >/dev/null
+    set +e
+    wait $waiter; rc=$?
+    set -e
+    [ $rc -eq 70 ] || fail "$name: exit $rc, $(cat "$tmp/$name.err")"
+    grep -q "^llmb-push: reading events $prefix:{$name}:events: WRONGTYPE" \
+        "$tmp/$name.err" || fail "$name: $(cat "$tmp/$name.err")"
+}
+junk_wait junk1 --queue junk1 --id junk1 echo '{}'
+echo '{"type":"echo","id":"junk2","queue":"junk2"}' > "$tmp/junk2.ndjson"
+junk_wait junk2 --batch "$tmp/junk2.ndjson"
 echo "e2e push_wait: ok"

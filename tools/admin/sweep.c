@@ -382,7 +382,9 @@ static int job_follow(struct llmb_admin *a, const char *queue,
     char *sub = NULL, *jk = NULL;
     redisReply *r = NULL;
     json_t *agg = NULL;
-    int rc = llmb_job_wait(a->conn, a->prefix, queue, l->job, mark, &o, &p);
+    char *err = NULL;
+    int rc = llmb_job_wait(a->conn, a->prefix, queue, l->job, mark, &o, &p,
+                           &err);
 
     if (rc == 1) {
         job_cancel(a, queue, l->job);
@@ -395,6 +397,10 @@ static int job_follow(struct llmb_admin *a, const char *queue,
         *errstr = llmb_xasprintf("level %s: job %s was deleted while the "
                                  "sweep waited for it (purged, or by hand)",
                                  l->text, l->job);
+        return rc;
+    }
+    if (rc == LLMB_EREDIS) {
+        *errstr = err;
         return rc;
     }
     if (rc != 0) {

@@ -58,6 +58,18 @@ static int mark_take(const redisReply *r, char **mark)
     return EX_SOFTWARE;
 }
 
+/* When r is an error reply to the read of key (what it holds): says so
+ * and returns EX_SOFTWARE; else 0. Going on would ask again at once,
+ * forever, and never say why. */
+static int read_refused(const redisReply *r, const char *what,
+                        const char *key)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return 0;
+    fprintf(stderr, "llmb-push: reading %s %s: %s\n", what, key, r->str);
+    return EX_SOFTWARE;
+}
+
 int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
                    const char *queue, char **mark)
 {
@@ -424,6 +436,7 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
     struct wait_tick t = {cfg, &p, llmb_mono_ms()};
     struct llmb_job_wait_opts o;
     struct llmb_job_progress w;
+    char *err = NULL;
     int rc;
 
     memset(&o, 0, sizeof(o));
@@ -439,13 +452,20 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
         free(jk);
         jk = full;
     }
-    rc = llmb_job_wait(cl, cfg->common.prefix, queue, id, &mark, &o, &w);
+    rc = llmb_job_wait(cl, cfg->common.prefix, queue, id, &mark, &o, &w,
+                       &err);
+    progress_show(&p, w.done, w.tasks, 0, 1, 1);
+    progress_end(&p);
+    if (rc == LLMB_EREDIS) {
+        fprintf(stderr, "llmb-push: %s\n", err);
+        free(err);
+        rc = EX_SOFTWARE;
+        goto out;
+    }
     if (rc == LLMB_EIO)
         rc = EX_UNAVAILABLE;
     else if (rc == LLMB_ENOTFOUND)
         rc = EX_SOFTWARE;
-    progress_show(&p, w.done, w.tasks, 0, 1, 1);
-    progress_end(&p);
     if (rc == EX_UNAVAILABLE)
         fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
     else if (rc == PUSH_EXIT_TIMEOUT)
@@ -464,6 +484,7 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
                           : strcmp(w.state, "completed") == 0 ? 0
                                                               : PUSH_EXIT_FAILED;
     }
+out:
     free(mark);
     free(jk);
     return rc;
@@ -511,7 +532,8 @@ static void followed_seen(struct followed *f, int64_t now)
 }
 
 /* Reads the hashes of the jobs not over yet, POLL_CHUNK per round of
- * reads_run(). Returns 0 or EX_UNAVAILABLE. */
+ * reads_run(). Returns 0, EX_UNAVAILABLE or EX_SOFTWARE (an error reply,
+ * said). */
 static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
 {
     int64_t now = llmb_mono_ms();
@@ -534,6 +556,8 @@ static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
         rc = reads_run(cl, rd, ns);
         for (k = 0; k < ns && rc == 0; k++) {
             struct followed *f = &v[sent[k]];
+            if ((rc = read_refused(rd[k].r, "job hash", f->key)) != 0)
+                break;
             if (llmb_job_progress_take(rd[k].r, &f->w) != 0) {
                 /* gone (purged, expired): nothing more will come */
                 snprintf(f->w.state, sizeof(f->w.state), "gone");
@@ -621,7 +645,8 @@ static void follow_event(const struct llmb_job_event *e, void *arg)
  * key, as Redis Cluster needs), and when none had news, a read that
  * blocks up to block_ms on the first of them (up to MULTI_BLOCK_MS when
  * other queues wait too, so that their news is not held back long).
- * COUNT bounds each read. Returns 0 or EX_UNAVAILABLE. */
+ * COUNT bounds each read. Returns 0, EX_UNAVAILABLE or EX_SOFTWARE (an
+ * error reply, said). */
 #define EVENTS_COUNT 1000
 #define MULTI_BLOCK_MS 250
 static int follow_read(struct llmb_cluster *cl, struct follow *fl,
@@ -649,8 +674,10 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
         rc = reads_run(cl, rd, ns);
         for (k = 0; k < ns && rc == 0; k++) {
             fl->reading = sent[k];
-            got += llmb_job_events_each(rd[k].r, &fl->s[sent[k]].mark, follow_event,
-                               fl);
+            rc = read_refused(rd[k].r, "events", fl->s[sent[k]].key);
+            if (rc == 0)
+                got += llmb_job_events_each(rd[k].r, &fl->s[sent[k]].mark,
+                                            follow_event, fl);
         }
         reads_clear(rd, ns);
     }
@@ -667,7 +694,9 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
         if (r == NULL)
             return EX_UNAVAILABLE;
         fl->reading = first;
-        llmb_job_events_each(r, &fl->s[first].mark, follow_event, fl);
+        rc = read_refused(r, "events", fl->s[first].key);
+        if (rc == 0)
+            llmb_job_events_each(r, &fl->s[first].mark, follow_event, fl);
         freeReplyObject(r);
     }
     return rc;
@@ -813,6 +842,8 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
         fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
         goto out;
     }
+    if (rc == EX_SOFTWARE) /* said */
+        goto out;
     /* stdout: one line per job, in input order */
     for (i = 0; i < ids->n; i++) {
         json_t *job = job_json_routed(cl, v[i].key);
