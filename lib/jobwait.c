@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <llmb/err.h>
 #include <llmb/job.h>
@@ -205,20 +206,28 @@ static void single_apply(const struct llmb_job_event *e, void *arg)
     }
 }
 
-/* When r is an error reply to a read of key: LLMB_EREDIS with a message
- * naming both in *errstr; otherwise 0. A follower that went on past one
- * would ask again at once, forever, and never say why. */
+/* A read answered "not yet" (llmb_reply_not_yet()): asked again later. */
+#define NOT_YET 1
+
+/* When r is an error reply to a read of key: NOT_YET for a server that
+ * cannot serve yet (loading, a busy script, a failover), else
+ * LLMB_EREDIS with a message naming both in *errstr; 0 for any other
+ * reply. A follower that went on past an error would ask again at once,
+ * forever, and never say why. */
 static int read_error(const redisReply *r, const char *what, const char *key,
                       char **errstr)
 {
     if (r->type != REDIS_REPLY_ERROR)
         return 0;
+    if (llmb_reply_not_yet(r))
+        return NOT_YET;
     *errstr = llmb_xasprintf("reading %s %s: %s", what, key, r->str);
     return LLMB_EREDIS;
 }
 
-/* Reads the job hash jk into *p. Returns 0, LLMB_EIO, LLMB_ENOTFOUND or
- * LLMB_EREDIS (with *errstr). */
+/* Reads the job hash jk into *p (left as it was when the server cannot
+ * serve yet). Returns 0, LLMB_EIO, LLMB_ENOTFOUND or LLMB_EREDIS (with
+ * *errstr). */
 static int progress_read(struct llmb_cluster *cl, const char *jk,
                          struct llmb_job_progress *p, char **errstr)
 {
@@ -233,8 +242,18 @@ static int progress_read(struct llmb_cluster *cl, const char *jk,
     rc = read_error(r, "job hash", jk, errstr);
     if (rc == 0)
         rc = llmb_job_progress_take(r, p);
+    else if (rc == NOT_YET)
+        rc = 0;
     freeReplyObject(r);
     return rc;
+}
+
+/* Waits ms without asking: for a server that cannot serve yet. */
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
 }
 
 int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
@@ -277,6 +296,10 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
         if (rc == 0)
             llmb_job_events_each(r, mark, single_apply, &one);
         freeReplyObject(r);
+        if (rc == NOT_YET) {
+            rc = 0;
+            pause_ms(o->block_ms); /* as a blocking read would have */
+        }
         /* Not after every read: on a busy queue XREAD answers at once. */
         if (rc == 0 && !p->finished &&
             llmb_mono_ms() - polled >= o->block_ms) {

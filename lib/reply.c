@@ -4,6 +4,7 @@
  * CLI never disagree on what a field holds.
  */
 #include <limits.h>
+#include <string.h>
 
 #include <llmb/reply.h>
 #include <llmb/util.h>
@@ -39,4 +40,20 @@ bool llmb_reply_time_ms(const redisReply *r, int64_t *ms)
         return false;
     *ms = (int64_t)s * 1000 + (int64_t)us / 1000;
     return true;
+}
+
+bool llmb_reply_not_yet(const redisReply *r)
+{
+    static const char *const later[] = {"LOADING", "BUSY", "MASTERDOWN",
+                                        "TRYAGAIN", "CLUSTERDOWN"};
+
+    if (r == NULL || r->type != REDIS_REPLY_ERROR || r->str == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(later) / sizeof(*later); i++) {
+        size_t n = strlen(later[i]);
+        if (strncmp(r->str, later[i], n) == 0 &&
+            (r->str[n] == ' ' || r->str[n] == '\0'))
+            return true;
+    }
+    return false;
 }

@@ -76,7 +76,9 @@ struct llmb_job_wait_opts {
  * (the connection failed: llmb_cluster_errstr()), LLMB_ENOTFOUND (the job
  * is gone), LLMB_EREDIS (Redis answered a read with an error, such as
  * WRONGTYPE for a key that is not a stream: *errstr, which the caller
- * frees, names the key and the error), or what o->tick returned. */
+ * frees, names the key and the error; one of a server that cannot serve
+ * yet, llmb_reply_not_yet(), is waited out instead), or what o->tick
+ * returned. */
 int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
                   const char *queue, const char *id, char **mark,
                   const struct llmb_job_wait_opts *o,

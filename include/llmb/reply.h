@@ -27,4 +27,9 @@ long long llmb_reply_ll_or(const redisReply *r, long long def);
  * llmb_reply_ll() reads. */
 bool llmb_reply_time_ms(const redisReply *r, int64_t *ms);
 
+/* True when r is an error reply of a server that cannot serve the command
+ * yet but will (LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN): ask
+ * again later. False for NULL, any other reply and any other error. */
+bool llmb_reply_not_yet(const redisReply *r);
+
 #endif

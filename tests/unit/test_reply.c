@@ -2,7 +2,9 @@
  * llmb_reply_ll(), llmb_reply_ll_or() and llmb_reply_time_ms()
  * (lib/reply.c) on handmade replies: integers, numbers held in strings
  * and statuses, the ends of the range, and every reply they must refuse
- * (nil, errors, arrays, text, TIME replies of another shape).
+ * (nil, errors, arrays, text, TIME replies of another shape); and
+ * llmb_reply_not_yet() on the errors of a server that cannot serve yet
+ * and on others.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +135,40 @@ static void test_time_refuses(void **state)
     assert_true(ms == 5); /* left alone */
 }
 
+/* llmb_reply_not_yet(): the errors of a server that cannot serve yet,
+ * nothing else. */
+static void test_not_yet(void **state)
+{
+    static const char *const yes[] = {
+        "LOADING Redis is loading the dataset in memory",
+        "BUSY Redis is busy running a script.",
+        "MASTERDOWN Link with MASTER is down",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "CLUSTERDOWN The cluster is down"};
+    static const char *const no[] = {
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+        "ERR unknown command", "NOAUTH Authentication required.",
+        "BUSYKEY Target key name already exists.", "LOAD", ""};
+    redisReply *r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
+        r = str(REDIS_REPLY_ERROR, yes[i]);
+        assert_true(llmb_reply_not_yet(r));
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++) {
+        r = str(REDIS_REPLY_ERROR, no[i]);
+        assert_false(llmb_reply_not_yet(r));
+        freeReplyObject(r);
+    }
+    /* the same words in a string are data, not an error */
+    r = str(REDIS_REPLY_STRING, "LOADING");
+    assert_false(llmb_reply_not_yet(r));
+    freeReplyObject(r);
+    assert_false(llmb_reply_not_yet(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_ll_or),
         cmocka_unit_test(test_time_reads),
         cmocka_unit_test(test_time_refuses),
+        cmocka_unit_test(test_not_yet),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -34,6 +35,7 @@
 #include <llmb/jobfields.h>
 #include <llmb/jobwait.h>
 #include <llmb/keys.h>
+#include <llmb/reply.h>
 #include <llmb/util.h>
 
 #include "push.h"
@@ -60,11 +62,12 @@ static int mark_take(const redisReply *r, char **mark)
 
 /* When r is an error reply to the read of key (what it holds): says so
  * and returns EX_SOFTWARE; else 0. Going on would ask again at once,
- * forever, and never say why. */
+ * forever, and never say why. The error of a server that cannot serve
+ * yet (llmb_reply_not_yet()) is not one: the caller asks again later. */
 static int read_refused(const redisReply *r, const char *what,
                         const char *key)
 {
-    if (r->type != REDIS_REPLY_ERROR)
+    if (r->type != REDIS_REPLY_ERROR || llmb_reply_not_yet(r))
         return 0;
     fprintf(stderr, "llmb-push: reading %s %s: %s\n", what, key, r->str);
     return EX_SOFTWARE;
@@ -558,6 +561,8 @@ static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
             struct followed *f = &v[sent[k]];
             if ((rc = read_refused(rd[k].r, "job hash", f->key)) != 0)
                 break;
+            if (llmb_reply_not_yet(rd[k].r))
+                continue; /* read again at the next poll */
             if (llmb_job_progress_take(rd[k].r, &f->w) != 0) {
                 /* gone (purged, expired): nothing more will come */
                 snprintf(f->w.state, sizeof(f->w.state), "gone");
@@ -695,8 +700,15 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
             return EX_UNAVAILABLE;
         fl->reading = first;
         rc = read_refused(r, "events", fl->s[first].key);
-        if (rc == 0)
+        if (rc == 0 && llmb_reply_not_yet(r)) {
+            /* not a busy loop: as long as the read would have blocked */
+            struct timespec ts = {0, 0};
+            ts.tv_sec = block_ms / 1000;
+            ts.tv_nsec = (long)(block_ms % 1000) * 1000000L;
+            nanosleep(&ts, NULL);
+        } else if (rc == 0) {
             llmb_job_events_each(r, &fl->s[first].mark, follow_event, fl);
+        }
         freeReplyObject(r);
     }
     return rc;
