@@ -214,4 +214,27 @@ junk_wait() { # NAME ARGS...: the wait of job NAME in queue NAME made junk
 junk_wait junk1 --queue junk1 --id junk1 echo '{}'
 echo '{"type":"echo","id":"junk2","queue":"junk2"}' > "$tmp/junk2.ndjson"
 junk_wait junk2 --batch "$tmp/junk2.ndjson"
+# the final read of a job's hash answered with an error: said, exit 70
+# (the hash of a job over is not read again until then)
+cat > "$tmp/junk3.ndjson" <<'NDJSON'
+{"type":"echo","id":"junk3"}
+{"type":"echo","id":"junk3b","queue":"nobody"}
+NDJSON
+"$push" --batch "$tmp/junk3.ndjson" --wait --wait-timeout 4 --no-progress \
+    > "$tmp/junk3.out" 2> "$tmp/junk3.err" &
+waiter=$!
+pids+=($waiter)
+for _ in $(seq 200); do
+    [ "$(rcli HEXISTS "$prefix:{default}:j:junk3" aggregate)" = 1 ] && break
+    sleep 0.05
+done
+sleep 1.5 # the wait has read that it is over
+rcli DEL "$prefix:{default}:j:junk3" >/dev/null
+rcli SET "$prefix:{default}:j:junk3" x >/dev/null
+set +e
+wait $waiter; rc=$?
+set -e
+[ $rc -eq 70 ] || fail "junk3: exit $rc, $(cat "$tmp/junk3.err")"
+grep -q "^llmb-push: reading job hash $prefix:{default}:j:junk3: WRONGTYPE" \
+    "$tmp/junk3.err" || fail "junk3: $(cat "$tmp/junk3.err")"
 echo "e2e push_wait: ok"

@@ -372,8 +372,11 @@ static json_t *job_json_of(redisReply *r)
     return out;
 }
 
-/* job_json_of() the job hash jk read through the router cl. */
-static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk)
+/* job_json_of() the job hash jk read through the router cl; NULL when
+ * the read failed, said on stderr, with the exit code in *rc:
+ * EX_UNAVAILABLE (no answer) or EX_SOFTWARE (an error reply). */
+static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk,
+                               int *rc)
 {
     const char **argv = llmb_xcalloc(llmb_job_nfields + 2, sizeof(*argv));
     redisReply *r;
@@ -385,6 +388,20 @@ static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk)
     r = llmb_cluster_command_argv(cl, jk, (int)llmb_job_nfields + 2, argv,
                                   NULL);
     free(argv);
+    if (r == NULL) {
+        fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
+        *rc = EX_UNAVAILABLE;
+        return NULL;
+    }
+    if ((*rc = read_refused(r, "job hash", jk)) != 0 ||
+        r->type != REDIS_REPLY_ARRAY) {
+        if (*rc == 0) /* "not yet" at the very end: no hash to show */
+            fprintf(stderr, "llmb-push: reading job hash %s: %s\n", jk,
+                    r->str);
+        *rc = EX_SOFTWARE;
+        freeReplyObject(r);
+        return NULL;
+    }
     return job_json_of(r);
 }
 
@@ -394,12 +411,13 @@ static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk)
 static int job_print(const struct push_config *cfg, struct llmb_cluster *cl,
                      const char *jk)
 {
-    json_t *out = job_json_routed(cl, jk);
+    int rc = 0;
+    json_t *out = job_json_routed(cl, jk, &rc);
     FILE *tables = table_out(cfg);
     char *text;
 
     if (out == NULL)
-        return EX_UNAVAILABLE;
+        return rc; /* said */
     text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS |
                               JSON_REAL_PRECISION(12));
     printf("%s\n", text);
@@ -858,12 +876,12 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
         goto out;
     /* stdout: one line per job, in input order */
     for (i = 0; i < ids->n; i++) {
-        json_t *job = job_json_routed(cl, v[i].key);
+        int jrc = 0;
+        json_t *job = job_json_routed(cl, v[i].key, &jrc);
         char *text;
 
         if (job == NULL) {
-            fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
-            rc = EX_UNAVAILABLE;
+            rc = jrc; /* said */
             goto out;
         }
         if (json_object_size(job) == 0) /* gone */
