@@ -18,7 +18,11 @@
 # Also llmb's loop lag p99, peak concurrency and send delay p50; the
 # floor: bench/llm_floor.c (llmb_bench_llm_floor), the least a client can
 # do (epoll and recv), what the kernel and the scheduler cost on this
-# machine; how late the server's chunks left against its schedule (p99)
+# machine; the connect-only client: bench/llm_connect_only.c
+# (llmb_bench_llm_connect_only), libcurl connects (CURLOPT_CONNECT_ONLY)
+# and the client speaks HTTP/1.1 over curl_easy_send and curl_easy_recv,
+# what llmb would cost without libcurl's transfer layer; how late the
+# server's chunks left against its schedule (p99)
 # and its CPU per chunk (during llmb's runs); the 1-minute load average
 # before and after the level. Medians of --reps (3).
 # Uses LLMB_BUILD_DIR; writes bench/results/llm-clock-<time>.md.
@@ -34,7 +38,7 @@ while [ $# -gt 0 ]; do
     --itl-ms) itl=$2; shift ;;
     --tokens) tokens=$2; shift ;;
     --server) server=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -42,6 +46,8 @@ done
 worker_bin="$LLMB_BUILD_DIR/worker/llmb-worker"
 floor="$LLMB_BUILD_DIR/bench/llmb_bench_llm_floor"
 [ -x "$floor" ] || floor=""
+conly="$LLMB_BUILD_DIR/bench/llmb_bench_llm_connect_only"
+[ -x "$conly" ] || conly=""
 push="$LLMB_BUILD_DIR/tools/push/llmb-push"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 srv_pid="" worker_pid=""
@@ -111,7 +117,7 @@ print("%.2f %.1f" % (t[len(t)//2] - float(sys.argv[1]),
 median() { tr ' ' '\n' | grep -v '^$' | bench_stats | cut -d' ' -f1; }
 rows=() raw=()
 for c in $levels; do
-  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=() fe=() fc=() sc=()
+  le=() lc=() ll=() lp=() ld=() pe=() pc=() sv=() fe=() fc=() sc=() ce=() cc=()
   load0=$(cut -d' ' -f1 /proc/loadavg)
   for r in $(seq 1 "$reps"); do
     reset; c0=$(cpu_us "$worker_pid"); s0=$(cpu_us "$srv_pid")
@@ -131,9 +137,14 @@ for c in $levels; do
       read -r e u < <(run_client "$floor" --port "$port" --n "$c")
       fe+=("$e"); fc+=("$u")
     fi
+    if [ -n "$conly" ]; then
+      reset
+      read -r e u < <(run_client "$conly" --port "$port" --n "$c")
+      ce+=("$e"); cc+=("$u")
+    fi
   done
-  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $(echo "${sc[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
-  raw+=("level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)")
+  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${ce[*]:-}" | median) | $(echo "${cc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $(echo "${sc[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
+  raw+=("level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; connect-only err ${ce[*]:-} cpu ${cc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)")
   echo "${raw[-1]}" >&2
 done
 
@@ -144,8 +155,8 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
   echo "medians of $reps runs; first chunk at +50 ms, $tokens chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR ($(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "${LLMB_BENCH_REV:-revision unknown}"))."
   echo
-  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | server send late p99 ms | server CPU us/chunk | load (1 min) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | connect-only TTFT p50 error ms | connect-only CPU us/chunk | server send late p99 ms | server CPU us/chunk | load (1 min) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Every run (TTFT errors in ms, CPU in us per chunk, lag p99 in ms):"
