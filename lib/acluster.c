@@ -28,6 +28,19 @@
  * one at a time. After each read a timer closes the connections of nodes
  * that left the map, so that a demoted primary gets nothing more.
  *
+ * Transactions. A command sent on a command connection while it is
+ * inside MULTI (from the MULTI sent to the EXEC or DISCARD sent, in the
+ * order Redis reads them), or about the slot of a key it WATCHes (to
+ * EXEC, DISCARD, UNWATCH or RESET), MULTI and WATCH themselves too, is
+ * never sent again, elsewhere or later: Redis queued it in that
+ * connection's transaction (or read the key for it), and following its
+ * MOVED, ASK, TRYAGAIN, CLUSTERDOWN or READONLY alone would run it
+ * outside the transaction and the WATCH, while EXEC aborts
+ * (EXECABORT) or runs without it. The error goes to the caller as it
+ * is; a MOVED or READONLY still reads the map, so that the transaction
+ * sent again goes to the new owner. A connection lost or made again
+ * starts outside any transaction.
+ *
  * Nodes are kept by "host:port" and never renumbered, so the indexes a
  * caller holds stay valid; a primary that left the map keeps its slot in
  * the array with no connection.
@@ -70,6 +83,7 @@ struct anode {
     char *url;
     struct llmb_aconn *cmd;   /* NULL once the primary left the map */
     struct bconn *blk;        /* made on first use */
+    struct llmb_txstate tx;   /* of cmd (llmb/cluster.h) */
 };
 
 /* One command in flight or parked. */
@@ -86,6 +100,8 @@ struct acmd {
     int64_t deadline_ms;      /* monotonic: NULL to cb after this */
     int64_t pause_ms;
     int redirects;            /* redirections followed so far */
+    bool in_tx;               /* last sent inside a transaction (MULTI,
+                                 WATCH): its redirections go to cb */
     char *why;                /* why it is parked, for the log */
     ev_timer timer;           /* while parked */
     struct acmd *prev, *next; /* the parked list */
@@ -108,6 +124,8 @@ struct llmb_acluster {
     ev_timer refresh;
     ev_timer prune;           /* closes nodes that left the map, soon after
                                  a read (not inside a reply callback) */
+    ev_timer again;           /* a read asked for too soon after the
+                                 last, REFRESH_MIN_MS after it */
     int64_t refreshed_ms;     /* monotonic: the last read of the map */
     struct anode *reading;    /* the node a read of the map is sent to */
     size_t answered;          /* the node that answered the last read */
@@ -126,6 +144,7 @@ static void node_ready_cb(struct llmb_aconn *ac, void *priv)
     struct anode *n = priv;
 
     (void)ac;
+    llmb_txstate_init(&n->tx); /* a new connection */
     if (n->acl->on_ready != NULL)
         n->acl->on_ready(n->acl, n->index, n->acl->priv);
 }
@@ -146,6 +165,7 @@ static void node_lost_cb(struct llmb_aconn *ac, void *priv)
     struct anode *n = priv;
 
     (void)ac;
+    llmb_txstate_init(&n->tx);
     /* A failover, maybe: the other primaries know soon. */
     map_refresh(n->acl);
     if (n->acl->on_lost != NULL)
@@ -252,6 +272,7 @@ static struct anode *node_get(struct llmb_acluster *acl, const char *name,
     n->acl = acl;
     n->index = acl->nnodes;
     n->name = llmb_xstrdup(name);
+    llmb_txstate_init(&n->tx);
     acl->nodes = llmb_xrealloc(acl->nodes,
                                (acl->nnodes + 1) * sizeof(*acl->nodes));
     acl->nodes[acl->nnodes++] = n;
@@ -359,6 +380,34 @@ static void map_refresh(struct llmb_acluster *acl)
     map_installed(acl);
 }
 
+static void map_refresh_due(struct llmb_acluster *acl);
+
+static void again_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    map_refresh_due(t->data);
+}
+
+/* Reads the map again now, or once REFRESH_MIN_MS have passed since the
+ * last read (or the read in flight, which may predate the change, came
+ * back): for a redirection not followed, whose command is not sent again
+ * to ask for it. */
+static void map_refresh_due(struct llmb_acluster *acl)
+{
+    if (acl->map == NULL)
+        return;
+    if (acl->reading == NULL &&
+        llmb_mono_ms() - acl->refreshed_ms >= REFRESH_MIN_MS) {
+        map_refresh(acl);
+        return;
+    }
+    if (!ev_is_active(&acl->again)) {
+        ev_timer_set(&acl->again, (ev_tstamp)REFRESH_MIN_MS / 1000.0, 0.0);
+        ev_timer_start(acl->loop, &acl->again);
+    }
+}
+
 /* The node that owns key's slot, or NULL. */
 static struct anode *route(struct llmb_acluster *acl, const char *key)
 {
@@ -423,8 +472,19 @@ static int acmd_send(struct anode *n, struct acmd *c, bool asking)
 {
     struct llmb_aconn *ac = c->blocking ? blk_for(n, c->key) : n->cmd;
     const char *ask[] = {"ASKING"};
+    struct llmb_txstate next = n->tx;
+    bool in_tx;
+    int rc;
 
     if (ac == NULL || !llmb_aconn_ready(ac))
+        return LLMB_EIO;
+    in_tx = !c->blocking &&
+            llmb_txstate_send(&n->tx, c->argv[0],
+                              llmb_cluster_keyslot(c->key, strlen(c->key)),
+                              &next);
+    /* (An ASK to a connection inside another caller's transaction: it
+     * would join it; c waits instead.) */
+    if (asking && in_tx)
         return LLMB_EIO;
     if (asking &&
         llmb_aconn_command_argv(ac, NULL, NULL, 1, ask, NULL) != 0)
@@ -432,8 +492,13 @@ static int acmd_send(struct anode *n, struct acmd *c, bool asking)
     if (c->blocking)
         return llmb_aconn_block_argv(ac, c->block_ms, acmd_reply, c, c->argc,
                                      (const char **)c->argv, c->argvlen);
-    return llmb_aconn_command_argv(ac, acmd_reply, c, c->argc,
-                                   (const char **)c->argv, c->argvlen);
+    rc = llmb_aconn_command_argv(ac, acmd_reply, c, c->argc,
+                                 (const char **)c->argv, c->argvlen);
+    if (rc == 0) {
+        c->in_tx = in_tx;
+        n->tx = next;
+    }
+    return rc;
 }
 
 static void parked_unlink(struct llmb_acluster *acl, struct acmd *c)
@@ -511,6 +576,19 @@ static void acmd_reply(struct llmb_aconn *ac, const redisReply *r,
 
     if (r != NULL && r->type == REDIS_REPLY_ERROR && !c->acl->freeing) {
         kind = llmb_redirect_parse(r->str, &rd);
+        if (c->in_tx) {
+            /* Part of a transaction: sent again alone it would run
+             * outside it. The caller's EXEC fails; its next try goes to
+             * the owner the map names then. */
+            if ((kind == LLMB_REDIRECT_MOVED &&
+                 !map_names_owner(c->acl, c->key, &rd)) ||
+                strncmp(r->str, "READONLY", 8) == 0)
+                map_refresh_due(c->acl);
+            if (kind != LLMB_REDIRECT_NONE)
+                llmb_debug("redis cluster: %s key=%s inside a transaction: "
+                           "%s; not followed", c->argv[0], c->key, r->str);
+            goto done;
+        }
         if ((kind != LLMB_REDIRECT_NONE ||
              strncmp(r->str, "TRYAGAIN", 8) == 0 ||
              strncmp(r->str, "CLUSTERDOWN", 11) == 0) &&
@@ -656,6 +734,8 @@ struct llmb_acluster *llmb_acluster_new(struct ev_loop *loop,
     ev_timer_start(loop, &acl->refresh);
     ev_timer_init(&acl->prune, prune_cb, 0.0, 0.0);
     acl->prune.data = acl;
+    ev_timer_init(&acl->again, again_cb, 0.0, 0.0);
+    acl->again.data = acl;
     return acl;
 }
 
@@ -667,6 +747,7 @@ void llmb_acluster_free(struct llmb_acluster *acl)
     if (acl->map != NULL) {
         ev_timer_stop(acl->loop, &acl->refresh);
         ev_timer_stop(acl->loop, &acl->prune);
+        ev_timer_stop(acl->loop, &acl->again);
     }
     while (acl->parked != NULL) {
         struct acmd *c = acl->parked;
@@ -755,6 +836,16 @@ static int command(struct llmb_acluster *acl, const char *key, bool blocking,
 
     if (n == NULL || argc < 1 || acl->freeing)
         return LLMB_EIO;
+    if (acl->map != NULL && !blocking) {
+        /* EXEC (DISCARD...) where its transaction is, when a MOVED in it
+         * moved the key's slot to another primary meanwhile. */
+        unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+        for (size_t i = 0; i < acl->nnodes &&
+                           !llmb_txstate_ends(&n->tx, argv[0], slot); i++)
+            if (acl->nodes[i]->cmd != NULL &&
+                llmb_txstate_ends(&acl->nodes[i]->tx, argv[0], slot))
+                n = acl->nodes[i];
+    }
     if (acl->map == NULL) /* one server: nothing to follow */
         return blocking ? llmb_aconn_block_argv(blk_for(n, key), block_ms,
                                                 cb, priv, argc, argv, argvlen)

@@ -13,6 +13,15 @@
  * waited for: the map is read again with backoff until a replica has
  * taken over or the time runs out.
  *
+ * A transaction is the caller's: a command sent on a connection inside
+ * MULTI or about the slot of a key it WATCHes (struct llmb_txstate, kept
+ * per primary's connection and forgotten when it reconnects) gets its
+ * MOVED, ASK, TRYAGAIN, CLUSTERDOWN or READONLY as its reply, and a lost
+ * connection as NULL: sent again alone, elsewhere or on a new
+ * connection, it would run outside the transaction and its WATCH. A
+ * MOVED still updates the map, so the transaction sent again from MULTI
+ * goes to the new owner.
+ *
  * On a plain redis:// or unix:// URL the router holds one connection that
  * owns every slot and never reads a map.
  */
@@ -287,6 +296,8 @@ struct node {
     char *name;             /* "host:port" */
     struct llmb_conn *conn; /* made on first use */
     bool failed;            /* its last connect or command failed */
+    struct llmb_txstate tx; /* of conn, while its context is tx_ctx */
+    const redisContext *tx_ctx;
 };
 
 /*
@@ -543,6 +554,8 @@ static void map_install(struct llmb_cluster *cl, struct llmb_slotmap *m)
                 strcmp(cl->nodes[j].host, nodes[i].host) == 0) {
                 nodes[i].conn = cl->nodes[j].conn;
                 nodes[i].failed = cl->nodes[j].failed;
+                nodes[i].tx = cl->nodes[j].tx;
+                nodes[i].tx_ctx = cl->nodes[j].tx_ctx;
                 cl->nodes[j].conn = NULL;
                 break;
             }
@@ -831,6 +844,129 @@ struct llmb_conn *llmb_cluster_conn_for_key(struct llmb_cluster *cl,
     return node_ready(cl, (size_t)cl->owner[slot]);
 }
 
+void llmb_txstate_init(struct llmb_txstate *t)
+{
+    t->multi = -1;
+    t->watch = -1;
+}
+
+static bool tx_end_cmd(const char *cmd)
+{
+    return strcasecmp(cmd, "EXEC") == 0 || strcasecmp(cmd, "DISCARD") == 0 ||
+           strcasecmp(cmd, "UNWATCH") == 0 || strcasecmp(cmd, "RESET") == 0;
+}
+
+bool llmb_txstate_send(const struct llmb_txstate *t, const char *cmd,
+                       unsigned slot, struct llmb_txstate *next)
+{
+    int s = (int)slot;
+    bool in = t->multi >= 0 || t->watch == LLMB_CLUSTER_SLOTS ||
+              t->watch == s;
+
+    *next = *t;
+    if (strcasecmp(cmd, "MULTI") == 0) {
+        next->multi = s;
+        in = true;
+    } else if (strcasecmp(cmd, "WATCH") == 0) {
+        next->watch = t->watch < 0 || t->watch == s ? s : LLMB_CLUSTER_SLOTS;
+        in = true;
+    } else if (strcasecmp(cmd, "UNWATCH") == 0) {
+        if (t->multi < 0)
+            next->watch = -1;
+    } else if (tx_end_cmd(cmd)) {
+        llmb_txstate_init(next);
+    }
+    return in;
+}
+
+bool llmb_txstate_ends(const struct llmb_txstate *t, const char *cmd,
+                       unsigned slot)
+{
+    int s = (int)slot;
+
+    return tx_end_cmd(cmd) && (t->multi == s || t->watch == s ||
+                               t->watch == LLMB_CLUSTER_SLOTS);
+}
+
+/* The node whose connection is c, or NULL. */
+static struct node *node_of_conn(struct llmb_cluster *cl,
+                                 const struct llmb_conn *c)
+{
+    for (size_t i = 0; i < cl->nnodes; i++)
+        if (cl->nodes[i].conn == c)
+            return &cl->nodes[i];
+    return NULL;
+}
+
+/* The transaction state of node nd's connection c now: none once it
+ * reconnected (its context is another). */
+static struct llmb_txstate node_tx(const struct node *nd,
+                                   struct llmb_conn *c)
+{
+    struct llmb_txstate t;
+
+    if (nd->tx_ctx != NULL && nd->tx_ctx == llmb_conn_ctx(c))
+        return nd->tx;
+    llmb_txstate_init(&t);
+    return t;
+}
+
+/* For a command that ends a transaction (llmb_txstate_ends()): the
+ * connection that holds it for slot, the slot's owner's first; else
+ * NULL. */
+static struct llmb_conn *tx_conn(struct llmb_cluster *cl, const char *cmd,
+                                 unsigned slot)
+{
+    int own = cl->owner[slot];
+
+    if (own >= 0 && (size_t)own < cl->nnodes &&
+        cl->nodes[own].conn != NULL) {
+        struct llmb_txstate t = node_tx(&cl->nodes[own],
+                                        cl->nodes[own].conn);
+        if (llmb_txstate_ends(&t, cmd, slot))
+            return cl->nodes[own].conn;
+    }
+    for (size_t i = 0; i < cl->nnodes; i++) {
+        struct node *nd = &cl->nodes[i];
+        struct llmb_txstate t;
+        if (nd->conn == NULL)
+            continue;
+        t = node_tx(nd, nd->conn);
+        if (llmb_txstate_ends(&t, cmd, slot))
+            return nd->conn;
+    }
+    return NULL;
+}
+
+/* Sends a command on c's connection inside its transaction: never again
+ * on a new connection, as llmb_conn_commandargv() does after a loss
+ * (there it would run outside the transaction). */
+static redisReply *tx_command(struct llmb_conn *c, int argc,
+                              const char **argv, const size_t *argvlen)
+{
+    if (llmb_conn_append_argv(c, argc, argv, argvlen) != 0)
+        return NULL;
+    return llmb_conn_get_reply(c);
+}
+
+/* A redirection answered inside a transaction, given to the caller: the
+ * map learns the new owner (a MOVED, a READONLY) for its next try. */
+static void tx_redirected(struct llmb_cluster *cl, const redisReply *r)
+{
+    struct llmb_redirect rd;
+    int to;
+
+    if (llmb_redirect_parse(r->str, &rd) == LLMB_REDIRECT_MOVED) {
+        to = node_index(cl, rd.host, rd.port);
+        if (to >= 0)
+            cl->owner[rd.slot] = (int16_t)to;
+        else
+            llmb_cluster_refresh(cl);
+    } else if (strncmp(r->str, "READONLY", 8) == 0) {
+        llmb_cluster_refresh(cl);
+    }
+}
+
 static bool is_fcall(int argc, const char **argv)
 {
     return argc > 0 && (strcasecmp(argv[0], "FCALL") == 0 ||
@@ -887,20 +1023,51 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
         return r;
     }
     for (;;) {
-        struct llmb_conn *c = llmb_cluster_conn_for_key(cl, key);
+        struct llmb_conn *c = tx_conn(cl, argv[0], slot);
         struct llmb_redirect rd;
         redisReply *r = NULL;
         const char *why = NULL;
 
+        if (c == NULL)
+            c = llmb_cluster_conn_for_key(cl, key);
         if (c != NULL) {
-            r = llmb_conn_commandargv(c, argc, argv, argvlen);
+            struct node *nd = node_of_conn(cl, c);
+            const redisContext *before = llmb_conn_ctx(c);
+            struct llmb_txstate tx, next;
+            bool in_tx = false;
+
+            llmb_txstate_init(&tx);
+            next = tx;
+            if (nd != NULL) {
+                tx = node_tx(nd, c);
+                in_tx = llmb_txstate_send(&tx, argv[0], slot, &next);
+            }
+            if (in_tx && (tx.multi >= 0 || tx.watch >= 0))
+                r = tx_command(c, argc, argv, argvlen);
+            else
+                r = llmb_conn_commandargv(c, argc, argv, argvlen);
             conn_went(cl, c, r != NULL);
+            if (nd != NULL && r == NULL) {
+                llmb_txstate_init(&nd->tx);
+                nd->tx_ctx = NULL;
+            } else if (nd != NULL) {
+                if (before != NULL && before != llmb_conn_ctx(c)) {
+                    /* Sent again on a new connection, which had none. */
+                    llmb_txstate_init(&tx);
+                    llmb_txstate_send(&tx, argv[0], slot, &next);
+                }
+                nd->tx = next;
+                nd->tx_ctx = llmb_conn_ctx(c);
+            }
             if (r == NULL) {
                 set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
-                if (is_fcall(argc, argv) &&
-                    strstr(cl->err, "may or may not") != NULL)
+                if (in_tx || (is_fcall(argc, argv) &&
+                              strstr(cl->err, "may or may not") != NULL))
                     return NULL;
                 why = cl->err;
+            } else if (in_tx && r->type == REDIS_REPLY_ERROR) {
+                tx_redirected(cl, r);
+                return r;
             }
         } else {
             why = cl->err;

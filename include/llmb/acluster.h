@@ -18,6 +18,16 @@
  * llmb/cluster.h); TRYAGAIN and CLUSTERDOWN wait and send again. A command
  * that cannot be placed within wait_ms gets NULL, or the last redirection
  * error when it came back redirected past wait_ms or more than 16 times.
+ *
+ * Except in a transaction (struct llmb_txstate, llmb/cluster.h): a
+ * command sent on a connection inside MULTI, or about the slot of a key
+ * it WATCHes, MULTI and WATCH included, gets its MOVED, ASK, TRYAGAIN,
+ * CLUSTERDOWN or READONLY as its reply: sent again alone it would run
+ * outside the transaction. EXEC (DISCARD, UNWATCH) goes to the
+ * connection that holds the transaction of its key's slot, and answers
+ * EXECABORT; the map is read again after a MOVED, so the transaction
+ * sent again, MULTI to EXEC with the same key, goes to the slot's new
+ * owner. Every command of a transaction names the same key (its slot).
  */
 #ifndef LLMB_ACLUSTER_H
 #define LLMB_ACLUSTER_H

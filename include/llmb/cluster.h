@@ -51,6 +51,37 @@ struct llmb_redirect {
 enum llmb_redirect_kind llmb_redirect_parse(const char *err,
                                             struct llmb_redirect *out);
 
+/*
+ * The transaction state of one connection, as the commands sent on it
+ * say, for the routers: a command sent inside MULTI (until EXEC or
+ * DISCARD), or about the slot of a key under WATCH (until EXEC, DISCARD,
+ * UNWATCH or RESET), MULTI and WATCH themselves too, is part of the
+ * connection's transaction: its redirection (MOVED, ASK, TRYAGAIN,
+ * CLUSTERDOWN, READONLY) goes to the caller, never followed, since the
+ * command sent again alone would run outside the transaction. Under
+ * WATCH alone Redis runs commands at once: those of other slots are
+ * not part of it. A slot is the one of the key the caller routes the
+ * command by (MULTI's too).
+ */
+struct llmb_txstate {
+    int multi; /* the slot of MULTI: -1 none */
+    int watch; /* the slot watched: -1 none, LLMB_CLUSTER_SLOTS several */
+};
+
+/* Outside any transaction (a new connection). */
+void llmb_txstate_init(struct llmb_txstate *t);
+
+/* Whether the command named cmd about slot, sent on t's connection now,
+ * is part of its transaction; *next is t once it is sent. */
+bool llmb_txstate_send(const struct llmb_txstate *t, const char *cmd,
+                       unsigned slot, struct llmb_txstate *next);
+
+/* True when cmd (EXEC, DISCARD, UNWATCH, RESET) ends the transaction
+ * that t holds for slot: it goes to t's connection, even when the
+ * slot's owner changed meanwhile (a MOVED inside the transaction). */
+bool llmb_txstate_ends(const struct llmb_txstate *t, const char *cmd,
+                       unsigned slot);
+
 /* One primary of a slot map. */
 struct llmb_cluster_node {
     char *host;
@@ -158,6 +189,12 @@ char *llmb_cluster_node_url(const struct llmb_cluster *cl, size_t i);
  * waits at the same node until the slot's move ends (MOVED). Returns NULL
  * when the command could not be run (llmb_cluster_errstr() says why; for
  * an FCALL lost in flight, that it may or may not have run).
+ * In a transaction (struct llmb_txstate; MULTI and EXEC sent here with
+ * the key of its commands, not with llmb_cluster_command(), which sends
+ * them to the first primary) nothing is followed or sent again: the
+ * redirection is the reply (the map learns a MOVED), a lost connection
+ * NULL; EXEC and DISCARD go to the connection that holds the
+ * transaction.
  */
 redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
                                       int argc, const char **argv,

@@ -5,6 +5,9 @@
  * for the burst), an FCALL sent while its slot is half moved is held and
  * answered once the move ends, a plain command follows ASK, an FCALL
  * whose slot stays half moved gets its redirection error past wait_ms,
+ * a command of a transaction (MULTI, WATCH) answered MOVED or ASK is not
+ * sent elsewhere alone: the transaction fails whole and its next try
+ * goes to the new owner,
  * blocking pops run on the blocking connections, the map is not read
  * while nothing changes, and after a manual failover the calls go to the
  * new primary and the connections to the demoted one are closed.
@@ -328,6 +331,159 @@ static void test_gives_up_past_wait(void **state)
     llmb_acluster_free(acl);
 }
 
+/* Sends argv (argc words) about key through acl, its reply to g. */
+static void send_cmd(struct llmb_acluster *acl, const char *key,
+                     struct got *g, int argc, const char **argv)
+{
+    assert_int_equal(llmb_acluster_command_argv(acl, key, got_cb, g, argc,
+                                                argv, NULL), 0);
+}
+
+/* Sends MULTI, SET key value, EXEC through acl; waits for their replies
+ * (g->text[first...first+2]). */
+static void tx_set(struct llmb_acluster *acl, const char *key,
+                   const char *value, struct got *g)
+{
+    const char *multi[] = {"MULTI"};
+    const char *set[] = {"SET", key, value};
+    const char *exec[] = {"EXEC"};
+    int want = g->n + 3;
+
+    send_cmd(acl, key, g, 1, multi);
+    send_cmd(acl, key, g, 3, set);
+    send_cmd(acl, key, g, 1, exec);
+    run_until(&g->n, want);
+}
+
+/* Runs the loop until acl routes key to another primary than node (the
+ * map read that a MOVED asked for came back); fails if it never does. */
+static void wait_rerouted(struct llmb_acluster *acl, const char *key,
+                          long node)
+{
+    for (int i = 0; i < 200 && llmb_acluster_node_of(acl, key) == node; i++)
+        llmb_test_run_for(loop, 20);
+    assert_true(llmb_acluster_node_of(acl, key) != node);
+}
+
+/* A transaction whose key's slot moved: the SET queued in it is answered
+ * MOVED, and the router does not send it to the new owner alone (where it
+ * would run outside the transaction): it ran nowhere, EXEC answers
+ * EXECABORT, and the transaction sent again goes to the new owner. */
+static void test_tx_moved(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    char *key = llmb_key_queue_sub(prefix, "atxmoved", "owner");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    int src = tc_owner_of(key), dst = tc_other_primary(src);
+    long before = llmb_acluster_node_of(acl, key);
+    char v[128];
+    struct got g;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    tc_slot_move_begin(slot, src, dst);
+    tc_slot_move_end(slot, src, dst);
+    tx_set(acl, key, "split", &g);
+    tc_node_value(src, key, v, sizeof(v));
+    assert_string_equal(v, "(nil)");
+    tc_node_value(dst, key, v, sizeof(v));
+    assert_string_equal(v, "(nil)");
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[0], "OK");
+    assert_true(strncmp(g.text[1], "MOVED ", 6) == 0);
+    assert_true(strncmp(g.text[2], "EXECABORT", 9) == 0);
+
+    wait_rerouted(acl, key, before);
+    tx_set(acl, key, "whole", &g);
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[3], "OK");
+    assert_string_equal(g.text[4], "QUEUED");
+    assert_string_equal(g.text[5], "(other)"); /* EXEC's array */
+    tc_node_value(dst, key, v, sizeof(v));
+    assert_string_equal(v, "whole");
+
+    /* The slot goes back (with the key), as the other tests expect. */
+    tc_slot_move_begin(slot, dst, src);
+    tc_slot_move_end(slot, dst, src);
+    freeReplyObject(tc_node_cmd(src, "DEL %s", key));
+    free(key);
+    llmb_acluster_free(acl);
+}
+
+/* WATCH, GET, then MULTI, DEL, EXEC while the key is at the importing
+ * node of a half-moved slot: every one of them answered ASK is given to
+ * the caller, none is sent to the importing node alone (which would read
+ * the key without the WATCH and delete it unconditionally); EXEC
+ * answers EXECABORT and the key is still there. Once the move ends, the
+ * first try reads the map (MOVED) and the next deletes the key at the
+ * new owner. */
+static void test_tx_watch_ask(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    char *key = llmb_key_queue_sub(prefix, "atxask", "owner");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    int src = tc_owner_of(key), dst = tc_other_primary(src);
+    long before = llmb_acluster_node_of(acl, key);
+    const char *watch[] = {"WATCH", key};
+    const char *get[] = {"GET", key};
+    const char *multi[] = {"MULTI"};
+    const char *del[] = {"DEL", key};
+    const char *exec[] = {"EXEC"};
+    char v[128];
+    struct got g;
+    redisReply *r;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    freeReplyObject(tc_node_cmd(src, "SET %s mine", key));
+    tc_slot_move_begin(slot, src, dst);
+    r = tc_node_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000", dst, key);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    send_cmd(acl, key, &g, 2, watch);
+    send_cmd(acl, key, &g, 2, get);
+    run_until(&g.n, 2);
+    send_cmd(acl, key, &g, 1, multi);
+    send_cmd(acl, key, &g, 2, del);
+    send_cmd(acl, key, &g, 1, exec);
+    run_until(&g.n, 5);
+    tc_node_value(dst, key, v, sizeof(v));
+    assert_string_equal(v, "mine");
+    assert_int_equal(g.nulls, 0);
+    assert_true(strncmp(g.text[0], "ASK ", 4) == 0);
+    assert_true(strncmp(g.text[1], "ASK ", 4) == 0);
+    assert_string_equal(g.text[2], "OK");
+    assert_true(strncmp(g.text[3], "ASK ", 4) == 0);
+    assert_true(strncmp(g.text[4], "EXECABORT", 9) == 0);
+
+    tc_slot_move_end(slot, src, dst);
+    /* The map still names src: WATCH is answered MOVED, and read. */
+    send_cmd(acl, key, &g, 2, watch);
+    run_until(&g.n, 6);
+    assert_true(strncmp(g.text[5], "MOVED ", 6) == 0);
+    wait_rerouted(acl, key, before);
+    send_cmd(acl, key, &g, 2, watch);
+    send_cmd(acl, key, &g, 2, get);
+    send_cmd(acl, key, &g, 1, multi);
+    send_cmd(acl, key, &g, 2, del);
+    send_cmd(acl, key, &g, 1, exec);
+    run_until(&g.n, 11);
+    assert_int_equal(g.nulls, 0);
+    assert_string_equal(g.text[6], "OK");
+    assert_string_equal(g.text[7], "mine");
+    assert_string_equal(g.text[8], "OK");
+    assert_string_equal(g.text[9], "QUEUED");
+    assert_string_equal(g.text[10], "(other)");
+    tc_node_value(dst, key, v, sizeof(v));
+    assert_string_equal(v, "(nil)");
+
+    tc_slot_move_begin(slot, dst, src);
+    tc_slot_move_end(slot, dst, src);
+    free(key);
+    llmb_acluster_free(acl);
+}
+
 static int blk_ready_count;
 
 static void on_blk_ready(struct llmb_aconn *ac, void *priv)
@@ -536,6 +692,8 @@ int main(void)
         cmocka_unit_test(test_moved),
         cmocka_unit_test(test_held_while_moving),
         cmocka_unit_test(test_gives_up_past_wait),
+        cmocka_unit_test(test_tx_moved),
+        cmocka_unit_test(test_tx_watch_ask),
         cmocka_unit_test(test_blocking),
         cmocka_unit_test(test_map_reads_quiet),
         cmocka_unit_test(test_manual_failover),

@@ -5,8 +5,10 @@
  * loads the function library on every primary, sends each queue's calls
  * to the primary that owns it, follows MOVED after a slot moved, follows
  * ASK for a plain command and holds an FCALL back while its queue's slot
- * is half moved, and reads the map again over the connection it kept,
- * only when it is wrong and at most once per 100 ms.
+ * is half moved, never follows a redirection inside a transaction (the
+ * transaction fails whole, its next try goes to the new owner), and
+ * reads the map again over the connection it kept, only when it is wrong
+ * and at most once per 100 ms.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -318,6 +320,65 @@ static void test_ask_and_fcall_held(void **state)
     llmb_cluster_free(cl);
 }
 
+/* MULTI, SET, EXEC about a key whose slot moved: the SET queued in the
+ * transaction is answered MOVED and not sent to the new owner alone
+ * (where it would run outside the transaction); EXEC goes where MULTI
+ * went and answers EXECABORT, the key is nowhere, and the transaction
+ * sent again runs at the new owner. */
+static void test_tx_not_split(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 5000);
+    char *key = llmb_key_queue_sub(prefix, "txmoved", "owner");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    const char *multi[] = {"MULTI"};
+    const char *set[] = {"SET", key, "split"};
+    const char *exec[] = {"EXEC"};
+    int src = tc_owner_of(key), dst = tc_other_primary(src);
+    redisReply *r[3];
+    char v[128];
+    (void)state;
+
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    tc_slot_move_begin(slot, src, dst);
+    tc_slot_move_end(slot, src, dst);
+    r[0] = llmb_cluster_command_argv(cl, key, 1, multi, NULL);
+    r[1] = llmb_cluster_command_argv(cl, key, 3, set, NULL);
+    r[2] = llmb_cluster_command_argv(cl, key, 1, exec, NULL);
+    tc_node_value(src, key, v, sizeof(v));
+    assert_string_equal(v, "(nil)");
+    tc_node_value(dst, key, v, sizeof(v));
+    assert_string_equal(v, "(nil)");
+    for (int i = 0; i < 3; i++)
+        assert_non_null(r[i]);
+    assert_string_equal(r[0]->str, "OK");
+    assert_int_equal(r[1]->type, REDIS_REPLY_ERROR);
+    assert_true(strncmp(r[1]->str, "MOVED ", 6) == 0);
+    assert_int_equal(r[2]->type, REDIS_REPLY_ERROR);
+    assert_true(strncmp(r[2]->str, "EXECABORT", 9) == 0);
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(r[i]);
+
+    set[2] = "whole";
+    r[0] = llmb_cluster_command_argv(cl, key, 1, multi, NULL);
+    r[1] = llmb_cluster_command_argv(cl, key, 3, set, NULL);
+    r[2] = llmb_cluster_command_argv(cl, key, 1, exec, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(r[i]);
+    assert_string_equal(r[0]->str, "OK");
+    assert_string_equal(r[1]->str, "QUEUED");
+    assert_int_equal(r[2]->type, REDIS_REPLY_ARRAY);
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(r[i]);
+    tc_node_value(dst, key, v, sizeof(v));
+    assert_string_equal(v, "whole");
+
+    tc_slot_move_begin(slot, dst, src);
+    tc_slot_move_end(slot, dst, src);
+    freeReplyObject(tc_node_cmd(src, "DEL %s", key));
+    free(key);
+    llmb_cluster_free(cl);
+}
+
 /* Commands that do not name their key go where it lives; a pipeline over
  * keys of every primary answers in the order it was queued. */
 static void test_auto_and_pipeline(void **state)
@@ -535,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_moved),
         cmocka_unit_test(test_map_reads_bounded),
         cmocka_unit_test(test_ask_and_fcall_held),
+        cmocka_unit_test(test_tx_not_split),
         cmocka_unit_test(test_auto_and_pipeline),
         cmocka_unit_test(test_refresh_keeps_its_connection),
         cmocka_unit_test(test_no_slots),

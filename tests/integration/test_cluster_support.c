@@ -140,3 +140,28 @@ int tc_other_primary(int port)
     return tc_ports[0] == port ? tc_ports[1] : tc_ports[0];
 }
 
+/* What the node on port holds at key: its value, "(nil)" for none,
+ * whether the node serves the key's slot or not. */
+void tc_node_value(int port, const char *key, char *out, size_t size)
+{
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    redisReply *r = tc_node_cmd(port, "CLUSTER GETKEYSINSLOT %u 100", slot);
+    redisContext *c;
+    bool there = false;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++)
+        there = there || strcmp(r->element[i]->str, key) == 0;
+    freeReplyObject(r);
+    if (!there) {
+        snprintf(out, size, "(nil)");
+        return;
+    }
+    c = tc_node(port); /* (ASKING: an importing node answers too) */
+    freeReplyObject(redisCommand(c, "ASKING"));
+    r = redisCommand(c, "GET %s", key);
+    assert_non_null(r);
+    snprintf(out, size, "%s", r->type == REDIS_REPLY_STRING ? r->str : "?");
+    freeReplyObject(r);
+    redisFree(c);
+}

@@ -31,5 +31,8 @@ void tc_slot_move_begin(unsigned slot, int src, int dst);
 /* Moves the keys of slot still at src to dst and gives dst the slot on
  * every primary. */
 void tc_slot_move_end(unsigned slot, int src, int dst);
+/* What the node on port holds at key, whether it serves the key's slot,
+ * imports it or gave it away: the value, or "(nil)" for none. */
+void tc_node_value(int port, const char *key, char *out, size_t size);
 
 #endif

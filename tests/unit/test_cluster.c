@@ -1,8 +1,9 @@
 /*
  * Unit tests of the pure parts of lib/cluster.c: CRC16 and hash slots
  * (the examples of the Redis Cluster specification), MOVED and ASK
- * parsing, and slot maps read from CLUSTER SHARDS and CLUSTER SLOTS
- * replies (RESP text fed to the hiredis reader, no sockets).
+ * parsing, slot maps read from CLUSTER SHARDS and CLUSTER SLOTS replies
+ * (RESP text fed to the hiredis reader, no sockets), and which commands
+ * are part of a connection's transaction.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,6 +176,46 @@ static void test_slotmap_slots(void **state)
     freeReplyObject(r);
 }
 
+/* Which commands are part of a connection's transaction: those inside
+ * MULTI (EXEC too), and under WATCH alone only those of the slot
+ * watched; EXEC, DISCARD, RESET end it, UNWATCH only outside MULTI. */
+static void test_txstate(void **state)
+{
+    struct llmb_txstate t, n;
+    (void)state;
+
+    llmb_txstate_init(&t);
+    assert_false(llmb_txstate_send(&t, "SET", 7, &n));
+    assert_false(llmb_txstate_ends(&t, "EXEC", 7));
+    assert_true(llmb_txstate_send(&t, "multi", 7, &n));
+    t = n;
+    assert_true(llmb_txstate_send(&t, "SET", 7, &n));
+    assert_true(llmb_txstate_send(&t, "GET", 9, &n)); /* queued too */
+    assert_true(llmb_txstate_send(&t, "UNWATCH", 7, &n));
+    assert_int_equal(n.multi, 7);
+    assert_true(llmb_txstate_ends(&t, "EXEC", 7));
+    assert_false(llmb_txstate_ends(&t, "EXEC", 9));
+    assert_true(llmb_txstate_send(&t, "EXEC", 7, &n));
+    assert_int_equal(n.multi, -1);
+    assert_int_equal(n.watch, -1);
+    t = n;
+    assert_false(llmb_txstate_send(&t, "SET", 7, &n));
+
+    assert_true(llmb_txstate_send(&t, "WATCH", 7, &n));
+    t = n;
+    assert_true(llmb_txstate_send(&t, "GET", 7, &n));
+    assert_false(llmb_txstate_send(&t, "GET", 9, &n));
+    assert_true(llmb_txstate_ends(&t, "DISCARD", 7));
+    assert_true(llmb_txstate_send(&t, "WATCH", 9, &n));
+    assert_int_equal(n.watch, LLMB_CLUSTER_SLOTS);
+    t = n;
+    assert_true(llmb_txstate_send(&t, "GET", 0, &n));
+    assert_true(llmb_txstate_send(&t, "UNWATCH", 0, &n));
+    assert_int_equal(n.watch, -1);
+    assert_true(llmb_txstate_send(&t, "RESET", 0, &n));
+    assert_int_equal(n.watch, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_redirect),
         cmocka_unit_test(test_slotmap_shards),
         cmocka_unit_test(test_slotmap_slots),
+        cmocka_unit_test(test_txstate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
