@@ -269,10 +269,9 @@ static int read_heads(struct llmb_coord *co)
             q->head_type = NULL;
             continue;
         }
-        char *jk = llmb_xasprintf("%s:j:%s", q->base, q->head_type);
-        const char *argv[] = {"HGET", jk, "type"};
-        int rc2 = llmb_cluster_append_argv(co->cl, 3, argv, NULL);
-        free(jk);
+        const char *argv[] = {"FCALL_RO", "llmb_job", "1", q->base,
+                              q->head_type, "type"};
+        int rc2 = llmb_cluster_append_argv(co->cl, 6, argv, NULL);
         if (rc2 != 0)
             goto lost;
         asked[i] = true;
@@ -308,8 +307,10 @@ static int read_heads(struct llmb_coord *co)
             goto lost;
         sent--;
         free(q->head_type);
-        q->head_type = r->type == REDIS_REPLY_STRING ?
-                       llmb_xstrdup(r->str) : NULL;
+        /* {type}, or {nil} when the job is gone */
+        q->head_type = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                       r->element[0]->type == REDIS_REPLY_STRING ?
+                       llmb_xstrdup(r->element[0]->str) : NULL;
         freeReplyObject(r);
     }
     for (; sent > 0; sent--) {

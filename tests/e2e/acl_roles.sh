@@ -128,6 +128,9 @@ refused coordinator KEYS '*'
 # reader: reads under llmb: only
 allowed reader FCALL_RO llmb_stats 1 "$q"
 allowed reader HGETALL "$q:j:$id"
+allowed reader FCALL_RO llmb_job 1 "$q" "$id"
+allowed pusher FCALL_RO llmb_job 1 "$q" "$id" state
+allowed coordinator FCALL_RO llmb_job 1 "$q" "$id" state
 refused reader FCALL llmb_push 1 "$q" '{"type":"echo"}'
 refused reader FCALL llmb_cancel 1 "$q" p2
 refused reader HSET "$q:j:$id" state x

@@ -335,18 +335,16 @@ static void job_cancel(struct llmb_admin *a, const char *queue,
 }
 
 /* Follows job l->job of queue until it has ended and been aggregated (or
- * SWEEP_AGGREGATE_GRACE_MS after it ended), reading its hash every
+ * SWEEP_AGGREGATE_GRACE_MS after it ended), reading it every
  * SWEEP_POLL_MS; fills l->state and l->agg. Returns 0, LLMB_EREDIS
  * when interrupted (the job is then cancelled), or an error. */
 static int job_follow(struct llmb_admin *a, const char *queue,
                       struct level *l, char **errstr)
 {
-    char *sub = llmb_key_queue_sub(a->prefix, queue, "j:");
-    char *jk = llmb_xasprintf("%s%s", sub, l->job);
+    char *base = llmb_key_queue(a->prefix, queue);
     int64_t ended = 0;
     int rc = 0;
 
-    free(sub);
     for (;;) {
         struct timespec ts = {0, SWEEP_POLL_MS * 1000000L};
         redisReply *r;
@@ -361,7 +359,8 @@ static int job_follow(struct llmb_admin *a, const char *queue,
             rc = LLMB_EREDIS; /* exit 1: the sweep did not end */
             break;
         }
-        r = llmb_cluster_command(a->conn, "HMGET %s state left aggregate", jk);
+        r = llmb_cluster_command(a->conn, "FCALL_RO llmb_job 1 %s %s state "
+                                          "left aggregate", base, l->job);
         if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
             break;
         st = r->elements == 3 ? llmb_reply_str(r->element[0]) : NULL;
@@ -397,7 +396,7 @@ static int job_follow(struct llmb_admin *a, const char *queue,
         freeReplyObject(r);
         nanosleep(&ts, NULL);
     }
-    free(jk);
+    free(base);
     return rc;
 }
 

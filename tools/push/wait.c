@@ -181,11 +181,15 @@ static FILE *table_out(const struct push_config *cfg)
     return isatty(STDOUT_FILENO) ? stdout : stderr;
 }
 
-/* The fields job_poll() and followed_poll() read of a job hash, in the
- * order state_apply() takes them. */
-#define HASH_ARGV(key) {"HMGET", (key), "state", "tasks", "left", "aggregate"}
+/* The read job_poll() and followed_poll() make of job id of the queue
+ * whose base key is base (the function llmb_job): the fields in the order
+ * state_apply() takes them. */
+#define JOB_ARGV(base, id)                                                   \
+    {"FCALL_RO", "llmb_job", "1", (base), (id), "state", "tasks", "left",     \
+     "aggregate"}
+#define JOB_ARGC 9
 
-/* Takes the reply of HASH_ARGV into *w. Returns 0, or -1 when the reply
+/* Takes the reply of JOB_ARGV into *w. Returns 0, or -1 when the reply
  * has no state: the job is gone (purged, expired). */
 static int state_apply(const redisReply *r, struct wait_state *w)
 {
@@ -202,13 +206,13 @@ static int state_apply(const redisReply *r, struct wait_state *w)
     return 0;
 }
 
-/* Reads the job hash: state, tasks, counts. Returns 0 or an exit code
+/* Reads the job: state, tasks, counts. Returns 0 or an exit code
  * (EX_SOFTWARE: the job is gone). */
-static int job_poll(struct llmb_conn *conn, const char *jk,
+static int job_poll(struct llmb_conn *conn, const char *base, const char *id,
                     struct wait_state *w)
 {
-    const char *argv[] = HASH_ARGV(jk);
-    redisReply *r = llmb_conn_commandargv(conn, 6, argv, NULL);
+    const char *argv[] = JOB_ARGV(base, id);
+    redisReply *r = llmb_conn_commandargv(conn, JOB_ARGC, argv, NULL);
     int rc;
 
     if (r == NULL)
@@ -369,13 +373,14 @@ static void single_apply(const struct event *e, void *arg)
     }
 }
 
-/* The job's own fields (not its task fields, which share the hash) as
+/* The job's own fields (not its task fields), read with llmb_job, as
  * one new JSON object: numeric fields as numbers, the payload and
  * aggregate as the JSON they hold. NULL when the read failed (the job
  * is gone: an empty object). */
-static json_t *job_json(struct llmb_conn *conn, const char *jk)
+static json_t *job_json(struct llmb_conn *conn, const char *base,
+                        const char *id)
 {
-    redisReply *r = llmb_job_fields_read(conn, jk);
+    redisReply *r = llmb_job_fields_read(conn, base, id);
     json_t *out = json_object();
     size_t i;
 
@@ -413,9 +418,9 @@ static json_t *job_json(struct llmb_conn *conn, const char *jk)
  * --json, the LLM benchmark summary when the job has one (summary.c) to
  * table_out(). Returns 0 or an exit code. */
 static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
-                     const char *jk)
+                     const char *base, const char *id)
 {
-    json_t *out = job_json(conn, jk);
+    json_t *out = job_json(conn, base, id);
     FILE *tables = table_out(cfg);
     char *text;
 
@@ -435,7 +440,7 @@ static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
 int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
               const char *queue, const char *id, char *mark)
 {
-    char *jk = llmb_key_queue_sub(cfg->common.prefix, queue, "j:");
+    char *base = llmb_key_queue(cfg->common.prefix, queue);
     char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     struct progress p;
     int64_t started = llmb_mono_ms(), ended = 0, polled;
@@ -447,12 +452,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
 
     memset(&w, 0, sizeof(w));
     progress_init(&p, cfg);
-    {
-        char *full = llmb_xasprintf("%s%s", jk, id);
-        free(jk);
-        jk = full;
-    }
-    rc = job_poll(conn, jk, &w);
+    rc = job_poll(conn, base, id, &w);
     polled = llmb_mono_ms();
     while (rc == 0) {
         redisReply *r;
@@ -482,7 +482,7 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
          * event trimmed away before it was read cannot stall the wait
          * (not after every read: on a busy queue XREAD answers at once). */
         if (!w.finished && llmb_mono_ms() - polled >= BLOCK_MS) {
-            rc = job_poll(conn, jk, &w);
+            rc = job_poll(conn, base, id, &w);
             polled = llmb_mono_ms();
         }
     }
@@ -500,21 +500,21 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
                         "in %ds; is llmb-coordinator running?\n", id, w.state,
                 AGGREGATE_GRACE_MS / 1000);
     if (rc == 0 || rc == PUSH_EXIT_TIMEOUT) {
-        int prc = job_print(cfg, conn, jk);
+        int prc = job_print(cfg, conn, base, id);
         if (rc == 0)
             rc = prc != 0 ? prc
                           : strcmp(w.state, "completed") == 0 ? 0
                                                               : PUSH_EXIT_FAILED;
     }
     free(mark);
-    free(jk);
+    free(base);
     free(events);
     return rc;
 }
 
 /* One job of a batch being followed. */
 struct followed {
-    char *key;        /* its hash */
+    char *base;       /* its queue's base key */
     const char *id;   /* a string of the caller's ids */
     size_t stream;    /* its queue's entry of the streams */
     struct wait_state w;
@@ -552,7 +552,7 @@ static void followed_seen(struct followed *f, int64_t now)
         f->ended = now;
 }
 
-/* Reads the hashes of the jobs not over yet, POLL_CHUNK per pipeline.
+/* Reads the jobs not over yet, POLL_CHUNK per pipeline.
  * Returns 0 or EX_UNAVAILABLE. */
 static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
 {
@@ -563,10 +563,10 @@ static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
         size_t sent[POLL_CHUNK], ns = 0, k;
 
         for (; i < n && ns < POLL_CHUNK; i++) {
-            const char *argv[] = HASH_ARGV(v[i].key);
+            const char *argv[] = JOB_ARGV(v[i].base, v[i].id);
             if (followed_over(&v[i], now))
                 continue;
-            if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
+            if (llmb_conn_append_argv(conn, JOB_ARGC, argv, NULL) != 0)
                 return EX_UNAVAILABLE;
             sent[ns++] = i;
         }
@@ -721,12 +721,10 @@ static int follow_init(struct follow *fl, const struct push_config *cfg,
     fl->by_id = llmb_xcalloc(ids->n ? ids->n : 1, sizeof(*fl->by_id));
     fl->s = llmb_xcalloc(queues->n ? queues->n : 1, sizeof(*fl->s));
     for (i = 0; i < ids->n; i++) {
-        char *sub = llmb_xasprintf("j:%s", ids->v[i]);
         struct followed *f = &fl->v[i];
 
-        f->key = llmb_key_queue_sub(cfg->common.prefix, queues->v[i], sub);
+        f->base = llmb_key_queue(cfg->common.prefix, queues->v[i]);
         f->id = ids->v[i];
-        free(sub);
         for (k = 0; k < fl->ns; k++)
             if (strcmp(queues->v[i], queues->v[fl->s[k].open]) == 0)
                 break;
@@ -755,7 +753,7 @@ static void follow_fini(struct follow *fl)
     size_t i;
 
     for (i = 0; i < fl->n; i++)
-        free(fl->v[i].key);
+        free(fl->v[i].base);
     for (i = 0; i < fl->ns; i++) {
         free(fl->s[i].key);
         free(fl->s[i].mark);
@@ -832,7 +830,7 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
     }
     /* stdout: one line per job, in input order */
     for (i = 0; i < ids->n; i++) {
-        json_t *job = job_json(conn, v[i].key);
+        json_t *job = job_json(conn, v[i].base, v[i].id);
         char *text;
 
         if (job == NULL) {

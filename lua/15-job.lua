@@ -1,0 +1,111 @@
+--[[
+job: a read-only view of one job, the one way llmb's readers (llmb show,
+jobs, export, the web UI, llmb-push --wait, the coordinator) and people
+with redis-cli read a job, whatever the layout that stores it:
+
+  FCALL_RO llmb_job 1 <base> <id>
+      the job as field/value pairs: its own fields (JOB_VIEW.fields, those
+      it has), then the task fields of its first JOB_VIEW.page tasks
+      ("<i>:state", "<i>:attempt", "<i>:worker", "<i>:result",
+      "<i>:error", those they have); empty when there is no such job
+  FCALL_RO llmb_job 1 <base> <id> page <from>
+      the task fields of tasks <from> .. <from> + JOB_VIEW.page - 1 only
+  FCALL_RO llmb_job 1 <base> <id> <field> [<field> ...]
+      the values of the named fields, in order, nil for the absent ones
+      (what HMGET of a hash answers), at most JOB_VIEW.max of them
+
+The fields are those of docs/data-model.md "Job hash" and "Task fields".
+An id that no job can have answers as no job. A job key of another type
+(set by hand) is refused as a hash command refuses it (WRONGTYPE).
+]]
+
+local JOB_VIEW = {
+    -- the job's own fields, in the order of the view
+    fields = {'id', 'queue', 'type', 'state', 'payload', 'priority',
+        'tasks', 'timeout_s', 'max_retries', 'backoff_ms', 'delay_s',
+        'deadline_ms', 'created_ms', 'started_ms', 'finished_ms',
+        'cancelled_ms', 'left', 'ok', 'failed', 'cancelled', 'retried',
+        'timeouts', 'lost', 'error', 'expired', 'aggregate',
+        'aggregated_ms', 'next', 'ahead', 'version'},
+    -- the fields of each task, in the order of the view
+    task = {'state', 'attempt', 'worker', 'result', 'error'},
+    page = 100,  -- tasks per page of the view
+    max = 1000,  -- fields one call names
+}
+
+-- HMGET of `fields` from the job hash `jk`: the values, or an error
+-- reply (a key of another type) to answer as it is.
+local function job_hmget(jk, fields)
+    local r = redis.pcall('HMGET', jk, unpack(fields))
+    if type(r) == 'table' and r.err then return nil, r end
+    return r
+end
+
+-- Appends to `out` the pairs of `names` whose value in `vals` exists.
+local function pairs_present(out, names, vals)
+    for i = 1, #names do
+        if vals[i] then
+            out[#out + 1] = names[i]
+            out[#out + 1] = vals[i]
+        end
+    end
+end
+
+-- The task fields of tasks from .. from + page - 1 (below `tasks`) as
+-- pairs appended to `out`. Returns nil or an error reply.
+local function job_task_page(jk, tasks, from, out)
+    local last = math.min(tasks, from + JOB_VIEW.page) - 1
+    if last < from then return nil end
+    local names = {}
+    for i = from, last do
+        local idx = istr(i)
+        for _, f in ipairs(JOB_VIEW.task) do
+            names[#names + 1] = task_field(idx, f)
+        end
+    end
+    local vals, err = job_hmget(jk, names)
+    if err then return err end
+    pairs_present(out, names, vals)
+    return nil
+end
+
+local function job_view(keys, args)
+    local base, id = keys[1], args[1]
+    local usage = 'ERR usage: FCALL_RO llmb_job 1 <queue key> <id> '
+        .. '[page <from> | <field> ...]'
+    if id == nil then return redis.error_reply(usage) end
+    -- an id no job can have (docs/data-model.md) names no job
+    local known = #id <= 128 and string.match(id, '^[A-Za-z0-9_.-]+$')
+    local jk = job_key(base, id)
+    local n = #args - 1
+    if n >= 1 and not (n == 2 and args[2] == 'page') then
+        if n > JOB_VIEW.max then
+            return too_many('llmb_job', n, 'fields', JOB_VIEW.max)
+        end
+        if not known then
+            local none = {}
+            for i = 1, n do none[i] = false end
+            return none
+        end
+        local vals, err = job_hmget(jk, {unpack(args, 2)})
+        return err or vals
+    end
+    local from = 0
+    if n == 2 then
+        from = tonumber(args[3])
+        if from == nil or from < 0 or from ~= math.floor(from)
+            or from > 1e15 then
+            return redis.error_reply(usage .. ': page takes a task index, '
+                .. 'got "' .. args[3] .. '"')
+        end
+    end
+    local out = {}
+    if not known then return out end
+    local vals, err = job_hmget(jk, JOB_VIEW.fields)
+    if err then return err end
+    if n == 0 then pairs_present(out, JOB_VIEW.fields, vals) end
+    local tasks = tonumber(vals[7]) or 0  -- (JOB_VIEW.fields[7]: tasks)
+    return job_task_page(jk, tasks, from, out) or out
+end
+
+register('llmb_job', job_view, true)
