@@ -72,11 +72,11 @@ pids+=($!)
 id=$(LLMB_REDIS_URL=$(url pusher) "$bin/tools/push/llmb-push" --tasks 3 \
     echo '{"n":1}' 2>"$tmp/push.log") || fail "push as pusher"
 for _ in $(seq 100); do
-    [[ -n $(as reader HGET "llmb:{default}:j:$id" aggregated_ms) ]] && break
+    [[ -n $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" aggregated_ms) ]] && break
     sleep 0.1
 done
-[[ $(as reader HGET "llmb:{default}:j:$id" state) == completed ]] || fail "job not completed"
-[[ -n $(as reader HGET "llmb:{default}:j:$id" aggregated_ms) ]] || fail "job not aggregated by the coordinator"
+[[ $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" state) == completed ]] || fail "job not completed"
+[[ -n $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" aggregated_ms) ]] || fail "job not aggregated by the coordinator"
 LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" stats > "$tmp/stats.out" 2>"$tmp/reader.log" ||
     fail "llmb stats as reader"
 LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" show "$id" > /dev/null 2>>"$tmp/reader.log" ||

@@ -45,10 +45,10 @@ start_redis() {
 }
 wait_state() { # URL JOB STATE
     for i in $(seq 200); do
-        [ "$(redis-cli -u "$1" HGET "$LLMB_PREFIX:{default}:j:$2" state 2>/dev/null)" = "$3" ] && return 0
+        [ "$(redis-cli -u "$1" FCALL_RO llmb_job 1 "$LLMB_PREFIX:{default}" "$2" state 2>/dev/null)" = "$3" ] && return 0
         sleep 0.1
     done
-    fail "job $2 not $3: $(redis-cli -u "$1" HGETALL "$LLMB_PREFIX:{default}:j:$2" | tr '\n' ' ')"
+    fail "job $2 not $3: $(redis-cli -u "$1" FCALL_RO llmb_job 1 "$LLMB_PREFIX:{default}" "$2" | tr '\n' ' ')"
 }
 expect() { # STATUS MESSAGE COMMAND...
     local want=$1 msg=$2 rc=0

@@ -33,7 +33,7 @@ push --wait --wait-timeout 60 --no-progress --json --id evil echo \
     > "$tmp/push3.out" 2>&1 || fail "job evil"
 for j in r1 r2 evil; do
     for _ in $(seq 200); do
-        [ -n "$(rcli HGET "$prefix:{default}:j:$j" aggregate)" ] && break
+        [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{default}" "$j" aggregate)" ] && break
         sleep 0.05
     done
 done

@@ -37,9 +37,9 @@ head -n 2 "$tmp/table.out" | tail -n 1 | grep -Eq '^CONCURRENCY +STATE +REQUESTS
     fail "table header"
 for l in 1 2 3; do
     grep -Eq "^ *$l  completed +24 " "$tmp/table.out" || fail "row of level $l"
-    [ "$(rcli HGET "$prefix:{sq}:j:s1-concurrency-$l" state)" = completed ] ||
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{sq}" "s1-concurrency-$l" state)" = completed ] ||
         fail "job s1-concurrency-$l"
-    [ "$(rcli HGET "$prefix:{sq}:j:s1-concurrency-$l" payload |
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{sq}" "s1-concurrency-$l" payload |
          python3 -c 'import json,sys; print(json.load(sys.stdin)["concurrency"])')" = "$l" ] ||
         fail "level $l's payload"
 done
