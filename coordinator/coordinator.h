@@ -92,8 +92,8 @@ struct llmb_coord_queue {
     long long junk_seen;    /* stats.junk last logged; -1 not yet */
     struct llmb_served served; /* <base>:types at the last collection */
     bool by_registry;       /* a live worker's record lists the queue */
-    char *head_type;        /* type of the job at the head of pending,
-                               read when a type check needs it, or NULL */
+    char *head_type;        /* type of the job at the head of pending
+                               (llmb_stats head_type), or NULL */
     bool seen;              /* scratch for the refresh */
 };
 
