@@ -30,6 +30,14 @@ stopped; llmb_retry takes a failed or cancelled job back to pending and
 bumps its `version`, which fences the aggregate of the earlier run.
 ]]
 
+-- The options of a job a push stores only when they are not their default
+-- (the job contract's, 10-document.lua), as their text: an absent field
+-- means this. llmb_job fills them in, and so do the functions that read
+-- them. A job's `id` and `queue` are not stored either: its key and the
+-- queue key name them.
+local JOB_DEFAULTS = {priority = '0', timeout_s = '600', max_retries = '3',
+    backoff_ms = '1000'}
+
 -- state -> the states a task may go to from it.
 local TASK_NEXT = {
     pending = {running = true, cancelled = true},
@@ -294,7 +302,7 @@ local function task_failed(base, ref, kind, err, now)
     elseif kind == 'lost' then
         redis.call('HINCRBY', jk, 'lost', 1)
     end
-    local max_retries = tonumber(j[1]) or 0
+    local max_retries = tonumber(j[1] or JOB_DEFAULTS.max_retries)
     if kind ~= 'fatal' and j[3] ~= 'cancelled' and attempt <= max_retries then
         redis.call('HINCRBY', jk, 'retried', 1)
         local fanout = (tonumber(j[6]) or 1) > 1
@@ -306,7 +314,8 @@ local function task_failed(base, ref, kind, err, now)
             wake(base, 1)
         else
             task_requeue(base, jk, id, idx, fanout, 'running', 'delayed',
-                now + backoff_ms(attempt, tonumber(j[2]) or 1000))
+                now + backoff_ms(attempt,
+                    tonumber(j[2] or JOB_DEFAULTS.backoff_ms)))
         end
         return 1
     end

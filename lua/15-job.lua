@@ -14,8 +14,9 @@ with redis-cli read a job, whatever the layout that stores it:
       the values of the named fields, in order, nil for the absent ones
       (what HMGET of a hash answers), at most JOB_VIEW.max of them
 
-The fields are those of docs/data-model.md "Job hash" and "Task fields".
-An id that no job can have answers as no job. A job key of another type
+The fields are those of docs/data-model.md "Job hash" and "Task fields",
+the options a push does not store (JOB_DEFAULTS, and the job's `id` and
+`queue`) filled in. An id that no job can have answers as no job. A job key of another type
 (set by hand) is refused as a hash command refuses it (WRONGTYPE).
 ]]
 
@@ -39,6 +40,29 @@ local function job_hmget(jk, fields)
     local r = redis.pcall('HMGET', jk, unpack(fields))
     if type(r) == 'table' and r.err then return nil, r end
     return r
+end
+
+-- Fills in, in `vals` (the values of `names` of job `id` of queue
+-- `base`), the fields a push does not store: the id, the queue and the
+-- options at their default. Only for a job that exists.
+local function job_fill(names, vals, base, id)
+    for i = 1, #names do
+        if not vals[i] then
+            local f = names[i]
+            if f == 'id' then
+                vals[i] = id
+            elseif f == 'queue' then
+                vals[i] = queue_of(base)
+            else
+                vals[i] = JOB_DEFAULTS[f] or false
+            end
+        end
+    end
+end
+
+-- Whether field `f` is one job_fill fills in.
+local function job_filled(f)
+    return f == 'id' or f == 'queue' or JOB_DEFAULTS[f] ~= nil
 end
 
 -- Appends to `out` the pairs of `names` whose value in `vals` exists.
@@ -87,8 +111,21 @@ local function job_view(keys, args)
             for i = 1, n do none[i] = false end
             return none
         end
-        local vals, err = job_hmget(jk, {unpack(args, 2)})
-        return err or vals
+        local names = {unpack(args, 2)}
+        local fill = false
+        for i = 1, n do
+            if job_filled(names[i]) then fill = true end
+        end
+        -- (filled in only for a job that exists: its state tells)
+        if fill then names[n + 1] = 'state' end
+        local vals, err = job_hmget(jk, names)
+        if err then return err end
+        if fill then
+            local exists = vals[n + 1]
+            names[n + 1], vals[n + 1] = nil, nil
+            if exists then job_fill(names, vals, base, id) end
+        end
+        return vals
     end
     local from = 0
     if n == 2 then
@@ -103,6 +140,7 @@ local function job_view(keys, args)
     if not known then return out end
     local vals, err = job_hmget(jk, JOB_VIEW.fields)
     if err then return err end
+    if vals[4] then job_fill(JOB_VIEW.fields, vals, base, id) end -- (state)
     if n == 0 then pairs_present(out, JOB_VIEW.fields, vals) end
     local tasks = tonumber(vals[7]) or 0  -- (JOB_VIEW.fields[7]: tasks)
     return job_task_page(jk, tasks, from, out) or out

@@ -5,6 +5,8 @@
  * task fields of the next 100, and named fields answer as HMGET of the
  * job hash does: checked here against the job hash itself, for a fan-out
  * job with claimed, completed and failed tasks on both sides of a page.
+ * What a push does not store (the id, the queue, options at their
+ * default) the view fills in, for a job that exists only.
  * A job that is not there, an id no job can have, the bounds (1 to 1000
  * fields, a page from 0) and a job key of another type are checked too.
  *
@@ -68,14 +70,35 @@ static int pairs_count(const redisReply *r, const char *f, const char *v)
     return n;
 }
 
+/* The job fields a push leaves out at their default, and their value. */
+static const char *const filled[][2] = {
+    {"priority", "0"}, {"timeout_s", "600"}, {"max_retries", "3"},
+    {"backoff_ms", "1000"},
+};
+#define NFILLED (sizeof(filled) / sizeof(*filled))
+
 /* The fields of HGETALL of job id's hash that a view from task `from`
- * holds (with_job: the job's own fields too) are in pairs reply v once
- * each, and v holds nothing else. */
+ * holds (with_job: the job's own fields too, and those filled in: its id,
+ * queue "q" and the options the hash lacks, at their default) are in
+ * pairs reply v once each, and v holds nothing else. */
 static void assert_view(const char *id, const redisReply *v, int with_job,
                         long long from)
 {
     redisReply *h = tq_cmd("HGETALL %s:j:%s", T.base, id);
     size_t want = 0;
+
+    if (with_job) {
+        assert_int_equal(pairs_count(v, "id", id), 1);
+        assert_int_equal(pairs_count(v, "queue", "q"), 1);
+        want += 4;
+        for (size_t i = 0; i < NFILLED; i++) {
+            if (tq_cmd_int("HEXISTS %s:j:%s %s", T.base, id,
+                           filled[i][0]) == 1)
+                continue;
+            assert_int_equal(pairs_count(v, filled[i][0], filled[i][1]), 1);
+            want += 2;
+        }
+    }
 
     assert_int_equal(v->type, REDIS_REPLY_ARRAY);
     assert_int_equal(v->elements % 2, 0);
@@ -173,6 +196,59 @@ static void test_fields_as_hmget(void **state)
     freeReplyObject(h);
     freeReplyObject(r);
     free(id);
+}
+
+/* A push stores no id, no queue and no option at its default; the view
+ * and named fields fill them in, and a stored option is answered as it
+ * was pushed. */
+static void test_defaults_filled(void **state)
+{
+    char *a = tq_push("{\"type\":\"t\"}");
+    char *b = tq_push("{\"type\":\"t\",\"priority\":-2,"
+                      "\"timeout_s\":2.5,\"max_retries\":0,"
+                      "\"backoff_ms\":7}");
+    const char *args[] = {a, "backoff_ms", "id", "queue", "timeout_s",
+                          "priority", "max_retries", "type"};
+    const char *want_b[] = {"7", NULL, "q", "2.5", "-2", "0", "t"};
+    redisReply *r;
+
+    (void)state;
+    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s id", T.base, a), 0);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s queue", T.base, a), 0);
+    for (size_t i = 0; i < NFILLED; i++)
+        assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s %s", T.base, a,
+                                    filled[i][0]), 0);
+    r = job_call(1, args);
+    assert_view(a, r, 1, 0);
+    freeReplyObject(r);
+    tq_assert_job_defaults(a);
+    /* named fields, the job's state not among them */
+    r = job_call(8, args);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 7);
+    assert_string_equal(r->element[0]->str, "1000");
+    assert_string_equal(r->element[1]->str, a);
+    assert_string_equal(r->element[2]->str, "q");
+    assert_string_equal(r->element[3]->str, "600");
+    assert_string_equal(r->element[4]->str, "0");
+    assert_string_equal(r->element[5]->str, "3");
+    assert_string_equal(r->element[6]->str, "t");
+    freeReplyObject(r);
+    args[0] = b;
+    r = job_call(8, args);
+    assert_int_equal(r->elements, 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(r->element[i]->str, want_b[i] ? want_b[i] : b);
+    freeReplyObject(r);
+    /* a job that is not there has none of them */
+    args[0] = "gone";
+    r = job_call(8, args);
+    assert_int_equal(r->elements, 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(r->element[i]->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    free(a);
+    free(b);
 }
 
 static void test_no_such_job(void **state)
@@ -279,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T_(test_view_is_the_job),
         T_(test_fields_as_hmget),
+        T_(test_defaults_filled),
         T_(test_no_such_job),
         T_(test_bounds),
         T_(test_wrong_type),
