@@ -37,6 +37,10 @@ bumps its `version`, which fences the aggregate of the earlier run.
 -- queue key name them.
 local JOB_DEFAULTS = {priority = '0', timeout_s = '600', max_retries = '3',
     backoff_ms = '1000'}
+-- The result a completed task stores no field for (most tasks of a
+-- benchmark answer it): llmb_job answers it for a completed task without
+-- a result field.
+local EMPTY_RESULT = '{}'
 
 -- state -> the states a task may go to from it.
 local TASK_NEXT = {

@@ -16,7 +16,8 @@ with redis-cli read a job, whatever the layout that stores it:
 
 The fields are those of docs/data-model.md "Job hash" and "Task fields",
 the options a push does not store (JOB_DEFAULTS, and the job's `id` and
-`queue`) filled in. An id that no job can have answers as no job. A job key of another type
+`queue`) filled in, and the result of a completed task that stored none
+(EMPTY_RESULT). An id that no job can have answers as no job. A job key of another type
 (set by hand) is refused as a hash command refuses it (WRONGTYPE).
 ]]
 
@@ -45,8 +46,8 @@ end
 -- Fills in, in `vals` (the values of `names` of job `id` of queue
 -- `base`), the fields a push does not store: the id, the queue and the
 -- options at their default. Only for a job that exists.
-local function job_fill(names, vals, base, id)
-    for i = 1, #names do
+local function job_fill(names, vals, n, base, id)
+    for i = 1, n do
         if not vals[i] then
             local f = names[i]
             if f == 'id' then
@@ -89,6 +90,12 @@ local function job_task_page(jk, tasks, from, out)
     end
     local vals, err = job_hmget(jk, names)
     if err then return err end
+    local nf = #JOB_VIEW.task  -- (state first, result fourth)
+    for k = 1, #names, nf do
+        if vals[k] == 'completed' and not vals[k + 3] then
+            vals[k + 3] = EMPTY_RESULT
+        end
+    end
     pairs_present(out, names, vals)
     return nil
 end
@@ -111,20 +118,36 @@ local function job_view(keys, args)
             for i = 1, n do none[i] = false end
             return none
         end
+        -- Fields read only to fill others in, after the names asked: the
+        -- job's state (filled in only for a job that exists) and the
+        -- state of each task whose result is asked.
         local names = {unpack(args, 2)}
-        local fill = false
+        local m, state_at, task_at = n, nil, {}
         for i = 1, n do
-            if job_filled(names[i]) then fill = true end
+            local f = names[i]
+            if state_at == nil and job_filled(f) then
+                m = m + 1
+                names[m] = 'state'
+                state_at = m
+            end
+            local idx = string.match(f, '^(%d+):result$')
+            if idx then
+                m = m + 1
+                names[m] = task_field(idx, 'state')
+                task_at[i] = m
+            end
         end
-        -- (filled in only for a job that exists: its state tells)
-        if fill then names[n + 1] = 'state' end
         local vals, err = job_hmget(jk, names)
         if err then return err end
-        if fill then
-            local exists = vals[n + 1]
-            names[n + 1], vals[n + 1] = nil, nil
-            if exists then job_fill(names, vals, base, id) end
+        for i, at in pairs(task_at) do
+            if not vals[i] and vals[at] == 'completed' then
+                vals[i] = EMPTY_RESULT
+            end
         end
+        if state_at and vals[state_at] then
+            job_fill(names, vals, n, base, id)
+        end
+        for k = m, n + 1, -1 do vals[k] = nil end
         return vals
     end
     local from = 0
@@ -140,7 +163,9 @@ local function job_view(keys, args)
     if not known then return out end
     local vals, err = job_hmget(jk, JOB_VIEW.fields)
     if err then return err end
-    if vals[4] then job_fill(JOB_VIEW.fields, vals, base, id) end -- (state)
+    if vals[4] then -- (its state: the job exists)
+        job_fill(JOB_VIEW.fields, vals, #JOB_VIEW.fields, base, id)
+    end
     if n == 0 then pairs_present(out, JOB_VIEW.fields, vals) end
     local tasks = tonumber(vals[7]) or 0  -- (JOB_VIEW.fields[7]: tasks)
     return job_task_page(jk, tasks, from, out) or out

@@ -6,7 +6,8 @@
  * job hash does: checked here against the job hash itself, for a fan-out
  * job with claimed, completed and failed tasks on both sides of a page.
  * What a push does not store (the id, the queue, options at their
- * default) the view fills in, for a job that exists only.
+ * default) the view fills in, for a job that exists only, and so the
+ * result {} of a completed task, which is stored as no field.
  * A job that is not there, an id no job can have, the bounds (1 to 1000
  * fields, a page from 0) and a job key of another type are checked too.
  *
@@ -77,10 +78,20 @@ static const char *const filled[][2] = {
 };
 #define NFILLED (sizeof(filled) / sizeof(*filled))
 
+/* Whether pairs reply h holds field f. */
+static int has_field(const redisReply *h, const char *f)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (strcmp(h->element[i]->str, f) == 0)
+            return 1;
+    return 0;
+}
+
 /* The fields of HGETALL of job id's hash that a view from task `from`
  * holds (with_job: the job's own fields too, and those filled in: its id,
  * queue "q" and the options the hash lacks, at their default) are in
- * pairs reply v once each, and v holds nothing else. */
+ * pairs reply v once each, with the result {} of each completed task that
+ * has no result field, and v holds nothing else. */
 static void assert_view(const char *id, const redisReply *v, int with_job,
                         long long from)
 {
@@ -111,6 +122,15 @@ static void assert_view(const char *id, const redisReply *v, int with_job,
         want += 2;
         if (pairs_count(v, f, h->element[i + 1]->str) != 1)
             fail_msg("field %s of job %s not in the view once", f, id);
+        if (t >= 0 && strcmp(strchr(f, ':'), ":state") == 0 &&
+            strcmp(h->element[i + 1]->str, "completed") == 0) {
+            char *rf = llmb_xasprintf("%lld:result", t);
+            if (!has_field(h, rf)) {
+                assert_int_equal(pairs_count(v, rf, "{}"), 1);
+                want += 2;
+            }
+            free(rf);
+        }
     }
     assert_int_equal(v->elements, want);
     freeReplyObject(h);
@@ -251,6 +271,43 @@ static void test_defaults_filled(void **state)
     free(b);
 }
 
+/* The result {} of a completed task is stored as no field; the view, a
+ * page and named fields answer it, for completed tasks only. */
+static void test_empty_result(void **state)
+{
+    struct tq_task t[3];
+    char *id = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    const char *args[] = {id, "0:result", "1:result", "2:result",
+                          "3:result", "0:state"};
+    const char *page[] = {id, "page", "0"};
+    redisReply *r;
+
+    (void)state;
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    assert_int_equal(t[0].idx, 0);
+    assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
+    assert_int_equal(tq_complete("w1", &t[1], "{\"a\":1}"), 1);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s 0:result", T.base, id), 0);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s 1:result", T.base, id), 1);
+    r = job_call(6, args);
+    assert_int_equal(r->elements, 5);
+    assert_string_equal(r->element[0]->str, "{}");
+    assert_string_equal(r->element[1]->str, "{\"a\":1}");
+    assert_int_equal(r->element[2]->type, REDIS_REPLY_NIL); /* running */
+    assert_int_equal(r->element[3]->type, REDIS_REPLY_NIL); /* no task */
+    assert_string_equal(r->element[4]->str, "completed");
+    freeReplyObject(r);
+    r = job_call(1, args);
+    assert_view(id, r, 1, 0);
+    freeReplyObject(r);
+    r = job_call(3, page);
+    assert_view(id, r, 0, 0);
+    assert_int_equal(pairs_count(r, "0:result", "{}"), 1);
+    assert_int_equal(has_field(r, "2:result"), 0);
+    freeReplyObject(r);
+    free(id);
+}
+
 static void test_no_such_job(void **state)
 {
     const char *ids[] = {"gone", "a:b", "", "x{y}"};
@@ -356,6 +413,7 @@ int main(void)
         T_(test_view_is_the_job),
         T_(test_fields_as_hmget),
         T_(test_defaults_filled),
+        T_(test_empty_result),
         T_(test_no_such_job),
         T_(test_bounds),
         T_(test_wrong_type),
