@@ -131,7 +131,7 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 [ "$(rcli EXISTS "$b:ds:ds1")" = 0 ] || fail "retention left the dataset"
-[ "$(rcli EXISTS "$b:j:ds1")" = 0 ] || fail "retention left the job"
+[ -z "$(rcli FCALL_RO llmb_job 1 "$b" ds1)" ] || fail "retention left the job"
 
 # -- bad datasets: a clear error, nothing stored --------------------------
 printf 'hello\n' > "$tmp/bad1"

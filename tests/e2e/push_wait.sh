@@ -124,7 +124,7 @@ PY
 waiter=$!
 pids+=($waiter)
 for _ in $(seq 200); do
-    [ "$(rcli EXISTS "$prefix:{q2}:j:m298")" = 1 ] && break; sleep 0.05
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{q2}" m298 state)" ] && break; sleep 0.05
 done
 # it waits in a blocking read of a stream, not in a loop over the hashes
 for _ in $(seq 100); do

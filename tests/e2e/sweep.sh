@@ -69,7 +69,7 @@ for l in lv:
     assert l["ttft_ms"]["p50"] >= 19, l
 assert abs(a["goodput"] - a["request_throughput"]) < 1e-6 * a["goodput"] + 1e-9
 PY
-[ -z "$(rcli EXISTS "$prefix:{sq}:j:s2-concurrency-2" | grep -v '^0$')" ] ||
+[ -z "$(rcli FCALL_RO llmb_job 1 "$prefix:{sq}" s2-concurrency-2)" ] ||
     fail "level 2 ran after the stop"
 grep -q 'breaks the slo; stopping' "$tmp/sweep2.log" || fail "stop message"
 # A level whose push is refused (a key of queue bad has the wrong type)
