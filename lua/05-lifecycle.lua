@@ -36,7 +36,7 @@ bumps its `version`, which fences the aggregate of the earlier run.
 -- them. A job's `id` and `queue` are not stored either: its key and the
 -- queue key name them.
 local JOB_DEFAULTS = {priority = '0', timeout_s = '600', max_retries = '3',
-    backoff_ms = '1000'}
+    backoff_ms = '1000', tasks = '1'}
 -- The result a completed task stores no field for (most tasks of a
 -- benchmark answer it): llmb_job answers it for a completed task without
 -- a result field.
@@ -156,7 +156,7 @@ local function job_finish(base, id, now, f, extra, jk)
         f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
             'expired')
     end
-    local tasks = tonumber(f[2]) or 0
+    local tasks = tonumber(f[2] or JOB_DEFAULTS.tasks)
     local failed = tonumber(f[3]) or 0
     local cancelled = tonumber(f[4]) or 0
     local state = 'completed'

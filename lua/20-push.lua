@@ -156,8 +156,11 @@ local function jobs_store(base, c, jobs, out)
             local delay, deadline = j.delay_s, j.deadline_s
             -- (options at their default are not stored: JOB_DEFAULTS)
             local fields = {'type', j.type, 'payload', j.payload,
-                'tasks', n_t, 'state', 'pending', 'created_ms', now_t,
-                'left', n_t}
+                'state', 'pending', 'created_ms', now_t, 'left', n_t}
+            if n_t ~= JOB_DEFAULTS.tasks then
+                fields[#fields + 1] = 'tasks'
+                fields[#fields + 1] = n_t
+            end
             local opt = num_text(j.priority)
             if opt ~= JOB_DEFAULTS.priority then
                 fields[#fields + 1] = 'priority'

@@ -268,7 +268,7 @@ local function claim(keys, args)
                     out[o + 5] = j[2]
                     out[o + 6] = j[3]
                     out[o + 7] = j[4] or JOB_DEFAULTS.timeout_s
-                    out[o + 8] = j[5]
+                    out[o + 8] = j[5] or JOB_DEFAULTS.tasks
                     count = count + 1
                 end
                 chunked('HSET', jk, set)

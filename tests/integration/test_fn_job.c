@@ -74,7 +74,7 @@ static int pairs_count(const redisReply *r, const char *f, const char *v)
 /* The job fields a push leaves out at their default, and their value. */
 static const char *const filled[][2] = {
     {"priority", "0"}, {"timeout_s", "600"}, {"max_retries", "3"},
-    {"backoff_ms", "1000"},
+    {"backoff_ms", "1000"}, {"tasks", "1"},
 };
 #define NFILLED (sizeof(filled) / sizeof(*filled))
 

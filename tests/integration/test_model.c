@@ -2370,7 +2370,8 @@ static void check_all(void)
                           j->id, f[i].failed ? f[i].failed : "(none)",
                           f[i].cancelled ? f[i].cancelled : "(none)",
                           j->failed, j->cancelled);
-            if (num(f[i].tasks, -1) != j->tasks ||
+            /* (a job of one task stores no `tasks`: the default) */
+            if (num(f[i].tasks, 1) != j->tasks ||
                 num(f[i].version, 0) != j->version)
                 violation("job", "job %s: tasks %s version %s, model %d %d",
                           j->id, f[i].tasks ? f[i].tasks : "(none)",
