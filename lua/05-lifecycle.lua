@@ -37,6 +37,8 @@ bumps its `version`, which fences the aggregate of the earlier run.
 -- queue key name them.
 local JOB_DEFAULTS = {priority = '0', timeout_s = '600', max_retries = '3',
     backoff_ms = '1000', tasks = '1'}
+-- (`left`, the tasks not ended, is not stored either until one ends: an
+-- absent `left` is `tasks`.)
 -- The result a completed task stores no field for (most tasks of a
 -- benchmark answer it): llmb_job answers it for a completed task without
 -- a result field.
@@ -201,12 +203,14 @@ local function tasks_ended(base, id, outcome, now, n)
     elseif outcome == 'cancelled' then
         redis.call('HINCRBY', jk, 'cancelled', n)
     end
-    local left = redis.call('HINCRBY', jk, 'left', -n)
+    local f = redis.call('HMGET', jk, 'left', 'tasks')
+    local tasks = tonumber(f[2] or JOB_DEFAULTS.tasks)
+    local left = (tonumber(f[1]) or tasks) - n -- (absent: none ended yet)
+    redis.call('HSET', jk, 'left', istr(left))
     if left <= 0 then
         job_finish(base, id, now)
         return left
     end
-    local tasks = tonumber(redis.call('HGET', jk, 'tasks')) or 1
     progress(base, id, tasks, left + n, left)
     return left
 end

@@ -44,9 +44,10 @@ local function job_hmget(jk, fields)
 end
 
 -- Fills in, in `vals` (the values of `names` of job `id` of queue
--- `base`), the fields a push does not store: the id, the queue and the
--- options at their default. Only for a job that exists.
-local function job_fill(names, vals, n, base, id)
+-- `base`, whose `tasks` field holds `tasks`), the fields a push does not
+-- store: the id, the queue, the options at their default and `left`
+-- while no task has ended (JOB_DEFAULTS). Only for a job that exists.
+local function job_fill(names, vals, n, base, id, tasks)
     for i = 1, n do
         if not vals[i] then
             local f = names[i]
@@ -54,6 +55,8 @@ local function job_fill(names, vals, n, base, id)
                 vals[i] = id
             elseif f == 'queue' then
                 vals[i] = queue_of(base)
+            elseif f == 'left' then
+                vals[i] = tasks or JOB_DEFAULTS.tasks
             else
                 vals[i] = JOB_DEFAULTS[f] or false
             end
@@ -63,7 +66,7 @@ end
 
 -- Whether field `f` is one job_fill fills in.
 local function job_filled(f)
-    return f == 'id' or f == 'queue' or JOB_DEFAULTS[f] ~= nil
+    return f == 'id' or f == 'queue' or f == 'left' or JOB_DEFAULTS[f] ~= nil
 end
 
 -- Appends to `out` the pairs of `names` whose value in `vals` exists.
@@ -119,16 +122,17 @@ local function job_view(keys, args)
             return none
         end
         -- Fields read only to fill others in, after the names asked: the
-        -- job's state (filled in only for a job that exists) and the
-        -- state of each task whose result is asked.
+        -- job's state (filled in only for a job that exists) and tasks
+        -- (what an absent `left` is), and the state of each task whose
+        -- result is asked.
         local names = {unpack(args, 2)}
         local m, state_at, task_at = n, nil, {}
         for i = 1, n do
             local f = names[i]
             if state_at == nil and job_filled(f) then
-                m = m + 1
-                names[m] = 'state'
-                state_at = m
+                names[m + 1], names[m + 2] = 'state', 'tasks'
+                m = m + 2
+                state_at = m - 1
             end
             local idx = string.match(f, '^(%d+):result$')
             if idx then
@@ -145,7 +149,7 @@ local function job_view(keys, args)
             end
         end
         if state_at and vals[state_at] then
-            job_fill(names, vals, n, base, id)
+            job_fill(names, vals, n, base, id, vals[state_at + 1])
         end
         for k = m, n + 1, -1 do vals[k] = nil end
         return vals
@@ -164,7 +168,8 @@ local function job_view(keys, args)
     local vals, err = job_hmget(jk, JOB_VIEW.fields)
     if err then return err end
     if vals[4] then -- (its state: the job exists)
-        job_fill(JOB_VIEW.fields, vals, #JOB_VIEW.fields, base, id)
+        job_fill(JOB_VIEW.fields, vals, #JOB_VIEW.fields, base, id,
+            vals[7]) -- (JOB_VIEW.fields[7]: tasks)
     end
     if n == 0 then pairs_present(out, JOB_VIEW.fields, vals) end
     local tasks = tonumber(vals[7]) or 0  -- (JOB_VIEW.fields[7]: tasks)

@@ -156,9 +156,13 @@ local function jobs_store(base, c, jobs, out)
             local delay, deadline = j.delay_s, j.deadline_s
             -- (options at their default are not stored: JOB_DEFAULTS)
             local fields = {'type', j.type, 'payload', j.payload,
-                'state', 'pending', 'created_ms', now_t, 'left', n_t}
+                'state', 'pending', 'created_ms', now_t}
             if n_t ~= JOB_DEFAULTS.tasks then
+                -- (`left` is `tasks` while absent: a job of one task
+                -- stores neither)
                 fields[#fields + 1] = 'tasks'
+                fields[#fields + 1] = n_t
+                fields[#fields + 1] = 'left'
                 fields[#fields + 1] = n_t
             end
             local opt = num_text(j.priority)

@@ -120,7 +120,8 @@ local function job_tasks_completed(base, id, g, now)
     end
     local done = #g / 2
     CALL.counts.ok = (CALL.counts.ok or 0) + done
-    local before = tonumber(f[6]) or 0
+    -- (an absent `left` is `tasks`: none ended yet)
+    local before = tonumber(f[6]) or tonumber(f[2] or JOB_DEFAULTS.tasks)
     local left = before - done
     set[#set + 1] = 'left'
     set[#set + 1] = istr(left)

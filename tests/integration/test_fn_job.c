@@ -71,10 +71,12 @@ static int pairs_count(const redisReply *r, const char *f, const char *v)
     return n;
 }
 
-/* The job fields a push leaves out at their default, and their value. */
+/* The job fields a push leaves out at their default, and their value
+ * (`left`, absent while no task ended, is `tasks`: only a job of one task
+ * leaves both out). */
 static const char *const filled[][2] = {
     {"priority", "0"}, {"timeout_s", "600"}, {"max_retries", "3"},
-    {"backoff_ms", "1000"}, {"tasks", "1"},
+    {"backoff_ms", "1000"}, {"tasks", "1"}, {"left", "1"},
 };
 #define NFILLED (sizeof(filled) / sizeof(*filled))
 
@@ -273,6 +275,46 @@ static void test_defaults_filled(void **state)
 
 /* The result {} of a completed task is stored as no field; the view, a
  * page and named fields answer it, for completed tasks only. */
+/* A job of one task stores `left` only once its task ends; until then
+ * `left` reads as its `tasks`, also for a cancelled job whose task still
+ * runs, which a retry refuses. */
+static void test_left_absent(void **state)
+{
+    struct tq_task t[1];
+    char *a = tq_push("{\"type\":\"t\"}");
+    redisReply *r;
+
+    (void)state;
+    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s left", T.base, a), 0);
+    tq_assert_job(a, "left", "1");
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    tq_assert_job(a, "left", "1");
+    r = tq_fcall("llmb_cancel", a, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    tq_assert_job(a, "state", "cancelled");
+    tq_assert_job(a, "left", "1"); /* its task has not stopped */
+    r = tq_fcall("llmb_retry", a, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "still stopping"));
+    freeReplyObject(r);
+    /* the worker learns it and the task ends: left is stored, 0 */
+    r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
+    freeReplyObject(r);
+    {
+        char *sub = llmb_xasprintf("j:%s", a);
+        tq_assert_hget(sub, "left", "0");
+        free(sub);
+    }
+    tq_assert_job(a, "left", "0");
+    r = tq_fcall("llmb_retry", a, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    tq_assert_job(a, "left", "1");
+    free(a);
+}
+
 static void test_empty_result(void **state)
 {
     struct tq_task t[3];
@@ -414,6 +456,7 @@ int main(void)
         T_(test_fields_as_hmget),
         T_(test_defaults_filled),
         T_(test_empty_result),
+        T_(test_left_absent),
         T_(test_no_such_job),
         T_(test_bounds),
         T_(test_wrong_type),

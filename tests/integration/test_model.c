@@ -2360,7 +2360,8 @@ static void check_all(void)
             if (strcmp(st, JSTATE[j->st]) != 0)
                 violation("job", "job %s: state %s, model %s", j->id, st,
                           JSTATE[j->st]);
-            if (num(f[i].left, -1) != j->left || left != j->left)
+            /* (an absent left is tasks: no task ended yet) */
+            if (num(f[i].left, j->tasks) != j->left || left != j->left)
                 violation("job", "job %s: left %s, model %d (tasks not "
                           "ended: %lld)", j->id, f[i].left ? f[i].left : "(none)",
                           j->left, left);
