@@ -7,10 +7,11 @@
 # bench/llm_server.py. Loopback only.
 #
 #   bench/llm_clock.sh [--reps N] [--levels "1 128 512 2048"] [--itl-ms 100]
-#                      [--server c|py]
+#                      [--tokens 16] [--server c|py]
 #
 # For each level C: C streams at once, first chunk 50 ms after the
-# request reached the server, then 16 chunks --itl-ms apart. TTFT p50
+# request reached the server, then --tokens chunks --itl-ms apart (two
+# runs at 16 and 64 tell a request's fixed cost from a chunk's). TTFT p50
 # error = the client's TTFT p50 minus the server's (first chunk sent minus
 # request arrived, from its log). CPU per chunk = the client process's
 # user+system CPU over the run divided by the content chunks it read.
@@ -25,14 +26,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-reps=3 levels="1 128 512 2048" itl=100 server=c
+reps=3 levels="1 128 512 2048" itl=100 tokens=16 server=c
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift ;;
     --levels) levels=$2; shift ;;
     --itl-ms) itl=$2; shift ;;
+    --tokens) tokens=$2; shift ;;
     --server) server=$2; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -60,7 +62,7 @@ case $server in
   py) srv_cmd=(python3 -S "$here/llm_server.py") ;;
   *) echo "bench/llm_clock.sh: --server is c or py, not $server" >&2; exit 64 ;;
 esac
-"${srv_cmd[@]}" --port 0 --first-ms 50 --itl-ms "$itl" --tokens 16 > "$BENCH_TMP/srv.out" &
+"${srv_cmd[@]}" --port 0 --first-ms 50 --itl-ms "$itl" --tokens "$tokens" > "$BENCH_TMP/srv.out" &
 srv_pid=$!
 for _ in $(seq 100); do grep -q listening "$BENCH_TMP/srv.out" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)$/\1/p' "$BENCH_TMP/srv.out")
@@ -79,7 +81,7 @@ reset() { curl -s -X POST "http://127.0.0.1:$port/reset" > /dev/null; }
 run_llmb() { # C -> "ttft_p50 lagp99 peak delay_p50 chunks"
   local id
   id=$("$push" --redis "$BENCH_REDIS_URL" --prefix bench --timeout 600 --retries 0 llm \
-    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bench\"}],\"max_tokens\":16,\"requests\":$1,\"concurrency\":$1,\"timeout_s\":60}" 2>/dev/null)
+    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bench\"}],\"max_tokens\":$tokens,\"requests\":$1,\"concurrency\":$1,\"timeout_s\":60}" 2>/dev/null)
   for _ in $(seq 6000); do
     case $(bench_rcli FCALL_RO llmb_job 1 "bench:{default}" "$id" state) in completed|failed|cancelled) break ;; esac
     sleep 0.05
@@ -140,7 +142,7 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "# llm executor clock vs a scheduled server (bench/llm_clock.sh)"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
-  echo "medians of $reps runs; first chunk at +50 ms, 16 chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR ($(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "${LLMB_BENCH_REV:-revision unknown}"))."
+  echo "medians of $reps runs; first chunk at +50 ms, $tokens chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR ($(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "${LLMB_BENCH_REV:-revision unknown}"))."
   echo
   echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | server send late p99 ms | server CPU us/chunk | load (1 min) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

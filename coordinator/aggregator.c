@@ -317,7 +317,7 @@ static char *build(struct job *j)
     long long fin = j->f[JF_FINISHED];
     long long run_ms = fin && j->f[JF_STARTED] ? fin - j->f[JF_STARTED] : 0;
     int64_t measured = llmb_agg_window_ms(j->agg);
-    json_t *by;
+    json_t *by, *series;
     char *text;
 
     set_int(o, "version", LLMB_AGG_VERSION);
@@ -348,6 +348,9 @@ static char *build(struct job *j)
     by = llmb_agg_by_json(j->agg, run_ms);
     if (by != NULL)
         json_object_set_new(o, "by", by);
+    /* the tasks' throughput and concurrency over time, merged */
+    if ((series = llmb_agg_series_json(j->agg)) != NULL)
+        json_object_set_new(o, "timeline", series);
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     llmb_assert(text != NULL);
     json_decref(o);
@@ -397,21 +400,43 @@ static enum step step(struct llmb_coord *co, struct job *j)
     return step_finish(co, j);
 }
 
+/* Takes from every queue whose primary answers, up to room jobs in all.
+ * Returns 0, or LLMB_EIO once Redis is lost. */
+static int take_all(struct llmb_coord *co, size_t batch)
+{
+    struct llmb_agg_work *w = co->agg;
+
+    for (size_t i = 0; i < co->nqueues && w->n < batch; i++) {
+        if (llmb_coord_away(co, co->queues[i].base))
+            continue;
+        if (take(co, &co->queues[i], batch - w->n) != 0 && !co->up)
+            return LLMB_EIO;
+    }
+    return 0;
+}
+
 int llmb_aggregator_tick(struct llmb_coord *co)
 {
     struct llmb_agg_work *w = co->agg;
     size_t batch = (size_t)co->cfg->agg_batch;
     int64_t start = llmb_mono_ms();
-    size_t i;
+    size_t waiting = 0; /* jobs in a row left for an away primary */
 
-    for (i = 0; i < co->nqueues && w->n < batch; i++)
-        if (take(co, &co->queues[i], batch - w->n) != 0)
-            return LLMB_EIO;
-    while (w->n > 0) {
+    if (take_all(co, batch) != 0)
+        return LLMB_EIO;
+    while (w->n > 0 && waiting < w->n) {
         size_t k = w->rr % w->n;
-        enum step s = step(co, &w->jobs[k]);
+        enum step s;
 
-        if (s == STEP_LOST)
+        if (llmb_coord_away(co, w->jobs[k].base)) {
+            /* kept (its lease too) until its primary answers again */
+            w->rr = k + 1;
+            waiting++;
+            continue;
+        }
+        waiting = 0;
+        s = step(co, &w->jobs[k]);
+        if (s == STEP_LOST && !co->up)
             return LLMB_EIO;
         if (s == STEP_DONE)
             job_drop(w, k);
@@ -421,9 +446,8 @@ int llmb_aggregator_tick(struct llmb_coord *co)
             break;
         /* The batch is done and time is left: take more, so a backlog of
          * small jobs drains at the budget's pace, not a batch per tick. */
-        for (i = 0; w->n == 0 && i < co->nqueues; i++)
-            if (take(co, &co->queues[i], batch) != 0)
-                return LLMB_EIO;
+        if (w->n == 0 && take_all(co, batch) != 0)
+            return LLMB_EIO;
     }
     return 0;
 }

@@ -35,7 +35,9 @@ int64_t llmb_coord_uptime_ms(const struct llmb_coord *co)
     return llmb_mono_ms() - co->started_mono;
 }
 
-int llmb_coord_lost(struct llmb_coord *co)
+/* Redis is away as a whole: the tick's work stops, the next ticks
+ * reconnect with backoff. */
+static int down(struct llmb_coord *co)
 {
     int64_t wait;
 
@@ -51,6 +53,36 @@ int llmb_coord_lost(struct llmb_coord *co)
     llmb_warn("lost redis: %s; reconnecting in %lld ms", co->redis_err,
               (long long)wait);
     return LLMB_EIO;
+}
+
+int llmb_coord_lost(struct llmb_coord *co)
+{
+    if (!co->up)
+        return LLMB_EIO;
+    if (llmb_cluster_enabled(co->cl) && llmb_primaries_check(co) > 0)
+        return LLMB_EIO; /* the primaries that answer go on */
+    return down(co);
+}
+
+/* Connects to a Redis Cluster: reads the map and asks every primary
+ * (the away ones too). Returns 0 when one answers at least, else LLMB_EIO
+ * with a malloc'd *err. */
+static int cluster_connect(struct llmb_coord *co, char **err)
+{
+    int rc = llmb_cluster_refresh(co->cl);
+
+    if (rc == 0) {
+        for (size_t i = 0; i < co->naway; i++)
+            co->away[i].retry_mono = 0;
+        llmb_primaries_check(co);
+        rc = llmb_primaries_tick(co);
+    }
+    if (rc == LLMB_EAUTH)
+        *err = llmb_xstrdup(llmb_cluster_errstr(co->cl));
+    else if (rc != 0)
+        *err = llmb_xasprintf("no redis cluster primary answers: %s",
+                              llmb_cluster_errstr(co->cl));
+    return rc;
 }
 
 void llmb_coord_reply_error(struct llmb_coord *co, const char *what,
@@ -92,16 +124,22 @@ static void connected(struct llmb_coord *co)
         co->queues[i].conf_mono = 0;
 }
 
-/* Connects when the backoff allows. Returns true when Redis is usable. */
+/* Connects when the backoff allows. Returns true when Redis is usable.
+ * Refused credentials before the first connect are a configuration error
+ * (a wrong URL, password or ACL user): the coordinator stops its loop and
+ * main() exits 78. After it (a password rotated) they are retried with
+ * backoff like any other failure. */
 static bool ensure_up(struct llmb_coord *co)
 {
     char *err = NULL;
+    int rc;
 
     if (co->up && llmb_cluster_enabled(co->cl)) {
-        /* The map of every tick: a failover or a resharding since the
-         * last one is followed before the calls go out. */
-        if (llmb_cluster_refresh(co->cl) != 0) {
-            llmb_coord_lost(co);
+        /* The map is read again by the router after a MOVED or a lost
+         * primary, and here while a primary is away or a slot in use
+         * has no owner; not every tick. */
+        if (llmb_primaries_tick(co) != 0) {
+            down(co);
             return false;
         }
         return true;
@@ -109,7 +147,7 @@ static bool ensure_up(struct llmb_coord *co)
     if (co->up) {
         redisContext *ctx = llmb_conn_ctx(llmb_cluster_conn0(co->cl));
         if (ctx == NULL) {
-            llmb_coord_lost(co);
+            down(co);
             return false;
         }
         if (ctx != co->ctx_seen) /* llmb_conn reconnected by itself */
@@ -118,7 +156,17 @@ static bool ensure_up(struct llmb_coord *co)
     }
     if (!llmb_reconnect_due(&co->reconnect))
         return false;
-    if (llmb_cluster_connect(co->cl, &err) != 0) {
+    rc = llmb_cluster_enabled(co->cl) ? cluster_connect(co, &err)
+                                      : llmb_cluster_connect(co->cl, &err);
+    if (rc == LLMB_EAUTH && !co->ever_up) {
+        llmb_error("stopping: refused credentials at start are a "
+                   "configuration error: %s", err);
+        free(err);
+        co->status = LLMB_ECONFIG;
+        ev_break(co->loop, EVBREAK_ALL);
+        return false;
+    }
+    if (rc != 0) {
         if (co->reconnect.attempt == 0 || co->reconnect.attempt % 10 == 0 ||
             co->redis_err == NULL || strcmp(co->redis_err, err) != 0)
             llmb_warn("%s; retrying", err);
@@ -150,10 +198,20 @@ static int cmp_str(const void *a, const void *b)
 static int queues_refresh(struct llmb_coord *co)
 {
     char *key = llmb_coord_key(co, "queues");
-    redisReply *r = llmb_cluster_command(co->cl, "SMEMBERS %s", key);
+    char *mkey = llmb_coord_key(co, "metrics");
+    /* A queue that left is dropped once its fields of <prefix>:metrics
+     * can be deleted. */
+    bool metrics_away = llmb_coord_away(co, mkey);
+    redisReply *r;
     char **names = NULL;
     size_t i, j, n = 0;
 
+    free(mkey);
+    if (llmb_coord_away(co, key)) { /* the list known stays */
+        free(key);
+        return 0;
+    }
+    r = llmb_cluster_command(co->cl, "SMEMBERS %s", key);
     free(key);
     if (r == NULL)
         return llmb_coord_lost(co);
@@ -194,7 +252,7 @@ static int queues_refresh(struct llmb_coord *co)
         }
     }
     for (j = 0; j < co->nqueues;) {
-        if (!co->queues[j].seen) {
+        if (!co->queues[j].seen && !metrics_away) {
             llmb_info("queue left %s:queues queue=%s", co->cfg->common.prefix,
                       co->queues[j].name);
             if (llmb_metrics_queue_forget(co, co->queues[j].name) != 0) {
@@ -215,40 +273,53 @@ static int queues_refresh(struct llmb_coord *co)
     return 0;
 }
 
-/* One tick's work, in order; stops at the first lost connection. */
+/* One tick's work, in order; stops when Redis is lost. On a Redis
+ * Cluster a step that failed on a primary that does not answer leaves
+ * co->up true (llmb_coord_lost()): the next steps go on without that
+ * primary's keys. */
 static int tick_work(struct llmb_coord *co)
 {
     int64_t now = llmb_mono_ms();
     size_t i;
 
     if (co->queues_mono == 0 || now - co->queues_mono >= QUEUES_REFRESH_MS) {
-        if (queues_refresh(co) != 0)
+        if (queues_refresh(co) == 0)
+            co->queues_mono = now;
+        else if (!co->up)
             return LLMB_EIO;
-        co->queues_mono = now;
     }
-    if (llmb_reaper_workers(co) != 0)
+    if (llmb_reaper_workers(co) != 0 && !co->up)
         return LLMB_EIO;
     for (i = 0; i < co->nqueues; i++)
-        if (llmb_reaper_queue(co, &co->queues[i]) != 0)
+        if (!llmb_coord_away(co, co->queues[i].base) &&
+            llmb_reaper_queue(co, &co->queues[i]) != 0 && !co->up)
             return LLMB_EIO;
-    if (llmb_aggregator_tick(co) != 0)
+    if (llmb_aggregator_tick(co) != 0 && !co->up)
         return LLMB_EIO;
     for (i = 0; i < co->nqueues; i++)
-        if (llmb_retention_queue(co, &co->queues[i]) != 0)
+        if (!llmb_coord_away(co, co->queues[i].base) &&
+            llmb_retention_queue(co, &co->queues[i]) != 0 && !co->up)
             return LLMB_EIO;
     if (co->retention_workers_mono == 0 ||
         now - co->retention_workers_mono >= RETENTION_WORKERS_MS) {
-        if (llmb_retention_workers(co) != 0)
+        if (llmb_retention_workers(co) == 0)
+            co->retention_workers_mono = now;
+        else if (!co->up)
             return LLMB_EIO;
-        co->retention_workers_mono = now;
     }
     if (co->metrics_mono == 0 ||
         now - co->metrics_mono >= co->cfg->metrics_ms) {
-        if (llmb_metrics_collect(co) != 0)
+        if (llmb_metrics_collect(co) == 0)
+            co->metrics_mono = now;
+        else if (!co->up)
             return LLMB_EIO;
-        co->metrics_mono = now;
     }
     return 0;
+}
+
+int llmb_coord_status(const struct llmb_coord *co)
+{
+    return co->status;
 }
 
 void llmb_coord_tick(struct llmb_coord *co)
@@ -384,6 +455,8 @@ void llmb_coord_free(struct llmb_coord *co)
     free(co->queues);
     llmb_cluster_free(co->cl);
     llmb_metrics_primaries_free(co->primaries, co->nprimaries);
+    llmb_strlist_clear(&co->primaries_in_hash);
+    llmb_primaries_free(co);
     free(co->redis_err);
     free(co->id);
     free(co);

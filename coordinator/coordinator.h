@@ -6,7 +6,9 @@
  * (llmb/conn.h, with a command timeout): reaper.c finds dead workers and
  * takes back expired leases, aggregator.c turns finished jobs into
  * aggregates, retention.c keeps memory bounded, metrics.c collects the
- * cluster numbers that http.c serves. coordinator.c owns the loop, the
+ * cluster numbers that http.c serves; on a Redis Cluster, primaries.c
+ * keeps track of the primaries that do not answer, whose keys every step
+ * leaves out while the others go on. coordinator.c owns the loop, the
  * connection and its backoff, the list of queues and the signals; main.c
  * only loads the config, builds this core and runs the loop.
  *
@@ -92,6 +94,8 @@ struct llmb_coord_queue {
     long long junk_seen;    /* stats.junk last logged; -1 not yet */
     struct llmb_served served; /* <base>:types at the last collection */
     bool by_registry;       /* a live worker's record lists the queue */
+    bool away;              /* on a cluster, its primary did not answer at
+                               the last collection: numbers unknown */
     char *head_type;        /* type of the job at the head of pending
                                (llmb_stats head_type), or NULL */
     bool seen;              /* scratch for the refresh */
@@ -120,6 +124,16 @@ struct llmb_coord_primary {
     long long queues, pending, delayed, running;
 };
 
+/* A primary of a Redis Cluster that does not answer (primaries.c). */
+struct llmb_coord_away {
+    char *name;         /* "host:port" */
+    char *err;          /* why, the last time it was asked */
+    int64_t since_mono; /* away since */
+    int64_t retry_mono; /* asked again at the first tick after this */
+    int64_t wait_ms;    /* backoff */
+    int64_t logged_mono;
+};
+
 struct llmb_coord_counters {
     long long leases_reaped, workers_reaped, deadlines, promoted;
     long long jobs_aggregated, jobs_trimmed, workers_removed;
@@ -136,8 +150,9 @@ enum llmb_health {
 
 /* Lifecycle: llmb_coord_new() builds it (no I/O), llmb_coord_start()
  * attaches the tick, the signals and the metrics server to the loop,
- * ev_run() runs until SIGTERM/SIGINT stops the loop, llmb_coord_free()
- * detaches and frees everything. */
+ * ev_run() runs until SIGTERM/SIGINT stops the loop (or the coordinator
+ * stops itself: llmb_coord_status()), llmb_coord_free() detaches and
+ * frees everything. */
 struct llmb_coord {
     const struct llmb_coord_config *cfg; /* borrowed */
     struct ev_loop *loop;                /* borrowed */
@@ -153,6 +168,7 @@ struct llmb_coord {
                                    (one server) */
     bool up;                    /* the last Redis call worked */
     bool ever_up;               /* connected at least once */
+    int status;                 /* 0, or why it stopped itself */
     char *redis_err;            /* why not, while !up */
     struct llmb_reconnect reconnect; /* backoff between connects */
     int64_t up_since_mono;      /* when the connection came (back) */
@@ -169,6 +185,11 @@ struct llmb_coord {
     struct llmb_coord_primary *primaries; /* on a cluster, per primary at
                                              the last collection */
     size_t nprimaries;
+    struct llmb_strlist primaries_in_hash; /* the primaries whose fields
+                                              <prefix>:metrics may hold */
+    struct llmb_coord_away *away;         /* on a cluster, the primaries
+                                             that do not answer */
+    size_t naway;
     int64_t metrics_mono;
     int64_t retention_workers_mono;
     struct llmb_coord_counters counters;
@@ -185,6 +206,10 @@ struct llmb_coord *llmb_coord_new(const struct llmb_coord_config *cfg,
  * address cannot be listened on. */
 int llmb_coord_start(struct llmb_coord *co, char **errstr);
 
+/* 0, or LLMB_ECONFIG once the coordinator has stopped its loop itself:
+ * Redis refused its credentials before it had ever connected. */
+int llmb_coord_status(const struct llmb_coord *co);
+
 /* Runs one tick now (the tick timer calls it too; tests may call it). */
 void llmb_coord_tick(struct llmb_coord *co);
 
@@ -192,8 +217,11 @@ void llmb_coord_tick(struct llmb_coord *co);
 void llmb_coord_free(struct llmb_coord *co);
 
 /* Records that the connection failed (the caller got a NULL reply): the
- * coordinator stops this tick's work and reconnects with backoff. Always
- * returns LLMB_EIO, for `return llmb_coord_lost(co);`. */
+ * coordinator stops this tick's work and reconnects with backoff. On a
+ * Redis Cluster it first asks every primary (llmb_primaries_check()):
+ * while one answers, only the ones that do not are left out (co->up stays
+ * true) and the tick goes on with its next step. Always returns LLMB_EIO,
+ * for `return llmb_coord_lost(co);`. */
 int llmb_coord_lost(struct llmb_coord *co);
 
 /* Logs a Redis error reply of a step (what, e.g. "reap") and counts it.
@@ -206,6 +234,23 @@ char *llmb_coord_key(const struct llmb_coord *co, const char *name);
 
 /* Milliseconds since the coordinator started. */
 int64_t llmb_coord_uptime_ms(const struct llmb_coord *co);
+
+/* ---- primaries.c: the Redis Cluster primaries that do not answer ---- */
+
+/* True when the primary that owns key's slot does not answer now, or no
+ * primary owns it (a failover under way): the caller leaves key out this
+ * time. Always false on a single server. */
+bool llmb_coord_away(const struct llmb_coord *co, const char *key);
+/* Asks every primary not known away (PING); those that do not answer are
+ * away from now on. Returns how many answered. */
+size_t llmb_primaries_check(struct llmb_coord *co);
+/* At the start of a tick: reads the map again when an away primary is due
+ * to be asked again or a slot in use has no owner, forgets away primaries
+ * that are no longer primaries, asks those due. Returns 0, or LLMB_EIO
+ * when the map cannot be read or no primary answers. */
+int llmb_primaries_tick(struct llmb_coord *co);
+/* Forgets every away primary. */
+void llmb_primaries_free(struct llmb_coord *co);
 
 /* ---- reaper.c: dead workers, expired leases, deadlines, promotion ---- */
 

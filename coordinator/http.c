@@ -7,9 +7,13 @@
  * watcher, and its next connection timeout one ev_timer; each calls
  * MHD_run(), which never blocks. One request per connection (the response
  * says Connection: close); a connection idle for 5 s is closed; at most 64
- * are open at once; the request head is bounded by the memory of a
- * connection (16 KiB, 431 past it). Request bodies are not read: only GET
- * and HEAD are served, which the handler decides.
+ * are open at once, 16 from one address (so that one client holding idle
+ * connections cannot take them all: the one past is closed at once); the
+ * request head is bounded by the memory of a connection (16 KiB, 431
+ * past it). Request bodies are not read: only GET and HEAD are served,
+ * which the handler decides. Every answer of the handler says
+ * Cache-Control: no-store and X-Content-Type-Options: nosniff; those
+ * libmicrohttpd makes itself (400, 431, ...) cannot carry them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 
 #define IDLE_S 5
 #define CONNS_MAX 64
+#define CONNS_PER_IP 16
 #define CONN_MEMORY (16 * 1024)
 
 struct llmb_http {
@@ -98,6 +103,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
+    /* the type given is the type: no browser guesses another */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "Connection", "close");
     ret = MHD_queue_response(c, (unsigned)status, r);
@@ -133,6 +140,7 @@ struct llmb_http *llmb_http_new(struct ev_loop *loop, const char *addr,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNS_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNS_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_END);

@@ -2,8 +2,10 @@
  * llmb-coordinator: loads the configuration, starts logging, builds the
  * core (coordinator.c) on the default libev loop and runs it until SIGTERM
  * or SIGINT. Exit codes: 0 stopped by a signal (or --help, --dump-config);
- * 64 bad usage or configuration; 69 the metrics address cannot be served.
- * Redis being away is never a reason to exit.
+ * 64 bad usage or configuration; 69 the metrics address cannot be served;
+ * 78 Redis refused the credentials before the first connect. Redis being
+ * away, or refusing credentials that worked before, is never a reason to
+ * exit.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -49,8 +51,9 @@ int main(int argc, char **argv)
         rc = EX_UNAVAILABLE;
     } else {
         ev_run(loop, 0);
-        llmb_info("coordinator stopped");
-        rc = 0;
+        rc = llmb_coord_status(co) == 0 ? 0 : EX_CONFIG;
+        if (rc == 0)
+            llmb_info("coordinator stopped");
     }
     llmb_coord_free(co);
     ev_loop_destroy(loop);

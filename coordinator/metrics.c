@@ -35,19 +35,9 @@
 
 #include <llmb/err.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 
 #include "coordinator.h"
-
-static long long reply_ll(const redisReply *e)
-{
-    if (e == NULL)
-        return 0;
-    if (e->type == REDIS_REPLY_INTEGER)
-        return e->integer;
-    if (e->type == REDIS_REPLY_STRING)
-        return atoll(e->str);
-    return 0;
-}
 
 /* Takes queue q's llmb_stats reply r: its numbers, or why they cannot be
  * used (logged when that changes, and when it clears). Logs one line when
@@ -111,15 +101,24 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
     const char *time_argv[] = {"TIME"};
     const char *zr_argv[] = {"ZRANGE", zkey, "0", "-1"};
     redisReply *r = NULL;
-    size_t i, n = 2 + 2 * co->nqueues;
+    /* the queues asked, in order (those of away primaries are not) */
+    size_t *qix = llmb_xcalloc(co->nqueues + 1, sizeof(*qix));
+    size_t i, nq = 0, n;
+    bool registry = !llmb_coord_away(co, zkey);
     int rc = 0;
 
     *workers = NULL;
     if (llmb_cluster_append_argv(co->cl, 1, time_argv, NULL) != 0 ||
-        llmb_cluster_append_argv(co->cl, 4, zr_argv, NULL) != 0)
+        (registry && llmb_cluster_append_argv(co->cl, 4, zr_argv, NULL) != 0))
         goto lost;
     for (i = 0; i < co->nqueues; i++) {
         const char *base = co->queues[i].base;
+        if (co->queues[i].away) {
+            free(co->queues[i].head_type); /* unknown */
+            co->queues[i].head_type = NULL;
+            continue;
+        }
+        qix[nq++] = i;
         char *types = llmb_xasprintf("%s:%s", base, LLMB_SERVED_SUFFIX);
         const char *argv[] = {"FCALL_RO", "llmb_stats", "1", base};
         const char *hgetall[] = {"HGETALL", types};
@@ -130,23 +129,25 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         if (rc2 != 0)
             goto lost;
     }
+    n = 2 + 2 * nq;
     for (i = 0; i < n; i++) {
+        if (i == 1 && !registry)
+            continue; /* not asked: the registry's primary is away */
         r = llmb_cluster_get_reply(co->cl);
         if (r == NULL)
             goto lost;
-        if (i == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-            m->collected_ms = reply_ll(r->element[0]) * 1000 +
-                              reply_ll(r->element[1]) / 1000;
+        if (i == 0) {
+            llmb_reply_time_ms(r, &m->collected_ms);
         } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
             *workers = r;
             r = NULL;
         } else if (i >= 2 && (i - 2) % 2 == 0) {
-            struct llmb_coord_queue *q = &co->queues[(i - 2) / 2];
+            struct llmb_coord_queue *q = &co->queues[qix[(i - 2) / 2]];
             stats_take(co, q, r);
             free(q->head_type);
             q->head_type = stats_head_type(r);
         } else if (i >= 2) {
-            struct llmb_coord_queue *q = &co->queues[(i - 2) / 2];
+            struct llmb_coord_queue *q = &co->queues[qix[(i - 2) / 2]];
             llmb_served_fini(&q->served);
             /* A key of another type reads as no advert. */
             (void)llmb_served_parse(r, m->collected_ms,
@@ -164,6 +165,7 @@ lost:
     freeReplyObject(*workers);
     *workers = NULL;
 out:
+    free(qix);
     free(zkey);
     return rc;
 }
@@ -187,6 +189,8 @@ static void registry_queues(struct llmb_coord *co, const char *list)
 static int read_workers(struct llmb_coord *co, const redisReply *ids,
                         struct llmb_cluster_metrics *m)
 {
+    /* records on an away primary are not asked (nor counted) */
+    bool *asked = llmb_xcalloc(ids->elements + 1, sizeof(*asked));
     size_t i;
 
     for (i = 0; i < ids->elements; i++) {
@@ -194,19 +198,29 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
         char *key = llmb_coord_key(co, name);
         const char *argv[] = {"HMGET", key, "state", "capacity", "running",
                               "queues"};
-        int rc = llmb_cluster_append_argv(co->cl, 6, argv, NULL);
+        int rc = 0;
+        asked[i] = !llmb_coord_away(co, key);
+        if (asked[i])
+            rc = llmb_cluster_append_argv(co->cl, 6, argv, NULL);
         free(name);
         free(key);
-        if (rc != 0)
+        if (rc != 0) {
+            free(asked);
             return llmb_coord_lost(co);
+        }
     }
     for (i = 0; i < ids->elements; i++) {
-        redisReply *r = llmb_cluster_get_reply(co->cl);
+        redisReply *r;
         const char *state;
         long long cap, run;
 
-        if (r == NULL)
+        if (!asked[i])
+            continue;
+        r = llmb_cluster_get_reply(co->cl);
+        if (r == NULL) {
+            free(asked);
             return llmb_coord_lost(co);
+        }
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
             freeReplyObject(r);
             continue;
@@ -218,8 +232,8 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
                                                  ids->element[i]->str, state)) {
             m->workers_dead++;
         } else {
-            cap = reply_ll(r->element[1]);
-            run = reply_ll(r->element[2]);
+            cap = llmb_reply_ll_or(r->element[1], 0);
+            run = llmb_reply_ll_or(r->element[2], 0);
             if (cap < 0)
                 cap = 0;
             if (run < 0)
@@ -236,6 +250,7 @@ static int read_workers(struct llmb_coord *co, const redisReply *ids,
         }
         freeReplyObject(r);
     }
+    free(asked);
     return 0;
 }
 
@@ -262,7 +277,7 @@ static int types_trim(struct llmb_coord *co)
         /* bounded: the rest goes at the next collections */
         size_t nstale = q->served.stale.n < TYPES_TRIM_MAX ?
                         q->served.stale.n : TYPES_TRIM_MAX;
-        if (nstale == 0)
+        if (nstale == 0 || q->away)
             continue;
         char *key = llmb_xasprintf("%s:%s", q->base, LLMB_SERVED_SUFFIX);
         const char *argv[2 + TYPES_TRIM_MAX];
@@ -334,6 +349,10 @@ static int queue_fields_del(struct llmb_coord *co, const char *name,
     size_t i, n = 0;
     redisReply *r;
 
+    if (llmb_coord_away(co, key)) {
+        free(key);
+        return 0; /* the hash's primary is away: its fields stay */
+    }
     argv[0] = "HDEL";
     argv[1] = key;
     for (i = 0; numbers && i < NQUEUE_FIELDS; i++)
@@ -367,6 +386,11 @@ static int write_hash(struct llmb_coord *co)
     size_t i;
     int s;
 
+    if (llmb_coord_away(co, key)) {
+        /* /metrics and /healthz still say it all */
+        free(key);
+        return 0;
+    }
     kv_adds(&kv, "HSET", key);
     kv_add(&kv, "workers_total", m->workers_total);
     kv_add(&kv, "workers_active", m->workers_active);
@@ -399,6 +423,8 @@ static int write_hash(struct llmb_coord *co)
             q->stats.head_age_ms,  q->stats.tasks_ok,
             q->stats.tasks_failed, q->stats.tasks_cancelled,
             q->stats.junk};
+        if (q->away)
+            continue; /* unknown: the last numbers written stay */
         if (q->stats_err != NULL) {
             snprintf(field, sizeof(field), "queue:%s:error", q->name);
             kv_adds(&kv, field, q->stats_err);
@@ -417,6 +443,15 @@ static int write_hash(struct llmb_coord *co)
     /* how old updated_ms may get: readers tell a stale hash by it */
     kv_add(&kv, "interval_ms", co->cfg->metrics_ms);
     kv_adds(&kv, "updated_by", co->id);
+    {
+        struct llmb_buf away;
+        llmb_buf_init(&away);
+        for (i = 0; i < co->naway; i++)
+            llmb_buf_appendf(&away, "%s%s", i > 0 ? "," : "",
+                             co->away[i].name);
+        kv_adds(&kv, "primaries_away", away.len > 0 ? away.data : "");
+        llmb_buf_fini(&away);
+    }
     kv_add(&kv, "coordinator_uptime_s", llmb_coord_uptime_ms(co) / 1000);
 
     argv = llmb_xcalloc(kv.args.n, sizeof(*argv));
@@ -436,7 +471,7 @@ static int write_hash(struct llmb_coord *co)
     for (i = 0; i < co->nqueues; i++) {
         struct llmb_coord_queue *q = &co->queues[i];
         bool err = q->stats_err != NULL;
-        if (err == q->err_in_hash)
+        if (err == q->err_in_hash || q->away)
             continue;
         if (queue_fields_del(co, q->name, err, !err) != 0)
             return LLMB_EIO;
@@ -465,6 +500,7 @@ static int primaries_collect(struct llmb_coord *co)
     struct llmb_strlist *cmds[2] = {&set, &del};
     char *key;
     size_t n = 0;
+    bool written;
     int rc = 0;
 
     if (!llmb_cluster_enabled(co->cl))
@@ -474,7 +510,7 @@ static int primaries_collect(struct llmb_coord *co)
         int owner = llmb_cluster_owner(co->cl, q->base);
         const char *name;
         size_t k;
-        if (owner < 0 || q->stats_err != NULL)
+        if (owner < 0 || q->stats_err != NULL || q->away)
             continue;
         name = llmb_cluster_node_name(co->cl, (size_t)owner);
         for (k = 0; k < n && strcmp(p[k].name, name) != 0; k++)
@@ -506,18 +542,21 @@ static int primaries_collect(struct llmb_coord *co)
     }
     llmb_strlist_push(&del, "HDEL");
     llmb_strlist_push(&del, key);
-    for (size_t j = 0; j < co->nprimaries; j++) {
+    for (size_t j = 0; j < co->primaries_in_hash.n; j++) {
+        const char *old = co->primaries_in_hash.v[j];
         bool kept = false;
         for (size_t k = 0; k < n; k++)
-            kept = kept || strcmp(p[k].name, co->primaries[j].name) == 0;
+            kept = kept || strcmp(p[k].name, old) == 0;
         for (size_t f = 0; !kept && f < 4; f++) {
-            char *field = llmb_xasprintf("primary:%s:%s",
-                                         co->primaries[j].name, names[f]);
+            char *field = llmb_xasprintf("primary:%s:%s", old, names[f]);
             llmb_strlist_push(&del, field);
             free(field);
         }
     }
-    for (size_t c = 0; c < 2 && rc == 0; c++) {
+    /* While the hash's primary is away, nothing is written: the fields
+     * of a primary gone meanwhile go at the next write. */
+    written = !llmb_coord_away(co, key);
+    for (size_t c = 0; c < 2 && rc == 0 && written; c++) {
         redisReply *r;
         if (cmds[c]->n <= 2)
             continue;
@@ -531,6 +570,20 @@ static int primaries_collect(struct llmb_coord *co)
             llmb_coord_reply_error(co, "writing metrics per primary", NULL,
                                    r);
         freeReplyObject(r);
+    }
+    if (written && rc == 0) {
+        llmb_strlist_clear(&co->primaries_in_hash);
+        for (size_t k = 0; k < n; k++)
+            llmb_strlist_push(&co->primaries_in_hash, p[k].name);
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            bool known = false;
+            for (size_t j = 0; j < co->primaries_in_hash.n; j++)
+                known = known ||
+                        strcmp(co->primaries_in_hash.v[j], p[k].name) == 0;
+            if (!known)
+                llmb_strlist_push(&co->primaries_in_hash, p[k].name);
+        }
     }
     llmb_strlist_clear(&set);
     llmb_strlist_clear(&del);
@@ -548,9 +601,26 @@ int llmb_metrics_collect(struct llmb_coord *co)
     size_t i;
     int s;
 
+    char *zkey = llmb_coord_key(co, "workers");
+    bool registry = !llmb_coord_away(co, zkey);
+
+    free(zkey);
     memset(&m, 0, sizeof(m));
-    for (i = 0; i < co->nqueues; i++)
-        co->queues[i].by_registry = false;
+    for (i = 0; i < co->nqueues; i++) {
+        co->queues[i].away = llmb_coord_away(co, co->queues[i].base);
+        if (registry)
+            co->queues[i].by_registry = false;
+    }
+    if (!registry) {
+        /* the registry's primary is away: the last figures stand */
+        m.workers_total = co->metrics.workers_total;
+        m.workers_active = co->metrics.workers_active;
+        m.workers_idle = co->metrics.workers_idle;
+        m.workers_busy = co->metrics.workers_busy;
+        m.workers_dead = co->metrics.workers_dead;
+        m.capacity_total = co->metrics.capacity_total;
+        m.capacity_used = co->metrics.capacity_used;
+    }
     if (read_cluster(co, &m, &workers) != 0)
         return LLMB_EIO;
     if (workers != NULL && read_workers(co, workers, &m) != 0) {
@@ -566,6 +636,8 @@ int llmb_metrics_collect(struct llmb_coord *co)
                                       : 0.0;
     for (i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
+        if (q->away)
+            continue; /* unknown, not 0 */
         m.tasks_pending += q->stats.pending;
         m.tasks_running += q->stats.running;
         m.tasks_delayed += q->stats.delayed;
@@ -591,7 +663,7 @@ int llmb_metrics_queue_forget(struct llmb_coord *co, const char *name)
 
 char *llmb_metrics_unserved(const struct llmb_coord_queue *q)
 {
-    if (q->stats_err != NULL || q->stats.pending == 0)
+    if (q->stats_err != NULL || q->away || q->stats.pending == 0)
         return NULL;
     if (!queue_served(q))
         return llmb_xasprintf("%lld tasks pending and no live worker "
@@ -658,6 +730,12 @@ enum llmb_health llmb_metrics_health(const struct llmb_coord *co, char *reason,
         if (q->stats_err != NULL)
             cause(&b, &h, LLMB_UNHEALTHY, "queue %s: %s", q->name,
                   q->stats_err);
+    }
+    for (size_t i = 0; i < co->naway; i++) {
+        const struct llmb_coord_away *a = &co->away[i];
+        cause(&b, &h, LLMB_DEGRADED, "redis primary %s does not answer "
+              "(for %lld s; its queues wait): %s", a->name,
+              (long long)((llmb_mono_ms() - a->since_mono) / 1000), a->err);
     }
     if (m->load_pct > (double)co->cfg->load_degraded_pct)
         cause(&b, &h, LLMB_DEGRADED, "cluster load %.0f%% is above %lld%%",
@@ -733,7 +811,7 @@ static void queue_family(struct llmb_buf *out, const struct llmb_coord *co,
     for (i = 0; i < co->nqueues; i++) {
         const struct llmb_coord_queue *q = &co->queues[i];
         long long v;
-        if (q->stats_err != NULL)
+        if (q->stats_err != NULL || q->away)
             continue;
         memcpy(&v, (const char *)&q->stats + offset, sizeof(v));
         if (scale == 1.0)
@@ -783,6 +861,31 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
                          llmb_health_name((enum llmb_health)s),
                          (enum llmb_health)s == h ? 1 : 0);
 
+    if (llmb_cluster_enabled(co->cl) && co->up) {
+        size_t n = llmb_cluster_nnodes(co->cl);
+        family(out, "llmb_primary_up", "gauge",
+               "1 when this Redis Cluster primary answers this "
+               "coordinator, 0 while it does not (its queues wait).");
+        for (size_t k = 0; k < n; k++) {
+            const char *name = llmb_cluster_node_name(co->cl, k);
+            bool away = false;
+            for (size_t j = 0; j < co->naway; j++)
+                away = away || strcmp(co->away[j].name, name) == 0;
+            llmb_buf_appendf(out, "llmb_primary_up{primary=\"");
+            label_value(out, name);
+            llmb_buf_appendf(out, "\"} %d\n", away ? 0 : 1);
+        }
+        family(out, "llmb_primary_away_seconds", "gauge",
+               "Seconds since this Redis Cluster primary stopped answering "
+               "this coordinator (only while it does not).");
+        for (size_t j = 0; j < co->naway; j++) {
+            llmb_buf_appendf(out, "llmb_primary_away_seconds{primary=\"");
+            label_value(out, co->away[j].name);
+            llmb_buf_appendf(out, "\"} %.3f\n",
+                             (double)(llmb_mono_ms() -
+                                      co->away[j].since_mono) / 1000.0);
+        }
+    }
     if (co->nprimaries > 0) {
         static const char *const pn[] = {
             "llmb_primary_queues", "llmb_primary_tasks_pending",
@@ -951,6 +1054,15 @@ int llmb_metrics_healthz(const struct llmb_coord *co, struct llmb_buf *out)
         const struct llmb_coord_queue *q = &co->queues[i];
         if (q->stats_err != NULL)
             set_in(o, "queue_errors", q->name, json_string(q->stats_err));
+    }
+    for (size_t i = 0; i < co->naway; i++) {
+        const struct llmb_coord_away *a = &co->away[i];
+        json_t *d = json_object();
+        json_object_set_new(d, "error", json_string(a->err));
+        json_object_set_new(d, "away_s", json_integer(
+                                             (llmb_mono_ms() - a->since_mono) /
+                                             1000));
+        set_in(o, "primaries_away", a->name, d);
     }
     for (size_t i = 0; co->metrics.valid && co->metrics.workers_active > 0 &&
                        i < co->nqueues; i++) {

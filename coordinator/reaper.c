@@ -32,6 +32,7 @@
 #include <llmb/functions.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 
 #include "coordinator.h"
 
@@ -177,6 +178,7 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
 {
     char *name = llmb_xasprintf("worker:%s", w->id);
     char *hkey = llmb_coord_key(co, name);
+    char *okey = NULL;
     struct llmb_strlist queues = {0};
     redisReply *r = NULL;
     long long back = 0;
@@ -185,6 +187,8 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
     int rc = 0;
 
     free(name);
+    if (llmb_coord_away(co, hkey))
+        goto out; /* its record's primary is away: at a later pass */
     r = llmb_cluster_command(co->cl, "HMGET %s state queues", hkey);
     if (r == NULL) {
         rc = llmb_coord_lost(co);
@@ -223,14 +227,22 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
         char *base = llmb_key_queue(co->cfg->common.prefix, queues.v[i]);
         /* CALL_MAX leases per call: again while a call takes that many */
         long long got = CALL_MAX;
+        /* A queue whose primary is away gets its leases back when they
+         * expire (llmb_reap), once the primary answers. */
+        if (llmb_coord_away(co, base))
+            got = 0;
         while (got == CALL_MAX) {
             r = llmb_cluster_command(co->cl,
                                   "FCALL llmb_reap_worker 1 %s %s %s", base,
                                   w->id, reason);
             if (r == NULL) {
-                free(base);
-                rc = llmb_coord_lost(co);
-                goto out;
+                llmb_coord_lost(co);
+                if (!co->up) {
+                    free(base);
+                    rc = LLMB_EIO;
+                    goto out;
+                }
+                break; /* that primary is away now: the next queue */
             }
             got = 0;
             if (r->type == REDIS_REPLY_INTEGER) {
@@ -261,10 +273,15 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
         goto out;
     }
     freeReplyObject(r);
-    r = llmb_cluster_command(co->cl, "DEL %s:owner", hkey);
-    if (r == NULL) {
-        rc = llmb_coord_lost(co);
-        goto out;
+    r = NULL;
+    okey = llmb_xasprintf("%s:owner", hkey);
+    /* (Left to expire when its primary is away.) */
+    if (!llmb_coord_away(co, okey)) {
+        r = llmb_cluster_command(co->cl, "DEL %s", okey);
+        if (r == NULL) {
+            rc = llmb_coord_lost(co);
+            goto out;
+        }
     }
     w->dead = true;
     co->counters.workers_reaped++;
@@ -274,6 +291,7 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
 out:
     freeReplyObject(r);
     llmb_strlist_clear(&queues);
+    free(okey);
     free(hkey);
     return rc;
 }
@@ -323,18 +341,24 @@ int llmb_reaper_workers(struct llmb_coord *co)
     if (rp->last_mono != 0 && now_mono - rp->last_mono < cfg->liveness_ms)
         return 0;
     rp->last_mono = now_mono;
+    {
+        char *zkey = llmb_coord_key(co, "workers");
+        bool away = llmb_coord_away(co, zkey);
+        free(zkey);
+        if (away)
+            return 0; /* the registry's primary is away */
+    }
     rc = pass_read(co, rep);
     if (rc != 0)
         goto out;
-    if (rep[0]->type != REDIS_REPLY_ARRAY || rep[0]->elements != 2 ||
-        rep[2]->type != REDIS_REPLY_ARRAY) {
-        llmb_coord_reply_error(co, "reading the workers", NULL,
-                               rep[0]->type == REDIS_REPLY_ERROR ? rep[0]
-                                                                 : rep[2]);
+    if (!llmb_reply_time_ms(rep[0], &now_ms)) {
+        llmb_coord_reply_error(co, "reading the Redis time", NULL, rep[0]);
         goto out;
     }
-    now_ms = atoll(rep[0]->element[0]->str) * 1000 +
-             atoll(rep[0]->element[1]->str) / 1000;
+    if (rep[2]->type != REDIS_REPLY_ARRAY) {
+        llmb_coord_reply_error(co, "reading the workers", NULL, rep[2]);
+        goto out;
+    }
     /* Without CLIENT LIST (an ACL or a managed Redis may refuse it) only
      * heartbeats can tell a dead worker. */
     have_list = rep[1]->type == REDIS_REPLY_STRING;

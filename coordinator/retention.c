@@ -27,6 +27,7 @@
 
 #include <llmb/err.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 
 #include "coordinator.h"
 
@@ -177,6 +178,8 @@ static int worker_remove(struct llmb_coord *co, const char *id,
     int rc = 0;
 
     free(name);
+    if (llmb_coord_away(co, hkey))
+        goto out; /* at a later pass */
     r = llmb_cluster_command(co->cl, "HGET %s state", hkey);
     if (r == NULL)
         goto lost;
@@ -211,19 +214,20 @@ int llmb_retention_workers(struct llmb_coord *co)
 {
     char *zkey = llmb_coord_key(co, "workers");
     redisReply *t = NULL, *r = NULL;
-    long long now_ms, cutoff;
+    int64_t now_ms;
+    long long cutoff;
     size_t i;
     int rc = 0;
 
+    if (llmb_coord_away(co, zkey))
+        goto out; /* the registry's primary is away */
     t = llmb_cluster_command(co->cl, "TIME");
     if (t == NULL) {
         rc = llmb_coord_lost(co);
         goto out;
     }
-    if (t->type != REDIS_REPLY_ARRAY || t->elements != 2)
+    if (!llmb_reply_time_ms(t, &now_ms))
         goto out;
-    now_ms = atoll(t->element[0]->str) * 1000 +
-             atoll(t->element[1]->str) / 1000;
     cutoff = now_ms - co->cfg->worker_retention_s * 1000;
     r = llmb_cluster_command(co->cl, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 %d",
                           zkey, cutoff, WORKERS_PER_PASS);
@@ -235,7 +239,7 @@ int llmb_retention_workers(struct llmb_coord *co)
         llmb_coord_reply_error(co, "reading old workers", NULL, r);
         goto out;
     }
-    for (i = 0; i < r->elements && rc == 0; i++)
+    for (i = 0; i < r->elements && (rc == 0 || co->up); i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
             rc = worker_remove(co, r->element[i]->str, zkey);
 out:

@@ -2,23 +2,31 @@
  * The asynchronous router (include/llmb/acluster.h), a layer above
  * lib/aconn.c: it never touches hiredis's async API itself.
  *
- * Flow. On a cluster the slot map is read with the synchronous router
- * (lib/cluster.c, which never connects to the primaries here: it only
- * reads maps) and every primary gets an llmb_aconn, which does its own
- * handshake, library load and reconnects. A command travels as a struct
- * acmd holding a copy of its arguments; its reply is looked at before the
- * caller's callback runs: MOVED reads the map again (unless it names the
- * new owner already: the first of a burst of MOVED read it) and parks the
- * command;
- * ASK sends ASKING and the command at the node named (not for FCALL,
- * parked instead); TRYAGAIN and CLUSTERDOWN park it. A parked command
+ * Flow. On a cluster the first slot map is read with the synchronous
+ * router (lib/cluster.c, which never connects to the primaries here: it
+ * only reads and keeps maps) and every primary gets an llmb_aconn, which
+ * does its own handshake, library load and reconnects. Later reads go
+ * out as CLUSTER SHARDS on a ready command connection (the one that
+ * answered last first) without blocking the loop; the synchronous read,
+ * with its short connect timeout, only when none is ready.
+ *
+ * A command travels as a struct acmd holding a copy of its arguments;
+ * its reply is looked at before the caller's callback runs: MOVED reads
+ * the map again (unless it names the new owner already: the first of a
+ * burst of MOVED read it) and parks the command; ASK sends ASKING and
+ * the command at the node named (not for FCALL, parked instead);
+ * TRYAGAIN and CLUSTERDOWN park it. A parked command
  * waits on its own timer with backoff (doubled on every park) and is sent
  * again once its primary's connection is ready, or gets NULL past its
  * deadline. A command whose slot has no owner reads the map again, at
  * most every REFRESH_MIN_MS. A redirection past the deadline, or past the
- * 16th of one command, goes to the caller as the error it is. A timer
- * reads the map again every second while some primary is not ready (a
- * failover is found that way) and drops primaries that left the map.
+ * 16th of one command, goes to the caller as the error it is. READONLY
+ * (a demoted primary) reads the map and parks the command too. The map
+ * is read only then: after a MOVED, a READONLY, a lost primary (and every
+ * second while one is not ready: a failover is found that way), a slot
+ * without owner; every read is REFRESH_MIN_MS after the last at least,
+ * one at a time. After each read a timer closes the connections of nodes
+ * that left the map, so that a demoted primary gets nothing more.
  *
  * Nodes are kept by "host:port" and never renumbered, so the indexes a
  * caller holds stay valid; a primary that left the map keeps its slot in
@@ -92,12 +100,17 @@ struct llmb_acluster {
     int64_t timeout_ms, wait_ms;
     llmb_acluster_event_fn *on_ready, *on_lost;
     llmb_aconn_event_fn *on_blk_ready;
+    llmb_aconn_refused_fn *on_refused;
     void *priv;
     struct anode **nodes;
     size_t nnodes;
     struct acmd *parked;
     ev_timer refresh;
+    ev_timer prune;           /* closes nodes that left the map, soon after
+                                 a read (not inside a reply callback) */
     int64_t refreshed_ms;     /* monotonic: the last read of the map */
+    struct anode *reading;    /* the node a read of the map is sent to */
+    size_t answered;          /* the node that answered the last read */
 };
 
 static void acmd_free(struct acmd *c)
@@ -117,11 +130,24 @@ static void node_ready_cb(struct llmb_aconn *ac, void *priv)
         n->acl->on_ready(n->acl, n->index, n->acl->priv);
 }
 
+static void map_refresh(struct llmb_acluster *acl);
+
+static void node_refused_cb(struct llmb_aconn *ac, const char *why,
+                            void *priv)
+{
+    struct anode *n = priv;
+
+    if (n->acl->on_refused != NULL)
+        n->acl->on_refused(ac, why, n->acl->priv);
+}
+
 static void node_lost_cb(struct llmb_aconn *ac, void *priv)
 {
     struct anode *n = priv;
 
     (void)ac;
+    /* A failover, maybe: the other primaries know soon. */
+    map_refresh(n->acl);
     if (n->acl->on_lost != NULL)
         n->acl->on_lost(n->acl, n->index, n->acl->priv);
 }
@@ -150,6 +176,7 @@ static struct llmb_aconn *blk_for(struct anode *n, const char *key)
     o.name = acl->name;
     o.command_timeout_ms = acl->timeout_ms;
     o.on_ready = acl->on_blk_ready;
+    o.on_refused = acl->on_refused;
     o.priv = acl->priv;
     o.what = what;
     b = llmb_xcalloc(1, sizeof(*b));
@@ -189,6 +216,7 @@ static void node_connect(struct anode *n, const char *url)
     o.command_timeout_ms = acl->timeout_ms;
     o.on_ready = node_ready_cb;
     o.on_lost = node_lost_cb;
+    o.on_refused = node_refused_cb;
     o.priv = n;
     o.what = acl->map != NULL ? what : acl->what;
     n->cmd = llmb_aconn_new(acl->loop, &o, &err);
@@ -234,20 +262,101 @@ static struct anode *node_get(struct llmb_acluster *acl, const char *name,
     return n;
 }
 
-/* Reads the map again. Safe inside reply callbacks: it creates nodes
- * for new primaries but frees none. */
+static void map_installed(struct llmb_acluster *acl)
+{
+    for (size_t i = 0; i < llmb_cluster_nnodes(acl->map); i++)
+        node_get(acl, llmb_cluster_node_name(acl->map, i), i);
+    if (!ev_is_active(&acl->prune)) {
+        ev_timer_set(&acl->prune, 0.0, 0.0);
+        ev_timer_start(acl->loop, &acl->prune);
+    }
+}
+
+static void map_send(struct llmb_acluster *acl, struct anode *n, bool shards);
+
+/* The answer to CLUSTER SHARDS (or SLOTS) sent by map_send(). */
+static void map_reply(struct llmb_aconn *ac, const redisReply *r, void *priv,
+                      bool shards)
+{
+    struct llmb_acluster *acl = priv;
+    struct anode *n = acl->reading;
+    struct llmb_slotmap m;
+    char *err = NULL;
+
+    (void)ac;
+    acl->reading = NULL;
+    if (r == NULL || acl->freeing || n == NULL)
+        return; /* the next trigger reads again */
+    if (shards && r->type == REDIS_REPLY_ERROR &&
+        strncasecmp(r->str, "ERR unknown subcommand", 22) == 0) {
+        map_send(acl, n, false);
+        return;
+    }
+    if (llmb_slotmap_parse(r, shards, &m, &err) != 0) {
+        llmb_warn("cannot read the redis cluster's slot map from %s: %s",
+                  n->name, err);
+        free(err);
+        return;
+    }
+    acl->answered = n->index;
+    llmb_cluster_map_set(acl->map, &m);
+    map_installed(acl);
+}
+
+static void map_shards_cb(struct llmb_aconn *ac, const redisReply *r,
+                          void *priv)
+{
+    map_reply(ac, r, priv, true);
+}
+
+static void map_slots_cb(struct llmb_aconn *ac, const redisReply *r,
+                         void *priv)
+{
+    map_reply(ac, r, priv, false);
+}
+
+/* Sends CLUSTER SHARDS (or SLOTS) on n's command connection. */
+static void map_send(struct llmb_acluster *acl, struct anode *n, bool shards)
+{
+    const char *argv[] = {"CLUSTER", shards ? "SHARDS" : "SLOTS"};
+
+    if (llmb_aconn_command_argv(n->cmd, shards ? map_shards_cb : map_slots_cb,
+                                acl, 2, argv, NULL) == 0)
+        acl->reading = n;
+}
+
+/* Reads the map again, at most once per REFRESH_MIN_MS and one read at a
+ * time: over the command connection of the node that answered the last
+ * read, else of any ready primary, without waiting (the answer installs
+ * the map when it comes); only when no connection is ready, with the
+ * blocking router's read, which connects with a short timeout. Safe
+ * inside reply callbacks: it creates nodes for new primaries but frees
+ * none (a timer closes the nodes that left the map). */
 static void map_refresh(struct llmb_acluster *acl)
 {
-    if (acl->map == NULL)
+    struct anode *n = NULL;
+
+    if (acl->map == NULL || acl->reading != NULL ||
+        llmb_mono_ms() - acl->refreshed_ms < REFRESH_MIN_MS)
         return;
     acl->refreshed_ms = llmb_mono_ms();
+    if (acl->answered < acl->nnodes &&
+        llmb_aconn_ready(acl->nodes[acl->answered]->cmd))
+        n = acl->nodes[acl->answered];
+    for (size_t i = 0; n == NULL && i < acl->nnodes; i++)
+        if (llmb_aconn_ready(acl->nodes[i]->cmd))
+            n = acl->nodes[i];
+    if (n != NULL) {
+        map_send(acl, n, true);
+        if (acl->reading != NULL)
+            return;
+    }
     if (llmb_cluster_refresh(acl->map) != 0) {
         llmb_warn("cannot read the redis cluster's slot map: %s",
                   llmb_cluster_errstr(acl->map));
         return;
     }
-    for (size_t i = 0; i < llmb_cluster_nnodes(acl->map); i++)
-        node_get(acl, llmb_cluster_node_name(acl->map, i), i);
+    map_installed(acl);
 }
 
 /* The node that owns key's slot, or NULL. */
@@ -261,8 +370,7 @@ static struct anode *route(struct llmb_acluster *acl, const char *key)
     if (owner < 0) {
         /* (A slot left without owner by a failover keeps it for a
          * while: its commands park, and ask again at most so often.) */
-        if (llmb_mono_ms() - acl->refreshed_ms >= REFRESH_MIN_MS)
-            map_refresh(acl);
+        map_refresh(acl);
         owner = llmb_cluster_owner(acl->map, key);
         if (owner < 0)
             return NULL;
@@ -439,6 +547,13 @@ static void acmd_reply(struct llmb_aconn *ac, const redisReply *r,
                 acmd_park(c, r->str);
                 return;
             }
+            if (strncmp(r->str, "READONLY", 8) == 0 && !acmd_spent(c)) {
+                /* A primary demoted by a failover (the command did not
+                 * run): the map names the new one. */
+                map_refresh(c->acl);
+                acmd_park(c, r->str);
+                return;
+            }
             break;
         }
     }
@@ -448,9 +563,8 @@ done:
     acmd_free(c);
 }
 
-/* Every second on a cluster: reads the map again while a primary is not
- * ready (a failover promotes a replica), and closes the connections of
- * nodes that are no longer primaries. */
+/* Every second on a cluster while a primary is not ready (its connection
+ * was lost: a failover promotes a replica), reads the map again. */
 static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct llmb_acluster *acl = t->data;
@@ -462,9 +576,19 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
         if (acl->nodes[i]->cmd != NULL &&
             !llmb_aconn_ready(acl->nodes[i]->cmd))
             all_ready = false;
-    if (all_ready)
-        return;
-    map_refresh(acl);
+    if (!all_ready)
+        map_refresh(acl);
+}
+
+/* After a read of the map: closes the connections of the nodes that are
+ * no longer primaries (a demoted primary answers MOVED, or takes no
+ * writes; its blocking commands end). */
+static void prune_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct llmb_acluster *acl = t->data;
+
+    (void)loop;
+    (void)revents;
     for (size_t i = 0; i < acl->nnodes; i++) {
         struct anode *n = acl->nodes[i];
         bool in_map = false;
@@ -474,6 +598,8 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
         if (!in_map && n->cmd != NULL) {
             llmb_info("redis cluster: %s is no longer a primary; closing its "
                       "connections", n->name);
+            if (acl->reading == n)
+                acl->reading = NULL;
             llmb_aconn_free(n->cmd);
             n->cmd = NULL;
             blk_close(n);
@@ -505,6 +631,7 @@ struct llmb_acluster *llmb_acluster_new(struct ev_loop *loop,
     acl->on_ready = o->on_ready;
     acl->on_lost = o->on_lost;
     acl->on_blk_ready = o->on_blk_ready;
+    acl->on_refused = o->on_refused;
     acl->priv = o->priv;
     if (!u.cluster) {
         char *addr = llmb_redis_url_address(&u);
@@ -521,11 +648,14 @@ struct llmb_acluster *llmb_acluster_new(struct ev_loop *loop,
         llmb_acluster_free(acl);
         return NULL;
     }
+    acl->refreshed_ms = llmb_mono_ms();
     for (size_t i = 0; i < llmb_cluster_nnodes(acl->map); i++)
         node_get(acl, llmb_cluster_node_name(acl->map, i), i);
     ev_timer_init(&acl->refresh, refresh_cb, 1.0, 1.0);
     acl->refresh.data = acl;
     ev_timer_start(loop, &acl->refresh);
+    ev_timer_init(&acl->prune, prune_cb, 0.0, 0.0);
+    acl->prune.data = acl;
     return acl;
 }
 
@@ -534,8 +664,10 @@ void llmb_acluster_free(struct llmb_acluster *acl)
     if (acl == NULL)
         return;
     acl->freeing = true;
-    if (acl->map != NULL)
+    if (acl->map != NULL) {
         ev_timer_stop(acl->loop, &acl->refresh);
+        ev_timer_stop(acl->loop, &acl->prune);
+    }
     while (acl->parked != NULL) {
         struct acmd *c = acl->parked;
         parked_unlink(acl, c);

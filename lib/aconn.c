@@ -73,12 +73,15 @@ struct llmb_aconn {
     int64_t timeout_ms;
     struct llmb_reconnect retry;
     llmb_aconn_event_fn *on_ready, *on_lost;
+    llmb_aconn_refused_fn *on_refused;
     void *priv;
 
     redisAsyncContext *ctx;
     bool ready;                /* setup done, commands accepted */
     bool up;                   /* on_ready ran; on_lost is owed */
     bool setup_failed;         /* an error reply during setup */
+    char *refused;             /* why the setup's credentials were
+                                  refused, until the PING decides */
     bool freeing;              /* llmb_aconn_free() is running */
     bool drop_requested;
 
@@ -414,20 +417,39 @@ static void setup_reply(struct llmb_aconn *ac, const redisReply *r,
         return; /* the connection failed; ctx_gone() handles it */
     if (priv != NULL) {
         int i = (int)((intptr_t)priv - 1);
-        if (llmb_handshake_check(&ac->hs, i, r, ac->srv.address, &err) != 0) {
+        int rc = llmb_handshake_check(&ac->hs, i, r, ac->srv.address, &err);
+        if (rc != 0) {
             llmb_error("%s conn=%s", err, ac->what);
-            free(err);
             ac->setup_failed = true;
         }
+        if (rc == LLMB_EAUTH && ac->refused == NULL)
+            ac->refused = err;
+        else
+            free(err);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        llmb_error("redis %s refused PING conn=%s: %s", ac->srv.address,
-                   ac->what, r->str);
+        /* Without AUTH or CLIENT SETNAME, PING is the first command
+         * that a server requiring a password refuses. */
+        err = llmb_auth_refusal(&ac->hs, "PING", r, ac->srv.address);
+        if (err != NULL)
+            llmb_error("%s conn=%s", err, ac->what);
+        else
+            llmb_error("redis %s refused PING conn=%s: %s", ac->srv.address,
+                       ac->what, r->str);
+        if (ac->refused == NULL)
+            ac->refused = err;
+        else
+            free(err);
         ac->setup_failed = true;
     }
     if (ac->setup_failed) {
+        char *why = ac->refused;
+        ac->refused = NULL;
         llmb_aconn_drop(ac);
+        if (why != NULL && ac->on_refused != NULL)
+            ac->on_refused(ac, why, ac->priv);
+        free(why);
         return;
     }
     ready_set(ac);
@@ -460,11 +482,20 @@ static void connect_start(struct llmb_aconn *ac)
     int rc = 0;
 
     ac->setup_failed = false;
+    free(ac->refused);
+    ac->refused = NULL;
     llmb_server_fini(&ac->srv);
-    if (llmb_server_locate(&ac->url, LOCATE_TIMEOUT_MS, &ac->srv, &err) != 0) {
-        if (ac->retry.attempt <= 1 || llmb_log_threshold == LLMB_LOG_DEBUG)
+    rc = llmb_server_locate(&ac->url, LOCATE_TIMEOUT_MS, &ac->srv, &err);
+    if (rc != 0) {
+        if (rc == LLMB_EAUTH)
+            llmb_error("%s conn=%s (retrying)", err, ac->what);
+        else if (ac->retry.attempt <= 1 ||
+                 llmb_log_threshold == LLMB_LOG_DEBUG)
             llmb_warn("%s conn=%s (retrying)", err, ac->what);
-        free(err);
+        if (rc == LLMB_EAUTH)
+            ac->refused = err; /* told from reconnect_cb() */
+        else
+            free(err);
         ctx_gone(ac); /* schedules the next try */
         return;
     }
@@ -501,6 +532,14 @@ static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
+    if (ac->refused != NULL && ac->on_refused != NULL) {
+        /* The sentinels refused the credentials at the last try, inside
+         * llmb_aconn_new() maybe: the owner hears of it from the loop. */
+        char *why = ac->refused;
+        ac->refused = NULL;
+        ac->on_refused(ac, why, ac->priv);
+        free(why);
+    }
     if (ac->ctx == NULL && !ac->freeing)
         connect_start(ac);
 }
@@ -525,6 +564,7 @@ struct llmb_aconn *llmb_aconn_new(struct ev_loop *loop,
     llmb_handshake_init(&ac->hs, &ac->url, ac->name);
     ac->on_ready = o->on_ready;
     ac->on_lost = o->on_lost;
+    ac->on_refused = o->on_refused;
     ac->priv = o->priv;
     ev_timer_init(&ac->reconnect, reconnect_cb, 0.0, 0.0);
     ac->reconnect.data = ac;
@@ -554,6 +594,7 @@ void llmb_aconn_free(struct llmb_aconn *ac)
     llmb_redis_url_fini(&ac->url);
     free(ac->name);
     free(ac->what);
+    free(ac->refused);
     free(ac);
 }
 

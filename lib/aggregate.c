@@ -22,6 +22,7 @@
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
 #include <llmb/histogram.h>
+#include <llmb/series.h>
 #include <llmb/util.h>
 
 /* Whole numbers of at most this magnitude print as JSON integers. */
@@ -63,6 +64,10 @@ struct llmb_agg {
     json_t *group_index;   /* group name -> integer index into groups */
     struct llmb_agg **groups; /* the aggregates of each "_group", ngroups */
     size_t ngroups;
+    struct llmb_series series; /* the results' "_timeline"s merged */
+    uint64_t series_n;         /* merged into it */
+    uint64_t series_bad;       /* refused: not a series, or a width that
+                                  does not double into the others' */
 };
 
 static uint64_t rng_next(struct llmb_agg *agg)
@@ -150,6 +155,7 @@ struct llmb_agg *llmb_agg_new(const struct llmb_agg_limits *limits)
                 agg->declared != NULL && agg->group_index != NULL);
     agg->rng = 0x9E3779B97F4A7C15ULL;
     llmb_buf_init(&agg->path);
+    llmb_series_init(&agg->series, LLMB_SERIES_WIDTH_MS, LLMB_SERIES_MAX);
     return agg;
 }
 
@@ -180,6 +186,7 @@ void llmb_agg_free(struct llmb_agg *agg)
     json_decref(agg->job_kinds);
     json_decref(agg->declared);
     llmb_buf_fini(&agg->path);
+    llmb_series_fini(&agg->series);
     free(agg);
 }
 
@@ -543,12 +550,44 @@ int llmb_agg_kinds_check(const json_t *payload, char **errstr)
     return LLMB_EINVAL;
 }
 
+/* Merges a result's "_timeline" (an llm task's series) into agg's. */
+static void series_add(struct llmb_agg *agg, const json_t *v)
+{
+    struct llmb_series s;
+    char *err = NULL;
+
+    if (v == NULL)
+        return;
+    if (llmb_series_from_json(&s, v, LLMB_SERIES_MAX, &err) == 0 &&
+        llmb_series_merge(&agg->series, &s) == 0)
+        agg->series_n++;
+    else
+        agg->series_bad++;
+    free(err);
+    llmb_series_fini(&s);
+}
+
 static void add_one(struct llmb_agg *agg, const json_t *result)
 {
     llmb_buf_reset(&agg->path);
     agg->results++;
     declare(agg, json_object_get(result, "_kinds"));
     walk(agg, result);
+    series_add(agg, json_object_get(result, "_timeline"));
+}
+
+json_t *llmb_agg_series_json(const struct llmb_agg *agg)
+{
+    json_t *o;
+
+    if (agg->series_n == 0 && agg->series_bad == 0)
+        return NULL;
+    o = llmb_series_json(&agg->series);
+    json_object_set_new(o, "tasks", json_integer((json_int_t)agg->series_n));
+    if (agg->series_bad > 0)
+        json_object_set_new(o, "refused",
+                            json_integer((json_int_t)agg->series_bad));
+    return o;
 }
 
 /* The aggregate of group name, made on first use with the job's kinds;
@@ -598,11 +637,12 @@ json_t *llmb_agg_group(const json_t *agg, const char *name)
 
     if (!json_is_object(g))
         return NULL;
-    return json_pack("{s:O,s:O*,s:O*,s:O*}", "fields",
+    return json_pack("{s:O,s:O*,s:O*,s:O*,s:O*}", "fields",
                      json_object_get(g, "fields"), "run_ms",
                      json_object_get(agg, "run_ms"), "measured_ms",
                      json_object_get(g, "measured_ms"), "results",
-                     json_object_get(g, "results"));
+                     json_object_get(g, "results"), "timeline",
+                     json_object_get(g, "timeline"));
 }
 
 /* The field of path that holds numbers, or NULL (no such path, no value,
@@ -650,8 +690,11 @@ json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms)
         json_t *g = json_pack("{s:I,s:o}", "results",
                               (json_int_t)a->results, "fields",
                               llmb_agg_fields_json(a, w > 0 ? w : run_ms));
+        json_t *tl = llmb_agg_series_json(a);
         if (w > 0)
             json_object_set_new(g, "measured_ms", json_integer(w));
+        if (tl != NULL)
+            json_object_set_new(g, "timeline", tl);
         json_object_set_new(by, name, g);
     }
     return by;

@@ -32,6 +32,13 @@
 #define DEFAULT_WAIT_MS 10000
 #define REDIRECTS_MAX 16
 #define MAP_TIMEOUT_MS 2000 /* for a router made without a timeout */
+/* The least time between two reads of the map: a burst of MOVED, or
+ * every command of a slot without owner, asks for one each. */
+#define MAP_MIN_MS 100
+/* The longest a new connection made only to read the map may take to
+ * connect and answer: a node that does not (stopped, or gone with its
+ * host) is tried last, and must not hold the caller for long. */
+#define MAP_SHORT_MS 1000
 
 uint16_t llmb_crc16(const char *buf, size_t len)
 {
@@ -279,6 +286,7 @@ struct node {
     int port;
     char *name;             /* "host:port" */
     struct llmb_conn *conn; /* made on first use */
+    bool failed;            /* its last connect or command failed */
 };
 
 /*
@@ -311,6 +319,10 @@ struct llmb_cluster {
     redisContext *mapc;       /* to the node that gave the last map, kept
                                  for the next refresh; or NULL */
     struct llmb_server mapsrv; /* that node */
+    int64_t map_mono;         /* monotonic: the last read of the map */
+    int map_rc;               /* and its result */
+    long long map_reads;      /* reads of the map sent */
+    size_t keyless;           /* primary of the commands without key */
 };
 
 static void set_err(struct llmb_cluster *cl, char *msg)
@@ -426,11 +438,13 @@ static void sleep_ms(int64_t ms)
 static int map_read(struct llmb_cluster *cl, redisContext *c,
                     const char *address, struct llmb_slotmap *m)
 {
-    redisReply *r = redisCommand(c, "CLUSTER SHARDS");
+    redisReply *r;
     char *perr = NULL;
     bool shards = true;
     int rc = LLMB_EIO;
 
+    cl->map_reads++;
+    r = redisCommand(c, "CLUSTER SHARDS");
     if (r != NULL && r->type == REDIS_REPLY_ERROR &&
         strncasecmp(r->str, "ERR unknown subcommand", 22) == 0) {
         freeReplyObject(r);
@@ -462,6 +476,14 @@ static int map_read(struct llmb_cluster *cl, redisContext *c,
     return rc;
 }
 
+/* The timeout of a connection made to read the map. */
+static int map_timeout(const struct llmb_cluster *cl)
+{
+    int t = cl->timeout_ms > 0 ? cl->timeout_ms : MAP_TIMEOUT_MS;
+
+    return t < MAP_SHORT_MS ? t : MAP_SHORT_MS;
+}
+
 /* Asks host:port for the map over a new connection, named as the
  * router's, which runs the handshake without the library check (a seed
  * may be a replica, where loading the library would be refused). On
@@ -479,8 +501,7 @@ static int map_from(struct llmb_cluster *cl, const char *host, int port,
     srv.host = llmb_xstrdup(host);
     srv.port = port;
     srv.address = llmb_hostport(host, port);
-    c = llmb_server_connect(&srv, cl->timeout_ms > 0 ? cl->timeout_ms
-                                                     : MAP_TIMEOUT_MS, &err);
+    c = llmb_server_connect(&srv, map_timeout(cl), &err);
     if (c == NULL) {
         set_err(cl, err);
         goto out;
@@ -521,6 +542,7 @@ static void map_install(struct llmb_cluster *cl, struct llmb_slotmap *m)
             if (cl->nodes[j].conn != NULL && cl->nodes[j].port == nodes[i].port &&
                 strcmp(cl->nodes[j].host, nodes[i].host) == 0) {
                 nodes[i].conn = cl->nodes[j].conn;
+                nodes[i].failed = cl->nodes[j].failed;
                 cl->nodes[j].conn = NULL;
                 break;
             }
@@ -533,49 +555,87 @@ static void map_install(struct llmb_cluster *cl, struct llmb_slotmap *m)
     llmb_slotmap_fini(m);
 }
 
-int llmb_cluster_refresh(struct llmb_cluster *cl)
+/* True when host:port is the server s, or a node of the map whose last
+ * connect or command failed: such nodes are asked last. */
+static bool addr_failed(const struct llmb_cluster *cl,
+                        const struct llmb_server *s, const char *host,
+                        int port)
 {
-    struct llmb_slotmap m;
+    if (same_server(s, host, port))
+        return true;
+    for (size_t i = 0; i < cl->nnodes; i++)
+        if (cl->nodes[i].failed && cl->nodes[i].port == port &&
+            strcmp(cl->nodes[i].host, host) == 0)
+            return true;
+    return false;
+}
+
+/* Reads the map into m from the first node that answers, in the order
+ * of the cheapest answer: the connection kept from the last read, the
+ * open connections of primaries, new connections (with a short timeout)
+ * to the other primaries and to the seeds, and last the nodes whose last
+ * connect or command failed (a primary that died, or is stopped, may
+ * take a timeout to say so). Returns 0 or an llmb_err (cl->err). */
+static int map_fetch(struct llmb_cluster *cl, struct llmb_slotmap *m)
+{
     struct llmb_server failed;
     int rc = LLMB_EIO;
-    bool keep = false;
 
     memset(&failed, 0, sizeof(failed));
-    if (!cl->url.cluster)
-        return 0;
-    if (cl->url_err != NULL) {
-        set_err(cl, llmb_xstrdup(cl->url_err));
-        return LLMB_ECONFIG;
-    }
-    if (cl->ndue > 0 || cl->nunsent > 0)
-        return 0; /* a pipeline holds connections: not now */
-    /* The node that answered last, on the connection kept from then. */
-    if (cl->mapc != NULL) {
-        rc = map_read(cl, cl->mapc, cl->mapsrv.address, &m);
+    if (cl->mapc != NULL &&
+        !addr_failed(cl, &failed, cl->mapsrv.host, cl->mapsrv.port)) {
+        rc = map_read(cl, cl->mapc, cl->mapsrv.address, m);
         if (rc != 0) {
             redisFree(cl->mapc);
             cl->mapc = NULL;
             failed = cl->mapsrv;
             memset(&cl->mapsrv, 0, sizeof(cl->mapsrv));
         }
+    } else if (cl->mapc != NULL) {
+        map_close(cl);
     }
-    /* Then the primaries we know (the seeds may be gone by now), then the
-     * seeds; the node that just failed last of all (a primary that died
-     * may take a connect timeout to refuse). */
+    for (size_t i = 0; rc != 0 && i < cl->nnodes; i++) {
+        struct node *n = &cl->nodes[i];
+        redisContext *c = n->conn != NULL ? llmb_conn_ctx(n->conn) : NULL;
+        if (c == NULL || n->failed)
+            continue;
+        rc = map_read(cl, c, n->name, m);
+        if (rc == LLMB_EIO) {
+            /* Its context is broken: the next command reconnects. */
+            llmb_conn_free(n->conn);
+            n->conn = NULL;
+            n->failed = true;
+        }
+    }
     for (size_t i = 0; rc != 0 && i < cl->nnodes; i++)
-        if (!same_server(&failed, cl->nodes[i].host, cl->nodes[i].port))
-            rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, &m);
+        if (cl->nodes[i].conn == NULL &&
+            !addr_failed(cl, &failed, cl->nodes[i].host, cl->nodes[i].port))
+            rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, m);
     for (size_t i = 0; rc != 0 && i < cl->url.nseeds; i++)
-        if (!same_server(&failed, cl->url.seeds[i].host,
+        if (!addr_failed(cl, &failed, cl->url.seeds[i].host,
                          cl->url.seeds[i].port))
             rc = map_from(cl, cl->url.seeds[i].host, cl->url.seeds[i].port,
-                          &m);
+                          m);
+    for (size_t i = 0; rc != 0 && i < cl->nnodes; i++)
+        if (cl->nodes[i].failed &&
+            !same_server(&failed, cl->nodes[i].host, cl->nodes[i].port))
+            rc = map_from(cl, cl->nodes[i].host, cl->nodes[i].port, m);
     if (rc != 0 && failed.host != NULL)
-        rc = map_from(cl, failed.host, failed.port, &m);
+        rc = map_from(cl, failed.host, failed.port, m);
     llmb_server_fini(&failed);
-    if (rc != 0)
-        return rc;
-    if (m.nnodes == 0) {
+    return rc;
+}
+
+/* Reads the map and installs it. Returns 0 or an llmb_err (cl->err). */
+static int map_refresh(struct llmb_cluster *cl)
+{
+    struct llmb_slotmap m;
+    bool keep = false;
+    int rc;
+
+    cl->map_mono = llmb_mono_ms();
+    rc = map_fetch(cl, &m);
+    if (rc == 0 && m.nnodes == 0) {
         set_err(cl, llmb_xasprintf("redis cluster: %s assigns no slot to "
                                    "any primary; create the cluster "
                                    "(redis-cli --cluster create) or "
@@ -585,8 +645,11 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
                                        ? cl->mapsrv.address
                                        : "the node asked"));
         llmb_slotmap_fini(&m);
-        return LLMB_EIO;
+        rc = LLMB_EIO;
     }
+    cl->map_rc = rc;
+    if (rc != 0)
+        return rc;
     map_install(cl, &m);
     /* The connection is kept to a primary of the map only: a seed may be
      * a replica, or a node that has left the cluster and answers a map
@@ -597,6 +660,80 @@ int llmb_cluster_refresh(struct llmb_cluster *cl)
     if (!keep)
         map_close(cl);
     return 0;
+}
+
+int llmb_cluster_refresh(struct llmb_cluster *cl)
+{
+    if (!cl->url.cluster)
+        return 0;
+    if (cl->url_err != NULL) {
+        set_err(cl, llmb_xstrdup(cl->url_err));
+        return LLMB_ECONFIG;
+    }
+    if (cl->ndue > 0 || cl->nunsent > 0)
+        return 0; /* a pipeline holds connections: not now */
+    if (cl->map_mono != 0 && llmb_mono_ms() - cl->map_mono < MAP_MIN_MS)
+        return cl->map_rc; /* read a moment ago */
+    return map_refresh(cl);
+}
+
+/* As llmb_cluster_refresh(), but a read asked for within MAP_MIN_MS of
+ * the last one waits out the rest of that time instead of being left
+ * out: the caller knows the map it has is wrong (a MOVED to a node it
+ * does not know). */
+static int refresh_now(struct llmb_cluster *cl)
+{
+    int64_t since = llmb_mono_ms() - cl->map_mono;
+
+    if (cl->map_mono != 0 && since < MAP_MIN_MS)
+        sleep_ms(MAP_MIN_MS - since);
+    return llmb_cluster_refresh(cl);
+}
+
+void llmb_cluster_map_set(struct llmb_cluster *cl, struct llmb_slotmap *m)
+{
+    cl->map_mono = llmb_mono_ms();
+    cl->map_rc = 0;
+    if (m->nnodes == 0) {
+        llmb_slotmap_fini(m);
+        return;
+    }
+    map_install(cl, m);
+}
+
+long long llmb_cluster_map_reads(const struct llmb_cluster *cl)
+{
+    return cl->map_reads;
+}
+
+void llmb_cluster_set_keyless(struct llmb_cluster *cl, size_t i)
+{
+    cl->keyless = i;
+}
+
+/* The index of the primary host:port in the map, or -1. */
+static int node_index(const struct llmb_cluster *cl, const char *host,
+                      int port)
+{
+    for (size_t i = 0; i < cl->nnodes; i++)
+        if (cl->nodes[i].port == port && strcmp(cl->nodes[i].host, host) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Records how the last use of connection c went. */
+static void conn_went(struct llmb_cluster *cl, const struct llmb_conn *c,
+                      bool ok)
+{
+    for (size_t i = 0; i < cl->nnodes; i++)
+        if (cl->nodes[i].conn == c)
+            cl->nodes[i].failed = !ok;
+}
+
+/* The primary of the commands that name no key. */
+static size_t keyless_node(const struct llmb_cluster *cl)
+{
+    return cl->keyless < cl->nnodes ? cl->keyless : 0;
 }
 
 struct llmb_conn *llmb_cluster_conn0(struct llmb_cluster *cl)
@@ -642,8 +779,10 @@ static struct llmb_conn *node_ready(struct llmb_cluster *cl, size_t i)
         return n->conn;
     if (llmb_conn_connect(n->conn, &err) != 0) {
         set_err(cl, err);
+        n->failed = true;
         return NULL;
     }
+    n->failed = false;
     return n->conn;
 }
 
@@ -755,6 +894,7 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
 
         if (c != NULL) {
             r = llmb_conn_commandargv(c, argc, argv, argvlen);
+            conn_went(cl, c, r != NULL);
             if (r == NULL) {
                 set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
                 if (is_fcall(argc, argv) &&
@@ -782,7 +922,14 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
                 }
                 llmb_debug("redis cluster: slot %u moved to %s:%d", slot,
                            rd.host, rd.port);
-                if (llmb_cluster_refresh(cl) != 0)
+                /* A primary of the map: the slot moved there (a burst of
+                 * MOVED reads the map once). Else read it. */
+                int to = node_index(cl, rd.host, rd.port);
+                if (to >= 0) {
+                    cl->owner[rd.slot] = (int16_t)to;
+                    continue;
+                }
+                if (refresh_now(cl) != 0)
                     why = cl->err;
                 else
                     continue;
@@ -799,6 +946,17 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
                 if (strncmp(r->str, "TRYAGAIN", 8) == 0 ||
                     strncmp(r->str, "CLUSTERDOWN", 11) == 0)
                     why = "the redis cluster asks to try again";
+                if (strncmp(r->str, "READONLY", 8) == 0 &&
+                    ++redirects <= REDIRECTS_MAX) {
+                    /* A primary demoted by a failover: the command did not
+                     * run. Its new owner is in the map read now. */
+                    freeReplyObject(r);
+                    r = NULL;
+                    if (refresh_now(cl) != 0)
+                        why = cl->err;
+                    else
+                        continue;
+                }
                 break;
             }
         }
@@ -900,13 +1058,16 @@ redisReply *llmb_cluster_commandargv(struct llmb_cluster *cl, int argc,
         return r;
     }
     if (key == NULL) {
-        struct llmb_conn *c = cl->nnodes > 0 ? node_ready(cl, 0) : NULL;
+        struct llmb_conn *c = cl->nnodes > 0
+                                  ? node_ready(cl, keyless_node(cl))
+                                  : NULL;
         if (c == NULL) {
             if (cl->nnodes == 0)
                 set_err(cl, llmb_xstrdup("no redis cluster primary known"));
             return NULL;
         }
         r = llmb_conn_commandargv(c, argc, argv, argvlen);
+        conn_went(cl, c, r != NULL);
         if (r == NULL)
             set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
         return r;
@@ -951,6 +1112,8 @@ redisReply *llmb_cluster_command(struct llmb_cluster *cl, const char *fmt,
     return r;
 }
 
+static void due_drain(struct llmb_cluster *cl);
+
 int llmb_cluster_append_argv(struct llmb_cluster *cl, int argc,
                              const char **argv, const size_t *argvlen)
 {
@@ -967,7 +1130,7 @@ int llmb_cluster_append_argv(struct llmb_cluster *cl, int argc,
         return 0;
     }
     if (key == NULL) {
-        c = cl->nnodes > 0 ? node_ready(cl, 0) : NULL;
+        c = cl->nnodes > 0 ? node_ready(cl, keyless_node(cl)) : NULL;
     } else {
         size_t n = strlen(key);
         for (int i = 1; i < argc; i++)
@@ -977,8 +1140,10 @@ int llmb_cluster_append_argv(struct llmb_cluster *cl, int argc,
         c = llmb_cluster_conn_for_key(cl, k);
         free(k);
     }
-    if (c == NULL)
+    if (c == NULL) {
+        due_drain(cl); /* none of the pipeline goes out */
         return LLMB_EIO;
+    }
     cl->unsent = llmb_xrealloc(cl->unsent,
                                (cl->nunsent + 1) * sizeof(*cl->unsent));
     p = &cl->unsent[cl->nunsent++];
@@ -1059,6 +1224,7 @@ redisReply *llmb_cluster_get_reply(struct llmb_cluster *cl)
     }
     c = due_pop(cl);
     r = llmb_conn_get_reply(c);
+    conn_went(cl, c, r != NULL);
     if (r == NULL) {
         set_err(cl, llmb_xstrdup(llmb_conn_errstr(c)));
         due_drain(cl);

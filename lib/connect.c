@@ -54,10 +54,18 @@ static int ask_sentinel(const struct llmb_redis_url *u,
                 ? redisCommand(c, "AUTH %s %s", u->sentinel_user,
                                u->sentinel_password)
                 : redisCommand(c, "AUTH %s", u->sentinel_password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            *why = llmb_xasprintf("sentinel %s refused AUTH: %s", sen.address,
-                                  r != NULL ? r->str : c->errstr);
-            rc = r != NULL ? LLMB_EREDIS : LLMB_EIO;
+        if (r == NULL) {
+            *why = llmb_xasprintf("sentinel %s: %s", sen.address,
+                                  c->errstr);
+            goto out;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            *why = llmb_xasprintf("sentinel %s refused the credentials of "
+                                  "user \"%s\": %s", sen.address,
+                                  u->sentinel_user != NULL ? u->sentinel_user
+                                                           : "default",
+                                  r->str);
+            rc = LLMB_EAUTH;
             goto out;
         }
         freeReplyObject(r);
@@ -69,10 +77,12 @@ static int ask_sentinel(const struct llmb_redis_url *u,
         goto out;
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        bool refused = strncmp(r->str, "NOAUTH", 6) == 0 ||
+                       strncmp(r->str, "NOPERM", 6) == 0;
         *why = llmb_xasprintf("sentinel %s answered: %s%s", sen.address,
                               r->str, strncmp(r->str, "NOAUTH", 6) == 0 ?
                               " (put sentinel_password=... in the URL)" : "");
-        rc = LLMB_EREDIS;
+        rc = refused ? LLMB_EAUTH : LLMB_EREDIS;
         goto out;
     }
     if (r->type == REDIS_REPLY_NIL ||
@@ -225,6 +235,7 @@ void llmb_handshake_init(struct llmb_handshake *hs,
     memset(hs, 0, sizeof(*hs));
     hs->db = u->db;
     hs->name = client_name;
+    hs->user = u->user;
     if (u->password != NULL) {
         st = &hs->step[hs->nsteps++];
         st->what = "AUTH";
@@ -266,8 +277,29 @@ void llmb_handshake_init(struct llmb_handshake *hs,
 /* The message for a server that wants a password the URL lacks. */
 static char *noauth(const char *address, const char *detail)
 {
-    return llmb_xasprintf("redis %s requires a password; put it in the URL: "
+    return llmb_xasprintf("redis %s requires a password, and the URL gives "
+                          "none (user \"default\"); put it in the URL: "
                           "redis://:PASSWORD@host:port (%s)", address, detail);
+}
+
+char *llmb_auth_refusal(const struct llmb_handshake *hs, const char *what,
+                        const redisReply *r, const char *address)
+{
+    const char *user = hs->user != NULL ? hs->user : "default";
+
+    if (r == NULL || r->type != REDIS_REPLY_ERROR)
+        return NULL;
+    if (strncmp(r->str, "NOAUTH", 6) == 0)
+        return noauth(address, r->str);
+    /* Any refusal of AUTH is one of the credentials: WRONGPASS, or a
+     * password sent to a server that has none configured. */
+    if (strncmp(r->str, "WRONGPASS", 9) == 0 || strcmp(what, "AUTH") == 0)
+        return llmb_xasprintf("redis %s refused the credentials of user "
+                              "\"%s\": %s", address, user, r->str);
+    if (strncmp(r->str, "NOPERM", 6) == 0)
+        return llmb_xasprintf("redis %s refused %s to user \"%s\": %s",
+                              address, what, user, r->str);
+    return NULL;
 }
 
 int llmb_handshake_check(const struct llmb_handshake *hs, int i,
@@ -305,9 +337,9 @@ int llmb_handshake_check(const struct llmb_handshake *hs, int i,
          * sends the connection back to the sentinels. */
         return 0;
     }
-    if (strncmp(r->str, "NOAUTH", 6) == 0)
-        *errstr = noauth(address, r->str);
-    else if (strcmp(st->what, "SELECT") == 0)
+    if ((*errstr = llmb_auth_refusal(hs, st->what, r, address)) != NULL)
+        return LLMB_EAUTH;
+    if (strcmp(st->what, "SELECT") == 0)
         *errstr = llmb_xasprintf("redis %s: SELECT %d failed: %s", address,
                                  hs->db, r->str);
     else if (strcmp(st->what, "CLIENT SETNAME") == 0)
@@ -350,6 +382,7 @@ int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
     if (ferr != NULL && strstr(ferr, "NOAUTH") != NULL) {
         *errstr = noauth(address, ferr);
         free(ferr);
+        rc = LLMB_EAUTH;
     } else {
         *errstr = llmb_xasprintf("redis %s: %s", address,
                                  ferr != NULL ? ferr : llmb_strerror(rc));

@@ -18,6 +18,7 @@ const char *llmb_strerror(int err)
     case LLMB_EPROTO: return "protocol error";
     case LLMB_ECONFIG: return "configuration error";
     case LLMB_EVERSION: return "version mismatch";
+    case LLMB_EAUTH: return "credentials refused";
     default: return "unknown error";
     }
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/reply.h>
 #include <llmb/stats.h>
 #include <llmb/util.h>
 
@@ -70,18 +71,6 @@ static char *keys_unique(const char *wrong)
     return llmb_buf_steal(&b);
 }
 
-/* The integer of an integer reply, or of a string reply holding one. */
-static int value_ll(const redisReply *v, long long *out)
-{
-    if (v->type == REDIS_REPLY_INTEGER) {
-        *out = v->integer;
-        return 0;
-    }
-    if (v->type == REDIS_REPLY_STRING)
-        return llmb_parse_ll(v->str, LLONG_MIN, LLONG_MAX, out);
-    return LLMB_EINVAL;
-}
-
 int llmb_queue_stats_parse(const redisReply *r, struct llmb_queue_stats *st,
                            char **errstr)
 {
@@ -127,7 +116,7 @@ int llmb_queue_stats_parse(const redisReply *r, struct llmb_queue_stats *st,
         if (f == NFIELDS)
             continue; /* a field of a newer library */
         long long n = 0;
-        if (value_ll(v, &n) != 0) {
+        if (!llmb_reply_ll(v, &n)) {
             *errstr = llmb_xasprintf("llmb_stats field \"%s\" is not an "
                                      "integer but %s", k->str,
                                      type_name(v->type));

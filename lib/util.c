@@ -295,6 +295,27 @@ int llmb_strlist_split(struct llmb_strlist *l, const char *s, char sep)
     return added;
 }
 
+/* The first byte dropped is s[n]: when it continues a character (10xx
+ * xxxx), that character's lead byte is at most 3 bytes back, and the cut
+ * goes before it if the character it leads reaches past n. Bytes that are
+ * not UTF-8 are cut where they are: no text is valid to begin with. */
+size_t llmb_utf8_cut(const char *s, size_t len, size_t max)
+{
+    size_t n = len < max ? len : max;
+
+    if (n == len || ((unsigned char)s[n] & 0xC0) != 0x80)
+        return n;
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        size_t seq = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if ((c & 0xC0) == 0xC0)            /* a lead byte */
+            return back < seq ? n - back : n;
+        if ((c & 0x80) == 0)               /* ASCII: s[n] is stray */
+            return n;
+    }
+    return n;
+}
+
 /* Edit distance of a[0..la) and b[0..lb): insertions, deletions,
  * substitutions and swaps of two neighbours ("wiat" is one from "wait");
  * SIZE_MAX when either is longer than any name worth comparing. */

@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 23
+local LLMB_LIB_VERSION = 24
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -344,7 +344,8 @@ KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
 KEYS_OF.llmb_pause = {'conf', 'counts', 'events', 'paused'}
 KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pending',
     'delayed', 'wake'}
--- (polled every 20 ms by each task waiting: only the junk counter)
+-- (polled by each task waiting, 20 ms to 500 ms apart: only the junk
+-- counter)
 KEYS_OF.llmb_rendezvous = {'counts'}
 
 -- Returns nil, or an error reply naming the first key of the wrong type

@@ -685,6 +685,11 @@
             try { ev = JSON.parse(e.data); } catch (x) { return; }
             if (page && page.onJob) page.onJob(ev);
         });
+        /* after a reconnection whose missed events the server no longer
+         * has: anything may have changed, as with a job event of any job */
+        source.addEventListener('reload', function () {
+            if (page && page.onJob) page.onJob(null);
+        });
     }
 
     /* Keeps the overview and a sample of its counters for the rates. */
@@ -1218,7 +1223,7 @@
         return {
             onJob: function (ev) {
                 var cur = document.getElementById('job-id');
-                if (ev && cur && ev.id === cur.textContent) reload();
+                if (!ev || (cur && ev.id === cur.textContent)) reload();
             },
             /* a job under way: its tasks move without a job event, so
              * it is read again with each overview (every 2 s) */
@@ -1311,9 +1316,68 @@
             text: 'From the merged histograms of every request of every task (ITL: every gap between tokens); percentiles within 0.39 %.'})], 'dists'));
         else root.appendChild(section('Distributions', el('p', {className: 'muted', text: 'This aggregate has no histograms (aggregated before llmb kept them): the tables have its percentiles.'})));
 
+        var overTime = timelineCharts(agg, pairs);
+        if (overTime) root.appendChild(section('Throughput and concurrency over time', overTime, 'timeline'));
+
         if (pairs.length) root.appendChild(section('By endpoint / model', pairsView(agg, pairs)));
         var per = perTaskChart(doc);
         if (per) root.appendChild(section('Throughput and concurrency per task', per));
+    }
+
+    /* The points {x: s since t0, y} of one array of a time series
+     * (docs/llm.md), for a stepped line: y per bucket (divided by the
+     * bucket's seconds when perSecond) from the bucket's start, and the
+     * last bucket's end, so that one bucket draws too. */
+    function seriesPoints(tl, key, t0, perSecond) {
+        var w = tl.width_ms, vals = Array.isArray(tl[key]) ? tl[key] : [];
+        var pts = vals.map(function (v, i) {
+            var y = perSecond ? v * 1000 / w : v;
+            return {x: (tl.start_ms + i * w - t0) / 1000, y: Math.round(y * 1000) / 1000};
+        });
+        if (pts.length) pts.push({x: (tl.start_ms + vals.length * w - t0) / 1000, y: pts[pts.length - 1].y});
+        return pts;
+    }
+
+    /* Two line charts of the job's merged time series ("timeline" of the
+     * aggregate, and of each endpoint/model pair): output tokens/s and
+     * requests/s, and the time-weighted concurrency; null without one. */
+    function timelineCharts(agg, pairs) {
+        var tl = agg.timeline;
+        if (!tl || !Array.isArray(tl.requests) || !tl.requests.length || !(tl.width_ms > 0)) return null;
+        var t0 = tl.start_ms;
+        var xAxis = axis('s since ' + clock(t0) + (tl.width_ms !== 1000 ? ' (buckets of ' + tl.width_ms / 1000 + ' s)' : ''), {type: 'linear', min: 0});
+        var tput = [
+            {label: 'output tokens/s', data: seriesPoints(tl, 'output_tokens', t0, true), yAxisID: 'y',
+             borderColor: color(0), backgroundColor: fade(color(0), 0.15), pointRadius: 0, borderWidth: 2},
+            {label: 'requests/s', data: seriesPoints(tl, 'requests', t0, true), yAxisID: 'y1',
+             borderColor: color(1), backgroundColor: fade(color(1), 0.15), pointRadius: 0, borderWidth: 2, borderDash: [6, 3]}];
+        var conc = [{label: 'all', data: seriesPoints(tl, 'concurrency', t0, false),
+                     borderColor: color(0), backgroundColor: fade(color(0), 0.15), pointRadius: 0, borderWidth: 2,
+                     fill: !pairs.length}];
+        pairs.forEach(function (p, i) {
+            var g = agg.by[p] && agg.by[p].timeline;
+            if (!g || !Array.isArray(g.requests)) return;
+            tput.push({label: p + ' tokens/s', data: seriesPoints(g, 'output_tokens', t0, true), yAxisID: 'y',
+                       borderColor: color(i + 2), pointRadius: 0, borderWidth: 1});
+            conc.push({label: p, data: seriesPoints(g, 'concurrency', t0, false),
+                       borderColor: color(i + 2), pointRadius: 0, borderWidth: 1});
+        });
+        tput.concat(conc).forEach(function (d) { d.stepped = 'after'; });
+        var a = chart({type: 'line', data: {datasets: tput}, options: {
+            parsing: false,
+            plugins: {title: titled('Throughput over time: output tokens/s and requests/s (per ' + tl.width_ms / 1000 + ' s bucket)')},
+            scales: {x: xAxis, y: axis('output tokens/s', {beginAtZero: true, position: 'left'}),
+                     y1: axis('requests/s', {beginAtZero: true, position: 'right', grid: {drawOnChartArea: false}})}}}, 'series');
+        var b = chart({type: 'line', data: {datasets: conc}, options: {
+            parsing: false,
+            plugins: {legend: {display: conc.length > 1},
+                      title: titled('Concurrency over time: requests in flight, time-weighted mean per bucket')},
+            scales: {x: xAxis, y: axis('requests in flight', {beginAtZero: true})}}}, 'series');
+        a.dataset.series = 'throughput';
+        b.dataset.series = 'concurrency';
+        return [el('div', {className: 'dist-grid'}, [a, b]), el('p', {className: 'muted small',
+            text: 'Merged from every task\'s series on wall-clock buckets: tokens counted when their chunk arrived; ' +
+                  'concurrency summed over the tasks' + (tl.refused ? '; ' + tl.refused + ' task series of another bucket width left out' : '') + '.'})];
     }
 
     function warnings(doc) {

@@ -21,6 +21,7 @@
 
 #include <llmb/conn.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 #include <llmb/util.h>
 
 #include "core.h"
@@ -29,18 +30,6 @@
 #define CLAIM_FIELDS 8
 #define BLOCK_MIN_MS 10
 #define BLOCK_MAX_MS 5000
-
-/* Reads an integer from an integer or string element. */
-static bool elem_ll(const redisReply *e, long long *out)
-{
-    if (e->type == REDIS_REPLY_INTEGER) {
-        *out = e->integer;
-        return true;
-    }
-    if (e->type == REDIS_REPLY_STRING)
-        return llmb_parse_ll(e->str, INT64_MIN, INT64_MAX, out) == 0;
-    return false;
-}
 
 /* Text of a string or integer element into buf. */
 static const char *elem_str(const redisReply *e, char *buf, size_t len,
@@ -67,8 +56,8 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
     long unhandled = 0;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
-        !elem_ll(r->element[0], &now) || !elem_ll(r->element[1], &due) ||
-        !elem_ll(r->element[2], &count) || count < 0 ||
+        !llmb_reply_ll(r->element[0], &now) || !llmb_reply_ll(r->element[1], &due) ||
+        !llmb_reply_ll(r->element[2], &count) || count < 0 ||
         r->elements != 3 + (size_t)count * CLAIM_FIELDS)
         return -1;
     q->due_mono_ms = due >= 0 ? llmb_mono_ms() + (due - now) : INT64_MAX;
@@ -79,8 +68,8 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
         size_t toklen = 0, tlen = 0;
         const char *tok = elem_str(f[2], tokbuf, sizeof(tokbuf), &toklen);
         const char *timeout = elem_str(f[6], tbuf, sizeof(tbuf), &tlen);
-        if (f[0]->type != REDIS_REPLY_STRING || !elem_ll(f[1], &index) ||
-            tok == NULL || !elem_ll(f[3], &attempt) ||
+        if (f[0]->type != REDIS_REPLY_STRING || !llmb_reply_ll(f[1], &index) ||
+            tok == NULL || !llmb_reply_ll(f[3], &attempt) ||
             f[4]->type != REDIS_REPLY_STRING ||
             f[5]->type != REDIS_REPLY_STRING) {
             llmb_error("malformed task %lld of the claim reply (skipped; "
@@ -88,7 +77,7 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
                        i, q->name);
             continue;
         }
-        elem_ll(f[7], &tasks);
+        llmb_reply_ll(f[7], &tasks);
         char tokz[192]; /* "<seq>.<secret>" */
         if (toklen >= sizeof(tokz)) {
             llmb_error("claim reply token too long (skipped; its lease runs "

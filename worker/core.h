@@ -27,6 +27,7 @@
 
 #include <llmb/acluster.h>
 #include <llmb/aconn.h>
+#include <llmb/backoff.h>
 #include <llmb/executor.h>
 
 #include "config.h"
@@ -196,6 +197,7 @@ struct llmb_worker {
     bool id_owned_once;           /* owned the id at least once */
     bool id_inflight;             /* a write of the owner key unanswered */
     int status;                   /* 0, or why the worker stopped itself */
+    bool ever_ready;              /* a command connection was ready once */
 
     ev_prepare step;              /* every loop iteration */
     ev_timer heartbeat;
@@ -203,6 +205,9 @@ struct llmb_worker {
     ev_timer grace;
     ev_timer exit_timer;          /* hard limit once releasing */
     ev_signal sigterm, sigint;
+    ev_timer start_retry;         /* a cluster that did not answer at start:
+                                     the next read of its map */
+    struct llmb_reconnect start_backoff;
 };
 
 /* worker.c */

@@ -121,19 +121,20 @@ static void rendezvous_reply(struct llmb_aconn *ac, const redisReply *r,
 
 /* The llm executor's synchronized start (llmb_llm_rendezvous): FCALL
  * llmb_rendezvous on the task's queue, under its lease. */
-static int task_rendezvous(void *token, long timeout_ms, llmb_llm_rv_fn *cb,
-                           void *arg)
+static int task_rendezvous(void *token, long timeout_ms, const char *phase,
+                           long poll_ms, llmb_llm_rv_fn *cb, void *arg)
 {
     struct llmb_task *t = token;
     struct rendezvous_call *c = llmb_xmalloc(sizeof(*c));
-    char ms[24];
+    char ms[24], poll[24];
     const char *argv[] = {"FCALL", "llmb_rendezvous", "1", t->q->base,
-                          t->w->id, t->ref, t->token, ms};
+                          t->w->id, t->ref, t->token, ms, phase, poll};
 
     snprintf(ms, sizeof(ms), "%ld", timeout_ms);
+    snprintf(poll, sizeof(poll), "%ld", poll_ms);
     c->cb = cb;
     c->arg = arg;
-    if (llmb_worker_send(t->w, t->q->base, rendezvous_reply, c, 8, argv,
+    if (llmb_worker_send(t->w, t->q->base, rendezvous_reply, c, 10, argv,
                          NULL) != 0) {
         free(c);
         return -1;

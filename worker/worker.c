@@ -487,6 +487,7 @@ static void cmd_ready(struct llmb_acluster *rc, size_t node, void *priv)
     struct llmb_worker *w = priv;
     long owner_node = llmb_acluster_node_of(rc, w->owner_key);
 
+    w->ever_ready = true;
     w->queues_empty = false;
     w->claim_qi = 0;
     if (owner_node >= 0 && (size_t)owner_node != node) {
@@ -498,6 +499,30 @@ static void cmd_ready(struct llmb_acluster *rc, size_t node, void *priv)
     if (w->id_owner == LLMB_ID_OWNED)
         w->id_owner = LLMB_ID_UNKNOWN;
     owner_send(w);
+}
+
+/* Redis refused a connection's credentials (already logged with the
+ * server and the user). Before the worker was ever connected that is a
+ * configuration error, a wrong URL, password or ACL user: it stops, and
+ * main() exits 78, on every kind of URL alike. Once it has run (a
+ * password rotated under it) the connection retries with backoff, which
+ * is what a long-running daemon should do. */
+static void refused(struct llmb_aconn *ac, const char *why, void *priv)
+{
+    struct llmb_worker *w = priv;
+
+    (void)ac;
+    if (w->status != 0)
+        return; /* stopping already */
+    if (w->ever_ready) {
+        llmb_warn("redis refused the credentials that worked before "
+                  "(retrying with backoff): %s", why);
+        return;
+    }
+    llmb_error("stopping: refused credentials at start are a "
+               "configuration error: %s", why);
+    w->status = LLMB_ECONFIG;
+    ev_break(w->loop, EVBREAK_ALL);
 }
 
 /* The blocking connection (re)connected: it carries the name too once the
@@ -693,7 +718,11 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     struct llmb_worker *w = s->data;
 
     (void)revents;
-    if (w->state == LLMB_WORKER_RUNNING) {
+    if (w->rc == NULL) {
+        /* Redis never answered: nothing was claimed or registered. */
+        llmb_info("signal %d: stopping before redis answered", s->signum);
+        ev_break(loop, EVBREAK_ALL);
+    } else if (w->state == LLMB_WORKER_RUNNING) {
         llmb_info("signal %d: draining (running=%zu, grace=%llds)", s->signum,
                   w->running, w->cfg->grace_s);
         w->state = LLMB_WORKER_DRAINING;
@@ -849,20 +878,39 @@ static void blk_groups_init(struct llmb_worker *w)
     }
 }
 
-int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
-                       char **errstr)
+/* True when the error of a first read of a cluster's map, rc with message
+ * err (llmb_cluster_refresh()), is Redis being away or not ready yet: no
+ * node answers, none has slots (the cluster is being created), a node
+ * loading its data or without a majority. Refused credentials, or a node
+ * that is not in cluster mode, are configuration errors. */
+static bool cluster_away(int rc, const char *err)
+{
+    static const char *const later[] = {"LOADING", "BUSY", "MASTERDOWN",
+                                        "TRYAGAIN", "CLUSTERDOWN"};
+
+    if (rc == 0 || rc == LLMB_EIO)
+        return true;
+    if (rc != LLMB_EREDIS)
+        return false;
+    for (size_t i = 0; i < sizeof(later) / sizeof(*later); i++)
+        if (strstr(err, later[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* Makes the connections (w->rc). On a cluster this reads the slot map,
+ * blocking: when no node answers, or the cluster is not ready, returns
+ * LLMB_EIO with the reason in *errstr, to try again later; for a
+ * configuration error another llmb_err (the URL was checked before). */
+static int router_open(struct llmb_worker *w, char **errstr)
 {
     struct llmb_acluster_opts o;
-    struct llmb_redis_url u;
-    const char *url = w->cfg->common.redis_url != NULL ?
-                      w->cfg->common.redis_url : "redis://127.0.0.1:6379";
+    struct llmb_cluster *probe = NULL;
+    int rc;
 
-    w->loop = loop;
-    if (llmb_redis_url_parse(url, &u, errstr) != 0)
-        return LLMB_ECONFIG;
-    llmb_redis_url_fini(&u);
     memset(&o, 0, sizeof(o));
-    o.url = url;
+    o.url = w->cfg->common.redis_url != NULL ? w->cfg->common.redis_url
+                                             : "redis://127.0.0.1:6379";
     o.name = NULL; /* named once the id is ours (conn_name_set) */
     o.functions = true;
     o.blocking = true;
@@ -870,29 +918,103 @@ int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
     o.on_ready = cmd_ready;
     o.on_lost = cmd_lost;
     o.on_blk_ready = blk_ready;
+    o.on_refused = refused;
     o.priv = w;
     o.what = "commands";
-    /* On a cluster this reads the slot map: no node answering is Redis
-     * being away (the URL was checked above). */
-    w->rc = llmb_acluster_new(loop, &o, errstr);
-    if (w->rc == NULL)
-        return LLMB_EIO;
+    w->rc = llmb_acluster_new(w->loop, &o, errstr);
+    if (w->rc != NULL)
+        return 0;
+    /* The router says why, not how bad: read the map once more to tell
+     * Redis being away from a configuration error. */
+    probe = llmb_cluster_new(o.url, NULL, 5000);
+    rc = llmb_cluster_refresh(probe);
+    if (cluster_away(rc, llmb_cluster_errstr(probe))) {
+        rc = LLMB_EIO;
+    } else {
+        free(*errstr);
+        *errstr = llmb_xstrdup(llmb_cluster_errstr(probe));
+    }
+    llmb_cluster_free(probe);
+    return rc;
+}
+
+/* The connections are made: start claiming. */
+static void worker_run(struct llmb_worker *w)
+{
     blk_groups_init(w);
+    ev_prepare_start(w->loop, &w->step);
+    ev_timer_start(w->loop, &w->heartbeat);
+}
+
+/* Says why the cluster did not answer and when it is asked again. */
+static void start_retry_later(struct llmb_worker *w, const char *why)
+{
+    int64_t d = llmb_reconnect_failed(&w->start_backoff);
+
+    llmb_warn("cannot read the redis cluster's slot map: %s (attempt %u, "
+              "retrying in %lld ms)", why, w->start_backoff.attempt,
+              (long long)d);
+    ev_timer_set(&w->start_retry, (ev_tstamp)d / 1000.0, 0.0);
+    ev_timer_start(w->loop, &w->start_retry);
+}
+
+static void start_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct llmb_worker *w = t->data;
+    char *err = NULL;
+    int rc;
+
+    (void)revents;
+    rc = router_open(w, &err);
+    if (rc == 0) {
+        llmb_info("redis cluster answered after %u failed attempts",
+                  w->start_backoff.attempt);
+        worker_run(w);
+    } else if (rc == LLMB_EIO) {
+        start_retry_later(w, err != NULL ? err : "no answer");
+    } else {
+        llmb_error("%s", err != NULL ? err : "cannot use the redis cluster");
+        w->status = LLMB_ECONFIG;
+        ev_break(loop, EVBREAK_ALL);
+    }
+    free(err);
+}
+
+int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
+                       char **errstr)
+{
+    struct llmb_redis_url u;
+    const char *url = w->cfg->common.redis_url != NULL ?
+                      w->cfg->common.redis_url : "redis://127.0.0.1:6379";
+    int rc;
+
+    w->loop = loop;
+    if (llmb_redis_url_parse(url, &u, errstr) != 0)
+        return LLMB_ECONFIG;
+    llmb_redis_url_fini(&u);
 
     ev_prepare_init(&w->step, step_cb);
     w->step.data = w;
-    ev_prepare_start(loop, &w->step);
     ev_timer_init(&w->heartbeat, heartbeat_cb,
                   (ev_tstamp)w->cfg->heartbeat_ms / 1000.0,
                   (ev_tstamp)w->cfg->heartbeat_ms / 1000.0);
     w->heartbeat.data = w;
-    ev_timer_start(loop, &w->heartbeat);
     ev_timer_init(&w->retry, retry_cb, 0.0, 0.0);
     w->retry.data = w;
     ev_timer_init(&w->grace, grace_cb, 0.0, 0.0);
     w->grace.data = w;
     ev_timer_init(&w->exit_timer, exit_cb, 0.0, 0.0);
     w->exit_timer.data = w;
+    ev_timer_init(&w->start_retry, start_retry_cb, 0.0, 0.0);
+    w->start_retry.data = w;
+    llmb_reconnect_init(&w->start_backoff, 0, 0);
+
+    /* On a cluster this reads the slot map. No node answering is Redis
+     * being away: the worker waits for it with the backoff of every
+     * reconnect, as it does for a single server that is not up yet. */
+    rc = router_open(w, errstr);
+    if (rc != 0 && rc != LLMB_EIO)
+        return rc;
     ev_signal_init(&w->sigterm, signal_cb, SIGTERM);
     w->sigterm.data = w;
     ev_signal_start(loop, &w->sigterm);
@@ -904,6 +1026,13 @@ int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
     llmb_info("worker starting id=%s queues=%s capacity=%ld handlers=%s",
               w->id, w->queues_text, w->capacity, hs);
     free(hs);
+    if (rc == 0) {
+        worker_run(w);
+    } else {
+        start_retry_later(w, *errstr);
+        free(*errstr);
+        *errstr = NULL;
+    }
     return 0;
 }
 
@@ -927,6 +1056,7 @@ void llmb_worker_free(struct llmb_worker *w)
         ev_timer_stop(w->loop, &w->retry);
         ev_timer_stop(w->loop, &w->grace);
         ev_timer_stop(w->loop, &w->exit_timer);
+        ev_timer_stop(w->loop, &w->start_retry);
         ev_signal_stop(w->loop, &w->sigterm);
         ev_signal_stop(w->loop, &w->sigint);
     }

@@ -21,7 +21,10 @@ struct llmb_worker *llmb_worker_new(const struct llmb_worker_config *cfg,
 
 /* Attaches the worker to loop (the default loop: exec needs ev_child):
  * connects to Redis in the background and installs the SIGTERM/SIGINT
- * watchers. Returns 0, or LLMB_ECONFIG with *errstr (bad Redis URL). */
+ * watchers. On a cluster it reads the slot map first; while no node
+ * answers, or the cluster has no slots yet, it reads it again with the
+ * reconnect backoff. Returns 0, or an llmb_err with *errstr for a
+ * configuration error (bad Redis URL, credentials the cluster refuses). */
 int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
                        char **errstr);
 

@@ -51,6 +51,9 @@ struct llmb_acluster_opts {
     llmb_acluster_event_fn *on_lost;  /* may be NULL */
     llmb_aconn_event_fn *on_blk_ready; /* a blocking connection became
                                           ready; may be NULL */
+    llmb_aconn_refused_fn *on_refused; /* any of its connections was
+                                          refused the credentials
+                                          (llmb/aconn.h); may be NULL */
     void *priv;
 };
 

@@ -36,6 +36,15 @@ typedef void llmb_aconn_reply_fn(struct llmb_aconn *ac,
  * called with NULL by then). */
 typedef void llmb_aconn_event_fn(struct llmb_aconn *ac, void *priv);
 
+/* Called when the server refused the credentials while the connection
+ * was being set up (WRONGPASS, NOAUTH, NOPERM: LLMB_EAUTH of
+ * llmb/connect.h); why names the server and the user. The connection
+ * has logged it and tries again with backoff, as after any failed setup;
+ * a caller that has never been ready may take it as a configuration
+ * error and stop instead. */
+typedef void llmb_aconn_refused_fn(struct llmb_aconn *ac, const char *why,
+                                   void *priv);
+
 /* How to connect; copied by llmb_aconn_new(). */
 struct llmb_aconn_opts {
     const char *url;            /* redis:// or unix:// URL (llmb/url.h) */
@@ -49,7 +58,9 @@ struct llmb_aconn_opts {
     int64_t backoff_cap_ms;     /* longest reconnect delay; 0 = 5000 */
     llmb_aconn_event_fn *on_ready; /* may be NULL */
     llmb_aconn_event_fn *on_lost;  /* may be NULL */
-    void *priv;                 /* passed to on_ready and on_lost */
+    llmb_aconn_refused_fn *on_refused; /* may be NULL */
+    void *priv;                 /* passed to on_ready, on_lost and
+                                   on_refused */
     const char *what;           /* name of the connection in logs */
 };
 

@@ -231,10 +231,21 @@ json_t *llmb_agg_by_json(struct llmb_agg *agg, int64_t run_ms);
  * for the group's per_s instead of run_ms. */
 int64_t llmb_agg_window_ms(const struct llmb_agg *agg);
 
+/* Time series. A result's top-level "_timeline" (an llm task's
+ * throughput and concurrency over time, <llmb/series.h>) is merged into
+ * its aggregate's and its group's: counts and concurrency added bucket by
+ * bucket, on the widest width (at most LLMB_SERIES_MAX buckets).
+ * llmb_agg_series_json() gives the series' JSON form plus "tasks" (the
+ * series merged) and "refused" (those that were not a series or whose
+ * width is no power-of-two multiple of the others', when any), or NULL
+ * when no result had one; llmb_agg_by_json() gives each group's as its
+ * "timeline". */
+json_t *llmb_agg_series_json(const struct llmb_agg *agg);
+
 /* Group `name` of an aggregate document's "by" section as an aggregate
- * document of its own ({"fields", "run_ms", "measured_ms"}: what
- * llmb_agg_stat and the programs read), a new reference; NULL when there
- * is no such group. */
+ * document of its own ({"fields", "run_ms", "measured_ms", "timeline"}:
+ * what llmb_agg_stat and the programs read), a new reference; NULL when
+ * there is no such group. */
 json_t *llmb_agg_group(const json_t *agg, const char *name);
 
 /* Statistic `stat` ("p99", "per_s", "sum", ...) of field `path` of an

@@ -97,9 +97,27 @@ int llmb_cluster_connect(struct llmb_cluster *cl, char **errstr);
 /* True when cl was made from a redis+cluster:// URL. */
 bool llmb_cluster_enabled(const struct llmb_cluster *cl);
 
-/* Reads the slot map again (after a MOVED, a failover, a new shard). On a
- * single server does nothing and returns 0. */
+/* Reads the slot map again (after a MOVED, a failover, a new shard), at
+ * most once per 100 ms: asked again sooner, it returns the result of the
+ * last read. It asks the node that answered last over the connection
+ * kept from then, then the primaries over their open connections, then
+ * new connections (connect and answer within 1 s) to the other primaries
+ * and the seeds, and the nodes whose last connect or command failed last
+ * of all. On a single server does nothing and returns 0. */
 int llmb_cluster_refresh(struct llmb_cluster *cl);
+
+/* Installs map m, read by the caller (the asynchronous router reads it
+ * over its own connections); takes m's contents, as a read by
+ * llmb_cluster_refresh() would. An empty map is ignored. */
+void llmb_cluster_map_set(struct llmb_cluster *cl, struct llmb_slotmap *m);
+
+/* How many times cl has sent CLUSTER SHARDS (or SLOTS) since it was made. */
+long long llmb_cluster_map_reads(const struct llmb_cluster *cl);
+
+/* Sends the commands that name no key (see llmb_cluster_command()) to
+ * primary i of the map instead of the first (when the first is away); an
+ * index past the map means the first. */
+void llmb_cluster_set_keyless(struct llmb_cluster *cl, size_t i);
 
 /* The connection of the primary that owns key's slot, connected (and its
  * function library loaded); NULL when no primary is known for the slot or
@@ -149,7 +167,8 @@ redisReply *llmb_cluster_command_argv(struct llmb_cluster *cl, const char *key,
  * The same for callers that do not name the key: it is taken from the
  * command (the first key of FCALL, FCALL_RO, EVAL and EVALSHA; none for
  * TIME, PING, INFO, CLIENT, CLUSTER, FUNCTION, MULTI, EXEC, ROLE, SCAN,
- * DBSIZE and CONFIG, which go to the first primary; else the first
+ * DBSIZE and CONFIG, which go to the first primary (see
+ * llmb_cluster_set_keyless()); else the first
  * argument). printf-style (redisCommand format) or argv.
  */
 redisReply *llmb_cluster_command(struct llmb_cluster *cl, const char *fmt,
@@ -160,7 +179,8 @@ redisReply *llmb_cluster_commandargv(struct llmb_cluster *cl, int argc,
 
 /* Pipelining across primaries: commands queued with
  * llmb_cluster_append_argv() (key taken as above; 0, or LLMB_EIO when its
- * primary cannot be reached) are sent to their primaries at the next
+ * primary cannot be reached, which drops the commands queued before it
+ * too) are sent to their primaries at the next
  * llmb_cluster_get_reply(), which returns their replies in the order they
  * were queued (NULL on a connection failure: the replies still due are
  * then lost, see llmb_conn_get_reply()). Redirections are not followed

@@ -36,8 +36,10 @@ struct llmb_server {
 /* Finds the server u names into *out: for a sentinel URL, asks each
  * sentinel in turn (SENTINEL get-master-addr-by-name) and takes the first
  * answer; otherwise no I/O. timeout_ms bounds each sentinel's connect and
- * reply (0: 5000 ms). Returns 0, or LLMB_EIO (no sentinel reachable), LLMB_EREDIS (a
- * sentinel refused, or knows no such primary) or LLMB_EPROTO with a
+ * reply (0: 5000 ms). Returns 0, or LLMB_EIO (no sentinel reachable),
+ * LLMB_EAUTH (a sentinel refused the credentials of the URL's
+ * sentinel_user/sentinel_password), LLMB_EREDIS (a sentinel refused, or
+ * knows no such primary) or LLMB_EPROTO with a
  * malloc'd message naming every sentinel's answer in *errstr (if not
  * NULL). */
 int llmb_server_locate(const struct llmb_redis_url *u, int timeout_ms,
@@ -72,6 +74,7 @@ struct llmb_handshake {
     int db;
     char dbtext[16];       /* argv of SELECT points here */
     const char *name;      /* CLIENT SETNAME value, or NULL */
+    const char *user;      /* the URL's user, or NULL: "default" */
 };
 
 /* Fills hs with the setup of a connection for u named client_name (may be
@@ -82,16 +85,28 @@ void llmb_handshake_init(struct llmb_handshake *hs,
 
 /* Judges the reply r (NULL when the connection failed) to step i sent to
  * the server named address. Returns 0 when the step succeeded; otherwise
- * LLMB_EIO (no reply) or LLMB_EREDIS with a malloc'd message for the user
- * in *errstr, such as
- *   redis AUTH failed: WRONGPASS invalid username-password pair ...
- *   redis 127.0.0.1:6390 requires a password; put it in the URL: ... */
+ * LLMB_EIO (no reply), LLMB_EAUTH (the server refused the credentials:
+ * any error of AUTH, NOAUTH, or NOPERM for a setup command) or
+ * LLMB_EREDIS with
+ * a malloc'd message for the user in *errstr, such as
+ *   redis 127.0.0.1:6390 refused the credentials of user "alice":
+ *   WRONGPASS invalid username-password pair or user is disabled.
+ *   redis 127.0.0.1:6390 requires a password, and the URL gives none
+ *   (user "default"); put it in the URL: ... */
 int llmb_handshake_check(const struct llmb_handshake *hs, int i,
                          const redisReply *r, const char *address,
                          char **errstr);
 
+/* When the error reply r to the setup command what ("AUTH", "PING"...)
+ * refuses the credentials of hs (WRONGPASS, NOAUTH, NOPERM, any error
+ * of AUTH), a malloc'd
+ * message for the user naming address and the user; otherwise NULL. */
+char *llmb_auth_refusal(const struct llmb_handshake *hs, const char *what,
+                        const redisReply *r, const char *address);
+
 /* Runs the steps of hs on the blocking context c, then, if functions,
- * llmb_functions_ensure(). Returns 0 or an llmb_err with a malloc'd
+ * llmb_functions_ensure(). Returns 0 or an llmb_err (LLMB_EAUTH for
+ * refused credentials, as llmb_handshake_check()) with a malloc'd
  * message in *errstr. On LLMB_EIO, c is unusable. */
 int llmb_handshake_run(redisContext *c, const struct llmb_handshake *hs,
                        const char *address, bool functions, char **errstr);

@@ -15,7 +15,9 @@ enum llmb_err {
     LLMB_ETIMEOUT = -5,  /* gave up waiting */
     LLMB_EPROTO = -6,    /* Redis or a peer answered something unexpected */
     LLMB_ECONFIG = -7,   /* bad configuration (flags, env, config file) */
-    LLMB_EVERSION = -8   /* Redis or the Lua library is too old */
+    LLMB_EVERSION = -8,  /* Redis or the Lua library is too old */
+    LLMB_EAUTH = -9      /* Redis refused the credentials (WRONGPASS,
+                            NOAUTH, NOPERM while connecting) */
 };
 
 /* Short static description of err ("invalid argument", ...); never NULL,

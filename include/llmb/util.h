@@ -51,6 +51,12 @@ int llmb_random_hex(char *out, size_t nbytes);
  * for "did you mean"; SIZE_MAX when either is longer than 64. */
 size_t llmb_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 
+/* How many bytes of s[0..len) to keep to keep at most max of them
+ * without cutting a UTF-8 character in two: min(len, max), less the
+ * bytes of a character the cut would split (at most 3). For error texts
+ * shortened for a message or a record. */
+size_t llmb_utf8_cut(const char *s, size_t len, size_t max);
+
 /* Parses all of s (base 10, optional sign, no spaces) as an integer within
  * [min, max] into *out. Returns 0, or LLMB_EINVAL (and leaves *out alone)
  * when s is NULL, empty, has other characters or is out of range. */

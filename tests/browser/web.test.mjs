@@ -17,10 +17,16 @@
  *   steady     jobs pushed one after another, without a pause: the list
  *              shows them while the pushes go on (a reload does not
  *              wait for the events to stop), one load at a time
+ *   reconnect  a server of the test's own stopped and started again on
+ *              its port: the page reconnects by itself, the new server
+ *              cannot resume the old one's id and says reload, and a job
+ *              pushed while no server ran shows up, without a reload of
+ *              the page
  *   proto-id   a job whose id is __proto__ can be ticked for a compare
  *   task-error a failed task's error shows on a click on its cell
- *   charts     the llm job's histograms and CDFs draw: the canvases'
- *              pixels are not blank
+ *   charts     the llm job's histograms and CDFs, and its throughput and
+ *              concurrency over time, draw: the canvases' pixels are
+ *              not blank
  *   xss        the payload <img src=x onerror=alert(1)> is text: visible,
  *              no <img> in the page, no dialog
  *   report     llmb report of two jobs opens from disk with every request
@@ -28,6 +34,7 @@
  */
 import {execFile, spawn} from 'node:child_process';
 import {mkdirSync} from 'node:fs';
+import {createServer} from 'node:net';
 import {join} from 'node:path';
 import {promisify} from 'node:util';
 
@@ -68,6 +75,18 @@ async function drawnPixels(page, sel) {
         }
         return n;
     }));
+}
+
+/* A TCP port of 127.0.0.1 free a moment ago. */
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const s = createServer();
+        s.on('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+            const port = s.address().port;
+            s.close(() => resolve(port));
+        });
+    });
 }
 
 function watch(page, name) {
@@ -204,6 +223,10 @@ try {
         const counts = await drawnPixels(page, '.dist canvas');
         ok(counts.length >= 8, `${counts.length} distribution charts, not 8`);
         ok(counts.every(n => n > 300), `a blank chart: coloured pixels ${counts.join(', ')}`);
+        /* throughput and concurrency over time: two line charts */
+        const series = await drawnPixels(page, 'section.timeline .chart.series canvas');
+        ok(series.length === 2 && series.every(n => n > 100), `time series charts: ${series.join(', ')}`);
+        ok((await text(page, 'section.timeline')).includes('when their chunk arrived'), 'no note under the time series');
         ok((await text(page, 'main')).includes('SLO and goodput'), 'no SLO section');
         if (env.DOCS_IMAGES) {
             /* the README's picture: the job's head, its llm cards and its
@@ -221,6 +244,12 @@ try {
         await page.screenshot({path: join(art, 'job-llm.png'), fullPage: true});
         await page.goto(env.WEB_URL + '#/job/bench-ab', {waitUntil: 'load'});
         await page.waitForFunction(() => document.querySelector('main').textContent.includes('By endpoint / model'));
+        /* an A/B job's series: a line per pair besides the job's */
+        await page.waitForFunction(() => document.querySelectorAll('section.timeline .chart.series canvas').length === 2);
+        const abSeries = await page.evaluate(() => window.llmb.charts().filter(c =>
+            c.canvas.closest('section.timeline')).map(c => c.data.datasets.length));
+        ok(abSeries.length === 2 && abSeries[1] >= 3 && abSeries[0] === abSeries[1] + 1,
+           `A/B time series datasets: ${abSeries.join(', ')}, not 2 + pairs and 1 + pairs`);
         await page.goto(env.WEB_URL + '#/job/sw-concurrency-4', {waitUntil: 'load'});
         await page.waitForFunction(() => /Sweep over concurrency: 2 levels/.test(document.querySelector('main').textContent));
         const sweep = await drawnPixels(page, '.sweep canvas');
@@ -272,6 +301,48 @@ try {
         await page.screenshot({path: join(art, 'compare.png'), fullPage: true});
     });
 
+    await step('reconnect', null, async () => {
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}/`;
+        const serve = async () => {
+            const p = spawn(env.LLMB, [...common, 'web', '--addr', `127.0.0.1:${port}`], {stdio: 'ignore'});
+            for (let i = 0; i < 600; i++) {
+                try {
+                    if ((await fetch(url + 'api/config')).ok) return p;
+                } catch (e) { /* not listening yet */ }
+                await new Promise(r => setTimeout(r, 100));
+            }
+            p.kill('SIGTERM');
+            throw new Error(`llmb web did not start on port ${port}`);
+        };
+        const stop = p => new Promise(r => {
+            if (p.exitCode !== null || p.signalCode !== null) return r();
+            p.once('exit', r);
+            p.kill('SIGTERM');
+        });
+        let srv = await serve();
+        const rp = await browser.newPage();
+        /* (the reconnections while no server runs log refused connections) */
+        rp.on('pageerror', e => problems.push(`reconnect: page error: ${e.message}`));
+        try {
+            await run(env.PUSH, [...common, '--queue', 'reconnect', '--id', 'rc-1', 'echo', '{}']);
+            await rp.goto(url + '#/queue/reconnect', {waitUntil: 'load'});
+            await rp.waitForSelector('tr[data-job="rc-1"]');
+            await rp.waitForSelector('#live.on');
+            await rp.evaluate(() => { window.__noReload = 'still here'; });
+            await stop(srv);
+            await rp.waitForSelector('#live:not(.on)');
+            /* no worker serves the queue: no later event names the job */
+            await run(env.PUSH, [...common, '--queue', 'reconnect', '--id', 'rc-2', 'echo', '{}']);
+            srv = await serve();
+            await rp.waitForSelector('tr[data-job="rc-2"]');
+            ok(await rp.evaluate(() => window.__noReload) === 'still here', 'the page reloaded');
+        } finally {
+            await rp.close();
+            await stop(srv);
+        }
+    });
+
     await step('report-offline', null, async () => {
         const file = join(art, 'report.html');
         await run(env.LLMB, [...common, 'report', 'bench-slo', 'sw-concurrency-1', 'sw-concurrency-4', '-o', file]);
@@ -298,6 +369,8 @@ try {
         await rp.waitForFunction(() => document.querySelectorAll('.dist canvas').length >= 8);
         counts = await drawnPixels(rp, '.dist canvas');
         ok(counts.every(n => n > 300), `report job charts: ${counts.join(', ')}`);
+        counts = await drawnPixels(rp, 'section.timeline .chart.series canvas');
+        ok(counts.length === 2 && counts.every(n => n > 100), `report time series charts: ${counts.join(', ')}`);
         await rp.screenshot({path: join(art, 'report-job.png'), fullPage: true});
         ok(requests.length === 0, `the report made requests: ${requests.join(' ')}`);
         await rp.close();

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Redis gone wrong, on private servers (this test restarts and flushes
-# them): unreachable, a wrong password for an ACL user, the function
-# library flushed under running processes, and a server without Redis
+# them): unreachable, refused credentials (at start, and a password
+# rotated under running processes), the function library flushed under
+# running processes, and a server without Redis
 # Functions (tests/fixtures/fake_redis6.py answers like Redis 6.2; no real
 # Redis 6 binary is at hand). Each gets a clear message; the worker and the
-# coordinator keep running and carry on once the server is right again.
+# coordinator keep running and carry on once the server is right again,
+# but for credentials refused at start, a configuration error (78).
 set -euo pipefail
 push="$LLMB_BUILD_DIR/tools/push/llmb-push"
 admin="$LLMB_BUILD_DIR/tools/admin/llmb"
@@ -43,12 +45,13 @@ start_redis() {
     for i in $(seq 50); do rcli PING 2>/dev/null | grep -q PONG && return 0; sleep 0.1; done
     fail "redis-server did not start"
 }
-wait_state() { # URL JOB STATE
+wait_state() { # URL JOB STATE [QUEUE]
+    local base="$LLMB_PREFIX:{${4:-default}}"
     for i in $(seq 200); do
-        [ "$(redis-cli -u "$1" FCALL_RO llmb_job 1 "$LLMB_PREFIX:{default}" "$2" state 2>/dev/null)" = "$3" ] && return 0
+        [ "$(redis-cli -u "$1" FCALL_RO llmb_job 1 "$base" "$2" state 2>/dev/null)" = "$3" ] && return 0
         sleep 0.1
     done
-    fail "job $2 not $3: $(redis-cli -u "$1" FCALL_RO llmb_job 1 "$LLMB_PREFIX:{default}" "$2" | tr '\n' ' ')"
+    fail "job $2 not $3: $(redis-cli -u "$1" FCALL_RO llmb_job 1 "$base" "$2" | tr '\n' ' ')"
 }
 expect() { # STATUS MESSAGE COMMAND...
     local want=$1 msg=$2 rc=0
@@ -91,22 +94,68 @@ rcli FCALL llmb_push 1 "$LLMB_PREFIX:{default}" '{"type":"echo","id":"flushed2"}
 wait_state "$url" flushed2 completed
 kill -0 "$wpid" && kill -0 "$cpid" || fail "a process exited after FUNCTION FLUSH"
 
-# 3. an ACL user with a wrong password: refused login, said clearly (69);
-# a worker started with it keeps trying and does not take anything (--grace
-# 1: a worker that never reached Redis waits out its whole grace on SIGTERM)
+# 3. refused credentials. At start they are a configuration error: exit
+# 78 with the server and the user named, for the tools, the worker and the
+# coordinator alike (a wrong password of an ACL user: WRONGPASS; no
+# password where one is required: NOAUTH). After a good start a refusal
+# (the password rotated under a running process) is logged and retried
+# with backoff until the password is right again.
 rcli ACL SETUSER alice on '>right-password' '~*' '&*' '+@all' >/dev/null
-expect 69 "WRONGPASS" "$push" --redis "redis://alice:wrong@127.0.0.1:$port" echo
-grep -qi 'password' "$tmp/err" || fail "wrong password message: $(cat "$tmp/err")"
-expect 69 "WRONGPASS" "$admin" --redis "redis://alice:wrong@127.0.0.1:$port" stats
-expect 69 "WRONGPASS" "$push" --redis "redis://nobody:x@127.0.0.1:$port" echo
-"$worker" --grace 1 --redis "redis://alice:wrong@127.0.0.1:$port" >"$tmp/worker-wrongpass.log" 2>&1 &
-pids+=($!); bpid=$!
-"$push" --redis "redis://alice:right-password@127.0.0.1:$port" --id acl1 echo >/dev/null ||
+bad="redis://alice:wrong@127.0.0.1:$port"
+good="redis://alice:right-password@127.0.0.1:$port"
+refusal="redis 127.0.0.1:$port refused the credentials of user \"alice\": WRONGPASS"
+expect 78 "$refusal" "$push" --redis "$bad" echo
+expect 78 "$refusal" "$admin" --redis "$bad" stats
+expect 78 "redis 127.0.0.1:$port refused the credentials of user \"nobody\": WRONGPASS" \
+    "$push" --redis "redis://nobody:x@127.0.0.1:$port" echo
+expect 78 "$refusal" timeout 30 "$worker" --redis "$bad"
+grep -q 'refused credentials at start are a configuration error' "$tmp/err" ||
+    fail "worker: $(cat "$tmp/err")"
+expect 78 "$refusal" timeout 30 "$coordinator" --redis "$bad"
+grep -q 'refused credentials at start are a configuration error' "$tmp/err" ||
+    fail "coordinator: $(cat "$tmp/err")"
+# requirepass: the running processes stay authenticated; new ones are not
+rcli CONFIG SET requirepass sekret >/dev/null
+noauth="redis 127.0.0.1:$port requires a password, and the URL gives none (user \"default\"); put it in the URL"
+expect 78 "$noauth" timeout 30 "$worker" --redis "$url"
+expect 78 "$noauth" timeout 30 "$coordinator" --redis "$url"
+expect 78 "$noauth" "$push" --redis "$url" echo
+redis-cli -p "$port" -a sekret --no-auth-warning CONFIG SET requirepass '' >/dev/null
+# a worker and a coordinator that started with alice's password
+"$worker" --grace 1 --redis "$good" --queues rot --heartbeat-ms 300 \
+    >"$tmp/worker-rotated.log" 2>&1 &
+pids+=($!); rwpid=$!
+"$coordinator" --redis "$good" >"$tmp/coordinator-rotated.log" 2>&1 &
+pids+=($!); rcpid=$!
+"$push" --redis "$good" --queue rot --id acl1 echo >/dev/null ||
     fail "the right password refused"
-wait_state "$url" acl1 completed
-kill -0 "$bpid" || fail "the worker with a wrong password exited: $(tail -3 "$tmp/worker-wrongpass.log")"
-grep -q 'WRONGPASS' "$tmp/worker-wrongpass.log" || fail "worker with a wrong password did not say why"
-kill "$bpid"; wait "$bpid" 2>/dev/null || true
+wait_state "$url" acl1 completed rot
+for i in $(seq 100); do
+    grep -q 'connected to redis' "$tmp/coordinator-rotated.log" && break
+    sleep 0.1
+done
+grep -q 'connected to redis' "$tmp/coordinator-rotated.log" ||
+    fail "the coordinator did not connect with alice's password"
+rcli ACL SETUSER alice resetpass '>rotated' >/dev/null
+rcli CLIENT KILL USER alice >/dev/null
+for i in $(seq 100); do
+    grep -q 'WRONGPASS' "$tmp/worker-rotated.log" &&
+        grep -q 'WRONGPASS' "$tmp/coordinator-rotated.log" && break
+    sleep 0.1
+done
+grep -q 'WRONGPASS' "$tmp/worker-rotated.log" ||
+    fail "the worker did not log the refusal after the rotation"
+grep -q 'WRONGPASS' "$tmp/coordinator-rotated.log" ||
+    fail "the coordinator did not log the refusal after the rotation"
+kill -0 "$rwpid" && kill -0 "$rcpid" ||
+    fail "a process exited when its password was rotated"
+rcli ACL SETUSER alice resetpass '>right-password' >/dev/null
+"$push" --redis "$good" --queue rot --id acl2 echo >/dev/null ||
+    fail "the right password refused"
+# the worker comes back once the password is right again
+wait_state "$url" acl2 completed rot
+kill -0 "$rcpid" || fail "the coordinator exited"
+kill "$rwpid" "$rcpid"; wait "$rwpid" "$rcpid" 2>/dev/null || true
 
 # 4. "Redis 6": a server without Redis Functions
 python3 "$LLMB_SOURCE_DIR/tests/fixtures/fake_redis6.py" "$tmp/fake.port" &

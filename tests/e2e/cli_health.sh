@@ -125,6 +125,62 @@ run health --coordinator "http://127.0.0.1:$port/healthz" --live --json
 expect_rc 0
 check '[c["check"] for c in d["checks"]] == ["coordinator"] and d["checks"][0]["detail"] == "answers (HTTP 200)"'
 
+# The headers of its answers (docs/coordinator.md): nosniff and no-store
+# on each, and the content type of each path.
+for path in metrics healthz nothing; do
+    case $path in
+    metrics) type="text/plain; version=0.0.4; charset=utf-8" ;;
+    healthz) type="application/json" ;;
+    *) type="text/plain; charset=utf-8" ;;
+    esac
+    curl -s -i -o "$TMP/head.out" "http://127.0.0.1:$port/$path" ||
+        fail "GET /$path: curl failed"
+    head=$(sed -n '1,/^\r$/p' "$TMP/head.out" | tr -d '\r')
+    grep -qx "X-Content-Type-Options: nosniff" <<<"$head" ||
+        fail "GET /$path: no X-Content-Type-Options: nosniff: $head"
+    grep -qx "Cache-Control: no-store" <<<"$head" ||
+        fail "GET /$path: no Cache-Control: no-store: $head"
+    grep -qx "Content-Type: $type" <<<"$head" ||
+        fail "GET /$path: not Content-Type: $type: $head"
+done
+
+# 16 idle connections from one address hold their slots; the 17th is
+# closed at once, unanswered; the idle ones and another address are
+# served (docs/coordinator.md).
+python3 - "$port" <<'PY' || fail "the coordinator's connections per address"
+import socket, sys
+port = int(sys.argv[1])
+def conn(src="127.0.0.1"):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+def get(s):
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except ConnectionResetError:
+        pass
+    s.close()
+    return data
+held = [conn() for _ in range(16)]
+got = get(conn())
+assert got == b"", ("connection 17 of one address was served", got[:80])
+for i in (0, 15):
+    got = get(held[i])
+    assert got.startswith(b"HTTP/1.1 "), ("idle connection %d" % i, got[:80])
+got = get(conn("127.0.0.2"))
+assert got.startswith(b"HTTP/1.1 "), ("another address", got[:80])
+for s in held:
+    s.close()
+PY
+
 # A coordinator whose Redis is down answers 503: not ready, but alive.
 fake=$(free_port)
 python3 - "$fake" <<'EOF' 2>"$TMP/fake.log" &

@@ -2,8 +2,9 @@
 # kill -9 of a Redis Cluster primary in the middle of a drain, its replica
 # promoted (cluster-node-timeout 2 s): with two llmb-workers and an
 # llmb-coordinator running and llmb-push pushing meanwhile, every job
-# that exists afterwards ends completed. Measured and printed (not
-# asserted: replication is asynchronous): jobs whose push was
+# that exists afterwards ends completed, and an llmb-push --batch --wait
+# started before the kill ends with its jobs completed. Measured and
+# printed (not asserted: replication is asynchronous): jobs whose push was
 # acknowledged but that the promoted replica never got, tasks run more
 # than once, and the time from the kill to the first task completed on
 # the promoted replica. docs/operations.md gives the figures of a run.
@@ -27,7 +28,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$src/tests/support/redis-cluster.sh" start "$tmp/cluster" >/dev/null
 url=$(cat "$tmp/cluster/cluster.url")
 mapfile -t ports <"$tmp/cluster/ports"
-prefix="e2efo$$"
+# a prefix whose <prefix>:metrics lives on the victim (ports[0]): the
+# coordinator cannot write it until the replica has taken over, and must
+# then delete the dead primary's fields
+for i in $(seq 100); do
+    prefix="e2efo$$x$i"
+    redis-cli -p "${ports[0]}" EXISTS "$prefix:metrics" | grep -q MOVED || break
+done
 export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_LOG_LEVEL=warn
 # a node that stays up (the victim is ports[0]); during the failover a
 # redirection may point at the dead node: the helpers below read that as
@@ -66,6 +73,18 @@ for k in 1 2; do
         --id "fo$$-$k" 2>"$tmp/worker$k.log" &
     pids+=($!)
 done
+# llmb-push --batch --wait follows jobs of every queue through the
+# failover: pushed now, long before the kill (so replicated), they run
+# after the first 3000 and end once the replica has taken over
+for q in "${queues[@]}"; do
+    for k in 0 1; do
+        printf '{"type":"sleep","payload":{"ms":30},"queue":"%s","id":"w%d"}\n' "$q" "$k"
+    done
+done >"$tmp/wait.ndjson"
+"$push" --batch "$tmp/wait.ndjson" --wait --wait-timeout 240 --no-journal \
+    >"$tmp/wait.out" 2>"$tmp/wait.err" &
+wait_pid=$!
+pids+=($wait_pid)
 # pushes go on through the failover: one job at a time, its id printed
 # once acknowledged
 (
@@ -132,6 +151,13 @@ for i in $(seq 1200); do
     sleep 0.1
 done
 [ "$left" = 0 ] || fail "$left tasks still waiting or running"
+
+# the --batch --wait ended with every job completed
+rc=0
+wait "$wait_pid" || rc=$?
+[ $rc -eq 0 ] || fail "--batch --wait exit $rc: $(tail -5 "$tmp/wait.err")"
+[ "$(grep -c '"state":"completed"' "$tmp/wait.out")" = 24 ] ||
+    fail "--batch --wait: $(cat "$tmp/wait.out" "$tmp/wait.err")"
 
 # the coordinator's figures per primary: the 12 queues, none on the dead
 # one (its fields deleted once it is no longer a primary)

@@ -59,13 +59,6 @@ done
     fail "second batch exit $?: $(cat "$tmp/err")"
 [ "$(waiting bq7)" = 100 ] || fail "second batch doubled bq7"
 
-# --batch --wait needs one connection: refused on a cluster
-set +e
-err=$("$push" --batch --wait "$tmp/jobs.ndjson" 2>&1); rc=$?
-set -e
-[ $rc -eq 64 ] || fail "--batch --wait exit $rc"
-grep -q 'with a redis+cluster:// URL push with --batch' <<<"$err" || fail "$err"
-
 # llmb sees every shard: the 40 queues with their counts, a job found
 # by its id alone
 "$admin" queues >"$tmp/queues" || fail "llmb queues exit $?"

@@ -26,6 +26,7 @@ for i in $(seq 0 11); do
     queues+=("wq$i")
 done
 
+: > "$tmp/web.log" # made before the child's redirection: read at once
 "$admin" web --addr 127.0.0.1:0 2>"$tmp/web.log" &
 web_pid=$!
 pids+=($web_pid)

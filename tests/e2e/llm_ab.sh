@@ -7,13 +7,16 @@
 # requests; the aggregate's "by" section splits the metrics per pair
 # (the slow endpoint's TTFT at or above its 150 ms, the fast one's
 # below); llmb show, llmb compare (the job alone, and JOB@pair against
-# JOB@pair) and llmb export JOB@pair show the pairs. A name no worker
-# has fails the job for good.
+# JOB@pair) and llmb export JOB@pair show the pairs. Every pair is sent
+# the same prompts (the servers' --log-requests files hold one multiset):
+# synthetic prompts with warm-up, a dataset's parts, and a benchmark's
+# iterations with a remainder. A name no worker has fails the job for
+# good.
 . "$(dirname "$0")/llm_lib.sh"
 
-start_mock --ttft-ms 10 --itl-ms 1
+start_mock --ttft-ms 10 --itl-ms 1 --log-requests "$tmp/ra.jsonl"
 pa=$port
-start_mock --ttft-ms 150 --itl-ms 1
+start_mock --ttft-ms 150 --itl-ms 1 --log-requests "$tmp/rb.jsonl"
 pb=$port
 
 common=(--redis "$url" --prefix "$prefix")
@@ -85,6 +88,37 @@ done
 "${llmb[@]}" compare ab > "$tmp/cmp.out" || fail "compare of one A/B job exited $?"
 head -n 1 "$tmp/cmp.out" | grep -q 'ab@a/m1 .*ab@a/m2 .*ab@b/m1 .*ab@b/m2' ||
     fail "compare's header: $(head -n 1 "$tmp/cmp.out")"
+# the peaks of each pair's timeline, in one line; llmb show's line is
+# the job's
+"${llmb[@]}" show ab --json > "$tmp/show.json" || fail "show --json exited $?"
+python3 -S - "$tmp/show.json" "$tmp/cmp.out" "$tmp/show.out" <<'PY' ||
+import json, re, sys
+agg = json.load(open(sys.argv[1]))["job"]["aggregate"]
+def peaks(tl):
+    return (max(tl["output_tokens"]) * 1000 / tl["width_ms"],
+            max(tl["concurrency"]))
+lines = [l for l in open(sys.argv[2]) if l.startswith("peak of a timeline")]
+assert len(lines) == 1, lines
+head = "peak of a timeline bucket (output tok/s, concurrency): "
+assert lines[0].startswith(head), lines[0]
+parts = lines[0][len(head):].rstrip("\n").split("; ")
+assert len(parts) == 4, parts
+for part in parts:
+    m = re.fullmatch(r"ab@(\S+) ([0-9.]+), ([0-9.]+)", part)
+    assert m, part
+    tok, conc = peaks(agg["by"][m.group(1)]["timeline"])
+    assert abs(float(m.group(2)) - tok) < 0.001, (part, tok)
+    assert abs(float(m.group(3)) - conc) < 0.001, (part, conc)
+tok, conc = peaks(agg["timeline"])
+line = [l for l in open(sys.argv[3]) if l.startswith("timeline")]
+m = re.fullmatch(r"timeline: (\d+) buckets of \S+, peak ([0-9.]+) output "
+                 r"tok/s, peak concurrency ([0-9.]+) \(--json has the "
+                 r"series\)\n", line[0])
+assert m and int(m.group(1)) == len(agg["timeline"]["concurrency"]), line
+assert abs(float(m.group(2)) - tok) < 0.001, (line, tok)
+assert abs(float(m.group(3)) - conc) < 0.001, (line, conc)
+PY
+    fail "the timeline peaks: $(grep -h 'timeline' "$tmp/cmp.out" "$tmp/show.out")"
 "${llmb[@]}" compare --json ab@a/m1 ab@b/m1 > "$tmp/cmp.json" ||
     fail "compare of two pairs exited $?"
 python3 -S - "$tmp/cmp.json" <<'PY' || fail "compare --json of two pairs"
@@ -110,6 +144,52 @@ v = json.load(open(tmp + "/b.vllm"))
 assert v["model_id"] == "m2" and v["num_prompts"] == 10 and len(v["ttfts"]) == 10, v
 assert v["median_ttft_ms"] >= 150, v["median_ttft_ms"]
 PY
+
+# Identical prompts for every pair: tasks 2r and 2r + 1 (pairs a and b)
+# are replica r and send the same requests. Each job is checked on what
+# the two servers logged while it ran.
+same_prompts() { # JOB N ARGS...: llmb-push --wait ARGS; each server got N
+    local job=$1 want=$2
+    shift 2
+    : > "$tmp/ra.jsonl"
+    : > "$tmp/rb.jsonl"
+    "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 60 \
+        --no-progress --no-journal --id "$job" "$@" > /dev/null \
+        2>"$tmp/push3.log" || fail "$job: llmb-push --wait exited $?"
+    python3 -S - "$tmp" "$want" <<'PY' || fail "$job: the pairs' prompts differ"
+import collections, json, sys
+tmp, want = sys.argv[1], int(sys.argv[2])
+def seen(name):
+    return collections.Counter(
+        json.dumps([r["prompt"], r["max_tokens"]])
+        for r in map(json.loads, open("%s/%s" % (tmp, name))))
+a, b = seen("ra.jsonl"), seen("rb.jsonl")
+assert sum(a.values()) == want, (sum(a.values()), want)
+assert a == b, (a - b, b - a)
+assert len(a) > 1, a  # prompts that differ: the check can fail
+PY
+}
+syn='{"endpoints":["a","b"],"model":"m","requests":5,"concurrency":2,
+      "warmup_requests":1,"synthetic":{"input_tokens":{"dist":"uniform",
+      "min":2,"max":60},"output_tokens":{"dist":"uniform","min":1,"max":4},
+      "seed":9}}'
+# 3 replicas of 5 measured requests and 1 warm-up each
+same_prompts syn 18 --tasks 6 llm "$syn"
+python3 -S - "$tmp/ds.jsonl" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(9):
+        f.write('{"prompt": "entry %d %s"}\n' % (i, "w " * i))
+PY
+# 9 entries over 2 replicas (4 tasks): parts 0-3 and 4-8, each entry once
+same_prompts ds 9 --tasks 4 --dataset "$tmp/ds.jsonl" llm \
+    '{"endpoints":["a","b"],"model":"m","max_tokens":2,"dataset":{}}'
+# iterations 11 over 4 tasks of 2 pairs: the remainder 3 by replica (one
+# more for replica 0's two tasks, the last one unsent): 5 to each server
+same_prompts bench 5 --tasks 4 benchmark \
+    '{"endpoints":["a","b"],"model":"m","iterations":11,"max_tokens":2,
+      "synthetic":{"input_tokens":{"dist":"uniform","min":2,"max":60}}}'
+echo "llm A/B: every pair sent the same prompts"
 
 # A name no worker has: the task fails for good, naming it.
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 30 \

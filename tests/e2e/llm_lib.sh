@@ -48,6 +48,9 @@ fail() {
 }
 
 start_mock() {
+    # emptied here, not only by the redirection below: that one happens in
+    # the child, maybe after the loop has read the previous mock's line
+    : > "$tmp/mock.out"
     python3 -S "$LLMB_SOURCE_DIR/examples/mock-llm/mock_llm.py" --port 0 \
         --quiet "$@" > "$tmp/mock.out" 2>"$tmp/mock.log" &
     pids+=($!)

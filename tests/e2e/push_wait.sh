@@ -158,4 +158,60 @@ for i, j in enumerate(jobs):
 PY
 grep -q '^300 jobs, 450 tasks: 350 ok, 50 failed, 50 cancelled$' "$tmp/many.err" ||
     fail "no total: $(tail -n 3 "$tmp/many.err")"
+
+# one id in two queues: two jobs, each followed on its own queue's stream;
+# the end of the one does not end the wait for the other
+cat > "$tmp/same.ndjson" <<'NDJSON'
+{"type":"echo","id":"same"}
+{"type":"sleep","id":"same","queue":"q2","payload":{"ms":60000}}
+NDJSON
+"$push" --batch "$tmp/same.ndjson" --wait --wait-timeout 60 --no-journal \
+    > "$tmp/same.out" 2> "$tmp/same.err" &
+waiter=$!
+pids+=($waiter)
+for _ in $(seq 200); do
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{default}" same aggregate)" ] &&
+        [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{q2}" same state)" = running ] && break
+    sleep 0.05
+done
+sleep 2 # a wait that took the end of default/same for q2/same's ends now
+[ ! -s "$tmp/same.out" ] ||
+    fail "the wait ended with q2/same running: $(cat "$tmp/same.out")"
+"$bin/tools/admin/llmb" cancel q2/same >/dev/null || fail "cancel q2/same"
+set +e
+wait $waiter; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "one id, two queues: exit $rc, $(cat "$tmp/same.err")"
+python3 - "$tmp/same.out" <<'PY' || fail "one id, two queues: $(cat "$tmp/same.out")"
+import json, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+assert [(j["queue"], j["state"]) for j in jobs] == \
+    [("default", "completed"), ("q2", "cancelled")], jobs
+PY
+# an events key that stops being a stream while a wait reads it: the
+# error is said and the wait ends (before, it asked again at once until
+# --wait-timeout, and never said why)
+junk_wait() { # NAME ARGS...: the wait of job NAME in queue NAME made junk
+    local name=$1
+    shift
+    "$push" "$@" --wait --wait-timeout 20 --no-progress \
+        > "$tmp/$name.out" 2> "$tmp/$name.err" &
+    waiter=$!
+    pids+=($waiter)
+    for _ in $(seq 200); do
+        [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{$name}" "$name" state)" ] && break
+        sleep 0.05
+    done
+    rcli DEL "$prefix:{$name}:events" >/dev/null
+    rcli SET "$prefix:{$name}:events" x >/dev/null
+    set +e
+    wait $waiter; rc=$?
+    set -e
+    [ $rc -eq 70 ] || fail "$name: exit $rc, $(cat "$tmp/$name.err")"
+    grep -q "^llmb-push: reading events $prefix:{$name}:events: WRONGTYPE" \
+        "$tmp/$name.err" || fail "$name: $(cat "$tmp/$name.err")"
+}
+junk_wait junk1 --queue junk1 --id junk1 echo '{}'
+echo '{"type":"echo","id":"junk2","queue":"junk2"}' > "$tmp/junk2.ndjson"
+junk_wait junk2 --batch "$tmp/junk2.ndjson"
 echo "e2e push_wait: ok"

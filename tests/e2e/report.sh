@@ -63,6 +63,8 @@ for d in data["jobs"]:
         r = t["result"]
         if isinstance(r, dict) and "_requests" in r:
             r["_requests_omitted"] = len(r.pop("_requests"))
+        if isinstance(r, dict) and "_timeline" in r:
+            assert r.pop("_timeline")["output_tokens"], r  # the task's
         for h in (r.get("metrics") or {}).values() if isinstance(r, dict) else ():
             if isinstance(h, dict) and "hist" in h:
                 assert h.pop("b"), h
@@ -71,6 +73,11 @@ for d in data["jobs"]:
 evil = data["jobs"][2]["job"]["payload"]
 assert evil["x"] == "</script><script>alert(1)</script><!--" and evil["y"] == "&amp;", evil
 assert data["jobs"][0]["tasks"][0]["result"]["_requests_omitted"] == 6
+# the job's series over time, merged from its tasks' (left out above)
+agg = data["jobs"][0]["job"]["aggregate"]
+tl = agg["timeline"]
+assert tl["tasks"] == 2 and sum(tl["output_tokens"]) == \
+    agg["fields"]["summary.output_tokens"]["sum"] > 0, tl
 cmp = data["compare"]
 assert [j["job"] for j in cmp["jobs"]] == ["r1", "r2", "evil"], cmp
 assert cmp["jobs"][1]["metrics"]["requests"] == 12, cmp["jobs"][1]
@@ -90,6 +97,26 @@ assert not re.search(r'\b(src|href)="(?!data:|#)', html.split("<script>")[0]), "
 assert "Chart.js v" in scripts[0] and "llmb-report-data" in scripts[1]
 print("report: %d bytes, %d jobs, csp %s..." % (len(html), len(ids), csp[:60]))
 PY
+
+# Each job is read once (one llmb_job call naming its fields): the
+# comparison takes the aggregate from the show document just read. MONITOR sees
+# every command; the ECHO after the report marks the end of its commands.
+rcli MONITOR >"$tmp/monitor.log" 2>&1 &
+mon=$!
+pids+=($mon)
+for _ in $(seq 200); do grep -q '^OK' "$tmp/monitor.log" && break; sleep 0.05; done
+grep -q '^OK' "$tmp/monitor.log" || fail "MONITOR did not start"
+llmb report r1 r2 -o "$tmp/two.html" 2>"$tmp/two.log" || fail "report of r1 r2"
+rcli ECHO "end-of-report-$prefix" >/dev/null
+for _ in $(seq 200); do
+    grep -q "end-of-report-$prefix" "$tmp/monitor.log" && break
+    sleep 0.05
+done
+kill "$mon" 2>/dev/null || true
+for j in r1 r2; do
+    n=$(grep -cF "\"FCALL_RO\" \"llmb_job\" \"1\" \"$prefix:{default}\" \"$j\" \"id\"" "$tmp/monitor.log" || true)
+    [ "$n" = 1 ] || fail "llmb report read job $j $n times, not once"
+done
 
 # The file is written through a name no one can foresee: a link planted
 # at the target's name .tmp.PID is not followed, and the report is a

@@ -4,7 +4,9 @@
 # concurrency 1,2,3 stays within the slo and gives one row per level, in
 # the table and in --json, each job named <sweep>-concurrency-<level>;
 # with --stop-on-slo, levels 1,16,2 stop at 16, where most requests fail
-# (retries 0), so goodput falls far below the request throughput.
+# (retries 0), so goodput falls far below the request throughput. A
+# level is followed on the queue's events: Ctrl-C cancels it; a deleted
+# job ends the sweep.
 . "$(dirname "$0")/llm_lib.sh"
 
 start_mock --ttft-ms 20 --itl-ms 2 --max-inflight 4
@@ -81,4 +83,29 @@ llmb sweep --queue bad --over concurrency --levels 1 --id s3 --job "$job" \
 [ "$rc" = 1 ] || fail "sweep into a broken queue exited $rc"
 grep -q '^llmb: level 1: job s3-concurrency-1: key .*pending" is a string' "$tmp/refused.err" ||
     fail "refused push message: $(cat "$tmp/refused.err")"
+# A level nobody serves (queue idle) waits on the queue's events: Ctrl-C
+# cancels its job and ends the sweep with exit 1; a level's job deleted
+# while the sweep waits ends it with exit 1, saying so.
+"$bin/tools/admin/llmb" "${common[@]}" sweep --queue idle --over concurrency \
+    --levels 1 --id s4 --job "$job" >/dev/null 2>"$tmp/int.err" &
+spid=$!
+for _ in $(seq 200); do grep -q 'pushed to queue idle' "$tmp/int.err" && break; sleep 0.05; done
+grep -q 'pushed to queue idle' "$tmp/int.err" || fail "sweep s4 did not push: $(cat "$tmp/int.err")"
+kill -INT "$spid"
+rc=0
+wait "$spid" || rc=$?
+[ "$rc" = 1 ] || fail "interrupted sweep exited $rc: $(cat "$tmp/int.err")"
+grep -q '^llmb: interrupted at level 1' "$tmp/int.err" || fail "interrupt message: $(cat "$tmp/int.err")"
+[ "$(rcli FCALL_RO llmb_job 1 "$prefix:{idle}" s4-concurrency-1 state)" = cancelled ] ||
+    fail "the interrupted level's job was not cancelled"
+"$bin/tools/admin/llmb" "${common[@]}" sweep --queue idle --over concurrency \
+    --levels 1 --id s5 --job "$job" >/dev/null 2>"$tmp/del.err" &
+spid=$!
+for _ in $(seq 200); do grep -q 'pushed to queue idle' "$tmp/del.err" && break; sleep 0.05; done
+rcli DEL "$prefix:{idle}:j:s5-concurrency-1" >/dev/null
+rc=0
+wait "$spid" || rc=$?
+[ "$rc" = 1 ] || fail "sweep of a deleted job exited $rc: $(cat "$tmp/del.err")"
+grep -q 'level 1: job s5-concurrency-1 was deleted while the sweep waited' "$tmp/del.err" ||
+    fail "deleted job message: $(cat "$tmp/del.err")"
 echo "sweep: rows per level, JSON, and --stop-on-slo stopping at the level that breaks it"

@@ -345,6 +345,44 @@ if d["error"] != "jobs must name 2 to 16 jobs (or one A/B job), comma-separated"
 st, _, _ = req("GET", "/api/config", headers={"X-Big": "a" * 40000})
 if st != 431:
     fail("40000 bytes of headers answered %d, not 431" % st)
+# The answers libmicrohttpd makes itself, before any code of ours runs
+# (docs/web.md): their status, and a fixed text that repeats nothing of
+# the request (they cannot carry the headers of every response).
+MARK = b"<script>alert(1)</script>"
+HOST = b"Host: localhost\r\n"
+for what, raw, want in [
+        ("a header line without a colon",
+         b"GET /api/config HTTP/1.1\r\n" + HOST + MARK + b"\r\n\r\n", 400),
+        ("a Content-Length that is no number",
+         b"GET /api/config HTTP/1.1\r\n" + HOST + b"Content-Length: " +
+         MARK + b"\r\n\r\n", 400),
+        ("a Content-Length past 2^64",
+         b"GET /api/config?" + MARK + b" HTTP/1.1\r\n" + HOST +
+         b"Content-Length: 99999999999999999999999\r\n\r\n", 413),
+        ("a request line past the memory",
+         b"GET /" + MARK + b"a" * 40000 + b" HTTP/1.1\r\n" + HOST +
+         b"\r\n", 414),
+        ("headers past the memory",
+         b"GET /api/config HTTP/1.1\r\n" + HOST + b"X: " + MARK +
+         b"a" * 40000 + b"\r\n\r\n", 431),
+        ("HTTP/2.5", b"GET /api/config?" + MARK + b" HTTP/2.5\r\n" + HOST +
+         b"\r\n", 505)]:
+    s = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
+    s.sendall(raw)
+    got = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+    except ConnectionResetError:
+        pass
+    s.close()
+    if not got.startswith(b"HTTP/1.1 %d " % want):
+        fail("%s answered %r, not %d" % (what, got[:80], want))
+    if b"alert" in got or b"<script" in got:
+        fail("%s: the answer repeats the request: %r" % (what, got[:300]))
 # A body announced is refused at once, none of it read: the answer comes
 # though not a byte of it was sent.
 for te in (b"Content-Length: 1000000000", b"Transfer-Encoding: chunked"):

@@ -5,8 +5,9 @@
 # token, one read-only), spoken to over real HTTP by web_api.py: every
 # endpoint's shape, paging and search, a job seen going from pending to
 # completed on the event stream, each action refused without the token
-# and done with it, the headers, bad paths, ids and methods, and a few
-# hundred random requests that must never crash the server.
+# and done with it, the headers, bad paths, ids and methods, a few
+# hundred random requests that must never crash the server, and the
+# per-address connection limit.
 #
 # usage: web_api.sh PATH_TO_LLMB   (run by ctest with the redis fixture)
 source "$(dirname "$0")/cli_lib.sh"
@@ -29,6 +30,10 @@ trap stop_all EXIT
 start_web() {
     local log=$1
     shift
+    # made here, not only by the redirection below: that one happens in
+    # the child, maybe after the loop's first sed, which would then fail
+    # (no such file) and end the script under set -e
+    : > "$log"
     "$LLMB" web --addr 127.0.0.1:0 "$@" 2>"$log" &
     pids+=($!)
     PORT=""
@@ -54,6 +59,12 @@ expect_err "LLMB_TEST_NO_TOKEN is not set"
 run web --addr nonsense
 expect_rc 64
 expect_err "--addr must be HOST:PORT"
+# --max-conns-per-ip: 1 to 256
+for n in 0 257; do
+    run web --max-conns-per-ip "$n"
+    expect_rc 64
+    expect_err "max-conns-per-ip"
+done
 
 # --- the system -------------------------------------------------------------
 "$BIN/worker/llmb-worker" --id "ww-$$" --queues live --capacity 4 \
@@ -64,7 +75,9 @@ pids+=($!)
 pids+=($!)
 
 export LLMB_TEST_WEB_TOKEN="tok-$$-$RANDOM$RANDOM"
-start_web "$TMP/web.log" --token-env LLMB_TEST_WEB_TOKEN
+# (its 64 event streams, checked by web_api.py, come from one address)
+start_web "$TMP/web.log" --token-env LLMB_TEST_WEB_TOKEN \
+    --max-conns-per-ip 256
 RW=$PORT
 rw_pid=${pids[-1]}
 # Bound to every address without a token: a warning.
@@ -248,6 +261,137 @@ redis-cli -p "$old_port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
 kill -TERM "$old_web"
 wait "$old_web" || fail "llmb web (Redis late) did not stop cleanly"
 
+# Resuming the live stream: every message has an id; a stream opened
+# again with the last id it read (Last-Event-ID, as EventSource sends it)
+# gets exactly the job events it missed, in order, once each, whether
+# another stream kept the reader going or not; an id it can no longer
+# serve (fallen out of the ring of 1024, of another server, garbage, of
+# the future) gets one reload event, then the present.
+"$BIN/tools/push/llmb-push" --queue rsq --id rs-held echo '{}' >/dev/null ||
+    fail "llmb-push rs-held"
+python3 - "$RW" "$BIN/tools/push/llmb-push" "$URL" "$PREFIX" <<'PY' ||
+import re, subprocess, sys, time
+from web_sse import Stream
+port, push, url, prefix = sys.argv[1:5]
+
+def num(mid):
+    m = re.fullmatch(r"([0-9a-f]{16})-([0-9]+)", mid or "")
+    assert m, ("a message without a valid id", mid)
+    return m.group(1), int(m.group(2))
+
+def until(it, pred, what):
+    """The job messages of it up to the one pred takes, that one included."""
+    got = []
+    deadline = time.monotonic() + 60
+    for mid, ev, d in it:
+        assert ev != "reload", ("a reload while waiting for " + what, d)
+        num(mid)
+        if ev == "job":
+            got.append((mid, ev, d))
+            if pred(d):
+                return got
+        assert time.monotonic() < deadline, "no event: " + what
+
+def job_done(jid):
+    return lambda d: d.get("id") == jid and d["event"] == "finished"
+
+def run(*jids):
+    for j in jids:
+        subprocess.run([push, "--queue", "live", "--id", j, "--wait",
+                        "--no-progress", "echo", "{}"], check=True,
+                       capture_output=True, timeout=120)
+
+def consecutive(last, got):
+    ns = [num(m)[1] for m, _, _ in got]
+    assert ns == list(range(last + 1, last + 1 + len(ns))), (last, ns)
+
+# 1. Another stream open all along: the resumed stream gets what it saw.
+watch = Stream(port)
+wit = iter(watch)
+s1 = Stream(port)
+it1 = iter(s1)
+mid, ev, d = next(it1)
+assert ev == "overview", ev
+server, _ = num(mid)
+run("rs-1")
+last = until(it1, job_done("rs-1"), "rs-1 finished")[-1][0]
+s1.close()
+until(wit, job_done("rs-1"), "rs-1 finished (watch)")
+run("rs-2", "rs-3")
+seen = until(wit, job_done("rs-3"), "rs-3 finished (watch)")
+missed = [m for m in seen if num(m[0])[1] > num(last)[1]]
+assert any(d.get("id") == "rs-2" for _, _, d in missed), missed
+s1 = Stream(port, last)
+it1 = iter(s1)
+mid, ev, d = next(it1)
+assert ev == "overview" and num(mid) == num(last), (mid, ev, last)
+got = [next(m for m in it1 if m[1] == "job") for _ in missed]
+assert got == missed, ("not exactly the missed events", got, missed)
+s1.close()
+last = got[-1][0]
+
+# 2. No stream open in between: the reader goes on for a while after the
+# last one closed, so a lone page's reconnection misses nothing either.
+watch.close()
+run("rs-4", "rs-5")
+time.sleep(2)  # read by the server by then (XREAD BLOCK of 1 s at most)
+s2 = Stream(port, last)
+it2 = iter(s2)
+got = until(it2, job_done("rs-5"), "rs-5 finished (resumed)")
+consecutive(num(last)[1], got)
+assert {"rs-4", "rs-5"} <= {d.get("id") for _, _, d in got}, got
+
+# 3. An id fallen out of the ring: 1100 events later, one reload.
+key = "%s:{rsq}:events" % prefix
+cmds = "".join("XADD %s * event progress job rs-held done %d tasks 1100\n"
+               % (key, i) for i in range(1100))
+subprocess.run(["redis-cli", "-u", url], input=cmds.encode(), check=True,
+               capture_output=True, timeout=60)
+flood = until(it2, lambda d: d.get("id") == "rs-held" and
+              d.get("done") == 1099, "the 1100th event")
+s2.close()
+now = num(flood[-1][0])[1]
+assert now - num(last)[1] > 1024, (now, last)
+
+def reload_on(lid):
+    s = Stream(port, lid)
+    it = iter(s)
+    mid, ev, d = next(it)
+    assert ev == "overview", (lid, ev)
+    at = num(mid)
+    mid, ev, d = next(it)
+    assert ev == "reload" and d == {"reason": "unknown"}, (lid, ev, d)
+    assert num(mid) == at and at[0] == server and at[1] >= now, (lid, mid)
+    s.close()
+
+other = ("0" if server[0] != "0" else "1") + server[1:]
+for lid in [last, "garbage", "%s-%d" % (other, now), "%s-%d" % (server,
+            now + 1000000), server + "-", server + "-1x", server + "-+1",
+            server + "--1", "%s-%d0" % (server, 2 ** 64)]:
+    reload_on(lid)
+# the oldest id kept resumes, one older does not (the present is read
+# from a new stream: an event of rs-5 may have come after the 1100)
+s = Stream(port)
+now = num(next(iter(s))[0])[1]
+s.close()
+s = Stream(port, "%s-%d" % (server, now - 1024))
+it = iter(s)
+next(it)
+mid, ev, d = next(it)
+assert ev == "job" and num(mid)[1] == now - 1023, (mid, ev, d)
+s.close()
+reload_on("%s-%d" % (server, now - 1025))
+# an empty Last-Event-ID is none: no reload
+s = Stream(port, "")
+it = iter(s)
+for k, (mid, ev, d) in enumerate(it):
+    assert ev != "reload", d
+    if ev == "overview" and k > 0:
+        break
+s.close()
+PY
+    fail "resuming the live stream: $(tail -5 "$TMP/web.log")"
+
 # DNS rebinding: a Host that is not this server's is refused (421),
 # unless --allow-host names it.
 for h in evil.example evil.example:$RO 127.0.0.1.evil.example; do
@@ -276,6 +420,67 @@ st=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: other.example" \
 [[ $st == 421 ]] || fail "--allow-host, Host other.example: $st, not 421"
 kill -TERM "$host_web"
 wait "$host_web" || fail "llmb web (--allow-host) did not stop cleanly"
+
+# Per-address connection limit (slowloris): N idle connections from one
+# address hold their slots, the N+1th is closed at once without an
+# answer, and the N idle ones and another address are still served. At
+# the default 16, and at both ends of the range: 1, and 256 (20 idle
+# connections are no limit).
+conns_check() { # PORT N IDLE: IDLE idle connections, N the limit
+    python3 - "$@" <<'PY'
+import socket, sys
+port, limit, idle = (int(a) for a in sys.argv[1:4])
+def conn(src="127.0.0.1"):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+def get(s):
+    s.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Connection: close\r\n\r\n")
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except ConnectionResetError:
+        pass
+    s.close()
+    return data
+held = [conn() for _ in range(idle)]  # each sends nothing
+if idle >= limit:
+    extra = conn()
+    got = get(extra)
+    assert got == b"", ("connection %d of one address was served"
+                        % (idle + 1), got[:80])
+for i in sorted({0, idle - 1}):  # the first and the last held
+    got = get(held[i])
+    assert got.startswith(b"HTTP/1.1 200"), ("idle connection %d" % i,
+                                             got[:80])
+got = get(conn("127.0.0.2"))
+assert got.startswith(b"HTTP/1.1 200"), ("another address", got[:80])
+for s in held:
+    s.close()
+PY
+}
+for n in default 1 256; do
+    if [[ $n == default ]]; then
+        start_web "$TMP/web-conns-$n.log"
+        conns_check "$PORT" 16 16 || fail "--max-conns-per-ip 16 (default)"
+    elif [[ $n -eq 1 ]]; then
+        start_web "$TMP/web-conns-$n.log" --max-conns-per-ip "$n"
+        conns_check "$PORT" 1 1 || fail "--max-conns-per-ip 1"
+    else
+        start_web "$TMP/web-conns-$n.log" --max-conns-per-ip "$n"
+        conns_check "$PORT" 256 20 || fail "--max-conns-per-ip 256"
+    fi
+    kill -TERM "${pids[-1]}"
+    wait "${pids[-1]}" ||
+        fail "llmb web (--max-conns-per-ip $n) did not stop cleanly"
+done
 
 # Both servers are still up, and stop cleanly on SIGTERM.
 for p in "$RW" "$RO"; do

@@ -5,7 +5,9 @@
  * for the burst), an FCALL sent while its slot is half moved is held and
  * answered once the move ends, a plain command follows ASK, an FCALL
  * whose slot stays half moved gets its redirection error past wait_ms,
- * and blocking pops run on the blocking connections.
+ * blocking pops run on the blocking connections, the map is not read
+ * while nothing changes, and after a manual failover the calls go to the
+ * new primary and the connections to the demoted one are closed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,8 +217,10 @@ static void test_moved(void **state)
         assert_int_equal(found, 1);
     }
     {
-        redisReply *r = tc_node_cmd(dst, "HGET %s:j:m1 state", key);
-        assert_string_equal(r->str, "pending");
+        redisReply *r = tc_node_cmd(dst, "FCALL_RO llmb_job 1 %s m1 state",
+                                    key);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_string_equal(r->element[0]->str, "pending");
         freeReplyObject(r);
     }
     free(key);
@@ -281,8 +285,9 @@ static void test_held_while_moving(void **state)
     run_until(&g.n, 3);
     assert_int_equal(g.nulls, 0);
     assert_string_equal(g.text[2], "h1");
-    r = tc_node_cmd(m.dst, "HGET %s:j:h1 state", key);
-    assert_string_equal(r->str, "pending");
+    r = tc_node_cmd(m.dst, "FCALL_RO llmb_job 1 %s h1 state", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
     freeReplyObject(r);
     free(key);
     free(plain);
@@ -382,6 +387,153 @@ static void test_blocking(void **state)
     llmb_acluster_free(acl);
 }
 
+/* Calls on queues of every primary, the loop running past the refresh
+ * timer's period: no read of the map (nothing changed). */
+static void test_map_reads_quiet(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    struct got g;
+    long long calls;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    calls = shards_calls();
+    for (int q = 0; q < 30; q++) {
+        char queue[16];
+        snprintf(queue, sizeof(queue), "aquiet%d", q);
+        assert_int_equal(push(acl, queue, "x", &g), 0);
+    }
+    run_until(&g.n, 30);
+    llmb_test_run_for(loop, 1500);
+    assert_int_equal(g.nulls, 0);
+    assert_int_equal(shards_calls() - calls, 0);
+    llmb_acluster_free(acl);
+}
+
+/* The port of a replica of the primary on port. */
+static int replica_of(int port)
+{
+    redisReply *r = tc_node_cmd(port, "INFO replication");
+    const char *p = strstr(r->str, "slave0:");
+    int rp;
+
+    assert_non_null(p);
+    p = strstr(p, "port=");
+    assert_non_null(p);
+    rp = atoi(p + 5);
+    freeReplyObject(r);
+    return rp;
+}
+
+/* True when every node names the node on port the owner of key. */
+static bool owner_everywhere(const char *key, int port)
+{
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    bool all = true;
+
+    for (int i = 0; i < TC_NODES && all; i++) {
+        redisReply *r = tc_node_cmd(tc_ports[i], "CLUSTER SHARDS");
+        struct llmb_slotmap m;
+        if (llmb_slotmap_parse(r, true, &m, NULL) != 0) {
+            all = false;
+        } else {
+            all = m.owner[slot] >= 0 && m.nodes[m.owner[slot]].port == port;
+            llmb_slotmap_fini(&m);
+        }
+        freeReplyObject(r);
+    }
+    return all;
+}
+
+/* CLUSTER FAILOVER on the replica on port; waits until every node names
+ * it the owner of key (asked again while the replica is not in sync). */
+static void failover_to(int port, const char *key)
+{
+    for (int i = 0; i < 200 && !owner_everywhere(key, port); i++) {
+        if (i % 40 == 0)
+            freeReplyObject(tc_node_cmd(port, "CLUSTER FAILOVER"));
+        llmb_test_run_for(loop, 50);
+    }
+    assert_true(owner_everywhere(key, port));
+}
+
+/* Connections named name on the node on port. */
+static int clients_named(int port, const char *name)
+{
+    redisReply *r = tc_node_cmd(port, "CLIENT LIST");
+    char *want = llmb_xasprintf(" name=%s ", name);
+    int n = 0;
+
+    for (const char *p = r->str; (p = strstr(p, want)) != NULL; p++)
+        n++;
+    free(want);
+    freeReplyObject(r);
+    return n;
+}
+
+/* A manual failover (CLUSTER FAILOVER on the replica): the demoted
+ * primary answers MOVED; the map is read and the calls go to the new
+ * primary, the connections to the old one are closed, so it gets no more
+ * writes. The blocking router follows too. Then the roles go back. */
+static void test_manual_failover(void **state)
+{
+    struct llmb_acluster *acl = acl_new();
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test-sync",
+                                               5000);
+    char *key = llmb_key_queue(prefix, "afailover");
+    struct got g;
+    redisReply *r;
+    int src, rep, i;
+    (void)state;
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    assert_int_equal(push(acl, "afailover", "f0", &g), 0);
+    run_until(&g.n, 1);
+    src = tc_owner_of(key);
+    rep = replica_of(src);
+    assert_true(clients_named(src, "llmb-test") >= 1);
+
+    failover_to(rep, key);
+    for (i = 1; i <= 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "f%d", i);
+        assert_int_equal(push(acl, "afailover", id, &g), 0);
+    }
+    run_until(&g.n, 6);
+    assert_int_equal(g.nulls, 0);
+    for (i = 1; i <= 5; i++) {
+        char id[8];
+        int found = 0;
+        snprintf(id, sizeof(id), "f%d", i);
+        for (int j = 1; j <= 5; j++)
+            found += strcmp(g.text[j], id) == 0;
+        assert_int_equal(found, 1);
+    }
+    r = tc_node_cmd(rep, "FCALL_RO llmb_job 1 %s f5 state", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
+    freeReplyObject(r);
+    for (i = 0; i < 200 && clients_named(src, "llmb-test") > 0; i++)
+        llmb_test_run_for(loop, 50);
+    assert_int_equal(clients_named(src, "llmb-test"), 0);
+
+    r = llmb_cluster_command(cl, "FCALL llmb_push 1 %s %s", key,
+                             "{\"type\":\"noop\",\"id\":\"s0\"}");
+    assert_non_null(r);
+    assert_string_equal(r->str, "s0");
+    freeReplyObject(r);
+    r = tc_node_cmd(rep, "FCALL_RO llmb_job 1 %s s0 state", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
+    freeReplyObject(r);
+
+    llmb_cluster_free(cl);
+    llmb_acluster_free(acl);
+    failover_to(src, key);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +542,8 @@ int main(void)
         cmocka_unit_test(test_held_while_moving),
         cmocka_unit_test(test_gives_up_past_wait),
         cmocka_unit_test(test_blocking),
+        cmocka_unit_test(test_map_reads_quiet),
+        cmocka_unit_test(test_manual_failover),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -5,7 +5,8 @@
  * loads the function library on every primary, sends each queue's calls
  * to the primary that owns it, follows MOVED after a slot moved, follows
  * ASK for a plain command and holds an FCALL back while its queue's slot
- * is half moved, and reads the map again over the connection it kept.
+ * is half moved, and reads the map again over the connection it kept,
+ * only when it is wrong and at most once per 100 ms.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,7 +155,7 @@ static void test_routes_by_slot(void **state)
 
     assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
     for (int q = 0; q < 30; q++) {
-        char queue[16], *jk;
+        char queue[16], *base;
         redisReply *r;
         int owner;
 
@@ -164,16 +165,16 @@ static void test_routes_by_slot(void **state)
         assert_int_equal(r->type, REDIS_REPLY_STRING);
         assert_string_equal(r->str, "j1");
         freeReplyObject(r);
-        jk = llmb_key_queue_sub(prefix, queue, "j:j1");
-        owner = tc_owner_of(jk);
-        r = tc_node_cmd(owner, "HGET %s state", jk);
-        assert_int_equal(r->type, REDIS_REPLY_STRING);
-        assert_string_equal(r->str, "pending");
+        base = llmb_key_queue(prefix, queue);
+        owner = tc_owner_of(base);
+        r = tc_node_cmd(owner, "FCALL_RO llmb_job 1 %s j1 state", base);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_string_equal(r->element[0]->str, "pending");
         freeReplyObject(r);
         for (int i = 0; i < 3; i++)
             if (tc_ports[i] == owner)
                 used[i]++;
-        free(jk);
+        free(base);
     }
     for (int i = 0; i < 3; i++)
         assert_true(used[i] > 0);
@@ -209,6 +210,58 @@ static void test_moved(void **state)
     assert_non_null(r);
     freeReplyObject(r);
     assert_int_equal(stat_pending(cl, "moved"), 6);
+    free(key);
+    llmb_cluster_free(cl);
+}
+
+/* The map is read only when it is wrong, and at most once per 100 ms:
+ * none for calls on queues of every primary with nothing moving; none for
+ * a burst of MOVED naming a primary of the map (the slot is pointed
+ * there); asked again and again, at most one read per 100 ms elapsed. */
+static void test_map_reads_bounded(void **state)
+{
+    struct llmb_cluster *cl = llmb_cluster_new(tc_url, "llmb-test", 5000);
+    char *key = llmb_key_queue(prefix, "mapreads");
+    unsigned slot = llmb_cluster_keyslot(key, strlen(key));
+    long long reads;
+    int64_t start, elapsed;
+    int src, dst;
+    redisReply *r;
+    (void)state;
+
+    assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
+    reads = llmb_cluster_map_reads(cl);
+    assert_int_equal(reads, 1);
+    for (int q = 0; q < 30; q++) {
+        char queue[16];
+        snprintf(queue, sizeof(queue), "mr%d", q);
+        r = push(cl, queue, "x");
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    assert_int_equal(llmb_cluster_map_reads(cl), reads);
+
+    src = tc_owner_of(key);
+    dst = tc_other_primary(src);
+    tc_slot_move_begin(slot, src, dst);
+    tc_slot_move_end(slot, src, dst);
+    for (int i = 0; i < 10; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "m%d", i);
+        r = push(cl, "mapreads", id);
+        assert_non_null(r);
+        assert_string_equal(r->str, id);
+        freeReplyObject(r);
+    }
+    assert_int_equal(stat_pending(cl, "mapreads"), 10);
+    assert_int_equal(llmb_cluster_map_reads(cl), reads);
+
+    start = llmb_mono_ms();
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(llmb_cluster_refresh(cl), 0);
+    elapsed = llmb_mono_ms() - start;
+    assert_true(llmb_cluster_map_reads(cl) - reads <= 1 + elapsed / 100);
     free(key);
     llmb_cluster_free(cl);
 }
@@ -480,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_connect_loads_library),
         cmocka_unit_test(test_routes_by_slot),
         cmocka_unit_test(test_moved),
+        cmocka_unit_test(test_map_reads_bounded),
         cmocka_unit_test(test_ask_and_fcall_held),
         cmocka_unit_test(test_auto_and_pipeline),
         cmocka_unit_test(test_refresh_keeps_its_connection),

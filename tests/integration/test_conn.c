@@ -235,11 +235,13 @@ static void test_acl_auth(void **state)
 
     bad = llmb_xasprintf("redis://%s:wrong@127.0.0.1:%d", user, parsed.port);
     c = llmb_conn_new(bad, NULL, 5000);
-    assert_int_equal(llmb_conn_connect(c, &err), LLMB_EREDIS);
+    assert_int_equal(llmb_conn_connect(c, &err), LLMB_EAUTH);
     {
-        char *want = llmb_xasprintf("redis 127.0.0.1:%d: AUTH failed: "
+        char *want = llmb_xasprintf("redis 127.0.0.1:%d refused the "
+                                    "credentials of user \"%s\": "
                                     "WRONGPASS invalid username-password "
-                                    "pair or user is disabled.", parsed.port);
+                                    "pair or user is disabled.", parsed.port,
+                                    user);
         assert_string_equal(err, want);
         free(want);
     }
@@ -266,9 +268,10 @@ static void test_password_without_server_password(void **state)
     char *err = NULL;
     (void)state;
 
-    assert_int_equal(llmb_conn_connect(c, &err), LLMB_EREDIS);
+    assert_int_equal(llmb_conn_connect(c, &err), LLMB_EAUTH);
     {
-        char *want = llmb_xasprintf("redis 127.0.0.1:%d: AUTH failed: ERR "
+        char *want = llmb_xasprintf("redis 127.0.0.1:%d refused the "
+                                    "credentials of user \"default\": ERR "
                                     "AUTH <password> called without any "
                                     "password", parsed.port);
         assert_true(strncmp(err, want, strlen(want)) == 0);

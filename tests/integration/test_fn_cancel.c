@@ -354,6 +354,158 @@ static void test_rendezvous_input(void **state)
     free(id);
 }
 
+/* One llmb_rendezvous of task t in meeting phase, announcing poll ms
+ * (timeout 60 s), its reply into v. */
+static void meet(const struct tq_task *t, const char *phase, const char *poll,
+                 long long v[7])
+{
+    redisReply *r = tq_fcall("llmb_rendezvous", "w1", t->ref, t->tok,
+                             "60000", phase, poll, NULL);
+    size_t i;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 7);
+    for (i = 0; i < 7; i++)
+        v[i] = tq_reply_int_at(r, i);
+    freeReplyObject(r);
+}
+
+/* Waiters announce how long they wait between calls: the start is set
+ * 100 ms plus the longest wait announced ahead, so that each hears of it
+ * before it passes; what one announces after the start changes nothing.
+ * A task with nothing to send ("none") counts at the start only. */
+static void test_rendezvous_poll_lead(void **state)
+{
+    struct tq_task t[3];
+    long long v[7], start;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    meet(&t[0], "start", "300", v);
+    assert_int_equal(v[2], -1);
+    meet(&t[0], "start", "20", v); /* a shorter wait: the longest holds */
+    assert_int_equal(v[2], -1);
+    meet(&t[2], "none", "0", v);
+    assert_int_equal(v[2], -1);
+    assert_int_equal(v[3], 2);
+    meet(&t[1], "start", "40", v);
+    assert_int_equal(v[3], 3);
+    assert_int_equal(v[5], 0);
+    assert_int_equal(v[2], v[1] + 100 + 300);
+    start = v[2];
+    meet(&t[1], "start", "10000", v);
+    assert_int_equal(v[2], start);
+    {
+        char rv[200];
+        snprintf(rv, sizeof rv, "rv:%s", id);
+        tq_assert_hget(rv, "poll", "300");
+        tq_assert_hget(rv, "none", "1");
+    }
+    free(id);
+}
+
+/* After a warm-up the tasks meet again ("measure", fields m:*): the
+ * measured start waits for every task that came to the start (a late one
+ * too) but the one with nothing to send, with a deadline of its own, and
+ * leaves the start as it was. */
+static void test_rendezvous_measure(void **state)
+{
+    struct tq_task t[4];
+    long long v[7], start;
+    char rv[200], *s;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":4}");
+    snprintf(rv, sizeof rv, "rv:%s", id);
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 4);
+    meet(&t[0], "start", "20", v);
+    meet(&t[1], "start", "20", v);
+    meet(&t[3], "none", "20", v);
+    assert_int_equal(v[2], -1);
+    meet(&t[2], "start", "20", v);
+    assert_int_equal(v[3], 4);
+    start = v[2];
+    assert_true(start > 0);
+    /* tasks 0 and 1 end their warm-up; task 2 still warms up */
+    meet(&t[0], "measure", "20", v);
+    assert_int_equal(v[2], -1);
+    assert_int_equal(v[3], 1);
+    assert_int_equal(v[4], 3); /* the 4 that came, but the one with none */
+    meet(&t[1], "measure", "500", v);
+    assert_int_equal(v[2], -1);
+    assert_int_equal(v[3], 2);
+    meet(&t[2], "measure", "20", v);
+    assert_int_equal(v[3], 3);
+    assert_int_equal(v[5], 0);
+    assert_int_equal(v[2], v[1] + 100 + 500);
+    tq_assert_hget(rv, "m:n", "3");
+    s = tq_hget(rv, "start");
+    assert_int_equal(atoll(s), start); /* the first start is untouched */
+    free(s);
+    meet(&t[0], "start", "20", v);
+    assert_int_equal(v[2], start);
+    assert_int_equal(v[3], 4);
+    free(id);
+
+    /* a task missing at the measured start: its deadline, then missing */
+    id = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
+    meet(&t[0], "start", "0", v);
+    meet(&t[1], "start", "0", v);
+    assert_true(v[2] > 0);
+    {
+        redisReply *r = tq_fcall("llmb_rendezvous", "w1", t[0].ref,
+                                 t[0].tok, "0", "measure", "0", NULL);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(tq_reply_int_at(r, 2),
+                         tq_reply_int_at(r, 1) + 100);
+        assert_int_equal(tq_reply_int_at(r, 4), 2);
+        assert_int_equal(tq_reply_int_at(r, 5), 1); /* missing */
+        freeReplyObject(r);
+    }
+    free(id);
+}
+
+/* The phase and the poll ms: "start", "measure" or "none", 0..10000. */
+static void test_rendezvous_phase_input(void **state)
+{
+    static const char *const bad[][2] = {
+        {"begin", "0"}, {"start", "-1"}, {"start", "10001"},
+        {"start", "1.5"}, {"measure", "x"},
+    };
+    struct tq_task t[1];
+    long long v[7];
+    redisReply *r;
+    char *id;
+
+    (void)state;
+    id = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        r = tq_fcall("llmb_rendezvous", "w1", t[0].ref, t[0].tok, "60000",
+                     bad[i][0], bad[i][1], NULL);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        assert_non_null(strstr(r->str, "[start|measure|none [<poll ms "
+                                       "0..10000>]]"));
+        freeReplyObject(r);
+    }
+    r = tq_fcall("llmb_rendezvous", "w1", t[0].ref, t[0].tok, "60000",
+                 "start", "0", "x", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:rv:%s", T.base, id), 0);
+    meet(&t[0], "start", "10000", v); /* both ends */
+    assert_int_equal(v[3], 1);
+    meet(&t[0], "start", "0", v);
+    assert_int_equal(v[3], 1);
+    meet(&t[0], "measure", "0", v);
+    assert_int_equal(v[3], 1);
+    free(id);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -368,6 +520,9 @@ int main(void)
         T_(test_retry_starts_together_anew),
         T_(test_rendezvous_deadline),
         T_(test_rendezvous_input),
+        T_(test_rendezvous_poll_lead),
+        T_(test_rendezvous_measure),
+        T_(test_rendezvous_phase_input),
         T_(test_deadline),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);

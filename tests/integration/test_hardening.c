@@ -509,9 +509,9 @@ static void test_wrong_key_refused_before_writes(void **state)
 
 /* A `paused` key of another type than a string would stop every claim
  * (llmb_claim asks only whether it exists): refused, and named by stats.
- * A rendezvous, polled every 20 ms by each waiting task, checks only the
- * key it may write (counts): another key of the wrong type does not stop
- * it. */
+ * A rendezvous, polled by each waiting task (every 20 to 500 ms), checks
+ * only the key it may write (counts): another key of the wrong type does
+ * not stop it. */
 static void test_paused_and_rendezvous_keys(void **state)
 {
     struct tq_task t[1];

@@ -9,7 +9,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,17 +122,128 @@ json_t *lm_mock_stats(const struct lm_mock *m)
     return o;
 }
 
-void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
-              const char *const *worker_args)
+/* The run delay of process pid (its threads' summed), in ns, or -1 once
+ * it is gone. */
+static long long run_delay_ns(pid_t pid)
 {
-    const char *args[32];
+    char path[32];
+    DIR *d;
+    struct dirent *e;
+    long long sum = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long run, wait;
+        char stat[sizeof(path) + sizeof(e->d_name) + 16];
+        FILE *f;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(stat, sizeof(stat), "%s/%s/schedstat", path, e->d_name);
+        f = fopen(stat, "r");
+        /* a thread may be gone since readdir */
+        if (f != NULL && fscanf(f, "%llu %llu", &run, &wait) == 2)
+            sum += (long long)wait;
+        if (f != NULL)
+            fclose(f);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* The watching child: reads until stop is closed, then writes the sum of
+ * the largest growths, in ms, to out. */
+static void watch(const pid_t *pids, int n, int stop, int out)
+{
+    long long last[8], most[8] = {0};
+    struct pollfd p = {.fd = stop, .events = POLLIN};
+    char line[64];
+    double sum = 0;
+    int len;
+
+    for (int i = 0; i < n; i++)
+        last[i] = run_delay_ns(pids[i]);
+    while (poll(&p, 1, 1) == 0) {
+        for (int i = 0; i < n; i++) {
+            long long now = run_delay_ns(pids[i]);
+            if (now >= 0 && last[i] >= 0 && now - last[i] > most[i])
+                most[i] = now - last[i];
+            last[i] = now;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        sum += (double)most[i] / 1e6;
+    len = snprintf(line, sizeof(line), "%.3f\n", sum);
+    if (write(out, line, (size_t)len) != len)
+        _exit(1);
+}
+
+void lm_cpu_wait_start(struct lm_cpu_wait *w, const pid_t *pids, int n)
+{
+    int stop[2], out[2];
+
+    assert_true(n <= 8);
+    assert_int_equal(pipe(stop), 0);
+    assert_int_equal(pipe(out), 0);
+    w->pid = fork();
+    assert_true(w->pid >= 0);
+    if (w->pid == 0) {
+        close(stop[1]);
+        close(out[0]);
+        watch(pids, n, stop[0], out[1]);
+        _exit(0);
+    }
+    close(stop[0]);
+    close(out[1]);
+    /* not held by the processes started later: the child stops when the
+     * test does, even one that failed before lm_cpu_wait_stop() */
+    fcntl(stop[1], F_SETFD, FD_CLOEXEC);
+    fcntl(out[0], F_SETFD, FD_CLOEXEC);
+    w->stop = stop[1];
+    w->out = out[0];
+}
+
+double lm_cpu_wait_stop(struct lm_cpu_wait *w)
+{
+    char line[64] = "";
+    double ms;
+    ssize_t got;
+
+    close(w->stop);
+    got = read(w->out, line, sizeof(line) - 1);
+    close(w->out);
+    waitpid(w->pid, NULL, 0);
+    if (got <= 0 || sscanf(line, "%lf", &ms) != 1)
+        fail_msg("the CPU wait watch gave no answer");
+    return ms;
+}
+
+/* lm_setup and lm_setup_sends: with sends, the mock's flags get
+ * --log-sends <the harness's dir>/sends.jsonl. */
+static void setup(struct lm *t, const char *name,
+                  const char *const *mock_flags,
+                  const char *const *worker_args, int sends)
+{
+    const char *args[32], *flags[40];
     char *ep;
-    int k = 0;
+    int k = 0, n = 0;
 
     memset(t, 0, sizeof(*t));
     if (wh_init(&t->h, name) != 0)
         fail_msg("cannot set up the worker harness");
-    lm_mock_start(&t->mock, mock_flags);
+    for (int i = 0; mock_flags != NULL && mock_flags[i] != NULL && n < 37;
+         i++)
+        flags[n++] = mock_flags[i];
+    if (sends) {
+        t->sends = llmb_xasprintf("%s/sends.jsonl", t->h.dir);
+        flags[n++] = "--log-sends";
+        flags[n++] = t->sends;
+    }
+    flags[n] = NULL;
+    lm_mock_start(&t->mock, flags);
     ep = llmb_xasprintf("mock=%s", t->mock.url);
     args[k++] = "--llm-endpoint";
     args[k++] = ep;
@@ -141,6 +255,42 @@ void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
     args[k] = NULL;
     wh_worker_start(&t->h, args);
     free(ep);
+}
+
+void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
+              const char *const *worker_args)
+{
+    setup(t, name, mock_flags, worker_args, 0);
+}
+
+void lm_setup_sends(struct lm *t, const char *name,
+                    const char *const *mock_flags,
+                    const char *const *worker_args)
+{
+    setup(t, name, mock_flags, worker_args, 1);
+}
+
+json_t *lm_mock_sends(const struct lm *t)
+{
+    json_t *all = json_array();
+    char line[65536]; /* about 3,000 chunks' times */
+    FILE *f;
+
+    assert_non_null(t->sends);
+    f = fopen(t->sends, "r");
+    if (f == NULL)
+        fail_msg("cannot open the mock's send log %s", t->sends);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        json_t *o = json_loads(line, 0, NULL);
+        json_t *sent = json_object_get(o, "sent_s");
+
+        if (!json_is_array(sent))
+            fail_msg("%s: not a send log line: %.200s", t->sends, line);
+        json_array_append(all, sent);
+        json_decref(o);
+    }
+    fclose(f);
+    return all;
 }
 
 void lm_teardown(struct lm *t)
@@ -161,6 +311,8 @@ void lm_teardown(struct lm *t)
     }
     lm_mock_stop(&t->mock);
     wh_fini(&t->h);
+    free(t->sends);
+    t->sends = NULL;
     if (bad != 0)
         fail_msg("llmb-worker %d did not exit 0 after SIGTERM", bad);
 }

@@ -29,10 +29,28 @@ void lm_mock_stop(struct lm_mock *m);
 /* GET /mock/stats as JSON (decref it). */
 json_t *lm_mock_stats(const struct lm_mock *m);
 
+/* A watch of how long processes wait for a CPU while they could run, as
+ * the kernel counts it (/proc/<pid>/task/<tid>/schedstat's run delay):
+ * what a loaded machine adds to a chunk's delivery. A child process reads
+ * the counters about every millisecond until stopped. */
+struct lm_cpu_wait {
+    pid_t pid;   /* the reading child */
+    int stop;    /* closed to stop it */
+    int out;     /* its answer */
+};
+
+/* Starts watching the n processes of pids (at most 8). */
+void lm_cpu_wait_start(struct lm_cpu_wait *w, const pid_t *pids, int n);
+/* Stops the watch; returns, summed over the processes, the largest growth
+ * of each one's run delay between two reads, in ms: at least its longest
+ * single wait for a CPU meanwhile (longer reads between make it more). */
+double lm_cpu_wait_stop(struct lm_cpu_wait *w);
+
 /* One test's world: Redis through the worker harness, a mock, a worker. */
 struct lm {
     struct wh h;
     struct lm_mock mock;
+    char *sends; /* the mock's --log-sends file, or NULL */
 };
 
 /* Sets up t: the harness with prefix name, a mock with mock_flags, and
@@ -40,6 +58,15 @@ struct lm {
  * (both NULL-terminated, may be NULL). */
 void lm_setup(struct lm *t, const char *name, const char *const *mock_flags,
               const char *const *worker_args);
+/* As lm_setup, and the mock logs its sends (--log-sends) to t->sends, a
+ * file of the harness's temp dir, which lm_mock_sends() reads. */
+void lm_setup_sends(struct lm *t, const char *name,
+                    const char *const *mock_flags,
+                    const char *const *worker_args);
+/* The send log of t's mock (lm_setup_sends): per stream that sent all its
+ * tokens, in the order they ended, the array of when each content chunk
+ * was written, in seconds of the mock's monotonic clock (decref it). */
+json_t *lm_mock_sends(const struct lm *t);
 void lm_teardown(struct lm *t);
 
 /* cmocka per-test setup/teardown: *state gets a zeroed struct lm, which

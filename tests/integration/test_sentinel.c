@@ -472,12 +472,79 @@ static void test_user_without_role(void **state)
     free(user_url);
 }
 
+/* on_refused of the async connection: counts, keeps the last reason. */
+struct refusals {
+    int n;
+    char why[512];
+};
+
+static void on_refused(struct llmb_aconn *ac, const char *why, void *priv)
+{
+    struct refusals *f = priv;
+
+    (void)ac;
+    f->n++;
+    snprintf(f->why, sizeof(f->why), "%s", why);
+}
+
+/* Refused credentials are LLMB_EAUTH, with the server and the user named,
+ * whether the primary the sentinels name refuses them or a sentinel
+ * does, on the blocking connection and on the async one (on_refused). */
+static void test_refused_credentials(void **state)
+{
+    const char *rest = strstr(url, "://") + 3;
+    char *primary = llmb_xasprintf("redis+sentinel://llmbnobody:wrong@%s",
+                                   rest);
+    char *sentinel = llmb_xasprintf("%s%csentinel_password=wrong", url,
+                                    strchr(url, '?') != NULL ? '&' : '?');
+    const char *urls[] = {primary, sentinel};
+    const char *says[] = {"refused the credentials of user \"llmbnobody\": "
+                          "WRONGPASS",
+                          "refused the credentials of user \"default\""};
+    const char *who[] = {"redis 127.0.0.1:", "sentinel 127.0.0.1:"};
+    (void)state;
+
+    for (int i = 0; i < 2; i++) {
+        struct llmb_conn *c = llmb_conn_new(urls[i], NULL, 5000);
+        struct ev_loop *loop = ev_default_loop(0);
+        struct llmb_aconn_opts o;
+        struct llmb_aconn *ac;
+        struct refusals f;
+        char *err = NULL;
+
+        assert_int_equal(llmb_conn_connect(c, &err), LLMB_EAUTH);
+        print_message("blocking: %s\n", err);
+        assert_non_null(strstr(err, says[i]));
+        assert_non_null(strstr(err, who[i]));
+        free(err);
+        llmb_conn_free(c);
+
+        memset(&f, 0, sizeof(f));
+        memset(&o, 0, sizeof(o));
+        o.url = urls[i];
+        o.on_refused = on_refused;
+        o.priv = &f;
+        o.what = "test";
+        ac = llmb_aconn_new(loop, &o, &err);
+        assert_non_null(ac);
+        llmb_test_run_until(loop, &f.n, 1, 10000);
+        print_message("async: %s\n", f.why);
+        assert_non_null(strstr(f.why, says[i]));
+        assert_non_null(strstr(f.why, who[i]));
+        assert_false(llmb_aconn_ready(ac));
+        llmb_aconn_free(ac);
+    }
+    free(primary);
+    free(sentinel);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_wait_replicas),
         cmocka_unit_test(test_user_without_role),
+        cmocka_unit_test(test_refused_credentials),
         cmocka_unit_test(test_blocking_follows_the_primary),
         cmocka_unit_test(test_async_follows_the_primary),
     };

@@ -53,13 +53,14 @@ try:
         if wants_cluster:
             e["LLMB_TEST_CLUSTER_DIR"] = cluster
         log = os.path.join(fixture, name + ".valgrind")
+        out = os.path.join(fixture, name + ".out")
         t0 = time.time()
         rc = subprocess.run(["valgrind", "--quiet", "--error-exitcode=99",
                              "--leak-check=full", "--show-leak-kinds=definite,indirect",
                              "--errors-for-leak-kinds=definite,indirect",
                              "--log-file=" + log] + cmd, env=e,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL).returncode
+                            stdout=open(out, "w"),
+                            stderr=subprocess.STDOUT).returncode
         dt = time.time() - t0
         if rc == 0:
             print("memcheck: %-28s ok (%.0fs)" % (name, dt), flush=True)
@@ -67,6 +68,10 @@ try:
             failed += 1
             print("memcheck: %-28s FAILED, exit %d (%.0fs)" % (name, rc, dt),
                   flush=True)
+            # The test's own words first (which check failed), then
+            # valgrind's (a failed check leaks what it held).
+            with open(out, errors="replace") as f:
+                sys.stdout.write(f.read()[-4000:])
             with open(log) as f:
                 sys.stdout.write(f.read()[-6000:])
 finally:

@@ -703,6 +703,49 @@ static void test_agg_stat(void **state)
     json_decref(agg);
 }
 
+/* Results' "_timeline" series merge per job and per group, bucket by
+ * bucket on the widest width; one of another width is refused and
+ * counted; the series is no field of the aggregate. */
+static void test_timeline(void **state)
+{
+    struct llmb_agg *agg = llmb_agg_new(NULL);
+    json_t *tl, *by;
+    char *text;
+
+    (void)state;
+    assert_null(llmb_agg_series_json(agg)); /* no series: no "timeline" */
+    add(agg, "{\"_group\":\"a/m\",\"_timeline\":{\"start_ms\":2000,"
+             "\"width_ms\":1000,\"requests\":[1,2],\"output_tokens\":[10,20],"
+             "\"concurrency\":[1,0.5]}}");
+    add(agg, "{\"_group\":\"b/m\",\"_timeline\":{\"start_ms\":0,"
+             "\"width_ms\":2000,\"requests\":[1,1],\"output_tokens\":[5,7],"
+             "\"concurrency\":[2,2]}}");
+    add(agg, "{\"_group\":\"b/m\",\"_timeline\":{\"start_ms\":0,"
+             "\"width_ms\":1500,\"requests\":[1],\"output_tokens\":[1],"
+             "\"concurrency\":[1]}}");
+    tl = llmb_agg_series_json(agg);
+    text = json_dumps(tl, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"concurrency\":[2,2.75],\"output_tokens\":"
+                        "[5,37],\"refused\":1,\"requests\":[1,4],"
+                        "\"start_ms\":0,\"tasks\":2,\"width_ms\":2000}");
+    free(text);
+    json_decref(tl);
+    by = llmb_agg_by_json(agg, 1000);
+    text = json_dumps(json_object_get(json_object_get(by, "a/m"),
+                                      "timeline"),
+                      JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"concurrency\":[1,0.5],\"output_tokens\":"
+                        "[10,20],\"requests\":[1,2],\"start_ms\":2000,"
+                        "\"tasks\":1,\"width_ms\":1000}");
+    free(text);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(
+        json_object_get(by, "b/m"), "timeline"), "refused")), 1);
+    json_decref(by);
+    /* not a field */
+    assert_int_equal(llmb_agg_nfields(agg), 0);
+    llmb_agg_free(agg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -723,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_json_number),
         cmocka_unit_test(test_histograms_merge),
         cmocka_unit_test(test_agg_stat),
+        cmocka_unit_test(test_timeline),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,44 +20,7 @@
 #include <llmb/stats.h>
 #include <llmb/util.h>
 
-/* Handmade replies, freed with freeReplyObject() like hiredis's own. */
-static redisReply *str(int type, const char *s)
-{
-    redisReply *r = calloc(1, sizeof(*r));
-
-    assert_non_null(r);
-    r->type = type;
-    r->str = llmb_xstrdup(s);
-    r->len = strlen(s);
-    return r;
-}
-
-static redisReply *num(long long v)
-{
-    redisReply *r = calloc(1, sizeof(*r));
-
-    assert_non_null(r);
-    r->type = REDIS_REPLY_INTEGER;
-    r->integer = v;
-    return r;
-}
-
-/* An array of the n replies given. */
-static redisReply *arr(size_t n, ...)
-{
-    redisReply *r = calloc(1, sizeof(*r));
-    va_list ap;
-
-    assert_non_null(r);
-    r->type = REDIS_REPLY_ARRAY;
-    r->elements = n;
-    r->element = calloc(n + 1, sizeof(*r->element));
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        r->element[i] = va_arg(ap, redisReply *);
-    va_end(ap);
-    return r;
-}
+#include "handmade.h"
 
 #define S(s) str(REDIS_REPLY_STRING, (s))
 

@@ -245,6 +245,39 @@ static void test_edit_distance(void **state)
     assert_int_equal(dist(long_name, long_name), 0);
 }
 
+static size_t cut(const char *s, size_t max)
+{
+    return llmb_utf8_cut(s, strlen(s), max);
+}
+
+/* A cut never splits a character of 2, 3 or 4 bytes, at any offset; what
+ * is not UTF-8 is cut where asked. */
+static void test_utf8_cut(void **state)
+{
+    /* "a" é (2) € (3) 😀 (4) "b" */
+    const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" "b";
+    static const size_t want[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 11, 11};
+
+    (void)state;
+    for (size_t max = 0; max < sizeof(want) / sizeof(*want); max++)
+        assert_int_equal(cut(s, max), want[max]);
+    assert_int_equal(cut("abc", 2), 2);
+    assert_int_equal(cut("", 5), 0);
+    /* a whole character before a stray continuation byte stays */
+    assert_int_equal(cut("\xc3\xa9\xa9x", 2), 2);
+    /* stray continuation bytes after ASCII, or only them: cut as asked */
+    assert_int_equal(cut("ab\x80\x80", 3), 3);
+    assert_int_equal(cut("\x80\x80\x80\x80\x80\x80", 5), 5);
+    /* the cut at 200 bytes of an error message of 3-byte characters */
+    {
+        char msg[301];
+        for (size_t i = 0; i < 300; i += 3)
+            memcpy(msg + i, "\xe2\x82\xac", 3);
+        msg[300] = '\0';
+        assert_int_equal(cut(msg, 200), 198);
+    }
+}
+
 /* 2 * nbytes hex digits, also past the 64 bytes read at a time. */
 static void test_random_hex(void **state)
 {
@@ -272,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_utf8_cut),
         cmocka_unit_test(test_random_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

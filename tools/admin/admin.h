@@ -30,6 +30,7 @@
 #include <llmb/config.h>
 #include <llmb/cluster.h>
 #include <llmb/conn.h>
+#include <llmb/reply.h>
 #include <llmb/stats.h>
 #include <llmb/util.h>
 
@@ -79,6 +80,7 @@ struct llmb_admin_config {
     char *addr;           /* --addr: where `web` listens */
     char *token_env;      /* --token-env: the variable holding web's token */
     struct llmb_strlist allow_hosts; /* --allow-host: more Host names */
+    long long max_conns_per_ip; /* --max-conns-per-ip: web, per address */
 };
 
 /* What a command runs with. Built by main() after the options are loaded
@@ -282,6 +284,12 @@ int llmb_view_show(struct llmb_admin *a, const char *spec, long long tasks,
 /* `compare --json` of the n specs (1 to 16). */
 int llmb_view_compare(struct llmb_admin *a, char *const *specs, size_t n,
                       json_t **doc, char **errstr);
+/* The same, taking the aggregate of each job that shown (may be NULL)
+ * maps, by the spec before any '@', to its `show --json` document,
+ * instead of reading it again. */
+int llmb_view_compare_shown(struct llmb_admin *a, char *const *specs,
+                            size_t n, const json_t *shown, json_t **doc,
+                            char **errstr);
 /* The actions: `cancel --json`, `retry --json` (one job), `purge --yes
  * --json` and `pause --json` / `resume --json`. */
 int llmb_view_cancel(struct llmb_admin *a, const char *spec, json_t **doc,
@@ -315,6 +323,17 @@ int llmb_records_each(struct llmb_admin *a, const char *queue,
                       long long *dropped, char **errstr);
 
 /* show.c */
+/* An llm job's (or an A/B pair's) aggregate "timeline" summed up
+ * (docs/llm.md): its buckets, their width, the series it left out, and
+ * the highest output throughput (a bucket's tokens over its seconds) and
+ * concurrency (time-weighted mean in flight) of a bucket. */
+struct llmb_timeline_peaks {
+    size_t buckets;
+    long long width_ms, refused;
+    double tok_s, concurrency;
+};
+/* Fills *p from agg's "timeline"; false when it has none. */
+bool llmb_timeline_peaks(const json_t *agg, struct llmb_timeline_peaks *p);
 /* Reads the fields of job id of queue that describe the job
  * (llmb_job_fields) into a new object of strings, absent fields left out
  * (*hash, caller decrefs; NULL on error). Returns 0; LLMB_ENOTFOUND with
@@ -374,10 +393,6 @@ int llmb_batch_run(struct llmb_batch *b, struct llmb_cluster *c,
 void llmb_batch_fini(struct llmb_batch *b);
 
 /* reply.c */
-/* Parses an integer reply, or a string reply holding an integer. */
-bool llmb_reply_ll(const redisReply *r, long long *out);
-/* The integer of r, or def when r holds none (nil, missing). */
-long long llmb_reply_ll_or(const redisReply *r, long long def);
 /* The text of a string or status reply; NULL for anything else. */
 const char *llmb_reply_str(const redisReply *r);
 /* An error reply's message without the leading "ERR "; "" otherwise. */

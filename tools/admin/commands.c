@@ -78,7 +78,8 @@ static const struct llmb_command commands[] = {
      "purge, pause, resume) need the token held by the variable that "
      "--token-env names, and without it the UI is read-only. Runs until "
      "SIGINT or SIGTERM (docs/web.md).",
-     "addr,token-env,allow-host", 0, 0, llmb_web_check, llmb_web_run,
+     "addr,token-env,allow-host,max-conns-per-ip", 0, 0, llmb_web_check,
+     llmb_web_run,
      true},
     {"health", "[OPTIONS]", "Probe: Redis, the library, a coordinator, a "
      "worker.",
@@ -177,6 +178,7 @@ static bool long_takes_value(const char *name)
         "redis", "prefix", "log-level", "config", "queue", "state", "limit",
         "tasks", "coordinator", "worker", "stale-ms", "timeout-ms",
         "format", "output", "addr", "token-env", "allow-host",
+        "max-conns-per-ip",
         "over", "levels", "job", "job-file", "id", "slo-min-good",
         "slo-percentile",
     };

@@ -99,18 +99,46 @@ static char *pair_names(const json_t *agg)
     return llmb_buf_steal(&b);
 }
 
+/* The aggregate of job spec from its `show --json` document doc, with
+ * its queue and id, as llmb_job_aggregate_read() gives them from Redis. */
+static int shown_aggregate(const json_t *doc, const char *spec, char **queue,
+                           char **id, json_t **agg, char **errstr)
+{
+    const json_t *job = json_object_get(doc, "job");
+    json_t *v = json_object_get(job, "aggregate");
+    const char *state = json_string_value(json_object_get(job, "state"));
+
+    if (!json_is_object(v) && !json_is_array(v)) {
+        *errstr = llmb_xasprintf("job \"%s\" has no aggregate yet (state "
+                                 "%s)", spec, state ? state : "unknown");
+        return LLMB_ENOTFOUND;
+    }
+    *agg = json_incref(v);
+    *queue = llmb_xstrdup(json_string_value(json_object_get(job, "queue")));
+    *id = llmb_xstrdup(json_string_value(json_object_get(job, "id")));
+    return 0;
+}
+
 /* Reads the aggregate of spec: a job ("ID" or "QUEUE/ID"), or one pair of
- * an A/B job, "JOB@<endpoint>/<model>" (docs/llm.md). *label names it in
- * the table. */
-static int read_one(struct llmb_admin *a, const char *spec, char **queue,
-                    char **label, json_t **agg, char **errstr)
+ * an A/B job, "JOB@<endpoint>/<model>" (docs/llm.md), from its document
+ * in shown (see llmb_view_compare_shown()) or else from Redis. *label
+ * names it in the table. */
+static int read_one(struct llmb_admin *a, const char *spec,
+                    const json_t *shown, char **queue, char **label,
+                    json_t **agg, char **errstr)
 {
     const char *at = strchr(spec, '@');
     char *job = at != NULL ? llmb_xasprintf("%.*s", (int)(at - spec), spec)
                            : llmb_xstrdup(spec);
+    const json_t *doc = json_object_get(shown, job);
+    const json_t *fields = json_object_get(doc, "job");
     char *id = NULL;
     json_t *pair;
-    int rc = llmb_job_aggregate_read(a, job, queue, &id, agg, NULL, errstr);
+    bool have = json_is_string(json_object_get(fields, "queue")) &&
+                json_is_string(json_object_get(fields, "id"));
+    int rc = have ? shown_aggregate(doc, job, queue, &id, agg, errstr)
+                  : llmb_job_aggregate_read(a, job, queue, &id, agg, NULL,
+                                            errstr);
 
     free(job);
     if (rc != 0 || at == NULL) {
@@ -155,9 +183,11 @@ static void compared_fini(struct compared *c)
 }
 
 /* Reads the aggregates of the n specs into *c (compared_fini() it in
- * every case); one A/B job alone gives its pairs. */
+ * every case), those of shown from their documents; one A/B job alone
+ * gives its pairs. */
 static int compared_read(struct llmb_admin *a, char *const *specs, size_t n,
-                         struct compared *c, char **errstr)
+                         const json_t *shown, struct compared *c,
+                         char **errstr)
 {
     int rc = 0;
 
@@ -166,8 +196,8 @@ static int compared_read(struct llmb_admin *a, char *const *specs, size_t n,
     c->queues = llmb_xcalloc(n, sizeof(*c->queues));
     c->ids = llmb_xcalloc(n, sizeof(*c->ids));
     for (size_t j = 0; j < n && rc == 0; j++)
-        rc = read_one(a, specs[j], &c->queues[j], &c->ids[j], &c->aggs[j],
-                      errstr);
+        rc = read_one(a, specs[j], shown, &c->queues[j], &c->ids[j],
+                      &c->aggs[j], errstr);
     if (rc != 0)
         return rc;
     /* One A/B job alone: its pairs side by side. */
@@ -236,14 +266,46 @@ static json_t *compared_json(const struct compared *c)
 int llmb_view_compare(struct llmb_admin *a, char *const *specs, size_t n,
                       json_t **doc, char **errstr)
 {
+    return llmb_view_compare_shown(a, specs, n, NULL, doc, errstr);
+}
+
+int llmb_view_compare_shown(struct llmb_admin *a, char *const *specs,
+                            size_t n, const json_t *shown, json_t **doc,
+                            char **errstr)
+{
     struct compared c;
     int rc;
 
     memset(&c, 0, sizeof(c));
-    rc = compared_read(a, specs, n, &c, errstr);
+    rc = compared_read(a, specs, n, shown, &c, errstr);
     *doc = rc == 0 ? compared_json(&c) : NULL;
     compared_fini(&c);
     return rc;
+}
+
+/* The peaks of the llm jobs' time series (llmb_timeline_peaks()), one
+ * line for them all; none when no job has a series. */
+static void print_peaks(FILE *out, json_t *const *aggs, char *const *ids,
+                        size_t n)
+{
+    struct llmb_timeline_peaks p;
+    char pt[LLMB_AGG_NUM_LEN], pc[LLMB_AGG_NUM_LEN];
+    bool any = false;
+
+    for (size_t j = 0; j < n && !any; j++)
+        any = llmb_timeline_peaks(aggs[j], &p);
+    if (!any)
+        return;
+    fputs("\npeak of a timeline bucket (output tok/s, concurrency):", out);
+    for (size_t j = 0; j < n; j++) {
+        if (llmb_timeline_peaks(aggs[j], &p))
+            fprintf(out, "%s %s %s, %s", j > 0 ? ";" : "", ids[j],
+                    llmb_agg_format(p.tok_s, pt),
+                    llmb_agg_format(p.concurrency, pc));
+        else
+            fprintf(out, "%s %s -", j > 0 ? ";" : "", ids[j]);
+    }
+    fputc('\n', out);
 }
 
 int llmb_compare_run(struct llmb_admin *a, char **errstr)
@@ -256,7 +318,7 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
     int rc;
 
     memset(&c, 0, sizeof(c));
-    rc = compared_read(a, a->args, a->nargs, &c, errstr);
+    rc = compared_read(a, a->args, a->nargs, NULL, &c, errstr);
     if (rc != 0)
         goto out;
     if (a->cfg->json) {
@@ -302,6 +364,7 @@ int llmb_compare_run(struct llmb_admin *a, char **errstr)
         }
     }
     llmb_table_print(t, a->out);
+    print_peaks(a->out, aggs, ids, n);
     fprintf(a->out, "\nDELTA N and %% are job N minus the first job (%s); "
             "\"-\" where a job has no such number.\n", ids[0]);
 

@@ -84,6 +84,14 @@ static const struct llmb_opt admin_opts[] = {
      "besides localhost, 127.0.0.1, [::1] and the host of --addr, every "
      "other Host is refused (421), against DNS rebinding.",
      offsetof(struct llmb_admin_config, allow_hosts), 0, 0, false},
+    {"max-conns-per-ip", 0, NULL, LLMB_OPT_INT, "16", "N",
+     "web: connections one client address may hold open at once (1 to "
+     "256, the server's total); one more is refused at once, so that a "
+     "client that opens connections and sends nothing (slowloris) cannot "
+     "take them all. Behind a reverse proxy every client is the proxy's "
+     "address: raise it.",
+     offsetof(struct llmb_admin_config, max_conns_per_ip), 1,
+     256 /* LLMB_WEB_CONNS_MAX */, false},
     /* sweep (sweep.c checks their values) */
     {"over", 0, NULL, LLMB_OPT_STR, NULL, "PARAM",
      "The payload field each level sets: concurrency or rate.",

@@ -171,19 +171,15 @@ out:
 int llmb_lookup_now(struct llmb_admin *a, int64_t *now_ms, char **errstr)
 {
     redisReply *r = llmb_cluster_command(a->conn, "TIME");
-    long long s, us;
     int rc = llmb_reply_check(r, a->conn, errstr);
 
     if (rc != 0)
         goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        !llmb_reply_ll(r->element[0], &s) ||
-        !llmb_reply_ll(r->element[1], &us)) {
+    if (!llmb_reply_time_ms(r, now_ms)) {
         *errstr = llmb_xstrdup("redis TIME answered something unexpected");
         rc = LLMB_EPROTO;
         goto out;
     }
-    *now_ms = (int64_t)(s * 1000 + us / 1000);
 
 out:
     if (r != NULL)

@@ -30,6 +30,7 @@ static int exit_code(int err)
     case LLMB_ETIMEOUT: return EX_UNAVAILABLE;
     case LLMB_EVERSION: return EX_UNAVAILABLE;
     case LLMB_ECONFIG: return EX_CONFIG;
+    case LLMB_EAUTH: return EX_CONFIG;
     case LLMB_EPROTO: return EX_PROTOCOL;
     default: return EX_SOFTWARE;
     }
@@ -80,9 +81,11 @@ int main(int argc, char **argv)
                               LLMB_ADMIN_TIMEOUT_MS);
     rc = llmb_cluster_connect(a.conn, &err);
     if (rc != 0) {
-        /* Cannot connect, AUTH refused, Redis too old: all unavailable. */
+        /* A bad URL or refused credentials: configuration (78); cannot
+         * connect, Redis too old: unavailable (69). */
         fprintf(stderr, "llmb: %s\n", err);
-        status = rc == LLMB_ECONFIG ? EX_CONFIG : EX_UNAVAILABLE;
+        status = rc == LLMB_ECONFIG || rc == LLMB_EAUTH ? EX_CONFIG
+                                                         : EX_UNAVAILABLE;
         goto out;
     }
     rc = cmd->run(&a, &err);

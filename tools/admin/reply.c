@@ -1,8 +1,9 @@
 /*
  * Reading Redis replies: Redis stores every number of a job or worker hash
  * as a string, and the functions answer errors as "ERR <message>". These
- * helpers turn replies into C values, error messages for the user and JSON
- * values for --json, the same way in every command.
+ * helpers turn replies into error messages for the user and JSON values
+ * for --json, the same way in every command; numbers are read by
+ * llmb/reply.h.
  */
 #include <errno.h>
 #include <limits.h>
@@ -13,25 +14,6 @@
 #include <llmb/err.h>
 
 #include "admin.h"
-
-bool llmb_reply_ll(const redisReply *r, long long *out)
-{
-    if (r == NULL)
-        return false;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        *out = r->integer;
-        return true;
-    }
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-        return llmb_parse_ll(r->str, LLONG_MIN, LLONG_MAX, out) == 0;
-    return false;
-}
-
-long long llmb_reply_ll_or(const redisReply *r, long long def)
-{
-    long long v;
-    return llmb_reply_ll(r, &v) ? v : def;
-}
 
 const char *llmb_reply_str(const redisReply *r)
 {

@@ -157,7 +157,7 @@ static int report_data(struct llmb_admin *a, json_t **out, char **errstr)
             if (rc == 0) {
                 llmb_view_drop_records(doc);
                 json_array_append_new(jobs, doc);
-                json_object_set_new(seen, job, json_true());
+                json_object_set(seen, job, doc);
             }
         }
         free(job);
@@ -166,10 +166,12 @@ static int report_data(struct llmb_admin *a, json_t **out, char **errstr)
         goto out;
     /* The comparison is a part of the report, not a condition of it: a
      * job without an aggregate is still shown, and the report says why
-     * nothing is compared. */
+     * nothing is compared. It takes each job's aggregate from the show
+     * document just read (seen), so both parts show the same reading. */
     if (a->nargs >= 2 || json_array_size(jobs) == 1) {
         char *cerr = NULL;
-        if (llmb_view_compare(a, a->args, a->nargs, &cmp, &cerr) == 0) {
+        if (llmb_view_compare_shown(a, a->args, a->nargs, seen, &cmp,
+                                    &cerr) == 0) {
             json_object_set_new(data, "compare", cmp);
         } else if (a->nargs >= 2) {
             json_object_set_new(data, "compare_error", llmb_json_str(cerr));

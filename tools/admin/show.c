@@ -429,6 +429,48 @@ static void print_pairs(FILE *out, const json_t *agg)
     llmb_table_free(t);
 }
 
+bool llmb_timeline_peaks(const json_t *agg, struct llmb_timeline_peaks *p)
+{
+    const json_t *tl = json_object_get(agg, "timeline");
+    const json_t *v;
+    size_t i;
+
+    memset(p, 0, sizeof(*p));
+    p->width_ms = (long long)json_integer_value(json_object_get(tl,
+                                                                "width_ms"));
+    if (!json_is_object(tl) || p->width_ms <= 0)
+        return false;
+    p->refused = (long long)json_integer_value(json_object_get(tl,
+                                                               "refused"));
+    p->buckets = json_array_size(json_object_get(tl, "output_tokens"));
+    json_array_foreach(json_object_get(tl, "output_tokens"), i, v)
+        if (json_number_value(v) > p->tok_s)
+            p->tok_s = json_number_value(v);
+    p->tok_s = p->tok_s * 1000.0 / (double)p->width_ms;
+    json_array_foreach(json_object_get(tl, "concurrency"), i, v)
+        if (json_number_value(v) > p->concurrency)
+            p->concurrency = json_number_value(v);
+    return true;
+}
+
+/* One line of an llm job's time series (llmb_timeline_peaks()); the
+ * series itself is for --json, the web UI and reports. Nothing without
+ * one. */
+static void print_timeline(FILE *out, const json_t *agg)
+{
+    struct llmb_timeline_peaks p;
+    char d[LLMB_HUMAN_LEN], pt[LLMB_AGG_NUM_LEN], pc[LLMB_AGG_NUM_LEN];
+
+    if (!llmb_timeline_peaks(agg, &p))
+        return;
+    fprintf(out, "timeline: %zu buckets of %s, peak %s output tok/s, peak "
+            "concurrency %s", p.buckets, llmb_human_duration(p.width_ms, d),
+            llmb_agg_format(p.tok_s, pt), llmb_agg_format(p.concurrency, pc));
+    if (p.refused > 0)
+        fprintf(out, ", %lld series left out", p.refused);
+    fputs(" (--json has the series)\n", out);
+}
+
 /* The aggregate as tables: numbers (durations, gauges, counts), then
  * flags and labels. An aggregate that is not JSON is printed as it is. */
 static void print_aggregate(FILE *out, const char *text, const char *when,
@@ -470,6 +512,7 @@ static void print_aggregate(FILE *out, const char *text, const char *when,
     if (llmb_agg_concurrency_text(agg, payload, conc, sizeof(conc))[0] !=
         '\0')
         fprintf(out, "concurrency: %s\n", conc);
+    print_timeline(out, agg);
     json_decref(payload);
     payload = NULL;
 
@@ -654,10 +697,11 @@ static int show_fetch(struct llmb_admin *a, const char *spec, long long want,
 /* Drops from each task's result of a `show --json` document what the
  * report and the web job view do not draw and what makes it big: the
  * sample of request records (`_requests`, up to 1000 a task), whose
- * length stays as `_requests_omitted`, and the buckets (`b`) of the
- * histograms of `metrics`, whose count, min, max and sum stay. The
- * numbers and distributions drawn come from the aggregate, which holds
- * the merged histograms; llmb export has every record. */
+ * length stays as `_requests_omitted`, the buckets (`b`) of the
+ * histograms of `metrics`, whose count, min, max and sum stay, and the
+ * task's time series (`_timeline`, up to 3,600 buckets). The numbers,
+ * distributions and series drawn come from the aggregate, which holds
+ * the merged histograms and series; llmb export has every record. */
 void llmb_view_drop_records(json_t *doc)
 {
     size_t i;
@@ -674,6 +718,7 @@ void llmb_view_drop_records(json_t *doc)
                                 json_integer((json_int_t)json_array_size(recs)));
             json_object_del(r, "_requests");
         }
+        json_object_del(r, "_timeline");
         json_object_foreach(json_object_get(r, "metrics"), k, h)
             if (json_is_object(h) && json_object_get(h, "hist") != NULL)
                 json_object_del(h, "b");

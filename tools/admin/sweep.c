@@ -3,9 +3,11 @@
  * rate, one after the other. Each level copies the base job document,
  * sets the level in its payload and the id <sweep>-<param>-<level>, is
  * pushed like `llmb-push` pushes (llmb_job_fields_append, then FCALL
- * llmb_push_fields), and is followed by reading its hash until it has
- * ended and the coordinator has written its aggregate; only then does the
- * next level start, so levels never share the server. The aggregate's
+ * llmb_push_fields), and is followed as `llmb-push --wait` follows a job
+ * (llmb/jobwait.h: the queue's event stream, from its position before
+ * the push) until it has ended and the coordinator has written its
+ * aggregate; only then does the next level start, so levels never share
+ * the server. The aggregate's
  * merged histograms give each level's row: throughputs, goodput, TTFT,
  * ITL and TPOT percentiles, errors. With --stop-on-slo the sweep ends
  * after the first level that breaks the payload's slo (slo_broken()).
@@ -21,13 +23,16 @@
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
 #include <llmb/job.h>
+#include <llmb/jobwait.h>
 #include <llmb/keys.h>
 
 #include "admin.h"
 
 #define SWEEP_LEVELS_MAX 100
 #define SWEEP_RATE_MAX 1000000.0
-#define SWEEP_POLL_MS 200
+/* The longest blocking read of the queue's events (the CLI's commands
+ * time out after 10 s), and how often the job hash is read again. */
+#define SWEEP_BLOCK_MS 1000
 /* How long to wait for the aggregate once the job has ended. */
 #define SWEEP_AGGREGATE_GRACE_MS 10000
 
@@ -334,68 +339,92 @@ static void job_cancel(struct llmb_admin *a, const char *queue,
     free(base);
 }
 
-/* Follows job l->job of queue until it has ended and been aggregated (or
- * SWEEP_AGGREGATE_GRACE_MS after it ended), reading it every
- * SWEEP_POLL_MS; fills l->state and l->agg. Returns 0, LLMB_EREDIS
- * when interrupted (the job is then cancelled), or an error. */
-static int job_follow(struct llmb_admin *a, const char *queue,
-                      struct level *l, char **errstr)
+/* The position of queue's event stream into *mark (caller frees), taken
+ * before a level's job is pushed: its events come after it. Returns 0 or
+ * an error. */
+static int events_mark(struct llmb_admin *a, const char *queue, char **mark,
+                       char **errstr)
 {
-    char *base = llmb_key_queue(a->prefix, queue);
-    int64_t ended = 0;
-    int rc = 0;
+    char *events = llmb_key_queue_sub(a->prefix, queue, "events");
+    redisReply *r = llmb_cluster_command(a->conn, "XREVRANGE %s + - COUNT 1",
+                                         events);
+    int rc = llmb_reply_check(r, a->conn, errstr);
 
-    for (;;) {
-        struct timespec ts = {0, SWEEP_POLL_MS * 1000000L};
-        redisReply *r;
-        long long left;
-        const char *st;
-
-        if (interrupted) {
-            job_cancel(a, queue, l->job);
-            free(l->state);
-            l->state = llmb_xstrdup("cancelled");
-            *errstr = llmb_xasprintf("interrupted at level %s", l->text);
-            rc = LLMB_EREDIS; /* exit 1: the sweep did not end */
-            break;
-        }
-        r = llmb_cluster_command(a->conn, "FCALL_RO llmb_job 1 %s %s state "
-                                          "left aggregate", base, l->job);
-        if ((rc = llmb_reply_check(r, a->conn, errstr)) != 0)
-            break;
-        st = r->elements == 3 ? llmb_reply_str(r->element[0]) : NULL;
-        if (st == NULL) {
-            freeReplyObject(r);
-            *errstr = llmb_xasprintf("level %s: job %s was deleted while "
-                                     "the sweep waited for it (purged, or "
-                                     "by hand)", l->text, l->job);
-            rc = LLMB_ENOTFOUND;
-            break;
-        }
-        left = llmb_reply_ll_or(r->element[1], 0);
-        if (ended == 0 && llmb_job_ended(st, left))
-            ended = llmb_mono_ms();
-        if (ended != 0 && (r->element[2]->type == REDIS_REPLY_STRING ||
-                           llmb_mono_ms() - ended > SWEEP_AGGREGATE_GRACE_MS)) {
-            json_t *agg = NULL;
-            free(l->state);
-            l->state = llmb_xstrdup(st);
-            if (r->element[2]->type == REDIS_REPLY_STRING)
-                agg = json_loads(r->element[2]->str, 0, NULL);
-            if (json_object_get(agg, "fields") != NULL)
-                l->agg = json_incref(agg);
-            json_decref(agg);
-            freeReplyObject(r);
-            if (l->agg == NULL)
-                fprintf(stderr, "llmb: job %s ended %s but no aggregate "
-                                "arrived in %ds; is llmb-coordinator "
-                                "running?\n", l->job, st,
-                        SWEEP_AGGREGATE_GRACE_MS / 1000);
-            break;
-        }
-        freeReplyObject(r);
-        nanosleep(&ts, NULL);
+    if (rc == 0 && llmb_job_mark_take(r, mark) != 0) {
+        *errstr = llmb_xasprintf("reading %s: %s", events, r->str);
+        rc = LLMB_EREDIS;
     }
+    if (r != NULL)
+        freeReplyObject(r);
+    free(events);
+    return rc;
+}
+
+/* Before each read of job_follow(): Ctrl-C ends the wait. */
+static int follow_tick(const struct llmb_job_progress *p, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return interrupted ? 1 : 0;
+}
+
+/* Follows job l->job of queue from the event stream position *mark (see
+ * llmb/jobwait.h) until it has ended and been aggregated (or
+ * SWEEP_AGGREGATE_GRACE_MS after it ended); fills l->state and l->agg.
+ * Returns 0, LLMB_EREDIS when interrupted (the job is then cancelled), or
+ * an error. */
+static int job_follow(struct llmb_admin *a, const char *queue,
+                      struct level *l, char **mark, char **errstr)
+{
+    struct llmb_job_wait_opts o = {SWEEP_BLOCK_MS, SWEEP_AGGREGATE_GRACE_MS,
+                                   follow_tick, NULL};
+    struct llmb_job_progress p;
+    char *base = NULL;
+    redisReply *r = NULL;
+    json_t *agg = NULL;
+    char *err = NULL;
+    int rc = llmb_job_wait(a->conn, a->prefix, queue, l->job, mark, &o, &p,
+                           &err);
+
+    if (rc == 1) {
+        job_cancel(a, queue, l->job);
+        free(l->state);
+        l->state = llmb_xstrdup("cancelled");
+        *errstr = llmb_xasprintf("interrupted at level %s", l->text);
+        return LLMB_EREDIS; /* exit 1: the sweep did not end */
+    }
+    if (rc == LLMB_ENOTFOUND) {
+        *errstr = llmb_xasprintf("level %s: job %s was deleted while the "
+                                 "sweep waited for it (purged, or by hand)",
+                                 l->text, l->job);
+        return rc;
+    }
+    if (rc == LLMB_EREDIS) {
+        *errstr = err;
+        return rc;
+    }
+    if (rc != 0) {
+        *errstr = llmb_xstrdup(llmb_cluster_errstr(a->conn));
+        return rc;
+    }
+    free(l->state);
+    l->state = llmb_xstrdup(p.state);
+    base = llmb_key_queue(a->prefix, queue);
+    r = llmb_cluster_command(a->conn, "FCALL_RO llmb_job 1 %s %s aggregate",
+                             base, l->job);
+    rc = llmb_reply_check(r, a->conn, errstr);
+    if (rc == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING)
+        agg = json_loads(r->element[0]->str, 0, NULL);
+    if (json_object_get(agg, "fields") != NULL)
+        l->agg = json_incref(agg);
+    json_decref(agg);
+    if (rc == 0 && l->agg == NULL)
+        fprintf(stderr, "llmb: job %s ended %s but no aggregate arrived in "
+                        "%ds; is llmb-coordinator running?\n", l->job,
+                l->state, SWEEP_AGGREGATE_GRACE_MS / 1000);
+    if (r != NULL)
+        freeReplyObject(r);
     free(base);
     return rc;
 }
@@ -510,7 +539,7 @@ int llmb_sweep_run(struct llmb_admin *a, char **errstr)
     double min_good = strtod(o->slo_min_good, NULL);
     struct level *lv = llmb_xcalloc(o->levels.n, sizeof(*lv));
     struct sigaction sa, old;
-    char *sweep_id = NULL;
+    char *sweep_id = NULL, *mark = NULL;
     const char *stopped = NULL;
     size_t n = 0;
     int rc = 0;
@@ -553,7 +582,11 @@ int llmb_sweep_run(struct llmb_admin *a, char **errstr)
                                 : json_real(v));
         json_object_set_new(doc, "id", json_string(l->job));
         json_object_set_new(doc, "queue", json_string(queue));
-        rc = job_push(a, doc, queue, errstr);
+        free(mark);
+        mark = NULL;
+        rc = events_mark(a, queue, &mark, errstr);
+        if (rc == 0)
+            rc = job_push(a, doc, queue, errstr);
         json_decref(doc);
         if (rc != 0) {
             char *why = *errstr;
@@ -565,7 +598,7 @@ int llmb_sweep_run(struct llmb_admin *a, char **errstr)
         n++;
         fprintf(stderr, "llmb: sweep %s: %s=%s: job %s pushed to queue %s\n",
                 sweep_id, o->over, l->text, l->job, queue);
-        if ((rc = job_follow(a, queue, l, errstr)) != 0)
+        if ((rc = job_follow(a, queue, l, &mark, errstr)) != 0)
             break;
         if (json_is_object(slo) && l->agg != NULL)
             l->slo = slo_broken(l, slo, min_good, o->slo_percentile);
@@ -628,6 +661,7 @@ out:
     }
     free(lv);
     free(sweep_id);
+    free(mark);
     json_decref(base_job);
     base_job = NULL;
     return rc;

@@ -166,7 +166,11 @@ int llmb_web_run(struct llmb_admin *a, char **errstr)
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)LLMB_WEB_CONNS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        /* one address cannot hold every connection (slowloris): the
+         * daemon closes the connection past the limit at once */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)a->cfg->max_conns_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LLMB_WEB_IDLE_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
         MHD_OPTION_END);
     if (w.daemon == NULL) {

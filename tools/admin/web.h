@@ -38,6 +38,8 @@
 #define LLMB_WEB_COMPARE_MAX 16
 #define LLMB_WEB_STREAMS_MAX 64
 #define LLMB_WEB_CONNS_MAX 256
+/* A connection that sends nothing for this long is closed. */
+#define LLMB_WEB_IDLE_S 30
 #define LLMB_WEB_POOL_MAX 8
 /* The overview of the live stream, every this many ms. */
 #define LLMB_WEB_OVERVIEW_MS 2000
@@ -86,7 +88,10 @@ struct llmb_web_events *llmb_web_events_new(struct llmb_web *w);
 void llmb_web_events_stop(struct llmb_web_events *ev);
 void llmb_web_events_free(struct llmb_web_events *ev);
 /* A response streaming the events to one client, or NULL when
- * LLMB_WEB_STREAMS_MAX are open. */
-struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev);
+ * LLMB_WEB_STREAMS_MAX are open. last_id is the request's Last-Event-ID
+ * or NULL: the stream resumes after it, or starts with a reload event
+ * when it cannot (docs/web.md). */
+struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev,
+                                              const char *last_id);
 
 #endif

@@ -539,7 +539,9 @@ static enum MHD_Result get_config(struct req *q)
 
 static enum MHD_Result get_events(struct req *q)
 {
-    struct MHD_Response *r = llmb_web_events_response(q->w->events);
+    struct MHD_Response *r = llmb_web_events_response(
+        q->w->events, MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
+                                                  "Last-Event-ID"));
     enum MHD_Result ret;
 
     if (r == NULL)

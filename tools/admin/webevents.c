@@ -13,15 +13,27 @@
  * own thread that copies the messages it has not sent yet, waiting on a
  * condition variable for the next one, and sends the latest overview in
  * its place among them (older ones it missed are skipped). A stream that
- * falls more than the ring behind skips to the oldest message kept. The
- * reader sleeps while no stream is open, and starts again from the
- * present when one opens.
+ * falls more than the ring behind is told to reload and goes on from the
+ * present.
+ *
+ * Resuming: every message carries an id, "<server>-<n>", server a random
+ * token of this process and n the number of job events published up to
+ * it. A stream opened with a Last-Event-ID of this server still in the
+ * ring starts after it, so that a browser that reconnects (EventSource
+ * does so by itself) gets exactly the events it missed; any other id (of
+ * another process, fallen out of the ring, garbage) gets a reload event.
+ * The reader goes on RESUME_GRACE_MS after the last stream closed, for
+ * the reconnection of a lone page, then sleeps; when a stream opens
+ * again it starts from the present, and a reload message put in the ring
+ * at that point tells the streams that resume from before it that the
+ * events of the sleep were never read.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <llmb/err.h>
 #include <llmb/keys.h>
@@ -37,12 +49,14 @@
 #define KEEPALIVE_S 15
 /* A failure to read the event streams is logged at most this often. */
 #define WARN_EVERY_MS 60000
+/* The reader goes on this long after the last stream closed. */
+#define RESUME_GRACE_MS 60000
 
 /* What a read of the event streams came to. */
 enum xr { XR_OK, XR_ERROR /* an error reply */, XR_CONN /* no answer */ };
 
 struct msg {
-    char *text; /* "event: ...\ndata: ...\n\n" */
+    char *text; /* "id: ...\nevent: ...\ndata: ...\n\n" */
     size_t len;
 };
 
@@ -56,7 +70,10 @@ struct llmb_web_events {
     size_t nsubs;        /* open streams */
     struct msg ring[RING_SIZE]; /* the job events */
     unsigned long long next; /* sequence number of the next message */
-    struct msg overview; /* the last overview message (a stream's first) */
+    char server[17];     /* this process's token in the ids, hex */
+    long long idle_since; /* mono_ms() when the last stream closed */
+    bool slept;          /* the reader slept since it last read */
+    struct msg overview; /* the last overview message, without id */
     unsigned long long ov_gen; /* overviews published */
     unsigned long long ov_seq; /* next when the last one was published */
 
@@ -79,29 +96,50 @@ struct sub {
     size_t plen, poff;
 };
 
+/* The reload event (docs/web.md), its id the position pos. */
+static char *reload_text(const struct llmb_web_events *ev,
+                         unsigned long long pos, const char *reason)
+{
+    return llmb_xasprintf("id: %s-%llu\nevent: reload\ndata: "
+                          "{\"reason\":\"%s\"}\n\n", ev->server, pos,
+                          reason);
+}
+
+/* Puts text in the ring, its next message; with ev->mu held. */
+static void ring_push_locked(struct llmb_web_events *ev, char *text)
+{
+    struct msg *m = &ev->ring[ev->next % RING_SIZE];
+
+    free(m->text);
+    m->text = text;
+    m->len = strlen(text);
+    ev->next++;
+    pthread_cond_broadcast(&ev->cv);
+}
+
 static void publish(struct llmb_web_events *ev, const char *event,
                     json_t *data, bool is_overview)
 {
     char *js = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    char *text = llmb_xasprintf("event: %s\ndata: %s\n\n", event,
-                                js != NULL ? js : "null");
-    struct msg *m;
 
-    free(js);
     pthread_mutex_lock(&ev->mu);
     if (is_overview) {
-        m = &ev->overview;
+        /* its id is each stream's own position (sub_read) */
+        free(ev->overview.text);
+        ev->overview.text = llmb_xasprintf("event: %s\ndata: %s\n\n",
+                                           event, js != NULL ? js : "null");
+        ev->overview.len = strlen(ev->overview.text);
         ev->ov_gen++;
         ev->ov_seq = ev->next;
+        pthread_cond_broadcast(&ev->cv);
     } else {
-        m = &ev->ring[ev->next % RING_SIZE];
-        ev->next++;
+        ring_push_locked(ev, llmb_xasprintf("id: %s-%llu\nevent: %s\n"
+                                            "data: %s\n\n", ev->server,
+                                            ev->next + 1, event,
+                                            js != NULL ? js : "null"));
     }
-    free(m->text);
-    m->text = text;
-    m->len = strlen(text);
-    pthread_cond_broadcast(&ev->cv);
     pthread_mutex_unlock(&ev->mu);
+    free(js);
 }
 
 static long long mono_ms(void)
@@ -534,7 +572,11 @@ static void *reader_main(void *arg)
         enum xr res;
 
         pthread_mutex_lock(&ev->mu);
-        while (!ev->stop && ev->nsubs == 0) {
+        /* after the grace, sleeps until a stream opens */
+        while (!ev->stop && ev->nsubs == 0 &&
+               mono_ms() - ev->idle_since >= RESUME_GRACE_MS) {
+            if (!fresh)
+                ev->slept = true; /* it read before: a gap */
             fresh = true;
             next_overview = 0;
             pthread_cond_wait(&ev->cv, &ev->mu);
@@ -590,11 +632,32 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* 16 hex digits of /dev/urandom (of the time and pid if it cannot be
+ * read): the ids of another process are told apart from this one's. */
+static void server_token(char *out, size_t size)
+{
+    unsigned long long v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+
+    if (f == NULL || fread(&v, sizeof(v), 1, f) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((unsigned long long)ts.tv_sec << 32) ^
+            (unsigned long long)ts.tv_nsec ^
+            ((unsigned long long)getpid() << 16);
+    }
+    if (f != NULL)
+        fclose(f);
+    snprintf(out, size, "%016llx", v);
+}
+
 struct llmb_web_events *llmb_web_events_new(struct llmb_web *w)
 {
     struct llmb_web_events *ev = llmb_xcalloc(1, sizeof(*ev));
 
     ev->w = w;
+    server_token(ev->server, sizeof(ev->server));
+    ev->idle_since = mono_ms() - RESUME_GRACE_MS; /* asleep at first */
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->cv, NULL);
     if (pthread_create(&ev->thread, NULL, reader_main, ev) == 0)
@@ -663,21 +726,21 @@ static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_mutex_unlock(&ev->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        if (ev->next - s->seq > RING_SIZE) /* fell behind */
-            s->seq = ev->next - RING_SIZE;
-        if (s->ov_gen != ev->ov_gen && s->seq >= ev->ov_seq) {
-            s->pending = llmb_xstrndup(ev->overview.text, ev->overview.len);
-            s->plen = ev->overview.len;
+        if (ev->next - s->seq > RING_SIZE) { /* fell behind */
+            s->seq = ev->next;
+            s->pending = reload_text(ev, s->seq, "behind");
+        } else if (s->ov_gen != ev->ov_gen && s->seq >= ev->ov_seq) {
+            s->pending = llmb_xasprintf("id: %s-%llu\n%s", ev->server,
+                                        s->seq, ev->overview.text);
             s->ov_gen = ev->ov_gen;
         } else if (s->seq < ev->next) {
             const struct msg *m = &ev->ring[s->seq % RING_SIZE];
             s->pending = llmb_xstrndup(m->text, m->len);
-            s->plen = m->len;
             s->seq++;
         } else {
             s->pending = llmb_xstrdup(": keepalive\n\n");
-            s->plen = strlen(s->pending);
         }
+        s->plen = strlen(s->pending);
         pthread_mutex_unlock(&ev->mu);
     }
     n = s->plen - s->poff < max ? s->plen - s->poff : max;
@@ -691,31 +754,72 @@ static void sub_free(void *cls)
     struct sub *s = cls;
 
     pthread_mutex_lock(&s->ev->mu);
-    s->ev->nsubs--;
+    if (--s->ev->nsubs == 0)
+        s->ev->idle_since = mono_ms(); /* the grace starts */
     pthread_mutex_unlock(&s->ev->mu);
     free(s->pending);
     free(s);
 }
 
-struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev)
+/* The position after the Last-Event-ID id when it is one of this server
+ * still in the ring (or the present): true with *pos. */
+static bool resume_pos(const struct llmb_web_events *ev, const char *id,
+                       unsigned long long *pos)
+{
+    size_t sl = strlen(ev->server);
+    unsigned long long n;
+    char *end;
+
+    if (strncmp(id, ev->server, sl) != 0 || id[sl] != '-' ||
+        id[sl + 1] < '0' || id[sl + 1] > '9')
+        return false;
+    errno = 0;
+    n = strtoull(id + sl + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || n > ev->next ||
+        ev->next - n > RING_SIZE)
+        return false;
+    *pos = n;
+    return true;
+}
+
+struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev,
+                                              const char *last_id)
 {
     struct MHD_Response *r;
     struct sub *s;
+    char *reload = NULL;
 
     pthread_mutex_lock(&ev->mu);
     if (ev->stop || ev->nsubs >= LLMB_WEB_STREAMS_MAX) {
         pthread_mutex_unlock(&ev->mu);
         return NULL;
     }
-    ev->nsubs++;
+    if (ev->nsubs++ == 0 && ev->slept) {
+        /* the reader starts again from the present: a stream resuming
+         * from before this point missed what came while it slept */
+        ev->slept = false;
+        ring_push_locked(ev, reload_text(ev, ev->next + 1, "paused"));
+    }
     s = llmb_xcalloc(1, sizeof(*s));
     s->ev = ev;
     s->seq = ev->next;
     s->ov_gen = ev->ov_gen;
-    /* the last overview at once, then what comes */
-    s->pending = llmb_xasprintf("retry: 2000\n\n%s",
-                                ev->overview.text != NULL
-                                    ? ev->overview.text : "");
+    /* (an empty one, which EventSource never sends, is none) */
+    if (last_id != NULL && last_id[0] != '\0' &&
+        !resume_pos(ev, last_id, &s->seq)) {
+        s->seq = ev->next;
+        reload = reload_text(ev, s->seq, "unknown");
+    }
+    /* the last overview at once, then the events missed (or the reload),
+     * then what comes */
+    if (ev->overview.text != NULL)
+        s->pending = llmb_xasprintf("retry: 2000\n\nid: %s-%llu\n%s%s",
+                                    ev->server, s->seq, ev->overview.text,
+                                    reload != NULL ? reload : "");
+    else
+        s->pending = llmb_xasprintf("retry: 2000\n\n%s",
+                                    reload != NULL ? reload : "");
+    free(reload);
     s->plen = strlen(s->pending);
     pthread_cond_broadcast(&ev->cv); /* wakes a sleeping reader */
     pthread_mutex_unlock(&ev->mu);

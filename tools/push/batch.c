@@ -477,7 +477,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     memset(&b, 0, sizeof(b));
     b.cfg = cfg;
     b.conn = conn;
-    b.cl = cl;
+    b.cl = llmb_cluster_enabled(cl) ? cl : NULL;
     b.journal = &journal;
     b.ring_cap = (size_t)cfg->pipeline + 1;
     b.ring = llmb_xcalloc(b.ring_cap, sizeof(*b.ring));
@@ -572,7 +572,7 @@ int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
     push_journal_close(&journal, &b.tally);
     if (cfg->wait && b.confirmed_ids.n > 0) {
         /* a push error says more than how the pushed jobs ended */
-        int wrc = push_wait_jobs(cfg, conn, &b.confirmed_ids,
+        int wrc = push_wait_jobs(cfg, cl, &b.confirmed_ids,
                                  &b.confirmed_queues);
         if (rc == 0 || wrc == EX_UNAVAILABLE)
             rc = wrc;

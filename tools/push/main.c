@@ -2,13 +2,15 @@
  * llmb-push: loads the configuration, connects, and pushes one job or a
  * batch. Exit codes: 0 done; 1 the waited-for job failed or was
  * cancelled; 2 --wait timed out; 64 usage; 65 a job was rejected; 69
- * Redis unavailable, or a job not confirmed.
+ * Redis unavailable, or a job not confirmed; 78 Redis refused the
+ * credentials.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sysexits.h>
 
+#include <llmb/err.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
 #include <llmb/util.h>
@@ -81,18 +83,11 @@ int main(int argc, char **argv)
     }
     cl = llmb_cluster_new(cfg.common.redis_url, "llmb-push",
                           (int)cfg.redis_timeout_ms);
-    if (llmb_cluster_enabled(cl) && cfg.batch && cfg.wait) {
-        fprintf(stderr, "llmb-push: --batch --wait follows jobs of many "
-                        "queues over one connection; with a "
-                        "redis+cluster:// URL push with --batch, then wait "
-                        "per queue\n");
-        rc = EX_USAGE;
-        goto out;
-    }
-    if (llmb_cluster_connect(cl, &errstr) != 0) {
+    rc = llmb_cluster_connect(cl, &errstr);
+    if (rc != 0) {
         fprintf(stderr, "llmb-push: %s\n", errstr);
         free(errstr);
-        rc = EX_UNAVAILABLE;
+        rc = rc == LLMB_EAUTH ? EX_CONFIG : EX_UNAVAILABLE;
         goto out;
     }
     if (!llmb_cluster_enabled(cl)) {
@@ -108,10 +103,9 @@ int main(int argc, char **argv)
         }
     }
     if (cfg.batch)
-        rc = push_batch(&cfg, conn, llmb_cluster_enabled(cl) ? cl : NULL,
-                        args.n == 1 ? args.v[0] : "-");
+        rc = push_batch(&cfg, conn, cl, args.n == 1 ? args.v[0] : "-");
     else
-        rc = push_single(&cfg, conn, llmb_cluster_enabled(cl), &args);
+        rc = push_single(&cfg, conn, cl, &args);
 out:
     llmb_cluster_free(cl);
     llmb_strlist_clear(&args);

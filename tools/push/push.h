@@ -171,17 +171,20 @@ void push_journal_close(struct push_journal *j, const struct push_tally *t);
 int push_fields_argv(const char *base, const char *vals, const size_t *lens,
                      size_t njobs, const char **argv, size_t *argvlen);
 
-/* Pushes one job: TYPE and optional PAYLOAD from args. Prints its id.
- * Registers --queue in <prefix>:queues on the way unless registered (on a
- * cluster main.c has, through the router: the set is in another slot). */
+/* Pushes one job: TYPE and optional PAYLOAD from args, over conn (on a
+ * cluster, the primary of --queue). Prints its id. Registers --queue in
+ * <prefix>:queues on the way unless cl is a cluster (main.c has, through
+ * the router: the set is in another slot). --wait follows the job through
+ * the router cl. */
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
-                bool registered, const struct llmb_strlist *args);
+                struct llmb_cluster *cl, const struct llmb_strlist *args);
 
 /* Pushes every job document of the NDJSON stream `path` ("-" = stdin),
  * pipelined; prints the id of each accepted job in input order and
- * reports each rejected line with its number on stderr. On a cluster (cl
- * not NULL; conn is then unused) each run of lines of one queue goes to
- * the primary of that queue's slot. */
+ * reports each rejected line with its number on stderr. cl is the router
+ * (of one server too); on one server the calls go over conn, on a cluster
+ * (conn is then unused) each run of lines of one queue goes to the
+ * primary of that queue's slot. */
 int push_batch(const struct push_config *cfg, struct llmb_conn *conn,
                struct llmb_cluster *cl, const char *path);
 
@@ -191,19 +194,23 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
                    const char *queue, char **mark);
 
 /* Follows job id of queue to its end from stream position mark (taken
- * over by the call) and prints the final job as JSON. Returns 0 completed,
+ * over by the call) through the router cl (on a cluster, at the primary
+ * of the queue's slot, wherever it moves) and prints the final job as
+ * JSON. Returns 0 completed,
  * PUSH_EXIT_FAILED failed or cancelled, PUSH_EXIT_TIMEOUT, or a sysexits
  * code. */
-int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
               const char *queue, const char *id, char *mark);
 
 /* Follows every job of ids (queue queues->v[i] each, the run's confirmed
- * jobs in input order) to its end, with one progress display on stderr,
- * then prints each final job as one JSON line on stdout and the table of
- * the jobs (stderr unless stdout is a terminal; none with --json).
+ * jobs in input order) to its end through the router cl (one server or a
+ * cluster: each read goes to its queue's primary), with one progress
+ * display on stderr, then prints each final job as one JSON line on
+ * stdout and the table of the jobs (stderr unless stdout is a terminal;
+ * none with --json).
  * Returns 0 all completed, PUSH_EXIT_FAILED some did not,
  * PUSH_EXIT_TIMEOUT, or EX_UNAVAILABLE. */
-int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
                    const struct llmb_strlist *ids,
                    const struct llmb_strlist *queues);
 

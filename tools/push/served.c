@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include <llmb/keys.h>
+#include <llmb/reply.h>
 #include <llmb/served.h>
 
 #include "push.h"
@@ -24,18 +25,15 @@ void push_served_warn(const struct push_config *cfg, struct llmb_conn *conn,
     const char *hgetall[] = {"HGETALL", key};
     redisReply *t = NULL, *r = NULL;
     struct llmb_served s;
+    int64_t now;
 
     if (llmb_conn_append_argv(conn, 1, time_argv, NULL) != 0 ||
         llmb_conn_append_argv(conn, 2, hgetall, NULL) != 0)
         goto out;
     t = llmb_conn_get_reply(conn);
     r = t != NULL ? llmb_conn_get_reply(conn) : NULL;
-    if (t == NULL || r == NULL || t->type != REDIS_REPLY_ARRAY ||
-        t->elements != 2 || t->element[0]->type != REDIS_REPLY_STRING ||
-        t->element[1]->type != REDIS_REPLY_STRING)
+    if (r == NULL || !llmb_reply_time_ms(t, &now))
         goto out;
-    int64_t now = atoll(t->element[0]->str) * 1000 +
-                  atoll(t->element[1]->str) / 1000;
     if (llmb_served_parse(r, now, INT64_MAX, &s) != 0)
         goto out;
     if (!llmb_served_any(&s))

@@ -104,8 +104,9 @@ out:
 }
 
 int push_single(const struct push_config *cfg, struct llmb_conn *conn,
-                bool registered, const struct llmb_strlist *args)
+                struct llmb_cluster *cl, const struct llmb_strlist *args)
 {
+    bool registered = llmb_cluster_enabled(cl);
     struct llmb_job_args ja;
     struct llmb_buf doc, vals;
     struct push_journal journal;
@@ -249,7 +250,7 @@ int push_single(const struct push_config *cfg, struct llmb_conn *conn,
     if (st == PUSH_CONFIRMED && cfg->wait) {
         fprintf(stderr, "llmb-push: job %s pushed to queue %s\n", id,
                 cfg->queue);
-        rc = push_wait(cfg, conn, cfg->queue, id, mark);
+        rc = push_wait(cfg, cl, cfg->queue, id, mark);
         mark = NULL;
     }
 out:

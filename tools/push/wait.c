@@ -2,16 +2,21 @@
  * --wait: follows one job, or (--batch) every job of the run, to its end
  * with bounded blocking reads of its queue's event stream (XREAD COUNT
  * BLOCK, no polling; a batch reads the stream of each of its queues), and
- * re-reads the job hashes at most once a second in case the capped stream
- * dropped an event before it was read. It prints the final jobs with
+ * re-reads the jobs (llmb_job) at most once a second in case the capped
+ * stream dropped an event before it was read. One job is followed by
+ * llmb_job_wait() (lib/jobwait.c, shared with llmb sweep); a batch here,
+ * with the same pieces. It prints the final jobs with
  * their aggregates as JSON: one indented document for one
  * job, one compact line per job for a batch. That JSON is all stdout
  * holds when it is not a terminal or with --json; the tables for people
  * (summary.c) go to stdout only when it is a terminal, else to stderr.
  * Progress goes to stderr: a bar on a terminal, else a plain line at most
  * every PLAIN_MS. One job's stream position is taken before the push; a
- * batch's after it, and then every hash is read once: what happened
- * before the position is in the hashes, what happens after in the stream.
+ * batch's after it, and then every job is read once: what happened
+ * before the position is in the jobs, what happens after in the stream.
+ * A batch's reads go through the router (lib/cluster.c): on a Redis
+ * Cluster each to the primary of its queue's slot, pipelined per primary
+ * (reads_run()).
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,8 +29,10 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include <llmb/err.h>
 #include <llmb/job.h>
 #include <llmb/jobfields.h>
+#include <llmb/jobwait.h>
 #include <llmb/keys.h>
 #include <llmb/util.h>
 
@@ -33,43 +40,188 @@
 
 /* How long to wait for the aggregate once the job has ended. */
 #define AGGREGATE_GRACE_MS 5000
-/* The longest blocking read of a stream, and how often the job hashes are
- * read again at most, in case the capped stream lost an event. */
+/* The longest blocking read of a stream, and how often the jobs are read
+ * again at most, in case the capped stream lost an event. */
 #define BLOCK_MS 1000
 /* Without a terminal, a progress line at most this often. */
 #define PLAIN_MS 5000
-/* --batch: the jobs whose hashes are read per pipeline. */
+/* --batch: the jobs read per pipeline. */
 #define POLL_CHUNK 1000
 
-struct wait_state {
-    long long done, tasks;
-    char state[16];
-    int finished, aggregated;
-};
+/* llmb_job_mark_take() with llmb-push's message and exit code: 0, or
+ * EX_SOFTWARE for an error reply (said). */
+static int mark_take(const redisReply *r, char **mark)
+{
+    if (llmb_job_mark_take(r, mark) == 0)
+        return 0;
+    fprintf(stderr, "llmb-push: reading events: %s\n", r->str);
+    return EX_SOFTWARE;
+}
+
+/* When r is an error reply to the read of key (what it holds): says so
+ * and returns EX_SOFTWARE; else 0. Going on would ask again at once,
+ * forever, and never say why. */
+static int read_refused(const redisReply *r, const char *what,
+                        const char *key)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return 0;
+    fprintf(stderr, "llmb-push: reading %s %s: %s\n", what, key, r->str);
+    return EX_SOFTWARE;
+}
 
 int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
                    const char *queue, char **mark)
 {
     char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     redisReply *r = llmb_conn_command(conn, "XREVRANGE %s + - COUNT 1", events);
-    int rc = 0;
+    int rc;
 
     free(events);
     if (r == NULL) {
         fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
         return EX_UNAVAILABLE;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements == 2)
-        *mark = llmb_xstrdup(r->element[0]->element[0]->str);
-    else if (r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "llmb-push: reading events: %s\n", r->str);
-        rc = EX_SOFTWARE;
-    } else
-        *mark = llmb_xstrdup("0-0");
+    rc = mark_take(r, mark);
     freeReplyObject(r);
     return rc;
+}
+
+/*
+ * The reads of a batch's wait (a stream's position, its news, a job) each
+ * name one key of one queue, so on a Redis Cluster each goes to the
+ * primary of its queue's slot. None has more than READ_ARGC words.
+ */
+#define READ_ARGC LLMB_JOB_PROGRESS_ARGC
+struct read {
+    const char *argv[READ_ARGC];
+    int argc;
+    const char *key;  /* the key it is about: one of argv */
+    redisReply *r;    /* its reply, once run; freed by reads_clear() */
+};
+
+/* True when the error reply r says that the read was not run where it was
+ * sent but may be elsewhere or later: a slot moved or moving, a cluster
+ * without an owner for it. */
+static bool read_redirected(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "MOVED ", 6) == 0 ||
+            strncmp(r->str, "ASK ", 4) == 0 ||
+            strncmp(r->str, "TRYAGAIN", 8) == 0 ||
+            strncmp(r->str, "CLUSTERDOWN", 11) == 0);
+}
+
+/* Sends the reads of v (n of them) that go over connection c, starting
+ * with v[first], in one pipeline, and reads their replies into them. A
+ * read left without a reply (c cannot connect, or failed) or redirected
+ * keeps r NULL for reads_run() to run again alone. done[i] is set for
+ * each read of c. */
+static void reads_pipeline(struct llmb_conn *c, struct llmb_conn **conns,
+                           struct read *v, size_t n, size_t first,
+                           bool *done)
+{
+    size_t *sent = llmb_xcalloc(n, sizeof(*sent)), ns = 0, i;
+    bool failed = false;
+
+    for (i = first; i < n; i++) {
+        if (done[i] || conns[i] != c)
+            continue;
+        done[i] = true; /* sent, or left to reads_run() */
+        if (failed)
+            continue;
+        if (llmb_conn_append_argv(c, v[i].argc, v[i].argv, NULL) != 0)
+            failed = true; /* not connected, and connecting failed */
+        else
+            sent[ns++] = i;
+    }
+    for (i = 0; i < ns; i++) {
+        redisReply *r = llmb_conn_get_reply(c);
+        if (r == NULL)
+            break; /* the replies still due are lost */
+        if (read_redirected(r))
+            freeReplyObject(r);
+        else
+            v[sent[i]].r = r;
+    }
+    free(sent);
+}
+
+/* Runs the reads of v (n of them), filling each one's r: pipelined per
+ * primary (on one server, one pipeline; on a cluster, the reads of each
+ * primary's queues sent together, one primary after the other). A read
+ * the pipeline left without an answer (its primary could not be reached,
+ * the connection failed, MOVED, ASK, TRYAGAIN or CLUSTERDOWN: a slot
+ * moving, a failover) is run again alone through the router, which
+ * follows the redirection, or waits for the slot's new owner up to
+ * --redis-timeout-ms. Returns 0, or EX_UNAVAILABLE (llmb_cluster_errstr()
+ * says why). The caller frees the replies with reads_clear(). */
+static int reads_run(struct llmb_cluster *cl, struct read *v, size_t n)
+{
+    struct llmb_conn **conns = llmb_xcalloc(n ? n : 1, sizeof(*conns));
+    bool *done = llmb_xcalloc(n ? n : 1, sizeof(*done));
+    struct llmb_conn **node = NULL;
+    bool unmapped = false, *tried = NULL;
+    size_t i, nn;
+    int rc = 0;
+
+    /* A slot without a known owner reads the map, which may replace
+     * connections: read it now, before any connection is taken. */
+    for (i = 0; i < n; i++)
+        unmapped = unmapped || llmb_cluster_owner(cl, v[i].key) < 0;
+    if (unmapped)
+        llmb_cluster_refresh(cl);
+    /* Each primary's connection asked for once: one that cannot be
+     * reached costs one connect, not one per read. */
+    nn = llmb_cluster_nnodes(cl);
+    node = llmb_xcalloc(nn ? nn : 1, sizeof(*node));
+    tried = llmb_xcalloc(nn ? nn : 1, sizeof(*tried));
+    for (i = 0; i < n; i++) {
+        int o = llmb_cluster_owner(cl, v[i].key);
+        if (o < 0 || (size_t)o >= nn)
+            continue;
+        if (!tried[o]) {
+            node[o] = llmb_cluster_conn_for_key(cl, v[i].key);
+            tried[o] = true;
+        }
+        conns[i] = node[o];
+    }
+    free(node);
+    free(tried);
+    for (i = 0; i < n; i++)
+        if (!done[i] && conns[i] != NULL)
+            reads_pipeline(conns[i], conns, v, n, i, done);
+    for (i = 0; i < n && rc == 0; i++) {
+        if (v[i].r != NULL)
+            continue;
+        v[i].r = llmb_cluster_command_argv(cl, v[i].key, v[i].argc,
+                                           v[i].argv, NULL);
+        if (v[i].r == NULL)
+            rc = EX_UNAVAILABLE;
+    }
+    free(done);
+    free(conns);
+    return rc;
+}
+
+/* Makes rd the read argv (argc words, at most READ_ARGC) about its word
+ * keyarg. */
+static void read_set(struct read *rd, int argc, const char *const *argv,
+                     size_t keyarg)
+{
+    memcpy(rd->argv, argv, (size_t)argc * sizeof(*argv));
+    rd->argc = argc;
+    rd->key = argv[keyarg];
+    rd->r = NULL;
+}
+
+static void reads_clear(struct read *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].r != NULL)
+            freeReplyObject(v[i].r);
+        v[i].r = NULL;
+    }
 }
 
 /* Where progress goes: nothing (--no-progress), a bar redrawn in place
@@ -181,206 +333,13 @@ static FILE *table_out(const struct push_config *cfg)
     return isatty(STDOUT_FILENO) ? stdout : stderr;
 }
 
-/* The read job_poll() and followed_poll() make of job id of the queue
- * whose base key is base (the function llmb_job): the fields in the order
- * state_apply() takes them. */
-#define JOB_ARGV(base, id)                                                   \
-    {"FCALL_RO", "llmb_job", "1", (base), (id), "state", "tasks", "left",     \
-     "aggregate"}
-#define JOB_ARGC 9
-
-/* Takes the reply of JOB_ARGV into *w. Returns 0, or -1 when the reply
- * has no state: the job is gone (purged, expired). */
-static int state_apply(const redisReply *r, struct wait_state *w)
+/* The job's own fields (not its task fields) as one new JSON object
+ * from r, the reply of a read of llmb_job_fields with llmb_job (freed
+ * here): numeric fields as numbers, the payload and aggregate as
+ * the JSON they hold. NULL when the read failed (the job is gone: an
+ * empty object). */
+static json_t *job_json_of(redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-        r->element[0]->type != REDIS_REPLY_STRING)
-        return -1;
-    snprintf(w->state, sizeof(w->state), "%s", r->element[0]->str);
-    if (r->element[1]->type == REDIS_REPLY_STRING)
-        w->tasks = atoll(r->element[1]->str);
-    if (r->element[2]->type == REDIS_REPLY_STRING)
-        w->done = w->tasks - atoll(r->element[2]->str);
-    w->finished = llmb_job_ended(w->state, w->tasks - w->done);
-    w->aggregated = r->element[3]->type == REDIS_REPLY_STRING;
-    return 0;
-}
-
-/* Reads the job: state, tasks, counts. Returns 0 or an exit code
- * (EX_SOFTWARE: the job is gone). */
-static int job_poll(struct llmb_conn *conn, const char *base, const char *id,
-                    struct wait_state *w)
-{
-    const char *argv[] = JOB_ARGV(base, id);
-    redisReply *r = llmb_conn_commandargv(conn, JOB_ARGC, argv, NULL);
-    int rc;
-
-    if (r == NULL)
-        return EX_UNAVAILABLE;
-    rc = state_apply(r, w) == 0 ? 0 : EX_SOFTWARE;
-    freeReplyObject(r);
-    return rc;
-}
-
-/* In a `finished` event for several jobs, `ids` and `states` list them
- * separated by spaces, in the same order. Copies the state of job id into
- * out (size n) and returns 1 when ids names it; else returns 0. */
-static int finished_in(const char *ids, const char *states, const char *id,
-                       char *out, size_t n)
-{
-    size_t len = strlen(id), pos = 0;
-    const char *p = ids;
-
-    for (;;) {
-        const char *end = strchr(p, ' ');
-        size_t tok = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (tok == len && memcmp(p, id, len) == 0)
-            break;
-        if (end == NULL)
-            return 0;
-        p = end + 1;
-        pos++;
-    }
-    /* the pos-th word of states */
-    for (p = states; p != NULL && pos > 0; pos--) {
-        p = strchr(p, ' ');
-        if (p != NULL)
-            p++;
-    }
-    if (p != NULL && n > 0) {
-        size_t tok = strcspn(p, " ");
-        if (tok >= n)
-            tok = n - 1;
-        memcpy(out, p, tok);
-        out[tok] = '\0';
-    }
-    return 1;
-}
-
-/* The fields of one events stream entry that --wait reads (the others
- * stay NULL); they point into the reply. */
-struct event {
-    const char *ev, *job, *done, *state, *ids, *states;
-};
-
-static void event_parse(const redisReply *e, struct event *out)
-{
-    const redisReply *f;
-    size_t k;
-
-    memset(out, 0, sizeof(*out));
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-        e->element[1]->type != REDIS_REPLY_ARRAY)
-        return;
-    f = e->element[1];
-    for (k = 0; k + 1 < f->elements; k += 2) {
-        const char *name = f->element[k]->str;
-        const char *val = f->element[k + 1]->str;
-        if (name == NULL || val == NULL)
-            continue;
-        if (strcmp(name, "event") == 0)
-            out->ev = val;
-        else if (strcmp(name, "job") == 0)
-            out->job = val;
-        else if (strcmp(name, "done") == 0)
-            out->done = val;
-        else if (strcmp(name, "state") == 0)
-            out->state = val;
-        else if (strcmp(name, "ids") == 0)
-            out->ids = val;
-        else if (strcmp(name, "states") == 0)
-            out->states = val;
-    }
-}
-
-/* Applies event e, which names the job of w in its field `job`. */
-static void event_apply(const struct event *e, struct wait_state *w)
-{
-    if (strcmp(e->ev, "progress") == 0 && e->done != NULL)
-        w->done = atoll(e->done);
-    else if (strcmp(e->ev, "finished") == 0) {
-        w->finished = 1;
-        w->done = w->tasks;
-        if (e->state != NULL)
-            snprintf(w->state, sizeof(w->state), "%s", e->state);
-    } else if (strcmp(e->ev, "aggregated") == 0) {
-        w->aggregated = 1;
-    }
-}
-
-/* The entries of an XREAD reply of one stream (NULL when none came), and
- * *mark advanced past them. */
-static const redisReply *stream_entries(const redisReply *r, char **mark)
-{
-    const redisReply *entries, *last;
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY ||
-        r->element[0]->elements != 2 ||
-        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY ||
-        r->element[0]->element[1]->elements == 0)
-        return NULL;
-    entries = r->element[0]->element[1];
-    last = entries->element[entries->elements - 1];
-    if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
-        last->element[0]->type == REDIS_REPLY_STRING) {
-        free(*mark);
-        *mark = llmb_xstrdup(last->element[0]->str);
-    }
-    return entries;
-}
-
-/* Calls fn(e, arg) for every entry of an XREAD reply of one stream, with
- * *mark advanced past them. Returns the number of entries. */
-static size_t events_each(const redisReply *r, char **mark,
-                          void (*fn)(const struct event *e, void *arg),
-                          void *arg)
-{
-    const redisReply *entries = stream_entries(r, mark);
-    size_t i;
-
-    for (i = 0; entries != NULL && i < entries->elements; i++) {
-        struct event e;
-
-        event_parse(entries->element[i], &e);
-        if (e.ev != NULL)
-            fn(&e, arg);
-    }
-    return entries != NULL ? entries->elements : 0;
-}
-
-/* One job being followed by push_wait(). */
-struct single {
-    const char *id;
-    struct wait_state *w;
-};
-
-/* Applies event e when it concerns the job of arg (a struct single). */
-static void single_apply(const struct event *e, void *arg)
-{
-    struct single *one = arg;
-    struct wait_state *w = one->w;
-
-    if (strcmp(e->ev, "finished") == 0 && e->ids != NULL &&
-        e->states != NULL) {
-        if (finished_in(e->ids, e->states, one->id, w->state,
-                        sizeof(w->state))) {
-            w->finished = 1;
-            w->done = w->tasks;
-        }
-    } else if (e->job != NULL && strcmp(e->job, one->id) == 0) {
-        event_apply(e, w);
-    }
-}
-
-/* The job's own fields (not its task fields), read with llmb_job, as
- * one new JSON object: numeric fields as numbers, the payload and
- * aggregate as the JSON they hold. NULL when the read failed (the job
- * is gone: an empty object). */
-static json_t *job_json(struct llmb_conn *conn, const char *base,
-                        const char *id)
-{
-    redisReply *r = llmb_job_fields_read(conn, base, id);
     json_t *out = json_object();
     size_t i;
 
@@ -414,13 +373,30 @@ static json_t *job_json(struct llmb_conn *conn, const char *base,
     return out;
 }
 
+/* job_json_of() job id of the queue whose base key is base, read with
+ * llmb_job through the router cl. */
+static json_t *job_json_routed(struct llmb_cluster *cl, const char *base,
+                               const char *id)
+{
+    struct llmb_strlist cmd = {0};
+    redisReply *r;
+
+    llmb_job_read_cmd(&cmd, base, id);
+    for (size_t i = 0; i < llmb_job_nfields; i++)
+        llmb_strlist_push(&cmd, llmb_job_fields[i].name);
+    r = llmb_cluster_command_argv(cl, base, (int)cmd.n,
+                                  (const char **)cmd.v, NULL);
+    llmb_strlist_clear(&cmd);
+    return job_json_of(r);
+}
+
 /* Prints the job as one indented JSON document on stdout, then, unless
  * --json, the LLM benchmark summary when the job has one (summary.c) to
  * table_out(). Returns 0 or an exit code. */
-static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
+static int job_print(const struct push_config *cfg, struct llmb_cluster *cl,
                      const char *base, const char *id)
 {
-    json_t *out = job_json(conn, base, id);
+    json_t *out = job_json_routed(cl, base, id);
     FILE *tables = table_out(cfg);
     char *text;
 
@@ -437,59 +413,61 @@ static int job_print(const struct push_config *cfg, struct llmb_conn *conn,
     return 0;
 }
 
-int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
+/* What push_wait()'s tick needs: the progress shown, the time limit. */
+struct wait_tick {
+    const struct push_config *cfg;
+    struct progress *p;
+    int64_t started;
+};
+
+/* Before each read of push_wait(): shows the progress; ends the wait
+ * with PUSH_EXIT_TIMEOUT once --wait-timeout has passed. */
+static int wait_tick(const struct llmb_job_progress *w, void *arg)
+{
+    struct wait_tick *t = arg;
+
+    if (t->cfg->wait_timeout > 0 &&
+        llmb_mono_ms() - t->started > t->cfg->wait_timeout * 1000)
+        return PUSH_EXIT_TIMEOUT;
+    progress_show(t->p, w->done, w->tasks, 0, 1, 0);
+    return 0;
+}
+
+int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
               const char *queue, const char *id, char *mark)
 {
     char *base = llmb_key_queue(cfg->common.prefix, queue);
-    char *events = llmb_key_queue_sub(cfg->common.prefix, queue, "events");
     struct progress p;
-    int64_t started = llmb_mono_ms(), ended = 0, polled;
-    /* within --redis-timeout-ms, or the block itself would time out */
-    int block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
-                       ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
-    struct wait_state w;
+    struct wait_tick t = {cfg, &p, llmb_mono_ms()};
+    struct llmb_job_wait_opts o;
+    struct llmb_job_progress w;
+    char *err = NULL;
     int rc;
 
-    memset(&w, 0, sizeof(w));
+    memset(&o, 0, sizeof(o));
+    /* within --redis-timeout-ms, or the block itself would time out */
+    o.block_ms = cfg->redis_timeout_ms >= 2 * BLOCK_MS
+                     ? BLOCK_MS : (int)(cfg->redis_timeout_ms / 2);
+    o.grace_ms = AGGREGATE_GRACE_MS;
+    o.tick = wait_tick;
+    o.arg = &t;
     progress_init(&p, cfg);
-    rc = job_poll(conn, base, id, &w);
-    polled = llmb_mono_ms();
-    while (rc == 0) {
-        redisReply *r;
-        int64_t now = llmb_mono_ms();
-
-        if (w.finished && ended == 0)
-            ended = now;
-        if (w.finished && (w.aggregated || now - ended > AGGREGATE_GRACE_MS))
-            break;
-        if (cfg->wait_timeout > 0 && now - started > cfg->wait_timeout * 1000) {
-            rc = PUSH_EXIT_TIMEOUT;
-            break;
-        }
-        progress_show(&p, w.done, w.tasks, 0, 1, 0);
-        r = llmb_conn_command(conn, "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
-                              block_ms, events, mark);
-        if (r == NULL) {
-            rc = EX_UNAVAILABLE;
-            break;
-        }
-        if (r->type == REDIS_REPLY_ARRAY) {
-            struct single one = {id, &w};
-            events_each(r, &mark, single_apply, &one);
-        }
-        freeReplyObject(r);
-        /* The stream is capped: re-read the hash every BLOCK_MS, so an
-         * event trimmed away before it was read cannot stall the wait
-         * (not after every read: on a busy queue XREAD answers at once). */
-        if (!w.finished && llmb_mono_ms() - polled >= BLOCK_MS) {
-            rc = job_poll(conn, base, id, &w);
-            polled = llmb_mono_ms();
-        }
-    }
+    rc = llmb_job_wait(cl, cfg->common.prefix, queue, id, &mark, &o, &w,
+                       &err);
     progress_show(&p, w.done, w.tasks, 0, 1, 1);
     progress_end(&p);
+    if (rc == LLMB_EREDIS) {
+        fprintf(stderr, "llmb-push: %s\n", err);
+        free(err);
+        rc = EX_SOFTWARE;
+        goto out;
+    }
+    if (rc == LLMB_EIO)
+        rc = EX_UNAVAILABLE;
+    else if (rc == LLMB_ENOTFOUND)
+        rc = EX_SOFTWARE;
     if (rc == EX_UNAVAILABLE)
-        fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+        fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
     else if (rc == PUSH_EXIT_TIMEOUT)
         fprintf(stderr, "llmb-push: job %s still %s after %llds\n", id,
                 w.state, cfg->wait_timeout);
@@ -500,15 +478,15 @@ int push_wait(const struct push_config *cfg, struct llmb_conn *conn,
                         "in %ds; is llmb-coordinator running?\n", id, w.state,
                 AGGREGATE_GRACE_MS / 1000);
     if (rc == 0 || rc == PUSH_EXIT_TIMEOUT) {
-        int prc = job_print(cfg, conn, base, id);
+        int prc = job_print(cfg, cl, base, id);
         if (rc == 0)
             rc = prc != 0 ? prc
                           : strcmp(w.state, "completed") == 0 ? 0
                                                               : PUSH_EXIT_FAILED;
     }
+out:
     free(mark);
     free(base);
-    free(events);
     return rc;
 }
 
@@ -517,7 +495,7 @@ struct followed {
     char *base;       /* its queue's base key */
     const char *id;   /* a string of the caller's ids */
     size_t stream;    /* its queue's entry of the streams */
-    struct wait_state w;
+    struct llmb_job_progress w;
     int64_t ended;    /* mono ms it was seen ended, 0 before */
 };
 
@@ -536,6 +514,7 @@ struct follow {
     struct stream *s;
     size_t ns;
     size_t *by_id;    /* indexes of v, sorted by id */
+    size_t reading;   /* the stream whose events are being applied */
 };
 
 /* True when nothing more is awaited of job f at time now. */
@@ -552,39 +531,45 @@ static void followed_seen(struct followed *f, int64_t now)
         f->ended = now;
 }
 
-/* Reads the jobs not over yet, POLL_CHUNK per pipeline.
- * Returns 0 or EX_UNAVAILABLE. */
-static int followed_poll(struct llmb_conn *conn, struct followed *v, size_t n)
+/* Reads the jobs not over yet, POLL_CHUNK per round of
+ * reads_run(). Returns 0, EX_UNAVAILABLE or EX_SOFTWARE (an error reply,
+ * said). */
+static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
 {
     int64_t now = llmb_mono_ms();
+    struct read *rd = llmb_xcalloc(POLL_CHUNK, sizeof(*rd));
+    size_t *sent = llmb_xcalloc(POLL_CHUNK, sizeof(*sent));
     size_t i = 0;
+    int rc = 0;
 
-    while (i < n) {
-        size_t sent[POLL_CHUNK], ns = 0, k;
+    while (i < n && rc == 0) {
+        size_t ns = 0, k;
 
         for (; i < n && ns < POLL_CHUNK; i++) {
-            const char *argv[] = JOB_ARGV(v[i].base, v[i].id);
+            const char *argv[LLMB_JOB_PROGRESS_ARGC];
             if (followed_over(&v[i], now))
                 continue;
-            if (llmb_conn_append_argv(conn, JOB_ARGC, argv, NULL) != 0)
-                return EX_UNAVAILABLE;
+            llmb_job_progress_argv(v[i].base, v[i].id, argv);
+            read_set(&rd[ns], LLMB_JOB_PROGRESS_ARGC, argv, 3);
             sent[ns++] = i;
         }
-        for (k = 0; k < ns; k++) {
-            redisReply *r = llmb_conn_get_reply(conn);
+        rc = reads_run(cl, rd, ns);
+        for (k = 0; k < ns && rc == 0; k++) {
             struct followed *f = &v[sent[k]];
-            if (r == NULL)
-                return EX_UNAVAILABLE;
-            if (state_apply(r, &f->w) != 0) {
+            if ((rc = read_refused(rd[k].r, "job", f->id)) != 0)
+                break;
+            if (llmb_job_progress_take(rd[k].r, &f->w) != 0) {
                 /* gone (purged, expired): nothing more will come */
                 snprintf(f->w.state, sizeof(f->w.state), "gone");
-                f->w.finished = f->w.aggregated = 1;
+                f->w.finished = f->w.aggregated = true;
             }
             followed_seen(f, now);
-            freeReplyObject(r);
         }
+        reads_clear(rd, ns);
     }
-    return 0;
+    free(sent);
+    free(rd);
+    return rc;
 }
 
 /* The jobs by_id_cmp() compares, for qsort(), which takes no context. */
@@ -596,11 +581,13 @@ static int by_id_cmp(const void *a, const void *b)
                   sort_base[*(const size_t *)b].id);
 }
 
-/* Calls fn on every followed job named id (a batch may name a job twice:
- * the second push returned the first). len is id's length: ids of a
- * `finished` event are words of a longer string. */
+/* Applies an event of the stream being read (fl->reading) to every
+ * followed job of its queue named id (a batch may name a job twice: the
+ * second push returned the first; jobs of other queues may have the same
+ * id). len is id's length: ids of a `finished` event are words of a
+ * longer string. */
 static void follow_each(struct follow *fl, const char *id, size_t len,
-                        const struct event *e, const char *state, size_t slen)
+                        const struct llmb_job_event *e, const char *state, size_t slen)
 {
     size_t lo = 0, hi = fl->n;
 
@@ -618,6 +605,8 @@ static void follow_each(struct follow *fl, const char *id, size_t len,
         struct followed *f = &fl->v[fl->by_id[lo]];
         if (strncmp(f->id, id, len) != 0 || f->id[len] != '\0')
             break;
+        if (f->stream != fl->reading)
+            continue;
         if (state != NULL) {  /* one job of a `finished` event for many */
             f->w.finished = 1;
             f->w.done = f->w.tasks;
@@ -626,14 +615,14 @@ static void follow_each(struct follow *fl, const char *id, size_t len,
             memcpy(f->w.state, state, slen);
             f->w.state[slen] = '\0';
         } else {
-            event_apply(e, &f->w);
+            llmb_job_event_apply(e, &f->w);
         }
         followed_seen(f, llmb_mono_ms());
     }
 }
 
 /* Applies event e to the jobs of arg (a struct follow) that it names. */
-static void follow_event(const struct event *e, void *arg)
+static void follow_event(const struct llmb_job_event *e, void *arg)
 {
     struct follow *fl = arg;
 
@@ -656,16 +645,20 @@ static void follow_event(const struct event *e, void *arg)
  * key, as Redis Cluster needs), and when none had news, a read that
  * blocks up to block_ms on the first of them (up to MULTI_BLOCK_MS when
  * other queues wait too, so that their news is not held back long).
- * COUNT bounds each read. Returns 0 or EX_UNAVAILABLE. */
+ * COUNT bounds each read. Returns 0, EX_UNAVAILABLE or EX_SOFTWARE (an
+ * error reply, said). */
 #define EVENTS_COUNT 1000
 #define MULTI_BLOCK_MS 250
-static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
+static int follow_read(struct llmb_cluster *cl, struct follow *fl,
+                       int block_ms)
 {
+    struct read rd[64];
     size_t sent[64], ns = 0, k, got = 0, open = 0, first = SIZE_MAX, i = 0;
     char count[24], block[24];
+    int rc = 0;
 
     snprintf(count, sizeof(count), "%d", EVENTS_COUNT);
-    while (i < fl->ns) {
+    while (i < fl->ns && rc == 0) {
         ns = 0;
         for (; i < fl->ns && ns < sizeof(sent) / sizeof(*sent); i++) {
             const char *argv[] = {"XREAD", "COUNT", count, "STREAMS",
@@ -675,19 +668,20 @@ static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
             if (first == SIZE_MAX)
                 first = i;
             open++;
-            if (llmb_conn_append_argv(conn, 6, argv, NULL) != 0)
-                return EX_UNAVAILABLE;
+            read_set(&rd[ns], 6, argv, 4);
             sent[ns++] = i;
         }
-        for (k = 0; k < ns; k++) {
-            redisReply *r = llmb_conn_get_reply(conn);
-            if (r == NULL)
-                return EX_UNAVAILABLE;
-            got += events_each(r, &fl->s[sent[k]].mark, follow_event, fl);
-            freeReplyObject(r);
+        rc = reads_run(cl, rd, ns);
+        for (k = 0; k < ns && rc == 0; k++) {
+            fl->reading = sent[k];
+            rc = read_refused(rd[k].r, "events", fl->s[sent[k]].key);
+            if (rc == 0)
+                got += llmb_job_events_each(rd[k].r, &fl->s[sent[k]].mark,
+                                            follow_event, fl);
         }
+        reads_clear(rd, ns);
     }
-    if (got == 0 && first != SIZE_MAX) {
+    if (rc == 0 && got == 0 && first != SIZE_MAX) {
         const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block,
                               "STREAMS", fl->s[first].key,
                               fl->s[first].mark};
@@ -696,24 +690,28 @@ static int follow_read(struct llmb_conn *conn, struct follow *fl, int block_ms)
         snprintf(block, sizeof(block), "%d",
                  open > 1 && block_ms > MULTI_BLOCK_MS ? MULTI_BLOCK_MS
                                                        : block_ms);
-        r = llmb_conn_commandargv(conn, 8, argv, NULL);
+        r = llmb_cluster_command_argv(cl, fl->s[first].key, 8, argv, NULL);
         if (r == NULL)
             return EX_UNAVAILABLE;
-        events_each(r, &fl->s[first].mark, follow_event, fl);
+        fl->reading = first;
+        rc = read_refused(r, "events", fl->s[first].key);
+        if (rc == 0)
+            llmb_job_events_each(r, &fl->s[first].mark, follow_event, fl);
         freeReplyObject(r);
     }
-    return 0;
+    return rc;
 }
 
 /* Builds fl for the jobs ids of queues (the streams in order of first
  * use) and takes each stream's position. Returns 0 or an exit code. */
 static int follow_init(struct follow *fl, const struct push_config *cfg,
-                       struct llmb_conn *conn,
+                       struct llmb_cluster *cl,
                        const struct llmb_strlist *ids,
                        const struct llmb_strlist *queues)
 {
+    struct read *rd;
     size_t i, k;
-    int rc;
+    int rc = 0;
 
     memset(fl, 0, sizeof(*fl));
     fl->n = ids->n;
@@ -741,11 +739,25 @@ static int follow_init(struct follow *fl, const struct push_config *cfg,
     for (k = 0; k < fl->ns; k++) {
         const char *q = queues->v[fl->s[k].open];
         fl->s[k].key = llmb_key_queue_sub(cfg->common.prefix, q, "events");
-        rc = push_wait_mark(cfg, conn, q, &fl->s[k].mark);
-        if (rc != 0)
-            return rc;
     }
-    return 0;
+    /* the positions, POLL_CHUNK streams per round of reads */
+    rd = llmb_xcalloc(POLL_CHUNK, sizeof(*rd));
+    for (k = 0; k < fl->ns && rc == 0; k += POLL_CHUNK) {
+        size_t n = fl->ns - k < POLL_CHUNK ? fl->ns - k : POLL_CHUNK;
+        for (i = 0; i < n; i++) {
+            const char *argv[] = {"XREVRANGE", fl->s[k + i].key, "+", "-",
+                                  "COUNT", "1"};
+            read_set(&rd[i], 6, argv, 1);
+        }
+        rc = reads_run(cl, rd, n);
+        if (rc == EX_UNAVAILABLE)
+            fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
+        for (i = 0; i < n && rc == 0; i++)
+            rc = mark_take(rd[i].r, &fl->s[k + i].mark);
+        reads_clear(rd, n);
+    }
+    free(rd);
+    return rc;
 }
 
 static void follow_fini(struct follow *fl)
@@ -763,7 +775,7 @@ static void follow_fini(struct follow *fl)
     free(fl->by_id);
 }
 
-int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
+int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
                    const struct llmb_strlist *ids,
                    const struct llmb_strlist *queues)
 {
@@ -782,13 +794,13 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
     int rc = 0, failed = 0;
 
     progress_init(&p, cfg);
-    /* The streams' positions first, then the hashes: what happened before
-     * the positions is in the hashes, what happens after in the streams. */
-    rc = follow_init(&fl, cfg, conn, ids, queues);
+    /* The streams' positions first, then the jobs: what happened before
+     * the positions is in the jobs, what happens after in the streams. */
+    rc = follow_init(&fl, cfg, cl, ids, queues);
     v = fl.v;
     if (rc != 0) /* said */
         goto out;
-    rc = followed_poll(conn, v, ids->n);
+    rc = followed_poll(cl, v, ids->n);
     polled = llmb_mono_ms();
     while (rc == 0) {
         long long done = 0, tasks = 0;
@@ -814,27 +826,29 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_conn *conn,
             rc = PUSH_EXIT_TIMEOUT;
             break;
         }
-        rc = follow_read(conn, &fl, block_ms);
-        /* The streams are capped: re-read the hashes of the jobs not over
+        rc = follow_read(cl, &fl, block_ms);
+        /* The streams are capped: re-read the jobs not over
          * every BLOCK_MS, so an event trimmed away before it was read
          * cannot stall the wait. */
         if (rc == 0 && llmb_mono_ms() - polled >= BLOCK_MS) {
-            rc = followed_poll(conn, v, ids->n);
+            rc = followed_poll(cl, v, ids->n);
             polled = llmb_mono_ms();
         }
     }
     progress_end(&p);
     if (rc == EX_UNAVAILABLE) {
-        fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+        fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
         goto out;
     }
+    if (rc == EX_SOFTWARE) /* said */
+        goto out;
     /* stdout: one line per job, in input order */
     for (i = 0; i < ids->n; i++) {
-        json_t *job = job_json(conn, v[i].base, v[i].id);
+        json_t *job = job_json_routed(cl, v[i].base, v[i].id);
         char *text;
 
         if (job == NULL) {
-            fprintf(stderr, "llmb-push: %s\n", llmb_conn_errstr(conn));
+            fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
             rc = EX_UNAVAILABLE;
             goto out;
         }

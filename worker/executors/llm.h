@@ -28,6 +28,7 @@
  *   llm_record.c    per-request records, the task summary, the result JSON
  *   llm_client.c    the client's own health over a task: requests on the
  *                   wire, event-loop lag, CPU, and the warnings they give
+ *   llm_timeline.c  the task's throughput and concurrency over time
  *
  * Everything runs on the worker's thread; no thread is started per
  * request (libcurl may resolve host names on a helper thread of its own).
@@ -47,6 +48,8 @@
 #include <llmb/histogram.h>
 #include <llmb/llmworkload.h>
 #include <llmb/util.h>
+
+#include "llm_timeline.h"
 
 /* ---- error classes ---------------------------------------------------- */
 
@@ -153,7 +156,8 @@ struct llmb_llm_workload {
     bool completions;       /* "api": "completions" */
     struct llmb_llm_synthetic syn;
     struct llmb_llm_dataset ds;
-    long task;              /* the task's index: part of the generator */
+    long task;              /* the replica's index (the task's outside
+                               A/B runs): part of the generator */
     char *job;
     char *rest[2];          /* the body's members but the prompt or the
                                messages, compact JSON without its braces:
@@ -165,10 +169,12 @@ struct llmb_llm_workload {
 };
 
 /* Reads the workload fields of payload o (checked already by
- * llmb_llm_fields_check) for task t. Returns 0, or -1 with *errstr. */
+ * llmb_llm_fields_check) for task t, replica `replica` of `replicas`
+ * (the task itself of the job's tasks outside A/B runs): the prompts and
+ * the dataset's part are the replica's. Returns 0, or -1 with *errstr. */
 int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
                             const char *kind, const struct llmb_exec_task *t,
-                            char **errstr);
+                            long replica, long replicas, char **errstr);
 
 /* The body every request starts from, checked (not kept: its members
  * but the prompt are copied as text). */
@@ -242,6 +248,11 @@ struct llmb_llm_spec {
     bool record_itls;       /* records carry their gaps (LLMB_LLM_ITLS_MAX) */
     bool ab;                /* "endpoints"/"models": the result names its
                                pair in "_group" */
+    long pairs;             /* of an A/B run; 1 otherwise */
+    long replica, replicas; /* task i is replica i / pairs of
+                               ceil(tasks / pairs): what its prompts (and
+                               seeded arrivals) are keyed on, so every
+                               pair of a replica sends the same */
     double start_timeout_s; /* its wait for the tasks not yet arrived */
     bool seeded;            /* seed was given */
     uint64_t seed;          /* arrival and jitter generator */
@@ -516,13 +527,16 @@ struct llmb_llm_rv {
 };
 
 /* Where a task registers for the synchronized start: the worker sets it
- * (task.c) to call llmb_rendezvous for task `token`; cb is then called
- * exactly once, later, with the reply (err NULL) or an error text.
- * Returns 0, or -1 (no connection: cb is never called). NULL (the
- * executor run alone): tasks start at once. */
+ * (task.c) to call llmb_rendezvous for task `token` in meeting phase
+ * ("start", "measure" or "none", lua/77-rendezvous.lua), announcing that
+ * it asks again within poll_ms; cb is then called exactly once, later,
+ * with the reply (err NULL) or an error text. Returns 0, or -1 (no
+ * connection: cb is never called). NULL (the executor run alone): tasks
+ * start at once. */
 typedef void llmb_llm_rv_fn(void *arg, const char *err,
                             const struct llmb_llm_rv *rv);
 typedef int llmb_llm_rendezvous_fn(void *token, long timeout_ms,
+                                   const char *phase, long poll_ms,
                                    llmb_llm_rv_fn *cb, void *arg);
 extern llmb_llm_rendezvous_fn *llmb_llm_rendezvous;
 
@@ -532,12 +546,20 @@ struct llmb_llm_start {
     struct llmb_llm_rv rv; /* the reply that gave the start */
     double wait_ms;     /* from its first registration to its start */
     double late_ms;     /* > 0: it arrived after the common start */
+    bool measure;       /* after its warm-up, it met the others again */
+    struct llmb_llm_rv mrv; /* the reply that gave the measured start */
+    double measure_wait_ms; /* from its warm-up's end to that start */
+    double measure_late_ms; /* > 0: it came after that start */
+    long calls;         /* llmb_rendezvous calls it made */
 };
 
 /* Bytes of records gathered before a chunk goes to the sink. */
 #define LLMB_LLM_CHUNK_BYTES 16384
 /* Bytes of an error message kept in a record line. */
 #define LLMB_LLM_LINE_MESSAGE 200
+/* Bytes of the server's words kept in an error message. Both cuts keep
+ * fewer rather than half a UTF-8 character (llmb_utf8_cut). */
+#define LLMB_LLM_ERROR_CUT 200
 /* Gaps a record line carries with record_itls (the first ones): at most
  * 11 bytes each, so that a line stays well under a chunk's 64 KiB. */
 #define LLMB_LLM_ITLS_MAX 4000
@@ -611,6 +633,9 @@ struct llmb_llm_client {
     double wire_us;          /* integral of on_wire over time */
     double cpu0_ms, cpu_ms;  /* process user + system CPU */
     bool stopped;
+    struct llmb_llm_timeline tl; /* throughput and concurrency over time:
+                                    on_wire here, request ends from the
+                                    run (llm_timeline.c) */
 };
 
 #define LLMB_LLM_PROBE_MS 10

@@ -37,8 +37,10 @@ static double cpu_now_ms(void)
  * the wire. */
 static void mark(struct llmb_llm_client *c, int64_t now)
 {
-    if (now > c->mark_us)
+    if (now > c->mark_us) {
         c->wire_us += (double)c->on_wire * (double)(now - c->mark_us);
+        llmb_llm_timeline_busy(&c->tl, c->mark_us, now, c->on_wire);
+    }
     c->mark_us = now;
 }
 
@@ -80,6 +82,7 @@ void llmb_llm_client_start(struct llmb_llm_client *c, struct ev_loop *loop)
     c->loop = loop;
     c->lag_us = llmb_xcalloc(MAX_LAG_SAMPLES, sizeof(*c->lag_us));
     c->start_us = c->mark_us = llmb_mono_us();
+    llmb_llm_timeline_start(&c->tl);
     c->rng = (uint64_t)c->start_us | 1;
     c->cpu0_ms = cpu_now_ms();
     ev_timer_init(&c->probe, probe_cb, LLMB_LLM_PROBE_MS / 1000.0, 0.0);
@@ -117,6 +120,7 @@ void llmb_llm_client_stop(struct llmb_llm_client *c)
 void llmb_llm_client_fini(struct llmb_llm_client *c)
 {
     llmb_llm_client_stop(c);
+    llmb_llm_timeline_fini(&c->tl);
     free(c->lag_us);
     c->lag_us = NULL;
 }

@@ -19,9 +19,9 @@
  * The `benchmark` handler takes the seed document's shape: "provider"
  * names the endpoint and "iterations" the requests of the whole job,
  * spread over its tasks (task i gets iterations / tasks, and one more
- * when i < iterations % tasks); messages default to a fixed prompt and
- * max_tokens to LLMB_LLM_BENCHMARK_MAX_TOKENS. Every llm field works
- * there too.
+ * when i < iterations % tasks; by replica in an A/B run); messages
+ * default to a fixed prompt and max_tokens to
+ * LLMB_LLM_BENCHMARK_MAX_TOKENS. Every llm field works there too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -256,7 +256,8 @@ static long ab_list(json_t *o, const char *kind, const char *name,
  * pair i mod (endpoints x models), so that endpoint e and model m go to
  * task e * models + m (and every pairs-th task after). The pair is written
  * into o as "endpoint" and "model" (which the payload must then not
- * give), and the task's result names it in "_group". */
+ * give), the number of pairs into spec->pairs, and the task's result
+ * names its pair in "_group". */
 static int pick_combo(struct llmb_llm_spec *spec, json_t *o,
                       const char *kind, const struct llmb_llm_endpoints *eps,
                       const struct llmb_exec_task *t, char **errstr)
@@ -290,7 +291,8 @@ static int pick_combo(struct llmb_llm_spec *spec, json_t *o,
             return -1;
         }
     }
-    pair = t->task % ((ne > 0 ? ne : 1) * (nm > 0 ? nm : 1));
+    spec->pairs = (ne > 0 ? ne : 1) * (nm > 0 ? nm : 1);
+    pair = t->task % spec->pairs;
     if (ne > 0)
         json_object_set(o, "endpoint", json_array_get(es, (size_t)(
                             nm > 0 ? pair / nm : pair)));
@@ -300,13 +302,13 @@ static int pick_combo(struct llmb_llm_spec *spec, json_t *o,
     return 0;
 }
 
-/* The benchmark shape: provider -> endpoint, iterations -> this task's
- * share of requests, a default prompt and max_tokens. */
-static int benchmark_map(json_t *o, const struct llmb_exec_task *t,
-                         const char **field, char **errstr)
+/* The benchmark shape: provider -> endpoint, iterations checked (its
+ * share is iterations_share's, once the pairs are known), a default
+ * prompt and max_tokens. */
+static int benchmark_map(json_t *o, const char **field, char **errstr)
 {
     json_t *prov = json_object_get(o, "provider");
-    long iterations = 1, tasks = t->tasks > 0 ? t->tasks : 1, share;
+    long iterations = 1;
 
     if (prov != NULL) {
         json_t *ep = json_object_get(o, "endpoint");
@@ -332,9 +334,6 @@ static int benchmark_map(json_t *o, const struct llmb_exec_task *t,
         if (get_int(o, "benchmark", "iterations", 1, 1000000000L,
                     &iterations, errstr) != 0)
             return -1;
-        share = iterations / tasks + (t->task < iterations % tasks ? 1 : 0);
-        json_object_set_new(o, "requests", json_integer(share));
-        json_object_del(o, "iterations");
     }
     if (json_object_get(o, "messages") == NULL &&
         json_object_get(o, "prompt") == NULL &&
@@ -349,6 +348,31 @@ static int benchmark_map(json_t *o, const struct llmb_exec_task *t,
         json_object_set_new(o, "max_tokens",
                             json_integer(LLMB_LLM_BENCHMARK_MAX_TOKENS));
     return 0;
+}
+
+/* The benchmark's "iterations" (the whole job's requests, checked by
+ * benchmark_map) -> this task's "requests": task i of n gets
+ * iterations / n, and one more when i < iterations % n. In an A/B run of
+ * P pairs the one more goes by replica instead (r < (iterations % n) /
+ * P), so that every pair of a replica sends as many requests (and the
+ * same prompts): a remainder that is not a multiple of P leaves up to
+ * P - 1 unsent. */
+static void iterations_share(json_t *o, const struct llmb_llm_spec *spec,
+                             const struct llmb_exec_task *t)
+{
+    json_t *it = json_object_get(o, "iterations");
+    long n = t->tasks > 0 ? t->tasks : 1, iterations, share;
+
+    if (it == NULL)
+        return;
+    iterations = (long)json_integer_value(it);
+    share = iterations / n;
+    if (spec->pairs > 1)
+        share += spec->replica < iterations % n / spec->pairs ? 1 : 0;
+    else
+        share += t->task < iterations % n ? 1 : 0;
+    json_object_set_new(o, "requests", json_integer(share));
+    json_object_del(o, "iterations");
 }
 
 /* Checks the request fields the executor relies on, sets the defaults,
@@ -615,11 +639,20 @@ int llmb_llm_spec_parse(struct llmb_llm_spec *spec, enum llmb_llm_kind kind,
     if (llmb_llm_fields_check(o, bench, errstr) != 0 ||
         get_extra(o, kname, &extra, errstr) != 0)
         goto out;
-    if (bench && benchmark_map(o, t, &field, errstr) != 0)
+    if (bench && benchmark_map(o, &field, errstr) != 0)
         goto out;
+    spec->pairs = 1;
     if (pick_combo(spec, o, kname, eps, t, errstr) != 0)
         goto out;
-    if (llmb_llm_workload_parse(&spec->wl, o, kname, t, errstr) != 0 ||
+    /* the replica: what the task's prompts are keyed on, the same for
+     * every pair (docs/llm.md, "A/B runs") */
+    spec->replica = t->task / spec->pairs;
+    spec->replicas = ((t->tasks > 0 ? t->tasks : 1) + spec->pairs - 1) /
+                     spec->pairs;
+    if (bench)
+        iterations_share(o, spec, t);
+    if (llmb_llm_workload_parse(&spec->wl, o, kname, t, spec->replica,
+                                spec->replicas, errstr) != 0 ||
         pick_endpoint(spec, o, kname, field, eps, errstr) != 0 ||
         control(spec, o, kname, bench, errstr) != 0 ||
         request_fields(spec, o, kname, errstr) != 0)

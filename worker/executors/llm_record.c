@@ -157,9 +157,9 @@ static void line_add(struct llmb_llm_records *rs,
         llmb_buf_append(b, "\t\t", 2);
     llmb_buf_appendf(b, "%ld\t%s\t%ld\t", rec->status,
                      llmb_llm_class_name(rec->cls), rec->attempts);
-    mlen = rec->message != NULL ? strlen(rec->message) : 0;
-    if (mlen > LLMB_LLM_LINE_MESSAGE)
-        mlen = LLMB_LLM_LINE_MESSAGE;
+    mlen = rec->message != NULL ? llmb_utf8_cut(rec->message,
+                                                strlen(rec->message),
+                                                LLMB_LLM_LINE_MESSAGE) : 0;
     for (size_t i = 0; i < mlen; i++) {
         char c = rec->message[i];
         llmb_buf_append(b, c == '\t' || c == '\n' || c == '\r' ? " " : &c,
@@ -254,12 +254,15 @@ static json_t *text_json(const char *s)
     return v;
 }
 
-/* The first LLMB_LLM_LINE_MESSAGE bytes of message, as text_json(). */
+/* The first LLMB_LLM_LINE_MESSAGE bytes of message (fewer rather than
+ * half a character), as text_json(). */
 static json_t *message_json(const char *message)
 {
     char cut[LLMB_LLM_LINE_MESSAGE + 1];
+    const char *m = message != NULL ? message : "";
 
-    snprintf(cut, sizeof(cut), "%s", message != NULL ? message : "");
+    snprintf(cut, sizeof(cut), "%.*s",
+             (int)llmb_utf8_cut(m, strlen(m), LLMB_LLM_LINE_MESSAGE), m);
     return text_json(cut);
 }
 
@@ -302,22 +305,44 @@ static json_t *record_json(const struct llmb_llm_record *r)
 }
 
 /* The synchronized start's part of the result: "_start" (what the
- * rendezvous said, not aggregated), summary.start_wait_ms and
- * summary.start_missing (the tasks that had not arrived when the start
- * was set: the same in every result of the job), and a warning when tasks
- * were missing or this one came after the start. */
+ * rendezvous said, not aggregated; after a warm-up, what its measured
+ * start said too), summary.start_wait_ms and summary.start_missing (the
+ * tasks that had not arrived when the start was set: the same in every
+ * result of the job), and a warning when tasks were missing or this one
+ * came after the start. */
 static void start_json(const struct llmb_llm_start *st, json_t *o,
                        json_t *sum, json_t *warn)
 {
     const struct llmb_llm_rv *rv = &st->rv;
+    json_t *s;
 
     if (!st->together)
         return;
-    json_object_set_new(o, "_start", json_pack(
-        "{s:I,s:I,s:i,s:i,s:i,s:o}", "start_ms", (json_int_t)rv->start_ms,
-        "deadline_ms", (json_int_t)rv->deadline_ms, "arrived",
-        (int)rv->arrived, "tasks", (int)rv->tasks, "missing",
-        (int)rv->missing, "late_ms", ms(st->late_ms)));
+    s = json_pack("{s:I,s:I,s:i,s:i,s:i,s:o,s:i}", "start_ms",
+                  (json_int_t)rv->start_ms, "deadline_ms",
+                  (json_int_t)rv->deadline_ms, "arrived", (int)rv->arrived,
+                  "tasks", (int)rv->tasks, "missing", (int)rv->missing,
+                  "late_ms", ms(st->late_ms), "calls", (int)st->calls);
+    if (st->measure) {
+        json_object_set_new(s, "measure_ms",
+                            json_integer((json_int_t)st->mrv.start_ms));
+        json_object_set_new(s, "measure_missing",
+                            json_integer(st->mrv.missing));
+        json_object_set_new(s, "measure_late_ms", ms(st->measure_late_ms));
+        json_object_set_new(s, "measure_wait_ms", ms(st->measure_wait_ms));
+        if (st->mrv.missing > 0)
+            json_array_append_new(warn, json_sprintf(
+                "measure: %ld of the %ld tasks warming up had not ended "
+                "their warm-up when start_timeout_s ran out; the others "
+                "started measuring without them", st->mrv.missing,
+                st->mrv.tasks));
+        if (st->measure_late_ms > 0)
+            json_array_append_new(warn, json_sprintf(
+                "measure: this task ended its warm-up %.0f ms after the "
+                "common measured start and started measuring at once",
+                st->measure_late_ms));
+    }
+    json_object_set_new(o, "_start", s);
     json_object_set_new(sum, "start_wait_ms", ms(st->wait_ms));
     json_object_set_new(sum, "start_missing", json_integer(rv->missing));
     if (rv->missing > 0)
@@ -354,6 +379,9 @@ char *llmb_llm_records_result(const struct llmb_llm_records *rs,
     for (size_t i = 0; i < rs->n; i++)
         json_array_append_new(arr, record_json(&rs->v[i]));
     json_object_set_new(o, "_requests", arr); /* not aggregated */
+    if (client != NULL) /* merged per job by the aggregate, not a field */
+        json_object_set_new(o, "_timeline", llmb_llm_timeline_json(
+                                                &client->tl));
     json_object_set_new(o, "metrics", llmb_llm_metrics_json(&rs->metrics));
 
     json_object_set_new(sum, "requests", json_integer((json_int_t)rs->seen));

@@ -237,7 +237,7 @@ static int attempt_start(struct llmb_llm_req *req)
 }
 
 /* The server's words for an error status: error.message of a JSON body,
- * else the start of the body. */
+ * else the start of the body, cut at a character's boundary. */
 static char *error_text(const struct llmb_llm_req *req)
 {
     json_t *o = json_loadb(req->body.data, req->body.len, 0, NULL);
@@ -247,11 +247,10 @@ static char *error_text(const struct llmb_llm_req *req)
                     json_is_string(e) ? json_string_value(e) : NULL;
     char *s;
 
-    if (m != NULL)
-        s = llmb_xasprintf("HTTP %ld: %.200s", req->status, m);
-    else
-        s = llmb_xasprintf("HTTP %ld: %.200s", req->status,
-                           req->body.len > 0 ? req->body.data : "(no body)");
+    if (m == NULL)
+        m = req->body.len > 0 ? req->body.data : "(no body)";
+    s = llmb_xasprintf("HTTP %ld: %.*s", req->status,
+                       (int)llmb_utf8_cut(m, strlen(m), LLMB_LLM_ERROR_CUT), m);
     json_decref(o);
     for (char *c = s; *c != '\0'; c++)
         if ((unsigned char)*c < 0x20)

@@ -64,8 +64,7 @@ static int bad(struct llmb_llm_resp *r, char *msg)
 static int not_object(struct llmb_llm_resp *r, const char *what,
                       const char *text, size_t len)
 {
-    size_t n = len > 80 ? 80 : len;
-    char *s = llmb_xstrndup(text, n);
+    char *s = llmb_xstrndup(text, llmb_utf8_cut(text, len, 80));
     int rc;
 
     for (char *c = s; *c != '\0'; c++)
@@ -133,8 +132,11 @@ static int take_error(struct llmb_llm_resp *r, json_t *o)
         msg = json_string_value(json_object_get(e, "message"));
     else if (json_is_string(e))
         msg = json_string_value(e);
-    return bad(r, llmb_xasprintf("the server reported an error: %.200s",
-                                 msg != NULL ? msg : "(no message)"));
+    if (msg == NULL)
+        msg = "(no message)";
+    return bad(r, llmb_xasprintf("the server reported an error: %.*s",
+                                 (int)llmb_utf8_cut(msg, strlen(msg),
+                                                    LLMB_LLM_ERROR_CUT), msg));
 }
 
 /* Keeps the gap before a content chunk, in us (capped at 2^32 - 1).
@@ -206,7 +208,8 @@ static int parse_event(struct llmb_llm_resp *r, const char *event,
     if (strcmp(event, "error") == 0 && json_object_get(o, "error") == NULL) {
         json_decref(o);
         return bad(r, llmb_xasprintf("the server sent an error event: "
-                                     "%.200s", data));
+                                     "%.*s", (int)llmb_utf8_cut(data, len,
+                                     LLMB_LLM_ERROR_CUT), data));
     }
     memset(&ck, 0, sizeof(ck));
     ck.chat = r->chat;

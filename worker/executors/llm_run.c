@@ -15,12 +15,17 @@
  * Run control (docs/llm.md, "Run control"): with start_at_ms the task
  * first waits for that wall-clock time; with "start": "together" it
  * registers in its job's rendezvous (llmb_llm_rendezvous: the worker's
- * llmb_rendezvous call) every RV_POLL_S until Redis sets the common start,
- * then waits for it on the Redis clock; then warmup_requests requests
- * (or, with warmup_s, as many as that time allows, the first of the two
- * ending the warm-up's sending) run at full concurrency and are thrown
- * away, and only once the last of them has ended does the measured run
- * start (its clock, its client figures, its arrivals). duration_s stops
+ * llmb_rendezvous call) and asks again, RV_POLL_S after the first call
+ * and twice as long each time up to RV_POLL_MAX_S (announcing each wait,
+ * so that Redis sets the start far enough ahead for every waiter to hear
+ * of it), until Redis sets the common start, then waits for it on the
+ * Redis clock; then warmup_requests requests (or, with warmup_s, as many
+ * as that time allows, the first of the two ending the warm-up's sending)
+ * run at full concurrency and are thrown away, and only once the last of
+ * them has ended does the measured run start (its clock, its client
+ * figures, its arrivals); with "together", once every task's warm-up has
+ * ended, at a second common start (the rendezvous's "measure" meeting),
+ * so that no task measures while another still warms up. duration_s stops
  * sending that long after the measured start: what is in flight then
  * runs to its end and counts, what has not been sent never is. ramp_up_s
  * opens the slots one by one, linearly from 1 to concurrency over that
@@ -87,6 +92,9 @@ struct llmb_llm_run {
     ev_timer poll;               /* the next call to the rendezvous */
     struct rv_call *rv;          /* that call in flight; NULL = none */
     int64_t rv_first_us;         /* the first call; 0 = none yet */
+    double rv_poll_s;            /* the wait after the call in flight */
+    bool rv_measure;             /* meeting for the measured start */
+    int64_t warm_end_us;         /* when the warm-up ended; 0 = not yet */
     ev_timer stop;               /* duration_s after the measured start */
     ev_timer ramp;               /* opens the next slot */
     ev_check spread;             /* starts the next requests due */
@@ -303,6 +311,7 @@ static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void measure(struct llmb_llm_run *run);
+static void warmed(struct llmb_llm_run *run);
 
 /* duration_s (warmup_s in the warm-up) is up: nothing more is sent; the
  * phase ends with the last request in flight (at once when there is
@@ -318,7 +327,7 @@ static void stop_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (run->finished < run->total)
         return;
     if (run->warming)
-        measure(run);
+        warmed(run);
     else
         finish(run);
 }
@@ -350,6 +359,9 @@ static void measure(struct llmb_llm_run *run)
     ev_timer_stop(loop, &run->stop); /* warmup_s's, when requests ended
                                         the warm-up first */
     run->warming = false;
+    if (run->warm_end_us > 0)
+        run->recs.start.measure_wait_ms = (double)(llmb_mono_us() -
+                                                   run->warm_end_us) / 1000.0;
     llmb_llm_records_mark_start(&run->recs);
     run->launched = run->finished = run->arrived = 0;
     run->total = run->spec.requests;
@@ -381,9 +393,11 @@ static void measure(struct llmb_llm_run *run)
     }
 }
 
-#define RV_POLL_S 0.02  /* between calls while the start is not set: well
-                           under the lead the start is set with */
-#define RV_RETRY_S 0.25 /* after an error */
+#define RV_POLL_S 0.02     /* the first wait between calls while the
+                              start is not set */
+#define RV_POLL_MAX_S 0.5  /* the longest: the start is set this much
+                              later, at worst, than every task arrived */
+#define RV_RETRY_S 0.25    /* after an error */
 
 static void rv_poll(struct llmb_llm_run *run);
 static void begin(struct llmb_llm_run *run);
@@ -401,15 +415,27 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
     rv_poll(w->data);
 }
 
-/* The rendezvous answered: ask again until the start is set, then wait
- * for it (on the Redis clock: start - now of the reply) and begin. A task
- * whose lease is gone keeps asking, slowly, until the worker drops it. */
+/* The start the rendezvous gave has come: the warm-up (begin) or, after
+ * it, the measured run. */
+static void rv_go(struct llmb_llm_run *run)
+{
+    if (run->rv_measure)
+        measure(run);
+    else
+        begin(run);
+}
+
+/* The rendezvous answered: ask again, after the wait announced in the
+ * call (doubled for the next one), until the start is set, then wait for
+ * it (on the Redis clock: start - now of the reply) and go. A task whose
+ * lease is gone keeps asking, slowly, until the worker drops it. */
 static void rv_reply(void *arg, const char *err, const struct llmb_llm_rv *rv)
 {
     struct rv_call *call = arg;
     struct llmb_llm_run *run = call->run;
     struct llmb_llm_start *st;
     int64_t delay;
+    double late;
 
     free(call);
     if (run == NULL)
@@ -427,36 +453,53 @@ static void rv_reply(void *arg, const char *err, const struct llmb_llm_rv *rv)
         return;
     }
     if (rv->start_ms < 0) {
-        rv_again(run, RV_POLL_S);
+        double wait = run->rv_poll_s;
+        run->rv_poll_s = wait * 2 < RV_POLL_MAX_S ? wait * 2 : RV_POLL_MAX_S;
+        rv_again(run, wait);
         return;
     }
     st = &run->recs.start;
-    st->together = true;
-    st->rv = *rv;
     delay = rv->start_ms - rv->now_ms;
+    late = delay < 0 ? (double)-delay : 0.0;
+    if (run->rv_measure) {
+        st->measure = true;
+        st->mrv = *rv;
+        st->measure_late_ms = late;
+    } else {
+        st->together = true;
+        st->rv = *rv;
+        st->late_ms = late;
+    }
     if (delay <= 0) {
-        st->late_ms = (double)-delay;
         if (-delay > 1000)
-            llmb_warn("llm task arrived %lld ms after the common start "
-                      "job=%s task=%ld", (long long)-delay, run->job,
-                      run->task);
-        begin(run);
+            llmb_warn("llm task arrived %lld ms after the common %s "
+                      "job=%s task=%ld", (long long)-delay,
+                      run->rv_measure ? "measured start" : "start",
+                      run->job, run->task);
+        rv_go(run);
         return;
     }
     ev_timer_set(&run->wait, (double)delay / 1000.0, 0.0);
     ev_timer_start(llmb_llm_multi_loop(run->multi), &run->wait);
 }
 
-/* Registers the task in its job's rendezvous (again). */
+/* Registers the task in its job's rendezvous (again): at the start,
+ * "none" when it has nothing to send, or at the measured start. */
 static void rv_poll(struct llmb_llm_run *run)
 {
     struct rv_call *call = llmb_xmalloc(sizeof(*call));
+    const char *phase = run->rv_measure ? "measure" :
+                        run->spec.requests == 0 ? "none" : "start";
 
     if (run->rv_first_us == 0)
         run->rv_first_us = llmb_mono_us();
+    if (run->rv_poll_s <= 0)
+        run->rv_poll_s = RV_POLL_S;
     call->run = run;
+    run->recs.start.calls++;
     if (llmb_llm_rendezvous(run->token,
                             (long)(run->spec.start_timeout_s * 1000.0),
+                            phase, lround(run->rv_poll_s * 1000.0),
                             rv_reply, call) != 0) {
         free(call);
         rv_again(run, RV_RETRY_S);
@@ -499,7 +542,24 @@ static void wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    begin(w->data);
+    rv_go(w->data);
+}
+
+/* The warm-up has ended, its last request too. With "start": "together"
+ * the job's tasks meet again, so that every one starts measuring at one
+ * time, none while another still warms up (docs/llm.md, "Run control");
+ * otherwise the measured run starts now. */
+static void warmed(struct llmb_llm_run *run)
+{
+    ev_timer_stop(llmb_llm_multi_loop(run->multi), &run->stop);
+    if (!run->recs.start.together || llmb_llm_rendezvous == NULL) {
+        measure(run);
+        return;
+    }
+    run->rv_measure = true;
+    run->rv_poll_s = RV_POLL_S;
+    run->warm_end_us = llmb_mono_us();
+    rv_poll(run);
 }
 
 void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
@@ -516,6 +576,7 @@ void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
         free(rec->message);
         free(rec->gaps_us);
     } else {
+        llmb_llm_timeline_end(&run->client.tl, rec, llmb_mono_us());
         llmb_llm_records_add(&run->recs, rec, llmb_llm_run_random(run));
     }
     llmb_llm_req_free(req);
@@ -526,7 +587,7 @@ void llmb_llm_run_req_done(struct llmb_llm_run *run, struct llmb_llm_req *req,
     if (run->finished < run->total)
         launch(run);
     else if (run->warming)
-        measure(run);
+        warmed(run);
     else
         finish(run);
 }
@@ -628,8 +689,9 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->task = t->task;
     run->start_us = llmb_mono_us();
     if (run->spec.seeded) {
+        /* keyed on the replica: an A/B run's pairs get one schedule */
         run->rng = run->spec.seed * 0x9E3779B97F4A7C15ULL +
-                   (uint64_t)t->task * 0xBF58476D1CE4E5B9ULL + 1;
+                   (uint64_t)run->spec.replica * 0xBF58476D1CE4E5B9ULL + 1;
     } else if (getrandom(&run->rng, sizeof(run->rng), 0) !=
                (ssize_t)sizeof(run->rng)) {
         run->rng = (uint64_t)run->start_us ^ (uint64_t)t->task;

@@ -12,6 +12,10 @@
  *              call, through llmb_llm_dataset_source); request k sends
  *              entry k mod (its part's size).
  *
+ * In an A/B run of P pairs, i and n above are the replica i / P and the
+ * number of replicas ceil(n / P): the P tasks of a replica, one per pair,
+ * send the same prompts, so the pairs are compared on the same requests.
+ *
  * Warm-up request w (0, 1, ...) is k = -(w + 1): synthetic, the generator
  * of (seed, i, k) with that negative k, a domain no measured request
  * draws from; dataset, the part's entries from its last one backwards.
@@ -39,14 +43,14 @@ llmb_llm_source_fn *llmb_llm_dataset_source;
 
 int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
                             const char *kind, const struct llmb_exec_task *t,
-                            char **errstr)
+                            long replica, long replicas, char **errstr)
 {
     json_t *syn = llmb_llm_workload_field(o, "synthetic");
     json_t *ds = llmb_llm_workload_field(o, "dataset");
-    long n = t->tasks > 0 ? t->tasks : 1;
+    long n = replicas > 0 ? replicas : 1;
 
     memset(wl, 0, sizeof(*wl));
-    wl->task = t->task;
+    wl->task = replica;
     wl->job = llmb_xstrdup(t->job);
     if (syn != NULL) {
         if (llmb_llm_synthetic_parse(syn, kind, &wl->syn, errstr) != 0)
@@ -58,14 +62,15 @@ int llmb_llm_workload_parse(struct llmb_llm_workload *wl, const json_t *o,
             return -1;
         wl->kind = LLMB_LLM_WL_DATASET;
         wl->completions = wl->ds.completions;
-        wl->first = (long)((long long)t->task * wl->ds.entries / n);
-        wl->count = (long)((long long)(t->task + 1) * wl->ds.entries / n) -
+        wl->first = (long)((long long)replica * wl->ds.entries / n);
+        wl->count = (long)((long long)(replica + 1) * wl->ds.entries / n) -
                     wl->first;
         if (wl->count <= 0) {
             *errstr = llmb_xasprintf("%s payload: a dataset of %ld entries "
                                      "has none for task %ld of %ld; use at "
                                      "most %ld tasks", kind, wl->ds.entries,
-                                     t->task, n, wl->ds.entries);
+                                     t->task, t->tasks > 0 ? t->tasks : 1,
+                                     wl->ds.entries);
             return -1;
         }
     }

@@ -1,0 +1,30 @@
+/*
+ * Reading numbers out of Redis replies, the same way in every program:
+ * Redis answers a counter as an integer, stores every hash field as a
+ * string, and TIME answers two strings (seconds, microseconds).
+ */
+#ifndef LLMB_REPLY_H
+#define LLMB_REPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+/* The integer of an integer reply, or of a string or status reply that
+ * holds all of one (no spaces, no trailing text), into *out. Returns
+ * false, leaving *out alone, for anything else: NULL, nil, an error, an
+ * array, a number out of range. */
+bool llmb_reply_ll(const redisReply *r, long long *out);
+
+/* The integer of r as llmb_reply_ll() reads it, or def when r holds
+ * none. */
+long long llmb_reply_ll_or(const redisReply *r, long long def);
+
+/* The Redis time of a TIME reply in milliseconds since the epoch, into
+ * *ms. Returns false, leaving *ms alone, unless r is an array of two
+ * integers (seconds, and microseconds from 0 to 999999) that
+ * llmb_reply_ll() reads. */
+bool llmb_reply_time_ms(const redisReply *r, int64_t *ms);
+
+#endif

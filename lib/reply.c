@@ -1,0 +1,42 @@
+/*
+ * Numbers out of Redis replies (llmb/reply.h): one reading of an integer
+ * reply and of a TIME reply for every program, so that a daemon and the
+ * CLI never disagree on what a field holds.
+ */
+#include <limits.h>
+
+#include <llmb/reply.h>
+#include <llmb/util.h>
+
+bool llmb_reply_ll(const redisReply *r, long long *out)
+{
+    if (r == NULL)
+        return false;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return true;
+    }
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        return llmb_parse_ll(r->str, LLONG_MIN, LLONG_MAX, out) == 0;
+    return false;
+}
+
+long long llmb_reply_ll_or(const redisReply *r, long long def)
+{
+    long long v;
+
+    return llmb_reply_ll(r, &v) ? v : def;
+}
+
+bool llmb_reply_time_ms(const redisReply *r, int64_t *ms)
+{
+    long long s, us;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        !llmb_reply_ll(r->element[0], &s) ||
+        !llmb_reply_ll(r->element[1], &us) || s < 0 ||
+        s > INT64_MAX / 1000 - 1 || us < 0 || us > 999999)
+        return false;
+    *ms = (int64_t)s * 1000 + (int64_t)us / 1000;
+    return true;
+}
