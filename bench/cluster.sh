@@ -122,7 +122,7 @@ drain() {
     for p in "${wpids[@]}"; do wait "$p" 2>/dev/null || true; done
     wpids=()
     for q in "${qs[@]}"; do
-        ms=$(redis-cli -c -p "${ports%% *}" HGET "$prefix:{$q}:j:j0" started_ms)
+        ms=$(redis-cli -c -p "${ports%% *}" FCALL_RO llmb_job 1 "$prefix:{$q}" j0 started_ms)
         if [ "$start" = 0 ] || [ "$ms" -lt "$start" ]; then start=$ms; fi
         ms=$(redis-cli -c -p "${ports%% *}" XREVRANGE "$prefix:{$q}:events" + - COUNT 1 |
              head -n 1 | cut -d- -f1)

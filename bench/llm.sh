@@ -71,12 +71,12 @@ run_job() {
   id=$("$push" --redis "$BENCH_REDIS_URL" --prefix bench --timeout 600 \
          --retries 0 llm "$1" 2>/dev/null)
   for _ in $(seq 6000); do
-    case $(bench_rcli HGET "bench:{default}:j:$id" state) in
+    case $(bench_rcli FCALL_RO llmb_job 1 "bench:{default}" "$id" state) in
       completed|failed|cancelled) break ;;
     esac
     sleep 0.05
   done
-  bench_rcli HGET "bench:{default}:j:$id" 0:result
+  bench_rcli FCALL_RO llmb_job 1 "bench:{default}" "$id" 0:result
 }
 
 # Percentiles and counts of a task result on stdin:

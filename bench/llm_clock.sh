@@ -89,10 +89,10 @@ run_llmb() { # C -> "ttft_p50 lagp99 peak delay_p50 chunks"
   id=$("$push" --redis "$BENCH_REDIS_URL" --prefix bench --timeout 600 --retries 0 llm \
     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bench\"}],\"max_tokens\":$tokens,\"requests\":$1,\"concurrency\":$1,\"timeout_s\":60}" 2>/dev/null)
   for _ in $(seq 6000); do
-    case $(bench_rcli HGET "bench:{default}:j:$id" state) in completed|failed|cancelled) break ;; esac
+    case $(bench_rcli FCALL_RO llmb_job 1 "bench:{default}" "$id" state) in completed|failed|cancelled) break ;; esac
     sleep 0.05
   done
-  bench_rcli HGET "bench:{default}:j:$id" 0:result | python3 -S -c '
+  bench_rcli FCALL_RO llmb_job 1 "bench:{default}" "$id" 0:result | python3 -S -c '
 import json, sys
 r = json.load(sys.stdin); q = r.get("_requests", r.get("requests")); s = r["summary"]
 t = sorted(x["ttft_ms"] for x in q if "ttft_ms" in x)

@@ -4,16 +4,16 @@
  * A job's last task pushes its id on <base>:done. Each tick the aggregator
  * takes up to --agg-batch ids with FCALL llmb_agg_take, which leases them
  * (<base>:aggr, --agg-lease-ms): if this process dies, any coordinator
- * takes them again when the lease runs out. For each job it reads the job
- * hash, then the task results <i>:result from the same hash with HMGET in
- * chunks of consecutive indexes (exact, unlike HSCAN, which may return a
- * field twice), feeds them to lib/aggregate.c and stores the document with
+ * takes them again when the lease runs out. For each job it reads the
+ * job's fields, then the task results <i>:result, with the read-only
+ * function llmb_job (lua/15-job.lua) in chunks of consecutive indexes,
+ * feeds them to lib/aggregate.c and stores the document with
  * FCALL llmb_agg_finish, which keeps only the first aggregate of a job
  * however many coordinators computed one, and only when the job is still
  * the run the aggregate was read from (its `version`, which a retry bumps;
  * a retry between the reads would otherwise mix two runs).
  *
- * Work is bounded: about --agg-budget-ms per tick, and each HMGET asks for
+ * Work is bounded: about --agg-budget-ms per tick, and each read asks for
  * as many results as fit about 4 MiB at the sizes seen so far, so a
  * 100,000-task job is aggregated over several ticks while the reaper keeps
  * its pace.
@@ -25,16 +25,17 @@
 
 #include <llmb/aggregate.h>
 #include <llmb/err.h>
+#include <llmb/jobfields.h>
 #include <llmb/log.h>
 
 #include "coordinator.h"
 
 #define CHUNK_MIN 1
-#define CHUNK_MAX 1000
+#define CHUNK_MAX LLMB_JOB_READ_MAX
 #define CHUNK_FIRST 100
 #define CHUNK_BYTES (4 * 1024 * 1024)
 
-/* Fields of the job hash the aggregate is made of, in HMGET order. */
+/* Fields of the job the aggregate is made of, in the order read. */
 enum jf {
     JF_STATE,
     JF_TASKS,
@@ -191,20 +192,21 @@ static void set_kinds(struct job *j, const char *payload, size_t len)
     json_decref(p);
 }
 
-/* Reads the job hash. */
+/* The start of a read of job j's fields (the function llmb_job). */
+#define JOB_READ(j) "FCALL_RO", "llmb_job", "1", (j)->base, (j)->id
+#define JOB_READ_ARGC 5
+
+/* Reads the job's own fields. */
 static enum step step_load(struct llmb_coord *co, struct job *j)
 {
-    char *key = llmb_xasprintf("%s:j:%s", j->base, j->id);
-    const char *argv[2 + JF_COUNT];
+    const char *argv[JOB_READ_ARGC + JF_COUNT] = {JOB_READ(j)};
     redisReply *r;
     int i;
 
-    argv[0] = "HMGET";
-    argv[1] = key;
     for (i = 0; i < JF_COUNT; i++)
-        argv[2 + i] = job_fields[i];
-    r = llmb_cluster_commandargv(co->cl, 2 + JF_COUNT, argv, NULL);
-    free(key);
+        argv[JOB_READ_ARGC + i] = job_fields[i];
+    r = llmb_cluster_commandargv(co->cl, JOB_READ_ARGC + JF_COUNT, argv,
+                                 NULL);
     if (r == NULL) {
         llmb_coord_lost(co);
         return STEP_LOST;
@@ -248,7 +250,6 @@ static enum step step_read(struct llmb_coord *co, struct job *j)
 {
     long long tasks = j->f[JF_TASKS];
     long long end = j->next + (long long)j->chunk;
-    char *key = llmb_xasprintf("%s:j:%s", j->base, j->id);
     size_t n, i, bytes = 0, got = 0;
     const char **argv;
     char **fields;
@@ -257,20 +258,22 @@ static enum step step_read(struct llmb_coord *co, struct job *j)
     if (end > tasks)
         end = tasks;
     n = (size_t)(end - j->next);
-    argv = llmb_xcalloc(n + 2, sizeof(*argv));
+    argv = llmb_xcalloc(n + JOB_READ_ARGC, sizeof(*argv));
     fields = llmb_xcalloc(n, sizeof(*fields));
-    argv[0] = "HMGET";
-    argv[1] = key;
+    {
+        const char *start[] = {JOB_READ(j)};
+        memcpy(argv, start, sizeof(start));
+    }
     for (i = 0; i < n; i++) {
         fields[i] = llmb_xasprintf("%lld:result", j->next + (long long)i);
-        argv[2 + i] = fields[i];
+        argv[JOB_READ_ARGC + i] = fields[i];
     }
-    r = llmb_cluster_commandargv(co->cl, (int)(n + 2), argv, NULL);
+    r = llmb_cluster_commandargv(co->cl, (int)(n + JOB_READ_ARGC), argv,
+                                 NULL);
     for (i = 0; i < n; i++)
         free(fields[i]);
     free(fields);
     free(argv);
-    free(key);
     if (r == NULL) {
         llmb_coord_lost(co);
         return STEP_LOST;

@@ -96,8 +96,8 @@ struct llmb_coord_queue {
     bool by_registry;       /* a live worker's record lists the queue */
     bool away;              /* on a cluster, its primary did not answer at
                                the last collection: numbers unknown */
-    char *head_type;        /* type of the job at the head of pending,
-                               read when a type check needs it, or NULL */
+    char *head_type;        /* type of the job at the head of pending
+                               (llmb_stats head_type), or NULL */
     bool seen;              /* scratch for the refresh */
 };
 

@@ -15,8 +15,9 @@
  * queue that cannot be read are unknown, not zero.
  *
  * Work that stalls silently: each queue's <base>:types (the job types
- * live workers advertise, llmb/served.h) and the head of its pending set
- * are read in the same round trips, and a queue with tasks pending that
+ * live workers advertise, llmb/served.h) is read in the same round trips
+ * and llmb_stats names the type of the job at the head of the queue
+ * (head_type), and a queue with tasks pending that
  * no live worker serves, or whose head task's type none handles, makes the
  * health degraded with the queue named (llmb_metrics_unserved).
  *
@@ -74,6 +75,22 @@ static void stats_take(struct llmb_coord *co, struct llmb_coord_queue *q,
     q->junk_seen = q->stats.junk;
 }
 
+/* The field head_type of an llmb_stats reply (the type of the job at the
+ * head of pending), or NULL when absent or empty. */
+static char *stats_head_type(const redisReply *r)
+{
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+         i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING &&
+            strcmp(k->str, "head_type") == 0)
+            return v->type == REDIS_REPLY_STRING && v->len > 0
+                       ? llmb_xstrdup(v->str)
+                       : NULL;
+    }
+    return NULL;
+}
+
 /* Round trip 1: TIME, the worker ids and every queue's stats. Fills m
  * (the queues' stats go into co->queues) and *workers.
  * Returns 0 or LLMB_EIO. */
@@ -96,25 +113,23 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         goto lost;
     for (i = 0; i < co->nqueues; i++) {
         const char *base = co->queues[i].base;
-        if (co->queues[i].away)
+        if (co->queues[i].away) {
+            free(co->queues[i].head_type); /* unknown */
+            co->queues[i].head_type = NULL;
             continue;
+        }
         qix[nq++] = i;
         char *types = llmb_xasprintf("%s:%s", base, LLMB_SERVED_SUFFIX);
-        char *pending = llmb_xasprintf("%s:pending", base);
         const char *argv[] = {"FCALL_RO", "llmb_stats", "1", base};
         const char *hgetall[] = {"HGETALL", types};
-        const char *zrange[] = {"ZRANGE", pending, "0", "0"};
         int rc2 = llmb_cluster_append_argv(co->cl, 4, argv, NULL);
         if (rc2 == 0)
             rc2 = llmb_cluster_append_argv(co->cl, 2, hgetall, NULL);
-        if (rc2 == 0)
-            rc2 = llmb_cluster_append_argv(co->cl, 4, zrange, NULL);
         free(types);
-        free(pending);
         if (rc2 != 0)
             goto lost;
     }
-    n = 2 + 3 * nq;
+    n = 2 + 2 * nq;
     for (i = 0; i < n; i++) {
         if (i == 1 && !registry)
             continue; /* not asked: the registry's primary is away */
@@ -126,28 +141,18 @@ static int read_cluster(struct llmb_coord *co, struct llmb_cluster_metrics *m,
         } else if (i == 1 && r->type == REDIS_REPLY_ARRAY) {
             *workers = r;
             r = NULL;
-        } else if (i >= 2 && (i - 2) % 3 == 0) {
-            stats_take(co, &co->queues[qix[(i - 2) / 3]], r);
-        } else if (i >= 2 && (i - 2) % 3 == 1) {
-            struct llmb_coord_queue *q = &co->queues[qix[(i - 2) / 3]];
+        } else if (i >= 2 && (i - 2) % 2 == 0) {
+            struct llmb_coord_queue *q = &co->queues[qix[(i - 2) / 2]];
+            stats_take(co, q, r);
+            free(q->head_type);
+            q->head_type = stats_head_type(r);
+        } else if (i >= 2) {
+            struct llmb_coord_queue *q = &co->queues[qix[(i - 2) / 2]];
             llmb_served_fini(&q->served);
             /* A key of another type reads as no advert. */
             (void)llmb_served_parse(r, m->collected_ms,
                                     co->cfg->worker_retention_s * 1000,
                                     &q->served);
-        } else if (i >= 2) {
-            struct llmb_coord_queue *q = &co->queues[qix[(i - 2) / 3]];
-            free(q->head_type);
-            q->head_type = NULL;
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-                r->element[0]->type == REDIS_REPLY_STRING) {
-                /* "<id>:<index>" or a cursor "<id>:*"; the type is read
-                 * in read_heads. */
-                const char *member = r->element[0]->str;
-                const char *colon = strchr(member, ':');
-                q->head_type = colon != NULL ?
-                    llmb_xstrndup(member, (size_t)(colon - member)) : NULL;
-            }
         } else if (r->type == REDIS_REPLY_ERROR) {
             llmb_coord_reply_error(co, "reading metrics", NULL, r);
         }
@@ -260,36 +265,13 @@ static bool queue_served(const struct llmb_coord_queue *q)
  * collection. */
 #define TYPES_TRIM_MAX 100
 
-/* Round trip 3, only for queues with pending tasks whose workers
- * advertise types and no catch-all: the type of the job at the head of
- * pending (q->head_type holds its id until then, the type after, NULL when
- * it cannot be told). Also deletes the fields of <base>:types whose advert
- * ended more than --worker-retention-s ago. Returns 0 or LLMB_EIO. */
-static int read_heads(struct llmb_coord *co)
+/* Round trip 3: deletes the fields of <base>:types whose advert ended
+ * more than --worker-retention-s ago. Returns 0 or LLMB_EIO. */
+static int types_trim(struct llmb_coord *co)
 {
     size_t i, sent = 0;
-    bool *asked = llmb_xcalloc(co->nqueues + 1, sizeof(*asked));
     int rc = 0;
 
-    for (i = 0; i < co->nqueues; i++) {
-        struct llmb_coord_queue *q = &co->queues[i];
-        if (q->head_type == NULL)
-            continue;
-        if (q->away || q->stats_err != NULL || q->stats.pending == 0 ||
-            !llmb_served_any(&q->served) || q->served.wildcard) {
-            free(q->head_type);
-            q->head_type = NULL;
-            continue;
-        }
-        char *jk = llmb_xasprintf("%s:j:%s", q->base, q->head_type);
-        const char *argv[] = {"HGET", jk, "type"};
-        int rc2 = llmb_cluster_append_argv(co->cl, 3, argv, NULL);
-        free(jk);
-        if (rc2 != 0)
-            goto lost;
-        asked[i] = true;
-        sent++;
-    }
     for (i = 0; i < co->nqueues; i++) {
         struct llmb_coord_queue *q = &co->queues[i];
         /* bounded: the rest goes at the next collections */
@@ -310,20 +292,6 @@ static int read_heads(struct llmb_coord *co)
             goto lost;
         sent++;
     }
-    for (i = 0; i < co->nqueues; i++) {
-        struct llmb_coord_queue *q = &co->queues[i];
-        redisReply *r;
-        if (!asked[i])
-            continue;
-        r = llmb_cluster_get_reply(co->cl);
-        if (r == NULL)
-            goto lost;
-        sent--;
-        free(q->head_type);
-        q->head_type = r->type == REDIS_REPLY_STRING ?
-                       llmb_xstrdup(r->str) : NULL;
-        freeReplyObject(r);
-    }
     for (; sent > 0; sent--) {
         redisReply *r = llmb_cluster_get_reply(co->cl);
         if (r == NULL)
@@ -336,7 +304,6 @@ static int read_heads(struct llmb_coord *co)
 lost:
     rc = llmb_coord_lost(co);
 out:
-    free(asked);
     return rc;
 }
 
@@ -661,7 +628,7 @@ int llmb_metrics_collect(struct llmb_coord *co)
         return LLMB_EIO;
     }
     freeReplyObject(workers);
-    if (read_heads(co) != 0)
+    if (types_trim(co) != 0)
         return LLMB_EIO;
     m.capacity_available = m.capacity_total - m.capacity_used;
     m.load_pct = m.capacity_total > 0 ? 100.0 * (double)m.capacity_used /

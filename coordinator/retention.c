@@ -11,14 +11,14 @@
  * --no-write-conf).
  *
  * What no function can do by itself is done here, bounded per tick:
- *  - <base>:jobs keeps an id per job; ids whose job hash is gone without
+ *  - <base>:jobs keeps an id per job; ids whose job is gone without
  *    retention removing them (deleted by hand, expired under a library
  *    before version 7) are trimmed
  *    by walking the set from the oldest, --scan-batch members per tick,
- *    with a pipelined HGET of each job's state. The same walk counts the
- *    jobs in each state, which is where the job gauges of the metrics come
- *    from: exact as of the last full pass (a pass starts at most once a
- *    second).
+ *    with a pipelined read of each job's state (FCALL_RO llmb_job). The
+ *    same walk counts the jobs in each state, which is where the job
+ *    gauges of the metrics come from: exact as of the last full pass (a
+ *    pass starts at most once a second).
  *  - dead worker records go --worker-retention-s after their last
  *    heartbeat (the record and its entry in <prefix>:workers).
  */
@@ -86,25 +86,30 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
         goto out;
     }
     for (i = 0; i < r->elements; i++) {
-        char *jkey = llmb_xasprintf("%s:j:%s", q->base, r->element[i]->str);
-        const char *argv[] = {"HGET", jkey, "state"};
-        int arc = llmb_cluster_append_argv(co->cl, 3, argv, NULL);
-        free(jkey);
+        const char *argv[] = {"FCALL_RO", "llmb_job", "1", q->base,
+                              r->element[i]->str, "state"};
+        int arc = llmb_cluster_append_argv(co->cl, 6, argv, NULL);
         if (arc != 0) {
             rc = llmb_coord_lost(co);
             goto out;
         }
     }
     for (i = 0; i < r->elements; i++) {
+        const redisReply *st;
         int ix;
         s = llmb_cluster_get_reply(co->cl);
         if (s == NULL) {
             rc = llmb_coord_lost(co);
             goto out;
         }
-        if (s->type == REDIS_REPLY_NIL)
+        /* {state}, {nil} for a job that is gone; an error (a job key of
+         * another type) counts as neither */
+        st = s->type == REDIS_REPLY_ARRAY && s->elements == 1 ? s->element[0]
+                                                               : NULL;
+        if (st != NULL && st->type == REDIS_REPLY_NIL)
             llmb_strlist_push(&gone, r->element[i]->str);
-        else if (s->type == REDIS_REPLY_STRING && (ix = state_ix(s->str)) >= 0)
+        else if (st != NULL && st->type == REDIS_REPLY_STRING &&
+                 (ix = state_ix(st->str)) >= 0)
             q->scan_tally[ix]++;
         freeReplyObject(s);
         s = NULL;

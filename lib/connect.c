@@ -398,7 +398,7 @@ bool llmb_fcall_writes(const char *fn, size_t len)
 {
     /* The functions registered with the no-writes flag (lua/). */
     static const char *const ro[] = {"llmb_version", "llmb_stats",
-                                     "llmb_dataset_read"};
+                                     "llmb_dataset_read", "llmb_job"};
 
     if (len == 0)
         len = strlen(fn);

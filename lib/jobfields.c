@@ -26,16 +26,27 @@ const struct llmb_job_field llmb_job_fields[] = {
 const size_t llmb_job_nfields =
     sizeof(llmb_job_fields) / sizeof(llmb_job_fields[0]);
 
-redisReply *llmb_job_fields_read(struct llmb_conn *c, const char *key)
+void llmb_job_read_cmd(struct llmb_strlist *cmd, const char *base,
+                       const char *id)
 {
-    const char **argv = llmb_xcalloc(llmb_job_nfields + 2, sizeof(*argv));
+    llmb_strlist_clear(cmd);
+    llmb_strlist_push(cmd, "FCALL_RO");
+    llmb_strlist_push(cmd, "llmb_job");
+    llmb_strlist_push(cmd, "1");
+    llmb_strlist_push(cmd, base);
+    llmb_strlist_push(cmd, id);
+}
+
+redisReply *llmb_job_fields_read(struct llmb_conn *c, const char *base,
+                                 const char *id)
+{
+    struct llmb_strlist cmd = {0};
     redisReply *r;
 
-    argv[0] = "HMGET";
-    argv[1] = key;
+    llmb_job_read_cmd(&cmd, base, id);
     for (size_t i = 0; i < llmb_job_nfields; i++)
-        argv[i + 2] = llmb_job_fields[i].name;
-    r = llmb_conn_commandargv(c, (int)llmb_job_nfields + 2, argv, NULL);
-    free(argv);
+        llmb_strlist_push(&cmd, llmb_job_fields[i].name);
+    r = llmb_conn_commandargv(c, (int)cmd.n, (const char **)cmd.v, NULL);
+    llmb_strlist_clear(&cmd);
     return r;
 }

@@ -1,10 +1,10 @@
 /*
  * Following jobs to their end (llmb/jobwait.h): a job's progress read
- * from its hash or from its queue's event stream, and the wait for one
+ * with llmb_job or from its queue's event stream, and the wait for one
  * job that llmb-push --wait and llmb sweep share. The stream carries
  * `progress`, `finished` (for one job, or for several with `ids` and
  * `states`) and `aggregated` entries (docs/data-model.md); it is capped,
- * so the hash is read again once per block in case an entry was trimmed
+ * so the job is read again once per block in case an entry was trimmed
  * away before it was read.
  */
 #include <stdio.h>
@@ -19,15 +19,18 @@
 #include <llmb/reply.h>
 #include <llmb/util.h>
 
-void llmb_job_progress_argv(const char *key,
+void llmb_job_progress_argv(const char *base, const char *id,
                             const char *argv[LLMB_JOB_PROGRESS_ARGC])
 {
-    argv[0] = "HMGET";
-    argv[1] = key;
-    argv[2] = "state";
-    argv[3] = "tasks";
-    argv[4] = "left";
-    argv[5] = "aggregate";
+    argv[0] = "FCALL_RO";
+    argv[1] = "llmb_job";
+    argv[2] = "1";
+    argv[3] = base;
+    argv[4] = id;
+    argv[5] = "state";
+    argv[6] = "tasks";
+    argv[7] = "left";
+    argv[8] = "aggregate";
 }
 
 int llmb_job_progress_take(const redisReply *r, struct llmb_job_progress *p)
@@ -225,21 +228,23 @@ static int read_error(const redisReply *r, const char *what, const char *key,
     return LLMB_EREDIS;
 }
 
-/* Reads the job hash jk into *p (left as it was when the server cannot
- * serve yet). Returns 0, LLMB_EIO, LLMB_ENOTFOUND or LLMB_EREDIS (with
- * *errstr). */
-static int progress_read(struct llmb_cluster *cl, const char *jk,
-                         struct llmb_job_progress *p, char **errstr)
+/* Reads job id of the queue whose base key is base into *p (left as it
+ * was when the server cannot serve yet). Returns 0, LLMB_EIO,
+ * LLMB_ENOTFOUND or LLMB_EREDIS (with *errstr). */
+static int progress_read(struct llmb_cluster *cl, const char *base,
+                         const char *id, struct llmb_job_progress *p,
+                         char **errstr)
 {
     const char *argv[LLMB_JOB_PROGRESS_ARGC];
     redisReply *r;
     int rc;
 
-    llmb_job_progress_argv(jk, argv);
-    r = llmb_cluster_command_argv(cl, jk, LLMB_JOB_PROGRESS_ARGC, argv, NULL);
+    llmb_job_progress_argv(base, id, argv);
+    r = llmb_cluster_command_argv(cl, base, LLMB_JOB_PROGRESS_ARGC, argv,
+                                  NULL);
     if (r == NULL)
         return LLMB_EIO;
-    rc = read_error(r, "job hash", jk, errstr);
+    rc = read_error(r, "job", id, errstr);
     if (rc == 0)
         rc = llmb_job_progress_take(r, p);
     else if (rc == NOT_YET)
@@ -261,18 +266,16 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
                   const struct llmb_job_wait_opts *o,
                   struct llmb_job_progress *p, char **errstr)
 {
-    char *sub = llmb_key_queue_sub(prefix, queue, "j:");
-    char *jk = llmb_xasprintf("%s%s", sub, id);
+    char *base = llmb_key_queue(prefix, queue);
     char *events = llmb_key_queue_sub(prefix, queue, "events");
     int64_t ended = 0, polled;
     char block[24];
     int rc;
 
-    free(sub);
     memset(p, 0, sizeof(*p));
     snprintf(block, sizeof(block), "%d", o->block_ms);
     *errstr = NULL;
-    rc = progress_read(cl, jk, p, errstr);
+    rc = progress_read(cl, base, id, p, errstr);
     polled = llmb_mono_ms();
     while (rc == 0) {
         const char *argv[] = {"XREAD", "COUNT", "1000", "BLOCK", block,
@@ -303,11 +306,11 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
         /* Not after every read: on a busy queue XREAD answers at once. */
         if (rc == 0 && !p->finished &&
             llmb_mono_ms() - polled >= o->block_ms) {
-            rc = progress_read(cl, jk, p, errstr);
+            rc = progress_read(cl, base, id, p, errstr);
             polled = llmb_mono_ms();
         }
     }
-    free(jk);
+    free(base);
     free(events);
     return rc;
 }

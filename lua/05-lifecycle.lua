@@ -30,6 +30,20 @@ stopped; llmb_retry takes a failed or cancelled job back to pending and
 bumps its `version`, which fences the aggregate of the earlier run.
 ]]
 
+-- The options of a job a push stores only when they are not their default
+-- (the job contract's, 10-document.lua), as their text: an absent field
+-- means this. llmb_job fills them in, and so do the functions that read
+-- them. A job's `id` and `queue` are not stored either: its key and the
+-- queue key name them.
+local JOB_DEFAULTS = {priority = '0', timeout_s = '600', max_retries = '3',
+    backoff_ms = '1000', tasks = '1'}
+-- (`left`, the tasks not ended, is not stored either until one ends: an
+-- absent `left` is `tasks`.)
+-- The result a completed task stores no field for (most tasks of a
+-- benchmark answer it): llmb_job answers it for a completed task without
+-- a result field.
+local EMPTY_RESULT = '{}'
+
 -- state -> the states a task may go to from it.
 local TASK_NEXT = {
     pending = {running = true, cancelled = true},
@@ -144,7 +158,7 @@ local function job_finish(base, id, now, f, extra, jk)
         f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
             'expired')
     end
-    local tasks = tonumber(f[2]) or 0
+    local tasks = tonumber(f[2] or JOB_DEFAULTS.tasks)
     local failed = tonumber(f[3]) or 0
     local cancelled = tonumber(f[4]) or 0
     local state = 'completed'
@@ -189,12 +203,14 @@ local function tasks_ended(base, id, outcome, now, n)
     elseif outcome == 'cancelled' then
         redis.call('HINCRBY', jk, 'cancelled', n)
     end
-    local left = redis.call('HINCRBY', jk, 'left', -n)
+    local f = redis.call('HMGET', jk, 'left', 'tasks')
+    local tasks = tonumber(f[2] or JOB_DEFAULTS.tasks)
+    local left = (tonumber(f[1]) or tasks) - n -- (absent: none ended yet)
+    redis.call('HSET', jk, 'left', istr(left))
     if left <= 0 then
         job_finish(base, id, now)
         return left
     end
-    local tasks = tonumber(redis.call('HGET', jk, 'tasks')) or 1
     progress(base, id, tasks, left + n, left)
     return left
 end
@@ -294,7 +310,7 @@ local function task_failed(base, ref, kind, err, now)
     elseif kind == 'lost' then
         redis.call('HINCRBY', jk, 'lost', 1)
     end
-    local max_retries = tonumber(j[1]) or 0
+    local max_retries = tonumber(j[1] or JOB_DEFAULTS.max_retries)
     if kind ~= 'fatal' and j[3] ~= 'cancelled' and attempt <= max_retries then
         redis.call('HINCRBY', jk, 'retried', 1)
         local fanout = (tonumber(j[6]) or 1) > 1
@@ -306,7 +322,8 @@ local function task_failed(base, ref, kind, err, now)
             wake(base, 1)
         else
             task_requeue(base, jk, id, idx, fanout, 'running', 'delayed',
-                now + backoff_ms(attempt, tonumber(j[2]) or 1000))
+                now + backoff_ms(attempt,
+                    tonumber(j[2] or JOB_DEFAULTS.backoff_ms)))
         end
         return 1
     end

@@ -135,7 +135,6 @@ local function jobs_store(base, c, jobs, out)
     local now = c.now
     local now_t = string.format('%d', now)
     local pushed = false
-    local queue = c.queue
     local nready = 0
     for i = 1, #jobs do
         local j = jobs[i]
@@ -155,35 +154,48 @@ local function jobs_store(base, c, jobs, out)
             local id, n = j.id, j.tasks
             local n_t = num_text(n)
             local delay, deadline = j.delay_s, j.deadline_s
-            if delay <= 0 and deadline <= 0 then
-                redis.call('HSET', j.key, 'id', id, 'queue', queue,
-                    'type', j.type, 'payload', j.payload,
-                    'priority', num_text(j.priority), 'tasks', n_t,
-                    'timeout_s', fmt_num(j.timeout_s),
-                    'max_retries', num_text(j.max_retries),
-                    'backoff_ms', num_text(j.backoff_ms), 'state', 'pending',
-                    'created_ms', now_t, 'left', n_t)
-            else
-                local fields = {
-                    'id', id, 'queue', queue, 'type', j.type,
-                    'payload', j.payload, 'priority', num_text(j.priority),
-                    'tasks', n_t, 'timeout_s', fmt_num(j.timeout_s),
-                    'max_retries', num_text(j.max_retries),
-                    'backoff_ms', num_text(j.backoff_ms), 'state', 'pending',
-                    'created_ms', now_t, 'left', n_t,
-                }
-                if delay > 0 then
-                    fields[#fields + 1] = 'delay_s'
-                    fields[#fields + 1] = fmt_num(delay)
-                end
-                if deadline > 0 then
-                    local at = now + math.floor(deadline * 1000)
-                    fields[#fields + 1] = 'deadline_ms'
-                    fields[#fields + 1] = at
-                    zset_add(deadlines, at, id)
-                end
-                redis.call('HSET', j.key, unpack(fields))
+            -- (options at their default are not stored: JOB_DEFAULTS)
+            local fields = {'type', j.type, 'payload', j.payload,
+                'state', 'pending', 'created_ms', now_t}
+            if n_t ~= JOB_DEFAULTS.tasks then
+                -- (`left` is `tasks` while absent: a job of one task
+                -- stores neither)
+                fields[#fields + 1] = 'tasks'
+                fields[#fields + 1] = n_t
+                fields[#fields + 1] = 'left'
+                fields[#fields + 1] = n_t
             end
+            local opt = num_text(j.priority)
+            if opt ~= JOB_DEFAULTS.priority then
+                fields[#fields + 1] = 'priority'
+                fields[#fields + 1] = opt
+            end
+            opt = fmt_num(j.timeout_s)
+            if opt ~= JOB_DEFAULTS.timeout_s then
+                fields[#fields + 1] = 'timeout_s'
+                fields[#fields + 1] = opt
+            end
+            opt = num_text(j.max_retries)
+            if opt ~= JOB_DEFAULTS.max_retries then
+                fields[#fields + 1] = 'max_retries'
+                fields[#fields + 1] = opt
+            end
+            opt = num_text(j.backoff_ms)
+            if opt ~= JOB_DEFAULTS.backoff_ms then
+                fields[#fields + 1] = 'backoff_ms'
+                fields[#fields + 1] = opt
+            end
+            if delay > 0 then
+                fields[#fields + 1] = 'delay_s'
+                fields[#fields + 1] = fmt_num(delay)
+            end
+            if deadline > 0 then
+                local at = now + math.floor(deadline * 1000)
+                fields[#fields + 1] = 'deadline_ms'
+                fields[#fields + 1] = at
+                zset_add(deadlines, at, id)
+            end
+            redis.call('HSET', j.key, unpack(fields))
             zset_add(index, now_t, id)
             -- A fan-out job waits as one member, its cursor (see
             -- 05-lifecycle.lua): pushing it is O(1) whatever its size.

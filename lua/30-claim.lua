@@ -38,8 +38,10 @@ local function promote(base, now, limit)
         local id, idx = member_parse(m)
         if id and prio[id] == nil then
             local p = kcall('HMGET', job_key(base, id), 'priority',
-                'tasks', 'next', 'ahead') or {}
-            prio[id] = p[1] and (tonumber(p[1]) or 0) or false
+                'tasks', 'next', 'ahead', 'state') or {}
+            -- (a job without a state is gone; its priority may be absent:
+            -- the default)
+            prio[id] = p[5] and (tonumber(p[1]) or 0) or false
             behind[id] = (tonumber(p[2]) or 1) - (tonumber(p[3]) or 0)
                 - (tonumber(p[4]) or 0)
         end
@@ -265,8 +267,8 @@ local function claim(keys, args)
                     out[o + 4] = a
                     out[o + 5] = j[2]
                     out[o + 6] = j[3]
-                    out[o + 7] = j[4]
-                    out[o + 8] = j[5]
+                    out[o + 7] = j[4] or JOB_DEFAULTS.timeout_s
+                    out[o + 8] = j[5] or JOB_DEFAULTS.tasks
                     count = count + 1
                 end
                 chunked('HSET', jk, set)

@@ -111,12 +111,17 @@ local function job_tasks_completed(base, id, g, now)
         local m = #set
         set[m + 1] = task_field(g[k], 'state')
         set[m + 2] = 'completed'
-        set[m + 3] = task_field(g[k], 'result')
-        set[m + 4] = g[k + 1]
+        -- (the empty result is not stored: llmb_job answers it for a
+        -- completed task without one)
+        if g[k + 1] ~= EMPTY_RESULT then
+            set[m + 3] = task_field(g[k], 'result')
+            set[m + 4] = g[k + 1]
+        end
     end
     local done = #g / 2
     CALL.counts.ok = (CALL.counts.ok or 0) + done
-    local before = tonumber(f[6]) or 0
+    -- (an absent `left` is `tasks`: none ended yet)
+    local before = tonumber(f[6]) or tonumber(f[2] or JOB_DEFAULTS.tasks)
     local left = before - done
     set[#set + 1] = 'left'
     set[#set + 1] = istr(left)

@@ -34,7 +34,9 @@ local function job_cancel(base, id, now, why)
     if TERMINAL[j[1]] then
         -- (a cancelled job whose running tasks have not all stopped yet
         -- answers 'stopping')
-        if j[1] == 'cancelled' and (tonumber(j[5]) or 0) > 0 then
+        -- (an absent `left` is `tasks`: none ended yet)
+        local left = tonumber(j[5]) or tonumber(j[2] or JOB_DEFAULTS.tasks)
+        if j[1] == 'cancelled' and left > 0 then
             return nil, 'stopping'
         end
         return nil, j[1]
@@ -123,7 +125,8 @@ local function retry(keys, args)
     end
     -- A cancelled job whose running tasks have not stopped yet: running
     -- them again now would run them twice.
-    local left = tonumber(j[4]) or 0
+    -- (an absent `left` is `tasks`: none ended yet)
+    local left = tonumber(j[4]) or tonumber(j[2] or JOB_DEFAULTS.tasks)
     if left > 0 then
         return redis.error_reply(string.format('ERR job "%s" is cancelled but '
             .. '%d of its tasks are still stopping; retry it once it has ended',

@@ -1,8 +1,8 @@
 --[[
 stats: a read-only summary of one queue for the CLI, the coordinator's
 metrics and anyone with redis-cli. Constant work: counts of sets, the
-age of the task at the head of the queue and the queue's cumulative task
-counters. Junk never makes it fail: a head member that names no task is
+age and type of the task at the head of the queue and the queue's
+cumulative task counters. Junk never makes it fail: a head member that names no task is
 skipped (up to STATS_HEAD_LOOK of them), and a key of the wrong type counts
 as empty and is named in `wrong_keys`.
 
@@ -24,14 +24,16 @@ local function stats(keys)
         end
         return r
     end
-    local head_age = 0
+    local head_age, head_type = 0, ''
     local head = safe({}, 'ZRANGE', ':pending', 0, STATS_HEAD_LOOK - 1)
     for _, m in ipairs(head) do
         local id = member_parse(m)
-        local created = id and tonumber(redis.pcall('HGET', job_key(base, id),
-            'created_ms'))
+        local f = id and redis.pcall('HMGET', job_key(base, id), 'created_ms',
+            'type')
+        local created = type(f) == 'table' and not f.err and tonumber(f[1])
         if created then
             head_age = now - created
+            head_type = f[2] or ''
             break
         end
     end
@@ -54,6 +56,7 @@ local function stats(keys)
         'dead', safe(0, 'ZCARD', ':dead'),
         'to_aggregate', safe(0, 'LLEN', ':done') + safe(0, 'ZCARD', ':aggr'),
         'head_age_ms', head_age,
+        'head_type', head_type,
         'now_ms', now,
         'tasks_ok', tonumber(c[1]) or 0,
         'tasks_failed', tonumber(c[2]) or 0,

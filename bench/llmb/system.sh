@@ -96,12 +96,12 @@ llmb_progress() {
   ok=$(( ok - LLMB_OK0 ))
   if [ "${1:-}" = full ]; then
     if [ -n "$LLMB_KTH" ]; then
-      s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_K1ST" finished_ms)
+      s=$(bench_rcli fcall_ro llmb_job 1 "$LLMB_BASE" "$LLMB_K1ST" finished_ms)
       [ -n "$s" ] && first=$(( s * 1000 ))
-      s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_KTH" finished_ms)
+      s=$(bench_rcli fcall_ro llmb_job 1 "$LLMB_BASE" "$LLMB_KTH" finished_ms)
       [ -n "$s" ] && { last=$(( s * 1000 )); ok=$(( LLMB_K - LLMB_K / 10 )); }
     else
-      s=$(bench_rcli hget "$LLMB_BASE:j:$LLMB_HEAD" started_ms)
+      s=$(bench_rcli fcall_ro llmb_job 1 "$LLMB_BASE" "$LLMB_HEAD" started_ms)
       [ -n "$s" ] && first=$(( s * 1000 ))
       last=$(bench_rcli xrevrange "$LLMB_BASE:events" + - count 1 | head -1 | cut -d- -f1)
       last=$(( ${last:-0} * 1000 ))

@@ -1,9 +1,10 @@
 /*
  * Following jobs to their end the way llmb-push --wait and llmb sweep do:
  * bounded blocking reads of the queue's event stream (XREAD BLOCK, no
- * busy polling), and a read of the job hash at most once per block in
- * case the capped stream dropped an event before it was read. The pieces
- * (progress of a job from its hash or its events, the stream's position)
+ * busy polling), and a read of the job (llmb_job) at most once per block
+ * in case the capped stream dropped an event before it was read. The
+ * pieces (progress of a job from a read of it or from its events, the
+ * stream's position)
  * serve a follower of many jobs too; llmb_job_wait() follows one.
  */
 #ifndef LLMB_JOBWAIT_H
@@ -25,14 +26,15 @@ struct llmb_job_progress {
     bool aggregated; /* its aggregate is written */
 };
 
-/* The words of the HMGET of job hash key whose reply
+/* The words of the read of job id of the queue whose base key is base
+ * (FCALL_RO llmb_job, llmb/jobfields.h; routed by base) whose reply
  * llmb_job_progress_take() reads, into argv. */
-#define LLMB_JOB_PROGRESS_ARGC 6
-void llmb_job_progress_argv(const char *key,
+#define LLMB_JOB_PROGRESS_ARGC 9
+void llmb_job_progress_argv(const char *base, const char *id,
                             const char *argv[LLMB_JOB_PROGRESS_ARGC]);
 
-/* Takes the reply r of that HMGET into *p. Returns 0, or LLMB_ENOTFOUND
- * when the hash has no state: the job is gone (purged, expired). */
+/* Takes the reply r of that read into *p. Returns 0, or LLMB_ENOTFOUND
+ * when it has no state: the job is gone (purged, expired). */
 int llmb_job_progress_take(const redisReply *r, struct llmb_job_progress *p);
 
 /* The fields of one event stream entry that a follower reads (the others
@@ -59,7 +61,7 @@ int llmb_job_mark_take(const redisReply *r, char **mark);
 
 /* How llmb_job_wait() waits. */
 struct llmb_job_wait_opts {
-    int block_ms;      /* the longest blocking read (and how often the hash
+    int block_ms;      /* the longest blocking read (and how often the job
                           is read again); below the connection's timeout */
     int64_t grace_ms;  /* how long to wait for the aggregate once the job
                           has ended */

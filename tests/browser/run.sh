@@ -139,8 +139,8 @@ push=("$bin/tools/push/llmb-push" "${common[@]}")
 "${push[@]}" --wait --wait-timeout 60 --no-progress --json --id broken-1 \
     --tasks 3 --retries 0 fail '{}' > "$tmp/push4.log" 2>&1 || true
 for _ in $(seq 200); do
-    [ -n "$(redis-cli -p "$rport" HGET 'web:{bench}:j:bench-ab' aggregate)" ] &&
-    [ -n "$(redis-cli -p "$rport" HGET 'web:{bench}:j:bench-slo' aggregate)" ] && break
+    [ -n "$(redis-cli -p "$rport" FCALL_RO llmb_job 1 'web:{bench}' bench-ab aggregate)" ] &&
+    [ -n "$(redis-cli -p "$rport" FCALL_RO llmb_job 1 'web:{bench}' bench-slo aggregate)" ] && break
     sleep 0.05
 done
 

@@ -466,12 +466,14 @@ class Chaos(threading.Thread):
 
 
 def read_all(r, jobs):
-    """Job fields and task fields of every job (one hash holds both: task
-    fields are "<index>:<name>"), pipelined."""
+    """Job fields and task fields of every job (task fields are
+    "<index>:<name>"), from the view of llmb_job, pipelined: the view holds
+    the task fields of the first 100 tasks, and a job here has at most 20."""
     out = {}
     for i in range(0, len(jobs), 500):
         chunk = jobs[i:i + 500]
-        rep = r.pipeline([('HGETALL', '%s:j:%s' % (BASE, jid)) for jid in chunk])
+        rep = r.pipeline([('FCALL_RO', 'llmb_job', '1', BASE, jid)
+                          for jid in chunk])
         for jid, h in zip(chunk, rep):
             jh, th = {}, {}
             for k, v in zip(h[::2], h[1::2]):
@@ -489,8 +491,8 @@ def settle(r, ids, timeout):
         still = []
         for i in range(0, len(left), 1000):
             chunk = left[i:i + 1000]
-            rep = r.pipeline([('HMGET', '%s:j:%s' % (BASE, j), 'state', 'aggregate')
-                              for j in chunk])
+            rep = r.pipeline([('FCALL_RO', 'llmb_job', '1', BASE, j, 'state',
+                               'aggregate') for j in chunk])
             for jid, (state, agg) in zip(chunk, rep):
                 if state not in ('completed', 'failed', 'cancelled') or agg is None:
                     still.append(jid)

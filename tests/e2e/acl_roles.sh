@@ -72,11 +72,11 @@ pids+=($!)
 id=$(LLMB_REDIS_URL=$(url pusher) "$bin/tools/push/llmb-push" --tasks 3 \
     echo '{"n":1}' 2>"$tmp/push.log") || fail "push as pusher"
 for _ in $(seq 100); do
-    [[ -n $(as reader HGET "llmb:{default}:j:$id" aggregated_ms) ]] && break
+    [[ -n $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" aggregated_ms) ]] && break
     sleep 0.1
 done
-[[ $(as reader HGET "llmb:{default}:j:$id" state) == completed ]] || fail "job not completed"
-[[ -n $(as reader HGET "llmb:{default}:j:$id" aggregated_ms) ]] || fail "job not aggregated by the coordinator"
+[[ $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" state) == completed ]] || fail "job not completed"
+[[ -n $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" aggregated_ms) ]] || fail "job not aggregated by the coordinator"
 LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" stats > "$tmp/stats.out" 2>"$tmp/reader.log" ||
     fail "llmb stats as reader"
 LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" show "$id" > /dev/null 2>>"$tmp/reader.log" ||
@@ -128,6 +128,9 @@ refused coordinator KEYS '*'
 # reader: reads under llmb: only
 allowed reader FCALL_RO llmb_stats 1 "$q"
 allowed reader HGETALL "$q:j:$id"
+allowed reader FCALL_RO llmb_job 1 "$q" "$id"
+allowed pusher FCALL_RO llmb_job 1 "$q" "$id" state
+allowed coordinator FCALL_RO llmb_job 1 "$q" "$id" state
 refused reader FCALL llmb_push 1 "$q" '{"type":"echo"}'
 refused reader FCALL llmb_cancel 1 "$q" p2
 refused reader HSET "$q:j:$id" state x

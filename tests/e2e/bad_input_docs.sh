@@ -127,7 +127,7 @@ grep -qF 'line 5: benchmark payload field "iteratons" is not known; did you mean
 # nothing was created by the refused documents: only good1..good4 are new
 [ "$(rcli ZCARD "$base:jobs")" = $((jobs_before + 4)) ] || fail "jobs: $(rcli ZRANGE "$base:jobs" 0 -1)"
 for id in good1 good2 good3 good4; do
-    rcli EXISTS "$base:j:$id" | grep -qx 1 || fail "$id missing"
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$base" "$id" state)" ] || fail "$id missing"
 done
 # (job hashes and the task hashes of earlier versions; the good jobs
 # running add other keys meanwhile)

@@ -30,7 +30,7 @@ cpid=$!
 wait_end() {
     local s i
     for i in $(seq 300); do
-        s=$(rcli HGET "$base:j:$1" state)
+        s=$(rcli FCALL_RO llmb_job 1 "$base" "$1" state)
         case $s in completed|failed|cancelled) echo "$s"; return 0;; esac
         sleep 0.1
     done
@@ -40,9 +40,9 @@ wait_end() {
 expect_job() {
     local s err
     s=$(wait_end "$1")
-    [ "$s" = "$2" ] || fail "job $1 is $s, expected $2: $(rcli HGET "$base:j:$1" error)"
+    [ "$s" = "$2" ] || fail "job $1 is $s, expected $2: $(rcli FCALL_RO llmb_job 1 "$base" "$1" error)"
     [ -z "$3" ] && return 0
-    err=$(rcli HGET "$base:j:$1" 0:error)
+    err=$(rcli FCALL_RO llmb_job 1 "$base" "$1" 0:error)
     grep -qF -- "$3" <<<"$err" || fail "job $1 error \"${err:0:300}\", expected \"$3\""
 }
 
@@ -62,11 +62,11 @@ one good2 echo '{"n":2}'
 expect_job good1 completed ''
 expect_job crash failed 'killed by signal 11 (SIGSEGV): about to crash'
 expect_job hang failed 'timed out after 1 s'
-[ "$(rcli HGET "$base:j:hang" timeouts)" = 1 ] || fail "hang not counted as a timeout"
+[ "$(rcli FCALL_RO llmb_job 1 "$base" "hang" timeouts)" = 1 ] || fail "hang not counted as a timeout"
 expect_job closeout completed ''
 expect_job floodout failed 'stdout exceeded 1048576 bytes'
 expect_job flooderr failed 'exited with status 1: '
-err=$(rcli HGET "$base:j:flooderr" 0:error)
+err=$(rcli FCALL_RO llmb_job 1 "$base" "flooderr" 0:error)
 grep -q 'the end of stderr$' <<<"$err" || fail "flooderr: not the tail of stderr"
 [ ${#err} -le 5000 ] || fail "flooderr: error of ${#err} bytes kept"
 expect_job garbage failed 'stdout is not JSON'
@@ -74,14 +74,14 @@ expect_job nostdin completed ''
 expect_job good2 completed ''
 # every exit status: 0 succeeds, 100 fails for good, the others fail
 expect_job codes failed ''
-[ "$(rcli HGET "$base:j:codes" ok)" = 1 ] || fail "codes: ok $(rcli HGET "$base:j:codes" ok)"
-[ "$(rcli HGET "$base:j:codes" failed)" = 255 ] || fail "codes: failed"
-[ "$(rcli HGET "$base:j:codes" 0:state)" = completed ] || fail "status 0"
-rcli HGET "$base:j:codes" 100:error | grep -q '^exited with status 100 (do not retry)' ||
-    fail "status 100: $(rcli HGET "$base:j:codes" 100:error)"
+[ "$(rcli FCALL_RO llmb_job 1 "$base" "codes" ok)" = 1 ] || fail "codes: ok $(rcli FCALL_RO llmb_job 1 "$base" "codes" ok)"
+[ "$(rcli FCALL_RO llmb_job 1 "$base" "codes" failed)" = 255 ] || fail "codes: failed"
+[ "$(rcli FCALL_RO llmb_job 1 "$base" "codes" 0:state)" = completed ] || fail "status 0"
+rcli FCALL_RO llmb_job 1 "$base" "codes" 100:error | grep -q '^exited with status 100 (do not retry)' ||
+    fail "status 100: $(rcli FCALL_RO llmb_job 1 "$base" "codes" 100:error)"
 for c in 1 2 99 101 126 127 128 137 255; do
-    rcli HGET "$base:j:codes" "$c:error" | grep -q "^exited with status $c" ||
-        fail "status $c: $(rcli HGET "$base:j:codes" "$c:error")"
+    rcli FCALL_RO llmb_job 1 "$base" "codes" "$c:error" | grep -q "^exited with status $c" ||
+        fail "status $c: $(rcli FCALL_RO llmb_job 1 "$base" "codes" "$c:error")"
 done
 
 # the planted key: a clear error from the command, nothing written; the
@@ -100,7 +100,7 @@ grep -qF 'is a string, llmb expects a zset' "$tmp/worker.log" || fail "worker di
 # dropped at the next heartbeat, waiting ones when claimed; others go on
 one victim --tasks 12 sleep '{"ms":1500}'
 for i in $(seq 100); do
-    [ "$(rcli HGET "$base:j:victim" state)" = running ] && break
+    [ "$(rcli FCALL_RO llmb_job 1 "$base" "victim" state)" = running ] && break
     sleep 0.1
 done
 rcli DEL "$base:j:victim" >/dev/null

@@ -46,12 +46,12 @@ start_redis() {
     fail "redis-server did not start"
 }
 wait_state() { # URL JOB STATE [QUEUE]
-    local key="$LLMB_PREFIX:{${4:-default}}:j:$2"
+    local base="$LLMB_PREFIX:{${4:-default}}"
     for i in $(seq 200); do
-        [ "$(redis-cli -u "$1" HGET "$key" state 2>/dev/null)" = "$3" ] && return 0
+        [ "$(redis-cli -u "$1" FCALL_RO llmb_job 1 "$base" "$2" state 2>/dev/null)" = "$3" ] && return 0
         sleep 0.1
     done
-    fail "job $2 not $3: $(redis-cli -u "$1" HGETALL "$key" | tr '\n' ' ')"
+    fail "job $2 not $3: $(redis-cli -u "$1" FCALL_RO llmb_job 1 "$base" "$2" | tr '\n' ' ')"
 }
 expect() { # STATUS MESSAGE COMMAND...
     local want=$1 msg=$2 rc=0

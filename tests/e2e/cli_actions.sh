@@ -17,7 +17,7 @@ claim default w1 1                       # c1:0 runs, c1:1..3 wait
 run cancel c1 --json
 expect_rc 0
 check 'd == {"job": "c1", "queue": "default", "removed": 3}'
-[[ $(rcli HGET "$B:j:c1" state) == cancelled ]] || fail "c1 is not cancelled"
+[[ $(rcli FCALL_RO llmb_job 1 "$B" "c1" state) == cancelled ]] || fail "c1 is not cancelled"
 [[ $(rcli ZCARD "$B:pending") == 0 ]] || fail "c1's tasks still wait"
 
 run cancel c1
@@ -63,7 +63,7 @@ expect_err_is 'llmb: job "done1" is completed; only failed or cancelled jobs can
 run retry c2 --json
 expect_rc 0
 check 'd == {"job": "c2", "queue": "default", "enqueued": 1}'
-[[ $(rcli HGET "$B:j:c2" state) == pending ]] || fail "c2 is not pending again"
+[[ $(rcli FCALL_RO llmb_job 1 "$B" "c2" state) == pending ]] || fail "c2 is not pending again"
 run retry c2
 expect_rc 1
 expect_err 'only failed or cancelled jobs can be retried'
@@ -91,7 +91,7 @@ expect_rc 0
 check 'd["retried"] == 3 and d["tasks"] == 3 and d["failed"] == 0 and d["errors"] == []'
 check 'd["queues"] == [{"queue": "default", "retried": 3, "tasks": 3, "failed": 0}]'
 [[ $(rcli ZCARD "$B:dead") == 0 ]] || fail "the dead set is not empty"
-[[ $(rcli HGET "$B:j:d1" state) == pending ]] || fail "d1 is not pending"
+[[ $(rcli FCALL_RO llmb_job 1 "$B" "d1" state) == pending ]] || fail "d1 is not pending"
 # Only the failed task runs again; the completed one keeps its result.
 run show d1 --json
 check 'd["task_states"] == {"pending": 1, "completed": 1} and d["tasks"][1]["result"] == {"v": 1}'
@@ -148,8 +148,8 @@ expect_rc 0
 check 'd["queue"] == "bulk" and d["cancelled"] == 1501 and d["calls"] >= 2'
 [[ $(rcli ZCARD "$purge_base:pending") == 0 ]] || fail "tasks still pending"
 [[ $(rcli ZCARD "$purge_base:delayed") == 0 ]] || fail "tasks still delayed"
-[[ $(rcli HGET "$purge_base:j:p1500" state) == cancelled ]] || fail "p1500 is not cancelled"
-[[ $(rcli HGET "$purge_base:j:later" error) == purged ]] || fail "later is not purged"
+[[ $(rcli FCALL_RO llmb_job 1 "$purge_base" "p1500" state) == cancelled ]] || fail "p1500 is not cancelled"
+[[ $(rcli FCALL_RO llmb_job 1 "$purge_base" "later" error) == purged ]] || fail "later is not purged"
 
 run -y purge -q bulk
 expect_rc 0

@@ -184,7 +184,7 @@ done <"$tmp/late-acked"
 lost=0 dups=0 total=0
 for q in "${queues[@]}"; do
     # state and attempt of each job ("" "" for a job that is not there)
-    res=$(sed "s|.*|HMGET $prefix:{$q}:j:& state 0:attempt|" "$tmp/ids-$q" |
+    res=$(sed "s|.*|FCALL_RO llmb_job 1 $prefix:{$q} & state 0:attempt|" "$tmp/ids-$q" |
           rcli | grep -v '^-> Redirected' | paste - - | awk '
               $1 == "" {lost++; next}
               {total++} $1 != "completed" {bad++} $2 > 1 {dup++}

@@ -141,7 +141,7 @@ complete "$qb" "w$$" "b0:0"
 complete "$qb" "w$$" "b1:0"
 complete "$qb" "w$$" "b1:1"
 complete "$qb" "w$$" "bw:0"
-wait_for 300 '[ -n "$(rcli HGET "$prefix:{$qb}:j:b1" aggregate)" ]' ||
+wait_for 300 '[ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{$qb}" b1 aggregate)" ]' ||
     fail "job b1 of $qb was not aggregated while $victim was stopped"
 # an overdue lease taken back
 push "$qb" '{"type":"t","id":"b2"}'
@@ -183,9 +183,9 @@ wait_for 300 'http /metrics | grep -qx "llmb_primary_up{primary=\"127.0.0.1:$vic
 # its queue goes on: a job there is aggregated
 claim "$qa" "w$$" 1 30000 vcli
 complete "$qa" "w$$" "a0:0" vcli
-wait_for 300 '[ -n "$(vcli HGET "$prefix:{$qa}:j:a0" aggregate)" ]' ||
+wait_for 300 '[ -n "$(vcli FCALL_RO llmb_job 1 "$prefix:{$qa}" a0 aggregate)" ]' ||
     fail "job a0 of $qa was not aggregated after $victim came back:" \
-        "$(vcli HGETALL "$prefix:{$qa}:j:a0" | paste - - | cut -c1-60)"
+        "$(vcli FCALL_RO llmb_job 1 "$prefix:{$qa}" a0 | paste - - | cut -c1-60)"
 http /healthz | grep -q primaries_away && fail "healthz: $(http /healthz)"
 # logged once while away (rate-limited), and once back
 [ "$(grep -c "redis primary 127.0.0.1:$victim does not answer" "$tmp/coord.log")" = 1 ] ||

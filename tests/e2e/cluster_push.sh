@@ -20,7 +20,7 @@ waiting() { rcli FCALL_RO llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
 for i in $(seq 0 9); do
     id=$("$push" --queue "one$i" --id "j$i" echo '{"n":1}')
     [ "$id" = "j$i" ] || fail "single push to one$i answered $id"
-    [ "$(rcli HGET "$prefix:{one$i}:j:j$i" state)" = pending ] ||
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{one$i}" "j$i" state)" = pending ] ||
         fail "job j$i not pending in queue one$i"
     rcli SISMEMBER "$prefix:queues" "one$i" | grep -qx 1 ||
         fail "queue one$i not registered"

@@ -107,10 +107,10 @@ set -e
 # every sleep job running: the wait has begun
 for q in "${queues[@]}"; do
     for i in $(seq 600); do
-        [ "$(rcli HGET "$prefix:{$q}:j:zz" state)" = running ] && break
+        [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{$q}" zz state)" = running ] && break
         sleep 0.1
     done
-    [ "$(rcli HGET "$prefix:{$q}:j:zz" state)" = running ] ||
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{$q}" zz state)" = running ] ||
         fail "job zz of $q not running: $(cat "$tmp/err" "$tmp/worker.log")"
 done
 [ ! -s "$tmp/out" ] || fail "llmb-push ended early: $(cat "$tmp/out" "$tmp/err")"
@@ -131,7 +131,7 @@ for q in "${queues[@]:0:11}"; do
 done
 for q in "${queues[@]:0:11}"; do
     for i in $(seq 600); do
-        [ "$(rcli HEXISTS "$prefix:{$q}:j:zz" aggregate)" = 1 ] && break
+        [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{$q}" zz aggregate)" ] && break
         sleep 0.1
     done
 done
@@ -177,7 +177,7 @@ done >"$tmp/ok.ndjson"
 push_pid=$!
 pids+=($push_pid)
 for i in $(seq 600); do
-    [ "$(rcli HGET "$prefix:{w5}:j:one-w5" state)" = running ] && break
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{w5}" one-w5 state)" = running ] && break
     sleep 0.1
 done
 move_slot w5 "$prefix:{w5}:j:one-w5"

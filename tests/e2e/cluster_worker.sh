@@ -61,7 +61,7 @@ check_queue() {
     [ "${#ids[@]}" = "$n" ] || fail "queue $q has ${#ids[@]} jobs, not $n"
     [ "$(rcli ZCARD "$prefix:{$q}:running")" = 0 ] || fail "$q still running"
     # one redis-cli for the queue: state and attempts of each job
-    res=$(printf "HMGET $prefix:{$q}:j:%s state 0:attempt\n" "${ids[@]}" | rcli |
+    res=$(printf "FCALL_RO llmb_job 1 $prefix:{$q} %s state 0:attempt\n" "${ids[@]}" | rcli |
           grep -v '^-> Redirected' | paste - - | awk '$1 != "completed" {bad++} $2 != 1 {dup++}
                            END {print bad + 0, dup + 0}')
     [ "${res% *}" = 0 ] || fail "${res% *} jobs of $q did not complete"

@@ -38,7 +38,8 @@ while IFS= read -r line; do
     redis-cli -u "$url" SADD llmb:queues default >/dev/null
   fi
   case "$line" in
-    *"HGETALL 'llmb:{default}:j:"*) grep -qx pending <<<"$out" || fail "job state: $out" ;;
+    *"llmb_job 1 'llmb:{default}' $id") grep -qx pending <<<"$out" || fail "job view: $out" ;;
+    *"llmb_job 1 'llmb:{default}' $id state "*) [ "$(head -n 1 <<<"$out")" = pending ] || fail "job fields: $out" ;;
     *"ZRANGE 'llmb:{default}:pending'"*) grep -q "^$id:\*$" <<<"$out" || fail "pending list: $out" ;;
     *llmb_stats*) grep -qx pending <<<"$out" || fail "stats: $out" ;;
     *llmb_cancel*) [ "$out" = 3 ] || fail "cancel removed $out" ;;

@@ -51,7 +51,7 @@ export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
 wait_state() { # job, wanted state
     local s=""
     for _ in $(seq 300); do
-        s=$(rcli HGET "$prefix:{hard}:j:$1" state)
+        s=$(rcli FCALL_RO llmb_job 1 "$prefix:{hard}" "$1" state)
         [[ $s == "$2" ]] && return 0
         sleep 0.1
     done
@@ -60,7 +60,7 @@ wait_state() { # job, wanted state
 "$push" --queue hard --id probe1 probe '{"secret_free":true}' >/dev/null
 "$push" --queue hard --id burn1 --retries 0 --timeout 60 burn >/dev/null
 wait_state probe1 completed
-result=$(rcli HGET "$prefix:{hard}:j:probe1" 0:result)
+result=$(rcli FCALL_RO llmb_job 1 "$prefix:{hard}" "probe1" 0:result)
 grep -q '"cpu":"1"' <<<"$result" || fail "RLIMIT_CPU not set: $result"
 grep -q '"as":"1048576"' <<<"$result" || fail "RLIMIT_AS not set: $result"
 grep -q '"nofile":"64"' <<<"$result" || fail "RLIMIT_NOFILE not set: $result"
@@ -79,7 +79,7 @@ for n in $names; do
 done
 
 wait_state burn1 failed
-err=$(rcli HGET "$prefix:{hard}:j:burn1" error)
+err=$(rcli FCALL_RO llmb_job 1 "$prefix:{hard}" "burn1" error)
 grep -q 'SIGXCPU\|SIGKILL' <<<"$err" || fail "CPU limit did not stop burn: $err"
 
 # --exec-env refuses LLMB_* names (they can hold the Redis password)

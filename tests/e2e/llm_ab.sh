@@ -38,7 +38,7 @@ payload='{"endpoints":["a","b"],"models":["m1","m2"],"prompt":"x",
     --tasks 8 --no-progress --id ab llm "$payload" > /dev/null \
     2>"$tmp/push.log" || fail "llmb-push --wait exited $?"
 job_aggregate ab "$tmp/agg.json"
-for i in 0 1 2 3 4 5 6 7; do rcli HGET "$B:j:ab" "$i:result" > "$tmp/r$i.json"; done
+for i in 0 1 2 3 4 5 6 7; do rcli FCALL_RO llmb_job 1 "$B" "ab" "$i:result" > "$tmp/r$i.json"; done
 curl -s "http://127.0.0.1:$pa/mock/stats" > "$tmp/sa.json"
 curl -s "http://127.0.0.1:$pb/mock/stats" > "$tmp/sb.json"
 
@@ -195,6 +195,6 @@ echo "llm A/B: every pair sent the same prompts"
 "$bin/tools/push/llmb-push" "${common[@]}" --wait --wait-timeout 30 \
     --no-progress --id bad llm '{"endpoints":["a","zz"],"model":"m","prompt":"x"}' \
     > /dev/null 2>"$tmp/push2.log" && fail "a job with an unknown endpoint completed"
-rcli HGET "$B:j:bad" "0:error" | grep -q 'llm payload field "endpoints": no endpoint named "zz" on this worker' ||
-    fail "bad endpoint: $(rcli HGET "$B:j:bad" "0:error")"
+rcli FCALL_RO llmb_job 1 "$B" "bad" "0:error" | grep -q 'llm payload field "endpoints": no endpoint named "zz" on this worker' ||
+    fail "bad endpoint: $(rcli FCALL_RO llmb_job 1 "$B" "bad" "0:error")"
 echo "llm A/B: tasks over endpoints x models, the aggregate split by pair"

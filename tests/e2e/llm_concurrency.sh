@@ -71,12 +71,11 @@ pids+=($!)
     --queue series --tasks 2 --no-progress --id timeline llm \
     '{"endpoint":"mock2","model":"m","prompt":"x","max_tokens":12,"requests":24,"concurrency":3}' \
     > /dev/null 2>"$tmp/push3.log" || fail "timeline job exited $?"
-key="$prefix:{series}:j:timeline"
 for _ in $(seq 100); do
-    [ -n "$(rcli HGET "$key" aggregate)" ] && break
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{series}" timeline aggregate)" ] && break
     sleep 0.1
 done
-rcli HGET "$key" aggregate > "$tmp/timeline.json"
+rcli FCALL_RO llmb_job 1 "$prefix:{series}" timeline aggregate > "$tmp/timeline.json"
 python3 -S - "$tmp/timeline.json" "$tmp/sends.log" <<'PY' || fail "timeline"
 import json, sys
 agg = json.load(open(sys.argv[1]))

@@ -45,8 +45,8 @@ grep -Eq '^errors +none$' "$tmp/push.log" || fail "errors line"
 # The aggregate against the percentiles of all 120 records.
 job_aggregate fanout "$tmp/aggregate.json"
 for i in 0 1 2 3 4 5; do
-    rcli HGET "$prefix:{default}:j:fanout" "$i:result" > "$tmp/result$i.json"
-    rcli HGET "$prefix:{default}:j:fanout" "$i:worker"
+    rcli FCALL_RO llmb_job 1 "$prefix:{default}" "fanout" "$i:result" > "$tmp/result$i.json"
+    rcli FCALL_RO llmb_job 1 "$prefix:{default}" "fanout" "$i:worker"
 done | sort -u > "$tmp/workers"
 [ "$(wc -l < "$tmp/workers")" = 3 ] || fail "tasks ran on $(tr '\n' ' ' < "$tmp/workers")"
 

@@ -63,11 +63,10 @@ start_mock() {
 }
 
 job_aggregate() {
-    local key="$prefix:{default}:j:$1"
     for _ in $(seq 100); do
-        [ -n "$(rcli HGET "$key" aggregate)" ] && break
+        [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{default}" "$1" aggregate)" ] && break
         sleep 0.1
     done
-    rcli HGET "$key" aggregate > "$2"
+    rcli FCALL_RO llmb_job 1 "$prefix:{default}" "$1" aggregate > "$2"
     [ -s "$2" ] && [ "$(head -c 1 "$2")" = "{" ] || fail "job $1 has no aggregate"
 }

@@ -37,7 +37,7 @@ payload='{"model":"m","messages":[{"role":"user","content":"go"}],
     fail "llmb-push --wait exited $?"
 job_aggregate met "$tmp/aggregate.json"
 for i in 0 1 2 3; do
-    rcli HGET "$prefix:{default}:j:met" "$i:result" > "$tmp/result$i.json"
+    rcli FCALL_RO llmb_job 1 "$prefix:{default}" "met" "$i:result" > "$tmp/result$i.json"
 done
 
 python3 -S - "$tmp" <<'PY' || fail "aggregate check"
@@ -149,7 +149,7 @@ payload='{"model":"m","messages":[{"role":"user","content":"go"}],
     fail "llmb-push --wait wu exited $?"
 job_aggregate wu "$tmp/wu-agg.json"
 for i in 0 1; do
-    rcli HGET "$prefix:{default}:j:wu" "$i:result" > "$tmp/wu$i.json"
+    rcli FCALL_RO llmb_job 1 "$prefix:{default}" "wu" "$i:result" > "$tmp/wu$i.json"
 done
 "$bin/tools/admin/llmb" "${common[@]}" export wu --format vllm \
     > "$tmp/wu.vllm" 2>>"$tmp/export.log" || fail "export wu"

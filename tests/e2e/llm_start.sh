@@ -50,8 +50,8 @@ wait_for() { # seconds, then a command that must come true
     return 1
 }
 arrived() { [ "$(rcli HGET "$B:rv:$1" n)" = "$2" ]; }
-ended() { [ "$(rcli HGET "$B:j:$1" state)" = completed ] &&
-          [ -n "$(rcli HGET "$B:j:$1" aggregate)" ]; }
+ended() { [ "$(rcli FCALL_RO llmb_job 1 "$B" "$1" state)" = completed ] &&
+          [ -n "$(rcli FCALL_RO llmb_job 1 "$B" "$1" aggregate)" ]; }
 
 worker 1
 
@@ -76,8 +76,8 @@ pids+=($!)
 wait_for 60 ended sync || fail "job sync did not complete"
 
 rcli HGETALL "$B:rv:sync" > "$tmp/rv"
-for i in 0 1 2 3; do rcli HGET "$B:j:sync" "$i:result" > "$tmp/r$i.json"; done
-rcli HGET "$B:j:sync" aggregate > "$tmp/agg.json"
+for i in 0 1 2 3; do rcli FCALL_RO llmb_job 1 "$B" "sync" "$i:result" > "$tmp/r$i.json"; done
+rcli FCALL_RO llmb_job 1 "$B" "sync" aggregate > "$tmp/agg.json"
 "$bin/tools/admin/llmb" "${common[@]}" export sync > "$tmp/sync.jsonl" ||
     fail "export sync"
 
@@ -131,7 +131,7 @@ payload='{"model":"m","prompt":"x","max_tokens":4,"requests":2,
     "$payload" > /dev/null || fail "push part"
 wait_for 60 ended part || fail "job part did not complete"
 rcli HGETALL "$B:rv:part" > "$tmp/rv"
-for i in 0 1 2 3 4; do rcli HGET "$B:j:part" "$i:result" > "$tmp/r$i.json"; done
+for i in 0 1 2 3 4; do rcli FCALL_RO llmb_job 1 "$B" "part" "$i:result" > "$tmp/r$i.json"; done
 python3 -S - "$tmp" <<'PY' || fail "job part"
 import json, sys
 tmp = sys.argv[1]
@@ -162,7 +162,7 @@ payload='{"provider":"mock","model":"m","prompt":"x","max_tokens":4,
     "$payload" > /dev/null || fail "push zero"
 wait_for 60 ended zero || fail "job zero did not complete"
 rcli HGETALL "$B:rv:zero" > "$tmp/rv"
-for i in 0 1; do rcli HGET "$B:j:zero" "$i:result" > "$tmp/r$i.json"; done
+for i in 0 1; do rcli FCALL_RO llmb_job 1 "$B" "zero" "$i:result" > "$tmp/r$i.json"; done
 python3 -S - "$tmp" <<'PY' || fail "job zero"
 import json, sys
 tmp = sys.argv[1]
@@ -184,10 +184,10 @@ payload='{"model":"m","prompt":"x","max_tokens":2,"requests":2,
           "start_timeout_s":60}'
 "$bin/tools/push/llmb-push" "${common[@]}" --queue warm --tasks 4 --id warm \
     llm "$payload" > /dev/null || fail "push warm"
-warm_ended() { [ "$(rcli HGET "$W:j:warm" state)" = completed ]; }
+warm_ended() { [ "$(rcli FCALL_RO llmb_job 1 "$W" warm state)" = completed ]; }
 wait_for 60 warm_ended || fail "job warm did not complete"
 rcli HGETALL "$W:rv:warm" > "$tmp/rv"
-for i in 0 1 2 3; do rcli HGET "$W:j:warm" "$i:result" > "$tmp/r$i.json"; done
+for i in 0 1 2 3; do rcli FCALL_RO llmb_job 1 "$W" warm "$i:result" > "$tmp/r$i.json"; done
 "$bin/tools/admin/llmb" "${common[@]}" --queue warm export warm \
     > "$tmp/warm.jsonl" || fail "export warm"
 python3 -S - "$tmp" <<'PY' || fail "job warm"

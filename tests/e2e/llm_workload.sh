@@ -95,7 +95,7 @@ assert seen == want, seen
 print("dataset ok: each task sent its part")
 PY
 # The result's records carry the input tokens the server counted.
-rcli HGET "$b:j:ds1" 0:result > "$tmp/r0.json"
+rcli FCALL_RO llmb_job 1 "$b" "ds1" 0:result > "$tmp/r0.json"
 python3 -S - "$tmp/r0.json" <<'PY' || fail "input tokens in the records"
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -111,8 +111,8 @@ if push --wait --wait-timeout 60 --id ds2 --tasks 2 --dataset "$tmp/ds.jsonl" \
     llm '{"model":"m","dataset":{"api":"completions"},"max_tokens":2}'; then
     fail "messages entries were sent to /completions"
 fi
-rcli HGET "$b:j:ds2" error | grep -qF 'holds "messages"; "api": "completions" sends prompts only' ||
-    fail "the error of messages under api completions: $(rcli HGET "$b:j:ds2" error)"
+rcli FCALL_RO llmb_job 1 "$b" "ds2" error | grep -qF 'holds "messages"; "api": "completions" sends prompts only' ||
+    fail "the error of messages under api completions: $(rcli FCALL_RO llmb_job 1 "$b" "ds2" error)"
 grep -v '"messages"' "$tmp/ds.jsonl" | grep . > "$tmp/prompts.jsonl"
 run --id ds3 --tasks 2 --dataset "$tmp/prompts.jsonl" llm \
     '{"model":"m","dataset":{"api":"completions"},"max_tokens":2}'
@@ -131,7 +131,7 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 [ "$(rcli EXISTS "$b:ds:ds1")" = 0 ] || fail "retention left the dataset"
-[ "$(rcli EXISTS "$b:j:ds1")" = 0 ] || fail "retention left the job"
+[ -z "$(rcli FCALL_RO llmb_job 1 "$b" ds1)" ] || fail "retention left the job"
 
 # -- bad datasets: a clear error, nothing stored --------------------------
 printf 'hello\n' > "$tmp/bad1"
@@ -249,10 +249,10 @@ rcli FCALL llmb_push 1 "$b" \
 [ "$(rcli FCALL llmb_dataset 1 "$b" rc1 0 '{"prompt":"late"}')" = -1 ] ||
     fail "llmb_dataset for a pushed job"
 for _ in $(seq 400); do
-    [ "$(rcli HGET "$b:j:rc1" state)" = completed ] && break
+    [ "$(rcli FCALL_RO llmb_job 1 "$b" "rc1" state)" = completed ] && break
     sleep 0.05
 done
-[ "$(rcli HGET "$b:j:rc1" state)" = completed ] || fail "job rc1: $(rcli HGET "$b:j:rc1" error)"
+[ "$(rcli FCALL_RO llmb_job 1 "$b" "rc1" state)" = completed ] || fail "job rc1: $(rcli FCALL_RO llmb_job 1 "$b" "rc1" error)"
 [ "$(python3 -S -c "
 import json
 print(sorted(json.loads(l)['prompt'] for l in open('$log')))")" = "['rc a', 'rc b', 'rc c']" ] ||
@@ -266,12 +266,12 @@ rcli FCALL llmb_dataset 1 "$b" gone 0 '{"prompt":"g"}' > /dev/null
 rcli DEL "$b:ds:gone" > /dev/null
 rcli ZADD "$b:delayed" 0 gone:0 > /dev/null # due now
 for _ in $(seq 400); do
-    [ "$(rcli HGET "$b:j:gone" state)" = failed ] && break
+    [ "$(rcli FCALL_RO llmb_job 1 "$b" "gone" state)" = failed ] && break
     sleep 0.05
 done
-rcli HGET "$b:j:gone" error | grep -q 'job gone has no dataset' ||
-    fail "job gone: $(rcli HGET "$b:j:gone" state) $(rcli HGET "$b:j:gone" error)"
-[ "$(rcli HGET "$b:j:gone" 0:attempt)" = 1 ] || fail "job gone was retried"
+rcli FCALL_RO llmb_job 1 "$b" "gone" error | grep -q 'job gone has no dataset' ||
+    fail "job gone: $(rcli FCALL_RO llmb_job 1 "$b" "gone" state) $(rcli FCALL_RO llmb_job 1 "$b" "gone" error)"
+[ "$(rcli FCALL_RO llmb_job 1 "$b" "gone" 0:attempt)" = 1 ] || fail "job gone was retried"
 
 # -- synthetic prompts ------------------------------------------------------
 syn='{"model":"m","requests":100,"concurrency":8,"synthetic":{"input_tokens":{"dist":"normal","mean":60,"stddev":8},"output_tokens":{"dist":"uniform","min":5,"max":9},"seed":SEED}}'

@@ -15,9 +15,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 id=$("$push" --queue gpu --priority 7 --tasks 3 --timeout 2.5 --retries 1 \
        --backoff-ms 50 --id job-a echo '{"seed": 12345678901234567890}')
 [ "$id" = job-a ] || fail "id $id"
-[ "$(rcli HGET "$prefix:{gpu}:j:job-a" payload)" = '{"seed": 12345678901234567890}' ] ||
+[ "$(rcli FCALL_RO llmb_job 1 "$prefix:{gpu}" "job-a" payload)" = '{"seed": 12345678901234567890}' ] ||
   fail "payload not kept byte for byte"
-[ "$(rcli HGET "$prefix:{gpu}:j:job-a" priority)" = 7 ] || fail priority
+[ "$(rcli FCALL_RO llmb_job 1 "$prefix:{gpu}" "job-a" priority)" = 7 ] || fail priority
 # tasks waiting in a queue (a fan-out job waits as one member, its cursor)
 waiting() { rcli FCALL llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
 [ "$(waiting gpu)" = 3 ] || fail "3 tasks pending"
@@ -61,7 +61,7 @@ set -e
 grep -q '^llmb-push: line 3: job field "tasks" must be an integer from 1 to 100000, got 0$' "$tmp/err" || fail "line 3: $(cat "$tmp/err")"
 grep -q '^llmb-push: line 4: job document is not valid JSON' "$tmp/err" || fail "line 4: $(cat "$tmp/err")"
 grep -q '2 rejected' "$tmp/err" || fail "summary"
-[ "$(rcli HGET "$prefix:{other}:j:b3" type)" = c ] || fail "routed by its queue field"
+[ "$(rcli FCALL_RO llmb_job 1 "$prefix:{other}" "b3" type)" = c ] || fail "routed by its queue field"
 
 # batch jobs (llmb_push_fields) are stored as single pushes and as a
 # document through llmb_push store them: payload byte for byte, every
@@ -80,11 +80,11 @@ set -e
 [ "$(tr '\n' ' ' < "$tmp/out")" = "s2 s4 " ] || fail "ids: $(cat "$tmp/out")"
 grep -q '^llmb-push: line 2: job field "id" must be a string of 1 to 128 characters from \[A-Za-z0-9_.-\], got "bad id"$' "$tmp/err" || fail "line 2: $(cat "$tmp/err")"
 grep -q '^llmb-push: line 3: job field "timeout_s" must be a number from 0.001 to 604800, got 0$' "$tmp/err" || fail "line 3: $(cat "$tmp/err")"
-hash_of() { rcli HGETALL "$prefix:{gpu}:j:$1" | paste - - | grep -v '^id\|^created_ms' | sort; }
+hash_of() { rcli FCALL_RO llmb_job 1 "$prefix:{gpu}" "$1" | paste - - | grep -v '^id\|^created_ms' | sort; }
 [ "$(hash_of s2)" = "$(hash_of job-a)" ] || fail "batch and single differ: $(hash_of s2) / $(hash_of job-a)"
 [ "$(hash_of s2)" = "$(hash_of json-a)" ] || fail "batch and llmb_push differ: $(hash_of s2) / $(hash_of json-a)"
-[ "$(rcli HGET "$prefix:{gpu}:j:s4" payload)" = '[1, "two" ,3.0]' ] || fail "batch payload not kept byte for byte"
-[ "$(rcli EXISTS "$prefix:{gpu}:j:s3")" = 0 ] || fail "refused job stored"
+[ "$(rcli FCALL_RO llmb_job 1 "$prefix:{gpu}" s4 payload)" = '[1, "two" ,3.0]' ] || fail "batch payload not kept byte for byte"
+[ -z "$(rcli FCALL_RO llmb_job 1 "$prefix:{gpu}" s3)" ] || fail "refused job stored"
 [ "$(waiting gpu)" = 11 ] || fail "3 + 3 + 3 + 2 tasks pending"
 
 # --json: one status object per line, in order; a refusal has a null id

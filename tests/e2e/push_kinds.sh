@@ -20,9 +20,11 @@ grep -qF "$want" "$tmp/err" "$tmp/out" || fail "--batch said: $(cat "$tmp/err" "
 rcli FCALL llmb_push 1 "$B" "{\"type\":\"bench\",\"id\":\"k3\",\"payload\":$bad}" \
     > "$tmp/out" 2>&1
 grep -qF "$want" "$tmp/out" || fail "llmb_push said: $(cat "$tmp/out")"
-[ "$(rcli EXISTS "$B:j:k1" "$B:j:k2" "$B:j:k3")" = 0 ] || fail "a refused job was stored"
+for k in k1 k2 k3; do
+    [ -z "$(rcli FCALL_RO llmb_job 1 "$B" "$k")" ] || fail "a refused job was stored: $k"
+done
 
 "${push[@]}" --id k4 bench '{"_kinds":{"model":"label","lat_ms":"duration"}}' \
     > /dev/null 2>"$tmp/err" || fail "a good _kinds was refused: $(cat "$tmp/err")"
-[ "$(rcli EXISTS "$B:j:k4")" = 1 ] || fail "the good job was not stored"
+[ "$(rcli FCALL_RO llmb_job 1 "$B" k4 state)" = pending ] || fail "the good job was not stored"
 echo "push: _kinds checked on every path"

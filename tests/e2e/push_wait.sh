@@ -124,7 +124,7 @@ PY
 waiter=$!
 pids+=($waiter)
 for _ in $(seq 200); do
-    [ "$(rcli EXISTS "$prefix:{q2}:j:m298")" = 1 ] && break; sleep 0.05
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{q2}" m298 state)" ] && break; sleep 0.05
 done
 # it waits in a blocking read of a stream, not in a loop over the hashes
 for _ in $(seq 100); do
@@ -170,8 +170,8 @@ NDJSON
 waiter=$!
 pids+=($waiter)
 for _ in $(seq 200); do
-    [ "$(rcli HEXISTS "$prefix:{default}:j:same" aggregate)" = 1 ] &&
-        [ "$(rcli HGET "$prefix:{q2}:j:same" state)" = running ] && break
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{default}" same aggregate)" ] &&
+        [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{q2}" same state)" = running ] && break
     sleep 0.05
 done
 sleep 2 # a wait that took the end of default/same for q2/same's ends now
@@ -199,7 +199,7 @@ junk_wait() { # NAME ARGS...: the wait of job NAME in queue NAME made junk
     waiter=$!
     pids+=($waiter)
     for _ in $(seq 200); do
-        [ "$(rcli EXISTS "$prefix:{$name}:j:$name")" = 1 ] && break
+        [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{$name}" "$name" state)" ] && break
         sleep 0.05
     done
     rcli DEL "$prefix:{$name}:events" >/dev/null
@@ -235,6 +235,6 @@ set +e
 wait $waiter; rc=$?
 set -e
 [ $rc -eq 70 ] || fail "junk3: exit $rc, $(cat "$tmp/junk3.err")"
-grep -q "^llmb-push: reading job hash $prefix:{default}:j:junk3: WRONGTYPE" \
+grep -q "^llmb-push: reading job junk3: WRONGTYPE" \
     "$tmp/junk3.err" || fail "junk3: $(cat "$tmp/junk3.err")"
 echo "e2e push_wait: ok"

@@ -33,7 +33,7 @@ push --wait --wait-timeout 60 --no-progress --json --id evil echo \
     > "$tmp/push3.out" 2>&1 || fail "job evil"
 for j in r1 r2 evil; do
     for _ in $(seq 200); do
-        [ -n "$(rcli HGET "$prefix:{default}:j:$j" aggregate)" ] && break
+        [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{default}" "$j" aggregate)" ] && break
         sleep 0.05
     done
 done
@@ -98,8 +98,8 @@ assert "Chart.js v" in scripts[0] and "llmb-report-data" in scripts[1]
 print("report: %d bytes, %d jobs, csp %s..." % (len(html), len(ids), csp[:60]))
 PY
 
-# Each job's hash is read once (one HMGET of its fields): the comparison
-# takes the aggregate from the show document just read. MONITOR sees
+# Each job is read once (one llmb_job call naming its fields): the
+# comparison takes the aggregate from the show document just read. MONITOR sees
 # every command; the ECHO after the report marks the end of its commands.
 rcli MONITOR >"$tmp/monitor.log" 2>&1 &
 mon=$!
@@ -114,8 +114,8 @@ for _ in $(seq 200); do
 done
 kill "$mon" 2>/dev/null || true
 for j in r1 r2; do
-    n=$(grep -cF "\"HMGET\" \"$prefix:{default}:j:$j\" \"id\"" "$tmp/monitor.log" || true)
-    [ "$n" = 1 ] || fail "llmb report read job $j's hash $n times, not once"
+    n=$(grep -cF "\"FCALL_RO\" \"llmb_job\" \"1\" \"$prefix:{default}\" \"$j\" \"id\"" "$tmp/monitor.log" || true)
+    [ "$n" = 1 ] || fail "llmb report read job $j $n times, not once"
 done
 
 # The file is written through a name no one can foresee: a link planted

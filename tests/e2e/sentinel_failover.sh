@@ -127,7 +127,7 @@ scenario() {
 
     # every task ends
     for i in $(seq 1200); do
-        state=$(redis-cli -p "$new" HGET "$prefix:{big}:j:$job" state)
+        state=$(redis-cli -p "$new" FCALL_RO llmb_job 1 "$prefix:{big}" "$job" state)
         n=$(redis-cli -p "$new" FCALL_RO llmb_stats 1 "$prefix:{small}" |
             paste - - | awk '$1 == "pending" || $1 == "delayed" ||
                              $1 == "running" || $1 == "to_aggregate" { s += $2 }
@@ -140,7 +140,7 @@ scenario() {
         fail "not every task of the big job completed"
     while read -r t id; do
         acked=$((acked + 1))
-        state=$(redis-cli -p "$new" HGET "$prefix:{small}:j:$id" state)
+        state=$(redis-cli -p "$new" FCALL_RO llmb_job 1 "$prefix:{small}" "$id" state)
         if [ -z "$state" ]; then
             lost=$((lost + 1))
             echo "lost: job $id acknowledged at $t (kill at $t_kill)" >>"$tmp/lost-$wr.txt"
@@ -148,7 +148,7 @@ scenario() {
             for i in $(seq 100); do
                 [ "$state" = completed ] && break
                 sleep 0.1
-                state=$(redis-cli -p "$new" HGET "$prefix:{small}:j:$id" state)
+                state=$(redis-cli -p "$new" FCALL_RO llmb_job 1 "$prefix:{small}" "$id" state)
             done
             [ "$state" = completed ] || fail "pushed job $id is $state"
         fi

@@ -39,9 +39,9 @@ head -n 2 "$tmp/table.out" | tail -n 1 | grep -Eq '^CONCURRENCY +STATE +REQUESTS
     fail "table header"
 for l in 1 2 3; do
     grep -Eq "^ *$l  completed +24 " "$tmp/table.out" || fail "row of level $l"
-    [ "$(rcli HGET "$prefix:{sq}:j:s1-concurrency-$l" state)" = completed ] ||
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{sq}" "s1-concurrency-$l" state)" = completed ] ||
         fail "job s1-concurrency-$l"
-    [ "$(rcli HGET "$prefix:{sq}:j:s1-concurrency-$l" payload |
+    [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{sq}" "s1-concurrency-$l" payload |
          python3 -c 'import json,sys; print(json.load(sys.stdin)["concurrency"])')" = "$l" ] ||
         fail "level $l's payload"
 done
@@ -71,7 +71,7 @@ for l in lv:
     assert l["ttft_ms"]["p50"] >= 19, l
 assert abs(a["goodput"] - a["request_throughput"]) < 1e-6 * a["goodput"] + 1e-9
 PY
-[ -z "$(rcli EXISTS "$prefix:{sq}:j:s2-concurrency-2" | grep -v '^0$')" ] ||
+[ -z "$(rcli FCALL_RO llmb_job 1 "$prefix:{sq}" s2-concurrency-2)" ] ||
     fail "level 2 ran after the stop"
 grep -q 'breaks the slo; stopping' "$tmp/sweep2.log" || fail "stop message"
 # A level whose push is refused (a key of queue bad has the wrong type)
@@ -96,7 +96,7 @@ rc=0
 wait "$spid" || rc=$?
 [ "$rc" = 1 ] || fail "interrupted sweep exited $rc: $(cat "$tmp/int.err")"
 grep -q '^llmb: interrupted at level 1' "$tmp/int.err" || fail "interrupt message: $(cat "$tmp/int.err")"
-[ "$(rcli HGET "$prefix:{idle}:j:s4-concurrency-1" state)" = cancelled ] ||
+[ "$(rcli FCALL_RO llmb_job 1 "$prefix:{idle}" s4-concurrency-1 state)" = cancelled ] ||
     fail "the interrupted level's job was not cancelled"
 "$bin/tools/admin/llmb" "${common[@]}" sweep --queue idle --over concurrency \
     --levels 1 --id s5 --job "$job" >/dev/null 2>"$tmp/del.err" &

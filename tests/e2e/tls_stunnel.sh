@@ -65,8 +65,8 @@ export LLMB_REDIS_URL=$turl LLMB_PREFIX=$prefix
     --lease-ms 5000 > "$tmp/worker.log" 2>&1 & pids+=($!)
 id=$("$LLMB_BUILD_DIR/tools/push/llmb-push" --queue tls --tasks 2 echo '{"via":"tls"}')
 for _ in $(seq 100); do
-    [[ $(redis-cli -u "$url" HGET "$prefix:{tls}:j:$id" state) == completed ]] && break
+    [[ $(redis-cli -u "$url" FCALL_RO llmb_job 1 "$prefix:{tls}" "$id" state) == completed ]] && break
     sleep 0.1
 done
-[[ $(redis-cli -u "$url" HGET "$prefix:{tls}:j:$id" state) == completed ]] || fail "job not completed through the tunnel"
+[[ $(redis-cli -u "$url" FCALL_RO llmb_job 1 "$prefix:{tls}" "$id" state) == completed ]] || fail "job not completed through the tunnel"
 echo "ok: push and worker through stunnel TLS"

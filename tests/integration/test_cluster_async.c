@@ -220,8 +220,10 @@ static void test_moved(void **state)
         assert_int_equal(found, 1);
     }
     {
-        redisReply *r = tc_node_cmd(dst, "HGET %s:j:m1 state", key);
-        assert_string_equal(r->str, "pending");
+        redisReply *r = tc_node_cmd(dst, "FCALL_RO llmb_job 1 %s m1 state",
+                                    key);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_string_equal(r->element[0]->str, "pending");
         freeReplyObject(r);
     }
     free(key);
@@ -286,8 +288,9 @@ static void test_held_while_moving(void **state)
     run_until(&g.n, 3);
     assert_int_equal(g.nulls, 0);
     assert_string_equal(g.text[2], "h1");
-    r = tc_node_cmd(m.dst, "HGET %s:j:h1 state", key);
-    assert_string_equal(r->str, "pending");
+    r = tc_node_cmd(m.dst, "FCALL_RO llmb_job 1 %s h1 state", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
     freeReplyObject(r);
     free(key);
     free(plain);
@@ -663,8 +666,9 @@ static void test_manual_failover(void **state)
             found += strcmp(g.text[j], id) == 0;
         assert_int_equal(found, 1);
     }
-    r = tc_node_cmd(rep, "HGET %s:j:f5 state", key);
-    assert_string_equal(r->str, "pending");
+    r = tc_node_cmd(rep, "FCALL_RO llmb_job 1 %s f5 state", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
     freeReplyObject(r);
     for (i = 0; i < 200 && clients_named(src, "llmb-test") > 0; i++)
         llmb_test_run_for(loop, 50);
@@ -675,8 +679,9 @@ static void test_manual_failover(void **state)
     assert_non_null(r);
     assert_string_equal(r->str, "s0");
     freeReplyObject(r);
-    r = tc_node_cmd(rep, "HGET %s:j:s0 state", key);
-    assert_string_equal(r->str, "pending");
+    r = tc_node_cmd(rep, "FCALL_RO llmb_job 1 %s s0 state", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pending");
     freeReplyObject(r);
 
     llmb_cluster_free(cl);

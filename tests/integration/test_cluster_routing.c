@@ -157,7 +157,7 @@ static void test_routes_by_slot(void **state)
 
     assert_int_equal(llmb_cluster_connect(cl, NULL), 0);
     for (int q = 0; q < 30; q++) {
-        char queue[16], *jk;
+        char queue[16], *base;
         redisReply *r;
         int owner;
 
@@ -167,16 +167,16 @@ static void test_routes_by_slot(void **state)
         assert_int_equal(r->type, REDIS_REPLY_STRING);
         assert_string_equal(r->str, "j1");
         freeReplyObject(r);
-        jk = llmb_key_queue_sub(prefix, queue, "j:j1");
-        owner = tc_owner_of(jk);
-        r = tc_node_cmd(owner, "HGET %s state", jk);
-        assert_int_equal(r->type, REDIS_REPLY_STRING);
-        assert_string_equal(r->str, "pending");
+        base = llmb_key_queue(prefix, queue);
+        owner = tc_owner_of(base);
+        r = tc_node_cmd(owner, "FCALL_RO llmb_job 1 %s j1 state", base);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_string_equal(r->element[0]->str, "pending");
         freeReplyObject(r);
         for (int i = 0; i < 3; i++)
             if (tc_ports[i] == owner)
                 used[i]++;
-        free(jk);
+        free(base);
     }
     for (int i = 0; i < 3; i++)
         assert_true(used[i] > 0);

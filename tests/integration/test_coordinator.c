@@ -42,8 +42,7 @@ static json_t *wait_aggregate(redisContext *c, const char *prefix,
     long long deadline = tc_now() + ms;
 
     while (tc_now() < deadline) {
-        char *agg = tc_str(c, "HGET %s:{%s}:j:%s aggregate", prefix, queue,
-                           id);
+        char *agg = tc_job(c, prefix, queue, id, "aggregate");
         if (agg != NULL) {
             json_error_t err;
             json_t *v = json_loads(agg, 0, &err);
@@ -325,7 +324,7 @@ static void test_killed_during_aggregation(void **state)
     usleep(800000);
     /* Still under the first lease: nobody may aggregate it yet. */
     if (tc_now() - t0 < 1900) {
-        char *a = tc_str(c, "HGET %s:{q}:j:%s aggregate", prefix, id);
+        char *a = tc_job(c, prefix, "q", id, "aggregate");
         assert_null(a);
     }
     agg = wait_aggregate(c, prefix, "q", id, 6000);
@@ -442,7 +441,7 @@ static void test_promote_and_deadline(void **state)
                         "failed");
     assert_int_equal(jint(agg, "cancelled"), 2);
     json_decref(agg);
-    err = tc_str(c, "HGET %s:{q}:j:%s error", prefix, late);
+    err = tc_job(c, prefix, "q", late, "error");
     assert_non_null(err);
     assert_string_equal(err, "deadline exceeded");
     free(err);

@@ -209,6 +209,20 @@ char *tc_str(redisContext *c, const char *fmt, ...)
     return s;
 }
 
+char *tc_job(redisContext *c, const char *prefix, const char *queue,
+             const char *id, const char *field)
+{
+    redisReply *r = tc_cmd(c, "FCALL_RO llmb_job 1 %s:{%s} %s %s", prefix,
+                           queue, id, field);
+    char *s = NULL;
+
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING)
+        s = llmb_xstrndup(r->element[0]->str, r->element[0]->len);
+    freeReplyObject(r);
+    return s;
+}
+
 static long long redis_time_ms(redisContext *c)
 {
     redisReply *r = tc_cmd(c, "TIME");

@@ -43,6 +43,10 @@ redisReply *tc_cmd(redisContext *c, const char *fmt, ...);
 long long tc_int(redisContext *c, const char *fmt, ...);
 /* HGET-like commands: a malloc'd copy of the string reply, or NULL. */
 char *tc_str(redisContext *c, const char *fmt, ...);
+/* Field of job id of prefix:{queue} (a job field or a task's
+ * "<i>:<name>"), read with llmb_job; NULL when absent. Caller frees. */
+char *tc_job(redisContext *c, const char *prefix, const char *queue,
+             const char *id, const char *field);
 
 /* A simulated worker. */
 struct tc_worker {

@@ -81,12 +81,15 @@ static void test_connection_closed(void **state)
     fprintf(stderr, "tasks back %lld ms after the connection closed\n",
             tc_now() - t0);
     assert_int_equal(tc_int(c, "ZCARD %s:{q}:running", prefix), 0);
-    assert_int_equal(tc_int(c, "HGET %s:{q}:j:%s lost", prefix, id), 5);
+    st = tc_job(c, prefix, "q", id, "lost");
+    assert_non_null(st);
+    assert_string_equal(st, "5");
+    free(st);
     st = tc_str(c, "HGET %s:worker:gone-w1 state", prefix);
     assert_non_null(st);
     assert_string_equal(st, "dead");
     free(st);
-    err = tc_str(c, "HGET %s:{q}:j:%s 0:error", prefix, id);
+    err = tc_job(c, prefix, "q", id, "0:error");
     assert_non_null(err);
     assert_non_null(strstr(err, "connection closed"));
     free(err);
@@ -490,7 +493,7 @@ static void test_redis_down_and_back(void **state)
         tc_worker_complete(w, 0, "{\"x\":2}");
         deadline = tc_now() + 5000;
         while (tc_now() < deadline &&
-               (agg = tc_str(c, "HGET down:{q}:j:%s aggregate", id)) == NULL)
+               (agg = tc_job(c, "down", "q", id, "aggregate")) == NULL)
             usleep(20000);
         assert_non_null(agg);
         free(agg);

@@ -69,20 +69,41 @@ static void test_events_capped_per_call(void **state)
         fail_msg("events stream holds %lld entries, cap 100", len);
 }
 
+/* Field head_type of llmb_stats of the test queue. Caller frees. */
+static char *stats_head_type(void)
+{
+    redisReply *r = tq_cmd("FCALL_RO llmb_stats 1 %s", T.base);
+    char *v = NULL;
+
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, "head_type") == 0)
+            v = llmb_xstrdup(r->element[i + 1]->str);
+    freeReplyObject(r);
+    assert_non_null(v);
+    return v;
+}
+
 static void test_stats_and_events(void **state)
 {
     redisReply *r;
-    char *id;
+    char *id, *ht;
 
     (void)state;
+    ht = stats_head_type();
+    assert_string_equal(ht, ""); /* nothing pending */
+    free(ht);
     id = tq_push("{\"type\":\"t\",\"tasks\":5}");
+    free(tq_push("{\"type\":\"later\"}"));
+    ht = stats_head_type();
+    assert_string_equal(ht, "t"); /* the type of the oldest job */
+    free(ht);
     r = tq_cmd("FCALL_RO llmb_stats 1 %s", T.base);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[0]->str, "pending");
-    assert_int_equal(r->element[1]->integer, 5);
+    assert_int_equal(r->element[1]->integer, 6);
     freeReplyObject(r);
     r = tq_cmd("XRANGE %s:events - +", T.base);
-    assert_int_equal(r->elements, 1);
+    assert_int_equal(r->elements, 2);
     freeReplyObject(r);
     free(id);
 }

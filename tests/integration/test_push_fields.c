@@ -193,12 +193,12 @@ static void test_valid_and_minted_ids(void **state)
     freeReplyObject(r);
 }
 
-/* HGETALL of job id as "field=value\n" lines sorted, with the fields that
- * depend on the push time left out; deadline_ms becomes its distance from
- * created_ms. Caller frees. */
+/* The view of job id (llmb_job) as "field=value\n" lines sorted, with the
+ * fields that depend on the push time left out; deadline_ms becomes its
+ * distance from created_ms. Caller frees. */
 static char *job_dump(const char *id)
 {
-    redisReply *r = tq_cmd("HGETALL %s:j:%s", T.base, id);
+    redisReply *r = tq_cmd("FCALL_RO llmb_job 1 %s %s", T.base, id);
     struct llmb_buf b;
     char *lines[64];
     long long created = 0, deadline = -1;

@@ -89,8 +89,11 @@ long long tq_cmd_int(const char *fmt, ...)
 
 char *tq_job_get(const char *id, const char *field)
 {
-    redisReply *r = tq_cmd("HGET %s:j:%s %s", T.base, id, field);
-    char *v = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+    redisReply *r = tq_cmd("FCALL_RO llmb_job 1 %s %s %s", T.base, id, field);
+    char *v = llmb_xstrdup(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                                   r->element[0]->type == REDIS_REPLY_STRING
+                               ? r->element[0]->str
+                               : "");
 
     freeReplyObject(r);
     return v;

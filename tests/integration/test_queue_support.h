@@ -31,8 +31,8 @@ redisReply *tq_cmd(const char *fmt, ...);
 /* A command whose reply must be an integer: that integer. */
 long long tq_cmd_int(const char *fmt, ...);
 
-/* Field of job id's hash (a job field, or a task's "<i>:state", ...);
- * "" when missing. Caller frees. */
+/* Field of job id (a job field, or a task's "<i>:state", ...), read with
+ * llmb_job; "" when missing. Caller frees. */
 char *tq_job_get(const char *id, const char *field);
 /* That field must be want. */
 void tq_assert_job(const char *id, const char *field, const char *want);

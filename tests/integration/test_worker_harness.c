@@ -220,30 +220,24 @@ char *wh_push(struct wh *h, const char *queue, const char *doc)
     return id;
 }
 
-static char *hget(struct wh *h, const char *key, const char *field)
-{
-    redisReply *r = wh_cmd(h, "HGET %s %s", key, field);
-    char *v = r->type == REDIS_REPLY_STRING ? llmb_xstrdup(r->str) : NULL;
-    freeReplyObject(r);
-    return v;
-}
-
 char *wh_job(struct wh *h, const char *queue, const char *id,
              const char *field)
 {
-    char *key = llmb_xasprintf("%s:{%s}:j:%s", h->prefix, queue, id);
-    char *v = hget(h, key, field);
-    free(key);
+    redisReply *r = wh_cmd(h, "FCALL_RO llmb_job 1 %s:{%s} %s %s", h->prefix,
+                           queue, id, field);
+    char *v = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                      r->element[0]->type == REDIS_REPLY_STRING
+                  ? llmb_xstrdup(r->element[0]->str)
+                  : NULL;
+    freeReplyObject(r);
     return v;
 }
 
 char *wh_task(struct wh *h, const char *queue, const char *id, int index,
               const char *field)
 {
-    char *key = llmb_xasprintf("%s:{%s}:j:%s", h->prefix, queue, id);
     char *f = llmb_xasprintf("%d:%s", index, field);
-    char *v = hget(h, key, f);
-    free(key);
+    char *v = wh_job(h, queue, id, f);
     free(f);
     return v;
 }

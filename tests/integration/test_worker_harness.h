@@ -50,10 +50,11 @@ void wh_dump_logs(struct wh *h);
 redisReply *wh_cmd(struct wh *h, const char *fmt, ...);
 /* Pushes doc to queue; returns the job id (free it). */
 char *wh_push(struct wh *h, const char *queue, const char *doc);
-/* HGET of the job hash field (NULL when absent; free it). */
+/* Field of a job, read with llmb_job (NULL when absent; free it). */
 char *wh_job(struct wh *h, const char *queue, const char *id,
              const char *field);
-/* HGET of task field "<index>:<field>" (NULL when absent; free it). */
+/* Task field "<index>:<field>" of a job, as wh_job (NULL when absent;
+ * free it). */
 char *wh_task(struct wh *h, const char *queue, const char *id, int index,
               const char *field);
 /* FCALL <fn> 1 <base of queue> [arg] returning an integer. */

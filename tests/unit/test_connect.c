@@ -65,10 +65,10 @@ static void test_read_only_list_matches_lua(void **state)
         functions++;
         read_only += !writes;
     }
-    /* The scan found the library's functions, and the three that only
-     * read: llmb_version, llmb_stats, llmb_dataset_read. */
+    /* The scan found the library's functions, and the four that only
+     * read: llmb_version, llmb_stats, llmb_dataset_read, llmb_job. */
     assert_true(functions > 20);
-    assert_int_equal(read_only, 3);
+    assert_int_equal(read_only, 4);
 }
 
 static void test_argv_writes(void **state)
@@ -78,6 +78,7 @@ static void test_argv_writes(void **state)
     const char *stats[] = {"FCALL", "llmb_stats", "1", "p:{q}"};
     const char *stats_ro[] = {"FCALL_RO", "llmb_stats", "1", "p:{q}"};
     const char *push_ro[] = {"FCALL_RO", "llmb_push", "1", "p:{q}"};
+    const char *job[] = {"FCALL", "llmb_job", "1", "p:{q}", "j1"};
     const char *set[] = {"SET", "k", "v"};
     /* Lengths shorter than the strings: "llmb_stats_x" read as llmb_stats. */
     const char *cut[] = {"FCALLX", "llmb_stats_x"};
@@ -89,6 +90,7 @@ static void test_argv_writes(void **state)
     assert_false(llmb_argv_writes(4, stats, NULL));
     assert_false(llmb_argv_writes(4, stats_ro, NULL));
     assert_false(llmb_argv_writes(4, push_ro, NULL));
+    assert_false(llmb_argv_writes(5, job, NULL));
     assert_false(llmb_argv_writes(3, set, NULL));
     assert_false(llmb_argv_writes(1, push, NULL));
     assert_false(llmb_argv_writes(2, cut, cutlen));

@@ -31,11 +31,13 @@ static void test_progress_take(void **state)
     redisReply *r;
 
     (void)state;
-    llmb_job_progress_argv("llmb:{q}:j:a", argv);
-    assert_string_equal(argv[0], "HMGET");
-    assert_string_equal(argv[1], "llmb:{q}:j:a");
-    assert_string_equal(argv[2], "state");
-    assert_string_equal(argv[5], "aggregate");
+    llmb_job_progress_argv("llmb:{q}", "a", argv);
+    assert_string_equal(argv[0], "FCALL_RO");
+    assert_string_equal(argv[1], "llmb_job");
+    assert_string_equal(argv[3], "llmb:{q}");
+    assert_string_equal(argv[4], "a");
+    assert_string_equal(argv[5], "state");
+    assert_string_equal(argv[8], "aggregate");
 
     memset(&p, 0, sizeof(p));
     r = arr(4, S("running"), S("10"), S("4"), nil());

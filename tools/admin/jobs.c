@@ -1,8 +1,8 @@
 /*
  * `llmb jobs`: the newest jobs first. Each queue keeps every job id in
  * <base>:jobs scored by creation time, so the newest are a ZREVRANGE away;
- * their hashes come in one pipelined HMGET each. With --state the walk
- * goes on, a thousand ids at a time, until --limit jobs match or
+ * their fields come in one pipelined call of llmb_job each. With --state
+ * the walk goes on, a thousand ids at a time, until --limit jobs match or
  * LLMB_ADMIN_SCAN_MAX ids were read, so the command stays bounded on a
  * queue of millions. Over several queues each queue gives its newest
  * matches and the merged list is cut to --limit. The table says how the
@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/jobfields.h>
 #include <llmb/keys.h>
 
 #include "admin.h"
 
-/* The job hash fields read per job, in this order. */
+/* The job fields read per job, in this order. */
 enum { F_TYPE, F_STATE, F_TASKS, F_LEFT, F_OK, F_FAILED, F_CANCELLED,
        F_PRIORITY, F_CREATED, F_STARTED, F_FINISHED, F_ERROR, F_COUNT };
 static const char *const field_names[F_COUNT] = {
@@ -76,7 +77,7 @@ static bool row_matches(const struct job_filter *flt, const char *id,
 }
 
 /* Reads ids [start, start+count) of queue q's job index, newest first,
- * with their hashes, and appends those that exist and match flt.
+ * with their fields, and appends those that exist and match flt.
  * Sets *got to the number of ids read and *matched to the rows added. */
 static int read_page(struct llmb_admin *a, const char *q,
                      const struct job_filter *flt, long long start,
@@ -84,6 +85,7 @@ static int read_page(struct llmb_admin *a, const char *q,
                      size_t *matched, char **errstr)
 {
     char *key = llmb_key_queue_sub(a->prefix, q, "jobs");
+    char *base = llmb_key_queue(a->prefix, q);
     redisReply *r = NULL;
     struct llmb_batch b;
     int rc;
@@ -99,16 +101,11 @@ static int read_page(struct llmb_admin *a, const char *q,
     for (size_t i = 0; i < *got; i++) {
         struct llmb_strlist cmd = {0};
         const char *id = llmb_reply_str(r->element[2 * i]);
-        char *sub = llmb_xasprintf("j:%s", id ? id : "");
-        char *jkey = llmb_key_queue_sub(a->prefix, q, sub);
-        llmb_strlist_push(&cmd, "HMGET");
-        llmb_strlist_push(&cmd, jkey);
+        llmb_job_read_cmd(&cmd, base, id ? id : "");
         for (size_t f = 0; f < F_COUNT; f++)
             llmb_strlist_push(&cmd, field_names[f]);
         llmb_batch_add_list(&b, &cmd);
         llmb_strlist_clear(&cmd);
-        free(jkey);
-        free(sub);
     }
     rc = llmb_batch_run(&b, a->conn, errstr);
     if (rc != 0)
@@ -119,7 +116,7 @@ static int read_page(struct llmb_admin *a, const char *q,
         const char *state, *score;
         struct job_row *row;
 
-        /* A job whose hash is gone (deleted by hand, or expired under an
+        /* A job that is gone (deleted by hand, or expired under an
          * older library) is indexed until the coordinator trims it: skip it. */
         if (h->type != REDIS_REPLY_ARRAY || h->elements != F_COUNT)
             continue;
@@ -147,6 +144,7 @@ out:
     if (r != NULL)
         freeReplyObject(r);
     free(key);
+    free(base);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <llmb/err.h>
+#include <llmb/jobfields.h>
 #include <llmb/keys.h>
 
 #include "admin.h"
@@ -86,6 +87,17 @@ static int spec_parse(struct llmb_admin *a, const char *spec, char **queue,
     return 0;
 }
 
+/* Whether the reply of llmb_job <id> state names a job: a state, or a
+ * job key of another type (set by hand), which the reader that follows
+ * reports. */
+static bool job_exists(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ERROR)
+        return strncmp(r->str, "WRONGTYPE", 9) == 0;
+    return r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+           r->element[0]->type == REDIS_REPLY_STRING;
+}
+
 int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
                     char **id, char **errstr)
 {
@@ -109,17 +121,19 @@ int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
             goto out;
     }
     for (size_t i = 0; i < queues.n; i++) {
-        char *sub = llmb_xasprintf("j:%s", *id);
-        char *key = llmb_key_queue_sub(a->prefix, queues.v[i], sub);
-        llmb_batch_add(&b, "EXISTS", key, NULL);
-        free(key);
-        free(sub);
+        char *base = llmb_key_queue(a->prefix, queues.v[i]);
+        struct llmb_strlist cmd = {0};
+        llmb_job_read_cmd(&cmd, base, *id);
+        llmb_strlist_push(&cmd, "state");
+        llmb_batch_add_list(&b, &cmd);
+        llmb_strlist_clear(&cmd);
+        free(base);
     }
     rc = llmb_batch_run(&b, a->conn, errstr);
     if (rc != 0)
         goto out;
     for (size_t i = 0; i < queues.n; i++)
-        if (llmb_reply_ll_or(b.replies[i], 0) == 1)
+        if (job_exists(b.replies[i]))
             llmb_strlist_push(&found, queues.v[i]);
 
     if (found.n == 0) {

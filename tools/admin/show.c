@@ -1,13 +1,14 @@
 /*
- * `llmb show JOB`: everything Redis knows of one job. The job hash
- * (<base>:j:<id>) gives the spec, state, counters, times and aggregate,
- * and each task's state, attempt, worker, error and result (the fields
- * "<i>:state", ... of the same hash). A task without fields was never claimed: it is
- * pending (delayed when its job was pushed with a delay), or cancelled
- * once its job has ended. After a retry, a task of a fan-out job at or
- * past the job's `next` that did not complete waits again, whatever its
- * field says of the earlier run (see lua/05-lifecycle.lua). The states of all tasks are counted, a thousand
- * per HMGET, pipelined; only the first --tasks are listed one by one.
+ * `llmb show JOB`: everything Redis knows of one job, read with the
+ * function llmb_job (lua/15-job.lua): the spec, state, counters, times
+ * and aggregate, and each task's state, attempt, worker, error and result
+ * (the task fields "<i>:state", ...). A task without fields was never
+ * claimed: it is pending (delayed when its job was pushed with a delay),
+ * or cancelled once its job has ended. After a retry, a task of a fan-out
+ * job at or past the job's `next` that did not complete waits again,
+ * whatever its field says of the earlier run (see lua/05-lifecycle.lua).
+ * The states of all tasks are counted, a thousand per call, pipelined;
+ * only the first --tasks are listed one by one.
  *
  * The text view prints the aggregate as tables, one row per field with
  * the statistics of its kind (docs/coordinator.md), numbers rounded by
@@ -27,6 +28,8 @@
 
 /* Payloads longer than this are cut in the text view (--json has all). */
 #define PAYLOAD_SHOWN 4096
+/* Task states counted per call of llmb_job. */
+#define STATES_PER_CALL LLMB_JOB_READ_MAX
 /* Task fields listed per task, in this order. */
 enum { TF_STATE, TF_ATTEMPT, TF_WORKER, TF_ERROR, TF_RESULT, TF_COUNT };
 static const char *const task_fields[TF_COUNT] = {
@@ -95,10 +98,9 @@ int llmb_job_hash_read(struct llmb_admin *a, const char *queue,
                        const char *id, const char *spec, json_t **hash,
                        char **errstr)
 {
-    char *sub = llmb_xasprintf("j:%s", id);
-    char *key = llmb_key_queue_sub(a->prefix, queue, sub);
+    char *key = llmb_key_queue(a->prefix, queue);
     struct llmb_conn *jc = llmb_cluster_conn_for_key(a->conn, key);
-    redisReply *r = jc != NULL ? llmb_job_fields_read(jc, key) : NULL;
+    redisReply *r = jc != NULL ? llmb_job_fields_read(jc, key, id) : NULL;
     int rc = llmb_reply_check(r, a->conn, errstr);
 
     *hash = NULL;
@@ -124,11 +126,10 @@ out:
     if (r != NULL)
         freeReplyObject(r);
     free(key);
-    free(sub);
     return rc;
 }
 
-/* Reads the job hash into j->hash and its task count. Returns as
+/* Reads the job's own fields into j->hash and its task count. Returns as
  * llmb_job_hash_read(). */
 static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
                      char **errstr)
@@ -148,19 +149,19 @@ static int read_hash(struct llmb_admin *a, struct job *j, const char *spec,
 static int read_tasks(struct llmb_admin *a, struct job *j, long long want,
                       char **errstr)
 {
-    char *sub = llmb_xasprintf("j:%s", j->id);
-    char *key = llmb_key_queue_sub(a->prefix, j->queue, sub);
+    char *key = llmb_key_queue(a->prefix, j->queue);
     const char *unclaimed = unclaimed_state(j);
     struct llmb_batch b;
     size_t nsum = 0;
     int rc;
 
     llmb_batch_init(&b);
-    for (long long i = 0; i < j->ntasks; i += 1000) {
+    for (long long i = 0; i < j->ntasks; i += STATES_PER_CALL) {
         struct llmb_strlist cmd = {0};
-        long long end = i + 1000 < j->ntasks ? i + 1000 : j->ntasks;
-        llmb_strlist_push(&cmd, "HMGET");
-        llmb_strlist_push(&cmd, key);
+        long long end = i + STATES_PER_CALL < j->ntasks
+                            ? i + STATES_PER_CALL
+                            : j->ntasks;
+        llmb_job_read_cmd(&cmd, key, j->id);
         for (long long k = i; k < end; k++) {
             char *f = llmb_xasprintf("%lld:state", k);
             llmb_strlist_push(&cmd, f);
@@ -175,8 +176,7 @@ static int read_tasks(struct llmb_admin *a, struct job *j, long long want,
                                                         : want);
     for (size_t i = 0; i < j->nshown; i++) {
         struct llmb_strlist cmd = {0};
-        llmb_strlist_push(&cmd, "HMGET");
-        llmb_strlist_push(&cmd, key);
+        llmb_job_read_cmd(&cmd, key, j->id);
         for (size_t f = 0; f < TF_COUNT; f++) {
             char *name = llmb_xasprintf("%lld:%s", j->toff + (long long)i,
                                         task_fields[f]);
@@ -199,9 +199,8 @@ static int read_tasks(struct llmb_admin *a, struct job *j, long long want,
         for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements;
              k++) {
             const char *st = llmb_reply_str(r->element[k]);
-            count_state(j->states, task_state(j, (long long)i * 1000 +
-                                                     (long long)k, st,
-                                              unclaimed));
+            long long idx = (long long)i * STATES_PER_CALL + (long long)k;
+            count_state(j->states, task_state(j, idx, st, unclaimed));
         }
     }
     j->shown = llmb_xcalloc(j->nshown ? j->nshown : 1, sizeof(*j->shown));
@@ -224,7 +223,6 @@ static int read_tasks(struct llmb_admin *a, struct job *j, long long want,
 out:
     llmb_batch_fini(&b);
     free(key);
-    free(sub);
     return rc;
 }
 

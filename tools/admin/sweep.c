@@ -379,7 +379,7 @@ static int job_follow(struct llmb_admin *a, const char *queue,
     struct llmb_job_wait_opts o = {SWEEP_BLOCK_MS, SWEEP_AGGREGATE_GRACE_MS,
                                    follow_tick, NULL};
     struct llmb_job_progress p;
-    char *sub = NULL, *jk = NULL;
+    char *base = NULL;
     redisReply *r = NULL;
     json_t *agg = NULL;
     char *err = NULL;
@@ -409,12 +409,13 @@ static int job_follow(struct llmb_admin *a, const char *queue,
     }
     free(l->state);
     l->state = llmb_xstrdup(p.state);
-    sub = llmb_key_queue_sub(a->prefix, queue, "j:");
-    jk = llmb_xasprintf("%s%s", sub, l->job);
-    r = llmb_cluster_command(a->conn, "HGET %s aggregate", jk);
+    base = llmb_key_queue(a->prefix, queue);
+    r = llmb_cluster_command(a->conn, "FCALL_RO llmb_job 1 %s %s aggregate",
+                             base, l->job);
     rc = llmb_reply_check(r, a->conn, errstr);
-    if (rc == 0 && r->type == REDIS_REPLY_STRING)
-        agg = json_loads(r->str, 0, NULL);
+    if (rc == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING)
+        agg = json_loads(r->element[0]->str, 0, NULL);
     if (json_object_get(agg, "fields") != NULL)
         l->agg = json_incref(agg);
     json_decref(agg);
@@ -424,8 +425,7 @@ static int job_follow(struct llmb_admin *a, const char *queue,
                 l->state, SWEEP_AGGREGATE_GRACE_MS / 1000);
     if (r != NULL)
         freeReplyObject(r);
-    free(jk);
-    free(sub);
+    free(base);
     return rc;
 }
 

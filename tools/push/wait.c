@@ -2,8 +2,8 @@
  * --wait: follows one job, or (--batch) every job of the run, to its end
  * with bounded blocking reads of its queue's event stream (XREAD COUNT
  * BLOCK, no polling; a batch reads the stream of each of its queues), and
- * re-reads the job hashes at most once a second in case the capped stream
- * dropped an event before it was read. One job is followed by
+ * re-reads the jobs (llmb_job) at most once a second in case the capped
+ * stream dropped an event before it was read. One job is followed by
  * llmb_job_wait() (lib/jobwait.c, shared with llmb sweep); a batch here,
  * with the same pieces. It prints the final jobs with
  * their aggregates as JSON: one indented document for one
@@ -12,8 +12,8 @@
  * (summary.c) go to stdout only when it is a terminal, else to stderr.
  * Progress goes to stderr: a bar on a terminal, else a plain line at most
  * every PLAIN_MS. One job's stream position is taken before the push; a
- * batch's after it, and then every hash is read once: what happened
- * before the position is in the hashes, what happens after in the stream.
+ * batch's after it, and then every job is read once: what happened
+ * before the position is in the jobs, what happens after in the stream.
  * A batch's reads go through the router (lib/cluster.c): on a Redis
  * Cluster each to the primary of its queue's slot, pipelined per primary
  * (reads_run()).
@@ -42,12 +42,12 @@
 
 /* How long to wait for the aggregate once the job has ended. */
 #define AGGREGATE_GRACE_MS 5000
-/* The longest blocking read of a stream, and how often the job hashes are
- * read again at most, in case the capped stream lost an event. */
+/* The longest blocking read of a stream, and how often the jobs are read
+ * again at most, in case the capped stream lost an event. */
 #define BLOCK_MS 1000
 /* Without a terminal, a progress line at most this often. */
 #define PLAIN_MS 5000
-/* --batch: the jobs whose hashes are read per pipeline. */
+/* --batch: the jobs read per pipeline. */
 #define POLL_CHUNK 1000
 
 /* llmb_job_mark_take() with llmb-push's message and exit code: 0, or
@@ -91,13 +91,14 @@ int push_wait_mark(const struct push_config *cfg, struct llmb_conn *conn,
 }
 
 /*
- * The reads of a batch's wait (a stream's position, its news, a job's
- * hash) each name one key of one queue, so on a Redis Cluster each goes
- * to the primary of its queue's slot. All of them have six words.
+ * The reads of a batch's wait (a stream's position, its news, a job) each
+ * name one key of one queue, so on a Redis Cluster each goes to the
+ * primary of its queue's slot. None has more than READ_ARGC words.
  */
-#define READ_ARGC 6
+#define READ_ARGC LLMB_JOB_PROGRESS_ARGC
 struct read {
     const char *argv[READ_ARGC];
+    int argc;
     const char *key;  /* the key it is about: one of argv */
     redisReply *r;    /* its reply, once run; freed by reads_clear() */
 };
@@ -132,7 +133,7 @@ static void reads_pipeline(struct llmb_conn *c, struct llmb_conn **conns,
         done[i] = true; /* sent, or left to reads_run() */
         if (failed)
             continue;
-        if (llmb_conn_append_argv(c, READ_ARGC, v[i].argv, NULL) != 0)
+        if (llmb_conn_append_argv(c, v[i].argc, v[i].argv, NULL) != 0)
             failed = true; /* not connected, and connecting failed */
         else
             sent[ns++] = i;
@@ -196,7 +197,7 @@ static int reads_run(struct llmb_cluster *cl, struct read *v, size_t n)
     for (i = 0; i < n && rc == 0; i++) {
         if (v[i].r != NULL)
             continue;
-        v[i].r = llmb_cluster_command_argv(cl, v[i].key, READ_ARGC,
+        v[i].r = llmb_cluster_command_argv(cl, v[i].key, v[i].argc,
                                            v[i].argv, NULL);
         if (v[i].r == NULL)
             rc = EX_UNAVAILABLE;
@@ -206,10 +207,13 @@ static int reads_run(struct llmb_cluster *cl, struct read *v, size_t n)
     return rc;
 }
 
-/* Makes rd the read argv (READ_ARGC words) about its word keyarg. */
-static void read_set(struct read *rd, const char *const *argv, size_t keyarg)
+/* Makes rd the read argv (argc words, at most READ_ARGC) about its word
+ * keyarg. */
+static void read_set(struct read *rd, int argc, const char *const *argv,
+                     size_t keyarg)
 {
-    memcpy(rd->argv, argv, sizeof(rd->argv));
+    memcpy(rd->argv, argv, (size_t)argc * sizeof(*argv));
+    rd->argc = argc;
     rd->key = argv[keyarg];
     rd->r = NULL;
 }
@@ -332,9 +336,9 @@ static FILE *table_out(const struct push_config *cfg)
     return isatty(STDOUT_FILENO) ? stdout : stderr;
 }
 
-/* The job's own fields (not its task fields, which share the hash) as
- * one new JSON object from r, the reply of an HMGET of llmb_job_fields
- * (freed here): numeric fields as numbers, the payload and aggregate as
+/* The job's own fields (not its task fields) as one new JSON object
+ * from r, the reply of a read of llmb_job_fields with llmb_job (freed
+ * here): numeric fields as numbers, the payload and aggregate as
  * the JSON they hold. NULL when the read failed (the job is gone: an
  * empty object). */
 static json_t *job_json_of(redisReply *r)
@@ -372,32 +376,31 @@ static json_t *job_json_of(redisReply *r)
     return out;
 }
 
-/* job_json_of() the job hash jk read through the router cl; NULL when
- * the read failed, said on stderr, with the exit code in *rc:
- * EX_UNAVAILABLE (no answer) or EX_SOFTWARE (an error reply). */
-static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk,
-                               int *rc)
+/* job_json_of() job id of the queue whose base key is base, read with
+ * llmb_job through the router cl; NULL when the read failed, said on
+ * stderr, with the exit code in *rc: EX_UNAVAILABLE (no answer) or
+ * EX_SOFTWARE (an error reply). */
+static json_t *job_json_routed(struct llmb_cluster *cl, const char *base,
+                               const char *id, int *rc)
 {
-    const char **argv = llmb_xcalloc(llmb_job_nfields + 2, sizeof(*argv));
+    struct llmb_strlist cmd = {0};
     redisReply *r;
 
-    argv[0] = "HMGET";
-    argv[1] = jk;
+    llmb_job_read_cmd(&cmd, base, id);
     for (size_t i = 0; i < llmb_job_nfields; i++)
-        argv[i + 2] = llmb_job_fields[i].name;
-    r = llmb_cluster_command_argv(cl, jk, (int)llmb_job_nfields + 2, argv,
-                                  NULL);
-    free(argv);
+        llmb_strlist_push(&cmd, llmb_job_fields[i].name);
+    r = llmb_cluster_command_argv(cl, base, (int)cmd.n,
+                                  (const char **)cmd.v, NULL);
+    llmb_strlist_clear(&cmd);
     if (r == NULL) {
         fprintf(stderr, "llmb-push: %s\n", llmb_cluster_errstr(cl));
         *rc = EX_UNAVAILABLE;
         return NULL;
     }
-    if ((*rc = read_refused(r, "job hash", jk)) != 0 ||
+    if ((*rc = read_refused(r, "job", id)) != 0 ||
         r->type != REDIS_REPLY_ARRAY) {
-        if (*rc == 0) /* "not yet" at the very end: no hash to show */
-            fprintf(stderr, "llmb-push: reading job hash %s: %s\n", jk,
-                    r->str);
+        if (*rc == 0) /* "not yet" at the very end: no job to show */
+            fprintf(stderr, "llmb-push: reading job %s: %s\n", id, r->str);
         *rc = EX_SOFTWARE;
         freeReplyObject(r);
         return NULL;
@@ -409,10 +412,10 @@ static json_t *job_json_routed(struct llmb_cluster *cl, const char *jk,
  * --json, the LLM benchmark summary when the job has one (summary.c) to
  * table_out(). Returns 0 or an exit code. */
 static int job_print(const struct push_config *cfg, struct llmb_cluster *cl,
-                     const char *jk)
+                     const char *base, const char *id)
 {
     int rc = 0;
-    json_t *out = job_json_routed(cl, jk, &rc);
+    json_t *out = job_json_routed(cl, base, id, &rc);
     FILE *tables = table_out(cfg);
     char *text;
 
@@ -452,7 +455,7 @@ static int wait_tick(const struct llmb_job_progress *w, void *arg)
 int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
               const char *queue, const char *id, char *mark)
 {
-    char *jk = llmb_key_queue_sub(cfg->common.prefix, queue, "j:");
+    char *base = llmb_key_queue(cfg->common.prefix, queue);
     struct progress p;
     struct wait_tick t = {cfg, &p, llmb_mono_ms()};
     struct llmb_job_wait_opts o;
@@ -468,11 +471,6 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
     o.tick = wait_tick;
     o.arg = &t;
     progress_init(&p, cfg);
-    {
-        char *full = llmb_xasprintf("%s%s", jk, id);
-        free(jk);
-        jk = full;
-    }
     rc = llmb_job_wait(cl, cfg->common.prefix, queue, id, &mark, &o, &w,
                        &err);
     progress_show(&p, w.done, w.tasks, 0, 1, 1);
@@ -499,7 +497,7 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
                         "in %ds; is llmb-coordinator running?\n", id, w.state,
                 AGGREGATE_GRACE_MS / 1000);
     if (rc == 0 || rc == PUSH_EXIT_TIMEOUT) {
-        int prc = job_print(cfg, cl, jk);
+        int prc = job_print(cfg, cl, base, id);
         if (rc == 0)
             rc = prc != 0 ? prc
                           : strcmp(w.state, "completed") == 0 ? 0
@@ -507,13 +505,13 @@ int push_wait(const struct push_config *cfg, struct llmb_cluster *cl,
     }
 out:
     free(mark);
-    free(jk);
+    free(base);
     return rc;
 }
 
 /* One job of a batch being followed. */
 struct followed {
-    char *key;        /* its hash */
+    char *base;       /* its queue's base key */
     const char *id;   /* a string of the caller's ids */
     size_t stream;    /* its queue's entry of the streams */
     struct llmb_job_progress w;
@@ -552,7 +550,7 @@ static void followed_seen(struct followed *f, int64_t now)
         f->ended = now;
 }
 
-/* Reads the hashes of the jobs not over yet, POLL_CHUNK per round of
+/* Reads the jobs not over yet, POLL_CHUNK per round of
  * reads_run(). Returns 0, EX_UNAVAILABLE or EX_SOFTWARE (an error reply,
  * said). */
 static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
@@ -570,14 +568,14 @@ static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
             const char *argv[LLMB_JOB_PROGRESS_ARGC];
             if (followed_over(&v[i], now))
                 continue;
-            llmb_job_progress_argv(v[i].key, argv);
-            read_set(&rd[ns], argv, 1);
+            llmb_job_progress_argv(v[i].base, v[i].id, argv);
+            read_set(&rd[ns], LLMB_JOB_PROGRESS_ARGC, argv, 3);
             sent[ns++] = i;
         }
         rc = reads_run(cl, rd, ns);
         for (k = 0; k < ns && rc == 0; k++) {
             struct followed *f = &v[sent[k]];
-            if ((rc = read_refused(rd[k].r, "job hash", f->key)) != 0)
+            if ((rc = read_refused(rd[k].r, "job", f->id)) != 0)
                 break;
             if (llmb_reply_not_yet(rd[k].r))
                 continue; /* read again at the next poll */
@@ -691,7 +689,7 @@ static int follow_read(struct llmb_cluster *cl, struct follow *fl,
             if (first == SIZE_MAX)
                 first = i;
             open++;
-            read_set(&rd[ns], argv, 4);
+            read_set(&rd[ns], 6, argv, 4);
             sent[ns++] = i;
         }
         rc = reads_run(cl, rd, ns);
@@ -749,12 +747,10 @@ static int follow_init(struct follow *fl, const struct push_config *cfg,
     fl->by_id = llmb_xcalloc(ids->n ? ids->n : 1, sizeof(*fl->by_id));
     fl->s = llmb_xcalloc(queues->n ? queues->n : 1, sizeof(*fl->s));
     for (i = 0; i < ids->n; i++) {
-        char *sub = llmb_xasprintf("j:%s", ids->v[i]);
         struct followed *f = &fl->v[i];
 
-        f->key = llmb_key_queue_sub(cfg->common.prefix, queues->v[i], sub);
+        f->base = llmb_key_queue(cfg->common.prefix, queues->v[i]);
         f->id = ids->v[i];
-        free(sub);
         for (k = 0; k < fl->ns; k++)
             if (strcmp(queues->v[i], queues->v[fl->s[k].open]) == 0)
                 break;
@@ -779,7 +775,7 @@ static int follow_init(struct follow *fl, const struct push_config *cfg,
         for (i = 0; i < n; i++) {
             const char *argv[] = {"XREVRANGE", fl->s[k + i].key, "+", "-",
                                   "COUNT", "1"};
-            read_set(&rd[i], argv, 1);
+            read_set(&rd[i], 6, argv, 1);
         }
         rc = reads_run(cl, rd, n);
         if (rc == EX_UNAVAILABLE)
@@ -797,7 +793,7 @@ static void follow_fini(struct follow *fl)
     size_t i;
 
     for (i = 0; i < fl->n; i++)
-        free(fl->v[i].key);
+        free(fl->v[i].base);
     for (i = 0; i < fl->ns; i++) {
         free(fl->s[i].key);
         free(fl->s[i].mark);
@@ -826,8 +822,8 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
     int rc = 0, failed = 0;
 
     progress_init(&p, cfg);
-    /* The streams' positions first, then the hashes: what happened before
-     * the positions is in the hashes, what happens after in the streams. */
+    /* The streams' positions first, then the jobs: what happened before
+     * the positions is in the jobs, what happens after in the streams. */
     rc = follow_init(&fl, cfg, cl, ids, queues);
     v = fl.v;
     if (rc != 0) /* said */
@@ -859,7 +855,7 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
             break;
         }
         rc = follow_read(cl, &fl, block_ms);
-        /* The streams are capped: re-read the hashes of the jobs not over
+        /* The streams are capped: re-read the jobs not over
          * every BLOCK_MS, so an event trimmed away before it was read
          * cannot stall the wait. */
         if (rc == 0 && llmb_mono_ms() - polled >= BLOCK_MS) {
@@ -877,7 +873,7 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
     /* stdout: one line per job, in input order */
     for (i = 0; i < ids->n; i++) {
         int jrc = 0;
-        json_t *job = job_json_routed(cl, v[i].key, &jrc);
+        json_t *job = job_json_routed(cl, v[i].base, v[i].id, &jrc);
         char *text;
 
         if (job == NULL) {
