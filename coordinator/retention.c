@@ -11,10 +11,10 @@
  * --no-write-conf).
  *
  * What no function can do by itself is done here, bounded per tick:
- *  - <base>:jobs keeps an id per job; ids whose job is gone without
- *    retention removing them (deleted by hand, expired under a library
- *    before version 7) are trimmed
- *    by walking the set from the oldest, --scan-batch members per tick,
+ *  - <base>:jl lists the queue's job ids in push order; retention trims
+ *    its head, and ids whose job is gone otherwise (deleted by hand, or
+ *    kept behind a job that lives on) are trimmed
+ *    by walking the list from the oldest, --scan-batch ids per tick,
  *    with a pipelined read of each job's state (FCALL_RO llmb_job). The
  *    same walk counts the jobs in each state, which is where the job
  *    gauges of the metrics come from: exact as of the last full pass (a
@@ -64,18 +64,18 @@ static int state_ix(const char *s)
     return -1;
 }
 
-/* Checks the next scan_batch members of <base>:jobs. Returns 0 or
+/* Checks the next scan_batch ids of <base>:jl. Returns 0 or
  * LLMB_EIO. */
 static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
 {
-    char *zkey = llmb_xasprintf("%s:jobs", q->base);
+    char *zkey = llmb_xasprintf("%s:jl", q->base);
     long long batch = co->cfg->scan_batch;
-    struct llmb_strlist gone = {0};
+    size_t head_gone = 0;
     redisReply *r = NULL, *s = NULL;
-    size_t i, k;
+    size_t i;
     int rc = 0;
 
-    r = llmb_cluster_command(co->cl, "ZRANGE %s %lld %lld", zkey, q->scan_rank,
+    r = llmb_cluster_command(co->cl, "LRANGE %s %lld %lld", zkey, q->scan_rank,
                           q->scan_rank + batch - 1);
     if (r == NULL) {
         rc = llmb_coord_lost(co);
@@ -106,8 +106,10 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
          * another type) counts as neither */
         st = s->type == REDIS_REPLY_ARRAY && s->elements == 1 ? s->element[0]
                                                                : NULL;
-        if (st != NULL && st->type == REDIS_REPLY_NIL)
-            llmb_strlist_push(&gone, r->element[i]->str);
+        if (st != NULL && st->type == REDIS_REPLY_NIL) {
+            if (head_gone == i)
+                head_gone++;
+        }
         else if (st != NULL && st->type == REDIS_REPLY_STRING &&
                  (ix = state_ix(st->str)) >= 0)
             q->scan_tally[ix]++;
@@ -115,29 +117,26 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
         s = NULL;
     }
 
-    if (gone.n > 0) {
-        const char **argv = llmb_xcalloc(gone.n + 2, sizeof(*argv));
-        argv[0] = "ZREM";
-        argv[1] = zkey;
-        for (k = 0; k < gone.n; k++)
-            argv[2 + k] = gone.v[k];
-        s = llmb_cluster_commandargv(co->cl, (int)gone.n + 2, argv, NULL);
-        free(argv);
+    /* The gone ids at the head of the list go (LTRIM); those behind a job
+     * that lives on stay until they reach the head (the readers skip
+     * them): taking one out of the middle of a list costs a walk of it. */
+    if (q->scan_rank == 0 && head_gone > 0) {
+        s = llmb_cluster_command(co->cl, "LTRIM %s %zu -1", zkey, head_gone);
         if (s == NULL) {
             rc = llmb_coord_lost(co);
             goto out;
         }
-        if (s->type == REDIS_REPLY_INTEGER && s->integer > 0) {
-            co->counters.jobs_trimmed += s->integer;
-            llmb_debug("expired jobs trimmed from the job list queue=%s "
-                       "jobs=%lld", q->name, s->integer);
-        }
+        co->counters.jobs_trimmed += (long long)head_gone;
+        llmb_debug("gone jobs trimmed from the job list queue=%s jobs=%zu",
+                   q->name, head_gone);
         freeReplyObject(s);
         s = NULL;
+    } else {
+        head_gone = 0;
     }
 
-    /* Removed members shift the ranks after them down. */
-    q->scan_rank += (long long)(r->elements - gone.n);
+    /* Removed ids shift the ranks after them down. */
+    q->scan_rank += (long long)(r->elements - head_gone);
     if ((long long)r->elements < batch) {
         memcpy(q->jobs_by_state, q->scan_tally, sizeof(q->jobs_by_state));
         memset(q->scan_tally, 0, sizeof(q->scan_tally));
@@ -148,7 +147,6 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
 out:
     freeReplyObject(r);
     freeReplyObject(s);
-    llmb_strlist_clear(&gone);
     free(zkey);
     return rc;
 }

@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 24
+local LLMB_LIB_VERSION = 30
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -125,7 +125,7 @@ end
 -- one call at a time, so one table serves every call in turn.
 local function call_new()
     return {conf = {}, confs = {}, counts = {}, done = {}, states = {},
-        sh = {}}
+        ends = {}, sh = {}}
 end
 local CALL = call_new()
 
@@ -220,48 +220,90 @@ end
 local FINISHED_PER_EVENT = 10
 
 -- Retention: deletes up to `limit` jobs that ended more than retention_s
--- ago (the oldest first, from <base>:ended), with their ids in the job
--- index and the dead set, its records (<base>:rec:<id>, :rs:<id>) and
--- its dataset (<base>:ds:<id>).
--- An entry whose job is no longer that ended job
--- (deleted by hand and pushed again, so pending or running now, or ended
--- later) is only taken out of <base>:ended. Called at the end of every
--- call that ended jobs, and by llmb_reap (every coordinator tick) for
--- quiet queues. Returns the number deleted.
+-- ago, the oldest first, from the lines of <base>:fin ("<ms> <id>...",
+-- one per call that ended jobs): each job's record and end, its hash, its
+-- waiting refs, its records (<base>:rec:<id>, :rs:<id>), its rendezvous
+-- and its dataset (<base>:ds:<id>), and its id in the dead set. An id
+-- whose job has no end now (retried, so waiting or running again) or
+-- ended later (its end is newer than the line) is only dropped from the
+-- line. A line is taken off once every id of it is handled; a line cut
+-- by the limit is written back with the ids it has left. Called at the
+-- end of every call that ended jobs, and by llmb_reap (every coordinator
+-- tick) for quiet queues. Returns the number deleted.
 local function retention_trim(base, now, limit)
     local keep_s = conf_num(base, 'retention_s')
     if keep_s <= 0 then return 0 end
     local cut = now - keep_s * 1000
-    local old = redis.call('ZRANGEBYSCORE', base .. ':ended', '-inf',
-        istr(cut), 'LIMIT', 0, limit)
-    if #old == 0 then return 0 end
-    local ids, keys = {}, {}
-    for _, id in ipairs(old) do
-        local jk = job_key(base, id)
-        local f = kcall('HMGET', jk, 'state', 'finished_ms')
-        -- (a key of another type, set by hand, is left alone; a job hash
-        -- already gone has its ids removed)
-        local fin = f and tonumber(f[2])
-        if f and (f[1] == false or (fin and fin <= cut)) then
-            ids[#ids + 1] = id
-            keys[#keys + 1] = jk
-            keys[#keys + 1] = requeued_key(base, id)
-            keys[#keys + 1] = base .. ':rv:' .. id -- (77-rendezvous.lua)
-            keys[#keys + 1] = base .. ':rec:' .. id -- (75-records.lua)
-            keys[#keys + 1] = base .. ':rs:' .. id
-            keys[#keys + 1] = base .. ':ds:' .. id -- (08-workload.lua)
+    local fk = base .. ':fin'
+    local deleted, work = 0, 0
+    while work < limit do
+        local line = redis.call('LINDEX', fk, 0)
+        if not line then break end
+        local at = tonumber(string.match(line, '^(%d+)'))
+        if at == nil then
+            redis.call('LPOP', fk) -- not a line of ours: junk
+            junk()
+        elseif at > cut then
+            break
+        else
+            local ids = {}
+            for id in string.gmatch(line, '%S+') do ids[#ids + 1] = id end
+            table.remove(ids, 1)
+            local take = math.min(#ids, limit - work)
+            local part = {unpack(ids, 1, take)}
+            local gone, keys = {}, {}
+            if #part > 0 then
+                local ends = redis.call('HMGET', base .. ':je', unpack(part))
+                for k, id in ipairs(part) do
+                    local fin = ends[k] and tonumber(string.match(ends[k],
+                        '^%a(%d+)'))
+                    if fin and fin <= cut then
+                        gone[#gone + 1] = id
+                        keys[#keys + 1] = job_key(base, id)
+                        keys[#keys + 1] = requeued_key(base, id)
+                        keys[#keys + 1] = base .. ':rv:' .. id -- (77-rendezvous.lua)
+                        keys[#keys + 1] = base .. ':rec:' .. id -- (75-records.lua)
+                        keys[#keys + 1] = base .. ':rs:' .. id
+                        keys[#keys + 1] = base .. ':ds:' .. id -- (08-workload.lua)
+                    end
+                end
+            end
+            if #gone > 0 then
+                chunked('HDEL', base .. ':jd', gone)
+                chunked('HDEL', base .. ':je', gone)
+                chunked('ZREM', base .. ':dead', gone)
+                -- UNLINK: a job's records and dataset run to tens of MiB
+                -- each, whose DEL would hold the server while it frees
+                -- them; UNLINK frees large values on another thread.
+                for i = 1, #keys, CHUNK do
+                    redis.call('UNLINK', unpack(keys, i,
+                        math.min(#keys, i + CHUNK - 1)))
+                end
+            end
+            deleted = deleted + #gone
+            work = work + take + 1
+            if take < #ids then
+                redis.call('LSET', fk, 0, istr(at) .. ' '
+                    .. table.concat(ids, ' ', take + 1))
+                break
+            end
+            redis.call('LPOP', fk)
         end
     end
-    chunked('ZREM', base .. ':ended', old)
-    -- UNLINK: a job's records and dataset run to tens of MiB each, whose
-    -- DEL would hold the server while it frees them; UNLINK frees large
-    -- values on another thread (the keys are gone all the same).
-    for i = 1, #keys, CHUNK do
-        redis.call('UNLINK', unpack(keys, i, math.min(#keys, i + CHUNK - 1)))
+    if deleted > 0 then
+        -- the head of the job index, as far as its jobs are gone (a job
+        -- still kept keeps those after it listed, without their jobs,
+        -- until it goes: the readers skip them)
+        local jl = base .. ':jl'
+        local head = redis.call('LRANGE', jl, 0, CHUNK - 1)
+        if #head > 0 then
+            local have = redis.call('HMGET', base .. ':jd', unpack(head))
+            local k = 0
+            while k < #head and not have[k + 1] do k = k + 1 end
+            if k > 0 then redis.call('LTRIM', jl, k, -1) end
+        end
     end
-    chunked('ZREM', base .. ':jobs', ids)
-    chunked('ZREM', base .. ':dead', ids)
-    return #ids
+    return deleted
 end
 
 -- Makes the writes gathered during the call: task counters; for the jobs
@@ -274,13 +316,16 @@ local function call_flush(base)
     end
     local ended = CALL.done
     local n = #ended
+    if #CALL.ends > 0 then chunked('HSET', base .. ':je', CALL.ends) end
     if n > 0 then
         local states, now = CALL.states, CALL.ended_now
         local at = now_str(now)
         chunked('LPUSH', base .. ':done', ended)
-        local z = zset_new(base .. ':ended')
-        for k = 1, n do zset_add(z, at, ended[k]) end
-        zset_flush(z)
+        -- one line per CHUNK ids: the order retention deletes in
+        for i = 1, n, CHUNK do
+            redis.call('RPUSH', base .. ':fin', at .. ' '
+                .. table.concat(ended, ' ', i, math.min(n, i + CHUNK - 1)))
+        end
         -- `finished` events: one naming the job when the call ended one,
         -- else one per ten jobs with their ids and states in the same order.
         if n == 1 then
@@ -309,14 +354,15 @@ end
 -- the queue keys it may touch with a command that stops on a wrong type
 -- (KEYS_OF, below; all of them for a function not listed there); per-job
 -- keys are read with pcall and skipped as junk.
-local QUEUE_KEYS = {pending = 'zset', delayed = 'zset', running = 'zset',
-    jobs = 'zset', deadlines = 'zset', dead = 'zset', ended = 'zset',
-    aggr = 'zset', done = 'list', wake = 'list', events = 'stream',
-    counts = 'hash', conf = 'hash', seq = 'string', idseq = 'string',
-    tok = 'string', paused = 'string'}
-local ALL_KEYS = {'pending', 'delayed', 'running', 'jobs', 'deadlines',
-    'dead', 'ended', 'aggr', 'done', 'wake', 'events', 'counts', 'conf',
-    'seq', 'idseq', 'tok', 'paused'}
+local QUEUE_KEYS = {jd = 'hash', je = 'hash', jl = 'list', pl = 'list', pz = 'zset',
+    pd = 'zset', run = 'hash', lease = 'hash', running = 'zset',
+    att = 'hash', cx = 'set', fin = 'list', deadlines = 'zset',
+    dead = 'zset', aggr = 'zset', done = 'list', wake = 'list',
+    events = 'stream', counts = 'hash', conf = 'hash', seq = 'string',
+    idseq = 'string', tok = 'string', paused = 'string'}
+local ALL_KEYS = {'jd', 'je', 'jl', 'pl', 'pz', 'pd', 'run', 'lease', 'running',
+    'att', 'cx', 'fin', 'deadlines', 'dead', 'aggr', 'done', 'wake',
+    'events', 'counts', 'conf', 'seq', 'idseq', 'tok', 'paused'}
 
 -- The queue keys of the functions called once per job or per batch, whose
 -- every TYPE counts (about 0.5 us each): the settings, counters and
@@ -326,28 +372,31 @@ local ALL_KEYS = {'pending', 'delayed', 'running', 'jobs', 'deadlines',
 -- key must add it here: tests/integration/test_hardening.c puts a key of
 -- the wrong type under each name and calls each of these functions on the
 -- paths that touch the most keys.
+-- What every call that ends jobs touches (call_flush, retention_trim).
+local ENDING = {'conf', 'counts', 'events', 'je', 'jd', 'jl', 'fin', 'done',
+    'dead', 'cx', 'att'}
+-- (only `redis` and the basic functions are reachable while the library
+-- loads: no unpack, no string)
+local function keys_plus(list, ...)
+    local out = {}
+    for i = 1, #list do out[i] = list[i] end
+    local more = {...}
+    for i = 1, #more do out[#out + 1] = more[i] end
+    return out
+end
 local KEYS_OF = {
-    llmb_push = {'conf', 'counts', 'events', 'pending', 'delayed', 'jobs',
+    llmb_push = {'conf', 'counts', 'events', 'jd', 'jl', 'pl', 'pz', 'pd',
         'deadlines', 'seq', 'idseq', 'wake'},
-    -- (a claim ends the tasks it meets of a cancelled job; it reads
+    -- (a claim ends the jobs it meets that were cancelled; it reads
     -- `paused` with EXISTS, which answers for any type: a key of another
     -- type would stop every claim unseen)
-    llmb_claim = {'conf', 'counts', 'events', 'done', 'ended', 'dead', 'jobs',
-        'pending', 'delayed', 'running', 'seq', 'tok', 'wake', 'paused'},
+    llmb_claim = keys_plus(ENDING, 'pl', 'pz', 'pd', 'run', 'lease',
+        'running', 'seq', 'tok', 'wake', 'paused'),
     -- (a task whose result is refused fails, and may wait again)
-    llmb_complete = {'conf', 'counts', 'events', 'done', 'ended', 'dead',
-        'jobs', 'pending', 'delayed', 'running', 'seq', 'wake'},
-    llmb_heartbeat = {'conf', 'counts', 'events', 'done', 'ended', 'dead',
-        'jobs', 'running'},
+    llmb_complete = keys_plus(ENDING, 'pl', 'pz', 'pd', 'run', 'lease',
+        'running', 'seq', 'wake'),
+    llmb_heartbeat = keys_plus(ENDING, 'run', 'lease', 'running'),
 }
-KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
-KEYS_OF.llmb_pause = {'conf', 'counts', 'events', 'paused'}
-KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pending',
-    'delayed', 'wake'}
--- (polled by each task waiting, 20 ms to 500 ms apart: only the junk
--- counter)
-KEYS_OF.llmb_rendezvous = {'counts'}
-
 -- Returns nil, or an error reply naming the first key of the wrong type
 -- among `suffixes`.
 local function keys_wrong(base, suffixes)

@@ -1,50 +1,310 @@
 --[[
-The task and job lifecycle: where a task is, the states it goes through,
-and the helpers every transition uses to move it.
+The task and job lifecycle: where a job and its tasks are kept, the states
+they go through, and the helpers every transition uses to move them.
+docs/data-model.md has the keys; this is how the functions use them.
 
-Where a task is. At any moment a task is in exactly one of these places:
+A job is a record, one field of the hash <base>:jd written once at push:
+"<s><created ms>\t<type>\t<opts>\t<payload>", s = 'p', or 'x' once the job
+is cancelled; opts holds the options that are not their default as a
+letter and a number each (OPTS below). What changes over a job's life is
+kept elsewhere, small:
 
-  waiting   a member of <base>:pending (ready; ordered by priority, then
-            FIFO) or <base>:delayed (scored by due time). A member is
-            either a task ref "<job id>:<index>" or the cursor "<job id>:*"
-            of a fan-out job, which stands for every task of that job with
-            an index >= the job's `next` that has not completed: a fan-out
-            job of N tasks waits as one member, pushed and cancelled in
-            O(1), and claim hands its indexes out in order. A task ref of
-            a fan-out job that waits outside its cursor (retried, released,
-            lost) is also listed in <base>:jr:<id>, so a cancel finds it.
-  running   a member of <base>:running (scored by lease deadline), its
-            token in the worker's lease hash <base>:wl:<worker>.
-  ended     the field "<index>:state" of the job hash says completed,
-            failed or cancelled.
+  waiting   its member in <base>:pl (priority 0, a list, oldest first),
+            <base>:pz (other priorities, scored as `wait_score` says) or
+            <base>:pd (delayed, scored by due time). A member is "<id>"
+            (a job of one task, or the cursor of a fan-out job, which
+            stands for every task of it at or past its `next` that has not
+            completed) or "<id>:<index>" (a task of a fan-out job waiting
+            on its own: retried, released, lost; also listed in
+            <base>:jr:<id>, so that a cancel finds it).
+  running   its member in <base>:run, mapped to the held token of the
+            claim batch that runs it; the batch's record in <base>:lease
+            ("<worker> <claimed ms> <member>...", and "<held>#n", its
+            members not ended), its deadline in <base>:running, its held
+            token in the worker's set <base>:wl:<worker>.
+  ended     a job of one task: its end in <base>:je, "<c|f|x><finished
+            ms> <started ms> <worker>" and a tab and the result (not `{}`)
+            or the error; a task of a fan-out job: its "<index>:state"
+            in the job's hash <base>:j:<id> (completed, failed,
+            cancelled), the job's end in <base>:je once the last one has
+            ended ("<c|f|x><finished ms>").
 
-A task that never left its cursor has no fields in the job hash.
+The hash <base>:j:<id> holds what a job of one task rarely has and a
+fan-out job always has: counts (left, ok, failed, cancelled, retried,
+timeouts, lost), the cursor (next, ahead), the job's state while it runs,
+its first error, its aggregate, its version (runs retried) and the task
+fields of a fan-out job's tasks. A job of one task that ran once and
+completed never has one, until the coordinator stores its aggregate.
 
-Task states and their transitions: TASK_NEXT below is the one table of
-them; `moved` checks every change a helper makes against it.
+Attempts started before the present one are in <base>:att (member ->
+count), only for members that had one.
 
-Job states: pending (nothing claimed yet) -> running (a task claimed) ->
-completed, failed or cancelled (every task ended: `left` is 0). A
-cancelled job is cancelled at once but ends when its running tasks have
-stopped; llmb_retry takes a failed or cancelled job back to pending and
-bumps its `version`, which fences the aggregate of the earlier run.
+Task states of a fan-out task's "<index>:state" and their transitions:
+TASK_NEXT below; `moved` checks every change a helper makes against it.
 ]]
 
--- The options of a job a push stores only when they are not their default
--- (the job contract's, 10-document.lua), as their text: an absent field
--- means this. llmb_job fills them in, and so do the functions that read
--- them. A job's `id` and `queue` are not stored either: its key and the
--- queue key name them.
-local JOB_DEFAULTS = {priority = '0', timeout_s = '600', max_retries = '3',
-    backoff_ms = '1000', tasks = '1'}
--- (`left`, the tasks not ended, is not stored either until one ends: an
--- absent `left` is `tasks`.)
+-- The record's options: letter -> {job field, default as text}. A
+-- record's opts hold, in this order, those that are not their default.
+local OPTS = {
+    {'p', 'priority', '0'}, {'n', 'tasks', '1'}, {'t', 'timeout_s', '600'},
+    {'r', 'max_retries', '3'}, {'b', 'backoff_ms', '1000'},
+    {'d', 'deadline_ms', false}, {'y', 'delay_s', false},
+}
 -- The result a completed task stores no field for (most tasks of a
--- benchmark answer it): llmb_job answers it for a completed task without
--- a result field.
+-- benchmark answer it): llmb_job answers it for a completed task.
 local EMPTY_RESULT = '{}'
 
--- state -> the states a task may go to from it.
+-- The job layout: records, members, waiting, leases and ends. One table,
+-- so that the library's top level stays below Lua's 200 locals.
+local L = {}
+
+-- Option `letter` of opts text `o` as text, or nil when at its default.
+function L.opt(o, letter)
+    if o == '' then return nil end
+    return string.match(o, letter .. '([%-%d%.e]+)')
+end
+
+-- Option `letter` as a number, `default` when absent.
+function L.optn(o, letter, default)
+    local v = L.opt(o, letter)
+    return v and tonumber(v) or default
+end
+
+-- The parts of record r: s ('p' or 'x'), created ms (text), type, opts
+-- and the index of the tab before the payload; nil for a value that is
+-- no record (junk written by hand).
+function L.rec(r)
+    if type(r) ~= 'string' then return nil end
+    local a = string.find(r, '\t', 2, true)
+    local b = a and string.find(r, '\t', a + 1, true)
+    local c = b and string.find(r, '\t', b + 1, true)
+    if c == nil then return nil end
+    return string.sub(r, 1, 1), string.sub(r, 2, a - 1),
+        string.sub(r, a + 1, b - 1), string.sub(r, b + 1, c - 1), c
+end
+
+-- Reads the records of `ids` (one HMGET per CHUNK). Returns them, false
+-- for the ids that have none.
+function L.recs(base, ids)
+    local out = {}
+    local k = base .. ':jd'
+    for i = 1, #ids, CHUNK do
+        local j = math.min(#ids, i + CHUNK - 1)
+        local r = redis.call('HMGET', k, unpack(ids, i, j))
+        for x = i, j do out[x] = r[x - i + 1] end
+    end
+    return out
+end
+
+-- A member is "<id>" or "<id>:<index>"; job ids never hold ':'. Returns
+-- the id and the index as text (nil for "<id>"), or nil for a member
+-- that names no task (junk).
+function L.member(m)
+    if not string.find(m, ':', 1, true) then return m, nil end
+    local id, idx = string.match(m, '^([^:]+):(%d+)$')
+    if id then return id, idx end
+    return nil
+end
+
+-- The member of task idx (text) of job id of `tasks` tasks.
+function L.member_of(id, idx, tasks)
+    if tasks == 1 then return id end
+    return id .. ':' .. idx
+end
+
+-- Score in <base>:pz: higher priority first, FIFO within one by the
+-- queue's sequence number (0: the front of its priority).
+local function wait_score(priority, seq)
+    return -priority * TWO32 + (seq % TWO32)
+end
+
+-- Members put to wait over a call, written at once by L.waits_flush:
+-- priority 0 to the tail or the front of <base>:pl, others into
+-- <base>:pz. `how` is 'tail' (in order after what waits), 'front' (before
+-- what waits, as a task that was under way: lost or released) or 'back'
+-- (tail, for a task handed on).
+function L.waits(base)
+    return {base = base, tail = {}, front = {}, pz = zset_new(base .. ':pz'),
+        n = 0}
+end
+
+function L.wait(w, member, prio, how)
+    w.n = w.n + 1
+    if prio == 0 then
+        if how == 'front' then
+            w.front[#w.front + 1] = member
+        else
+            w.tail[#w.tail + 1] = member
+        end
+        return
+    end
+    local seq = 0
+    if how ~= 'front' then seq = redis.call('INCR', w.base .. ':seq') end
+    zset_add(w.pz, wait_score(prio, seq), member)
+end
+
+function L.waits_flush(w)
+    local pl = w.base .. ':pl'
+    if #w.front > 0 then
+        -- (LPUSH puts its last value first: the members go in reverse,
+        -- so the first put to wait is the first to run)
+        local rev = {}
+        for i = #w.front, 1, -1 do rev[#rev + 1] = w.front[i] end
+        chunked('LPUSH', pl, rev)
+        w.front = {}
+    end
+    if #w.tail > 0 then
+        chunked('RPUSH', pl, w.tail)
+        w.tail = {}
+    end
+    zset_flush(w.pz)
+end
+
+-- Puts member to wait until `due` (ms).
+function L.delay(base, member, due)
+    redis.call('ZADD', base .. ':pd', due, member)
+end
+
+--[[
+Lease tokens. claim takes the worker's secret (128 random bits it draws at
+start, as hex) and hands out the token "<seq>.<secret>" for the whole
+batch; Redis keeps only "<seq>.<h>", h being the first 20 hex digits of
+SHA-1(secret) (the held token). So a token cannot be made from what Redis
+stores: a worker can end only the tasks it was handed. A claim without a
+secret (redis-cli by hand) gets the plain token "<seq>", held as is.
+]]
+local function secret_hash(secret)
+    local h = CALL.sh[secret]
+    if h == nil then
+        h = string.sub(redis.sha1hex(secret), 1, 20)
+        CALL.sh[secret] = h
+    end
+    return h
+end
+
+-- The held form of token tok, or nil for a value that is no token.
+function L.held_of(tok)
+    if type(tok) ~= 'string' or tok == '' then return nil end
+    local seq, secret = string.match(tok, '^(%d+)%.(.+)$')
+    if seq == nil then
+        if string.find(tok, '^%d+$') then return tok end
+        return nil
+    end
+    return seq .. '.' .. secret_hash(secret)
+end
+
+-- Opens a lease for `members` (a claim batch) held by `worker` until
+-- now + lease_ms. Returns the token to hand out.
+function L.lease_open(base, worker, members, now, lease_ms, secret)
+    local seq = istr(redis.call('INCR', base .. ':tok'))
+    local held, tok = seq, seq
+    if secret then
+        held = seq .. '.' .. secret_hash(secret)
+        tok = seq .. '.' .. secret
+    end
+    local run = {}
+    for i, m in ipairs(members) do
+        run[2 * i - 1] = m
+        run[2 * i] = held
+    end
+    local rk = base .. ':run'
+    -- <base>:run is kept a hash table: below hash-max-listpack-entries
+    -- Redis keeps it a listpack, where the HMGET and HDEL of a batch scan
+    -- it once per field (a third more Redis CPU per job, measured:
+    -- bench/proto/README.md). One field whose value is longer than
+    -- hash-max-listpack-value makes it a hash table for good; no member
+    -- is '~'.
+    if redis.call('EXISTS', rk) == 0 then
+        redis.call('HSET', rk, '~', string.rep('-', 100))
+    end
+    chunked('HSET', rk, run)
+    redis.call('HSET', base .. ':lease', held, worker .. ' ' .. istr(now)
+        .. ' ' .. table.concat(members, ' '), held .. '#n', #members)
+    redis.call('ZADD', base .. ':running', now + lease_ms, held)
+    redis.call('SADD', leases_key(base, worker), held)
+    return tok
+end
+
+-- The batch record of held token `held`: its worker, claimed ms and
+-- members; nil when there is none.
+function L.lease_read(base, held)
+    local r = redis.call('HGET', base .. ':lease', held)
+    if not r then return nil end
+    local ms = {}
+    for m in string.gmatch(r, '%S+') do ms[#ms + 1] = m end
+    local worker = table.remove(ms, 1)
+    local claimed = table.remove(ms, 1)
+    return worker, tonumber(claimed), ms
+end
+
+-- Checks the leases a report names: `args` holds, from index `first`,
+-- groups of `stride` values that start with a member and its token.
+-- Returns the members, per group true when `worker` holds that member
+-- under that token (the same member twice counts once), and per group the
+-- claimed ms of its batch. The leases found are not dropped yet: the
+-- caller ends them with L.leases_end(base, worker, c, members).
+function L.leases_check(base, worker, args, first, stride)
+    local refs, ok, claimed = {}, {}, {}
+    for i = first, #args, stride do refs[#refs + 1] = args[i] end
+    local c = {batch = {}, worker = worker}
+    if #refs == 0 then return refs, ok, claimed, c end
+    -- each distinct token's batch read once: its worker must be `worker`
+    local batches = {}
+    local cur = {}
+    local rk = base .. ':run'
+    for i = 1, #refs, CHUNK do
+        local j = math.min(#refs, i + CHUNK - 1)
+        local r = redis.call('HMGET', rk, unpack(refs, i, j))
+        for x = i, j do cur[x] = r[x - i + 1] end
+    end
+    local seen = {}
+    for k, ref in ipairs(refs) do
+        local held = L.held_of(args[first + (k - 1) * stride + 1])
+        local b = held and batches[held]
+        if held and b == nil then
+            local w, at = nil, nil
+            local r = redis.call('HGET', base .. ':lease', held)
+            if r then
+                w, at = string.match(r, '^(%S+) (%d+)')
+            end
+            b = {mine = w == worker, at = tonumber(at), n = 0}
+            batches[held] = b
+        end
+        ok[k] = b and b.mine and cur[k] == held and not seen[ref] and ref ~= '~'
+            or false
+        if ok[k] then
+            seen[ref] = true
+            claimed[k] = b.at
+            b.n = b.n + 1
+            c.batch[held] = b
+        end
+    end
+    return refs, ok, claimed, c
+end
+
+-- Ends the leases of `members` found by L.leases_check (`c`): out of
+-- <base>:run, and each batch counted down, its record, deadline and
+-- worker entry gone with its last member.
+function L.leases_end(base, c, members)
+    if #members > 0 then chunked('HDEL', base .. ':run', members) end
+    for held, b in pairs(c.batch) do
+        if b.n > 0 then L.batch_down(base, c.worker, held, b.n) end
+    end
+end
+
+-- Counts n members of batch `held` of worker as ended; the batch goes
+-- with its last one.
+function L.batch_down(base, worker, held, n)
+    local lk = base .. ':lease'
+    local left = redis.call('HINCRBY', lk, held .. '#n', -n)
+    if left <= 0 then
+        redis.call('HDEL', lk, held, held .. '#n')
+        redis.call('ZREM', base .. ':running', held)
+        redis.call('SREM', leases_key(base, worker), held)
+    end
+end
+
+-- state -> the states a fan-out task may go to from it.
 local TASK_NEXT = {
     pending = {running = true, cancelled = true},
     delayed = {pending = true, cancelled = true},
@@ -67,19 +327,9 @@ local function moved(from, to)
 end
 
 local TERMINAL = {completed = true, failed = true, cancelled = true}
-
--- A waiting member is "<id>:<index>" or a fan-out cursor "<id>:*"; job
--- ids never hold ':'. Returns the id and the index (a string), the id and
--- '*', or nil for a member that names no task (junk).
-local function member_parse(m)
-    local id, idx = string.match(m, '^([^:]+):(%d+)$')
-    if id then return id, idx end
-    id = string.match(m, '^([^:]+):%*$')
-    if id then return id, '*' end
-    return nil
-end
-
-local function cursor_of(id) return id .. ':*' end
+-- The letter of an end in <base>:je, and back.
+local END_LETTER = {completed = 'c', failed = 'f', cancelled = 'x'}
+local END_STATE = {c = 'completed', f = 'failed', x = 'cancelled'}
 
 -- Name of field `name` (attempt, state, worker, result, error) of task
 -- `idx` in its job hash: "<idx>:<name>". Names of the first thousand
@@ -97,8 +347,7 @@ local function task_field(idx, name)
 end
 
 -- Adds `a` (and `b` when given) to the group of job `id` in `groups`;
--- `order` lists the jobs in the order they first came. Claim and complete
--- group a batch's tasks so each job is read and written once.
+-- `order` lists the jobs in the order they first came.
 local function group_add(groups, order, id, a, b)
     local g = groups[id]
     if g == nil then
@@ -110,28 +359,12 @@ local function group_add(groups, order, id, a, b)
     if b ~= nil then g[#g + 1] = b end
 end
 
--- Score in the pending set: higher priority first, FIFO within one by the
--- queue's sequence number.
-local function pending_score(priority, seq)
-    return -priority * TWO32 + (seq % TWO32)
-end
-
 -- Retry delay with "equal jitter": half the exponential step plus a random
 -- share of the other half, capped. The same formula as llmb_backoff_ms.
 local function backoff_ms(attempt, base_ms)
     local d = base_ms * (2 ^ math.min(attempt - 1, 40))
     if d > BACKOFF_CAP_MS then d = BACKOFF_CAP_MS end
     return math.floor(d / 2 + math.random() * d / 2)
-end
-
--- The one way a task goes back to wait: task `idx` of job `id` (key jk;
--- `fanout` when the job has more than one task), now in state `from`,
--- into `set` ('pending' at score `score`, or 'delayed' due at `score`).
-local function task_requeue(base, jk, id, idx, fanout, from, set, score)
-    local ref = id .. ':' .. idx
-    redis.call('ZADD', base .. ':' .. set, score, ref)
-    redis.call('HSET', jk, task_field(idx, 'state'), moved(from, set))
-    if fanout then kcall('SADD', requeued_key(base, id), ref) end
 end
 
 -- The `progress` event of a fan-out job, about every hundredth of it:
@@ -145,20 +378,41 @@ local function progress(base, id, tasks, before, left)
     end
 end
 
--- Ends a job whose last task just ended: its final state and the dead
--- set now; its hand-off to the coordinators, its `finished` event and its
--- entry in <base>:ended (from which retention deletes it) when the call
--- ends (call_flush). `f` is the job's {state, tasks, failed, cancelled,
--- expired} when the caller has read them (nil to read them here); `extra`
--- holds more field/value pairs to write in the same HSET (nil for none);
--- `jk` the job's key, or nil.
+-- Records that job `id` ended in `state` now: its end in <base>:je
+-- (`text` after the letter and the time: " <started> <worker>" and a tab
+-- and the result or error for a job of one task; nothing for a fan-out
+-- job) written when the call ends, with its hand-off to the coordinators,
+-- its `finished` event and its line in <base>:fin (call_flush); the dead
+-- set now.
+function L.job_end(base, id, state, now, text)
+    local e = CALL.ends
+    e[#e + 1] = id
+    e[#e + 1] = END_LETTER[state] .. now_str(now) .. (text or '')
+    local done = CALL.done
+    done[#done + 1] = id
+    CALL.states[#done] = state
+    CALL.ended_now = now
+    if state == 'failed' then
+        local dk = base .. ':dead'
+        redis.call('ZADD', dk, now, id)
+        local cap = conf_num(base, 'dead_max')
+        if redis.call('ZCARD', dk) > cap then
+            redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
+        end
+    end
+    if CALL.cx_may then redis.call('SREM', base .. ':cx', id) end
+end
+
+-- Ends fan-out job `id` (key jk) whose last task just ended; `f` is its
+-- {state, tasks, failed, cancelled, expired} (nil to read them here);
+-- `extra` more field/value pairs to write in the same HSET.
 local function job_finish(base, id, now, f, extra, jk)
     jk = jk or job_key(base, id)
     if f == nil then
         f = redis.call('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
             'expired')
     end
-    local tasks = tonumber(f[2] or JOB_DEFAULTS.tasks)
+    local tasks = tonumber(f[2]) or 1
     local failed = tonumber(f[3]) or 0
     local cancelled = tonumber(f[4]) or 0
     local state = 'completed'
@@ -178,23 +432,12 @@ local function job_finish(base, id, now, f, extra, jk)
     fields[n + 5] = 'ok'
     fields[n + 6] = istr(tasks - failed - cancelled)
     chunked('HSET', jk, fields)
-    local done = CALL.done
-    done[#done + 1] = id
-    CALL.states[#done] = state
-    CALL.ended_now = now
-    if state == 'failed' then
-        local dk = base .. ':dead'
-        redis.call('ZADD', dk, now, id)
-        local cap = conf_num(base, 'dead_max')
-        if redis.call('ZCARD', dk) > cap then
-            redis.call('ZREMRANGEBYRANK', dk, 0, -cap - 1)
-        end
-    end
+    L.job_end(base, id, state, now, nil)
 end
 
--- Counts `n` tasks of job `id` as ended with `outcome` (ok, failed or
--- cancelled), in the job and in the queue's <base>:counts; finishes the
--- job when they were its last ones. Returns the tasks left.
+-- Counts `n` tasks of fan-out job `id` as ended with `outcome` (ok,
+-- failed or cancelled), in the job and in <base>:counts; finishes the job
+-- when they were its last ones. Returns the tasks left.
 local function tasks_ended(base, id, outcome, now, n)
     local jk = job_key(base, id)
     CALL.counts[outcome] = (CALL.counts[outcome] or 0) + n
@@ -203,131 +446,125 @@ local function tasks_ended(base, id, outcome, now, n)
     elseif outcome == 'cancelled' then
         redis.call('HINCRBY', jk, 'cancelled', n)
     end
-    local f = redis.call('HMGET', jk, 'left', 'tasks')
-    local tasks = tonumber(f[2] or JOB_DEFAULTS.tasks)
-    local left = (tonumber(f[1]) or tasks) - n -- (absent: none ended yet)
-    redis.call('HSET', jk, 'left', istr(left))
+    local left = redis.call('HINCRBY', jk, 'left', -n)
     if left <= 0 then
         job_finish(base, id, now)
         return left
     end
+    local tasks = tonumber(redis.call('HGET', jk, 'tasks')) or 1
     progress(base, id, tasks, left + n, left)
     return left
 end
 
--- Ends task `idx` of job `id`, now in state `from`, as cancelled.
+-- Ends task `idx` of fan-out job `id`, now in state `from`, as cancelled.
 local function task_cancelled(base, id, idx, from, now)
     redis.call('HSET', job_key(base, id), task_field(idx, 'state'),
         moved(from, 'cancelled'))
     tasks_ended(base, id, 'cancelled', now, 1)
 end
 
--- Drops the lease of task `ref` held by `worker`: out of the running set
--- and the worker's lease hash. The caller decides what happens next.
-local function lease_drop(base, worker, ref)
-    redis.call('ZREM', base .. ':running', ref)
-    kcall('HDEL', leases_key(base, worker), ref)
+-- Ends job `id` of one task as cancelled: it was waiting (started nil),
+-- or it ran since `started` on `worker`.
+-- A job past its deadline (field `expired` of its hash) ends failed with
+-- the error "deadline exceeded" instead.
+function L.single_cancelled(base, id, now, started, worker)
+    local tail = started and (' ' .. istr(started) .. ' ' .. worker) or ''
+    if kcall('HGET', job_key(base, id), 'expired') == '1' then
+        CALL.counts.failed = (CALL.counts.failed or 0) + 1
+        L.job_end(base, id, 'failed', now, (started and tail or ' 0 ')
+            .. '\tdeadline exceeded')
+        return
+    end
+    CALL.counts.cancelled = (CALL.counts.cancelled or 0) + 1
+    L.job_end(base, id, 'cancelled', now, started and tail or nil)
 end
 
---[[
-Lease tokens. claim takes the worker's secret (128 random bits it draws at
-start, as hex) and hands out the token "<seq>.<secret>"; the lease hash,
-which every worker credential may read, holds only "<seq>.<h>", h being
-the first 20 hex digits of SHA-1(secret). So a token cannot be made from
-what Redis stores: a worker can end only the tasks it was handed. A claim
-without a secret (redis-cli by hand) gets the plain token "<seq>", stored
-as is.
-]]
-local function secret_hash(secret)
-    local h = CALL.sh[secret]
-    if h == nil then
-        h = string.sub(redis.sha1hex(secret), 1, 20)
-        CALL.sh[secret] = h
+-- Attempts started of `members` before the present ones (0 for most:
+-- <base>:att holds only members that lost or failed one).
+function L.attempts(base, members)
+    local out = {}
+    local ak = base .. ':att'
+    if #members == 0 or redis.call('EXISTS', ak) == 0 then return out end
+    for i = 1, #members, CHUNK do
+        local j = math.min(#members, i + CHUNK - 1)
+        local r = redis.call('HMGET', ak, unpack(members, i, j))
+        for x = i, j do out[x] = tonumber(r[x - i + 1]) end
     end
-    return h
-end
-
--- True when token `tok` opens the lease stored as `held`.
-local function lease_opens(held, tok)
-    if not held or type(tok) ~= 'string' then return false end
-    local seq, secret = string.match(tok, '^(%d+)%.(.+)$')
-    if seq == nil then return held == tok end
-    return held == seq .. '.' .. secret_hash(secret)
-end
-
--- Takes back the leases a report names: `args` holds, from index
--- `first`, groups of `stride` values that start with a task ref and its
--- token. Returns the refs and, per group, true when `worker` held that
--- task under that token; those leases are dropped, with one read and one
--- drop per CHUNK tasks. The same task twice counts once.
-local function leases_take(base, worker, args, first, stride)
-    local refs, ok, mine = {}, {}, {}
-    for i = first, #args, stride do refs[#refs + 1] = args[i] end
-    if #refs == 0 then return refs, ok end
-    local lk = leases_key(base, worker)
-    for i = 1, #refs, CHUNK do
-        local j = math.min(#refs, i + CHUNK - 1)
-        local held = kcall('HMGET', lk, unpack(refs, i, j)) or {}
-        for k = i, j do
-            local ref = refs[k]
-            ok[k] = lease_opens(held[k - i + 1],
-                args[first + (k - 1) * stride + 1]) and not mine[ref]
-            if ok[k] then
-                mine[ref] = true
-                mine[#mine + 1] = ref
-            end
-        end
-    end
-    if #mine > 0 then
-        chunked('ZREM', base .. ':running', mine)
-        chunked('HDEL', lk, mine)
-    end
-    return refs, ok
+    return out
 end
 
 -- A task that ran and did not succeed: schedule the next attempt, or fail
 -- it for good when its attempts are used up, the failure is fatal or the
--- job was cancelled. `kind` is error, timeout, fatal or lost. Returns 1 when
--- retried, 2 when failed for good (or nothing was left to update).
-local function task_failed(base, ref, kind, err, now)
-    local id, idx = member_parse(ref)
-    if id == nil or idx == '*' then
+-- job was cancelled. `member` was running since `started` under
+-- `worker`; `kind` is error, timeout, fatal or lost. `w` gathers the
+-- members that wait again (L.waits). Returns 1 when retried, 2 when failed
+-- for good (or nothing was left to update).
+local function task_failed(base, member, kind, err, now, started, worker, w)
+    local id, idx = L.member(member)
+    if id == nil then
         junk()
         return 2
     end
-    local jk = job_key(base, id)
-    local j = kcall('HMGET', jk, 'max_retries', 'backoff_ms', 'state',
-        'priority', task_field(idx, 'attempt'), 'tasks')
-    if j == nil then return 2 end -- not a hash (junk)
-    if j[3] == false then
-        junk() -- the job hash is gone (deleted by hand)
+    local r = redis.call('HGET', base .. ':jd', id)
+    local s, _, _, o = L.rec(r)
+    if s == nil then
+        junk() -- the record is gone (deleted by hand)
         return 2
     end
-    local attempt = tonumber(j[5]) or 1
-    redis.call('HSET', jk, task_field(idx, 'error'), clip(err, MAX_ERROR_BYTES))
+    local tasks = L.optn(o, 'n', 1)
+    local fanout = tasks > 1
+    if fanout and idx == nil then
+        junk() -- a cursor never runs
+        return 2
+    end
+    idx = idx or '0'
+    local jk = job_key(base, id)
+    local attempt = redis.call('HINCRBY', base .. ':att', member, 1)
+    err = clip(err, MAX_ERROR_BYTES)
     if kind == 'timeout' then
         redis.call('HINCRBY', jk, 'timeouts', 1)
     elseif kind == 'lost' then
         redis.call('HINCRBY', jk, 'lost', 1)
     end
-    local max_retries = tonumber(j[1] or JOB_DEFAULTS.max_retries)
-    if kind ~= 'fatal' and j[3] ~= 'cancelled' and attempt <= max_retries then
+    local cancelled = s == 'x'
+    if kind ~= 'fatal' and not cancelled
+        and attempt <= L.optn(o, 'r', 3) then
         redis.call('HINCRBY', jk, 'retried', 1)
-        local fanout = (tonumber(j[6]) or 1) > 1
-        if kind == 'lost' then
-            -- The task did not fail: its worker went away. Run it again now.
-            local seq = redis.call('INCR', base .. ':seq')
-            task_requeue(base, jk, id, idx, fanout, 'running', 'pending',
-                pending_score(tonumber(j[4]) or 0, seq))
-            wake(base, 1)
+        if fanout then
+            redis.call('HSET', jk, task_field(idx, 'error'), err,
+                task_field(idx, 'state'), moved('running',
+                    kind == 'lost' and 'pending' or 'delayed'))
+            kcall('SADD', requeued_key(base, id), member)
         else
-            task_requeue(base, jk, id, idx, fanout, 'running', 'delayed',
-                now + backoff_ms(attempt,
-                    tonumber(j[2] or JOB_DEFAULTS.backoff_ms)))
+            redis.call('HSET', jk, '0:error', err)
+        end
+        if kind == 'lost' then
+            -- The task did not fail: its worker went away. Run it again
+            -- now, at the front of its priority.
+            L.wait(w, member, L.optn(o, 'p', 0), 'front')
+        else
+            L.delay(base, member, now + backoff_ms(attempt, L.optn(o, 'b', 1000)))
+            CALL.delayed = true
         end
         return 1
     end
-    if j[3] == 'cancelled' then
+    redis.call('HDEL', base .. ':att', member)
+    local tail = ' ' .. istr(started or now) .. ' ' .. (worker or '')
+    if not fanout then
+        if cancelled then
+            L.single_cancelled(base, id, now, started or now, worker or '')
+            return 2
+        end
+        CALL.counts.failed = (CALL.counts.failed or 0) + 1
+        redis.call('HSETNX', jk, 'error', clip('task 0: ' .. err,
+            MAX_ERROR_BYTES))
+        L.job_end(base, id, 'failed', now, tail .. '\t' .. err)
+        return 2
+    end
+    redis.call('HSET', jk, task_field(idx, 'error'), err,
+        task_field(idx, 'attempt'), istr(attempt),
+        task_field(idx, 'worker'), worker or '')
+    if cancelled then
         task_cancelled(base, id, idx, 'running', now)
         return 2
     end
@@ -336,4 +573,26 @@ local function task_failed(base, ref, kind, err, now)
         clip('task ' .. idx .. ': ' .. err, MAX_ERROR_BYTES))
     tasks_ended(base, id, 'failed', now, 1)
     return 2
+end
+
+-- A member met waiting (in state `from`: pending or delayed) whose job was
+-- cancelled: a task ref the cancel did not reach (it ends at most
+-- CANCEL_REFS_MAX of them; the rest are still listed in <base>:jr:<id>)
+-- ends cancelled now; anything else the cancel counted already.
+function L.cancelled_member(base, m, from, now)
+    local id, idx = L.member(m)
+    if idx and kcall('SREM', requeued_key(base, id), m) == 1 then
+        task_cancelled(base, id, idx, from, now)
+    end
+end
+
+-- Whether `worker` holds member `ref` under token `tok`.
+function L.holds(base, worker, ref, tok)
+    local held = L.held_of(tok)
+    if not held or ref == '~'
+        or redis.call('HGET', base .. ':run', ref) ~= held then
+        return false
+    end
+    local r = redis.call('HGET', base .. ':lease', held)
+    return r ~= false and string.sub(r, 1, #worker + 1) == worker .. ' '
 end

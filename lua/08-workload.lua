@@ -334,7 +334,7 @@ local function dataset_add(keys, args)
     if nlines > DATASET_CALL_MAX then
         return too_many('llmb_dataset', nlines, 'lines', DATASET_CALL_MAX)
     end
-    if redis.call('EXISTS', job_key(base, id)) == 1 then return -1 end
+    if redis.call('HEXISTS', base .. ':jd', id) == 1 then return -1 end
     local up, bk = dataset_upload_key(base, id), dataset_bytes_key(base, id)
     -- a key of the wrong type is someone else's: refused, never deleted
     local wrong = dataset_keys_wrong(up, bk)

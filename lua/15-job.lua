@@ -14,11 +14,12 @@ with redis-cli read a job, whatever the layout that stores it:
       the values of the named fields, in order, nil for the absent ones
       (what HMGET of a hash answers), at most JOB_VIEW.max of them
 
-The fields are those of docs/data-model.md "Job hash" and "Task fields",
-the options a push does not store (JOB_DEFAULTS, and the job's `id` and
-`queue`) filled in, and the result of a completed task that stored none
-(EMPTY_RESULT). An id that no job can have answers as no job. A job key of another type
-(set by hand) is refused as a hash command refuses it (WRONGTYPE).
+The fields are those of docs/data-model.md "Job view" and "Task fields",
+made from the job's record, its end, its lease and its hash
+(05-lifecycle.lua): the options at their default, and the result of a
+completed task that stored none (EMPTY_RESULT), filled in. An id that no
+job can have answers as no job. A job hash of another type (set by hand)
+is refused as a hash command refuses it (WRONGTYPE).
 ]]
 
 local JOB_VIEW = {
@@ -35,38 +36,147 @@ local JOB_VIEW = {
     max = 1000,  -- fields one call names
 }
 
--- HMGET of `fields` from the job hash `jk`: the values, or an error
--- reply (a key of another type) to answer as it is.
-local function job_hmget(jk, fields)
-    local r = redis.pcall('HMGET', jk, unpack(fields))
-    if type(r) == 'table' and r.err then return nil, r end
-    return r
+-- The fields of a job's hash the view reads (what a push does not put
+-- in the record and a claim does not hold in a lease).
+local HASH_FIELDS = {'state', 'started_ms', 'finished_ms', 'cancelled_ms',
+    'left', 'ok', 'failed', 'cancelled', 'retried', 'timeouts', 'lost',
+    'error', 'expired', 'aggregate', 'aggregated_ms', 'next', 'ahead',
+    'version', '0:error'}
+
+-- The parts of an end of <base>:je: state, finished ms, started ms,
+-- worker, attempt (nil for the first) and what follows the tab (the
+-- result, or the error).
+local function end_parse(e)
+    if not e then return nil end
+    local head, tail = e, nil
+    local t = string.find(e, '\t', 1, true)
+    if t then head, tail = string.sub(e, 1, t - 1), string.sub(e, t + 1) end
+    local l, fin, rest = string.match(head, '^(%a)(%d+)(.*)$')
+    if l == nil then return nil end
+    local started, worker, attempt = string.match(rest, '^ (%d+) (%S*) ?(%d*)$')
+    return END_STATE[l], fin, started, worker, attempt ~= '' and attempt or nil,
+        tail
 end
 
--- Fills in, in `vals` (the values of `names` of job `id` of queue
--- `base`, whose `tasks` field holds `tasks`), the fields a push does not
--- store: the id, the queue, the options at their default and `left`
--- while no task has ended (JOB_DEFAULTS). Only for a job that exists.
-local function job_fill(names, vals, n, base, id, tasks)
-    for i = 1, n do
-        if not vals[i] then
-            local f = names[i]
-            if f == 'id' then
-                vals[i] = id
-            elseif f == 'queue' then
-                vals[i] = queue_of(base)
-            elseif f == 'left' then
-                vals[i] = tasks or JOB_DEFAULTS.tasks
+-- The batch that runs member m, or nil: its worker and claimed ms.
+local function running_of(base, m)
+    local held = redis.call('HGET', base .. ':run', m)
+    if not held then return nil end
+    local r = redis.call('HGET', base .. ':lease', held)
+    if not r then return nil end
+    local w, at = string.match(r, '^(%S+) (%d+)')
+    return w, at
+end
+
+-- The view of job `id`: a table field -> value of its own fields, and a
+-- function that fills the task fields of task indexes in, or nil when
+-- there is no such job; or an error reply (its hash is of another type).
+local function job_read(base, id)
+    local r = redis.call('HGET', base .. ':jd', id)
+    local s, created, typ, o, c = L.rec(r)
+    if s == nil then return nil end
+    local jk = job_key(base, id)
+    local h = redis.pcall('HMGET', jk, unpack(HASH_FIELDS))
+    if type(h) == 'table' and h.err then return nil, h end
+    local v = {id = id, queue = queue_of(base), type = typ,
+        payload = string.sub(r, c + 1), created_ms = created}
+    for _, f in ipairs(OPTS) do
+        v[f[2]] = L.opt(o, f[1]) or f[3] or nil
+    end
+    for i, f in ipairs(HASH_FIELDS) do
+        if h[i] and v[f] == nil then v[f] = h[i] end
+    end
+    local tasks = tonumber(v.tasks) or 1
+    local state, fin, started, worker, attempt, tail =
+        end_parse(redis.call('HGET', base .. ':je', id))
+    local task
+    if tasks == 1 then
+        local t = {}
+        v['0:error'] = nil
+        local att = tonumber(redis.call('HGET', base .. ':att', id)) or 0
+        if state then
+            v.state = state
+            v.finished_ms = fin
+            v.left = '0'
+            v.ok = state == 'completed' and '1' or '0'
+            if state == 'failed' then v.failed = '1' end
+            if state == 'cancelled' then v.cancelled = '1' end
+            if started and started ~= '0' then
+                v.started_ms = started
+                t.state = state
+                t.worker = worker
+                t.attempt = attempt or '1'
+                if state == 'completed' then t.result = tail or EMPTY_RESULT end
+                if state == 'failed' then t.error = tail end
+            elseif state == 'cancelled' then
+                t.state = 'cancelled'
+            elseif state == 'failed' then
+                t.state = 'failed'
+                t.error = tail
+            end
+        else
+            v.left = '1'
+            local w, at = running_of(base, id)
+            if s == 'x' then
+                v.state = 'cancelled'
+            elseif w then
+                v.state = 'running'
             else
-                vals[i] = JOB_DEFAULTS[f] or false
+                v.state = 'pending'
+            end
+            if w then
+                v.started_ms = at
+                t.state = 'running'
+                t.worker = w
+                t.attempt = istr(att + 1)
+            elseif att > 0 then
+                t.state = redis.call('ZSCORE', base .. ':pd', id)
+                    and 'delayed' or 'pending'
+                t.attempt = istr(att)
             end
         end
+        if h[#HASH_FIELDS] then t.error = t.error or h[#HASH_FIELDS] end
+        task = function(idx, name)
+            if idx ~= '0' then return false end
+            return t[name] or false
+        end
+    else
+        v.left = v.left or istr(tasks)
+        local cache = {}
+        -- the task fields of index idx: those of the hash, and those a
+        -- running task holds in its lease
+        task = function(idx, name)
+            local t = cache[idx]
+            if t == nil then
+                t = {}
+                local f = redis.call('HMGET', jk, task_field(idx, 'state'),
+                    task_field(idx, 'attempt'), task_field(idx, 'worker'),
+                    task_field(idx, 'result'), task_field(idx, 'error'))
+                t.state, t.attempt, t.worker, t.result, t.error =
+                    f[1], f[2], f[3], f[4], f[5]
+                local m = id .. ':' .. idx
+                local w = running_of(base, m)
+                if w then
+                    t.state = 'running'
+                    t.worker = w
+                    t.attempt = istr((tonumber(redis.call('HGET',
+                        base .. ':att', m)) or 0) + 1)
+                end
+                if not w and t.state and not t.attempt then
+                    -- a task waiting again: the attempts it had
+                    t.attempt = redis.call('HGET', base .. ':att', m)
+                end
+                if t.state == 'completed' then
+                    t.result = t.result or EMPTY_RESULT
+                    t.attempt = t.attempt or '1'
+                end
+                cache[idx] = t
+            end
+            return t[name] or false
+        end
     end
-end
-
--- Whether field `f` is one job_fill fills in.
-local function job_filled(f)
-    return f == 'id' or f == 'queue' or f == 'left' or JOB_DEFAULTS[f] ~= nil
+    v['0:error'] = nil
+    return v, nil, task
 end
 
 -- Appends to `out` the pairs of `names` whose value in `vals` exists.
@@ -80,27 +190,19 @@ local function pairs_present(out, names, vals)
 end
 
 -- The task fields of tasks from .. from + page - 1 (below `tasks`) as
--- pairs appended to `out`. Returns nil or an error reply.
-local function job_task_page(jk, tasks, from, out)
+-- pairs appended to `out`.
+local function job_task_page(task, tasks, from, out)
     local last = math.min(tasks, from + JOB_VIEW.page) - 1
-    if last < from then return nil end
-    local names = {}
     for i = from, last do
         local idx = istr(i)
         for _, f in ipairs(JOB_VIEW.task) do
-            names[#names + 1] = task_field(idx, f)
+            local val = task(idx, f)
+            if val then
+                out[#out + 1] = task_field(idx, f)
+                out[#out + 1] = val
+            end
         end
     end
-    local vals, err = job_hmget(jk, names)
-    if err then return err end
-    local nf = #JOB_VIEW.task  -- (state first, result fourth)
-    for k = 1, #names, nf do
-        if vals[k] == 'completed' and not vals[k + 3] then
-            vals[k + 3] = EMPTY_RESULT
-        end
-    end
-    pairs_present(out, names, vals)
-    return nil
 end
 
 local function job_view(keys, args)
@@ -110,52 +212,13 @@ local function job_view(keys, args)
     if id == nil then return redis.error_reply(usage) end
     -- an id no job can have (docs/data-model.md) names no job
     local known = #id <= 128 and string.match(id, '^[A-Za-z0-9_.-]+$')
-    local jk = job_key(base, id)
     local n = #args - 1
-    if n >= 1 and not (n == 2 and args[2] == 'page') then
-        if n > JOB_VIEW.max then
-            return too_many('llmb_job', n, 'fields', JOB_VIEW.max)
-        end
-        if not known then
-            local none = {}
-            for i = 1, n do none[i] = false end
-            return none
-        end
-        -- Fields read only to fill others in, after the names asked: the
-        -- job's state (filled in only for a job that exists) and tasks
-        -- (what an absent `left` is), and the state of each task whose
-        -- result is asked.
-        local names = {unpack(args, 2)}
-        local m, state_at, task_at = n, nil, {}
-        for i = 1, n do
-            local f = names[i]
-            if state_at == nil and job_filled(f) then
-                names[m + 1], names[m + 2] = 'state', 'tasks'
-                m = m + 2
-                state_at = m - 1
-            end
-            local idx = string.match(f, '^(%d+):result$')
-            if idx then
-                m = m + 1
-                names[m] = task_field(idx, 'state')
-                task_at[i] = m
-            end
-        end
-        local vals, err = job_hmget(jk, names)
-        if err then return err end
-        for i, at in pairs(task_at) do
-            if not vals[i] and vals[at] == 'completed' then
-                vals[i] = EMPTY_RESULT
-            end
-        end
-        if state_at and vals[state_at] then
-            job_fill(names, vals, n, base, id, vals[state_at + 1])
-        end
-        for k = m, n + 1, -1 do vals[k] = nil end
-        return vals
+    local named = n >= 1 and not (n == 2 and args[2] == 'page')
+    if named and n > JOB_VIEW.max then
+        return too_many('llmb_job', n, 'fields', JOB_VIEW.max)
     end
     local from = 0
-    if n == 2 then
+    if n == 2 and not named then
         from = tonumber(args[3])
         if from == nil or from < 0 or from ~= math.floor(from)
             or from > 1e15 then
@@ -163,17 +226,35 @@ local function job_view(keys, args)
                 .. 'got "' .. args[3] .. '"')
         end
     end
-    local out = {}
-    if not known then return out end
-    local vals, err = job_hmget(jk, JOB_VIEW.fields)
-    if err then return err end
-    if vals[4] then -- (its state: the job exists)
-        job_fill(JOB_VIEW.fields, vals, #JOB_VIEW.fields, base, id,
-            vals[7]) -- (JOB_VIEW.fields[7]: tasks)
+    local v, err, task
+    if known then
+        v, err, task = job_read(base, id)
+        if err then return err end
     end
-    if n == 0 then pairs_present(out, JOB_VIEW.fields, vals) end
-    local tasks = tonumber(vals[7]) or 0  -- (JOB_VIEW.fields[7]: tasks)
-    return job_task_page(jk, tasks, from, out) or out
+    if named then
+        local vals = {}
+        for i = 1, n do
+            local f = args[i + 1]
+            local idx, name = string.match(f, '^(%d+):(%a+)$')
+            if v == nil then
+                vals[i] = false
+            elseif idx then
+                vals[i] = task(idx, name)
+            else
+                vals[i] = v[f] or false
+            end
+        end
+        return vals
+    end
+    local out = {}
+    if v == nil then return out end
+    if n == 0 then
+        local vals = {}
+        for i, f in ipairs(JOB_VIEW.fields) do vals[i] = v[f] or false end
+        pairs_present(out, JOB_VIEW.fields, vals)
+    end
+    job_task_page(task, tonumber(v.tasks) or 1, from, out)
+    return out
 end
 
 register('llmb_job', job_view, true)

@@ -29,17 +29,32 @@ local PUSH_FIELDS = {'id', 'type', 'payload', 'priority', 'tasks',
     'timeout_s', 'max_retries', 'backoff_ms', 'delay_s', 'deadline_s'}
 local PUSH_NFIELDS = #PUSH_FIELDS
 
--- A UUID-shaped id: the time and a per-queue counter make it unique in
--- the queue (where job keys live); random bits, drawn once per call, make
--- it unlikely to repeat across queues. `seq` is a fresh value of
--- <base>:idseq.
+-- Ids minted for jobs pushed without one: a tag of the queue and a
+-- per-queue counter, both in base 36 ("k3f1", "k3f2", ..., "k3fa7"). The
+-- counter makes them unique in the queue (where records live); the tag,
+-- three characters of the SHA-1 of the queue key, makes them unlikely to
+-- repeat across queues, so `llmb show <id>` finds one job.
+local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function b36(n)
+    local out = {}
+    repeat
+        local d = n % 36
+        out[#out + 1] = string.sub(B36, d + 1, d + 1)
+        n = (n - d) / 36
+    until n == 0
+    return string.reverse(table.concat(out))
+end
+
 local function mint(base, c)
     if c.idseq == nil then
         c.idseq = redis.call('INCRBY', base .. ':idseq', c.njobs) - c.njobs
         c.idseq_top = c.idseq + c.njobs
-        c.idpre = string.format('%08x-%04x-4%03x-%04x-', c.now % 4294967296,
-            math.random(0, 65535), math.random(0, 4095),
-            0x8000 + math.random(0, 16383))
+        local h = redis.sha1hex(base)
+        c.idpre = ''
+        for i = 1, 3 do
+            local v = tonumber(string.sub(h, 2 * i - 1, 2 * i), 16) % 36
+            c.idpre = c.idpre .. string.sub(B36, v + 1, v + 1)
+        end
     end
     local seq
     if c.idseq < c.idseq_top then
@@ -48,34 +63,18 @@ local function mint(base, c)
     else
         seq = redis.call('INCR', base .. ':idseq')
     end
-    return c.idpre .. string.format('%012x', seq % 281474976710656)
-end
-
--- The text a job hash stores for number v, as Redis would format it. The
--- small whole numbers (defaults, most priorities, fan-outs and retries)
--- are formatted once and remembered, which spares Redis formatting them
--- for every job; others go as numbers. -0 stays a number ("-0").
-local NUM_TEXT = {}
-local function num_text(v)
-    local t = NUM_TEXT[v]
-    if t ~= nil and (v ~= 0 or 1 / v > 0) then return t end
-    if v == math.floor(v) and v >= -100 and v <= 1000 and (v ~= 0 or 1 / v > 0) then
-        t = string.format('%d', v)
-        NUM_TEXT[v] = t
-        return t
-    end
-    return v
+    return c.idpre .. b36(seq)
 end
 
 -- Gives every job of `jobs` (validated: `jobs[i]` is a job table, or false
--- when out[i] holds its error already) its id and key. A job whose id
--- exists, in Redis or earlier in the call, is answered with that id and
--- dropped from `jobs`; c.dups lists those earlier in the call, {index,
--- index of the first}, which push_all answers as it answers the first.
--- Minted ids are checked too: a caller may have chosen one of them for a
--- job of its own. One EXISTS per thousand jobs when no id exists.
+-- when out[i] holds its error already) its id. A job whose id exists, in
+-- Redis or earlier in the call, is answered with that id and dropped from
+-- `jobs`; c.dups lists those earlier in the call, {index, index of the
+-- first}, which push_all answers as it answers the first. Minted ids are
+-- checked too: a caller may have chosen one of them for a job of its own.
+-- One HMGET of the records per thousand jobs.
 local function ids_resolve(base, c, jobs, out)
-    local seen, keys, at = {}, {}, {}
+    local seen, ids, at = {}, {}, {}
     c.dups = {}
     for i = 1, #jobs do
         local j = jobs[i]
@@ -93,122 +92,90 @@ local function ids_resolve(base, c, jobs, out)
                 c.dups[#c.dups + 1] = {i, seen[id]}
             else
                 seen[id] = i
-                local key = job_key(base, id)
-                j.key = key
-                keys[#keys + 1] = key
+                ids[#ids + 1] = id
                 at[#at + 1] = i
             end
         end
     end
-    local first = 1
-    while first <= #keys do
-        local last = math.min(#keys, first + CHUNK - 1)
-        if redis.call('EXISTS', unpack(keys, first, last)) > 0 then
-            for k = first, last do
-                if redis.call('EXISTS', keys[k]) == 1 then
-                    local i = at[k]
-                    local j = jobs[i]
-                    if j.minted then
-                        local id = mint(base, c)
-                        while seen[id]
-                            or redis.call('EXISTS', job_key(base, id)) == 1 do
-                            id = mint(base, c)
-                        end
-                        seen[id] = true
-                        j.id = id
-                        j.key = job_key(base, id)
-                    else
-                        out[i] = j.id
-                        jobs[i] = false
-                    end
+    local have = L.recs(base, ids)
+    local jd = base .. ':jd'
+    for k = 1, #ids do
+        if have[k] then
+            local i = at[k]
+            local j = jobs[i]
+            if j.minted then
+                local id = mint(base, c)
+                while seen[id] or redis.call('HEXISTS', jd, id) == 1 do
+                    id = mint(base, c)
                 end
+                seen[id] = true
+                j.id = id
+            else
+                out[i] = j.id
+                jobs[i] = false
             end
         end
-        first = last + 1
     end
 end
 
--- Writes the jobs left in `jobs` and puts their ids in `out`. Tasks get
--- sequence numbers in argument order, so a call keeps FIFO order within a
--- priority; ready tasks are counted in c.ready to wake that many workers.
+-- The opts text of a record (05-lifecycle.lua OPTS): the options of job
+-- j that are not their default, a letter and a number each. `deadline`
+-- is its deadline ms, or nil.
+local function opts_text(j, deadline)
+    local o = ''
+    local v = fmt_num(j.priority)
+    if v ~= '0' then o = o .. 'p' .. v end
+    v = fmt_num(j.tasks)
+    if v ~= '1' then o = o .. 'n' .. v end
+    v = fmt_num(j.timeout_s)
+    if v ~= '600' then o = o .. 't' .. v end
+    v = fmt_num(j.max_retries)
+    if v ~= '3' then o = o .. 'r' .. v end
+    v = fmt_num(j.backoff_ms)
+    if v ~= '1000' then o = o .. 'b' .. v end
+    if deadline then o = o .. 'd' .. istr(deadline) end
+    if j.delay_s > 0 then o = o .. 'y' .. fmt_num(j.delay_s) end
+    return o
+end
+
+-- Writes the jobs left in `jobs` and puts their ids in `out`: each job's
+-- record, its member where it waits (a fan-out job waits as one member,
+-- its cursor: pushing it is O(1) whatever its size, and it gets its hash
+-- of counts), its deadline. Members wait in argument order, so a call
+-- keeps FIFO order within a priority; ready tasks are counted in c.ready
+-- to wake that many workers.
 local function jobs_store(base, c, jobs, out)
     local now = c.now
-    local now_t = string.format('%d', now)
+    local head = 'p' .. string.format('%d', now) .. '\t'
     local pushed = false
-    local nready = 0
-    for i = 1, #jobs do
-        local j = jobs[i]
-        if j and j.delay_s <= 0 then nready = nready + 1 end
-    end
-    local seq = 0
-    if nready > 0 then
-        seq = redis.call('INCRBY', base .. ':seq', nready) - nready
-    end
-    local pending = zset_new(base .. ':pending')
-    local delayed = zset_new(base .. ':delayed')
-    local index = zset_new(base .. ':jobs')
+    local recs = {}
+    local w = L.waits(base)
+    local delayed = zset_new(base .. ':pd')
     local deadlines = zset_new(base .. ':deadlines')
     for i = 1, #jobs do
         local j = jobs[i]
         if j then
             local id, n = j.id, j.tasks
-            local n_t = num_text(n)
-            local delay, deadline = j.delay_s, j.deadline_s
-            -- (options at their default are not stored: JOB_DEFAULTS)
-            local fields = {'type', j.type, 'payload', j.payload,
-                'state', 'pending', 'created_ms', now_t}
-            if n_t ~= JOB_DEFAULTS.tasks then
-                -- (`left` is `tasks` while absent: a job of one task
-                -- stores neither)
-                fields[#fields + 1] = 'tasks'
-                fields[#fields + 1] = n_t
-                fields[#fields + 1] = 'left'
-                fields[#fields + 1] = n_t
+            local delay, deadline = j.delay_s, nil
+            if j.deadline_s > 0 then
+                deadline = now + math.floor(j.deadline_s * 1000)
+                zset_add(deadlines, deadline, id)
             end
-            local opt = num_text(j.priority)
-            if opt ~= JOB_DEFAULTS.priority then
-                fields[#fields + 1] = 'priority'
-                fields[#fields + 1] = opt
-            end
-            opt = fmt_num(j.timeout_s)
-            if opt ~= JOB_DEFAULTS.timeout_s then
-                fields[#fields + 1] = 'timeout_s'
-                fields[#fields + 1] = opt
-            end
-            opt = num_text(j.max_retries)
-            if opt ~= JOB_DEFAULTS.max_retries then
-                fields[#fields + 1] = 'max_retries'
-                fields[#fields + 1] = opt
-            end
-            opt = num_text(j.backoff_ms)
-            if opt ~= JOB_DEFAULTS.backoff_ms then
-                fields[#fields + 1] = 'backoff_ms'
-                fields[#fields + 1] = opt
+            recs[#recs + 1] = id
+            recs[#recs + 1] = head .. j.type .. '\t' .. opts_text(j, deadline)
+                .. '\t' .. j.payload
+            if n > 1 then
+                redis.call('HSET', job_key(base, id), 'state', 'pending',
+                    'tasks', n, 'left', n)
+                behind_add(delay > 0 and 'delayed' or 'pending', n - 1)
             end
             if delay > 0 then
-                fields[#fields + 1] = 'delay_s'
-                fields[#fields + 1] = fmt_num(delay)
-            end
-            if deadline > 0 then
-                local at = now + math.floor(deadline * 1000)
-                fields[#fields + 1] = 'deadline_ms'
-                fields[#fields + 1] = at
-                zset_add(deadlines, at, id)
-            end
-            redis.call('HSET', j.key, unpack(fields))
-            zset_add(index, now_t, id)
-            -- A fan-out job waits as one member, its cursor (see
-            -- 05-lifecycle.lua): pushing it is O(1) whatever its size.
-            local member = n == 1 and id .. ':0' or cursor_of(id)
-            if n > 1 then behind_add(delay > 0 and 'delayed' or 'pending', n - 1) end
-            if delay > 0 then
-                zset_add(delayed, now + math.floor(delay * 1000), member)
+                zset_add(delayed, now + math.floor(delay * 1000), id)
                 -- An idle worker sleeps until the earliest due time it knows
                 -- of; wake one so it learns of this one.
                 c.ready = c.ready + 1
             else
-                seq = seq + 1
-                zset_add(pending, pending_score(j.priority, seq), member)
+                L.wait(w, id, j.priority, 'tail')
                 c.ready = c.ready + n
             end
             out[i] = id
@@ -217,13 +184,21 @@ local function jobs_store(base, c, jobs, out)
                 pushed.tasks = pushed.tasks + n
                 pushed.last = id
             else
-                pushed = {n = 1, tasks = n, first = id, last = id, n_t = n_t}
+                pushed = {n = 1, tasks = n, first = id, last = id,
+                    n_t = fmt_num(n)}
             end
         end
     end
-    zset_flush(pending)
+    if #recs > 0 then
+        chunked('HSET', base .. ':jd', recs)
+        -- the index of the queue's jobs in push order (llmb jobs, the web
+        -- UI): retention trims it from the head
+        local ids = {}
+        for k = 1, #recs, 2 do ids[#ids + 1] = recs[k] end
+        chunked('RPUSH', base .. ':jl', ids)
+    end
+    L.waits_flush(w)
     zset_flush(delayed)
-    zset_flush(index)
     zset_flush(deadlines)
     -- One `pushed` event per call: naming the job when the call pushed
     -- one, else the count and the first and last ids (a bulk push would

@@ -1,69 +1,71 @@
 --[[
-claim: hands up to n waiting tasks of one queue to a worker. It first
-promotes delayed members whose time has come (bounded), then takes the
-highest-priority members of the pending set: a task ref is one task, a
+claim: hands up to n waiting tasks of one queue to a worker, under one
+lease for the batch. It first promotes delayed members whose time has
+come (bounded), then takes members in order of priority (<base>:pz above
+0, <base>:pl, <base>:pz below 0): a job of one task is one task, a
 fan-out cursor hands out the job's next indexes, as many as the batch has
-room for, and stays at the head while it has more. Each task handed out
-gets a lease (deadline in the running set, token in the worker's lease
-hash); a job is marked running on its first claim. If tasks are left after
-a full batch, or a batch cut at CALL_MAX jobs, it wakes one more idle
-worker, so a burst spreads over every idle worker without polling.
+room for, and stays at the head while it has more. A job is running
+because its member holds the batch's lease (05-lifecycle.lua): nothing is
+written per task but the lease. If tasks are left after a full batch, or
+a batch cut at CALL_MAX jobs, it wakes one more idle worker, so a burst
+spreads over every idle worker without polling.
 
-ARGV: worker id, n (1..1000 tasks), lease_ms (100..86400000), [promote
-limit 0..250, default 250], [secret: 16..128 letters and digits; see lease
-tokens in 05-lifecycle.lua]. A claim touches at most CALL_MAX (250) jobs:
-a batch of single-task jobs stops there.
-Reply: {now_ms, next_due_ms or -1, count, then per task: job id, task
-index, token, attempt, type, payload, timeout_s, task count}.
+ARGV: worker id (no spaces), n (1..1000 tasks), lease_ms
+(100..86400000), [promote limit 0..250, default 250], [secret: 16..128
+letters and digits; see lease tokens in 05-lifecycle.lua]. A claim
+touches at most CALL_MAX (250) jobs: a batch of single-task jobs stops
+there.
+Reply: {now_ms, next_due_ms or -1, count, token (of the batch; "" for
+none), then per task: ref (the job id for a job of one task,
+"<id>:<index>" for a task of a fan-out job), type, payload, opts (the
+record's, 05-lifecycle.lua OPTS, and "a<attempt>" past the first)}.
 ]]
 
 -- Most task indexes one claim looks through behind a cursor after a
 -- retry, where tasks that completed in the earlier run are skipped.
 local SWEEP_SCAN = 1000
 
--- Moves delayed members that are due into the pending set, at most
--- `limit` (capped at CALL_MAX). Returns the tasks they stand for, as far
--- as known: one per member.
+-- Moves delayed members that are due (at most `limit`, capped at
+-- CALL_MAX) to wait by their priority. Returns how many moved.
 local function promote(base, now, limit)
     limit = math.min(limit, CALL_MAX)
     if limit < 1 then return 0 end
-    local dk = base .. ':delayed'
+    local dk = base .. ':pd'
     local due = redis.call('ZRANGEBYSCORE', dk, '-inf', now, 'LIMIT', 0, limit)
     if #due == 0 then return 0 end
-    local prio, behind = {}, {}
-    local seq = redis.call('INCRBY', base .. ':seq', #due) - #due
-    local pending = zset_new(base .. ':pending')
+    local ids = {}
+    for i, m in ipairs(due) do ids[i] = L.member(m) or '' end
+    local recs = L.recs(base, ids)
+    local w = L.waits(base)
     local moved_n = 0
     for i, m in ipairs(due) do
-        local id, idx = member_parse(m)
-        if id and prio[id] == nil then
-            local p = kcall('HMGET', job_key(base, id), 'priority',
-                'tasks', 'next', 'ahead', 'state') or {}
-            -- (a job without a state is gone; its priority may be absent:
-            -- the default)
-            prio[id] = p[5] and (tonumber(p[1]) or 0) or false
-            behind[id] = (tonumber(p[2]) or 1) - (tonumber(p[3]) or 0)
-                - (tonumber(p[4]) or 0)
-        end
-        if id and prio[id] and idx == '*' then
-            -- a cursor moves its tasks from one count to the other
-            behind_add('delayed', 1 - behind[id])
-            behind_add('pending', behind[id] - 1)
-        end
-        if id and prio[id] then
-            zset_add(pending, pending_score(prio[id], seq + i), m)
-            if idx ~= '*' then
-                redis.call('HSET', job_key(base, id), task_field(idx, 'state'),
+        local id, idx = L.member(m)
+        local s, _, _, o = L.rec(recs[i])
+        if s == 'p' then
+            local tasks = L.optn(o, 'n', 1)
+            if tasks > 1 and idx == nil then
+                -- a cursor moves its tasks from one count to the other
+                local c = redis.call('HMGET', job_key(base, id), 'next', 'ahead')
+                local behind = tasks - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0)
+                behind_add('delayed', 1 - behind)
+                behind_add('pending', behind - 1)
+            elseif idx then
+                kcall('HSET', job_key(base, id), task_field(idx, 'state'),
                     moved('delayed', 'pending'))
             end
+            L.wait(w, m, L.optn(o, 'p', 0), 'tail')
             moved_n = moved_n + 1
-        else
+        elseif s == nil then
             -- a member that names no task, or whose job is gone: dropped
             junk()
         end
+        if s == 'x' then
+            -- a cancelled job's member goes
+            L.cancelled_member(base, m, 'delayed', now)
+        end
     end
     chunked('ZREM', dk, due)
-    zset_flush(pending)
+    L.waits_flush(w)
     return moved_n
 end
 
@@ -100,9 +102,44 @@ local function cursor_take(jk, c, cap)
     return got, nxt, ahead, tasks - nxt - ahead <= 0
 end
 
--- The job fields a claim reads for the tasks it hands out, in HMGET
--- order; the attempts of task refs follow them.
-local CLAIM_JOB = {'state', 'type', 'payload', 'timeout_s', 'tasks'}
+-- Takes up to n waiting members in order: higher priorities first
+-- (<base>:pz below score 0), then priority 0 (<base>:pl), then lower ones.
+-- Returns the members and a function that puts back those from index k
+-- on (not handed out: behind a cursor that stays, or past CALL_MAX jobs).
+local function members_take(base, n)
+    local pz, pl = base .. ':pz', base .. ':pl'
+    local got, from = {}, {}
+    local hi = redis.call('ZRANGEBYSCORE', pz, '-inf', '(0', 'LIMIT', 0, n)
+    for _, m in ipairs(hi) do got[#got + 1] = m; from[#got] = 'hi' end
+    if #got < n then
+        local l = redis.call('LPOP', pl, n - #got)
+        if l then
+            for _, m in ipairs(l) do got[#got + 1] = m; from[#got] = 'pl' end
+        end
+    end
+    local lo = {}
+    if #got < n then
+        lo = redis.call('ZRANGE', pz, #hi, #hi + n - #got - 1)
+        for _, m in ipairs(lo) do got[#got + 1] = m; from[#got] = 'lo' end
+    end
+    local put_back = function(k)
+        -- the sorted set's members stay where they are unless taken; the
+        -- list's go back to its head in order
+        local back = {}
+        for i = #got, k, -1 do
+            if from[i] == 'pl' then back[#back + 1] = got[i] end
+        end
+        if #back > 0 then chunked('LPUSH', pl, back) end
+        local taken_z = 0
+        for i = 1, k - 1 do
+            if from[i] ~= 'pl' then taken_z = taken_z + 1 end
+        end
+        if taken_z > 0 then
+            redis.call('ZREMRANGEBYRANK', pz, 0, taken_z - 1)
+        end
+    end
+    return got, put_back
+end
 
 local function claim(keys, args)
     local base = keys[1]
@@ -112,7 +149,8 @@ local function claim(keys, args)
     local limit = tonumber(args[4] or CALL_MAX)
     local secret = args[5]
     if secret == '' then secret = nil end
-    if worker == nil or worker == '' or n == nil or n < 1 or n > TASKS_MAX
+    if worker == nil or worker == '' or string.find(worker, ' ', 1, true)
+        or n == nil or n < 1 or n > TASKS_MAX
         or lease_ms == nil or lease_ms < 100 or lease_ms > 86400000
         or limit == nil or limit < 0 or limit > CALL_MAX
         or (secret and (#secret < 16 or #secret > 128
@@ -124,173 +162,138 @@ local function claim(keys, args)
     n = math.floor(n)
     -- a paused queue hands out nothing (55-pause.lua)
     if redis.call('EXISTS', base .. ':paused') == 1 then
-        return {now_ms(), -1, 0}
+        return {now_ms(), -1, 0, ''}
     end
     -- the one per-worker key claim writes, checked before any write
     local lt = redis.call('TYPE', leases_key(base, worker))['ok']
-    if lt ~= 'none' and lt ~= 'hash' then
+    if lt ~= 'none' and lt ~= 'set' then
         return redis.error_reply('ERR key "' .. leases_key(base, worker)
-            .. '" is a ' .. lt .. ', llmb expects a hash: it was written by '
+            .. '" is a ' .. lt .. ', llmb expects a set: it was written by '
             .. 'something else than llmb; rename or delete it')
     end
     local now = now_ms()
     -- The head of the delayed set: promote only when it is due; otherwise
     -- it is also the next due time of the reply.
-    local dk = base .. ':delayed'
+    local dk = base .. ':pd'
     local head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
     if #head > 0 and tonumber(head[2]) <= now then
         promote(base, now, math.floor(limit))
         head = nil
     end
-    -- (ZRANGE and ZREMRANGEBYRANK rather than ZPOPMIN: no scores to format
-    -- and parse)
-    local pk = base .. ':pending'
-    local popped = redis.call('ZRANGE', pk, 0, n - 1)
-    local out = {now, -1, 0}
-    local count = 0
-    if #popped > 0 then
-        -- Pass 1: which tasks, grouped by job (group_add): task refs are
-        -- one each; a cursor gives up to the room left, and a cursor with
-        -- tasks left stays at the head and ends the batch.
-        local jobs, order, cursors = {}, {}, {}
-        local room, used, capped = n, 0, false
-        for i = 1, #popped do
-            if room == 0 then break end
-            local m = popped[i]
-            local id, idx = member_parse(m)
-            -- at most CALL_MAX jobs: the batch ends before another one
-            if id and jobs[id] == nil and #order >= CALL_MAX then
-                capped = true
+    local out = {now, -1, 0, ''}
+    local got, put_back = members_take(base, n)
+    if #got > 0 then
+        local ids = {}
+        for i, m in ipairs(got) do ids[i] = L.member(m) or '' end
+        local recs = L.recs(base, ids)
+        local members, room, jobs, used = {}, n, 0, #got
+        local seen_job = {}
+        local fan = {} -- fan-out jobs of the batch: their hash's fields
+        for i, m in ipairs(got) do
+            if room == 0 then used = i - 1; break end
+            local id, idx = ids[i], select(2, L.member(m))
+            if not seen_job[id] and jobs >= CALL_MAX then
+                used = i - 1
                 break
             end
-            if id == nil then
-                junk()
-                used = i
-            elseif idx ~= '*' then
-                group_add(jobs, order, id, idx)
-                room = room - 1
-                used = i
-            else
-                local jk = job_key(base, id)
-                local c = kcall('HMGET', jk, 'tasks', 'next', 'ahead',
-                    'state') or {}
-                if c[4] == nil or c[4] == false or TERMINAL[c[4]] then
-                    -- its job is gone, not a hash, or has ended: nothing
-                    -- behind this cursor waits any longer
-                    if c[4] == false then junk() end
-                    used = i
+            local s, _, typ, o, c = L.rec(recs[i])
+            if s == nil then
+                junk() -- names no task, or its record is gone
+            elseif s == 'p' then
+                local r = recs[i]
+                local tasks = L.optn(o, 'n', 1)
+                if not seen_job[id] then
+                    seen_job[id] = true
+                    jobs = jobs + 1
+                end
+                if tasks == 1 then
+                    members[#members + 1] = {m, typ, string.sub(r, c + 1), o}
+                    room = room - 1
                 else
-                    local got, nxt, ahead, empty = cursor_take(jk, c, room)
-                    if jobs[id] == nil then group_add(jobs, order, id, nil) end
-                    cursors[id] = {got = got, next = nxt, ahead = ahead,
-                        had_ahead = c[3] ~= false}
-                    room = room - #got
-                    behind_add('pending', -#got)
-                    if not empty then
-                        -- more behind it: it stays; a worker comes back
-                        -- for them even when this batch took none
-                        if #got == 0 then wake(base, 1) end
-                        break
+                    local jk = job_key(base, id)
+                    local f = fan[id]
+                    if f == nil then
+                        local h = kcall('HMGET', jk, 'state', 'next', 'ahead')
+                            or {}
+                        f = {state = h[1], next = h[2], ahead = h[3], jk = jk}
+                        fan[id] = f
                     end
-                    behind_add('pending', 1) -- the cursor goes
-                    used = i
+                    if f.state == false or f.state == nil or TERMINAL[f.state] then
+                        -- its hash is gone, or it has ended: nothing waits
+                        if f.state == false then junk() end
+                    elseif idx then
+                        kcall('SREM', requeued_key(base, id), m)
+                        members[#members + 1] = {m, typ, string.sub(r, c + 1), o}
+                        room = room - 1
+                    else
+                        local tk, nxt, ahead, empty = cursor_take(jk,
+                            {tasks, f.next, f.ahead}, room)
+                        f.next, f.new_ahead = nxt, ahead
+                        f.cursor = true
+                        local p = string.sub(r, c + 1)
+                        for _, x in ipairs(tk) do
+                            members[#members + 1] = {id .. ':' .. x, typ, p, o}
+                        end
+                        room = room - #tk
+                        behind_add('pending', -#tk)
+                        if not empty then
+                            -- more behind it: it stays at the head; a
+                            -- worker comes back for them even when this
+                            -- batch took none
+                            if #tk == 0 then wake(base, 1) end
+                            used = i - 1
+                            break
+                        end
+                        behind_add('pending', 1) -- the cursor goes
+                    end
                 end
             end
-        end
-        if used > 0 then redis.call('ZREMRANGEBYRANK', pk, 0, used - 1) end
-        -- Pass 2: each job read once and written once.
-        local deadline = istr(now + lease_ms)
-        local handed = n - room
-        local tok = redis.call('INCRBY', base .. ':tok', handed) - handed
-        local held_sfx = secret and ('.' .. secret_hash(secret)) or ''
-        local tok_sfx = secret and ('.' .. secret) or ''
-        local running = zset_new(base .. ':running')
-        local leases = {}
-        for _, id in ipairs(order) do
-            local g = jobs[id]
-            local jk = job_key(base, id)
-            local cur = cursors[id]
-            local nref = #g
-            local hm = {unpack(CLAIM_JOB)}
-            for k = 1, nref do hm[5 + k] = task_field(g[k], 'attempt') end
-            local j = kcall('HMGET', jk, unpack(hm))
-            if j == nil or j[1] == false or j[1] == 'completed'
-                or j[1] == 'failed' then
-                -- a task ref whose job is gone (deleted by hand, or its
-                -- key replaced by another type) or has ended is dropped
-                if j then junk(nref) end
-            elseif j[1] == 'cancelled' then
-                -- (only task refs: a cancelled job has no cursor)
-                for k = 1, nref do
-                    task_cancelled(base, id, g[k], 'pending', now)
-                end
-                if nref > 0 and (tonumber(j[5]) or 1) > 1 then
-                    local r = {}
-                    for k = 1, nref do r[k] = id .. ':' .. g[k] end
-                    kcall('SREM', requeued_key(base, id), unpack(r))
-                end
-            else
-                local set = {}
-                if j[1] == 'pending' then
-                    set[1], set[2], set[3], set[4] = 'state', 'running',
-                        'started_ms', now_str(now)
-                end
-                if cur then
-                    set[#set + 1] = 'next'
-                    set[#set + 1] = istr(cur.next)
-                    if cur.had_ahead then
-                        set[#set + 1] = 'ahead'
-                        set[#set + 1] = istr(cur.ahead)
-                    end
-                    -- the cursor's tasks start their first attempt
-                    for _, idx in ipairs(cur.got) do g[#g + 1] = idx end
-                end
-                local ntask = tonumber(j[5]) or 1
-                for k, idx in ipairs(g) do
-                    local a = k <= nref and (tonumber(j[5 + k]) or 0) + 1 or 1
-                    local m = #set
-                    set[m + 1] = task_field(idx, 'attempt')
-                    set[m + 2] = istr(a)
-                    set[m + 3] = task_field(idx, 'state')
-                    set[m + 4] = 'running'
-                    set[m + 5] = task_field(idx, 'worker')
-                    set[m + 6] = worker
-                    local ref = id .. ':' .. idx
-                    tok = tok + 1
-                    zset_add(running, deadline, ref)
-                    leases[#leases + 1] = ref
-                    leases[#leases + 1] = istr(tok) .. held_sfx
-                    local o = #out
-                    out[o + 1] = id
-                    out[o + 2] = tonumber(idx)
-                    out[o + 3] = istr(tok) .. tok_sfx
-                    out[o + 4] = a
-                    out[o + 5] = j[2]
-                    out[o + 6] = j[3]
-                    out[o + 7] = j[4] or JOB_DEFAULTS.timeout_s
-                    out[o + 8] = j[5] or JOB_DEFAULTS.tasks
-                    count = count + 1
-                end
-                chunked('HSET', jk, set)
-                if nref > 0 and ntask > 1 then
-                    local r = {}
-                    for k = 1, nref do r[k] = id .. ':' .. g[k] end
-                    kcall('SREM', requeued_key(base, id), unpack(r))
-                end
+            if s == 'x' then
+                -- a cancelled job's member: it goes
+                L.cancelled_member(base, m, 'pending', now)
             end
         end
-        if count > 0 then
-            zset_flush(running)
-            chunked('HSET', leases_key(base, worker), leases)
+        put_back(used + 1)
+        -- fan-out jobs: running from their first claim, cursors moved
+        for _, f in pairs(fan) do
+            local set = {}
+            if f.state == 'pending' then
+                set = {'state', 'running', 'started_ms', now_str(now)}
+            end
+            if f.cursor then
+                set[#set + 1] = 'next'
+                set[#set + 1] = istr(f.next)
+                if f.ahead then
+                    set[#set + 1] = 'ahead'
+                    set[#set + 1] = istr(f.new_ahead)
+                end
+            end
+            if #set > 0 then redis.call('HSET', f.jk, unpack(set)) end
+        end
+        if #members > 0 then
+            local ms = {}
+            for i, t in ipairs(members) do ms[i] = t[1] end
+            local att = L.attempts(base, ms)
+            out[4] = L.lease_open(base, worker, ms, now, lease_ms, secret)
+            for i, t in ipairs(members) do
+                local o = #out
+                out[o + 1] = t[1]
+                out[o + 2] = t[2]
+                out[o + 3] = t[3]
+                out[o + 4] = att[i] and (t[4] .. 'a' .. istr(att[i] + 1))
+                    or t[4]
+            end
+            out[3] = #members
         end
         -- A batch that is full, or cut at CALL_MAX jobs, may have left
         -- tasks behind: a worker is woken to come back for them (the one
         -- that claimed takes fewer than it asked for as an empty queue).
-        if (room == 0 or capped) and redis.call('ZCARD', pk) > 0 then
+        if (room == 0 or used < #got)
+            and (redis.call('LLEN', base .. ':pl') > 0
+                or redis.call('ZCARD', base .. ':pz') > 0) then
             wake(base, 1)
         end
     end
-    out[3] = count
     if head == nil then head = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES') end
     if #head > 0 then out[2] = tonumber(head[2]) end
     return out

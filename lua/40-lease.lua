@@ -36,10 +36,46 @@ local function result_problem(res, max)
     return nil
 end
 
+-- The jobs of `ids` cancelled while they ran (<base>:cx), as a set; empty
+-- without a look when none is.
+local function cancelled_of(base, ids)
+    local out = {}
+    local ck = base .. ':cx'
+    if #ids == 0 or redis.call('EXISTS', ck) == 0 then return out end
+    CALL.cx_may = true
+    for i = 1, #ids, CHUNK do
+        local j = math.min(#ids, i + CHUNK - 1)
+        local r = redis.call('SMISMEMBER', ck, unpack(ids, i, j))
+        for x = i, j do
+            if r[x - i + 1] == 1 then out[ids[x]] = true end
+        end
+    end
+    return out
+end
+
+-- The job ids of members.
+local function ids_of(members)
+    local ids = {}
+    for i, m in ipairs(members) do ids[i] = L.member(m) or '' end
+    return ids
+end
+
+-- Ends, as cancelled, task `member` (job `id`, task `idx` or nil for a
+-- job of one task) that ran since `claimed` on `worker`.
+local function running_cancelled(base, member, id, idx, now, claimed, worker)
+    if idx == nil then
+        L.single_cancelled(base, id, now, claimed or now, worker)
+    else
+        task_cancelled(base, id, idx, 'running', now)
+    end
+    redis.call('HDEL', base .. ':att', member)
+end
+
 -- ARGV: worker, lease_ms (100..86400000), then pairs of task ref and
--- token, at most TASKS_MAX pairs. Reply: flat pairs of task ref and reason
+-- token, at most TASKS_MAX pairs. Renews each batch named once (one ZADD
+-- however many tasks it holds). Reply: flat pairs of task ref and reason
 -- to stop: lost (the lease went elsewhere), cancelled (the job was
--- cancelled), gone (the job was deleted).
+-- cancelled, or passed its deadline).
 local function heartbeat(keys, args)
     local base = keys[1]
     local worker = args[1]
@@ -55,73 +91,84 @@ local function heartbeat(keys, args)
     local out = {}
     if #args == 2 then return out end
     local now = now_ms()
-    local refs = {}
-    for i = 3, #args, 2 do refs[#refs + 1] = args[i] end
-    local held = kcall('HMGET', leases_key(base, worker), unpack(refs)) or {}
-    local states = {}
-    local extend = zset_new(base .. ':running', 'XX')
-    local deadline = istr(now + lease_ms)
-    local seen = {}
-    for i, ref in ipairs(refs) do
-        local tok = args[2 + 2 * i]
-        if seen[ref] then
-            -- the same task twice in one call: answered once
-        elseif not lease_opens(held[i], tok) then
-            seen[ref] = true
+    local refs, ok, claimed, c = L.leases_check(base, worker, args, 3, 2)
+    -- every batch named under a lease of this worker is renewed
+    local e = {}
+    for held, b in pairs(c.batch) do
+        e[#e + 1] = now + lease_ms
+        e[#e + 1] = held
+        b.n = 0
+    end
+    for i = 1, #e, 2 * CHUNK do
+        redis.call('ZADD', base .. ':running', 'XX',
+            unpack(e, i, math.min(#e, i + 2 * CHUNK - 1)))
+    end
+    local seen, mine = {}, {}
+    for k, ref in ipairs(refs) do
+        if ok[k] then
+            mine[#mine + 1] = ref
+        elseif not seen[ref] then
             out[#out + 1] = ref
             out[#out + 1] = 'lost'
-        else
-            seen[ref] = true
-            local id, idx = member_parse(ref)
-            if states[id] == nil then
-                states[id] = kcall('HGET', job_key(base, id), 'state') or false
-            end
-            if states[id] == 'cancelled' or states[id] == false then
-                lease_drop(base, worker, ref)
-                if states[id] == 'cancelled' then
-                    task_cancelled(base, id, idx, 'running', now)
-                end
-                out[#out + 1] = ref
-                out[#out + 1] = states[id] == 'cancelled' and 'cancelled' or 'gone'
-            else
-                zset_add(extend, deadline, ref)
-            end
+        end
+        seen[ref] = true
+    end
+    -- the tasks of jobs cancelled while they ran stop now
+    local stop = cancelled_of(base, ids_of(mine))
+    local ended = {}
+    for k, ref in ipairs(refs) do
+        local id, idx = L.member(ref)
+        if ok[k] and stop[id] then
+            local b = c.batch[L.held_of(args[2 + 2 * k])]
+            b.n = b.n + 1
+            ended[#ended + 1] = ref
+            running_cancelled(base, ref, id, idx, now, claimed[k], worker)
+            out[#out + 1] = ref
+            out[#out + 1] = 'cancelled'
         end
     end
-    zset_flush(extend)
+    L.leases_end(base, c, ended)
     return out
 end
 
--- Records the results of job `id`'s tasks completed in one call: `g`
--- holds task indexes and results. The job hash is read once and written
--- once (the task fields, `left`, and the end of the job when these were
--- its last tasks). A job hash deleted by hand leaves nothing to record.
-local function job_tasks_completed(base, id, g, now)
+-- Records the results of fan-out job `id`'s tasks completed in one call:
+-- `g` holds task indexes, results, attempts and workers. The job hash is
+-- read once and written once (the task fields, `left`, and the end of the
+-- job when these were its last tasks). A job hash deleted by hand leaves
+-- nothing to record.
+local function job_tasks_completed(base, id, g, now, worker)
     local jk = job_key(base, id)
     local f = kcall('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
         'expired', 'left')
     -- (a key replaced by another type counts as gone too)
     if f == nil then return end
     if f[1] == false then
-        junk(#g / 2)
+        junk(#g / 3)
         return
     end
     local set = {}
-    for k = 1, #g, 2 do
+    for k = 1, #g, 3 do
         local m = #set
-        set[m + 1] = task_field(g[k], 'state')
+        local idx = g[k]
+        set[m + 1] = task_field(idx, 'state')
         set[m + 2] = 'completed'
+        set[m + 3] = task_field(idx, 'worker')
+        set[m + 4] = worker
         -- (the empty result is not stored: llmb_job answers it for a
-        -- completed task without one)
+        -- completed task without one; nor the first attempt)
         if g[k + 1] ~= EMPTY_RESULT then
-            set[m + 3] = task_field(g[k], 'result')
-            set[m + 4] = g[k + 1]
+            set[#set + 1] = task_field(idx, 'result')
+            set[#set + 1] = g[k + 1]
+        end
+        if g[k + 2] > 1 then
+            set[#set + 1] = task_field(idx, 'attempt')
+            set[#set + 1] = istr(g[k + 2])
         end
     end
-    local done = #g / 2
+    local done = #g / 3
     CALL.counts.ok = (CALL.counts.ok or 0) + done
-    -- (an absent `left` is `tasks`: none ended yet)
-    local before = tonumber(f[6]) or tonumber(f[2] or JOB_DEFAULTS.tasks)
+    local tasks = tonumber(f[2]) or 1
+    local before = tonumber(f[6]) or tasks
     local left = before - done
     set[#set + 1] = 'left'
     set[#set + 1] = istr(left)
@@ -130,12 +177,13 @@ local function job_tasks_completed(base, id, g, now)
         return
     end
     chunked('HSET', jk, set)
-    progress(base, id, tonumber(f[2]) or 1, before, left)
+    progress(base, id, tasks, before, left)
 end
 
 -- ARGV: worker, then triples (at most CALL_MAX) of task ref, token and
--- result (a JSON object). Reply: per task 1 recorded, 0 refused (stale token), -1 the
--- result was not a JSON object or too large, so the task was failed.
+-- result (a JSON object). Reply: per task 1 recorded, 0 refused (stale
+-- token), -1 the result was not a JSON object or too large, so the task
+-- was failed.
 local function complete(keys, args)
     local base = keys[1]
     local worker = args[1]
@@ -149,28 +197,52 @@ local function complete(keys, args)
     local out = {}
     local now = now_ms()
     local max_result = conf_num(base, 'max_result')
-    local refs, ok = leases_take(base, worker, args, 2, 3)
+    local refs, ok, claimed, c = L.leases_check(base, worker, args, 2, 3)
+    local mine = {}
+    for i, ref in ipairs(refs) do
+        if ok[i] then mine[#mine + 1] = ref end
+    end
+    local stop = cancelled_of(base, ids_of(mine))
+    local att = L.attempts(base, mine)
+    local w = L.waits(base)
     local jobs, order = {}, {}
+    local k = 0
+    local had = {}
     for i, ref in ipairs(refs) do
         -- 0: stale token, or the same task twice in one call
         out[i] = ok[i] and 1 or 0
         if ok[i] then
+            k = k + 1
+            local a = (att[k] or 0) + 1
+            if att[k] then had[#had + 1] = ref end
             local res = args[3 * i + 1]
             local why = result_problem(res, max_result)
-            local id, idx = member_parse(ref)
+            local id, idx = L.member(ref)
             if why then
-                task_failed(base, ref, 'error', why, now)
+                task_failed(base, ref, 'error', why, now, claimed[i], worker, w)
                 out[i] = -1
-            elseif id == nil or idx == '*' then
-                junk()
+            elseif stop[id] then
+                running_cancelled(base, ref, id, idx, now, claimed[i], worker)
+            elseif idx == nil then
+                CALL.counts.ok = (CALL.counts.ok or 0) + 1
+                local t = ' ' .. istr(claimed[i]) .. ' ' .. worker
+                if a > 1 then t = t .. ' ' .. istr(a) end
+                if res ~= EMPTY_RESULT then t = t .. '\t' .. res end
+                L.job_end(base, id, 'completed', now, t)
             else
                 group_add(jobs, order, id, idx, res)
+                local g = jobs[id]
+                g[#g + 1] = a
             end
         end
     end
     for _, id in ipairs(order) do
-        job_tasks_completed(base, id, jobs[id], now)
+        job_tasks_completed(base, id, jobs[id], now, worker)
     end
+    if #had > 0 then chunked('HDEL', base .. ':att', had) end
+    L.leases_end(base, c, mine)
+    L.waits_flush(w)
+    if w.n > 0 then wake(base, w.n) end
     return out
 end
 
@@ -189,12 +261,29 @@ local function fail(keys, args)
     end
     local now = now_ms()
     local out = {}
-    local refs, ok = leases_take(base, worker, args, 2, 4)
+    local refs, ok, claimed, c = L.leases_check(base, worker, args, 2, 4)
+    local mine = {}
+    for i, ref in ipairs(refs) do
+        if ok[i] then mine[#mine + 1] = ref end
+    end
+    local stop = cancelled_of(base, ids_of(mine))
+    local w = L.waits(base)
     for k, ref in ipairs(refs) do
         local kind, err = args[4 * k], args[4 * k + 1]
         if kind ~= 'timeout' and kind ~= 'fatal' then kind = 'error' end
-        out[k] = ok[k] and task_failed(base, ref, kind, err, now) or 0
+        if not ok[k] then
+            out[k] = 0
+        elseif stop[L.member(ref)] then
+            local id, idx = L.member(ref)
+            running_cancelled(base, ref, id, idx, now, claimed[k], worker)
+            out[k] = 2
+        else
+            out[k] = task_failed(base, ref, kind, err, now, claimed[k],
+                worker, w)
+        end
     end
+    L.leases_end(base, c, mine)
+    L.waits_flush(w)
     return out
 end
 
@@ -216,31 +305,41 @@ local function release(keys, args)
         return too_many('llmb_release', (#args - first + 1) / 2, 'tasks')
     end
     local out = {}
-    local back = 0
     local now = now_ms()
-    local refs, ok = leases_take(base, worker, args, first, 2)
-    for k, ref in ipairs(refs) do
-        out[k] = ok[k] and 1 or 0
-        local id, idx = member_parse(ref)
-        if ok[k] and id and idx ~= '*' then
-            local jk = job_key(base, id)
-            local j = kcall('HMGET', jk, 'state', 'priority', 'tasks')
-            if j == nil then
-                -- (not a hash: counted as junk)
-            elseif j[1] == 'cancelled' then
-                task_cancelled(base, id, idx, 'running', now)
-            elseif j[1] ~= false then
-                redis.call('HINCRBY', jk, task_field(idx, 'attempt'), -1)
-                local seq = 0
-                if first == 3 then seq = redis.call('INCR', base .. ':seq') end
-                task_requeue(base, jk, id, idx, (tonumber(j[3]) or 1) > 1,
-                    'running', 'pending',
-                    pending_score(tonumber(j[2]) or 0, seq))
-                back = back + 1
+    local refs, ok, claimed, c = L.leases_check(base, worker, args, first, 2)
+    local mine = {}
+    for i, ref in ipairs(refs) do
+        if ok[i] then mine[#mine + 1] = ref end
+    end
+    local ids = ids_of(mine)
+    local stop = cancelled_of(base, ids)
+    local recs = L.recs(base, ids)
+    local w = L.waits(base)
+    local k = 0
+    for i, ref in ipairs(refs) do
+        out[i] = ok[i] and 1 or 0
+        if ok[i] then
+            k = k + 1
+            local id, idx = L.member(ref)
+            local s, _, _, o = L.rec(recs[k])
+            if s == nil then
+                junk() -- its record is gone (deleted by hand)
+            elseif stop[id] then
+                running_cancelled(base, ref, id, idx, now, claimed[i], worker)
+            else
+                if idx then
+                    kcall('HSET', job_key(base, id), task_field(idx, 'state'),
+                        moved('running', 'pending'))
+                    kcall('SADD', requeued_key(base, id), ref)
+                end
+                L.wait(w, ref, L.optn(o, 'p', 0),
+                    first == 3 and 'back' or 'front')
             end
         end
     end
-    if back > 0 then wake(base, back) end
+    L.leases_end(base, c, mine)
+    L.waits_flush(w)
+    if w.n > 0 then wake(base, w.n) end
     return out
 end
 

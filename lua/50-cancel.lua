@@ -19,71 +19,92 @@ local CANCEL_REFS_MAX = 1000
 -- blocks Redis for long.
 local CANCEL_TASK_BUDGET = 1000
 
--- Cancels job `id`: removes its waiting tasks at once (its cursor, which
--- stands for every task it has not handed out, and its waiting task refs)
--- and marks it cancelled, so running tasks stop at their next heartbeat.
--- Returns the number of tasks removed and the work done (refs touched),
--- or nil and the job's state when it had already ended ("gone" when there
--- is no job hash, "stopping" when it was cancelled and still has tasks
--- running: nothing is written then).
+-- The end of job `id` in <base>:je: its state, or nil while it has none.
+local function end_state(base, id)
+    local e = redis.call('HGET', base .. ':je', id)
+    return e and END_STATE[string.sub(e, 1, 1)]
+end
+
+-- Cancels job `id`: its record becomes cancelled ('x'), its waiting tasks
+-- end at once (its member, or its cursor, which stands for every task it
+-- has not handed out, and its waiting task refs; a member in <base>:pl
+-- stays there until a claim or a purge meets it and drops it), and its
+-- running tasks stop at their next heartbeat (<base>:cx names it until
+-- they have). Returns the number of tasks removed and the work done (refs
+-- touched), or nil and the job's state when it had already ended ("gone"
+-- when there is no record, "stopping" when it was cancelled and still has
+-- tasks running: nothing is written then).
 local function job_cancel(base, id, now, why)
+    local jd = base .. ':jd'
+    local r = redis.call('HGET', jd, id)
+    local s, _, _, o = L.rec(r)
+    if s == nil then return nil, 'gone' end
+    local ended = end_state(base, id)
+    if ended then return nil, ended end
+    if s == 'x' then return nil, 'stopping' end
+    redis.call('HSET', jd, id, 'x' .. string.sub(r, 2))
     local jk = job_key(base, id)
-    local j = kcall('HMGET', jk, 'state', 'tasks', 'next', 'ahead', 'left')
-    if j == nil then return nil, 'gone' end
-    if j[1] == false then return nil, 'gone' end
-    if TERMINAL[j[1]] then
-        -- (a cancelled job whose running tasks have not all stopped yet
-        -- answers 'stopping')
-        -- (an absent `left` is `tasks`: none ended yet)
-        local left = tonumber(j[5]) or tonumber(j[2] or JOB_DEFAULTS.tasks)
-        if j[1] == 'cancelled' and left > 0 then
-            return nil, 'stopping'
-        end
-        return nil, j[1]
-    end
-    redis.call('HSET', jk, 'state', 'cancelled', 'cancelled_ms', now)
+    redis.call('HSET', jk, 'cancelled_ms', now)
     if why then redis.call('HSETNX', jk, 'error', why) end
-    local n = tonumber(j[2]) or 1
-    local pk, dk = base .. ':pending', base .. ':delayed'
+    redis.call('ZREM', base .. ':deadlines', id)
+    local pz, pd = base .. ':pz', base .. ':pd'
+    local tasks = L.optn(o, 'n', 1)
     local removed, work = 0, 1
-    local refs
-    if n == 1 then
-        refs = {id .. ':0'}
-    else
-        local cur = cursor_of(id)
-        local behind = n - (tonumber(j[3]) or 0) - (tonumber(j[4]) or 0)
-        if redis.call('ZREM', pk, cur) > 0 then
-            removed = behind
-            behind_add('pending', 1 - behind)
-        elseif redis.call('ZREM', dk, cur) > 0 then
-            removed = behind
-            behind_add('delayed', 1 - behind)
+    if tasks == 1 then
+        if redis.call('HEXISTS', base .. ':run', id) == 1 then
+            -- running: it stops at its worker's next heartbeat
+            redis.call('SADD', base .. ':cx', id)
+        else
+            redis.call('ZREM', pz, id)
+            redis.call('ZREM', pd, id)
+            redis.call('HDEL', base .. ':att', id)
+            L.single_cancelled(base, id, now, nil, nil)
+            removed = 1
         end
-        refs = kcall('SPOP', requeued_key(base, id), CANCEL_REFS_MAX) or {}
+        emit(base, 'event', 'cancelled', 'job', id, 'removed', removed)
+        return removed, work
     end
-    -- the refs found waiting go, and their tasks are cancelled (a ref no
-    -- longer waiting, such as a single task that is running, stays: it
-    -- stops at its next heartbeat)
+    local j = kcall('HMGET', jk, 'next', 'ahead', 'left')
+    if j == nil then return nil, 'gone' end
+    redis.call('HSET', jk, 'state', 'cancelled')
+    local behind = tasks - (tonumber(j[1]) or 0) - (tonumber(j[2]) or 0)
+    if behind > 0 then
+        -- the cursor waits in one of the three; it goes from the sorted
+        -- sets, a claim drops it from the list
+        removed = behind
+        if redis.call('ZREM', pd, id) > 0 then
+            behind_add('delayed', 1 - behind)
+        else
+            redis.call('ZREM', pz, id)
+            behind_add('pending', 1 - behind)
+        end
+    end
+    local refs = kcall('SPOP', requeued_key(base, id), CANCEL_REFS_MAX) or {}
+    -- the refs found waiting end cancelled (a ref running, which may
+    -- still be listed, stays: it stops at its next heartbeat)
     for i = 1, #refs, CHUNK do
         local part = {unpack(refs, i, math.min(#refs, i + CHUNK - 1))}
-        local sp = redis.call('ZMSCORE', pk, unpack(part))
-        local sd = redis.call('ZMSCORE', dk, unpack(part))
-        local inp, ind, set = {}, {}, {}
+        local run = redis.call('HMGET', base .. ':run', unpack(part))
+        local gone, set = {}, {}
         for k, ref in ipairs(part) do
-            local _, idx = member_parse(ref)
-            if idx and (sp[k] or sd[k]) then
-                if sp[k] then inp[#inp + 1] = ref else ind[#ind + 1] = ref end
+            local _, idx = L.member(ref)
+            if idx and not run[k] then
+                gone[#gone + 1] = ref
                 set[#set + 1] = task_field(idx, 'state')
                 set[#set + 1] = 'cancelled'
             end
         end
-        if #inp > 0 then redis.call('ZREM', pk, unpack(inp)) end
-        if #ind > 0 then redis.call('ZREM', dk, unpack(ind)) end
-        if #set > 0 then redis.call('HSET', jk, unpack(set)) end
-        removed = removed + #inp + #ind
+        if #gone > 0 then
+            redis.call('ZREM', pz, unpack(gone))
+            redis.call('ZREM', pd, unpack(gone))
+            redis.call('HDEL', base .. ':att', unpack(gone))
+            redis.call('HSET', jk, unpack(set))
+        end
+        removed = removed + #gone
     end
     work = work + #refs
-    redis.call('ZREM', base .. ':deadlines', id)
+    local left = tonumber(j[3]) or tasks
+    if left - removed > 0 then redis.call('SADD', base .. ':cx', id) end
     emit(base, 'event', 'cancelled', 'job', id, 'removed', removed)
     if removed > 0 then tasks_ended(base, id, 'cancelled', now, removed) end
     return removed, work
@@ -93,7 +114,7 @@ end
 local function cancel(keys, args)
     local base = keys[1]
     local id = args[1]
-    if id == nil or redis.call('EXISTS', job_key(base, id)) == 0 then
+    if id == nil or redis.call('HEXISTS', base .. ':jd', id) == 0 then
         return not_found(base, id)
     end
     local removed, state = job_cancel(base, id, now_ms(), nil)
@@ -111,71 +132,60 @@ end
 local function retry(keys, args)
     local base = keys[1]
     local id = args[1]
-    local jk = job_key(base, id or '')
-    local j = redis.call('HMGET', jk, 'state', 'tasks', 'priority', 'left',
-        'failed', 'cancelled')
-    if id == nil or j[1] == false then
+    local jd = base .. ':jd'
+    local r = id and redis.call('HGET', jd, id)
+    local s, _, _, o = L.rec(r)
+    if s == nil then
         -- An expired job leaves its id in the dead set: drop it there.
         if id ~= nil then redis.call('ZREM', base .. ':dead', id) end
         return not_found(base, id)
     end
-    if j[1] ~= 'failed' and j[1] ~= 'cancelled' then
+    local state = end_state(base, id)
+    if state == nil and s == 'x' then
+        -- A cancelled job whose running tasks have not stopped yet:
+        -- running them again now would run them twice.
+        return redis.error_reply(string.format('ERR job "%s" is cancelled '
+            .. 'but some of its tasks are still stopping; retry it once it '
+            .. 'has ended', id))
+    end
+    if state ~= 'failed' and state ~= 'cancelled' then
+        local now_state = state or (redis.call('HEXISTS', base .. ':run', id)
+            == 1 and 'running' or 'pending')
+        if state == nil and L.optn(o, 'n', 1) > 1 then
+            now_state = kcall('HGET', job_key(base, id), 'state') or 'pending'
+        end
         return redis.error_reply(string.format('ERR job "%s" is %s; only failed '
-            .. 'or cancelled jobs can be retried', id, j[1]))
+            .. 'or cancelled jobs can be retried', id, now_state))
     end
-    -- A cancelled job whose running tasks have not stopped yet: running
-    -- them again now would run them twice.
-    -- (an absent `left` is `tasks`: none ended yet)
-    local left = tonumber(j[4]) or tonumber(j[2] or JOB_DEFAULTS.tasks)
-    if left > 0 then
-        return redis.error_reply(string.format('ERR job "%s" is cancelled but '
-            .. '%d of its tasks are still stopping; retry it once it has ended',
-            id, left))
-    end
-    -- Library versions before 6 kept the task fields in <base>:t:<id>: a
-    -- job that ended under one of them has them moved into its hash first,
-    -- so its completed tasks keep their results and do not run again.
-    local legacy = base .. ':t:' .. id
-    if redis.call('EXISTS', legacy) == 1 then
-        local kv = redis.call('HGETALL', legacy)
-        chunked('HSET', jk, kv)
-        redis.call('DEL', legacy)
-    end
-    -- Every task that did not complete waits again, in O(1): a single
-    -- task as its ref; a fan-out job as its cursor from index 0, which
-    -- skips the tasks that completed (`ahead` of them), SWEEP_SCAN per
-    -- claim.
-    local n = tonumber(j[2]) or 1
-    local prio = tonumber(j[3]) or 0
-    local score = pending_score(prio, redis.call('INCR', base .. ':seq'))
-    local again, set = 0, {}
-    if n == 1 then
-        if redis.call('HGET', jk, '0:state') ~= 'completed' then
-            again = 1
-            redis.call('ZADD', base .. ':pending', score, id .. ':0')
-            set = {'0:state', 'pending', '0:attempt', '0'}
-        end
+    if s == 'x' then redis.call('HSET', jd, id, 'p' .. string.sub(r, 2)) end
+    local jk = job_key(base, id)
+    local tasks = L.optn(o, 'n', 1)
+    local prio = L.optn(o, 'p', 0)
+    local w = L.waits(base)
+    local again = 1
+    if tasks == 1 then
+        redis.call('HDEL', base .. ':att', id)
+        L.wait(w, id, prio, 'tail')
     else
-        local ok = n - (tonumber(j[5]) or 0) - (tonumber(j[6]) or 0)
-        again = n - ok
+        local j = redis.call('HMGET', jk, 'failed', 'cancelled')
+        local ok = tasks - (tonumber(j[1]) or 0) - (tonumber(j[2]) or 0)
+        again = tasks - ok
+        -- every task that did not complete waits again, in O(1): the
+        -- cursor from index 0, which skips the `ahead` that completed,
+        -- SWEEP_SCAN per claim
         if again > 0 then
-            redis.call('ZADD', base .. ':pending', score, cursor_of(id))
+            L.wait(w, id, prio, 'tail')
             behind_add('pending', again - 1)
-            set = {'next', '0', 'ahead', istr(ok)}
+            redis.call('HSET', jk, 'next', '0', 'ahead', istr(ok))
         end
+        redis.call('HSET', jk, 'state', 'pending', 'left', istr(again))
     end
+    L.waits_flush(w)
     redis.call('HDEL', jk, 'failed', 'cancelled', 'ok', 'error', 'aggregate',
         'aggregated_ms', 'finished_ms', 'cancelled_ms', 'expired')
-    set[#set + 1] = 'state'
-    set[#set + 1] = 'pending'
-    set[#set + 1] = 'left'
-    set[#set + 1] = istr(again)
-    redis.call('HSET', jk, unpack(set))
     -- the version fences the aggregate of the earlier run (70-aggregate)
     redis.call('HINCRBY', jk, 'version', 1)
-    -- (jobs that ended under library versions before 7 have a TTL)
-    redis.call('PERSIST', jk)
-    redis.call('ZREM', base .. ':ended', id)
+    redis.call('HDEL', base .. ':je', id)
     redis.call('ZREM', base .. ':dead', id)
     -- Not aggregated yet from its first run: it will be when it ends again.
     redis.call('ZREM', base .. ':aggr', id)
@@ -198,64 +208,59 @@ local function retry(keys, args)
     return again
 end
 
--- Cancels the jobs of up to `limit` members waiting in `set`
--- (':pending' or ':delayed'), while the budget `b` (a table {left = n})
--- lasts. A member still waiting once its job is cancelled (a ref beyond
--- what its cancel removed, or one pushed under an older library) ends as
--- cancelled; one whose job has ended or is gone, or that names no task,
--- is junk and goes. Returns the jobs cancelled.
-local function purge_set(base, set, limit, now, b)
-    local key = base .. set
-    local refs = redis.call('ZRANGE', key, 0, limit - 1)
-    local state, jobs, drop = {}, 0, {}
-    local from = set == ':pending' and 'pending' or 'delayed'
-    for _, ref in ipairs(refs) do
-        local id, idx = member_parse(ref)
-        if id and state[id] == nil then
+-- Cancels the jobs of up to `limit` members waiting at the head of
+-- `where` ('pl', 'pz' or 'pd'), while the budget `b` (a table {left = n})
+-- lasts; the members go. A member whose job has ended, is gone or is
+-- cancelled, or that names no task, goes too (junk when it names none).
+-- Returns the jobs cancelled.
+local function purge_where(base, where, limit, now, b)
+    local key = base .. ':' .. where
+    local list = where == 'pl'
+    local ms = list and redis.call('LRANGE', key, 0, limit - 1)
+        or redis.call('ZRANGE', key, 0, limit - 1)
+    local done, jobs = 0, 0
+    for _, m in ipairs(ms) do
+        local id = L.member(m)
+        if id then
             if b.left <= 0 then break end
             local removed, work = job_cancel(base, id, now, 'purged')
             if removed then
                 jobs = jobs + 1
                 b.left = b.left - work
-                state[id] = 'stopping'
-            else
-                state[id] = work -- gone, stopping, or how it ended
-            end
-        end
-        if id and state[id] == 'stopping' then
-            if redis.call('ZREM', key, ref) == 1 then
-                if idx == '*' then
-                    -- (a cancel removes the cursor: only by hand)
-                    junk()
-                else
-                    kcall('SREM', requeued_key(base, id), ref)
-                    task_cancelled(base, id, idx, from, now)
-                end
+            elseif work == 'stopping' or work == 'cancelled' then
+                L.cancelled_member(base, m, where == 'pd' and 'delayed'
+                    or 'pending', now)
             end
         else
-            drop[#drop + 1] = ref
+            junk()
         end
+        done = done + 1
     end
-    if #drop > 0 then
-        junk(#drop)
-        chunked('ZREM', key, drop)
+    if done > 0 then
+        if list then
+            redis.call('LTRIM', key, done, -1)
+        else
+            redis.call('ZREMRANGEBYRANK', key, 0, done - 1)
+        end
     end
     return jobs
 end
 
 -- ARGV: [limit 1..250, default 250]. Cancels the jobs of up to `limit`
--- waiting members (a task ref, or a fan-out job's cursor). Reply: {jobs
--- cancelled, members still waiting}; call again until nothing waits.
+-- waiting members of each of <base>:pz, <base>:pl and <base>:pd. Reply:
+-- {jobs cancelled, members still waiting}; call again until nothing waits.
 local function purge(keys, args)
     local base = keys[1]
     local limit, err = limit_arg('llmb_purge', args[1], CALL_MAX)
     if limit == nil then return err end
     local now = now_ms()
     local b = {left = CANCEL_TASK_BUDGET}
-    local jobs = purge_set(base, ':pending', limit, now, b)
-        + purge_set(base, ':delayed', limit, now, b)
-    return {jobs, redis.call('ZCARD', base .. ':pending')
-        + redis.call('ZCARD', base .. ':delayed')}
+    local jobs = purge_where(base, 'pz', limit, now, b)
+        + purge_where(base, 'pl', limit, now, b)
+        + purge_where(base, 'pd', limit, now, b)
+    return {jobs, redis.call('LLEN', base .. ':pl')
+        + redis.call('ZCARD', base .. ':pz')
+        + redis.call('ZCARD', base .. ':pd')}
 end
 
 -- ARGV: [limit 1..250, default 100]. Ends jobs whose deadline_s has
@@ -273,10 +278,9 @@ local function deadlines(keys, args)
     for _, id in ipairs(ids) do
         if budget <= 0 then break end
         redis.call('ZREM', base .. ':deadlines', id)
-        local jk = job_key(base, id)
-        local state = kcall('HGET', jk, 'state')
-        if state and not TERMINAL[state] then
-            redis.call('HSET', jk, 'expired', 1)
+        local s = L.rec(redis.call('HGET', base .. ':jd', id))
+        if s == 'p' and not end_state(base, id) then
+            redis.call('HSET', job_key(base, id), 'expired', 1)
             local _, tasks = job_cancel(base, id, now, 'deadline exceeded')
             budget = budget - (tonumber(tasks) or 1)
             n = n + 1

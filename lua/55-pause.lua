@@ -27,8 +27,9 @@ local function resume(keys)
         -- idle workers block on the wake list: tell them work may wait.
         -- Delayed tasks too: a claim while paused told them of no due
         -- time, and those due since wait for a claim to promote them.
-        if redis.call('ZCARD', base .. ':pending') > 0
-            or redis.call('ZCARD', base .. ':delayed') > 0 then
+        if redis.call('LLEN', base .. ':pl') > 0
+            or redis.call('ZCARD', base .. ':pz') > 0
+            or redis.call('ZCARD', base .. ':pd') > 0 then
             wake(base, 64)
         end
         return 1

@@ -46,20 +46,24 @@ local function agg_finish(keys, args)
             .. '<job id> <aggregate json> [version]')
     end
     local jk = job_key(base, id)
-    local j = kcall('HMGET', jk, 'state', 'version')
-    if j == nil then
+    local rec = redis.call('HGET', base .. ':jd', id)
+    local ver = kcall('HGET', jk, 'version')
+    if not rec or ver == nil then
+        -- its record is gone (retention, or by hand), or its hash is no
+        -- hash: nothing to store
         redis.call('ZREM', base .. ':aggr', id)
         return 0
     end
+    local e = redis.call('HGET', base .. ':je', id)
+    local state = e and END_STATE[string.sub(e, 1, 1)]
     local want = args[3]
     if want == nil or want == '' then want = '0' end
-    if j[1] ~= false and ((j[2] or '0') ~= want or not TERMINAL[j[1]]) then
+    if state == nil or (ver or '0') ~= want then
         return -1
     end
     if redis.call('ZREM', base .. ':aggr', id) == 0 then return 0 end
-    if j[1] == false then return 0 end
     redis.call('HSET', jk, 'aggregate', agg, 'aggregated_ms', now_ms())
-    emit(base, 'event', 'aggregated', 'job', id, 'state', j[1])
+    emit(base, 'event', 'aggregated', 'job', id, 'state', state)
     return 1
 end
 

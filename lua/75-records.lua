@@ -46,14 +46,14 @@ local function records(keys, args)
     end
     local refs = {}
     for i = 2, #args, 3 do refs[#refs + 1] = args[i] end
-    local held = kcall('HMGET', leases_key(base, worker), unpack(refs)) or {}
     local cap = conf_num(base, 'max_record_bytes')
     local out = {}
     for i, ref in ipairs(refs) do
         local tok, chunk = args[3 * i], args[3 * i + 1]
-        local id, idx = member_parse(ref)
+        local id, idx = L.member(ref)
+        idx = idx or '0'
         local seq = string.match(chunk, '^%d+\t(%d+)\t[^\n]*\n')
-        if not lease_opens(held[i], tok) or id == nil or idx == '*' then
+        if id == nil or not L.holds(base, worker, ref, tok) then
             out[i] = 0
         elseif seq == nil or #chunk > RECORD_CHUNK_BYTES then
             out[i] = -1

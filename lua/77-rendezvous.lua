@@ -75,17 +75,16 @@ local function rendezvous(keys, args)
             .. RV_TIMEOUT_MAX_MS .. '> [start|measure|none [<poll ms 0..'
             .. RV_POLL_MAX_MS .. '>]]')
     end
-    local id, idx = member_parse(ref)
-    local held = kcall('HGET', leases_key(base, worker), ref)
-    if not lease_opens(held, tok) or id == nil or idx == '*' then
+    local id, idx = L.member(ref)
+    if id == nil or not L.holds(base, worker, ref, tok) then
         return {0}
     end
+    idx = idx or '0'
     -- a lease of a job that is gone (deleted by hand): nothing to meet
-    local jk = job_key(base, id)
-    if redis.call('EXISTS', jk) == 0 then return {0} end
+    local _, _, _, o = L.rec(redis.call('HGET', base .. ':jd', id))
+    if o == nil then return {0} end
     local k = rendezvous_key(base, id)
-    local tasks = tonumber(kcall('HGET', k, 'expect'))
-        or tonumber(kcall('HGET', jk, 'tasks')) or 1
+    local tasks = tonumber(kcall('HGET', k, 'expect')) or L.optn(o, 'n', 1)
     if phase == 'measure' then
         -- those that came to the start (after it too), but those with
         -- nothing to send

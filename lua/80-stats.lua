@@ -1,7 +1,7 @@
 --[[
 stats: a read-only summary of one queue for the CLI, the coordinator's
 metrics and anyone with redis-cli. Constant work: counts of sets, the
-age and type of the task at the head of the queue and the queue's
+age and type of the job at the head of the queue and the queue's
 cumulative task counters. Junk never makes it fail: a head member that names no task is
 skipped (up to STATS_HEAD_LOOK of them), and a key of the wrong type counts
 as empty and is named in `wrong_keys`.
@@ -24,24 +24,30 @@ local function stats(keys)
         end
         return r
     end
+    -- the head: what a claim would take first (a higher priority, else
+    -- priority 0, else a lower one)
     local head_age, head_type = 0, ''
-    local head = safe({}, 'ZRANGE', ':pending', 0, STATS_HEAD_LOOK - 1)
+    local head = safe({}, 'ZRANGEBYSCORE', ':pz', '-inf', '(0', 'LIMIT', 0,
+        STATS_HEAD_LOOK)
+    if #head == 0 then head = safe({}, 'LRANGE', ':pl', 0, STATS_HEAD_LOOK - 1) end
+    if #head == 0 then head = safe({}, 'ZRANGE', ':pz', 0, STATS_HEAD_LOOK - 1) end
     for _, m in ipairs(head) do
-        local id = member_parse(m)
-        local f = id and redis.pcall('HMGET', job_key(base, id), 'created_ms',
-            'type')
-        local created = type(f) == 'table' and not f.err and tonumber(f[1])
-        if created then
-            head_age = now - created
-            head_type = f[2] or ''
+        local id = L.member(m)
+        local r = id and redis.pcall('HGET', base .. ':jd', id)
+        local st, created, typ = L.rec(type(r) == 'string' and r or nil)
+        if st == 'p' then
+            head_age = now - tonumber(created)
+            head_type = typ
             break
         end
     end
     local c = safe({}, 'HMGET', ':counts', 'ok', 'failed', 'cancelled', 'junk',
         'wait_p', 'wait_d')
     -- tasks, not members: a fan-out cursor stands for many (behind_add)
-    local np = safe(0, 'ZCARD', ':pending')
-    local nd = safe(0, 'ZCARD', ':delayed')
+    local np = safe(0, 'LLEN', ':pl') + safe(0, 'ZCARD', ':pz')
+    local nd = safe(0, 'ZCARD', ':pd')
+    -- (<base>:run and <base>:je hold one field that is no job: '~')
+    local nrun = math.max(0, safe(0, 'HLEN', ':run') - 1)
     -- a `paused` of another type stops every claim (llmb_claim refuses it)
     local pt = redis.call('TYPE', base .. ':paused')['ok']
     local paused = pt ~= 'none' and 1 or 0
@@ -51,8 +57,8 @@ local function stats(keys)
     return {
         'pending', math.max(np, np + (tonumber(c[5]) or 0)),
         'delayed', math.max(nd, nd + (tonumber(c[6]) or 0)),
-        'running', safe(0, 'ZCARD', ':running'),
-        'jobs', safe(0, 'ZCARD', ':jobs'),
+        'running', nrun,
+        'jobs', safe(0, 'HLEN', ':jd'),
         'dead', safe(0, 'ZCARD', ':dead'),
         'to_aggregate', safe(0, 'LLEN', ':done') + safe(0, 'ZCARD', ':aggr'),
         'head_age_ms', head_age,

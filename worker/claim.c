@@ -15,6 +15,7 @@
  * same write as the outcomes that freed its slots.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,24 +28,27 @@
 #include "core.h"
 
 #define CLAIM_MAX 1000
-#define CLAIM_FIELDS 8
+#define CLAIM_FIELDS 4
 #define BLOCK_MIN_MS 10
 #define BLOCK_MAX_MS 5000
 
-/* Text of a string or integer element into buf. */
-static const char *elem_str(const redisReply *e, char *buf, size_t len,
-                            size_t *n)
+/* Option `letter` of a claim reply's opts (lua/05-lifecycle.lua OPTS: a
+ * letter and a number each, defaults left out) into *v; false when
+ * absent. */
+static bool opt_get(const char *opts, char letter, double *v)
 {
-    if (e->type == REDIS_REPLY_STRING) {
-        *n = e->len;
-        return e->str;
+    for (const char *p = opts; *p != '\0'; p++) {
+        if (*p == letter && (p[1] == '-' || p[1] == '.' ||
+                             (p[1] >= '0' && p[1] <= '9'))) {
+            char *end;
+            double x = strtod(p + 1, &end);
+            if (end == p + 1)
+                return false;
+            *v = x;
+            return true;
+        }
     }
-    if (e->type == REDIS_REPLY_INTEGER) {
-        int k = snprintf(buf, len, "%lld", e->integer);
-        *n = (size_t)k;
-        return buf;
-    }
-    return NULL;
+    return false;
 }
 
 /* Starts the tasks of one claim reply. Returns how many it held, or -1
@@ -54,56 +58,61 @@ static long claim_take(struct llmb_worker *w, struct llmb_wqueue *q,
 {
     long long now, due, count;
     long unhandled = 0;
+    char tokz[192]; /* "<seq>.<secret>": the batch's */
 
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
         !llmb_reply_ll(r->element[0], &now) || !llmb_reply_ll(r->element[1], &due) ||
         !llmb_reply_ll(r->element[2], &count) || count < 0 ||
-        r->elements != 3 + (size_t)count * CLAIM_FIELDS)
+        r->element[3]->type != REDIS_REPLY_STRING ||
+        r->elements != 4 + (size_t)count * CLAIM_FIELDS)
         return -1;
     q->due_mono_ms = due >= 0 ? llmb_mono_ms() + (due - now) : INT64_MAX;
+    if (count == 0)
+        return 0;
+    if (r->element[3]->len >= sizeof(tokz) || r->element[3]->len == 0) {
+        llmb_error("claim reply token malformed (its %lld tasks are skipped; "
+                   "their lease runs out and they run again) queue=%s",
+                   count, q->name);
+        return count;
+    }
+    snprintf(tokz, sizeof(tokz), "%s", r->element[3]->str);
     for (long long i = 0; i < count; i++) {
-        redisReply **f = r->element + 3 + i * CLAIM_FIELDS;
-        long long index, attempt, tasks = 1;
-        char tokbuf[32], tbuf[64];
-        size_t toklen = 0, tlen = 0;
-        const char *tok = elem_str(f[2], tokbuf, sizeof(tokbuf), &toklen);
-        const char *timeout = elem_str(f[6], tbuf, sizeof(tbuf), &tlen);
-        if (f[0]->type != REDIS_REPLY_STRING || !llmb_reply_ll(f[1], &index) ||
-            tok == NULL || !llmb_reply_ll(f[3], &attempt) ||
-            f[4]->type != REDIS_REPLY_STRING ||
-            f[5]->type != REDIS_REPLY_STRING) {
+        redisReply **f = r->element + 4 + i * CLAIM_FIELDS;
+        double tasks = 1, attempt = 1, timeout_s = 600;
+        long index = 0;
+        char job[160];
+        if (f[0]->type != REDIS_REPLY_STRING || f[0]->len == 0 ||
+            f[0]->len >= sizeof(job) || f[1]->type != REDIS_REPLY_STRING ||
+            f[2]->type != REDIS_REPLY_STRING ||
+            f[3]->type != REDIS_REPLY_STRING) {
             llmb_error("malformed task %lld of the claim reply (skipped; "
                        "its lease runs out and it runs again) queue=%s",
                        i, q->name);
             continue;
         }
-        llmb_reply_ll(f[7], &tasks);
-        char tokz[192]; /* "<seq>.<secret>" */
-        if (toklen >= sizeof(tokz)) {
-            llmb_error("claim reply token too long (skipped; its lease runs "
-                       "out and it runs again) queue=%s", q->name);
-            continue;
-        }
-        snprintf(tokz, sizeof(tokz), "%.*s", (int)toklen, tok);
         if (w->state != LLMB_WORKER_RUNNING) {
             /* Claimed just as the worker stopped claiming (draining) or
              * gave its tasks back: hand it back at once, unspent. */
-            char *ref = llmb_xasprintf("%s:%lld", f[0]->str, index);
-            llmb_report_add(w, q, LLMB_OUTCOME_RELEASE, ref, tokz, NULL, 0);
-            free(ref);
+            llmb_report_add(w, q, LLMB_OUTCOME_RELEASE, f[0]->str, tokz, NULL,
+                            0);
             continue;
         }
-        double timeout_s = 0;
-        if (timeout != NULL) {
-            char tz[64];
-            snprintf(tz, sizeof(tz), "%.*s", (int)tlen, timeout);
-            timeout_s = strtod(tz, NULL);
+        /* the ref: "<id>" (one task) or "<id>:<index>" */
+        snprintf(job, sizeof(job), "%s", f[0]->str);
+        char *colon = strchr(job, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+            index = strtol(colon + 1, NULL, 10);
         }
-        if (llmb_handlers_find(&w->handlers, f[4]->str) == NULL)
+        opt_get(f[3]->str, 'n', &tasks);
+        opt_get(f[3]->str, 'a', &attempt);
+        opt_get(f[3]->str, 't', &timeout_s);
+        if (colon != NULL && tasks < 2)
+            tasks = 2; /* (a fan-out task: its ref says so) */
+        if (llmb_handlers_find(&w->handlers, f[1]->str) == NULL)
             unhandled++;
-        llmb_task_start(w, q, f[0]->str, (long)index, tokz, (long)attempt,
-                        f[4]->str, f[5]->str, f[5]->len, timeout_s,
-                        (long)tasks);
+        llmb_task_start(w, q, job, index, tokz, (long)attempt, f[1]->str,
+                        f[2]->str, f[2]->len, timeout_s, (long)tasks);
     }
     llmb_types_claimed(w, q, (long)count, unhandled);
     return (long)count;
@@ -139,7 +148,7 @@ static void claim_reply(struct llmb_aconn *ac, const redisReply *r,
     if (got < 0) {
         char what[128];
         llmb_error("unexpected reply to llmb_claim: %s, not now, next due, "
-                   "count and 8 fields per task; is the function library "
+                   "count, token and 4 fields per task; is the function library "
                    "of another version? queue=%s",
                    llmb_reply_describe(r, what, sizeof(what)), q->name);
         llmb_worker_hold(w, 1000);

@@ -283,7 +283,10 @@ void llmb_task_start(struct llmb_worker *w, struct llmb_wqueue *q,
     t->w = w;
     t->q = q;
     t->job = llmb_xstrdup(job);
-    t->ref = llmb_xasprintf("%s:%ld", job, index);
+    /* the member the claim handed out (05-lifecycle.lua): the job's id
+     * for a job of one task, "<id>:<index>" for a fan-out job's task */
+    t->ref = tasks == 1 ? llmb_xstrdup(job)
+                        : llmb_xasprintf("%s:%ld", job, index);
     t->token = llmb_xstrdup(token);
     t->type = llmb_xstrdup(type);
     t->payload = llmb_xstrndup(payload, payload_len);

@@ -128,10 +128,12 @@ def cmdstats(r):
 def load(r, text):
     """Loads library `text` in place of any other; drain and the others
     then speak its calls (PROTO)."""
-    global PROTO
+    global PROTO, RECORDS
     PROTO = text.startswith("#!lua name=llmbproto")
     r.execute_command("FUNCTION", "FLUSH")
     r.execute_command("FUNCTION", "LOAD", text)
+    RECORDS = not PROTO and int(r.execute_command(
+        "FCALL_RO", "llmb_version", 0)) >= RECORDS_VERSION
 
 
 def push(r, n):
@@ -160,12 +162,17 @@ def claim_args():
 # prototype (bench/proto/lua/proto.lua: one token per claim batch, 4
 # values per task, and llmb_complete taking the token once). Set by load.
 PROTO = False
+# lua/ of the record layout (library version RECORDS_VERSION on,
+# bench/proto/LAYOUT.md): the claim reply of the prototype, the complete
+# of lua/ (a token per task: the batch's).
+RECORDS_VERSION = 30
+RECORDS = False
 
 
 def parse_claim(rep):
     """[(ref, token)] of a claim reply."""
     count = int(rep[2])
-    if PROTO:
+    if PROTO or RECORDS:
         return [(rep[4 + 4 * k].decode(), rep[3].decode()) for k in range(count)], 4
     width = (len(rep) - 3) // count if count else 8
     out = []

@@ -279,15 +279,11 @@ int tc_worker_claim(struct tc_worker *w, int n, long long lease_ms)
     size_t i;
 
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    /* {now, due, count, token, then per task: ref, type, payload, opts} */
     count = r->element[2]->integer;
     for (i = 0; i < (size_t)count; i++) {
-        redisReply **f = &r->element[3 + 8 * i];
-        char *ref = llmb_xasprintf("%s:%lld", f[0]->str, f[1]->integer);
-        char tok[160];
-        snprintf(tok, sizeof(tok), "%s", f[2]->str);
-        llmb_strlist_push(&w->refs, ref);
-        llmb_strlist_push(&w->tokens, tok);
-        free(ref);
+        llmb_strlist_push(&w->refs, r->element[4 + 4 * i]->str);
+        llmb_strlist_push(&w->tokens, r->element[3]->str);
     }
     freeReplyObject(r);
     w->running += (int)count;

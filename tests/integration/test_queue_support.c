@@ -201,22 +201,29 @@ int tq_claim_secret(const char *worker, int n, const char *lease_ms,
         r = tq_fcall("llmb_claim", worker, ns, lease_ms, NULL);
     if (r->type != REDIS_REPLY_ARRAY)
         fail_msg("claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
-    assert_true(r->elements >= 3);
+    /* {now, due, count, token, then per task: ref, type, payload, opts}
+     * (lua/30-claim.lua) */
+    assert_true(r->elements >= 4);
     count = (int)r->element[2]->integer;
-    assert_int_equal(r->elements, 3 + (size_t)count * 8);
+    assert_int_equal(r->elements, 4 + (size_t)count * 4);
+    assert_int_equal(r->element[3]->type, REDIS_REPLY_STRING);
     if (next_due)
         *next_due = r->element[1]->integer;
     for (i = 0; i < count; i++) {
-        redisReply **e = r->element + 3 + i * 8;
+        redisReply **e = r->element + 4 + i * 4;
         struct tq_task *t = &out[i];
+        const char *a, *colon;
+        snprintf(t->ref, sizeof(t->ref), "%s", e[0]->str);
         snprintf(t->id, sizeof(t->id), "%s", e[0]->str);
-        t->idx = e[1]->integer;
-        assert_int_equal(e[2]->type, REDIS_REPLY_STRING);
-        snprintf(t->tok, sizeof(t->tok), "%s", e[2]->str);
-        t->attempt = e[3]->integer;
-        snprintf(t->type, sizeof(t->type), "%s", e[4]->str);
-        snprintf(t->payload, sizeof(t->payload), "%s", e[5]->str);
-        snprintf(t->ref, sizeof(t->ref), "%s:%lld", t->id, t->idx);
+        colon = strchr(e[0]->str, ':');
+        t->idx = colon ? atoll(colon + 1) : 0;
+        if (colon)
+            t->id[colon - e[0]->str] = '\0';
+        snprintf(t->tok, sizeof(t->tok), "%s", r->element[3]->str);
+        a = strchr(e[3]->str, 'a');
+        t->attempt = a ? atoll(a + 1) : 1;
+        snprintf(t->type, sizeof(t->type), "%s", e[1]->str);
+        snprintf(t->payload, sizeof(t->payload), "%s", e[2]->str);
     }
     freeReplyObject(r);
     return count;

@@ -1,6 +1,7 @@
 /*
- * `llmb jobs`: the newest jobs first. Each queue keeps every job id in
- * <base>:jobs scored by creation time, so the newest are a ZREVRANGE away;
+ * `llmb jobs`: the newest jobs first. Each queue keeps its job ids in
+ * push order in the list <base>:jl, so the newest are an LRANGE of its
+ * tail away;
  * their fields come in one pipelined call of llmb_job each. With --state
  * the walk goes on, a thousand ids at a time, until --limit jobs match or
  * LLMB_ADMIN_SCAN_MAX ids were read, so the command stays bounded on a
@@ -27,7 +28,7 @@ static const char *const field_names[F_COUNT] = {
 
 struct job_row {
     char *id, *queue;
-    long long created; /* score in <base>:jobs */
+    long long created; /* its created_ms */
     char *f[F_COUNT];
 };
 
@@ -84,7 +85,7 @@ static int read_page(struct llmb_admin *a, const char *q,
                      long long count, struct job_rows *rows, size_t *got,
                      size_t *matched, char **errstr)
 {
-    char *key = llmb_key_queue_sub(a->prefix, q, "jobs");
+    char *key = llmb_key_queue_sub(a->prefix, q, "jl");
     char *base = llmb_key_queue(a->prefix, q);
     redisReply *r = NULL;
     struct llmb_batch b;
@@ -92,15 +93,21 @@ static int read_page(struct llmb_admin *a, const char *q,
 
     *got = *matched = 0;
     llmb_batch_init(&b);
-    r = llmb_cluster_command(a->conn, "ZREVRANGE %s %lld %lld WITHSCORES", key,
-                          start, start + count - 1);
-    rc = llmb_reply_check_array(r, a->conn, key, "sorted set", errstr);
+    /* the newest first: from the tail, start from its end */
+    r = llmb_cluster_command(a->conn, "LRANGE %s %lld %lld", key,
+                          -(start + count), -(start + 1));
+    rc = llmb_reply_check_array(r, a->conn, key, "list", errstr);
     if (rc != 0)
         goto out;
-    *got = r->elements / 2;
+    *got = r->elements;
+    for (size_t i = 0; i < *got / 2; i++) {
+        redisReply *t = r->element[i];
+        r->element[i] = r->element[*got - 1 - i];
+        r->element[*got - 1 - i] = t;
+    }
     for (size_t i = 0; i < *got; i++) {
         struct llmb_strlist cmd = {0};
-        const char *id = llmb_reply_str(r->element[2 * i]);
+        const char *id = llmb_reply_str(r->element[i]);
         llmb_job_read_cmd(&cmd, base, id ? id : "");
         for (size_t f = 0; f < F_COUNT; f++)
             llmb_strlist_push(&cmd, field_names[f]);
@@ -113,7 +120,7 @@ static int read_page(struct llmb_admin *a, const char *q,
     rows->v = llmb_xrealloc(rows->v, (rows->n + *got) * sizeof(*rows->v));
     for (size_t i = 0; i < *got; i++) {
         const redisReply *h = b.replies[i];
-        const char *state, *score;
+        const char *state, *created;
         struct job_row *row;
 
         /* A job that is gone (deleted by hand, or expired under an
@@ -122,16 +129,16 @@ static int read_page(struct llmb_admin *a, const char *q,
             continue;
         state = llmb_reply_str(h->element[F_STATE]);
         if (state == NULL ||
-            !row_matches(flt, llmb_reply_str(r->element[2 * i]) ?
-                              llmb_reply_str(r->element[2 * i]) : "",
+            !row_matches(flt, llmb_reply_str(r->element[i]) ?
+                              llmb_reply_str(r->element[i]) : "",
                          state, llmb_reply_str(h->element[F_TYPE])))
             continue;
         row = &rows->v[rows->n++];
         memset(row, 0, sizeof(*row));
-        row->id = llmb_xstrdup(llmb_reply_str(r->element[2 * i]));
+        row->id = llmb_xstrdup(llmb_reply_str(r->element[i]));
         row->queue = llmb_xstrdup(q);
-        score = llmb_reply_str(r->element[2 * i + 1]);
-        row->created = score ? (long long)strtod(score, NULL) : 0;
+        created = llmb_reply_str(h->element[F_CREATED]);
+        row->created = created ? (long long)strtod(created, NULL) : 0;
         for (size_t f = 0; f < F_COUNT; f++) {
             const char *v = llmb_reply_str(h->element[f]);
             row->f[f] = v ? llmb_xstrdup(v) : NULL;
@@ -352,7 +359,7 @@ int llmb_view_queue_jobs(struct llmb_admin *a, const char *queue,
 {
     struct job_filter flt = {state, search};
     struct job_rows rows;
-    char *key = llmb_key_queue_sub(a->prefix, queue, "jobs");
+    char *key = llmb_key_queue_sub(a->prefix, queue, "jl");
     long long total = -1, next = -1;
     redisReply *r = NULL;
     int64_t now = 0;
@@ -366,7 +373,7 @@ int llmb_view_queue_jobs(struct llmb_admin *a, const char *queue,
     if (state == NULL && search == NULL) {
         size_t got = 0, matched = 0;
         /* the index counts them all; a page is one range of it */
-        r = llmb_cluster_command(a->conn, "ZCARD %s", key);
+        r = llmb_cluster_command(a->conn, "LLEN %s", key);
         rc = llmb_reply_check(r, a->conn, errstr);
         if (rc != 0)
             goto out;
