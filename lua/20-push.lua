@@ -128,6 +128,11 @@ local function ids_resolve(base, c, jobs, out)
     end
 end
 
+-- The options a job stores unless they are their default (JOB_DEFAULTS),
+-- each with the function that gives its stored text.
+local STORED_OPTIONS = {{'priority', num_text}, {'timeout_s', fmt_num},
+    {'max_retries', num_text}, {'backoff_ms', num_text}}
+
 -- Writes the jobs left in `jobs` and puts their ids in `out`. Tasks get
 -- sequence numbers in argument order, so a call keeps FIFO order within a
 -- priority; ready tasks are counted in c.ready to wake that many workers.
@@ -165,25 +170,13 @@ local function jobs_store(base, c, jobs, out)
                 fields[#fields + 1] = 'left'
                 fields[#fields + 1] = n_t
             end
-            local opt = num_text(j.priority)
-            if opt ~= JOB_DEFAULTS.priority then
-                fields[#fields + 1] = 'priority'
-                fields[#fields + 1] = opt
-            end
-            opt = fmt_num(j.timeout_s)
-            if opt ~= JOB_DEFAULTS.timeout_s then
-                fields[#fields + 1] = 'timeout_s'
-                fields[#fields + 1] = opt
-            end
-            opt = num_text(j.max_retries)
-            if opt ~= JOB_DEFAULTS.max_retries then
-                fields[#fields + 1] = 'max_retries'
-                fields[#fields + 1] = opt
-            end
-            opt = num_text(j.backoff_ms)
-            if opt ~= JOB_DEFAULTS.backoff_ms then
-                fields[#fields + 1] = 'backoff_ms'
-                fields[#fields + 1] = opt
+            for o = 1, #STORED_OPTIONS do
+                local name, text = STORED_OPTIONS[o][1], STORED_OPTIONS[o][2]
+                local opt = text(j[name])
+                if opt ~= JOB_DEFAULTS[name] then
+                    fields[#fields + 1] = name
+                    fields[#fields + 1] = opt
+                end
             end
             if delay > 0 then
                 fields[#fields + 1] = 'delay_s'
