@@ -386,9 +386,7 @@ static json_t *job_json_routed(struct llmb_cluster *cl, const char *base,
     struct llmb_strlist cmd = {0};
     redisReply *r;
 
-    llmb_job_read_cmd(&cmd, base, id);
-    for (size_t i = 0; i < llmb_job_nfields; i++)
-        llmb_strlist_push(&cmd, llmb_job_fields[i].name);
+    llmb_job_fields_cmd(&cmd, base, id);
     r = llmb_cluster_command_argv(cl, base, (int)cmd.n,
                                   (const char **)cmd.v, NULL);
     llmb_strlist_clear(&cmd);
