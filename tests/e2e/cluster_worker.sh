@@ -12,17 +12,8 @@
 # end (docs/operations.md, Redis Cluster).
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
-prefix="e2ecw$$"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_LOG_LEVEL=warn
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-    cluster_del_prefix "$prefix"
-}
-trap cleanup EXIT
+cluster_test "e2ecw$$"
+export LLMB_LOG_LEVEL=warn
 # count of tasks ended ok in queue $1
 ok_of() { local n; n=$(rcli HGET "$prefix:{$1}:counts" ok); echo "${n:-0}"; }
 # waits until the queues $2... hold $1 ok tasks in all; fails after 120 s
