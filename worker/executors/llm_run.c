@@ -725,6 +725,9 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->ramp.data = run;
     ev_check_init(&run->spread, spread_cb);
     run->spread.data = run;
+    /* after curl's timer in the pass: curl runs the starts of the pass
+     * before, then this adds the next ones */
+    ev_set_priority(&run->spread, EV_MINPRI);
     ev_idle_init(&run->awake, awake_cb);
     llmb_llm_client_start(&run->client, llmb_llm_multi_loop(multi));
 
