@@ -67,6 +67,26 @@ for fn, ds in sorted(per.items()):
   done < "$BENCH_TMP/m"
 }
 
+# Runs the Python program on stdin, with arguments "$@" (sys.argv[1:]),
+# after the definition of out (sys.stdout) and of cmd(args), which
+# writes one command in RESP; sends what it writes to Redis in one
+# redis-cli --pipe.
+rpipe() {
+  local prelude
+  prelude=$(cat <<'EOF'
+import sys
+out = sys.stdout
+def cmd(args):
+    out.write('*%d\r\n' % len(args))
+    for a in args:
+        b = a.encode()
+        out.write('$%d\r\n' % len(b))
+        out.write(a + '\r\n')
+EOF
+)
+  python3 -c "$prelude"$'\n'"$(cat)" "$@" | r --pipe >/dev/null
+}
+
 q='llmb:{bounds}'
 r HSET "$q:conf" max_tasks "$tasks" retention_s 0 >/dev/null
 
@@ -93,17 +113,9 @@ measure "the same job: stopped, retried, 3 claims, purged" retry_fanout
 q='llmb:{bounds1m}'
 r HSET "$q:conf" retention_s 0 >/dev/null
 fill() {
-  python3 - "$q" "$jobs" <<'EOF' | r --pipe >/dev/null
-import sys
+  rpipe "$q" "$jobs" <<'EOF'
 q, n = sys.argv[1], int(sys.argv[2])
 doc = '{"type":"t","payload":{"n":1}}'
-out = sys.stdout
-def cmd(args):
-    out.write('*%d\r\n' % len(args))
-    for a in args:
-        b = a.encode()
-        out.write('$%d\r\n' % len(b))
-        out.write(a + '\r\n')
 done = 0
 while done < n:
     k = min(250, n - done)
@@ -133,16 +145,8 @@ measure "the $jobs-job queue: 20 claims of n=1000 (250 jobs each), reap, cancel,
 q='llmb:{boundsds}'
 r HSET "$q:conf" retention_s 1 >/dev/null
 dataset() {
-  python3 - "$q" <<'EOF' | r --pipe >/dev/null
-import sys
+  rpipe "$q" <<'EOF'
 q = sys.argv[1]
-out = sys.stdout
-def cmd(args):
-    out.write('*%d\r\n' % len(args))
-    for a in args:
-        b = a.encode()
-        out.write('$%d\r\n' % len(b))
-        out.write(a + '\r\n')
 for first in range(0, 1000000, 1000):
     cmd(['FCALL', 'llmb_dataset', '1', q, 'ds', str(first)]
         + ['{"prompt":"%050d"}' % (first + i) for i in range(1000)])

@@ -18,6 +18,7 @@
  * 100,000-task job is aggregated over several ticks while the reaper keeps
  * its pace.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,8 +311,67 @@ static void set_int(json_t *o, const char *key, long long v)
     json_object_set_new(o, key, json_integer(v));
 }
 
-/* The aggregate document of j (docs/coordinator.md); caller frees it. */
-static char *build(struct job *j)
+static char *dump(const json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+
+    llmb_assert(text != NULL);
+    return text;
+}
+
+/* What an aggregate over --agg-max-bytes leaves out, in this order, until
+ * it fits: each group's timeline, the groups, the timeline, the fields.
+ * Past the fields only the job's counts are left, far below the least
+ * --agg-max-bytes (64 KiB). */
+static const char *const SHED[] = {"by.timeline", "by", "timeline",
+                                   "fields"};
+
+/* Leaves `what` (one of SHED) out of o; false when o had none of it. */
+static bool shed(json_t *o, const char *what)
+{
+    const char *name;
+    json_t *g;
+    bool any = false;
+
+    if (strcmp(what, "by.timeline") == 0) {
+        json_object_foreach(json_object_get(o, "by"), name, g)
+            any |= json_object_del(g, "timeline") == 0;
+        return any;
+    }
+    if (strcmp(what, "fields") == 0) {
+        any = json_object_size(json_object_get(o, "fields")) > 0;
+        json_object_set_new(o, "fields", json_object());
+        return any;
+    }
+    return json_object_del(o, what) == 0;
+}
+
+/* o as text of at most max bytes: what SHED names is left out, step by
+ * step, and what was there listed in o's "dropped", so that a reader
+ * knows the aggregate is not whole. */
+static char *fit(json_t *o, size_t max)
+{
+    char *text = dump(o);
+    json_t *dropped = NULL;
+
+    for (size_t k = 0; strlen(text) > max &&
+                       k < sizeof(SHED) / sizeof(SHED[0]); k++) {
+        if (!shed(o, SHED[k]))
+            continue;
+        if (dropped == NULL) {
+            dropped = json_array();
+            json_object_set_new(o, "dropped", dropped);
+        }
+        json_array_append_new(dropped, json_string(SHED[k]));
+        free(text);
+        text = dump(o);
+    }
+    return text;
+}
+
+/* The aggregate document of j (docs/coordinator.md), of at most max_bytes
+ * (fit); caller frees it. */
+static char *build(struct job *j, long long max_bytes)
 {
     json_t *o = json_object();
     long long fin = j->f[JF_FINISHED];
@@ -351,8 +411,7 @@ static char *build(struct job *j)
     /* the tasks' throughput and concurrency over time, merged */
     if ((series = llmb_agg_series_json(j->agg)) != NULL)
         json_object_set_new(o, "timeline", series);
-    text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    llmb_assert(text != NULL);
+    text = fit(o, (size_t)max_bytes);
     json_decref(o);
     return text;
 }
@@ -360,7 +419,7 @@ static char *build(struct job *j)
 /* Stores the aggregate (or, for a vanished job, clears its lease). */
 static enum step step_finish(struct llmb_coord *co, struct job *j)
 {
-    char *doc = build(j);
+    char *doc = build(j, co->cfg->agg_max_bytes);
     /* fenced by the version read with the job: a retry since makes
      * llmb_agg_finish store nothing (-1) */
     redisReply *r = llmb_cluster_command(co->cl,

@@ -70,6 +70,12 @@ static const struct llmb_opt coord_opts[] = {
             agg_budget_ms,
             "Time spent reading task results per tick; a big job is "
             "aggregated over several ticks."),
+    OPT_INT("agg-max-bytes", "LLMB_AGG_MAX_BYTES", "4194304", "N", 65536,
+            536870912, agg_max_bytes,
+            "Largest aggregate stored for a job, in bytes: a larger one "
+            "leaves out its groups' timelines, then its groups, then its "
+            "timeline, then its fields, until it fits, and names what it "
+            "left out in \"dropped\"."),
     OPT_INT("scan-batch", "LLMB_SCAN_BATCH", "500", "N", 1, 100000,
             scan_batch,
             "Members of a queue's <base>:jobs checked per tick (trims the "

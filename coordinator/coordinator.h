@@ -55,6 +55,7 @@ struct llmb_coord_config {
     long long agg_lease_ms;       /* lease of a job taken for aggregation */
     long long agg_batch;          /* jobs aggregated at once */
     long long agg_budget_ms;      /* aggregation time per tick */
+    long long agg_max_bytes;      /* largest aggregate stored */
     long long scan_batch;         /* <base>:jobs members checked per tick */
     long long metrics_ms;         /* period of the metrics collection */
     char *metrics_addr;           /* HOST:PORT of /metrics; NULL/"" = off */

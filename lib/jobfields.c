@@ -37,15 +37,21 @@ void llmb_job_read_cmd(struct llmb_strlist *cmd, const char *base,
     llmb_strlist_push(cmd, id);
 }
 
+void llmb_job_fields_cmd(struct llmb_strlist *cmd, const char *base,
+                         const char *id)
+{
+    llmb_job_read_cmd(cmd, base, id);
+    for (size_t i = 0; i < llmb_job_nfields; i++)
+        llmb_strlist_push(cmd, llmb_job_fields[i].name);
+}
+
 redisReply *llmb_job_fields_read(struct llmb_conn *c, const char *base,
                                  const char *id)
 {
     struct llmb_strlist cmd = {0};
     redisReply *r;
 
-    llmb_job_read_cmd(&cmd, base, id);
-    for (size_t i = 0; i < llmb_job_nfields; i++)
-        llmb_strlist_push(&cmd, llmb_job_fields[i].name);
+    llmb_job_fields_cmd(&cmd, base, id);
     r = llmb_conn_commandargv(c, (int)cmd.n, (const char **)cmd.v, NULL);
     llmb_strlist_clear(&cmd);
     return r;

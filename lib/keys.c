@@ -34,6 +34,19 @@ bool llmb_job_id_ok(const char *id)
     return name_ok(id, LLMB_JOB_ID_MAX);
 }
 
+/* One wording for every tool, so that a name is refused alike wherever it
+ * is given. */
+char *llmb_name_refusal(const char *opt, const char *noun, const char *name,
+                        int max)
+{
+    if (opt == NULL)
+        return llmb_xasprintf("%s \"%s\" must be 1 to %d characters from "
+                              "[A-Za-z0-9_.-]", noun, name, max);
+    return llmb_xasprintf("%s must be a %s of 1 to %d characters from "
+                          "[A-Za-z0-9_.-], got \"%s\"", opt, noun, max,
+                          name);
+}
+
 char *llmb_key_queue(const char *prefix, const char *queue)
 {
     return llmb_xasprintf("%s:{%s}", prefix, queue);

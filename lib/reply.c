@@ -42,6 +42,15 @@ bool llmb_reply_time_ms(const redisReply *r, int64_t *ms)
     return true;
 }
 
+bool llmb_reply_redirected(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+           (strncmp(r->str, "MOVED ", 6) == 0 ||
+            strncmp(r->str, "ASK ", 4) == 0 ||
+            strncmp(r->str, "TRYAGAIN", 8) == 0 ||
+            strncmp(r->str, "CLUSTERDOWN", 11) == 0);
+}
+
 bool llmb_reply_not_yet(const redisReply *r)
 {
     static const char *const later[] = {"LOADING", "BUSY", "MASTERDOWN",

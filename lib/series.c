@@ -278,6 +278,17 @@ int llmb_series_from_json(struct llmb_series *s, const json_t *v, size_t max,
                                  "%zu", n, max);
         return LLMB_EINVAL;
     }
+    /* Every bucket starts by START_MAX: any two series then span at most
+     * START_MAX + WIDTH_MAX, which LLMB_SERIES_MAX buckets cover below
+     * WIDTH_MAX, so a merge of them never makes a width the JSON form
+     * refuses (cover() doubles it to the first that fits). */
+    if (n > 0 && (json_int_t)(n - 1) > (LLMB_SERIES_START_MAX - st) / w) {
+        *errstr = llmb_xasprintf("time series buckets must start by %lld "
+                                 "ms: \"start_ms\" + (buckets - 1) * "
+                                 "\"width_ms\" is past it",
+                                 (long long)LLMB_SERIES_START_MAX);
+        return LLMB_EINVAL;
+    }
     s->width_ms = w;
     if (n == 0)
         return 0;

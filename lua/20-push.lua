@@ -119,22 +119,22 @@ local function ids_resolve(base, c, jobs, out)
 end
 
 -- The opts text of a record (05-lifecycle.lua OPTS): the options of job
--- j that are not their default, a letter and a number each. `deadline`
--- is its deadline ms, or nil.
+-- j that are not their default, a letter and a number each, in the order
+-- of OPTS; `deadline` is its deadline ms, or nil.
 local function opts_text(j, deadline)
     local o = ''
-    local v = fmt_num(j.priority)
-    if v ~= '0' then o = o .. 'p' .. v end
-    v = fmt_num(j.tasks)
-    if v ~= '1' then o = o .. 'n' .. v end
-    v = fmt_num(j.timeout_s)
-    if v ~= '600' then o = o .. 't' .. v end
-    v = fmt_num(j.max_retries)
-    if v ~= '3' then o = o .. 'r' .. v end
-    v = fmt_num(j.backoff_ms)
-    if v ~= '1000' then o = o .. 'b' .. v end
-    if deadline then o = o .. 'd' .. istr(deadline) end
-    if j.delay_s > 0 then o = o .. 'y' .. fmt_num(j.delay_s) end
+    for k = 1, #OPTS do
+        local letter, field, default = OPTS[k][1], OPTS[k][2], OPTS[k][3]
+        local v
+        if field == 'deadline_ms' then
+            v = deadline and istr(deadline)
+        elseif field == 'delay_s' then
+            v = j.delay_s > 0 and fmt_num(j.delay_s)
+        else
+            v = fmt_num(j[field])
+        end
+        if v and v ~= default then o = o .. letter .. v end
+    end
     return o
 end
 

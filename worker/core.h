@@ -186,6 +186,7 @@ struct llmb_worker {
                                      after the claim's */
     size_t reports_inflight;      /* outcome batches unanswered */
     bool dereg_sent;
+    unsigned dereg_moved;         /* deregistrations refused: slot moved */
     int64_t hold_until_mono_ms;   /* after an error reply: pause a bit */
     char secret[33];              /* lease secret sent with every claim:
                                      128 random bits, hex (claim.c) */
@@ -203,7 +204,9 @@ struct llmb_worker {
     ev_timer heartbeat;
     ev_timer retry;               /* wakes the loop after a hold */
     ev_timer grace;
-    ev_timer exit_timer;          /* hard limit once releasing */
+    ev_timer exit_timer;          /* hard limit once releasing, or once
+                                     a deregistration was refused */
+    ev_timer dereg_retry;         /* before the next try of those */
     ev_signal sigterm, sigint;
     ev_timer start_retry;         /* a cluster that did not answer at start:
                                      the next read of its map */

@@ -29,8 +29,9 @@
  * running are released back to their queues (llmb_release, no attempt
  * spent) and stopped; once every executor has stopped and Redis answered
  * for every outcome, the worker deregisters and breaks the loop. A hard
- * timer bounds that last phase when Redis is unreachable: their leases
- * then expire and the tasks run again elsewhere.
+ * timer bounds that last phase when Redis is unreachable, or refuses the
+ * deregistration while the owner key's slot moves (it is tried again):
+ * leases then expire and the tasks run again elsewhere.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@
 #include <llmb/err.h>
 #include <llmb/keys.h>
 #include <llmb/log.h>
+#include <llmb/reply.h>
 #include <llmb/served.h>
 #include <llmb/url.h>
 #include <llmb/util.h>
@@ -54,12 +56,28 @@
 /* After the tasks are released: the longest wait for Redis and executors
  * on top of the kill grace. */
 #define EXIT_SLACK_MS 5000
+/* After a deregistration refused because the owner key's slot moved or
+ * is moving: the wait before the next try, by when the router has read
+ * the slot map again (it does so at most every 100 ms). */
+#define DEREG_RETRY_MS 100
 /* The owner key of the id lives this many heartbeats after its last
  * refresh, and at least OWNER_TTL_MIN_MS. */
 #define OWNER_TTL_HEARTBEATS 3
 #define OWNER_TTL_MIN_MS 1000
 
 static void release_all(struct llmb_worker *w);
+
+/* Starts the hard limit on the rest of the shutdown, unless it runs
+ * already: the exit timer (exit_cb). */
+static void exit_timer_start(struct llmb_worker *w)
+{
+    if (ev_is_active(&w->exit_timer))
+        return;
+    ev_timer_set(&w->exit_timer,
+                 (ev_tstamp)(w->cfg->kill_grace_ms + EXIT_SLACK_MS) / 1000.0,
+                 0.0);
+    ev_timer_start(w->loop, &w->exit_timer);
+}
 
 long llmb_worker_free_slots(const struct llmb_worker *w)
 {
@@ -556,17 +574,45 @@ static void dereg_done(struct llmb_worker *w)
     ev_break(w->loop, EVBREAK_ALL);
 }
 
+/* True when r, the reply of the deregistration's GET or EXEC, is a
+ * cluster's refusal because the owner key's slot moved or is moving
+ * (MOVED, ASK, TRYAGAIN, CLUSTERDOWN; EXECABORT when a command inside the
+ * transaction got one): nothing was deleted. The deregistration is then
+ * tried again from the WATCH in DEREG_RETRY_MS, at the owner the slot map
+ * names by then, until it is done or the exit timer (started now if
+ * need be) ends the shutdown. */
+static bool dereg_moved(struct llmb_worker *w, const redisReply *r)
+{
+    if (!llmb_reply_redirected(r) &&
+        !(r != NULL && r->type == REDIS_REPLY_ERROR &&
+          strncmp(r->str, "EXECABORT", 9) == 0))
+        return false;
+    if (w->dereg_moved++ == 0)
+        llmb_info("redis cluster refused the deregistration id=%s: %s; "
+                  "trying again", w->id, r->str);
+    else
+        llmb_debug("redis cluster refused the deregistration id=%s: %s; "
+                   "trying again", w->id, r->str);
+    w->dereg_sent = false;
+    ev_timer_set(&w->dereg_retry, (ev_tstamp)DEREG_RETRY_MS / 1000.0, 0.0);
+    ev_timer_start(w->loop, &w->dereg_retry);
+    exit_timer_start(w);
+    return true;
+}
+
 /* The EXEC of the deregistration answered r: false when it must be tried
  * again (lost: when reconnected; nil: the owner key changed after the
- * GET and the transaction did nothing, look again). A refusal is logged
- * and counts as done: the record expires, and a coordinator drops the
- * entry. */
+ * GET and the transaction did nothing, look again; a slot moved:
+ * dereg_moved()). Another refusal is logged and counts as done: the
+ * record expires, and a coordinator drops the entry. */
 static bool dereg_exec_done(struct llmb_worker *w, const redisReply *r)
 {
     if (r == NULL || r->type == REDIS_REPLY_NIL) {
         w->dereg_sent = false;
         return false;
     }
+    if (dereg_moved(w, r))
+        return false;
     if (r->type == REDIS_REPLY_ERROR)
         llmb_warn("redis refused the deregistration id=%s: %s", w->id,
                   r->str);
@@ -629,9 +675,15 @@ static void dereg_check(struct llmb_aconn *ac, const redisReply *r,
     const char *zrem[] = {"ZREM", w->workers_key, w->id};
     const char *del[] = {"DEL", w->worker_key, w->owner_key};
     const char *exec[] = {"EXEC"};
+    const char *unwatch[] = {"UNWATCH"};
 
     if (r == NULL) {
         w->dereg_sent = false;
+        return;
+    }
+    if (dereg_moved(w, r)) {
+        /* The WATCH ends where it was sent: the next goes to the owner. */
+        llmb_worker_send(w, w->owner_key, NULL, NULL, 1, unwatch, NULL);
         return;
     }
     if (r->type == REDIS_REPLY_STRING && strcmp(r->str, w->instance) != 0) {
@@ -686,10 +738,7 @@ static void release_all(struct llmb_worker *w)
     }
     if (n > 0)
         llmb_info("releasing tasks n=%zu", n);
-    ev_timer_set(&w->exit_timer,
-                 (ev_tstamp)(w->cfg->kill_grace_ms + EXIT_SLACK_MS) / 1000.0,
-                 0.0);
-    ev_timer_start(w->loop, &w->exit_timer);
+    exit_timer_start(w);
 }
 
 static void grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -747,7 +796,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 static void shutdown_step(struct llmb_worker *w)
 {
     if (w->running > 0 || w->claim_inflight || !llmb_report_idle(w) ||
-        w->dereg_sent || w->id_inflight)
+        w->dereg_sent || w->id_inflight || ev_is_active(&w->dereg_retry))
         return;
     if (!llmb_worker_ready(w, w->owner_key)) {
         /* Nothing runs and nothing is owed, but Redis is away: waiting out
@@ -1005,6 +1054,8 @@ int llmb_worker_attach(struct llmb_worker *w, struct ev_loop *loop,
     w->grace.data = w;
     ev_timer_init(&w->exit_timer, exit_cb, 0.0, 0.0);
     w->exit_timer.data = w;
+    ev_timer_init(&w->dereg_retry, retry_cb, 0.0, 0.0);
+    w->dereg_retry.data = w;
     ev_timer_init(&w->start_retry, start_retry_cb, 0.0, 0.0);
     w->start_retry.data = w;
     llmb_reconnect_init(&w->start_backoff, 0, 0);
@@ -1056,6 +1107,7 @@ void llmb_worker_free(struct llmb_worker *w)
         ev_timer_stop(w->loop, &w->retry);
         ev_timer_stop(w->loop, &w->grace);
         ev_timer_stop(w->loop, &w->exit_timer);
+        ev_timer_stop(w->loop, &w->dereg_retry);
         ev_timer_stop(w->loop, &w->start_retry);
         ev_signal_stop(w->loop, &w->sigterm);
         ev_signal_stop(w->loop, &w->sigint);

@@ -45,6 +45,12 @@ extern const size_t llmb_job_nfields;
 void llmb_job_read_cmd(struct llmb_strlist *cmd, const char *base,
                        const char *id);
 
+/* cmd (emptied first) becomes the read of every field above of job `id`
+ * of the queue whose base key is `base`, in that order: llmb_job_read_cmd
+ * followed by the llmb_job_nfields names. */
+void llmb_job_fields_cmd(struct llmb_strlist *cmd, const char *base,
+                         const char *id);
+
 /* Reads every field above of job `id` of the queue whose base key is
  * `base`: on success an array of llmb_job_nfields values in that order
  * (nil for absent ones; all nil when there is no such job). NULL when

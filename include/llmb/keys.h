@@ -17,6 +17,13 @@
 bool llmb_queue_name_ok(const char *q);
 /* True when id is a valid job id: 1 to 128 characters from [A-Za-z0-9_.-]. */
 bool llmb_job_id_ok(const char *id);
+/* The message refusing `name` as a <noun> ("queue name") of 1 to max
+ * characters from [A-Za-z0-9_.-]: given by option opt ("--queue"),
+ * '<opt> must be a <noun> of 1 to <max> characters from [A-Za-z0-9_.-],
+ * got "<name>"'; as an argument (opt NULL), '<noun> "<name>" must be 1 to
+ * <max> characters from [A-Za-z0-9_.-]'. The caller frees it. */
+char *llmb_name_refusal(const char *opt, const char *noun, const char *name,
+                        int max);
 
 /* "<prefix>:{<queue>}", the key every function of that queue is called
  * with. The caller frees the result. */

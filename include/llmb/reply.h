@@ -32,4 +32,10 @@ bool llmb_reply_time_ms(const redisReply *r, int64_t *ms);
  * again later. False for NULL, any other reply and any other error. */
 bool llmb_reply_not_yet(const redisReply *r);
 
+/* True when r is a cluster's error reply saying that the command was not
+ * run where it was sent but may be elsewhere or later: its slot moved or
+ * is moving, or has no owner (MOVED, ASK, TRYAGAIN, CLUSTERDOWN). False
+ * for NULL, any other reply and any other error. */
+bool llmb_reply_redirected(const redisReply *r);
+
 #endif

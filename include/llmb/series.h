@@ -32,7 +32,10 @@
 #define LLMB_SERIES_WIDTH_MS 1000 /* the starting bucket width */
 #define LLMB_SERIES_MAX 3600      /* buckets at most: an hour of seconds */
 #define LLMB_SERIES_WIDTH_MAX (INT64_C(1) << 40) /* ms, about 35 years */
-#define LLMB_SERIES_START_MAX (INT64_C(1) << 50) /* ms, the year 37648 */
+/* The latest start of a bucket, ms (the year 37648). With at most
+ * LLMB_SERIES_MAX buckets, merged series then never need a width past
+ * LLMB_SERIES_WIDTH_MAX. */
+#define LLMB_SERIES_START_MAX (INT64_C(1) << 50)
 /* A bucket's counts and mean concurrency stop here (2^53, the largest
  * integer a JSON double keeps exact): merging many results cannot
  * overflow, and the JSON form always reads back. */

@@ -179,6 +179,7 @@ run queues --queue held --json
 check 'd["queues"][0]["paused"] is False'
 run pause 'bad name'
 expect_rc 64
+expect_err_is 'llmb: queue name "bad name" must be 1 to 64 characters from [A-Za-z0-9_.-]'
 run pause
 expect_rc 64
 

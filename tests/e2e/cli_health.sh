@@ -147,39 +147,8 @@ done
 # 16 idle connections from one address hold their slots; the 17th is
 # closed at once, unanswered; the idle ones and another address are
 # served (docs/coordinator.md).
-python3 - "$port" <<'PY' || fail "the coordinator's connections per address"
-import socket, sys
-port = int(sys.argv[1])
-def conn(src="127.0.0.1"):
-    s = socket.socket()
-    s.settimeout(20)
-    s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-def get(s):
-    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    data = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-    except ConnectionResetError:
-        pass
-    s.close()
-    return data
-held = [conn() for _ in range(16)]
-got = get(conn())
-assert got == b"", ("connection 17 of one address was served", got[:80])
-for i in (0, 15):
-    got = get(held[i])
-    assert got.startswith(b"HTTP/1.1 "), ("idle connection %d" % i, got[:80])
-got = get(conn("127.0.0.2"))
-assert got.startswith(b"HTTP/1.1 "), ("another address", got[:80])
-for s in held:
-    s.close()
-PY
+python3 "$(dirname "$0")/web_sse.py" "$port" /healthz 16 16 ||
+    fail "the coordinator's connections per address"
 
 # A coordinator whose Redis is down answers 503: not ready, but alive.
 fake=$(free_port)

@@ -6,14 +6,7 @@
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
 admin="$1"
-prefix="e2eclu$$"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
-tmp=$(mktemp -d)
-cleanup() {
-    rm -rf "$tmp"
-    cluster_del_prefix "$prefix"
-}
-trap cleanup EXIT
+cluster_test "e2eclu$$"
 waiting() { rcli FCALL_RO llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
 
 # one job to each of 10 queues: each on its own primary, registered

@@ -14,18 +14,8 @@
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
 admin="$1"
-prefix="e2ecpw$$"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix LLMB_LOG_LEVEL=warn
-tmp=$(mktemp -d)
-export LLMB_STATE_DIR=$tmp/state
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-    cluster_del_prefix "$prefix"
-}
-trap cleanup EXIT
+cluster_test "e2ecpw$$"
+export LLMB_LOG_LEVEL=warn LLMB_STATE_DIR=$tmp/state
 
 queues=()
 for q in $(seq 0 11); do queues+=("w$q"); done

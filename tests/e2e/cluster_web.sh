@@ -6,18 +6,7 @@
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
 admin="$1"
-prefix="e2eweb$$"
-export LLMB_REDIS_URL=$url LLMB_PREFIX=$prefix
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    cluster_del_prefix "$prefix"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+cluster_test "e2eweb$$"
 
 # queues on every primary: one job each, so that the server knows them
 queues=()

@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from web_sse import read_to_close
+
 RW, RO, TOKEN, LLMB, PUSH, WORKER = sys.argv[1:7]
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
@@ -369,16 +371,7 @@ for what, raw, want in [
          b"\r\n", 505)]:
     s = socket.create_connection(("127.0.0.1", int(RW)), timeout=30)
     s.sendall(raw)
-    got = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            got += d
-    except ConnectionResetError:
-        pass
-    s.close()
+    got = read_to_close(s)
     if not got.startswith(b"HTTP/1.1 %d " % want):
         fail("%s answered %r, not %d" % (what, got[:80], want))
     if b"alert" in got or b"<script" in got:

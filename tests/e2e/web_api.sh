@@ -427,44 +427,7 @@ wait "$host_web" || fail "llmb web (--allow-host) did not stop cleanly"
 # the default 16, and at both ends of the range: 1, and 256 (20 idle
 # connections are no limit).
 conns_check() { # PORT N IDLE: IDLE idle connections, N the limit
-    python3 - "$@" <<'PY'
-import socket, sys
-port, limit, idle = (int(a) for a in sys.argv[1:4])
-def conn(src="127.0.0.1"):
-    s = socket.socket()
-    s.settimeout(20)
-    s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-def get(s):
-    s.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              b"Connection: close\r\n\r\n")
-    data = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-    except ConnectionResetError:
-        pass
-    s.close()
-    return data
-held = [conn() for _ in range(idle)]  # each sends nothing
-if idle >= limit:
-    extra = conn()
-    got = get(extra)
-    assert got == b"", ("connection %d of one address was served"
-                        % (idle + 1), got[:80])
-for i in sorted({0, idle - 1}):  # the first and the last held
-    got = get(held[i])
-    assert got.startswith(b"HTTP/1.1 200"), ("idle connection %d" % i,
-                                             got[:80])
-got = get(conn("127.0.0.2"))
-assert got.startswith(b"HTTP/1.1 200"), ("another address", got[:80])
-for s in held:
-    s.close()
-PY
+    python3 "$(dirname "$0")/web_sse.py" "$1" /api/config "$2" "$3" 200
 }
 for n in default 1 256; do
     if [[ $n == default ]]; then

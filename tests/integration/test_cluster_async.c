@@ -616,14 +616,10 @@ static void failover_to(int port, const char *key)
 /* Connections named name on the node on port. */
 static int clients_named(int port, const char *name)
 {
-    redisReply *r = tc_node_cmd(port, "CLIENT LIST");
-    char *want = llmb_xasprintf(" name=%s ", name);
-    int n = 0;
+    redisContext *c = tc_node(port);
+    int n = llmb_test_clients_named(c, name);
 
-    for (const char *p = r->str; (p = strstr(p, want)) != NULL; p++)
-        n++;
-    free(want);
-    freeReplyObject(r);
+    redisFree(c);
     return n;
 }
 

@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include <llmb/util.h>
+
 #include "fixture.h"
 #include "test_coordinator_support.h"
 
@@ -230,6 +232,113 @@ static void test_fanout_aggregate(void **state)
     llmb_test_redis_del_prefix(c, prefix);
     redisFree(c);
     free(id);
+    free(prefix);
+}
+
+/* Appends to b the result of task idx: its group g<idx>, a field "ms",
+ * nfields more fields and a timeline of `buckets` buckets. */
+static void result_build(struct llmb_buf *b, int idx, int buckets,
+                         int nfields)
+{
+    llmb_buf_appendf(b, "{\"_group\":\"g%d\",\"ms\":%d", idx, idx);
+    for (int k = 0; k < nfields; k++)
+        llmb_buf_appendf(b, ",\"f%04d\":%d.5", k, k);
+    if (buckets > 0) {
+        static const char *const arr[] = {"requests", "output_tokens",
+                                          "concurrency"};
+        llmb_buf_appendf(b, ",\"_timeline\":{\"start_ms\":0,"
+                            "\"width_ms\":1000");
+        for (int a = 0; a < 3; a++) {
+            llmb_buf_appendf(b, ",\"%s\":[", arr[a]);
+            for (int i = 0; i < buckets; i++)
+                llmb_buf_appendf(b, "%s%d", i > 0 ? "," : "", a + 1);
+            llmb_buf_appendf(b, "]");
+        }
+        llmb_buf_appendf(b, "}");
+    }
+    llmb_buf_appendf(b, "}");
+}
+
+/* An aggregate stays within --agg-max-bytes (here its least, 64 KiB): a
+ * job of 64 groups whose timelines would make it about 120 KiB loses the
+ * groups' timelines alone, and a job whose 1,000 fields would make it
+ * about 100 KiB loses its fields; each names what it lost in "dropped",
+ * and what it kept is whole. */
+static void test_aggregate_cap(void **state)
+{
+    char *prefix = llmb_test_prefix("aggcap");
+    redisContext *c = tc_redis(url);
+    struct tc_worker *w;
+    struct llmb_buf b;
+    json_t *agg, *by, *g, *tl, *v;
+    char *id1, *id2, *text;
+    const char *name;
+    long long sum = 0;
+    size_t i;
+    pid_t co;
+
+    (void)state;
+    id1 = tc_push(c, prefix, "q", "{\"type\":\"bench\",\"tasks\":64}");
+    id2 = tc_push(c, prefix, "q", "{\"type\":\"bench\"}");
+    w = tc_worker_new(url, prefix, "aggcap-w1", "q", 65);
+    assert_int_equal(tc_worker_claim(w, 65, 60000), 65);
+    for (i = 0; i < 65; i++) {
+        const char *ref = w->refs.v[i];
+        llmb_buf_init(&b);
+        if (strncmp(ref, id1, strlen(id1)) == 0)
+            result_build(&b, atoi(strrchr(ref, ':') + 1), 300, 0);
+        else
+            result_build(&b, 0, 0, 1000);
+        tc_worker_complete(w, i, b.data);
+        llmb_buf_fini(&b);
+    }
+    co = tc_coord_start(url, prefix, "aggcap-c1", "--agg-max-bytes", "65536",
+                        NULL);
+
+    agg = wait_aggregate(c, prefix, "q", id1, 10000);
+    assert_non_null(agg);
+    text = tc_job(c, prefix, "q", id1, "aggregate");
+    assert_true(strlen(text) <= 65536);
+    free(text);
+    v = json_object_get(agg, "dropped");
+    assert_int_equal(json_array_size(v), 1);
+    assert_string_equal(json_string_value(json_array_get(v, 0)),
+                        "by.timeline");
+    by = json_object_get(agg, "by");
+    assert_int_equal(json_object_size(by), 64);
+    json_object_foreach(by, name, g) {
+        assert_null(json_object_get(g, "timeline"));
+        assert_int_equal(jint(g, "results"), 1);
+    }
+    tl = json_object_get(agg, "timeline");
+    assert_non_null(tl);
+    v = json_object_get(tl, "requests");
+    for (i = 0; i < json_array_size(v); i++)
+        sum += json_integer_value(json_array_get(v, i));
+    assert_int_equal(sum, 64 * 300);
+    assert_int_equal(json_object_size(json_object_get(agg, "fields")), 1);
+    json_decref(agg);
+
+    agg = wait_aggregate(c, prefix, "q", id2, 10000);
+    assert_non_null(agg);
+    text = tc_job(c, prefix, "q", id2, "aggregate");
+    assert_true(strlen(text) <= 65536);
+    free(text);
+    v = json_object_get(agg, "dropped");
+    assert_int_equal(json_array_size(v), 2);
+    assert_string_equal(json_string_value(json_array_get(v, 0)), "by");
+    assert_string_equal(json_string_value(json_array_get(v, 1)), "fields");
+    assert_int_equal(json_object_size(json_object_get(agg, "fields")), 0);
+    assert_int_equal(jint(agg, "results"), 1);
+    assert_int_equal(jint(agg, "ok"), 1);
+    json_decref(agg);
+
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+    tc_worker_free(w);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(id1);
+    free(id2);
     free(prefix);
 }
 
@@ -502,6 +611,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fanout_aggregate, tc_children_kill),
+        cmocka_unit_test_teardown(test_aggregate_cap, tc_children_kill),
         cmocka_unit_test_teardown(test_two_coordinators, tc_children_kill),
         cmocka_unit_test_teardown(test_reap_limit_above_the_call_limit,
                                   tc_children_kill),

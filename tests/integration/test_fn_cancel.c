@@ -223,12 +223,15 @@ static void test_deadline(void **state)
     free(id);
 }
 
-/* One llmb_rendezvous of task t (worker w1, timeout 60 s): the reply
- * {1, now, start, arrived, tasks, missing, deadline} into v. */
-static void rendezvous(const struct tq_task *t, long long v[7])
+/* One llmb_rendezvous of task t (worker w1, timeout 60 s) in meeting
+ * phase, announcing poll ms: the reply {1, now, start, arrived, tasks,
+ * missing, deadline} into v. A NULL phase sends neither (the NULL ends
+ * tq_fcall's arguments): the call without phases. */
+static void meet(const struct tq_task *t, const char *phase, const char *poll,
+                 long long v[7])
 {
-    redisReply *r = tq_fcall("llmb_rendezvous", "w1", t->ref, t->tok, "60000",
-                             NULL);
+    redisReply *r = tq_fcall("llmb_rendezvous", "w1", t->ref, t->tok,
+                             "60000", phase, poll, NULL);
     size_t i;
 
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -236,6 +239,12 @@ static void rendezvous(const struct tq_task *t, long long v[7])
     for (i = 0; i < 7; i++)
         v[i] = tq_reply_int_at(r, i);
     freeReplyObject(r);
+}
+
+/* meet() without a phase. */
+static void rendezvous(const struct tq_task *t, long long v[7])
+{
+    meet(t, NULL, NULL, v);
 }
 
 /* A retried job whose tasks start together meets anew: the tasks that
@@ -352,22 +361,6 @@ static void test_rendezvous_input(void **state)
     freeReplyObject(r);
     assert_int_equal(tq_cmd_int("EXISTS %s:rv:%s", T.base, id), 0);
     free(id);
-}
-
-/* One llmb_rendezvous of task t in meeting phase, announcing poll ms
- * (timeout 60 s), its reply into v. */
-static void meet(const struct tq_task *t, const char *phase, const char *poll,
-                 long long v[7])
-{
-    redisReply *r = tq_fcall("llmb_rendezvous", "w1", t->ref, t->tok,
-                             "60000", phase, poll, NULL);
-    size_t i;
-
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->elements, 7);
-    for (i = 0; i < 7; i++)
-        v[i] = tq_reply_int_at(r, i);
-    freeReplyObject(r);
 }
 
 /* Waiters announce how long they wait between calls: the start is set

@@ -21,6 +21,7 @@
 
 #include <llmb/util.h>
 
+#include "fixture.h"
 #include "test_worker_harness.h"
 
 static int setup(void **state)
@@ -56,19 +57,6 @@ static void assert_contains(const char *s, const char *part)
     if (s == NULL || strstr(s, part) == NULL)
         fail_msg("\"%s\" does not contain \"%s\"", s != NULL ? s : "(null)",
                  part);
-}
-
-/* Counts the server's clients named name. */
-static int clients_named(struct wh *h, const char *name)
-{
-    redisReply *r = wh_cmd(h, "CLIENT LIST");
-    char *want = llmb_xasprintf(" name=%s ", name);
-    int n = 0;
-    for (const char *p = r->str; (p = strstr(p, want)) != NULL; p++)
-        n++;
-    free(want);
-    freeReplyObject(r);
-    return n;
 }
 
 static void test_builtins(void **state)
@@ -132,7 +120,7 @@ static void test_builtins(void **state)
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
     char *cname = llmb_xasprintf("llmb-worker:%s", wid);
-    assert_true(clients_named(h, cname) >= 2);
+    assert_true(llmb_test_clients_named(h->c, cname) >= 2);
 
     /* A clean stop deregisters. */
     kill(pid, SIGTERM);
@@ -144,9 +132,9 @@ static void test_builtins(void **state)
     assert_int_equal(r->type, REDIS_REPLY_NIL);
     freeReplyObject(r);
     /* Redis notices the closed sockets a moment after the exit. */
-    for (int i = 0; i < 100 && clients_named(h, cname) > 0; i++)
+    for (int i = 0; i < 100 && llmb_test_clients_named(h->c, cname) > 0; i++)
         usleep(10000);
-    assert_int_equal(clients_named(h, cname), 0);
+    assert_int_equal(llmb_test_clients_named(h->c, cname), 0);
 
     free(cname);
     free(key);

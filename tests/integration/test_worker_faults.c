@@ -22,6 +22,7 @@
 
 #include <llmb/util.h>
 
+#include "fixture.h"
 #include "test_worker_harness.h"
 
 static int teardown(void **state)
@@ -146,19 +147,6 @@ static void test_lease_lost(void **state)
     free(spec);
 }
 
-/* Counts the server's clients named name. */
-static int clients_named(struct wh *h, const char *name)
-{
-    redisReply *r = wh_cmd(h, "CLIENT LIST");
-    char *want = llmb_xasprintf(" name=%s ", name);
-    int n = 0;
-    for (const char *p = r->str; (p = strstr(p, want)) != NULL; p++)
-        n++;
-    free(want);
-    freeReplyObject(r);
-    return n;
-}
-
 static void test_redis_trouble(void **state)
 {
     struct wh *h = *state;
@@ -202,16 +190,16 @@ static void test_redis_trouble(void **state)
     free(wh_wait_state(h, "q1", c, "running", 10000));
     /* Both of its connections are back from the restart first (the
      * reconnect waits a random backoff). */
-    for (int i = 0; i < 200 && clients_named(h, cname) < 2; i++)
+    for (int i = 0; i < 200 && llmb_test_clients_named(h->c, cname) < 2; i++)
         usleep(50000);
-    assert_true(clients_named(h, cname) >= 2);
+    assert_true(llmb_test_clients_named(h->c, cname) >= 2);
     redisReply *r = wh_cmd(h, "CLIENT KILL TYPE normal SKIPME yes");
     assert_true(r->type == REDIS_REPLY_INTEGER && r->integer >= 2);
     freeReplyObject(r);
     free(wh_wait_state(h, "q1", c, "completed", 15000));
     char *d = wh_push(h, "q1", "{\"type\":\"noop\"}");
     free(wh_wait_state(h, "q1", d, "completed", 10000));
-    assert_true(clients_named(h, cname) >= 2);
+    assert_true(llmb_test_clients_named(h->c, cname) >= 2);
 
     /* The function library vanishes (FUNCTION FLUSH): the worker's next
      * FCALL answers "Function not found", and it loads the library again

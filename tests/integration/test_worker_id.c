@@ -22,6 +22,7 @@
 
 #include <llmb/util.h>
 
+#include "fixture.h"
 #include "test_worker_harness.h"
 
 static int setup(void **state)
@@ -137,16 +138,14 @@ static void wait_owner(struct wh *h, const char *id, pid_t pid, int ms)
     }
 }
 
-static int clients_named(struct wh *h, const char *id)
+/* The connections of the worker with id id (it names them
+ * llmb-worker:<id>). */
+static int worker_conns(struct wh *h, const char *id)
 {
-    redisReply *r = wh_cmd(h, "CLIENT LIST");
-    char *want = llmb_xasprintf(" name=llmb-worker:%s ", id);
-    int n = 0;
+    char *name = llmb_xasprintf("llmb-worker:%s", id);
+    int n = llmb_test_clients_named(h->c, name);
 
-    for (const char *p = r->str; (p = strstr(p, want)) != NULL; p++)
-        n++;
-    free(want);
-    freeReplyObject(r);
+    free(name);
     return n;
 }
 
@@ -166,7 +165,7 @@ static void test_second_refused(void **state)
 
     a = wh_worker_start(h, args);
     wait_owner(h, wid, a, 10000);
-    assert_int_equal(clients_named(h, wid), 2);
+    assert_int_equal(worker_conns(h, wid), 2);
 
     b = wh_worker_start(h, args);
     assert_int_equal(wh_worker_wait(h, b, 10000), 78);
@@ -181,7 +180,7 @@ static void test_second_refused(void **state)
     assert_true(alive(a));
     assert_int_equal(owner_pid(h, wid), (long)a);
     assert_int_equal(record_pid(h, wid), (long)a);
-    assert_int_equal(clients_named(h, wid), 2);
+    assert_int_equal(worker_conns(h, wid), 2);
     char *job = wh_push(h, "q1", "{\"type\":\"noop\"}");
     free(wh_wait_state(h, "q1", job, "completed", 10000));
     free(job);
@@ -231,7 +230,7 @@ static void test_simultaneous(void **state)
         wait_owner(h, wid, winner, 10000);
         sleep_ms(300);
         assert_true(alive(winner));
-        assert_int_equal(clients_named(h, wid), 2);
+        assert_int_equal(worker_conns(h, wid), 2);
         kill(winner, SIGTERM);
         assert_int_equal(wh_worker_wait(h, winner, 10000), 0);
         free(wid);

@@ -128,6 +128,24 @@ void llmb_test_redis_del_prefix(redisContext *c, const char *prefix)
     free(pattern);
 }
 
+int llmb_test_clients_named(redisContext *c, const char *name)
+{
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    char *want;
+    int n = 0;
+
+    if (r == NULL || r->type != REDIS_REPLY_STRING)
+        fail_msg("CLIENT LIST failed: %s",
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+    /* Each client is a line of fields; " name=<name> " is one of them. */
+    want = llmb_xasprintf(" name=%s ", name);
+    for (const char *p = r->str; (p = strstr(p, want)) != NULL; p++)
+        n++;
+    free(want);
+    freeReplyObject(r);
+    return n;
+}
+
 int llmb_test_free_port(void)
 {
     static int seeded;

@@ -31,6 +31,10 @@ int llmb_test_free_port(void);
 /* Deletes every key whose name contains prefix (SCAN + UNLINK). */
 void llmb_test_redis_del_prefix(redisContext *c, const char *prefix);
 
+/* How many clients of c's server are named name (CLIENT LIST); fails the
+ * running cmocka test when the command fails. */
+int llmb_test_clients_named(redisContext *c, const char *name);
+
 struct ev_loop;
 
 /* Runs loop (a 10 ms timer keeps each pass short) until *counter reaches

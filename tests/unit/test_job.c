@@ -238,6 +238,21 @@ static void test_names(void **state)
     assert_true(llmb_job_type_ok("llm/chat:v1"));
 }
 
+static void test_name_refusal(void **state)
+{
+    char *m;
+
+    (void)state;
+    m = llmb_name_refusal("--queue", "queue name", "a:b", 64);
+    assert_string_equal(m, "--queue must be a queue name of 1 to 64 "
+                           "characters from [A-Za-z0-9_.-], got \"a:b\"");
+    free(m);
+    m = llmb_name_refusal(NULL, "queue name", "a{b}", 64);
+    assert_string_equal(m, "queue name \"a{b}\" must be 1 to 64 characters "
+                           "from [A-Za-z0-9_.-]");
+    free(m);
+}
+
 /* A job has ended once completed or failed; a cancelled one once none
  * of its tasks still runs. */
 static void test_ended(void **state)
@@ -286,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_rejects_with_specific_messages),
         cmocka_unit_test(test_fields_of_documents),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_name_refusal),
         cmocka_unit_test(test_ended),
         cmocka_unit_test(test_keys),
     };

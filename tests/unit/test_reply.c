@@ -3,8 +3,9 @@
  * (lib/reply.c) on handmade replies: integers, numbers held in strings
  * and statuses, the ends of the range, and every reply they must refuse
  * (nil, errors, arrays, text, TIME replies of another shape); and
- * llmb_reply_not_yet() on the errors of a server that cannot serve yet
- * and on others.
+ * llmb_reply_not_yet() on the errors of a server that cannot serve yet,
+ * llmb_reply_redirected() on those of a cluster's slot moved or moving,
+ * and both on others.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +136,31 @@ static void test_time_refuses(void **state)
     assert_true(ms == 5); /* left alone */
 }
 
+/* is(): true for the error replies of yes[] (ny of them), false for
+ * those of no[], for a string reply of yes[0] and for NULL. */
+static void errors_check(bool (*is)(const redisReply *),
+                         const char *const *yes, size_t ny,
+                         const char *const *no, size_t nn)
+{
+    redisReply *r;
+
+    for (size_t i = 0; i < ny; i++) {
+        r = str(REDIS_REPLY_ERROR, yes[i]);
+        assert_true(is(r));
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < nn; i++) {
+        r = str(REDIS_REPLY_ERROR, no[i]);
+        assert_false(is(r));
+        freeReplyObject(r);
+    }
+    /* the same words in a string are data, not an error */
+    r = str(REDIS_REPLY_STRING, yes[0]);
+    assert_false(is(r));
+    freeReplyObject(r);
+    assert_false(is(NULL));
+}
+
 /* llmb_reply_not_yet(): the errors of a server that cannot serve yet,
  * nothing else. */
 static void test_not_yet(void **state)
@@ -149,24 +175,28 @@ static void test_not_yet(void **state)
         "WRONGTYPE Operation against a key holding the wrong kind of value",
         "ERR unknown command", "NOAUTH Authentication required.",
         "BUSYKEY Target key name already exists.", "LOAD", ""};
-    redisReply *r;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
-        r = str(REDIS_REPLY_ERROR, yes[i]);
-        assert_true(llmb_reply_not_yet(r));
-        freeReplyObject(r);
-    }
-    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++) {
-        r = str(REDIS_REPLY_ERROR, no[i]);
-        assert_false(llmb_reply_not_yet(r));
-        freeReplyObject(r);
-    }
-    /* the same words in a string are data, not an error */
-    r = str(REDIS_REPLY_STRING, "LOADING");
-    assert_false(llmb_reply_not_yet(r));
-    freeReplyObject(r);
-    assert_false(llmb_reply_not_yet(NULL));
+    errors_check(llmb_reply_not_yet, yes, sizeof(yes) / sizeof(*yes), no,
+                 sizeof(no) / sizeof(*no));
+}
+
+/* llmb_reply_redirected(): a slot moved, moving or without an owner,
+ * nothing else. */
+static void test_redirected(void **state)
+{
+    static const char *const yes[] = {
+        "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "CLUSTERDOWN Hash slot not served"};
+    static const char *const no[] = {
+        "EXECABORT Transaction discarded because of previous errors.",
+        "MOVEDX 1 a:1", "ASKING", "LOADING Redis is loading",
+        "READONLY You can't write against a read only replica.", ""};
+
+    (void)state;
+    errors_check(llmb_reply_redirected, yes, sizeof(yes) / sizeof(*yes), no,
+                 sizeof(no) / sizeof(*no));
 }
 
 int main(void)
@@ -178,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_time_reads),
         cmocka_unit_test(test_time_refuses),
         cmocka_unit_test(test_not_yet),
+        cmocka_unit_test(test_redirected),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

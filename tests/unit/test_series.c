@@ -259,6 +259,60 @@ static void test_json(void **state)
                            "\"requests\":[1],\"output_tokens\":[0],"
                            "\"concurrency\":[\"x\"]}", 4, &t), LLMB_EINVAL);
     assert_int_equal(parse("[1]", 4, &t), LLMB_EINVAL);
+    /* the last bucket starts by START_MAX (2^50), not past it */
+    assert_int_equal(parse("{\"start_ms\":1125899906842624,\"width_ms\":"
+                           "1099511627776,\"requests\":[1],"
+                           "\"output_tokens\":[0],\"concurrency\":[0]}", 4,
+                           &t), 0);
+    llmb_series_fini(&t);
+    assert_int_equal(parse("{\"start_ms\":1125899906842624,\"width_ms\":"
+                           "1099511627776,\"requests\":[1,1],"
+                           "\"output_tokens\":[0,0],\"concurrency\":[0,0]}",
+                           4, &t), LLMB_EINVAL);
+    assert_int_equal(parse("{\"start_ms\":1124800395214848,\"width_ms\":"
+                           "1099511627776,\"requests\":[1,1],"
+                           "\"output_tokens\":[0,0],\"concurrency\":[0,0]}",
+                           4, &t), 0);
+    llmb_series_fini(&t);
+}
+
+/* Series at both ends of time merge, with LLMB_SERIES_MAX buckets, into
+ * one whose width the JSON form still reads back: at most WIDTH_MAX. */
+static void test_span(void **state)
+{
+    static const char *const ends[] = {
+        "{\"start_ms\":0,\"width_ms\":1048576000,\"requests\":[1],"
+        "\"output_tokens\":[2],\"concurrency\":[0]}",
+        "{\"start_ms\":1125899042816000,\"width_ms\":1048576000,"
+        "\"requests\":[3],\"output_tokens\":[4],\"concurrency\":[0]}",
+        "{\"start_ms\":1125281431552000,\"width_ms\":1073741824000,"
+        "\"requests\":[5],\"output_tokens\":[6],\"concurrency\":[0]}",
+    };
+    struct llmb_series a, o, t;
+    json_t *j;
+    char *text;
+    int64_t req = 0;
+
+    (void)state;
+    llmb_series_init(&a, LLMB_SERIES_WIDTH_MS, LLMB_SERIES_MAX);
+    llmb_series_count(&a, 0, 7, 0);
+    for (size_t k = 0; k < sizeof(ends) / sizeof(ends[0]); k++) {
+        assert_int_equal(parse(ends[k], LLMB_SERIES_MAX, &o), 0);
+        assert_int_equal(llmb_series_merge(&a, &o), 0);
+        llmb_series_fini(&o);
+        assert_true(a.width_ms <= LLMB_SERIES_WIDTH_MAX);
+        assert_true(a.n <= LLMB_SERIES_MAX);
+    }
+    j = llmb_series_json(&a);
+    text = json_dumps(j, JSON_COMPACT);
+    assert_int_equal(parse(text, LLMB_SERIES_MAX, &t), 0);
+    for (size_t i = 0; i < t.n; i++)
+        req += t.requests[i];
+    assert_int_equal(req, 7 + 1 + 3 + 5);
+    llmb_series_fini(&t);
+    free(text);
+    json_decref(j);
+    llmb_series_fini(&a);
 }
 
 /* Counts merged from many results stop at LLMB_SERIES_COUNT_MAX (2^53,
@@ -363,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_span),
         cmocka_unit_test(test_saturate),
         cmocka_unit_test(test_timeline),
     };

@@ -438,6 +438,13 @@ int llmb_lookup_job(struct llmb_admin *a, const char *spec, char **queue,
  * not a number). */
 int llmb_fcall_ll(struct llmb_admin *a, const char *fn, const char *base,
                   const char *arg, long long *value, char **errstr);
+/* Calls the function `fn` on queue `queue` (FCALL fn 1 <base> [id], as
+ * llmb_fcall_ll), which answers a number, into *value. Returns 0 with the
+ * document {"job": id (when id is not NULL), "queue"} in *doc for the
+ * caller to complete, or an error with *errstr set and *doc NULL. */
+int llmb_queue_fcall_doc(struct llmb_admin *a, const char *fn,
+                         const char *queue, const char *id,
+                         long long *value, json_t **doc, char **errstr);
 /* Finds job `spec` (as llmb_lookup_job) and calls the function
  * `fn` (llmb_cancel, llmb_retry) on it, which answers a number. Returns 0
  * with the new document {"job", "queue", <field>: the number} in *doc,

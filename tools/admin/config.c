@@ -180,9 +180,8 @@ int llmb_admin_config_check(const struct llmb_admin_config *cfg,
                             char **errstr)
 {
     if (cfg->queue != NULL && !llmb_queue_name_ok(cfg->queue)) {
-        *errstr = llmb_xasprintf("--queue must be a queue name of 1 to %d "
-                                 "characters from [A-Za-z0-9_.-], got \"%s\"",
-                                 LLMB_QUEUE_NAME_MAX, cfg->queue);
+        *errstr = llmb_name_refusal("--queue", "queue name", cfg->queue,
+                                    LLMB_QUEUE_NAME_MAX);
         return LLMB_EINVAL;
     }
     if (cfg->state != NULL && !llmb_admin_job_state_ok(cfg->state)) {

@@ -22,8 +22,7 @@ static int queue_arg_check(const char *q, char **errstr)
 {
     if (llmb_queue_name_ok(q))
         return 0;
-    *errstr = llmb_xasprintf("queue name \"%s\" must be 1 to %d characters "
-                             "from [A-Za-z0-9_.-]", q, LLMB_QUEUE_NAME_MAX);
+    *errstr = llmb_name_refusal(NULL, "queue name", q, LLMB_QUEUE_NAME_MAX);
     return LLMB_EINVAL;
 }
 
@@ -206,29 +205,39 @@ int llmb_fcall_ll(struct llmb_admin *a, const char *fn, const char *base,
     return rc;
 }
 
+int llmb_queue_fcall_doc(struct llmb_admin *a, const char *fn,
+                         const char *queue, const char *id,
+                         long long *value, json_t **doc, char **errstr)
+{
+    char *base = llmb_key_queue(a->prefix, queue);
+    int rc;
+
+    *doc = NULL;
+    rc = llmb_fcall_ll(a, fn, base, id, value, errstr);
+    if (rc == 0) {
+        *doc = json_object();
+        if (id != NULL)
+            json_object_set_new(*doc, "job", llmb_json_str(id));
+        json_object_set_new(*doc, "queue", llmb_json_str(queue));
+    }
+    free(base);
+    return rc;
+}
+
 int llmb_job_fcall_doc(struct llmb_admin *a, const char *fn,
                        const char *spec, const char *field, json_t **doc,
                        char **errstr)
 {
-    char *queue = NULL, *id = NULL, *base = NULL;
+    char *queue = NULL, *id = NULL;
     long long value = 0;
     int rc;
 
     *doc = NULL;
     rc = llmb_lookup_job(a, spec, &queue, &id, errstr);
-    if (rc != 0)
-        goto out;
-    base = llmb_key_queue(a->prefix, queue);
-    rc = llmb_fcall_ll(a, fn, base, id, &value, errstr);
-    if (rc == 0) {
-        *doc = json_object();
-        json_object_set_new(*doc, "job", llmb_json_str(id));
-        json_object_set_new(*doc, "queue", llmb_json_str(queue));
+    if (rc == 0)
+        rc = llmb_queue_fcall_doc(a, fn, queue, id, &value, doc, errstr);
+    if (rc == 0)
         json_object_set_new(*doc, field, json_integer(value));
-    }
-
-out:
-    free(base);
     free(queue);
     free(id);
     return rc;

@@ -16,26 +16,20 @@ int llmb_view_pause(struct llmb_admin *a, const char *queue, bool pause,
                     json_t **doc, char **errstr)
 {
     const char *fn = pause ? "llmb_pause" : "llmb_resume";
-    char *base = NULL;
     long long changed = 0;
     int rc;
 
     *doc = NULL;
     if (!llmb_queue_name_ok(queue)) {
-        *errstr = llmb_xasprintf("queue name \"%s\" must be 1 to %d "
-                                 "characters from [A-Za-z0-9_.-]", queue,
-                                 LLMB_QUEUE_NAME_MAX);
+        *errstr = llmb_name_refusal(NULL, "queue name", queue,
+                                    LLMB_QUEUE_NAME_MAX);
         return LLMB_EINVAL;
     }
-    base = llmb_key_queue(a->prefix, queue);
-    rc = llmb_fcall_ll(a, fn, base, NULL, &changed, errstr);
+    rc = llmb_queue_fcall_doc(a, fn, queue, NULL, &changed, doc, errstr);
     if (rc == 0) {
-        *doc = json_object();
-        json_object_set_new(*doc, "queue", llmb_json_str(queue));
         json_object_set_new(*doc, "paused", json_boolean(pause));
         json_object_set_new(*doc, "changed", json_boolean(changed == 1));
     }
-    free(base);
     return rc;
 }
 

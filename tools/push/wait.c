@@ -103,18 +103,6 @@ struct read {
     redisReply *r;    /* its reply, once run; freed by reads_clear() */
 };
 
-/* True when the error reply r says that the read was not run where it was
- * sent but may be elsewhere or later: a slot moved or moving, a cluster
- * without an owner for it. */
-static bool read_redirected(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR &&
-           (strncmp(r->str, "MOVED ", 6) == 0 ||
-            strncmp(r->str, "ASK ", 4) == 0 ||
-            strncmp(r->str, "TRYAGAIN", 8) == 0 ||
-            strncmp(r->str, "CLUSTERDOWN", 11) == 0);
-}
-
 /* Sends the reads of v (n of them) that go over connection c, starting
  * with v[first], in one pipeline, and reads their replies into them. A
  * read left without a reply (c cannot connect, or failed) or redirected
@@ -142,7 +130,7 @@ static void reads_pipeline(struct llmb_conn *c, struct llmb_conn **conns,
         redisReply *r = llmb_conn_get_reply(c);
         if (r == NULL)
             break; /* the replies still due are lost */
-        if (read_redirected(r))
+        if (llmb_reply_redirected(r))
             freeReplyObject(r);
         else
             v[sent[i]].r = r;
@@ -386,9 +374,7 @@ static json_t *job_json_routed(struct llmb_cluster *cl, const char *base,
     struct llmb_strlist cmd = {0};
     redisReply *r;
 
-    llmb_job_read_cmd(&cmd, base, id);
-    for (size_t i = 0; i < llmb_job_nfields; i++)
-        llmb_strlist_push(&cmd, llmb_job_fields[i].name);
+    llmb_job_fields_cmd(&cmd, base, id);
     r = llmb_cluster_command_argv(cl, base, (int)cmd.n,
                                   (const char **)cmd.v, NULL);
     llmb_strlist_clear(&cmd);

@@ -26,6 +26,8 @@ struct llmb_llm_multi {
     struct ev_loop *loop;
     ev_timer timer;   /* curl's timeout */
     int running;      /* transfers curl still runs */
+    long nxfer;       /* transfers added and not yet removed */
+    long maxconns;    /* CURLMOPT_MAXCONNECTS: the most nxfer has been */
     struct msock *socks; /* watched sockets */
     ev_check pass;    /* first watcher of each loop pass: stamps it */
     int64_t pass_us;  /* when the current pass's poll returned */
@@ -62,6 +64,7 @@ static void drain_done(struct llmb_llm_multi *mu)
         /* msg is invalid once the handle is removed: copied above. */
         llmb_curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         llmb_curl.multi_remove_handle(mu->m, easy);
+        mu->nxfer--;
         if (x != NULL)
             x->done(x, rc);
     }
@@ -141,12 +144,21 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 }
 
 /* CURLMOPT_TIMERFUNCTION: wake curl in timeout_ms (-1: never). Curl must
- * not be called from here, so even 0 goes through the timer. */
+ * not be called from here, so even 0 goes through the timer. A timer
+ * already due is left as it is: curl asks for 0 again at every
+ * curl_multi_add_handle, and stopping the timer would drop its pending
+ * event, so that starts added in every pass (llm_run.c) would put it off
+ * pass after pass, and curl would run them all in one action at the end. */
 static int timerfn_cb(CURLM *m, long timeout_ms, void *userp)
 {
     struct llmb_llm_multi *mu = userp;
 
     (void)m;
+    if (timeout_ms == 0 &&
+        (ev_is_pending(&mu->timer) ||
+         (ev_is_active(&mu->timer) &&
+          ev_timer_remaining(mu->loop, &mu->timer) <= 0)))
+        return 0;
     ev_timer_stop(mu->loop, &mu->timer);
     if (timeout_ms >= 0) {
         ev_timer_set(&mu->timer, (ev_tstamp)timeout_ms / 1000.0, 0.0);
@@ -221,10 +233,21 @@ int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
                    llmb_curl.multi_strerror(mc));
         return LLMB_EIO;
     }
+    /* Without a limit of ours curl keeps 4 idle connections per transfer
+     * it holds, and as the transfers of a run end that limit falls, so it
+     * closes the connections the run's next requests (or the next run's)
+     * would reuse: they would all connect again, a burst of connects
+     * where sends were due. So the cache keeps as many as the most
+     * transfers that were ever in flight at once. */
+    if (++mu->nxfer > mu->maxconns) {
+        mu->maxconns = mu->nxfer;
+        llmb_curl.multi_setopt(mu->m, CURLMOPT_MAXCONNECTS, mu->maxconns);
+    }
     return 0;
 }
 
 void llmb_llm_multi_remove(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
 {
     llmb_curl.multi_remove_handle(mu->m, x->easy);
+    mu->nxfer--;
 }
