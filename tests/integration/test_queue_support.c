@@ -310,6 +310,11 @@ long long tq_zcard(const char *sub)
     return tq_cmd_int("ZCARD %s:%s", T.base, sub);
 }
 
+long long tq_waiting(void)
+{
+    return tq_cmd_int("LLEN %s:pl", T.base) + tq_zcard("pz");
+}
+
 void tq_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -50,6 +50,9 @@ char *tq_hget(const char *sub, const char *field);
 void tq_assert_hget(const char *sub, const char *field, const char *want);
 /* ZCARD of <base>:<sub>. */
 long long tq_zcard(const char *sub);
+/* Members waiting to be claimed now: LLEN <base>:pl + ZCARD <base>:pz
+ * (a fan-out cursor is one member). */
+long long tq_waiting(void);
 void tq_sleep_ms(long ms);
 
 /* Pushes doc with llmb_push; returns the id (caller frees); fails the
