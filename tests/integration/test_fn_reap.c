@@ -32,13 +32,18 @@ static void test_reap_expired_and_dead_worker(void **state)
     assert_int_equal(tq_claim("w2", 2, "30000", t + 2, NULL), 2);
     tq_sleep_ms(150);
     r = tq_fcall("llmb_reap", "250", NULL);
-    assert_int_equal(r->integer, 2); /* w1's two leases expired */
+    assert_int_equal(r->integer, 1); /* w1's batch (two tasks) expired */
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 2);
+    /* both of its tasks wait again, on their own, at priority 0 */
+    assert_int_equal(tq_stat("pending"), 2);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 2);
+    assert_int_equal(tq_stat("running"), 2);
     r = tq_fcall("llmb_reap_worker", "w2", "connection closed", NULL);
     assert_int_equal(r->integer, 2); /* w2 is dead: all its leases at once */
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 4);
+    assert_int_equal(tq_stat("pending"), 4);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 4);
+    assert_int_equal(tq_stat("running"), 0);
     assert_int_equal(tq_zcard("running"), 0);
     assert_int_equal(tq_cmd_int("EXISTS %s:wl:w2", T.base), 0);
     tq_assert_job(id, "2:error", "worker w2: connection closed");
