@@ -263,8 +263,10 @@ long long tq_fail(const char *worker, const struct tq_task *t,
 
 long long tq_ended_ms(const char *id)
 {
-    redisReply *r = tq_cmd("ZSCORE %s:ended %s", T.base, id);
-    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    /* its end in <base>:je: "<c|f|x><finished ms>..." */
+    redisReply *r = tq_cmd("HGET %s:je %s", T.base, id);
+    long long v = r->type == REDIS_REPLY_STRING && r->len > 1 ? atoll(r->str + 1)
+                                                             : -1;
 
     freeReplyObject(r);
     return v;

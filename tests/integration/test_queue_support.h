@@ -92,7 +92,7 @@ char *tq_push_and_complete(const char *doc);
  * Returns the reply (caller frees). */
 redisReply *tq_complete_batch(const struct tq_task *t, int n, int bad,
                               const char *bad_result, const char *result);
-/* The score of job id in <base>:ended (when it ended), or -1. */
+/* When job id ended (ms, from its end in <base>:je), or -1. */
 long long tq_ended_ms(const char *id);
 
 #endif
