@@ -269,6 +269,7 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
     char *base = llmb_key_queue(prefix, queue);
     char *events = llmb_key_queue_sub(prefix, queue, "events");
     int64_t ended = 0, polled;
+    bool reread = false;
     char block[24];
     int rc;
 
@@ -303,9 +304,14 @@ int llmb_job_wait(struct llmb_cluster *cl, const char *prefix,
             rc = 0;
             pause_ms(o->block_ms); /* as a blocking read would have */
         }
-        /* Not after every read: on a busy queue XREAD answers at once. */
-        if (rc == 0 && !p->finished &&
-            llmb_mono_ms() - polled >= o->block_ms) {
+        /* Not after every read: on a busy queue XREAD answers at once.
+         * But once right after its `finished` event: a job of one task
+         * whose result is {} has its aggregate at once, without a
+         * coordinator (docs/coordinator.md). */
+        if (rc == 0 && ((!p->finished &&
+                         llmb_mono_ms() - polled >= o->block_ms) ||
+                        (p->finished && !p->aggregated && !reread))) {
+            reread = p->finished;
             rc = progress_read(cl, base, id, p, errstr);
             polled = llmb_mono_ms();
         }

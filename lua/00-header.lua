@@ -125,7 +125,7 @@ end
 -- one call at a time, so one table serves every call in turn.
 local function call_new()
     return {conf = {}, confs = {}, counts = {}, done = {}, states = {},
-        ends = {}, sh = {}}
+        ends = {}, agg = {}, sh = {}}
 end
 local CALL = call_new()
 
@@ -320,7 +320,7 @@ local function call_flush(base)
     if n > 0 then
         local states, now = CALL.states, CALL.ended_now
         local at = now_str(now)
-        chunked('LPUSH', base .. ':done', ended)
+        if #CALL.agg > 0 then chunked('LPUSH', base .. ':done', CALL.agg) end
         -- one line per CHUNK ids: the order retention deletes in
         for i = 1, n, CHUNK do
             redis.call('RPUSH', base .. ':fin', at .. ' '

@@ -258,8 +258,15 @@ function L.leases_check(base, worker, args, first, stride)
         for x = i, j do cur[x] = r[x - i + 1] end
     end
     local seen = {}
+    local last_tok, last_held
     for k, ref in ipairs(refs) do
-        local held = L.held_of(args[first + (k - 1) * stride + 1])
+        -- (the tasks of a batch carry one token: made held once)
+        local tok = args[first + (k - 1) * stride + 1]
+        local held = last_held
+        if tok ~= last_tok then
+            held = L.held_of(tok)
+            last_tok, last_held = tok, held
+        end
         local b = held and batches[held]
         if held and b == nil then
             local w, at = nil, nil
@@ -381,10 +388,12 @@ end
 -- Records that job `id` ended in `state` now: its end in <base>:je
 -- (`text` after the letter and the time: " <started> <worker>" and a tab
 -- and the result or error for a job of one task; nothing for a fan-out
--- job) written when the call ends, with its hand-off to the coordinators,
--- its `finished` event and its line in <base>:fin (call_flush); the dead
--- set now.
-function L.job_end(base, id, state, now, text)
+-- job) written when the call ends, with its `finished` event, its line in
+-- <base>:fin and, unless `trivial`, its hand-off to the coordinators
+-- (call_flush); the dead set now. A job of one task that ended without a
+-- result other than {} is `trivial`: its aggregate holds nothing the
+-- coordinator would compute, and llmb_job answers it (15-job.lua).
+function L.job_end(base, id, state, now, text, trivial)
     local e = CALL.ends
     e[#e + 1] = id
     e[#e + 1] = END_LETTER[state] .. now_str(now) .. (text or '')
@@ -392,6 +401,10 @@ function L.job_end(base, id, state, now, text)
     done[#done + 1] = id
     CALL.states[#done] = state
     CALL.ended_now = now
+    if not trivial then
+        local agg = CALL.agg
+        agg[#agg + 1] = id
+    end
     if state == 'failed' then
         local dk = base .. ':dead'
         redis.call('ZADD', dk, now, id)
@@ -472,11 +485,11 @@ function L.single_cancelled(base, id, now, started, worker)
     if kcall('HGET', job_key(base, id), 'expired') == '1' then
         CALL.counts.failed = (CALL.counts.failed or 0) + 1
         L.job_end(base, id, 'failed', now, (started and tail or ' 0 ')
-            .. '\tdeadline exceeded')
+            .. '\tdeadline exceeded', true)
         return
     end
     CALL.counts.cancelled = (CALL.counts.cancelled or 0) + 1
-    L.job_end(base, id, 'cancelled', now, started and tail or nil)
+    L.job_end(base, id, 'cancelled', now, started and tail or nil, true)
 end
 
 -- Attempts started of `members` before the present ones (0 for most:
@@ -558,7 +571,7 @@ local function task_failed(base, member, kind, err, now, started, worker, w)
         CALL.counts.failed = (CALL.counts.failed or 0) + 1
         redis.call('HSETNX', jk, 'error', clip('task 0: ' .. err,
             MAX_ERROR_BYTES))
-        L.job_end(base, id, 'failed', now, tail .. '\t' .. err)
+        L.job_end(base, id, 'failed', now, tail .. '\t' .. err, true)
         return 2
     end
     redis.call('HSET', jk, task_field(idx, 'error'), err,

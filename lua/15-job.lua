@@ -36,6 +36,10 @@ local JOB_VIEW = {
     max = 1000,  -- fields one call names
 }
 
+-- The version of the aggregate's form (LLMB_AGG_VERSION of
+-- include/llmb/aggregate.h).
+local AGG_VERSION = 2
+
 -- The fields of a job's hash the view reads (what a push does not put
 -- in the record and a claim does not hold in a lease).
 local HASH_FIELDS = {'state', 'started_ms', 'finished_ms', 'cancelled_ms',
@@ -136,6 +140,22 @@ local function job_read(base, id)
             end
         end
         if h[#HASH_FIELDS] then t.error = t.error or h[#HASH_FIELDS] end
+        if state and not v.aggregate and not (state == 'completed' and tail) then
+            -- the aggregate the coordinator would store for it
+            -- (coordinator/aggregator.c build()), of no result but {}:
+            -- such a job is never handed to it (05-lifecycle.lua job_end)
+            local f = tonumber(fin)
+            local st = tonumber(v.started_ms)
+            v.aggregate = string.format('{"version":%d,"state":"%s","tasks":1,'
+                .. '"ok":%s,"failed":%d,"cancelled":%d,"wall_ms":%d,'
+                .. '"run_ms":%d,"retried":%d,"timeouts":%d,"lost":%d,'
+                .. '"results":%s,"fields":{}}', AGG_VERSION, state, v.ok,
+                tonumber(v.failed) or 0, tonumber(v.cancelled) or 0,
+                f - tonumber(created), st and f - st or 0,
+                tonumber(v.retried) or 0, tonumber(v.timeouts) or 0,
+                tonumber(v.lost) or 0, v.ok)
+            v.aggregated_ms = fin
+        end
         task = function(idx, name)
             if idx ~= '0' then return false end
             return t[name] or false

@@ -227,8 +227,9 @@ local function complete(keys, args)
                 CALL.counts.ok = (CALL.counts.ok or 0) + 1
                 local t = ' ' .. istr(claimed[i]) .. ' ' .. worker
                 if a > 1 then t = t .. ' ' .. istr(a) end
-                if res ~= EMPTY_RESULT then t = t .. '\t' .. res end
-                L.job_end(base, id, 'completed', now, t)
+                local trivial = res == EMPTY_RESULT
+                if not trivial then t = t .. '\t' .. res end
+                L.job_end(base, id, 'completed', now, t, trivial)
             else
                 group_add(jobs, order, id, idx, res)
                 local g = jobs[id]

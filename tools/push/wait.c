@@ -20,6 +20,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -502,6 +503,7 @@ struct followed {
     size_t stream;    /* its queue's entry of the streams */
     struct llmb_job_progress w;
     int64_t ended;    /* mono ms it was seen ended, 0 before */
+    bool reread;      /* read again once seen ended */
 };
 
 /* The events stream of a queue of the batch. */
@@ -527,6 +529,21 @@ static int followed_over(const struct followed *f, int64_t now)
 {
     return f->w.finished &&
            (f->w.aggregated || now - f->ended > AGGREGATE_GRACE_MS);
+}
+
+/* Whether a job ended by an event is still to be read once (and marks
+ * them read). */
+static bool rereads(struct followed *v, size_t n)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].w.finished && !v[i].w.aggregated && !v[i].reread) {
+            v[i].reread = true;
+            any = true;
+        }
+    }
+    return any;
 }
 
 /* Notes the time job f was first seen ended. */
@@ -843,8 +860,11 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
         rc = follow_read(cl, &fl, block_ms);
         /* The streams are capped: re-read the jobs not over
          * every BLOCK_MS, so an event trimmed away before it was read
-         * cannot stall the wait. */
-        if (rc == 0 && llmb_mono_ms() - polled >= BLOCK_MS) {
+         * cannot stall the wait; and a job its `finished` event ended
+         * at once, whose aggregate may be there already (a job of one
+         * task whose result is {} needs no coordinator: docs/coordinator.md). */
+        if (rc == 0 && (llmb_mono_ms() - polled >= BLOCK_MS ||
+                        rereads(v, ids->n))) {
             rc = followed_poll(cl, v, ids->n);
             polled = llmb_mono_ms();
         }
