@@ -1,7 +1,7 @@
 /*
  * llmb_claim against a real redis-server: delayed tasks promoted when due,
- * two processes claiming from one queue never sharing a task, refs that
- * name no task dropped from pending, delayed and running, and a batch cut
+ * two processes claiming from one queue never sharing a task, members
+ * that name no task dropped from where they wait or run, and a batch cut
  * at 250 jobs waking a worker for the rest.
  *
  * One of the tests of the function library (lua/), through FCALL exactly
@@ -34,7 +34,8 @@ static void test_delay_and_promotion(void **state)
 
     (void)state;
     id = tq_push("{\"type\":\"t\",\"delay_s\":0.3}");
-    assert_int_equal(tq_zcard("delayed"), 1);
+    assert_int_equal(tq_zcard("pd"), 1);
+    assert_int_equal(tq_waiting(), 0);
     assert_int_equal(tq_claim("w1", 1, "30000", t, &due), 0);
     assert_true(due > 0); /* the worker learns when to look again */
     tq_sleep_ms(350);
@@ -51,7 +52,8 @@ static void test_two_workers_never_share_a_task(void **state)
     pid_t pid[2];
     char *seen = llmb_xcalloc(5000, 1);
     char *id;
-    int w, total = 0;
+    char tok[160], last[2][160] = {"", ""};
+    int w, total = 0, batches = 0;
 
     (void)state;
     id = tq_push("{\"type\":\"t\",\"tasks\":5000}");
@@ -71,7 +73,7 @@ static void test_two_workers_never_share_a_task(void **state)
             snprintf(wid, sizeof(wid), "w%d", w);
             while ((got = tq_claim(wid, 7, "30000", t, NULL)) > 0)
                 for (i = 0; i < got; i++)
-                    fprintf(out, "%lld\n", t[i].idx);
+                    fprintf(out, "%s %lld\n", t[i].tok, t[i].idx);
             fclose(out);
             free(seen);
             free(id);
@@ -83,8 +85,14 @@ static void test_two_workers_never_share_a_task(void **state)
         FILE *in = fdopen(pipes[w][0], "r");
         long long idx;
         int st;
-        while (fscanf(in, "%lld", &idx) == 1) {
+        while (fscanf(in, "%159s %lld", tok, &idx) == 2) {
             assert_true(idx >= 0 && idx < 5000);
+            /* one lease per batch: a worker's tokens change per claim */
+            if (strcmp(tok, last[w]) != 0) {
+                assert_true(strcmp(tok, last[1 - w]) != 0);
+                snprintf(last[w], sizeof(last[w]), "%s", tok);
+                batches++;
+            }
             if (seen[idx])
                 fail_msg("task %lld handed out twice", idx);
             seen[idx] = 1;
@@ -95,14 +103,19 @@ static void test_two_workers_never_share_a_task(void **state)
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
     assert_int_equal(total, 5000);
-    assert_int_equal(tq_zcard("running"), 5000);
+    /* every task held ("~" keeps <base>:run a hash table), one lease and
+     * one deadline per batch */
+    assert_int_equal(tq_cmd_int("HLEN %s:run", T.base), 5000 + 1);
+    assert_int_equal(tq_zcard("running"), batches);
+    assert_int_equal(tq_cmd_int("HLEN %s:lease", T.base), 2 * batches);
     free(seen);
     free(id);
 }
 
-/* Refs that name no task, added by hand to pending, delayed and running,
- * are dropped; the tasks around them are claimed and reaped as usual, and
- * a job key of another type counts as a job that is gone. */
+/* Members that name no task, added by hand to the waiting list, the
+ * waiting and delayed sets and the running set, are dropped; the tasks
+ * around them are claimed and reaped as usual, and a job whose record is
+ * no record counts as a job that is gone. */
 static void test_bad_refs_and_keys_dropped(void **state)
 {
     struct tq_task t[8];
@@ -113,15 +126,18 @@ static void test_bad_refs_and_keys_dropped(void **state)
     a = tq_push("{\"type\":\"t\"}");
     b = tq_push("{\"type\":\"t\",\"tasks\":2}");
     c = tq_push("{\"type\":\"t\"}");
-    /* between a and b in the pending order */
-    freeReplyObject(tq_cmd("ZADD %s:pending 1 junk", T.base));
-    freeReplyObject(tq_cmd("ZADD %s:delayed 0 no-index", T.base));
-    /* c's key now holds a string */
-    freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, c));
-    freeReplyObject(tq_cmd("SET %s:j:%s x", T.base, c));
-    n = tq_claim("w1", 8, "30000", t, NULL);
-    assert_int_equal(n, 3);
+    /* between a and b in the waiting order */
+    assert_int_equal(tq_cmd_int("LINSERT %s:pl BEFORE %s junk", T.base, b), 4);
+    freeReplyObject(tq_cmd("ZADD %s:pz 1 junk-z 2 %s:x:1", T.base, a));
+    freeReplyObject(tq_cmd("ZADD %s:pd 0 no-index", T.base));
+    /* c's record is now no record */
+    freeReplyObject(tq_cmd("HSET %s:jd %s x", T.base, c));
+    /* a alone in its batch */
+    assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_string_equal(t[0].id, a);
+    n = tq_claim("w1", 7, "30000", t + 1, NULL);
+    assert_int_equal(n, 2);
+    n++;
     assert_string_equal(t[1].id, b);
     assert_string_equal(t[2].id, b);
     for (i = 0; i < n; i++) {
@@ -129,22 +145,28 @@ static void test_bad_refs_and_keys_dropped(void **state)
         assert_int_equal(t[i].attempt, 1);
         assert_string_equal(t[i].type, "t");
     }
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_zcard("delayed"), 0);
-    assert_int_equal(tq_zcard("running"), 3);
+    assert_string_equal(t[0].ref, a);
+    assert_int_equal(tq_waiting(), 0);
+    assert_int_equal(tq_zcard("pd"), 0);
+    assert_int_equal(tq_zcard("running"), 2);
+    assert_int_equal(tq_cmd_int("HLEN %s:run", T.base), 3 + 1);
     /* an expired lease beside a junk member of running: both go */
-    freeReplyObject(tq_cmd("ZADD %s:running 0 junk2 0 %s:0", T.base, a));
+    freeReplyObject(tq_cmd("ZADD %s:running 0 junk2 0 %s", T.base, t[0].tok));
     {
         redisReply *r = tq_fcall("llmb_reap", "10", NULL);
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
         assert_int_equal(r->integer, 2);
         freeReplyObject(r);
     }
-    assert_int_equal(tq_zcard("running"), 2);
+    assert_int_equal(tq_zcard("running"), 1);
+    assert_int_equal(tq_cmd_int("HLEN %s:run", T.base), 2 + 1);
     tq_assert_job(a, "0:state", "pending");
+    tq_assert_job(a, "state", "pending");
+    assert_int_equal(tq_waiting(), 1);
     assert_int_equal(tq_complete("w1", &t[1], "{}"), 1);
     assert_int_equal(tq_complete("w1", &t[2], "{}"), 1);
     tq_assert_job(b, "state", "completed");
+    assert_int_equal(tq_zcard("running"), 0);
     free(a);
     free(b);
     free(c);

@@ -26,21 +26,30 @@ static void test_push_defaults_and_payload_kept_exactly(void **state)
 {
     const char *payload = "{\"n\": 1700000000123456789, \"a\": [], \"x\": 0.1234567890123456789}";
     char doc[512];
-    char *id;
+    char *id, *id2;
     struct tq_task t[2];
 
     (void)state;
     snprintf(doc, sizeof(doc), "{\"type\":\"echo\",\"payload\":%s}", payload);
     id = tq_push(doc);
-    assert_true(strlen(id) == 36); /* a UUID-shaped id */
+    /* a minted id: the queue's 3-character tag and a base-36 counter */
+    assert_true(strlen(id) >= 4);
+    assert_int_equal(strspn(id, "0123456789abcdefghijklmnopqrstuvwxyz"),
+                     strlen(id));
+    id2 = tq_push("{\"type\":\"echo\"}");
+    assert_memory_equal(id2, id, 3);
+    assert_string_not_equal(id2, id);
     tq_assert_job(id, "payload", payload);
     tq_assert_job(id, "type", "echo");
     tq_assert_job_defaults(id);
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 1);
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
+    assert_string_equal(t[0].id, id);
+    assert_string_equal(t[1].id, id2);
     assert_string_equal(t[0].payload, payload);
     assert_string_equal(t[0].type, "echo");
     assert_int_equal(t[0].attempt, 1);
     free(id);
+    free(id2);
 }
 
 static void test_push_idempotent_on_id(void **state)
@@ -53,9 +62,10 @@ static void test_push_idempotent_on_id(void **state)
     assert_string_equal(a, "job-1");
     assert_string_equal(b, "job-1");
     /* one fan-out cursor for its three tasks */
-    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_waiting(), 1);
     assert_int_equal(tq_stat("pending"), 3);
-    tq_assert_hget("j:job-1", "type", "echo");
+    tq_assert_job("job-1", "type", "echo");
+    tq_assert_job("job-1", "tasks", "3");
     free(a);
     free(b);
 }
@@ -70,7 +80,7 @@ static void test_push_fanout_10000_in_one_call(void **state)
     (void)state;
     id = tq_push("{\"type\":\"noop\",\"tasks\":10000}");
     /* pushed in O(1): one member, its cursor, stands for every task */
-    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_waiting(), 1);
     assert_int_equal(tq_stat("pending"), 10000);
     while ((got = tq_claim("w1", 1000, "30000", t, NULL)) > 0) {
         for (i = 0; i < got; i++) {
@@ -84,7 +94,7 @@ static void test_push_fanout_10000_in_one_call(void **state)
         }
     }
     assert_int_equal(seen, 10000);
-    assert_int_equal(tq_zcard("pending"), 0);
+    assert_int_equal(tq_waiting(), 0);
     assert_int_equal(tq_stat("pending"), 0);
     free(mark);
     free(t);
@@ -197,8 +207,9 @@ static void test_bad_documents_rejected(void **state)
                      cases[i].msg);
         freeReplyObject(r);
     }
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_zcard("jobs"), 0);
+    assert_int_equal(tq_waiting(), 0);
+    assert_int_equal(tq_zcard("pd"), 0);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 0);
 }
 
 static void test_deep_nesting_and_payload_limit(void **state)
@@ -231,7 +242,8 @@ static void test_deep_nesting_and_payload_limit(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_string_equal(r->str, "ERR job field \"payload\" is 202 bytes; the limit is 100");
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
+    assert_int_equal(tq_waiting(), 0);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 0);
     llmb_buf_fini(&b);
 }
 
@@ -248,7 +260,8 @@ static void test_batch_push_mixed(void **state)
     assert_int_equal(r->element[1]->type, REDIS_REPLY_ERROR);
     assert_int_equal(r->element[2]->type, REDIS_REPLY_STRING);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 2);
+    assert_int_equal(tq_waiting(), 2);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 2);
 }
 
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
