@@ -104,7 +104,8 @@ static void test_resume_wakes_for_delayed(void **state)
     assert_int_equal(fcall_int("llmb_pause"), 1);
     tq_sleep_ms(5);
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 0);
-    assert_int_equal(tq_zcard("delayed"), 1);
+    assert_int_equal(tq_zcard("pd"), 1);
+    assert_int_equal(tq_waiting(), 0);
     freeReplyObject(tq_cmd("DEL %s:wake", T.base));
     assert_int_equal(fcall_int("llmb_resume"), 1);
     assert_true(tq_cmd_int("LLEN %s:wake", T.base) > 0);
