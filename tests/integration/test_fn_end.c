@@ -1,6 +1,7 @@
 /*
  * The end of a job against a real redis-server: its state and counts,
- * the `finished` events that name it, retention in <base>:ended, the
+ * the `finished` events that name it, its end in <base>:je and retention
+ * in the order of <base>:fin, the
  * calls that end the most jobs at once, and the hand-off to the
  * coordinators (llmb_agg_take, llmb_agg_finish).
  *
@@ -42,9 +43,12 @@ static void test_complete_ends_job(void **state)
     assert_int_equal(tq_cmd_int("EXISTS %s:wl:w1", T.base), 0);
     tq_assert_job(id, "1:result", "{\"ms\": 5}");
     tq_assert_job(id, "1:state", "completed");
-    /* retention: the job is listed in <base>:ended by its end, no TTL */
+    /* retention: the job has its end in <base>:je and its line in
+     * <base>:fin, no TTL */
     assert_true(tq_ended_ms(id) > 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:fin", T.base), 1);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
+    assert_int_equal(tq_cmd_int("TTL %s:je", T.base), -1);
     free(id);
 }
 
@@ -71,9 +75,10 @@ static void test_finished_event_per_call(void **state)
     assert_string_equal(e->element[3]->str, "3");
     assert_string_equal(e->element[4]->str, "ids");
     assert_string_equal(e->element[6]->str, "states");
-    /* the bad result failed its job first, within the same call */
-    ids = llmb_xasprintf("%s %s %s", id[1], id[0], id[2]);
-    states = llmb_xasprintf("failed completed completed");
+    /* in the order the call reported them, the bad result failing its
+     * job */
+    ids = llmb_xasprintf("%s %s %s", id[0], id[1], id[2]);
+    states = llmb_xasprintf("completed failed completed");
     assert_string_equal(e->element[5]->str, ids);
     assert_string_equal(e->element[7]->str, states);
     freeReplyObject(r);
@@ -94,12 +99,42 @@ static void test_finished_event_per_call(void **state)
     free(id[0]);
 }
 
-/* Moves the end of job id to 1970 (finished_ms and its <base>:ended
- * score), as if it had ended long before any retention. */
+/* Moves the end of job id to 1970 (the time of its end in <base>:je and
+ * of its line in <base>:fin), as if it had ended long before any
+ * retention. The lines before its line must have been moved too. */
 static void ended_long_ago(const char *id)
 {
-    tq_cmd_int("ZADD %s:ended XX 1000 %s", T.base, id);
-    tq_cmd_int("HSET %s:j:%s finished_ms 1000", T.base, id);
+    redisReply *r = tq_cmd("HGET %s:je %s", T.base, id);
+    const char *rest;
+    char *end, *line;
+    size_t i;
+
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    rest = r->str + 1;
+    while (*rest >= '0' && *rest <= '9')
+        rest++;
+    end = llmb_xasprintf("%c1000%s", r->str[0], rest);
+    freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, id, end));
+    free(end);
+    freeReplyObject(r);
+    r = tq_cmd("LRANGE %s:fin 0 -1", T.base);
+    for (i = 0; i < r->elements; i++) {
+        const char *ids = strchr(r->element[i]->str, ' ');
+        if (ids == NULL || strcmp(ids + 1, id) != 0)
+            continue;
+        line = llmb_xasprintf("1000 %s", id);
+        freeReplyObject(tq_cmd("LSET %s:fin %d %s", T.base, (int)i, line));
+        free(line);
+        break;
+    }
+    assert_true(i < r->elements);
+    freeReplyObject(r);
+}
+
+/* Jobs with an end in <base>:je. */
+static long long ended_count(void)
+{
+    return tq_cmd_int("HLEN %s:je", T.base);
 }
 
 /* The server's count of values freed on its lazyfree thread (UNLINK of a
@@ -171,9 +206,13 @@ static void test_retention_deletes_old_jobs(void **state)
     for (int i = 0; i < 200 && lazyfreed() < freed + 2; i++)
         tq_sleep_ms(10);
     assert_true(lazyfreed() >= freed + 2);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:jd %s", T.base, old), 0);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:jd %s", T.base, dead), 0);
     assert_int_equal(tq_zcard("dead"), 0);
-    assert_int_equal(tq_zcard("ended"), 1);
-    assert_int_equal(tq_zcard("jobs"), 1);
+    assert_int_equal(ended_count(), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:fin", T.base), 1);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 1);
     tq_assert_job(young, "state", "completed");
     /* a quiet queue: llmb_reap applies it */
     ended_long_ago(young);
@@ -181,8 +220,10 @@ static void test_retention_deletes_old_jobs(void **state)
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
     assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, young), 0);
-    assert_int_equal(tq_zcard("ended"), 0);
-    assert_int_equal(tq_zcard("jobs"), 0);
+    assert_int_equal(ended_count(), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:fin", T.base), 0);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 0);
     /* retention_s 0 keeps them */
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 0", T.base));
     free(old);
@@ -195,9 +236,9 @@ static void test_retention_deletes_old_jobs(void **state)
     free(young);
 }
 
-/* A job hash deleted by hand and its id pushed again: the new job is
- * not the ended one that <base>:ended names, so retention leaves it and
- * only drops the stale entry. */
+/* A job deleted by hand (its record and its end) and its id pushed
+ * again: the new job is not the ended one that <base>:fin names, so
+ * retention leaves it and only drops the stale entry. */
 static void test_retention_spares_a_job_pushed_again(void **state)
 {
     struct tq_task t[1];
@@ -207,16 +248,19 @@ static void test_retention_spares_a_job_pushed_again(void **state)
     (void)state;
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
     id = tq_push_and_complete("{\"type\":\"t\",\"id\":\"same\"}");
-    tq_cmd_int("DEL %s:j:same", T.base);
+    ended_long_ago("same");
+    tq_cmd_int("HDEL %s:jd same", T.base);
+    tq_cmd_int("HDEL %s:je same", T.base);
     again = tq_push("{\"type\":\"t\",\"id\":\"same\"}");
     assert_string_equal(again, "same");
-    tq_cmd_int("ZADD %s:ended XX 1000 same", T.base);
     r = tq_fcall("llmb_reap", NULL);
     freeReplyObject(r);
     tq_assert_job("same", "state", "pending");
-    assert_int_equal(tq_zcard("pending"), 1);
-    assert_int_equal(tq_zcard("ended"), 0);
-    assert_int_equal(tq_zcard("jobs"), 1);
+    assert_int_equal(tq_stat("pending"), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1);
+    assert_int_equal(ended_count(), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:fin", T.base), 0);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 1);
     /* it runs and ends as usual, and is listed again */
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
@@ -277,11 +321,47 @@ static void push_many(int n, const char *doc)
     }
 }
 
+/* The ids listed in the lines of <base>:fin (the order retention
+ * deletes in). */
+static long long fin_listed(void)
+{
+    redisReply *r = tq_cmd("LRANGE %s:fin 0 -1", T.base);
+    long long n = 0;
+    size_t i;
+
+    for (i = 0; i < r->elements; i++)
+        for (const char *p = strchr(r->element[i]->str, ' '); p != NULL;
+             p = strchr(p + 1, ' '))
+            n++;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The aggregate llmb_job answers for the first job listed in <base>:fin
+ * must be of state `want`. */
+static void first_fin_aggregate(const char *want)
+{
+    redisReply *r = tq_cmd("LINDEX %s:fin 0", T.base);
+    char id[64], *agg, *st;
+
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_int_equal(sscanf(r->str, "%*s %63s", id), 1);
+    freeReplyObject(r);
+    agg = tq_job_get(id, "aggregate");
+    st = llmb_xasprintf("\"state\":\"%s\"", want);
+    if (strstr(agg, st) == NULL)
+        fail_msg("job %s aggregate %s, want %s", id, agg, st);
+    free(st);
+    free(agg);
+}
+
 /* Calls that end the most jobs one call can: a reap of a worker holding
- * 251 leases takes back 250 (every job ends) and then 1; a purge ends 250
- * pending and 250 delayed jobs at once. Every job is handed to the
- * coordinators, listed in <base>:ended and named by a `finished` event,
- * ten per event. */
+ * 251 tasks (two batches: 250 and 1) takes back 250 (every job ends) and
+ * then 1; a purge ends 250 pending and 250 delayed jobs at once. Every
+ * job gets its end in <base>:je, is listed in <base>:fin and is named by
+ * a `finished` event, ten per event; none of them (jobs of one task with
+ * no result) is handed to the coordinators: llmb_job answers their
+ * aggregate. */
 static void test_calls_ending_the_most_jobs(void **state)
 {
     static struct tq_task t[1000];
@@ -295,16 +375,19 @@ static void test_calls_ending_the_most_jobs(void **state)
     r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
     assert_int_equal(r->integer, 250);
     freeReplyObject(r);
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 250);
-    assert_int_equal(tq_zcard("ended"), 250);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
+    assert_int_equal(ended_count(), 250);
+    assert_int_equal(fin_listed(), 250);
     assert_int_equal(finished_named(), 250);
+    first_fin_aggregate("failed");
     r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
     r = tq_fcall("llmb_reap_worker", "w1", "gone", NULL);
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("ended"), 251);
+    assert_int_equal(ended_count(), 251);
+    assert_int_equal(fin_listed(), 251);
     assert_int_equal(finished_named(), 251);
 
     push_many(250, "{\"type\":\"t\"}");
@@ -314,8 +397,9 @@ static void test_calls_ending_the_most_jobs(void **state)
     assert_int_equal(r->element[0]->integer, 500);
     assert_int_equal(r->element[1]->integer, 0);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("ended"), 751);
-    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 751);
+    assert_int_equal(ended_count(), 751);
+    assert_int_equal(fin_listed(), 751);
+    assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
     assert_int_equal(finished_named(), 751);
     assert_int_equal(tq_stat("tasks_cancelled"), 500);
 }
