@@ -22,7 +22,9 @@ local CANCEL_TASK_BUDGET = 1000
 -- The end of job `id` in <base>:je: its state, or nil while it has none.
 local function end_state(base, id)
     local e = redis.call('HGET', base .. ':je', id)
-    return e and END_STATE[string.sub(e, 1, 1)]
+    -- (HGET of no field is false, which must read as no end: nil)
+    if not e then return nil end
+    return END_STATE[string.sub(e, 1, 1)]
 end
 
 -- Cancels job `id`: its record becomes cancelled ('x'), its waiting tasks
