@@ -44,13 +44,23 @@ local function job_cancel(base, id, now, why)
     local ended = end_state(base, id)
     if ended then return nil, ended end
     if s == 'x' then return nil, 'stopping' end
-    redis.call('HSET', jd, id, 'x' .. string.sub(r, 2))
     local jk = job_key(base, id)
+    local tasks = L.optn(o, 'n', 1)
+    local j
+    if tasks > 1 then
+        -- a fan-out job whose hash is gone (deleted by hand) is junk:
+        -- nothing is written, not even a hash brought back
+        j = kcall('HMGET', jk, 'next', 'ahead', 'left')
+        if j == nil or not j[3] then
+            if j then junk() end
+            return nil, 'gone'
+        end
+    end
+    redis.call('HSET', jd, id, 'x' .. string.sub(r, 2))
     redis.call('HSET', jk, 'cancelled_ms', now)
     if why then redis.call('HSETNX', jk, 'error', why) end
     redis.call('ZREM', base .. ':deadlines', id)
     local pz, pd = base .. ':pz', base .. ':pd'
-    local tasks = L.optn(o, 'n', 1)
     local removed, work = 0, 1
     if tasks == 1 then
         if redis.call('HEXISTS', base .. ':run', id) == 1 then
@@ -66,8 +76,6 @@ local function job_cancel(base, id, now, why)
         emit(base, 'event', 'cancelled', 'job', id, 'removed', removed)
         return removed, work
     end
-    local j = kcall('HMGET', jk, 'next', 'ahead', 'left')
-    if j == nil then return nil, 'gone' end
     redis.call('HSET', jk, 'state', 'cancelled')
     local behind = tasks - (tonumber(j[1]) or 0) - (tonumber(j[2]) or 0)
     if behind > 0 then
@@ -120,6 +128,7 @@ local function cancel(keys, args)
         return not_found(base, id)
     end
     local removed, state = job_cancel(base, id, now_ms(), nil)
+    if state == 'gone' then return not_found(base, id) end
     if removed == nil then
         return redis.error_reply(string.format('ERR job "%s" has already %s',
             id, (state == 'cancelled' or state == 'stopping')
@@ -145,10 +154,15 @@ local function retry(keys, args)
     local state = end_state(base, id)
     if state == nil and s == 'x' then
         -- A cancelled job whose running tasks have not stopped yet:
-        -- running them again now would run them twice.
+        -- running them again now would run them twice. (Its tasks not
+        -- ended are those: the cancel ended the waiting ones.)
+        local left = 1
+        if L.optn(o, 'n', 1) > 1 then
+            left = tonumber(kcall('HGET', job_key(base, id), 'left')) or 1
+        end
         return redis.error_reply(string.format('ERR job "%s" is cancelled '
-            .. 'but some of its tasks are still stopping; retry it once it '
-            .. 'has ended', id))
+            .. 'but %d of its tasks are still stopping; retry it once it '
+            .. 'has ended', id, left))
     end
     if state ~= 'failed' and state ~= 'cancelled' then
         local now_state = state or (redis.call('HEXISTS', base .. ':run', id)
@@ -165,6 +179,17 @@ local function retry(keys, args)
     local prio = L.optn(o, 'p', 0)
     local w = L.waits(base)
     local again = 1
+    -- Library versions before 6 kept the task fields in <base>:t:<id>: a
+    -- job that ended under one of them has them moved into its hash first,
+    -- so its completed tasks keep their results and do not run again.
+    local legacy = base .. ':t:' .. id
+    if redis.call('EXISTS', legacy) == 1 then
+        if tasks > 1 then
+            local kv = kcall('HGETALL', legacy)
+            if kv then chunked('HSET', jk, kv) end
+        end
+        redis.call('DEL', legacy)
+    end
     if tasks == 1 then
         redis.call('HDEL', base .. ':att', id)
         L.wait(w, id, prio, 'tail')

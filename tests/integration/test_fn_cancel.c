@@ -20,6 +20,21 @@
 
 #include "test_queue_support.h"
 
+/* No task waits: a claim gets none, and drops the members of cancelled
+ * jobs it meets (a cancel leaves one in <base>:pl, taking it out of a
+ * long list being O(n)), so that none is left. */
+static void nothing_waits(void)
+{
+    struct tq_task x[4];
+
+    assert_int_equal(tq_claim("w9", 4, "30000", x, NULL), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
+    assert_int_equal(tq_zcard("pz"), 0);
+    assert_int_equal(tq_zcard("pd"), 0);
+    assert_int_equal(tq_stat("pending"), 0);
+    assert_int_equal(tq_stat("delayed"), 0);
+}
+
 static void test_cancel_pending_and_running(void **state)
 {
     struct tq_task t[2];
@@ -33,7 +48,7 @@ static void test_cancel_pending_and_running(void **state)
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, 8); /* the waiting ones, at once */
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
+    nothing_waits();
     tq_assert_job(id, "state", "cancelled");
     /* running ones stop at the next heartbeat */
     r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[1].ref,
@@ -69,14 +84,14 @@ static void test_cancel_delayed_and_retry_job(void **state)
     r = tq_fcall("llmb_cancel", id, NULL);
     assert_int_equal(r->integer, 2);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("delayed"), 0);
+    assert_int_equal(tq_zcard("pd"), 0);
     tq_assert_job(id, "state", "cancelled");
     /* retry runs every task that did not complete */
     r = tq_fcall("llmb_retry", id, NULL);
     assert_int_equal(r->integer, 2);
     freeReplyObject(r);
     tq_assert_job(id, "state", "pending");
-    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1); /* its cursor */
     assert_int_equal(tq_stat("pending"), 2);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
     /* no longer ended: retention leaves it alone */
@@ -99,16 +114,16 @@ static void test_purge(void **state)
     assert_int_equal(r->element[0]->integer, 2); /* both jobs */
     assert_int_equal(r->element[1]->integer, 0); /* cancel takes whole jobs */
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
-    assert_int_equal(tq_zcard("delayed"), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
+    assert_int_equal(tq_zcard("pd"), 0);
     tq_assert_job(a, "state", "cancelled");
     tq_assert_job(a, "error", "purged");
     free(a);
     free(b);
 }
 
-/* A waiting task whose job hash was deleted by hand is purged without
- * bringing a job hash back. */
+/* A waiting task of a fan-out job whose hash was deleted by hand is
+ * purged without bringing a job hash back or touching its record. */
 static void test_purge_orphaned_task(void **state)
 {
     redisReply *r;
@@ -121,9 +136,16 @@ static void test_purge_orphaned_task(void **state)
     assert_int_equal(r->element[0]->integer, 0);
     assert_int_equal(r->element[1]->integer, 0);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
     assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
     assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:je %s", T.base, id), 0);
+    {
+        char *rec = tq_hget("jd", id);
+        assert_int_equal(rec[0], 'p');
+        free(rec);
+    }
+    assert_int_equal(tq_stat("junk"), 1);
     free(id);
 }
 
@@ -156,7 +178,7 @@ static void test_retry_moves_legacy_task_fields(void **state)
     tq_assert_job(id, "0:state", "completed");
     tq_assert_job(id, "0:result", "{\"v\":1}");
     /* task 1 waits again behind the job's cursor, task 0 does not */
-    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1);
     assert_int_equal(tq_stat("pending"), 1);
     assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 1);
     assert_int_equal(t[0].idx, 1);
@@ -181,7 +203,7 @@ static void test_retry_waits_for_running_tasks(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "2 of its tasks are still stopping"));
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
+    nothing_waits();
     /* the same task twice in one heartbeat is stopped and counted once */
     r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, t[0].ref,
               t[0].tok, t[1].ref, t[1].tok, NULL);
@@ -213,7 +235,7 @@ static void test_deadline(void **state)
     r = tq_fcall("llmb_deadlines", "10", NULL);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
-    assert_int_equal(tq_zcard("pending"), 0);
+    nothing_waits();
     r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
     assert_int_equal(r->elements, 2);
     assert_string_equal(r->element[1]->str, "cancelled");
@@ -350,9 +372,11 @@ static void test_rendezvous_input(void **state)
     rendezvous(&t[1], v);
     assert_int_equal(v[2], -1);
     assert_true(tq_stat("junk") >= 3);
-    /* the job is gone: nothing to meet, nothing written */
+    /* the job is gone (its record and hash): nothing to meet, nothing
+     * written */
     freeReplyObject(tq_cmd("DEL %s:rv:%s", T.base, id));
     freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, id));
+    freeReplyObject(tq_cmd("HDEL %s:jd %s", T.base, id));
     r = tq_fcall("llmb_rendezvous", "w1", t[0].ref, t[0].tok, "86400000",
                  NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
