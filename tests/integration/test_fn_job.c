@@ -3,13 +3,14 @@
  * the read-only function every reader asks. Its view is the job's own
  * fields and the task fields of its first 100 tasks, `page <from>` the
  * task fields of the next 100, and named fields answer as HMGET of the
- * job hash does: checked here against the job hash itself, for a fan-out
- * job with claimed, completed and failed tasks on both sides of a page.
- * What a push does not store (the id, the queue, options at their
+ * job hash does: checked here against where the job is stored (its
+ * record in <base>:jd, its hash, the leases of its running tasks), for a
+ * fan-out job with claimed, completed and failed tasks on both sides of a
+ * page. What a push does not store (the id, the queue, options at their
  * default) the view fills in, for a job that exists only, and so the
  * result {} of a completed task, which is stored as no field.
  * A job that is not there, an id no job can have, the bounds (1 to 1000
- * fields, a page from 0) and a job key of another type are checked too.
+ * fields, a page from 0) and a job hash of another type are checked too.
  *
  * One of the tests of the function library (lua/), each with its own key
  * prefix (test_queue_support.h).
@@ -80,6 +81,14 @@ static const char *const filled[][2] = {
 };
 #define NFILLED (sizeof(filled) / sizeof(*filled))
 
+/* The options of a record's opts (docs/data-model.md): letter, field
+ * and the default the view fills in (NULL: none, the field is absent). */
+static const char *const opt_letters[][3] = {
+    {"p", "priority", "0"}, {"n", "tasks", "1"}, {"t", "timeout_s", "600"},
+    {"r", "max_retries", "3"}, {"b", "backoff_ms", "1000"},
+    {"d", "deadline_ms", NULL}, {"y", "delay_s", NULL},
+};
+
 /* Whether pairs reply h holds field f. */
 static int has_field(const redisReply *h, const char *f)
 {
@@ -89,53 +98,212 @@ static int has_field(const redisReply *h, const char *f)
     return 0;
 }
 
-/* The fields of HGETALL of job id's hash that a view from task `from`
- * holds (with_job: the job's own fields too, and those filled in: its id,
- * queue "q" and the options the hash lacks, at their default) are in
- * pairs reply v once each, with the result {} of each completed task that
- * has no result field, and v holds nothing else. */
-static void assert_view(const char *id, const redisReply *v, int with_job,
-                        long long from)
-{
-    redisReply *h = tq_cmd("HGETALL %s:j:%s", T.base, id);
-    size_t want = 0;
+/* What a job's view must hold: field/value pairs, each field once. */
+struct want {
+    char *f[2048];
+    char *v[2048];
+    size_t n;
+};
 
-    if (with_job) {
-        assert_int_equal(pairs_count(v, "id", id), 1);
-        assert_int_equal(pairs_count(v, "queue", "q"), 1);
-        want += 4;
-        for (size_t i = 0; i < NFILLED; i++) {
-            if (tq_cmd_int("HEXISTS %s:j:%s %s", T.base, id,
-                           filled[i][0]) == 1)
-                continue;
-            assert_int_equal(pairs_count(v, filled[i][0], filled[i][1]), 1);
-            want += 2;
+/* Field f is to be v; a field wanted twice must be wanted the same. */
+static void want_add(struct want *w, const char *f, const char *v)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->f[i], f) == 0) {
+            if (strcmp(w->v[i], v) != 0)
+                fail_msg("field %s stored as \"%s\" and as \"%s\"", f,
+                         w->v[i], v);
+            return;
+        }
+    assert_true(w->n < 2048);
+    w->f[w->n] = llmb_xstrdup(f);
+    w->v[w->n] = llmb_xstrdup(v);
+    w->n++;
+}
+
+/* Field f is to be v, whatever was wanted before. */
+static void want_set(struct want *w, const char *f, const char *v)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->f[i], f) == 0) {
+            free(w->v[i]);
+            w->v[i] = llmb_xstrdup(v);
+            return;
+        }
+    want_add(w, f, v);
+}
+
+static const char *want_get(const struct want *w, const char *f)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->f[i], f) == 0)
+            return w->v[i];
+    return NULL;
+}
+
+/* The parts of job id's record in <base>:jd, "<s><created ms>\t<type>\t
+ * <opts>\t<payload>" (caller frees *rec; the parts point into it). */
+static void record_parts(const char *id, char **rec, char **created,
+                         char **type, char **opts, char **payload)
+{
+    redisReply *r = tq_cmd("HGET %s:jd %s", T.base, id);
+    char *t1, *t2, *t3;
+
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    *rec = llmb_xstrdup(r->str);
+    freeReplyObject(r);
+    assert_true((*rec)[0] == 'p' || (*rec)[0] == 'x');
+    t1 = strchr(*rec, '\t');
+    assert_non_null(t1);
+    t2 = strchr(t1 + 1, '\t');
+    assert_non_null(t2);
+    t3 = strchr(t2 + 1, '\t');
+    assert_non_null(t3);
+    *t1 = *t2 = *t3 = '\0';
+    *created = *rec + 1;
+    *type = t1 + 1;
+    *opts = t2 + 1;
+    *payload = t3 + 1;
+}
+
+/* Option `letter` of record opts o (a letter and a number each), or NULL
+ * when it is at its default. Caller frees. */
+static char *opt_of(const char *o, const char *letter)
+{
+    for (const char *p = o; *p; p++) {
+        if (*p == letter[0]) {
+            size_t n = strspn(p + 1, "-0123456789.e");
+            char *v = llmb_xcalloc(n + 1, 1);
+            memcpy(v, p + 1, n);
+            return v;
         }
     }
+    return NULL;
+}
 
-    assert_int_equal(v->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(v->elements % 2, 0);
+/* The fields job id's view from task `from` must hold, made from where
+ * the job is stored: with_job, its own fields (its id, queue "q", the
+ * record's type, payload, created ms and options, each option the record
+ * leaves out at its default, `state` when its hash holds none, and every
+ * job field of its hash); the task fields its hash holds of the tasks of
+ * the page, the result {} of each completed task that has no result
+ * field and the attempt 1 of one that has no attempt field; and for each
+ * task of the page that runs, its state, worker (of its batch's lease)
+ * and attempt (of <base>:att). */
+static void view_wanted(const char *id, int with_job, long long from,
+                        const char *state, struct want *w)
+{
+    redisReply *h = tq_cmd("HGETALL %s:j:%s", T.base, id);
+    redisReply *run = tq_cmd("HGETALL %s:run", T.base);
+    char *rec, *created, *type, *opts, *payload, *tasks_s;
+    long long tasks;
+
+    record_parts(id, &rec, &created, &type, &opts, &payload);
+    tasks_s = opt_of(opts, "n");
+    tasks = tasks_s ? atoll(tasks_s) : 1;
+    free(tasks_s);
+    w->n = 0;
+    if (with_job) {
+        want_add(w, "id", id);
+        want_add(w, "queue", "q");
+        want_add(w, "type", type);
+        want_add(w, "payload", payload);
+        want_add(w, "created_ms", created);
+        for (size_t i = 0; i < sizeof(opt_letters) / sizeof(*opt_letters);
+             i++) {
+            char *v = opt_of(opts, opt_letters[i][0]);
+            if (v != NULL)
+                want_add(w, opt_letters[i][1], v);
+            else if (opt_letters[i][2] != NULL)
+                want_add(w, opt_letters[i][1], opt_letters[i][2]);
+            free(v);
+        }
+    }
     for (size_t i = 0; i < h->elements; i += 2) {
         const char *f = h->element[i]->str;
         long long t = field_task(f);
         int in = t < 0 ? with_job : t >= from && t < from + VIEW_PAGE;
-        if (!in)
-            continue;
-        want += 2;
-        if (pairs_count(v, f, h->element[i + 1]->str) != 1)
-            fail_msg("field %s of job %s not in the view once", f, id);
-        if (t >= 0 && strcmp(strchr(f, ':'), ":state") == 0 &&
-            strcmp(h->element[i + 1]->str, "completed") == 0) {
-            char *rf = llmb_xasprintf("%lld:result", t);
-            if (!has_field(h, rf)) {
-                assert_int_equal(pairs_count(v, rf, "{}"), 1);
-                want += 2;
-            }
-            free(rf);
+        if (in)
+            want_add(w, f, h->element[i + 1]->str);
+    }
+    if (with_job) {
+        if (want_get(w, "state") == NULL)
+            want_add(w, "state", state);
+        assert_string_equal(want_get(w, "state"), state);
+        if (want_get(w, "left") == NULL)
+            want_add(w, "left", want_get(w, "tasks"));
+    }
+    for (long long t = from; t < from + VIEW_PAGE && t < tasks; t++) {
+        char sf[32], rf[32], af[32], wf[32], m[200];
+        const char *st;
+        snprintf(sf, sizeof(sf), "%lld:state", t);
+        snprintf(rf, sizeof(rf), "%lld:result", t);
+        snprintf(af, sizeof(af), "%lld:attempt", t);
+        snprintf(wf, sizeof(wf), "%lld:worker", t);
+        if (tasks == 1)
+            snprintf(m, sizeof(m), "%s", id);
+        else
+            snprintf(m, sizeof(m), "%s:%lld", id, t);
+        for (size_t i = 0; i + 1 < run->elements; i += 2) {
+            if (strcmp(run->element[i]->str, m) != 0)
+                continue;
+            redisReply *l = tq_cmd("HGET %s:lease %s", T.base,
+                                   run->element[i + 1]->str);
+            redisReply *a = tq_cmd("HGET %s:att %s", T.base, m);
+            char worker[64], att[32];
+            assert_int_equal(l->type, REDIS_REPLY_STRING);
+            assert_int_equal(sscanf(l->str, "%63s", worker), 1);
+            snprintf(att, sizeof(att), "%lld",
+                     (a->type == REDIS_REPLY_STRING ? atoll(a->str) : 0) + 1);
+            want_set(w, sf, "running");
+            want_set(w, wf, worker);
+            want_set(w, af, att);
+            freeReplyObject(l);
+            freeReplyObject(a);
+        }
+        st = want_get(w, sf);
+        if (st != NULL && strcmp(st, "completed") == 0) {
+            if (want_get(w, rf) == NULL)
+                want_add(w, rf, "{}");
+            if (want_get(w, af) == NULL)
+                want_add(w, af, "1");
         }
     }
-    assert_int_equal(v->elements, want);
+    free(rec);
+    freeReplyObject(run);
     freeReplyObject(h);
+}
+
+static void want_free(struct want *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->f[i]);
+        free(w->v[i]);
+    }
+    w->n = 0;
+}
+
+/* Pairs reply v, job id's view from task `from` (with_job: with the
+ * job's own fields, the job being in `state`), holds what is stored of
+ * the job (view_wanted) once each, and nothing else. */
+static void assert_view(const char *id, const redisReply *v, int with_job,
+                        long long from, const char *state)
+{
+    static struct want w;
+
+    view_wanted(id, with_job, from, state, &w);
+    assert_int_equal(v->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(v->elements % 2, 0);
+    if (with_job) {
+        assert_int_equal(pairs_count(v, "id", id), 1);
+        assert_int_equal(pairs_count(v, "queue", "q"), 1);
+    }
+    for (size_t i = 0; i < w.n; i++)
+        if (pairs_count(v, w.f[i], w.v[i]) != 1)
+            fail_msg("field %s = \"%s\" of job %s not in the view once",
+                     w.f[i], w.v[i], id);
+    assert_int_equal(v->elements, 2 * w.n);
+    want_free(&w);
 }
 
 /* A job of 150 tasks: tasks 0, 120 and 149 completed (result "{"r":i}"),
@@ -166,7 +334,7 @@ static void test_view_is_the_job(void **state)
 
     (void)state;
     r = job_call(1, args);
-    assert_view(id, r, 1, 0);
+    assert_view(id, r, 1, 0, "running");
     /* the job's own fields come first, `id` leading */
     assert_string_equal(r->element[0]->str, "id");
     assert_string_equal(r->element[1]->str, id);
@@ -177,7 +345,7 @@ static void test_view_is_the_job(void **state)
     freeReplyObject(r);
 
     r = job_call(3, args);
-    assert_view(id, r, 0, 100);
+    assert_view(id, r, 0, 100, NULL);
     assert_int_equal(pairs_count(r, "120:result", "{\"r\":120}"), 1);
     assert_int_equal(pairs_count(r, "149:state", "completed"), 1);
     assert_int_equal(pairs_count(r, "state", "running"), 0);
@@ -235,13 +403,24 @@ static void test_defaults_filled(void **state)
     redisReply *r;
 
     (void)state;
-    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s id", T.base, a), 0);
-    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s queue", T.base, a), 0);
-    for (size_t i = 0; i < NFILLED; i++)
-        assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s %s", T.base, a,
-                                    filled[i][0]), 0);
+    /* a job of one task: its record, no hash; the record holds no option
+     * at its default, b's those it set */
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, a), 0);
+    {
+        char *rec, *created, *type, *opts, *payload;
+        record_parts(a, &rec, &created, &type, &opts, &payload);
+        assert_string_equal(opts, "");
+        assert_string_equal(type, "t");
+        assert_string_equal(payload, "{}");
+        free(rec);
+        record_parts(b, &rec, &created, &type, &opts, &payload);
+        assert_string_equal(opts, "p-2t2.5r0b7");
+        free(rec);
+    }
     r = job_call(1, args);
-    assert_view(a, r, 1, 0);
+    assert_view(a, r, 1, 0, "pending");
+    for (size_t i = 0; i < NFILLED; i++)
+        assert_int_equal(pairs_count(r, filled[i][0], filled[i][1]), 1);
     freeReplyObject(r);
     tq_assert_job_defaults(a);
     /* named fields, the job's state not among them */
@@ -275,9 +454,9 @@ static void test_defaults_filled(void **state)
 
 /* The result {} of a completed task is stored as no field; the view, a
  * page and named fields answer it, for completed tasks only. */
-/* A job of one task stores `left` only once its task ends; until then
- * `left` reads as its `tasks`, also for a cancelled job whose task still
- * runs, which a retry refuses. */
+/* A job of one task stores no `left` (it has no hash): until its end is
+ * stored `left` reads as its `tasks`, also for a cancelled job whose task
+ * still runs, which a retry refuses. */
 static void test_left_absent(void **state)
 {
     struct tq_task t[1];
@@ -285,7 +464,7 @@ static void test_left_absent(void **state)
     redisReply *r;
 
     (void)state;
-    assert_int_equal(tq_cmd_int("HEXISTS %s:j:%s left", T.base, a), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, a), 0);
     tq_assert_job(a, "left", "1");
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     tq_assert_job(a, "left", "1");
@@ -302,9 +481,9 @@ static void test_left_absent(void **state)
     r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
     freeReplyObject(r);
     {
-        char *sub = llmb_xasprintf("j:%s", a);
-        tq_assert_hget(sub, "left", "0");
-        free(sub);
+        char *e = tq_hget("je", a); /* its end: cancelled after it ran */
+        assert_true(e[0] == 'x' && strstr(e, " w1") != NULL);
+        free(e);
     }
     tq_assert_job(a, "left", "0");
     r = tq_fcall("llmb_retry", a, NULL);
@@ -340,10 +519,10 @@ static void test_empty_result(void **state)
     assert_string_equal(r->element[4]->str, "completed");
     freeReplyObject(r);
     r = job_call(1, args);
-    assert_view(id, r, 1, 0);
+    assert_view(id, r, 1, 0, "running");
     freeReplyObject(r);
     r = job_call(3, page);
-    assert_view(id, r, 0, 0);
+    assert_view(id, r, 0, 0, NULL);
     assert_int_equal(pairs_count(r, "0:result", "{}"), 1);
     assert_int_equal(has_field(r, "2:result"), 0);
     freeReplyObject(r);
@@ -432,6 +611,8 @@ static void test_wrong_type(void **state)
     redisReply *r;
 
     (void)state;
+    /* job w's record, its hash a string */
+    freeReplyObject(tq_cmd("HSET %s:jd w p1\tt\tn2\t{}", T.base));
     freeReplyObject(tq_cmd("SET %s:j:w x", T.base));
     r = job_call(1, args);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
@@ -441,6 +622,15 @@ static void test_wrong_type(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "WRONGTYPE"));
     freeReplyObject(r);
+    /* the records' hash a string */
+    freeReplyObject(tq_cmd("DEL %s:jd %s:j:w", T.base, T.base));
+    freeReplyObject(tq_cmd("SET %s:jd x", T.base));
+    for (int n = 1; n <= 2; n++) {
+        r = job_call(n, args);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        assert_non_null(strstr(r->str, "WRONGTYPE"));
+        freeReplyObject(r);
+    }
     /* it wrote nothing */
     assert_int_equal(tq_cmd_int("EXISTS %s:events %s:counts", T.base,
                                 T.base), 0);
