@@ -1,7 +1,7 @@
 /*
  * llmb_push_fields against a real redis-server: the jobs it stores are
- * the jobs llmb_push stores for the same documents (hash, tasks, index,
- * events), it refuses what llmb_push refuses in the same words, a bad job
+ * the jobs llmb_push stores for the same documents (record, where it
+ * waits, index, events), it refuses what llmb_push refuses in the same words, a bad job
  * leaves the others pushed and nothing of its own, and a call keeps FIFO
  * order within a priority. The vectors come from llmb_job_fields_append,
  * as llmb-push --batch makes them, or are written by hand like a redis-cli
@@ -92,6 +92,23 @@ static void assert_seq(long long want)
     freeReplyObject(r);
 }
 
+/* The members of <base>:<sub> (the list "pl", else a sorted set, in
+ * order) must be want[0..n-1]. */
+static void assert_list(const char *sub, const char *const *want, size_t n)
+{
+    redisReply *r = strcmp(sub, "pl") == 0
+                        ? tq_cmd("LRANGE %s:%s 0 -1", T.base, sub)
+                        : tq_cmd("ZRANGE %s:%s 0 -1", T.base, sub);
+    size_t i;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    if (r->elements != n)
+        fail_msg("%s holds %zu members, want %zu", sub, r->elements, n);
+    for (i = 0; i < n; i++)
+        assert_string_equal(r->element[i]->str, want[i]);
+    freeReplyObject(r);
+}
+
 /* The string of element i of array reply r. */
 static const char *elem_str(redisReply *r, size_t i)
 {
@@ -159,9 +176,11 @@ static void test_valid_and_minted_ids(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 2);
     minted = elem_str(r, 0);
-    assert_int_equal(strlen(minted), 36);
-    assert_int_equal(minted[8], '-');
-    assert_int_equal(minted[14], '4');
+    /* the queue's 3-character tag and its counter, in base 36 */
+    assert_true(strlen(minted) >= 4);
+    assert_int_equal(strspn(minted, "0123456789abcdefghijklmnopqrstuvwxyz"),
+                     strlen(minted));
+    assert_string_equal(minted + 3, "1");
     assert_string_equal(elem_str(r, 1), "job-1");
 
     tq_assert_job(minted, "type", "echo");
@@ -176,9 +195,10 @@ static void test_valid_and_minted_ids(void **state)
     tq_assert_job("job-1", "backoff_ms", "250");
     tq_assert_job("job-1", "left", "3");
     /* job-1's three tasks wait as one cursor */
-    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 2);
+    assert_int_equal(tq_waiting(), 2);
     assert_int_equal(tq_stat("pending"), 4);
-    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 2);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 2);
     /* one pushed event for the call (jobs 2) */
     assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
     assert_int_equal(tq_cmd_int("LLEN %s:wake", T.base), 4);
@@ -233,32 +253,40 @@ static char *job_dump(const char *id)
     return llmb_buf_steal(&b);
 }
 
-/* Where job id's tasks wait: "pending <n>" or "delayed <n> +<ms>" (due
- * time after created_ms). Caller frees. */
+/* Where job id waits: "delayed +<ms>" (due time after created_ms),
+ * "pending <priority score>" in <base>:pz less its sequence number, or
+ * "pending list" in <base>:pl; and its record without its created ms
+ * (type, options, payload). Caller frees. */
 static char *tasks_dump(const char *id)
 {
     char *created = tq_job_get(id, "created_ms");
-    redisReply *r = tq_cmd("ZRANGE %s:delayed 0 -1 WITHSCORES", T.base);
-    size_t i, n = 0, np = 0;
-    long long due = 0;
+    char *rec = tq_hget("jd", id);
+    const char *tab = strchr(rec, '\t');
+    redisReply *r = tq_cmd("ZSCORE %s:pd %s", T.base, id);
     char *out;
 
-    for (i = 0; i + 1 < r->elements; i += 2)
-        if (strncmp(r->element[i]->str, id, strlen(id)) == 0 &&
-            r->element[i]->str[strlen(id)] == ':') {
-            n++;
-            due = atoll(r->element[i + 1]->str);
+    assert_non_null(tab);
+    if (r->type == REDIS_REPLY_STRING) {
+        out = llmb_xasprintf("delayed +%lld %s",
+                             atoll(r->str) - atoll(created), tab + 1);
+    } else {
+        freeReplyObject(r);
+        r = tq_cmd("ZSCORE %s:pz %s", T.base, id);
+        if (r->type == REDIS_REPLY_STRING) {
+            /* -priority * 2^32 + seq: the priority part */
+            long long sc = atoll(r->str);
+            out = llmb_xasprintf("pending %lld %s",
+                                 (sc - (sc & 0xffffffffLL)) >> 32, tab + 1);
+        } else {
+            freeReplyObject(r);
+            r = tq_cmd("LPOS %s:pl %s", T.base, id);
+            assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+            out = llmb_xasprintf("pending list %s", tab + 1);
         }
+    }
     freeReplyObject(r);
-    r = tq_cmd("ZRANGE %s:pending 0 -1", T.base);
-    for (i = 0; i < r->elements; i++)
-        if (strncmp(r->element[i]->str, id, strlen(id)) == 0 &&
-            r->element[i]->str[strlen(id)] == ':')
-            np++;
-    freeReplyObject(r);
-    out = n > 0 ? llmb_xasprintf("delayed %zu +%lld", n, due - atoll(created))
-                : llmb_xasprintf("pending %zu", np);
     free(created);
+    free(rec);
     return out;
 }
 
@@ -327,7 +355,8 @@ static void test_stored_as_llmb_push_stores(void **state)
     }
     /* the deadline sets, the index and the events hold both of each */
     assert_int_equal(tq_cmd_int("ZCARD %s:deadlines", T.base), 4);
-    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 16);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 16);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 16);
     assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 16);
 }
 
@@ -352,8 +381,9 @@ static void test_existing_id_changes_nothing(void **state)
     tq_assert_job("x", "payload", "[1]");
     tq_assert_job("x", "tasks", "1");
     tq_assert_job("y", "type", "c");
-    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 2);
-    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 2);
+    assert_int_equal(tq_waiting(), 2);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 2);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 2);
     /* x's, then the call's, which pushed y alone */
     assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 2);
 }
@@ -454,8 +484,9 @@ static void test_refusals_in_llmb_push_words(void **state)
         freeReplyObject(r);
     }
     /* nothing written but the one good job */
-    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 1);
-    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 1);
+    assert_int_equal(tq_waiting(), 1);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 1);
     assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
 }
 
@@ -484,8 +515,10 @@ static void test_wrong_argument_count(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "is not a queue key"));
     freeReplyObject(r);
-    assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs %s:events %s:seq",
-                             T.base, T.base, T.base, T.base), 0);
+    assert_int_equal(tq_cmd_int("EXISTS %s:pl %s:pz %s:pd %s:jd %s:jl "
+                                "%s:events %s:seq %s:idseq",
+                                T.base, T.base, T.base, T.base, T.base,
+                                T.base, T.base, T.base), 0);
 }
 
 static void test_bad_job_in_the_middle(void **state)
@@ -509,10 +542,13 @@ static void test_bad_job_in_the_middle(void **state)
     assert_string_equal(elem_str(r, 4), "m5");
     freeReplyObject(r);
     assert_int_equal(tq_cmd_int("EXISTS %s:j:bad", T.base), 0);
-    assert_int_equal(tq_cmd_int("ZCARD %s:pending", T.base), 3);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:jd bad", T.base), 0);
+    assert_int_equal(tq_waiting(), 3);
     assert_int_equal(tq_stat("pending"), 5);
-    assert_int_equal(tq_cmd_int("ZCARD %s:delayed", T.base), 1);
-    assert_int_equal(tq_cmd_int("ZCARD %s:jobs", T.base), 4);
+    assert_int_equal(tq_cmd_int("ZCARD %s:pd", T.base), 1);
+    assert_list("pd", (const char *const[]){"m4"}, 1);
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 4);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 4);
     assert_int_equal(tq_cmd_int("EXISTS %s:deadlines", T.base), 0);
     /* one pushed event for the call: jobs 4, the bad one not counted */
     assert_int_equal(tq_cmd_int("XLEN %s:events", T.base), 1);
@@ -521,20 +557,25 @@ static void test_bad_job_in_the_middle(void **state)
     assert_string_equal(r->element[0]->element[1]->element[5]->str, "m1");
     assert_string_equal(r->element[0]->element[1]->element[7]->str, "m5");
     freeReplyObject(r);
-    assert_seq(3); /* m1, m2's cursor and m5: m4 is delayed */
+    /* m1, m2's cursor and m5 wait at priority 0 in call order (a list:
+     * no sequence number); m4 is delayed */
+    assert_list("pl", (const char *const[]){"m1", "m2", "m5"}, 3);
+    assert_int_equal(tq_cmd_int("EXISTS %s:seq", T.base), 0);
 }
 
-/* Pending order: higher priority first, then argument order, over calls;
+/* Waiting order: higher priority first, then argument order, over calls;
  * a fan-out job waits as one member, its cursor, whose tasks a claim
- * hands out in index order. */
+ * hands out in index order. Priority 0 waits in the list <base>:pl, the
+ * others in the sorted set <base>:pz. */
 static void test_fifo_within_priority(void **state)
 {
     static struct call c;
-    static const char *const want[] = {"hi-1:0", "hi-2:0", "a:0", "fan:*",
-                                       "b:0", "c:0", "lo:0"};
-    redisReply *r;
-    size_t i;
+    static struct tq_task t[1000];
+    static const char *const want_pz[] = {"hi-1", "hi-2", "lo"};
+    static const char *const want_pl[] = {"a", "fan", "b", "c"};
+    static const char *const order[] = {"hi-1", "hi-2", "a"};
     long long next = 0;
+    int got, i, total = 0;
 
     (void)state;
     call_init(&c, "llmb_push_fields");
@@ -549,26 +590,28 @@ static void test_fifo_within_priority(void **state)
     call_simple(&c, "c", "t");
     freeReplyObject(call_run(&c));
 
-    r = tq_cmd("ZRANGE %s:pending 0 -1", T.base);
-    assert_int_equal(r->elements, sizeof(want) / sizeof(want[0]));
-    for (i = 0; i < r->elements; i++)
-        assert_string_equal(r->element[i]->str, want[i]);
-    freeReplyObject(r);
+    assert_list("pz", want_pz, 3);
+    assert_list("pl", want_pl, 4);
     assert_int_equal(tq_stat("pending"), 2506);
-    /* one sequence number per member */
-    assert_seq(7);
-    /* claimed 1000 at a time: hi-1, hi-2, a, then fan's tasks in order */
-    for (int call = 0; call < 4; call++) {
-        r = tq_cmd("FCALL llmb_claim 1 %s w 1000 30000", T.base);
-        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        for (i = 3; i + 7 < r->elements; i += 8) {
-            if (strcmp(r->element[i]->str, "fan") != 0)
-                continue;
-            assert_int_equal(r->element[i + 1]->integer, next);
-            next++;
+    /* one sequence number per member of the sorted set */
+    assert_seq(3);
+    /* claimed 1000 at a time: hi-1, hi-2, a, then fan's tasks in order,
+     * then b, c and lo */
+    while ((got = tq_claim("w", 1000, "30000", t, NULL)) > 0) {
+        for (i = 0; i < got; i++, total++) {
+            if (total < 3)
+                assert_string_equal(t[i].ref, order[total]);
+            else if (total < 3 + 2500) {
+                assert_string_equal(t[i].id, "fan");
+                assert_int_equal(t[i].idx, next);
+                next++;
+            } else
+                assert_string_equal(t[i].ref, total == 2503   ? "b"
+                                              : total == 2504 ? "c"
+                                                              : "lo");
         }
-        freeReplyObject(r);
     }
+    assert_int_equal(total, 2506);
     assert_int_equal(next, 2500);
     assert_int_equal(tq_stat("pending"), 0);
     assert_int_equal(tq_stat("running"), 2506);
