@@ -14,12 +14,16 @@ local STATS_HEAD_LOOK = 10
 local function stats(keys)
     local base = keys[1]
     local now = now_ms()
-    local wrong = {}
+    local wrong, named = {}, {}
     -- a command on a key of the wrong type answers `zero` and names it
+    -- (once: <base>:pz is read up to three times)
     local function safe(zero, cmd, suffix, ...)
         local r = redis.pcall(cmd, base .. suffix, ...)
         if type(r) == 'table' and r.err then
-            wrong[#wrong + 1] = base .. suffix
+            if not named[suffix] then
+                named[suffix] = true
+                wrong[#wrong + 1] = base .. suffix
+            end
             return zero
         end
         return r
