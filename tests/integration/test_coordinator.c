@@ -490,22 +490,30 @@ static void test_retention(void **state)
     assert_int_equal(tc_int(c, "HGET %s:{q}:conf dead_max", prefix), 50);
 
     id = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
+    assert_int_equal(tc_int(c, "HEXISTS %s:{q}:jd %s", prefix, id), 1);
     assert_int_equal(tc_worker_claim(w, 1, 60000), 1);
     tc_worker_complete(w, 0, "{\"x\":1}");
     agg = wait_aggregate(c, prefix, "q", id, 5000);
     assert_non_null(agg);
     json_decref(agg);
 
+    /* retention deletes the job's hash (its aggregate), its record in
+     * <base>:jd, its end in <base>:je and its line in <base>:fin */
     deadline = tc_now() + 8000;
     while (tc_now() < deadline) {
         if (tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id) == 0 &&
-            tc_int(c, "ZCARD %s:{q}:jobs", prefix) == 0)
+            tc_int(c, "HEXISTS %s:{q}:jd %s", prefix, id) == 0)
             break;
         usleep(50000);
     }
     assert_int_equal(tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id), 0);
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:jobs", prefix), 0);
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:ended", prefix), 0);
+    assert_int_equal(tc_int(c, "HEXISTS %s:{q}:jd %s", prefix, id), 0);
+    assert_int_equal(tc_int(c, "HEXISTS %s:{q}:je %s", prefix, id), 0);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:fin", prefix), 0);
+    {
+        char *v2 = tc_job(c, prefix, "q", id, "state");
+        assert_null(v2);
+    }
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
 
     tc_worker_free(w);
@@ -534,15 +542,19 @@ static void test_promote_and_deadline(void **state)
                    "{\"type\":\"t\",\"tasks\":2,\"deadline_s\":0.5,"
                    "\"delay_s\":60}");
     /* each fan-out job waits as one member, its cursor */
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 2);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pd", prefix), 2);
 
     deadline = tc_now() + 5000;
-    while (tc_int(c, "ZCARD %s:{q}:pending", prefix) < 1 &&
-           tc_now() < deadline)
+    while (tc_int(c, "LLEN %s:{q}:pl", prefix) < 1 && tc_now() < deadline)
         usleep(20000);
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pending", prefix), 1);
-    assert_int_equal(tc_int(c, "ZRANK %s:{q}:pending %s:*", prefix, delayed),
-                     0);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:pl", prefix), 1);
+    {
+        char *m = tc_str(c, "LINDEX %s:{q}:pl 0", prefix);
+        assert_non_null(m);
+        assert_string_equal(m, delayed);
+        free(m);
+    }
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pz", prefix), 0);
 
     agg = wait_aggregate(c, prefix, "q", late, 5000);
     assert_non_null(agg);
@@ -554,7 +566,7 @@ static void test_promote_and_deadline(void **state)
     assert_non_null(err);
     assert_string_equal(err, "deadline exceeded");
     free(err);
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 0);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pd", prefix), 0);
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
 
     llmb_test_redis_del_prefix(c, prefix);
@@ -564,9 +576,14 @@ static void test_promote_and_deadline(void **state)
     free(prefix);
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* A coordinator whose --reap-limit (5000) is above what one call takes
  * (250) promotes 5,000 due delayed tasks with no worker running: every
- * one reaches the pending set, none is lost between the two sets. */
+ * one waits in <base>:pl once, none is lost or doubled between the two. */
 static void test_reap_limit_above_the_call_limit(void **state)
 {
     char *prefix = llmb_test_prefix("reaplimit");
@@ -591,16 +608,28 @@ static void test_reap_limit_above_the_call_limit(void **state)
         freeReplyObject(r);
         free(base);
     }
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 5000);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pd", prefix), 5000);
     freeReplyObject(redisCommand(c, "SADD %s:queues q", prefix));
     co = tc_coord_start(url, prefix, "reaplimit-c1", "--reap-limit", "5000",
                         NULL);
     deadline = tc_now() + 10000;
-    while (tc_int(c, "ZCARD %s:{q}:pending", prefix) < 5000 &&
-           tc_now() < deadline)
+    while (tc_int(c, "LLEN %s:{q}:pl", prefix) < 5000 && tc_now() < deadline)
         usleep(20000);
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pending", prefix), 5000);
-    assert_int_equal(tc_int(c, "ZCARD %s:{q}:delayed", prefix), 0);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:pl", prefix), 5000);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:pd", prefix), 0);
+    {
+        redisReply *r = tc_cmd(c, "LRANGE %s:{q}:pl 0 -1", prefix);
+        const char **m = llmb_xcalloc(r->elements, sizeof(*m));
+        assert_int_equal(r->elements, 5000);
+        for (size_t i = 0; i < r->elements; i++)
+            m[i] = r->element[i]->str;
+        qsort(m, r->elements, sizeof(*m), str_cmp);
+        for (size_t i = 1; i < r->elements; i++)
+            if (strcmp(m[i - 1], m[i]) == 0)
+                fail_msg("member %s waits twice", m[i]);
+        free(m);
+        freeReplyObject(r);
+    }
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
     llmb_test_redis_del_prefix(c, prefix);
     redisFree(c);

@@ -92,11 +92,11 @@ static void test_wrong_key(void **state)
     (void)state;
     free(tc_push(c, prefix, "good", "{\"type\":\"t\"}"));
     freeReplyObject(tc_cmd(c, "SADD %s:queues good bad", prefix));
-    freeReplyObject(tc_cmd(c, "SET %s:{bad}:pending x", prefix));
+    freeReplyObject(tc_cmd(c, "SET %s:{bad}:pz x", prefix));
     co = coord_start(url, prefix, "stwrong-c1", port);
 
     want = llmb_xasprintf("queue bad: keys of the wrong type, counted as "
-                          "empty: %s:{bad}:pending", prefix);
+                          "empty: %s:{bad}:pz", prefix);
     body = wait_http(port, "/healthz", 503, want, 5000);
     assert_has(body, "\"status\":\"unhealthy\"");
     assert_has(body, "\"queue_errors\":{\"bad\":");
@@ -126,7 +126,7 @@ static void test_wrong_key(void **state)
 
     /* Fixed: the queue has numbers again, the error is gone. (Degraded:
      * a task waits and no worker runs.) */
-    freeReplyObject(tc_cmd(c, "DEL %s:{bad}:pending", prefix));
+    freeReplyObject(tc_cmd(c, "DEL %s:{bad}:pz", prefix));
     body = wait_http(port, "/healthz", 200, "\"status\":\"degraded\"", 5000);
     assert_lacks(body, "queue bad");
     free(body);

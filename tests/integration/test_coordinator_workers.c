@@ -37,14 +37,15 @@ static int group_setup(void **state)
     return url == NULL ? -1 : 0;
 }
 
-/* Waits up to ms until `ZCARD key` reaches want; returns the last count. */
-static long long wait_zcard(redisContext *c, const char *key, long long want,
-                            long long ms)
+/* Waits up to ms until `LLEN key` (members waiting at priority 0)
+ * reaches want; returns the last count. */
+static long long wait_llen(redisContext *c, const char *key, long long want,
+                           long long ms)
 {
     long long deadline = tc_now() + ms, n = -1;
 
     while (tc_now() < deadline) {
-        n = tc_int(c, "ZCARD %s", key);
+        n = tc_int(c, "LLEN %s", key);
         if (n == want)
             break;
         usleep(20000);
@@ -57,7 +58,7 @@ static long long wait_zcard(redisContext *c, const char *key, long long want,
 static void test_connection_closed(void **state)
 {
     char *prefix = llmb_test_prefix("gone");
-    char *pending = llmb_xasprintf("%s:{q}:pending", prefix);
+    char *pending = llmb_xasprintf("%s:{q}:pl", prefix);
     redisContext *c = tc_redis(url);
     struct tc_worker *w;
     long long t0, n;
@@ -69,18 +70,20 @@ static void test_connection_closed(void **state)
     id = tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":5}");
     w = tc_worker_new(url, prefix, "gone-w1", "q", 5);
     assert_int_equal(tc_worker_claim(w, 5, 60000), 5);
-    assert_int_equal(tc_int(c, "ZCARD %s", pending), 0);
+    assert_int_equal(tc_int(c, "LLEN %s", pending), 0);
     usleep(700000); /* the coordinator has seen it connected */
 
     tc_worker_free(w);
     t0 = tc_now();
-    n = wait_zcard(c, pending, 5, 5000);
+    n = wait_llen(c, pending, 5, 5000);
     assert_int_equal(n, 5);
     if (tc_now() - t0 > 3500)
         fail_msg("tasks came back after %lld ms", tc_now() - t0);
     fprintf(stderr, "tasks back %lld ms after the connection closed\n",
             tc_now() - t0);
     assert_int_equal(tc_int(c, "ZCARD %s:{q}:running", prefix), 0);
+    /* no member runs (the one field left is '~') */
+    assert_int_equal(tc_int(c, "HLEN %s:{q}:run", prefix), 1);
     st = tc_job(c, prefix, "q", id, "lost");
     assert_non_null(st);
     assert_string_equal(st, "5");
@@ -108,7 +111,7 @@ static void test_connection_closed(void **state)
 static void test_silent_worker(void **state)
 {
     char *prefix = llmb_test_prefix("silent");
-    char *pending = llmb_xasprintf("%s:{q}:pending", prefix);
+    char *pending = llmb_xasprintf("%s:{q}:pl", prefix);
     redisContext *c = tc_redis(url);
     struct tc_worker *quiet, *busy;
     long long t0, deadline;
@@ -127,15 +130,16 @@ static void test_silent_worker(void **state)
 
     deadline = tc_now() + 8000;
     while (tc_now() < deadline &&
-           tc_int(c, "ZCARD %s", pending) < 3) {
+           tc_int(c, "LLEN %s", pending) < 3) {
         tc_worker_heartbeat(busy);
         usleep(100000);
     }
-    assert_int_equal(tc_int(c, "ZCARD %s", pending), 3);
+    assert_int_equal(tc_int(c, "LLEN %s", pending), 3);
     assert_true(tc_now() - t0 >= 1400);
     fprintf(stderr, "silent worker reaped after %lld ms\n", tc_now() - t0);
     /* The heartbeating worker still holds its task. */
     assert_int_equal(tc_int(c, "ZCARD %s:{q}:running", prefix), 1);
+    assert_int_equal(tc_int(c, "HLEN %s:{q}:run", prefix), 2); /* and '~' */
     st = tc_str(c, "HGET %s:worker:silent-busy state", prefix);
     assert_string_equal(st, "busy");
     free(st);
@@ -281,7 +285,7 @@ static void test_metrics_and_health(void **state)
     assert_int_equal(tc_int(c, "HGET %s:metrics jobs_running", prefix), 1);
     assert_int_equal(tc_int(c, "HGET %s:metrics jobs_pending", prefix), 1);
     assert_int_equal(tc_int(c, "HGET %s:metrics tasks_pending", prefix),
-                     tc_int(c, "ZCARD %s:{q}:pending", prefix));
+                     tc_int(c, "LLEN %s:{q}:pl", prefix));
     assert_int_equal(tc_int(c, "HGET %s:metrics tasks_delayed", prefix), 2);
     assert_int_equal(tc_int(c, "HGET %s:metrics queue:q:running", prefix), 2);
     v = tc_str(c, "HGET %s:metrics health", prefix);

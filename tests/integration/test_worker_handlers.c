@@ -101,9 +101,13 @@ static void test_runs_where_handled(void **state)
     char *id = wh_push(h, "q1", "{\"type\":\"special\",\"max_retries\":0,"
                                 "\"payload\":{\"x\":1}}");
     usleep(2000 * 1000);
-    char *st = wh_task(h, "q1", id, 0, "state");
+    /* Waiting with no attempt spent: a task handed back has no task
+     * fields, as one never claimed. */
+    char *st = wh_job(h, "q1", id, "state");
     assert_string_equal(st, "pending");
     free(st);
+    assert_null(wh_task(h, "q1", id, 0, "state"));
+    assert_null(wh_task(h, "q1", id, 0, "attempt"));
     char *log = worker_log(h, 0);
     if (strstr(log, "no handler for job type \"special\" here") == NULL) {
         wh_dump_logs(h);
@@ -146,9 +150,11 @@ static void test_fails_after_the_configured_time(void **state)
     char *id = wh_push(h, "q1", "{\"type\":\"special\",\"max_retries\":5}");
     /* Not before the configured time. */
     usleep(2000 * 1000);
-    char *st = wh_task(h, "q1", id, 0, "state");
+    char *st = wh_job(h, "q1", id, "state");
     assert_string_equal(st, "pending");
     free(st);
+    assert_null(wh_task(h, "q1", id, 0, "state"));
+    assert_null(wh_task(h, "q1", id, 0, "attempt"));
     free(wh_wait_state(h, "q1", id, "failed", 15000));
     int64_t took = llmb_mono_ms() - t0;
     assert_true(took >= 3000);
