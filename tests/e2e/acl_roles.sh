@@ -94,8 +94,8 @@ printf '{"type":"echo","id":"p4"}\n' | LLMB_REDIS_URL=$(url pusher) \
 refused pusher FCALL llmb_claim 1 "$q" w 1 30000
 refused pusher FCALL llmb_cancel 1 "$q" p2
 refused pusher FCALL llmb_complete 1 "$q" w "$id:0" 1 '{}'
-refused pusher DEL "$q:pending"
-refused pusher ZPOPMIN "$q:pending"
+refused pusher DEL "$q:pl"
+refused pusher ZPOPMIN "$q:pz"
 # Not enforceable: HSET, ZADD and the like on llmb:{...} keys. Redis checks
 # the commands a function runs against the caller's ACL, so the pusher
 # must hold every command llmb_push runs (docs/security.md).
@@ -134,7 +134,7 @@ allowed coordinator FCALL_RO llmb_job 1 "$q" "$id" state
 refused reader FCALL llmb_push 1 "$q" '{"type":"echo"}'
 refused reader FCALL llmb_cancel 1 "$q" p2
 refused reader HSET "$q:j:$id" state x
-refused reader DEL "$q:pending"
+refused reader DEL "$q:pl"
 refused reader GET other:key
 refused reader FLUSHALL
 out=$(LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" cancel p2 2>&1 || true)
