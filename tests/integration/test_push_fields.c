@@ -256,16 +256,30 @@ static char *job_dump(const char *id)
 /* Where job id waits: "delayed +<ms>" (due time after created_ms),
  * "pending <priority score>" in <base>:pz less its sequence number, or
  * "pending list" in <base>:pl; and its record without its created ms
- * (type, options, payload). Caller frees. */
+ * (type, options, payload), its deadline option made its distance from
+ * created_ms. Caller frees. */
 static char *tasks_dump(const char *id)
 {
     char *created = tq_job_get(id, "created_ms");
-    char *rec = tq_hget("jd", id);
-    const char *tab = strchr(rec, '\t');
-    redisReply *r = tq_cmd("ZSCORE %s:pd %s", T.base, id);
+    char *rec0 = tq_hget("jd", id), *rec = rec0;
+    const char *tab = strchr(rec0, '\t');
+    const char *o = tab ? strchr(tab + 1, '\t') : NULL;
+    const char *d = o ? strchr(o + 1, 'd') : NULL;
+    const char *p = o ? strchr(o + 1, '\t') : NULL;
+    redisReply *r;
     char *out;
 
     assert_non_null(tab);
+    assert_non_null(p);
+    if (d != NULL && d < p) {
+        char *end;
+        long long ms = strtoll(d + 1, &end, 10);
+        rec = llmb_xasprintf("%.*s+%lld%s", (int)(d + 1 - rec0), rec0,
+                             ms - atoll(created), end);
+        free(rec0);
+        tab = strchr(rec, '\t');
+    }
+    r = tq_cmd("ZSCORE %s:pd %s", T.base, id);
     if (r->type == REDIS_REPLY_STRING) {
         out = llmb_xasprintf("delayed +%lld %s",
                              atoll(r->str) - atoll(created), tab + 1);
