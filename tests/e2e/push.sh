@@ -21,7 +21,7 @@ id=$("$push" --queue gpu --priority 7 --tasks 3 --timeout 2.5 --retries 1 \
 # tasks waiting in a queue (a fan-out job waits as one member, its cursor)
 waiting() { rcli FCALL llmb_stats 1 "$prefix:{$1}" | sed -n 2p; }
 [ "$(waiting gpu)" = 3 ] || fail "3 tasks pending"
-[ "$(rcli ZCARD "$prefix:{gpu}:pending")" = 1 ] || fail "one member for 3 tasks"
+[ "$(rcli ZCARD "$prefix:{gpu}:pz")" = 1 ] || fail "one member for 3 tasks"
 rcli SISMEMBER "$prefix:queues" gpu | grep -qx 1 || fail "queue not registered"
 # the same id again returns the same job
 [ "$("$push" --queue gpu --id job-a other)" = job-a ] || fail idempotent
@@ -123,9 +123,9 @@ seq 1 600 | awk '{ printf "{\"type\":\"noop\",\"id\":\"m%d\"}\n", $1 }' |
 [ "$(waiting default)" = 5602 ] || fail "600 more pending"
 
 # --wait follows its job when the job ends in one call with others: the
-# call's `finished` event lists them all (ids, states). The waited job
-# fails on a bad result, so it ends first in the call: its id and its
-# state are the first of their lists.
+# call's `finished` event lists them all (ids, states). The call ends its
+# jobs in the order of its tasks, the claim's: the waited job, pushed
+# last, fails on a bad result and is the last of both lists.
 wb="$prefix:{wq}"
 "$push" --queue wq --id other-1 noop >/dev/null
 "$push" --queue wq --id other-2 noop >/dev/null
@@ -133,18 +133,20 @@ wb="$prefix:{wq}"
   > "$tmp/waited" 2> "$tmp/waited.err" &
 wpid=$!
 for _ in $(seq 100); do
-  [ "$(rcli ZCARD "$wb:pending")" = 3 ] && break
+  [ "$(rcli LLEN "$wb:pl")" = 3 ] && break
   sleep 0.05
 done
 rcli FCALL llmb_claim 1 "$wb" w1 3 30000 > "$tmp/claim"
 [ "$(sed -n 3p "$tmp/claim")" = 3 ] || fail "claim of 3: $(cat "$tmp/claim")"
+# the reply: now, next due, count, the batch's token, then per task its
+# ref, type, payload and options
 cargs=()
+token=$(sed -n 4p "$tmp/claim")
 for k in 0 1 2; do
-  jid=$(sed -n "$((4 + 8 * k))p" "$tmp/claim")
+  ref=$(sed -n "$((5 + 4 * k))p" "$tmp/claim")
   res='{"ms":1}'
-  [ "$jid" = waited ] && res='not an object'
-  cargs+=("$jid:$(sed -n "$((5 + 8 * k))p" "$tmp/claim")"
-          "$(sed -n "$((6 + 8 * k))p" "$tmp/claim")" "$res")
+  [ "$ref" = waited ] && res='not an object'
+  cargs+=("$ref" "$token" "$res")
 done
 rcli FCALL llmb_complete 1 "$wb" w1 "${cargs[@]}" >/dev/null
 set +e
@@ -154,9 +156,9 @@ set -e
 grep -q '"state": "failed"' "$tmp/waited" || fail "waited job: $(cat "$tmp/waited")"
 grep -q '"id": "waited"' "$tmp/waited" || fail "waited job: $(cat "$tmp/waited")"
 rcli XRANGE "$wb:events" - + > "$tmp/events"
-[ "$(grep -A1 -x ids "$tmp/events" | tail -1)" = 'waited other-1 other-2' ] ||
+[ "$(grep -A1 -x ids "$tmp/events" | tail -1)" = 'other-1 other-2 waited' ] ||
   fail "no finished event listing the three: $(cat "$tmp/events")"
-[ "$(grep -A1 -x states "$tmp/events" | tail -1)" = 'failed completed completed' ] ||
+[ "$(grep -A1 -x states "$tmp/events" | tail -1)" = 'completed completed failed' ] ||
   fail "finished event states: $(cat "$tmp/events")"
 
 # a queue no live worker serves: pushed, with a warning on stderr; a real
