@@ -49,7 +49,9 @@ export LLMB_REDIS_URL="redis://127.0.0.1:$port" LLMB_PREFIX=resume
 export XDG_STATE_HOME="$tmp/state"
 jdir="$tmp/state/llmb"
 journals() { find "$jdir" -name '*.journal' 2>/dev/null | wc -l; }
-jobs_in() { rcli ZCARD "resume:{$1}:jobs"; }
+# the jobs of a queue: the fields of its records hash, but "~"
+job_ids() { rcli HKEYS "resume:{$1}:jd" | grep -vx '~' || true; }
+jobs_in() { job_ids "$1" | wc -l; }
 
 # proxy ALLOWED: starts a proxy that answers ALLOWED calls of each
 # connection; sets purl
@@ -152,7 +154,7 @@ proxy 0
 run fail2 --redis "$purl" --redis-timeout-ms 500 --queue one --tasks 3 --json echo '{"k":1}'
 [ "$rc" = 69 ] || fail "timed-out single push: exit $rc"
 wait_jobs one 1
-id=$(rcli ZRANGE 'resume:{one}:jobs' 0 -1)
+id=$(job_ids one)
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d=={"id":sys.argv[2],"queue":"one","status":"unknown"}, d' \
     "$tmp/out.fail2" "$id" || fail "--json of the timed-out push: $(cat "$tmp/out.fail2")"
 err_has fail2 "llmb-push: job $id (queue one) not confirmed (it may or may not be stored); re-run the same command to finish without a duplicate"
