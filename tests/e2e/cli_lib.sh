@@ -144,9 +144,10 @@ claim() {
     fcall llmb_claim 1 "$PREFIX:{$1}" "$2" "$3" 30000 >/dev/null
 }
 
-# The token of the lease worker $2 holds on task $3 of queue $1.
+# The token of the batch that runs task $3 (its ref) of queue $1: a claim
+# without a lease secret holds its plain token in <base>:run.
 token() {
-    rcli HGET "$PREFIX:{$1}:wl:$2" "$3"
+    rcli HGET "$PREFIX:{$1}:run" "$3"
 }
 
 complete() {
