@@ -82,7 +82,7 @@ struct llmb_coord_queue {
     char *name;
     char *base;             /* "<prefix>:{<name>}" */
     int64_t conf_mono;      /* when <base>:conf was last written; 0 never */
-    long long scan_rank;    /* next rank of <base>:jobs to check */
+    long long scan_rank;    /* next rank of <base>:jl to check */
     int64_t scan_done_mono; /* when the last full pass ended */
     long long scan_tally[LLMB_JS_COUNT]; /* pass in progress */
     long long jobs_by_state[LLMB_JS_COUNT]; /* last full pass */
@@ -100,6 +100,8 @@ struct llmb_coord_queue {
     char *head_type;        /* type of the job at the head of pending
                                (llmb_stats head_type), or NULL */
     bool seen;              /* scratch for the refresh */
+    bool upgraded;          /* llmb_upgrade found nothing of the layout
+                               before library version 30 (reaper.c) */
 };
 
 /* ---- cluster numbers (metrics.c) ---- */

@@ -464,6 +464,34 @@ out:
  * its limit is used up, or it answers an error (logged). The common tick
  * is one round trip. Returns 0, or LLMB_EIO when the connection is lost.
  */
+/* Converts, a chunk per tick, what a queue holds of the layout before
+ * library version 30 (llmb_upgrade), until it answers that nothing is
+ * left; then never again for this queue. Returns 0, or LLMB_EIO when the
+ * connection is lost. */
+static int upgrade_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
+{
+    char limit[24];
+    redisReply *r;
+
+    if (q->upgraded)
+        return 0;
+    snprintf(limit, sizeof(limit), "%d", CALL_MAX);
+    const char *argv[] = {"FCALL", "llmb_upgrade", "1", q->base, limit};
+    r = llmb_cluster_command_argv(co->cl, q->base, 5, argv, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    if (r->type != REDIS_REPLY_INTEGER) {
+        llmb_coord_reply_error(co, "llmb_upgrade", q->name, r);
+    } else if (r->integer == 0) {
+        q->upgraded = true;
+    } else {
+        llmb_info("converted to the record layout queue=%s members=%lld",
+                  q->name, r->integer);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
 {
     static const char *const what[3] = {"llmb_reap", "llmb_deadlines",
@@ -474,6 +502,9 @@ int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
     long long asked[3], done[3] = {0, 0, 0};
     redisReply *r;
     int i, rc = 0;
+
+    if (upgrade_queue(co, q) != 0)
+        return LLMB_EIO;
 
     while (left[0] > 0 || left[1] > 0 || left[2] > 0) {
         for (i = 0; i < 3; i++) {

@@ -22,11 +22,13 @@
 #include <llmb/util.h>
 
 #define LOAD_TRIES 3
-/* The first library version that keeps a job's task fields in its job
- * hash. Replacing an older one under running processes would split the
- * task states of jobs in flight between two layouts, so it is done only
- * when asked (LLMB_REPLACE_LIBRARY=1, docs/operations.md). */
-#define LAYOUT_VERSION 6
+/* The first library versions of a new layout: 6 keeps a job's task
+ * fields in its job hash, 30 keeps jobs as records (bench/proto/LAYOUT.md).
+ * Replacing an older one under running processes would split jobs in
+ * flight between two layouts (and the older workers cannot read the newer
+ * claim reply), so it is done only when asked (LLMB_REPLACE_LIBRARY=1,
+ * docs/operations.md). */
+static const long long LAYOUTS[] = {6, 30};
 
 static void set_err(char **errstr, char *msg)
 {
@@ -154,6 +156,15 @@ static int load(redisContext *c, char **errstr)
     return rc;
 }
 
+/* Whether loading ours over library `version` crosses a layout. */
+static bool layout_crossed(long long version)
+{
+    for (size_t i = 0; i < sizeof(LAYOUTS) / sizeof(LAYOUTS[0]); i++)
+        if (version < LAYOUTS[i] && llmb_lua_version >= LAYOUTS[i])
+            return true;
+    return false;
+}
+
 int llmb_functions_ensure(redisContext *c, char **errstr)
 {
     bool present = false, same_code;
@@ -174,16 +185,16 @@ int llmb_functions_ensure(redisContext *c, char **errstr)
     }
     if (present && version == llmb_lua_version && same_code)
         return LLMB_OK;
-    if (present && version >= 1 && version < LAYOUT_VERSION &&
-        llmb_lua_version >= LAYOUT_VERSION) {
+    if (present && version >= 1 && layout_crossed(version)) {
         const char *ok = getenv("LLMB_REPLACE_LIBRARY");
         if (ok == NULL || strcmp(ok, "1") != 0) {
             set_err(errstr, llmb_xasprintf(
                 "redis runs llmb function library version %lld, which keeps "
-                "task states in another layout than version %lld: let the "
-                "queues drain and stop the older llmb processes, then start "
-                "this one once with LLMB_REPLACE_LIBRARY=1 "
-                "(docs/operations.md, Upgrade)", version, llmb_lua_version));
+                "jobs in another layout than version %lld: stop the older "
+                "llmb processes (letting the queues drain first keeps every "
+                "task from running twice), then start this one once with "
+                "LLMB_REPLACE_LIBRARY=1 (docs/operations.md, Upgrade)",
+                version, llmb_lua_version));
             return LLMB_EVERSION;
         }
     }

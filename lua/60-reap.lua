@@ -77,7 +77,12 @@ local function reap(keys, args)
             or 'lease expired (no worker recorded for this task)'
     end
     for _, held in ipairs(helds) do
-        batch_reap(base, held, why, now, w)
+        if string.find(held, ':', 1, true) then
+            -- a task the library before version 30 leased (06-oldlayout.lua)
+            L.old_lease(base, held, w)
+        else
+            batch_reap(base, held, why, now, w)
+        end
     end
     L.waits_flush(w)
     if w.n > 0 then wake(base, w.n) end

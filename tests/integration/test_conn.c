@@ -468,23 +468,28 @@ static void test_version_rules(void **state)
     assert_int_equal(llmb_functions_loaded_version(t, &v, &err), 0);
     assert_int_equal(v, llmb_lua_version);
 
-    /* One from before the job-hash layout (1..5) is replaced only when
-     * asked: jobs in flight keep their task states in another layout. */
-    {
-        static const char v5[] =
-            "#!lua name=llmb\n"
-            "redis.register_function{function_name='llmb_version', "
-            "callback=function() return 5 end, flags={'no-writes'}}\n";
-        r = redisCommand(t, "FUNCTION LOAD REPLACE %s", v5);
+    /* One from before a layout (1..5 kept task fields apart, 6..29 a hash
+     * per job) is replaced only when asked: jobs in flight are in another
+     * layout. */
+    for (int k = 0; k < 2; k++) {
+        static const long long before[] = {5, 29};
+        char lib[256], want[32];
+        snprintf(lib, sizeof(lib),
+                 "#!lua name=llmb\n"
+                 "redis.register_function{function_name='llmb_version', "
+                 "callback=function() return %lld end, "
+                 "flags={'no-writes'}}\n", before[k]);
+        snprintf(want, sizeof(want), "version %lld,", before[k]);
+        r = redisCommand(t, "FUNCTION LOAD REPLACE %s", lib);
         freeReplyObject(r);
         unsetenv("LLMB_REPLACE_LIBRARY");
         assert_int_equal(llmb_functions_ensure(t, &err), LLMB_EVERSION);
-        assert_non_null(strstr(err, "version 5"));
+        assert_non_null(strstr(err, want));
         assert_non_null(strstr(err, "LLMB_REPLACE_LIBRARY=1"));
         free(err);
         err = NULL;
         assert_int_equal(llmb_functions_loaded_version(t, &v, &err), 0);
-        assert_int_equal(v, 5);
+        assert_int_equal(v, before[k]);
         setenv("LLMB_REPLACE_LIBRARY", "1", 1);
         assert_int_equal(llmb_functions_ensure(t, &err), 0);
         unsetenv("LLMB_REPLACE_LIBRARY");
