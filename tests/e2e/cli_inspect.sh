@@ -30,10 +30,11 @@ push gpu '{"type":"bench","id":"job-c","tasks":3,"delay_s":600}' >/dev/null
 sleep 0.02
 push default '{"type":"sweep","id":"fan","tasks":150,"priority":-1}' >/dev/null
 
-# Worker w1 takes job-a:0, job-b:0 and job-b:1; job-a completes, job-b:0
-# fails for good, job-b:1 keeps running.
+# Worker w1 takes job-a (a job of one task: its ref is its id), job-b:0
+# and job-b:1; job-a completes, job-b:0 fails for good, job-b:1 keeps
+# running.
 claim default w1 3
-complete default w1 job-a:0 '{"latency_ms":12.5,"tokens":100}'
+complete default w1 job-a '{"latency_ms":12.5,"tokens":100}'
 fail_task default w1 job-b:0 fatal 'boom: exit 100'
 
 # A coordinator aggregates job-a.
