@@ -2,7 +2,7 @@
  * Retention: what keeps Redis memory bounded however long llmb runs.
  *
  * The Lua functions delete finished jobs and their task results
- * retention_s after they end (from <base>:ended, at every call that ends
+ * retention_s after they end (from <base>:fin, at every call that ends
  * jobs and at llmb_reap, which reaper.c calls every tick), cap each events
  * stream (events_max) and dead set
  * (dead_max), reading those settings from <base>:conf; the coordinator
@@ -22,6 +22,8 @@
  *  - dead worker records go --worker-retention-s after their last
  *    heartbeat (the record and its entry in <prefix>:workers).
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +64,83 @@ static int state_ix(const char *s)
         if (strcmp(s, names[i]) == 0)
             return i;
     return -1;
+}
+
+/* Takes the first k ids of list key, those of ids (found gone), out of
+ * it: under WATCH, only while they are still its head. A function that
+ * deletes jobs trims the head as well (lua/00-header.lua), and a push
+ * appends to the tail: an LTRIM sent after either without the check
+ * would take out ids it never checked, of jobs that live. When the list
+ * changed meanwhile, nothing is taken out now (the next pass tries
+ * again). Sets *trimmed to what went. Returns 0 or LLMB_EIO. */
+static int head_trim(struct llmb_coord *co, struct llmb_coord_queue *q,
+                     const char *key, const redisReply *ids, size_t k,
+                     size_t *trimmed)
+{
+    char start[24], stop[24];
+    const char *watch[] = {"WATCH", key};
+    const char *lrange[] = {"LRANGE", key, "0", stop};
+    const char *multi[] = {"MULTI"};
+    const char *ltrim[] = {"LTRIM", key, start, "-1"};
+    const char *exec[] = {"EXEC"};
+    const char *unwatch[] = {"UNWATCH"};
+    redisReply *r;
+    bool same;
+    size_t i;
+
+    *trimmed = 0;
+    snprintf(start, sizeof(start), "%zu", k);
+    snprintf(stop, sizeof(stop), "%zu", k - 1);
+    r = llmb_cluster_command_argv(co->cl, key, 2, watch, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    same = r->type == REDIS_REPLY_STATUS;
+    if (!same)
+        llmb_coord_reply_error(co, "watching the job list", q->name, r);
+    freeReplyObject(r);
+    if (!same)
+        goto unwatch;
+    r = llmb_cluster_command_argv(co->cl, key, 4, lrange, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    same = r->type == REDIS_REPLY_ARRAY && r->elements == k;
+    for (i = 0; same && i < k; i++)
+        same = r->element[i]->type == REDIS_REPLY_STRING &&
+               ids->element[i]->type == REDIS_REPLY_STRING &&
+               r->element[i]->len == ids->element[i]->len &&
+               memcmp(r->element[i]->str, ids->element[i]->str,
+                      r->element[i]->len) == 0;
+    freeReplyObject(r);
+    if (!same)
+        goto unwatch;
+    r = llmb_cluster_command_argv(co->cl, key, 1, multi, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    same = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (!same)
+        goto unwatch;
+    r = llmb_cluster_command_argv(co->cl, key, 4, ltrim, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    freeReplyObject(r); /* QUEUED */
+    r = llmb_cluster_command_argv(co->cl, key, 1, exec, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    /* an array when it ran; nil when the list changed after the WATCH */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_STATUS)
+        *trimmed = k;
+    else if (r->type == REDIS_REPLY_ERROR)
+        llmb_coord_reply_error(co, "trimming the job list", q->name, r);
+    freeReplyObject(r);
+    return 0;
+unwatch:
+    r = llmb_cluster_command_argv(co->cl, key, 1, unwatch, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    freeReplyObject(r);
+    return 0;
 }
 
 /* Checks the next scan_batch ids of <base>:jl. Returns 0 or
@@ -121,16 +200,15 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
      * that lives on stay until they reach the head (the readers skip
      * them): taking one out of the middle of a list costs a walk of it. */
     if (q->scan_rank == 0 && head_gone > 0) {
-        s = llmb_cluster_command(co->cl, "LTRIM %s %zu -1", zkey, head_gone);
-        if (s == NULL) {
-            rc = llmb_coord_lost(co);
+        size_t k = head_gone;
+        rc = head_trim(co, q, zkey, r, k, &head_gone);
+        if (rc != 0)
             goto out;
+        if (head_gone > 0) {
+            co->counters.jobs_trimmed += (long long)head_gone;
+            llmb_debug("gone jobs trimmed from the job list queue=%s "
+                       "jobs=%zu", q->name, head_gone);
         }
-        co->counters.jobs_trimmed += (long long)head_gone;
-        llmb_debug("gone jobs trimmed from the job list queue=%s jobs=%zu",
-                   q->name, head_gone);
-        freeReplyObject(s);
-        s = NULL;
     } else {
         head_gone = 0;
     }

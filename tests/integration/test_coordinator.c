@@ -510,6 +510,7 @@ static void test_retention(void **state)
     assert_int_equal(tc_int(c, "HEXISTS %s:{q}:jd %s", prefix, id), 0);
     assert_int_equal(tc_int(c, "HEXISTS %s:{q}:je %s", prefix, id), 0);
     assert_int_equal(tc_int(c, "LLEN %s:{q}:fin", prefix), 0);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), 0);
     {
         char *v2 = tc_job(c, prefix, "q", id, "state");
         assert_null(v2);
@@ -573,6 +574,49 @@ static void test_promote_and_deadline(void **state)
     redisFree(c);
     free(delayed);
     free(late);
+    free(prefix);
+}
+
+/* Ids of jobs gone otherwise than by retention (deleted by hand) leave
+ * the head of the job list <base>:jl at the coordinator's scan; one
+ * behind a job that lives stays (the readers skip it), and the living
+ * job's id is never taken out. */
+static void test_job_list_trim(void **state)
+{
+    char *prefix = llmb_test_prefix("jltrim");
+    redisContext *c = tc_redis(url);
+    char *id[4], *v;
+    long long deadline;
+    pid_t co;
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        id[i] = tc_push(c, prefix, "q", "{\"type\":\"t\",\"delay_s\":600}");
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), 4);
+    assert_int_equal(tc_int(c, "HDEL %s:{q}:jd %s %s %s", prefix, id[0], id[1],
+                            id[3]), 3);
+    co = tc_coord_start(url, prefix, "jltrim-c1", NULL);
+    deadline = tc_now() + 5000;
+    while (tc_int(c, "LLEN %s:{q}:jl", prefix) > 2 && tc_now() < deadline)
+        usleep(20000);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), 2);
+    v = tc_str(c, "LINDEX %s:{q}:jl 0", prefix);
+    assert_non_null(v);
+    assert_string_equal(v, id[2]);
+    free(v);
+    v = tc_str(c, "LINDEX %s:{q}:jl 1", prefix);
+    assert_non_null(v);
+    assert_string_equal(v, id[3]);
+    free(v);
+    v = tc_job(c, prefix, "q", id[2], "state");
+    assert_non_null(v);
+    assert_string_equal(v, "pending");
+    free(v);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    for (int i = 0; i < 4; i++)
+        free(id[i]);
     free(prefix);
 }
 
@@ -648,6 +692,7 @@ int main(void)
                                   tc_children_kill),
         cmocka_unit_test_teardown(test_retention, tc_children_kill),
         cmocka_unit_test_teardown(test_promote_and_deadline, tc_children_kill),
+        cmocka_unit_test_teardown(test_job_list_trim, tc_children_kill),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);
