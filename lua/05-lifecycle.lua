@@ -591,12 +591,28 @@ end
 -- A member met waiting (in state `from`: pending or delayed) whose job was
 -- cancelled: a task ref the cancel did not reach (it ends at most
 -- CANCEL_REFS_MAX of them; the rest are still listed in <base>:jr:<id>)
--- ends cancelled now; anything else the cancel counted already.
-function L.cancelled_member(base, m, from, now)
+-- ends cancelled now; anything else the cancel counted already. `listed`
+-- when it was taken from <base>:pl, where a cancel leaves the members it
+-- ended (L.stale): one of those goes, counted back.
+function L.cancelled_member(base, m, from, now, listed)
     local id, idx = L.member(m)
     if idx and kcall('SREM', requeued_key(base, id), m) == 1 then
         task_cancelled(base, id, idx, from, now)
+    elseif id and listed then
+        if idx == nil then kcall('HDEL', job_key(base, id), 'stale') end
+        L.stale(-1)
     end
+end
+
+-- Members a cancel ended but left in <base>:pl (taking one out of a long
+-- list is O(n)): `n` more of them (negative: fewer). They are no tasks:
+-- the pending count of llmb_stats (LLEN plus the field wait_p of
+-- <base>:counts) leaves them out. A claim or a purge that meets one drops
+-- it (L.cancelled_member; a task ref is one when it is not listed in
+-- <base>:jr:<id>), and a retry of its job puts its job's member back to
+-- wait where it is (the job hash's field `stale`, 50-cancel.lua).
+function L.stale(n)
+    behind_add('pending', -n)
 end
 
 -- Whether `worker` holds member `ref` under token `tok`.

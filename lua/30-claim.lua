@@ -138,7 +138,7 @@ local function members_take(base, n)
             redis.call('ZREMRANGEBYRANK', pz, 0, taken_z - 1)
         end
     end
-    return got, put_back
+    return got, put_back, from
 end
 
 local function claim(keys, args)
@@ -181,7 +181,7 @@ local function claim(keys, args)
         head = nil
     end
     local out = {now, -1, 0, ''}
-    local got, put_back = members_take(base, n)
+    local got, put_back, from = members_take(base, n)
     if #got > 0 then
         local ids = {}
         for i, m in ipairs(got) do ids[i] = L.member(m) or '' end
@@ -221,10 +221,20 @@ local function claim(keys, args)
                     if f.state == false or f.state == nil or TERMINAL[f.state] then
                         -- its hash is gone, or it has ended: nothing waits
                         if f.state == false then junk() end
+                        if idx and TERMINAL[f.state] and from[i] == 'pl' and
+                            kcall('SREM', requeued_key(base, id), m) == 0 then
+                            L.stale(-1)
+                        end
                     elseif idx then
-                        kcall('SREM', requeued_key(base, id), m)
-                        members[#members + 1] = {m, typ, string.sub(r, c + 1), o}
-                        room = room - 1
+                        -- a task ref waits while <base>:jr:<id> lists it;
+                        -- one that is not was ended by a cancel before
+                        -- its job was retried (L.stale): it goes
+                        if kcall('SREM', requeued_key(base, id), m) == 0 then
+                            L.stale(-1)
+                        else
+                            members[#members + 1] = {m, typ, string.sub(r, c + 1), o}
+                            room = room - 1
+                        end
                     else
                         local tk, nxt, ahead, empty = cursor_take(jk,
                             {tasks, f.next, f.ahead}, room)
@@ -250,7 +260,7 @@ local function claim(keys, args)
             end
             if s == 'x' then
                 -- a cancelled job's member: it goes
-                L.cancelled_member(base, m, 'pending', now)
+                L.cancelled_member(base, m, 'pending', now, from[i] == 'pl')
             end
         end
         put_back(used + 1)

@@ -35,15 +35,17 @@ end
 -- they have). Returns the number of tasks removed and the work done (refs
 -- touched), or nil and the job's state when it had already ended ("gone"
 -- when there is no record, "stopping" when it was cancelled and still has
--- tasks running: nothing is written then).
-local function job_cancel(base, id, now, why)
+-- tasks running: nothing is written then), and the record's state ('p'
+-- or 'x'). `dropping` is a member of the job that the caller takes out
+-- of <base>:pl (purge); the others the cancel ends there stay (L.stale).
+local function job_cancel(base, id, now, why, dropping)
     local jd = base .. ':jd'
     local r = redis.call('HGET', jd, id)
     local s, _, _, o = L.rec(r)
     if s == nil then return nil, 'gone' end
     local ended = end_state(base, id)
-    if ended then return nil, ended end
-    if s == 'x' then return nil, 'stopping' end
+    if ended then return nil, ended, s end
+    if s == 'x' then return nil, 'stopping', s end
     local jk = job_key(base, id)
     local tasks = L.optn(o, 'n', 1)
     local j
@@ -67,8 +69,12 @@ local function job_cancel(base, id, now, why)
             -- running: it stops at its worker's next heartbeat
             redis.call('SADD', base .. ':cx', id)
         else
-            redis.call('ZREM', pz, id)
-            redis.call('ZREM', pd, id)
+            if redis.call('ZREM', pz, id) + redis.call('ZREM', pd, id) == 0
+                and dropping ~= id then
+                -- it waits in <base>:pl, and stays there
+                redis.call('HSET', jk, 'stale', '1')
+                L.stale(1)
+            end
             redis.call('HDEL', base .. ':att', id)
             L.single_cancelled(base, id, now, nil, nil)
             removed = 1
@@ -80,13 +86,16 @@ local function job_cancel(base, id, now, why)
     local behind = tasks - (tonumber(j[1]) or 0) - (tonumber(j[2]) or 0)
     if behind > 0 then
         -- the cursor waits in one of the three; it goes from the sorted
-        -- sets, a claim drops it from the list
+        -- sets, and stays in the list (L.stale)
         removed = behind
         if redis.call('ZREM', pd, id) > 0 then
             behind_add('delayed', 1 - behind)
-        else
-            redis.call('ZREM', pz, id)
+        elseif redis.call('ZREM', pz, id) > 0 or dropping == id then
             behind_add('pending', 1 - behind)
+        else
+            behind_add('pending', 1 - behind)
+            redis.call('HSET', jk, 'stale', '1')
+            L.stale(1)
         end
     end
     local refs = kcall('SPOP', requeued_key(base, id), CANCEL_REFS_MAX) or {}
@@ -105,8 +114,13 @@ local function job_cancel(base, id, now, why)
             end
         end
         if #gone > 0 then
-            redis.call('ZREM', pz, unpack(gone))
-            redis.call('ZREM', pd, unpack(gone))
+            -- those not in the sorted sets wait in <base>:pl, and stay
+            local listed = #gone - redis.call('ZREM', pz, unpack(gone))
+                - redis.call('ZREM', pd, unpack(gone))
+            for _, ref in ipairs(gone) do
+                if ref == dropping then listed = listed - 1 end
+            end
+            if listed > 0 then L.stale(listed) end
             redis.call('HDEL', base .. ':att', unpack(gone))
             redis.call('HSET', jk, unpack(set))
         end
@@ -190,9 +204,17 @@ local function retry(keys, args)
         end
         redis.call('DEL', legacy)
     end
+    -- A member the cancel left in <base>:pl (L.stale) waits again where
+    -- it is: pushed again, the job would wait (and run) twice.
+    local stale = s == 'x' and kcall('HGET', jk, 'stale') == '1'
+    if stale then redis.call('HDEL', jk, 'stale') end
     if tasks == 1 then
         redis.call('HDEL', base .. ':att', id)
-        L.wait(w, id, prio, 'tail')
+        if stale then
+            L.stale(-1)
+        else
+            L.wait(w, id, prio, 'tail')
+        end
     else
         local j = redis.call('HMGET', jk, 'failed', 'cancelled')
         local ok = tasks - (tonumber(j[1]) or 0) - (tonumber(j[2]) or 0)
@@ -201,7 +223,11 @@ local function retry(keys, args)
         -- cursor from index 0, which skips the `ahead` that completed,
         -- SWEEP_SCAN per claim
         if again > 0 then
-            L.wait(w, id, prio, 'tail')
+            if stale then
+                L.stale(-1)
+            else
+                L.wait(w, id, prio, 'tail')
+            end
             behind_add('pending', again - 1)
             redis.call('HSET', jk, 'next', '0', 'ahead', istr(ok))
         end
@@ -247,16 +273,24 @@ local function purge_where(base, where, limit, now, b)
         or redis.call('ZRANGE', key, 0, limit - 1)
     local done, jobs = 0, 0
     for _, m in ipairs(ms) do
-        local id = L.member(m)
+        local id, idx = L.member(m)
         if id then
             if b.left <= 0 then break end
-            local removed, work = job_cancel(base, id, now, 'purged')
+            -- (a task ref of the list that <base>:jr:<id> does not list is
+            -- one a cancel left there: L.stale)
+            local stale = list and idx
+                and kcall('SISMEMBER', requeued_key(base, id), m) == 0
+            local removed, work, s = job_cancel(base, id, now, 'purged',
+                list and m or nil)
             if removed then
                 jobs = jobs + 1
                 b.left = b.left - work
-            elseif work == 'stopping' or work == 'cancelled' then
+                if stale then L.stale(-1) end
+            elseif s == 'x' then
                 L.cancelled_member(base, m, where == 'pd' and 'delayed'
-                    or 'pending', now)
+                    or 'pending', now, list)
+            elseif stale then
+                L.stale(-1)
             end
         else
             junk()

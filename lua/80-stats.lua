@@ -59,7 +59,9 @@ local function stats(keys)
         wrong[#wrong + 1] = base .. ':paused'
     end
     return {
-        'pending', math.max(np, np + (tonumber(c[5]) or 0)),
+        -- (wait_p is negative while <base>:pl holds members a cancel
+        -- ended: 05-lifecycle.lua L.stale)
+        'pending', math.max(0, np + (tonumber(c[5]) or 0)),
         'delayed', math.max(nd, nd + (tonumber(c[6]) or 0)),
         'running', nrun,
         'jobs', safe(0, 'HLEN', ':jd'),
