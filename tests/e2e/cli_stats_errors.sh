@@ -19,10 +19,10 @@ grep -q JUNK <<<"$OUT" && fail "a JUNK column without junk"
 
 # A key llmb did not write: the queue's numbers cannot be trusted.
 rcli SADD "$PREFIX:queues" bad >/dev/null
-rcli SET "$PREFIX:{bad}:pending" x >/dev/null
+rcli SET "$PREFIX:{bad}:pz" x >/dev/null
 run stats
 expect_rc 1
-expect_err "llmb: queue bad: keys of the wrong type, counted as empty: $PREFIX:{bad}:pending (written by something else than llmb: rename or delete them; docs/data-model.md)"
+expect_err "llmb: queue bad: keys of the wrong type, counted as empty: $PREFIX:{bad}:pz (written by something else than llmb: rename or delete them; docs/data-model.md)"
 expect_err "llmb: the stats of 1 queue could not be read: bad"
 # every number of the row unknown: 8 counts and the head age
 grep -Eq '^bad( +-){9}$' <<<"$OUT" || fail "no row of dashes for queue bad"
@@ -41,7 +41,7 @@ grep -Eq '^bad( +-){6}$' <<<"$OUT" || fail "no row of dashes for queue bad"
 grep -Eq '^good +2 ' <<<"$OUT" || fail "queue good is not shown"
 run stats --queue good
 expect_rc 0
-rcli DEL "$PREFIX:{bad}:pending" >/dev/null
+rcli DEL "$PREFIX:{bad}:pz" >/dev/null
 run stats
 expect_rc 0
 
