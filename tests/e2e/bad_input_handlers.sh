@@ -13,7 +13,7 @@ bad="$LLMB_SOURCE_DIR/tests/fixtures/bad_handler.sh"
 
 # The broken queue "wq" comes first in the worker's list: it must still
 # serve "default".
-rcli SET "$prefix:{wq}:pending" "not a sorted set" >/dev/null
+rcli SET "$prefix:{wq}:pz" "not a sorted set" >/dev/null
 handlers="echo=echo,sleep=sleep"
 for m in crash hang closeout floodout flooderr garbage nostdin exitcode; do
     handlers="$handlers,$m=exec:$bad $m"
@@ -87,27 +87,31 @@ done
 # the planted key: a clear error from the command, nothing written; the
 # worker logged it and kept serving "default" (the jobs above)
 out=$(rcli FCALL llmb_push 1 "$prefix:{wq}" '{"type":"echo","id":"w1"}' 2>&1)
-grep -qF "ERR key \"$prefix:{wq}:pending\" is a string, llmb expects a zset" <<<"$out" ||
+grep -qF "ERR key \"$prefix:{wq}:pz\" is a string, llmb expects a zset" <<<"$out" ||
     fail "planted key, FCALL: $out"
 rc=0; "$push" -q wq echo >"$tmp/out" 2>"$tmp/err" || rc=$?
 [ $rc != 0 ] && grep -qF 'is a string, llmb expects a zset' "$tmp/err" ||
     fail "planted key, llmb-push exit $rc: $(cat "$tmp/err")"
-[ "$(rcli EXISTS "$prefix:{wq}:j:w1")" = 0 ] || fail "planted key: half a job was written"
+[ "$(rcli HEXISTS "$prefix:{wq}:jd" w1)" = 0 ] || fail "planted key: half a job was written"
+[ "$(rcli EXISTS "$prefix:{wq}:pl")" = 0 ] || fail "planted key: a member was written"
 grep -qF 'is a string, llmb expects a zset' "$tmp/worker.log" || fail "worker did not log the planted key"
-[ "$(rcli GET "$prefix:{wq}:pending")" = "not a sorted set" ] || fail "planted key changed"
+[ "$(rcli GET "$prefix:{wq}:pz")" = "not a sorted set" ] || fail "planted key changed"
 
-# a job hash deleted by hand while its tasks run: running tasks are
-# dropped at the next heartbeat, waiting ones when claimed; others go on
+# a job deleted by hand while its tasks run (its record and its fan-out
+# hash): running tasks are dropped at the next heartbeat, waiting ones
+# when claimed; others go on
 one victim --tasks 12 sleep '{"ms":1500}'
 for i in $(seq 100); do
     [ "$(rcli FCALL_RO llmb_job 1 "$base" "victim" state)" = running ] && break
     sleep 0.1
 done
+rcli HDEL "$base:jd" victim >/dev/null
 rcli DEL "$base:j:victim" >/dev/null
 one good3 --tasks 5 echo '{"n":3}'
 expect_job good3 completed ''
 for i in $(seq 100); do
-    left=$( (rcli ZRANGE "$base:pending" 0 -1; rcli ZRANGE "$base:running" 0 -1) | grep -c '^victim:' || true)
+    left=$( (rcli LRANGE "$base:pl" 0 -1; rcli ZRANGE "$base:pz" 0 -1
+             rcli HKEYS "$base:run") | grep -c '^victim\($\|:\)' || true)
     [ "$left" = 0 ] && break
     sleep 0.1
 done
