@@ -146,7 +146,12 @@ st=0
 grep -qx 'llmb: job "nosuchjob" not found' "$tmp/compare.err" ||
     fail "compare of a missing job said: $(cat "$tmp/compare.err")"
 # A job the coordinator has not aggregated yet is refused, naming its state.
-rcli HSET "$prefix:{default}:j:noagg" id noagg state running > /dev/null
+# (pushed to a queue no worker serves and claimed by hand: it runs)
+"$bin/tools/push/llmb-push" "${common[@]}" --queue side --id noagg llm \
+    '{"model":"m","prompt":"x","max_tokens":4,"requests":1}' \
+    > /dev/null 2>"$tmp/push3.log" || fail "push of noagg exited $?"
+[ "$(rcli FCALL llmb_claim 1 "$prefix:{side}" w9 1 600000 | sed -n 5p)" = noagg ] ||
+    fail "noagg was not claimed"
 st=0
 "${llmb[@]}" compare retry noagg 2>"$tmp/compare.err" || st=$?
 [ "$st" -eq 1 ] || fail "compare of a job without aggregate exited $st, not 1"
