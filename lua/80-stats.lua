@@ -29,12 +29,21 @@ local function stats(keys)
         return r
     end
     -- the head: what a claim would take first (a higher priority, else
-    -- priority 0, else a lower one)
+    -- priority 0, else a lower one); STATS_HEAD_LOOK members looked at in
+    -- all, in that order, so that junk at the head of one does not hide
+    -- the real head in the next
     local head_age, head_type = 0, ''
     local head = safe({}, 'ZRANGEBYSCORE', ':pz', '-inf', '(0', 'LIMIT', 0,
         STATS_HEAD_LOOK)
-    if #head == 0 then head = safe({}, 'LRANGE', ':pl', 0, STATS_HEAD_LOOK - 1) end
-    if #head == 0 then head = safe({}, 'ZRANGE', ':pz', 0, STATS_HEAD_LOOK - 1) end
+    local hi = #head
+    if #head < STATS_HEAD_LOOK then
+        for _, m in ipairs(safe({}, 'LRANGE', ':pl', 0,
+            STATS_HEAD_LOOK - #head - 1)) do head[#head + 1] = m end
+    end
+    if #head < STATS_HEAD_LOOK then
+        for _, m in ipairs(safe({}, 'ZRANGE', ':pz', hi,
+            hi + STATS_HEAD_LOOK - #head - 1)) do head[#head + 1] = m end
+    end
     for _, m in ipairs(head) do
         local id = L.member(m)
         local r = id and redis.pcall('HGET', base .. ':jd', id)
