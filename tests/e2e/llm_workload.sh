@@ -45,6 +45,7 @@ refused() { # MESSAGE ARGS...: llmb-push exits non-zero saying MESSAGE
 }
 nothing_stored() { # job id: no job, no dataset, no upload
     local k
+    [ "$(rcli HEXISTS "$b:jd" "$1")" = 0 ] || fail "job $1 has a record in $b:jd"
     for k in "j:$1" "ds:$1" "dsu:$1" "dsb:$1"; do
         [ "$(rcli EXISTS "$b:$k")" = 0 ] || fail "key $b:$k exists"
     done
@@ -264,7 +265,7 @@ rcli FCALL llmb_dataset 1 "$b" gone 0 '{"prompt":"g"}' > /dev/null
     '{"type":"llm","id":"gone","delay_s":60,"payload":{"model":"m","dataset":{"entries":1}}}')" = gone ] ||
     fail "llmb_push of job gone"
 rcli DEL "$b:ds:gone" > /dev/null
-rcli ZADD "$b:delayed" 0 gone:0 > /dev/null # due now
+rcli ZADD "$b:pd" XX CH 0 gone | grep -qx 1 || fail "job gone is not delayed" # due now
 for _ in $(seq 400); do
     [ "$(rcli FCALL_RO llmb_job 1 "$b" "gone" state)" = failed ] && break
     sleep 0.05
