@@ -76,12 +76,12 @@ PY
 grep -q 'breaks the slo; stopping' "$tmp/sweep2.log" || fail "stop message"
 # A level whose push is refused (a key of queue bad has the wrong type)
 # ends the sweep with exit 1, naming the level and the job.
-redis-cli -u "$url" SET "$prefix:{bad}:pending" x > /dev/null
+redis-cli -u "$url" SET "$prefix:{bad}:pz" x > /dev/null
 rc=0
 llmb sweep --queue bad --over concurrency --levels 1 --id s3 --job "$job" \
     > /dev/null 2>"$tmp/refused.err" || rc=$?
 [ "$rc" = 1 ] || fail "sweep into a broken queue exited $rc"
-grep -q '^llmb: level 1: job s3-concurrency-1: key .*pending" is a string' "$tmp/refused.err" ||
+grep -q '^llmb: level 1: job s3-concurrency-1: key .*:pz" is a string' "$tmp/refused.err" ||
     fail "refused push message: $(cat "$tmp/refused.err")"
 # A level nobody serves (queue idle) waits on the queue's events: Ctrl-C
 # cancels its job and ends the sweep with exit 1; a level's job deleted
@@ -102,7 +102,8 @@ grep -q '^llmb: interrupted at level 1' "$tmp/int.err" || fail "interrupt messag
     --levels 1 --id s5 --job "$job" >/dev/null 2>"$tmp/del.err" &
 spid=$!
 for _ in $(seq 200); do grep -q 'pushed to queue idle' "$tmp/del.err" && break; sleep 0.05; done
-rcli DEL "$prefix:{idle}:j:s5-concurrency-1" >/dev/null
+# (a job of one task: its record is the job)
+rcli HDEL "$prefix:{idle}:jd" s5-concurrency-1 | grep -qx 1 || fail "no record of s5-concurrency-1"
 rc=0
 wait "$spid" || rc=$?
 [ "$rc" = 1 ] || fail "sweep of a deleted job exited $rc: $(cat "$tmp/del.err")"
