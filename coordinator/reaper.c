@@ -225,13 +225,14 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
 
     for (i = 0; i < queues.n; i++) {
         char *base = llmb_key_queue(co->cfg->common.prefix, queues.v[i]);
-        /* CALL_MAX leases per call: again while a call takes that many */
+        /* About CALL_MAX tasks per call, a batch taken whole: again while
+         * a call takes that many or more */
         long long got = CALL_MAX;
         /* A queue whose primary is away gets its leases back when they
          * expire (llmb_reap), once the primary answers. */
         if (llmb_coord_away(co, base))
             got = 0;
-        while (got == CALL_MAX) {
+        while (got >= CALL_MAX) {
             r = llmb_cluster_command(co->cl,
                                   "FCALL llmb_reap_worker 1 %s %s %s", base,
                                   w->id, reason);

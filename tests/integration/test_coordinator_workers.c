@@ -105,6 +105,45 @@ static void test_connection_closed(void **state)
     free(prefix);
 }
 
+/* A dead worker's batches go back whole however large: three batches of
+ * 300 tasks each, more than one llmb_reap_worker call takes (250 tasks,
+ * a batch taken whole), all wait again at once, not when their lease of
+ * a minute runs out. */
+static void test_dead_worker_large_batches(void **state)
+{
+    char *prefix = llmb_test_prefix("gonebig");
+    char *pending = llmb_xasprintf("%s:{q}:pl", prefix);
+    redisContext *c = tc_redis(url);
+    struct tc_worker *w;
+    char *st;
+    pid_t co;
+
+    (void)state;
+    co = tc_coord_start(url, prefix, "gonebig-c1", NULL);
+    free(tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":900}"));
+    w = tc_worker_new(url, prefix, "gonebig-w1", "q", 900);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tc_worker_claim(w, 300, 60000), 300);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:running", prefix), 3);
+    usleep(700000); /* the coordinator has seen it connected */
+
+    tc_worker_free(w);
+    assert_int_equal(wait_llen(c, pending, 900, 6000), 900);
+    assert_int_equal(tc_int(c, "ZCARD %s:{q}:running", prefix), 0);
+    assert_int_equal(tc_int(c, "HLEN %s:{q}:run", prefix), 1); /* '~' */
+    assert_int_equal(tc_int(c, "EXISTS %s:{q}:wl:gonebig-w1", prefix), 0);
+    st = tc_str(c, "HGET %s:worker:gonebig-w1 state", prefix);
+    assert_non_null(st);
+    assert_string_equal(st, "dead");
+    free(st);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    free(pending);
+    free(prefix);
+}
+
 /* A worker that stays connected but stops heartbeating (SIGSTOP) is dead
  * after --dead-after-ms; one that heartbeats keeps its task. The dead
  * record is removed after --worker-retention-s. */
@@ -516,6 +555,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_connection_closed, tc_children_kill),
+        cmocka_unit_test_teardown(test_dead_worker_large_batches,
+                                  tc_children_kill),
         cmocka_unit_test_teardown(test_silent_worker, tc_children_kill),
         cmocka_unit_test_teardown(test_metrics_and_health, tc_children_kill),
         cmocka_unit_test_teardown(test_redis_down_and_back, tc_children_kill),
