@@ -397,6 +397,13 @@ local KEYS_OF = {
         'running', 'seq', 'wake'),
     llmb_heartbeat = keys_plus(ENDING, 'run', 'lease', 'running'),
 }
+KEYS_OF.llmb_push_fields = KEYS_OF.llmb_push
+KEYS_OF.llmb_pause = {'conf', 'counts', 'events', 'paused'}
+KEYS_OF.llmb_resume = {'conf', 'counts', 'events', 'paused', 'pl', 'pz', 'pd',
+    'wake'}
+-- (polled by each task waiting, 20 ms to 500 ms apart: only the junk
+-- counter)
+KEYS_OF.llmb_rendezvous = {'counts'}
 -- Returns nil, or an error reply naming the first key of the wrong type
 -- among `suffixes`.
 local function keys_wrong(base, suffixes)
