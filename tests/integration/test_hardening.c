@@ -70,9 +70,15 @@ static long long reply_int(redisReply *r)
     return v;
 }
 
+/* LLEN of queue key <base>:<sub>. */
+static long long llen(const char *sub)
+{
+    return tq_cmd_int("LLEN %s:%s", T.base, sub);
+}
+
 /* Case 1: 5,000 due delayed tasks promoted with a limit above the chunk
- * size. Before, a promote of 5,000 took them out of <base>:delayed and
- * failed to add them to <base>:pending (unpack of 10,000 values): lost.
+ * size. Before, a promote of 5,000 took them out of the delayed set and
+ * failed to add them to the pending one (unpack of 10,000 values): lost.
  * Now a call promotes at most 250 (the limit's range is 0..250, a larger
  * one is refused before anything is written) and the caller calls again;
  * every task arrives. */
@@ -85,7 +91,7 @@ static void test_promote_5000_loses_nothing(void **state)
     tq_sleep_ms(120);
     assert_error(tq_fcall("llmb_promote", "5000", NULL),
                  "[limit 0..250]");
-    assert_int_equal(tq_zcard("delayed"), 5000);
+    assert_int_equal(tq_zcard("pd"), 5000);
     assert_int_equal(reply_int(tq_fcall("llmb_promote", "0", NULL)), 0);
     assert_int_equal(reply_int(tq_fcall("llmb_promote", "1", NULL)), 1);
     assert_error(tq_fcall("llmb_promote", "251", NULL), "[limit 0..250]");
@@ -94,8 +100,8 @@ static void test_promote_5000_loses_nothing(void **state)
         moved += n;
     }
     assert_int_equal(moved, 4999);
-    assert_int_equal(tq_zcard("delayed"), 0);
-    assert_int_equal(tq_zcard("pending"), 5000);
+    assert_int_equal(tq_zcard("pd"), 0);
+    assert_int_equal(llen("pl"), 5000);
     assert_int_equal(tq_stat("pending"), 5000);
     /* a claim promotes too, 250 at most per call */
     push_n(300, "{\"type\":\"t\",\"delay_s\":0.05}");
@@ -104,7 +110,7 @@ static void test_promote_5000_loses_nothing(void **state)
         static struct tq_task t[1000];
         assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
     }
-    assert_int_equal(tq_zcard("delayed"), 50);
+    assert_int_equal(tq_zcard("pd"), 50);
 }
 
 /* Case 2: heartbeats of a worker holding more leases than one call takes.
@@ -161,7 +167,7 @@ static void test_ten_million_task_job(void **state)
                  "job field \"tasks\" must be an integer from 1 to 100000");
     tq_cmd_int("HSET %s:conf max_tasks 10000000", T.base);
     id = tq_push("{\"type\":\"t\",\"tasks\":10000000}");
-    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(llen("pl"), 1);
     assert_int_equal(tq_stat("pending"), 10000000);
     assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 1000);
     assert_int_equal(t[999].idx, 999);
@@ -171,7 +177,8 @@ static void test_ten_million_task_job(void **state)
     /* the cancel removes every task not handed out, at once */
     assert_int_equal(reply_int(tq_fcall("llmb_cancel", id, NULL)),
                      10000000 - 1000);
-    assert_int_equal(tq_zcard("pending"), 0);
+    /* (its cursor stays in <base>:pl, which the count leaves out) */
+    assert_int_equal(tq_zcard("pz"), 0);
     assert_int_equal(tq_stat("pending"), 0);
     tq_assert_job(id, "state", "cancelled");
     tq_assert_job(id, "left", "998");
@@ -203,7 +210,7 @@ static void test_ten_million_task_job(void **state)
     /* a retry waits again in O(1): the task that completed is skipped */
     assert_int_equal(reply_int(tq_fcall("llmb_retry", id, NULL)),
                      10000000 - 1);
-    assert_int_equal(tq_zcard("pending"), 1);
+    assert_int_equal(llen("pl"), 1); /* the cursor, once */
     assert_int_equal(tq_stat("pending"), 10000000 - 1);
     tq_assert_job(id, "version", "1");
     assert_int_equal(tq_claim("w2", 3, "30000", t, NULL), 3);
@@ -238,14 +245,15 @@ static void test_push_call_limit(void **state)
         argv[argc++] = "{\"type\":\"t\",\"tasks\":100000}";
     r = redisCommandArgv(T.c, argc, argv, NULL);
     assert_error(r, "llmb_push takes at most 250 jobs per call, got 251");
-    assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs", T.base, T.base),
+    assert_int_equal(tq_cmd_int("EXISTS %s:pl %s:jd %s:jl", T.base, T.base,
+                                T.base),
                      0);
     r = redisCommandArgv(T.c, argc - 1, argv, NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 250);
     freeReplyObject(r);
     /* 25,000,000 tasks behind 250 members */
-    assert_int_equal(tq_zcard("pending"), 250);
+    assert_int_equal(llen("pl"), 250);
     assert_int_equal(tq_stat("pending"), 25000000);
     free(argv);
 }
@@ -316,6 +324,21 @@ static void test_retry_racing_aggregation(void **state)
     free(id);
 }
 
+/* The field head_type of llmb_stats must be want. */
+static void head_type_is(const char *want)
+{
+    redisReply *r = tq_fcall("llmb_stats", NULL);
+    const char *got = NULL;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, "head_type") == 0)
+            got = r->element[i + 1]->str;
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    freeReplyObject(r);
+}
+
 /* Case 7: junk in every set of the queue is skipped and counted, never
  * fatal: stats, claim, promote, reap and purge go on; a key of the wrong
  * type is named by stats and refused by every writing function before it
@@ -328,33 +351,43 @@ static void test_junk_everywhere(void **state)
     long long junk;
 
     (void)state;
-    tq_cmd_int("ZADD %s:pending -1e15 nocolon -1e15 :5 -1e15 x:abc "
+    /* members that name no task (no record, or no member's shape) */
+    tq_cmd_int("ZADD %s:pz -1e15 nocolon -1e15 :5 -1e15 x:abc "
                "-1e15 gone:0 -1e15 gone:*",
                T.base);
-    tq_cmd_int("ZADD %s:delayed 0 junk 0 gone:1 0 gone:*", T.base);
-    tq_cmd_int("ZADD %s:running 0 junk 0 gone:3", T.base);
+    tq_cmd_int("RPUSH %s:pl gone:2 :", T.base);
+    tq_cmd_int("ZADD %s:pd 0 junk 0 gone:1 0 gone:*", T.base);
+    /* held tokens of batches without a lease record */
+    tq_cmd_int("ZADD %s:running 0 junk 0 77.abc", T.base);
     /* stats: the head is junk; the real task behind it gives the age */
     id = tq_push("{\"type\":\"t\"}");
-    assert_int_equal(tq_stat("pending"), 6);
+    assert_int_equal(tq_stat("pending"), 8);
     r = tq_fcall("llmb_stats", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
+    head_type_is("t");
     assert_int_equal(reply_int(tq_fcall("llmb_promote", "250", NULL)), 0);
-    assert_int_equal(tq_zcard("delayed"), 0);
+    assert_int_equal(tq_zcard("pd"), 0);
     assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 1);
     assert_string_equal(t[0].id, id);
     assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 2);
     assert_int_equal(tq_zcard("running"), 1);
-    assert_int_equal(tq_zcard("pending"), 0);
+    assert_int_equal(tq_zcard("pz"), 0);
+    assert_int_equal(llen("pl"), 0);
+    assert_int_equal(tq_stat("pending"), 0);
     junk = tq_stat("junk");
-    assert_true(junk >= 10);
+    assert_true(junk >= 12);
     assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
     tq_assert_job(id, "state", "completed");
-    /* a job hash that is not a hash: its task is dropped as junk */
-    tq_cmd_int("ZADD %s:pending 0 strjob:0", T.base);
+    /* a fan-out job whose hash is not a hash, and a record that is no
+     * record: their members are dropped as junk */
+    freeReplyObject(tq_cmd("HSET %s:jd strjob p1\tt\tn2\t{} strrec x",
+                           T.base));
     freeReplyObject(tq_cmd("SET %s:j:strjob x", T.base));
+    tq_cmd_int("RPUSH %s:pl strjob:0 strrec", T.base);
     assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 0);
-    assert_int_equal(tq_stat("junk"), junk + 1);
+    assert_int_equal(tq_stat("junk"), junk + 2);
+    assert_int_equal(llen("pl"), 0);
     /* a queue key of the wrong type: named by stats, refused by writers */
     freeReplyObject(tq_cmd("DEL %s:counts", T.base));
     freeReplyObject(tq_cmd("SET %s:counts x", T.base));
@@ -365,17 +398,18 @@ static void test_junk_everywhere(void **state)
     freeReplyObject(r);
     assert_error(tq_fcall("llmb_push", "{\"type\":\"t\"}", NULL),
                  "is a string, llmb expects a hash");
-    assert_int_equal(tq_zcard("pending"), 0);
+    assert_int_equal(llen("pl"), 0);
     assert_error(tq_fcall("llmb_claim", "w", "1", "30000", NULL),
                  "is a string, llmb expects a hash");
     free(id);
 }
 
-/* The queue keys, and a command that makes one of the wrong type. */
+/* The queue keys (ALL_KEYS of lua/00-header.lua), and a command that
+ * makes one of the wrong type. */
 static const char *const queue_keys[] = {
-    "pending", "delayed", "running", "jobs", "deadlines", "dead", "ended",
-    "aggr", "done", "wake", "events", "counts", "conf", "seq", "idseq", "tok",
-    "paused",
+    "jd", "je", "jl", "pl", "pz", "pd", "run", "lease", "running", "att",
+    "cx", "fin", "deadlines", "dead", "aggr", "done", "wake", "events",
+    "counts", "conf", "seq", "idseq", "tok", "paused",
 };
 
 static void break_key(const char *suffix)
@@ -412,23 +446,69 @@ static void assert_refused_or_done(redisReply *r, const char *fn,
     freeReplyObject(r);
 }
 
-/* A job that ended long ago (score 1 in <base>:ended) with retention_s 1,
- * and a job cancelled while its task still waits (its ref left in
- * <base>:pending, as a cancel beyond its refs leaves it): a call that ends
- * a job then also reaches retention's keys (jobs, dead, done, ended). */
+/* A job that ended long ago (its record, its end at 1 ms and its line in
+ * <base>:fin) with retention_s 1: a call that ends a job then also
+ * reaches retention's keys (jd, je, jl, fin, dead). */
+static void old_ended(void)
+{
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
+    freeReplyObject(tq_cmd("HSET %s:jd old p1\tt\t\t{}", T.base));
+    freeReplyObject(tq_cmd("HSET %s:je old %s", T.base, "f1 1 w\tx"));
+    freeReplyObject(tq_cmd("ZADD %s:dead 1 old", T.base));
+    freeReplyObject(tq_cmd("RPUSH %s:jl old", T.base));
+    freeReplyObject(tq_cmd("LPUSH %s:fin %s", T.base, "1 old")); /* oldest */
+}
+
+/* old_ended(), and a fan-out job cancelled while one of its task refs
+ * still waits (in <base>:pl and <base>:jr:<id>, as a cancel beyond its
+ * refs leaves it, and a member the cancel ended left in <base>:pl): a
+ * claim that meets them ends the job. Returns its id. */
 static char *old_ended_and_cancelled_waiting(void)
 {
+    struct tq_task t[2];
+    redisReply *r;
     char *c;
 
-    freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
-    freeReplyObject(tq_cmd("ZADD %s:ended 1 old", T.base));
-    c = tq_push("{\"type\":\"t\"}");
-    freeReplyObject(tq_cmd("HSET %s:j:%s state cancelled", T.base, c));
+    c = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim("w0", 2, "30000", t, NULL), 2);
+    r = tq_fcall("llmb_release", "w0", t[0].ref, t[0].tok, t[1].ref,
+                 t[1].tok, NULL);
+    freeReplyObject(r);
+    assert_int_equal(reply_int(tq_fcall("llmb_cancel", c, NULL)), 2);
+    /* as if task 1 were past the cancel's CANCEL_REFS_MAX */
+    tq_cmd_int("SADD %s:jr:%s %s", T.base, c, t[1].ref);
+    freeReplyObject(tq_cmd("HDEL %s:je %s", T.base, c));
+    freeReplyObject(tq_cmd("HSET %s:j:%s state cancelled left 1 cancelled 1 "
+                           "1:state pending",
+                           T.base, c));
+    assert_int_equal(llen("pl"), 2);
+    old_ended();
+    return c;
+}
+
+/* What the claim of test_wrong_key_refused_before_writes meets: a task
+ * that failed once, waiting its backoff (at least 500 ms), then made due
+ * (the claim promotes it and reads <base>:att); the cancelled job of
+ * old_ended_and_cancelled_waiting(), whose id it returns, and the old
+ * ended job; a job waiting and a delayed one come due. */
+static char *claim_setup(void)
+{
+    struct tq_task t[1];
+    char *c;
+
+    free(tq_push("{\"type\":\"t\",\"max_retries\":1}"));
+    assert_int_equal(tq_claim("w0", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_fail("w0", &t[0], "error", "x"), 1);
+    c = old_ended_and_cancelled_waiting();
+    freeReplyObject(tq_cmd("ZADD %s:pd 0 %s", T.base, t[0].ref));
+    free(tq_push("{\"type\":\"t\"}"));
+    free(tq_push("{\"type\":\"t\",\"delay_s\":0.001}"));
+    tq_sleep_ms(5);
     return c;
 }
 
 /* Case 7 too: each function checks the types of the queue keys it may touch
- * (not all seventeen), so a key of the wrong type must still be refused
+ * (not all of them), so a key of the wrong type must still be refused
  * before anything is written. For every queue key and each function of
  * KEYS_OF (lua/00-header.lua) but the rendezvous (below), the call goes
  * through the paths that touch the most keys: pushes of delayed, deadline
@@ -443,6 +523,16 @@ static void test_wrong_key_refused_before_writes(void **state)
     char *a, *b;
 
     (void)state;
+    /* (the claim's path, with every key right) */
+    a = claim_setup();
+    assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 3);
+    assert_int_equal(t[0].attempt + t[1].attempt + t[2].attempt, 4);
+    tq_assert_job(a, "state", "cancelled");
+    tq_assert_job(a, "cancelled", "2");
+    assert_int_equal(tq_cmd_int("HEXISTS %s:jd old", T.base), 0);
+    assert_int_equal(llen("pl"), 0);
+    assert_int_equal(tq_stat("pending"), 0);
+    free(a);
     for (size_t k = 0; k < sizeof(queue_keys) / sizeof(*queue_keys); k++) {
         const char *sfx = queue_keys[k];
 
@@ -460,10 +550,7 @@ static void test_wrong_key_refused_before_writes(void **state)
             "llmb_push_fields", sfx);
 
         queue_clear();
-        free(tq_push("{\"type\":\"t\"}"));
-        free(tq_push("{\"type\":\"t\",\"delay_s\":0.001}"));
-        free(old_ended_and_cancelled_waiting());
-        tq_sleep_ms(5);
+        free(claim_setup());
         break_key(sfx);
         assert_refused_or_done(tq_fcall("llmb_claim", "w", "10", "30000", NULL),
                                "llmb_claim", sfx);
@@ -473,8 +560,7 @@ static void test_wrong_key_refused_before_writes(void **state)
         free(tq_push("{\"type\":\"t\",\"max_retries\":0}"));
         free(tq_push("{\"type\":\"t\"}"));
         assert_int_equal(tq_claim("w", 3, "30000", t, NULL), 3);
-        freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
-        freeReplyObject(tq_cmd("ZADD %s:ended 1 old", T.base));
+        old_ended();
         break_key(sfx);
         assert_refused_or_done(
             tq_fcall("llmb_complete", "w", t[0].ref, t[0].tok, "[1]", t[1].ref,
@@ -486,8 +572,7 @@ static void test_wrong_key_refused_before_writes(void **state)
         b = tq_push("{\"type\":\"t\"}");
         assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
         freeReplyObject(tq_fcall("llmb_cancel", b, NULL));
-        freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
-        freeReplyObject(tq_cmd("ZADD %s:ended 1 old", T.base));
+        old_ended();
         break_key(sfx);
         assert_refused_or_done(
             tq_fcall("llmb_heartbeat", "w", "30000", t[0].ref, t[0].tok, NULL),
@@ -530,7 +615,7 @@ static void test_paused_and_rendezvous_keys(void **state)
     freeReplyObject(r);
     freeReplyObject(tq_cmd("DEL %s:paused", T.base));
     assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
-    freeReplyObject(tq_cmd("SET %s:delayed x", T.base));
+    freeReplyObject(tq_cmd("SET %s:pd x", T.base));
     r = tq_fcall("llmb_rendezvous", "w", t[0].ref, t[0].tok, "60000", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 7);
@@ -544,10 +629,11 @@ static void test_paused_and_rendezvous_keys(void **state)
     free(id);
 }
 
-/* Case 9: a token opens only the lease it was handed for. The lease hash,
- * readable by every worker credential, holds a hash of the secret: its
- * value is no token; a plain "<seq>" opens no lease claimed with a
- * secret; another worker's secret opens nothing. */
+/* Case 9: a token opens only the lease it was handed for. The lease keys,
+ * readable by every worker credential, hold a hash of the secret (the
+ * held token, in <base>:run, <base>:lease, <base>:running and
+ * <base>:wl:<worker>): it is no token; a plain "<seq>" opens no lease
+ * claimed with a secret; another worker's secret opens nothing. */
 static void test_tokens_not_forgeable(void **state)
 {
     struct tq_task t[2];
@@ -558,8 +644,16 @@ static void test_tokens_not_forgeable(void **state)
     id = tq_push("{\"type\":\"t\",\"tasks\":2}");
     assert_int_equal(tq_claim_secret("wa", 2, "30000", SECRET_A, t, NULL), 2);
     assert_non_null(strstr(t[0].tok, "." SECRET_A));
-    stored = tq_hget("wl:wa", t[0].ref);
+    stored = tq_hget("run", t[0].ref);
+    assert_true(stored[0] != '\0');
     assert_null(strstr(stored, SECRET_A));
+    assert_int_equal(tq_cmd_int("SISMEMBER %s:wl:wa %s", T.base, stored), 1);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:lease %s", T.base, stored), 1);
+    {
+        char *rec = tq_hget("lease", stored);
+        assert_null(strstr(rec, SECRET_A));
+        free(rec);
+    }
     /* what is stored is no token */
     r = tq_fcall("llmb_complete", "wa", t[0].ref, stored, "{}", NULL);
     assert_int_equal(tq_reply_int_at(r, 0), 0);
@@ -596,7 +690,9 @@ static void test_tokens_not_forgeable(void **state)
 /* A cancel removes at most 1,000 waiting refs of a fan-out job outside its
  * cursor (retried, released, lost): here 1,200 lost with their worker.
  * The 200 left still wait; a purge (or a claim) ends them as cancelled,
- * and the job ends with every task counted once. */
+ * and the job ends with every task counted once. (The 1,000 ended stay in
+ * <base>:pl, which a cancel does not walk, out of the pending count; the
+ * purge drops them too.) */
 static void test_cancel_beyond_its_refs(void **state)
 {
     static struct tq_task t[1000];
@@ -610,18 +706,27 @@ static void test_cancel_beyond_its_refs(void **state)
     assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 200);
     while (reply_int(tq_fcall("llmb_reap_worker", "w", "gone", NULL)) > 0)
         ;
-    assert_int_equal(tq_zcard("pending"), 1200);
+    assert_int_equal(llen("pl"), 1200);
+    assert_int_equal(tq_stat("pending"), 1200);
     assert_int_equal(tq_cmd_int("SCARD %s:jr:%s", T.base, id), 1200);
     assert_int_equal(reply_int(tq_fcall("llmb_cancel", id, NULL)), 1000);
-    assert_int_equal(tq_zcard("pending"), 200);
+    assert_int_equal(tq_stat("pending"), 200);
+    assert_int_equal(tq_cmd_int("SCARD %s:jr:%s", T.base, id), 200);
     tq_assert_job(id, "state", "cancelled");
     tq_assert_job(id, "left", "200");
     /* cancelling again says so and changes nothing */
     assert_error(tq_fcall("llmb_cancel", id, NULL), "has already been cancelled");
-    r = tq_fcall("llmb_purge", "250", NULL);
-    assert_int_equal(r->element[0]->integer, 0); /* no job newly cancelled */
-    assert_int_equal(r->element[1]->integer, 0);
-    freeReplyObject(r);
+    /* 250 members per call: five calls */
+    for (int i = 0; i < 5; i++) {
+        r = tq_fcall("llmb_purge", "250", NULL);
+        assert_int_equal(r->element[0]->integer, 0); /* none newly cancelled */
+        assert_int_equal(r->element[1]->integer, 1200 - 250 * (i + 1) > 0
+                                                     ? 1200 - 250 * (i + 1)
+                                                     : 0);
+        freeReplyObject(r);
+    }
+    assert_int_equal(llen("pl"), 0);
+    assert_int_equal(tq_stat("pending"), 0);
     tq_assert_job(id, "left", "0");
     tq_assert_job(id, "cancelled", "1200");
     tq_assert_job(id, "state", "cancelled");
@@ -756,7 +861,8 @@ static void test_call_maximums(void **state)
     assert_error(tq_fcall("llmb_agg_take", "60000", "1001", NULL),
                  "<n 1..1000>");
     assert_int_equal(tq_stat("junk"), 0);
-    assert_int_equal(tq_cmd_int("EXISTS %s:pending %s:jobs", T.base, T.base),
+    assert_int_equal(tq_cmd_int("EXISTS %s:pl %s:pz %s:jd %s:run %s:lease",
+                                T.base, T.base, T.base, T.base, T.base),
                      0);
 }
 
@@ -859,7 +965,7 @@ static void test_settings_at_their_ends(void **state)
     assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":1000000000}"), 1);
     conf("max_tasks", "1000000001");
     assert_int_equal(pushed("{\"type\":\"t\",\"tasks\":100001}"), 0);
-    freeReplyObject(tq_cmd("DEL %s:pending", T.base));
+    freeReplyObject(tq_cmd("DEL %s:pl", T.base));
     /* max_result 1..536870912 (default 1048576) */
     conf("max_result", "2");
     id = tq_push("{\"type\":\"t\",\"tasks\":2,\"max_retries\":0}");
@@ -895,12 +1001,24 @@ static void test_settings_at_their_ends(void **state)
      * 1970 is kept at the maximum (100 years), deleted at the default
      * (which a value past the maximum takes) */
     conf("retention_s", "3153600000");
-    freeReplyObject(tq_cmd("DEL %s:pending", T.base));
+    freeReplyObject(tq_cmd("DEL %s:pl", T.base));
+    /* (the jobs that ended above, later than it, out of retention's way) */
+    freeReplyObject(tq_cmd("DEL %s:fin", T.base));
     id = tq_push("{\"type\":\"t\"}");
     assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
     assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
-    freeReplyObject(tq_cmd("HSET %s:j:%s finished_ms 1", T.base, id));
-    freeReplyObject(tq_cmd("ZADD %s:ended 1 %s", T.base, id));
+    assert_int_equal(llen("fin"), 1);
+    {
+        char *e = tq_hget("je", id), *v;
+        assert_int_equal(e[0], 'c');
+        v = llmb_xasprintf("c1%s", strchr(e, ' '));
+        freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, id, v));
+        free(v);
+        free(e);
+        v = llmb_xasprintf("1 %s", id);
+        freeReplyObject(tq_cmd("LSET %s:fin 0 %s", T.base, v));
+        free(v);
+    }
     assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 0);
     tq_assert_job(id, "state", "completed");
     conf("retention_s", "3153600001");
