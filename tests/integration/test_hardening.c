@@ -511,8 +511,8 @@ static char *claim_setup(void)
  * (not all of them), so a key of the wrong type must still be refused
  * before anything is written. For every queue key and each function of
  * KEYS_OF (lua/00-header.lua) but the rendezvous (below), the call goes
- * through the paths that touch the most keys: pushes of delayed, deadline
- * and fan-out jobs; a claim that promotes and ends a cancelled job;
+ * through the paths that touch the most keys: pushes of delayed, deadline,
+ * fan-out and prioritized jobs; a claim that promotes and ends a cancelled job;
  * completions that end a job, retry one and fail one for good; a
  * heartbeat that ends a cancelled job; each end of a job with an old
  * ended job for retention to delete; a pause, and a resume that wakes
@@ -533,6 +533,22 @@ static void test_wrong_key_refused_before_writes(void **state)
     assert_int_equal(llen("pl"), 0);
     assert_int_equal(tq_stat("pending"), 0);
     free(a);
+    /* (and the pushes': a job waits in each of <base>:pl, :pz and :pd) */
+    queue_clear();
+    {
+        redisReply *r = tq_fcall("llmb_push_fields", "", "t", "{}", "", "2",
+                                 "", "", "", "5", "60", "", "t", "{}", "5",
+                                 "", "", "", "", "", "", "", "t", "{}", "",
+                                 "", "", "", "", "", "", NULL);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->elements, 3);
+        for (size_t i = 0; i < 3; i++)
+            assert_int_equal(r->element[i]->type, REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    assert_int_equal(llen("pl"), 1);
+    assert_int_equal(tq_zcard("pz"), 1);
+    assert_int_equal(tq_zcard("pd"), 1);
     for (size_t k = 0; k < sizeof(queue_keys) / sizeof(*queue_keys); k++) {
         const char *sfx = queue_keys[k];
 
@@ -540,13 +556,15 @@ static void test_wrong_key_refused_before_writes(void **state)
         break_key(sfx);
         assert_refused_or_done(
             tq_fcall("llmb_push", "{\"type\":\"t\",\"delay_s\":5,\"deadline_s\":60}",
-                     "{\"type\":\"t\",\"tasks\":2}", NULL),
+                     "{\"type\":\"t\",\"tasks\":2}",
+                     "{\"type\":\"t\",\"priority\":5}", NULL),
             "llmb_push", sfx);
         queue_clear();
         break_key(sfx);
         assert_refused_or_done(
             tq_fcall("llmb_push_fields", "", "t", "{}", "", "2", "", "", "",
-                     "5", "60", NULL),
+                     "5", "60", "", "t", "{}", "5", "", "", "", "", "", "",
+                     "", "t", "{}", "", "", "", "", "", "", "", NULL),
             "llmb_push_fields", sfx);
 
         queue_clear();
