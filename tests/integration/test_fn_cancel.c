@@ -20,6 +20,19 @@
 
 #include "test_queue_support.h"
 
+/* The integer of reply r, which must be one (r is freed). */
+static long long reply_int_of(redisReply *r)
+{
+    long long v;
+
+    if (r->type != REDIS_REPLY_INTEGER)
+        fail_msg("want an integer, got %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "another type");
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
 /* No task waits: a claim gets none, and drops the members of cancelled
  * jobs it meets (a cancel leaves one in <base>:pl, taking it out of a
  * long list being O(n)), so that none is left. */
@@ -99,6 +112,57 @@ static void test_cancel_delayed_and_retry_job(void **state)
     assert_int_equal(tq_claim("w1", 1, "30000", t, NULL), 1);
     assert_int_equal(t[0].attempt, 1);
     free(id);
+}
+
+/* A cancel leaves the members it ends in <base>:pl (taking one out of a
+ * long list is O(n)), out of the pending count. A retry of the job must
+ * not make them run: the job of one task waits once (its member where it
+ * is), and the fan-out job's task refs the cancel ended are dropped, its
+ * tasks running once each from its cursor. */
+static void test_retry_after_cancel_in_the_list(void **state)
+{
+    struct tq_task t[4];
+    redisReply *r;
+    char *a, *b;
+
+    (void)state;
+    a = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(reply_int_of(tq_fcall("llmb_cancel", a, NULL)), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1);
+    assert_int_equal(tq_stat("pending"), 0);
+    assert_int_equal(reply_int_of(tq_fcall("llmb_retry", a, NULL)), 1);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1);
+    assert_int_equal(tq_stat("pending"), 1);
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, a);
+    assert_int_equal(tq_claim("w2", 4, "30000", t + 1, NULL), 0);
+    assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
+    tq_assert_job(a, "state", "completed");
+    assert_int_equal(tq_stat("pending"), 0);
+
+    b = tq_push("{\"type\":\"t\",\"tasks\":2}");
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
+    r = tq_fcall("llmb_release", "w1", t[0].ref, t[0].tok, t[1].ref, t[1].tok,
+                 NULL);
+    freeReplyObject(r);
+    assert_int_equal(tq_stat("pending"), 2);
+    assert_int_equal(reply_int_of(tq_fcall("llmb_cancel", b, NULL)), 2);
+    tq_assert_job(b, "state", "cancelled");
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 2);
+    assert_int_equal(tq_stat("pending"), 0);
+    assert_int_equal(reply_int_of(tq_fcall("llmb_retry", b, NULL)), 2);
+    assert_int_equal(tq_stat("pending"), 2);
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 2);
+    assert_true(t[0].idx != t[1].idx);
+    assert_int_equal(tq_claim("w2", 4, "30000", t + 2, NULL), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
+    assert_int_equal(tq_stat("pending"), 0);
+    assert_int_equal(tq_complete("w1", &t[0], "{}"), 1);
+    assert_int_equal(tq_complete("w1", &t[1], "{}"), 1);
+    tq_assert_job(b, "state", "completed");
+    tq_assert_job(b, "ok", "2");
+    free(a);
+    free(b);
 }
 
 static void test_purge(void **state)
@@ -530,6 +594,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T_(test_cancel_pending_and_running),
         T_(test_cancel_delayed_and_retry_job),
+        T_(test_retry_after_cancel_in_the_list),
         T_(test_purge),
         T_(test_purge_orphaned_task),
         T_(test_retry_moves_legacy_task_fields),
