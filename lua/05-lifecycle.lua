@@ -571,6 +571,9 @@ local function task_failed(base, member, kind, err, now, started, worker, w)
         CALL.counts.failed = (CALL.counts.failed or 0) + 1
         redis.call('HSETNX', jk, 'error', clip('task 0: ' .. err,
             MAX_ERROR_BYTES))
+        -- (the attempt it failed on, past the first, as a completed
+        -- task's end has it: llmb_job answers it)
+        if attempt > 1 then tail = tail .. ' ' .. istr(attempt) end
         L.job_end(base, id, 'failed', now, tail .. '\t' .. err, true)
         return 2
     end
@@ -597,6 +600,10 @@ end
 function L.cancelled_member(base, m, from, now, listed)
     local id, idx = L.member(m)
     if idx and kcall('SREM', requeued_key(base, id), m) == 1 then
+        -- its attempts go with it, and its job leaves <base>:cx if this
+        -- was its last task (L.job_end)
+        redis.call('HDEL', base .. ':att', m)
+        CALL.cx_may = true
         task_cancelled(base, id, idx, from, now)
     elseif id and listed then
         if idx == nil then kcall('HDEL', job_key(base, id), 'stale') end

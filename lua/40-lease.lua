@@ -214,9 +214,11 @@ local function complete(keys, args)
         if ok[i] then
             k = k + 1
             local a = (att[k] or 0) + 1
-            if att[k] then had[#had + 1] = ref end
             local res = args[3 * i + 1]
             local why = result_problem(res, max_result)
+            -- (the attempts of a task that ends here go; those of one
+            -- whose result is refused count on in task_failed)
+            if att[k] and not why then had[#had + 1] = ref end
             local id, idx = L.member(ref)
             if why then
                 task_failed(base, ref, 'error', why, now, claimed[i], worker, w)

@@ -272,6 +272,9 @@ local function purge_where(base, where, limit, now, b)
     local ms = list and redis.call('LRANGE', key, 0, limit - 1)
         or redis.call('ZRANGE', key, 0, limit - 1)
     local done, jobs = 0, 0
+    -- (the members met: a cancel takes its job's members out of the
+    -- sorted sets itself, so those met go by name, never by rank)
+    local met = {}
     for _, m in ipairs(ms) do
         local id, idx = L.member(m)
         if id then
@@ -296,12 +299,13 @@ local function purge_where(base, where, limit, now, b)
             junk()
         end
         done = done + 1
+        met[done] = m
     end
     if done > 0 then
         if list then
             redis.call('LTRIM', key, done, -1)
         else
-            redis.call('ZREMRANGEBYRANK', key, 0, done - 1)
+            chunked('ZREM', key, met)
         end
     end
     return jobs
