@@ -540,7 +540,8 @@ int llmb_reaper_queue(struct llmb_coord *co, struct llmb_coord_queue *q)
     }
     if (done[0] > 0) {
         co->counters.leases_reaped += done[0];
-        llmb_info("expired leases taken back queue=%s tasks=%lld", q->name,
+        /* (llmb_reap answers batches: one lease each, of any size) */
+        llmb_info("expired leases taken back queue=%s leases=%lld", q->name,
                   done[0]);
     }
     if (done[1] > 0) {
