@@ -258,6 +258,13 @@ local function retention_trim(base, now, limit)
                     local fin = ends[k] and tonumber(string.match(ends[k],
                         '^%a(%d+)'))
                     if fin and fin <= cut then
+                        -- a member a cancel left in <base>:pl, out of
+                        -- the pending count (05-lifecycle.lua L.stale),
+                        -- is junk once its job is gone: counted as such
+                        if string.find(ends[k], '^[xf]') and kcall('HGET',
+                            job_key(base, id), 'stale') == '1' then
+                            behind_add('pending', 1)
+                        end
                         gone[#gone + 1] = id
                         keys[#keys + 1] = job_key(base, id)
                         keys[#keys + 1] = requeued_key(base, id)
