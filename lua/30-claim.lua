@@ -181,14 +181,22 @@ local function claim(keys, args)
         head = nil
     end
     local out = {now, -1, 0, ''}
-    local got, put_back, from = members_take(base, n)
-    if #got > 0 then
+    local members, room, jobs = {}, n, 0
+    local seen_job = {}
+    local fan = {} -- fan-out jobs of the batch: their hash's fields
+    -- Members that hand out no task (a cancelled job's, junk, a task ref
+    -- a cancel ended) leave room in the batch: another pass takes as many
+    -- more, so that tasks waiting behind them are not left for a later
+    -- claim; at most CALL_MAX of them per call.
+    local took, skipped, left = false, 0, false
+    while room > 0 and not left and skipped < CALL_MAX do
+        local got, put_back, from = members_take(base, room + skipped)
+        if #got == 0 then break end
+        took = true
         local ids = {}
         for i, m in ipairs(got) do ids[i] = L.member(m) or '' end
         local recs = L.recs(base, ids)
-        local members, room, jobs, used = {}, n, 0, #got
-        local seen_job = {}
-        local fan = {} -- fan-out jobs of the batch: their hash's fields
+        local used, skipped_before = #got, skipped
         for i, m in ipairs(got) do
             if room == 0 then used = i - 1; break end
             local id, idx = ids[i], select(2, L.member(m))
@@ -196,6 +204,7 @@ local function claim(keys, args)
                 used = i - 1
                 break
             end
+            local had = #members
             local s, _, typ, o, c = L.rec(recs[i])
             if s == nil then
                 junk() -- names no task, or its record is gone
@@ -262,8 +271,13 @@ local function claim(keys, args)
                 -- a cancelled job's member: it goes
                 L.cancelled_member(base, m, 'pending', now, from[i] == 'pl')
             end
+            if #members == had then skipped = skipped + 1 end
         end
         put_back(used + 1)
+        if used < #got then left = true end
+        if skipped == skipped_before then break end
+    end
+    if took then
         -- fan-out jobs: running from their first claim, cursors moved
         for _, f in pairs(fan) do
             local set = {}
@@ -298,7 +312,7 @@ local function claim(keys, args)
         -- A batch that is full, or cut at CALL_MAX jobs, may have left
         -- tasks behind: a worker is woken to come back for them (the one
         -- that claimed takes fewer than it asked for as an empty queue).
-        if (room == 0 or used < #got)
+        if (room == 0 or left or skipped >= CALL_MAX)
             and (redis.call('LLEN', base .. ':pl') > 0
                 or redis.call('ZCARD', base .. ':pz') > 0) then
             wake(base, 1)
