@@ -190,7 +190,11 @@ local function claim(keys, args)
     -- claim; at most CALL_MAX of them per call.
     local took, skipped, left = false, 0, false
     while room > 0 and not left and skipped < CALL_MAX do
-        local got, put_back, from = members_take(base, room + skipped)
+        -- (no more members than the jobs the batch may still take: a
+        -- member is at least one job, and what a claim pops and does not
+        -- hand out it must put back)
+        local got, put_back, from = members_take(base,
+            math.min(room, CALL_MAX - jobs) + skipped)
         if #got == 0 then break end
         took = true
         local ids = {}
