@@ -165,6 +165,14 @@ local function retry(keys, args)
         if id ~= nil then redis.call('ZREM', base .. ':dead', id) end
         return not_found(base, id)
     end
+    if L.optn(o, 'n', 1) > 1
+        and redis.call('EXISTS', job_key(base, id)) == 0 then
+        -- A fan-out job whose hash is gone (deleted by hand) has no tasks
+        -- to run again, as a claim meeting its cursor finds: junk.
+        redis.call('ZREM', base .. ':dead', id)
+        junk()
+        return not_found(base, id)
+    end
     local state = end_state(base, id)
     if state == nil and s == 'x' then
         -- A cancelled job whose running tasks have not stopped yet:
