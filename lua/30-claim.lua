@@ -316,7 +316,7 @@ local function claim(keys, args)
         -- A batch that is full, or cut at CALL_MAX jobs, may have left
         -- tasks behind: a worker is woken to come back for them (the one
         -- that claimed takes fewer than it asked for as an empty queue).
-        if (room == 0 or left or skipped >= CALL_MAX)
+        if (room == 0 or left or skipped >= CALL_MAX or jobs >= CALL_MAX)
             and (redis.call('LLEN', base .. ':pl') > 0
                 or redis.call('ZCARD', base .. ':pz') > 0) then
             wake(base, 1)
