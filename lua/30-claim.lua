@@ -181,7 +181,14 @@ local function claim(keys, args)
         head = nil
     end
     local out = {now, -1, 0, ''}
-    local members, room, jobs = {}, n, 0
+    -- the tasks handed out: their members in ms, 4 values each in out
+    local ms, nm, room, jobs = {}, 0, n, 0
+    local function add(m, typ, p, o)
+        nm = nm + 1
+        ms[nm] = m
+        local k = 4 * nm
+        out[k + 1], out[k + 2], out[k + 3], out[k + 4] = m, typ, p, o
+    end
     local seen_job = {}
     local fan = {} -- fan-out jobs of the batch: their hash's fields
     -- Members that hand out no task (a cancelled job's, junk, a task ref
@@ -208,7 +215,7 @@ local function claim(keys, args)
                 used = i - 1
                 break
             end
-            local had = #members
+            local had = nm
             local s, _, typ, o, c = L.rec(recs[i])
             if s == nil then
                 junk() -- names no task, or its record is gone
@@ -220,7 +227,7 @@ local function claim(keys, args)
                     jobs = jobs + 1
                 end
                 if tasks == 1 then
-                    members[#members + 1] = {m, typ, string.sub(r, c + 1), o}
+                    add(m, typ, string.sub(r, c + 1), o)
                     room = room - 1
                 else
                     local jk = job_key(base, id)
@@ -245,7 +252,7 @@ local function claim(keys, args)
                         if kcall('SREM', requeued_key(base, id), m) == 0 then
                             L.stale(-1)
                         else
-                            members[#members + 1] = {m, typ, string.sub(r, c + 1), o}
+                            add(m, typ, string.sub(r, c + 1), o)
                             room = room - 1
                         end
                     else
@@ -254,9 +261,7 @@ local function claim(keys, args)
                         f.next, f.new_ahead = nxt, ahead
                         f.cursor = true
                         local p = string.sub(r, c + 1)
-                        for _, x in ipairs(tk) do
-                            members[#members + 1] = {id .. ':' .. x, typ, p, o}
-                        end
+                        for _, x in ipairs(tk) do add(id .. ':' .. x, typ, p, o) end
                         room = room - #tk
                         behind_add('pending', -#tk)
                         if not empty then
@@ -275,7 +280,7 @@ local function claim(keys, args)
                 -- a cancelled job's member: it goes
                 L.cancelled_member(base, m, 'pending', now, from[i] == 'pl')
             end
-            if #members == had then skipped = skipped + 1 end
+            if nm == had then skipped = skipped + 1 end
         end
         put_back(used + 1)
         if used < #got then left = true end
@@ -298,20 +303,14 @@ local function claim(keys, args)
             end
             if #set > 0 then redis.call('HSET', f.jk, unpack(set)) end
         end
-        if #members > 0 then
-            local ms = {}
-            for i, t in ipairs(members) do ms[i] = t[1] end
+        if nm > 0 then
             local att = L.attempts(base, ms)
-            out[4] = L.lease_open(base, worker, ms, now, lease_ms, secret)
-            for i, t in ipairs(members) do
-                local o = #out
-                out[o + 1] = t[1]
-                out[o + 2] = t[2]
-                out[o + 3] = t[3]
-                out[o + 4] = att[i] and (t[4] .. 'a' .. istr(att[i] + 1))
-                    or t[4]
+            for i, a in pairs(att) do
+                -- (past the first attempt, its number in the opts)
+                out[4 * i + 4] = out[4 * i + 4] .. 'a' .. istr(a + 1)
             end
-            out[3] = #members
+            out[4] = L.lease_open(base, worker, ms, now, lease_ms, secret)
+            out[3] = nm
         end
         -- A batch that is full, or cut at CALL_MAX jobs, may have left
         -- tasks behind: a worker is woken to come back for them (the one

@@ -38,11 +38,15 @@ end
 
 -- The jobs of `ids` cancelled while they ran (<base>:cx), as a set; empty
 -- without a look when none is.
-local function cancelled_of(base, ids)
+local function cancelled_of(base, members, ids)
     local out = {}
     local ck = base .. ':cx'
-    if #ids == 0 or redis.call('EXISTS', ck) == 0 then return out end
+    if #members == 0 or redis.call('EXISTS', ck) == 0 then return out end
     CALL.cx_may = true
+    if ids == nil then
+        ids = {}
+        for i, m in ipairs(members) do ids[i] = L.member(m) or '' end
+    end
     for i = 1, #ids, CHUNK do
         local j = math.min(#ids, i + CHUNK - 1)
         local r = redis.call('SMISMEMBER', ck, unpack(ids, i, j))
@@ -114,7 +118,7 @@ local function heartbeat(keys, args)
         seen[ref] = true
     end
     -- the tasks of jobs cancelled while they ran stop now
-    local stop = cancelled_of(base, ids_of(mine))
+    local stop = cancelled_of(base, mine)
     local ended = {}
     for k, ref in ipairs(refs) do
         local id, idx = L.member(ref)
@@ -202,12 +206,12 @@ local function complete(keys, args)
     for i, ref in ipairs(refs) do
         if ok[i] then mine[#mine + 1] = ref end
     end
-    local stop = cancelled_of(base, ids_of(mine))
+    local stop = cancelled_of(base, mine)
     local att = L.attempts(base, mine)
     local w = L.waits(base)
     local jobs, order = {}, {}
-    local k = 0
-    local had = {}
+    local k, ok_n = 0, 0
+    local had, tails = {}, {}
     for i, ref in ipairs(refs) do
         -- 0: stale token, or the same task twice in one call
         out[i] = ok[i] and 1 or 0
@@ -226,8 +230,13 @@ local function complete(keys, args)
             elseif stop[id] then
                 running_cancelled(base, ref, id, idx, now, claimed[i], worker)
             elseif idx == nil then
-                CALL.counts.ok = (CALL.counts.ok or 0) + 1
-                local t = ' ' .. istr(claimed[i]) .. ' ' .. worker
+                ok_n = ok_n + 1
+                -- (" <claimed> <worker>": the same for the tasks of a batch)
+                local t = tails[claimed[i]]
+                if t == nil then
+                    t = ' ' .. istr(claimed[i]) .. ' ' .. worker
+                    tails[claimed[i]] = t
+                end
                 if a > 1 then t = t .. ' ' .. istr(a) end
                 local trivial = res == EMPTY_RESULT
                 if not trivial then t = t .. '\t' .. res end
@@ -239,6 +248,7 @@ local function complete(keys, args)
             end
         end
     end
+    CALL.counts.ok = (CALL.counts.ok or 0) + ok_n
     for _, id in ipairs(order) do
         job_tasks_completed(base, id, jobs[id], now, worker)
     end
@@ -269,7 +279,7 @@ local function fail(keys, args)
     for i, ref in ipairs(refs) do
         if ok[i] then mine[#mine + 1] = ref end
     end
-    local stop = cancelled_of(base, ids_of(mine))
+    local stop = cancelled_of(base, mine)
     local w = L.waits(base)
     for k, ref in ipairs(refs) do
         local kind, err = args[4 * k], args[4 * k + 1]
@@ -315,7 +325,7 @@ local function release(keys, args)
         if ok[i] then mine[#mine + 1] = ref end
     end
     local ids = ids_of(mine)
-    local stop = cancelled_of(base, ids)
+    local stop = cancelled_of(base, mine, ids)
     local recs = L.recs(base, ids)
     local w = L.waits(base)
     local k = 0
