@@ -115,6 +115,11 @@ refused worker FUNCTION LOAD REPLACE "#!lua name=llmb"
 refused worker FLUSHDB
 refused worker SET other:key 1
 refused worker CLIENT KILL ID 1
+# and the functions its llm executor calls (answered, not refused)
+for fn in llmb_rendezvous llmb_dataset_read; do
+    out=$(as worker FCALL "$fn" 1 "$q" "$id" 2>&1 || true)
+    grep -q 'NOPERM' <<<"$out" && fail "worker refused $fn: $out"
+done
 # coordinator: its functions, not push, claim, cancel, purge, admin
 refused coordinator FCALL llmb_push 1 "$q" '{"type":"echo"}'
 refused coordinator FCALL llmb_claim 1 "$q" w 1 30000
