@@ -64,7 +64,7 @@ grep -q 'NOAUTH\|NOPERM' <<<"$out" || fail "default user answered: $out"
 
 # The system runs with its roles.
 LLMB_REDIS_URL=$(url coordinator) "$bin/coordinator/llmb-coordinator" \
-    --tick-ms 100 > "$tmp/coordinator.log" 2>&1 &
+    --tick-ms 100 --retention-s 1 > "$tmp/coordinator.log" 2>&1 &
 pids+=($!)
 LLMB_REDIS_URL=$(url worker) "$bin/worker/llmb-worker" --heartbeat-ms 200 \
     --lease-ms 5000 > "$tmp/worker.log" 2>&1 &
@@ -81,8 +81,20 @@ LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" stats > "$tmp/stats.out" 2>
     fail "llmb stats as reader"
 LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" show "$id" > /dev/null 2>>"$tmp/reader.log" ||
     fail "llmb show as reader"
-# and no process logged a refusal
-grep -l 'NOPERM' "$tmp"/*.log && fail "a process was refused a command it needs"
+# Retention (1 s): the calls that end jobs, and the coordinator's reap,
+# delete the jobs ended before, with the commands of their users.
+sleep 1.2
+LLMB_REDIS_URL=$(url pusher) "$bin/tools/push/llmb-push" echo '{}' >/dev/null 2>>"$tmp/push.log" ||
+    fail "second push as pusher"
+for _ in $(seq 100); do
+    [[ -z $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" state) ]] && break
+    sleep 0.1
+done
+[[ -z $(as reader FCALL_RO llmb_job 1 "llmb:{default}" "$id" state) ]] ||
+    fail "job $id not deleted by retention"
+# and no process logged a refusal (of a command, or of one a function runs)
+grep -l "NOPERM\|can't run this command" "$tmp"/*.log &&
+    fail "a process was refused a command it needs"
 
 q='llmb:{default}'
 # pusher: only llmb_push, no other function, no raw writes, nothing outside llmb:
