@@ -7,7 +7,11 @@
  * stale or forged lease tokens on purpose. A small model of every job and
  * task runs alongside: each reply is compared with what the model expects,
  * and after every step the whole queue is read back and compared with the
- * model (check_all lists the invariants).
+ * model (check_all lists the invariants): the records, the members
+ * waiting in <base>:pl, :pz and :pd, the batch leases (<base>:run,
+ * :lease, :running, :wl:<worker>), the ends in <base>:je and :fin, the
+ * attempts in <base>:att, the jobs to stop in <base>:cx, the fan-out job
+ * hashes (lua/05-lifecycle.lua).
  *
  * The run is cut in epochs of a few hundred steps, each on a fresh queue;
  * an epoch ends with a drain that must bring every job to its end
@@ -34,6 +38,7 @@
  * same failure, not always. Expiry and promotion are checked against the
  * times Redis reports (the claim's now, TIME around other calls).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -74,13 +79,16 @@
 
 /* ---- the model ---- */
 
-/* Where a task is. */
+/* Where a task is (the record layout: lua/05-lifecycle.lua). A task's
+ * member is "<id>" for a job of one task, "<id>:<idx>" for a task of a
+ * fan-out job waiting on its own (a ref); a fan-out job's cursor is
+ * "<id>". */
 enum where {
-    W_REF_P,  /* its ref "<id>:<idx>" in <base>:pending */
-    W_REF_D,  /* its ref in <base>:delayed */
-    W_CUR_P,  /* behind its job's cursor "<id>:*" in <base>:pending */
-    W_CUR_D,  /* behind the cursor in <base>:delayed */
-    W_RUN,    /* in <base>:running and <base>:wl:<worker> */
+    W_REF_P,  /* its member in <base>:pl (priority 0) or <base>:pz */
+    W_REF_D,  /* its member in <base>:pd */
+    W_CUR_P,  /* behind its job's cursor "<id>" in <base>:pl or <base>:pz */
+    W_CUR_D,  /* behind the cursor in <base>:pd */
+    W_RUN,    /* in <base>:run under the held token of its batch */
     W_ENDED,
 };
 
@@ -114,15 +122,18 @@ static const char *const RSTATE[] = {"(absent)", "pending", "delayed",
 
 /* A task as read back from Redis at a check. */
 struct rtask {
-    unsigned char in_p, in_d, in_r; /* its ref in pending/delayed/running */
-    unsigned char wln;              /* lease hashes that hold it */
-    signed char wl;                 /* the worker of the last of them */
+    unsigned char in_p, in_d, in_r; /* its member in pl/pz, pd, run */
+    unsigned char in_pl;            /* of in_p, in <base>:pl */
+    signed char wl;                 /* the worker of its batch's record */
     unsigned char st;               /* enum rstate of "<idx>:state" */
     signed char fworker;            /* "<idx>:worker": index, -1 absent, -2 other */
     long long attempt;              /* "<idx>:attempt", -1 when absent */
+    long long att;                  /* its field in <base>:att, 0 absent */
     const char *result;             /* "<idx>:result" or NULL */
-    const char *held;               /* value in the lease hash */
-    double sd, sr;                  /* scores in delayed, running */
+    const char *held;               /* its value in <base>:run */
+    double sd, sr, sz;              /* scores in pd, of its batch in
+                                       running, in pz */
+    long long claimed;              /* claimed ms of its batch */
 };
 
 /* A task of the model. */
@@ -131,8 +142,16 @@ struct mtask {
     unsigned char outcome; /* last end (enum outcome); O_NONE never ended */
     signed char worker;    /* W_RUN: its holder */
     bool secret;           /* W_RUN: claimed with a secret */
-    bool claimed;          /* "<idx>:attempt" exists */
-    int attempt;           /* its value */
+    int attempt;           /* the attempt of its last claim */
+    int att;               /* attempts before the present one: its field
+                              in <base>:att (0: none) */
+    int fattempt;          /* fan-out: "<idx>:attempt" as last written,
+                              0 absent */
+    signed char fworker;   /* fan-out: "<idx>:worker" as last written, -1 */
+    signed char eworker;   /* the worker it ended on (-1: not running) */
+    int eattempt;          /* the attempt it ended on */
+    long long claimed_at;  /* W_RUN: the claim's now; then kept for its end */
+    long long estarted;    /* the claimed ms its end shows, -1 none */
     long long lo, hi;      /* W_REF_D: due; W_RUN: lease deadline; a range
                               until a check reads the exact value */
     char *tok;             /* W_RUN: the token */
@@ -146,6 +165,9 @@ struct mjob {
     char type[16], payload[48], timeout[8];
     enum jstate st;
     int left, failed, cancelled; /* of this run */
+    int nends;                   /* runs that ended (lines in <base>:fin) */
+    long long delay_ms;          /* pushed with */
+    char opts[64];               /* its record's opts but y (delay) */
     long long clo, chi;          /* due of its cursor in delayed */
     bool swept;                  /* its cursor skips completed tasks */
     int version;                 /* retries */
@@ -166,6 +188,9 @@ struct model {
     int njobs;
     long long ok, failed, cancelled; /* <base>:counts */
     long long last_tok;
+    bool bad_result; /* task_failed: for a result complete refused */
+    int stale_pl; /* members of cancelled jobs left in <base>:pl, as the
+                     last check counted them */
     int bad_step;   /* violations in this step */
     int bad_total;
     bool keep_going;
@@ -408,9 +433,13 @@ static bool waiting(const struct mtask *t)
     return t->where <= W_CUR_D;
 }
 
+/* The member of task x: "<id>" for a job of one task, "<id>:<x>". */
 static void task_ref(const struct mjob *j, int x, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s:%d", j->id, x);
+    if (j->tasks == 1)
+        snprintf(buf, size, "%s", j->id);
+    else
+        snprintf(buf, size, "%s:%d", j->id, x);
 }
 
 static const char *where_name(const struct mtask *t, char *buf, size_t size)
@@ -444,6 +473,7 @@ static void tok_retire(struct mtask *t)
 
 static void job_end(struct mjob *j)
 {
+    j->nends++;
     if (j->st == J_CANCELLING)
         j->st = J_CANCELLED;
     else if (j->failed > 0)
@@ -458,11 +488,20 @@ static void task_end(struct mjob *j, int x, enum outcome outcome,
 {
     struct mtask *t = &j->t[x];
 
+    t->eworker = t->where == W_RUN ? t->worker : -1;
+    t->estarted = t->where == W_RUN ? t->claimed_at : -1;
+    t->eattempt = t->attempt;
+    if (outcome == O_COMPLETED && j->tasks > 1) {
+        t->fworker = t->worker;
+        if (t->attempt > 1)
+            t->fattempt = t->attempt;
+    }
+    t->att = 0;
     tok_retire(t);
     t->where = W_ENDED;
     t->outcome = (unsigned char)outcome;
     free(t->result);
-    t->result = result ? llmb_xstrdup(result) : NULL;
+    t->result = result && outcome == O_COMPLETED ? llmb_xstrdup(result) : NULL;
     if (outcome == O_COMPLETED) {
         M.ok++;
         C.completed++;
@@ -486,10 +525,12 @@ static int task_failed(struct mjob *j, int x, enum kind kind, long long t0,
                        long long t1)
 {
     struct mtask *t = &j->t[x];
-    int attempt = t->attempt;
+    int attempt = t->att + 1;
 
-    tok_retire(t);
+    /* (<base>:att counts the attempt, whatever comes of it) */
+    t->att = attempt;
     if (kind != K_FATAL && j->st != J_CANCELLING && attempt <= j->max_retries) {
+        tok_retire(t);
         if (kind == K_LOST) {
             t->where = W_REF_P;
         } else {
@@ -504,12 +545,20 @@ static int task_failed(struct mjob *j, int x, enum kind kind, long long t0,
         C.retried_later++;
         return 1;
     }
+    /* (a task that failed for good keeps its attempt and worker; one of
+     * a job cancelled while it ran ends before that, unless its failure
+     * was a result complete refused) */
+    if (j->tasks > 1 && (j->st != J_CANCELLING || M.bad_result)) {
+        t->fattempt = attempt;
+        t->fworker = t->worker;
+    }
     task_end(j, x, j->st == J_CANCELLING ? O_CANCELLED : O_FAILED, NULL);
     return 2;
 }
 
 static void task_claimed(struct mjob *j, int x, int w, const char *tok,
-                         bool secret, int attempt, long long deadline)
+                         bool secret, int attempt, long long now,
+                         long long deadline)
 {
     struct mtask *t = &j->t[x];
 
@@ -517,8 +566,8 @@ static void task_claimed(struct mjob *j, int x, int w, const char *tok,
     t->worker = (signed char)w;
     t->tok = llmb_xstrdup(tok);
     t->secret = secret;
-    t->claimed = true;
     t->attempt = attempt;
+    t->claimed_at = now;
     t->lo = t->hi = deadline;
     if (j->st == J_PENDING)
         j->st = J_RUNNING;
@@ -545,26 +594,27 @@ static int waiting_refs(const struct mjob *j)
 
 /* Job j, which had not ended, was just cancelled in Redis: its waiting
  * tasks end as cancelled. A cancel takes at most CANCEL_REFS_MAX waiting
- * refs of a fan-out job (a random subset, SPOP): with more, the ones it
- * left are read back and stay waiting. Returns the tasks removed. */
+ * refs of a fan-out job (a random subset, SPOP of <base>:jr:<id>): with
+ * more, the ones it left are read back from <base>:jr:<id> and stay
+ * waiting. (Its members in <base>:pl stay there, skipped by the claim
+ * that meets them: check_all counts them apart.) Returns the tasks
+ * removed. */
 static int job_cancel(struct mjob *j)
 {
     int removed = 0;
-    redisReply *p = NULL, *d = NULL;
+    redisReply *p = NULL;
     char ref[100];
 
-    if (j->tasks > 1 && waiting_refs(j) > CANCEL_REFS_MAX) {
-        p = cmd("ZRANGE %s:pending 0 -1", M.base);
-        d = cmd("ZRANGE %s:delayed 0 -1", M.base);
-    }
+    if (j->tasks > 1 && waiting_refs(j) > CANCEL_REFS_MAX)
+        p = cmd("SMEMBERS %s:jr:%s", M.base, j->id);
     j->st = J_CANCELLING;
     for (int x = 0; x < j->tasks; x++) {
         struct mtask *t = &j->t[x];
         if (!waiting(t))
             continue;
         task_ref(j, x, ref, sizeof(ref));
-        if (p != NULL && ((t->where == W_REF_P && in_reply(p, ref)) ||
-                          (t->where == W_REF_D && in_reply(d, ref))))
+        if (p != NULL && (t->where == W_REF_P || t->where == W_REF_D) &&
+            in_reply(p, ref))
             continue;
         removed++;
         task_end(j, x, O_CANCELLED, NULL);
@@ -574,7 +624,6 @@ static int job_cancel(struct mjob *j)
         logf_(" (left %d refs waiting)", waiting_refs(j));
         C.cancel_left++;
         freeReplyObject(p);
-        freeReplyObject(d);
     }
     return removed;
 }
@@ -604,7 +653,8 @@ static int refs_met_cancelled(void)
     return n;
 }
 
-/* Waiting members of the model: refs and cursors, in `set` ('p' or 'd'). */
+/* Waiting members of the model: refs and cursors, in `set`: 'p' (pl and
+ * pz), 'l' (pl), 'z' (pz) or 'd' (pd). */
 static int members(char set)
 {
     int n = 0;
@@ -612,11 +662,14 @@ static int members(char set)
     for (int i = 0; i < M.njobs; i++) {
         struct mjob *j = &M.job[i];
         bool cur = false;
+        char s = set == 'l' || set == 'z' ? 'p' : set;
+        if ((set == 'l' && j->prio != 0) || (set == 'z' && j->prio == 0))
+            continue;
         for (int x = 0; x < j->tasks; x++) {
             int w = j->t[x].where;
-            if ((set == 'p' && w == W_REF_P) || (set == 'd' && w == W_REF_D))
+            if ((s == 'p' && w == W_REF_P) || (s == 'd' && w == W_REF_D))
                 n++;
-            if ((set == 'p' && w == W_CUR_P) || (set == 'd' && w == W_CUR_D))
+            if ((s == 'p' && w == W_CUR_P) || (s == 'd' && w == W_CUR_D))
                 cur = true;
         }
         n += cur;
@@ -641,7 +694,7 @@ static int dmember_cmp(const void *a, const void *b)
     return strcmp(p->name, q->name);
 }
 
-/* The delayed members of the model, in the order of <base>:delayed.
+/* The delayed members of the model, in the order of <base>:pd.
  * Caller frees. */
 static struct dmember *delayed_members(int *n)
 {
@@ -664,7 +717,7 @@ static struct dmember *delayed_members(int *n)
             d[k].x = x;
             d[k].due = x == -1 ? j->clo : j->t[x].lo;
             if (x == -1)
-                snprintf(d[k].name, sizeof(d[k].name), "%s:*", j->id);
+                snprintf(d[k].name, sizeof(d[k].name), "%s", j->id);
             else
                 task_ref(j, x, d[k].name, sizeof(d[k].name));
             k++;
@@ -834,13 +887,15 @@ static bool bad_entry(struct entry *e, int w)
             if (!t->secret)
                 snprintf(e->tok, sizeof(e->tok), "%lld", tok_seq(t->tok) + 1);
             break;
-        case 2: { /* what the lease hash stores */
-            redisReply *h = cmd("HGET %s:wl:%s %s:%d", M.base, WORKER[t->worker],
-                                r.j->id, r.x);
+        case 2: { /* what <base>:run stores: the held token */
+            char ref[100];
+            redisReply *h;
+            task_ref(r.j, r.x, ref, sizeof(ref));
+            h = cmd("HGET %s:run %s", M.base, ref);
             snprintf(e->tok, sizeof(e->tok), "%s",
                      h->type == REDIS_REPLY_STRING ? h->str : "0");
             freeReplyObject(h);
-            e->why = "value stored in the lease hash";
+            e->why = "held token stored in <base>:run";
             break;
         }
         case 3: /* the holder's token, sent by another worker */
@@ -1077,13 +1132,36 @@ static void job_add(const struct pdoc *d, const char *id, long long t0,
     memcpy(j->timeout, d->timeout, sizeof(j->timeout));
     j->st = J_PENDING;
     j->left = d->tasks;
+    j->delay_ms = d->delay_ms;
+    {
+        /* the record's opts (lua/05-lifecycle.lua OPTS) but y: those not
+         * at their default, in the order p n t r b */
+        size_t o = 0;
+        j->opts[0] = '\0';
+        if (d->prio != 0)
+            o += (size_t)snprintf(j->opts + o, sizeof(j->opts) - o, "p%d", d->prio);
+        if (d->tasks != 1)
+            o += (size_t)snprintf(j->opts + o, sizeof(j->opts) - o, "n%d", d->tasks);
+        if (strcmp(d->timeout, "600") != 0)
+            o += (size_t)snprintf(j->opts + o, sizeof(j->opts) - o, "t%s", d->timeout);
+        if (d->max_retries != 3)
+            o += (size_t)snprintf(j->opts + o, sizeof(j->opts) - o, "r%d",
+                                  d->max_retries);
+        if (d->backoff_ms != 1000)
+            o += (size_t)snprintf(j->opts + o, sizeof(j->opts) - o, "b%d",
+                                  d->backoff_ms);
+        if (d->delay_ms > 0)
+            snprintf(j->opts + o, sizeof(j->opts) - o, "y%.14g",
+                     (double)d->delay_ms / 1000.0);
+    }
     j->t = llmb_xcalloc((size_t)d->tasks, sizeof(*j->t));
     j->r = llmb_xcalloc((size_t)d->tasks, sizeof(*j->r));
     j->clo = t0 + d->delay_ms;
     j->chi = t1 + d->delay_ms;
     for (int x = 0; x < d->tasks; x++) {
         struct mtask *t = &j->t[x];
-        t->worker = -1;
+        t->worker = t->fworker = t->eworker = -1;
+        t->estarted = -1;
         if (d->tasks == 1)
             t->where = d->delay_ms > 0 ? W_REF_D : W_REF_P;
         else
@@ -1173,6 +1251,7 @@ static void op_claim_n(int w, int n, int lease, bool secret, int limit)
     struct dmember *dm;
     int ndm, due = 0, promoted, met;
     int min_prio = 1000000;
+    const char *tok;
 
     args_fcall(&a, "llmb_claim");
     args_add(&a, WORKER[w]);
@@ -1185,7 +1264,10 @@ static void op_claim_n(int w, int n, int lease, bool secret, int limit)
     logf_("claim %s n=%d lease=%d%s limit=%d ->", WORKER[w], n, lease,
           secret ? " secret" : "", limit);
     r = args_run(&a);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+    /* {now, next due or -1, count, token, then per task: ref, type,
+     * payload, opts} (lua/30-claim.lua) */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
+        r->element[3]->type != REDIS_REPLY_STRING) {
         violation("reply", "claim answered %s", reply_text(r));
         freeReplyObject(r);
         return;
@@ -1193,8 +1275,10 @@ static void op_claim_n(int w, int n, int lease, bool secret, int limit)
     now = r->element[0]->integer;
     next_due = r->element[1]->integer;
     count = r->element[2]->integer;
-    logf_(" now=%lld next_due=%lld count=%lld", now, next_due, count);
-    if (count < 0 || count > n || r->elements != 3 + (size_t)count * 8) {
+    tok = r->element[3]->str;
+    logf_(" now=%lld next_due=%lld count=%lld token=%s", now, next_due, count,
+          tok);
+    if (count < 0 || count > n || r->elements != 4 + (size_t)count * 4) {
         violation("reply", "claim of %d answered count %lld with %zu elements",
                   n, count, r->elements);
         freeReplyObject(r);
@@ -1215,64 +1299,78 @@ static void op_claim_n(int w, int n, int lease, bool secret, int limit)
     free(dm);
     if (promoted > 0)
         logf_(" (promoted %d)", promoted);
+    /* one token for the batch, "" when it is empty */
+    if (count == 0 && tok[0] != '\0')
+        violation("token", "an empty claim handed the token %s", tok);
+    if (count > 0) {
+        const char *dot = strchr(tok, '.');
+        if (tok_seq(tok) <= M.last_tok)
+            violation("token", "claim handed token %s after token %lld", tok,
+                      M.last_tok);
+        M.last_tok = tok_seq(tok);
+        if ((secret && (dot == NULL || strcmp(dot + 1, M.secret[w]) != 0)) ||
+            (!secret && dot != NULL))
+            violation("token", "claim%s handed token %s",
+                      secret ? " with a secret" : "", tok);
+    }
     for (long long i = 0; i < count; i++) {
-        redisReply **e = r->element + 3 + i * 8;
+        redisReply **e = r->element + 4 + i * 4;
         struct mjob *j;
         struct mtask *t;
-        long long x, want_attempt;
-        char buf[64];
+        long long x, want_attempt, attempt = 1;
+        char buf[64], want_opts[80];
+        const char *colon, *opts, *at;
+        size_t idlen;
 
-        if (e[0]->type != REDIS_REPLY_STRING || e[2]->type != REDIS_REPLY_STRING) {
+        if (e[0]->type != REDIS_REPLY_STRING || e[3]->type != REDIS_REPLY_STRING) {
             violation("reply", "claim task %lld is malformed", i);
             continue;
         }
-        x = e[1]->integer;
-        logf_(" %s:%lld/%s a%lld", e[0]->str, x, e[2]->str, e[3]->integer);
-        j = job_find(e[0]->str, e[0]->len);
-        if (j == NULL || x < 0 || x >= (j ? j->tasks : 0)) {
-            violation("claim", "claim handed %s:%lld, a task the model does "
-                      "not know", e[0]->str, x);
+        opts = e[3]->str;
+        /* "a<attempt>" past the first, after the record's opts */
+        at = strchr(opts, 'a');
+        if (at != NULL)
+            attempt = strtoll(at + 1, NULL, 10);
+        logf_(" %s/%s", e[0]->str, opts);
+        colon = strchr(e[0]->str, ':');
+        idlen = colon ? (size_t)(colon - e[0]->str) : e[0]->len;
+        j = job_find(e[0]->str, idlen);
+        x = colon ? strtoll(colon + 1, NULL, 10) : 0;
+        if (j == NULL || x < 0 || x >= j->tasks ||
+            (j->tasks == 1) != (colon == NULL)) {
+            violation("claim", "claim handed %s, a task the model does not "
+                      "know", e[0]->str);
             continue;
         }
         t = &j->t[x];
         if (t->where != W_REF_P && t->where != W_CUR_P) {
-            violation("claim", "claim handed %s:%lld, which the model has %s",
-                      j->id, x, where_name(t, buf, sizeof(buf)));
+            violation("claim", "claim handed %s, which the model has %s",
+                      e[0]->str, where_name(t, buf, sizeof(buf)));
             continue;
         }
         if (j->st == J_CANCELLING)
-            violation("claim", "claim handed %s:%lld of the cancelled job %s",
-                      j->id, x, j->id);
-        want_attempt = t->where == W_CUR_P ? 1 : t->attempt + 1;
-        if (e[3]->integer != want_attempt)
-            violation("attempt", "claim of %s:%lld answered attempt %lld, "
-                      "model expects %lld", j->id, x, e[3]->integer,
+            violation("claim", "claim handed %s of the cancelled job %s",
+                      e[0]->str, j->id);
+        want_attempt = t->att + 1;
+        if (attempt != want_attempt)
+            violation("attempt", "claim of %s answered attempt %lld (opts %s), "
+                      "model expects %lld", e[0]->str, attempt, opts,
                       want_attempt);
-        if (strcmp(reply_text(e[4]), j->type) != 0 ||
-            strcmp(reply_text(e[5]), j->payload) != 0 ||
-            strcmp(reply_text(e[6]), j->timeout) != 0 ||
-            strtol(reply_text(e[7]), NULL, 10) != j->tasks)
-            violation("reply", "claim of %s:%lld answered type %s payload %s "
-                      "timeout %s tasks %s; the job has %s %s %s %d", j->id,
-                      x, reply_text(e[4]), reply_text(e[5]), reply_text(e[6]),
-                      reply_text(e[7]), j->type, j->payload, j->timeout,
-                      j->tasks);
-        if (tok_seq(e[2]->str) <= M.last_tok)
-            violation("token", "claim handed token %s after token %lld",
-                      e[2]->str, M.last_tok);
-        M.last_tok = tok_seq(e[2]->str);
-        {
-            char want_tok[64];
-            const char *dot = strchr(e[2]->str, '.');
-            snprintf(want_tok, sizeof(want_tok), "%s", secret ? M.secret[w] : "");
-            if ((secret && (dot == NULL || strcmp(dot + 1, want_tok) != 0)) ||
-                (!secret && dot != NULL))
-                violation("token", "claim%s handed token %s",
-                          secret ? " with a secret" : "", e[2]->str);
-        }
+        if (want_attempt > 1)
+            snprintf(want_opts, sizeof(want_opts), "%sa%lld", j->opts,
+                     want_attempt);
+        else
+            snprintf(want_opts, sizeof(want_opts), "%s", j->opts);
+        if (strcmp(reply_text(e[1]), j->type) != 0 ||
+            strcmp(reply_text(e[2]), j->payload) != 0 ||
+            strcmp(opts, want_opts) != 0)
+            violation("reply", "claim of %s answered type %s payload %s "
+                      "opts %s; the job has %s %s %s", e[0]->str,
+                      reply_text(e[1]), reply_text(e[2]), opts, j->type,
+                      j->payload, want_opts);
         if (j->prio < min_prio)
             min_prio = j->prio;
-        task_claimed(j, (int)x, w, e[2]->str, secret, (int)e[3]->integer,
+        task_claimed(j, (int)x, w, tok, secret, (int)want_attempt, now,
                      now + lease);
     }
     met = refs_met_cancelled();
@@ -1302,7 +1400,9 @@ static void op_claim_n(int w, int n, int lease, bool secret, int limit)
         if (count > 0 && max_left > min_prio)
             violation("order", "claim handed a task of priority %d while one "
                       "of priority %d waits", min_prio, max_left);
-        if (count < n && left_p > 0 && !sweep && met == 0)
+        /* (a member of a cancelled job left in <base>:pl takes a place
+         * in the batch and is dropped: the batch may come short) */
+        if (count < n && left_p > 0 && !sweep && met == 0 && M.stale_pl == 0)
             violation("claim", "claim of %d handed %lld while %lld tasks wait "
                       "in pending", n, count, left_p);
     }
@@ -1333,6 +1433,7 @@ static void op_heartbeat(void)
     redisReply *r;
     long long t0, t1;
     size_t k = 0;
+    bool *taken = NULL;
 
     args_fcall(&a, "llmb_heartbeat");
     args_add(&a, WORKER[w]);
@@ -1351,34 +1452,55 @@ static void op_heartbeat(void)
         violation("reply", "heartbeat answered %s", reply_text(r));
         goto out;
     }
-    /* expected: per task (the first time it is named), nothing when its
-     * lease is extended, "lost" or "cancelled" */
+    /* expected: first "lost" for each task named whose first entry does
+     * not open its lease (unless a later one does), in order; then
+     * "cancelled" for each task taken whose job was cancelled. Every batch
+     * a task was taken of is renewed, all its tasks. */
+    taken = llmb_xcalloc((size_t)n + 1, sizeof(bool));
+    for (int i = 0; i < n; i++)
+        entry_takes(e, i, w, taken);
     for (int i = 0; i < n; i++) {
-        struct mtask *t = &e[i].j->t[e[i].x];
-        const char *want = NULL;
-        if (seen_before(e, i) >= 0)
+        if (taken[i] || seen_before(e, i) >= 0)
             continue;
-        if (!entry_opens(&e[i], w)) {
-            want = "lost";
-        } else if (e[i].j->st == J_CANCELLING) {
-            want = "cancelled";
-            task_end(e[i].j, e[i].x, O_CANCELLED, NULL);
-            C.hb_cancelled++;
-        } else {
-            t->lo = t0 + lease;
-            t->hi = t1 + lease;
-        }
-        if (want == NULL)
-            continue;
-        if (k + 1 >= r->elements || strcmp(reply_text(r->element[k]), e[i].ref) != 0 ||
-            strcmp(reply_text(r->element[k + 1]), want) != 0) {
-            violation(strcmp(want, "lost") == 0 ? "token" : "reply",
-                      "heartbeat of %s token %s%s%s: redis answered %s %s, "
-                      "model expects %s %s", e[i].ref, e[i].tok,
+        if (k + 1 >= r->elements ||
+            strcmp(reply_text(r->element[k]), e[i].ref) != 0 ||
+            strcmp(reply_text(r->element[k + 1]), "lost") != 0) {
+            violation("token", "heartbeat of %s token %s%s%s: redis answered "
+                      "%s %s, model expects %s lost", e[i].ref, e[i].tok,
                       e[i].why ? ", " : "", e[i].why ? e[i].why : "",
                       k < r->elements ? reply_text(r->element[k]) : "(nothing)",
                       k + 1 < r->elements ? reply_text(r->element[k + 1]) : "",
-                      e[i].ref, want);
+                      e[i].ref);
+            goto out;
+        }
+        k += 2;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!taken[i])
+            continue;
+        for (int q = 0; q < M.njobs; q++)
+            for (int x = 0; x < M.job[q].tasks; x++) {
+                struct mtask *o = &M.job[q].t[x];
+                if (o->where == W_RUN && o->tok != NULL &&
+                    strcmp(o->tok, e[i].tok) == 0) {
+                    o->lo = t0 + lease;
+                    o->hi = t1 + lease;
+                }
+            }
+    }
+    for (int i = 0; i < n; i++) {
+        if (!taken[i] || e[i].j->st != J_CANCELLING)
+            continue;
+        task_end(e[i].j, e[i].x, O_CANCELLED, NULL);
+        C.hb_cancelled++;
+        if (k + 1 >= r->elements ||
+            strcmp(reply_text(r->element[k]), e[i].ref) != 0 ||
+            strcmp(reply_text(r->element[k + 1]), "cancelled") != 0) {
+            violation("reply", "heartbeat of %s token %s: redis answered %s %s, "
+                      "model expects %s cancelled", e[i].ref, e[i].tok,
+                      k < r->elements ? reply_text(r->element[k]) : "(nothing)",
+                      k + 1 < r->elements ? reply_text(r->element[k + 1]) : "",
+                      e[i].ref);
             goto out;
         }
         k += 2;
@@ -1391,6 +1513,7 @@ static void op_heartbeat(void)
 out:
     freeReplyObject(r);
     free(e);
+    free(taken);
 }
 
 static const char *const BAD_RESULTS[] = {
@@ -1457,14 +1580,19 @@ static void op_complete_w(int w, bool all, bool only_valid)
             logf_(" %lld", elem_int(r, i));
     expect_ints("complete", r, want, e, n);
     /* invalid results fail their attempt first, then the others complete */
+    M.bad_result = true;
     for (int i = 0; i < n; i++)
         if (want[i] == -1) {
             C.bad_results++;
             task_failed(e[i].j, e[i].x, K_ERROR, t0, t1);
         }
+    M.bad_result = false;
+    /* a task of a job cancelled while it ran ends cancelled, whatever
+     * its result (lua/40-lease.lua: <base>:cx) */
     for (int i = 0; i < n; i++)
         if (want[i] == 1)
-            task_end(e[i].j, e[i].x, O_COMPLETED, res[i]);
+            task_end(e[i].j, e[i].x, e[i].j->st == J_CANCELLING ?
+                     O_CANCELLED : O_COMPLETED, res[i]);
     freeReplyObject(r);
     free(e);
     free(res);
@@ -1554,8 +1682,8 @@ static void op_release(void)
         if (j->st == J_CANCELLING) {
             task_end(j, e[i].x, O_CANCELLED, NULL);
         } else {
+            /* (the attempt is given back: <base>:att is left as it was) */
             tok_retire(t);
-            t->attempt--;
             t->where = W_REF_P;
         }
     }
@@ -1640,10 +1768,10 @@ static void op_retry(void)
             if (t->outcome == O_COMPLETED)
                 continue;
             again++;
+            /* fresh attempts: <base>:att has none of them */
+            t->att = 0;
             if (j->tasks == 1) {
                 t->where = W_REF_P;
-                t->attempt = 0;
-                t->claimed = true;
             } else {
                 t->where = W_CUR_P;
             }
@@ -1663,21 +1791,55 @@ static void op_retry(void)
     freeReplyObject(r);
 }
 
-/* The state field of a job in Redis. Caller frees. */
-static char *job_state(const struct mjob *j)
+/* Whether job j's record says cancelled ('x'). */
+static bool job_cancelled(const struct mjob *j)
 {
-    redisReply *r = cmd("HGET %s:j:%s state", M.base, j->id);
-    char *s = llmb_xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+    redisReply *r = cmd("HGET %s:jd %s", M.base, j->id);
+    bool x = r->type == REDIS_REPLY_STRING && r->str[0] == 'x';
 
     freeReplyObject(r);
-    return s;
+    return x;
+}
+
+/* Members of <base>:pl whose job's record is cancelled and that the
+ * model has not waiting there: left by a cancel for a claim or a purge to
+ * drop. */
+static int stale_in_pl(void)
+{
+    redisReply *l = cmd("LRANGE %s:pl 0 -1", M.base);
+    int n = 0;
+
+    for (size_t i = 0; l->type == REDIS_REPLY_ARRAY && i < l->elements; i++) {
+        const char *m = l->element[i]->str, *colon = strchr(m, ':');
+        struct mjob *j = job_find(m, colon ? (size_t)(colon - m) : strlen(m));
+        bool cancelled, live = false;
+        if (j == NULL)
+            continue;
+        cancelled = j->st == J_CANCELLING || j->st == J_CANCELLED;
+        for (int x = 0; x < j->tasks && !live; x++) {
+            int wh = j->t[x].where;
+            live = colon ? (wh == W_REF_P && x == atoi(colon + 1))
+                         : (j->tasks == 1 ? wh == W_REF_P : wh == W_CUR_P);
+        }
+        if (live)
+            continue;
+        if (!cancelled && colon != NULL) {
+            redisReply *r = cmd("SISMEMBER %s:jr:%s %s", M.base, j->id, m);
+            cancelled = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+            freeReplyObject(r);
+        }
+        n += cancelled;
+    }
+    freeReplyObject(l);
+    return n;
 }
 
 static void op_purge(void)
 {
     int limit = chance(50) ? 1 + rnd(4) : CALL_MAX;
     bool cand[MAX_JOBS] = {false};
-    int np = members('p'), nd = members('d'), ncancel = 0, ncand = 0;
+    int nl = members('l') + M.stale_pl, nz = members('z'), nd = members('d');
+    int ncancel = 0, ncand = 0, stale;
     int work = 0;
     redisReply *r = cmd("FCALL llmb_purge 1 %s %d", M.base, limit);
 
@@ -1699,11 +1861,9 @@ static void op_purge(void)
             work += 2 + waiting_refs(j);
     }
     for (int i = 0; i < M.njobs; i++) {
-        char *s;
         if (job_ended(&M.job[i]) || M.job[i].st == J_CANCELLING)
             continue;
-        s = job_state(&M.job[i]);
-        if (strcmp(s, "cancelled") == 0) {
+        if (job_cancelled(&M.job[i])) {
             if (!cand[i])
                 violation("purge", "purge cancelled %s, which had nothing "
                           "waiting", M.job[i].id);
@@ -1711,7 +1871,6 @@ static void op_purge(void)
             ncancel++;
             C.purged++;
         }
-        free(s);
     }
     logf_(" (cancelled %d of %d)", ncancel, ncand);
     {
@@ -1723,13 +1882,18 @@ static void op_purge(void)
     if (elem_int(r, 0) != ncancel)
         violation("reply", "purge answered %lld jobs, %d were cancelled",
                   elem_int(r, 0), ncancel);
-    if (limit >= np && limit >= nd && work <= 1000 && ncancel != ncand)
-        violation("purge", "purge with limit %d (%d pending and %d delayed "
-                  "members) cancelled %d of the %d jobs that had tasks "
-                  "waiting", limit, np, nd, ncancel, ncand);
-    if (elem_int(r, 1) != members('p') + members('d'))
+    if (limit >= nl && limit >= nz && limit >= nd && work <= 1000 &&
+        ncancel != ncand)
+        violation("purge", "purge with limit %d (%d+%d pending and %d "
+                  "delayed members) cancelled %d of the %d jobs that had "
+                  "tasks waiting", limit, nl, nz, nd, ncancel, ncand);
+    /* (what waits: the model's members and those of cancelled jobs still
+     * in <base>:pl, which check_all then checks) */
+    stale = stale_in_pl();
+    if (elem_int(r, 1) != members('p') + members('d') + stale)
         violation("reply", "purge answered %lld members still waiting, model "
-                  "has %d", elem_int(r, 1), members('p') + members('d'));
+                  "has %d (and %d of cancelled jobs in <base>:pl)",
+                  elem_int(r, 1), members('p') + members('d'), stale);
     freeReplyObject(r);
 }
 
@@ -1745,7 +1909,7 @@ static void op_promote(void)
     r = limit < 0 ? cmd("FCALL llmb_promote 1 %s", M.base)
                   : cmd("FCALL llmb_promote 1 %s %d", M.base, limit);
     t1 = redis_now();
-    left = cmd("ZRANGE %s:delayed 0 -1", M.base);
+    left = cmd("ZRANGE %s:pd 0 -1", M.base);
     logf_("promote limit=%d -> %lld", limit,
           r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
     dm = delayed_members(&ndm);
@@ -1772,82 +1936,131 @@ static void op_promote(void)
     freeReplyObject(r);
 }
 
+/* Whether the batch of token tok (the model's) is one of the first n
+ * of toks. */
+static bool tok_in(char **toks, int n, const char *tok)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(toks[i], tok) == 0)
+            return true;
+    return false;
+}
+
+/* The tasks of the model that a reap took back (their members gone from
+ * <base>:run) are lost; a batch goes whole. `v` lists the tasks the
+ * model had running that the reap could take. Returns the tasks taken
+ * back and, in *batches, the batches. */
+static int reaped_tasks(struct tref *v, int n, long long t0, long long t1,
+                        int *batches, const char *what)
+{
+    redisReply *left = cmd("HKEYS %s:run", M.base);
+    char **gone_tok = llmb_xcalloc((size_t)n + 1, sizeof(char *));
+    char **kept_tok = llmb_xcalloc((size_t)n + 1, sizeof(char *));
+    bool *gone = llmb_xcalloc((size_t)n + 1, sizeof(bool));
+    int ngone = 0, nkept = 0, reaped = 0;
+    char ref[100];
+
+    for (int i = 0; i < n; i++) {
+        struct mtask *t = &v[i].j->t[v[i].x];
+        task_ref(v[i].j, v[i].x, ref, sizeof(ref));
+        gone[i] = !in_reply(left, ref);
+        if (gone[i]) {
+            if (!tok_in(gone_tok, ngone, t->tok))
+                gone_tok[ngone++] = llmb_xstrdup(t->tok);
+        } else if (!tok_in(kept_tok, nkept, t->tok)) {
+            kept_tok[nkept++] = llmb_xstrdup(t->tok);
+        }
+    }
+    for (int i = 0; i < ngone; i++)
+        if (tok_in(kept_tok, nkept, gone_tok[i]))
+            violation("reap", "%s took back part of the batch of token %s",
+                      what, gone_tok[i]);
+    for (int i = 0; i < n; i++) {
+        if (!gone[i])
+            continue;
+        task_ref(v[i].j, v[i].x, ref, sizeof(ref));
+        logf_(" %s", ref);
+        task_failed(v[i].j, v[i].x, K_LOST, t0, t1);
+        reaped++;
+    }
+    *batches = ngone;
+    for (int i = 0; i < ngone; i++)
+        free(gone_tok[i]);
+    for (int i = 0; i < nkept; i++)
+        free(kept_tok[i]);
+    free(gone_tok);
+    free(kept_tok);
+    free(gone);
+    freeReplyObject(left);
+    return reaped;
+}
+
 static void op_reap(void)
 {
     int limit = chance(75) ? -1 : 1 + rnd(3);
     long long t0, t1;
-    redisReply *r, *left;
-    int n, reaped = 0;
+    redisReply *r;
+    int n, batches = 0;
     struct tref *v;
     char ref[100];
 
+    v = held_by(-1, &n);
     t0 = redis_now();
     r = limit < 0 ? cmd("FCALL llmb_reap 1 %s", M.base)
                   : cmd("FCALL llmb_reap 1 %s %d", M.base, limit);
     t1 = redis_now();
-    left = cmd("ZRANGE %s:running 0 -1", M.base);
     logf_("reap limit=%d -> %lld", limit,
           r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
-    v = held_by(-1, &n);
-    for (int i = 0; i < n; i++) {
-        struct mtask *t = &v[i].j->t[v[i].x];
-        bool gone;
-        task_ref(v[i].j, v[i].x, ref, sizeof(ref));
-        gone = !in_reply(left, ref);
-        if (gone && t->lo > t1)
-            violation("reap", "reap took %s back, its lease to %lld, at "
-                      "%lld..%lld", ref, t->lo, t0, t1);
-        if (!gone && t->hi <= t0 && r->type == REDIS_REPLY_INTEGER &&
-            r->integer < (limit < 0 ? CALL_MAX : limit))
-            violation("reap", "reap left %s, its lease to %lld, at %lld..%lld",
-                      ref, t->hi, t0, t1);
-        if (gone) {
-            logf_(" %s", ref);
-            task_failed(v[i].j, v[i].x, K_LOST, t0, t1);
-            reaped++;
-            C.reaped++;
+    /* (the reply counts batches: a lease is a batch's) */
+    {
+        redisReply *left = cmd("HKEYS %s:run", M.base);
+        for (int i = 0; i < n; i++) {
+            struct mtask *t = &v[i].j->t[v[i].x];
+            bool gone;
+            task_ref(v[i].j, v[i].x, ref, sizeof(ref));
+            gone = !in_reply(left, ref);
+            if (gone && t->lo > t1)
+                violation("reap", "reap took %s back, its lease to %lld, at "
+                          "%lld..%lld", ref, t->lo, t0, t1);
+            if (!gone && t->hi <= t0 && r->type == REDIS_REPLY_INTEGER &&
+                r->integer < (limit < 0 ? CALL_MAX : limit))
+                violation("reap", "reap left %s, its lease to %lld, at "
+                          "%lld..%lld", ref, t->hi, t0, t1);
         }
+        freeReplyObject(left);
     }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer != reaped)
-        violation("reply", "reap answered %s %lld, %d leases were taken back",
+    C.reaped += reaped_tasks(v, n, t0, t1, &batches, "reap");
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != batches)
+        violation("reply", "reap answered %s %lld, %d batches were taken back",
                   reply_text(r), r->type == REDIS_REPLY_INTEGER ? r->integer : 0,
-                  reaped);
+                  batches);
     free(v);
-    freeReplyObject(left);
     freeReplyObject(r);
 }
 
 static void op_reap_worker(void)
 {
-    int w = rnd(NWORKERS), n, reaped = 0;
+    int w = rnd(NWORKERS), n, reaped, batches = 0;
     struct tref *v = held_by(w, &n);
     long long t0, t1;
-    redisReply *r, *left;
-    char ref[100];
+    redisReply *r;
 
     t0 = redis_now();
     r = chance(50) ? cmd("FCALL llmb_reap_worker 1 %s %s", M.base, WORKER[w])
                    : cmd("FCALL llmb_reap_worker 1 %s %s %s", M.base, WORKER[w],
                          "it went away");
     t1 = redis_now();
-    left = cmd("HKEYS %s:wl:%s", M.base, WORKER[w]);
     logf_("reap_worker %s -> %lld", WORKER[w],
           r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
-    for (int i = 0; i < n; i++) {
-        task_ref(v[i].j, v[i].x, ref, sizeof(ref));
-        if (in_reply(left, ref))
-            continue;
-        task_failed(v[i].j, v[i].x, K_LOST, t0, t1);
-        reaped++;
-        C.reaped_worker++;
-    }
+    reaped = reaped_tasks(v, n, t0, t1, &batches, "reap_worker");
+    C.reaped_worker += reaped;
+    /* whole batches until CALL_MAX tasks: all of them below it */
     if (r->type != REDIS_REPLY_INTEGER || r->integer != reaped ||
-        reaped != (n < CALL_MAX ? n : CALL_MAX))
+        (n <= CALL_MAX ? reaped != n : reaped < CALL_MAX))
         violation("reply", "reap_worker %s answered %s %lld; it held %d, %d "
                   "were taken back", WORKER[w], reply_text(r),
                   r->type == REDIS_REPLY_INTEGER ? r->integer : 0, n, reaped);
     free(v);
-    freeReplyObject(left);
     freeReplyObject(r);
 }
 
@@ -1933,23 +2146,25 @@ static int worker_index(const char *s)
     return -2;
 }
 
-/* Splits a member "<id>:<idx>" or "<id>:*": its job and index (-1 for a
+/* Splits a member "<id>" (a job of one task, or a fan-out job's cursor)
+ * or "<id>:<idx>" (a task of a fan-out job): its job and index (-1 for a
  * cursor). Returns false for a member that names no task of the model. */
 static bool member_of(const char *m, struct mjob **j, int *x)
 {
-    const char *colon = strrchr(m, ':');
+    const char *colon = strchr(m, ':');
     char *end;
     long v;
 
-    if (colon == NULL)
-        return false;
-    *j = job_find(m, (size_t)(colon - m));
-    if (*j == NULL)
-        return false;
-    if (strcmp(colon + 1, "*") == 0) {
-        *x = -1;
+    if (colon == NULL) {
+        *j = job_find(m, strlen(m));
+        if (*j == NULL)
+            return false;
+        *x = (*j)->tasks == 1 ? 0 : -1;
         return true;
     }
+    *j = job_find(m, (size_t)(colon - m));
+    if (*j == NULL || (*j)->tasks == 1)
+        return false;
     v = strtol(colon + 1, &end, 10);
     if (*end != '\0' || end == colon + 1 || v < 0 || v >= (*j)->tasks)
         return false;
@@ -1968,6 +2183,9 @@ static long long num(const char *s, long long absent)
     return s == NULL ? absent : strtoll(s, NULL, 10);
 }
 
+/* The hash <base>:j:<id>: a fan-out job's counts and task fields; for a
+ * job of one task, only what something rare wrote (its version after a
+ * retry, errors, counts of retries), never a state or task states. */
 static void check_job_hash(struct mjob *j, struct jfields *f)
 {
     redisReply *h = j->h;
@@ -1979,9 +2197,14 @@ static void check_job_hash(struct mjob *j, struct jfields *f)
         rt->attempt = -1;
         rt->fworker = -1;
         rt->wl = -1;
+        rt->claimed = -1;
     }
-    if (h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
-        violation("job", "job %s: its hash is gone (%s)", j->id, reply_text(h));
+    if (h->type != REDIS_REPLY_ARRAY) {
+        violation("job", "job %s: its hash is %s", j->id, reply_text(h));
+        return;
+    }
+    if (j->tasks > 1 && h->elements == 0) {
+        violation("job", "job %s: its hash is gone", j->id);
         return;
     }
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
@@ -1990,7 +2213,8 @@ static void check_job_hash(struct mjob *j, struct jfields *f)
             char *end;
             long x = strtol(k, &end, 10);
             struct rtask *rt;
-            if (*end != ':' || x < 0 || x >= j->tasks) {
+            if (*end != ':' || x < 0 || x >= j->tasks ||
+                (j->tasks == 1 && strcmp(end, ":error") != 0)) {
                 violation("job", "job %s has the field %s", j->id, k);
                 continue;
             }
@@ -2016,58 +2240,235 @@ static void check_job_hash(struct mjob *j, struct jfields *f)
         else if (strcmp(k, "finished_ms") == 0) f->finished = v;
         else if (strcmp(k, "version") == 0) f->version = v;
     }
+    if (j->tasks == 1 && (f->state || f->left || f->failed || f->cancelled ||
+                          f->ok || f->next || f->ahead || f->tasks ||
+                          f->finished))
+        violation("job", "job %s of one task has a hash with counts or a "
+                  "state (state %s left %s)", j->id,
+                  f->state ? f->state : "-", f->left ? f->left : "-");
 }
 
-/* Members of a zset reply WITHSCORES into the read-back tasks. `set` is
- * 'p', 'd' or 'r'. Cursors go to cur[] (by job index). */
-static void read_set(const redisReply *z, char set, int *cur, double *cur_score)
+/* Members waiting, into the read-back tasks: `set` is 'l' (<base>:pl, a
+ * list: no scores), 'z' (<base>:pz) or 'd' (<base>:pd). Cursors go to
+ * cur[] (by job index: +1 in pl or pz, +16 in pd), those in pl also to
+ * pl_cur[]. */
+static void read_waiting(const redisReply *z, char set, int *cur,
+                         double *cur_score, int *pl_cur)
 {
+    size_t step = set == 'l' ? 1 : 2;
+    const char *name = set == 'l' ? "<base>:pl" : set == 'z' ? "<base>:pz"
+                                                             : "<base>:pd";
+
     if (z->type != REDIS_REPLY_ARRAY) {
-        violation("keys", "%c set: %s", set, reply_text(z));
+        violation("keys", "%s: %s", name, reply_text(z));
         return;
     }
-    for (size_t i = 0; i + 1 < z->elements; i += 2) {
+    for (size_t i = 0; i + step - 1 < z->elements; i += step) {
         const char *m = z->element[i]->str;
-        double score = strtod(z->element[i + 1]->str, NULL);
+        double score = step == 2 ? strtod(z->element[i + 1]->str, NULL) : 0;
         struct mjob *j;
         int x;
         if (!member_of(m, &j, &x)) {
             violation("junk", "%s holds %s, which names no task of the model",
-                      set == 'p' ? "pending" : set == 'd' ? "delayed" : "running",
-                      m);
+                      name, m);
             continue;
         }
+        /* priority 0 in the list, others in pz scored by priority */
+        if ((set == 'l' && j->prio != 0) || (set == 'z' && j->prio == 0))
+            violation("place", "%s holds %s of priority %d", name, m, j->prio);
+        if (set == 'z' && (long long)floor(score / 4294967296.0) != -j->prio)
+            violation("place", "<base>:pz holds %s of priority %d at score "
+                      "%.0f", m, j->prio, score);
         if (x < 0) {
             int ji = (int)(j - M.job);
-            if (set == 'r') {
-                violation("junk", "running holds the cursor %s", m);
-                continue;
-            }
-            cur[ji] += set == 'p' ? 1 : 16;
+            cur[ji] += set == 'd' ? 16 : 1;
             cur_score[ji] = score;
+            if (set == 'l')
+                pl_cur[ji]++;
             continue;
         }
-        if (set == 'p')
-            j->r[x].in_p++;
-        else if (set == 'd') {
+        if (set == 'd') {
             j->r[x].in_d++;
             j->r[x].sd = score;
         } else {
-            j->r[x].in_r++;
-            j->r[x].sr = score;
+            j->r[x].in_p++;
+            if (set == 'l')
+                j->r[x].in_pl++;
+            j->r[x].sz = score;
         }
     }
 }
 
-/* Checks one task: its place in Redis against the model. */
+/* A batch's record in <base>:lease. */
+struct batch {
+    const char *held;
+    const char *rec; /* "<worker> <claimed ms> <member>..." */
+    long long n;     /* "<held>#n", -1 absent */
+    int w;
+    long long claimed;
+    double deadline; /* in <base>:running, -1 absent */
+    int running;     /* its members in <base>:run under it */
+};
+
+static struct batch *batch_find(struct batch *b, int nb, const char *held)
+{
+    for (int i = 0; i < nb; i++)
+        if (strcmp(b[i].held, held) == 0)
+            return &b[i];
+    return NULL;
+}
+
+/*
+ * The leases: every member of <base>:run (but '~') is a task of the model
+ * held under the token of a batch whose record lists it; each batch
+ * record has its worker, its deadline in <base>:running, its held token
+ * in <base>:wl:<worker> and "<held>#n" = its members still held under
+ * it (at least one); <base>:running and the workers' sets hold nothing
+ * else. Fills in the running tasks' worker, deadline and claimed ms.
+ */
+static void check_leases(const redisReply *run, const redisReply *lease,
+                         const redisReply *running, redisReply *const *wl)
+{
+    struct batch *b;
+    int nb = 0;
+
+    if (run->type != REDIS_REPLY_ARRAY || lease->type != REDIS_REPLY_ARRAY ||
+        running->type != REDIS_REPLY_ARRAY) {
+        violation("keys", "run %s, lease %s, running %s", reply_text(run),
+                  reply_text(lease), reply_text(running));
+        return;
+    }
+    for (size_t i = 0; i + 1 < run->elements; i += 2) {
+        const char *m = run->element[i]->str;
+        struct mjob *j;
+        int x;
+        if (strcmp(m, "~") == 0)
+            continue;
+        if (!member_of(m, &j, &x) || x < 0) {
+            violation("junk", "<base>:run holds %s, which names no task", m);
+            continue;
+        }
+        j->r[x].in_r++;
+        j->r[x].held = run->element[i + 1]->str;
+    }
+    b = llmb_xcalloc(lease->elements / 2 + 1, sizeof(*b));
+    for (size_t i = 0; i + 1 < lease->elements; i += 2) {
+        const char *k = lease->element[i]->str;
+        char w[64];
+        if (strstr(k, "#n") != NULL)
+            continue;
+        b[nb].held = k;
+        b[nb].rec = lease->element[i + 1]->str;
+        b[nb].n = -1;
+        b[nb].deadline = -1;
+        if (sscanf(b[nb].rec, "%63s %lld", w, &b[nb].claimed) != 2)
+            violation("lease", "batch %s: record %s", k, b[nb].rec);
+        b[nb].w = worker_index(w);
+        nb++;
+    }
+    for (size_t i = 0; i + 1 < lease->elements; i += 2) {
+        const char *k = lease->element[i]->str, *hn = strstr(k, "#n");
+        struct batch *p;
+        char held[200];
+        if (hn == NULL)
+            continue;
+        snprintf(held, sizeof(held), "%.*s", (int)(hn - k), k);
+        p = batch_find(b, nb, held);
+        if (p == NULL || hn[2] != '\0')
+            violation("lease", "<base>:lease has %s without its batch", k);
+        else
+            p->n = strtoll(lease->element[i + 1]->str, NULL, 10);
+    }
+    for (size_t i = 0; i + 1 < running->elements; i += 2) {
+        struct batch *p = batch_find(b, nb, running->element[i]->str);
+        if (p == NULL)
+            violation("lease", "<base>:running holds %s, which has no batch "
+                      "record", running->element[i]->str);
+        else
+            p->deadline = strtod(running->element[i + 1]->str, NULL);
+    }
+    for (int w = 0; w < NWORKERS; w++) {
+        if (wl[w]->type != REDIS_REPLY_ARRAY) {
+            violation("keys", "<base>:wl:%s is %s", WORKER[w], reply_text(wl[w]));
+            continue;
+        }
+        for (size_t i = 0; i < wl[w]->elements; i++) {
+            struct batch *p = batch_find(b, nb, wl[w]->element[i]->str);
+            if (p == NULL || p->w != w)
+                violation("lease", "<base>:wl:%s holds %s, %s", WORKER[w],
+                          wl[w]->element[i]->str, p == NULL ?
+                          "which has no batch record" : "a batch of another worker");
+        }
+    }
+    /* each batch's members: those still held under it */
+    for (int k = 0; k < nb; k++) {
+        const char *s = strchr(b[k].rec, ' ');
+        s = s ? strchr(s + 1, ' ') : NULL;
+        while (s != NULL && *s != '\0') {
+            char m[100];
+            size_t len;
+            struct mjob *j;
+            int x;
+            while (*s == ' ')
+                s++;
+            len = strcspn(s, " ");
+            if (len == 0)
+                break;
+            snprintf(m, sizeof(m), "%.*s", (int)len, s);
+            s += len;
+            if (!member_of(m, &j, &x) || x < 0) {
+                violation("lease", "batch %s lists %s, which names no task",
+                          b[k].held, m);
+                continue;
+            }
+            if (j->r[x].in_r && strcmp(j->r[x].held, b[k].held) == 0) {
+                struct rtask *rt = &j->r[x];
+                b[k].running++;
+                rt->wl = (signed char)b[k].w;
+                rt->sr = b[k].deadline;
+                rt->claimed = b[k].claimed;
+            }
+        }
+        if (b[k].w < 0)
+            violation("lease", "batch %s of an unknown worker: %s", b[k].held,
+                      b[k].rec);
+        if (b[k].deadline < 0)
+            violation("lease", "batch %s has no deadline in <base>:running",
+                      b[k].held);
+        if (b[k].w >= 0 && !in_reply(wl[b[k].w], b[k].held))
+            violation("lease", "batch %s is not in <base>:wl:%s", b[k].held,
+                      WORKER[b[k].w]);
+        if (b[k].n != b[k].running || b[k].running < 1)
+            violation("lease", "batch %s: #n %lld, %d of its members held "
+                      "under it", b[k].held, b[k].n, b[k].running);
+    }
+    /* a member held under a token whose batch does not list it */
+    for (int i = 0; i < M.njobs; i++)
+        for (int x = 0; x < M.job[i].tasks; x++) {
+            struct rtask *rt = &M.job[i].r[x];
+            char ref[100];
+            if (!rt->in_r || rt->claimed >= 0)
+                continue;
+            task_ref(&M.job[i], x, ref, sizeof(ref));
+            violation("lease", "%s is held under %s, whose batch %s", ref,
+                      rt->held, batch_find(b, nb, rt->held) ?
+                      "does not list it" : "has no record");
+        }
+    free(b);
+}
+
+/* Checks one task: its place in Redis against the model. `ended` is the
+ * state its job's end in <base>:je says (a job of one task), or NULL. */
 static void check_task(struct mjob *j, int x, int cur, long long next,
-                       const char *jstate_redis, long long *behind)
+                       const char *jstate_redis, const char *ended,
+                       long long *behind)
 {
     struct mtask *t = &j->t[x];
     struct rtask *rt = &j->r[x];
     int places, rwhere = -1, routcome = O_NONE, rworker = -1;
     bool cur_p = (cur & 15) > 0, cur_d = (cur >> 4) > 0;
     bool behind_cur = (cur_p || cur_d) && x >= next && rt->st != RS_COMPLETED;
+    bool fan = j->tasks > 1;
     char ref[100], buf[64];
 
     task_ref(j, x, ref, sizeof(ref));
@@ -2082,14 +2483,13 @@ static void check_task(struct mjob *j, int x, int cur, long long next,
     if (rt->in_r) {
         rwhere = W_RUN;
         rworker = rt->wl;
-        if (rt->wln != 1 || rt->st != RS_RUNNING || rt->fworker != rt->wl)
-            violation("place", "%s is running, in %d lease hashes (of %s), "
-                      "state %s, worker field %s", ref, rt->wln,
-                      rt->wl >= 0 ? WORKER[rt->wl] : "none", RSTATE[rt->st],
-                      rt->fworker >= 0 ? WORKER[rt->fworker] : "?");
-    } else if (rt->wln > 0) {
-        violation("place", "%s is in the lease hash of %s but not running",
-                  ref, WORKER[rt->wl]);
+        /* (a claim writes no task state: a running task keeps the state
+         * it waited with, or of its last run) */
+        if (rt->st == RS_COMPLETED || rt->st == RS_DELAYED ||
+            rt->st == RS_OTHER || (ended != NULL && places == 1))
+            violation("place", "%s is running with state %s%s%s", ref,
+                      RSTATE[rt->st], ended ? ", its job ended " : "",
+                      ended ? ended : "");
     }
     if (rt->in_p) {
         rwhere = W_REF_P;
@@ -2108,7 +2508,17 @@ static void check_task(struct mjob *j, int x, int cur, long long next,
                       RSTATE[rt->st]);
     } else if (!rt->in_r) {
         rwhere = W_ENDED;
-        if (rt->st == RS_COMPLETED)
+        if (!fan) {
+            routcome = ended == NULL ? O_NONE :
+                       strcmp(ended, "completed") == 0 ? O_COMPLETED :
+                       strcmp(ended, "failed") == 0 ? O_FAILED : O_CANCELLED;
+            if (ended == NULL) {
+                violation("place", "%s is nowhere: not waiting, not running, "
+                          "no end (model: %s)", ref,
+                          where_name(t, buf, sizeof(buf)));
+                return;
+            }
+        } else if (rt->st == RS_COMPLETED)
             routcome = O_COMPLETED;
         else if (rt->st == RS_FAILED)
             routcome = O_FAILED;
@@ -2123,13 +2533,16 @@ static void check_task(struct mjob *j, int x, int cur, long long next,
             return;
         }
     }
+    if (!fan && rwhere != W_ENDED && ended != NULL && places == 1)
+        violation("place", "%s has ended (%s) and is %s", ref, ended,
+                  rwhere == W_RUN ? "running" : "waiting");
     if (places > 1)
         return;
     /* A task at or past its job's `next` was not handed out in this run:
      * once the job is cancelled, it ended cancelled behind its cursor,
      * whatever its state field says of an earlier run (docs/data-model.md,
      * "Task fields"; llmb show derives it the same way). */
-    if (rwhere == W_ENDED && x >= next && rt->st != RS_COMPLETED &&
+    if (fan && rwhere == W_ENDED && x >= next && rt->st != RS_COMPLETED &&
         strcmp(jstate_redis, "cancelled") == 0)
         routcome = O_CANCELLED;
     if (rwhere != t->where || (rwhere == W_RUN && rworker != t->worker) ||
@@ -2151,15 +2564,20 @@ static void check_task(struct mjob *j, int x, int cur, long long next,
             violation("lease", "%s: lease deadline %lld, model expects "
                       "%lld..%lld", ref, s, t->lo, t->hi);
         t->lo = t->hi = s;
+        if (rt->claimed != t->claimed_at)
+            violation("lease", "%s: its batch was claimed at %lld, model %lld",
+                      ref, rt->claimed, t->claimed_at);
+        /* the held token: "<seq>" as handed out, or "<seq>.<h>" for a
+         * token with a secret, which Redis never holds */
         if (rt->held == NULL || tok_seq(rt->held) != tok_seq(t->tok) ||
             (!t->secret && strcmp(rt->held, t->tok) != 0) ||
             (t->secret && strchr(rt->held, '.') == NULL))
-            violation("token", "%s: lease hash holds %s, token %s%s", ref,
+            violation("token", "%s: <base>:run holds %s, token %s%s", ref,
                       rt->held ? rt->held : "(nil)", t->tok,
                       t->secret ? " (with a secret)" : "");
         else if (t->secret && strchr(t->tok, '.') != NULL &&
                  strcmp(strchr(t->tok, '.'), strchr(rt->held, '.')) == 0)
-            violation("token", "%s: lease hash holds the secret", ref);
+            violation("token", "%s: <base>:run holds the secret", ref);
     } else if (t->where == W_REF_D) {
         long long s = (long long)rt->sd;
         if (s < t->lo || s > t->hi)
@@ -2167,9 +2585,18 @@ static void check_task(struct mjob *j, int x, int cur, long long next,
                       s, t->lo, t->hi);
         t->lo = t->hi = s;
     }
-    if (t->claimed ? rt->attempt != t->attempt : rt->attempt != -1)
-        violation("attempt", "%s: attempt field %lld, model %d%s", ref,
-                  rt->attempt, t->attempt, t->claimed ? "" : " (no field)");
+    /* attempts: those started before the present one, in <base>:att;
+     * the fan-out task fields as complete and fail write them */
+    if (rt->att != t->att)
+        violation("attempt", "%s: <base>:att has %lld, model %d", ref, rt->att,
+                  t->att);
+    if (fan && (rt->attempt != (t->fattempt > 0 ? t->fattempt : -1) ||
+                rt->fworker != t->fworker))
+        violation("attempt", "%s: attempt field %lld worker field %d, model "
+                  "%d %d", ref, rt->attempt, rt->fworker, t->fattempt,
+                  t->fworker);
+    if (!fan)
+        return; /* its result is in its end (check_end) */
     if (t->outcome == O_COMPLETED) {
         /* the result {} is stored as no field (lua/05-lifecycle.lua
          * EMPTY_RESULT), any other as it came */
@@ -2197,14 +2624,25 @@ static long long count_in(const redisReply *r, const char *s)
     return n;
 }
 
-static long long hash_num(const redisReply *h, const char *field)
+/* The value of field f of a hash reply (HGETALL), or NULL. */
+static const char *hash_get(const redisReply *h, const char *field)
 {
     if (h->type != REDIS_REPLY_ARRAY)
-        return -1;
+        return NULL;
     for (size_t i = 0; i + 1 < h->elements; i += 2)
         if (strcmp(h->element[i]->str, field) == 0)
-            return strtoll(h->element[i + 1]->str, NULL, 10);
-    return 0;
+            return h->element[i + 1]->str;
+    return NULL;
+}
+
+static long long hash_num(const redisReply *h, const char *field)
+{
+    const char *v;
+
+    if (h->type != REDIS_REPLY_ARRAY)
+        return -1;
+    v = hash_get(h, field);
+    return v ? strtoll(v, NULL, 10) : 0;
 }
 
 static long long stats_num(const redisReply *s, const char *field)
@@ -2218,49 +2656,156 @@ static long long stats_num(const redisReply *s, const char *field)
     return -1;
 }
 
+/* Lines of <base>:fin in which job id appears, and the ms of the last. */
+static int fin_count(const redisReply *fin, const char *id, long long *last)
+{
+    int n = 0;
+    size_t idlen = strlen(id);
+
+    *last = -1;
+    if (fin->type != REDIS_REPLY_ARRAY)
+        return -1;
+    for (size_t i = 0; i < fin->elements; i++) {
+        const char *s = fin->element[i]->str, *p = strchr(s, ' ');
+        while (p != NULL) {
+            const char *q = p + 1, *e = strchr(q, ' ');
+            size_t len = e ? (size_t)(e - q) : strlen(q);
+            if (len == idlen && memcmp(q, id, idlen) == 0) {
+                n++;
+                *last = strtoll(s, NULL, 10);
+            }
+            p = e;
+        }
+    }
+    return n;
+}
+
+static const char *const END_NAME[] = {"none", "completed", "failed",
+                                       "cancelled"};
+
+/* The job's end in <base>:je against the model: there iff it ended, its
+ * letter, and for a job of one task when it ran, on which worker, since
+ * when, its attempt past the first, and its result (not {}) or error. */
+static const char *check_end(struct mjob *j, const char *e)
+{
+    char letter = j->st == J_COMPLETED ? 'c' : j->st == J_FAILED ? 'f' : 'x';
+    const char *state = NULL;
+    long long fin = -1;
+    const char *tab, *p;
+
+    if (e == NULL) {
+        if (job_ended(j))
+            violation("end", "job %s (%s) has no end in <base>:je", j->id,
+                      JSTATE[j->st]);
+        return NULL;
+    }
+    state = e[0] == 'c' ? END_NAME[1] : e[0] == 'f' ? END_NAME[2] :
+            e[0] == 'x' ? END_NAME[3] : NULL;
+    if (!job_ended(j) || e[0] != letter || state == NULL) {
+        violation("end", "job %s (model: %s) has the end %s", j->id,
+                  JSTATE[j->st], e);
+        return state;
+    }
+    fin = strtoll(e + 1, (char **)&p, 10);
+    tab = strchr(e, '\t');
+    if (j->tasks > 1) {
+        if (*p != '\0')
+            violation("end", "fan-out job %s has the end %s", j->id, e);
+    } else {
+        struct mtask *t = &j->t[0];
+        char want[200];
+        int k;
+        if (t->eworker >= 0) {
+            k = snprintf(want, sizeof(want), "%c%lld %lld %s", letter, fin,
+                         t->estarted, WORKER[t->eworker]);
+            if (t->eattempt > 1 && j->st != J_CANCELLED)
+                snprintf(want + k, sizeof(want) - (size_t)k, " %d", t->eattempt);
+        } else {
+            snprintf(want, sizeof(want), "%c%lld", letter, fin);
+        }
+        if (strncmp(e, want, strlen(want)) != 0 ||
+            (e[strlen(want)] != '\0' && e[strlen(want)] != '\t'))
+            violation("end", "job %s has the end %s, model %s...", j->id, e,
+                      want);
+        else if (j->st == J_COMPLETED) {
+            bool empty = t->result != NULL && strcmp(t->result, "{}") == 0;
+            if (t->result == NULL || (empty ? tab != NULL
+                                            : tab == NULL ||
+                                              strcmp(tab + 1, t->result) != 0))
+                violation("result", "job %s: end %s, model result %s", j->id,
+                          e, t->result ? t->result : "(none)");
+        } else if ((j->st == J_FAILED) != (tab != NULL)) {
+            violation("end", "job %s (%s) has the end %s", j->id,
+                      JSTATE[j->st], e);
+        }
+    }
+    return state;
+}
+
 /*
  * Reads the whole queue back and compares it with the model:
  *
- * - place: every task is in exactly one place: waiting (its ref in
- *   pending or delayed, or behind its job's cursor "<id>:*": index >= the
- *   job's `next`, "<idx>:state" not completed), running (in running and in
- *   the lease hash of exactly one worker, its state and worker fields
- *   agreeing), or ended ("<idx>:state" completed, failed or cancelled; no
- *   field at all when it was cancelled behind its cursor); and it is where
- *   the model has it (same set, cursor or ref, same worker);
+ * - place: every task is in exactly one place: waiting (its member in
+ *   <base>:pl, <base>:pz or <base>:pd, or behind its job's cursor "<id>":
+ *   index >= the job's `next`, "<idx>:state" not completed), running (its
+ *   member in <base>:run under the held token of a batch of one worker),
+ *   or ended (a job of one task: its end in <base>:je; a fan-out task:
+ *   "<idx>:state" completed, failed or cancelled, or no field when it was
+ *   cancelled behind its cursor); and it is where the model has it (same
+ *   set, cursor or member, same worker). Members of a cancelled job may
+ *   stay in <base>:pl (a claim or a purge drops them): they are counted
+ *   apart, and only for jobs the model has cancelled;
+ * - leases: check_leases;
  * - outcome/result: an ended task keeps its outcome and result (only a
  *   retry brings back the tasks that did not complete); a result exists
- *   only for a completed task; attempt fields as the model counts them;
- * - lease/due: running scores are the lease deadlines a claim or heartbeat
+ *   only for a completed task; <base>:att and the fan-out task fields as
+ *   the model counts attempts;
+ * - lease/due: the deadlines of batches are those a claim or heartbeat
  *   set, delayed scores the due times of push delays and backoffs;
- * - job: state (pending until a claim, running, cancelled at once, ended
- *   only when `left` is 0), `left` = tasks not ended, `failed` and
- *   `cancelled` of this run, `ok` = tasks - failed - cancelled once ended;
- *   ended jobs in <base>:ended and once in <base>:done, failed ones in
- *   <base>:dead; a cursor iff the model has tasks behind it, standing for
- *   tasks - next - ahead >= 1 tasks;
+ * - record: <base>:jd holds each job's record ('x' once cancelled, until
+ *   a retry), its type, options and payload; <base>:jl each job once;
+ * - job: a fan-out job's state (pending until a claim, running, cancelled
+ *   at once, ended only when `left` is 0), `left` = tasks not ended,
+ *   `failed` and `cancelled` of this run, `ok` = tasks - failed -
+ *   cancelled once ended; a cursor iff the model has tasks behind it,
+ *   standing for tasks - next - ahead >= 1 tasks;
+ * - end: check_end; each run of a job that ended in one line of
+ *   <base>:fin, the last at its end's time; ended jobs once in
+ *   <base>:done when they need aggregating (fan-out, or a result not {}),
+ *   failed ones in <base>:dead; <base>:cx exactly the jobs cancelled with
+ *   tasks still to stop;
  * - jr: <base>:jr:<id> holds exactly the waiting refs of fan-out job <id>;
  * - counts: <base>:counts ok/failed/cancelled are the sums of task ends;
  *   wait_p/wait_d the tasks behind cursors beyond one per cursor; junk 0;
- * - stats: llmb_stats pending, delayed and running are the model's tasks.
+ * - stats: llmb_stats pending, delayed and running are the model's tasks
+ *   (pending with the members of cancelled jobs left in <base>:pl).
  */
 static void check_all(void)
 {
-    redisReply *p, *d, *run, *wl[NWORKERS], *counts, *stats, *dead, *ended,
-        *done;
-    int cur[MAX_JOBS] = {0};
+    redisReply *pl, *pz, *d, *run, *lease, *running, *wl[NWORKERS], *att, *cx,
+        *je, *fin, *jd, *jl, *counts, *stats, *dead, *done;
+    int cur[MAX_JOBS] = {0}, pl_cur[MAX_JOBS] = {0};
     double cur_score[MAX_JOBS] = {0};
     long long mp, md, mr, wait_p = 0, wait_d = 0;
+    int stale = 0;
 
-    redisAppendCommand(T.c, "ZRANGE %s:pending 0 -1 WITHSCORES", M.base);
-    redisAppendCommand(T.c, "ZRANGE %s:delayed 0 -1 WITHSCORES", M.base);
+    redisAppendCommand(T.c, "LRANGE %s:pl 0 -1", M.base);
+    redisAppendCommand(T.c, "ZRANGE %s:pz 0 -1 WITHSCORES", M.base);
+    redisAppendCommand(T.c, "ZRANGE %s:pd 0 -1 WITHSCORES", M.base);
+    redisAppendCommand(T.c, "HGETALL %s:run", M.base);
+    redisAppendCommand(T.c, "HGETALL %s:lease", M.base);
     redisAppendCommand(T.c, "ZRANGE %s:running 0 -1 WITHSCORES", M.base);
     for (int w = 0; w < NWORKERS; w++)
-        redisAppendCommand(T.c, "HGETALL %s:wl:%s", M.base, WORKER[w]);
+        redisAppendCommand(T.c, "SMEMBERS %s:wl:%s", M.base, WORKER[w]);
+    redisAppendCommand(T.c, "HGETALL %s:att", M.base);
+    redisAppendCommand(T.c, "SMEMBERS %s:cx", M.base);
+    redisAppendCommand(T.c, "HGETALL %s:je", M.base);
+    redisAppendCommand(T.c, "LRANGE %s:fin 0 -1", M.base);
+    redisAppendCommand(T.c, "HGETALL %s:jd", M.base);
+    redisAppendCommand(T.c, "LRANGE %s:jl 0 -1", M.base);
     redisAppendCommand(T.c, "HGETALL %s:counts", M.base);
     redisAppendCommand(T.c, "FCALL llmb_stats 1 %s", M.base);
     redisAppendCommand(T.c, "ZRANGE %s:dead 0 -1", M.base);
-    redisAppendCommand(T.c, "ZRANGE %s:ended 0 -1", M.base);
     redisAppendCommand(T.c, "LRANGE %s:done 0 -1", M.base);
     for (int i = 0; i < M.njobs; i++) {
         redisAppendCommand(T.c, "HGETALL %s:j:%s", M.base, M.job[i].id);
@@ -2273,15 +2818,23 @@ static void check_all(void)
             fail_msg("redis: %s", T.c->errstr);                  \
         (v) = rp_;                                               \
     } while (0)
-    GET(p);
+    GET(pl);
+    GET(pz);
     GET(d);
     GET(run);
+    GET(lease);
+    GET(running);
     for (int w = 0; w < NWORKERS; w++)
         GET(wl[w]);
+    GET(att);
+    GET(cx);
+    GET(je);
+    GET(fin);
+    GET(jd);
+    GET(jl);
     GET(counts);
     GET(stats);
     GET(dead);
-    GET(ended);
     GET(done);
     for (int i = 0; i < M.njobs; i++) {
         GET(M.job[i].h);
@@ -2294,36 +2847,95 @@ static void check_all(void)
 
         for (int i = 0; i < M.njobs; i++)
             check_job_hash(&M.job[i], &f[i]);
-        read_set(p, 'p', cur, cur_score);
-        read_set(d, 'd', cur, cur_score);
-        read_set(run, 'r', cur, cur_score);
-        for (int w = 0; w < NWORKERS; w++) {
-            if (wl[w]->type != REDIS_REPLY_ARRAY)
+        read_waiting(pl, 'l', cur, cur_score, pl_cur);
+        read_waiting(pz, 'z', cur, cur_score, pl_cur);
+        read_waiting(d, 'd', cur, cur_score, pl_cur);
+        check_leases(run, lease, running, wl);
+        for (size_t i = 0; att->type == REDIS_REPLY_ARRAY && i + 1 < att->elements;
+             i += 2) {
+            struct mjob *j;
+            int x;
+            if (!member_of(att->element[i]->str, &j, &x) || x < 0) {
+                violation("junk", "<base>:att has %s", att->element[i]->str);
                 continue;
-            for (size_t i = 0; i + 1 < wl[w]->elements; i += 2) {
-                struct mjob *j;
-                int x;
-                if (!member_of(wl[w]->element[i]->str, &j, &x) || x < 0) {
-                    violation("junk", "the lease hash of %s holds %s",
-                              WORKER[w], wl[w]->element[i]->str);
-                    continue;
-                }
-                j->r[x].wln++;
-                j->r[x].wl = (signed char)w;
-                j->r[x].held = wl[w]->element[i + 1]->str;
             }
+            j->r[x].att = strtoll(att->element[i + 1]->str, NULL, 10);
         }
+        for (size_t i = 0; cx->type == REDIS_REPLY_ARRAY && i < cx->elements; i++) {
+            struct mjob *j = job_find(cx->element[i]->str, cx->element[i]->len);
+            if (j == NULL || j->st != J_CANCELLING)
+                violation("cx", "<base>:cx has %s (model: %s)",
+                          cx->element[i]->str, j ? JSTATE[j->st] : "no job");
+        }
+        for (size_t i = 0; je->type == REDIS_REPLY_ARRAY && i + 1 < je->elements;
+             i += 2)
+            if (job_find(je->element[i]->str, je->element[i]->len) == NULL &&
+                strcmp(je->element[i]->str, "~") != 0)
+                violation("junk", "<base>:je has %s", je->element[i]->str);
+        for (size_t i = 0; jd->type == REDIS_REPLY_ARRAY && i + 1 < jd->elements;
+             i += 2)
+            if (job_find(jd->element[i]->str, jd->element[i]->len) == NULL &&
+                strcmp(jd->element[i]->str, "~") != 0)
+                violation("junk", "<base>:jd has %s", jd->element[i]->str);
+        if (jl->type != REDIS_REPLY_ARRAY || (int)jl->elements != M.njobs)
+            violation("record", "<base>:jl has %zu ids, model %d jobs",
+                      jl->type == REDIS_REPLY_ARRAY ? jl->elements : 0, M.njobs);
 
         for (int i = 0; i < M.njobs; i++) {
             struct mjob *j = &M.job[i];
             const char *st = f[i].state ? f[i].state : "(none)";
             long long next = num(f[i].next, 0), ahead = num(f[i].ahead, 0);
-            long long behind = 0, left = 0, nwait_ref = 0;
+            long long behind = 0, left = 0, nwait_ref = 0, fin_ms;
             bool m_cur_p = false, m_cur_d = false;
             bool ended_m = job_ended(j);
+            bool cancelled_m = j->st == J_CANCELLING || j->st == J_CANCELLED;
+            const char *rec = hash_get(jd, j->id);
+            const char *ended = check_end(j, hash_get(je, j->id));
+            int nfin;
 
+            /* the record */
+            {
+                char want[256];
+                snprintf(want, sizeof(want), "\t%s\t%s\t%s", j->type, j->opts,
+                         j->payload);
+                if (rec == NULL || rec[0] != (cancelled_m ? 'x' : 'p') ||
+                    strchr(rec, '\t') == NULL ||
+                    strcmp(strchr(rec, '\t'), want) != 0)
+                    violation("record", "job %s (%s): record %s, model "
+                              "%c<created>%s", j->id, JSTATE[j->st],
+                              rec ? rec : "(none)", cancelled_m ? 'x' : 'p',
+                              want);
+            }
+            if (count_in(jl, j->id) != 1)
+                violation("record", "job %s is %lld times in <base>:jl", j->id,
+                          count_in(jl, j->id));
+            /* members a cancel ended and left in <base>:pl: apart (those
+             * of a job cancelled; after a retry, its task refs that
+             * <base>:jr:<id> no longer lists) */
+            if (cancelled_m) {
+                bool cur_live = false;
+                for (int x = 0; x < j->tasks && j->tasks > 1 && !cur_live; x++)
+                    cur_live = j->t[x].where == W_CUR_P && j->prio == 0;
+                if (pl_cur[i] > (int)cur_live) {
+                    stale += pl_cur[i] - (int)cur_live;
+                    cur[i] -= pl_cur[i] - (int)cur_live;
+                }
+            }
             for (int x = 0; x < j->tasks; x++) {
-                check_task(j, x, cur[i], next, st, &behind);
+                struct rtask *rt = &j->r[x];
+                char ref[100];
+                int live = j->t[x].where == W_REF_P && j->prio == 0;
+                if (rt->in_pl <= live)
+                    continue;
+                task_ref(j, x, ref, sizeof(ref));
+                if (cancelled_m || (j->tasks > 1 && count_in(j->jr, ref) == 0)) {
+                    stale += rt->in_pl - live;
+                    rt->in_p = (unsigned char)(rt->in_p - (rt->in_pl - live));
+                }
+            }
+            for (int x = 0; x < j->tasks; x++) {
+                check_task(j, x, cur[i], next, st, j->tasks == 1 ? ended : NULL,
+                           &behind);
                 m_cur_p |= j->t[x].where == W_CUR_P;
                 m_cur_d |= j->t[x].where == W_CUR_D;
                 left += j->t[x].where != W_ENDED;
@@ -2334,12 +2946,13 @@ static void check_all(void)
                 ((cur[i] & 15) && (cur[i] >> 4)))
                 violation("cursor", "job %s has %d cursors in pending and %d "
                           "in delayed", j->id, cur[i] & 15, cur[i] >> 4);
-            if (((cur[i] & 15) > 0) != m_cur_p || ((cur[i] >> 4) > 0) != m_cur_d)
+            if (j->tasks > 1 &&
+                (((cur[i] & 15) > 0) != m_cur_p || ((cur[i] >> 4) > 0) != m_cur_d))
                 violation("cursor", "job %s: cursor in pending %d, delayed %d; "
                           "model: tasks behind a cursor in pending %d, in "
                           "delayed %d", j->id, cur[i] & 15, cur[i] >> 4,
                           m_cur_p, m_cur_d);
-            if (cur[i] != 0) {
+            if (j->tasks > 1 && cur[i] != 0) {
                 if (behind != j->tasks - next - ahead || behind < 1)
                     violation("cursor", "job %s: %lld tasks behind its cursor, "
                               "tasks - next - ahead = %d - %lld - %lld", j->id,
@@ -2356,47 +2969,69 @@ static void check_all(void)
                               "expects %lld..%lld", j->id, s, j->clo, j->chi);
                 j->clo = j->chi = s;
             }
-            /* job fields */
-            if (strcmp(st, JSTATE[j->st]) != 0)
-                violation("job", "job %s: state %s, model %s", j->id, st,
-                          JSTATE[j->st]);
-            /* (an absent left is tasks: no task ended yet) */
-            if (num(f[i].left, j->tasks) != j->left || left != j->left)
-                violation("job", "job %s: left %s, model %d (tasks not "
-                          "ended: %lld)", j->id, f[i].left ? f[i].left : "(none)",
-                          j->left, left);
-            if (num(f[i].failed, 0) != j->failed ||
-                num(f[i].cancelled, 0) != j->cancelled)
-                violation("job", "job %s: failed %s cancelled %s, model %d %d",
-                          j->id, f[i].failed ? f[i].failed : "(none)",
-                          f[i].cancelled ? f[i].cancelled : "(none)",
-                          j->failed, j->cancelled);
-            /* (a job of one task stores no `tasks`: the default) */
-            if (num(f[i].tasks, 1) != j->tasks ||
-                num(f[i].version, 0) != j->version)
-                violation("job", "job %s: tasks %s version %s, model %d %d",
-                          j->id, f[i].tasks ? f[i].tasks : "(none)",
-                          f[i].version ? f[i].version : "(none)", j->tasks,
-                          j->version);
-            if (ended_m) {
-                if (num(f[i].ok, -1) != j->tasks - j->failed - j->cancelled)
-                    violation("job", "job %s ended: ok %s, model %d", j->id,
-                              f[i].ok ? f[i].ok : "(none)",
-                              j->tasks - j->failed - j->cancelled);
-                if (f[i].finished == NULL)
-                    violation("job", "job %s ended without finished_ms", j->id);
-            } else if (f[i].ok != NULL || f[i].finished != NULL) {
-                violation("job", "job %s has not ended but has ok %s "
-                          "finished_ms %s", j->id, f[i].ok ? f[i].ok : "-",
-                          f[i].finished ? f[i].finished : "-");
+            /* job fields: a fan-out job's hash */
+            if (num(f[i].version, 0) != j->version)
+                violation("job", "job %s: version %s, model %d", j->id,
+                          f[i].version ? f[i].version : "(none)", j->version);
+            if (left != j->left)
+                violation("job", "job %s: %lld tasks not ended, model %d",
+                          j->id, left, j->left);
+            if (j->tasks > 1) {
+                if (strcmp(st, JSTATE[j->st]) != 0)
+                    violation("job", "job %s: state %s, model %s", j->id, st,
+                              JSTATE[j->st]);
+                if (num(f[i].left, j->tasks) != j->left)
+                    violation("job", "job %s: left %s, model %d", j->id,
+                              f[i].left ? f[i].left : "(none)", j->left);
+                if (num(f[i].failed, 0) != j->failed ||
+                    num(f[i].cancelled, 0) != j->cancelled)
+                    violation("job", "job %s: failed %s cancelled %s, model "
+                              "%d %d", j->id,
+                              f[i].failed ? f[i].failed : "(none)",
+                              f[i].cancelled ? f[i].cancelled : "(none)",
+                              j->failed, j->cancelled);
+                if (num(f[i].tasks, 1) != j->tasks)
+                    violation("job", "job %s: tasks %s, model %d", j->id,
+                              f[i].tasks ? f[i].tasks : "(none)", j->tasks);
+                if (ended_m) {
+                    if (num(f[i].ok, -1) != j->tasks - j->failed - j->cancelled)
+                        violation("job", "job %s ended: ok %s, model %d", j->id,
+                                  f[i].ok ? f[i].ok : "(none)",
+                                  j->tasks - j->failed - j->cancelled);
+                    if (f[i].finished == NULL)
+                        violation("job", "job %s ended without finished_ms",
+                                  j->id);
+                } else if (f[i].ok != NULL || f[i].finished != NULL) {
+                    violation("job", "job %s has not ended but has ok %s "
+                              "finished_ms %s", j->id, f[i].ok ? f[i].ok : "-",
+                              f[i].finished ? f[i].finished : "-");
+                }
             }
-            if (count_in(ended, j->id) != (ended_m ? 1 : 0) ||
-                count_in(done, j->id) != (ended_m ? 1 : 0) ||
-                count_in(dead, j->id) != (j->st == J_FAILED ? 1 : 0))
-                violation("job", "job %s (%s): in ended %lld, done %lld, dead "
-                          "%lld times", j->id, JSTATE[j->st],
-                          count_in(ended, j->id), count_in(done, j->id),
-                          count_in(dead, j->id));
+            /* its ends: a line of <base>:fin per run that ended, the
+             * hand-off to the coordinator, the dead set, <base>:cx */
+            nfin = fin_count(fin, j->id, &fin_ms);
+            if (nfin != j->nends)
+                violation("end", "job %s (%s) is in %d lines of <base>:fin, "
+                          "model: it ended %d times", j->id, JSTATE[j->st],
+                          nfin, j->nends);
+            else if (ended_m && ended != NULL &&
+                     fin_ms != strtoll(hash_get(je, j->id) + 1, NULL, 10))
+                violation("end", "job %s: end %s, last line of <base>:fin at "
+                          "%lld", j->id, hash_get(je, j->id), fin_ms);
+            {
+                bool agg = ended_m &&
+                           (j->tasks > 1 ||
+                            (j->st == J_COMPLETED && j->t[0].result != NULL &&
+                             strcmp(j->t[0].result, "{}") != 0));
+                if (count_in(done, j->id) != (agg ? 1 : 0) ||
+                    count_in(dead, j->id) != (j->st == J_FAILED ? 1 : 0))
+                    violation("job", "job %s (%s): in done %lld, dead %lld "
+                              "times", j->id, JSTATE[j->st],
+                              count_in(done, j->id), count_in(dead, j->id));
+            }
+            if (j->st == J_CANCELLING && count_in(cx, j->id) != 1)
+                violation("cx", "job %s is cancelled with tasks to stop but "
+                          "not in <base>:cx", j->id);
             /* jr: exactly the waiting refs of a fan-out job */
             for (int x = 0; x < j->tasks; x++) {
                 char ref[100];
@@ -2421,6 +3056,7 @@ static void check_all(void)
         }
         free(f);
     }
+    M.stale_pl = stale;
 
     /* counts and stats */
     if (hash_num(counts, "ok") != M.ok || hash_num(counts, "failed") != M.failed ||
@@ -2429,30 +3065,41 @@ static void check_all(void)
                   "model %lld %lld %lld", hash_num(counts, "ok"),
                   hash_num(counts, "failed"), hash_num(counts, "cancelled"),
                   M.ok, M.failed, M.cancelled);
-    if (hash_num(counts, "wait_p") != wait_p || hash_num(counts, "wait_d") != wait_d)
+    /* (wait_p leaves out the members a cancel left in <base>:pl) */
+    if (hash_num(counts, "wait_p") != wait_p - stale ||
+        hash_num(counts, "wait_d") != wait_d)
         violation("counts", "<base>:counts wait_p %lld wait_d %lld, the cursors "
-                  "stand for %lld %lld more tasks than members",
+                  "stand for %lld %lld more tasks than members, less %d "
+                  "members a cancel left in <base>:pl",
                   hash_num(counts, "wait_p"), hash_num(counts, "wait_d"),
-                  wait_p, wait_d);
+                  wait_p, wait_d, stale);
     if (hash_num(counts, "junk") != 0)
         violation("junk", "<base>:counts junk %lld", hash_num(counts, "junk"));
     count_places(&mp, &md, &mr);
-    if (stats_num(stats, "pending") != mp || stats_num(stats, "delayed") != md ||
-        stats_num(stats, "running") != mr)
+    if (stats_num(stats, "pending") != mp ||
+        stats_num(stats, "delayed") != md || stats_num(stats, "running") != mr)
         violation("stats", "llmb_stats pending %lld delayed %lld running %lld, "
-                  "model %lld %lld %lld", stats_num(stats, "pending"),
-                  stats_num(stats, "delayed"), stats_num(stats, "running"),
-                  mp, md, mr);
+                  "model %lld (and %d members of cancelled jobs) %lld %lld",
+                  stats_num(stats, "pending"), stats_num(stats, "delayed"),
+                  stats_num(stats, "running"), mp, stale, md, mr);
 
-    freeReplyObject(p);
+    freeReplyObject(pl);
+    freeReplyObject(pz);
     freeReplyObject(d);
     freeReplyObject(run);
+    freeReplyObject(lease);
+    freeReplyObject(running);
     for (int w = 0; w < NWORKERS; w++)
         freeReplyObject(wl[w]);
+    freeReplyObject(att);
+    freeReplyObject(cx);
+    freeReplyObject(je);
+    freeReplyObject(fin);
+    freeReplyObject(jd);
+    freeReplyObject(jl);
     freeReplyObject(counts);
     freeReplyObject(stats);
     freeReplyObject(dead);
-    freeReplyObject(ended);
     freeReplyObject(done);
     for (int i = 0; i < M.njobs; i++) {
         freeReplyObject(M.job[i].h);
