@@ -124,14 +124,14 @@ while done < n:
 EOF
 }
 measure "$jobs single-task jobs pushed, 250 per call (the most)" fill
-stored=$(r ZCARD "$q:jobs")
+stored=$(r HLEN "$q:jd")
 [ "$stored" = "$jobs" ] || echo "bench/bounds.sh: $stored of $jobs jobs stored" >&2
 
 drain_some() {
   for _ in $(seq 1 20); do r FCALL llmb_claim 1 "$q" w 1000 600000 >/dev/null; done
   r FCALL llmb_reap_worker 1 "$q" w gone >/dev/null
   local id
-  id=$(r ZRANGE "$q:jobs" 0 0)
+  id=$(r LINDEX "$q:jl" 0)
   r FCALL llmb_cancel 1 "$q" "$id" >/dev/null
   r FCALL llmb_retry 1 "$q" "$id" >/dev/null
   r FCALL llmb_stats 1 "$q" >/dev/null
@@ -155,12 +155,12 @@ EOF
     '{"type":"llm","id":"ds","payload":{"model":"m","dataset":{"entries":1000000}}}' >/dev/null
   r FCALL llmb_cancel 1 "$q" ds >/dev/null
   # ended long ago: the next reap deletes it
-  r ZADD "$q:ended" XX 1 ds >/dev/null
-  r HSET "$q:j:ds" finished_ms 1 >/dev/null
+  r HSET "$q:je" ds x1 >/dev/null
+  r LSET "$q:fin" 0 "1 ds" >/dev/null
   r FCALL llmb_reap 1 "$q" >/dev/null
 }
 measure "a dataset of 1,000,000 entries (63 MB): stored, pushed, cancelled, deleted by retention" dataset
-[ "$(r EXISTS "$q:ds:ds" "$q:j:ds")" = 0 ] ||
+[ "$(r EXISTS "$q:ds:ds" "$q:j:ds")" = 0 ] && [ "$(r HEXISTS "$q:jd" ds)" = 0 ] ||
   echo "bench/bounds.sh: retention left the dataset job" >&2
 
 out="$here/results/bounds-$(date -u +%Y%m%dT%H%M%SZ).md"

@@ -49,13 +49,13 @@ llmb_fill() {
 llmb_mark() {
   LLMB_OK0=$(bench_rcli hget "$LLMB_BASE:counts" ok); LLMB_OK0=${LLMB_OK0:-0}
   local ref
-  ref=$(bench_rcli zrange "$LLMB_BASE:pending" 0 0)
+  ref=$(bench_rcli lindex "$LLMB_BASE:pl" 0)
   LLMB_HEAD=${ref%:*}
   LLMB_K=${1:-0} LLMB_K1ST="" LLMB_KTH=""
   if [ "$LLMB_K" -gt 0 ]; then
-    ref=$(bench_rcli zrange "$LLMB_BASE:pending" $(( LLMB_K / 10 - 1 )) $(( LLMB_K / 10 - 1 )))
+    ref=$(bench_rcli lindex "$LLMB_BASE:pl" $(( LLMB_K / 10 - 1 )))
     LLMB_K1ST=${ref%:*}
-    ref=$(bench_rcli zrange "$LLMB_BASE:pending" $(( LLMB_K - 1 )) $(( LLMB_K - 1 )))
+    ref=$(bench_rcli lindex "$LLMB_BASE:pl" $(( LLMB_K - 1 )))
     LLMB_KTH=${ref%:*}
   fi
 }

@@ -92,7 +92,7 @@ run fail1 --redis "$purl" --redis-timeout-ms 500 --batch --batch-size 10 \
 wait_jobs default 60 # the sixth call was stored, unconfirmed
 err_has fail1 "no answer within 500 ms"
 nonce=$(sed -n 's/.*"id":"\([0-9a-f]*\)-1".*/\1/p' "$tmp/out.fail1" | head -1)
-[ ${#nonce} = 24 ] || fail "no minted id on line 1: $(head -2 "$tmp/out.fail1")"
+[ ${#nonce} = 16 ] || fail "no minted id on line 1: $(head -2 "$tmp/out.fail1")"
 err_has fail1 "llmb-push: 50 jobs confirmed, 50 not confirmed (they may or may not be stored): first unconfirmed id $nonce-51 (line 51, queue default); re-run the same command to finish without duplicates"
 err_has fail1 "llmb show default/$nonce-51"
 python3 - "$tmp/out.fail1" "$nonce" <<'EOF' || fail "--json of the timed-out batch: $(head -3 "$tmp/out.fail1")"

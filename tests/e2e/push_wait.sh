@@ -225,7 +225,7 @@ NDJSON
 waiter=$!
 pids+=($waiter)
 for _ in $(seq 200); do
-    [ "$(rcli HEXISTS "$prefix:{default}:j:junk3" aggregate)" = 1 ] && break
+    [ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{default}" junk3 aggregate)" ] && break
     sleep 0.05
 done
 sleep 1.5 # the wait has read that it is over

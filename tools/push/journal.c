@@ -2,7 +2,7 @@
  * The ids llmb-push gives its jobs, and the journal that lets a re-run of
  * the same input finish an unfinished run without pushing a job twice.
  *
- * Every job that names no id gets one here: the run's nonce (24 random
+ * Every job that names no id gets one here: the run's nonce (16 random
  * hex digits) and the job's line number in the input, "<nonce>-<line>"
  * (line 1 for a single job). Pushing an id that exists answers that job
  * and changes nothing (ids_resolve in lua/20-push.lua), so a run that
@@ -46,7 +46,7 @@
 
 /* Fills nonce with PUSH_NONCE_LEN random hex digits. Without a random
  * source no id of this run could be told from another run's: abort. */
-static void nonce_new(char nonce[PUSH_NONCE_LEN + 1])
+static void nonce_new(char nonce[PUSH_NONCE_MAX + 1])
 {
     int rc = llmb_random_hex(nonce, PUSH_NONCE_LEN / 2);
 
@@ -210,7 +210,7 @@ static void format_time(long long ms, char *out, size_t n)
  * input line this run would write. Returns 0, or -1 with a malloc'd reason
  * in *why. */
 static int resume_parse(const char *text, const char *input_line,
-                        char nonce[PUSH_NONCE_LEN + 1], char **why)
+                        char nonce[PUSH_NONCE_MAX + 1], char **why)
 {
     char v[256];
     size_t i;
@@ -220,11 +220,11 @@ static int resume_parse(const char *text, const char *input_line,
         return -1;
     }
     if (field(text, "nonce", v, sizeof(v)) != 0 ||
-        strlen(v) != PUSH_NONCE_LEN) {
+        (strlen(v) != PUSH_NONCE_LEN && strlen(v) != PUSH_NONCE_MAX)) {
         *why = llmb_xstrdup("it has no valid nonce line");
         return -1;
     }
-    for (i = 0; i < PUSH_NONCE_LEN; i++)
+    for (i = 0; v[i] != '\0'; i++)
         if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'))) {
             *why = llmb_xstrdup("it has no valid nonce line");
             return -1;
@@ -233,7 +233,7 @@ static int resume_parse(const char *text, const char *input_line,
         *why = llmb_xstrdup("it is the journal of another input");
         return -1;
     }
-    memcpy(nonce, v, PUSH_NONCE_LEN + 1);
+    memcpy(nonce, v, strlen(v) + 1);
     return 0;
 }
 

@@ -127,13 +127,16 @@ void push_tally_fini(struct push_tally *t);
 bool push_reply_unavailable(const char *err);
 
 /* The run's ids and journal (journal.c). */
-#define PUSH_NONCE_LEN 24
-#define PUSH_ID_MAX (PUSH_NONCE_LEN + 24)
+/* The nonce of a run: 16 random hex digits (64 bits); a journal of an
+ * older release holds 24, which a resumed run takes as they are. */
+#define PUSH_NONCE_LEN 16
+#define PUSH_NONCE_MAX 24
+#define PUSH_ID_MAX (PUSH_NONCE_MAX + 24)
 
 /* Lifecycle: push_journal_open() before the first call, push_journal_close()
  * at the end of the run. */
 struct push_journal {
-    char nonce[PUSH_NONCE_LEN + 1]; /* of the ids this run mints */
+    char nonce[PUSH_NONCE_MAX + 1]; /* of the ids this run mints */
     bool resumed;                   /* the nonce is an earlier run's */
     char *path;                     /* the journal file, or NULL */
     int fd;                         /* open and locked, or -1: none kept */

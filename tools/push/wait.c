@@ -504,6 +504,7 @@ struct followed {
     struct llmb_job_progress w;
     int64_t ended;    /* mono ms it was seen ended, 0 before */
     bool reread;      /* read again once seen ended */
+    bool to_read;     /* to be read by the next followed_poll(only) */
 };
 
 /* The events stream of a queue of the batch. */
@@ -531,15 +532,15 @@ static int followed_over(const struct followed *f, int64_t now)
            (f->w.aggregated || now - f->ended > AGGREGATE_GRACE_MS);
 }
 
-/* Whether a job ended by an event is still to be read once (and marks
- * them read). */
+/* Marks to_read the jobs an event ended that were not read since (their
+ * aggregate may be there at once); whether there are any. */
 static bool rereads(struct followed *v, size_t n)
 {
     bool any = false;
 
     for (size_t i = 0; i < n; i++) {
         if (v[i].w.finished && !v[i].w.aggregated && !v[i].reread) {
-            v[i].reread = true;
+            v[i].reread = v[i].to_read = true;
             any = true;
         }
     }
@@ -553,10 +554,11 @@ static void followed_seen(struct followed *f, int64_t now)
         f->ended = now;
 }
 
-/* Reads the jobs not over yet, POLL_CHUNK per round of
- * reads_run(). Returns 0, EX_UNAVAILABLE or EX_SOFTWARE (an error reply,
- * said). */
-static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
+/* Reads the jobs not over yet (with `only`, those marked to_read alone),
+ * POLL_CHUNK per round of reads_run(). Returns 0, EX_UNAVAILABLE or
+ * EX_SOFTWARE (an error reply, said). */
+static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n,
+                         bool only)
 {
     int64_t now = llmb_mono_ms();
     struct read *rd = llmb_xcalloc(POLL_CHUNK, sizeof(*rd));
@@ -569,8 +571,9 @@ static int followed_poll(struct llmb_cluster *cl, struct followed *v, size_t n)
 
         for (; i < n && ns < POLL_CHUNK; i++) {
             const char *argv[LLMB_JOB_PROGRESS_ARGC];
-            if (followed_over(&v[i], now))
+            if (followed_over(&v[i], now) || (only && !v[i].to_read))
                 continue;
+            v[i].to_read = false;
             llmb_job_progress_argv(v[i].base, v[i].id, argv);
             read_set(&rd[ns], LLMB_JOB_PROGRESS_ARGC, argv, 3);
             sent[ns++] = i;
@@ -831,7 +834,7 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
     v = fl.v;
     if (rc != 0) /* said */
         goto out;
-    rc = followed_poll(cl, v, ids->n);
+    rc = followed_poll(cl, v, ids->n, false);
     polled = llmb_mono_ms();
     while (rc == 0) {
         long long done = 0, tasks = 0;
@@ -863,10 +866,11 @@ int push_wait_jobs(const struct push_config *cfg, struct llmb_cluster *cl,
          * cannot stall the wait; and a job its `finished` event ended
          * at once, whose aggregate may be there already (a job of one
          * task whose result is {} needs no coordinator: docs/coordinator.md). */
-        if (rc == 0 && (llmb_mono_ms() - polled >= BLOCK_MS ||
-                        rereads(v, ids->n))) {
-            rc = followed_poll(cl, v, ids->n);
+        if (rc == 0 && llmb_mono_ms() - polled >= BLOCK_MS) {
+            rc = followed_poll(cl, v, ids->n, false);
             polled = llmb_mono_ms();
+        } else if (rc == 0 && rereads(v, ids->n)) {
+            rc = followed_poll(cl, v, ids->n, true);
         }
     }
     progress_end(&p);
