@@ -182,8 +182,12 @@ local function job_read(base, id)
                     t.attempt = istr((tonumber(redis.call('HGET',
                         base .. ':att', m)) or 0) + 1)
                 end
-                if not w and t.state and not t.attempt then
-                    -- a task waiting again: the attempts it had
+                if not w and (t.state == 'pending' or t.state == 'delayed')
+                    then
+                    -- a task waiting again: the attempts it had (a field
+                    -- of its own is of an earlier run of a retried job)
+                    t.attempt = redis.call('HGET', base .. ':att', m)
+                elseif not w and t.state and not t.attempt then
                     t.attempt = redis.call('HGET', base .. ':att', m)
                 end
                 if t.state == 'completed' then

@@ -200,14 +200,14 @@ local function claim(keys, args)
         -- (no more members than the jobs the batch may still take: a
         -- member is at least one job, and what a claim pops and does not
         -- hand out it must put back)
-        local got, put_back, from = members_take(base,
-            math.min(room, CALL_MAX - jobs) + skipped)
+        local want = math.min(room, CALL_MAX - jobs) + skipped
+        local got, put_back, from = members_take(base, want)
         if #got == 0 then break end
         took = true
         local ids = {}
         for i, m in ipairs(got) do ids[i] = L.member(m) or '' end
         local recs = L.recs(base, ids)
-        local used, skipped_before = #got, skipped
+        local used = #got
         for i, m in ipairs(got) do
             if room == 0 then used = i - 1; break end
             local id, idx = ids[i], select(2, L.member(m))
@@ -284,7 +284,10 @@ local function claim(keys, args)
         end
         put_back(used + 1)
         if used < #got then left = true end
-        if skipped == skipped_before then break end
+        -- (another pass while room is left and this one found as many
+        -- members as it asked for: members of one job, task refs, count
+        -- once against CALL_MAX)
+        if #got < want then break end
     end
     if took then
         -- fan-out jobs: running from their first claim, cursors moved

@@ -143,7 +143,7 @@ end
 local function job_tasks_completed(base, id, g, now, worker)
     local jk = job_key(base, id)
     local f = kcall('HMGET', jk, 'state', 'tasks', 'failed', 'cancelled',
-        'expired', 'left')
+        'expired', 'left', 'version')
     -- (a key replaced by another type counts as gone too)
     if f == nil then return end
     if f[1] == false then
@@ -151,6 +151,9 @@ local function job_tasks_completed(base, id, g, now, worker)
         return
     end
     local set = {}
+    -- a retried job's tasks may hold the attempt of an earlier run: one
+    -- that completes on its first attempt drops it
+    local stale = f[7] and {} or nil
     for k = 1, #g, 3 do
         local m = #set
         local idx = g[k]
@@ -167,8 +170,11 @@ local function job_tasks_completed(base, id, g, now, worker)
         if g[k + 2] > 1 then
             set[#set + 1] = task_field(idx, 'attempt')
             set[#set + 1] = istr(g[k + 2])
+        elseif stale then
+            stale[#stale + 1] = task_field(idx, 'attempt')
         end
     end
+    if stale and #stale > 0 then chunked('HDEL', jk, stale) end
     local done = #g / 3
     CALL.counts.ok = (CALL.counts.ok or 0) + done
     local tasks = tonumber(f[2]) or 1
