@@ -493,8 +493,11 @@ static void task_end(struct mjob *j, int x, enum outcome outcome,
     t->eattempt = t->attempt;
     if (outcome == O_COMPLETED && j->tasks > 1) {
         t->fworker = t->worker;
+        /* (the first attempt is no field: one of an earlier run goes) */
         if (t->attempt > 1)
             t->fattempt = t->attempt;
+        else if (j->version > 0)
+            t->fattempt = 0;
     }
     t->att = 0;
     tok_retire(t);
@@ -2742,6 +2745,109 @@ static const char *check_end(struct mjob *j, const char *e)
     return state;
 }
 
+/* The view of job j that llmb_job answers (lua/15-job.lua), whatever the
+ * layout: its state and counts, and the fields of its first 100 tasks,
+ * against the model. */
+static void check_view(struct mjob *j)
+{
+    redisReply *v = cmd("FCALL_RO llmb_job 1 %s %s", M.base, j->id);
+    const char *want_state;
+    char buf[64];
+
+    if (v->type != REDIS_REPLY_ARRAY || v->elements == 0) {
+        violation("view", "llmb_job %s answered %s", j->id, reply_text(v));
+        freeReplyObject(v);
+        return;
+    }
+    if (j->tasks > 1 || job_ended(j) || j->st == J_CANCELLING)
+        want_state = JSTATE[j->st];
+    else
+        want_state = j->t[0].where == W_RUN ? "running" : "pending";
+    if (strcmp(hash_get(v, "state") ? hash_get(v, "state") : "(none)",
+               want_state) != 0 ||
+        num(hash_get(v, "left"), -1) != j->left ||
+        num(hash_get(v, "version"), 0) != j->version ||
+        strcmp(hash_get(v, "type") ? hash_get(v, "type") : "", j->type) != 0 ||
+        num(hash_get(v, "tasks"), -1) != j->tasks)
+        violation("view", "llmb_job %s: state %s left %s version %s tasks "
+                  "%s, model %s %d %d %d", j->id,
+                  hash_get(v, "state") ? hash_get(v, "state") : "-",
+                  hash_get(v, "left") ? hash_get(v, "left") : "-",
+                  hash_get(v, "version") ? hash_get(v, "version") : "-",
+                  hash_get(v, "tasks") ? hash_get(v, "tasks") : "-",
+                  want_state, j->left, j->version, j->tasks);
+    if (job_ended(j) &&
+        (num(hash_get(v, "ok"), -1) != j->tasks - j->failed - j->cancelled ||
+         num(hash_get(v, "failed"), 0) != j->failed ||
+         num(hash_get(v, "cancelled"), 0) != j->cancelled))
+        violation("view", "llmb_job %s (%s): ok %s failed %s cancelled %s, "
+                  "model %d %d %d", j->id, JSTATE[j->st],
+                  hash_get(v, "ok") ? hash_get(v, "ok") : "-",
+                  hash_get(v, "failed") ? hash_get(v, "failed") : "-",
+                  hash_get(v, "cancelled") ? hash_get(v, "cancelled") : "-",
+                  j->tasks - j->failed - j->cancelled, j->failed, j->cancelled);
+    for (int x = 0; x < j->tasks && x < 100; x++) {
+        struct mtask *t = &j->t[x];
+        char f[32];
+        const char *st, *at, *wk, *res;
+        const char *want = NULL;
+        long long want_at = -1;
+        int want_w = -1;
+        snprintf(f, sizeof(f), "%d:state", x);
+        st = hash_get(v, f);
+        snprintf(f, sizeof(f), "%d:attempt", x);
+        at = hash_get(v, f);
+        snprintf(f, sizeof(f), "%d:worker", x);
+        wk = hash_get(v, f);
+        snprintf(f, sizeof(f), "%d:result", x);
+        res = hash_get(v, f);
+        switch (t->where) {
+        case W_RUN:
+            want = "running";
+            want_at = t->attempt;
+            want_w = t->worker;
+            break;
+        case W_REF_P:
+        case W_REF_D:
+            /* (a task waiting again shows the attempts it had) */
+            if (t->att > 0 || j->tasks > 1)
+                want = t->where == W_REF_P ? "pending" : "delayed";
+            if (t->att > 0)
+                want_at = t->att;
+            break;
+        case W_ENDED:
+            want = OUTCOME[t->outcome];
+            if (t->outcome != O_CANCELLED && t->eworker >= 0) {
+                want_at = t->eattempt;
+                want_w = t->eworker;
+            }
+            break;
+        default:
+            continue; /* behind a cursor: the fields of an earlier run */
+        }
+        /* cancelled behind its cursor: no field, or the fields of an
+         * earlier run (check_task) */
+        if (t->where == W_ENDED && t->outcome == O_CANCELLED && j->tasks > 1 &&
+            strcmp(JSTATE[j->st], "cancelled") == 0 &&
+            x >= num(hash_get(v, "next"), 0) &&
+            (st == NULL || strcmp(st, "completed") != 0))
+            continue;
+        if ((want != NULL) != (st != NULL) ||
+            (want != NULL && strcmp(st, want) != 0) ||
+            (want_at >= 0 && num(at, -1) != want_at) ||
+            (want_w >= 0 && (wk == NULL || worker_index(wk) != want_w)) ||
+            (t->where == W_ENDED && t->outcome == O_COMPLETED &&
+             (res == NULL || t->result == NULL || strcmp(res, t->result) != 0)))
+            violation("view", "llmb_job %s %d: state %s attempt %s worker %s "
+                      "result %s; model %s, attempt %lld, worker %s, result %s",
+                      j->id, x, st ? st : "-", at ? at : "-", wk ? wk : "-",
+                      res ? res : "-", where_name(t, buf, sizeof(buf)),
+                      want_at, want_w >= 0 ? WORKER[want_w] : "-",
+                      t->outcome == O_COMPLETED && t->result ? t->result : "-");
+    }
+    freeReplyObject(v);
+}
+
 /*
  * Reads the whole queue back and compares it with the model:
  *
@@ -3057,6 +3163,9 @@ static void check_all(void)
         free(f);
     }
     M.stale_pl = stale;
+    /* the view of one job a step, each in turn */
+    if (M.njobs > 0)
+        check_view(&M.job[M.step % M.njobs]);
 
     /* counts and stats */
     if (hash_num(counts, "ok") != M.ok || hash_num(counts, "failed") != M.failed ||
