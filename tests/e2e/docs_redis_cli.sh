@@ -34,7 +34,8 @@ while IFS= read -r line; do
   fi
   if [ -z "$id" ] && [[ $line == *llmb_push* ]]; then
     id=$out
-    [[ $id =~ ^[0-9a-f-]{36}$ ]] || fail "push printed \"$id\", not an id"
+    # (a minted id: the queue's three-character tag and a base-36 count)
+    [[ $id =~ ^[0-9a-z]{4,16}$ ]] || fail "push printed \"$id\", not an id"
     redis-cli -u "$url" SADD llmb:queues default >/dev/null
   fi
   case "$line" in
