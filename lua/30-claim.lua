@@ -254,6 +254,7 @@ local function claim(keys, args)
                         else
                             add(m, typ, string.sub(r, c + 1), o)
                             room = room - 1
+                            f.handed = true
                         end
                     else
                         local tk, nxt, ahead, empty = cursor_take(jk,
@@ -263,6 +264,7 @@ local function claim(keys, args)
                         local p = string.sub(r, c + 1)
                         for _, x in ipairs(tk) do add(id .. ':' .. x, typ, p, o) end
                         room = room - #tk
+                        if #tk > 0 then f.handed = true end
                         behind_add('pending', -#tk)
                         if not empty then
                             -- more behind it: it stays at the head; a
@@ -293,7 +295,9 @@ local function claim(keys, args)
         -- fan-out jobs: running from their first claim, cursors moved
         for _, f in pairs(fan) do
             local set = {}
-            if f.state == 'pending' then
+            -- (a job whose members met handed out nothing, a task ref a
+            -- cancel ended or a cursor past completed tasks, still waits)
+            if f.state == 'pending' and f.handed then
                 set = {'state', 'running', 'started_ms', now_str(now)}
             end
             if f.cursor then
