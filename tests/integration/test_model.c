@@ -1906,7 +1906,7 @@ static void op_promote(void)
     long long t0, t1;
     redisReply *r, *left;
     struct dmember *dm;
-    int ndm, moved = 0;
+    int ndm, moved = 0, met;
 
     t0 = redis_now();
     r = limit < 0 ? cmd("FCALL llmb_promote 1 %s", M.base)
@@ -1915,13 +1915,20 @@ static void op_promote(void)
     left = cmd("ZRANGE %s:pd 0 -1", M.base);
     logf_("promote limit=%d -> %lld", limit,
           r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
+    /* the refs a cancel left that it met end cancelled: not moved */
+    met = refs_met_cancelled();
+    if (met > 0)
+        logf_(" (ended %d refs of cancelled jobs)", met);
+    C.met_cancelled += met;
     dm = delayed_members(&ndm);
     for (int i = 0; i < ndm; i++) {
         bool gone = !in_reply(left, dm[i].name);
         if (gone && dm[i].due > t1)
             violation("promote", "promote moved %s, due at %lld, at %lld..%lld",
                       dm[i].name, dm[i].due, t0, t1);
+        /* (those it met took part of its limit) */
         if (!gone && dm[i].due <= t0 && (limit < 0 || moved < limit) &&
+            met == 0 &&
             (r->type != REDIS_REPLY_INTEGER || r->integer < (limit < 0 ? CALL_MAX : limit)))
             violation("promote", "promote left %s, due at %lld, at %lld..%lld",
                       dm[i].name, dm[i].due, t0, t1);
