@@ -297,6 +297,12 @@ local function purge_where(base, where, limit, now, b)
                 jobs = jobs + 1
                 b.left = b.left - work
                 if stale then L.stale(-1) end
+                -- a task ref the cancel did not reach (past
+                -- CANCEL_REFS_MAX) goes here all the same: it ends now
+                if idx then
+                    L.cancelled_member(base, m, where == 'pd' and 'delayed'
+                        or 'pending', now, false)
+                end
             elseif s == 'x' then
                 L.cancelled_member(base, m, where == 'pd' and 'delayed'
                     or 'pending', now, list)
