@@ -595,7 +595,13 @@ def check(r, jobs, acked, exec_log):
         if int(jh.get('ok', -1)) != n_ok or int(jh.get('failed', 0)) != n_failed:
             bad('job %s ok=%s failed=%s but tasks say %d and %d'
                 % (jid, jh.get('ok'), jh.get('failed'), n_ok, n_failed))
-        if finished.get(jid, 0) != 1 or aggregated.get(jid, 0) != 1:
+        # a job of one task that ended with no result but {} is never
+        # handed to a coordinator: llmb_job answers its aggregate, and no
+        # `aggregated` event comes (docs/coordinator.md)
+        trivial = int(jh.get('tasks', 1)) == 1 and (
+            jh.get('state') != 'completed' or th.get('0:result', '{}') == '{}')
+        if finished.get(jid, 0) != 1 or \
+                aggregated.get(jid, 0) != (0 if trivial else 1):
             bad('job %s has %d finished and %d aggregated events'
                 % (jid, finished.get(jid, 0), aggregated.get(jid, 0)))
         try:
@@ -620,11 +626,12 @@ def check(r, jobs, acked, exec_log):
     if int(counts.get('ok', 0)) != sum_ok or int(counts.get('failed', 0)) != sum_failed:
         bad('queue counters ok=%s failed=%s, jobs say %d and %d'
             % (counts.get('ok'), counts.get('failed'), sum_ok, sum_failed))
-    pend = r.pipeline([('ZCARD', BASE + ':' + k)
-                       for k in ('pending', 'running', 'delayed', 'aggr')] +
+    pend = r.pipeline([('LLEN', BASE + ':pl')] +
+                      [('ZCARD', BASE + ':' + k)
+                       for k in ('pz', 'pd', 'running', 'aggr')] +
                       [('LLEN', BASE + ':done')])
     if any(pend):
-        bad('leftovers: pending, running, delayed, aggr, done = %r' % (pend,))
+        bad('leftovers: pl, pz, pd, running, aggr, done = %r' % (pend,))
     executions = sum(len(v) for v in runs.values())
     figures = {
         'jobs': len(acked), 'tasks': tasks_total, 'tasks_ok': sum_ok,

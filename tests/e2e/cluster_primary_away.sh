@@ -82,10 +82,11 @@ push() { # queue, document; via the cli $3 (rcli or vcli)
 }
 # claims up to $3 tasks of queue $1 for worker $2 with a lease of $4 ms
 claim() { ${5:-rcli} FCALL llmb_claim 1 "$prefix:{$1}" "$2" "$3" "$4" >>"$tmp/claims"; }
-# completes task $3 ("id:index") of queue $1 held by worker $2
+# completes task $3 (its ref: the id of a job of one task, "id:index" of
+# a fan-out job's) of queue $1 held by worker $2: the token is its batch's
 complete() {
     local tok
-    tok=$(${4:-rcli} HGET "$prefix:{$1}:wl:$2" "$3")
+    tok=$(${4:-rcli} HGET "$prefix:{$1}:run" "$3")
     ${4:-rcli} FCALL llmb_complete 1 "$prefix:{$1}" "$2" "$3" "$tok" \
         '{"latency_ms":5}' >>"$tmp/claims"
 }
@@ -137,10 +138,10 @@ wait_for 300 '[ "$(rcli HGET "$prefix:worker:$wid" state)" = dead ]' ||
 # a completed job aggregated
 push "$qb" '{"type":"t","id":"b1","tasks":2}'
 claim "$qb" "w$$" 10 30000
-complete "$qb" "w$$" "b0:0"
+complete "$qb" "w$$" "b0"
 complete "$qb" "w$$" "b1:0"
 complete "$qb" "w$$" "b1:1"
-complete "$qb" "w$$" "bw:0"
+complete "$qb" "w$$" "bw"
 wait_for 300 '[ -n "$(rcli FCALL_RO llmb_job 1 "$prefix:{$qb}" b1 aggregate)" ]' ||
     fail "job b1 of $qb was not aggregated while $victim was stopped"
 # an overdue lease taken back
@@ -182,7 +183,7 @@ wait_for 300 'http /metrics | grep -qx "llmb_primary_up{primary=\"127.0.0.1:$vic
     fail "$victim not back in the metrics"
 # its queue goes on: a job there is aggregated
 claim "$qa" "w$$" 1 30000 vcli
-complete "$qa" "w$$" "a0:0" vcli
+complete "$qa" "w$$" "a0" vcli
 wait_for 300 '[ -n "$(vcli FCALL_RO llmb_job 1 "$prefix:{$qa}" a0 aggregate)" ]' ||
     fail "job a0 of $qa was not aggregated after $victim came back:" \
         "$(vcli FCALL_RO llmb_job 1 "$prefix:{$qa}" a0 | paste - - | cut -c1-60)"

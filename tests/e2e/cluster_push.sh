@@ -43,7 +43,7 @@ done
 
 # the queues use all three primaries
 for p in "${ports[@]:0:3}"; do
-    n=$(redis-cli -p "$p" --scan --pattern "$prefix:{bq*}:pending" | wc -l)
+    n=$(redis-cli -p "$p" --scan --pattern "$prefix:{bq*}:pl" | wc -l)
     [ "$n" -gt 0 ] || fail "primary $p holds none of the 30 queues"
 done
 

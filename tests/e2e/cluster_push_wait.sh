@@ -109,7 +109,7 @@ done
 # read, which goes through the router, is on the first queue with jobs
 # open.)
 mq=w11
-move_slot "$mq" "$prefix:{$mq}:j:zz"
+move_slot "$mq" "$prefix:{$mq}:jd"
 
 # Let the wait's reads meet the moved slot (the job hashes are read again
 # at least once a second), then end every job but w11's zz: llmb-push
@@ -170,7 +170,7 @@ for i in $(seq 600); do
     [ "$(rcli FCALL_RO llmb_job 1 "$prefix:{w5}" one-w5 state)" = running ] && break
     sleep 0.1
 done
-move_slot w5 "$prefix:{w5}:j:one-w5"
+move_slot w5 "$prefix:{w5}:jd"
 sleep 2.5 # reads answered MOVED
 "$admin" cancel -q w5 one-w5 >/dev/null || fail "cancel one-w5 exit $?"
 rc=0

@@ -51,9 +51,10 @@ stop_workers() {
 check_queue() {
     local q=$1 n=$2 res
     local -a ids
-    mapfile -t ids < <(rcli ZRANGE "$prefix:{$q}:jobs" 0 -1)
+    mapfile -t ids < <(rcli LRANGE "$prefix:{$q}:jl" 0 -1)
     [ "${#ids[@]}" = "$n" ] || fail "queue $q has ${#ids[@]} jobs, not $n"
     [ "$(rcli ZCARD "$prefix:{$q}:running")" = 0 ] || fail "$q still running"
+    [ "$(rcli HLEN "$prefix:{$q}:run")" -le 1 ] || fail "$q still running"
     # one redis-cli for the queue: state and attempts of each job
     res=$(printf "FCALL_RO llmb_job 1 $prefix:{$q} %s state 0:attempt\n" "${ids[@]}" | rcli |
           grep -v '^-> Redirected' | paste - - | awk '$1 != "completed" {bad++} $2 != 1 {dup++}
@@ -71,7 +72,7 @@ for q in "${queues[@]}"; do
 done >"$tmp/drain.ndjson"
 "$push" --batch "$tmp/drain.ndjson" >/dev/null || fail "push exit $?"
 for p in "${ports[@]:0:3}"; do
-    [ "$(redis-cli -p "$p" --scan --pattern "$prefix:{d*}:pending" | wc -l)" -gt 0 ] ||
+    [ "$(redis-cli -p "$p" --scan --pattern "$prefix:{d*}:pl" | wc -l)" -gt 0 ] ||
         fail "primary $p holds none of the queues"
 done
 start_workers "$qlist"
@@ -115,7 +116,7 @@ for q in "${all[@]}"; do done_at_reshard=$((done_at_reshard + $(ok_of "$q"))); d
 wait_ok 3000 "${all[@]}"
 stop_workers
 for q in "${moved[@]}"; do
-    n=$(redis-cli -p "$dst" EXISTS "$prefix:{$q}:jobs")
+    n=$(redis-cli -p "$dst" EXISTS "$prefix:{$q}:jd")
     [ "$n" = 1 ] || fail "queue $q did not move to $dst"
 done
 dups=0
@@ -225,7 +226,7 @@ fi
 [ "$(rcli EXISTS "$owner")" = 0 ] || fail "the claim on the id is left"
 [ "$(rcli EXISTS "$prefix:worker:$id")" = 0 ] || fail "the record is left"
 [ -z "$(rcli ZSCORE "$prefix:workers" "$id")" ] || fail "the registry entry is left"
-[ "$(rcli ZCARD "$prefix:{$q}:pending")" = 1 ] || fail "the task was not released"
+[ "$(rcli LLEN "$prefix:{$q}:pl")" = 1 ] || fail "the task was not released"
 
 # The slot goes back.
 slot_move_begin "$dst" "$src"
