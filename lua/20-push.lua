@@ -118,6 +118,10 @@ local function ids_resolve(base, c, jobs, out)
     end
 end
 
+-- The defaults of OPTS as numbers, as a validated job holds them.
+local OPT_DEFAULT_NUM = {priority = 0, tasks = 1, timeout_s = 600,
+    max_retries = 3, backoff_ms = 1000}
+
 -- The opts text of a record (05-lifecycle.lua OPTS): the options of job
 -- j that are not their default, a letter and a number each, in the order
 -- of OPTS; `deadline` is its deadline ms, or nil.
@@ -130,7 +134,8 @@ local function opts_text(j, deadline)
             v = deadline and istr(deadline)
         elseif field == 'delay_s' then
             v = j.delay_s > 0 and fmt_num(j.delay_s)
-        else
+        elseif j[field] ~= OPT_DEFAULT_NUM[field] then
+            -- (most jobs keep every default: nothing to format)
             v = fmt_num(j[field])
         end
         if v and v ~= default then o = o .. letter .. v end
