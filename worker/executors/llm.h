@@ -15,8 +15,8 @@
  *                   concurrency and Poisson arrival rate, collects records
  *   llm_request.c   one request: a curl easy handle, its attempts and
  *                   retries, its error class and its record
- *   llm_multi.c     the curl multi handle driven by the worker's libev
- *                   loop (one ev_io per socket, one ev_timer)
+ *   llm_multi.c     the curl multi handles driven by the worker's libev
+ *                   loop (one ev_io per socket, one ev_timer each)
  *   llm_sse.c       the Server-Sent Events framing, fed bytes as they come
  *   llm_chunk.c     one streamed chunk read in a single pass, without a
  *                   JSON tree: the executor's inner loop
@@ -416,6 +416,9 @@ typedef void llmb_llm_xfer_done_fn(struct llmb_llm_xfer *x, CURLcode rc);
 struct llmb_llm_xfer {
     CURL *easy;
     llmb_llm_xfer_done_fn *done;
+    size_t key;       /* the owner's (a run's slot): transfers of near
+                         keys share connections */
+    size_t shard;     /* llm_multi.c's: where it was added */
 };
 
 struct llmb_llm_multi;
@@ -440,7 +443,9 @@ int64_t llmb_llm_multi_now(const struct llmb_llm_multi *m, int64_t sent_us);
 
 #define LLMB_LLM_PASS_FRESH_US 1000
 
-/* Starts transfer x (x->easy set up, CURLOPT_PRIVATE set by this call).
+/* Starts transfer x (x->easy and x->key set up, CURLOPT_PRIVATE set by
+ * this call): transfers whose keys are in the same block of 128 share a
+ * connection cache (llm_multi.c), while the descriptor limit leaves room.
  * Its done callback runs later from the loop, never from inside this
  * call. Returns 0 or LLMB_EIO. */
 int llmb_llm_multi_add(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);

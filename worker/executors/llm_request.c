@@ -204,6 +204,7 @@ static int attempt_start(struct llmb_llm_req *req)
     }
     req->x.easy = e;
     req->x.done = xfer_done;
+    req->x.key = req->slot; /* a slot's requests reuse its connections */
     llmb_curl.easy_setopt(e, CURLOPT_URL, spec->url);
     llmb_curl.easy_setopt(e, CURLOPT_POST, 1L);
     llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDS,
