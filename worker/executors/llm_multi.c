@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <llmb/err.h>
 #include <llmb/list.h>
@@ -56,6 +58,9 @@ struct llmb_llm_multi {
     struct msock *socks; /* watched sockets */
     ev_check pass;    /* first watcher of each loop pass: stamps it */
     int64_t pass_us;  /* when the current pass's poll returned */
+    struct msock *rx_sock; /* the socket of the action under way, when
+                              its transfer asked for receive times */
+    int64_t rx_us;    /* the kernel's time of its bytes; -1 = none */
 };
 
 /* A socket a shard asked us to watch; on the multi's list. */
@@ -63,11 +68,16 @@ struct msock {
     ev_io io;
     curl_socket_t fd;
     struct shard *sh;
+    CURL *easy;       /* the transfer curl last watched it for; compared,
+                         never used */
+    bool want;        /* that transfer asked for receive times */
     struct msock *prev, *next;
 };
 
 static void msock_free(struct llmb_llm_multi *mu, struct msock *s)
 {
+    if (mu->rx_sock == s)
+        mu->rx_sock = NULL; /* closed during its action */
     ev_io_stop(mu->loop, &s->io);
     LLMB_LIST_REMOVE(mu->socks, s);
     free(s);
@@ -106,15 +116,58 @@ static void action(struct shard *sh, curl_socket_t fd, int what)
     drain_done(sh);
 }
 
+/* When the bytes waiting on fd reached it, on llmb_mono_us()'s clock:
+ * the kernel's receive time (SO_TIMESTAMPNS, set in socket_cb, on
+ * CLOCK_REALTIME, moved over) of the last of them, read with MSG_PEEK so
+ * that curl still reads them all. Returns -1 when the kernel gives none
+ * (or one not to trust). Bytes that come between this and curl's read,
+ * microseconds later in the same callback, get the same time. */
+static int64_t peek_arrival(curl_socket_t fd)
+{
+    char buf[CURL_MAX_WRITE_SIZE];
+    char ctl[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr msg;
+    struct cmsghdr *cm;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof(ctl);
+    if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) <= 0)
+        return -1;
+    for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts, real;
+            int64_t mono = llmb_mono_us(), at;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            clock_gettime(CLOCK_REALTIME, &real);
+            at = mono - (((int64_t)real.tv_sec - ts.tv_sec) * 1000000 +
+                         (real.tv_nsec - ts.tv_nsec) / 1000);
+            /* none (0), from the future, or from over a minute ago */
+            if (at <= mono && mono - at < 60 * (int64_t)1000000)
+                return at;
+        }
+    }
+    return -1;
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct msock *s = w->data;
+    struct llmb_llm_multi *mu = s->sh->mu;
     int what = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
                ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
     (void)loop;
+    if ((revents & EV_READ) && s->want) {
+        mu->rx_sock = s; /* valid until curl's action returns */
+        mu->rx_us = peek_arrival(s->fd);
+    }
     /* s may be freed inside the action (CURL_POLL_REMOVE). */
     action(s->sh, s->fd, what);
+    mu->rx_sock = NULL;
 }
 
 /* Runs first in every pass of the loop (an ev_check of the highest
@@ -143,10 +196,11 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     struct shard *sh = userp;
     struct llmb_llm_multi *mu = sh->mu;
     struct msock *s = socketp;
+    struct llmb_llm_xfer *x = NULL;
     int events = ((what & CURL_POLL_IN) ? EV_READ : 0) |
                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    int one = 1;
 
-    (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
             llmb_curl.multi_assign(sh->m, fd, NULL);
@@ -167,6 +221,13 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         ev_io_set(&s->io, fd, events);
     }
     ev_io_start(mu->loop, &s->io);
+    /* Curl watches a transfer's socket for reading once it has sent the
+     * request (so after llm_request.c's prereq_cb asked) */
+    llmb_curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    s->easy = easy;
+    s->want = x != NULL && x->arrival && (what & CURL_POLL_IN) &&
+              setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one,
+                         sizeof(one)) == 0;
     return 0;
 }
 
@@ -293,6 +354,23 @@ int64_t llmb_llm_multi_now(const struct llmb_llm_multi *mu, int64_t sent_us)
         now - mu->pass_us > LLMB_LLM_PASS_FRESH_US)
         return now;
     return mu->pass_us;
+}
+
+int64_t llmb_llm_multi_arrival(const struct llmb_llm_multi *mu,
+                               const struct llmb_llm_xfer *x, int64_t sent_us)
+{
+    if (mu->rx_sock != NULL && mu->rx_sock->easy == x->easy &&
+        mu->rx_us >= sent_us)
+        return mu->rx_us;
+    return llmb_llm_multi_now(mu, sent_us);
+}
+
+void llmb_llm_multi_arrival_off(struct llmb_llm_multi *mu,
+                                struct llmb_llm_xfer *x)
+{
+    x->arrival = false;
+    if (mu->rx_sock != NULL && mu->rx_sock->easy == x->easy)
+        mu->rx_sock->want = false;
 }
 
 int llmb_llm_multi_add(struct llmb_llm_multi *mu, struct llmb_llm_xfer *x)
