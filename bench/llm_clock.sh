@@ -8,6 +8,7 @@
 #
 #   bench/llm_clock.sh [--reps N] [--levels "1 128 512 2048"] [--itl-ms 100]
 #                      [--tokens 16] [--server c|py]
+#                      [--clients "llmb asyncio floor connect-only"]
 #
 # For each level C: C streams at once, first chunk 50 ms after the
 # request reached the server, then --tokens chunks --itl-ms apart (two
@@ -24,13 +25,16 @@
 # what llmb would cost without libcurl's transfer layer; how late the
 # server's chunks left against its schedule (p99)
 # and its CPU per chunk (during llmb's runs); the 1-minute load average
-# before and after the level. Medians of --reps (3).
+# before and after the level. Medians of --reps (3). --clients runs only
+# those named (llmb always runs; the others' columns read nan): llmb
+# alone, with two LLMB_BUILD_DIRs taking turns, compares two builds.
 # Uses LLMB_BUILD_DIR; writes bench/results/llm-clock-<time>.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 reps=3 levels="1 128 512 2048" itl=100 tokens=16 server=c
+clients="llmb asyncio floor connect-only"
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift ;;
@@ -38,16 +42,23 @@ while [ $# -gt 0 ]; do
     --itl-ms) itl=$2; shift ;;
     --tokens) tokens=$2; shift ;;
     --server) server=$2; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --clients) clients=$2; shift ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/llm_clock.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
 done
 worker_bin="$LLMB_BUILD_DIR/worker/llmb-worker"
+for c in $clients; do
+  case $c in llmb|asyncio|floor|connect-only) ;;
+    *) echo "bench/llm_clock.sh: --clients names llmb, asyncio, floor or connect-only, not $c" >&2; exit 64 ;;
+  esac
+done
+wants() { case " $clients " in *" $1 "*) return 0 ;; esac; return 1; }
 floor="$LLMB_BUILD_DIR/bench/llmb_bench_llm_floor"
-[ -x "$floor" ] || floor=""
+{ [ -x "$floor" ] && wants floor; } || floor=""
 conly="$LLMB_BUILD_DIR/bench/llmb_bench_llm_connect_only"
-[ -x "$conly" ] || conly=""
+{ [ -x "$conly" ] && wants connect-only; } || conly=""
 push="$LLMB_BUILD_DIR/tools/push/llmb-push"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 srv_pid="" worker_pid=""
@@ -129,9 +140,11 @@ for c in $levels; do
     sv+=("$sl")
     sc+=("$(awk -v m=$((s1 - s0)) -v n="$chunks" 'BEGIN{printf "%.1f", m/n}')")
     ll+=("$lag"); lp+=("$peak"); ld+=("$dly")
-    reset
-    read -r e u < <(run_client python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
-    pe+=("$e"); pc+=("$u")
+    if wants asyncio; then
+      reset
+      read -r e u < <(run_client python3 -S "$here/llm_pyclient.py" --port "$port" --n "$c")
+      pe+=("$e"); pc+=("$u")
+    fi
     if [ -n "$floor" ]; then
       reset
       read -r e u < <(run_client "$floor" --port "$port" --n "$c")
@@ -143,8 +156,8 @@ for c in $levels; do
       ce+=("$e"); cc+=("$u")
     fi
   done
-  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]}" | median) | $(echo "${pc[*]}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${ce[*]:-}" | median) | $(echo "${cc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $(echo "${sc[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
-  raw+=("level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]} cpu ${pc[*]}; floor err ${fe[*]:-} cpu ${fc[*]:-}; connect-only err ${ce[*]:-} cpu ${cc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)")
+  rows+=("| $c | $(echo "${le[*]}" | median) | $(echo "${lc[*]}" | median) | $(echo "${ll[*]}" | median) | $(echo "${lp[*]}" | median) | $(echo "${ld[*]}" | median) | $(echo "${pe[*]:-}" | median) | $(echo "${pc[*]:-}" | median) | $(echo "${fe[*]:-}" | median) | $(echo "${fc[*]:-}" | median) | $(echo "${ce[*]:-}" | median) | $(echo "${cc[*]:-}" | median) | $(echo "${sv[*]}" | median) | $(echo "${sc[*]}" | median) | $load0-$(cut -d' ' -f1 /proc/loadavg) |")
+  raw+=("level $c: llmb err ${le[*]} cpu ${lc[*]} lag ${ll[*]}; python err ${pe[*]:-} cpu ${pc[*]:-}; floor err ${fe[*]:-} cpu ${fc[*]:-}; connect-only err ${ce[*]:-} cpu ${cc[*]:-}; server late p99 ${sv[*]} cpu ${sc[*]}; load $load0-$(cut -d' ' -f1 /proc/loadavg)")
   echo "${raw[-1]}" >&2
 done
 
@@ -153,7 +166,7 @@ out="$bench_root/bench/results/llm-clock-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "# llm executor clock vs a scheduled server (bench/llm_clock.sh)"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs (shared), load $(cut -d' ' -f1-3 /proc/loadavg);"
-  echo "medians of $reps runs; first chunk at +50 ms, $tokens chunks ${itl} ms apart; server $server; build $LLMB_BUILD_DIR ($(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "${LLMB_BENCH_REV:-revision unknown}"))."
+  echo "medians of $reps runs; first chunk at +50 ms, $tokens chunks ${itl} ms apart; server $server; clients $clients; build $LLMB_BUILD_DIR ($(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "${LLMB_BENCH_REV:-revision unknown}"))."
   echo
   echo "| streams | llmb TTFT p50 error ms | llmb CPU us/chunk | llmb loop lag p99 ms | llmb peak in flight | llmb send delay p50 ms | asyncio TTFT p50 error ms | asyncio CPU us/chunk | floor TTFT p50 error ms | floor CPU us/chunk | connect-only TTFT p50 error ms | connect-only CPU us/chunk | server send late p99 ms | server CPU us/chunk | load (1 min) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -127,6 +127,7 @@ static const struct {
     {"LLMB_AGG_LEASE_MS", "llmb-coordinator"},
     {"LLMB_AGG_BATCH", "llmb-coordinator"},
     {"LLMB_AGG_BUDGET_MS", "llmb-coordinator"},
+    {"LLMB_AGG_MAX_BYTES", "llmb-coordinator"},
     {"LLMB_SCAN_BATCH", "llmb-coordinator"},
     {"LLMB_METRICS_MS", "llmb-coordinator"},
     {"LLMB_METRICS_ADDR", "llmb-coordinator"},

@@ -15,8 +15,8 @@
  *                   concurrency and Poisson arrival rate, collects records
  *   llm_request.c   one request: a curl easy handle, its attempts and
  *                   retries, its error class and its record
- *   llm_multi.c     the curl multi handle driven by the worker's libev
- *                   loop (one ev_io per socket, one ev_timer)
+ *   llm_multi.c     the curl multi handles driven by the worker's libev
+ *                   loop (one ev_io per socket, one ev_timer each)
  *   llm_sse.c       the Server-Sent Events framing, fed bytes as they come
  *   llm_chunk.c     one streamed chunk read in a single pass, without a
  *                   JSON tree: the executor's inner loop
@@ -416,6 +416,12 @@ typedef void llmb_llm_xfer_done_fn(struct llmb_llm_xfer *x, CURLcode rc);
 struct llmb_llm_xfer {
     CURL *easy;
     llmb_llm_xfer_done_fn *done;
+    size_t key;       /* the owner's (a run's slot): transfers of near
+                         keys share connections */
+    size_t shard;     /* llm_multi.c's: where it was added */
+    bool arrival;     /* the owner's: the reads of its socket get the
+                         kernel's receive time, each at the cost of one
+                         more system call (llmb_llm_multi_arrival) */
 };
 
 struct llmb_llm_multi;
@@ -440,7 +446,25 @@ int64_t llmb_llm_multi_now(const struct llmb_llm_multi *m, int64_t sent_us);
 
 #define LLMB_LLM_PASS_FRESH_US 1000
 
-/* Starts transfer x (x->easy set up, CURLOPT_PRIVATE set by this call).
+/* The arrival time of the bytes curl hands x over now: when x->arrival
+ * was set before curl sent its request, and the kernel gave it, the time
+ * they reached x's socket (SO_TIMESTAMPNS, peeked before curl reads: of
+ * the last of the bytes waiting when the loop came to the socket, so
+ * never early), however late the loop or the process was; else
+ * llmb_llm_multi_now(). */
+int64_t llmb_llm_multi_arrival(const struct llmb_llm_multi *m,
+                               const struct llmb_llm_xfer *x,
+                               int64_t sent_us);
+
+/* x needs no more receive times (its first content chunk is in): its
+ * socket's next reads cost no more system call than curl's. Called from
+ * x's write callback. */
+void llmb_llm_multi_arrival_off(struct llmb_llm_multi *m,
+                                struct llmb_llm_xfer *x);
+
+/* Starts transfer x (x->easy and x->key set up, CURLOPT_PRIVATE set by
+ * this call): transfers whose keys are in the same block of 128 share a
+ * connection cache (llm_multi.c), while the descriptor limit leaves room.
  * Its done callback runs later from the loop, never from inside this
  * call. Returns 0 or LLMB_EIO. */
 int llmb_llm_multi_add(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);

@@ -16,13 +16,16 @@
  * POSTTRANSFER_TIME_T came in 8.6 and 8.10). The time from when the
  * request was due (arrived, with a free slot) to that send is the
  * client's own delay, send_delay_ms, reported apart (it includes opening
- * a new connection). The bytes of the response are stamped with the time
- * the loop's poll reported them (llmb_llm_multi_now: in the first
+ * a new connection). Up to the first content chunk of a streamed
+ * response, the bytes are stamped with the time the kernel received them
+ * (llmb_llm_multi_arrival: SO_TIMESTAMPNS, peeked before curl reads), so
+ * that neither a busy loop nor a preempted worker makes TTFT and TTFB
+ * late; the later ones, and any the kernel gives no time for, with the
+ * time the loop's poll reported them (llmb_llm_multi_now: in the first
  * millisecond of a pass), not when curl got round to passing them to the
- * write callback, so a busy loop pass does not make them late; TTFT is
- * the time from the send to the first content chunk and ITL the mean gap
- * between content chunks; e2e ends with the pass in which curl reports
- * the transfer done.
+ * write callback. TTFT is the time from the send to the first content
+ * chunk and ITL the mean gap between content chunks; e2e ends with the
+ * pass in which curl reports the transfer done.
  *
  * Classes and retries. No HTTP response at all is `connect` (also a
  * connection not made in time); curl's timeout (timeout_s for the whole
@@ -123,9 +126,9 @@ void llmb_llm_req_free(struct llmb_llm_req *req)
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct llmb_llm_req *req = userdata;
+    struct llmb_llm_multi *mu = llmb_llm_run_multi(req->run);
     size_t n = size * nmemb;
-    int64_t now = llmb_llm_multi_now(llmb_llm_run_multi(req->run),
-                                     req->t0_us);
+    int64_t now = llmb_llm_multi_arrival(mu, &req->x, req->t0_us);
 
     if (!req->started) {
         char *ct = NULL;
@@ -153,6 +156,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
             req->aborted = true;
             return 0;
         }
+        if (req->x.arrival && req->resp.chunks > 0)
+            llmb_llm_multi_arrival_off(mu, &req->x);
         return n;
     }
     if (req->body.len + n > MAX_BODY) {
@@ -179,6 +184,8 @@ static int prereq_cb(void *userdata, char *primary_ip, char *local_ip,
     (void)primary_port;
     (void)local_port;
     req->t0_us = llmb_mono_us();
+    /* TTFT and TTFB end at the kernel's receive time */
+    req->x.arrival = llmb_llm_run_spec(req->run)->stream;
     if (!req->on_wire) {
         req->on_wire = true;
         llmb_llm_client_sent(llmb_llm_run_client(req->run), req->t0_us);
@@ -204,6 +211,8 @@ static int attempt_start(struct llmb_llm_req *req)
     }
     req->x.easy = e;
     req->x.done = xfer_done;
+    req->x.arrival = false;
+    req->x.key = req->slot; /* a slot's requests reuse its connections */
     llmb_curl.easy_setopt(e, CURLOPT_URL, spec->url);
     llmb_curl.easy_setopt(e, CURLOPT_POST, 1L);
     llmb_curl.easy_setopt(e, CURLOPT_POSTFIELDS,
