@@ -288,8 +288,8 @@ local function claim(keys, args)
         if used < #got then left = true end
         -- (another pass while room is left and this one found as many
         -- members as it asked for: members of one job, task refs, count
-        -- once against CALL_MAX)
-        if #got < want then break end
+        -- once against CALL_MAX; none past CALL_MAX jobs)
+        if #got < want or jobs >= CALL_MAX then break end
     end
     if took then
         -- fan-out jobs: running from their first claim, cursors moved
