@@ -83,17 +83,21 @@ function L.rec(r)
         string.sub(r, a + 1, b - 1), string.sub(r, b + 1, c - 1), c
 end
 
--- Reads the records of `ids` (one HMGET per CHUNK). Returns them, false
--- for the ids that have none.
-function L.recs(base, ids)
+-- HMGET of `fields` of hash `key`, CHUNK fields a command: their values,
+-- false for those absent.
+function L.hmget(key, fields)
     local out = {}
-    local k = base .. ':jd'
-    for i = 1, #ids, CHUNK do
-        local j = math.min(#ids, i + CHUNK - 1)
-        local r = redis.call('HMGET', k, unpack(ids, i, j))
+    for i = 1, #fields, CHUNK do
+        local j = math.min(#fields, i + CHUNK - 1)
+        local r = redis.call('HMGET', key, unpack(fields, i, j))
         for x = i, j do out[x] = r[x - i + 1] end
     end
     return out
+end
+
+-- The records of `ids`, false for the ids that have none.
+function L.recs(base, ids)
+    return L.hmget(base .. ':jd', ids)
 end
 
 -- A member is "<id>" or "<id>:<index>"; job ids never hold ':'. Returns
@@ -241,22 +245,17 @@ end
 -- groups of `stride` values that start with a member and its token.
 -- Returns the members, per group true when `worker` holds that member
 -- under that token (the same member twice counts once), and per group the
--- claimed ms of its batch. The leases found are not dropped yet: the
--- caller ends them with L.leases_end(base, worker, c, members).
+-- claimed ms of its batch, and `c`: the batches found and, in c.mine,
+-- the members held, in order. The leases found are not dropped yet: the
+-- caller ends them with L.leases_end(base, c, members).
 function L.leases_check(base, worker, args, first, stride)
     local refs, ok, claimed = {}, {}, {}
     for i = first, #args, stride do refs[#refs + 1] = args[i] end
-    local c = {batch = {}, worker = worker}
+    local c = {batch = {}, worker = worker, mine = {}}
     if #refs == 0 then return refs, ok, claimed, c end
     -- each distinct token's batch read once: its worker must be `worker`
     local batches = {}
-    local cur = {}
-    local rk = base .. ':run'
-    for i = 1, #refs, CHUNK do
-        local j = math.min(#refs, i + CHUNK - 1)
-        local r = redis.call('HMGET', rk, unpack(refs, i, j))
-        for x = i, j do cur[x] = r[x - i + 1] end
-    end
+    local cur = L.hmget(base .. ':run', refs)
     local seen = {}
     local last_tok, last_held
     for k, ref in ipairs(refs) do
@@ -284,6 +283,7 @@ function L.leases_check(base, worker, args, first, stride)
             claimed[k] = b.at
             b.n = b.n + 1
             c.batch[held] = b
+            c.mine[#c.mine + 1] = ref
         end
     end
     return refs, ok, claimed, c
@@ -498,11 +498,8 @@ function L.attempts(base, members)
     local out = {}
     local ak = base .. ':att'
     if #members == 0 or redis.call('EXISTS', ak) == 0 then return out end
-    for i = 1, #members, CHUNK do
-        local j = math.min(#members, i + CHUNK - 1)
-        local r = redis.call('HMGET', ak, unpack(members, i, j))
-        for x = i, j do out[x] = tonumber(r[x - i + 1]) end
-    end
+    local r = L.hmget(ak, members)
+    for x = 1, #members do out[x] = tonumber(r[x]) end
     return out
 end
 

@@ -208,10 +208,7 @@ local function complete(keys, args)
     local now = now_ms()
     local max_result = conf_num(base, 'max_result')
     local refs, ok, claimed, c = L.leases_check(base, worker, args, 2, 3)
-    local mine = {}
-    for i, ref in ipairs(refs) do
-        if ok[i] then mine[#mine + 1] = ref end
-    end
+    local mine = c.mine
     local stop = cancelled_of(base, mine)
     local att = L.attempts(base, mine)
     local w = L.waits(base)
@@ -281,10 +278,7 @@ local function fail(keys, args)
     local now = now_ms()
     local out = {}
     local refs, ok, claimed, c = L.leases_check(base, worker, args, 2, 4)
-    local mine = {}
-    for i, ref in ipairs(refs) do
-        if ok[i] then mine[#mine + 1] = ref end
-    end
+    local mine = c.mine
     local stop = cancelled_of(base, mine)
     local w = L.waits(base)
     for k, ref in ipairs(refs) do
@@ -326,10 +320,7 @@ local function release(keys, args)
     local out = {}
     local now = now_ms()
     local refs, ok, claimed, c = L.leases_check(base, worker, args, first, 2)
-    local mine = {}
-    for i, ref in ipairs(refs) do
-        if ok[i] then mine[#mine + 1] = ref end
-    end
+    local mine = c.mine
     local ids = ids_of(mine)
     local stop = cancelled_of(base, mine, ids)
     local recs = L.recs(base, ids)

@@ -14,13 +14,7 @@ local function batch_reap(base, held, why, now, w)
     local worker, claimed, members = L.lease_read(base, held)
     local lost = {}
     if members and #members > 0 then
-        local cur = {}
-        for i = 1, #members, CHUNK do
-            local j = math.min(#members, i + CHUNK - 1)
-            local r = redis.call('HMGET', base .. ':run',
-                unpack(members, i, j))
-            for x = i, j do cur[x] = r[x - i + 1] end
-        end
+        local cur = L.hmget(base .. ':run', members)
         for k, m in ipairs(members) do
             if cur[k] == held then lost[#lost + 1] = m end
         end

@@ -259,6 +259,21 @@ static void result_build(struct llmb_buf *b, int idx, int buckets,
     llmb_buf_appendf(b, "}");
 }
 
+/* The aggregate of job id of queue q, once stored, which must be at most
+ * max bytes as stored. */
+static json_t *aggregate_within(redisContext *c, const char *prefix,
+                                const char *id, size_t max)
+{
+    json_t *agg = wait_aggregate(c, prefix, "q", id, 10000);
+    char *text;
+
+    assert_non_null(agg);
+    text = tc_job(c, prefix, "q", id, "aggregate");
+    assert_true(strlen(text) <= max);
+    free(text);
+    return agg;
+}
+
 /* An aggregate stays within --agg-max-bytes (here its least, 64 KiB): a
  * job of 64 groups whose timelines would make it about 120 KiB loses the
  * groups' timelines alone, and a job whose 1,000 fields would make it
@@ -271,7 +286,7 @@ static void test_aggregate_cap(void **state)
     struct tc_worker *w;
     struct llmb_buf b;
     json_t *agg, *by, *g, *tl, *v;
-    char *id1, *id2, *text;
+    char *id1, *id2;
     const char *name;
     long long sum = 0;
     size_t i;
@@ -295,11 +310,7 @@ static void test_aggregate_cap(void **state)
     co = tc_coord_start(url, prefix, "aggcap-c1", "--agg-max-bytes", "65536",
                         NULL);
 
-    agg = wait_aggregate(c, prefix, "q", id1, 10000);
-    assert_non_null(agg);
-    text = tc_job(c, prefix, "q", id1, "aggregate");
-    assert_true(strlen(text) <= 65536);
-    free(text);
+    agg = aggregate_within(c, prefix, id1, 65536);
     v = json_object_get(agg, "dropped");
     assert_int_equal(json_array_size(v), 1);
     assert_string_equal(json_string_value(json_array_get(v, 0)),
@@ -319,11 +330,7 @@ static void test_aggregate_cap(void **state)
     assert_int_equal(json_object_size(json_object_get(agg, "fields")), 1);
     json_decref(agg);
 
-    agg = wait_aggregate(c, prefix, "q", id2, 10000);
-    assert_non_null(agg);
-    text = tc_job(c, prefix, "q", id2, "aggregate");
-    assert_true(strlen(text) <= 65536);
-    free(text);
+    agg = aggregate_within(c, prefix, id2, 65536);
     v = json_object_get(agg, "dropped");
     assert_int_equal(json_array_size(v), 2);
     assert_string_equal(json_string_value(json_array_get(v, 0)), "by");
