@@ -63,8 +63,10 @@ out=$(redis-cli -p "$port" PING 2>&1 || true)
 grep -q 'NOAUTH\|NOPERM' <<<"$out" || fail "default user answered: $out"
 
 # The system runs with its roles.
+# (--no-write-conf: the retention of 1 s below is set once the first job
+# has been read, so that it cannot delete that job before its checks)
 LLMB_REDIS_URL=$(url coordinator) "$bin/coordinator/llmb-coordinator" \
-    --tick-ms 100 --retention-s 1 > "$tmp/coordinator.log" 2>&1 &
+    --tick-ms 100 --no-write-conf > "$tmp/coordinator.log" 2>&1 &
 pids+=($!)
 LLMB_REDIS_URL=$(url worker) "$bin/worker/llmb-worker" --heartbeat-ms 200 \
     --lease-ms 5000 > "$tmp/worker.log" 2>&1 &
@@ -83,6 +85,7 @@ LLMB_REDIS_URL=$(url reader) "$bin/tools/admin/llmb" show "$id" > /dev/null 2>>"
     fail "llmb show as reader"
 # Retention (1 s): the calls that end jobs, and the coordinator's reap,
 # delete the jobs ended before, with the commands of their users.
+as admin HSET "llmb:{default}:conf" retention_s 1 >/dev/null
 sleep 1.2
 LLMB_REDIS_URL=$(url pusher) "$bin/tools/push/llmb-push" echo '{}' >/dev/null 2>>"$tmp/push.log" ||
     fail "second push as pusher"
