@@ -78,8 +78,11 @@ wait_state "$url" up1 completed
 
 # 2. the function library flushed under running processes: redis-cli gets
 # Redis's own error; llmb-push, the worker and the coordinator load it again
-rcli FUNCTION FLUSH >/dev/null
-out=$(rcli FCALL llmb_push 1 "$LLMB_PREFIX:{default}" '{"type":"echo"}' 2>&1)
+# (in one transaction: the running coordinator, which loads the library
+# again at its next tick, cannot come between the two)
+out=$(printf '%s\n' MULTI 'FUNCTION FLUSH' \
+          "FCALL llmb_push 1 \"$LLMB_PREFIX:{default}\" '{\"type\":\"echo\"}'" \
+          EXEC | rcli 2>&1)
 grep -q 'Function not found' <<<"$out" || fail "FCALL after FUNCTION FLUSH: $out"
 "$push" --redis "$url" --id flushed1 echo >/dev/null || fail "llmb-push after FUNCTION FLUSH"
 wait_state "$url" flushed1 completed
