@@ -3042,7 +3042,12 @@ static void check_all(void)
                 if (rt->in_pl <= live)
                     continue;
                 task_ref(j, x, ref, sizeof(ref));
-                if (cancelled_m || (j->tasks > 1 && count_in(j->jr, ref) == 0)) {
+                /* a task ref in <base>:pl more times than it waits: the
+                 * copies a cancel left (a claim hands the task out once,
+                 * at the first copy <base>:jr:<id> still lists, and drops
+                 * the others), also when the task waits again on its own
+                 * after its job's retry */
+                if (cancelled_m || j->tasks > 1) {
                     stale += rt->in_pl - live;
                     rt->in_p = (unsigned char)(rt->in_p - (rt->in_pl - live));
                 }
