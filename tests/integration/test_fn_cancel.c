@@ -20,19 +20,6 @@
 
 #include "test_queue_support.h"
 
-/* The integer of reply r, which must be one (r is freed). */
-static long long reply_int_of(redisReply *r)
-{
-    long long v;
-
-    if (r->type != REDIS_REPLY_INTEGER)
-        fail_msg("want an integer, got %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "another type");
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 /* No task waits: a claim gets none, and drops the members of cancelled
  * jobs it meets (a cancel leaves one in <base>:pl, taking it out of a
  * long list being O(n)), so that none is left. */
@@ -127,10 +114,10 @@ static void test_retry_after_cancel_in_the_list(void **state)
 
     (void)state;
     a = tq_push("{\"type\":\"t\"}");
-    assert_int_equal(reply_int_of(tq_fcall("llmb_cancel", a, NULL)), 1);
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", a, NULL)), 1);
     assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1);
     assert_int_equal(tq_stat("pending"), 0);
-    assert_int_equal(reply_int_of(tq_fcall("llmb_retry", a, NULL)), 1);
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", a, NULL)), 1);
     assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 1);
     assert_int_equal(tq_stat("pending"), 1);
     assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 1);
@@ -146,11 +133,11 @@ static void test_retry_after_cancel_in_the_list(void **state)
                  NULL);
     freeReplyObject(r);
     assert_int_equal(tq_stat("pending"), 2);
-    assert_int_equal(reply_int_of(tq_fcall("llmb_cancel", b, NULL)), 2);
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", b, NULL)), 2);
     tq_assert_job(b, "state", "cancelled");
     assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 2);
     assert_int_equal(tq_stat("pending"), 0);
-    assert_int_equal(reply_int_of(tq_fcall("llmb_retry", b, NULL)), 2);
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", b, NULL)), 2);
     assert_int_equal(tq_stat("pending"), 2);
     assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 2);
     assert_true(t[0].idx != t[1].idx);

@@ -58,18 +58,6 @@ static void assert_error(redisReply *r, const char *want)
     freeReplyObject(r);
 }
 
-static long long reply_int(redisReply *r)
-{
-    long long v;
-
-    if (r->type != REDIS_REPLY_INTEGER)
-        fail_msg("want an integer, got %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "another type");
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 /* LLEN of queue key <base>:<sub>. */
 static long long llen(const char *sub)
 {
@@ -92,10 +80,10 @@ static void test_promote_5000_loses_nothing(void **state)
     assert_error(tq_fcall("llmb_promote", "5000", NULL),
                  "[limit 0..250]");
     assert_int_equal(tq_zcard("pd"), 5000);
-    assert_int_equal(reply_int(tq_fcall("llmb_promote", "0", NULL)), 0);
-    assert_int_equal(reply_int(tq_fcall("llmb_promote", "1", NULL)), 1);
+    assert_int_equal(tq_int(tq_fcall("llmb_promote", "0", NULL)), 0);
+    assert_int_equal(tq_int(tq_fcall("llmb_promote", "1", NULL)), 1);
     assert_error(tq_fcall("llmb_promote", "251", NULL), "[limit 0..250]");
-    while ((n = reply_int(tq_fcall("llmb_promote", "250", NULL))) > 0) {
+    while ((n = tq_int(tq_fcall("llmb_promote", "250", NULL))) > 0) {
         assert_true(n <= 250);
         moved += n;
     }
@@ -175,7 +163,7 @@ static void test_ten_million_task_job(void **state)
     assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
     assert_int_equal(tq_fail("w", &t[1], "fatal", "no"), 2);
     /* the cancel removes every task not handed out, at once */
-    assert_int_equal(reply_int(tq_fcall("llmb_cancel", id, NULL)),
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", id, NULL)),
                      10000000 - 1000);
     /* (its cursor stays in <base>:pl, which the count leaves out) */
     assert_int_equal(tq_zcard("pz"), 0);
@@ -208,7 +196,7 @@ static void test_ten_million_task_job(void **state)
     tq_assert_job(id, "failed", "1");
     assert_int_equal(tq_stat("tasks_cancelled"), 10000000 - 2);
     /* a retry waits again in O(1): the task that completed is skipped */
-    assert_int_equal(reply_int(tq_fcall("llmb_retry", id, NULL)),
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", id, NULL)),
                      10000000 - 1);
     assert_int_equal(llen("pl"), 1); /* the cursor, once */
     assert_int_equal(tq_stat("pending"), 10000000 - 1);
@@ -296,7 +284,7 @@ static void test_retry_racing_aggregation(void **state)
     assert_int_equal(r->elements, 1);
     freeReplyObject(r);
     tq_assert_job(id, "version", ""); /* 0 */
-    assert_int_equal(reply_int(tq_fcall("llmb_retry", id, NULL)), 1);
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", id, NULL)), 1);
     tq_assert_job(id, "version", "1");
     assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 1);
     assert_int_equal(t[0].idx, 0);
@@ -307,17 +295,17 @@ static void test_retry_racing_aggregation(void **state)
     assert_int_equal(r->elements, 1);
     freeReplyObject(r);
     /* the first computation, of version 0, arrives now */
-    assert_int_equal(reply_int(tq_fcall("llmb_agg_finish", id,
+    assert_int_equal(tq_int(tq_fcall("llmb_agg_finish", id,
                                         "{\"state\":\"failed\"}", "0", NULL)),
                      -1);
     tq_assert_job(id, "aggregate", "");
     /* the right one is stored, once */
-    assert_int_equal(reply_int(tq_fcall("llmb_agg_finish", id,
+    assert_int_equal(tq_int(tq_fcall("llmb_agg_finish", id,
                                         "{\"state\":\"completed\"}", "1",
                                         NULL)),
                      1);
     tq_assert_job(id, "aggregate", "{\"state\":\"completed\"}");
-    assert_int_equal(reply_int(tq_fcall("llmb_agg_finish", id,
+    assert_int_equal(tq_int(tq_fcall("llmb_agg_finish", id,
                                         "{\"state\":\"completed\"}", "1",
                                         NULL)),
                      0);
@@ -366,11 +354,11 @@ static void test_junk_everywhere(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
     head_type_is("t");
-    assert_int_equal(reply_int(tq_fcall("llmb_promote", "250", NULL)), 0);
+    assert_int_equal(tq_int(tq_fcall("llmb_promote", "250", NULL)), 0);
     assert_int_equal(tq_zcard("pd"), 0);
     assert_int_equal(tq_claim("w", 10, "30000", t, NULL), 1);
     assert_string_equal(t[0].id, id);
-    assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 2);
+    assert_int_equal(tq_int(tq_fcall("llmb_reap", "250", NULL)), 2);
     assert_int_equal(tq_zcard("running"), 1);
     assert_int_equal(tq_zcard("pz"), 0);
     assert_int_equal(llen("pl"), 0);
@@ -474,7 +462,7 @@ static char *old_ended_and_cancelled_waiting(void)
     r = tq_fcall("llmb_release", "w0", t[0].ref, t[0].tok, t[1].ref,
                  t[1].tok, NULL);
     freeReplyObject(r);
-    assert_int_equal(reply_int(tq_fcall("llmb_cancel", c, NULL)), 2);
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", c, NULL)), 2);
     /* as if task 1 were past the cancel's CANCEL_REFS_MAX */
     tq_cmd_int("SADD %s:jr:%s %s", T.base, c, t[1].ref);
     freeReplyObject(tq_cmd("HDEL %s:je %s", T.base, c));
@@ -722,12 +710,12 @@ static void test_cancel_beyond_its_refs(void **state)
     id = tq_push("{\"type\":\"t\",\"tasks\":1200,\"max_retries\":5}");
     assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 1000);
     assert_int_equal(tq_claim("w", 1000, "30000", t, NULL), 200);
-    while (reply_int(tq_fcall("llmb_reap_worker", "w", "gone", NULL)) > 0)
+    while (tq_int(tq_fcall("llmb_reap_worker", "w", "gone", NULL)) > 0)
         ;
     assert_int_equal(llen("pl"), 1200);
     assert_int_equal(tq_stat("pending"), 1200);
     assert_int_equal(tq_cmd_int("SCARD %s:jr:%s", T.base, id), 1200);
-    assert_int_equal(reply_int(tq_fcall("llmb_cancel", id, NULL)), 1000);
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", id, NULL)), 1000);
     assert_int_equal(tq_stat("pending"), 200);
     assert_int_equal(tq_cmd_int("SCARD %s:jr:%s", T.base, id), 200);
     tq_assert_job(id, "state", "cancelled");
@@ -1037,10 +1025,10 @@ static void test_settings_at_their_ends(void **state)
         freeReplyObject(tq_cmd("LSET %s:fin 0 %s", T.base, v));
         free(v);
     }
-    assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 0);
+    assert_int_equal(tq_int(tq_fcall("llmb_reap", "250", NULL)), 0);
     tq_assert_job(id, "state", "completed");
     conf("retention_s", "3153600001");
-    assert_int_equal(reply_int(tq_fcall("llmb_reap", "250", NULL)), 0);
+    assert_int_equal(tq_int(tq_fcall("llmb_reap", "250", NULL)), 0);
     tq_assert_job(id, "state", "");
     free(id);
 }

@@ -235,6 +235,18 @@ int tq_claim(const char *worker, int n, const char *lease_ms,
     return tq_claim_secret(worker, n, lease_ms, NULL, out, next_due);
 }
 
+long long tq_int(redisReply *r)
+{
+    long long v;
+
+    if (r->type != REDIS_REPLY_INTEGER)
+        fail_msg("want an integer, got %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "another type");
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
 long long tq_reply_int_at(redisReply *r, size_t i)
 {
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);

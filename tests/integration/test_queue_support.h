@@ -78,6 +78,9 @@ int tq_claim(const char *worker, int n, const char *lease_ms,
              struct tq_task *out, long long *next_due);
 /* Element i of an array reply, which must be an integer. */
 long long tq_reply_int_at(redisReply *r, size_t i);
+/* The integer of reply r, which must be one (fails the test otherwise);
+ * r is freed. */
+long long tq_int(redisReply *r);
 /* llmb_complete / llmb_fail of one task: the reply for it. */
 long long tq_complete(const char *worker, const struct tq_task *t,
                       const char *result);
