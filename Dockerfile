@@ -25,12 +25,13 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DLLMB_BUILD_TESTS=OFF \
  && install -m 0755 examples/bench-task.sh /opt/llmb/bin/llmb-example-bench-task
 
 FROM ${BASE}
-# The runtime libraries the binaries link (ldd: hiredis, libev, jansson,
-# libmicrohttpd for the HTTP servers) and libcurl, which the binaries load
-# at run time when they need HTTP: llmb-worker for the llm executor,
-# `llmb health --coordinator` for the compose and k8s probes. The llmb user
-# gets a real home: exec handlers inherit HOME, and tools such as pip, git
-# or an SDK's cache write under it.
+# The runtime libraries the binaries link (ldd: hiredis, libev, jansson),
+# and libmicrohttpd and libcurl, which the binaries load at run time when
+# they serve or speak HTTP: libmicrohttpd for the coordinator's /metrics
+# and `llmb web`, libcurl for llmb-worker's llm executor and `llmb health
+# --coordinator`, the compose and k8s probes. The llmb user gets a real
+# home: exec handlers inherit HOME, and tools such as pip, git or an SDK's
+# cache write under it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libhiredis0.14 libev4 libjansson4 libmicrohttpd12 libcurl4 \

@@ -14,16 +14,17 @@
  * which the handler decides. Every answer of the handler says
  * Cache-Control: no-store and X-Content-Type-Options: nosniff; those
  * libmicrohttpd makes itself (400, 431, ...) cannot carry them.
+ * libmicrohttpd is loaded when the server starts (<llmb/mhd.h>): a
+ * coordinator without --metrics-addr never maps it.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include <llmb/err.h>
 #include <llmb/listen.h>
 #include <llmb/log.h>
+#include <llmb/mhd.h>
 
 #include "coordinator.h"
 
@@ -51,9 +52,9 @@ static void run(struct llmb_http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms = 0;
 
-    MHD_run(h->daemon);
+    llmb_mhd.run(h->daemon);
     ev_timer_stop(h->loop, &h->timer);
-    if (MHD_get_timeout(h->daemon, &ms) == MHD_YES) {
+    if (llmb_mhd.get_timeout(h->daemon, &ms) == MHD_YES) {
         ev_timer_set(&h->timer, (double)ms / 1000.0, 0.0);
         ev_timer_start(h->loop, &h->timer);
     }
@@ -97,18 +98,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     }
     llmb_buf_init(&body);
     status = h->handler(h->arg, method, url, &body, &ctype);
-    r = MHD_create_response_from_buffer(body.len, body.data,
-                                        MHD_RESPMEM_MUST_COPY);
+    r = llmb_mhd.create_response_from_buffer(body.len, body.data,
+                                             MHD_RESPMEM_MUST_COPY);
     llmb_buf_fini(&body);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", ctype);
+    llmb_mhd.add_response_header(r, "Content-Type", ctype);
     /* the type given is the type: no browser guesses another */
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "Connection", "close");
-    ret = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
+    llmb_mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
+    llmb_mhd.add_response_header(r, "Cache-Control", "no-store");
+    llmb_mhd.add_response_header(r, "Connection", "close");
+    ret = llmb_mhd.queue_response(c, (unsigned)status, r);
+    llmb_mhd.destroy_response(r);
     return ret;
 }
 
@@ -128,6 +129,8 @@ struct llmb_http *llmb_http_new(struct ev_loop *loop, const char *addr,
     int fd = -1, port = 0;
 
     *errstr = NULL;
+    if (llmb_mhd_load(errstr) != 0)
+        return NULL;
     if (llmb_listen_tcp(addr, "--metrics-addr", &fd, &port, errstr) != 0)
         return NULL;
     h = llmb_xcalloc(1, sizeof(*h));
@@ -135,7 +138,7 @@ struct llmb_http *llmb_http_new(struct ev_loop *loop, const char *addr,
     h->port = port;
     h->handler = handler;
     h->arg = arg;
-    h->daemon = MHD_start_daemon(
+    h->daemon = llmb_mhd.start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, h,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd,
@@ -145,13 +148,13 @@ struct llmb_http *llmb_http_new(struct ev_loop *loop, const char *addr,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_END);
     info = h->daemon != NULL
-               ? MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD)
+               ? llmb_mhd.get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD)
                : NULL;
     if (info == NULL) {
         *errstr = llmb_xasprintf("cannot start the metrics server on "
                                  "--metrics-addr %s", addr);
         if (h->daemon != NULL)
-            MHD_stop_daemon(h->daemon);
+            llmb_mhd.stop_daemon(h->daemon);
         else
             close(fd);
         free(h);
@@ -176,6 +179,6 @@ void llmb_http_free(struct llmb_http *h)
         return;
     ev_io_stop(h->loop, &h->io);
     ev_timer_stop(h->loop, &h->timer);
-    MHD_stop_daemon(h->daemon); /* closes the listener and connections */
+    llmb_mhd.stop_daemon(h->daemon); /* closes the listener and connections */
     free(h);
 }

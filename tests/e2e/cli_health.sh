@@ -110,6 +110,35 @@ expect_out "worker hw-$$  ok"
 expect_out "idle"
 
 # --- coordinators ---------------------------------------------------------
+# libmicrohttpd is loaded when the coordinator serves HTTP, not linked: one
+# without --metrics-addr never maps it (docs/coordinator.md).
+"$BIN/coordinator/llmb-coordinator" 2>"$TMP/coordinator-nohttp.log" &
+nohttp=$!
+pids+=($nohttp)
+for _ in $(seq 50); do
+    grep -q "coordinator started" "$TMP/coordinator-nohttp.log" && break
+    sleep 0.1
+done
+grep -q "coordinator started" "$TMP/coordinator-nohttp.log" ||
+    fail "the coordinator without --metrics-addr did not start"
+if grep -q libmicrohttpd "/proc/$nohttp/maps"; then
+    fail "a coordinator without --metrics-addr maps libmicrohttpd"
+fi
+kill -TERM "$nohttp"
+wait "$nohttp" || fail "the coordinator without --metrics-addr exited $?"
+unset 'pids[-1]'
+# A libmicrohttpd that cannot serve: a clear error and a non-zero exit.
+mkdir -p "$TMP/fakelib"
+gcc -shared -o "$TMP/fakelib/libmicrohttpd.so.12" -x c /dev/null ||
+    fail "cannot build the stand-in libmicrohttpd"
+rc=0
+LD_LIBRARY_PATH="$TMP/fakelib" "$BIN/coordinator/llmb-coordinator" \
+    --metrics-addr "127.0.0.1:$(free_port)" 2>"$TMP/coordinator-fake.log" ||
+    rc=$?
+[[ $rc -ne 0 ]] || fail "a coordinator without libmicrohttpd exited 0"
+grep -q "libmicrohttpd.so.12 has no MHD_" "$TMP/coordinator-fake.log" ||
+    fail "no libmicrohttpd error: $(cat "$TMP/coordinator-fake.log")"
+
 port=$(free_port)
 "$BIN/coordinator/llmb-coordinator" --metrics-addr "127.0.0.1:$port" \
     2>"$TMP/coordinator.log" &
@@ -120,6 +149,8 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 expect_rc 0
+grep -q libmicrohttpd "/proc/${pids[-1]}/maps" ||
+    fail "the coordinator with --metrics-addr does not map libmicrohttpd"
 grep -Eq "^coordinator +(ok +healthy|degraded)" <<<"$OUT" || fail "coordinator line"
 run health --coordinator "http://127.0.0.1:$port/healthz" --live --json
 expect_rc 0
@@ -220,8 +251,16 @@ expect_err "coordinator: GET /healthz from 127.0.0.1:$garbage: not an HTTP respo
 run health --coordinator "http://127.0.0.1:$silent/healthz" --live --timeout-ms 300
 expect_rc 1
 expect_err "coordinator: GET /healthz from 127.0.0.1:$silent: no answer in time"
-# libcurl is loaded when a check needs it, not linked: llmb starts without it
-if command -v ldd >/dev/null && ldd "$LLMB" | grep -q libcurl; then
-    fail "llmb links libcurl"
+# libcurl and libmicrohttpd are loaded when a check or `llmb web` needs
+# them, not linked: llmb starts without them, so does the coordinator
+if command -v ldd >/dev/null; then
+    for lib in libcurl libmicrohttpd; do
+        if ldd "$LLMB" | grep -q "$lib"; then
+            fail "llmb links $lib"
+        fi
+    done
+    if ldd "$BIN/coordinator/llmb-coordinator" | grep -q libmicrohttpd; then
+        fail "llmb-coordinator links libmicrohttpd"
+    fi
 fi
 echo "cli_health: ok"

@@ -6,7 +6,8 @@
  * wait for events. The request threads share a small pool of Redis
  * connections (LLMB_WEB_POOL_MAX), each reconnecting as every llmb
  * command does. The main thread waits for SIGINT or SIGTERM, then stops
- * the live streams, the daemon and the pool, in that order.
+ * the live streams, the daemon and the pool, in that order. libmicrohttpd
+ * is loaded first (<llmb/mhd.h>): no other command of llmb maps it.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -136,6 +137,10 @@ int llmb_web_run(struct llmb_admin *a, char **errstr)
     /* jansson seeds its hash function once, before any thread does */
     json_object_seed(0);
 
+    if (llmb_mhd_load(errstr) != 0) {
+        rc = LLMB_EIO;
+        goto out;
+    }
     rc = llmb_listen_tcp(addr, "--addr", &fd, &port, errstr);
     if (rc != 0)
         goto out;
@@ -159,7 +164,7 @@ int llmb_web_run(struct llmb_admin *a, char **errstr)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     w.events = llmb_web_events_new(&w);
-    w.daemon = MHD_start_daemon(
+    w.daemon = llmb_mhd.start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_POLL | MHD_USE_ERROR_LOG,
         0, NULL, NULL, llmb_web_handle, &w,
@@ -191,7 +196,7 @@ int llmb_web_run(struct llmb_admin *a, char **errstr)
 out:
     llmb_web_events_stop(w.events);
     if (w.daemon != NULL)
-        MHD_stop_daemon(w.daemon);
+        llmb_mhd.stop_daemon(w.daemon);
     else if (fd >= 0)
         close(fd);
     llmb_web_events_free(w.events);

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <microhttpd.h>
+#include <llmb/mhd.h>
 
 #include "admin.h"
 

@@ -33,14 +33,14 @@ static int seen_head;
 
 void llmb_web_headers(struct MHD_Response *r)
 {
-    MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'none'; script-src 'self'; "
-                            "style-src 'self'; img-src 'self' data:; "
-                            "connect-src 'self'; base-uri 'none'; "
-                            "form-action 'none'; frame-ancestors 'none'");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    llmb_mhd.add_response_header(r, "Content-Security-Policy",
+                                 "default-src 'none'; script-src 'self'; "
+                                 "style-src 'self'; img-src 'self' data:; "
+                                 "connect-src 'self'; base-uri 'none'; "
+                                 "form-action 'none'; frame-ancestors 'none'");
+    llmb_mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
+    llmb_mhd.add_response_header(r, "Referrer-Policy", "no-referrer");
+    llmb_mhd.add_response_header(r, "Cache-Control", "no-store");
 }
 
 /* Queues a response of len bytes of body with its headers, the bytes
@@ -55,20 +55,20 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    r = llmb_mhd.create_response_from_buffer(len, (void *)body, mode);
     if (r == NULL) {
         if (mode == MHD_RESPMEM_MUST_FREE)
             free((void *)body);
         return MHD_NO;
     }
     llmb_web_headers(r);
-    MHD_add_response_header(r, "Content-Type", type);
+    llmb_mhd.add_response_header(r, "Content-Type", type);
     if (allow != NULL)
-        MHD_add_response_header(r, "Allow", allow);
+        llmb_mhd.add_response_header(r, "Allow", allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+        llmb_mhd.add_response_header(r, "WWW-Authenticate", "Bearer");
+    ret = llmb_mhd.queue_response(c, status, r);
+    llmb_mhd.destroy_response(r);
     return ret;
 }
 
@@ -265,8 +265,8 @@ static bool arg_ll(struct req *q, const char *name, long long def,
                    long long min, long long max, long long *out,
                    enum MHD_Result *ret)
 {
-    const char *s = MHD_lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND,
-                                                name);
+    const char *s =
+        llmb_mhd.lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND, name);
     char *end = NULL;
     long long v;
 
@@ -287,8 +287,8 @@ static bool arg_ll(struct req *q, const char *name, long long def,
 
 static const char *arg(struct req *q, const char *name)
 {
-    const char *s = MHD_lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND,
-                                                name);
+    const char *s =
+        llmb_mhd.lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND, name);
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
@@ -495,8 +495,8 @@ static enum MHD_Result post_action(struct req *q, enum action ac)
         return respond_error(q->c, MHD_HTTP_FORBIDDEN, NULL,
                              "read-only: this server was started without "
                              "--token-env, so it takes no actions");
-    if (!token_ok(q->w, MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
-                                                    "Authorization")))
+    if (!token_ok(q->w, llmb_mhd.lookup_connection_value(q->c, MHD_HEADER_KIND,
+                                                         "Authorization")))
         return respond_error(q->c, MHD_HTTP_UNAUTHORIZED, NULL,
                              "this action needs the header Authorization: "
                              "Bearer <token>");
@@ -540,16 +540,16 @@ static enum MHD_Result get_config(struct req *q)
 static enum MHD_Result get_events(struct req *q)
 {
     struct MHD_Response *r = llmb_web_events_response(
-        q->w->events, MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
-                                                  "Last-Event-ID"));
+        q->w->events, llmb_mhd.lookup_connection_value(q->c, MHD_HEADER_KIND,
+                                                       "Last-Event-ID"));
     enum MHD_Result ret;
 
     if (r == NULL)
         return respond_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                              "too many live streams open (at most %d)",
                              LLMB_WEB_STREAMS_MAX);
-    ret = MHD_queue_response(q->c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+    ret = llmb_mhd.queue_response(q->c, MHD_HTTP_OK, r);
+    llmb_mhd.destroy_response(r);
     return ret;
 }
 
@@ -683,19 +683,19 @@ static bool host_name_ok(const struct llmb_web *w, const char *name,
  * Transfer-Encoding): none is taken. */
 static bool has_body(struct MHD_Connection *c)
 {
-    const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  "Content-Length");
+    const char *len = llmb_mhd.lookup_connection_value(c, MHD_HEADER_KIND,
+                                                       "Content-Length");
 
     return (len != NULL && strspn(len, "0") != strlen(len)) ||
-           MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                       "Transfer-Encoding") != NULL;
+           llmb_mhd.lookup_connection_value(c, MHD_HEADER_KIND,
+                                            "Transfer-Encoding") != NULL;
 }
 
 /* The Host header's check (a request without one, HTTP/1.0, passes). */
 static bool host_ok(const struct llmb_web *w, struct MHD_Connection *c)
 {
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                   "Host");
+    const char *host = llmb_mhd.lookup_connection_value(c, MHD_HEADER_KIND,
+                                                        "Host");
     size_t n;
 
     if (host == NULL)

@@ -824,14 +824,14 @@ struct MHD_Response *llmb_web_events_response(struct llmb_web_events *ev,
     pthread_cond_broadcast(&ev->cv); /* wakes a sleeping reader */
     pthread_mutex_unlock(&ev->mu);
 
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sub_read,
-                                          s, sub_free);
+    r = llmb_mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+                                               sub_read, s, sub_free);
     if (r == NULL) {
         sub_free(s);
         return NULL;
     }
     llmb_web_headers(r);
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    llmb_mhd.add_response_header(r, "Content-Type", "text/event-stream");
+    llmb_mhd.add_response_header(r, "X-Accel-Buffering", "no");
     return r;
 }
