@@ -45,10 +45,36 @@ local function b36(n)
     return string.reverse(table.concat(out))
 end
 
+-- The 36 digits, and the 1296 pairs of digits "00".."zz", indexed by
+-- value + 1: made by the first mint (only `redis` is reachable while the
+-- library loads, not `string`).
+local B36D, B36P = {}, {}
+local function b36_tables()
+    for d = 1, 36 do B36D[d] = string.sub(B36, d, d) end
+    for hi = 1, 36 do
+        for lo = 1, 36 do B36P[#B36P + 1] = B36D[hi] .. B36D[lo] end
+    end
+end
+
+-- The id of sequence number seq: b36(seq) after the tag, made of the
+-- text of seq's digits but its last two, kept in c between ids (they
+-- change once every 1296 ids), and a pair of B36P.
+local function mint_id(c, seq)
+    local lo = seq % 1296
+    local hi = (seq - lo) / 1296
+    if hi ~= c.idhi then
+        c.idhi = hi
+        c.idhead = c.idpre .. (hi > 0 and b36(hi) or '')
+    end
+    if hi == 0 and lo < 36 then return c.idpre .. B36D[lo + 1] end
+    return c.idhead .. B36P[lo + 1]
+end
+
 local function mint(base, c)
     if c.idseq == nil then
         c.idseq = redis.call('INCRBY', base .. ':idseq', c.njobs) - c.njobs
         c.idseq_top = c.idseq + c.njobs
+        if B36P[1] == nil then b36_tables() end
         local h = redis.sha1hex(base)
         c.idpre = ''
         for i = 1, 3 do
@@ -63,7 +89,7 @@ local function mint(base, c)
     else
         seq = redis.call('INCR', base .. ':idseq')
     end
-    return c.idpre .. b36(seq)
+    return mint_id(c, seq)
 end
 
 -- Gives every job of `jobs` (validated: `jobs[i]` is a job table, or false
@@ -126,6 +152,12 @@ local OPT_DEFAULT_NUM = {priority = 0, tasks = 1, timeout_s = 600,
 -- j that are not their default, a letter and a number each, in the order
 -- of OPTS; `deadline` is its deadline ms, or nil.
 local function opts_text(j, deadline)
+    -- (most jobs keep every default: nothing to format)
+    if j.priority == 0 and j.tasks == 1 and j.timeout_s == 600
+        and j.max_retries == 3 and j.backoff_ms == 1000 and not deadline
+        and not (j.delay_s > 0) then
+        return ''
+    end
     local o = ''
     for k = 1, #OPTS do
         local letter, field, default = OPTS[k][1], OPTS[k][2], OPTS[k][3]
@@ -135,7 +167,6 @@ local function opts_text(j, deadline)
         elseif field == 'delay_s' then
             v = j.delay_s > 0 and fmt_num(j.delay_s)
         elseif j[field] ~= OPT_DEFAULT_NUM[field] then
-            -- (most jobs keep every default: nothing to format)
             v = fmt_num(j[field])
         end
         if v and v ~= default then o = o .. letter .. v end
@@ -153,7 +184,7 @@ local function jobs_store(base, c, jobs, out)
     local now = c.now
     local head = 'p' .. string.format('%d', now) .. '\t'
     local pushed = false
-    local recs = {}
+    local recs, ids = {}, {}
     local w = L.waits(base)
     local delayed = zset_new(base .. ':pd')
     local deadlines = zset_new(base .. ':deadlines')
@@ -166,8 +197,10 @@ local function jobs_store(base, c, jobs, out)
                 deadline = now + math.floor(j.deadline_s * 1000)
                 zset_add(deadlines, deadline, id)
             end
-            recs[#recs + 1] = id
-            recs[#recs + 1] = head .. j.type .. '\t' .. opts_text(j, deadline)
+            local k = #ids + 1
+            ids[k] = id
+            recs[2 * k - 1] = id
+            recs[2 * k] = head .. j.type .. '\t' .. opts_text(j, deadline)
                 .. '\t' .. j.payload
             if n > 1 then
                 redis.call('HSET', job_key(base, id), 'state', 'pending',
@@ -198,8 +231,6 @@ local function jobs_store(base, c, jobs, out)
         chunked('HSET', base .. ':jd', recs)
         -- the index of the queue's jobs in push order (llmb jobs, the web
         -- UI): retention trims it from the head
-        local ids = {}
-        for k = 1, #recs, 2 do ids[#ids + 1] = recs[k] end
         chunked('RPUSH', base .. ':jl', ids)
     end
     L.waits_flush(w)
@@ -236,6 +267,7 @@ local function push_begin(base, njobs, name)
         queue = queue, now = now_ms(), njobs = njobs, ready = 0,
         max_payload = conf_num(base, 'max_payload'),
         max_tasks = conf_num(base, 'max_tasks'),
+        types_ok = {},
     }
 end
 
@@ -313,8 +345,12 @@ local function fields_parse(args, at, c)
     local id, typ, payload = args[at], args[at + 1], args[at + 2]
     -- Names are shown quoted, as a document holds them.
     if typ == '' then return nil, 'job field "type" is required' end
-    if #typ > 128 or not string.find(typ, '^[%w_.:/%-]+$') then
-        return nil, bad_name('type', 128, '"' .. typ .. '"')
+    if not c.types_ok[typ] then
+        -- (a call's jobs are mostly of one type: checked once)
+        if #typ > 128 or not string.find(typ, '^[%w_.:/%-]+$') then
+            return nil, bad_name('type', 128, '"' .. typ .. '"')
+        end
+        c.types_ok[typ] = true
     end
     if id == '' then
         id = nil

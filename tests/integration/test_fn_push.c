@@ -264,6 +264,54 @@ static void test_batch_push_mixed(void **state)
     assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 2);
 }
 
+/* n in base 36, as the minted ids write their counter. */
+static void b36(long long n, char *out)
+{
+    char rev[16];
+    int k = 0;
+
+    do {
+        rev[k++] = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
+        n /= 36;
+    } while (n > 0);
+    while (k > 0)
+        *out++ = rev[--k];
+    *out = '\0';
+}
+
+static void test_minted_ids_across_digit_counts(void **state)
+{
+    /* counters before the first id of a call: its ids cross 1 to 2, 2 to
+     * 3 and 3 to 4 digits, and a call that starts past them */
+    const long long from[] = {0, 30, 1290, 46650, 1679610, 2000000000};
+    char tag[4], want[32];
+    size_t k, i;
+
+    (void)state;
+    for (k = 0; k < sizeof(from) / sizeof(from[0]); k++) {
+        redisReply *r;
+        r = tq_cmd("SET %s:idseq %lld", T.base, from[k]);
+        freeReplyObject(r);
+        r = tq_fcall("llmb_push", "{\"type\":\"a\"}", "{\"type\":\"a\"}",
+                     "{\"type\":\"a\"}", "{\"type\":\"a\"}",
+                     "{\"type\":\"a\"}", "{\"type\":\"a\"}",
+                     "{\"type\":\"a\"}", "{\"type\":\"a\"}",
+                     "{\"type\":\"a\"}", "{\"type\":\"a\"}", NULL);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->elements, 10);
+        memcpy(tag, r->element[0]->str, 3);
+        tag[3] = '\0';
+        for (i = 0; i < 10; i++) {
+            memcpy(want, tag, 3);
+            b36(from[k] + 1 + (long long)i, want + 3);
+            assert_int_equal(r->element[i]->type, REDIS_REPLY_STRING);
+            assert_string_equal(r->element[i]->str, want);
+        }
+        freeReplyObject(r);
+    }
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 60);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -276,6 +324,7 @@ int main(void)
         T_(test_bad_documents_rejected),
         T_(test_deep_nesting_and_payload_limit),
         T_(test_batch_push_mixed),
+        T_(test_minted_ids_across_digit_counts),
     };
     return cmocka_run_group_tests(tests, tq_setup, tq_teardown);
 }
