@@ -369,6 +369,24 @@ redisReply *llmb_conn_get_reply(struct llmb_conn *c)
     return reply;
 }
 
+int llmb_conn_flush(struct llmb_conn *c)
+{
+    int done = 0;
+
+    if (c->ctx == NULL) {
+        set_err(c, llmb_xasprintf("not connected to redis %s", c->address));
+        return LLMB_EIO;
+    }
+    while (!done) {
+        if (redisBufferWrite(c->ctx, &done) != REDIS_OK) {
+            set_err(c, ctx_error(c, "lost the connection to"));
+            drop(c);
+            return LLMB_EIO;
+        }
+    }
+    return 0;
+}
+
 const char *llmb_conn_errstr(struct llmb_conn *c)
 {
     return c->err ? c->err : "";

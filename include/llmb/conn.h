@@ -55,6 +55,11 @@ redisReply *llmb_conn_commandargv(struct llmb_conn *c, int argc,
 int llmb_conn_append_argv(struct llmb_conn *c, int argc, const char **argv,
                           const size_t *argvlen);
 redisReply *llmb_conn_get_reply(struct llmb_conn *c);
+/* Sends the commands queued so far without waiting for a reply, so that
+ * Redis works on them while the caller prepares the next ones (else they
+ * go with the next llmb_conn_get_reply()). 0, or LLMB_EIO on a connection
+ * failure, as llmb_conn_get_reply() fails. */
+int llmb_conn_flush(struct llmb_conn *c);
 
 /* Describes reply r for an error message ("an array of 5 elements", "the
  * integer 3", "the string \"x\"", "nil", "no reply") into buf of n bytes;

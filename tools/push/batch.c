@@ -251,6 +251,12 @@ static void batch_send(struct batch *b, int argc, const char **argv,
     c->n = n;
     c->seqs = seqs;
     b->count++;
+    /* sent now, so that Redis runs it while the next call is read; a
+     * failure leaves it, and every call in flight, not confirmed */
+    if (llmb_conn_flush(b->conn) != 0) {
+        batch_stop(b, llmb_conn_errstr(b->conn));
+        b->lost = 1;
+    }
 }
 
 int push_fields_argv(const char *base, const char *vals, const size_t *lens,
