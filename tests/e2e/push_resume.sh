@@ -78,6 +78,14 @@ wait_jobs() { # QUEUE N
     fail "queue $1 has $(jobs_in "$1") jobs, not $2"
 }
 
+# b36_lines N: 1 to N in base 36, one a line
+b36_lines() {
+    python3 -c 'import sys
+d = "0123456789abcdefghijklmnopqrstuvwxyz"
+b = lambda n: (b(n // 36) if n >= 36 else "") + d[n % 36]
+print("\n".join(b(i) for i in range(1, int(sys.argv[1]) + 1)))' "$1"
+}
+
 # 100 jobs with fan-outs, none with an id of its own
 for i in $(seq 100); do
     printf '{"type":"echo","tasks":20,"payload":{"n":%d}}\n' "$i"
@@ -91,16 +99,18 @@ run fail1 --redis "$purl" --redis-timeout-ms 500 --batch --batch-size 10 \
 [ "$rc" = 69 ] || fail "timed-out batch: exit $rc"
 wait_jobs default 60 # the sixth call was stored, unconfirmed
 err_has fail1 "no answer within 500 ms"
-nonce=$(sed -n 's/.*"id":"\([0-9a-f]*\)-1".*/\1/p' "$tmp/out.fail1" | head -1)
-[ ${#nonce} = 16 ] || fail "no minted id on line 1: $(head -2 "$tmp/out.fail1")"
-err_has fail1 "llmb-push: 50 jobs confirmed, 50 not confirmed (they may or may not be stored): first unconfirmed id $nonce-51 (line 51, queue default); re-run the same command to finish without duplicates"
-err_has fail1 "llmb show default/$nonce-51"
+# a minted id: 64 random bits in 13 base-36 digits, the line in base 36
+nonce=$(sed -n 's/.*"id":"\([0-9a-z]*\)-1".*/\1/p' "$tmp/out.fail1" | head -1)
+[ ${#nonce} = 13 ] || fail "no minted id on line 1: $(head -2 "$tmp/out.fail1")"
+err_has fail1 "llmb-push: 50 jobs confirmed, 50 not confirmed (they may or may not be stored): first unconfirmed id $nonce-1f (line 51, queue default); re-run the same command to finish without duplicates"
+err_has fail1 "llmb show default/$nonce-1f"
 python3 - "$tmp/out.fail1" "$nonce" <<'EOF' || fail "--json of the timed-out batch: $(head -3 "$tmp/out.fail1")"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 nonce = sys.argv[2]
 assert [r["line"] for r in rows] == list(range(1, 101)), "one row per line, in order"
-assert all(r["id"] == "%s-%d" % (nonce, r["line"]) for r in rows)
+b36 = lambda n: (b36(n // 36) if n >= 36 else "") + "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36]
+assert all(r["id"] == "%s-%s" % (nonce, b36(r["line"])) for r in rows)
 assert all(r["queue"] == "default" for r in rows)
 assert [r["status"] for r in rows] == ["confirmed"] * 50 + ["unknown"] * 50
 EOF
@@ -117,7 +127,7 @@ run resume1 --batch --batch-size 10 "$tmp/in.ndjson"
 [ "$rc" = 0 ] || fail "re-run: exit $rc"
 err_has resume1 "llmb-push: resuming an earlier run that did not finish"
 [ "$(jobs_in default)" = 100 ] || fail "re-run: $(jobs_in default) jobs, not 100 (duplicates?)"
-[ "$(seq 100 | sed "s/^/$nonce-/")" = "$(cat "$tmp/out.resume1")" ] || fail "re-run ids: $(head -3 "$tmp/out.resume1")"
+[ "$(b36_lines 100 | sed "s/^/$nonce-/")" = "$(cat "$tmp/out.resume1")" ] || fail "re-run ids: $(head -3 "$tmp/out.resume1")"
 [ "$(journals)" = 0 ] || fail "journal left after the run finished"
 
 # Once more: a run after a finished one pushes new jobs.
@@ -146,6 +156,33 @@ if command -v flock >/dev/null; then
     kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null || true
     rm -f "$jf"
 fi
+# A journal of an older release holds a nonce of 16 hex digits, whose run
+# wrote its line numbers in decimal: a run that resumes it mints the same
+# ids, so the jobs that run stored are not pushed again.
+proxy 5
+run oldj1 --redis "$purl" --redis-timeout-ms 500 --queue old --batch \
+    --batch-size 10 --pipeline 1 "$tmp/in.ndjson"
+[ "$rc" = 69 ] || fail "timed-out batch (old journal): exit $rc"
+wait_jobs old 60
+jf=$(find "$jdir" -name '*.journal')
+[ "$(journals)" = 1 ] || fail "$(journals) journals before the old-journal runs"
+old=0123456789abcdef
+sed -i "s/^nonce .*/nonce $old/" "$jf"
+proxy 5
+run oldj2 --redis "$purl" --redis-timeout-ms 500 --queue old --batch \
+    --batch-size 10 --pipeline 1 "$tmp/in.ndjson"
+[ "$rc" = 69 ] || fail "timed-out batch resuming an old journal: exit $rc"
+err_has oldj2 "resuming an earlier run that did not finish"
+err_has oldj2 "first unconfirmed id $old-51 (line 51, queue old)"
+wait_jobs old 120
+grep -qx "nonce $old" "$jf" || fail "old journal: $(cat "$jf")"
+run oldj3 --queue old --batch --batch-size 10 "$tmp/in.ndjson"
+[ "$rc" = 0 ] || fail "re-run of an old journal: exit $rc"
+err_has oldj3 "resuming an earlier run that did not finish"
+[ "$(seq 100 | sed "s/^/$old-/")" = "$(cat "$tmp/out.oldj3")" ] || fail "old journal ids: $(head -3 "$tmp/out.oldj3")"
+[ "$(jobs_in old)" = 160 ] || fail "old journal: $(jobs_in old) jobs, not 160 (duplicates?)"
+[ "$(journals)" = 0 ] || fail "journal left after the old-journal re-run"
+
 "$push" --help | grep -- '--state-dir DIR' >/dev/null || fail "--help lacks --state-dir"
 "$push" --help | grep -- '--\[no-\]journal' >/dev/null || fail "--help lacks --journal"
 

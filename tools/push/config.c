@@ -91,7 +91,7 @@ const struct llmb_opt_set push_opt_set = {
     "pushes them pipelined and prints one id per accepted line; a rejected "
     "line is reported with its number on stderr and the others go on. A job "
     "without an id gets NONCE-LINE (NONCE random per run, LINE its input "
-    "line); when a run stops before every job is confirmed, running the "
+    "line in base 36); when a run stops before every job is confirmed, running the "
     "same command again finishes it without duplicates (see --journal).",
     push_opts,
     sizeof(push_opts) / sizeof(push_opts[0]),

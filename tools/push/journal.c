@@ -2,9 +2,12 @@
  * The ids llmb-push gives its jobs, and the journal that lets a re-run of
  * the same input finish an unfinished run without pushing a job twice.
  *
- * Every job that names no id gets one here: the run's nonce (16 random
- * hex digits) and the job's line number in the input, "<nonce>-<line>"
- * (line 1 for a single job). Pushing an id that exists answers that job
+ * Every job that names no id gets one here: the run's nonce (64 random
+ * bits as 13 base-36 digits) and the job's line number in the input in
+ * base 36, "<nonce>-<line>" (line 1 for a single job): every id is
+ * stored several times per job, so every character counts. A journal of
+ * an older release holds a nonce of 16 or 24 hex digits, whose run wrote
+ * its line numbers in decimal: a run that resumes it does the same. Pushing an id that exists answers that job
  * and changes nothing (ids_resolve in lua/20-push.lua), so a run that
  * uses the nonce of an earlier run stores only the jobs the earlier run
  * did not.
@@ -44,19 +47,49 @@
 
 #define MAGIC "llmb-push journal 1\n"
 
-/* Fills nonce with PUSH_NONCE_LEN random hex digits. Without a random
- * source no id of this run could be told from another run's: abort. */
-static void nonce_new(char nonce[PUSH_NONCE_MAX + 1])
+static const char B36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/* Fills j's nonce with 64 random bits as PUSH_NONCE_LEN base-36 digits
+ * (36^13 > 2^64), leading zeros kept. Without a random source no id of
+ * this run could be told from another run's: abort. */
+static void nonce_new(struct push_journal *j)
 {
-    int rc = llmb_random_hex(nonce, PUSH_NONCE_LEN / 2);
+    char hex[17];
+    unsigned long long v;
+    int rc = llmb_random_hex(hex, 8), i;
 
     llmb_assert(rc == 0);
+    v = strtoull(hex, NULL, 16);
+    for (i = PUSH_NONCE_LEN - 1; i >= 0; i--) {
+        j->nonce[i] = B36[v % 36];
+        v /= 36;
+    }
+    j->nonce[PUSH_NONCE_LEN] = '\0';
+    j->nonce_len = PUSH_NONCE_LEN;
+    j->hex_nonce = false;
 }
 
 void push_id_mint(const struct push_journal *j, long number,
                   char id[PUSH_ID_MAX])
 {
-    snprintf(id, PUSH_ID_MAX, "%s-%ld", j->nonce, number);
+    char rev[24];
+    char *p = id + j->nonce_len;
+    unsigned long n = (unsigned long)number;
+    int k = 0;
+
+    if (j->hex_nonce) {
+        snprintf(id, PUSH_ID_MAX, "%s-%ld", j->nonce, number);
+        return;
+    }
+    memcpy(id, j->nonce, j->nonce_len);
+    *p++ = '-';
+    do {
+        rev[k++] = B36[n % 36];
+        n /= 36;
+    } while (n > 0);
+    while (k > 0)
+        *p++ = rev[--k];
+    *p = '\0';
 }
 
 bool push_journal_kept(const struct push_journal *j)
@@ -207,34 +240,41 @@ static void format_time(long long ms, char *out, size_t n)
 }
 
 /* The nonce of an earlier run from its journal text, checked against the
- * input line this run would write. Returns 0, or -1 with a malloc'd reason
- * in *why. */
+ * input line this run would write, into j: PUSH_NONCE_LEN base-36 digits,
+ * or an older release's 16 or 24 hex digits. Returns 0, or -1 with a
+ * malloc'd reason in *why. */
 static int resume_parse(const char *text, const char *input_line,
-                        char nonce[PUSH_NONCE_MAX + 1], char **why)
+                        struct push_journal *j, char **why)
 {
     char v[256];
-    size_t i;
+    size_t i, n;
+    bool hex;
 
     if (strncmp(text, MAGIC, strlen(MAGIC)) != 0) {
         *why = llmb_xstrdup("it is not an llmb-push journal of this version");
         return -1;
     }
-    if (field(text, "nonce", v, sizeof(v)) != 0 ||
-        (strlen(v) != PUSH_NONCE_LEN && strlen(v) != PUSH_NONCE_MAX)) {
-        *why = llmb_xstrdup("it has no valid nonce line");
-        return -1;
-    }
-    for (i = 0; v[i] != '\0'; i++)
-        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'))) {
-            *why = llmb_xstrdup("it has no valid nonce line");
-            return -1;
-        }
+    if (field(text, "nonce", v, sizeof(v)) != 0)
+        goto bad;
+    n = strlen(v);
+    if (n != PUSH_NONCE_LEN && n != 16 && n != PUSH_NONCE_MAX)
+        goto bad;
+    hex = n != PUSH_NONCE_LEN;
+    for (i = 0; i < n; i++)
+        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f') ||
+              (!hex && v[i] >= 'g' && v[i] <= 'z')))
+            goto bad;
     if (strstr(text, input_line) == NULL) {
         *why = llmb_xstrdup("it is the journal of another input");
         return -1;
     }
-    memcpy(nonce, v, strlen(v) + 1);
+    memcpy(j->nonce, v, n + 1);
+    j->nonce_len = n;
+    j->hex_nonce = hex;
     return 0;
+bad:
+    *why = llmb_xstrdup("it has no valid nonce line");
+    return -1;
 }
 
 /* Says on stderr that this run resumes the run of journal text. */
@@ -279,7 +319,7 @@ void push_journal_open(struct push_journal *j, const struct push_config *cfg,
     memset(j, 0, sizeof(*j));
     j->fd = -1;
     llmb_buf_init(&j->text);
-    nonce_new(j->nonce);
+    nonce_new(j);
     if (!cfg->journal)
         return;
 
@@ -329,7 +369,7 @@ void push_journal_open(struct push_journal *j, const struct push_config *cfg,
     }
     if (old.len > 0) {
         char *bad = NULL;
-        if (resume_parse(old.data, input_line, j->nonce, &bad) == 0) {
+        if (resume_parse(old.data, input_line, j, &bad) == 0) {
             char *nl;
             j->resumed = true;
             resume_say(old.data, j->path);

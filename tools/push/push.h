@@ -127,9 +127,11 @@ void push_tally_fini(struct push_tally *t);
 bool push_reply_unavailable(const char *err);
 
 /* The run's ids and journal (journal.c). */
-/* The nonce of a run: 16 random hex digits (64 bits); a journal of an
- * older release holds 24, which a resumed run takes as they are. */
-#define PUSH_NONCE_LEN 16
+/* The nonce of a run: 64 random bits as 13 base-36 digits. A journal of
+ * an older release holds 16 or 24 hex digits, which a resumed run takes
+ * as they are, with its line numbers in decimal as that release wrote
+ * them. */
+#define PUSH_NONCE_LEN 13
 #define PUSH_NONCE_MAX 24
 #define PUSH_ID_MAX (PUSH_NONCE_MAX + 24)
 
@@ -137,6 +139,8 @@ bool push_reply_unavailable(const char *err);
  * at the end of the run. */
 struct push_journal {
     char nonce[PUSH_NONCE_MAX + 1]; /* of the ids this run mints */
+    size_t nonce_len;
+    bool hex_nonce;                 /* an older release's: decimal lines */
     bool resumed;                   /* the nonce is an earlier run's */
     char *path;                     /* the journal file, or NULL */
     int fd;                         /* open and locked, or -1: none kept */
@@ -158,7 +162,8 @@ void push_journal_open(struct push_journal *j, const struct push_config *cfg,
 bool push_journal_kept(const struct push_journal *j);
 
 /* The id of job number (its input line; 1 for a single job) of this run:
- * "<nonce>-<number>". */
+ * "<nonce>-<number>", the number in base 36 (in decimal after an older
+ * release's nonce). */
 void push_id_mint(const struct push_journal *j, long number,
                   char id[PUSH_ID_MAX]);
 
