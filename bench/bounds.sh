@@ -154,8 +154,13 @@ EOF
   r FCALL llmb_push 1 "$q" \
     '{"type":"llm","id":"ds","payload":{"model":"m","dataset":{"entries":1000000}}}' >/dev/null
   r FCALL llmb_cancel 1 "$q" ds >/dev/null
-  # ended long ago: the next reap deletes it
-  r HSET "$q:je" ds x1 >/dev/null
+  # ended long ago (the end in front of its record at 1 ms): the next
+  # reap deletes it
+  local v inner
+  v=$(r HGET "$q:jd" ds)
+  inner=${v#*$'\t'}
+  inner=${inner#*$'\t'}
+  r HSET "$q:jd" ds "X1"$'\t\t'"$inner" >/dev/null
   r LSET "$q:fin" 0 "1 ds" >/dev/null
   r FCALL llmb_reap 1 "$q" >/dev/null
 }

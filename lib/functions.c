@@ -23,12 +23,13 @@
 
 #define LOAD_TRIES 3
 /* The first library versions of a new layout: 6 keeps a job's task
- * fields in its job hash, 30 keeps jobs as records (bench/proto/LAYOUT.md).
+ * fields in its job hash, 30 keeps jobs as records (bench/proto/LAYOUT.md),
+ * 31 keeps a job's end in its record.
  * Replacing an older one under running processes would split jobs in
  * flight between two layouts (and the older workers cannot read the newer
  * claim reply), so it is done only when asked (LLMB_REPLACE_LIBRARY=1,
  * docs/operations.md). */
-static const long long LAYOUTS[] = {6, 30};
+static const long long LAYOUTS[] = {6, 30, 31};
 
 static void set_err(char **errstr, char *msg)
 {

@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 30
+local LLMB_LIB_VERSION = 31
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -128,6 +128,11 @@ local function call_new()
         ends = {}, agg = {}, sh = {}}
 end
 local CALL = call_new()
+
+-- The job layout: records, members, waiting, leases and ends
+-- (05-lifecycle.lua fills it). One table, so that the library's top level
+-- stays below Lua's 200 locals.
+local L = {}
 
 -- Setting `field` of the queue (SETTINGS), read once per call: the whole
 -- (small) hash <base>:conf at the first setting a call needs.
@@ -253,15 +258,17 @@ local function retention_trim(base, now, limit)
             local part = {unpack(ids, 1, take)}
             local gone, keys = {}, {}
             if #part > 0 then
-                local ends = redis.call('HMGET', base .. ':je', unpack(part))
+                -- (an ended job's record starts with its end, whose
+                -- letter is upper case: 05-lifecycle.lua)
+                local ends = redis.call('HMGET', base .. ':jd', unpack(part))
                 for k, id in ipairs(part) do
                     local fin = ends[k] and tonumber(string.match(ends[k],
-                        '^%a(%d+)'))
+                        '^%u(%d+)'))
                     if fin and fin <= cut then
                         -- a member a cancel left in <base>:pl, out of
                         -- the pending count (05-lifecycle.lua L.stale),
                         -- is junk once its job is gone: counted as such
-                        if string.find(ends[k], '^[xf]') and kcall('HGET',
+                        if string.find(ends[k], '^[XF]') and kcall('HGET',
                             job_key(base, id), 'stale') == '1' then
                             behind_add('pending', 1)
                         end
@@ -277,7 +284,6 @@ local function retention_trim(base, now, limit)
             end
             if #gone > 0 then
                 chunked('HDEL', base .. ':jd', gone)
-                chunked('HDEL', base .. ':je', gone)
                 chunked('ZREM', base .. ':dead', gone)
                 -- UNLINK: a job's records and dataset run to tens of MiB
                 -- each, whose DEL would hold the server while it frees
@@ -323,7 +329,24 @@ local function call_flush(base)
     end
     local ended = CALL.done
     local n = #ended
-    if #CALL.ends > 0 then chunked('HSET', base .. ':je', CALL.ends) end
+    local ends = CALL.ends
+    if #ends > 0 then
+        -- each end in front of its job's record (05-lifecycle.lua): one
+        -- read of the records, one write, a chunk of ids at a time; a
+        -- job whose record is gone (deleted by hand) keeps none
+        local ids = {}
+        for i = 1, #ends, 2 do ids[#ids + 1] = ends[i] end
+        local recs = L.recs(base, ids)
+        local set = {}
+        for k = 1, #ids do
+            local r = recs[k]
+            if r then
+                set[#set + 1] = ids[k]
+                set[#set + 1] = L.rec_ended(r, ends[2 * k])
+            end
+        end
+        if #set > 0 then chunked('HSET', base .. ':jd', set) end
+    end
     if n > 0 then
         local states, now = CALL.states, CALL.ended_now
         local at = now_str(now)
@@ -380,7 +403,7 @@ local ALL_KEYS = {'jd', 'je', 'jl', 'pl', 'pz', 'pd', 'run', 'lease', 'running',
 -- the wrong type under each name and calls each of these functions on the
 -- paths that touch the most keys.
 -- What every call that ends jobs touches (call_flush, retention_trim).
-local ENDING = {'conf', 'counts', 'events', 'je', 'jd', 'jl', 'fin', 'done',
+local ENDING = {'conf', 'counts', 'events', 'jd', 'jl', 'fin', 'done',
     'dead', 'cx', 'att'}
 -- (only `redis` and the basic functions are reachable while the library
 -- loads: no unpack, no string)

@@ -3,11 +3,12 @@ The task and job lifecycle: where a job and its tasks are kept, the states
 they go through, and the helpers every transition uses to move them.
 docs/data-model.md has the keys; this is how the functions use them.
 
-A job is a record, one field of the hash <base>:jd written once at push:
+A job is a record, one field of the hash <base>:jd written at push:
 "<s><created ms>\t<type>\t<opts>\t<payload>", s = 'p', or 'x' once the job
 is cancelled; opts holds the options that are not their default as a
-letter and a number each (OPTS below). What changes over a job's life is
-kept elsewhere, small:
+letter and a number each (OPTS below). Once the job has ended, its end
+stands in front of that record in the same field (L.rec_ended). What
+changes over a job's life is kept elsewhere, small:
 
   waiting   its member in <base>:pl (priority 0, a list, oldest first),
             <base>:pz (other priorities, scored as `wait_score` says) or
@@ -22,12 +23,16 @@ kept elsewhere, small:
             ("<worker> <claimed ms> <member>...", and "<held>#n", its
             members not ended), its deadline in <base>:running, its held
             token in the worker's set <base>:wl:<worker>.
-  ended     a job of one task: its end in <base>:je, "<c|f|x><finished
-            ms> <started ms> <worker>" and a tab and the result (not `{}`)
+  ended     a job of one task: its end, "<c|f|x><finished ms> <started
+            ms> <worker>[ <attempt>]" and a tab and the result (not `{}`)
             or the error; a task of a fan-out job: its "<index>:state"
             in the job's hash <base>:j:<id> (completed, failed,
-            cancelled), the job's end in <base>:je once the last one has
-            ended ("<c|f|x><finished ms>").
+            cancelled), the job's end once the last one has ended
+            ("<c|f|x><finished ms>"). An end is kept in the job's record:
+            "<C|F|X><the rest of its first line>\t<n>\t<result><record>",
+            n the length of what followed the tab (empty when nothing
+            did), the letter upper case so that it differs from a
+            record's s.
 
 The hash <base>:j:<id> holds what a job of one task rarely has and a
 fan-out job always has: counts (left, ok, failed, cancelled, retried,
@@ -54,9 +59,8 @@ local OPTS = {
 -- benchmark answer it): llmb_job answers it for a completed task.
 local EMPTY_RESULT = '{}'
 
--- The job layout: records, members, waiting, leases and ends. One table,
--- so that the library's top level stays below Lua's 200 locals.
-local L = {}
+-- (L, the job layout's table, is declared in 00-header.lua, whose
+-- retention and call_flush read records too.)
 
 -- Option `letter` of opts text `o` as text, or nil when at its default.
 function L.opt(o, letter)
@@ -70,17 +74,69 @@ function L.optn(o, letter, default)
     return v and tonumber(v) or default
 end
 
--- The parts of record r: s ('p' or 'x'), created ms (text), type, opts
--- and the index of the tab before the payload; nil for a value that is
--- no record (junk written by hand).
+-- Where the record starts in value r of <base>:jd: 1, or past the end
+-- an ended job's value holds in front (05-lifecycle.lua, top); also the
+-- end's two tabs. nil for an end that does not parse (junk).
+function L.rec_start(r)
+    local b = string.byte(r, 1)
+    if b == nil or b < 65 or b > 90 then return 1 end -- no end: not A-Z
+    local t = string.find(r, '\t', 2, true)
+    local u = t and string.find(r, '\t', t + 1, true)
+    if u == nil then return nil end
+    local n = 0
+    if u > t + 1 then
+        n = tonumber(string.sub(r, t + 1, u - 1))
+        if n == nil or n < 0 or n ~= math.floor(n) then return nil end
+    end
+    return u + n + 1, t, u
+end
+
+-- The parts of the record in value r: s ('p' or 'x'), created ms (text),
+-- type, opts and the index in r of the tab before the payload (which runs
+-- to the end of r); nil for a value that is no record (junk written by
+-- hand). An ended job's end in front is skipped (L.rec_end reads it).
 function L.rec(r)
     if type(r) ~= 'string' then return nil end
-    local a = string.find(r, '\t', 2, true)
+    local at = L.rec_start(r)
+    if at == nil then return nil end
+    local a = string.find(r, '\t', at + 1, true)
     local b = a and string.find(r, '\t', a + 1, true)
     local c = b and string.find(r, '\t', b + 1, true)
     if c == nil then return nil end
-    return string.sub(r, 1, 1), string.sub(r, 2, a - 1),
+    return string.sub(r, at, at), string.sub(r, at + 1, a - 1),
         string.sub(r, a + 1, b - 1), string.sub(r, b + 1, c - 1), c
+end
+
+-- The end of the job whose value is r, as L.job_end made it ("<c|f|x>
+-- <finished ms>..." and, for a job of one task, a tab and the result or
+-- error when it has one); nil while the job has not ended.
+function L.rec_end(r)
+    if type(r) ~= 'string' then return nil end
+    local at, t, u = L.rec_start(r)
+    if at == nil or t == nil then return nil end
+    local head = string.lower(string.sub(r, 1, 1)) .. string.sub(r, 2, t - 1)
+    if u == t + 1 then return head end
+    return head .. '\t' .. string.sub(r, u + 1, at - 1)
+end
+
+-- Value r without the end in front: the record the job had before it
+-- ended (a retry takes it back); r when it has none.
+function L.rec_inner(r)
+    local at = L.rec_start(r)
+    if at == nil or at == 1 then return r end
+    return string.sub(r, at)
+end
+
+-- Value r (a record, with or without an end) with end e (L.job_end's
+-- text) in front instead.
+function L.rec_ended(r, e)
+    local inner = L.rec_inner(r)
+    local head, tail = e, nil
+    local t = string.find(e, '\t', 1, true)
+    if t then head, tail = string.sub(e, 1, t - 1), string.sub(e, t + 1) end
+    head = string.upper(string.sub(head, 1, 1)) .. string.sub(head, 2)
+    if tail == nil then return head .. '\t\t' .. inner end
+    return head .. '\t' .. #tail .. '\t' .. tail .. inner
 end
 
 -- HMGET of `fields` of hash `key`, CHUNK fields a command: their values,
@@ -334,7 +390,7 @@ local function moved(from, to)
 end
 
 local TERMINAL = {completed = true, failed = true, cancelled = true}
--- The letter of an end in <base>:je, and back.
+-- The letter of a job's end (L.job_end), and back.
 local END_LETTER = {completed = 'c', failed = 'f', cancelled = 'x'}
 local END_STATE = {c = 'completed', f = 'failed', x = 'cancelled'}
 
@@ -385,10 +441,10 @@ local function progress(base, id, tasks, before, left)
     end
 end
 
--- Records that job `id` ended in `state` now: its end in <base>:je
--- (`text` after the letter and the time: " <started> <worker>" and a tab
--- and the result or error for a job of one task; nothing for a fan-out
--- job) written when the call ends, with its `finished` event, its line in
+-- Records that job `id` ended in `state` now: its end in front of its
+-- record (`text` after the letter and the time: " <started> <worker>"
+-- and a tab and the result or error for a job of one task; nothing for a
+-- fan-out job) written when the call ends, with its `finished` event, its line in
 -- <base>:fin and, unless `trivial`, its hand-off to the coordinators
 -- (call_flush); the dead set now. A job of one task that ended without a
 -- result other than {} is `trivial`: its aggregate holds nothing the

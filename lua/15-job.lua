@@ -47,7 +47,7 @@ local HASH_FIELDS = {'state', 'started_ms', 'finished_ms', 'cancelled_ms',
     'error', 'expired', 'aggregate', 'aggregated_ms', 'next', 'ahead',
     'version', '0:error'}
 
--- The parts of an end of <base>:je: state, finished ms, started ms,
+-- The parts of a job's end (L.rec_end): state, finished ms, started ms,
 -- worker, attempt (nil for the first) and what follows the tab (the
 -- result, or the error).
 local function end_parse(e)
@@ -92,7 +92,7 @@ local function job_read(base, id)
     end
     local tasks = tonumber(v.tasks) or 1
     local state, fin, started, worker, attempt, tail =
-        end_parse(redis.call('HGET', base .. ':je', id))
+        end_parse(L.rec_end(r))
     local task
     if tasks == 1 then
         local t = {}

@@ -19,10 +19,10 @@ local CANCEL_REFS_MAX = 1000
 -- blocks Redis for long.
 local CANCEL_TASK_BUDGET = 1000
 
--- The end of job `id` in <base>:je: its state, or nil while it has none.
-local function end_state(base, id)
-    local e = redis.call('HGET', base .. ':je', id)
-    -- (HGET of no field is false, which must read as no end: nil)
+-- The state of the end in front of record value r, or nil while the job
+-- has none.
+local function end_state(r)
+    local e = L.rec_end(r)
     if not e then return nil end
     return END_STATE[string.sub(e, 1, 1)]
 end
@@ -43,7 +43,7 @@ local function job_cancel(base, id, now, why, dropping)
     local r = redis.call('HGET', jd, id)
     local s, _, _, o = L.rec(r)
     if s == nil then return nil, 'gone' end
-    local ended = end_state(base, id)
+    local ended = end_state(r)
     if ended then return nil, ended, s end
     if s == 'x' then return nil, 'stopping', s end
     local jk = job_key(base, id)
@@ -173,7 +173,7 @@ local function retry(keys, args)
         junk()
         return not_found(base, id)
     end
-    local state = end_state(base, id)
+    local state = end_state(r)
     if state == nil and s == 'x' then
         -- A cancelled job whose running tasks have not stopped yet:
         -- running them again now would run them twice. (Its tasks not
@@ -195,7 +195,8 @@ local function retry(keys, args)
         return redis.error_reply(string.format('ERR job "%s" is %s; only failed '
             .. 'or cancelled jobs can be retried', id, now_state))
     end
-    if s == 'x' then redis.call('HSET', jd, id, 'p' .. string.sub(r, 2)) end
+    -- its record as it was pushed: without its end, not cancelled
+    redis.call('HSET', jd, id, 'p' .. string.sub(L.rec_inner(r), 2))
     local jk = job_key(base, id)
     local tasks = L.optn(o, 'n', 1)
     local prio = L.optn(o, 'p', 0)
@@ -246,7 +247,6 @@ local function retry(keys, args)
         'aggregated_ms', 'finished_ms', 'cancelled_ms', 'expired')
     -- the version fences the aggregate of the earlier run (70-aggregate)
     redis.call('HINCRBY', jk, 'version', 1)
-    redis.call('HDEL', base .. ':je', id)
     redis.call('ZREM', base .. ':dead', id)
     -- Not aggregated yet from its first run: it will be when it ends again.
     redis.call('ZREM', base .. ':aggr', id)
@@ -357,8 +357,8 @@ local function deadlines(keys, args)
     for _, id in ipairs(ids) do
         if budget <= 0 then break end
         redis.call('ZREM', base .. ':deadlines', id)
-        local s = L.rec(redis.call('HGET', base .. ':jd', id))
-        if s == 'p' and not end_state(base, id) then
+        local r = redis.call('HGET', base .. ':jd', id)
+        if L.rec(r) == 'p' and not end_state(r) then
             redis.call('HSET', job_key(base, id), 'expired', 1)
             local _, tasks = job_cancel(base, id, now, 'deadline exceeded')
             budget = budget - (tonumber(tasks) or 1)

@@ -59,7 +59,7 @@ local function stats(keys)
     -- tasks, not members: a fan-out cursor stands for many (behind_add)
     local np = safe(0, 'LLEN', ':pl') + safe(0, 'ZCARD', ':pz')
     local nd = safe(0, 'ZCARD', ':pd')
-    -- (<base>:run and <base>:je hold one field that is no job: '~')
+    -- (<base>:run holds one field that is no job: '~')
     local nrun = math.max(0, safe(0, 'HLEN', ':run') - 1)
     -- a `paused` of another type stops every claim (llmb_claim refuses it)
     local pt = redis.call('TYPE', base .. ':paused')['ok']

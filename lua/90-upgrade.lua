@@ -17,9 +17,47 @@ every queue until it answers 0 (docs/operations.md, Upgrade).
     attempt given back, and run again;
   - B:jobs goes once nothing else is left of the old layout.
 
+It also converts what versions 30 kept apart: the ends of jobs, in the
+hash B:je, go in front of their records (05-lifecycle.lua).
+
 ARGV: [limit 1..250, default 250]. Reply: old members and jobs converted;
-0 when nothing of the old layout is left.
+0 when nothing of the old layouts is left.
 ]]
+
+-- Puts up to about `limit` ends of B:je (library version 30) in front of
+-- their jobs' records, and deletes them there; an end whose record is
+-- gone, or that has one already, goes. Returns how many, at least 1
+-- while B:je is left.
+local function upgrade_ends(base, limit)
+    local ek = base .. ':je'
+    if redis.call('EXISTS', ek) == 0 then return 0 end
+    local jd = base .. ':jd'
+    local n, cursor, scans = 0, '0', 0
+    -- at most 10 HSCAN steps (each visits about `limit` buckets): bounded
+    -- work when the hash is sparse
+    repeat
+        local r = redis.call('HSCAN', ek, cursor, 'COUNT', limit - n)
+        cursor = r[2] and r[1] or '0'
+        local kv = r[2] or {}
+        local ids, set = {}, {}
+        for i = 1, #kv, 2 do ids[#ids + 1] = kv[i] end
+        local recs = L.recs(base, ids)
+        for k = 1, #ids do
+            local rec = recs[k]
+            if rec and not L.rec_end(rec) then
+                set[#set + 1] = ids[k]
+                set[#set + 1] = L.rec_ended(rec, kv[2 * k])
+            elseif not rec then
+                junk()
+            end
+        end
+        if #set > 0 then chunked('HSET', jd, set) end
+        if #ids > 0 then chunked('HDEL', ek, ids) end
+        n = n + #ids
+        scans = scans + 1
+    until n >= limit or cursor == '0' or scans >= 10
+    return math.max(n, redis.call('EXISTS', ek))
+end
 
 -- Converts up to `limit` ended jobs, newest first (each line goes to the
 -- head of B:fin, so the oldest ends first there). Returns how many.
@@ -46,7 +84,10 @@ local function upgrade_ended(base, limit)
                     e = e .. '\t' .. (t[4] or t[5] or '')
                 end
             end
-            redis.call('HSETNX', base .. ':je', id, e)
+            local r = redis.call('HGET', base .. ':jd', id)
+            if r and not L.rec_end(r) then
+                redis.call('HSET', base .. ':jd', id, L.rec_ended(r, e))
+            end
             redis.call('LPUSH', base .. ':fin', string.format('%d',
                 tonumber(f[6]) or tonumber(fin)) .. ' ' .. id)
             redis.call('LPUSH', base .. ':jl', id)
@@ -118,18 +159,21 @@ local function upgrade(keys, args)
     local base = keys[1]
     local limit, err = limit_arg('llmb_upgrade', args[1], CALL_MAX)
     if limit == nil then return err end
-    for _, k in ipairs({'ended', 'pending', 'delayed', 'jobs'}) do
+    for _, k in ipairs({'ended', 'pending', 'delayed', 'jobs', 'je'}) do
+        local want = k == 'je' and 'hash' or 'zset'
         local t = redis.call('TYPE', base .. ':' .. k)['ok']
-        if t ~= 'none' and t ~= 'zset' then
+        if t ~= 'none' and t ~= want then
             return redis.error_reply('ERR key "' .. base .. ':' .. k
-                .. '" is a ' .. t .. ', llmb expects a zset of the layout '
-                .. 'before library version 30; rename or delete it')
+                .. '" is a ' .. t .. ', llmb expects a ' .. want .. ' of the '
+                .. 'layout before library version '
+                .. (k == 'je' and '31' or '30') .. '; rename or delete it')
         end
     end
     local n = upgrade_running(base, limit)
     if n < limit then n = n + upgrade_waiting(base, 'pending', limit - n) end
     if n < limit then n = n + upgrade_waiting(base, 'delayed', limit - n) end
     if n < limit then n = n + upgrade_ended(base, limit - n) end
+    if n < limit then n = n + upgrade_ends(base, limit - n) end
     if n == 0 and redis.call('EXISTS', base .. ':jobs') == 1 then
         -- what is left in it names jobs that are gone (by hand, or by a
         -- TTL of a library before version 7)

@@ -190,7 +190,7 @@ static void test_purge_orphaned_task(void **state)
     assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
     assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
     assert_int_equal(tq_cmd_int("LLEN %s:done", T.base), 0);
-    assert_int_equal(tq_cmd_int("HEXISTS %s:je %s", T.base, id), 0);
+    assert_int_equal(tq_ended_ms(id), -1);
     {
         char *rec = tq_hget("jd", id);
         assert_int_equal(rec[0], 'p');

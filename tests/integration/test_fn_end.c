@@ -1,6 +1,6 @@
 /*
  * The end of a job against a real redis-server: its state and counts,
- * the `finished` events that name it, its end in <base>:je and retention
+ * the `finished` events that name it, its end in its record and retention
  * in the order of <base>:fin, the
  * calls that end the most jobs at once, and the hand-off to the
  * coordinators (llmb_agg_take, llmb_agg_finish).
@@ -43,12 +43,12 @@ static void test_complete_ends_job(void **state)
     assert_int_equal(tq_cmd_int("EXISTS %s:wl:w1", T.base), 0);
     tq_assert_job(id, "1:result", "{\"ms\": 5}");
     tq_assert_job(id, "1:state", "completed");
-    /* retention: the job has its end in <base>:je and its line in
+    /* retention: the job has its end in its record and its line in
      * <base>:fin, no TTL */
     assert_true(tq_ended_ms(id) > 0);
     assert_int_equal(tq_cmd_int("LLEN %s:fin", T.base), 1);
     assert_int_equal(tq_cmd_int("TTL %s:j:%s", T.base, id), -1);
-    assert_int_equal(tq_cmd_int("TTL %s:je", T.base), -1);
+    assert_int_equal(tq_cmd_int("TTL %s:jd", T.base), -1);
     free(id);
 }
 
@@ -99,24 +99,25 @@ static void test_finished_event_per_call(void **state)
     free(id[0]);
 }
 
-/* Moves the end of job id to 1970 (the time of its end in <base>:je and
- * of its line in <base>:fin), as if it had ended long before any
- * retention. The lines before its line must have been moved too. */
+/* Moves the end of job id to 1970 (the time of its end and of its line
+ * in <base>:fin), as if it had ended long before any retention. The lines
+ * before its line must have been moved too. */
 static void ended_long_ago(const char *id)
 {
-    redisReply *r = tq_cmd("HGET %s:je %s", T.base, id);
+    char *e = tq_job_end(id);
+    redisReply *r;
     const char *rest;
     char *end, *line;
     size_t i;
 
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    rest = r->str + 1;
+    assert_non_null(e);
+    rest = e + 1;
     while (*rest >= '0' && *rest <= '9')
         rest++;
-    end = llmb_xasprintf("%c1000%s", r->str[0], rest);
-    freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, id, end));
+    end = llmb_xasprintf("%c1000%s", e[0], rest);
+    tq_job_end_set(id, end);
     free(end);
-    freeReplyObject(r);
+    free(e);
     r = tq_cmd("LRANGE %s:fin 0 -1", T.base);
     for (i = 0; i < r->elements; i++) {
         const char *ids = strchr(r->element[i]->str, ' ');
@@ -131,10 +132,10 @@ static void ended_long_ago(const char *id)
     freeReplyObject(r);
 }
 
-/* Jobs with an end in <base>:je. */
+/* Jobs with an end. */
 static long long ended_count(void)
 {
-    return tq_cmd_int("HLEN %s:je", T.base);
+    return tq_ended_count();
 }
 
 /* The server's count of values freed on its lazyfree thread (UNLINK of a
@@ -250,7 +251,6 @@ static void test_retention_spares_a_job_pushed_again(void **state)
     id = tq_push_and_complete("{\"type\":\"t\",\"id\":\"same\"}");
     ended_long_ago("same");
     tq_cmd_int("HDEL %s:jd same", T.base);
-    tq_cmd_int("HDEL %s:je same", T.base);
     again = tq_push("{\"type\":\"t\",\"id\":\"same\"}");
     assert_string_equal(again, "same");
     r = tq_fcall("llmb_reap", NULL);
@@ -358,7 +358,7 @@ static void first_fin_aggregate(const char *want)
 /* Calls that end the most jobs one call can: a reap of a worker holding
  * 251 tasks (two batches: 250 and 1) takes back 250 (every job ends) and
  * then 1; a purge ends 250 pending and 250 delayed jobs at once. Every
- * job gets its end in <base>:je, is listed in <base>:fin and is named by
+ * job gets its end in its record, is listed in <base>:fin and is named by
  * a `finished` event, ten per event; none of them (jobs of one task with
  * no result) is handed to the coordinators: llmb_job answers their
  * aggregate. */

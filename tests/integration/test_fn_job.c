@@ -481,7 +481,7 @@ static void test_left_absent(void **state)
     r = tq_fcall("llmb_heartbeat", "w1", "30000", t[0].ref, t[0].tok, NULL);
     freeReplyObject(r);
     {
-        char *e = tq_hget("je", a); /* its end: cancelled after it ran */
+        char *e = tq_job_end(a); /* its end: cancelled after it ran */
         assert_true(e[0] == 'x' && strstr(e, " w1") != NULL);
         free(e);
     }

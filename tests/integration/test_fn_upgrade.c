@@ -6,6 +6,8 @@
  * and llmb_reap a task the old library leased once its lease runs out
  * (lua/06-oldlayout.lua). The old keys are written here as the old
  * library wrote them (docs/operations.md, Upgrade, names the versions).
+ * Also the ends of jobs that version 30 kept in <base>:je, which go in
+ * front of the jobs' records.
  *
  * One of the tests of the function library (lua/), each with its own key
  * prefix (test_queue_support.h).
@@ -213,6 +215,134 @@ static void test_reap_converts_old_lease(void **state)
     tq_assert_job("r1", "state", "completed");
 }
 
+/* The fields of llmb_job a job's end gives. */
+static const char *const END_FIELDS[] = {
+    "state", "finished_ms", "started_ms", "ok", "failed", "cancelled",
+    "0:state", "0:worker", "0:attempt", "0:result", "0:error", "left",
+};
+#define N_END_FIELDS (sizeof(END_FIELDS) / sizeof(END_FIELDS[0]))
+
+/* llmb_job's END_FIELDS of job id, joined with '|' (caller frees). */
+static char *end_view(const char *id)
+{
+    char *out = strdup("");
+
+    for (size_t i = 0; i < N_END_FIELDS; i++) {
+        char *v = tq_job_get(id, END_FIELDS[i]);
+        char *n = malloc(strlen(out) + strlen(v) + 2);
+        sprintf(n, "%s%s|", out, v);
+        free(out);
+        free(v);
+        out = n;
+    }
+    return out;
+}
+
+/* The ends version 30 kept in the hash <base>:je: jobs of every kind of
+ * end (completed with a result and with {}, on a second attempt, failed
+ * with an error, cancelled while waiting and while running, a fan-out
+ * job), 262 of them so that the calls cross the chunk of 250, plus an end
+ * whose record is gone. llmb_upgrade, 7 at a time and then 250 at a
+ * time, puts each in front of its record: llmb_job reads the same as
+ * before, <base>:je is gone, a retry and retention work on them. */
+static void test_convert_version_30_ends(void **state)
+{
+    enum { N = 262 };
+    struct tq_task t[N];
+    char *ids[N + 6], *before[N + 6];
+    int n = 0, i, k;
+    long long junk;
+    redisReply *r;
+
+    (void)state;
+    for (i = 0; i < N; i++)
+        ids[n++] = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w1", 250, "30000", t, NULL), 250);
+    assert_int_equal(tq_claim("w1", 250, "30000", t + 250, NULL), N - 250);
+    freeReplyObject(tq_complete_batch(t, 250, 3, "{\"r\":1}", "{}"));
+    freeReplyObject(tq_complete_batch(t + 250, N - 250, -1, NULL, "{}"));
+    /* failed with an error; on a second attempt; cancelled waiting and
+     * running; a fan-out job of 3 tasks */
+    ids[n++] = tq_push("{\"type\":\"t\",\"max_retries\":0}");
+    assert_int_equal(tq_claim("w2", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_fail("w2", &t[0], "error", "went wrong\tbadly"), 2);
+    ids[n++] = tq_push("{\"type\":\"t\",\"backoff_ms\":1}");
+    assert_int_equal(tq_claim("w2", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_fail("w2", &t[0], "error", "once"), 1);
+    tq_sleep_ms(20);
+    freeReplyObject(tq_fcall("llmb_promote", "10", NULL));
+    assert_int_equal(tq_claim("w3", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_complete("w3", &t[0], "{\"second\":true}"), 1);
+    ids[n++] = tq_push("{\"type\":\"t\",\"priority\":5}");
+    freeReplyObject(tq_fcall("llmb_cancel", ids[n - 1], NULL));
+    ids[n++] = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w4", 1, "30000", t, NULL), 1);
+    freeReplyObject(tq_fcall("llmb_cancel", ids[n - 1], NULL));
+    freeReplyObject(tq_fcall("llmb_heartbeat", "w4", "30000", t[0].ref,
+                             t[0].tok, NULL));
+    ids[n++] = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    assert_int_equal(tq_claim("w5", 3, "30000", t, NULL), 3);
+    for (k = 0; k < 3; k++)
+        assert_int_equal(tq_complete("w5", &t[k], "{\"k\":1}"), 1);
+    ids[n++] = tq_push("{\"type\":\"t\"}"); /* still waiting */
+    tq_assert_job(ids[N], "state", "failed");
+    tq_assert_job(ids[N + 1], "0:attempt", "2");
+    tq_assert_job(ids[N + 3], "state", "cancelled");
+    tq_assert_job(ids[N + 4], "state", "completed");
+    assert_int_equal(tq_ended_count(), N + 5);
+
+    /* as version 30 kept them */
+    for (i = 0; i < n; i++) {
+        char *e = tq_job_end(ids[i]);
+        before[i] = end_view(ids[i]);
+        if (e == NULL)
+            continue;
+        tq_job_end_clear(ids[i]);
+        r = tq_cmd("HSET %s:je %s %s", T.base, ids[i], e);
+        freeReplyObject(r);
+        free(e);
+    }
+    /* (its result of 100 bytes makes <base>:je a hash table, as a large
+     * one is: HSCAN then goes a few fields at a time) */
+    {
+        char v[128];
+        snprintf(v, sizeof(v), "c1 1 w\t%0100d", 0);
+        freeReplyObject(tq_cmd("HSET %s:je gone %s", T.base, v));
+    }
+    assert_int_equal(tq_ended_count(), 0);
+    assert_int_equal(tq_cmd_int("HLEN %s:je", T.base), N + 6);
+
+    junk = tq_stat("junk");
+    k = (int)upgrade("7");
+    assert_true(k >= 7 && k < 100);
+    assert_true(tq_ended_count() == k || tq_ended_count() == k - 1);
+    assert_int_equal(tq_cmd_int("HLEN %s:je", T.base), N + 6 - k);
+    assert_true(upgrade_all("250") >= 2);
+    assert_int_equal(tq_cmd_int("EXISTS %s:je", T.base), 0);
+    assert_int_equal(tq_ended_count(), N + 5);
+    for (i = 0; i < n; i++) {
+        char *after = end_view(ids[i]);
+        assert_string_equal(after, before[i]);
+        free(after);
+    }
+    assert_int_equal(tq_stat("junk"), junk + 1); /* the end of no record */
+
+    /* a retry takes the end back out; retention deletes an ended job */
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", ids[N], NULL)), 1);
+    tq_assert_job(ids[N], "state", "pending");
+    assert_int_equal(tq_ended_ms(ids[N]), -1);
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
+    tq_sleep_ms(1100);
+    r = tq_fcall("llmb_reap", "250", NULL);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:jd %s", T.base, ids[0]), 0);
+    tq_assert_job(ids[N], "state", "pending");
+    for (i = 0; i < n; i++) {
+        free(before[i]);
+        free(ids[i]);
+    }
+}
+
 /* Nothing of the old layout: one call answers 0 and writes nothing. */
 static void test_nothing_to_do(void **state)
 {
@@ -236,6 +366,12 @@ static void test_refusals(void **state)
     assert_non_null(strstr(r->str, ":ended\" is a string"));
     freeReplyObject(r);
     freeReplyObject(tq_cmd("DEL %s:ended", T.base));
+    freeReplyObject(tq_cmd("SET %s:je x", T.base));
+    r = tq_fcall("llmb_upgrade", NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, ":je\" is a string, llmb expects a hash"));
+    freeReplyObject(r);
+    freeReplyObject(tq_cmd("DEL %s:je", T.base));
     r = tq_fcall("llmb_upgrade", "0", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
@@ -250,6 +386,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_convert_every_kind,
                                         tq_each_setup, tq_each_teardown),
         cmocka_unit_test_setup_teardown(test_reap_converts_old_lease,
+                                        tq_each_setup, tq_each_teardown),
+        cmocka_unit_test_setup_teardown(test_convert_version_30_ends,
                                         tq_each_setup, tq_each_teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_do, tq_each_setup,
                                         tq_each_teardown),

@@ -434,14 +434,14 @@ static void assert_refused_or_done(redisReply *r, const char *fn,
     freeReplyObject(r);
 }
 
-/* A job that ended long ago (its record, its end at 1 ms and its line in
- * <base>:fin) with retention_s 1: a call that ends a job then also
- * reaches retention's keys (jd, je, jl, fin, dead). */
+/* A job that ended long ago (its record with its end at 1 ms in front,
+ * and its line in <base>:fin) with retention_s 1: a call that ends a job
+ * then also reaches retention's keys (jd, jl, fin, dead). */
 static void old_ended(void)
 {
     freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
-    freeReplyObject(tq_cmd("HSET %s:jd old p1\tt\t\t{}", T.base));
-    freeReplyObject(tq_cmd("HSET %s:je old %s", T.base, "f1 1 w\tx"));
+    freeReplyObject(tq_cmd("HSET %s:jd old %s", T.base,
+                           "F1 1 w\t1\txp1\tt\t\t{}"));
     freeReplyObject(tq_cmd("ZADD %s:dead 1 old", T.base));
     freeReplyObject(tq_cmd("RPUSH %s:jl old", T.base));
     freeReplyObject(tq_cmd("LPUSH %s:fin %s", T.base, "1 old")); /* oldest */
@@ -465,7 +465,7 @@ static char *old_ended_and_cancelled_waiting(void)
     assert_int_equal(tq_int(tq_fcall("llmb_cancel", c, NULL)), 2);
     /* as if task 1 were past the cancel's CANCEL_REFS_MAX */
     tq_cmd_int("SADD %s:jr:%s %s", T.base, c, t[1].ref);
-    freeReplyObject(tq_cmd("HDEL %s:je %s", T.base, c));
+    tq_job_end_clear(c);
     freeReplyObject(tq_cmd("HSET %s:j:%s state cancelled left 1 cancelled 1 "
                            "1:state pending",
                            T.base, c));
@@ -1015,10 +1015,10 @@ static void test_settings_at_their_ends(void **state)
     assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
     assert_int_equal(llen("fin"), 1);
     {
-        char *e = tq_hget("je", id), *v;
+        char *e = tq_job_end(id), *v;
         assert_int_equal(e[0], 'c');
         v = llmb_xasprintf("c1%s", strchr(e, ' '));
-        freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, id, v));
+        tq_job_end_set(id, v);
         free(v);
         free(e);
         v = llmb_xasprintf("1 %s", id);

@@ -1795,12 +1795,46 @@ static void op_retry(void)
     freeReplyObject(r);
 }
 
+/* Value v of <base>:jd split as lua/05-lifecycle.lua keeps it: returns
+ * the record (past the end an ended job holds in front: "<C|F|X>...\t<n>
+ * \t<n bytes>"), and puts that end in the form the library made it
+ * ("<c|f|x>...", a tab and the n bytes when n is given) in *end
+ * (malloc'd; NULL when v has none). NULL v gives NULL. */
+static const char *rec_split(const char *v, char **end)
+{
+    const char *t, *u;
+    long long n = 0;
+
+    *end = NULL;
+    if (v == NULL || v[0] < 'A' || v[0] > 'Z')
+        return v;
+    t = strchr(v, '\t');
+    u = t ? strchr(t + 1, '\t') : NULL;
+    if (u == NULL) {
+        violation("record", "a record with an end that does not parse: %s", v);
+        return v;
+    }
+    if (u > t + 1)
+        n = atoll(t + 1);
+    if (u > t + 1)
+        *end = llmb_xasprintf("%c%.*s\t%.*s", v[0] - 'A' + 'a',
+                              (int)(t - v - 1), v + 1, (int)n, u + 1);
+    else
+        *end = llmb_xasprintf("%c%.*s", v[0] - 'A' + 'a', (int)(t - v - 1),
+                              v + 1);
+    return u + 1 + n;
+}
+
 /* Whether job j's record says cancelled ('x'). */
 static bool job_cancelled(const struct mjob *j)
 {
     redisReply *r = cmd("HGET %s:jd %s", M.base, j->id);
-    bool x = r->type == REDIS_REPLY_STRING && r->str[0] == 'x';
+    char *e = NULL;
+    const char *rec = r->type == REDIS_REPLY_STRING ? rec_split(r->str, &e)
+                                                    : NULL;
+    bool x = rec != NULL && rec[0] == 'x';
 
+    free(e);
     freeReplyObject(r);
     return x;
 }
@@ -2694,7 +2728,7 @@ static int fin_count(const redisReply *fin, const char *id, long long *last)
 static const char *const END_NAME[] = {"none", "completed", "failed",
                                        "cancelled"};
 
-/* The job's end in <base>:je against the model: there iff it ended, its
+/* The job's end (in front of its record) against the model: there iff it ended, its
  * letter, and for a job of one task when it ran, on which worker, since
  * when, its attempt past the first, and its result (not {}) or error. */
 static const char *check_end(struct mjob *j, const char *e)
@@ -2706,7 +2740,7 @@ static const char *check_end(struct mjob *j, const char *e)
 
     if (e == NULL) {
         if (job_ended(j))
-            violation("end", "job %s (%s) has no end in <base>:je", j->id,
+            violation("end", "job %s (%s) has no end in its record", j->id,
                       JSTATE[j->st]);
         return NULL;
     }
@@ -2863,7 +2897,7 @@ static void check_view(struct mjob *j)
  *   <base>:pl, <base>:pz or <base>:pd, or behind its job's cursor "<id>":
  *   index >= the job's `next`, "<idx>:state" not completed), running (its
  *   member in <base>:run under the held token of a batch of one worker),
- *   or ended (a job of one task: its end in <base>:je; a fan-out task:
+ *   or ended (a job of one task: the end in its record; a fan-out task:
  *   "<idx>:state" completed, failed or cancelled, or no field when it was
  *   cancelled behind its cursor); and it is where the model has it (same
  *   set, cursor or member, same worker). Members of a cancelled job may
@@ -2981,6 +3015,9 @@ static void check_all(void)
                 violation("cx", "<base>:cx has %s (model: %s)",
                           cx->element[i]->str, j ? JSTATE[j->st] : "no job");
         }
+        /* (ends are kept in the records since library version 31) */
+        if (je->type != REDIS_REPLY_ARRAY || je->elements > 0)
+            violation("junk", "<base>:je exists");
         for (size_t i = 0; je->type == REDIS_REPLY_ARRAY && i + 1 < je->elements;
              i += 2)
             if (job_find(je->element[i]->str, je->element[i]->len) == NULL &&
@@ -3003,8 +3040,13 @@ static void check_all(void)
             bool m_cur_p = false, m_cur_d = false;
             bool ended_m = job_ended(j);
             bool cancelled_m = j->st == J_CANCELLING || j->st == J_CANCELLED;
-            const char *rec = hash_get(jd, j->id);
-            const char *ended = check_end(j, hash_get(je, j->id));
+            char *etext = NULL;
+            const char *rec = rec_split(hash_get(jd, j->id), &etext);
+            const char *ended = check_end(j, etext);
+            long long end_ms = etext ? strtoll(etext + 1, NULL, 10) : -1;
+            char eshown[128];
+            snprintf(eshown, sizeof(eshown), "%s", etext ? etext : "(none)");
+            free(etext); /* (ended is a name of END_NAME) */
             int nfin;
 
             /* the record */
@@ -3133,10 +3175,9 @@ static void check_all(void)
                 violation("end", "job %s (%s) is in %d lines of <base>:fin, "
                           "model: it ended %d times", j->id, JSTATE[j->st],
                           nfin, j->nends);
-            else if (ended_m && ended != NULL &&
-                     fin_ms != strtoll(hash_get(je, j->id) + 1, NULL, 10))
+            else if (ended_m && ended != NULL && fin_ms != end_ms)
                 violation("end", "job %s: end %s, last line of <base>:fin at "
-                          "%lld", j->id, hash_get(je, j->id), fin_ms);
+                          "%lld", j->id, eshown, fin_ms);
             {
                 bool agg = ended_m &&
                            (j->tasks > 1 ||

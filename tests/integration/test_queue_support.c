@@ -1,5 +1,6 @@
 /* One queue for function library tests (test_queue_support.h). */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -275,13 +276,100 @@ long long tq_fail(const char *worker, const struct tq_task *t,
 
 long long tq_ended_ms(const char *id)
 {
-    /* its end in <base>:je: "<c|f|x><finished ms>..." */
-    redisReply *r = tq_cmd("HGET %s:je %s", T.base, id);
-    long long v = r->type == REDIS_REPLY_STRING && r->len > 1 ? atoll(r->str + 1)
-                                                             : -1;
+    char *e = tq_job_end(id); /* "<c|f|x><finished ms>..." */
+    long long v = e != NULL && e[1] != '\0' ? atoll(e + 1) : -1;
 
-    freeReplyObject(r);
+    free(e);
     return v;
+}
+
+/* In record value r (len bytes) with an end in front: where the two tabs
+ * of the end are and where the record starts. Returns false when r has no
+ * end (its first letter is not upper case) or it does not parse. */
+static bool end_split(const char *r, size_t len, const char **t,
+                      const char **u, size_t *inner)
+{
+    long long n = 0;
+
+    if (len == 0 || r[0] < 'A' || r[0] > 'Z')
+        return false;
+    *t = memchr(r, '\t', len);
+    *u = *t ? memchr(*t + 1, '\t', len - (size_t)(*t + 1 - r)) : NULL;
+    if (*u == NULL)
+        return false;
+    if (*u > *t + 1)
+        n = atoll(*t + 1);
+    *inner = (size_t)(*u + 1 - r) + (size_t)n;
+    return *inner <= len;
+}
+
+char *tq_job_end(const char *id)
+{
+    redisReply *r = tq_cmd("HGET %s:jd %s", T.base, id);
+    const char *t, *u;
+    size_t inner;
+    char *e = NULL;
+
+    if (r->type == REDIS_REPLY_STRING &&
+        end_split(r->str, r->len, &t, &u, &inner)) {
+        if (u == t + 1)
+            e = llmb_xasprintf("%c%.*s", r->str[0] - 'A' + 'a',
+                               (int)(t - r->str - 1), r->str + 1);
+        else
+            e = llmb_xasprintf("%c%.*s\t%.*s", r->str[0] - 'A' + 'a',
+                               (int)(t - r->str - 1), r->str + 1,
+                               (int)(r->str + inner - u - 1), u + 1);
+    }
+    freeReplyObject(r);
+    return e;
+}
+
+void tq_job_end_set(const char *id, const char *end)
+{
+    redisReply *r = tq_cmd("HGET %s:jd %s", T.base, id);
+    const char *t, *u, *tab = strchr(end, '\t');
+    size_t inner = 0;
+    char *v;
+
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    if (!end_split(r->str, r->len, &t, &u, &inner))
+        inner = 0;
+    if (tab == NULL)
+        v = llmb_xasprintf("%c%s\t\t%.*s", end[0] - 'a' + 'A', end + 1,
+                           (int)(r->len - inner), r->str + inner);
+    else
+        v = llmb_xasprintf("%c%.*s\t%zu\t%s%.*s", end[0] - 'a' + 'A',
+                           (int)(tab - end - 1), end + 1, strlen(tab + 1),
+                           tab + 1, (int)(r->len - inner), r->str + inner);
+    freeReplyObject(r);
+    freeReplyObject(tq_cmd("HSET %s:jd %s %b", T.base, id, v, strlen(v)));
+    free(v);
+}
+
+void tq_job_end_clear(const char *id)
+{
+    redisReply *r = tq_cmd("HGET %s:jd %s", T.base, id);
+    const char *t, *u;
+    size_t inner;
+
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_true(end_split(r->str, r->len, &t, &u, &inner));
+    freeReplyObject(tq_cmd("HSET %s:jd %s %b", T.base, id, r->str + inner,
+                           r->len - inner));
+    freeReplyObject(r);
+}
+
+long long tq_ended_count(void)
+{
+    redisReply *r = tq_cmd("HVALS %s:jd", T.base);
+    long long n = 0;
+
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->len > 0 && r->element[i]->str[0] >= 'A' &&
+            r->element[i]->str[0] <= 'Z')
+            n++;
+    freeReplyObject(r);
+    return n;
 }
 
 char *tq_push_and_complete(const char *doc)

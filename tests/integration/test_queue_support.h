@@ -95,7 +95,20 @@ char *tq_push_and_complete(const char *doc);
  * Returns the reply (caller frees). */
 redisReply *tq_complete_batch(const struct tq_task *t, int n, int bad,
                               const char *bad_result, const char *result);
-/* When job id ended (ms, from its end in <base>:je), or -1. */
+/* When job id ended (ms, from its end), or -1. */
 long long tq_ended_ms(const char *id);
+/* The end of job id as the library made it ("<c|f|x><finished ms>..."
+ * and, when it has one, a tab and the result or error), read from the
+ * front of its record in <base>:jd (lua/05-lifecycle.lua); NULL while it
+ * has none. The caller frees it. */
+char *tq_job_end(const char *id);
+/* Puts end (in the form tq_job_end gives) in front of job id's record,
+ * instead of the end it has. */
+void tq_job_end_set(const char *id, const char *end);
+/* Takes the end out of the front of job id's record: the record as it
+ * was before the job ended. */
+void tq_job_end_clear(const char *id);
+/* Jobs of the queue whose records hold an end. */
+long long tq_ended_count(void);
 
 #endif
