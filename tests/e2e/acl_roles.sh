@@ -101,7 +101,9 @@ grep -l "NOPERM\|can't run this command" "$tmp"/*.log &&
 
 q='llmb:{default}'
 # pusher: only llmb_push, no other function, no raw writes, nothing outside llmb:
-allowed pusher FCALL llmb_push 1 "$q" '{"type":"echo","id":"p2"}'
+# (p2 waits an hour: the worker running meanwhile, with the 1 s retention,
+# must not end and delete it before `llmb cancel p2` below)
+allowed pusher FCALL llmb_push 1 "$q" '{"type":"echo","id":"p2","delay_s":3600}'
 allowed pusher FCALL llmb_push_fields 1 "$q" p3 echo '' '' '' '' '' '' '' ''
 printf '{"type":"echo","id":"p4"}\n' | LLMB_REDIS_URL=$(url pusher) \
     "$bin/tools/push/llmb-push" --batch >/dev/null 2>"$tmp/push-batch.log" ||
