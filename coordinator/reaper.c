@@ -346,12 +346,17 @@ int llmb_reaper_workers(struct llmb_coord *co)
         char *zkey = llmb_coord_key(co, "workers");
         bool away = llmb_coord_away(co, zkey);
         free(zkey);
-        if (away)
-            return 0; /* the registry's primary is away */
+        if (away) {
+            llmb_debug("worker check skipped: the primary of the workers' "
+                       "registry is away");
+            return 0;
+        }
     }
     rc = pass_read(co, rep);
-    if (rc != 0)
+    if (rc != 0) {
+        llmb_debug("worker check failed: %s", llmb_cluster_errstr(co->cl));
         goto out;
+    }
     if (!llmb_reply_time_ms(rep[0], &now_ms)) {
         llmb_coord_reply_error(co, "reading the Redis time", NULL, rep[0]);
         goto out;
