@@ -342,7 +342,7 @@ local function call_flush(base)
             local r = recs[k]
             if r then
                 set[#set + 1] = ids[k]
-                set[#set + 1] = L.rec_ended(r, ends[2 * k])
+                set[#set + 1] = L.rec_front(r, ends[2 * k])
             end
         end
         if #set > 0 then chunked('HSET', base .. ':jd', set) end

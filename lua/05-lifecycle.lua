@@ -127,8 +127,16 @@ function L.rec_inner(r)
     return string.sub(r, at)
 end
 
--- Value r (a record, with or without an end) with end e (L.job_end's
--- text) in front instead.
+-- Value r (a record, with or without an end) with `front` (an end in
+-- the form it takes in front: L.job_end) in front instead.
+function L.rec_front(r, front)
+    local b = string.byte(r, 1)
+    if b and b >= 65 and b <= 90 then r = L.rec_inner(r) end
+    return front .. r
+end
+
+-- Value r (a record, with or without an end) with end e (in the form
+-- L.rec_end gives) in front instead.
 function L.rec_ended(r, e)
     local inner = L.rec_inner(r)
     local head, tail = e, nil
@@ -392,6 +400,7 @@ end
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 -- The letter of a job's end (L.job_end), and back.
 local END_LETTER = {completed = 'c', failed = 'f', cancelled = 'x'}
+local END_UPPER = {completed = 'C', failed = 'F', cancelled = 'X'}
 local END_STATE = {c = 'completed', f = 'failed', x = 'cancelled'}
 
 -- Name of field `name` (attempt, state, worker, result, error) of task
@@ -442,17 +451,33 @@ local function progress(base, id, tasks, before, left)
 end
 
 -- Records that job `id` ended in `state` now: its end in front of its
--- record (`text` after the letter and the time: " <started> <worker>"
--- and a tab and the result or error for a job of one task; nothing for a
--- fan-out job) written when the call ends, with its `finished` event, its line in
--- <base>:fin and, unless `trivial`, its hand-off to the coordinators
--- (call_flush); the dead set now. A job of one task that ended without a
--- result other than {} is `trivial`: its aggregate holds nothing the
--- coordinator would compute, and llmb_job answers it (15-job.lua).
-function L.job_end(base, id, state, now, text, trivial)
+-- record (`text` after the letter and the time, " <started> <worker>
+-- [<attempt>]" for a job of one task, nothing for a fan-out job; `tail`
+-- the result or error that follows, or nil) written when the call ends
+-- (call_flush, in the form L.rec_ended makes), with its `finished`
+-- event, its line in <base>:fin and, unless `trivial`, its hand-off to
+-- the coordinators; the dead set now. A job of one task that ended
+-- without a result other than {} is `trivial`: its aggregate holds
+-- nothing the coordinator would compute, and llmb_job answers it
+-- (15-job.lua).
+function L.job_end(base, id, state, now, text, trivial, tail)
+    L.job_end_front(base, id, state, now, L.end_front(state, now, text, tail),
+        trivial)
+end
+
+-- The end of L.job_end in the form it takes in front of the record: the
+-- letter upper case, and the length of the tail.
+function L.end_front(state, now, text, tail)
+    return END_UPPER[state] .. now_str(now) .. (text or '')
+        .. (tail and '\t' .. #tail .. '\t' .. tail or '\t\t')
+end
+
+-- L.job_end with its end made already (L.end_front): the jobs of a batch
+-- that complete alike share one.
+function L.job_end_front(base, id, state, now, front, trivial)
     local e = CALL.ends
     e[#e + 1] = id
-    e[#e + 1] = END_LETTER[state] .. now_str(now) .. (text or '')
+    e[#e + 1] = front
     local done = CALL.done
     done[#done + 1] = id
     CALL.states[#done] = state
@@ -540,8 +565,8 @@ function L.single_cancelled(base, id, now, started, worker)
     local tail = started and (' ' .. istr(started) .. ' ' .. worker) or ''
     if kcall('HGET', job_key(base, id), 'expired') == '1' then
         CALL.counts.failed = (CALL.counts.failed or 0) + 1
-        L.job_end(base, id, 'failed', now, (started and tail or ' 0 ')
-            .. '\tdeadline exceeded', true)
+        L.job_end(base, id, 'failed', now, started and tail or ' 0 ', true,
+            'deadline exceeded')
         return
     end
     CALL.counts.cancelled = (CALL.counts.cancelled or 0) + 1
@@ -627,7 +652,7 @@ local function task_failed(base, member, kind, err, now, started, worker, w)
         -- (the attempt it failed on, past the first, as a completed
         -- task's end has it: llmb_job answers it)
         if attempt > 1 then tail = tail .. ' ' .. istr(attempt) end
-        L.job_end(base, id, 'failed', now, tail .. '\t' .. err, true)
+        L.job_end(base, id, 'failed', now, tail, true, err)
         return 2
     end
     redis.call('HSET', jk, task_field(idx, 'error'), err,

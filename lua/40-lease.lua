@@ -214,7 +214,7 @@ local function complete(keys, args)
     local w = L.waits(base)
     local jobs, order = {}, {}
     local k, ok_n = 0, 0
-    local had, tails = {}, {}
+    local had, tails, fronts = {}, {}, {}
     for i, ref in ipairs(refs) do
         -- 0: stale token, or the same task twice in one call
         out[i] = ok[i] and 1 or 0
@@ -240,10 +240,20 @@ local function complete(keys, args)
                     t = ' ' .. istr(claimed[i]) .. ' ' .. worker
                     tails[claimed[i]] = t
                 end
-                if a > 1 then t = t .. ' ' .. istr(a) end
-                local trivial = res == EMPTY_RESULT
-                if not trivial then t = t .. '\t' .. res end
-                L.job_end(base, id, 'completed', now, t, trivial)
+                if a == 1 and res == EMPTY_RESULT then
+                    -- (the common end: made once per batch)
+                    local f = fronts[claimed[i]]
+                    if f == nil then
+                        f = L.end_front('completed', now, t)
+                        fronts[claimed[i]] = f
+                    end
+                    L.job_end_front(base, id, 'completed', now, f, true)
+                else
+                    if a > 1 then t = t .. ' ' .. istr(a) end
+                    local trivial = res == EMPTY_RESULT
+                    L.job_end(base, id, 'completed', now, t, trivial,
+                        not trivial and res or nil)
+                end
             else
                 group_add(jobs, order, id, idx, res)
                 local g = jobs[id]
