@@ -37,7 +37,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* 256 streams due at once: more than one loop pass starts (32), so the
+/* 256 streams due at once: more than one loop pass starts (8), so the
  * later ones wait in the client. TTFT counts from the send: never below
  * the mock's 300 ms nor the TTFT the mock logs for itself (from reading
  * the request to writing its first chunk), and the wait is in
@@ -80,7 +80,7 @@ static void test_send_excludes_queueing(void **state)
      * early, LLMB_LLM_PASS_FRESH_US). */
     for (i = 0; i < n; i++)
         assert_true(ttft[i] >= sent[i] - 1.0);
-    /* Eight passes of 32 plus 256 connections opened: the last ones were
+    /* 32 passes of 8 plus 256 connections opened: the last ones were
      * sent measurably later than they were due... */
     assert_true(max_delay > 0.2);
     /* ... and that wait is not in their TTFT: past the mock's own (its

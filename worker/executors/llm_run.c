@@ -402,7 +402,7 @@ static void measure(struct llmb_llm_run *run)
                               start is not set */
 #define RV_POLL_MAX_S 0.5  /* the longest: the start is set this much
                               later, at worst, than every task arrived */
-#define RV_RETRY_S 0.25    /* after an error */
+#define RV_RETRY_S 0.25    /* while the lease is not held */
 
 static void rv_poll(struct llmb_llm_run *run);
 static void begin(struct llmb_llm_run *run);
@@ -454,7 +454,10 @@ static void rv_reply(void *arg, const char *err, const struct llmb_llm_rv *rv)
         llmb_warn("llm task start rendezvous: %s job=%s task=%ld",
                   err != NULL ? err : "the lease is not held", run->job,
                   run->task);
-        rv_again(run, RV_RETRY_S);
+        /* After an error, again within the wait the call announced (the
+         * start is set counting on it); a task whose lease is gone,
+         * slowly. */
+        rv_again(run, err != NULL ? run->rv_poll_s : RV_RETRY_S);
         return;
     }
     if (rv->start_ms < 0) {
@@ -507,7 +510,7 @@ static void rv_poll(struct llmb_llm_run *run)
                             phase, lround(run->rv_poll_s * 1000.0),
                             rv_reply, call) != 0) {
         free(call);
-        rv_again(run, RV_RETRY_S);
+        rv_again(run, run->rv_poll_s); /* within the wait announced */
         return;
     }
     run->rv = call;
