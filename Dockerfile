@@ -15,7 +15,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake gcc make pkg-config libc6-dev \
       libhiredis-dev libev-dev libjansson-dev libcurl4-openssl-dev \
-      libjs-chart.js libmicrohttpd-dev \
+      libjs-chart.js libmicrohttpd-dev nettle-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -25,16 +25,16 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DLLMB_BUILD_TESTS=OFF \
  && install -m 0755 examples/bench-task.sh /opt/llmb/bin/llmb-example-bench-task
 
 FROM ${BASE}
-# The runtime libraries the binaries link (ldd: hiredis, libev, jansson),
-# and libmicrohttpd and libcurl, which the binaries load at run time when
-# they serve or speak HTTP: libmicrohttpd for the coordinator's /metrics
-# and `llmb web`, libcurl for llmb-worker's llm executor and `llmb health
-# --coordinator`, the compose and k8s probes. The llmb user gets a real
-# home: exec handlers inherit HOME, and tools such as pip, git or an SDK's
-# cache write under it.
+# The runtime libraries the binaries link (ldd: hiredis, libev, jansson,
+# nettle), and libmicrohttpd and libcurl, which the binaries load at run
+# time when they serve or speak HTTP: libmicrohttpd for the coordinator's
+# /metrics and `llmb web`, libcurl for llmb-worker's llm executor and
+# `llmb health --coordinator`, the compose and k8s probes. The llmb user
+# gets a real home: exec handlers inherit HOME, and tools such as pip, git
+# or an SDK's cache write under it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libev4 libjansson4 libmicrohttpd12 libcurl4 \
+      libhiredis0.14 libev4 libjansson4 libnettle8 libmicrohttpd12 libcurl4 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home \
