@@ -138,7 +138,8 @@ struct llmb_coord_away {
 };
 
 struct llmb_coord_counters {
-    long long leases_reaped, workers_reaped, deadlines, promoted;
+    long long leases_reaped, tasks_given_back, workers_reaped, deadlines,
+        promoted;
     long long jobs_aggregated, jobs_trimmed, workers_removed;
     long long redis_errors, reconnects;
 };

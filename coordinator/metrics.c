@@ -993,8 +993,11 @@ void llmb_metrics_prometheus(const struct llmb_coord *co, struct llmb_buf *out)
     }
 
     counter(out, "llmb_coordinator_leases_reaped_total",
-            "Leases this coordinator took back (expired or dead worker).",
+            "Expired leases (claim batches) this coordinator took back.",
             c->leases_reaped);
+    counter(out, "llmb_coordinator_tasks_given_back_total",
+            "Tasks of workers this coordinator judged dead that it gave "
+            "back.", c->tasks_given_back);
     counter(out, "llmb_coordinator_workers_reaped_total",
             "Workers this coordinator judged dead.", c->workers_reaped);
     counter(out, "llmb_coordinator_deadlines_total",

@@ -286,7 +286,7 @@ static int worker_kill(struct llmb_coord *co, struct wstate *w,
     }
     w->dead = true;
     co->counters.workers_reaped++;
-    co->counters.leases_reaped += back;
+    co->counters.tasks_given_back += back;
     llmb_warn("worker dead: %s; tasks given back worker=%s tasks=%lld", reason,
               w->id, back);
 out:

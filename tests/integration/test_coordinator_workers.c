@@ -53,8 +53,11 @@ static long long wait_llen(redisContext *c, const char *key, long long want,
     return n;
 }
 
+static double prom_value(const char *text, const char *name);
+
 /* kill -9 of a worker = its connection closes: its tasks are pending
- * again within about 3 s although the lease runs a minute. */
+ * again within about 3 s although the lease runs a minute; /metrics
+ * counts them given back, and no lease taken back for running out. */
 static void test_connection_closed(void **state)
 {
     char *prefix = llmb_test_prefix("gone");
@@ -62,11 +65,15 @@ static void test_connection_closed(void **state)
     redisContext *c = tc_redis(url);
     struct tc_worker *w;
     long long t0, n;
-    char *id, *st, *err;
+    char *id, *st, *err, *body = NULL;
+    char addr[64];
+    int port = tc_free_port();
     pid_t co;
 
     (void)state;
-    co = tc_coord_start(url, prefix, "gone-c1", NULL);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    co = tc_coord_start(url, prefix, "gone-c1", "--metrics-addr", addr,
+                        NULL);
     id = tc_push(c, prefix, "q", "{\"type\":\"t\",\"tasks\":5}");
     w = tc_worker_new(url, prefix, "gone-w1", "q", 5);
     assert_int_equal(tc_worker_claim(w, 5, 60000), 5);
@@ -96,6 +103,14 @@ static void test_connection_closed(void **state)
     assert_non_null(err);
     assert_non_null(strstr(err, "connection closed"));
     free(err);
+    assert_int_equal(tc_http_get(port, "/metrics", &body), 200);
+    assert_true(prom_value(body, "llmb_coordinator_tasks_given_back_total") ==
+                5.0);
+    assert_true(prom_value(body, "llmb_coordinator_workers_reaped_total") ==
+                1.0);
+    assert_true(prom_value(body, "llmb_coordinator_leases_reaped_total") ==
+                0.0);
+    free(body);
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
 
     llmb_test_redis_del_prefix(c, prefix);
