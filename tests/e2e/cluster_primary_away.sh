@@ -27,8 +27,10 @@ fail() {
     echo "FAIL: $*" >&2
     echo "--- claims and completions" >&2
     tail -n 30 "$tmp/claims" >&2 || true
-    echo "--- coordinator log" >&2
-    tail -n 40 "$tmp/coord.log" >&2 || true
+    echo "--- coordinator log (its debug lines apart)" >&2
+    { grep -v " debug " "$tmp/coord.log" || true; } | tail -n 40 >&2
+    echo "--- the last debug lines (liveness checks)" >&2
+    { grep " debug " "$tmp/coord.log" || true; } | tail -n 20 >&2
     exit 1
 }
 
@@ -108,7 +110,8 @@ wait_for() {
 mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 http() { curl -s --max-time 10 "http://127.0.0.1:$mport$1"; }
 
-"$coord" --tick-ms 100 --metrics-ms 300 --liveness-ms 200 \
+# (at debug level: a failure shows the liveness checks)
+LLMB_LOG_LEVEL=debug "$coord" --tick-ms 100 --metrics-ms 300 --liveness-ms 200 \
     --gone-after-ms 1000 --redis-timeout-ms 500 \
     --metrics-addr "127.0.0.1:$mport" 2>"$tmp/coord.log" &
 cpid=$!
