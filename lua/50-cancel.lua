@@ -358,8 +358,14 @@ local function deadlines(keys, args)
         if budget <= 0 then break end
         redis.call('ZREM', base .. ':deadlines', id)
         local r = redis.call('HGET', base .. ':jd', id)
-        if L.rec(r) == 'p' and not end_state(r) then
-            redis.call('HSET', job_key(base, id), 'expired', 1)
+        local s, _, _, o = L.rec(r)
+        if s == 'p' and not end_state(r) then
+            local jk = job_key(base, id)
+            -- (a fan-out job whose hash was deleted by hand is not given
+            -- one back: its cancel finds it gone, junk)
+            if L.optn(o, 'n', 1) == 1 or redis.call('EXISTS', jk) == 1 then
+                kcall('HSET', jk, 'expired', 1)
+            end
             local _, tasks = job_cancel(base, id, now, 'deadline exceeded')
             budget = budget - (tonumber(tasks) or 1)
             n = n + 1

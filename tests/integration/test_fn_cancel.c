@@ -277,6 +277,7 @@ static void test_deadline(void **state)
 {
     struct tq_task t[1];
     redisReply *r;
+    long long junk;
     char *id;
 
     (void)state;
@@ -293,6 +294,18 @@ static void test_deadline(void **state)
     freeReplyObject(r);
     tq_assert_job(id, "state", "failed");
     tq_assert_job(id, "error", "deadline exceeded");
+    free(id);
+
+    /* a fan-out job whose hash was deleted by hand is not given one back
+     * (with only `expired` in it) when its deadline passes: junk */
+    id = tq_push("{\"type\":\"t\",\"tasks\":3,\"deadline_s\":0.05}");
+    freeReplyObject(tq_cmd("DEL %s:j:%s", T.base, id));
+    tq_sleep_ms(100);
+    junk = tq_stat("junk");
+    r = tq_fcall("llmb_deadlines", "10", NULL);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_true(tq_stat("junk") > junk);
     free(id);
 }
 
