@@ -108,10 +108,41 @@ allowed pusher FCALL llmb_push_fields 1 "$q" p3 echo '' '' '' '' '' '' '' ''
 printf '{"type":"echo","id":"p4"}\n' | LLMB_REDIS_URL=$(url pusher) \
     "$bin/tools/push/llmb-push" --batch >/dev/null 2>"$tmp/push-batch.log" ||
     fail "push --batch as pusher"
+# a job with a prompt dataset: llmb_dataset stores the upload (dsu, dsb),
+# the push moves it under the job (ds), both with the commands of the
+# pusher's selectors (p5 waits an hour, as p2)
+printf '{"prompt":"a"}\n{"prompt":"b"}\n' > "$tmp/ds.jsonl"
+LLMB_REDIS_URL=$(url pusher) "$bin/tools/push/llmb-push" --id p5 --delay 3600 \
+    --tasks 2 --dataset "$tmp/ds.jsonl" llm '{"model":"m"}' >/dev/null \
+    2>"$tmp/push-dataset.log" || fail "push --dataset as pusher"
+[[ $(as reader LLEN "$q:ds:p5") == 2 ]] || fail "the dataset of p5 not stored"
+[[ $(as reader EXISTS "$q:dsu:p5" "$q:dsb:p5") == 0 ]] ||
+    fail "the upload of p5 is left"
+out=$(as worker FCALL llmb_dataset_read 1 "$q" p5 0 2 2>&1)
+[[ $out == $'{"prompt":"a"}\n{"prompt":"b"}' ]] ||
+    fail "the dataset of p5 read back: $out"
+# a push refused for its dataset deletes the upload (UNLINK)
+allowed pusher FCALL llmb_dataset 1 "$q" p6 0 '{"prompt":"a"}'
+out=$(as pusher FCALL llmb_push 1 "$q" '{"type":"llm","id":"p6",
+    "payload":{"model":"m","dataset":{"entries":2}}}' 2>&1 || true)
+grep -q 'says 2 entries, but 1 are stored' <<<"$out" || fail "push of p6: $out"
+[[ $(as reader EXISTS "$q:dsu:p6" "$q:dsb:p6") == 0 ]] ||
+    fail "the upload of p6 is left"
 refused pusher FCALL llmb_claim 1 "$q" w 1 30000
 refused pusher FCALL llmb_cancel 1 "$q" p2
 refused pusher FCALL llmb_complete 1 "$q" w "$id:0" 1 '{}'
 refused pusher DEL "$q:pl"
+refused pusher UNLINK "$q:pl"
+refused pusher DEL "$q:jd"
+refused pusher RENAME "$q:pl" "$q:pl2"
+refused pusher RENAME "$q:jd" "$q:dsu:x"
+refused pusher SET "$q:conf" x
+# the selectors: uploads may be deleted, a stored dataset only renamed
+# onto (by the push) and made persistent
+refused pusher DEL "$q:ds:p5"
+refused pusher UNLINK "$q:ds:p5"
+refused pusher RENAME "$q:ds:p5" "$q:dsu:p5"
+refused pusher GET "$q:ds:p5"
 refused pusher ZPOPMIN "$q:pz"
 # Not enforceable: HSET, ZADD and the like on llmb:{...} keys. Redis checks
 # the commands a function runs against the caller's ACL, so the pusher
