@@ -259,8 +259,25 @@ local function retention_trim(base, now, limit)
             local gone, keys = {}, {}
             if #part > 0 then
                 -- (an ended job's record starts with its end, whose
-                -- letter is upper case: 05-lifecycle.lua)
-                local ends = redis.call('HMGET', base .. ':jd', unpack(part))
+                -- letter is upper case: 05-lifecycle.lua; while
+                -- library version 30's <base>:je is still there, the
+                -- end of a job whose record has none may be in it)
+                local recs = redis.call('HMGET', base .. ':jd', unpack(part))
+                local ends = {}
+                for k = 1, #part do
+                    local v = recs[k]
+                    ends[k] = v and string.match(v, '^%u%d+') and v or false
+                end
+                if L.je_exists(base) then
+                    local old = redis.call('HMGET', base .. ':je',
+                        unpack(part))
+                    for k = 1, #part do
+                        if not ends[k] and recs[k] and old[k] then
+                            ends[k] = string.upper(string.sub(old[k], 1, 1))
+                                .. string.sub(old[k], 2)
+                        end
+                    end
+                end
                 for k, id in ipairs(part) do
                     local fin = ends[k] and tonumber(string.match(ends[k],
                         '^%u(%d+)'))
@@ -284,6 +301,7 @@ local function retention_trim(base, now, limit)
             end
             if #gone > 0 then
                 chunked('HDEL', base .. ':jd', gone)
+                if L.je_exists(base) then chunked('HDEL', base .. ':je', gone) end
                 chunked('ZREM', base .. ':dead', gone)
                 -- UNLINK: a job's records and dataset run to tens of MiB
                 -- each, whose DEL would hold the server while it frees
@@ -389,10 +407,10 @@ local QUEUE_KEYS = {jd = 'hash', je = 'hash', jl = 'list', pl = 'list', pz = 'zs
     att = 'hash', cx = 'set', fin = 'list', deadlines = 'zset',
     dead = 'zset', aggr = 'zset', done = 'list', wake = 'list',
     events = 'stream', counts = 'hash', conf = 'hash', seq = 'string',
-    idseq = 'string', tok = 'string', paused = 'string'}
+    idseq = 'string', tok = 'string', paused = 'string', jec = 'string'}
 local ALL_KEYS = {'jd', 'je', 'jl', 'pl', 'pz', 'pd', 'run', 'lease', 'running',
     'att', 'cx', 'fin', 'deadlines', 'dead', 'aggr', 'done', 'wake',
-    'events', 'counts', 'conf', 'seq', 'idseq', 'tok', 'paused'}
+    'events', 'counts', 'conf', 'seq', 'idseq', 'tok', 'paused', 'jec'}
 
 -- The queue keys of the functions called once per job or per batch, whose
 -- every TYPE counts (about 0.5 us each): the settings, counters and
@@ -403,7 +421,9 @@ local ALL_KEYS = {'jd', 'je', 'jl', 'pl', 'pz', 'pd', 'run', 'lease', 'running',
 -- the wrong type under each name and calls each of these functions on the
 -- paths that touch the most keys.
 -- What every call that ends jobs touches (call_flush, retention_trim).
-local ENDING = {'conf', 'counts', 'events', 'jd', 'jl', 'fin', 'done',
+-- ('je': library version 30's ends, read and deleted until llmb_upgrade
+-- has moved them, 90-upgrade.lua)
+local ENDING = {'conf', 'counts', 'events', 'je', 'jd', 'jl', 'fin', 'done',
     'dead', 'cx', 'att'}
 -- (only `redis` and the basic functions are reachable while the library
 -- loads: no unpack, no string)

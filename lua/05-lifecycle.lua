@@ -85,8 +85,10 @@ function L.rec_start(r)
     if u == nil then return nil end
     local n = 0
     if u > t + 1 then
-        n = tonumber(string.sub(r, t + 1, u - 1))
-        if n == nil or n < 0 or n ~= math.floor(n) then return nil end
+        local d = string.sub(r, t + 1, u - 1)
+        if not string.find(d, '^%d+$') then return nil end
+        n = tonumber(d)
+        if n > #r - u then return nil end
     end
     return u + n + 1, t, u
 end
@@ -117,6 +119,29 @@ function L.rec_end(r)
     local head = string.lower(string.sub(r, 1, 1)) .. string.sub(r, 2, t - 1)
     if u == t + 1 then return head end
     return head .. '\t' .. string.sub(r, u + 1, at - 1)
+end
+
+-- The end of job `id` whose value of <base>:jd is r: L.rec_end(r), or,
+-- while the queue still has ends that library version 30 kept apart in
+-- <base>:je (llmb_upgrade moves them, 90-upgrade.lua), the one there.
+function L.end_of(base, id, r)
+    local e = L.rec_end(r)
+    if e then return e end
+    if L.je_exists(base) then
+        return redis.call('HGET', base .. ':je', id) or nil
+    end
+    return nil
+end
+
+-- Whether <base>:je (library version 30's ends) is still there; asked
+-- once per call.
+function L.je_exists(base)
+    local v = CALL.je
+    if v == nil then
+        v = redis.call('EXISTS', base .. ':je') == 1
+        CALL.je = v
+    end
+    return v
 end
 
 -- Value r without the end in front: the record the job had before it

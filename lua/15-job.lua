@@ -92,7 +92,7 @@ local function job_read(base, id)
     end
     local tasks = tonumber(v.tasks) or 1
     local state, fin, started, worker, attempt, tail =
-        end_parse(L.rec_end(r))
+        end_parse(L.end_of(base, id, r))
     local task
     if tasks == 1 then
         local t = {}

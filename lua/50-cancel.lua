@@ -19,10 +19,10 @@ local CANCEL_REFS_MAX = 1000
 -- blocks Redis for long.
 local CANCEL_TASK_BUDGET = 1000
 
--- The state of the end in front of record value r, or nil while the job
--- has none.
-local function end_state(r)
-    local e = L.rec_end(r)
+-- The state of the end of job `id` whose value is r (L.end_of), or nil
+-- while the job has none.
+local function end_state(base, id, r)
+    local e = L.end_of(base, id, r)
     if not e then return nil end
     return END_STATE[string.sub(e, 1, 1)]
 end
@@ -43,7 +43,7 @@ local function job_cancel(base, id, now, why, dropping)
     local r = redis.call('HGET', jd, id)
     local s, _, _, o = L.rec(r)
     if s == nil then return nil, 'gone' end
-    local ended = end_state(r)
+    local ended = end_state(base, id, r)
     if ended then return nil, ended, s end
     if s == 'x' then return nil, 'stopping', s end
     local jk = job_key(base, id)
@@ -173,7 +173,7 @@ local function retry(keys, args)
         junk()
         return not_found(base, id)
     end
-    local state = end_state(r)
+    local state = end_state(base, id, r)
     if state == nil and s == 'x' then
         -- A cancelled job whose running tasks have not stopped yet:
         -- running them again now would run them twice. (Its tasks not
@@ -195,8 +195,10 @@ local function retry(keys, args)
         return redis.error_reply(string.format('ERR job "%s" is %s; only failed '
             .. 'or cancelled jobs can be retried', id, now_state))
     end
-    -- its record as it was pushed: without its end, not cancelled
+    -- its record as it was pushed: without its end, not cancelled (and
+    -- its end of library version 30 gone, where it still is)
     redis.call('HSET', jd, id, 'p' .. string.sub(L.rec_inner(r), 2))
+    if L.je_exists(base) then redis.call('HDEL', base .. ':je', id) end
     local jk = job_key(base, id)
     local tasks = L.optn(o, 'n', 1)
     local prio = L.optn(o, 'p', 0)
@@ -359,7 +361,7 @@ local function deadlines(keys, args)
         redis.call('ZREM', base .. ':deadlines', id)
         local r = redis.call('HGET', base .. ':jd', id)
         local s, _, _, o = L.rec(r)
-        if s == 'p' and not end_state(r) then
+        if s == 'p' and not end_state(base, id, r) then
             local jk = job_key(base, id)
             -- (a fan-out job whose hash was deleted by hand is not given
             -- one back: its cancel finds it gone, junk)

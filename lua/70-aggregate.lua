@@ -54,7 +54,7 @@ local function agg_finish(keys, args)
         redis.call('ZREM', base .. ':aggr', id)
         return 0
     end
-    local e = L.rec_end(rec)
+    local e = L.end_of(base, id, rec)
     local state = e and END_STATE[string.sub(e, 1, 1)]
     local want = args[3]
     if want == nil or want == '' then want = '0' end

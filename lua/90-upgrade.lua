@@ -26,13 +26,21 @@ ARGV: [limit 1..250, default 250]. Reply: old members and jobs converted;
 
 -- Puts up to about `limit` ends of B:je (library version 30) in front of
 -- their jobs' records, and deletes them there; an end whose record is
--- gone, or that has one already, goes. Returns how many, at least 1
--- while B:je is left.
+-- gone, or that has one already (the job ended again since: until then
+-- every function read the end in B:je, 05-lifecycle.lua L.end_of), goes.
+-- The HSCAN cursor is kept between calls in B:jec, so that each call goes
+-- on where the last stopped rather than over the buckets it emptied.
+-- Returns how many, at least 1 while B:je is left.
 local function upgrade_ends(base, limit)
-    local ek = base .. ':je'
-    if redis.call('EXISTS', ek) == 0 then return 0 end
+    local ek, ck = base .. ':je', base .. ':jec'
+    if redis.call('EXISTS', ek) == 0 then
+        redis.call('DEL', ck)
+        return 0
+    end
     local jd = base .. ':jd'
-    local n, cursor, scans = 0, '0', 0
+    local n, scans = 0, 0
+    local cursor = redis.call('GET', ck) or '0'
+    if not string.find(cursor, '^%d+$') then cursor = '0' end
     -- at most 10 HSCAN steps (each visits about `limit` buckets): bounded
     -- work when the hash is sparse
     repeat
@@ -56,7 +64,12 @@ local function upgrade_ends(base, limit)
         n = n + #ids
         scans = scans + 1
     until n >= limit or cursor == '0' or scans >= 10
-    return math.max(n, redis.call('EXISTS', ek))
+    if redis.call('EXISTS', ek) == 0 then
+        redis.call('DEL', ck)
+        return math.max(n, 1)
+    end
+    redis.call('SET', ck, cursor)
+    return math.max(n, 1)
 end
 
 -- Converts up to `limit` ended jobs, newest first (each line goes to the
@@ -159,14 +172,16 @@ local function upgrade(keys, args)
     local base = keys[1]
     local limit, err = limit_arg('llmb_upgrade', args[1], CALL_MAX)
     if limit == nil then return err end
-    for _, k in ipairs({'ended', 'pending', 'delayed', 'jobs', 'je'}) do
-        local want = k == 'je' and 'hash' or 'zset'
+    for _, k in ipairs({'ended', 'pending', 'delayed', 'jobs', 'je', 'jec'}) do
+        local want = k == 'je' and 'hash' or k == 'jec' and 'string'
+            or 'zset'
         local t = redis.call('TYPE', base .. ':' .. k)['ok']
         if t ~= 'none' and t ~= want then
             return redis.error_reply('ERR key "' .. base .. ':' .. k
                 .. '" is a ' .. t .. ', llmb expects a ' .. want .. ' of the '
                 .. 'layout before library version '
-                .. (k == 'je' and '31' or '30') .. '; rename or delete it')
+                .. ((k == 'je' or k == 'jec') and '31' or '30')
+                .. '; rename or delete it')
         end
     end
     local n = upgrade_running(base, limit)

@@ -343,6 +343,113 @@ static void test_convert_version_30_ends(void **state)
     }
 }
 
+/* While version 30's ends are still in <base>:je, every function reads
+ * a job's end there: a completed job with a deadline due is not failed by
+ * llmb_deadlines nor cancelled by llmb_cancel, llmb_job reads its result,
+ * retention deletes a job whose end is there, and a retry takes that end
+ * away; then the upgrade moves the others. The ends here are written
+ * literally as version 30 wrote them. */
+static void test_version_30_ends_read_until_moved(void **state)
+{
+    struct tq_task t[3];
+    char *a, *b, *c, *d;
+    redisReply *r;
+
+    (void)state;
+    a = tq_push("{\"type\":\"t\",\"deadline_s\":0.05}");
+    b = tq_push("{\"type\":\"t\"}");
+    c = tq_push("{\"type\":\"t\",\"max_retries\":0}");
+    d = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    assert_int_equal(tq_complete("w1", &t[0], "{\"a\":42}"), 1);
+    assert_int_equal(tq_complete("w1", &t[1], "{}"), 1);
+    assert_int_equal(tq_fail("w1", &t[2], "error", "bad"), 2);
+    tq_job_end_clear(a);
+    tq_job_end_clear(b);
+    tq_job_end_clear(c);
+    freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, a,
+                           "c1700000000500 1700000000400 w1\t{\"a\":42}"));
+    freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, b,
+                           "c1000 900 w1"));
+    freeReplyObject(tq_cmd("HSET %s:je %s %s", T.base, c,
+                           "f1700000000600 1700000000400 w1\tbad"));
+    tq_assert_job(a, "state", "completed");
+    tq_assert_job(a, "0:result", "{\"a\":42}");
+    tq_assert_job(a, "finished_ms", "1700000000500");
+    tq_assert_job(c, "0:error", "bad");
+
+    tq_sleep_ms(100);
+    freeReplyObject(tq_fcall("llmb_deadlines", "10", NULL));
+    r = tq_fcall("llmb_cancel", a, NULL);
+    freeReplyObject(r);
+    tq_assert_job(a, "state", "completed");
+    tq_assert_job(a, "0:result", "{\"a\":42}");
+
+    /* b ended in 1970: retention finds its end in <base>:je */
+    freeReplyObject(tq_cmd("RPUSH %s:fin %s", T.base, "1000 placeholder"));
+    freeReplyObject(tq_cmd("LPUSH %s:fin %s", T.base, "1000 x"));
+    {
+        char *line = malloc(strlen(b) + 8);
+        sprintf(line, "1000 %s", b);
+        freeReplyObject(tq_cmd("LSET %s:fin 0 %s", T.base, line));
+        free(line);
+    }
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+    freeReplyObject(tq_fcall("llmb_reap", "250", NULL));
+    assert_int_equal(tq_cmd_int("HEXISTS %s:jd %s", T.base, b), 0);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:je %s", T.base, b), 0);
+
+    /* a retry of c takes its end in <base>:je away */
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", c, NULL)), 1);
+    assert_int_equal(tq_cmd_int("HEXISTS %s:je %s", T.base, c), 0);
+    tq_assert_job(c, "state", "pending");
+
+    assert_int_equal(upgrade_all("1"), 2);
+    assert_int_equal(tq_cmd_int("EXISTS %s:je %s:jec", T.base, T.base), 0);
+    tq_assert_job(a, "state", "completed");
+    tq_assert_job(a, "0:result", "{\"a\":42}");
+    tq_assert_job(a, "0:worker", "w1");
+    tq_assert_job(a, "started_ms", "1700000000400");
+    assert_int_equal(tq_ended_ms(a), 1700000000500LL);
+    tq_assert_job(d, "state", "pending");
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
+/* A large <base>:je converted one end per call: each call goes on from
+ * the cursor the last one kept (<base>:jec), never stuck behind the
+ * buckets it emptied; every end is moved. */
+static void test_version_30_ends_one_at_a_time(void **state)
+{
+    enum { N = 3000 };
+    redisReply *r;
+    int i, calls;
+
+    (void)state;
+    for (i = 0; i < N; i++) {
+        char id[32], rec[64];
+        snprintf(id, sizeof(id), "j%d", i);
+        snprintf(rec, sizeof(rec), "p1000\tt\t\t{\"i\":%d}", i);
+        redisAppendCommand(T.c, "HSET %s:jd %s %s", T.base, id, rec);
+        redisAppendCommand(T.c, "HSET %s:je %s %s", T.base, id, "c2000 1500 w");
+    }
+    for (i = 0; i < 2 * N; i++) {
+        assert_int_equal(redisGetReply(T.c, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    /* (an HSCAN step with COUNT 1 may return a bucket's chain of more
+     * than one) */
+    calls = upgrade_all("1");
+    fprintf(stderr, "%d ends moved in %d calls of limit 1\n", N, calls);
+    assert_true(calls >= N / 4 && calls <= N + 10);
+    assert_int_equal(tq_cmd_int("EXISTS %s:je %s:jec", T.base, T.base), 0);
+    assert_int_equal(tq_ended_count(), N);
+    tq_assert_job("j2999", "state", "completed");
+    tq_assert_job("j0", "finished_ms", "2000");
+}
+
 /* Nothing of the old layout: one call answers 0 and writes nothing. */
 static void test_nothing_to_do(void **state)
 {
@@ -388,6 +495,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reap_converts_old_lease,
                                         tq_each_setup, tq_each_teardown),
         cmocka_unit_test_setup_teardown(test_convert_version_30_ends,
+                                        tq_each_setup, tq_each_teardown),
+        cmocka_unit_test_setup_teardown(test_version_30_ends_read_until_moved,
+                                        tq_each_setup, tq_each_teardown),
+        cmocka_unit_test_setup_teardown(test_version_30_ends_one_at_a_time,
                                         tq_each_setup, tq_each_teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_do, tq_each_setup,
                                         tq_each_teardown),

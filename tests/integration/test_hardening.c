@@ -397,14 +397,15 @@ static void test_junk_everywhere(void **state)
 static const char *const queue_keys[] = {
     "jd", "je", "jl", "pl", "pz", "pd", "run", "lease", "running", "att",
     "cx", "fin", "deadlines", "dead", "aggr", "done", "wake", "events",
-    "counts", "conf", "seq", "idseq", "tok", "paused",
+    "counts", "conf", "seq", "idseq", "tok", "paused", "jec",
 };
 
 static void break_key(const char *suffix)
 {
     int is_string = strcmp(suffix, "seq") == 0 ||
                     strcmp(suffix, "idseq") == 0 || strcmp(suffix, "tok") == 0 ||
-                    strcmp(suffix, "paused") == 0;
+                    strcmp(suffix, "paused") == 0 ||
+                    strcmp(suffix, "jec") == 0;
 
     freeReplyObject(tq_cmd("DEL %s:%s", T.base, suffix));
     if (is_string)
