@@ -120,8 +120,12 @@ static void connected(struct llmb_coord *co)
                        ? NULL
                        : llmb_conn_ctx(llmb_cluster_conn0(co->cl));
     llmb_reaper_reset(co->reaper);
-    for (i = 0; i < co->nqueues; i++)
+    for (i = 0; i < co->nqueues; i++) {
         co->queues[i].conf_mono = 0;
+        /* (another process may have loaded a library of a newer layout
+         * meanwhile: its llmb_upgrade may have work again) */
+        co->queues[i].upgraded = false;
+    }
 }
 
 /* Connects when the backoff allows. Returns true when Redis is usable.

@@ -149,7 +149,7 @@ local function claim(keys, args)
     local limit = tonumber(args[4] or CALL_MAX)
     local secret = args[5]
     if secret == '' then secret = nil end
-    if worker == nil or worker == '' or string.find(worker, ' ', 1, true)
+    if worker == nil or worker == '' or string.find(worker, '%s')
         or n == nil or n < 1 or n > TASKS_MAX
         or lease_ms == nil or lease_ms < 100 or lease_ms > 86400000
         or limit == nil or limit < 0 or limit > CALL_MAX

@@ -515,7 +515,6 @@ static void test_retention(void **state)
     }
     assert_int_equal(tc_int(c, "EXISTS %s:{q}:j:%s", prefix, id), 0);
     assert_int_equal(tc_int(c, "HEXISTS %s:{q}:jd %s", prefix, id), 0);
-    assert_int_equal(tc_int(c, "EXISTS %s:{q}:je", prefix), 0);
     assert_int_equal(tc_int(c, "LLEN %s:{q}:fin", prefix), 0);
     assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), 0);
     {

@@ -884,6 +884,12 @@ static void test_claim_ranges(void **state)
     free(tq_push("{\"type\":\"t\",\"tasks\":1500}"));
     assert_error(tq_fcall("llmb_claim", "w", "0", "30000", NULL),
                  "<n 1..1000>");
+    /* a worker name with whitespace (it would break a job's end, which
+     * names its worker) */
+    assert_error(tq_fcall("llmb_claim", "w 1", "1", "30000", NULL),
+                 "<worker>");
+    assert_error(tq_fcall("llmb_claim", "w\t1", "1", "30000", NULL),
+                 "<worker>");
     assert_error(tq_fcall("llmb_claim", "w", "1001", "30000", NULL),
                  "<n 1..1000>");
     assert_error(tq_fcall("llmb_claim", "w", "1", "99", NULL),

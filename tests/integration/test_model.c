@@ -1816,6 +1816,10 @@ static const char *rec_split(const char *v, char **end)
     }
     if (u > t + 1)
         n = atoll(t + 1);
+    if (n < 0 || (size_t)n > strlen(u + 1)) {
+        violation("record", "a record whose end's length is out of it: %s", v);
+        return v;
+    }
     if (u > t + 1)
         *end = llmb_xasprintf("%c%.*s\t%.*s", v[0] - 'A' + 'a',
                               (int)(t - v - 1), v + 1, (int)n, u + 1);
