@@ -34,6 +34,11 @@ bool llmb_job_id_ok(const char *id)
     return name_ok(id, LLMB_JOB_ID_MAX);
 }
 
+bool llmb_worker_id_ok(const char *id)
+{
+    return name_ok(id, LLMB_WORKER_ID_MAX);
+}
+
 /* One wording for every tool, so that a name is refused alike wherever it
  * is given. */
 char *llmb_name_refusal(const char *opt, const char *noun, const char *name,

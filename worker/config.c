@@ -112,18 +112,6 @@ static bool id_char_ok(char c)
            (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 }
 
-bool llmb_worker_id_ok(const char *id)
-{
-    size_t n = id != NULL ? strlen(id) : 0;
-
-    if (n == 0 || n > 128)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!id_char_ok(id[i]))
-            return false;
-    return true;
-}
-
 char *llmb_worker_id_default(void)
 {
     char host[256] = "";
@@ -163,8 +151,8 @@ int llmb_worker_config_check(const struct llmb_worker_config *cfg,
         }
     }
     if (cfg->id != NULL && !llmb_worker_id_ok(cfg->id)) {
-        *errstr = llmb_xasprintf("--id must be 1 to 128 characters from "
-                                 "[A-Za-z0-9_.-], got \"%s\"", cfg->id);
+        *errstr = llmb_name_refusal("--id", "worker id", cfg->id,
+                                    LLMB_WORKER_ID_MAX);
         return LLMB_ECONFIG;
     }
     for (size_t i = 0; i < cfg->exec_env.n; i++) {

@@ -36,10 +36,6 @@ struct llmb_worker_config {
 
 extern const struct llmb_opt_set llmb_worker_opt_set;
 
-/* True when id is a valid worker id: 1 to 128 characters from
- * [A-Za-z0-9_.-]. */
-bool llmb_worker_id_ok(const char *id);
-
 /* A default worker id: "<host>-<pid>-<6 random hex>", the host name cut
  * to 64 characters with characters outside [A-Za-z0-9_.-] as '-'. The
  * caller frees it. */

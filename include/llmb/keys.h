@@ -11,12 +11,16 @@
 
 #define LLMB_QUEUE_NAME_MAX 64
 #define LLMB_JOB_ID_MAX 128
+#define LLMB_WORKER_ID_MAX 128
 
 /* True when q is a valid queue name: 1 to 64 characters from
  * [A-Za-z0-9_.-]. */
 bool llmb_queue_name_ok(const char *q);
 /* True when id is a valid job id: 1 to 128 characters from [A-Za-z0-9_.-]. */
 bool llmb_job_id_ok(const char *id);
+/* True when id is a valid worker id: 1 to LLMB_WORKER_ID_MAX (128)
+ * characters from [A-Za-z0-9_.-]. */
+bool llmb_worker_id_ok(const char *id);
 /* The message refusing `name` as a <noun> ("queue name") of 1 to max
  * characters from [A-Za-z0-9_.-]: given by option opt ("--queue"),
  * '<opt> must be a <noun> of 1 to <max> characters from [A-Za-z0-9_.-],

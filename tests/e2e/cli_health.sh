@@ -38,6 +38,10 @@ done
 run health --worker 'no spaces'
 expect_rc 64
 expect_err "--worker must be a worker id"
+# the worker's own limit: 128 characters (llmb-worker --id)
+run health --worker "$(printf 'w%.0s' $(seq 129))"
+expect_rc 64
+expect_err "worker id of 1 to 128 characters"
 run health --timeout-ms 5
 expect_rc 64
 run health extra

@@ -53,25 +53,13 @@ static void check_set(struct check *c, enum status st, char *detail)
     c->detail = detail;
 }
 
-#define WORKER_ID_MAX 200
-
-/* True when id can be a worker id: 1 to 200 of [A-Za-z0-9_.-]. */
-static bool worker_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-
-    return n >= 1 && n <= WORKER_ID_MAX &&
-           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789_.-") == n;
-}
-
 int llmb_health_check(struct llmb_admin *a, char **errstr)
 {
     const struct llmb_admin_config *cfg = a->cfg;
 
-    if (cfg->worker != NULL && !worker_id_ok(cfg->worker)) {
+    if (cfg->worker != NULL && !llmb_worker_id_ok(cfg->worker)) {
         *errstr = llmb_name_refusal("--worker", "worker id", cfg->worker,
-                                    WORKER_ID_MAX);
+                                    LLMB_WORKER_ID_MAX);
         return LLMB_EINVAL;
     }
     if (cfg->coordinator != NULL &&
