@@ -392,6 +392,13 @@ int llmb_reaper_workers(struct llmb_coord *co)
         nn++;
     }
     qsort(nw, nn, sizeof(*nw), cmp_wstate);
+    if (nn == 0)
+        llmb_debug("worker check: no worker registered (the registry "
+                   "answered %zu values%s)", rep[2]->elements,
+                   rep[2]->elements > 0 &&
+                           rep[2]->element[0]->type != REDIS_REPLY_STRING
+                       ? ", not strings"
+                       : "");
 
     grace = co->reconnected &&
             now_mono - co->up_since_mono < cfg->reconnect_grace_ms;
