@@ -19,8 +19,9 @@ it in its "extra_body").
 
 Introspection for tests: GET /mock/stats returns what the server saw
 (requests, statuses, peak concurrency, Authorization values, arrival
-times) and what it really sent (per stream its TTFT and mean gap, per
-whole answer its time: a loaded machine makes them miss the settings);
+times, connections that carried a completion request) and what it
+really sent (per stream its TTFT and mean gap, per whole answer its
+time: a loaded machine makes them miss the settings);
 POST /mock/reset clears it. --log-sends writes the time of every content
 chunk. GET /health and GET /v1/models answer
 too. With --port 0 the kernel picks the port; the first line on stdout is
@@ -93,6 +94,7 @@ class Stats:
 
     def reset(self):
         self.requests = 0
+        self.connections = 0  # that carried a completion request
         self.inflight = 0
         self.max_inflight_seen = 0
         self.statuses = {}
@@ -107,6 +109,7 @@ class Stats:
     def as_json(self):
         return {
             "requests": self.requests,
+            "connections": self.connections,
             "inflight": self.inflight,
             "max_inflight_seen": self.max_inflight_seen,
             "statuses": {str(k): v for k, v in self.statuses.items()},
@@ -168,9 +171,10 @@ class Mock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, AttributeError):
             pass
+        conn = {"counted": False}
         try:
             while True:
-                keep = await self.one_request(reader, writer)
+                keep = await self.one_request(reader, writer, conn)
                 if not keep:
                     break
         except (ConnectionError, asyncio.IncompleteReadError,
@@ -184,7 +188,7 @@ class Mock:
             except Exception:
                 pass
 
-    async def one_request(self, reader, writer):
+    async def one_request(self, reader, writer, conn):
         line = await reader.readline()
         if not line:
             return False
@@ -222,6 +226,9 @@ class Mock:
                 close)
         elif method == "POST" and path in ("/v1/chat/completions",
                                            "/v1/completions"):
+            if not conn["counted"]:
+                conn["counted"] = True
+                self.stats.connections += 1
             return await self.completion(writer, path, headers, raw, close)
         else:
             await self.send_json(writer, 404, {"error": {

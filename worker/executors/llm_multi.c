@@ -45,6 +45,8 @@ struct shard {
     CURLM *m;
     struct llmb_llm_multi *mu;
     ev_timer timer;   /* curl's timeout */
+    ev_tstamp due;    /* when it was due, on ev_now()'s clock */
+    bool put_off;     /* it came late and waits one pass (timer_cb) */
     int running;      /* transfers curl still runs */
     long nxfer;       /* transfers added and not yet removed */
     long maxconns;    /* CURLMOPT_MAXCONNECTS: the most nxfer has been */
@@ -182,11 +184,26 @@ static void pass_cb(struct ev_loop *loop, ev_check *w, int revents)
     mu->pass_us = llmb_mono_us();
 }
 
+/* Curl's timeout. Its action reads every socket whose transfer curl
+ * runs, without the peek io_cb makes for the bytes' receive time, so when
+ * the loop was held up (a long pass, the worker preempted or stopped:
+ * then the poll may even return no event at all) and bytes may be waiting,
+ * it waits one pass: that pass's poll reports the sockets, whose watchers
+ * run before this one (the timer has the lowest priority). */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
+    struct shard *sh = w->data;
+
     (void)revents;
-    action(w->data, CURL_SOCKET_TIMEOUT, 0);
+    if (!sh->put_off &&
+        ev_now(loop) - sh->due > LLMB_LLM_PASS_FRESH_US / 1e6) {
+        sh->put_off = true;
+        ev_timer_set(&sh->timer, 0.0, 0.0);
+        ev_timer_start(loop, &sh->timer);
+        return;
+    }
+    sh->put_off = false;
+    action(sh, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching fd. */
@@ -249,7 +266,9 @@ static int timerfn_cb(CURLM *m, long timeout_ms, void *userp)
           ev_timer_remaining(loop, &sh->timer) <= 0)))
         return 0;
     ev_timer_stop(loop, &sh->timer);
+    sh->put_off = false;
     if (timeout_ms >= 0) {
+        sh->due = ev_now(loop) + (ev_tstamp)timeout_ms / 1000.0;
         ev_timer_set(&sh->timer, (ev_tstamp)timeout_ms / 1000.0, 0.0);
         ev_timer_start(loop, &sh->timer);
     }
@@ -294,11 +313,15 @@ static size_t shard_of(struct llmb_llm_multi *mu, size_t key)
     llmb_assert(sh->m != NULL);
     ev_timer_init(&sh->timer, timer_cb, 0.0, 0.0);
     sh->timer.data = sh;
+    /* after the sockets of the same pass (timer_cb) */
+    ev_set_priority(&sh->timer, EV_MINPRI);
     llmb_curl.multi_setopt(sh->m, CURLMOPT_SOCKETFUNCTION, socket_cb);
     llmb_curl.multi_setopt(sh->m, CURLMOPT_SOCKETDATA, sh);
     llmb_curl.multi_setopt(sh->m, CURLMOPT_TIMERFUNCTION, timerfn_cb);
     llmb_curl.multi_setopt(sh->m, CURLMOPT_TIMERDATA, sh);
     mu->shards[i] = sh;
+    llmb_debug("llm: curl multi handle %zu made (request slots %zu to %zu)",
+               i, i * SHARD_KEYS, (i + 1) * SHARD_KEYS - 1);
     return i;
 }
 

@@ -1,0 +1,226 @@
+/*
+ * The llm executor's connections and clocks, against the mock LLM server
+ * (llm_multi.c): the connection caches keep as many connections as the
+ * most transfers ever in flight, so later requests and later runs reuse
+ * them instead of connecting again; more than 128 request slots spread
+ * over several curl multi handles and every stream still completes; and
+ * TTFT and TTFB end at the kernel's receive time of the first content
+ * chunk, not when a stopped worker got round to reading it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <llmb/util.h>
+
+#include "fixture.h"
+#include "test_llm_support.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Three runs of 100 streams at concurrency 50 on one worker: 300
+ * requests, never more than 50 on the wire, so 50 connections serve them
+ * all. A cache that closed connections as a run's transfers ended (curl's
+ * own limit, 4 per transfer it holds) would connect again in every run,
+ * about 50 more a run. */
+static void test_connections_kept(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "100", "--itl-ms", "1", NULL};
+    json_t *stats, *res;
+    double conns;
+
+    lm_setup(t, "llm-conns-kept", mock, NULL);
+    for (int run = 0; run < 3; run++) {
+        res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                        "\"prompt\":\"x\",\"max_tokens\":2,"
+                        "\"requests\":100,\"concurrency\":50}}", 30000);
+        assert_int_equal(lm_num(res, "summary.ok"), 100);
+        json_decref(res);
+    }
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "requests"), 300);
+    assert_true(lm_num(stats, "max_inflight_seen") <= 50);
+    conns = lm_num(stats, "connections");
+    /* 50, and a few more should the server have been slow to take one
+     * back before the next request of its slot started */
+    if (conns < 1 || conns > 55)
+        fail_msg("300 requests at concurrency 50 took %.0f connections",
+                 conns);
+    json_decref(stats);
+}
+
+/* Whether the worker's log has line. */
+static bool log_has(const struct lm *t, const char *line)
+{
+    FILE *f = fopen(t->h.logs[0], "r");
+    char buf[4096];
+    bool found = false;
+
+    assert_non_null(f);
+    while (!found && fgets(buf, sizeof(buf), f) != NULL)
+        found = strstr(buf, line) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* 300 streams at once: slots 0 to 299 on three multi handles (the
+ * worker's descriptor limit leaves room for them, as the harness starts
+ * it), each stream complete with its tokens. */
+static void test_slots_over_shards(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "1000", "--itl-ms", "1", NULL};
+    json_t *res, *reqs, *r, *stats;
+    size_t i;
+
+    lm_setup(t, "llm-conns-shards", mock, NULL);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"x\",\"max_tokens\":5,\"requests\":300,"
+                    "\"concurrency\":300}}", 40000);
+    assert_int_equal(lm_num(res, "summary.ok"), 300);
+    assert_int_equal(lm_num(res, "summary.output_tokens"), 1500);
+    assert_true(lm_num(res, "summary.peak_concurrency") > 256);
+    reqs = json_object_get(res, "_requests");
+    assert_int_equal(json_array_size(reqs), 300);
+    json_array_foreach(reqs, i, r) {
+        assert_int_equal(lm_num(r, "status"), 200);
+        assert_int_equal(lm_num(r, "output_tokens"), 5);
+    }
+    json_decref(res);
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "requests"), 300);
+    assert_true(lm_num(stats, "max_inflight_seen") > 256);
+    json_decref(stats);
+    for (int k = 2; k >= 0; k--) {
+        char line[96];
+        snprintf(line, sizeof(line), "llm: curl multi handle %d made "
+                 "(request slots %d to %d)", k, k * 128, k * 128 + 127);
+        if (!log_has(t, line)) {
+            wh_dump_logs(&t->h);
+            fail_msg("the worker's log has no \"%s\"", line);
+        }
+    }
+    assert_false(log_has(t, "llm: curl multi handle 3 made"));
+}
+
+/* Waits until file path is not empty; fails the test after timeout_ms. */
+static void wait_not_empty(const char *path, int timeout_ms)
+{
+    struct stat st;
+
+    for (int waited = 0; waited <= timeout_ms; waited += 2) {
+        if (stat(path, &st) == 0 && st.st_size > 0)
+            return;
+        sleep_ms(2);
+    }
+    fail_msg("%s stayed empty for %d ms", path, timeout_ms);
+}
+
+/* The first content chunk reaches a worker that is stopped (SIGSTOP)
+ * from 100 ms after the mock read the request (the worker then waits in
+ * its poll, with curl's timer of 200 ms after the connect still to come:
+ * a stop inside the pass that sends the request, between a peek and
+ * curl's read, is not what this is about) until 250 ms after the mock
+ * wrote the chunk. TTFT and TTFB end at the kernel's receive time, before
+ * the worker ran again: on the one clock of the machine (CLOCK_MONOTONIC,
+ * the mock's too), the mock's read of the request plus the TTFT reported
+ * (which counts from the send, earlier still) comes before SIGCONT. A
+ * stamp taken when the worker read the chunk would be after it. */
+static void test_ttft_kernel_time(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "400", "--itl-ms", "1", NULL};
+    pid_t wpid;
+    char *id, *st;
+    json_t *stats, *sends, *res, *r;
+    double mock_ttft, sent0_s, ttft, ttfb, read_us;
+    int64_t cont_us;
+    int waited = 0;
+
+    lm_setup_sends(t, "llm-conns-kernel", mock, NULL);
+    wpid = t->h.workers[0];
+    id = wh_push(&t->h, "default", "{\"type\":\"llm\",\"payload\":{"
+                 "\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":1,"
+                 "\"requests\":1,\"concurrency\":1}}");
+    for (;;) {
+        double n;
+        stats = lm_mock_stats(&t->mock);
+        n = lm_num(stats, "requests");
+        json_decref(stats);
+        if (n >= 1)
+            break;
+        if (waited > 20000)
+            fail_msg("the request did not reach the mock");
+        sleep_ms(2);
+        waited += 2;
+    }
+    sleep_ms(100);
+    assert_int_equal(kill(wpid, SIGSTOP), 0);
+    /* the mock logs a stream's sends once it has written all its tokens,
+     * here the one */
+    wait_not_empty(t->sends, 10000);
+    sleep_ms(250);
+    cont_us = llmb_mono_us();
+    assert_int_equal(kill(wpid, SIGCONT), 0);
+
+    st = wh_wait_state(&t->h, "default", id, "completed|failed|cancelled",
+                       20000);
+    assert_string_equal(st, "completed");
+    res = lm_result(t, id, 0);
+    r = json_array_get(json_object_get(res, "_requests"), 0);
+    assert_non_null(r);
+    ttft = lm_num(r, "ttft_ms");
+    ttfb = lm_num(r, "ttfb_ms");
+    stats = lm_mock_stats(&t->mock);
+    mock_ttft = json_number_value(
+        json_array_get(json_object_get(stats, "ttfts_ms"), 0));
+    sends = lm_mock_sends(t);
+    sent0_s = json_number_value(json_array_get(json_array_get(sends, 0), 0));
+    read_us = sent0_s * 1e6 - mock_ttft * 1000.0;
+    /* the stop lasted past the chunk's write, by construction */
+    assert_true((double)cont_us - sent0_s * 1e6 >= 250000.0);
+    /* never early: the request was sent before the mock read it */
+    assert_true(ttft >= mock_ttft - 1.0);
+    assert_true(ttfb >= mock_ttft - 1.0);
+    if (read_us + ttft * 1000.0 >= (double)cont_us ||
+        read_us + ttfb * 1000.0 >= (double)cont_us) {
+        wh_dump_logs(&t->h);
+        fail_msg("TTFT %.3f ms, TTFB %.3f ms: the mock wrote the first "
+                 "chunk %.3f ms after reading the request and the worker "
+                 "ran again %.3f ms after that", ttft, ttfb, mock_ttft,
+                 ((double)cont_us - sent0_s * 1e6) / 1000.0);
+    }
+    json_decref(sends);
+    json_decref(stats);
+    json_decref(res);
+    free(st);
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        LM_TEST(test_connections_kept),
+        LM_TEST(test_slots_over_shards),
+        LM_TEST(test_ttft_kernel_time),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
