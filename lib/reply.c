@@ -51,6 +51,24 @@ bool llmb_reply_redirected(const redisReply *r)
             strncmp(r->str, "CLUSTERDOWN", 11) == 0);
 }
 
+bool llmb_reply_refused_for_now(const char *err)
+{
+    static const char *const codes[] = {
+        "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+        "READONLY", "MISCONF", "NOREPLICAS", "OOM", "MOVED", "ASK",
+    };
+
+    if (err == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(*codes); i++) {
+        size_t n = strlen(codes[i]);
+        if (strncmp(err, codes[i], n) == 0 &&
+            (err[n] == ' ' || err[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 bool llmb_reply_not_yet(const redisReply *r)
 {
     static const char *const later[] = {"LOADING", "BUSY", "MASTERDOWN",

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <llmb/log.h>
+#include <llmb/reply.h>
 #include <llmb/util.h>
 
 #include "core.h"
@@ -215,14 +216,10 @@ static void batch_reply(struct llmb_aconn *ac, const redisReply *reply,
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        /* Transient server states are retried; anything else would fail
-         * the same way again. */
-        if (strncmp(reply->str, "BUSY", 4) == 0 ||
-            strncmp(reply->str, "LOADING", 7) == 0 ||
-            strncmp(reply->str, "OOM", 3) == 0 ||
-            strncmp(reply->str, "MASTERDOWN", 10) == 0 ||
-            strncmp(reply->str, "READONLY", 8) == 0 ||
-            strncmp(reply->str, "TRYAGAIN", 8) == 0) {
+        /* Transient server states are retried (CLUSTERDOWN, MISCONF,
+         * NOREPLICAS and redirects too); anything else would fail the
+         * same way again. */
+        if (llmb_reply_refused_for_now(reply->str)) {
             llmb_warn("redis answered %s: %s (retrying) queue=%s",
                       routes[b->route].function, reply->str, b->q->name);
             list_prepend_all(home, &b->items);

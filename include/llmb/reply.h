@@ -38,4 +38,13 @@ bool llmb_reply_not_yet(const redisReply *r);
  * for NULL, any other reply and any other error. */
 bool llmb_reply_redirected(const redisReply *r);
 
+/* True when err, the text of an error reply to a write, says that Redis
+ * did not run it for now, or ran a function only halfway, and that the
+ * same call may succeed later: llmb_reply_not_yet()'s errors, a replica
+ * or a server refusing writes (READONLY, MISCONF, NOREPLICAS), out of
+ * memory (OOM), or a redirect (MOVED, ASK). Such a call is not confirmed
+ * and is sent again; any other error would fail the same way again.
+ * False for NULL. */
+bool llmb_reply_refused_for_now(const char *err);
+
 #endif

@@ -199,6 +199,31 @@ static void test_redirected(void **state)
                  sizeof(no) / sizeof(*no));
 }
 
+/* llmb_reply_refused_for_now(): a write Redis did not run for now, by
+ * its code; not another error, nor a code that only begins the same. */
+static void test_refused_for_now(void **state)
+{
+    static const char *const yes[] = {
+        "BUSY Redis is busy running a script.", "LOADING", "MASTERDOWN x",
+        "TRYAGAIN x", "CLUSTERDOWN The cluster is down",
+        "READONLY You can't write against a read only replica.",
+        "MISCONF Redis is configured to save RDB snapshots",
+        "NOREPLICAS Not enough good replicas to write.",
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381"};
+    static const char *const no[] = {
+        "ERR unknown command", "WRONGTYPE x", "NOPERM x", "NOSCRIPT x",
+        "BUSYKEY Target key name already exists.", "OOMX", "ASKING", "",
+        "ERR llmb: BUSY"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
+        assert_true(llmb_reply_refused_for_now(yes[i]));
+    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
+        assert_false(llmb_reply_refused_for_now(no[i]));
+    assert_false(llmb_reply_refused_for_now(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_time_refuses),
         cmocka_unit_test(test_not_yet),
         cmocka_unit_test(test_redirected),
+        cmocka_unit_test(test_refused_for_now),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include <llmb/reply.h>
+
 #include "push.h"
 
 static const char *const status_names[] = {
@@ -27,16 +29,7 @@ bool push_reply_unavailable(const char *err)
      * or, for OOM, a function stopped halfway; or a cluster moved the
      * queue's slot while the call was on its way (MOVED, ASK). Either
      * way the jobs are not refused: they are not confirmed. */
-    static const char *const codes[] = {
-        "BUSY ", "LOADING ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ",
-        "READONLY ", "MISCONF ", "NOREPLICAS ", "OOM ", "MOVED ", "ASK ",
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(codes) / sizeof(*codes); i++)
-        if (strncmp(err, codes[i], strlen(codes[i])) == 0)
-            return true;
-    return false;
+    return llmb_reply_refused_for_now(err);
 }
 
 void push_status_print(const struct push_config *cfg, struct push_tally *t,
