@@ -576,16 +576,20 @@ static void dereg_done(struct llmb_worker *w)
 
 /* True when r, the reply of the deregistration's GET or EXEC, is a
  * cluster's refusal because the owner key's slot moved or is moving
- * (MOVED, ASK, TRYAGAIN, CLUSTERDOWN; EXECABORT when a command inside the
- * transaction got one): nothing was deleted. The deregistration is then
+ * (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, or READONLY from a primary demoted
+ * by a failover; EXECABORT when a command inside the transaction got
+ * one): nothing was deleted. The deregistration is then
  * tried again from the WATCH in DEREG_RETRY_MS, at the owner the slot map
  * names by then, until it is done or the exit timer (started now if
  * need be) ends the shutdown. */
 static bool dereg_moved(struct llmb_worker *w, const redisReply *r)
 {
+    /* (a READONLY, a demoted primary's, made the router read the map as
+     * a MOVED does: the next try goes to the new owner, lib/acluster.c) */
     if (!llmb_reply_redirected(r) &&
         !(r != NULL && r->type == REDIS_REPLY_ERROR &&
-          strncmp(r->str, "EXECABORT", 9) == 0))
+          (strncmp(r->str, "EXECABORT", 9) == 0 ||
+           strncmp(r->str, "READONLY", 8) == 0)))
         return false;
     if (w->dereg_moved++ == 0)
         llmb_info("redis cluster refused the deregistration id=%s: %s; "
