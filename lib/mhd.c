@@ -3,10 +3,10 @@
  * the functions its callers use: the coordinator's /metrics server and
  * `llmb web`.
  */
-#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include <llmb/dl.h>
 #include <llmb/mhd.h>
 #include <llmb/util.h>
 
@@ -14,46 +14,30 @@ struct llmb_mhd_api llmb_mhd;
 
 static bool loaded;
 
-/* dlsym into a function pointer (ISO C has no conversion from void *). */
-#define RESOLVE(field, name)                                                \
-    do {                                                                    \
-        void *sym = dlsym(lib, name);                                       \
-        if (sym == NULL)                                                    \
-            missing = name;                                                 \
-        else                                                                \
-            *(void **)&llmb_mhd.field = sym;                                \
-    } while (0)
+/* The functions the table holds. */
+#define SYM(field, name) {name, (void **)&llmb_mhd.field}
+
+static const struct llmb_dl_sym syms[] = {
+    SYM(start_daemon, "MHD_start_daemon"),
+    SYM(stop_daemon, "MHD_stop_daemon"),
+    SYM(run, "MHD_run"),
+    SYM(get_timeout, "MHD_get_timeout"),
+    SYM(get_daemon_info, "MHD_get_daemon_info"),
+    SYM(create_response_from_buffer, "MHD_create_response_from_buffer"),
+    SYM(create_response_from_callback, "MHD_create_response_from_callback"),
+    SYM(add_response_header, "MHD_add_response_header"),
+    SYM(queue_response, "MHD_queue_response"),
+    SYM(destroy_response, "MHD_destroy_response"),
+    SYM(lookup_connection_value, "MHD_lookup_connection_value"),
+};
 
 int llmb_mhd_load(char **errstr)
 {
-    const char *missing = NULL;
-    void *lib;
-
     if (loaded)
         return 0;
-    lib = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-        *errstr = llmb_xasprintf("cannot load libmicrohttpd (install "
-                                 "libmicrohttpd12): %s", dlerror());
+    if (llmb_dl_load("libmicrohttpd.so.12", "libmicrohttpd", "libmicrohttpd12",
+                     syms, sizeof(syms) / sizeof(*syms), "", errstr) == NULL)
         return -1;
-    }
-    RESOLVE(start_daemon, "MHD_start_daemon");
-    RESOLVE(stop_daemon, "MHD_stop_daemon");
-    RESOLVE(run, "MHD_run");
-    RESOLVE(get_timeout, "MHD_get_timeout");
-    RESOLVE(get_daemon_info, "MHD_get_daemon_info");
-    RESOLVE(create_response_from_buffer, "MHD_create_response_from_buffer");
-    RESOLVE(create_response_from_callback,
-            "MHD_create_response_from_callback");
-    RESOLVE(add_response_header, "MHD_add_response_header");
-    RESOLVE(queue_response, "MHD_queue_response");
-    RESOLVE(destroy_response, "MHD_destroy_response");
-    RESOLVE(lookup_connection_value, "MHD_lookup_connection_value");
-    if (missing != NULL) {
-        *errstr = llmb_xasprintf("libmicrohttpd.so.12 has no %s", missing);
-        dlclose(lib);
-        return -1;
-    }
     loaded = true; /* kept loaded for the life of the process */
     return 0;
 }
