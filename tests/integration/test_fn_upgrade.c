@@ -460,25 +460,33 @@ static void test_nothing_to_do(void **state)
                                 T.base), 0);
 }
 
-/* An old key of another type is refused before anything is written; the
- * limit is held to 1..250. */
+/* An old key of another type (B:ended, B:je, B:jec) is refused, with
+ * what to do, before anything is written; the limit is held to 1..250. */
 static void test_refusals(void **state)
 {
     redisReply *r;
 
+    static const struct {
+        const char *key, *kind;
+    } old_keys[] = {{"ended", "RPUSH"}, {"je", "SET"}, {"jec", "RPUSH"}};
+    static const char *const want[] = {
+        ":ended\" is a list, llmb expects a zset",
+        ":je\" is a string, llmb expects a hash",
+        ":jec\" is a list, llmb expects a string"};
+
     (void)state;
-    freeReplyObject(tq_cmd("SET %s:ended x", T.base));
-    r = tq_fcall("llmb_upgrade", NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, ":ended\" is a string"));
-    freeReplyObject(r);
-    freeReplyObject(tq_cmd("DEL %s:ended", T.base));
-    freeReplyObject(tq_cmd("SET %s:je x", T.base));
-    r = tq_fcall("llmb_upgrade", NULL);
-    assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_non_null(strstr(r->str, ":je\" is a string, llmb expects a hash"));
-    freeReplyObject(r);
-    freeReplyObject(tq_cmd("DEL %s:je", T.base));
+    for (size_t i = 0; i < sizeof(old_keys) / sizeof(*old_keys); i++) {
+        freeReplyObject(tq_cmd("%s %s:%s x", old_keys[i].kind, T.base,
+                               old_keys[i].key));
+        r = tq_fcall("llmb_upgrade", NULL);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        if (strstr(r->str, want[i]) == NULL)
+            fail_msg("llmb_upgrade with a wrong %s: %s", old_keys[i].key,
+                     r->str);
+        assert_non_null(strstr(r->str, "rename or delete it"));
+        freeReplyObject(r);
+        freeReplyObject(tq_cmd("DEL %s:%s", T.base, old_keys[i].key));
+    }
     r = tq_fcall("llmb_upgrade", "0", NULL);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
