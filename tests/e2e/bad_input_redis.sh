@@ -75,6 +75,15 @@ grep -q 'Connection refused' "$tmp/worker.log" || fail "worker did not log why"
 start_redis
 id=$("$push" --redis "$url" --id up1 echo '{"a":1}')
 wait_state "$url" up1 completed
+# (the coordinator's reconnect backoff may be seconds long by now: it must
+# be connected before requirepass below, which it would rightly take, at
+# its first connect, for a configuration error)
+for i in $(seq 300); do
+    grep -q 'connected to redis' "$tmp/coordinator.log" && break
+    sleep 0.1
+done
+grep -q 'connected to redis' "$tmp/coordinator.log" ||
+    fail "the coordinator did not connect once Redis was up"
 
 # 2. the function library flushed under running processes: redis-cli gets
 # Redis's own error; llmb-push, the worker and the coordinator load it again
