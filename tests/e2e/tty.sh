@@ -163,10 +163,10 @@ same_as_pipe() {
     shift
     "$llmb" "$@" > "$tmp/$name.pipe" 2>&1 || fail "llmb $*: exit $?"
     plain "$tmp/$name.pipe"
-    # Two workers' heartbeats read "N ago to N ago" when their ages
-    # differ and "N ago" when they round alike, which can change between
-    # the two runs.
-    local num='s/([0-9][0-9.]*(ms|[smhd])?)+/N/g; s/ +/ /g; s/N ago to N ago/N ago/g'
+    # Two workers' heartbeats read "in N to N ago" (or "N ago to N ago")
+    # when their ages differ and "N ago" when they round alike, which can
+    # change between the two runs.
+    local num='s/([0-9][0-9.]*(ms|[smhd])?)+/N/g; s/ +/ /g; s/N ago to N ago/N ago/g; s/in N to N ago/N ago/g'
     diff <(sed -E "$num" "$tmp/$name.screen") \
         <(sed -E "$num" "$tmp/$name.pipe") >&2 ||
         fail "llmb $* differs on a terminal"
