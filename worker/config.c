@@ -76,10 +76,11 @@ static const struct llmb_opt worker_opts[] = {
         "N", "Open files of an exec program (RLIMIT_NOFILE; 0 = no limit).",
         exec_rlimit_nofile, 0, 1048576),
     OPT("llm-endpoint", "LLMB_LLM_ENDPOINTS", LLMB_OPT_LIST, NULL,
-        "NAME=BASE_URL[,key_env=VAR]",
+        "NAME=BASE_URL[,key_env=VAR][,client=llmb|libcurl]",
         "An OpenAI-compatible endpoint of the llm and benchmark handlers; "
         "the API key is read from the worker's environment variable VAR. "
-        "Repeatable. See docs/llm.md.", llm_endpoints, 0, 0),
+        "Plain http:// goes through llmb's own HTTP/1.1 client unless "
+        "client=libcurl. Repeatable. See docs/llm.md.", llm_endpoints, 0, 0),
 };
 
 /* The names the other programs give the same things: llmb-push and the

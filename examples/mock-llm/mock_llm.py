@@ -83,6 +83,11 @@ SETTINGS = {
                  "write streamed bytes in pieces of at most N bytes, each "
                  "sent on its own (0 = whole events)"),
     "delay_ms": (float, 0.0, "wait this long before the response headers"),
+    "drop_kept": (bool, False,
+                  "close a kept connection (one that answered a completion "
+                  "before) on its next completion request, unanswered: a "
+                  "server whose keep-alive timeout struck as the request "
+                  "came"),
 }
 
 ARRIVALS_KEPT = 100000
@@ -95,6 +100,7 @@ class Stats:
     def reset(self):
         self.requests = 0
         self.connections = 0  # that carried a completion request
+        self.dropped = 0  # completion requests unanswered (drop_kept)
         self.inflight = 0
         self.max_inflight_seen = 0
         self.statuses = {}
@@ -110,6 +116,7 @@ class Stats:
         return {
             "requests": self.requests,
             "connections": self.connections,
+            "dropped": self.dropped,
             "inflight": self.inflight,
             "max_inflight_seen": self.max_inflight_seen,
             "statuses": {str(k): v for k, v in self.statuses.items()},
@@ -128,6 +135,7 @@ class Mock:
         self.rng = random.Random(args.seed)
         self.stats = Stats()
         self.quiet = args.quiet
+        self.read_delay_ms = args.read_delay_ms
         self.log = open(args.log_requests, "a") if args.log_requests \
             else None
         self.sends = open(args.log_sends, "a") if args.log_sends else None
@@ -209,6 +217,8 @@ class Mock:
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         n = int(headers.get("content-length", "0") or "0")
+        if n > 0 and self.read_delay_ms > 0:
+            await asyncio.sleep(self.read_delay_ms / 1000.0)
         raw = await reader.readexactly(n) if n > 0 else b""
         close = (headers.get("connection", "").lower() == "close" or
                  version == "HTTP/1.0")
@@ -226,7 +236,16 @@ class Mock:
                 close)
         elif method == "POST" and path in ("/v1/chat/completions",
                                            "/v1/completions"):
-            if not conn["counted"]:
+            if conn["counted"]:
+                try:
+                    body = json.loads(raw)
+                    drop = self.settings_for(body)["drop_kept"]
+                except ValueError:
+                    drop = False
+                if drop:
+                    self.stats.dropped += 1
+                    return False
+            else:
                 conn["counted"] = True
                 self.stats.connections += 1
             return await self.completion(writer, path, headers, raw, close)
@@ -518,6 +537,10 @@ def parse_args(argv):
                         "seconds), the gaps a client should measure")
     p.add_argument("--quiet", action="store_true",
                    help="print nothing but the listening line")
+    p.add_argument("--read-delay-ms", type=float, default=0.0,
+                   help="wait this long after a request's headers before "
+                        "reading its body (a client's send of a large body "
+                        "then fills the socket's buffers and waits)")
     for name, (typ, default, help_text) in SETTINGS.items():
         flag = "--" + name.replace("_", "-")
         if typ is bool:

@@ -214,12 +214,110 @@ static void test_ttft_kernel_time(void **state)
     free(id);
 }
 
+/* A kept connection that the server closes as the next request comes,
+ * unanswered (its keep-alive timeout struck then: --drop-kept), costs
+ * the request nothing: it goes again, once, on a fresh connection, and
+ * counts as one attempt. At concurrency 2, each of the 20 requests but
+ * the first two finds its slot's kept connection and is dropped there. */
+static void test_kept_connection_closed(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "5", "--itl-ms", "1", "--drop-kept",
+                          NULL};
+    json_t *res, *reqs, *r, *stats;
+    size_t i;
+
+    lm_setup(t, "llm-conns-dropped", mock, NULL);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"x\",\"max_tokens\":3,\"requests\":20,"
+                    "\"concurrency\":2,\"retries\":0}}", 30000);
+    assert_int_equal(lm_num(res, "summary.ok"), 20);
+    assert_int_equal(lm_num(res, "summary.retries"), 0);
+    reqs = json_object_get(res, "_requests");
+    assert_int_equal(json_array_size(reqs), 20);
+    json_array_foreach(reqs, i, r) {
+        assert_int_equal(lm_num(r, "attempts"), 1);
+        assert_int_equal(lm_num(r, "output_tokens"), 3);
+    }
+    json_decref(res);
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "requests"), 20);
+    assert_int_equal(lm_num(stats, "dropped"), 18);
+    assert_int_equal(lm_num(stats, "connections"), 20);
+    json_decref(stats);
+}
+
+/* A request body larger than the socket's buffers goes out in pieces as
+ * the server reads it: a prompt of 6 MB (the queue's max_payload raised
+ * for it) to a server that reads a body only 300 ms after its headers,
+ * so that the send fills the buffers (on loopback the send buffer grows
+ * to net.ipv4.tcp_wmem's 4 MB) and must wait for room. */
+static void test_large_request_body(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "1", "--itl-ms", "1",
+                          "--read-delay-ms", "300", NULL};
+    size_t n = 6 * 1024 * 1024;
+    redisReply *r;
+    struct llmb_buf doc;
+    json_t *res, *stats;
+
+    lm_setup(t, "llm-conns-body", mock, NULL);
+    r = wh_cmd(&t->h, "HSET %s:{default}:conf max_payload 16777216",
+               t->h.prefix);
+    freeReplyObject(r);
+    llmb_buf_init(&doc);
+    llmb_buf_appendf(&doc, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                     "\"max_tokens\":2,\"requests\":2,\"concurrency\":2,"
+                     "\"prompt\":\"");
+    for (size_t k = 0; k < n / 8; k++)
+        llmb_buf_append(&doc, "abcdefg ", 8);
+    llmb_buf_appendf(&doc, "\"}}");
+    res = lm_run_ok(t, doc.data, 60000);
+    assert_int_equal(lm_num(res, "summary.ok"), 2);
+    json_decref(res);
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "requests"), 2);
+    json_decref(stats);
+    llmb_buf_fini(&doc);
+}
+
+/* client= of --llm-endpoint: anything but llmb or libcurl, and llmb for
+ * an endpoint it cannot speak to (https), stop the worker at start. */
+static void test_client_refused(void **state)
+{
+    struct lm *t = *state;
+    static const char *const bad[] = {
+        "x=http://127.0.0.1:1,client=curl",
+        "x=https://127.0.0.1:1,client=llmb",
+        "x=http://u:p@127.0.0.1:1,client=llmb",
+        "x=http://127.0.0.1:1,client=llmb,client=libcurl",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *args[] = {"--llm-endpoint", bad[i], NULL};
+        char name[32];
+        pid_t pid;
+
+        memset(t, 0, sizeof(*t));
+        snprintf(name, sizeof(name), "llm-client-%zu", i);
+        assert_int_equal(wh_init(&t->h, name), 0);
+        pid = wh_worker_start(&t->h, args);
+        assert_int_equal(wh_worker_wait(&t->h, pid, 10000), 78);
+        if (i < sizeof(bad) / sizeof(bad[0]) - 1)
+            lm_teardown(t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LM_TEST(test_connections_kept),
         LM_TEST(test_slots_over_shards),
         LM_TEST(test_ttft_kernel_time),
+        LM_TEST(test_kept_connection_closed),
+        LM_TEST(test_large_request_body),
+        LM_TEST(test_client_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

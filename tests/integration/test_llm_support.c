@@ -244,7 +244,12 @@ static void setup(struct lm *t, const char *name,
     }
     flags[n] = NULL;
     lm_mock_start(&t->mock, flags);
-    ep = llmb_xasprintf("mock=%s", t->mock.url);
+    /* LLMB_TEST_LLM_CLIENT: the endpoint's client= (CMakeLists.txt runs
+     * some tests on libcurl's client that way) */
+    ep = getenv("LLMB_TEST_LLM_CLIENT") != NULL ?
+         llmb_xasprintf("mock=%s,client=%s", t->mock.url,
+                        getenv("LLMB_TEST_LLM_CLIENT")) :
+         llmb_xasprintf("mock=%s", t->mock.url);
     args[k++] = "--llm-endpoint";
     args[k++] = ep;
     args[k++] = "--capacity";

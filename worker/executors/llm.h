@@ -13,8 +13,12 @@
  *                   the task's part of the job's dataset read from Redis
  *   llm_run.c       one task: launches the requests under the spec's
  *                   concurrency and Poisson arrival rate, collects records
- *   llm_request.c   one request: a curl easy handle, its attempts and
- *                   retries, its error class and its record
+ *   llm_request.c   one request: on the own client or a curl easy
+ *                   handle, its attempts and retries, its error class
+ *                   and its record
+ *   llm_conn.c      llmb's own HTTP/1.1 client of plain-HTTP endpoints:
+ *                   kept connections (made by libcurl), one recv a chunk
+ *   llm_h1.c        the HTTP/1.1 response framing it reads with
  *   llm_multi.c     the curl multi handles driven by the worker's libev
  *                   loop (one ev_io per socket, one ev_timer each)
  *   llm_sse.c       the Server-Sent Events framing, fed bytes as they come
@@ -39,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <ev.h>
 #include <jansson.h>
@@ -49,6 +54,7 @@
 #include <llmb/llmworkload.h>
 #include <llmb/util.h>
 
+#include "llm_h1.h"
 #include "llm_timeline.h"
 
 /* ---- error classes ---------------------------------------------------- */
@@ -82,6 +88,9 @@ struct llmb_llm_endpoint {
     char *key_env;     /* environment variable of the key; NULL = none */
     char *key;         /* its value, or NULL */
     char *auth_header; /* "Authorization: Bearer <key>", or NULL */
+    bool own;          /* requests go through llmb's own HTTP/1.1 client
+                          (llm_conn.c), not libcurl's */
+    bool client_set;   /* client= was given */
 };
 
 struct llmb_llm_endpoints {
@@ -422,6 +431,10 @@ struct llmb_llm_xfer {
     bool arrival;     /* the owner's: the reads of its socket get the
                          kernel's receive time, each at the cost of one
                          more system call (llmb_llm_multi_arrival) */
+    bool adopt;       /* a CURLOPT_CONNECT_ONLY transfer whose socket the
+                         owner takes over (llm_conn.c): fd is read just
+                         before it leaves the multi handle */
+    curl_socket_t fd;
 };
 
 struct llmb_llm_multi;
@@ -472,6 +485,82 @@ int llmb_llm_multi_add(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
 /* Stops transfer x without calling its done; the caller then frees the
  * easy handle. */
 void llmb_llm_multi_remove(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
+
+/* For llm_conn.c: while the caller reads fd for owner (a byte of the
+ * loop's own client), the kernel's receive time of what waits there, as
+ * for a curl transfer asking arrival; llmb_llm_multi_stamp() then gives
+ * it. _rx_end() when the read is over. */
+void llmb_llm_multi_rx(struct llmb_llm_multi *m, const void *owner, int fd);
+void llmb_llm_multi_rx_end(struct llmb_llm_multi *m);
+/* The arrival time of the bytes read now for owner (see
+ * llmb_llm_multi_arrival). */
+int64_t llmb_llm_multi_stamp(const struct llmb_llm_multi *m,
+                             const void *owner, int64_t sent_us);
+
+/* The connection pool of llm_conn.c that lives with m (made on first
+ * use, freed with m). */
+struct llmb_llm_pool;
+struct llmb_llm_pool **llmb_llm_multi_pool(struct llmb_llm_multi *m);
+
+/* ---- llmb's own HTTP/1.1 client (llm_conn.c) ------------------------- */
+
+/* One request and its response on a kept connection to a plain-HTTP
+ * endpoint: libcurl only connects (CURLOPT_CONNECT_ONLY: name
+ * resolution, happy eyeballs, its connect timeout), then the socket is
+ * the client's, which writes the request and reads the response with
+ * plain system calls (llm_h1.c parses it). */
+struct llmb_llm_exch;
+
+typedef void llmb_llm_exch_fn(struct llmb_llm_exch *e);
+typedef void llmb_llm_exch_done_fn(struct llmb_llm_exch *e, CURLcode rc);
+
+struct llmb_llm_exch {
+    /* --- set by the owner before llmb_llm_exch_start() --- */
+    const char *url;        /* for the connect (scheme, host, port) */
+    const char *origin;     /* the pool's key: the URL's authority */
+    struct iovec out[3];    /* the request: head, length line, body */
+    double timeout_s;       /* the whole attempt, connect included */
+    long connect_timeout_ms;
+    size_t key;             /* a run's slot: which curl multi handle
+                               connects (llmb_llm_multi_add) */
+    bool arrival;           /* reads until told otherwise get the
+                               kernel's receive time */
+    char *errbuf;           /* CURL_ERROR_SIZE bytes: why it failed */
+    llmb_llm_exch_fn *sent; /* the request is being written: just
+                               before the first byte goes out (again on a
+                               fresh connection, when a kept one had been
+                               closed by the server) */
+    llmb_h1_body_fn *body;  /* the response body's bytes; arg is e */
+    llmb_llm_exch_done_fn *done; /* once, from the loop, never from
+                                    inside llmb_llm_exch_start() */
+    /* --- the client's; read-only for the owner --- */
+    struct llmb_h1 resp;    /* status, content type, Retry-After */
+    bool connected;         /* a connection was made (or kept) */
+    struct llmb_llm_multi *mu;
+    struct llmb_llm_conn *conn;
+    ev_timer timer;         /* timeout_s; the done callback from the
+                               loop */
+    CURLcode rc;            /* for that callback */
+    size_t written;         /* bytes of out sent */
+    size_t fed;             /* bytes of the response read */
+    bool resent;            /* sent again on a fresh connection */
+    bool starting;          /* inside llmb_llm_exch_start() */
+    bool ending;            /* the timer calls done (rc) */
+};
+
+/* Whether url (an endpoint's) can go through the own client: http://,
+ * no user name or password in it, and no proxy in the environment
+ * (http_proxy, all_proxy, ALL_PROXY), which libcurl would honour. */
+bool llmb_llm_exch_fits(const char *url);
+
+/* Starts e on m. Returns 0; the done callback runs later. */
+int llmb_llm_exch_start(struct llmb_llm_multi *m, struct llmb_llm_exch *e);
+
+/* Stops e without calling done; its connection is closed unless idle. */
+void llmb_llm_exch_stop(struct llmb_llm_exch *e);
+
+/* Frees the pool and closes its connections (llmb_llm_multi_free). */
+void llmb_llm_pool_free(struct llmb_llm_pool *p);
 
 /* ---- records and the result (llm_record.c) ---------------------------- */
 
@@ -742,6 +831,12 @@ void llmb_llm_run_free(struct llmb_llm_run *run);
 const struct llmb_llm_spec *llmb_llm_run_spec(const struct llmb_llm_run *run);
 struct llmb_llm_multi *llmb_llm_run_multi(const struct llmb_llm_run *run);
 struct curl_slist *llmb_llm_run_headers(const struct llmb_llm_run *run);
+/* For llm_request.c: when the run's requests go through the own client
+ * (llm_conn.c), the head of each (request line and headers, up to the
+ * value of Content-Length), *len its length, *origin the URL's
+ * authority; else NULL. */
+const char *llmb_llm_run_h1_head(const struct llmb_llm_run *run,
+                                 size_t *len, const char **origin);
 double llmb_llm_run_random(struct llmb_llm_run *run);
 /* For llm_request.c: the run's client measurements (a request reports
  * when it goes on the wire and when it leaves it). */

@@ -3,7 +3,8 @@
  * configuration, never job data. Each --llm-endpoint value names one
  * OpenAI-compatible server,
  *
- *     NAME=BASE_URL[,key_env=VAR]     or     NAME=BASE_URL;key_env=VAR
+ *     NAME=BASE_URL[,key_env=VAR][,client=llmb|libcurl]
+ *     NAME=BASE_URL;key_env=VAR;client=...     (the same)
  *
  * The option is a list split on commas, so the first form arrives here as
  * two values, "NAME=BASE_URL" and "key_env=VAR"; a value that is only an
@@ -11,6 +12,10 @@
  * OpenAI SDKs take (https://api.openai.com/v1): requests go to
  * BASE_URL/chat/completions and BASE_URL/completions; a URL with no path
  * (http://127.0.0.1:8000) gets /v1 added.
+ *
+ * client= says which HTTP client sends the requests: llmb's own
+ * (llm_conn.c), the default where it can (llmb_llm_exch_fits: plain
+ * http://, no user in the URL, no proxy in the environment), or libcurl.
  *
  * The API key is read once, at start, from the worker's environment
  * variable VAR, and lives only in this process's memory: it is sent in
@@ -88,8 +93,39 @@ llmb_llm_endpoints_find(const struct llmb_llm_endpoints *eps,
     return NULL;
 }
 
-/* Applies one attribute "key_env=VAR" (len bytes of a) to ep. Returns 0,
- * or -1 with *errstr. */
+/* Applies "client=llmb|libcurl" (the value in v) to ep. */
+static int client_attribute(struct llmb_llm_endpoint *ep, const char *v,
+                            char **errstr)
+{
+    if (ep->client_set) {
+        *errstr = llmb_xasprintf("--llm-endpoint %s: client given twice",
+                                 ep->name);
+        return -1;
+    }
+    ep->client_set = true;
+    if (strcmp(v, "libcurl") == 0) {
+        ep->own = false;
+        return 0;
+    }
+    if (strcmp(v, "llmb") != 0) {
+        *errstr = llmb_xasprintf("--llm-endpoint %s: client must be llmb or "
+                                 "libcurl, got \"%s\"", ep->name, v);
+        return -1;
+    }
+    if (!llmb_llm_exch_fits(ep->base)) {
+        *errstr = llmb_xasprintf("--llm-endpoint %s: client=llmb speaks "
+                                 "plain http:// without a user or password "
+                                 "in the URL and without a proxy "
+                                 "(http_proxy, all_proxy); use libcurl for "
+                                 "\"%s\"", ep->name, ep->base);
+        return -1;
+    }
+    ep->own = true;
+    return 0;
+}
+
+/* Applies one attribute "key_env=VAR" or "client=..." (len bytes of a)
+ * to ep. Returns 0, or -1 with *errstr. */
 static int attribute(struct llmb_llm_endpoint *ep, const char *spec,
                      const char *a, size_t len, char **errstr)
 {
@@ -97,10 +133,14 @@ static int attribute(struct llmb_llm_endpoint *ep, const char *spec,
     char *eq = strchr(text, '=');
     int rc = -1;
 
-    if (eq == NULL || (size_t)(eq - text) != 7 ||
+    if (eq != NULL && (size_t)(eq - text) == 6 &&
+        strncmp(text, "client", 6) == 0) {
+        rc = client_attribute(ep, eq + 1, errstr);
+    } else if (eq == NULL || (size_t)(eq - text) != 7 ||
         strncmp(text, "key_env", 7) != 0) {
         *errstr = llmb_xasprintf("--llm-endpoint \"%s\": unknown attribute "
-                                 "\"%s\" (known: key_env=VAR)", spec, text);
+                                 "\"%s\" (known: key_env=VAR, "
+                                 "client=llmb|libcurl)", spec, text);
     } else if (!env_name_ok(eq + 1)) {
         *errstr = llmb_xasprintf("--llm-endpoint \"%s\": key_env must name "
                                  "an environment variable "
@@ -178,6 +218,8 @@ static int name_url(struct llmb_llm_endpoint *ep, const char *spec,
                                  ep->name, ep->base);
         return -1;
     }
+    /* plain HTTP goes through llmb's own client unless told otherwise */
+    ep->own = llmb_llm_exch_fits(ep->base);
     ep->chat_url = llmb_xasprintf("%s%s/chat/completions", ep->base,
                                   path == NULL ? "/v1" : "");
     ep->text_url = llmb_xasprintf("%s%s/completions", ep->base,
@@ -229,7 +271,7 @@ int llmb_llm_endpoints_parse(struct llmb_llm_endpoints *eps,
         const char *s = specs->v[i];
         int rc;
 
-        if (strncmp(s, "key_env=", 8) == 0) {
+        if (strncmp(s, "key_env=", 8) == 0 || strncmp(s, "client=", 7) == 0) {
             /* The tail of "NAME=URL,key_env=VAR" after the list split. */
             if (eps->n == 0) {
                 *errstr = llmb_xasprintf("--llm-endpoint \"%s\": an attribute "

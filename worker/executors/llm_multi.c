@@ -63,6 +63,9 @@ struct llmb_llm_multi {
     struct msock *rx_sock; /* the socket of the action under way, when
                               its transfer asked for receive times */
     int64_t rx_us;    /* the kernel's time of its bytes; -1 = none */
+    const void *rx_owner; /* whose bytes rx_us stamps: an easy handle
+                             (curl's reads) or an exchange (llm_conn.c) */
+    struct llmb_llm_pool *pool; /* llm_conn.c's kept connections */
 };
 
 /* A socket a shard asked us to watch; on the multi's list. */
@@ -100,6 +103,10 @@ static void drain_done(struct shard *sh)
             continue;
         /* msg is invalid once the handle is removed: copied above. */
         llmb_curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        if (x != NULL && x->adopt && rc == CURLE_OK &&
+            llmb_curl.easy_getinfo(easy, CURLINFO_ACTIVESOCKET,
+                                   &x->fd) != CURLE_OK)
+            x->fd = CURL_SOCKET_BAD;
         llmb_curl.multi_remove_handle(sh->m, easy);
         sh->nxfer--;
         if (x != NULL)
@@ -165,11 +172,13 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     if ((revents & EV_READ) && s->want) {
         mu->rx_sock = s; /* valid until curl's action returns */
+        mu->rx_owner = s->easy;
         mu->rx_us = peek_arrival(s->fd);
     }
     /* s may be freed inside the action (CURL_POLL_REMOVE). */
     action(s->sh, s->fd, what);
     mu->rx_sock = NULL;
+    mu->rx_owner = NULL;
 }
 
 /* Runs first in every pass of the loop (an ev_check of the highest
@@ -344,6 +353,7 @@ void llmb_llm_multi_free(struct llmb_llm_multi *mu)
         return;
     /* The runs removed their transfers before (curl 7.88 cannot list
      * them); the cleanup closes the cached connections. */
+    llmb_llm_pool_free(mu->pool);
     ev_ref(mu->loop);
     ev_check_stop(mu->loop, &mu->pass);
     for (size_t i = 0; i < mu->nshards; i++) {
@@ -379,13 +389,34 @@ int64_t llmb_llm_multi_now(const struct llmb_llm_multi *mu, int64_t sent_us)
     return mu->pass_us;
 }
 
+int64_t llmb_llm_multi_stamp(const struct llmb_llm_multi *mu,
+                             const void *owner, int64_t sent_us)
+{
+    if (owner != NULL && mu->rx_owner == owner && mu->rx_us >= sent_us)
+        return mu->rx_us;
+    return llmb_llm_multi_now(mu, sent_us);
+}
+
 int64_t llmb_llm_multi_arrival(const struct llmb_llm_multi *mu,
                                const struct llmb_llm_xfer *x, int64_t sent_us)
 {
-    if (mu->rx_sock != NULL && mu->rx_sock->easy == x->easy &&
-        mu->rx_us >= sent_us)
-        return mu->rx_us;
-    return llmb_llm_multi_now(mu, sent_us);
+    return llmb_llm_multi_stamp(mu, x->easy, sent_us);
+}
+
+void llmb_llm_multi_rx(struct llmb_llm_multi *mu, const void *owner, int fd)
+{
+    mu->rx_owner = owner;
+    mu->rx_us = peek_arrival(fd);
+}
+
+void llmb_llm_multi_rx_end(struct llmb_llm_multi *mu)
+{
+    mu->rx_owner = NULL;
+}
+
+struct llmb_llm_pool **llmb_llm_multi_pool(struct llmb_llm_multi *mu)
+{
+    return &mu->pool;
 }
 
 void llmb_llm_multi_arrival_off(struct llmb_llm_multi *mu,

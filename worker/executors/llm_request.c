@@ -1,11 +1,15 @@
 /*
  * One request of an llm run: a POST of the spec's body to the endpoint,
- * sent as one curl easy handle on the instance's multi handle
- * (llm_multi.c), read incrementally (llm_response.c), classified, retried
- * by policy and turned into a record for the run (llm_run.c).
+ * sent by llmb's own HTTP/1.1 client (llm_conn.c: plain HTTP) or as one
+ * curl easy handle on the instance's multi handle (llm_multi.c), read
+ * incrementally (llm_response.c), classified, retried by policy and
+ * turned into a record for the run (llm_run.c). Both clients hand over
+ * the same things (status, content type, body bytes, a CURLcode and an
+ * error text), so that what follows does not depend on the client.
  *
  * Timing. The clock starts when the request is written on its socket:
- * curl calls CURLOPT_PREREQFUNCTION (libcurl 7.80 and later) once the
+ * the own client stamps it just before its sendmsg (llm_conn.c's sent
+ * callback); curl calls CURLOPT_PREREQFUNCTION (libcurl 7.80 and later) once the
  * connection is ready, and in the same call goes on to write the request
  * (headers and body together, the body being small), so that callback
  * stamps the send with our monotonic clock. libcurl 7.88 has no absolute
@@ -40,6 +44,8 @@
  * count.
  */
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -60,6 +66,10 @@
 
 struct llmb_llm_req {
     struct llmb_llm_xfer x;    /* the transfer; x.easy NULL between tries */
+    struct llmb_llm_exch ex;   /* or the own client's (llm_conn.c) */
+    bool own;                  /* this attempt is ex's */
+    bool in_own;               /* ex is under way */
+    char clen[48];             /* ex's Content-Length line */
     struct llmb_llm_run *run;
     long index;
     size_t slot;               /* the run's slot for it */
@@ -99,6 +109,10 @@ static void attempt_clear(struct llmb_llm_req *req)
         llmb_llm_client_ended(llmb_llm_run_client(req->run), llmb_mono_us());
         req->on_wire = false;
     }
+    if (req->in_own) {
+        llmb_llm_exch_stop(&req->ex);
+        req->in_own = false;
+    }
     if (req->x.easy != NULL) {
         if (req->in_multi)
             llmb_llm_multi_remove(llmb_llm_run_multi(req->run), &req->x);
@@ -122,6 +136,50 @@ void llmb_llm_req_free(struct llmb_llm_req *req)
     free(req);
 }
 
+/* The response's start: its status and content type (NULL: none). */
+static void head_in(struct llmb_llm_req *req, long status, const char *ct)
+{
+    req->started = true;
+    req->status = status;
+    /* An event stream when it says so, or when streaming was asked and it
+     * does not say JSON (some servers label SSE text/plain). */
+    if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0)
+        req->sse = true;
+    else
+        req->sse = llmb_llm_run_spec(req->run)->stream &&
+                   (ct == NULL || strstr(ct, "json") == NULL);
+}
+
+/* n bytes of the response body, which arrived at now. Returns 0, or -1
+ * when the transfer is to stop (req->aborted). */
+static int body_in(struct llmb_llm_req *req, const char *ptr, size_t n,
+                   int64_t now)
+{
+    if (req->status < 200 || req->status >= 300) {
+        if (req->body.len < MAX_ERROR_BODY)
+            llmb_buf_append(&req->body, ptr,
+                            n < MAX_ERROR_BODY - req->body.len ? n :
+                            MAX_ERROR_BODY - req->body.len);
+        return 0;
+    }
+    if (req->sse) {
+        if (llmb_llm_resp_feed(&req->resp, ptr, n, now) != 0) {
+            req->aborted = true;
+            return -1;
+        }
+        return 0;
+    }
+    if (req->body.len + n > MAX_BODY) {
+        free(req->resp.error);
+        req->resp.error = llmb_xasprintf("the response body is larger than "
+                                         "%d bytes", MAX_BODY);
+        req->aborted = true;
+        return -1;
+    }
+    llmb_buf_append(&req->body, ptr, n);
+    return 0;
+}
+
 /* CURLOPT_WRITEFUNCTION: the response body as it arrives. */
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -131,44 +189,52 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     int64_t now = llmb_llm_multi_arrival(mu, &req->x, req->t0_us);
 
     if (!req->started) {
+        long status = 0;
         char *ct = NULL;
-        req->started = true;
-        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE,
-                               &req->status);
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE, &status);
         llmb_curl.easy_getinfo(req->x.easy, CURLINFO_CONTENT_TYPE, &ct);
-        /* An event stream when it says so, or when streaming was asked
-         * and it does not say JSON (some servers label SSE text/plain). */
-        if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0)
-            req->sse = true;
-        else
-            req->sse = llmb_llm_run_spec(req->run)->stream &&
-                       (ct == NULL || strstr(ct, "json") == NULL);
+        head_in(req, status, ct);
     }
-    if (req->status < 200 || req->status >= 300) {
-        if (req->body.len < MAX_ERROR_BODY)
-            llmb_buf_append(&req->body, ptr,
-                            n < MAX_ERROR_BODY - req->body.len ? n :
-                            MAX_ERROR_BODY - req->body.len);
-        return n;
-    }
-    if (req->sse) {
-        if (llmb_llm_resp_feed(&req->resp, ptr, n, now) != 0) {
-            req->aborted = true;
-            return 0;
-        }
-        if (req->x.arrival && req->resp.chunks > 0)
-            llmb_llm_multi_arrival_off(mu, &req->x);
-        return n;
-    }
-    if (req->body.len + n > MAX_BODY) {
-        free(req->resp.error);
-        req->resp.error = llmb_xasprintf("the response body is larger than "
-                                         "%d bytes", MAX_BODY);
-        req->aborted = true;
+    if (body_in(req, ptr, n, now) != 0)
         return 0;
-    }
-    llmb_buf_append(&req->body, ptr, n);
+    if (req->sse && req->x.arrival && req->resp.chunks > 0)
+        llmb_llm_multi_arrival_off(mu, &req->x);
     return n;
+}
+
+/* The own client's body callback (llm_conn.c). */
+static int ex_body(void *arg, const char *ptr, size_t n)
+{
+    struct llmb_llm_exch *e = arg;
+    struct llmb_llm_req *req = (struct llmb_llm_req *)
+        ((char *)e - offsetof(struct llmb_llm_req, ex));
+    int64_t now = llmb_llm_multi_stamp(e->mu, e, req->t0_us);
+
+    if (!req->started)
+        head_in(req, e->resp.status, e->resp.content_type[0] != '\0' ?
+                e->resp.content_type : NULL);
+    if (body_in(req, ptr, n, now) != 0)
+        return -1;
+    if (req->sse && e->arrival && req->resp.chunks > 0)
+        e->arrival = false; /* the next reads need no receive time */
+    return 0;
+}
+
+/* The request goes on the wire now (again, when it is resent on a
+ * fresh connection): the clock starts. */
+static void sending(struct llmb_llm_req *req)
+{
+    req->t0_us = llmb_mono_us();
+    if (!req->on_wire) {
+        req->on_wire = true;
+        llmb_llm_client_sent(llmb_llm_run_client(req->run), req->t0_us);
+    }
+}
+
+static void ex_sent(struct llmb_llm_exch *e)
+{
+    sending((struct llmb_llm_req *)((char *)e -
+                                    offsetof(struct llmb_llm_req, ex)));
 }
 
 /* CURLOPT_PREREQFUNCTION: the connection is ready and curl writes the
@@ -183,27 +249,66 @@ static int prereq_cb(void *userdata, char *primary_ip, char *local_ip,
     (void)local_ip;
     (void)primary_port;
     (void)local_port;
-    req->t0_us = llmb_mono_us();
     /* TTFT and TTFB end at the kernel's receive time */
     req->x.arrival = llmb_llm_run_spec(req->run)->stream;
-    if (!req->on_wire) {
-        req->on_wire = true;
-        llmb_llm_client_sent(llmb_llm_run_client(req->run), req->t0_us);
-    }
+    sending(req);
     return CURL_PREREQFUNC_OK;
+}
+
+static void ex_done(struct llmb_llm_exch *e, CURLcode rc);
+
+/* Starts an attempt on the own client (llm_conn.c). */
+static void own_start(struct llmb_llm_req *req, const char *head,
+                      size_t head_len, const char *origin, long timeout_ms)
+{
+    const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
+    struct llmb_llm_exch *e = &req->ex;
+    size_t blen = req->out != NULL ? req->out_len : spec->body_len;
+    int n = snprintf(req->clen, sizeof(req->clen), "%zu\r\n\r\n", blen);
+
+    e->url = spec->url;
+    e->origin = origin;
+    e->out[0].iov_base = (void *)head;
+    e->out[0].iov_len = head_len;
+    e->out[1].iov_base = req->clen;
+    e->out[1].iov_len = (size_t)n;
+    e->out[2].iov_base = (void *)(req->out != NULL ? req->out : spec->body);
+    e->out[2].iov_len = blen;
+    e->timeout_s = (double)timeout_ms / 1000.0;
+    e->connect_timeout_ms = timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms :
+                            CONNECT_TIMEOUT_MS;
+    e->key = req->slot;
+    /* TTFT and TTFB end at the kernel's receive time */
+    e->arrival = spec->stream;
+    e->errbuf = req->errbuf;
+    e->sent = ex_sent;
+    e->body = ex_body;
+    e->done = ex_done;
+    req->own = req->in_own = true;
+    req->t0_us = 0;
+    llmb_llm_exch_start(llmb_llm_run_multi(req->run), e);
 }
 
 /* Starts one attempt. Returns 0, or -1 with req->fail set. */
 static int attempt_start(struct llmb_llm_req *req)
 {
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
-    CURL *e = llmb_curl.easy_init();
     long timeout_ms = (long)ceil(spec->timeout_s * 1000.0);
+    const char *origin;
+    size_t head_len;
+    const char *head = llmb_llm_run_h1_head(req->run, &head_len, &origin);
+    CURL *e;
 
     llmb_llm_resp_init(&req->resp, spec->chat);
     req->status = 0;
     req->started = req->sse = req->aborted = false;
     req->errbuf[0] = '\0';
+    req->own = false;
+    if (head != NULL) {
+        own_start(req, head, head_len, origin, timeout_ms);
+        return 0;
+    }
+    e = llmb_curl.easy_init();
     if (e == NULL) {
         req->fail.cls = LLMB_LLM_CONNECT;
         req->fail.message = llmb_xstrdup("curl_easy_init failed");
@@ -272,6 +377,9 @@ static bool connected(const struct llmb_llm_req *req)
 {
     curl_off_t us = 0;
 
+    if (req->own)
+        return req->ex.connected;
+
     llmb_curl.easy_getinfo(req->x.easy, CURLINFO_APPCONNECT_TIME_T, &us);
     if (us > 0)
         return true;
@@ -289,7 +397,9 @@ static enum llmb_llm_class classify(struct llmb_llm_req *req, CURLcode rc,
                       llmb_curl.easy_strerror(rc);
 
     *msg = NULL;
-    if (!req->started)
+    if (!req->started && req->own)
+        req->status = req->ex.resp.status;
+    else if (!req->started)
         llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RESPONSE_CODE,
                                &req->status);
     if (req->aborted && req->resp.error != NULL) {
@@ -401,7 +511,10 @@ static double retry_delay_s(struct llmb_llm_req *req)
     curl_off_t ra = 0;
     int64_t ms;
 
-    llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RETRY_AFTER, &ra);
+    if (req->own)
+        ra = req->ex.resp.retry_after_s > 0 ? req->ex.resp.retry_after_s : 0;
+    else
+        llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RETRY_AFTER, &ra);
     if (ra > 0)
         ms = ra * 1000 < RETRY_AFTER_CAP_MS ? (int64_t)ra * 1000 :
              RETRY_AFTER_CAP_MS;
@@ -412,9 +525,24 @@ static double retry_delay_s(struct llmb_llm_req *req)
     return (double)ms / 1000.0;
 }
 
+static void attempt_done(struct llmb_llm_req *req, CURLcode rc);
+
 static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc)
 {
-    struct llmb_llm_req *req = (struct llmb_llm_req *)x;
+    attempt_done((struct llmb_llm_req *)x, rc);
+}
+
+static void ex_done(struct llmb_llm_exch *e, CURLcode rc)
+{
+    struct llmb_llm_req *req = (struct llmb_llm_req *)
+        ((char *)e - offsetof(struct llmb_llm_req, ex));
+
+    req->in_own = false; /* the client let go of it */
+    attempt_done(req, rc);
+}
+
+static void attempt_done(struct llmb_llm_req *req, CURLcode rc)
+{
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
     int64_t now = llmb_llm_multi_now(llmb_llm_run_multi(req->run),
                                      req->t0_us);

@@ -68,6 +68,11 @@ struct llmb_llm_run {
     struct llmb_llm_multi *multi;
     struct llmb_llm_spec spec;
     struct curl_slist *headers;  /* shared by every request */
+    char *h1_head;               /* or, on the own client (llm_conn.c), the
+                                    head of each request up to its
+                                    Content-Length value; else NULL */
+    size_t h1_head_len;
+    char *h1_origin;             /* the URL's authority */
     llmb_exec_done_fn *done;
     void *token;
     char *job;                   /* for logs */
@@ -130,6 +135,14 @@ struct llmb_llm_multi *llmb_llm_run_multi(const struct llmb_llm_run *run)
     return run->multi;
 }
 
+const char *llmb_llm_run_h1_head(const struct llmb_llm_run *run,
+                                 size_t *len, const char **origin)
+{
+    *len = run->h1_head_len;
+    *origin = run->h1_origin;
+    return run->h1_head;
+}
+
 struct curl_slist *llmb_llm_run_headers(const struct llmb_llm_run *run)
 {
     return run->headers;
@@ -163,6 +176,8 @@ void llmb_llm_run_free(struct llmb_llm_run *run)
     if (run->list != NULL)
         LLMB_LIST_REMOVE(run->list->head, run);
     llmb_curl.slist_free_all(run->headers);
+    free(run->h1_head);
+    free(run->h1_origin);
     llmb_llm_records_fini(&run->recs);
     llmb_llm_spec_fini(&run->spec);
     free(run->slots);
@@ -610,6 +625,32 @@ void llmb_llm_run_cancel(struct llmb_llm_run *run)
     done(token, LLMB_EXEC_ERROR, msg, sizeof(msg) - 1);
 }
 
+/* The head of every request of the run on the own client, up to the
+ * value of Content-Length, with the headers headers_new() gives libcurl
+ * and those libcurl adds itself (Host, User-Agent); *origin gets the
+ * URL's authority. */
+static char *h1_head_new(const struct llmb_llm_spec *spec, size_t *len,
+                         char **origin)
+{
+    const char *auth = spec->url + 7; /* llmb_llm_exch_fits: http:// */
+    size_t alen = strcspn(auth, "/?#");
+    const char *path = auth + alen;
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
+    *origin = llmb_xstrndup(auth, alen);
+    llmb_buf_appendf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n"
+                     "User-Agent: llmb-worker\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Accept: %s\r\n", path[0] == '/' ? path : "/", *origin,
+                     spec->stream ? "text/event-stream" : "application/json");
+    if (spec->ep->auth_header != NULL)
+        llmb_buf_appendf(&b, "%s\r\n", spec->ep->auth_header);
+    llmb_buf_appendf(&b, "Content-Length: ");
+    *len = b.len;
+    return llmb_buf_steal(&b);
+}
+
 /* The headers of every request of the run. */
 static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
 {
@@ -721,6 +762,9 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
                           run->spec.model);
     run->recs.itls = run->spec.record_itls;
     run->headers = headers_new(&run->spec);
+    if (run->spec.ep->own)
+        run->h1_head = h1_head_new(&run->spec, &run->h1_head_len,
+                                   &run->h1_origin);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;
     ev_timer_init(&run->wait, wait_cb, 0.0, 0.0);
