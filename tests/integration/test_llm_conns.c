@@ -80,9 +80,10 @@ static bool log_has(const struct lm *t, const char *line)
     return found;
 }
 
-/* 300 streams at once: slots 0 to 299 on three multi handles (the
- * worker's descriptor limit leaves room for them, as the harness starts
- * it), each stream complete with its tokens. */
+/* 300 streams at once, each complete with its tokens. On libcurl's
+ * client slots 0 to 299 go on three multi handles (the worker's
+ * descriptor limit leaves room for them, as the harness starts it); the
+ * own client connects to the mock's address itself and makes none. */
 static void test_slots_over_shards(void **state)
 {
     struct lm *t = *state;
@@ -108,6 +109,11 @@ static void test_slots_over_shards(void **state)
     assert_int_equal(lm_num(stats, "requests"), 300);
     assert_true(lm_num(stats, "max_inflight_seen") > 256);
     json_decref(stats);
+    if (getenv("LLMB_TEST_LLM_CLIENT") == NULL) {
+        /* the own client connects to an address without libcurl */
+        assert_false(log_has(t, "llm: curl multi handle 0 made"));
+        return;
+    }
     for (int k = 2; k >= 0; k--) {
         char line[96];
         snprintf(line, sizeof(line), "llm: curl multi handle %d made "
@@ -282,6 +288,44 @@ static void test_large_request_body(void **state)
     llmb_buf_fini(&doc);
 }
 
+/* An endpoint named by a host name: the own client has libcurl resolve
+ * it and connect (localhost: ::1 and 127.0.0.1, the mock listening on the
+ * second only, so that libcurl closes the losing socket itself), then
+ * takes the socket over; on libcurl's client the whole request is
+ * libcurl's. Either way every request completes and the connections are
+ * kept: 40 requests at concurrency 4 over 4 connections. */
+static void test_host_name(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "2", "--itl-ms", "1", NULL};
+    const char *client = getenv("LLMB_TEST_LLM_CLIENT");
+    const char *args[] = {"--llm-endpoint", NULL, NULL};
+    char *ep;
+    json_t *res, *stats;
+
+    memset(t, 0, sizeof(*t));
+    assert_int_equal(wh_init(&t->h, "llm-conns-name"), 0);
+    lm_mock_start(&t->mock, mock);
+    ep = llmb_xasprintf("byname=http://localhost:%d%s%s", t->mock.port,
+                        client != NULL ? ",client=" : "",
+                        client != NULL ? client : "");
+    args[1] = ep;
+    wh_worker_start(&t->h, args);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"endpoint\":\"byname\",\"prompt\":\"x\","
+                    "\"max_tokens\":3,\"requests\":40,\"concurrency\":4}}",
+                    30000);
+    assert_int_equal(lm_num(res, "summary.ok"), 40);
+    json_decref(res);
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "requests"), 40);
+    assert_int_equal(lm_num(stats, "connections"), 4);
+    json_decref(stats);
+    /* the connects went through libcurl */
+    assert_true(log_has(t, "llm: curl multi handle 0 made"));
+    free(ep);
+}
+
 /* client= of --llm-endpoint: anything but llmb or libcurl, and llmb for
  * an endpoint it cannot speak to (https), stop the worker at start. */
 static void test_client_refused(void **state)
@@ -317,6 +361,7 @@ int main(void)
         LM_TEST(test_ttft_kernel_time),
         LM_TEST(test_kept_connection_closed),
         LM_TEST(test_large_request_body),
+        LM_TEST(test_host_name),
         LM_TEST(test_client_refused),
     };
 

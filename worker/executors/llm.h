@@ -545,6 +545,8 @@ struct llmb_llm_exch {
     size_t fed;             /* bytes of the response read */
     bool resent;            /* sent again on a fresh connection */
     bool starting;          /* inside llmb_llm_exch_start() */
+    bool short_timer;       /* timer is the connect timeout's */
+    int64_t start_us;       /* when it started */
     bool ending;            /* the timer calls done (rc) */
 };
 

@@ -28,6 +28,10 @@
  * that only says EAGAIN.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,6 +55,7 @@ struct llmb_llm_conn {
     struct llmb_llm_exch *e;   /* using it; NULL when idle */
     struct llmb_llm_xfer x;    /* the connect; x.easy NULL after it */
     bool adopted;              /* the close callback left fd to us */
+    bool connecting;           /* our own connect() is under way */
     bool reused;               /* it carried a request before */
     int64_t idle_us;           /* since when it is idle */
     ev_io io;
@@ -63,6 +68,11 @@ struct origin {
     char *name;
     struct llmb_llm_conn *idle; /* the most recent first */
     struct origin *prev, *next;
+    bool numeric;               /* the host is an address: addr */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    char host[64];              /* for messages */
+    int port;
 };
 
 struct llmb_llm_pool {
@@ -107,6 +117,50 @@ static struct llmb_llm_pool *pool_of(struct llmb_llm_multi *mu)
     return *pp;
 }
 
+/* Reads o->name, an authority "host[:port]" or "[v6]:port": when the
+ * host is an IPv4 or IPv6 address, o->addr gets it with the port. */
+static void origin_address(struct origin *o)
+{
+    const char *n = o->name, *colon;
+    char port[8];
+    size_t hlen;
+    struct addrinfo hints, *ai = NULL;
+
+    if (n[0] == '[') {
+        const char *close = strchr(n, ']');
+        if (close == NULL)
+            return;
+        hlen = (size_t)(close - n - 1);
+        n++;
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strchr(n, ':');
+        hlen = colon != NULL ? (size_t)(colon - n) : strlen(n);
+    }
+    if (hlen == 0 || hlen >= sizeof(o->host) ||
+        (colon != NULL && (strlen(colon + 1) == 0 ||
+                           strlen(colon + 1) >= sizeof(port) ||
+                           strspn(colon + 1, "0123456789") !=
+                           strlen(colon + 1))))
+        return;
+    memcpy(o->host, n, hlen);
+    o->host[hlen] = '\0';
+    snprintf(port, sizeof(port), "%s", colon != NULL ? colon + 1 : "80");
+    o->port = atoi(port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (o->port < 1 || o->port > 65535 ||
+        getaddrinfo(o->host, port, &hints, &ai) != 0 || ai == NULL)
+        return;
+    if (ai->ai_addrlen <= sizeof(o->addr)) {
+        memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
+        o->addr_len = ai->ai_addrlen;
+        o->numeric = true;
+    }
+    freeaddrinfo(ai);
+}
+
 static struct origin *origin_of(struct llmb_llm_pool *p, const char *name)
 {
     struct origin *o;
@@ -116,6 +170,7 @@ static struct origin *origin_of(struct llmb_llm_pool *p, const char *name)
             return o;
     o = llmb_xcalloc(1, sizeof(*o));
     o->name = llmb_xstrdup(name);
+    origin_address(o);
     LLMB_LIST_INSERT(p->origins, o);
     return o;
 }
@@ -158,6 +213,7 @@ static int closesocket_cb(void *clientp, curl_socket_t fd)
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void connect_failed(struct llmb_llm_exch *e, int err);
 
 /* Ends e with rc: its connection goes back to the pool when keep is
  * true, else it is closed. The done callback runs now, or from the loop's
@@ -253,6 +309,14 @@ static void send_request(struct llmb_llm_exch *e)
     int rc;
 
     e->connected = true;
+    if (e->short_timer) { /* the rest of timeout_s */
+        double left = e->timeout_s -
+                      (double)(llmb_mono_us() - e->start_us) / 1e6;
+        e->short_timer = false;
+        ev_timer_stop(p->loop, &e->timer);
+        ev_timer_set(&e->timer, left > 0 ? left : 0.0, 0.0);
+        ev_timer_start(p->loop, &e->timer);
+    }
     e->written = 0;
     e->fed = 0;
     llmb_h1_init(&e->resp, false);
@@ -342,6 +406,19 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
         ev_io_stop(loop, w);
         return;
     }
+    if (c->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        c->connecting = false;
+        if (err != 0) {
+            connect_failed(e, err);
+            return;
+        }
+        send_request(e);
+        return;
+    }
     if (revents & EV_WRITE) {
         int rc = send_some(e);
         if (rc == 0) {
@@ -390,12 +467,53 @@ static void connected_cb(struct llmb_llm_xfer *x, CURLcode rc)
     send_request(e);
 }
 
+/* Our own connect failed with err: the message libcurl would give. */
+static void connect_failed(struct llmb_llm_exch *e, int err)
+{
+    const struct origin *o = e->conn->o;
+
+    if (e->errbuf != NULL && e->errbuf[0] == '\0')
+        snprintf(e->errbuf, CURL_ERROR_SIZE, "Failed to connect to %s port "
+                 "%d: %s", o->host, o->port, strerror(err));
+    finish(e, CURLE_COULDNT_CONNECT, false);
+}
+
+/* Connects c to its origin's address without libcurl: a numeric host
+ * needs no name resolution, and one address no happy eyeballs. */
+static void connect_direct(struct llmb_llm_exch *e, struct llmb_llm_conn *c)
+{
+    struct llmb_llm_pool *p = c->pool;
+    const struct origin *o = c->o;
+    int one = 1;
+
+    c->fd = socket(o->addr.ss_family,
+                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        connect_failed(e, errno);
+        return;
+    }
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    ev_io_init(&c->io, io_cb, c->fd, EV_WRITE);
+    c->io.data = c;
+    if (connect(c->fd, (const struct sockaddr *)&o->addr, o->addr_len) == 0) {
+        send_request(e);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        connect_failed(e, errno);
+        return;
+    }
+    c->connecting = true;
+    ev_io_start(p->loop, &c->io);
+}
+
 /* A fresh connection for e. */
 static void connect_start(struct llmb_llm_exch *e)
 {
     struct llmb_llm_pool *p = pool_of(e->mu);
     struct llmb_llm_conn *c = llmb_xcalloc(1, sizeof(*c));
-    CURL *h = llmb_curl.easy_init();
+    CURL *h;
 
     c->fd = -1;
     c->pool = p;
@@ -404,6 +522,22 @@ static void connect_start(struct llmb_llm_exch *e)
     e->conn = c;
     if (++p->busy > p->peak)
         p->peak = p->busy;
+    if (c->o->numeric) {
+        /* libcurl keeps to its connect timeout itself; here the timer
+         * does, until the connection is made (send_request) */
+        double left = e->timeout_s -
+                      (double)(llmb_mono_us() - e->start_us) / 1e6;
+        if ((double)e->connect_timeout_ms / 1000.0 < left) {
+            ev_timer_stop(p->loop, &e->timer);
+            ev_timer_set(&e->timer, (double)e->connect_timeout_ms / 1000.0,
+                         0.0);
+            ev_timer_start(p->loop, &e->timer);
+            e->short_timer = true;
+        }
+        connect_direct(e, c);
+        return;
+    }
+    h = llmb_curl.easy_init();
     if (h == NULL) {
         fail(e, CURLE_OUT_OF_MEMORY, "", "curl_easy_init failed");
         return;
@@ -456,7 +590,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (e->errbuf != NULL && e->errbuf[0] == '\0')
         snprintf(e->errbuf, CURL_ERROR_SIZE, "%s after %.0f ms",
                  e->connected ? "no complete response" : "no connection",
-                 e->timeout_s * 1000.0);
+                 (double)(llmb_mono_us() - e->start_us) / 1000.0);
     finish(e, CURLE_OPERATION_TIMEDOUT, false);
 }
 
@@ -468,8 +602,9 @@ int llmb_llm_exch_start(struct llmb_llm_multi *mu, struct llmb_llm_exch *e)
 
     e->mu = mu;
     e->conn = NULL;
-    e->connected = e->resent = e->ending = false;
+    e->connected = e->resent = e->ending = e->short_timer = false;
     e->starting = true;
+    e->start_us = now;
     e->written = e->fed = 0;
     llmb_h1_init(&e->resp, false);
     ev_timer_init(&e->timer, timer_cb, e->timeout_s, 0.0);
