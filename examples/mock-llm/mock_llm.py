@@ -136,6 +136,7 @@ class Mock:
         self.stats = Stats()
         self.quiet = args.quiet
         self.read_delay_ms = args.read_delay_ms
+        self.max_body_bytes = args.max_body_bytes
         self.log = open(args.log_requests, "a") if args.log_requests \
             else None
         self.sends = open(args.log_sends, "a") if args.log_sends else None
@@ -217,6 +218,13 @@ class Mock:
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         n = int(headers.get("content-length", "0") or "0")
+        if self.max_body_bytes > 0 and n > self.max_body_bytes:
+            # at once, the body unread, and the connection closed on it
+            self.stats.statuses[413] = self.stats.statuses.get(413, 0) + 1
+            await self.send_json(writer, 413, {"error": {
+                "message": "request body too large",
+                "type": "invalid_request"}}, close=True)
+            return False
         if n > 0 and self.read_delay_ms > 0:
             await asyncio.sleep(self.read_delay_ms / 1000.0)
         raw = await reader.readexactly(n) if n > 0 else b""
@@ -541,6 +549,11 @@ def parse_args(argv):
                    help="wait this long after a request's headers before "
                         "reading its body (a client's send of a large body "
                         "then fills the socket's buffers and waits)")
+    p.add_argument("--max-body-bytes", type=int, default=0,
+                   help="answer 413 to a request whose body is larger, as "
+                        "soon as its headers are in, and close the "
+                        "connection without reading the body (0 = no "
+                        "limit)")
     for name, (typ, default, help_text) in SETTINGS.items():
         flag = "--" + name.replace("_", "-")
         if typ is bool:

@@ -288,6 +288,44 @@ static void test_large_request_body(void **state)
     llmb_buf_fini(&doc);
 }
 
+/* A server that answers before it has read the request's body, and
+ * closes (a body over its limit: --max-body-bytes) gets its answer
+ * recorded: the 413 is read while the body is still going out, as
+ * libcurl does, and the request is an http_4xx, not a failed send (a
+ * connect error, retried). */
+static void test_answer_before_body(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "1", "--itl-ms", "1",
+                          "--max-body-bytes", "1048576", NULL};
+    size_t n = 6 * 1024 * 1024;
+    redisReply *r;
+    struct llmb_buf doc;
+    char *id = NULL, *st, *err;
+
+    lm_setup(t, "llm-conns-early", mock, NULL);
+    r = wh_cmd(&t->h, "HSET %s:{default}:conf max_payload 16777216",
+               t->h.prefix);
+    freeReplyObject(r);
+    llmb_buf_init(&doc);
+    llmb_buf_appendf(&doc, "{\"type\":\"llm\",\"max_retries\":0,"
+                     "\"payload\":{\"model\":\"m\",\"max_tokens\":2,"
+                     "\"requests\":1,\"retries\":0,\"prompt\":\"");
+    for (size_t k = 0; k < n / 8; k++)
+        llmb_buf_append(&doc, "abcdefg ", 8);
+    llmb_buf_appendf(&doc, "\"}}");
+    st = lm_run(t, doc.data, 60000, &id);
+    assert_string_equal(st, "failed");
+    err = lm_job_error(t, id);
+    assert_non_null(err);
+    if (strstr(err, "(http_4xx 1); first: http_4xx: HTTP 413") == NULL)
+        fail_msg("the 413 answered before the body was read: %s", err);
+    free(err);
+    free(st);
+    free(id);
+    llmb_buf_fini(&doc);
+}
+
 /* An endpoint named by a host name: the own client has libcurl resolve
  * it and connect (localhost: ::1 and 127.0.0.1, the mock listening on the
  * second only, so that libcurl closes the losing socket itself), then
@@ -361,6 +399,7 @@ int main(void)
         LM_TEST(test_ttft_kernel_time),
         LM_TEST(test_kept_connection_closed),
         LM_TEST(test_large_request_body),
+        LM_TEST(test_answer_before_body),
         LM_TEST(test_host_name),
         LM_TEST(test_client_refused),
     };

@@ -214,6 +214,7 @@ static int closesocket_cb(void *clientp, curl_socket_t fd)
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void connect_failed(struct llmb_llm_exch *e, int err);
+static bool all_written(const struct llmb_llm_exch *e);
 
 /* Ends e with rc: its connection goes back to the pool when keep is
  * true, else it is closed. The done callback runs now, or from the loop's
@@ -227,7 +228,7 @@ static void finish(struct llmb_llm_exch *e, CURLcode rc, bool keep)
     e->conn = NULL;
     if (c != NULL) {
         c->e = NULL;
-        if (keep && c->fd >= 0 && p->idle < p->peak) {
+        if (keep && c->fd >= 0 && all_written(e) && p->idle < p->peak) {
             ev_io_stop(p->loop, &c->io);
             c->reused = true;
             c->idle_us = llmb_mono_us();
@@ -259,9 +260,29 @@ static void fail(struct llmb_llm_exch *e, CURLcode rc, const char *prefix,
 
 static bool resend(struct llmb_llm_exch *e);
 
+/* Whether all of e's request is out. */
+static bool all_written(const struct llmb_llm_exch *e)
+{
+    return e->written == e->out[0].iov_len + e->out[1].iov_len +
+                         e->out[2].iov_len;
+}
+
+/* Stops writing e's request: the server answered before it had read all
+ * of it; its answer is read to its end, and the connection then closed
+ * (finish keeps no connection whose request is not all out). */
+static void stop_sending(struct llmb_llm_exch *e)
+{
+    struct llmb_llm_conn *c = e->conn;
+    struct ev_loop *loop = c->pool->loop;
+
+    ev_io_stop(loop, &c->io);
+    ev_io_set(&c->io, c->fd, EV_READ);
+    ev_io_start(loop, &c->io);
+}
+
 /* Writes what is left of e's request. Returns 0 when all of it is out,
- * 1 when the socket is full, -1 on an error (e ended, or went again on a
- * fresh connection). */
+ * 1 when the socket is full, -1 on an error (e ended, went again on a
+ * fresh connection, or only reads the answer that came). */
 static int send_some(struct llmb_llm_exch *e)
 {
     struct llmb_llm_conn *c = e->conn;
@@ -288,8 +309,15 @@ static int send_some(struct llmb_llm_exch *e)
     w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
         int err = errno;
+        char b;
         if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
             return 1;
+        /* the server answered and closed without reading all of it (a
+         * body over its limit): its answer is the result, as libcurl's */
+        if (e->fed > 0 || recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+            stop_sending(e);
+            return -1;
+        }
         if (!resend(e))
             fail(e, CURLE_SEND_ERROR, "cannot send the request: ",
                  strerror(err));
@@ -326,7 +354,7 @@ static void send_request(struct llmb_llm_exch *e)
     if (rc < 0)
         return;
     ev_io_stop(p->loop, &c->io);
-    ev_io_set(&c->io, c->fd, rc == 0 ? EV_READ : EV_WRITE);
+    ev_io_set(&c->io, c->fd, rc == 0 ? EV_READ : EV_READ | EV_WRITE);
     ev_io_start(p->loop, &c->io);
 }
 
@@ -354,12 +382,15 @@ static int body_cb(void *arg, const char *data, size_t len)
     return e->body(e, data, len);
 }
 
-/* Reads once from c's socket and feeds the response. */
-static void read_once(struct llmb_llm_exch *e)
+/* Reads once from c's socket and feeds the response. Returns true when
+ * e goes on on c; false when it ended (e may be freed) or went again on
+ * a fresh connection. */
+static bool read_once(struct llmb_llm_exch *e)
 {
     struct llmb_llm_conn *c = e->conn;
     struct llmb_llm_pool *p = c->pool;
     ssize_t r, used;
+    bool on = false;
 
     if (e->arrival)
         llmb_llm_multi_rx(p->mu, e, c->fd);
@@ -393,8 +424,11 @@ static void read_once(struct llmb_llm_exch *e)
     else if (e->resp.done)
         /* bytes past the response: a server out of step, not kept */
         finish(e, CURLE_OK, e->resp.keep_alive && used == r);
+    else
+        on = true;
 out:
     llmb_llm_multi_rx_end(p->mu);
+    return on;
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -419,6 +453,15 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
         send_request(e);
         return;
     }
+    if (revents & EV_READ) {
+        /* an answer, even while the request is going out (a server may
+         * answer before it has read the body): libcurl too stops sending
+         * on an error status then */
+        if (read_once(e) && !all_written(e) && e->resp.head_done &&
+            e->resp.status >= 300)
+            stop_sending(e);
+        return;
+    }
     if (revents & EV_WRITE) {
         int rc = send_some(e);
         if (rc == 0) {
@@ -426,10 +469,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
             ev_io_set(w, c->fd, EV_READ);
             ev_io_start(loop, w);
         }
-        return;
     }
-    if (revents & EV_READ)
-        read_once(e);
 }
 
 /* The connect transfer of c ended. */
