@@ -137,6 +137,7 @@ class Mock:
         self.quiet = args.quiet
         self.read_delay_ms = args.read_delay_ms
         self.max_body_bytes = args.max_body_bytes
+        self.keep_alive_ms = args.keep_alive_ms
         self.log = open(args.log_requests, "a") if args.log_requests \
             else None
         self.sends = open(args.log_sends, "a") if args.log_sends else None
@@ -198,7 +199,15 @@ class Mock:
                 pass
 
     async def one_request(self, reader, writer, conn):
-        line = await reader.readline()
+        if self.keep_alive_ms > 0 and conn.get("served"):
+            try:
+                line = await asyncio.wait_for(reader.readline(),
+                                              self.keep_alive_ms / 1000.0)
+            except asyncio.TimeoutError:
+                return False  # idle too long: closed
+        else:
+            line = await reader.readline()
+        conn["served"] = True
         if not line:
             return False
         try:
@@ -549,6 +558,9 @@ def parse_args(argv):
                    help="wait this long after a request's headers before "
                         "reading its body (a client's send of a large body "
                         "then fills the socket's buffers and waits)")
+    p.add_argument("--keep-alive-ms", type=float, default=0.0,
+                   help="close a connection idle this long after a "
+                        "response (0 = never)")
     p.add_argument("--max-body-bytes", type=int, default=0,
                    help="answer 413 to a request whose body is larger, as "
                         "soon as its headers are in, and close the "

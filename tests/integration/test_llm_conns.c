@@ -364,6 +364,79 @@ static void test_host_name(void **state)
     free(ep);
 }
 
+/* The worker's sockets to port that the server has closed and the
+ * worker not (TCP CLOSE_WAIT, /proc/net/tcp state 08). */
+static int close_wait_to(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512];
+    int n = 0;
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned rport, st;
+        if (sscanf(line, " %*d: %*8X:%*4X %*8X:%4X %2X", &rport, &st) == 2 &&
+            (int)rport == port && st == 0x08)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Kept connections the server closes while they are idle (its
+ * keep-alive timeout: --keep-alive-ms) are closed by the worker too
+ * within a second or so, whichever origin the later requests go to, as
+ * libcurl's connection cache does: 20 connections of one endpoint, then
+ * requests only to another name of the same server. */
+static void test_idle_closed_by_server(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "2", "--itl-ms", "1",
+                          "--keep-alive-ms", "500", NULL};
+    const char *client = getenv("LLMB_TEST_LLM_CLIENT");
+    const char *args[] = {"--llm-endpoint", NULL, "--llm-endpoint", NULL,
+                          NULL};
+    char *ep1, *ep2;
+    json_t *res;
+
+    memset(t, 0, sizeof(*t));
+    assert_int_equal(wh_init(&t->h, "llm-conns-idle"), 0);
+    lm_mock_start(&t->mock, mock);
+    ep1 = llmb_xasprintf("mock=%s%s%s", t->mock.url,
+                         client != NULL ? ",client=" : "",
+                         client != NULL ? client : "");
+    ep2 = llmb_xasprintf("byname=http://localhost:%d%s%s", t->mock.port,
+                         client != NULL ? ",client=" : "",
+                         client != NULL ? client : "");
+    args[1] = ep1;
+    args[3] = ep2;
+    wh_worker_start(&t->h, args);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"endpoint\":\"mock\",\"prompt\":\"x\","
+                    "\"max_tokens\":3,\"requests\":20,\"concurrency\":20}}",
+                    30000);
+    assert_int_equal(lm_num(res, "summary.ok"), 20);
+    json_decref(res);
+    /* the server closes the 20 idle connections after 500 ms */
+    sleep_ms(1500);
+    for (int run = 0; run < 3; run++) {
+        if (run > 0)
+            sleep_ms(1100);
+        res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{"
+                        "\"model\":\"m\",\"endpoint\":\"byname\","
+                        "\"prompt\":\"x\",\"max_tokens\":3,"
+                        "\"requests\":2,\"concurrency\":1}}", 30000);
+        assert_int_equal(lm_num(res, "summary.ok"), 2);
+        json_decref(res);
+    }
+    /* the last run's connection is still in its 500 ms */
+    if (close_wait_to(t->mock.port) != 0)
+        fail_msg("%d connections closed by the server are still open",
+                 close_wait_to(t->mock.port));
+    free(ep1);
+    free(ep2);
+}
+
 /* client= of --llm-endpoint: anything but llmb or libcurl, and llmb for
  * an endpoint it cannot speak to (https), stop the worker at start. */
 static void test_client_refused(void **state)
@@ -401,6 +474,7 @@ int main(void)
         LM_TEST(test_large_request_body),
         LM_TEST(test_answer_before_body),
         LM_TEST(test_host_name),
+        LM_TEST(test_idle_closed_by_server),
         LM_TEST(test_client_refused),
     };
 

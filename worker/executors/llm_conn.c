@@ -21,7 +21,9 @@
  * byte of the response came (its keep-alive timeout raced the send) is
  * sent again once on a fresh connection, as libcurl does. The pool keeps
  * at most as many idle connections as were ever in use at once, and
- * none idle longer than 118 s (IDLE_MAX_US, libcurl's default).
+ * none idle longer than 118 s (IDLE_MAX_US, libcurl's default); a
+ * request's start, at most once a second, closes those of any origin
+ * that are too old or that the server closed.
  *
  * One read per readiness: the loop is level-triggered, so bytes left over
  * wake it again in the next pass, and a chunk never costs a second recv
@@ -82,6 +84,7 @@ struct llmb_llm_pool {
     long busy;                 /* connections in use or connecting */
     long idle;
     long peak;                 /* the most busy ever: the idle cap */
+    int64_t pruned_us;         /* the last walk of every idle list */
     char buf[READ_BUF];        /* every read lands here, one at a time */
 };
 
@@ -616,6 +619,27 @@ static bool idle_ok(const struct llmb_llm_conn *c, int64_t now)
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* Closes the idle connections of every origin that the server closed or
+ * that are too old, at most once a second (as libcurl prunes its cache):
+ * else those of an origin no request goes to any more stay open. */
+static void prune(struct llmb_llm_pool *p, int64_t now)
+{
+    if (now - p->pruned_us < 1000000)
+        return;
+    p->pruned_us = now;
+    for (struct origin *o = p->origins; o != NULL; o = o->next) {
+        struct llmb_llm_conn *c = o->idle, *next;
+        for (; c != NULL; c = next) {
+            next = c->next;
+            if (idle_ok(c, now))
+                continue;
+            LLMB_LIST_REMOVE(o->idle, c);
+            p->idle--;
+            conn_free(c);
+        }
+    }
+}
+
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct llmb_llm_exch *e = w->data;
@@ -640,6 +664,7 @@ int llmb_llm_exch_start(struct llmb_llm_multi *mu, struct llmb_llm_exch *e)
     struct origin *o = origin_of(p, e->origin);
     int64_t now = llmb_mono_us();
 
+    prune(p, now);
     e->mu = mu;
     e->conn = NULL;
     e->connected = e->resent = e->ending = e->short_timer = false;
