@@ -179,6 +179,9 @@ class Mock:
         sock = writer.get_extra_info("socket")
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.max_body_bytes > 0:
+                # a body over the limit must not fit in the buffers
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         except (OSError, AttributeError):
             pass
         conn = {"counted": False}
@@ -229,10 +232,12 @@ class Mock:
         n = int(headers.get("content-length", "0") or "0")
         if self.max_body_bytes > 0 and n > self.max_body_bytes:
             # at once, the body unread, and the connection closed on it
+            # after a moment (a lingering close: the client gets to read)
             self.stats.statuses[413] = self.stats.statuses.get(413, 0) + 1
             await self.send_json(writer, 413, {"error": {
                 "message": "request body too large",
                 "type": "invalid_request"}}, close=True)
+            await asyncio.sleep(0.2)
             return False
         if n > 0 and self.read_delay_ms > 0:
             await asyncio.sleep(self.read_delay_ms / 1000.0)
@@ -564,8 +569,8 @@ def parse_args(argv):
     p.add_argument("--max-body-bytes", type=int, default=0,
                    help="answer 413 to a request whose body is larger, as "
                         "soon as its headers are in, and close the "
-                        "connection without reading the body (0 = no "
-                        "limit)")
+                        "connection 200 ms later without reading the body "
+                        "(0 = no limit)")
     for name, (typ, default, help_text) in SETTINGS.items():
         flag = "--" + name.replace("_", "-")
         if typ is bool:

@@ -364,6 +364,29 @@ static void test_host_name(void **state)
     free(ep);
 }
 
+/* An endpoint at an IPv6 address, http://[::1]:PORT: the own client
+ * connects to it itself (a numeric host) and names it [::1]:PORT in the
+ * Host header; the requests complete and their connections are kept. */
+static void test_ipv6_literal(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "2", "--itl-ms", "1", "--host", "::1",
+                          NULL};
+    json_t *res, *stats;
+
+    lm_setup(t, "llm-conns-v6", mock, NULL);
+    assert_non_null(strstr(t->mock.url, "[::1]"));
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"x\",\"max_tokens\":3,\"requests\":10,"
+                    "\"concurrency\":2}}", 30000);
+    assert_int_equal(lm_num(res, "summary.ok"), 10);
+    json_decref(res);
+    stats = lm_mock_stats(&t->mock);
+    assert_int_equal(lm_num(stats, "requests"), 10);
+    assert_int_equal(lm_num(stats, "connections"), 2);
+    json_decref(stats);
+}
+
 /* The worker's sockets to port that the server has closed and the
  * worker not (TCP CLOSE_WAIT, /proc/net/tcp state 08). */
 static int close_wait_to(int port)
@@ -475,6 +498,7 @@ int main(void)
         LM_TEST(test_answer_before_body),
         LM_TEST(test_host_name),
         LM_TEST(test_idle_closed_by_server),
+        LM_TEST(test_ipv6_literal),
         LM_TEST(test_client_refused),
     };
 

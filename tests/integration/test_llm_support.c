@@ -38,7 +38,7 @@ void lm_mock_start(struct lm_mock *m, const char *const *flags)
     const char *script = getenv("LLMB_MOCK_LLM");
     const char *argv[48];
     int k = 0, fds[2];
-    char line[256];
+    char line[256], *colon = NULL, *host;
     FILE *f;
 
     memset(m, 0, sizeof(*m));
@@ -66,11 +66,21 @@ void lm_mock_start(struct lm_mock *m, const char *const *flags)
     close(fds[1]);
     f = fdopen(fds[0], "r");
     assert_non_null(f);
+    /* "mock-llm listening on HOST:PORT", HOST 127.0.0.1 unless --host */
     if (fgets(line, sizeof(line), f) == NULL ||
-        sscanf(line, "mock-llm listening on 127.0.0.1:%d", &m->port) != 1)
+        strncmp(line, "mock-llm listening on ", 22) != 0 ||
+        (colon = strrchr(line, ':')) == NULL ||
+        sscanf(colon + 1, "%d", &m->port) != 1)
         fail_msg("the mock LLM server did not start (%s)", script);
     fclose(f);
-    m->url = llmb_xasprintf("http://127.0.0.1:%d", m->port);
+    if (colon == NULL)
+        return;
+    *colon = '\0';
+    host = line + 22;
+    /* an IPv6 address goes in brackets */
+    m->url = strchr(host, ':') != NULL ?
+             llmb_xasprintf("http://[%s]:%d", host, m->port) :
+             llmb_xasprintf("http://%s:%d", host, m->port);
 }
 
 void lm_mock_stop(struct lm_mock *m)
