@@ -83,6 +83,9 @@ SETTINGS = {
                  "write streamed bytes in pieces of at most N bytes, each "
                  "sent on its own (0 = whole events)"),
     "delay_ms": (float, 0.0, "wait this long before the response headers"),
+    "long_error_header": (bool, False,
+                          "error answers carry a Content-Type line of over "
+                          "2 KiB"),
     "drop_kept": (bool, False,
                   "close a kept connection (one that answered a completion "
                   "before) on its next completion request, unanswered: a "
@@ -278,10 +281,11 @@ class Mock:
         return not close
 
     async def send_json(self, writer, status, obj, close=False,
-                        extra=None):
+                        extra=None, ctype_pad=0):
         body = json.dumps(obj).encode()
         head = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status")),
-                "Content-Type: application/json",
+                "Content-Type: application/json" +
+                ("; pad=" + "a" * ctype_pad if ctype_pad > 0 else ""),
                 "Content-Length: %d" % len(body)]
         if close:
             head.append("Connection: close")
@@ -318,7 +322,8 @@ class Mock:
             extra["Retry-After"] = str(s["retry_after"] if s else 0)
         await self.send_json(writer, status, {"error": {
             "message": message, "type": "mock_error", "code": status}},
-            close, extra)
+            close, extra,
+            ctype_pad=2048 if s and s["long_error_header"] else 0)
         return status
 
     async def completion_inner(self, writer, path, raw, close, t0):

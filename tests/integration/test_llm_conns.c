@@ -460,6 +460,39 @@ static void test_idle_closed_by_server(void **state)
     free(ep2);
 }
 
+/* An error answer whose head the own client cannot read to its end (a
+ * Content-Type line over its 1 KiB limit) still counts by the status its
+ * status line gave: a 503 is http_5xx, as on libcurl's client, not a
+ * connect error with no status. */
+static void test_error_with_long_header(void **state)
+{
+    struct lm *t = *state;
+    const char *mock[] = {"--ttft-ms", "1", "--itl-ms", "1",
+                          "--fail-times", "2", "--fail-status", "503",
+                          "--long-error-header", NULL};
+    json_t *res, *reqs, *r;
+    size_t i;
+    int failed = 0;
+
+    lm_setup(t, "llm-conns-longhdr", mock, NULL);
+    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+                    "\"prompt\":\"x\",\"max_tokens\":2,\"requests\":3,"
+                    "\"concurrency\":1,\"retries\":0}}", 30000);
+    assert_int_equal(lm_num(res, "summary.ok"), 1);
+    reqs = json_object_get(res, "_requests");
+    assert_int_equal(json_array_size(reqs), 3);
+    json_array_foreach(reqs, i, r) {
+        if (json_object_get(r, "error") == NULL)
+            continue;
+        failed++;
+        assert_int_equal(lm_num(r, "status"), 503);
+        assert_string_equal(json_string_value(json_object_get(r, "error")),
+                            "http_5xx");
+    }
+    assert_int_equal(failed, 2);
+    json_decref(res);
+}
+
 /* client= of --llm-endpoint: anything but llmb or libcurl, and llmb for
  * an endpoint it cannot speak to (https), stop the worker at start. */
 static void test_client_refused(void **state)
@@ -499,6 +532,7 @@ int main(void)
         LM_TEST(test_host_name),
         LM_TEST(test_idle_closed_by_server),
         LM_TEST(test_ipv6_literal),
+        LM_TEST(test_error_with_long_header),
         LM_TEST(test_client_refused),
     };
 

@@ -491,6 +491,14 @@ void llmb_llm_multi_remove(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
  * for a curl transfer asking arrival; llmb_llm_multi_stamp() then gives
  * it. _rx_end() when the read is over. */
 void llmb_llm_multi_rx(struct llmb_llm_multi *m, const void *owner, int fd);
+/* The same with a time the caller has: at_us from
+ * llmb_llm_multi_rx_time() of the recvmsg that read the bytes. */
+void llmb_llm_multi_rx_at(struct llmb_llm_multi *m, const void *owner,
+                          int64_t at_us);
+/* The kernel's receive time (SO_TIMESTAMPNS) in msg's control data, on
+ * llmb_mono_us()'s clock; -1 when there is none (or one not to trust). */
+struct msghdr;
+int64_t llmb_llm_multi_rx_time(struct msghdr *msg);
 void llmb_llm_multi_rx_end(struct llmb_llm_multi *m);
 /* The arrival time of the bytes read now for owner (see
  * llmb_llm_multi_arrival). */

@@ -372,6 +372,7 @@ static bool resend(struct llmb_llm_exch *e)
     if (!c->reused || e->fed > 0 || e->resent)
         return false;
     e->resent = true;
+    e->connected = false; /* until the fresh connection is made */
     e->conn = NULL;
     conn_drop(c);
     connect_start(e);
@@ -392,12 +393,25 @@ static bool read_once(struct llmb_llm_exch *e)
 {
     struct llmb_llm_conn *c = e->conn;
     struct llmb_llm_pool *p = c->pool;
+    char ctl[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov;
+    struct msghdr msg;
     ssize_t r, used;
     bool on = false;
 
-    if (e->arrival)
-        llmb_llm_multi_rx(p->mu, e, c->fd);
-    r = recv(c->fd, p->buf, sizeof(p->buf), 0);
+    /* one recvmsg: the bytes, and the kernel's receive time of the last
+     * of them (SO_TIMESTAMPNS, on since the connect), which stamps every
+     * chunk they hold: TTFT, TTFB and every token gap */
+    iov.iov_base = p->buf;
+    iov.iov_len = sizeof(p->buf);
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof(ctl);
+    r = recvmsg(c->fd, &msg, 0);
+    if (r > 0)
+        llmb_llm_multi_rx_at(p->mu, e, llmb_llm_multi_rx_time(&msg));
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         goto out;
     if (r <= 0) {
@@ -422,8 +436,13 @@ static bool read_once(struct llmb_llm_exch *e)
     used = llmb_h1_feed(&e->resp, p->buf, (size_t)r, body_cb, e);
     if (used == LLMB_H1_STOPPED)
         finish(e, CURLE_WRITE_ERROR, false);
-    else if (used < 0)
+    else if (used < 0) {
+        /* a head broken after its status line still has its status,
+         * which classifies the attempt (a 503 is retried as one) */
+        if (e->resp.status == 0 && e->resp.code >= 200)
+            e->resp.status = e->resp.code;
         fail(e, CURLE_WEIRD_SERVER_REPLY, "", e->resp.error);
+    }
     else if (e->resp.done)
         /* bytes past the response: a server out of step, not kept */
         finish(e, CURLE_OK, e->resp.keep_alive && used == r);
@@ -486,10 +505,22 @@ static void connected_cb(struct llmb_llm_xfer *x, CURLcode rc)
     /* out of the multi handle already; libcurl has closed the connection
      * but for the socket the close callback kept */
     if (rc == CURLE_OK && !c->adopted) {
-        rc = CURLE_COULDNT_CONNECT;
-        snprintf(c->errbuf, sizeof(c->errbuf), "libcurl kept the "
-                 "connection it made (CURLOPT_CONNECT_ONLY)");
-        llmb_error("llm: %s", c->errbuf);
+        /* Not so with libcurl 7.88. The connection is still libcurl's,
+         * which may call c's close callback later: c stays allocated,
+         * off every list, and that callback then closes the socket. */
+        llmb_error("llm: libcurl kept the connection it made "
+                   "(CURLOPT_CONNECT_ONLY); the request fails");
+        llmb_curl.easy_cleanup(c->x.easy);
+        c->x.easy = NULL;
+        c->x.adopt = false;
+        c->e = NULL;
+        e->conn = NULL;
+        c->pool->busy--;
+        if (e->errbuf != NULL && e->errbuf[0] == '\0')
+            snprintf(e->errbuf, CURL_ERROR_SIZE, "libcurl kept the "
+                     "connection it made (CURLOPT_CONNECT_ONLY)");
+        finish(e, CURLE_COULDNT_CONNECT, false);
+        return;
     }
     llmb_curl.easy_cleanup(c->x.easy);
     c->x.easy = NULL;

@@ -137,7 +137,6 @@ static int64_t peek_arrival(curl_socket_t fd)
     char ctl[CMSG_SPACE(sizeof(struct timespec))];
     struct iovec iov = {buf, sizeof(buf)};
     struct msghdr msg;
-    struct cmsghdr *cm;
 
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = &iov;
@@ -146,7 +145,14 @@ static int64_t peek_arrival(curl_socket_t fd)
     msg.msg_controllen = sizeof(ctl);
     if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) <= 0)
         return -1;
-    for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+    return llmb_llm_multi_rx_time(&msg);
+}
+
+int64_t llmb_llm_multi_rx_time(struct msghdr *msg)
+{
+    struct cmsghdr *cm;
+
+    for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
             struct timespec ts, real;
             int64_t mono = llmb_mono_us(), at;
@@ -407,6 +413,13 @@ void llmb_llm_multi_rx(struct llmb_llm_multi *mu, const void *owner, int fd)
 {
     mu->rx_owner = owner;
     mu->rx_us = peek_arrival(fd);
+}
+
+void llmb_llm_multi_rx_at(struct llmb_llm_multi *mu, const void *owner,
+                          int64_t at_us)
+{
+    mu->rx_owner = owner;
+    mu->rx_us = at_us;
 }
 
 void llmb_llm_multi_rx_end(struct llmb_llm_multi *mu)

@@ -9,7 +9,10 @@
  *
  * Timing. The clock starts when the request is written on its socket:
  * the own client stamps it just before its sendmsg (llm_conn.c's sent
- * callback); curl calls CURLOPT_PREREQFUNCTION (libcurl 7.80 and later) once the
+ * callback), and every byte it reads with the kernel's receive time
+ * (each recvmsg gives it), so that TTFT, TTFB, every token gap and the
+ * end are the times the bytes reached the machine. On libcurl's client:
+ * curl calls CURLOPT_PREREQFUNCTION (libcurl 7.80 and later) once the
  * connection is ready, and in the same call goes on to write the request
  * (headers and body together, the body being small), so that callback
  * stamps the send with our monotonic clock. libcurl 7.88 has no absolute
@@ -544,7 +547,12 @@ static void ex_done(struct llmb_llm_exch *e, CURLcode rc)
 static void attempt_done(struct llmb_llm_req *req, CURLcode rc)
 {
     const struct llmb_llm_spec *spec = llmb_llm_run_spec(req->run);
-    int64_t now = llmb_llm_multi_now(llmb_llm_run_multi(req->run),
+    /* the own client ends a response in the read of its last bytes:
+     * their kernel receive time (llm_conn.c); curl's end, in the pass */
+    int64_t now = req->own ?
+                  llmb_llm_multi_stamp(llmb_llm_run_multi(req->run),
+                                       &req->ex, req->t0_us) :
+                  llmb_llm_multi_now(llmb_llm_run_multi(req->run),
                                      req->t0_us);
     struct llmb_llm_record rec;
     char *msg = NULL;
