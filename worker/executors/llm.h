@@ -486,24 +486,24 @@ int llmb_llm_multi_add(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
  * easy handle. */
 void llmb_llm_multi_remove(struct llmb_llm_multi *m, struct llmb_llm_xfer *x);
 
-/* For llm_conn.c: while the caller reads fd for owner (a byte of the
- * loop's own client), the kernel's receive time of what waits there, as
- * for a curl transfer asking arrival; llmb_llm_multi_stamp() then gives
- * it. _rx_end() when the read is over. */
-void llmb_llm_multi_rx(struct llmb_llm_multi *m, const void *owner, int fd);
-/* The same with a time the caller has: at_us from
- * llmb_llm_multi_rx_time() of the recvmsg that read the bytes. */
+/* For llm_conn.c: the bytes read now for owner (an exchange of the own
+ * client) reached the machine at at_us (llmb_llm_recv_stamped), which
+ * llmb_llm_multi_stamp() then gives them; _rx_end() when the read is
+ * over. */
 void llmb_llm_multi_rx_at(struct llmb_llm_multi *m, const void *owner,
                           int64_t at_us);
-/* The kernel's receive time (SO_TIMESTAMPNS) in msg's control data, on
- * llmb_mono_us()'s clock; -1 when there is none (or one not to trust). */
-struct msghdr;
-int64_t llmb_llm_multi_rx_time(struct msghdr *msg);
 void llmb_llm_multi_rx_end(struct llmb_llm_multi *m);
 /* The arrival time of the bytes read now for owner (see
  * llmb_llm_multi_arrival). */
 int64_t llmb_llm_multi_stamp(const struct llmb_llm_multi *m,
                              const void *owner, int64_t sent_us);
+
+/* recvmsg(2) of up to len bytes of fd into buf with flags, which also
+ * gives *at_us: the kernel's receive time (SO_TIMESTAMPNS, on the
+ * socket) of the last of the bytes, on llmb_mono_us()'s clock; -1 when
+ * none came or the kernel gives no time. */
+ssize_t llmb_llm_recv_stamped(int fd, void *buf, size_t len, int flags,
+                              int64_t *at_us);
 
 /* The connection pool of llm_conn.c that lives with m (made on first
  * use, freed with m). */
@@ -531,8 +531,6 @@ struct llmb_llm_exch {
     long connect_timeout_ms;
     size_t key;             /* a run's slot: which curl multi handle
                                connects (llmb_llm_multi_add) */
-    bool arrival;           /* reads until told otherwise get the
-                               kernel's receive time */
     char *errbuf;           /* CURL_ERROR_SIZE bytes: why it failed */
     llmb_llm_exch_fn *sent; /* the request is being written: just
                                before the first byte goes out (again on a

@@ -396,25 +396,16 @@ static bool read_once(struct llmb_llm_exch *e)
 {
     struct llmb_llm_conn *c = e->conn;
     struct llmb_llm_pool *p = c->pool;
-    char ctl[CMSG_SPACE(sizeof(struct timespec))];
-    struct iovec iov;
-    struct msghdr msg;
+    int64_t at;
     ssize_t r, used;
     bool on = false;
 
     /* one recvmsg: the bytes, and the kernel's receive time of the last
      * of them (SO_TIMESTAMPNS, on since the connect), which stamps every
      * chunk they hold: TTFT, TTFB and every token gap */
-    iov.iov_base = p->buf;
-    iov.iov_len = sizeof(p->buf);
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl;
-    msg.msg_controllen = sizeof(ctl);
-    r = recvmsg(c->fd, &msg, 0);
+    r = llmb_llm_recv_stamped(c->fd, p->buf, sizeof(p->buf), 0, &at);
     if (r > 0)
-        llmb_llm_multi_rx_at(p->mu, e, llmb_llm_multi_rx_time(&msg));
+        llmb_llm_multi_rx_at(p->mu, e, at);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         goto out;
     if (r <= 0) {
@@ -512,7 +503,8 @@ static void connected_cb(struct llmb_llm_xfer *x, CURLcode rc)
          * which may call c's close callback later: c stays allocated,
          * off every list, and that callback then closes the socket. */
         llmb_error("llm: libcurl kept the connection it made "
-                   "(CURLOPT_CONNECT_ONLY); the request fails");
+                   "(CURLOPT_CONNECT_ONLY); the request fails: give the "
+                   "endpoint client=libcurl");
         llmb_curl.easy_cleanup(c->x.easy);
         c->x.easy = NULL;
         c->x.adopt = false;
@@ -521,7 +513,8 @@ static void connected_cb(struct llmb_llm_xfer *x, CURLcode rc)
         c->pool->busy--;
         if (e->errbuf != NULL && e->errbuf[0] == '\0')
             snprintf(e->errbuf, CURL_ERROR_SIZE, "libcurl kept the "
-                     "connection it made (CURLOPT_CONNECT_ONLY)");
+                     "connection it made (CURLOPT_CONNECT_ONLY); give the "
+                     "endpoint client=libcurl");
         finish(e, CURLE_COULDNT_CONNECT, false);
         return;
     }
@@ -538,8 +531,7 @@ static void connected_cb(struct llmb_llm_xfer *x, CURLcode rc)
     c->fd = x->fd;
     ev_io_init(&c->io, io_cb, c->fd, EV_READ);
     c->io.data = c;
-    /* the kernel's receive times, for any request it will carry that
-     * asks for them (e->arrival) */
+    /* the kernel's receive time of every read (read_once) */
     (void)setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     send_request(e);
 }

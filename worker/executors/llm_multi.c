@@ -125,30 +125,10 @@ static void action(struct shard *sh, curl_socket_t fd, int what)
     drain_done(sh);
 }
 
-/* When the bytes waiting on fd reached it, on llmb_mono_us()'s clock:
- * the kernel's receive time (SO_TIMESTAMPNS, set in socket_cb, on
- * CLOCK_REALTIME, moved over) of the last of them, read with MSG_PEEK so
- * that curl still reads them all. Returns -1 when the kernel gives none
- * (or one not to trust). Bytes that come between this and curl's read,
- * microseconds later in the same callback, get the same time. */
-static int64_t peek_arrival(curl_socket_t fd)
-{
-    char buf[CURL_MAX_WRITE_SIZE];
-    char ctl[CMSG_SPACE(sizeof(struct timespec))];
-    struct iovec iov = {buf, sizeof(buf)};
-    struct msghdr msg;
-
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl;
-    msg.msg_controllen = sizeof(ctl);
-    if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) <= 0)
-        return -1;
-    return llmb_llm_multi_rx_time(&msg);
-}
-
-int64_t llmb_llm_multi_rx_time(struct msghdr *msg)
+/* The kernel's receive time (SO_TIMESTAMPNS, on CLOCK_REALTIME, moved
+ * over to llmb_mono_us()'s clock) in msg's control data; -1 when there is
+ * none (or one not to trust). */
+static int64_t rx_time(struct msghdr *msg)
 {
     struct cmsghdr *cm;
 
@@ -166,6 +146,38 @@ int64_t llmb_llm_multi_rx_time(struct msghdr *msg)
         }
     }
     return -1;
+}
+
+ssize_t llmb_llm_recv_stamped(int fd, void *buf, size_t len, int flags,
+                              int64_t *at_us)
+{
+    char ctl[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = {buf, len};
+    struct msghdr msg;
+    ssize_t r;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof(ctl);
+    r = recvmsg(fd, &msg, flags);
+    *at_us = r > 0 ? rx_time(&msg) : -1;
+    return r;
+}
+
+/* When the bytes waiting on fd reached it: the receive time of the last
+ * of them, read with MSG_PEEK so that curl still reads them all; -1 when
+ * the kernel gives none. Bytes that come between this and curl's read,
+ * microseconds later in the same callback, get the same time. */
+static int64_t peek_arrival(curl_socket_t fd)
+{
+    char buf[CURL_MAX_WRITE_SIZE];
+    int64_t at;
+
+    (void)llmb_llm_recv_stamped(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT,
+                                &at);
+    return at;
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -407,12 +419,6 @@ int64_t llmb_llm_multi_arrival(const struct llmb_llm_multi *mu,
                                const struct llmb_llm_xfer *x, int64_t sent_us)
 {
     return llmb_llm_multi_stamp(mu, x->easy, sent_us);
-}
-
-void llmb_llm_multi_rx(struct llmb_llm_multi *mu, const void *owner, int fd)
-{
-    mu->rx_owner = owner;
-    mu->rx_us = peek_arrival(fd);
 }
 
 void llmb_llm_multi_rx_at(struct llmb_llm_multi *mu, const void *owner,

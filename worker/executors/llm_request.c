@@ -205,22 +205,24 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* The request whose own-client exchange e is. */
+static struct llmb_llm_req *req_of(struct llmb_llm_exch *e)
+{
+    return (struct llmb_llm_req *)((char *)e -
+                                   offsetof(struct llmb_llm_req, ex));
+}
+
 /* The own client's body callback (llm_conn.c). */
 static int ex_body(void *arg, const char *ptr, size_t n)
 {
     struct llmb_llm_exch *e = arg;
-    struct llmb_llm_req *req = (struct llmb_llm_req *)
-        ((char *)e - offsetof(struct llmb_llm_req, ex));
+    struct llmb_llm_req *req = req_of(e);
     int64_t now = llmb_llm_multi_stamp(e->mu, e, req->t0_us);
 
     if (!req->started)
         head_in(req, e->resp.status, e->resp.content_type[0] != '\0' ?
                 e->resp.content_type : NULL);
-    if (body_in(req, ptr, n, now) != 0)
-        return -1;
-    if (req->sse && e->arrival && req->resp.chunks > 0)
-        e->arrival = false; /* the next reads need no receive time */
-    return 0;
+    return body_in(req, ptr, n, now);
 }
 
 /* The request goes on the wire now (again, when it is resent on a
@@ -236,8 +238,7 @@ static void sending(struct llmb_llm_req *req)
 
 static void ex_sent(struct llmb_llm_exch *e)
 {
-    sending((struct llmb_llm_req *)((char *)e -
-                                    offsetof(struct llmb_llm_req, ex)));
+    sending(req_of(e));
 }
 
 /* CURLOPT_PREREQFUNCTION: the connection is ready and curl writes the
@@ -281,8 +282,6 @@ static void own_start(struct llmb_llm_req *req, const char *head,
     e->connect_timeout_ms = timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms :
                             CONNECT_TIMEOUT_MS;
     e->key = req->slot;
-    /* TTFT and TTFB end at the kernel's receive time */
-    e->arrival = spec->stream;
     e->errbuf = req->errbuf;
     e->sent = ex_sent;
     e->body = ex_body;
@@ -537,8 +536,7 @@ static void xfer_done(struct llmb_llm_xfer *x, CURLcode rc)
 
 static void ex_done(struct llmb_llm_exch *e, CURLcode rc)
 {
-    struct llmb_llm_req *req = (struct llmb_llm_req *)
-        ((char *)e - offsetof(struct llmb_llm_req, ex));
+    struct llmb_llm_req *req = req_of(e);
 
     req->in_own = false; /* the client let go of it */
     attempt_done(req, rc);
