@@ -44,17 +44,6 @@ static void url_error(char **errstr, const char *s, const char *fmt, ...)
     *errstr = llmb_buf_steal(&b);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes the n bytes at s into a new string in *out (NULL when n
  * is 0). Returns 0, or -1 on a malformed escape or an escaped NUL. */
 static int pct_decode(const char *s, size_t n, char **out)
@@ -70,12 +59,12 @@ static int pct_decode(const char *s, size_t n, char **out)
             *p++ = s[i];
             continue;
         }
-        if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
+        if (n - i < 3 || llmb_hex_digit(s[i + 1]) < 0 || llmb_hex_digit(s[i + 2]) < 0 ||
             (s[i + 1] == '0' && s[i + 2] == '0')) {
             free(d);
             return -1;
         }
-        *p++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        *p++ = (char)(llmb_hex_digit(s[i + 1]) * 16 + llmb_hex_digit(s[i + 2]));
         i += 2;
     }
     *p = '\0';

@@ -46,6 +46,9 @@ int64_t llmb_mono_us(void);
  * or LLMB_EIO when no random bytes could be had (out is then ""). */
 int llmb_random_hex(char *out, size_t nbytes);
 
+/* The value of hex digit c (0-9, a-f, A-F), or -1 for any other byte. */
+int llmb_hex_digit(int c);
+
 /* Edit distance of a[0..la) and b[0..lb) counting insertions, deletions,
  * substitutions and swaps of two neighbours ("wiat" is one from "wait"),
  * for "did you mean"; SIZE_MAX when either is longer than 64. */

@@ -52,16 +52,10 @@ static int hex4(const unsigned char *p, unsigned *v)
 {
     *v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        int d = llmb_hex_digit(p[i]);
+        if (d < 0)
             return FULL;
-        *v = *v << 4 | d;
+        *v = *v << 4 | (unsigned)d;
     }
     return OK;
 }

@@ -19,6 +19,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <llmb/util.h>
+
 #include "llm_h1.h"
 
 enum {
@@ -365,16 +367,9 @@ static int chunk_size_line(struct llmb_h1 *p)
     if (len > sizeof(p->line))
         return fail(p, "a chunk size line longer than 1024 bytes");
     for (; i < len; i++) {
-        char c = p->line[i];
-        int d;
+        int d = llmb_hex_digit((unsigned char)p->line[i]);
 
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        if (d < 0)
             break;
         if (size > 0 || d > 0)
             digits++;
