@@ -45,6 +45,13 @@ start_redis() {
     for i in $(seq 50); do rcli PING 2>/dev/null | grep -q PONG && return 0; sleep 0.1; done
     fail "redis-server did not start"
 }
+wait_log() { # FILE TEXT TENTHS MESSAGE: TEXT in FILE within TENTHS/10 s
+    for _ in $(seq "$3"); do
+        grep -q "$2" "$1" && return 0
+        sleep 0.1
+    done
+    grep -q "$2" "$1" || fail "$4"
+}
 wait_state() { # URL JOB STATE [QUEUE]
     local base="$LLMB_PREFIX:{${4:-default}}"
     for i in $(seq 200); do
@@ -78,12 +85,8 @@ wait_state "$url" up1 completed
 # (the coordinator's reconnect backoff may be seconds long by now: it must
 # be connected before requirepass below, which it would rightly take, at
 # its first connect, for a configuration error)
-for i in $(seq 300); do
-    grep -q 'connected to redis' "$tmp/coordinator.log" && break
-    sleep 0.1
-done
-grep -q 'connected to redis' "$tmp/coordinator.log" ||
-    fail "the coordinator did not connect once Redis was up"
+wait_log "$tmp/coordinator.log" 'connected to redis' 300 \
+    "the coordinator did not connect once Redis was up"
 
 # 2. the function library flushed under running processes: redis-cli gets
 # Redis's own error; llmb-push, the worker and the coordinator load it again
@@ -142,12 +145,8 @@ pids+=($!); rcpid=$!
 "$push" --redis "$good" --queue rot --id acl1 echo >/dev/null ||
     fail "the right password refused"
 wait_state "$url" acl1 completed rot
-for i in $(seq 100); do
-    grep -q 'connected to redis' "$tmp/coordinator-rotated.log" && break
-    sleep 0.1
-done
-grep -q 'connected to redis' "$tmp/coordinator-rotated.log" ||
-    fail "the coordinator did not connect with alice's password"
+wait_log "$tmp/coordinator-rotated.log" 'connected to redis' 100 \
+    "the coordinator did not connect with alice's password"
 rcli ACL SETUSER alice resetpass '>rotated' >/dev/null
 rcli CLIENT KILL USER alice >/dev/null
 for i in $(seq 100); do

@@ -253,32 +253,38 @@ static void test_kept_connection_closed(void **state)
     json_decref(stats);
 }
 
+/* A job doc of head (an object's opening, up to a comma) and a 6 MB
+ * prompt, which t's queue is made to take (max_payload 16 MB): larger
+ * than a loopback socket's buffers (the send buffer grows to
+ * net.ipv4.tcp_wmem's 4 MB). */
+static void large_doc(struct lm *t, struct llmb_buf *doc, const char *head)
+{
+    redisReply *r = wh_cmd(&t->h, "HSET %s:{default}:conf max_payload "
+                           "16777216", t->h.prefix);
+
+    freeReplyObject(r);
+    llmb_buf_init(doc);
+    llmb_buf_appendf(doc, "%s\"prompt\":\"", head);
+    for (size_t k = 0; k < 6 * 1024 * 1024 / 8; k++)
+        llmb_buf_append(doc, "abcdefg ", 8);
+    llmb_buf_appendf(doc, "\"}}");
+}
+
 /* A request body larger than the socket's buffers goes out in pieces as
- * the server reads it: a prompt of 6 MB (the queue's max_payload raised
- * for it) to a server that reads a body only 300 ms after its headers,
- * so that the send fills the buffers (on loopback the send buffer grows
- * to net.ipv4.tcp_wmem's 4 MB) and must wait for room. */
+ * the server reads it: a prompt of 6 MB (large_doc) to a server that
+ * reads a body only 300 ms after its headers, so that the send fills the
+ * buffers and must wait for room. */
 static void test_large_request_body(void **state)
 {
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "1", "--itl-ms", "1",
                           "--read-delay-ms", "300", NULL};
-    size_t n = 6 * 1024 * 1024;
-    redisReply *r;
     struct llmb_buf doc;
     json_t *res, *stats;
 
     lm_setup(t, "llm-conns-body", mock, NULL);
-    r = wh_cmd(&t->h, "HSET %s:{default}:conf max_payload 16777216",
-               t->h.prefix);
-    freeReplyObject(r);
-    llmb_buf_init(&doc);
-    llmb_buf_appendf(&doc, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                     "\"max_tokens\":2,\"requests\":2,\"concurrency\":2,"
-                     "\"prompt\":\"");
-    for (size_t k = 0; k < n / 8; k++)
-        llmb_buf_append(&doc, "abcdefg ", 8);
-    llmb_buf_appendf(&doc, "\"}}");
+    large_doc(t, &doc, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
+              "\"max_tokens\":2,\"requests\":2,\"concurrency\":2,");
     res = lm_run_ok(t, doc.data, 60000);
     assert_int_equal(lm_num(res, "summary.ok"), 2);
     json_decref(res);
@@ -298,22 +304,13 @@ static void test_answer_before_body(void **state)
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "1", "--itl-ms", "1",
                           "--max-body-bytes", "1048576", NULL};
-    size_t n = 6 * 1024 * 1024;
-    redisReply *r;
     struct llmb_buf doc;
     char *id = NULL, *st, *err;
 
     lm_setup(t, "llm-conns-early", mock, NULL);
-    r = wh_cmd(&t->h, "HSET %s:{default}:conf max_payload 16777216",
-               t->h.prefix);
-    freeReplyObject(r);
-    llmb_buf_init(&doc);
-    llmb_buf_appendf(&doc, "{\"type\":\"llm\",\"max_retries\":0,"
-                     "\"payload\":{\"model\":\"m\",\"max_tokens\":2,"
-                     "\"requests\":1,\"retries\":0,\"prompt\":\"");
-    for (size_t k = 0; k < n / 8; k++)
-        llmb_buf_append(&doc, "abcdefg ", 8);
-    llmb_buf_appendf(&doc, "\"}}");
+    large_doc(t, &doc, "{\"type\":\"llm\",\"max_retries\":0,"
+              "\"payload\":{\"model\":\"m\",\"max_tokens\":2,"
+              "\"requests\":1,\"retries\":0,");
     st = lm_run(t, doc.data, 60000, &id);
     assert_string_equal(st, "failed");
     err = lm_job_error(t, id);
