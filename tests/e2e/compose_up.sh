@@ -9,8 +9,8 @@
 # What it takes, all Debian packages (scripts/deps installs them): podman,
 # podman-compose, runc, netavark and aardvark-dns (service names resolve
 # between containers), catatonit (init: true). The storage is
-# image_build.sh's (build/image-test, vfs). Docker Hub cannot be reached,
-# so redis:7 is a stand-in built from the same debootstrap base: Debian's
+# image_build.sh's (build/image-test, with the driver it chose: overlay or
+# vfs). Docker Hub cannot be reached, so redis:7 is a stand-in built from the same debootstrap base: Debian's
 # redis-server, started without protected mode as the official image is.
 # podman-compose 1.0.3 knows no profiles, so the services are named.
 #
@@ -39,7 +39,8 @@ src=${LLMB_SOURCE_DIR:?run under ctest}
 work=${LLMB_IMAGE_TEST_DIR:-$src/build/image-test}
 [[ ${LLMB_SKIP_IMAGE_TEST:-0} == 1 ]] && skip "LLMB_SKIP_IMAGE_TEST=1"
 [[ $(id -u) -eq 0 ]] || skip "needs root (podman with runc)"
-[[ -d $work/storage ]] || skip "no image storage in $work: run e2e_image_build first"
+driver=$(cat "$work/storage-driver" 2>/dev/null) && [[ -d $work/storage-$driver ]] ||
+    skip "no image storage in $work: run e2e_image_build first"
 work=$(cd "$work" && pwd) # absolute: podman keeps the paths it is given
 
 need=()
@@ -68,11 +69,13 @@ network_backend = "netavark"
 EOF
 cat > "$conf/storage.conf" <<EOF
 [storage]
-driver = "vfs"
-graphroot = "$work/storage"
-runroot = "$work/run"
+driver = "$driver"
+graphroot = "$work/storage-$driver"
+runroot = "$work/run-$driver"
 EOF
 export CONTAINERS_CONF=$conf/containers.conf CONTAINERS_STORAGE_CONF=$conf/storage.conf
+mkdir -p "$work/tmp"
+export TMPDIR=$work/tmp # podman's temporary files, beside its storage
 cd "$work"
 
 podman image exists localhost/llmb:image-test ||
