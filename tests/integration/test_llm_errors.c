@@ -3,8 +3,9 @@
  * the mock LLM server: 429 and 5xx are retried up to "retries" and
  * counted by class when they persist, other 4xx are final at once, a
  * stalled stream ends at timeout_s, a broken stream or garbage in it is a
- * protocol error, a closed port is a connect error, a task whose every
- * request failed fails with the classes in its error, and a bad payload
+ * protocol error, a closed port is a connect error, a connect that
+ * hangs ends at the connect timeout (10 s, or timeout_s when shorter), a
+ * task whose every request failed fails with the classes in its error, and a bad payload
  * fails for good with a message naming the field.
  */
 #include <stdarg.h>
@@ -13,9 +14,16 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -184,6 +192,85 @@ static void test_broken_and_garbage_streams(void **state)
     free(id);
 }
 
+/* A listener on 127.0.0.1 whose accept queue is full: listen(fd, 0) and
+ * one connection nobody accepts. Linux drops the SYNs of further
+ * connects, so they hang. Checked here, with a non-blocking connect that
+ * must not complete within 300 ms. Returns the port; fds[0..1] are the
+ * listener and the connection that fills its queue. */
+static int hanging_port(int fds[2])
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    struct pollfd pfd;
+    int probe;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fds[0] >= 0);
+    assert_int_equal(bind(fds[0], (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fds[0], 0), 0);
+    assert_int_equal(getsockname(fds[0], (struct sockaddr *)&a, &len), 0);
+    fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fds[1], (struct sockaddr *)&a, sizeof(a)), 0);
+    probe = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(probe >= 0);
+    assert_int_equal(connect(probe, (struct sockaddr *)&a, sizeof(a)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    pfd = (struct pollfd){.fd = probe, .events = POLLOUT};
+    assert_int_equal(poll(&pfd, 1, 300), 0); /* it hangs */
+    close(probe);
+    return ntohs(a.sin_port);
+}
+
+/* A connect that hangs ends at the connect timeout, 10 s, when timeout_s
+ * is longer (60 s here: the request ends at the connect timer, well before
+ * timeout_s and the 30 s this test waits for the job), and at timeout_s when that is shorter (2 s); both are
+ * connect errors that say how long was waited. */
+static void test_connect_hangs(void **state)
+{
+    static const struct {
+        const char *timeout_s;
+        double min_s, max_s;
+        const char *want;
+    } cases[] = {
+        {"60", 10.0, 28.0, "connect: no connection within 10 s"},
+        {"2", 2.0, 9.0, "connect: no connection within 2 s"},
+    };
+    struct lm *t = *state;
+    int fds[2], port = hanging_port(fds);
+    char *ep = llmb_xasprintf("hang=http://127.0.0.1:%d/v1", port);
+    const char *args[] = {"--llm-endpoint", ep, NULL};
+
+    lm_setup(t, "llm-connect-hangs", fast_mock, args);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *extra = llmb_xasprintf("\"endpoint\":\"hang\",\"retries\":0,"
+                                     "\"timeout_s\":%s",
+                                     cases[i].timeout_s);
+        char *id = NULL, *st, *err;
+        int64_t t0 = llmb_mono_us();
+        double took;
+
+        st = run_llm(t, extra, &id);
+        took = (double)(llmb_mono_us() - t0) / 1e6;
+        assert_string_equal(st, "failed");
+        err = lm_job_error(t, id);
+        if (strstr(err, cases[i].want) == NULL)
+            fail_msg("timeout_s %s: %s, want %s", cases[i].timeout_s, err,
+                     cases[i].want);
+        if (took < cases[i].min_s || took > cases[i].max_s)
+            fail_msg("timeout_s %s: the job took %.1f s, want %.0f to %.0f",
+                     cases[i].timeout_s, took, cases[i].min_s,
+                     cases[i].max_s);
+        free(err);
+        free(st);
+        free(id);
+        free(extra);
+    }
+    close(fds[1]);
+    close(fds[0]);
+    free(ep);
+}
+
 /* Nothing listens: connect, retried by policy. */
 static void test_connect_error(void **state)
 {
@@ -271,6 +358,7 @@ int main(void)
         LM_TEST(test_stalled_stream_times_out),
         LM_TEST(test_broken_and_garbage_streams),
         LM_TEST(test_connect_error),
+        LM_TEST(test_connect_hangs),
         LM_TEST(test_payload_errors),
     };
 
