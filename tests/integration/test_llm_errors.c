@@ -229,23 +229,26 @@ static int hanging_port(int fds[2])
 static void test_connect_hangs(void **state)
 {
     static const struct {
-        const char *timeout_s;
+        const char *endpoint, *timeout_s;
         double min_s, max_s;
         const char *want;
     } cases[] = {
-        {"60", 10.0, 28.0, "connect: no connection within 10 s"},
-        {"2", 2.0, 9.0, "connect: no connection within 2 s"},
+        {"hang", "60", 10.0, 28.0, "connect: no connection within 10 s"},
+        {"hang", "2", 2.0, 9.0, "connect: no connection within 2 s"},
+        /* by name: libcurl resolves and connects for the own client too */
+        {"hangname", "2", 2.0, 9.0, "connect: no connection within 2 s"},
     };
     struct lm *t = *state;
     int fds[2], port = hanging_port(fds);
     char *ep = llmb_xasprintf("hang=http://127.0.0.1:%d/v1", port);
-    const char *args[] = {"--llm-endpoint", ep, NULL};
+    char *epn = llmb_xasprintf("hangname=http://localhost:%d/v1", port);
+    const char *args[] = {"--llm-endpoint", ep, "--llm-endpoint", epn, NULL};
 
     lm_setup(t, "llm-connect-hangs", fast_mock, args);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *extra = llmb_xasprintf("\"endpoint\":\"hang\",\"retries\":0,"
+        char *extra = llmb_xasprintf("\"endpoint\":\"%s\",\"retries\":0,"
                                      "\"timeout_s\":%s",
-                                     cases[i].timeout_s);
+                                     cases[i].endpoint, cases[i].timeout_s);
         char *id = NULL, *st, *err;
         int64_t t0 = llmb_mono_us();
         double took;
@@ -255,12 +258,12 @@ static void test_connect_hangs(void **state)
         assert_string_equal(st, "failed");
         err = lm_job_error(t, id);
         if (strstr(err, cases[i].want) == NULL)
-            fail_msg("timeout_s %s: %s, want %s", cases[i].timeout_s, err,
-                     cases[i].want);
+            fail_msg("%s, timeout_s %s: %s, want %s", cases[i].endpoint,
+                     cases[i].timeout_s, err, cases[i].want);
         if (took < cases[i].min_s || took > cases[i].max_s)
-            fail_msg("timeout_s %s: the job took %.1f s, want %.0f to %.0f",
-                     cases[i].timeout_s, took, cases[i].min_s,
-                     cases[i].max_s);
+            fail_msg("%s, timeout_s %s: the job took %.1f s, want %.0f to "
+                     "%.0f", cases[i].endpoint, cases[i].timeout_s, took,
+                     cases[i].min_s, cases[i].max_s);
         free(err);
         free(st);
         free(id);
@@ -268,6 +271,7 @@ static void test_connect_hangs(void **state)
     }
     close(fds[1]);
     close(fds[0]);
+    free(epn);
     free(ep);
 }
 
