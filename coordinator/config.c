@@ -78,7 +78,7 @@ static const struct llmb_opt coord_opts[] = {
             "left out in \"dropped\"."),
     OPT_INT("scan-batch", "LLMB_SCAN_BATCH", "500", "N", 1, 100000,
             scan_batch,
-            "Members of a queue's <base>:jobs checked per tick (trims the "
+            "Ids of a queue's <base>:jl checked per tick (trims the "
             "ids of jobs that are gone and counts job states)."),
     OPT_INT("metrics-ms", "LLMB_METRICS_MS", "1000", "MS", 100, 3600000,
             metrics_ms,

@@ -83,6 +83,8 @@ struct llmb_coord_queue {
     char *base;             /* "<prefix>:{<name>}" */
     int64_t conf_mono;      /* when <base>:conf was last written; 0 never */
     long long scan_rank;    /* next rank of <base>:jl to check */
+    long long jl_cut;       /* <base>:counts jl_cut at the last read */
+    bool jl_cut_known;      /* jl_cut was read */
     int64_t scan_done_mono; /* when the last full pass ended */
     long long scan_tally[LLMB_JS_COUNT]; /* pass in progress */
     long long jobs_by_state[LLMB_JS_COUNT]; /* last full pass */

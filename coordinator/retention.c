@@ -18,7 +18,10 @@
  *    with a pipelined read of each job's state (FCALL_RO llmb_job). The
  *    same walk counts the jobs in each state, which is where the job
  *    gauges of the metrics come from: exact as of the last full pass (a
- *    pass starts at most once a second).
+ *    pass starts at most once a second). A cut of the head moves every
+ *    id to a lower rank; <base>:counts jl_cut counts the ids ever cut
+ *    (by the functions and here), read with each batch, so the walk
+ *    goes back as far and neither skips nor counts twice an id.
  *  - dead worker records go --worker-retention-s after their last
  *    heartbeat (the record and its entry in <prefix>:workers).
  */
@@ -67,21 +70,22 @@ static int state_ix(const char *s)
 }
 
 /* Takes the first k ids of list key, those of ids (found gone), out of
- * it: under WATCH, only while they are still its head. A function that
+ * it and adds k to jl_cut of ckey (<base>:counts): under WATCH, only while they are still its head. A function that
  * deletes jobs trims the head as well (lua/00-header.lua), and a push
  * appends to the tail: an LTRIM sent after either without the check
  * would take out ids it never checked, of jobs that live. When the list
  * changed meanwhile, nothing is taken out now (the next pass tries
  * again). Sets *trimmed to what went. Returns 0 or LLMB_EIO. */
 static int head_trim(struct llmb_coord *co, struct llmb_coord_queue *q,
-                     const char *key, const redisReply *ids, size_t k,
-                     size_t *trimmed)
+                     const char *key, const char *ckey, const redisReply *ids,
+                     size_t k, size_t *trimmed)
 {
     char start[24], stop[24];
     const char *watch[] = {"WATCH", key};
     const char *lrange[] = {"LRANGE", key, "0", stop};
     const char *multi[] = {"MULTI"};
     const char *ltrim[] = {"LTRIM", key, start, "-1"};
+    const char *cut[] = {"HINCRBY", ckey, "jl_cut", start};
     const char *exec[] = {"EXEC"};
     const char *unwatch[] = {"UNWATCH"};
     redisReply *r;
@@ -124,13 +128,22 @@ static int head_trim(struct llmb_coord *co, struct llmb_coord_queue *q,
     if (r == NULL)
         return llmb_coord_lost(co);
     freeReplyObject(r); /* QUEUED */
+    r = llmb_cluster_command_argv(co->cl, ckey, 4, cut, NULL);
+    if (r == NULL)
+        return llmb_coord_lost(co);
+    freeReplyObject(r); /* QUEUED */
     r = llmb_cluster_command_argv(co->cl, key, 1, exec, NULL);
     if (r == NULL)
         return llmb_coord_lost(co);
     /* an array when it ran; nil when the list changed after the WATCH */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_STATUS)
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STATUS) {
         *trimmed = k;
+        /* counted (not where <base>:counts is of another type): the
+         * walk moved the ranks itself */
+        if (r->element[1]->type == REDIS_REPLY_INTEGER)
+            q->jl_cut += (long long)k;
+    }
     else if (r->type == REDIS_REPLY_ERROR)
         llmb_coord_reply_error(co, "trimming the job list", q->name, r);
     freeReplyObject(r);
@@ -143,27 +156,103 @@ unwatch:
     return 0;
 }
 
+/* jl_cut of <base>:counts from reply r (nil: 0). Returns false for
+ * anything but a whole number or nil. */
+static bool cut_value(const redisReply *r, long long *v)
+{
+    char *end;
+
+    *v = 0;
+    if (r->type == REDIS_REPLY_NIL)
+        return true;
+    if (r->type != REDIS_REPLY_STRING || r->len == 0)
+        return false;
+    *v = strtoll(r->str, &end, 10);
+    return *end == '\0';
+}
+
+/* The ids of <base>:jl from q->scan_rank on, at most scan_batch, into
+ * *page (NULL when none could be read consistently this tick: the next
+ * tick tries again). jl_cut is read before and after the LRANGE in one
+ * pipeline: equal, no cut came between (the functions cut and count in
+ * one call), and what was cut since the last read moves the walk back as
+ * far, then the page is read again. Returns 0 or LLMB_EIO. */
+static int page_read(struct llmb_coord *co, struct llmb_coord_queue *q,
+                     const char *zkey, const char *ckey, redisReply **page)
+{
+    long long batch = co->cfg->scan_batch;
+
+    *page = NULL;
+    for (int tries = 0; tries < 3; tries++) {
+        char start[24], stop[24];
+        const char *hget[] = {"HGET", ckey, "jl_cut"};
+        const char *lrange[] = {"LRANGE", zkey, start, stop};
+        redisReply *rep[3] = {NULL, NULL, NULL};
+        long long c1 = 0, c2 = 0;
+        bool known;
+        int i;
+
+        snprintf(start, sizeof(start), "%lld", q->scan_rank);
+        snprintf(stop, sizeof(stop), "%lld", q->scan_rank + batch - 1);
+        if (llmb_cluster_append_argv(co->cl, 3, hget, NULL) != 0 ||
+            llmb_cluster_append_argv(co->cl, 4, lrange, NULL) != 0 ||
+            llmb_cluster_append_argv(co->cl, 3, hget, NULL) != 0)
+            return llmb_coord_lost(co);
+        for (i = 0; i < 3; i++) {
+            rep[i] = llmb_cluster_get_reply(co->cl);
+            if (rep[i] == NULL) {
+                while (i-- > 0)
+                    freeReplyObject(rep[i]);
+                return llmb_coord_lost(co);
+            }
+        }
+        if (rep[1]->type != REDIS_REPLY_ARRAY) {
+            llmb_coord_reply_error(co, "reading the job list", q->name,
+                                   rep[1]);
+            for (i = 0; i < 3; i++)
+                freeReplyObject(rep[i]);
+            return 0;
+        }
+        /* not known where <base>:counts is of another type (llmb_stats
+         * names it, wrong_keys): the walk goes on without it */
+        known = cut_value(rep[0], &c1) && cut_value(rep[2], &c2);
+        freeReplyObject(rep[0]);
+        freeReplyObject(rep[2]);
+        if (known && c1 != c2) { /* cut while read: again */
+            freeReplyObject(rep[1]);
+            continue;
+        }
+        if (known && q->jl_cut_known && c1 > q->jl_cut && q->scan_rank > 0) {
+            long long moved = c1 - q->jl_cut;
+            q->scan_rank = moved < q->scan_rank ? q->scan_rank - moved : 0;
+            q->jl_cut = c1;
+            freeReplyObject(rep[1]);
+            continue;
+        }
+        /* (a count lower than ours was reset by hand: taken as it is) */
+        q->jl_cut = c1;
+        q->jl_cut_known = known;
+        *page = rep[1];
+        return 0;
+    }
+    return 0;
+}
+
 /* Checks the next scan_batch ids of <base>:jl. Returns 0 or
  * LLMB_EIO. */
 static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
 {
     char *zkey = llmb_xasprintf("%s:jl", q->base);
+    char *ckey = llmb_xasprintf("%s:counts", q->base);
     long long batch = co->cfg->scan_batch;
     size_t head_gone = 0;
     redisReply *r = NULL, *s = NULL;
     size_t i;
     int rc = 0;
 
-    r = llmb_cluster_command(co->cl, "LRANGE %s %lld %lld", zkey, q->scan_rank,
-                          q->scan_rank + batch - 1);
-    if (r == NULL) {
-        rc = llmb_coord_lost(co);
+    rc = page_read(co, q, zkey, ckey, &r);
+    if (rc != 0 || r == NULL)
         goto out;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        llmb_coord_reply_error(co, "reading the job list", q->name, r);
-        goto out;
-    }
     for (i = 0; i < r->elements; i++) {
         const char *argv[] = {"FCALL_RO", "llmb_job", "1", q->base,
                               r->element[i]->str, "state"};
@@ -201,7 +290,7 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
      * them): taking one out of the middle of a list costs a walk of it. */
     if (q->scan_rank == 0 && head_gone > 0) {
         size_t k = head_gone;
-        rc = head_trim(co, q, zkey, r, k, &head_gone);
+        rc = head_trim(co, q, zkey, ckey, r, k, &head_gone);
         if (rc != 0)
             goto out;
         if (head_gone > 0) {
@@ -225,6 +314,7 @@ static int jobs_scan(struct llmb_coord *co, struct llmb_coord_queue *q)
 out:
     freeReplyObject(r);
     freeReplyObject(s);
+    free(ckey);
     free(zkey);
     return rc;
 }

@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 33
+local LLMB_LIB_VERSION = 34
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -331,7 +331,13 @@ local function retention_trim(base, now, limit)
             local have = redis.call('HMGET', base .. ':jd', unpack(head))
             local k = 0
             while k < #head and not have[k + 1] do k = k + 1 end
-            if k > 0 then redis.call('LTRIM', jl, k, -1) end
+            if k > 0 then
+                redis.call('LTRIM', jl, k, -1)
+                -- the ids ever cut from the head, so that a reader
+                -- walking the list by rank knows how far it moved
+                -- (coordinator/retention.c)
+                redis.call('HINCRBY', base .. ':counts', 'jl_cut', k)
+            end
         end
     end
     return deleted

@@ -584,7 +584,8 @@ static void test_promote_and_deadline(void **state)
 }
 
 /* Ids of jobs gone otherwise than by retention (deleted by hand) leave
- * the head of the job list <base>:jl at the coordinator's scan; one
+ * the head of the job list <base>:jl at the coordinator's scan, counted
+ * in <base>:counts jl_cut; one
  * behind a job that lives stays (the readers skip it), and the living
  * job's id is never taken out. */
 static void test_job_list_trim(void **state)
@@ -606,6 +607,8 @@ static void test_job_list_trim(void **state)
     while (tc_int(c, "LLEN %s:{q}:jl", prefix) > 2 && tc_now() < deadline)
         usleep(20000);
     assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), 2);
+    /* counted, as the functions count their cuts */
+    assert_int_equal(tc_int(c, "HGET %s:{q}:counts jl_cut", prefix), 2);
     v = tc_str(c, "LINDEX %s:{q}:jl 0", prefix);
     assert_non_null(v);
     assert_string_equal(v, id[2]);
@@ -623,6 +626,75 @@ static void test_job_list_trim(void **state)
     redisFree(c);
     for (int i = 0; i < 4; i++)
         free(id[i]);
+    free(prefix);
+}
+
+/* The job gauges come from a walk of <base>:jl by rank, one id every
+ * 50 ms here; retention cuts the head of that list in the middle of a
+ * pass (10 cancelled jobs deleted when retention_s drops to 1 s, 1.5 s into
+ * a pass of 3 s over 60 ids). The walk moves back as far as the head was
+ * cut (<base>:counts jl_cut), so every pass, the one the cut came in too,
+ * counts all 50 pending jobs: a walk that kept its rank would skip the 10
+ * ids behind it. */
+#define CUT_X 10
+#define CUT_Y 50
+static void test_gauges_while_head_cut(void **state)
+{
+    char *prefix = llmb_test_prefix("jlcut");
+    redisContext *c = tc_redis(url);
+    char *x[CUT_X], *y[CUT_Y];
+    long long deadline, pending, cancelled, ended = 0;
+    pid_t co;
+
+    (void)state;
+    assert_int_equal(tc_int(c, "HSET %s:{q}:conf retention_s 3600", prefix),
+                     1);
+    for (int i = 0; i < CUT_X; i++)
+        x[i] = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
+    for (int i = 0; i < CUT_Y; i++)
+        y[i] = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
+    for (int i = 0; i < CUT_X; i++)
+        assert_int_equal(tc_int(c, "FCALL llmb_cancel 1 %s:{q} %s", prefix,
+                                x[i]), 1);
+    co = tc_coord_start(url, prefix, "jlcut-c1", "--no-write-conf",
+                        "--scan-batch", "1", "--tick-ms", "50",
+                        "--metrics-ms", "100", NULL);
+    /* the first pass ends; the next starts 1 s later */
+    deadline = tc_now() + 15000;
+    do {
+        usleep(10000);
+        pending = tc_int(c, "HGET %s:metrics jobs_pending", prefix);
+        cancelled = tc_int(c, "HGET %s:metrics jobs_cancelled", prefix);
+    } while ((pending != CUT_Y || cancelled != CUT_X) && tc_now() < deadline);
+    assert_int_equal(pending, CUT_Y);
+    assert_int_equal(cancelled, CUT_X);
+    usleep(2500000);
+    assert_int_equal(tc_int(c, "HSET %s:{q}:conf retention_s 1", prefix), 0);
+
+    /* every pass says 50 pending; the passes after the cut 0 cancelled */
+    deadline = tc_now() + 20000;
+    while (tc_now() < deadline) {
+        usleep(10000);
+        pending = tc_int(c, "HGET %s:metrics jobs_pending", prefix);
+        cancelled = tc_int(c, "HGET %s:metrics jobs_cancelled", prefix);
+        if (pending != CUT_Y)
+            fail_msg("jobs_pending %lld after the cut, want %d (jobs_cancelled "
+                     "%lld)", pending, CUT_Y, cancelled);
+        if (cancelled == 0 && ended == 0)
+            ended = tc_now();
+        if (ended != 0 && tc_now() - ended > 5000)
+            break; /* and the next passes */
+    }
+    assert_true(ended != 0);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), CUT_Y);
+    assert_int_equal(tc_int(c, "HGET %s:{q}:counts jl_cut", prefix), CUT_X);
+    assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
+    llmb_test_redis_del_prefix(c, prefix);
+    redisFree(c);
+    for (int i = 0; i < CUT_X; i++)
+        free(x[i]);
+    for (int i = 0; i < CUT_Y; i++)
+        free(y[i]);
     free(prefix);
 }
 
@@ -699,6 +771,8 @@ int main(void)
         cmocka_unit_test_teardown(test_retention, tc_children_kill),
         cmocka_unit_test_teardown(test_promote_and_deadline, tc_children_kill),
         cmocka_unit_test_teardown(test_job_list_trim, tc_children_kill),
+        cmocka_unit_test_teardown(test_gauges_while_head_cut,
+                                  tc_children_kill),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);
