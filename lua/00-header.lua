@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 34
+local LLMB_LIB_VERSION = 35
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -282,12 +282,16 @@ local function retention_trim(base, now, limit)
                     local fin = ends[k] and tonumber(string.match(ends[k],
                         '^%u(%d+)'))
                     if fin and fin <= cut then
-                        -- a member a cancel left in <base>:pl, out of
-                        -- the pending count (05-lifecycle.lua L.stale),
-                        -- is junk once its job is gone: counted as such
-                        if string.find(ends[k], '^[XF]') and kcall('HGET',
-                            job_key(base, id), 'stale') == '1' then
-                            behind_add('pending', 1)
+                        -- the members a cancel left in <base>:pl, out of
+                        -- the pending count (05-lifecycle.lua L.stale,
+                        -- L.stale_refs), are junk once their job is
+                        -- gone: counted as such, until a claim drops them
+                        if string.find(ends[k], '^[XF]') then
+                            local h = kcall('HMGET', job_key(base, id),
+                                'stale', 'stale_refs')
+                            local n = h and ((h[1] == '1' and 1 or 0)
+                                + (tonumber(h[2]) or 0)) or 0
+                            if n > 0 then behind_add('pending', n) end
                         end
                         gone[#gone + 1] = id
                         keys[#keys + 1] = job_key(base, id)

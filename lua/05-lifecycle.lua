@@ -709,8 +709,12 @@ function L.cancelled_member(base, m, from, now, listed)
         CALL.cx_may = true
         task_cancelled(base, id, idx, from, now)
     elseif id and listed then
-        if idx == nil then kcall('HDEL', job_key(base, id), 'stale') end
-        L.stale(-1)
+        if idx == nil then
+            kcall('HDEL', job_key(base, id), 'stale')
+            L.stale(-1)
+        else
+            L.stale_refs(base, id, -1)
+        end
     end
 end
 
@@ -723,6 +727,22 @@ end
 -- wait where it is (the job hash's field `stale`, 50-cancel.lua).
 function L.stale(n)
     behind_add('pending', -n)
+end
+
+-- Task refs of job `id` that a cancel ended but left in <base>:pl: `n`
+-- more of them (negative: fewer, as a claim or a purge drops them). Out
+-- of the pending count as L.stale, and counted in the job hash's field
+-- `stale_refs`: retention, deleting the job, counts those still listed
+-- back (00-header.lua), as a claim then drops them as junk, which has no
+-- job left to tell it they were stale. Fewer are counted only in a hash
+-- that counts some (a hash deleted by hand is not made again).
+function L.stale_refs(base, id, n)
+    L.stale(n)
+    local jk = job_key(base, id)
+    if n < 0 and kcall('HEXISTS', jk, 'stale_refs') ~= 1 then return end
+    if kcall('HINCRBY', jk, 'stale_refs', n) == 0 then
+        redis.call('HDEL', jk, 'stale_refs')
+    end
 end
 
 -- Whether `worker` holds member `ref` under token `tok`.

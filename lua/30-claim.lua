@@ -243,14 +243,14 @@ local function claim(keys, args)
                         if f.state == false then junk() end
                         if idx and TERMINAL[f.state] and from[i] == 'pl' and
                             kcall('SREM', requeued_key(base, id), m) == 0 then
-                            L.stale(-1)
+                            L.stale_refs(base, id, -1)
                         end
                     elseif idx then
                         -- a task ref waits while <base>:jr:<id> lists it;
                         -- one that is not was ended by a cancel before
                         -- its job was retried (L.stale): it goes
                         if kcall('SREM', requeued_key(base, id), m) == 0 then
-                            L.stale(-1)
+                            L.stale_refs(base, id, -1)
                         else
                             add(m, typ, string.sub(r, c + 1), o)
                             room = room - 1

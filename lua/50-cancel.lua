@@ -120,7 +120,7 @@ local function job_cancel(base, id, now, why, dropping)
             for _, ref in ipairs(gone) do
                 if ref == dropping then listed = listed - 1 end
             end
-            if listed > 0 then L.stale(listed) end
+            if listed > 0 then L.stale_refs(base, id, listed) end
             redis.call('HDEL', base .. ':att', unpack(gone))
             redis.call('HSET', jk, unpack(set))
         end
@@ -298,7 +298,7 @@ local function purge_where(base, where, limit, now, b)
             if removed then
                 jobs = jobs + 1
                 b.left = b.left - work
-                if stale then L.stale(-1) end
+                if stale then L.stale_refs(base, id, -1) end
                 -- a task ref the cancel did not reach (past
                 -- CANCEL_REFS_MAX) goes here all the same: it ends now
                 if idx then
@@ -309,7 +309,7 @@ local function purge_where(base, where, limit, now, b)
                 L.cancelled_member(base, m, where == 'pd' and 'delayed'
                     or 'pending', now, list)
             elseif stale then
-                L.stale(-1)
+                L.stale_refs(base, id, -1)
             end
         else
             junk()

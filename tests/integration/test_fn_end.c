@@ -433,6 +433,51 @@ static void test_agg_take_and_finish_once(void **state)
     free(id);
 }
 
+/* Members a cancel left in <base>:pl, out of the pending count: the
+ * cursor of a fan-out job (its third task never handed out) and two task
+ * refs (its first two tasks, released). Retention deletes the job before
+ * a claim meets them: they count as pending again, the claim drops them
+ * as junk, and the count is right after (wait_p back to 0, a new task
+ * counted). */
+static void test_retention_of_members_left_waiting(void **state)
+{
+    struct tq_task t[4];
+    char *id, *next;
+    redisReply *r;
+
+    (void)state;
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+    id = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
+    freeReplyObject(tq_fcall("llmb_release", "w1", t[0].ref, t[0].tok,
+                             t[1].ref, t[1].tok, NULL));
+    assert_int_equal(tq_stat("pending"), 3);
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", id, NULL)), 3);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 3);
+    assert_int_equal(tq_stat("pending"), 0);
+    {
+        char *sub = llmb_xasprintf("j:%s", id);
+        tq_assert_hget(sub, "stale_refs", "2");
+        free(sub);
+    }
+
+    ended_long_ago(id);
+    r = tq_fcall("llmb_reap", NULL);
+    freeReplyObject(r);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_int_equal(tq_stat("pending"), 3); /* junk, until a claim meets it */
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
+    assert_int_equal(tq_stat("pending"), 0);
+    tq_assert_hget("counts", "wait_p", "0");
+    next = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_stat("pending"), 1);
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, next);
+    free(next);
+    free(id);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, tq_each_setup, tq_each_teardown)
 
 int main(void)
@@ -442,6 +487,7 @@ int main(void)
         T_(test_finished_event_per_call),
         T_(test_retention_deletes_old_jobs),
         T_(test_retention_spares_a_job_pushed_again),
+        T_(test_retention_of_members_left_waiting),
         T_(test_calls_ending_the_most_jobs),
         T_(test_agg_take_and_finish_once),
     };
