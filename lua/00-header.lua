@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 35
+local LLMB_LIB_VERSION = 36
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -241,6 +241,11 @@ local function retention_trim(base, now, limit)
     local cut = now - keep_s * 1000
     local fk = base .. ':fin'
     local deleted, work = 0, 0
+    -- task refs a cancel left waiting, in the whole queue (L.stale_refs):
+    -- while there are any, the hash of every job deleted is read for
+    -- them, as a job retried and ended since may have some; else only
+    -- that of a job that ended cancelled or failed (for `stale`)
+    local refs_left
     while work < limit do
         local line = redis.call('LINDEX', fk, 0)
         if not line then break end
@@ -286,12 +291,22 @@ local function retention_trim(base, now, limit)
                         -- the pending count (05-lifecycle.lua L.stale,
                         -- L.stale_refs), are junk once their job is
                         -- gone: counted as such, until a claim drops them
-                        if string.find(ends[k], '^[XF]') then
+                        if refs_left == nil then
+                            refs_left = (tonumber(kcall('HGET', base
+                                .. ':counts', 'stale_refs')) or 0)
+                                + (CALL.counts.stale_refs or 0)
+                        end
+                        if refs_left > 0 or string.find(ends[k], '^[XF]') then
                             local h = kcall('HMGET', job_key(base, id),
                                 'stale', 'stale_refs')
-                            local n = h and ((h[1] == '1' and 1 or 0)
-                                + (tonumber(h[2]) or 0)) or 0
+                            local refs = h and tonumber(h[2]) or 0
+                            local n = (h and h[1] == '1' and 1 or 0) + refs
                             if n > 0 then behind_add('pending', n) end
+                            if refs ~= 0 then
+                                CALL.counts.stale_refs =
+                                    (CALL.counts.stale_refs or 0) - refs
+                                refs_left = refs_left - refs
+                            end
                         end
                         gone[#gone + 1] = id
                         keys[#keys + 1] = job_key(base, id)
@@ -347,14 +362,11 @@ local function retention_trim(base, now, limit)
     return deleted
 end
 
--- Makes the writes gathered during the call: task counters; for the jobs
--- that ended, the hand-off to the coordinators, their entries in
--- <base>:ended, their `finished` events and the retention they bring due;
--- and the cut of the events stream.
+-- Makes the writes gathered during the call: for the jobs that ended,
+-- the hand-off to the coordinators, their entries in <base>:ended, their
+-- `finished` events and the retention they bring due; the cut of the
+-- events stream; and the counters of <base>:counts.
 local function call_flush(base)
-    for outcome, n in pairs(CALL.counts) do
-        if n ~= 0 then redis.call('HINCRBY', base .. ':counts', outcome, n) end
-    end
     local ended = CALL.done
     local n = #ended
     local ends = CALL.ends
@@ -401,6 +413,11 @@ local function call_flush(base)
     if CALL.emitted then
         redis.call('XTRIM', base .. ':events', 'MAXLEN', '~',
             conf_str(base, 'events_max'))
+    end
+    -- the counters last: retention above counts too (junk, members left
+    -- waiting by a cancel)
+    for outcome, n in pairs(CALL.counts) do
+        if n ~= 0 then redis.call('HINCRBY', base .. ':counts', outcome, n) end
     end
 end
 

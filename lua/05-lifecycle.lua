@@ -732,17 +732,19 @@ end
 -- Task refs of job `id` that a cancel ended but left in <base>:pl: `n`
 -- more of them (negative: fewer, as a claim or a purge drops them). Out
 -- of the pending count as L.stale, and counted in the job hash's field
--- `stale_refs`: retention, deleting the job, counts those still listed
--- back (00-header.lua), as a claim then drops them as junk, which has no
--- job left to tell it they were stale. Fewer are counted only in a hash
--- that counts some (a hash deleted by hand is not made again).
+-- `stale_refs` and in the queue's (<base>:counts): retention, deleting
+-- the job, counts those still listed back (00-header.lua), as a claim
+-- then drops them as junk, which has no job left to tell it they were
+-- stale. Fewer are counted only in a hash that counts some (a hash
+-- deleted by hand is not made again).
 function L.stale_refs(base, id, n)
     L.stale(n)
     local jk = job_key(base, id)
     if n < 0 and kcall('HEXISTS', jk, 'stale_refs') ~= 1 then return end
-    if kcall('HINCRBY', jk, 'stale_refs', n) == 0 then
-        redis.call('HDEL', jk, 'stale_refs')
-    end
+    local left = kcall('HINCRBY', jk, 'stale_refs', n)
+    if left == nil then return end -- a job key of another type: junk
+    if left == 0 then redis.call('HDEL', jk, 'stale_refs') end
+    CALL.counts.stale_refs = (CALL.counts.stale_refs or 0) + n
 end
 
 -- Whether `worker` holds member `ref` under token `tok`.

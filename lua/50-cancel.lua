@@ -308,7 +308,9 @@ local function purge_where(base, where, limit, now, b)
             elseif s == 'x' then
                 L.cancelled_member(base, m, where == 'pd' and 'delayed'
                     or 'pending', now, list)
-            elseif stale then
+            elseif stale and work ~= 'gone' then
+                -- (one of a job gone is junk: retention, deleting the
+                -- job, counted it back)
                 L.stale_refs(base, id, -1)
             end
         else

@@ -11,6 +11,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -433,48 +434,119 @@ static void test_agg_take_and_finish_once(void **state)
     free(id);
 }
 
-/* Members a cancel left in <base>:pl, out of the pending count: the
- * cursor of a fan-out job (its third task never handed out) and two task
- * refs (its first two tasks, released). Retention deletes the job before
- * a claim meets them: they count as pending again, the claim drops them
- * as junk, and the count is right after (wait_p back to 0, a new task
- * counted). */
-static void test_retention_of_members_left_waiting(void **state)
+/* A fan-out job of 3 tasks: its first two handed out and given back
+ * (two task refs in <base>:pl; with `back`, behind what waits), its
+ * cursor waiting for the third; cancelled, its three members stay listed,
+ * out of the pending count. Returns its id. */
+static char *left_waiting(const char *worker, bool back)
 {
-    struct tq_task t[4];
-    char *id, *next;
-    redisReply *r;
+    struct tq_task t[2];
+    long long before = tq_cmd_int("LLEN %s:pl", T.base);
+    char *id = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    char *sub;
 
-    (void)state;
-    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
-    id = tq_push("{\"type\":\"t\",\"tasks\":3}");
-    assert_int_equal(tq_claim("w1", 2, "30000", t, NULL), 2);
-    freeReplyObject(tq_fcall("llmb_release", "w1", t[0].ref, t[0].tok,
-                             t[1].ref, t[1].tok, NULL));
-    assert_int_equal(tq_stat("pending"), 3);
+    assert_int_equal(tq_claim(worker, 2, "30000", t, NULL), 2);
+    if (back)
+        freeReplyObject(tq_fcall("llmb_release", worker, "back", t[0].ref,
+                                 t[0].tok, t[1].ref, t[1].tok, NULL));
+    else
+        freeReplyObject(tq_fcall("llmb_release", worker, t[0].ref, t[0].tok,
+                                 t[1].ref, t[1].tok, NULL));
     assert_int_equal(tq_int(tq_fcall("llmb_cancel", id, NULL)), 3);
-    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 3);
-    assert_int_equal(tq_stat("pending"), 0);
-    {
-        char *sub = llmb_xasprintf("j:%s", id);
-        tq_assert_hget(sub, "stale_refs", "2");
-        free(sub);
-    }
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), before + 3);
+    sub = llmb_xasprintf("j:%s", id);
+    tq_assert_hget(sub, "stale_refs", "2");
+    free(sub);
+    return id;
+}
 
-    ended_long_ago(id);
-    r = tq_fcall("llmb_reap", NULL);
-    freeReplyObject(r);
-    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
-    assert_int_equal(tq_stat("pending"), 3); /* junk, until a claim meets it */
-    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 0);
+/* Once every member left waiting is dropped: <base>:pl empty, wait_p 0,
+ * and the next task is counted and claimed. */
+static void counted_right(void)
+{
+    struct tq_task t[1];
+    char *next;
+
     assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
     assert_int_equal(tq_stat("pending"), 0);
     tq_assert_hget("counts", "wait_p", "0");
+    tq_assert_hget("counts", "stale_refs", "0");
     next = tq_push("{\"type\":\"t\"}");
     assert_int_equal(tq_stat("pending"), 1);
-    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 1);
+    assert_int_equal(tq_claim("w9", 1, "30000", t, NULL), 1);
     assert_string_equal(t[0].id, next);
+    assert_int_equal(tq_complete("w9", &t[0], "{}"), 1);
+    ended_long_ago(next); /* (not in the way of the next retention) */
     free(next);
+}
+
+/* Members a cancel left in <base>:pl, out of the pending count (a fan-out
+ * job's cursor and two task refs), whose job retention deletes before a
+ * claim or a purge meets them: they count as pending again until dropped
+ * as junk, and the count is right after. Retention by llmb_reap, at the
+ * end of a call that ends another job, then a purge instead of a claim,
+ * and for a job cancelled, retried and completed while its stale refs
+ * still wait behind the rest. */
+static void test_retention_of_members_left_waiting(void **state)
+{
+    struct tq_task t[4];
+    char *id, *k;
+
+    (void)state;
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 3600", T.base));
+
+    /* by llmb_reap; a claim drops them */
+    id = left_waiting("w1", false);
+    assert_int_equal(tq_stat("pending"), 0);
+    ended_long_ago(id);
+    freeReplyObject(tq_fcall("llmb_reap", NULL));
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_int_equal(tq_stat("pending"), 3); /* junk, until a claim meets it */
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 0);
+    counted_right();
+    free(id);
+
+    /* at the end of a call that ends another job (its complete) */
+    k = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w2", 1, "30000", t, NULL), 1);
+    assert_string_equal(t[0].id, k);
+    id = left_waiting("w1", false);
+    ended_long_ago(id);
+    assert_int_equal(tq_complete("w2", &t[0], "{}"), 1);
+    ended_long_ago(k);
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_int_equal(tq_stat("pending"), 3);
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 0);
+    counted_right();
+    free(id);
+    free(k);
+
+    /* dropped by a purge */
+    id = left_waiting("w1", false);
+    ended_long_ago(id);
+    freeReplyObject(tq_fcall("llmb_reap", NULL));
+    assert_int_equal(tq_stat("pending"), 3);
+    freeReplyObject(tq_fcall("llmb_purge", NULL));
+    counted_right();
+    free(id);
+
+    /* cancelled, retried, completed: its end is not a cancel's, and its
+     * two stale refs still wait behind */
+    id = left_waiting("w1", true);
+    assert_int_equal(tq_int(tq_fcall("llmb_retry", id, NULL)), 3);
+    assert_int_equal(tq_stat("pending"), 3);
+    assert_int_equal(tq_claim("w1", 3, "30000", t, NULL), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tq_complete("w1", &t[i], "{}"), 1);
+    tq_assert_job(id, "state", "completed");
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 2);
+    assert_int_equal(tq_stat("pending"), 0);
+    ended_long_ago(id);
+    freeReplyObject(tq_fcall("llmb_reap", NULL));
+    assert_int_equal(tq_cmd_int("EXISTS %s:j:%s", T.base, id), 0);
+    assert_int_equal(tq_stat("pending"), 2);
+    assert_int_equal(tq_claim("w1", 4, "30000", t, NULL), 0);
+    counted_right();
     free(id);
 }
 
