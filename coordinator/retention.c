@@ -222,14 +222,25 @@ static int page_read(struct llmb_coord *co, struct llmb_coord_queue *q,
             freeReplyObject(rep[1]);
             continue;
         }
-        if (known && q->jl_cut_known && c1 > q->jl_cut && q->scan_rank > 0) {
+        if (known && q->scan_rank > 0 &&
+            (!q->jl_cut_known || c1 < q->jl_cut)) {
+            /* where the walk stands is not known: the count could not be
+             * read since the pass began, or went back (reset by hand, a
+             * failover that lost cuts): the pass starts over */
+            q->scan_rank = 0;
+            memset(q->scan_tally, 0, sizeof(q->scan_tally));
+            q->jl_cut = c1;
+            q->jl_cut_known = true;
+            freeReplyObject(rep[1]);
+            continue;
+        }
+        if (known && c1 > q->jl_cut && q->scan_rank > 0) {
             long long moved = c1 - q->jl_cut;
             q->scan_rank = moved < q->scan_rank ? q->scan_rank - moved : 0;
             q->jl_cut = c1;
             freeReplyObject(rep[1]);
             continue;
         }
-        /* (a count lower than ours was reset by hand: taken as it is) */
         q->jl_cut = c1;
         q->jl_cut_known = known;
         *page = rep[1];

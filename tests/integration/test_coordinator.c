@@ -629,21 +629,65 @@ static void test_job_list_trim(void **state)
     free(prefix);
 }
 
+/* Polls <prefix>:metrics every 10 ms for 20 s at most: every value of
+ * jobs_pending must be `pending`; returns once jobs_cancelled has been 0
+ * for 5 s (the passes after a cut), false if it never was. */
+static bool gauges_hold(redisContext *c, const char *prefix, long long pending)
+{
+    long long deadline = tc_now() + 20000, zero = 0;
+
+    while (tc_now() < deadline) {
+        long long p = tc_int(c, "HGET %s:metrics jobs_pending", prefix);
+        long long x = tc_int(c, "HGET %s:metrics jobs_cancelled", prefix);
+
+        if (p != pending)
+            fail_msg("jobs_pending %lld after the cut, want %lld "
+                     "(jobs_cancelled %lld)", p, pending, x);
+        if (x == 0 && zero == 0)
+            zero = tc_now();
+        if (x != 0)
+            zero = 0;
+        if (zero != 0 && tc_now() - zero > 5000)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Waits (15 s at most) until the gauges say `pending` and `cancelled`: a
+ * pass has ended; the next starts a second later. */
+static void gauges_reach(redisContext *c, const char *prefix,
+                         long long pending, long long cancelled)
+{
+    long long deadline = tc_now() + 15000, p, x;
+
+    do {
+        usleep(10000);
+        p = tc_int(c, "HGET %s:metrics jobs_pending", prefix);
+        x = tc_int(c, "HGET %s:metrics jobs_cancelled", prefix);
+    } while ((p != pending || x != cancelled) && tc_now() < deadline);
+    assert_int_equal(p, pending);
+    assert_int_equal(x, cancelled);
+}
+
 /* The job gauges come from a walk of <base>:jl by rank, one id every
  * 50 ms here; retention cuts the head of that list in the middle of a
- * pass (10 cancelled jobs deleted when retention_s drops to 1 s, 1.5 s into
- * a pass of 3 s over 60 ids). The walk moves back as far as the head was
- * cut (<base>:counts jl_cut), so every pass, the one the cut came in too,
- * counts all 50 pending jobs: a walk that kept its rank would skip the 10
- * ids behind it. */
+ * pass (10 cancelled jobs deleted when retention_s drops to 1 s, 1.5 s
+ * into a pass of 3.25 s over 65 ids). The walk moves back as far as the
+ * head was cut (<base>:counts jl_cut), so every pass, the one the cut
+ * came in too, counts all the pending jobs: a walk that kept its rank
+ * would skip as many ids as were cut. Then the count of cuts is reset
+ * (to 0) in the same transaction as a cut of 5 more: the count went back,
+ * so the pass in progress starts over, and again no pass skips an id. */
 #define CUT_X 10
+#define CUT_X2 5
 #define CUT_Y 50
 static void test_gauges_while_head_cut(void **state)
 {
     char *prefix = llmb_test_prefix("jlcut");
     redisContext *c = tc_redis(url);
-    char *x[CUT_X], *y[CUT_Y];
-    long long deadline, pending, cancelled, ended = 0;
+    char *x[CUT_X], *x2[CUT_X2], *y[CUT_Y];
+    redisReply *r;
     pid_t co;
 
     (void)state;
@@ -651,6 +695,8 @@ static void test_gauges_while_head_cut(void **state)
                      1);
     for (int i = 0; i < CUT_X; i++)
         x[i] = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
+    for (int i = 0; i < CUT_X2; i++)
+        x2[i] = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
     for (int i = 0; i < CUT_Y; i++)
         y[i] = tc_push(c, prefix, "q", "{\"type\":\"t\"}");
     for (int i = 0; i < CUT_X; i++)
@@ -659,40 +705,40 @@ static void test_gauges_while_head_cut(void **state)
     co = tc_coord_start(url, prefix, "jlcut-c1", "--no-write-conf",
                         "--scan-batch", "1", "--tick-ms", "50",
                         "--metrics-ms", "100", NULL);
-    /* the first pass ends; the next starts 1 s later */
-    deadline = tc_now() + 15000;
-    do {
-        usleep(10000);
-        pending = tc_int(c, "HGET %s:metrics jobs_pending", prefix);
-        cancelled = tc_int(c, "HGET %s:metrics jobs_cancelled", prefix);
-    } while ((pending != CUT_Y || cancelled != CUT_X) && tc_now() < deadline);
-    assert_int_equal(pending, CUT_Y);
-    assert_int_equal(cancelled, CUT_X);
+    gauges_reach(c, prefix, CUT_X2 + CUT_Y, CUT_X);
     usleep(2500000);
     assert_int_equal(tc_int(c, "HSET %s:{q}:conf retention_s 1", prefix), 0);
-
-    /* every pass says 50 pending; the passes after the cut 0 cancelled */
-    deadline = tc_now() + 20000;
-    while (tc_now() < deadline) {
-        usleep(10000);
-        pending = tc_int(c, "HGET %s:metrics jobs_pending", prefix);
-        cancelled = tc_int(c, "HGET %s:metrics jobs_cancelled", prefix);
-        if (pending != CUT_Y)
-            fail_msg("jobs_pending %lld after the cut, want %d (jobs_cancelled "
-                     "%lld)", pending, CUT_Y, cancelled);
-        if (cancelled == 0 && ended == 0)
-            ended = tc_now();
-        if (ended != 0 && tc_now() - ended > 5000)
-            break; /* and the next passes */
-    }
-    assert_true(ended != 0);
-    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), CUT_Y);
+    assert_true(gauges_hold(c, prefix, CUT_X2 + CUT_Y));
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), CUT_X2 + CUT_Y);
     assert_int_equal(tc_int(c, "HGET %s:{q}:counts jl_cut", prefix), CUT_X);
+
+    /* the count reset, and 5 more cut, at once */
+    assert_int_equal(tc_int(c, "HSET %s:{q}:conf retention_s 3600", prefix),
+                     0);
+    for (int i = 0; i < CUT_X2; i++)
+        assert_int_equal(tc_int(c, "FCALL llmb_cancel 1 %s:{q} %s", prefix,
+                                x2[i]), 1);
+    gauges_reach(c, prefix, CUT_Y, CUT_X2);
+    usleep(2500000);
+    freeReplyObject(tc_cmd(c, "MULTI"));
+    freeReplyObject(tc_cmd(c, "HSET %s:{q}:conf retention_s 1", prefix));
+    freeReplyObject(tc_cmd(c, "HSET %s:{q}:counts jl_cut 0", prefix));
+    freeReplyObject(tc_cmd(c, "FCALL llmb_reap 1 %s:{q}", prefix));
+    r = tc_cmd(c, "EXEC");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3);
+    freeReplyObject(r);
+    assert_int_equal(tc_int(c, "LLEN %s:{q}:jl", prefix), CUT_Y);
+    assert_int_equal(tc_int(c, "HGET %s:{q}:counts jl_cut", prefix), CUT_X2);
+    assert_true(gauges_hold(c, prefix, CUT_Y));
+
     assert_int_equal(tc_coord_stop(co, SIGTERM), 0);
     llmb_test_redis_del_prefix(c, prefix);
     redisFree(c);
     for (int i = 0; i < CUT_X; i++)
         free(x[i]);
+    for (int i = 0; i < CUT_X2; i++)
+        free(x2[i]);
     for (int i = 0; i < CUT_Y; i++)
         free(y[i]);
     free(prefix);
