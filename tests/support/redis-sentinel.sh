@@ -15,10 +15,13 @@
 #                                 DIR/sentinels (one port a line)
 #   redis-sentinel.sh stop DIR    stop every process, remove DIR
 #   redis-sentinel.sh primary DIR print the port the sentinels name now
-#   redis-sentinel.sh promoted DIR OLDPORT
-#                                 wait (60 s at most) until the sentinels
-#                                 name a primary other than OLDPORT and it
-#                                 says ROLE master; print its port
+#   redis-sentinel.sh promoted DIR OLDPORT [SECONDS]
+#                                 wait (SECONDS, 60 by default, at most)
+#                                 until the sentinels name a primary other
+#                                 than OLDPORT and it says ROLE master;
+#                                 print its port (on a timeout, the
+#                                 sentinels' last failover lines go to
+#                                 stderr)
 #   redis-sentinel.sh rejoin DIR OLDPORT
 #                                 start the server of OLDPORT again (after a
 #                                 kill: it comes back empty) as a replica of
@@ -41,7 +44,7 @@ FAILOVER_MS=${LLMB_SENTINEL_FAILOVER_MS:-4000}
 NAME=llmbtest
 
 usage() {
-    echo "usage: $0 start|stop|primary DIR | promoted|rejoin DIR OLDPORT" >&2
+    echo "usage: $0 start|stop|primary DIR | promoted DIR OLDPORT [SECONDS] | rejoin DIR OLDPORT" >&2
     exit 64
 }
 
@@ -202,8 +205,8 @@ start() {
 }
 
 promoted() {
-    local old=$1 port i
-    for i in $(seq 600); do
+    local old=$1 secs=${2:-60} port i
+    for i in $(seq $(( secs * 10 ))); do
         port=$(named_primary) || port=""
         if [[ -n $port && $port != "$old" ]] &&
             cli "$port" ROLE 2>/dev/null | head -n 1 | grep -qx master; then
@@ -212,7 +215,9 @@ promoted() {
         fi
         sleep 0.1
     done
-    echo "the sentinels in $dir named no new primary in 60 s" >&2
+    echo "the sentinels in $dir named no new primary in $secs s" >&2
+    grep -h -e failover -e selected-slave -e promoted "$dir"/sentinel-*/log \
+        2>/dev/null | tail -n 12 >&2 || true
     return 1
 }
 
@@ -246,8 +251,9 @@ primary)
     named_primary
     ;;
 promoted)
-    [[ $# -eq 3 ]] || usage
-    promoted "$3"
+    [[ $# -eq 3 || $# -eq 4 ]] || usage
+    [[ $# -eq 3 || $4 =~ ^[1-9][0-9]{0,3}$ ]] || usage
+    promoted "$3" "${4:-60}"
     ;;
 rejoin)
     [[ $# -eq 3 ]] || usage
