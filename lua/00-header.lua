@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 36
+local LLMB_LIB_VERSION = 37
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -354,8 +354,8 @@ local function retention_trim(base, now, limit)
                 redis.call('LTRIM', jl, k, -1)
                 -- the ids ever cut from the head, so that a reader
                 -- walking the list by rank knows how far it moved
-                -- (coordinator/retention.c)
-                redis.call('HINCRBY', base .. ':counts', 'jl_cut', k)
+                -- (coordinator/retention.c; written in the same call)
+                CALL.counts.jl_cut = (CALL.counts.jl_cut or 0) + k
             end
         end
     end
@@ -415,9 +415,17 @@ local function call_flush(base)
             conf_str(base, 'events_max'))
     end
     -- the counters last: retention above counts too (junk, members left
-    -- waiting by a cancel)
+    -- waiting by a cancel, cuts of <base>:jl). A field that is no whole
+    -- number (written by hand) would stop the call here, after all its
+    -- other writes: this call's count replaces it.
+    local ck = base .. ':counts'
     for outcome, n in pairs(CALL.counts) do
-        if n ~= 0 then redis.call('HINCRBY', base .. ':counts', outcome, n) end
+        if n ~= 0 then
+            local r = redis.pcall('HINCRBY', ck, outcome, n)
+            if type(r) == 'table' and r.err then
+                redis.call('HSET', ck, outcome, istr(n))
+            end
+        end
     end
 end
 

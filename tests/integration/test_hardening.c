@@ -496,6 +496,63 @@ static char *claim_setup(void)
     return c;
 }
 
+/* Fields of <base>:counts and a job's stale_refs that are no whole number
+ * (written by hand): the calls that count into them still complete and
+ * their writes all stand; the count of the call replaces the field. */
+static void test_counts_not_numbers(void **state)
+{
+    static const char *const fields[] = {"ok", "cancelled", "junk", "wait_p",
+                                         "jl_cut", "stale_refs"};
+    struct tq_task t[4];
+    char *a, *b, *sub, *v;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        freeReplyObject(tq_cmd("HSET %s:counts %s x", T.base, fields[i]));
+    /* ok */
+    a = tq_push("{\"type\":\"t\"}");
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 1);
+    assert_int_equal(tq_complete("w", &t[0], "{}"), 1);
+    tq_assert_job(a, "state", "completed");
+    tq_assert_hget("counts", "ok", "1");
+    /* cancelled, wait_p and stale_refs: a fan-out job's two tasks given
+     * back, then cancelled (three members left waiting) */
+    b = tq_push("{\"type\":\"t\",\"tasks\":3}");
+    assert_int_equal(tq_claim("w", 2, "30000", t, NULL), 2);
+    freeReplyObject(tq_fcall("llmb_release", "w", t[0].ref, t[0].tok,
+                             t[1].ref, t[1].tok, NULL));
+    assert_int_equal(tq_int(tq_fcall("llmb_cancel", b, NULL)), 3);
+    tq_assert_job(b, "state", "cancelled");
+    tq_assert_hget("counts", "cancelled", "3");
+    tq_assert_hget("counts", "wait_p", "-3");
+    tq_assert_hget("counts", "stale_refs", "2");
+    assert_int_equal(tq_stat("pending"), 0);
+    /* the job's own count, then a claim that drops the three */
+    sub = llmb_xasprintf("j:%s", b);
+    freeReplyObject(tq_cmd("HSET %s:%s stale_refs x", T.base, sub));
+    assert_int_equal(tq_claim("w", 4, "30000", t, NULL), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:pl", T.base), 0);
+    tq_assert_hget(sub, "stale_refs", "");
+    tq_assert_hget("counts", "wait_p", "0");
+    assert_int_equal(tq_stat("pending"), 0);
+    free(sub);
+    /* jl_cut: retention deletes both jobs and cuts them from <base>:jl */
+    freeReplyObject(tq_cmd("HSET %s:conf retention_s 1", T.base));
+    tq_sleep_ms(1100);
+    freeReplyObject(tq_fcall("llmb_reap", NULL));
+    assert_int_equal(tq_cmd_int("HLEN %s:jd", T.base), 0);
+    assert_int_equal(tq_cmd_int("LLEN %s:jl", T.base), 0);
+    tq_assert_hget("counts", "jl_cut", "2");
+    /* junk: a member naming no task */
+    tq_cmd_int("RPUSH %s:pl nojob:1", T.base);
+    assert_int_equal(tq_claim("w", 1, "30000", t, NULL), 0);
+    v = tq_hget("counts", "junk");
+    assert_true(atoll(v) >= 1);
+    free(v);
+    free(a);
+    free(b);
+}
+
 /* Case 7 too: each function checks the types of the queue keys it may touch
  * (not all of them), so a key of the wrong type must still be refused
  * before anything is written. For every queue key and each function of
@@ -1052,6 +1109,7 @@ int main(void)
         T_(test_retry_racing_aggregation),
         T_(test_junk_everywhere),
         T_(test_wrong_key_refused_before_writes),
+        T_(test_counts_not_numbers),
         T_(test_paused_and_rendezvous_keys),
         T_(test_tokens_not_forgeable),
         T_(test_claim_ranges),
