@@ -70,12 +70,13 @@ static int state_ix(const char *s)
 }
 
 /* Takes the first k ids of list key, those of ids (found gone), out of
- * it and adds k to jl_cut of ckey (<base>:counts): under WATCH, only while they are still its head. A function that
- * deletes jobs trims the head as well (lua/00-header.lua), and a push
- * appends to the tail: an LTRIM sent after either without the check
- * would take out ids it never checked, of jobs that live. When the list
- * changed meanwhile, nothing is taken out now (the next pass tries
- * again). Sets *trimmed to what went. Returns 0 or LLMB_EIO. */
+ * it and adds k to jl_cut of ckey (<base>:counts): under WATCH, only
+ * while they are still its head. A function that deletes jobs trims the
+ * head as well (lua/00-header.lua), and a push appends to the tail: an
+ * LTRIM sent after either without the check would take out ids it never
+ * checked, of jobs that live. When the list changed meanwhile, nothing
+ * is taken out now (the next pass tries again). Sets *trimmed to what
+ * went. Returns 0 or LLMB_EIO. */
 static int head_trim(struct llmb_coord *co, struct llmb_coord_queue *q,
                      const char *key, const char *ckey, const redisReply *ids,
                      size_t k, size_t *trimmed)
@@ -160,15 +161,8 @@ unwatch:
  * anything but a whole number or nil. */
 static bool cut_value(const redisReply *r, long long *v)
 {
-    char *end;
-
     *v = 0;
-    if (r->type == REDIS_REPLY_NIL)
-        return true;
-    if (r->type != REDIS_REPLY_STRING || r->len == 0)
-        return false;
-    *v = strtoll(r->str, &end, 10);
-    return *end == '\0';
+    return r->type == REDIS_REPLY_NIL || llmb_reply_ll(r, v);
 }
 
 /* The ids of <base>:jl from q->scan_rank on, at most scan_batch, into
@@ -223,21 +217,22 @@ static int page_read(struct llmb_coord *co, struct llmb_coord_queue *q,
             continue;
         }
         if (known && q->scan_rank > 0 &&
-            (!q->jl_cut_known || c1 < q->jl_cut)) {
-            /* where the walk stands is not known: the count could not be
-             * read since the pass began, or went back (reset by hand, a
-             * failover that lost cuts): the pass starts over */
-            q->scan_rank = 0;
-            memset(q->scan_tally, 0, sizeof(q->scan_tally));
+            (!q->jl_cut_known || c1 != q->jl_cut)) {
+            long long moved = c1 - q->jl_cut;
+
+            if (q->jl_cut_known && moved > 0) {
+                /* cut since the last batch: back as far */
+                q->scan_rank = moved < q->scan_rank ? q->scan_rank - moved
+                                                    : 0;
+            } else {
+                /* where the walk stands is not known: the count could
+                 * not be read since the pass began, or went back (reset
+                 * by hand, a failover that lost cuts): start over */
+                q->scan_rank = 0;
+                memset(q->scan_tally, 0, sizeof(q->scan_tally));
+            }
             q->jl_cut = c1;
             q->jl_cut_known = true;
-            freeReplyObject(rep[1]);
-            continue;
-        }
-        if (known && c1 > q->jl_cut && q->scan_rank > 0) {
-            long long moved = c1 - q->jl_cut;
-            q->scan_rank = moved < q->scan_rank ? q->scan_rank - moved : 0;
-            q->jl_cut = c1;
             freeReplyObject(rep[1]);
             continue;
         }
