@@ -21,7 +21,7 @@ stops near 8,000), and a fan-out job waits as one cursor, not N members.
 docs/reliability.md lists every limit.
 ]]
 
-local LLMB_LIB_VERSION = 37
+local LLMB_LIB_VERSION = 38
 -- The SHA-1 of the library's code, written here by the build
 -- (cmake/EmbedLua.cmake); 'none' when loaded from lua/ by hand.
 local LLMB_LIB_HASH = 'none'
@@ -204,6 +204,23 @@ local function kcall(cmd, key, ...)
         end
         error(r)
     end
+    return r
+end
+
+-- HINCRBY of a counter field, as kcall: where the field holds no whole
+-- number (written by hand), which would stop the call after its other
+-- writes, the count replaces it (`floor` at least, when given). Returns
+-- the field's new value, or nil for a key of another type (junk).
+local function hincr(key, field, n, floor)
+    local r = redis.pcall('HINCRBY', key, field, n)
+    if type(r) ~= 'table' or not r.err then return r end
+    if string.find(r.err, '^WRONGTYPE') then
+        junk()
+        return nil
+    end
+    if not string.find(r.err, 'not an integer', 1, true) then error(r) end
+    r = floor and math.max(n, floor) or n
+    redis.call('HSET', key, field, istr(r))
     return r
 end
 
@@ -415,17 +432,11 @@ local function call_flush(base)
             conf_str(base, 'events_max'))
     end
     -- the counters last: retention above counts too (junk, members left
-    -- waiting by a cancel, cuts of <base>:jl). A field that is no whole
-    -- number (written by hand) would stop the call here, after all its
-    -- other writes: this call's count replaces it.
+    -- waiting by a cancel, cuts of <base>:jl); <base>:counts is of the
+    -- right type (checked before the call)
     local ck = base .. ':counts'
     for outcome, n in pairs(CALL.counts) do
-        if n ~= 0 then
-            local r = redis.pcall('HINCRBY', ck, outcome, n)
-            if type(r) == 'table' and r.err then
-                redis.call('HSET', ck, outcome, istr(n))
-            end
-        end
+        if n ~= 0 then hincr(ck, outcome, n) end
     end
 end
 

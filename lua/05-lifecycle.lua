@@ -741,14 +741,8 @@ function L.stale_refs(base, id, n)
     L.stale(n)
     local jk = job_key(base, id)
     if n < 0 and kcall('HEXISTS', jk, 'stale_refs') ~= 1 then return end
-    local left = redis.pcall('HINCRBY', jk, 'stale_refs', n)
-    if type(left) == 'table' and left.err then
-        -- a job key of another type: junk
-        if string.find(left.err, '^WRONGTYPE') then junk() return end
-        -- no whole number (written by hand): this count replaces it
-        left = math.max(n, 0)
-        redis.call('HSET', jk, 'stale_refs', istr(left))
-    end
+    local left = hincr(jk, 'stale_refs', n, 0)
+    if left == nil then return end -- a job key of another type: junk
     if left == 0 then redis.call('HDEL', jk, 'stale_refs') end
     CALL.counts.stale_refs = (CALL.counts.stale_refs or 0) + n
 end
