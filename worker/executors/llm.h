@@ -561,8 +561,8 @@ struct llmb_llm_exch {
  * (http_proxy, all_proxy, ALL_PROXY), which libcurl would honour. */
 bool llmb_llm_exch_fits(const char *url);
 
-/* Starts e on m. Returns 0; the done callback runs later. */
-int llmb_llm_exch_start(struct llmb_llm_multi *m, struct llmb_llm_exch *e);
+/* Starts e on m; the done callback runs later. */
+void llmb_llm_exch_start(struct llmb_llm_multi *m, struct llmb_llm_exch *e);
 
 /* Stops e without calling done; its connection is closed unless idle. */
 void llmb_llm_exch_stop(struct llmb_llm_exch *e);

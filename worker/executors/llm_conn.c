@@ -22,7 +22,7 @@
  * sent again once on a fresh connection, as libcurl does. The pool keeps
  * at most as many idle connections as were ever in use at once, and
  * none idle longer than 118 s (IDLE_MAX_US, libcurl's default); a
- * request's start, at most once a second, closes those of any origin
+ * request's start, at most every 100 ms, closes those of any origin
  * that are too old or that the server closed.
  *
  * One read per readiness: the loop is level-triggered, so bytes left over
@@ -88,6 +88,8 @@ struct llmb_llm_pool {
     long idle;
     long peak;                 /* the most busy ever: the idle cap */
     int64_t pruned_us;         /* the last walk of the idle lists */
+    bool curl_keeps;           /* libcurl kept a connection it made for
+                                  us: host names cannot be connected */
     char buf[READ_BUF];        /* every read lands here, one at a time */
 };
 
@@ -330,9 +332,7 @@ static int send_some(struct llmb_llm_exch *e)
         return -1;
     }
     e->written += (size_t)w;
-    for (int i = 0; i < 3; i++)
-        skip += e->out[i].iov_len;
-    return e->written < skip ? 1 : 0;
+    return all_written(e) ? 0 : 1;
 }
 
 /* Sends e's request on its connection c (connected and ours). */
@@ -351,9 +351,7 @@ static void send_request(struct llmb_llm_exch *e)
         ev_timer_set(&e->timer, left > 0 ? left : 0.0, 0.0);
         ev_timer_start(p->loop, &e->timer);
     }
-    e->written = 0;
-    e->fed = 0;
-    llmb_h1_init(&e->resp, false);
+    e->written = 0; /* (nothing was read yet: resend needs fed 0) */
     if (e->sent != NULL)
         e->sent(e);
     rc = send_some(e);
@@ -364,13 +362,14 @@ static void send_request(struct llmb_llm_exch *e)
     ev_io_start(p->loop, &c->io);
 }
 
-static void connect_start(struct llmb_llm_exch *e);
+static void connect_start(struct llmb_llm_exch *e, struct origin *o);
 
 /* A kept connection closed under a request sent on it: once, the
  * request goes again on a fresh connection. Returns true when it did. */
 static bool resend(struct llmb_llm_exch *e)
 {
     struct llmb_llm_conn *c = e->conn;
+    struct origin *o = c->o;
 
     if (!c->reused || e->fed > 0 || e->resent)
         return false;
@@ -378,15 +377,8 @@ static bool resend(struct llmb_llm_exch *e)
     e->connected = false; /* until the fresh connection is made */
     e->conn = NULL;
     conn_drop(c);
-    connect_start(e);
+    connect_start(e, o);
     return true;
-}
-
-static int body_cb(void *arg, const char *data, size_t len)
-{
-    struct llmb_llm_exch *e = arg;
-
-    return e->body(e, data, len);
 }
 
 /* Reads once from c's socket and feeds the response. Returns true when
@@ -414,20 +406,17 @@ static bool read_once(struct llmb_llm_exch *e)
             goto out;
         if (r == 0 && llmb_h1_eof(&e->resp) == 0) {
             finish(e, CURLE_OK, false);
-        } else if (e->fed == 0) {
-            if (err != 0)
-                fail(e, CURLE_RECV_ERROR, "", strerror(err));
-            else
-                fail(e, CURLE_GOT_NOTHING, "", "Empty reply from server");
         } else if (err != 0) {
-            fail(e, CURLE_RECV_ERROR, "", strerror(err));
+            fail(e, CURLE_RECV_ERROR, "Recv failure: ", strerror(err));
+        } else if (e->fed == 0) {
+            fail(e, CURLE_GOT_NOTHING, "", "Empty reply from server");
         } else {
             fail(e, CURLE_PARTIAL_FILE, "", e->resp.error);
         }
         goto out;
     }
     e->fed += (size_t)r;
-    used = llmb_h1_feed(&e->resp, p->buf, (size_t)r, body_cb, e);
+    used = llmb_h1_feed(&e->resp, p->buf, (size_t)r, e->body, e);
     if (used == LLMB_H1_STOPPED)
         finish(e, CURLE_WRITE_ERROR, false);
     else if (used < 0) {
@@ -503,8 +492,10 @@ static void connected_cb(struct llmb_llm_xfer *x, CURLcode rc)
          * which may call c's close callback later: c stays allocated,
          * off every list, and that callback then closes the socket. */
         llmb_error("llm: libcurl kept the connection it made "
-                   "(CURLOPT_CONNECT_ONLY); the request fails: give the "
-                   "endpoint client=libcurl");
+                   "(CURLOPT_CONNECT_ONLY); requests to endpoints named by "
+                   "host name fail: give them client=libcurl "
+                   "(--llm-endpoint NAME=URL,client=libcurl)");
+        c->pool->curl_keeps = true;
         llmb_curl.easy_cleanup(c->x.easy);
         c->x.easy = NULL;
         c->x.adopt = false;
@@ -577,16 +568,23 @@ static void connect_direct(struct llmb_llm_exch *e, struct llmb_llm_conn *c)
     ev_io_start(p->loop, &c->io);
 }
 
-/* A fresh connection for e. */
-static void connect_start(struct llmb_llm_exch *e)
+/* A fresh connection for e to its origin o. */
+static void connect_start(struct llmb_llm_exch *e, struct origin *o)
 {
     struct llmb_llm_pool *p = pool_of(e->mu);
-    struct llmb_llm_conn *c = llmb_xcalloc(1, sizeof(*c));
+    struct llmb_llm_conn *c;
     CURL *h;
 
+    if (!o->numeric && p->curl_keeps) { /* (connected_cb said why) */
+        fail(e, CURLE_COULDNT_CONNECT, "", "libcurl keeps the connections "
+             "it makes (CURLOPT_CONNECT_ONLY); give the endpoint "
+             "client=libcurl");
+        return;
+    }
+    c = llmb_xcalloc(1, sizeof(*c));
     c->fd = -1;
     c->pool = p;
-    c->o = origin_of(p, e->origin);
+    c->o = o;
     c->e = e;
     e->conn = c;
     if (++p->busy > p->peak)
@@ -688,14 +686,20 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         e->done(e, e->rc);
         return;
     }
-    if (e->errbuf != NULL && e->errbuf[0] == '\0')
-        snprintf(e->errbuf, CURL_ERROR_SIZE, "%s after %.0f ms",
-                 e->connected ? "no complete response" : "no connection",
-                 (double)(llmb_mono_us() - e->start_us) / 1000.0);
+    /* (in libcurl's words, which the classification wraps) */
+    if (e->errbuf != NULL && e->errbuf[0] == '\0') {
+        double ms = (double)(llmb_mono_us() - e->start_us) / 1000.0;
+        if (e->connected)
+            snprintf(e->errbuf, CURL_ERROR_SIZE, "Operation timed out after "
+                     "%.0f milliseconds with %zu bytes received", ms, e->fed);
+        else
+            snprintf(e->errbuf, CURL_ERROR_SIZE, "Connection timed out "
+                     "after %.0f milliseconds", ms);
+    }
     finish(e, CURLE_OPERATION_TIMEDOUT, false);
 }
 
-int llmb_llm_exch_start(struct llmb_llm_multi *mu, struct llmb_llm_exch *e)
+void llmb_llm_exch_start(struct llmb_llm_multi *mu, struct llmb_llm_exch *e)
 {
     struct llmb_llm_pool *p = pool_of(mu);
     struct origin *o = origin_of(p, e->origin);
@@ -725,11 +729,10 @@ int llmb_llm_exch_start(struct llmb_llm_multi *mu, struct llmb_llm_exch *e)
         e->conn = c;
         send_request(e);
         e->starting = false;
-        return 0;
+        return;
     }
-    connect_start(e);
+    connect_start(e, o);
     e->starting = false;
-    return 0;
 }
 
 void llmb_llm_exch_stop(struct llmb_llm_exch *e)

@@ -514,7 +514,7 @@ static double retry_delay_s(struct llmb_llm_req *req)
     int64_t ms;
 
     if (req->own)
-        ra = req->ex.resp.retry_after_s > 0 ? req->ex.resp.retry_after_s : 0;
+        ra = req->ex.resp.retry_after_s;
     else
         llmb_curl.easy_getinfo(req->x.easy, CURLINFO_RETRY_AFTER, &ra);
     if (ra > 0)
