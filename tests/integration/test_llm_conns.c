@@ -491,7 +491,8 @@ static void test_error_with_long_header(void **state)
 }
 
 /* client= of --llm-endpoint: anything but llmb or libcurl, and llmb for
- * an endpoint it cannot speak to (https), stop the worker at start. */
+ * an endpoint it cannot speak to (https), stop the worker at start; so
+ * does an endpoint named client, the name of an attribute. */
 static void test_client_refused(void **state)
 {
     struct lm *t = *state;
@@ -500,6 +501,7 @@ static void test_client_refused(void **state)
         "x=https://127.0.0.1:1,client=llmb",
         "x=http://u:p@127.0.0.1:1,client=llmb",
         "x=http://127.0.0.1:1,client=llmb,client=libcurl",
+        "client=http://127.0.0.1:1", /* an attribute's name */
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -124,6 +124,19 @@ static int client_attribute(struct llmb_llm_endpoint *ep, const char *v,
     return 0;
 }
 
+/* The attributes that may follow NAME=BASE_URL, which no endpoint may
+ * therefore be named. */
+static const char *const ATTRIBUTES[] = {"key_env", "client"};
+
+/* Whether the len bytes at s are the name of an attribute. */
+static bool is_attribute(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof(ATTRIBUTES) / sizeof(ATTRIBUTES[0]); i++)
+        if (strlen(ATTRIBUTES[i]) == len && memcmp(s, ATTRIBUTES[i], len) == 0)
+            return true;
+    return false;
+}
+
 /* Applies one attribute "key_env=VAR" or "client=..." (len bytes of a)
  * to ep. Returns 0, or -1 with *errstr. */
 static int attribute(struct llmb_llm_endpoint *ep, const char *spec,
@@ -183,11 +196,10 @@ static int name_url(struct llmb_llm_endpoint *ep, const char *spec,
                                  "key_env=OPENAI_API_KEY", spec);
         return -1;
     }
-    if (!name_ok(s, (size_t)(eq - s)) ||
-        ((size_t)(eq - s) == 7 && strncmp(s, "key_env", 7) == 0)) {
+    if (!name_ok(s, (size_t)(eq - s)) || is_attribute(s, (size_t)(eq - s))) {
         *errstr = llmb_xasprintf("--llm-endpoint \"%s\": the name must be 1 "
                                  "to 64 characters from [A-Za-z0-9_.-] and "
-                                 "not key_env", spec);
+                                 "not key_env or client", spec);
         return -1;
     }
     url = eq + 1;
@@ -271,7 +283,11 @@ int llmb_llm_endpoints_parse(struct llmb_llm_endpoints *eps,
         const char *s = specs->v[i];
         int rc;
 
-        if (strncmp(s, "key_env=", 8) == 0 || strncmp(s, "client=", 7) == 0) {
+        const char *eq = strchr(s, '=');
+
+        /* (client=http://... names an endpoint, which is refused) */
+        if (eq != NULL && is_attribute(s, (size_t)(eq - s)) &&
+            strstr(eq, "://") == NULL) {
             /* The tail of "NAME=URL,key_env=VAR" after the list split. */
             if (eps->n == 0) {
                 *errstr = llmb_xasprintf("--llm-endpoint \"%s\": an attribute "
