@@ -270,6 +270,8 @@ struct llmb_llm_spec {
     struct llmb_llm_workload wl; /* per-request prompts; kind NONE: body */
 };
 
+/* The User-Agent of every request, on either client. */
+#define LLMB_LLM_USER_AGENT "llmb-worker"
 #define LLMB_LLM_DEFAULT_TIMEOUT_S 120.0
 #define LLMB_LLM_DEFAULT_START_TIMEOUT_S 60.0
 #define LLMB_LLM_AB_MAX 8        /* names in "endpoints", in "models":

@@ -337,7 +337,7 @@ static int attempt_start(struct llmb_llm_req *req)
     llmb_curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms :
                      CONNECT_TIMEOUT_MS);
-    llmb_curl.easy_setopt(e, CURLOPT_USERAGENT, "llmb-worker");
+    llmb_curl.easy_setopt(e, CURLOPT_USERAGENT, LLMB_LLM_USER_AGENT);
     llmb_curl.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     llmb_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     llmb_curl.easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);

@@ -625,32 +625,6 @@ void llmb_llm_run_cancel(struct llmb_llm_run *run)
     done(token, LLMB_EXEC_ERROR, msg, sizeof(msg) - 1);
 }
 
-/* The head of every request of the run on the own client, up to the
- * value of Content-Length, with the headers headers_new() gives libcurl
- * and those libcurl adds itself (Host, User-Agent); *origin gets the
- * URL's authority. */
-static char *h1_head_new(const struct llmb_llm_spec *spec, size_t *len,
-                         char **origin)
-{
-    const char *auth = spec->url + 7; /* llmb_llm_exch_fits: http:// */
-    size_t alen = strcspn(auth, "/?#");
-    const char *path = auth + alen;
-    struct llmb_buf b;
-
-    llmb_buf_init(&b);
-    *origin = llmb_xstrndup(auth, alen);
-    llmb_buf_appendf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n"
-                     "User-Agent: llmb-worker\r\n"
-                     "Content-Type: application/json\r\n"
-                     "Accept: %s\r\n", path[0] == '/' ? path : "/", *origin,
-                     spec->stream ? "text/event-stream" : "application/json");
-    if (spec->ep->auth_header != NULL)
-        llmb_buf_appendf(&b, "%s\r\n", spec->ep->auth_header);
-    llmb_buf_appendf(&b, "Content-Length: ");
-    *len = b.len;
-    return llmb_buf_steal(&b);
-}
-
 /* The headers of every request of the run. */
 static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
 {
@@ -664,6 +638,35 @@ static struct curl_slist *headers_new(const struct llmb_llm_spec *spec)
         h = llmb_curl.slist_append(h, spec->ep->auth_header);
     llmb_assert(h != NULL);
     return h;
+}
+
+/* The head of every request of the run on the own client, up to the
+ * value of Content-Length: those libcurl adds itself (Host, User-Agent),
+ * then the headers headers_new() gave it (h), but those that only take a
+ * header of libcurl's away ("Expect:"). *origin gets the URL's
+ * authority. */
+static char *h1_head_new(const struct llmb_llm_spec *spec,
+                         const struct curl_slist *h, size_t *len,
+                         char **origin)
+{
+    const char *auth = spec->url + 7; /* llmb_llm_exch_fits: http:// */
+    size_t alen = strcspn(auth, "/?#");
+    const char *path = auth + alen;
+    struct llmb_buf b;
+
+    llmb_buf_init(&b);
+    *origin = llmb_xstrndup(auth, alen);
+    llmb_buf_appendf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n"
+                     "User-Agent: " LLMB_LLM_USER_AGENT "\r\n",
+                     path[0] == '/' ? path : "/", *origin);
+    for (; h != NULL; h = h->next) {
+        size_t n = strlen(h->data);
+        if (n > 0 && h->data[n - 1] != ':')
+            llmb_buf_appendf(&b, "%s\r\n", h->data);
+    }
+    llmb_buf_appendf(&b, "Content-Length: ");
+    *len = b.len;
+    return llmb_buf_steal(&b);
 }
 
 /* The start once the task's dataset (if any) is in: at once, or at
@@ -763,7 +766,7 @@ struct llmb_llm_run *llmb_llm_run_start(struct llmb_llm_run_list *list,
     run->recs.itls = run->spec.record_itls;
     run->headers = headers_new(&run->spec);
     if (run->spec.ep->own)
-        run->h1_head = h1_head_new(&run->spec, &run->h1_head_len,
+        run->h1_head = h1_head_new(&run->spec, run->headers, &run->h1_head_len,
                                    &run->h1_origin);
     ev_timer_init(&run->pace, pace_cb, 0.0, 0.0);
     run->pace.data = run;
