@@ -273,7 +273,7 @@ static void large_doc(struct lm *t, struct llmb_buf *doc, const char *head)
 /* A request body larger than the socket's buffers goes out in pieces as
  * the server reads it: a prompt of 6 MB (large_doc) to a server that
  * reads a body only 300 ms after its headers, so that the send fills the
- * buffers and must wait for room. */
+ * buffers and must wait for room; every word of both prompts arrives. */
 static void test_large_request_body(void **state)
 {
     struct lm *t = *state;
@@ -287,6 +287,9 @@ static void test_large_request_body(void **state)
               "\"max_tokens\":2,\"requests\":2,\"concurrency\":2,");
     res = lm_run_ok(t, doc.data, 60000);
     assert_int_equal(lm_num(res, "summary.ok"), 2);
+    /* every byte arrived: the mock counts the prompt's words */
+    assert_int_equal(lm_num(res, "summary.input_tokens"),
+                     2 * (6 * 1024 * 1024 / 8));
     json_decref(res);
     stats = lm_mock_stats(&t->mock);
     assert_int_equal(lm_num(stats, "requests"), 2);
@@ -362,8 +365,8 @@ static void test_host_name(void **state)
 }
 
 /* An endpoint at an IPv6 address, http://[::1]:PORT: the own client
- * connects to it itself (a numeric host) and names it [::1]:PORT in the
- * Host header; the requests complete and their connections are kept. */
+ * connects to it itself (a numeric host); the requests complete and
+ * their connections are kept. */
 static void test_ipv6_literal(void **state)
 {
     struct lm *t = *state;
@@ -496,16 +499,23 @@ static void test_error_with_long_header(void **state)
 static void test_client_refused(void **state)
 {
     struct lm *t = *state;
-    static const char *const bad[] = {
-        "x=http://127.0.0.1:1,client=curl",
-        "x=https://127.0.0.1:1,client=llmb",
-        "x=http://u:p@127.0.0.1:1,client=llmb",
-        "x=http://127.0.0.1:1,client=llmb,client=libcurl",
-        "client=http://127.0.0.1:1", /* an attribute's name */
+    static const struct {
+        const char *endpoint, *want;
+    } bad[] = {
+        {"x=http://127.0.0.1:1,client=curl",
+         "client must be llmb or libcurl, got \"curl\""},
+        {"x=https://127.0.0.1:1,client=llmb",
+         "client=llmb speaks plain http://"},
+        {"x=http://u:p@127.0.0.1:1,client=llmb",
+         "use libcurl for \"http://u:p@127.0.0.1:1\""},
+        {"x=http://127.0.0.1:1,client=llmb,client=libcurl",
+         "client given twice"},
+        {"client=http://127.0.0.1:1", "not key_env or client"},
     };
+    size_t n = sizeof(bad) / sizeof(bad[0]);
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *args[] = {"--llm-endpoint", bad[i], NULL};
+    for (size_t i = 0; i < n; i++) {
+        const char *args[] = {"--llm-endpoint", bad[i].endpoint, NULL};
         char name[32];
         pid_t pid;
 
@@ -514,7 +524,10 @@ static void test_client_refused(void **state)
         assert_int_equal(wh_init(&t->h, name), 0);
         pid = wh_worker_start(&t->h, args);
         assert_int_equal(wh_worker_wait(&t->h, pid, 10000), 78);
-        if (i < sizeof(bad) / sizeof(bad[0]) - 1)
+        if (!log_has(t, bad[i].want))
+            fail_msg("--llm-endpoint %s: the worker did not say \"%s\"",
+                     bad[i].endpoint, bad[i].want);
+        if (i < n - 1)
             lm_teardown(t);
     }
 }
