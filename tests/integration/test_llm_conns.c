@@ -336,17 +336,16 @@ static void test_host_name(void **state)
 {
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "2", "--itl-ms", "1", NULL};
-    const char *client = getenv("LLMB_TEST_LLM_CLIENT");
     const char *args[] = {"--llm-endpoint", NULL, NULL};
-    char *ep;
+    char *ep, *url;
     json_t *res, *stats;
 
     memset(t, 0, sizeof(*t));
     assert_int_equal(wh_init(&t->h, "llm-conns-name"), 0);
     lm_mock_start(&t->mock, mock);
-    ep = llmb_xasprintf("byname=http://localhost:%d%s%s", t->mock.port,
-                        client != NULL ? ",client=" : "",
-                        client != NULL ? client : "");
+    url = llmb_xasprintf("http://localhost:%d", t->mock.port);
+    ep = lm_endpoint("byname", url);
+    free(url);
     args[1] = ep;
     wh_worker_start(&t->h, args);
     res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
@@ -416,21 +415,18 @@ static void test_idle_closed_by_server(void **state)
     struct lm *t = *state;
     const char *mock[] = {"--ttft-ms", "2", "--itl-ms", "1",
                           "--keep-alive-ms", "500", NULL};
-    const char *client = getenv("LLMB_TEST_LLM_CLIENT");
     const char *args[] = {"--llm-endpoint", NULL, "--llm-endpoint", NULL,
                           NULL};
-    char *ep1, *ep2;
+    char *ep1, *ep2, *url;
     json_t *res;
 
     memset(t, 0, sizeof(*t));
     assert_int_equal(wh_init(&t->h, "llm-conns-idle"), 0);
     lm_mock_start(&t->mock, mock);
-    ep1 = llmb_xasprintf("mock=%s%s%s", t->mock.url,
-                         client != NULL ? ",client=" : "",
-                         client != NULL ? client : "");
-    ep2 = llmb_xasprintf("byname=http://localhost:%d%s%s", t->mock.port,
-                         client != NULL ? ",client=" : "",
-                         client != NULL ? client : "");
+    ep1 = lm_endpoint("mock", t->mock.url);
+    url = llmb_xasprintf("http://localhost:%d", t->mock.port);
+    ep2 = lm_endpoint("byname", url);
+    free(url);
     args[1] = ep1;
     args[3] = ep2;
     wh_worker_start(&t->h, args);

@@ -109,6 +109,15 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+char *lm_endpoint(const char *name, const char *url)
+{
+    const char *client = getenv("LLMB_TEST_LLM_CLIENT");
+
+    return client != NULL
+               ? llmb_xasprintf("%s=%s,client=%s", name, url, client)
+               : llmb_xasprintf("%s=%s", name, url);
+}
+
 json_t *lm_mock_stats(const struct lm_mock *m)
 {
     CURL *e = curl_easy_init();
@@ -254,12 +263,7 @@ static void setup(struct lm *t, const char *name,
     }
     flags[n] = NULL;
     lm_mock_start(&t->mock, flags);
-    /* LLMB_TEST_LLM_CLIENT: the endpoint's client= (CMakeLists.txt runs
-     * some tests on libcurl's client that way) */
-    ep = getenv("LLMB_TEST_LLM_CLIENT") != NULL ?
-         llmb_xasprintf("mock=%s,client=%s", t->mock.url,
-                        getenv("LLMB_TEST_LLM_CLIENT")) :
-         llmb_xasprintf("mock=%s", t->mock.url);
+    ep = lm_endpoint("mock", t->mock.url);
     args[k++] = "--llm-endpoint";
     args[k++] = ep;
     args[k++] = "--capacity";

@@ -29,6 +29,11 @@ void lm_mock_stop(struct lm_mock *m);
 /* GET /mock/stats as JSON (decref it). */
 json_t *lm_mock_stats(const struct lm_mock *m);
 
+/* The --llm-endpoint value NAME=URL, with the client= of
+ * LLMB_TEST_LLM_CLIENT when that is set (CMakeLists.txt runs some tests
+ * on libcurl's client that way). Caller frees. */
+char *lm_endpoint(const char *name, const char *url);
+
 /* A watch of how long processes wait for a CPU while they could run, as
  * the kernel counts it (/proc/<pid>/task/<tid>/schedstat's run delay):
  * what a loaded machine adds to a chunk's delivery. A child process reads
