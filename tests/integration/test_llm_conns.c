@@ -48,10 +48,7 @@ static void test_connections_kept(void **state)
 
     lm_setup(t, "llm-conns-kept", mock, NULL);
     for (int run = 0; run < 3; run++) {
-        res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                        "\"prompt\":\"x\",\"max_tokens\":2,"
-                        "\"requests\":100,\"concurrency\":50}}", 30000);
-        assert_int_equal(lm_num(res, "summary.ok"), 100);
+        res = lm_run_all_ok(t, 100, 50, "\"max_tokens\":2");
         json_decref(res);
     }
     stats = lm_mock_stats(&t->mock);
@@ -92,10 +89,7 @@ static void test_slots_over_shards(void **state)
     size_t i;
 
     lm_setup(t, "llm-conns-shards", mock, NULL);
-    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                    "\"prompt\":\"x\",\"max_tokens\":5,\"requests\":300,"
-                    "\"concurrency\":300}}", 40000);
-    assert_int_equal(lm_num(res, "summary.ok"), 300);
+    res = lm_run_all_ok(t, 300, 300, "\"max_tokens\":5");
     assert_int_equal(lm_num(res, "summary.output_tokens"), 1500);
     assert_true(lm_num(res, "summary.peak_concurrency") > 256);
     reqs = json_object_get(res, "_requests");
@@ -234,10 +228,7 @@ static void test_kept_connection_closed(void **state)
     size_t i;
 
     lm_setup(t, "llm-conns-dropped", mock, NULL);
-    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                    "\"prompt\":\"x\",\"max_tokens\":3,\"requests\":20,"
-                    "\"concurrency\":2,\"retries\":0}}", 30000);
-    assert_int_equal(lm_num(res, "summary.ok"), 20);
+    res = lm_run_all_ok(t, 20, 2, "\"max_tokens\":3,\"retries\":0");
     assert_int_equal(lm_num(res, "summary.retries"), 0);
     reqs = json_object_get(res, "_requests");
     assert_int_equal(json_array_size(reqs), 20);
@@ -348,11 +339,7 @@ static void test_host_name(void **state)
     free(url);
     args[1] = ep;
     wh_worker_start(&t->h, args);
-    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                    "\"endpoint\":\"byname\",\"prompt\":\"x\","
-                    "\"max_tokens\":3,\"requests\":40,\"concurrency\":4}}",
-                    30000);
-    assert_int_equal(lm_num(res, "summary.ok"), 40);
+    res = lm_run_all_ok(t, 40, 4, "\"endpoint\":\"byname\",\"max_tokens\":3");
     json_decref(res);
     stats = lm_mock_stats(&t->mock);
     assert_int_equal(lm_num(stats, "requests"), 40);
@@ -375,10 +362,7 @@ static void test_ipv6_literal(void **state)
 
     lm_setup(t, "llm-conns-v6", mock, NULL);
     assert_non_null(strstr(t->mock.url, "[::1]"));
-    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                    "\"prompt\":\"x\",\"max_tokens\":3,\"requests\":10,"
-                    "\"concurrency\":2}}", 30000);
-    assert_int_equal(lm_num(res, "summary.ok"), 10);
+    res = lm_run_all_ok(t, 10, 2, "\"max_tokens\":3");
     json_decref(res);
     stats = lm_mock_stats(&t->mock);
     assert_int_equal(lm_num(stats, "requests"), 10);
@@ -430,22 +414,15 @@ static void test_idle_closed_by_server(void **state)
     args[1] = ep1;
     args[3] = ep2;
     wh_worker_start(&t->h, args);
-    res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{\"model\":\"m\","
-                    "\"endpoint\":\"mock\",\"prompt\":\"x\","
-                    "\"max_tokens\":3,\"requests\":20,\"concurrency\":20}}",
-                    30000);
-    assert_int_equal(lm_num(res, "summary.ok"), 20);
+    res = lm_run_all_ok(t, 20, 20, "\"endpoint\":\"mock\",\"max_tokens\":3");
     json_decref(res);
     /* the server closes the 20 idle connections after 500 ms */
     sleep_ms(1500);
     for (int run = 0; run < 3; run++) {
         if (run > 0)
             sleep_ms(1100);
-        res = lm_run_ok(t, "{\"type\":\"llm\",\"payload\":{"
-                        "\"model\":\"m\",\"endpoint\":\"byname\","
-                        "\"prompt\":\"x\",\"max_tokens\":3,"
-                        "\"requests\":2,\"concurrency\":1}}", 30000);
-        assert_int_equal(lm_num(res, "summary.ok"), 2);
+        res = lm_run_all_ok(t, 2, 1,
+                            "\"endpoint\":\"byname\",\"max_tokens\":3");
         json_decref(res);
     }
     /* the last run's connection is still in its 500 ms */

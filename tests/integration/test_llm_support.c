@@ -361,6 +361,20 @@ json_t *lm_run_ok(struct lm *t, const char *doc, int timeout_ms)
     return res;
 }
 
+json_t *lm_run_all_ok(struct lm *t, int requests, int concurrency,
+                      const char *more)
+{
+    char *doc = llmb_xasprintf("{\"type\":\"llm\",\"payload\":{"
+                               "\"model\":\"m\",\"prompt\":\"x\","
+                               "\"requests\":%d,\"concurrency\":%d,%s}}",
+                               requests, concurrency, more);
+    json_t *res = lm_run_ok(t, doc, 60000);
+
+    free(doc);
+    assert_int_equal(lm_num(res, "summary.ok"), requests);
+    return res;
+}
+
 json_t *lm_result(struct lm *t, const char *id, int index)
 {
     char *text = wh_task(&t->h, "default", id, index, "result");

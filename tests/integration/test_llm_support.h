@@ -88,6 +88,13 @@ char *lm_run(struct lm *t, const char *doc, int timeout_ms, char **id);
  * (decref it); fails the test unless the job completed. */
 json_t *lm_run_ok(struct lm *t, const char *doc, int timeout_ms);
 
+/* Runs {"type":"llm","payload":{"model":"m","prompt":"x","requests":
+ * <requests>,"concurrency":<concurrency>,<more>}} (60 s at most) and
+ * checks that every request succeeded; returns the result (caller
+ * decrefs). */
+json_t *lm_run_all_ok(struct lm *t, int requests, int concurrency,
+                      const char *more);
+
 /* The result JSON of task index of job id (decref it); fails the test when
  * there is none. */
 json_t *lm_result(struct lm *t, const char *id, int index);
